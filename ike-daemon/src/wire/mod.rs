@@ -1,0 +1,4 @@
+//! IKEv2 messages and payloads: checked parsing of untrusted bytes and emitting.
+
+pub mod codes;
+pub mod sa;
