@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting, lints, the sans-IO build of the
+# library, unit/property/vector tests, and (as they land) the kernel-lab tests.
+# Works on a fresh machine: it installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "toolchain components"
+for c in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "the library builds without the daemon (no tokio, no netlink)"
+cargo check -p ike-daemon --lib --no-default-features
+
+step "cargo test"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
