@@ -1,8 +1,31 @@
 //! The cryptography IKEv2 needs, behind a provider trait.
+//!
+//! - [`CryptoProvider`]: randomness, key exchange, PRFs and SK ciphers by
+//!   IANA ID; [`DefaultProvider`] for real use, [`DeterministicProvider`]
+//!   for replayable tests.
+//! - [`keymat`]: SKEYSEED, SK_*, Child SA KEYMAT; [`auth`]: shared-key AUTH
+//!   and NAT detection hashes.
+//! - Secrets are [`Secret`]s (zeroized on drop, never printed).
 
+pub mod auth;
+pub mod encr;
+pub mod ke;
+pub mod keymat;
+pub mod modp;
+pub mod prf;
+pub mod provider;
+pub mod secret;
 pub mod sk;
+mod sk_aead;
+mod sk_cbc;
 pub mod suite;
 
+pub use ke::KeyExchange;
+pub use prf::{Prf, prf_plus};
+pub use provider::{
+    Algorithms, CryptoProvider, DefaultProvider, DeterministicProvider, RandomSource,
+};
+pub use secret::Secret;
 /// What went wrong in a cryptographic operation. Messages are for logs:
 /// they never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
