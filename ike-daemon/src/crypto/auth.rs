@@ -76,3 +76,45 @@ pub fn nat_detection_hash(spi_i: &[u8; 8], spi_r: &[u8; 8], addr: IpAddr, port: 
     out.copy_from_slice(ctx.finish().as_ref().get(..20).unwrap_or(&[0; 20]));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::prf::HmacPrf;
+    use crate::crypto::vectors::v;
+    use crate::wire::codes::PrfId;
+
+    #[test]
+    fn psk_auth_known_answer() {
+        let prf = HmacPrf::new(PrfId::HMAC_SHA2_256).unwrap();
+        let nr: Vec<u8> = (0x80..0xa0).collect();
+        let signed = signed_octets(
+            &prf,
+            &v("auth_message"),
+            &nr,
+            &v("suite_a_sk_pi"),
+            &v("auth_id_body"),
+        );
+        assert_eq!(signed, v("auth_signed_octets"));
+        let auth = psk_auth(&prf, &v("auth_psk"), &signed);
+        assert_eq!(auth, v("auth_value"));
+        assert!(verify_psk_auth(&prf, &v("auth_psk"), &signed, &auth));
+        let mut bad = auth.clone();
+        bad[31] ^= 0x80;
+        assert!(!verify_psk_auth(&prf, &v("auth_psk"), &signed, &bad));
+        assert!(!verify_psk_auth(&prf, &v("auth_psk"), &signed, &auth[..31]));
+        assert!(!verify_psk_auth(&prf, b"another secret", &signed, &auth));
+    }
+
+    #[test]
+    fn nat_detection_known_answers() {
+        let spi_i = *b"\x01\x02\x03\x04\x05\x06\x07\x08";
+        let spi_r = *b"\xa1\xa2\xa3\xa4\xa5\xa6\xa7\xa8";
+        let v4 = nat_detection_hash(&spi_i, &spi_r, "192.0.2.1".parse().unwrap(), 500);
+        assert_eq!(v4.as_slice(), v("nat_v4").as_slice());
+        let v6 = nat_detection_hash(&spi_i, &spi_r, "2001:db8::1".parse().unwrap(), 4500);
+        assert_eq!(v6.as_slice(), v("nat_v6").as_slice());
+        let other_port = nat_detection_hash(&spi_i, &spi_r, "192.0.2.1".parse().unwrap(), 4500);
+        assert_ne!(v4, other_port);
+    }
+}

@@ -283,3 +283,255 @@ impl ChildKeys {
         Self::split(suite, km.as_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::prf::HmacPrf;
+    use crate::crypto::vectors::v;
+    use crate::wire::codes::{KeId, PrfId};
+
+    fn spis() -> ([u8; 8], [u8; 8]) {
+        (
+            *b"\x01\x02\x03\x04\x05\x06\x07\x08",
+            *b"\xa1\xa2\xa3\xa4\xa5\xa6\xa7\xa8",
+        )
+    }
+
+    fn ni() -> Vec<u8> {
+        (0x10..0x30).collect()
+    }
+
+    fn nr() -> Vec<u8> {
+        (0x80..0xa0).collect()
+    }
+
+    fn suite_a() -> IkeSuite {
+        IkeSuite {
+            encr: EncrId::AES_GCM_16,
+            encr_key_bits: Some(256),
+            integ: None,
+            prf: PrfId::HMAC_SHA2_256,
+            ke: KeId::CURVE25519,
+        }
+    }
+
+    fn suite_b() -> IkeSuite {
+        IkeSuite {
+            encr: EncrId::AES_CBC,
+            encr_key_bits: Some(128),
+            integ: Some(IntegId::HMAC_SHA2_512_256),
+            prf: PrfId::HMAC_SHA2_384,
+            ke: KeId::ECP_384,
+        }
+    }
+
+    #[test]
+    fn prf_plus_known_answer() {
+        let p = HmacPrf::new(PrfId::HMAC_SHA2_256).unwrap();
+        let out = prf_plus(
+            &p,
+            &v("prfplus_sha256_key"),
+            &[&v("prfplus_sha256_seed")],
+            100,
+        )
+        .unwrap();
+        assert_eq!(out.as_bytes(), v("prfplus_sha256_out").as_slice());
+    }
+
+    #[test]
+    fn ike_sa_keys_known_answer() {
+        let (spi_i, spi_r) = spis();
+        let g_ir = [0x42u8; 32];
+        for (name, suite) in [("a", suite_a()), ("b", suite_b())] {
+            let prf = HmacPrf::new(suite.prf).unwrap();
+            let seed = skeyseed(&prf, &ni(), &nr(), &g_ir);
+            assert_eq!(
+                seed.as_bytes(),
+                v(&format!("suite_{name}_skeyseed")).as_slice()
+            );
+            let k = IkeKeys::derive(&prf, &suite, seed.as_bytes(), &ni(), &nr(), &spi_i, &spi_r)
+                .unwrap();
+            for (key, got) in [
+                ("sk_d", &k.sk_d),
+                ("sk_ai", &k.sk_ai),
+                ("sk_ar", &k.sk_ar),
+                ("sk_ei", &k.sk_ei),
+                ("sk_er", &k.sk_er),
+                ("sk_pi", &k.sk_pi),
+                ("sk_pr", &k.sk_pr),
+            ] {
+                assert_eq!(
+                    got.as_bytes(),
+                    v(&format!("suite_{name}_{key}")).as_slice(),
+                    "{name} {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn key_lengths_per_suite() {
+        let a = suite_a();
+        assert_eq!(
+            (a.encr_key_len().unwrap(), a.integ_key_len().unwrap()),
+            (36, 0)
+        );
+        let b = suite_b();
+        assert_eq!(
+            (b.encr_key_len().unwrap(), b.integ_key_len().unwrap()),
+            (16, 64)
+        );
+        let c = IkeSuite {
+            encr: EncrId::CHACHA20_POLY1305,
+            encr_key_bits: None,
+            ..a
+        };
+        assert_eq!(c.encr_key_len().unwrap(), 36);
+        let d = IkeSuite {
+            encr_key_bits: Some(128),
+            ..a
+        };
+        assert_eq!(d.encr_key_len().unwrap(), 20);
+        let e = IkeSuite {
+            integ: Some(IntegId::HMAC_SHA1_96),
+            encr_key_bits: Some(256),
+            ..b
+        };
+        assert_eq!(
+            (e.encr_key_len().unwrap(), e.integ_key_len().unwrap()),
+            (32, 20)
+        );
+        // A suite whose PRF is not the one given is refused.
+        let prf = HmacPrf::new(PrfId::HMAC_SHA1).unwrap();
+        assert!(IkeKeys::derive(&prf, &a, b"seed", b"n", b"n", &[0; 8], &[0; 8]).is_err());
+    }
+
+    #[test]
+    fn unsupported_suites_name_the_algorithm() {
+        let mut s = suite_a();
+        s.encr = EncrId::AES_GCM_8;
+        assert!(
+            matches!(s.encr_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("AES_GCM_8"))
+        );
+        s = suite_a();
+        s.encr_key_bits = Some(192);
+        assert!(matches!(s.encr_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("192")));
+        s = suite_b();
+        s.integ = Some(IntegId::AES_XCBC_96);
+        assert!(
+            matches!(s.integ_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("AES_XCBC_96"))
+        );
+        s = suite_b();
+        s.integ = None;
+        assert!(
+            matches!(s.integ_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("AES_CBC"))
+        );
+        s = suite_a();
+        s.integ = Some(IntegId::HMAC_SHA2_256_128);
+        assert!(s.integ_key_len().is_err());
+        s = suite_b();
+        s.encr_key_bits = None;
+        assert!(s.encr_key_len().is_err());
+    }
+
+    fn esp(encr: Option<(EncrId, Option<u16>)>, integ: Option<IntegId>) -> ChildSuite {
+        ChildSuite {
+            protocol: ProtocolId::ESP,
+            encr,
+            integ,
+            ke: None,
+            esn: false,
+        }
+    }
+
+    #[test]
+    fn child_keymat_known_answer_without_and_with_pfs() {
+        let prf = HmacPrf::new(PrfId::HMAC_SHA2_256).unwrap();
+        let sk_d = v("suite_a_sk_d");
+        let (cni, cnr, g) = (v("child_ni"), v("child_nr"), v("child_g_ir"));
+
+        let gcm = esp(Some((EncrId::AES_GCM_16, Some(128))), None);
+        assert_eq!(gcm.keymat_len().unwrap(), 40);
+        let km = child_keymat(&prf, &sk_d, None, &cni, &cnr, 40).unwrap();
+        let want = v("child_nopfs_keymat");
+        assert_eq!(km.as_bytes(), want.as_slice());
+        let k = ChildKeys::derive(&prf, &sk_d, None, &cni, &cnr, &gcm).unwrap();
+        assert_eq!(k.encr_i.as_bytes(), &want[..20]);
+        assert!(k.integ_i.is_empty());
+        assert_eq!(k.encr_r.as_bytes(), &want[20..]);
+        assert!(k.integ_r.is_empty());
+
+        let cbc = esp(
+            Some((EncrId::AES_CBC, Some(128))),
+            Some(IntegId::HMAC_SHA1_96),
+        );
+        assert_eq!(cbc.keymat_len().unwrap(), 72);
+        let want = v("child_pfs_keymat");
+        let k = ChildKeys::derive(&prf, &sk_d, Some(&g), &cni, &cnr, &cbc).unwrap();
+        assert_eq!(k.encr_i.as_bytes(), &want[..16]);
+        assert_eq!(k.integ_i.as_bytes(), &want[16..36]);
+        assert_eq!(k.encr_r.as_bytes(), &want[36..52]);
+        assert_eq!(k.integ_r.as_bytes(), &want[52..]);
+    }
+
+    #[test]
+    fn child_split_checks_the_length_and_algorithms() {
+        let cbc = esp(
+            Some((EncrId::AES_CBC, Some(256))),
+            Some(IntegId::HMAC_SHA2_256_128),
+        );
+        assert_eq!(cbc.keymat_len().unwrap(), 2 * (32 + 32));
+        assert!(ChildKeys::split(&cbc, &[0; 127]).is_err());
+        assert!(ChildKeys::split(&cbc, &[0; 129]).is_err());
+        assert!(ChildKeys::split(&cbc, &[0; 128]).is_ok());
+        let ah = ChildSuite {
+            protocol: ProtocolId::AH,
+            encr: None,
+            integ: Some(IntegId::HMAC_SHA2_384_192),
+            ke: None,
+            esn: true,
+        };
+        assert_eq!(ah.keymat_len().unwrap(), 96);
+        let chacha = esp(Some((EncrId::CHACHA20_POLY1305, None)), None);
+        assert_eq!(chacha.keymat_len().unwrap(), 72);
+        let ccm = esp(Some((EncrId::AES_CCM_16, Some(256))), None);
+        assert_eq!(ccm.keymat_len().unwrap(), 70);
+        let null = esp(Some((EncrId::NULL, None)), Some(IntegId::HMAC_SHA2_512_256));
+        assert_eq!(null.keymat_len().unwrap(), 128);
+        for bad in [
+            esp(Some((EncrId::DES, None)), None),
+            esp(Some((EncrId::AES_CBC, None)), None),
+            esp(Some((EncrId::AES_CBC, Some(100))), None),
+            esp(None, Some(IntegId::DES_MAC)),
+        ] {
+            assert!(
+                matches!(bad.keymat_len(), Err(CryptoError::Unsupported(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rekey_skeyseed_known_answer() {
+        let old = HmacPrf::new(PrfId::HMAC_SHA2_256).unwrap();
+        let s = rekey_skeyseed(
+            &old,
+            &v("suite_a_sk_d"),
+            &v("child_g_ir"),
+            &v("child_ni"),
+            &v("child_nr"),
+        );
+        assert_eq!(s.as_bytes(), v("rekey_skeyseed").as_slice());
+    }
+
+    #[test]
+    fn debug_shows_lengths_only() {
+        let (spi_i, spi_r) = spis();
+        let prf = HmacPrf::new(PrfId::HMAC_SHA2_256).unwrap();
+        let k = IkeKeys::derive(&prf, &suite_a(), &[9; 32], &ni(), &nr(), &spi_i, &spi_r).unwrap();
+        let d = format!("{k:?}");
+        assert!(d.contains("sk_ei: Secret(36 octets)"), "{d}");
+        assert!(!d.contains(&hex::encode(&k.sk_ei.as_bytes()[..4])));
+    }
+}

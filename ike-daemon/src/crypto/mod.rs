@@ -19,6 +19,8 @@ pub mod sk;
 mod sk_aead;
 mod sk_cbc;
 pub mod suite;
+#[cfg(test)]
+mod vectors;
 
 pub use ke::KeyExchange;
 pub use prf::{Prf, prf_plus};

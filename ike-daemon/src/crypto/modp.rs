@@ -188,6 +188,87 @@ fn uint_to_be<const L: usize>(x: &Uint<L>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::vectors::v;
+
+    fn x(name: &str) -> [u8; EXPONENT_LEN] {
+        v(name).try_into().unwrap()
+    }
+
+    /// Known answers from Python's pow() (tests/vectors/ikev2_vectors.py).
+    #[test]
+    fn known_answers_both_directions() {
+        for (ke, n) in [
+            (KeId::MODP_2048, 2048),
+            (KeId::MODP_3072, 3072),
+            (KeId::MODP_4096, 4096),
+        ] {
+            let i = modp_key_exchange(ke, &x("modp_x_i")).unwrap();
+            let r = modp_key_exchange(ke, &x("modp_x_r")).unwrap();
+            assert_eq!(i.public_value(), v(&format!("modp{n}_g_i")).as_slice());
+            assert_eq!(r.public_value(), v(&format!("modp{n}_g_r")).as_slice());
+            let gi = i.public_value().to_vec();
+            let s1 = i.complete(r.public_value()).unwrap();
+            let s2 = r.complete(&gi).unwrap();
+            assert_eq!(s1.as_bytes(), v(&format!("modp{n}_shared")).as_slice());
+            assert_eq!(s2.as_bytes(), s1.as_bytes());
+        }
+    }
+
+    #[test]
+    fn top_bit_of_the_exponent_is_set() {
+        // An all-zero draw still gives the exponent 2^511, not 0.
+        let zero = modp_key_exchange(KeId::MODP_2048, &[0; EXPONENT_LEN]).unwrap();
+        let mut top = [0; EXPONENT_LEN];
+        top[0] = 0x80;
+        let set = modp_key_exchange(KeId::MODP_2048, &top).unwrap();
+        assert_eq!(zero.public_value(), set.public_value());
+        assert_ne!(zero.public_value()[255], 2);
+    }
+
+    fn reason(r: Result<Secret, CryptoError>) -> String {
+        match r {
+            Err(CryptoError::InvalidPublicValue { group, reason }) => format!("{group}: {reason}"),
+            other => panic!("expected InvalidPublicValue, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn peer_values_out_of_range_are_rejected() {
+        let p = uint_to_be(&P2048);
+        let mut p_minus_1 = p.clone();
+        p_minus_1[255] -= 1;
+        let mut one = vec![0u8; 256];
+        one[255] = 1;
+        let ke = || modp_key_exchange(KeId::MODP_2048, &[5; EXPONENT_LEN]).unwrap();
+        assert!(reason(ke().complete(&[0; 256])).contains("0 or 1"));
+        assert!(reason(ke().complete(&one)).contains("0 or 1"));
+        assert!(reason(ke().complete(&p_minus_1)).contains("p-1"));
+        assert!(reason(ke().complete(&p)).contains("not below the prime"));
+        assert!(reason(ke().complete(&[0xff; 256])).contains("not below the prime"));
+        for len in [0, 1, 255, 257, 384, 512] {
+            assert_eq!(
+                reason(ke().complete(&vec![2; len])),
+                "MODP_2048: wrong length"
+            );
+        }
+        // 2 is fine (the generator), and p-2 too.
+        let mut p_minus_2 = p.clone();
+        p_minus_2[255] -= 2;
+        let mut two = vec![0u8; 256];
+        two[255] = 2;
+        assert!(ke().complete(&two).is_ok());
+        assert!(ke().complete(&p_minus_2).is_ok());
+    }
+
+    #[test]
+    fn other_groups_are_unsupported() {
+        for ke in [KeId::MODP_1024, KeId::MODP_8192, KeId::ECP_256] {
+            assert!(matches!(
+                modp_key_exchange(ke, &[1; EXPONENT_LEN]),
+                Err(CryptoError::Unsupported(m)) if m.contains(&ke.to_string())
+            ));
+        }
+    }
 
     #[test]
     fn primes_are_the_rfc3526_ones() {
