@@ -369,3 +369,249 @@ impl CryptoProvider for DeterministicProvider {
         ALGORITHMS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keymat::{IkeKeys, skeyseed};
+
+    fn all_ke() -> &'static [KeId] {
+        ALGORITHMS.ke
+    }
+
+    #[test]
+    fn providers_are_object_safe_and_shareable() {
+        let ps: Vec<Arc<dyn CryptoProvider>> = vec![
+            Arc::new(DefaultProvider::new()),
+            Arc::new(DeterministicProvider::new(b"x")),
+        ];
+        for p in ps {
+            let q = p.clone();
+            std::thread::spawn(move || q.random_vec(8).unwrap())
+                .join()
+                .unwrap();
+            assert_eq!(p.supported(), ALGORITHMS);
+        }
+    }
+
+    /// Initiator and responder sides agree for every method, with either
+    /// provider on either side.
+    #[test]
+    fn key_exchange_agreement_every_method() {
+        let d = DefaultProvider::new();
+        let t = DeterministicProvider::new(b"agree");
+        let ps: [&dyn CryptoProvider; 2] = [&d, &t];
+        for &ke in all_ke() {
+            for i in ps {
+                for r in ps {
+                    let ini = i.start_key_exchange(ke).unwrap();
+                    assert_eq!(ini.method(), ke);
+                    let len = crate::crypto::ke::public_value_len(ke).unwrap();
+                    assert_eq!(ini.public_value().len(), len);
+                    let (resp_pub, k_r) = r.respond_key_exchange(ke, ini.public_value()).unwrap();
+                    assert_eq!(resp_pub.len(), len);
+                    let k_i = ini.complete(&resp_pub).unwrap();
+                    assert_eq!(k_i.as_bytes(), k_r.as_bytes(), "{ke}");
+                    assert!(!k_i.is_empty());
+                }
+            }
+            // The responder validates too.
+            assert!(matches!(
+                d.respond_key_exchange(ke, &[1, 2, 3]),
+                Err(CryptoError::InvalidPublicValue { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn unknown_methods_and_prfs_are_unsupported() {
+        let d = DefaultProvider::new();
+        let t = DeterministicProvider::new(b"u");
+        for p in [&d as &dyn CryptoProvider, &t] {
+            for ke in [
+                KeId::MODP_1024,
+                KeId::CURVE448,
+                KeId::ML_KEM_768,
+                KeId::NONE,
+            ] {
+                assert!(matches!(
+                    p.start_key_exchange(ke),
+                    Err(CryptoError::Unsupported(m)) if m.contains(&ke.to_string())
+                ));
+            }
+            assert!(
+                matches!(p.prf(PrfId::AES128_CMAC), Err(CryptoError::Unsupported(m)) if m.contains("AES128_CMAC"))
+            );
+            assert_eq!(p.prf(PrfId::HMAC_SHA2_384).unwrap().output_len(), 48);
+        }
+    }
+
+    #[test]
+    fn default_randomness_differs() {
+        let d = DefaultProvider::new();
+        assert_ne!(d.random_vec(32).unwrap(), d.random_vec(32).unwrap());
+        let a = d.start_key_exchange(KeId::CURVE25519).unwrap();
+        let b = d.start_key_exchange(KeId::CURVE25519).unwrap();
+        assert_ne!(a.public_value(), b.public_value());
+    }
+
+    /// Everything a replayed exchange draws, in one order.
+    fn transcript(p: &dyn CryptoProvider) -> Vec<Vec<u8>> {
+        let mut out = vec![
+            p.random_vec(32).unwrap(),
+            p.random_vec(8).unwrap(),
+            p.random_vec(100).unwrap(),
+        ];
+        for &ke in all_ke() {
+            out.push(p.start_key_exchange(ke).unwrap().public_value().to_vec());
+        }
+        let suite = IkeSuite {
+            encr: EncrId::AES_CBC,
+            encr_key_bits: Some(128),
+            integ: Some(IntegId::HMAC_SHA2_256_128),
+            prf: PrfId::HMAC_SHA2_256,
+            ke: KeId::CURVE25519,
+        };
+        let mut c = p.sk_cipher(&suite, &[1; 16], &[2; 32]).unwrap();
+        let mut msg = b"hdr".to_vec();
+        c.seal(&mut msg, b"payloads").unwrap();
+        out.push(msg);
+        out
+    }
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let a = transcript(&DeterministicProvider::new(b"seed one"));
+        let b = transcript(&DeterministicProvider::new(b"seed one"));
+        assert_eq!(a, b);
+        let c = transcript(&DeterministicProvider::new(b"seed two"));
+        for (x, y) in a.iter().zip(&c) {
+            assert_ne!(x, y);
+        }
+        // Successive draws differ; the streams are independent.
+        let p = DeterministicProvider::new(b"seed one");
+        assert_ne!(p.random_vec(32).unwrap(), p.random_vec(32).unwrap());
+        let q = DeterministicProvider::new(b"seed one");
+        let _ = q.start_key_exchange(KeId::ECP_256).unwrap();
+        assert_eq!(
+            q.random_vec(32).unwrap(),
+            a[0],
+            "KE draws do not shift nonces"
+        );
+    }
+
+    #[test]
+    fn drbg_stream_blocks() {
+        // Call n, block i: HMAC-SHA256(K, n as 8 octets | i+1 as 4 octets).
+        let s = DrbgStream::new(b"s", "l");
+        let mut first = [0u8; 40];
+        s.fill(&mut first).unwrap();
+        let root = hmac::Key::new(hmac::HMAC_SHA256, b"s");
+        let k = hmac::sign(&root, b"iked drbgl");
+        let k = hmac::Key::new(hmac::HMAC_SHA256, k.as_ref());
+        let b0 = hmac::sign(&k, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let b1 = hmac::sign(&k, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(&first[..32], b0.as_ref());
+        assert_eq!(&first[32..], &b1.as_ref()[..8]);
+        let mut second = [0u8; 4];
+        s.fill(&mut second).unwrap();
+        let c0 = hmac::sign(&k, &[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(&second, &c0.as_ref()[..4]);
+    }
+
+    #[test]
+    fn debug_hides_the_seed() {
+        let p = DeterministicProvider::new(b"very secret seed");
+        let d = format!("{p:?}");
+        assert!(
+            !d.contains("very secret") && !d.contains("118, 101, 114"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn supports_checks_every_transform() {
+        let gcm = IkeSuite {
+            encr: EncrId::AES_GCM_16,
+            encr_key_bits: Some(256),
+            integ: None,
+            prf: PrfId::HMAC_SHA2_512,
+            ke: KeId::ECP_384,
+        };
+        assert!(ALGORITHMS.supports(&gcm));
+        assert!(!ALGORITHMS.supports(&IkeSuite {
+            ke: KeId::MODP_1024,
+            ..gcm
+        }));
+        assert!(!ALGORITHMS.supports(&IkeSuite {
+            prf: PrfId::HMAC_MD5,
+            ..gcm
+        }));
+        assert!(!ALGORITHMS.supports(&IkeSuite {
+            integ: Some(IntegId::HMAC_SHA2_256_128),
+            ..gcm
+        }));
+        assert!(!ALGORITHMS.supports(&IkeSuite {
+            encr_key_bits: Some(192),
+            ..gcm
+        }));
+        let cbc = IkeSuite {
+            encr: EncrId::AES_CBC,
+            integ: Some(IntegId::HMAC_SHA1_96),
+            ..gcm
+        };
+        assert!(ALGORITHMS.supports(&cbc));
+        assert!(!ALGORITHMS.supports(&IkeSuite { integ: None, ..cbc }));
+    }
+
+    /// IKE_SA_INIT to the first protected message, both sides with their own
+    /// deterministic provider: both derive the same keys, and what one seals
+    /// the other opens.
+    #[test]
+    fn two_sides_derive_the_same_keys() {
+        let suite = IkeSuite {
+            encr: EncrId::CHACHA20_POLY1305,
+            encr_key_bits: None,
+            integ: None,
+            prf: PrfId::HMAC_SHA2_256,
+            ke: KeId::MODP_2048,
+        };
+        let ip = DeterministicProvider::new(b"initiator");
+        let rp = DeterministicProvider::new(b"responder");
+        let (ni, spi_i) = (ip.random_vec(32).unwrap(), ip.random_vec(8).unwrap());
+        let ke_i = ip.start_key_exchange(suite.ke).unwrap();
+        let (nr, spi_r) = (rp.random_vec(32).unwrap(), rp.random_vec(8).unwrap());
+        let (ke_r, g_ir_r) = rp
+            .respond_key_exchange(suite.ke, ke_i.public_value())
+            .unwrap();
+        let g_ir_i = ke_i.complete(&ke_r).unwrap();
+        let spi_i: [u8; 8] = spi_i.try_into().unwrap();
+        let spi_r: [u8; 8] = spi_r.try_into().unwrap();
+        let keys = |p: &dyn CryptoProvider, g: &Secret| {
+            let prf = p.prf(suite.prf).unwrap();
+            let seed = skeyseed(&*prf, &ni, &nr, g.as_bytes());
+            IkeKeys::derive(&*prf, &suite, seed.as_bytes(), &ni, &nr, &spi_i, &spi_r).unwrap()
+        };
+        let (ki, kr) = (keys(&ip, &g_ir_i), keys(&rp, &g_ir_r));
+        assert_eq!(ki.sk_d.as_bytes(), kr.sk_d.as_bytes());
+        assert_eq!(ki.sk_pr.as_bytes(), kr.sk_pr.as_bytes());
+        let mut i = ki.sk_ciphers(&ip, &suite, true).unwrap();
+        let mut r = kr.sk_ciphers(&rp, &suite, false).unwrap();
+        let mut m = b"IKE_AUTH request header".to_vec();
+        let n = m.len();
+        i.outbound.seal(&mut m, b"IDi AUTH SA TSi TSr").unwrap();
+        assert_eq!(
+            r.inbound.open(&m[..n], &m[n..]).unwrap().as_slice(),
+            b"IDi AUTH SA TSi TSr"
+        );
+        let mut m2 = b"IKE_AUTH response header".to_vec();
+        let n2 = m2.len();
+        r.outbound.seal(&mut m2, b"IDr AUTH").unwrap();
+        assert_eq!(
+            i.inbound.open(&m2[..n2], &m2[n2..]).unwrap().as_slice(),
+            b"IDr AUTH"
+        );
+        // Directions are distinct: our own message does not open inbound.
+        assert!(i.inbound.open(&m[..n], &m[n..]).is_err());
+    }
+}
