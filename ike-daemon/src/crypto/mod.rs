@@ -65,6 +65,10 @@ pub enum CryptoError {
     /// The random source failed.
     #[error("random source failed")]
     Random,
+    /// An AEAD SK cipher has used every IV its 64-bit counter can give: the
+    /// IKE SA must be rekeyed.
+    #[error("IV space of the SK cipher exhausted")]
+    IvExhausted,
     /// More output asked of prf+ than it can give (255 blocks).
     #[error("prf+ output too long: {0} octets")]
     PrfPlusTooLong(usize),

@@ -87,9 +87,7 @@ impl SkCipher for AeadSk {
     }
 
     fn seal(&mut self, out: &mut Vec<u8>, plaintext: &[u8]) -> Result<(), CryptoError> {
-        let counter = self
-            .next_iv
-            .ok_or(CryptoError::MalformedCiphertext("AEAD IV space exhausted"))?;
+        let counter = self.next_iv.ok_or(CryptoError::IvExhausted)?;
         self.next_iv = counter.checked_add(1);
         let iv = counter.to_be_bytes();
         let nonce = self.nonce(&iv);
@@ -271,7 +269,10 @@ mod tests {
         let mut out = Vec::new();
         sk.seal(&mut out, b"last").unwrap();
         let mut out2 = b"auth".to_vec();
-        assert!(sk.seal(&mut out2, b"one more").is_err());
+        assert_eq!(
+            sk.seal(&mut out2, b"one more").unwrap_err(),
+            CryptoError::IvExhausted
+        );
         assert_eq!(out2, b"auth", "a failed seal leaves `out` as it was");
     }
 

@@ -131,7 +131,7 @@ pub(crate) fn cbc_decrypt(key: &[u8], iv: &[u8], buf: &mut [u8]) -> Result<(), C
 
 /// Padding octets for `plain_len` octets of payloads plus the Pad Length octet.
 fn pad_len(plain_len: usize) -> usize {
-    (BLOCK - (plain_len % BLOCK + 1) % BLOCK) % BLOCK
+    (BLOCK - 1).saturating_sub(plain_len % BLOCK)
 }
 
 impl SkCipher for CbcSk {
