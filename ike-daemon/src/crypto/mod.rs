@@ -1,8 +1,33 @@
 //! The cryptography IKEv2 needs, behind a provider trait.
+//!
+//! - [`CryptoProvider`]: randomness, key exchange, PRFs and SK ciphers by
+//!   IANA ID; [`DefaultProvider`] for real use, [`DeterministicProvider`]
+//!   for replayable tests.
+//! - [`keymat`]: SKEYSEED, SK_*, Child SA KEYMAT; [`auth`]: shared-key AUTH
+//!   and NAT detection hashes.
+//! - Secrets are [`Secret`]s (zeroized on drop, never printed).
 
+pub mod auth;
+pub mod encr;
+pub mod ke;
+pub mod keymat;
+pub mod modp;
+pub mod prf;
+pub mod provider;
+pub mod secret;
 pub mod sk;
+mod sk_aead;
+mod sk_cbc;
 pub mod suite;
+#[cfg(test)]
+mod vectors;
 
+pub use ke::KeyExchange;
+pub use prf::{Prf, prf_plus};
+pub use provider::{
+    Algorithms, CryptoProvider, DefaultProvider, DeterministicProvider, RandomSource,
+};
+pub use secret::Secret;
 /// What went wrong in a cryptographic operation. Messages are for logs:
 /// they never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +65,10 @@ pub enum CryptoError {
     /// The random source failed.
     #[error("random source failed")]
     Random,
+    /// An AEAD SK cipher has used every IV its 64-bit counter can give: the
+    /// IKE SA must be rekeyed.
+    #[error("IV space of the SK cipher exhausted")]
+    IvExhausted,
     /// More output asked of prf+ than it can give (255 blocks).
     #[error("prf+ output too long: {0} octets")]
     PrfPlusTooLong(usize),
