@@ -1,5 +1,6 @@
 //! The cryptography IKEv2 needs, behind a provider trait.
 
+pub mod proposal;
 pub mod sk;
 pub mod suite;
 
