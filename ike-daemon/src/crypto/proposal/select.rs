@@ -288,8 +288,9 @@ pub enum KeCheck {
     /// missing although one was selected.
     InvalidKePayload(KeId),
     /// A KE payload arrived but the selected proposal has no key exchange
-    /// (a Child SA without PFS).
-    Unexpected,
+    /// (a Child SA agreed without PFS): ignore the payload, as strongSwan
+    /// does ("ignoring KE exchange, agreed on a non-PFS proposal").
+    Ignore,
 }
 
 /// For IKE_SA_INIT (and CREATE_CHILD_SA with PFS): compares the selected
@@ -304,7 +305,7 @@ pub fn check_ke_payload(selected: &Proposal, ke_payload_group: Option<KeId>) -> 
     match (selected_ke, ke_payload_group) {
         (Some(want), Some(got)) if want == got => KeCheck::Accept,
         (Some(want), _) => KeCheck::InvalidKePayload(want),
-        (None, Some(_)) => KeCheck::Unexpected,
+        (None, Some(_)) => KeCheck::Ignore,
         (None, None) => KeCheck::Accept,
     }
 }
