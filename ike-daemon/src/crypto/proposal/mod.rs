@@ -28,7 +28,7 @@ use crate::wire::sa::{Proposal, Transform};
 
 pub use select::{
     KeCheck, Mismatch, NoProposalChosen, Preference, ResponseError, SelectOptions, Selected,
-    check_ke_payload, check_response, select,
+    check_ke_payload, check_response, promote_ke, select,
 };
 
 /// What a proposal string lacks.

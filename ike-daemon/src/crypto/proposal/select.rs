@@ -390,3 +390,44 @@ pub fn check_response(
     }
     Err(not_ours())
 }
+
+/// The initiator's answer to INVALID_KE_PAYLOAD (or its choice of the KE
+/// payload's group): our proposals with `group` moved to the front of the
+/// KE transforms of every proposal that has it, and proposals without it
+/// moved to the back, renumbered 1..n (strongSwan's
+/// `update_and_check_proposals()` with `promote_transform()`). `None` if no
+/// proposal of ours offers `group`: the responder asked for something we
+/// never proposed.
+pub fn promote_ke(proposals: &[Proposal], group: KeId) -> Option<Vec<Proposal>> {
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    for p in proposals {
+        let is_it = |t: &Transform| t.transform_type == TransformType::KE && t.id == group.0;
+        match p.transforms.iter().position(is_it) {
+            Some(_) => {
+                let mut q = p.clone();
+                let (mut hit, rest): (Vec<Transform>, Vec<Transform>) =
+                    q.transforms.into_iter().partition(|t| is_it(t));
+                hit.truncate(1);
+                // Re-insert before the first KE transform (wire order).
+                let at = rest
+                    .iter()
+                    .position(|t| t.transform_type >= TransformType::KE)
+                    .unwrap_or(rest.len());
+                let mut out = rest;
+                out.splice(at..at, hit); // at <= out.len(): cannot panic
+                q.transforms = out;
+                with.push(q);
+            }
+            None => without.push(p.clone()),
+        }
+    }
+    if with.is_empty() {
+        return None;
+    }
+    with.extend(without);
+    for (p, n) in with.iter_mut().zip(1..=u8::MAX) {
+        p.number = n;
+    }
+    Some(with)
+}

@@ -932,6 +932,47 @@ fn invalid_ke_payload_helper() {
 // ---------------------------------------------------------------- initiator
 
 #[test]
+fn initiator_promotes_the_requested_group() {
+    let ours = conf(
+        IKE,
+        &[
+            "aes128-sha256-ecp256-modp2048-ecp384",
+            "aes256gcm16-prfsha256-x25519",
+        ],
+    );
+    assert_eq!(promote_ke(&ours, KeId::MODP_4096), None);
+    let p = promote_ke(&ours, KeId::MODP_2048).unwrap();
+    assert_eq!(
+        display(&p[0]).to_string(),
+        "IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048/ECP_256/ECP_384"
+    );
+    // Wire order kept: the KE transforms stay together after INTEG.
+    assert_eq!(
+        types(&p[0]),
+        [
+            TransformType::ENCR,
+            TransformType::PRF,
+            TransformType::INTEG,
+            TransformType::KE,
+            TransformType::KE,
+            TransformType::KE
+        ]
+    );
+    // A responder preferring its configured order now meets our KE payload.
+    let resp = conf(IKE, &["aes128-sha256-modp2048-ecp256"]);
+    let s = select(&resp, &p, opts(PEER)).unwrap().proposal;
+    assert_eq!(check_ke_payload(&s, Some(KeId::MODP_2048)), KeCheck::Accept);
+    // Proposals with the group come first, renumbered.
+    let p = promote_ke(&ours, KeId::CURVE25519).unwrap();
+    assert_eq!(
+        display(&p[0]).to_string(),
+        "IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519"
+    );
+    assert_eq!(p.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(p[1].transforms, ours[0].transforms);
+}
+
+#[test]
 fn initiator_checks_the_answer() {
     let ours = conf(
         IKE,
