@@ -13,6 +13,7 @@ pub mod ke;
 pub mod keymat;
 pub mod modp;
 pub mod prf;
+pub mod proposal;
 pub mod provider;
 pub mod secret;
 pub mod sk;
