@@ -2,6 +2,7 @@
 # the gateway topology comes up, gw-a reaches gw-b, and host-a can NOT reach
 # host-b while no tunnel is up (so a later ping proves the tunnel).
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR/.. source=lib.sh
 . "$LAB_DIR/lib.sh"
 grep -q '^xfrm_user ' /proc/modules || lab_fail "xfrm_user not loaded"
 grep -q '^esp4 ' /proc/modules || lab_fail "esp4 not loaded"
