@@ -199,21 +199,34 @@ lab_capture_start() {
     mkdir -p "$LAB_STATE/cap"
     # A plain command in the background (no function, no subshell): $! is
     # then ip's pid, which execs tcpdump, so the pid file names tcpdump.
-    ip netns exec "$ns" tcpdump -Z root -U -n -s 0 -i "$ifc" -w "$file" "$filter" \
+    # --immediate-mode: otherwise libpcap holds packets in the TPACKET_V3
+    # ring until a block times out, and those still there at SIGTERM are lost.
+    ip netns exec "$ns" tcpdump -Z root -U --immediate-mode -n -s 0 -i "$ifc" -w "$file" "$filter" \
         > "$file.tcpdump.log" 2>&1 &
     echo $! > "$LAB_STATE/cap/$tag.pid"
+    echo "$file" > "$LAB_STATE/cap/$tag.file"
     lab_wait_for 15 "tcpdump $tag listening" grep -q 'listening on' "$file.tcpdump.log"
 }
 
 # lab_capture_stop TAG : stop tcpdump cleanly (SIGTERM: it flushes the file;
-# SIGINT is ignored by background jobs of a script).
+# SIGINT is ignored by background jobs of a script) and fail if it wrote
+# fewer packets than its filter matched.
 lab_capture_stop() {
-    local pid
+    local pid file log cap rcv
     pid=$(cat "$LAB_STATE/cap/$1.pid" 2>/dev/null) || return 0
-    rm -f "$LAB_STATE/cap/$1.pid"
+    file=$(cat "$LAB_STATE/cap/$1.file")
+    rm -f "$LAB_STATE/cap/$1.pid" "$LAB_STATE/cap/$1.file"
     kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-    lab_fail "tcpdump $1 (pid $pid) did not stop"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { lab_fail "tcpdump $1 (pid $pid) did not stop"; return 1; }
+    log=$file.tcpdump.log
+    cap=$(sed -n 's/^\([0-9]*\) packets\{0,1\} captured.*/\1/p' "$log")
+    rcv=$(sed -n 's/^\([0-9]*\) packets\{0,1\} received by filter.*/\1/p' "$log")
+    if [ -z "$cap" ] || [ "$cap" != "$rcv" ]; then
+        lab_fail "tcpdump $1 wrote ${cap:-?} packets of ${rcv:-?} matched (see $log)"
+        return 1
+    fi
+    lab_log "tcpdump $1: $cap packets in $file"
 }
 
 # lab_collect NS DESTFILE : xfrm state/policy and routes of NS, for the record.

@@ -84,7 +84,7 @@ for suite in $SUITES; do
         lab_wait_for 10 "responder has no IKE SA" lab_no_ike_sa gw-b lab
         sleep 0.5
     ) || { rc=1; lab_log "suite $ike FAILED"; }
-    LAB_OUT=$out lab_capture_stop ike
+    LAB_OUT=$out lab_capture_stop ike || rc=1
     lab_charon_stop gw-a
     lab_charon_stop gw-b
     rm -rf "${LAB_STATE:?}"/gw-a "${LAB_STATE:?}"/gw-b
