@@ -237,3 +237,45 @@ lab_collect() {
         echo "### ip route table all ($1)"; lab_ns "$1" ip route show table all | grep -v '^local\|^broadcast\|ff00::/8\|fe80::/64'
     } > "$2" 2>&1
 }
+
+# lab_swanctl_psk_conf FILE LOCAL_ID REMOTE_ID LOCAL_ADDR REMOTE_ADDR LOCAL_TS REMOTE_TS IKE ESP
+# A swanctl.conf with one PSK connection "lab" and one tunnel child "net",
+# no rekeying; the secret is $PSK shared between $ID_A and $ID_B.
+lab_swanctl_psk_conf() {
+    cat > "$1" <<EOC
+connections {
+    lab {
+        version = 2
+        local_addrs = $4
+        remote_addrs = $5
+        proposals = $8
+        rekey_time = 0
+        local {
+            auth = psk
+            id = $2
+        }
+        remote {
+            auth = psk
+            id = $3
+        }
+        children {
+            net {
+                local_ts = $6
+                remote_ts = $7
+                esp_proposals = $9
+                mode = tunnel
+                rekey_time = 0
+                start_action = none
+            }
+        }
+    }
+}
+secrets {
+    ike-lab {
+        id-a = $ID_A
+        id-b = $ID_B
+        secret = "$PSK"
+    }
+}
+EOC
+}

@@ -18,44 +18,6 @@ ID_A=gw-a.example.org ID_B=gw-b.example.org
 # names the payloads of each message (enc=3 adds per-payload dumps, ~10x the log).
 LEVELS=${CAPTURE_LEVELS:-"default=1 ike=4 chd=4 net=3 enc=1 cfg=1 knl=2 mgr=1 job=1 lib=1"}
 
-swanctl_conf() {  # FILE LOCAL_ID REMOTE_ID LOCAL_ADDR REMOTE_ADDR LOCAL_TS REMOTE_TS IKE ESP
-    cat > "$1" <<EOC
-connections {
-    lab {
-        version = 2
-        local_addrs = $4
-        remote_addrs = $5
-        proposals = $8
-        rekey_time = 0
-        local {
-            auth = psk
-            id = $2
-        }
-        remote {
-            auth = psk
-            id = $3
-        }
-        children {
-            net {
-                local_ts = $6
-                remote_ts = $7
-                esp_proposals = $9
-                mode = tunnel
-                rekey_time = 0
-                start_action = none
-            }
-        }
-    }
-}
-secrets {
-    ike-lab {
-        id-a = $ID_A
-        id-b = $ID_B
-        secret = "$PSK"
-    }
-}
-EOC
-}
 
 lab_log "strongSwan: $($CHARON_BIN --version 2>&1 | head -n1)"
 lab_make_gateways
@@ -65,8 +27,8 @@ for suite in $SUITES; do
     out=$LAB_OUT/$ike
     rm -rf "$out"; mkdir -p "$out"
     lab_log "=== suite $ike / $esp"
-    swanctl_conf "$out/swanctl-a.conf" "$ID_A" "$ID_B" "$GW_A_WAN" "$GW_B_WAN" "$NET_A" "$NET_B" "$ike" "$esp"
-    swanctl_conf "$out/swanctl-b.conf" "$ID_B" "$ID_A" "$GW_B_WAN" "$GW_A_WAN" "$NET_B" "$NET_A" "$ike" "$esp"
+    lab_swanctl_psk_conf "$out/swanctl-a.conf" "$ID_A" "$ID_B" "$GW_A_WAN" "$GW_B_WAN" "$NET_A" "$NET_B" "$ike" "$esp"
+    lab_swanctl_psk_conf "$out/swanctl-b.conf" "$ID_B" "$ID_A" "$GW_B_WAN" "$GW_A_WAN" "$NET_B" "$NET_A" "$ike" "$esp"
     printf 'ike_proposal = %s\nesp_proposal = %s\npsk = %s\nid_i = %s\nid_r = %s\n' \
         "$ike" "$esp" "$PSK" "$ID_A" "$ID_B" > "$out/scenario.txt"
     (
