@@ -252,8 +252,8 @@ pub struct ProposalDisplay<'a>(pub &'a Proposal);
 #[derive(Clone, Copy, Debug)]
 pub struct ProposalListDisplay<'a>(pub &'a [Proposal]);
 
-/// strongSwan's print order: encryption, integrity, PRF, KE, ESN, then the
-/// additional key exchanges and anything else by type number.
+/// strongSwan's print and wire order: encryption, integrity, PRF, KE, ESN,
+/// then the additional key exchanges and anything else by type number.
 fn print_rank(t: TransformType) -> (u8, u8) {
     match t {
         TransformType::ENCR => (0, 0),

@@ -19,11 +19,12 @@ fn transform((transform_type, id, key_bits): Entry) -> Transform {
     }
 }
 
-/// Turns the entries into a proposal, transforms grouped by type in
-/// ascending type order (ENCR, PRF, INTEG, KE, ESN, ADDKE1..), each type's
+/// Turns the entries into a proposal, transforms grouped by type in the
+/// order charon puts them on the wire (ENCR, INTEG, PRF, KE, ESN, ADDKE1..:
+/// seen in the strongSwan 5.9.8 captures under tests/captures/), each type's
 /// algorithms in the configured order of preference.
 fn build(protocol: ProtocolId, mut entries: Vec<Entry>) -> Proposal {
-    entries.sort_by_key(|e| e.0); // stable: keeps the preference order
+    entries.sort_by_key(|e| super::print_rank(e.0)); // stable: keeps the preference order
     Proposal {
         number: 0,
         protocol,

@@ -103,15 +103,15 @@ fn example_ike_strings() {
 }
 
 #[test]
-fn wire_order_is_by_type_and_keeps_preference() {
+fn wire_order_is_charons_and_keeps_preference() {
     let p = one(IKE, "modp2048-sha256-aes256-aes128");
     assert_eq!(
         types(&p),
         [
             TransformType::ENCR,
             TransformType::ENCR,
-            TransformType::PRF,
             TransformType::INTEG,
+            TransformType::PRF,
             TransformType::KE
         ]
     );
@@ -946,13 +946,13 @@ fn initiator_promotes_the_requested_group() {
         display(&p[0]).to_string(),
         "IKE:AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048/ECP_256/ECP_384"
     );
-    // Wire order kept: the KE transforms stay together after INTEG.
+    // Wire order kept: the KE transforms stay together after PRF.
     assert_eq!(
         types(&p[0]),
         [
             TransformType::ENCR,
-            TransformType::PRF,
             TransformType::INTEG,
+            TransformType::PRF,
             TransformType::KE,
             TransformType::KE,
             TransformType::KE
