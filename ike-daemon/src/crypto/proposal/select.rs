@@ -191,7 +191,7 @@ fn select_pair(
         chosen.push((*hit).clone());
     }
     check_mandatory(protocol, &chosen, opts.skip_ke, aead)?;
-    chosen.sort_by_key(|x| x.transform_type); // wire order, one per type
+    chosen.sort_by_key(|x| super::print_rank(x.transform_type)); // charon's wire order, one per type
     Ok(Proposal {
         number: offered.number,
         protocol,
@@ -375,7 +375,7 @@ pub fn check_response(
         .iter()
         .filter(|t| !(skip_ke && is_ke_type(t.transform_type) && t.id == 0))
         .collect();
-    expected.sort_by_key(|t| t.transform_type);
+    expected.sort_by_key(|t| super::print_rank(t.transform_type));
     for i in order {
         let Some(p) = ours.get(i) else { continue };
         if let Ok(sel) = select_pair(p, answer, opts) {

@@ -625,13 +625,13 @@ fn algorithm_order_inside_a_proposal_follows_the_preference() {
     );
     assert_one_per_type(&c);
     assert_one_per_type(&p);
-    // Wire order, one of each type.
+    // charon's wire order, one of each type.
     assert_eq!(
         types(&c),
         [
             TransformType::ENCR,
-            TransformType::PRF,
             TransformType::INTEG,
+            TransformType::PRF,
             TransformType::KE
         ]
     );
