@@ -209,3 +209,286 @@ impl Reassembler {
         Ok(Some(Message { header, payloads }))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::super::codes::{ExchangeType, NotifyType};
+    use super::super::testutil::FakeCipher;
+    use super::super::*;
+    use super::*;
+
+    fn big_message() -> Message {
+        let header = Header {
+            spi_i: 7,
+            spi_r: 9,
+            exchange: ExchangeType::IKE_AUTH,
+            message_id: 1,
+            ..Header::default()
+        };
+        let inner = vec![
+            Payload::IdI(Identification::fqdn("a-rather-long-name.example.com")),
+            Payload::Cert(Certificate {
+                encoding: super::super::codes::CertEncoding(4),
+                data: vec![0xc3; 700],
+            }),
+            Payload::Auth(Authentication {
+                method: super::super::codes::AuthMethod(14),
+                data: vec![0xa5; 300],
+            }),
+        ];
+        Message {
+            header,
+            payloads: vec![Payload::Sk(Encrypted::Open(inner))],
+        }
+    }
+
+    fn fragments(m: &Message, max_len: usize) -> Vec<Vec<u8>> {
+        m.emit_fragments(&mut FakeCipher::new(4), max_len).unwrap()
+    }
+
+    #[test]
+    fn fragments_fit_and_reassemble_in_any_order() {
+        let m = big_message();
+        let frags = fragments(&m, 200);
+        assert!(frags.len() > 5);
+        let total = frags.len() as u16;
+        for (i, f) in frags.iter().enumerate() {
+            assert!(f.len() <= 200, "fragment {i} is {} octets", f.len());
+            let parsed = Message::parse(f, &ParseLimits::default()).unwrap();
+            let Some(Payload::Skf(skf)) = parsed.payloads.last() else {
+                panic!("no SKF")
+            };
+            assert_eq!((skf.number, skf.total), (i as u16 + 1, total));
+            let first = if i == 0 {
+                PayloadType::IDI
+            } else {
+                PayloadType::NO_NEXT_PAYLOAD
+            };
+            assert_eq!(
+                skf.first_payload, first,
+                "only fragment 1 names the first inner payload"
+            );
+        }
+        // Not the last fragment only: all but the last are full.
+        assert!(frags[..frags.len() - 1].iter().all(|f| f.len() > 190));
+
+        let mut r = Reassembler::default();
+        let cipher = FakeCipher::new(4);
+        for f in frags.iter().rev().skip(1) {
+            assert_eq!(r.push(f, &cipher), Ok(None));
+        }
+        assert_eq!(
+            r.push(&frags[1], &cipher),
+            Ok(None),
+            "duplicates are ignored"
+        );
+        assert_eq!(r.len(), frags.len() - 1);
+        assert_eq!(r.push(&frags[frags.len() - 1], &cipher), Ok(Some(m)));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn unprotected_payloads_ride_in_the_first_fragment() {
+        let mut m = big_message();
+        m.payloads.insert(
+            0,
+            Payload::Notify(Notify::new(NotifyType(40000), vec![1; 30])),
+        );
+        let frags = fragments(&m, 300);
+        assert_eq!(frags[0][16], 41, "fragment 1 starts with N");
+        assert!(
+            frags[1..].iter().all(|f| f[16] == 53),
+            "the others with SKF"
+        );
+        let mut r = Reassembler::default();
+        let out: Vec<_> = frags
+            .iter()
+            .map(|f| r.push(f, &FakeCipher::new(4)).unwrap())
+            .collect();
+        assert_eq!(out.last(), Some(&Some(m)));
+    }
+
+    #[test]
+    fn small_sizes_are_refused() {
+        let m = big_message();
+        // 28 header + 8 SKF header + 4 IV + 4 one block + 8 ICV = 52.
+        assert_eq!(
+            m.emit_fragments(&mut FakeCipher::new(1), 51),
+            Err(EmitError::FragmentTooSmall(51))
+        );
+        let frags = fragments(&m, 52);
+        assert!(frags.iter().all(|f| f.len() == 52));
+        assert_eq!(
+            m.emit_fragments(&mut FakeCipher::new(1), 20),
+            Err(EmitError::FragmentTooSmall(20))
+        );
+        // More than 65535 fragments cannot be numbered.
+        let mut huge = big_message();
+        huge.payloads = vec![Payload::Sk(Encrypted::Open(vec![
+            Payload::VendorId(
+                vec![0; 60_000]
+            );
+            4
+        ]))];
+        assert!(matches!(
+            huge.emit_fragments(&mut FakeCipher::new(1), 52),
+            Err(EmitError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn inconsistent_or_forged_fragments_are_refused() {
+        let m = big_message();
+        let cipher = FakeCipher::new(4);
+        let small = fragments(&m, 200);
+        let large = fragments(&m, 400);
+        let mut r = Reassembler::default();
+        assert_eq!(r.push(&large[0], &cipher), Ok(None));
+        // A forged fragment changes nothing.
+        let mut forged = large[1].clone();
+        *forged.last_mut().unwrap() ^= 1;
+        assert!(matches!(
+            r.push(&forged, &cipher),
+            Err(FragmentError::Crypto(_))
+        ));
+        assert_eq!(r.len(), 1);
+        // More fragments than before: the peer refragmented, start again.
+        assert_eq!(r.push(&small[0], &cipher), Ok(None));
+        assert_eq!(r.len(), 1);
+        // Fewer than before: refused.
+        let e = r.push(&large[1], &cipher).unwrap_err();
+        assert_eq!(
+            e,
+            FragmentError::InconsistentTotal {
+                expected: small.len() as u16,
+                got: large.len() as u16
+            }
+        );
+        assert_eq!(e.response(), None);
+        // Another message ID.
+        let mut other = m.clone();
+        other.header.message_id = 2;
+        let o = fragments(&other, 200);
+        assert_eq!(r.push(&o[1], &cipher), Err(FragmentError::OtherMessage));
+        // Not a fragment.
+        let whole = m.emit_sealed(&mut FakeCipher::new(4)).unwrap();
+        assert_eq!(r.push(&whole, &cipher), Err(FragmentError::NotFragment));
+        assert!(matches!(
+            r.push(&whole[..20], &cipher),
+            Err(FragmentError::Parse(_))
+        ));
+        for f in &small[1..] {
+            r.push(f, &cipher).unwrap();
+        }
+        assert!(r.is_empty(), "completed");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let m = big_message();
+        let frags = fragments(&m, 200);
+        let cipher = FakeCipher::new(4);
+        let few = FragmentLimits {
+            max_fragments: 3,
+            ..FragmentLimits::default()
+        };
+        let mut r = Reassembler::new(few, ParseLimits::default());
+        let e = r.push(&frags[0], &cipher).unwrap_err();
+        assert_eq!(
+            e,
+            FragmentError::TooManyFragments {
+                total: frags.len() as u16,
+                max: 3
+            }
+        );
+        let small = FragmentLimits {
+            max_bytes: 500,
+            ..FragmentLimits::default()
+        };
+        let mut r = Reassembler::new(small, ParseLimits::default());
+        let results: Vec<_> = frags.iter().map(|f| r.push(f, &cipher)).collect();
+        assert!(results.contains(&Err(FragmentError::TooLarge(500))));
+        assert!(!results.iter().any(|r| matches!(r, Ok(Some(_)))));
+    }
+
+    #[test]
+    fn bad_reassembled_contents_are_answered() {
+        // A critical payload type we do not know, split over fragments.
+        let mut m = big_message();
+        let unknown = Payload::Unknown {
+            payload_type: PayloadType(99),
+            critical: true,
+            body: vec![0; 300],
+        };
+        m.payloads = vec![Payload::Sk(Encrypted::Open(vec![unknown]))];
+        let frags = fragments(&m, 150);
+        assert!(frags.len() >= 2);
+        let mut r = Reassembler::default();
+        let results: Vec<_> = frags
+            .iter()
+            .map(|f| r.push(f, &FakeCipher::new(4)))
+            .collect();
+        let Some(Err(e)) = results.last() else {
+            panic!("{results:?}")
+        };
+        let FragmentError::Reassembled(p) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (p.offset, p.payload, p.encrypted),
+            (0, Some(PayloadType(99)), true)
+        );
+        assert_eq!(
+            e.response(),
+            Some(Notify::unsupported_critical_payload(PayloadType(99)))
+        );
+        assert!(r.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_protected_message_fragments_and_reassembles(
+            m in super::super::testutil::protected_message(),
+            extra in 24usize..600,
+            order in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..8),
+        ) {
+            // Fragment 1 needs room for the payloads outside SK, and SKF.
+            let outer = Message { header: m.header, payloads: m.payloads[..m.payloads.len() - 1].to_vec() };
+            let max_len = outer.emit().unwrap().len() + 8 + extra;
+            let mut frags = m.emit_fragments(&mut FakeCipher::new(2), max_len).unwrap();
+            proptest::prop_assert!(frags.iter().all(|f| f.len() <= max_len));
+            // Shuffle a little; the last push completes the message.
+            for (i, j) in order.iter().enumerate() {
+                let n = frags.len();
+                frags.swap(i % n, j.index(n));
+            }
+            let mut r = Reassembler::default();
+            let mut done = None;
+            for f in &frags {
+                proptest::prop_assert!(done.is_none());
+                done = r.push(f, &FakeCipher::new(2)).unwrap();
+            }
+            proptest::prop_assert_eq!(done, Some(m));
+        }
+
+        #[test]
+        fn mutated_fragments_never_panic(
+            m in super::super::testutil::protected_message(),
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..4),
+        ) {
+            let outer = Message { header: m.header, payloads: m.payloads[..m.payloads.len() - 1].to_vec() };
+            let max_len = outer.emit().unwrap().len() + 8 + 40;
+            let frags = m.emit_fragments(&mut FakeCipher::new(2), max_len).unwrap();
+            let mut r = Reassembler::default();
+            for mut f in frags {
+                for (i, v) in &edits {
+                    let i = i.index(f.len());
+                    f[i] = *v;
+                }
+                let _ = r.push(&f, &FakeCipher::new(2));
+            }
+        }
+    }
+}

@@ -626,3 +626,318 @@ pub(crate) fn emit_chain(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::codes::NotifyType;
+    use super::*;
+
+    /// Emits one payload as a chain and checks its exact octets (generic
+    /// header included) and that they parse back to it.
+    fn round_trip(p: Payload, expected: &[u8]) {
+        let mut out = Vec::new();
+        emit_chain(
+            core::slice::from_ref(&p),
+            PayloadType::NO_NEXT_PAYLOAD,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out, expected, "{p:?}");
+        let parsed =
+            parse_chain(&out, 0, p.payload_type(), &ParseLimits::default(), false).unwrap();
+        assert_eq!(parsed, [p]);
+    }
+
+    fn parse_one(t: PayloadType, body: &[u8]) -> Result<Payload, ErrorKind> {
+        Payload::parse_body(t, false, body, &ParseLimits::default())
+    }
+
+    #[test]
+    fn payload_bodies_have_the_rfc_layout() {
+        round_trip(
+            Payload::Ke(KeyExchange {
+                group: KeId::ECP_256,
+                data: vec![9, 9],
+            }),
+            &[0, 0, 0, 10, 0, 19, 0, 0, 9, 9],
+        );
+        round_trip(
+            Payload::IdI(Identification::ipv4(Ipv4Addr::new(192, 0, 2, 1))),
+            &[0, 0, 0, 12, 1, 0, 0, 0, 192, 0, 2, 1],
+        );
+        round_trip(
+            Payload::IdR(Identification::fqdn("ab")),
+            &[0, 0, 0, 10, 2, 0, 0, 0, b'a', b'b'],
+        );
+        round_trip(
+            Payload::IdR(Identification {
+                id_type: IdType(201),
+                data: vec![7],
+            }),
+            &[0, 0, 0, 9, 201, 0, 0, 0, 7],
+        );
+        round_trip(
+            Payload::Cert(Certificate {
+                encoding: CertEncoding::X509_SIGNATURE,
+                data: vec![0x30],
+            }),
+            &[0, 0, 0, 6, 4, 0x30],
+        );
+        round_trip(
+            Payload::CertReq(Certificate {
+                encoding: CertEncoding::X509_SIGNATURE,
+                data: vec![],
+            }),
+            &[0, 0, 0, 5, 4],
+        );
+        round_trip(
+            Payload::Auth(Authentication {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: vec![5],
+            }),
+            &[0, 0, 0, 9, 2, 0, 0, 0, 5],
+        );
+        round_trip(
+            Payload::VendorId(b"iked".to_vec()),
+            &[0, 0, 0, 8, b'i', b'k', b'e', b'd'],
+        );
+        round_trip(
+            Payload::Cp(Configuration {
+                cfg_type: CfgType::CFG_REQUEST,
+                attributes: vec![
+                    CfgAttribute {
+                        attribute_type: CfgAttributeType::INTERNAL_IP4_ADDRESS,
+                        value: vec![],
+                    },
+                    CfgAttribute {
+                        attribute_type: CfgAttributeType::INTERNAL_IP4_DNS,
+                        value: vec![8, 8, 8, 8],
+                    },
+                ],
+            }),
+            &[0, 0, 0, 20, 1, 0, 0, 0, 0, 1, 0, 0, 0, 3, 0, 4, 8, 8, 8, 8],
+        );
+        round_trip(
+            Payload::Eap(Eap {
+                code: 1,
+                identifier: 5,
+                data: vec![1, b'x'],
+            }),
+            &[0, 0, 0, 10, 1, 5, 0, 6, 1, b'x'],
+        );
+        round_trip(
+            Payload::Skf(EncryptedFragment {
+                number: 2,
+                total: 3,
+                first_payload: PayloadType::NO_NEXT_PAYLOAD,
+                body: vec![1, 2],
+            }),
+            &[0, 0, 0, 10, 0, 2, 0, 3, 1, 2],
+        );
+        round_trip(
+            Payload::Sk(Encrypted::Sealed {
+                first_payload: PayloadType::IDI,
+                body: vec![1, 2],
+            }),
+            &[35, 0, 0, 6, 1, 2],
+        );
+        round_trip(
+            Payload::Unknown {
+                payload_type: PayloadType(49),
+                critical: false,
+                body: vec![3],
+            },
+            &[0, 0, 0, 5, 3],
+        );
+    }
+
+    #[test]
+    fn typed_identities() {
+        let v6 = Ipv6Addr::LOCALHOST;
+        assert_eq!(Identification::ipv6(v6).value(), Some(IdValue::Ipv6(v6)));
+        assert_eq!(
+            Identification::ipv4(Ipv4Addr::LOCALHOST).value(),
+            Some(IdValue::Ipv4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(
+            Identification::rfc822("a@b").value(),
+            Some(IdValue::Rfc822("a@b"))
+        );
+        assert_eq!(
+            Identification::fqdn("x.y").value(),
+            Some(IdValue::Fqdn("x.y"))
+        );
+        assert_eq!(
+            Identification::der_dn(vec![0x30, 0]).value(),
+            Some(IdValue::DerDn(&[0x30, 0]))
+        );
+        assert_eq!(
+            Identification::key_id(vec![1]).value(),
+            Some(IdValue::KeyId(&[1]))
+        );
+        assert_eq!(
+            Identification {
+                id_type: IdType::FQDN,
+                data: vec![0xff]
+            }
+            .value(),
+            None
+        );
+        assert_eq!(
+            Identification {
+                id_type: IdType::NULL,
+                data: vec![]
+            }
+            .value(),
+            None
+        );
+        assert_eq!(
+            Identification::fqdn("ab").to_body(),
+            [2, 0, 0, 0, b'a', b'b']
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_rejected() {
+        let e = parse_one(PayloadType::IDI, &[1, 0, 0, 0, 1, 2, 3]).unwrap_err();
+        assert_eq!(
+            e,
+            ErrorKind::Mismatch {
+                what: "address identity length",
+                value: 3,
+                expected: 4
+            }
+        );
+        assert!(parse_one(PayloadType::IDR, &[5, 0, 0, 0, 1]).is_err());
+        assert!(matches!(
+            parse_one(PayloadType::IDR, &[2, 0, 0]),
+            Err(ErrorKind::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_one(PayloadType::KE, &[0, 19, 0]),
+            Err(ErrorKind::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_one(PayloadType::AUTH, &[2, 0]),
+            Err(ErrorKind::Truncated { .. })
+        ));
+        assert!(matches!(
+            parse_one(PayloadType::CERT, &[]),
+            Err(ErrorKind::Truncated { .. })
+        ));
+        let e = parse_one(PayloadType::EAP, &[1, 5, 0, 7, 1, 2]).unwrap_err();
+        assert_eq!(
+            e,
+            ErrorKind::Mismatch {
+                what: "EAP Length",
+                value: 7,
+                expected: 6
+            }
+        );
+        assert!(parse_one(PayloadType::EAP, &[1, 5, 0]).is_err());
+        assert_eq!(
+            parse_one(PayloadType::NONCE, &[0; 16]),
+            Ok(Payload::Nonce(vec![0; 16]))
+        );
+        assert_eq!(
+            parse_one(PayloadType::NONCE, &[0; 256]),
+            Ok(Payload::Nonce(vec![0; 256]))
+        );
+        assert_eq!(
+            parse_one(PayloadType::NONCE, &[0; 15]),
+            Err(ErrorKind::TooShort {
+                what: "nonce",
+                len: 15,
+                min: 16
+            })
+        );
+        assert_eq!(
+            parse_one(PayloadType::NONCE, &[0; 257]),
+            Err(ErrorKind::TooLong {
+                what: "nonce",
+                len: 257,
+                max: 256
+            })
+        );
+        // CP: the R bit is ignored; an attribute may not run past the payload.
+        let cp = parse_one(PayloadType::CP, &[1, 0, 0, 0, 0x80, 1, 0, 0]).unwrap();
+        assert!(
+            matches!(cp, Payload::Cp(c) if c.attributes[0].attribute_type == CfgAttributeType::INTERNAL_IP4_ADDRESS)
+        );
+        assert!(parse_one(PayloadType::CP, &[1, 0, 0, 0, 0, 1, 0, 5, 1]).is_err());
+        let many = [&[1u8, 0, 0, 0][..], &[0, 1, 0, 0].repeat(65)].concat();
+        assert!(matches!(
+            parse_one(PayloadType::CP, &many),
+            Err(ErrorKind::Limit { .. })
+        ));
+        // SKF numbers are 1..=total.
+        for (n, t) in [(0u8, 1u8), (3, 2), (1, 0)] {
+            let body = [0, n, 0, t];
+            let e = parse_chain(
+                &[0, 0, 0, 8, 0, n, 0, t],
+                0,
+                PayloadType::SKF,
+                &ParseLimits::default(),
+                false,
+            );
+            assert!(
+                matches!(
+                    e,
+                    Err(ParseError {
+                        kind: ErrorKind::InvalidValue { .. },
+                        ..
+                    })
+                ),
+                "{body:?}"
+            );
+        }
+        // An SK payload must end the message.
+        let e = parse_chain(
+            &[0, 0, 0, 4, 0],
+            0,
+            PayloadType::SK,
+            &ParseLimits::default(),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TrailingData(1));
+    }
+
+    #[test]
+    fn emit_refuses_unencodable_values() {
+        let emit = |p: Payload| emit_chain(&[p], PayloadType::NO_NEXT_PAYLOAD, &mut Vec::new());
+        let attr = CfgAttribute {
+            attribute_type: CfgAttributeType(0x8001),
+            value: vec![],
+        };
+        assert!(
+            emit(Payload::Cp(Configuration {
+                cfg_type: CfgType::CFG_SET,
+                attributes: vec![attr]
+            }))
+            .is_err()
+        );
+        assert!(
+            emit(Payload::Eap(Eap {
+                code: 1,
+                identifier: 0,
+                data: vec![0; 65_532]
+            }))
+            .is_err()
+        );
+        assert!(emit(Payload::TsI(vec![])).is_err());
+        assert!(emit(Payload::Sa(vec![])).is_err());
+        let skf = EncryptedFragment {
+            number: 2,
+            total: 1,
+            first_payload: PayloadType::NO_NEXT_PAYLOAD,
+            body: vec![],
+        };
+        assert!(emit(Payload::Skf(skf)).is_err());
+        let n = Notify {
+            spi: vec![0; 256],
+            ..Notify::new(NotifyType::REKEY_SA, vec![])
+        };
+        assert!(emit(Payload::Notify(n)).is_err());
+    }
+}

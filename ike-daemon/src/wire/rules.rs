@@ -217,3 +217,311 @@ pub fn check(message: &Message) -> Result<(), RuleError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::codes::*;
+    use super::super::sa::Proposal;
+    use super::super::*;
+    use super::*;
+
+    fn msg(
+        exchange: ExchangeType,
+        response: bool,
+        outer: Vec<Payload>,
+        inner: Option<Vec<Payload>>,
+    ) -> Message {
+        let flags = if response {
+            Flags::RESPONSE
+        } else {
+            Flags::INITIATOR
+        };
+        let header = Header {
+            exchange,
+            flags,
+            ..Header::default()
+        };
+        let mut payloads = outer;
+        payloads.extend(inner.map(|i| Payload::Sk(Encrypted::Open(i))));
+        Message { header, payloads }
+    }
+
+    fn sa() -> Payload {
+        Payload::Sa(vec![Proposal::default()])
+    }
+    fn ke() -> Payload {
+        Payload::Ke(KeyExchange {
+            group: KeId::CURVE25519,
+            data: vec![0; 32],
+        })
+    }
+    fn nonce() -> Payload {
+        Payload::Nonce(vec![0; 32])
+    }
+    fn n(t: NotifyType) -> Payload {
+        Payload::Notify(Notify::new(t, vec![]))
+    }
+    fn ts() -> Vec<TrafficSelector> {
+        vec![TrafficSelector::Ipv4(AddressRange::any(
+            [0; 4].into(),
+            [255; 4].into(),
+        ))]
+    }
+    fn auth() -> Payload {
+        Payload::Auth(Authentication {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: vec![1; 32],
+        })
+    }
+
+    #[test]
+    fn valid_exchanges_pass() {
+        use ExchangeType as X;
+        let init = || vec![sa(), ke(), nonce(), n(NotifyType::NAT_DETECTION_SOURCE_IP)];
+        let child = || vec![sa(), nonce(), ke(), Payload::TsI(ts()), Payload::TsR(ts())];
+        let id = Identification::fqdn("a");
+        let valid = [
+            msg(X::IKE_SA_INIT, false, init(), None),
+            msg(
+                X::IKE_SA_INIT,
+                true,
+                [
+                    init(),
+                    vec![Payload::CertReq(Certificate {
+                        encoding: CertEncoding(4),
+                        data: vec![],
+                    })],
+                ]
+                .concat(),
+                None,
+            ),
+            msg(
+                X::IKE_AUTH,
+                false,
+                vec![],
+                Some(vec![
+                    Payload::IdI(id.clone()),
+                    auth(),
+                    sa(),
+                    Payload::TsI(ts()),
+                    Payload::TsR(ts()),
+                ]),
+            ),
+            msg(
+                X::IKE_AUTH,
+                true,
+                vec![],
+                Some(vec![
+                    Payload::IdR(id),
+                    auth(),
+                    sa(),
+                    Payload::TsI(ts()),
+                    Payload::TsR(ts()),
+                ]),
+            ),
+            msg(
+                X::IKE_AUTH,
+                false,
+                vec![],
+                Some(vec![Payload::Eap(Eap {
+                    code: 2,
+                    identifier: 1,
+                    data: vec![1],
+                })]),
+            ),
+            msg(X::CREATE_CHILD_SA, false, vec![], Some(child())),
+            msg(X::CREATE_CHILD_SA, true, vec![], Some(child())),
+            msg(
+                X::INFORMATIONAL,
+                false,
+                vec![],
+                Some(vec![Payload::Delete(Delete::ike())]),
+            ),
+            msg(X::INFORMATIONAL, true, vec![], Some(vec![])),
+            msg(
+                ExchangeType(200),
+                false,
+                vec![Payload::Delete(Delete::ike())],
+                None,
+            ),
+        ];
+        for m in &valid {
+            assert_eq!(
+                check(m),
+                Ok(()),
+                "{:?} response={}",
+                m.header.exchange,
+                m.header.is_response()
+            );
+        }
+    }
+
+    #[test]
+    fn error_responses_carry_only_notifies() {
+        use ExchangeType as X;
+        for t in [
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            NotifyType::INVALID_KE_PAYLOAD,
+            NotifyType::COOKIE,
+        ] {
+            assert_eq!(
+                check(&msg(X::IKE_SA_INIT, true, vec![n(t)], None)),
+                Ok(()),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            check(&msg(
+                X::CREATE_CHILD_SA,
+                true,
+                vec![],
+                Some(vec![n(NotifyType::NO_ADDITIONAL_SAS)])
+            )),
+            Ok(())
+        );
+        // A status notify does not stand in for the payloads, nor does
+        // anything in a request.
+        let missing = |m: &Message| matches!(check(m), Err(RuleError::Missing { .. }));
+        assert!(missing(&msg(
+            X::IKE_SA_INIT,
+            true,
+            vec![n(NotifyType::INITIAL_CONTACT)],
+            None
+        )));
+        assert!(missing(&msg(
+            X::IKE_SA_INIT,
+            false,
+            vec![n(NotifyType::NO_PROPOSAL_CHOSEN)],
+            None
+        )));
+        assert!(missing(&msg(
+            X::CREATE_CHILD_SA,
+            false,
+            vec![],
+            Some(vec![n(NotifyType::COOKIE)])
+        )));
+        assert!(missing(&msg(
+            X::CREATE_CHILD_SA,
+            true,
+            vec![],
+            Some(vec![n(NotifyType::COOKIE)])
+        )));
+    }
+
+    #[test]
+    fn missing_extra_and_misplaced_payloads_fail() {
+        use ExchangeType as X;
+        let e = check(&msg(X::IKE_SA_INIT, false, vec![sa(), nonce()], None)).unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::Missing {
+                payload: PayloadType::KE,
+                min: 1,
+                found: 0
+            }
+        );
+        assert_eq!(e.to_string(), "KE payload missing: 0 of at least 1");
+        assert_eq!(
+            e.response().unwrap().notify_type,
+            NotifyType::INVALID_SYNTAX
+        );
+        let e = check(&msg(
+            X::IKE_SA_INIT,
+            false,
+            vec![sa(), ke(), nonce(), sa()],
+            None,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::TooMany {
+                payload: PayloadType::SA,
+                max: 1,
+                found: 2
+            }
+        );
+        let many = [vec![sa(), ke(), nonce()], vec![n(NotifyType(40000)); 21]].concat();
+        assert!(matches!(
+            check(&msg(X::IKE_SA_INIT, false, many, None)),
+            Err(RuleError::TooMany { max: 20, .. })
+        ));
+        let e = check(&msg(
+            X::IKE_SA_INIT,
+            false,
+            vec![sa(), ke(), nonce(), auth()],
+            None,
+        ))
+        .unwrap_err();
+        assert_eq!(e, RuleError::NotAllowed(PayloadType::AUTH));
+        let e = check(&msg(
+            X::IKE_SA_INIT,
+            false,
+            vec![sa(), ke(), nonce()],
+            Some(vec![]),
+        ))
+        .unwrap_err();
+        assert_eq!(e, RuleError::NotAllowed(PayloadType::SK));
+        let e = check(&msg(X::CREATE_CHILD_SA, false, vec![], Some(vec![sa()]))).unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::Missing {
+                payload: PayloadType::NONCE,
+                min: 1,
+                found: 0
+            }
+        );
+        let e = check(&msg(X::INFORMATIONAL, true, vec![], Some(vec![sa()]))).unwrap_err();
+        assert_eq!(e, RuleError::NotAllowed(PayloadType::SA));
+        let e = check(&msg(X::IKE_AUTH, false, vec![auth()], Some(vec![]))).unwrap_err();
+        assert_eq!(e, RuleError::NotEncrypted(PayloadType::AUTH));
+        let e = check(&msg(X::IKE_AUTH, false, vec![auth()], None)).unwrap_err();
+        assert_eq!(e, RuleError::MissingEncrypted);
+        let e = check(&msg(X::IKE_AUTH, false, vec![], Some(vec![auth(), auth()]))).unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::TooMany {
+                payload: PayloadType::AUTH,
+                max: 1,
+                found: 2
+            }
+        );
+        let e = check(&msg(
+            X::IKE_AUTH,
+            true,
+            vec![],
+            Some(vec![Payload::IdI(Identification::fqdn("a"))]),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e,
+            RuleError::NotAllowed(PayloadType::IDI),
+            "IDi is the initiator's"
+        );
+        let mut sealed = msg(X::INFORMATIONAL, false, vec![], None);
+        sealed.payloads.push(Payload::Sk(Encrypted::Sealed {
+            first_payload: PayloadType::NO_NEXT_PAYLOAD,
+            body: vec![],
+        }));
+        assert_eq!(check(&sealed), Err(RuleError::Sealed));
+        assert_eq!(RuleError::Sealed.response(), None);
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        for (i, m) in MESSAGE_RULES.iter().enumerate() {
+            // One rule per exchange and role, one entry per payload type.
+            assert_eq!(
+                rule_for(m.exchange, m.response),
+                Some(m),
+                "duplicate rule {i}"
+            );
+            for (j, p) in m.payloads.iter().enumerate() {
+                assert!(p.min <= p.max && p.max > 0);
+                assert!(m.payloads[..j].iter().all(|q| q.payload != p.payload));
+                // IKE_SA_INIT is the only exchange in the clear.
+                assert_eq!(p.encrypted, m.exchange != ExchangeType::IKE_SA_INIT);
+            }
+        }
+        assert_eq!(MESSAGE_RULES.len(), 8);
+    }
+}
