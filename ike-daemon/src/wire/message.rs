@@ -148,18 +148,18 @@ impl Message {
                 .saturating_add(HEADER_LEN)
                 .saturating_add(SKF_HEADER_LEN);
             let fits = |n: usize| fixed.saturating_add(cipher.sealed_len(n)) <= max_len;
-            let (mut lo, mut hi) = (0usize, max_len);
             if !fits(1) {
                 return Err(EmitError::FragmentTooSmall(max_len));
             }
-            // Invariant: fits(lo) and !fits(hi + 1), searching for the largest.
-            lo = lo.saturating_add(1);
+            // Largest n with fits(n): fits(lo) holds, fits(hi + 1) does not
+            // (sealed_len(n) >= n), and sealed_len grows with n.
+            let (mut lo, mut hi) = (1usize, max_len);
             while lo < hi {
                 let mid = lo.saturating_add(hi.saturating_sub(lo).div_ceil(2));
                 if fits(mid) {
-                    lo = mid
+                    lo = mid;
                 } else {
-                    hi = mid.saturating_sub(1)
+                    hi = mid.saturating_sub(1);
                 }
             }
             Ok(lo)
@@ -170,7 +170,7 @@ impl Message {
             .split_at_checked(first_room.min(plain.len()))
             .unwrap_or((&plain, &[]));
         let chunks: Vec<&[u8]> = core::iter::once(head)
-            .chain(tail.chunks(other_room))
+            .chain(tail.chunks(other_room.max(1)))
             .collect();
         let total: u16 = fit(chunks.len(), "fragment count")?;
         let mut out = Vec::with_capacity(chunks.len());
@@ -818,10 +818,6 @@ mod tests {
         );
     }
 
-    fn is_ok<T, E: core::fmt::Display>(r: &Result<T, E>) -> bool {
-        r.is_ok()
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -872,21 +868,28 @@ mod tests {
             valid in inner_payload(),
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         ) {
-            // Garbage, and a valid chain with a few octets changed, both
+            // Garbage, and a valid payload with a few octets changed, both
             // sealed with a valid checksum, so that parsing sees them.
+            let first_valid = valid.payload_type();
             let mut chain = Vec::new();
-            emit_chain(&[valid], PayloadType::NO_NEXT_PAYLOAD, &mut chain).unwrap();
+            emit_chain(core::slice::from_ref(&valid), PayloadType::NO_NEXT_PAYLOAD, &mut chain).unwrap();
+            let intact = edits.is_empty();
             for (i, v) in edits {
                 let i = i.index(chain.len());
                 chain[i] = v;
             }
-            for (first, plain) in [(PayloadType(first), &plain), (PayloadType(chain[0]).max(PayloadType::SA), &chain)] {
+            for (first, plain) in [(PayloadType(first), &plain), (first_valid, &chain)] {
                 let bytes = seal(&Header::default(), &[], None, first, plain, &mut FakeCipher::new(5)).unwrap();
                 let mut m = Message::parse(&bytes, &limits()).unwrap();
-                let r = m.decrypt(&bytes, &FakeCipher::new(5), &limits());
-                if is_ok(&r) {
+                if m.decrypt(&bytes, &FakeCipher::new(5), &limits()).is_ok() {
                     let _ = rules::check(&m);
                 }
+            }
+            if intact {
+                let bytes = seal(&Header::default(), &[], None, first_valid, &chain, &mut FakeCipher::new(5)).unwrap();
+                let mut m = Message::parse(&bytes, &limits()).unwrap();
+                m.decrypt(&bytes, &FakeCipher::new(5), &limits()).unwrap();
+                prop_assert_eq!(m.encrypted(), Some(&Encrypted::Open(vec![valid])));
             }
         }
 
