@@ -12,6 +12,27 @@ use crate::crypto::sk::SkCipher;
 
 /// An IKE message: the header and the payloads in order. A protected message
 /// ends with [`Payload::Sk`], sealed as received or open once decrypted.
+///
+/// ```
+/// use ike::wire::codes::{ExchangeType, NotifyType};
+/// use ike::wire::{Flags, Header, Message, Notify, ParseLimits, Payload};
+///
+/// let m = Message {
+///     header: Header {
+///         spi_i: 1,
+///         exchange: ExchangeType::IKE_SA_INIT,
+///         flags: Flags::RESPONSE,
+///         ..Header::default()
+///     },
+///     payloads: vec![Payload::Notify(Notify::cookie(vec![7; 16]))],
+/// };
+/// let bytes = m.emit()?;
+/// assert_eq!(bytes.len(), 28 + 8 + 16);
+/// let parsed = Message::parse(&bytes, &ParseLimits::default())?;
+/// assert_eq!(parsed, m);
+/// assert_eq!(ike::wire::rules::check(&parsed), Ok(()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
     /// The IKE header.

@@ -19,7 +19,9 @@
 //!
 //! Reserved fields are ignored on receipt and sent as zero, as RFC 7296
 //! requires; everything else survives a parse/emit round trip, so a parsed
-//! message re-emits to its own bytes.
+//! message whose reserved fields are zero re-emits to its own bytes. (The
+//! header's flag and version octets are kept whole.) Decryption therefore
+//! authenticates the received datagram itself, never a re-emitted copy.
 
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
