@@ -57,7 +57,8 @@
 //! kernel creates with its own selector (tag 0); the kernel deletes them
 //! after `net.core.xfrm_acq_expires` (30 s) unless iked fills them in with
 //! [`SaHandle::update`], which writes the tag. Per-socket bypass policies
-//! ([`bypass_socket`]) are not in the SPD and die with their socket.
+//! ([`bypass_socket`]) belong to their socket and die with it; dumps show
+//! them ([`PolicyInfo::per_socket`]) and `flush_owned` skips them.
 //!
 //! [`Handle::flush_owned`] deletes exactly the SAs and policies carrying the
 //! handle's tag (cleanup after a crashed daemon); [`SaHandle::delete`]
@@ -130,6 +131,9 @@ impl Handle {
     pub async fn flush_owned(&self) -> Result<FlushReport, Error> {
         let mut report = FlushReport::default();
         for p in self.policy().dump().await? {
+            if p.per_socket {
+                continue;
+            }
             if !p.owned {
                 report.foreign_policies += 1;
                 continue;

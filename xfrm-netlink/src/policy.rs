@@ -333,6 +333,10 @@ pub struct PolicyInfo {
     pub usage: Usage,
     /// True if iked installed it (its selector carries this handle's tag).
     pub owned: bool,
+    /// A per-socket policy (e.g. an IKE socket's bypass, see
+    /// [`crate::bypass_socket`]): dumps include them (`direction` is `None`),
+    /// but they belong to their socket and vanish with it.
+    pub per_socket: bool,
 }
 
 impl PolicyInfo {
@@ -368,6 +372,9 @@ impl PolicyInfo {
             lifetimes: Lifetimes::from_kernel(&info.lifetime_cfg),
             usage: Usage::from_kernel(&info.lifetime_cur),
             owned: info.selector.user == owner_tag,
+            // The low 3 bits of the index are the direction; per-socket
+            // policies use XFRM_POLICY_MAX + direction.
+            per_socket: (info.index & 7) >= u32::from(nx::XFRM_POLICY_MAX),
         };
         for a in nlas {
             match a {
@@ -499,7 +506,8 @@ impl PolicyHandle {
         Ok(())
     }
 
-    /// Lists every policy of the namespace (not per-socket policies).
+    /// Lists every policy of the namespace, including per-socket policies
+    /// ([`PolicyInfo::per_socket`]).
     pub async fn dump(&self) -> Result<Vec<PolicyInfo>, Error> {
         let msg = id_message(nx::Selector::default(), 0, 0, None, None, false);
         let replies = self.0.request(msg, Expect::Dump, &Op::DumpPolicy).await?;
