@@ -162,3 +162,6 @@ impl Handle {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests;
