@@ -612,3 +612,116 @@ fn bypass_socket_escapes_a_block_policy() {
             .expect("unblocked after flush");
     });
 }
+
+#[test]
+fn expire_events_for_policies_and_larval_sas() {
+    in_netns(|ns, h| async move {
+        let mut events = h.events(EventGroups::DAEMON).unwrap();
+        // Policy: soft after 1 s, hard after 2 s.
+        let sel = Selector::hosts(ip("192.0.2.1"), ip("192.0.2.5")).unwrap();
+        let cfg = PolicyConfig::new(sel, Direction::Out).lifetimes(Lifetimes {
+            soft: Limits {
+                add_seconds: Some(1),
+                ..Limits::default()
+            },
+            hard: Limits {
+                add_seconds: Some(2),
+                ..Limits::default()
+            },
+        });
+        h.policy().add(cfg.clone()).execute().await.unwrap();
+        let mut hards = Vec::new();
+        while hards.len() < 2 {
+            match with_timeout("POLEXPIRE", events.next_event())
+                .await
+                .unwrap()
+                .unwrap()
+            {
+                XfrmEvent::PolicyExpire(e) => {
+                    assert!(e.policy.owned);
+                    assert_eq!(e.policy.selector, Some(sel));
+                    hards.push(e.hard);
+                }
+                other => panic!("expected PolicyExpire, got {other:?}"),
+            }
+        }
+        assert_eq!(hards, vec![false, true]);
+        let err = h.policy().get(cfg.id()).await.unwrap_err();
+        assert_eq!(err.kernel_kind(), Some(KernelErrorKind::NotFound));
+
+        // A reserved SPI the daemon never fills in: hard expire after
+        // net.core.xfrm_acq_expires (per namespace; 1 s here).
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                "sysctl",
+                "-qw",
+                "net.core.xfrm_acq_expires=1",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let spi = h
+            .sa()
+            .alloc_spi(
+                ip("198.51.100.1"),
+                ip("192.0.2.1"),
+                Protocol::Esp,
+                0x5000,
+                0x5fff,
+                11,
+            )
+            .await
+            .unwrap();
+        match with_timeout("EXPIRE", events.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            XfrmEvent::Expire(e) => {
+                assert!(e.hard);
+                assert_eq!(e.sa.spi, spi);
+                assert_eq!(e.sa.reqid, 11);
+                assert_eq!(e.sa.dst, ip("192.0.2.1"));
+                assert_eq!(e.sa.protocol, Some(Protocol::Esp));
+            }
+            other => panic!("expected Expire, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn concurrent_requests_on_one_handle() {
+    in_netns(|_ns, h| async move {
+        let mut tasks = Vec::new();
+        for i in 0..64u8 {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move {
+                let sel =
+                    Selector::hosts(ip("192.0.2.1"), IpAddr::from([198, 51, 100, i])).unwrap();
+                h.policy()
+                    .add(PolicyConfig::new(sel, Direction::Out).priority(u32::from(i)))
+                    .execute()
+                    .await
+                    .unwrap();
+                let p = h
+                    .policy()
+                    .get(PolicyConfig::new(sel, Direction::Out).id())
+                    .await
+                    .unwrap();
+                assert_eq!(p.priority, u32::from(i));
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(h.policy().dump().await.unwrap().len(), 64);
+        assert_eq!(h.flush_owned().await.unwrap().policies, 64);
+    });
+}
