@@ -6,133 +6,16 @@
 //! This machine's kernel has XFRM netlink but no ESP/AH: SA installation is
 //! tested here only for its error messages; the UML lab covers the rest.
 
-// setns(2) has no safe wrapper in std; it is the only unsafe call here and
-// only moves the test's own thread into the namespace it just created.
-#![allow(unsafe_code)]
 // Test helpers outside #[test] fns: failing loudly is their job.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::fs::File;
-use std::future::Future;
+mod common;
+
 use std::net::{IpAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
+use common::*;
 use xfrm_netlink::*;
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A named network namespace; the test thread is moved into it. Removed on
-/// drop (the thread keeps it alive until the test ends).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn enter() -> Self {
-        let name = format!(
-            "xfrmtest-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run `ip netns add` (iproute2 missing?): {e}"));
-        assert!(
-            out.status.success(),
-            "`ip netns add {name}` failed: {} -- these tests need root and network namespaces",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        let ns = Netns { name };
-        let f = File::open(format!("/run/netns/{}", ns.name))
-            .unwrap_or_else(|e| panic!("cannot open /run/netns/{}: {e}", ns.name));
-        // SAFETY: a valid namespace fd; setns only changes this thread's
-        // network namespace.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "setns into {} failed: {} -- these tests need root (CAP_SYS_ADMIN)",
-            ns.name,
-            std::io::Error::last_os_error()
-        );
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    /// Runs `ip -n <ns> args...` and asserts success.
-    fn ip(&self, args: &[&str]) {
-        let mut full = vec!["-n", self.name.as_str()];
-        full.extend_from_slice(args);
-        let out = Command::new("ip").args(&full).output().expect("run ip");
-        assert!(
-            out.status.success(),
-            "ip {}: {}",
-            full.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// A veth pair with 192.0.2.2/24 on one end (traffic over `lo` skips
-    /// XFRM: `lo` has `disable_xfrm=1`).
-    fn veth(&self) {
-        self.ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
-        self.ip(&["addr", "add", "192.0.2.2/24", "dev", "v0"]);
-        self.ip(&["link", "set", "v0", "up"]);
-        self.ip(&["link", "set", "v1", "up"]);
-    }
-
-    fn ip_output(&self, args: &[&str]) -> String {
-        let mut full = vec!["-n", self.name.as_str()];
-        full.extend_from_slice(args);
-        let out = Command::new("ip").args(&full).output().expect("run ip");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-/// Runs an async test body on a current-thread runtime inside a fresh
-/// namespace.
-fn in_netns<F, Fut>(body: F)
-where
-    F: FnOnce(Netns, Handle) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let ns = Netns::enter();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
-        let (conn, handle) = new_connection().expect("XFRM netlink socket");
-        tokio::spawn(conn);
-        body(ns, handle).await;
-    });
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("address")
-}
-
-fn prefix(a: &str, len: u8) -> IpPrefix {
-    IpPrefix::new(ip(a), len).expect("prefix")
-}
-
-async fn with_timeout<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(5), f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
 
 #[test]
 fn policy_add_get_update_dump_delete_with_all_options() {
