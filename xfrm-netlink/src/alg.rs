@@ -373,18 +373,28 @@ fn auth_attr(integrity: IntegrityAlg, key: &Key) -> nx::XfrmAttrs {
     })
 }
 
-/// The algorithm names of an SA read back from the kernel (keys are never
-/// returned to the caller; they are zeroized on receipt).
+/// One algorithm of an SA as the kernel reports it (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlgInfo {
+    /// Kernel name, e.g. `rfc4106(gcm(aes))`.
+    pub name: String,
+    /// Key length in bits (for AEADs including the salt).
+    pub key_bits: u32,
+    /// ICV (AEAD) or truncation (integrity) length in bits; 0 for a cipher
+    /// or when the kernel did not say.
+    pub icv_bits: u32,
+}
+
+/// The algorithms of an SA read back from the kernel. Keys are never
+/// returned: they are zeroized on receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AlgNames {
-    /// AEAD name and ICV bits, if any.
-    pub aead: Option<(String, u32)>,
-    /// Cipher name, if any.
-    pub cipher: Option<String>,
-    /// Integrity name and truncation bits, if any.
-    pub integrity: Option<(String, u32)>,
-    /// Key lengths in bits, in the order aead/cipher/integrity present.
-    pub key_bits: Vec<u32>,
+    /// AEAD, if any.
+    pub aead: Option<AlgInfo>,
+    /// Cipher, if any.
+    pub cipher: Option<AlgInfo>,
+    /// Integrity algorithm, if any.
+    pub integrity: Option<AlgInfo>,
 }
 
 /// Reads a NUL-terminated algorithm name.

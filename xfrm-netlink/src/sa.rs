@@ -7,7 +7,7 @@ use netlink_packet_xfrm::{
     state::{AllocSpiMessage, DelGetMessage, GetDumpMessage, ModifyMessage},
 };
 
-use crate::alg::{AlgNames, Transforms, name_from_kernel};
+use crate::alg::{AlgInfo, AlgNames, Transforms, name_from_kernel};
 use crate::codec::scrub_attrs;
 use crate::conn::{Expect, Handle};
 use crate::error::{Error, Op, SaDesc};
@@ -178,6 +178,12 @@ impl SaConfig {
             return Err(Error::InvalidArgument("SPI 0 is reserved".to_owned()));
         }
         self.transforms.validate(self.protocol)?;
+        if self.esn && self.replay_window == 0 {
+            // The kernel refuses ESN without a window (EINVAL), outbound too.
+            return Err(Error::InvalidArgument(
+                "ESN needs a replay window of at least 1 packet".to_owned(),
+            ));
+        }
         if self.encap.is_some() && self.protocol != Protocol::Esp {
             return Err(Error::InvalidArgument(
                 "UDP encapsulation is for ESP only".to_owned(),
@@ -401,21 +407,34 @@ impl SaInfo {
         for a in nlas.iter() {
             match a {
                 XfrmAttrs::EncryptionAlgAead(x) => {
-                    out.algorithms.aead = Some((name_from_kernel(&x.alg_name), x.alg_icv_len));
-                    out.algorithms.key_bits.push(x.alg_key_len);
+                    out.algorithms.aead = Some(AlgInfo {
+                        name: name_from_kernel(&x.alg_name),
+                        key_bits: x.alg_key_len,
+                        icv_bits: x.alg_icv_len,
+                    });
                 }
                 XfrmAttrs::EncryptionAlg(x) => {
-                    out.algorithms.cipher = Some(name_from_kernel(&x.alg_name));
-                    out.algorithms.key_bits.push(x.alg_key_len);
+                    out.algorithms.cipher = Some(AlgInfo {
+                        name: name_from_kernel(&x.alg_name),
+                        key_bits: x.alg_key_len,
+                        icv_bits: 0,
+                    });
                 }
+                // The kernel reports HMACs both as ALG_AUTH_TRUNC and as the
+                // legacy ALG_AUTH (no truncation length); prefer the former.
                 XfrmAttrs::AuthenticationAlgTrunc(x) => {
-                    out.algorithms.integrity =
-                        Some((name_from_kernel(&x.alg_name), x.alg_trunc_len));
-                    out.algorithms.key_bits.push(x.alg_key_len);
+                    out.algorithms.integrity = Some(AlgInfo {
+                        name: name_from_kernel(&x.alg_name),
+                        key_bits: x.alg_key_len,
+                        icv_bits: x.alg_trunc_len,
+                    });
                 }
                 XfrmAttrs::AuthenticationAlg(x) if out.algorithms.integrity.is_none() => {
-                    out.algorithms.integrity = Some((name_from_kernel(&x.alg_name), 0));
-                    out.algorithms.key_bits.push(x.alg_key_len);
+                    out.algorithms.integrity = Some(AlgInfo {
+                        name: name_from_kernel(&x.alg_name),
+                        key_bits: x.alg_key_len,
+                        icv_bits: 0,
+                    });
                 }
                 XfrmAttrs::ReplayStateEsn(r) => out.replay_window = r.replay_window,
                 XfrmAttrs::EncapsulationTemplate(e) => {

@@ -680,7 +680,11 @@ fn sa_info_from_kernel_reads_counters_and_scrubs() {
     assert_eq!(info.replay_window, 64);
     assert_eq!(
         info.algorithms.aead,
-        Some(("rfc4106(gcm(aes))".to_owned(), 128))
+        Some(AlgInfo {
+            name: "rfc4106(gcm(aes))".to_owned(),
+            key_bits: 288,
+            icv_bits: 128
+        })
     );
     assert_eq!(info.encap, Some(UdpEncap::new(4500, 4500)));
     assert_eq!(info.id(), Some(cfg.id()));

@@ -24,6 +24,14 @@ fn key(len: usize, seed: u8) -> Key {
     Key::new((0..len).map(|i| seed.wrapping_add(i as u8)).collect())
 }
 
+fn integ_info(integrity: IntegrityAlg) -> AlgInfo {
+    AlgInfo {
+        name: integrity.kernel_name().to_owned(),
+        key_bits: integrity.key_len() as u32 * 8,
+        icv_bits: integrity.trunc_bits(),
+    }
+}
+
 /// Every algorithm combination iked can install, with what the kernel should
 /// report back: (protocol, transforms, aead, cipher, integrity+trunc).
 fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
@@ -40,8 +48,11 @@ fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
                 key: key(len, 1),
             },
             AlgNames {
-                aead: Some((alg.kernel_name().to_owned(), 128)),
-                key_bits: vec![len as u32 * 8],
+                aead: Some(AlgInfo {
+                    name: alg.kernel_name().to_owned(),
+                    key_bits: len as u32 * 8,
+                    icv_bits: 128,
+                }),
                 ..AlgNames::default()
             },
         ));
@@ -62,10 +73,13 @@ fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
                     integrity_key: key(integrity.key_len(), 3),
                 },
                 AlgNames {
-                    cipher: Some("cbc(aes)".to_owned()),
-                    integrity: Some((integrity.kernel_name().to_owned(), integrity.trunc_bits())),
-                    key_bits: vec![cipher.key_len() as u32 * 8, integrity.key_len() as u32 * 8],
-                    ..AlgNames::default()
+                    aead: None,
+                    cipher: Some(AlgInfo {
+                        name: "cbc(aes)".to_owned(),
+                        key_bits: cipher.key_len() as u32 * 8,
+                        icv_bits: 0,
+                    }),
+                    integrity: Some(integ_info(integrity)),
                 },
             ));
         }
@@ -76,8 +90,7 @@ fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
                 integrity_key: key(integrity.key_len(), 4),
             },
             AlgNames {
-                integrity: Some((integrity.kernel_name().to_owned(), integrity.trunc_bits())),
-                key_bits: vec![integrity.key_len() as u32 * 8],
+                integrity: Some(integ_info(integrity)),
                 ..AlgNames::default()
             },
         ));
@@ -301,8 +314,11 @@ async fn install_side(
     };
     // The same key per direction on both sides.
     let (seed_out, seed_in) = if spi_out < spi_in { (1, 2) } else { (2, 1) };
+    // ESN must match on both ends (it changes the ICV input).
     let out_sa = SaConfig::new(me, peer, Protocol::Esp, spi_out, Mode::Tunnel, t(seed_out))
         .reqid(1)
+        .esn(true)
+        .replay_window(128)
         .lifetimes(Lifetimes {
             soft: Limits {
                 packets: soft_packets,

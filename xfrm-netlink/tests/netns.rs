@@ -12,7 +12,6 @@
 mod common;
 
 use std::net::{IpAddr, UdpSocket};
-use std::process::Command;
 
 use common::*;
 use xfrm_netlink::*;
@@ -199,10 +198,12 @@ fn cbc_sa(src: &str, dst: &str, spi: u32) -> SaConfig {
 }
 
 #[test]
-fn sa_add_reports_missing_kernel_support() {
+fn sa_add_reports_missing_kernel_support_without_esp() {
     in_netns(|_ns, h| async move {
-        // This kernel has no CONFIG_INET_ESP: cbc(aes)+hmac(sha256) exist in
-        // its crypto API, so the protocol is what is missing.
+        // This machine's kernel has no CONFIG_INET_ESP: cbc(aes)+hmac(sha256)
+        // exist in its crypto API, so the protocol is what is missing. (On a
+        // kernel with ESP, e.g. the UML lab, this test fails by design:
+        // skip it there with `--skip without_esp`.)
         let err = h
             .sa()
             .add(
@@ -498,7 +499,7 @@ fn bypass_socket_escapes_a_block_policy() {
 
 #[test]
 fn expire_events_for_policies_and_larval_sas() {
-    in_netns(|ns, h| async move {
+    in_netns(|_ns, h| async move {
         let mut events = h.events(EventGroups::DAEMON).unwrap();
         // Policy: soft after 1 s, hard after 2 s.
         let sel = Selector::hosts(ip("192.0.2.1"), ip("192.0.2.5")).unwrap();
@@ -534,22 +535,8 @@ fn expire_events_for_policies_and_larval_sas() {
 
         // A reserved SPI the daemon never fills in: hard expire after
         // net.core.xfrm_acq_expires (per namespace; 1 s here).
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.name,
-                "sysctl",
-                "-qw",
-                "net.core.xfrm_acq_expires=1",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // This thread is in the namespace, so /proc/sys/net is its own.
+        std::fs::write("/proc/sys/net/core/xfrm_acq_expires", "1").unwrap();
         let spi = h
             .sa()
             .alloc_spi(
