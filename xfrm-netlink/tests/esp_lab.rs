@@ -420,3 +420,83 @@ fn esp_tunnel_between_namespaces_counts_traffic_and_soft_expires() {
         }
     });
 }
+
+#[test]
+#[ignore = "needs ESP/AH in the kernel: run in the UML lab with --ignored"]
+fn udp_encapsulated_sa_reports_a_nat_mapping_change() {
+    let (a, b) = veth_pair();
+    let (ia, ib) = (ip("10.9.0.1"), ip("10.9.0.2"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let t = || Transforms::Aead {
+            alg: AeadAlg::AesGcm16_128,
+            key: key(20, 7),
+        };
+        // B expects A's ESP-in-UDP from port 4500 ...
+        b.switch_to();
+        let (cb, hb) = new_connection().unwrap();
+        tokio::spawn(cb);
+        let mut events_b = hb.events(EventGroups::DAEMON).unwrap();
+        let _ike_b = udp_encap_socket(ib, 4500);
+        hb.sa()
+            .add(
+                SaConfig::new(ia, ib, Protocol::Esp, 0x4242, Mode::Tunnel, t())
+                    .reqid(9)
+                    .encap(UdpEncap::new(4500, 4500)),
+            )
+            .execute()
+            .await
+            .unwrap();
+        // ... but A's (as if behind a NAT that changed) come from 4501.
+        a.switch_to();
+        let (ca, ha) = new_connection().unwrap();
+        tokio::spawn(ca);
+        ha.sa()
+            .add(
+                SaConfig::new(ia, ib, Protocol::Esp, 0x4242, Mode::Tunnel, t())
+                    .reqid(9)
+                    .encap(UdpEncap::new(4501, 4500)),
+            )
+            .execute()
+            .await
+            .unwrap();
+        ha.policy()
+            .add(
+                PolicyConfig::new(Selector::hosts(ia, ib).unwrap(), Direction::Out)
+                    .template(Template::tunnel(Protocol::Esp, 9, ia, ib)),
+            )
+            .execute()
+            .await
+            .unwrap();
+        let sock = std::net::UdpSocket::bind((ia, 0)).unwrap();
+        sock.send_to(b"hello", (ib, 9)).unwrap();
+
+        match with_timeout("MAPPING", events_b.next_event())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            XfrmEvent::Mapping(m) => {
+                assert_eq!((m.dst, m.spi, m.reqid), (ib, 0x4242, 9));
+                assert_eq!(m.protocol, Some(Protocol::Esp));
+                assert_eq!(m.old, std::net::SocketAddr::new(ia, 4500));
+                assert_eq!(m.new, std::net::SocketAddr::new(ia, 4501));
+            }
+            other => panic!("expected Mapping, got {other:?}"),
+        }
+        let sa = hb
+            .sa()
+            .get(SaId {
+                dst: ib,
+                spi: 0x4242,
+                protocol: Protocol::Esp,
+                mark: None,
+            })
+            .await
+            .unwrap();
+        assert!(sa.usage.packets >= 1, "{sa:?}");
+    });
+}

@@ -141,3 +141,37 @@ pub async fn with_timeout<T>(what: &str, f: impl Future<Output = T>) -> T {
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
+
+/// A UDP socket on `port` that the kernel decapsulates ESP-in-UDP on
+/// (`UDP_ENCAP_ESPINUDP`), as an IKE daemon's port-4500 socket.
+pub fn udp_encap_socket(addr: IpAddr, port: u16) -> std::net::UdpSocket {
+    let sock = std::net::UdpSocket::bind((addr, port)).expect("bind UDP encap socket");
+    let encap: libc::c_int = 2; // UDP_ENCAP_ESPINUDP
+    // SAFETY: valid fd owned by `sock`; `encap` is a live c_int of the
+    // given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_ENCAP,
+            (&encap as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "UDP_ENCAP: {}", std::io::Error::last_os_error());
+    sock
+}
+
+/// Two namespaces joined by a veth pair: `a` has 10.9.0.1/24, `b` 10.9.0.2/24.
+pub fn veth_pair() -> (Netns, Netns) {
+    let a = Netns::create();
+    let b = Netns::create();
+    a.ip(&[
+        "link", "add", "va", "type", "veth", "peer", "name", "vb", "netns", &b.name,
+    ]);
+    a.ip(&["addr", "add", "10.9.0.1/24", "dev", "va"]);
+    a.ip(&["link", "set", "va", "up"]);
+    b.ip(&["addr", "add", "10.9.0.2/24", "dev", "vb"]);
+    b.ip(&["link", "set", "vb", "up"]);
+    (a, b)
+}
