@@ -133,13 +133,22 @@ pub fn new_connection_with_owner(owner_tag: u32) -> Result<(Connection, Handle),
 }
 
 pub(crate) fn open_socket() -> io::Result<TokioSocket> {
+    // TokioSocket::new panics outside a runtime; say so instead.
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "must be called within a tokio runtime (with I/O enabled)",
+        ));
+    }
     let mut socket = TokioSocket::new(NETLINK_XFRM)?;
     let s = socket.socket_mut();
     s.bind_auto()?;
     // Echo only the request header in errors, not the request (which may
     // carry keys), and add the kernel's explanation.
     s.set_cap_ack(true)?;
-    s.set_ext_ack(true)?;
+    // The kernel's explanations are a nicety (Linux 4.12+).
+    if let Err(e) = s.set_ext_ack(true) {
+        tracing::debug!("no netlink extended acks: {e}");
+    }
     Ok(socket)
 }
 

@@ -235,7 +235,9 @@ pub(crate) fn translate(errno: i32, op: &Op, ext_ack: Option<String>) -> Error {
         ) => (K::NotFound, format!("SA to update not found: {sa}")),
         (libc::EINVAL, Op::AddSa { sa, algs, .. }) => (
             K::Invalid,
-            format!("the kernel rejected {sa}; check the algorithms and key lengths: {algs}"),
+            format!(
+                "the kernel rejected {sa} as invalid (algorithms and key lengths sent: {algs})"
+            ),
         ),
         (libc::ESRCH | libc::ENOENT, Op::DeleteSa(sa) | Op::GetSa(sa)) => {
             (K::NotFound, format!("SA not found: {sa}"))

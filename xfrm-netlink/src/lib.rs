@@ -75,6 +75,17 @@
 //! keys) back. Not covered: copies the kernel keeps (inherent), and
 //! transient copies the compiler may leave in registers or on the stack.
 //!
+//! # Testing
+//! - `cargo test -p xfrm-netlink`: unit tests (no kernel) and `tests/netns.rs`,
+//!   which runs against the host kernel inside network namespaces it creates
+//!   and removes (needs root; fails, never skips, without it). Written for a
+//!   kernel *without* ESP (this project's machines); its
+//!   `..._without_esp` test fails by design on a kernel with ESP.
+//! - `tests/esp_lab.rs` (ignored by default) needs ESP/AH and the crypto
+//!   modules: in the UML lab run
+//!   `esp_lab-<hash> --ignored --test-threads=1` and
+//!   `netns-<hash> --test-threads=1 --skip without_esp`.
+//!
 //! # Errors
 //! Kernel errnos are translated into [`Error::Kernel`] with a message an
 //! operator can act on (e.g. "the kernel has no ESP support for IPv4
@@ -102,7 +113,9 @@ pub use event::{
 pub use policy::{
     PolicyAction, PolicyAddRequest, PolicyConfig, PolicyHandle, PolicyId, PolicyInfo, Template,
 };
-pub use sa::{SaAddRequest, SaConfig, SaHandle, SaId, SaInfo, SaStats, UdpEncap};
+pub use sa::{
+    MAX_REPLAY_WINDOW, SaAddRequest, SaConfig, SaHandle, SaId, SaInfo, SaStats, UdpEncap,
+};
 pub use types::{
     Direction, Family, IpPrefix, Lifetimes, Limits, Mark, Mode, PortMatch, Protocol, Selector,
     Usage,

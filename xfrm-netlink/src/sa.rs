@@ -13,6 +13,10 @@ use crate::conn::{Expect, Handle};
 use crate::error::{Error, Op, SaDesc};
 use crate::types::{Family, Lifetimes, Mark, Mode, Protocol, Selector, Usage, addr_from_kernel};
 
+/// The largest replay window the kernel accepts: a bitmap of 128 32-bit
+/// words ("ESN bitmap length must be <= 128", checked on Linux 6.18).
+pub const MAX_REPLAY_WINDOW: u32 = 128 * 32;
+
 /// UDP encapsulation of ESP (RFC 3948, NAT traversal): `espinudp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UdpEncap {
@@ -178,6 +182,12 @@ impl SaConfig {
             return Err(Error::InvalidArgument("SPI 0 is reserved".to_owned()));
         }
         self.transforms.validate(self.protocol)?;
+        if self.replay_window > MAX_REPLAY_WINDOW {
+            return Err(Error::InvalidArgument(format!(
+                "replay window {} is larger than the kernel's maximum {MAX_REPLAY_WINDOW}",
+                self.replay_window
+            )));
+        }
         if self.esn && self.replay_window == 0 {
             // The kernel refuses ESN without a window (EINVAL), outbound too.
             return Err(Error::InvalidArgument(
@@ -482,8 +492,10 @@ impl SaHandle {
         }
     }
 
-    /// Replaces an SA, or fills in a larval one from [`SaHandle::alloc_spi`]
-    /// (`XFRM_MSG_UPDSA`).
+    /// Fills in a larval SA reserved with [`SaHandle::alloc_spi`], or
+    /// updates a live SA (`XFRM_MSG_UPDSA`). On a live SA the kernel only
+    /// takes the new lifetimes, encapsulation ports and selector; it keeps
+    /// the algorithms and keys (rekeying means a new SA with a new SPI).
     pub fn update(&self, config: SaConfig) -> SaAddRequest {
         SaAddRequest {
             handle: self.0.clone(),

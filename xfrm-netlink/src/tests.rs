@@ -312,6 +312,24 @@ fn ah_sa_and_invalid_combinations() {
     assert!(bad.to_message(TAG, false).is_err());
     let bad = ah.clone().encap(UdpEncap::new(4500, 4500));
     assert!(bad.to_message(TAG, false).is_err());
+    // ESN without a window, and a window beyond the kernel's bitmap.
+    assert!(ah.clone().esn(true).to_message(TAG, false).is_err());
+    assert!(
+        ah.clone()
+            .replay_window(MAX_REPLAY_WINDOW + 1)
+            .to_message(TAG, false)
+            .is_err()
+    );
+    let big = ah
+        .clone()
+        .replay_window(MAX_REPLAY_WINDOW)
+        .to_message(TAG, false)
+        .unwrap();
+    let (_, nlas) = sa_parts(&big);
+    assert!(
+        nlas.iter()
+            .any(|a| matches!(a, XfrmAttrs::ReplayStateEsn(r) if r.bmp_len == 128))
+    );
 }
 
 #[test]
@@ -753,4 +771,10 @@ fn events_from_messages() {
     assert!(e.hard);
     assert_eq!(e.sa.spi, 0x99);
     assert!(e.sa.owned);
+}
+
+#[test]
+fn new_connection_outside_a_runtime_is_an_error_not_a_panic() {
+    let e = new_connection().unwrap_err();
+    assert!(e.to_string().contains("tokio runtime"), "{e}");
 }
