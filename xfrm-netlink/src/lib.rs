@@ -75,6 +75,23 @@
 //! keys) back. Not covered: copies the kernel keeps (inherent), and
 //! transient copies the compiler may leave in registers or on the stack.
 //!
+//! # Crates
+//! - `netlink-packet-xfrm` 0.5 (with `netlink-packet-core` 0.9): the XFRM
+//!   message structs and attributes. Its parsers slice before checking
+//!   lengths, so this crate length-checks every kernel message first (and
+//!   parses under `catch_unwind` as a backstop). Its `Id.spi`, ports and
+//!   mapping ports are host byte order after parsing.
+//! - `netlink-sys` 0.9 (`tokio_socket`): the socket itself (bind,
+//!   `NETLINK_CAP_ACK`, `NETLINK_EXT_ACK`, multicast membership) with tokio
+//!   readiness.
+//! - Not `netlink-proto`: its framed writer only `clear()`s the buffer that
+//!   held the last request (keys included) and the caller cannot reach it,
+//!   so the request loop (sequence numbers, ACK/dump handling) is written
+//!   here, in `conn.rs`.
+//! - `tokio` (the daemon's runtime), `futures-core` (the `Stream` trait
+//!   only), `libc` (the `setsockopt` of [`bypass_socket`], errno values),
+//!   `zeroize`, `thiserror`, `tracing`.
+//!
 //! # Testing
 //! - `cargo test -p xfrm-netlink`: unit tests (no kernel) and `tests/netns.rs`,
 //!   which runs against the host kernel inside network namespaces it creates
