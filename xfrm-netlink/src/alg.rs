@@ -1,0 +1,404 @@
+//! IPsec algorithms, their kernel names and keys.
+
+use std::fmt;
+
+use netlink_packet_xfrm as nx;
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+
+/// Secret key material. The bytes are zeroized when the key is dropped; its
+/// `Debug` output shows only the length.
+#[derive(Clone)]
+pub struct Key(Zeroizing<Vec<u8>>);
+
+impl Key {
+    /// Takes ownership of the bytes (no copy is left behind).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// Copies the bytes; the caller keeps (and should zeroize) its copy.
+    pub fn from_slice(bytes: &[u8]) -> Self {
+        Self(Zeroizing::new(bytes.to_vec()))
+    }
+
+    /// The key bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in octets.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for an empty key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<u8>> for Key {
+    fn from(v: Vec<u8>) -> Self {
+        Self::new(v)
+    }
+}
+
+impl From<Zeroizing<Vec<u8>>> for Key {
+    fn from(v: Zeroizing<Vec<u8>>) -> Self {
+        Self(v)
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({} octets, redacted)", self.0.len())
+    }
+}
+
+/// AEAD algorithms (ESP only). Keys carry the 4-octet salt appended, as
+/// RFC 4106 and RFC 7634 derive them from KEYMAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AeadAlg {
+    /// AES-GCM with a 16-octet ICV and a 128-bit key (key + salt: 20 octets).
+    AesGcm16_128,
+    /// AES-GCM with a 16-octet ICV and a 256-bit key (key + salt: 36 octets).
+    AesGcm16_256,
+    /// ChaCha20-Poly1305 (RFC 7634; key + salt: 36 octets).
+    ChaCha20Poly1305,
+}
+
+impl AeadAlg {
+    /// The kernel's algorithm name.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            AeadAlg::AesGcm16_128 | AeadAlg::AesGcm16_256 => "rfc4106(gcm(aes))",
+            AeadAlg::ChaCha20Poly1305 => "rfc7539esp(chacha20,poly1305)",
+        }
+    }
+
+    /// Key length including the 4-octet salt, in octets.
+    pub fn key_len(self) -> usize {
+        match self {
+            AeadAlg::AesGcm16_128 => 16 + 4,
+            AeadAlg::AesGcm16_256 | AeadAlg::ChaCha20Poly1305 => 32 + 4,
+        }
+    }
+
+    /// ICV length in bits.
+    pub fn icv_bits(self) -> u32 {
+        128
+    }
+
+    /// Kernel crypto modules the algorithm needs.
+    pub fn kernel_modules(self) -> &'static str {
+        match self {
+            AeadAlg::AesGcm16_128 | AeadAlg::AesGcm16_256 => "gcm, aes",
+            AeadAlg::ChaCha20Poly1305 => "chacha20poly1305, chacha20, poly1305",
+        }
+    }
+}
+
+/// Ciphers for ESP with a separate integrity algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CipherAlg {
+    /// AES-CBC with a 128-bit key.
+    AesCbc128,
+    /// AES-CBC with a 192-bit key.
+    AesCbc192,
+    /// AES-CBC with a 256-bit key.
+    AesCbc256,
+}
+
+impl CipherAlg {
+    /// The kernel's algorithm name.
+    pub fn kernel_name(self) -> &'static str {
+        "cbc(aes)"
+    }
+
+    /// Key length in octets.
+    pub fn key_len(self) -> usize {
+        match self {
+            CipherAlg::AesCbc128 => 16,
+            CipherAlg::AesCbc192 => 24,
+            CipherAlg::AesCbc256 => 32,
+        }
+    }
+
+    /// Kernel crypto modules the cipher needs.
+    pub fn kernel_modules(self) -> &'static str {
+        "cbc, aes"
+    }
+}
+
+/// Integrity algorithms (ESP with a cipher, or AH), sent as
+/// `XFRMA_ALG_AUTH_TRUNC` with the RFC truncation length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IntegrityAlg {
+    /// HMAC-SHA1-96 (RFC 2404): 160-bit key, 96-bit ICV.
+    HmacSha1_96,
+    /// HMAC-SHA2-256-128 (RFC 4868): 256-bit key, 128-bit ICV.
+    HmacSha256_128,
+    /// HMAC-SHA2-384-192 (RFC 4868): 384-bit key, 192-bit ICV.
+    HmacSha384_192,
+    /// HMAC-SHA2-512-256 (RFC 4868): 512-bit key, 256-bit ICV.
+    HmacSha512_256,
+}
+
+impl IntegrityAlg {
+    /// The kernel's algorithm name.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            IntegrityAlg::HmacSha1_96 => "hmac(sha1)",
+            IntegrityAlg::HmacSha256_128 => "hmac(sha256)",
+            IntegrityAlg::HmacSha384_192 => "hmac(sha384)",
+            IntegrityAlg::HmacSha512_256 => "hmac(sha512)",
+        }
+    }
+
+    /// Key length in octets.
+    pub fn key_len(self) -> usize {
+        match self {
+            IntegrityAlg::HmacSha1_96 => 20,
+            IntegrityAlg::HmacSha256_128 => 32,
+            IntegrityAlg::HmacSha384_192 => 48,
+            IntegrityAlg::HmacSha512_256 => 64,
+        }
+    }
+
+    /// Truncation (ICV) length in bits.
+    pub fn trunc_bits(self) -> u32 {
+        match self {
+            IntegrityAlg::HmacSha1_96 => 96,
+            IntegrityAlg::HmacSha256_128 => 128,
+            IntegrityAlg::HmacSha384_192 => 192,
+            IntegrityAlg::HmacSha512_256 => 256,
+        }
+    }
+
+    /// Kernel crypto modules the algorithm needs.
+    pub fn kernel_modules(self) -> &'static str {
+        match self {
+            IntegrityAlg::HmacSha1_96 => "hmac, sha1",
+            IntegrityAlg::HmacSha256_128 => "hmac, sha256",
+            IntegrityAlg::HmacSha384_192 | IntegrityAlg::HmacSha512_256 => "hmac, sha512",
+        }
+    }
+}
+
+/// The transforms of an SA with their keys.
+#[derive(Debug, Clone)]
+pub enum Transforms {
+    /// An AEAD (ESP only).
+    Aead {
+        /// Algorithm.
+        alg: AeadAlg,
+        /// Key with the salt appended.
+        key: Key,
+    },
+    /// A cipher plus an integrity algorithm (ESP only).
+    CipherIntegrity {
+        /// Cipher.
+        cipher: CipherAlg,
+        /// Cipher key.
+        cipher_key: Key,
+        /// Integrity algorithm.
+        integrity: IntegrityAlg,
+        /// Integrity key.
+        integrity_key: Key,
+    },
+    /// Integrity only (AH).
+    IntegrityOnly {
+        /// Integrity algorithm.
+        integrity: IntegrityAlg,
+        /// Integrity key.
+        integrity_key: Key,
+    },
+}
+
+fn check_len(alg: &'static str, expected: usize, key: &Key) -> Result<(), Error> {
+    if key.len() == expected {
+        Ok(())
+    } else {
+        Err(Error::KeyLength {
+            alg,
+            expected,
+            got: key.len(),
+        })
+    }
+}
+
+fn name_bytes(name: &str) -> [u8; nx::XFRM_ALG_NAME_LEN] {
+    let mut out = [0u8; nx::XFRM_ALG_NAME_LEN];
+    for (o, b) in out.iter_mut().zip(name.bytes()) {
+        *o = b;
+    }
+    out
+}
+
+fn key_bits(key: &Key) -> u32 {
+    u32::try_from(key.len().saturating_mul(8)).unwrap_or(u32::MAX)
+}
+
+impl Transforms {
+    /// Checks that the transforms fit the protocol and the keys their
+    /// algorithms.
+    pub(crate) fn validate(&self, proto: crate::Protocol) -> Result<(), Error> {
+        match (self, proto) {
+            (Transforms::Aead { alg, key }, crate::Protocol::Esp) => {
+                check_len(alg.kernel_name(), alg.key_len(), key)
+            }
+            (
+                Transforms::CipherIntegrity {
+                    cipher,
+                    cipher_key,
+                    integrity,
+                    integrity_key,
+                },
+                crate::Protocol::Esp,
+            ) => {
+                check_len(cipher.kernel_name(), cipher.key_len(), cipher_key)?;
+                check_len(integrity.kernel_name(), integrity.key_len(), integrity_key)
+            }
+            (
+                Transforms::IntegrityOnly {
+                    integrity,
+                    integrity_key,
+                },
+                crate::Protocol::Ah,
+            ) => check_len(integrity.kernel_name(), integrity.key_len(), integrity_key),
+            (t, p) => Err(Error::InvalidArgument(format!(
+                "{} cannot be used with {p}",
+                t.describe()
+            ))),
+        }
+    }
+
+    /// The netlink attributes (keys copied in; the caller scrubs them).
+    pub(crate) fn to_attrs(&self) -> Vec<nx::XfrmAttrs> {
+        match self {
+            Transforms::Aead { alg, key } => vec![nx::XfrmAttrs::EncryptionAlgAead(nx::AlgAead {
+                alg_name: name_bytes(alg.kernel_name()),
+                alg_key_len: key_bits(key),
+                alg_icv_len: alg.icv_bits(),
+                alg_key: key.as_bytes().to_vec(),
+            })],
+            Transforms::CipherIntegrity {
+                cipher,
+                cipher_key,
+                integrity,
+                integrity_key,
+            } => vec![
+                nx::XfrmAttrs::EncryptionAlg(nx::Alg {
+                    alg_name: name_bytes(cipher.kernel_name()),
+                    alg_key_len: key_bits(cipher_key),
+                    alg_key: cipher_key.as_bytes().to_vec(),
+                }),
+                auth_attr(*integrity, integrity_key),
+            ],
+            Transforms::IntegrityOnly {
+                integrity,
+                integrity_key,
+            } => vec![auth_attr(*integrity, integrity_key)],
+        }
+    }
+
+    /// Algorithm names and key lengths, for messages (never the keys).
+    pub fn describe(&self) -> String {
+        match self {
+            Transforms::Aead { alg, key } => format!(
+                "{} (key {} bits incl. 32-bit salt, ICV {} bits)",
+                alg.kernel_name(),
+                key_bits(key),
+                alg.icv_bits()
+            ),
+            Transforms::CipherIntegrity {
+                cipher,
+                cipher_key,
+                integrity,
+                integrity_key,
+            } => format!(
+                "{} (key {} bits) + {} (key {} bits, truncated to {} bits)",
+                cipher.kernel_name(),
+                key_bits(cipher_key),
+                integrity.kernel_name(),
+                key_bits(integrity_key),
+                integrity.trunc_bits()
+            ),
+            Transforms::IntegrityOnly {
+                integrity,
+                integrity_key,
+            } => format!(
+                "{} (key {} bits, truncated to {} bits)",
+                integrity.kernel_name(),
+                key_bits(integrity_key),
+                integrity.trunc_bits()
+            ),
+        }
+    }
+
+    /// Names of the algorithms and the kernel modules they need, for the
+    /// "algorithm missing" message.
+    pub(crate) fn names_and_modules(&self) -> (String, String) {
+        match self {
+            Transforms::Aead { alg, .. } => (
+                alg.kernel_name().to_owned(),
+                alg.kernel_modules().to_owned(),
+            ),
+            Transforms::CipherIntegrity {
+                cipher, integrity, ..
+            } => (
+                format!("{} + {}", cipher.kernel_name(), integrity.kernel_name()),
+                format!(
+                    "authenc, {}, {}",
+                    cipher.kernel_modules(),
+                    integrity.kernel_modules()
+                ),
+            ),
+            Transforms::IntegrityOnly { integrity, .. } => (
+                integrity.kernel_name().to_owned(),
+                integrity.kernel_modules().to_owned(),
+            ),
+        }
+    }
+}
+
+fn auth_attr(integrity: IntegrityAlg, key: &Key) -> nx::XfrmAttrs {
+    nx::XfrmAttrs::AuthenticationAlgTrunc(nx::AlgAuth {
+        alg_name: name_bytes(integrity.kernel_name()),
+        alg_key_len: key_bits(key),
+        alg_trunc_len: integrity.trunc_bits(),
+        alg_key: key.as_bytes().to_vec(),
+    })
+}
+
+/// One algorithm of an SA as the kernel reports it (never its key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlgInfo {
+    /// Kernel name, e.g. `rfc4106(gcm(aes))`.
+    pub name: String,
+    /// Key length in bits (for AEADs including the salt).
+    pub key_bits: u32,
+    /// ICV (AEAD) or truncation (integrity) length in bits; 0 for a cipher
+    /// or when the kernel did not say.
+    pub icv_bits: u32,
+}
+
+/// The algorithms of an SA read back from the kernel. Keys are never
+/// returned: they are zeroized on receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlgNames {
+    /// AEAD, if any.
+    pub aead: Option<AlgInfo>,
+    /// Cipher, if any.
+    pub cipher: Option<AlgInfo>,
+    /// Integrity algorithm, if any.
+    pub integrity: Option<AlgInfo>,
+}
+
+/// Reads a NUL-terminated algorithm name.
+pub(crate) fn name_from_kernel(raw: &[u8]) -> String {
+    let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(raw.get(..end).unwrap_or(&[])).into_owned()
+}
