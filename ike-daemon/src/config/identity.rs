@@ -397,8 +397,8 @@ struct Rdn {
 
 /// An X.501 distinguished name as written in a config, kept as its RDNs
 /// (one attribute each, as strongSwan writes them) and encoded to DER on
-/// demand.
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// demand. Two DNs are equal if their DER encodings are.
+#[derive(Clone)]
 pub struct DistinguishedName {
     rdns: Vec<Rdn>,
     /// DER given verbatim (`asn1dn:#hex`), if so.
@@ -505,6 +505,20 @@ impl DistinguishedName {
     }
 }
 
+impl PartialEq for DistinguishedName {
+    fn eq(&self, other: &Self) -> bool {
+        self.der() == other.der()
+    }
+}
+
+impl Eq for DistinguishedName {}
+
+impl core::hash::Hash for DistinguishedName {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.der().hash(state);
+    }
+}
+
 impl fmt::Display for DistinguishedName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(raw) = &self.raw {
@@ -599,10 +613,10 @@ mod tests {
             Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 1))
         );
         assert_eq!(id("ipv6:::1"), Identity::Ipv6(Ipv6Addr::LOCALHOST));
-        let dn = id("asn1dn:#300b3109300706035504061302434800");
+        let dn = id("asn1dn:#300d310b3009060355040613024348");
         assert_eq!(
             dn.to_wire().1,
-            hex::decode("300b3109300706035504061302434800").unwrap()
+            hex::decode("300d310b3009060355040613024348").unwrap()
         );
     }
 
@@ -724,5 +738,14 @@ mod tests {
             IdMatch::None
         );
         assert_eq!(Identity::Any.matches(&gw), IdMatch::None);
+        // DNs compare by DER: written text or raw DER alike, case of the
+        // attribute names irrelevant, value case significant.
+        let dn = id("C=CH");
+        assert_eq!(dn.matches(&id("c=CH")), IdMatch::Perfect);
+        assert_eq!(
+            dn.matches(&id("asn1dn:#300d310b3009060355040613024348")),
+            IdMatch::Perfect
+        );
+        assert_eq!(dn.matches(&id("C=ch")), IdMatch::None);
     }
 }
