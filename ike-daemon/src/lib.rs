@@ -2,6 +2,7 @@
 //!
 //! Layers, bottom up (see docs/architecture.md):
 //! - [`wire`]: IKEv2 messages and payloads, checked parsing and emitting.
+//! - [`config`]: the YAML configuration (swanctl.conf names), typed and validated.
 //! - [`crypto`]: key exchange, PRFs, key derivation, SK payload protection,
 //!   AUTH, proposals; behind the [`crypto::CryptoProvider`] trait.
 //!
@@ -10,5 +11,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod crypto;
 pub mod wire;

@@ -1,0 +1,768 @@
+//! The schema: walks the located YAML tree into a [`Config`], collecting
+//! every problem. Adding a key is a field in the typed struct plus one
+//! `take` below with its parser.
+
+use base64::Engine as _;
+use zeroize::Zeroizing;
+
+use super::yaml::{self, Errors, Fields, Kind, Node, Path, map_entries, scalar, string_list};
+use super::{
+    Address, AuthMethod, Child, Config, ConfigError, ConfigIssue, Connection, Identity, IkeSecret,
+    LocalAuth, Mode, RemoteAuth, StartAction, TrafficSelector,
+};
+use crate::crypto::proposal;
+use crate::wire::codes::{ProtocolId, TransformType};
+use crate::wire::sa::Proposal;
+
+pub(super) fn build(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            return Err(ConfigError {
+                issues: vec![ConfigIssue {
+                    file: file.to_owned(),
+                    line: e.line,
+                    path: "(YAML syntax)".to_owned(),
+                    message: e.message,
+                }],
+            });
+        }
+    };
+    let mut errors = Errors::default();
+    let config = config(&root, &mut errors);
+    if errors.0.is_empty() {
+        return Ok(config);
+    }
+    let mut issues: Vec<ConfigIssue> = errors
+        .0
+        .into_iter()
+        .map(|p| ConfigIssue {
+            file: file.to_owned(),
+            line: p.line,
+            path: p.path,
+            message: p.message,
+        })
+        .collect();
+    issues.sort_by_key(|i| i.line);
+    Err(ConfigError { issues })
+}
+
+fn not_yet(what: &str) -> Option<String> {
+    Some(format!("{what} is not supported yet"))
+}
+
+fn config(root: &Node, errors: &mut Errors) -> Config {
+    let mut config = Config::default();
+    let Some(mut f) = Fields::new(root, Path::default(), errors) else {
+        return config;
+    };
+    if let Some((node, _)) = f.take("connections") {
+        let path = Path::default().join("connections");
+        if let Some(entries) = map_entries(node, &path, "connection name", errors) {
+            for (name, key, value) in entries {
+                let p = path.join(name);
+                if let Some(c) = connection(name, key.line, value, &p, errors) {
+                    config.connections.push(c);
+                }
+            }
+        }
+    }
+    if let Some((node, _)) = f.take("secrets") {
+        let path = Path::default().join("secrets");
+        if let Some(mut s) = Fields::new(node, path, errors) {
+            if let Some((list, _)) = s.take("ike") {
+                config.ike_secrets = ike_secrets(list, &s.path.join("ike"), errors);
+            }
+            s.finish(errors, |k| match k {
+                "eap" | "xauth" | "ntlm" | "private" | "rsa" | "ecdsa" | "pkcs8" | "pkcs12"
+                | "token" | "ppk" => not_yet(&format!("secrets of type \"{k}\"")),
+                _ => None,
+            });
+        }
+    }
+    f.finish(errors, |k| match k {
+        "pools" | "authorities" => not_yet(&format!("the swanctl section \"{k}\"")),
+        _ => None,
+    });
+    config
+}
+
+/// swanctl keys of a connection that iked does not read yet.
+const CONNECTION_LATER: &[&str] = &[
+    "pull",
+    "dscp",
+    "encap",
+    "mobike",
+    "dpd_delay",
+    "dpd_timeout",
+    "fragmentation",
+    "childless",
+    "send_certreq",
+    "send_cert",
+    "ppk_id",
+    "ppk_required",
+    "keyingtries",
+    "unique",
+    "reauth_time",
+    "rekey_time",
+    "over_time",
+    "rand_time",
+    "pools",
+    "vips",
+    "if_id_in",
+    "if_id_out",
+    "mediation",
+    "mediated_by",
+    "mediation_peer",
+    "aggressive",
+    "close_action",
+];
+
+fn connection(
+    name: &str,
+    line: u64,
+    node: &Node,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Connection> {
+    let before = errors.0.len();
+    let mut f = Fields::new(node, path.clone(), errors)?;
+
+    let version = match f.take("version") {
+        None => 0,
+        Some((v, _)) => version(v, &path.join("version"), errors).unwrap_or(0),
+    };
+    let local_addrs = addrs(f.take("local_addrs"), &path.join("local_addrs"), errors);
+    let remote_addrs = addrs(f.take("remote_addrs"), &path.join("remote_addrs"), errors);
+    let local_port = port(f.take("local_port"), &path.join("local_port"), errors);
+    let remote_port = port(f.take("remote_port"), &path.join("remote_port"), errors);
+    let proposals = proposals(
+        f.take("proposals"),
+        ProtocolId::IKE,
+        true,
+        &path.join("proposals"),
+        errors,
+    );
+    let local = round(f.take("local"), "local", line, path, errors);
+    let remote = round(f.take("remote"), "remote", line, path, errors);
+    let mut children = Vec::new();
+    if let Some((node, _)) = f.take("children") {
+        let cpath = path.join("children");
+        if let Some(entries) = map_entries(node, &cpath, "child name", errors) {
+            for (cname, key, value) in entries {
+                if let Some(c) = child(cname, key.line, value, &cpath.join(cname), errors) {
+                    children.push(c);
+                }
+            }
+        }
+    }
+    f.finish(errors, |k| {
+        if CONNECTION_LATER.contains(&k) {
+            not_yet(&format!("the swanctl key \"{k}\""))
+        } else if k.starts_with("local") || k.starts_with("remote") {
+            Some(format!(
+                "unknown key \"{k}\" (additional authentication rounds like local2/remote2 \
+                 are not supported yet)"
+            ))
+        } else {
+            None
+        }
+    });
+
+    // Cross-key checks, on the child's own lines.
+    if !remote_addrs.iter().any(Address::is_initiable) {
+        for c in children
+            .iter()
+            .filter(|c| c.child.start_action == StartAction::Start)
+        {
+            errors.add(
+                c.start_action_line,
+                &path
+                    .join("children")
+                    .join(&c.child.name)
+                    .join("start_action"),
+                format!(
+                    "start_action start, but remote_addrs ({}) has no address or name to \
+                     initiate to",
+                    remote_addrs
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+
+    if errors.0.len() != before {
+        return None;
+    }
+    let (Some(local), Some(remote)) = (local, remote) else {
+        return None;
+    };
+    Some(Connection {
+        name: name.to_owned(),
+        version,
+        local_addrs,
+        remote_addrs,
+        local_port,
+        remote_port,
+        proposals,
+        local: LocalAuth {
+            auth: local.auth,
+            id: local.id.filter(|id| *id != Identity::Any),
+        },
+        remote: RemoteAuth {
+            auth: remote.auth,
+            id: remote.id.unwrap_or(Identity::Any),
+        },
+        children: children.into_iter().map(|c| c.child).collect(),
+        line,
+    })
+}
+
+fn version(node: &Node, path: &Path, errors: &mut Errors) -> Option<u8> {
+    let s = scalar(node, path, errors)?;
+    match s {
+        "0" => Some(0),
+        "2" => Some(2),
+        "1" => {
+            errors.add(
+                node.line,
+                path,
+                "IKEv1 is not supported: iked speaks IKEv2 only (use 2, or 0 for any)",
+            );
+            None
+        }
+        other => {
+            errors.add(
+                node.line,
+                path,
+                format!("unknown IKE version \"{other}\" (expected 2, or 0 for any)"),
+            );
+            None
+        }
+    }
+}
+
+fn addrs(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> Vec<Address> {
+    let any = vec![Address::Any(None)];
+    let Some((node, _)) = value else {
+        return any;
+    };
+    let Some(items) = string_list(node, path, true, errors) else {
+        return any;
+    };
+    let mut out = Vec::new();
+    for (item, line, p) in items {
+        match Address::parse(&item) {
+            Ok(a) => out.push(a),
+            Err(e) => errors.add(line, &p, e),
+        }
+    }
+    if out.is_empty() { any } else { out }
+}
+
+fn port(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> u16 {
+    const DEFAULT: u16 = 500;
+    let Some((node, _)) = value else {
+        return DEFAULT;
+    };
+    let Some(s) = scalar(node, path, errors) else {
+        return DEFAULT;
+    };
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u16::from_str_radix(h, 16).ok(),
+        None => s.parse::<u16>().ok(),
+    };
+    match parsed.filter(|&p| p != 0) {
+        Some(p) => p,
+        None => {
+            errors.add(
+                node.line,
+                path,
+                format!("bad port \"{s}\" (expected 1-65535)"),
+            );
+            DEFAULT
+        }
+    }
+}
+
+/// A proposal list for `protocol`; `default_list` is whether an absent key
+/// means `[default]` (else no proposals). Each string is checked on its
+/// own line: strongSwan's syntax, then that iked implements it.
+fn proposals(
+    value: Option<(&Node, u64)>,
+    protocol: ProtocolId,
+    default_list: bool,
+    path: &Path,
+    errors: &mut Errors,
+) -> Vec<Proposal> {
+    let default = || {
+        if default_list {
+            proposal::default_proposals(protocol)
+        } else {
+            Vec::new()
+        }
+    };
+    let Some((node, key_line)) = value else {
+        return default();
+    };
+    let Some(items) = string_list(node, path, true, errors) else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errors.add(key_line, path, "empty list: omit the key for the default");
+        return Vec::new();
+    }
+    let mut ok = true;
+    for (item, line, p) in &items {
+        match proposal::parse(protocol, item) {
+            Err(e) => {
+                errors.add(*line, p, e.to_string());
+                ok = false;
+            }
+            Ok(parsed) => {
+                for prop in &parsed {
+                    let missing = proposal::unsupported(prop);
+                    if !missing.is_empty() {
+                        let names: Vec<String> = missing.iter().map(transform_name).collect();
+                        errors.add(
+                            *line,
+                            p,
+                            format!(
+                                "{protocol} proposal '{item}' uses algorithms iked does not \
+                                 implement: {}",
+                                names.join(", ")
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    if !ok {
+        return Vec::new();
+    }
+    let strings: Vec<&str> = items.iter().map(|(s, _, _)| s.as_str()).collect();
+    match proposal::parse_list(protocol, &strings) {
+        Ok(list) => list,
+        Err(e) => {
+            errors.add(key_line, path, e.to_string());
+            Vec::new()
+        }
+    }
+}
+
+fn transform_name(t: &crate::wire::sa::Transform) -> String {
+    let base = proposal::keywords::strongswan_name(t.transform_type, t.id)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{}({})", t.transform_type, t.id));
+    match t.key_length {
+        Some(k) if t.transform_type == TransformType::ENCR && k != 0 => format!("{base}_{k}"),
+        _ => base,
+    }
+}
+
+/// `local` / `remote`, reporting it missing at the connection's line.
+fn round(
+    value: Option<(&Node, u64)>,
+    side: &str,
+    conn_line: u64,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Round> {
+    let path = path.join(side);
+    match value {
+        Some((node, line)) => auth_round(node, line, &path, errors),
+        None => {
+            errors.add(
+                conn_line,
+                &path,
+                format!(
+                    "missing: iked needs the {side} authentication round ({side}: {{ auth: psk }}; \
+                     swanctl's default auth pubkey is not supported yet)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+struct Round {
+    auth: AuthMethod,
+    id: Option<Identity>,
+}
+
+/// swanctl keys of local/remote that iked does not read yet.
+const ROUND_LATER: &[&str] = &[
+    "round",
+    "certs",
+    "pubkeys",
+    "eap_id",
+    "aaa_id",
+    "xauth_id",
+    "groups",
+    "cert_policy",
+    "cacerts",
+    "ca_id",
+    "revocation",
+    "ppk_id",
+];
+
+fn auth_round(node: &Node, line: u64, path: &Path, errors: &mut Errors) -> Option<Round> {
+    let before = errors.0.len();
+    let mut f = Fields::new(node, path.clone(), errors)?;
+    let auth = match f.take("auth") {
+        None => {
+            errors.add(
+                line,
+                &path.join("auth"),
+                "missing: swanctl's default is pubkey, which iked does not support yet \
+                 (set auth: psk)",
+            );
+            None
+        }
+        Some((n, _)) => auth_method(n, &path.join("auth"), errors),
+    };
+    let id = f.take("id").and_then(|(n, _)| {
+        let p = path.join("id");
+        let s = scalar(n, &p, errors)?;
+        match Identity::parse(s) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.add(n.line, &p, e.to_string());
+                None
+            }
+        }
+    });
+    f.finish(errors, |k| {
+        if ROUND_LATER.contains(&k) || k.starts_with("cert") {
+            not_yet(&format!("the swanctl key \"{k}\""))
+        } else {
+            None
+        }
+    });
+    if errors.0.len() != before {
+        return None;
+    }
+    Some(Round { auth: auth?, id })
+}
+
+fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMethod> {
+    let s = scalar(node, path, errors)?;
+    match s {
+        "psk" => Some(AuthMethod::Psk),
+        "pubkey" | "rsa" | "ecdsa" | "bliss" | "xauth" | "never" | "ed25519" | "ed448" => {
+            errors.add(
+                node.line,
+                path,
+                format!("auth \"{s}\" is not supported yet (iked supports psk only for now)"),
+            );
+            None
+        }
+        _ if s.starts_with("eap")
+            || s.starts_with("xauth")
+            || s.starts_with("rsa/")
+            || s.starts_with("ecdsa-")
+            || s.starts_with("rsa-")
+            || s.starts_with("pubkey-") =>
+        {
+            errors.add(
+                node.line,
+                path,
+                format!("auth \"{s}\" is not supported yet (iked supports psk only for now)"),
+            );
+            None
+        }
+        _ => {
+            errors.add(
+                node.line,
+                path,
+                format!("unknown auth method \"{s}\" (expected psk)"),
+            );
+            None
+        }
+    }
+}
+
+/// A child and where its start_action was set (for cross-key messages).
+struct ChildAt {
+    child: Child,
+    start_action_line: u64,
+}
+
+/// swanctl keys of a child that iked does not read yet.
+const CHILD_LATER: &[&str] = &[
+    "sha256_96",
+    "rekey_time",
+    "life_time",
+    "rand_time",
+    "rekey_bytes",
+    "life_bytes",
+    "rand_bytes",
+    "rekey_packets",
+    "life_packets",
+    "rand_packets",
+    "updown",
+    "hostaccess",
+    "policies",
+    "policies_fwd_out",
+    "dpd_action",
+    "ipcomp",
+    "inactivity",
+    "reqid",
+    "priority",
+    "interface",
+    "mark_in",
+    "mark_in_sa",
+    "mark_out",
+    "set_mark_in",
+    "set_mark_out",
+    "if_id_in",
+    "if_id_out",
+    "label",
+    "label_mode",
+    "tfc_padding",
+    "replay_window",
+    "hw_offload",
+    "copy_df",
+    "copy_ecn",
+    "copy_dscp",
+    "close_action",
+];
+
+fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
+    let before = errors.0.len();
+    let mut f = Fields::new(node, path.clone(), errors)?;
+    let local_ts = selectors(f.take("local_ts"), &path.join("local_ts"), errors);
+    let remote_ts = selectors(f.take("remote_ts"), &path.join("remote_ts"), errors);
+    let esp_proposals = proposals(
+        f.take("esp_proposals"),
+        ProtocolId::ESP,
+        true,
+        &path.join("esp_proposals"),
+        errors,
+    );
+    let ah_proposals = proposals(
+        f.take("ah_proposals"),
+        ProtocolId::AH,
+        false,
+        &path.join("ah_proposals"),
+        errors,
+    );
+    let mode = match f.take("mode") {
+        None => Mode::Tunnel,
+        Some((n, _)) => {
+            let p = path.join("mode");
+            match scalar(n, &p, errors) {
+                Some("tunnel") => Mode::Tunnel,
+                Some("transport") => Mode::Transport,
+                Some(s @ ("pass" | "drop" | "beet")) => {
+                    errors.add(n.line, &p, format!("mode \"{s}\" is not supported yet"));
+                    Mode::Tunnel
+                }
+                Some(s) => {
+                    errors.add(
+                        n.line,
+                        &p,
+                        format!("unknown mode \"{s}\" (expected tunnel or transport)"),
+                    );
+                    Mode::Tunnel
+                }
+                None => Mode::Tunnel,
+            }
+        }
+    };
+    let (start_action, start_action_line) = match f.take("start_action") {
+        None => (StartAction::None, line),
+        Some((n, _)) => {
+            let p = path.join("start_action");
+            let a = match scalar(n, &p, errors) {
+                Some("none") => StartAction::None,
+                Some("start") => StartAction::Start,
+                Some(s) if s.split('|').all(|x| matches!(x, "trap" | "start" | "none")) => {
+                    errors.add(
+                        n.line,
+                        &p,
+                        format!("start_action \"{s}\" is not supported yet (trap policies)"),
+                    );
+                    StartAction::None
+                }
+                Some(s) => {
+                    errors.add(
+                        n.line,
+                        &p,
+                        format!("unknown start_action \"{s}\" (expected none or start)"),
+                    );
+                    StartAction::None
+                }
+                None => StartAction::None,
+            };
+            (a, n.line)
+        }
+    };
+    f.finish(errors, |k| {
+        if CHILD_LATER.contains(&k) {
+            not_yet(&format!("the swanctl key \"{k}\""))
+        } else {
+            None
+        }
+    });
+    if errors.0.len() != before {
+        return None;
+    }
+    Some(ChildAt {
+        child: Child {
+            name: name.to_owned(),
+            local_ts,
+            remote_ts,
+            esp_proposals,
+            ah_proposals,
+            mode,
+            start_action,
+            line,
+        },
+        start_action_line,
+    })
+}
+
+fn selectors(
+    value: Option<(&Node, u64)>,
+    path: &Path,
+    errors: &mut Errors,
+) -> Vec<TrafficSelector> {
+    let Some((node, key_line)) = value else {
+        return vec![TrafficSelector::DYNAMIC];
+    };
+    let Some(items) = string_list(node, path, true, errors) else {
+        return Vec::new();
+    };
+    if items.is_empty() || node.kind == Kind::Null {
+        errors.add(
+            key_line,
+            path,
+            "no traffic selectors: list at least one, or omit the key for dynamic",
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (item, line, p) in items {
+        match TrafficSelector::parse(&item) {
+            Ok(t) => out.push(t),
+            Err(e) => errors.add(line, &p, format!("bad traffic selector {e}")),
+        }
+    }
+    out
+}
+
+fn ike_secrets(node: &Node, path: &Path, errors: &mut Errors) -> Vec<IkeSecret> {
+    let items = match &node.kind {
+        Kind::Seq(items) => items,
+        Kind::Null => return Vec::new(),
+        other => {
+            errors.add(
+                node.line,
+                path,
+                format!(
+                    "expected a list of {{ ids, secret }}, found {}",
+                    other.describe()
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = path.index(i);
+        let before = errors.0.len();
+        let Some(mut f) = Fields::new(item, p.clone(), errors) else {
+            continue;
+        };
+        let mut ids = Vec::new();
+        if let Some((n, _)) = f.take("ids") {
+            let ip = p.join("ids");
+            for (s, line, ipath) in string_list(n, &ip, false, errors).unwrap_or_default() {
+                match Identity::parse(&s) {
+                    Ok(id) => ids.push(id),
+                    Err(e) => errors.add(line, &ipath, e.to_string()),
+                }
+            }
+        }
+        let secret = match f.take("secret") {
+            None => {
+                errors.add(
+                    item.line,
+                    &p.join("secret"),
+                    "missing: the entry has no secret",
+                );
+                None
+            }
+            Some((n, _)) => {
+                let sp = p.join("secret");
+                scalar(n, &sp, errors).and_then(|s| match decode_secret(s) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        errors.add(n.line, &sp, e);
+                        None
+                    }
+                })
+            }
+        };
+        f.finish(errors, |k| {
+            (k == "id" || k.starts_with("id"))
+                .then(|| format!("unknown key \"{k}\": iked lists identities as ids: [a, b]"))
+        });
+        if errors.0.len() != before {
+            continue;
+        }
+        if let Some(secret) = secret {
+            // An %any in the list makes the others moot only for matching
+            // strength; keep them as written.
+            out.push(IkeSecret {
+                ids,
+                secret,
+                line: item.line,
+            });
+        }
+    }
+    out
+}
+
+/// swanctl's secret encodings: `0x` hex, `0s` base64, else the text.
+fn decode_secret(s: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    let bytes = if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        hex::decode(h).map_err(|e| format!("bad hex secret: {e}"))?
+    } else if let Some(b) = s.strip_prefix("0s").or_else(|| s.strip_prefix("0S")) {
+        base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|e| format!("bad base64 secret: {e}"))?
+    } else {
+        s.as_bytes().to_vec()
+    };
+    if bytes.is_empty() {
+        return Err("empty secret".into());
+    }
+    Ok(Zeroizing::new(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_encodings() {
+        assert_eq!(*decode_secret("0x0102ff").unwrap(), vec![1, 2, 0xff]);
+        assert_eq!(*decode_secret("0XABcd").unwrap(), vec![0xab, 0xcd]);
+        assert_eq!(*decode_secret("0sAQL/").unwrap(), vec![1, 2, 0xff]);
+        assert_eq!(
+            *decode_secret("plain text").unwrap(),
+            b"plain text".to_vec()
+        );
+        assert_eq!(*decode_secret("0y12").unwrap(), b"0y12".to_vec());
+        for bad in ["0x123", "0xzz", "0s!!", "0sAQL", "", "0x", "0s"] {
+            assert!(decode_secret(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! iked's configuration: YAML that mirrors swanctl.conf's names, parsed
+//! into typed values and validated, with every error located
+//! (`file:line: key.path: message`). See docs/configuration.md.
+//!
+//! ```
+//! let yaml = "
+//! connections:
+//!   site-b:
+//!     remote_addrs: [198.51.100.1]
+//!     local:  { auth: psk, id: gw-a.example.net }
+//!     remote: { auth: psk, id: gw-b.example.net }
+//!     children:
+//!       lan: { local_ts: [10.1.0.0/24], remote_ts: [10.2.0.0/24] }
+//! secrets:
+//!   ike:
+//!     - { ids: [gw-a.example.net, gw-b.example.net], secret: 0x0123456789abcdef }
+//! ";
+//! let config = ike::config::Config::from_yaml_str(yaml, "iked.yaml").unwrap();
+//! let conn = &config.connections()[0];
+//! assert_eq!(conn.name, "site-b");
+//! assert_eq!(conn.children[0].mode, ike::config::Mode::Tunnel);
+//! let psk = config.find_psk(
+//!     &"gw-a.example.net".parse().unwrap(),
+//!     &"gw-b.example.net".parse().unwrap(),
+//! );
+//! assert_eq!(psk, Some(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef][..]));
+//! ```
+
+mod build;
+mod identity;
+#[cfg(test)]
+mod tests;
+mod ts;
+mod yaml;
+
+use core::fmt;
+use core::str::FromStr;
+use std::net::IpAddr;
+
+use zeroize::Zeroizing;
+
+use crate::wire::codes::ProtocolId;
+use crate::wire::sa::Proposal;
+
+pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
+pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
+
+/// A whole configuration file, validated.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    connections: Vec<Connection>,
+    ike_secrets: Vec<IkeSecret>,
+}
+
+/// `connections.<name>`: one IKE connection.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Connection {
+    /// The section name.
+    pub name: String,
+    /// `version`: 0 (any; iked initiates and answers IKEv2) or 2.
+    pub version: u8,
+    /// `local_addrs`, default `[%any]`.
+    pub local_addrs: Vec<Address>,
+    /// `remote_addrs`, default `[%any]`.
+    pub remote_addrs: Vec<Address>,
+    /// `local_port`, default 500.
+    pub local_port: u16,
+    /// `remote_port`, default 500.
+    pub remote_port: u16,
+    /// `proposals`, default `[default]`, numbered 1..n.
+    pub proposals: Vec<Proposal>,
+    /// `local`: our authentication round.
+    pub local: LocalAuth,
+    /// `remote`: the peer's authentication round.
+    pub remote: RemoteAuth,
+    /// `children`, in file order.
+    pub children: Vec<Child>,
+    /// The line of the connection's name in the file.
+    pub line: u64,
+}
+
+impl Connection {
+    /// The identity we send: `local.id` if configured, else (as strongSwan
+    /// with PSK) the local IP address the IKE SA uses.
+    pub fn local_id(&self, local_addr: IpAddr) -> Identity {
+        self.local.id.clone().unwrap_or(Identity::from(local_addr))
+    }
+
+    /// The child named `name`.
+    pub fn child(&self, name: &str) -> Option<&Child> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// How a side authenticates. Only pre-shared keys for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// `psk`: a shared key from `secrets.ike`.
+    Psk,
+}
+
+/// `connections.<name>.local`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalAuth {
+    /// `auth`.
+    pub auth: AuthMethod,
+    /// `id`; `None` (also for `%any`): the local IP address.
+    pub id: Option<Identity>,
+}
+
+/// `connections.<name>.remote`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoteAuth {
+    /// `auth`.
+    pub auth: AuthMethod,
+    /// `id`, default `%any`: the identities accepted from the peer.
+    pub id: Identity,
+}
+
+/// `children.<name>.mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// `tunnel` (default).
+    #[default]
+    Tunnel,
+    /// `transport`.
+    Transport,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Tunnel => "tunnel",
+            Mode::Transport => "transport",
+        })
+    }
+}
+
+/// `children.<name>.start_action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StartAction {
+    /// `none` (default): wait for the peer or `ikectl up`.
+    #[default]
+    None,
+    /// `start`: initiate when the configuration is loaded.
+    Start,
+}
+
+impl fmt::Display for StartAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StartAction::None => "none",
+            StartAction::Start => "start",
+        })
+    }
+}
+
+/// `connections.<conn>.children.<name>`: one Child SA configuration.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Child {
+    /// The section name.
+    pub name: String,
+    /// `local_ts`, default `[dynamic]`.
+    pub local_ts: Vec<TrafficSelector>,
+    /// `remote_ts`, default `[dynamic]`.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// `esp_proposals`, default `[default]`; unused if `ah_proposals` is set.
+    pub esp_proposals: Vec<Proposal>,
+    /// `ah_proposals`, default none; if set the Child SA uses AH.
+    pub ah_proposals: Vec<Proposal>,
+    /// `mode`.
+    pub mode: Mode,
+    /// `start_action`.
+    pub start_action: StartAction,
+    /// The line of the child's name in the file.
+    pub line: u64,
+}
+
+impl Child {
+    /// ESP, or AH if `ah_proposals` is configured (as strongSwan).
+    pub fn protocol(&self) -> ProtocolId {
+        if self.ah_proposals.is_empty() {
+            ProtocolId::ESP
+        } else {
+            ProtocolId::AH
+        }
+    }
+
+    /// The proposals to negotiate: `ah_proposals` if set, else `esp_proposals`.
+    pub fn proposals(&self) -> &[Proposal] {
+        if self.ah_proposals.is_empty() {
+            &self.esp_proposals
+        } else {
+            &self.ah_proposals
+        }
+    }
+}
+
+/// `secrets.ike[i]`: a pre-shared key and the identities it is for.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IkeSecret {
+    /// `ids`; empty means any peer (strongSwan's `%any` owner).
+    pub ids: Vec<Identity>,
+    /// The key, decoded from `0x` hex or `0s` base64 if written so.
+    pub secret: Zeroizing<Vec<u8>>,
+    /// The line of the entry in the file.
+    pub line: u64,
+}
+
+impl fmt::Debug for IkeSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IkeSecret")
+            .field("ids", &self.ids)
+            .field("secret", &format_args!("<{} octets>", self.secret.len()))
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+impl IkeSecret {
+    /// How well this secret's owners match `id`: the best match of any
+    /// listed identity (no ids: `%any`).
+    fn owner_match(&self, id: &Identity) -> IdMatch {
+        if self.ids.is_empty() {
+            return id.matches(&Identity::Any);
+        }
+        self.ids
+            .iter()
+            .map(|owner| id.matches(owner))
+            .max()
+            .unwrap_or(IdMatch::None)
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration. `file_name` is only used in
+    /// messages. Every problem found is in the error, not just the first.
+    pub fn from_yaml_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+        build::build(text, file_name)
+    }
+
+    /// The connections in file order.
+    pub fn connections(&self) -> &[Connection] {
+        &self.connections
+    }
+
+    /// The connection named `name`.
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
+
+    /// The IKE pre-shared keys in file order.
+    pub fn ike_secrets(&self) -> &[IkeSecret] {
+        &self.ike_secrets
+    }
+
+    /// The pre-shared key for an IKE SA between `local` and `remote`, chosen
+    /// as strongSwan's credential manager does: a secret is a candidate if
+    /// one of its ids matches `local` or `remote` (a secret without ids
+    /// matches both as `%any`); the candidate with the highest sum of the
+    /// two matches wins (perfect 20, `%any` 1), the first in the file on a
+    /// tie. So a secret listing both ids beats one listing one of them,
+    /// which beats one for any peer.
+    pub fn find_psk(&self, local: &Identity, remote: &Identity) -> Option<&[u8]> {
+        let mut best: Option<(u32, &IkeSecret)> = None;
+        for s in &self.ike_secrets {
+            let me = s.owner_match(local);
+            let other = s.owner_match(remote);
+            if me == IdMatch::None && other == IdMatch::None {
+                continue;
+            }
+            let score = me.score() + other.score();
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, s));
+            }
+        }
+        best.map(|(_, s)| s.secret.as_slice())
+    }
+}
+
+impl FromStr for Identity {
+    type Err = IdentityError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Identity::parse(s)
+    }
+}
+
+/// One located problem in a configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// The file name given to [`Config::from_yaml_str`].
+    pub file: String,
+    /// 1-based line; 0 if the YAML parser could not tell.
+    pub line: u64,
+    /// The key path, `connections.site-b.children.lan.mode`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.path, self.message
+        )
+    }
+}
+
+/// Everything wrong with a configuration, in file order; displays one
+/// issue per line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems, sorted by line.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,805 @@
+//! Whole-file tests: the documented example, defaults, located errors,
+//! PSK lookup, and no panics on arbitrary input.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::crypto::proposal::{default_proposals, parse_list};
+
+const FILE: &str = "/etc/iked/iked.yaml";
+
+const EXAMPLE: &str = "\
+connections:
+  site-b:
+    local_addrs: [192.0.2.1]
+    remote_addrs: [198.51.100.1]
+    proposals: [aes256gcm16-prfsha256-x25519]
+    local:  { auth: psk, id: gw-a.example.net }
+    remote: { auth: psk, id: gw-b.example.net }
+    children:
+      lan:
+        local_ts: [10.1.0.0/24]
+        remote_ts: [10.2.0.0/24]
+        esp_proposals: [aes256gcm16]
+        mode: tunnel            # tunnel | transport
+        start_action: none      # none | start
+secrets:
+  ike:
+    - ids: [gw-a.example.net, gw-b.example.net]   # empty or absent: any peer
+      secret: \"a long random string\"
+";
+
+fn ok(text: &str) -> Config {
+    Config::from_yaml_str(text, FILE).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err(text: &str) -> ConfigError {
+    match Config::from_yaml_str(text, FILE) {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(e) => e,
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn id(s: &str) -> Identity {
+    Identity::parse(s).unwrap()
+}
+
+fn range(a: &str, b: &str) -> TsAddresses {
+    TsAddresses::Range {
+        start: ip(a),
+        end: ip(b),
+    }
+}
+
+/// A minimal valid connection, with `extra` lines added to it (indented
+/// by 4) and `child` lines added to its child `c` (indented by 8).
+fn conn(extra: &str, child: &str) -> String {
+    let mut s =
+        String::from("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk }\n");
+    for l in extra.lines() {
+        s.push_str("    ");
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str("    children:\n      c:\n");
+    for l in child.lines() {
+        s.push_str("        ");
+        s.push_str(l);
+        s.push('\n');
+    }
+    s
+}
+
+#[test]
+fn example_parses_to_the_expected_values() {
+    let config = ok(EXAMPLE);
+    assert_eq!(config.connections().len(), 1);
+    let c = &config.connections()[0];
+    assert_eq!(c.name, "site-b");
+    assert_eq!(c.line, 2);
+    assert_eq!(c.version, 0);
+    assert_eq!(c.local_addrs, vec![Address::Ip(ip("192.0.2.1"))]);
+    assert_eq!(c.remote_addrs, vec![Address::Ip(ip("198.51.100.1"))]);
+    assert_eq!((c.local_port, c.remote_port), (500, 500));
+    assert_eq!(
+        c.proposals,
+        parse_list(ProtocolId::IKE, &["aes256gcm16-prfsha256-x25519"]).unwrap()
+    );
+    assert_eq!(c.local.auth, AuthMethod::Psk);
+    assert_eq!(c.local.id, Some(Identity::Fqdn("gw-a.example.net".into())));
+    assert_eq!(c.remote.id, Identity::Fqdn("gw-b.example.net".into()));
+    assert_eq!(c.children.len(), 1);
+    let lan = &c.children[0];
+    assert_eq!(lan.name, "lan");
+    assert_eq!(lan.local_ts.len(), 1);
+    assert_eq!(lan.local_ts[0].addresses, range("10.1.0.0", "10.1.0.255"));
+    assert_eq!(lan.local_ts[0].protocol, 0);
+    assert_eq!(lan.local_ts[0].ports, PortRange::ANY);
+    assert_eq!(lan.remote_ts[0].addresses, range("10.2.0.0", "10.2.0.255"));
+    assert_eq!(
+        lan.esp_proposals,
+        parse_list(ProtocolId::ESP, &["aes256gcm16"]).unwrap()
+    );
+    assert!(lan.ah_proposals.is_empty());
+    assert_eq!(lan.protocol(), ProtocolId::ESP);
+    assert_eq!(lan.mode, Mode::Tunnel);
+    assert_eq!(lan.start_action, StartAction::None);
+    assert_eq!(config.ike_secrets().len(), 1);
+    let s = &config.ike_secrets()[0];
+    assert_eq!(s.ids, vec![id("gw-a.example.net"), id("gw-b.example.net")]);
+    assert_eq!(s.secret.as_slice(), b"a long random string");
+    assert_eq!(s.line, 17);
+    assert_eq!(
+        config.find_psk(&id("gw-a.example.net"), &id("gw-b.example.net")),
+        Some(&b"a long random string"[..])
+    );
+}
+
+#[test]
+fn defaults_are_swanctls() {
+    let config = ok(
+        "connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk }\n    children:\n      c: {}\n",
+    );
+    let c = &config.connections()[0];
+    assert_eq!(c.version, 0);
+    assert_eq!(c.local_addrs, vec![Address::Any(None)]);
+    assert_eq!(c.remote_addrs, vec![Address::Any(None)]);
+    assert_eq!((c.local_port, c.remote_port), (500, 500));
+    assert_eq!(c.proposals, default_proposals(ProtocolId::IKE));
+    assert!(!c.proposals.is_empty());
+    assert_eq!(c.local.id, None);
+    assert_eq!(
+        c.local_id(ip("192.0.2.7")),
+        Identity::Ipv4("192.0.2.7".parse().unwrap())
+    );
+    assert_eq!(c.remote.id, Identity::Any);
+    let ch = &c.children[0];
+    assert_eq!(ch.local_ts, vec![TrafficSelector::DYNAMIC]);
+    assert_eq!(ch.remote_ts, vec![TrafficSelector::DYNAMIC]);
+    assert_eq!(ch.esp_proposals, default_proposals(ProtocolId::ESP));
+    assert!(ch.ah_proposals.is_empty());
+    assert_eq!(ch.mode, Mode::Tunnel);
+    assert_eq!(ch.start_action, StartAction::None);
+    assert!(config.ike_secrets().is_empty());
+}
+
+#[test]
+fn empty_file_is_an_empty_config() {
+    let c = ok("");
+    assert!(c.connections().is_empty());
+    let c = ok("# nothing\nconnections:\nsecrets:\n");
+    assert!(c.connections().is_empty());
+}
+
+#[test]
+fn every_value_is_read() {
+    let text = "\
+connections:
+  a:
+    version: 2
+    local_addrs: 192.0.2.1, 2001:db8::1
+    remote_addrs: [vpn.example.net, 198.51.100.0/24, 198.51.100.7-198.51.100.9, '%any6']
+    local_port: 4500
+    remote_port: 0x1194
+    proposals: [aes128-sha256-modp2048, default]
+    local: { auth: psk, id: 'C=CH, O=Example, CN=gw' }
+    remote: { auth: psk, id: '@#0102' }
+    children:
+      x:
+        local_ts: 10.0.0.0/8[tcp/80], 10.9.0.1-10.9.0.5
+        remote_ts: ['2001:db8::/32[udp/1000-2000]', 'dynamic[icmp]']
+        ah_proposals: [sha256]
+        mode: transport
+        start_action: start
+      y: { start_action: none }
+  b:
+    local: { auth: psk, id: '%any' }
+    remote: { auth: psk }
+";
+    let config = ok(text);
+    let names: Vec<&str> = config
+        .connections()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    let a = config.connection("a").unwrap();
+    assert_eq!(a.version, 2);
+    assert_eq!(
+        a.local_addrs,
+        vec![Address::Ip(ip("192.0.2.1")), Address::Ip(ip("2001:db8::1"))]
+    );
+    assert_eq!(
+        a.remote_addrs,
+        vec![
+            Address::Name("vpn.example.net".into()),
+            Address::Range {
+                start: ip("198.51.100.0"),
+                end: ip("198.51.100.255")
+            },
+            Address::Range {
+                start: ip("198.51.100.7"),
+                end: ip("198.51.100.9")
+            },
+            Address::Any(Some(Family::V6)),
+        ]
+    );
+    assert_eq!((a.local_port, a.remote_port), (4500, 4500));
+    let mut want = parse_list(ProtocolId::IKE, &["aes128-sha256-modp2048", "default"]).unwrap();
+    assert_eq!(a.proposals, want);
+    want.truncate(1);
+    assert_eq!(a.proposals[0].number, 1);
+    assert_eq!(
+        a.local.id.as_ref().unwrap().to_string(),
+        "C=CH, O=Example, CN=gw"
+    );
+    assert_eq!(a.remote.id, Identity::KeyId(vec![1, 2]));
+    let x = a.child("x").unwrap();
+    assert_eq!(x.local_ts.len(), 2);
+    assert_eq!(
+        (x.local_ts[0].protocol, x.local_ts[0].ports),
+        (6, PortRange { start: 80, end: 80 })
+    );
+    assert_eq!(x.local_ts[1].addresses, range("10.9.0.1", "10.9.0.5"));
+    assert_eq!(
+        x.remote_ts[0].ports,
+        PortRange {
+            start: 1000,
+            end: 2000
+        }
+    );
+    assert_eq!(x.remote_ts[1].addresses, TsAddresses::Dynamic);
+    assert_eq!(x.remote_ts[1].protocol, 1);
+    assert_eq!(x.protocol(), ProtocolId::AH);
+    assert_eq!(
+        x.proposals(),
+        parse_list(ProtocolId::AH, &["sha256"]).unwrap().as_slice()
+    );
+    assert_eq!(x.mode, Mode::Transport);
+    assert_eq!(x.start_action, StartAction::Start);
+    let names: Vec<&str> = a.children.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["x", "y"]);
+    // local id %any means "my address".
+    assert_eq!(config.connection("b").unwrap().local.id, None);
+}
+
+/// Asserts `text` fails with exactly these `line: path: message-part`
+/// issues (message compared by containment), in order.
+fn assert_issues(text: &str, want: &[(u64, &str, &str)]) {
+    let e = err(text);
+    let shown = e.to_string();
+    assert_eq!(e.issues.len(), want.len(), "{shown}");
+    for (issue, (line, path, msg)) in e.issues.iter().zip(want) {
+        let prefix = format!("{FILE}:{line}: {path}: ");
+        let text = issue.to_string();
+        assert!(
+            text.starts_with(&prefix),
+            "want prefix {prefix:?}\n got {text}\nall:\n{shown}"
+        );
+        assert!(text.contains(msg), "want {msg:?} in {text}");
+        assert!(shown.contains(&text));
+    }
+}
+
+#[test]
+fn the_briefs_example_error() {
+    let text = EXAMPLE.replace("mode: tunnel", "mode: tunel");
+    let e = err(&text);
+    assert_eq!(
+        e.to_string(),
+        "/etc/iked/iked.yaml:13: connections.site-b.children.lan.mode: unknown mode \"tunel\" \
+         (expected tunnel or transport)"
+    );
+}
+
+#[test]
+fn connection_key_errors_are_located() {
+    let text = conn(
+        "version: 1\nlocal_addrs: [192.0.2.300]\nremote_addrs: [bad host]\nlocal_port: 0\nremote_port: 70000\nproposals: [aes128-sha257-modp2048]\nfoo: 1\ndpd_delay: 30s",
+        "",
+    );
+    assert_issues(
+        &text,
+        &[
+            (
+                5,
+                "connections.c.version",
+                "IKEv1 is not supported: iked speaks IKEv2 only",
+            ),
+            (6, "connections.c.local_addrs[0]", "\"192.0.2.300\""),
+            (
+                7,
+                "connections.c.remote_addrs[0]",
+                "\"bad host\" is neither",
+            ),
+            (8, "connections.c.local_port", "bad port \"0\""),
+            (9, "connections.c.remote_port", "bad port \"70000\""),
+            (
+                10,
+                "connections.c.proposals[0]",
+                "unknown algorithm 'sha257' in IKE proposal 'aes128-sha257-modp2048'",
+            ),
+            (
+                11,
+                "connections.c.foo",
+                "unknown key \"foo\" (expected one of: children, local, local_addrs",
+            ),
+            (
+                12,
+                "connections.c.dpd_delay",
+                "the swanctl key \"dpd_delay\" is not supported yet",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn version_values() {
+    assert_eq!(ok(&conn("version: 2", "")).connections()[0].version, 2);
+    assert_eq!(ok(&conn("version: 0", "")).connections()[0].version, 0);
+    assert_issues(
+        &conn("version: 3", ""),
+        &[(5, "connections.c.version", "unknown IKE version \"3\"")],
+    );
+}
+
+#[test]
+fn unsupported_algorithms_are_named() {
+    assert_issues(
+        &conn("proposals: [aes192-sha256-modp2048, 3des-md5-modp1024]", ""),
+        &[
+            (
+                5,
+                "connections.c.proposals[0]",
+                "uses algorithms iked does not implement: ",
+            ),
+            (
+                5,
+                "connections.c.proposals[1]",
+                "uses algorithms iked does not implement: ",
+            ),
+        ],
+    );
+    let e = err(&conn("proposals: [aes192-sha256-modp2048]", ""));
+    assert!(e.to_string().contains("AES_CBC_192"), "{e}");
+    assert_issues(
+        &conn(
+            "",
+            "esp_proposals: [aes128-sha256, aes256gcm16-sha999]\nah_proposals: [md5]",
+        ),
+        &[
+            (
+                7,
+                "connections.c.children.c.esp_proposals[1]",
+                "unknown algorithm 'sha999'",
+            ),
+            (
+                8,
+                "connections.c.children.c.ah_proposals[0]",
+                "iked does not implement",
+            ),
+        ],
+    );
+    assert_issues(
+        &conn("proposals: []", ""),
+        &[(5, "connections.c.proposals", "empty list")],
+    );
+}
+
+#[test]
+fn auth_round_errors() {
+    let text = "\
+connections:
+  a:
+    local: { auth: pubkey, id: 'C=CH, XX=1' }
+    remote: { auth: eap-tls, certs: [a.pem] }
+  b:
+    local: { id: a@b }
+    remote: { auth: pks }
+  c:
+    remote: { auth: psk }
+";
+    assert_issues(
+        text,
+        &[
+            (
+                3,
+                "connections.a.local.auth",
+                "auth \"pubkey\" is not supported yet",
+            ),
+            (3, "connections.a.local.id", "unknown DN attribute \"XX\""),
+            (
+                4,
+                "connections.a.remote.auth",
+                "auth \"eap-tls\" is not supported yet",
+            ),
+            (
+                4,
+                "connections.a.remote.certs",
+                "the swanctl key \"certs\" is not supported yet",
+            ),
+            (
+                6,
+                "connections.b.local.auth",
+                "missing: swanctl's default is pubkey",
+            ),
+            (
+                7,
+                "connections.b.remote.auth",
+                "unknown auth method \"pks\" (expected psk)",
+            ),
+            (
+                8,
+                "connections.c.local",
+                "missing: iked needs the local authentication round",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn child_errors_all_at_once() {
+    let text = conn(
+        "remote_addrs: [198.51.100.0/24]",
+        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: pass\nstart_action: trap\nupdown: /bin/true\nbogus: 1",
+    );
+    assert_issues(
+        &text,
+        &[
+            (
+                8,
+                "connections.c.children.c.local_ts[0]",
+                "bad traffic selector \"10.1.0.0/33\": bad prefix length",
+            ),
+            (
+                8,
+                "connections.c.children.c.local_ts[1]",
+                "bad port \"http\"",
+            ),
+            (
+                9,
+                "connections.c.children.c.remote_ts",
+                "no traffic selectors",
+            ),
+            (
+                10,
+                "connections.c.children.c.mode",
+                "mode \"pass\" is not supported yet",
+            ),
+            (
+                11,
+                "connections.c.children.c.start_action",
+                "start_action \"trap\" is not supported yet",
+            ),
+            (12, "connections.c.children.c.updown", "not supported yet"),
+            (
+                13,
+                "connections.c.children.c.bogus",
+                "unknown key \"bogus\"",
+            ),
+        ],
+    );
+    assert_issues(
+        &conn("", "start_action: go"),
+        &[(
+            7,
+            "connections.c.children.c.start_action",
+            "unknown start_action \"go\" (expected none or start)",
+        )],
+    );
+}
+
+#[test]
+fn start_needs_an_address_to_initiate_to() {
+    assert_issues(
+        &conn("", "start_action: start"),
+        &[(
+            7,
+            "connections.c.children.c.start_action",
+            "start_action start, but remote_addrs (%any) has no address",
+        )],
+    );
+    assert_issues(
+        &conn("remote_addrs: [10.0.0.0/8]", "start_action: start"),
+        &[(
+            8,
+            "connections.c.children.c.start_action",
+            "remote_addrs (10.0.0.0/8)",
+        )],
+    );
+    ok(&conn(
+        "remote_addrs: [10.0.0.0/8, gw.example]",
+        "start_action: start",
+    ));
+    ok(&conn(
+        "remote_addrs: ['%any', 192.0.2.1]",
+        "start_action: start",
+    ));
+    // YAML reserves a leading %: unquoted %any is a syntax error, located.
+    let e = err(&conn("remote_addrs: [%any]", ""));
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{FILE}:5: (YAML syntax): ")),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_names_and_keys() {
+    let text = "\
+connections:
+  a:
+    local: { auth: psk }
+    remote: { auth: psk }
+    children:
+      x: {}
+      x: {}
+  a:
+    local: { auth: psk }
+    local: { auth: psk }
+";
+    assert_issues(
+        text,
+        &[
+            (
+                7,
+                "connections.a.children.x",
+                "duplicate child name \"x\" (first at line 6)",
+            ),
+            (
+                8,
+                "connections.a",
+                "duplicate connection name \"a\" (first at line 2)",
+            ),
+        ],
+    );
+    assert_issues(
+        "connections:\n  a:\n    local: { auth: psk }\n    remote: { auth: psk }\n    remote: { auth: psk }\n",
+        &[(
+            5,
+            "connections.a.remote",
+            "duplicate key \"remote\" (first at line 4)",
+        )],
+    );
+}
+
+#[test]
+fn shape_errors() {
+    assert_issues(
+        "- a\n- b\n",
+        &[(1, "(top level)", "expected a mapping, found a list")],
+    );
+    assert_issues(
+        "connections: [a]\n",
+        &[(1, "connections", "expected a mapping, found a list")],
+    );
+    assert_issues(
+        "connections:\n  c:\n    local: psk\n    remote: { auth: [psk] }\n",
+        &[
+            (
+                3,
+                "connections.c.local",
+                "expected a mapping, found a string",
+            ),
+            (
+                4,
+                "connections.c.remote.auth",
+                "expected a string, found a list",
+            ),
+        ],
+    );
+    assert_issues(
+        "pools: {}\nextra: 1\n",
+        &[
+            (
+                1,
+                "pools",
+                "the swanctl section \"pools\" is not supported yet",
+            ),
+            (
+                2,
+                "extra",
+                "unknown key \"extra\" (expected one of: connections, secrets)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn yaml_syntax_error_is_located() {
+    let e = err("connections:\n  a: [1, 2\n");
+    assert_eq!(e.issues.len(), 1);
+    assert!(e.issues[0].line >= 2, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{FILE}:{}: (YAML syntax): ", e.issues[0].line))
+    );
+    let e = err("connections:\n\ta: 1\n");
+    assert!(e.to_string().starts_with(&format!("{FILE}:2: ")), "{e}");
+}
+
+#[test]
+fn secrets() {
+    let text = "\
+secrets:
+  ike:
+    - secret: 0x0102
+    - ids: ['C=CH, CN=a', a@b]
+      secret: 0sAQID
+    - ids: gw.example
+      secret: '0x0a'
+    - ids: ['%any']
+      secret: yes
+";
+    let c = ok(text);
+    let s = c.ike_secrets();
+    assert_eq!(s.len(), 4);
+    assert_eq!(s[0].secret.as_slice(), [1, 2]);
+    assert!(s[0].ids.is_empty());
+    assert_eq!(s[1].secret.as_slice(), [1, 2, 3]);
+    assert_eq!(s[1].ids, vec![id("C=CH, CN=a"), id("a@b")]);
+    assert_eq!(s[2].ids, vec![id("gw.example")]);
+    assert_eq!(s[2].secret.as_slice(), [0x0a]);
+    assert_eq!(s[3].ids, vec![Identity::Any]);
+    assert_eq!(s[3].secret.as_slice(), b"yes");
+    assert_eq!(s.iter().map(|s| s.line).collect::<Vec<_>>(), [3, 4, 6, 8]);
+    assert!(
+        !format!("{:?}", s[3]).contains("yes"),
+        "Debug leaks the secret"
+    );
+
+    assert_issues(
+        "\
+secrets:
+  ike:
+    - ids: [a]
+    - secret: 0x123
+    - secret: 0s!!
+      id: x
+    - secret: ''
+      ids: ['@#zz']
+  eap: []
+",
+        &[
+            (
+                3,
+                "secrets.ike[0].secret",
+                "missing: the entry has no secret",
+            ),
+            (4, "secrets.ike[1].secret", "bad hex secret"),
+            (5, "secrets.ike[2].secret", "bad base64 secret"),
+            (6, "secrets.ike[2].id", "iked lists identities as ids"),
+            (7, "secrets.ike[3].secret", "empty secret"),
+            (8, "secrets.ike[3].ids[0]", "invalid identity \"@#zz\""),
+            (
+                9,
+                "secrets.eap",
+                "secrets of type \"eap\" is not supported yet",
+            ),
+        ],
+    );
+    assert_issues(
+        "secrets:\n  ike: {secret: x}\n",
+        &[(2, "secrets.ike", "expected a list")],
+    );
+}
+
+#[test]
+fn find_psk_prefers_the_most_specific_secret() {
+    let text = "\
+secrets:
+  ike:
+    - secret: any-peer
+    - ids: [gw-b.example]
+      secret: remote-only
+    - ids: [gw-a.example]
+      secret: local-only
+    - ids: [gw-a.example, gw-b.example]
+      secret: both
+    - ids: [gw-a.example, gw-b.example]
+      secret: both-later
+";
+    let c = ok(text);
+    let a = id("gw-a.example");
+    let b = id("gw-b.example");
+    let x = id("gw-x.example");
+    let psk = |l: &Identity, r: &Identity| {
+        c.find_psk(l, r)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+    };
+    // Both ids listed wins; on a tie the first in the file.
+    assert_eq!(psk(&a, &b).as_deref(), Some("both"));
+    assert_eq!(psk(&b, &a).as_deref(), Some("both"));
+    // One listed beats none; the match may be on either side; equal
+    // scores go to the first in the file ("both" scores 20 here too).
+    assert_eq!(psk(&x, &b).as_deref(), Some("remote-only"));
+    assert_eq!(psk(&a, &x).as_deref(), Some("local-only"));
+    // Case-insensitive FQDNs.
+    assert_eq!(psk(&id("GW-A.example"), &x).as_deref(), Some("local-only"));
+    // Nobody listed: the any-peer secret.
+    assert_eq!(psk(&x, &id("10.0.0.1")).as_deref(), Some("any-peer"));
+
+    // Without an any-peer secret, unknown peers get nothing.
+    let c = ok("secrets:\n  ike:\n    - { ids: [a.example], secret: s }\n");
+    assert_eq!(c.find_psk(&id("x.example"), &id("y.example")), None);
+    assert_eq!(
+        c.find_psk(&id("x.example"), &id("a.example")),
+        Some(&b"s"[..])
+    );
+    assert_eq!(ok("").find_psk(&a, &b), None);
+
+    // An explicit %any owner is as weak as no ids, but a listed id with
+    // %any beside it still counts.
+    let c = ok(
+        "secrets:\n  ike:\n    - { ids: ['%any'], secret: any }\n    - { ids: ['%any', b.example], secret: b }\n",
+    );
+    assert_eq!(
+        c.find_psk(&id("x.example"), &id("b.example")),
+        Some(&b"b"[..])
+    );
+    assert_eq!(
+        c.find_psk(&id("x.example"), &id("y.example")),
+        Some(&b"any"[..])
+    );
+}
+
+#[test]
+fn anchors_and_comma_strings() {
+    let text = "\
+defaults: &d { auth: psk }
+connections:
+  c:
+    local: *d
+    remote: *d
+";
+    // Unknown top-level key reported, aliases resolved.
+    assert_issues(text, &[(1, "defaults", "unknown key \"defaults\"")]);
+    let c = ok(
+        "connections:\n  c:\n    local: &d { auth: psk }\n    remote: *d\n    proposals: 'aes128-sha256-modp2048, aes256gcm16-prfsha384-ecp384'\n",
+    );
+    assert_eq!(c.connections()[0].proposals.len(), 2);
+}
+
+fn mutate(base: &str, edits: &[(usize, u8)]) -> String {
+    let mut bytes = base.as_bytes().to_vec();
+    for &(pos, b) in edits {
+        if bytes.is_empty() {
+            break;
+        }
+        let i = pos % bytes.len();
+        match b % 4 {
+            0 => {
+                let pool = b" :-[]{}#&*!|>'\"\n\t,%@=/0aZ";
+                bytes[i] = pool[usize::from(b / 4) % pool.len()];
+            }
+            1 => {
+                bytes.remove(i);
+            }
+            2 => bytes.insert(i, b"\n  - :[{"[usize::from(b / 4) % 8]),
+            _ => {
+                let j = usize::from(b) % bytes.len();
+                bytes.swap(i, j);
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn arbitrary_text_never_panics(s in "\\PC{0,200}") {
+        let _ = Config::from_yaml_str(&s, FILE);
+        let _ = Identity::parse(&s);
+        let _ = TrafficSelector::parse(&s);
+        let _ = Address::parse(&s);
+    }
+
+    #[test]
+    fn mutated_config_never_panics_and_errors_are_located(
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)
+    ) {
+        let text = mutate(EXAMPLE, &edits);
+        if let Err(e) = Config::from_yaml_str(&text, FILE) {
+            prop_assert!(!e.issues.is_empty());
+            let lines = text.lines().count() as u64 + 1;
+            for i in &e.issues {
+                prop_assert!(i.line <= lines, "{} beyond the file", i);
+                prop_assert!(i.to_string().starts_with(FILE));
+            }
+        }
+    }
+
+    #[test]
+    fn identity_display_round_trips(s in "[a-z]{1,8}(\\.[a-z]{1,8}){0,3}|[a-z]{1,5}@[a-z]{1,5}\\.[a-z]{2}") {
+        let id = Identity::parse(&s).unwrap();
+        prop_assert_eq!(Identity::parse(&id.to_string()).unwrap(), id);
+    }
+}
