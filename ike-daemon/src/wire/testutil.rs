@@ -75,7 +75,7 @@ impl SkCipher for FakeCipher {
         Ok(())
     }
     fn open(&self, authenticated: &[u8], body: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if body.len() < IV + BLOCK + ICV || (body.len() - IV - ICV) % BLOCK != 0 {
+        if body.len() < IV + BLOCK + ICV || !(body.len() - IV - ICV).is_multiple_of(BLOCK) {
             return Err(CryptoError::MalformedCiphertext("length"));
         }
         let (rest, icv) = body.split_at(body.len() - ICV);
