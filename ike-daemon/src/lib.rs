@@ -11,4 +11,5 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod sa;
 pub mod wire;
