@@ -22,9 +22,6 @@
 //! module with both roles: [`ike_init`], [`ike_auth`], [`child_create`],
 //! [`informational`] (delete and liveness).
 
-// Work in progress: the exchange bodies are being filled in.
-#![allow(dead_code)]
-
 mod child_create;
 mod config;
 mod endpoint;
