@@ -433,7 +433,7 @@ impl IkeSa {
             || !within(tsi, &ours_local)
             || !within(tsr, &ours_remote)
         {
-            self.child_failed(
+            self.child_rejected(
                 ctx,
                 now,
                 child,
@@ -443,13 +443,13 @@ impl IkeSa {
         }
         let transport_answer = notify(msg, NotifyType::USE_TRANSPORT_MODE).is_some();
         if c.cfg.mode == Mode::Transport && !transport_answer {
-            self.child_failed(ctx, now, child, ChildFailReason::ModeMismatch);
+            self.child_rejected(ctx, now, child, ChildFailReason::ModeMismatch);
             return;
         }
         let suite = match proposal::child_suite(&selected) {
             Ok(s) => s,
             Err(e) => {
-                self.child_failed(ctx, now, child, ChildFailReason::Internal(e.to_string()));
+                self.child_rejected(ctx, now, child, ChildFailReason::Internal(e.to_string()));
                 return;
             }
         };
@@ -459,7 +459,7 @@ impl IkeSa {
                     Some(k) => match ours.complete(&k.data) {
                         Ok(s) => Some(s),
                         Err(e) => {
-                            self.child_failed(
+                            self.child_rejected(
                                 ctx,
                                 now,
                                 child,
@@ -469,7 +469,7 @@ impl IkeSa {
                         }
                     },
                     None => {
-                        self.child_failed(
+                        self.child_rejected(
                             ctx,
                             now,
                             child,
@@ -480,7 +480,7 @@ impl IkeSa {
                 }
             }
             (false, Some(g), _) => {
-                self.child_failed(
+                self.child_rejected(
                     ctx,
                     now,
                     child,
@@ -506,6 +506,24 @@ impl IkeSa {
         c.mode = mode;
         c.suite = Some(suite);
         self.install(ctx, now, child, nonce_i, nonce_r, pfs.as_ref());
+    }
+
+    /// We refuse the peer's answer for `child` although the peer has set it
+    /// up: delete the peer's SA (our inbound SPI names it), then fail it.
+    fn child_rejected(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+        reason: ChildFailReason,
+    ) {
+        if let Some(c) = self.children.iter().find(|c| c.id == child) {
+            self.queue.push_back(Task::DeleteRejected {
+                protocol: c.protocol,
+                spi: c.spi_in,
+            });
+        }
+        self.child_failed(ctx, now, child, reason);
     }
 
     /// Derives the keys of `child` and asks the kernel to install it.
@@ -719,14 +737,15 @@ impl IkeSa {
     }
 
     /// Responder: the child configuration, proposal and narrowed selectors
-    /// for a request (strongSwan picks the child by traffic selectors).
+    /// for a request. As strongSwan (peer_cfg.c, `select_child_cfg`), the
+    /// child whose selectors match the offered ones best wins (equal beats
+    /// containing beats overlapping), then its proposals must match.
     pub(crate) fn select_child(
         &self,
         ctx: &Ctx,
         req: &ChildRequest<'_>,
     ) -> Result<ChildChoice, ChildRefusal> {
-        let mut ts_match = None;
-        let mut npc = None;
+        let mut best: Option<(u8, &ChildCfg, Vec<TrafficSelector>, Vec<TrafficSelector>)> = None;
         for cfg in &self.peer.children {
             let local = resolve(&cfg.local_ts, self.local.ip());
             let remote = resolve(&cfg.remote_ts, self.remote.ip());
@@ -735,35 +754,13 @@ impl IkeSa {
             if tsr.is_empty() || tsi.is_empty() {
                 continue;
             }
-            ts_match.get_or_insert(cfg.name.clone());
-            let opts = SelectOptions {
-                preference: ctx.cfg.preference,
-                skip_ke: req.skip_ke,
-            };
-            match proposal::select(&cfg.proposals, req.sa, opts) {
-                Ok(s) => {
-                    return Ok(ChildChoice {
-                        cfg: cfg.clone(),
-                        selected: s.proposal,
-                        local_ts: tsr,
-                        remote_ts: tsi,
-                    });
-                }
-                Err(e) => {
-                    npc.get_or_insert((cfg.name.clone(), e.to_string()));
-                }
+            let score = ts_match(&local, req.tsr).saturating_add(ts_match(&remote, req.tsi));
+            if best.as_ref().is_none_or(|(s, ..)| score > *s) {
+                best = Some((score, cfg, tsr, tsi));
             }
         }
-        match (npc, ts_match) {
-            (Some((name, detail)), _) => Err(ChildRefusal {
-                notify: NotifyType::NO_PROPOSAL_CHOSEN,
-                name,
-                reason: ChildFailReason::NoProposalChosen {
-                    by_peer: false,
-                    detail,
-                },
-            }),
-            _ => Err(ChildRefusal {
+        let Some((_, cfg, tsr, tsi)) = best else {
+            return Err(ChildRefusal {
                 notify: NotifyType::TS_UNACCEPTABLE,
                 name: self
                     .peer
@@ -772,6 +769,26 @@ impl IkeSa {
                     .map(|c| c.name.clone())
                     .unwrap_or_default(),
                 reason: ChildFailReason::TsUnacceptable { by_peer: false },
+            });
+        };
+        let opts = SelectOptions {
+            preference: ctx.cfg.preference,
+            skip_ke: req.skip_ke,
+        };
+        match proposal::select(&cfg.proposals, req.sa, opts) {
+            Ok(s) => Ok(ChildChoice {
+                cfg: cfg.clone(),
+                selected: s.proposal,
+                local_ts: tsr,
+                remote_ts: tsi,
+            }),
+            Err(e) => Err(ChildRefusal {
+                notify: NotifyType::NO_PROPOSAL_CHOSEN,
+                name: cfg.name.clone(),
+                reason: ChildFailReason::NoProposalChosen {
+                    by_peer: false,
+                    detail: e.to_string(),
+                },
             }),
         }
     }
@@ -1008,6 +1025,27 @@ impl IkeSa {
             ke_out,
         );
     }
+}
+
+/// How well configured selectors match offered ones: 3 if one is equal,
+/// 2 if an offered one lies within a configured one, 1 if they overlap.
+fn ts_match(configured: &[TrafficSelector], offered: &[TrafficSelector]) -> u8 {
+    let mut best = 0;
+    for c in configured {
+        for o in offered {
+            let s = if c == o {
+                3
+            } else if within(std::slice::from_ref(o), std::slice::from_ref(c)) {
+                2
+            } else if super::ts::intersect(c, o).is_some() {
+                1
+            } else {
+                0
+            };
+            best = best.max(s);
+        }
+    }
+    best
 }
 
 /// The reason for a child the peer refused with error notify `t`.

@@ -145,6 +145,12 @@ pub(crate) enum Task {
     },
     DeleteIke,
     DeleteChild(ChildId),
+    /// Deletes the peer's half of a Child SA we refused (its answer did not
+    /// suit us): D with our inbound SPI, which the peer knows.
+    DeleteRejected {
+        protocol: ProtocolId,
+        spi: u32,
+    },
     Liveness,
 }
 
@@ -527,6 +533,7 @@ impl IkeSa {
                 } => self.create_child_response(ctx, now, &msg, child, nonce, ke, offered),
                 Task::DeleteIke => self.delete_ike_response(ctx),
                 Task::DeleteChild(c) => self.delete_child_response(ctx, c, &msg),
+                Task::DeleteRejected { .. } => {}
                 Task::Liveness => {
                     debug!("{}: liveness check answered", self.name());
                     ctx.events.push_back(Event::PeerAlive { id: self.id });
@@ -695,6 +702,13 @@ impl IkeSa {
                 );
             }
             Task::DeleteChild(c) => self.send_delete_child(ctx, now, c),
+            Task::DeleteRejected { protocol, spi } => self.send_request(
+                ctx,
+                now,
+                ExchangeType::INFORMATIONAL,
+                vec![Payload::Delete(crate::wire::Delete::child(protocol, [spi]))],
+                Task::DeleteRejected { protocol, spi },
+            ),
             Task::Liveness => self.send_request(
                 ctx,
                 now,

@@ -258,10 +258,18 @@ fn transport_requested_but_responder_wants_tunnel_fails_the_child() {
         child_failed(&p.a().events()),
         [ChildFailReason::ModeMismatch]
     );
-    // The responder installed a tunnel-mode SA the initiator refused; it
-    // stays until deleted (iked does not yet send a delete for it).
-    assert!(p.a().kernel.installed.is_empty());
-    assert!(p.a().kernel.larval.is_empty());
+    // The responder had installed the tunnel-mode SA the initiator
+    // refused: the initiator deletes it.
+    assert_eq!(p.b().kernel.installs, 1);
+    assert!(matches!(
+        p.b().events().last(),
+        Some(Event::ChildDeleted { by_peer: true, .. })
+    ));
+    p.assert_kernels_empty();
+    assert_eq!(
+        p.a().ep.ike_sas().next().unwrap().state,
+        IkeState::Established
+    );
 }
 
 #[test]
@@ -620,4 +628,158 @@ fn responder_install_failure_refuses_the_child_but_keeps_the_ike_sa() {
     );
     assert_eq!(p.a().ep.ike_sa(id).unwrap().state, IkeState::Established);
     p.assert_kernels_empty();
+}
+
+fn installed_names(p: &Peer) -> Vec<String> {
+    let mut v: Vec<String> = p
+        .kernel
+        .installed
+        .values()
+        .map(|c| c.name.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+fn two_children(pfs: bool) -> Setup {
+    let mut s = Setup::default();
+    for (i, side) in s.peers.iter_mut().enumerate() {
+        let (me, them) = if i == 0 {
+            ("10.1.", "10.2.")
+        } else {
+            ("10.2.", "10.1.")
+        };
+        let mut c = child(
+            "web",
+            vec![subnet(&format!("{me}80.0"), &format!("{me}80.255"))],
+            vec![subnet(&format!("{them}80.0"), &format!("{them}80.255"))],
+        );
+        if pfs {
+            c.proposals = esp("aes256gcm16-x25519");
+        }
+        side[0].children.push(c);
+    }
+    s
+}
+
+#[test]
+fn second_child_comes_up_with_create_child_sa() {
+    let mut p = Pair::new(two_children(false));
+    let now = p.now;
+    let id = p.a().ep.initiate(now, "site-b", &["net", "web"]).unwrap();
+    p.run_for(secs(10));
+    p.assert_kernels_match();
+    assert_eq!(installed_names(p.a()), ["net", "web"]);
+    assert_eq!(installed_names(p.b()), ["net", "web"]);
+    assert_eq!(p.a().count_sent(ExchangeType::CREATE_CHILD_SA, false), 1);
+    assert_eq!(p.a().ep.ike_sa(id).unwrap().children.len(), 2);
+}
+
+#[test]
+fn create_child_sa_with_pfs_from_either_side() {
+    for side in [0, 1] {
+        let mut p = Pair::new(two_children(true));
+        p.connect(0, "site-b");
+        let id = p.peers[side].ep.ike_sas().next().unwrap().id;
+        let now = p.now;
+        p.peers[side].ep.initiate_child(now, id, "web").unwrap();
+        p.run_for(secs(10));
+        p.assert_kernels_match();
+        assert_eq!(installed_names(&p.peers[1 - side]), ["net", "web"]);
+        let web = p.peers[side]
+            .kernel
+            .installed
+            .values()
+            .find(|c| c.name == "web")
+            .unwrap()
+            .clone();
+        assert_eq!(web.suite.ke, Some(KeId::CURVE25519));
+        assert!(web.initiator);
+        assert_eq!(web.encr_in.len(), 32 + 4);
+        // The CREATE_CHILD_SA request carried a KE payload.
+        assert_eq!(
+            p.peers[side].count_sent(ExchangeType::CREATE_CHILD_SA, false),
+            1
+        );
+    }
+}
+
+#[test]
+fn create_child_sa_invalid_ke_is_retried_with_the_wanted_group() {
+    let mut s = two_children(true);
+    s.peers[0][0].children[1].proposals = esp("aes256gcm16-ecp256-x25519");
+    s.peers[1][0].children[1].proposals = esp("aes256gcm16-x25519-ecp256");
+    let mut p = Pair::new(s);
+    let id = p.connect(0, "site-b");
+    let now = p.now;
+    p.a().ep.initiate_child(now, id, "web").unwrap();
+    p.run_for(secs(10));
+    p.assert_kernels_match();
+    assert_eq!(p.a().count_sent(ExchangeType::CREATE_CHILD_SA, false), 2);
+    let web = p
+        .a()
+        .kernel
+        .installed
+        .values()
+        .find(|c| c.name == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(web.suite.ke, Some(KeId::CURVE25519));
+}
+
+#[test]
+fn create_child_sa_refusals_are_reported() {
+    let mut s = two_children(false);
+    s.peers[1][0].children[1].proposals = esp("aes256-sha256");
+    let mut p = Pair::new(s);
+    let id = p.connect(0, "site-b");
+    let now = p.now;
+    p.a().ep.initiate_child(now, id, "web").unwrap();
+    p.run_for(secs(10));
+    assert!(matches!(
+        &child_failed(&p.a().events())[..],
+        [ChildFailReason::NoProposalChosen { by_peer: true, .. }]
+    ));
+    assert!(matches!(
+        &child_failed(&p.b().events())[..],
+        [ChildFailReason::NoProposalChosen { by_peer: false, .. }]
+    ));
+    assert_eq!(installed_names(p.a()), ["net"]);
+    assert!(p.a().kernel.larval.is_empty());
+    assert_eq!(
+        p.a().ep.initiate_child(now, id, "nope"),
+        Err(CommandError::UnknownChild {
+            peer: "site-b".into(),
+            child: "nope".into()
+        })
+    );
+}
+
+#[test]
+fn commands_are_checked() {
+    let mut p = Pair::default_pair();
+    let now = p.now;
+    assert_eq!(
+        p.a().ep.initiate(now, "nobody", &[]),
+        Err(CommandError::UnknownPeer("nobody".into()))
+    );
+    assert!(matches!(
+        p.a().ep.initiate(now, "site-b", &["nope"]),
+        Err(CommandError::UnknownChild { .. })
+    ));
+    assert_eq!(
+        p.a().ep.terminate_ike(now, IkeSaId(99)),
+        Err(CommandError::NoSuchSa)
+    );
+    let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    assert_eq!(
+        p.a().ep.send_liveness_check(now, id),
+        Err(CommandError::WrongState(IkeState::Connecting))
+    );
+    // Abandoning a connecting SA frees what it allocated.
+    p.drive();
+    p.a().ep.terminate_ike(now, id).unwrap();
+    p.run_for(secs(60));
+    p.assert_kernels_empty();
+    assert!(p.a().ep.is_empty());
 }
