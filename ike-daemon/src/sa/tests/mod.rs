@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fuzz;
 mod harness;
 
 use std::time::Duration;
@@ -782,4 +783,191 @@ fn commands_are_checked() {
     p.run_for(secs(60));
     p.assert_kernels_empty();
     assert!(p.a().ep.is_empty());
+}
+
+#[test]
+fn cookies_are_required_under_load_and_the_initiator_retries_with_them() {
+    let mut s = Setup::default();
+    s.cfg[1].cookie_threshold = Some(0);
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    p.assert_kernels_match();
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 2);
+    let first_answer = &p.b().sent[0].1.payload;
+    let m = crate::wire::Message::parse(first_answer, &Default::default()).unwrap();
+    assert!(
+        matches!(&m.payloads[..], [crate::wire::Payload::Notify(n)] if n.cookie_data().is_some())
+    );
+    // The retried request starts with the cookie.
+    let retry = &p.a().sent[1].1.payload;
+    let m = crate::wire::Message::parse(retry, &Default::default()).unwrap();
+    assert!(matches!(&m.payloads[0], crate::wire::Payload::Notify(n) if n.cookie_data().is_some()));
+}
+
+#[test]
+fn responder_picks_the_peer_config_by_identity() {
+    // Two road warriors, any address, told apart by IDi; each with its own
+    // key and subnet.
+    let mut s = Setup::default();
+    let warrior = |name: &str, id: &str, net: &str| PeerCfg {
+        name: name.into(),
+        local_addrs: vec![AddrSpec::Any],
+        remote_addrs: vec![AddrSpec::Any],
+        remote_id: Some(crate::wire::Identification::rfc822(id)),
+        children: vec![child(
+            "rw",
+            vec![subnet("10.2.0.0", "10.2.255.255")],
+            vec![subnet(net, net)],
+        )],
+        ..right_cfg()
+    };
+    s.peers[1] = vec![
+        warrior("alice", "alice@example.org", "10.1.0.1"),
+        warrior("bob", "bob@example.org", "10.1.0.2"),
+    ];
+    let keys = crate::sa::PskTable {
+        entries: vec![
+            (
+                vec![crate::wire::Identification::rfc822("alice@example.org")],
+                crate::crypto::Secret::from_slice(b"alice's key"),
+            ),
+            (
+                vec![crate::wire::Identification::rfc822("bob@example.org")],
+                crate::crypto::Secret::from_slice(b"bob's key"),
+            ),
+        ],
+    };
+    s.psk[1] = std::sync::Arc::new(keys.clone());
+    s.psk[0] = std::sync::Arc::new(keys);
+    s.peers[0][0].local_id = crate::wire::Identification::rfc822("bob@example.org");
+    s.peers[0][0].children[0].local_ts = vec![subnet("10.1.0.2", "10.1.0.2")];
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    let b = p.b().events();
+    assert!(
+        matches!(&b[0], Event::IkeEstablished { peer, .. } if peer == "bob"),
+        "{b:?}"
+    );
+    p.assert_kernels_match();
+    let info = p.b().ep.ike_sas().next().unwrap();
+    assert_eq!(info.peer.as_deref(), Some("bob"));
+    assert_eq!(
+        info.remote_id,
+        Some(crate::wire::Identification::rfc822("bob@example.org"))
+    );
+}
+
+#[test]
+fn unknown_identity_is_authentication_failed() {
+    let mut s = Setup::default();
+    s.peers[0][0].local_id = crate::wire::Identification::fqdn("mallory.example");
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    assert_eq!(
+        failed(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    p.assert_kernels_empty();
+}
+
+#[test]
+fn ipv6_peers_with_address_and_dn_identities() {
+    use crate::wire::Identification;
+    let (l, r) = ("2001:db8::1", "2001:db8:1::1");
+    let dn = Identification::der_dn(vec![
+        0x30, 0x0d, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x02, b'g', b'w',
+    ]);
+    let mk = |me: &str, peer: &str, net_me: (&str, &str), net_peer: (&str, &str)| PeerCfg {
+        local_id: Identification::ipv6(me.parse().unwrap()),
+        remote_id: None,
+        ..site(
+            "v6",
+            me,
+            peer,
+            subnet(net_me.0, net_me.1),
+            subnet(net_peer.0, net_peer.1),
+        )
+    };
+    let mut s = Setup {
+        addrs: [
+            std::net::SocketAddr::new(v4(l), 500),
+            std::net::SocketAddr::new(v4(r), 500),
+        ],
+        ..Setup::default()
+    };
+    let a_net = ("fd00:1::", "fd00:1::ffff");
+    let b_net = ("fd00:2::", "fd00:2::ffff");
+    s.peers[0] = vec![mk(l, r, a_net, b_net)];
+    let mut right = mk(r, l, b_net, a_net);
+    right.local_id = dn.clone();
+    s.peers[1] = vec![right];
+    let mut p = Pair::new(s);
+    p.connect(0, "v6");
+    p.assert_kernels_match();
+    let info = p.a().ep.ike_sas().next().unwrap();
+    assert_eq!(info.remote_id, Some(dn));
+    assert_eq!(info.remote_addr, std::net::SocketAddr::new(v4(r), 500));
+}
+
+#[test]
+fn reload_keeps_established_sas() {
+    let mut p = Pair::default_pair();
+    let id = p.connect(0, "site-b");
+    let now = p.now;
+    p.b().ep.set_config(now, Vec::new());
+    p.a().ep.set_config(now, Vec::new());
+    p.run_for(secs(5));
+    p.assert_kernels_match();
+    p.a().ep.send_liveness_check(now, id).unwrap();
+    p.run_for(secs(1));
+    assert!(matches!(
+        p.a().events().last(),
+        Some(Event::PeerAlive { .. })
+    ));
+    // New SAs use the new (empty) configuration.
+    assert_eq!(
+        p.a().ep.initiate(now, "site-b", &[]),
+        Err(CommandError::UnknownPeer("site-b".into()))
+    );
+    // A new initiation to the reloaded responder finds no config.
+    let now = p.now;
+    p.b().ep.set_config(now, vec![right_cfg()]);
+    p.a().ep.set_config(now, vec![left_cfg()]);
+    p.connect(0, "site-b");
+    assert_eq!(p.a().kernel.installed.len(), 2);
+    p.assert_kernels_match();
+}
+
+#[test]
+fn thousand_ike_sas_come_up() {
+    let mut p = Pair::default_pair();
+    let now = p.now;
+    let ids: Vec<IkeSaId> = (0..1000)
+        .map(|_| p.a().ep.initiate(now, "site-b", &[]).unwrap())
+        .collect();
+    p.run_for(secs(30));
+    assert_eq!(p.a().ep.len(), 1000);
+    assert_eq!(p.b().ep.len(), 1000);
+    assert!(
+        p.a()
+            .ep
+            .ike_sas()
+            .all(|s| s.state == IkeState::Established && s.children.len() == 1)
+    );
+    assert_eq!(p.a().kernel.installed.len(), 1000);
+    p.assert_kernels_match();
+    assert!(failed(&p.a().events()).is_empty() && failed(&p.b().events()).is_empty());
+    // More than the cookie threshold were half-open at once: cookies were used.
+    assert!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false) > 1000);
+    let now = p.now;
+    for id in ids {
+        p.a().ep.terminate_ike(now, id).unwrap();
+    }
+    p.run_for(secs(10));
+    p.assert_kernels_empty();
+    assert!(p.b().ep.is_empty());
 }
