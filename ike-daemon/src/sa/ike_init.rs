@@ -12,7 +12,7 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, notify,
+    IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
 use crate::crypto::auth::nat_detection_hash;
@@ -229,7 +229,7 @@ impl IkeSa {
             task: Task::IkeInit,
             bytes,
             retransmits: 0,
-            next: now + backoff(ctx, 0),
+            next: later(now, backoff(ctx, 0)),
         });
         Ok(())
     }
@@ -684,7 +684,7 @@ pub(crate) fn respond(
         last_request: None,
         cached_response: None,
         pending: None,
-        half_open_until: Some(now + ctx.cfg.half_open_timeout),
+        half_open_until: Some(later(now, ctx.cfg.half_open_timeout)),
         dead: false,
         peer,
     })

@@ -296,6 +296,13 @@ fn prefix(start: u128, end: u128, bits: u32) -> Option<u32> {
     (start & mask == 0).then(|| bits.saturating_sub(host_bits))
 }
 
+/// `now + d`, saturating far in the future instead of overflowing.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(now)
+}
+
 /// The retransmission timeout after `n` retransmissions:
 /// `timeout * base^n` (strongSwan's formula).
 pub(crate) fn backoff(ctx: &Ctx, n: u32) -> Duration {
@@ -408,7 +415,7 @@ impl IkeSa {
                     task,
                     bytes,
                     retransmits: 0,
-                    next: now + backoff(ctx, 0),
+                    next: later(now, backoff(ctx, 0)),
                 });
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
@@ -646,7 +653,7 @@ impl IkeSa {
         }
         if out.retransmits < ctx.cfg.retransmit_tries {
             out.retransmits = out.retransmits.saturating_add(1);
-            out.next = now + backoff(ctx, out.retransmits);
+            out.next = later(now, backoff(ctx, out.retransmits));
             let (n, mid, bytes) = (out.retransmits, out.mid, out.bytes.clone());
             debug!("{}: retransmit {n} of request {mid}", self.name());
             self.transmit(ctx, bytes);

@@ -971,3 +971,132 @@ fn thousand_ike_sas_come_up() {
     p.assert_kernels_empty();
     assert!(p.b().ep.is_empty());
 }
+
+#[test]
+fn wrong_psk_on_the_initiator_side_too() {
+    let mut s = Setup::default();
+    s.psk[0] = psk_store(b"typo");
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    assert_eq!(
+        failed(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+}
+
+/// The first datagram side 0 sent, parsed.
+fn first_request(p: &mut Pair) -> crate::wire::Message {
+    crate::wire::Message::parse(&p.a().sent[0].1.payload, &Default::default()).unwrap()
+}
+
+fn answer(req: &crate::wire::Message, n: crate::wire::Notify) -> Vec<u8> {
+    crate::wire::Message {
+        header: crate::wire::Header {
+            flags: crate::wire::Flags::RESPONSE,
+            ..req.header
+        },
+        payloads: vec![crate::wire::Payload::Notify(n)],
+    }
+    .emit()
+    .unwrap()
+}
+
+#[test]
+fn invalid_ke_for_a_group_we_never_offered_fails_clearly() {
+    let mut p = Pair::default_pair();
+    p.policy = Box::new(|_, _, _| Fate::Drop);
+    let now = p.now;
+    p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    let req = first_request(&mut p);
+    let bytes = answer(
+        &req,
+        crate::wire::Notify::invalid_ke_payload(KeId::MODP_2048),
+    );
+    let (la, ra) = (p.a().addr, p.b().addr);
+    p.a().ep.handle_datagram(now, la, ra, &bytes);
+    p.drive();
+    let f = failed(&p.a().events());
+    assert_eq!(
+        f,
+        [IkeFailReason::InvalidKe {
+            requested: KeId::MODP_2048
+        }]
+    );
+    assert!(f[0].to_string().contains("MODP_2048"), "{}", f[0]);
+    p.assert_kernels_empty();
+}
+
+#[test]
+fn invalid_ke_ping_pong_is_bounded() {
+    // A responder that asks for the other offered group every time.
+    let mut s = Setup::default();
+    s.peers[0][0].ike_proposals = ike("aes128gcm16-prfsha256-x25519-ecp256");
+    let mut p = Pair::new(s);
+    p.policy = Box::new(|_, _, _| Fate::Drop);
+    let now = p.now;
+    p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    let (la, ra) = (p.a().addr, p.b().addr);
+    for i in 0.. {
+        let req = first_request(&mut p);
+        let g = if i % 2 == 0 {
+            KeId::ECP_256
+        } else {
+            KeId::CURVE25519
+        };
+        let bytes = answer(&req, crate::wire::Notify::invalid_ke_payload(g));
+        p.a().ep.handle_datagram(now, la, ra, &bytes);
+        p.drive();
+        if !failed(&p.a().events()).is_empty() {
+            assert_eq!(i, 5, "gave up after max_invalid_ke_retries");
+            break;
+        }
+        // The retry is the last datagram sent; put it first for the next round.
+        let last = p.a().sent.pop().unwrap();
+        p.a().sent.insert(0, last);
+    }
+}
+
+#[test]
+fn unsupported_critical_payload_is_answered_and_reported() {
+    let mut p = Pair::default_pair();
+    p.policy = Box::new(|_, _, _| Fate::Drop);
+    let now = p.now;
+    p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    let mut req = first_request(&mut p);
+    req.payloads.insert(
+        1,
+        crate::wire::Payload::Unknown {
+            payload_type: crate::wire::codes::PayloadType(200),
+            critical: true,
+            body: vec![1, 2, 3],
+        },
+    );
+    let bytes = req.emit().unwrap();
+    let (la, ra) = (p.a().addr, p.b().addr);
+    p.b().ep.handle_datagram(now, ra, la, &bytes);
+    p.drive();
+    let resp = p.b().sent.last().unwrap().1.payload.clone();
+    let m = crate::wire::Message::parse(&resp, &Default::default()).unwrap();
+    let [crate::wire::Payload::Notify(n)] = &m.payloads[..] else {
+        panic!("{m:?}");
+    };
+    assert_eq!(
+        n.unsupported_payload_type(),
+        Some(crate::wire::codes::PayloadType(200))
+    );
+    assert!(p.b().ep.is_empty());
+    p.a().ep.handle_datagram(now, la, ra, &resp);
+    p.drive();
+    assert_eq!(
+        failed(&p.a().events()),
+        [IkeFailReason::UnsupportedCriticalPayload { by_peer: true }]
+    );
+}
