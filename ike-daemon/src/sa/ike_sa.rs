@@ -855,7 +855,8 @@ impl IkeSa {
         match self.phase {
             Phase::Established => {
                 if !self.queue.iter().any(|t| matches!(t, Task::DeleteIke)) {
-                    self.queue.push_back(Task::DeleteIke);
+                    // Before queued work, which may wait for the kernel.
+                    self.queue.push_front(Task::DeleteIke);
                 }
                 // A delete goes before anything else we still wanted to do.
                 self.pending_children.clear();
