@@ -372,10 +372,10 @@ impl Endpoint {
             self.timers.set(id, None);
             return;
         }
-        if !sa.half_open() {
-            if let Some(k) = sa.init_key() {
-                self.by_init.remove(&k);
-            }
+        if !sa.half_open()
+            && let Some(k) = sa.init_key()
+        {
+            self.by_init.remove(&k);
         }
         self.timers.set(id, sa.deadline());
     }
