@@ -40,9 +40,11 @@ impl Netns {
         ))
     }
 
-    /// Sets a sysctl inside the namespace (`net.ipv4.ip_forward` ...).
+    /// Sets a sysctl inside the namespace (`net.ipv4.ip_forward` ...),
+    /// through /proc/sys (procps may be missing).
     pub fn sysctl(&self, key: &str, value: &str) {
-        self.sh(&format!("sysctl -qw {key}={value}"));
+        let path = key.replace('.', "/");
+        self.sh(&format!("echo {value} > /proc/sys/{path}"));
     }
 
     /// Moves the calling thread into this namespace: sockets it opens from

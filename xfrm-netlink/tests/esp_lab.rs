@@ -710,6 +710,10 @@ async fn install_blocks(ha: &Handle, hb: &Handle) {
     }
 }
 
+/// How long a ping that must fail waits for its reply: 10 times a reply's
+/// round trip through the SAs in UML (20-50 ms).
+const NEGATIVE_WAIT: f32 = 0.5;
+
 /// One case of the matrix; `Ok` carries the report line's details.
 async fn traffic_case(
     g: &iked_lab::net::Gateways,
@@ -738,7 +742,7 @@ async fn traffic_case(
     // gw-a's own ping (tunnel mode: from its LAN address): the out policy's
     // path, fails at once when blocked.
     let t = Instant::now();
-    if let Ok(()) = g.gw_a.ping(probe_from, probe_to, 1, 1.0) {
+    if let Ok(()) = g.gw_a.ping(probe_from, probe_to, 1, NEGATIVE_WAIT) {
         return Err("ping passed BEFORE the SAs were installed".to_owned());
     }
     let t_before = t.elapsed().as_secs_f32();
@@ -805,7 +809,7 @@ async fn traffic_case(
         );
     }
     let t = Instant::now();
-    if let Ok(()) = g.gw_a.ping(probe_from, probe_to, 1, 1.0) {
+    if let Ok(()) = g.gw_a.ping(probe_from, probe_to, 1, NEGATIVE_WAIT) {
         return Err("ping passed AFTER the SAs and policies were deleted".to_owned());
     }
     Ok(format!(
