@@ -21,6 +21,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "the library builds without the daemon (no tokio, no netlink)"
 cargo check -p ike-daemon --lib --no-default-features
 
-step "cargo test"
+step "test prerequisites (Debian packages for the kernel tests)"
+# The netns tests need iproute2 on the host; the UML lab's own packages are
+# installed by tests/lab/uml-run.sh when the lab tests boot it.
+# shellcheck source=../tests/lab/packages.sh
+. tests/lab/packages.sh
+lab_ensure_packages iproute2 user-mode-linux kmod iputils-ping
+
+step "cargo test (includes the UML kernel-lab tests: needs root)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

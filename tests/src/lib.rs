@@ -20,6 +20,8 @@
 // A test-support crate: a failed expectation is a panic.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod net;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;

@@ -98,10 +98,12 @@
 //!   and removes (needs root; fails, never skips, without it). Written for a
 //!   kernel *without* ESP (this project's machines); its
 //!   `..._without_esp` test fails by design on a kernel with ESP.
-//! - `tests/esp_lab.rs` (ignored by default) needs ESP/AH and the crypto
-//!   modules: in the UML lab run
-//!   `esp_lab-<hash> --ignored --test-threads=1` and
-//!   `netns-<hash> --test-threads=1 --skip without_esp`.
+//! - `tests/esp_lab.rs` needs ESP/AH and the crypto modules, which this
+//!   project's machines lack: each of its tests boots the UML kernel lab
+//!   (`iked_lab::in_uml`, tests/lab/README.md) and runs its body there, as
+//!   part of the same `cargo test` (root needed; a lab that cannot boot
+//!   fails the test). One test drives ping through every algorithm, mode
+//!   and family; the other covers error messages, the SA API and events.
 //!
 //! # Errors
 //! Kernel errnos are translated into [`Error::Kernel`] with a message an

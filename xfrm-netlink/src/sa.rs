@@ -181,6 +181,17 @@ impl SaConfig {
         if self.spi == 0 {
             return Err(Error::InvalidArgument("SPI 0 is reserved".to_owned()));
         }
+        if let (Some(sel), Mode::Transport) = (self.selector, self.mode)
+            && sel.family() != family
+        {
+            // The kernel refuses it with EPROTONOSUPPORT, which would read
+            // as "no ESP support" (seen in the UML lab, Linux 6.1).
+            return Err(Error::InvalidArgument(format!(
+                "selector {sel} does not fit the transport-mode SA {} -> {}: \
+                 only tunnel mode can carry traffic of another address family",
+                self.src, self.dst
+            )));
+        }
         self.transforms.validate(self.protocol)?;
         if self.replay_window > MAX_REPLAY_WINDOW {
             return Err(Error::InvalidArgument(format!(

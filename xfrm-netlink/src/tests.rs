@@ -294,6 +294,17 @@ fn ah_sa_and_invalid_combinations() {
         bad.to_message(TAG, false),
         Err(Error::InvalidArgument(_))
     ));
+    // Transport mode cannot change the family (the kernel's EPROTONOSUPPORT
+    // would read as "no ESP support"); tunnel mode can.
+    let mut bad = ah.clone();
+    bad.mode = Mode::Transport;
+    bad.selector = Some(Selector::hosts(ip("2001:db8::1"), ip("2001:db8::2")).unwrap());
+    assert!(matches!(
+        bad.to_message(TAG, false),
+        Err(Error::InvalidArgument(m)) if m.contains("only tunnel mode")
+    ));
+    bad.mode = Mode::Tunnel;
+    assert!(bad.to_message(TAG, false).is_ok());
     // Wrong key length.
     let mut bad = ah.clone();
     bad.protocol = Protocol::Esp;

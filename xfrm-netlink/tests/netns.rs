@@ -164,6 +164,11 @@ fn alloc_spi_for_esp_and_ah_within_range() {
             Some(KernelErrorKind::SpiRangeExhausted),
             "{err}"
         );
+        let want = format!(
+            "no free ESP SPI to 192.0.2.1 in 0x{:08x}..=0x{:08x}",
+            seen[0], seen[0]
+        );
+        assert!(err.to_string().starts_with(&want), "{err}");
     });
 }
 
