@@ -13,4 +13,5 @@
 
 pub mod config;
 pub mod crypto;
+pub mod sa;
 pub mod wire;

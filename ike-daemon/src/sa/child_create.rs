@@ -1,0 +1,1 @@
+//! child_create (work in progress).

@@ -1,0 +1,191 @@
+//! The runtime configuration the state machines work from: a protocol-level
+//! view of a peer (strongSwan's `connections.<name>`) and its children. The
+//! daemon converts its YAML configuration into these.
+
+use core::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::crypto::Secret;
+use crate::crypto::proposal::Preference;
+use crate::wire::sa::Proposal;
+use crate::wire::{Identification, ParseLimits, TrafficSelector};
+
+/// One address of `local_addrs` / `remote_addrs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSpec {
+    /// Any address (strongSwan's `%any`): as responder, matches every
+    /// address; as initiator, cannot be connected to.
+    Any,
+    /// This address.
+    Addr(IpAddr),
+}
+
+impl AddrSpec {
+    /// Whether `addr` matches.
+    pub fn matches(&self, addr: IpAddr) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Addr(a) => *a == addr,
+        }
+    }
+}
+
+/// IPsec mode of a Child SA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Tunnel mode (the default).
+    #[default]
+    Tunnel,
+    /// Transport mode: negotiated with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1).
+    Transport,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tunnel => "TUNNEL",
+            Self::Transport => "TRANSPORT",
+        })
+    }
+}
+
+/// One configured traffic selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TsCfg {
+    /// strongSwan's `dynamic`: the IKE address of that side (a single
+    /// address, every protocol and port).
+    Dynamic,
+    /// This selector.
+    Selector(TrafficSelector),
+}
+
+/// A Child SA configuration (`connections.<peer>.children.<name>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildCfg {
+    /// Its name, unique within the peer.
+    pub name: String,
+    /// Our side's traffic selectors (`local_ts`).
+    pub local_ts: Vec<TsCfg>,
+    /// The peer's side (`remote_ts`).
+    pub remote_ts: Vec<TsCfg>,
+    /// ESP or AH proposals (all of one protocol), first preferred. A KE
+    /// transform in them asks for PFS in CREATE_CHILD_SA; the Child SA of
+    /// IKE_AUTH never does its own key exchange.
+    pub proposals: Vec<Proposal>,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// Replay window size given to the kernel (strongSwan: 32).
+    pub replay_window: u32,
+}
+
+/// A peer configuration (`connections.<name>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerCfg {
+    /// Its name, unique within the endpoint.
+    pub name: String,
+    /// Addresses we accept (and, as initiator, send from: the first
+    /// concrete one; with only [`AddrSpec::Any`], the daemon picks the
+    /// source address, see [`Transmit::local`](super::Transmit)).
+    pub local_addrs: Vec<AddrSpec>,
+    /// Addresses of the peer; the initiator connects to the first concrete one.
+    pub remote_addrs: Vec<AddrSpec>,
+    /// Our IKE port (500).
+    pub local_port: u16,
+    /// The peer's IKE port (500).
+    pub remote_port: u16,
+    /// IKE proposals, first preferred.
+    pub ike_proposals: Vec<Proposal>,
+    /// Our identity (IDi as initiator, IDr as responder).
+    pub local_id: Identification,
+    /// The identity the peer must prove; `None` accepts any. As initiator,
+    /// a configured one is sent as IDr.
+    pub remote_id: Option<Identification>,
+    /// The Child SAs.
+    pub children: Vec<ChildCfg>,
+}
+
+impl PeerCfg {
+    /// The child named `name`.
+    pub fn child(&self, name: &str) -> Option<&ChildCfg> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+/// Pre-shared keys, looked up by both identities as swanctl's `secrets`
+/// section does (`ike-x { id-a = ..., id-b = ..., secret = ... }`).
+pub trait PskStore: Send + Sync {
+    /// The key shared between `local` and `remote`, if any.
+    fn psk(&self, local: &Identification, remote: &Identification) -> Option<Secret>;
+}
+
+impl<F> PskStore for F
+where
+    F: Fn(&Identification, &Identification) -> Option<Secret> + Send + Sync,
+{
+    fn psk(&self, local: &Identification, remote: &Identification) -> Option<Secret> {
+        self(local, remote)
+    }
+}
+
+/// A list of shared keys, each for a set of identities: a key applies to a
+/// pair when both IDs are in its set, or its set has one ID and the other is
+/// anyone (swanctl's rule for a secret with a single ID).
+#[derive(Clone, Debug, Default)]
+pub struct PskTable {
+    /// `(ids, key)` entries; the first that applies wins.
+    pub entries: Vec<(Vec<Identification>, Secret)>,
+}
+
+impl PskStore for PskTable {
+    fn psk(&self, local: &Identification, remote: &Identification) -> Option<Secret> {
+        let both = self
+            .entries
+            .iter()
+            .find(|(ids, _)| ids.contains(local) && ids.contains(remote));
+        let one = || {
+            self.entries
+                .iter()
+                .find(|(ids, _)| ids.len() == 1 && (ids.contains(local) || ids.contains(remote)))
+        };
+        both.or_else(one).map(|(_, k)| k.clone())
+    }
+}
+
+/// Endpoint-wide protocol settings (strongSwan's `charon.*` options).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EndpointConfig {
+    /// First retransmission timeout (`retransmit_timeout`, 4 s).
+    pub retransmit_timeout: Duration,
+    /// Back-off factor (`retransmit_base`, 1.8).
+    pub retransmit_base: f64,
+    /// Retransmissions before giving up (`retransmit_tries`, 5).
+    pub retransmit_tries: u32,
+    /// How long a responder keeps an IKE SA that has not completed IKE_AUTH
+    /// (`half_open_timeout`, 30 s).
+    pub half_open_timeout: Duration,
+    /// Half-open SAs from which on IKE_SA_INIT requests must carry a
+    /// cookie (`cookie_threshold`, strongSwan: 30); `None`: never.
+    pub cookie_threshold: Option<usize>,
+    /// Whose proposal order wins as responder.
+    pub preference: Preference,
+    /// Most INVALID_KE_PAYLOAD retries of one IKE_SA_INIT.
+    pub max_invalid_ke_retries: u32,
+    /// Bounds for parsing received messages.
+    pub limits: ParseLimits,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            retransmit_timeout: Duration::from_secs(4),
+            retransmit_base: 1.8,
+            retransmit_tries: 5,
+            half_open_timeout: Duration::from_secs(30),
+            cookie_threshold: Some(30),
+            preference: Preference::Configured,
+            max_invalid_ke_retries: 5,
+            limits: ParseLimits::default(),
+        }
+    }
+}

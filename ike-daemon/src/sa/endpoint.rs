@@ -1,0 +1,387 @@
+//! The [`Endpoint`]: all IKE SAs of one daemon, the routing of datagrams to
+//! them, and the queues of their outputs.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::debug;
+
+use super::config::{EndpointConfig, PeerCfg, PskStore};
+use super::ike_sa::{IkeSa, KernelPurpose};
+use super::timers::Timers;
+use super::types::{
+    CommandError, Event, IkeSaId, IkeSaInfo, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
+};
+use super::{ChildId, ike_init};
+use crate::crypto::CryptoProvider;
+use crate::wire::codes::ExchangeType;
+use crate::wire::{Header, Message};
+
+/// What the IKE SAs share: settings, configuration, crypto, output queues.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) cfg: EndpointConfig,
+    pub(crate) provider: Arc<dyn CryptoProvider>,
+    pub(crate) psk: PskHandle,
+    pub(crate) peers: Vec<Arc<PeerCfg>>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) kernel_ops: VecDeque<KernelOp>,
+    pub(crate) events: VecDeque<Event>,
+    /// Outstanding kernel requests: who asked, and why.
+    pub(crate) kernel_reqs: HashMap<KernelReq, (IkeSaId, KernelPurpose)>,
+    /// Key for stateless cookies (RFC 7296 2.6).
+    pub(crate) cookie_secret: Vec<u8>,
+    next_req: u64,
+    next_child: u64,
+}
+
+/// The PSK store, with a `Debug` that shows nothing of it.
+#[derive(Clone)]
+pub(crate) struct PskHandle(pub(crate) Arc<dyn PskStore>);
+
+impl core::fmt::Debug for PskHandle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PskStore")
+    }
+}
+
+impl Ctx {
+    pub(crate) fn kernel_req(&mut self, sa: IkeSaId, purpose: KernelPurpose) -> KernelReq {
+        self.next_req = self.next_req.wrapping_add(1);
+        let req = KernelReq(self.next_req);
+        self.kernel_reqs.insert(req, (sa, purpose));
+        req
+    }
+
+    pub(crate) fn child_id(&mut self) -> ChildId {
+        self.next_child = self.next_child.wrapping_add(1);
+        ChildId(self.next_child)
+    }
+
+    pub(crate) fn peer(&self, name: &str) -> Option<Arc<PeerCfg>> {
+        self.peers.iter().find(|p| p.name == name).cloned()
+    }
+}
+
+/// All IKE SAs of one daemon and the routing of datagrams to them.
+/// Sans-IO: feed it datagrams, time, kernel results and commands; drain
+/// its `poll_*` outputs after each call.
+#[derive(Debug)]
+pub struct Endpoint {
+    ctx: Ctx,
+    sas: HashMap<IkeSaId, IkeSa>,
+    /// Our IKE SPI (SPIi as initiator, SPIr as responder) to the SA.
+    by_spi: HashMap<u64, IkeSaId>,
+    /// Responder SAs by the peer's address and SPIi, for retransmitted
+    /// IKE_SA_INIT requests.
+    by_init: HashMap<(SocketAddr, u64), IkeSaId>,
+    timers: Timers,
+    next_id: u64,
+}
+
+impl Endpoint {
+    /// An endpoint with these settings, peer configurations, shared keys
+    /// and crypto provider.
+    pub fn new(
+        cfg: EndpointConfig,
+        peers: Vec<PeerCfg>,
+        psk: Arc<dyn PskStore>,
+        provider: Arc<dyn CryptoProvider>,
+    ) -> Self {
+        let cookie_secret = provider.random_vec(32).unwrap_or_else(|_| vec![0x5a; 32]);
+        Self {
+            ctx: Ctx {
+                cfg,
+                provider,
+                psk: PskHandle(psk),
+                peers: peers.into_iter().map(Arc::new).collect(),
+                transmits: VecDeque::new(),
+                kernel_ops: VecDeque::new(),
+                events: VecDeque::new(),
+                kernel_reqs: HashMap::new(),
+                cookie_secret,
+                next_req: 0,
+                next_child: 0,
+            },
+            sas: HashMap::new(),
+            by_spi: HashMap::new(),
+            by_init: HashMap::new(),
+            timers: Timers::default(),
+            next_id: 0,
+        }
+    }
+
+    /// Replaces the peer configurations (a reload). Existing IKE SAs keep
+    /// the configuration they were established with; new ones use these.
+    pub fn set_config(&mut self, _now: Instant, peers: Vec<PeerCfg>) {
+        self.ctx.peers = peers.into_iter().map(Arc::new).collect();
+    }
+
+    /// Replaces the shared keys (a reload of `secrets`).
+    pub fn set_psk_store(&mut self, psk: Arc<dyn PskStore>) {
+        self.ctx.psk = PskHandle(psk);
+    }
+
+    /// A datagram received on `local` from `remote`: an IKE message without
+    /// the non-ESP marker (the daemon strips it on port 4500).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let header = match Header::peek(bytes) {
+            Ok((h, _)) => h,
+            Err(e) => {
+                debug!(%remote, "dropping datagram: {e}");
+                return;
+            }
+        };
+        let msg = match Message::parse(bytes, &self.ctx.cfg.limits) {
+            Ok(m) => m,
+            Err(e) => {
+                debug!(%remote, "dropping {} message {}: {e}", header.exchange, header.message_id);
+                if header.exchange == ExchangeType::IKE_SA_INIT
+                    && !header.is_response()
+                    && header.spi_r == 0
+                {
+                    ike_init::answer_parse_error(&mut self.ctx, local, remote, &header, &e);
+                }
+                return;
+            }
+        };
+        let id = if header.exchange == ExchangeType::IKE_SA_INIT
+            && !header.is_response()
+            && header.spi_r == 0
+        {
+            match self.by_init.get(&(remote, header.spi_i)) {
+                Some(id) => *id,
+                None => {
+                    let id = IkeSaId(self.next_id.wrapping_add(1));
+                    if let Some(sa) = ike_init::respond(
+                        &mut self.ctx,
+                        now,
+                        id,
+                        local,
+                        remote,
+                        &msg,
+                        bytes,
+                        self.by_init.len(),
+                    ) {
+                        self.next_id = id.0;
+                        self.insert(now, sa);
+                    }
+                    return;
+                }
+            }
+        } else {
+            // The I flag says whether the sender is the original initiator:
+            // then we are the responder and our SPI is SPIr.
+            let ours = if header.is_initiator() {
+                header.spi_r
+            } else {
+                header.spi_i
+            };
+            match self.by_spi.get(&ours) {
+                Some(id) => *id,
+                None => {
+                    debug!(%remote, "dropping {} message {}: no IKE SA with SPI {ours:016x}", header.exchange, header.message_id);
+                    return;
+                }
+            }
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.handle_message(&mut self.ctx, now, local, remote, msg, bytes);
+        }
+        self.after(id);
+    }
+
+    /// Timers due at `now`: retransmissions, give-ups, half-open timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for id in self.timers.expired(now) {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                sa.handle_timeout(&mut self.ctx, now);
+            }
+            self.after(id);
+        }
+    }
+
+    /// The result of a [`KernelOp`] (matched by its `req`).
+    pub fn handle_kernel_result(&mut self, now: Instant, result: KernelResult) {
+        let Some((id, purpose)) = self.ctx.kernel_reqs.remove(&result.req) else {
+            debug!("kernel result for unknown request {:?}", result.req);
+            return;
+        };
+        match self.sas.get_mut(&id) {
+            Some(sa) => sa.handle_kernel(&mut self.ctx, now, purpose, result.outcome),
+            None => orphan(&mut self.ctx, purpose, result.outcome),
+        }
+        self.after(id);
+    }
+
+    /// Starts an IKE SA to `peer` with the named children (empty: the
+    /// peer's first child). The first child comes up with IKE_AUTH; the
+    /// others with CREATE_CHILD_SA once it is established.
+    pub fn initiate(
+        &mut self,
+        now: Instant,
+        peer: &str,
+        children: &[&str],
+    ) -> Result<IkeSaId, CommandError> {
+        let cfg = self
+            .ctx
+            .peer(peer)
+            .ok_or_else(|| CommandError::UnknownPeer(peer.to_string()))?;
+        let id = IkeSaId(self.next_id.wrapping_add(1));
+        let sa = IkeSa::initiate(&mut self.ctx, now, id, cfg, children)?;
+        self.next_id = id.0;
+        self.insert(now, sa);
+        Ok(id)
+    }
+
+    /// Creates another Child SA on an established IKE SA (CREATE_CHILD_SA).
+    pub fn initiate_child(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        child: &str,
+    ) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.initiate_child(&mut self.ctx, now, child);
+        self.after(id);
+        r
+    }
+
+    /// Deletes an IKE SA and its children (INFORMATIONAL with D(IKE)); one
+    /// still being established is abandoned at once.
+    pub fn terminate_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        sa.terminate(&mut self.ctx, now);
+        self.after(id);
+        Ok(())
+    }
+
+    /// Deletes one Child SA (INFORMATIONAL with D(ESP/AH)).
+    pub fn terminate_child(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        child: ChildId,
+    ) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.terminate_child(&mut self.ctx, now, child);
+        self.after(id);
+        r
+    }
+
+    /// Sends a liveness check (an empty INFORMATIONAL request); the answer
+    /// comes as [`Event::PeerAlive`], no answer as `IkeFailed` with
+    /// `PeerNotResponding`.
+    pub fn send_liveness_check(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.liveness_check(&mut self.ctx, now);
+        self.after(id);
+        r
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.ctx.transmits.pop_front()
+    }
+
+    /// The next kernel operation to carry out.
+    pub fn poll_kernel_op(&mut self) -> Option<KernelOp> {
+        self.ctx.kernel_ops.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.ctx.events.pop_front()
+    }
+
+    /// When to call [`Endpoint::handle_timeout`] next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Snapshots of all IKE SAs, in id order.
+    pub fn ike_sas(&self) -> impl Iterator<Item = IkeSaInfo> + '_ {
+        let mut ids: Vec<&IkeSaId> = self.sas.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .filter_map(|id| self.sas.get(id).map(IkeSa::info))
+    }
+
+    /// A snapshot of one IKE SA.
+    pub fn ike_sa(&self, id: IkeSaId) -> Option<IkeSaInfo> {
+        self.sas.get(&id).map(IkeSa::info)
+    }
+
+    /// Number of IKE SAs (half-open ones included).
+    pub fn len(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// Whether there are no IKE SAs.
+    pub fn is_empty(&self) -> bool {
+        self.sas.is_empty()
+    }
+
+    fn insert(&mut self, now: Instant, sa: IkeSa) {
+        let id = sa.id();
+        self.by_spi.insert(sa.our_spi(), id);
+        if let Some(k) = sa.init_key() {
+            self.by_init.insert(k, id);
+        }
+        self.sas.insert(id, sa);
+        let _ = now;
+        self.after(id);
+    }
+
+    /// Index and timer upkeep after `id` handled something.
+    fn after(&mut self, id: IkeSaId) {
+        let Some(sa) = self.sas.get(&id) else {
+            self.timers.set(id, None);
+            return;
+        };
+        if sa.is_dead() {
+            if let Some(sa) = self.sas.remove(&id) {
+                if self.by_spi.get(&sa.our_spi()) == Some(&id) {
+                    self.by_spi.remove(&sa.our_spi());
+                }
+                if let Some(k) = sa.init_key() {
+                    self.by_init.remove(&k);
+                }
+            }
+            self.timers.set(id, None);
+            return;
+        }
+        if !sa.half_open() {
+            if let Some(k) = sa.init_key() {
+                self.by_init.remove(&k);
+            }
+        }
+        self.timers.set(id, sa.deadline());
+    }
+}
+
+/// A kernel result for an IKE SA that is gone: free an SPI it allocated.
+/// (Children being installed were removed when the SA went.)
+fn orphan(ctx: &mut Ctx, purpose: KernelPurpose, outcome: Result<KernelOk, String>) {
+    if let (
+        KernelPurpose::AllocSpi {
+            protocol, local, ..
+        },
+        Ok(KernelOk::SpiAllocated(spi)),
+    ) = (purpose, outcome)
+    {
+        ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+            protocol,
+            local,
+            spi,
+        });
+    }
+}

@@ -1,0 +1,1 @@
+//! ike_auth (work in progress).

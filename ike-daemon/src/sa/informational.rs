@@ -1,0 +1,1 @@
+//! informational (work in progress).

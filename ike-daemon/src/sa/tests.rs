@@ -1,0 +1,1 @@
+//! Two-peer tests (work in progress).

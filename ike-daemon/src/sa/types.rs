@@ -1,0 +1,554 @@
+//! The endpoint's inputs and outputs: identifiers, datagrams, kernel
+//! operations and their results, events, and status snapshots.
+
+use core::fmt;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::config::Mode;
+use crate::crypto::Secret;
+use crate::crypto::suite::{ChildSuite, IkeSuite};
+use crate::wire::codes::{KeId, NotifyType, ProtocolId};
+use crate::wire::{Identification, TrafficSelector};
+
+/// An IKE SA of an [`Endpoint`](super::Endpoint), unique for its lifetime
+/// (ids are never reused). Displays as `[n]`, as strongSwan's unique ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+impl fmt::Display for IkeSaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]", self.0)
+    }
+}
+
+/// A Child SA, unique over the endpoint's lifetime; the daemon maps it to
+/// a kernel reqid. Displays as `{n}`, as strongSwan's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChildId(pub u64);
+
+impl fmt::Display for ChildId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{{}}}", self.0)
+    }
+}
+
+/// Names one kernel operation so that its result can be matched to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KernelReq(pub u64);
+
+/// A datagram to send: an IKE message, without the non-ESP marker (the
+/// daemon adds the four zero octets when it sends from port 4500).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Source address and port. An unspecified IP (`0.0.0.0`, `::`) means
+    /// "route it": the initiator of a peer whose `local_addrs` are all
+    /// `%any` does not know its source address until the first reply.
+    pub local: SocketAddr,
+    /// Destination.
+    pub remote: SocketAddr,
+    /// The IKE message.
+    pub payload: Vec<u8>,
+}
+
+/// What the kernel needs to install one Child SA: both directions' SAs
+/// (inbound with `spi_in`, outbound with `spi_out`) and the policies.
+/// Keys are oriented for this side already.
+#[derive(Clone, Debug)]
+pub struct ChildInstall {
+    /// The Child SA.
+    pub id: ChildId,
+    /// The IKE SA it belongs to.
+    pub ike_sa: IkeSaId,
+    /// Its configuration name.
+    pub name: String,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// ESP or AH.
+    pub protocol: ProtocolId,
+    /// Our address and IKE port (the outer source of outbound packets).
+    pub local: SocketAddr,
+    /// The peer's address and IKE port.
+    pub remote: SocketAddr,
+    /// SPI of the inbound SA (allocated by [`KernelOp::AllocSpi`]).
+    pub spi_in: u32,
+    /// SPI of the outbound SA (chosen by the peer).
+    pub spi_out: u32,
+    /// The algorithms.
+    pub suite: ChildSuite,
+    /// Inbound encryption key (salt included for AEAD; empty for AH).
+    pub encr_in: Secret,
+    /// Inbound integrity key (empty for AEAD).
+    pub integ_in: Secret,
+    /// Outbound encryption key.
+    pub encr_out: Secret,
+    /// Outbound integrity key.
+    pub integ_out: Secret,
+    /// Negotiated selectors of our side.
+    pub local_ts: Vec<TrafficSelector>,
+    /// Negotiated selectors of the peer's side.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Extended sequence numbers.
+    pub esn: bool,
+    /// Replay window size.
+    pub replay_window: u32,
+    /// Whether we initiated this Child SA.
+    pub initiator: bool,
+}
+
+/// What the kernel needs to remove an installed Child SA: its SAs and
+/// policies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildRemove {
+    /// The Child SA.
+    pub id: ChildId,
+    /// The IKE SA it belonged to.
+    pub ike_sa: IkeSaId,
+    /// ESP or AH.
+    pub protocol: ProtocolId,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// Inbound SPI (destination: `local`).
+    pub spi_in: u32,
+    /// Outbound SPI (destination: `remote`).
+    pub spi_out: u32,
+    /// Our selectors, as installed.
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's selectors, as installed.
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// A request to the kernel. Each with a `req` must be answered with
+/// [`Endpoint::handle_kernel_result`](super::Endpoint::handle_kernel_result).
+#[derive(Clone, Debug)]
+pub enum KernelOp {
+    /// Allocate an inbound SPI for `protocol` with destination `local`
+    /// (XFRM_MSG_ALLOCSPI); answer [`KernelOk::SpiAllocated`].
+    AllocSpi {
+        /// Names the result.
+        req: KernelReq,
+        /// ESP or AH.
+        protocol: ProtocolId,
+        /// Our address (the inbound SA's destination).
+        local: SocketAddr,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
+    /// Install both SAs and the policies of a Child SA; answer
+    /// [`KernelOk::Done`] or an error.
+    InstallChild {
+        /// Names the result.
+        req: KernelReq,
+        /// What to install.
+        child: ChildInstall,
+    },
+    /// Remove an installed Child SA's SAs and policies; answer
+    /// [`KernelOk::Done`] or an error (which is only logged).
+    RemoveChild {
+        /// Names the result.
+        req: KernelReq,
+        /// What to remove.
+        child: ChildRemove,
+    },
+    /// Free an SPI allocated by `AllocSpi` that will never be installed
+    /// (delete the larval SA). No result is expected.
+    ReleaseSpi {
+        /// ESP or AH.
+        protocol: ProtocolId,
+        /// Our address.
+        local: SocketAddr,
+        /// The SPI.
+        spi: u32,
+    },
+}
+
+impl KernelOp {
+    /// The request id to answer, if this operation has a result.
+    pub fn req(&self) -> Option<KernelReq> {
+        match self {
+            Self::AllocSpi { req, .. }
+            | Self::InstallChild { req, .. }
+            | Self::RemoveChild { req, .. } => Some(*req),
+            Self::ReleaseSpi { .. } => None,
+        }
+    }
+}
+
+/// A successful kernel operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelOk {
+    /// The SPI `AllocSpi` got.
+    SpiAllocated(u32),
+    /// `InstallChild` or `RemoveChild` done.
+    Done,
+}
+
+/// The result of a [`KernelOp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelResult {
+    /// The operation's `req`.
+    pub req: KernelReq,
+    /// What happened; errors as the message to log.
+    pub outcome: Result<KernelOk, String>,
+}
+
+/// Why an IKE SA failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IkeFailReason {
+    /// Authentication failed: we rejected the peer's AUTH (or found no
+    /// configuration or key for its identity), or with `by_peer` it sent
+    /// AUTHENTICATION_FAILED.
+    AuthenticationFailed {
+        /// The peer sent AUTHENTICATION_FAILED.
+        by_peer: bool,
+    },
+    /// No common IKE proposal.
+    NoProposalChosen {
+        /// The peer sent NO_PROPOSAL_CHOSEN (then `detail` lists what we
+        /// offered); otherwise `detail` is [`NoProposalChosen`]'s display.
+        ///
+        /// [`NoProposalChosen`]: crate::crypto::proposal::NoProposalChosen
+        by_peer: bool,
+        /// Readable proposals of both sides (or ours).
+        detail: String,
+    },
+    /// A malformed message (we sent, or with `by_peer` got, INVALID_SYNTAX).
+    InvalidSyntax {
+        /// The peer sent INVALID_SYNTAX.
+        by_peer: bool,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The peer does not support a payload we sent as critical, or sent
+    /// one we do not support.
+    UnsupportedCriticalPayload {
+        /// The peer sent UNSUPPORTED_CRITICAL_PAYLOAD.
+        by_peer: bool,
+    },
+    /// The peer asked for a key exchange method we did not offer, or kept
+    /// asking for others (more retries than configured).
+    InvalidKe {
+        /// The method the peer asked for last.
+        requested: KeId,
+    },
+    /// The responder's answer was not one of our proposals, or otherwise
+    /// unusable (bad KE value, missing payloads).
+    InvalidResponse(String),
+    /// Retransmissions exhausted: the peer did not answer.
+    PeerNotResponding,
+    /// As responder: IKE_AUTH did not complete within the half-open timeout.
+    HalfOpenTimeout,
+    /// The peer answered with another error notify.
+    PeerError(NotifyType),
+    /// A local failure (crypto, configuration).
+    Internal(String),
+}
+
+impl fmt::Display for IkeFailReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AuthenticationFailed { by_peer: true } => {
+                f.write_str("peer sent AUTHENTICATION_FAILED")
+            }
+            Self::AuthenticationFailed { by_peer: false } => {
+                f.write_str("authentication of the peer failed")
+            }
+            Self::NoProposalChosen {
+                by_peer: true,
+                detail,
+            } => {
+                write!(f, "peer sent NO_PROPOSAL_CHOSEN (we offered {detail})")
+            }
+            Self::NoProposalChosen {
+                by_peer: false,
+                detail,
+            } => f.write_str(detail),
+            Self::InvalidSyntax { by_peer, detail } => {
+                if *by_peer {
+                    f.write_str("peer sent INVALID_SYNTAX")
+                } else {
+                    write!(f, "invalid syntax: {detail}")
+                }
+            }
+            Self::UnsupportedCriticalPayload { by_peer } => {
+                if *by_peer {
+                    f.write_str("peer sent UNSUPPORTED_CRITICAL_PAYLOAD")
+                } else {
+                    f.write_str("peer sent an unsupported critical payload")
+                }
+            }
+            Self::InvalidKe { requested } => write!(
+                f,
+                "peer requested key exchange {requested}, which we do not offer or asked too often"
+            ),
+            Self::InvalidResponse(s) => write!(f, "invalid response: {s}"),
+            Self::PeerNotResponding => f.write_str("peer not responding"),
+            Self::HalfOpenTimeout => f.write_str("half-open timeout"),
+            Self::PeerError(n) => write!(f, "peer sent {n}"),
+            Self::Internal(s) => write!(f, "internal error: {s}"),
+        }
+    }
+}
+
+/// Why a Child SA failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChildFailReason {
+    /// No common ESP/AH proposal (`by_peer`: it sent NO_PROPOSAL_CHOSEN).
+    NoProposalChosen {
+        /// The peer sent NO_PROPOSAL_CHOSEN.
+        by_peer: bool,
+        /// Readable proposals.
+        detail: String,
+    },
+    /// No common traffic selectors (`by_peer`: it sent TS_UNACCEPTABLE).
+    TsUnacceptable {
+        /// The peer sent TS_UNACCEPTABLE.
+        by_peer: bool,
+    },
+    /// Modes differ (we want transport and the peer does not, or the
+    /// other way round).
+    ModeMismatch,
+    /// The kernel refused (SPI allocation or install).
+    Kernel(String),
+    /// The peer answered with another error notify.
+    PeerError(NotifyType),
+    /// The IKE SA failed or was deleted before the Child SA was installed.
+    IkeSaGone,
+    /// A local failure.
+    Internal(String),
+}
+
+impl fmt::Display for ChildFailReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoProposalChosen { by_peer: true, .. } => {
+                f.write_str("peer sent NO_PROPOSAL_CHOSEN")
+            }
+            Self::NoProposalChosen { detail, .. } => f.write_str(detail),
+            Self::TsUnacceptable { by_peer: true } => f.write_str("peer sent TS_UNACCEPTABLE"),
+            Self::TsUnacceptable { by_peer: false } => {
+                f.write_str("traffic selectors unacceptable")
+            }
+            Self::ModeMismatch => f.write_str("IPsec mode mismatch"),
+            Self::Kernel(s) => write!(f, "kernel: {s}"),
+            Self::PeerError(n) => write!(f, "peer sent {n}"),
+            Self::IkeSaGone => f.write_str("IKE SA gone"),
+            Self::Internal(s) => write!(f, "internal error: {s}"),
+        }
+    }
+}
+
+/// Something an operator or `ikectl` cares about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// IKE_AUTH completed: the IKE SA is up.
+    IkeEstablished {
+        /// The IKE SA.
+        id: IkeSaId,
+        /// Its peer configuration.
+        peer: String,
+    },
+    /// The IKE SA failed before or while being established, or later (no
+    /// answer to a request). Everything it installed is being removed.
+    IkeFailed {
+        /// The IKE SA.
+        id: IkeSaId,
+        /// Its peer configuration, once known (a responder knows it from
+        /// IKE_SA_INIT on).
+        peer: Option<String>,
+        /// Why.
+        reason: IkeFailReason,
+    },
+    /// An established IKE SA was deleted.
+    IkeDeleted {
+        /// The IKE SA.
+        id: IkeSaId,
+        /// Its peer configuration.
+        peer: String,
+        /// The peer deleted it (otherwise we did).
+        by_peer: bool,
+    },
+    /// A Child SA is installed in the kernel.
+    ChildInstalled {
+        /// The IKE SA.
+        ike: IkeSaId,
+        /// The Child SA.
+        child: ChildId,
+        /// Its configuration name.
+        name: String,
+    },
+    /// A Child SA could not be established.
+    ChildFailed {
+        /// The IKE SA.
+        ike: IkeSaId,
+        /// The Child SA, if it got an id.
+        child: Option<ChildId>,
+        /// Its configuration name.
+        name: String,
+        /// Why.
+        reason: ChildFailReason,
+    },
+    /// An installed Child SA was deleted (also when its IKE SA goes).
+    ChildDeleted {
+        /// The IKE SA.
+        ike: IkeSaId,
+        /// The Child SA.
+        child: ChildId,
+        /// Its configuration name.
+        name: String,
+        /// The peer deleted it.
+        by_peer: bool,
+    },
+    /// A liveness check we sent was answered.
+    PeerAlive {
+        /// The IKE SA.
+        id: IkeSaId,
+    },
+}
+
+/// State of an IKE SA, as `swanctl --list-sas` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IkeState {
+    /// IKE_SA_INIT / IKE_AUTH in progress.
+    Connecting,
+    /// Up.
+    Established,
+    /// Being rekeyed (not implemented yet: never reported).
+    Rekeying,
+    /// A delete is in progress.
+    Deleting,
+}
+
+impl fmt::Display for IkeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Connecting => "CONNECTING",
+            Self::Established => "ESTABLISHED",
+            Self::Rekeying => "REKEYING",
+            Self::Deleting => "DELETING",
+        })
+    }
+}
+
+/// State of a Child SA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChildState {
+    /// Negotiating (SPI allocation, exchange in flight).
+    Creating,
+    /// Keys derived, waiting for the kernel to install.
+    Installing,
+    /// In the kernel.
+    Installed,
+    /// Being deleted.
+    Deleting,
+}
+
+impl fmt::Display for ChildState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Creating => "CREATED",
+            Self::Installing => "INSTALLING",
+            Self::Installed => "INSTALLED",
+            Self::Deleting => "DELETING",
+        })
+    }
+}
+
+/// A snapshot of one Child SA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildSaInfo {
+    /// Configuration name.
+    pub name: String,
+    /// Its id.
+    pub id: ChildId,
+    /// Its state.
+    pub state: ChildState,
+    /// Tunnel or transport.
+    pub mode: Mode,
+    /// ESP or AH.
+    pub protocol: ProtocolId,
+    /// Inbound SPI (0 until allocated).
+    pub spi_in: u32,
+    /// Outbound SPI (0 until known).
+    pub spi_out: u32,
+    /// Our negotiated selectors (empty until negotiated).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's negotiated selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// The algorithms, once negotiated.
+    pub suite: Option<ChildSuite>,
+    /// When it was installed.
+    pub installed_at: Option<Instant>,
+}
+
+/// A snapshot of one IKE SA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IkeSaInfo {
+    /// Its id.
+    pub id: IkeSaId,
+    /// Peer configuration name (a responder learns it at IKE_SA_INIT,
+    /// possibly switching at IKE_AUTH).
+    pub peer: Option<String>,
+    /// Its state.
+    pub state: IkeState,
+    /// Whether we initiated it.
+    pub initiator: bool,
+    /// Initiator's SPI.
+    pub spi_i: u64,
+    /// Responder's SPI (0 until known).
+    pub spi_r: u64,
+    /// Our address and port.
+    pub local_addr: SocketAddr,
+    /// The peer's address and port.
+    pub remote_addr: SocketAddr,
+    /// Our identity, once known.
+    pub local_id: Option<Identification>,
+    /// The peer's authenticated identity, once known.
+    pub remote_id: Option<Identification>,
+    /// The negotiated algorithms.
+    pub suite: Option<IkeSuite>,
+    /// When IKE_AUTH completed.
+    pub established_at: Option<Instant>,
+    /// NAT detected in front of us (our address is not what the peer saw).
+    pub nat_local: bool,
+    /// NAT detected in front of the peer.
+    pub nat_remote: bool,
+    /// The Child SAs.
+    pub children: Vec<ChildSaInfo>,
+}
+
+/// Why a command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// No peer configuration of this name.
+    #[error("no peer configuration named '{0}'")]
+    UnknownPeer(String),
+    /// The peer has no child of this name.
+    #[error("peer '{peer}' has no child named '{child}'")]
+    UnknownChild {
+        /// The peer.
+        peer: String,
+        /// The child asked for.
+        child: String,
+    },
+    /// The peer configuration has no concrete remote address to connect to.
+    #[error("peer '{0}' has no remote address to initiate to")]
+    NoRemoteAddress(String),
+    /// No IKE SA (or Child SA) with this id.
+    #[error("no such SA")]
+    NoSuchSa,
+    /// The SA is not in a state that allows this.
+    #[error("SA is {0}, cannot do that now")]
+    WrongState(IkeState),
+    /// A local failure (randomness, key exchange).
+    #[error("{0}")]
+    Internal(String),
+}
