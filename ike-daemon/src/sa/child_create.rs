@@ -1,1 +1,1061 @@
-//! child_create (work in progress).
+//! Child SAs: the one created with IKE_AUTH and CREATE_CHILD_SA (RFC 7296
+//! 1.3.1, 2.9, 2.17), both roles: proposal and traffic selector choice,
+//! key derivation, and the asynchronous kernel steps (SPI, install).
+
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use super::config::{ChildCfg, Mode};
+use super::endpoint::Ctx;
+use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, notify};
+use super::ts::{narrow, resolve, within};
+use super::types::{
+    ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
+    Event, KernelOp,
+};
+use crate::crypto::Secret;
+use crate::crypto::ke::KeyExchange;
+use crate::crypto::keymat::ChildKeys;
+use crate::crypto::proposal::{self, KeCheck, SelectOptions};
+use crate::crypto::suite::ChildSuite;
+use crate::wire::codes::{ExchangeType, KeId, NotifyType, ProtocolId, TransformType};
+use crate::wire::sa::Proposal;
+use crate::wire::{self, Message, Notify, Payload, TrafficSelector};
+
+/// Nonce length we send (strongSwan: 32).
+pub(crate) const NONCE_LEN: usize = 32;
+
+/// One Child SA of an IKE SA.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub(crate) id: ChildId,
+    pub(crate) cfg: ChildCfg,
+    pub(crate) state: ChildState,
+    pub(crate) initiator: bool,
+    pub(crate) protocol: ProtocolId,
+    pub(crate) mode: Mode,
+    /// 0 until allocated.
+    pub(crate) spi_in: u32,
+    pub(crate) spi_out: u32,
+    pub(crate) local_ts: Vec<TrafficSelector>,
+    pub(crate) remote_ts: Vec<TrafficSelector>,
+    pub(crate) suite: Option<ChildSuite>,
+    pub(crate) installed_at: Option<Instant>,
+    pub(crate) ke_retries: u32,
+}
+
+impl Child {
+    pub(crate) fn info(&self) -> ChildSaInfo {
+        ChildSaInfo {
+            name: self.cfg.name.clone(),
+            id: self.id,
+            state: self.state,
+            mode: self.mode,
+            protocol: self.protocol,
+            spi_in: self.spi_in,
+            spi_out: self.spi_out,
+            local_ts: self.local_ts.clone(),
+            remote_ts: self.remote_ts.clone(),
+            suite: self.suite,
+            installed_at: self.installed_at,
+        }
+    }
+}
+
+/// A peer's request (IKE_AUTH or CREATE_CHILD_SA) whose answer waits for
+/// the kernel: SPI allocation, then install.
+#[derive(Debug)]
+pub(crate) struct PendingChild {
+    pub(crate) mid: u32,
+    pub(crate) exchange: ExchangeType,
+    /// Payloads that go first in the answer (IDr and AUTH of IKE_AUTH).
+    pub(crate) prefix: Vec<Payload>,
+    pub(crate) child: ChildId,
+    pub(crate) selected: Proposal,
+    pub(crate) nonce_i: Vec<u8>,
+    pub(crate) nonce_r: Vec<u8>,
+    pub(crate) pfs: Option<Secret>,
+    pub(crate) ke_out: Option<wire::KeyExchange>,
+    pub(crate) transport: bool,
+}
+
+/// What a request asks for, as the responder's child selection takes it.
+pub(crate) struct ChildRequest<'a> {
+    pub(crate) sa: &'a [Proposal],
+    pub(crate) tsi: &'a [TrafficSelector],
+    pub(crate) tsr: &'a [TrafficSelector],
+    pub(crate) transport: bool,
+    pub(crate) skip_ke: bool,
+}
+
+/// The responder's choice.
+pub(crate) struct ChildChoice {
+    pub(crate) cfg: ChildCfg,
+    pub(crate) selected: Proposal,
+    pub(crate) local_ts: Vec<TrafficSelector>,
+    pub(crate) remote_ts: Vec<TrafficSelector>,
+}
+
+/// A refusal: the notify to answer with, and the reason to report.
+pub(crate) struct ChildRefusal {
+    pub(crate) notify: NotifyType,
+    pub(crate) name: String,
+    pub(crate) reason: ChildFailReason,
+}
+
+/// The protocol of a child configuration's proposals (ESP if none).
+pub(crate) fn cfg_protocol(cfg: &ChildCfg) -> ProtocolId {
+    cfg.proposals
+        .first()
+        .map(|p| p.protocol)
+        .unwrap_or(ProtocolId::ESP)
+}
+
+/// Our proposals for a child with our SPI; without KE transforms for the
+/// Child SA of IKE_AUTH (RFC 7296 1.2).
+pub(crate) fn offer(cfg: &ChildCfg, spi: u32, with_ke: bool) -> Vec<Proposal> {
+    cfg.proposals
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.spi = spi.to_be_bytes().to_vec();
+            if !with_ke {
+                p.transforms
+                    .retain(|t| !proposal::is_ke_type(t.transform_type));
+            }
+            p
+        })
+        .collect()
+}
+
+/// The first key exchange method of our first proposal that has one (PFS).
+fn pfs_group(proposals: &[Proposal]) -> Option<KeId> {
+    proposals.first().and_then(|p| {
+        p.transforms
+            .iter()
+            .find(|t| t.transform_type == TransformType::KE && t.id != KeId::NONE.0)
+            .map(|t| KeId(t.id))
+    })
+}
+
+fn spi_of(p: &Proposal) -> Option<u32> {
+    <[u8; 4]>::try_from(p.spi.as_slice())
+        .ok()
+        .map(u32::from_be_bytes)
+        .filter(|&s| s != 0)
+}
+
+pub(crate) fn ts_payloads(
+    msg: &Message,
+) -> (Option<&[TrafficSelector]>, Option<&[TrafficSelector]>) {
+    let tsi = msg.iter().find_map(|p| match p {
+        Payload::TsI(t) => Some(t.as_slice()),
+        _ => None,
+    });
+    let tsr = msg.iter().find_map(|p| match p {
+        Payload::TsR(t) => Some(t.as_slice()),
+        _ => None,
+    });
+    (tsi, tsr)
+}
+
+pub(crate) fn sa_payload(msg: &Message) -> Option<&[Proposal]> {
+    msg.iter().find_map(|p| match p {
+        Payload::Sa(s) => Some(s.as_slice()),
+        _ => None,
+    })
+}
+
+pub(crate) fn nonce_payload(msg: &Message) -> Option<&[u8]> {
+    msg.iter().find_map(|p| match p {
+        Payload::Nonce(n) => Some(n.as_slice()),
+        _ => None,
+    })
+}
+
+pub(crate) fn ke_payload(msg: &Message) -> Option<&wire::KeyExchange> {
+    msg.iter().find_map(|p| match p {
+        Payload::Ke(k) => Some(k),
+        _ => None,
+    })
+}
+
+impl IkeSa {
+    /// A new Child SA of ours: allocate its SPI.
+    pub(crate) fn new_child(&mut self, ctx: &mut Ctx, cfg: ChildCfg, initiator: bool) -> ChildId {
+        let id = ctx.child_id();
+        let protocol = cfg_protocol(&cfg);
+        let req = ctx.kernel_req(
+            self.id,
+            KernelPurpose::AllocSpi {
+                child: id,
+                protocol,
+                local: self.local,
+            },
+        );
+        ctx.kernel_ops.push_back(KernelOp::AllocSpi {
+            req,
+            protocol,
+            local: self.local,
+            remote: self.remote,
+        });
+        self.children.push(Child {
+            id,
+            mode: cfg.mode,
+            cfg,
+            state: ChildState::Creating,
+            initiator,
+            protocol,
+            spi_in: 0,
+            spi_out: 0,
+            local_ts: Vec::new(),
+            remote_ts: Vec::new(),
+            suite: None,
+            installed_at: None,
+            ke_retries: 0,
+        });
+        id
+    }
+
+    /// Queues a CREATE_CHILD_SA for `cfg`.
+    pub(crate) fn start_child(&mut self, ctx: &mut Ctx, cfg: ChildCfg) {
+        let child = self.new_child(ctx, cfg, true);
+        self.queue.push_back(Task::CreateChild {
+            child,
+            nonce: Vec::new(),
+            ke: None,
+            offered: Vec::new(),
+        });
+    }
+
+    /// The `initiate_child` command.
+    pub(crate) fn initiate_child(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        name: &str,
+    ) -> Result<(), CommandError> {
+        let cfg = self
+            .peer
+            .child(name)
+            .cloned()
+            .ok_or_else(|| CommandError::UnknownChild {
+                peer: self.peer.name.clone(),
+                child: name.to_string(),
+            })?;
+        match self.phase {
+            Phase::Established => {
+                self.start_child(ctx, cfg);
+                self.next_task(ctx, now);
+                Ok(())
+            }
+            Phase::Deleting => Err(CommandError::WrongState(self.state())),
+            _ => {
+                self.pending_children.push_back(cfg);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn child_ready(&self, child: ChildId) -> bool {
+        self.children.iter().any(|c| c.id == child && c.spi_in != 0)
+    }
+
+    fn child_mut(&mut self, child: ChildId) -> Option<&mut Child> {
+        self.children.iter_mut().find(|c| c.id == child)
+    }
+
+    /// An inbound SPI arrived for `child`.
+    pub(crate) fn spi_ready(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
+        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+            self.responder_install(ctx, now);
+        } else if self.initiator && self.phase == Phase::AwaitSpi {
+            self.send_auth_request(ctx, now);
+        } else {
+            self.next_task(ctx, now);
+        }
+    }
+
+    /// Sends our CREATE_CHILD_SA request for `child` (SPI allocated).
+    pub(crate) fn send_create_child(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
+        let Some(c) = self.children.iter().find(|c| c.id == child) else {
+            return;
+        };
+        let cfg = c.cfg.clone();
+        let offered = offer(&cfg, c.spi_in, true);
+        let nonce = match ctx.provider.random_vec(NONCE_LEN) {
+            Ok(n) => n,
+            Err(e) => {
+                self.child_failed(ctx, now, child, ChildFailReason::Internal(e.to_string()));
+                return;
+            }
+        };
+        let ke = match pfs_group(&offered).map(|g| ctx.provider.start_key_exchange(g)) {
+            None => None,
+            Some(Ok(k)) => Some(k),
+            Some(Err(e)) => {
+                self.child_failed(ctx, now, child, ChildFailReason::Internal(e.to_string()));
+                return;
+            }
+        };
+        let mut inner = Vec::new();
+        if cfg.mode == Mode::Transport {
+            inner.push(Payload::Notify(Notify::new(
+                NotifyType::USE_TRANSPORT_MODE,
+                Vec::new(),
+            )));
+        }
+        inner.push(Payload::Sa(offered.clone()));
+        inner.push(Payload::Nonce(nonce.clone()));
+        if let Some(k) = &ke {
+            inner.push(Payload::Ke(wire::KeyExchange {
+                group: k.method(),
+                data: k.public_value().to_vec(),
+            }));
+        }
+        let local = resolve(&cfg.local_ts, self.local.ip());
+        let remote = resolve(&cfg.remote_ts, self.remote.ip());
+        inner.push(Payload::TsI(local.clone()));
+        inner.push(Payload::TsR(remote.clone()));
+        if let Some(c) = self.child_mut(child) {
+            c.local_ts = local;
+            c.remote_ts = remote;
+        }
+        debug!("{}: creating CHILD_SA {}", self.name(), cfg.name);
+        self.send_request(
+            ctx,
+            now,
+            ExchangeType::CREATE_CHILD_SA,
+            inner,
+            Task::CreateChild {
+                child,
+                nonce,
+                ke,
+                offered,
+            },
+        );
+    }
+
+    /// The answer to our CREATE_CHILD_SA.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_child_response(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        msg: &Message,
+        child: ChildId,
+        nonce_i: Vec<u8>,
+        ke: Option<Box<dyn KeyExchange>>,
+        offered: Vec<Proposal>,
+    ) {
+        let name = self.name();
+        if let Some(g) =
+            notify(msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
+            && let Some(c) = self.child_mut(child)
+            && c.ke_retries < ctx.cfg.max_invalid_ke_retries
+            && let Some(promoted) = proposal::promote_ke(&c.cfg.proposals, g)
+        {
+            debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
+            c.ke_retries = c.ke_retries.saturating_add(1);
+            c.cfg.proposals = promoted;
+            self.queue.push_front(Task::CreateChild {
+                child,
+                nonce: Vec::new(),
+                ke: None,
+                offered: Vec::new(),
+            });
+            return;
+        }
+        let Some(nonce_r) = nonce_payload(msg).map(<[u8]>::to_vec) else {
+            let reason = match error_notify(msg) {
+                Some(t) => peer_child_error(t, &offered),
+                None => ChildFailReason::Internal("CREATE_CHILD_SA response without nonce".into()),
+            };
+            self.child_failed(ctx, now, child, reason);
+            return;
+        };
+        self.initiator_child_answer(
+            ctx, now, msg, child, &offered, &nonce_i, &nonce_r, ke, false,
+        );
+    }
+
+    /// Our Child SA as the peer answered it (IKE_AUTH or CREATE_CHILD_SA).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn initiator_child_answer(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        msg: &Message,
+        child: ChildId,
+        offered: &[Proposal],
+        nonce_i: &[u8],
+        nonce_r: &[u8],
+        ke: Option<Box<dyn KeyExchange>>,
+        skip_ke: bool,
+    ) {
+        if let Some(t) = error_notify(msg) {
+            self.child_failed(ctx, now, child, peer_child_error(t, offered));
+            return;
+        }
+        let (Some(sa), (Some(tsi), Some(tsr))) = (sa_payload(msg), ts_payloads(msg)) else {
+            self.child_failed(
+                ctx,
+                now,
+                child,
+                ChildFailReason::Internal("answer without SA, TSi and TSr".into()),
+            );
+            return;
+        };
+        let selected = match proposal::check_response(offered, sa, skip_ke) {
+            Ok(s) => s.proposal,
+            Err(e) => {
+                self.child_failed(ctx, now, child, ChildFailReason::Internal(e.to_string()));
+                return;
+            }
+        };
+        let Some(spi_out) = spi_of(&selected) else {
+            self.child_failed(
+                ctx,
+                now,
+                child,
+                ChildFailReason::Internal("answer without a 4-octet SPI".into()),
+            );
+            return;
+        };
+        let Some(c) = self.children.iter().find(|c| c.id == child) else {
+            return;
+        };
+        let ours_local = resolve(&c.cfg.local_ts, self.local.ip());
+        let ours_remote = resolve(&c.cfg.remote_ts, self.remote.ip());
+        if tsi.is_empty()
+            || tsr.is_empty()
+            || !within(tsi, &ours_local)
+            || !within(tsr, &ours_remote)
+        {
+            self.child_rejected(
+                ctx,
+                now,
+                child,
+                ChildFailReason::TsUnacceptable { by_peer: false },
+            );
+            return;
+        }
+        let transport_answer = notify(msg, NotifyType::USE_TRANSPORT_MODE).is_some();
+        if c.cfg.mode == Mode::Transport && !transport_answer {
+            self.child_rejected(ctx, now, child, ChildFailReason::ModeMismatch);
+            return;
+        }
+        let suite = match proposal::child_suite(&selected) {
+            Ok(s) => s,
+            Err(e) => {
+                self.child_rejected(ctx, now, child, ChildFailReason::Internal(e.to_string()));
+                return;
+            }
+        };
+        let pfs = match (skip_ke, suite.ke.filter(|&k| k != KeId::NONE), ke) {
+            (false, Some(g), Some(ours)) if ours.method() == g => {
+                match ke_payload(msg).filter(|k| k.group == g) {
+                    Some(k) => match ours.complete(&k.data) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            self.child_rejected(
+                                ctx,
+                                now,
+                                child,
+                                ChildFailReason::Internal(e.to_string()),
+                            );
+                            return;
+                        }
+                    },
+                    None => {
+                        self.child_rejected(
+                            ctx,
+                            now,
+                            child,
+                            ChildFailReason::Internal("PFS answer without its KE payload".into()),
+                        );
+                        return;
+                    }
+                }
+            }
+            (false, Some(g), _) => {
+                self.child_rejected(
+                    ctx,
+                    now,
+                    child,
+                    ChildFailReason::Internal(format!(
+                        "peer chose key exchange {g} we did not send"
+                    )),
+                );
+                return;
+            }
+            _ => None,
+        };
+        let mode = if transport_answer && c.cfg.mode == Mode::Transport {
+            Mode::Transport
+        } else {
+            Mode::Tunnel
+        };
+        let Some(c) = self.child_mut(child) else {
+            return;
+        };
+        c.spi_out = spi_out;
+        c.local_ts = tsi.to_vec();
+        c.remote_ts = tsr.to_vec();
+        c.mode = mode;
+        c.suite = Some(suite);
+        self.install(ctx, now, child, nonce_i, nonce_r, pfs.as_ref());
+    }
+
+    /// We refuse the peer's answer for `child` although the peer has set it
+    /// up: delete the peer's SA (our inbound SPI names it), then fail it.
+    fn child_rejected(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+        reason: ChildFailReason,
+    ) {
+        if let Some(c) = self.children.iter().find(|c| c.id == child) {
+            self.queue.push_back(Task::DeleteRejected {
+                protocol: c.protocol,
+                spi: c.spi_in,
+            });
+        }
+        self.child_failed(ctx, now, child, reason);
+    }
+
+    /// Derives the keys of `child` and asks the kernel to install it.
+    fn install(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+        nonce_i: &[u8],
+        nonce_r: &[u8],
+        pfs: Option<&Secret>,
+    ) {
+        let (Some(keys), Some(c)) = (
+            self.keys.as_ref(),
+            self.children.iter().find(|c| c.id == child),
+        ) else {
+            return;
+        };
+        let Some(suite) = c.suite else {
+            return;
+        };
+        let derived = ChildKeys::derive(
+            keys.prf.as_ref(),
+            keys.sk_d.as_bytes(),
+            pfs.map(Secret::as_bytes),
+            nonce_i,
+            nonce_r,
+            &suite,
+        );
+        let k = match derived {
+            Ok(k) => k,
+            Err(e) => {
+                self.child_failed(ctx, now, child, ChildFailReason::Internal(e.to_string()));
+                return;
+            }
+        };
+        let (encr_in, integ_in, encr_out, integ_out) = if self.initiator_of(c) {
+            (k.encr_r, k.integ_r, k.encr_i, k.integ_i)
+        } else {
+            (k.encr_i, k.integ_i, k.encr_r, k.integ_r)
+        };
+        let install = ChildInstall {
+            id: c.id,
+            ike_sa: self.id,
+            name: c.cfg.name.clone(),
+            mode: c.mode,
+            protocol: c.protocol,
+            local: self.local,
+            remote: self.remote,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            suite,
+            encr_in,
+            integ_in,
+            encr_out,
+            integ_out,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            esn: suite.esn,
+            replay_window: c.cfg.replay_window,
+            initiator: c.initiator,
+        };
+        let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
+        ctx.kernel_ops.push_back(KernelOp::InstallChild {
+            req,
+            child: install,
+        });
+        if let Some(c) = self.child_mut(child) {
+            c.state = ChildState::Installing;
+        }
+    }
+
+    /// Whether the keys of `c` go initiator-to-responder outbound: the
+    /// initiator of the exchange that created the Child SA (RFC 7296 2.17).
+    fn initiator_of(&self, c: &Child) -> bool {
+        c.initiator
+    }
+
+    /// The kernel installed `child`.
+    pub(crate) fn child_installed(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
+        let name = self.name();
+        let ike = self.id;
+        let Some(c) = self.child_mut(child) else {
+            return;
+        };
+        c.state = ChildState::Installed;
+        c.installed_at = Some(now);
+        info!(
+            "CHILD_SA {}{} established with SPIs {:08x}_i {:08x}_o and TS {} === {} ({} {}, IKE SA {name})",
+            c.cfg.name,
+            c.id,
+            c.spi_in,
+            c.spi_out,
+            TsDisplay(&c.local_ts),
+            TsDisplay(&c.remote_ts),
+            c.protocol,
+            c.mode,
+        );
+        ctx.events.push_back(Event::ChildInstalled {
+            ike,
+            child,
+            name: c.cfg.name.clone(),
+        });
+        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+            self.responder_answer(ctx, None);
+        }
+        self.next_task(ctx, now);
+    }
+
+    /// `child` could not be established: release its SPI and report; a
+    /// responder answers NO_PROPOSAL_CHOSEN as strongSwan does for a
+    /// failed install (child_create.c, build_r).
+    pub(crate) fn child_failed(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+        reason: ChildFailReason,
+    ) {
+        let Some(pos) = self.children.iter().position(|c| c.id == child) else {
+            return;
+        };
+        let c = self.children.remove(pos);
+        self.queue
+            .retain(|t| !matches!(t, Task::CreateChild { child: x, .. } if *x == child));
+        self.drop_child(ctx, c, false, reason);
+        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+            self.responder_answer(ctx, Some(NotifyType::NO_PROPOSAL_CHOSEN));
+        }
+        if self.initiator && self.phase == Phase::AwaitSpi {
+            self.fail(
+                ctx,
+                super::IkeFailReason::Internal("no SPI for the first Child SA".into()),
+            );
+            return;
+        }
+        self.next_task(ctx, now);
+    }
+
+    /// Undoes what `c` has in the kernel and reports it.
+    pub(crate) fn drop_child(
+        &mut self,
+        ctx: &mut Ctx,
+        c: Child,
+        by_peer: bool,
+        reason: ChildFailReason,
+    ) {
+        match c.state {
+            ChildState::Installed | ChildState::Deleting | ChildState::Installing => {
+                let req = ctx.kernel_req(self.id, KernelPurpose::Remove);
+                ctx.kernel_ops.push_back(KernelOp::RemoveChild {
+                    req,
+                    child: self.remove_of(&c),
+                });
+            }
+            ChildState::Creating => {
+                if c.spi_in != 0 {
+                    ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+                        protocol: c.protocol,
+                        local: self.local,
+                        spi: c.spi_in,
+                    });
+                }
+            }
+        }
+        if matches!(c.state, ChildState::Installed | ChildState::Deleting) {
+            info!(
+                "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o deleted{} (IKE SA {})",
+                c.cfg.name,
+                c.id,
+                c.spi_in,
+                c.spi_out,
+                if by_peer { " by peer" } else { "" },
+                self.name()
+            );
+            ctx.events.push_back(Event::ChildDeleted {
+                ike: self.id,
+                child: c.id,
+                name: c.cfg.name,
+                by_peer,
+            });
+        } else {
+            info!(
+                "CHILD_SA {}{} of IKE SA {} failed: {reason}",
+                c.cfg.name,
+                c.id,
+                self.name()
+            );
+            ctx.events.push_back(Event::ChildFailed {
+                ike: self.id,
+                child: Some(c.id),
+                name: c.cfg.name,
+                reason,
+            });
+        }
+    }
+
+    pub(crate) fn remove_of(&self, c: &Child) -> ChildRemove {
+        ChildRemove {
+            id: c.id,
+            ike_sa: self.id,
+            protocol: c.protocol,
+            mode: c.mode,
+            local: self.local,
+            remote: self.remote,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+        }
+    }
+
+    /// Responder: the child configuration, proposal and narrowed selectors
+    /// for a request. As strongSwan (peer_cfg.c, `select_child_cfg`), the
+    /// child whose selectors match the offered ones best wins (equal beats
+    /// containing beats overlapping), then its proposals must match.
+    pub(crate) fn select_child(
+        &self,
+        ctx: &Ctx,
+        req: &ChildRequest<'_>,
+    ) -> Result<ChildChoice, ChildRefusal> {
+        let mut best: Option<(u8, &ChildCfg, Vec<TrafficSelector>, Vec<TrafficSelector>)> = None;
+        for cfg in &self.peer.children {
+            let local = resolve(&cfg.local_ts, self.local.ip());
+            let remote = resolve(&cfg.remote_ts, self.remote.ip());
+            let tsr = narrow(&local, req.tsr);
+            let tsi = narrow(&remote, req.tsi);
+            if tsr.is_empty() || tsi.is_empty() {
+                continue;
+            }
+            let score = ts_match(&local, req.tsr).saturating_add(ts_match(&remote, req.tsi));
+            if best.as_ref().is_none_or(|(s, ..)| score > *s) {
+                best = Some((score, cfg, tsr, tsi));
+            }
+        }
+        let Some((_, cfg, tsr, tsi)) = best else {
+            return Err(ChildRefusal {
+                notify: NotifyType::TS_UNACCEPTABLE,
+                name: self
+                    .peer
+                    .children
+                    .first()
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
+                reason: ChildFailReason::TsUnacceptable { by_peer: false },
+            });
+        };
+        let opts = SelectOptions {
+            preference: ctx.cfg.preference,
+            skip_ke: req.skip_ke,
+        };
+        match proposal::select(&cfg.proposals, req.sa, opts) {
+            Ok(s) => Ok(ChildChoice {
+                cfg: cfg.clone(),
+                selected: s.proposal,
+                local_ts: tsr,
+                remote_ts: tsi,
+            }),
+            Err(e) => Err(ChildRefusal {
+                notify: NotifyType::NO_PROPOSAL_CHOSEN,
+                name: cfg.name.clone(),
+                reason: ChildFailReason::NoProposalChosen {
+                    by_peer: false,
+                    detail: e.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// Responder: reports a refused child (the caller answers).
+    pub(crate) fn child_refused(&self, ctx: &mut Ctx, r: ChildRefusal) {
+        info!(
+            "CHILD_SA {} of IKE SA {} refused: {} (sending {})",
+            r.name,
+            self.name(),
+            r.reason,
+            r.notify
+        );
+        ctx.events.push_back(Event::ChildFailed {
+            ike: self.id,
+            child: None,
+            name: r.name,
+            reason: r.reason,
+        });
+    }
+
+    /// Responder: the Child SA is chosen; allocate its SPI, answer later.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_responder_child(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        mid: u32,
+        exchange: ExchangeType,
+        prefix: Vec<Payload>,
+        choice: ChildChoice,
+        transport: bool,
+        nonce_i: Vec<u8>,
+        nonce_r: Vec<u8>,
+        pfs: Option<Secret>,
+        ke_out: Option<wire::KeyExchange>,
+    ) {
+        let transport = transport && choice.cfg.mode == Mode::Transport;
+        let child = self.new_child(ctx, choice.cfg, false);
+        let suite = proposal::child_suite(&choice.selected).ok();
+        if let Some(c) = self.child_mut(child) {
+            c.local_ts = choice.local_ts;
+            c.remote_ts = choice.remote_ts;
+            c.mode = if transport {
+                Mode::Transport
+            } else {
+                Mode::Tunnel
+            };
+            c.suite = suite;
+        }
+        self.pending = Some(PendingChild {
+            mid,
+            exchange,
+            prefix,
+            child,
+            selected: choice.selected,
+            nonce_i,
+            nonce_r,
+            pfs,
+            ke_out,
+            transport,
+        });
+        if suite.is_none() {
+            self.child_failed(
+                ctx,
+                now,
+                child,
+                ChildFailReason::Internal("selected proposal makes no suite".into()),
+            );
+        }
+    }
+
+    /// Responder: the SPI is there; derive keys and install.
+    pub(crate) fn responder_install(&mut self, ctx: &mut Ctx, now: Instant) {
+        let Some(p) = self.pending.as_ref() else {
+            return;
+        };
+        let (child, ni, nr, pfs) = (p.child, p.nonce_i.clone(), p.nonce_r.clone(), p.pfs.clone());
+        let spi_out = spi_of(&p.selected).unwrap_or(0);
+        if let Some(c) = self.child_mut(child) {
+            c.spi_out = spi_out;
+        }
+        self.install(ctx, now, child, &ni, &nr, pfs.as_ref());
+    }
+
+    /// Responder: sends the answer of the pending request: the child's
+    /// SA and selectors, or `refusal`.
+    pub(crate) fn responder_answer(&mut self, ctx: &mut Ctx, refusal: Option<NotifyType>) {
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        let mut inner = p.prefix;
+        match refusal {
+            Some(n) => inner.push(Payload::Notify(Notify::new(n, Vec::new()))),
+            None => {
+                let Some(c) = self.children.iter().find(|c| c.id == p.child) else {
+                    return;
+                };
+                if p.transport {
+                    inner.push(Payload::Notify(Notify::new(
+                        NotifyType::USE_TRANSPORT_MODE,
+                        Vec::new(),
+                    )));
+                }
+                let mut sel = p.selected;
+                sel.spi = c.spi_in.to_be_bytes().to_vec();
+                inner.push(Payload::Sa(vec![sel]));
+                if p.exchange == ExchangeType::CREATE_CHILD_SA {
+                    inner.push(Payload::Nonce(p.nonce_r));
+                    if let Some(k) = p.ke_out {
+                        inner.push(Payload::Ke(k));
+                    }
+                }
+                inner.push(Payload::TsI(c.remote_ts.clone()));
+                inner.push(Payload::TsR(c.local_ts.clone()));
+            }
+        }
+        self.send_response(ctx, p.exchange, p.mid, inner);
+    }
+
+    /// Responder: a CREATE_CHILD_SA request.
+    pub(crate) fn create_child_request(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        let mid = msg.header.message_id;
+        let refuse = |sa: &mut Self, ctx: &mut Ctx, n: Notify| {
+            sa.send_response(
+                ctx,
+                ExchangeType::CREATE_CHILD_SA,
+                mid,
+                vec![Payload::Notify(n)],
+            );
+        };
+        let rekey = notify(msg, NotifyType::REKEY_SA).is_some()
+            || sa_payload(msg).is_some_and(|s| s.iter().any(|p| p.protocol == ProtocolId::IKE));
+        if rekey {
+            info!(
+                "{}: peer wants to rekey, which iked does not implement yet; sending NO_ADDITIONAL_SAS",
+                self.name()
+            );
+            refuse(
+                self,
+                ctx,
+                Notify::new(NotifyType::NO_ADDITIONAL_SAS, Vec::new()),
+            );
+            return;
+        }
+        let (Some(sa), Some(ni), (Some(tsi), Some(tsr))) =
+            (sa_payload(msg), nonce_payload(msg), ts_payloads(msg))
+        else {
+            info!(
+                "{}: CREATE_CHILD_SA request lacks SA, Ni, TSi or TSr",
+                self.name()
+            );
+            refuse(
+                self,
+                ctx,
+                Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()),
+            );
+            return;
+        };
+        let req = ChildRequest {
+            sa,
+            tsi,
+            tsr,
+            transport: notify(msg, NotifyType::USE_TRANSPORT_MODE).is_some(),
+            skip_ke: false,
+        };
+        let choice = match self.select_child(ctx, &req) {
+            Ok(c) => c,
+            Err(r) => {
+                let n = r.notify;
+                self.child_refused(ctx, r);
+                refuse(self, ctx, Notify::new(n, Vec::new()));
+                return;
+            }
+        };
+        let kei = ke_payload(msg);
+        let (pfs, ke_out) = match proposal::check_ke_payload(&choice.selected, kei.map(|k| k.group))
+        {
+            KeCheck::InvalidKePayload(g) => {
+                info!(
+                    "{}: CREATE_CHILD_SA with key exchange {:?}, asking for {g}",
+                    self.name(),
+                    kei.map(|k| k.group)
+                );
+                refuse(self, ctx, Notify::invalid_ke_payload(g));
+                return;
+            }
+            KeCheck::Ignore => (None, None),
+            KeCheck::Accept => match kei {
+                Some(k) => match ctx.provider.respond_key_exchange(k.group, &k.data) {
+                    Ok((public, shared)) => (
+                        Some(shared),
+                        Some(wire::KeyExchange {
+                            group: k.group,
+                            data: public,
+                        }),
+                    ),
+                    Err(e) => {
+                        info!("{}: peer's KE value unusable: {e}", self.name());
+                        refuse(
+                            self,
+                            ctx,
+                            Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()),
+                        );
+                        return;
+                    }
+                },
+                None => (None, None),
+            },
+        };
+        let nonce_r = match ctx.provider.random_vec(NONCE_LEN) {
+            Ok(n) => n,
+            Err(_) => {
+                refuse(
+                    self,
+                    ctx,
+                    Notify::new(NotifyType::NO_ADDITIONAL_SAS, Vec::new()),
+                );
+                return;
+            }
+        };
+        let transport = req.transport;
+        self.start_responder_child(
+            ctx,
+            now,
+            mid,
+            ExchangeType::CREATE_CHILD_SA,
+            Vec::new(),
+            choice,
+            transport,
+            ni.to_vec(),
+            nonce_r,
+            pfs,
+            ke_out,
+        );
+    }
+}
+
+/// How well configured selectors match offered ones: 3 if one is equal,
+/// 2 if an offered one lies within a configured one, 1 if they overlap.
+fn ts_match(configured: &[TrafficSelector], offered: &[TrafficSelector]) -> u8 {
+    let mut best = 0;
+    for c in configured {
+        for o in offered {
+            let s = if c == o {
+                3
+            } else if within(std::slice::from_ref(o), std::slice::from_ref(c)) {
+                2
+            } else if super::ts::intersect(c, o).is_some() {
+                1
+            } else {
+                0
+            };
+            best = best.max(s);
+        }
+    }
+    best
+}
+
+/// The reason for a child the peer refused with error notify `t`.
+fn peer_child_error(t: NotifyType, offered: &[Proposal]) -> ChildFailReason {
+    match t {
+        NotifyType::NO_PROPOSAL_CHOSEN => ChildFailReason::NoProposalChosen {
+            by_peer: true,
+            detail: proposal::display_list(offered).to_string(),
+        },
+        NotifyType::TS_UNACCEPTABLE => ChildFailReason::TsUnacceptable { by_peer: true },
+        other => ChildFailReason::PeerError(other),
+    }
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::ike_sa::{IkeSa, KernelPurpose};
@@ -330,8 +330,21 @@ impl Endpoint {
         self.sas.is_empty()
     }
 
-    fn insert(&mut self, now: Instant, sa: IkeSa) {
+    fn insert(&mut self, now: Instant, mut sa: IkeSa) {
         let id = sa.id();
+        if self.by_spi.contains_key(&sa.our_spi()) {
+            // Two SAs drew the same 64-bit SPI: refuse the newcomer.
+            warn!(
+                "{}: SPI {:016x} in use, dropping the new IKE SA",
+                sa.name(),
+                sa.our_spi()
+            );
+            sa.fail(
+                &mut self.ctx,
+                crate::sa::IkeFailReason::Internal("IKE SPI collision".into()),
+            );
+            return;
+        }
         self.by_spi.insert(sa.our_spi(), id);
         if let Some(k) = sa.init_key() {
             self.by_init.insert(k, id);
@@ -359,10 +372,10 @@ impl Endpoint {
             self.timers.set(id, None);
             return;
         }
-        if !sa.half_open() {
-            if let Some(k) = sa.init_key() {
-                self.by_init.remove(&k);
-            }
+        if !sa.half_open()
+            && let Some(k) = sa.init_key()
+        {
+            self.by_init.remove(&k);
         }
         self.timers.set(id, sa.deadline());
     }

@@ -1,1 +1,377 @@
-//! ike_auth (work in progress).
+//! IKE_AUTH with pre-shared keys (RFC 7296 1.2, 2.15), both roles: the
+//! identities, AUTH computed and verified (in constant time), the choice of
+//! the peer configuration by identity, and the first Child SA.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use tracing::info;
+
+use super::child_create::{ChildRequest, offer, sa_payload, ts_payloads};
+use super::endpoint::Ctx;
+use super::ike_sa::{IdDisplay, IkeSa, Phase, Task, error_notify, notify};
+use super::ts::resolve;
+use super::types::{Event, IkeFailReason};
+use crate::crypto::Secret;
+use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
+use crate::crypto::proposal::{self, SelectOptions};
+use crate::wire::codes::{AuthMethod, ExchangeType, IdType, NotifyType};
+use crate::wire::{Authentication, Identification, Message, Notify, Payload};
+
+/// Whether `got` is the configured identity `want` (FQDN and RFC822
+/// compared without regard to case, as strongSwan does).
+pub(crate) fn id_matches(want: &Identification, got: &Identification) -> bool {
+    if want.id_type != got.id_type {
+        return false;
+    }
+    match want.id_type {
+        IdType::FQDN | IdType::RFC822_ADDR => want.data.eq_ignore_ascii_case(&got.data),
+        _ => want.data == got.data,
+    }
+}
+
+/// The identity of an address, used as the peer's ID for the key lookup
+/// when no remote identity is configured (ipsec.conf's default).
+fn addr_id(ip: IpAddr) -> Identification {
+    match ip {
+        IpAddr::V4(a) => Identification::ipv4(a),
+        IpAddr::V6(a) => Identification::ipv6(a),
+    }
+}
+
+fn ids(
+    msg: &Message,
+) -> (
+    Option<&Identification>,
+    Option<&Identification>,
+    Option<&Authentication>,
+) {
+    let idi = msg.iter().find_map(|p| match p {
+        Payload::IdI(i) => Some(i),
+        _ => None,
+    });
+    let idr = msg.iter().find_map(|p| match p {
+        Payload::IdR(i) => Some(i),
+        _ => None,
+    });
+    let auth = msg.iter().find_map(|p| match p {
+        Payload::Auth(a) => Some(a),
+        _ => None,
+    });
+    (idi, idr, auth)
+}
+
+impl IkeSa {
+    fn psk(&self, ctx: &Ctx, local: &Identification, remote: &Identification) -> Option<Secret> {
+        let k = ctx.psk.0.psk(local, remote);
+        if k.is_none() {
+            info!(
+                "{}: no shared key found for '{}' - '{}'",
+                self.name(),
+                IdDisplay(local),
+                IdDisplay(remote)
+            );
+        }
+        k
+    }
+
+    /// Initiator: IKE_SA_INIT is done and the first child has its SPI.
+    pub(crate) fn send_auth_request(&mut self, ctx: &mut Ctx, now: Instant) {
+        let (Some(keys), Some(child)) = (self.keys.as_ref(), self.children.first()) else {
+            return;
+        };
+        let local_id = self.peer.local_id.clone();
+        let remote_hint = self
+            .peer
+            .remote_id
+            .clone()
+            .unwrap_or_else(|| addr_id(self.remote.ip()));
+        let Some(psk) = self.psk(ctx, &local_id, &remote_hint) else {
+            self.fail(
+                ctx,
+                IkeFailReason::Internal(format!(
+                    "no shared key found for '{}' - '{}'",
+                    IdDisplay(&local_id),
+                    IdDisplay(&remote_hint)
+                )),
+            );
+            return;
+        };
+        let signed = signed_octets(
+            keys.prf.as_ref(),
+            &self.init.request,
+            &self.init.nonce_r,
+            keys.sk_pi.as_bytes(),
+            &local_id.to_body(),
+        );
+        let auth = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed);
+        let cfg = child.cfg.clone();
+        let local_ts = resolve(&cfg.local_ts, self.local.ip());
+        let remote_ts = resolve(&cfg.remote_ts, self.remote.ip());
+        let mut inner = vec![Payload::IdI(local_id)];
+        if let Some(r) = &self.peer.remote_id {
+            inner.push(Payload::IdR(r.clone()));
+        }
+        inner.push(Payload::Auth(Authentication {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: auth,
+        }));
+        if cfg.mode == super::Mode::Transport {
+            inner.push(Payload::Notify(Notify::new(
+                NotifyType::USE_TRANSPORT_MODE,
+                Vec::new(),
+            )));
+        }
+        inner.push(Payload::Sa(offer(&cfg, child.spi_in, false)));
+        inner.push(Payload::TsI(local_ts.clone()));
+        inner.push(Payload::TsR(remote_ts.clone()));
+        if let Some(c) = self.children.first_mut() {
+            c.local_ts = local_ts;
+            c.remote_ts = remote_ts;
+        }
+        self.phase = Phase::AuthSent;
+        self.send_request(ctx, now, ExchangeType::IKE_AUTH, inner, Task::IkeAuth);
+    }
+
+    /// Initiator: we reject the responder's authentication; tell it
+    /// (RFC 7296 2.21.2) and fail.
+    fn reject_responder(&mut self, ctx: &mut Ctx) {
+        self.send_oneshot(
+            ctx,
+            vec![Payload::Notify(Notify::new(
+                NotifyType::AUTHENTICATION_FAILED,
+                Vec::new(),
+            ))],
+        );
+        self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: false });
+    }
+
+    /// Initiator: the IKE_AUTH response.
+    pub(crate) fn auth_response(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        if notify(msg, NotifyType::AUTHENTICATION_FAILED).is_some() {
+            self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: true });
+            return;
+        }
+        let (_, Some(idr), Some(auth)) = ids(msg) else {
+            let reason = match error_notify(msg) {
+                Some(NotifyType::INVALID_SYNTAX) => IkeFailReason::InvalidSyntax {
+                    by_peer: true,
+                    detail: String::new(),
+                },
+                Some(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD) => {
+                    IkeFailReason::UnsupportedCriticalPayload { by_peer: true }
+                }
+                Some(t) => IkeFailReason::PeerError(t),
+                None => {
+                    IkeFailReason::InvalidResponse("IKE_AUTH response without IDr or AUTH".into())
+                }
+            };
+            self.fail(ctx, reason);
+            return;
+        };
+        if let Some(want) = &self.peer.remote_id
+            && !id_matches(want, idr)
+        {
+            info!(
+                "{}: responder identified as '{}', we expect '{}'",
+                self.name(),
+                IdDisplay(idr),
+                IdDisplay(want)
+            );
+            self.reject_responder(ctx);
+            return;
+        }
+        let local_id = self.peer.local_id.clone();
+        let Some(psk) = self.psk(ctx, &local_id, idr) else {
+            self.reject_responder(ctx);
+            return;
+        };
+        let Some(keys) = self.keys.as_ref() else {
+            return;
+        };
+        let signed = signed_octets(
+            keys.prf.as_ref(),
+            &self.init.response,
+            &self.init.nonce_i,
+            keys.sk_pr.as_bytes(),
+            &idr.to_body(),
+        );
+        if auth.method != AuthMethod::SHARED_KEY_MIC
+            || !verify_psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed, &auth.data)
+        {
+            info!(
+                "{}: authentication of '{}' with {} failed",
+                self.name(),
+                IdDisplay(idr),
+                auth.method
+            );
+            self.reject_responder(ctx);
+            return;
+        }
+        self.remote_id = Some(idr.clone());
+        self.established(ctx, now);
+        let Some(child) = self.children.first() else {
+            return;
+        };
+        let (id, offered) = (child.id, offer(&child.cfg, child.spi_in, false));
+        let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
+        self.initiator_child_answer(ctx, now, msg, id, &offered, &ni, &nr, None, true);
+    }
+
+    fn established(&mut self, ctx: &mut Ctx, now: Instant) {
+        self.phase = Phase::Established;
+        self.half_open_until = None;
+        self.established_at = Some(now);
+        let (lid, rid) = (self.local_id.clone(), self.remote_id.clone());
+        info!(
+            "IKE SA {} established between {}[{}]...{}[{}] with {}",
+            self.name(),
+            self.local.ip(),
+            lid.as_ref()
+                .map(|i| IdDisplay(i).to_string())
+                .unwrap_or_default(),
+            self.remote.ip(),
+            rid.as_ref()
+                .map(|i| IdDisplay(i).to_string())
+                .unwrap_or_default(),
+            self.keys
+                .as_ref()
+                .map(|k| proposal::display(&k.proposal).to_string())
+                .unwrap_or_default()
+        );
+        ctx.events.push_back(Event::IkeEstablished {
+            id: self.id,
+            peer: self.peer.name.clone(),
+        });
+    }
+
+    /// Responder: answers AUTHENTICATION_FAILED and fails.
+    fn refuse_auth(&mut self, ctx: &mut Ctx, mid: u32) {
+        self.send_response(
+            ctx,
+            ExchangeType::IKE_AUTH,
+            mid,
+            vec![Payload::Notify(Notify::new(
+                NotifyType::AUTHENTICATION_FAILED,
+                Vec::new(),
+            ))],
+        );
+        self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: false });
+    }
+
+    /// Responder: the IKE_AUTH request.
+    pub(crate) fn auth_request(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        let mid = msg.header.message_id;
+        let (Some(idi), idr, Some(auth)) = ids(msg) else {
+            info!("{}: IKE_AUTH request without IDi or AUTH", self.name());
+            self.refuse_auth(ctx, mid);
+            return;
+        };
+        let Some(negotiated) = self.keys.as_ref().map(|k| k.proposal.clone()) else {
+            return;
+        };
+        let fits = |p: &super::PeerCfg| {
+            p.remote_id.as_ref().is_none_or(|r| id_matches(r, idi))
+                && idr.is_none_or(|r| id_matches(&p.local_id, r))
+                && proposal::select(
+                    &p.ike_proposals,
+                    std::slice::from_ref(&negotiated),
+                    SelectOptions::default(),
+                )
+                .is_ok()
+        };
+        let Some(cfg) = self.candidates.iter().find(|p| fits(p)).cloned() else {
+            info!(
+                "{}: no peer config found for '{}'...'{}'",
+                self.name(),
+                IdDisplay(idi),
+                idr.map(|i| IdDisplay(i).to_string())
+                    .unwrap_or_else(|| "%any".into())
+            );
+            self.refuse_auth(ctx, mid);
+            return;
+        };
+        self.peer = cfg;
+        let local_id = self.peer.local_id.clone();
+        let Some(psk) = self.psk(ctx, &local_id, idi) else {
+            self.refuse_auth(ctx, mid);
+            return;
+        };
+        let Some(keys) = self.keys.as_ref() else {
+            return;
+        };
+        let signed = signed_octets(
+            keys.prf.as_ref(),
+            &self.init.request,
+            &self.init.nonce_r,
+            keys.sk_pi.as_bytes(),
+            &idi.to_body(),
+        );
+        if auth.method != AuthMethod::SHARED_KEY_MIC
+            || !verify_psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed, &auth.data)
+        {
+            info!(
+                "{}: authentication of '{}' with {} failed",
+                self.name(),
+                IdDisplay(idi),
+                auth.method
+            );
+            self.refuse_auth(ctx, mid);
+            return;
+        }
+        let ours = signed_octets(
+            keys.prf.as_ref(),
+            &self.init.response,
+            &self.init.nonce_i,
+            keys.sk_pr.as_bytes(),
+            &local_id.to_body(),
+        );
+        let our_auth = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &ours);
+        self.local_id = Some(local_id.clone());
+        self.remote_id = Some(idi.clone());
+        self.established(ctx, now);
+        let mut prefix = vec![
+            Payload::IdR(local_id),
+            Payload::Auth(Authentication {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: our_auth,
+            }),
+        ];
+        let (Some(sa), (Some(tsi), Some(tsr))) = (sa_payload(msg), ts_payloads(msg)) else {
+            // No Child SA asked for (childless, RFC 6023).
+            self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);
+            return;
+        };
+        let req = ChildRequest {
+            sa,
+            tsi,
+            tsr,
+            transport: notify(msg, NotifyType::USE_TRANSPORT_MODE).is_some(),
+            skip_ke: true,
+        };
+        match self.select_child(ctx, &req) {
+            Ok(choice) => {
+                let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
+                let transport = req.transport;
+                self.start_responder_child(
+                    ctx,
+                    now,
+                    mid,
+                    ExchangeType::IKE_AUTH,
+                    prefix,
+                    choice,
+                    transport,
+                    ni,
+                    nr,
+                    None,
+                    None,
+                );
+            }
+            Err(r) => {
+                prefix.push(Payload::Notify(Notify::new(r.notify, Vec::new())));
+                self.child_refused(ctx, r);
+                self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);
+            }
+        }
+    }
+}

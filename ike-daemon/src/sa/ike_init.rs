@@ -1,34 +1,691 @@
-//! IKE_SA_INIT (RFC 7296 1.2): both roles (work in progress).
+//! IKE_SA_INIT (RFC 7296 1.2, 2.6, 2.23), both roles: proposals and key
+//! exchange, nonces, NAT detection, COOKIE and INVALID_KE_PAYLOAD.
 
-use std::net::SocketAddr;
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::endpoint::Ctx;
-use super::ike_sa::IkeSa;
-use super::types::IkeSaId;
-use crate::wire::{Header, Message, ParseError};
+use tracing::{debug, info};
 
-/// Responder: a new IKE_SA_INIT request.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn respond(
-    _ctx: &mut Ctx,
-    _now: Instant,
-    _id: IkeSaId,
-    _local: SocketAddr,
-    _remote: SocketAddr,
-    _msg: &Message,
-    _bytes: &[u8],
-    _half_open: usize,
-) -> Option<IkeSa> {
-    None
+use super::child_create::NONCE_LEN;
+use super::config::{AddrSpec, PeerCfg};
+use super::endpoint::Ctx;
+use super::ike_sa::{
+    IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
+};
+use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
+use crate::crypto::auth::nat_detection_hash;
+use crate::crypto::proposal::{self, KeCheck, SelectOptions};
+use crate::wire::codes::{ExchangeType, KeId, NotifyType, PrfId, TransformType};
+use crate::wire::sa::Proposal;
+use crate::wire::{self, Flags, Header, Message, Notify, ParseError, Payload, rules};
+
+/// A random, nonzero IKE SPI.
+fn random_spi(ctx: &Ctx) -> Result<u64, String> {
+    for _ in 0..8 {
+        let mut b = [0u8; 8];
+        ctx.provider
+            .fill_random(&mut b)
+            .map_err(|e| e.to_string())?;
+        let spi = u64::from_be_bytes(b);
+        if spi != 0 {
+            return Ok(spi);
+        }
+    }
+    Err("random source gives zeros".into())
 }
 
-/// Responder: an IKE_SA_INIT request that did not parse.
+fn first_ke(proposals: &[Proposal]) -> Option<KeId> {
+    proposals.first().and_then(|p| {
+        p.transforms
+            .iter()
+            .find(|t| t.transform_type == TransformType::KE)
+            .map(|t| KeId(t.id))
+    })
+}
+
+fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddr) -> [u8; 20] {
+    nat_detection_hash(
+        &spi_i.to_be_bytes(),
+        &spi_r.to_be_bytes(),
+        addr.ip(),
+        addr.port(),
+    )
+}
+
+fn unspecified(like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// `(nat_local, nat_remote)` from the NAT_DETECTION notifies of `msg`, sent
+/// by the peer with SPIs `spi_i`/`spi_r`. No notifies: no NAT known.
+fn nat_detected(
+    msg: &Message,
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> (bool, bool) {
+    let hashes = |t: NotifyType| -> Vec<[u8; 20]> {
+        msg.iter()
+            .filter_map(|p| match p {
+                Payload::Notify(n) if n.notify_type == t => n.nat_detection_hash(),
+                _ => None,
+            })
+            .collect()
+    };
+    let src = hashes(NotifyType::NAT_DETECTION_SOURCE_IP);
+    let dst = hashes(NotifyType::NAT_DETECTION_DESTINATION_IP);
+    let nat_local = !dst.is_empty() && !dst.contains(&nat_hash(spi_i, spi_r, local));
+    let nat_remote = !src.is_empty() && !src.contains(&nat_hash(spi_i, spi_r, remote));
+    (nat_local, nat_remote)
+}
+
+impl IkeSa {
+    /// Initiator: a new IKE SA to `peer`; sends IKE_SA_INIT.
+    pub(crate) fn initiate(
+        ctx: &mut Ctx,
+        now: Instant,
+        id: IkeSaId,
+        peer: Arc<PeerCfg>,
+        children: &[&str],
+    ) -> Result<Self, CommandError> {
+        let mut cfgs = VecDeque::new();
+        if children.is_empty() {
+            let first = peer
+                .children
+                .first()
+                .ok_or_else(|| CommandError::UnknownChild {
+                    peer: peer.name.clone(),
+                    child: "(none configured)".into(),
+                })?;
+            cfgs.push_back(first.clone());
+        }
+        for name in children {
+            let c = peer.child(name).ok_or_else(|| CommandError::UnknownChild {
+                peer: peer.name.clone(),
+                child: (*name).to_string(),
+            })?;
+            cfgs.push_back(c.clone());
+        }
+        let remote_ip = peer
+            .remote_addrs
+            .iter()
+            .find_map(|a| match a {
+                AddrSpec::Addr(ip) => Some(*ip),
+                AddrSpec::Any => None,
+            })
+            .ok_or_else(|| CommandError::NoRemoteAddress(peer.name.clone()))?;
+        let local_ip = peer
+            .local_addrs
+            .iter()
+            .find_map(|a| match a {
+                AddrSpec::Addr(ip) if ip.is_ipv4() == remote_ip.is_ipv4() => Some(*ip),
+                _ => None,
+            })
+            .unwrap_or_else(|| unspecified(remote_ip));
+        let internal = |e: String| CommandError::Internal(e);
+        let spi_i = random_spi(ctx).map_err(internal)?;
+        let nonce_i = ctx
+            .provider
+            .random_vec(NONCE_LEN)
+            .map_err(|e| internal(e.to_string()))?;
+        let group = first_ke(&peer.ike_proposals).ok_or_else(|| {
+            internal(format!(
+                "peer '{}' has no IKE proposal with a key exchange",
+                peer.name
+            ))
+        })?;
+        let ke = ctx
+            .provider
+            .start_key_exchange(group)
+            .map_err(|e| internal(e.to_string()))?;
+        let mut sa = IkeSa {
+            id,
+            initiator: true,
+            phase: Phase::InitSent,
+            candidates: Vec::new(),
+            local: SocketAddr::new(local_ip, peer.local_port),
+            remote: SocketAddr::new(remote_ip, peer.remote_port),
+            spi_i,
+            spi_r: 0,
+            established_at: None,
+            init: InitState {
+                nonce_i,
+                ke: Some(ke),
+                proposals: peer.ike_proposals.clone(),
+                ..InitState::default()
+            },
+            keys: None,
+            local_id: Some(peer.local_id.clone()),
+            remote_id: None,
+            nat_local: false,
+            nat_remote: false,
+            children: Vec::new(),
+            pending_children: cfgs,
+            next_mid: 0,
+            outstanding: None,
+            queue: VecDeque::new(),
+            peer_mid: 0,
+            last_request: None,
+            cached_response: None,
+            pending: None,
+            half_open_until: None,
+            dead: false,
+            peer,
+        };
+        // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
+        // a %any local address it waits until the response tells us ours.
+        if !local_ip.is_unspecified()
+            && let Some(first) = sa.pending_children.pop_front()
+        {
+            sa.new_child(ctx, first, true);
+        }
+        info!(
+            "initiating IKE SA {} {} => {}",
+            sa.name(),
+            sa.local.ip(),
+            sa.remote.ip()
+        );
+        sa.send_init(ctx, now).map_err(internal)?;
+        Ok(sa)
+    }
+
+    /// Initiator: (re)sends IKE_SA_INIT with the current proposals, KE and cookie.
+    fn send_init(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
+        let ke = self.init.ke.as_ref().ok_or("no key exchange")?;
+        let mut payloads = Vec::new();
+        if let Some(c) = &self.init.cookie {
+            payloads.push(Payload::Notify(Notify::cookie(c.clone())));
+        }
+        payloads.push(Payload::Sa(self.init.proposals.clone()));
+        payloads.push(Payload::Ke(wire::KeyExchange {
+            group: ke.method(),
+            data: ke.public_value().to_vec(),
+        }));
+        payloads.push(Payload::Nonce(self.init.nonce_i.clone()));
+        payloads.push(Payload::Notify(Notify::nat_detection(
+            false,
+            nat_hash(self.spi_i, 0, self.local),
+        )));
+        payloads.push(Payload::Notify(Notify::nat_detection(
+            true,
+            nat_hash(self.spi_i, 0, self.remote),
+        )));
+        let bytes = Message {
+            header: self.header(ExchangeType::IKE_SA_INIT, false, 0),
+            payloads,
+        }
+        .emit()
+        .map_err(|e| e.to_string())?;
+        self.init.request = bytes.clone();
+        self.transmit(ctx, bytes.clone());
+        self.outstanding = Some(Outstanding {
+            mid: 0,
+            task: Task::IkeInit,
+            bytes,
+            retransmits: 0,
+            next: later(now, backoff(ctx, 0)),
+        });
+        Ok(())
+    }
+
+    /// Initiator: the IKE_SA_INIT response.
+    pub(crate) fn init_response(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        local: SocketAddr,
+        msg: Message,
+        bytes: &[u8],
+    ) {
+        if self.phase != Phase::InitSent || msg.header.message_id != 0 {
+            debug!("{}: dropping unexpected IKE_SA_INIT response", self.name());
+            return;
+        }
+        if let Err(e) = rules::check(&msg) {
+            debug!(
+                "{}: dropping invalid IKE_SA_INIT response: {e}",
+                self.name()
+            );
+            return;
+        }
+        if let Some(cookie) = notify(&msg, NotifyType::COOKIE).and_then(Notify::cookie_data) {
+            if self.init.cookie.as_deref() == Some(cookie) {
+                debug!("{}: same COOKIE again, ignoring", self.name());
+                return;
+            }
+            debug!(
+                "{}: responder asks for a COOKIE, retrying with it",
+                self.name()
+            );
+            self.init.cookie = Some(cookie.to_vec());
+            if let Err(e) = self.send_init(ctx, now) {
+                self.fail(ctx, IkeFailReason::Internal(e));
+            }
+            return;
+        }
+        if let Some(g) =
+            notify(&msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
+        {
+            self.init.ke_retries = self.init.ke_retries.saturating_add(1);
+            let promoted = proposal::promote_ke(&self.init.proposals, g);
+            let ke = promoted
+                .as_ref()
+                .and_then(|_| ctx.provider.start_key_exchange(g).ok());
+            match (promoted, ke) {
+                (Some(p), Some(ke)) if self.init.ke_retries <= ctx.cfg.max_invalid_ke_retries => {
+                    info!(
+                        "{}: peer didn't accept key exchange {:?}, it requested {g}; retrying",
+                        self.name(),
+                        self.init.ke.as_ref().map(|k| k.method())
+                    );
+                    self.init.proposals = p;
+                    self.init.ke = Some(ke);
+                    if let Err(e) = self.send_init(ctx, now) {
+                        self.fail(ctx, IkeFailReason::Internal(e));
+                    }
+                }
+                _ => self.fail(ctx, IkeFailReason::InvalidKe { requested: g }),
+            }
+            return;
+        }
+        if let Some(t) = error_notify(&msg) {
+            let reason = match t {
+                NotifyType::NO_PROPOSAL_CHOSEN => IkeFailReason::NoProposalChosen {
+                    by_peer: true,
+                    detail: proposal::display_list(&self.init.proposals).to_string(),
+                },
+                NotifyType::INVALID_SYNTAX => IkeFailReason::InvalidSyntax {
+                    by_peer: true,
+                    detail: String::new(),
+                },
+                NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD => {
+                    IkeFailReason::UnsupportedCriticalPayload { by_peer: true }
+                }
+                NotifyType::AUTHENTICATION_FAILED => {
+                    IkeFailReason::AuthenticationFailed { by_peer: true }
+                }
+                other => IkeFailReason::PeerError(other),
+            };
+            self.fail(ctx, reason);
+            return;
+        }
+        if msg.header.spi_r == 0 {
+            debug!(
+                "{}: dropping IKE_SA_INIT response without SPIr",
+                self.name()
+            );
+            return;
+        }
+        if let Err(e) = self.complete_init(ctx, &msg, local) {
+            self.fail(ctx, IkeFailReason::InvalidResponse(e));
+            return;
+        }
+        self.init.response = bytes.to_vec();
+        self.outstanding = None;
+        self.next_mid = 1;
+        debug!(
+            "{}: IKE_SA_INIT done{}{}",
+            self.name(),
+            if self.nat_local {
+                ", we are behind NAT"
+            } else {
+                ""
+            },
+            if self.nat_remote {
+                ", peer is behind NAT"
+            } else {
+                ""
+            }
+        );
+        if self.children.is_empty()
+            && let Some(first) = self.pending_children.pop_front()
+        {
+            self.new_child(ctx, first, true);
+        }
+        self.phase = Phase::AwaitSpi;
+        if self.children.first().is_some_and(|c| c.spi_in != 0) {
+            self.send_auth_request(ctx, now);
+        }
+    }
+
+    /// Initiator: takes the responder's choice, completes the key exchange
+    /// and derives the keys.
+    fn complete_init(&mut self, ctx: &Ctx, msg: &Message, local: SocketAddr) -> Result<(), String> {
+        let sa = super::child_create::sa_payload(msg).ok_or("no SA payload")?;
+        let selected = proposal::check_response(&self.init.proposals, sa, false)
+            .map_err(|e| e.to_string())?
+            .proposal;
+        let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
+        let ke_payload = super::child_create::ke_payload(msg).ok_or("no KE payload")?;
+        let ke = self.init.ke.take().ok_or("no key exchange")?;
+        if ke_payload.group != ke.method() || suite.ke != ke.method() {
+            return Err(format!(
+                "responder answered key exchange {} to our {}",
+                ke_payload.group,
+                ke.method()
+            ));
+        }
+        let shared = ke.complete(&ke_payload.data).map_err(|e| e.to_string())?;
+        let nonce_r = super::child_create::nonce_payload(msg)
+            .ok_or("no nonce")?
+            .to_vec();
+        let spi_r = msg.header.spi_r;
+        let keys = Keys::derive(
+            ctx.provider.as_ref(),
+            selected,
+            suite,
+            &shared,
+            &self.init.nonce_i,
+            &nonce_r,
+            self.spi_i,
+            spi_r,
+            true,
+        )?;
+        if self.local.ip().is_unspecified() {
+            self.local = local;
+        }
+        self.spi_r = spi_r;
+        self.init.nonce_r = nonce_r;
+        self.keys = Some(keys);
+        (self.nat_local, self.nat_remote) =
+            nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
+        Ok(())
+    }
+}
+
+/// An unprotected IKE_SA_INIT response with one notify, keeping no state.
+fn stateless(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr, spi_i: u64, n: Notify) {
+    let m = Message {
+        header: Header {
+            spi_i,
+            spi_r: 0,
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::RESPONSE,
+            message_id: 0,
+        },
+        payloads: vec![Payload::Notify(n)],
+    };
+    if let Ok(payload) = m.emit() {
+        ctx.transmits.push_back(super::Transmit {
+            local,
+            remote,
+            payload,
+        });
+    }
+}
+
+/// Responder: an IKE_SA_INIT request that did not parse; answered as
+/// [`ParseError::response`] says (UNSUPPORTED_CRITICAL_PAYLOAD,
+/// INVALID_MAJOR_VERSION, INVALID_SYNTAX) or dropped.
 pub(crate) fn answer_parse_error(
-    _ctx: &mut Ctx,
-    _local: SocketAddr,
-    _remote: SocketAddr,
-    _header: &Header,
-    _e: &ParseError,
+    ctx: &mut Ctx,
+    local: SocketAddr,
+    remote: SocketAddr,
+    header: &Header,
+    e: &ParseError,
 ) {
+    if let Some(n) = e.response() {
+        info!(
+            "IKE_SA_INIT request from {} unparsable ({e}), sending {}",
+            remote.ip(),
+            n.notify_type
+        );
+        stateless(ctx, local, remote, header.spi_i, n);
+    }
+}
+
+/// The stateless cookie for a request (RFC 7296 2.6):
+/// `prf(secret, Ni | IPi | SPIi)`.
+fn cookie_for(ctx: &Ctx, ni: &[u8], remote: IpAddr, spi_i: u64) -> Option<Vec<u8>> {
+    let prf = ctx.provider.prf(PrfId::HMAC_SHA2_256).ok()?;
+    let ip = match remote {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    Some(
+        prf.compute(&ctx.cookie_secret, &[ni, &ip, &spi_i.to_be_bytes()])
+            .as_bytes()
+            .to_vec(),
+    )
+}
+
+/// Peer configurations whose addresses match, the most specific first.
+fn candidates(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg>> {
+    let score = |specs: &[AddrSpec], ip: IpAddr| -> Option<u8> {
+        if specs.contains(&AddrSpec::Addr(ip)) {
+            Some(2)
+        } else if specs.contains(&AddrSpec::Any) || specs.is_empty() {
+            Some(1)
+        } else {
+            None
+        }
+    };
+    let mut found: Vec<(u8, Arc<PeerCfg>)> = ctx
+        .peers
+        .iter()
+        .filter_map(|p| {
+            let l = score(&p.local_addrs, local.ip())?;
+            let r = score(&p.remote_addrs, remote.ip())?;
+            Some((l.saturating_add(r), p.clone()))
+        })
+        .collect();
+    found.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Responder: a new IKE_SA_INIT request. Answers errors statelessly
+/// (returning `None`); otherwise returns the half-open SA, answer sent.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn respond(
+    ctx: &mut Ctx,
+    now: Instant,
+    id: IkeSaId,
+    local: SocketAddr,
+    remote: SocketAddr,
+    msg: &Message,
+    bytes: &[u8],
+    half_open: usize,
+) -> Option<IkeSa> {
+    let spi_i = msg.header.spi_i;
+    let refuse = |ctx: &mut Ctx, n: Notify| stateless(ctx, local, remote, spi_i, n);
+    if let Err(e) = rules::check(msg) {
+        info!(
+            "invalid IKE_SA_INIT request from {}: {e}, sending INVALID_SYNTAX",
+            remote.ip()
+        );
+        refuse(ctx, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+        return None;
+    }
+    let (Some(offered), Some(kei), Some(ni)) = (
+        super::child_create::sa_payload(msg),
+        super::child_create::ke_payload(msg),
+        super::child_create::nonce_payload(msg),
+    ) else {
+        refuse(ctx, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+        return None;
+    };
+    let peers = candidates(ctx, local, remote);
+    let Some(first) = peers.first().cloned() else {
+        let detail = format!("no IKE config found for {}...{}", local.ip(), remote.ip());
+        info!("{detail}, sending NO_PROPOSAL_CHOSEN");
+        ctx.events.push_back(Event::IkeFailed {
+            id,
+            peer: None,
+            reason: IkeFailReason::NoProposalChosen {
+                by_peer: false,
+                detail,
+            },
+        });
+        refuse(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
+        return None;
+    };
+    if let Some(threshold) = ctx.cfg.cookie_threshold
+        && half_open >= threshold
+    {
+        let want = cookie_for(ctx, ni, remote.ip(), spi_i)?;
+        let got = msg.payloads.first().and_then(|p| match p {
+            Payload::Notify(n) => n.cookie_data(),
+            _ => None,
+        });
+        if got != Some(want.as_slice()) {
+            debug!(
+                "{half_open} half-open IKE SAs, sending COOKIE to {}",
+                remote.ip()
+            );
+            refuse(ctx, Notify::cookie(want));
+            return None;
+        }
+    }
+    let opts = SelectOptions {
+        preference: ctx.cfg.preference,
+        skip_ke: false,
+    };
+    let mut chosen = None;
+    let mut first_err = None;
+    for p in &peers {
+        match proposal::select(&p.ike_proposals, offered, opts) {
+            Ok(s) => {
+                chosen = Some((p.clone(), s.proposal));
+                break;
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    let Some((peer, selected)) = chosen else {
+        let detail = first_err.map(|e| e.to_string()).unwrap_or_default();
+        info!(
+            "IKE SA {}{id} {} => {}: {detail}, sending NO_PROPOSAL_CHOSEN",
+            first.name,
+            local.ip(),
+            remote.ip()
+        );
+        ctx.events.push_back(Event::IkeFailed {
+            id,
+            peer: Some(first.name.clone()),
+            reason: IkeFailReason::NoProposalChosen {
+                by_peer: false,
+                detail,
+            },
+        });
+        refuse(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
+        return None;
+    };
+    if let KeCheck::InvalidKePayload(g) = proposal::check_ke_payload(&selected, Some(kei.group)) {
+        info!(
+            "IKE SA {}{id}: peer sent key exchange {}, requesting {g} with INVALID_KE_PAYLOAD",
+            peer.name, kei.group
+        );
+        refuse(ctx, Notify::invalid_ke_payload(g));
+        return None;
+    }
+    let internal = |ctx: &mut Ctx, e: String| {
+        info!("IKE SA {}{id}: {e}, sending INVALID_SYNTAX", peer.name);
+        refuse(ctx, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+        None
+    };
+    let suite = match proposal::ike_suite(&selected) {
+        Ok(s) => s,
+        Err(e) => return internal(ctx, e.to_string()),
+    };
+    let (ker, shared) = match ctx.provider.respond_key_exchange(kei.group, &kei.data) {
+        Ok(x) => x,
+        Err(e) => return internal(ctx, e.to_string()),
+    };
+    let (spi_r, nonce_r) = match (random_spi(ctx), ctx.provider.random_vec(NONCE_LEN)) {
+        (Ok(s), Ok(n)) => (s, n),
+        _ => return internal(ctx, "random source failed".into()),
+    };
+    let keys = match Keys::derive(
+        ctx.provider.as_ref(),
+        selected.clone(),
+        suite,
+        &shared,
+        ni,
+        &nonce_r,
+        spi_i,
+        spi_r,
+        false,
+    ) {
+        Ok(k) => k,
+        Err(e) => return internal(ctx, e),
+    };
+    let (nat_local, nat_remote) = nat_detected(msg, spi_i, 0, local, remote);
+    let response = Message {
+        header: Header {
+            spi_i,
+            spi_r,
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::RESPONSE,
+            message_id: 0,
+        },
+        payloads: vec![
+            Payload::Sa(vec![selected]),
+            Payload::Ke(wire::KeyExchange {
+                group: kei.group,
+                data: ker,
+            }),
+            Payload::Nonce(nonce_r.clone()),
+            Payload::Notify(Notify::nat_detection(false, nat_hash(spi_i, spi_r, local))),
+            Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
+        ],
+    };
+    let response = match response.emit() {
+        Ok(r) => r,
+        Err(e) => return internal(ctx, e.to_string()),
+    };
+    ctx.transmits.push_back(super::Transmit {
+        local,
+        remote,
+        payload: response.clone(),
+    });
+    debug!(
+        "IKE SA {}{id}: IKE_SA_INIT answered for {}",
+        peer.name,
+        remote.ip()
+    );
+    Some(IkeSa {
+        id,
+        initiator: false,
+        phase: Phase::HalfOpen,
+        candidates: peers,
+        local,
+        remote,
+        spi_i,
+        spi_r,
+        established_at: None,
+        init: InitState {
+            nonce_i: ni.to_vec(),
+            nonce_r,
+            request: bytes.to_vec(),
+            response,
+            ..InitState::default()
+        },
+        keys: Some(keys),
+        local_id: None,
+        remote_id: None,
+        nat_local,
+        nat_remote,
+        children: Vec::new(),
+        pending_children: VecDeque::new(),
+        next_mid: 0,
+        outstanding: None,
+        queue: VecDeque::new(),
+        peer_mid: 1,
+        last_request: None,
+        cached_response: None,
+        pending: None,
+        half_open_until: Some(later(now, ctx.cfg.half_open_timeout)),
+        dead: false,
+        peer,
+    })
 }

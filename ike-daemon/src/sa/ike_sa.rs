@@ -1,15 +1,34 @@
 //! One IKE SA: its keys, message IDs, retransmissions, response cache, and
-//! the dispatch of messages to the exchange tasks.
+//! the dispatch of messages to the exchange tasks (ike_init, ike_auth,
+//! child_create, informational), each of which adds an `impl IkeSa` block
+//! for both of its roles.
 
+use std::collections::VecDeque;
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::config::PeerCfg;
+use tracing::{debug, info};
+
+use super::child_create::{Child, PendingChild};
+use super::config::{ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
-use super::types::{ChildId, CommandError, IkeSaId, IkeSaInfo, IkeState, KernelOk};
-use crate::wire::Message;
-use crate::wire::codes::ProtocolId;
+use super::types::{
+    ChildFailReason, ChildId, CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState,
+    KernelOk, KernelOp,
+};
+use crate::crypto::ke::KeyExchange;
+use crate::crypto::keymat::{IkeKeys, SkCiphers};
+use crate::crypto::prf::Prf;
+use crate::crypto::suite::IkeSuite;
+use crate::crypto::{CryptoProvider, Secret};
+use crate::wire::codes::{ExchangeType, IdType, NotifyType, ProtocolId};
+use crate::wire::sa::Proposal;
+use crate::wire::{
+    Encrypted, Flags, Header, IdValue, Identification, Message, Notify, Payload, TrafficSelector,
+    rules,
+};
 
 /// Why a kernel request was made.
 #[derive(Clone, Debug)]
@@ -26,110 +45,918 @@ pub(crate) enum KernelPurpose {
     Remove,
 }
 
-/// One IKE SA (work in progress).
+/// Where an IKE SA is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Initiator: IKE_SA_INIT request sent.
+    InitSent,
+    /// Initiator: IKE_SA_INIT done, waiting for the first child's SPI.
+    AwaitSpi,
+    /// Initiator: IKE_AUTH request sent.
+    AuthSent,
+    /// Responder: IKE_SA_INIT answered, IKE_AUTH not yet complete.
+    HalfOpen,
+    /// IKE_AUTH done.
+    Established,
+    /// Our delete of the IKE SA is in flight.
+    Deleting,
+}
+
+/// IKE_SA_INIT material kept for IKE_AUTH.
+#[derive(Debug, Default)]
+pub(crate) struct InitState {
+    pub(crate) nonce_i: Vec<u8>,
+    pub(crate) nonce_r: Vec<u8>,
+    /// Initiator: our key exchange until the response completes it.
+    pub(crate) ke: Option<Box<dyn KeyExchange>>,
+    /// Initiator: the IKE proposals we offer (reordered by INVALID_KE).
+    pub(crate) proposals: Vec<Proposal>,
+    /// Initiator: the responder's cookie to echo.
+    pub(crate) cookie: Option<Vec<u8>>,
+    pub(crate) ke_retries: u32,
+    /// The IKE_SA_INIT request and response as sent/received (AUTH signs them).
+    pub(crate) request: Vec<u8>,
+    pub(crate) response: Vec<u8>,
+}
+
+/// The keys of an established IKE_SA_INIT.
+#[derive(Debug)]
+pub(crate) struct Keys {
+    pub(crate) suite: IkeSuite,
+    pub(crate) proposal: Proposal,
+    pub(crate) prf: Box<dyn Prf>,
+    pub(crate) sk_d: Secret,
+    pub(crate) sk_pi: Secret,
+    pub(crate) sk_pr: Secret,
+    pub(crate) ciphers: SkCiphers,
+}
+
+impl Keys {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn derive(
+        provider: &dyn CryptoProvider,
+        proposal: Proposal,
+        suite: IkeSuite,
+        shared: &Secret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<Self, String> {
+        let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
+        let seed = crate::crypto::keymat::skeyseed(prf.as_ref(), ni, nr, shared.as_bytes());
+        let k = IkeKeys::derive(
+            prf.as_ref(),
+            &suite,
+            seed.as_bytes(),
+            ni,
+            nr,
+            &spi_i.to_be_bytes(),
+            &spi_r.to_be_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        let ciphers = k
+            .sk_ciphers(provider, &suite, initiator)
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            suite,
+            proposal,
+            prf,
+            sk_d: k.sk_d.clone(),
+            sk_pi: k.sk_pi.clone(),
+            sk_pr: k.sk_pr.clone(),
+            ciphers,
+        })
+    }
+}
+
+/// An exchange we initiate.
+#[derive(Debug)]
+pub(crate) enum Task {
+    IkeInit,
+    IkeAuth,
+    /// CREATE_CHILD_SA for this child; `nonce`/`ke` filled when sent.
+    CreateChild {
+        child: ChildId,
+        nonce: Vec<u8>,
+        ke: Option<Box<dyn KeyExchange>>,
+        offered: Vec<Proposal>,
+    },
+    DeleteIke,
+    DeleteChild(ChildId),
+    /// Deletes the peer's half of a Child SA we refused (its answer did not
+    /// suit us): D with our inbound SPI, which the peer knows.
+    DeleteRejected {
+        protocol: ProtocolId,
+        spi: u32,
+    },
+    Liveness,
+}
+
+/// Our request in flight (window size 1).
+#[derive(Debug)]
+pub(crate) struct Outstanding {
+    pub(crate) mid: u32,
+    pub(crate) task: Task,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) retransmits: u32,
+    pub(crate) next: Instant,
+}
+
+/// One IKE SA.
 #[derive(Debug)]
 pub(crate) struct IkeSa {
-    id: IkeSaId,
-    peer: Arc<PeerCfg>,
-    local: SocketAddr,
-    remote: SocketAddr,
-    spi_i: u64,
-    dead: bool,
+    pub(crate) id: IkeSaId,
+    pub(crate) initiator: bool,
+    pub(crate) phase: Phase,
+    /// The peer configuration (for a responder: the best address match
+    /// until IKE_AUTH picks one by identity).
+    pub(crate) peer: Arc<PeerCfg>,
+    /// Responder: every peer configuration matching the addresses.
+    pub(crate) candidates: Vec<Arc<PeerCfg>>,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) spi_i: u64,
+    pub(crate) spi_r: u64,
+    pub(crate) established_at: Option<Instant>,
+    pub(crate) init: InitState,
+    pub(crate) keys: Option<Keys>,
+    pub(crate) local_id: Option<Identification>,
+    pub(crate) remote_id: Option<Identification>,
+    pub(crate) nat_local: bool,
+    pub(crate) nat_remote: bool,
+    pub(crate) children: Vec<Child>,
+    /// Children to create with CREATE_CHILD_SA once established.
+    pub(crate) pending_children: VecDeque<ChildCfg>,
+    /// Message ID of our next request.
+    pub(crate) next_mid: u32,
+    pub(crate) outstanding: Option<Outstanding>,
+    pub(crate) queue: VecDeque<Task>,
+    /// Message ID of the peer's next request.
+    pub(crate) peer_mid: u32,
+    /// The peer's last request as received, and our response to it.
+    pub(crate) last_request: Option<Vec<u8>>,
+    pub(crate) cached_response: Option<Vec<u8>>,
+    /// A request of the peer's waiting for the kernel before we answer.
+    pub(crate) pending: Option<PendingChild>,
+    pub(crate) half_open_until: Option<Instant>,
+    pub(crate) dead: bool,
+}
+
+/// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
+/// `alice@example.com`, DNs as hex).
+pub(crate) struct IdDisplay<'a>(pub(crate) &'a Identification);
+
+impl fmt::Display for IdDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.value() {
+            Some(IdValue::Ipv4(a)) => write!(f, "{a}"),
+            Some(IdValue::Ipv6(a)) => write!(f, "{a}"),
+            Some(IdValue::Fqdn(s)) | Some(IdValue::Rfc822(s)) => f.write_str(s),
+            _ => {
+                let t = self.0.id_type;
+                let mut hex = String::new();
+                for b in &self.0.data {
+                    let _ = write!(hex, "{b:02x}");
+                }
+                if t == IdType::DER_ASN1_DN {
+                    write!(f, "dn:{hex}")
+                } else {
+                    write!(f, "{t}:{hex}")
+                }
+            }
+        }
+    }
+}
+
+/// Shows traffic selectors as strongSwan does (`10.0.0.0/24`, ranges as
+/// `a..b`, protocol and ports in brackets).
+pub(crate) struct TsDisplay<'a>(pub(crate) &'a [TrafficSelector]);
+
+impl fmt::Display for TsDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, ts) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            let (range, proto, p0, p1) = match ts {
+                TrafficSelector::Ipv4(r) => (
+                    prefix(
+                        u128::from(u32::from(r.start)),
+                        u128::from(u32::from(r.end)),
+                        32,
+                    )
+                    .map(|l| format!("{}/{l}", r.start))
+                    .unwrap_or_else(|| format!("{}..{}", r.start, r.end)),
+                    r.ip_protocol,
+                    r.start_port,
+                    r.end_port,
+                ),
+                TrafficSelector::Ipv6(r) => (
+                    prefix(u128::from(r.start), u128::from(r.end), 128)
+                        .map(|l| format!("{}/{l}", r.start))
+                        .unwrap_or_else(|| format!("{}..{}", r.start, r.end)),
+                    r.ip_protocol,
+                    r.start_port,
+                    r.end_port,
+                ),
+                TrafficSelector::Unknown { ts_type, .. } => {
+                    write!(f, "{ts_type:?}")?;
+                    continue;
+                }
+            };
+            f.write_str(&range)?;
+            if proto != 0 || p0 != 0 || p1 != u16::MAX {
+                if p0 == p1 {
+                    write!(f, "[{proto}/{p0}]")?;
+                } else {
+                    write!(f, "[{proto}/{p0}-{p1}]")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The prefix length if `start..=end` is one CIDR block of a `bits`-bit space.
+fn prefix(start: u128, end: u128, bits: u32) -> Option<u32> {
+    let span = end.checked_sub(start)?;
+    let size = span.checked_add(1);
+    let host_bits = match size {
+        Some(s) if s.is_power_of_two() => s.trailing_zeros(),
+        None if bits == 128 => 128,
+        _ => return None,
+    };
+    let mask = if host_bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << host_bits).wrapping_sub(1)
+    };
+    (start & mask == 0).then(|| bits.saturating_sub(host_bits))
+}
+
+/// `now + d`, saturating far in the future instead of overflowing.
+pub(crate) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(now)
+}
+
+/// The retransmission timeout after `n` retransmissions:
+/// `timeout * base^n` (strongSwan's formula).
+pub(crate) fn backoff(ctx: &Ctx, n: u32) -> Duration {
+    let f = ctx
+        .cfg
+        .retransmit_base
+        .powi(i32::try_from(n).unwrap_or(i32::MAX));
+    let secs = ctx.cfg.retransmit_timeout.as_secs_f64() * f;
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(3600))
 }
 
 impl IkeSa {
-    pub(crate) fn initiate(
-        _ctx: &mut Ctx,
-        _now: Instant,
-        id: IkeSaId,
-        peer: Arc<PeerCfg>,
-        _children: &[&str],
-    ) -> Result<Self, CommandError> {
-        Err(CommandError::Internal(format!(
-            "{id}: initiating {} is not implemented yet",
-            peer.name
-        )))
-    }
     pub(crate) fn id(&self) -> IkeSaId {
         self.id
     }
+
+    /// Our IKE SPI: the endpoint's index key.
     pub(crate) fn our_spi(&self) -> u64 {
-        self.spi_i
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
     }
+
+    /// Responder: the key of retransmitted IKE_SA_INIT requests.
     pub(crate) fn init_key(&self) -> Option<(SocketAddr, u64)> {
-        None
+        (!self.initiator).then_some((self.remote, self.spi_i))
     }
+
+    /// Whether IKE_SA_INIT requests should still find it (responder, not
+    /// yet authenticated).
     pub(crate) fn half_open(&self) -> bool {
-        false
+        !self.initiator && self.phase == Phase::HalfOpen
     }
+
     pub(crate) fn is_dead(&self) -> bool {
         self.dead
     }
+
+    /// The next time something is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        None
+        let r = self.outstanding.as_ref().map(|o| o.next);
+        match (r, self.half_open_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
+
+    /// `name[id]` for logs.
+    pub(crate) fn name(&self) -> String {
+        format!("{}{}", self.peer.name, self.id)
+    }
+
+    pub(crate) fn header(&self, exchange: ExchangeType, response: bool, mid: u32) -> Header {
+        let mut flags = 0u8;
+        if self.initiator {
+            flags |= Flags::INITIATOR.0;
+        }
+        if response {
+            flags |= Flags::RESPONSE.0;
+        }
+        Header {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            minor_version: 0,
+            exchange,
+            flags: Flags(flags),
+            message_id: mid,
+        }
+    }
+
+    /// Emits a protected message with `inner` in its SK payload.
+    pub(crate) fn seal(&mut self, header: Header, inner: Vec<Payload>) -> Result<Vec<u8>, String> {
+        let keys = self.keys.as_mut().ok_or("no keys yet")?;
+        Message {
+            header,
+            payloads: vec![Payload::Sk(Encrypted::Open(inner))],
+        }
+        .emit_sealed(keys.ciphers.outbound.as_mut())
+        .map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn transmit(&self, ctx: &mut Ctx, payload: Vec<u8>) {
+        ctx.transmits.push_back(super::Transmit {
+            local: self.local,
+            remote: self.remote,
+            payload,
+        });
+    }
+
+    /// Sends a protected request and keeps it for retransmission.
+    pub(crate) fn send_request(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        exchange: ExchangeType,
+        inner: Vec<Payload>,
+        task: Task,
+    ) {
+        let mid = self.next_mid;
+        let header = self.header(exchange, false, mid);
+        match self.seal(header, inner) {
+            Ok(bytes) => {
+                self.next_mid = mid.wrapping_add(1);
+                debug!("{}: sending {exchange} request {mid}", self.name());
+                self.transmit(ctx, bytes.clone());
+                self.outstanding = Some(Outstanding {
+                    mid,
+                    task,
+                    bytes,
+                    retransmits: 0,
+                    next: later(now, backoff(ctx, 0)),
+                });
+            }
+            Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
+        }
+    }
+
+    /// Sends a protected request without waiting for its answer (a last
+    /// word before we go: AUTHENTICATION_FAILED, a delete of a half-made SA).
+    pub(crate) fn send_oneshot(&mut self, ctx: &mut Ctx, inner: Vec<Payload>) {
+        let mid = self.next_mid;
+        let header = self.header(ExchangeType::INFORMATIONAL, false, mid);
+        if let Ok(bytes) = self.seal(header, inner) {
+            self.next_mid = mid.wrapping_add(1);
+            self.transmit(ctx, bytes);
+        }
+    }
+
+    /// Answers the peer's request `mid` and caches the answer.
+    pub(crate) fn send_response(
+        &mut self,
+        ctx: &mut Ctx,
+        exchange: ExchangeType,
+        mid: u32,
+        inner: Vec<Payload>,
+    ) {
+        let header = self.header(exchange, true, mid);
+        match self.seal(header, inner) {
+            Ok(bytes) => {
+                debug!("{}: sending {exchange} response {mid}", self.name());
+                self.transmit(ctx, bytes.clone());
+                self.cached_response = Some(bytes);
+                self.peer_mid = mid.wrapping_add(1);
+            }
+            Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
+        }
+    }
+
+    /// A message routed to this SA.
     pub(crate) fn handle_message(
         &mut self,
-        _ctx: &mut Ctx,
-        _now: Instant,
-        _local: SocketAddr,
-        _remote: SocketAddr,
-        _msg: Message,
-        _bytes: &[u8],
+        ctx: &mut Ctx,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        mut msg: Message,
+        bytes: &[u8],
     ) {
+        let h = msg.header;
+        if h.spi_i != self.spi_i {
+            debug!(
+                "{}: dropping message with SPIi {:016x}",
+                self.name(),
+                h.spi_i
+            );
+            return;
+        }
+        if h.is_initiator() == self.initiator {
+            debug!("{}: dropping message with our own role flag", self.name());
+            return;
+        }
+        if h.exchange == ExchangeType::IKE_SA_INIT {
+            if h.is_response() {
+                self.init_response(ctx, now, local, msg, bytes);
+            } else if self.init.request == bytes && !self.init.response.is_empty() {
+                debug!(
+                    "{}: retransmitted IKE_SA_INIT request, resending response",
+                    self.name()
+                );
+                let r = self.init.response.clone();
+                self.transmit(ctx, r);
+            } else {
+                debug!(
+                    "{}: dropping IKE_SA_INIT request for existing SA",
+                    self.name()
+                );
+            }
+            return;
+        }
+        if h.spi_r != self.spi_r || self.keys.is_none() {
+            debug!("{}: dropping {} with unknown SPIr", self.name(), h.exchange);
+            return;
+        }
+        let _ = remote;
+        if h.is_response() {
+            match &self.outstanding {
+                Some(o) if o.mid == h.message_id => {}
+                _ => {
+                    debug!(
+                        "{}: dropping unexpected {} response {}",
+                        self.name(),
+                        h.exchange,
+                        h.message_id
+                    );
+                    return;
+                }
+            }
+            if !self.decrypt(&mut msg, bytes, ctx) {
+                return;
+            }
+            let Some(out) = self.outstanding.take() else {
+                return;
+            };
+            if let Err(e) = rules::check(&msg) {
+                debug!("{}: invalid {} response: {e}", self.name(), h.exchange);
+                self.fail(
+                    ctx,
+                    IkeFailReason::InvalidSyntax {
+                        by_peer: false,
+                        detail: e.to_string(),
+                    },
+                );
+                return;
+            }
+            match out.task {
+                Task::IkeInit => {}
+                Task::IkeAuth => self.auth_response(ctx, now, &msg),
+                Task::CreateChild {
+                    child,
+                    nonce,
+                    ke,
+                    offered,
+                } => self.create_child_response(ctx, now, &msg, child, nonce, ke, offered),
+                Task::DeleteIke => self.delete_ike_response(ctx),
+                Task::DeleteChild(c) => self.delete_child_response(ctx, c, &msg),
+                Task::DeleteRejected { .. } => {}
+                Task::Liveness => {
+                    debug!("{}: liveness check answered", self.name());
+                    ctx.events.push_back(Event::PeerAlive { id: self.id });
+                }
+            }
+            self.next_task(ctx, now);
+        } else {
+            let mid = h.message_id;
+            if mid == self.peer_mid.wrapping_sub(1) && self.last_request.as_deref() == Some(bytes) {
+                if let Some(r) = self.cached_response.clone() {
+                    debug!(
+                        "{}: retransmitted {} request {mid}, resending response",
+                        self.name(),
+                        h.exchange
+                    );
+                    self.transmit(ctx, r);
+                }
+                return;
+            }
+            if mid != self.peer_mid {
+                debug!(
+                    "{}: dropping {} request {mid}, expected {}",
+                    self.name(),
+                    h.exchange,
+                    self.peer_mid
+                );
+                return;
+            }
+            if self.pending.is_some() {
+                debug!(
+                    "{}: request {mid} still being processed, dropping it",
+                    self.name()
+                );
+                return;
+            }
+            if !self.decrypt(&mut msg, bytes, ctx) {
+                return;
+            }
+            self.last_request = Some(bytes.to_vec());
+            if let Err(e) = rules::check(&msg) {
+                info!(
+                    "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
+                    self.name(),
+                    h.exchange
+                );
+                let n = e
+                    .response()
+                    .unwrap_or_else(|| Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+                self.send_response(ctx, h.exchange, mid, vec![Payload::Notify(n)]);
+                if self.phase != Phase::Established {
+                    self.fail(
+                        ctx,
+                        IkeFailReason::InvalidSyntax {
+                            by_peer: false,
+                            detail: e.to_string(),
+                        },
+                    );
+                }
+                return;
+            }
+            match (h.exchange, self.phase) {
+                (ExchangeType::IKE_AUTH, Phase::HalfOpen) => self.auth_request(ctx, now, &msg),
+                (ExchangeType::INFORMATIONAL, _) => self.informational_request(ctx, now, &msg),
+                (ExchangeType::CREATE_CHILD_SA, Phase::Established | Phase::Deleting) => {
+                    self.create_child_request(ctx, now, &msg)
+                }
+                (x, p) => {
+                    debug!(
+                        "{}: unexpected {x} request in phase {p:?}, ignoring",
+                        self.name()
+                    );
+                }
+            }
+            if !self.dead {
+                self.next_task(ctx, now);
+            }
+        }
     }
-    pub(crate) fn handle_timeout(&mut self, _ctx: &mut Ctx, _now: Instant) {}
-    pub(crate) fn handle_kernel(
-        &mut self,
-        _ctx: &mut Ctx,
-        _now: Instant,
-        _purpose: KernelPurpose,
-        _outcome: Result<KernelOk, String>,
-    ) {
+
+    /// Opens the SK payload; a failure is dropped silently (RFC 7296 2.21).
+    fn decrypt(&self, msg: &mut Message, bytes: &[u8], ctx: &Ctx) -> bool {
+        let Some(keys) = &self.keys else {
+            return false;
+        };
+        match msg.decrypt(bytes, keys.ciphers.inbound.as_ref(), &ctx.cfg.limits) {
+            Ok(()) => true,
+            Err(e) => {
+                debug!(
+                    "{}: dropping {} message {}: {e}",
+                    self.name(),
+                    msg.header.exchange,
+                    msg.header.message_id
+                );
+                false
+            }
+        }
     }
-    pub(crate) fn initiate_child(
-        &mut self,
-        _ctx: &mut Ctx,
-        _now: Instant,
-        _child: &str,
-    ) -> Result<(), CommandError> {
-        Err(CommandError::WrongState(IkeState::Connecting))
+
+    /// Retransmissions, give-up, half-open timeout.
+    pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
+        if self.half_open_until.is_some_and(|t| t <= now) {
+            self.fail(ctx, IkeFailReason::HalfOpenTimeout);
+            return;
+        }
+        let Some(out) = self.outstanding.as_mut() else {
+            return;
+        };
+        if out.next > now {
+            return;
+        }
+        if out.retransmits < ctx.cfg.retransmit_tries {
+            out.retransmits = out.retransmits.saturating_add(1);
+            out.next = later(now, backoff(ctx, out.retransmits));
+            let (n, mid, bytes) = (out.retransmits, out.mid, out.bytes.clone());
+            debug!("{}: retransmit {n} of request {mid}", self.name());
+            self.transmit(ctx, bytes);
+            return;
+        }
+        let task = self.outstanding.take().map(|o| o.task);
+        info!(
+            "{}: giving up after {} retransmissions",
+            self.name(),
+            ctx.cfg.retransmit_tries
+        );
+        match task {
+            Some(Task::DeleteIke) => self.delete_ike_response(ctx),
+            _ => self.fail(ctx, IkeFailReason::PeerNotResponding),
+        }
     }
-    pub(crate) fn terminate(&mut self, _ctx: &mut Ctx, _now: Instant) {
+
+    /// Sends the next queued request if none is in flight.
+    pub(crate) fn next_task(&mut self, ctx: &mut Ctx, now: Instant) {
+        if self.dead || self.outstanding.is_some() {
+            return;
+        }
+        if !matches!(self.phase, Phase::Established | Phase::Deleting) {
+            return;
+        }
+        if self.queue.is_empty()
+            && self.phase == Phase::Established
+            && let Some(cfg) = self.pending_children.pop_front()
+        {
+            self.start_child(ctx, cfg);
+        }
+        let Some(task) = self.queue.pop_front() else {
+            return;
+        };
+        match task {
+            Task::CreateChild { child, .. } => {
+                if !self.child_ready(child) {
+                    // Wait for the SPI; handle_kernel calls us again.
+                    self.queue.push_front(task);
+                    return;
+                }
+                self.send_create_child(ctx, now, child);
+            }
+            Task::DeleteIke => {
+                self.phase = Phase::Deleting;
+                info!("deleting IKE SA {}", self.name());
+                self.send_request(
+                    ctx,
+                    now,
+                    ExchangeType::INFORMATIONAL,
+                    vec![Payload::Delete(crate::wire::Delete::ike())],
+                    Task::DeleteIke,
+                );
+            }
+            Task::DeleteChild(c) => self.send_delete_child(ctx, now, c),
+            Task::DeleteRejected { protocol, spi } => self.send_request(
+                ctx,
+                now,
+                ExchangeType::INFORMATIONAL,
+                vec![Payload::Delete(crate::wire::Delete::child(protocol, [spi]))],
+                Task::DeleteRejected { protocol, spi },
+            ),
+            Task::Liveness => self.send_request(
+                ctx,
+                now,
+                ExchangeType::INFORMATIONAL,
+                Vec::new(),
+                Task::Liveness,
+            ),
+            Task::IkeInit | Task::IkeAuth => {}
+        }
+    }
+
+    /// The SA failed: report, remove what it installed, and go.
+    pub(crate) fn fail(&mut self, ctx: &mut Ctx, reason: IkeFailReason) {
+        if self.dead {
+            return;
+        }
+        info!(
+            "IKE SA {} {} => {} failed: {reason}",
+            self.name(),
+            self.local.ip(),
+            self.remote.ip()
+        );
+        let peer = (self.initiator || !self.candidates.is_empty()).then(|| self.peer.name.clone());
+        // Children first, then the IKE SA: `ikectl up` waits for the latter.
+        self.teardown(ctx, false);
+        ctx.events.push_back(Event::IkeFailed {
+            id: self.id,
+            peer,
+            reason,
+        });
+    }
+
+    /// The SA is deleted (by us or the peer) after being established.
+    pub(crate) fn deleted(&mut self, ctx: &mut Ctx, by_peer: bool) {
+        if self.dead {
+            return;
+        }
+        info!(
+            "IKE SA {} {} => {} deleted{}",
+            self.name(),
+            self.local.ip(),
+            self.remote.ip(),
+            if by_peer { " by peer" } else { "" }
+        );
+        self.teardown(ctx, by_peer);
+        ctx.events.push_back(Event::IkeDeleted {
+            id: self.id,
+            peer: self.peer.name.clone(),
+            by_peer,
+        });
+    }
+
+    /// Removes every Child SA's kernel state and marks the SA dead.
+    fn teardown(&mut self, ctx: &mut Ctx, by_peer: bool) {
+        for c in std::mem::take(&mut self.children) {
+            self.drop_child(ctx, c, by_peer, ChildFailReason::IkeSaGone);
+        }
+        for cfg in std::mem::take(&mut self.pending_children) {
+            ctx.events.push_back(Event::ChildFailed {
+                ike: self.id,
+                child: None,
+                name: cfg.name,
+                reason: ChildFailReason::IkeSaGone,
+            });
+        }
+        self.outstanding = None;
+        self.queue.clear();
+        self.pending = None;
+        self.half_open_until = None;
         self.dead = true;
     }
-    pub(crate) fn terminate_child(
+
+    /// A kernel result for one of our requests.
+    pub(crate) fn handle_kernel(
         &mut self,
-        _ctx: &mut Ctx,
-        _now: Instant,
-        _child: ChildId,
-    ) -> Result<(), CommandError> {
-        Err(CommandError::NoSuchSa)
+        ctx: &mut Ctx,
+        now: Instant,
+        purpose: KernelPurpose,
+        outcome: Result<KernelOk, String>,
+    ) {
+        match purpose {
+            KernelPurpose::AllocSpi {
+                child,
+                protocol,
+                local,
+            } => {
+                let spi = match outcome {
+                    Ok(KernelOk::SpiAllocated(spi)) => spi,
+                    Ok(KernelOk::Done) => {
+                        self.child_failed(
+                            ctx,
+                            now,
+                            child,
+                            ChildFailReason::Kernel("no SPI in the result".into()),
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        self.child_failed(ctx, now, child, ChildFailReason::Kernel(e));
+                        return;
+                    }
+                };
+                let name = self.name();
+                let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
+                    ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+                        protocol,
+                        local,
+                        spi,
+                    });
+                    return;
+                };
+                c.spi_in = spi;
+                debug!("{name}: allocated SPI {spi:08x} for {}", c.cfg.name);
+                self.spi_ready(ctx, now, child);
+            }
+            KernelPurpose::Install { child } => match outcome {
+                Ok(_) => self.child_installed(ctx, now, child),
+                Err(e) => {
+                    // The daemon rolled back its partial install; only the
+                    // allocated SPI is left, to be released.
+                    if let Some(c) = self.children.iter_mut().find(|c| c.id == child) {
+                        c.state = super::ChildState::Creating;
+                    }
+                    self.child_failed(ctx, now, child, ChildFailReason::Kernel(e))
+                }
+            },
+            KernelPurpose::Remove => {
+                if let Err(e) = outcome {
+                    info!("{}: removing a Child SA failed: {e}", self.name());
+                }
+            }
+        }
     }
+
+    /// Deletes the IKE SA (or abandons it while connecting).
+    pub(crate) fn terminate(&mut self, ctx: &mut Ctx, now: Instant) {
+        match self.phase {
+            Phase::Established => {
+                if !self.queue.iter().any(|t| matches!(t, Task::DeleteIke)) {
+                    // Before queued work, which may wait for the kernel.
+                    self.queue.push_front(Task::DeleteIke);
+                }
+                // A delete goes before anything else we still wanted to do.
+                self.pending_children.clear();
+                self.next_task(ctx, now);
+            }
+            Phase::Deleting => {}
+            _ => {
+                if self.keys.is_some() {
+                    self.send_oneshot(ctx, vec![Payload::Delete(crate::wire::Delete::ike())]);
+                }
+                self.deleted(ctx, false);
+            }
+        }
+    }
+
+    /// Queues a liveness check.
     pub(crate) fn liveness_check(
         &mut self,
-        _ctx: &mut Ctx,
-        _now: Instant,
+        ctx: &mut Ctx,
+        now: Instant,
     ) -> Result<(), CommandError> {
-        Err(CommandError::WrongState(IkeState::Connecting))
+        if self.phase != Phase::Established {
+            return Err(CommandError::WrongState(self.state()));
+        }
+        self.queue.push_back(Task::Liveness);
+        self.next_task(ctx, now);
+        Ok(())
     }
+
+    pub(crate) fn state(&self) -> IkeState {
+        match self.phase {
+            Phase::Established => IkeState::Established,
+            Phase::Deleting => IkeState::Deleting,
+            _ => IkeState::Connecting,
+        }
+    }
+
     pub(crate) fn info(&self) -> IkeSaInfo {
         IkeSaInfo {
             id: self.id,
-            peer: Some(self.peer.name.clone()),
-            state: IkeState::Connecting,
-            initiator: true,
+            peer: (self.initiator || self.phase != Phase::HalfOpen || !self.candidates.is_empty())
+                .then(|| self.peer.name.clone()),
+            state: self.state(),
+            initiator: self.initiator,
             spi_i: self.spi_i,
-            spi_r: 0,
+            spi_r: self.spi_r,
             local_addr: self.local,
             remote_addr: self.remote,
-            local_id: None,
-            remote_id: None,
-            suite: None,
-            established_at: None,
-            nat_local: false,
-            nat_remote: false,
-            children: Vec::new(),
+            local_id: self.local_id.clone(),
+            remote_id: self.remote_id.clone(),
+            suite: self.keys.as_ref().map(|k| k.suite),
+            established_at: self.established_at,
+            nat_local: self.nat_local,
+            nat_remote: self.nat_remote,
+            children: self.children.iter().map(Child::info).collect(),
         }
+    }
+}
+
+/// The first notify of `t` in `msg`.
+pub(crate) fn notify(msg: &Message, t: NotifyType) -> Option<&Notify> {
+    msg.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type == t => Some(n),
+        _ => None,
+    })
+}
+
+/// The first error notify in `msg`.
+pub(crate) fn error_notify(msg: &Message) -> Option<NotifyType> {
+    msg.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_display_uses_prefixes_when_it_can() {
+        let ts = [
+            crate::sa::ts::host("192.0.2.1".parse().unwrap()),
+            TrafficSelector::Ipv4(crate::wire::AddressRange::any(
+                "10.0.0.0".parse().unwrap(),
+                "10.0.0.255".parse().unwrap(),
+            )),
+            TrafficSelector::Ipv4(crate::wire::AddressRange::any(
+                "10.0.0.1".parse().unwrap(),
+                "10.0.0.5".parse().unwrap(),
+            )),
+        ];
+        assert_eq!(
+            TsDisplay(&ts).to_string(),
+            "192.0.2.1/32 10.0.0.0/24 10.0.0.1..10.0.0.5"
+        );
+        let all6 = [TrafficSelector::Ipv6(crate::wire::AddressRange::any(
+            "::".parse().unwrap(),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
+        ))];
+        assert_eq!(TsDisplay(&all6).to_string(), "::/0");
     }
 }

@@ -1,1 +1,140 @@
-//! informational (work in progress).
+//! INFORMATIONAL (RFC 7296 1.4, 2.4), both roles: deletes of the IKE SA
+//! and of Child SAs, liveness checks, and AUTHENTICATION_FAILED after
+//! IKE_AUTH.
+
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use super::endpoint::Ctx;
+use super::ike_sa::{IkeSa, Phase, Task, notify};
+use super::types::{ChildFailReason, ChildId, ChildState, CommandError, IkeFailReason};
+use crate::wire::codes::{ExchangeType, NotifyType, ProtocolId};
+use crate::wire::{Delete, Message, Payload};
+
+impl IkeSa {
+    /// The `terminate_child` command: queue a delete of an installed child.
+    pub(crate) fn terminate_child(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+    ) -> Result<(), CommandError> {
+        if self.phase != Phase::Established {
+            return Err(CommandError::WrongState(self.state()));
+        }
+        let c = self
+            .children
+            .iter_mut()
+            .find(|c| c.id == child && c.state == ChildState::Installed)
+            .ok_or(CommandError::NoSuchSa)?;
+        c.state = ChildState::Deleting;
+        self.queue.push_back(Task::DeleteChild(child));
+        self.next_task(ctx, now);
+        Ok(())
+    }
+
+    pub(crate) fn send_delete_child(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
+        let Some(c) = self.children.iter().find(|c| c.id == child) else {
+            return;
+        };
+        info!(
+            "deleting CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o (IKE SA {})",
+            c.cfg.name,
+            c.id,
+            c.spi_in,
+            c.spi_out,
+            self.name()
+        );
+        let d = Delete::child(c.protocol, [c.spi_in]);
+        self.send_request(
+            ctx,
+            now,
+            ExchangeType::INFORMATIONAL,
+            vec![Payload::Delete(d)],
+            Task::DeleteChild(child),
+        );
+    }
+
+    /// The answer to our Child SA delete: remove it from the kernel.
+    pub(crate) fn delete_child_response(&mut self, ctx: &mut Ctx, child: ChildId, _msg: &Message) {
+        if let Some(pos) = self.children.iter().position(|c| c.id == child) {
+            let c = self.children.remove(pos);
+            self.drop_child(ctx, c, false, ChildFailReason::IkeSaGone);
+        }
+    }
+
+    /// The answer to our IKE SA delete (or no answer): the SA is gone.
+    pub(crate) fn delete_ike_response(&mut self, ctx: &mut Ctx) {
+        self.deleted(ctx, false);
+    }
+
+    /// Responder: an INFORMATIONAL request.
+    pub(crate) fn informational_request(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        let mid = msg.header.message_id;
+        if notify(msg, NotifyType::AUTHENTICATION_FAILED).is_some() {
+            self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
+            self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: true });
+            return;
+        }
+        let deletes: Vec<&Delete> = msg
+            .iter()
+            .filter_map(|p| match p {
+                Payload::Delete(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        if deletes.iter().any(|d| d.protocol == ProtocolId::IKE) {
+            self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
+            self.deleted(ctx, true);
+            return;
+        }
+        let mut answer: Vec<(ProtocolId, u32)> = Vec::new();
+        for d in deletes {
+            if d.protocol != ProtocolId::ESP && d.protocol != ProtocolId::AH {
+                continue;
+            }
+            for spi in &d.spis {
+                let Ok(b) = <[u8; 4]>::try_from(spi.as_slice()) else {
+                    continue;
+                };
+                let spi = u32::from_be_bytes(b);
+                let pos = self.children.iter().position(|c| {
+                    c.protocol == d.protocol
+                        && c.spi_out == spi
+                        && matches!(c.state, ChildState::Installed | ChildState::Deleting)
+                });
+                let Some(pos) = pos else {
+                    debug!(
+                        "{}: peer deletes unknown {} SA {spi:08x}",
+                        self.name(),
+                        d.protocol
+                    );
+                    continue;
+                };
+                let c = self.children.remove(pos);
+                answer.push((c.protocol, c.spi_in));
+                // A delete of ours crossing this one is answered but moot.
+                self.queue
+                    .retain(|t| !matches!(t, Task::DeleteChild(x) if *x == c.id));
+                self.drop_child(ctx, c, true, ChildFailReason::IkeSaGone);
+            }
+        }
+        let mut inner = Vec::new();
+        for proto in [ProtocolId::ESP, ProtocolId::AH] {
+            let spis: Vec<u32> = answer
+                .iter()
+                .filter(|(p, _)| *p == proto)
+                .map(|(_, s)| *s)
+                .collect();
+            if !spis.is_empty() {
+                inner.push(Payload::Delete(Delete::child(proto, spis)));
+            }
+        }
+        if inner.is_empty() {
+            debug!("{}: answering INFORMATIONAL request {mid}", self.name());
+        }
+        self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
+        let _ = now;
+    }
+}

@@ -16,14 +16,48 @@
 //!
 //! Structure: the endpoint owns all IKE SAs in a map keyed by [`IkeSaId`],
 //! with an index from our IKE SPI (and, for IKE_SA_INIT requests, the
-//! peer's address and SPI) to the id, and a timer heap. Each IKE SA has at
-//! most one exchange of its own in flight (window size 1) and answers the
-//! peer's requests in order with a response cache. Each exchange is one
-//! module with both roles: [`ike_init`], [`ike_auth`], [`child_create`],
-//! [`informational`] (delete and liveness).
-
-// Work in progress: the exchange bodies are being filled in.
-#![allow(dead_code)]
+//! peer's address and SPI) to the id, and a timer heap with one deadline
+//! per SA (`poll_timeout` is a peek). Each exchange is one module with
+//! both roles, adding an `impl IkeSa` block: `ike_init` (IKE_SA_INIT,
+//! COOKIE, INVALID_KE_PAYLOAD, NAT detection), `ike_auth` (PSK AUTH, the
+//! choice of peer configuration by identity), `child_create` (the Child SA
+//! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
+//! steps) and `informational` (deletes, liveness checks,
+//! AUTHENTICATION_FAILED after IKE_AUTH). Every decrypted message passes
+//! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
+//!
+//! One IKE SA's life (`ike_sa::Phase`):
+//!
+//! ```text
+//! initiator: InitSent --IKE_SA_INIT resp--> AwaitSpi --SPI--> AuthSent --IKE_AUTH resp--> Established
+//!              ^  | COOKIE / INVALID_KE: resend                                               |
+//!              +--+                                                       terminate: Deleting -> gone
+//! responder: (stateless errors) --IKE_SA_INIT--> HalfOpen --IKE_AUTH ok--> Established
+//!                                                  | 30 s: HalfOpenTimeout
+//! ```
+//!
+//! Requests are window size 1 both ways: our requests queue behind the one
+//! in flight (retransmitted after 4 s x 1.8^n, given up after 5
+//! retransmissions); the peer's requests are processed in message-ID order,
+//! a retransmitted one (same ID, same octets) is answered from the response
+//! cache, and one whose answer waits for the kernel (the responder
+//! allocates the Child SA's SPI and installs it before answering) makes
+//! retransmissions of it be dropped until then.
+//!
+//! Not implemented yet (each is refused or ignored cleanly, never a panic):
+//! - Rekeying: a CREATE_CHILD_SA with N(REKEY_SA) or an IKE proposal is
+//!   answered NO_ADDITIONAL_SAS; there are no lifetimes or rekey timers, and
+//!   [`IkeState::Rekeying`] is never reported. strongSwan peers rekey Child
+//!   SAs after an hour by default, so this is needed next.
+//! - NAT traversal beyond detection ([`IkeSaInfo::nat_local`] /
+//!   `nat_remote`): no move to port 4500, no UDP encapsulation, no keepalives.
+//! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
+//! - Certificates, EAP, multiple authentication rounds, configuration
+//!   payloads (virtual IPs), INITIAL_CONTACT, automatic DPD (only the
+//!   [`Endpoint::send_liveness_check`] command).
+//! - An initiator whose `local_addrs` are all `%any` learns its address
+//!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
+//!   then over the unspecified address (the peer sees "NAT").
 
 mod child_create;
 mod config;

@@ -139,7 +139,9 @@ pub enum KernelOp {
         remote: SocketAddr,
     },
     /// Install both SAs and the policies of a Child SA; answer
-    /// [`KernelOk::Done`] or an error.
+    /// [`KernelOk::Done`] or an error. On error the daemon undoes whatever
+    /// part it did install; the inbound SPI then stays allocated and is
+    /// freed by a following [`KernelOp::ReleaseSpi`].
     InstallChild {
         /// Names the result.
         req: KernelReq,

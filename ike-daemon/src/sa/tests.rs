@@ -1,1 +1,0 @@
-//! Two-peer tests (work in progress).

@@ -1,0 +1,459 @@
+//! Two endpoints, a fake kernel each, a simulated clock and a network that
+//! can drop, duplicate, delay and reorder (quinn-proto's `Pair` is the model).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::crypto::proposal;
+use crate::crypto::{DeterministicProvider, Secret};
+use crate::sa::*;
+use crate::wire::codes::{ExchangeType, ProtocolId};
+use crate::wire::{AddressRange, Header, Identification, TrafficSelector};
+
+/// What the kernel of one peer holds.
+#[derive(Debug, Default)]
+pub struct FakeKernel {
+    next_spi: u32,
+    /// Allocated SPIs not yet installed or released.
+    pub larval: BTreeSet<u32>,
+    /// Installed Child SAs.
+    pub installed: BTreeMap<ChildId, ChildInstall>,
+    /// Every install ever asked for.
+    pub installs: usize,
+    /// Every RemoveChild.
+    pub removed: Vec<ChildRemove>,
+    /// Fail the next n installs.
+    pub fail_installs: usize,
+    /// Fail every SPI allocation.
+    pub fail_alloc: bool,
+}
+
+impl FakeKernel {
+    fn new(base: u32) -> Self {
+        Self {
+            next_spi: base,
+            ..Self::default()
+        }
+    }
+
+    fn handle(&mut self, op: KernelOp) -> Option<KernelResult> {
+        match op {
+            KernelOp::AllocSpi { req, .. } => {
+                if self.fail_alloc {
+                    return Some(KernelResult {
+                        req,
+                        outcome: Err("ENOMEM".into()),
+                    });
+                }
+                self.next_spi += 1;
+                self.larval.insert(self.next_spi);
+                Some(KernelResult {
+                    req,
+                    outcome: Ok(KernelOk::SpiAllocated(self.next_spi)),
+                })
+            }
+            KernelOp::InstallChild { req, child } => {
+                self.installs += 1;
+                if self.fail_installs > 0 {
+                    self.fail_installs -= 1;
+                    return Some(KernelResult {
+                        req,
+                        outcome: Err("EINVAL: refused by test".into()),
+                    });
+                }
+                assert!(
+                    self.larval.remove(&child.spi_in),
+                    "install of unallocated SPI"
+                );
+                assert!(
+                    self.installed.insert(child.id, child).is_none(),
+                    "child installed twice"
+                );
+                Some(KernelResult {
+                    req,
+                    outcome: Ok(KernelOk::Done),
+                })
+            }
+            KernelOp::RemoveChild { req, child } => {
+                self.installed.remove(&child.id);
+                self.removed.push(child);
+                Some(KernelResult {
+                    req,
+                    outcome: Ok(KernelOk::Done),
+                })
+            }
+            KernelOp::ReleaseSpi { spi, .. } => {
+                self.larval.remove(&spi);
+                None
+            }
+        }
+    }
+}
+
+/// One side.
+pub struct Peer {
+    pub ep: Endpoint,
+    pub addr: SocketAddr,
+    pub kernel: FakeKernel,
+    pub events: Vec<(Instant, Event)>,
+    /// Datagrams this side sent, with their send time.
+    pub sent: Vec<(Instant, Transmit)>,
+    /// Datagrams delivered to this side.
+    pub received: Vec<(Instant, Vec<u8>)>,
+}
+
+impl Peer {
+    pub fn events(&self) -> Vec<Event> {
+        self.events.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// Header of each datagram sent.
+    pub fn sent_headers(&self) -> Vec<Header> {
+        self.sent
+            .iter()
+            .filter_map(|(_, t)| Header::peek(&t.payload).ok().map(|(h, _)| h))
+            .collect()
+    }
+
+    pub fn count_sent(&self, exchange: ExchangeType, response: bool) -> usize {
+        self.sent_headers()
+            .iter()
+            .filter(|h| h.exchange == exchange && h.is_response() == response)
+            .count()
+    }
+
+    pub fn count_received(&self, exchange: ExchangeType, response: bool) -> usize {
+        self.received
+            .iter()
+            .filter_map(|(_, b)| Header::peek(b).ok().map(|(h, _)| h))
+            .filter(|h| h.exchange == exchange && h.is_response() == response)
+            .count()
+    }
+}
+
+/// What the network does with one datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Deliver,
+    Drop,
+    Duplicate,
+    Delay(Duration),
+}
+
+/// The policy: (sender index 0/1, datagram number from that sender
+/// counting from 0, bytes) -> fate.
+pub type Policy = Box<dyn FnMut(usize, usize, &[u8]) -> Fate>;
+
+pub struct Pair {
+    pub peers: [Peer; 2],
+    pub now: Instant,
+    pub start: Instant,
+    /// In flight: (deliver at, sequence, to, datagram).
+    flight: Vec<(Instant, u64, usize, Transmit)>,
+    seq: u64,
+    pub policy: Policy,
+    /// Hold kernel operations instead of answering them (per side).
+    pub hold_kernel: [bool; 2],
+    pub held: [Vec<KernelOp>; 2],
+}
+
+pub fn v4(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub fn subnet(start: &str, end: &str) -> TsCfg {
+    TsCfg::Selector(match (v4(start), v4(end)) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => TrafficSelector::Ipv4(AddressRange::any(a, b)),
+        (IpAddr::V6(a), IpAddr::V6(b)) => TrafficSelector::Ipv6(AddressRange::any(a, b)),
+        _ => panic!("mixed families"),
+    })
+}
+
+pub fn ike(s: &str) -> Vec<crate::wire::sa::Proposal> {
+    proposal::parse(ProtocolId::IKE, s).unwrap()
+}
+
+pub fn esp(s: &str) -> Vec<crate::wire::sa::Proposal> {
+    proposal::parse(ProtocolId::ESP, s).unwrap()
+}
+
+pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> ChildCfg {
+    ChildCfg {
+        name: name.into(),
+        local_ts: local,
+        remote_ts: remote,
+        proposals: esp("aes128gcm16"),
+        mode: Mode::Tunnel,
+        replay_window: 32,
+    }
+}
+
+pub const LEFT: &str = "192.0.2.1";
+pub const RIGHT: &str = "198.51.100.1";
+
+/// Site-to-site: left 10.1.0.0/16 behind 192.0.2.1, right 10.2.0.0/16
+/// behind 198.51.100.1; IDs are FQDNs.
+pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) -> PeerCfg {
+    PeerCfg {
+        name: name.into(),
+        local_addrs: vec![AddrSpec::Addr(v4(me))],
+        remote_addrs: vec![AddrSpec::Addr(v4(peer))],
+        local_port: 500,
+        remote_port: 500,
+        ike_proposals: ike("aes128gcm16-prfsha256-x25519"),
+        local_id: Identification::fqdn(&format!("{me}.example")),
+        remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
+        children: vec![child("net", vec![my_net], vec![peer_net])],
+    }
+}
+
+pub fn left_cfg() -> PeerCfg {
+    site(
+        "site-b",
+        LEFT,
+        RIGHT,
+        subnet("10.1.0.0", "10.1.255.255"),
+        subnet("10.2.0.0", "10.2.255.255"),
+    )
+}
+
+pub fn right_cfg() -> PeerCfg {
+    site(
+        "site-a",
+        RIGHT,
+        LEFT,
+        subnet("10.2.0.0", "10.2.255.255"),
+        subnet("10.1.0.0", "10.1.255.255"),
+    )
+}
+
+pub fn psk_store(key: &[u8]) -> Arc<dyn PskStore> {
+    let key = key.to_vec();
+    Arc::new(move |_: &Identification, _: &Identification| Some(Secret::from_slice(&key)))
+}
+
+pub struct Setup {
+    pub cfg: [EndpointConfig; 2],
+    pub peers: [Vec<PeerCfg>; 2],
+    pub psk: [Arc<dyn PskStore>; 2],
+    pub addrs: [SocketAddr; 2],
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            cfg: [EndpointConfig::default(), EndpointConfig::default()],
+            peers: [vec![left_cfg()], vec![right_cfg()]],
+            psk: [psk_store(b"secret"), psk_store(b"secret")],
+            addrs: [
+                SocketAddr::new(v4(LEFT), 500),
+                SocketAddr::new(v4(RIGHT), 500),
+            ],
+        }
+    }
+}
+
+impl Pair {
+    pub fn new(s: Setup) -> Self {
+        let [c0, c1] = s.cfg;
+        let [p0, p1] = s.peers;
+        let [k0, k1] = s.psk;
+        let mk = |cfg, peers, psk, seed: &[u8], addr, base| Peer {
+            ep: Endpoint::new(cfg, peers, psk, Arc::new(DeterministicProvider::new(seed))),
+            addr,
+            kernel: FakeKernel::new(base),
+            events: Vec::new(),
+            sent: Vec::new(),
+            received: Vec::new(),
+        };
+        let now = Instant::now();
+        Self {
+            peers: [
+                mk(c0, p0, k0, b"left", s.addrs[0], 0xc000_0000),
+                mk(c1, p1, k1, b"right", s.addrs[1], 0xd000_0000),
+            ],
+            now,
+            start: now,
+            flight: Vec::new(),
+            seq: 0,
+            policy: Box::new(|_, _, _| Fate::Deliver),
+            hold_kernel: [false, false],
+            held: [Vec::new(), Vec::new()],
+        }
+    }
+
+    pub fn default_pair() -> Self {
+        Self::new(Setup::default())
+    }
+
+    pub fn a(&mut self) -> &mut Peer {
+        &mut self.peers[0]
+    }
+
+    pub fn b(&mut self) -> &mut Peer {
+        &mut self.peers[1]
+    }
+
+    /// Answers held kernel operations of side `i`.
+    pub fn release_kernel(&mut self, i: usize) {
+        let ops = std::mem::take(&mut self.held[i]);
+        for op in ops {
+            if let Some(r) = self.peers[i].kernel.handle(op) {
+                let now = self.now;
+                self.peers[i].ep.handle_kernel_result(now, r);
+            }
+        }
+        self.drive();
+    }
+
+    /// Processes every output and every datagram due now, until quiet.
+    pub fn drive(&mut self) {
+        loop {
+            let mut busy = false;
+            for i in 0..2 {
+                let now = self.now;
+                while let Some(t) = self.peers[i].ep.poll_transmit() {
+                    busy = true;
+                    assert_eq!(
+                        t.remote,
+                        self.peers[1 - i].addr,
+                        "sent to the wrong address"
+                    );
+                    let n = self.peers[i].sent.len();
+                    self.peers[i].sent.push((now, t.clone()));
+                    let fate = (self.policy)(i, n, &t.payload);
+                    let mut put = |at: Instant, t: Transmit| {
+                        self.seq += 1;
+                        self.flight.push((at, self.seq, 1 - i, t));
+                    };
+                    match fate {
+                        Fate::Deliver => put(now, t),
+                        Fate::Drop => {}
+                        Fate::Duplicate => {
+                            put(now, t.clone());
+                            put(now, t);
+                        }
+                        Fate::Delay(d) => put(now + d, t),
+                    }
+                }
+                while let Some(op) = self.peers[i].ep.poll_kernel_op() {
+                    busy = true;
+                    if self.hold_kernel[i] {
+                        self.held[i].push(op);
+                        continue;
+                    }
+                    if let Some(r) = self.peers[i].kernel.handle(op) {
+                        self.peers[i].ep.handle_kernel_result(now, r);
+                    }
+                }
+                while let Some(e) = self.peers[i].ep.poll_event() {
+                    busy = true;
+                    self.peers[i].events.push((now, e));
+                }
+            }
+            // Deliver the earliest datagram due now.
+            self.flight.sort_by_key(|(at, seq, _, _)| (*at, *seq));
+            if let Some(pos) = self.flight.iter().position(|(at, ..)| *at <= self.now) {
+                let (_, _, to, t) = self.flight.remove(pos);
+                let now = self.now;
+                let peer = &mut self.peers[to];
+                peer.received.push((now, t.payload.clone()));
+                peer.ep.handle_datagram(now, t.remote, t.local, &t.payload);
+                busy = true;
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    /// Runs until `d` has passed: datagrams, timers, kernel.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        loop {
+            self.drive();
+            let next = [
+                self.peers[0].ep.poll_timeout(),
+                self.peers[1].ep.poll_timeout(),
+                self.flight.iter().map(|(at, ..)| *at).min(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            match next {
+                Some(t) if t <= until => {
+                    self.now = self.now.max(t);
+                    let now = self.now;
+                    for p in &mut self.peers {
+                        p.ep.handle_timeout(now);
+                    }
+                }
+                _ => {
+                    self.now = until;
+                    self.drive();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Initiates `peer` from side `i` and runs a minute.
+    pub fn connect(&mut self, i: usize, peer: &str) -> IkeSaId {
+        let now = self.now;
+        let id = self.peers[i].ep.initiate(now, peer, &[]).unwrap();
+        self.run_for(Duration::from_secs(60));
+        id
+    }
+
+    /// Asserts both kernels hold matching Child SAs: each SPI in of one is
+    /// the SPI out of the other, with the same keys crosswise.
+    pub fn assert_kernels_match(&self) {
+        let (a, b) = (&self.peers[0].kernel, &self.peers[1].kernel);
+        assert_eq!(
+            a.installed.len(),
+            b.installed.len(),
+            "kernels differ in size"
+        );
+        for x in a.installed.values() {
+            let y = b
+                .installed
+                .values()
+                .find(|y| y.spi_in == x.spi_out)
+                .unwrap_or_else(|| panic!("no SA with SPI {:08x} on the other side", x.spi_out));
+            assert_eq!(y.spi_out, x.spi_in);
+            assert_eq!(x.protocol, y.protocol);
+            assert_eq!(x.mode, y.mode);
+            assert_eq!(x.suite, y.suite);
+            assert_eq!(x.encr_out.as_bytes(), y.encr_in.as_bytes());
+            assert_eq!(x.integ_out.as_bytes(), y.integ_in.as_bytes());
+            assert_eq!(x.encr_in.as_bytes(), y.encr_out.as_bytes());
+            assert_eq!(x.integ_in.as_bytes(), y.integ_out.as_bytes());
+            assert_ne!(
+                (x.encr_in.as_bytes(), x.integ_in.as_bytes()),
+                (x.encr_out.as_bytes(), x.integ_out.as_bytes()),
+                "directions have their own keys"
+            );
+            assert_eq!(x.local_ts, y.remote_ts);
+            assert_eq!(x.remote_ts, y.local_ts);
+            assert_eq!(x.local, y.remote);
+            assert_eq!(x.remote, y.local);
+            assert_ne!(x.initiator, y.initiator);
+        }
+    }
+
+    /// Asserts neither kernel holds anything (no SA, no larval SPI).
+    pub fn assert_kernels_empty(&self) {
+        for (i, p) in self.peers.iter().enumerate() {
+            assert!(
+                p.kernel.installed.is_empty(),
+                "side {i} still has SAs installed"
+            );
+            assert!(
+                p.kernel.larval.is_empty(),
+                "side {i} still has allocated SPIs"
+            );
+        }
+    }
+}
