@@ -88,7 +88,7 @@ const UDP_ENCAP_ESPINUDP: libc::c_int = 2;
 /// non-ESP marker as ESP for its SAs with [`crate::UdpEncap`], and hands
 /// the rest (IKE, behind the marker) to the socket. Works for IPv4 and
 /// (since Linux 5.8) IPv6 sockets.
-pub fn udp_encap_socket<S: AsFd>(socket: &S) -> Result<(), Error> {
+pub fn espinudp_socket<S: AsFd>(socket: &S) -> Result<(), Error> {
     let fd = socket.as_fd();
     let val: libc::c_int = UDP_ENCAP_ESPINUDP;
     let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())

@@ -115,7 +115,7 @@ impl IkeSocket {
         };
         xfrm_netlink::bypass_socket(&fd, fam).map_err(|e| io::Error::other(e.to_string()))?;
         if natt {
-            xfrm_netlink::udp_encap_socket(&fd).map_err(|e| io::Error::other(e.to_string()))?;
+            xfrm_netlink::espinudp_socket(&fd).map_err(|e| io::Error::other(e.to_string()))?;
         }
         let std_sock = std::net::UdpSocket::from(fd);
         let sock = UdpSocket::from_std(std_sock)?;
