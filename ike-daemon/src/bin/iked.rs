@@ -22,8 +22,10 @@ struct Args {
     /// Validate this configuration file, print its errors, and exit 0 (valid) or 1.
     #[arg(long, value_name = "PATH")]
     check_config: Option<PathBuf>,
-    /// Log filter, RUST_LOG syntax: `info`, `debug`, `ike=debug,info`.
-    #[arg(long, value_name = "FILTER", default_value = "info")]
+    /// Log filter, RUST_LOG syntax. The default shows one line per event
+    /// (IKE SA up, failed and why; Child SA installed, deleted) and
+    /// warnings; `info` adds the protocol engine's own lines, `debug` all.
+    #[arg(long, value_name = "FILTER", default_value = "info,ike::sa=warn")]
     log_level: String,
     /// UDP port for IKE.
     #[arg(long, default_value_t = 500)]

@@ -422,6 +422,12 @@ impl Driver {
         });
     }
 
+    /// `site-b[3]`: an IKE SA by its connection and id.
+    fn ike_name(&self, id: IkeSaId) -> String {
+        let peer = self.ep.ike_sa(id).and_then(|s| s.peer).unwrap_or_default();
+        format!("{peer}{id}")
+    }
+
     fn event(&mut self, ev: Event) {
         let now = Instant::now();
         match &ev {
@@ -491,7 +497,8 @@ impl Driver {
                     Some(c) => {
                         let s = status::child_status(&c, now);
                         info!(
-                            "CHILD SA {name}{child} of IKE SA {ike} installed: {} {} SPIs {} in / {} out, {} === {}{}",
+                            "CHILD SA {name}{child} of IKE SA {} installed: {} {} SPIs {} in / {} out, {} === {}{}",
+                            self.ike_name(*ike),
                             s.mode,
                             s.protocol,
                             s.spi_in,
@@ -501,7 +508,10 @@ impl Driver {
                             s.algorithms.map(|a| format!(" ({a})")).unwrap_or_default()
                         );
                     }
-                    None => info!("CHILD SA {name}{child} of IKE SA {ike} installed"),
+                    None => info!(
+                        "CHILD SA {name}{child} of IKE SA {} installed",
+                        self.ike_name(*ike)
+                    ),
                 }
                 self.ups_retain(|u| {
                     if u.ike != *ike {
@@ -527,12 +537,16 @@ impl Driver {
                 reason,
             } => {
                 info!(
-                    "CHILD SA {name}{} of IKE SA {ike} failed: {reason}",
-                    child.map(|c| c.to_string()).unwrap_or_default()
+                    "CHILD SA {name}{} of IKE SA {} failed: {reason}",
+                    child.map(|c| c.to_string()).unwrap_or_default(),
+                    self.ike_name(*ike)
                 );
                 let kind = status::child_fail_kind(reason);
+                // A child that fails because its IKE SA failed: the IKE
+                // SA's own event follows and says why.
+                let ike_gone = matches!(reason, crate::sa::ChildFailReason::IkeSaGone);
                 self.ups_retain(|u| {
-                    (u.ike == *ike && u.want.contains(name))
+                    (!ike_gone && u.ike == *ike && u.want.contains(name))
                         .then(|| Response::error(kind, format!("CHILD SA {name} failed: {reason}")))
                 });
             }
@@ -543,7 +557,8 @@ impl Driver {
                 by_peer,
             } => {
                 info!(
-                    "CHILD SA {name}{child} of IKE SA {ike} deleted{}",
+                    "CHILD SA {name}{child} of IKE SA {} deleted{}",
+                    self.ike_name(*ike),
                     if *by_peer { " by the peer" } else { "" }
                 );
             }
@@ -759,7 +774,7 @@ impl Driver {
         let refs: Vec<&str> = want.iter().map(String::as_str).collect();
         match self.ep.initiate(now, &connection, &refs) {
             Ok(ike) => {
-                info!("initiating {connection} as IKE SA {ike}");
+                debug!("initiating {connection} as IKE SA {ike}");
                 self.ups.push(UpWaiter {
                     ike,
                     connection,
