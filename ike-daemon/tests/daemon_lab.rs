@@ -254,6 +254,47 @@ fn up_ping_status_down_and_shutdown() {
             "{text}"
         );
 
+        // reload: a broken file changes nothing and says why; a good one
+        // keeps the established tunnel.
+        let good = std::fs::read_to_string(&a.conf).unwrap();
+        std::fs::write(
+            &a.conf,
+            good.replace(
+                "esp_proposals: [aes256gcm16]",
+                "esp_proposals: [aes256gcm16]\n        mode: tunel",
+            ),
+        )
+        .unwrap();
+        let out = a.ikectl(&["reload"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            err.contains("gw-a.yaml:")
+                && err.contains("unknown mode")
+                && err.contains("config_error"),
+            "{err}"
+        );
+        let extra = "  other:\n    remote_addrs: [192.0.2.9]\n    local: { auth: psk }\n    remote: { auth: psk }\n";
+        std::fs::write(
+            &a.conf,
+            good.replace("secrets:", &format!("{extra}secrets:")),
+        )
+        .unwrap();
+        let out = a.ikectl(&["reload"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            text.contains("added:     other") && text.contains("unchanged: site"),
+            "{text}"
+        );
+        let again = a.status();
+        assert_eq!(
+            installed_child(&again).spi_in,
+            ca.spi_in,
+            "the tunnel survived the reload"
+        );
+        lab_sh("lab_ping_through host-a $HOST_B 2");
+
         // down: nothing left in either kernel.
         let out = a.ikectl(&["down", "site"]);
         assert!(out.status.success(), "{out:?}");

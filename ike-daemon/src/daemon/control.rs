@@ -98,3 +98,93 @@ async fn client(stream: UnixStream, tx: mpsc::Sender<ControlCmd>) -> io::Result<
         w.write_all(control::encode_line(&resp).as_bytes()).await?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::control::{Request, decode_response, encode_line};
+
+    async fn roundtrip(stream: &mut UnixStream, line: &[u8]) -> Response {
+        stream.write_all(line).await.unwrap();
+        let mut buf = Vec::new();
+        let mut r = BufReader::new(&mut *stream);
+        r.read_until(b'\n', &mut buf).await.unwrap();
+        decode_response(std::str::from_utf8(&buf).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_reach_the_driver_and_garbage_is_answered() {
+        let dir = std::env::temp_dir().join(format!("iked-ctl-{}", std::process::id()));
+        let path = dir.join("sub/iked.sock");
+        let l = listen(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dmode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dmode, 0o700);
+        // A second daemon on the same socket is refused.
+        assert!(listen(&path).is_err());
+
+        let (tx, mut rx) = mpsc::channel::<ControlCmd>(4);
+        let server = tokio::spawn(serve(l, tx));
+        // A fake driver: answers status with no SAs.
+        tokio::spawn(async move {
+            while let Some(c) = rx.recv().await {
+                assert_eq!(c.request, Request::Status {});
+                let _ = c.reply.send(Response::Status { ike_sas: vec![] });
+            }
+        });
+        let mut s = UnixStream::connect(&path).await.unwrap();
+        let r = roundtrip(&mut s, b"{\"command\":\"nope\"}\n").await;
+        assert!(
+            matches!(
+                r,
+                Response::Error {
+                    kind: ErrorKind::BadRequest,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        let r = roundtrip(&mut s, b"\xff\xfe\n").await;
+        assert!(
+            matches!(
+                r,
+                Response::Error {
+                    kind: ErrorKind::BadRequest,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        // Same connection, a valid request after garbage.
+        let r = roundtrip(&mut s, encode_line(&Request::Status {}).as_bytes()).await;
+        assert_eq!(r, Response::Status { ike_sas: vec![] });
+        // An endless line is cut off with an answer, not buffered forever.
+        let mut s2 = UnixStream::connect(&path).await.unwrap();
+        let big = vec![b'x'; MAX_REQUEST_LINE + 10];
+        let r = roundtrip(&mut s2, &big).await;
+        assert!(
+            matches!(
+                r,
+                Response::Error {
+                    kind: ErrorKind::BadRequest,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
+        server.abort();
+        let _ = server.await;
+        drop((s, s2));
+        // A stale socket file (no daemon behind it) is replaced.
+        assert!(path.exists());
+        assert!(listen(&path).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -840,3 +840,35 @@ impl Driver {
 pub fn log_fatal(e: &DaemonError) {
     error!("{e}");
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_secrets_file_readable_by_others_is_warned_about() {
+        let p = std::env::temp_dir().join(format!("iked-perm-{}.yaml", std::process::id()));
+        std::fs::write(&p, "connections: {}\n").unwrap();
+        let uid = std::fs::metadata(&p).unwrap().uid();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = permission_warning(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+        assert!(w.contains("mode 644"), "{w}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let w = permission_warning(&p, &std::fs::metadata(&p).unwrap());
+        assert_eq!(w.is_some(), uid != 0, "{w:?}");
+        // load_config reports errors with the file name, never panics.
+        std::fs::write(
+            &p,
+            "connections:\n  x:\n    local: { auth: psk }\n    remote: { auth: pk }\n",
+        )
+        .unwrap();
+        let e = load_config(&p).unwrap_err();
+        assert!(e.contains(&format!("{}:4:", p.display())), "{e}");
+        let _ = std::fs::remove_file(&p);
+        assert!(load_config(&p).unwrap_err().contains("cannot read"));
+    }
+}
