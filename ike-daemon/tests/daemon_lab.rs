@@ -73,6 +73,10 @@ impl Iked {
     }
 
     fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    fn start_with(&mut self, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -84,6 +88,7 @@ impl Iked {
             .arg("--control")
             .arg(&self.sock)
             .args(["--log-level", "debug"])
+            .args(extra)
             .stderr(log)
             .spawn()
             .unwrap();
@@ -377,5 +382,91 @@ fn a_restart_after_kill_9_removes_the_leftovers() {
             "{log}"
         );
         drop(b);
+    });
+}
+
+#[test]
+fn ipv6_transport_mode_on_other_ports() {
+    in_uml("ipv6_transport_mode_on_other_ports", || {
+        lab_sh(
+            "lab_make_gateways
+             ip -n gw-a addr add 2001:db8::1/64 dev wan nodad
+             ip -n gw-b addr add 2001:db8::2/64 dev wan nodad
+             lab_wait_for 10 'IPv6 on wan' lab_ns gw-a ping -6 -c1 -W1 2001:db8::2",
+        );
+        let conf = |l: &str, r: &str, lid: &str, rid: &str| {
+            format!(
+                "connections:
+  host:
+    local_addrs: ['{l}']
+    remote_addrs: ['{r}']
+    remote_port: 1500
+    proposals: [aes128gcm16-prfsha256-ecp256]
+    local:  {{ auth: psk, id: {lid} }}
+    remote: {{ auth: psk, id: {rid} }}
+    children:
+      h2h:
+        mode: transport
+        esp_proposals: [chacha20poly1305]
+secrets:
+  ike:
+    - {{ ids: [{lid}, {rid}], secret: 0s{psk} }}
+",
+                psk = "c2VjcmV0IGtleSBvZiBhdCBsZWFzdCBzaXh0ZWVuIG9jdGV0cw=="
+            )
+        };
+        let mut a = Iked::new(
+            "gw-a",
+            &conf(
+                "2001:db8::1",
+                "2001:db8::2",
+                "a@example.net",
+                "b@example.net",
+            ),
+        );
+        let mut b = Iked::new(
+            "gw-b",
+            &conf(
+                "2001:db8::2",
+                "2001:db8::1",
+                "b@example.net",
+                "a@example.net",
+            ),
+        );
+        let ports = ["--port", "1500", "--natt-port", "1501"];
+        a.start_with(&ports);
+        b.start_with(&ports);
+        let out = a.ikectl(&["up", "host", "--child", "h2h", "--timeout", "30"]);
+        assert!(out.status.success(), "{out:?}\n{}", a.log_text());
+        sh("ip netns exec gw-a ping -6 -c 3 -i 0.2 -W 2 2001:db8::2");
+        let sas = a.status();
+        assert_eq!(sas.len(), 1);
+        assert_eq!(sas[0].local_addr, "[2001:db8::1]:1500");
+        assert_eq!(sas[0].remote_id.as_deref(), Some("b@example.net"));
+        let c = &sas[0].children[0];
+        assert_eq!(
+            (c.mode.as_str(), c.state.as_str()),
+            ("TRANSPORT", "INSTALLED"),
+            "{c:?}"
+        );
+        assert_eq!(c.local_ts, vec!["2001:db8::1/128".to_string()]);
+        assert_eq!(c.algorithms.as_deref(), Some("CHACHA20_POLY1305"));
+        assert!(
+            c.packets_out.unwrap() >= 3 && c.packets_in.unwrap() >= 3,
+            "{c:?}"
+        );
+        // Transport mode: out and in policies, no fwd.
+        let pol = sh("ip -n gw-a xfrm policy");
+        assert_eq!(pol.matches("tmpl").count(), 2, "{pol}");
+        assert!(
+            pol.contains("mode transport") && !pol.contains("dir fwd"),
+            "{pol}"
+        );
+        let out = a.ikectl(&["down", "host"]);
+        assert!(out.status.success(), "{out:?}");
+        assert_clean("gw-a");
+        assert_clean("gw-b");
+        assert_eq!(a.signal("TERM"), Some(0));
+        assert_eq!(b.signal("TERM"), Some(0));
     });
 }
