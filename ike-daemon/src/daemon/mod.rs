@@ -155,8 +155,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         let s = s.clone();
         let tx = dgram_tx.clone();
         tokio::spawn(async move {
+            let mut buf = IkeSocket::recv_buffer();
             loop {
-                match s.recv().await {
+                match s.recv(&mut buf).await {
                     Ok(r) => {
                         if tx.send((r, s.natt)).await.is_err() {
                             break;

@@ -128,16 +128,21 @@ impl IkeSocket {
         })
     }
 
-    /// Receives one datagram with its local address.
-    pub async fn recv(&self) -> io::Result<Received> {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+    /// A buffer for [`IkeSocket::recv`], reused across calls.
+    pub fn recv_buffer() -> Vec<u8> {
+        vec![0u8; MAX_DATAGRAM]
+    }
+
+    /// Receives one datagram with its local address (`buf`: scratch space
+    /// from [`IkeSocket::recv_buffer`]; the datagram is copied out).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         let port = self.port;
         let fd = self.sock.as_fd().as_raw_fd();
         let (len, remote, local_ip) = self
             .sock
             .async_io(Interest::READABLE, || {
                 let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo);
-                let mut iov = [IoSliceMut::new(&mut buf)];
+                let mut iov = [IoSliceMut::new(&mut *buf)];
                 let msg = socket::recvmsg::<SockaddrStorage>(
                     fd,
                     &mut iov,
@@ -172,7 +177,7 @@ impl IkeSocket {
                 Ok((msg.bytes, remote, local_ip))
             })
             .await?;
-        buf.truncate(len);
+        let bytes = buf.get(..len).unwrap_or_default().to_vec();
         let remote = remote.ok_or_else(|| io::Error::other("datagram without a sender address"))?;
         let unspecified = if self.v6 {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -182,7 +187,7 @@ impl IkeSocket {
         Ok(Received {
             local: SocketAddr::new(local_ip.unwrap_or(unspecified), port),
             remote,
-            bytes: buf,
+            bytes,
         })
     }
 
