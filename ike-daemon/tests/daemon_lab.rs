@@ -346,7 +346,15 @@ fn wrong_psk_fails_with_the_reason_and_leaves_nothing() {
         let out = a.ikectl(&["up", "nosuch"]);
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("no connection named"));
-        drop(b);
+        // A peer that does not answer: ikectl gives up at its timeout.
+        assert_eq!(b.signal("TERM"), Some(0));
+        let out = a.ikectl(&["up", "site", "--timeout", "2"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            err.contains("timed out") && err.contains("(timeout)"),
+            "{err}"
+        );
     });
 }
 

@@ -248,6 +248,15 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     }
     control_task.abort();
     let _ = std::fs::remove_file(&opts.control_path);
+    // Let kernel operations still running finish, so that nothing they
+    // install escapes the final cleanup.
+    let settle = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while d.in_flight > 0 {
+        match tokio::time::timeout_at(settle, kernel_rx.recv()).await {
+            Ok(Some(_)) => d.in_flight = d.in_flight.saturating_sub(1),
+            Ok(None) | Err(_) => break,
+        }
+    }
     if !d.ep.is_empty() {
         warn!(
             "{} IKE SAs not deleted within {}s; removing their kernel state anyway",
