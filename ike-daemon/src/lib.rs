@@ -6,12 +6,20 @@
 //! - [`crypto`]: key exchange, PRFs, key derivation, SK payload protection,
 //!   AUTH, proposals; behind the [`crypto::CryptoProvider`] trait.
 //!
-//! Nothing here opens a socket, reads a clock or spawns a task: the daemon
-//! (feature `daemon`) feeds datagrams and time in and carries the outputs out.
+//! - [`sa`]: the IKE SA state machines behind the sans-IO [`sa::Endpoint`].
+//! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
+//!
+//! Nothing above opens a socket, reads a clock or spawns a task: the daemon
+//! (module `daemon`, feature `daemon`, the default) feeds datagrams and time
+//! in and carries the outputs out. Without the feature the library has no
+//! tokio, no netlink and no I/O.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod control;
 pub mod crypto;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 pub mod sa;
 pub mod wire;

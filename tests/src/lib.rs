@@ -140,6 +140,40 @@ pub fn sh_ok(cmd: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Runs `cmd` in bash with tests/lab/lib.sh sourced (its topology helpers
+/// and variables: `lab_make_gateways`, `lab_ns`, `$GW_A_WAN`, ...) and
+/// returns its stdout; panics with its output if it fails.
+pub fn lab_sh(cmd: &str) -> String {
+    let lib = repo_root().join("tests/lab/lib.sh");
+    let script = format!(". '{}'\n{cmd}", lib.display());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "`{cmd}` failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `cond` every 100 ms until it holds; panics with `what` after
+/// `timeout`.
+pub fn wait_until(timeout: std::time::Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = std::time::Instant::now() + timeout;
+    while !cond() {
+        if std::time::Instant::now() >= end {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

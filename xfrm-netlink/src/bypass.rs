@@ -78,3 +78,40 @@ pub(crate) fn bypass_policy_bytes(family: Family, dir: u8) -> [u8; nx::XFRM_USER
     }
     buf
 }
+
+/// `UDP_ENCAP_ESPINUDP` of linux/udp.h (libc does not export it).
+const UDP_ENCAP_ESPINUDP: libc::c_int = 2;
+
+/// Makes a UDP socket (the IKE daemon's port-4500 socket) an ESP-in-UDP
+/// endpoint (RFC 3948): sets `UDP_ENCAP` to `UDP_ENCAP_ESPINUDP`, so the
+/// kernel takes every datagram that does not start with the four-zero
+/// non-ESP marker as ESP for its SAs with [`crate::UdpEncap`], and hands
+/// the rest (IKE, behind the marker) to the socket. Works for IPv4 and
+/// (since Linux 5.8) IPv6 sockets.
+pub fn espinudp_socket<S: AsFd>(socket: &S) -> Result<(), Error> {
+    let fd = socket.as_fd();
+    let val: libc::c_int = UDP_ENCAP_ESPINUDP;
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+        .map_err(|_| Error::InvalidArgument("option too large".to_owned()))?;
+    // SAFETY: `fd` is a valid open descriptor for the duration of the call
+    // (borrowed from `socket`); `val` is an initialized c_int of `len`
+    // bytes that outlives the call, and the kernel only reads from it.
+    #[allow(unsafe_code)] // std has no setsockopt for UDP_ENCAP either.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_ENCAP,
+            (&raw const val).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        return Err(Error::Io(io::Error::new(
+            e.kind(),
+            format!("setting UDP_ENCAP (ESP in UDP) on the socket failed: {e}"),
+        )));
+    }
+    Ok(())
+}

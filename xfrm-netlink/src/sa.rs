@@ -573,6 +573,23 @@ impl SaHandle {
         self.delete_unchecked(id).await
     }
 
+    /// Frees an SPI reserved with [`SaHandle::alloc_spi`] that will not be
+    /// used: deletes the larval SA (no algorithms, the kernel's own
+    /// selector, so no owner tag). Refuses ([`Error::NotOwned`]) an SA
+    /// that has algorithms: that one is installed, by iked or another
+    /// daemon, and [`SaHandle::delete`] is the way to remove iked's.
+    pub async fn release_spi(&self, id: SaId) -> Result<(), Error> {
+        let sa = self.get(id).await?;
+        let a = &sa.algorithms;
+        if a.aead.is_some() || a.cipher.is_some() || a.integrity.is_some() {
+            return Err(Error::NotOwned(format!(
+                "SA {} is not a larval SPI reservation",
+                id.desc()
+            )));
+        }
+        self.delete_unchecked(id).await
+    }
+
     /// Deletes an SA without checking who installed it.
     pub(crate) async fn delete_unchecked(&self, id: SaId) -> Result<(), Error> {
         let op = Op::DeleteSa(id.desc());

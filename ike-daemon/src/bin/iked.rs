@@ -1,0 +1,97 @@
+//! `iked`: the IKEv2 daemon. Runs in the foreground and logs to stderr
+//! (journald-friendly); SIGTERM or SIGINT delete every IKE SA and remove
+//! all kernel state it installed. See docs/control-protocol.md for `ikectl`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ike::daemon::{self, Options, runtime::Ports};
+
+/// IKEv2 daemon for Linux.
+#[derive(Debug, Parser)]
+#[command(name = "iked", version)]
+struct Args {
+    /// Configuration file (YAML, docs/configuration.md).
+    #[arg(long, value_name = "PATH", default_value = "/etc/iked/iked.yaml")]
+    config: PathBuf,
+    /// Control socket for ikectl.
+    #[arg(long, value_name = "SOCKET", default_value = ike::control::DEFAULT_SOCKET)]
+    control: PathBuf,
+    /// Validate this configuration file, print its errors, and exit 0 (valid) or 1.
+    #[arg(long, value_name = "PATH")]
+    check_config: Option<PathBuf>,
+    /// Log filter, RUST_LOG syntax. The default shows one line per event
+    /// (IKE SA up, failed and why; Child SA installed, deleted) and
+    /// warnings; `info` adds the protocol engine's own lines, `debug` all.
+    #[arg(long, value_name = "FILTER", default_value = "info,ike::sa=warn")]
+    log_level: String,
+    /// UDP port for IKE.
+    #[arg(long, default_value_t = 500)]
+    port: u16,
+    /// UDP port for IKE with NAT traversal (and ESP in UDP).
+    #[arg(long, default_value_t = 4500)]
+    natt_port: u16,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("iked: --log-level {:?}: {e}", args.log_level);
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+
+    if let Some(path) = args.check_config {
+        return match daemon::load_config(&path) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} connections, {} IKE secrets)",
+                    path.display(),
+                    c.connections().len(),
+                    c.ike_secrets().len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("iked: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = Options {
+        config_path: args.config,
+        control_path: args.control,
+        ports: Ports {
+            ike: args.port,
+            natt: args.natt_port,
+        },
+    };
+    match rt.block_on(daemon::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            daemon::log_fatal(&e);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `ikectl status`'s human output, modelled on `swanctl --list-sas`.
+
+use core::fmt::Write;
+
+use super::{ChildSaStatus, IkeSaStatus};
+
+/// The status as text: one block per IKE SA, its children indented.
+///
+/// ```text
+/// site-b: #1, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7081_i* 0102030405060708_r
+///   local  'gw-a.example.net' @ 192.0.2.1:500
+///   remote 'gw-b.example.net' @ 192.0.2.2:500
+///   AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519
+///   established 12s ago
+///   lan: #1, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
+///     installed 12s ago
+///     in  c1234567,    840 bytes,    10 packets
+///     out c7654321,    840 bytes,    10 packets
+///     local  10.1.0.0/24
+///     remote 10.2.0.0/24
+/// ```
+pub fn format_status(sas: &[IkeSaStatus]) -> String {
+    let mut out = String::new();
+    if sas.is_empty() {
+        out.push_str("no IKE SAs\n");
+        return out;
+    }
+    for sa in sas {
+        ike(&mut out, sa);
+    }
+    out
+}
+
+fn ike(out: &mut String, sa: &IkeSaStatus) {
+    let name = sa.connection.as_deref().unwrap_or("(unknown)");
+    let (mi, mr) = if sa.initiator { ("*", "") } else { ("", "*") };
+    let _ = writeln!(
+        out,
+        "{name}: #{}, {}, IKEv2, {}_i{mi} {}_r{mr}",
+        sa.id, sa.state, sa.spi_i, sa.spi_r
+    );
+    let id = |i: &Option<String>| {
+        i.as_deref()
+            .map_or("%any".to_string(), |s| format!("'{s}'"))
+    };
+    let nat = |n: bool| if n { " [NAT]" } else { "" };
+    let _ = writeln!(
+        out,
+        "  local  {} @ {}{}",
+        id(&sa.local_id),
+        sa.local_addr,
+        nat(sa.nat_local)
+    );
+    let _ = writeln!(
+        out,
+        "  remote {} @ {}{}",
+        id(&sa.remote_id),
+        sa.remote_addr,
+        nat(sa.nat_remote)
+    );
+    if let Some(a) = &sa.algorithms {
+        let _ = writeln!(out, "  {a}");
+    }
+    if let Some(s) = sa.established_secs {
+        let _ = writeln!(out, "  established {}", ago(s));
+    }
+    for c in &sa.children {
+        child(out, c);
+    }
+}
+
+fn child(out: &mut String, c: &ChildSaStatus) {
+    let _ = write!(
+        out,
+        "  {}: #{}, {}, {}, {}",
+        c.name, c.id, c.state, c.mode, c.protocol
+    );
+    if let Some(a) = &c.algorithms {
+        let _ = write!(out, ":{a}");
+    }
+    out.push('\n');
+    if let Some(s) = c.installed_secs {
+        let _ = writeln!(out, "    installed {}", ago(s));
+    }
+    let _ = writeln!(
+        out,
+        "    in  {}, {} bytes, {} packets",
+        c.spi_in,
+        count(c.bytes_in),
+        count(c.packets_in)
+    );
+    let _ = writeln!(
+        out,
+        "    out {}, {} bytes, {} packets",
+        c.spi_out,
+        count(c.bytes_out),
+        count(c.packets_out)
+    );
+    let _ = writeln!(out, "    local  {}", ts(&c.local_ts));
+    let _ = writeln!(out, "    remote {}", ts(&c.remote_ts));
+}
+
+fn count(n: Option<u64>) -> String {
+    format!("{:>6}", n.map_or("?".to_string(), |n| n.to_string()))
+}
+
+fn ts(list: &[String]) -> String {
+    if list.is_empty() {
+        "-".to_string()
+    } else {
+        list.join(" ")
+    }
+}
+
+/// `12s ago`, `3m 4s ago`, `2h 5m ago`, `3d 4h ago`.
+fn ago(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h ago")
+    } else if h > 0 {
+        format!("{h}h {m}m ago")
+    } else if m > 0 {
+        format!("{m}m {s}s ago")
+    } else {
+        format!("{s}s ago")
+    }
+}

@@ -1,0 +1,184 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+fn sample_status() -> Vec<IkeSaStatus> {
+    vec![IkeSaStatus {
+        id: 1,
+        connection: Some("site-b".into()),
+        state: "ESTABLISHED".into(),
+        initiator: true,
+        spi_i: "1a2b3c4d5e6f7081".into(),
+        spi_r: "0102030405060708".into(),
+        local_addr: "192.0.2.1:500".into(),
+        remote_addr: "192.0.2.2:500".into(),
+        local_id: Some("gw-a.example.net".into()),
+        remote_id: Some("gw-b.example.net".into()),
+        algorithms: Some("AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519".into()),
+        established_secs: Some(12),
+        nat_local: false,
+        nat_remote: false,
+        children: vec![ChildSaStatus {
+            id: 1,
+            name: "lan".into(),
+            state: "INSTALLED".into(),
+            mode: "TUNNEL".into(),
+            protocol: "ESP".into(),
+            spi_in: "c1234567".into(),
+            spi_out: "c7654321".into(),
+            local_ts: vec!["10.1.0.0/24".into()],
+            remote_ts: vec!["10.2.0.0/24".into()],
+            algorithms: Some("AES_GCM_16-256".into()),
+            installed_secs: Some(3725),
+            bytes_in: Some(840),
+            packets_in: Some(10),
+            bytes_out: Some(1680),
+            packets_out: None,
+        }],
+    }]
+}
+
+#[test]
+fn requests_round_trip_and_have_the_documented_form() {
+    let cases = [
+        (
+            Request::Up {
+                connection: "site-b".into(),
+                child: Some("lan".into()),
+                timeout_secs: Some(30),
+            },
+            r#"{"command":"up","connection":"site-b","child":"lan","timeout_secs":30}"#,
+        ),
+        (
+            Request::Up {
+                connection: "site-b".into(),
+                child: None,
+                timeout_secs: None,
+            },
+            r#"{"command":"up","connection":"site-b"}"#,
+        ),
+        (
+            Request::Down {
+                connection: "site-b".into(),
+                timeout_secs: None,
+            },
+            r#"{"command":"down","connection":"site-b"}"#,
+        ),
+        (Request::Reload {}, r#"{"command":"reload"}"#),
+        (Request::Status {}, r#"{"command":"status"}"#),
+    ];
+    for (req, json) in cases {
+        let line = encode_line(&req);
+        assert_eq!(line, format!("{json}\n"));
+        assert_eq!(decode_request(&line).unwrap(), req);
+    }
+}
+
+#[test]
+fn responses_round_trip() {
+    let cases = [
+        Response::Up {
+            connection: "site-b".into(),
+            ike_sa: 3,
+            children: vec!["lan".into()],
+        },
+        Response::Down {
+            connection: "site-b".into(),
+            ike_sas: vec![3, 4],
+        },
+        Response::Reloaded {
+            added: vec!["new".into()],
+            removed: vec![],
+            changed: vec!["site-b".into()],
+            unchanged: vec!["x".into()],
+        },
+        Response::Status {
+            ike_sas: sample_status(),
+        },
+        Response::error(
+            ErrorKind::AuthenticationFailed,
+            "peer sent AUTHENTICATION_FAILED",
+        ),
+    ];
+    for r in cases {
+        let line = encode_line(&r);
+        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+        assert_eq!(decode_response(&line).unwrap(), r);
+    }
+    assert_eq!(
+        encode_line(&Response::error(ErrorKind::PeerNotResponding, "x")),
+        "{\"result\":\"error\",\"kind\":\"peer_not_responding\",\"message\":\"x\"}\n"
+    );
+}
+
+#[test]
+fn bad_requests_are_errors_not_panics() {
+    for bad in [
+        "",
+        "{",
+        "null",
+        "[]",
+        r#"{"command":"explode"}"#,
+        r#"{"command":"up"}"#,
+        r#"{"command":"up","connection":5}"#,
+        r#"{"command":"status","extra":1}"#,
+        r#"{"command":"up","connection":"a","timeout_secs":-1}"#,
+        "\u{0}\u{ff}",
+    ] {
+        assert!(decode_request(bad).is_err(), "{bad:?} must be rejected");
+    }
+}
+
+#[test]
+fn responses_accept_unknown_fields() {
+    // Stability promise: clients ignore fields added later.
+    let r = decode_response(r#"{"result":"down","connection":"a","ike_sas":[],"new":true}"#);
+    assert_eq!(
+        r.unwrap(),
+        Response::Down {
+            connection: "a".into(),
+            ike_sas: vec![]
+        }
+    );
+}
+
+#[test]
+fn status_text_is_swanctl_like() {
+    let text = format_status(&sample_status());
+    let expected = "\
+site-b: #1, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7081_i* 0102030405060708_r
+  local  'gw-a.example.net' @ 192.0.2.1:500
+  remote 'gw-b.example.net' @ 192.0.2.2:500
+  AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519
+  established 12s ago
+  lan: #1, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
+    installed 1h 2m ago
+    in  c1234567,    840 bytes,     10 packets
+    out c7654321,   1680 bytes,      ? packets
+    local  10.1.0.0/24
+    remote 10.2.0.0/24
+";
+    assert_eq!(text, expected);
+    assert_eq!(format_status(&[]), "no IKE SAs\n");
+}
+
+#[test]
+fn status_text_of_a_responder_in_setup() {
+    let mut s = sample_status();
+    s[0].initiator = false;
+    s[0].connection = None;
+    s[0].state = "CONNECTING".into();
+    s[0].remote_id = None;
+    s[0].algorithms = None;
+    s[0].established_secs = None;
+    s[0].nat_local = true;
+    s[0].children.clear();
+    assert_eq!(
+        format_status(&s),
+        "\
+(unknown): #1, CONNECTING, IKEv2, 1a2b3c4d5e6f7081_i 0102030405060708_r*
+  local  'gw-a.example.net' @ 192.0.2.1:500 [NAT]
+  remote %any @ 192.0.2.2:500
+"
+    );
+}

@@ -1,0 +1,711 @@
+//! The kernel bridge: the endpoint's [`KernelOp`]s carried out with
+//! xfrm-netlink, and a record of everything installed so that a child's
+//! removal, a failed install and the daemon's shutdown remove exactly it.
+//!
+//! Mapping of one [`ChildInstall`] (see [`plan_install`]):
+//! - inbound SA: `remote → local`, SPI `spi_in`, keys `*_in`, replay
+//!   window and ESN; filled into the larval SA of ALLOCSPI (`UPDSA`);
+//! - outbound SA: `local → remote`, SPI `spi_out`, keys `*_out`;
+//! - for each pair of one local and one remote selector of the same
+//!   family (each address range split into prefixes): policy `out`
+//!   (local → remote), `in` (remote → local) and, in tunnel mode, `fwd`
+//!   (remote → local), each with one template of the child's protocol and
+//!   mode, the tunnel endpoints in tunnel mode, and the child's reqid;
+//! - everything carries xfrm-netlink's owner tag (the handle adds it).
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tracing::{debug, info, warn};
+use xfrm_netlink::{
+    AeadAlg, CipherAlg, Direction, Handle, IntegrityAlg, IpPrefix, KernelErrorKind, Key,
+    PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector, Template, Transforms,
+    Usage,
+};
+
+use crate::crypto::suite::ChildSuite;
+use crate::sa::{
+    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelOk, KernelOp, KernelResult, Mode,
+};
+use crate::wire::TrafficSelector;
+use crate::wire::codes::{EncrId, IntegId, ProtocolId};
+
+/// SPI range for ALLOCSPI (strongSwan's default `0xc0000000-0xcfffffff`).
+const SPI_MIN: u32 = 0xc000_0000;
+const SPI_MAX: u32 = 0xcfff_ffff;
+/// Priority base of IPsec policies: more specific selectors get lower
+/// (stronger) values.
+const PRIORITY_BASE: u32 = 200_000;
+
+/// The kernel reqid of a Child SA: its id, never 0.
+pub fn reqid(id: ChildId) -> u32 {
+    u32::try_from(id.0 % u64::from(u32::MAX)).unwrap_or(0) + 1
+}
+
+/// What one Child SA puts into the kernel.
+#[derive(Debug, Clone)]
+pub struct InstallPlan {
+    /// The inbound SA.
+    pub sa_in: SaConfig,
+    /// The outbound SA.
+    pub sa_out: SaConfig,
+    /// The policies, out / in / fwd for each selector pair.
+    pub policies: Vec<PolicyConfig>,
+}
+
+fn protocol(p: ProtocolId) -> Result<Protocol, String> {
+    match p {
+        ProtocolId::ESP => Ok(Protocol::Esp),
+        ProtocolId::AH => Ok(Protocol::Ah),
+        other => Err(format!("cannot install a Child SA of protocol {other}")),
+    }
+}
+
+fn xmode(m: Mode) -> xfrm_netlink::Mode {
+    match m {
+        Mode::Tunnel => xfrm_netlink::Mode::Tunnel,
+        Mode::Transport => xfrm_netlink::Mode::Transport,
+    }
+}
+
+fn integrity(i: IntegId) -> Result<IntegrityAlg, String> {
+    match i {
+        IntegId::HMAC_SHA1_96 => Ok(IntegrityAlg::HmacSha1_96),
+        IntegId::HMAC_SHA2_256_128 => Ok(IntegrityAlg::HmacSha256_128),
+        IntegId::HMAC_SHA2_384_192 => Ok(IntegrityAlg::HmacSha384_192),
+        IntegId::HMAC_SHA2_512_256 => Ok(IntegrityAlg::HmacSha512_256),
+        other => Err(format!(
+            "integrity algorithm {other} is not supported by iked's kernel bridge"
+        )),
+    }
+}
+
+/// The kernel transforms of a suite with one direction's keys.
+pub fn transforms(
+    suite: &ChildSuite,
+    encr_key: &[u8],
+    integ_key: &[u8],
+) -> Result<Transforms, String> {
+    match (suite.encr, suite.integ) {
+        (Some((EncrId::AES_GCM_16, bits)), _) => {
+            let alg = match bits {
+                Some(128) => AeadAlg::AesGcm16_128,
+                Some(256) => AeadAlg::AesGcm16_256,
+                b => return Err(format!("AES-GCM-16 with a {b:?}-bit key is not supported")),
+            };
+            Ok(Transforms::Aead {
+                alg,
+                key: Key::from_slice(encr_key),
+            })
+        }
+        (Some((EncrId::CHACHA20_POLY1305, _)), _) => Ok(Transforms::Aead {
+            alg: AeadAlg::ChaCha20Poly1305,
+            key: Key::from_slice(encr_key),
+        }),
+        (Some((EncrId::AES_CBC, bits)), Some(i)) => {
+            let cipher = match bits {
+                Some(128) => CipherAlg::AesCbc128,
+                Some(192) => CipherAlg::AesCbc192,
+                Some(256) => CipherAlg::AesCbc256,
+                b => return Err(format!("AES-CBC with a {b:?}-bit key is not supported")),
+            };
+            Ok(Transforms::CipherIntegrity {
+                cipher,
+                cipher_key: Key::from_slice(encr_key),
+                integrity: integrity(i)?,
+                integrity_key: Key::from_slice(integ_key),
+            })
+        }
+        (None, Some(i)) if suite.protocol == ProtocolId::AH => Ok(Transforms::IntegrityOnly {
+            integrity: integrity(i)?,
+            integrity_key: Key::from_slice(integ_key),
+        }),
+        (encr, integ) => Err(format!(
+            "no kernel mapping for encryption {encr:?} with integrity {integ:?}"
+        )),
+    }
+}
+
+/// The smallest list of prefixes covering exactly `start..=end`.
+pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
+    let (bits, s, e, v4) = match (start, end) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (
+            32u32,
+            u128::from(u32::from(a)),
+            u128::from(u32::from(b)),
+            true,
+        ),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (128u32, u128::from(a), u128::from(b), false),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    if s > e {
+        return out;
+    }
+    let mut cur = s;
+    loop {
+        // The largest block aligned at `cur` that ends at or before `e`.
+        let mut k = if cur == 0 {
+            bits
+        } else {
+            cur.trailing_zeros().min(bits)
+        };
+        while k > 0 {
+            let fits = if k >= 128 {
+                e == u128::MAX
+            } else {
+                cur + ((1u128 << k) - 1) <= e
+            };
+            if fits {
+                break;
+            }
+            k -= 1;
+        }
+        let addr = if v4 {
+            IpAddr::V4(u32::try_from(cur).unwrap_or(0).into())
+        } else {
+            IpAddr::V6(cur.into())
+        };
+        if let Ok(p) = IpPrefix::new(addr, u8::try_from(bits - k).unwrap_or(0)) {
+            out.push(p);
+        }
+        if k >= 128 {
+            break;
+        }
+        let last = cur + ((1u128 << k) - 1);
+        if last >= e {
+            break;
+        }
+        cur = last + 1;
+    }
+    out
+}
+
+/// A port range as a kernel port match: exact, any, or an aligned block
+/// (`port/mask`). Other ranges cannot be expressed; they widen to any
+/// port (as strongSwan does), reported by the `bool`.
+fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
+    if start == end {
+        return (PortMatch::exact(start), false);
+    }
+    if (start == 0 && end == u16::MAX) || (start == u16::MAX && end == 0) {
+        return (PortMatch::ANY, false);
+    }
+    if start < end {
+        let size = u32::from(end) - u32::from(start) + 1;
+        if size.is_power_of_two() && u32::from(start) % size == 0 {
+            let mask = u16::try_from(!(size - 1) & 0xffff).unwrap_or(0);
+            return (PortMatch { port: start, mask }, false);
+        }
+    }
+    (PortMatch::ANY, true)
+}
+
+/// One selector's parts: (start, end, protocol, start port, end port).
+fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
+    match ts {
+        TrafficSelector::Ipv4(r) => Some((
+            r.start.into(),
+            r.end.into(),
+            r.ip_protocol,
+            r.start_port,
+            r.end_port,
+        )),
+        TrafficSelector::Ipv6(r) => Some((
+            r.start.into(),
+            r.end.into(),
+            r.ip_protocol,
+            r.start_port,
+            r.end_port,
+        )),
+        TrafficSelector::Unknown { .. } => None,
+    }
+}
+
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+
+/// The selectors of traffic from `src` to `dst` (each range split into
+/// prefixes). ICMP type/code ranges (RFC 4301: type in the high octet)
+/// go to the kernel's source port (type) and destination port (code).
+fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selector>, String> {
+    let (Some(s), Some(d)) = (ts_parts(src), ts_parts(dst)) else {
+        return Ok(Vec::new());
+    };
+    if s.0.is_ipv4() != d.0.is_ipv4() {
+        return Ok(Vec::new());
+    }
+    let proto = match (s.2, d.2) {
+        (0, p) | (p, 0) => p,
+        (a, b) if a == b => a,
+        _ => return Ok(Vec::new()),
+    };
+    let (sport, dport) = if proto == ICMP || proto == ICMPV6 {
+        // The type/code range of whichever side restricts it.
+        let (a, b) = if (s.3, s.4) == (0, u16::MAX) {
+            (d.3, d.4)
+        } else {
+            (s.3, s.4)
+        };
+        let (t0, t1, c0, c1) = (a >> 8, b >> 8, a & 0xff, b & 0xff);
+        let t = if t0 == t1 {
+            PortMatch::exact(t0)
+        } else {
+            PortMatch::ANY
+        };
+        let c = if t0 == t1 && c0 == c1 {
+            PortMatch::exact(c0)
+        } else {
+            PortMatch::ANY
+        };
+        (t, c)
+    } else {
+        let (sp, w1) = port_match(s.3, s.4);
+        let (dp, w2) = port_match(d.3, d.4);
+        if w1 || w2 {
+            warn!(
+                "port range of {src:?} / {dst:?} is not a kernel port mask; the policy covers all ports"
+            );
+        }
+        (sp, dp)
+    };
+    let mut out = Vec::new();
+    for sp in range_to_prefixes(s.0, s.1) {
+        for dp in range_to_prefixes(d.0, d.1) {
+            let mut sel = Selector::new(sp, dp).map_err(|e| e.to_string())?;
+            if proto != 0 {
+                sel = sel.with_proto(proto);
+            }
+            sel.src_port = sport;
+            sel.dst_port = dport;
+            out.push(sel);
+        }
+    }
+    Ok(out)
+}
+
+fn priority(sel: &Selector) -> u32 {
+    let mut p = PRIORITY_BASE
+        .saturating_sub(512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len())));
+    if sel.proto.is_some() {
+        p = p.saturating_sub(64);
+    }
+    if sel.src_port.mask != 0 {
+        p = p.saturating_sub(16);
+    }
+    if sel.dst_port.mask != 0 {
+        p = p.saturating_sub(16);
+    }
+    p
+}
+
+/// The policies of a Child SA between `local` and `remote` (its outer
+/// addresses).
+#[allow(clippy::too_many_arguments)]
+pub fn plan_policies(
+    mode: Mode,
+    proto: Protocol,
+    local: IpAddr,
+    remote: IpAddr,
+    local_ts: &[TrafficSelector],
+    remote_ts: &[TrafficSelector],
+    reqid: u32,
+) -> Result<Vec<PolicyConfig>, String> {
+    let mut out = Vec::new();
+    let tmpl = |src: IpAddr, dst: IpAddr| match mode {
+        Mode::Tunnel => Template::tunnel(proto, reqid, src, dst),
+        Mode::Transport => Template::transport(proto, reqid),
+    };
+    for l in local_ts {
+        for r in remote_ts {
+            for sel in selectors(l, r)? {
+                out.push(
+                    PolicyConfig::new(sel, Direction::Out)
+                        .priority(priority(&sel))
+                        .template(tmpl(local, remote)),
+                );
+            }
+            for sel in selectors(r, l)? {
+                out.push(
+                    PolicyConfig::new(sel, Direction::In)
+                        .priority(priority(&sel))
+                        .template(tmpl(remote, local)),
+                );
+                if mode == Mode::Tunnel {
+                    out.push(
+                        PolicyConfig::new(sel, Direction::Fwd)
+                            .priority(priority(&sel))
+                            .template(tmpl(remote, local)),
+                    );
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(
+            "the traffic selectors give no kernel policy (no pair of the same family)".into(),
+        );
+    }
+    Ok(out)
+}
+
+/// Everything [`ChildInstall`] puts into the kernel.
+pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String> {
+    let proto = protocol(c.protocol)?;
+    let (local, remote) = (c.local.ip(), c.remote.ip());
+    if local.is_ipv4() != remote.is_ipv4() {
+        return Err(format!(
+            "outer addresses of different families: {local} and {remote}"
+        ));
+    }
+    let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
+    let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
+    let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
+    // ESN needs a replay window (the kernel keeps its bitmap).
+    let window = if c.esn { window.max(32) } else { window };
+    let sa = |src, dst, spi, t| {
+        SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+            .reqid(reqid)
+            .replay_window(window)
+            .esn(c.esn)
+    };
+    Ok(InstallPlan {
+        sa_in: sa(remote, local, c.spi_in, t_in),
+        sa_out: sa(local, remote, c.spi_out, t_out),
+        policies: plan_policies(
+            c.mode,
+            proto,
+            local,
+            remote,
+            &c.local_ts,
+            &c.remote_ts,
+            reqid,
+        )?,
+    })
+}
+
+/// What is in the kernel for one Child SA.
+#[derive(Debug, Clone, Default)]
+struct Installed {
+    ike: Option<IkeSaId>,
+    sas: Vec<SaId>,
+    policies: Vec<PolicyId>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    children: HashMap<ChildId, Installed>,
+    /// SPIs reserved with ALLOCSPI and not (yet) filled in.
+    larval: HashSet<SaId>,
+    /// Serializes operations on one child (an install still running when
+    /// its removal comes).
+    locks: HashMap<ChildId, Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// The kernel side of the daemon: carries out [`KernelOp`]s and remembers
+/// what it installed.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    handle: Handle,
+    state: Arc<Mutex<State>>,
+}
+
+fn not_found(e: &xfrm_netlink::Error) -> bool {
+    e.kernel_kind() == Some(KernelErrorKind::NotFound)
+}
+
+impl Kernel {
+    /// A bridge over `handle`.
+    pub fn new(handle: Handle) -> Self {
+        Kernel {
+            handle,
+            state: Arc::new(Mutex::new(State::default())),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+
+    fn lock_for(&self, id: ChildId) -> Arc<tokio::sync::Mutex<()>> {
+        self.with(|s| s.locks.entry(id).or_default().clone())
+    }
+
+    /// Removes what a previous iked left (crashed, killed): every SA and
+    /// policy with our owner tag.
+    pub async fn flush_leftovers(&self) -> Result<(), xfrm_netlink::Error> {
+        let r = self.handle.flush_owned().await?;
+        if r.sas > 0 || r.policies > 0 {
+            warn!(
+                "removed {} SAs and {} policies left in the kernel by a previous iked",
+                r.sas, r.policies
+            );
+        } else {
+            info!("no kernel state left by a previous iked");
+        }
+        Ok(())
+    }
+
+    /// Carries out one operation; the result to hand to the endpoint, if
+    /// the operation has one.
+    pub async fn execute(&self, op: KernelOp) -> Option<KernelResult> {
+        match op {
+            KernelOp::AllocSpi {
+                req,
+                protocol: p,
+                local,
+                remote,
+            } => Some(KernelResult {
+                req,
+                outcome: self.alloc_spi(p, local.ip(), remote.ip()).await,
+            }),
+            KernelOp::InstallChild { req, child } => {
+                let lock = self.lock_for(child.id);
+                let _g = lock.lock().await;
+                Some(KernelResult {
+                    req,
+                    outcome: self.install(&child).await.map(|()| KernelOk::Done),
+                })
+            }
+            KernelOp::RemoveChild { req, child } => {
+                let lock = self.lock_for(child.id);
+                let _g = lock.lock().await;
+                let outcome = self.remove(&child).await.map(|()| KernelOk::Done);
+                self.with(|s| s.locks.remove(&child.id));
+                Some(KernelResult { req, outcome })
+            }
+            KernelOp::ReleaseSpi {
+                protocol: p,
+                local,
+                spi,
+            } => {
+                if let Ok(p) = protocol(p) {
+                    self.release(SaId {
+                        dst: local.ip(),
+                        spi,
+                        protocol: p,
+                        mark: None,
+                    })
+                    .await;
+                }
+                None
+            }
+        }
+    }
+
+    async fn alloc_spi(
+        &self,
+        p: ProtocolId,
+        local: IpAddr,
+        remote: IpAddr,
+    ) -> Result<KernelOk, String> {
+        let p = protocol(p)?;
+        let spi = self
+            .handle
+            .sa()
+            .alloc_spi(remote, local, p, SPI_MIN, SPI_MAX, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.with(|s| {
+            s.larval.insert(SaId {
+                dst: local,
+                spi,
+                protocol: p,
+                mark: None,
+            })
+        });
+        Ok(KernelOk::SpiAllocated(spi))
+    }
+
+    async fn release(&self, id: SaId) {
+        self.with(|s| s.larval.remove(&id));
+        match self.handle.sa().release_spi(id).await {
+            Ok(()) => debug!("released SPI {:08x}", id.spi),
+            Err(e) if not_found(&e) => {}
+            Err(e) => warn!("releasing SPI {:08x}: {e}", id.spi),
+        }
+    }
+
+    async fn install(&self, c: &ChildInstall) -> Result<(), String> {
+        let plan = plan_install(c, reqid(c.id))?;
+        let mut done = Installed {
+            ike: Some(c.ike_sa),
+            ..Installed::default()
+        };
+        let r = self.install_plan(&plan, &mut done).await;
+        match r {
+            Ok(()) => {
+                let larval = plan.sa_in.id();
+                self.with(|s| {
+                    s.larval.remove(&larval);
+                    s.children.insert(c.id, done);
+                });
+                Ok(())
+            }
+            Err(e) => {
+                // A failed install leaves nothing behind.
+                self.undo(&done).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn install_plan(&self, plan: &InstallPlan, done: &mut Installed) -> Result<(), String> {
+        let sa = self.handle.sa();
+        // The inbound SPI is a larval SA from ALLOCSPI: fill it in.
+        match sa.update(plan.sa_in.clone()).execute().await {
+            Ok(()) => {}
+            Err(e) if not_found(&e) => sa
+                .add(plan.sa_in.clone())
+                .execute()
+                .await
+                .map_err(|e| format!("inbound SA {:08x}: {e}", plan.sa_in.spi))?,
+            Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
+        }
+        done.sas.push(plan.sa_in.id());
+        sa.add(plan.sa_out.clone())
+            .execute()
+            .await
+            .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
+        done.sas.push(plan.sa_out.id());
+        for p in &plan.policies {
+            self.handle
+                .policy()
+                .add(p.clone())
+                .execute()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "policy {} {} -> {}: {e}",
+                        p.direction, p.selector.src, p.selector.dst
+                    )
+                })?;
+            done.policies.push(p.id());
+        }
+        Ok(())
+    }
+
+    /// Deletes what `inst` lists, policies first; errors are logged.
+    async fn undo(&self, inst: &Installed) -> Vec<String> {
+        let mut errors = Vec::new();
+        for p in inst.policies.iter().rev() {
+            match self.handle.policy().delete(*p).await {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => errors.push(format!(
+                    "policy {} {} -> {}: {e}",
+                    p.direction, p.selector.src, p.selector.dst
+                )),
+            }
+        }
+        for s in &inst.sas {
+            match self.handle.sa().delete(*s).await {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => errors.push(format!("SA {:08x}: {e}", s.spi)),
+            }
+        }
+        for e in &errors {
+            warn!("removing kernel state: {e}");
+        }
+        errors
+    }
+
+    async fn remove(&self, c: &ChildRemove) -> Result<(), String> {
+        // The record stays until the removal is done, so that `down`
+        // waits for it (`has_children_of`).
+        let inst = self.with(|s| s.children.get(&c.id).cloned());
+        let inst = match inst {
+            Some(i) => i,
+            None => {
+                // Not installed by this bridge (or already removed): remove
+                // what the request names, in case.
+                let proto = protocol(c.protocol)?;
+                let (local, remote) = (c.local.ip(), c.remote.ip());
+                let id = |dst, spi| SaId {
+                    dst,
+                    spi,
+                    protocol: proto,
+                    mark: None,
+                };
+                let policies = plan_policies(
+                    c.mode,
+                    proto,
+                    local,
+                    remote,
+                    &c.local_ts,
+                    &c.remote_ts,
+                    reqid(c.id),
+                )
+                .unwrap_or_default();
+                Installed {
+                    ike: Some(c.ike_sa),
+                    sas: vec![id(local, c.spi_in), id(remote, c.spi_out)],
+                    policies: policies.iter().map(PolicyConfig::id).collect(),
+                }
+            }
+        };
+        let errors = self.undo(&inst).await;
+        self.with(|s| s.children.remove(&c.id));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Whether kernel state of any child of `ike` is still installed.
+    pub fn has_children_of(&self, ike: IkeSaId) -> bool {
+        self.with(|s| s.children.values().any(|i| i.ike == Some(ike)))
+    }
+
+    /// Removes everything this bridge installed and frees reserved SPIs
+    /// (shutdown).
+    pub async fn remove_all(&self) {
+        let (children, larval) = self.with(|s| {
+            (
+                s.children.drain().collect::<Vec<_>>(),
+                s.larval.drain().collect::<Vec<_>>(),
+            )
+        });
+        let (mut sas, mut policies) = (0, 0);
+        for (_, inst) in &children {
+            sas += inst.sas.len();
+            policies += inst.policies.len();
+            self.undo(inst).await;
+        }
+        for id in larval {
+            self.release(id).await;
+        }
+        if sas > 0 || policies > 0 {
+            info!("removed {sas} SAs and {policies} policies from the kernel");
+        }
+    }
+
+    /// Bytes and packets of an SA, if it can be read.
+    pub async fn usage(&self, dst: IpAddr, spi: u32, p: ProtocolId) -> Option<Usage> {
+        let protocol = protocol(p).ok()?;
+        match self
+            .handle
+            .sa()
+            .get(SaId {
+                dst,
+                spi,
+                protocol,
+                mark: None,
+            })
+            .await
+        {
+            Ok(info) => Some(info.usage),
+            Err(e) => {
+                debug!("reading SA {spi:08x}: {e}");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

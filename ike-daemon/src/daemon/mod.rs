@@ -1,0 +1,884 @@
+//! The daemon `iked`: a tokio driver around the sans-IO [`Endpoint`]
+//! (docs/architecture.md). Datagrams from the IKE sockets, kernel results,
+//! control requests and signals come in; after each input the endpoint's
+//! transmits, kernel operations and events are drained; one sleep waits
+//! for its next timeout. Kernel operations run as spawned tasks that send
+//! their results back to the loop.
+
+pub mod control;
+pub mod kernel;
+pub mod runtime;
+pub mod socket;
+pub mod status;
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::control::{ErrorKind, Request, Response};
+use crate::crypto::DefaultProvider;
+use crate::sa::{
+    CommandError, Endpoint, EndpointConfig, Event, IkeSaId, IkeState, KernelOp, KernelResult,
+    PeerCfg,
+};
+
+use kernel::Kernel;
+use runtime::{ConfigPsk, Ports};
+use socket::{IkeSocket, Received};
+
+/// How long shutdown waits for the peers to answer our deletes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// `down`'s default wait.
+const DOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The daemon's settings (command line).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The configuration file.
+    pub config_path: PathBuf,
+    /// The control socket.
+    pub control_path: PathBuf,
+    /// UDP ports for IKE and NAT-T.
+    pub ports: Ports,
+}
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration file is unreadable or invalid.
+    #[error("{0}")]
+    Config(String),
+    /// A socket or file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The kernel's XFRM interface failed.
+    #[error("kernel XFRM interface: {0}")]
+    Kernel(#[from] xfrm_netlink::Error),
+}
+
+/// A warning if the file can be read by others than root (it holds the
+/// pre-shared keys).
+pub fn permission_warning(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        Some(format!(
+            "{}: mode {mode:03o} lets others than its owner read it; it holds secrets (chmod 600)",
+            path.display()
+        ))
+    } else if meta.uid() != 0 {
+        Some(format!(
+            "{}: owned by uid {}, not root; it holds secrets",
+            path.display(),
+            meta.uid()
+        ))
+    } else {
+        None
+    }
+}
+
+/// Reads and validates the configuration file; warns about its
+/// permissions. The error lists every problem, one per line.
+pub fn load_config(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if let Ok(meta) = std::fs::metadata(path)
+        && let Some(w) = permission_warning(path, &meta)
+    {
+        warn!("{w}");
+    }
+    Config::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
+/// A control request with the way back to its client.
+#[derive(Debug)]
+pub struct ControlCmd {
+    /// The request.
+    pub request: Request,
+    /// Where the response goes.
+    pub reply: oneshot::Sender<Response>,
+}
+
+struct UpWaiter {
+    ike: IkeSaId,
+    connection: String,
+    want: Vec<String>,
+    done: Vec<String>,
+    deadline: Option<Instant>,
+    reply: oneshot::Sender<Response>,
+}
+
+struct DownWaiter {
+    connection: String,
+    ids: Vec<IkeSaId>,
+    deadline: Instant,
+    reply: oneshot::Sender<Response>,
+}
+
+struct Driver {
+    ep: Endpoint,
+    kernel: Kernel,
+    sockets: Vec<Arc<IkeSocket>>,
+    ports: Ports,
+    config_path: PathBuf,
+    peers: Vec<PeerCfg>,
+    kernel_tx: mpsc::UnboundedSender<Option<KernelResult>>,
+    in_flight: usize,
+    ups: Vec<UpWaiter>,
+    downs: Vec<DownWaiter>,
+    shutdown: Option<Instant>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; then deletes every IKE SA and
+/// removes all kernel state it installed.
+pub async fn run(opts: Options) -> Result<(), DaemonError> {
+    let config = load_config(&opts.config_path).map_err(DaemonError::Config)?;
+    let (conn, handle) = xfrm_netlink::new_connection()?;
+    tokio::spawn(conn);
+    let kernel = Kernel::new(handle);
+    kernel.flush_leftovers().await?;
+
+    let sockets = bind_sockets(opts.ports)?;
+    let (dgram_tx, mut dgram_rx) = mpsc::channel::<(Received, bool)>(256);
+    for s in &sockets {
+        let s = s.clone();
+        let tx = dgram_tx.clone();
+        tokio::spawn(async move {
+            let mut buf = IkeSocket::recv_buffer();
+            loop {
+                match s.recv(&mut buf).await {
+                    Ok(r) => {
+                        if tx.send((r, s.natt)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        warn!("receiving on UDP port {}: {e}", s.port);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    drop(dgram_tx);
+
+    let (control_tx, mut control_rx) = mpsc::channel::<ControlCmd>(64);
+    let listener = control::listen(&opts.control_path).map_err(|source| DaemonError::Io {
+        what: format!("control socket {}", opts.control_path.display()),
+        source,
+    })?;
+    let control_task = tokio::spawn(control::serve(listener, control_tx));
+
+    let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
+    let peers = runtime::peers(&config, &resolved, opts.ports);
+    let config = Arc::new(config);
+    let ep = Endpoint::new(
+        EndpointConfig::default(),
+        peers.clone(),
+        Arc::new(ConfigPsk::new(config.clone())),
+        Arc::new(DefaultProvider::new()),
+    );
+    let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
+    let mut d = Driver {
+        ep,
+        kernel,
+        sockets,
+        ports: opts.ports,
+        config_path: opts.config_path.clone(),
+        peers,
+        kernel_tx,
+        in_flight: 0,
+        ups: Vec::new(),
+        downs: Vec::new(),
+        shutdown: None,
+    };
+    info!(
+        "iked started: {} connections from {}, control socket {}",
+        d.peers.len(),
+        opts.config_path.display(),
+        opts.control_path.display()
+    );
+    d.start_actions(&config, None);
+
+    let io_err = |what: &str| {
+        let what = what.to_string();
+        move |source| DaemonError::Io { what, source }
+    };
+    let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
+
+    loop {
+        d.drain().await;
+        if let Some(deadline) = d.shutdown
+            && ((d.ep.is_empty() && d.in_flight == 0) || Instant::now() >= deadline)
+        {
+            break;
+        }
+        let wake = d.next_wake();
+        let sleep = async {
+            match wake {
+                Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some((r, natt)) = dgram_rx.recv() => d.datagram(r, natt),
+            Some(k) = kernel_rx.recv() => {
+                d.in_flight = d.in_flight.saturating_sub(1);
+                if let Some(r) = k {
+                    d.ep.handle_kernel_result(Instant::now(), r);
+                }
+            }
+            Some(c) = control_rx.recv() => d.control(c).await,
+            _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
+            _ = sigint.recv() => d.begin_shutdown("SIGINT"),
+            () = sleep => d.timeout(),
+        }
+    }
+    control_task.abort();
+    let _ = std::fs::remove_file(&opts.control_path);
+    // Let kernel operations still running finish, so that nothing they
+    // install escapes the final cleanup.
+    let settle = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while d.in_flight > 0 {
+        match tokio::time::timeout_at(settle, kernel_rx.recv()).await {
+            Ok(Some(_)) => d.in_flight = d.in_flight.saturating_sub(1),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    if !d.ep.is_empty() {
+        warn!(
+            "{} IKE SAs not deleted within {}s; removing their kernel state anyway",
+            d.ep.len(),
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    d.kernel.remove_all().await;
+    info!("iked stopped");
+    Ok(())
+}
+
+fn bind_sockets(ports: Ports) -> Result<Vec<Arc<IkeSocket>>, DaemonError> {
+    let mut out = Vec::new();
+    for (port, natt) in [(ports.ike, false), (ports.natt, true)] {
+        let s = IkeSocket::bind(false, port, natt).map_err(|source| DaemonError::Io {
+            what: format!("IPv4 UDP port {port}"),
+            source,
+        })?;
+        out.push(Arc::new(s));
+        match IkeSocket::bind(true, port, natt) {
+            Ok(s) => out.push(Arc::new(s)),
+            Err(e) => warn!("IPv6 UDP port {port} unavailable, IPv4 only: {e}"),
+        }
+    }
+    Ok(out)
+}
+
+fn command_error(e: &CommandError) -> Response {
+    let kind = match e {
+        CommandError::UnknownPeer(_) => ErrorKind::UnknownConnection,
+        CommandError::UnknownChild { .. } => ErrorKind::UnknownChild,
+        CommandError::NoRemoteAddress(_) => ErrorKind::NoRemoteAddress,
+        _ => ErrorKind::Internal,
+    };
+    Response::error(kind, e.to_string())
+}
+
+impl Driver {
+    fn next_wake(&mut self) -> Option<Instant> {
+        let mut t = self.ep.poll_timeout();
+        let mut fold = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |t| t.min(x)));
+            }
+        };
+        for u in &self.ups {
+            fold(u.deadline);
+        }
+        for w in &self.downs {
+            fold(Some(w.deadline));
+        }
+        fold(self.shutdown);
+        t
+    }
+
+    fn timeout(&mut self) {
+        let now = Instant::now();
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ups)
+            .into_iter()
+            .partition(|u| u.deadline.is_some_and(|d| d <= now));
+        self.ups = kept;
+        for u in expired {
+            let _ = u.reply.send(Response::error(
+                ErrorKind::Timeout,
+                format!(
+                    "timed out waiting for {} (IKE SA {}) to come up; it goes on in the background",
+                    u.connection, u.ike
+                ),
+            ));
+        }
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.downs)
+            .into_iter()
+            .partition(|w| w.deadline <= now);
+        self.downs = kept;
+        for w in expired {
+            let _ = w.reply.send(Response::error(
+                ErrorKind::Timeout,
+                format!("timed out waiting for {} to go down", w.connection),
+            ));
+        }
+    }
+
+    fn datagram(&mut self, r: Received, natt: bool) {
+        let bytes = if natt {
+            match socket::strip_marker(&r.bytes) {
+                Some(b) => b,
+                None => {
+                    debug!(
+                        "dropping datagram from {} on port {} without non-ESP marker",
+                        r.remote, r.local
+                    );
+                    return;
+                }
+            }
+        } else {
+            &r.bytes[..]
+        };
+        self.ep
+            .handle_datagram(Instant::now(), r.local, r.remote, bytes);
+    }
+
+    /// Drains the endpoint's outputs: datagrams, kernel operations, events.
+    async fn drain(&mut self) {
+        loop {
+            let mut any = false;
+            while let Some(t) = self.ep.poll_transmit() {
+                any = true;
+                self.transmit(t).await;
+            }
+            while let Some(op) = self.ep.poll_kernel_op() {
+                any = true;
+                self.kernel_op(op);
+            }
+            while let Some(ev) = self.ep.poll_event() {
+                any = true;
+                self.event(ev);
+            }
+            if !any {
+                break;
+            }
+        }
+        self.check_downs();
+    }
+
+    async fn transmit(&mut self, t: crate::sa::Transmit) {
+        let v6 = t.remote.is_ipv6();
+        let port = t.local.port();
+        let sock = self
+            .sockets
+            .iter()
+            .find(|s| s.v6 == v6 && s.port == port)
+            .or_else(|| {
+                self.sockets
+                    .iter()
+                    .find(|s| s.v6 == v6 && s.port == self.ports.ike)
+            });
+        let Some(sock) = sock else {
+            warn!(
+                "no {} socket to send to {}; dropped",
+                if v6 { "IPv6" } else { "IPv4" },
+                t.remote
+            );
+            return;
+        };
+        let payload = if sock.natt {
+            socket::add_marker(&t.payload)
+        } else {
+            t.payload
+        };
+        let src = if t.local.is_ipv6() == v6 {
+            t.local.ip()
+        } else if v6 {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        if let Err(e) = sock.send(src, t.remote, &payload).await {
+            warn!("sending to {} from {}: {e}", t.remote, t.local);
+        }
+    }
+
+    fn kernel_op(&mut self, op: KernelOp) {
+        self.in_flight += 1;
+        let kernel = self.kernel.clone();
+        let tx = self.kernel_tx.clone();
+        tokio::spawn(async move {
+            let r = kernel.execute(op).await;
+            let _ = tx.send(r);
+        });
+    }
+
+    /// `site-b[3]`: an IKE SA by its connection and id.
+    fn ike_name(&self, id: IkeSaId) -> String {
+        let peer = self.ep.ike_sa(id).and_then(|s| s.peer).unwrap_or_default();
+        format!("{peer}{id}")
+    }
+
+    fn event(&mut self, ev: Event) {
+        let now = Instant::now();
+        match &ev {
+            Event::IkeEstablished { id, peer } => {
+                match self.ep.ike_sa(*id) {
+                    Some(sa) => info!(
+                        "IKE SA {peer}{id} established between {}[{}]...{}[{}] ({})",
+                        sa.local_addr,
+                        sa.local_id
+                            .as_ref()
+                            .map(status::id_text)
+                            .unwrap_or_default(),
+                        sa.remote_addr,
+                        sa.remote_id
+                            .as_ref()
+                            .map(status::id_text)
+                            .unwrap_or_default(),
+                        sa.suite
+                            .as_ref()
+                            .map(status::ike_suite_text)
+                            .unwrap_or_default()
+                    ),
+                    None => info!("IKE SA {peer}{id} established"),
+                }
+                self.ups_retain(|u| {
+                    if u.ike == *id && u.want.iter().all(|w| u.done.contains(w)) {
+                        Some(Response::Up {
+                            connection: u.connection.clone(),
+                            ike_sa: id.0,
+                            children: u.done.clone(),
+                        })
+                    } else {
+                        None
+                    }
+                });
+            }
+            Event::IkeFailed { id, peer, reason } => {
+                info!(
+                    "IKE SA {}{id} failed: {reason}",
+                    peer.as_deref().unwrap_or("")
+                );
+                let kind = status::ike_fail_kind(reason);
+                self.ups_retain(|u| {
+                    (u.ike == *id).then(|| Response::error(kind, reason.to_string()))
+                });
+            }
+            Event::IkeDeleted { id, peer, by_peer } => {
+                info!(
+                    "IKE SA {peer}{id} deleted{}",
+                    if *by_peer { " by the peer" } else { "" }
+                );
+                self.ups_retain(|u| {
+                    (u.ike == *id).then(|| {
+                        Response::error(
+                            ErrorKind::Deleted,
+                            format!("IKE SA {peer}{id} was deleted while coming up"),
+                        )
+                    })
+                });
+            }
+            Event::ChildInstalled { ike, child, name } => {
+                let info = self
+                    .ep
+                    .ike_sa(*ike)
+                    .and_then(|sa| sa.children.into_iter().find(|c| c.id == *child));
+                match info {
+                    Some(c) => {
+                        let s = status::child_status(&c, now);
+                        info!(
+                            "CHILD SA {name}{child} of IKE SA {} installed: {} {} SPIs {} in / {} out, {} === {}{}",
+                            self.ike_name(*ike),
+                            s.mode,
+                            s.protocol,
+                            s.spi_in,
+                            s.spi_out,
+                            s.local_ts.join(" "),
+                            s.remote_ts.join(" "),
+                            s.algorithms.map(|a| format!(" ({a})")).unwrap_or_default()
+                        );
+                    }
+                    None => info!(
+                        "CHILD SA {name}{child} of IKE SA {} installed",
+                        self.ike_name(*ike)
+                    ),
+                }
+                self.ups_retain(|u| {
+                    if u.ike != *ike {
+                        return None;
+                    }
+                    if !u.done.contains(name) {
+                        u.done.push(name.clone());
+                    }
+                    u.want
+                        .iter()
+                        .all(|w| u.done.contains(w))
+                        .then(|| Response::Up {
+                            connection: u.connection.clone(),
+                            ike_sa: ike.0,
+                            children: u.done.clone(),
+                        })
+                });
+            }
+            Event::ChildFailed {
+                ike,
+                child,
+                name,
+                reason,
+            } => {
+                info!(
+                    "CHILD SA {name}{} of IKE SA {} failed: {reason}",
+                    child.map(|c| c.to_string()).unwrap_or_default(),
+                    self.ike_name(*ike)
+                );
+                let kind = status::child_fail_kind(reason);
+                // A child that fails because its IKE SA failed: the IKE
+                // SA's own event follows and says why.
+                let ike_gone = matches!(reason, crate::sa::ChildFailReason::IkeSaGone);
+                self.ups_retain(|u| {
+                    (!ike_gone && u.ike == *ike && u.want.contains(name))
+                        .then(|| Response::error(kind, format!("CHILD SA {name} failed: {reason}")))
+                });
+            }
+            Event::ChildDeleted {
+                ike,
+                child,
+                name,
+                by_peer,
+            } => {
+                info!(
+                    "CHILD SA {name}{child} of IKE SA {} deleted{}",
+                    self.ike_name(*ike),
+                    if *by_peer { " by the peer" } else { "" }
+                );
+            }
+            Event::PeerAlive { id } => debug!("IKE SA {id}: peer alive"),
+        }
+    }
+
+    /// Answers (and drops) the `up` waiters for which `f` gives a response.
+    fn ups_retain(&mut self, mut f: impl FnMut(&mut UpWaiter) -> Option<Response>) {
+        let mut kept = Vec::new();
+        for mut u in std::mem::take(&mut self.ups) {
+            match f(&mut u) {
+                Some(r) => {
+                    let _ = u.reply.send(r);
+                }
+                None => kept.push(u),
+            }
+        }
+        self.ups = kept;
+    }
+
+    fn check_downs(&mut self) {
+        if self.downs.is_empty() {
+            return;
+        }
+        let mut kept = Vec::new();
+        for w in std::mem::take(&mut self.downs) {
+            let gone = w
+                .ids
+                .iter()
+                .all(|id| self.ep.ike_sa(*id).is_none() && !self.kernel.has_children_of(*id))
+                && self.in_flight == 0;
+            if gone {
+                info!("connection {} is down", w.connection);
+                let _ = w.reply.send(Response::Down {
+                    connection: w.connection.clone(),
+                    ike_sas: w.ids.iter().map(|i| i.0).collect(),
+                });
+            } else {
+                kept.push(w);
+            }
+        }
+        self.downs = kept;
+    }
+
+    fn begin_shutdown(&mut self, why: &str) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        info!("{why}: deleting all IKE SAs and shutting down");
+        self.shutdown = Some(now + SHUTDOWN_GRACE);
+        for u in std::mem::take(&mut self.ups) {
+            let _ = u.reply.send(Response::error(
+                ErrorKind::ShuttingDown,
+                "iked is shutting down",
+            ));
+        }
+        for w in std::mem::take(&mut self.downs) {
+            let _ = w.reply.send(Response::error(
+                ErrorKind::ShuttingDown,
+                "iked is shutting down",
+            ));
+        }
+        let ids: Vec<IkeSaId> = self.ep.ike_sas().map(|s| s.id).collect();
+        for id in ids {
+            if let Err(e) = self.ep.terminate_ike(now, id) {
+                debug!("terminating IKE SA {id}: {e}");
+            }
+        }
+    }
+
+    fn start_actions(&mut self, config: &Config, only: Option<&[String]>) {
+        let now = Instant::now();
+        for (conn, kids) in runtime::start_children(config) {
+            if only.is_some_and(|o| !o.contains(&conn)) {
+                continue;
+            }
+            let refs: Vec<&str> = kids.iter().map(String::as_str).collect();
+            match self.ep.initiate(now, &conn, &refs) {
+                Ok(id) => info!("start_action: initiating {conn} as IKE SA {id}"),
+                Err(e) => warn!("start_action of {conn}: {e}"),
+            }
+        }
+    }
+
+    async fn control(&mut self, c: ControlCmd) {
+        if self.shutdown.is_some() {
+            let _ = c.reply.send(Response::error(
+                ErrorKind::ShuttingDown,
+                "iked is shutting down",
+            ));
+            return;
+        }
+        let now = Instant::now();
+        match c.request {
+            Request::Up {
+                connection,
+                child,
+                timeout_secs,
+            } => self.up(now, connection, child, timeout_secs, c.reply),
+            Request::Down {
+                connection,
+                timeout_secs,
+            } => {
+                let ids: Vec<IkeSaId> = self
+                    .ep
+                    .ike_sas()
+                    .filter(|s| s.peer.as_deref() == Some(connection.as_str()))
+                    .map(|s| s.id)
+                    .collect();
+                if ids.is_empty() && !self.peers.iter().any(|p| p.name == connection) {
+                    let _ = c.reply.send(Response::error(
+                        ErrorKind::UnknownConnection,
+                        format!("no connection named '{connection}'"),
+                    ));
+                    return;
+                }
+                for id in &ids {
+                    if let Err(e) = self.ep.terminate_ike(now, *id) {
+                        debug!("terminating IKE SA {id}: {e}");
+                    }
+                }
+                let wait = timeout_secs.map_or(DOWN_TIMEOUT, Duration::from_secs);
+                self.downs.push(DownWaiter {
+                    connection,
+                    ids,
+                    deadline: now + wait,
+                    reply: c.reply,
+                });
+            }
+            Request::Reload {} => {
+                let r = self.reload(now).await;
+                let _ = c.reply.send(r);
+            }
+            Request::Status {} => {
+                let snap: Vec<_> = self.ep.ike_sas().collect();
+                let kernel = self.kernel.clone();
+                tokio::spawn(async move {
+                    let now = Instant::now();
+                    let mut out = Vec::new();
+                    for sa in &snap {
+                        let mut st = status::ike_status(sa, now);
+                        for (cs, ci) in st.children.iter_mut().zip(&sa.children) {
+                            if ci.state != crate::sa::ChildState::Installed {
+                                continue;
+                            }
+                            let inb = kernel
+                                .usage(sa.local_addr.ip(), ci.spi_in, ci.protocol)
+                                .await;
+                            let outb = kernel
+                                .usage(sa.remote_addr.ip(), ci.spi_out, ci.protocol)
+                                .await;
+                            cs.bytes_in = inb.map(|u| u.bytes);
+                            cs.packets_in = inb.map(|u| u.packets);
+                            cs.bytes_out = outb.map(|u| u.bytes);
+                            cs.packets_out = outb.map(|u| u.packets);
+                        }
+                        out.push(st);
+                    }
+                    let _ = c.reply.send(Response::Status { ike_sas: out });
+                });
+            }
+        }
+    }
+
+    fn up(
+        &mut self,
+        now: Instant,
+        connection: String,
+        child: Option<String>,
+        timeout_secs: Option<u64>,
+        reply: oneshot::Sender<Response>,
+    ) {
+        let Some(peer) = self.peers.iter().find(|p| p.name == connection) else {
+            let _ = reply.send(Response::error(
+                ErrorKind::UnknownConnection,
+                format!("no connection named '{connection}'"),
+            ));
+            return;
+        };
+        let want: Vec<String> = match child {
+            Some(c) => {
+                if peer.child(&c).is_none() {
+                    let _ = reply.send(Response::error(
+                        ErrorKind::UnknownChild,
+                        format!("connection '{connection}' has no child named '{c}'"),
+                    ));
+                    return;
+                }
+                vec![c]
+            }
+            None => peer.children.iter().map(|c| c.name.clone()).collect(),
+        };
+        // Already up with everything asked for: nothing to do.
+        let existing = self.ep.ike_sas().find(|s| {
+            s.peer.as_deref() == Some(connection.as_str())
+                && s.state == IkeState::Established
+                && want.iter().all(|w| {
+                    s.children
+                        .iter()
+                        .any(|c| &c.name == w && c.state == crate::sa::ChildState::Installed)
+                })
+        });
+        if let Some(s) = existing {
+            let _ = reply.send(Response::Up {
+                connection,
+                ike_sa: s.id.0,
+                children: want,
+            });
+            return;
+        }
+        let refs: Vec<&str> = want.iter().map(String::as_str).collect();
+        match self.ep.initiate(now, &connection, &refs) {
+            Ok(ike) => {
+                debug!("initiating {connection} as IKE SA {ike}");
+                self.ups.push(UpWaiter {
+                    ike,
+                    connection,
+                    want,
+                    done: Vec::new(),
+                    deadline: timeout_secs.map(|s| now + Duration::from_secs(s)),
+                    reply,
+                });
+            }
+            Err(e) => {
+                let _ = reply.send(command_error(&e));
+            }
+        }
+    }
+
+    async fn reload(&mut self, now: Instant) -> Response {
+        let config = match load_config(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("reload failed, configuration unchanged:\n{e}");
+                return Response::error(ErrorKind::ConfigError, e);
+            }
+        };
+        let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
+        let peers = runtime::peers(&config, &resolved, self.ports);
+        let (mut added, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+        for p in &peers {
+            match self.peers.iter().find(|o| o.name == p.name) {
+                None => added.push(p.name.clone()),
+                Some(o) if o == p => unchanged.push(p.name.clone()),
+                Some(_) => changed.push(p.name.clone()),
+            }
+        }
+        let removed: Vec<String> = self
+            .peers
+            .iter()
+            .filter(|o| !peers.iter().any(|p| p.name == o.name))
+            .map(|o| o.name.clone())
+            .collect();
+        let config = Arc::new(config);
+        self.ep.set_config(now, peers.clone());
+        self.ep
+            .set_psk_store(Arc::new(ConfigPsk::new(config.clone())));
+        self.peers = peers;
+        info!(
+            "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
+            added.len(),
+            removed.len(),
+            changed.len(),
+            unchanged.len()
+        );
+        self.start_actions(&config, Some(&added));
+        Response::Reloaded {
+            added,
+            removed,
+            changed,
+            unchanged,
+        }
+    }
+}
+
+/// Logs an error of the daemon (for the binary).
+pub fn log_fatal(e: &DaemonError) {
+    error!("{e}");
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_secrets_file_readable_by_others_is_warned_about() {
+        let p = std::env::temp_dir().join(format!("iked-perm-{}.yaml", std::process::id()));
+        std::fs::write(&p, "connections: {}\n").unwrap();
+        let uid = std::fs::metadata(&p).unwrap().uid();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = permission_warning(&p, &std::fs::metadata(&p).unwrap()).unwrap();
+        assert!(w.contains("mode 644"), "{w}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let w = permission_warning(&p, &std::fs::metadata(&p).unwrap());
+        assert_eq!(w.is_some(), uid != 0, "{w:?}");
+        // load_config reports errors with the file name, never panics.
+        std::fs::write(
+            &p,
+            "connections:\n  x:\n    local: { auth: psk }\n    remote: { auth: pk }\n",
+        )
+        .unwrap();
+        let e = load_config(&p).unwrap_err();
+        assert!(e.contains(&format!("{}:4:", p.display())), "{e}");
+        let _ = std::fs::remove_file(&p);
+        assert!(load_config(&p).unwrap_err().contains("cannot read"));
+    }
+}

@@ -1,0 +1,478 @@
+//! The configuration file as the endpoint's runtime configuration:
+//! `config::Connection` → `sa::PeerCfg`, and a [`PskStore`] over
+//! `Config::find_psk`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use tracing::warn;
+
+use crate::config::{self, Address, Config, Connection, Identity, TsAddresses};
+use crate::crypto::Secret;
+use crate::sa::{AddrSpec, ChildCfg, Mode, PeerCfg, PskStore, TsCfg};
+use crate::wire::AddressRange;
+use crate::wire::codes::IdType;
+use crate::wire::{Identification, TrafficSelector};
+
+/// Addresses of the DNS names in `remote_addrs`/`local_addrs`, resolved by
+/// the daemon before conversion (the conversion itself does no I/O).
+pub type Resolved = HashMap<String, Vec<IpAddr>>;
+
+/// Every name the configuration asks to resolve.
+pub fn names_to_resolve(config: &Config) -> Vec<String> {
+    let mut names = Vec::new();
+    for c in config.connections() {
+        for a in c.local_addrs.iter().chain(&c.remote_addrs) {
+            if let Address::Name(n) = a
+                && !names.contains(n)
+            {
+                names.push(n.clone());
+            }
+        }
+    }
+    names
+}
+
+/// Resolves names with tokio's resolver; a name that does not resolve is
+/// logged and left out (the connection then has fewer addresses).
+pub async fn resolve(names: &[String]) -> Resolved {
+    let mut out = Resolved::new();
+    for n in names {
+        match tokio::net::lookup_host((n.as_str(), 0)).await {
+            Ok(addrs) => {
+                let mut v: Vec<IpAddr> = Vec::new();
+                for a in addrs {
+                    if !v.contains(&a.ip()) {
+                        v.push(a.ip());
+                    }
+                }
+                out.insert(n.clone(), v);
+            }
+            Err(e) => warn!("cannot resolve {n}: {e}"),
+        }
+    }
+    out
+}
+
+/// Ports the daemon listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    /// The IKE port (500).
+    pub ike: u16,
+    /// The NAT-T port (4500).
+    pub natt: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            ike: 500,
+            natt: 4500,
+        }
+    }
+}
+
+/// The peer configurations of every connection. `local_port: 500` (the
+/// default) means the daemon's IKE port.
+pub fn peers(config: &Config, resolved: &Resolved, ports: Ports) -> Vec<PeerCfg> {
+    config
+        .connections()
+        .iter()
+        .map(|c| peer(c, resolved, ports))
+        .collect()
+}
+
+fn addr_specs(list: &[Address], resolved: &Resolved, conn: &str, key: &str) -> Vec<AddrSpec> {
+    let mut out = Vec::new();
+    for a in list {
+        match a {
+            Address::Any(_) => out.push(AddrSpec::Any),
+            Address::Ip(ip) => out.push(AddrSpec::Addr(*ip)),
+            Address::Name(n) => match resolved.get(n) {
+                Some(ips) => out.extend(ips.iter().map(|ip| AddrSpec::Addr(*ip))),
+                None => warn!("connection {conn}: {key}: {n} did not resolve; left out"),
+            },
+            Address::Range { start, end } => {
+                // The endpoint matches single addresses or %any only.
+                warn!(
+                    "connection {conn}: {key}: range {start}-{end} is accepted as %any by this version"
+                );
+                out.push(AddrSpec::Any);
+            }
+            #[allow(unreachable_patterns)]
+            _ => out.push(AddrSpec::Any),
+        }
+    }
+    if out.is_empty() {
+        // Only unresolvable names: nothing to initiate to, accept nothing
+        // special either. An empty list would match nothing; keep it so.
+        warn!("connection {conn}: {key}: no usable address");
+    }
+    out
+}
+
+fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
+    let local_addrs = addr_specs(&c.local_addrs, resolved, &c.name, "local_addrs");
+    let remote_addrs = addr_specs(&c.remote_addrs, resolved, &c.name, "remote_addrs");
+    // The local identity: `local.id`, or the first concrete local address
+    // (strongSwan's default with PSK). With only %any we do not know the
+    // address yet; the engine uses the wildcard ID type then.
+    let local_id = match &c.local.id {
+        Some(id) => identification(id),
+        None => match local_addrs.iter().find_map(|a| match a {
+            AddrSpec::Addr(ip) => Some(*ip),
+            AddrSpec::Any => None,
+        }) {
+            Some(ip) => identification(&Identity::from(ip)),
+            None => identification(&Identity::Any),
+        },
+    };
+    let remote_id = match &c.remote.id {
+        Identity::Any => None,
+        id => Some(identification(id)),
+    };
+    let local_port = if c.local_port == 500 {
+        ports.ike
+    } else {
+        c.local_port
+    };
+    PeerCfg {
+        name: c.name.clone(),
+        local_addrs,
+        remote_addrs,
+        local_port,
+        remote_port: c.remote_port,
+        ike_proposals: c.proposals.clone(),
+        local_id,
+        remote_id,
+        children: c.children.iter().map(child).collect(),
+    }
+}
+
+fn child(ch: &config::Child) -> ChildCfg {
+    ChildCfg {
+        name: ch.name.clone(),
+        local_ts: ch.local_ts.iter().map(ts_cfg).collect(),
+        remote_ts: ch.remote_ts.iter().map(ts_cfg).collect(),
+        proposals: ch.proposals().to_vec(),
+        mode: match ch.mode {
+            config::Mode::Transport => Mode::Transport,
+            _ => Mode::Tunnel,
+        },
+        replay_window: 32,
+    }
+}
+
+/// A configured selector in the endpoint's terms.
+pub fn ts_cfg(ts: &config::TrafficSelector) -> TsCfg {
+    match ts.addresses {
+        TsAddresses::Dynamic => TsCfg::Dynamic,
+        TsAddresses::Range { start, end } => {
+            let (p, s, e) = (ts.protocol, ts.ports.start, ts.ports.end);
+            TsCfg::Selector(match (start, end) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => TrafficSelector::Ipv4(AddressRange {
+                    ip_protocol: p,
+                    start_port: s,
+                    end_port: e,
+                    start: a,
+                    end: b,
+                }),
+                (IpAddr::V6(a), IpAddr::V6(b)) => TrafficSelector::Ipv6(AddressRange {
+                    ip_protocol: p,
+                    start_port: s,
+                    end_port: e,
+                    start: a,
+                    end: b,
+                }),
+                // The config parser never mixes families in a range; if
+                // it did, the widest range of the start's family.
+                (IpAddr::V4(a), _) => TrafficSelector::Ipv4(AddressRange {
+                    ip_protocol: p,
+                    start_port: s,
+                    end_port: e,
+                    start: a,
+                    end: Ipv4Addr::BROADCAST,
+                }),
+                (IpAddr::V6(a), _) => TrafficSelector::Ipv6(AddressRange {
+                    ip_protocol: p,
+                    start_port: s,
+                    end_port: e,
+                    start: a,
+                    end: Ipv6Addr::from(u128::MAX),
+                }),
+            })
+        }
+    }
+}
+
+/// An identity's ID payload form.
+pub fn identification(id: &Identity) -> Identification {
+    let (id_type, data) = id.to_wire();
+    Identification { id_type, data }
+}
+
+/// The configured identity a received ID payload stands for, for
+/// [`Config::find_psk`]. DNs are looked up among the configured ones by
+/// their DER; one configured nowhere matches only `%any` secrets.
+fn identity(id: &Identification, known: &[Identity]) -> Identity {
+    let text = || String::from_utf8_lossy(&id.data).into_owned();
+    match id.id_type {
+        IdType::IPV4_ADDR => match <[u8; 4]>::try_from(id.data.as_slice()) {
+            Ok(b) => Identity::Ipv4(Ipv4Addr::from(b)),
+            Err(_) => unknown(id),
+        },
+        IdType::IPV6_ADDR => match <[u8; 16]>::try_from(id.data.as_slice()) {
+            Ok(b) => Identity::Ipv6(Ipv6Addr::from(b)),
+            Err(_) => unknown(id),
+        },
+        IdType::FQDN => Identity::Fqdn(text()),
+        IdType::RFC822_ADDR => Identity::Rfc822(text()),
+        IdType::KEY_ID => Identity::KeyId(id.data.clone()),
+        _ => known
+            .iter()
+            .find(|k| identification(k) == *id)
+            .cloned()
+            .unwrap_or_else(|| unknown(id)),
+    }
+}
+
+/// An identity that matches no configured one except `%any`: a key ID no
+/// configuration can name (it starts with the ID type and a marker).
+fn unknown(id: &Identification) -> Identity {
+    let mut v = b"\0iked-unmatched\0".to_vec();
+    v.push(id.id_type.0);
+    v.extend_from_slice(&id.data);
+    Identity::KeyId(v)
+}
+
+/// Pre-shared keys from the configuration's `secrets.ike`, chosen as
+/// strongSwan does ([`Config::find_psk`]).
+#[derive(Debug)]
+pub struct ConfigPsk {
+    config: Arc<Config>,
+    known: Vec<Identity>,
+}
+
+impl ConfigPsk {
+    /// Keys of `config`.
+    pub fn new(config: Arc<Config>) -> Self {
+        let mut known: Vec<Identity> = Vec::new();
+        for s in config.ike_secrets() {
+            known.extend(s.ids.iter().cloned());
+        }
+        for c in config.connections() {
+            known.extend(c.local.id.iter().cloned());
+            known.push(c.remote.id.clone());
+        }
+        ConfigPsk { config, known }
+    }
+}
+
+impl PskStore for ConfigPsk {
+    fn psk(&self, local: &Identification, remote: &Identification) -> Option<Secret> {
+        let l = identity(local, &self.known);
+        let r = identity(remote, &self.known);
+        self.config.find_psk(&l, &r).map(Secret::from_slice)
+    }
+}
+
+/// Children to start when the configuration is loaded (`start_action:
+/// start`), per connection.
+pub fn start_children(config: &Config) -> Vec<(String, Vec<String>)> {
+    config
+        .connections()
+        .iter()
+        .filter_map(|c| {
+            let kids: Vec<String> = c
+                .children
+                .iter()
+                .filter(|ch| ch.start_action == config::StartAction::Start)
+                .map(|ch| ch.name.clone())
+                .collect();
+            (!kids.is_empty()).then(|| (c.name.clone(), kids))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    const YAML: &str = "
+connections:
+  site-b:
+    local_addrs: [192.0.2.1]
+    remote_addrs: [gw-b.example.net, 198.51.100.1, 10.0.0.0/8]
+    proposals: [aes256gcm16-prfsha256-x25519]
+    local:  { auth: psk, id: gw-a.example.net }
+    remote: { auth: psk, id: gw-b.example.net }
+    children:
+      lan:
+        local_ts: [10.1.0.0/24, '2001:db8:1::/48']
+        remote_ts: ['10.2.0.10-10.2.0.20[tcp/80]']
+        esp_proposals: [aes128-sha256]
+        start_action: start
+      host:
+        mode: transport
+        ah_proposals: [sha256]
+  anon:
+    local:  { auth: psk }
+    remote: { auth: psk }
+    local_port: 4501
+secrets:
+  ike:
+    - { ids: [gw-a.example.net, gw-b.example.net], secret: 0x0102 }
+    - { ids: ['C=CH, O=Ex, CN=peer'], secret: dnkey }
+    - { secret: anykey }
+";
+
+    fn cfg() -> Config {
+        Config::from_yaml_str(YAML, "t.yaml").unwrap()
+    }
+
+    fn fqdn(s: &str) -> Identification {
+        Identification {
+            id_type: IdType::FQDN,
+            data: s.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn connections_become_peer_configs() {
+        let c = cfg();
+        let mut resolved = Resolved::new();
+        resolved.insert(
+            "gw-b.example.net".into(),
+            vec!["198.51.100.7".parse().unwrap()],
+        );
+        assert_eq!(names_to_resolve(&c), vec!["gw-b.example.net".to_string()]);
+        let p = peers(&c, &resolved, Ports::default());
+        assert_eq!(p.len(), 2);
+        let s = &p[0];
+        assert_eq!(s.name, "site-b");
+        assert_eq!(
+            s.local_addrs,
+            vec![AddrSpec::Addr("192.0.2.1".parse().unwrap())]
+        );
+        assert_eq!(
+            s.remote_addrs,
+            vec![
+                AddrSpec::Addr("198.51.100.7".parse().unwrap()),
+                AddrSpec::Addr("198.51.100.1".parse().unwrap()),
+                AddrSpec::Any,
+            ]
+        );
+        assert_eq!((s.local_port, s.remote_port), (500, 500));
+        assert_eq!(s.local_id, fqdn("gw-a.example.net"));
+        assert_eq!(s.remote_id, Some(fqdn("gw-b.example.net")));
+        assert_eq!(s.ike_proposals, c.connections()[0].proposals);
+        let lan = s.child("lan").unwrap();
+        assert_eq!(lan.mode, Mode::Tunnel);
+        assert_eq!(lan.replay_window, 32);
+        assert_eq!(lan.proposals, c.connections()[0].children[0].esp_proposals);
+        assert_eq!(
+            lan.local_ts,
+            vec![
+                TsCfg::Selector(TrafficSelector::Ipv4(AddressRange::any(
+                    "10.1.0.0".parse().unwrap(),
+                    "10.1.0.255".parse().unwrap()
+                ))),
+                TsCfg::Selector(TrafficSelector::Ipv6(AddressRange::any(
+                    "2001:db8:1::".parse().unwrap(),
+                    "2001:db8:1:ffff:ffff:ffff:ffff:ffff".parse().unwrap()
+                ))),
+            ]
+        );
+        assert_eq!(
+            lan.remote_ts,
+            vec![TsCfg::Selector(TrafficSelector::Ipv4(AddressRange {
+                ip_protocol: 6,
+                start_port: 80,
+                end_port: 80,
+                start: "10.2.0.10".parse().unwrap(),
+                end: "10.2.0.20".parse().unwrap(),
+            }))]
+        );
+        let host = s.child("host").unwrap();
+        assert_eq!(host.mode, Mode::Transport);
+        assert_eq!(host.local_ts, vec![TsCfg::Dynamic]);
+        assert_eq!(host.remote_ts, vec![TsCfg::Dynamic]);
+        assert_eq!(
+            host.proposals,
+            c.connections()[0].children[1].ah_proposals,
+            "AH proposals win when configured"
+        );
+    }
+
+    #[test]
+    fn defaults_local_id_to_the_local_address_and_remote_to_any() {
+        let c = Config::from_yaml_str(
+            "connections:\n  x:\n    local_addrs: ['2001:db8::1']\n    local: { auth: psk }\n    remote: { auth: psk }\n",
+            "t",
+        )
+        .unwrap();
+        let p = peers(&c, &Resolved::new(), Ports::default());
+        assert_eq!(
+            p[0].local_id,
+            Identification {
+                id_type: IdType::IPV6_ADDR,
+                data: "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets().to_vec()
+            }
+        );
+        assert_eq!(p[0].remote_id, None);
+        assert_eq!(p[0].local_addrs.len(), 1);
+    }
+
+    #[test]
+    fn unresolved_names_are_left_out_and_ports_follow_the_daemon() {
+        let c = cfg();
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports {
+                ike: 5500,
+                natt: 5501,
+            },
+        );
+        assert_eq!(p[0].remote_addrs.len(), 2);
+        assert_eq!(p[0].local_port, 5500, "default 500 means the daemon's port");
+        assert_eq!(p[1].local_port, 4501, "an explicit port stays");
+        // %any only: the wildcard identity until the address is known.
+        assert_eq!(p[1].local_addrs, vec![AddrSpec::Any]);
+        assert_eq!(p[1].local_id.data, Vec::<u8>::new());
+    }
+
+    #[test]
+    fn psk_lookup_uses_find_psk() {
+        let c = Arc::new(cfg());
+        let store = ConfigPsk::new(c.clone());
+        let k = store
+            .psk(&fqdn("gw-a.example.net"), &fqdn("GW-B.example.net"))
+            .unwrap();
+        assert_eq!(k.as_bytes(), &[1, 2]);
+        // Someone else: the %any secret.
+        let k = store.psk(&fqdn("me"), &fqdn("x")).unwrap();
+        assert_eq!(k.as_bytes(), b"anykey");
+        // A DN peer matches its secret by DER.
+        let dn = Identity::parse("C=CH, O=Ex, CN=peer").unwrap();
+        let k = store.psk(&fqdn("me"), &identification(&dn)).unwrap();
+        assert_eq!(k.as_bytes(), b"dnkey");
+        // Garbage never panics.
+        let junk = Identification {
+            id_type: IdType::IPV4_ADDR,
+            data: vec![1, 2, 3],
+        };
+        assert_eq!(store.psk(&junk, &junk).unwrap().as_bytes(), b"anykey");
+    }
+
+    #[test]
+    fn start_action_start_is_collected() {
+        assert_eq!(
+            start_children(&cfg()),
+            vec![("site-b".to_string(), vec!["lan".to_string()])]
+        );
+    }
+}

@@ -1,0 +1,480 @@
+//! iked and ikectl end to end, in the UML kernel lab (tests/lab, needs
+//! root): two iked in the namespaces gw-a and gw-b of lib.sh's topology
+//!
+//! ```text
+//! host-a 10.1.0.2 --- 10.1.0.1 gw-a 192.0.2.1 === 192.0.2.2 gw-b 10.2.0.1 --- 10.2.0.2 host-b
+//! ```
+//!
+//! Each test boots UML once (`iked_lab::in_uml`) and runs its body inside.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+use ike::control::{self, IkeSaStatus, Response};
+use iked_lab::{guest_out, in_uml, lab_sh, sh, wait_until};
+
+const IKED: &str = env!("CARGO_BIN_EXE_iked");
+const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+
+fn config(
+    local: &str,
+    remote: &str,
+    lid: &str,
+    rid: &str,
+    lts: &str,
+    rts: &str,
+    psk: &str,
+) -> String {
+    format!(
+        "connections:
+  site:
+    local_addrs: [{local}]
+    remote_addrs: [{remote}]
+    proposals: [aes256gcm16-prfsha256-x25519]
+    local:  {{ auth: psk, id: {lid} }}
+    remote: {{ auth: psk, id: {rid} }}
+    children:
+      lan:
+        local_ts: [{lts}]
+        remote_ts: [{rts}]
+        esp_proposals: [aes256gcm16]
+secrets:
+  ike:
+    - {{ ids: [{lid}, {rid}], secret: \"{psk}\" }}
+"
+    )
+}
+
+/// One iked in a namespace.
+struct Iked {
+    ns: &'static str,
+    conf: PathBuf,
+    sock: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Iked {
+    fn new(ns: &'static str, conf_text: &str) -> Iked {
+        let dir = guest_out();
+        let conf = dir.join(format!("{ns}.yaml"));
+        std::fs::write(&conf, conf_text).unwrap();
+        sh(&format!("chmod 600 '{}'", conf.display()));
+        Iked {
+            ns,
+            conf,
+            sock: PathBuf::from(format!("/run/iked-{ns}/iked.sock")),
+            log: dir.join(format!("iked-{ns}.log")),
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        self.start_with(&[]);
+    }
+
+    fn start_with(&mut self, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.ns, IKED, "--config"])
+            .arg(&self.conf)
+            .arg("--control")
+            .arg(&self.sock)
+            .args(["--log-level", "debug"])
+            .args(extra)
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let sock = self.sock.clone();
+        wait_until(Duration::from_secs(20), "iked's control socket", || {
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+    }
+
+    fn ikectl(&self, args: &[&str]) -> Output {
+        Command::new(IKECTL)
+            .arg("--control")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn status(&self) -> Vec<IkeSaStatus> {
+        let out = self.ikectl(&["status", "--json"]);
+        assert!(out.status.success(), "status: {out:?}");
+        match control::decode_response(&String::from_utf8_lossy(&out.stdout)).unwrap() {
+            Response::Status { ike_sas } => ike_sas,
+            other => panic!("status answered {other:?}"),
+        }
+    }
+
+    fn signal(&mut self, sig: &str) -> Option<i32> {
+        let mut child = self.child.take().expect("running");
+        // `ip netns exec` execs iked: the child's pid is iked's.
+        sh(&format!("kill -{sig} {}", child.id()));
+        child.wait().unwrap().code()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Iked {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn gateways(psk_a: &str, psk_b: &str) -> (Iked, Iked) {
+    lab_sh(
+        "lab_make_gateways
+         ip -n gw-a route add $NET_B via $GW_B_WAN
+         ip -n gw-b route add $NET_A via $GW_A_WAN",
+    );
+    let a = Iked::new(
+        "gw-a",
+        &config(
+            "192.0.2.1",
+            "192.0.2.2",
+            "gw-a",
+            "gw-b",
+            "10.1.0.0/24",
+            "10.2.0.0/24",
+            psk_a,
+        ),
+    );
+    let b = Iked::new(
+        "gw-b",
+        &config(
+            "192.0.2.2",
+            "192.0.2.1",
+            "gw-b",
+            "gw-a",
+            "10.2.0.0/24",
+            "10.1.0.0/24",
+            psk_b,
+        ),
+    );
+    (a, b)
+}
+
+/// `ip xfrm state` and the IPsec policies (those with templates; the
+/// per-socket bypass policies of the IKE sockets are not state).
+fn kernel_state(ns: &str) -> (String, usize) {
+    let states = sh(&format!("ip -n {ns} xfrm state"));
+    let policies = sh(&format!("ip -n {ns} xfrm policy"));
+    (states, policies.matches("tmpl").count())
+}
+
+fn kernel_is_clean(ns: &str) -> bool {
+    let (s, p) = kernel_state(ns);
+    s.trim().is_empty() && p == 0
+}
+
+fn assert_clean(ns: &str) {
+    wait_until(
+        Duration::from_secs(10),
+        &format!("{ns}'s kernel to be clean"),
+        || kernel_is_clean(ns),
+    );
+}
+
+fn up(a: &Iked) {
+    let out = a.ikectl(&["up", "site", "--timeout", "30"]);
+    assert!(
+        out.status.success(),
+        "ikectl up failed: {}{}\n--- gw-a log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        a.log_text()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("established"));
+}
+
+fn installed_child(sas: &[IkeSaStatus]) -> &control::ChildSaStatus {
+    let sa = sas
+        .iter()
+        .find(|s| s.state == "ESTABLISHED")
+        .unwrap_or_else(|| panic!("no ESTABLISHED IKE SA in {sas:?}"));
+    assert_eq!(sa.connection.as_deref(), Some("site"));
+    let c = sa
+        .children
+        .iter()
+        .find(|c| c.state == "INSTALLED")
+        .unwrap_or_else(|| panic!("no INSTALLED child in {sa:?}"));
+    assert_eq!(
+        (c.name.as_str(), c.mode.as_str(), c.protocol.as_str()),
+        ("lan", "TUNNEL", "ESP")
+    );
+    c
+}
+
+#[test]
+fn up_ping_status_down_and_shutdown() {
+    in_uml("up_ping_status_down_and_shutdown", || {
+        let (mut a, mut b) = gateways("shared secret 1", "shared secret 1");
+        a.start();
+        b.start();
+        // The gateways route the subnets over the wan (iked installs no
+        // routes yet); that the pings went through the tunnel shows in the
+        // ESP counters below.
+        up(&a);
+        lab_sh("lab_ping_through host-a $HOST_B 5");
+
+        for (gw, peer_spi_side) in [(&a, "gw-a"), (&b, "gw-b")] {
+            let sas = gw.status();
+            let c = installed_child(&sas);
+            assert_eq!(c.local_ts.len(), 1, "{peer_spi_side}: {c:?}");
+            assert!(c.packets_in.unwrap() >= 5, "{peer_spi_side}: {c:?}");
+            assert!(c.packets_out.unwrap() >= 5, "{peer_spi_side}: {c:?}");
+            assert!(c.bytes_in.unwrap() > 0 && c.bytes_out.unwrap() > 0);
+            // The kernel agrees: its counters for the inbound SA.
+            let st = sh(&format!("ip -n {peer_spi_side} -s xfrm state"));
+            assert!(st.contains(&format!("0x{}", c.spi_in)), "{st}");
+        }
+        let sas_a = a.status();
+        let sas_b = b.status();
+        let (ca, cb) = (installed_child(&sas_a), installed_child(&sas_b));
+        assert_eq!(
+            (ca.spi_in.as_str(), ca.spi_out.as_str()),
+            (cb.spi_out.as_str(), cb.spi_in.as_str())
+        );
+        let text = a.ikectl(&["status"]);
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains("site: #") && text.contains("lan: #") && text.contains("INSTALLED"),
+            "{text}"
+        );
+
+        // reload: a broken file changes nothing and says why; a good one
+        // keeps the established tunnel.
+        let good = std::fs::read_to_string(&a.conf).unwrap();
+        std::fs::write(
+            &a.conf,
+            good.replace(
+                "esp_proposals: [aes256gcm16]",
+                "esp_proposals: [aes256gcm16]\n        mode: tunel",
+            ),
+        )
+        .unwrap();
+        let out = a.ikectl(&["reload"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            err.contains("gw-a.yaml:")
+                && err.contains("unknown mode")
+                && err.contains("config_error"),
+            "{err}"
+        );
+        let extra = "  other:\n    remote_addrs: [192.0.2.9]\n    local: { auth: psk }\n    remote: { auth: psk }\n";
+        std::fs::write(
+            &a.conf,
+            good.replace("secrets:", &format!("{extra}secrets:")),
+        )
+        .unwrap();
+        let out = a.ikectl(&["reload"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            text.contains("added:     other") && text.contains("unchanged: site"),
+            "{text}"
+        );
+        let again = a.status();
+        assert_eq!(
+            installed_child(&again).spi_in,
+            ca.spi_in,
+            "the tunnel survived the reload"
+        );
+        lab_sh("lab_ping_through host-a $HOST_B 2");
+
+        // down: nothing left in either kernel.
+        let out = a.ikectl(&["down", "site"]);
+        assert!(out.status.success(), "{out:?}");
+        assert!(kernel_is_clean("gw-a"), "{:?}", kernel_state("gw-a"));
+        assert_clean("gw-b");
+        assert!(a.status().is_empty());
+        wait_until(Duration::from_secs(5), "gw-b's IKE SA gone", || {
+            b.status().is_empty()
+        });
+
+        // Up again, then SIGTERM: iked deletes the SA (the peer removes
+        // its side too) and removes its kernel state.
+        up(&a);
+        assert!(!kernel_is_clean("gw-a"));
+        assert_eq!(a.signal("TERM"), Some(0), "{}", a.log_text());
+        assert!(kernel_is_clean("gw-a"), "{:?}", kernel_state("gw-a"));
+        assert_clean("gw-b");
+        assert_eq!(b.signal("INT"), Some(0));
+        let log = a.log_text();
+        assert!(
+            log.contains("established") && log.contains("installed"),
+            "{log}"
+        );
+    });
+}
+
+#[test]
+fn wrong_psk_fails_with_the_reason_and_leaves_nothing() {
+    in_uml("wrong_psk_fails_with_the_reason_and_leaves_nothing", || {
+        let (mut a, mut b) = gateways("the right key", "a wrong key");
+        a.start();
+        b.start();
+        let out = a.ikectl(&["up", "site", "--timeout", "30"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            err.contains("AUTHENTICATION_FAILED") || err.contains("authentication"),
+            "{err}"
+        );
+        assert!(err.contains("authentication_failed"), "{err}");
+        assert_clean("gw-a");
+        assert_clean("gw-b");
+        // Unknown names are errors too, not hangs.
+        let out = a.ikectl(&["up", "nosuch"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no connection named"));
+        // A peer that does not answer: ikectl gives up at its timeout.
+        assert_eq!(b.signal("TERM"), Some(0));
+        let out = a.ikectl(&["up", "site", "--timeout", "2"]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(
+            err.contains("timed out") && err.contains("(timeout)"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn a_restart_after_kill_9_removes_the_leftovers() {
+    in_uml("a_restart_after_kill_9_removes_the_leftovers", || {
+        let (mut a, mut b) = gateways("k", "k");
+        a.start();
+        b.start();
+        up(&a);
+        a.signal("KILL");
+        // The kernel still has what the killed iked installed.
+        let (states, policies) = kernel_state("gw-a");
+        assert!(
+            !states.trim().is_empty() && policies == 3,
+            "{states} {policies}"
+        );
+        // Foreign state must survive the cleanup.
+        sh(
+            "ip -n gw-a xfrm policy add src 10.9.0.0/24 dst 10.8.0.0/24 dir out priority 9 action block",
+        );
+        a.start();
+        assert!(sh("ip -n gw-a xfrm state").trim().is_empty());
+        let policies = sh("ip -n gw-a xfrm policy");
+        assert_eq!(policies.matches("tmpl").count(), 0, "{policies}");
+        assert!(
+            policies.contains("10.9.0.0/24"),
+            "foreign policy removed: {policies}"
+        );
+        let log = a.log_text();
+        assert!(
+            log.contains("removed 2 SAs and 3 policies left in the kernel by a previous iked"),
+            "{log}"
+        );
+        drop(b);
+    });
+}
+
+#[test]
+fn ipv6_transport_mode_on_other_ports() {
+    in_uml("ipv6_transport_mode_on_other_ports", || {
+        lab_sh(
+            "lab_make_gateways
+             ip -n gw-a addr add 2001:db8::1/64 dev wan nodad
+             ip -n gw-b addr add 2001:db8::2/64 dev wan nodad
+             lab_wait_for 10 'IPv6 on wan' lab_ns gw-a ping -6 -c1 -W1 2001:db8::2",
+        );
+        let conf = |l: &str, r: &str, lid: &str, rid: &str| {
+            format!(
+                "connections:
+  host:
+    local_addrs: ['{l}']
+    remote_addrs: ['{r}']
+    remote_port: 1500
+    proposals: [aes128gcm16-prfsha256-ecp256]
+    local:  {{ auth: psk, id: {lid} }}
+    remote: {{ auth: psk, id: {rid} }}
+    children:
+      h2h:
+        mode: transport
+        esp_proposals: [chacha20poly1305]
+secrets:
+  ike:
+    - {{ ids: [{lid}, {rid}], secret: 0s{psk} }}
+",
+                psk = "c2VjcmV0IGtleSBvZiBhdCBsZWFzdCBzaXh0ZWVuIG9jdGV0cw=="
+            )
+        };
+        let mut a = Iked::new(
+            "gw-a",
+            &conf(
+                "2001:db8::1",
+                "2001:db8::2",
+                "a@example.net",
+                "b@example.net",
+            ),
+        );
+        let mut b = Iked::new(
+            "gw-b",
+            &conf(
+                "2001:db8::2",
+                "2001:db8::1",
+                "b@example.net",
+                "a@example.net",
+            ),
+        );
+        let ports = ["--port", "1500", "--natt-port", "1501"];
+        a.start_with(&ports);
+        b.start_with(&ports);
+        let out = a.ikectl(&["up", "host", "--child", "h2h", "--timeout", "30"]);
+        assert!(out.status.success(), "{out:?}\n{}", a.log_text());
+        sh("ip netns exec gw-a ping -6 -c 3 -i 0.2 -W 2 2001:db8::2");
+        let sas = a.status();
+        assert_eq!(sas.len(), 1);
+        assert_eq!(sas[0].local_addr, "[2001:db8::1]:1500");
+        assert_eq!(sas[0].remote_id.as_deref(), Some("b@example.net"));
+        let c = &sas[0].children[0];
+        assert_eq!(
+            (c.mode.as_str(), c.state.as_str()),
+            ("TRANSPORT", "INSTALLED"),
+            "{c:?}"
+        );
+        assert_eq!(c.local_ts, vec!["2001:db8::1/128".to_string()]);
+        assert_eq!(c.algorithms.as_deref(), Some("CHACHA20_POLY1305"));
+        assert!(
+            c.packets_out.unwrap() >= 3 && c.packets_in.unwrap() >= 3,
+            "{c:?}"
+        );
+        // Transport mode: out and in policies, no fwd.
+        let pol = sh("ip -n gw-a xfrm policy");
+        assert_eq!(pol.matches("tmpl").count(), 2, "{pol}");
+        assert!(
+            pol.contains("mode transport") && !pol.contains("dir fwd"),
+            "{pol}"
+        );
+        let out = a.ikectl(&["down", "host"]);
+        assert!(out.status.success(), "{out:?}");
+        assert_clean("gw-a");
+        assert_clean("gw-b");
+        assert_eq!(a.signal("TERM"), Some(0));
+        assert_eq!(b.signal("TERM"), Some(0));
+    });
+}
