@@ -5,7 +5,8 @@
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::yaml::{self, Errors, Fields, Kind, Node, Path, map_entries, scalar, string_list};
+use super::tree::{Kind, Loc, Node};
+use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
     Address, AuthMethod, Child, Config, ConfigError, ConfigIssue, Connection, Identity, IkeSecret,
     LocalAuth, Mode, RemoteAuth, StartAction, TrafficSelector,
@@ -28,22 +29,32 @@ pub(super) fn build(text: &str, file: &str) -> Result<Config, ConfigError> {
             });
         }
     };
+    build_tree(&root, &[file])
+}
+
+/// Walks a located tree (from YAML or another front end); `files[i]` names
+/// [`FileId`](super::tree::FileId)`(i)` in messages.
+pub(super) fn build_tree<S: AsRef<str>>(root: &Node, files: &[S]) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
-    let config = config(&root, &mut errors);
+    let config = config(root, &mut errors);
     if errors.0.is_empty() {
         return Ok(config);
     }
-    let mut issues: Vec<ConfigIssue> = errors
-        .0
+    let mut problems = errors.0;
+    // File order, then line; stable, so one line's problems keep their order.
+    problems.sort_by_key(|p| p.loc);
+    let issues = problems
         .into_iter()
         .map(|p| ConfigIssue {
-            file: file.to_owned(),
-            line: p.line,
+            file: usize::try_from(p.loc.file.0)
+                .ok()
+                .and_then(|i| files.get(i))
+                .map_or_else(|| "(unknown file)".to_owned(), |f| f.as_ref().to_owned()),
+            line: p.loc.line,
             path: p.path,
             message: p.message,
         })
         .collect();
-    issues.sort_by_key(|i| i.line);
     Err(ConfigError { issues })
 }
 
@@ -61,7 +72,7 @@ fn config(root: &Node, errors: &mut Errors) -> Config {
         if let Some(entries) = map_entries(node, &path, "connection name", errors) {
             for (name, key, value) in entries {
                 let p = path.join(name);
-                if let Some(c) = connection(name, key.line, value, &p, errors) {
+                if let Some(c) = connection(name, key.loc(), value, &p, errors) {
                     config.connections.push(c);
                 }
             }
@@ -120,7 +131,7 @@ const CONNECTION_LATER: &[&str] = &[
 
 fn connection(
     name: &str,
-    line: u64,
+    line: Loc,
     node: &Node,
     path: &Path,
     errors: &mut Errors,
@@ -150,7 +161,7 @@ fn connection(
         let cpath = path.join("children");
         if let Some(entries) = map_entries(node, &cpath, "child name", errors) {
             for (cname, key, value) in entries {
-                if let Some(c) = child(cname, key.line, value, &cpath.join(cname), errors) {
+                if let Some(c) = child(cname, key.loc(), value, &cpath.join(cname), errors) {
                     children.push(c);
                 }
             }
@@ -217,7 +228,7 @@ fn connection(
             id: remote.id.unwrap_or(Identity::Any),
         },
         children: children.into_iter().map(|c| c.child).collect(),
-        line,
+        line: line.line,
     })
 }
 
@@ -228,7 +239,7 @@ fn version(node: &Node, path: &Path, errors: &mut Errors) -> Option<u8> {
         "2" => Some(2),
         "1" => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 "IKEv1 is not supported: iked speaks IKEv2 only (use 2, or 0 for any)",
             );
@@ -236,7 +247,7 @@ fn version(node: &Node, path: &Path, errors: &mut Errors) -> Option<u8> {
         }
         other => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("unknown IKE version \"{other}\" (expected 2, or 0 for any)"),
             );
@@ -245,7 +256,7 @@ fn version(node: &Node, path: &Path, errors: &mut Errors) -> Option<u8> {
     }
 }
 
-fn addrs(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> Vec<Address> {
+fn addrs(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Vec<Address> {
     let any = vec![Address::Any(None)];
     let Some((node, _)) = value else {
         return any;
@@ -263,7 +274,7 @@ fn addrs(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> Vec<A
     if out.is_empty() { any } else { out }
 }
 
-fn port(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> u16 {
+fn port(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> u16 {
     const DEFAULT: u16 = 500;
     let Some((node, _)) = value else {
         return DEFAULT;
@@ -279,7 +290,7 @@ fn port(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> u16 {
         Some(p) => p,
         None => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("bad port \"{s}\" (expected 1-65535)"),
             );
@@ -292,7 +303,7 @@ fn port(value: Option<(&Node, u64)>, path: &Path, errors: &mut Errors) -> u16 {
 /// means `[default]` (else no proposals). Each string is checked on its
 /// own line: strongSwan's syntax, then that iked implements it.
 fn proposals(
-    value: Option<(&Node, u64)>,
+    value: Option<(&Node, Loc)>,
     protocol: ProtocolId,
     default_list: bool,
     path: &Path,
@@ -367,9 +378,9 @@ fn transform_name(t: &crate::wire::sa::Transform) -> String {
 
 /// `local` / `remote`, reporting it missing at the connection's line.
 fn round(
-    value: Option<(&Node, u64)>,
+    value: Option<(&Node, Loc)>,
     side: &str,
-    conn_line: u64,
+    conn_line: Loc,
     path: &Path,
     errors: &mut Errors,
 ) -> Option<Round> {
@@ -411,7 +422,7 @@ const ROUND_LATER: &[&str] = &[
     "ppk_id",
 ];
 
-fn auth_round(node: &Node, line: u64, path: &Path, errors: &mut Errors) -> Option<Round> {
+fn auth_round(node: &Node, line: Loc, path: &Path, errors: &mut Errors) -> Option<Round> {
     let before = errors.0.len();
     let mut f = Fields::new(node, path.clone(), errors)?;
     let auth = match f.take("auth") {
@@ -432,7 +443,7 @@ fn auth_round(node: &Node, line: u64, path: &Path, errors: &mut Errors) -> Optio
         match Identity::parse(s) {
             Ok(id) => Some(id),
             Err(e) => {
-                errors.add(n.line, &p, e.to_string());
+                errors.add(n.loc(), &p, e.to_string());
                 None
             }
         }
@@ -456,7 +467,7 @@ fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMeth
         "psk" => Some(AuthMethod::Psk),
         "pubkey" | "rsa" | "ecdsa" | "bliss" | "xauth" | "never" | "ed25519" | "ed448" => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("auth \"{s}\" is not supported yet (iked supports psk only for now)"),
             );
@@ -470,7 +481,7 @@ fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMeth
             || s.starts_with("pubkey-") =>
         {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("auth \"{s}\" is not supported yet (iked supports psk only for now)"),
             );
@@ -478,7 +489,7 @@ fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMeth
         }
         _ => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("unknown auth method \"{s}\" (expected psk)"),
             );
@@ -490,7 +501,7 @@ fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMeth
 /// A child and where its start_action was set (for cross-key messages).
 struct ChildAt {
     child: Child,
-    start_action_line: u64,
+    start_action_line: Loc,
 }
 
 /// swanctl keys of a child that iked does not read yet.
@@ -533,7 +544,7 @@ const CHILD_LATER: &[&str] = &[
     "close_action",
 ];
 
-fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
+fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
     let before = errors.0.len();
     let mut f = Fields::new(node, path.clone(), errors)?;
     let local_ts = selectors(f.take("local_ts"), &path.join("local_ts"), errors);
@@ -560,12 +571,12 @@ fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -
                 Some("tunnel") => Mode::Tunnel,
                 Some("transport") => Mode::Transport,
                 Some(s @ ("pass" | "drop" | "beet")) => {
-                    errors.add(n.line, &p, format!("mode \"{s}\" is not supported yet"));
+                    errors.add(n.loc(), &p, format!("mode \"{s}\" is not supported yet"));
                     Mode::Tunnel
                 }
                 Some(s) => {
                     errors.add(
-                        n.line,
+                        n.loc(),
                         &p,
                         format!("unknown mode \"{s}\" (expected tunnel or transport)"),
                     );
@@ -584,7 +595,7 @@ fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -
                 Some("start") => StartAction::Start,
                 Some(s) if s.split('|').all(|x| matches!(x, "trap" | "start" | "none")) => {
                     errors.add(
-                        n.line,
+                        n.loc(),
                         &p,
                         format!("start_action \"{s}\" is not supported yet (trap policies)"),
                     );
@@ -592,7 +603,7 @@ fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -
                 }
                 Some(s) => {
                     errors.add(
-                        n.line,
+                        n.loc(),
                         &p,
                         format!("unknown start_action \"{s}\" (expected none or start)"),
                     );
@@ -600,7 +611,7 @@ fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -
                 }
                 None => StartAction::None,
             };
-            (a, n.line)
+            (a, n.loc())
         }
     };
     f.finish(errors, |k| {
@@ -622,14 +633,14 @@ fn child(name: &str, line: u64, node: &Node, path: &Path, errors: &mut Errors) -
             ah_proposals,
             mode,
             start_action,
-            line,
+            line: line.line,
         },
         start_action_line,
     })
 }
 
 fn selectors(
-    value: Option<(&Node, u64)>,
+    value: Option<(&Node, Loc)>,
     path: &Path,
     errors: &mut Errors,
 ) -> Vec<TrafficSelector> {
@@ -663,7 +674,7 @@ fn ike_secrets(node: &Node, path: &Path, errors: &mut Errors) -> Vec<IkeSecret> 
         Kind::Null => return Vec::new(),
         other => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!(
                     "expected a list of {{ ids, secret }}, found {}",
@@ -693,7 +704,7 @@ fn ike_secrets(node: &Node, path: &Path, errors: &mut Errors) -> Vec<IkeSecret> 
         let secret = match f.take("secret") {
             None => {
                 errors.add(
-                    item.line,
+                    item.loc(),
                     &p.join("secret"),
                     "missing: the entry has no secret",
                 );
@@ -704,7 +715,7 @@ fn ike_secrets(node: &Node, path: &Path, errors: &mut Errors) -> Vec<IkeSecret> 
                 scalar(n, &sp, errors).and_then(|s| match decode_secret(s) {
                     Ok(v) => Some(v),
                     Err(e) => {
-                        errors.add(n.line, &sp, e);
+                        errors.add(n.loc(), &sp, e);
                         None
                     }
                 })

@@ -30,6 +30,7 @@ mod build;
 mod identity;
 #[cfg(test)]
 mod tests;
+pub mod tree;
 mod ts;
 mod yaml;
 
@@ -247,6 +248,15 @@ impl Config {
         build::build(text, file_name)
     }
 
+    /// Validates a located tree from another front end (swanctl.conf, see
+    /// the `swanctl-compat` crate) with the same schema and messages as
+    /// the YAML. `files[i]` is the name of [`tree::FileId`]`(i)` in
+    /// messages. Every problem found is in the error, sorted by file
+    /// (`FileId` order), then line.
+    pub fn from_tree<S: AsRef<str>>(root: &tree::Node, files: &[S]) -> Result<Config, ConfigError> {
+        build::build_tree(root, files)
+    }
+
     /// The connections in file order.
     pub fn connections(&self) -> &[Connection] {
         &self.connections
@@ -296,7 +306,8 @@ impl FromStr for Identity {
 /// One located problem in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigIssue {
-    /// The file name given to [`Config::from_yaml_str`].
+    /// The file name given to [`Config::from_yaml_str`] (or the one of
+    /// the node's file for [`Config::from_tree`]).
     pub file: String,
     /// 1-based line; 0 if the YAML parser could not tell.
     pub line: u64,

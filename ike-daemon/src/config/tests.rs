@@ -803,3 +803,53 @@ proptest! {
         prop_assert_eq!(Identity::parse(&id.to_string()).unwrap(), id);
     }
 }
+
+#[test]
+fn from_tree_names_each_nodes_file() {
+    use tree::{FileId, Kind as K, Node as N};
+    let s = |f: u32, line: u64, t: &str| N::new(FileId(f), line, K::Scalar(t.into()));
+    let map = |f: u32, line: u64, e: Vec<(N, N)>| N::new(FileId(f), line, K::Map(e));
+    // connections.c in the main file, its child's mode in the second one.
+    let child = map(1, 3, vec![(s(1, 4, "mode"), s(1, 4, "tunel"))]);
+    let conn = map(
+        0,
+        2,
+        vec![
+            (
+                s(0, 3, "local"),
+                map(0, 3, vec![(s(0, 3, "auth"), s(0, 3, "psk"))]),
+            ),
+            (
+                s(0, 4, "remote"),
+                map(0, 4, vec![(s(0, 4, "auth"), s(0, 4, "psk"))]),
+            ),
+            (
+                s(0, 9, "children"),
+                map(0, 9, vec![(s(1, 2, "lan"), child)]),
+            ),
+            (s(0, 10, "rekey_time"), s(0, 10, "1h")),
+        ],
+    );
+    let root = map(
+        0,
+        1,
+        vec![(
+            s(0, 1, "connections"),
+            map(0, 1, vec![(s(0, 2, "c"), conn)]),
+        )],
+    );
+    let e = Config::from_tree(&root, &["main.conf", "conf.d/lan.conf"]).unwrap_err();
+    let got: Vec<String> = e.issues.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "main.conf:10: connections.c.rekey_time: the swanctl key \"rekey_time\" is not supported yet",
+            "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel or transport)",
+        ]
+    );
+    // An index with no name is still reported.
+    let bad = map(5, 7, vec![(s(5, 7, "nonsense"), s(5, 7, "x"))]);
+    let e = Config::from_tree(&bad, &["only.conf"]).unwrap_err();
+    assert_eq!(e.issues[0].file, "(unknown file)");
+    assert_eq!(e.issues[0].line, 7);
+}

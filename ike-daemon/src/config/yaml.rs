@@ -14,37 +14,8 @@ use core::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-/// One YAML node with the line it starts on (1-based).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Node {
-    pub line: u64,
-    pub kind: Kind,
-}
-
-/// What a node is. All scalars are text; YAML's typing is not used.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Kind {
-    /// `~`, `null` or nothing.
-    Null,
-    /// A scalar as written (quotes and escapes resolved).
-    Scalar(String),
-    /// A sequence.
-    Seq(Vec<Node>),
-    /// A mapping, entries in file order, duplicates kept.
-    Map(Vec<(Node, Node)>),
-}
-
-impl Kind {
-    /// "a string", "a list", ... for messages.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Kind::Null => "nothing (null)",
-            Kind::Scalar(_) => "a string",
-            Kind::Seq(_) => "a list",
-            Kind::Map(_) => "a mapping",
-        }
-    }
-}
+use super::tree::FileId;
+pub(crate) use super::tree::{Kind, Loc, Node};
 
 /// A YAML error: line (0 if unknown) and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,7 +162,11 @@ fn convert(text: &str, raw: Spanned<Raw>) -> Node {
                 .collect(),
         ),
     };
-    Node { line, kind }
+    Node {
+        file: FileId::default(),
+        line,
+        kind,
+    }
 }
 
 /// A dotted key path: `connections.site-b.children.lan.mode`.
@@ -228,7 +203,7 @@ impl fmt::Display for Path {
 /// One problem, before the file name is attached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Problem {
-    pub line: u64,
+    pub loc: Loc,
     pub path: String,
     pub message: String,
 }
@@ -238,10 +213,10 @@ pub(crate) struct Problem {
 pub(crate) struct Errors(pub Vec<Problem>);
 
 impl Errors {
-    /// Records `message` at `line` for `path`.
-    pub fn add(&mut self, line: u64, path: &Path, message: impl Into<String>) {
+    /// Records `message` at `loc` for `path`.
+    pub fn add(&mut self, loc: Loc, path: &Path, message: impl Into<String>) {
         self.0.push(Problem {
-            line,
+            loc,
             path: path.to_string(),
             message: message.into(),
         });
@@ -274,15 +249,15 @@ impl<'n> Fields<'n> {
         })
     }
 
-    /// The value of `key` and the line of the key, if present.
-    pub fn take(&mut self, key: &'static str) -> Option<(&'n Node, u64)> {
+    /// The value of `key` and where the key is, if present.
+    pub fn take(&mut self, key: &'static str) -> Option<(&'n Node, Loc)> {
         self.known.push(key);
         let mut found = None;
         for ((k, kn, v), taken) in self.entries.iter().zip(self.taken.iter_mut()) {
             if *k == key {
                 *taken = true;
                 if found.is_none() {
-                    found = Some((*v, kn.line));
+                    found = Some((*v, kn.loc()));
                 }
             }
         }
@@ -306,7 +281,7 @@ impl<'n> Fields<'n> {
                     known.join(", ")
                 ),
             };
-            errors.add(kn.line, &self.path.join(k), message);
+            errors.add(kn.loc(), &self.path.join(k), message);
         }
     }
 }
@@ -325,7 +300,7 @@ pub(crate) fn map_entries<'n>(
         Kind::Map(entries) => entries,
         other => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("expected a mapping, found {}", other.describe()),
             );
@@ -336,7 +311,7 @@ pub(crate) fn map_entries<'n>(
     for (k, v) in entries {
         let Kind::Scalar(name) = &k.kind else {
             errors.add(
-                k.line,
+                k.loc(),
                 path,
                 format!("a {noun} must be a string, found {}", k.kind.describe()),
             );
@@ -344,7 +319,7 @@ pub(crate) fn map_entries<'n>(
         };
         if let Some((_, first, _)) = out.iter().find(|(n, _, _)| *n == name.as_str()) {
             errors.add(
-                k.line,
+                k.loc(),
                 &path.join(name),
                 format!("duplicate {noun} \"{name}\" (first at line {})", first.line),
             );
@@ -361,7 +336,7 @@ pub(crate) fn scalar<'n>(node: &'n Node, path: &Path, errors: &mut Errors) -> Op
         Kind::Scalar(s) => Some(s.as_str()),
         other => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 format!("expected a string, found {}", other.describe()),
             );
@@ -378,18 +353,18 @@ pub(crate) fn string_list(
     path: &Path,
     split_commas: bool,
     errors: &mut Errors,
-) -> Option<Vec<(String, u64, Path)>> {
+) -> Option<Vec<(String, Loc, Path)>> {
     match &node.kind {
         Kind::Null => Some(Vec::new()),
         Kind::Scalar(s) => {
             if split_commas {
                 Some(
                     s.split(',')
-                        .map(|x| (x.trim().to_owned(), node.line, path.clone()))
+                        .map(|x| (x.trim().to_owned(), node.loc(), path.clone()))
                         .collect(),
                 )
             } else {
-                Some(vec![(s.trim().to_owned(), node.line, path.clone())])
+                Some(vec![(s.trim().to_owned(), node.loc(), path.clone())])
             }
         }
         Kind::Seq(items) => {
@@ -398,7 +373,7 @@ pub(crate) fn string_list(
             for (i, item) in items.iter().enumerate() {
                 let p = path.index(i);
                 match scalar(item, &p, errors) {
-                    Some(s) => out.push((s.trim().to_owned(), item.line, p)),
+                    Some(s) => out.push((s.trim().to_owned(), item.loc(), p)),
                     None => ok = false,
                 }
             }
@@ -406,7 +381,7 @@ pub(crate) fn string_list(
         }
         Kind::Map(_) => {
             errors.add(
-                node.line,
+                node.loc(),
                 path,
                 "expected a list of strings, found a mapping",
             );
@@ -453,7 +428,7 @@ mod tests {
         let e = map_entries(&n, &Path::default(), "key", &mut errors).unwrap();
         assert_eq!(e.len(), 1);
         assert_eq!(errors.0.len(), 1);
-        assert_eq!(errors.0[0].line, 2);
+        assert_eq!(errors.0[0].loc.line, 2);
         assert!(
             errors.0[0].message.contains("first at line 1"),
             "{:?}",

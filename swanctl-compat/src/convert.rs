@@ -1,0 +1,265 @@
+//! Resolved swanctl.conf sections into the YAML-shaped located tree that
+//! `ike::config` validates. Where swanctl's shape differs:
+//!
+//! - `local<suffix>` / `remote<suffix>` sections are authentication rounds
+//!   (swanctl `load_conns.c`); iked supports one per side, so the first of
+//!   each becomes `local` / `remote` and any further one is an error.
+//! - `secrets { ike<suffix> { id<suffix> = ...  secret = ... } }` becomes
+//!   `secrets.ike: [{ ids: [...], secret }]`: every key starting with `id`
+//!   is an owner identity (swanctl `load_creds.c`). Other secret types
+//!   (`eap`, `xauth`, `ntlm`, `ppk`, `private`, `rsa`, `ecdsa`, `pkcs8`,
+//!   `pkcs12`, `token`) are "not supported yet".
+//! - Top-level sections that are only referenced (templates) are not
+//!   configuration and are left out; every other unknown section or key
+//!   reaches the schema, which reports it.
+//! - An empty assignment (`key =`) means "not set" and is left out.
+//!
+//! Lists stay comma-separated strings, which the schema splits.
+//!
+//! Messages from the schema name YAML-shaped paths; [`Converted::rewrites`]
+//! maps them back to the swanctl names (`secrets.ike[0].ids[1]` →
+//! `secrets.ike-moon.id-2`, `connections.c.local` → `connections.c.local-psk`).
+
+use ike::config::tree::{Kind, Loc, Node};
+
+use super::parse::{Entry, Kv, Problem, Section};
+
+/// swanctl's secret types, matched as name prefixes in this order
+/// (swanctl `load_creds.c`).
+const SECRET_TYPES: &[&str] = &[
+    "eap", "xauth", "ntlm", "ike", "ppk", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
+    "token",
+];
+
+/// Top-level sections swanctl reads.
+const SWANCTL_SECTIONS: &[&str] = &["connections", "secrets", "pools", "authorities"];
+
+#[derive(Debug)]
+pub(crate) struct Converted {
+    pub root: Node,
+    /// (YAML-shaped path prefix, swanctl path prefix), most specific first.
+    pub rewrites: Vec<(String, String)>,
+}
+
+pub(crate) fn convert(
+    root: &Section,
+    templates: &[String],
+    problems: &mut Vec<Problem>,
+) -> Converted {
+    let mut c = Converter {
+        rewrites: Vec::new(),
+        problems,
+    };
+    let mut entries = Vec::new();
+    for e in &root.entries {
+        match e {
+            Entry::Kv(kv) => c.push_kv(&mut entries, kv),
+            Entry::Section(s) => {
+                let key = scalar(s.loc, &s.name);
+                match s.name.as_str() {
+                    "connections" => entries.push((key, c.connections(s))),
+                    "secrets" => entries.push((key, c.secrets(s))),
+                    name if templates.iter().any(|t| t == name)
+                        && !SWANCTL_SECTIONS.contains(&name) => {}
+                    _ => entries.push((key, generic(s))),
+                }
+            }
+        }
+    }
+    let mut rewrites = c.rewrites;
+    // Longest first, so `ike[0].ids[1]` is rewritten before `ike[0]`.
+    rewrites.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    Converted {
+        root: Node::new(root.loc.file, root.loc.line.max(1), Kind::Map(entries)),
+        rewrites,
+    }
+}
+
+fn scalar(loc: Loc, s: &str) -> Node {
+    Node::new(loc.file, loc.line, Kind::Scalar(s.to_owned()))
+}
+
+fn map(loc: Loc, entries: Vec<(Node, Node)>) -> Node {
+    Node::new(loc.file, loc.line, Kind::Map(entries))
+}
+
+/// A section as a mapping, as written.
+fn generic(s: &Section) -> Node {
+    let mut entries = Vec::new();
+    for e in &s.entries {
+        match e {
+            Entry::Kv(kv) => {
+                if let Some(v) = &kv.value {
+                    entries.push((scalar(kv.key_loc, &kv.key), scalar(kv.value_loc, v)));
+                }
+            }
+            Entry::Section(sub) => entries.push((scalar(sub.loc, &sub.name), generic(sub))),
+        }
+    }
+    map(s.loc, entries)
+}
+
+struct Converter<'p> {
+    rewrites: Vec<(String, String)>,
+    problems: &'p mut Vec<Problem>,
+}
+
+impl Converter<'_> {
+    fn push_kv(&mut self, entries: &mut Vec<(Node, Node)>, kv: &Kv) {
+        if let Some(v) = &kv.value {
+            entries.push((scalar(kv.key_loc, &kv.key), scalar(kv.value_loc, v)));
+        }
+    }
+
+    fn connections(&mut self, s: &Section) -> Node {
+        let mut entries = Vec::new();
+        for e in &s.entries {
+            match e {
+                Entry::Kv(kv) => self.push_kv(&mut entries, kv),
+                Entry::Section(conn) => {
+                    entries.push((scalar(conn.loc, &conn.name), self.connection(conn)));
+                }
+            }
+        }
+        map(s.loc, entries)
+    }
+
+    fn connection(&mut self, s: &Section) -> Node {
+        let path = format!("connections.{}", s.name);
+        let mut entries = Vec::new();
+        let mut rounds: [Option<&Section>; 2] = [None, None];
+        for e in &s.entries {
+            match e {
+                Entry::Kv(kv) => self.push_kv(&mut entries, kv),
+                Entry::Section(sub) => {
+                    let side = ["local", "remote"]
+                        .into_iter()
+                        .position(|p| sub.name.starts_with(p));
+                    let Some(side) = side else {
+                        entries.push((scalar(sub.loc, &sub.name), generic(sub)));
+                        continue;
+                    };
+                    let word = if side == 0 { "local" } else { "remote" };
+                    if let Some(first) = rounds.get(side).copied().flatten() {
+                        self.problems.push(Problem {
+                            loc: sub.loc,
+                            path: format!("{path}.{}", sub.name),
+                            message: format!(
+                                "a second {word} authentication round (after \"{}\" at line {}) \
+                                 is not supported yet: iked does one round per side",
+                                first.name, first.loc.line
+                            ),
+                        });
+                        continue;
+                    }
+                    if let Some(slot) = rounds.get_mut(side) {
+                        *slot = Some(sub);
+                    }
+                    if sub.name != word {
+                        self.rewrites
+                            .push((format!("{path}.{word}"), format!("{path}.{}", sub.name)));
+                    }
+                    entries.push((scalar(sub.loc, word), generic(sub)));
+                }
+            }
+        }
+        map(s.loc, entries)
+    }
+
+    fn secrets(&mut self, s: &Section) -> Node {
+        let mut entries = Vec::new();
+        let mut ike: Vec<Node> = Vec::new();
+        let mut ike_at: Option<usize> = None;
+        for e in &s.entries {
+            let sec = match e {
+                Entry::Kv(kv) => {
+                    self.push_kv(&mut entries, kv);
+                    continue;
+                }
+                Entry::Section(sec) => sec,
+            };
+            let path = format!("secrets.{}", sec.name);
+            match SECRET_TYPES.iter().find(|t| sec.name.starts_with(**t)) {
+                Some(&"ike") => {
+                    if ike_at.is_none() {
+                        ike_at = Some(entries.len());
+                        // Placeholder, replaced by the list below.
+                        entries.push((
+                            scalar(sec.loc, "ike"),
+                            Node::new(sec.loc.file, 0, Kind::Null),
+                        ));
+                    }
+                    let index = ike.len();
+                    ike.push(self.ike_secret(sec, index, &path));
+                }
+                Some(t) => self.problems.push(Problem {
+                    loc: sec.loc,
+                    path,
+                    message: format!("secrets of type \"{t}\" are not supported yet"),
+                }),
+                None => self.problems.push(Problem {
+                    loc: sec.loc,
+                    path,
+                    message: format!(
+                        "unknown secret type: a secret's section name starts with its type \
+                         ({})",
+                        SECRET_TYPES.join(", ")
+                    ),
+                }),
+            }
+        }
+        if let Some(slot) = ike_at.and_then(|i| entries.get_mut(i)) {
+            let loc = slot.0.loc();
+            slot.1 = Node::new(loc.file, loc.line, Kind::Seq(ike));
+        }
+        map(s.loc, entries)
+    }
+
+    /// One `ike<suffix>` section as `{ ids: [...], secret, ... }`.
+    fn ike_secret(&mut self, s: &Section, index: usize, path: &str) -> Node {
+        let yaml_path = format!("secrets.ike[{index}]");
+        self.rewrites.push((yaml_path.clone(), path.to_owned()));
+        let mut ids = Vec::new();
+        let mut ids_at: Option<(usize, Loc)> = None;
+        let mut entries = Vec::new();
+        for e in &s.entries {
+            match e {
+                Entry::Kv(kv) if kv.key.starts_with("id") => {
+                    let Some(v) = &kv.value else { continue };
+                    if ids_at.is_none() {
+                        ids_at = Some((entries.len(), kv.key_loc));
+                        entries.push((
+                            scalar(kv.key_loc, "ids"),
+                            Node::new(kv.key_loc.file, 0, Kind::Null),
+                        ));
+                    }
+                    self.rewrites.push((
+                        format!("{yaml_path}.ids[{}]", ids.len()),
+                        format!("{path}.{}", kv.key),
+                    ));
+                    ids.push(scalar(kv.value_loc, v));
+                }
+                Entry::Kv(kv) => self.push_kv(&mut entries, kv),
+                Entry::Section(sub) => entries.push((scalar(sub.loc, &sub.name), generic(sub))),
+            }
+        }
+        if let Some((i, loc)) = ids_at
+            && let Some(slot) = entries.get_mut(i)
+        {
+            slot.1 = Node::new(loc.file, loc.line, Kind::Seq(ids));
+        }
+        map(s.loc, entries)
+    }
+}
+
+/// `path` with the first matching rewrite applied.
+pub(crate) fn rewrite(path: &str, rewrites: &[(String, String)]) -> String {
+    for (from, to) in rewrites {
+        if let Some(rest) = path.strip_prefix(from.as_str())
+            && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+        {
+            return format!("{to}{rest}");
+        }
+    }
+    path.to_owned()
+}
