@@ -209,7 +209,7 @@ fn schema_errors_in_included_files_name_them() {
         parse_err(text),
         [
             "s.conf:2: connections.include: include \"bad.d/*.conf\": include needs file \
-          access: load the file with swanctl_compat::load"
+          access: load the file with ike::config::swanctl::load"
         ]
     );
     assert!(main.exists(), "tests/data/include/ok-main.conf");

@@ -52,6 +52,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a swanctl.conf (and the files it includes) as the equivalent
+    /// iked YAML, or every problem in it. Needs no running iked.
+    Convert {
+        /// The swanctl.conf.
+        file: PathBuf,
+    },
 }
 
 fn request(socket: &PathBuf, req: &Request, wait: Option<Duration>) -> anyhow::Result<Response> {
@@ -72,6 +78,18 @@ fn request(socket: &PathBuf, req: &Request, wait: Option<Duration>) -> anyhow::R
 fn main() -> ExitCode {
     let args = Args::parse();
     let (req, json) = match &args.cmd {
+        Cmd::Convert { file } => {
+            return match ike::config::swanctl::convert_file(file) {
+                Ok(yaml) => {
+                    print!("{yaml}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Cmd::Up {
             name,
             child,

@@ -7,19 +7,25 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ike::config::ConfigFormat;
 use ike::daemon::{self, Options, runtime::Ports};
 
 /// IKEv2 daemon for Linux.
 #[derive(Debug, Parser)]
 #[command(name = "iked", version)]
 struct Args {
-    /// Configuration file (YAML, docs/configuration.md).
+    /// Configuration file: iked YAML, or strongSwan's swanctl.conf if its
+    /// name ends in `.conf` (docs/configuration.md).
     #[arg(long, value_name = "PATH", default_value = "/etc/iked/iked.yaml")]
     config: PathBuf,
+    /// The configuration's format, instead of by the file name's extension.
+    #[arg(long, value_name = "yaml|swanctl")]
+    format: Option<ConfigFormat>,
     /// Control socket for ikectl.
     #[arg(long, value_name = "SOCKET", default_value = ike::control::DEFAULT_SOCKET)]
     control: PathBuf,
-    /// Validate this configuration file, print its errors, and exit 0 (valid) or 1.
+    /// Validate this configuration file (format as for --config), print its
+    /// errors, and exit 0 (valid) or 1.
     #[arg(long, value_name = "PATH")]
     check_config: Option<PathBuf>,
     /// Log filter, RUST_LOG syntax. The default shows one line per event
@@ -52,7 +58,7 @@ fn main() -> ExitCode {
         .init();
 
     if let Some(path) = args.check_config {
-        return match daemon::load_config(&path) {
+        return match daemon::load_config_as(&path, args.format) {
             Ok(c) => {
                 println!(
                     "{}: OK ({} connections, {} IKE secrets)",
@@ -81,6 +87,7 @@ fn main() -> ExitCode {
     };
     let opts = Options {
         config_path: args.config,
+        config_format: args.format,
         control_path: args.control,
         ports: Ports {
             ike: args.port,

@@ -28,6 +28,7 @@
 
 mod build;
 mod identity;
+pub mod swanctl;
 #[cfg(test)]
 mod tests;
 pub mod tree;
@@ -45,6 +46,39 @@ use crate::wire::sa::Proposal;
 
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
+
+/// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
+/// ([`swanctl`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// iked's YAML (docs/configuration.md).
+    Yaml,
+    /// strongSwan's swanctl.conf, read by [`swanctl`].
+    Swanctl,
+}
+
+impl ConfigFormat {
+    /// The format a file name implies: `.conf` is swanctl.conf, anything
+    /// else YAML.
+    pub fn from_path(path: &std::path::Path) -> ConfigFormat {
+        match path.extension() {
+            Some(e) if e == "conf" => ConfigFormat::Swanctl,
+            _ => ConfigFormat::Yaml,
+        }
+    }
+}
+
+impl FromStr for ConfigFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "yaml" => Ok(ConfigFormat::Yaml),
+            "swanctl" => Ok(ConfigFormat::Swanctl),
+            _ => Err(format!("unknown format {s:?} (yaml or swanctl)")),
+        }
+    }
+}
 
 /// A whole configuration file, validated.
 #[derive(Clone, Debug, Default)]
@@ -249,7 +283,7 @@ impl Config {
     }
 
     /// Validates a located tree from another front end (swanctl.conf, see
-    /// the `swanctl-compat` crate) with the same schema and messages as
+    /// [`swanctl`]) with the same schema and messages as
     /// the YAML. `files[i]` is the name of [`tree::FileId`]`(i)` in
     /// messages. Every problem found is in the error, sorted by file
     /// (`FileId` order), then line.

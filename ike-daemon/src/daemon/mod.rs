@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigFormat, swanctl};
 use crate::control::{ErrorKind, Request, Response};
 use crate::crypto::DefaultProvider;
 use crate::sa::{
@@ -43,6 +43,8 @@ const DOWN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Options {
     /// The configuration file.
     pub config_path: PathBuf,
+    /// Its format; `None`: by its extension ([`ConfigFormat::from_path`]).
+    pub config_format: Option<ConfigFormat>,
     /// The control socket.
     pub control_path: PathBuf,
     /// UDP ports for IKE and NAT-T.
@@ -88,9 +90,16 @@ pub fn permission_warning(path: &Path, meta: &std::fs::Metadata) -> Option<Strin
     }
 }
 
-/// Reads and validates the configuration file; warns about its
-/// permissions. The error lists every problem, one per line.
+/// Reads and validates the configuration file, its format chosen by its
+/// extension; warns about its permissions. The error lists every problem,
+/// one per line.
 pub fn load_config(path: &Path) -> Result<Config, String> {
+    load_config_as(path, None)
+}
+
+/// [`load_config`] in the given format (`None`: by the extension).
+pub fn load_config_as(path: &Path, format: Option<ConfigFormat>) -> Result<Config, String> {
+    let format = format.unwrap_or_else(|| ConfigFormat::from_path(path));
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     if let Ok(meta) = std::fs::metadata(path)
@@ -98,7 +107,12 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
     {
         warn!("{w}");
     }
-    Config::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())
+    let name = path.display().to_string();
+    match format {
+        ConfigFormat::Yaml => Config::from_yaml_str(&text, &name).map_err(|e| e.to_string()),
+        // Reads the file again with the ones it includes.
+        ConfigFormat::Swanctl => swanctl::load(path).map_err(|e| e.to_string()),
+    }
 }
 
 /// A control request with the way back to its client.
@@ -132,6 +146,7 @@ struct Driver {
     sockets: Vec<Arc<IkeSocket>>,
     ports: Ports,
     config_path: PathBuf,
+    config_format: Option<ConfigFormat>,
     peers: Vec<PeerCfg>,
     kernel_tx: mpsc::UnboundedSender<Option<KernelResult>>,
     in_flight: usize,
@@ -143,7 +158,8 @@ struct Driver {
 /// Runs the daemon until SIGTERM or SIGINT; then deletes every IKE SA and
 /// removes all kernel state it installed.
 pub async fn run(opts: Options) -> Result<(), DaemonError> {
-    let config = load_config(&opts.config_path).map_err(DaemonError::Config)?;
+    let config =
+        load_config_as(&opts.config_path, opts.config_format).map_err(DaemonError::Config)?;
     let (conn, handle) = xfrm_netlink::new_connection()?;
     tokio::spawn(conn);
     let kernel = Kernel::new(handle);
@@ -196,6 +212,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         sockets,
         ports: opts.ports,
         config_path: opts.config_path.clone(),
+        config_format: opts.config_format,
         peers,
         kernel_tx,
         in_flight: 0,
@@ -801,7 +818,7 @@ impl Driver {
     }
 
     async fn reload(&mut self, now: Instant) -> Response {
-        let config = match load_config(&self.config_path) {
+        let config = match load_config_as(&self.config_path, self.config_format) {
             Ok(c) => c,
             Err(e) => {
                 warn!("reload failed, configuration unchanged:\n{e}");
@@ -880,5 +897,39 @@ mod tests {
         assert!(e.contains(&format!("{}:4:", p.display())), "{e}");
         let _ = std::fs::remove_file(&p);
         assert!(load_config(&p).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn swanctl_conf_is_read_by_extension_or_format() {
+        let dir = std::env::temp_dir().join(format!("iked-fmt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = "connections {\n c {\n  remote_addrs = 192.0.2.1\n  \
+                    local { auth = psk }\n  remote { auth = psk }\n }\n}\n";
+        let yaml = "connections:\n  c:\n    remote_addrs: 192.0.2.1\n    \
+                    local: { auth: psk }\n    remote: { auth: psk }\n";
+        let as_conf = dir.join("swanctl.conf");
+        let as_other = dir.join("swanctl.txt");
+        let as_yaml = dir.join("iked.yaml");
+        std::fs::write(&as_conf, conf).unwrap();
+        std::fs::write(&as_other, conf).unwrap();
+        std::fs::write(&as_yaml, yaml).unwrap();
+        let name = |c: Config| c.connections()[0].name.clone();
+        assert_eq!(name(load_config(&as_conf).unwrap()), "c");
+        assert_eq!(name(load_config(&as_yaml).unwrap()), "c");
+        // Not .conf: YAML, which this is not; --format swanctl reads it.
+        assert!(load_config(&as_other).is_err());
+        let c = load_config_as(&as_other, Some(ConfigFormat::Swanctl)).unwrap();
+        assert_eq!(name(c), "c");
+        // A swanctl error names the file, line and key.
+        std::fs::write(&as_conf, "connections {\n c {\n  dpd_delay = 30s\n }\n}\n").unwrap();
+        let e = load_config(&as_conf).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                "{}:3: connections.c.dpd_delay:",
+                as_conf.display()
+            )),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -25,7 +25,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ike::config::tree::{FileId, Loc};
+use crate::config::tree::{FileId, Loc};
 
 /// Sections deeper than this are refused (recursion bound).
 const MAX_DEPTH: usize = 64;
@@ -139,11 +139,11 @@ pub(crate) struct NoFiles;
 impl Files for NoFiles {
     fn read(&self, _: &Path) -> std::io::Result<String> {
         Err(std::io::Error::other(
-            "include needs file access: load the file with swanctl_compat::load",
+            "include needs file access: load the file with ike::config::swanctl::load",
         ))
     }
     fn glob(&self, _: &str) -> Result<Vec<PathBuf>, String> {
-        Err("include needs file access: load the file with swanctl_compat::load".into())
+        Err("include needs file access: load the file with ike::config::swanctl::load".into())
     }
 }
 
@@ -768,7 +768,7 @@ mod tests {
         let e = err("s {\n  include foo.conf\n}\n");
         assert_eq!(e.loc.line, 2);
         assert_eq!(e.path, "s.include");
-        assert!(e.message.contains("swanctl_compat::load"), "{e:?}");
+        assert!(e.message.contains("ike::config::swanctl::load"), "{e:?}");
     }
 
     #[test]
