@@ -98,11 +98,54 @@ fn strongswan_net2net_psk_needs_keys_iked_does_not_have_yet() {
         load_err(f),
         [
             later(24, &format!("{child}.updown"), "updown"),
-            later(25, &format!("{child}.rekey_time"), "rekey_time"),
+            format!(
+                "{f}:25: {child}.rekey_time: rekey_time = 5400: Child SA rekeying is not \
+                 supported yet (only rekey_time = 0 is accepted, which is what iked does)"
+            ),
             later(26, &format!("{child}.rekey_bytes"), "rekey_bytes"),
             later(27, &format!("{child}.rekey_packets"), "rekey_packets"),
-            later(32, "connections.gw-gw.mobike", "mobike"),
-            later(33, "connections.gw-gw.reauth_time", "reauth_time"),
+            // Line 32, mobike = no, is accepted: iked has no MOBIKE.
+            format!(
+                "{f}:33: connections.gw-gw.reauth_time: reauth_time = 10800: reauthentication \
+                 is not supported yet (only reauth_time = 0 is accepted, which is what iked does)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn values_that_turn_missing_features_off_are_accepted() {
+    let conf = |conn_extra: &str, child_extra: &str| {
+        format!(
+            "connections {{\n c {{\n  remote_addrs = 192.0.2.1\n  local {{ auth = psk }}\n  \
+             remote {{ auth = psk }}\n{conn_extra}  children {{\n   x {{\n{child_extra}   }}\n  \
+             }}\n }}\n}}\n"
+        )
+    };
+    let off = conf(
+        "  mobike = no\n  fragmentation = no\n  rekey_time = 0\n  reauth_time = 0s\n",
+        "    rekey_time = 0\n",
+    );
+    let c = swanctl_compat::parse_str(&off, "s.conf").unwrap_or_else(|e| panic!("{e}\n{off}"));
+    let plain = swanctl_compat::parse_str(&conf("", ""), "s.conf").unwrap();
+    assert_eq!(settings(&c), settings(&plain));
+    // Anything else is still an error naming file, line and key.
+    let on = conf(
+        "  mobike = yes\n  fragmentation = accept\n  rekey_time = 4h\n  reauth_time = 1d\n",
+        "    rekey_time = 1h\n",
+    );
+    let got: Vec<String> = parse_err(&on)
+        .iter()
+        .map(|l| l.split(" is not supported yet").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "s.conf:6: connections.c.mobike: mobike = yes: MOBIKE",
+            "s.conf:7: connections.c.fragmentation: fragmentation = accept: IKE fragmentation",
+            "s.conf:8: connections.c.rekey_time: rekey_time = 4h: IKE SA rekeying",
+            "s.conf:9: connections.c.reauth_time: reauth_time = 1d: reauthentication",
+            "s.conf:12: connections.c.children.x.rekey_time: rekey_time = 1h: Child SA rekeying",
         ]
     );
 }
@@ -129,7 +172,7 @@ fn strongswan_net2net_psk_as_iked_yaml() {
     assert!(s[3].ids.is_empty());
     assert_eq!(s[3].secret.as_slice(), b"'My home is my castle !'");
     assert_eq!(s[4].secret.as_slice(), b"Andi's home");
-    assert_eq!(s[4].line, 50);
+    assert_eq!(s[4].line, 51);
     // The most specific secret for moon and sun is ike-3.
     assert_eq!(
         c.find_psk(&id("moon.strongswan.org"), &id("sun.strongswan.org")),

@@ -167,6 +167,7 @@ fn connection(
             }
         }
     }
+    super::off::take(&mut f, super::off::CONNECTION, errors);
     f.finish(errors, |k| {
         if CONNECTION_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
@@ -614,6 +615,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             (a, n.loc())
         }
     };
+    super::off::take(&mut f, super::off::CHILD, errors);
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))

@@ -28,6 +28,7 @@
 
 mod build;
 mod identity;
+mod off;
 pub mod swanctl;
 #[cfg(test)]
 mod tests;

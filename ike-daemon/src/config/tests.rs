@@ -308,7 +308,7 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, local, local_addrs",
+                "unknown key \"foo\" (expected one of: children, fragmentation, local, local_addrs",
             ),
             (
                 12,
@@ -843,7 +843,7 @@ fn from_tree_names_each_nodes_file() {
     assert_eq!(
         got,
         [
-            "main.conf:10: connections.c.rekey_time: the swanctl key \"rekey_time\" is not supported yet",
+            "main.conf:10: connections.c.rekey_time: rekey_time = 1h: IKE SA rekeying is not supported yet (only rekey_time = 0 is accepted, which is what iked does)",
             "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel or transport)",
         ]
     );

@@ -1,0 +1,104 @@
+//! swanctl keys for features iked does not have, accepted when their value
+//! turns the feature off (what iked does anyway), so real swanctl.conf
+//! files that spell the "off" out load. Any other value is "not supported
+//! yet", with the file, line and key, like every unsupported key.
+
+use super::yaml::{Errors, Fields, scalar};
+
+/// What value means "off".
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Off {
+    /// A boolean false as strongSwan's settings read it: `no`, `false`,
+    /// `disabled`, `0`.
+    False,
+    /// `fragmentation = no`.
+    No,
+    /// A zero duration (`0`, `0s`, `0m`, `0h`, `0d`): never.
+    ZeroTime,
+}
+
+impl Off {
+    fn is_off(self, v: &str) -> bool {
+        match self {
+            Off::False => matches!(v, "no" | "false" | "disabled" | "0"),
+            Off::No => v == "no",
+            Off::ZeroTime => {
+                let digits = v.trim_end_matches(['s', 'm', 'h', 'd']);
+                v.len() <= digits.len() + 1
+                    && !digits.is_empty()
+                    && digits.bytes().all(|b| b == b'0')
+            }
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Off::False => "no",
+            Off::No => "no",
+            Off::ZeroTime => "0",
+        }
+    }
+}
+
+/// Connection keys: MOBIKE, IKE fragmentation, IKE SA rekeying and
+/// reauthentication (iked has none of them).
+pub(super) const CONNECTION: &[(&str, Off, &str)] = &[
+    ("mobike", Off::False, "MOBIKE"),
+    ("fragmentation", Off::No, "IKE fragmentation"),
+    ("rekey_time", Off::ZeroTime, "IKE SA rekeying"),
+    ("reauth_time", Off::ZeroTime, "reauthentication"),
+];
+
+/// Child keys: Child SA rekeying.
+pub(super) const CHILD: &[(&str, Off, &str)] =
+    &[("rekey_time", Off::ZeroTime, "Child SA rekeying")];
+
+/// Takes each of `keys` from `f`: its "off" value is accepted, any other is
+/// an error.
+pub(super) fn take(f: &mut Fields<'_>, keys: &[(&'static str, Off, &str)], errors: &mut Errors) {
+    for &(key, off, feature) in keys {
+        let Some((node, _)) = f.take(key) else {
+            continue;
+        };
+        let path = f.path.join(key);
+        let Some(v) = scalar(node, &path, errors) else {
+            continue;
+        };
+        if !off.is_off(v) {
+            errors.add(
+                node.loc(),
+                &path,
+                format!(
+                    "{key} = {v}: {feature} is not supported yet (only {key} = {} is accepted, \
+                     which is what iked does)",
+                    off.expected()
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_values() {
+        for v in ["no", "false", "disabled", "0"] {
+            assert!(Off::False.is_off(v), "{v}");
+        }
+        for v in ["yes", "true", "1", ""] {
+            assert!(!Off::False.is_off(v), "{v}");
+        }
+        assert!(Off::No.is_off("no"));
+        for v in ["yes", "accept", "force", "false"] {
+            assert!(!Off::No.is_off(v), "{v}");
+        }
+        for v in ["0", "0s", "0m", "0h", "0d", "00"] {
+            assert!(Off::ZeroTime.is_off(v), "{v}");
+        }
+        for v in ["", "s", "1h", "10", "0ss", "4h", "0x"] {
+            assert!(!Off::ZeroTime.is_off(v), "{v}");
+        }
+    }
+}
