@@ -7,7 +7,7 @@ use crate::config::Identity;
 use crate::control::{ChildSaStatus, IkeSaStatus};
 use crate::crypto::suite::{ChildSuite, IkeSuite};
 use crate::sa::{ChildFailReason, ChildSaInfo, IkeFailReason, IkeSaInfo};
-use crate::wire::codes::{IdType, ProtocolId};
+use crate::wire::codes::{IdType, KeId, ProtocolId};
 use crate::wire::{Identification, TrafficSelector};
 
 use super::kernel::range_to_prefixes;
@@ -82,8 +82,23 @@ pub fn ike_suite_text(s: &IkeSuite) -> String {
     if let Some(i) = s.integ {
         out.push_str(&format!("/{i}"));
     }
-    out.push_str(&format!("/PRF_{}/{}", s.prf, s.ke));
+    out.push_str(&format!("/PRF_{}/{}", s.prf, ke_text(s.ke)));
     out
+}
+
+/// A key exchange method as strongSwan names it (`CURVE_25519`,
+/// `ECP_256_BP`; `MODP_2048` and `ECP_256` are the registry's names too),
+/// so `ikectl status` reads like `swanctl --list-sas`.
+pub fn ke_text(k: KeId) -> String {
+    match k {
+        KeId::CURVE25519 => "CURVE_25519".to_owned(),
+        KeId::CURVE448 => "CURVE_448".to_owned(),
+        KeId::BRAINPOOL_P224R1 => "ECP_224_BP".to_owned(),
+        KeId::BRAINPOOL_P256R1 => "ECP_256_BP".to_owned(),
+        KeId::BRAINPOOL_P384R1 => "ECP_384_BP".to_owned(),
+        KeId::BRAINPOOL_P512R1 => "ECP_512_BP".to_owned(),
+        other => format!("{other}"),
+    }
 }
 
 /// `AES_GCM_16-256`, `AES_CBC-128/HMAC_SHA2_256_128/ESN`, `HMAC_SHA2_256_128`.
@@ -99,7 +114,7 @@ pub fn child_suite_text(s: &ChildSuite) -> String {
         parts.push(format!("{i}"));
     }
     if let Some(k) = s.ke {
-        parts.push(format!("{k}"));
+        parts.push(ke_text(k));
     }
     if s.esn {
         parts.push("ESN".to_string());
@@ -212,6 +227,34 @@ mod tests {
             "2001:db8::ffff".parse().unwrap(),
         ));
         assert_eq!(ts_text(&v6), "2001:db8::/112");
+    }
+
+    #[test]
+    fn key_exchanges_print_like_strongswan() {
+        let names: Vec<String> = [
+            KeId::CURVE25519,
+            KeId::CURVE448,
+            KeId::ECP_256,
+            KeId::ECP_384,
+            KeId::MODP_2048,
+            KeId::MODP_3072,
+            KeId::BRAINPOOL_P256R1,
+        ]
+        .into_iter()
+        .map(ke_text)
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "CURVE_25519",
+                "CURVE_448",
+                "ECP_256",
+                "ECP_384",
+                "MODP_2048",
+                "MODP_3072",
+                "ECP_256_BP"
+            ]
+        );
     }
 
     #[test]
