@@ -89,7 +89,16 @@ if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
     UML_TMP=$(mktemp -d /dev/shm/uml-lab.XXXXXX)
     trap 'rm -rf "$WORK" "$UML_TMP"' EXIT
 fi
-TMPDIR=$UML_TMP timeout --kill-after=10 "$UML_TIMEOUT" \
+# Hosts with a larger XSAVE area than UML 6.1 handles (AMX) need
+# uml-xstate-shim.c (see there); it is built and preloaded only on those.
+UML_PRELOAD=
+if grep -qw amx_tile /proc/cpuinfo; then
+    lab_ensure_packages gcc libc6-dev
+    gcc -O2 -shared -fPIC -o "$WORK/uml-xstate-shim.so" "$LAB_DIR/uml-xstate-shim.c" -ldl ||
+        die "cannot build uml-xstate-shim.so"
+    UML_PRELOAD=$WORK/uml-xstate-shim.so
+fi
+TMPDIR=$UML_TMP LD_PRELOAD=$UML_PRELOAD timeout --kill-after=10 "$UML_TIMEOUT" \
     "$UML_BIN" mem="$UML_MEM" rootfstype=hostfs rw init="$WORK/init" \
     con=null con0=null,fd:1 </dev/null >"$OUTDIR/console.log" 2>&1 || rc=$?
 t1=$(date +%s.%N)
