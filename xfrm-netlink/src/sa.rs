@@ -238,6 +238,13 @@ impl SaConfig {
             }
         };
 
+        if self.protocol == Protocol::Ah && family == Family::V4 {
+            // RFC 4302 3.3.3.2.1: over IPv4 the AH header with its ICV is
+            // padded to a multiple of 32 bits. Linux pads to 64 bits unless
+            // told otherwise, and a peer that follows the RFC (strongSwan
+            // sets this flag too) then drops every packet.
+            info.flags |= nx::XFRM_STATE_ALIGN4;
+        }
         let mut nlas = self.transforms.to_attrs();
         if self.esn || self.replay_window > 32 {
             // The bitmap form; the kernel wants the legacy window at 0 then.

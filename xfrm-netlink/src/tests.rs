@@ -273,11 +273,21 @@ fn ah_sa_and_invalid_combinations() {
     let msg = ah.to_message(TAG, false).unwrap();
     let (info, nlas) = sa_parts(&msg);
     assert_eq!(info.id.proto, nx::IPPROTO_AH);
-    assert_eq!(info.flags, 0, "explicit selector: no AF_UNSPEC");
+    // Over IPv4, the ICV is padded to 32 bits as RFC 4302 says (and
+    // strongSwan does), not to Linux's default 64: XFRM_STATE_ALIGN4. No
+    // AF_UNSPEC: the selector is explicit.
+    assert_eq!(info.flags, nx::XFRM_STATE_ALIGN4);
     assert_eq!(
         (info.selector.prefixlen_s, info.selector.prefixlen_d),
         (8, 16)
     );
+    // Over IPv6 the ICV is padded to 64 bits: no ALIGN4.
+    let mut ah6 = ah.clone();
+    ah6.src = ip("2001:db8::1");
+    ah6.dst = ip("2001:db8::2");
+    let msg6 = ah6.to_message(TAG, false).unwrap();
+    assert_eq!(sa_parts(&msg6).0.flags, 0);
+    // (ESP over IPv4 gets no ALIGN4: the first test's exact flags.)
     assert_eq!(info.selector.user, TAG);
     assert!(matches!(nlas, [XfrmAttrs::AuthenticationAlgTrunc(_)]));
 
