@@ -23,10 +23,11 @@ cargo check -p ike-daemon --lib --no-default-features
 
 step "test prerequisites (Debian packages for the kernel tests)"
 # The netns tests need iproute2 on the host; the UML lab's own packages are
-# installed by tests/lab/uml-run.sh when the lab tests boot it.
+# installed by tests/lab/uml-run.sh when the lab tests boot it; strongSwan is
+# the peer of the interop lab test (ike-daemon/tests/interop_lab.rs).
 # shellcheck source=../tests/lab/packages.sh
 . tests/lab/packages.sh
-lab_ensure_packages iproute2 user-mode-linux kmod iputils-ping
+lab_ensure_packages iproute2 user-mode-linux kmod iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins
 
 step "cargo test (includes the UML kernel-lab tests: needs root)"
 cargo test --workspace --all-targets
