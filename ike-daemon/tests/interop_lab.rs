@@ -55,6 +55,8 @@ struct ChildCase {
     mode: Mode,
     /// `esp_proposals` (or `ah_proposals` when `ah`).
     proposals: &'static str,
+    /// charon's, where they differ.
+    b_esp: Option<&'static str>,
     ah: bool,
     /// iked's (gw-a's) local_ts / remote_ts; empty: dynamic.
     a_ts: (&'static str, &'static str),
@@ -122,6 +124,7 @@ fn tunnel(
         name,
         mode: Mode::Tunnel,
         proposals,
+        b_esp: None,
         ah: false,
         a_ts,
         b_ts,
@@ -157,6 +160,7 @@ fn cases() -> Vec<Case> {
         name: "host",
         mode: Mode::Transport,
         proposals,
+        b_esp: None,
         ah,
         a_ts: ("", ""),
         b_ts: ("", ""),
@@ -174,6 +178,12 @@ fn cases() -> Vec<Case> {
             "gcm256-ecp384",
             "IKE aes256gcm16-prfsha384-ecp384, ESP aes256gcm16, tunnel",
             "aes256gcm16-prfsha384-ecp384",
+            vec![lan("aes256gcm16")],
+        ),
+        up(
+            "gcm128-prf384-ecp256",
+            "IKE aes128gcm16-prfsha384-ecp256, ESP aes256gcm16, tunnel",
+            "aes128gcm16-prfsha384-ecp256",
             vec![lan("aes256gcm16")],
         ),
         up(
@@ -328,6 +338,18 @@ fn cases() -> Vec<Case> {
             )
         },
         Case {
+            expect: Expect::Fails(&["NO_PROPOSAL_CHOSEN", "no proposal chosen"]),
+            ..up(
+                "no-common-esp",
+                "ESP proposals with nothing in common (aes128gcm16 / aes256-sha512)",
+                "aes128gcm16-prfsha256-x25519",
+                vec![ChildCase {
+                    b_esp: Some("aes256-sha512"),
+                    ..lan("aes128gcm16")
+                }],
+            )
+        },
+        Case {
             expect: Expect::Fails(&["TS_UNACCEPTABLE", "traffic selectors unacceptable"]),
             ..up(
                 "ts-mismatch",
@@ -409,14 +431,18 @@ fn swanctl_conf(cases: &[Case], iked: bool) -> String {
                 writeln!(s, "                local_ts = {lts}").unwrap();
                 writeln!(s, "                remote_ts = {rts}").unwrap();
             }
+            let proposals = if iked {
+                ch.proposals
+            } else {
+                ch.b_esp.unwrap_or(ch.proposals)
+            };
             writeln!(
                 s,
-                "                {key} = {}
+                "                {key} = {proposals}
                 mode = {mode}
                 rekey_time = 0
                 start_action = none
-            }}",
-                ch.proposals
+            }}"
             )
             .unwrap();
         }
@@ -1082,6 +1108,12 @@ fn guest(cases: &[Case]) {
             results.push((format!("{}/{key}", c.name), cell));
         }
     }
+    // ikectl reload re-reads the swanctl.conf: every connection unchanged.
+    let out = iked.ikectl(&["reload"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !(out.status.success() && text.contains(&format!("unchanged: {}", cases[0].name))) {
+        failed.push(format!("ikectl reload of the swanctl.conf: {out:?}"));
+    }
     std::fs::write(results_file(), matrix(cases, &results)).unwrap();
     eprintln!(
         "{} runs of {} cases in {:.1} s",
@@ -1170,4 +1202,45 @@ fn each_case_is_valid_iked_configuration() {
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(c.connections().len(), cases.len());
     }
+    // ikectl convert prints YAML that iked reads as the same connections.
+    let dir = std::env::temp_dir().join(format!("interop-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("swanctl.conf");
+    std::fs::write(&conf, swanctl_conf(&cases, true)).unwrap();
+    let out = Command::new(IKECTL)
+        .arg("convert")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let from_yaml = ike::config::Config::from_yaml_str(&yaml, "converted.yaml")
+        .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let from_conf = ike::config::swanctl::load(&conf).unwrap();
+    let strip = |c: &ike::config::Config| {
+        c.connections()
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.line = 0;
+                c.children.iter_mut().for_each(|ch| ch.line = 0);
+                c
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&from_yaml), strip(&from_conf));
+    // A bad file: every problem with file, line and key, exit status 1.
+    std::fs::write(&conf, "connections {\n c {\n  dpd_delay = 30s\n }\n}\n").unwrap();
+    let out = Command::new(IKECTL)
+        .arg("convert")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:3: connections.c.dpd_delay:", conf.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
