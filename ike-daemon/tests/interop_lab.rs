@@ -2,8 +2,8 @@
 //! iked in namespace gw-a, charon in gw-b (tests/lab/lib.sh's topology),
 //! each driven by a swanctl.conf of the same form, generated here: charon
 //! loads its side with `swanctl --load-all`, iked reads its side directly
-//! (`iked --config a.conf`), and iked's `--check-config` also accepts
-//! charon's file.
+//! (`iked --config a.conf`); iked's `--check-config` also accepts
+//! charon's file and, at the end, a charon in gw-a loads iked's.
 //!
 //! ```text
 //! host-a 10.1.{0,1,2}.2 -- gw-a (iked) 192.0.2.1x === 192.0.2.1xx gw-b (charon) -- 10.2.{0,1,2}.2 host-b
@@ -1123,6 +1123,20 @@ fn guest(cases: &[Case]) {
     );
     assert_eq!(iked.stop(), Some(0), "iked's exit status");
     lab_sh("lab_charon_stop gw-b");
+    // And charon loads iked's file: each file works for both daemons.
+    let conns = lab_sh(&format!(
+        "lab_charon_start gw-a gw-a '{}' 'default=1'
+         lab_swanctl gw-a --list-conns | grep -c '^[^ ].*: IKEv2' || true
+         lab_charon_stop gw-a",
+        a_conf.display()
+    ));
+    if conns.trim() != cases.len().to_string() {
+        failed.push(format!(
+            "charon loaded {} connections of iked's file, not {}",
+            conns.trim(),
+            cases.len()
+        ));
+    }
     assert!(
         failed.is_empty(),
         "{} of {} runs failed:\n{}\n--- iked log (tail) ---\n{}",
