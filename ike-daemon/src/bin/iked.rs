@@ -33,6 +33,24 @@ struct Args {
     /// UDP port for IKE with NAT traversal (and ESP in UDP).
     #[arg(long, default_value_t = 4500)]
     natt_port: u16,
+    /// Install a route to each remote traffic selector of a tunnel-mode
+    /// Child SA (strongSwan's charon.install_routes).
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no)]
+    install_routes: bool,
+    /// Routing table of those routes; 0: the main table, without a rule.
+    #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_TABLE)]
+    routing_table: u32,
+    /// Priority of the rule `from all lookup TABLE`.
+    #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_PRIO)]
+    routing_table_prio: u32,
+}
+
+fn yes_no(s: &str) -> Result<bool, String> {
+    match s {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("'{s}': expected yes or no")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -85,6 +103,11 @@ fn main() -> ExitCode {
         ports: Ports {
             ike: args.port,
             natt: args.natt_port,
+        },
+        routes: daemon::routes::RouteOptions {
+            install: args.install_routes,
+            table: args.routing_table,
+            prio: args.routing_table_prio,
         },
     };
     match rt.block_on(daemon::run(opts)) {
