@@ -911,11 +911,8 @@ impl Routes {
             }
         };
         match r {
-            Ok(()) => debug!(
-                "route to {} {}",
-                spec.dst,
-                if replace { "replaced" } else { "removed" }
-            ),
+            Ok(()) if replace => debug!("route to {} replaced", spec.dst),
+            Ok(()) => info!("route to {} removed from table {}", spec.dst, spec.table),
             Err(e) => warn!(
                 "{} route to {} in table {}: {e}",
                 if replace { "replacing" } else { "removing" },

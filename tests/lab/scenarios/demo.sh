@@ -9,7 +9,7 @@ set -euo pipefail
 . "$LAB_DIR/lib.sh"
 : "${IKED:?path of iked}" "${IKECTL:?path of ikectl}"
 
-step() { printf '\n\033[1m### %s\033[0m\n' "$*"; }
+step() { printf '\n### %s\n' "$*"; }
 # run DISPLAY CMD...: prints "$ DISPLAY", runs CMD.
 run() { printf '$ %s\n' "$1"; shift; "$@"; }
 
