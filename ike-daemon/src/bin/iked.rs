@@ -35,7 +35,7 @@ struct Args {
     natt_port: u16,
     /// Install a route to each remote traffic selector of a tunnel-mode
     /// Child SA (strongSwan's charon.install_routes).
-    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no)]
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no, action = clap::ArgAction::Set)]
     install_routes: bool,
     /// Routing table of those routes; 0: the main table, without a rule.
     #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_TABLE)]
@@ -116,5 +116,43 @@ fn main() -> ExitCode {
             daemon::log_fatal(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn route_options_parse_with_strongswans_defaults() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert_eq!(
+            (a.install_routes, a.routing_table, a.routing_table_prio),
+            (true, 220, 220)
+        );
+        let a = Args::try_parse_from([
+            "iked",
+            "--install-routes",
+            "no",
+            "--routing-table",
+            "0",
+            "--routing-table-prio",
+            "100",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.install_routes, a.routing_table, a.routing_table_prio),
+            (false, 0, 100)
+        );
+        assert!(
+            Args::try_parse_from(["iked", "--install-routes", "yes"])
+                .unwrap()
+                .install_routes
+        );
+        let e = Args::try_parse_from(["iked", "--install-routes", "maybe"]).unwrap_err();
+        assert!(e.to_string().contains("expected yes or no"), "{e}");
+        assert!(Args::try_parse_from(["iked", "--routing-table", "-1"]).is_err());
     }
 }
