@@ -5,6 +5,9 @@
 //! host-a 10.1.0.2 --- 10.1.0.1 gw-a 192.0.2.1 === 192.0.2.2 gw-b 10.2.0.1 --- 10.2.0.2 host-b
 //! ```
 //!
+//! The gateways have no route to the other subnet: the traffic flows
+//! through the routes iked installs in table 220 (as charon does).
+//!
 //! Each test boots UML once (`iked_lab::in_uml`) and runs its body inside.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,7 +17,7 @@ use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use ike::control::{self, IkeSaStatus, Response};
-use iked_lab::{guest_out, in_uml, lab_sh, sh, wait_until};
+use iked_lab::{guest_out, in_uml, lab_sh, sh, sh_ok, wait_until};
 
 const IKED: &str = env!("CARGO_BIN_EXE_iked");
 const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
@@ -139,11 +142,7 @@ impl Drop for Iked {
 }
 
 fn gateways(psk_a: &str, psk_b: &str) -> (Iked, Iked) {
-    lab_sh(
-        "lab_make_gateways
-         ip -n gw-a route add $NET_B via $GW_B_WAN
-         ip -n gw-b route add $NET_A via $GW_A_WAN",
-    );
+    lab_sh("lab_make_gateways");
     let a = Iked::new(
         "gw-a",
         &config(
@@ -181,7 +180,48 @@ fn kernel_state(ns: &str) -> (String, usize) {
 
 fn kernel_is_clean(ns: &str) -> bool {
     let (s, p) = kernel_state(ns);
-    s.trim().is_empty() && p == 0
+    s.trim().is_empty() && p == 0 && routes_are_clean(ns)
+}
+
+/// `ip route show table 220` (empty when the table does not exist).
+fn table_220(ns: &str) -> String {
+    sh(&format!(
+        "ip -n {ns} route show table 220 2>/dev/null || true"
+    ))
+}
+
+/// The rule `220: from all lookup 220`.
+fn rule_220(ns: &str) -> Option<String> {
+    sh(&format!("ip -n {ns} rule show"))
+        .lines()
+        .find(|l| l.starts_with("220:") && l.contains("from all lookup 220"))
+        .map(str::to_string)
+}
+
+/// No route of iked's (protocol 157) in any table, no rule 220.
+fn routes_are_clean(ns: &str) -> bool {
+    table_220(ns).trim().is_empty()
+        && rule_220(ns).is_none()
+        && sh(&format!("ip -n {ns} route show table all proto 157"))
+            .trim()
+            .is_empty()
+}
+
+/// iked's route on a gateway of the lab while the tunnel is up: to the
+/// other subnet via the peer on wan, sourced from the gateway's lan
+/// address (inside local_ts), and the rule that looks table 220 up.
+fn assert_routes(ns: &str, dst: &str, via: &str, src: &str) {
+    let t = table_220(ns);
+    let want = format!("{dst} via {via} dev wan proto 157 src {src}");
+    assert!(t.contains(&want), "{ns}: table 220 lacks '{want}':\n{t}");
+    assert_eq!(t.trim().lines().count(), 1, "{ns}: {t}");
+    let rule = rule_220(ns).unwrap_or_else(|| {
+        panic!(
+            "{ns}: no rule 220:\n{}",
+            sh(&format!("ip -n {ns} rule show"))
+        )
+    });
+    assert!(rule.contains("proto 157"), "{ns}: {rule}");
 }
 
 fn assert_clean(ns: &str) {
@@ -228,18 +268,28 @@ fn up_ping_status_down_and_shutdown() {
         let (mut a, mut b) = gateways("shared secret 1", "shared secret 1");
         a.start();
         b.start();
-        // The gateways route the subnets over the wan (iked installs no
-        // routes yet); that the pings went through the tunnel shows in the
-        // ESP counters below.
+        // No tunnel, no route: host-a cannot reach host-b.
+        assert!(!sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2"));
+        assert!(routes_are_clean("gw-a") && routes_are_clean("gw-b"));
+        // iked's routes carry the pings; that they went through the tunnel
+        // shows in the ESP counters below.
         up(&a);
+        assert_routes("gw-a", "10.2.0.0/24", "192.0.2.2", "10.1.0.1");
+        wait_until(Duration::from_secs(5), "gw-b's route", || {
+            table_220("gw-b").contains("10.1.0.0/24")
+        });
+        assert_routes("gw-b", "10.1.0.0/24", "192.0.2.1", "10.2.0.1");
         lab_sh("lab_ping_through host-a $HOST_B 5");
+        // The gateway's own traffic: the route's src puts it inside the
+        // policy, so it goes through the tunnel too.
+        sh("ip netns exec gw-a ping -c 2 -i 0.2 -W 2 10.2.0.2");
 
         for (gw, peer_spi_side) in [(&a, "gw-a"), (&b, "gw-b")] {
             let sas = gw.status();
             let c = installed_child(&sas);
             assert_eq!(c.local_ts.len(), 1, "{peer_spi_side}: {c:?}");
-            assert!(c.packets_in.unwrap() >= 5, "{peer_spi_side}: {c:?}");
-            assert!(c.packets_out.unwrap() >= 5, "{peer_spi_side}: {c:?}");
+            assert!(c.packets_in.unwrap() >= 7, "{peer_spi_side}: {c:?}");
+            assert!(c.packets_out.unwrap() >= 7, "{peer_spi_side}: {c:?}");
             assert!(c.bytes_in.unwrap() > 0 && c.bytes_out.unwrap() > 0);
             // The kernel agrees: its counters for the inbound SA.
             let st = sh(&format!("ip -n {peer_spi_side} -s xfrm state"));
@@ -300,10 +350,15 @@ fn up_ping_status_down_and_shutdown() {
         );
         lab_sh("lab_ping_through host-a $HOST_B 2");
 
-        // down: nothing left in either kernel.
+        // down: nothing left in either kernel, routes and rule included.
         let out = a.ikectl(&["down", "site"]);
         assert!(out.status.success(), "{out:?}");
-        assert!(kernel_is_clean("gw-a"), "{:?}", kernel_state("gw-a"));
+        assert!(
+            kernel_is_clean("gw-a"),
+            "{:?} {}",
+            kernel_state("gw-a"),
+            table_220("gw-a")
+        );
         assert_clean("gw-b");
         assert!(a.status().is_empty());
         wait_until(Duration::from_secs(5), "gw-b's IKE SA gone", || {
@@ -314,13 +369,26 @@ fn up_ping_status_down_and_shutdown() {
         // its side too) and removes its kernel state.
         up(&a);
         assert!(!kernel_is_clean("gw-a"));
+        assert_routes("gw-a", "10.2.0.0/24", "192.0.2.2", "10.1.0.1");
         assert_eq!(a.signal("TERM"), Some(0), "{}", a.log_text());
-        assert!(kernel_is_clean("gw-a"), "{:?}", kernel_state("gw-a"));
+        assert!(
+            kernel_is_clean("gw-a"),
+            "{:?} {}",
+            kernel_state("gw-a"),
+            table_220("gw-a")
+        );
         assert_clean("gw-b");
         assert_eq!(b.signal("INT"), Some(0));
         let log = a.log_text();
         assert!(
             log.contains("established") && log.contains("installed"),
+            "{log}"
+        );
+        assert!(
+            log.contains(
+                "route 10.2.0.0/24 via 192.0.2.2 dev wan src 10.1.0.1 installed in table 220"
+            ) && log.contains("added IPv4 rule 'from all lookup 220' at priority 220")
+                && log.contains("removed IPv4 rule"),
             "{log}"
         );
     });
@@ -342,6 +410,7 @@ fn wrong_psk_fails_with_the_reason_and_leaves_nothing() {
         assert!(err.contains("authentication_failed"), "{err}");
         assert_clean("gw-a");
         assert_clean("gw-b");
+        assert!(routes_are_clean("gw-a") && routes_are_clean("gw-b"));
         // Unknown names are errors too, not hangs.
         let out = a.ikectl(&["up", "nosuch"]);
         assert_eq!(out.status.code(), Some(1));
@@ -372,11 +441,26 @@ fn a_restart_after_kill_9_removes_the_leftovers() {
             !states.trim().is_empty() && policies == 3,
             "{states} {policies}"
         );
-        // Foreign state must survive the cleanup.
+        assert_routes("gw-a", "10.2.0.0/24", "192.0.2.2", "10.1.0.1");
+        // Foreign state must survive the cleanup: a policy, a route in
+        // table 220, one in the main table, a rule.
         sh(
             "ip -n gw-a xfrm policy add src 10.9.0.0/24 dst 10.8.0.0/24 dir out priority 9 action block",
         );
+        sh("ip -n gw-a route add 10.9.0.0/24 via 10.1.0.2 table 220");
+        sh("ip -n gw-a route add 10.8.0.0/24 via 10.1.0.2 proto static");
+        sh("ip -n gw-a rule add from 10.9.0.0/24 lookup 220 pref 300");
         a.start();
+        let t = table_220("gw-a");
+        assert_eq!(t.trim(), "10.9.0.0/24 via 10.1.0.2 dev lan", "{t}");
+        assert!(sh("ip -n gw-a route").contains("10.8.0.0/24 via 10.1.0.2"));
+        assert!(sh("ip -n gw-a rule").contains("300:\tfrom 10.9.0.0/24 lookup 220"));
+        assert!(rule_220("gw-a").is_none());
+        assert!(
+            sh("ip -n gw-a route show table all proto 157")
+                .trim()
+                .is_empty()
+        );
         assert!(sh("ip -n gw-a xfrm state").trim().is_empty());
         let policies = sh("ip -n gw-a xfrm policy");
         assert_eq!(policies.matches("tmpl").count(), 0, "{policies}");
@@ -386,7 +470,8 @@ fn a_restart_after_kill_9_removes_the_leftovers() {
         );
         let log = a.log_text();
         assert!(
-            log.contains("removed 2 SAs and 3 policies left in the kernel by a previous iked"),
+            log.contains("removed 2 SAs and 3 policies left in the kernel by a previous iked")
+                && log.contains("removed 1 routes and 1 rules left by a previous iked"),
             "{log}"
         );
         drop(b);
@@ -463,6 +548,8 @@ secrets:
             c.packets_out.unwrap() >= 3 && c.packets_in.unwrap() >= 3,
             "{c:?}"
         );
+        // Transport mode: no routes.
+        assert!(routes_are_clean("gw-a"), "{}", table_220("gw-a"));
         // Transport mode: out and in policies, no fwd.
         let pol = sh("ip -n gw-a xfrm policy");
         assert_eq!(pol.matches("tmpl").count(), 2, "{pol}");

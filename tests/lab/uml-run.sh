@@ -43,7 +43,7 @@ UML_TIMEOUT=${UML_TIMEOUT:-300}
 UML_MODULES=${UML_MODULES:-"xfrm_user esp4 esp6 ah4 xfrm4_tunnel xfrm6_tunnel ipcomp veth dummy \
 gcm seqiv echainiv authenc authencesn cbc ctr chacha20poly1305 sha512_generic aes_ti"}
 
-lab_ensure_packages user-mode-linux kmod iproute2 iputils-ping
+lab_ensure_packages user-mode-linux kmod iproute2 iputils-ping gcc libc6-dev
 
 UML_BIN=/usr/bin/linux.uml
 [ -x "$UML_BIN" ] || die "$UML_BIN missing after installing user-mode-linux"
@@ -53,14 +53,19 @@ KVER=$(find /usr/lib/uml/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -
 # Per-run work folder: modprobe root, modprobe wrapper and init stub. It lives
 # on the host filesystem, which the guest sees at the same path.
 WORK=$(mktemp -d /tmp/uml-lab-work.XXXXXX)
+GUEST_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/moddir/lib"
 ln -s /usr/lib/uml/modules "$WORK/moddir/lib/modules"
 cat > "$WORK/modprobe" <<EOM
 #!/bin/sh
-exec /sbin/modprobe -d $WORK/moddir "\$@"
+exec env GLIBC_TUNABLES=$GUEST_TUNABLES /sbin/modprobe -d $WORK/moddir "\$@"
 EOM
 chmod +x "$WORK/modprobe"
+# linux.uml 6.1 cannot set the FPU state of its processes on hosts whose
+# XSAVE area is larger than 832 bytes (AVX-512, AMX): uml-xstate-shim.c.
+gcc -O2 -shared -fPIC -o "$WORK/xstate-shim.so" "$LAB_DIR/uml-xstate-shim.c" -ldl ||
+    die "cannot build $LAB_DIR/uml-xstate-shim.c"
 
 {
     printf 'LAB_DIR=%q\nLAB_OUT=%q\nLAB_SCENARIO=%q\n' "$LAB_DIR" "$OUTDIR" "$SCENARIO"
@@ -73,7 +78,10 @@ chmod +x "$WORK/modprobe"
 } > "$WORK/env"
 cat > "$WORK/init" <<EOM
 #!/bin/bash
-exec /bin/bash $LAB_DIR/uml-init.sh $WORK/env
+# glibc in the guest without its AVX-512 string functions: the shim keeps
+# AVX-512 state per host process, which UML shares between the threads of
+# one guest process.
+exec env GLIBC_TUNABLES=$GUEST_TUNABLES /bin/bash $LAB_DIR/uml-init.sh $WORK/env
 EOM
 chmod +x "$WORK/init"
 
@@ -89,17 +97,8 @@ if [ -d /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
     UML_TMP=$(mktemp -d /dev/shm/uml-lab.XXXXXX)
     trap 'rm -rf "$WORK" "$UML_TMP"' EXIT
 fi
-# Hosts with a larger XSAVE area than UML 6.1 handles (AMX) need
-# uml-xstate-shim.c (see there); it is built and preloaded only on those.
-UML_PRELOAD=
-if grep -qw amx_tile /proc/cpuinfo; then
-    lab_ensure_packages gcc libc6-dev
-    gcc -O2 -shared -fPIC -o "$WORK/uml-xstate-shim.so" "$LAB_DIR/uml-xstate-shim.c" -ldl ||
-        die "cannot build uml-xstate-shim.so"
-    UML_PRELOAD=$WORK/uml-xstate-shim.so
-fi
-TMPDIR=$UML_TMP LD_PRELOAD=$UML_PRELOAD timeout --kill-after=10 "$UML_TIMEOUT" \
-    "$UML_BIN" mem="$UML_MEM" rootfstype=hostfs rw init="$WORK/init" \
+TMPDIR=$UML_TMP timeout --kill-after=10 "$UML_TIMEOUT" \
+    env LD_PRELOAD="$WORK/xstate-shim.so" "$UML_BIN" mem="$UML_MEM" rootfstype=hostfs rw init="$WORK/init" \
     con=null con0=null,fd:1 </dev/null >"$OUTDIR/console.log" 2>&1 || rc=$?
 t1=$(date +%s.%N)
 elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}')

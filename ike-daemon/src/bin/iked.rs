@@ -39,6 +39,24 @@ struct Args {
     /// UDP port for IKE with NAT traversal (and ESP in UDP).
     #[arg(long, default_value_t = 4500)]
     natt_port: u16,
+    /// Install a route to each remote traffic selector of a tunnel-mode
+    /// Child SA (strongSwan's charon.install_routes).
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no, action = clap::ArgAction::Set)]
+    install_routes: bool,
+    /// Routing table of those routes; 0: the main table, without a rule.
+    #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_TABLE)]
+    routing_table: u32,
+    /// Priority of the rule `from all lookup TABLE`.
+    #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_PRIO)]
+    routing_table_prio: u32,
+}
+
+fn yes_no(s: &str) -> Result<bool, String> {
+    match s {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("'{s}': expected yes or no")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -93,6 +111,11 @@ fn main() -> ExitCode {
             ike: args.port,
             natt: args.natt_port,
         },
+        routes: daemon::routes::RouteOptions {
+            install: args.install_routes,
+            table: args.routing_table,
+            prio: args.routing_table_prio,
+        },
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,5 +123,43 @@ fn main() -> ExitCode {
             daemon::log_fatal(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn route_options_parse_with_strongswans_defaults() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert_eq!(
+            (a.install_routes, a.routing_table, a.routing_table_prio),
+            (true, 220, 220)
+        );
+        let a = Args::try_parse_from([
+            "iked",
+            "--install-routes",
+            "no",
+            "--routing-table",
+            "0",
+            "--routing-table-prio",
+            "100",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.install_routes, a.routing_table, a.routing_table_prio),
+            (false, 0, 100)
+        );
+        assert!(
+            Args::try_parse_from(["iked", "--install-routes", "yes"])
+                .unwrap()
+                .install_routes
+        );
+        let e = Args::try_parse_from(["iked", "--install-routes", "maybe"]).unwrap_err();
+        assert!(e.to_string().contains("expected yes or no"), "{e}");
+        assert!(Args::try_parse_from(["iked", "--routing-table", "-1"]).is_err());
     }
 }

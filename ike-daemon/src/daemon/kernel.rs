@@ -11,7 +11,9 @@
 //!   (local → remote), `in` (remote → local) and, in tunnel mode, `fwd`
 //!   (remote → local), each with one template of the child's protocol and
 //!   mode, the tunnel endpoints in tunnel mode, and the child's reqid;
-//! - everything carries xfrm-netlink's owner tag (the handle adds it).
+//! - everything carries xfrm-netlink's owner tag (the handle adds it);
+//! - in tunnel mode, routes toward the remote selectors (`super::routes`),
+//!   after the SAs and policies are in; a route failure is only logged.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -24,6 +26,7 @@ use xfrm_netlink::{
     Usage,
 };
 
+use super::routes::Routes;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
     ChildId, ChildInstall, ChildRemove, IkeSaId, KernelOk, KernelOp, KernelResult, Mode,
@@ -409,6 +412,7 @@ struct State {
 pub struct Kernel {
     handle: Handle,
     state: Arc<Mutex<State>>,
+    routes: Option<Routes>,
 }
 
 fn not_found(e: &xfrm_netlink::Error) -> bool {
@@ -421,7 +425,14 @@ impl Kernel {
         Kernel {
             handle,
             state: Arc::new(Mutex::new(State::default())),
+            routes: None,
         }
+    }
+
+    /// Also installs routes for tunnel-mode children.
+    pub fn with_routes(mut self, routes: Routes) -> Self {
+        self.routes = Some(routes);
+        self
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -542,6 +553,9 @@ impl Kernel {
                     s.larval.remove(&larval);
                     s.children.insert(c.id, done);
                 });
+                if let Some(r) = &self.routes {
+                    r.child_installed(c).await;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -647,6 +661,9 @@ impl Kernel {
                 }
             }
         };
+        if let Some(r) = &self.routes {
+            r.child_removed(c.id).await;
+        }
         let errors = self.undo(&inst).await;
         self.with(|s| s.children.remove(&c.id));
         if errors.is_empty() {
@@ -670,6 +687,9 @@ impl Kernel {
                 s.larval.drain().collect::<Vec<_>>(),
             )
         });
+        if let Some(r) = &self.routes {
+            r.remove_all().await;
+        }
         let (mut sas, mut policies) = (0, 0);
         for (_, inst) in &children {
             sas += inst.sas.len();

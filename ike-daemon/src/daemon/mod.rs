@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod kernel;
+pub mod routes;
 pub mod runtime;
 pub mod socket;
 pub mod status;
@@ -49,6 +50,8 @@ pub struct Options {
     pub control_path: PathBuf,
     /// UDP ports for IKE and NAT-T.
     pub ports: Ports,
+    /// Routes toward the remote selectors (`--install-routes`, ...).
+    pub routes: routes::RouteOptions,
 }
 
 /// Why the daemon could not start or run.
@@ -162,8 +165,18 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         load_config_as(&opts.config_path, opts.config_format).map_err(DaemonError::Config)?;
     let (conn, handle) = xfrm_netlink::new_connection()?;
     tokio::spawn(conn);
-    let kernel = Kernel::new(handle);
+    let mut kernel = Kernel::new(handle);
     kernel.flush_leftovers().await?;
+    let routes = routes::Routes::new(opts.routes).map_err(|source| DaemonError::Io {
+        what: "netlink route socket".into(),
+        source,
+    })?;
+    if let Err(e) = routes.flush_leftovers().await {
+        warn!("cannot remove routes left by a previous iked: {e}");
+    }
+    if opts.routes.install {
+        kernel = kernel.with_routes(routes);
+    }
 
     let sockets = bind_sockets(opts.ports)?;
     let (dgram_tx, mut dgram_rx) = mpsc::channel::<(Received, bool)>(256);

@@ -1,0 +1,963 @@
+//! Routes toward the remote traffic selectors of tunnel-mode Child SAs, as
+//! strongSwan's kernel-netlink plugin installs them on Linux
+//! (`charon.install_routes`, `routing_table`, `routing_table_prio`).
+//!
+//! For each outbound policy of a tunnel-mode child whose selectors name no
+//! protocol and no ports, one route to the remote selector's prefix:
+//! - in table `--routing-table` (220), reached through the policy rule
+//!   `from all lookup 220` at priority `--routing-table-prio` (220), which
+//!   iked adds (per address family) with its first route and removes with
+//!   its last one, unless the rule was there before;
+//! - via the next hop toward the peer (the gateway of the most specific
+//!   route to the peer outside our table, or the peer itself when it is
+//!   directly connected) and that route's interface;
+//! - with `src` a local address inside the local selector, so that the
+//!   gateway's own traffic to the remote subnet is sourced inside the
+//!   policy and goes through the tunnel. A local selector that includes
+//!   `0.0.0.0`/`::` gives a route without `src`; one that holds none of the
+//!   gateway's addresses gives no route (as charon, whose
+//!   `get_address_by_ts` fails then).
+//!
+//! With table 0 (or 254) the routes go into the main table without a rule,
+//! and a `/0` destination becomes two `/1` routes (as charon does) so that
+//! the default route stays.
+//!
+//! Every route and rule iked adds carries the protocol number
+//! [`RTPROT_IKED`], so that a restarted iked removes what a crashed one
+//! left (`flush_leftovers`) and never touches routes of others. Routes are
+//! shared between children with the same destination (a rekeyed child and
+//! its successor): the kernel route goes with its last user.
+//!
+//! A route that cannot be installed is logged (warn) and the tunnel stays.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use nix::errno::Errno;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
+use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
+use tracing::{debug, info, warn};
+use xfrm_netlink::IpPrefix;
+
+use super::kernel::range_to_prefixes;
+use crate::sa::{ChildId, ChildInstall, Mode};
+use crate::wire::TrafficSelector;
+
+/// The `rtm_protocol` of iked's routes and rules (`ip route show proto
+/// 157`). Not in iproute2's rt_protos, nor used by the routing daemons
+/// there (zebra/FRR 11 and 186-197, bird 12, babel 42, keepalived 18).
+pub const RTPROT_IKED: u8 = 157;
+/// strongSwan's default `charon.routing_table`.
+pub const DEFAULT_TABLE: u32 = 220;
+/// strongSwan's default `charon.routing_table_prio`.
+pub const DEFAULT_PRIO: u32 = 220;
+const RT_TABLE_MAIN: u32 = 254;
+
+/// The `--install-routes`, `--routing-table` and `--routing-table-prio`
+/// options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteOptions {
+    /// Whether to install routes at all.
+    pub install: bool,
+    /// The routing table (0: the main table, without a rule).
+    pub table: u32,
+    /// The priority of the rule that looks the table up.
+    pub prio: u32,
+}
+
+impl Default for RouteOptions {
+    fn default() -> Self {
+        RouteOptions {
+            install: true,
+            table: DEFAULT_TABLE,
+            prio: DEFAULT_PRIO,
+        }
+    }
+}
+
+impl RouteOptions {
+    /// The kernel table the routes go to.
+    pub fn kernel_table(&self) -> u32 {
+        if self.table == 0 {
+            RT_TABLE_MAIN
+        } else {
+            self.table
+        }
+    }
+
+    /// Whether the routes live in a table of their own, looked up by a rule.
+    pub fn uses_rule(&self) -> bool {
+        self.kernel_table() != RT_TABLE_MAIN
+    }
+}
+
+/// One address of the gateway and its interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// Its interface index.
+    pub ifindex: u32,
+}
+
+/// The parts of a kernel route that the next-hop choice reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelRoute {
+    /// Its table.
+    pub table: u32,
+    /// Destination (`0.0.0.0`/`::` with length 0 for a default route).
+    pub dst: IpAddr,
+    /// Destination prefix length.
+    pub dst_len: u8,
+    /// Its gateway, if any.
+    pub gateway: Option<IpAddr>,
+    /// Its output interface, if any.
+    pub oif: Option<u32>,
+    /// Its metric.
+    pub priority: u32,
+    /// Whether it is a unicast route (not blackhole, throw, local...).
+    pub unicast: bool,
+    /// Its `rtm_protocol`.
+    pub protocol: u8,
+}
+
+/// A route iked puts into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// The table.
+    pub table: u32,
+    /// The destination: a remote selector's prefix.
+    pub dst: IpPrefix,
+    /// The preferred source (a local address inside the local selector).
+    pub src: Option<IpAddr>,
+    /// The next hop (absent when it is of another family than `dst`).
+    pub gateway: Option<IpAddr>,
+    /// The output interface.
+    pub oif: u32,
+}
+
+fn ts_range(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
+    match ts {
+        TrafficSelector::Ipv4(r) => Some((
+            r.start.into(),
+            r.end.into(),
+            r.ip_protocol,
+            r.start_port,
+            r.end_port,
+        )),
+        TrafficSelector::Ipv6(r) => Some((
+            r.start.into(),
+            r.end.into(),
+            r.ip_protocol,
+            r.start_port,
+            r.end_port,
+        )),
+        TrafficSelector::Unknown { .. } => None,
+    }
+}
+
+fn as_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+fn range_contains(start: IpAddr, end: IpAddr, a: IpAddr) -> bool {
+    start.is_ipv4() == a.is_ipv4()
+        && end.is_ipv4() == a.is_ipv4()
+        && as_u128(start) <= as_u128(a)
+        && as_u128(a) <= as_u128(end)
+}
+
+fn prefix_contains(net: IpAddr, len: u8, a: IpAddr) -> bool {
+    if net.is_ipv4() != a.is_ipv4() {
+        return false;
+    }
+    let bits: u32 = if a.is_ipv4() { 32 } else { 128 };
+    let len = u32::from(len).min(bits);
+    if len == 0 {
+        return true;
+    }
+    let shift = bits - len;
+    let (n, x) = (as_u128(net), as_u128(a));
+    n.checked_shr(shift).unwrap_or(0) == x.checked_shr(shift).unwrap_or(0)
+}
+
+/// Whether a selector can have a route: any protocol, all ports (charon
+/// installs none for a policy restricted to a protocol or ports).
+fn routable(ts: &TrafficSelector) -> bool {
+    matches!(ts_range(ts), Some((_, _, 0, 0, u16::MAX)))
+}
+
+fn unspecified(v6: bool) -> IpAddr {
+    if v6 {
+        Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        Ipv4Addr::UNSPECIFIED.into()
+    }
+}
+
+/// A `/0` as two `/1` halves (for routes in the main table).
+fn halves(p: IpPrefix) -> Vec<IpPrefix> {
+    if p.prefix_len() != 0 {
+        return vec![p];
+    }
+    let (lo, hi): (IpAddr, IpAddr) = if p.addr().is_ipv4() {
+        (
+            Ipv4Addr::UNSPECIFIED.into(),
+            Ipv4Addr::new(128, 0, 0, 0).into(),
+        )
+    } else {
+        (
+            Ipv6Addr::UNSPECIFIED.into(),
+            Ipv6Addr::new(0x8000, 0, 0, 0, 0, 0, 0, 0).into(),
+        )
+    };
+    [lo, hi]
+        .into_iter()
+        .filter_map(|a| IpPrefix::new(a, 1).ok())
+        .collect()
+}
+
+/// The destinations a child needs routes to, each with the local selector
+/// its source address comes from (the first one of the same family that
+/// pairs with it, as one route per destination is kept). Tunnel mode only.
+pub fn route_targets(
+    mode: Mode,
+    local_ts: &[TrafficSelector],
+    remote_ts: &[TrafficSelector],
+    main_table: bool,
+) -> Vec<(IpPrefix, TrafficSelector)> {
+    let mut out: Vec<(IpPrefix, TrafficSelector)> = Vec::new();
+    if mode != Mode::Tunnel {
+        return out;
+    }
+    for r in remote_ts.iter().filter(|r| routable(r)) {
+        let Some((rs, re, ..)) = ts_range(r) else {
+            continue;
+        };
+        let Some(l) = local_ts
+            .iter()
+            .find(|l| routable(l) && ts_range(l).is_some_and(|p| p.0.is_ipv4() == rs.is_ipv4()))
+        else {
+            continue;
+        };
+        for p in range_to_prefixes(rs, re) {
+            let parts = if main_table { halves(p) } else { vec![p] };
+            for p in parts {
+                if !out.iter().any(|(d, _)| *d == p) {
+                    out.push((p, l.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The preferred source of a route for the local selector `ts`, as
+/// charon's `get_address_by_ts`: `Some(None)` (no `src`) when the selector
+/// includes the unspecified address, `Some(Some(a))` for the first local
+/// address inside it, `None` when there is none (no route).
+pub fn choose_source(ts: &TrafficSelector, addrs: &[LocalAddr]) -> Option<Option<IpAddr>> {
+    let (start, end, ..) = ts_range(ts)?;
+    if range_contains(start, end, unspecified(start.is_ipv6())) {
+        return Some(None);
+    }
+    addrs
+        .iter()
+        .find(|a| range_contains(start, end, a.addr))
+        .map(|a| Some(a.addr))
+}
+
+/// The next hop toward `peer`: the gateway of the most specific unicast
+/// route containing it (lowest metric among equals), leaving out iked's
+/// own routes and, when it has one, its table; the peer itself when that
+/// route has no gateway (directly connected) or there is none. With the
+/// route's interface, if it names one.
+pub fn choose_next_hop(
+    peer: IpAddr,
+    own_table: Option<u32>,
+    routes: &[KernelRoute],
+) -> (IpAddr, Option<u32>) {
+    let mut best: Option<&KernelRoute> = None;
+    for r in routes {
+        if !r.unicast
+            || r.protocol == RTPROT_IKED
+            || own_table == Some(r.table)
+            || !prefix_contains(r.dst, r.dst_len, peer)
+        {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some(b) => r.dst_len > b.dst_len || (r.dst_len == b.dst_len && r.priority < b.priority),
+        };
+        if better {
+            best = Some(r);
+        }
+    }
+    match best {
+        Some(r) => (
+            r.gateway
+                .filter(|g| g.is_ipv4() == peer.is_ipv4())
+                .unwrap_or(peer),
+            r.oif,
+        ),
+        None => (peer, None),
+    }
+}
+
+/// The routes of one child: the specs, and a line for each selector that
+/// gets none (for the log).
+pub fn plan_routes(
+    opts: &RouteOptions,
+    c: &ChildInstall,
+    addrs: &[LocalAddr],
+    routes: &[KernelRoute],
+) -> (Vec<RouteSpec>, Vec<String>) {
+    let (mut specs, mut skipped) = (Vec::new(), Vec::new());
+    let table = opts.kernel_table();
+    let own = opts.uses_rule().then_some(table);
+    let (peer, local) = (c.remote.ip(), c.local.ip());
+    let (hop, oif) = choose_next_hop(peer, own, routes);
+    let oif = oif.or_else(|| addrs.iter().find(|a| a.addr == local).map(|a| a.ifindex));
+    for (dst, lts) in route_targets(c.mode, &c.local_ts, &c.remote_ts, !opts.uses_rule()) {
+        let Some(src) = choose_source(&lts, addrs) else {
+            skipped.push(format!(
+                "{dst}: no local address in the local selector {}",
+                ts_text(&lts)
+            ));
+            continue;
+        };
+        let Some(oif) = oif else {
+            skipped.push(format!("{dst}: no interface toward the peer {peer}"));
+            continue;
+        };
+        specs.push(RouteSpec {
+            table,
+            dst,
+            src,
+            gateway: (hop.is_ipv4() == dst.addr().is_ipv4()).then_some(hop),
+            oif,
+        });
+    }
+    (specs, skipped)
+}
+
+fn ts_text(ts: &TrafficSelector) -> String {
+    match ts_range(ts) {
+        Some((s, e, ..)) => {
+            let p = range_to_prefixes(s, e);
+            match p.as_slice() {
+                [one] => one.to_string(),
+                _ => format!("{s}-{e}"),
+            }
+        }
+        None => "?".into(),
+    }
+}
+
+/// A kernel change the book asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookOp {
+    /// Add this route (its destination had no user).
+    Add(RouteSpec),
+    /// Replace the installed route of this destination with this one
+    /// (the child whose route it was is gone, another one needs it).
+    Replace(RouteSpec),
+    /// Delete this route (its last user is gone).
+    Delete(RouteSpec),
+}
+
+/// Which child uses which route. The first user of a destination decides
+/// the installed route; it goes when the last user goes.
+#[derive(Debug, Default)]
+pub struct RouteBook {
+    entries: Vec<(u32, IpPrefix, Users)>,
+}
+
+/// The children using one destination; the first one's route is installed.
+type Users = Vec<(ChildId, RouteSpec)>;
+
+impl RouteBook {
+    /// `child` needs `spec`; the kernel change, if any.
+    pub fn add(&mut self, child: ChildId, spec: RouteSpec) -> Option<BookOp> {
+        match self
+            .entries
+            .iter_mut()
+            .find(|(t, d, _)| *t == spec.table && *d == spec.dst)
+        {
+            Some((_, _, users)) => {
+                if !users.iter().any(|(c, _)| *c == child) {
+                    users.push((child, spec));
+                }
+                None
+            }
+            None => {
+                self.entries
+                    .push((spec.table, spec.dst, vec![(child, spec)]));
+                Some(BookOp::Add(spec))
+            }
+        }
+    }
+
+    /// Forgets `child`'s use of `spec` without a kernel change (its add
+    /// failed).
+    pub fn forget(&mut self, child: ChildId, spec: &RouteSpec) {
+        for (_, _, users) in &mut self.entries {
+            users.retain(|(c, s)| !(*c == child && s == spec));
+        }
+        self.entries.retain(|(_, _, u)| !u.is_empty());
+    }
+
+    /// `child` is gone; the kernel changes.
+    pub fn remove_child(&mut self, child: ChildId) -> Vec<BookOp> {
+        let mut ops = Vec::new();
+        for (_, _, users) in &mut self.entries {
+            let Some(pos) = users.iter().position(|(c, _)| *c == child) else {
+                continue;
+            };
+            let (_, gone) = users.remove(pos);
+            match users.first() {
+                None => ops.push(BookOp::Delete(gone)),
+                Some((_, next)) if pos == 0 && *next != gone => ops.push(BookOp::Replace(*next)),
+                Some(_) => {}
+            }
+        }
+        self.entries.retain(|(_, _, u)| !u.is_empty());
+        ops
+    }
+
+    /// Every installed route (shutdown); the book is empty after.
+    pub fn drain(&mut self) -> Vec<RouteSpec> {
+        std::mem::take(&mut self.entries)
+            .into_iter()
+            .filter_map(|(_, _, u)| u.first().map(|(_, s)| *s))
+            .collect()
+    }
+
+    /// How many destinations of the family have a route.
+    pub fn count(&self, v6: bool) -> usize {
+        self.entries
+            .iter()
+            .filter(|(_, d, _)| d.addr().is_ipv6() == v6)
+            .count()
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    book: RouteBook,
+    /// Whether iked added the rule of IPv4 / IPv6.
+    rule_added: [bool; 2],
+}
+
+/// The routes part of the kernel bridge.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    handle: Handle,
+    opts: RouteOptions,
+    /// Held across the netlink calls: route changes run one at a time.
+    state: Arc<tokio::sync::Mutex<State>>,
+}
+
+fn version(v6: bool) -> IpVersion {
+    if v6 { IpVersion::V6 } else { IpVersion::V4 }
+}
+
+fn family_name(v6: bool) -> &'static str {
+    if v6 { "IPv6" } else { "IPv4" }
+}
+
+fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v) => Some((*v).into()),
+        RouteAddress::Inet6(v) => Some((*v).into()),
+        _ => None,
+    }
+}
+
+fn kernel_route(m: &RouteMessage) -> KernelRoute {
+    let v6 = m.header.address_family == AddressFamily::Inet6;
+    let mut r = KernelRoute {
+        table: u32::from(m.header.table),
+        dst: unspecified(v6),
+        dst_len: m.header.destination_prefix_length,
+        gateway: None,
+        oif: None,
+        priority: 0,
+        unicast: m.header.kind == RouteType::Unicast,
+        protocol: u8::from(m.header.protocol),
+    };
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Table(t) => r.table = *t,
+            RouteAttribute::Destination(d) => {
+                if let Some(d) = route_addr(d) {
+                    r.dst = d;
+                }
+            }
+            RouteAttribute::Gateway(g) => r.gateway = route_addr(g),
+            RouteAttribute::Oif(i) => r.oif = Some(*i),
+            RouteAttribute::Priority(p) => r.priority = *p,
+            _ => {}
+        }
+    }
+    r
+}
+
+fn spec_text(s: &RouteSpec, names: &[(u32, String)]) -> String {
+    let dev = names
+        .iter()
+        .find(|(i, _)| *i == s.oif)
+        .map_or_else(|| format!("if{}", s.oif), |(_, n)| n.clone());
+    let mut t = s.dst.to_string();
+    if let Some(g) = s.gateway {
+        t.push_str(&format!(" via {g}"));
+    }
+    t.push_str(&format!(" dev {dev}"));
+    if let Some(a) = s.src {
+        t.push_str(&format!(" src {a}"));
+    }
+    t
+}
+
+impl Routes {
+    /// A netlink route connection (spawned on the current runtime).
+    pub fn new(opts: RouteOptions) -> std::io::Result<Routes> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        Ok(Routes {
+            handle,
+            opts,
+            state: Arc::new(tokio::sync::Mutex::new(State::default())),
+        })
+    }
+
+    /// The options.
+    pub fn options(&self) -> RouteOptions {
+        self.opts
+    }
+
+    fn route_message(&self, s: &RouteSpec, full: bool) -> Result<RouteMessage, String> {
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(s.dst.addr(), s.dst.prefix_len())
+            .map_err(|e| e.to_string())?
+            .table_id(s.table)
+            .protocol(RouteProtocol::from(RTPROT_IKED))
+            .scope(RouteScope::Universe)
+            .kind(RouteType::Unicast);
+        if full {
+            if let Some(src) = s.src {
+                b = b.pref_source(src).map_err(|e| e.to_string())?;
+            }
+            if let Some(g) = s.gateway {
+                b = b.gateway(g).map_err(|e| e.to_string())?;
+            }
+            b = b.output_interface(s.oif);
+        }
+        Ok(b.build())
+    }
+
+    fn rule_message(&self, v6: bool) -> RuleMessage {
+        let mut m = RuleMessage::default();
+        m.header.family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        m.header.action = RuleAction::ToTable;
+        let table = self.opts.kernel_table();
+        if let Ok(t) = u8::try_from(table) {
+            m.header.table = t;
+        }
+        m.attributes.push(RuleAttribute::Table(table));
+        m.attributes.push(RuleAttribute::Priority(self.opts.prio));
+        m.attributes
+            .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_IKED)));
+        m
+    }
+
+    /// Removes the routes and rules a previous iked left (crashed,
+    /// killed): those with protocol [`RTPROT_IKED`], in any table.
+    pub async fn flush_leftovers(&self) -> Result<(), rtnetlink::Error> {
+        let (mut routes, mut rules) = (0, 0);
+        for v6 in [false, true] {
+            let dump = if v6 {
+                RouteMessageBuilder::<Ipv6Addr>::new().build()
+            } else {
+                RouteMessageBuilder::<Ipv4Addr>::new().build()
+            };
+            let found: Vec<RouteMessage> = self
+                .handle
+                .route()
+                .get(dump)
+                .execute()
+                .try_filter(|m| std::future::ready(u8::from(m.header.protocol) == RTPROT_IKED))
+                .try_collect()
+                .await?;
+            for m in found {
+                match self.handle.route().del(m).execute().await {
+                    Ok(()) => routes += 1,
+                    Err(e) => warn!("removing a route left by a previous iked: {e}"),
+                }
+            }
+            let found: Vec<RuleMessage> = self
+                .handle
+                .rule()
+                .get(version(v6))
+                .execute()
+                .try_filter(|m| {
+                    std::future::ready(m.attributes.iter().any(
+                        |a| matches!(a, RuleAttribute::Protocol(p) if u8::from(*p) == RTPROT_IKED),
+                    ))
+                })
+                .try_collect()
+                .await?;
+            for m in found {
+                match self.handle.rule().del(m).execute().await {
+                    Ok(()) => rules += 1,
+                    Err(e) => warn!("removing a rule left by a previous iked: {e}"),
+                }
+            }
+        }
+        if routes > 0 || rules > 0 {
+            warn!("removed {routes} routes and {rules} rules left by a previous iked");
+        }
+        Ok(())
+    }
+
+    async fn local_addrs(&self) -> Result<Vec<LocalAddr>, rtnetlink::Error> {
+        let msgs: Vec<_> = self.handle.address().get().execute().try_collect().await?;
+        let mut out = Vec::new();
+        for m in msgs {
+            // IFA_LOCAL is the address of point-to-point links; IFA_ADDRESS
+            // otherwise.
+            let local = m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(a) => Some(*a),
+                _ => None,
+            });
+            let addr = local.or_else(|| {
+                m.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(a) => Some(*a),
+                    _ => None,
+                })
+            });
+            if let Some(addr) = addr {
+                out.push(LocalAddr {
+                    addr,
+                    ifindex: m.header.index,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn kernel_routes(&self, v6: bool) -> Result<Vec<KernelRoute>, rtnetlink::Error> {
+        let dump = if v6 {
+            RouteMessageBuilder::<Ipv6Addr>::new().build()
+        } else {
+            RouteMessageBuilder::<Ipv4Addr>::new().build()
+        };
+        let msgs: Vec<RouteMessage> = self
+            .handle
+            .route()
+            .get(dump)
+            .execute()
+            .try_collect()
+            .await?;
+        Ok(msgs.iter().map(kernel_route).collect())
+    }
+
+    async fn link_names(&self) -> Vec<(u32, String)> {
+        let msgs: Vec<_> = match self.handle.link().get().execute().try_collect().await {
+            Ok(m) => m,
+            Err(e) => {
+                debug!("listing interfaces: {e}");
+                return Vec::new();
+            }
+        };
+        msgs.into_iter()
+            .filter_map(|m| {
+                m.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some((m.header.index, n.clone())),
+                    _ => None,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds the rule of the family unless there is one already.
+    async fn ensure_rule(&self, st: &mut State, v6: bool) {
+        let i = usize::from(v6);
+        if !self.opts.uses_rule() || st.rule_added.get(i).copied().unwrap_or(true) {
+            return;
+        }
+        let table = self.opts.kernel_table();
+        let existing: Result<Vec<RuleMessage>, _> = self
+            .handle
+            .rule()
+            .get(version(v6))
+            .execute()
+            .try_collect()
+            .await;
+        let present = existing.as_ref().is_ok_and(|rules| {
+            rules.iter().any(|r| {
+                let t = r
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        RuleAttribute::Table(t) => Some(*t),
+                        _ => None,
+                    })
+                    .unwrap_or(u32::from(r.header.table));
+                let prio = r.attributes.iter().find_map(|a| match a {
+                    RuleAttribute::Priority(p) => Some(*p),
+                    _ => None,
+                });
+                // `from all lookup T`: no selector of any kind.
+                let selects = r.header.src_len != 0
+                    || r.header.dst_len != 0
+                    || r.attributes.iter().any(|a| {
+                        matches!(
+                            a,
+                            RuleAttribute::FwMark(_)
+                                | RuleAttribute::Iifname(_)
+                                | RuleAttribute::Oifname(_)
+                                | RuleAttribute::IpProtocol(_)
+                                | RuleAttribute::SourcePortRange(_)
+                                | RuleAttribute::DestinationPortRange(_)
+                                | RuleAttribute::UidRange(_)
+                        )
+                    });
+                t == table
+                    && prio == Some(self.opts.prio)
+                    && r.header.action == RuleAction::ToTable
+                    && !selects
+            })
+        });
+        if present {
+            debug!(
+                "{} rule 'from all lookup {table}' at priority {} exists; using it",
+                family_name(v6),
+                self.opts.prio
+            );
+            return;
+        }
+        let mut req = self.handle.rule().add();
+        *req.message_mut() = self.rule_message(v6);
+        match req.execute().await {
+            Ok(()) => {
+                info!(
+                    "added {} rule 'from all lookup {table}' at priority {}",
+                    family_name(v6),
+                    self.opts.prio
+                );
+                if let Some(f) = st.rule_added.get_mut(i) {
+                    *f = true;
+                }
+            }
+            Err(e) => warn!(
+                "cannot add the {} rule 'from all lookup {table}' at priority {}: {e}; the routes in table {table} are not used",
+                family_name(v6),
+                self.opts.prio
+            ),
+        }
+    }
+
+    /// Removes the rule of the family if iked added it and has no route
+    /// of that family left.
+    async fn release_rule(&self, st: &mut State, v6: bool) {
+        let i = usize::from(v6);
+        if !st.rule_added.get(i).copied().unwrap_or(false) || st.book.count(v6) > 0 {
+            return;
+        }
+        if let Some(f) = st.rule_added.get_mut(i) {
+            *f = false;
+        }
+        match self
+            .handle
+            .rule()
+            .del(self.rule_message(v6))
+            .execute()
+            .await
+        {
+            Ok(()) => info!(
+                "removed {} rule 'from all lookup {}' at priority {}",
+                family_name(v6),
+                self.opts.kernel_table(),
+                self.opts.prio
+            ),
+            Err(e) => warn!("removing the {} rule of iked: {e}", family_name(v6)),
+        }
+    }
+
+    /// Installs the routes of a child that was just installed. Failures
+    /// are logged; the child stays.
+    pub async fn child_installed(&self, c: &ChildInstall) {
+        if !self.opts.install || c.mode != Mode::Tunnel {
+            return;
+        }
+        let who = format!("CHILD SA {}{}", c.name, c.id);
+        let addrs = match self.local_addrs().await {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("{who}: no routes installed: cannot list local addresses: {e}");
+                return;
+            }
+        };
+        let routes = match self.kernel_routes(c.remote.ip().is_ipv6()).await {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("{who}: no routes installed: cannot list routes: {e}");
+                return;
+            }
+        };
+        let (specs, skipped) = plan_routes(&self.opts, c, &addrs, &routes);
+        for s in &skipped {
+            info!("{who}: no route to {s}");
+        }
+        if specs.is_empty() {
+            return;
+        }
+        let names = self.link_names().await;
+        let mut st = self.state.lock().await;
+        let mut added = Vec::new();
+        for spec in specs {
+            if st.book.add(c.id, spec).is_none() {
+                debug!(
+                    "{who}: route {} already installed",
+                    spec_text(&spec, &names)
+                );
+                continue;
+            }
+            self.ensure_rule(&mut st, spec.dst.addr().is_ipv6()).await;
+            let r = match self.route_message(&spec, true) {
+                Ok(m) => self.handle.route().add(m).execute().await.map_err(|e| {
+                    if let rtnetlink::Error::NetlinkError(m) = &e
+                        && m.code.map(|c| -c.get()) == Some(Errno::EEXIST as i32)
+                    {
+                        format!(
+                            "a route to {} exists in table {} (not iked's; left alone)",
+                            spec.dst, spec.table
+                        )
+                    } else {
+                        e.to_string()
+                    }
+                }),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => added.push(spec_text(&spec, &names)),
+                Err(e) => {
+                    warn!(
+                        "{who}: cannot install route {} in table {}: {e}; the tunnel stays up",
+                        spec_text(&spec, &names),
+                        spec.table
+                    );
+                    st.book.forget(c.id, &spec);
+                    self.release_rule(&mut st, spec.dst.addr().is_ipv6()).await;
+                }
+            }
+        }
+        if !added.is_empty() {
+            info!(
+                "{who}: route{} {} installed in table {}",
+                if added.len() > 1 { "s" } else { "" },
+                added.join(", "),
+                self.opts.kernel_table()
+            );
+        }
+    }
+
+    async fn apply(&self, st: &mut State, op: BookOp) {
+        let (spec, replace) = match op {
+            BookOp::Add(s) | BookOp::Replace(s) => (s, true),
+            BookOp::Delete(s) => (s, false),
+        };
+        let r = if replace {
+            match self.route_message(&spec, true) {
+                Ok(m) => self
+                    .handle
+                    .route()
+                    .add(m)
+                    .replace()
+                    .execute()
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            }
+        } else {
+            match self.route_message(&spec, false) {
+                Ok(m) => match self.handle.route().del(m).execute().await {
+                    Err(rtnetlink::Error::NetlinkError(m))
+                        if m.code.is_some_and(|c| {
+                            [Errno::ESRCH as i32, Errno::ENOENT as i32].contains(&-c.get())
+                        }) =>
+                    {
+                        Ok(())
+                    }
+                    r => r.map_err(|e| e.to_string()),
+                },
+                Err(e) => Err(e),
+            }
+        };
+        match r {
+            Ok(()) if replace => debug!("route to {} replaced", spec.dst),
+            Ok(()) => info!("route to {} removed from table {}", spec.dst, spec.table),
+            Err(e) => warn!(
+                "{} route to {} in table {}: {e}",
+                if replace { "replacing" } else { "removing" },
+                spec.dst,
+                spec.table
+            ),
+        }
+        if !replace {
+            self.release_rule(st, spec.dst.addr().is_ipv6()).await;
+        }
+    }
+
+    /// Removes the routes of a child that is gone (those that no other
+    /// child needs).
+    pub async fn child_removed(&self, id: ChildId) {
+        let mut st = self.state.lock().await;
+        let ops = st.book.remove_child(id);
+        let n = ops
+            .iter()
+            .filter(|o| matches!(o, BookOp::Delete(_)))
+            .count();
+        for op in ops {
+            self.apply(&mut st, op).await;
+        }
+        if n > 0 {
+            debug!("removed {n} routes of CHILD SA {id}");
+        }
+    }
+
+    /// Removes every route and rule iked added (shutdown).
+    pub async fn remove_all(&self) {
+        let mut st = self.state.lock().await;
+        let specs = st.book.drain();
+        let n = specs.len();
+        for s in specs {
+            self.apply(&mut st, BookOp::Delete(s)).await;
+        }
+        for v6 in [false, true] {
+            self.release_rule(&mut st, v6).await;
+        }
+        if n > 0 {
+            info!("removed {n} routes from table {}", self.opts.kernel_table());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
