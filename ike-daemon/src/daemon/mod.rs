@@ -424,10 +424,11 @@ impl Driver {
 
     fn kernel_op(&mut self, op: KernelOp) {
         self.in_flight += 1;
-        let kernel = self.kernel.clone();
+        // Scheduled here, in the endpoint's order; run as a task.
+        let fut = self.kernel.schedule(op);
         let tx = self.kernel_tx.clone();
         tokio::spawn(async move {
-            let r = kernel.execute(op).await;
+            let r = fut.await;
             let _ = tx.send(r);
         });
     }
@@ -571,6 +572,20 @@ impl Driver {
                     self.ike_name(*ike),
                     if *by_peer { " by the peer" } else { "" }
                 );
+            }
+            Event::ChildRekeyed {
+                ike,
+                old,
+                new,
+                name,
+            } => {
+                info!(
+                    "CHILD SA {name}{old} of IKE SA {} rekeyed to {name}{new}",
+                    self.ike_name(*ike)
+                );
+            }
+            Event::IkeRekeyed { old, new, peer } => {
+                info!("IKE SA {peer}{old} rekeyed to {peer}{new}");
             }
             Event::PeerAlive { id } => debug!("IKE SA {id}: peer alive"),
         }

@@ -147,6 +147,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         local_id,
         remote_id,
         children: c.children.iter().map(child).collect(),
+        lifetimes: Default::default(),
     }
 }
 
@@ -161,6 +162,7 @@ fn child(ch: &config::Child) -> ChildCfg {
             _ => Mode::Tunnel,
         },
         replay_window: 32,
+        lifetimes: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
@@ -35,6 +35,11 @@ pub(crate) struct Ctx {
     pub(crate) cookie_secret: Vec<u8>,
     next_req: u64,
     next_child: u64,
+    next_reqid: u32,
+    /// Tests: each rekey collision decided, as (our lowest nonce, the
+    /// peer's lowest nonce, we lost).
+    #[cfg(test)]
+    pub(crate) collisions: Vec<(Vec<u8>, Vec<u8>, bool)>,
 }
 
 /// The PSK store, with a `Debug` that shows nothing of it.
@@ -53,6 +58,30 @@ impl Ctx {
         let req = KernelReq(self.next_req);
         self.kernel_reqs.insert(req, (sa, purpose));
         req
+    }
+
+    /// A new kernel reqid (never 0).
+    pub(crate) fn reqid(&mut self) -> u32 {
+        self.next_reqid = self.next_reqid.checked_add(1).unwrap_or(1);
+        self.next_reqid
+    }
+
+    /// A random duration in `[0, max)` from the provider (deterministic in
+    /// tests); zero if there is no randomness.
+    pub(crate) fn jitter(&self, max: Duration) -> Duration {
+        let n = max.as_millis();
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        let r = self
+            .provider
+            .random_vec(8)
+            .ok()
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let ms = u128::from(r) % n;
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     pub(crate) fn child_id(&mut self) -> ChildId {
@@ -104,6 +133,9 @@ impl Endpoint {
                 cookie_secret,
                 next_req: 0,
                 next_child: 0,
+                next_reqid: 0,
+                #[cfg(test)]
+                collisions: Vec::new(),
             },
             sas: HashMap::new(),
             by_spi: HashMap::new(),
@@ -277,6 +309,20 @@ impl Endpoint {
         r
     }
 
+    /// Rekeys one Child SA (CREATE_CHILD_SA with N(REKEY_SA)); the new
+    /// one is reported as [`Event::ChildRekeyed`].
+    pub fn rekey_child(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        child: ChildId,
+    ) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.rekey_child(&mut self.ctx, now, child);
+        self.after(id);
+        r
+    }
+
     /// Sends a liveness check (an empty INFORMATIONAL request); the answer
     /// comes as [`Event::PeerAlive`], no answer as `IkeFailed` with
     /// `PeerNotResponding`.
@@ -318,6 +364,12 @@ impl Endpoint {
     /// A snapshot of one IKE SA.
     pub fn ike_sa(&self, id: IkeSaId) -> Option<IkeSaInfo> {
         self.sas.get(&id).map(IkeSa::info)
+    }
+
+    /// Tests: the rekey collisions decided.
+    #[cfg(test)]
+    pub(crate) fn collisions(&self) -> &[(Vec<u8>, Vec<u8>, bool)] {
+        &self.ctx.collisions
     }
 
     /// Number of IKE SAs (half-open ones included).

@@ -41,6 +41,8 @@ pub(crate) enum KernelPurpose {
     },
     /// Installing a Child SA.
     Install { child: ChildId },
+    /// Installing the outbound SA of a rekeyed Child SA (responder).
+    InstallOut { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
 }
@@ -770,7 +772,10 @@ impl IkeSa {
 
     /// Removes every Child SA's kernel state and marks the SA dead.
     fn teardown(&mut self, ctx: &mut Ctx, by_peer: bool) {
-        for c in std::mem::take(&mut self.children) {
+        // One at a time, first first: a child's policies are removed
+        // with the last child that uses its reqid.
+        while !self.children.is_empty() {
+            let c = self.children.remove(0);
             self.drop_child(ctx, c, by_peer, ChildFailReason::IkeSaGone);
         }
         for cfg in std::mem::take(&mut self.pending_children) {
@@ -842,6 +847,9 @@ impl IkeSa {
                     self.child_failed(ctx, now, child, ChildFailReason::Kernel(e))
                 }
             },
+            KernelPurpose::InstallOut { child } => {
+                self.outbound_installed(ctx, now, child, outcome.map(|_| ()))
+            }
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());
@@ -909,6 +917,8 @@ impl IkeSa {
             remote_id: self.remote_id.clone(),
             suite: self.keys.as_ref().map(|k| k.suite),
             established_at: self.established_at,
+            rekey_at: None,
+            expires_at: None,
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
             children: self.children.iter().map(Child::info).collect(),

@@ -35,16 +35,17 @@ impl IkeSa {
     }
 
     pub(crate) fn send_delete_child(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
-        let Some(c) = self.children.iter().find(|c| c.id == child) else {
+        let name = self.name();
+        let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
+            // Gone meanwhile (the peer deleted it): on to the next task.
+            self.next_task(ctx, now);
             return;
         };
+        // From now on a delete of it from the peer crosses ours (1.4.1).
+        c.state = ChildState::Deleting;
         info!(
             "deleting CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o (IKE SA {})",
-            c.cfg.name,
-            c.id,
-            c.spi_in,
-            c.spi_out,
-            self.name()
+            c.cfg.name, c.id, c.spi_in, c.spi_out, name
         );
         let d = Delete::child(c.protocol, [c.spi_in]);
         self.send_request(
@@ -58,6 +59,11 @@ impl IkeSa {
 
     /// The answer to our Child SA delete: remove it from the kernel.
     pub(crate) fn delete_child_response(&mut self, ctx: &mut Ctx, child: ChildId, _msg: &Message) {
+        if self.hand_over(ctx, child)
+            && let Some(c) = self.child_mut(child)
+        {
+            c.replaced = true;
+        }
         if let Some(pos) = self.children.iter().position(|c| c.id == child) {
             let c = self.children.remove(pos);
             self.drop_child(ctx, c, false, ChildFailReason::IkeSaGone);
@@ -102,7 +108,13 @@ impl IkeSa {
                 let pos = self.children.iter().position(|c| {
                     c.protocol == d.protocol
                         && c.spi_out == spi
-                        && matches!(c.state, ChildState::Installed | ChildState::Deleting)
+                        && matches!(
+                            c.state,
+                            ChildState::Installed
+                                | ChildState::Rekeying
+                                | ChildState::Rekeyed
+                                | ChildState::Deleting
+                        )
                 });
                 let Some(pos) = pos else {
                     debug!(
@@ -112,9 +124,21 @@ impl IkeSa {
                     );
                     continue;
                 };
-                let c = self.children.remove(pos);
-                answer.push((c.protocol, c.spi_in));
-                // A delete of ours crossing this one is answered but moot.
+                let id = self.children.get(pos).map(|c| c.id);
+                // A successor from the peer's rekey takes over first: the
+                // peer receives on it now.
+                let replaced = id.is_some_and(|id| self.hand_over(ctx, id));
+                let Some(pos) = self.children.iter().position(|c| Some(c.id) == id) else {
+                    continue;
+                };
+                let mut c = self.children.remove(pos);
+                c.replaced |= replaced;
+                // A delete of ours crossing this one: no Delete payload in
+                // the answer (1.4.1); ours is answered the same way.
+                if c.state != ChildState::Deleting {
+                    answer.push((c.protocol, c.spi_in));
+                }
+                // A delete of ours still queued is moot.
                 self.queue
                     .retain(|t| !matches!(t, Task::DeleteChild(x) if *x == c.id));
                 self.drop_child(ctx, c, true, ChildFailReason::IkeSaGone);

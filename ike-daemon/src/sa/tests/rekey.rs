@@ -1,0 +1,366 @@
+//! Rekeying: Child SAs with and without PFS from either side, the order
+//! of kernel operations (make-before-break), and collisions (RFC 7296
+//! 2.8.1, 2.25.1, 1.4.1) as tables over roles and nonce orders.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::time::Duration;
+
+use super::harness::*;
+use crate::sa::*;
+use crate::wire::codes::{ExchangeType, KeId, NotifyType};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The one installed child of side `i` (its id and install).
+fn only_child(p: &Pair, i: usize) -> (ChildId, ChildInstall) {
+    let k = &p.peers[i].kernel;
+    assert_eq!(k.installed.len(), 1, "side {i}: {:?}", k.installed.keys());
+    let (id, c) = k.installed.iter().next().unwrap();
+    (*id, c.clone())
+}
+
+fn ike_id(p: &Pair, i: usize) -> IkeSaId {
+    p.peers[i].ep.ike_sas().next().unwrap().id
+}
+
+fn rekeyed(events: &[Event]) -> Vec<(ChildId, ChildId)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildRekeyed { old, new, .. } => Some((*old, *new)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn pfs_setup() -> Setup {
+    let mut s = Setup::default();
+    for side in &mut s.peers {
+        side[0].children[0].proposals = esp("aes128gcm16-x25519");
+    }
+    s
+}
+
+/// Rekeys the child from side `i` and checks the result and the order of
+/// the kernel operations on both sides.
+fn rekey_once(p: &mut Pair, i: usize) {
+    let j = 1 - i;
+    let (old_i, inst_i) = only_child(p, i);
+    let (old_j, inst_j) = only_child(p, j);
+    let (ev_i, ev_j) = (p.peers[i].events.len(), p.peers[j].events.len());
+    let now = p.now;
+    let ike = ike_id(p, i);
+    p.peers[i].ep.rekey_child(now, ike, old_i).unwrap();
+    p.run_for(secs(60));
+    let (new_i, ni) = only_child(p, i);
+    let (new_j, nj) = only_child(p, j);
+    assert!(new_i != old_i && new_j != old_j);
+    p.assert_one_pair_per_child();
+    // New SPIs and keys, same reqid, same selectors, our side initiated.
+    assert_ne!((ni.spi_in, ni.spi_out), (inst_i.spi_in, inst_i.spi_out));
+    assert_ne!(ni.encr_in.as_bytes(), inst_i.encr_in.as_bytes());
+    assert_eq!(ni.reqid, inst_i.reqid);
+    assert_eq!(nj.reqid, inst_j.reqid);
+    assert_eq!(
+        (&ni.local_ts, &ni.remote_ts),
+        (&inst_i.local_ts, &inst_i.remote_ts)
+    );
+    assert!(ni.initiator && !nj.initiator);
+    assert_eq!(
+        rekeyed(&p.peers[i].events()[ev_i..]),
+        [(old_i, new_i)],
+        "side {i}"
+    );
+    assert_eq!(
+        rekeyed(&p.peers[j].events()[ev_j..]),
+        [(old_j, new_j)],
+        "side {j}"
+    );
+    // Nothing was deleted as far as the operator is concerned.
+    for (k, from) in [(i, ev_i), (j, ev_j)] {
+        assert!(
+            !p.peers[k].events()[from..]
+                .iter()
+                .any(|e| matches!(e, Event::ChildDeleted { .. } | Event::ChildFailed { .. })),
+            "side {k}: {:?}",
+            &p.peers[k].events()[from..]
+        );
+    }
+    // Make-before-break, in the order of both kernels' changes:
+    let (a, b) = (&p.peers[i].kernel, &p.peers[j].kernel);
+    let add_in = |k: &FakeKernel, c| {
+        k.pos(|l| {
+            *l == KLog::AddIn {
+                child: c,
+                spi: k.installed[&c].spi_in,
+            }
+        })
+    };
+    let add_out =
+        |k: &FakeKernel, c| k.pos(|l| matches!(l, KLog::AddOut { child, .. } if *child == c));
+    let del_in =
+        |k: &FakeKernel, c| k.pos(|l| matches!(l, KLog::DelIn { child, .. } if *child == c));
+    let del_out =
+        |k: &FakeKernel, c| k.pos(|l| matches!(l, KLog::DelOut { child, .. } if *child == c));
+    // the responder's new inbound SA is in before the initiator sends on
+    // the new SA,
+    assert!(add_in(b, new_j) < add_out(a, new_i));
+    // the initiator's before the responder sends on it,
+    assert!(add_in(a, new_i) < add_out(b, new_j));
+    // each side's new outbound SA is in before its old SAs go,
+    assert!(add_out(a, new_i) < del_out(a, old_i) && add_out(a, new_i) < del_in(a, old_i));
+    assert!(add_out(b, new_j) < del_out(b, old_j) && add_out(b, new_j) < del_in(b, old_j));
+    // an old inbound SA goes only once the other side sends on a newer SA
+    // (the kernel sends on the newest SA of a reqid),
+    assert!(add_out(b, new_j) < del_in(a, old_i));
+    assert!(add_out(a, new_i) < del_in(b, old_j));
+    // and the policies never moved.
+    for k in [a, b] {
+        assert!(
+            !k.log
+                .iter()
+                .any(|(_, l)| matches!(l, KLog::DelPolicies { .. })),
+            "{:?}",
+            k.log
+        );
+    }
+}
+
+#[test]
+fn child_rekey_from_either_side_without_pfs() {
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            let mut p = Pair::default_pair();
+            p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+            rekey_once(&mut p, rekeyer);
+            let (_, c) = only_child(&p, 0);
+            assert_eq!(c.suite.ke, None);
+            // The old child's delete is the only INFORMATIONAL.
+            assert_eq!(
+                p.peers[rekeyer].count_sent(ExchangeType::INFORMATIONAL, false),
+                1
+            );
+            assert_eq!(
+                p.peers[1 - rekeyer].count_sent(ExchangeType::INFORMATIONAL, false),
+                0
+            );
+        }
+    }
+}
+
+#[test]
+fn child_rekey_with_pfs_from_either_side() {
+    for rekeyer in [0, 1] {
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        // The Child SA of IKE_AUTH has no key exchange of its own.
+        assert_eq!(only_child(&p, 0).1.suite.ke, None);
+        rekey_once(&mut p, rekeyer);
+        assert_eq!(only_child(&p, 0).1.suite.ke, Some(KeId::CURVE25519));
+        assert_eq!(only_child(&p, 1).1.suite.ke, Some(KeId::CURVE25519));
+    }
+}
+
+#[test]
+fn twenty_successive_rekeys_from_alternating_sides_keep_one_pair_and_the_reqid() {
+    let mut p = Pair::new(pfs_setup());
+    p.connect(0, "site-b");
+    let reqid = only_child(&p, 0).1.reqid;
+    for n in 0..20 {
+        rekey_once(&mut p, n % 2);
+        p.run_for(secs(30));
+    }
+    assert_eq!(only_child(&p, 0).1.reqid, reqid);
+    assert_eq!(p.peers[0].kernel.policies.len(), 1);
+    p.assert_one_pair_per_child();
+}
+
+#[test]
+fn rekey_responder_answers_only_once_its_inbound_sa_is_in() {
+    let mut p = Pair::default_pair();
+    p.connect(0, "site-b");
+    let (old, _) = only_child(&p, 0);
+    p.hold_kernel[1] = true;
+    let now = p.now;
+    let ike = ike_id(&p, 0);
+    p.a().ep.rekey_child(now, ike, old).unwrap();
+    p.run_for(secs(2));
+    assert_eq!(
+        p.b().count_received(ExchangeType::CREATE_CHILD_SA, false),
+        1
+    );
+    assert_eq!(p.b().count_sent(ExchangeType::CREATE_CHILD_SA, true), 0);
+    assert_eq!(p.b().kernel.sa_in.len(), 1, "only the old SA yet");
+    p.hold_kernel[1] = false;
+    p.release_kernel(1); // the SPI
+    p.run_for(secs(10));
+    assert_eq!(p.b().count_sent(ExchangeType::CREATE_CHILD_SA, true), 1);
+    p.assert_one_pair_per_child();
+}
+
+#[test]
+fn rekey_survives_a_lossy_network() {
+    // Drop the first transmission of every request and response of the
+    // rekey: the retransmissions and the response cache carry it.
+    let mut p = Pair::default_pair();
+    p.connect(0, "site-b");
+    let base = [p.peers[0].sent.len(), p.peers[1].sent.len()];
+    p.policy = Box::new(move |from, n, _| {
+        if n == base[from] || n == base[from] + 2 {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    rekey_once(&mut p, 0);
+    assert!(p.a().count_sent(ExchangeType::CREATE_CHILD_SA, false) >= 2);
+}
+
+fn is_create_child_request(bytes: &[u8]) -> bool {
+    crate::wire::Header::peek(bytes)
+        .map(|(h, _)| h.exchange == ExchangeType::CREATE_CHILD_SA && !h.is_response())
+        .unwrap_or(false)
+}
+
+fn deleted_or_failed(events: &[Event]) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::ChildDeleted { .. } | Event::ChildFailed { .. }))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn simultaneous_child_rekeys_keep_one_pair_by_the_nonce_rule() {
+    // Table: seeds (which give both nonce orders) x which side initiated
+    // the IKE SA x whether one side's request is late (then only the other
+    // side sees a collision; the late one is answered TEMPORARY_FAILURE).
+    let mut outcomes = std::collections::BTreeSet::new();
+    for seed in 0u8..8 {
+        for ike_initiator in [0, 1] {
+            for late in [None, Some(0), Some(1)] {
+                let case = format!("seed {seed}, IKE initiator {ike_initiator}, late {late:?}");
+                let mut s = pfs_setup();
+                s.seeds = [vec![b'l', seed], vec![b'r', seed]];
+                let mut p = Pair::new(s);
+                p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+                let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+                let evs = [p.peers[0].events.len(), p.peers[1].events.len()];
+                p.policy = Box::new(move |from, _, bytes| {
+                    if Some(from) == late && is_create_child_request(bytes) {
+                        Fate::Delay(secs(1))
+                    } else {
+                        Fate::Deliver
+                    }
+                });
+                let now = p.now;
+                for i in 0..2 {
+                    let ike = ike_id(&p, i);
+                    p.peers[i].ep.rekey_child(now, ike, olds[i]).unwrap();
+                }
+                p.run_for(secs(120));
+                p.assert_one_pair_per_child();
+                let survivor = [only_child(&p, 0).0, only_child(&p, 1).0];
+                let winner = if only_child(&p, 0).1.initiator { 0 } else { 1 };
+                for i in 0..2 {
+                    let ev = &p.peers[i].events()[evs[i]..];
+                    assert_eq!(rekeyed(ev), [(olds[i], survivor[i])], "{case}, side {i}");
+                    // The loser's extra SA and the old one go quietly; a
+                    // late request is refused: TEMPORARY_FAILURE if the
+                    // old SA is being deleted, CHILD_SA_NOT_FOUND if gone.
+                    for e in deleted_or_failed(ev) {
+                        assert!(
+                            matches!(&e, Event::ChildFailed { reason: ChildFailReason::PeerError(n), .. }
+                                if (*n == NotifyType::TEMPORARY_FAILURE
+                                    || *n == NotifyType::CHILD_SA_NOT_FOUND)
+                                    && late == Some(i)),
+                            "{case}, side {i}: {e:?}"
+                        );
+                    }
+                }
+                let c0 = p.peers[0].ep.collisions().to_vec();
+                let c1 = p.peers[1].ep.collisions().to_vec();
+                if late.is_none() {
+                    // Both saw it and decided alike: the exchange with the
+                    // lowest nonce made the redundant SA.
+                    assert_eq!(c0.len(), 1, "{case}");
+                    assert_eq!(c1.len(), 1, "{case}");
+                    let (ours, theirs, lost) = &c0[0];
+                    assert_eq!(*lost, ours < theirs, "{case}");
+                    assert_eq!((&c1[0].0, &c1[0].1), (theirs, ours), "{case}");
+                    assert_eq!(c1[0].2, !lost, "{case}");
+                    assert_eq!(winner, if *lost { 1 } else { 0 }, "{case}");
+                    outcomes.insert(winner);
+                } else {
+                    // The punctual side finished first and won.
+                    assert_eq!(Some(winner), late.map(|l| 1 - l), "{case}");
+                }
+            }
+        }
+    }
+    assert_eq!(outcomes.len(), 2, "both nonce orders occurred");
+}
+
+#[test]
+fn rekey_crossing_a_delete_of_the_same_child_leaves_nothing() {
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            let case = format!("IKE initiator {ike_initiator}, rekeyer {rekeyer}");
+            let mut p = Pair::new(pfs_setup());
+            p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+            let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+            let now = p.now;
+            let (ike_r, ike_d) = (ike_id(&p, rekeyer), ike_id(&p, 1 - rekeyer));
+            p.peers[rekeyer]
+                .ep
+                .rekey_child(now, ike_r, olds[rekeyer])
+                .unwrap();
+            p.peers[1 - rekeyer]
+                .ep
+                .terminate_child(now, ike_d, olds[1 - rekeyer])
+                .unwrap();
+            p.run_for(secs(120));
+            for i in 0..2 {
+                let k = &p.peers[i].kernel;
+                assert!(k.installed.is_empty(), "{case}, side {i}");
+                assert!(
+                    k.sa_in.is_empty() && k.sa_out.is_empty() && k.policies.is_empty(),
+                    "{case}, side {i}"
+                );
+                assert!(k.larval.is_empty(), "{case}, side {i}");
+                let sa = p.peers[i].ep.ike_sas().next().unwrap();
+                assert_eq!(sa.state, IkeState::Established, "{case}");
+                assert!(sa.children.is_empty(), "{case}");
+                assert!(rekeyed(&p.peers[i].events()).is_empty(), "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn delete_crossing_a_delete_removes_each_sa_once() {
+    for ike_initiator in [0, 1] {
+        let mut p = Pair::default_pair();
+        p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+        let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+        let now = p.now;
+        for i in 0..2 {
+            let ike = ike_id(&p, i);
+            p.peers[i].ep.terminate_child(now, ike, olds[i]).unwrap();
+        }
+        p.run_for(secs(60));
+        for i in 0..2 {
+            // The model asserts each SA and the policies go exactly once.
+            assert_eq!(p.peers[i].kernel.removed.len(), 1);
+            let ev = deleted_or_failed(&p.peers[i].events());
+            assert!(
+                matches!(&ev[..], [Event::ChildDeleted { child, .. }] if *child == olds[i]),
+                "{ev:?}"
+            );
+        }
+        p.assert_kernels_empty();
+    }
+}
