@@ -721,6 +721,7 @@ impl IkeSa {
         };
         c.state = ChildState::Installed;
         c.installed_at = Some(now);
+        let timers = !c.redundant;
         info!(
             "CHILD_SA {}{} established with SPIs {:08x}_i {:08x}_o and TS {} === {} ({} {}, IKE SA {name})",
             c.cfg.name,
@@ -738,6 +739,9 @@ impl IkeSa {
             name: c.cfg.name.clone(),
         });
         let rekey = c.rekey;
+        if timers {
+            self.start_child_lifetimes(ctx, now, child);
+        }
         if self.pending.as_ref().is_some_and(|p| p.child == child) {
             self.responder_answer(ctx, None);
         }
@@ -1119,6 +1123,18 @@ impl IkeSa {
         };
         if sa_payload(msg).is_some_and(|s| s.iter().any(|p| p.protocol == ProtocolId::IKE)) {
             self.ike_rekey_request(ctx, now, msg);
+            return;
+        }
+        if matches!(self.phase, Phase::Rekeying | Phase::Rekeyed) {
+            info!(
+                "{}: CREATE_CHILD_SA while the IKE SA is being rekeyed, sending TEMPORARY_FAILURE",
+                self.name()
+            );
+            refuse(
+                self,
+                ctx,
+                Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()),
+            );
             return;
         }
         let rekey = match notify(msg, NotifyType::REKEY_SA) {

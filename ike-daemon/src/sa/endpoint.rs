@@ -12,7 +12,8 @@ use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::ike_sa::{IkeSa, KernelPurpose};
 use super::timers::Timers;
 use super::types::{
-    CommandError, Event, IkeSaId, IkeSaInfo, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
+    CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp, KernelReq,
+    KernelResult, Transmit,
 };
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
@@ -36,6 +37,9 @@ pub(crate) struct Ctx {
     next_req: u64,
     next_child: u64,
     next_reqid: u32,
+    next_ike: u64,
+    /// New IKE SAs made by rekeying, for the endpoint to take in.
+    pub(crate) new_sas: Vec<IkeSa>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -58,6 +62,17 @@ impl Ctx {
         let req = KernelReq(self.next_req);
         self.kernel_reqs.insert(req, (sa, purpose));
         req
+    }
+
+    /// The id the next IKE SA gets; [`Ctx::take_ike_id`] commits it.
+    pub(crate) fn peek_ike_id(&self) -> IkeSaId {
+        IkeSaId(self.next_ike.wrapping_add(1))
+    }
+
+    /// A new IKE SA id.
+    pub(crate) fn take_ike_id(&mut self) -> IkeSaId {
+        self.next_ike = self.next_ike.wrapping_add(1);
+        IkeSaId(self.next_ike)
     }
 
     /// A new kernel reqid (never 0).
@@ -107,7 +122,6 @@ pub struct Endpoint {
     /// IKE_SA_INIT requests.
     by_init: HashMap<(SocketAddr, u64), IkeSaId>,
     timers: Timers,
-    next_id: u64,
 }
 
 impl Endpoint {
@@ -134,6 +148,8 @@ impl Endpoint {
                 next_req: 0,
                 next_child: 0,
                 next_reqid: 0,
+                next_ike: 0,
+                new_sas: Vec::new(),
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -141,7 +157,6 @@ impl Endpoint {
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
             timers: Timers::default(),
-            next_id: 0,
         }
     }
 
@@ -192,7 +207,7 @@ impl Endpoint {
             match self.by_init.get(&(remote, header.spi_i)) {
                 Some(id) => *id,
                 None => {
-                    let id = IkeSaId(self.next_id.wrapping_add(1));
+                    let id = self.ctx.peek_ike_id();
                     if let Some(sa) = ike_init::respond(
                         &mut self.ctx,
                         now,
@@ -203,7 +218,7 @@ impl Endpoint {
                         bytes,
                         self.by_init.len(),
                     ) {
-                        self.next_id = id.0;
+                        self.ctx.take_ike_id();
                         self.insert(now, sa);
                     }
                     return;
@@ -267,9 +282,9 @@ impl Endpoint {
             .ctx
             .peer(peer)
             .ok_or_else(|| CommandError::UnknownPeer(peer.to_string()))?;
-        let id = IkeSaId(self.next_id.wrapping_add(1));
+        let id = self.ctx.peek_ike_id();
         let sa = IkeSa::initiate(&mut self.ctx, now, id, cfg, children)?;
-        self.next_id = id.0;
+        self.ctx.take_ike_id();
         self.insert(now, sa);
         Ok(id)
     }
@@ -309,6 +324,32 @@ impl Endpoint {
         r
     }
 
+    /// An event of the kernel about an SA (XFRM_MSG_EXPIRE): a soft
+    /// expire of a Child SA's SA starts its rekey, a hard one (the kernel
+    /// removed the SA) deletes the Child SA.
+    pub fn handle_kernel_event(&mut self, now: Instant, event: KernelEvent) {
+        let KernelEvent::Expire {
+            protocol,
+            spi,
+            dst,
+            hard,
+        } = event;
+        let found = self.sas.iter().find_map(|(id, sa)| {
+            let inbound = sa.local.ip() == dst;
+            sa.child_by_spi(protocol, spi, inbound)
+                .or_else(|| sa.child_by_spi(protocol, spi, !inbound))
+                .map(|c| (*id, c))
+        });
+        let Some((id, child)) = found else {
+            debug!("kernel expire of unknown SA {spi:08x} to {dst}");
+            return;
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.child_expired(&mut self.ctx, now, child, hard);
+        }
+        self.after(id);
+    }
+
     /// Rekeys one Child SA (CREATE_CHILD_SA with N(REKEY_SA)); the new
     /// one is reported as [`Event::ChildRekeyed`].
     pub fn rekey_child(
@@ -319,6 +360,15 @@ impl Endpoint {
     ) -> Result<(), CommandError> {
         let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
         let r = sa.rekey_child(&mut self.ctx, now, child);
+        self.after(id);
+        r
+    }
+
+    /// Rekeys an IKE SA (CREATE_CHILD_SA with an IKE proposal); the new
+    /// one is reported as [`Event::IkeRekeyed`] and has the Child SAs.
+    pub fn rekey_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.rekey_ike(&mut self.ctx, now);
         self.after(id);
         r
     }
@@ -382,6 +432,26 @@ impl Endpoint {
         self.sas.is_empty()
     }
 
+    /// Takes in an IKE SA made by a rekey.
+    fn insert_rekeyed(&mut self, mut sa: IkeSa) {
+        let id = sa.id();
+        if self.by_spi.contains_key(&sa.our_spi()) {
+            warn!(
+                "{}: SPI {:016x} in use, dropping the rekeyed IKE SA",
+                sa.name(),
+                sa.our_spi()
+            );
+            sa.fail(
+                &mut self.ctx,
+                crate::sa::IkeFailReason::Internal("IKE SPI collision".into()),
+            );
+            return;
+        }
+        self.by_spi.insert(sa.our_spi(), id);
+        self.sas.insert(id, sa);
+        self.after(id);
+    }
+
     fn insert(&mut self, now: Instant, mut sa: IkeSa) {
         let id = sa.id();
         if self.by_spi.contains_key(&sa.our_spi()) {
@@ -408,6 +478,16 @@ impl Endpoint {
 
     /// Index and timer upkeep after `id` handled something.
     fn after(&mut self, id: IkeSaId) {
+        for sa in std::mem::take(&mut self.ctx.new_sas) {
+            let new = sa.id();
+            // Kernel requests of the children it took over answer to it.
+            for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
+                if *owner == id && purpose.child().is_some_and(|c| sa.has_child(c)) {
+                    *owner = new;
+                }
+            }
+            self.insert_rekeyed(sa);
+        }
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);
             return;

@@ -23,7 +23,10 @@
 //! choice of peer configuration by identity), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
-//! the make-before-break order of kernel operations), `informational`
+//! the make-before-break order of kernel operations), `ike_rekey` (a new
+//! IKE SA from the old SK_d that takes over the Child SAs), `lifetimes`
+//! (rekey and expiry timers, the kernel's soft and hard expires),
+//! `informational`
 //! (deletes, liveness checks,
 //! AUTHENTICATION_FAILED after IKE_AUTH). Every decrypted message passes
 //! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
@@ -36,6 +39,10 @@
 //!              +--+                                                       terminate: Deleting -> gone
 //! responder: (stateless errors) --IKE_SA_INIT--> HalfOpen --IKE_AUTH ok--> Established
 //!                                                  | 30 s: HalfOpenTimeout
+//!
+//! rekey:     Established --our CREATE_CHILD_SA(IKE)--> Rekeying --answer--> Rekeyed -> Deleting -> gone
+//!            Established --peer's rekey answered--> Rekeyed --peer's delete (or 60 s)--> gone
+//!            (the new IKE SA starts Established, with the children)
 //! ```
 //!
 //! Requests are window size 1 both ways: our requests queue behind the one
@@ -47,9 +54,8 @@
 //! retransmissions of it be dropped until then.
 //!
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
-//! - Rekeying of the IKE SA: a CREATE_CHILD_SA with an IKE proposal is
-//!   answered NO_ADDITIONAL_SAS. Child SAs are rekeyed (`child_rekey`,
-//!   with collisions), on command.
+//! - Reauthentication (`reauth_time`): IKE SAs are rekeyed, never
+//!   reauthenticated.
 //! - NAT traversal beyond detection ([`IkeSaInfo::nat_local`] /
 //!   `nat_remote`): no move to port 4500, no UDP encapsulation, no keepalives.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
@@ -69,6 +75,7 @@ mod ike_init;
 mod ike_rekey;
 mod ike_sa;
 mod informational;
+mod lifetimes;
 mod timers;
 mod ts;
 mod types;

@@ -364,3 +364,143 @@ fn delete_crossing_a_delete_removes_each_sa_once() {
         p.assert_kernels_empty();
     }
 }
+
+fn ike_rekeyed(events: &[Event]) -> Vec<(IkeSaId, IkeSaId)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeRekeyed { old, new, .. } => Some((*old, *new)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// After an IKE rekey: one IKE SA per side, the same SPIs, the child
+/// untouched in the kernel, and the new SA works (a liveness check, a
+/// Child SA rekey and finally the delete go over it).
+fn check_after_ike_rekey(p: &mut Pair, case: &str, old: [IkeSaInfo; 2], klog: [usize; 2]) {
+    let sas: Vec<Vec<IkeSaInfo>> = (0..2).map(|i| p.peers[i].ep.ike_sas().collect()).collect();
+    for i in 0..2 {
+        assert_eq!(sas[i].len(), 1, "{case}, side {i}: {:?}", sas[i]);
+        let s = &sas[i][0];
+        assert_eq!(s.state, IkeState::Established, "{case}");
+        assert_ne!(s.id, old[i].id, "{case}");
+        assert_ne!((s.spi_i, s.spi_r), (old[i].spi_i, old[i].spi_r), "{case}");
+        assert_eq!(s.children.len(), 1, "{case}");
+        assert_eq!(s.children[0].id, old[i].children[0].id, "{case}");
+        assert_eq!(
+            ike_rekeyed(&p.peers[i].events()),
+            [(old[i].id, s.id)],
+            "{case}, side {i}"
+        );
+        assert!(
+            !p.peers[i].events().iter().any(|e| matches!(
+                e,
+                Event::IkeDeleted { .. } | Event::IkeFailed { .. } | Event::ChildDeleted { .. }
+            )),
+            "{case}, side {i}: {:?}",
+            p.peers[i].events()
+        );
+        // Nothing changed in the kernel.
+        assert_eq!(p.peers[i].kernel.log.len(), klog[i], "{case}, side {i}");
+    }
+    assert_eq!(
+        (sas[0][0].spi_i, sas[0][0].spi_r),
+        (sas[1][0].spi_i, sas[1][0].spi_r),
+        "{case}"
+    );
+    assert_ne!(sas[0][0].initiator, sas[1][0].initiator, "{case}");
+    p.assert_one_pair_per_child();
+    // The new IKE SA carries exchanges both ways.
+    let now = p.now;
+    let (a, b) = (sas[0][0].id, sas[1][0].id);
+    p.peers[0].ep.send_liveness_check(now, a).unwrap();
+    p.peers[1].ep.send_liveness_check(now, b).unwrap();
+    p.run_for(secs(10));
+    for i in 0..2 {
+        assert!(
+            p.peers[i]
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::PeerAlive { id } if *id == sas[i][0].id)),
+            "{case}, side {i}"
+        );
+    }
+    rekey_once(p, 1);
+    let now = p.now;
+    p.peers[0].ep.terminate_ike(now, a).unwrap();
+    p.run_for(secs(30));
+    p.assert_kernels_empty();
+    assert!(
+        p.peers[0].ep.is_empty() && p.peers[1].ep.is_empty(),
+        "{case}"
+    );
+}
+
+#[test]
+fn ike_rekey_from_either_side_moves_the_children() {
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            let case = format!("IKE initiator {ike_initiator}, rekeyer {rekeyer}");
+            let mut p = Pair::new(pfs_setup());
+            p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+            let old = [
+                p.peers[0].ep.ike_sas().next().unwrap(),
+                p.peers[1].ep.ike_sas().next().unwrap(),
+            ];
+            let klog = [p.peers[0].kernel.log.len(), p.peers[1].kernel.log.len()];
+            let now = p.now;
+            p.peers[rekeyer].ep.rekey_ike(now, old[rekeyer].id).unwrap();
+            p.run_for(secs(60));
+            // The rekey's initiator is the new IKE SA's initiator.
+            let new = p.peers[rekeyer].ep.ike_sas().next().unwrap();
+            assert!(new.initiator, "{case}");
+            check_after_ike_rekey(&mut p, &case, old, klog);
+        }
+    }
+}
+
+#[test]
+fn simultaneous_ike_rekeys_keep_one_ike_sa_by_the_nonce_rule() {
+    let mut outcomes = std::collections::BTreeSet::new();
+    for seed in 0u8..8 {
+        for ike_initiator in [0, 1] {
+            let case = format!("seed {seed}, IKE initiator {ike_initiator}");
+            let s = Setup {
+                seeds: [vec![b'L', seed], vec![b'R', seed]],
+                ..Setup::default()
+            };
+            let mut p = Pair::new(s);
+            p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+            let old = [
+                p.peers[0].ep.ike_sas().next().unwrap(),
+                p.peers[1].ep.ike_sas().next().unwrap(),
+            ];
+            let klog = [p.peers[0].kernel.log.len(), p.peers[1].kernel.log.len()];
+            let now = p.now;
+            for i in 0..2 {
+                p.peers[i].ep.rekey_ike(now, old[i].id).unwrap();
+            }
+            p.run_for(secs(120));
+            let c0 = p.peers[0].ep.collisions().to_vec();
+            let c1 = p.peers[1].ep.collisions().to_vec();
+            assert_eq!((c0.len(), c1.len()), (1, 1), "{case}");
+            let (ours, theirs, lost) = &c0[0];
+            assert_eq!(*lost, ours < theirs, "{case}");
+            assert_eq!(
+                (&c1[0].0, &c1[0].1, c1[0].2),
+                (theirs, ours, !lost),
+                "{case}"
+            );
+            // The winner's initiator is the surviving SA's initiator.
+            let winner = if *lost { 1 } else { 0 };
+            outcomes.insert(winner);
+            assert!(
+                p.peers[winner].ep.ike_sas().next().unwrap().initiator,
+                "{case}"
+            );
+            check_after_ike_rekey(&mut p, &case, old, klog);
+        }
+    }
+    assert_eq!(outcomes.len(), 2, "both nonce orders occurred");
+}
