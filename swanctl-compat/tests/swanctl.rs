@@ -98,9 +98,6 @@ fn strongswan_net2net_psk_needs_keys_iked_does_not_have_yet() {
         load_err(f),
         [
             later(24, &format!("{child}.updown"), "updown"),
-            later(25, &format!("{child}.rekey_time"), "rekey_time"),
-            later(26, &format!("{child}.rekey_bytes"), "rekey_bytes"),
-            later(27, &format!("{child}.rekey_packets"), "rekey_packets"),
             later(32, "connections.gw-gw.mobike", "mobike"),
             later(33, "connections.gw-gw.reauth_time", "reauth_time"),
         ]

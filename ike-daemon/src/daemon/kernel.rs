@@ -30,15 +30,15 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{debug, info, warn};
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, Handle, IntegrityAlg, IpPrefix, KernelErrorKind, Key, Lifetimes,
-    Limits, PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector, Template,
-    Transforms, Usage,
+    AeadAlg, CipherAlg, Direction, EventGroups, Handle, IntegrityAlg, IpPrefix, KernelErrorKind,
+    Key, Lifetimes, Limits, PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector,
+    Template, Transforms, Usage, XfrmEvent,
 };
 
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
-    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelLimits, KernelOk, KernelOp, KernelResult,
-    Mode,
+    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelEvent, KernelLimits, KernelOk, KernelOp,
+    KernelResult, Mode,
 };
 use crate::wire::TrafficSelector;
 use crate::wire::codes::{EncrId, IntegId, ProtocolId};
@@ -847,6 +847,52 @@ impl Kernel {
         if sas > 0 || policies > 0 {
             info!("removed {sas} SAs and {policies} policies from the kernel");
         }
+    }
+
+    /// Forwards the kernel's expire events of SAs iked installed, as the
+    /// endpoint's [`KernelEvent`]s, until `tx` closes.
+    pub fn forward_expires(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<KernelEvent>,
+    ) -> Result<(), xfrm_netlink::Error> {
+        let mut events = self.handle.events(EventGroups {
+            expire: true,
+            ..EventGroups::default()
+        })?;
+        tokio::spawn(async move {
+            while let Some(ev) = events.next_event().await {
+                let ev = match ev {
+                    Ok(XfrmEvent::Expire(e)) => e,
+                    Ok(XfrmEvent::Overrun) => {
+                        warn!("kernel event buffer overrun: expire events may be lost");
+                        continue;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        debug!("kernel event: {e}");
+                        continue;
+                    }
+                };
+                if !ev.sa.owned {
+                    continue;
+                }
+                let protocol = match ev.sa.protocol {
+                    Some(Protocol::Esp) => ProtocolId::ESP,
+                    Some(Protocol::Ah) => ProtocolId::AH,
+                    _ => continue,
+                };
+                let k = KernelEvent::Expire {
+                    protocol,
+                    spi: ev.sa.spi,
+                    dst: ev.sa.dst,
+                    hard: ev.hard,
+                };
+                if tx.send(k).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Bytes and packets of an SA, if it can be read.

@@ -190,6 +190,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         Arc::new(DefaultProvider::new()),
     );
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
+    // Soft expires (byte/packet limits) start rekeys, hard ones delete.
+    let (expire_tx, mut expire_rx) = mpsc::unbounded_channel();
+    if let Err(e) = kernel.forward_expires(expire_tx) {
+        warn!(
+            "cannot listen to the kernel's expire events (rekey_bytes/rekey_packets will not rekey): {e}"
+        );
+    }
     let mut d = Driver {
         ep,
         kernel,
@@ -240,6 +247,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                     d.ep.handle_kernel_result(Instant::now(), r);
                 }
             }
+            Some(e) = expire_rx.recv() => d.ep.handle_kernel_event(Instant::now(), e),
             Some(c) = control_rx.recv() => d.control(c).await,
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
             _ = sigint.recv() => d.begin_shutdown("SIGINT"),

@@ -47,6 +47,8 @@ pub struct FakeKernel {
     pub sa_out: BTreeMap<u32, (ChildId, u32)>,
     /// Reqids with policies.
     pub policies: BTreeSet<u32>,
+    /// SPIs of SAs the kernel removed by itself (hard expire).
+    pub expired: BTreeSet<u32>,
     /// Every change, with a sequence number that orders the changes of
     /// both kernels.
     pub log: Vec<(u64, KLog)>,
@@ -193,8 +195,9 @@ impl FakeKernel {
                 }
                 let had_out = self.sa_out.remove(&child.spi_out).is_some();
                 assert_eq!(
-                    had_out, child.outbound,
-                    "RemoveChild's outbound flag is wrong"
+                    had_out || self.expired.contains(&child.spi_out),
+                    child.outbound,
+                    "RemoveChild's outbound flag is wrong: {child:?}"
                 );
                 if had_out {
                     self.push(KLog::DelOut {
@@ -225,6 +228,12 @@ impl FakeKernel {
                 None
             }
         }
+    }
+
+    /// The kernel removes an outbound SA by itself (a hard expire).
+    pub fn hard_expire_out(&mut self, spi: u32) {
+        assert!(self.sa_out.remove(&spi).is_some());
+        self.expired.insert(spi);
     }
 
     /// Sequence number of the first log entry matching `f`.

@@ -504,3 +504,195 @@ fn simultaneous_ike_rekeys_keep_one_ike_sa_by_the_nonce_rule() {
     }
     assert_eq!(outcomes.len(), 2, "both nonce orders occurred");
 }
+
+fn with_child_lifetimes(l: ChildLifetimes) -> Setup {
+    let mut s = pfs_setup();
+    for side in &mut s.peers {
+        side[0].children[0].lifetimes = l;
+    }
+    s
+}
+
+fn times(p: &Pair, i: usize, f: impl Fn(&Event) -> bool) -> Vec<Duration> {
+    p.peers[i]
+        .events
+        .iter()
+        .filter(|(_, e)| f(e))
+        .map(|(t, _)| *t - p.start)
+        .collect()
+}
+
+#[test]
+fn child_rekey_time_rekeys_within_the_random_window() {
+    let l = ChildLifetimes {
+        rekey_time: secs(3600),
+        life_time: secs(3960),
+        rand_time: secs(360),
+        ..ChildLifetimes::default()
+    };
+    let mut p = Pair::new(with_child_lifetimes(l));
+    p.connect(0, "site-b");
+    let installed = times(&p, 0, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    let info = p.a().ep.ike_sas().next().unwrap();
+    let c = &info.children[0];
+    let rekey_at = c.rekey_at.unwrap() - p.start;
+    assert!(rekey_at <= installed + secs(3600) && rekey_at > installed + secs(3240));
+    assert_eq!(c.expires_at.unwrap() - p.start, installed + secs(3960));
+    p.run_for(secs(10 * 3600));
+    let t = times(&p, 0, |e| matches!(e, Event::ChildRekeyed { .. }));
+    assert!((10..=12).contains(&t.len()), "{t:?}");
+    // Each rekey 54-60 minutes after the one before (whichever side's
+    // timer fired first), and not all after the same time: jitter.
+    let mut prev = installed;
+    let mut gaps = std::collections::BTreeSet::new();
+    for x in &t {
+        let gap = *x - prev;
+        assert!(gap > secs(3240) && gap <= secs(3600), "{t:?}");
+        gaps.insert(gap);
+        prev = *x;
+    }
+    assert!(gaps.len() > 1, "no jitter: {gaps:?}");
+    assert_eq!(
+        times(&p, 1, |e| matches!(e, Event::ChildRekeyed { .. })).len(),
+        t.len()
+    );
+    for i in 0..2 {
+        assert!(deleted_or_failed(&p.peers[i].events()).is_empty());
+    }
+    p.assert_one_pair_per_child();
+}
+
+#[test]
+fn rekey_time_zero_never_rekeys_and_arms_no_timer() {
+    let mut p = Pair::new(with_child_lifetimes(ChildLifetimes::default()));
+    p.connect(0, "site-b");
+    assert_eq!(p.a().ep.poll_timeout(), None);
+    assert_eq!(p.b().ep.poll_timeout(), None);
+    p.run_for(secs(48 * 3600));
+    assert!(rekeyed(&p.a().events()).is_empty());
+    p.assert_one_pair_per_child();
+}
+
+#[test]
+fn child_life_time_without_rekey_deletes_the_child() {
+    // Only side 1 has a lifetime, and no rekey_time: it deletes at 30 min.
+    let mut s = pfs_setup();
+    s.peers[1][0].children[0].lifetimes = ChildLifetimes {
+        life_time: secs(1800),
+        ..ChildLifetimes::default()
+    };
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    let installed = times(&p, 1, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    p.run_for(secs(3600));
+    for i in 0..2 {
+        let t = times(&p, i, |e| matches!(e, Event::ChildDeleted { .. }));
+        assert_eq!(t.len(), 1, "side {i}");
+        assert!(
+            t[0] >= installed + secs(1800) && t[0] < installed + secs(1801),
+            "{t:?}"
+        );
+    }
+    let a = p.a().kernel.sa_in.len() + p.b().kernel.sa_in.len() + p.a().kernel.policies.len();
+    assert_eq!(a, 0);
+    assert_eq!(
+        p.a().ep.ike_sas().next().unwrap().state,
+        IkeState::Established
+    );
+}
+
+#[test]
+fn ike_rekey_time_rekeys_the_ike_sa_and_keeps_the_children() {
+    let mut s = with_child_lifetimes(ChildLifetimes::default());
+    for side in &mut s.peers {
+        side[0].lifetimes = IkeLifetimes {
+            rekey_time: secs(4 * 3600),
+            over_time: secs(1440),
+            rand_time: secs(1440),
+        };
+    }
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    let child = only_child(&p, 0).0;
+    let sa = p.a().ep.ike_sas().next().unwrap();
+    assert!(sa.rekey_at.is_some() && sa.expires_at.is_some());
+    p.run_for(secs(13 * 3600));
+    for i in 0..2 {
+        let t = times(&p, i, |e| matches!(e, Event::IkeRekeyed { .. }));
+        assert!((3..=4).contains(&t.len()), "side {i}: {t:?}");
+        let sas: Vec<IkeSaInfo> = p.peers[i].ep.ike_sas().collect();
+        assert_eq!(sas.len(), 1);
+        assert!(
+            !p.peers[i]
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::IkeDeleted { .. } | Event::IkeFailed { .. })),
+            "side {i}"
+        );
+    }
+    assert_eq!(
+        only_child(&p, 0).0,
+        child,
+        "the child moved along, untouched"
+    );
+    p.assert_one_pair_per_child();
+}
+
+#[test]
+fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
+    let mut p = Pair::new(pfs_setup());
+    p.connect(0, "site-b");
+    let (old, c) = only_child(&p, 0);
+    let left = c.local.ip();
+    // Soft expire of the inbound SA on side 0: a rekey.
+    let now = p.now;
+    p.a().ep.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            protocol: c.protocol,
+            spi: c.spi_in,
+            dst: left,
+            hard: false,
+        },
+    );
+    p.run_for(secs(30));
+    let (new, c2) = only_child(&p, 0);
+    assert_eq!(rekeyed(&p.a().events()), [(old, new)]);
+    p.assert_one_pair_per_child();
+    // An expire of an SA nobody knows changes nothing.
+    let now = p.now;
+    p.a().ep.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            protocol: c.protocol,
+            spi: 0x1234,
+            dst: left,
+            hard: true,
+        },
+    );
+    p.run_for(secs(30));
+    p.assert_one_pair_per_child();
+    // Hard expire of the outbound SA on side 0 (the kernel removed it):
+    // the Child SA is deleted on both sides.
+    p.a().kernel.hard_expire_out(c2.spi_out);
+    let now = p.now;
+    p.a().ep.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            protocol: c2.protocol,
+            spi: c2.spi_out,
+            dst: c2.remote.ip(),
+            hard: true,
+        },
+    );
+    p.run_for(secs(30));
+    for i in 0..2 {
+        assert_eq!(
+            times(&p, i, |e| matches!(e, Event::ChildDeleted { .. })).len(),
+            1,
+            "side {i}"
+        );
+        let k = &p.peers[i].kernel;
+        assert!(k.sa_in.is_empty() && k.sa_out.is_empty() && k.policies.is_empty());
+    }
+}
