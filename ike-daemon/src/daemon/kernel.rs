@@ -500,6 +500,25 @@ impl Kernel {
             KernelOp::RemoveChild { child, .. } => Some(child.reqid),
             KernelOp::AllocSpi { .. } | KernelOp::ReleaseSpi { .. } => None,
         };
+        // The IKE SA owning a child changes with an IKE rekey: keep the
+        // records current, so that `has_children_of` waits for this.
+        let owner = match &op {
+            KernelOp::InstallRekeyed { child, .. } | KernelOp::InstallOutbound { child, .. } => {
+                Some((child.id, child.reqid, child.ike_sa))
+            }
+            KernelOp::RemoveChild { child, .. } => Some((child.id, child.reqid, child.ike_sa)),
+            _ => None,
+        };
+        if let Some((id, reqid, ike)) = owner {
+            self.with(|s| {
+                if let Some(r) = s.children.get_mut(&id) {
+                    r.ike = Some(ike);
+                }
+                if let Some(r) = s.policies.get_mut(&reqid) {
+                    r.ike = Some(ike);
+                }
+            });
+        }
         let turn = reqid.map(|r| self.enqueue(r));
         let this = self.clone();
         async move {

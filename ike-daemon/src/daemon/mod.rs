@@ -736,7 +736,8 @@ impl Driver {
                     for sa in &snap {
                         let mut st = status::ike_status(sa, now);
                         for (cs, ci) in st.children.iter_mut().zip(&sa.children) {
-                            if ci.state != crate::sa::ChildState::Installed {
+                            use crate::sa::ChildState as C;
+                            if !matches!(ci.state, C::Installed | C::Rekeying | C::Rekeyed) {
                                 continue;
                             }
                             let inb = kernel
@@ -789,11 +790,12 @@ impl Driver {
         // Already up with everything asked for: nothing to do.
         let existing = self.ep.ike_sas().find(|s| {
             s.peer.as_deref() == Some(connection.as_str())
-                && s.state == IkeState::Established
+                && matches!(s.state, IkeState::Established | IkeState::Rekeying)
                 && want.iter().all(|w| {
-                    s.children
-                        .iter()
-                        .any(|c| &c.name == w && c.state == crate::sa::ChildState::Installed)
+                    use crate::sa::ChildState as C;
+                    s.children.iter().any(|c| {
+                        &c.name == w && matches!(c.state, C::Installed | C::Rekeying | C::Rekeyed)
+                    })
                 })
         });
         if let Some(s) = existing {

@@ -81,6 +81,7 @@ impl Child {
             installed_at: self.installed_at,
             rekey_at: self.rekey_at,
             expires_at: self.expires_at,
+            reqid: self.reqid,
         }
     }
 }
@@ -722,7 +723,7 @@ impl IkeSa {
         c.state = ChildState::Installed;
         c.installed_at = Some(now);
         let timers = !c.redundant;
-        info!(
+        let line = format!(
             "CHILD_SA {}{} established with SPIs {:08x}_i {:08x}_o and TS {} === {} ({} {}, IKE SA {name})",
             c.cfg.name,
             c.id,
@@ -733,11 +734,17 @@ impl IkeSa {
             c.protocol,
             c.mode,
         );
-        ctx.events.push_back(Event::ChildInstalled {
-            ike,
-            child,
-            name: c.cfg.name.clone(),
-        });
+        if c.rekey.is_some() {
+            // Reported as rekeyed (ChildRekeyed) once it carries traffic.
+            debug!("{line}");
+        } else {
+            info!("{line}");
+            ctx.events.push_back(Event::ChildInstalled {
+                ike,
+                child,
+                name: c.cfg.name.clone(),
+            });
+        }
         let rekey = c.rekey;
         if timers {
             self.start_child_lifetimes(ctx, now, child);
@@ -816,7 +823,7 @@ impl IkeSa {
             }
         }
         if c.redundant || c.replaced {
-            info!(
+            debug!(
                 "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o removed ({}, IKE SA {})",
                 c.cfg.name,
                 c.id,

@@ -75,7 +75,7 @@ impl IkeSa {
             "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o",
             c.cfg.name, c.id, c.spi_in, c.spi_out
         );
-        info!("rekeying {what} (IKE SA {})", self.name());
+        debug!("rekeying {what} (IKE SA {})", self.name());
         let new = self.new_child_with(ctx, cfg, true, reqid, Some(child));
         self.queue.push_back(Task::CreateChild {
             child: new,

@@ -43,10 +43,16 @@ impl IkeSa {
         };
         // From now on a delete of it from the peer crosses ours (1.4.1).
         c.state = ChildState::Deleting;
-        info!(
+        let level_info = !(c.replaced || c.redundant);
+        let line = format!(
             "deleting CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o (IKE SA {})",
             c.cfg.name, c.id, c.spi_in, c.spi_out, name
         );
+        if level_info {
+            info!("{line}");
+        } else {
+            debug!("{line}");
+        }
         let d = Delete::child(c.protocol, [c.spi_in]);
         self.send_request(
             ctx,

@@ -593,6 +593,8 @@ pub struct ChildSaInfo {
     pub rekey_at: Option<Instant>,
     /// When it expires (is deleted if not rekeyed by then).
     pub expires_at: Option<Instant>,
+    /// Its kernel reqid (kept across rekeys).
+    pub reqid: u32,
 }
 
 /// A snapshot of one IKE SA.
