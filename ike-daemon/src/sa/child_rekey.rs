@@ -289,6 +289,23 @@ impl IkeSa {
         }
     }
 
+    /// The peer's rekey of `old` went away before taking over: unless
+    /// another successor stands, `old` is a Child SA like any other again.
+    pub(crate) fn rekey_abandoned(&mut self, old: ChildId) {
+        let other = self
+            .children
+            .iter()
+            .any(|c| c.rekey == Some(old) && !c.redundant);
+        if let Some(o) = self.child_mut(old)
+            && o.state == ChildState::Rekeyed
+            && !o.replaced
+            && !other
+        {
+            debug!("{}: rekey of {old} abandoned by the peer", o.cfg.name);
+            o.state = ChildState::Installed;
+        }
+    }
+
     /// Installs the outbound SA of `child` (responder of a rekey) now
     /// that the peer no longer needs the old one.
     pub(crate) fn install_outbound(&mut self, ctx: &mut Ctx, child: ChildId) -> bool {

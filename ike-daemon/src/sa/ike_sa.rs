@@ -976,8 +976,17 @@ impl IkeSa {
                 Err(e) => {
                     // The daemon rolled back its partial install; only the
                     // allocated SPI is left, to be released.
+                    let mut peer_half = None;
                     if let Some(c) = self.children.iter_mut().find(|c| c.id == child) {
                         c.state = super::ChildState::Creating;
+                        // As initiator the peer has installed its half:
+                        // delete it (our inbound SPI names it).
+                        if c.initiator && c.spi_out != 0 {
+                            peer_half = Some((c.protocol, c.spi_in));
+                        }
+                    }
+                    if let Some((protocol, spi)) = peer_half {
+                        self.queue.push_back(Task::DeleteRejected { protocol, spi });
                     }
                     self.child_failed(ctx, now, child, ChildFailReason::Kernel(e))
                 }

@@ -147,6 +147,11 @@ impl IkeSa {
                 // A delete of ours still queued is moot.
                 self.queue
                     .retain(|t| !matches!(t, Task::DeleteChild(x) if *x == c.id));
+                // The peer dropped a rekey of its own before it took over
+                // (it refused our answer): the old child is ours again.
+                if let (Some(old), false, false) = (c.rekey, c.initiator, c.outbound) {
+                    self.rekey_abandoned(old);
+                }
                 self.drop_child(ctx, c, true, ChildFailReason::IkeSaGone);
             }
         }

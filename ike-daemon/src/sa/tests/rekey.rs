@@ -700,3 +700,63 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
         assert!(k.sa_in.is_empty() && k.sa_out.is_empty() && k.policies.is_empty());
     }
 }
+
+#[test]
+fn failed_install_of_our_rekey_deletes_the_peers_half_and_retries() {
+    for rekeyer in [0, 1] {
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        let (old, _) = only_child(&p, rekeyer);
+        p.peers[rekeyer].kernel.fail_installs = 1;
+        let now = p.now;
+        let ike = ike_id(&p, rekeyer);
+        p.peers[rekeyer].ep.rekey_child(now, ike, old).unwrap();
+        p.run_for(secs(2));
+        // The old pair is all there is; the peer removed its new half.
+        assert_eq!(only_child(&p, rekeyer).0, old);
+        p.assert_one_pair_per_child();
+        assert_eq!(p.peers[1 - rekeyer].kernel.removed.len(), 1);
+        assert!(rekeyed(&p.peers[rekeyer].events()).is_empty());
+        // The rekey is tried again within 15 s and succeeds.
+        p.run_for(secs(20));
+        assert_eq!(rekeyed(&p.peers[rekeyer].events()).len(), 1);
+        assert_ne!(only_child(&p, rekeyer).0, old);
+        p.assert_one_pair_per_child();
+    }
+}
+
+#[test]
+fn child_rekey_crossing_an_ike_rekey_is_refused_and_both_retried() {
+    for ike_rekeyer in [0, 1] {
+        let case = format!("IKE rekeyer {ike_rekeyer}");
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        let child_rekeyer = 1 - ike_rekeyer;
+        let (old, _) = only_child(&p, child_rekeyer);
+        let now = p.now;
+        let (a, b) = (ike_id(&p, ike_rekeyer), ike_id(&p, child_rekeyer));
+        p.peers[ike_rekeyer].ep.rekey_ike(now, a).unwrap();
+        p.peers[child_rekeyer].ep.rekey_child(now, b, old).unwrap();
+        p.run_for(secs(2));
+        // Each refused the other's exchange (TEMPORARY_FAILURE).
+        for i in 0..2 {
+            assert!(ike_rekeyed(&p.peers[i].events()).is_empty(), "{case}");
+            assert!(rekeyed(&p.peers[i].events()).is_empty(), "{case}");
+        }
+        p.run_for(secs(60));
+        for i in 0..2 {
+            assert_eq!(
+                ike_rekeyed(&p.peers[i].events()).len(),
+                1,
+                "{case}, side {i}"
+            );
+            assert_eq!(rekeyed(&p.peers[i].events()).len(), 1, "{case}, side {i}");
+            assert_eq!(p.peers[i].ep.ike_sas().count(), 1, "{case}");
+            assert_eq!(
+                p.peers[i].ep.ike_sas().next().unwrap().state,
+                IkeState::Established
+            );
+        }
+        p.assert_one_pair_per_child();
+    }
+}
