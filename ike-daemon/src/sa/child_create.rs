@@ -333,6 +333,12 @@ impl IkeSa {
         let rekey = c
             .rekey
             .and_then(|old| self.children.iter().find(|o| o.id == old));
+        if c.rekey.is_some() && rekey.is_none_or(|o| o.state != ChildState::Rekeying) {
+            // The old child went (or was replaced by the peer's rekey)
+            // while ours waited: nothing to rekey any more.
+            self.abandon_rekey(ctx, now, child);
+            return;
+        }
         let rekey_of = rekey.map(|o| {
             (
                 o.protocol,

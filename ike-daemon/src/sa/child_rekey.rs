@@ -289,6 +289,27 @@ impl IkeSa {
         }
     }
 
+    /// Our rekey `child` is moot before it was sent: drop it quietly.
+    pub(crate) fn abandon_rekey(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
+        let Some(pos) = self.children.iter().position(|c| c.id == child) else {
+            return;
+        };
+        let c = self.children.remove(pos);
+        debug!(
+            "{}: rekey {}{child} abandoned, the old Child SA is gone or replaced",
+            self.name(),
+            c.cfg.name
+        );
+        if c.spi_in != 0 {
+            ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+                protocol: c.protocol,
+                local: self.local,
+                spi: c.spi_in,
+            });
+        }
+        self.next_task(ctx, now);
+    }
+
     /// The peer's rekey of `old` went away before taking over: unless
     /// another successor stands, `old` is a Child SA like any other again.
     pub(crate) fn rekey_abandoned(&mut self, old: ChildId) {

@@ -328,7 +328,7 @@ impl IkeSa {
     /// `new` replaces this IKE SA: it takes the Child SAs and our queued
     /// work; we delete this one if we made `new` (`delete_old`), else wait
     /// for the peer's delete.
-    fn adopt(&mut self, ctx: &mut Ctx, now: Instant, mut new: IkeSa, delete_old: bool) {
+    pub(crate) fn adopt(&mut self, ctx: &mut Ctx, now: Instant, mut new: IkeSa, delete_old: bool) {
         new.children = std::mem::take(&mut self.children);
         new.pending_children = std::mem::take(&mut self.pending_children);
         new.queue = std::mem::take(&mut self.queue)

@@ -864,7 +864,8 @@ impl IkeSa {
             self.local.ip(),
             self.remote.ip()
         );
-        let peer = (self.initiator || !self.candidates.is_empty()).then(|| self.peer.name.clone());
+        let peer = (self.initiator || !self.candidates.is_empty() || self.established_at.is_some())
+            .then(|| self.peer.name.clone());
         // Children first, then the IKE SA: `ikectl up` waits for the latter.
         self.teardown(ctx, false);
         ctx.events.push_back(Event::IkeFailed {

@@ -97,6 +97,17 @@ impl IkeSa {
             })
             .collect();
         if deletes.iter().any(|d| d.protocol == ProtocolId::IKE) {
+            if let Some((theirs, _)) = self.peer_rekey.take() {
+                // Both rekeyed and the peer, deleting this SA, won before
+                // our answer came: its new SA takes over (2.25.2), ours
+                // is forgotten (the peer drops its copy).
+                info!(
+                    "{}: peer deletes the IKE SA while both rekeyed it: its rekey wins",
+                    self.name()
+                );
+                self.outstanding = None;
+                self.adopt(ctx, now, *theirs, false);
+            }
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
             self.deleted(ctx, true);
             return;
@@ -139,6 +150,11 @@ impl IkeSa {
                 };
                 let mut c = self.children.remove(pos);
                 c.replaced |= replaced;
+                // The peer's own rekey that it drops (it lost a collision,
+                // or refused our answer) never carried traffic: no event.
+                if c.rekey.is_some() && !c.initiator && !c.outbound {
+                    c.redundant = true;
+                }
                 // A delete of ours crossing this one: no Delete payload in
                 // the answer (1.4.1); ours is answered the same way.
                 if c.state != ChildState::Deleting {
