@@ -15,7 +15,7 @@
 //!  (traffic goes out on the new SA: the kernel picks the newest SA of a reqid)
 //!  INFORMATIONAL D(old) ------------------->  InstallOutbound(new)
 //!                                             RemoveChild(old, keep policies)
-//!                              <------------  D(old)
+//!                              <------------  D(old) (once InstallOutbound is done)
 //!  RemoveChild(old, keep policies)
 //! ```
 //!
@@ -40,7 +40,7 @@ use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, Event, KernelOp};
 use crate::wire::Notify;
-use crate::wire::codes::NotifyType;
+use crate::wire::codes::{ExchangeType, NotifyType};
 
 /// How long to wait before retrying a rekey the peer refused (strongSwan:
 /// 15 s minus up to 10 s of jitter).
@@ -347,19 +347,21 @@ impl IkeSa {
     }
 
     /// `old` is about to be removed: its successors from a peer's rekey
-    /// get their outbound SAs first. Whether one took over.
-    pub(crate) fn hand_over(&mut self, ctx: &mut Ctx, old: ChildId) -> bool {
+    /// get their outbound SAs first. How many took over.
+    pub(crate) fn hand_over(&mut self, ctx: &mut Ctx, old: ChildId) -> usize {
         let successors: Vec<ChildId> = self
             .children
             .iter()
             .filter(|c| c.rekey == Some(old) && !c.initiator && !c.redundant)
             .map(|c| c.id)
             .collect();
-        let mut any = false;
+        let mut n = 0usize;
         for s in successors {
-            any |= self.install_outbound(ctx, s);
+            if self.install_outbound(ctx, s) {
+                n = n.saturating_add(1);
+            }
         }
-        any
+        n
     }
 
     /// The kernel's answer to an `InstallOutbound`.
@@ -372,6 +374,14 @@ impl IkeSa {
     ) {
         let name = self.name();
         let id = self.id;
+        if let Some((mid, inner, left)) = self.deferred.take() {
+            let left = left.saturating_sub(1);
+            if left == 0 {
+                self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
+            } else {
+                self.deferred = Some((mid, inner, left));
+            }
+        }
         let Some(c) = self.child_mut(child) else {
             return;
         };

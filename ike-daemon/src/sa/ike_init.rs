@@ -182,6 +182,7 @@ impl IkeSa {
             expire_at: None,
             rekey_ke: (0, None),
             peer_rekey: None,
+            deferred: None,
             peer,
         };
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -698,6 +699,7 @@ pub(crate) fn respond(
         expire_at: None,
         rekey_ke: (0, None),
         peer_rekey: None,
+        deferred: None,
         peer,
     })
 }

@@ -74,6 +74,7 @@ impl IkeSa {
     /// ours is in flight and no Child SA is half made.
     pub(crate) fn send_rekey_ike(&mut self, ctx: &mut Ctx, now: Instant) {
         let busy = self.pending.is_some()
+            || self.deferred.is_some()
             || self.children.iter().any(|c| {
                 matches!(
                     c.state,
@@ -322,6 +323,7 @@ impl IkeSa {
             expire_at: None,
             rekey_ke: (0, None),
             peer_rekey: None,
+            deferred: None,
         }
     }
 

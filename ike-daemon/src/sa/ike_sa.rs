@@ -285,6 +285,10 @@ pub(crate) struct IkeSa {
     /// Responder of the peer's IKE rekey while ours is in flight: the new
     /// IKE SA it made and its lowest nonce, until ours is answered (2.8.2).
     pub(crate) peer_rekey: Option<(Box<IkeSa>, Vec<u8>)>,
+    /// The answer to the peer's delete of rekeyed Child SAs, held until
+    /// the successors' outbound SAs are in the kernel: (message ID,
+    /// payloads, installs still running).
+    pub(crate) deferred: Option<(u32, Vec<Payload>, usize)>,
 }
 
 /// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
@@ -674,7 +678,7 @@ impl IkeSa {
                 );
                 return;
             }
-            if self.pending.is_some() {
+            if self.pending.is_some() || self.deferred.is_some() {
                 debug!(
                     "{}: request {mid} still being processed, dropping it",
                     self.name()
@@ -919,6 +923,7 @@ impl IkeSa {
         self.outstanding = None;
         self.queue.clear();
         self.pending = None;
+        self.deferred = None;
         self.half_open_until = None;
         self.retire_at = None;
         self.rekey_at = None;

@@ -65,7 +65,7 @@ impl IkeSa {
 
     /// The answer to our Child SA delete: remove it from the kernel.
     pub(crate) fn delete_child_response(&mut self, ctx: &mut Ctx, child: ChildId, _msg: &Message) {
-        if self.hand_over(ctx, child)
+        if self.hand_over(ctx, child) > 0
             && let Some(c) = self.child_mut(child)
         {
             c.replaced = true;
@@ -113,6 +113,7 @@ impl IkeSa {
             return;
         }
         let mut answer: Vec<(ProtocolId, u32)> = Vec::new();
+        let mut installs = 0usize;
         for d in deletes {
             if d.protocol != ProtocolId::ESP && d.protocol != ProtocolId::AH {
                 continue;
@@ -144,7 +145,9 @@ impl IkeSa {
                 let id = self.children.get(pos).map(|c| c.id);
                 // A successor from the peer's rekey takes over first: the
                 // peer receives on it now.
-                let replaced = id.is_some_and(|id| self.hand_over(ctx, id));
+                let handed = id.map_or(0, |id| self.hand_over(ctx, id));
+                installs = installs.saturating_add(handed);
+                let replaced = handed > 0;
                 let Some(pos) = self.children.iter().position(|c| Some(c.id) == id) else {
                     continue;
                 };
@@ -184,6 +187,12 @@ impl IkeSa {
         }
         if inner.is_empty() {
             debug!("{}: answering INFORMATIONAL request {mid}", self.name());
+        }
+        if installs > 0 {
+            // Answer once the new outbound SAs are in: the peer removes
+            // the old inbound SAs when it has the answer.
+            self.deferred = Some((mid, inner, installs));
+            return;
         }
         self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
         let _ = now;

@@ -843,3 +843,45 @@ fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
         p.assert_one_pair_per_child();
     }
 }
+
+#[test]
+fn rekey_responder_answers_the_delete_of_the_old_sa_once_its_new_outbound_sa_is_in() {
+    let mut p = Pair::default_pair();
+    p.connect(0, "site-b");
+    let (old, _) = only_child(&p, 0);
+    // Side 0's delete of the old child arrives a second late.
+    p.policy = Box::new(|from, _, bytes| {
+        let info = crate::wire::Header::peek(bytes)
+            .map(|(h, _)| h.exchange == ExchangeType::INFORMATIONAL && !h.is_response())
+            .unwrap_or(false);
+        if from == 0 && info {
+            Fate::Delay(secs(1))
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    let ike = ike_id(&p, 0);
+    p.a().ep.rekey_child(now, ike, old).unwrap();
+    p.run_for(Duration::from_millis(500));
+    assert_eq!(p.a().count_sent(ExchangeType::INFORMATIONAL, false), 1);
+    // Side 1's kernel is slow when the delete comes.
+    p.hold_kernel[1] = true;
+    p.run_for(secs(2));
+    assert_eq!(p.b().count_received(ExchangeType::INFORMATIONAL, false), 1);
+    assert_eq!(p.b().count_sent(ExchangeType::INFORMATIONAL, true), 0);
+    assert!(
+        matches!(&p.held[1][..], [KernelOp::InstallOutbound { .. }, KernelOp::RemoveChild { child, .. }] if !child.policies),
+        "{:?}",
+        p.held[1]
+    );
+    // Side 0 retransmits meanwhile; that changes nothing.
+    p.run_for(secs(5));
+    assert_eq!(p.b().count_sent(ExchangeType::INFORMATIONAL, true), 0);
+    p.hold_kernel[1] = false;
+    p.release_kernel(1);
+    p.run_for(secs(10));
+    assert_eq!(p.b().count_sent(ExchangeType::INFORMATIONAL, true), 1);
+    p.assert_one_pair_per_child();
+    assert_eq!(rekeyed(&p.b().events()).len(), 1);
+}
