@@ -204,6 +204,18 @@ impl IkeSa {
                 // The old one went meanwhile: this is a child like any other.
                 return;
             };
+            if o.state == ChildState::Deleting && !o.replaced {
+                // Deleted (by command) while we rekeyed it: the new one
+                // goes too.
+                if let Some(c) = self.child_mut(new) {
+                    c.state = ChildState::Deleting;
+                }
+                self.queue.push_back(Task::DeleteChild(new));
+                return;
+            }
+            let Some(o) = self.child_mut(old) else {
+                return;
+            };
             o.replaced = true;
             let delete = o.state != ChildState::Deleting;
             if delete {
@@ -352,7 +364,12 @@ impl IkeSa {
         let successors: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|c| c.rekey == Some(old) && !c.initiator && !c.redundant)
+            .filter(|c| {
+                c.rekey == Some(old)
+                    && !c.initiator
+                    && !c.redundant
+                    && c.state != ChildState::Deleting
+            })
             .map(|c| c.id)
             .collect();
         let mut n = 0usize;

@@ -331,6 +331,8 @@ impl IkeSa {
     /// work; we delete this one if we made `new` (`delete_old`), else wait
     /// for the peer's delete.
     pub(crate) fn adopt(&mut self, ctx: &mut Ctx, now: Instant, mut new: IkeSa, delete_old: bool) {
+        // Deleted (by command) while being rekeyed: the new one goes too.
+        let terminated = delete_old && self.queue.iter().any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
         new.pending_children = std::mem::take(&mut self.pending_children);
         new.queue = std::mem::take(&mut self.queue)
@@ -359,6 +361,10 @@ impl IkeSa {
             self.next_task(ctx, now);
         } else {
             self.retire_at = Some(later(now, RETIRE_AFTER));
+        }
+        if terminated {
+            new.pending_children.clear();
+            new.queue.push_front(Task::DeleteIke);
         }
         new.next_task(ctx, now);
         ctx.new_sas.push(new);

@@ -23,13 +23,41 @@ impl IkeSa {
         if self.phase != Phase::Established {
             return Err(CommandError::WrongState(self.state()));
         }
+        // Also while being rekeyed: the successor goes with it.
         let c = self
             .children
             .iter_mut()
-            .find(|c| c.id == child && c.state == ChildState::Installed)
+            .find(|c| {
+                c.id == child
+                    && !c.redundant
+                    && matches!(
+                        c.state,
+                        ChildState::Installed | ChildState::Rekeying | ChildState::Rekeyed
+                    )
+            })
             .ok_or(CommandError::NoSuchSa)?;
         c.state = ChildState::Deleting;
         self.queue.push_back(Task::DeleteChild(child));
+        // A successor from the peer's rekey, not yet carrying traffic,
+        // goes too.
+        let successors: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|s| {
+                s.rekey == Some(child)
+                    && !s.initiator
+                    && !s.redundant
+                    && s.state == ChildState::Installed
+            })
+            .map(|s| s.id)
+            .collect();
+        for s in successors {
+            if let Some(c) = self.child_mut(s) {
+                c.state = ChildState::Deleting;
+                c.out_pending = None;
+            }
+            self.queue.push_back(Task::DeleteChild(s));
+        }
         self.next_task(ctx, now);
         Ok(())
     }

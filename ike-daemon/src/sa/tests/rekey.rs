@@ -885,3 +885,113 @@ fn rekey_responder_answers_the_delete_of_the_old_sa_once_its_new_outbound_sa_is_
     p.assert_one_pair_per_child();
     assert_eq!(rekeyed(&p.b().events()).len(), 1);
 }
+
+#[test]
+fn terminating_a_child_or_ike_sa_while_it_is_rekeyed_removes_the_new_one_too() {
+    for side in [0, 1] {
+        // Our own rekey in flight when the child is terminated.
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        let (old, _) = only_child(&p, side);
+        let now = p.now;
+        let ike = ike_id(&p, side);
+        p.peers[side].ep.rekey_child(now, ike, old).unwrap();
+        p.peers[side].ep.terminate_child(now, ike, old).unwrap();
+        p.run_for(secs(60));
+        for i in 0..2 {
+            let k = &p.peers[i].kernel;
+            assert!(
+                k.sa_in.is_empty()
+                    && k.sa_out.is_empty()
+                    && k.policies.is_empty()
+                    && k.larval.is_empty(),
+                "own rekey, side {side}: kernel {i}: {k:?}"
+            );
+        }
+        // Our rekey answered late: terminated while the request is out.
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        let (old, _) = only_child(&p, side);
+        let peer = 1 - side;
+        p.policy = Box::new(move |from, _, bytes| {
+            let answer = crate::wire::Header::peek(bytes)
+                .map(|(h, _)| h.exchange == ExchangeType::CREATE_CHILD_SA && h.is_response())
+                .unwrap_or(false);
+            if from == peer && answer {
+                Fate::Delay(secs(1))
+            } else {
+                Fate::Deliver
+            }
+        });
+        let now = p.now;
+        let ike = ike_id(&p, side);
+        p.peers[side].ep.rekey_child(now, ike, old).unwrap();
+        p.run_for(Duration::from_millis(500));
+        assert_eq!(
+            p.peers[side].count_sent(ExchangeType::CREATE_CHILD_SA, false),
+            1
+        );
+        let now = p.now;
+        p.peers[side].ep.terminate_child(now, ike, old).unwrap();
+        p.run_for(secs(60));
+        for i in 0..2 {
+            let k = &p.peers[i].kernel;
+            assert!(
+                k.sa_in.is_empty()
+                    && k.sa_out.is_empty()
+                    && k.policies.is_empty()
+                    && k.larval.is_empty(),
+                "late answer, side {side}: kernel {i}: {k:?}"
+            );
+        }
+        // The peer's rekey answered, its delete of the old child not yet
+        // here, when we terminate the child.
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        let (old, _) = only_child(&p, side);
+        let (theirs, _) = only_child(&p, 1 - side);
+        let peer = 1 - side;
+        p.policy = Box::new(move |from, _, bytes| {
+            let info = crate::wire::Header::peek(bytes)
+                .map(|(h, _)| h.exchange == ExchangeType::INFORMATIONAL && !h.is_response())
+                .unwrap_or(false);
+            if from == peer && info {
+                Fate::Delay(secs(2))
+            } else {
+                Fate::Deliver
+            }
+        });
+        let now = p.now;
+        let ike_peer = ike_id(&p, peer);
+        p.peers[peer].ep.rekey_child(now, ike_peer, theirs).unwrap();
+        p.run_for(Duration::from_millis(500));
+        let now = p.now;
+        let ike = ike_id(&p, side);
+        p.peers[side].ep.terminate_child(now, ike, old).unwrap();
+        p.run_for(secs(60));
+        for i in 0..2 {
+            let k = &p.peers[i].kernel;
+            assert!(
+                k.sa_in.is_empty()
+                    && k.sa_out.is_empty()
+                    && k.policies.is_empty()
+                    && k.larval.is_empty(),
+                "peer's rekey, side {side}: kernel {i}: {k:?}"
+            );
+            assert!(p.peers[i].ep.ike_sas().next().unwrap().children.is_empty());
+        }
+        // The IKE SA terminated while our rekey of it is in flight.
+        let mut p = Pair::new(pfs_setup());
+        p.connect(0, "site-b");
+        let now = p.now;
+        let ike = ike_id(&p, side);
+        p.peers[side].ep.rekey_ike(now, ike).unwrap();
+        p.peers[side].ep.terminate_ike(now, ike).unwrap();
+        p.run_for(secs(60));
+        p.assert_kernels_empty();
+        assert!(
+            p.a().ep.is_empty() && p.b().ep.is_empty(),
+            "IKE, side {side}"
+        );
+    }
+}
