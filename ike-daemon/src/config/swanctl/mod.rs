@@ -11,7 +11,7 @@
 //! one where it is there), the line and the key:
 //!
 //! ```text
-//! /etc/swanctl/conf.d/b.conf:12: connections.site-b.children.lan.rekey_time: the swanctl key "rekey_time" is not supported yet
+//! /etc/swanctl/conf.d/b.conf:12: connections.site-b.children.lan.updown: the swanctl key "updown" is not supported yet
 //! ```
 //!
 //! ```
