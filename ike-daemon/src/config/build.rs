@@ -10,8 +10,9 @@ use zeroize::Zeroizing;
 use super::tree::{Kind, Loc, Node};
 use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
-    Address, AuthMethod, Child, ChildLifetimes, Config, ConfigError, ConfigIssue, Connection,
-    Identity, IkeLifetimes, IkeSecret, LocalAuth, Mode, RemoteAuth, StartAction, TrafficSelector,
+    Address, AuthMethod, Child, ChildLifetimes, CloseAction, Config, ConfigError, ConfigIssue,
+    Connection, DpdAction, Identity, IkeLifetimes, IkeSecret, LocalAuth, Mode, RemoteAuth,
+    StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
 use crate::wire::codes::{ProtocolId, TransformType};
@@ -106,8 +107,6 @@ const CONNECTION_LATER: &[&str] = &[
     "dscp",
     "encap",
     "mobike",
-    "dpd_delay",
-    "dpd_timeout",
     "fragmentation",
     "childless",
     "send_certreq",
@@ -156,6 +155,10 @@ fn connection(
     let local = round(f.take("local"), "local", line, path, errors);
     let remote = round(f.take("remote"), "remote", line, path, errors);
     let lifetimes = ike_lifetimes(&mut f, path, errors);
+    let dpd_delay =
+        time_value(f.take("dpd_delay"), &path.join("dpd_delay"), errors).unwrap_or_default();
+    let dpd_timeout =
+        time_value(f.take("dpd_timeout"), &path.join("dpd_timeout"), errors).unwrap_or_default();
     let mut children = Vec::new();
     if let Some((node, _)) = f.take("children") {
         let cpath = path.join("children");
@@ -230,6 +233,8 @@ fn connection(
         },
         children: children.into_iter().map(|c| c.child).collect(),
         lifetimes,
+        dpd_delay,
+        dpd_timeout,
         line: line.line,
     })
 }
@@ -679,7 +684,6 @@ const CHILD_LATER: &[&str] = &[
     "hostaccess",
     "policies",
     "policies_fwd_out",
-    "dpd_action",
     "ipcomp",
     "inactivity",
     "reqid",
@@ -700,7 +704,6 @@ const CHILD_LATER: &[&str] = &[
     "copy_df",
     "copy_ecn",
     "copy_dscp",
-    "close_action",
 ];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
@@ -753,11 +756,14 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             let a = match scalar(n, &p, errors) {
                 Some("none") => StartAction::None,
                 Some("start") => StartAction::Start,
+                Some("trap") => StartAction::Trap,
                 Some(s) if s.split('|').all(|x| matches!(x, "trap" | "start" | "none")) => {
                     errors.add(
                         n.loc(),
                         &p,
-                        format!("start_action \"{s}\" is not supported yet (trap policies)"),
+                        format!(
+                            "start_action \"{s}\" is not supported yet (one of none, start, trap)"
+                        ),
                     );
                     StartAction::None
                 }
@@ -765,7 +771,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
                     errors.add(
                         n.loc(),
                         &p,
-                        format!("unknown start_action \"{s}\" (expected none or start)"),
+                        format!("unknown start_action \"{s}\" (expected none, start or trap)"),
                     );
                     StartAction::None
                 }
@@ -774,6 +780,36 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             (a, n.loc())
         }
     };
+    let close_action = choice(
+        &mut f,
+        "close_action",
+        path,
+        &[
+            ("none", CloseAction::None),
+            ("trap", CloseAction::Trap),
+            ("start", CloseAction::Start),
+            // strongSwan's older names.
+            ("clear", CloseAction::None),
+            ("hold", CloseAction::Trap),
+            ("restart", CloseAction::Start),
+        ],
+        errors,
+    );
+    let dpd_action = choice(
+        &mut f,
+        "dpd_action",
+        path,
+        &[
+            ("clear", DpdAction::Clear),
+            ("trap", DpdAction::Trap),
+            ("restart", DpdAction::Restart),
+            // strongSwan's older names.
+            ("none", DpdAction::Clear),
+            ("hold", DpdAction::Trap),
+            ("start", DpdAction::Restart),
+        ],
+        errors,
+    );
     super::off::take(&mut f, super::off::CHILD, errors);
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
@@ -795,10 +831,42 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             mode,
             start_action,
             lifetimes,
+            close_action,
+            dpd_action,
             line: line.line,
         },
         start_action_line,
     })
+}
+
+/// A key whose value is one of `options` (the first ones are the names
+/// listed in messages); the type's default when absent or invalid.
+fn choice<T: Copy + Default>(
+    f: &mut Fields<'_>,
+    key: &'static str,
+    path: &Path,
+    options: &[(&str, T)],
+    errors: &mut Errors,
+) -> T {
+    let Some((n, _)) = f.take(key) else {
+        return T::default();
+    };
+    let p = path.join(key);
+    let Some(s) = scalar(n, &p, errors) else {
+        return T::default();
+    };
+    match options.iter().find(|(name, _)| *name == s) {
+        Some((_, v)) => *v,
+        None => {
+            let names: Vec<&str> = options.iter().take(3).map(|(n, _)| *n).collect();
+            errors.add(
+                n.loc(),
+                &p,
+                format!("unknown {key} \"{s}\" (expected {})", names.join(", ")),
+            );
+            T::default()
+        }
+    }
 }
 
 fn selectors(

@@ -115,6 +115,12 @@ pub struct Connection {
     pub children: Vec<Child>,
     /// `rekey_time`, `over_time`, `rand_time` of the IKE SA.
     pub lifetimes: IkeLifetimes,
+    /// `dpd_delay`: a liveness check after this long without traffic from
+    /// the peer (IKE or ESP); zero (the default): none.
+    pub dpd_delay: Duration,
+    /// `dpd_timeout`: read for compatibility; IKEv1 only in strongSwan,
+    /// IKEv2 declares the peer dead when the retransmissions run out.
+    pub dpd_timeout: Duration,
     /// The line of the connection's name in the file.
     pub line: u64,
 }
@@ -262,6 +268,9 @@ pub enum StartAction {
     None,
     /// `start`: initiate when the configuration is loaded.
     Start,
+    /// `trap`: install trap policies; the first packet that matches them
+    /// (the kernel's ACQUIRE) initiates.
+    Trap,
 }
 
 impl fmt::Display for StartAction {
@@ -269,6 +278,55 @@ impl fmt::Display for StartAction {
         f.write_str(match self {
             StartAction::None => "none",
             StartAction::Start => "start",
+            StartAction::Trap => "trap",
+        })
+    }
+}
+
+/// `children.<name>.close_action`: what happens when the peer deletes the
+/// Child SA or its IKE SA (strongSwan's names and default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CloseAction {
+    /// `none` (default): nothing.
+    #[default]
+    None,
+    /// `trap`: install trap policies, so that the next packet initiates.
+    Trap,
+    /// `start`: initiate again at once.
+    Start,
+}
+
+impl fmt::Display for CloseAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CloseAction::None => "none",
+            CloseAction::Trap => "trap",
+            CloseAction::Start => "start",
+        })
+    }
+}
+
+/// `children.<name>.dpd_action`: what happens when the peer is found
+/// dead (a liveness check or any other request went unanswered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DpdAction {
+    /// `clear` (default): remove everything.
+    #[default]
+    Clear,
+    /// `trap`: install trap policies, so that the next packet initiates.
+    Trap,
+    /// `restart`: initiate again at once.
+    Restart,
+}
+
+impl fmt::Display for DpdAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DpdAction::Clear => "clear",
+            DpdAction::Trap => "trap",
+            DpdAction::Restart => "restart",
         })
     }
 }
@@ -293,6 +351,11 @@ pub struct Child {
     pub start_action: StartAction,
     /// `rekey_time`, `life_time`, `rand_time`, byte and packet limits.
     pub lifetimes: ChildLifetimes,
+    /// `close_action`: what to do when the peer deletes the Child SA or
+    /// its IKE SA.
+    pub close_action: CloseAction,
+    /// `dpd_action`: what to do when the peer is found dead.
+    pub dpd_action: DpdAction,
     /// The line of the child's name in the file.
     pub line: u64,
 }

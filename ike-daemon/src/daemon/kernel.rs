@@ -509,7 +509,9 @@ impl Kernel {
             | KernelOp::InstallRekeyed { child, .. }
             | KernelOp::InstallOutbound { child, .. } => Some(child.reqid),
             KernelOp::RemoveChild { child, .. } => Some(child.reqid),
-            KernelOp::AllocSpi { .. } | KernelOp::ReleaseSpi { .. } => None,
+            KernelOp::AllocSpi { .. }
+            | KernelOp::ReleaseSpi { .. }
+            | KernelOp::QueryTraffic { .. } => None,
         };
         // The IKE SA owning a child changes with an IKE rekey: keep the
         // records current, so that `has_children_of` waits for this.
@@ -588,6 +590,18 @@ impl Kernel {
             KernelOp::RemoveChild { req, child } => {
                 let outcome = self.remove(&child).await.map(|()| KernelOk::Done);
                 Some(KernelResult { req, outcome })
+            }
+            KernelOp::QueryTraffic { req, sas } => {
+                let mut sum: u64 = 0;
+                for (p, spi, dst) in sas {
+                    if let Some(u) = self.usage(dst, spi, p).await {
+                        sum = sum.saturating_add(u.bytes);
+                    }
+                }
+                Some(KernelResult {
+                    req,
+                    outcome: Ok(KernelOk::Traffic(sum)),
+                })
             }
             KernelOp::ReleaseSpi {
                 protocol: p,

@@ -155,6 +155,11 @@ pub struct PeerCfg {
     pub children: Vec<ChildCfg>,
     /// When the IKE SA is rekeyed.
     pub lifetimes: IkeLifetimes,
+    /// Dead peer detection (`dpd_delay`): after this long without a
+    /// message or ESP/AH traffic from the peer, a liveness check (an empty
+    /// INFORMATIONAL); when its retransmissions run out the peer is dead.
+    /// Zero: no checks.
+    pub dpd_delay: Duration,
 }
 
 impl PeerCfg {

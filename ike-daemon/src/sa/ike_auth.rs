@@ -223,6 +223,7 @@ impl IkeSa {
         self.half_open_until = None;
         self.established_at = Some(now);
         self.start_ike_lifetimes(ctx, now);
+        self.dpd = super::ike_sa::Dpd::armed(self.peer.dpd_delay, now);
         let (lid, rid) = (self.local_id.clone(), self.remote_id.clone());
         info!(
             "IKE SA {} established between {}[{}]...{}[{}] with {}",

@@ -183,6 +183,7 @@ impl IkeSa {
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,
+            dpd: Default::default(),
             peer,
         };
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -700,6 +701,7 @@ pub(crate) fn respond(
         rekey_ke: (0, None),
         peer_rekey: None,
         deferred: None,
+        dpd: Default::default(),
         peer,
     })
 }

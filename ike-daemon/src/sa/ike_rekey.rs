@@ -324,6 +324,11 @@ impl IkeSa {
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,
+            // The Child SAs move over with their counters.
+            dpd: super::ike_sa::Dpd {
+                bytes: self.dpd.bytes,
+                ..super::ike_sa::Dpd::armed(self.peer.dpd_delay, now)
+            },
         }
     }
 

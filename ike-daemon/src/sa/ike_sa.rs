@@ -45,6 +45,8 @@ pub(crate) enum KernelPurpose {
     InstallOut { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
+    /// Reading the inbound traffic counters for dead peer detection.
+    Traffic,
 }
 
 impl KernelPurpose {
@@ -54,7 +56,7 @@ impl KernelPurpose {
             Self::AllocSpi { child, .. } | Self::Install { child } | Self::InstallOut { child } => {
                 Some(*child)
             }
-            Self::Remove => None,
+            Self::Remove | Self::Traffic => None,
         }
     }
 }
@@ -289,6 +291,19 @@ pub(crate) struct IkeSa {
     /// the successors' outbound SAs are in the kernel: (message ID,
     /// payloads, installs still running).
     pub(crate) deferred: Option<(u32, Vec<Payload>, usize)>,
+    /// Dead peer detection: when to look for traffic from the peer next.
+    pub(crate) dpd: Dpd,
+}
+
+/// Dead peer detection state (`PeerCfg::dpd_delay`).
+#[derive(Debug, Default)]
+pub(crate) struct Dpd {
+    /// When to check next; `None`: off, or a traffic query is in flight.
+    pub(crate) at: Option<Instant>,
+    /// The inbound byte counters at the last check.
+    pub(crate) bytes: Option<u64>,
+    /// A traffic query is in flight.
+    pub(crate) querying: bool,
 }
 
 /// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
@@ -448,6 +463,7 @@ impl IkeSa {
             self.retire_at,
             self.rekey_at,
             self.expire_at,
+            self.dpd.at,
         ]
         .into_iter()
         .flatten()
@@ -618,6 +634,7 @@ impl IkeSa {
             if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
+            self.dpd_seen(now);
             let Some(out) = self.outstanding.take() else {
                 return;
             };
@@ -688,6 +705,7 @@ impl IkeSa {
             if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
+            self.dpd_seen(now);
             self.last_request = Some(bytes.to_vec());
             if let Err(e) = rules::check(&msg) {
                 info!(
@@ -767,6 +785,7 @@ impl IkeSa {
         if self.dead {
             return;
         }
+        self.dpd_due(ctx, now);
         let Some(out) = self.outstanding.as_mut() else {
             return;
         };
@@ -928,6 +947,7 @@ impl IkeSa {
         self.retire_at = None;
         self.rekey_at = None;
         self.expire_at = None;
+        self.dpd.at = None;
         if let Some((mut other, _)) = self.peer_rekey.take() {
             other.teardown(ctx, by_peer);
         }
@@ -950,7 +970,7 @@ impl IkeSa {
             } => {
                 let spi = match outcome {
                     Ok(KernelOk::SpiAllocated(spi)) => spi,
-                    Ok(KernelOk::Done) => {
+                    Ok(KernelOk::Done | KernelOk::Traffic(_)) => {
                         self.child_failed(
                             ctx,
                             now,
@@ -1000,6 +1020,7 @@ impl IkeSa {
             KernelPurpose::InstallOut { child } => {
                 self.outbound_installed(ctx, now, child, outcome.map(|_| ()))
             }
+            KernelPurpose::Traffic => self.dpd_traffic(ctx, now, outcome),
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());

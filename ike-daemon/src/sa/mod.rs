@@ -69,6 +69,7 @@
 mod child_create;
 mod child_rekey;
 mod config;
+mod dpd;
 mod endpoint;
 mod ike_auth;
 mod ike_init;

@@ -208,6 +208,15 @@ pub enum KernelOp {
         /// What to remove.
         child: ChildRemove,
     },
+    /// Read the byte counters of inbound SAs (dead peer detection: was
+    /// there traffic from the peer?); answer [`KernelOk::Traffic`] with
+    /// their sum (SAs that cannot be read count 0), or an error.
+    QueryTraffic {
+        /// Names the result.
+        req: KernelReq,
+        /// The inbound SAs: (protocol, SPI, destination = our address).
+        sas: Vec<(ProtocolId, u32, std::net::IpAddr)>,
+    },
     /// Free an SPI allocated by `AllocSpi` that will never be installed
     /// (delete the larval SA). No result is expected.
     ReleaseSpi {
@@ -228,7 +237,8 @@ impl KernelOp {
             | Self::InstallChild { req, .. }
             | Self::InstallRekeyed { req, .. }
             | Self::InstallOutbound { req, .. }
-            | Self::RemoveChild { req, .. } => Some(*req),
+            | Self::RemoveChild { req, .. }
+            | Self::QueryTraffic { req, .. } => Some(*req),
             Self::ReleaseSpi { .. } => None,
         }
     }
@@ -241,6 +251,8 @@ pub enum KernelOk {
     SpiAllocated(u32),
     /// `InstallChild` or `RemoveChild` done.
     Done,
+    /// `QueryTraffic`: the summed inbound byte counters.
+    Traffic(u64),
 }
 
 /// The result of a [`KernelOp`].

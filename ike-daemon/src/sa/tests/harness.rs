@@ -60,6 +60,11 @@ pub struct FakeKernel {
     pub fail_installs: usize,
     /// Fail every SPI allocation.
     pub fail_alloc: bool,
+    /// What `QueryTraffic` answers: the inbound bytes (tests raise it to
+    /// simulate traffic from the peer).
+    pub traffic_in: u64,
+    /// `QueryTraffic`s answered.
+    pub traffic_queries: usize,
 }
 
 impl FakeKernel {
@@ -223,6 +228,19 @@ impl FakeKernel {
                 self.removed.push(child);
                 Self::ok(req)
             }
+            KernelOp::QueryTraffic { req, sas } => {
+                for (_, spi, _) in &sas {
+                    assert!(
+                        self.sa_in.contains_key(spi),
+                        "traffic of unknown SA {spi:08x}"
+                    );
+                }
+                self.traffic_queries += 1;
+                Some(KernelResult {
+                    req,
+                    outcome: Ok(KernelOk::Traffic(self.traffic_in)),
+                })
+            }
             KernelOp::ReleaseSpi { spi, .. } => {
                 self.larval.remove(&spi);
                 None
@@ -362,6 +380,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
         children: vec![child("net", vec![my_net], vec![peer_net])],
         lifetimes: IkeLifetimes::default(),
+        dpd_delay: Duration::ZERO,
     }
 }
 
