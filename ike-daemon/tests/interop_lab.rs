@@ -1258,7 +1258,7 @@ fn each_case_is_valid_iked_configuration() {
     };
     assert_eq!(strip(&from_yaml), strip(&from_conf));
     // A bad file: every problem with file, line and key, exit status 1.
-    std::fs::write(&conf, "connections {\n c {\n  dpd_delay = 30s\n }\n}\n").unwrap();
+    std::fs::write(&conf, "connections {\n c {\n  dpd_delay = soon\n }\n}\n").unwrap();
     let out = Command::new(IKECTL)
         .arg("convert")
         .arg(&conf)

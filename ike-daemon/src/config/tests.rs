@@ -281,7 +281,7 @@ fn the_briefs_example_error() {
 #[test]
 fn connection_key_errors_are_located() {
     let text = conn(
-        "version: 1\nlocal_addrs: [192.0.2.300]\nremote_addrs: [bad host]\nlocal_port: 0\nremote_port: 70000\nproposals: [aes128-sha257-modp2048]\nfoo: 1\ndpd_delay: 30s",
+        "version: 1\nlocal_addrs: [192.0.2.300]\nremote_addrs: [bad host]\nlocal_port: 0\nremote_port: 70000\nproposals: [aes128-sha257-modp2048]\nfoo: 1\ndpd_delay: soon",
         "",
     );
     assert_issues(
@@ -308,13 +308,9 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, fragmentation, local, local_addrs",
+                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, fragmentation, local,",
             ),
-            (
-                12,
-                "connections.c.dpd_delay",
-                "the swanctl key \"dpd_delay\" is not supported yet",
-            ),
+            (12, "connections.c.dpd_delay", "bad time \"soon\""),
         ],
     );
 }
@@ -427,7 +423,7 @@ connections:
 fn child_errors_all_at_once() {
     let text = conn(
         "remote_addrs: [198.51.100.0/24]",
-        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: pass\nstart_action: trap\nupdown: /bin/true\nbogus: 1",
+        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: pass\nstart_action: trap|start\nupdown: /bin/true\nbogus: 1",
     );
     assert_issues(
         &text,
@@ -455,7 +451,7 @@ fn child_errors_all_at_once() {
             (
                 11,
                 "connections.c.children.c.start_action",
-                "start_action \"trap\" is not supported yet",
+                "start_action \"trap|start\" is not supported yet",
             ),
             (12, "connections.c.children.c.updown", "not supported yet"),
             (
@@ -470,7 +466,7 @@ fn child_errors_all_at_once() {
         &[(
             7,
             "connections.c.children.c.start_action",
-            "unknown start_action \"go\" (expected none or start)",
+            "unknown start_action \"go\" (expected none, start or trap)",
         )],
     );
 }

@@ -959,13 +959,14 @@ mod tests {
         let c = load_config_as(&as_other, Some(ConfigFormat::Swanctl)).unwrap();
         assert_eq!(name(c), "c");
         // A swanctl error names the file, line and key.
-        std::fs::write(&as_conf, "connections {\n c {\n  dpd_delay = 30s\n }\n}\n").unwrap();
+        std::fs::write(
+            &as_conf,
+            "connections {\n c {\n  updown = /bin/true\n }\n}\n",
+        )
+        .unwrap();
         let e = load_config(&as_conf).unwrap_err();
         assert!(
-            e.contains(&format!(
-                "{}:3: connections.c.dpd_delay:",
-                as_conf.display()
-            )),
+            e.contains(&format!("{}:3: connections.c.updown:", as_conf.display())),
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);

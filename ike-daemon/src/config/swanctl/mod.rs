@@ -44,10 +44,10 @@
 //! let again = ike::config::Config::from_yaml_str(&yaml, "iked.yaml").unwrap();
 //! assert_eq!(again.connections()[0].children[0].local_ts, config.connections()[0].children[0].local_ts);
 //!
-//! let err = ike::config::swanctl::parse_str("connections {\n c {\n  dpd_delay = 30s\n }\n}\n", "s.conf")
+//! let err = ike::config::swanctl::parse_str("connections {\n c {\n  pools = p1\n }\n}\n", "s.conf")
 //!     .unwrap_err();
 //! assert!(err.to_string().contains(
-//!     "s.conf:3: connections.c.dpd_delay: the swanctl key \"dpd_delay\" is not supported yet"
+//!     "s.conf:3: connections.c.pools: the swanctl key \"pools\" is not supported yet"
 //! ));
 //! ```
 
