@@ -115,7 +115,7 @@ impl Iked {
         let out = self.ikectl(&["status", "--json"]);
         assert!(out.status.success(), "status: {out:?}");
         match control::decode_response(&String::from_utf8_lossy(&out.stdout)).unwrap() {
-            Response::Status { ike_sas } => ike_sas,
+            Response::Status { ike_sas, .. } => ike_sas,
             other => panic!("status answered {other:?}"),
         }
     }

@@ -508,7 +508,7 @@ impl Iked {
             return Err(format!("ikectl status: {out:?}"));
         }
         match control::decode_response(&String::from_utf8_lossy(&out.stdout)) {
-            Ok(Response::Status { ike_sas }) => Ok(ike_sas),
+            Ok(Response::Status { ike_sas, .. }) => Ok(ike_sas),
             other => Err(format!("status answered {other:?}")),
         }
     }

@@ -46,6 +46,8 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         esn: false,
         replay_window: 32,
         initiator: true,
+        reqid: u32::try_from(id).unwrap_or(1),
+        limits: Default::default(),
     }
 }
 

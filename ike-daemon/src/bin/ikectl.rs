@@ -188,8 +188,9 @@ fn main() -> ExitCode {
             println!("  unchanged: {}", l(&unchanged));
             ExitCode::SUCCESS
         }
-        Response::Status { ike_sas } => {
+        Response::Status { ike_sas, traps } => {
             print!("{}", control::format_status(&ike_sas));
+            print!("{}", control::format_traps(&traps));
             ExitCode::SUCCESS
         }
     }

@@ -49,6 +49,34 @@ struct Args {
     /// Priority of the rule `from all lookup TABLE`.
     #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_PRIO)]
     routing_table_prio: u32,
+    /// Seconds before the first retransmission of a request (strongSwan's
+    /// charon.retransmit_timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 4.0, value_parser = positive_secs)]
+    retransmit_timeout: f64,
+    /// Factor by which each further retransmission waits longer
+    /// (charon.retransmit_base).
+    #[arg(long, value_name = "F", default_value_t = 1.8, value_parser = base)]
+    retransmit_base: f64,
+    /// Retransmissions before the peer is given up as dead
+    /// (charon.retransmit_tries).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    retransmit_tries: u32,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}': expected seconds, more than 0 and at most 3600"
+        )),
+    }
+}
+
+fn base(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (1.0..=10.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}': expected a factor from 1 to 10")),
+    }
 }
 
 fn yes_no(s: &str) -> Result<bool, String> {
@@ -116,6 +144,12 @@ fn main() -> ExitCode {
             table: args.routing_table,
             prio: args.routing_table_prio,
         },
+        endpoint: ike::sa::EndpointConfig {
+            retransmit_timeout: std::time::Duration::from_secs_f64(args.retransmit_timeout),
+            retransmit_base: args.retransmit_base,
+            retransmit_tries: args.retransmit_tries,
+            ..ike::sa::EndpointConfig::default()
+        },
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -161,5 +195,27 @@ mod tests {
         let e = Args::try_parse_from(["iked", "--install-routes", "maybe"]).unwrap_err();
         assert!(e.to_string().contains("expected yes or no"), "{e}");
         assert!(Args::try_parse_from(["iked", "--routing-table", "-1"]).is_err());
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert_eq!(
+            (a.retransmit_timeout, a.retransmit_base, a.retransmit_tries),
+            (4.0, 1.8, 5),
+            "strongSwan's defaults"
+        );
+        let a = Args::try_parse_from([
+            "iked",
+            "--retransmit-timeout",
+            "0.5",
+            "--retransmit-base",
+            "1",
+            "--retransmit-tries",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.retransmit_timeout, a.retransmit_base, a.retransmit_tries),
+            (0.5, 1.0, 2)
+        );
+        assert!(Args::try_parse_from(["iked", "--retransmit-timeout", "0"]).is_err());
+        assert!(Args::try_parse_from(["iked", "--retransmit-base", "0.5"]).is_err());
     }
 }

@@ -2,7 +2,7 @@
 
 use core::fmt::Write;
 
-use super::{ChildSaStatus, IkeSaStatus};
+use super::{ChildSaStatus, IkeSaStatus, TrapStatus};
 
 /// The status as text: one block per IKE SA, its children indented.
 ///
@@ -27,6 +27,28 @@ pub fn format_status(sas: &[IkeSaStatus]) -> String {
     }
     for sa in sas {
         ike(&mut out, sa);
+    }
+    out
+}
+
+/// The trap policies as text, after the IKE SAs (empty if there are
+/// none), modelled on `swanctl --list-pols`:
+///
+/// ```text
+/// site-b/lan, reqid 1, TUNNEL, ESP, trapped (start_action)
+///   local  10.1.0.0/24
+///   remote 10.2.0.0/24
+/// ```
+pub fn format_traps(traps: &[TrapStatus]) -> String {
+    let mut out = String::new();
+    for t in traps {
+        let _ = writeln!(
+            out,
+            "{}/{}, reqid {}, {}, {}, trapped ({})",
+            t.connection, t.child, t.reqid, t.mode, t.protocol, t.reason
+        );
+        let _ = writeln!(out, "  local  {}", t.local_ts.join(" "));
+        let _ = writeln!(out, "  remote {}", t.remote_ts.join(" "));
     }
     out
 }

@@ -9,7 +9,7 @@ mod format;
 
 use serde::{Deserialize, Serialize};
 
-pub use format::format_status;
+pub use format::{format_status, format_traps};
 
 /// Default path of the daemon's control socket.
 pub const DEFAULT_SOCKET: &str = "/run/iked/iked.sock";
@@ -123,6 +123,10 @@ pub enum Response {
     Status {
         /// The IKE SAs, in id order.
         ike_sas: Vec<IkeSaStatus>,
+        /// Trap policies in the kernel (`start_action: trap`, or a
+        /// `close_action`/`dpd_action` of `trap`), by connection and child.
+        #[serde(default)]
+        traps: Vec<TrapStatus>,
     },
     /// The request failed.
     Error {
@@ -141,6 +145,28 @@ impl Response {
             message: message.into(),
         }
     }
+}
+
+/// One trapped child in a status answer (strongSwan's `swanctl
+/// --list-pols` shows these).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrapStatus {
+    /// The connection.
+    pub connection: String,
+    /// The child.
+    pub child: String,
+    /// The kernel reqid of the trap policies, which its Child SAs use.
+    pub reqid: u32,
+    /// `TUNNEL` or `TRANSPORT`.
+    pub mode: String,
+    /// `ESP` or `AH`.
+    pub protocol: String,
+    /// Our selectors as configured (`dynamic` resolved to the address).
+    pub local_ts: Vec<String>,
+    /// The peer's selectors.
+    pub remote_ts: Vec<String>,
+    /// Why it is there: `start_action`, `close_action` or `dpd_action`.
+    pub reason: String,
 }
 
 /// One IKE SA in a status answer.

@@ -99,6 +99,7 @@ fn responses_round_trip() {
         },
         Response::Status {
             ike_sas: sample_status(),
+            traps: vec![sample_trap()],
         },
         Response::error(
             ErrorKind::AuthenticationFailed,
@@ -192,8 +193,11 @@ fn status_text_of_a_responder_in_setup() {
 fn status_from_a_daemon_without_rekey_fields_still_decodes() {
     let mut v = serde_json::to_value(Response::Status {
         ike_sas: sample_status(),
+        traps: vec![],
     })
     .unwrap();
+    // Nor the traps.
+    v.as_object_mut().unwrap().remove("traps");
     let sa = &mut v["ike_sas"][0];
     let obj = sa.as_object_mut().unwrap();
     obj.remove("rekey_secs");
@@ -203,11 +207,44 @@ fn status_from_a_daemon_without_rekey_fields_still_decodes() {
     child.remove("expire_secs");
     child.remove("reqid");
     let line = v.to_string();
-    let Response::Status { ike_sas } = decode_response(&line).unwrap() else {
+    let Response::Status { ike_sas, traps } = decode_response(&line).unwrap() else {
         panic!("not a status");
     };
+    assert!(traps.is_empty());
     assert_eq!(ike_sas[0].rekey_secs, None);
     assert_eq!(ike_sas[0].children[0].reqid, 0);
     let text = format_status(&ike_sas);
     assert!(text.contains("  established 12s ago\n"), "{text}");
+}
+
+fn sample_trap() -> TrapStatus {
+    TrapStatus {
+        connection: "site-b".into(),
+        child: "lan".into(),
+        reqid: 1,
+        mode: "TUNNEL".into(),
+        protocol: "ESP".into(),
+        local_ts: vec!["10.1.0.0/24".into()],
+        remote_ts: vec!["10.2.0.0/24".into(), "10.3.0.0/24".into()],
+        reason: "start_action".into(),
+    }
+}
+
+#[test]
+fn traps_are_listed_as_json_and_text() {
+    let line = encode_line(&Response::Status {
+        ike_sas: vec![],
+        traps: vec![sample_trap()],
+    });
+    assert!(
+        line.contains(
+            r#""traps":[{"connection":"site-b","child":"lan","reqid":1,"mode":"TUNNEL","protocol":"ESP","local_ts":["10.1.0.0/24"],"remote_ts":["10.2.0.0/24","10.3.0.0/24"],"reason":"start_action"}]"#
+        ),
+        "{line}"
+    );
+    assert_eq!(
+        format_traps(&[sample_trap()]),
+        "site-b/lan, reqid 1, TUNNEL, ESP, trapped (start_action)\n  local  10.1.0.0/24\n  remote 10.2.0.0/24 10.3.0.0/24\n"
+    );
+    assert_eq!(format_traps(&[]), "");
 }

@@ -136,7 +136,10 @@ mod tests {
         tokio::spawn(async move {
             while let Some(c) = rx.recv().await {
                 assert_eq!(c.request, Request::Status {});
-                let _ = c.reply.send(Response::Status { ike_sas: vec![] });
+                let _ = c.reply.send(Response::Status {
+                    ike_sas: vec![],
+                    traps: vec![],
+                });
             }
         });
         let mut s = UnixStream::connect(&path).await.unwrap();
@@ -164,7 +167,13 @@ mod tests {
         );
         // Same connection, a valid request after garbage.
         let r = roundtrip(&mut s, encode_line(&Request::Status {}).as_bytes()).await;
-        assert_eq!(r, Response::Status { ike_sas: vec![] });
+        assert_eq!(
+            r,
+            Response::Status {
+                ike_sas: vec![],
+                traps: vec![],
+            }
+        );
         // An endless line is cut off with an answer, not buffered forever.
         let mut s2 = UnixStream::connect(&path).await.unwrap();
         let big = vec![b'x'; MAX_REQUEST_LINE + 10];

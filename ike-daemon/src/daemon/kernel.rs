@@ -69,6 +69,15 @@ pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
     }
 }
 
+/// An ACQUIRE of one of our trap policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquireEvent {
+    /// The reqid of the policy's template.
+    pub reqid: u32,
+    /// The packet that triggered it, for the log.
+    pub flow: String,
+}
+
 /// What one Child SA puts into the kernel.
 #[derive(Debug, Clone)]
 pub struct InstallPlan {
@@ -80,7 +89,7 @@ pub struct InstallPlan {
     pub policies: Vec<PolicyConfig>,
 }
 
-fn protocol(p: ProtocolId) -> Result<Protocol, String> {
+pub(crate) fn protocol(p: ProtocolId) -> Result<Protocol, String> {
     match p {
         ProtocolId::ESP => Ok(Protocol::Esp),
         ProtocolId::AH => Ok(Protocol::Ah),
@@ -435,6 +444,10 @@ struct State {
     /// the next one waits for it (an install still running when the
     /// removal of it, or of the Child SA it replaces, comes).
     order: HashMap<u32, tokio::sync::oneshot::Receiver<()>>,
+    /// Trap policies by reqid (`start_action: trap`): in the kernel while
+    /// no Child SA of theirs holds the same policies; a Child SA's install
+    /// updates them in place (same reqid), its removal restores them.
+    traps: HashMap<u32, Vec<PolicyConfig>>,
 }
 
 /// The kernel side of the daemon: carries out [`KernelOp`]s and remembers
@@ -696,8 +709,14 @@ impl Kernel {
                 Ok(())
             }
             Err(e) => {
-                // A failed install leaves nothing behind.
+                // A failed install leaves nothing behind (and a trap
+                // whose policy it had taken over gets it back).
                 self.undo(&done).await;
+                if self.with(|s| !s.traps.is_empty())
+                    && let Err(t) = self.restore_traps().await
+                {
+                    warn!("restoring trap policies: {t}");
+                }
                 Err(e)
             }
         }
@@ -751,21 +770,114 @@ impl Kernel {
                 .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
             done.sas.push(plan.sa_out.id());
         }
+        let trapped: HashSet<PolicyId> =
+            self.with(|s| s.traps.values().flatten().map(PolicyConfig::id).collect());
         for p in &plan.policies {
-            self.handle
-                .policy()
-                .add(p.clone())
-                .execute()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "policy {} {} -> {}: {e}",
-                        p.direction, p.selector.src, p.selector.dst
-                    )
-                })?;
-            done.policies.push(p.id());
+            let id = p.id();
+            let policy = self.handle.policy();
+            // A trap's policy is replaced in place (no moment without
+            // one); it is the trap's again when the Child SA goes.
+            let req = if trapped.contains(&id) {
+                policy.update(p.clone())
+            } else {
+                policy.add(p.clone())
+            };
+            req.execute().await.map_err(|e| {
+                format!(
+                    "policy {} {} -> {}: {e}",
+                    p.direction, p.selector.src, p.selector.dst
+                )
+            })?;
+            done.policies.push(id);
         }
         Ok(())
+    }
+
+    /// Installs (or replaces) the trap policies of `reqid`: policies with
+    /// a template and no SA, so that matching traffic makes the kernel
+    /// send an ACQUIRE. Policies a Child SA holds stay as they are until
+    /// it goes.
+    pub async fn install_trap(
+        &self,
+        reqid: u32,
+        policies: Vec<PolicyConfig>,
+    ) -> Result<(), String> {
+        let old = self.with(|s| s.traps.insert(reqid, policies.clone()));
+        if let Some(old) = old {
+            let keep: HashSet<PolicyId> = policies.iter().map(PolicyConfig::id).collect();
+            let gone: Vec<PolicyId> = old
+                .iter()
+                .map(PolicyConfig::id)
+                .filter(|id| !keep.contains(id) && !self.held(id))
+                .collect();
+            self.undo(&Installed {
+                ike: None,
+                sas: Vec::new(),
+                policies: gone,
+            })
+            .await;
+        }
+        let r = self.restore_traps().await;
+        if r.is_err() {
+            // Nothing half-installed stays.
+            self.remove_trap(reqid).await;
+        }
+        r
+    }
+
+    /// Removes the trap policies of `reqid` (those no Child SA holds).
+    pub async fn remove_trap(&self, reqid: u32) {
+        let Some(old) = self.with(|s| s.traps.remove(&reqid)) else {
+            return;
+        };
+        let gone: Vec<PolicyId> = old
+            .iter()
+            .map(PolicyConfig::id)
+            .filter(|id| !self.held(id))
+            .collect();
+        self.undo(&Installed {
+            ike: None,
+            sas: Vec::new(),
+            policies: gone,
+        })
+        .await;
+    }
+
+    /// Whether a Child SA's policies include `id`.
+    fn held(&self, id: &PolicyId) -> bool {
+        self.with(|s| s.policies.values().any(|i| i.policies.contains(id)))
+    }
+
+    /// Puts every trap policy no Child SA holds into the kernel as the
+    /// trap's (XFRM_MSG_UPDPOLICY: added, or replaced in place).
+    async fn restore_traps(&self) -> Result<(), String> {
+        let want: Vec<PolicyConfig> = self.with(|s| {
+            let held: HashSet<PolicyId> = s
+                .policies
+                .values()
+                .flat_map(|i| i.policies.iter().copied())
+                .collect();
+            s.traps
+                .values()
+                .flatten()
+                .filter(|p| !held.contains(&p.id()))
+                .cloned()
+                .collect()
+        });
+        let mut errors = Vec::new();
+        for p in want {
+            if let Err(e) = self.handle.policy().update(p.clone()).execute().await {
+                errors.push(format!(
+                    "trap policy {} {} -> {}: {e}",
+                    p.direction, p.selector.src, p.selector.dst
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 
     /// Deletes what `inst` lists, policies first; errors are logged.
@@ -853,12 +965,37 @@ impl Kernel {
             r.child_removed(c.id).await;
         }
         // Policies first: no packet may meet a policy without its SA.
+        // Those of a trap are not deleted but given back to it (replaced
+        // in place, so traffic keeps meeting a policy and triggers the
+        // next ACQUIRE).
+        let trapped: HashSet<PolicyId> =
+            self.with(|s| s.traps.values().flatten().map(PolicyConfig::id).collect());
+        let pols = Installed {
+            policies: pols
+                .policies
+                .into_iter()
+                .filter(|p| !trapped.contains(p))
+                .collect(),
+            ..pols
+        };
         let mut errors = self.undo(&pols).await;
+        self.with(|s| {
+            if c.policies {
+                s.policies.remove(&c.reqid);
+            }
+        });
+        // Read again: a trap may have been added meanwhile (an action
+        // after this Child SA's end).
+        if c.policies
+            && self.with(|s| !s.traps.is_empty())
+            && let Err(e) = self.restore_traps().await
+        {
+            errors.push(e);
+        }
         errors.extend(self.undo(&sas).await);
         self.with(|s| {
             s.children.remove(&c.id);
             if c.policies {
-                s.policies.remove(&c.reqid);
                 s.order.remove(&c.reqid);
             }
         });
@@ -882,6 +1019,11 @@ impl Kernel {
     pub async fn remove_all(&self) {
         let (mut children, larval) = self.with(|s| {
             let mut all: Vec<Installed> = s.policies.drain().map(|(_, i)| i).collect();
+            all.extend(s.traps.drain().map(|(_, t)| Installed {
+                ike: None,
+                sas: Vec::new(),
+                policies: t.iter().map(PolicyConfig::id).collect(),
+            }));
             all.extend(s.children.drain().map(|(_, i)| i));
             (all, s.larval.drain().collect::<Vec<_>>())
         });
@@ -904,6 +1046,47 @@ impl Kernel {
 
     /// Forwards the kernel's expire events of SAs iked installed, as the
     /// endpoint's [`KernelEvent`]s, until `tx` closes.
+    /// Forwards the kernel's ACQUIREs of policies iked installed (trap
+    /// policies): the reqid of the template that needs an SA, and the
+    /// packet's flow for the log.
+    pub fn forward_acquires(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<AcquireEvent>,
+    ) -> Result<(), xfrm_netlink::Error> {
+        let mut events = self.handle.events(EventGroups {
+            acquire: true,
+            ..EventGroups::default()
+        })?;
+        tokio::spawn(async move {
+            while let Some(ev) = events.next_event().await {
+                let a = match ev {
+                    Ok(XfrmEvent::Acquire(a)) => a,
+                    Ok(XfrmEvent::Overrun) => {
+                        warn!("kernel event buffer overrun: acquires may be lost");
+                        continue;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        debug!("kernel acquire event: {e}");
+                        continue;
+                    }
+                };
+                let Some(reqid) = a.template.map(|t| t.reqid).filter(|r| *r != 0) else {
+                    debug!("acquire without a reqid: {a:?}");
+                    continue;
+                };
+                let flow = a
+                    .flow
+                    .map(|f| format!("{} -> {}", f.src, f.dst))
+                    .unwrap_or_else(|| format!("{} -> {}", a.src, a.dst));
+                if tx.send(AcquireEvent { reqid, flow }).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(())
+    }
+
     pub fn forward_expires(
         &self,
         tx: tokio::sync::mpsc::UnboundedSender<KernelEvent>,

@@ -11,7 +11,9 @@ pub mod routes;
 pub mod runtime;
 pub mod socket;
 pub mod status;
+pub mod traps;
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -30,9 +32,10 @@ use crate::sa::{
     PeerCfg,
 };
 
-use kernel::Kernel;
+use kernel::{AcquireEvent, Kernel};
 use runtime::{ConfigPsk, Ports};
 use socket::{IkeSocket, Received};
+use traps::{Action, Ending, TrapReason};
 
 /// How long shutdown waits for the peers to answer our deletes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -52,6 +55,9 @@ pub struct Options {
     pub ports: Ports,
     /// Routes toward the remote selectors (`--install-routes`, ...).
     pub routes: routes::RouteOptions,
+    /// Protocol settings: the retransmission schedule
+    /// (`--retransmit-timeout`, `--retransmit-base`, `--retransmit-tries`).
+    pub endpoint: EndpointConfig,
 }
 
 /// Why the daemon could not start or run.
@@ -156,6 +162,16 @@ struct Driver {
     ups: Vec<UpWaiter>,
     downs: Vec<DownWaiter>,
     shutdown: Option<Instant>,
+    /// The configuration (the children's actions).
+    config: Arc<Config>,
+    /// Installed traps by (connection, child): reqid and why.
+    traps: HashMap<(String, String), (u32, TrapReason)>,
+    /// Traps the ACQUIRE of which is being answered: reqid -> IKE SA.
+    acquiring: HashMap<u32, IkeSaId>,
+    /// Children deleted per IKE SA, for the action when the IKE SA ends.
+    gone: HashMap<IkeSaId, Vec<String>>,
+    /// Traps to install after the current events (actions).
+    trap_todo: Vec<(String, String, TrapReason)>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; then deletes every IKE SA and
@@ -213,12 +229,19 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let peers = runtime::peers(&config, &resolved, opts.ports);
     let config = Arc::new(config);
     let ep = Endpoint::new(
-        EndpointConfig::default(),
+        opts.endpoint,
         peers.clone(),
         Arc::new(ConfigPsk::new(config.clone())),
         Arc::new(DefaultProvider::new()),
     );
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
+    // ACQUIREs of trap policies start on-demand tunnels.
+    let (acquire_tx, mut acquire_rx) = mpsc::unbounded_channel::<AcquireEvent>();
+    if let Err(e) = kernel.forward_acquires(acquire_tx) {
+        warn!(
+            "cannot listen to the kernel's acquire events (start_action trap will not work): {e}"
+        );
+    }
     // Soft expires (byte/packet limits) start rekeys, hard ones delete.
     let (expire_tx, mut expire_rx) = mpsc::unbounded_channel();
     if let Err(e) = kernel.forward_expires(expire_tx) {
@@ -239,6 +262,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         ups: Vec::new(),
         downs: Vec::new(),
         shutdown: None,
+        config: config.clone(),
+        traps: HashMap::new(),
+        acquiring: HashMap::new(),
+        gone: HashMap::new(),
+        trap_todo: Vec::new(),
     };
     info!(
         "iked started: {} connections from {}, control socket {}",
@@ -246,6 +274,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         opts.config_path.display(),
         opts.control_path.display()
     );
+    d.sync_traps().await;
     d.start_actions(&config, None);
 
     let io_err = |what: &str| {
@@ -278,6 +307,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                 }
             }
             Some(e) = expire_rx.recv() => d.ep.handle_kernel_event(Instant::now(), e),
+            Some(a) = acquire_rx.recv() => d.acquire(a),
             Some(c) = control_rx.recv() => d.control(c).await,
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
             _ = sigint.recv() => d.begin_shutdown("SIGINT"),
@@ -420,7 +450,232 @@ impl Driver {
                 break;
             }
         }
+        for (conn, child, why) in std::mem::take(&mut self.trap_todo) {
+            self.install_trap(&conn, &child, why).await;
+        }
         self.check_downs();
+    }
+
+    /// Installs the trap of `conn`'s child `child` unless it is there.
+    async fn install_trap(&mut self, conn: &str, child: &str, why: TrapReason) {
+        let key = (conn.to_owned(), child.to_owned());
+        if self.traps.contains_key(&key) {
+            return;
+        }
+        let Some(peer) = self.peers.iter().find(|p| p.name == conn) else {
+            return;
+        };
+        let Some(ccfg) = peer.child(child) else {
+            return;
+        };
+        let reqid = self.ep.trap_reqid(conn, child);
+        let plan = traps::plan_trap(peer, ccfg, reqid);
+        match plan {
+            Ok(pols) => match self.kernel.install_trap(reqid, pols).await {
+                Ok(()) => {
+                    info!(
+                        "trap policies of {conn}/{child} installed (reqid {reqid}, {})",
+                        why.key()
+                    );
+                    self.traps.insert(key, (reqid, why));
+                }
+                Err(e) => {
+                    warn!("cannot install the trap policies of {conn}/{child}: {e}");
+                    self.ep.forget_trap(conn, child);
+                }
+            },
+            Err(e) => {
+                warn!("cannot trap {conn}/{child} ({}): {e}", why.key());
+                self.ep.forget_trap(conn, child);
+            }
+        }
+    }
+
+    /// Removes the trap of `conn`'s child `child`, if any.
+    async fn remove_trap(&mut self, conn: &str, child: &str) {
+        if let Some((reqid, _)) = self.traps.remove(&(conn.to_owned(), child.to_owned())) {
+            self.kernel.remove_trap(reqid).await;
+            self.ep.forget_trap(conn, child);
+            self.acquiring.remove(&reqid);
+            info!("trap policies of {conn}/{child} removed");
+        }
+    }
+
+    /// Makes the installed traps what the configuration asks for
+    /// (`start_action: trap`): at start and after a reload. Traps of
+    /// removed or changed children go (a changed one is installed anew);
+    /// those of actions stay while their child is configured unchanged.
+    async fn sync_traps(&mut self) {
+        let want: Vec<(String, String)> = self
+            .config
+            .connections()
+            .iter()
+            .flat_map(|c| {
+                c.children
+                    .iter()
+                    .filter(|ch| ch.start_action == crate::config::StartAction::Trap)
+                    .map(|ch| (c.name.clone(), ch.name.clone()))
+            })
+            .collect();
+        let have: Vec<((String, String), TrapReason)> = self
+            .traps
+            .iter()
+            .map(|(k, (_, w))| (k.clone(), *w))
+            .collect();
+        for ((conn, child), why) in have {
+            let configured = self
+                .peers
+                .iter()
+                .find(|p| p.name == conn)
+                .is_some_and(|p| p.child(&child).is_some());
+            let wanted = want.contains(&(conn.clone(), child.clone()));
+            if !configured || (why == TrapReason::StartAction && !wanted) {
+                self.remove_trap(&conn, &child).await;
+            }
+        }
+        for (conn, child) in want {
+            self.install_trap(&conn, &child, TrapReason::StartAction)
+                .await;
+        }
+    }
+
+    /// An ACQUIRE: traffic hit the trap of a child; bring it up, once.
+    fn acquire(&mut self, a: AcquireEvent) {
+        let Some((conn, child)) = self
+            .traps
+            .iter()
+            .find(|(_, (r, _))| *r == a.reqid)
+            .map(|(k, _)| k.clone())
+        else {
+            debug!(
+                "acquire for reqid {} ({}): no trap of ours",
+                a.reqid, a.flow
+            );
+            return;
+        };
+        if self.shutdown.is_some() {
+            return;
+        }
+        if let Some(id) = self.acquiring.get(&a.reqid)
+            && self.ep.ike_sa(*id).is_some()
+        {
+            debug!(
+                "acquire for {conn}/{child} ({}): already being established by IKE SA {id}",
+                a.flow
+            );
+            return;
+        }
+        use crate::sa::ChildState as C;
+        let up = self.ep.ike_sas().any(|s| {
+            s.peer.as_deref() == Some(conn.as_str())
+                && s.children.iter().any(|c| {
+                    c.name == child
+                        && matches!(
+                            c.state,
+                            C::Creating | C::Installing | C::Installed | C::Rekeying
+                        )
+                })
+        });
+        if up {
+            debug!("acquire for {conn}/{child} ({}): already up", a.flow);
+            return;
+        }
+        let now = Instant::now();
+        let est = self
+            .ep
+            .ike_sas()
+            .find(|s| s.peer.as_deref() == Some(conn.as_str()) && s.state == IkeState::Established)
+            .map(|s| s.id);
+        let r = match est {
+            Some(id) => self.ep.initiate_child(now, id, &child).map(|()| id),
+            None => self.ep.initiate(now, &conn, &[child.as_str()]),
+        };
+        match r {
+            Ok(id) => {
+                info!(
+                    "acquire for {conn}/{child} ({}): initiating{}",
+                    a.flow,
+                    if est.is_some() {
+                        format!(" on IKE SA {id}")
+                    } else {
+                        format!(" IKE SA {id}")
+                    }
+                );
+                self.acquiring.insert(a.reqid, id);
+            }
+            Err(e) => warn!("acquire for {conn}/{child}: {e}"),
+        }
+    }
+
+    /// Runs the actions of the children of `conn` that ended so.
+    fn run_actions(
+        &mut self,
+        conn: &str,
+        ike: Option<IkeSaId>,
+        children: &[String],
+        ending: Ending,
+    ) {
+        if self.shutdown.is_some() || ending == Ending::Ours {
+            return;
+        }
+        let Some(c) = self.config.connection(conn) else {
+            return;
+        };
+        let mut start = Vec::new();
+        for name in children {
+            let Some(ch) = c.children.iter().find(|ch| &ch.name == name) else {
+                continue;
+            };
+            match traps::action(ending, ch.close_action, ch.dpd_action) {
+                Action::None => {}
+                Action::Trap => {
+                    let why = if ending == Ending::PeerDead {
+                        TrapReason::DpdAction
+                    } else {
+                        TrapReason::CloseAction
+                    };
+                    info!("{}: trapping {conn}/{name}", why.key());
+                    self.trap_todo.push((conn.to_owned(), name.clone(), why));
+                }
+                Action::Start => {
+                    if !start.contains(name) {
+                        start.push(name.clone());
+                    }
+                }
+            }
+        }
+        if start.is_empty() {
+            return;
+        }
+        let key = if ending == Ending::PeerDead {
+            "dpd_action restart"
+        } else {
+            "close_action start"
+        };
+        let now = Instant::now();
+        // A Child SA the peer deleted on a living IKE SA comes back on it.
+        if let Some(id) = ike
+            && self
+                .ep
+                .ike_sa(id)
+                .is_some_and(|s| s.state == IkeState::Established)
+        {
+            for name in &start {
+                match self.ep.initiate_child(now, id, name) {
+                    Ok(()) => info!("{key}: initiating {conn}/{name} on IKE SA {id}"),
+                    Err(e) => warn!("{key} of {conn}/{name}: {e}"),
+                }
+            }
+            return;
+        }
+        let refs: Vec<&str> = start.iter().map(String::as_str).collect();
+        match self.ep.initiate(now, conn, &refs) {
+            Ok(id) => info!(
+                "{key}: initiating {conn} ({}) as IKE SA {id}",
+                start.join(", ")
+            ),
+            Err(e) => warn!("{key} of {conn}: {e}"),
+        }
     }
 
     async fn transmit(&mut self, t: crate::sa::Transmit) {
@@ -518,6 +773,15 @@ impl Driver {
                     "IKE SA {}{id} failed: {reason}",
                     peer.as_deref().unwrap_or("")
                 );
+                self.acquiring.retain(|_, i| i != id);
+                let gone = self.gone.remove(id).unwrap_or_default();
+                if let Some(conn) = peer
+                    && matches!(reason, crate::sa::IkeFailReason::PeerNotResponding)
+                    && !gone.is_empty()
+                {
+                    info!("IKE SA {conn}{id}: peer is dead (no answer to our requests)");
+                    self.run_actions(conn, None, &gone, Ending::PeerDead);
+                }
                 let kind = status::ike_fail_kind(reason);
                 self.ups_retain(|u| {
                     (u.ike == *id).then(|| Response::error(kind, reason.to_string()))
@@ -528,6 +792,11 @@ impl Driver {
                     "IKE SA {peer}{id} deleted{}",
                     if *by_peer { " by the peer" } else { "" }
                 );
+                self.acquiring.retain(|_, i| i != id);
+                let gone = self.gone.remove(id).unwrap_or_default();
+                if *by_peer {
+                    self.run_actions(peer, None, &gone, Ending::DeletedByPeer);
+                }
                 self.ups_retain(|u| {
                     (u.ike == *id).then(|| {
                         Response::error(
@@ -590,6 +859,13 @@ impl Driver {
                     child.map(|c| c.to_string()).unwrap_or_default(),
                     self.ike_name(*ike)
                 );
+                if let Some(sa) = self.ep.ike_sa(*ike)
+                    && let Some(conn) = sa.peer
+                    && let Some((r, _)) = self.traps.get(&(conn, name.clone()))
+                {
+                    let r = *r;
+                    self.acquiring.remove(&r);
+                }
                 let kind = status::child_fail_kind(reason);
                 // A child that fails because its IKE SA failed: the IKE
                 // SA's own event follows and says why.
@@ -610,6 +886,21 @@ impl Driver {
                     self.ike_name(*ike),
                     if *by_peer { " by the peer" } else { "" }
                 );
+                match self.ep.ike_sa(*ike) {
+                    // The IKE SA lives on: the peer deleted just this one.
+                    Some(sa) if !matches!(sa.state, IkeState::Deleting) => {
+                        if *by_peer && let Some(conn) = sa.peer {
+                            self.run_actions(
+                                &conn,
+                                Some(*ike),
+                                std::slice::from_ref(name),
+                                Ending::DeletedByPeer,
+                            );
+                        }
+                    }
+                    // The IKE SA goes: its end decides.
+                    _ => self.gone.entry(*ike).or_default().push(name.clone()),
+                }
             }
             Event::ChildRekeyed {
                 ike,
@@ -759,6 +1050,16 @@ impl Driver {
             }
             Request::Status {} => {
                 let snap: Vec<_> = self.ep.ike_sas().collect();
+                let mut trap_list: Vec<crate::control::TrapStatus> = self
+                    .traps
+                    .iter()
+                    .filter_map(|((conn, child), (reqid, why))| {
+                        let p = self.peers.iter().find(|p| &p.name == conn)?;
+                        let c = p.child(child)?;
+                        Some(traps::trap_status(p, c, *reqid, *why))
+                    })
+                    .collect();
+                trap_list.sort_by(|a, b| (&a.connection, &a.child).cmp(&(&b.connection, &b.child)));
                 let kernel = self.kernel.clone();
                 tokio::spawn(async move {
                     let now = Instant::now();
@@ -783,7 +1084,10 @@ impl Driver {
                         }
                         out.push(st);
                     }
-                    let _ = c.reply.send(Response::Status { ike_sas: out });
+                    let _ = c.reply.send(Response::Status {
+                        ike_sas: out,
+                        traps: trap_list,
+                    });
                 });
             }
         }
@@ -884,6 +1188,19 @@ impl Driver {
         self.ep
             .set_psk_store(Arc::new(ConfigPsk::new(config.clone())));
         self.peers = peers;
+        self.config = config.clone();
+        // A changed connection's traps are installed anew (selectors,
+        // addresses or proposals may differ).
+        let stale: Vec<(String, String)> = self
+            .traps
+            .keys()
+            .filter(|(conn, _)| changed.contains(conn))
+            .cloned()
+            .collect();
+        for (conn, child) in stale {
+            self.remove_trap(&conn, &child).await;
+        }
+        self.sync_traps().await;
         info!(
             "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
             added.len(),

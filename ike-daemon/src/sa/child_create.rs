@@ -130,7 +130,8 @@ pub(crate) struct ChildRefusal {
 }
 
 /// The protocol of a child configuration's proposals (ESP if none).
-pub(crate) fn cfg_protocol(cfg: &ChildCfg) -> ProtocolId {
+/// The protocol (ESP or AH) of a child configuration: its proposals'.
+pub fn cfg_protocol(cfg: &ChildCfg) -> ProtocolId {
     cfg.proposals
         .first()
         .map(|p| p.protocol)
@@ -209,7 +210,7 @@ pub(crate) fn ke_payload(msg: &Message) -> Option<&wire::KeyExchange> {
 impl IkeSa {
     /// A new Child SA of ours: allocate its SPI.
     pub(crate) fn new_child(&mut self, ctx: &mut Ctx, cfg: ChildCfg, initiator: bool) -> ChildId {
-        let reqid = ctx.reqid();
+        let reqid = ctx.reqid_for(&self.peer.name, &cfg.name);
         self.new_child_with(ctx, cfg, initiator, reqid, None)
     }
 

@@ -47,7 +47,7 @@ impl IkeSa {
     /// The check is due: look at the traffic, or ask the peer.
     pub(crate) fn dpd_due(&mut self, ctx: &mut Ctx, now: Instant) {
         let delay = self.peer.dpd_delay;
-        if !self.dpd.at.is_some_and(|t| t <= now) {
+        if self.dpd.at.is_none_or(|t| t > now) {
             return;
         }
         self.dpd.at = None;

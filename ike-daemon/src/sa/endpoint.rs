@@ -37,6 +37,9 @@ pub(crate) struct Ctx {
     next_req: u64,
     next_child: u64,
     next_reqid: u32,
+    /// Reqids of trapped children by (peer, child): their Child SAs use
+    /// it, so that their SAs go in under the trap's policies.
+    pub(crate) trap_reqids: HashMap<(String, String), u32>,
     next_ike: u64,
     /// New IKE SAs made by rekeying, for the endpoint to take in.
     pub(crate) new_sas: Vec<IkeSa>,
@@ -73,6 +76,15 @@ impl Ctx {
     pub(crate) fn take_ike_id(&mut self) -> IkeSaId {
         self.next_ike = self.next_ike.wrapping_add(1);
         IkeSaId(self.next_ike)
+    }
+
+    /// The reqid of a new Child SA of `peer`'s child `child`: its trap's,
+    /// or a new one.
+    pub(crate) fn reqid_for(&mut self, peer: &str, child: &str) -> u32 {
+        match self.trap_reqids.get(&(peer.to_owned(), child.to_owned())) {
+            Some(r) => *r,
+            None => self.reqid(),
+        }
     }
 
     /// A new kernel reqid (never 0).
@@ -148,6 +160,7 @@ impl Endpoint {
                 next_req: 0,
                 next_child: 0,
                 next_reqid: 0,
+                trap_reqids: HashMap::new(),
                 next_ike: 0,
                 new_sas: Vec::new(),
                 #[cfg(test)]
@@ -267,6 +280,28 @@ impl Endpoint {
             None => orphan(&mut self.ctx, purpose, result.outcome),
         }
         self.after(id);
+    }
+
+    /// The kernel reqid for trap policies of `peer`'s child `child`
+    /// (`start_action: trap`): every Child SA of that child created from
+    /// now on uses it, so its SAs take over the trap's policies. The same
+    /// reqid until [`Endpoint::forget_trap`].
+    pub fn trap_reqid(&mut self, peer: &str, child: &str) -> u32 {
+        let key = (peer.to_owned(), child.to_owned());
+        if let Some(r) = self.ctx.trap_reqids.get(&key) {
+            return *r;
+        }
+        let r = self.ctx.reqid();
+        self.ctx.trap_reqids.insert(key, r);
+        r
+    }
+
+    /// Forgets the trap reqid of `peer`'s child `child` (its trap was
+    /// removed); returns it.
+    pub fn forget_trap(&mut self, peer: &str, child: &str) -> Option<u32> {
+        self.ctx
+            .trap_reqids
+            .remove(&(peer.to_owned(), child.to_owned()))
     }
 
     /// Starts an IKE SA to `peer` with the named children (empty: the

@@ -84,6 +84,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
     AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, IkeLifetimes, Mode, PeerCfg, PskStore,
     PskTable, TsCfg,
