@@ -801,6 +801,7 @@ impl Kernel {
         &self,
         reqid: u32,
         policies: Vec<PolicyConfig>,
+        routes_of: Option<&ChildInstall>,
     ) -> Result<(), String> {
         let old = self.with(|s| s.traps.insert(reqid, policies.clone()));
         if let Some(old) = old {
@@ -821,6 +822,8 @@ impl Kernel {
         if r.is_err() {
             // Nothing half-installed stays.
             self.remove_trap(reqid).await;
+        } else if let (Some(routes), Some(c)) = (&self.routes, routes_of) {
+            routes.child_installed(c).await;
         }
         r
     }
@@ -830,6 +833,9 @@ impl Kernel {
         let Some(old) = self.with(|s| s.traps.remove(&reqid)) else {
             return;
         };
+        if let Some(r) = &self.routes {
+            r.child_removed(super::traps::trap_route_id(reqid)).await;
+        }
         let gone: Vec<PolicyId> = old
             .iter()
             .map(PolicyConfig::id)

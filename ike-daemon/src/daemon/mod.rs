@@ -470,8 +470,9 @@ impl Driver {
         };
         let reqid = self.ep.trap_reqid(conn, child);
         let plan = traps::plan_trap(peer, ccfg, reqid);
+        let route = traps::trap_route_child(peer, ccfg, reqid);
         match plan {
-            Ok(pols) => match self.kernel.install_trap(reqid, pols).await {
+            Ok(pols) => match self.kernel.install_trap(reqid, pols, route.as_ref()).await {
                 Ok(()) => {
                     info!(
                         "trap policies of {conn}/{child} installed (reqid {reqid}, {})",

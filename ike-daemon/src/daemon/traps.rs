@@ -97,6 +97,54 @@ pub fn plan_trap(
     plan_policies(child.mode, proto, local, remote, &lts, &rts, reqid)
 }
 
+/// The routes of a trap are those of a Child SA with its selectors and
+/// tunnel endpoints (so that forwarded traffic reaches the trap's policy
+/// before the tunnel is up, as strongSwan routes trap policies): a
+/// stand-in Child SA without keys, with an id no Child SA has.
+pub fn trap_route_child(
+    peer: &PeerCfg,
+    child: &ChildCfg,
+    reqid: u32,
+) -> Option<crate::sa::ChildInstall> {
+    let (local, remote, lts, rts) = trap_selectors(peer, child).ok()?;
+    let protocol = crate::sa::child_protocol(child);
+    Some(crate::sa::ChildInstall {
+        id: trap_route_id(reqid),
+        ike_sa: crate::sa::IkeSaId(0),
+        name: format!("{}/{} (trap)", peer.name, child.name),
+        mode: child.mode,
+        protocol,
+        local: std::net::SocketAddr::new(local, peer.local_port),
+        remote: std::net::SocketAddr::new(remote, peer.remote_port),
+        spi_in: 0,
+        spi_out: 0,
+        suite: crate::crypto::suite::ChildSuite {
+            protocol,
+            encr: None,
+            integ: None,
+            ke: None,
+            esn: false,
+        },
+        encr_in: crate::crypto::Secret::new(Vec::new()),
+        integ_in: crate::crypto::Secret::new(Vec::new()),
+        encr_out: crate::crypto::Secret::new(Vec::new()),
+        integ_out: crate::crypto::Secret::new(Vec::new()),
+        local_ts: lts,
+        remote_ts: rts,
+        esn: false,
+        replay_window: 0,
+        initiator: true,
+        reqid,
+        limits: Default::default(),
+    })
+}
+
+/// The route book's id of a trap's routes: from the top of the id space,
+/// which Child SA ids (counted from 1) never reach.
+pub fn trap_route_id(reqid: u32) -> crate::sa::ChildId {
+    crate::sa::ChildId(u64::MAX - u64::from(reqid))
+}
+
 /// The status entry of a trap.
 pub fn trap_status(peer: &PeerCfg, child: &ChildCfg, reqid: u32, why: TrapReason) -> TrapStatus {
     let (lts, rts) = match trap_selectors(peer, child) {

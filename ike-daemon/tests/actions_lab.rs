@@ -1,0 +1,398 @@
+//! On-demand tunnels, dead peer detection and the actions, end to end in
+//! the UML kernel lab (tests/lab, needs root), iked against iked in the
+//! namespaces gw-a and gw-b:
+//!
+//! ```text
+//! host-a 10.1.0.2 --- 10.1.0.1 gw-a 192.0.2.1 === 192.0.2.2 gw-b 10.2.0.1 --- 10.2.0.2 host-b
+//! ```
+//!
+//! UML boots once; the cases run one after the other on the same pair of
+//! daemons, gw-a's configuration changed by `ikectl reload`:
+//! 1. `start_action: trap`: trap policies and nothing else; many parallel
+//!    flows bring up exactly one IKE SA; after `down` the trap is still
+//!    there and the next packet brings the tunnel up again; a reload that
+//!    drops the trap removes it.
+//! 2. `dpd_action: clear`: gw-b's iked killed with SIGKILL; gw-a finds the
+//!    peer dead within dpd_delay + the retransmission schedule and leaves
+//!    nothing in the kernel.
+//! 3. `dpd_action: restart`: the same with gw-b's iked started again at
+//!    once (a rebooted peer that knows nothing of the old SA): gw-a finds
+//!    the old SA dead and brings up a new one.
+//! 4. `close_action: start`: gw-b deletes the IKE SA; gw-a brings it back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use ike::control::{self, IkeSaStatus, Response, TrapStatus};
+use iked_lab::{guest_out, in_uml, lab_sh, sh, sh_ok, wait_until};
+
+const IKED: &str = env!("CARGO_BIN_EXE_iked");
+const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+
+/// Short retransmissions, so that a dead peer is found in seconds:
+/// 1 s, then 1 s, then given up after 1 s more (3 s in all).
+const FAST: &[&str] = &[
+    "--retransmit-timeout",
+    "1",
+    "--retransmit-base",
+    "1",
+    "--retransmit-tries",
+    "2",
+];
+
+fn config(
+    me: &str,
+    peer: &str,
+    lts: &str,
+    rts: &str,
+    extra_conn: &str,
+    extra_child: &str,
+) -> String {
+    format!(
+        "connections:
+  site:
+    local_addrs: [{me}]
+    remote_addrs: [{peer}]
+    proposals: [aes256gcm16-prfsha256-x25519]
+    local:  {{ auth: psk, id: {me} }}
+    remote: {{ auth: psk, id: {peer} }}
+{extra_conn}    children:
+      lan:
+        local_ts: [{lts}]
+        remote_ts: [{rts}]
+        esp_proposals: [aes256gcm16]
+{extra_child}secrets:
+  ike:
+    - {{ ids: [{me}, {peer}], secret: \"actions lab key\" }}
+"
+    )
+}
+
+fn gw_a(extra_conn: &str, extra_child: &str) -> String {
+    config(
+        "192.0.2.1",
+        "192.0.2.2",
+        "10.1.0.0/24",
+        "10.2.0.0/24",
+        extra_conn,
+        extra_child,
+    )
+}
+
+/// One iked in a namespace.
+struct Iked {
+    ns: &'static str,
+    conf: PathBuf,
+    sock: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Iked {
+    fn new(ns: &'static str, conf_text: &str) -> Iked {
+        let dir = guest_out();
+        let conf = dir.join(format!("{ns}.yaml"));
+        let i = Iked {
+            ns,
+            conf,
+            sock: PathBuf::from(format!("/run/iked-{ns}/iked.sock")),
+            log: dir.join(format!("iked-{ns}.log")),
+            child: None,
+        };
+        i.write_conf(conf_text);
+        i
+    }
+
+    fn write_conf(&self, text: &str) {
+        std::fs::write(&self.conf, text).unwrap();
+        sh(&format!("chmod 600 '{}'", self.conf.display()));
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.ns, IKED, "--config"])
+            .arg(&self.conf)
+            .arg("--control")
+            .arg(&self.sock)
+            .args(["--log-level", "debug"])
+            .args(FAST)
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let sock = self.sock.clone();
+        wait_until(Duration::from_secs(20), "iked's control socket", || {
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+    }
+
+    fn ikectl(&self, args: &[&str]) -> Output {
+        Command::new(IKECTL)
+            .arg("--control")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ikectl_ok(&self, args: &[&str]) -> String {
+        let out = self.ikectl(args);
+        assert!(
+            out.status.success(),
+            "ikectl {args:?}: {out:?}\n--- {} log ---\n{}",
+            self.ns,
+            self.log_text()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self) -> (Vec<IkeSaStatus>, Vec<TrapStatus>) {
+        let out = self.ikectl_ok(&["status", "--json"]);
+        match control::decode_response(&out).unwrap() {
+            Response::Status { ike_sas, traps } => (ike_sas, traps),
+            other => panic!("status answered {other:?}"),
+        }
+    }
+
+    fn sas(&self) -> Vec<IkeSaStatus> {
+        self.status().0
+    }
+
+    fn kill(&mut self, sig: &str) {
+        let mut child = self.child.take().expect("running");
+        sh(&format!("kill -{sig} {}", child.id()));
+        let _ = child.wait();
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Iked {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// IPsec policies (with a template) and SAs in a namespace's kernel.
+fn policies(ns: &str) -> usize {
+    sh(&format!("ip -n {ns} xfrm policy"))
+        .matches("tmpl")
+        .count()
+}
+
+fn states(ns: &str) -> String {
+    sh(&format!("ip -n {ns} xfrm state"))
+}
+
+/// Established IKE SAs with an installed `lan`.
+fn tunnels(sas: &[IkeSaStatus]) -> usize {
+    sas.iter()
+        .filter(|s| {
+            s.state == "ESTABLISHED"
+                && s.children
+                    .iter()
+                    .any(|c| c.name == "lan" && c.state == "INSTALLED")
+        })
+        .count()
+}
+
+fn wait_tunnel(a: &Iked, what: &str) {
+    wait_until(Duration::from_secs(20), what, || tunnels(&a.sas()) == 1);
+}
+
+#[test]
+fn traps_dpd_and_actions() {
+    in_uml("traps_dpd_and_actions", || {
+        lab_sh("lab_make_gateways");
+        let trap = "        start_action: trap\n";
+        let mut a = Iked::new("gw-a", &gw_a("", trap));
+        let mut b = Iked::new(
+            "gw-b",
+            &config(
+                "192.0.2.2",
+                "192.0.2.1",
+                "10.2.0.0/24",
+                "10.1.0.0/24",
+                "",
+                "",
+            ),
+        );
+        a.start();
+        b.start();
+
+        // --- 1. start_action: trap -----------------------------------------
+        // The trap: out/in/fwd policies with a template, no SA, no IKE SA.
+        let (sas, traps) = a.status();
+        assert!(sas.is_empty(), "{sas:?}");
+        assert_eq!(traps.len(), 1, "{traps:?}");
+        let t = &traps[0];
+        assert_eq!(
+            (t.connection.as_str(), t.child.as_str(), t.reason.as_str()),
+            ("site", "lan", "start_action")
+        );
+        assert_eq!(
+            (t.local_ts.clone(), t.remote_ts.clone()),
+            (
+                vec!["10.1.0.0/24".to_string()],
+                vec!["10.2.0.0/24".to_string()]
+            )
+        );
+        assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        let pol = sh("ip -n gw-a xfrm policy");
+        assert!(pol.contains(&format!("reqid {}", t.reqid)), "{pol}");
+        assert!(states("gw-a").trim().is_empty());
+        let text = a.ikectl_ok(&["status"]);
+        assert!(
+            text.contains("site/lan, reqid") && text.contains("trapped (start_action)"),
+            "{text}"
+        );
+
+        // Ten parallel flows (pings from host-a and gw-a, UDP): one tunnel.
+        let t0 = Instant::now();
+        sh("for i in 1 2 3 4 5 6 7 8; do \
+              ip netns exec host-a ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & \
+            done; \
+            ip netns exec host-a sh -c 'echo x > /dev/udp/10.2.0.2/5000' 2>/dev/null & \
+            ip netns exec gw-a ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & \
+            wait; true");
+        wait_tunnel(&a, "the trapped tunnel");
+        let came_up = t0.elapsed();
+        lab_sh("lab_ping_through host-a $HOST_B 3");
+        let sas = a.sas();
+        assert_eq!(sas.len(), 1, "one IKE SA for all flows: {sas:?}");
+        assert_eq!(sas[0].children.len(), 1, "{sas:?}");
+        let first = sas[0].id;
+        let reqid = sas[0].children[0].reqid;
+        assert_eq!(reqid, t.reqid, "the Child SA uses the trap's reqid");
+        assert_eq!(b.sas().len(), 1, "gw-b: {:?}", b.sas());
+        // The trap's policies became the Child SA's: still three.
+        assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        let log = a.log_text();
+        let initiated = log
+            .lines()
+            .filter(|l| l.contains("acquire for site/lan") && l.contains("initiating"))
+            .count();
+        assert_eq!(initiated, 1, "one acquire initiated:\n{log}");
+        eprintln!("trap: tunnel up {came_up:?} after the first packet");
+
+        // down: the IKE SA goes, the trap stays (and shows).
+        a.ikectl_ok(&["down", "site"]);
+        let (sas, traps) = a.status();
+        assert!(sas.is_empty(), "{sas:?}");
+        assert_eq!(traps.len(), 1);
+        assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        wait_until(Duration::from_secs(5), "gw-a's SAs gone", || {
+            states("gw-a").trim().is_empty()
+        });
+        // The next packet brings it up again.
+        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
+        wait_tunnel(&a, "the trapped tunnel, again");
+        lab_sh("lab_ping_through host-a $HOST_B 3");
+        let sas = a.sas();
+        assert_eq!(sas.len(), 1);
+        assert_ne!(sas[0].id, first, "a new IKE SA");
+        a.ikectl_ok(&["down", "site"]);
+
+        // A reload without the trap removes it.
+        a.write_conf(&gw_a("    dpd_delay: 2s\n", ""));
+        a.ikectl_ok(&["reload"]);
+        let (sas, traps) = a.status();
+        assert!(sas.is_empty() && traps.is_empty(), "{sas:?} {traps:?}");
+        wait_until(Duration::from_secs(5), "gw-a's kernel clean", || {
+            policies("gw-a") == 0 && states("gw-a").trim().is_empty()
+        });
+        assert!(!sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2"));
+        assert!(a.log_text().contains("trap policies of site/lan removed"));
+
+        // --- 2. dpd_action: clear ------------------------------------------
+        a.ikectl_ok(&["up", "site", "--timeout", "20"]);
+        lab_sh("lab_ping_through host-a $HOST_B 2");
+        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
+        b.kill("KILL");
+        let t0 = Instant::now();
+        // dpd_delay 2 s (twice at most: the first look may see the last
+        // traffic) + 3 s of retransmissions, + 3 s of slack.
+        wait_until(
+            Duration::from_secs(2 + 2 + 3 + 3),
+            "gw-a to clear the dead peer",
+            || a.sas().is_empty() && policies("gw-a") == 0 && states("gw-a").trim().is_empty(),
+        );
+        let cleared = t0.elapsed();
+        let log = a.log_text();
+        assert!(
+            log.contains("peer is dead") && log.contains("peer not responding"),
+            "{log}"
+        );
+        assert!(
+            sh("ip -n gw-a route show table 220 2>/dev/null || true")
+                .trim()
+                .is_empty(),
+            "routes removed"
+        );
+        eprintln!("dpd clear: cleared {cleared:?} after the kill");
+
+        // --- 3. dpd_action: restart ----------------------------------------
+        a.write_conf(&gw_a(
+            "    dpd_delay: 2s\n",
+            "        dpd_action: restart\n",
+        ));
+        a.ikectl_ok(&["reload"]);
+        b.start(); // removes what the killed one left
+        a.ikectl_ok(&["up", "site", "--timeout", "20"]);
+        let old = a.sas()[0].id;
+        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
+        // The peer reboots: its new iked knows nothing of the SA.
+        b.kill("KILL");
+        b.start();
+        let t0 = Instant::now();
+        wait_until(
+            Duration::from_secs(2 + 2 + 3 + 10),
+            "gw-a to restart",
+            || {
+                let sas = a.sas();
+                tunnels(&sas) == 1 && sas.iter().all(|s| s.id != old)
+            },
+        );
+        let restarted = t0.elapsed();
+        lab_sh("lab_ping_through host-a $HOST_B 3");
+        assert!(a.log_text().contains("dpd_action restart: initiating site"));
+        assert_eq!(a.sas().len(), 1);
+        eprintln!("dpd restart: new tunnel {restarted:?} after the peer's restart");
+
+        // --- 4. close_action: start ----------------------------------------
+        a.write_conf(&gw_a("", "        close_action: start\n"));
+        a.ikectl_ok(&["reload"]);
+        // The reload changed the connection; the running SA stays.
+        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
+        let old = a.sas()[0].id;
+        b.ikectl_ok(&["down", "site"]);
+        wait_until(Duration::from_secs(15), "gw-a to start again", || {
+            let sas = a.sas();
+            tunnels(&sas) == 1 && sas.iter().all(|s| s.id != old)
+        });
+        lab_sh("lab_ping_through host-a $HOST_B 2");
+        assert!(a.log_text().contains("close_action start: initiating site"));
+
+        // Shutdown leaves nothing.
+        a.kill("TERM");
+        b.kill("TERM");
+        for ns in ["gw-a", "gw-b"] {
+            wait_until(Duration::from_secs(10), &format!("{ns} clean"), || {
+                policies(ns) == 0 && states(ns).trim().is_empty()
+            });
+        }
+    });
+}
