@@ -26,7 +26,7 @@
 //! the make-before-break order of kernel operations), `ike_rekey` (a new
 //! IKE SA from the old SK_d that takes over the Child SAs), `lifetimes`
 //! (rekey and expiry timers, the kernel's soft and hard expires),
-//! `informational`
+//! `dpd` (dead peer detection after `dpd_delay` of silence), `informational`
 //! (deletes, liveness checks,
 //! AUTHENTICATION_FAILED after IKE_AUTH). Every decrypted message passes
 //! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
@@ -60,8 +60,7 @@
 //!   `nat_remote`): no move to port 4500, no UDP encapsulation, no keepalives.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
 //! - Certificates, EAP, multiple authentication rounds, configuration
-//!   payloads (virtual IPs), INITIAL_CONTACT, automatic DPD (only the
-//!   [`Endpoint::send_liveness_check`] command).
+//!   payloads (virtual IPs), INITIAL_CONTACT.
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
 //!   then over the unspecified address (the peer sees "NAT").
