@@ -608,6 +608,18 @@ impl Driver {
         }
     }
 
+    /// The ACQUIRE of `name`'s trap (if that is what `ike` was doing) is
+    /// answered: installed, failed or gone.
+    fn acquired(&mut self, ike: IkeSaId, name: &str) {
+        let conn = self.ep.ike_sa(ike).and_then(|s| s.peer);
+        if let Some((r, _)) = conn.and_then(|c| self.traps.get(&(c, name.to_owned()))) {
+            let r = *r;
+            if self.acquiring.get(&r) == Some(&ike) {
+                self.acquiring.remove(&r);
+            }
+        }
+    }
+
     /// Runs the actions of the children of `conn` that ended so.
     fn run_actions(
         &mut self,
@@ -808,6 +820,9 @@ impl Driver {
                 });
             }
             Event::ChildInstalled { ike, child, name } => {
+                // An acquired tunnel is up: from now on the child's state
+                // tells whether an ACQUIRE needs a new one.
+                self.acquired(*ike, name);
                 let info = self
                     .ep
                     .ike_sa(*ike)
@@ -860,13 +875,7 @@ impl Driver {
                     child.map(|c| c.to_string()).unwrap_or_default(),
                     self.ike_name(*ike)
                 );
-                if let Some(sa) = self.ep.ike_sa(*ike)
-                    && let Some(conn) = sa.peer
-                    && let Some((r, _)) = self.traps.get(&(conn, name.clone()))
-                {
-                    let r = *r;
-                    self.acquiring.remove(&r);
-                }
+                self.acquired(*ike, name);
                 let kind = status::child_fail_kind(reason);
                 // A child that fails because its IKE SA failed: the IKE
                 // SA's own event follows and says why.
@@ -887,6 +896,7 @@ impl Driver {
                     self.ike_name(*ike),
                     if *by_peer { " by the peer" } else { "" }
                 );
+                self.acquired(*ike, name);
                 match self.ep.ike_sa(*ike) {
                     // The IKE SA lives on: the peer deleted just this one.
                     Some(sa) if !matches!(sa.state, IkeState::Deleting) => {
