@@ -19,6 +19,9 @@
 //!    once (a rebooted peer that knows nothing of the old SA): gw-a finds
 //!    the old SA dead and brings up a new one.
 //! 4. `close_action: start`: gw-b deletes the IKE SA; gw-a brings it back.
+//! 5. Against strongSwan's charon in gw-b: a trapped tunnel comes up on the
+//!    first packets, once on both sides; charon killed with SIGKILL, iked
+//!    clears the dead peer's SAs and only the trap stays.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,7 +30,7 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use ike::control::{self, IkeSaStatus, Response, TrapStatus};
-use iked_lab::{guest_out, in_uml, lab_sh, sh, sh_ok, wait_until};
+use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, sh_ok, wait_until};
 
 const IKED: &str = env!("CARGO_BIN_EXE_iked");
 const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
@@ -213,8 +216,57 @@ fn wait_tunnel(a: &Iked, what: &str) {
     wait_until(Duration::from_secs(20), what, || tunnels(&a.sas()) == 1);
 }
 
+/// charon's side of the connection (swanctl.conf: one setting per line).
+const CHARON_CONF: &str = "connections {
+    site {
+        version = 2
+        local_addrs = 192.0.2.2
+        remote_addrs = 192.0.2.1
+        proposals = aes256gcm16-prfsha256-x25519
+        mobike = no
+        local {
+            auth = psk
+            id = 192.0.2.2
+        }
+        remote {
+            auth = psk
+            id = 192.0.2.1
+        }
+        children {
+            lan {
+                local_ts = 10.2.0.0/24
+                remote_ts = 10.1.0.0/24
+                esp_proposals = aes256gcm16
+            }
+        }
+    }
+}
+secrets {
+    ike-site {
+        id-a = 192.0.2.1
+        id-b = 192.0.2.2
+        secret = \"actions lab key\"
+    }
+}
+";
+
+/// IKE SAs charon lists as ESTABLISHED.
+fn charon_sas() -> usize {
+    lab_sh("lab_swanctl gw-b --list-sas 2>/dev/null || true")
+        .lines()
+        .filter(|l| l.contains("ESTABLISHED"))
+        .count()
+}
+
 #[test]
 fn traps_dpd_and_actions() {
+    if !is_guest() {
+        sh(&format!(
+            "bash -c \". '{}'; lab_ensure_packages strongswan-charon strongswan-swanctl \
+             libstrongswan-standard-plugins iproute2 iputils-ping\"",
+            repo_root().join("tests/lab/packages.sh").display()
+        ));
+    }
     in_uml("traps_dpd_and_actions", || {
         lab_sh("lab_make_gateways");
         let trap = "        start_action: trap\n";
@@ -386,10 +438,52 @@ fn traps_dpd_and_actions() {
         lab_sh("lab_ping_through host-a $HOST_B 2");
         assert!(a.log_text().contains("close_action start: initiating site"));
 
+        // --- 5. against charon ---------------------------------------------
+        a.ikectl_ok(&["down", "site"]);
+        b.kill("TERM");
+        let conf = guest_out().join("charon-gw-b.conf");
+        std::fs::write(&conf, CHARON_CONF).unwrap();
+        lab_sh(&format!(
+            "lab_charon_start gw-b gw-b '{}' 'default=1 ike=2 cfg=1 knl=1 chd=2'",
+            conf.display()
+        ));
+        a.write_conf(&gw_a("    dpd_delay: 2s\n", trap));
+        a.ikectl_ok(&["reload"]);
+        assert_eq!(a.status().1.len(), 1, "trapped again");
+        let t0 = Instant::now();
+        sh("for i in 1 2 3 4 5 6; do \
+              ip netns exec host-a ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & \
+            done; wait; true");
+        wait_tunnel(&a, "the trapped tunnel to charon");
+        let came_up = t0.elapsed();
+        lab_sh("lab_wait_for 10 'charon child' lab_child_installed gw-b lan");
+        lab_sh("lab_ping_through host-a $HOST_B 3");
+        assert_eq!(a.sas().len(), 1, "{:?}", a.sas());
+        assert_eq!(charon_sas(), 1, "{}", lab_sh("lab_swanctl gw-b --list-sas"));
+        eprintln!("charon: trapped tunnel up {came_up:?} after the first packet");
+        // charon dies: iked clears; the trap (start_action) stays.
+        lab_sh("kill -9 $(cat $LAB_STATE/gw-b/run/charon.pid)");
+        let t0 = Instant::now();
+        wait_until(
+            Duration::from_secs(2 + 2 + 3 + 3),
+            "gw-a to clear dead charon",
+            || a.sas().is_empty() && states("gw-a").trim().is_empty(),
+        );
+        eprintln!(
+            "charon: dead peer cleared {:?} after the kill",
+            t0.elapsed()
+        );
+        assert_eq!(
+            policies("gw-a"),
+            3,
+            "the trap's: {}",
+            sh("ip -n gw-a xfrm policy")
+        );
+        assert_eq!(a.status().1.len(), 1);
+
         // Shutdown leaves nothing.
         a.kill("TERM");
-        b.kill("TERM");
-        for ns in ["gw-a", "gw-b"] {
+        for ns in ["gw-a"] {
             wait_until(Duration::from_secs(10), &format!("{ns} clean"), || {
                 policies(ns) == 0 && states(ns).trim().is_empty()
             });
