@@ -806,7 +806,13 @@ impl Routes {
         if !self.opts.install || c.mode != Mode::Tunnel {
             return;
         }
-        let who = format!("CHILD SA {}{}", c.name, c.id);
+        // Trap policies' routes come with a stand-in Child SA of IKE SA 0
+        // (daemon::traps).
+        let who = if c.ike_sa.0 == 0 {
+            c.name.clone()
+        } else {
+            format!("CHILD SA {}{}", c.name, c.id)
+        };
         let addrs = match self.local_addrs().await {
             Ok(a) => a,
             Err(e) => {

@@ -111,7 +111,7 @@ pub fn trap_route_child(
     Some(crate::sa::ChildInstall {
         id: trap_route_id(reqid),
         ike_sa: crate::sa::IkeSaId(0),
-        name: format!("{}/{} (trap)", peer.name, child.name),
+        name: format!("trap of {}/{}", peer.name, child.name),
         mode: child.mode,
         protocol,
         local: std::net::SocketAddr::new(local, peer.local_port),

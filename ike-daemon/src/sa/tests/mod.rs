@@ -6,6 +6,7 @@ mod dpd;
 mod fuzz;
 mod harness;
 mod rekey;
+mod traps;
 
 use std::time::Duration;
 
