@@ -19,6 +19,8 @@
 //!    once (a rebooted peer that knows nothing of the old SA): gw-a finds
 //!    the old SA dead and brings up a new one.
 //! 4. `close_action: start`: gw-b deletes the IKE SA; gw-a brings it back.
+//!    `dpd_action: trap`: the dead peer's tunnel becomes a trap, which the
+//!    next packet (once the peer is back) brings up.
 //! 5. Against strongSwan's charon in gw-b: a trapped tunnel comes up on the
 //!    first packets, once on both sides; charon killed with SIGKILL, iked
 //!    clears the dead peer's SAs and only the trap stays.
@@ -438,6 +440,31 @@ fn traps_dpd_and_actions() {
         lab_sh("lab_ping_through host-a $HOST_B 2");
         assert!(a.log_text().contains("close_action start: initiating site"));
 
+        // --- 4b. dpd_action: trap ------------------------------------------
+        a.write_conf(&gw_a("    dpd_delay: 2s\n", "        dpd_action: trap\n"));
+        a.ikectl_ok(&["reload"]);
+        // An IKE SA keeps the settings it was made with: a new one.
+        a.ikectl_ok(&["down", "site"]);
+        a.ikectl_ok(&["up", "site", "--timeout", "20"]);
+        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
+        b.kill("KILL");
+        wait_until(
+            Duration::from_secs(2 + 2 + 3 + 3),
+            "gw-a to trap the dead peer",
+            || {
+                let (sas, traps) = a.status();
+                sas.is_empty() && traps.len() == 1 && states("gw-a").trim().is_empty()
+            },
+        );
+        let (_, traps) = a.status();
+        assert_eq!(traps[0].reason, "dpd_action", "{traps:?}");
+        assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        // The peer is back; the next packet brings the tunnel up.
+        b.start();
+        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
+        wait_tunnel(&a, "the tunnel through the dpd_action trap");
+        lab_sh("lab_ping_through host-a $HOST_B 2");
+
         // --- 5. against charon ---------------------------------------------
         a.ikectl_ok(&["down", "site"]);
         b.kill("TERM");
@@ -449,7 +476,9 @@ fn traps_dpd_and_actions() {
         ));
         a.write_conf(&gw_a("    dpd_delay: 2s\n", trap));
         a.ikectl_ok(&["reload"]);
-        assert_eq!(a.status().1.len(), 1, "trapped again");
+        let (_, traps) = a.status();
+        assert_eq!(traps.len(), 1, "trapped again");
+        assert_eq!(traps[0].reason, "start_action", "now the configuration's");
         let t0 = Instant::now();
         sh("for i in 1 2 3 4 5 6; do \
               ip netns exec host-a ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & \

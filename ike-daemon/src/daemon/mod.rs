@@ -535,6 +535,11 @@ impl Driver {
             }
         }
         for (conn, child) in want {
+            // An action's trap that the configuration now asks for is the
+            // configuration's (it goes when the file drops it).
+            if let Some((_, why)) = self.traps.get_mut(&(conn.clone(), child.clone())) {
+                *why = TrapReason::StartAction;
+            }
             self.install_trap(&conn, &child, TrapReason::StartAction)
                 .await;
         }
