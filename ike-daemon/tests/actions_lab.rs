@@ -202,6 +202,18 @@ fn states(ns: &str) -> String {
     sh(&format!("ip -n {ns} xfrm state"))
 }
 
+/// The index of gw-a's out policy: the kernel keeps it when a policy is
+/// replaced in place (XFRM_MSG_UPDPOLICY) and gives a new one when a policy
+/// is deleted and added, so an unchanged index means no flap.
+fn out_policy_index(ns: &str) -> String {
+    let p = sh(&format!("ip -n {ns} -s xfrm policy list dir out"));
+    p.split_whitespace()
+        .skip_while(|w| *w != "index")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no out policy: {p}"))
+        .to_string()
+}
+
 /// Established IKE SAs with an installed `lan`.
 fn tunnels(sas: &[IkeSaStatus]) -> usize {
     sas.iter()
@@ -314,6 +326,7 @@ fn traps_dpd_and_actions() {
             "{text}"
         );
 
+        let index = out_policy_index("gw-a");
         // Ten parallel flows (pings from host-a and gw-a, UDP): one tunnel.
         let t0 = Instant::now();
         sh("for i in 1 2 3 4 5 6 7 8; do \
@@ -332,8 +345,14 @@ fn traps_dpd_and_actions() {
         let reqid = sas[0].children[0].reqid;
         assert_eq!(reqid, t.reqid, "the Child SA uses the trap's reqid");
         assert_eq!(b.sas().len(), 1, "gw-b: {:?}", b.sas());
-        // The trap's policies became the Child SA's: still three.
+        // The trap's policies became the Child SA's: still three, the same
+        // policy (replaced in place, never deleted).
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        assert_eq!(
+            out_policy_index("gw-a"),
+            index,
+            "the out policy was replaced in place, not deleted and added"
+        );
         let log = a.log_text();
         let initiated = log
             .lines()
@@ -348,6 +367,7 @@ fn traps_dpd_and_actions() {
         assert!(sas.is_empty(), "{sas:?}");
         assert_eq!(traps.len(), 1);
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        assert_eq!(out_policy_index("gw-a"), index, "given back, not re-added");
         wait_until(Duration::from_secs(5), "gw-a's SAs gone", || {
             states("gw-a").trim().is_empty()
         });
