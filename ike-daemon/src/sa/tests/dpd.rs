@@ -176,3 +176,38 @@ fn without_dpd_delay_nothing_is_sent() {
     assert_eq!(checks_sent(&p, 0, t0) + checks_sent(&p, 1, t0), 0);
     assert_eq!(p.a().kernel.traffic_queries, 0);
 }
+
+#[test]
+fn any_unanswered_request_declares_the_peer_dead_without_dpd_delay() {
+    // No dpd_delay: a CREATE_CHILD_SA to a peer that went away runs out
+    // of retransmissions; the IKE SA fails as with a liveness check, its
+    // installed child reported deleted first (the daemon runs the
+    // children's dpd_action on exactly these events).
+    let mut p = pair(0, 0, EndpointConfig::default());
+    let id = p.connect(0, "site-b");
+    p.policy = Box::new(|_, _, _| Fate::Drop);
+    let t0 = p.now;
+    let now = p.now;
+    p.a().ep.initiate_child(now, id, "net").unwrap();
+    p.run_for(secs(300));
+    let ev: Vec<_> = p.peers[0]
+        .events
+        .iter()
+        .filter(|(t, _)| *t > t0)
+        .map(|(_, e)| e.clone())
+        .collect();
+    let deleted = ev
+        .iter()
+        .position(|e| matches!(e, Event::ChildDeleted { ike, by_peer: false, name, .. } if *ike == id && name == "net"))
+        .expect("the installed child goes");
+    let failed = ev
+        .iter()
+        .position(|e| matches!(e, Event::IkeFailed { id: x, reason: IkeFailReason::PeerNotResponding, .. } if *x == id))
+        .expect("the IKE SA fails: peer not responding");
+    assert!(deleted < failed, "{ev:?}");
+    assert!(p.a().kernel.installed.is_empty() && p.a().kernel.policies.is_empty());
+    assert!(
+        p.a().kernel.larval.is_empty(),
+        "the new child's SPI is released"
+    );
+}
