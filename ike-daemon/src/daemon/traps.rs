@@ -1,7 +1,9 @@
 //! On-demand tunnels and the actions that bring tunnels back: the trap
 //! policies of a child (`start_action: trap`, or `close_action`/
 //! `dpd_action` `trap`), and what to do when the peer deletes or is found
-//! dead. Pure functions; the driver (`super`) carries them out.
+//! dead: the plans and decisions as pure functions (unit-tested below),
+//! and the driver's methods that carry them out (traps in the kernel,
+//! ACQUIREs, actions on the endpoint's events).
 //!
 //! A trap is the child's in/out/fwd policies with their template and no
 //! SA, under a reqid the endpoint reserves for the child
