@@ -837,7 +837,26 @@ fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
                 _ => Fate::Deliver,
             }
         });
-        p.run_for(secs(4 * 3600));
+        // Four hours, with a soft expire (byte limit) of some SA from the
+        // kernel of one side or the other every seven minutes.
+        for step in 0u64..(4 * 60 / 7) {
+            p.run_for(secs(7 * 60));
+            let i = usize::from((seed + step) % 2 == 0);
+            let k = &p.peers[i].kernel;
+            let pick = k.sa_in.iter().nth(usize::try_from(step % 2).unwrap());
+            if let Some((spi, (child, _))) = pick {
+                let c = &k.installed[child];
+                let ev = KernelEvent::Expire {
+                    protocol: c.protocol,
+                    spi: *spi,
+                    dst: c.local.ip(),
+                    hard: false,
+                };
+                let now = p.now;
+                p.peers[i].ep.handle_kernel_event(now, ev);
+            }
+        }
+        p.run_for(secs(4 * 3600 - 7 * 60 * (4 * 60 / 7)));
         p.policy = Box::new(|_, _, _| Fate::Deliver);
         p.run_for(secs(300));
         for i in 0..2 {
