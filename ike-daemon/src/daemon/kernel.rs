@@ -440,14 +440,53 @@ struct State {
     policies: HashMap<u32, Installed>,
     /// SPIs reserved with ALLOCSPI and not (yet) filled in.
     larval: HashSet<SaId>,
-    /// Per reqid, the completion of the last operation scheduled on it:
-    /// the next one waits for it (an install still running when the
-    /// removal of it, or of the Child SA it replaces, comes).
-    order: HashMap<u32, tokio::sync::oneshot::Receiver<()>>,
+    /// Per reqid, the order of operations (an install still running when
+    /// the removal of it, or of the Child SA it replaces, comes).
+    order: Turns,
     /// Trap policies by reqid (`start_action: trap`): in the kernel while
     /// no Child SA of theirs holds the same policies; a Child SA's install
     /// updates them in place (same reqid), its removal restores them.
     traps: HashMap<u32, Vec<PolicyConfig>>,
+}
+
+/// Keeps operations on one key in the order they were scheduled, however
+/// the tasks running them are polled: each waits for the one before.
+#[derive(Debug, Default)]
+pub struct Turns(HashMap<u32, tokio::sync::oneshot::Receiver<()>>);
+
+/// One operation's place in the order of its key.
+#[derive(Debug)]
+pub struct Turn {
+    prev: Option<tokio::sync::oneshot::Receiver<()>>,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Turns {
+    /// The next place in the order of `key` (call in scheduling order).
+    pub fn take(&mut self, key: u32) -> Turn {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        Turn {
+            prev: self.0.insert(key, rx),
+            done,
+        }
+    }
+
+    /// Forgets `key` (no operation on it will come any more).
+    pub fn forget(&mut self, key: u32) {
+        self.0.remove(&key);
+    }
+}
+
+impl Turn {
+    /// Waits until the operation before is done; drop the returned guard
+    /// when this one is.
+    pub async fn wait(self) -> tokio::sync::oneshot::Sender<()> {
+        if let Some(prev) = self.prev {
+            // An error only means the one before is done (or gone).
+            let _ = prev.await;
+        }
+        self.done
+    }
 }
 
 /// The kernel side of the daemon: carries out [`KernelOp`]s and remembers
@@ -482,20 +521,6 @@ impl Kernel {
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
-    }
-
-    /// Takes this operation's place in the order of `reqid`: the previous
-    /// operation's completion to wait for, and ours to signal.
-    fn enqueue(
-        &self,
-        reqid: u32,
-    ) -> (
-        Option<tokio::sync::oneshot::Receiver<()>>,
-        tokio::sync::oneshot::Sender<()>,
-    ) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let prev = self.with(|s| s.order.insert(reqid, rx));
-        (prev, tx)
     }
 
     /// Removes what a previous iked left (crashed, killed): every SA and
@@ -545,17 +570,11 @@ impl Kernel {
                 }
             });
         }
-        let turn = reqid.map(|r| self.enqueue(r));
+        let turn = reqid.map(|r| self.with(|s| s.order.take(r)));
         let this = self.clone();
         async move {
             let done = match turn {
-                Some((prev, done)) => {
-                    if let Some(prev) = prev {
-                        // An error only means the previous one is done.
-                        let _ = prev.await;
-                    }
-                    Some(done)
-                }
+                Some(t) => Some(t.wait().await),
                 None => None,
             };
             let r = this.execute(op).await;
@@ -1002,7 +1021,7 @@ impl Kernel {
         self.with(|s| {
             s.children.remove(&c.id);
             if c.policies {
-                s.order.remove(&c.reqid);
+                s.order.forget(c.reqid);
             }
         });
         if errors.is_empty() {

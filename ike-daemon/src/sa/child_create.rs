@@ -629,6 +629,19 @@ impl IkeSa {
         // The initiator of a rekey that lost a collision installs only
         // the inbound SA: the peer deletes it, it never carries traffic.
         let lost = self.rekey_collision(ctx, child);
+        // Our rekey is answered: from now on a rekey of the old child by
+        // the peer is refused (TEMPORARY_FAILURE), not a collision, even
+        // while the kernel still installs ours.
+        if let Some(old) = self
+            .children
+            .iter()
+            .find(|c| c.id == child && c.initiator)
+            .and_then(|c| c.rekey)
+            && let Some(o) = self.child_mut(old)
+            && o.state == ChildState::Rekeying
+        {
+            o.state = ChildState::Rekeyed;
+        }
         let (Some(keys), Some(c)) = (
             self.keys.as_ref(),
             self.children.iter().find(|c| c.id == child),

@@ -290,7 +290,7 @@ impl IkeSa {
         let Some(o) = self.children.get_mut(pos) else {
             return;
         };
-        if o.state == ChildState::Rekeying {
+        if matches!(o.state, ChildState::Rekeying | ChildState::Rekeyed) && !o.replaced {
             if successor {
                 o.state = ChildState::Rekeyed;
             } else {

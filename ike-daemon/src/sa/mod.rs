@@ -56,6 +56,9 @@
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
 //! - Reauthentication (`reauth_time`): IKE SAs are rekeyed, never
 //!   reauthenticated.
+//! - `rand_bytes` / `rand_packets`: the kernel's byte and packet limits
+//!   have no jitter. A rekey keeps the configuration (and proposals) the
+//!   Child SA was made with; a reload applies to new SAs only.
 //! - NAT traversal beyond detection ([`IkeSaInfo::nat_local`] /
 //!   `nat_remote`): no move to port 4500, no UDP encapsulation, no keepalives.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.

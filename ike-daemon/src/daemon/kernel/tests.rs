@@ -434,3 +434,44 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         assert_eq!(sa.lifetimes.hard.packets, Some(50));
     }
 }
+
+#[test]
+fn operations_on_one_reqid_run_in_scheduling_order_whatever_the_polling_order() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut turns = Turns::default();
+        // Scheduled 1a, 2a, 1b, 1c: reqid 1's operations in that order.
+        let scheduled = [(1, "1a"), (2, "2a"), (1, "1b"), (1, "1c")];
+        let mut tasks: Vec<_> = scheduled
+            .iter()
+            .map(|&(key, name)| {
+                let turn = turns.take(key);
+                let log = log.clone();
+                async move {
+                    let done = turn.wait().await;
+                    log.lock().unwrap().push(format!("{name} start"));
+                    // The operation takes a while (a netlink round trip).
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    log.lock().unwrap().push(format!("{name} end"));
+                    drop(done);
+                }
+            })
+            .collect();
+        // Spawned (and so first polled) in reverse order.
+        tasks.reverse();
+        let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        let log = log.lock().unwrap().clone();
+        let pos = |s: &str| log.iter().position(|x| x == s).unwrap();
+        assert!(pos("1a end") < pos("1b start"), "{log:?}");
+        assert!(pos("1b end") < pos("1c start"), "{log:?}");
+        // Another reqid does not wait for reqid 1.
+        assert!(pos("2a start") < pos("1a end"), "{log:?}");
+    });
+}

@@ -329,6 +329,11 @@ pub struct Pair {
     /// Hold kernel operations instead of answering them (per side).
     pub hold_kernel: [bool; 2],
     pub held: [Vec<KernelOp>; 2],
+    /// How long each side's kernel takes per operation (operations
+    /// complete in order); `None`: at once.
+    pub kernel_latency: [Option<Box<dyn FnMut() -> Duration>>; 2],
+    /// Operations in the slow kernels: (done at, side, operation).
+    kernel_flight: std::collections::VecDeque<(Instant, usize, KernelOp)>,
 }
 
 pub fn v4(s: &str) -> IpAddr {
@@ -459,6 +464,8 @@ impl Pair {
             policy: Box::new(|_, _, _| Fate::Deliver),
             hold_kernel: [false, false],
             held: [Vec::new(), Vec::new()],
+            kernel_latency: [None, None],
+            kernel_flight: std::collections::VecDeque::new(),
         }
     }
 
@@ -522,6 +529,19 @@ impl Pair {
                         self.held[i].push(op);
                         continue;
                     }
+                    if let Some(lat) = self.kernel_latency[i].as_mut() {
+                        // In order per side: not before the one before.
+                        let last = self
+                            .kernel_flight
+                            .iter()
+                            .filter(|(_, s, _)| *s == i)
+                            .map(|(t, ..)| *t)
+                            .max()
+                            .unwrap_or(now);
+                        let at = (now + lat()).max(last);
+                        self.kernel_flight.push_back((at, i, op));
+                        continue;
+                    }
                     if let Some(r) = self.peers[i].kernel.handle(op) {
                         self.peers[i].ep.handle_kernel_result(now, r);
                     }
@@ -529,6 +549,20 @@ impl Pair {
                 while let Some(e) = self.peers[i].ep.poll_event() {
                     busy = true;
                     self.peers[i].events.push((now, e));
+                }
+            }
+            // Complete the kernel operations due now, in order.
+            while let Some(pos) = self
+                .kernel_flight
+                .iter()
+                .position(|(at, ..)| *at <= self.now)
+            {
+                if let Some((_, i, op)) = self.kernel_flight.remove(pos) {
+                    busy = true;
+                    let now = self.now;
+                    if let Some(r) = self.peers[i].kernel.handle(op) {
+                        self.peers[i].ep.handle_kernel_result(now, r);
+                    }
                 }
             }
             // Deliver the earliest datagram due now.
@@ -556,6 +590,7 @@ impl Pair {
                 self.peers[0].ep.poll_timeout(),
                 self.peers[1].ep.poll_timeout(),
                 self.flight.iter().map(|(at, ..)| *at).min(),
+                self.kernel_flight.iter().map(|(at, ..)| *at).min(),
             ]
             .into_iter()
             .flatten()
