@@ -380,6 +380,46 @@ fn traps_dpd_and_actions() {
         assert_ne!(sas[0].id, first, "a new IKE SA");
         a.ikectl_ok(&["down", "site"]);
 
+        // A trapped child rekeyed every 2-3 s: the rekeyed Child SAs keep
+        // the trap's reqid and policies (same index), and after down the
+        // trap is still the same policy.
+        a.write_conf(&gw_a(
+            "",
+            "        start_action: trap\n        rekey_time: 3s\n        life_time: 6s\n        rand_time: 1s\n",
+        ));
+        a.ikectl_ok(&["reload"]);
+        let index = out_policy_index("gw-a");
+        let reqid = a.status().1[0].reqid;
+        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
+        wait_tunnel(&a, "the trapped tunnel with rekeys");
+        let count = |log: String| {
+            log.lines()
+                .filter(|l| l.contains(" of IKE SA ") && l.contains(" rekeyed to "))
+                .count()
+        };
+        let before = count(a.log_text());
+        // 6 s of pings at 0.2 s through the rekeys: none lost.
+        let ping = sh("ip netns exec host-a ping -c 30 -i 0.2 -W 2 10.2.0.2");
+        assert!(ping.contains(" 0% packet loss"), "{ping}");
+        let rekeys = count(a.log_text()) - before;
+        assert!(rekeys >= 1, "no rekey in 5 s:\n{}", a.log_text());
+        let sas = a.sas();
+        assert_eq!(tunnels(&sas), 1, "{sas:?}");
+        assert!(sas[0].children.iter().all(|c| c.reqid == reqid), "{sas:?}");
+        assert_eq!(
+            out_policy_index("gw-a"),
+            index,
+            "rekeys kept the trap's policy"
+        );
+        a.ikectl_ok(&["down", "site"]);
+        assert_eq!(
+            out_policy_index("gw-a"),
+            index,
+            "the trap's policy after down"
+        );
+        assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
+        eprintln!("trap: {rekeys} Child SA rekeys under the trap's policies");
+
         // A reload without the trap removes it.
         a.write_conf(&gw_a("    dpd_delay: 2s\n", ""));
         a.ikectl_ok(&["reload"]);
