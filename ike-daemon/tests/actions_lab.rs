@@ -171,6 +171,15 @@ impl Iked {
         self.status().0
     }
 
+    /// SIGSTOP / SIGCONT: a peer that does not answer for a while.
+    fn pause(&self, stop: bool) {
+        let pid = self.child.as_ref().expect("running").id();
+        sh(&format!(
+            "kill -{} {pid}",
+            if stop { "STOP" } else { "CONT" }
+        ));
+    }
+
     fn kill(&mut self, sig: &str) {
         let mut child = self.child.take().expect("running");
         sh(&format!("kill -{sig} {}", child.id()));
@@ -419,6 +428,26 @@ fn traps_dpd_and_actions() {
         );
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
         eprintln!("trap: {rekeys} Child SA rekeys under the trap's policies");
+
+        // ACQUIREs repeated while the tunnel comes up (the kernel sends
+        // one per larval state; with xfrm_acq_expires at 1 s and gw-b's
+        // iked stopped for 2.5 s, several): still one IKE SA.
+        sh("ip netns exec gw-a sysctl -qw net.core.xfrm_acq_expires=1");
+        let ignored = |log: String| log.matches("already being established").count();
+        let before = ignored(a.log_text());
+        b.pause(true);
+        sh("ip netns exec host-a ping -c 20 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & true");
+        std::thread::sleep(Duration::from_millis(2500));
+        b.pause(false);
+        wait_tunnel(&a, "the trapped tunnel after repeated acquires");
+        sh("sleep 2");
+        assert_eq!(a.sas().len(), 1, "{:?}", a.sas());
+        assert_eq!(b.sas().len(), 1, "{:?}", b.sas());
+        let n = ignored(a.log_text()) - before;
+        assert!(n >= 1, "no second ACQUIRE came:\n{}", a.log_text());
+        eprintln!("trap: {n} further ACQUIREs ignored while the tunnel came up");
+        sh("ip netns exec gw-a sysctl -qw net.core.xfrm_acq_expires=30");
+        a.ikectl_ok(&["down", "site"]);
 
         // A reload without the trap removes it.
         a.write_conf(&gw_a("    dpd_delay: 2s\n", ""));
