@@ -932,3 +932,80 @@ fn bad_lifetimes_are_located() {
         ],
     );
 }
+
+#[test]
+fn liveness_and_action_keys() {
+    use std::time::Duration;
+    // strongSwan's defaults.
+    let c = ok(&conn("", ""));
+    let (cn, ch) = (&c.connections()[0], &c.connections()[0].children[0]);
+    assert_eq!(
+        (cn.dpd_delay, cn.dpd_timeout),
+        (Duration::ZERO, Duration::ZERO)
+    );
+    assert_eq!(
+        (ch.start_action, ch.close_action, ch.dpd_action),
+        (StartAction::None, CloseAction::None, DpdAction::Clear)
+    );
+    let c = ok(&conn(
+        "dpd_delay: 30s\ndpd_timeout: 2m\nremote_addrs: [192.0.2.2]",
+        "start_action: trap\nclose_action: start\ndpd_action: restart",
+    ));
+    let (cn, ch) = (&c.connections()[0], &c.connections()[0].children[0]);
+    assert_eq!(cn.dpd_delay, Duration::from_secs(30));
+    assert_eq!(cn.dpd_timeout, Duration::from_secs(120));
+    assert_eq!(
+        (ch.start_action, ch.close_action, ch.dpd_action),
+        (StartAction::Trap, CloseAction::Start, DpdAction::Restart)
+    );
+    // strongSwan's older names.
+    let c = ok(&conn("", "close_action: hold\ndpd_action: hold"));
+    let ch = &c.connections()[0].children[0];
+    assert_eq!(
+        (ch.close_action, ch.dpd_action),
+        (CloseAction::Trap, DpdAction::Trap)
+    );
+    let c = ok(&conn("", "close_action: restart\ndpd_action: clear"));
+    let ch = &c.connections()[0].children[0];
+    assert_eq!(
+        (ch.close_action, ch.dpd_action),
+        (CloseAction::Start, DpdAction::Clear)
+    );
+    // Bad values name file, line and key.
+    assert_issues(
+        &conn("dpd_delay: 10 x", "close_action: later\ndpd_action: panic"),
+        &[
+            (5, "connections.c.dpd_delay", "bad time \"10 x\""),
+            (
+                8,
+                "connections.c.children.c.close_action",
+                "unknown close_action \"later\" (expected none, trap, start)",
+            ),
+            (
+                9,
+                "connections.c.children.c.dpd_action",
+                "unknown dpd_action \"panic\" (expected clear, trap, restart)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn liveness_and_action_keys_in_swanctl_conf() {
+    use std::time::Duration;
+    let c = super::swanctl::parse_str(
+        "connections {\n c {\n  remote_addrs = 192.0.2.2\n  dpd_delay = 10s\n  \
+         dpd_timeout = 60\n  local { auth = psk }\n  remote { auth = psk }\n  children {\n   \
+         lan {\n    start_action = trap\n    close_action = trap\n    dpd_action = restart\n   \
+         }\n  }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap();
+    let (cn, ch) = (&c.connections()[0], &c.connections()[0].children[0]);
+    assert_eq!(cn.dpd_delay, Duration::from_secs(10));
+    assert_eq!(cn.dpd_timeout, Duration::from_secs(60));
+    assert_eq!(
+        (ch.start_action, ch.close_action, ch.dpd_action),
+        (StartAction::Trap, CloseAction::Trap, DpdAction::Restart)
+    );
+}
