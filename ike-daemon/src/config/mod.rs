@@ -112,6 +112,9 @@ pub struct Connection {
     pub remote: RemoteAuth,
     /// `children`, in file order.
     pub children: Vec<Child>,
+    /// `encap`, default `no`: force UDP encapsulation of ESP (NAT
+    /// traversal) even when no NAT is detected.
+    pub encap: bool,
     /// The line of the connection's name in the file.
     pub line: u64,
 }

@@ -23,13 +23,14 @@ use tracing::{debug, info, warn};
 use xfrm_netlink::{
     AeadAlg, CipherAlg, Direction, Handle, IntegrityAlg, IpPrefix, KernelErrorKind, Key,
     PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector, Template, Transforms,
-    Usage,
+    UdpEncap, Usage,
 };
 
 use super::routes::Routes;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
-    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelOk, KernelOp, KernelResult, Mode,
+    ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelOk, KernelOp, KernelResult,
+    Mode,
 };
 use crate::wire::TrafficSelector;
 use crate::wire::codes::{EncrId, IntegId, ProtocolId};
@@ -367,15 +368,20 @@ pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String>
     let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
     // ESN needs a replay window (the kernel keeps its bitmap).
     let window = if c.esn { window.max(32) } else { window };
-    let sa = |src, dst, spi, t| {
-        SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+    let sa = |src, dst, spi, t, ports: (u16, u16)| {
+        let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
             .reqid(reqid)
             .replay_window(window)
-            .esn(c.esn)
+            .esn(c.esn);
+        if c.encap {
+            sa = sa.encap(UdpEncap::new(ports.0, ports.1));
+        }
+        sa
     };
+    let (lport, rport) = (c.local.port(), c.remote.port());
     Ok(InstallPlan {
-        sa_in: sa(remote, local, c.spi_in, t_in),
-        sa_out: sa(local, remote, c.spi_out, t_out),
+        sa_in: sa(remote, local, c.spi_in, t_in, (rport, lport)),
+        sa_out: sa(local, remote, c.spi_out, t_out, (lport, rport)),
         policies: plan_policies(
             c.mode,
             proto,
@@ -388,12 +394,60 @@ pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String>
     })
 }
 
+/// `plan` moved to new outer addresses and encapsulation ports (a NAT
+/// mapping changed): the SAs' addresses and ports, and the tunnel
+/// endpoints of the policies' templates.
+pub fn replan(plan: &InstallPlan, u: &ChildUpdate) -> Result<InstallPlan, String> {
+    let (local, remote) = (u.local.ip(), u.remote.ip());
+    if local.is_ipv4() != remote.is_ipv4() || local.is_ipv4() != plan.sa_out.src.is_ipv4() {
+        return Err(format!(
+            "cannot move a Child SA between address families ({local}, {remote})"
+        ));
+    }
+    let (old_local, old_remote) = (plan.sa_out.src, plan.sa_out.dst);
+    let mut sa_in = plan.sa_in.clone();
+    let mut sa_out = plan.sa_out.clone();
+    (sa_in.src, sa_in.dst) = (remote, local);
+    (sa_out.src, sa_out.dst) = (local, remote);
+    if u.encap {
+        sa_in.encap = Some(UdpEncap::new(u.remote.port(), u.local.port()));
+        sa_out.encap = Some(UdpEncap::new(u.local.port(), u.remote.port()));
+    } else {
+        sa_in.encap = None;
+        sa_out.encap = None;
+    }
+    let moved = |a: IpAddr| {
+        if a == old_local {
+            local
+        } else if a == old_remote {
+            remote
+        } else {
+            a
+        }
+    };
+    let mut policies = plan.policies.clone();
+    for p in &mut policies {
+        for t in &mut p.templates {
+            if let Some((s, d)) = t.tunnel {
+                t.tunnel = Some((moved(s), moved(d)));
+            }
+        }
+    }
+    Ok(InstallPlan {
+        sa_in,
+        sa_out,
+        policies,
+    })
+}
+
 /// What is in the kernel for one Child SA.
 #[derive(Debug, Clone, Default)]
 struct Installed {
     ike: Option<IkeSaId>,
     sas: Vec<SaId>,
     policies: Vec<PolicyId>,
+    /// What was installed (for a move to new addresses).
+    plan: Option<InstallPlan>,
 }
 
 #[derive(Debug, Default)]
@@ -487,6 +541,14 @@ impl Kernel {
                 self.with(|s| s.locks.remove(&child.id));
                 Some(KernelResult { req, outcome })
             }
+            KernelOp::UpdateChild { req, child } => {
+                let lock = self.lock_for(child.id);
+                let _g = lock.lock().await;
+                Some(KernelResult {
+                    req,
+                    outcome: self.update(&child).await.map(|()| KernelOk::Done),
+                })
+            }
             KernelOp::ReleaseSpi {
                 protocol: p,
                 local,
@@ -549,6 +611,7 @@ impl Kernel {
         match r {
             Ok(()) => {
                 let larval = plan.sa_in.id();
+                done.plan = Some(plan);
                 self.with(|s| {
                     s.larval.remove(&larval);
                     s.children.insert(c.id, done);
@@ -564,6 +627,65 @@ impl Kernel {
                 Err(e)
             }
         }
+    }
+
+    /// Moves an installed child to new addresses: `UPDSA` where an SA keeps
+    /// its addresses (only the encapsulation ports change), a new SA in
+    /// place of the old one where they change, and the policies' templates
+    /// updated.
+    async fn update(&self, u: &ChildUpdate) -> Result<(), String> {
+        let inst = self.with(|s| s.children.get(&u.id).cloned());
+        let Some((mut inst, plan)) = inst.and_then(|i| i.plan.clone().map(|p| (i, p))) else {
+            return Err(format!("Child SA {} is not installed", u.id));
+        };
+        let new = replan(&plan, u)?;
+        let sa = self.handle.sa();
+        let mut sas = Vec::new();
+        for (old, new) in [(&plan.sa_in, &new.sa_in), (&plan.sa_out, &new.sa_out)] {
+            if old.src == new.src && old.dst == new.dst {
+                sa.update(new.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| format!("updating SA {:08x}: {e}", new.spi))?;
+            } else {
+                match sa.delete(old.id()).await {
+                    Ok(()) => {}
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => return Err(format!("replacing SA {:08x}: {e}", old.spi)),
+                }
+                sa.add(new.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| format!("replacing SA {:08x}: {e}", new.spi))?;
+            }
+            sas.push(new.id());
+        }
+        if new.policies != plan.policies {
+            for p in &new.policies {
+                self.handle
+                    .policy()
+                    .update(p.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "updating policy {} {} -> {}: {e}",
+                            p.direction, p.selector.src, p.selector.dst
+                        )
+                    })?;
+            }
+        }
+        debug!(
+            "Child SA {} moved to {} <=> {}{}",
+            u.id,
+            u.local,
+            u.remote,
+            if u.encap { " (ESP in UDP)" } else { "" }
+        );
+        inst.sas = sas;
+        inst.plan = Some(new);
+        self.with(|s| s.children.insert(u.id, inst));
+        Ok(())
     }
 
     async fn install_plan(&self, plan: &InstallPlan, done: &mut Installed) -> Result<(), String> {
@@ -658,6 +780,7 @@ impl Kernel {
                     ike: Some(c.ike_sa),
                     sas: vec![id(local, c.spi_in), id(remote, c.spi_out)],
                     policies: policies.iter().map(PolicyConfig::id).collect(),
+                    plan: None,
                 }
             }
         };

@@ -52,6 +52,8 @@ pub struct Options {
     pub ports: Ports,
     /// Routes toward the remote selectors (`--install-routes`, ...).
     pub routes: routes::RouteOptions,
+    /// Interval of NAT keepalives (`--keep-alive`); zero: none.
+    pub keep_alive: Duration,
 }
 
 /// Why the daemon could not start or run.
@@ -202,6 +204,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     }
     drop(dgram_tx);
 
+    let mut mapping_rx = mapping_events();
+
     let (control_tx, mut control_rx) = mpsc::channel::<ControlCmd>(64);
     let listener = control::listen(&opts.control_path).map_err(|source| DaemonError::Io {
         what: format!("control socket {}", opts.control_path.display()),
@@ -213,7 +217,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let peers = runtime::peers(&config, &resolved, opts.ports);
     let config = Arc::new(config);
     let ep = Endpoint::new(
-        EndpointConfig::default(),
+        EndpointConfig {
+            natt_port: opts.ports.natt,
+            keep_alive: opts.keep_alive,
+            ..EndpointConfig::default()
+        },
         peers.clone(),
         Arc::new(ConfigPsk::new(config.clone())),
         Arc::new(DefaultProvider::new()),
@@ -270,6 +278,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                     d.ep.handle_kernel_result(Instant::now(), r);
                 }
             }
+            Some(m) = mapping_rx.recv() => {
+                debug!(
+                    "kernel: ESP of SA {:08x} arrives from {} instead of {}",
+                    m.spi, m.new, m.old
+                );
+                d.ep.handle_mapping(Instant::now(), m.dst, m.spi, m.new);
+            }
             Some(c) = control_rx.recv() => d.control(c).await,
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
             _ = sigint.recv() => d.begin_shutdown("SIGINT"),
@@ -297,6 +312,37 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     d.kernel.remove_all().await;
     info!("iked stopped");
     Ok(())
+}
+
+/// The kernel's NAT mapping events (ESP in UDP of an inbound SA arriving
+/// from another address or port than its encapsulation says). Without
+/// them (no permission, no group) a changed mapping is still noticed from
+/// the peer's next IKE message.
+fn mapping_events() -> mpsc::Receiver<xfrm_netlink::Mapping> {
+    let (tx, rx) = mpsc::channel(64);
+    let groups = xfrm_netlink::EventGroups {
+        mapping: true,
+        ..xfrm_netlink::EventGroups::default()
+    };
+    match xfrm_netlink::subscribe(groups) {
+        Ok(mut events) => {
+            tokio::spawn(async move {
+                while let Some(ev) = events.next_event().await {
+                    match ev {
+                        Ok(xfrm_netlink::XfrmEvent::Mapping(m)) => {
+                            if tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => debug!("kernel event: {e}"),
+                    }
+                }
+            });
+        }
+        Err(e) => warn!("no kernel NAT mapping events: {e}"),
+    }
+    rx
 }
 
 fn bind_sockets(ports: Ports) -> Result<Vec<Arc<IkeSocket>>, DaemonError> {
@@ -435,7 +481,8 @@ impl Driver {
             );
             return;
         };
-        let payload = if sock.natt {
+        // A NAT keepalive (one 0xFF octet) goes without the marker.
+        let payload = if sock.natt && t.payload != [0xff] {
             socket::add_marker(&t.payload)
         } else {
             t.payload

@@ -147,6 +147,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         local_id,
         remote_id,
         children: c.children.iter().map(child).collect(),
+        encap: c.encap,
     }
 }
 

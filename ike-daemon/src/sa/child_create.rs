@@ -585,6 +585,7 @@ impl IkeSa {
             esn: suite.esn,
             replay_window: c.cfg.replay_window,
             initiator: c.initiator,
+            encap: self.nat.encap,
         };
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
         ctx.kernel_ops.push_back(KernelOp::InstallChild {

@@ -43,6 +43,8 @@ pub(crate) enum KernelPurpose {
     Install { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
+    /// Moving one to new addresses (the result is only logged).
+    Update,
 }
 
 /// Where an IKE SA is in its life.
@@ -202,6 +204,8 @@ pub(crate) struct IkeSa {
     pub(crate) pending: Option<PendingChild>,
     pub(crate) half_open_until: Option<Instant>,
     pub(crate) dead: bool,
+    /// NAT traversal: encapsulation, keepalives.
+    pub(crate) nat: super::natt::NatT,
 }
 
 /// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
@@ -330,7 +334,7 @@ impl IkeSa {
 
     /// Responder: the key of retransmitted IKE_SA_INIT requests.
     pub(crate) fn init_key(&self) -> Option<(SocketAddr, u64)> {
-        (!self.initiator).then_some((self.remote, self.spi_i))
+        (!self.initiator).then_some((self.nat.init_remote.unwrap_or(self.remote), self.spi_i))
     }
 
     /// Whether IKE_SA_INIT requests should still find it (responder, not
@@ -345,11 +349,14 @@ impl IkeSa {
 
     /// The next time something is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let r = self.outstanding.as_ref().map(|o| o.next);
-        match (r, self.half_open_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.outstanding.as_ref().map(|o| o.next),
+            self.half_open_until,
+            self.nat.keepalive_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// `name[id]` for logs.
@@ -498,7 +505,6 @@ impl IkeSa {
             debug!("{}: dropping {} with unknown SPIr", self.name(), h.exchange);
             return;
         }
-        let _ = remote;
         if h.is_response() {
             match &self.outstanding {
                 Some(o) if o.mid == h.message_id => {}
@@ -515,6 +521,7 @@ impl IkeSa {
             if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
+            self.natt_authenticated(ctx, local, remote);
             let Some(out) = self.outstanding.take() else {
                 return;
             };
@@ -579,6 +586,7 @@ impl IkeSa {
             if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
+            self.natt_authenticated(ctx, local, remote);
             self.last_request = Some(bytes.to_vec());
             if let Err(e) = rules::check(&msg) {
                 info!(
@@ -641,6 +649,7 @@ impl IkeSa {
 
     /// Retransmissions, give-up, half-open timeout.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
+        self.natt_timeout(ctx, now);
         if self.half_open_until.is_some_and(|t| t <= now) {
             self.fail(ctx, IkeFailReason::HalfOpenTimeout);
             return;
@@ -785,6 +794,7 @@ impl IkeSa {
         self.queue.clear();
         self.pending = None;
         self.half_open_until = None;
+        self.nat.keepalive_at = None;
         self.dead = true;
     }
 
@@ -845,6 +855,14 @@ impl IkeSa {
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());
+                }
+            }
+            KernelPurpose::Update => {
+                if let Err(e) = outcome {
+                    info!(
+                        "{}: moving a Child SA to new addresses failed: {e}",
+                        self.name()
+                    );
                 }
             }
         }
@@ -911,6 +929,7 @@ impl IkeSa {
             established_at: self.established_at,
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
+            encap: self.nat.encap,
             children: self.children.iter().map(Child::info).collect(),
         }
     }

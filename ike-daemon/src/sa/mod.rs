@@ -66,6 +66,7 @@ mod ike_auth;
 mod ike_init;
 mod ike_sa;
 mod informational;
+mod natt;
 mod timers;
 mod ts;
 mod types;
@@ -77,7 +78,7 @@ pub use config::{AddrSpec, ChildCfg, EndpointConfig, Mode, PeerCfg, PskStore, Ps
 pub use endpoint::Endpoint;
 pub use ts::narrow;
 pub use types::{
-    ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
-    Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelOk, KernelOp, KernelReq,
-    KernelResult, Transmit,
+    ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
+    CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelOk, KernelOp,
+    KernelReq, KernelResult, Transmit,
 };

@@ -38,7 +38,8 @@ impl fmt::Display for ChildId {
 pub struct KernelReq(pub u64);
 
 /// A datagram to send: an IKE message, without the non-ESP marker (the
-/// daemon adds the four zero octets when it sends from port 4500).
+/// daemon adds the four zero octets when it sends from port 4500), or a
+/// NAT keepalive (RFC 3948 2.3): the single octet 0xFF, sent as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
     /// Source address and port. An unspecified IP (`0.0.0.0`, `::`) means
@@ -94,6 +95,25 @@ pub struct ChildInstall {
     pub replay_window: u32,
     /// Whether we initiated this Child SA.
     pub initiator: bool,
+    /// ESP in UDP (RFC 3948) between the ports of `local` and `remote`
+    /// (NAT detected or `encap` forced).
+    pub encap: bool,
+}
+
+/// The IKE SA's addresses changed (a NAT mapping changed, RFC 7296 2.23):
+/// move an installed Child SA's SAs and policies to them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildUpdate {
+    /// The Child SA.
+    pub id: ChildId,
+    /// The IKE SA it belongs to.
+    pub ike_sa: IkeSaId,
+    /// Our address and port now.
+    pub local: SocketAddr,
+    /// The peer's address and port now.
+    pub remote: SocketAddr,
+    /// ESP in UDP between the two ports.
+    pub encap: bool,
 }
 
 /// What the kernel needs to remove an installed Child SA: its SAs and
@@ -156,6 +176,15 @@ pub enum KernelOp {
         /// What to remove.
         child: ChildRemove,
     },
+    /// Change the outer addresses and UDP encapsulation ports of an
+    /// installed Child SA (its SAs and the templates of its policies);
+    /// answer [`KernelOk::Done`] or an error (which is only logged).
+    UpdateChild {
+        /// Names the result.
+        req: KernelReq,
+        /// The new addresses.
+        child: ChildUpdate,
+    },
     /// Free an SPI allocated by `AllocSpi` that will never be installed
     /// (delete the larval SA). No result is expected.
     ReleaseSpi {
@@ -174,7 +203,8 @@ impl KernelOp {
         match self {
             Self::AllocSpi { req, .. }
             | Self::InstallChild { req, .. }
-            | Self::RemoveChild { req, .. } => Some(*req),
+            | Self::RemoveChild { req, .. }
+            | Self::UpdateChild { req, .. } => Some(*req),
             Self::ReleaseSpi { .. } => None,
         }
     }
@@ -522,6 +552,9 @@ pub struct IkeSaInfo {
     pub nat_local: bool,
     /// NAT detected in front of the peer.
     pub nat_remote: bool,
+    /// IKE on the NAT-T port and the Child SAs with ESP in UDP (NAT
+    /// detected on either side, or `encap` forced).
+    pub encap: bool,
     /// The Child SAs.
     pub children: Vec<ChildSaInfo>,
 }

@@ -56,6 +56,7 @@ fn install(
         esn: false,
         replay_window: 32,
         initiator: true,
+        encap: false,
     }
 }
 
@@ -410,4 +411,75 @@ fn reqids_are_never_zero() {
     assert_eq!(reqid(ChildId(1)), 2);
     assert_ne!(reqid(ChildId(u64::from(u32::MAX))), 0);
     assert_ne!(reqid(ChildId(u64::MAX)), 0);
+}
+
+#[test]
+fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
+    let mut c = install(
+        Mode::Tunnel,
+        "10.0.0.5:4500",
+        "198.51.100.1:4500",
+        vec![v4("10.1.0.0", "10.1.0.255")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    assert!(plan_install(&c, 3).unwrap().sa_in.encap.is_none());
+    c.encap = true;
+    c.remote = "198.51.100.1:4501".parse().unwrap();
+    let p = plan_install(&c, 3).unwrap();
+    // Inbound: from the peer's port to ours; outbound the other way.
+    assert_eq!(p.sa_in.encap, Some(UdpEncap::new(4501, 4500)));
+    assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 4501)));
+}
+
+#[test]
+fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
+    let mut c = install(
+        Mode::Tunnel,
+        "198.51.100.1:4500",
+        "203.0.113.1:30001",
+        vec![v4("10.2.0.0", "10.2.0.255")],
+        vec![v4("10.1.0.0", "10.1.0.255")],
+    );
+    c.encap = true;
+    let plan = plan_install(&c, 5).unwrap();
+    let me: IpAddr = "198.51.100.1".parse().unwrap();
+    // Only the port changed: same addresses, new ports.
+    let u = ChildUpdate {
+        id: c.id,
+        ike_sa: c.ike_sa,
+        local: c.local,
+        remote: "203.0.113.1:30002".parse().unwrap(),
+        encap: true,
+    };
+    let p = replan(&plan, &u).unwrap();
+    assert_eq!(p.sa_in.encap, Some(UdpEncap::new(30002, 4500)));
+    assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 30002)));
+    assert_eq!((p.sa_in.src, p.sa_in.dst), (plan.sa_in.src, plan.sa_in.dst));
+    assert_eq!(p.policies, plan.policies);
+    // Keys and SPIs stay.
+    assert_eq!(p.sa_out.spi, plan.sa_out.spi);
+    assert_eq!(p.sa_in.spi, plan.sa_in.spi);
+    // Another public address: SAs and templates move.
+    let peer: IpAddr = "203.0.113.9".parse().unwrap();
+    let u = ChildUpdate {
+        remote: SocketAddr::new(peer, 40000),
+        ..u
+    };
+    let p = replan(&plan, &u).unwrap();
+    assert_eq!((p.sa_out.src, p.sa_out.dst), (me, peer));
+    assert_eq!((p.sa_in.src, p.sa_in.dst), (peer, me));
+    assert_eq!(
+        p.policies[0].templates,
+        vec![Template::tunnel(Protocol::Esp, 5, me, peer)]
+    );
+    assert_eq!(
+        p.policies[1].templates,
+        vec![Template::tunnel(Protocol::Esp, 5, peer, me)]
+    );
+    // No family change.
+    let u = ChildUpdate {
+        remote: "[2001:db8::1]:4500".parse().unwrap(),
+        ..u
+    };
+    assert!(replan(&plan, &u).is_err());
 }

@@ -83,6 +83,7 @@ fn child(mode: Mode, lts: Vec<TrafficSelector>, rts: Vec<TrafficSelector>) -> Ch
         esn: false,
         replay_window: 32,
         initiator: true,
+        encap: false,
     }
 }
 
