@@ -46,6 +46,7 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         esn: false,
         replay_window: 32,
         initiator: true,
+        encap: false,
     }
 }
 

@@ -481,12 +481,7 @@ impl Driver {
             );
             return;
         };
-        // A NAT keepalive (one 0xFF octet) goes without the marker.
-        let payload = if sock.natt && t.payload != [0xff] {
-            socket::add_marker(&t.payload)
-        } else {
-            t.payload
-        };
+        let payload = socket::datagram(sock.natt, t.payload);
         let src = if t.local.is_ipv6() == v6 {
             t.local.ip()
         } else if v6 {

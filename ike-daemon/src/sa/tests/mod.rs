@@ -4,6 +4,7 @@
 
 mod fuzz;
 mod harness;
+mod natt;
 
 use std::time::Duration;
 
