@@ -19,7 +19,8 @@
 //! peer's address and SPI) to the id, and a timer heap with one deadline
 //! per SA (`poll_timeout` is a peek). Each exchange is one module with
 //! both roles, adding an `impl IkeSa` block: `ike_init` (IKE_SA_INIT,
-//! COOKIE, INVALID_KE_PAYLOAD, NAT detection), `ike_auth` (PSK AUTH, the
+//! COOKIE, INVALID_KE_PAYLOAD, NAT detection), `natt` (the move to the
+//! NAT-T port, ESP in UDP, keepalives, NAT mapping changes), `ike_auth` (PSK AUTH, the
 //! choice of peer configuration by identity), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps) and `informational` (deletes, liveness checks,
@@ -49,15 +50,15 @@
 //!   answered NO_ADDITIONAL_SAS; there are no lifetimes or rekey timers, and
 //!   [`IkeState::Rekeying`] is never reported. strongSwan peers rekey Child
 //!   SAs after an hour by default, so this is needed next.
-//! - NAT traversal beyond detection ([`IkeSaInfo::nat_local`] /
-//!   `nat_remote`): no move to port 4500, no UDP encapsulation, no keepalives.
+//! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
 //! - Certificates, EAP, multiple authentication rounds, configuration
 //!   payloads (virtual IPs), INITIAL_CONTACT, automatic DPD (only the
 //!   [`Endpoint::send_liveness_check`] command).
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
-//!   then over the unspecified address (the peer sees "NAT").
+//!   then over the unspecified address (the peer sees "NAT", and so the
+//!   initiator encapsulates too: `natt`).
 
 mod child_create;
 mod config;
