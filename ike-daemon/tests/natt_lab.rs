@@ -15,7 +15,9 @@
 //! counters), keepalives keep an idle mapping (traffic from gw-b's side
 //! gets through after 16 s of silence), and after the NAT's mapping is
 //! flushed and moved to ports 30000-30999 the tunnel recovers by itself.
-//! Last, the responder behind a port forward (DNAT of 500 and 4500).
+//! Then the responder behind a port forward (DNAT of 500 and 4500), both
+//! gateways behind NAT (gw-b behind a second NAT with that port forward),
+//! and `encap = yes` without any NAT.
 //!
 //! One UML boot for all cases.
 
@@ -409,12 +411,17 @@ fn iked_to_iked() {
         ("172.16.0.2:4500", "192.0.2.2:4500"),
         "{sa:?}"
     );
-    assert!(sa.nat_local && !sa.nat_remote, "{sa:?}");
+    assert!(sa.nat_local && !sa.nat_remote && sa.encap, "{sa:?}");
+    let text = String::from_utf8_lossy(&a.ikectl(&["status"]).stdout).to_string();
+    assert!(
+        text.contains("ESP in UDP (NAT traversal)") && text.contains("[NAT]"),
+        "{text}"
+    );
     ping("host-a", "10.2.0.2");
     let port = assert_encapsulated(Some(20000));
     let sb = b.established();
     assert_eq!(sb.remote_addr, format!("192.0.2.1:{port}"));
-    assert!(!sb.nat_local && sb.nat_remote, "{sb:?}");
+    assert!(!sb.nat_local && sb.nat_remote && sb.encap, "{sb:?}");
     idle_mapping_survives();
     remap();
     let took = recovers("the tunnel after the NAT's mapping changed (iked/iked)");
@@ -555,6 +562,89 @@ fn iked_to_iked_behind_port_forward() {
     report("iked initiates to iked behind a port forward", t);
 }
 
+/// Both gateways behind NAT: gw-a behind the masquerading `nat`, gw-b
+/// behind `nat-b`, which forwards UDP 500 and 4500 to it.
+///
+/// ```text
+/// gw-a 172.16.0.2 -- nat 192.0.2.1 == 192.0.2.2 nat-b 172.17.0.1 -- 172.17.0.2 gw-b
+/// ```
+fn iked_to_iked_both_behind_nat() {
+    let t = Instant::now();
+    lab_sh(&format!(
+        "for ns in host-a host-b gw-a gw-b nat nat-b; do ip netns del $ns 2>/dev/null || true; done
+         for ns in gw-a gw-b host-a host-b nat nat-b; do
+             ip netns add $ns
+             ip -n $ns link set lo up
+         done
+         lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
+         lab_veth nat wan 192.0.2.1/24 nat-b wan 192.0.2.2/24
+         lab_veth nat-b priv 172.17.0.1/24 gw-b wan 172.17.0.2/24
+         lab_veth gw-a lan 10.1.0.1/24 host-a eth0 10.1.0.2/24
+         lab_veth gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.2/24
+         ip -n host-a route add default via 10.1.0.1
+         ip -n host-b route add default via 10.2.0.1
+         ip -n gw-a route add default via 172.16.0.1
+         ip -n gw-b route add default via 172.17.0.1
+         for ns in gw-a gw-b nat nat-b; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-20999
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
+         for n in nat nat-b; do lab_ns $n iptables-legacy -A FORWARD -p esp -j DROP; done
+         for p in 500 4500; do
+             lab_ns nat-b iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.17.0.2:$p
+         done
+         lab_ns nat-b iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
+         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout={UDP_TIMEOUT}
+         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
+         lab_wait_for 10 'gw-a reaches nat-b' lab_ns gw-a ping -c1 -W1 192.0.2.2"
+    ));
+    let mut a = Iked::start(Side::A, "bn", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    let mut b = Iked::start(Side::B, "bn", &conf(Side::B, "172.17.0.2", "%any", ""));
+    a.up();
+    let (sa, sb) = (a.established(), b.established());
+    assert!(sa.nat_local && sa.nat_remote && sa.encap, "{sa:?}");
+    assert!(sb.nat_local && sb.nat_remote && sb.encap, "{sb:?}");
+    assert_eq!(
+        (sa.local_addr.as_str(), sa.remote_addr.as_str()),
+        ("172.16.0.2:4500", "192.0.2.2:4500")
+    );
+    ping("host-a", "10.2.0.2");
+    let port: u16 = sb
+        .remote_addr
+        .strip_prefix("192.0.2.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{sb:?}"));
+    assert!((20000..21000).contains(&port), "{sb:?}");
+    let b_sas = kernel_sas("gw-b");
+    assert!(
+        b_sas
+            .iter()
+            .all(|s| s.packets > 0
+                && (s.encap == Some((4500, port)) || s.encap == Some((port, 4500)))),
+        "{b_sas:?}"
+    );
+    // Both send keepalives.
+    for (x, to) in [(&a, "192.0.2.2:4500"), (&b, "192.0.2.1:")] {
+        wait_until(
+            Duration::from_secs(KEEP_ALIVE * 3),
+            "keepalives from both sides",
+            || x.log_text().contains(&format!("NAT keepalive to {to}")),
+        );
+    }
+    remap();
+    recovers("the tunnel after gw-a's NAT mapping changed (both behind NAT)");
+    let nb = b.established();
+    assert!(nb.remote_addr.starts_with("192.0.2.1:3"), "{nb:?}");
+    let out = a.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(Duration::from_secs(10), "both kernels clean", || {
+        kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
+    });
+    a.stop();
+    b.stop();
+    sh("ip netns del nat-b");
+    report("both behind NAT, iked to iked", t);
+}
+
 /// `encap = yes` without NAT (no NAT rules in the path: straight link).
 fn forced_encap_without_nat() {
     let t = Instant::now();
@@ -602,6 +692,7 @@ fn nat_traversal() {
         iked_to_charon();
         charon_to_iked();
         iked_to_iked_behind_port_forward();
+        iked_to_iked_both_behind_nat();
         forced_encap_without_nat();
     });
 }

@@ -18,6 +18,7 @@ fn sample_status() -> Vec<IkeSaStatus> {
         established_secs: Some(12),
         nat_local: false,
         nat_remote: false,
+        encap: false,
         children: vec![ChildSaStatus {
             id: 1,
             name: "lan".into(),
