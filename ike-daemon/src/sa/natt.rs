@@ -131,7 +131,16 @@ impl IkeSa {
                 self.remote = remote;
             }
             Phase::Established | Phase::Deleting if self.nat_remote => {
-                self.moved(ctx, Some(local), remote, "IKE message");
+                // Once on the NAT-T port we stay there (RFC 7296 2.23): a
+                // message to our IKE port moves only the peer.
+                let local = if self.nat.encap {
+                    SocketAddr::new(local.ip(), self.local.port())
+                } else {
+                    local
+                };
+                if (local, remote) != (self.local, self.remote) {
+                    self.moved(ctx, Some(local), remote, "IKE message");
+                }
             }
             _ => debug!(
                 "{}: authenticated message from {remote} to {local}, not moving the SA",

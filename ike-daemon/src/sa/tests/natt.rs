@@ -331,3 +331,37 @@ fn an_unauthenticated_message_from_a_new_address_is_ignored() {
         IkeState::Established
     );
 }
+
+#[test]
+fn a_moved_peer_writing_to_port_500_does_not_take_us_off_4500() {
+    let mut p = natted();
+    let id = p.connect(0, "site-b");
+    // A's next request is held back and delivered by hand: from a new
+    // public port, to B's IKE port 500.
+    let sent = p.a().sent.len();
+    p.policy = Box::new(move |i, n, _| {
+        if i == 0 && n == sent {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    p.a().ep.send_liveness_check(now, id).unwrap();
+    p.drive();
+    let req = p.a().sent[sent].1.payload.clone();
+    let from = sock("203.0.113.1:40000");
+    p.b()
+        .ep
+        .handle_datagram(now, sock("198.51.100.1:500"), from, &req);
+    p.drive();
+    let b = p.b().ep.ike_sas().next().unwrap();
+    assert_eq!(b.remote_addr, from);
+    assert_eq!(b.local_addr, sock("198.51.100.1:4500"));
+    let ups = &p.b().kernel.updates;
+    assert_eq!(ups.len(), 1);
+    assert_eq!(ups[0].local.port(), 4500);
+    // The answer goes from 4500 to the new address.
+    let last = p.b().sent.last().unwrap().1.clone();
+    assert_eq!((last.local, last.remote), (sock("198.51.100.1:4500"), from));
+}
