@@ -14,22 +14,35 @@
 //! - everything carries xfrm-netlink's owner tag (the handle adds it);
 //! - in tunnel mode, routes toward the remote selectors (`super::routes`),
 //!   after the SAs and policies are in; a route failure is only logged.
+//!
+//! The reqid comes from the endpoint: a rekeyed Child SA keeps the reqid of
+//! the one it replaces, so its SAs ([`KernelOp::InstallRekeyed`],
+//! [`KernelOp::InstallOutbound`]) go in under the policies already there,
+//! which are recorded per reqid and removed only with the last Child SA
+//! that uses them ([`ChildRemove::policies`]). The kernel sends outbound
+//! traffic on the newest valid SA of a reqid, so adding the new outbound
+//! SA switches traffic to it, and removing the old SAs afterwards loses
+//! nothing. Operations on one reqid run strictly in the order the
+//! endpoint issued them. Routes are shared the same way: the rekeyed Child
+//! SA registers its routes before the old one gives them up.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, info, warn};
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, Handle, IntegrityAlg, IpPrefix, KernelErrorKind, Key,
-    PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector, Template, Transforms,
-    Usage,
+    AeadAlg, CipherAlg, Direction, EventGroups, Handle, IntegrityAlg, IpPrefix, KernelErrorKind,
+    Key, Lifetimes, Limits, PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector,
+    Template, Transforms, Usage, XfrmEvent,
 };
 
 use super::routes::Routes;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
-    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelOk, KernelOp, KernelResult, Mode,
+    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelEvent, KernelLimits, KernelOk, KernelOp,
+    KernelResult, Mode,
 };
 use crate::wire::TrafficSelector;
 use crate::wire::codes::{EncrId, IntegId, ProtocolId};
@@ -41,9 +54,20 @@ const SPI_MAX: u32 = 0xcfff_ffff;
 /// (stronger) values.
 const PRIORITY_BASE: u32 = 200_000;
 
-/// The kernel reqid of a Child SA: its id, never 0.
-pub fn reqid(id: ChildId) -> u32 {
-    u32::try_from(id.0 % u64::from(u32::MAX)).unwrap_or(0) + 1
+/// The kernel lifetimes of a Child SA's byte and packet limits.
+pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
+    Lifetimes {
+        soft: Limits {
+            bytes: l.soft_bytes,
+            packets: l.soft_packets,
+            ..Limits::default()
+        },
+        hard: Limits {
+            bytes: l.hard_bytes,
+            packets: l.hard_packets,
+            ..Limits::default()
+        },
+    }
 }
 
 /// What one Child SA puts into the kernel.
@@ -353,8 +377,9 @@ pub fn plan_policies(
     Ok(out)
 }
 
-/// Everything [`ChildInstall`] puts into the kernel.
-pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String> {
+/// Everything [`ChildInstall`] puts into the kernel, with its reqid.
+pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
+    let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
     let (local, remote) = (c.local.ip(), c.remote.ip());
     if local.is_ipv4() != remote.is_ipv4() {
@@ -372,6 +397,7 @@ pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String>
             .reqid(reqid)
             .replay_window(window)
             .esn(c.esn)
+            .lifetimes(lifetimes(&c.limits))
     };
     Ok(InstallPlan {
         sa_in: sa(remote, local, c.spi_in, t_in),
@@ -388,7 +414,8 @@ pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String>
     })
 }
 
-/// What is in the kernel for one Child SA.
+/// What is in the kernel for one Child SA (its SAs) or one reqid (its
+/// policies).
 #[derive(Debug, Clone, Default)]
 struct Installed {
     ike: Option<IkeSaId>,
@@ -398,12 +425,56 @@ struct Installed {
 
 #[derive(Debug, Default)]
 struct State {
+    /// The SAs of each Child SA.
     children: HashMap<ChildId, Installed>,
+    /// The policies of each reqid (shared by a Child SA and the ones that
+    /// rekey it).
+    policies: HashMap<u32, Installed>,
     /// SPIs reserved with ALLOCSPI and not (yet) filled in.
     larval: HashSet<SaId>,
-    /// Serializes operations on one child (an install still running when
-    /// its removal comes).
-    locks: HashMap<ChildId, Arc<tokio::sync::Mutex<()>>>,
+    /// Per reqid, the order of operations (an install still running when
+    /// the removal of it, or of the Child SA it replaces, comes).
+    order: Turns,
+}
+
+/// Keeps operations on one key in the order they were scheduled, however
+/// the tasks running them are polled: each waits for the one before.
+#[derive(Debug, Default)]
+pub struct Turns(HashMap<u32, tokio::sync::oneshot::Receiver<()>>);
+
+/// One operation's place in the order of its key.
+#[derive(Debug)]
+pub struct Turn {
+    prev: Option<tokio::sync::oneshot::Receiver<()>>,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Turns {
+    /// The next place in the order of `key` (call in scheduling order).
+    pub fn take(&mut self, key: u32) -> Turn {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        Turn {
+            prev: self.0.insert(key, rx),
+            done,
+        }
+    }
+
+    /// Forgets `key` (no operation on it will come any more).
+    pub fn forget(&mut self, key: u32) {
+        self.0.remove(&key);
+    }
+}
+
+impl Turn {
+    /// Waits until the operation before is done; drop the returned guard
+    /// when this one is.
+    pub async fn wait(self) -> tokio::sync::oneshot::Sender<()> {
+        if let Some(prev) = self.prev {
+            // An error only means the one before is done (or gone).
+            let _ = prev.await;
+        }
+        self.done
+    }
 }
 
 /// The kernel side of the daemon: carries out [`KernelOp`]s and remembers
@@ -440,10 +511,6 @@ impl Kernel {
         f(&mut g)
     }
 
-    fn lock_for(&self, id: ChildId) -> Arc<tokio::sync::Mutex<()>> {
-        self.with(|s| s.locks.entry(id).or_default().clone())
-    }
-
     /// Removes what a previous iked left (crashed, killed): every SA and
     /// policy with our owner tag.
     pub async fn flush_leftovers(&self) -> Result<(), xfrm_netlink::Error> {
@@ -459,8 +526,52 @@ impl Kernel {
         Ok(())
     }
 
-    /// Carries out one operation; the result to hand to the endpoint, if
-    /// the operation has one.
+    /// Schedules one operation: call it in the order the endpoint issued
+    /// the operations and run the futures (as tasks); operations on the
+    /// same reqid then run one after the other in that order.
+    pub fn schedule(&self, op: KernelOp) -> impl Future<Output = Option<KernelResult>> + use<> {
+        let reqid = match &op {
+            KernelOp::InstallChild { child, .. }
+            | KernelOp::InstallRekeyed { child, .. }
+            | KernelOp::InstallOutbound { child, .. } => Some(child.reqid),
+            KernelOp::RemoveChild { child, .. } => Some(child.reqid),
+            KernelOp::AllocSpi { .. } | KernelOp::ReleaseSpi { .. } => None,
+        };
+        // The IKE SA owning a child changes with an IKE rekey: keep the
+        // records current, so that `has_children_of` waits for this.
+        let owner = match &op {
+            KernelOp::InstallRekeyed { child, .. } | KernelOp::InstallOutbound { child, .. } => {
+                Some((child.id, child.reqid, child.ike_sa))
+            }
+            KernelOp::RemoveChild { child, .. } => Some((child.id, child.reqid, child.ike_sa)),
+            _ => None,
+        };
+        if let Some((id, reqid, ike)) = owner {
+            self.with(|s| {
+                if let Some(r) = s.children.get_mut(&id) {
+                    r.ike = Some(ike);
+                }
+                if let Some(r) = s.policies.get_mut(&reqid) {
+                    r.ike = Some(ike);
+                }
+            });
+        }
+        let turn = reqid.map(|r| self.with(|s| s.order.take(r)));
+        let this = self.clone();
+        async move {
+            let done = match turn {
+                Some(t) => Some(t.wait().await),
+                None => None,
+            };
+            let r = this.execute(op).await;
+            drop(done);
+            r
+        }
+    }
+
+    /// Carries out one operation now; the result to hand to the endpoint,
+    /// if the operation has one. Use [`Kernel::schedule`] to keep the
+    /// order of operations on one reqid.
     pub async fn execute(&self, op: KernelOp) -> Option<KernelResult> {
         match op {
             KernelOp::AllocSpi {
@@ -472,19 +583,30 @@ impl Kernel {
                 req,
                 outcome: self.alloc_spi(p, local.ip(), remote.ip()).await,
             }),
-            KernelOp::InstallChild { req, child } => {
-                let lock = self.lock_for(child.id);
-                let _g = lock.lock().await;
-                Some(KernelResult {
-                    req,
-                    outcome: self.install(&child).await.map(|()| KernelOk::Done),
-                })
-            }
+            KernelOp::InstallChild { req, child } => Some(KernelResult {
+                req,
+                outcome: self
+                    .install(&child, true, true)
+                    .await
+                    .map(|()| KernelOk::Done),
+            }),
+            KernelOp::InstallRekeyed {
+                req,
+                child,
+                outbound,
+            } => Some(KernelResult {
+                req,
+                outcome: self
+                    .install(&child, outbound, false)
+                    .await
+                    .map(|()| KernelOk::Done),
+            }),
+            KernelOp::InstallOutbound { req, child } => Some(KernelResult {
+                req,
+                outcome: self.install_outbound(&child).await.map(|()| KernelOk::Done),
+            }),
             KernelOp::RemoveChild { req, child } => {
-                let lock = self.lock_for(child.id);
-                let _g = lock.lock().await;
                 let outcome = self.remove(&child).await.map(|()| KernelOk::Done);
-                self.with(|s| s.locks.remove(&child.id));
                 Some(KernelResult { req, outcome })
             }
             KernelOp::ReleaseSpi {
@@ -539,19 +661,40 @@ impl Kernel {
         }
     }
 
-    async fn install(&self, c: &ChildInstall) -> Result<(), String> {
-        let plan = plan_install(c, reqid(c.id))?;
+    /// Installs the inbound SA of `c`, with `outbound` its outbound SA,
+    /// with `policies` its policies (a new reqid; otherwise they are in).
+    async fn install(
+        &self,
+        c: &ChildInstall,
+        outbound: bool,
+        policies: bool,
+    ) -> Result<(), String> {
+        let mut plan = plan_install(c)?;
+        if !policies {
+            plan.policies.clear();
+        }
         let mut done = Installed {
             ike: Some(c.ike_sa),
             ..Installed::default()
         };
-        let r = self.install_plan(&plan, &mut done).await;
+        let r = self.install_plan(&plan, outbound, &mut done).await;
         match r {
             Ok(()) => {
                 let larval = plan.sa_in.id();
+                let pols = std::mem::take(&mut done.policies);
                 self.with(|s| {
                     s.larval.remove(&larval);
                     s.children.insert(c.id, done);
+                    if policies {
+                        s.policies.insert(
+                            c.reqid,
+                            Installed {
+                                ike: Some(c.ike_sa),
+                                sas: Vec::new(),
+                                policies: pols,
+                            },
+                        );
+                    }
                 });
                 if let Some(r) = &self.routes {
                     r.child_installed(c).await;
@@ -566,7 +709,35 @@ impl Kernel {
         }
     }
 
-    async fn install_plan(&self, plan: &InstallPlan, done: &mut Installed) -> Result<(), String> {
+    /// Adds the outbound SA of a Child SA whose inbound SA is in.
+    async fn install_outbound(&self, c: &ChildInstall) -> Result<(), String> {
+        let plan = plan_install(c)?;
+        self.handle
+            .sa()
+            .add(plan.sa_out.clone())
+            .execute()
+            .await
+            .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
+        let id = plan.sa_out.id();
+        self.with(|s| {
+            s.children
+                .entry(c.id)
+                .or_insert_with(|| Installed {
+                    ike: Some(c.ike_sa),
+                    ..Installed::default()
+                })
+                .sas
+                .push(id)
+        });
+        Ok(())
+    }
+
+    async fn install_plan(
+        &self,
+        plan: &InstallPlan,
+        outbound: bool,
+        done: &mut Installed,
+    ) -> Result<(), String> {
         let sa = self.handle.sa();
         // The inbound SPI is a larval SA from ALLOCSPI: fill it in.
         match sa.update(plan.sa_in.clone()).execute().await {
@@ -579,11 +750,13 @@ impl Kernel {
             Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
         }
         done.sas.push(plan.sa_in.id());
-        sa.add(plan.sa_out.clone())
-            .execute()
-            .await
-            .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
-        done.sas.push(plan.sa_out.id());
+        if outbound {
+            sa.add(plan.sa_out.clone())
+                .execute()
+                .await
+                .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
+            done.sas.push(plan.sa_out.id());
+        }
         for p in &plan.policies {
             self.handle
                 .policy()
@@ -630,42 +803,71 @@ impl Kernel {
     async fn remove(&self, c: &ChildRemove) -> Result<(), String> {
         // The record stays until the removal is done, so that `down`
         // waits for it (`has_children_of`).
-        let inst = self.with(|s| s.children.get(&c.id).cloned());
-        let inst = match inst {
-            Some(i) => i,
-            None => {
-                // Not installed by this bridge (or already removed): remove
-                // what the request names, in case.
-                let proto = protocol(c.protocol)?;
-                let (local, remote) = (c.local.ip(), c.remote.ip());
-                let id = |dst, spi| SaId {
-                    dst,
-                    spi,
-                    protocol: proto,
-                    mark: None,
-                };
-                let policies = plan_policies(
+        let (sas, pols) = self.with(|s| {
+            (
+                s.children.get(&c.id).cloned(),
+                if c.policies {
+                    s.policies.get(&c.reqid).cloned()
+                } else {
+                    None
+                },
+            )
+        });
+        let proto = protocol(c.protocol)?;
+        let (local, remote) = (c.local.ip(), c.remote.ip());
+        // Not installed by this bridge (or already removed): remove what
+        // the request names, in case.
+        let sas = sas.unwrap_or_else(|| {
+            let id = |dst, spi| SaId {
+                dst,
+                spi,
+                protocol: proto,
+                mark: None,
+            };
+            let mut sas = vec![id(local, c.spi_in)];
+            if c.outbound {
+                sas.push(id(remote, c.spi_out));
+            }
+            Installed {
+                ike: Some(c.ike_sa),
+                sas,
+                policies: Vec::new(),
+            }
+        });
+        let pols = match pols {
+            Some(p) => p,
+            None if c.policies => Installed {
+                ike: Some(c.ike_sa),
+                sas: Vec::new(),
+                policies: plan_policies(
                     c.mode,
                     proto,
                     local,
                     remote,
                     &c.local_ts,
                     &c.remote_ts,
-                    reqid(c.id),
+                    c.reqid,
                 )
-                .unwrap_or_default();
-                Installed {
-                    ike: Some(c.ike_sa),
-                    sas: vec![id(local, c.spi_in), id(remote, c.spi_out)],
-                    policies: policies.iter().map(PolicyConfig::id).collect(),
-                }
-            }
+                .unwrap_or_default()
+                .iter()
+                .map(PolicyConfig::id)
+                .collect(),
+            },
+            None => Installed::default(),
         };
         if let Some(r) = &self.routes {
             r.child_removed(c.id).await;
         }
-        let errors = self.undo(&inst).await;
-        self.with(|s| s.children.remove(&c.id));
+        // Policies first: no packet may meet a policy without its SA.
+        let mut errors = self.undo(&pols).await;
+        errors.extend(self.undo(&sas).await);
+        self.with(|s| {
+            s.children.remove(&c.id);
+            if c.policies {
+                s.policies.remove(&c.reqid);
+                s.order.forget(c.reqid);
+            }
+        });
         if errors.is_empty() {
             Ok(())
         } else {
@@ -675,23 +877,25 @@ impl Kernel {
 
     /// Whether kernel state of any child of `ike` is still installed.
     pub fn has_children_of(&self, ike: IkeSaId) -> bool {
-        self.with(|s| s.children.values().any(|i| i.ike == Some(ike)))
+        self.with(|s| {
+            s.children.values().any(|i| i.ike == Some(ike))
+                || s.policies.values().any(|i| i.ike == Some(ike))
+        })
     }
 
     /// Removes everything this bridge installed and frees reserved SPIs
     /// (shutdown).
     pub async fn remove_all(&self) {
-        let (children, larval) = self.with(|s| {
-            (
-                s.children.drain().collect::<Vec<_>>(),
-                s.larval.drain().collect::<Vec<_>>(),
-            )
+        let (mut children, larval) = self.with(|s| {
+            let mut all: Vec<Installed> = s.policies.drain().map(|(_, i)| i).collect();
+            all.extend(s.children.drain().map(|(_, i)| i));
+            (all, s.larval.drain().collect::<Vec<_>>())
         });
         if let Some(r) = &self.routes {
             r.remove_all().await;
         }
         let (mut sas, mut policies) = (0, 0);
-        for (_, inst) in &children {
+        for inst in &mut children {
             sas += inst.sas.len();
             policies += inst.policies.len();
             self.undo(inst).await;
@@ -702,6 +906,52 @@ impl Kernel {
         if sas > 0 || policies > 0 {
             info!("removed {sas} SAs and {policies} policies from the kernel");
         }
+    }
+
+    /// Forwards the kernel's expire events of SAs iked installed, as the
+    /// endpoint's [`KernelEvent`]s, until `tx` closes.
+    pub fn forward_expires(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<KernelEvent>,
+    ) -> Result<(), xfrm_netlink::Error> {
+        let mut events = self.handle.events(EventGroups {
+            expire: true,
+            ..EventGroups::default()
+        })?;
+        tokio::spawn(async move {
+            while let Some(ev) = events.next_event().await {
+                let ev = match ev {
+                    Ok(XfrmEvent::Expire(e)) => e,
+                    Ok(XfrmEvent::Overrun) => {
+                        warn!("kernel event buffer overrun: expire events may be lost");
+                        continue;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        debug!("kernel event: {e}");
+                        continue;
+                    }
+                };
+                if !ev.sa.owned {
+                    continue;
+                }
+                let protocol = match ev.sa.protocol {
+                    Some(Protocol::Esp) => ProtocolId::ESP,
+                    Some(Protocol::Ah) => ProtocolId::AH,
+                    _ => continue,
+                };
+                let k = KernelEvent::Expire {
+                    protocol,
+                    spi: ev.sa.spi,
+                    dst: ev.sa.dst,
+                    hard: ev.hard,
+                };
+                if tx.send(k).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Bytes and packets of an SA, if it can be read.

@@ -22,7 +22,7 @@ use crate::wire::sa::Proposal;
 use crate::wire::{self, Flags, Header, Message, Notify, ParseError, Payload, rules};
 
 /// A random, nonzero IKE SPI.
-fn random_spi(ctx: &Ctx) -> Result<u64, String> {
+pub(crate) fn random_spi(ctx: &Ctx) -> Result<u64, String> {
     for _ in 0..8 {
         let mut b = [0u8; 8];
         ctx.provider
@@ -176,6 +176,13 @@ impl IkeSa {
             pending: None,
             half_open_until: None,
             dead: false,
+            rekeyed: false,
+            retire_at: None,
+            rekey_at: None,
+            expire_at: None,
+            rekey_ke: (0, None),
+            peer_rekey: None,
+            deferred: None,
             peer,
         };
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -686,6 +693,13 @@ pub(crate) fn respond(
         pending: None,
         half_open_until: Some(later(now, ctx.cfg.half_open_timeout)),
         dead: false,
+        rekeyed: false,
+        retire_at: None,
+        rekey_at: None,
+        expire_at: None,
+        rekey_ke: (0, None),
+        peer_rekey: None,
+        deferred: None,
         peer,
     })
 }

@@ -41,8 +41,22 @@ pub(crate) enum KernelPurpose {
     },
     /// Installing a Child SA.
     Install { child: ChildId },
+    /// Installing the outbound SA of a rekeyed Child SA (responder).
+    InstallOut { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
+}
+
+impl KernelPurpose {
+    /// The Child SA it is about.
+    pub(crate) fn child(&self) -> Option<ChildId> {
+        match self {
+            Self::AllocSpi { child, .. } | Self::Install { child } | Self::InstallOut { child } => {
+                Some(*child)
+            }
+            Self::Remove => None,
+        }
+    }
 }
 
 /// Where an IKE SA is in its life.
@@ -58,6 +72,10 @@ pub(crate) enum Phase {
     HalfOpen,
     /// IKE_AUTH done.
     Established,
+    /// Our CREATE_CHILD_SA rekeying the IKE SA is in flight.
+    Rekeying,
+    /// Replaced by a new IKE SA: answers retransmissions and the delete.
+    Rekeyed,
     /// Our delete of the IKE SA is in flight.
     Deleting,
 }
@@ -106,6 +124,51 @@ impl Keys {
     ) -> Result<Self, String> {
         let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
         let seed = crate::crypto::keymat::skeyseed(prf.as_ref(), ni, nr, shared.as_bytes());
+        Self::from_seed(
+            provider, proposal, suite, &seed, ni, nr, spi_i, spi_r, initiator,
+        )
+    }
+
+    /// The keys of a new IKE SA made by rekeying the one of `self` (RFC
+    /// 7296 2.18): SKEYSEED from the old SK_d and PRF.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rekeyed(
+        &self,
+        provider: &dyn CryptoProvider,
+        proposal: Proposal,
+        suite: IkeSuite,
+        shared: &Secret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<Self, String> {
+        let seed = crate::crypto::keymat::rekey_skeyseed(
+            self.prf.as_ref(),
+            self.sk_d.as_bytes(),
+            shared.as_bytes(),
+            ni,
+            nr,
+        );
+        Self::from_seed(
+            provider, proposal, suite, &seed, ni, nr, spi_i, spi_r, initiator,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_seed(
+        provider: &dyn CryptoProvider,
+        proposal: Proposal,
+        suite: IkeSuite,
+        seed: &Secret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<Self, String> {
+        let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
         let k = IkeKeys::derive(
             prf.as_ref(),
             &suite,
@@ -139,6 +202,13 @@ pub(crate) enum Task {
     /// CREATE_CHILD_SA for this child; `nonce`/`ke` filled when sent.
     CreateChild {
         child: ChildId,
+        nonce: Vec<u8>,
+        ke: Option<Box<dyn KeyExchange>>,
+        offered: Vec<Proposal>,
+    },
+    /// CREATE_CHILD_SA for a new IKE SA with our SPI `spi`.
+    RekeyIke {
+        spi: u64,
         nonce: Vec<u8>,
         ke: Option<Box<dyn KeyExchange>>,
         offered: Vec<Proposal>,
@@ -202,6 +272,23 @@ pub(crate) struct IkeSa {
     pub(crate) pending: Option<PendingChild>,
     pub(crate) half_open_until: Option<Instant>,
     pub(crate) dead: bool,
+    /// Replaced by a rekey: it goes without an event.
+    pub(crate) rekeyed: bool,
+    /// A rekey responder's old SA goes at this time if the peer did not
+    /// delete it.
+    pub(crate) retire_at: Option<Instant>,
+    /// When we rekey the IKE SA, and when it is deleted unless rekeyed.
+    pub(crate) rekey_at: Option<Instant>,
+    pub(crate) expire_at: Option<Instant>,
+    /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
+    pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
+    /// Responder of the peer's IKE rekey while ours is in flight: the new
+    /// IKE SA it made and its lowest nonce, until ours is answered (2.8.2).
+    pub(crate) peer_rekey: Option<(Box<IkeSa>, Vec<u8>)>,
+    /// The answer to the peer's delete of rekeyed Child SAs, held until
+    /// the successors' outbound SAs are in the kernel: (message ID,
+    /// payloads, installs still running).
+    pub(crate) deferred: Option<(u32, Vec<Payload>, usize)>,
 }
 
 /// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
@@ -339,6 +426,10 @@ impl IkeSa {
         !self.initiator && self.phase == Phase::HalfOpen
     }
 
+    pub(crate) fn has_child(&self, child: ChildId) -> bool {
+        self.children.iter().any(|c| c.id == child)
+    }
+
     pub(crate) fn is_dead(&self) -> bool {
         self.dead
     }
@@ -346,10 +437,22 @@ impl IkeSa {
     /// The next time something is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         let r = self.outstanding.as_ref().map(|o| o.next);
-        match (r, self.half_open_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let children = self
+            .children
+            .iter()
+            .flat_map(|c| [c.rekey_at, c.expires_at])
+            .flatten();
+        [
+            r,
+            self.half_open_until,
+            self.retire_at,
+            self.rekey_at,
+            self.expire_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(children)
+        .min()
     }
 
     /// `name[id]` for logs.
@@ -538,6 +641,12 @@ impl IkeSa {
                     ke,
                     offered,
                 } => self.create_child_response(ctx, now, &msg, child, nonce, ke, offered),
+                Task::RekeyIke {
+                    spi,
+                    nonce,
+                    ke,
+                    offered,
+                } => self.rekey_ike_response(ctx, now, &msg, spi, nonce, ke, offered),
                 Task::DeleteIke => self.delete_ike_response(ctx),
                 Task::DeleteChild(c) => self.delete_child_response(ctx, c, &msg),
                 Task::DeleteRejected { .. } => {}
@@ -569,7 +678,7 @@ impl IkeSa {
                 );
                 return;
             }
-            if self.pending.is_some() {
+            if self.pending.is_some() || self.deferred.is_some() {
                 debug!(
                     "{}: request {mid} still being processed, dropping it",
                     self.name()
@@ -604,9 +713,10 @@ impl IkeSa {
             match (h.exchange, self.phase) {
                 (ExchangeType::IKE_AUTH, Phase::HalfOpen) => self.auth_request(ctx, now, &msg),
                 (ExchangeType::INFORMATIONAL, _) => self.informational_request(ctx, now, &msg),
-                (ExchangeType::CREATE_CHILD_SA, Phase::Established | Phase::Deleting) => {
-                    self.create_child_request(ctx, now, &msg)
-                }
+                (
+                    ExchangeType::CREATE_CHILD_SA,
+                    Phase::Established | Phase::Deleting | Phase::Rekeying | Phase::Rekeyed,
+                ) => self.create_child_request(ctx, now, &msg),
                 (x, p) => {
                     debug!(
                         "{}: unexpected {x} request in phase {p:?}, ignoring",
@@ -639,10 +749,22 @@ impl IkeSa {
         }
     }
 
-    /// Retransmissions, give-up, half-open timeout.
+    /// Retransmissions, give-up, half-open timeout, lifetimes.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
         if self.half_open_until.is_some_and(|t| t <= now) {
             self.fail(ctx, IkeFailReason::HalfOpenTimeout);
+            return;
+        }
+        if self.retire_at.is_some_and(|t| t <= now) {
+            debug!(
+                "{}: rekeyed IKE SA not deleted by the peer, removing it",
+                self.name()
+            );
+            self.teardown(ctx, false);
+            return;
+        }
+        self.lifetimes_due(ctx, now);
+        if self.dead {
             return;
         }
         let Some(out) = self.outstanding.as_mut() else {
@@ -676,7 +798,10 @@ impl IkeSa {
         if self.dead || self.outstanding.is_some() {
             return;
         }
-        if !matches!(self.phase, Phase::Established | Phase::Deleting) {
+        if !matches!(
+            self.phase,
+            Phase::Established | Phase::Deleting | Phase::Rekeyed
+        ) {
             return;
         }
         if self.queue.is_empty()
@@ -697,9 +822,14 @@ impl IkeSa {
                 }
                 self.send_create_child(ctx, now, child);
             }
+            Task::RekeyIke { .. } => self.send_rekey_ike(ctx, now),
             Task::DeleteIke => {
                 self.phase = Phase::Deleting;
-                info!("deleting IKE SA {}", self.name());
+                if self.rekeyed {
+                    debug!("deleting rekeyed IKE SA {}", self.name());
+                } else {
+                    info!("deleting IKE SA {}", self.name());
+                }
                 self.send_request(
                     ctx,
                     now,
@@ -738,7 +868,8 @@ impl IkeSa {
             self.local.ip(),
             self.remote.ip()
         );
-        let peer = (self.initiator || !self.candidates.is_empty()).then(|| self.peer.name.clone());
+        let peer = (self.initiator || !self.candidates.is_empty() || self.established_at.is_some())
+            .then(|| self.peer.name.clone());
         // Children first, then the IKE SA: `ikectl up` waits for the latter.
         self.teardown(ctx, false);
         ctx.events.push_back(Event::IkeFailed {
@@ -751,6 +882,11 @@ impl IkeSa {
     /// The SA is deleted (by us or the peer) after being established.
     pub(crate) fn deleted(&mut self, ctx: &mut Ctx, by_peer: bool) {
         if self.dead {
+            return;
+        }
+        if self.rekeyed {
+            debug!("rekeyed IKE SA {} removed", self.name());
+            self.teardown(ctx, by_peer);
             return;
         }
         info!(
@@ -769,8 +905,11 @@ impl IkeSa {
     }
 
     /// Removes every Child SA's kernel state and marks the SA dead.
-    fn teardown(&mut self, ctx: &mut Ctx, by_peer: bool) {
-        for c in std::mem::take(&mut self.children) {
+    pub(crate) fn teardown(&mut self, ctx: &mut Ctx, by_peer: bool) {
+        // One at a time, first first: a child's policies are removed
+        // with the last child that uses its reqid.
+        while !self.children.is_empty() {
+            let c = self.children.remove(0);
             self.drop_child(ctx, c, by_peer, ChildFailReason::IkeSaGone);
         }
         for cfg in std::mem::take(&mut self.pending_children) {
@@ -784,7 +923,14 @@ impl IkeSa {
         self.outstanding = None;
         self.queue.clear();
         self.pending = None;
+        self.deferred = None;
         self.half_open_until = None;
+        self.retire_at = None;
+        self.rekey_at = None;
+        self.expire_at = None;
+        if let Some((mut other, _)) = self.peer_rekey.take() {
+            other.teardown(ctx, by_peer);
+        }
         self.dead = true;
     }
 
@@ -836,12 +982,24 @@ impl IkeSa {
                 Err(e) => {
                     // The daemon rolled back its partial install; only the
                     // allocated SPI is left, to be released.
+                    let mut peer_half = None;
                     if let Some(c) = self.children.iter_mut().find(|c| c.id == child) {
                         c.state = super::ChildState::Creating;
+                        // As initiator the peer has installed its half:
+                        // delete it (our inbound SPI names it).
+                        if c.initiator && c.spi_out != 0 {
+                            peer_half = Some((c.protocol, c.spi_in));
+                        }
+                    }
+                    if let Some((protocol, spi)) = peer_half {
+                        self.queue.push_back(Task::DeleteRejected { protocol, spi });
                     }
                     self.child_failed(ctx, now, child, ChildFailReason::Kernel(e))
                 }
             },
+            KernelPurpose::InstallOut { child } => {
+                self.outbound_installed(ctx, now, child, outcome.map(|_| ()))
+            }
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());
@@ -853,7 +1011,7 @@ impl IkeSa {
     /// Deletes the IKE SA (or abandons it while connecting).
     pub(crate) fn terminate(&mut self, ctx: &mut Ctx, now: Instant) {
         match self.phase {
-            Phase::Established => {
+            Phase::Established | Phase::Rekeying => {
                 if !self.queue.iter().any(|t| matches!(t, Task::DeleteIke)) {
                     // Before queued work, which may wait for the kernel.
                     self.queue.push_front(Task::DeleteIke);
@@ -862,7 +1020,7 @@ impl IkeSa {
                 self.pending_children.clear();
                 self.next_task(ctx, now);
             }
-            Phase::Deleting => {}
+            Phase::Deleting | Phase::Rekeyed => {}
             _ => {
                 if self.keys.is_some() {
                     self.send_oneshot(ctx, vec![Payload::Delete(crate::wire::Delete::ike())]);
@@ -889,6 +1047,8 @@ impl IkeSa {
     pub(crate) fn state(&self) -> IkeState {
         match self.phase {
             Phase::Established => IkeState::Established,
+            Phase::Rekeying => IkeState::Rekeying,
+            Phase::Rekeyed => IkeState::Rekeyed,
             Phase::Deleting => IkeState::Deleting,
             _ => IkeState::Connecting,
         }
@@ -909,6 +1069,8 @@ impl IkeSa {
             remote_id: self.remote_id.clone(),
             suite: self.keys.as_ref().map(|k| k.suite),
             established_at: self.established_at,
+            rekey_at: self.rekey_at,
+            expires_at: self.expire_at,
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
             children: self.children.iter().map(Child::info).collect(),

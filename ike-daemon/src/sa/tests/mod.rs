@@ -4,6 +4,7 @@
 
 mod fuzz;
 mod harness;
+mod rekey;
 
 use std::time::Duration;
 
