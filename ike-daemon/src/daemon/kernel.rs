@@ -230,7 +230,7 @@ fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
 }
 
 /// One selector's parts: (start, end, protocol, start port, end port).
-fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
+pub(super) fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
     match ts {
         TrafficSelector::Ipv4(r) => Some((
             r.start.into(),
