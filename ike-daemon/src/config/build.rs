@@ -2,14 +2,16 @@
 //! every problem. Adding a key is a field in the typed struct plus one
 //! `take` below with its parser.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use super::tree::{Kind, Loc, Node};
 use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
-    Address, AuthMethod, Child, Config, ConfigError, ConfigIssue, Connection, Identity, IkeSecret,
-    LocalAuth, Mode, RemoteAuth, StartAction, TrafficSelector,
+    Address, AuthMethod, Child, ChildLifetimes, Config, ConfigError, ConfigIssue, Connection,
+    Identity, IkeLifetimes, IkeSecret, LocalAuth, Mode, RemoteAuth, StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
 use crate::wire::codes::{ProtocolId, TransformType};
@@ -114,9 +116,6 @@ const CONNECTION_LATER: &[&str] = &[
     "keyingtries",
     "unique",
     "reauth_time",
-    "rekey_time",
-    "over_time",
-    "rand_time",
     "pools",
     "vips",
     "if_id_in",
@@ -156,6 +155,7 @@ fn connection(
     );
     let local = round(f.take("local"), "local", line, path, errors);
     let remote = round(f.take("remote"), "remote", line, path, errors);
+    let lifetimes = ike_lifetimes(&mut f, path, errors);
     let mut children = Vec::new();
     if let Some((node, _)) = f.take("children") {
         let cpath = path.join("children");
@@ -230,8 +230,173 @@ fn connection(
         },
         children: children.into_iter().map(|c| c.child).collect(),
         encap,
+        lifetimes,
         line: line.line,
     })
+}
+
+/// A time: seconds, or with an `s`, `m`, `h` or `d` suffix (swanctl.conf's
+/// time format).
+fn time_value(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Option<Duration> {
+    let (node, _) = value?;
+    let s = scalar(node, path, errors)?;
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h' | 'd'))) => (s.get(..i).unwrap_or(""), c),
+        _ => (s, 's'),
+    };
+    let factor: u64 = match unit {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => 1,
+    };
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.checked_mul(factor));
+    match secs {
+        Some(n) => Some(Duration::from_secs(n)),
+        None => {
+            errors.add(
+                node.loc(),
+                path,
+                format!("bad time \"{s}\" (expected seconds, or a number with s, m, h or d)"),
+            );
+            None
+        }
+    }
+}
+
+/// A byte or packet count: decimal or 0x hex, optionally with a `k`, `m`
+/// or `g` suffix (times 1024, 1024², 1024³).
+fn count_value(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Option<u64> {
+    let (node, _) = value?;
+    let s = scalar(node, path, errors)?;
+    let (num, factor): (&str, u64) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (s.get(..i).unwrap_or(""), 1 << 10),
+        Some((i, 'm' | 'M')) => (s.get(..i).unwrap_or(""), 1 << 20),
+        Some((i, 'g' | 'G')) => (s.get(..i).unwrap_or(""), 1 << 30),
+        _ => (s, 1),
+    };
+    let parsed = match num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok(),
+        None => None,
+    };
+    match parsed.and_then(|n: u64| n.checked_mul(factor)) {
+        Some(n) => Some(n),
+        None => {
+            errors.add(
+                node.loc(),
+                path,
+                format!("bad count \"{s}\" (expected a number, optionally with k, m or g)"),
+            );
+            None
+        }
+    }
+}
+
+/// `rekey_time`, `over_time`, `rand_time` of a connection.
+fn ike_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> IkeLifetimes {
+    let rekey_at = f.take("rekey_time");
+    let rekey_loc = rekey_at.map(|(n, _)| n.loc());
+    let rekey = time_value(rekey_at, &path.join("rekey_time"), errors);
+    let over = time_value(f.take("over_time"), &path.join("over_time"), errors);
+    let rand_at = f.take("rand_time");
+    let rand_loc = rand_at.map(|(n, _)| n.loc());
+    let rand = time_value(rand_at, &path.join("rand_time"), errors);
+    let l = IkeLifetimes::with(
+        rekey.unwrap_or(IkeLifetimes::default().rekey_time),
+        over,
+        rand,
+    );
+    if !l.rekey_time.is_zero()
+        && l.rand_time >= l.rekey_time
+        && let Some(loc) = rand_loc.or(rekey_loc)
+    {
+        errors.add(
+            loc,
+            &path.join("rand_time"),
+            "rand_time must be smaller than rekey_time",
+        );
+    }
+    l
+}
+
+/// The lifetime keys of a child, with strongSwan's defaults.
+fn child_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> ChildLifetimes {
+    let d = ChildLifetimes::default();
+    let mut take_time = |f: &mut Fields<'_>, k: &'static str| {
+        let v = f.take(k);
+        (
+            v.map(|(n, _)| n.loc()),
+            time_value(v, &path.join(k), errors),
+        )
+    };
+    let (rekey_loc, rekey) = take_time(f, "rekey_time");
+    let (life_loc, life) = take_time(f, "life_time");
+    let (rand_loc, rand) = take_time(f, "rand_time");
+    let rekey_time = rekey.unwrap_or(d.rekey_time);
+    let life_time =
+        life.unwrap_or_else(|| Duration::from_secs(super::plus_ten_percent(rekey_time.as_secs())));
+    let rand_time = rand.unwrap_or_else(|| life_time.saturating_sub(rekey_time));
+    if !rekey_time.is_zero()
+        && !life_time.is_zero()
+        && life_time <= rekey_time
+        && let Some(loc) = life_loc.or(rekey_loc)
+    {
+        errors.add(
+            loc,
+            &path.join("life_time"),
+            format!(
+                "life_time ({}s) must be greater than rekey_time ({}s)",
+                life_time.as_secs(),
+                rekey_time.as_secs()
+            ),
+        );
+    }
+    if !rekey_time.is_zero()
+        && rand_time >= rekey_time
+        && let Some(loc) = rand_loc.or(rekey_loc)
+    {
+        errors.add(
+            loc,
+            &path.join("rand_time"),
+            "rand_time must be smaller than rekey_time",
+        );
+    }
+    let mut counts = |f: &mut Fields<'_>, soft: &'static str, hard: &'static str| {
+        let s_at = f.take(soft);
+        let h_at = f.take(hard);
+        let h_loc = h_at.map(|(n, _)| n.loc());
+        let s = count_value(s_at, &path.join(soft), errors).unwrap_or(0);
+        let h = count_value(h_at, &path.join(hard), errors)
+            .unwrap_or_else(|| super::plus_ten_percent(s));
+        if s != 0
+            && h != 0
+            && h <= s
+            && let Some(loc) = h_loc
+        {
+            errors.add(
+                loc,
+                &path.join(hard),
+                format!("{hard} must be greater than {soft}"),
+            );
+        }
+        (s, h)
+    };
+    let (rekey_bytes, life_bytes) = counts(f, "rekey_bytes", "life_bytes");
+    let (rekey_packets, life_packets) = counts(f, "rekey_packets", "life_packets");
+    ChildLifetimes {
+        rekey_time,
+        life_time,
+        rand_time,
+        rekey_bytes,
+        life_bytes,
+        rekey_packets,
+        life_packets,
+    }
 }
 
 fn version(node: &Node, path: &Path, errors: &mut Errors) -> Option<u8> {
@@ -532,14 +697,7 @@ struct ChildAt {
 /// swanctl keys of a child that iked does not read yet.
 const CHILD_LATER: &[&str] = &[
     "sha256_96",
-    "rekey_time",
-    "life_time",
-    "rand_time",
-    "rekey_bytes",
-    "life_bytes",
     "rand_bytes",
-    "rekey_packets",
-    "life_packets",
     "rand_packets",
     "updown",
     "hostaccess",
@@ -588,6 +746,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         &path.join("ah_proposals"),
         errors,
     );
+    let lifetimes = child_lifetimes(&mut f, path, errors);
     let mode = match f.take("mode") {
         None => Mode::Tunnel,
         Some((n, _)) => {
@@ -639,7 +798,6 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             (a, n.loc())
         }
     };
-    super::off::take(&mut f, super::off::CHILD, errors);
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
@@ -659,6 +817,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             ah_proposals,
             mode,
             start_action,
+            lifetimes,
             line: line.line,
         },
         start_action_line,

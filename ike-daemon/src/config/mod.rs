@@ -39,6 +39,7 @@ mod yaml;
 use core::fmt;
 use core::str::FromStr;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
@@ -115,8 +116,83 @@ pub struct Connection {
     /// `encap`, default `no`: force UDP encapsulation of ESP (NAT
     /// traversal) even when no NAT is detected.
     pub encap: bool,
+    /// `rekey_time`, `over_time`, `rand_time` of the IKE SA.
+    pub lifetimes: IkeLifetimes,
     /// The line of the connection's name in the file.
     pub line: u64,
+}
+
+/// When the IKE SA is rekeyed (swanctl's connection keys, with
+/// strongSwan's defaults: `rekey_time` 4h, `over_time` 10% of it,
+/// `rand_time` = `over_time`; `rekey_time = 0` turns rekeying off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IkeLifetimes {
+    /// `rekey_time`.
+    pub rekey_time: Duration,
+    /// `over_time`: how long after `rekey_time` the IKE SA is deleted if
+    /// the rekey did not happen.
+    pub over_time: Duration,
+    /// `rand_time`: up to this much earlier than `rekey_time`.
+    pub rand_time: Duration,
+}
+
+impl Default for IkeLifetimes {
+    fn default() -> Self {
+        Self::with(Duration::from_secs(4 * 3600), None, None)
+    }
+}
+
+impl IkeLifetimes {
+    /// strongSwan's derived defaults for what is not given.
+    pub fn with(rekey: Duration, over: Option<Duration>, rand: Option<Duration>) -> Self {
+        let over = over.unwrap_or(rekey / 10);
+        Self {
+            rekey_time: rekey,
+            over_time: over,
+            rand_time: rand.unwrap_or(over),
+        }
+    }
+}
+
+/// When a Child SA is rekeyed and expires (swanctl's child keys, with
+/// strongSwan's defaults: `rekey_time` 1h, `life_time` 110% of it,
+/// `rand_time` = `life_time - rekey_time`; byte and packet limits off,
+/// `life_*` 110% of `rekey_*`). 0 turns a limit off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChildLifetimes {
+    /// `rekey_time`.
+    pub rekey_time: Duration,
+    /// `life_time`: the Child SA is deleted then if not rekeyed.
+    pub life_time: Duration,
+    /// `rand_time`: up to this much earlier than `rekey_time`.
+    pub rand_time: Duration,
+    /// `rekey_bytes`: the kernel's soft byte limit (rekey).
+    pub rekey_bytes: u64,
+    /// `life_bytes`: the kernel's hard byte limit.
+    pub life_bytes: u64,
+    /// `rekey_packets`: the kernel's soft packet limit.
+    pub rekey_packets: u64,
+    /// `life_packets`: the kernel's hard packet limit.
+    pub life_packets: u64,
+}
+
+impl Default for ChildLifetimes {
+    fn default() -> Self {
+        Self {
+            rekey_time: Duration::from_secs(3600),
+            life_time: Duration::from_secs(3960),
+            rand_time: Duration::from_secs(360),
+            rekey_bytes: 0,
+            life_bytes: 0,
+            rekey_packets: 0,
+            life_packets: 0,
+        }
+    }
+}
+
+/// 110% of `v` (strongSwan's default `life_*` from `rekey_*`).
+pub(crate) fn plus_ten_percent(v: u64) -> u64 {
+    v.saturating_add(v / 10)
 }
 
 impl Connection {
@@ -218,6 +294,8 @@ pub struct Child {
     pub mode: Mode,
     /// `start_action`.
     pub start_action: StartAction,
+    /// `rekey_time`, `life_time`, `rand_time`, byte and packet limits.
+    pub lifetimes: ChildLifetimes,
     /// The line of the child's name in the file.
     pub line: u64,
 }

@@ -40,18 +40,13 @@ impl Off {
     }
 }
 
-/// Connection keys: MOBIKE, IKE fragmentation, IKE SA rekeying and
-/// reauthentication (iked has none of them).
+/// Connection keys: MOBIKE, IKE fragmentation and reauthentication (iked
+/// has none of them).
 pub(super) const CONNECTION: &[(&str, Off, &str)] = &[
     ("mobike", Off::False, "MOBIKE"),
     ("fragmentation", Off::No, "IKE fragmentation"),
-    ("rekey_time", Off::ZeroTime, "IKE SA rekeying"),
     ("reauth_time", Off::ZeroTime, "reauthentication"),
 ];
-
-/// Child keys: Child SA rekeying.
-pub(super) const CHILD: &[(&str, Off, &str)] =
-    &[("rekey_time", Off::ZeroTime, "Child SA rekeying")];
 
 /// Takes each of `keys` from `f`: its "off" value is accepted, any other is
 /// an error.

@@ -830,7 +830,7 @@ fn from_tree_names_each_nodes_file() {
                 s(0, 9, "children"),
                 map(0, 9, vec![(s(1, 2, "lan"), child)]),
             ),
-            (s(0, 10, "rekey_time"), s(0, 10, "1h")),
+            (s(0, 10, "reauth_time"), s(0, 10, "1h")),
         ],
     );
     let root = map(
@@ -846,7 +846,7 @@ fn from_tree_names_each_nodes_file() {
     assert_eq!(
         got,
         [
-            "main.conf:10: connections.c.rekey_time: rekey_time = 1h: IKE SA rekeying is not supported yet (only rekey_time = 0 is accepted, which is what iked does)",
+            "main.conf:10: connections.c.reauth_time: reauth_time = 1h: reauthentication is not supported yet (only reauth_time = 0 is accepted, which is what iked does)",
             "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel or transport)",
         ]
     );
@@ -882,4 +882,87 @@ fn encap_takes_strongswans_booleans_in_both_formats() {
     .unwrap();
     assert!(c.connections()[0].encap);
     assert_eq!(c.connections()[0].remote_port, 4501);
+}
+
+#[test]
+fn lifetimes_default_as_strongswan() {
+    use std::time::Duration;
+    let c = ok(&conn("", ""));
+    let cn = &c.connections()[0];
+    let h = |n: u64| Duration::from_secs(n * 3600);
+    assert_eq!(cn.lifetimes.rekey_time, h(4));
+    assert_eq!(cn.lifetimes.over_time, Duration::from_secs(1440));
+    assert_eq!(cn.lifetimes.rand_time, Duration::from_secs(1440));
+    let l = cn.children[0].lifetimes;
+    assert_eq!(l.rekey_time, h(1));
+    assert_eq!(l.life_time, Duration::from_secs(3960));
+    assert_eq!(l.rand_time, Duration::from_secs(360));
+    assert_eq!((l.rekey_bytes, l.life_bytes), (0, 0));
+    assert_eq!((l.rekey_packets, l.life_packets), (0, 0));
+}
+
+#[test]
+fn lifetimes_are_read_with_units_and_derived_defaults() {
+    use std::time::Duration;
+    let c = ok(&conn(
+        "rekey_time: 2h\nover_time: 5m",
+        "rekey_time: 1800\nrand_time: 60s\nrekey_bytes: 500000000\nrekey_packets: 1M\nlife_packets: 0x200000",
+    ));
+    let cn = &c.connections()[0];
+    assert_eq!(cn.lifetimes.rekey_time, Duration::from_secs(7200));
+    assert_eq!(cn.lifetimes.over_time, Duration::from_secs(300));
+    assert_eq!(cn.lifetimes.rand_time, Duration::from_secs(300));
+    let l = cn.children[0].lifetimes;
+    assert_eq!(l.rekey_time, Duration::from_secs(1800));
+    assert_eq!(l.life_time, Duration::from_secs(1980));
+    assert_eq!(l.rand_time, Duration::from_secs(60));
+    assert_eq!((l.rekey_bytes, l.life_bytes), (500_000_000, 550_000_000));
+    assert_eq!((l.rekey_packets, l.life_packets), (1 << 20, 0x20_0000));
+    // 0 turns rekeying off, and with it the derived lifetimes.
+    let c = ok(&conn("rekey_time: 0", "rekey_time: 0\nlife_time: 1d"));
+    let cn = &c.connections()[0];
+    assert_eq!(cn.lifetimes.rekey_time, Duration::ZERO);
+    assert_eq!(cn.lifetimes.over_time, Duration::ZERO);
+    let l = cn.children[0].lifetimes;
+    assert_eq!(
+        (l.rekey_time, l.life_time),
+        (Duration::ZERO, Duration::from_secs(86_400))
+    );
+}
+
+#[test]
+fn bad_lifetimes_are_located() {
+    assert_issues(
+        &conn(
+            "rekey_time: 4 hours\nrand_time: 5h",
+            "rekey_time: 1h\nlife_time: 30m\nrekey_bytes: lots\nrekey_packets: 100\nlife_packets: 50",
+        ),
+        &[
+            (
+                5,
+                "connections.c.rekey_time",
+                "bad time \"4 hours\" (expected seconds, or a number with s, m, h or d)",
+            ),
+            (
+                6,
+                "connections.c.rand_time",
+                "rand_time must be smaller than rekey_time",
+            ),
+            (
+                10,
+                "connections.c.children.c.life_time",
+                "life_time (1800s) must be greater than rekey_time (3600s)",
+            ),
+            (
+                11,
+                "connections.c.children.c.rekey_bytes",
+                "bad count \"lots\"",
+            ),
+            (
+                13,
+                "connections.c.children.c.life_packets",
+                "life_packets must be greater than rekey_packets",
+            ),
+        ],
+    );
 }

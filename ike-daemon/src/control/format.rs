@@ -65,7 +65,12 @@ fn ike(out: &mut String, sa: &IkeSaStatus) {
         let _ = writeln!(out, "  ESP in UDP (NAT traversal)");
     }
     if let Some(s) = sa.established_secs {
-        let _ = writeln!(out, "  established {}", ago(s));
+        let _ = writeln!(
+            out,
+            "  established {}{}",
+            ago(s),
+            timers(sa.rekey_secs, sa.expire_secs)
+        );
     }
     for c in &sa.children {
         child(out, c);
@@ -83,7 +88,12 @@ fn child(out: &mut String, c: &ChildSaStatus) {
     }
     out.push('\n');
     if let Some(s) = c.installed_secs {
-        let _ = writeln!(out, "    installed {}", ago(s));
+        let _ = writeln!(
+            out,
+            "    installed {}{}",
+            ago(s),
+            timers(c.rekey_secs, c.expire_secs)
+        );
     }
     let _ = writeln!(
         out,
@@ -117,14 +127,30 @@ fn ts(list: &[String]) -> String {
 
 /// `12s ago`, `3m 4s ago`, `2h 5m ago`, `3d 4h ago`.
 fn ago(secs: u64) -> String {
+    format!("{} ago", span(secs))
+}
+
+fn span(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     if d > 0 {
-        format!("{d}d {h}h ago")
+        format!("{d}d {h}h")
     } else if h > 0 {
-        format!("{h}h {m}m ago")
+        format!("{h}h {m}m")
     } else if m > 0 {
-        format!("{m}m {s}s ago")
+        format!("{m}m {s}s")
     } else {
-        format!("{s}s ago")
+        format!("{s}s")
     }
+}
+
+/// `, rekeying in 50m 3s, expires in 56m 3s` (as swanctl --list-sas).
+fn timers(rekey: Option<u64>, expire: Option<u64>) -> String {
+    let mut out = String::new();
+    if let Some(r) = rekey {
+        out.push_str(&format!(", rekeying in {}", span(r)));
+    }
+    if let Some(e) = expire {
+        out.push_str(&format!(", expires in {}", span(e)));
+    }
+    out
 }

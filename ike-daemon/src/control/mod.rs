@@ -150,7 +150,7 @@ pub struct IkeSaStatus {
     pub id: u64,
     /// The connection, once known (a responder learns it during the setup).
     pub connection: Option<String>,
-    /// `CONNECTING`, `ESTABLISHED`, `REKEYING`, `DELETING`.
+    /// `CONNECTING`, `ESTABLISHED`, `REKEYING`, `REKEYED`, `DELETING`.
     pub state: String,
     /// Whether we initiated it.
     pub initiator: bool,
@@ -170,6 +170,12 @@ pub struct IkeSaStatus {
     pub algorithms: Option<String>,
     /// Seconds since it was established.
     pub established_secs: Option<u64>,
+    /// Seconds until we rekey it (null: no rekey scheduled).
+    #[serde(default)]
+    pub rekey_secs: Option<u64>,
+    /// Seconds until it is deleted unless rekeyed (null: never).
+    #[serde(default)]
+    pub expire_secs: Option<u64>,
     /// A NAT is in front of us.
     pub nat_local: bool,
     /// A NAT is in front of the peer.
@@ -189,7 +195,8 @@ pub struct ChildSaStatus {
     pub id: u64,
     /// Its configuration name.
     pub name: String,
-    /// `CREATED`, `INSTALLING`, `INSTALLED`, `DELETING`.
+    /// `CREATED`, `INSTALLING`, `INSTALLED`, `REKEYING`, `REKEYED`,
+    /// `DELETING`.
     pub state: String,
     /// `TUNNEL` or `TRANSPORT`.
     pub mode: String,
@@ -207,6 +214,15 @@ pub struct ChildSaStatus {
     pub algorithms: Option<String>,
     /// Seconds since it was installed.
     pub installed_secs: Option<u64>,
+    /// Seconds until we rekey it (null: no rekey scheduled).
+    #[serde(default)]
+    pub rekey_secs: Option<u64>,
+    /// Seconds until it is deleted unless rekeyed (null: never).
+    #[serde(default)]
+    pub expire_secs: Option<u64>,
+    /// Its kernel reqid (kept across rekeys).
+    #[serde(default)]
+    pub reqid: u32,
     /// Bytes decrypted by the inbound SA (from the kernel; `None` if it
     /// could not be read).
     pub bytes_in: Option<u64>,

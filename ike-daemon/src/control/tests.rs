@@ -16,6 +16,8 @@ fn sample_status() -> Vec<IkeSaStatus> {
         remote_id: Some("gw-b.example.net".into()),
         algorithms: Some("AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519".into()),
         established_secs: Some(12),
+        rekey_secs: Some(14_000),
+        expire_secs: Some(15_700),
         nat_local: false,
         nat_remote: false,
         encap: false,
@@ -31,6 +33,9 @@ fn sample_status() -> Vec<IkeSaStatus> {
             remote_ts: vec!["10.2.0.0/24".into()],
             algorithms: Some("AES_GCM_16-256".into()),
             installed_secs: Some(3725),
+            rekey_secs: Some(125),
+            expire_secs: None,
+            reqid: 3,
             bytes_in: Some(840),
             packets_in: Some(10),
             bytes_out: Some(1680),
@@ -151,9 +156,9 @@ site-b: #1, ESTABLISHED, IKEv2, 1a2b3c4d5e6f7081_i* 0102030405060708_r
   local  'gw-a.example.net' @ 192.0.2.1:500
   remote 'gw-b.example.net' @ 192.0.2.2:500
   AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519
-  established 12s ago
+  established 12s ago, rekeying in 3h 53m, expires in 4h 21m
   lan: #1, INSTALLED, TUNNEL, ESP:AES_GCM_16-256
-    installed 1h 2m ago
+    installed 1h 2m ago, rekeying in 2m 5s
     in  c1234567,    840 bytes,     10 packets
     out c7654321,   1680 bytes,      ? packets
     local  10.1.0.0/24
@@ -182,4 +187,28 @@ fn status_text_of_a_responder_in_setup() {
   remote %any @ 192.0.2.2:500
 "
     );
+}
+
+#[test]
+fn status_from_a_daemon_without_rekey_fields_still_decodes() {
+    let mut v = serde_json::to_value(Response::Status {
+        ike_sas: sample_status(),
+    })
+    .unwrap();
+    let sa = &mut v["ike_sas"][0];
+    let obj = sa.as_object_mut().unwrap();
+    obj.remove("rekey_secs");
+    obj.remove("expire_secs");
+    let child = obj["children"][0].as_object_mut().unwrap();
+    child.remove("rekey_secs");
+    child.remove("expire_secs");
+    child.remove("reqid");
+    let line = v.to_string();
+    let Response::Status { ike_sas } = decode_response(&line).unwrap() else {
+        panic!("not a status");
+    };
+    assert_eq!(ike_sas[0].rekey_secs, None);
+    assert_eq!(ike_sas[0].children[0].reqid, 0);
+    let text = format_status(&ike_sas);
+    assert!(text.contains("  established 12s ago\n"), "{text}");
 }

@@ -14,23 +14,35 @@
 //! - everything carries xfrm-netlink's owner tag (the handle adds it);
 //! - in tunnel mode, routes toward the remote selectors (`super::routes`),
 //!   after the SAs and policies are in; a route failure is only logged.
+//!
+//! The reqid comes from the endpoint: a rekeyed Child SA keeps the reqid of
+//! the one it replaces, so its SAs ([`KernelOp::InstallRekeyed`],
+//! [`KernelOp::InstallOutbound`]) go in under the policies already there,
+//! which are recorded per reqid and removed only with the last Child SA
+//! that uses them ([`ChildRemove::policies`]). The kernel sends outbound
+//! traffic on the newest valid SA of a reqid, so adding the new outbound
+//! SA switches traffic to it, and removing the old SAs afterwards loses
+//! nothing. Operations on one reqid run strictly in the order the
+//! endpoint issued them. Routes are shared the same way: the rekeyed Child
+//! SA registers its routes before the old one gives them up.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, info, warn};
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, Handle, IntegrityAlg, IpPrefix, KernelErrorKind, Key,
-    PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector, Template, Transforms,
-    UdpEncap, Usage,
+    AeadAlg, CipherAlg, Direction, EventGroups, Handle, IntegrityAlg, IpPrefix, KernelErrorKind,
+    Key, Lifetimes, Limits, PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector,
+    Template, Transforms, UdpEncap, Usage, XfrmEvent,
 };
 
 use super::routes::Routes;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
-    ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelOk, KernelOp, KernelResult,
-    Mode,
+    ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelLimits, KernelOk,
+    KernelOp, KernelResult, Mode,
 };
 use crate::wire::TrafficSelector;
 use crate::wire::codes::{EncrId, IntegId, ProtocolId};
@@ -42,9 +54,20 @@ const SPI_MAX: u32 = 0xcfff_ffff;
 /// (stronger) values.
 const PRIORITY_BASE: u32 = 200_000;
 
-/// The kernel reqid of a Child SA: its id, never 0.
-pub fn reqid(id: ChildId) -> u32 {
-    u32::try_from(id.0 % u64::from(u32::MAX)).unwrap_or(0) + 1
+/// The kernel lifetimes of a Child SA's byte and packet limits.
+pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
+    Lifetimes {
+        soft: Limits {
+            bytes: l.soft_bytes,
+            packets: l.soft_packets,
+            ..Limits::default()
+        },
+        hard: Limits {
+            bytes: l.hard_bytes,
+            packets: l.hard_packets,
+            ..Limits::default()
+        },
+    }
 }
 
 /// What one Child SA puts into the kernel.
@@ -207,7 +230,7 @@ fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
 }
 
 /// One selector's parts: (start, end, protocol, start port, end port).
-fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
+pub(super) fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
     match ts {
         TrafficSelector::Ipv4(r) => Some((
             r.start.into(),
@@ -354,8 +377,9 @@ pub fn plan_policies(
     Ok(out)
 }
 
-/// Everything [`ChildInstall`] puts into the kernel.
-pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String> {
+/// Everything [`ChildInstall`] puts into the kernel, with its reqid.
+pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
+    let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
     let (local, remote) = (c.local.ip(), c.remote.ip());
     if local.is_ipv4() != remote.is_ipv4() {
@@ -372,7 +396,8 @@ pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String>
         let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
             .reqid(reqid)
             .replay_window(window)
-            .esn(c.esn);
+            .esn(c.esn)
+            .lifetimes(lifetimes(&c.limits));
         if c.encap {
             sa = sa.encap(UdpEncap::new(ports.0, ports.1));
         }
@@ -394,70 +419,115 @@ pub fn plan_install(c: &ChildInstall, reqid: u32) -> Result<InstallPlan, String>
     })
 }
 
-/// `plan` moved to new outer addresses and encapsulation ports (a NAT
-/// mapping changed): the SAs' addresses and ports, and the tunnel
-/// endpoints of the policies' templates.
-pub fn replan(plan: &InstallPlan, u: &ChildUpdate) -> Result<InstallPlan, String> {
-    let (local, remote) = (u.local.ip(), u.remote.ip());
-    if local.is_ipv4() != remote.is_ipv4() || local.is_ipv4() != plan.sa_out.src.is_ipv4() {
-        return Err(format!(
-            "cannot move a Child SA between address families ({local}, {remote})"
-        ));
-    }
-    let (old_local, old_remote) = (plan.sa_out.src, plan.sa_out.dst);
-    let mut sa_in = plan.sa_in.clone();
-    let mut sa_out = plan.sa_out.clone();
-    (sa_in.src, sa_in.dst) = (remote, local);
-    (sa_out.src, sa_out.dst) = (local, remote);
-    if u.encap {
-        sa_in.encap = Some(UdpEncap::new(u.remote.port(), u.local.port()));
-        sa_out.encap = Some(UdpEncap::new(u.local.port(), u.remote.port()));
+/// An installed SA (inbound or not) moved to the addresses and
+/// encapsulation ports of `u` (a NAT mapping changed).
+pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
+    let (local, remote) = (u.local, u.remote);
+    let mut sa = sa.clone();
+    let (src, dst) = if inbound {
+        (remote, local)
     } else {
-        sa_in.encap = None;
-        sa_out.encap = None;
-    }
+        (local, remote)
+    };
+    sa.src = src.ip();
+    sa.dst = dst.ip();
+    sa.encap = u.encap.then(|| UdpEncap::new(src.port(), dst.port()));
+    sa
+}
+
+/// Policies whose templates' tunnel endpoints move from `old` (local,
+/// remote) to `new`.
+pub fn moved_policies(
+    policies: &[PolicyConfig],
+    old: (IpAddr, IpAddr),
+    new: (IpAddr, IpAddr),
+) -> Vec<PolicyConfig> {
     let moved = |a: IpAddr| {
-        if a == old_local {
-            local
-        } else if a == old_remote {
-            remote
+        if a == old.0 {
+            new.0
+        } else if a == old.1 {
+            new.1
         } else {
             a
         }
     };
-    let mut policies = plan.policies.clone();
-    for p in &mut policies {
+    let mut out = policies.to_vec();
+    for p in &mut out {
         for t in &mut p.templates {
             if let Some((s, d)) = t.tunnel {
                 t.tunnel = Some((moved(s), moved(d)));
             }
         }
     }
-    Ok(InstallPlan {
-        sa_in,
-        sa_out,
-        policies,
-    })
+    out
 }
 
-/// What is in the kernel for one Child SA.
+/// What is in the kernel for one Child SA (its SAs) or one reqid (its
+/// policies).
 #[derive(Debug, Clone, Default)]
 struct Installed {
     ike: Option<IkeSaId>,
     sas: Vec<SaId>,
     policies: Vec<PolicyId>,
-    /// What was installed (for a move to new addresses).
-    plan: Option<InstallPlan>,
+    /// The SAs as installed (`true`: inbound), for a move to new
+    /// addresses (a NAT mapping changed).
+    sa_configs: Vec<(bool, SaConfig)>,
+    /// The policies as installed, for the same.
+    policy_configs: Vec<PolicyConfig>,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    /// The SAs of each Child SA.
     children: HashMap<ChildId, Installed>,
+    /// The policies of each reqid (shared by a Child SA and the ones that
+    /// rekey it).
+    policies: HashMap<u32, Installed>,
     /// SPIs reserved with ALLOCSPI and not (yet) filled in.
     larval: HashSet<SaId>,
-    /// Serializes operations on one child (an install still running when
-    /// its removal comes).
-    locks: HashMap<ChildId, Arc<tokio::sync::Mutex<()>>>,
+    /// Per reqid, the order of operations (an install still running when
+    /// the removal of it, or of the Child SA it replaces, comes).
+    order: Turns,
+}
+
+/// Keeps operations on one key in the order they were scheduled, however
+/// the tasks running them are polled: each waits for the one before.
+#[derive(Debug, Default)]
+pub struct Turns(HashMap<u32, tokio::sync::oneshot::Receiver<()>>);
+
+/// One operation's place in the order of its key.
+#[derive(Debug)]
+pub struct Turn {
+    prev: Option<tokio::sync::oneshot::Receiver<()>>,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Turns {
+    /// The next place in the order of `key` (call in scheduling order).
+    pub fn take(&mut self, key: u32) -> Turn {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        Turn {
+            prev: self.0.insert(key, rx),
+            done,
+        }
+    }
+
+    /// Forgets `key` (no operation on it will come any more).
+    pub fn forget(&mut self, key: u32) {
+        self.0.remove(&key);
+    }
+}
+
+impl Turn {
+    /// Waits until the operation before is done; drop the returned guard
+    /// when this one is.
+    pub async fn wait(self) -> tokio::sync::oneshot::Sender<()> {
+        if let Some(prev) = self.prev {
+            // An error only means the one before is done (or gone).
+            let _ = prev.await;
+        }
+        self.done
+    }
 }
 
 /// The kernel side of the daemon: carries out [`KernelOp`]s and remembers
@@ -494,10 +564,6 @@ impl Kernel {
         f(&mut g)
     }
 
-    fn lock_for(&self, id: ChildId) -> Arc<tokio::sync::Mutex<()>> {
-        self.with(|s| s.locks.entry(id).or_default().clone())
-    }
-
     /// Removes what a previous iked left (crashed, killed): every SA and
     /// policy with our owner tag.
     pub async fn flush_leftovers(&self) -> Result<(), xfrm_netlink::Error> {
@@ -513,8 +579,53 @@ impl Kernel {
         Ok(())
     }
 
-    /// Carries out one operation; the result to hand to the endpoint, if
-    /// the operation has one.
+    /// Schedules one operation: call it in the order the endpoint issued
+    /// the operations and run the futures (as tasks); operations on the
+    /// same reqid then run one after the other in that order.
+    pub fn schedule(&self, op: KernelOp) -> impl Future<Output = Option<KernelResult>> + use<> {
+        let reqid = match &op {
+            KernelOp::InstallChild { child, .. }
+            | KernelOp::InstallRekeyed { child, .. }
+            | KernelOp::InstallOutbound { child, .. } => Some(child.reqid),
+            KernelOp::RemoveChild { child, .. } => Some(child.reqid),
+            KernelOp::UpdateChild { child, .. } => Some(child.reqid),
+            KernelOp::AllocSpi { .. } | KernelOp::ReleaseSpi { .. } => None,
+        };
+        // The IKE SA owning a child changes with an IKE rekey: keep the
+        // records current, so that `has_children_of` waits for this.
+        let owner = match &op {
+            KernelOp::InstallRekeyed { child, .. } | KernelOp::InstallOutbound { child, .. } => {
+                Some((child.id, child.reqid, child.ike_sa))
+            }
+            KernelOp::RemoveChild { child, .. } => Some((child.id, child.reqid, child.ike_sa)),
+            _ => None,
+        };
+        if let Some((id, reqid, ike)) = owner {
+            self.with(|s| {
+                if let Some(r) = s.children.get_mut(&id) {
+                    r.ike = Some(ike);
+                }
+                if let Some(r) = s.policies.get_mut(&reqid) {
+                    r.ike = Some(ike);
+                }
+            });
+        }
+        let turn = reqid.map(|r| self.with(|s| s.order.take(r)));
+        let this = self.clone();
+        async move {
+            let done = match turn {
+                Some(t) => Some(t.wait().await),
+                None => None,
+            };
+            let r = this.execute(op).await;
+            drop(done);
+            r
+        }
+    }
+
+    /// Carries out one operation now; the result to hand to the endpoint,
+    /// if the operation has one. Use [`Kernel::schedule`] to keep the
+    /// order of operations on one reqid.
     pub async fn execute(&self, op: KernelOp) -> Option<KernelResult> {
         match op {
             KernelOp::AllocSpi {
@@ -526,29 +637,36 @@ impl Kernel {
                 req,
                 outcome: self.alloc_spi(p, local.ip(), remote.ip()).await,
             }),
-            KernelOp::InstallChild { req, child } => {
-                let lock = self.lock_for(child.id);
-                let _g = lock.lock().await;
-                Some(KernelResult {
-                    req,
-                    outcome: self.install(&child).await.map(|()| KernelOk::Done),
-                })
-            }
+            KernelOp::InstallChild { req, child } => Some(KernelResult {
+                req,
+                outcome: self
+                    .install(&child, true, true)
+                    .await
+                    .map(|()| KernelOk::Done),
+            }),
+            KernelOp::InstallRekeyed {
+                req,
+                child,
+                outbound,
+            } => Some(KernelResult {
+                req,
+                outcome: self
+                    .install(&child, outbound, false)
+                    .await
+                    .map(|()| KernelOk::Done),
+            }),
+            KernelOp::InstallOutbound { req, child } => Some(KernelResult {
+                req,
+                outcome: self.install_outbound(&child).await.map(|()| KernelOk::Done),
+            }),
             KernelOp::RemoveChild { req, child } => {
-                let lock = self.lock_for(child.id);
-                let _g = lock.lock().await;
                 let outcome = self.remove(&child).await.map(|()| KernelOk::Done);
-                self.with(|s| s.locks.remove(&child.id));
                 Some(KernelResult { req, outcome })
             }
-            KernelOp::UpdateChild { req, child } => {
-                let lock = self.lock_for(child.id);
-                let _g = lock.lock().await;
-                Some(KernelResult {
-                    req,
-                    outcome: self.update(&child).await.map(|()| KernelOk::Done),
-                })
-            }
+            KernelOp::UpdateChild { req, child } => Some(KernelResult {
+                req,
+                outcome: self.update(&child).await.map(|()| KernelOk::Done),
+            }),
             KernelOp::ReleaseSpi {
                 protocol: p,
                 local,
@@ -601,20 +719,41 @@ impl Kernel {
         }
     }
 
-    async fn install(&self, c: &ChildInstall) -> Result<(), String> {
-        let plan = plan_install(c, reqid(c.id))?;
+    /// Installs the inbound SA of `c`, with `outbound` its outbound SA,
+    /// with `policies` its policies (a new reqid; otherwise they are in).
+    async fn install(
+        &self,
+        c: &ChildInstall,
+        outbound: bool,
+        policies: bool,
+    ) -> Result<(), String> {
+        let mut plan = plan_install(c)?;
+        if !policies {
+            plan.policies.clear();
+        }
         let mut done = Installed {
             ike: Some(c.ike_sa),
             ..Installed::default()
         };
-        let r = self.install_plan(&plan, &mut done).await;
+        let r = self.install_plan(&plan, outbound, &mut done).await;
         match r {
             Ok(()) => {
                 let larval = plan.sa_in.id();
-                done.plan = Some(plan);
+                let pols = std::mem::take(&mut done.policies);
                 self.with(|s| {
                     s.larval.remove(&larval);
                     s.children.insert(c.id, done);
+                    if policies {
+                        s.policies.insert(
+                            c.reqid,
+                            Installed {
+                                ike: Some(c.ike_sa),
+                                policies: pols,
+                                policy_configs: plan.policies.clone(),
+                                ..Installed::default()
+                            },
+                        );
+                    }
                 });
                 if let Some(r) = &self.routes {
                     r.child_installed(c).await;
@@ -629,50 +768,99 @@ impl Kernel {
         }
     }
 
+    /// Adds the outbound SA of a Child SA whose inbound SA is in.
+    async fn install_outbound(&self, c: &ChildInstall) -> Result<(), String> {
+        let plan = plan_install(c)?;
+        self.handle
+            .sa()
+            .add(plan.sa_out.clone())
+            .execute()
+            .await
+            .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
+        let id = plan.sa_out.id();
+        self.with(|s| {
+            let r = s.children.entry(c.id).or_insert_with(|| Installed {
+                ike: Some(c.ike_sa),
+                ..Installed::default()
+            });
+            r.sas.push(id);
+            r.sa_configs.push((false, plan.sa_out));
+        });
+        Ok(())
+    }
+
     /// Moves an installed child to new addresses: `UPDSA` where an SA keeps
     /// its addresses (only the encapsulation ports change), a new SA in
-    /// place of the old one where they change, and the policies' templates
-    /// updated.
+    /// place of the old one where they change, and then the tunnel
+    /// endpoints of its reqid's policies.
     async fn update(&self, u: &ChildUpdate) -> Result<(), String> {
-        let inst = self.with(|s| s.children.get(&u.id).cloned());
-        let Some((mut inst, plan)) = inst.and_then(|i| i.plan.clone().map(|p| (i, p))) else {
+        let (child, pols) = self.with(|s| {
+            (
+                s.children.get(&u.id).cloned(),
+                s.policies.get(&u.reqid).cloned(),
+            )
+        });
+        let Some(mut child) = child.filter(|c| !c.sa_configs.is_empty()) else {
             return Err(format!("Child SA {} is not installed", u.id));
         };
-        let new = replan(&plan, u)?;
+        if child.sa_configs.iter().any(|(_, c)| {
+            c.src.is_ipv4() != u.remote.is_ipv4() || u.local.is_ipv4() != u.remote.is_ipv4()
+        }) {
+            return Err(format!(
+                "cannot move Child SA {} to another address family ({} <=> {})",
+                u.id, u.local, u.remote
+            ));
+        }
+        let old = child.sa_configs.first().map(|(inbound, c)| {
+            if *inbound {
+                (c.dst, c.src)
+            } else {
+                (c.src, c.dst)
+            }
+        });
         let sa = self.handle.sa();
-        let mut sas = Vec::new();
-        for (old, new) in [(&plan.sa_in, &new.sa_in), (&plan.sa_out, &new.sa_out)] {
-            if old.src == new.src && old.dst == new.dst {
+        let mut moved = Vec::new();
+        for (inbound, old_sa) in &child.sa_configs {
+            let new = moved_sa(old_sa, *inbound, u);
+            if old_sa.src == new.src && old_sa.dst == new.dst {
                 sa.update(new.clone())
                     .execute()
                     .await
                     .map_err(|e| format!("updating SA {:08x}: {e}", new.spi))?;
             } else {
-                match sa.delete(old.id()).await {
+                match sa.delete(old_sa.id()).await {
                     Ok(()) => {}
                     Err(e) if not_found(&e) => {}
-                    Err(e) => return Err(format!("replacing SA {:08x}: {e}", old.spi)),
+                    Err(e) => return Err(format!("replacing SA {:08x}: {e}", old_sa.spi)),
                 }
                 sa.add(new.clone())
                     .execute()
                     .await
                     .map_err(|e| format!("replacing SA {:08x}: {e}", new.spi))?;
             }
-            sas.push(new.id());
+            moved.push((*inbound, new));
         }
-        if new.policies != plan.policies {
-            for p in &new.policies {
-                self.handle
-                    .policy()
-                    .update(p.clone())
-                    .execute()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "updating policy {} {} -> {}: {e}",
-                            p.direction, p.selector.src, p.selector.dst
-                        )
-                    })?;
+        child.sas = moved.iter().map(|(_, c)| c.id()).collect();
+        child.sa_configs = moved;
+        self.with(|s| s.children.insert(u.id, child));
+        if let (Some(mut pols), Some(old)) = (pols, old) {
+            let new = moved_policies(&pols.policy_configs, old, (u.local.ip(), u.remote.ip()));
+            if new != pols.policy_configs {
+                for p in &new {
+                    self.handle
+                        .policy()
+                        .update(p.clone())
+                        .execute()
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "updating policy {} {} -> {}: {e}",
+                                p.direction, p.selector.src, p.selector.dst
+                            )
+                        })?;
+                }
+                pols.policy_configs = new;
+                self.with(|s| s.policies.insert(u.reqid, pols));
             }
         }
         debug!(
@@ -682,13 +870,15 @@ impl Kernel {
             u.remote,
             if u.encap { " (ESP in UDP)" } else { "" }
         );
-        inst.sas = sas;
-        inst.plan = Some(new);
-        self.with(|s| s.children.insert(u.id, inst));
         Ok(())
     }
 
-    async fn install_plan(&self, plan: &InstallPlan, done: &mut Installed) -> Result<(), String> {
+    async fn install_plan(
+        &self,
+        plan: &InstallPlan,
+        outbound: bool,
+        done: &mut Installed,
+    ) -> Result<(), String> {
         let sa = self.handle.sa();
         // The inbound SPI is a larval SA from ALLOCSPI: fill it in.
         match sa.update(plan.sa_in.clone()).execute().await {
@@ -701,11 +891,15 @@ impl Kernel {
             Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
         }
         done.sas.push(plan.sa_in.id());
-        sa.add(plan.sa_out.clone())
-            .execute()
-            .await
-            .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
-        done.sas.push(plan.sa_out.id());
+        done.sa_configs.push((true, plan.sa_in.clone()));
+        if outbound {
+            sa.add(plan.sa_out.clone())
+                .execute()
+                .await
+                .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
+            done.sas.push(plan.sa_out.id());
+            done.sa_configs.push((false, plan.sa_out.clone()));
+        }
         for p in &plan.policies {
             self.handle
                 .policy()
@@ -752,43 +946,73 @@ impl Kernel {
     async fn remove(&self, c: &ChildRemove) -> Result<(), String> {
         // The record stays until the removal is done, so that `down`
         // waits for it (`has_children_of`).
-        let inst = self.with(|s| s.children.get(&c.id).cloned());
-        let inst = match inst {
-            Some(i) => i,
-            None => {
-                // Not installed by this bridge (or already removed): remove
-                // what the request names, in case.
-                let proto = protocol(c.protocol)?;
-                let (local, remote) = (c.local.ip(), c.remote.ip());
-                let id = |dst, spi| SaId {
-                    dst,
-                    spi,
-                    protocol: proto,
-                    mark: None,
-                };
-                let policies = plan_policies(
+        let (sas, pols) = self.with(|s| {
+            (
+                s.children.get(&c.id).cloned(),
+                if c.policies {
+                    s.policies.get(&c.reqid).cloned()
+                } else {
+                    None
+                },
+            )
+        });
+        let proto = protocol(c.protocol)?;
+        let (local, remote) = (c.local.ip(), c.remote.ip());
+        // Not installed by this bridge (or already removed): remove what
+        // the request names, in case.
+        let sas = sas.unwrap_or_else(|| {
+            let id = |dst, spi| SaId {
+                dst,
+                spi,
+                protocol: proto,
+                mark: None,
+            };
+            let mut sas = vec![id(local, c.spi_in)];
+            if c.outbound {
+                sas.push(id(remote, c.spi_out));
+            }
+            Installed {
+                ike: Some(c.ike_sa),
+                sas,
+                ..Installed::default()
+            }
+        });
+        let pols = match pols {
+            Some(p) => p,
+            None if c.policies => Installed {
+                ike: Some(c.ike_sa),
+                sas: Vec::new(),
+                sa_configs: Vec::new(),
+                policy_configs: Vec::new(),
+                policies: plan_policies(
                     c.mode,
                     proto,
                     local,
                     remote,
                     &c.local_ts,
                     &c.remote_ts,
-                    reqid(c.id),
+                    c.reqid,
                 )
-                .unwrap_or_default();
-                Installed {
-                    ike: Some(c.ike_sa),
-                    sas: vec![id(local, c.spi_in), id(remote, c.spi_out)],
-                    policies: policies.iter().map(PolicyConfig::id).collect(),
-                    plan: None,
-                }
-            }
+                .unwrap_or_default()
+                .iter()
+                .map(PolicyConfig::id)
+                .collect(),
+            },
+            None => Installed::default(),
         };
         if let Some(r) = &self.routes {
             r.child_removed(c.id).await;
         }
-        let errors = self.undo(&inst).await;
-        self.with(|s| s.children.remove(&c.id));
+        // Policies first: no packet may meet a policy without its SA.
+        let mut errors = self.undo(&pols).await;
+        errors.extend(self.undo(&sas).await);
+        self.with(|s| {
+            s.children.remove(&c.id);
+            if c.policies {
+                s.policies.remove(&c.reqid);
+                s.order.forget(c.reqid);
+            }
+        });
         if errors.is_empty() {
             Ok(())
         } else {
@@ -798,23 +1022,25 @@ impl Kernel {
 
     /// Whether kernel state of any child of `ike` is still installed.
     pub fn has_children_of(&self, ike: IkeSaId) -> bool {
-        self.with(|s| s.children.values().any(|i| i.ike == Some(ike)))
+        self.with(|s| {
+            s.children.values().any(|i| i.ike == Some(ike))
+                || s.policies.values().any(|i| i.ike == Some(ike))
+        })
     }
 
     /// Removes everything this bridge installed and frees reserved SPIs
     /// (shutdown).
     pub async fn remove_all(&self) {
-        let (children, larval) = self.with(|s| {
-            (
-                s.children.drain().collect::<Vec<_>>(),
-                s.larval.drain().collect::<Vec<_>>(),
-            )
+        let (mut children, larval) = self.with(|s| {
+            let mut all: Vec<Installed> = s.policies.drain().map(|(_, i)| i).collect();
+            all.extend(s.children.drain().map(|(_, i)| i));
+            (all, s.larval.drain().collect::<Vec<_>>())
         });
         if let Some(r) = &self.routes {
             r.remove_all().await;
         }
         let (mut sas, mut policies) = (0, 0);
-        for (_, inst) in &children {
+        for inst in &mut children {
             sas += inst.sas.len();
             policies += inst.policies.len();
             self.undo(inst).await;
@@ -825,6 +1051,52 @@ impl Kernel {
         if sas > 0 || policies > 0 {
             info!("removed {sas} SAs and {policies} policies from the kernel");
         }
+    }
+
+    /// Forwards the kernel's expire events of SAs iked installed, as the
+    /// endpoint's [`KernelEvent`]s, until `tx` closes.
+    pub fn forward_expires(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<KernelEvent>,
+    ) -> Result<(), xfrm_netlink::Error> {
+        let mut events = self.handle.events(EventGroups {
+            expire: true,
+            ..EventGroups::default()
+        })?;
+        tokio::spawn(async move {
+            while let Some(ev) = events.next_event().await {
+                let ev = match ev {
+                    Ok(XfrmEvent::Expire(e)) => e,
+                    Ok(XfrmEvent::Overrun) => {
+                        warn!("kernel event buffer overrun: expire events may be lost");
+                        continue;
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        debug!("kernel event: {e}");
+                        continue;
+                    }
+                };
+                if !ev.sa.owned {
+                    continue;
+                }
+                let protocol = match ev.sa.protocol {
+                    Some(Protocol::Esp) => ProtocolId::ESP,
+                    Some(Protocol::Ah) => ProtocolId::AH,
+                    _ => continue,
+                };
+                let k = KernelEvent::Expire {
+                    protocol,
+                    spi: ev.sa.spi,
+                    dst: ev.sa.dst,
+                    hard: ev.hard,
+                };
+                if tx.send(k).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Bytes and packets of an SA, if it can be read.

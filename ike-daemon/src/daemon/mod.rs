@@ -227,6 +227,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         Arc::new(DefaultProvider::new()),
     );
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
+    // Soft expires (byte/packet limits) start rekeys, hard ones delete.
+    let (expire_tx, mut expire_rx) = mpsc::unbounded_channel();
+    if let Err(e) = kernel.forward_expires(expire_tx) {
+        warn!(
+            "cannot listen to the kernel's expire events (rekey_bytes/rekey_packets will not rekey): {e}"
+        );
+    }
     let mut d = Driver {
         ep,
         kernel,
@@ -285,6 +292,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                 );
                 d.ep.handle_mapping(Instant::now(), m.dst, m.spi, m.new);
             }
+            Some(e) = expire_rx.recv() => d.ep.handle_kernel_event(Instant::now(), e),
             Some(c) = control_rx.recv() => d.control(c).await,
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
             _ = sigint.recv() => d.begin_shutdown("SIGINT"),
@@ -496,10 +504,11 @@ impl Driver {
 
     fn kernel_op(&mut self, op: KernelOp) {
         self.in_flight += 1;
-        let kernel = self.kernel.clone();
+        // Scheduled here, in the endpoint's order; run as a task.
+        let fut = self.kernel.schedule(op);
         let tx = self.kernel_tx.clone();
         tokio::spawn(async move {
-            let r = kernel.execute(op).await;
+            let r = fut.await;
             let _ = tx.send(r);
         });
     }
@@ -644,6 +653,20 @@ impl Driver {
                     if *by_peer { " by the peer" } else { "" }
                 );
             }
+            Event::ChildRekeyed {
+                ike,
+                old,
+                new,
+                name,
+            } => {
+                info!(
+                    "CHILD SA {name}{old} of IKE SA {} rekeyed to {name}{new}",
+                    self.ike_name(*ike)
+                );
+            }
+            Event::IkeRekeyed { old, new, peer } => {
+                info!("IKE SA {peer}{old} rekeyed to {peer}{new}");
+            }
             Event::PeerAlive { id } => debug!("IKE SA {id}: peer alive"),
         }
     }
@@ -785,7 +808,8 @@ impl Driver {
                     for sa in &snap {
                         let mut st = status::ike_status(sa, now);
                         for (cs, ci) in st.children.iter_mut().zip(&sa.children) {
-                            if ci.state != crate::sa::ChildState::Installed {
+                            use crate::sa::ChildState as C;
+                            if !matches!(ci.state, C::Installed | C::Rekeying | C::Rekeyed) {
                                 continue;
                             }
                             let inb = kernel
@@ -838,11 +862,12 @@ impl Driver {
         // Already up with everything asked for: nothing to do.
         let existing = self.ep.ike_sas().find(|s| {
             s.peer.as_deref() == Some(connection.as_str())
-                && s.state == IkeState::Established
+                && matches!(s.state, IkeState::Established | IkeState::Rekeying)
                 && want.iter().all(|w| {
-                    s.children
-                        .iter()
-                        .any(|c| &c.name == w && c.state == crate::sa::ChildState::Installed)
+                    use crate::sa::ChildState as C;
+                    s.children.iter().any(|c| {
+                        &c.name == w && matches!(c.state, C::Installed | C::Rekeying | C::Rekeyed)
+                    })
                 })
         });
         if let Some(s) = existing {

@@ -10,7 +10,7 @@ use tracing::warn;
 
 use crate::config::{self, Address, Config, Connection, Identity, TsAddresses};
 use crate::crypto::Secret;
-use crate::sa::{AddrSpec, ChildCfg, Mode, PeerCfg, PskStore, TsCfg};
+use crate::sa::{AddrSpec, ChildCfg, ChildLifetimes, IkeLifetimes, Mode, PeerCfg, PskStore, TsCfg};
 use crate::wire::AddressRange;
 use crate::wire::codes::IdType;
 use crate::wire::{Identification, TrafficSelector};
@@ -148,6 +148,11 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         remote_id,
         children: c.children.iter().map(child).collect(),
         encap: c.encap,
+        lifetimes: IkeLifetimes {
+            rekey_time: c.lifetimes.rekey_time,
+            over_time: c.lifetimes.over_time,
+            rand_time: c.lifetimes.rand_time,
+        },
     }
 }
 
@@ -162,6 +167,15 @@ fn child(ch: &config::Child) -> ChildCfg {
             _ => Mode::Tunnel,
         },
         replay_window: 32,
+        lifetimes: ChildLifetimes {
+            rekey_time: ch.lifetimes.rekey_time,
+            life_time: ch.lifetimes.life_time,
+            rand_time: ch.lifetimes.rand_time,
+            rekey_bytes: ch.lifetimes.rekey_bytes,
+            life_bytes: ch.lifetimes.life_bytes,
+            rekey_packets: ch.lifetimes.rekey_packets,
+            life_packets: ch.lifetimes.life_packets,
+        },
     }
 }
 

@@ -130,6 +130,10 @@ fn secs(since: Option<Instant>, now: Instant) -> Option<u64> {
     since.map(|t| now.saturating_duration_since(t).as_secs())
 }
 
+fn until(at: Option<Instant>, now: Instant) -> Option<u64> {
+    at.map(|t| t.saturating_duration_since(now).as_secs())
+}
+
 /// A Child SA's status without kernel counters.
 pub fn child_status(c: &ChildSaInfo, now: Instant) -> ChildSaStatus {
     ChildSaStatus {
@@ -144,6 +148,9 @@ pub fn child_status(c: &ChildSaInfo, now: Instant) -> ChildSaStatus {
         remote_ts: c.remote_ts.iter().map(ts_text).collect(),
         algorithms: c.suite.as_ref().map(child_suite_text),
         installed_secs: secs(c.installed_at, now),
+        rekey_secs: until(c.rekey_at, now),
+        expire_secs: until(c.expires_at, now),
+        reqid: c.reqid,
         bytes_in: None,
         packets_in: None,
         bytes_out: None,
@@ -166,6 +173,8 @@ pub fn ike_status(sa: &IkeSaInfo, now: Instant) -> IkeSaStatus {
         remote_id: sa.remote_id.as_ref().map(id_text),
         algorithms: sa.suite.as_ref().map(ike_suite_text),
         established_secs: secs(sa.established_at, now),
+        rekey_secs: until(sa.rekey_at, now),
+        expire_secs: until(sa.expires_at, now),
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
         encap: sa.encap,

@@ -43,6 +43,26 @@ pub(crate) struct Child {
     pub(crate) suite: Option<ChildSuite>,
     pub(crate) installed_at: Option<Instant>,
     pub(crate) ke_retries: u32,
+    /// Kernel reqid; a rekeyed child inherits it from the one it replaces.
+    pub(crate) reqid: u32,
+    /// The Child SA this one rekeys (kept after that one is gone, to tell
+    /// a collision from an unrelated child).
+    pub(crate) rekey: Option<ChildId>,
+    /// Responder of a rekey: the outbound SA to install once the old
+    /// Child SA is deleted.
+    pub(crate) out_pending: Option<ChildInstall>,
+    /// The lowest nonce of the exchange that created it (RFC 7296 2.8.1).
+    pub(crate) nonce_min: Vec<u8>,
+    /// It lost a rekey collision: deleted by its initiator, never used.
+    pub(crate) redundant: bool,
+    /// A successor carries its traffic; its removal is no event.
+    pub(crate) replaced: bool,
+    /// Its outbound SA is (being) installed.
+    pub(crate) outbound: bool,
+    /// When we rekey it.
+    pub(crate) rekey_at: Option<Instant>,
+    /// When it is deleted unless rekeyed.
+    pub(crate) expires_at: Option<Instant>,
 }
 
 impl Child {
@@ -59,6 +79,9 @@ impl Child {
             remote_ts: self.remote_ts.clone(),
             suite: self.suite,
             installed_at: self.installed_at,
+            rekey_at: self.rekey_at,
+            expires_at: self.expires_at,
+            reqid: self.reqid,
         }
     }
 }
@@ -92,6 +115,8 @@ pub(crate) struct ChildRequest<'a> {
 /// The responder's choice.
 pub(crate) struct ChildChoice {
     pub(crate) cfg: ChildCfg,
+    /// The Child SA it rekeys, and its reqid.
+    pub(crate) rekey: Option<(ChildId, u32)>,
     pub(crate) selected: Proposal,
     pub(crate) local_ts: Vec<TrafficSelector>,
     pub(crate) remote_ts: Vec<TrafficSelector>,
@@ -184,6 +209,19 @@ pub(crate) fn ke_payload(msg: &Message) -> Option<&wire::KeyExchange> {
 impl IkeSa {
     /// A new Child SA of ours: allocate its SPI.
     pub(crate) fn new_child(&mut self, ctx: &mut Ctx, cfg: ChildCfg, initiator: bool) -> ChildId {
+        let reqid = ctx.reqid();
+        self.new_child_with(ctx, cfg, initiator, reqid, None)
+    }
+
+    /// A new Child SA with this reqid, rekeying `rekey` if given.
+    pub(crate) fn new_child_with(
+        &mut self,
+        ctx: &mut Ctx,
+        cfg: ChildCfg,
+        initiator: bool,
+        reqid: u32,
+        rekey: Option<ChildId>,
+    ) -> ChildId {
         let id = ctx.child_id();
         let protocol = cfg_protocol(&cfg);
         let req = ctx.kernel_req(
@@ -214,6 +252,15 @@ impl IkeSa {
             suite: None,
             installed_at: None,
             ke_retries: 0,
+            reqid,
+            rekey,
+            out_pending: None,
+            nonce_min: Vec::new(),
+            redundant: false,
+            replaced: false,
+            outbound: false,
+            rekey_at: None,
+            expires_at: None,
         });
         id
     }
@@ -262,7 +309,7 @@ impl IkeSa {
         self.children.iter().any(|c| c.id == child && c.spi_in != 0)
     }
 
-    fn child_mut(&mut self, child: ChildId) -> Option<&mut Child> {
+    pub(crate) fn child_mut(&mut self, child: ChildId) -> Option<&mut Child> {
         self.children.iter_mut().find(|c| c.id == child)
     }
 
@@ -283,6 +330,23 @@ impl IkeSa {
             return;
         };
         let cfg = c.cfg.clone();
+        let rekey = c
+            .rekey
+            .and_then(|old| self.children.iter().find(|o| o.id == old));
+        if c.rekey.is_some() && rekey.is_none_or(|o| o.state != ChildState::Rekeying) {
+            // The old child went (or was replaced by the peer's rekey)
+            // while ours waited: nothing to rekey any more.
+            self.abandon_rekey(ctx, now, child);
+            return;
+        }
+        let rekey_of = rekey.map(|o| {
+            (
+                o.protocol,
+                o.spi_in,
+                o.local_ts.clone(),
+                o.remote_ts.clone(),
+            )
+        });
         let offered = offer(&cfg, c.spi_in, true);
         let nonce = match ctx.provider.random_vec(NONCE_LEN) {
             Ok(n) => n,
@@ -300,6 +364,12 @@ impl IkeSa {
             }
         };
         let mut inner = Vec::new();
+        if let Some((protocol, spi, ..)) = &rekey_of {
+            inner.push(Payload::Notify(Notify::rekey_sa(
+                *protocol,
+                spi.to_be_bytes().to_vec(),
+            )));
+        }
         if cfg.mode == Mode::Transport {
             inner.push(Payload::Notify(Notify::new(
                 NotifyType::USE_TRANSPORT_MODE,
@@ -314,15 +384,30 @@ impl IkeSa {
                 data: k.public_value().to_vec(),
             }));
         }
-        let local = resolve(&cfg.local_ts, self.local.ip());
-        let remote = resolve(&cfg.remote_ts, self.remote.ip());
+        // A rekey offers the selectors of the Child SA it replaces (RFC
+        // 7296 2.8: the new SA should not differ).
+        let spi_of_old = rekey_of.as_ref().map(|r| r.1);
+        let (local, remote) = match rekey_of {
+            Some((_, _, l, r)) if !l.is_empty() && !r.is_empty() => (l, r),
+            _ => (
+                resolve(&cfg.local_ts, self.local.ip()),
+                resolve(&cfg.remote_ts, self.remote.ip()),
+            ),
+        };
         inner.push(Payload::TsI(local.clone()));
         inner.push(Payload::TsR(remote.clone()));
         if let Some(c) = self.child_mut(child) {
             c.local_ts = local;
             c.remote_ts = remote;
         }
-        debug!("{}: creating CHILD_SA {}", self.name(), cfg.name);
+        match spi_of_old {
+            Some(spi) => debug!(
+                "{}: rekeying CHILD_SA {} with SPI {spi:08x}",
+                self.name(),
+                cfg.name
+            ),
+            None => debug!("{}: creating CHILD_SA {}", self.name(), cfg.name),
+        }
         self.send_request(
             ctx,
             now,
@@ -536,6 +621,26 @@ impl IkeSa {
         nonce_r: &[u8],
         pfs: Option<&Secret>,
     ) {
+        let mut nmin = nonce_i.min(nonce_r).to_vec();
+        if let Some(c) = self.child_mut(child) {
+            std::mem::swap(&mut c.nonce_min, &mut nmin);
+        }
+        // The initiator of a rekey that lost a collision installs only
+        // the inbound SA: the peer deletes it, it never carries traffic.
+        let lost = self.rekey_collision(ctx, child);
+        // Our rekey is answered: from now on a rekey of the old child by
+        // the peer is refused (TEMPORARY_FAILURE), not a collision, even
+        // while the kernel still installs ours.
+        if let Some(old) = self
+            .children
+            .iter()
+            .find(|c| c.id == child && c.initiator)
+            .and_then(|c| c.rekey)
+            && let Some(o) = self.child_mut(old)
+            && o.state == ChildState::Rekeying
+        {
+            o.state = ChildState::Rekeyed;
+        }
         let (Some(keys), Some(c)) = (
             self.keys.as_ref(),
             self.children.iter().find(|c| c.id == child),
@@ -585,15 +690,40 @@ impl IkeSa {
             esn: suite.esn,
             replay_window: c.cfg.replay_window,
             initiator: c.initiator,
+            reqid: c.reqid,
+            limits: c.cfg.lifetimes.kernel_limits(),
             encap: self.nat.encap,
         };
+        let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
-        ctx.kernel_ops.push_back(KernelOp::InstallChild {
-            req,
-            child: install,
-        });
+        let mut pending_out = None;
+        let op = if !rekey {
+            KernelOp::InstallChild {
+                req,
+                child: install,
+            }
+        } else if initiator {
+            KernelOp::InstallRekeyed {
+                req,
+                child: install,
+                outbound: !lost,
+            }
+        } else {
+            pending_out = (!redundant).then(|| install.clone());
+            KernelOp::InstallRekeyed {
+                req,
+                child: install,
+                outbound: false,
+            }
+        };
+        ctx.kernel_ops.push_back(op);
         if let Some(c) = self.child_mut(child) {
             c.state = ChildState::Installing;
+            c.out_pending = pending_out;
+            c.outbound = !rekey || (initiator && !lost);
+            if lost {
+                c.redundant = true;
+            }
         }
     }
 
@@ -612,7 +742,8 @@ impl IkeSa {
         };
         c.state = ChildState::Installed;
         c.installed_at = Some(now);
-        info!(
+        let timers = !c.redundant;
+        let line = format!(
             "CHILD_SA {}{} established with SPIs {:08x}_i {:08x}_o and TS {} === {} ({} {}, IKE SA {name})",
             c.cfg.name,
             c.id,
@@ -623,13 +754,26 @@ impl IkeSa {
             c.protocol,
             c.mode,
         );
-        ctx.events.push_back(Event::ChildInstalled {
-            ike,
-            child,
-            name: c.cfg.name.clone(),
-        });
+        if c.rekey.is_some() {
+            // Reported as rekeyed (ChildRekeyed) once it carries traffic.
+            debug!("{line}");
+        } else {
+            info!("{line}");
+            ctx.events.push_back(Event::ChildInstalled {
+                ike,
+                child,
+                name: c.cfg.name.clone(),
+            });
+        }
+        let rekey = c.rekey;
+        if timers {
+            self.start_child_lifetimes(ctx, now, child);
+        }
         if self.pending.as_ref().is_some_and(|p| p.child == child) {
             self.responder_answer(ctx, None);
+        }
+        if let Some(old) = rekey {
+            self.rekey_installed(ctx, now, child, old);
         }
         self.next_task(ctx, now);
     }
@@ -650,7 +794,11 @@ impl IkeSa {
         let c = self.children.remove(pos);
         self.queue
             .retain(|t| !matches!(t, Task::CreateChild { child: x, .. } if *x == child));
-        self.drop_child(ctx, c, false, reason);
+        let rekey = c.rekey.filter(|_| c.initiator);
+        self.drop_child(ctx, c, false, reason.clone());
+        if let Some(old) = rekey {
+            self.rekey_failed(ctx, now, old, &reason);
+        }
         if self.pending.as_ref().is_some_and(|p| p.child == child) {
             self.responder_answer(ctx, Some(NotifyType::NO_PROPOSAL_CHOSEN));
         }
@@ -673,7 +821,11 @@ impl IkeSa {
         reason: ChildFailReason,
     ) {
         match c.state {
-            ChildState::Installed | ChildState::Deleting | ChildState::Installing => {
+            ChildState::Installed
+            | ChildState::Deleting
+            | ChildState::Installing
+            | ChildState::Rekeying
+            | ChildState::Rekeyed => {
                 let req = ctx.kernel_req(self.id, KernelPurpose::Remove);
                 ctx.kernel_ops.push_back(KernelOp::RemoveChild {
                     req,
@@ -690,7 +842,27 @@ impl IkeSa {
                 }
             }
         }
-        if matches!(c.state, ChildState::Installed | ChildState::Deleting) {
+        if c.redundant || c.replaced {
+            debug!(
+                "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o removed ({}, IKE SA {})",
+                c.cfg.name,
+                c.id,
+                c.spi_in,
+                c.spi_out,
+                if c.redundant {
+                    "redundant after a rekey collision"
+                } else {
+                    "replaced by its rekeyed successor"
+                },
+                self.name()
+            );
+        } else if matches!(
+            c.state,
+            ChildState::Installed
+                | ChildState::Deleting
+                | ChildState::Rekeying
+                | ChildState::Rekeyed
+        ) {
             info!(
                 "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o deleted{} (IKE SA {})",
                 c.cfg.name,
@@ -734,6 +906,13 @@ impl IkeSa {
             spi_out: c.spi_out,
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
+            reqid: c.reqid,
+            // The policies stay while another child with kernel state
+            // (its rekeyed successor) uses the same reqid.
+            policies: !self.children.iter().any(|o| {
+                o.id != c.id && o.reqid == c.reqid && !matches!(o.state, ChildState::Creating)
+            }),
+            outbound: c.outbound,
         }
     }
 
@@ -772,6 +951,49 @@ impl IkeSa {
                 reason: ChildFailReason::TsUnacceptable { by_peer: false },
             });
         };
+        Self::choose_proposal(ctx, cfg, req, tsr, tsi)
+    }
+
+    /// Responder of a rekey: the configuration of the Child SA `old`.
+    pub(crate) fn select_rekey(
+        &self,
+        ctx: &Ctx,
+        req: &ChildRequest<'_>,
+        old: ChildId,
+    ) -> Result<ChildChoice, ChildRefusal> {
+        let Some(o) = self.children.iter().find(|c| c.id == old) else {
+            return Err(ChildRefusal {
+                notify: NotifyType::CHILD_SA_NOT_FOUND,
+                name: String::new(),
+                reason: ChildFailReason::PeerError(NotifyType::CHILD_SA_NOT_FOUND),
+            });
+        };
+        let cfg = &o.cfg;
+        let local = resolve(&cfg.local_ts, self.local.ip());
+        let remote = resolve(&cfg.remote_ts, self.remote.ip());
+        let tsr = narrow(&local, req.tsr);
+        let tsi = narrow(&remote, req.tsi);
+        if tsr.is_empty() || tsi.is_empty() {
+            return Err(ChildRefusal {
+                notify: NotifyType::TS_UNACCEPTABLE,
+                name: cfg.name.clone(),
+                reason: ChildFailReason::TsUnacceptable { by_peer: false },
+            });
+        }
+        let mut c = Self::choose_proposal(ctx, cfg, req, tsr, tsi)?;
+        c.rekey = Some((old, o.reqid));
+        Ok(c)
+    }
+
+    /// The proposal of `cfg` for a request whose selectors were narrowed
+    /// to `tsr` / `tsi`.
+    fn choose_proposal(
+        ctx: &Ctx,
+        cfg: &ChildCfg,
+        req: &ChildRequest<'_>,
+        tsr: Vec<TrafficSelector>,
+        tsi: Vec<TrafficSelector>,
+    ) -> Result<ChildChoice, ChildRefusal> {
         let opts = SelectOptions {
             preference: ctx.cfg.preference,
             skip_ke: req.skip_ke,
@@ -779,6 +1001,7 @@ impl IkeSa {
         match proposal::select(&cfg.proposals, req.sa, opts) {
             Ok(s) => Ok(ChildChoice {
                 cfg: cfg.clone(),
+                rekey: None,
                 selected: s.proposal,
                 local_ts: tsr,
                 remote_ts: tsi,
@@ -828,7 +1051,10 @@ impl IkeSa {
         ke_out: Option<wire::KeyExchange>,
     ) {
         let transport = transport && choice.cfg.mode == Mode::Transport;
-        let child = self.new_child(ctx, choice.cfg, false);
+        let child = match choice.rekey {
+            Some((old, reqid)) => self.new_child_with(ctx, choice.cfg, false, reqid, Some(old)),
+            None => self.new_child(ctx, choice.cfg, false),
+        };
         let suite = proposal::child_suite(&choice.selected).ok();
         if let Some(c) = self.child_mut(child) {
             c.local_ts = choice.local_ts;
@@ -839,6 +1065,7 @@ impl IkeSa {
                 Mode::Tunnel
             };
             c.suite = suite;
+            c.nonce_min = nonce_i.as_slice().min(nonce_r.as_slice()).to_vec();
         }
         self.pending = Some(PendingChild {
             mid,
@@ -921,20 +1148,32 @@ impl IkeSa {
                 vec![Payload::Notify(n)],
             );
         };
-        let rekey = notify(msg, NotifyType::REKEY_SA).is_some()
-            || sa_payload(msg).is_some_and(|s| s.iter().any(|p| p.protocol == ProtocolId::IKE));
-        if rekey {
+        if sa_payload(msg).is_some_and(|s| s.iter().any(|p| p.protocol == ProtocolId::IKE)) {
+            self.ike_rekey_request(ctx, now, msg);
+            return;
+        }
+        if matches!(self.phase, Phase::Rekeying | Phase::Rekeyed) {
             info!(
-                "{}: peer wants to rekey, which iked does not implement yet; sending NO_ADDITIONAL_SAS",
+                "{}: CREATE_CHILD_SA while the IKE SA is being rekeyed, sending TEMPORARY_FAILURE",
                 self.name()
             );
             refuse(
                 self,
                 ctx,
-                Notify::new(NotifyType::NO_ADDITIONAL_SAS, Vec::new()),
+                Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()),
             );
             return;
         }
+        let rekey = match notify(msg, NotifyType::REKEY_SA) {
+            None => None,
+            Some(n) => match self.rekey_target(n) {
+                Ok(old) => Some(old),
+                Err(answer) => {
+                    refuse(self, ctx, answer);
+                    return;
+                }
+            },
+        };
         let (Some(sa), Some(ni), (Some(tsi), Some(tsr))) =
             (sa_payload(msg), nonce_payload(msg), ts_payloads(msg))
         else {
@@ -956,7 +1195,11 @@ impl IkeSa {
             transport: notify(msg, NotifyType::USE_TRANSPORT_MODE).is_some(),
             skip_ke: false,
         };
-        let choice = match self.select_child(ctx, &req) {
+        let chosen = match rekey {
+            Some(old) => self.select_rekey(ctx, &req, old),
+            None => self.select_child(ctx, &req),
+        };
+        let choice = match chosen {
             Ok(c) => c,
             Err(r) => {
                 let n = r.notify;

@@ -77,6 +77,56 @@ pub struct ChildCfg {
     pub mode: Mode,
     /// Replay window size given to the kernel (strongSwan: 32).
     pub replay_window: u32,
+    /// When to rekey and expire it.
+    pub lifetimes: ChildLifetimes,
+}
+
+/// When a Child SA is rekeyed and when it expires (swanctl.conf's
+/// `rekey_time`, `life_time`, `rand_time`, and the byte and packet limits).
+/// Zero means "off"; [`Default`] is all off (the configuration layer fills
+/// in strongSwan's defaults).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildLifetimes {
+    /// Rekey this long after install, minus a random part of `rand_time`.
+    pub rekey_time: Duration,
+    /// Delete it this long after install if it was not rekeyed.
+    pub life_time: Duration,
+    /// Upper bound of the random time subtracted from `rekey_time`.
+    pub rand_time: Duration,
+    /// Soft byte limit (kernel soft expire: rekey); 0: none.
+    pub rekey_bytes: u64,
+    /// Hard byte limit (the kernel deletes the SA); 0: none.
+    pub life_bytes: u64,
+    /// Soft packet limit; 0: none.
+    pub rekey_packets: u64,
+    /// Hard packet limit; 0: none.
+    pub life_packets: u64,
+}
+
+impl ChildLifetimes {
+    /// The byte and packet limits for the kernel.
+    pub fn kernel_limits(&self) -> super::KernelLimits {
+        let some = |v: u64| (v != 0).then_some(v);
+        super::KernelLimits {
+            soft_bytes: some(self.rekey_bytes),
+            hard_bytes: some(self.life_bytes),
+            soft_packets: some(self.rekey_packets),
+            hard_packets: some(self.life_packets),
+        }
+    }
+}
+
+/// When an IKE SA is rekeyed and when it is deleted (`rekey_time`,
+/// `over_time`, `rand_time` of a connection). Zero means off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IkeLifetimes {
+    /// Rekey this long after establishment, minus a random part of `rand_time`.
+    pub rekey_time: Duration,
+    /// How long after `rekey_time` the SA is deleted if the rekey did not
+    /// complete (strongSwan: 10% of `rekey_time`).
+    pub over_time: Duration,
+    /// Upper bound of the random time subtracted from `rekey_time`.
+    pub rand_time: Duration,
 }
 
 /// A peer configuration (`connections.<name>`).
@@ -108,6 +158,8 @@ pub struct PeerCfg {
     /// believe we are behind NAT, move IKE to the NAT-T port and install
     /// the Child SAs with ESP in UDP.
     pub encap: bool,
+    /// When the IKE SA is rekeyed.
+    pub lifetimes: IkeLifetimes,
 }
 
 impl PeerCfg {

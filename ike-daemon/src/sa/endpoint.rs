@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
@@ -12,7 +12,8 @@ use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::ike_sa::{IkeSa, KernelPurpose};
 use super::timers::Timers;
 use super::types::{
-    CommandError, Event, IkeSaId, IkeSaInfo, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
+    CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp, KernelReq,
+    KernelResult, Transmit,
 };
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
@@ -35,6 +36,14 @@ pub(crate) struct Ctx {
     pub(crate) cookie_secret: Vec<u8>,
     next_req: u64,
     next_child: u64,
+    next_reqid: u32,
+    next_ike: u64,
+    /// New IKE SAs made by rekeying, for the endpoint to take in.
+    pub(crate) new_sas: Vec<IkeSa>,
+    /// Tests: each rekey collision decided, as (our lowest nonce, the
+    /// peer's lowest nonce, we lost).
+    #[cfg(test)]
+    pub(crate) collisions: Vec<(Vec<u8>, Vec<u8>, bool)>,
 }
 
 /// The PSK store, with a `Debug` that shows nothing of it.
@@ -53,6 +62,41 @@ impl Ctx {
         let req = KernelReq(self.next_req);
         self.kernel_reqs.insert(req, (sa, purpose));
         req
+    }
+
+    /// The id the next IKE SA gets; [`Ctx::take_ike_id`] commits it.
+    pub(crate) fn peek_ike_id(&self) -> IkeSaId {
+        IkeSaId(self.next_ike.wrapping_add(1))
+    }
+
+    /// A new IKE SA id.
+    pub(crate) fn take_ike_id(&mut self) -> IkeSaId {
+        self.next_ike = self.next_ike.wrapping_add(1);
+        IkeSaId(self.next_ike)
+    }
+
+    /// A new kernel reqid (never 0).
+    pub(crate) fn reqid(&mut self) -> u32 {
+        self.next_reqid = self.next_reqid.checked_add(1).unwrap_or(1);
+        self.next_reqid
+    }
+
+    /// A random duration in `[0, max)` from the provider (deterministic in
+    /// tests); zero if there is no randomness.
+    pub(crate) fn jitter(&self, max: Duration) -> Duration {
+        let n = max.as_millis();
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        let r = self
+            .provider
+            .random_vec(8)
+            .ok()
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let ms = u128::from(r) % n;
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
     pub(crate) fn child_id(&mut self) -> ChildId {
@@ -78,7 +122,6 @@ pub struct Endpoint {
     /// IKE_SA_INIT requests.
     by_init: HashMap<(SocketAddr, u64), IkeSaId>,
     timers: Timers,
-    next_id: u64,
 }
 
 impl Endpoint {
@@ -104,12 +147,16 @@ impl Endpoint {
                 cookie_secret,
                 next_req: 0,
                 next_child: 0,
+                next_reqid: 0,
+                next_ike: 0,
+                new_sas: Vec::new(),
+                #[cfg(test)]
+                collisions: Vec::new(),
             },
             sas: HashMap::new(),
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
             timers: Timers::default(),
-            next_id: 0,
         }
     }
 
@@ -160,7 +207,7 @@ impl Endpoint {
             match self.by_init.get(&(remote, header.spi_i)) {
                 Some(id) => *id,
                 None => {
-                    let id = IkeSaId(self.next_id.wrapping_add(1));
+                    let id = self.ctx.peek_ike_id();
                     if let Some(sa) = ike_init::respond(
                         &mut self.ctx,
                         now,
@@ -171,7 +218,7 @@ impl Endpoint {
                         bytes,
                         self.by_init.len(),
                     ) {
-                        self.next_id = id.0;
+                        self.ctx.take_ike_id();
                         self.insert(now, sa);
                     }
                     return;
@@ -254,9 +301,9 @@ impl Endpoint {
             .ctx
             .peer(peer)
             .ok_or_else(|| CommandError::UnknownPeer(peer.to_string()))?;
-        let id = IkeSaId(self.next_id.wrapping_add(1));
+        let id = self.ctx.peek_ike_id();
         let sa = IkeSa::initiate(&mut self.ctx, now, id, cfg, children)?;
-        self.next_id = id.0;
+        self.ctx.take_ike_id();
         self.insert(now, sa);
         Ok(id)
     }
@@ -292,6 +339,55 @@ impl Endpoint {
     ) -> Result<(), CommandError> {
         let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
         let r = sa.terminate_child(&mut self.ctx, now, child);
+        self.after(id);
+        r
+    }
+
+    /// An event of the kernel about an SA (XFRM_MSG_EXPIRE): a soft
+    /// expire of a Child SA's SA starts its rekey, a hard one (the kernel
+    /// removed the SA) deletes the Child SA.
+    pub fn handle_kernel_event(&mut self, now: Instant, event: KernelEvent) {
+        let KernelEvent::Expire {
+            protocol,
+            spi,
+            dst,
+            hard,
+        } = event;
+        let found = self.sas.iter().find_map(|(id, sa)| {
+            let inbound = sa.local.ip() == dst;
+            sa.child_by_spi(protocol, spi, inbound)
+                .or_else(|| sa.child_by_spi(protocol, spi, !inbound))
+                .map(|c| (*id, c))
+        });
+        let Some((id, child)) = found else {
+            debug!("kernel expire of unknown SA {spi:08x} to {dst}");
+            return;
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.child_expired(&mut self.ctx, now, child, hard);
+        }
+        self.after(id);
+    }
+
+    /// Rekeys one Child SA (CREATE_CHILD_SA with N(REKEY_SA)); the new
+    /// one is reported as [`Event::ChildRekeyed`].
+    pub fn rekey_child(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        child: ChildId,
+    ) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.rekey_child(&mut self.ctx, now, child);
+        self.after(id);
+        r
+    }
+
+    /// Rekeys an IKE SA (CREATE_CHILD_SA with an IKE proposal); the new
+    /// one is reported as [`Event::IkeRekeyed`] and has the Child SAs.
+    pub fn rekey_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = sa.rekey_ike(&mut self.ctx, now);
         self.after(id);
         r
     }
@@ -339,6 +435,12 @@ impl Endpoint {
         self.sas.get(&id).map(IkeSa::info)
     }
 
+    /// Tests: the rekey collisions decided.
+    #[cfg(test)]
+    pub(crate) fn collisions(&self) -> &[(Vec<u8>, Vec<u8>, bool)] {
+        &self.ctx.collisions
+    }
+
     /// Number of IKE SAs (half-open ones included).
     pub fn len(&self) -> usize {
         self.sas.len()
@@ -347,6 +449,26 @@ impl Endpoint {
     /// Whether there are no IKE SAs.
     pub fn is_empty(&self) -> bool {
         self.sas.is_empty()
+    }
+
+    /// Takes in an IKE SA made by a rekey.
+    fn insert_rekeyed(&mut self, mut sa: IkeSa) {
+        let id = sa.id();
+        if self.by_spi.contains_key(&sa.our_spi()) {
+            warn!(
+                "{}: SPI {:016x} in use, dropping the rekeyed IKE SA",
+                sa.name(),
+                sa.our_spi()
+            );
+            sa.fail(
+                &mut self.ctx,
+                crate::sa::IkeFailReason::Internal("IKE SPI collision".into()),
+            );
+            return;
+        }
+        self.by_spi.insert(sa.our_spi(), id);
+        self.sas.insert(id, sa);
+        self.after(id);
     }
 
     fn insert(&mut self, now: Instant, mut sa: IkeSa) {
@@ -375,6 +497,16 @@ impl Endpoint {
 
     /// Index and timer upkeep after `id` handled something.
     fn after(&mut self, id: IkeSaId) {
+        for sa in std::mem::take(&mut self.ctx.new_sas) {
+            let new = sa.id();
+            // Kernel requests of the children it took over answer to it.
+            for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
+                if *owner == id && purpose.child().is_some_and(|c| sa.has_child(c)) {
+                    *owner = new;
+                }
+            }
+            self.insert_rekeyed(sa);
+        }
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);
             return;

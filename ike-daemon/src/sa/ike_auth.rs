@@ -222,6 +222,7 @@ impl IkeSa {
         self.phase = Phase::Established;
         self.half_open_until = None;
         self.established_at = Some(now);
+        self.start_ike_lifetimes(ctx, now);
         let (lid, rid) = (self.local_id.clone(), self.remote_id.clone());
         info!(
             "IKE SA {} established between {}[{}]...{}[{}] with {}",

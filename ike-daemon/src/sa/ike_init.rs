@@ -23,7 +23,7 @@ use crate::wire::sa::Proposal;
 use crate::wire::{self, Flags, Header, Message, Notify, ParseError, Payload, rules};
 
 /// A random, nonzero IKE SPI.
-fn random_spi(ctx: &Ctx) -> Result<u64, String> {
+pub(crate) fn random_spi(ctx: &Ctx) -> Result<u64, String> {
     for _ in 0..8 {
         let mut b = [0u8; 8];
         ctx.provider
@@ -178,6 +178,13 @@ impl IkeSa {
             half_open_until: None,
             dead: false,
             nat: NatT::default(),
+            rekeyed: false,
+            retire_at: None,
+            rekey_at: None,
+            expire_at: None,
+            rekey_ke: (0, None),
+            peer_rekey: None,
+            deferred: None,
             peer,
         };
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -702,6 +709,13 @@ pub(crate) fn respond(
             init_remote: Some(remote),
             ..NatT::default()
         },
+        rekeyed: false,
+        retire_at: None,
+        rekey_at: None,
+        expire_at: None,
+        rekey_ke: (0, None),
+        peer_rekey: None,
+        deferred: None,
         peer,
     };
     sa.natt_after_init(ctx, now, false);

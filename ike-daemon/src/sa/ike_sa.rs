@@ -41,10 +41,24 @@ pub(crate) enum KernelPurpose {
     },
     /// Installing a Child SA.
     Install { child: ChildId },
+    /// Installing the outbound SA of a rekeyed Child SA (responder).
+    InstallOut { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
     /// Moving one to new addresses (the result is only logged).
     Update,
+}
+
+impl KernelPurpose {
+    /// The Child SA it is about.
+    pub(crate) fn child(&self) -> Option<ChildId> {
+        match self {
+            Self::AllocSpi { child, .. } | Self::Install { child } | Self::InstallOut { child } => {
+                Some(*child)
+            }
+            Self::Remove | Self::Update => None,
+        }
+    }
 }
 
 /// Where an IKE SA is in its life.
@@ -60,6 +74,10 @@ pub(crate) enum Phase {
     HalfOpen,
     /// IKE_AUTH done.
     Established,
+    /// Our CREATE_CHILD_SA rekeying the IKE SA is in flight.
+    Rekeying,
+    /// Replaced by a new IKE SA: answers retransmissions and the delete.
+    Rekeyed,
     /// Our delete of the IKE SA is in flight.
     Deleting,
 }
@@ -108,6 +126,51 @@ impl Keys {
     ) -> Result<Self, String> {
         let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
         let seed = crate::crypto::keymat::skeyseed(prf.as_ref(), ni, nr, shared.as_bytes());
+        Self::from_seed(
+            provider, proposal, suite, &seed, ni, nr, spi_i, spi_r, initiator,
+        )
+    }
+
+    /// The keys of a new IKE SA made by rekeying the one of `self` (RFC
+    /// 7296 2.18): SKEYSEED from the old SK_d and PRF.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rekeyed(
+        &self,
+        provider: &dyn CryptoProvider,
+        proposal: Proposal,
+        suite: IkeSuite,
+        shared: &Secret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<Self, String> {
+        let seed = crate::crypto::keymat::rekey_skeyseed(
+            self.prf.as_ref(),
+            self.sk_d.as_bytes(),
+            shared.as_bytes(),
+            ni,
+            nr,
+        );
+        Self::from_seed(
+            provider, proposal, suite, &seed, ni, nr, spi_i, spi_r, initiator,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn from_seed(
+        provider: &dyn CryptoProvider,
+        proposal: Proposal,
+        suite: IkeSuite,
+        seed: &Secret,
+        ni: &[u8],
+        nr: &[u8],
+        spi_i: u64,
+        spi_r: u64,
+        initiator: bool,
+    ) -> Result<Self, String> {
+        let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
         let k = IkeKeys::derive(
             prf.as_ref(),
             &suite,
@@ -141,6 +204,13 @@ pub(crate) enum Task {
     /// CREATE_CHILD_SA for this child; `nonce`/`ke` filled when sent.
     CreateChild {
         child: ChildId,
+        nonce: Vec<u8>,
+        ke: Option<Box<dyn KeyExchange>>,
+        offered: Vec<Proposal>,
+    },
+    /// CREATE_CHILD_SA for a new IKE SA with our SPI `spi`.
+    RekeyIke {
+        spi: u64,
         nonce: Vec<u8>,
         ke: Option<Box<dyn KeyExchange>>,
         offered: Vec<Proposal>,
@@ -206,6 +276,23 @@ pub(crate) struct IkeSa {
     pub(crate) dead: bool,
     /// NAT traversal: encapsulation, keepalives.
     pub(crate) nat: super::natt::NatT,
+    /// Replaced by a rekey: it goes without an event.
+    pub(crate) rekeyed: bool,
+    /// A rekey responder's old SA goes at this time if the peer did not
+    /// delete it.
+    pub(crate) retire_at: Option<Instant>,
+    /// When we rekey the IKE SA, and when it is deleted unless rekeyed.
+    pub(crate) rekey_at: Option<Instant>,
+    pub(crate) expire_at: Option<Instant>,
+    /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
+    pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
+    /// Responder of the peer's IKE rekey while ours is in flight: the new
+    /// IKE SA it made and its lowest nonce, until ours is answered (2.8.2).
+    pub(crate) peer_rekey: Option<(Box<IkeSa>, Vec<u8>)>,
+    /// The answer to the peer's delete of rekeyed Child SAs, held until
+    /// the successors' outbound SAs are in the kernel: (message ID,
+    /// payloads, installs still running).
+    pub(crate) deferred: Option<(u32, Vec<Payload>, usize)>,
 }
 
 /// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
@@ -343,19 +430,33 @@ impl IkeSa {
         !self.initiator && self.phase == Phase::HalfOpen
     }
 
+    pub(crate) fn has_child(&self, child: ChildId) -> bool {
+        self.children.iter().any(|c| c.id == child)
+    }
+
     pub(crate) fn is_dead(&self) -> bool {
         self.dead
     }
 
     /// The next time something is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
+        let r = self.outstanding.as_ref().map(|o| o.next);
+        let children = self
+            .children
+            .iter()
+            .flat_map(|c| [c.rekey_at, c.expires_at])
+            .flatten();
         [
-            self.outstanding.as_ref().map(|o| o.next),
+            r,
             self.half_open_until,
+            self.retire_at,
+            self.rekey_at,
+            self.expire_at,
             self.nat.keepalive_at,
         ]
         .into_iter()
         .flatten()
+        .chain(children)
         .min()
     }
 
@@ -545,6 +646,12 @@ impl IkeSa {
                     ke,
                     offered,
                 } => self.create_child_response(ctx, now, &msg, child, nonce, ke, offered),
+                Task::RekeyIke {
+                    spi,
+                    nonce,
+                    ke,
+                    offered,
+                } => self.rekey_ike_response(ctx, now, &msg, spi, nonce, ke, offered),
                 Task::DeleteIke => self.delete_ike_response(ctx),
                 Task::DeleteChild(c) => self.delete_child_response(ctx, c, &msg),
                 Task::DeleteRejected { .. } => {}
@@ -576,7 +683,7 @@ impl IkeSa {
                 );
                 return;
             }
-            if self.pending.is_some() {
+            if self.pending.is_some() || self.deferred.is_some() {
                 debug!(
                     "{}: request {mid} still being processed, dropping it",
                     self.name()
@@ -612,9 +719,10 @@ impl IkeSa {
             match (h.exchange, self.phase) {
                 (ExchangeType::IKE_AUTH, Phase::HalfOpen) => self.auth_request(ctx, now, &msg),
                 (ExchangeType::INFORMATIONAL, _) => self.informational_request(ctx, now, &msg),
-                (ExchangeType::CREATE_CHILD_SA, Phase::Established | Phase::Deleting) => {
-                    self.create_child_request(ctx, now, &msg)
-                }
+                (
+                    ExchangeType::CREATE_CHILD_SA,
+                    Phase::Established | Phase::Deleting | Phase::Rekeying | Phase::Rekeyed,
+                ) => self.create_child_request(ctx, now, &msg),
                 (x, p) => {
                     debug!(
                         "{}: unexpected {x} request in phase {p:?}, ignoring",
@@ -647,11 +755,23 @@ impl IkeSa {
         }
     }
 
-    /// Retransmissions, give-up, half-open timeout.
+    /// Retransmissions, give-up, half-open timeout, lifetimes.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
         self.natt_timeout(ctx, now);
         if self.half_open_until.is_some_and(|t| t <= now) {
             self.fail(ctx, IkeFailReason::HalfOpenTimeout);
+            return;
+        }
+        if self.retire_at.is_some_and(|t| t <= now) {
+            debug!(
+                "{}: rekeyed IKE SA not deleted by the peer, removing it",
+                self.name()
+            );
+            self.teardown(ctx, false);
+            return;
+        }
+        self.lifetimes_due(ctx, now);
+        if self.dead {
             return;
         }
         let Some(out) = self.outstanding.as_mut() else {
@@ -685,7 +805,10 @@ impl IkeSa {
         if self.dead || self.outstanding.is_some() {
             return;
         }
-        if !matches!(self.phase, Phase::Established | Phase::Deleting) {
+        if !matches!(
+            self.phase,
+            Phase::Established | Phase::Deleting | Phase::Rekeyed
+        ) {
             return;
         }
         if self.queue.is_empty()
@@ -706,9 +829,14 @@ impl IkeSa {
                 }
                 self.send_create_child(ctx, now, child);
             }
+            Task::RekeyIke { .. } => self.send_rekey_ike(ctx, now),
             Task::DeleteIke => {
                 self.phase = Phase::Deleting;
-                info!("deleting IKE SA {}", self.name());
+                if self.rekeyed {
+                    debug!("deleting rekeyed IKE SA {}", self.name());
+                } else {
+                    info!("deleting IKE SA {}", self.name());
+                }
                 self.send_request(
                     ctx,
                     now,
@@ -747,7 +875,8 @@ impl IkeSa {
             self.local.ip(),
             self.remote.ip()
         );
-        let peer = (self.initiator || !self.candidates.is_empty()).then(|| self.peer.name.clone());
+        let peer = (self.initiator || !self.candidates.is_empty() || self.established_at.is_some())
+            .then(|| self.peer.name.clone());
         // Children first, then the IKE SA: `ikectl up` waits for the latter.
         self.teardown(ctx, false);
         ctx.events.push_back(Event::IkeFailed {
@@ -760,6 +889,11 @@ impl IkeSa {
     /// The SA is deleted (by us or the peer) after being established.
     pub(crate) fn deleted(&mut self, ctx: &mut Ctx, by_peer: bool) {
         if self.dead {
+            return;
+        }
+        if self.rekeyed {
+            debug!("rekeyed IKE SA {} removed", self.name());
+            self.teardown(ctx, by_peer);
             return;
         }
         info!(
@@ -778,8 +912,11 @@ impl IkeSa {
     }
 
     /// Removes every Child SA's kernel state and marks the SA dead.
-    fn teardown(&mut self, ctx: &mut Ctx, by_peer: bool) {
-        for c in std::mem::take(&mut self.children) {
+    pub(crate) fn teardown(&mut self, ctx: &mut Ctx, by_peer: bool) {
+        // One at a time, first first: a child's policies are removed
+        // with the last child that uses its reqid.
+        while !self.children.is_empty() {
+            let c = self.children.remove(0);
             self.drop_child(ctx, c, by_peer, ChildFailReason::IkeSaGone);
         }
         for cfg in std::mem::take(&mut self.pending_children) {
@@ -793,8 +930,15 @@ impl IkeSa {
         self.outstanding = None;
         self.queue.clear();
         self.pending = None;
+        self.deferred = None;
         self.half_open_until = None;
         self.nat.keepalive_at = None;
+        self.retire_at = None;
+        self.rekey_at = None;
+        self.expire_at = None;
+        if let Some((mut other, _)) = self.peer_rekey.take() {
+            other.teardown(ctx, by_peer);
+        }
         self.dead = true;
     }
 
@@ -846,12 +990,24 @@ impl IkeSa {
                 Err(e) => {
                     // The daemon rolled back its partial install; only the
                     // allocated SPI is left, to be released.
+                    let mut peer_half = None;
                     if let Some(c) = self.children.iter_mut().find(|c| c.id == child) {
                         c.state = super::ChildState::Creating;
+                        // As initiator the peer has installed its half:
+                        // delete it (our inbound SPI names it).
+                        if c.initiator && c.spi_out != 0 {
+                            peer_half = Some((c.protocol, c.spi_in));
+                        }
+                    }
+                    if let Some((protocol, spi)) = peer_half {
+                        self.queue.push_back(Task::DeleteRejected { protocol, spi });
                     }
                     self.child_failed(ctx, now, child, ChildFailReason::Kernel(e))
                 }
             },
+            KernelPurpose::InstallOut { child } => {
+                self.outbound_installed(ctx, now, child, outcome.map(|_| ()))
+            }
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());
@@ -871,7 +1027,7 @@ impl IkeSa {
     /// Deletes the IKE SA (or abandons it while connecting).
     pub(crate) fn terminate(&mut self, ctx: &mut Ctx, now: Instant) {
         match self.phase {
-            Phase::Established => {
+            Phase::Established | Phase::Rekeying => {
                 if !self.queue.iter().any(|t| matches!(t, Task::DeleteIke)) {
                     // Before queued work, which may wait for the kernel.
                     self.queue.push_front(Task::DeleteIke);
@@ -880,7 +1036,7 @@ impl IkeSa {
                 self.pending_children.clear();
                 self.next_task(ctx, now);
             }
-            Phase::Deleting => {}
+            Phase::Deleting | Phase::Rekeyed => {}
             _ => {
                 if self.keys.is_some() {
                     self.send_oneshot(ctx, vec![Payload::Delete(crate::wire::Delete::ike())]);
@@ -907,6 +1063,8 @@ impl IkeSa {
     pub(crate) fn state(&self) -> IkeState {
         match self.phase {
             Phase::Established => IkeState::Established,
+            Phase::Rekeying => IkeState::Rekeying,
+            Phase::Rekeyed => IkeState::Rekeyed,
             Phase::Deleting => IkeState::Deleting,
             _ => IkeState::Connecting,
         }
@@ -927,6 +1085,8 @@ impl IkeSa {
             remote_id: self.remote_id.clone(),
             suite: self.keys.as_ref().map(|k| k.suite),
             established_at: self.established_at,
+            rekey_at: self.rekey_at,
+            expires_at: self.expire_at,
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
             encap: self.nat.encap,

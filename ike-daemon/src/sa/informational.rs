@@ -23,29 +23,64 @@ impl IkeSa {
         if self.phase != Phase::Established {
             return Err(CommandError::WrongState(self.state()));
         }
+        // Also while being rekeyed: the successor goes with it.
         let c = self
             .children
             .iter_mut()
-            .find(|c| c.id == child && c.state == ChildState::Installed)
+            .find(|c| {
+                c.id == child
+                    && !c.redundant
+                    && matches!(
+                        c.state,
+                        ChildState::Installed | ChildState::Rekeying | ChildState::Rekeyed
+                    )
+            })
             .ok_or(CommandError::NoSuchSa)?;
         c.state = ChildState::Deleting;
         self.queue.push_back(Task::DeleteChild(child));
+        // A successor from the peer's rekey, not yet carrying traffic,
+        // goes too.
+        let successors: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|s| {
+                s.rekey == Some(child)
+                    && !s.initiator
+                    && !s.redundant
+                    && s.state == ChildState::Installed
+            })
+            .map(|s| s.id)
+            .collect();
+        for s in successors {
+            if let Some(c) = self.child_mut(s) {
+                c.state = ChildState::Deleting;
+                c.out_pending = None;
+            }
+            self.queue.push_back(Task::DeleteChild(s));
+        }
         self.next_task(ctx, now);
         Ok(())
     }
 
     pub(crate) fn send_delete_child(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
-        let Some(c) = self.children.iter().find(|c| c.id == child) else {
+        let name = self.name();
+        let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
+            // Gone meanwhile (the peer deleted it): on to the next task.
+            self.next_task(ctx, now);
             return;
         };
-        info!(
+        // From now on a delete of it from the peer crosses ours (1.4.1).
+        c.state = ChildState::Deleting;
+        let level_info = !(c.replaced || c.redundant);
+        let line = format!(
             "deleting CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o (IKE SA {})",
-            c.cfg.name,
-            c.id,
-            c.spi_in,
-            c.spi_out,
-            self.name()
+            c.cfg.name, c.id, c.spi_in, c.spi_out, name
         );
+        if level_info {
+            info!("{line}");
+        } else {
+            debug!("{line}");
+        }
         let d = Delete::child(c.protocol, [c.spi_in]);
         self.send_request(
             ctx,
@@ -58,6 +93,11 @@ impl IkeSa {
 
     /// The answer to our Child SA delete: remove it from the kernel.
     pub(crate) fn delete_child_response(&mut self, ctx: &mut Ctx, child: ChildId, _msg: &Message) {
+        if self.hand_over(ctx, child) > 0
+            && let Some(c) = self.child_mut(child)
+        {
+            c.replaced = true;
+        }
         if let Some(pos) = self.children.iter().position(|c| c.id == child) {
             let c = self.children.remove(pos);
             self.drop_child(ctx, c, false, ChildFailReason::IkeSaGone);
@@ -85,11 +125,23 @@ impl IkeSa {
             })
             .collect();
         if deletes.iter().any(|d| d.protocol == ProtocolId::IKE) {
+            if let Some((theirs, _)) = self.peer_rekey.take() {
+                // Both rekeyed and the peer, deleting this SA, won before
+                // our answer came: its new SA takes over (2.25.2), ours
+                // is forgotten (the peer drops its copy).
+                info!(
+                    "{}: peer deletes the IKE SA while both rekeyed it: its rekey wins",
+                    self.name()
+                );
+                self.outstanding = None;
+                self.adopt(ctx, now, *theirs, false);
+            }
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
             self.deleted(ctx, true);
             return;
         }
         let mut answer: Vec<(ProtocolId, u32)> = Vec::new();
+        let mut installs = 0usize;
         for d in deletes {
             if d.protocol != ProtocolId::ESP && d.protocol != ProtocolId::AH {
                 continue;
@@ -102,7 +154,13 @@ impl IkeSa {
                 let pos = self.children.iter().position(|c| {
                     c.protocol == d.protocol
                         && c.spi_out == spi
-                        && matches!(c.state, ChildState::Installed | ChildState::Deleting)
+                        && matches!(
+                            c.state,
+                            ChildState::Installed
+                                | ChildState::Rekeying
+                                | ChildState::Rekeyed
+                                | ChildState::Deleting
+                        )
                 });
                 let Some(pos) = pos else {
                     debug!(
@@ -112,11 +170,35 @@ impl IkeSa {
                     );
                     continue;
                 };
-                let c = self.children.remove(pos);
-                answer.push((c.protocol, c.spi_in));
-                // A delete of ours crossing this one is answered but moot.
+                let id = self.children.get(pos).map(|c| c.id);
+                // A successor from the peer's rekey takes over first: the
+                // peer receives on it now.
+                let handed = id.map_or(0, |id| self.hand_over(ctx, id));
+                installs = installs.saturating_add(handed);
+                let replaced = handed > 0;
+                let Some(pos) = self.children.iter().position(|c| Some(c.id) == id) else {
+                    continue;
+                };
+                let mut c = self.children.remove(pos);
+                c.replaced |= replaced;
+                // The peer's own rekey that it drops (it lost a collision,
+                // or refused our answer) never carried traffic: no event.
+                if c.rekey.is_some() && !c.initiator && !c.outbound {
+                    c.redundant = true;
+                }
+                // A delete of ours crossing this one: no Delete payload in
+                // the answer (1.4.1); ours is answered the same way.
+                if c.state != ChildState::Deleting {
+                    answer.push((c.protocol, c.spi_in));
+                }
+                // A delete of ours still queued is moot.
                 self.queue
                     .retain(|t| !matches!(t, Task::DeleteChild(x) if *x == c.id));
+                // The peer dropped a rekey of its own before it took over
+                // (it refused our answer): the old child is ours again.
+                if let (Some(old), false, false) = (c.rekey, c.initiator, c.outbound) {
+                    self.rekey_abandoned(old);
+                }
                 self.drop_child(ctx, c, true, ChildFailReason::IkeSaGone);
             }
         }
@@ -133,6 +215,12 @@ impl IkeSa {
         }
         if inner.is_empty() {
             debug!("{}: answering INFORMATIONAL request {mid}", self.name());
+        }
+        if installs > 0 {
+            // Answer once the new outbound SAs are in: the peer removes
+            // the old inbound SAs when it has the answer.
+            self.deferred = Some((mid, inner, installs));
+            return;
         }
         self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
         let _ = now;

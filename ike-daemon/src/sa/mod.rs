@@ -23,7 +23,12 @@
 //! NAT-T port, ESP in UDP, keepalives, NAT mapping changes), `ike_auth` (PSK AUTH, the
 //! choice of peer configuration by identity), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
-//! steps) and `informational` (deletes, liveness checks,
+//! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
+//! the make-before-break order of kernel operations), `ike_rekey` (a new
+//! IKE SA from the old SK_d that takes over the Child SAs), `lifetimes`
+//! (rekey and expiry timers, the kernel's soft and hard expires),
+//! `informational`
+//! (deletes, liveness checks,
 //! AUTHENTICATION_FAILED after IKE_AUTH). Every decrypted message passes
 //! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
 //!
@@ -35,6 +40,10 @@
 //!              +--+                                                       terminate: Deleting -> gone
 //! responder: (stateless errors) --IKE_SA_INIT--> HalfOpen --IKE_AUTH ok--> Established
 //!                                                  | 30 s: HalfOpenTimeout
+//!
+//! rekey:     Established --our CREATE_CHILD_SA(IKE)--> Rekeying --answer--> Rekeyed -> Deleting -> gone
+//!            Established --peer's rekey answered--> Rekeyed --peer's delete (or 60 s)--> gone
+//!            (the new IKE SA starts Established, with the children)
 //! ```
 //!
 //! Requests are window size 1 both ways: our requests queue behind the one
@@ -46,10 +55,11 @@
 //! retransmissions of it be dropped until then.
 //!
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
-//! - Rekeying: a CREATE_CHILD_SA with N(REKEY_SA) or an IKE proposal is
-//!   answered NO_ADDITIONAL_SAS; there are no lifetimes or rekey timers, and
-//!   [`IkeState::Rekeying`] is never reported. strongSwan peers rekey Child
-//!   SAs after an hour by default, so this is needed next.
+//! - Reauthentication (`reauth_time`): IKE SAs are rekeyed, never
+//!   reauthenticated.
+//! - `rand_bytes` / `rand_packets`: the kernel's byte and packet limits
+//!   have no jitter. A rekey keeps the configuration (and proposals) the
+//!   Child SA was made with; a reload applies to new SAs only.
 //! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
 //! - Certificates, EAP, multiple authentication rounds, configuration
@@ -61,12 +71,15 @@
 //!   initiator encapsulates too: `natt`).
 
 mod child_create;
+mod child_rekey;
 mod config;
 mod endpoint;
 mod ike_auth;
 mod ike_init;
+mod ike_rekey;
 mod ike_sa;
 mod informational;
+mod lifetimes;
 mod natt;
 mod timers;
 mod ts;
@@ -75,11 +88,14 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use config::{AddrSpec, ChildCfg, EndpointConfig, Mode, PeerCfg, PskStore, PskTable, TsCfg};
+pub use config::{
+    AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, IkeLifetimes, Mode, PeerCfg, PskStore,
+    PskTable, TsCfg,
+};
 pub use endpoint::Endpoint;
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
-    CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelOk, KernelOp,
-    KernelReq, KernelResult, Transmit,
+    CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits,
+    KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };

@@ -130,7 +130,7 @@ impl IkeSa {
                 self.local = local;
                 self.remote = remote;
             }
-            Phase::Established | Phase::Deleting if self.nat_remote => {
+            Phase::Established | Phase::Rekeying | Phase::Deleting if self.nat_remote => {
                 // Once on the NAT-T port we stay there (RFC 7296 2.23): a
                 // message to our IKE port moves only the peer.
                 let local = if self.nat.encap {
@@ -154,7 +154,10 @@ impl IkeSa {
         if remote == self.remote {
             return;
         }
-        if !self.nat.encap || !self.nat_remote || self.phase != Phase::Established {
+        if !self.nat.encap
+            || !self.nat_remote
+            || !matches!(self.phase, Phase::Established | Phase::Rekeying)
+        {
             debug!(
                 "{}: kernel reports ESP from {remote}, peer not behind NAT; ignored",
                 self.name()
@@ -180,15 +183,16 @@ impl IkeSa {
             .children
             .iter()
             .filter(|c| c.state == ChildState::Installed)
-            .map(|c| c.id)
+            .map(|c| (c.id, c.reqid))
             .collect();
-        for id in ids {
+        for (id, reqid) in ids {
             let req = ctx.kernel_req(self.id, KernelPurpose::Update);
             ctx.kernel_ops.push_back(KernelOp::UpdateChild {
                 req,
                 child: ChildUpdate {
                     id,
                     ike_sa: self.id,
+                    reqid,
                     local: self.local,
                     remote: self.remote,
                     encap: self.nat.encap,

@@ -95,25 +95,47 @@ pub struct ChildInstall {
     pub replay_window: u32,
     /// Whether we initiated this Child SA.
     pub initiator: bool,
+    /// The kernel reqid that ties the SAs to the policies. A rekeyed
+    /// Child SA keeps the reqid of the one it replaces, so its policies
+    /// stay in place (as strongSwan does); never 0.
+    pub reqid: u32,
+    /// Byte and packet limits for the kernel (soft: rekey; hard: expire).
+    pub limits: KernelLimits,
     /// ESP in UDP (RFC 3948) between the ports of `local` and `remote`
     /// (NAT detected or `encap` forced).
     pub encap: bool,
 }
 
 /// The IKE SA's addresses changed (a NAT mapping changed, RFC 7296 2.23):
-/// move an installed Child SA's SAs and policies to them.
+/// move an installed Child SA's SAs and its reqid's policies to them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChildUpdate {
     /// The Child SA.
     pub id: ChildId,
     /// The IKE SA it belongs to.
     pub ike_sa: IkeSaId,
+    /// Its kernel reqid (its policies').
+    pub reqid: u32,
     /// Our address and port now.
     pub local: SocketAddr,
     /// The peer's address and port now.
     pub remote: SocketAddr,
     /// ESP in UDP between the two ports.
     pub encap: bool,
+}
+
+/// Byte and packet limits of a Child SA's kernel SAs (`rekey_bytes`,
+/// `life_bytes`, `rekey_packets`, `life_packets`); `None` is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelLimits {
+    /// Soft byte limit: the kernel reports a soft expire (rekey).
+    pub soft_bytes: Option<u64>,
+    /// Hard byte limit: the kernel deletes the SA and reports it.
+    pub hard_bytes: Option<u64>,
+    /// Soft packet limit.
+    pub soft_packets: Option<u64>,
+    /// Hard packet limit.
+    pub hard_packets: Option<u64>,
 }
 
 /// What the kernel needs to remove an installed Child SA: its SAs and
@@ -140,6 +162,14 @@ pub struct ChildRemove {
     pub local_ts: Vec<TrafficSelector>,
     /// The peer's selectors, as installed.
     pub remote_ts: Vec<TrafficSelector>,
+    /// Its kernel reqid.
+    pub reqid: u32,
+    /// Remove the policies of `reqid` too: false while another Child SA
+    /// (the one that rekeyed this one) still uses them.
+    pub policies: bool,
+    /// Whether the outbound SA was installed (the responder of a rekey
+    /// installs it only once the old Child SA is deleted).
+    pub outbound: bool,
 }
 
 /// A request to the kernel. Each with a `req` must be answered with
@@ -166,6 +196,30 @@ pub enum KernelOp {
         /// Names the result.
         req: KernelReq,
         /// What to install.
+        child: ChildInstall,
+    },
+    /// Install the SAs of a Child SA that rekeys another one, under the
+    /// policies of its `reqid`, which stay as they are: the inbound SA,
+    /// and with `outbound` the outbound one too (the initiator of the
+    /// rekey; the responder adds it later with [`KernelOp::InstallOutbound`]).
+    /// Answer [`KernelOk::Done`] or an error, after undoing a partial
+    /// install (the inbound SPI then stays allocated, as for `InstallChild`).
+    InstallRekeyed {
+        /// Names the result.
+        req: KernelReq,
+        /// What to install (its policies are already there).
+        child: ChildInstall,
+        /// Install the outbound SA too.
+        outbound: bool,
+    },
+    /// Install the outbound SA of a Child SA whose inbound SA is in (the
+    /// responder of a rekey, once the peer deleted the old Child SA and
+    /// so can receive on the new one); answer [`KernelOk::Done`] or an
+    /// error.
+    InstallOutbound {
+        /// Names the result.
+        req: KernelReq,
+        /// The Child SA (only its outbound half is used).
         child: ChildInstall,
     },
     /// Remove an installed Child SA's SAs and policies; answer
@@ -203,6 +257,8 @@ impl KernelOp {
         match self {
             Self::AllocSpi { req, .. }
             | Self::InstallChild { req, .. }
+            | Self::InstallRekeyed { req, .. }
+            | Self::InstallOutbound { req, .. }
             | Self::RemoveChild { req, .. }
             | Self::UpdateChild { req, .. } => Some(*req),
             Self::ReleaseSpi { .. } => None,
@@ -226,6 +282,23 @@ pub struct KernelResult {
     pub req: KernelReq,
     /// What happened; errors as the message to log.
     pub outcome: Result<KernelOk, String>,
+}
+
+/// Something the kernel reports about an SA it holds (XFRM_MSG_EXPIRE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// A byte, packet or time limit of an SA was reached: `hard` when the
+    /// kernel deleted it, otherwise (soft) it asks for a rekey.
+    Expire {
+        /// ESP or AH.
+        protocol: ProtocolId,
+        /// The SA's SPI.
+        spi: u32,
+        /// Its destination address.
+        dst: std::net::IpAddr,
+        /// Hard (deleted) or soft (rekey) expire.
+        hard: bool,
+    },
 }
 
 /// Why an IKE SA failed.
@@ -438,6 +511,27 @@ pub enum Event {
         /// The peer deleted it.
         by_peer: bool,
     },
+    /// A Child SA was rekeyed: `new` carries its traffic now (its
+    /// outbound SA is installed), `old` is being deleted.
+    ChildRekeyed {
+        /// The IKE SA.
+        ike: IkeSaId,
+        /// The Child SA replaced.
+        old: ChildId,
+        /// The one replacing it.
+        new: ChildId,
+        /// Its configuration name.
+        name: String,
+    },
+    /// The IKE SA was rekeyed: `new` replaces `old` and has its Child SAs.
+    IkeRekeyed {
+        /// The IKE SA replaced (deleted once the exchange is done).
+        old: IkeSaId,
+        /// The new one.
+        new: IkeSaId,
+        /// Its peer configuration.
+        peer: String,
+    },
     /// A liveness check we sent was answered.
     PeerAlive {
         /// The IKE SA.
@@ -452,8 +546,10 @@ pub enum IkeState {
     Connecting,
     /// Up.
     Established,
-    /// Being rekeyed (not implemented yet: never reported).
+    /// Being rekeyed (our CREATE_CHILD_SA for a new IKE SA is in flight).
     Rekeying,
+    /// Replaced by a new IKE SA, waiting for the delete.
+    Rekeyed,
     /// A delete is in progress.
     Deleting,
 }
@@ -464,6 +560,7 @@ impl fmt::Display for IkeState {
             Self::Connecting => "CONNECTING",
             Self::Established => "ESTABLISHED",
             Self::Rekeying => "REKEYING",
+            Self::Rekeyed => "REKEYED",
             Self::Deleting => "DELETING",
         })
     }
@@ -478,6 +575,10 @@ pub enum ChildState {
     Installing,
     /// In the kernel.
     Installed,
+    /// In the kernel, being rekeyed by us.
+    Rekeying,
+    /// In the kernel, replaced by a new Child SA, about to be deleted.
+    Rekeyed,
     /// Being deleted.
     Deleting,
 }
@@ -488,6 +589,8 @@ impl fmt::Display for ChildState {
             Self::Creating => "CREATED",
             Self::Installing => "INSTALLING",
             Self::Installed => "INSTALLED",
+            Self::Rekeying => "REKEYING",
+            Self::Rekeyed => "REKEYED",
             Self::Deleting => "DELETING",
         })
     }
@@ -518,6 +621,12 @@ pub struct ChildSaInfo {
     pub suite: Option<ChildSuite>,
     /// When it was installed.
     pub installed_at: Option<Instant>,
+    /// When we will rekey it (`None`: not scheduled).
+    pub rekey_at: Option<Instant>,
+    /// When it expires (is deleted if not rekeyed by then).
+    pub expires_at: Option<Instant>,
+    /// Its kernel reqid (kept across rekeys).
+    pub reqid: u32,
 }
 
 /// A snapshot of one IKE SA.
@@ -546,8 +655,12 @@ pub struct IkeSaInfo {
     pub remote_id: Option<Identification>,
     /// The negotiated algorithms.
     pub suite: Option<IkeSuite>,
-    /// When IKE_AUTH completed.
+    /// When IKE_AUTH (or the rekey that made it) completed.
     pub established_at: Option<Instant>,
+    /// When we will rekey it (`None`: not scheduled).
+    pub rekey_at: Option<Instant>,
+    /// When it is deleted if it was not rekeyed by then.
+    pub expires_at: Option<Instant>,
     /// NAT detected in front of us (our address is not what the peer saw).
     pub nat_local: bool,
     /// NAT detected in front of the peer.

@@ -56,6 +56,8 @@ fn install(
         esn: false,
         replay_window: 32,
         initiator: true,
+        reqid: 9,
+        limits: Default::default(),
         encap: false,
     }
 }
@@ -101,7 +103,7 @@ fn tunnel_mode_installs_two_sas_and_out_in_fwd_policies() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v4("10.2.0.0", "10.2.0.255")],
     );
-    let p = plan_install(&c, 9).unwrap();
+    let p = plan_install(&c).unwrap();
     let (me, peer): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
     // Inbound: from the peer to us, our SPI, the inbound key.
     assert_eq!(
@@ -159,7 +161,9 @@ fn transport_mode_has_no_fwd_policy_and_transport_templates() {
         vec![v6("2001:db8::1", "2001:db8::1")],
         vec![v6("2001:db8::2", "2001:db8::2")],
     );
-    let p = plan_install(&c, 4).unwrap();
+    let mut c = c;
+    c.reqid = 4;
+    let p = plan_install(&c).unwrap();
     assert_eq!(p.sa_in.mode, xfrm_netlink::Mode::Transport);
     assert_eq!(p.policies.len(), 2);
     assert_eq!(p.policies[0].direction, Direction::Out);
@@ -187,7 +191,7 @@ fn every_selector_pair_of_one_family_gets_policies() {
             v6("2001:db8:2::", "2001:db8:2::ffff"),
         ],
     );
-    let p = plan_install(&c, 1).unwrap();
+    let p = plan_install(&c).unwrap();
     // 2 IPv4 × 1 IPv4 + 1 IPv6 × 1 IPv6 pairs, 3 policies each.
     assert_eq!(p.policies.len(), 9);
     let outs: Vec<(IpPrefix, IpPrefix)> = p
@@ -390,11 +394,11 @@ fn esn_gets_a_window_and_bad_installs_are_errors() {
     );
     c.esn = true;
     c.replay_window = 0;
-    let p = plan_install(&c, 1).unwrap();
+    let p = plan_install(&c).unwrap();
     assert!(p.sa_in.esn && p.sa_in.replay_window >= 32);
     // Mixed outer families.
     c.remote = "[2001:db8::2]:500".parse().unwrap();
-    assert!(plan_install(&c, 1).is_err());
+    assert!(plan_install(&c).is_err());
     // Selectors with no pair of one family.
     let c = install(
         Mode::Tunnel,
@@ -403,14 +407,74 @@ fn esn_gets_a_window_and_bad_installs_are_errors() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v6("2001:db8::", "2001:db8::ffff")],
     );
-    assert!(plan_install(&c, 1).is_err());
+    assert!(plan_install(&c).is_err());
 }
 
 #[test]
-fn reqids_are_never_zero() {
-    assert_eq!(reqid(ChildId(1)), 2);
-    assert_ne!(reqid(ChildId(u64::from(u32::MAX))), 0);
-    assert_ne!(reqid(ChildId(u64::MAX)), 0);
+fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
+    let mut c = install(
+        Mode::Tunnel,
+        "192.0.2.1:500",
+        "192.0.2.2:500",
+        vec![v4("10.1.0.0", "10.1.0.255")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    let p = plan_install(&c).unwrap();
+    assert_eq!(p.sa_in.lifetimes, xfrm_netlink::Lifetimes::default());
+    c.limits = crate::sa::KernelLimits {
+        soft_bytes: Some(1000),
+        hard_bytes: Some(1100),
+        soft_packets: None,
+        hard_packets: Some(50),
+    };
+    let p = plan_install(&c).unwrap();
+    for sa in [&p.sa_in, &p.sa_out] {
+        assert_eq!(sa.lifetimes.soft.bytes, Some(1000));
+        assert_eq!(sa.lifetimes.hard.bytes, Some(1100));
+        assert_eq!(sa.lifetimes.soft.packets, None);
+        assert_eq!(sa.lifetimes.hard.packets, Some(50));
+    }
+}
+
+#[test]
+fn operations_on_one_reqid_run_in_scheduling_order_whatever_the_polling_order() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut turns = Turns::default();
+        // Scheduled 1a, 2a, 1b, 1c: reqid 1's operations in that order.
+        let scheduled = [(1, "1a"), (2, "2a"), (1, "1b"), (1, "1c")];
+        let mut tasks: Vec<_> = scheduled
+            .iter()
+            .map(|&(key, name)| {
+                let turn = turns.take(key);
+                let log = log.clone();
+                async move {
+                    let done = turn.wait().await;
+                    log.lock().unwrap().push(format!("{name} start"));
+                    // The operation takes a while (a netlink round trip).
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    log.lock().unwrap().push(format!("{name} end"));
+                    drop(done);
+                }
+            })
+            .collect();
+        // Spawned (and so first polled) in reverse order.
+        tasks.reverse();
+        let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+        for h in handles {
+            h.await.unwrap();
+        }
+        let log = log.lock().unwrap().clone();
+        let pos = |s: &str| log.iter().position(|x| x == s).unwrap();
+        assert!(pos("1a end") < pos("1b start"), "{log:?}");
+        assert!(pos("1b end") < pos("1c start"), "{log:?}");
+        // Another reqid does not wait for reqid 1.
+        assert!(pos("2a start") < pos("1a end"), "{log:?}");
+    });
 }
 
 #[test]
@@ -422,10 +486,10 @@ fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v4("10.2.0.0", "10.2.0.255")],
     );
-    assert!(plan_install(&c, 3).unwrap().sa_in.encap.is_none());
+    assert!(plan_install(&c).unwrap().sa_in.encap.is_none());
     c.encap = true;
     c.remote = "198.51.100.1:4501".parse().unwrap();
-    let p = plan_install(&c, 3).unwrap();
+    let p = plan_install(&c).unwrap();
     // Inbound: from the peer's port to ours; outbound the other way.
     assert_eq!(p.sa_in.encap, Some(UdpEncap::new(4501, 4500)));
     assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 4501)));
@@ -441,45 +505,50 @@ fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
         vec![v4("10.1.0.0", "10.1.0.255")],
     );
     c.encap = true;
-    let plan = plan_install(&c, 5).unwrap();
+    let plan = plan_install(&c).unwrap();
     let me: IpAddr = "198.51.100.1".parse().unwrap();
-    // Only the port changed: same addresses, new ports.
+    let old_peer: IpAddr = "203.0.113.1".parse().unwrap();
+    // Only the port changed: same addresses, new ports, keys and SPIs kept.
     let u = ChildUpdate {
         id: c.id,
         ike_sa: c.ike_sa,
+        reqid: c.reqid,
         local: c.local,
         remote: "203.0.113.1:30002".parse().unwrap(),
         encap: true,
     };
-    let p = replan(&plan, &u).unwrap();
-    assert_eq!(p.sa_in.encap, Some(UdpEncap::new(30002, 4500)));
-    assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 30002)));
-    assert_eq!((p.sa_in.src, p.sa_in.dst), (plan.sa_in.src, plan.sa_in.dst));
-    assert_eq!(p.policies, plan.policies);
-    // Keys and SPIs stay.
-    assert_eq!(p.sa_out.spi, plan.sa_out.spi);
-    assert_eq!(p.sa_in.spi, plan.sa_in.spi);
+    let sin = moved_sa(&plan.sa_in, true, &u);
+    let sout = moved_sa(&plan.sa_out, false, &u);
+    assert_eq!(sin.encap, Some(UdpEncap::new(30002, 4500)));
+    assert_eq!(sout.encap, Some(UdpEncap::new(4500, 30002)));
+    assert_eq!((sin.src, sin.dst), (plan.sa_in.src, plan.sa_in.dst));
+    assert_eq!((sout.spi, sin.spi), (plan.sa_out.spi, plan.sa_in.spi));
+    assert_eq!(sout.reqid, plan.sa_out.reqid);
+    assert_eq!(
+        moved_policies(&plan.policies, (me, old_peer), (me, old_peer)),
+        plan.policies
+    );
     // Another public address: SAs and templates move.
     let peer: IpAddr = "203.0.113.9".parse().unwrap();
     let u = ChildUpdate {
         remote: SocketAddr::new(peer, 40000),
         ..u
     };
-    let p = replan(&plan, &u).unwrap();
-    assert_eq!((p.sa_out.src, p.sa_out.dst), (me, peer));
-    assert_eq!((p.sa_in.src, p.sa_in.dst), (peer, me));
+    let sout = moved_sa(&plan.sa_out, false, &u);
+    let sin = moved_sa(&plan.sa_in, true, &u);
+    assert_eq!((sout.src, sout.dst), (me, peer));
+    assert_eq!((sin.src, sin.dst), (peer, me));
+    assert_eq!(sin.encap, Some(UdpEncap::new(40000, 4500)));
+    let p = moved_policies(&plan.policies, (me, old_peer), (me, peer));
     assert_eq!(
-        p.policies[0].templates,
-        vec![Template::tunnel(Protocol::Esp, 5, me, peer)]
+        p[0].templates,
+        vec![Template::tunnel(Protocol::Esp, c.reqid, me, peer)]
     );
     assert_eq!(
-        p.policies[1].templates,
-        vec![Template::tunnel(Protocol::Esp, 5, peer, me)]
+        p[1].templates,
+        vec![Template::tunnel(Protocol::Esp, c.reqid, peer, me)]
     );
-    // No family change.
-    let u = ChildUpdate {
-        remote: "[2001:db8::1]:4500".parse().unwrap(),
-        ..u
-    };
-    assert!(replan(&plan, &u).is_err());
+    // Without encapsulation none is left.
+    let u = ChildUpdate { encap: false, ..u };
+    assert_eq!(moved_sa(&plan.sa_out, false, &u).encap, None);
 }

@@ -12,14 +12,46 @@ use crate::sa::*;
 use crate::wire::codes::{ExchangeType, ProtocolId};
 use crate::wire::{AddressRange, Header, Identification, TrafficSelector};
 
-/// What the kernel of one peer holds.
+static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// One change to a fake kernel, in order (for make-before-break checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KLog {
+    /// Inbound SA added.
+    AddIn { child: ChildId, spi: u32 },
+    /// Outbound SA added.
+    AddOut { child: ChildId, spi: u32 },
+    /// Policies of a reqid added.
+    AddPolicies { reqid: u32 },
+    /// Inbound SA removed.
+    DelIn { child: ChildId, spi: u32 },
+    /// Outbound SA removed.
+    DelOut { child: ChildId, spi: u32 },
+    /// Policies of a reqid removed.
+    DelPolicies { reqid: u32 },
+}
+
+/// What the kernel of one peer holds: a model built from the KernelOps,
+/// which asserts what the real kernel needs (an SA goes in under existing
+/// policies of its reqid, policies go only with the last SA of theirs).
 #[derive(Debug, Default)]
 pub struct FakeKernel {
     next_spi: u32,
     /// Allocated SPIs not yet installed or released.
     pub larval: BTreeSet<u32>,
-    /// Installed Child SAs.
+    /// Child SAs with at least one SA in the kernel.
     pub installed: BTreeMap<ChildId, ChildInstall>,
+    /// Inbound SAs: SPI -> (child, reqid).
+    pub sa_in: BTreeMap<u32, (ChildId, u32)>,
+    /// Outbound SAs: SPI -> (child, reqid).
+    pub sa_out: BTreeMap<u32, (ChildId, u32)>,
+    /// Reqids with policies.
+    pub policies: BTreeSet<u32>,
+    /// SPIs of SAs the kernel removed by itself (hard expire).
+    pub expired: BTreeSet<u32>,
+    /// Every change, with a sequence number that orders the changes of
+    /// both kernels.
+    pub log: Vec<(u64, KLog)>,
     /// Every install ever asked for.
     pub installs: usize,
     /// Every RemoveChild.
@@ -38,6 +70,41 @@ impl FakeKernel {
             next_spi: base,
             ..Self::default()
         }
+    }
+
+    fn push(&mut self, k: KLog) {
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.log.push((n, k));
+    }
+
+    fn ok(req: KernelReq) -> Option<KernelResult> {
+        Some(KernelResult {
+            req,
+            outcome: Ok(KernelOk::Done),
+        })
+    }
+
+    fn add_in(&mut self, c: &ChildInstall) {
+        assert!(self.larval.remove(&c.spi_in), "install of unallocated SPI");
+        assert!(
+            self.sa_in.insert(c.spi_in, (c.id, c.reqid)).is_none(),
+            "inbound SA installed twice"
+        );
+        self.push(KLog::AddIn {
+            child: c.id,
+            spi: c.spi_in,
+        });
+    }
+
+    fn add_out(&mut self, c: &ChildInstall) {
+        assert!(
+            self.sa_out.insert(c.spi_out, (c.id, c.reqid)).is_none(),
+            "outbound SA installed twice"
+        );
+        self.push(KLog::AddOut {
+            child: c.id,
+            spi: c.spi_out,
+        });
     }
 
     fn handle(&mut self, op: KernelOp) -> Option<KernelResult> {
@@ -66,25 +133,97 @@ impl FakeKernel {
                     });
                 }
                 assert!(
-                    self.larval.remove(&child.spi_in),
-                    "install of unallocated SPI"
+                    !self.policies.contains(&child.reqid),
+                    "a new Child SA with a reqid in use"
                 );
+                self.add_in(&child);
+                self.add_out(&child);
+                self.policies.insert(child.reqid);
+                self.push(KLog::AddPolicies { reqid: child.reqid });
                 assert!(
                     self.installed.insert(child.id, child).is_none(),
                     "child installed twice"
                 );
-                Some(KernelResult {
-                    req,
-                    outcome: Ok(KernelOk::Done),
-                })
+                Self::ok(req)
+            }
+            KernelOp::InstallRekeyed {
+                req,
+                child,
+                outbound,
+            } => {
+                self.installs += 1;
+                if self.fail_installs > 0 {
+                    self.fail_installs -= 1;
+                    return Some(KernelResult {
+                        req,
+                        outcome: Err("EINVAL: refused by test".into()),
+                    });
+                }
+                assert!(
+                    self.policies.contains(&child.reqid),
+                    "a rekeyed Child SA goes in under the policies of its reqid"
+                );
+                self.add_in(&child);
+                if outbound {
+                    self.add_out(&child);
+                }
+                assert!(
+                    self.installed.insert(child.id, child).is_none(),
+                    "child installed twice"
+                );
+                Self::ok(req)
+            }
+            KernelOp::InstallOutbound { req, child } => {
+                assert_eq!(
+                    self.sa_in.get(&child.spi_in),
+                    Some(&(child.id, child.reqid)),
+                    "outbound SA of a child without inbound SA"
+                );
+                assert!(self.policies.contains(&child.reqid));
+                self.add_out(&child);
+                Self::ok(req)
             }
             KernelOp::RemoveChild { req, child } => {
                 self.installed.remove(&child.id);
+                if child.policies {
+                    assert!(self.policies.remove(&child.reqid), "policies removed twice");
+                    self.push(KLog::DelPolicies { reqid: child.reqid });
+                }
+                if self.sa_in.remove(&child.spi_in).is_some() {
+                    self.push(KLog::DelIn {
+                        child: child.id,
+                        spi: child.spi_in,
+                    });
+                }
+                let had_out = self.sa_out.remove(&child.spi_out).is_some();
+                assert_eq!(
+                    had_out || self.expired.contains(&child.spi_out),
+                    child.outbound,
+                    "RemoveChild's outbound flag is wrong: {child:?}"
+                );
+                if had_out {
+                    self.push(KLog::DelOut {
+                        child: child.id,
+                        spi: child.spi_out,
+                    });
+                }
+                if child.policies {
+                    assert!(
+                        !self
+                            .sa_in
+                            .values()
+                            .chain(self.sa_out.values())
+                            .any(|(_, r)| *r == child.reqid),
+                        "policies removed while SAs of their reqid remain"
+                    );
+                } else {
+                    assert!(
+                        self.policies.contains(&child.reqid),
+                        "kept policies are not there"
+                    );
+                }
                 self.removed.push(child);
-                Some(KernelResult {
-                    req,
-                    outcome: Ok(KernelOk::Done),
-                })
+                Self::ok(req)
             }
             KernelOp::UpdateChild { req, child } => {
                 let outcome = match self.installed.get_mut(&child.id) {
@@ -104,6 +243,21 @@ impl FakeKernel {
                 None
             }
         }
+    }
+
+    /// The kernel removes an outbound SA by itself (a hard expire).
+    pub fn hard_expire_out(&mut self, spi: u32) {
+        assert!(self.sa_out.remove(&spi).is_some());
+        self.expired.insert(spi);
+    }
+
+    /// Sequence number of the first log entry matching `f`.
+    pub fn pos(&self, f: impl Fn(&KLog) -> bool) -> u64 {
+        self.log
+            .iter()
+            .find(|(_, k)| f(k))
+            .map(|(n, _)| *n)
+            .unwrap_or_else(|| panic!("not in the kernel log: {:?}", self.log))
     }
 }
 
@@ -221,6 +375,11 @@ pub struct Pair {
     pub held: [Vec<KernelOp>; 2],
     /// A NAT in front of side 0.
     pub nat: Option<Nat>,
+    /// How long each side's kernel takes per operation (operations
+    /// complete in order); `None`: at once.
+    pub kernel_latency: [Option<Box<dyn FnMut() -> Duration>>; 2],
+    /// Operations in the slow kernels: (done at, side, operation).
+    kernel_flight: std::collections::VecDeque<(Instant, usize, KernelOp)>,
 }
 
 pub fn v4(s: &str) -> IpAddr {
@@ -251,6 +410,7 @@ pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> ChildCfg {
         proposals: esp("aes128gcm16"),
         mode: Mode::Tunnel,
         replay_window: 32,
+        lifetimes: ChildLifetimes::default(),
     }
 }
 
@@ -271,6 +431,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
         children: vec![child("net", vec![my_net], vec![peer_net])],
         encap: false,
+        lifetimes: IkeLifetimes::default(),
     }
 }
 
@@ -304,6 +465,8 @@ pub struct Setup {
     pub peers: [Vec<PeerCfg>; 2],
     pub psk: [Arc<dyn PskStore>; 2],
     pub addrs: [SocketAddr; 2],
+    /// Seeds of the deterministic crypto providers.
+    pub seeds: [Vec<u8>; 2],
 }
 
 impl Default for Setup {
@@ -316,6 +479,7 @@ impl Default for Setup {
                 SocketAddr::new(v4(LEFT), 500),
                 SocketAddr::new(v4(RIGHT), 500),
             ],
+            seeds: [b"left".to_vec(), b"right".to_vec()],
         }
     }
 }
@@ -336,8 +500,8 @@ impl Pair {
         let now = Instant::now();
         Self {
             peers: [
-                mk(c0, p0, k0, b"left", s.addrs[0], 0xc000_0000),
-                mk(c1, p1, k1, b"right", s.addrs[1], 0xd000_0000),
+                mk(c0, p0, k0, &s.seeds[0], s.addrs[0], 0xc000_0000),
+                mk(c1, p1, k1, &s.seeds[1], s.addrs[1], 0xd000_0000),
             ],
             now,
             start: now,
@@ -347,6 +511,8 @@ impl Pair {
             hold_kernel: [false, false],
             held: [Vec::new(), Vec::new()],
             nat: None,
+            kernel_latency: [None, None],
+            kernel_flight: std::collections::VecDeque::new(),
         }
     }
 
@@ -433,6 +599,19 @@ impl Pair {
                         self.held[i].push(op);
                         continue;
                     }
+                    if let Some(lat) = self.kernel_latency[i].as_mut() {
+                        // In order per side: not before the one before.
+                        let last = self
+                            .kernel_flight
+                            .iter()
+                            .filter(|(_, s, _)| *s == i)
+                            .map(|(t, ..)| *t)
+                            .max()
+                            .unwrap_or(now);
+                        let at = (now + lat()).max(last);
+                        self.kernel_flight.push_back((at, i, op));
+                        continue;
+                    }
                     if let Some(r) = self.peers[i].kernel.handle(op) {
                         self.peers[i].ep.handle_kernel_result(now, r);
                     }
@@ -440,6 +619,20 @@ impl Pair {
                 while let Some(e) = self.peers[i].ep.poll_event() {
                     busy = true;
                     self.peers[i].events.push((now, e));
+                }
+            }
+            // Complete the kernel operations due now, in order.
+            while let Some(pos) = self
+                .kernel_flight
+                .iter()
+                .position(|(at, ..)| *at <= self.now)
+            {
+                if let Some((_, i, op)) = self.kernel_flight.remove(pos) {
+                    busy = true;
+                    let now = self.now;
+                    if let Some(r) = self.peers[i].kernel.handle(op) {
+                        self.peers[i].ep.handle_kernel_result(now, r);
+                    }
                 }
             }
             // Deliver the earliest datagram due now.
@@ -470,6 +663,7 @@ impl Pair {
                 self.peers[0].ep.poll_timeout(),
                 self.peers[1].ep.poll_timeout(),
                 self.flight.iter().map(|(at, ..)| *at).min(),
+                self.kernel_flight.iter().map(|(at, ..)| *at).min(),
             ]
             .into_iter()
             .flatten()
@@ -535,6 +729,45 @@ impl Pair {
         }
     }
 
+    /// Asserts each kernel holds, for each reqid with policies, exactly
+    /// one inbound and one outbound SA, of the same Child SA, matching a
+    /// pair on the other side; no SA without policies, no larval SPI.
+    pub fn assert_one_pair_per_child(&self) {
+        for (i, p) in self.peers.iter().enumerate() {
+            let k = &p.kernel;
+            assert!(
+                k.larval.is_empty(),
+                "side {i} has allocated SPIs: {:?}",
+                k.larval
+            );
+            for r in &k.policies {
+                let ins: Vec<_> = k.sa_in.iter().filter(|(_, (_, x))| x == r).collect();
+                let outs: Vec<_> = k.sa_out.iter().filter(|(_, (_, x))| x == r).collect();
+                assert_eq!(ins.len(), 1, "side {i} reqid {r}: inbound SAs {ins:?}");
+                assert_eq!(outs.len(), 1, "side {i} reqid {r}: outbound SAs {outs:?}");
+                assert_eq!(
+                    ins[0].1.0, outs[0].1.0,
+                    "side {i} reqid {r}: SAs of two children"
+                );
+                let other = &self.peers[1 - i].kernel;
+                assert!(
+                    other.sa_out.contains_key(ins[0].0) && other.sa_in.contains_key(outs[0].0),
+                    "side {i} reqid {r}: no matching pair on the other side"
+                );
+            }
+            for (_, r) in k.sa_in.values().chain(k.sa_out.values()) {
+                assert!(k.policies.contains(r), "side {i}: SA without policies");
+            }
+            assert_eq!(
+                k.installed.len(),
+                k.policies.len(),
+                "side {i}: children {:?}",
+                k.installed.keys()
+            );
+        }
+        self.assert_kernels_match();
+    }
+
     /// Asserts neither kernel holds anything (no SA, no larval SPI).
     pub fn assert_kernels_empty(&self) {
         for (i, p) in self.peers.iter().enumerate() {
@@ -545,6 +778,12 @@ impl Pair {
             assert!(
                 p.kernel.larval.is_empty(),
                 "side {i} still has allocated SPIs"
+            );
+            assert!(
+                p.kernel.sa_in.is_empty()
+                    && p.kernel.sa_out.is_empty()
+                    && p.kernel.policies.is_empty(),
+                "side {i} still has SAs or policies"
             );
         }
     }

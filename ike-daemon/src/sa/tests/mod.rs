@@ -5,6 +5,7 @@
 mod fuzz;
 mod harness;
 mod natt;
+mod rekey;
 
 use std::time::Duration;
 

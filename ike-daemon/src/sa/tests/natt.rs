@@ -365,3 +365,54 @@ fn a_moved_peer_writing_to_port_500_does_not_take_us_off_4500() {
     let last = p.b().sent.last().unwrap().1.clone();
     assert_eq!((last.local, last.remote), (sock("198.51.100.1:4500"), from));
 }
+
+#[test]
+fn rekeys_keep_the_encapsulation_and_the_keepalives() {
+    let mut p = natted();
+    let id = p.connect(0, "site-b");
+    let now = p.now;
+    // A Child SA rekey from each side: the new ones are encapsulated too,
+    // between the addresses each side sees.
+    for i in [0, 1] {
+        let ike = p.peers[i].ep.ike_sas().next().unwrap().id;
+        let child = p.peers[i].ep.ike_sa(ike).unwrap().children[0].id;
+        p.peers[i].ep.rekey_child(now, ike, child).unwrap();
+        p.run_for(secs(5));
+    }
+    let b = p.b().ep.ike_sas().next().unwrap();
+    for (side, (l, r)) in [
+        (0, (sock("192.0.2.1:4500"), sock("198.51.100.1:4500"))),
+        (1, (b.local_addr, b.remote_addr)),
+    ] {
+        let inst: Vec<_> = p.peers[side].kernel.installed.values().cloned().collect();
+        assert_eq!(inst.len(), 1, "side {side}: {inst:?}");
+        assert!(inst[0].encap, "side {side}");
+        assert_eq!((inst[0].local, inst[0].remote), (l, r), "side {side}");
+    }
+    // An IKE SA rekey: the new IKE SA is on the NAT-T ports, encapsulates,
+    // and the keepalives go on from it.
+    p.a().ep.rekey_ike(now, id).unwrap();
+    p.run_for(secs(5));
+    let sas: Vec<_> = p.a().ep.ike_sas().collect();
+    assert_eq!(sas.len(), 1, "{sas:?}");
+    assert_ne!(sas[0].id, id);
+    assert!(sas[0].encap && sas[0].nat_local);
+    assert_eq!(sas[0].local_addr, sock("192.0.2.1:4500"));
+    let before = keepalives(p.a()).len();
+    p.run_for(secs(60));
+    let after = keepalives(p.a()).len();
+    assert!((2..=4).contains(&(after - before)), "{before} -> {after}");
+    // The NAT mapping changes: the responder's new IKE SA follows.
+    p.nat.as_mut().unwrap().flush();
+    let now = p.now;
+    let new_id = sas[0].id;
+    p.a().ep.send_liveness_check(now, new_id).unwrap();
+    p.run_for(secs(1));
+    let b = p.b().ep.ike_sas().next().unwrap();
+    assert_eq!(
+        b.remote_addr,
+        p.nat.as_mut().unwrap().out(sock("192.0.2.1:4500"))
+    );
+    let ups = &p.b().kernel.updates;
+    assert_eq!(ups.len(), 1, "{ups:?}");
+}

@@ -1,0 +1,433 @@
+//! Rekeying Child SAs (RFC 7296 1.3.3, 2.8, 2.8.1, 2.25.1), both roles.
+//!
+//! A rekey is a CREATE_CHILD_SA with N(REKEY_SA) naming the old SA (the
+//! initiator's inbound SPI), with or without PFS as the child's proposals
+//! say. The new Child SA keeps the old one's kernel reqid, so the
+//! policies stay in place and only SAs come and go (make-before-break):
+//!
+//! ```text
+//!  rekey initiator                            rekey responder
+//!  AllocSpi(new)
+//!  CREATE_CHILD_SA N(REKEY_SA) ------------>  AllocSpi(new)
+//!                                             InstallRekeyed(new, inbound only)
+//!                              <------------  answer
+//!  InstallRekeyed(new, in + out)
+//!  (traffic goes out on the new SA: the kernel picks the newest SA of a reqid)
+//!  INFORMATIONAL D(old) ------------------->  InstallOutbound(new)
+//!                                             RemoveChild(old, keep policies)
+//!                              <------------  D(old) (once InstallOutbound is done)
+//!  RemoveChild(old, keep policies)
+//! ```
+//!
+//! So each side's new inbound SA is in the kernel before the peer can send
+//! on it, and each side's old inbound SA stays until the peer no longer
+//! sends on it.
+//!
+//! Collisions: if both peers rekey the same Child SA at once, each answers
+//! the other's request as usual; the new SA made by the exchange with the
+//! lowest of the four nonces is redundant and deleted by its initiator
+//! (2.8.1), whose side never installs its outbound SA; the winner's
+//! initiator deletes the old SA. A rekey of a Child SA we are deleting is
+//! answered TEMPORARY_FAILURE, of one we do not have CHILD_SA_NOT_FOUND
+//! (2.25); a delete crossing our own delete is answered without Delete
+//! payload (1.4.1).
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use super::endpoint::Ctx;
+use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
+use super::types::{ChildFailReason, ChildId, ChildState, CommandError, Event, KernelOp};
+use crate::wire::Notify;
+use crate::wire::codes::{ExchangeType, NotifyType};
+
+/// How long to wait before retrying a rekey the peer refused (strongSwan:
+/// 15 s minus up to 10 s of jitter).
+const RETRY_BASE: Duration = Duration::from_secs(15);
+const RETRY_JITTER: Duration = Duration::from_secs(10);
+
+impl IkeSa {
+    /// Starts a rekey of `child` (the `rekey` command, the rekey timer,
+    /// the kernel's soft expire).
+    pub(crate) fn rekey_child(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+    ) -> Result<(), CommandError> {
+        if self.phase != Phase::Established {
+            return Err(CommandError::WrongState(self.state()));
+        }
+        let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
+            return Err(CommandError::NoSuchSa);
+        };
+        match c.state {
+            ChildState::Installed if !c.redundant => {}
+            // Already being rekeyed or replaced: nothing to do.
+            ChildState::Rekeying | ChildState::Rekeyed => return Ok(()),
+            _ => return Err(CommandError::NoSuchSa),
+        }
+        c.state = ChildState::Rekeying;
+        c.rekey_at = None;
+        let (cfg, reqid) = (c.cfg.clone(), c.reqid);
+        let what = format!(
+            "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o",
+            c.cfg.name, c.id, c.spi_in, c.spi_out
+        );
+        debug!("rekeying {what} (IKE SA {})", self.name());
+        let new = self.new_child_with(ctx, cfg, true, reqid, Some(child));
+        self.queue.push_back(Task::CreateChild {
+            child: new,
+            nonce: Vec::new(),
+            ke: None,
+            offered: Vec::new(),
+        });
+        self.next_task(ctx, now);
+        Ok(())
+    }
+
+    /// Responder: the Child SA an N(REKEY_SA) names, or the notify to
+    /// answer with.
+    pub(crate) fn rekey_target(&self, n: &Notify) -> Result<ChildId, Notify> {
+        let Some((protocol, spi_bytes)) = n.rekey_spi() else {
+            return Err(Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+        };
+        let not_found = Notify {
+            protocol,
+            spi: spi_bytes.to_vec(),
+            notify_type: NotifyType::CHILD_SA_NOT_FOUND,
+            data: Vec::new(),
+        };
+        let Ok(b) = <[u8; 4]>::try_from(spi_bytes) else {
+            return Err(not_found);
+        };
+        let spi = u32::from_be_bytes(b);
+        if self.phase != Phase::Established {
+            info!(
+                "{}: peer rekeys CHILD_SA {spi:08x} while the IKE SA is going, sending TEMPORARY_FAILURE",
+                self.name()
+            );
+            return Err(Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()));
+        }
+        let c = self
+            .children
+            .iter()
+            .find(|c| c.protocol == protocol && c.spi_out == spi && !c.redundant);
+        match c.map(|c| (c.id, c.state)) {
+            // Rekeying: a collision; answer as usual (2.25.1).
+            Some((id, ChildState::Installed | ChildState::Rekeying)) => Ok(id),
+            Some((id, st @ (ChildState::Rekeyed | ChildState::Deleting))) => {
+                info!(
+                    "{}: peer rekeys CHILD_SA {id} with SPI {spi:08x}, which is {st}; sending TEMPORARY_FAILURE",
+                    self.name()
+                );
+                Err(Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()))
+            }
+            _ => {
+                info!(
+                    "{}: peer rekeys unknown CHILD_SA {spi:08x}, sending CHILD_SA_NOT_FOUND",
+                    self.name()
+                );
+                Err(not_found)
+            }
+        }
+    }
+
+    /// Initiator of a rekey, with the answer in: whether `child` lost a
+    /// collision with the peer's rekey of the same Child SA (2.8.1: the
+    /// exchange with the lowest nonce made the redundant SA). If it won,
+    /// the peer's new SA is marked redundant here.
+    pub(crate) fn rekey_collision(&mut self, ctx: &mut Ctx, child: ChildId) -> bool {
+        let Some(c) = self.children.iter().find(|c| c.id == child) else {
+            return false;
+        };
+        let (Some(old), true) = (c.rekey, c.initiator) else {
+            return false;
+        };
+        let ours = c.nonce_min.clone();
+        let Some(theirs) = self.children.iter_mut().find(|y| {
+            y.id != child
+                && y.rekey == Some(old)
+                && !y.initiator
+                && !y.redundant
+                && !matches!(y.state, ChildState::Deleting)
+        }) else {
+            return false;
+        };
+        let lost = ours < theirs.nonce_min;
+        #[cfg(test)]
+        ctx.collisions
+            .push((ours.clone(), theirs.nonce_min.clone(), lost));
+        #[cfg(not(test))]
+        let _ = ctx;
+        if !lost {
+            theirs.redundant = true;
+            theirs.out_pending = None;
+        }
+        let theirs = theirs.id;
+        info!(
+            "{}: rekey collision on CHILD_SA {old}: ours {child} {} the peer's {theirs}",
+            self.name(),
+            if lost { "loses to" } else { "wins over" },
+        );
+        lost
+    }
+
+    /// A Child SA made by a rekey of `old` is installed.
+    pub(crate) fn rekey_installed(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        new: ChildId,
+        old: ChildId,
+    ) {
+        let name = self.name();
+        let Some(c) = self.child_mut(new) else {
+            return;
+        };
+        if c.redundant {
+            if c.initiator {
+                // Ours lost: delete it (the peer never sends on it).
+                info!(
+                    "deleting redundant CHILD_SA {}{new} after a rekey collision (IKE SA {name})",
+                    c.cfg.name
+                );
+                c.state = ChildState::Deleting;
+                self.queue.push_back(Task::DeleteChild(new));
+            }
+            return;
+        }
+        if c.initiator {
+            let cname = c.cfg.name.clone();
+            let Some(o) = self.child_mut(old) else {
+                // The old one went meanwhile: this is a child like any other.
+                return;
+            };
+            if o.state == ChildState::Deleting && !o.replaced {
+                // Deleted (by command) while we rekeyed it: the new one
+                // goes too.
+                if let Some(c) = self.child_mut(new) {
+                    c.state = ChildState::Deleting;
+                }
+                self.queue.push_back(Task::DeleteChild(new));
+                return;
+            }
+            let Some(o) = self.child_mut(old) else {
+                return;
+            };
+            o.replaced = true;
+            let delete = o.state != ChildState::Deleting;
+            if delete {
+                o.state = ChildState::Rekeyed;
+            }
+            info!("CHILD_SA {cname}{old} rekeyed to {cname}{new} (IKE SA {name})");
+            ctx.events.push_back(Event::ChildRekeyed {
+                ike: self.id,
+                old,
+                new,
+                name: cname,
+            });
+            if delete {
+                self.queue.push_back(Task::DeleteChild(old));
+            }
+        } else {
+            match self.child_mut(old) {
+                Some(o) => {
+                    // The peer deletes it; until then it stays in use.
+                    if o.state == ChildState::Installed {
+                        o.state = ChildState::Rekeyed;
+                    }
+                }
+                None => {
+                    // Gone already: the peer receives on the new SA.
+                    self.install_outbound(ctx, new);
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    /// Our rekey of `old` failed: it stays as it was (or replaced by the
+    /// peer's rekey); a refusal is retried later, CHILD_SA_NOT_FOUND
+    /// makes a new Child SA from scratch (2.25).
+    pub(crate) fn rekey_failed(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        old: ChildId,
+        reason: &ChildFailReason,
+    ) {
+        if self.dead {
+            return;
+        }
+        let successor = self
+            .children
+            .iter()
+            .any(|c| c.rekey == Some(old) && !c.initiator && !c.redundant);
+        let retry = later(now, RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER)));
+        let Some(pos) = self.children.iter().position(|c| c.id == old) else {
+            return;
+        };
+        if *reason == ChildFailReason::PeerError(NotifyType::CHILD_SA_NOT_FOUND) && !successor {
+            let c = self.children.remove(pos);
+            let cfg = c.cfg.clone();
+            info!(
+                "{}: peer does not know CHILD_SA {}{}, creating it anew",
+                self.name(),
+                c.cfg.name,
+                c.id
+            );
+            self.drop_child(
+                ctx,
+                c,
+                true,
+                ChildFailReason::PeerError(NotifyType::CHILD_SA_NOT_FOUND),
+            );
+            self.start_child(ctx, cfg);
+            return;
+        }
+        let Some(o) = self.children.get_mut(pos) else {
+            return;
+        };
+        if matches!(o.state, ChildState::Rekeying | ChildState::Rekeyed) && !o.replaced {
+            if successor {
+                o.state = ChildState::Rekeyed;
+            } else {
+                o.state = ChildState::Installed;
+                o.rekey_at = Some(retry);
+                debug!("{}: retrying the rekey of {old} later", o.cfg.name);
+            }
+        }
+    }
+
+    /// Our rekey `child` is moot before it was sent: drop it quietly.
+    pub(crate) fn abandon_rekey(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
+        let Some(pos) = self.children.iter().position(|c| c.id == child) else {
+            return;
+        };
+        let c = self.children.remove(pos);
+        debug!(
+            "{}: rekey {}{child} abandoned, the old Child SA is gone or replaced",
+            self.name(),
+            c.cfg.name
+        );
+        if c.spi_in != 0 {
+            ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+                protocol: c.protocol,
+                local: self.local,
+                spi: c.spi_in,
+            });
+        }
+        self.next_task(ctx, now);
+    }
+
+    /// The peer's rekey of `old` went away before taking over: unless
+    /// another successor stands, `old` is a Child SA like any other again.
+    pub(crate) fn rekey_abandoned(&mut self, old: ChildId) {
+        let other = self
+            .children
+            .iter()
+            .any(|c| c.rekey == Some(old) && !c.redundant);
+        if let Some(o) = self.child_mut(old)
+            && o.state == ChildState::Rekeyed
+            && !o.replaced
+            && !other
+        {
+            debug!("{}: rekey of {old} abandoned by the peer", o.cfg.name);
+            o.state = ChildState::Installed;
+        }
+    }
+
+    /// Installs the outbound SA of `child` (responder of a rekey) now
+    /// that the peer no longer needs the old one.
+    pub(crate) fn install_outbound(&mut self, ctx: &mut Ctx, child: ChildId) -> bool {
+        let id = self.id;
+        let Some(c) = self.child_mut(child) else {
+            return false;
+        };
+        let Some(install) = c.out_pending.take() else {
+            return false;
+        };
+        c.outbound = true;
+        let req = ctx.kernel_req(id, KernelPurpose::InstallOut { child });
+        ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
+            req,
+            child: install,
+        });
+        true
+    }
+
+    /// `old` is about to be removed: its successors from a peer's rekey
+    /// get their outbound SAs first. How many took over.
+    pub(crate) fn hand_over(&mut self, ctx: &mut Ctx, old: ChildId) -> usize {
+        let successors: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|c| {
+                c.rekey == Some(old)
+                    && !c.initiator
+                    && !c.redundant
+                    && c.state != ChildState::Deleting
+            })
+            .map(|c| c.id)
+            .collect();
+        let mut n = 0usize;
+        for s in successors {
+            if self.install_outbound(ctx, s) {
+                n = n.saturating_add(1);
+            }
+        }
+        n
+    }
+
+    /// The kernel's answer to an `InstallOutbound`.
+    pub(crate) fn outbound_installed(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+        outcome: Result<(), String>,
+    ) {
+        let name = self.name();
+        let id = self.id;
+        if let Some((mid, inner, left)) = self.deferred.take() {
+            let left = left.saturating_sub(1);
+            if left == 0 {
+                self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
+            } else {
+                self.deferred = Some((mid, inner, left));
+            }
+        }
+        let Some(c) = self.child_mut(child) else {
+            return;
+        };
+        match outcome {
+            Ok(()) => {
+                let old = c.rekey.unwrap_or(child);
+                info!(
+                    "CHILD_SA {}{old} rekeyed to {}{child} (IKE SA {name})",
+                    c.cfg.name, c.cfg.name
+                );
+                ctx.events.push_back(Event::ChildRekeyed {
+                    ike: id,
+                    old,
+                    new: child,
+                    name: c.cfg.name.clone(),
+                });
+            }
+            Err(e) => {
+                info!(
+                    "CHILD_SA {}{child}: installing the outbound SA failed: {e}; deleting it (IKE SA {name})",
+                    c.cfg.name
+                );
+                c.outbound = false;
+                if c.state == ChildState::Installed {
+                    c.state = ChildState::Deleting;
+                    self.queue.push_back(Task::DeleteChild(child));
+                    self.next_task(ctx, now);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Lifetimes: when IKE and Child SAs are rekeyed and when they expire
+//! (strongSwan's `rekey_time`, `life_time`/`over_time`, `rand_time`), and
+//! the kernel's expire events for byte and packet limits.
+//!
+//! A Child SA is rekeyed `rekey_time - random(0..rand_time)` after it was
+//! installed and deleted at `life_time` if that did not happen; an IKE SA
+//! is rekeyed likewise and deleted `over_time` after `rekey_time`. The
+//! random part comes from the crypto provider (deterministic in tests).
+//! Zero turns a timer off. Both peers run their timers; if both rekey at
+//! once, the collision rules of `child_rekey` / `ike_rekey` apply.
+//! The kernel holds the byte and packet limits: its soft expire starts a
+//! rekey, its hard expire (the kernel removed the SA) deletes the Child SA.
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use super::endpoint::Ctx;
+use super::ike_sa::{IkeSa, Phase, Task, later};
+use super::types::{ChildId, ChildState, CommandError};
+use crate::wire::codes::ProtocolId;
+
+/// When a rekey that could not start now is tried again.
+const LATER: Duration = Duration::from_secs(10);
+
+impl IkeSa {
+    /// The IKE SA is (newly) established: set its rekey and expiry times.
+    pub(crate) fn start_ike_lifetimes(&mut self, ctx: &Ctx, now: Instant) {
+        let l = self.peer.lifetimes;
+        if l.rekey_time.is_zero() {
+            self.rekey_at = None;
+            self.expire_at = None;
+            return;
+        }
+        let jitter = ctx.jitter(l.rand_time.min(l.rekey_time));
+        self.rekey_at = Some(later(now, l.rekey_time.saturating_sub(jitter)));
+        self.expire_at =
+            (!l.over_time.is_zero()).then(|| later(now, l.rekey_time.saturating_add(l.over_time)));
+    }
+
+    /// `child` is installed: set its rekey and expiry times.
+    pub(crate) fn start_child_lifetimes(&mut self, ctx: &Ctx, now: Instant, child: ChildId) {
+        let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
+            return;
+        };
+        let l = c.cfg.lifetimes;
+        c.rekey_at = (!l.rekey_time.is_zero()).then(|| {
+            let jitter = ctx.jitter(l.rand_time.min(l.rekey_time));
+            later(now, l.rekey_time.saturating_sub(jitter))
+        });
+        c.expires_at = (!l.life_time.is_zero()).then(|| later(now, l.life_time));
+    }
+
+    /// Timers of the SA and its children that are due.
+    pub(crate) fn lifetimes_due(&mut self, ctx: &mut Ctx, now: Instant) {
+        if self.expire_at.is_some_and(|t| t <= now) {
+            self.expire_at = None;
+            info!(
+                "IKE SA {} reached its lifetime without a rekey, deleting it",
+                self.name()
+            );
+            self.terminate(ctx, now);
+            return;
+        }
+        if self.rekey_at.is_some_and(|t| t <= now) {
+            self.rekey_at = None;
+            if self.rekey_ike(ctx, now).is_err() && self.phase != Phase::Deleting {
+                self.rekey_at = Some(later(now, LATER));
+            }
+        }
+        let expired: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|c| c.expires_at.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            if let Some(c) = self.child_mut(id) {
+                c.expires_at = None;
+                c.rekey_at = None;
+                info!(
+                    "CHILD_SA {}{id} reached its lifetime without a rekey, deleting it",
+                    c.cfg.name
+                );
+            }
+            self.delete_child_now(ctx, now, id);
+        }
+        let due: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|c| c.rekey_at.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in due {
+            if let Some(c) = self.child_mut(id) {
+                c.rekey_at = None;
+            }
+            match self.rekey_child(ctx, now, id) {
+                Err(CommandError::WrongState(_)) if self.phase != Phase::Deleting => {
+                    // The IKE SA is busy (being rekeyed): a bit later.
+                    if let Some(c) = self.child_mut(id) {
+                        c.rekey_at = Some(later(now, LATER));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues the delete of an installed child (lifetime, hard expire).
+    fn delete_child_now(&mut self, ctx: &mut Ctx, now: Instant, id: ChildId) {
+        let Some(c) = self.child_mut(id) else {
+            return;
+        };
+        if !matches!(
+            c.state,
+            ChildState::Installed | ChildState::Rekeying | ChildState::Rekeyed
+        ) {
+            return;
+        }
+        c.state = ChildState::Deleting;
+        if !self
+            .queue
+            .iter()
+            .any(|t| matches!(t, Task::DeleteChild(x) if *x == id))
+        {
+            self.queue.push_back(Task::DeleteChild(id));
+        }
+        self.next_task(ctx, now);
+    }
+
+    /// The child with this SA (inbound if `inbound`), if any.
+    pub(crate) fn child_by_spi(
+        &self,
+        protocol: ProtocolId,
+        spi: u32,
+        inbound: bool,
+    ) -> Option<ChildId> {
+        self.children
+            .iter()
+            .find(|c| {
+                c.protocol == protocol
+                    && if inbound {
+                        c.spi_in == spi
+                    } else {
+                        c.spi_out == spi
+                    }
+            })
+            .map(|c| c.id)
+    }
+
+    /// The kernel's expire of an SA of `child`: soft starts a rekey, hard
+    /// (the kernel removed the SA) deletes the Child SA.
+    pub(crate) fn child_expired(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        child: ChildId,
+        hard: bool,
+    ) {
+        if hard {
+            info!(
+                "{}: kernel hard expire of CHILD_SA {child}, deleting it",
+                self.name()
+            );
+            self.delete_child_now(ctx, now, child);
+        } else {
+            debug!("{}: kernel soft expire of CHILD_SA {child}", self.name());
+            if let Err(e) = self.rekey_child(ctx, now, child) {
+                debug!("{}: no rekey of {child} now: {e}", self.name());
+                if let Some(c) = self.child_mut(child)
+                    && c.state == ChildState::Installed
+                {
+                    c.rekey_at = Some(later(now, LATER));
+                }
+            }
+        }
+    }
+}
