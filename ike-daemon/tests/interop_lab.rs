@@ -959,8 +959,10 @@ fn matrix(cases: &[Case], results: &[(String, String)]) -> String {
          reason on iked's side and leave nothing in either kernel. Algorithms are \
          printed as both daemons print them.\n\n\
          Not covered here (iked does not do them yet): rekeying and \
-         reauthentication, DPD, NAT traversal, MOBIKE, IKE fragmentation, \
-         certificates and EAP, trap policies.\n\n",
+         reauthentication, MOBIKE, IKE fragmentation, certificates and EAP. NAT \
+         traversal against charon (both roles, through a NAT, its mapping \
+         changing) is tested by ike-daemon/tests/natt_lab.rs; a trap tunnel to \
+         charon and DPD clearing a killed charon by ike-daemon/tests/actions_lab.rs.\n\n",
     );
     let good = results
         .iter()

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use ike::crypto::Secret;
 use ike::crypto::suite::ChildSuite;
 use ike::daemon::routes::{RouteOptions, Routes};
-use ike::sa::{ChildId, ChildInstall, IkeSaId, Mode};
+use ike::sa::{ChildId, ChildInstall, IkeSaId, KernelLimits, Mode};
 use ike::wire::codes::{EncrId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
 use iked_lab::net::Netns;
@@ -47,7 +47,8 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         replay_window: 32,
         initiator: true,
         reqid: u32::try_from(id).unwrap_or(1),
-        limits: Default::default(),
+        limits: KernelLimits::default(),
+        encap: false,
     }
 }
 

@@ -98,7 +98,8 @@ fn strongswan_net2net_psk_needs_keys_iked_does_not_have_yet() {
         load_err(f),
         [
             later(24, &format!("{child}.updown"), "updown"),
-            // Line 32, mobike = no, is accepted: iked has no MOBIKE.
+            // Lines 25-27 (rekey_time, rekey_bytes, rekey_packets) are
+            // supported; line 32, mobike = no, is accepted: iked has no MOBIKE.
             format!(
                 "{f}:33: connections.gw-gw.reauth_time: reauth_time = 10800: reauthentication \
                  is not supported yet (only reauth_time = 0 is accepted, which is what iked does)"

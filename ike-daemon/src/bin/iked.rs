@@ -39,6 +39,10 @@ struct Args {
     /// UDP port for IKE with NAT traversal (and ESP in UDP).
     #[arg(long, default_value_t = 4500)]
     natt_port: u16,
+    /// Seconds between NAT keepalives sent from behind a NAT (strongSwan's
+    /// charon.keep_alive); 0: none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+    keep_alive: u64,
     /// Install a route to each remote traffic selector of a tunnel-mode
     /// Child SA (strongSwan's charon.install_routes).
     #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no, action = clap::ArgAction::Set)]
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
             retransmit_tries: args.retransmit_tries,
             ..ike::sa::EndpointConfig::default()
         },
+        keep_alive: std::time::Duration::from_secs(args.keep_alive),
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,

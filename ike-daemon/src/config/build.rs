@@ -105,7 +105,6 @@ fn config(root: &Node, errors: &mut Errors) -> Config {
 const CONNECTION_LATER: &[&str] = &[
     "pull",
     "dscp",
-    "encap",
     "mobike",
     "fragmentation",
     "childless",
@@ -145,6 +144,7 @@ fn connection(
     let remote_addrs = addrs(f.take("remote_addrs"), &path.join("remote_addrs"), errors);
     let local_port = port(f.take("local_port"), &path.join("local_port"), errors);
     let remote_port = port(f.take("remote_port"), &path.join("remote_port"), errors);
+    let encap = boolean(f.take("encap"), &path.join("encap"), errors);
     let proposals = proposals(
         f.take("proposals"),
         ProtocolId::IKE,
@@ -232,6 +232,7 @@ fn connection(
             id: remote.id.unwrap_or(Identity::Any),
         },
         children: children.into_iter().map(|c| c.child).collect(),
+        encap,
         lifetimes,
         dpd_delay,
         dpd_timeout,
@@ -443,6 +444,29 @@ fn addrs(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Vec<A
         }
     }
     if out.is_empty() { any } else { out }
+}
+
+/// A yes/no value as strongSwan's settings read it (`yes`, `true`,
+/// `enabled`, `1` / `no`, `false`, `disabled`, `0`); absent: no.
+fn boolean(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> bool {
+    let Some((node, _)) = value else {
+        return false;
+    };
+    let Some(s) = scalar(node, path, errors) else {
+        return false;
+    };
+    match s {
+        "yes" | "true" | "enabled" | "1" => true,
+        "no" | "false" | "disabled" | "0" => false,
+        _ => {
+            errors.add(
+                node.loc(),
+                path,
+                format!("bad value \"{s}\" (expected yes or no)"),
+            );
+            false
+        }
+    }
 }
 
 fn port(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> u16 {
@@ -810,7 +834,6 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
-    super::off::take(&mut f, super::off::CHILD, errors);
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))

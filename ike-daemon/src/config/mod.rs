@@ -113,6 +113,9 @@ pub struct Connection {
     pub remote: RemoteAuth,
     /// `children`, in file order.
     pub children: Vec<Child>,
+    /// `encap`, default `no`: force UDP encapsulation of ESP (NAT
+    /// traversal) even when no NAT is detected.
+    pub encap: bool,
     /// `rekey_time`, `over_time`, `rand_time` of the IKE SA.
     pub lifetimes: IkeLifetimes,
     /// `dpd_delay`: a liveness check after this long without traffic from

@@ -48,9 +48,6 @@ pub(super) const CONNECTION: &[(&str, Off, &str)] = &[
     ("reauth_time", Off::ZeroTime, "reauthentication"),
 ];
 
-/// Child keys: none since Child SA rekeying (`rekey_time`) is supported.
-pub(super) const CHILD: &[(&str, Off, &str)] = &[];
-
 /// Takes each of `keys` from `f`: its "off" value is accepted, any other is
 /// an error.
 pub(super) fn take(f: &mut Fields<'_>, keys: &[(&'static str, Off, &str)], errors: &mut Errors) {

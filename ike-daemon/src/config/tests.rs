@@ -167,6 +167,7 @@ connections:
     remote_addrs: [vpn.example.net, 198.51.100.0/24, 198.51.100.7-198.51.100.9, '%any6']
     local_port: 4500
     remote_port: 0x1194
+    encap: yes
     proposals: [aes128-sha256-modp2048, default]
     local: { auth: psk, id: 'C=CH, O=Example, CN=gw' }
     remote: { auth: psk, id: '@#0102' }
@@ -211,6 +212,8 @@ connections:
         ]
     );
     assert_eq!((a.local_port, a.remote_port), (4500, 4500));
+    assert!(a.encap);
+    assert!(!config.connection("b").unwrap().encap);
     let mut want = parse_list(ProtocolId::IKE, &["aes128-sha256-modp2048", "default"]).unwrap();
     assert_eq!(a.proposals, want);
     want.truncate(1);
@@ -308,7 +311,7 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, fragmentation, local,",
+                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, local,",
             ),
             (12, "connections.c.dpd_delay", "bad time \"soon\""),
         ],
@@ -848,6 +851,33 @@ fn from_tree_names_each_nodes_file() {
     let e = Config::from_tree(&bad, &["only.conf"]).unwrap_err();
     assert_eq!(e.issues[0].file, "(unknown file)");
     assert_eq!(e.issues[0].line, 7);
+}
+
+#[test]
+fn encap_takes_strongswans_booleans_in_both_formats() {
+    for (v, want) in [("yes", true), ("true", true), ("no", false), ("0", false)] {
+        let c = ok(&format!(
+            "connections:\n  c:\n    encap: {v}\n    local: {{ auth: psk }}\n    remote: {{ auth: psk }}\n"
+        ));
+        assert_eq!(c.connections()[0].encap, want, "{v}");
+    }
+    let e = crate::config::Config::from_yaml_str(
+        "connections:\n  c:\n    encap: sometimes\n    local: { auth: psk }\n    remote: { auth: psk }\n",
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("t.yaml:3: connections.c.encap: bad value \"sometimes\" (expected yes or no)"),
+        "{e}"
+    );
+    let c = crate::config::swanctl::parse_str(
+        "connections {\n c {\n  encap = yes\n  remote_port = 4501\n  local { auth = psk }\n  remote { auth = psk }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap();
+    assert!(c.connections()[0].encap);
+    assert_eq!(c.connections()[0].remote_port, 4501);
 }
 
 #[test]

@@ -83,6 +83,9 @@ fn ike(out: &mut String, sa: &IkeSaStatus) {
     if let Some(a) = &sa.algorithms {
         let _ = writeln!(out, "  {a}");
     }
+    if sa.encap {
+        let _ = writeln!(out, "  ESP in UDP (NAT traversal)");
+    }
     if let Some(s) = sa.established_secs {
         let _ = writeln!(
             out,

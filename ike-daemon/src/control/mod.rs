@@ -206,6 +206,10 @@ pub struct IkeSaStatus {
     pub nat_local: bool,
     /// A NAT is in front of the peer.
     pub nat_remote: bool,
+    /// IKE on the NAT-T port and the Child SAs with ESP in UDP (NAT on
+    /// either side, or `encap`). Absent from older daemons: false.
+    #[serde(default)]
+    pub encap: bool,
     /// Its Child SAs.
     pub children: Vec<ChildSaStatus>,
 }

@@ -20,6 +20,7 @@ fn sample_status() -> Vec<IkeSaStatus> {
         expire_secs: Some(15_700),
         nat_local: false,
         nat_remote: false,
+        encap: false,
         children: vec![ChildSaStatus {
             id: 1,
             name: "lan".into(),

@@ -23,7 +23,8 @@
 //! traffic on the newest valid SA of a reqid, so adding the new outbound
 //! SA switches traffic to it, and removing the old SAs afterwards loses
 //! nothing. Operations on one reqid run strictly in the order the
-//! endpoint issued them.
+//! endpoint issued them. Routes are shared the same way: the rekeyed Child
+//! SA registers its routes before the old one gives them up.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -34,14 +35,14 @@ use tracing::{debug, info, warn};
 use xfrm_netlink::{
     AeadAlg, CipherAlg, Direction, EventGroups, Handle, IntegrityAlg, IpPrefix, KernelErrorKind,
     Key, Lifetimes, Limits, PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector,
-    Template, Transforms, Usage, XfrmEvent,
+    Template, Transforms, UdpEncap, Usage, XfrmEvent,
 };
 
 use super::routes::Routes;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
-    ChildId, ChildInstall, ChildRemove, IkeSaId, KernelEvent, KernelLimits, KernelOk, KernelOp,
-    KernelResult, Mode,
+    ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelLimits, KernelOk,
+    KernelOp, KernelResult, Mode,
 };
 use crate::wire::TrafficSelector;
 use crate::wire::codes::{EncrId, IntegId, ProtocolId};
@@ -238,7 +239,7 @@ fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
 }
 
 /// One selector's parts: (start, end, protocol, start port, end port).
-fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
+pub(super) fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
     match ts {
         TrafficSelector::Ipv4(r) => Some((
             r.start.into(),
@@ -400,16 +401,21 @@ pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
     let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
     // ESN needs a replay window (the kernel keeps its bitmap).
     let window = if c.esn { window.max(32) } else { window };
-    let sa = |src, dst, spi, t| {
-        SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+    let sa = |src, dst, spi, t, ports: (u16, u16)| {
+        let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
             .reqid(reqid)
             .replay_window(window)
             .esn(c.esn)
-            .lifetimes(lifetimes(&c.limits))
+            .lifetimes(lifetimes(&c.limits));
+        if c.encap {
+            sa = sa.encap(UdpEncap::new(ports.0, ports.1));
+        }
+        sa
     };
+    let (lport, rport) = (c.local.port(), c.remote.port());
     Ok(InstallPlan {
-        sa_in: sa(remote, local, c.spi_in, t_in),
-        sa_out: sa(local, remote, c.spi_out, t_out),
+        sa_in: sa(remote, local, c.spi_in, t_in, (rport, lport)),
+        sa_out: sa(local, remote, c.spi_out, t_out, (lport, rport)),
         policies: plan_policies(
             c.mode,
             proto,
@@ -422,6 +428,49 @@ pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
     })
 }
 
+/// An installed SA (inbound or not) moved to the addresses and
+/// encapsulation ports of `u` (a NAT mapping changed).
+pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
+    let (local, remote) = (u.local, u.remote);
+    let mut sa = sa.clone();
+    let (src, dst) = if inbound {
+        (remote, local)
+    } else {
+        (local, remote)
+    };
+    sa.src = src.ip();
+    sa.dst = dst.ip();
+    sa.encap = u.encap.then(|| UdpEncap::new(src.port(), dst.port()));
+    sa
+}
+
+/// Policies whose templates' tunnel endpoints move from `old` (local,
+/// remote) to `new`.
+pub fn moved_policies(
+    policies: &[PolicyConfig],
+    old: (IpAddr, IpAddr),
+    new: (IpAddr, IpAddr),
+) -> Vec<PolicyConfig> {
+    let moved = |a: IpAddr| {
+        if a == old.0 {
+            new.0
+        } else if a == old.1 {
+            new.1
+        } else {
+            a
+        }
+    };
+    let mut out = policies.to_vec();
+    for p in &mut out {
+        for t in &mut p.templates {
+            if let Some((s, d)) = t.tunnel {
+                t.tunnel = Some((moved(s), moved(d)));
+            }
+        }
+    }
+    out
+}
+
 /// What is in the kernel for one Child SA (its SAs) or one reqid (its
 /// policies).
 #[derive(Debug, Clone, Default)]
@@ -429,6 +478,11 @@ struct Installed {
     ike: Option<IkeSaId>,
     sas: Vec<SaId>,
     policies: Vec<PolicyId>,
+    /// The SAs as installed (`true`: inbound), for a move to new
+    /// addresses (a NAT mapping changed).
+    sa_configs: Vec<(bool, SaConfig)>,
+    /// The policies as installed, for the same.
+    policy_configs: Vec<PolicyConfig>,
 }
 
 #[derive(Debug, Default)]
@@ -547,6 +601,7 @@ impl Kernel {
             | KernelOp::InstallRekeyed { child, .. }
             | KernelOp::InstallOutbound { child, .. } => Some(child.reqid),
             KernelOp::RemoveChild { child, .. } => Some(child.reqid),
+            KernelOp::UpdateChild { child, .. } => Some(child.reqid),
             KernelOp::AllocSpi { .. }
             | KernelOp::ReleaseSpi { .. }
             | KernelOp::QueryTraffic { .. } => None,
@@ -635,6 +690,10 @@ impl Kernel {
                     outcome: Ok(KernelOk::Traffic(sum)),
                 })
             }
+            KernelOp::UpdateChild { req, child } => Some(KernelResult {
+                req,
+                outcome: self.update(&child).await.map(|()| KernelOk::Done),
+            }),
             KernelOp::ReleaseSpi {
                 protocol: p,
                 local,
@@ -716,8 +775,9 @@ impl Kernel {
                             c.reqid,
                             Installed {
                                 ike: Some(c.ike_sa),
-                                sas: Vec::new(),
                                 policies: pols,
+                                policy_configs: plan.policies.clone(),
+                                ..Installed::default()
                             },
                         );
                     }
@@ -752,15 +812,97 @@ impl Kernel {
             .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
         let id = plan.sa_out.id();
         self.with(|s| {
-            s.children
-                .entry(c.id)
-                .or_insert_with(|| Installed {
-                    ike: Some(c.ike_sa),
-                    ..Installed::default()
-                })
-                .sas
-                .push(id)
+            let r = s.children.entry(c.id).or_insert_with(|| Installed {
+                ike: Some(c.ike_sa),
+                ..Installed::default()
+            });
+            r.sas.push(id);
+            r.sa_configs.push((false, plan.sa_out));
         });
+        Ok(())
+    }
+
+    /// Moves an installed child to new addresses: `UPDSA` where an SA keeps
+    /// its addresses (only the encapsulation ports change), a new SA in
+    /// place of the old one where they change, and then the tunnel
+    /// endpoints of its reqid's policies.
+    async fn update(&self, u: &ChildUpdate) -> Result<(), String> {
+        let (child, pols) = self.with(|s| {
+            (
+                s.children.get(&u.id).cloned(),
+                s.policies.get(&u.reqid).cloned(),
+            )
+        });
+        let Some(mut child) = child.filter(|c| !c.sa_configs.is_empty()) else {
+            return Err(format!("Child SA {} is not installed", u.id));
+        };
+        if child.sa_configs.iter().any(|(_, c)| {
+            c.src.is_ipv4() != u.remote.is_ipv4() || u.local.is_ipv4() != u.remote.is_ipv4()
+        }) {
+            return Err(format!(
+                "cannot move Child SA {} to another address family ({} <=> {})",
+                u.id, u.local, u.remote
+            ));
+        }
+        let old = child.sa_configs.first().map(|(inbound, c)| {
+            if *inbound {
+                (c.dst, c.src)
+            } else {
+                (c.src, c.dst)
+            }
+        });
+        let sa = self.handle.sa();
+        let mut moved = Vec::new();
+        for (inbound, old_sa) in &child.sa_configs {
+            let new = moved_sa(old_sa, *inbound, u);
+            if old_sa.src == new.src && old_sa.dst == new.dst {
+                sa.update(new.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| format!("updating SA {:08x}: {e}", new.spi))?;
+            } else {
+                match sa.delete(old_sa.id()).await {
+                    Ok(()) => {}
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => return Err(format!("replacing SA {:08x}: {e}", old_sa.spi)),
+                }
+                sa.add(new.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| format!("replacing SA {:08x}: {e}", new.spi))?;
+            }
+            moved.push((*inbound, new));
+        }
+        child.sas = moved.iter().map(|(_, c)| c.id()).collect();
+        child.sa_configs = moved;
+        self.with(|s| s.children.insert(u.id, child));
+        if let (Some(mut pols), Some(old)) = (pols, old) {
+            let new = moved_policies(&pols.policy_configs, old, (u.local.ip(), u.remote.ip()));
+            if new != pols.policy_configs {
+                for p in &new {
+                    self.handle
+                        .policy()
+                        .update(p.clone())
+                        .execute()
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "updating policy {} {} -> {}: {e}",
+                                p.direction, p.selector.src, p.selector.dst
+                            )
+                        })?;
+                }
+                pols.policy_configs = new;
+                self.with(|s| s.policies.insert(u.reqid, pols));
+            }
+        }
+        debug!(
+            "Child SA {} moved to {} <=> {}{}",
+            u.id,
+            u.local,
+            u.remote,
+            if u.encap { " (ESP in UDP)" } else { "" }
+        );
         Ok(())
     }
 
@@ -782,12 +924,14 @@ impl Kernel {
             Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
         }
         done.sas.push(plan.sa_in.id());
+        done.sa_configs.push((true, plan.sa_in.clone()));
         if outbound {
             sa.add(plan.sa_out.clone())
                 .execute()
                 .await
                 .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
             done.sas.push(plan.sa_out.id());
+            done.sa_configs.push((false, plan.sa_out.clone()));
         }
         let trapped: HashSet<PolicyId> =
             self.with(|s| s.traps.values().flatten().map(PolicyConfig::id).collect());
@@ -831,9 +975,8 @@ impl Kernel {
                 .filter(|id| !keep.contains(id) && !self.held(id))
                 .collect();
             self.undo(&Installed {
-                ike: None,
-                sas: Vec::new(),
                 policies: gone,
+                ..Installed::default()
             })
             .await;
         }
@@ -861,9 +1004,8 @@ impl Kernel {
             .filter(|id| !self.held(id))
             .collect();
         self.undo(&Installed {
-            ike: None,
-            sas: Vec::new(),
             policies: gone,
+            ..Installed::default()
         })
         .await;
     }
@@ -962,7 +1104,7 @@ impl Kernel {
             Installed {
                 ike: Some(c.ike_sa),
                 sas,
-                policies: Vec::new(),
+                ..Installed::default()
             }
         });
         let pols = match pols {
@@ -970,6 +1112,8 @@ impl Kernel {
             None if c.policies => Installed {
                 ike: Some(c.ike_sa),
                 sas: Vec::new(),
+                sa_configs: Vec::new(),
+                policy_configs: Vec::new(),
                 policies: plan_policies(
                     c.mode,
                     proto,
@@ -1045,9 +1189,8 @@ impl Kernel {
         let (mut children, larval) = self.with(|s| {
             let mut all: Vec<Installed> = s.policies.drain().map(|(_, i)| i).collect();
             all.extend(s.traps.drain().map(|(_, t)| Installed {
-                ike: None,
-                sas: Vec::new(),
                 policies: t.iter().map(PolicyConfig::id).collect(),
+                ..Installed::default()
             }));
             all.extend(s.children.drain().map(|(_, i)| i));
             (all, s.larval.drain().collect::<Vec<_>>())

@@ -58,6 +58,8 @@ pub struct Options {
     /// Protocol settings: the retransmission schedule
     /// (`--retransmit-timeout`, `--retransmit-base`, `--retransmit-tries`).
     pub endpoint: EndpointConfig,
+    /// Interval of NAT keepalives (`--keep-alive`); zero: none.
+    pub keep_alive: Duration,
 }
 
 /// Why the daemon could not start or run.
@@ -218,6 +220,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     }
     drop(dgram_tx);
 
+    let mut mapping_rx = mapping_events();
+
     let (control_tx, mut control_rx) = mpsc::channel::<ControlCmd>(64);
     let listener = control::listen(&opts.control_path).map_err(|source| DaemonError::Io {
         what: format!("control socket {}", opts.control_path.display()),
@@ -229,7 +233,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let peers = runtime::peers(&config, &resolved, opts.ports);
     let config = Arc::new(config);
     let ep = Endpoint::new(
-        opts.endpoint,
+        EndpointConfig {
+            natt_port: opts.ports.natt,
+            keep_alive: opts.keep_alive,
+            ..opts.endpoint
+        },
         peers.clone(),
         Arc::new(ConfigPsk::new(config.clone())),
         Arc::new(DefaultProvider::new()),
@@ -306,6 +314,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                     d.ep.handle_kernel_result(Instant::now(), r);
                 }
             }
+            Some(m) = mapping_rx.recv() => {
+                debug!(
+                    "kernel: ESP of SA {:08x} arrives from {} instead of {}",
+                    m.spi, m.new, m.old
+                );
+                d.ep.handle_mapping(Instant::now(), m.dst, m.spi, m.new);
+            }
             Some(e) = expire_rx.recv() => d.ep.handle_kernel_event(Instant::now(), e),
             Some(a) = acquire_rx.recv() => d.acquire(a),
             Some(c) = control_rx.recv() => d.control(c).await,
@@ -335,6 +350,37 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     d.kernel.remove_all().await;
     info!("iked stopped");
     Ok(())
+}
+
+/// The kernel's NAT mapping events (ESP in UDP of an inbound SA arriving
+/// from another address or port than its encapsulation says). Without
+/// them (no permission, no group) a changed mapping is still noticed from
+/// the peer's next IKE message.
+fn mapping_events() -> mpsc::Receiver<xfrm_netlink::Mapping> {
+    let (tx, rx) = mpsc::channel(64);
+    let groups = xfrm_netlink::EventGroups {
+        mapping: true,
+        ..xfrm_netlink::EventGroups::default()
+    };
+    match xfrm_netlink::subscribe(groups) {
+        Ok(mut events) => {
+            tokio::spawn(async move {
+                while let Some(ev) = events.next_event().await {
+                    match ev {
+                        Ok(xfrm_netlink::XfrmEvent::Mapping(m)) => {
+                            if tx.send(m).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => debug!("kernel event: {e}"),
+                    }
+                }
+            });
+        }
+        Err(e) => warn!("no kernel NAT mapping events: {e}"),
+    }
+    rx
 }
 
 fn bind_sockets(ports: Ports) -> Result<Vec<Arc<IkeSocket>>, DaemonError> {
@@ -476,11 +522,7 @@ impl Driver {
             );
             return;
         };
-        let payload = if sock.natt {
-            socket::add_marker(&t.payload)
-        } else {
-            t.payload
-        };
+        let payload = socket::datagram(sock.natt, t.payload);
         let src = if t.local.is_ipv6() == v6 {
             t.local.ip()
         } else if v6 {

@@ -46,7 +46,7 @@ use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use tracing::{debug, info, warn};
 use xfrm_netlink::IpPrefix;
 
-use super::kernel::range_to_prefixes;
+use super::kernel::{range_to_prefixes, ts_parts};
 use crate::sa::{ChildId, ChildInstall, Mode};
 use crate::wire::TrafficSelector;
 
@@ -143,26 +143,6 @@ pub struct RouteSpec {
     pub oif: u32,
 }
 
-fn ts_range(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
-    match ts {
-        TrafficSelector::Ipv4(r) => Some((
-            r.start.into(),
-            r.end.into(),
-            r.ip_protocol,
-            r.start_port,
-            r.end_port,
-        )),
-        TrafficSelector::Ipv6(r) => Some((
-            r.start.into(),
-            r.end.into(),
-            r.ip_protocol,
-            r.start_port,
-            r.end_port,
-        )),
-        TrafficSelector::Unknown { .. } => None,
-    }
-}
-
 fn as_u128(a: IpAddr) -> u128 {
     match a {
         IpAddr::V4(v) => u128::from(u32::from(v)),
@@ -194,7 +174,7 @@ fn prefix_contains(net: IpAddr, len: u8, a: IpAddr) -> bool {
 /// Whether a selector can have a route: any protocol, all ports (charon
 /// installs none for a policy restricted to a protocol or ports).
 fn routable(ts: &TrafficSelector) -> bool {
-    matches!(ts_range(ts), Some((_, _, 0, 0, u16::MAX)))
+    matches!(ts_parts(ts), Some((_, _, 0, 0, u16::MAX)))
 }
 
 fn unspecified(v6: bool) -> IpAddr {
@@ -241,12 +221,12 @@ pub fn route_targets(
         return out;
     }
     for r in remote_ts.iter().filter(|r| routable(r)) {
-        let Some((rs, re, ..)) = ts_range(r) else {
+        let Some((rs, re, ..)) = ts_parts(r) else {
             continue;
         };
         let Some(l) = local_ts
             .iter()
-            .find(|l| routable(l) && ts_range(l).is_some_and(|p| p.0.is_ipv4() == rs.is_ipv4()))
+            .find(|l| routable(l) && ts_parts(l).is_some_and(|p| p.0.is_ipv4() == rs.is_ipv4()))
         else {
             continue;
         };
@@ -267,7 +247,7 @@ pub fn route_targets(
 /// includes the unspecified address, `Some(Some(a))` for the first local
 /// address inside it, `None` when there is none (no route).
 pub fn choose_source(ts: &TrafficSelector, addrs: &[LocalAddr]) -> Option<Option<IpAddr>> {
-    let (start, end, ..) = ts_range(ts)?;
+    let (start, end, ..) = ts_parts(ts)?;
     if range_contains(start, end, unspecified(start.is_ipv6())) {
         return Some(None);
     }
@@ -353,7 +333,7 @@ pub fn plan_routes(
 }
 
 fn ts_text(ts: &TrafficSelector) -> String {
-    match ts_range(ts) {
+    match ts_parts(ts) {
         Some((s, e, ..)) => {
             let p = range_to_prefixes(s, e);
             match p.as_slice() {

@@ -148,6 +148,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         remote_id,
         children: c.children.iter().map(child).collect(),
         dpd_delay: c.dpd_delay,
+        encap: c.encap,
         lifetimes: IkeLifetimes {
             rekey_time: c.lifetimes.rekey_time,
             over_time: c.lifetimes.over_time,

@@ -49,6 +49,19 @@ pub fn add_marker(message: &[u8]) -> Vec<u8> {
     v
 }
 
+/// The datagram to send from a socket for `payload` (a [`Transmit`]'s):
+/// on the NAT-T port an IKE message gets the marker, a NAT keepalive (the
+/// single octet 0xFF, RFC 3948 2.3) does not.
+///
+/// [`Transmit`]: crate::sa::Transmit
+pub fn datagram(natt: bool, payload: Vec<u8>) -> Vec<u8> {
+    if natt && payload != [0xff] {
+        add_marker(&payload)
+    } else {
+        payload
+    }
+}
+
 /// One IKE socket.
 #[derive(Debug)]
 pub struct IkeSocket {
@@ -262,6 +275,14 @@ mod tests {
         assert_eq!(add_marker(&[0x11, 0x22]), vec![0, 0, 0, 0, 0x11, 0x22]);
         let msg = [7u8; 40];
         assert_eq!(strip_marker(&add_marker(&msg)), Some(&msg[..]));
+    }
+
+    #[test]
+    fn keepalives_go_without_the_marker() {
+        assert_eq!(datagram(true, vec![0xff]), vec![0xff]);
+        assert_eq!(datagram(false, vec![0xff]), vec![0xff]);
+        assert_eq!(datagram(true, vec![1, 2]), vec![0, 0, 0, 0, 1, 2]);
+        assert_eq!(datagram(false, vec![1, 2]), vec![1, 2]);
     }
 
     #[test]

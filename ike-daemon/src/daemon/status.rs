@@ -177,6 +177,7 @@ pub fn ike_status(sa: &IkeSaInfo, now: Instant) -> IkeSaStatus {
         expire_secs: until(sa.expires_at, now),
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
+        encap: sa.encap,
         children: sa.children.iter().map(|c| child_status(c, now)).collect(),
     }
 }

@@ -143,6 +143,7 @@ pub fn trap_route_child(
         initiator: true,
         reqid,
         limits: Default::default(),
+        encap: false,
     })
 }
 
@@ -475,6 +476,7 @@ mod tests {
             children: vec![child],
             lifetimes: Default::default(),
             dpd_delay: Default::default(),
+            encap: false,
         }
     }
 

@@ -693,6 +693,7 @@ impl IkeSa {
             initiator: c.initiator,
             reqid: c.reqid,
             limits: c.cfg.lifetimes.kernel_limits(),
+            encap: self.nat.encap,
         };
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });

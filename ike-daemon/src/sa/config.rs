@@ -153,6 +153,11 @@ pub struct PeerCfg {
     pub remote_id: Option<Identification>,
     /// The Child SAs.
     pub children: Vec<ChildCfg>,
+    /// Force UDP encapsulation (swanctl's `encap`): we send a
+    /// NAT_DETECTION_SOURCE_IP that matches no address, so both sides
+    /// believe we are behind NAT, move IKE to the NAT-T port and install
+    /// the Child SAs with ESP in UDP.
+    pub encap: bool,
     /// When the IKE SA is rekeyed.
     pub lifetimes: IkeLifetimes,
     /// Dead peer detection (`dpd_delay`): after this long without a
@@ -230,6 +235,12 @@ pub struct EndpointConfig {
     pub max_invalid_ke_retries: u32,
     /// Bounds for parsing received messages.
     pub limits: ParseLimits,
+    /// Our NAT-T port (4500): where IKE moves when NAT is detected
+    /// (RFC 7296 2.23) and the source port of ESP in UDP.
+    pub natt_port: u16,
+    /// Interval of NAT keepalives (RFC 3948 2.3) from the side behind NAT
+    /// (strongSwan's `charon.keep_alive`, 20 s); zero: none.
+    pub keep_alive: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -243,6 +254,8 @@ impl Default for EndpointConfig {
             preference: Preference::Configured,
             max_invalid_ke_retries: 5,
             limits: ParseLimits::default(),
+            natt_port: 4500,
+            keep_alive: Duration::from_secs(20),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! them, and the queues of their outputs.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -302,6 +302,25 @@ impl Endpoint {
         self.ctx
             .trap_reqids
             .remove(&(peer.to_owned(), child.to_owned()))
+    }
+
+    /// The kernel's MAPPING event: ESP of the inbound SA `spi` with
+    /// destination `dst` (ours) arrived from `remote`, not from where the
+    /// SA's UDP encapsulation says the peer is (its NAT mapping changed).
+    /// The IKE SA and its Child SAs follow the peer if it is behind NAT.
+    pub fn handle_mapping(&mut self, now: Instant, dst: IpAddr, spi: u32, remote: SocketAddr) {
+        let _ = now;
+        let found = self.sas.iter().find_map(|(id, sa)| {
+            (sa.local.ip() == dst && sa.children.iter().any(|c| c.spi_in == spi)).then_some(*id)
+        });
+        let Some(id) = found else {
+            debug!("NAT mapping event for unknown SA {spi:08x} at {dst}");
+            return;
+        };
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.natt_mapping(&mut self.ctx, remote);
+        }
+        self.after(id);
     }
 
     /// Starts an IKE SA to `peer` with the named children (empty: the

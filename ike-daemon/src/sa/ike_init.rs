@@ -14,6 +14,7 @@ use super::endpoint::Ctx;
 use super::ike_sa::{
     IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
 };
+use super::natt::{NatT, fake_source};
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
 use crate::crypto::auth::nat_detection_hash;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
@@ -176,6 +177,7 @@ impl IkeSa {
             pending: None,
             half_open_until: None,
             dead: false,
+            nat: NatT::default(),
             rekeyed: false,
             retire_at: None,
             rekey_at: None,
@@ -216,9 +218,14 @@ impl IkeSa {
             data: ke.public_value().to_vec(),
         }));
         payloads.push(Payload::Nonce(self.init.nonce_i.clone()));
+        let source = if self.peer.encap {
+            fake_source()
+        } else {
+            self.local
+        };
         payloads.push(Payload::Notify(Notify::nat_detection(
             false,
-            nat_hash(self.spi_i, 0, self.local),
+            nat_hash(self.spi_i, 0, source),
         )));
         payloads.push(Payload::Notify(Notify::nat_detection(
             true,
@@ -330,6 +337,7 @@ impl IkeSa {
             );
             return;
         }
+        let from_any = self.local.ip().is_unspecified();
         if let Err(e) = self.complete_init(ctx, &msg, local) {
             self.fail(ctx, IkeFailReason::InvalidResponse(e));
             return;
@@ -337,6 +345,7 @@ impl IkeSa {
         self.init.response = bytes.to_vec();
         self.outstanding = None;
         self.next_mid = 1;
+        self.natt_after_init(ctx, now, from_any);
         debug!(
             "{}: IKE_SA_INIT done{}{}",
             self.name(),
@@ -643,7 +652,10 @@ pub(crate) fn respond(
                 data: ker,
             }),
             Payload::Nonce(nonce_r.clone()),
-            Payload::Notify(Notify::nat_detection(false, nat_hash(spi_i, spi_r, local))),
+            Payload::Notify(Notify::nat_detection(
+                false,
+                nat_hash(spi_i, spi_r, if peer.encap { fake_source() } else { local }),
+            )),
             Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
         ],
     };
@@ -661,7 +673,7 @@ pub(crate) fn respond(
         peer.name,
         remote.ip()
     );
-    Some(IkeSa {
+    let mut sa = IkeSa {
         id,
         initiator: false,
         phase: Phase::HalfOpen,
@@ -694,6 +706,10 @@ pub(crate) fn respond(
         pending: None,
         half_open_until: Some(later(now, ctx.cfg.half_open_timeout)),
         dead: false,
+        nat: NatT {
+            init_remote: Some(remote),
+            ..NatT::default()
+        },
         rekeyed: false,
         retire_at: None,
         rekey_at: None,
@@ -703,5 +719,7 @@ pub(crate) fn respond(
         deferred: None,
         dpd: Default::default(),
         peer,
-    })
+    };
+    sa.natt_after_init(ctx, now, false);
+    Some(sa)
 }

@@ -329,6 +329,11 @@ impl IkeSa {
                 bytes: self.dpd.bytes,
                 ..super::ike_sa::Dpd::armed(self.peer.dpd_delay, now)
             },
+            nat: super::natt::NatT {
+                encap: self.nat.encap,
+                keepalive_at: self.nat.keepalive_at,
+                init_remote: None,
+            },
         }
     }
 
@@ -339,6 +344,8 @@ impl IkeSa {
         // Deleted (by command) while being rekeyed: the new one goes too.
         let terminated = delete_old && self.queue.iter().any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
+        // The new SA sends the keepalives from now on.
+        self.nat.keepalive_at = None;
         new.pending_children = std::mem::take(&mut self.pending_children);
         new.queue = std::mem::take(&mut self.queue)
             .into_iter()

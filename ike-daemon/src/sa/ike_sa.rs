@@ -47,6 +47,8 @@ pub(crate) enum KernelPurpose {
     Remove,
     /// Reading the inbound traffic counters for dead peer detection.
     Traffic,
+    /// Moving one to new addresses (the result is only logged).
+    Update,
 }
 
 impl KernelPurpose {
@@ -56,7 +58,7 @@ impl KernelPurpose {
             Self::AllocSpi { child, .. } | Self::Install { child } | Self::InstallOut { child } => {
                 Some(*child)
             }
-            Self::Remove | Self::Traffic => None,
+            Self::Remove | Self::Traffic | Self::Update => None,
         }
     }
 }
@@ -274,6 +276,8 @@ pub(crate) struct IkeSa {
     pub(crate) pending: Option<PendingChild>,
     pub(crate) half_open_until: Option<Instant>,
     pub(crate) dead: bool,
+    /// NAT traversal: encapsulation, keepalives.
+    pub(crate) nat: super::natt::NatT,
     /// Replaced by a rekey: it goes without an event.
     pub(crate) rekeyed: bool,
     /// A rekey responder's old SA goes at this time if the peer did not
@@ -432,7 +436,7 @@ impl IkeSa {
 
     /// Responder: the key of retransmitted IKE_SA_INIT requests.
     pub(crate) fn init_key(&self) -> Option<(SocketAddr, u64)> {
-        (!self.initiator).then_some((self.remote, self.spi_i))
+        (!self.initiator).then_some((self.nat.init_remote.unwrap_or(self.remote), self.spi_i))
     }
 
     /// Whether IKE_SA_INIT requests should still find it (responder, not
@@ -464,6 +468,7 @@ impl IkeSa {
             self.rekey_at,
             self.expire_at,
             self.dpd.at,
+            self.nat.keepalive_at,
         ]
         .into_iter()
         .flatten()
@@ -617,7 +622,6 @@ impl IkeSa {
             debug!("{}: dropping {} with unknown SPIr", self.name(), h.exchange);
             return;
         }
-        let _ = remote;
         if h.is_response() {
             match &self.outstanding {
                 Some(o) if o.mid == h.message_id => {}
@@ -635,6 +639,7 @@ impl IkeSa {
                 return;
             }
             self.dpd_seen(now);
+            self.natt_authenticated(ctx, local, remote);
             let Some(out) = self.outstanding.take() else {
                 return;
             };
@@ -706,6 +711,7 @@ impl IkeSa {
                 return;
             }
             self.dpd_seen(now);
+            self.natt_authenticated(ctx, local, remote);
             self.last_request = Some(bytes.to_vec());
             if let Err(e) = rules::check(&msg) {
                 info!(
@@ -769,6 +775,7 @@ impl IkeSa {
 
     /// Retransmissions, give-up, half-open timeout, lifetimes.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
+        self.natt_timeout(ctx, now);
         if self.half_open_until.is_some_and(|t| t <= now) {
             self.fail(ctx, IkeFailReason::HalfOpenTimeout);
             return;
@@ -944,6 +951,7 @@ impl IkeSa {
         self.pending = None;
         self.deferred = None;
         self.half_open_until = None;
+        self.nat.keepalive_at = None;
         self.retire_at = None;
         self.rekey_at = None;
         self.expire_at = None;
@@ -1026,6 +1034,14 @@ impl IkeSa {
                     info!("{}: removing a Child SA failed: {e}", self.name());
                 }
             }
+            KernelPurpose::Update => {
+                if let Err(e) = outcome {
+                    info!(
+                        "{}: moving a Child SA to new addresses failed: {e}",
+                        self.name()
+                    );
+                }
+            }
         }
     }
 
@@ -1094,6 +1110,7 @@ impl IkeSa {
             expires_at: self.expire_at,
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
+            encap: self.nat.encap,
             children: self.children.iter().map(Child::info).collect(),
         }
     }

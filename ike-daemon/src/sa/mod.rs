@@ -19,7 +19,8 @@
 //! peer's address and SPI) to the id, and a timer heap with one deadline
 //! per SA (`poll_timeout` is a peek). Each exchange is one module with
 //! both roles, adding an `impl IkeSa` block: `ike_init` (IKE_SA_INIT,
-//! COOKIE, INVALID_KE_PAYLOAD, NAT detection), `ike_auth` (PSK AUTH, the
+//! COOKIE, INVALID_KE_PAYLOAD, NAT detection), `natt` (the move to the
+//! NAT-T port, ESP in UDP, keepalives, NAT mapping changes), `ike_auth` (PSK AUTH, the
 //! choice of peer configuration by identity), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
@@ -59,14 +60,14 @@
 //! - `rand_bytes` / `rand_packets`: the kernel's byte and packet limits
 //!   have no jitter. A rekey keeps the configuration (and proposals) the
 //!   Child SA was made with; a reload applies to new SAs only.
-//! - NAT traversal beyond detection ([`IkeSaInfo::nat_local`] /
-//!   `nat_remote`): no move to port 4500, no UDP encapsulation, no keepalives.
+//! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
 //! - Certificates, EAP, multiple authentication rounds, configuration
 //!   payloads (virtual IPs), INITIAL_CONTACT.
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
-//!   then over the unspecified address (the peer sees "NAT").
+//!   then over the unspecified address (the peer sees "NAT", and so the
+//!   initiator encapsulates too: `natt`).
 
 mod child_create;
 mod child_rekey;
@@ -79,6 +80,7 @@ mod ike_rekey;
 mod ike_sa;
 mod informational;
 mod lifetimes;
+mod natt;
 mod timers;
 mod ts;
 mod types;
@@ -94,7 +96,7 @@ pub use config::{
 pub use endpoint::Endpoint;
 pub use ts::narrow;
 pub use types::{
-    ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
-    Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits, KernelOk,
-    KernelOp, KernelReq, KernelResult, Transmit,
+    ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
+    CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits,
+    KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };

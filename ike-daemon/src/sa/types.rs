@@ -38,7 +38,8 @@ impl fmt::Display for ChildId {
 pub struct KernelReq(pub u64);
 
 /// A datagram to send: an IKE message, without the non-ESP marker (the
-/// daemon adds the four zero octets when it sends from port 4500).
+/// daemon adds the four zero octets when it sends from port 4500), or a
+/// NAT keepalive (RFC 3948 2.3): the single octet 0xFF, sent as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
     /// Source address and port. An unspecified IP (`0.0.0.0`, `::`) means
@@ -100,6 +101,27 @@ pub struct ChildInstall {
     pub reqid: u32,
     /// Byte and packet limits for the kernel (soft: rekey; hard: expire).
     pub limits: KernelLimits,
+    /// ESP in UDP (RFC 3948) between the ports of `local` and `remote`
+    /// (NAT detected or `encap` forced).
+    pub encap: bool,
+}
+
+/// The IKE SA's addresses changed (a NAT mapping changed, RFC 7296 2.23):
+/// move an installed Child SA's SAs and its reqid's policies to them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildUpdate {
+    /// The Child SA.
+    pub id: ChildId,
+    /// The IKE SA it belongs to.
+    pub ike_sa: IkeSaId,
+    /// Its kernel reqid (its policies').
+    pub reqid: u32,
+    /// Our address and port now.
+    pub local: SocketAddr,
+    /// The peer's address and port now.
+    pub remote: SocketAddr,
+    /// ESP in UDP between the two ports.
+    pub encap: bool,
 }
 
 /// Byte and packet limits of a Child SA's kernel SAs (`rekey_bytes`,
@@ -217,6 +239,15 @@ pub enum KernelOp {
         /// The inbound SAs: (protocol, SPI, destination = our address).
         sas: Vec<(ProtocolId, u32, std::net::IpAddr)>,
     },
+    /// Change the outer addresses and UDP encapsulation ports of an
+    /// installed Child SA (its SAs and the templates of its policies);
+    /// answer [`KernelOk::Done`] or an error (which is only logged).
+    UpdateChild {
+        /// Names the result.
+        req: KernelReq,
+        /// The new addresses.
+        child: ChildUpdate,
+    },
     /// Free an SPI allocated by `AllocSpi` that will never be installed
     /// (delete the larval SA). No result is expected.
     ReleaseSpi {
@@ -238,7 +269,8 @@ impl KernelOp {
             | Self::InstallRekeyed { req, .. }
             | Self::InstallOutbound { req, .. }
             | Self::RemoveChild { req, .. }
-            | Self::QueryTraffic { req, .. } => Some(*req),
+            | Self::QueryTraffic { req, .. }
+            | Self::UpdateChild { req, .. } => Some(*req),
             Self::ReleaseSpi { .. } => None,
         }
     }
@@ -645,6 +677,9 @@ pub struct IkeSaInfo {
     pub nat_local: bool,
     /// NAT detected in front of the peer.
     pub nat_remote: bool,
+    /// IKE on the NAT-T port and the Child SAs with ESP in UDP (NAT
+    /// detected on either side, or `encap` forced).
+    pub encap: bool,
     /// The Child SAs.
     pub children: Vec<ChildSaInfo>,
 }

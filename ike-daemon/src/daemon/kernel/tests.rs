@@ -58,6 +58,7 @@ fn install(
         initiator: true,
         reqid: 9,
         limits: Default::default(),
+        encap: false,
     }
 }
 
@@ -474,4 +475,80 @@ fn operations_on_one_reqid_run_in_scheduling_order_whatever_the_polling_order() 
         // Another reqid does not wait for reqid 1.
         assert!(pos("2a start") < pos("1a end"), "{log:?}");
     });
+}
+
+#[test]
+fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
+    let mut c = install(
+        Mode::Tunnel,
+        "10.0.0.5:4500",
+        "198.51.100.1:4500",
+        vec![v4("10.1.0.0", "10.1.0.255")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    assert!(plan_install(&c).unwrap().sa_in.encap.is_none());
+    c.encap = true;
+    c.remote = "198.51.100.1:4501".parse().unwrap();
+    let p = plan_install(&c).unwrap();
+    // Inbound: from the peer's port to ours; outbound the other way.
+    assert_eq!(p.sa_in.encap, Some(UdpEncap::new(4501, 4500)));
+    assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 4501)));
+}
+
+#[test]
+fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
+    let mut c = install(
+        Mode::Tunnel,
+        "198.51.100.1:4500",
+        "203.0.113.1:30001",
+        vec![v4("10.2.0.0", "10.2.0.255")],
+        vec![v4("10.1.0.0", "10.1.0.255")],
+    );
+    c.encap = true;
+    let plan = plan_install(&c).unwrap();
+    let me: IpAddr = "198.51.100.1".parse().unwrap();
+    let old_peer: IpAddr = "203.0.113.1".parse().unwrap();
+    // Only the port changed: same addresses, new ports, keys and SPIs kept.
+    let u = ChildUpdate {
+        id: c.id,
+        ike_sa: c.ike_sa,
+        reqid: c.reqid,
+        local: c.local,
+        remote: "203.0.113.1:30002".parse().unwrap(),
+        encap: true,
+    };
+    let sin = moved_sa(&plan.sa_in, true, &u);
+    let sout = moved_sa(&plan.sa_out, false, &u);
+    assert_eq!(sin.encap, Some(UdpEncap::new(30002, 4500)));
+    assert_eq!(sout.encap, Some(UdpEncap::new(4500, 30002)));
+    assert_eq!((sin.src, sin.dst), (plan.sa_in.src, plan.sa_in.dst));
+    assert_eq!((sout.spi, sin.spi), (plan.sa_out.spi, plan.sa_in.spi));
+    assert_eq!(sout.reqid, plan.sa_out.reqid);
+    assert_eq!(
+        moved_policies(&plan.policies, (me, old_peer), (me, old_peer)),
+        plan.policies
+    );
+    // Another public address: SAs and templates move.
+    let peer: IpAddr = "203.0.113.9".parse().unwrap();
+    let u = ChildUpdate {
+        remote: SocketAddr::new(peer, 40000),
+        ..u
+    };
+    let sout = moved_sa(&plan.sa_out, false, &u);
+    let sin = moved_sa(&plan.sa_in, true, &u);
+    assert_eq!((sout.src, sout.dst), (me, peer));
+    assert_eq!((sin.src, sin.dst), (peer, me));
+    assert_eq!(sin.encap, Some(UdpEncap::new(40000, 4500)));
+    let p = moved_policies(&plan.policies, (me, old_peer), (me, peer));
+    assert_eq!(
+        p[0].templates,
+        vec![Template::tunnel(Protocol::Esp, c.reqid, me, peer)]
+    );
+    assert_eq!(
+        p[1].templates,
+        vec![Template::tunnel(Protocol::Esp, c.reqid, peer, me)]
+    );
+    // Without encapsulation none is left.
+    let u = ChildUpdate { encap: false, ..u };
+    assert_eq!(moved_sa(&plan.sa_out, false, &u).encap, None);
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use super::*;
 use crate::crypto::Secret;
 use crate::crypto::suite::ChildSuite;
-use crate::sa::IkeSaId;
+use crate::sa::{IkeSaId, KernelLimits};
 use crate::wire::AddressRange;
 use crate::wire::codes::{EncrId, ProtocolId};
 
@@ -83,8 +83,9 @@ fn child(mode: Mode, lts: Vec<TrafficSelector>, rts: Vec<TrafficSelector>) -> Ch
         esn: false,
         replay_window: 32,
         initiator: true,
-        reqid: 8,
-        limits: Default::default(),
+        reqid: 1,
+        limits: KernelLimits::default(),
+        encap: false,
     }
 }
 

@@ -65,6 +65,8 @@ pub struct FakeKernel {
     pub traffic_in: u64,
     /// `QueryTraffic`s answered.
     pub traffic_queries: usize,
+    /// Every UpdateChild (NAT mapping changes).
+    pub updates: Vec<ChildUpdate>,
 }
 
 impl FakeKernel {
@@ -241,6 +243,19 @@ impl FakeKernel {
                     outcome: Ok(KernelOk::Traffic(self.traffic_in)),
                 })
             }
+            KernelOp::UpdateChild { req, child } => {
+                let outcome = match self.installed.get_mut(&child.id) {
+                    Some(c) => {
+                        c.local = child.local;
+                        c.remote = child.remote;
+                        c.encap = child.encap;
+                        Ok(KernelOk::Done)
+                    }
+                    None => Err("ENOENT: no such child".into()),
+                };
+                self.updates.push(child);
+                Some(KernelResult { req, outcome })
+            }
             KernelOp::ReleaseSpi { spi, .. } => {
                 self.larval.remove(&spi);
                 None
@@ -318,6 +333,53 @@ pub enum Fate {
 /// counting from 0, bytes) -> fate.
 pub type Policy = Box<dyn FnMut(usize, usize, &[u8]) -> Fate>;
 
+/// A NAT (masquerade) in front of side 0: its datagrams leave from
+/// `public` with a port per private source address and port; datagrams to
+/// a public port without a mapping are dropped.
+#[derive(Debug)]
+pub struct Nat {
+    pub public: IpAddr,
+    /// Private address and port -> public port.
+    pub map: BTreeMap<SocketAddr, u16>,
+    pub next_port: u16,
+}
+
+impl Nat {
+    pub fn new(public: &str) -> Self {
+        Self {
+            public: v4(public),
+            map: BTreeMap::new(),
+            next_port: 30000,
+        }
+    }
+
+    /// The public address of `private` (a new mapping if none).
+    pub fn out(&mut self, private: SocketAddr) -> SocketAddr {
+        let next = &mut self.next_port;
+        let port = *self.map.entry(private).or_insert_with(|| {
+            *next += 1;
+            *next
+        });
+        SocketAddr::new(self.public, port)
+    }
+
+    /// The private address a datagram to `public` goes to.
+    pub fn back(&self, public: SocketAddr) -> Option<SocketAddr> {
+        if public.ip() != self.public {
+            return None;
+        }
+        self.map
+            .iter()
+            .find(|(_, p)| **p == public.port())
+            .map(|(k, _)| *k)
+    }
+
+    /// Forgets every mapping (conntrack flushed): new ports from now on.
+    pub fn flush(&mut self) {
+        self.map.clear();
+    }
+}
+
 pub struct Pair {
     pub peers: [Peer; 2],
     pub now: Instant,
@@ -329,6 +391,8 @@ pub struct Pair {
     /// Hold kernel operations instead of answering them (per side).
     pub hold_kernel: [bool; 2],
     pub held: [Vec<KernelOp>; 2],
+    /// A NAT in front of side 0.
+    pub nat: Option<Nat>,
     /// How long each side's kernel takes per operation (operations
     /// complete in order); `None`: at once.
     pub kernel_latency: [Option<Box<dyn FnMut() -> Duration>>; 2],
@@ -384,6 +448,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         local_id: Identification::fqdn(&format!("{me}.example")),
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
         children: vec![child("net", vec![my_net], vec![peer_net])],
+        encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: Duration::ZERO,
     }
@@ -464,6 +529,7 @@ impl Pair {
             policy: Box::new(|_, _, _| Fate::Deliver),
             hold_kernel: [false, false],
             held: [Vec::new(), Vec::new()],
+            nat: None,
             kernel_latency: [None, None],
             kernel_flight: std::collections::VecDeque::new(),
         }
@@ -501,13 +567,36 @@ impl Pair {
                 let now = self.now;
                 while let Some(t) = self.peers[i].ep.poll_transmit() {
                     busy = true;
-                    assert_eq!(
-                        t.remote,
-                        self.peers[1 - i].addr,
-                        "sent to the wrong address"
-                    );
                     let n = self.peers[i].sent.len();
                     self.peers[i].sent.push((now, t.clone()));
+                    // As the receiver sees it: `local` the sender, `remote` itself.
+                    let seen = match (&mut self.nat, i) {
+                        (None, _) => {
+                            assert_eq!(
+                                t.remote.ip(),
+                                self.peers[1 - i].addr.ip(),
+                                "sent to the wrong address"
+                            );
+                            Some(t.clone())
+                        }
+                        (Some(nat), 0) => {
+                            assert_eq!(t.remote.ip(), self.peers[1].addr.ip(), "wrong address");
+                            Some(Transmit {
+                                local: nat.out(t.local),
+                                ..t.clone()
+                            })
+                        }
+                        (Some(nat), _) => {
+                            assert_eq!(t.remote.ip(), nat.public, "sent past the NAT");
+                            nat.back(t.remote).map(|to| Transmit {
+                                remote: to,
+                                ..t.clone()
+                            })
+                        }
+                    };
+                    let Some(t) = seen else {
+                        continue;
+                    };
                     let fate = (self.policy)(i, n, &t.payload);
                     let mut put = |at: Instant, t: Transmit| {
                         self.seq += 1;
@@ -572,7 +661,10 @@ impl Pair {
                 let now = self.now;
                 let peer = &mut self.peers[to];
                 peer.received.push((now, t.payload.clone()));
-                peer.ep.handle_datagram(now, t.remote, t.local, &t.payload);
+                // NAT keepalives end in the kernel's ESP-in-UDP socket.
+                if t.payload != [0xff] {
+                    peer.ep.handle_datagram(now, t.remote, t.local, &t.payload);
+                }
                 busy = true;
             }
             if !busy {

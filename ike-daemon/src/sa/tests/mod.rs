@@ -5,6 +5,7 @@
 mod dpd;
 mod fuzz;
 mod harness;
+mod natt;
 mod rekey;
 mod traps;
 

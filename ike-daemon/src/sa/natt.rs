@@ -1,0 +1,203 @@
+//! NAT traversal beyond detection (RFC 7296 2.23, RFC 3948): the move of
+//! IKE to the NAT-T port, ESP in UDP for the Child SAs, NAT keepalives from
+//! the side behind NAT, and following the peer when its NAT mapping
+//! changes (an authenticated IKE message from a new address, or the
+//! kernel's MAPPING event for an inbound ESP SA).
+//!
+//! ```text
+//! IKE_SA_INIT: NAT_DETECTION_* hashes -> nat_local / nat_remote
+//!   encap = nat_local || nat_remote || peer.encap || initiator sent from %any
+//!   initiator: local port -> natt_port, remote port 500 -> 4500, from IKE_AUTH on
+//!   responder: takes the addresses of the (authenticated) IKE_AUTH request
+//!   nat_local: a keepalive (0xFF) every keep_alive
+//! established, nat_remote: an authenticated message from a new address,
+//!   or the kernel's MAPPING event -> remote = new, UpdateChild per child
+//! ```
+//!
+//! The daemon adds the non-ESP marker to everything it sends from the
+//! NAT-T port except keepalives, and has `UDP_ENCAP_ESPINUDP` on that
+//! socket so the kernel takes the ESP arriving there.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use super::endpoint::Ctx;
+use super::ike_sa::{IkeSa, KernelPurpose, Phase, later};
+use super::types::{ChildState, ChildUpdate, KernelOp};
+
+/// The IKE port; a peer configured on it moves to [`IKE_NATT_PORT`].
+const IKE_PORT: u16 = 500;
+/// The peer's NAT-T port when it was on [`IKE_PORT`].
+const IKE_NATT_PORT: u16 = 4500;
+
+/// An IKE SA's NAT traversal state.
+#[derive(Debug, Default)]
+pub(crate) struct NatT {
+    /// IKE on the NAT-T port and the Child SAs with ESP in UDP.
+    pub(crate) encap: bool,
+    /// When the next keepalive is due (we are behind NAT).
+    pub(crate) keepalive_at: Option<Instant>,
+    /// Responder: where the IKE_SA_INIT request came from (the key of
+    /// retransmitted requests, which stays when the peer moves).
+    pub(crate) init_remote: Option<SocketAddr>,
+}
+
+/// The address NAT_DETECTION_SOURCE_IP is computed over when `encap`
+/// forces encapsulation: it matches no real address, so the peer sees NAT
+/// in front of us (strongSwan sends a random hash).
+pub(crate) fn fake_source() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)
+}
+
+impl IkeSa {
+    /// Both roles, once IKE_SA_INIT is done and `nat_local`/`nat_remote`
+    /// are known: whether to encapsulate, and the keepalive timer. The
+    /// initiator also moves to the NAT-T ports (`sent_from_any`: its
+    /// NAT_DETECTION_SOURCE_IP was over the unspecified address, so the
+    /// responder sees NAT in front of it and encapsulates).
+    pub(crate) fn natt_after_init(&mut self, ctx: &Ctx, now: Instant, sent_from_any: bool) {
+        self.nat.encap = self.nat_local || self.nat_remote || self.peer.encap || sent_from_any;
+        if !self.nat.encap {
+            return;
+        }
+        if self.nat_local && !ctx.cfg.keep_alive.is_zero() {
+            self.nat.keepalive_at = Some(later(now, ctx.cfg.keep_alive));
+        }
+        if self.initiator {
+            let from = (self.local, self.remote);
+            self.local.set_port(ctx.cfg.natt_port);
+            if self.remote.port() == IKE_PORT {
+                self.remote.set_port(IKE_NATT_PORT);
+            }
+            debug!(
+                "{}: NAT {}, moving IKE from {} => {} to {} => {}",
+                self.name(),
+                self.nat_text(),
+                from.0,
+                from.1,
+                self.local,
+                self.remote
+            );
+        }
+    }
+
+    fn nat_text(&self) -> &'static str {
+        match (self.nat_local, self.nat_remote) {
+            (true, true) => "on both sides",
+            (true, false) => "in front of us",
+            (false, true) => "in front of the peer",
+            (false, false) => "forced (encap)",
+        }
+    }
+
+    /// A keepalive if one is due, and the next one.
+    pub(crate) fn natt_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
+        let Some(at) = self.nat.keepalive_at else {
+            return;
+        };
+        if at > now {
+            return;
+        }
+        self.nat.keepalive_at = Some(later(now, ctx.cfg.keep_alive));
+        debug!("{}: NAT keepalive to {}", self.name(), self.remote);
+        self.transmit(ctx, vec![0xff]);
+    }
+
+    /// An authenticated message (a new request, or the answer to ours)
+    /// arrived on `local` from `remote`. The responder takes the addresses
+    /// of the IKE_AUTH request (the initiator's move to the NAT-T port);
+    /// once established, a peer behind NAT whose mapping changed is
+    /// followed (RFC 7296 2.23), with its Child SAs.
+    pub(crate) fn natt_authenticated(
+        &mut self,
+        ctx: &mut Ctx,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) {
+        if (local, remote) == (self.local, self.remote) {
+            return;
+        }
+        match self.phase {
+            Phase::HalfOpen => {
+                debug!(
+                    "{}: IKE_AUTH from {remote} to {local} (IKE_SA_INIT: {} to {})",
+                    self.name(),
+                    self.remote,
+                    self.local
+                );
+                self.local = local;
+                self.remote = remote;
+            }
+            Phase::Established | Phase::Rekeying | Phase::Deleting if self.nat_remote => {
+                // Once on the NAT-T port we stay there (RFC 7296 2.23): a
+                // message to our IKE port moves only the peer.
+                let local = if self.nat.encap {
+                    SocketAddr::new(local.ip(), self.local.port())
+                } else {
+                    local
+                };
+                if (local, remote) != (self.local, self.remote) {
+                    self.moved(ctx, Some(local), remote, "IKE message");
+                }
+            }
+            _ => debug!(
+                "{}: authenticated message from {remote} to {local}, not moving the SA",
+                self.name()
+            ),
+        }
+    }
+
+    /// The kernel saw ESP of one of our inbound SAs arrive from `remote`.
+    pub(crate) fn natt_mapping(&mut self, ctx: &mut Ctx, remote: SocketAddr) {
+        if remote == self.remote {
+            return;
+        }
+        if !self.nat.encap
+            || !self.nat_remote
+            || !matches!(self.phase, Phase::Established | Phase::Rekeying)
+        {
+            debug!(
+                "{}: kernel reports ESP from {remote}, peer not behind NAT; ignored",
+                self.name()
+            );
+            return;
+        }
+        self.moved(ctx, None, remote, "kernel NAT mapping event");
+    }
+
+    /// The peer is now at `remote` (and we at `local`, if given): the IKE
+    /// SA follows, and every installed Child SA with it.
+    fn moved(&mut self, ctx: &mut Ctx, local: Option<SocketAddr>, remote: SocketAddr, why: &str) {
+        info!(
+            "IKE SA {}: NAT mapping of the peer changed ({why}): {} => {remote}",
+            self.name(),
+            self.remote
+        );
+        if let Some(l) = local {
+            self.local = l;
+        }
+        self.remote = remote;
+        let ids: Vec<_> = self
+            .children
+            .iter()
+            .filter(|c| c.state == ChildState::Installed)
+            .map(|c| (c.id, c.reqid))
+            .collect();
+        for (id, reqid) in ids {
+            let req = ctx.kernel_req(self.id, KernelPurpose::Update);
+            ctx.kernel_ops.push_back(KernelOp::UpdateChild {
+                req,
+                child: ChildUpdate {
+                    id,
+                    ike_sa: self.id,
+                    reqid,
+                    local: self.local,
+                    remote: self.remote,
+                    encap: self.nat.encap,
+                },
+            });
+        }
+    }
+}

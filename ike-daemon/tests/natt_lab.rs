@@ -1,0 +1,698 @@
+//! NAT traversal in the UML kernel lab (tests/lab, needs root): a third
+//! namespace `nat` masquerades gw-a's traffic (iptables-legacy: the lab's
+//! UML kernel has the iptables NAT table but not nftables' NAT chain type,
+//! no `nft_chain_nat`):
+//!
+//! ```text
+//! host-a 10.1.0.2 -- 10.1.0.1 gw-a 172.16.0.2 -- 172.16.0.1 nat 192.0.2.1 == 192.0.2.2 gw-b 10.2.0.1 -- host-b 10.2.0.2
+//! ```
+//!
+//! The NAT maps UDP sources to ports 20000-20999 (so a mapping is always
+//! another port than 500/4500), drops raw ESP (so only ESP in UDP can get
+//! through), and forgets idle UDP mappings after 10 s. Each case, against
+//! iked and against charon and in both roles: the tunnel comes up through
+//! the NAT, ESP flows as UDP on 4500 (the kernel SAs' encapsulation and
+//! counters), keepalives keep an idle mapping (traffic from gw-b's side
+//! gets through after 16 s of silence), and after the NAT's mapping is
+//! flushed and moved to ports 30000-30999 the tunnel recovers by itself.
+//! Then the responder behind a port forward (DNAT of 500 and 4500), both
+//! gateways behind NAT (gw-b behind a second NAT with that port forward),
+//! and `encap = yes` without any NAT.
+//!
+//! One UML boot for all cases.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use ike::control::{self, IkeSaStatus, Response};
+use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, sh_ok, wait_until};
+
+const IKED: &str = env!("CARGO_BIN_EXE_iked");
+const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+
+/// Seconds between keepalives (iked `--keep-alive`, charon `keep_alive`).
+const KEEP_ALIVE: u64 = 3;
+/// The NAT's UDP timeout, and how long the tests stay idle.
+const UDP_TIMEOUT: u64 = 10;
+const IDLE: u64 = 16;
+
+/// The topology with the NAT; `forward`: also DNAT of UDP 500/4500 on the
+/// NAT's public address to gw-a (a responder behind a port forward).
+fn topology(forward: bool) {
+    let fwd = if forward {
+        "for p in 500 4500; do
+             lab_ns nat iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.16.0.2:$p
+         done"
+    } else {
+        ""
+    };
+    lab_sh(&format!(
+        "for ns in host-a host-b gw-a gw-b nat; do ip netns del $ns 2>/dev/null || true; done
+         modprobe -d \"$LAB_MODDIR\" iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_tcpudp nf_conntrack_netlink
+         for ns in gw-a gw-b host-a host-b nat; do
+             ip netns add $ns
+             ip -n $ns link set lo up
+         done
+         lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
+         lab_veth nat wan 192.0.2.1/24 gw-b wan 192.0.2.2/24
+         lab_veth gw-a lan 10.1.0.1/24 host-a eth0 10.1.0.2/24
+         lab_veth gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.2/24
+         ip -n host-a route add default via 10.1.0.1
+         ip -n host-b route add default via 10.2.0.1
+         ip -n gw-a route add default via 172.16.0.1
+         for ns in gw-a gw-b nat; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-20999
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
+         lab_ns nat iptables-legacy -A FORWARD -p esp -j DROP
+         {fwd}
+         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout={UDP_TIMEOUT}
+         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
+         lab_wait_for 10 'gw-a reaches gw-b through the NAT' lab_ns gw-a ping -c1 -W1 192.0.2.2"
+    ));
+}
+
+/// Flushes the NAT's connection tracking and moves its UDP mappings to
+/// ports 30000-30999: every mapping changes.
+fn remap() {
+    sh(
+        "ip netns exec nat iptables-legacy -t nat -R POSTROUTING 1 -o wan -p udp -j MASQUERADE --to-ports 30000-30999",
+    );
+    sh("ip netns exec nat conntrack -F 2>/dev/null");
+}
+
+/// swanctl.conf for iked or charon: connection `site`, child `lan`.
+fn conf(me: Side, local: &str, remote: &str, extra: &str) -> String {
+    let (lid, rid, lts, rts) = match me {
+        Side::A => ("gw-a", "gw-b", "10.1.0.0/24", "10.2.0.0/24"),
+        Side::B => ("gw-b", "gw-a", "10.2.0.0/24", "10.1.0.0/24"),
+    };
+    format!(
+        "connections {{
+    site {{
+        version = 2
+        local_addrs = {local}
+        remote_addrs = {remote}
+        proposals = aes256gcm16-prfsha256-x25519
+        rekey_time = 0
+        mobike = no
+        {extra}
+        local {{
+            auth = psk
+            id = {lid}
+        }}
+        remote {{
+            auth = psk
+            id = {rid}
+        }}
+        children {{
+            lan {{
+                local_ts = {lts}
+                remote_ts = {rts}
+                esp_proposals = aes256gcm16
+                rekey_time = 0
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-site {{
+        id-a = gw-a
+        id-b = gw-b
+        secret = \"nat traversal test key\"
+    }}
+}}
+"
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    fn ns(self) -> &'static str {
+        match self {
+            Side::A => "gw-a",
+            Side::B => "gw-b",
+        }
+    }
+}
+
+/// One iked in a namespace.
+struct Iked {
+    ns: &'static str,
+    sock: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Iked {
+    fn start(side: Side, tag: &str, conf_text: &str) -> Iked {
+        let ns = side.ns();
+        let dir = guest_out();
+        let conf = dir.join(format!("{tag}-{ns}.conf"));
+        std::fs::write(&conf, conf_text).unwrap();
+        sh(&format!("chmod 600 '{}'", conf.display()));
+        let log_path = dir.join(format!("iked-{tag}-{ns}.log"));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let sock = PathBuf::from(format!("/run/iked-{ns}/iked.sock"));
+        let _ = std::fs::remove_file(&sock);
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, IKED, "--config"])
+            .arg(&conf)
+            .arg("--control")
+            .arg(&sock)
+            .args(["--log-level", "debug"])
+            .args(["--keep-alive", &KEEP_ALIVE.to_string()])
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let s = sock.clone();
+        wait_until(Duration::from_secs(20), "iked's control socket", || {
+            std::os::unix::net::UnixStream::connect(&s).is_ok()
+        });
+        Iked {
+            ns,
+            sock,
+            log: log_path,
+            child: Some(child),
+        }
+    }
+
+    fn ikectl(&self, args: &[&str]) -> Output {
+        Command::new(IKECTL)
+            .arg("--control")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn status(&self) -> Vec<IkeSaStatus> {
+        let out = self.ikectl(&["status", "--json"]);
+        assert!(out.status.success(), "status: {out:?}");
+        match control::decode_response(&String::from_utf8_lossy(&out.stdout)).unwrap() {
+            Response::Status { ike_sas, .. } => ike_sas,
+            other => panic!("status answered {other:?}"),
+        }
+    }
+
+    fn established(&self) -> IkeSaStatus {
+        let sas = self.status();
+        sas.into_iter()
+            .find(|s| s.state == "ESTABLISHED" && s.children.iter().any(|c| c.state == "INSTALLED"))
+            .unwrap_or_else(|| panic!("{}: no established SA\n{}", self.ns, self.log_text()))
+    }
+
+    fn up(&self) {
+        let out = self.ikectl(&["up", "site", "--timeout", "30"]);
+        assert!(
+            out.status.success(),
+            "ikectl up in {} failed: {}{}\n--- log ---\n{}",
+            self.ns,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(child) = self.child.take() {
+            sh(&format!("kill -TERM {}", child.id()));
+            let mut child = child;
+            let st = child.wait().unwrap();
+            assert!(st.success(), "iked in {} exited {st}", self.ns);
+        }
+    }
+}
+
+impl Drop for Iked {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// charon in a namespace (tests/lab/lib.sh).
+struct Charon {
+    name: &'static str,
+}
+
+impl Charon {
+    fn start(side: Side, tag: &str, conf_text: &str) -> Charon {
+        let name = side.ns();
+        let conf = guest_out().join(format!("{tag}-{name}-charon.conf"));
+        std::fs::write(&conf, conf_text).unwrap();
+        lab_sh(&format!(
+            "lab_charon_start {name} {name} '{}' 'default=1 ike=2 cfg=1 knl=2 net=1 chd=2' 'keep_alive = {KEEP_ALIVE}s'",
+            conf.display()
+        ));
+        Charon { name }
+    }
+
+    fn initiate(&self) {
+        lab_sh(&format!("lab_initiate {} lan 30", self.name));
+    }
+
+    fn list_sas(&self) -> String {
+        lab_sh(&format!("lab_swanctl {} --list-sas", self.name))
+    }
+}
+
+impl Drop for Charon {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                ". '{}'; lab_charon_stop {}",
+                repo_root().join("tests/lab/lib.sh").display(),
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// One SA as `ip -s xfrm state` shows it.
+#[derive(Debug)]
+struct KernelSa {
+    src: String,
+    dst: String,
+    encap: Option<(u16, u16)>,
+    packets: u64,
+}
+
+fn kernel_sas(ns: &str) -> Vec<KernelSa> {
+    let text = sh(&format!("ip -n {ns} -s xfrm state"));
+    let mut out: Vec<KernelSa> = Vec::new();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        let t = l.trim();
+        if let Some(rest) = t.strip_prefix("src ") {
+            let mut w = rest.split_whitespace();
+            let src = w.next().unwrap_or_default().to_string();
+            let dst = w.nth(1).unwrap_or_default().to_string();
+            out.push(KernelSa {
+                src,
+                dst,
+                encap: None,
+                packets: 0,
+            });
+        } else if let Some(rest) = t.strip_prefix("encap type espinudp ") {
+            let w: Vec<&str> = rest.split_whitespace().collect();
+            let port = |k: &str| {
+                w.iter()
+                    .position(|x| *x == k)
+                    .and_then(|i| w.get(i + 1))
+                    .and_then(|p| p.parse::<u16>().ok())
+            };
+            if let (Some(sa), Some(s), Some(d)) = (out.last_mut(), port("sport"), port("dport")) {
+                sa.encap = Some((s, d));
+            }
+        } else if t == "lifetime current:"
+            && let (Some(sa), Some(next)) = (out.last_mut(), lines.next())
+        {
+            // "  1234(bytes), 5(packets)"
+            sa.packets = next
+                .split(',')
+                .find(|p| p.contains("(packets)"))
+                .and_then(|p| p.trim().trim_end_matches("(packets)").parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    out
+}
+
+/// gw-a's and gw-b's SAs are ESP in UDP: gw-a from 4500 to 4500, gw-b
+/// from 4500 to the NAT's port for gw-a's 4500 (returned), with traffic
+/// both ways.
+fn assert_encapsulated(want_nat_port: Option<u16>) -> u16 {
+    let a = kernel_sas("gw-a");
+    let b = kernel_sas("gw-b");
+    assert_eq!(a.len(), 2, "gw-a: {a:?}");
+    assert_eq!(b.len(), 2, "gw-b: {b:?}");
+    for sa in &a {
+        assert_eq!(sa.encap, Some((4500, 4500)), "gw-a: {sa:?}");
+    }
+    let out = b
+        .iter()
+        .find(|s| s.src == "192.0.2.2")
+        .expect("gw-b out SA");
+    let inb = b.iter().find(|s| s.dst == "192.0.2.2").expect("gw-b in SA");
+    let (sport, nat_port) = out.encap.unwrap_or_else(|| panic!("gw-b: {out:?}"));
+    assert_eq!(sport, 4500);
+    assert_eq!(inb.encap, Some((nat_port, 4500)), "gw-b: {inb:?}");
+    assert_eq!(out.dst, "192.0.2.1");
+    if let Some(w) = want_nat_port {
+        assert!(
+            (w..w + 1000).contains(&nat_port),
+            "NAT port {nat_port}, want {w}-{}",
+            w + 999
+        );
+    }
+    for sa in a.iter().chain(&b) {
+        assert!(sa.packets > 0, "no traffic: {sa:?}");
+    }
+    nat_port
+}
+
+fn ping(from: &str, to: &str) {
+    lab_sh(&format!("lab_ping_through {from} {to} 3"));
+}
+
+/// Waits until a ping gets through (the tunnel recovered), then a normal
+/// check both ways.
+fn recovers(what: &str) -> Duration {
+    let t = Instant::now();
+    wait_until(Duration::from_secs(20), what, || {
+        sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2")
+    });
+    let took = t.elapsed();
+    ping("host-a", "10.2.0.2");
+    ping("host-b", "10.1.0.2");
+    took
+}
+
+/// The NAT keeps gw-a's UDP 4500 mapping while the tunnel is idle (the
+/// keepalives), and traffic from gw-b's side reaches host-a then.
+fn idle_mapping_survives() {
+    let before = sh("ip netns exec nat conntrack -L -p udp --orig-port-src 4500 2>/dev/null");
+    assert!(before.contains("dport=4500"), "{before}");
+    std::thread::sleep(Duration::from_secs(IDLE));
+    let after = sh("ip netns exec nat conntrack -L -p udp --orig-port-src 4500 2>/dev/null");
+    assert!(after.contains("dport=4500"), "mapping expired: {after}");
+    ping("host-b", "10.1.0.2");
+}
+
+fn report(what: &str, t: Instant) {
+    eprintln!("natt lab: {what}: ok in {:.1} s", t.elapsed().as_secs_f64());
+}
+
+/// iked behind the NAT initiates to iked.
+fn iked_to_iked() {
+    let t = Instant::now();
+    topology(false);
+    let mut a = Iked::start(Side::A, "ii", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    let mut b = Iked::start(Side::B, "ii", &conf(Side::B, "192.0.2.2", "%any", ""));
+    a.up();
+    let sa = a.established();
+    assert_eq!(
+        (sa.local_addr.as_str(), sa.remote_addr.as_str()),
+        ("172.16.0.2:4500", "192.0.2.2:4500"),
+        "{sa:?}"
+    );
+    assert!(sa.nat_local && !sa.nat_remote && sa.encap, "{sa:?}");
+    let text = String::from_utf8_lossy(&a.ikectl(&["status"]).stdout).to_string();
+    assert!(
+        text.contains("ESP in UDP (NAT traversal)") && text.contains("[NAT]"),
+        "{text}"
+    );
+    ping("host-a", "10.2.0.2");
+    let port = assert_encapsulated(Some(20000));
+    let sb = b.established();
+    assert_eq!(sb.remote_addr, format!("192.0.2.1:{port}"));
+    assert!(!sb.nat_local && sb.nat_remote && sb.encap, "{sb:?}");
+    idle_mapping_survives();
+    remap();
+    let took = recovers("the tunnel after the NAT's mapping changed (iked/iked)");
+    eprintln!(
+        "natt lab: iked/iked recovered in {:.1} s",
+        took.as_secs_f64()
+    );
+    let new = assert_encapsulated(Some(30000));
+    assert_eq!(b.established().remote_addr, format!("192.0.2.1:{new}"));
+    assert!(
+        b.log_text().contains("NAT mapping of the peer changed"),
+        "{}",
+        b.log_text()
+    );
+    let out = a.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(Duration::from_secs(10), "both kernels clean", || {
+        kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
+    });
+    a.stop();
+    b.stop();
+    report("iked behind NAT initiates to iked", t);
+}
+
+/// iked behind the NAT initiates to charon.
+fn iked_to_charon() {
+    let t = Instant::now();
+    topology(false);
+    let _c = Charon::start(Side::B, "ic", &conf(Side::B, "192.0.2.2", "%any", ""));
+    let mut a = Iked::start(Side::A, "ic", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    a.up();
+    let sa = a.established();
+    assert_eq!(sa.local_addr, "172.16.0.2:4500");
+    assert_eq!(sa.remote_addr, "192.0.2.2:4500");
+    assert!(sa.nat_local && !sa.nat_remote, "{sa:?}");
+    ping("host-a", "10.2.0.2");
+    let port = assert_encapsulated(Some(20000));
+    let sas = _c.list_sas();
+    assert!(
+        sas.contains(&format!("192.0.2.1[{port}]")),
+        "charon sees gw-a at the NAT's port {port}: {sas}"
+    );
+    idle_mapping_survives();
+    remap();
+    let took = recovers("the tunnel after the NAT's mapping changed (iked/charon)");
+    eprintln!(
+        "natt lab: iked/charon recovered in {:.1} s",
+        took.as_secs_f64()
+    );
+    assert_encapsulated(Some(30000));
+    let out = a.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(Duration::from_secs(10), "both kernels clean", || {
+        kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
+    });
+    a.stop();
+    report("iked behind NAT initiates to charon", t);
+}
+
+/// charon behind the NAT initiates to iked.
+fn charon_to_iked() {
+    let t = Instant::now();
+    topology(false);
+    let mut b = Iked::start(Side::B, "ci", &conf(Side::B, "192.0.2.2", "%any", ""));
+    let c = Charon::start(Side::A, "ci", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    c.initiate();
+    let sb = b.established();
+    assert!(!sb.nat_local && sb.nat_remote, "{sb:?}");
+    assert_eq!(sb.local_addr, "192.0.2.2:4500");
+    ping("host-a", "10.2.0.2");
+    let port = assert_encapsulated(Some(20000));
+    assert_eq!(sb.remote_addr, format!("192.0.2.1:{port}"));
+    idle_mapping_survives();
+    remap();
+    let took = recovers("the tunnel after the NAT's mapping changed (charon/iked)");
+    eprintln!(
+        "natt lab: charon/iked recovered in {:.1} s",
+        took.as_secs_f64()
+    );
+    let new = assert_encapsulated(Some(30000));
+    assert_eq!(b.established().remote_addr, format!("192.0.2.1:{new}"));
+    let out = b.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(Duration::from_secs(10), "both kernels clean", || {
+        kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
+    });
+    b.stop();
+    report("charon behind NAT initiates to iked", t);
+}
+
+/// iked on gw-b initiates to iked behind a port forward (the responder
+/// is behind NAT and sends the keepalives).
+fn iked_to_iked_behind_port_forward() {
+    let t = Instant::now();
+    topology(true);
+    let mut a = Iked::start(Side::A, "pf", &conf(Side::A, "172.16.0.2", "%any", ""));
+    let mut b = Iked::start(Side::B, "pf", &conf(Side::B, "192.0.2.2", "192.0.2.1", ""));
+    b.up();
+    let sb = b.established();
+    assert_eq!(
+        (sb.local_addr.as_str(), sb.remote_addr.as_str()),
+        ("192.0.2.2:4500", "192.0.2.1:4500"),
+        "{sb:?}"
+    );
+    assert!(!sb.nat_local && sb.nat_remote, "{sb:?}");
+    let sa = a.established();
+    assert!(sa.nat_local && !sa.nat_remote, "{sa:?}");
+    ping("host-b", "10.1.0.2");
+    // Port forward: the NAT keeps 4500.
+    let a_sas = kernel_sas("gw-a");
+    assert!(
+        a_sas.iter().all(|s| s.encap == Some((4500, 4500))),
+        "{a_sas:?}"
+    );
+    let b_sas = kernel_sas("gw-b");
+    assert!(
+        b_sas
+            .iter()
+            .all(|s| s.encap == Some((4500, 4500)) && s.packets > 0),
+        "{b_sas:?}"
+    );
+    wait_until(
+        Duration::from_secs(KEEP_ALIVE * 3),
+        "keepalives from the responder behind NAT",
+        || a.log_text().contains("NAT keepalive to 192.0.2.2:4500"),
+    );
+    assert!(
+        !b.log_text().contains("NAT keepalive"),
+        "gw-b is not behind NAT"
+    );
+    let out = b.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(Duration::from_secs(10), "both kernels clean", || {
+        kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
+    });
+    a.stop();
+    b.stop();
+    report("iked initiates to iked behind a port forward", t);
+}
+
+/// Both gateways behind NAT: gw-a behind the masquerading `nat`, gw-b
+/// behind `nat-b`, which forwards UDP 500 and 4500 to it.
+///
+/// ```text
+/// gw-a 172.16.0.2 -- nat 192.0.2.1 == 192.0.2.2 nat-b 172.17.0.1 -- 172.17.0.2 gw-b
+/// ```
+fn iked_to_iked_both_behind_nat() {
+    let t = Instant::now();
+    lab_sh(&format!(
+        "for ns in host-a host-b gw-a gw-b nat nat-b; do ip netns del $ns 2>/dev/null || true; done
+         for ns in gw-a gw-b host-a host-b nat nat-b; do
+             ip netns add $ns
+             ip -n $ns link set lo up
+         done
+         lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
+         lab_veth nat wan 192.0.2.1/24 nat-b wan 192.0.2.2/24
+         lab_veth nat-b priv 172.17.0.1/24 gw-b wan 172.17.0.2/24
+         lab_veth gw-a lan 10.1.0.1/24 host-a eth0 10.1.0.2/24
+         lab_veth gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.2/24
+         ip -n host-a route add default via 10.1.0.1
+         ip -n host-b route add default via 10.2.0.1
+         ip -n gw-a route add default via 172.16.0.1
+         ip -n gw-b route add default via 172.17.0.1
+         for ns in gw-a gw-b nat nat-b; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-20999
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
+         for n in nat nat-b; do lab_ns $n iptables-legacy -A FORWARD -p esp -j DROP; done
+         for p in 500 4500; do
+             lab_ns nat-b iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.17.0.2:$p
+         done
+         lab_ns nat-b iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
+         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout={UDP_TIMEOUT}
+         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
+         lab_wait_for 10 'gw-a reaches nat-b' lab_ns gw-a ping -c1 -W1 192.0.2.2"
+    ));
+    let mut a = Iked::start(Side::A, "bn", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    let mut b = Iked::start(Side::B, "bn", &conf(Side::B, "172.17.0.2", "%any", ""));
+    a.up();
+    let (sa, sb) = (a.established(), b.established());
+    assert!(sa.nat_local && sa.nat_remote && sa.encap, "{sa:?}");
+    assert!(sb.nat_local && sb.nat_remote && sb.encap, "{sb:?}");
+    assert_eq!(
+        (sa.local_addr.as_str(), sa.remote_addr.as_str()),
+        ("172.16.0.2:4500", "192.0.2.2:4500")
+    );
+    ping("host-a", "10.2.0.2");
+    let port: u16 = sb
+        .remote_addr
+        .strip_prefix("192.0.2.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{sb:?}"));
+    assert!((20000..21000).contains(&port), "{sb:?}");
+    let b_sas = kernel_sas("gw-b");
+    assert!(
+        b_sas
+            .iter()
+            .all(|s| s.packets > 0
+                && (s.encap == Some((4500, port)) || s.encap == Some((port, 4500)))),
+        "{b_sas:?}"
+    );
+    // Both send keepalives.
+    for (x, to) in [(&a, "192.0.2.2:4500"), (&b, "192.0.2.1:")] {
+        wait_until(
+            Duration::from_secs(KEEP_ALIVE * 3),
+            "keepalives from both sides",
+            || x.log_text().contains(&format!("NAT keepalive to {to}")),
+        );
+    }
+    remap();
+    recovers("the tunnel after gw-a's NAT mapping changed (both behind NAT)");
+    let nb = b.established();
+    assert!(nb.remote_addr.starts_with("192.0.2.1:3"), "{nb:?}");
+    let out = a.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    wait_until(Duration::from_secs(10), "both kernels clean", || {
+        kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
+    });
+    a.stop();
+    b.stop();
+    sh("ip netns del nat-b");
+    report("both behind NAT, iked to iked", t);
+}
+
+/// `encap = yes` without NAT (no NAT rules in the path: straight link).
+fn forced_encap_without_nat() {
+    let t = Instant::now();
+    lab_sh(
+        "for ns in host-a host-b gw-a gw-b nat; do ip netns del $ns 2>/dev/null || true; done
+         lab_make_gateways",
+    );
+    let mut a = Iked::start(
+        Side::A,
+        "fe",
+        &conf(Side::A, "192.0.2.1", "192.0.2.2", "encap = yes"),
+    );
+    let _c = Charon::start(Side::B, "fe", &conf(Side::B, "192.0.2.2", "192.0.2.1", ""));
+    a.up();
+    let sa = a.established();
+    assert_eq!(sa.local_addr, "192.0.2.1:4500");
+    assert_eq!(sa.remote_addr, "192.0.2.2:4500");
+    ping("host-a", "10.2.0.2");
+    for ns in ["gw-a", "gw-b"] {
+        let sas = kernel_sas(ns);
+        assert_eq!(sas.len(), 2, "{ns}: {sas:?}");
+        assert!(
+            sas.iter()
+                .all(|s| s.encap == Some((4500, 4500)) && s.packets > 0),
+            "{ns}: {sas:?}"
+        );
+    }
+    let out = a.ikectl(&["down", "site"]);
+    assert!(out.status.success(), "{out:?}");
+    a.stop();
+    report("encap = yes without NAT, iked to charon", t);
+}
+
+#[test]
+fn nat_traversal() {
+    if !is_guest() {
+        sh(&format!(
+            "bash -c \". '{}'; lab_ensure_packages iptables conntrack nftables strongswan-charon \
+             strongswan-swanctl libstrongswan-standard-plugins iproute2 iputils-ping\"",
+            repo_root().join("tests/lab/packages.sh").display()
+        ));
+    }
+    in_uml("nat_traversal", || {
+        iked_to_iked();
+        iked_to_charon();
+        charon_to_iked();
+        iked_to_iked_behind_port_forward();
+        iked_to_iked_both_behind_nat();
+        forced_encap_without_nat();
+    });
+}
