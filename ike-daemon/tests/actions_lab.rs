@@ -7,7 +7,8 @@
 //! ```
 //!
 //! UML boots once; the cases run one after the other on the same pair of
-//! daemons, gw-a's configuration changed by `ikectl reload`:
+//! daemons (gw-b trapped too, so its Child SAs as responder take over its
+//! trap), gw-a's configuration changed by `ikectl reload`:
 //! 1. `start_action: trap`: trap policies and nothing else; many parallel
 //!    flows bring up exactly one IKE SA; after `down` the trap is still
 //!    there and the next packet brings the tunnel up again; a reload that
@@ -296,17 +297,19 @@ fn traps_dpd_and_actions() {
         let mut a = Iked::new("gw-a", &gw_a("", trap));
         let mut b = Iked::new(
             "gw-b",
+            // Trapped too: as responder its Child SA takes over its trap.
             &config(
                 "192.0.2.2",
                 "192.0.2.1",
                 "10.2.0.0/24",
                 "10.1.0.0/24",
                 "",
-                "",
+                trap,
             ),
         );
         a.start();
         b.start();
+        let b_index = out_policy_index("gw-b");
 
         // --- 1. start_action: trap -----------------------------------------
         // The trap: out/in/fwd policies with a template, no SA, no IKE SA.
@@ -354,6 +357,11 @@ fn traps_dpd_and_actions() {
         let reqid = sas[0].children[0].reqid;
         assert_eq!(reqid, t.reqid, "the Child SA uses the trap's reqid");
         assert_eq!(b.sas().len(), 1, "gw-b: {:?}", b.sas());
+        // The responder's Child SA uses its trap's reqid and policies.
+        let (b_sas, b_traps) = b.status();
+        assert_eq!(b_sas[0].children[0].reqid, b_traps[0].reqid, "{b_sas:?}");
+        assert_eq!(policies("gw-b"), 3, "{}", sh("ip -n gw-b xfrm policy"));
+        assert_eq!(out_policy_index("gw-b"), b_index);
         // The trap's policies became the Child SA's: still three, the same
         // policy (replaced in place, never deleted).
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
@@ -377,6 +385,11 @@ fn traps_dpd_and_actions() {
         assert_eq!(traps.len(), 1);
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
         assert_eq!(out_policy_index("gw-a"), index, "given back, not re-added");
+        wait_until(Duration::from_secs(5), "gw-b's SAs gone", || {
+            states("gw-b").trim().is_empty()
+        });
+        assert_eq!(policies("gw-b"), 3, "gw-b's trap stays");
+        assert_eq!(out_policy_index("gw-b"), b_index);
         wait_until(Duration::from_secs(5), "gw-a's SAs gone", || {
             states("gw-a").trim().is_empty()
         });
