@@ -46,9 +46,13 @@ const PSK: &str = "rekey lab psk, not a secret 0123456789";
 // ---------------------------------------------------------------------------
 // The daemons.
 
+/// ESP without and with PFS (a key exchange in each Child SA rekey).
+const ESP: &str = "aes256gcm16";
+const ESP_PFS: &str = "aes256gcm16-x25519";
+
 /// iked's YAML for gw-a or gw-b; `ike` and `child` are extra lines for the
 /// connection and the child (lifetimes).
-fn iked_yaml(a_side: bool, ike: &[&str], child: &[&str]) -> String {
+fn iked_yaml(a_side: bool, esp: &str, ike: &[&str], child: &[&str]) -> String {
     let (local, remote, lid, rid, lts, rts) = if a_side {
         (
             "192.0.2.1",
@@ -87,7 +91,7 @@ fn iked_yaml(a_side: bool, ike: &[&str], child: &[&str]) -> String {
       lan:
         local_ts: [{lts}]
         remote_ts: [{rts}]
-        esp_proposals: [aes256gcm16]
+        esp_proposals: [{esp}]
 "
     )
     .unwrap();
@@ -106,7 +110,7 @@ fn iked_yaml(a_side: bool, ike: &[&str], child: &[&str]) -> String {
 }
 
 /// charon's swanctl.conf for gw-b; `ike` and `child` are extra settings.
-fn charon_conf(ike: &[&str], child: &[&str]) -> String {
+fn charon_conf(esp: &str, ike: &[&str], child: &[&str]) -> String {
     let mut s = String::from(
         "connections {
     site {
@@ -134,9 +138,9 @@ fn charon_conf(ike: &[&str], child: &[&str]) -> String {
             lan {
                 local_ts = 10.2.0.0/24
                 remote_ts = 10.1.0.0/24
-                esp_proposals = aes256gcm16
 ",
     );
+    writeln!(s, "                esp_proposals = {esp}").unwrap();
     for l in child {
         writeln!(s, "                {l}").unwrap();
     }
@@ -671,23 +675,32 @@ fn first_child(sas: &[IkeSaStatus]) -> (String, control::ChildSaStatus) {
 // ---------------------------------------------------------------------------
 // The cases.
 
-const RATE: Duration = Duration::from_millis(20);
+/// The stream's rate: 100 datagrams a second each way.
+const RATE: Duration = Duration::from_millis(10);
 
 /// 1: iked <-> iked on timers.
 fn iked_timers() {
     let ike = ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"];
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
-    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, &ike, &child));
-    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, &ike, &child));
+    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, ESP, &ike, &child));
+    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, ESP, &ike, &child));
     a.up();
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start("timers");
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
+    // The stream goes through the SAs: their counters (from the kernel)
+    // move while it runs.
+    let mut counted = 0;
     let violations = run_until(
         "20 Child SA rekeys and 5 IKE SA rekeys",
         Duration::from_secs(70),
-        || a.child_rekeys() >= 20 && a.ike_rekeys() >= 5,
+        || {
+            for c in a.status().iter().flat_map(|s| s.children.iter()) {
+                counted = counted.max(c.packets_in.unwrap_or(0).min(c.packets_out.unwrap_or(0)));
+            }
+            a.child_rekeys() >= 20 && a.ike_rekeys() >= 5
+        },
     );
     let r = stream.stop();
     let deleted = mon.stop();
@@ -700,6 +713,7 @@ fn iked_timers() {
         b.ike_rekeys()
     );
     assert_no_loss("iked <-> iked, timers", &r, &violations, &deleted);
+    assert!(counted > 0, "no packet counted by a Child SA's kernel SAs");
     let (a_in, _) = one_pair_each(&a, Some(&b));
     assert_ne!(a_in, format!("0x{}", c0.spi_in), "a new inbound SPI");
     let sas = a.status();
@@ -731,8 +745,8 @@ fn iked_timers() {
 fn iked_simultaneous() {
     let ike = ["rekey_time: 5s", "rand_time: 0s", "over_time: 4s"];
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 0s"];
-    let mut a = Iked::start("gw-a", "simul", &iked_yaml(true, &ike, &child));
-    let mut b = Iked::start("gw-b", "simul", &iked_yaml(false, &ike, &child));
+    let mut a = Iked::start("gw-a", "simul", &iked_yaml(true, ESP_PFS, &ike, &child));
+    let mut b = Iked::start("gw-b", "simul", &iked_yaml(false, ESP_PFS, &ike, &child));
     a.up();
     let mon = Monitor::start("simul");
     let stream = Stream::start(RATE, 64);
@@ -766,8 +780,8 @@ fn iked_simultaneous() {
 fn iked_bytes() {
     // 1000-byte datagrams every 10 ms: about 100 kB/s through each SA.
     let child = ["rekey_time: 0", "rekey_bytes: 300k", "life_bytes: 600k"];
-    let mut a = Iked::start("gw-a", "bytes", &iked_yaml(true, &[], &child));
-    let mut b = Iked::start("gw-b", "bytes", &iked_yaml(false, &[], &child));
+    let mut a = Iked::start("gw-a", "bytes", &iked_yaml(true, ESP, &[], &child));
+    let mut b = Iked::start("gw-b", "bytes", &iked_yaml(false, ESP, &[], &child));
     a.up();
     let mon = Monitor::start("bytes");
     let stream = Stream::start(Duration::from_millis(10), 1000);
@@ -793,8 +807,8 @@ fn iked_bytes() {
     // A hard limit alone: the kernel removes the SA, iked deletes the child
     // (policies and route go with it), the IKE SA stays.
     let child = ["rekey_time: 0", "life_bytes: 100k"];
-    let mut a = Iked::start("gw-a", "hard", &iked_yaml(true, &[], &child));
-    let mut b = Iked::start("gw-b", "hard", &iked_yaml(false, &[], &child));
+    let mut a = Iked::start("gw-a", "hard", &iked_yaml(true, ESP, &[], &child));
+    let mut b = Iked::start("gw-b", "hard", &iked_yaml(false, ESP, &[], &child));
     a.up();
     let stream = Stream::start(Duration::from_millis(10), 1000);
     wait_until(Duration::from_secs(20), "the child's hard expire", || {
@@ -829,6 +843,7 @@ fn iked_bytes() {
 /// inbound SA of gw-b gone within 3 s (no duplicate survives).
 fn charon_case(
     tag: &str,
+    esp: &str,
     iked: (&[&str], &[&str]),
     charon: (&[&str], &[&str]),
     stream: (Duration, usize),
@@ -836,12 +851,12 @@ fn charon_case(
     done: impl Fn(&Iked) -> bool,
 ) -> (Iked, String) {
     let conf = guest_out().join(format!("{tag}-swanctl.conf"));
-    std::fs::write(&conf, charon_conf(charon.0, charon.1)).unwrap();
+    std::fs::write(&conf, charon_conf(esp, charon.0, charon.1)).unwrap();
     lab_sh(&format!(
         "lab_charon_start gw-b gw-b '{}' 'default=1 ike=1 cfg=1 knl=1 chd=1' 'delete_rekeyed_delay = 1'",
         conf.display()
     ));
-    let a = Iked::start("gw-a", tag, &iked_yaml(true, iked.0, iked.1));
+    let a = Iked::start("gw-a", tag, &iked_yaml(true, esp, iked.0, iked.1));
     a.up();
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start(tag);
@@ -868,6 +883,22 @@ fn charon_case(
         .filter(|l| l.contains("parsed CREATE_CHILD_SA request") && l.ends_with("[ SA No KE ]"))
         .count();
     let collisions = a.count(&["rekey collision"]);
+    if esp.contains('-') {
+        // PFS: every Child SA rekey carries a KE payload, both ways.
+        let with_ke = |dir: &str| {
+            log.lines()
+                .filter(|l| l.contains(dir) && l.contains("[ N(REKEY_SA) SA No KE TSi TSr ]"))
+                .count()
+        };
+        let (out, inb) = (
+            with_ke("generating CREATE_CHILD_SA request"),
+            with_ke("parsed CREATE_CHILD_SA request"),
+        );
+        assert!(
+            out == by_charon && inb == by_iked && out + inb > 0,
+            "PFS rekeys: charon sent {out} of {by_charon}, got {inb} of {by_iked} with KE"
+        );
+    }
     eprintln!(
         "iked <-> charon, {tag}: {} Child SA and {} IKE SA rekeys in {:.1} s; Child SA rekeys \
          started by iked {by_iked}, by charon {by_charon}; IKE SA rekeys started by iked \
@@ -947,9 +978,14 @@ fn charon_pair(a: &Iked) -> (String, String) {
     spis
 }
 
-fn stop_charon_case(mut a: Iked) {
+fn stop_charon_case(tag: &str, mut a: Iked) {
     a.stop();
     lab_sh("lab_charon_stop gw-b");
+    // The next charon start truncates its log: keep this case's.
+    let _ = std::fs::copy(
+        guest_out().join("charon-gw-b/charon.log"),
+        guest_out().join(format!("{tag}-charon.log")),
+    );
     wait_until(Duration::from_secs(10), "both kernels clean", || {
         kernel_is_clean("gw-a") && kernel_is_clean("gw-b")
     });
@@ -962,6 +998,7 @@ fn stop_charon_case(mut a: Iked) {
 fn charon_timers() {
     let (a, summary) = charon_case(
         "charon-timers",
+        ESP_PFS,
         (
             &["rekey_time: 7s", "rand_time: 2s", "over_time: 4s"],
             &["rekey_time: 2s", "life_time: 6s", "rand_time: 1s"],
@@ -979,7 +1016,7 @@ fn charon_timers() {
         n[0] > 0 && n[1] > 0,
         "both must start Child SA rekeys: {summary}"
     );
-    stop_charon_case(a);
+    stop_charon_case("charon-timers", a);
 }
 
 /// 5: iked <-> charon, simultaneous: a packet limit without jitter on both
@@ -989,6 +1026,7 @@ fn charon_timers() {
 fn charon_simultaneous() {
     let (a, summary) = charon_case(
         "charon-simul",
+        ESP,
         (
             &["rekey_time: 5s", "rand_time: 0s", "over_time: 4s"],
             &["rekey_time: 0", "rekey_packets: 100", "life_packets: 1000"],
@@ -1011,7 +1049,7 @@ fn charon_simultaneous() {
         n[4] > 0,
         "no collision happened: the case tests nothing ({summary})"
     );
-    stop_charon_case(a);
+    stop_charon_case("charon-simul", a);
 }
 
 #[test]
