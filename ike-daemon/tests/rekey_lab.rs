@@ -185,7 +185,7 @@ impl Iked {
             .arg(&conf)
             .arg("--control")
             .arg(&sock)
-            .args(["--log-level", "debug"])
+            .args(["--log-level", "debug", "--delete-rekeyed-delay", "1"])
             .stderr(file)
             .spawn()
             .unwrap();
@@ -389,6 +389,8 @@ impl Monitor {
 
 struct Stream {
     stop: Arc<AtomicBool>,
+    /// The echo stops after the sender's last echoes are back.
+    stop_echo: Arc<AtomicBool>,
     client: JoinHandle<StreamResult>,
     echo: JoinHandle<()>,
 }
@@ -446,8 +448,9 @@ impl Stream {
     /// `size` bytes every `interval`.
     fn start(interval: Duration, size: usize) -> Stream {
         let stop = Arc::new(AtomicBool::new(false));
+        let stop_echo = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let s = stop.clone();
+        let s = stop_echo.clone();
         let echo = std::thread::spawn(move || {
             enter_netns("host-b");
             let sock = UdpSocket::bind(("10.2.0.2", PORT)).unwrap();
@@ -522,12 +525,18 @@ impl Stream {
                 duplicates,
             }
         });
-        Stream { stop, client, echo }
+        Stream {
+            stop,
+            stop_echo,
+            client,
+            echo,
+        }
     }
 
     fn stop(self) -> StreamResult {
         self.stop.store(true, Ordering::Relaxed);
         let r = self.client.join().unwrap();
+        self.stop_echo.store(true, Ordering::Relaxed);
         self.echo.join().unwrap();
         r
     }
@@ -539,7 +548,7 @@ impl Stream {
 /// Waits until `done` holds, checking every 300 ms that both gateways keep
 /// their three policies and their route; returns the violations seen.
 fn run_until(what: &str, timeout: Duration, done: impl FnMut() -> bool) -> Vec<String> {
-    run_until_max(what, timeout, [6, 6], done)
+    run_until_max(what, timeout, [8, 8], done)
 }
 
 /// [`run_until`] with the most SAs allowed at a time in gw-a and gw-b.
@@ -561,8 +570,8 @@ fn run_until_max(
             .into_iter()
             .enumerate()
         {
-            // The old pair, the new one and, in a collision, the redundant
-            // one: never more (charon: plus the inbound SAs it keeps).
+            // The old pair, the new one, in a collision the redundant one,
+            // and the inbound SAs kept for a second: never more.
             let n = kernel_sas(ns).len();
             most[i] = most[i].max(n);
             if n > max[i] {
@@ -591,16 +600,20 @@ fn run_until_max(
     bad
 }
 
-/// Exactly one pair of SAs for the one child in each kernel: gw-a's
-/// outbound is gw-b's inbound and the other way round, and they are the
-/// SPIs iked reports. The timers keep rekeying (every 1-2 s), so this
-/// waits for a moment between two rekeys: up to 8 s for a snapshot in which
-/// everything agrees; leftover SAs never let that happen.
-fn one_pair_each(a: &Iked, b: Option<&Iked>) -> (String, String) {
+/// Exactly one pair of SAs for the one child in each kernel: one outbound
+/// SA each, gw-a's outbound is gw-b's current inbound and the other way
+/// round, and they are the SPIs iked reports (`b`: gw-b's iked, if it is
+/// one). Both iked (`--delete-rekeyed-delay`) and charon
+/// (`delete_rekeyed_delay`) keep the inbound SAs of a rekeyed Child SA
+/// for 1 s here, for packets still on their way: those must be gone 3 s
+/// later (no duplicate survives). The timers keep rekeying (every 1-2 s),
+/// so this waits for a moment between two rekeys: up to 8 s for a
+/// snapshot in which everything agrees.
+fn pair_check(a: &Iked, b: Option<&Iked>) -> (String, String) {
     let end = Instant::now() + Duration::from_secs(8);
-    loop {
+    let (spis, old) = loop {
         match snapshot(a, b) {
-            Ok(spis) => return spis,
+            Ok(x) => break x,
             Err(e) if Instant::now() >= end => panic!(
                 "never exactly one pair of SAs each: {e}\n--- gw-a ---\n{}--- gw-b ---\n{}",
                 sh("ip -n gw-a xfrm state"),
@@ -608,22 +621,40 @@ fn one_pair_each(a: &Iked, b: Option<&Iked>) -> (String, String) {
             ),
             Err(_) => std::thread::sleep(Duration::from_millis(150)),
         }
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    for (ns, old) in [("gw-a", &old.0), ("gw-b", &old.1)] {
+        let now: Vec<String> = kernel_sas(ns).into_iter().map(|(s, _, _)| s).collect();
+        let left: Vec<&String> = old.iter().filter(|s| now.contains(s)).collect();
+        assert!(
+            left.is_empty(),
+            "{ns}: inbound SAs of rekeyed Child SAs {left:?} still there 3 s later: {now:?}"
+        );
     }
+    spis
 }
 
-fn snapshot(a: &Iked, b: Option<&Iked>) -> Result<(String, String), String> {
+type Snapshot = ((String, String), (Vec<String>, Vec<String>));
+
+/// (gw-a's inbound and outbound SPI), (the other inbound SPIs of gw-a and
+/// of gw-b).
+fn snapshot(a: &Iked, b: Option<&Iked>) -> Result<Snapshot, String> {
     let (sa, sb) = (kernel_sas("gw-a"), kernel_sas("gw-b"));
-    if sa.len() != 2 || sb.len() != 2 {
-        return Err(format!("gw-a {sa:?}, gw-b {sb:?}"));
-    }
-    let spi = |v: &[(String, String, String)], dst: &str| {
+    let to = |v: &[(String, String, String)], dst: &str| -> Vec<String> {
         v.iter()
-            .find(|(_, _, d)| d == dst)
+            .filter(|(_, _, d)| d == dst)
             .map(|(s, _, _)| s.clone())
-            .ok_or_else(|| format!("no SA to {dst} in {v:?}"))
+            .collect()
     };
-    let (a_in, a_out) = (spi(&sa, "192.0.2.1")?, spi(&sa, "192.0.2.2")?);
-    if spi(&sb, "192.0.2.1")? != a_in || spi(&sb, "192.0.2.2")? != a_out {
+    let (a_in, a_out) = (to(&sa, "192.0.2.1"), to(&sa, "192.0.2.2"));
+    let (b_out, b_in) = (to(&sb, "192.0.2.1"), to(&sb, "192.0.2.2"));
+    if a_out.len() != 1 || b_out.len() != 1 {
+        return Err(format!(
+            "not one outbound SA each: gw-a {sa:?}, gw-b {sb:?}"
+        ));
+    }
+    let (a_out, b_out) = (a_out[0].clone(), b_out[0].clone());
+    if !a_in.contains(&b_out) || !b_in.contains(&a_out) {
         return Err(format!("not a pair: gw-a {sa:?}, gw-b {sb:?}"));
     }
     for (gw, ns) in std::iter::once((a, "gw-a")).chain(b.map(|b| (b, "gw-b"))) {
@@ -634,16 +665,18 @@ fn snapshot(a: &Iked, b: Option<&Iked>) -> Result<(String, String), String> {
         }
         let c = &est[0].children[0];
         let want = if ns == "gw-a" {
-            (&a_in, &a_out)
+            (&b_out, &a_out)
         } else {
-            (&a_out, &a_in)
+            (&a_out, &b_out)
         };
         let got = (format!("0x{}", c.spi_in), format!("0x{}", c.spi_out));
         if c.state != "INSTALLED" || (&got.0, &got.1) != want {
             return Err(format!("{ns}: status {c:?}, kernel {want:?}"));
         }
     }
-    Ok((a_in, a_out))
+    let a_old = a_in.into_iter().filter(|s| *s != b_out).collect();
+    let b_old = b_in.into_iter().filter(|s| *s != a_out).collect();
+    Ok(((b_out, a_out), (a_old, b_old)))
 }
 
 fn assert_no_loss(case: &str, r: &StreamResult, violations: &[String], deleted: &[String]) {
@@ -714,7 +747,7 @@ fn iked_timers() {
     );
     assert_no_loss("iked <-> iked, timers", &r, &violations, &deleted);
     assert!(counted > 0, "no packet counted by a Child SA's kernel SAs");
-    let (a_in, _) = one_pair_each(&a, Some(&b));
+    let (a_in, _) = pair_check(&a, Some(&b));
     assert_ne!(a_in, format!("0x{}", c0.spi_in), "a new inbound SPI");
     let sas = a.status();
     let (ike1, c1) = first_child(&sas);
@@ -766,7 +799,7 @@ fn iked_simultaneous() {
         t0.elapsed().as_secs_f64()
     );
     assert_no_loss("iked <-> iked, simultaneous", &r, &violations, &deleted);
-    one_pair_each(&a, Some(&b));
+    pair_check(&a, Some(&b));
     assert!(
         collisions > 0,
         "no collision happened: the case tests nothing"
@@ -799,7 +832,7 @@ fn iked_bytes() {
     );
     assert_no_loss("iked <-> iked, rekey_bytes", &r, &violations, &deleted);
     assert!(soft > 0, "no soft expire in the logs");
-    one_pair_each(&a, Some(&b));
+    pair_check(&a, Some(&b));
     a.stop();
     b.stop();
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
@@ -831,16 +864,59 @@ fn iked_bytes() {
     b.stop();
 }
 
+/// ESP takes longer than IKE: gw-a's and gw-b's wan queues hold ESP (IP
+/// protocol 50) for `ms` milliseconds and let IKE through at once, as a
+/// network that prioritises IKE does (or one with several paths).
+fn delay_esp(ms: u32) {
+    for ns in ["gw-a", "gw-b"] {
+        sh(&format!(
+            "ip netns exec {ns} sh -c 'tc qdisc add dev wan root handle 1: prio bands 3 \
+               priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 &&
+             tc qdisc add dev wan parent 1:1 handle 10: netem delay {ms}ms &&
+             tc filter add dev wan parent 1: protocol ip prio 1 u32 \
+               match ip protocol 50 0xff flowid 1:1'"
+        ));
+    }
+}
+
+fn undelay_esp() {
+    for ns in ["gw-a", "gw-b"] {
+        sh(&format!("ip netns exec {ns} tc qdisc del dev wan root"));
+    }
+}
+
+/// 3b: iked <-> iked on timers with ESP 30 ms behind IKE: the DELETE of a
+/// rekeyed Child SA overtakes the last ESP packets on its SAs.
+fn iked_esp_delayed() {
+    let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
+    let mut a = Iked::start("gw-a", "delayed", &iked_yaml(true, ESP, &[], &child));
+    let mut b = Iked::start("gw-b", "delayed", &iked_yaml(false, ESP, &[], &child));
+    a.up();
+    delay_esp(30);
+    let stream = Stream::start(RATE, 64);
+    let violations = run_until("8 Child SA rekeys", Duration::from_secs(30), || {
+        a.child_rekeys() >= 8
+    });
+    let r = stream.stop();
+    undelay_esp();
+    eprintln!(
+        "iked <-> iked, ESP delayed: {} Child SA rekeys",
+        a.child_rekeys()
+    );
+    assert_no_loss("iked <-> iked, ESP 30 ms behind IKE", &r, &violations, &[]);
+    pair_check(&a, Some(&b));
+    a.stop();
+    b.stop();
+    assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
+}
+
 /// One iked <-> charon case: charon in gw-b with `charon` (IKE lines,
 /// child lines), iked in gw-a with `iked`; runs the stream until `done`.
 ///
 /// charon keeps the inbound SAs of a rekeyed Child SA for
 /// `delete_rekeyed_delay` (5 s) for late packets, by setting their hard
-/// lifetime in the kernel (0 means: until their own life_time); with
-/// rekeys every 1-2 s its kernel would keep five or six of them. 1 s here:
-/// the check at the end wants gw-a's kernel with exactly one pair, gw-b's
-/// with exactly one outbound SA, the one iked receives on, and every other
-/// inbound SA of gw-b gone within 3 s (no duplicate survives).
+/// lifetime in the kernel (0 means: until their own life_time); 1 s here,
+/// as iked's (see [`pair_check`]).
 fn charon_case(
     tag: &str,
     esp: &str,
@@ -862,7 +938,7 @@ fn charon_case(
     let mon = Monitor::start(tag);
     let st = Stream::start(stream.0, stream.1);
     let t0 = Instant::now();
-    let violations = run_until_max(what, Duration::from_secs(60), [6, 9], || done(&a));
+    let violations = run_until_max(what, Duration::from_secs(60), [8, 10], || done(&a));
     let r = st.stop();
     let deleted = mon.stop();
     let log = charon_log();
@@ -913,7 +989,7 @@ fn charon_case(
         &violations,
         &deleted,
     );
-    let (a_in, _) = charon_pair(&a);
+    let (a_in, _) = pair_check(&a, None);
     assert_ne!(a_in, format!("0x{}", c0.spi_in));
     let sas = a.status();
     let (ike1, c1) = first_child(&sas);
@@ -928,54 +1004,6 @@ fn charon_case(
     assert_eq!(list.matches("ESTABLISHED").count(), 1, "{list}");
     let summary = format!("{by_iked} {by_charon} {ike_by_iked} {ike_by_charon} {collisions}");
     (a, summary)
-}
-
-/// gw-a: exactly one pair, matching iked's status; gw-b: exactly one
-/// outbound SA (gw-a's inbound) and gw-a's outbound among its inbound SAs;
-/// the other inbound SAs of gw-b (charon's rekeyed ones) gone 3 s later.
-fn charon_pair(a: &Iked) -> (String, String) {
-    let end = Instant::now() + Duration::from_secs(8);
-    let (spis, old) = loop {
-        let r = (|| {
-            let (sa, sb) = (kernel_sas("gw-a"), kernel_sas("gw-b"));
-            let to = |v: &[(String, String, String)], dst: &str| -> Vec<String> {
-                v.iter()
-                    .filter(|(_, _, d)| d == dst)
-                    .map(|(s, _, _)| s.clone())
-                    .collect()
-            };
-            let (a_in, a_out) = (to(&sa, "192.0.2.1"), to(&sa, "192.0.2.2"));
-            let (b_out, b_in) = (to(&sb, "192.0.2.1"), to(&sb, "192.0.2.2"));
-            if a_in.len() != 1 || a_out.len() != 1 || b_out != a_in || !b_in.contains(&a_out[0]) {
-                return Err(format!("gw-a {sa:?}, gw-b {sb:?}"));
-            }
-            let sas = a.status();
-            let (_, c) = first_child(&sas);
-            let est = sas.iter().filter(|s| s.state == "ESTABLISHED").count();
-            if est != 1
-                || c.state != "INSTALLED"
-                || format!("0x{}", c.spi_in) != a_in[0]
-                || format!("0x{}", c.spi_out) != a_out[0]
-            {
-                return Err(format!("status {sas:?}, kernel gw-a {sa:?}"));
-            }
-            let old: Vec<String> = b_in.into_iter().filter(|s| *s != a_out[0]).collect();
-            Ok(((a_in[0].clone(), a_out[0].clone()), old))
-        })();
-        match r {
-            Ok(x) => break x,
-            Err(e) if Instant::now() >= end => panic!("never one pair: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(150)),
-        }
-    };
-    std::thread::sleep(Duration::from_secs(3));
-    let now: Vec<String> = kernel_sas("gw-b").into_iter().map(|(s, _, _)| s).collect();
-    let left: Vec<&String> = old.iter().filter(|s| now.contains(s)).collect();
-    assert!(
-        left.is_empty(),
-        "charon's old inbound SAs {left:?} still there: {now:?}"
-    );
-    spis
 }
 
 fn stop_charon_case(tag: &str, mut a: Iked) {
@@ -1067,6 +1095,8 @@ fn rekeys_without_loss() {
         let lap = |what: &str| {
             eprintln!("== {what}: done at {:.1} s", t.elapsed().as_secs_f64());
         };
+        iked_esp_delayed();
+        lap("iked <-> iked, ESP delayed");
         iked_timers();
         lap("iked <-> iked, timers");
         iked_simultaneous();
