@@ -21,10 +21,14 @@
 //! which are recorded per reqid and removed only with the last Child SA
 //! that uses them ([`ChildRemove::policies`]). The kernel sends outbound
 //! traffic on the newest valid SA of a reqid, so adding the new outbound
-//! SA switches traffic to it, and removing the old SAs afterwards loses
-//! nothing. Operations on one reqid run strictly in the order the
-//! endpoint issued them. Routes are shared the same way: the rekeyed Child
-//! SA registers its routes before the old one gives them up.
+//! SA switches traffic to it, and removing the old outbound SA afterwards
+//! loses nothing. The old inbound SA stays for `--delete-rekeyed-delay`
+//! ([`split_removal`]): packets the peer sent on it before it switched can
+//! arrive after the rekey's Delete (the rekey lab delays ESP behind IKE and
+//! lost packets at every rekey without it). Operations on one reqid run
+//! strictly in the order the endpoint issued them. Routes are shared the
+//! same way: the rekeyed Child SA registers its routes before the old one
+//! gives them up.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
