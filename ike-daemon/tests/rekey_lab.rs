@@ -9,19 +9,25 @@
 //!
 //! One boot for all cases (`rekeys_without_loss`), in this order:
 //!
-//! 1. iked <-> iked, timers: 20 Child SA rekeys and 5 IKE SA rekeys.
-//! 2. iked <-> iked, both with the same timers and no jitter: simultaneous
-//!    rekeys (collisions) of Child and IKE SAs.
-//! 3. iked <-> iked, byte limits: the kernel's soft EXPIRE starts the
+//! 1. iked <-> iked with ESP held 30 ms behind IKE on the wan links: the
+//!    rekey's Delete overtakes the last packets on the old SAs; without
+//!    `--delete-rekeyed-delay` packets are lost (the control), with it none.
+//! 2. iked <-> iked, timers: 20 Child SA rekeys and 5 IKE SA rekeys.
+//! 3. iked <-> iked, both with the same timers and no jitter, PFS:
+//!    simultaneous rekeys (collisions) of Child and IKE SAs.
+//! 4. iked <-> iked, byte limits: the kernel's soft EXPIRE starts the
 //!    rekeys; then a hard limit without a soft one removes the child cleanly.
-//! 4. iked (gw-a) <-> charon (gw-b), both rekeying on their own timers.
-//! 5. iked <-> charon, the same timers without jitter: simultaneous rekeys.
+//! 5. iked (gw-a) <-> charon (gw-b), both rekeying on their own timers, PFS.
+//! 6. iked <-> charon, a packet limit without jitter on both sides (both
+//!    kernels expire at once) and equal IKE timers: simultaneous rekeys.
 //!
 //! Every case counts the stream's datagrams (sent from host-a, echoed by
 //! host-b, so both directions cross every SA) and fails on one lost; it
 //! watches the policies (`ip xfrm monitor`: none deleted while the tunnel
-//! lives) and the route, and at the end wants exactly one pair of SAs per
-//! child in each kernel, with the SPIs `ikectl status` shows.
+//! lives), the route and the number of SAs, and at the end wants exactly
+//! one pair of SAs per child in each kernel, with the SPIs `ikectl status`
+//! shows (plus, for a second, the inbound SAs of rekeyed Child SAs, which
+//! both daemons keep for late packets).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -616,8 +622,8 @@ fn run_until_max(
 /// one). Both iked (`--delete-rekeyed-delay`) and charon
 /// (`delete_rekeyed_delay`) keep the inbound SAs of a rekeyed Child SA
 /// for 1 s here, for packets still on their way: those must be gone
-/// 2.5 s later (no duplicate survives). The timers keep rekeying (every 1-2 s),
-/// so this waits for a moment between two rekeys: up to 8 s for a
+/// 2.5 s later (no duplicate survives). The timers keep rekeying (every
+/// 1-2 s), so this waits for a moment between two rekeys: up to 8 s for a
 /// snapshot in which everything agrees.
 fn pair_check(a: &Iked, b: Option<&Iked>) -> (String, String) {
     let end = Instant::now() + Duration::from_secs(8);
@@ -721,7 +727,7 @@ fn first_child(sas: &[IkeSaStatus]) -> (String, control::ChildSaStatus) {
 /// The stream's rate: 100 datagrams a second each way.
 const RATE: Duration = Duration::from_millis(10);
 
-/// 1: iked <-> iked on timers.
+/// 2: iked <-> iked on timers.
 fn iked_timers() {
     let ike = ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"];
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
@@ -784,7 +790,7 @@ fn iked_timers() {
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
 }
 
-/// 2: iked <-> iked, same timers without jitter on both sides.
+/// 3: iked <-> iked, same timers without jitter on both sides.
 fn iked_simultaneous() {
     let ike = ["rekey_time: 5s", "rand_time: 0s", "over_time: 4s"];
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 0s"];
@@ -819,7 +825,7 @@ fn iked_simultaneous() {
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
 }
 
-/// 3: byte limits.
+/// 4: byte limits.
 fn iked_bytes() {
     // 1000-byte datagrams every 10 ms: about 100 kB/s through each SA.
     let child = ["rekey_time: 0", "rekey_bytes: 200k", "life_bytes: 400k"];
@@ -1046,10 +1052,11 @@ fn stop_charon_case(tag: &str, mut a: Iked) {
     });
 }
 
-/// 4: iked <-> charon on timers, both rekeying: iked's Child SA timer and
+/// 5: iked <-> charon on timers, both rekeying: iked's Child SA timer and
 /// charon's (the kernel's soft expire, second-granular, so it fires up to
-/// a second early) are about equal, so either starts the rekey; IKE SAs
-/// the same.
+/// a second early) are about equal, so either starts the rekey; charon's
+/// IKE SA timer is a second shorter than iked's, so charon starts most IKE
+/// SA rekeys and iked some.
 fn charon_timers() {
     let (a, summary) = charon_case(
         "charon-timers",
@@ -1074,7 +1081,7 @@ fn charon_timers() {
     stop_charon_case("charon-timers", a);
 }
 
-/// 5: iked <-> charon, simultaneous: a packet limit without jitter on both
+/// 6: iked <-> charon, simultaneous: a packet limit without jitter on both
 /// sides. The stream's datagrams cross gw-a's outbound and gw-b's inbound
 /// SA (and back), so both kernels reach the limit within a round trip and
 /// both peers start the rekey at once. IKE SAs on equal timers.
