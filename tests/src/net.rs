@@ -50,20 +50,7 @@ impl Netns {
     /// Moves the calling thread into this namespace: sockets it opens from
     /// now on (netlink ones included) belong to it.
     pub fn enter(&self) {
-        let f = File::open(format!("/run/netns/{}", self.name))
-            .unwrap_or_else(|e| panic!("cannot open /run/netns/{}: {e}", self.name));
-        // setns(2) has no safe wrapper in std.
-        #[allow(unsafe_code)]
-        // SAFETY: a valid namespace fd; setns only changes this thread's
-        // network namespace.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "setns into {}: {} (needs root)",
-            self.name,
-            std::io::Error::last_os_error()
-        );
+        enter_netns(&self.name);
     }
 
     /// Pings `dst` from this namespace: `count` echo requests 0.1 s apart,
@@ -114,6 +101,25 @@ impl Drop for Netns {
             .args(["netns", "del", &self.name])
             .status();
     }
+}
+
+/// Moves the calling thread into the named namespace (one made with `ip
+/// netns add`, by this crate or by lib.sh): sockets it opens from now on
+/// belong to it. Other threads stay where they are.
+pub fn enter_netns(name: &str) {
+    let f = File::open(format!("/run/netns/{name}"))
+        .unwrap_or_else(|e| panic!("cannot open /run/netns/{name}: {e}"));
+    // setns(2) has no safe wrapper in std.
+    #[allow(unsafe_code)]
+    // SAFETY: a valid namespace fd; setns only changes this thread's
+    // network namespace.
+    let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "setns into {name}: {} (needs root)",
+        std::io::Error::last_os_error()
+    );
 }
 
 fn shell_quote(s: &str) -> String {

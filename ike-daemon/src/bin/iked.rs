@@ -53,6 +53,11 @@ struct Args {
     /// Priority of the rule `from all lookup TABLE`.
     #[arg(long, value_name = "N", default_value_t = daemon::routes::DEFAULT_PRIO)]
     routing_table_prio: u32,
+    /// Seconds the inbound SAs of a rekeyed Child SA stay in the kernel
+    /// after its Delete, for packets still on their way (strongSwan's
+    /// charon.delete_rekeyed_delay); 0: removed at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    delete_rekeyed_delay: u64,
     /// Seconds before the first retransmission of a request (strongSwan's
     /// charon.retransmit_timeout).
     #[arg(long, value_name = "SECS", default_value_t = 4.0, value_parser = positive_secs)]
@@ -155,6 +160,7 @@ fn main() -> ExitCode {
             ..ike::sa::EndpointConfig::default()
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
+        delete_rekeyed_delay: std::time::Duration::from_secs(args.delete_rekeyed_delay),
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,

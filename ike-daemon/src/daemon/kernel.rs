@@ -21,15 +21,20 @@
 //! which are recorded per reqid and removed only with the last Child SA
 //! that uses them ([`ChildRemove::policies`]). The kernel sends outbound
 //! traffic on the newest valid SA of a reqid, so adding the new outbound
-//! SA switches traffic to it, and removing the old SAs afterwards loses
-//! nothing. Operations on one reqid run strictly in the order the
-//! endpoint issued them. Routes are shared the same way: the rekeyed Child
-//! SA registers its routes before the old one gives them up.
+//! SA switches traffic to it, and removing the old outbound SA afterwards
+//! loses nothing. The old inbound SA stays for `--delete-rekeyed-delay`
+//! ([`split_removal`]): packets the peer sent on it before it switched can
+//! arrive after the rekey's Delete (the rekey lab delays ESP behind IKE and
+//! lost packets at every rekey without it). Operations on one reqid run
+//! strictly in the order the endpoint issued them. Routes are shared the
+//! same way: the rekeyed Child SA registers its routes before the old one
+//! gives them up.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tracing::{debug, info, warn};
 use xfrm_netlink::{
@@ -497,10 +502,24 @@ struct State {
     /// Per reqid, the order of operations (an install still running when
     /// the removal of it, or of the Child SA it replaces, comes).
     order: Turns,
+    /// Inbound SAs of Child SAs replaced by a rekey, kept for
+    /// `rekeyed_delay`, with their reqid.
+    lingering: HashMap<SaId, u32>,
     /// Trap policies by reqid (`start_action: trap`): in the kernel while
     /// no Child SA of theirs holds the same policies; a Child SA's install
     /// updates them in place (same reqid), its removal restores them.
     traps: HashMap<u32, Vec<PolicyConfig>>,
+}
+
+/// The SAs of a removed Child SA to delete now, and those to keep for a
+/// while: when the Child SA was replaced by a rekey (`keep_inbound`), its
+/// inbound SAs (destination `local`) stay, to decrypt the packets the peer
+/// sent on them before it switched to the new SAs and that arrive after
+/// the rekey's Delete (ESP queued behind IKE, several paths). Its
+/// outbound SAs go at once: traffic has switched to the new ones.
+pub fn split_removal(sas: &[SaId], local: IpAddr, keep_inbound: bool) -> (Vec<SaId>, Vec<SaId>) {
+    sas.iter()
+        .partition(|sa| !(keep_inbound && sa.dst == local))
 }
 
 /// Keeps operations on one key in the order they were scheduled, however
@@ -550,7 +569,13 @@ pub struct Kernel {
     handle: Handle,
     state: Arc<Mutex<State>>,
     routes: Option<Routes>,
+    /// How long the inbound SAs of a rekeyed Child SA stay after it is
+    /// removed ([`split_removal`]); zero: removed with it.
+    rekeyed_delay: Duration,
 }
+
+/// strongSwan's `charon.delete_rekeyed_delay` default.
+pub const DEFAULT_REKEYED_DELAY: Duration = Duration::from_secs(5);
 
 fn not_found(e: &xfrm_netlink::Error) -> bool {
     e.kernel_kind() == Some(KernelErrorKind::NotFound)
@@ -563,7 +588,15 @@ impl Kernel {
             handle,
             state: Arc::new(Mutex::new(State::default())),
             routes: None,
+            rekeyed_delay: DEFAULT_REKEYED_DELAY,
         }
+    }
+
+    /// Keeps the inbound SAs of a Child SA replaced by a rekey for `delay`
+    /// after its removal (zero: removes them with it).
+    pub fn with_rekeyed_delay(mut self, delay: Duration) -> Self {
+        self.rekeyed_delay = delay;
+        self
     }
 
     /// Also installs routes for tunnel-mode children.
@@ -1133,6 +1166,26 @@ impl Kernel {
         if let Some(r) = &self.routes {
             r.child_removed(c.id).await;
         }
+        let keep = !c.policies && !self.rekeyed_delay.is_zero();
+        let (now, later) = split_removal(&sas.sas, local, keep);
+        // With the policies go the inbound SAs still kept of the reqid's
+        // earlier Child SAs.
+        let kept = if c.policies {
+            self.with(|s| {
+                let ids: Vec<SaId> = s
+                    .lingering
+                    .iter()
+                    .filter(|(_, r)| **r == c.reqid)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in &ids {
+                    s.lingering.remove(id);
+                }
+                ids
+            })
+        } else {
+            Vec::new()
+        };
         // Policies first: no packet may meet a policy without its SA.
         // Those of a trap are not deleted but given back to it (replaced
         // in place, so traffic keeps meeting a policy and triggers the
@@ -1161,13 +1214,41 @@ impl Kernel {
         {
             errors.push(e);
         }
-        errors.extend(self.undo(&sas).await);
+        errors.extend(
+            self.undo(&Installed {
+                sas: now.into_iter().chain(kept).collect(),
+                ..Installed::default()
+            })
+            .await,
+        );
         self.with(|s| {
             s.children.remove(&c.id);
             if c.policies {
                 s.order.forget(c.reqid);
             }
+            for id in &later {
+                s.lingering.insert(*id, c.reqid);
+            }
         });
+        for id in later {
+            debug!(
+                "keeping inbound SA {:08x} of rekeyed CHILD SA {} for {:?}",
+                id.spi, c.id, self.rekeyed_delay
+            );
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(this.rekeyed_delay).await;
+                // Gone already if the policies went (or at shutdown).
+                if this.with(|s| s.lingering.remove(&id).is_some()) {
+                    this.undo(&Installed {
+                        sas: vec![id],
+                        ..Installed::default()
+                    })
+                    .await;
+                    debug!("removed inbound SA {:08x} of a rekeyed CHILD SA", id.spi);
+                }
+            });
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -1193,6 +1274,10 @@ impl Kernel {
                 ..Installed::default()
             }));
             all.extend(s.children.drain().map(|(_, i)| i));
+            all.push(Installed {
+                sas: s.lingering.drain().map(|(id, _)| id).collect(),
+                ..Installed::default()
+            });
             (all, s.larval.drain().collect::<Vec<_>>())
         });
         if let Some(r) = &self.routes {

@@ -60,6 +60,10 @@ pub struct Options {
     pub endpoint: EndpointConfig,
     /// Interval of NAT keepalives (`--keep-alive`); zero: none.
     pub keep_alive: Duration,
+    /// How long the inbound SAs of a Child SA replaced by a rekey stay in
+    /// the kernel (`--delete-rekeyed-delay`, strongSwan's
+    /// `charon.delete_rekeyed_delay`).
+    pub delete_rekeyed_delay: Duration,
 }
 
 /// Why the daemon could not start or run.
@@ -183,7 +187,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         load_config_as(&opts.config_path, opts.config_format).map_err(DaemonError::Config)?;
     let (conn, handle) = xfrm_netlink::new_connection()?;
     tokio::spawn(conn);
-    let mut kernel = Kernel::new(handle);
+    let mut kernel = Kernel::new(handle).with_rekeyed_delay(opts.delete_rekeyed_delay);
     kernel.flush_leftovers().await?;
     let routes = routes::Routes::new(opts.routes).map_err(|source| DaemonError::Io {
         what: "netlink route socket".into(),

@@ -552,3 +552,27 @@ fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
     let u = ChildUpdate { encap: false, ..u };
     assert_eq!(moved_sa(&plan.sa_out, false, &u).encap, None);
 }
+
+#[test]
+fn a_rekeyed_child_keeps_its_inbound_sas_for_a_while_and_only_those() {
+    let local: IpAddr = "192.0.2.1".parse().unwrap();
+    let sa = |dst: &str, spi| SaId {
+        dst: dst.parse().unwrap(),
+        spi,
+        protocol: Protocol::Esp,
+        mark: None,
+    };
+    let sas = [sa("192.0.2.1", 0xc000_0001), sa("192.0.2.2", 0xc000_0002)];
+    // Replaced by a rekey: the outbound SA goes now, the inbound one later.
+    let (now, later) = split_removal(&sas, local, true);
+    assert_eq!(now, vec![sas[1]]);
+    assert_eq!(later, vec![sas[0]]);
+    // Deleted for good (or no delay): both now.
+    let (now, later) = split_removal(&sas, local, false);
+    assert_eq!(now, sas.to_vec());
+    assert!(later.is_empty());
+    // Only SAs toward us are inbound ones (transport mode to another host
+    // of the same peer has the same shape).
+    let (now, later) = split_removal(&sas, "192.0.2.9".parse().unwrap(), true);
+    assert_eq!((now.len(), later.len()), (2, 0));
+}
