@@ -855,6 +855,18 @@ fn iked_bytes() {
 
     // A hard limit alone: the kernel removes the SA, iked deletes the child
     // (policies and route go with it), the IKE SA stays.
+    // Between the kernel's removal of the expired outbound SA and iked's
+    // removal of the policies, the stream's packets meet a policy without
+    // an SA: the kernel answers with an ACQUIRE and a larval SA of its own
+    // (iked listens for ACQUIREs, as charon does), which it keeps for
+    // net.core.xfrm_acq_expires (30 s). Shorten that here so "clean"
+    // below means iked left nothing, not that the kernel's own larval SA
+    // had time to go.
+    for ns in ["gw-a", "gw-b"] {
+        sh(&format!(
+            "ip netns exec {ns} sysctl -qw net.core.xfrm_acq_expires=2"
+        ));
+    }
     let child = ["rekey_time: 0", "life_bytes: 100k"];
     let mut a = Iked::start("gw-a", "hard", &iked_yaml(true, ESP, &[], &child));
     let mut b = Iked::start("gw-b", "hard", &iked_yaml(false, ESP, &[], &child));
