@@ -860,7 +860,7 @@ impl Driver {
             None => peer.children.iter().map(|c| c.name.clone()).collect(),
         };
         // Already up with everything asked for: nothing to do.
-        let existing = self.ep.ike_sas().find(|s| {
+        let existing = self.ep.ike_sas_of(&connection).find(|s| {
             s.peer.as_deref() == Some(connection.as_str())
                 && matches!(s.state, IkeState::Established | IkeState::Rekeying)
                 && want.iter().all(|w| {
