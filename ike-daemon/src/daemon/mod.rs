@@ -775,7 +775,7 @@ impl Driver {
                     .filter(|s| s.peer.as_deref() == Some(connection.as_str()))
                     .map(|s| s.id)
                     .collect();
-                if ids.is_empty() && !self.peers.iter().any(|p| p.name == connection) {
+                if ids.is_empty() && self.ep.peer(&connection).is_none() {
                     let _ = c.reply.send(Response::error(
                         ErrorKind::UnknownConnection,
                         format!("no connection named '{connection}'"),
@@ -839,7 +839,7 @@ impl Driver {
         timeout_secs: Option<u64>,
         reply: oneshot::Sender<Response>,
     ) {
-        let Some(peer) = self.peers.iter().find(|p| p.name == connection) else {
+        let Some(peer) = self.ep.peer(&connection) else {
             let _ = reply.send(Response::error(
                 ErrorKind::UnknownConnection,
                 format!("no connection named '{connection}'"),

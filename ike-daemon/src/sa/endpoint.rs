@@ -27,6 +27,9 @@ pub(crate) struct Ctx {
     pub(crate) provider: Arc<dyn CryptoProvider>,
     pub(crate) psk: PskHandle,
     pub(crate) peers: Vec<Arc<PeerCfg>>,
+    /// Index into `peers` by name (`initiate` and `up` look peers up by
+    /// name once per command: a scan made 10,000 of them quadratic).
+    peer_index: HashMap<String, usize>,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) kernel_ops: VecDeque<KernelOp>,
     pub(crate) events: VecDeque<Event>,
@@ -105,7 +108,10 @@ impl Ctx {
     }
 
     pub(crate) fn peer(&self, name: &str) -> Option<Arc<PeerCfg>> {
-        self.peers.iter().find(|p| p.name == name).cloned()
+        self.peer_index
+            .get(name)
+            .and_then(|&i| self.peers.get(i))
+            .cloned()
     }
 }
 
@@ -139,6 +145,7 @@ impl Endpoint {
                 cfg,
                 provider,
                 psk: PskHandle(psk),
+                peer_index: index(&peers),
                 peers: peers.into_iter().map(Arc::new).collect(),
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
@@ -163,6 +170,7 @@ impl Endpoint {
     /// Replaces the peer configurations (a reload). Existing IKE SAs keep
     /// the configuration they were established with; new ones use these.
     pub fn set_config(&mut self, _now: Instant, peers: Vec<PeerCfg>) {
+        self.ctx.peer_index = index(&peers);
         self.ctx.peers = peers.into_iter().map(Arc::new).collect();
     }
 
@@ -441,6 +449,11 @@ impl Endpoint {
             .map(IkeSa::info)
     }
 
+    /// The peer configuration named `name`.
+    pub fn peer(&self, name: &str) -> Option<Arc<PeerCfg>> {
+        self.ctx.peer(name)
+    }
+
     /// A snapshot of one IKE SA.
     pub fn ike_sa(&self, id: IkeSaId) -> Option<IkeSaInfo> {
         self.sas.get(&id).map(IkeSa::info)
@@ -541,6 +554,16 @@ impl Endpoint {
         }
         self.timers.set(id, sa.deadline());
     }
+}
+
+/// Peer configurations by name; the first of a duplicated name wins, as
+/// a scan would find it.
+fn index(peers: &[PeerCfg]) -> HashMap<String, usize> {
+    let mut m = HashMap::with_capacity(peers.len());
+    for (i, p) in peers.iter().enumerate() {
+        m.entry(p.name.clone()).or_insert(i);
+    }
+    m
 }
 
 /// A kernel result for an IKE SA that is gone: free an SPI it allocated.
