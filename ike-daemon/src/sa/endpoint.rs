@@ -1,7 +1,7 @@
 //! The [`Endpoint`]: all IKE SAs of one daemon, the routing of datagrams to
 //! them, and the queues of their outputs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,6 +127,11 @@ pub struct Endpoint {
     /// Responder SAs by the peer's address and SPIi, for retransmitted
     /// IKE_SA_INIT requests.
     by_init: HashMap<(SocketAddr, u64), IkeSaId>,
+    /// The SAs of each peer configuration name, and each SA's entry
+    /// there (kept in `after`: a responder's SA changes its configuration
+    /// at IKE_AUTH).
+    by_peer: HashMap<String, BTreeSet<IkeSaId>>,
+    peer_of: HashMap<IkeSaId, String>,
     timers: Timers,
 }
 
@@ -163,6 +168,8 @@ impl Endpoint {
             sas: HashMap::new(),
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
+            by_peer: HashMap::new(),
+            peer_of: HashMap::new(),
             timers: Timers::default(),
         }
     }
@@ -439,13 +446,15 @@ impl Endpoint {
     }
 
     /// Snapshots of the IKE SAs made with the peer configuration `peer`,
-    /// in no particular order. One pass over the SAs without building a
-    /// snapshot of the others (`up` asks this for every command: sorting
-    /// and copying every SA each time made 10,000 `up`s quadratic).
+    /// in id order, from an index (`up` asks this for every command:
+    /// sorting and copying every SA each time made 10,000 `up`s
+    /// quadratic).
     pub fn ike_sas_of<'a>(&'a self, peer: &'a str) -> impl Iterator<Item = IkeSaInfo> + 'a {
-        self.sas
-            .values()
-            .filter(move |sa| sa.peer.name == peer)
+        self.by_peer
+            .get(peer)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.sas.get(id))
             .map(IkeSa::info)
     }
 
@@ -520,6 +529,17 @@ impl Endpoint {
     }
 
     /// Index and timer upkeep after `id` handled something.
+    fn unindex_peer(&mut self, id: IkeSaId) {
+        if let Some(name) = self.peer_of.remove(&id)
+            && let Some(set) = self.by_peer.get_mut(&name)
+        {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_peer.remove(&name);
+            }
+        }
+    }
+
     fn after(&mut self, id: IkeSaId) {
         for sa in std::mem::take(&mut self.ctx.new_sas) {
             let new = sa.id();
@@ -533,6 +553,16 @@ impl Endpoint {
         }
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);
+            self.unindex_peer(id);
+            return;
+        };
+        if self.peer_of.get(&id) != Some(&sa.peer.name) {
+            let name = sa.peer.name.clone();
+            self.unindex_peer(id);
+            self.by_peer.entry(name.clone()).or_default().insert(id);
+            self.peer_of.insert(id, name);
+        }
+        let Some(sa) = self.sas.get(&id) else {
             return;
         };
         if sa.is_dead() {
@@ -545,6 +575,7 @@ impl Endpoint {
                 }
             }
             self.timers.set(id, None);
+            self.unindex_peer(id);
             return;
         }
         if !sa.half_open()

@@ -1141,3 +1141,24 @@ fn childless_ike_sa_comes_up_without_kernel_state() {
     assert!(childless(p.a(), false), "initiator announces it");
     assert!(childless(p.b(), true), "responder announces it");
 }
+
+#[test]
+fn sas_by_peer_name_follow_the_responders_choice_and_removal() {
+    let mut p = Pair::default_pair();
+    let id = p.connect(0, "site-b");
+    let ids = |p: &mut Pair, side: usize, name: &str| -> Vec<IkeSaId> {
+        p.peers[side].ep.ike_sas_of(name).map(|s| s.id).collect()
+    };
+    assert_eq!(ids(&mut p, 0, "site-b"), [id]);
+    assert_eq!(
+        ids(&mut p, 1, "site-a").len(),
+        1,
+        "the responder's chosen config"
+    );
+    assert!(ids(&mut p, 0, "site-a").is_empty());
+    let now = p.now;
+    p.a().ep.terminate_ike(now, id).unwrap();
+    p.run_for(secs(5));
+    assert!(ids(&mut p, 0, "site-b").is_empty());
+    assert!(ids(&mut p, 1, "site-a").is_empty());
+}
