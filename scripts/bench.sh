@@ -5,7 +5,7 @@
 # loudly (non-zero exit, "bench: FAILURE") if something did not come up.
 #
 #   sudo scripts/bench.sh            all of them
-#   sudo scripts/bench.sh handshake  one: handshake | engine
+#   sudo scripts/bench.sh engine     one of: handshake | engine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,9 +50,20 @@ bench_handshake() {
   done
 }
 
+bench_engine() {
+  step "IKE engine scale: N childless IKE SAs between two netns, iked and charon"
+  machine
+  lab_ensure_packages iproute2 iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins util-linux
+  python3 -c 'import vici' 2>/dev/null || python3 -m pip install -q vici==5.9.11 ||
+    fail "cannot install the python module vici (charon's VICI client)"
+  cargo build --release -p ike-daemon --bins || fail "cargo build iked"
+  python3 scripts/bench/engine.py both 1000 5000 10000 --charon-max 5000 --cap 120
+}
+
 what=${1:-all}
 case $what in
   handshake) bench_handshake ;;
-  all) bench_handshake ;;
-  *) fail "unknown benchmark $what (handshake | all)" ;;
+  engine) bench_engine ;;
+  all) bench_handshake; bench_engine ;;
+  *) fail "unknown benchmark $what (handshake | engine | all)" ;;
 esac

@@ -11,8 +11,8 @@ then the initiator's log is watched for "established" lines. Reported:
 time until all N are established (or how many after the cap), the RSS of
 both daemons before and after, and RSS delta / N.
 
+  python3 scripts/bench/engine.py both 1000 5000 10000 --charon-max 5000 --cap 120
   python3 scripts/bench/engine.py iked 1000 5000 10000
-  python3 scripts/bench/engine.py charon 1000 5000 --cap 120
 
 Needs root. Fails (exit 1, "bench: FAILURE") when a daemon does not start
 or the set-up breaks; a run that does not finish within the cap is
@@ -222,6 +222,8 @@ def measure(name, n, cap, pids, log, needle, t0, t_sent, rss0, cpu0):
         time.sleep(0.1)
     elapsed = time.monotonic() - t0
     done = count_lines(log, needle)
+    if done == 0:
+        fail(f"{name}: not one IKE SA established in {cap} s (see {log})")
     rss1 = [rss_kb(p.pid) for p in pids]
     cpu1 = [cpu_s(p.pid) for p in pids]
     res = {
@@ -267,7 +269,7 @@ STRONGSWAN_CONF = """charon {{
       socket = unix://{sock}
     }}
   }}
-  load = random nonce openssl pem pkcs1 curve25519 x509 revocation constraints pubkey kernel-netlink socket-default vici aes sha1 sha2 hmac gcm
+  load = random nonce kdf openssl pem pkcs1 curve25519 x509 revocation constraints pubkey kernel-netlink socket-default vici aes sha1 sha2 hmac gcm
 }}
 """
 
@@ -336,26 +338,53 @@ def _unix(path):
     return s
 
 
+def run(daemon, n, cap):
+    shutil.rmtree(WORK, ignore_errors=True)
+    netns()
+    try:
+        res = run_iked(n, cap) if daemon == "iked" else run_charon(n, cap)
+    finally:
+        cleanup()
+    print(json.dumps(res), flush=True)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("daemon", choices=["iked", "charon"])
+    ap.add_argument("daemon", choices=["iked", "charon", "both"])
     ap.add_argument("n", type=int, nargs="+")
     ap.add_argument("--cap", type=float, default=120.0, help="seconds to wait at most")
+    ap.add_argument("--charon-max", type=int, default=5000,
+                    help="with 'both': largest N given to charon")
     a = ap.parse_args()
     if os.geteuid() != 0:
         fail("needs root (network namespaces)")
-    results = []
-    try:
-        for n in a.n:
-            shutil.rmtree(WORK, ignore_errors=True)
-            netns()
-            res = run_iked(n, a.cap) if a.daemon == "iked" else run_charon(n, a.cap)
-            print(json.dumps(res), flush=True)
-            results.append(res)
-            cleanup()
-    finally:
-        cleanup()
-    return results
+    rows = []
+    for n in a.n:
+        if a.daemon in ("iked", "both"):
+            i = run("iked", n, a.cap)
+            if not i["all"]:
+                fail(f"iked established {i['established']} of {n} within {a.cap} s")
+        else:
+            i = None
+        c = run("charon", n, a.cap) if (a.daemon == "charon" or (a.daemon == "both" and n <= a.charon_max)) else None
+        rows.append((n, i, c))
+    print()
+    print(f"{'N':>6} {'daemon':>7} {'established':>12} {'seconds':>8} {'KB/SA init':>10} {'KB/SA resp':>10} "
+          f"{'CPU s init':>10} {'CPU s resp':>10}")
+    for n, i, c in rows:
+        for r in (i, c):
+            if r:
+                print(f"{n:>6} {r['daemon']:>7} {r['established']:>12} {r['seconds']:>8} "
+                      f"{r['kb_per_sa'][0]:>10} {r['kb_per_sa'][1]:>10} "
+                      f"{r['cpu_seconds'][0]:>10} {r['cpu_seconds'][1]:>10}")
+        if i and c and c["all"]:
+            print(f"{n:>6}   ratio charon/iked: time {c['seconds'] / i['seconds']:.1f}x, "
+                  f"memory/SA initiator {c['kb_per_sa'][0] / i['kb_per_sa'][0]:.1f}x, "
+                  f"responder {c['kb_per_sa'][1] / i['kb_per_sa'][1]:.1f}x")
+        elif i and c:
+            print(f"{n:>6}   charon reached {c['established']} of {n} in {a.cap:.0f} s; "
+                  f"iked all {n} in {i['seconds']} s")
 
 
 if __name__ == "__main__":
