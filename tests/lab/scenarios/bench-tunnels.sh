@@ -20,6 +20,9 @@ set -euo pipefail
 PAIRS=${BENCH_PAIRS:-iked-iked charon-charon iked-charon}
 NS_LIST=${BENCH_N:-100}
 CAP=${BENCH_CAP:-240}
+# Routes toward the remote selectors (both daemons install them by
+# default); BENCH_ROUTES=no turns them off in both.
+ROUTES=${BENCH_ROUTES:-yes}
 IKE=aes256gcm16-prfsha256-x25519 ESP=aes256gcm16
 
 # conf SIDE N FILE: gw-a's (initiator) or gw-b's swanctl.conf.
@@ -59,7 +62,8 @@ now() { awk '{ print $1 }' /proc/uptime; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / t }' "/proc/$1/stat"; }
-sas() { ip -n "$1" xfrm state | grep -c '^src' || true; }
+# SAs with keys (larval SAs from ALLOCSPI have none and are not counted).
+sas() { ip -n "$1" xfrm state | grep -c '^[[:space:]]*aead ' || true; }
 
 # prepare DAEMON SIDE N: its swanctl.conf (before the clock starts).
 prepare() {
@@ -75,13 +79,13 @@ start() {
     dir=$LAB_OUT/run/$daemon-$side
     if [ "$daemon" = iked ]; then
         ip netns exec "gw-$side" "$IKED" --config "$dir/swanctl.conf" \
-            --control "$dir/iked.sock" > "$dir/iked.log" 2>&1 &
+            --control "$dir/iked.sock" --install-routes "$ROUTES" > "$dir/iked.log" 2>&1 &
         PID=$!
         lab_wait_for 60 "iked on gw-$side" test -S "$dir/iked.sock"
     else
         # DoS protection off for the run (cookies and half-open limits).
         lab_charon_start "bench-$side" "gw-$side" "$dir/swanctl.conf" "default=1" \
-            "$(printf '    dos_protection = no\n    cookie_threshold = 1000000\n    block_threshold = 1000000\n    init_limit_half_open = 1000000')"
+            "$(printf '    dos_protection = no\n    cookie_threshold = 1000000\n    block_threshold = 1000000\n    init_limit_half_open = 1000000\n    install_routes = %s' "$ROUTES")"
         PID=$(cat "$LAB_STATE/bench-$side/run/charon.pid")
     fi
 }
@@ -126,7 +130,7 @@ for n in $NS_LIST; do
         # the cap is a result (reported with what was reached).
         [ "$got" -gt 0 ] || lab_fail "$pair N=$n: no SA in gw-a's kernel after $CAP s"
         secs=$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
-        line="RESULT pair=$pair n=$n all=$all kernel_sas=$got seconds=$secs"
+        line="RESULT pair=$pair n=$n routes=$ROUTES all=$all kernel_sas=$got seconds=$secs"
         line+=" init_hwm_kb=$(hwm_kb "$ipid") resp_hwm_kb=$(hwm_kb "$rpid")"
         line+=" init_cpu_s=$(cpu_s "$ipid") resp_cpu_s=$(cpu_s "$rpid")"
         line+=" resp_kb_per_tunnel=$(awk -v a="$(rss_kb "$rpid")" -v b="$rss0" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')"
