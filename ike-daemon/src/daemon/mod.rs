@@ -846,7 +846,7 @@ impl Driver {
                     .filter(|s| s.peer.as_deref() == Some(connection.as_str()))
                     .map(|s| s.id)
                     .collect();
-                if ids.is_empty() && !self.peers.iter().any(|p| p.name == connection) {
+                if ids.is_empty() && self.ep.peer(&connection).is_none() {
                     let _ = c.reply.send(Response::error(
                         ErrorKind::UnknownConnection,
                         format!("no connection named '{connection}'"),
@@ -923,7 +923,7 @@ impl Driver {
         timeout_secs: Option<u64>,
         reply: oneshot::Sender<Response>,
     ) {
-        let Some(peer) = self.peers.iter().find(|p| p.name == connection) else {
+        let Some(peer) = self.ep.peer(&connection) else {
             let _ = reply.send(Response::error(
                 ErrorKind::UnknownConnection,
                 format!("no connection named '{connection}'"),
@@ -944,7 +944,7 @@ impl Driver {
             None => peer.children.iter().map(|c| c.name.clone()).collect(),
         };
         // Already up with everything asked for: nothing to do.
-        let existing = self.ep.ike_sas().find(|s| {
+        let existing = self.ep.ike_sas_of(&connection).find(|s| {
             s.peer.as_deref() == Some(connection.as_str())
                 && matches!(s.state, IkeState::Established | IkeState::Rekeying)
                 && want.iter().all(|w| {

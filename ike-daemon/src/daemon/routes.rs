@@ -793,6 +793,12 @@ impl Routes {
         } else {
             format!("CHILD SA {}{}", c.name, c.id)
         };
+        // One child at a time, dumps included: concurrent dumps on the one
+        // rtnetlink socket fail with EBUSY, and with hundreds of children
+        // installed at once their replies overflowed the socket and the
+        // lost ones left installs waiting forever (issue 8's lab run of
+        // 1,000 tunnels stopped after about 250).
+        let mut st = self.state.lock().await;
         let addrs = match self.local_addrs().await {
             Ok(a) => a,
             Err(e) => {
@@ -815,7 +821,6 @@ impl Routes {
             return;
         }
         let names = self.link_names().await;
-        let mut st = self.state.lock().await;
         let mut added = Vec::new();
         for spec in specs {
             if st.book.add(c.id, spec).is_none() {

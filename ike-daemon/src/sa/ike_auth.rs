@@ -77,9 +77,13 @@ impl IkeSa {
 
     /// Initiator: IKE_SA_INIT is done and the first child has its SPI.
     pub(crate) fn send_auth_request(&mut self, ctx: &mut Ctx, now: Instant) {
-        let (Some(keys), Some(child)) = (self.keys.as_ref(), self.children.first()) else {
+        let Some(keys) = self.keys.as_ref() else {
             return;
         };
+        let child = self.children.first();
+        if child.is_none() && !self.childless() {
+            return;
+        }
         let local_id = self.peer.local_id.clone();
         let remote_hint = self
             .peer
@@ -105,9 +109,6 @@ impl IkeSa {
             &local_id.to_body(),
         );
         let auth = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed);
-        let cfg = child.cfg.clone();
-        let local_ts = resolve(&cfg.local_ts, self.local.ip());
-        let remote_ts = resolve(&cfg.remote_ts, self.remote.ip());
         let mut inner = vec![Payload::IdI(local_id)];
         if let Some(r) = &self.peer.remote_id {
             inner.push(Payload::IdR(r.clone()));
@@ -116,18 +117,24 @@ impl IkeSa {
             method: AuthMethod::SHARED_KEY_MIC,
             data: auth,
         }));
-        if cfg.mode == super::Mode::Transport {
-            inner.push(Payload::Notify(Notify::new(
-                NotifyType::USE_TRANSPORT_MODE,
-                Vec::new(),
-            )));
-        }
-        inner.push(Payload::Sa(offer(&cfg, child.spi_in, false)));
-        inner.push(Payload::TsI(local_ts.clone()));
-        inner.push(Payload::TsR(remote_ts.clone()));
-        if let Some(c) = self.children.first_mut() {
-            c.local_ts = local_ts;
-            c.remote_ts = remote_ts;
+        // Childless (RFC 6023): no SA, no TS.
+        if let Some(child) = child {
+            let cfg = child.cfg.clone();
+            let local_ts = resolve(&cfg.local_ts, self.local.ip());
+            let remote_ts = resolve(&cfg.remote_ts, self.remote.ip());
+            if cfg.mode == super::Mode::Transport {
+                inner.push(Payload::Notify(Notify::new(
+                    NotifyType::USE_TRANSPORT_MODE,
+                    Vec::new(),
+                )));
+            }
+            inner.push(Payload::Sa(offer(&cfg, child.spi_in, false)));
+            inner.push(Payload::TsI(local_ts.clone()));
+            inner.push(Payload::TsR(remote_ts.clone()));
+            if let Some(c) = self.children.first_mut() {
+                c.local_ts = local_ts;
+                c.remote_ts = remote_ts;
+            }
         }
         self.phase = Phase::AuthSent;
         self.send_request(ctx, now, ExchangeType::IKE_AUTH, inner, Task::IkeAuth);

@@ -87,6 +87,12 @@ fn nat_detected(
 }
 
 impl IkeSa {
+    /// Initiator of an IKE SA without a Child SA in IKE_AUTH (RFC 6023):
+    /// its connection has no children.
+    pub(crate) fn childless(&self) -> bool {
+        self.initiator && self.children.is_empty() && self.pending_children.is_empty()
+    }
+
     /// Initiator: a new IKE SA to `peer`; sends IKE_SA_INIT.
     pub(crate) fn initiate(
         ctx: &mut Ctx,
@@ -96,14 +102,11 @@ impl IkeSa {
         children: &[&str],
     ) -> Result<Self, CommandError> {
         let mut cfgs = VecDeque::new();
-        if children.is_empty() {
-            let first = peer
-                .children
-                .first()
-                .ok_or_else(|| CommandError::UnknownChild {
-                    peer: peer.name.clone(),
-                    child: "(none configured)".into(),
-                })?;
+        // A connection without children makes a childless IKE SA
+        // (RFC 6023), if the responder supports it.
+        if children.is_empty()
+            && let Some(first) = peer.children.first()
+        {
             cfgs.push_back(first.clone());
         }
         for name in children {
@@ -218,6 +221,12 @@ impl IkeSa {
             data: ke.public_value().to_vec(),
         }));
         payloads.push(Payload::Nonce(self.init.nonce_i.clone()));
+        if self.childless() {
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::CHILDLESS_IKEV2_SUPPORTED,
+                Vec::new(),
+            )));
+        }
         let source = if self.peer.encap {
             fake_source()
         } else {
@@ -364,6 +373,24 @@ impl IkeSa {
             && let Some(first) = self.pending_children.pop_front()
         {
             self.new_child(ctx, first, true);
+        }
+        if self.childless() {
+            // RFC 6023 3: IKE_AUTH without a Child SA only to a responder
+            // that said it supports it.
+            if notify(&msg, NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_none() {
+                self.fail(
+                    ctx,
+                    IkeFailReason::InvalidResponse(
+                        "the connection has no children and the peer does not support \
+                         childless IKE SAs (RFC 6023)"
+                            .into(),
+                    ),
+                );
+                return;
+            }
+            self.phase = Phase::AwaitSpi;
+            self.send_auth_request(ctx, now);
+            return;
         }
         self.phase = Phase::AwaitSpi;
         if self.children.first().is_some_and(|c| c.spi_in != 0) {
@@ -652,6 +679,11 @@ pub(crate) fn respond(
                 data: ker,
             }),
             Payload::Nonce(nonce_r.clone()),
+            // We accept IKE_AUTH without a Child SA (RFC 6023).
+            Payload::Notify(Notify::new(
+                NotifyType::CHILDLESS_IKEV2_SUPPORTED,
+                Vec::new(),
+            )),
             Payload::Notify(Notify::nat_detection(
                 false,
                 nat_hash(spi_i, spi_r, if peer.encap { fake_source() } else { local }),

@@ -1104,3 +1104,63 @@ fn unsupported_critical_payload_is_answered_and_reported() {
         [IkeFailReason::UnsupportedCriticalPayload { by_peer: true }]
     );
 }
+
+#[test]
+fn childless_ike_sa_comes_up_without_kernel_state() {
+    // RFC 6023: a connection without children makes an IKE SA without a
+    // Child SA; both sides announce CHILDLESS_IKEV2_SUPPORTED.
+    let mut s = Setup::default();
+    let mut left = left_cfg();
+    left.children.clear();
+    s.peers[0] = vec![left];
+    let mut p = Pair::new(s);
+    let id = p.connect(0, "site-b");
+    let a = p.a().events();
+    assert!(
+        matches!(&a[..], [Event::IkeEstablished { id: x, .. }] if *x == id),
+        "{a:?}"
+    );
+    assert!(matches!(
+        &p.b().events()[..],
+        [Event::IkeEstablished { .. }]
+    ));
+    assert!(p.a().kernel.installed.is_empty() && p.b().kernel.installed.is_empty());
+    assert!(p.a().kernel.larval.is_empty(), "no SPI allocated");
+    assert_eq!(p.a().ep.ike_sa(id).unwrap().state, IkeState::Established);
+    assert!(p.a().ep.ike_sa(id).unwrap().children.is_empty());
+    let childless = |p: &Peer, response: bool| {
+        p.sent.iter().any(|(_, t)| {
+            crate::wire::Message::parse(&t.payload, &Default::default()).is_ok_and(|m| {
+                m.header.exchange == ExchangeType::IKE_SA_INIT
+                    && m.header.is_response() == response
+                    && m.iter().any(|pl| {
+                        matches!(pl, crate::wire::Payload::Notify(n)
+                            if n.notify_type == crate::wire::codes::NotifyType::CHILDLESS_IKEV2_SUPPORTED)
+                    })
+            })
+        })
+    };
+    assert!(childless(p.a(), false), "initiator announces it");
+    assert!(childless(p.b(), true), "responder announces it");
+}
+
+#[test]
+fn sas_by_peer_name_follow_the_responders_choice_and_removal() {
+    let mut p = Pair::default_pair();
+    let id = p.connect(0, "site-b");
+    let ids = |p: &mut Pair, side: usize, name: &str| -> Vec<IkeSaId> {
+        p.peers[side].ep.ike_sas_of(name).map(|s| s.id).collect()
+    };
+    assert_eq!(ids(&mut p, 0, "site-b"), [id]);
+    assert_eq!(
+        ids(&mut p, 1, "site-a").len(),
+        1,
+        "the responder's chosen config"
+    );
+    assert!(ids(&mut p, 0, "site-a").is_empty());
+    let now = p.now;
+    p.a().ep.terminate_ike(now, id).unwrap();
+    p.run_for(secs(5));
+    assert!(ids(&mut p, 0, "site-b").is_empty());
+    assert!(ids(&mut p, 1, "site-a").is_empty());
+}

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmarks of issue 8, iked side by side with strongSwan where it applies;
+# results and how to read them: docs/performance.md. Not part of
+# scripts/test-all.sh (timed runs are not tests), but every benchmark fails
+# loudly (non-zero exit, "bench: FAILURE") if something did not come up.
+#
+#   sudo scripts/bench.sh            all of them
+#   sudo scripts/bench.sh engine     one of: handshake | engine | tunnels | scale
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() { echo "bench: FAILURE: $*" >&2; exit 1; }
+step() { printf '\n=== %s\n' "$*"; }
+machine() {
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# shellcheck source=../tests/lab/packages.sh
+. tests/lab/packages.sh
+
+# Instructions of one operation under callgrind: the difference between
+# runs of 2N and N iterations, over N (start-up cancels out).
+instr_per_op() { # BIN MODE GROUP N
+  local bin=$1 mode=$2 group=$3 n=$4 a b
+  a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" --mode "$mode" --group "$group" --iters "$n" 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+  b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" --mode "$mode" --group "$group" --iters $((2 * n)) 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+  [ -n "$a" ] && [ -n "$b" ] || fail "callgrind gave no instruction count for $mode $group"
+  echo $(((b - a) / n))
+}
+
+bench_handshake() {
+  step "handshake CPU cost against the key-exchange floor (cargo bench)"
+  machine
+  cargo bench -p ike-daemon --bench handshake || fail "cargo bench handshake"
+  step "handshake instructions (callgrind; not disturbed by load)"
+  lab_ensure_packages valgrind
+  local bin
+  bin=$(cargo bench -p ike-daemon --bench handshake --no-run --message-format=json 2>/dev/null |
+    sed -n 's/.*"executable":"\([^"]*handshake[^"]*\)".*/\1/p' | tail -1)
+  [ -x "$bin" ] || fail "no handshake bench binary"
+  printf '%-10s %14s %14s %7s\n' group handshake "kex floor" ratio
+  local g h f
+  for g in x25519 ecp256 modp2048; do
+    h=$(instr_per_op "$bin" handshake "$g" 10)
+    f=$(instr_per_op "$bin" floor "$g" 10)
+    printf '%-10s %14s %14s %7s\n' "$g" "$h" "$f" "$(echo "scale=2; $h / $f" | bc)x"
+  done
+}
+
+bench_engine() {
+  step "IKE engine scale: N childless IKE SAs between two netns, iked and charon"
+  machine
+  lab_ensure_packages iproute2 iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins util-linux
+  python3 -c 'import vici' 2>/dev/null || python3 -m pip install -q vici==5.9.11 ||
+    fail "cannot install the python module vici (charon's VICI client)"
+  cargo build --release -p ike-daemon --bins || fail "cargo build iked"
+  python3 scripts/bench/engine.py both 1000 5000 10000 --charon-max 5000 --cap 120
+}
+
+bench_tunnels() {
+  step "tunnel set-up in the UML lab: N tunnels (IKE + Child SA), iked and charon"
+  machine
+  lab_ensure_packages user-mode-linux kmod iproute2 iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins
+  cargo build --release -p ike-daemon --bins || fail "cargo build iked"
+  local out=$PWD/target/lab-out/bench-tunnels
+  rm -rf "$out"
+  IKED=$PWD/target/release/iked BENCH_N="${BENCH_N:-100 1000}" BENCH_CAP="${BENCH_CAP:-150}" \
+    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP" UML_TIMEOUT="${UML_TIMEOUT:-1800}" LAB_QUIET=1 \
+    tests/lab/uml-run.sh tests/lab/scenarios/bench-tunnels.sh "$out" ||
+    fail "the tunnel benchmark failed (see $out/scenario.log)"
+  grep '^RESULT' "$out/scenario.log" > "$out/results" || fail "no results in $out/scenario.log"
+  python3 - "$out/results" <<'PY'
+import sys
+rows = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sys.argv[1])]
+print(f"{'pair':<14} {'N':>5} {'all':>4} {'seconds':>8} {'peak RSS KB init/resp':>22} {'CPU s init/resp':>16} {'resp KB/tunnel':>15}")
+for r in rows:
+    print(f"{r['pair']:<14} {r['n']:>5} {r['all']:>4} {r['seconds']:>8} "
+          f"{r['init_hwm_kb'] + '/' + r['resp_hwm_kb']:>22} {r['init_cpu_s'] + '/' + r['resp_cpu_s']:>16} "
+          f"{r['resp_kb_per_tunnel']:>15}")
+by = {(r["pair"], r["n"]): r for r in rows}
+for n in sorted({r["n"] for r in rows}, key=int):
+    i, c = by.get(("iked-iked", n)), by.get(("charon-charon", n))
+    if i and c:
+        print(f"N={n}: charon-charon / iked-iked time {float(c['seconds']) / float(i['seconds']):.2f}x, "
+              f"responder KB per tunnel {float(c['resp_kb_per_tunnel']) / float(i['resp_kb_per_tunnel']):.2f}x")
+PY
+}
+
+what=${1:-all}
+case $what in
+  handshake) bench_handshake ;;
+  engine) bench_engine ;;
+  tunnels) bench_tunnels ;;
+  scale) step "scale inside one endpoint (cargo bench)"; machine
+    cargo bench -p ike-daemon --bench scale || fail "cargo bench scale" ;;
+  all) bench_handshake; bench_engine; bench_tunnels
+    step "scale inside one endpoint (cargo bench)"
+    cargo bench -p ike-daemon --bench scale || fail "cargo bench scale" ;;
+  *) fail "unknown benchmark $what (handshake | engine | tunnels | scale | all)" ;;
+esac
