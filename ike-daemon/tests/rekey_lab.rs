@@ -718,7 +718,14 @@ fn first_child(sas: &[IkeSaStatus]) -> (String, control::ChildSaStatus) {
         .iter()
         .find(|s| s.state == "ESTABLISHED")
         .unwrap_or_else(|| panic!("no ESTABLISHED IKE SA in {sas:?}"));
-    (sa.spi_i.clone(), sa.children[0].clone())
+    // While a rekey runs, the child being replaced (REKEYED, no rekey
+    // time of its own) is listed beside its successor: take the live one.
+    let child = sa
+        .children
+        .iter()
+        .find(|c| c.state == "INSTALLED")
+        .unwrap_or_else(|| panic!("no INSTALLED child in {sa:?}"));
+    (sa.spi_i.clone(), child.clone())
 }
 
 // ---------------------------------------------------------------------------
