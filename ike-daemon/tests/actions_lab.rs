@@ -28,15 +28,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use ike::control::{self, IkeSaStatus, Response, TrapStatus};
+use ike::control::IkeSaStatus;
 use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, sh_ok, wait_until};
 
-const IKED: &str = env!("CARGO_BIN_EXE_iked");
-const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+mod common;
+use common::{Iked, policies, states};
 
 /// Short retransmissions, so that a dead peer is found in seconds:
 /// 1 s, then 1 s, then given up after 1 s more (3 s in all).
@@ -88,130 +86,6 @@ fn gw_a(extra_conn: &str, extra_child: &str) -> String {
     )
 }
 
-/// One iked in a namespace.
-struct Iked {
-    ns: &'static str,
-    conf: PathBuf,
-    sock: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Iked {
-    fn new(ns: &'static str, conf_text: &str) -> Iked {
-        let dir = guest_out();
-        let conf = dir.join(format!("{ns}.yaml"));
-        let i = Iked {
-            ns,
-            conf,
-            sock: PathBuf::from(format!("/run/iked-{ns}/iked.sock")),
-            log: dir.join(format!("iked-{ns}.log")),
-            child: None,
-        };
-        i.write_conf(conf_text);
-        i
-    }
-
-    fn write_conf(&self, text: &str) {
-        std::fs::write(&self.conf, text).unwrap();
-        sh(&format!("chmod 600 '{}'", self.conf.display()));
-    }
-
-    fn start(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.ns, IKED, "--config"])
-            .arg(&self.conf)
-            .arg("--control")
-            .arg(&self.sock)
-            .args(["--log-level", "debug"])
-            .args(FAST)
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let sock = self.sock.clone();
-        wait_until(Duration::from_secs(20), "iked's control socket", || {
-            std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        });
-    }
-
-    fn ikectl(&self, args: &[&str]) -> Output {
-        Command::new(IKECTL)
-            .arg("--control")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ikectl_ok(&self, args: &[&str]) -> String {
-        let out = self.ikectl(args);
-        assert!(
-            out.status.success(),
-            "ikectl {args:?}: {out:?}\n--- {} log ---\n{}",
-            self.ns,
-            self.log_text()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn status(&self) -> (Vec<IkeSaStatus>, Vec<TrapStatus>) {
-        let out = self.ikectl_ok(&["status", "--json"]);
-        match control::decode_response(&out).unwrap() {
-            Response::Status { ike_sas, traps } => (ike_sas, traps),
-            other => panic!("status answered {other:?}"),
-        }
-    }
-
-    fn sas(&self) -> Vec<IkeSaStatus> {
-        self.status().0
-    }
-
-    /// SIGSTOP / SIGCONT: a peer that does not answer for a while.
-    fn pause(&self, stop: bool) {
-        let pid = self.child.as_ref().expect("running").id();
-        sh(&format!(
-            "kill -{} {pid}",
-            if stop { "STOP" } else { "CONT" }
-        ));
-    }
-
-    fn kill(&mut self, sig: &str) {
-        let mut child = self.child.take().expect("running");
-        sh(&format!("kill -{sig} {}", child.id()));
-        let _ = child.wait();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Iked {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// IPsec policies (with a template) and SAs in a namespace's kernel.
-fn policies(ns: &str) -> usize {
-    sh(&format!("ip -n {ns} xfrm policy"))
-        .matches("tmpl")
-        .count()
-}
-
-fn states(ns: &str) -> String {
-    sh(&format!("ip -n {ns} xfrm state"))
-}
-
 /// The index of gw-a's out policy: the kernel keeps it when a policy is
 /// replaced in place (XFRM_MSG_UPDPOLICY) and gives a new one when a policy
 /// is deleted and added, so an unchanged index means no flap.
@@ -237,7 +111,7 @@ fn tunnels(sas: &[IkeSaStatus]) -> usize {
 }
 
 fn wait_tunnel(a: &Iked, what: &str) {
-    wait_until(Duration::from_secs(20), what, || tunnels(&a.sas()) == 1);
+    wait_until(Duration::from_secs(20), what, || tunnels(&a.status()) == 1);
 }
 
 /// charon's side of the connection (swanctl.conf: one setting per line).
@@ -294,9 +168,11 @@ fn traps_dpd_and_actions() {
     in_uml("traps_dpd_and_actions", || {
         lab_sh("lab_make_gateways");
         let trap = "        start_action: trap\n";
-        let mut a = Iked::new("gw-a", &gw_a("", trap));
+        let mut a = Iked::new("gw-a", "gw-a.yaml", "iked-gw-a.log", &gw_a("", trap));
         let mut b = Iked::new(
             "gw-b",
+            "gw-b.yaml",
+            "iked-gw-b.log",
             // Trapped too: as responder its Child SA takes over its trap.
             &config(
                 "192.0.2.2",
@@ -307,13 +183,13 @@ fn traps_dpd_and_actions() {
                 trap,
             ),
         );
-        a.start();
-        b.start();
+        a.start(FAST);
+        b.start(FAST);
         let b_index = out_policy_index("gw-b");
 
         // --- 1. start_action: trap -----------------------------------------
         // The trap: out/in/fwd policies with a template, no SA, no IKE SA.
-        let (sas, traps) = a.status();
+        let (sas, traps) = a.status_and_traps();
         assert!(sas.is_empty(), "{sas:?}");
         assert_eq!(traps.len(), 1, "{traps:?}");
         let t = &traps[0];
@@ -350,15 +226,15 @@ fn traps_dpd_and_actions() {
         wait_tunnel(&a, "the trapped tunnel");
         let came_up = t0.elapsed();
         lab_sh("lab_ping_through host-a $HOST_B 3");
-        let sas = a.sas();
+        let sas = a.status();
         assert_eq!(sas.len(), 1, "one IKE SA for all flows: {sas:?}");
         assert_eq!(sas[0].children.len(), 1, "{sas:?}");
         let first = sas[0].id;
         let reqid = sas[0].children[0].reqid;
         assert_eq!(reqid, t.reqid, "the Child SA uses the trap's reqid");
-        assert_eq!(b.sas().len(), 1, "gw-b: {:?}", b.sas());
+        assert_eq!(b.status().len(), 1, "gw-b: {:?}", b.status());
         // The responder's Child SA uses its trap's reqid and policies.
-        let (b_sas, b_traps) = b.status();
+        let (b_sas, b_traps) = b.status_and_traps();
         assert_eq!(b_sas[0].children[0].reqid, b_traps[0].reqid, "{b_sas:?}");
         assert_eq!(policies("gw-b"), 3, "{}", sh("ip -n gw-b xfrm policy"));
         assert_eq!(out_policy_index("gw-b"), b_index);
@@ -380,7 +256,7 @@ fn traps_dpd_and_actions() {
 
         // down: the IKE SA goes, the trap stays (and shows).
         a.ikectl_ok(&["down", "site"]);
-        let (sas, traps) = a.status();
+        let (sas, traps) = a.status_and_traps();
         assert!(sas.is_empty(), "{sas:?}");
         assert_eq!(traps.len(), 1);
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
@@ -397,7 +273,7 @@ fn traps_dpd_and_actions() {
         sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
         wait_tunnel(&a, "the trapped tunnel, again");
         lab_sh("lab_ping_through host-a $HOST_B 3");
-        let sas = a.sas();
+        let sas = a.status();
         assert_eq!(sas.len(), 1);
         assert_ne!(sas[0].id, first, "a new IKE SA");
         a.ikectl_ok(&["down", "site"]);
@@ -411,7 +287,7 @@ fn traps_dpd_and_actions() {
         ));
         a.ikectl_ok(&["reload"]);
         let index = out_policy_index("gw-a");
-        let reqid = a.status().1[0].reqid;
+        let reqid = a.status_and_traps().1[0].reqid;
         sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
         wait_tunnel(&a, "the trapped tunnel with rekeys");
         let count = |log: String| {
@@ -425,7 +301,7 @@ fn traps_dpd_and_actions() {
         assert!(ping.contains(" 0% packet loss"), "{ping}");
         let rekeys = count(a.log_text()) - before;
         assert!(rekeys >= 1, "no rekey in 5 s:\n{}", a.log_text());
-        let sas = a.sas();
+        let sas = a.status();
         assert_eq!(tunnels(&sas), 1, "{sas:?}");
         assert!(sas[0].children.iter().all(|c| c.reqid == reqid), "{sas:?}");
         assert_eq!(
@@ -454,8 +330,8 @@ fn traps_dpd_and_actions() {
         b.pause(false);
         wait_tunnel(&a, "the trapped tunnel after repeated acquires");
         sh("sleep 2");
-        assert_eq!(a.sas().len(), 1, "{:?}", a.sas());
-        assert_eq!(b.sas().len(), 1, "{:?}", b.sas());
+        assert_eq!(a.status().len(), 1, "{:?}", a.status());
+        assert_eq!(b.status().len(), 1, "{:?}", b.status());
         let n = ignored(a.log_text()) - before;
         assert!(n >= 1, "no second ACQUIRE came:\n{}", a.log_text());
         eprintln!("trap: {n} further ACQUIREs ignored while the tunnel came up");
@@ -465,7 +341,7 @@ fn traps_dpd_and_actions() {
         // A reload without the trap removes it.
         a.write_conf(&gw_a("    dpd_delay: 2s\n", ""));
         a.ikectl_ok(&["reload"]);
-        let (sas, traps) = a.status();
+        let (sas, traps) = a.status_and_traps();
         assert!(sas.is_empty() && traps.is_empty(), "{sas:?} {traps:?}");
         wait_until(Duration::from_secs(5), "gw-a's kernel clean", || {
             policies("gw-a") == 0 && states("gw-a").trim().is_empty()
@@ -476,15 +352,17 @@ fn traps_dpd_and_actions() {
         // --- 2. dpd_action: clear ------------------------------------------
         a.ikectl_ok(&["up", "site", "--timeout", "20"]);
         lab_sh("lab_ping_through host-a $HOST_B 2");
-        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
-        b.kill("KILL");
+        wait_until(Duration::from_secs(5), "gw-b up", || {
+            tunnels(&b.status()) == 1
+        });
+        b.signal("KILL");
         let t0 = Instant::now();
         // dpd_delay 2 s (twice at most: the first look may see the last
         // traffic) + 3 s of retransmissions, + 3 s of slack.
         wait_until(
             Duration::from_secs(2 + 2 + 3 + 3),
             "gw-a to clear the dead peer",
-            || a.sas().is_empty() && policies("gw-a") == 0 && states("gw-a").trim().is_empty(),
+            || a.status().is_empty() && policies("gw-a") == 0 && states("gw-a").trim().is_empty(),
         );
         let cleared = t0.elapsed();
         let log = a.log_text();
@@ -506,37 +384,41 @@ fn traps_dpd_and_actions() {
             "        dpd_action: restart\n",
         ));
         a.ikectl_ok(&["reload"]);
-        b.start(); // removes what the killed one left
+        b.start(FAST); // removes what the killed one left
         a.ikectl_ok(&["up", "site", "--timeout", "20"]);
-        let old = a.sas()[0].id;
-        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
+        let old = a.status()[0].id;
+        wait_until(Duration::from_secs(5), "gw-b up", || {
+            tunnels(&b.status()) == 1
+        });
         // The peer reboots: its new iked knows nothing of the SA.
-        b.kill("KILL");
-        b.start();
+        b.signal("KILL");
+        b.start(FAST);
         let t0 = Instant::now();
         wait_until(
             Duration::from_secs(2 + 2 + 3 + 10),
             "gw-a to restart",
             || {
-                let sas = a.sas();
+                let sas = a.status();
                 tunnels(&sas) == 1 && sas.iter().all(|s| s.id != old)
             },
         );
         let restarted = t0.elapsed();
         lab_sh("lab_ping_through host-a $HOST_B 3");
         assert!(a.log_text().contains("dpd_action restart: initiating site"));
-        assert_eq!(a.sas().len(), 1);
+        assert_eq!(a.status().len(), 1);
         eprintln!("dpd restart: new tunnel {restarted:?} after the peer's restart");
 
         // --- 4. close_action: start ----------------------------------------
         a.write_conf(&gw_a("", "        close_action: start\n"));
         a.ikectl_ok(&["reload"]);
         // The reload changed the connection; the running SA stays.
-        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
-        let old = a.sas()[0].id;
+        wait_until(Duration::from_secs(5), "gw-b up", || {
+            tunnels(&b.status()) == 1
+        });
+        let old = a.status()[0].id;
         b.ikectl_ok(&["down", "site"]);
         wait_until(Duration::from_secs(15), "gw-a to start again", || {
-            let sas = a.sas();
+            let sas = a.status();
             tunnels(&sas) == 1 && sas.iter().all(|s| s.id != old)
         });
         lab_sh("lab_ping_through host-a $HOST_B 2");
@@ -548,28 +430,30 @@ fn traps_dpd_and_actions() {
         // An IKE SA keeps the settings it was made with: a new one.
         a.ikectl_ok(&["down", "site"]);
         a.ikectl_ok(&["up", "site", "--timeout", "20"]);
-        wait_until(Duration::from_secs(5), "gw-b up", || tunnels(&b.sas()) == 1);
-        b.kill("KILL");
+        wait_until(Duration::from_secs(5), "gw-b up", || {
+            tunnels(&b.status()) == 1
+        });
+        b.signal("KILL");
         wait_until(
             Duration::from_secs(2 + 2 + 3 + 3),
             "gw-a to trap the dead peer",
             || {
-                let (sas, traps) = a.status();
+                let (sas, traps) = a.status_and_traps();
                 sas.is_empty() && traps.len() == 1 && states("gw-a").trim().is_empty()
             },
         );
-        let (_, traps) = a.status();
+        let (_, traps) = a.status_and_traps();
         assert_eq!(traps[0].reason, "dpd_action", "{traps:?}");
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
         // The peer is back; the next packet brings the tunnel up.
-        b.start();
+        b.start(FAST);
         sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
         wait_tunnel(&a, "the tunnel through the dpd_action trap");
         lab_sh("lab_ping_through host-a $HOST_B 2");
 
         // --- 5. against charon ---------------------------------------------
         a.ikectl_ok(&["down", "site"]);
-        b.kill("TERM");
+        b.signal("TERM");
         let conf = guest_out().join("charon-gw-b.conf");
         std::fs::write(&conf, CHARON_CONF).unwrap();
         lab_sh(&format!(
@@ -578,7 +462,7 @@ fn traps_dpd_and_actions() {
         ));
         a.write_conf(&gw_a("    dpd_delay: 2s\n", trap));
         a.ikectl_ok(&["reload"]);
-        let (_, traps) = a.status();
+        let (_, traps) = a.status_and_traps();
         assert_eq!(traps.len(), 1, "trapped again");
         assert_eq!(traps[0].reason, "start_action", "now the configuration's");
         let t0 = Instant::now();
@@ -589,7 +473,7 @@ fn traps_dpd_and_actions() {
         let came_up = t0.elapsed();
         lab_sh("lab_wait_for 10 'charon child' lab_child_installed gw-b lan");
         lab_sh("lab_ping_through host-a $HOST_B 3");
-        assert_eq!(a.sas().len(), 1, "{:?}", a.sas());
+        assert_eq!(a.status().len(), 1, "{:?}", a.status());
         assert_eq!(charon_sas(), 1, "{}", lab_sh("lab_swanctl gw-b --list-sas"));
         eprintln!("charon: trapped tunnel up {came_up:?} after the first packet");
         // charon dies: iked clears; the trap (start_action) stays.
@@ -598,7 +482,7 @@ fn traps_dpd_and_actions() {
         wait_until(
             Duration::from_secs(2 + 2 + 3 + 3),
             "gw-a to clear dead charon",
-            || a.sas().is_empty() && states("gw-a").trim().is_empty(),
+            || a.status().is_empty() && states("gw-a").trim().is_empty(),
         );
         eprintln!(
             "charon: dead peer cleared {:?} after the kill",
@@ -610,10 +494,10 @@ fn traps_dpd_and_actions() {
             "the trap's: {}",
             sh("ip -n gw-a xfrm policy")
         );
-        assert_eq!(a.status().1.len(), 1);
+        assert_eq!(a.status_and_traps().1.len(), 1);
 
         // Shutdown leaves nothing.
-        a.kill("TERM");
+        a.signal("TERM");
         // SIGTERM removed the trap too.
         wait_until(Duration::from_secs(10), "gw-a clean", || {
             policies("gw-a") == 0 && states("gw-a").trim().is_empty()

@@ -12,15 +12,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output};
 use std::time::Duration;
 
-use ike::control::{self, IkeSaStatus, Response};
-use iked_lab::{guest_out, in_uml, lab_sh, sh, sh_ok, wait_until};
+use ike::control::{self, IkeSaStatus};
+use iked_lab::{in_uml, lab_sh, sh, sh_ok, wait_until};
 
-const IKED: &str = env!("CARGO_BIN_EXE_iked");
-const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+mod common;
+use common::{Iked, kernel_is_clean, policies, routes_are_clean, rule_220, states, table_220};
 
 fn config(
     local: &str,
@@ -51,100 +49,12 @@ secrets:
     )
 }
 
-/// One iked in a namespace.
-struct Iked {
-    ns: &'static str,
-    conf: PathBuf,
-    sock: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Iked {
-    fn new(ns: &'static str, conf_text: &str) -> Iked {
-        let dir = guest_out();
-        let conf = dir.join(format!("{ns}.yaml"));
-        std::fs::write(&conf, conf_text).unwrap();
-        sh(&format!("chmod 600 '{}'", conf.display()));
-        Iked {
-            ns,
-            conf,
-            sock: PathBuf::from(format!("/run/iked-{ns}/iked.sock")),
-            log: dir.join(format!("iked-{ns}.log")),
-            child: None,
-        }
-    }
-
-    fn start(&mut self) {
-        self.start_with(&[]);
-    }
-
-    fn start_with(&mut self, extra: &[&str]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.ns, IKED, "--config"])
-            .arg(&self.conf)
-            .arg("--control")
-            .arg(&self.sock)
-            .args(["--log-level", "debug"])
-            .args(extra)
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let sock = self.sock.clone();
-        wait_until(Duration::from_secs(20), "iked's control socket", || {
-            std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        });
-    }
-
-    fn ikectl(&self, args: &[&str]) -> Output {
-        Command::new(IKECTL)
-            .arg("--control")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn status(&self) -> Vec<IkeSaStatus> {
-        let out = self.ikectl(&["status", "--json"]);
-        assert!(out.status.success(), "status: {out:?}");
-        match control::decode_response(&String::from_utf8_lossy(&out.stdout)).unwrap() {
-            Response::Status { ike_sas, .. } => ike_sas,
-            other => panic!("status answered {other:?}"),
-        }
-    }
-
-    fn signal(&mut self, sig: &str) -> Option<i32> {
-        let mut child = self.child.take().expect("running");
-        // `ip netns exec` execs iked: the child's pid is iked's.
-        sh(&format!("kill -{sig} {}", child.id()));
-        child.wait().unwrap().code()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Iked {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn gateways(psk_a: &str, psk_b: &str) -> (Iked, Iked) {
     lab_sh("lab_make_gateways");
     let a = Iked::new(
         "gw-a",
+        "gw-a.yaml",
+        "iked-gw-a.log",
         &config(
             "192.0.2.1",
             "192.0.2.2",
@@ -157,6 +67,8 @@ fn gateways(psk_a: &str, psk_b: &str) -> (Iked, Iked) {
     );
     let b = Iked::new(
         "gw-b",
+        "gw-b.yaml",
+        "iked-gw-b.log",
         &config(
             "192.0.2.2",
             "192.0.2.1",
@@ -168,43 +80,6 @@ fn gateways(psk_a: &str, psk_b: &str) -> (Iked, Iked) {
         ),
     );
     (a, b)
-}
-
-/// `ip xfrm state` and the IPsec policies (those with templates; the
-/// per-socket bypass policies of the IKE sockets are not state).
-fn kernel_state(ns: &str) -> (String, usize) {
-    let states = sh(&format!("ip -n {ns} xfrm state"));
-    let policies = sh(&format!("ip -n {ns} xfrm policy"));
-    (states, policies.matches("tmpl").count())
-}
-
-fn kernel_is_clean(ns: &str) -> bool {
-    let (s, p) = kernel_state(ns);
-    s.trim().is_empty() && p == 0 && routes_are_clean(ns)
-}
-
-/// `ip route show table 220` (empty when the table does not exist).
-fn table_220(ns: &str) -> String {
-    sh(&format!(
-        "ip -n {ns} route show table 220 2>/dev/null || true"
-    ))
-}
-
-/// The rule `220: from all lookup 220`.
-fn rule_220(ns: &str) -> Option<String> {
-    sh(&format!("ip -n {ns} rule show"))
-        .lines()
-        .find(|l| l.starts_with("220:") && l.contains("from all lookup 220"))
-        .map(str::to_string)
-}
-
-/// No route of iked's (protocol 157) in any table, no rule 220.
-fn routes_are_clean(ns: &str) -> bool {
-    table_220(ns).trim().is_empty()
-        && rule_220(ns).is_none()
-        && sh(&format!("ip -n {ns} route show table all proto 157"))
-            .trim()
-            .is_empty()
 }
 
 /// iked's route on a gateway of the lab while the tunnel is up: to the
@@ -225,11 +100,7 @@ fn assert_routes(ns: &str, dst: &str, via: &str, src: &str) {
 }
 
 fn assert_clean(ns: &str) {
-    wait_until(
-        Duration::from_secs(10),
-        &format!("{ns}'s kernel to be clean"),
-        || kernel_is_clean(ns),
-    );
+    common::assert_clean(&[ns]);
 }
 
 fn up(a: &Iked) {
@@ -266,8 +137,8 @@ fn installed_child(sas: &[IkeSaStatus]) -> &control::ChildSaStatus {
 fn up_ping_status_down_and_shutdown() {
     in_uml("up_ping_status_down_and_shutdown", || {
         let (mut a, mut b) = gateways("shared secret 1", "shared secret 1");
-        a.start();
-        b.start();
+        a.start(&[]);
+        b.start(&[]);
         // No tunnel, no route: host-a cannot reach host-b.
         assert!(!sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2"));
         assert!(routes_are_clean("gw-a") && routes_are_clean("gw-b"));
@@ -356,7 +227,7 @@ fn up_ping_status_down_and_shutdown() {
         assert!(
             kernel_is_clean("gw-a"),
             "{:?} {}",
-            kernel_state("gw-a"),
+            (states("gw-a"), policies("gw-a")),
             table_220("gw-a")
         );
         assert_clean("gw-b");
@@ -374,7 +245,7 @@ fn up_ping_status_down_and_shutdown() {
         assert!(
             kernel_is_clean("gw-a"),
             "{:?} {}",
-            kernel_state("gw-a"),
+            (states("gw-a"), policies("gw-a")),
             table_220("gw-a")
         );
         assert_clean("gw-b");
@@ -398,8 +269,8 @@ fn up_ping_status_down_and_shutdown() {
 fn wrong_psk_fails_with_the_reason_and_leaves_nothing() {
     in_uml("wrong_psk_fails_with_the_reason_and_leaves_nothing", || {
         let (mut a, mut b) = gateways("the right key", "a wrong key");
-        a.start();
-        b.start();
+        a.start(&[]);
+        b.start(&[]);
         let out = a.ikectl(&["up", "site", "--timeout", "30"]);
         let err = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -431,12 +302,12 @@ fn wrong_psk_fails_with_the_reason_and_leaves_nothing() {
 fn a_restart_after_kill_9_removes_the_leftovers() {
     in_uml("a_restart_after_kill_9_removes_the_leftovers", || {
         let (mut a, mut b) = gateways("k", "k");
-        a.start();
-        b.start();
+        a.start(&[]);
+        b.start(&[]);
         up(&a);
         a.signal("KILL");
         // The kernel still has what the killed iked installed.
-        let (states, policies) = kernel_state("gw-a");
+        let (states, policies) = (states("gw-a"), policies("gw-a"));
         assert!(
             !states.trim().is_empty() && policies == 3,
             "{states} {policies}"
@@ -450,7 +321,7 @@ fn a_restart_after_kill_9_removes_the_leftovers() {
         sh("ip -n gw-a route add 10.9.0.0/24 via 10.1.0.2 table 220");
         sh("ip -n gw-a route add 10.8.0.0/24 via 10.1.0.2 proto static");
         sh("ip -n gw-a rule add from 10.9.0.0/24 lookup 220 pref 300");
-        a.start();
+        a.start(&[]);
         let t = table_220("gw-a");
         assert_eq!(t.trim(), "10.9.0.0/24 via 10.1.0.2 dev lan", "{t}");
         assert!(sh("ip -n gw-a route").contains("10.8.0.0/24 via 10.1.0.2"));
@@ -510,6 +381,8 @@ secrets:
         };
         let mut a = Iked::new(
             "gw-a",
+            "gw-a.yaml",
+            "iked-gw-a.log",
             &conf(
                 "2001:db8::1",
                 "2001:db8::2",
@@ -519,6 +392,8 @@ secrets:
         );
         let mut b = Iked::new(
             "gw-b",
+            "gw-b.yaml",
+            "iked-gw-b.log",
             &conf(
                 "2001:db8::2",
                 "2001:db8::1",
@@ -527,8 +402,8 @@ secrets:
             ),
         );
         let ports = ["--port", "1500", "--natt-port", "1501"];
-        a.start_with(&ports);
-        b.start_with(&ports);
+        a.start(&ports);
+        b.start(&ports);
         let out = a.ikectl(&["up", "host", "--child", "h2h", "--timeout", "30"]);
         assert!(out.status.success(), "{out:?}\n{}", a.log_text());
         sh("ip netns exec gw-a ping -6 -c 3 -i 0.2 -W 2 2001:db8::2");

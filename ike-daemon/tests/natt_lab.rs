@@ -23,15 +23,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ike::control::{self, IkeSaStatus, Response};
 use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, sh_ok, wait_until};
 
-const IKED: &str = env!("CARGO_BIN_EXE_iked");
-const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+mod common;
+use common::Iked;
 
 /// Seconds between keepalives (iked `--keep-alive`, charon `keep_alive`).
 const KEEP_ALIVE: u64 = 3;
@@ -143,105 +141,18 @@ impl Side {
     }
 }
 
-/// One iked in a namespace.
-struct Iked {
-    ns: &'static str,
-    sock: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Iked {
-    fn start(side: Side, tag: &str, conf_text: &str) -> Iked {
-        let ns = side.ns();
-        let dir = guest_out();
-        let conf = dir.join(format!("{tag}-{ns}.conf"));
-        std::fs::write(&conf, conf_text).unwrap();
-        sh(&format!("chmod 600 '{}'", conf.display()));
-        let log_path = dir.join(format!("iked-{tag}-{ns}.log"));
-        let log = std::fs::File::create(&log_path).unwrap();
-        let sock = PathBuf::from(format!("/run/iked-{ns}/iked.sock"));
-        let _ = std::fs::remove_file(&sock);
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, IKED, "--config"])
-            .arg(&conf)
-            .arg("--control")
-            .arg(&sock)
-            .args(["--log-level", "debug"])
-            .args(["--keep-alive", &KEEP_ALIVE.to_string()])
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let s = sock.clone();
-        wait_until(Duration::from_secs(20), "iked's control socket", || {
-            std::os::unix::net::UnixStream::connect(&s).is_ok()
-        });
-        Iked {
-            ns,
-            sock,
-            log: log_path,
-            child: Some(child),
-        }
-    }
-
-    fn ikectl(&self, args: &[&str]) -> Output {
-        Command::new(IKECTL)
-            .arg("--control")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn status(&self) -> Vec<IkeSaStatus> {
-        let out = self.ikectl(&["status", "--json"]);
-        assert!(out.status.success(), "status: {out:?}");
-        match control::decode_response(&String::from_utf8_lossy(&out.stdout)).unwrap() {
-            Response::Status { ike_sas, .. } => ike_sas,
-            other => panic!("status answered {other:?}"),
-        }
-    }
-
-    fn established(&self) -> IkeSaStatus {
-        let sas = self.status();
-        sas.into_iter()
-            .find(|s| s.state == "ESTABLISHED" && s.children.iter().any(|c| c.state == "INSTALLED"))
-            .unwrap_or_else(|| panic!("{}: no established SA\n{}", self.ns, self.log_text()))
-    }
-
-    fn up(&self) {
-        let out = self.ikectl(&["up", "site", "--timeout", "30"]);
-        assert!(
-            out.status.success(),
-            "ikectl up in {} failed: {}{}\n--- log ---\n{}",
-            self.ns,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            sh(&format!("kill -TERM {}", child.id()));
-            let mut child = child;
-            let st = child.wait().unwrap();
-            assert!(st.success(), "iked in {} exited {st}", self.ns);
-        }
-    }
-}
-
-impl Drop for Iked {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// iked in `side`'s namespace, with short keepalives; its files are
+/// named after the case (`tag`).
+fn iked(side: Side, tag: &str, conf_text: &str) -> Iked {
+    let ns = side.ns();
+    let keep_alive = KEEP_ALIVE.to_string();
+    Iked::spawn(
+        ns,
+        &format!("{tag}-{ns}.conf"),
+        &format!("iked-{tag}-{ns}.log"),
+        conf_text,
+        &["--keep-alive", &keep_alive],
+    )
 }
 
 /// charon in a namespace (tests/lab/lib.sh).
@@ -402,9 +313,9 @@ fn report(what: &str, t: Instant) {
 fn iked_to_iked() {
     let t = Instant::now();
     topology(false);
-    let mut a = Iked::start(Side::A, "ii", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
-    let mut b = Iked::start(Side::B, "ii", &conf(Side::B, "192.0.2.2", "%any", ""));
-    a.up();
+    let mut a = iked(Side::A, "ii", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    let mut b = iked(Side::B, "ii", &conf(Side::B, "192.0.2.2", "%any", ""));
+    a.up("site");
     let sa = a.established();
     assert_eq!(
         (sa.local_addr.as_str(), sa.remote_addr.as_str()),
@@ -451,8 +362,8 @@ fn iked_to_charon() {
     let t = Instant::now();
     topology(false);
     let _c = Charon::start(Side::B, "ic", &conf(Side::B, "192.0.2.2", "%any", ""));
-    let mut a = Iked::start(Side::A, "ic", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
-    a.up();
+    let mut a = iked(Side::A, "ic", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    a.up("site");
     let sa = a.established();
     assert_eq!(sa.local_addr, "172.16.0.2:4500");
     assert_eq!(sa.remote_addr, "192.0.2.2:4500");
@@ -485,7 +396,7 @@ fn iked_to_charon() {
 fn charon_to_iked() {
     let t = Instant::now();
     topology(false);
-    let mut b = Iked::start(Side::B, "ci", &conf(Side::B, "192.0.2.2", "%any", ""));
+    let mut b = iked(Side::B, "ci", &conf(Side::B, "192.0.2.2", "%any", ""));
     let c = Charon::start(Side::A, "ci", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
     c.initiate();
     let sb = b.established();
@@ -517,9 +428,9 @@ fn charon_to_iked() {
 fn iked_to_iked_behind_port_forward() {
     let t = Instant::now();
     topology(true);
-    let mut a = Iked::start(Side::A, "pf", &conf(Side::A, "172.16.0.2", "%any", ""));
-    let mut b = Iked::start(Side::B, "pf", &conf(Side::B, "192.0.2.2", "192.0.2.1", ""));
-    b.up();
+    let mut a = iked(Side::A, "pf", &conf(Side::A, "172.16.0.2", "%any", ""));
+    let mut b = iked(Side::B, "pf", &conf(Side::B, "192.0.2.2", "192.0.2.1", ""));
+    b.up("site");
     let sb = b.established();
     assert_eq!(
         (sb.local_addr.as_str(), sb.remote_addr.as_str()),
@@ -597,9 +508,9 @@ fn iked_to_iked_both_behind_nat() {
          lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
          lab_wait_for 10 'gw-a reaches nat-b' lab_ns gw-a ping -c1 -W1 192.0.2.2"
     ));
-    let mut a = Iked::start(Side::A, "bn", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
-    let mut b = Iked::start(Side::B, "bn", &conf(Side::B, "172.17.0.2", "%any", ""));
-    a.up();
+    let mut a = iked(Side::A, "bn", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
+    let mut b = iked(Side::B, "bn", &conf(Side::B, "172.17.0.2", "%any", ""));
+    a.up("site");
     let (sa, sb) = (a.established(), b.established());
     assert!(sa.nat_local && sa.nat_remote && sa.encap, "{sa:?}");
     assert!(sb.nat_local && sb.nat_remote && sb.encap, "{sb:?}");
@@ -652,13 +563,13 @@ fn forced_encap_without_nat() {
         "for ns in host-a host-b gw-a gw-b nat; do ip netns del $ns 2>/dev/null || true; done
          lab_make_gateways",
     );
-    let mut a = Iked::start(
+    let mut a = iked(
         Side::A,
         "fe",
         &conf(Side::A, "192.0.2.1", "192.0.2.2", "encap = yes"),
     );
     let _c = Charon::start(Side::B, "fe", &conf(Side::B, "192.0.2.2", "192.0.2.1", ""));
-    a.up();
+    a.up("site");
     let sa = a.established();
     assert_eq!(sa.local_addr, "192.0.2.1:4500");
     assert_eq!(sa.remote_addr, "192.0.2.2:4500");
