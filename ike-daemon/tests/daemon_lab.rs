@@ -235,6 +235,27 @@ fn up_ping_status_down_and_shutdown() {
         wait_until(Duration::from_secs(5), "gw-b's IKE SA gone", || {
             b.status().is_empty()
         });
+        // One info line for each event an operator cares about, on both
+        // sides (the debug log has the protocol detail besides).
+        for (ns, log) in [("gw-a", a.log_text()), ("gw-b", b.log_text())] {
+            let info = |parts: &[&str]| {
+                log.lines()
+                    .filter(|l| l.contains(" INFO ") && parts.iter().all(|p| l.contains(p)))
+                    .count()
+            };
+            assert_eq!(info(&["IKE SA site[1] established"]), 1, "{ns}:\n{log}");
+            assert_eq!(
+                info(&["lan{1} of IKE SA site[1] installed"]),
+                1,
+                "{ns}:\n{log}"
+            );
+            assert_eq!(info(&["lan{1}", "deleted"]), 1, "{ns}:\n{log}");
+            assert_eq!(
+                info(&["IKE SA site[1] ", "=>", "deleted"]),
+                1,
+                "{ns}:\n{log}"
+            );
+        }
 
         // Up again, then SIGTERM: iked deletes the SA (the peer removes
         // its side too) and removes its kernel state.

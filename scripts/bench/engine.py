@@ -174,7 +174,7 @@ def run_iked(n, cap):
         sock = os.path.join(d, "iked.sock")
         p = subprocess.Popen(
             ["ip", "netns", "exec", NS[i], iked, "--config", conf, "--control", sock,
-             "--install-routes", "no"],
+             "--install-routes", "no", "--log-level", "info"],
             stdout=open(log, "w"), stderr=subprocess.STDOUT)
         PROCS.append(p)
         logs.append(log)
@@ -194,7 +194,8 @@ def run_iked(n, cap):
     bad = [a for a in answers if a.get("result") != "up" and a.get("kind") != "timeout"]
     if bad:
         fail(f"iked refused up: {bad[:3]}")
-    res = measure("iked", n, cap, pids, logs[0], b" established", t0, t_sent, rss0, cpu0)
+    # One line per IKE SA at level info: "IKE SA c7[8] established between ...".
+    res = measure("iked", n, cap, pids, logs[0], b"established between", t0, t_sent, rss0, cpu0)
     # Cross-check the log count with the daemons' own view, and time
     # `ikectl status` (the CLI, as an operator runs it) on both sides.
     ikectl = os.path.join(ROOT, "target", "release", "ikectl")

@@ -561,7 +561,9 @@ impl Driver {
         match &ev {
             Event::IkeEstablished { id, peer } => {
                 match self.ep.ike_sa(*id) {
-                    Some(sa) => info!(
+                    // The engine logs the operator's line; this one adds
+                    // the suite as `ikectl status` shows it.
+                    Some(sa) => debug!(
                         "IKE SA {peer}{id} established between {}[{}]...{}[{}] ({})",
                         sa.local_addr,
                         sa.local_id
@@ -578,7 +580,7 @@ impl Driver {
                             .map(status::ike_suite_text)
                             .unwrap_or_default()
                     ),
-                    None => info!("IKE SA {peer}{id} established"),
+                    None => debug!("IKE SA {peer}{id} established"),
                 }
                 self.ups_retain(|u| {
                     if u.ike == *id && u.want.iter().all(|w| u.done.contains(w)) {
@@ -612,7 +614,8 @@ impl Driver {
                 });
             }
             Event::IkeDeleted { id, peer, by_peer } => {
-                info!(
+                // The engine's line (with the addresses) is the operator's.
+                debug!(
                     "IKE SA {peer}{id} deleted{}",
                     if *by_peer { " by the peer" } else { "" }
                 );
@@ -702,7 +705,8 @@ impl Driver {
                 name,
                 by_peer,
             } => {
-                info!(
+                // The engine's line (with the SPIs) is the operator's.
+                debug!(
                     "CHILD SA {name}{child} of IKE SA {} deleted{}",
                     self.ike_name(*ike),
                     if *by_peer { " by the peer" } else { "" }

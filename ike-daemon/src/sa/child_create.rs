@@ -755,11 +755,10 @@ impl IkeSa {
             c.protocol,
             c.mode,
         );
-        if c.rekey.is_some() {
-            // Reported as rekeyed (ChildRekeyed) once it carries traffic.
-            debug!("{line}");
-        } else {
-            info!("{line}");
+        // The operator's line is the daemon's, once the child is in the
+        // kernel (ChildInstalled), or its rekey line (ChildRekeyed).
+        debug!("{line}");
+        if c.rekey.is_none() {
             ctx.events.push_back(Event::ChildInstalled {
                 ike,
                 child,

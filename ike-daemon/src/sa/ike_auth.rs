@@ -235,11 +235,11 @@ impl IkeSa {
         info!(
             "IKE SA {} established between {}[{}]...{}[{}] with {}",
             self.name(),
-            self.local.ip(),
+            self.local,
             lid.as_ref()
                 .map(|i| IdDisplay(i).to_string())
                 .unwrap_or_default(),
-            self.remote.ip(),
+            self.remote,
             rid.as_ref()
                 .map(|i| IdDisplay(i).to_string())
                 .unwrap_or_default(),
