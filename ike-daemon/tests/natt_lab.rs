@@ -9,11 +9,11 @@
 //!
 //! The NAT maps UDP sources to ports 20000-20999 (so a mapping is always
 //! another port than 500/4500), drops raw ESP (so only ESP in UDP can get
-//! through), and forgets idle UDP mappings after 10 s. Each case, against
+//! through), and forgets idle UDP mappings after 5 s. Each case, against
 //! iked and against charon and in both roles: the tunnel comes up through
 //! the NAT, ESP flows as UDP on 4500 (the kernel SAs' encapsulation and
 //! counters), keepalives keep an idle mapping (traffic from gw-b's side
-//! gets through after 16 s of silence), and after the NAT's mapping is
+//! gets through after 8 s of silence), and after the NAT's mapping is
 //! flushed and moved to ports 30000-30999 the tunnel recovers by itself.
 //! Then the responder behind a port forward (DNAT of 500 and 4500), both
 //! gateways behind NAT (gw-b behind a second NAT with that port forward),
@@ -32,10 +32,10 @@ mod common;
 use common::Iked;
 
 /// Seconds between keepalives (iked `--keep-alive`, charon `keep_alive`).
-const KEEP_ALIVE: u64 = 3;
+const KEEP_ALIVE: u64 = 2;
 /// The NAT's UDP timeout, and how long the tests stay idle.
-const UDP_TIMEOUT: u64 = 10;
-const IDLE: u64 = 16;
+const UDP_TIMEOUT: u64 = 5;
+const IDLE: u64 = 8;
 
 /// The topology with the NAT; `forward`: also DNAT of UDP 500/4500 on the
 /// NAT's public address to gw-a (a responder behind a port forward).
