@@ -63,6 +63,9 @@ pub(crate) struct Child {
     pub(crate) rekey_at: Option<Instant>,
     /// When it is deleted unless rekeyed.
     pub(crate) expires_at: Option<Instant>,
+    /// The peer's new SA that lost a rekey collision to ours: when we
+    /// delete it ourselves if the peer has not (child_rekey.rs).
+    pub(crate) orphan_at: Option<Instant>,
 }
 
 impl Child {
@@ -262,6 +265,7 @@ impl IkeSa {
             outbound: false,
             rekey_at: None,
             expires_at: None,
+            orphan_at: None,
         });
         id
     }
@@ -628,7 +632,7 @@ impl IkeSa {
         }
         // The initiator of a rekey that lost a collision installs only
         // the inbound SA: the peer deletes it, it never carries traffic.
-        let lost = self.rekey_collision(ctx, child);
+        let lost = self.rekey_collision(ctx, now, child);
         // Our rekey is answered: from now on a rekey of the old child by
         // the peer is refused (TEMPORARY_FAILURE), not a collision, even
         // while the kernel still installs ours.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
+use super::child_rekey::ORPHAN_GRACE;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, Phase, Task, later};
 use super::types::{ChildId, ChildState, CommandError};
@@ -84,6 +85,33 @@ impl IkeSa {
                 );
             }
             self.delete_child_now(ctx, now, id);
+        }
+        let orphans: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|c| c.orphan_at.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in orphans {
+            let name = self.name();
+            let Some(c) = self.child_mut(id) else {
+                continue;
+            };
+            c.orphan_at = None;
+            match c.state {
+                ChildState::Installed => {
+                    info!(
+                        "peer did not delete its redundant CHILD_SA {}{id} with SPIs {:08x}_i {:08x}_o after a rekey collision, deleting it (IKE SA {name})",
+                        c.cfg.name, c.spi_in, c.spi_out
+                    );
+                    self.delete_child_now(ctx, now, id);
+                }
+                // Not in the kernel yet: look again later.
+                ChildState::Creating | ChildState::Installing => {
+                    c.orphan_at = Some(later(now, ORPHAN_GRACE));
+                }
+                _ => {}
+            }
         }
         let due: Vec<ChildId> = self
             .children

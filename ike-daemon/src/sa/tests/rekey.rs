@@ -304,6 +304,111 @@ fn simultaneous_child_rekeys_keep_one_pair_by_the_nonce_rule() {
     assert_eq!(outcomes.len(), 2, "both nonce orders occurred");
 }
 
+fn is_create_child_response(bytes: &[u8]) -> bool {
+    crate::wire::Header::peek(bytes)
+        .map(|(h, _)| h.exchange == ExchangeType::CREATE_CHILD_SA && h.is_response())
+        .unwrap_or(false)
+}
+
+/// The inbound and outbound SPIs side `i`'s kernel holds.
+fn kernel_spis(p: &Pair, i: usize) -> (Vec<u32>, Vec<u32>) {
+    let k = &p.peers[i].kernel;
+    (
+        k.sa_in.keys().copied().collect(),
+        k.sa_out.keys().copied().collect(),
+    )
+}
+
+#[test]
+fn a_redundant_sa_the_peer_never_deletes_goes_after_a_grace() {
+    // charon 5.9.8 in the kernel lab: both peers rekey the same Child SA;
+    // iked answers charon's request and wins the collision, so charon's
+    // new SA is redundant and charon should delete it (2.8.1). But charon
+    // dropped iked's answer ("ignoring request with ID 2, already
+    // processing": it was still working on iked's request with the same
+    // message ID), and the IKE SA was rekeyed before charon retransmitted,
+    // which ended charon's rekey: the redundant SA stayed in iked for
+    // good, a second Child SA on the reqid. Here the answers of side
+    // `dropper` to CREATE_CHILD_SA requests are lost for 20 s: the peer
+    // that won deletes a redundant SA of the peer's itself after a grace,
+    // and once the answers come through everything converges. `None` is
+    // the control: no loss, the winner deletes nothing but the old SA.
+    let mut checked = [0usize; 2];
+    for seed in 0u8..8 {
+        for ike_initiator in [0, 1] {
+            for dropper in [None, Some(0), Some(1)] {
+                let case =
+                    format!("seed {seed}, IKE initiator {ike_initiator}, dropper {dropper:?}");
+                let mut s = pfs_setup();
+                s.seeds = [vec![b'l', seed], vec![b'r', seed]];
+                let mut p = Pair::new(s);
+                p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+                let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+                let reqid = only_child(&p, 0).1.reqid;
+                let evs = [p.peers[0].events.len(), p.peers[1].events.len()];
+                let infos = [
+                    p.peers[0].count_sent(ExchangeType::INFORMATIONAL, false),
+                    p.peers[1].count_sent(ExchangeType::INFORMATIONAL, false),
+                ];
+                let lossy = std::rc::Rc::new(std::cell::Cell::new(true));
+                let l = lossy.clone();
+                p.policy = Box::new(move |from, _, bytes| {
+                    if l.get() && Some(from) == dropper && is_create_child_response(bytes) {
+                        Fate::Drop
+                    } else {
+                        Fate::Deliver
+                    }
+                });
+                let now = p.now;
+                for i in 0..2 {
+                    let ike = ike_id(&p, i);
+                    p.peers[i].ep.rekey_child(now, ike, olds[i]).unwrap();
+                }
+                p.run_for(secs(20));
+                if let Some(d) = dropper {
+                    // The dropper got its answer; if it won, the peer
+                    // never hears of its loss while the answers are lost.
+                    let c = p.peers[d].ep.collisions().to_vec();
+                    assert_eq!(c.len(), 1, "{case}");
+                    if !c[0].2 {
+                        let (ins, outs) = kernel_spis(&p, d);
+                        assert!(
+                            ins.len() == 1 && outs.len() == 1,
+                            "{case}: side {d} still holds {ins:x?} in, {outs:x?} out"
+                        );
+                        checked[d] += 1;
+                    }
+                }
+                lossy.set(false);
+                p.run_for(secs(180));
+                p.assert_one_pair_per_child();
+                assert_eq!(only_child(&p, 0).1.reqid, reqid, "{case}");
+                let survivor = [only_child(&p, 0).0, only_child(&p, 1).0];
+                for i in 0..2 {
+                    let ev = &p.peers[i].events()[evs[i]..];
+                    assert_eq!(rekeyed(ev), [(olds[i], survivor[i])], "{case}, side {i}");
+                    assert!(deleted_or_failed(ev).is_empty(), "{case}, side {i}: {ev:?}");
+                    let sa = p.peers[i].ep.ike_sas().next().unwrap();
+                    assert_eq!(sa.state, IkeState::Established, "{case}");
+                }
+                if dropper.is_none() {
+                    // The winner deleted the old SA and nothing else; the
+                    // loser its redundant SA and nothing else.
+                    for i in 0..2 {
+                        assert_eq!(
+                            p.peers[i].count_sent(ExchangeType::INFORMATIONAL, false) - infos[i],
+                            1,
+                            "{case}, side {i}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Both sides won while their answers were lost, in some case.
+    assert!(checked[0] > 0 && checked[1] > 0, "{checked:?}");
+}
+
 #[test]
 fn rekey_crossing_a_delete_of_the_same_child_leaves_nothing() {
     for ike_initiator in [0, 1] {
