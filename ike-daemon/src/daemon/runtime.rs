@@ -176,6 +176,8 @@ fn child(ch: &config::Child) -> ChildCfg {
             life_bytes: ch.lifetimes.life_bytes,
             rekey_packets: ch.lifetimes.rekey_packets,
             life_packets: ch.lifetimes.life_packets,
+            rand_bytes: ch.lifetimes.rand_bytes,
+            rand_packets: ch.lifetimes.rand_packets,
         },
     }
 }

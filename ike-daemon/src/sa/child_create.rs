@@ -696,7 +696,10 @@ impl IkeSa {
             replay_window: c.cfg.replay_window,
             initiator: c.initiator,
             reqid: c.reqid,
-            limits: c.cfg.lifetimes.kernel_limits(),
+            limits: c
+                .cfg
+                .lifetimes
+                .kernel_limits_with(|max| ctx.jitter_count(max)),
             encap: self.nat.encap,
         };
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);

@@ -748,6 +748,42 @@ fn ike_rekey_time_rekeys_the_ike_sa_and_keeps_the_children() {
 }
 
 #[test]
+fn rand_bytes_and_packets_lower_each_child_s_soft_limits_by_the_provider_s_randomness() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0u8..6 {
+        let mut s = with_child_lifetimes(ChildLifetimes {
+            rekey_bytes: 1 << 20,
+            life_bytes: 2 << 20,
+            rand_bytes: 1 << 16,
+            rekey_packets: 1000,
+            life_packets: 1100,
+            rand_packets: 100,
+            ..ChildLifetimes::default()
+        });
+        s.seeds = [vec![b'j', seed], vec![b'k', seed]];
+        let mut p = Pair::new(s);
+        p.connect(0, "site-b");
+        for n in 0..3 {
+            for i in 0..2 {
+                let (_, c) = only_child(&p, i);
+                let l = c.limits;
+                let b = l.soft_bytes.unwrap();
+                let k = l.soft_packets.unwrap();
+                assert!(((1 << 20) - (1 << 16) + 1..=1 << 20).contains(&b), "{b}");
+                assert!((901..=1000).contains(&k), "{k}");
+                assert_eq!((l.hard_bytes, l.hard_packets), (Some(2 << 20), Some(1100)));
+                seen.insert((b, k));
+            }
+            if n < 2 {
+                rekey_once(&mut p, n % 2);
+            }
+        }
+    }
+    // Random, not one value: 6 seeds x 3 Child SAs x 2 sides.
+    assert!(seen.len() > 20, "{seen:?}");
+}
+
+#[test]
 fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
     let mut p = Pair::new(pfs_setup());
     p.connect(0, "site-b");
