@@ -34,7 +34,9 @@
 //! is still processing, and a rekey of the IKE SA ends its retransmits). A rekey of a Child SA we are deleting is
 //! answered TEMPORARY_FAILURE, of one we do not have CHILD_SA_NOT_FOUND
 //! (2.25); a delete crossing our own delete is answered without Delete
-//! payload (1.4.1).
+//! payload (1.4.1). If the peer deletes the Child SA after answering our
+//! rekey and its Delete overtakes the answer, the new SA is not installed
+//! (its policies went with the old one) but deleted at the peer too.
 
 use std::time::{Duration, Instant};
 

@@ -446,6 +446,66 @@ fn rekey_crossing_a_delete_of_the_same_child_leaves_nothing() {
 }
 
 #[test]
+fn a_delete_of_the_old_sa_overtaking_the_answer_to_our_rekey_leaves_nothing_half() {
+    // The peer answers our rekey, then deletes the Child SA (and with it
+    // the new one it just made for us); its Delete arrives before its
+    // answer. Table over roles, PFS and how late the answer is.
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            for late in [1u64, 3] {
+                let case = format!("IKE initiator {ike_initiator}, rekeyer {rekeyer}, late {late}");
+                let mut p = Pair::new(pfs_setup());
+                p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+                let peer = 1 - rekeyer;
+                let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+                p.policy = Box::new(move |from, _, bytes| {
+                    if from == peer && is_create_child_response(bytes) {
+                        Fate::Delay(secs(late))
+                    } else {
+                        Fate::Deliver
+                    }
+                });
+                let now = p.now;
+                let ike = ike_id(&p, rekeyer);
+                p.peers[rekeyer]
+                    .ep
+                    .rekey_child(now, ike, olds[rekeyer])
+                    .unwrap();
+                // Until the peer has answered (the answer is on its way).
+                for _ in 0..100 {
+                    if p.peers[peer].count_sent(ExchangeType::CREATE_CHILD_SA, true) > 0 {
+                        break;
+                    }
+                    p.run_for(Duration::from_millis(10));
+                }
+                assert_eq!(
+                    p.peers[peer].count_sent(ExchangeType::CREATE_CHILD_SA, true),
+                    1,
+                    "{case}"
+                );
+                let now = p.now;
+                let ike = ike_id(&p, peer);
+                p.peers[peer]
+                    .ep
+                    .terminate_child(now, ike, olds[peer])
+                    .unwrap();
+                p.run_for(secs(120));
+                for i in 0..2 {
+                    let sa = p.peers[i].ep.ike_sas().next().unwrap();
+                    assert_eq!(sa.state, IkeState::Established, "{case}");
+                    assert!(
+                        sa.children.is_empty(),
+                        "{case}, side {i}: {:?}",
+                        sa.children
+                    );
+                }
+                p.assert_kernels_empty();
+            }
+        }
+    }
+}
+
+#[test]
 fn delete_crossing_a_delete_removes_each_sa_once() {
     for ike_initiator in [0, 1] {
         let mut p = Pair::default_pair();
