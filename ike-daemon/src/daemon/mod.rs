@@ -933,9 +933,14 @@ impl Driver {
                             let inb = kernel
                                 .usage(sa.local_addr.ip(), ci.spi_in, ci.protocol)
                                 .await;
-                            let outb = kernel
-                                .usage(sa.remote_addr.ip(), ci.spi_out, ci.protocol)
-                                .await;
+                            // No outbound SA yet (or ever) to read.
+                            let outb = if ci.outbound {
+                                kernel
+                                    .usage(sa.remote_addr.ip(), ci.spi_out, ci.protocol)
+                                    .await
+                            } else {
+                                None
+                            };
                             cs.bytes_in = inb.map(|u| u.bytes);
                             cs.packets_in = inb.map(|u| u.packets);
                             cs.bytes_out = outb.map(|u| u.bytes);

@@ -85,6 +85,7 @@ impl Child {
             rekey_at: self.rekey_at,
             expires_at: self.expires_at,
             reqid: self.reqid,
+            outbound: self.outbound,
         }
     }
 }
