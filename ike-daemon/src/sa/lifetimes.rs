@@ -9,7 +9,9 @@
 //! Zero turns a timer off. Both peers run their timers; if both rekey at
 //! once, the collision rules of `child_rekey` / `ike_rekey` apply.
 //! The kernel holds the byte and packet limits: its soft expire starts a
-//! rekey, its hard expire (the kernel removed the SA) deletes the Child SA.
+//! rekey, its hard expire (the kernel removed the SA) deletes the Child SA
+//! (one the peer has rekeyed is replaced by its successor without a
+//! Delete, as charon does).
 
 use std::time::{Duration, Instant};
 
@@ -136,7 +138,39 @@ impl IkeSa {
     }
 
     /// Queues the delete of an installed child (lifetime, hard expire).
+    /// One the peer has rekeyed (its successor waits for the peer's Delete
+    /// to take over) goes without a Delete, as charon does: the successor
+    /// takes over now. A Delete could cross the peer's rekey while our
+    /// answer is on its way, and charon then deletes the new SA it made
+    /// ("CHILD_SA rekey/delete collision"): no Child SA would be left.
     fn delete_child_now(&mut self, ctx: &mut Ctx, now: Instant, id: ChildId) {
+        let successor = self.children.iter().any(|s| {
+            s.rekey == Some(id)
+                && !s.initiator
+                && !s.redundant
+                && s.state == ChildState::Installed
+                && s.out_pending.is_some()
+        });
+        if successor
+            && self
+                .children
+                .iter()
+                .any(|c| c.id == id && c.state == ChildState::Rekeyed && !c.replaced)
+        {
+            let handed = self.hand_over(ctx, id);
+            if let Some(pos) = self.children.iter().position(|c| c.id == id) {
+                let mut c = self.children.remove(pos);
+                c.replaced = handed > 0;
+                debug!(
+                    "{}: CHILD_SA {}{id} expired after the peer rekeyed it: its successor takes over, no Delete",
+                    self.name(),
+                    c.cfg.name
+                );
+                self.drop_child(ctx, c, false, super::types::ChildFailReason::IkeSaGone);
+            }
+            self.next_task(ctx, now);
+            return;
+        }
         let Some(c) = self.child_mut(id) else {
             return;
         };

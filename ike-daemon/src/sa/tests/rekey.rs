@@ -1014,6 +1014,75 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
 }
 
 #[test]
+fn a_child_the_peer_rekeyed_that_expires_hands_over_without_a_delete() {
+    // The peer rekeys; our answer is on its way (late) when our old SA
+    // reaches its hard limit. As charon, no Delete: it could cross the
+    // peer's rekey, and charon then deletes the new SA it just made
+    // ("rekey/delete collision"). The successor takes over at once.
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            let case = format!("IKE initiator {ike_initiator}, rekeyer {rekeyer}");
+            let us = 1 - rekeyer;
+            let mut p = Pair::new(pfs_setup());
+            p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+            let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+            let old = only_child(&p, us).1;
+            let evs = [p.peers[0].events.len(), p.peers[1].events.len()];
+            let infos = p.peers[us].count_sent(ExchangeType::INFORMATIONAL, false);
+            p.policy = Box::new(move |from, _, bytes| {
+                if from == us && is_create_child_response(bytes) {
+                    Fate::Delay(secs(2))
+                } else {
+                    Fate::Deliver
+                }
+            });
+            let now = p.now;
+            let ike = ike_id(&p, rekeyer);
+            p.peers[rekeyer]
+                .ep
+                .rekey_child(now, ike, olds[rekeyer])
+                .unwrap();
+            p.run_for(Duration::from_millis(500));
+            assert_eq!(
+                p.peers[us].kernel.sa_in.len(),
+                2,
+                "{case}: the successor's inbound SA"
+            );
+            p.peers[us].kernel.hard_expire_out(old.spi_out);
+            let now = p.now;
+            p.peers[us].ep.handle_kernel_event(
+                now,
+                KernelEvent::Expire {
+                    protocol: old.protocol,
+                    spi: old.spi_out,
+                    dst: old.remote.ip(),
+                    hard: true,
+                },
+            );
+            p.run_for(Duration::from_millis(100));
+            // The successor sends and receives already; the old one is gone.
+            let (ins, outs) = kernel_spis(&p, us);
+            assert_eq!((ins.len(), outs.len()), (1, 1), "{case}");
+            assert!(!ins.contains(&old.spi_in), "{case}");
+            p.run_for(secs(60));
+            assert_eq!(
+                p.peers[us].count_sent(ExchangeType::INFORMATIONAL, false),
+                infos,
+                "{case}: we sent a Delete"
+            );
+            p.assert_one_pair_per_child();
+            traffic_flows(&p).unwrap();
+            let survivor = [only_child(&p, 0).0, only_child(&p, 1).0];
+            for i in 0..2 {
+                let ev = &p.peers[i].events()[evs[i]..];
+                assert_eq!(rekeyed(ev), [(olds[i], survivor[i])], "{case}, side {i}");
+                assert!(deleted_or_failed(ev).is_empty(), "{case}, side {i}: {ev:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn failed_install_of_our_rekey_deletes_the_peers_half_and_retries() {
     for rekeyer in [0, 1] {
         let mut p = Pair::new(pfs_setup());
