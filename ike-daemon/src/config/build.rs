@@ -371,28 +371,47 @@ fn child_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> Chil
             "rand_time must be smaller than rekey_time",
         );
     }
-    let mut counts = |f: &mut Fields<'_>, soft: &'static str, hard: &'static str| {
-        let s_at = f.take(soft);
-        let h_at = f.take(hard);
-        let h_loc = h_at.map(|(n, _)| n.loc());
-        let s = count_value(s_at, &path.join(soft), errors).unwrap_or(0);
-        let h = count_value(h_at, &path.join(hard), errors)
-            .unwrap_or_else(|| super::plus_ten_percent(s));
-        if s != 0
-            && h != 0
-            && h <= s
-            && let Some(loc) = h_loc
-        {
-            errors.add(
-                loc,
-                &path.join(hard),
-                format!("{hard} must be greater than {soft}"),
-            );
-        }
-        (s, h)
-    };
-    let (rekey_bytes, life_bytes) = counts(f, "rekey_bytes", "life_bytes");
-    let (rekey_packets, life_packets) = counts(f, "rekey_packets", "life_packets");
+    let mut counts =
+        |f: &mut Fields<'_>, soft: &'static str, hard: &'static str, rand: &'static str| {
+            let s_at = f.take(soft);
+            let h_at = f.take(hard);
+            let r_at = f.take(rand);
+            let r_loc = r_at.map(|(n, _)| n.loc());
+            let h_loc = h_at.map(|(n, _)| n.loc());
+            let s = count_value(s_at, &path.join(soft), errors).unwrap_or(0);
+            let h = count_value(h_at, &path.join(hard), errors)
+                .unwrap_or_else(|| super::plus_ten_percent(s));
+            if s != 0
+                && h != 0
+                && h <= s
+                && let Some(loc) = h_loc
+            {
+                errors.add(
+                    loc,
+                    &path.join(hard),
+                    format!("{hard} must be greater than {soft}"),
+                );
+            }
+            // strongSwan: the default range is the difference of the limits;
+            // the engine never subtracts more than the soft limit.
+            let r =
+                count_value(r_at, &path.join(rand), errors).unwrap_or_else(|| h.saturating_sub(s));
+            if s != 0
+                && r >= s
+                && let Some(loc) = r_loc
+            {
+                errors.add(
+                    loc,
+                    &path.join(rand),
+                    format!("{rand} must be smaller than {soft}"),
+                );
+            }
+            (s, h, r)
+        };
+    let (rekey_bytes, life_bytes, rand_bytes) =
+        counts(f, "rekey_bytes", "life_bytes", "rand_bytes");
+    let (rekey_packets, life_packets, rand_packets) =
+        counts(f, "rekey_packets", "life_packets", "rand_packets");
     ChildLifetimes {
         rekey_time,
         life_time,
@@ -401,6 +420,8 @@ fn child_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> Chil
         life_bytes,
         rekey_packets,
         life_packets,
+        rand_bytes,
+        rand_packets,
     }
 }
 
@@ -702,8 +723,6 @@ struct ChildAt {
 /// swanctl keys of a child that iked does not read yet.
 const CHILD_LATER: &[&str] = &[
     "sha256_96",
-    "rand_bytes",
-    "rand_packets",
     "updown",
     "hostaccess",
     "policies",

@@ -180,6 +180,12 @@ pub struct ChildLifetimes {
     pub rekey_packets: u64,
     /// `life_packets`: the kernel's hard packet limit.
     pub life_packets: u64,
+    /// `rand_bytes`: up to this much less than `rekey_bytes` (default
+    /// `life_bytes - rekey_bytes`).
+    pub rand_bytes: u64,
+    /// `rand_packets`: up to this much less than `rekey_packets` (default
+    /// `life_packets - rekey_packets`).
+    pub rand_packets: u64,
 }
 
 impl Default for ChildLifetimes {
@@ -192,6 +198,8 @@ impl Default for ChildLifetimes {
             life_bytes: 0,
             rekey_packets: 0,
             life_packets: 0,
+            rand_bytes: 0,
+            rand_packets: 0,
         }
     }
 }

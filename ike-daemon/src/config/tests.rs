@@ -927,11 +927,51 @@ fn lifetimes_are_read_with_units_and_derived_defaults() {
 }
 
 #[test]
+fn rand_bytes_and_packets_default_to_the_difference_of_the_limits_as_strongswan() {
+    let l = |child: &str| ok(&conn("", child)).connections()[0].children[0].lifetimes;
+    let d = l("");
+    assert_eq!((d.rand_bytes, d.rand_packets), (0, 0));
+    // life_* defaults to 110%: the range is 10% of the soft limit.
+    let d = l("rekey_bytes: 1000\nrekey_packets: 200\nlife_packets: 500");
+    assert_eq!((d.rand_bytes, d.rand_packets), (100, 300));
+    let d = l("rekey_bytes: 1m\nrand_bytes: 1k\nrekey_packets: 100\nrand_packets: 0");
+    assert_eq!((d.rand_bytes, d.rand_packets), (1024, 0));
+    // swanctl.conf reads the same keys.
+    let c = crate::config::swanctl::parse_str(
+        "connections {\n c {\n  local { auth = psk }\n  remote { auth = psk }\n  \
+         children {\n   c {\n    rekey_packets = 100\n    life_packets = 1000\n    \
+         rand_packets = 10\n    rekey_bytes = 2k\n   }\n  }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = c.connections()[0].children[0].lifetimes;
+    assert_eq!(
+        (d.rekey_packets, d.life_packets, d.rand_packets),
+        (100, 1000, 10)
+    );
+    assert_eq!(
+        (d.rekey_bytes, d.life_bytes, d.rand_bytes),
+        (2048, 2252, 204)
+    );
+    let e = crate::config::swanctl::parse_str(
+        "connections {\n c {\n  local { auth = psk }\n  remote { auth = psk }\n  \
+         children {\n   c {\n    rekey_packets = 100\n    rand_packets = 100\n   }\n  }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("s.conf:8: connections.c.children.c.rand_packets: rand_packets must be smaller than rekey_packets"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_lifetimes_are_located() {
     assert_issues(
         &conn(
             "rekey_time: 4 hours\nrand_time: 5h",
-            "rekey_time: 1h\nlife_time: 30m\nrekey_bytes: lots\nrekey_packets: 100\nlife_packets: 50",
+            "rekey_time: 1h\nlife_time: 30m\nrekey_bytes: lots\nrekey_packets: 100\nlife_packets: 50\nrand_packets: 200",
         ),
         &[
             (
@@ -958,6 +998,11 @@ fn bad_lifetimes_are_located() {
                 13,
                 "connections.c.children.c.life_packets",
                 "life_packets must be greater than rekey_packets",
+            ),
+            (
+                14,
+                "connections.c.children.c.rand_packets",
+                "rand_packets must be smaller than rekey_packets",
             ),
         ],
     );

@@ -490,6 +490,27 @@ struct Installed {
     policy_configs: Vec<PolicyConfig>,
 }
 
+impl State {
+    /// Whether an expire event is about an inbound SA kept after its
+    /// Child SA was rekeyed (`lingering`): the engine no longer knows it
+    /// and nothing is to be done. A hard expire means the kernel removed
+    /// it already, so it is no longer kept.
+    fn kept_expire(&mut self, protocol: Protocol, spi: u32, dst: IpAddr, hard: bool) -> bool {
+        let Some(id) = self
+            .lingering
+            .keys()
+            .find(|k| k.spi == spi && k.dst == dst && k.protocol == protocol)
+            .copied()
+        else {
+            return false;
+        };
+        if hard {
+            self.lingering.remove(&id);
+        }
+        true
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// The SAs of each Child SA.
@@ -1362,6 +1383,7 @@ impl Kernel {
             expire: true,
             ..EventGroups::default()
         })?;
+        let this = self.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.next_event().await {
                 let ev = match ev {
@@ -1379,11 +1401,22 @@ impl Kernel {
                 if !ev.sa.owned {
                     continue;
                 }
-                let protocol = match ev.sa.protocol {
-                    Some(Protocol::Esp) => ProtocolId::ESP,
-                    Some(Protocol::Ah) => ProtocolId::AH,
+                let (protocol, p) = match ev.sa.protocol {
+                    Some(Protocol::Esp) => (ProtocolId::ESP, Protocol::Esp),
+                    Some(Protocol::Ah) => (ProtocolId::AH, Protocol::Ah),
                     _ => continue,
                 };
+                // The inbound SAs of rekeyed Child SAs that stay for
+                // --delete-rekeyed-delay reach their limits too: ours,
+                // but no Child SA's any more.
+                if this.with(|s| s.kept_expire(p, ev.sa.spi, ev.sa.dst, ev.hard)) {
+                    tracing::trace!(
+                        "{} expire of kept inbound SA {:08x} of a rekeyed CHILD SA, ignored",
+                        if ev.hard { "hard" } else { "soft" },
+                        ev.sa.spi
+                    );
+                    continue;
+                }
                 let k = KernelEvent::Expire {
                     protocol,
                     spi: ev.sa.spi,

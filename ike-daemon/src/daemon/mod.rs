@@ -825,6 +825,43 @@ impl Driver {
         }
     }
 
+    /// Children of changed connections that became `start_action: start`:
+    /// on the connection's established IKE SA if there is one, else in a
+    /// new one (as for a new connection).
+    fn start_changed(&mut self, now: Instant, started: Vec<(String, Vec<String>)>) {
+        for (conn, kids) in started {
+            let sa = self.ep.ike_sas_of(&conn).find(|s| {
+                s.peer.as_deref() == Some(conn.as_str())
+                    && matches!(s.state, IkeState::Established | IkeState::Rekeying)
+            });
+            match sa {
+                Some(s) => {
+                    for k in kids {
+                        if s.children.iter().any(|c| c.name == k) {
+                            continue;
+                        }
+                        match self.ep.initiate_child(now, s.id, &k) {
+                            Ok(()) => {
+                                info!("start_action: initiating {conn}/{k} on IKE SA {}", s.id)
+                            }
+                            Err(e) => warn!("start_action of {conn}/{k}: {e}"),
+                        }
+                    }
+                }
+                None if self.ep.ike_sas_of(&conn).next().is_some() => {
+                    debug!("start_action of {conn}: an IKE SA of it is being set up");
+                }
+                None => {
+                    let refs: Vec<&str> = kids.iter().map(String::as_str).collect();
+                    match self.ep.initiate(now, &conn, &refs) {
+                        Ok(id) => info!("start_action: initiating {conn} as IKE SA {id}"),
+                        Err(e) => warn!("start_action of {conn}: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
     async fn control(&mut self, c: ControlCmd) {
         if self.shutdown.is_some() {
             let _ = c.reply.send(Response::error(
@@ -900,9 +937,14 @@ impl Driver {
                             let inb = kernel
                                 .usage(sa.local_addr.ip(), ci.spi_in, ci.protocol)
                                 .await;
-                            let outb = kernel
-                                .usage(sa.remote_addr.ip(), ci.spi_out, ci.protocol)
-                                .await;
+                            // No outbound SA yet (or ever) to read.
+                            let outb = if ci.outbound {
+                                kernel
+                                    .usage(sa.remote_addr.ip(), ci.spi_out, ci.protocol)
+                                    .await
+                            } else {
+                                None
+                            };
                             cs.bytes_in = inb.map(|u| u.bytes);
                             cs.packets_in = inb.map(|u| u.packets);
                             cs.bytes_out = outb.map(|u| u.bytes);
@@ -995,20 +1037,14 @@ impl Driver {
         };
         let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
         let peers = runtime::peers(&config, &resolved, self.ports);
-        let (mut added, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
-        for p in &peers {
-            match self.peers.iter().find(|o| o.name == p.name) {
-                None => added.push(p.name.clone()),
-                Some(o) if o == p => unchanged.push(p.name.clone()),
-                Some(_) => changed.push(p.name.clone()),
-            }
-        }
-        let removed: Vec<String> = self
-            .peers
-            .iter()
-            .filter(|o| !peers.iter().any(|p| p.name == o.name))
-            .map(|o| o.name.clone())
-            .collect();
+        let runtime::ReloadDiff {
+            added,
+            removed,
+            changed,
+            unchanged,
+            now_started,
+            reinstall,
+        } = runtime::reload_diff(&self.config, &self.peers, &config, &peers);
         let config = Arc::new(config);
         self.ep.set_config(now, peers.clone());
         self.ep
@@ -1016,11 +1052,12 @@ impl Driver {
         self.peers = peers;
         self.config = config.clone();
         // A changed connection's traps are installed anew (selectors,
-        // addresses or proposals may differ).
+        // addresses or proposals may differ); if only its actions changed,
+        // sync_traps adds or removes start_action traps, action traps stay.
         let stale: Vec<(String, String)> = self
             .traps
             .keys()
-            .filter(|(conn, _)| changed.contains(conn))
+            .filter(|(conn, _)| reinstall.contains(conn))
             .cloned()
             .collect();
         for (conn, child) in stale {
@@ -1035,6 +1072,7 @@ impl Driver {
             unchanged.len()
         );
         self.start_actions(&config, Some(&added));
+        self.start_changed(now, now_started);
         Response::Reloaded {
             added,
             removed,

@@ -176,6 +176,8 @@ fn child(ch: &config::Child) -> ChildCfg {
             life_bytes: ch.lifetimes.life_bytes,
             rekey_packets: ch.lifetimes.rekey_packets,
             life_packets: ch.lifetimes.life_packets,
+            rand_bytes: ch.lifetimes.rand_bytes,
+            rand_packets: ch.lifetimes.rand_packets,
         },
     }
 }
@@ -293,6 +295,96 @@ impl PskStore for ConfigPsk {
     }
 }
 
+/// What a reload changes: connections by name, and the children whose
+/// `start_action` became `start` in a connection that was there before.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Changed connections' children that are `start_action: start` now
+    /// and were not before.
+    pub now_started: Vec<(String, Vec<String>)>,
+    /// Changed connections whose traps are installed anew (more than
+    /// their actions changed: selectors, addresses, proposals may differ).
+    pub reinstall: Vec<String>,
+}
+
+/// The actions of a connection's children (they live in the
+/// configuration, not in the peer configuration the engine uses).
+fn actions(
+    config: &Config,
+    conn: &str,
+) -> Vec<(
+    String,
+    config::StartAction,
+    config::CloseAction,
+    config::DpdAction,
+)> {
+    config
+        .connections()
+        .iter()
+        .filter(|c| c.name == conn)
+        .flat_map(|c| {
+            c.children.iter().map(|ch| {
+                (
+                    ch.name.clone(),
+                    ch.start_action,
+                    ch.close_action,
+                    ch.dpd_action,
+                )
+            })
+        })
+        .collect()
+}
+
+/// Compares the old configuration (and its peer configurations) with the
+/// new one: a connection whose only change is a child's `start_action`,
+/// `close_action` or `dpd_action` is changed too.
+pub fn reload_diff(
+    old_config: &Config,
+    old_peers: &[PeerCfg],
+    config: &Config,
+    peers: &[PeerCfg],
+) -> ReloadDiff {
+    let mut d = ReloadDiff::default();
+    for p in peers {
+        match old_peers.iter().find(|o| o.name == p.name) {
+            None => d.added.push(p.name.clone()),
+            Some(o) if o == p && actions(old_config, &p.name) == actions(config, &p.name) => {
+                d.unchanged.push(p.name.clone())
+            }
+            Some(o) => {
+                d.changed.push(p.name.clone());
+                if o != p {
+                    d.reinstall.push(p.name.clone());
+                }
+                let before = actions(old_config, &p.name);
+                let kids: Vec<String> = actions(config, &p.name)
+                    .into_iter()
+                    .filter(|(name, start, ..)| {
+                        *start == config::StartAction::Start
+                            && !before
+                                .iter()
+                                .any(|(n, s, ..)| n == name && *s == config::StartAction::Start)
+                    })
+                    .map(|(name, ..)| name)
+                    .collect();
+                if !kids.is_empty() {
+                    d.now_started.push((p.name.clone(), kids));
+                }
+            }
+        }
+    }
+    d.removed = old_peers
+        .iter()
+        .filter(|o| !peers.iter().any(|p| p.name == o.name))
+        .map(|o| o.name.clone())
+        .collect();
+    d
+}
+
 /// Children to start when the configuration is loaded (`start_action:
 /// start`), per connection.
 pub fn start_children(config: &Config) -> Vec<(String, Vec<String>)> {
@@ -354,6 +446,77 @@ secrets:
             id_type: IdType::FQDN,
             data: s.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn a_reload_that_changes_only_actions_changes_the_connection() {
+        let old = cfg();
+        let resolved = Resolved::new();
+        let old_peers = peers(&old, &resolved, Ports::default());
+        let with = |from: &str, to: &str| {
+            let y = YAML.replacen(from, to, 1);
+            assert_ne!(y, YAML, "{to}");
+            let c = Config::from_yaml_str(&y, "t.yaml").unwrap();
+            let p = peers(&c, &resolved, Ports::default());
+            reload_diff(&old, &old_peers, &c, &p)
+        };
+        let same = reload_diff(&old, &old_peers, &old, &old_peers);
+        assert_eq!(same.unchanged, ["site-b", "anon"]);
+        assert!(same.changed.is_empty() && same.now_started.is_empty());
+        for (from, to) in [
+            ("start_action: start", "start_action: trap"),
+            ("start_action: start", "start_action: none"),
+            (
+                "start_action: start",
+                "start_action: start\n        close_action: trap",
+            ),
+            (
+                "start_action: start",
+                "start_action: start\n        dpd_action: restart",
+            ),
+            (
+                "mode: transport",
+                "mode: transport\n        start_action: trap",
+            ),
+        ] {
+            let d = with(from, to);
+            assert_eq!(d.changed, ["site-b"], "{to}");
+            assert_eq!(d.unchanged, ["anon"], "{to}");
+            // Only actions changed: the traps stay (sync_traps follows
+            // start_action).
+            assert!(d.reinstall.is_empty(), "{to}");
+            // lan was started before: nothing to start now.
+            assert!(d.now_started.is_empty(), "{to}: {:?}", d.now_started);
+        }
+        // host becomes start_action start: it is started.
+        let d = with(
+            "mode: transport",
+            "mode: transport\n        start_action: start",
+        );
+        assert_eq!(d.changed, ["site-b"]);
+        assert_eq!(
+            d.now_started,
+            [("site-b".to_string(), vec!["host".to_string()])]
+        );
+        // Back to none and start again: lan starts.
+        let old2 = Config::from_yaml_str(
+            &YAML.replacen("start_action: start", "start_action: none", 1),
+            "t.yaml",
+        )
+        .unwrap();
+        let p2 = peers(&old2, &resolved, Ports::default());
+        let d = reload_diff(&old2, &p2, &old, &old_peers);
+        assert_eq!(d.changed, ["site-b"]);
+        assert_eq!(
+            d.now_started,
+            [("site-b".to_string(), vec!["lan".to_string()])]
+        );
+        // A changed selector: its traps are installed anew.
+        let d = with("10.1.0.0/24", "10.1.1.0/24");
+        assert_eq!(
+            (d.changed.as_slice(), d.reinstall.as_slice()),
+            (&["site-b".to_string()][..], &["site-b".to_string()][..])
+        );
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub(crate) struct Child {
     pub(crate) rekey_at: Option<Instant>,
     /// When it is deleted unless rekeyed.
     pub(crate) expires_at: Option<Instant>,
+    /// The peer's new SA that lost a rekey collision to ours: when we
+    /// delete it ourselves if the peer has not (child_rekey.rs).
+    pub(crate) orphan_at: Option<Instant>,
 }
 
 impl Child {
@@ -82,6 +85,7 @@ impl Child {
             rekey_at: self.rekey_at,
             expires_at: self.expires_at,
             reqid: self.reqid,
+            outbound: self.outbound,
         }
     }
 }
@@ -262,6 +266,7 @@ impl IkeSa {
             outbound: false,
             rekey_at: None,
             expires_at: None,
+            orphan_at: None,
         });
         id
     }
@@ -628,7 +633,37 @@ impl IkeSa {
         }
         // The initiator of a rekey that lost a collision installs only
         // the inbound SA: the peer deletes it, it never carries traffic.
-        let lost = self.rekey_collision(ctx, child);
+        let lost = self.rekey_collision(ctx, now, child);
+        // Our rekey of a Child SA the peer deleted after answering (its
+        // Delete overtook the answer), with nothing left on the reqid: no
+        // policies to put the new SAs under, and the Child SA is deleted.
+        // The peer's half of the new one goes too (if the peer has not
+        // deleted it already: its Delete named an SPI we did not know).
+        if let Some(c) = self
+            .children
+            .iter()
+            .find(|c| c.id == child && c.initiator && !c.redundant)
+            && let Some(old) = c.rekey
+            && !self.children.iter().any(|o| o.id == old)
+            && !self
+                .children
+                .iter()
+                .any(|o| o.id != child && o.reqid == c.reqid && o.state != ChildState::Creating)
+        {
+            info!(
+                "{}: CHILD_SA {}{old} was deleted while we rekeyed it, deleting its new SA {:08x}",
+                self.name(),
+                c.cfg.name,
+                c.spi_in
+            );
+            self.child_rejected(
+                ctx,
+                now,
+                child,
+                ChildFailReason::Internal("the Child SA it rekeys was deleted meanwhile".into()),
+            );
+            return;
+        }
         // Our rekey is answered: from now on a rekey of the old child by
         // the peer is refused (TEMPORARY_FAILURE), not a collision, even
         // while the kernel still installs ours.
@@ -692,7 +727,10 @@ impl IkeSa {
             replay_window: c.cfg.replay_window,
             initiator: c.initiator,
             reqid: c.reqid,
-            limits: c.cfg.lifetimes.kernel_limits(),
+            limits: c
+                .cfg
+                .lifetimes
+                .kernel_limits_with(|max| ctx.jitter_count(max)),
             encap: self.nat.encap,
         };
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);

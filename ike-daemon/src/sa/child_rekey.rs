@@ -27,10 +27,16 @@
 //! the other's request as usual; the new SA made by the exchange with the
 //! lowest of the four nonces is redundant and deleted by its initiator
 //! (2.8.1), whose side never installs its outbound SA; the winner's
-//! initiator deletes the old SA. A rekey of a Child SA we are deleting is
+//! initiator deletes the old SA. If the peer lost and has not deleted its
+//! redundant SA `ORPHAN_GRACE` after we won, we delete it ourselves: it
+//! never carries traffic, and charon 5.9.8 can miss our answer for good
+//! (it drops a response carrying the message ID of a request of ours it
+//! is still processing, and a rekey of the IKE SA ends its retransmits). A rekey of a Child SA we are deleting is
 //! answered TEMPORARY_FAILURE, of one we do not have CHILD_SA_NOT_FOUND
 //! (2.25); a delete crossing our own delete is answered without Delete
-//! payload (1.4.1).
+//! payload (1.4.1). If the peer deletes the Child SA after answering our
+//! rekey and its Delete overtakes the answer, the new SA is not installed
+//! (its policies went with the old one) but deleted at the peer too.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +47,14 @@ use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, Event, KernelOp};
 use crate::wire::Notify;
 use crate::wire::codes::{ExchangeType, NotifyType};
+
+/// How long the peer has to delete its redundant SA after we won a rekey
+/// collision before we delete it ourselves. The peer deletes it as soon
+/// as our answer is in; charon 5.9.8 may never do so: it drops an answer
+/// whose message ID is that of a request of ours it is still processing
+/// ("ignoring request with ID n, already processing"), and its rekey is
+/// gone for good if the IKE SA is rekeyed before it retransmits.
+pub(crate) const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long to wait before retrying a rekey the peer refused (strongSwan:
 /// 15 s minus up to 10 s of jitter).
@@ -138,7 +152,7 @@ impl IkeSa {
     /// collision with the peer's rekey of the same Child SA (2.8.1: the
     /// exchange with the lowest nonce made the redundant SA). If it won,
     /// the peer's new SA is marked redundant here.
-    pub(crate) fn rekey_collision(&mut self, ctx: &mut Ctx, child: ChildId) -> bool {
+    pub(crate) fn rekey_collision(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) -> bool {
         let Some(c) = self.children.iter().find(|c| c.id == child) else {
             return false;
         };
@@ -164,6 +178,9 @@ impl IkeSa {
         if !lost {
             theirs.redundant = true;
             theirs.out_pending = None;
+            // It never carries traffic: if the peer does not delete it,
+            // we do (a delete crossing the peer's is answered as 1.4.1).
+            theirs.orphan_at = Some(later(now, ORPHAN_GRACE));
         }
         let theirs = theirs.id;
         info!(

@@ -101,16 +101,34 @@ pub struct ChildLifetimes {
     pub rekey_packets: u64,
     /// Hard packet limit; 0: none.
     pub life_packets: u64,
+    /// Upper bound of the random count subtracted from `rekey_bytes`.
+    pub rand_bytes: u64,
+    /// Upper bound of the random count subtracted from `rekey_packets`.
+    pub rand_packets: u64,
 }
 
 impl ChildLifetimes {
-    /// The byte and packet limits for the kernel.
+    /// The byte and packet limits for the kernel, without jitter.
     pub fn kernel_limits(&self) -> super::KernelLimits {
+        self.kernel_limits_with(|_| 0)
+    }
+
+    /// The byte and packet limits for the kernel, the soft ones lowered
+    /// by `jitter(max)` (a random count below `max`) of `rand_bytes` /
+    /// `rand_packets`, at most down to 1 (0 would mean no limit).
+    pub fn kernel_limits_with(&self, mut jitter: impl FnMut(u64) -> u64) -> super::KernelLimits {
         let some = |v: u64| (v != 0).then_some(v);
+        let mut soft = |v: u64, rand: u64| {
+            if v == 0 {
+                return None;
+            }
+            let j = jitter(rand.min(v)).min(v.saturating_sub(1));
+            some(v.saturating_sub(j))
+        };
         super::KernelLimits {
-            soft_bytes: some(self.rekey_bytes),
+            soft_bytes: soft(self.rekey_bytes, self.rand_bytes),
             hard_bytes: some(self.life_bytes),
-            soft_packets: some(self.rekey_packets),
+            soft_packets: soft(self.rekey_packets, self.rand_packets),
             hard_packets: some(self.life_packets),
         }
     }
@@ -257,5 +275,47 @@ impl Default for EndpointConfig {
             natt_port: 4500,
             keep_alive: Duration::from_secs(20),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn soft_limits_are_lowered_by_up_to_their_range_never_to_zero() {
+        let l = ChildLifetimes {
+            rekey_bytes: 1000,
+            life_bytes: 1100,
+            rand_bytes: 100,
+            rekey_packets: 50,
+            life_packets: 0,
+            rand_packets: 500,
+            ..ChildLifetimes::default()
+        };
+        assert_eq!(l.kernel_limits().soft_bytes, Some(1000));
+        assert_eq!(l.kernel_limits().soft_packets, Some(50));
+        let mut asked = Vec::new();
+        let k = l.kernel_limits_with(|max| {
+            asked.push(max);
+            max.saturating_sub(1)
+        });
+        // The range is capped at the limit; the hard limits stay.
+        assert_eq!(asked, [100, 50]);
+        assert_eq!(k.soft_bytes, Some(901));
+        assert_eq!(k.soft_packets, Some(1));
+        assert_eq!((k.hard_bytes, k.hard_packets), (Some(1100), None));
+        // A jitter source that overshoots still leaves a limit of 1.
+        let k = l.kernel_limits_with(|_| u64::MAX);
+        assert_eq!((k.soft_bytes, k.soft_packets), (Some(1), Some(1)));
+        // No limit, no jitter.
+        let off = ChildLifetimes {
+            rand_bytes: 10,
+            ..ChildLifetimes::default()
+        };
+        let k = off.kernel_limits_with(|_| panic!("no limit, no jitter"));
+        assert_eq!((k.soft_bytes, k.soft_packets), (None, None));
     }
 }

@@ -114,6 +114,20 @@ impl Ctx {
         Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
+    /// A random count in `[0, max)` from the provider (the jitter of a
+    /// byte or packet limit); zero if there is no randomness.
+    pub(crate) fn jitter_count(&self, max: u64) -> u64 {
+        if max == 0 {
+            return 0;
+        }
+        self.provider
+            .random_vec(8)
+            .ok()
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_be_bytes)
+            .map_or(0, |r| r % max)
+    }
+
     pub(crate) fn child_id(&mut self) -> ChildId {
         self.next_child = self.next_child.wrapping_add(1);
         ChildId(self.next_child)

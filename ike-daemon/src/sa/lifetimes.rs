@@ -9,12 +9,15 @@
 //! Zero turns a timer off. Both peers run their timers; if both rekey at
 //! once, the collision rules of `child_rekey` / `ike_rekey` apply.
 //! The kernel holds the byte and packet limits: its soft expire starts a
-//! rekey, its hard expire (the kernel removed the SA) deletes the Child SA.
+//! rekey, its hard expire (the kernel removed the SA) deletes the Child SA
+//! (one the peer has rekeyed is replaced by its successor without a
+//! Delete, as charon does).
 
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
+use super::child_rekey::ORPHAN_GRACE;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, Phase, Task, later};
 use super::types::{ChildId, ChildState, CommandError};
@@ -85,6 +88,33 @@ impl IkeSa {
             }
             self.delete_child_now(ctx, now, id);
         }
+        let orphans: Vec<ChildId> = self
+            .children
+            .iter()
+            .filter(|c| c.orphan_at.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in orphans {
+            let name = self.name();
+            let Some(c) = self.child_mut(id) else {
+                continue;
+            };
+            c.orphan_at = None;
+            match c.state {
+                ChildState::Installed => {
+                    info!(
+                        "peer did not delete its redundant CHILD_SA {}{id} with SPIs {:08x}_i {:08x}_o after a rekey collision, deleting it (IKE SA {name})",
+                        c.cfg.name, c.spi_in, c.spi_out
+                    );
+                    self.delete_child_now(ctx, now, id);
+                }
+                // Not in the kernel yet: look again later.
+                ChildState::Creating | ChildState::Installing => {
+                    c.orphan_at = Some(later(now, ORPHAN_GRACE));
+                }
+                _ => {}
+            }
+        }
         let due: Vec<ChildId> = self
             .children
             .iter()
@@ -108,7 +138,39 @@ impl IkeSa {
     }
 
     /// Queues the delete of an installed child (lifetime, hard expire).
+    /// One the peer has rekeyed (its successor waits for the peer's Delete
+    /// to take over) goes without a Delete, as charon does: the successor
+    /// takes over now. A Delete could cross the peer's rekey while our
+    /// answer is on its way, and charon then deletes the new SA it made
+    /// ("CHILD_SA rekey/delete collision"): no Child SA would be left.
     fn delete_child_now(&mut self, ctx: &mut Ctx, now: Instant, id: ChildId) {
+        let successor = self.children.iter().any(|s| {
+            s.rekey == Some(id)
+                && !s.initiator
+                && !s.redundant
+                && s.state == ChildState::Installed
+                && s.out_pending.is_some()
+        });
+        if successor
+            && self
+                .children
+                .iter()
+                .any(|c| c.id == id && c.state == ChildState::Rekeyed && !c.replaced)
+        {
+            let handed = self.hand_over(ctx, id);
+            if let Some(pos) = self.children.iter().position(|c| c.id == id) {
+                let mut c = self.children.remove(pos);
+                c.replaced = handed > 0;
+                debug!(
+                    "{}: CHILD_SA {}{id} expired after the peer rekeyed it: its successor takes over, no Delete",
+                    self.name(),
+                    c.cfg.name
+                );
+                self.drop_child(ctx, c, false, super::types::ChildFailReason::IkeSaGone);
+            }
+            self.next_task(ctx, now);
+            return;
+        }
         let Some(c) = self.child_mut(id) else {
             return;
         };

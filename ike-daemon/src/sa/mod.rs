@@ -57,9 +57,8 @@
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
 //! - Reauthentication (`reauth_time`): IKE SAs are rekeyed, never
 //!   reauthenticated.
-//! - `rand_bytes` / `rand_packets`: the kernel's byte and packet limits
-//!   have no jitter. A rekey keeps the configuration (and proposals) the
-//!   Child SA was made with; a reload applies to new SAs only.
+//! - A rekey keeps the configuration (and proposals) the Child SA was
+//!   made with; a reload applies to new SAs only.
 //! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
 //! - Certificates, EAP, multiple authentication rounds, configuration

@@ -639,6 +639,10 @@ pub struct ChildSaInfo {
     pub expires_at: Option<Instant>,
     /// Its kernel reqid (kept across rekeys).
     pub reqid: u32,
+    /// Its outbound SA is (being) installed: not yet for the responder of
+    /// a rekey until the old Child SA goes, never for one that lost a
+    /// rekey collision.
+    pub outbound: bool,
 }
 
 /// A snapshot of one IKE SA.

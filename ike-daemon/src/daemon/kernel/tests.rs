@@ -576,3 +576,33 @@ fn a_rekeyed_child_keeps_its_inbound_sas_for_a_while_and_only_those() {
     let (now, later) = split_removal(&sas, "192.0.2.9".parse().unwrap(), true);
     assert_eq!((now.len(), later.len()), (2, 0));
 }
+
+#[test]
+fn expires_of_kept_inbound_sas_are_recognised_and_a_hard_one_ends_the_keeping() {
+    let mut st = State::default();
+    let dst: IpAddr = "192.0.2.1".parse().unwrap();
+    let id = SaId {
+        dst,
+        spi: 0xc000_0001,
+        protocol: Protocol::Esp,
+        mark: None,
+    };
+    st.lingering.insert(id, 7);
+    // Not kept: another SPI, address or protocol.
+    assert!(!st.kept_expire(Protocol::Esp, 0xc000_0002, dst, false));
+    assert!(!st.kept_expire(
+        Protocol::Esp,
+        0xc000_0001,
+        "192.0.2.2".parse().unwrap(),
+        true
+    ));
+    assert!(!st.kept_expire(Protocol::Ah, 0xc000_0001, dst, true));
+    assert_eq!(st.lingering.len(), 1);
+    // Soft: recognised, still kept (removed when the delay ends).
+    assert!(st.kept_expire(Protocol::Esp, 0xc000_0001, dst, false));
+    assert_eq!(st.lingering.get(&id), Some(&7));
+    // Hard: the kernel removed it; no longer ours to remove.
+    assert!(st.kept_expire(Protocol::Esp, 0xc000_0001, dst, true));
+    assert!(st.lingering.is_empty());
+    assert!(!st.kept_expire(Protocol::Esp, 0xc000_0001, dst, true));
+}

@@ -304,6 +304,222 @@ fn simultaneous_child_rekeys_keep_one_pair_by_the_nonce_rule() {
     assert_eq!(outcomes.len(), 2, "both nonce orders occurred");
 }
 
+fn is_create_child_response(bytes: &[u8]) -> bool {
+    crate::wire::Header::peek(bytes)
+        .map(|(h, _)| h.exchange == ExchangeType::CREATE_CHILD_SA && h.is_response())
+        .unwrap_or(false)
+}
+
+/// The inbound and outbound SPIs side `i`'s kernel holds.
+fn kernel_spis(p: &Pair, i: usize) -> (Vec<u32>, Vec<u32>) {
+    let k = &p.peers[i].kernel;
+    (
+        k.sa_in.keys().copied().collect(),
+        k.sa_out.keys().copied().collect(),
+    )
+}
+
+#[test]
+fn a_redundant_sa_the_peer_never_deletes_goes_after_a_grace() {
+    // charon 5.9.8 in the kernel lab: both peers rekey the same Child SA;
+    // iked answers charon's request and wins the collision, so charon's
+    // new SA is redundant and charon should delete it (2.8.1). But charon
+    // dropped iked's answer ("ignoring request with ID 2, already
+    // processing": it was still working on iked's request with the same
+    // message ID), and the IKE SA was rekeyed before charon retransmitted,
+    // which ended charon's rekey: the redundant SA stayed in iked for
+    // good, a second Child SA on the reqid. Here the answers of side
+    // `dropper` to CREATE_CHILD_SA requests are lost for 20 s: the peer
+    // that won deletes a redundant SA of the peer's itself after a grace,
+    // and once the answers come through everything converges. `None` is
+    // the control: no loss, the winner deletes nothing but the old SA.
+    let mut checked = [0usize; 2];
+    for seed in 0u8..8 {
+        for ike_initiator in [0, 1] {
+            for dropper in [None, Some(0), Some(1)] {
+                let case =
+                    format!("seed {seed}, IKE initiator {ike_initiator}, dropper {dropper:?}");
+                let mut s = pfs_setup();
+                s.seeds = [vec![b'l', seed], vec![b'r', seed]];
+                let mut p = Pair::new(s);
+                p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+                let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+                let reqid = only_child(&p, 0).1.reqid;
+                let evs = [p.peers[0].events.len(), p.peers[1].events.len()];
+                let infos = [
+                    p.peers[0].count_sent(ExchangeType::INFORMATIONAL, false),
+                    p.peers[1].count_sent(ExchangeType::INFORMATIONAL, false),
+                ];
+                let lossy = std::rc::Rc::new(std::cell::Cell::new(true));
+                let l = lossy.clone();
+                p.policy = Box::new(move |from, _, bytes| {
+                    if l.get() && Some(from) == dropper && is_create_child_response(bytes) {
+                        Fate::Drop
+                    } else {
+                        Fate::Deliver
+                    }
+                });
+                let now = p.now;
+                for i in 0..2 {
+                    let ike = ike_id(&p, i);
+                    p.peers[i].ep.rekey_child(now, ike, olds[i]).unwrap();
+                }
+                p.run_for(secs(20));
+                if let Some(d) = dropper {
+                    // The dropper got its answer; if it won, the peer
+                    // never hears of its loss while the answers are lost.
+                    let c = p.peers[d].ep.collisions().to_vec();
+                    assert_eq!(c.len(), 1, "{case}");
+                    if !c[0].2 {
+                        let (ins, outs) = kernel_spis(&p, d);
+                        assert!(
+                            ins.len() == 1 && outs.len() == 1,
+                            "{case}: side {d} still holds {ins:x?} in, {outs:x?} out"
+                        );
+                        checked[d] += 1;
+                    }
+                }
+                lossy.set(false);
+                p.run_for(secs(180));
+                p.assert_one_pair_per_child();
+                assert_eq!(only_child(&p, 0).1.reqid, reqid, "{case}");
+                let survivor = [only_child(&p, 0).0, only_child(&p, 1).0];
+                for i in 0..2 {
+                    let ev = &p.peers[i].events()[evs[i]..];
+                    assert_eq!(rekeyed(ev), [(olds[i], survivor[i])], "{case}, side {i}");
+                    assert!(deleted_or_failed(ev).is_empty(), "{case}, side {i}: {ev:?}");
+                    let sa = p.peers[i].ep.ike_sas().next().unwrap();
+                    assert_eq!(sa.state, IkeState::Established, "{case}");
+                }
+                if dropper.is_none() {
+                    // The winner deleted the old SA and nothing else; the
+                    // loser its redundant SA and nothing else.
+                    for i in 0..2 {
+                        assert_eq!(
+                            p.peers[i].count_sent(ExchangeType::INFORMATIONAL, false) - infos[i],
+                            1,
+                            "{case}, side {i}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Both sides won while their answers were lost, in some case.
+    assert!(checked[0] > 0 && checked[1] > 0, "{checked:?}");
+}
+
+/// Whether traffic of every Child SA gets through both ways: each
+/// kernel sends on the newest outbound SA of each reqid with policies
+/// (as XFRM picks it), and the other kernel has that SA inbound.
+fn traffic_flows(p: &Pair) -> Result<(), String> {
+    for i in 0..2 {
+        let k = &p.peers[i].kernel;
+        for r in &k.policies {
+            let newest = k
+                .log
+                .iter()
+                .rev()
+                .find_map(|(_, l)| match l {
+                    KLog::AddOut { spi, .. } if k.sa_out.get(spi).is_some_and(|(_, x)| x == r) => {
+                        Some(*spi)
+                    }
+                    _ => None,
+                })
+                .ok_or(format!("side {i} reqid {r}: no outbound SA"))?;
+            if !p.peers[1 - i].kernel.sa_in.contains_key(&newest) {
+                return Err(format!(
+                    "side {i} reqid {r} sends on {newest:08x}, which side {} does not have",
+                    1 - i
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn exchange_of(bytes: &[u8]) -> Option<(ExchangeType, bool)> {
+    crate::wire::Header::peek(bytes)
+        .ok()
+        .map(|(h, _)| (h.exchange, h.is_response()))
+}
+
+#[test]
+fn collisions_with_late_messages_of_either_side_lose_no_traffic_and_keep_one_pair() {
+    // Both peers rekey the same Child SA (PFS) while one kind of message
+    // of one side is late: its CREATE_CHILD_SA requests or answers, or its
+    // INFORMATIONAL requests (the Delete of the old SA, or of a redundant
+    // SA). All messages take 10 ms. Traffic is checked every 5 ms:
+    // never an SA pair removed before its replacement is in on both
+    // sides. Both nonce orders (seeds), both IKE roles.
+    let kinds: [Option<(ExchangeType, bool)>; 4] = [
+        None,
+        Some((ExchangeType::CREATE_CHILD_SA, false)),
+        Some((ExchangeType::CREATE_CHILD_SA, true)),
+        Some((ExchangeType::INFORMATIONAL, false)),
+    ];
+    let mut outcomes = std::collections::BTreeSet::new();
+    for seed in 0u8..4 {
+        for ike_initiator in [0, 1] {
+            for kind in kinds {
+                for side in [0usize, 1] {
+                    for late_ms in [40u64, 1500] {
+                        if kind.is_none() && (side == 1 || late_ms > 40) {
+                            continue;
+                        }
+                        let case = format!(
+                            "seed {seed}, IKE initiator {ike_initiator}, late {kind:?} of side {side} by {late_ms} ms"
+                        );
+                        let mut s = pfs_setup();
+                        s.seeds = [vec![b'l', seed], vec![b'r', seed]];
+                        let mut p = Pair::new(s);
+                        p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+                        let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+                        let evs = [p.peers[0].events.len(), p.peers[1].events.len()];
+                        p.policy = Box::new(move |from, _, bytes| {
+                            let base = Duration::from_millis(10);
+                            if kind.is_some() && from == side && exchange_of(bytes) == kind {
+                                Fate::Delay(base + Duration::from_millis(late_ms))
+                            } else {
+                                Fate::Delay(base)
+                            }
+                        });
+                        let now = p.now;
+                        for i in 0..2 {
+                            let ike = ike_id(&p, i);
+                            p.peers[i].ep.rekey_child(now, ike, olds[i]).unwrap();
+                        }
+                        for _ in 0..1200 {
+                            p.run_for(Duration::from_millis(5));
+                            if let Err(e) = traffic_flows(&p) {
+                                panic!("{case}: {e}");
+                            }
+                        }
+                        p.run_for(secs(60));
+                        p.assert_one_pair_per_child();
+                        traffic_flows(&p).unwrap();
+                        let survivor = [only_child(&p, 0).0, only_child(&p, 1).0];
+                        for i in 0..2 {
+                            let ev = &p.peers[i].events()[evs[i]..];
+                            assert_eq!(rekeyed(ev), [(olds[i], survivor[i])], "{case}, side {i}");
+                            for e in deleted_or_failed(ev) {
+                                assert!(
+                                    matches!(&e, Event::ChildFailed { reason: ChildFailReason::PeerError(n), .. }
+                                        if *n == NotifyType::TEMPORARY_FAILURE
+                                            || *n == NotifyType::CHILD_SA_NOT_FOUND),
+                                    "{case}, side {i}: {e:?}"
+                                );
+                            }
+                        }
+                        outcomes.insert(only_child(&p, 0).1.initiator);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(outcomes.len(), 2, "each side's rekey survived in some case");
+}
+
 #[test]
 fn rekey_crossing_a_delete_of_the_same_child_leaves_nothing() {
     for ike_initiator in [0, 1] {
@@ -335,6 +551,66 @@ fn rekey_crossing_a_delete_of_the_same_child_leaves_nothing() {
                 assert_eq!(sa.state, IkeState::Established, "{case}");
                 assert!(sa.children.is_empty(), "{case}");
                 assert!(rekeyed(&p.peers[i].events()).is_empty(), "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_delete_of_the_old_sa_overtaking_the_answer_to_our_rekey_leaves_nothing_half() {
+    // The peer answers our rekey, then deletes the Child SA (and with it
+    // the new one it just made for us); its Delete arrives before its
+    // answer. Table over roles, PFS and how late the answer is.
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            for late in [1u64, 3] {
+                let case = format!("IKE initiator {ike_initiator}, rekeyer {rekeyer}, late {late}");
+                let mut p = Pair::new(pfs_setup());
+                p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+                let peer = 1 - rekeyer;
+                let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+                p.policy = Box::new(move |from, _, bytes| {
+                    if from == peer && is_create_child_response(bytes) {
+                        Fate::Delay(secs(late))
+                    } else {
+                        Fate::Deliver
+                    }
+                });
+                let now = p.now;
+                let ike = ike_id(&p, rekeyer);
+                p.peers[rekeyer]
+                    .ep
+                    .rekey_child(now, ike, olds[rekeyer])
+                    .unwrap();
+                // Until the peer has answered (the answer is on its way).
+                for _ in 0..100 {
+                    if p.peers[peer].count_sent(ExchangeType::CREATE_CHILD_SA, true) > 0 {
+                        break;
+                    }
+                    p.run_for(Duration::from_millis(10));
+                }
+                assert_eq!(
+                    p.peers[peer].count_sent(ExchangeType::CREATE_CHILD_SA, true),
+                    1,
+                    "{case}"
+                );
+                let now = p.now;
+                let ike = ike_id(&p, peer);
+                p.peers[peer]
+                    .ep
+                    .terminate_child(now, ike, olds[peer])
+                    .unwrap();
+                p.run_for(secs(120));
+                for i in 0..2 {
+                    let sa = p.peers[i].ep.ike_sas().next().unwrap();
+                    assert_eq!(sa.state, IkeState::Established, "{case}");
+                    assert!(
+                        sa.children.is_empty(),
+                        "{case}, side {i}: {:?}",
+                        sa.children
+                    );
+                }
+                p.assert_kernels_empty();
             }
         }
     }
@@ -643,6 +919,42 @@ fn ike_rekey_time_rekeys_the_ike_sa_and_keeps_the_children() {
 }
 
 #[test]
+fn rand_bytes_and_packets_lower_each_child_s_soft_limits_by_the_provider_s_randomness() {
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0u8..6 {
+        let mut s = with_child_lifetimes(ChildLifetimes {
+            rekey_bytes: 1 << 20,
+            life_bytes: 2 << 20,
+            rand_bytes: 1 << 16,
+            rekey_packets: 1000,
+            life_packets: 1100,
+            rand_packets: 100,
+            ..ChildLifetimes::default()
+        });
+        s.seeds = [vec![b'j', seed], vec![b'k', seed]];
+        let mut p = Pair::new(s);
+        p.connect(0, "site-b");
+        for n in 0..3 {
+            for i in 0..2 {
+                let (_, c) = only_child(&p, i);
+                let l = c.limits;
+                let b = l.soft_bytes.unwrap();
+                let k = l.soft_packets.unwrap();
+                assert!(((1 << 20) - (1 << 16) + 1..=1 << 20).contains(&b), "{b}");
+                assert!((901..=1000).contains(&k), "{k}");
+                assert_eq!((l.hard_bytes, l.hard_packets), (Some(2 << 20), Some(1100)));
+                seen.insert((b, k));
+            }
+            if n < 2 {
+                rekey_once(&mut p, n % 2);
+            }
+        }
+    }
+    // Random, not one value: 6 seeds x 3 Child SAs x 2 sides.
+    assert!(seen.len() > 20, "{seen:?}");
+}
+
+#[test]
 fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
     let mut p = Pair::new(pfs_setup());
     p.connect(0, "site-b");
@@ -698,6 +1010,75 @@ fn kernel_soft_expire_rekeys_and_hard_expire_deletes() {
         );
         let k = &p.peers[i].kernel;
         assert!(k.sa_in.is_empty() && k.sa_out.is_empty() && k.policies.is_empty());
+    }
+}
+
+#[test]
+fn a_child_the_peer_rekeyed_that_expires_hands_over_without_a_delete() {
+    // The peer rekeys; our answer is on its way (late) when our old SA
+    // reaches its hard limit. As charon, no Delete: it could cross the
+    // peer's rekey, and charon then deletes the new SA it just made
+    // ("rekey/delete collision"). The successor takes over at once.
+    for ike_initiator in [0, 1] {
+        for rekeyer in [0, 1] {
+            let case = format!("IKE initiator {ike_initiator}, rekeyer {rekeyer}");
+            let us = 1 - rekeyer;
+            let mut p = Pair::new(pfs_setup());
+            p.connect(ike_initiator, ["site-b", "site-a"][ike_initiator]);
+            let olds = [only_child(&p, 0).0, only_child(&p, 1).0];
+            let old = only_child(&p, us).1;
+            let evs = [p.peers[0].events.len(), p.peers[1].events.len()];
+            let infos = p.peers[us].count_sent(ExchangeType::INFORMATIONAL, false);
+            p.policy = Box::new(move |from, _, bytes| {
+                if from == us && is_create_child_response(bytes) {
+                    Fate::Delay(secs(2))
+                } else {
+                    Fate::Deliver
+                }
+            });
+            let now = p.now;
+            let ike = ike_id(&p, rekeyer);
+            p.peers[rekeyer]
+                .ep
+                .rekey_child(now, ike, olds[rekeyer])
+                .unwrap();
+            p.run_for(Duration::from_millis(500));
+            assert_eq!(
+                p.peers[us].kernel.sa_in.len(),
+                2,
+                "{case}: the successor's inbound SA"
+            );
+            p.peers[us].kernel.hard_expire_out(old.spi_out);
+            let now = p.now;
+            p.peers[us].ep.handle_kernel_event(
+                now,
+                KernelEvent::Expire {
+                    protocol: old.protocol,
+                    spi: old.spi_out,
+                    dst: old.remote.ip(),
+                    hard: true,
+                },
+            );
+            p.run_for(Duration::from_millis(100));
+            // The successor sends and receives already; the old one is gone.
+            let (ins, outs) = kernel_spis(&p, us);
+            assert_eq!((ins.len(), outs.len()), (1, 1), "{case}");
+            assert!(!ins.contains(&old.spi_in), "{case}");
+            p.run_for(secs(60));
+            assert_eq!(
+                p.peers[us].count_sent(ExchangeType::INFORMATIONAL, false),
+                infos,
+                "{case}: we sent a Delete"
+            );
+            p.assert_one_pair_per_child();
+            traffic_flows(&p).unwrap();
+            let survivor = [only_child(&p, 0).0, only_child(&p, 1).0];
+            for i in 0..2 {
+                let ev = &p.peers[i].events()[evs[i]..];
+                assert_eq!(rekeyed(ev), [(olds[i], survivor[i])], "{case}, side {i}");
+                assert!(deleted_or_failed(ev).is_empty(), "{case}, side {i}: {ev:?}");
+            }
+        }
     }
 }
 
