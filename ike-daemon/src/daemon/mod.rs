@@ -13,7 +13,7 @@ pub mod socket;
 pub mod status;
 pub mod traps;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -809,8 +809,9 @@ impl Driver {
 
     fn start_actions(&mut self, config: &Config, only: Option<&[String]>) {
         let now = Instant::now();
+        let only: Option<HashSet<&String>> = only.map(|o| o.iter().collect());
         for (conn, kids) in runtime::start_children(config) {
-            if only.is_some_and(|o| !o.contains(&conn)) {
+            if only.as_ref().is_some_and(|o| !o.contains(&conn)) {
                 continue;
             }
             let refs: Vec<&str> = kids.iter().map(String::as_str).collect();
@@ -991,18 +992,23 @@ impl Driver {
         };
         let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
         let peers = runtime::peers(&config, &resolved, self.ports);
+        // Hash maps both ways: linear in the number of connections (issue
+        // 8: nothing grows worse than linearly).
         let (mut added, mut changed, mut unchanged) = (Vec::new(), Vec::new(), Vec::new());
+        let old: HashMap<&str, &PeerCfg> =
+            self.peers.iter().map(|o| (o.name.as_str(), o)).collect();
         for p in &peers {
-            match self.peers.iter().find(|o| o.name == p.name) {
+            match old.get(p.name.as_str()) {
                 None => added.push(p.name.clone()),
-                Some(o) if o == p => unchanged.push(p.name.clone()),
+                Some(o) if *o == p => unchanged.push(p.name.clone()),
                 Some(_) => changed.push(p.name.clone()),
             }
         }
+        let new: HashSet<&str> = peers.iter().map(|p| p.name.as_str()).collect();
         let removed: Vec<String> = self
             .peers
             .iter()
-            .filter(|o| !peers.iter().any(|p| p.name == o.name))
+            .filter(|o| !new.contains(o.name.as_str()))
             .map(|o| o.name.clone())
             .collect();
         let config = Arc::new(config);
@@ -1013,10 +1019,11 @@ impl Driver {
         self.config = config.clone();
         // A changed connection's traps are installed anew (selectors,
         // addresses or proposals may differ).
+        let changed_set: HashSet<&String> = changed.iter().collect();
         let stale: Vec<(String, String)> = self
             .traps
             .keys()
-            .filter(|(conn, _)| changed.contains(conn))
+            .filter(|(conn, _)| changed_set.contains(conn))
             .cloned()
             .collect();
         for (conn, child) in stale {
