@@ -128,14 +128,11 @@ start() {
             > "$dir/iked.log" 2>&1 &
         PID=$!
         lab_wait_for 60 "iked on gw-$side" test -S "$dir/iked.sock"
-        if [ "$STRACE" = yes ]; then
-            # The daemon is strace's child.
-            lab_wait_for 10 "iked under strace" pgrep -P "$PID" -x iked
+        if [ "$STRACE" = yes ] || { [ "$HEAPTRACK" = yes ] && [ "$side" = b ]; }; then
+            # The daemon runs under the wrapper: the newest iked is this
+            # side's (the responder is started first).
             STRACE_PID=$PID
-            PID=$(pgrep -P "$PID" -x iked)
-        fi
-        if [ "$HEAPTRACK" = yes ] && [ "$side" = b ]; then
-            PID=$(pgrep -n -x iked)
+            PID=$(pgrep -n -x "$(basename "$IKED" | cut -c1-15)") || lab_fail "no iked process under ${wrap[0]}"
         fi
     else
         # DoS protection off for the run (cookies and half-open limits).
