@@ -67,8 +67,12 @@ bench_tunnels() {
   cargo build --release -p ike-daemon --bins || fail "cargo build iked"
   local out=$PWD/target/lab-out/bench-tunnels
   rm -rf "$out"
+  # BENCH_PAIRS, BENCH_ROUTES, BENCH_MALLOC, BENCH_STRACE: see the scenario.
   IKED=$PWD/target/release/iked BENCH_N="${BENCH_N:-100 1000}" BENCH_CAP="${BENCH_CAP:-150}" \
-    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP" UML_TIMEOUT="${UML_TIMEOUT:-1800}" LAB_QUIET=1 \
+    BENCH_PAIRS="${BENCH_PAIRS:-iked-iked charon-charon iked-charon}" BENCH_ROUTES="${BENCH_ROUTES:-yes}" \
+    BENCH_MALLOC="${BENCH_MALLOC:-yes}" BENCH_STRACE="${BENCH_STRACE:-no}" \
+    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP BENCH_PAIRS BENCH_ROUTES BENCH_MALLOC BENCH_STRACE" \
+    UML_TIMEOUT="${UML_TIMEOUT:-1800}" LAB_QUIET=1 \
     tests/lab/uml-run.sh tests/lab/scenarios/bench-tunnels.sh "$out" ||
     fail "the tunnel benchmark failed (see $out/scenario.log)"
   grep '^RESULT' "$out/scenario.log" > "$out/results" || fail "no results in $out/scenario.log"
@@ -84,8 +88,14 @@ by = {(r["pair"], r["n"]): r for r in rows}
 for n in sorted({r["n"] for r in rows}, key=int):
     i, c = by.get(("iked-iked", n)), by.get(("charon-charon", n))
     if i and c:
+        cpu = lambda r: float(r['init_cpu_s']) + float(r['resp_cpu_s'])
         print(f"N={n}: charon-charon / iked-iked time {float(c['seconds']) / float(i['seconds']):.2f}x, "
-              f"responder KB per tunnel {float(c['resp_kb_per_tunnel']) / float(i['resp_kb_per_tunnel']):.2f}x")
+              f"CPU {cpu(c) / cpu(i):.2f}x, "
+              f"responder KB per tunnel {float(c['resp_kb_per_tunnel']) / float(i['resp_kb_per_tunnel']):.2f}x, "
+              f"responder peak RSS {float(c['resp_hwm_kb']) / float(i['resp_hwm_kb']):.2f}x")
+for r in rows:
+    extra = {k: v for k, v in r.items() if k in ('guest_cpu', 'udp_drops_a/b', 'a_heap', 'b_heap', 'polls')}
+    print(f"{r['pair']:<14} {r['n']:>5} " + " ".join(f"{k}={v}" for k, v in extra.items()))
 PY
 }
 

@@ -156,6 +156,71 @@ fn routes_and_rule_follow_the_children() {
 }
 
 #[test]
+fn addresses_and_routes_are_listed_again_only_after_a_change() {
+    let ns = gateway("iked-rt-cache");
+    run(async {
+        let r = Routes::new(RouteOptions::default()).unwrap();
+        r.flush_leftovers().await.unwrap();
+        r.child_installed(&child(1, Mode::Tunnel, lan(), remote()))
+            .await;
+        assert_eq!(table(&ns, "220").trim(), ROUTE);
+        let first = r.listings().await;
+        assert!(first > 0);
+        // More children, iked's own routes changing in between: nothing is
+        // listed again.
+        for k in 0..20u64 {
+            let dst = format!("10.3.{k}.0");
+            let end = format!("10.3.{k}.255");
+            r.child_installed(&child(10 + k, Mode::Tunnel, lan(), net4(&dst, &end)))
+                .await;
+        }
+        assert_eq!(r.listings().await, first, "listed again without a change");
+        assert_eq!(table(&ns, "220").lines().count(), 21);
+
+        // A route toward the peer that is not ours: the next child's route
+        // takes its gateway.
+        ns.ip("route add 192.0.2.2/32 via 192.0.2.254 dev wan");
+        r.child_installed(&child(
+            2,
+            Mode::Tunnel,
+            lan(),
+            net4("10.4.0.0", "10.4.0.255"),
+        ))
+        .await;
+        let t = table(&ns, "220");
+        assert!(
+            t.contains("10.4.0.0/24 via 192.0.2.254 dev wan proto 157 src 10.1.0.1"),
+            "{t}"
+        );
+        // A new local address: a selector around it gets a route now.
+        r.child_installed(&child(
+            3,
+            Mode::Tunnel,
+            net4("10.7.0.0", "10.7.0.255"),
+            net4("10.5.0.0", "10.5.0.255"),
+        ))
+        .await;
+        assert!(!table(&ns, "220").contains("10.5.0.0"));
+        ns.ip("addr add 10.7.0.1/24 dev lan");
+        r.child_installed(&child(
+            4,
+            Mode::Tunnel,
+            net4("10.7.0.0", "10.7.0.255"),
+            net4("10.5.0.0", "10.5.0.255"),
+        ))
+        .await;
+        let t = table(&ns, "220");
+        assert!(
+            t.contains("10.5.0.0/24 via 192.0.2.254 dev wan proto 157 src 10.7.0.1"),
+            "{t}"
+        );
+        assert!(r.listings().await > first);
+        r.remove_all().await;
+        assert!(ours(&ns).trim().is_empty(), "{}", ours(&ns));
+    });
+}
+
+#[test]
 fn other_routes_and_rules_are_never_touched() {
     let ns = gateway("iked-rt-foreign");
     // A rule of someone else's (charon's, say) is used, not duplicated,

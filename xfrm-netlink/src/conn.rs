@@ -10,6 +10,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP};
 use netlink_packet_xfrm::XfrmMessage;
@@ -26,6 +27,18 @@ pub const DEFAULT_OWNER_TAG: u32 = 0x696b_6564;
 
 /// Receive buffer: netlink dumps put at most 32 KiB in one datagram.
 const RECV_BUF: usize = 64 * 1024;
+
+/// How long a request waits for the kernel's reply by default. The kernel
+/// answers in microseconds to milliseconds (a dump of thousands of SAs in
+/// the UML lab: tens of milliseconds); a reply that does not come was lost
+/// on a socket overrun (ENOBUFS), and waiting for it would hang the
+/// caller forever.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Above this many requests waiting for replies, the connection drops the
+/// records of requests whose callers gave up (timed out) before adding
+/// another one.
+const PRUNE_ABOVE: usize = 64;
 
 /// What ends a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +71,12 @@ impl Drop for Scrubbed {
 
 type Reply = Result<Vec<Scrubbed>, Failure>;
 
-struct Request {
+pub(crate) struct Request {
     /// Scrubbed on drop, also if the connection ends before sending it.
     msg: Scrubbed,
     flags: u16,
     expect: Expect,
-    reply: oneshot::Sender<Reply>,
+    pub(crate) reply: oneshot::Sender<Reply>,
 }
 
 impl std::fmt::Debug for Request {
@@ -109,6 +122,7 @@ impl Future for Connection {
 pub struct Handle {
     tx: mpsc::UnboundedSender<Request>,
     owner_tag: u32,
+    timeout: Duration,
 }
 
 /// Opens an XFRM netlink socket in the calling thread's network namespace
@@ -129,7 +143,14 @@ pub fn new_connection_with_owner(owner_tag: u32) -> Result<(Connection, Handle),
     let socket = open_socket().map_err(Error::Socket)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let inner = Box::pin(run(socket, rx));
-    Ok((Connection { inner }, Handle { tx, owner_tag }))
+    Ok((
+        Connection { inner },
+        Handle {
+            tx,
+            owner_tag,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+        },
+    ))
 }
 
 pub(crate) fn open_socket() -> io::Result<TokioSocket> {
@@ -189,6 +210,10 @@ async fn run(socket: TokioSocket, mut rx: mpsc::UnboundedReceiver<Request>) {
                 // `bytes` is zeroized when dropped at the end of this arm.
                 match socket.send_to(&bytes, &kernel).await {
                     Ok(n) if n == bytes.len() => {
+                        if pending.len() > PRUNE_ABOVE {
+                            // Callers that timed out are not waiting any more.
+                            pending.retain(|_, p| !p.reply.is_closed());
+                        }
                         pending.insert(
                             seq,
                             Pending {
@@ -284,12 +309,40 @@ fn finish(pending: &mut HashMap<u32, Pending>, seq: u32, r: Result<(), Failure>)
 }
 
 impl Handle {
+    /// A handle without a connection: its requests land in the returned
+    /// receiver and nobody answers them (tests of lost replies).
+    #[cfg(test)]
+    pub(crate) fn detached(owner_tag: u32) -> (Handle, mpsc::UnboundedReceiver<Request>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Handle {
+                tx,
+                owner_tag,
+                timeout: DEFAULT_REQUEST_TIMEOUT,
+            },
+            rx,
+        )
+    }
+
     /// The owner tag this handle writes into every selector it installs.
     pub fn owner_tag(&self) -> u32 {
         self.owner_tag
     }
 
-    /// Sends a request and waits for its outcome.
+    /// The same handle with another reply timeout (default
+    /// [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a request waits for the kernel's reply.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sends a request and waits for its outcome, at most the handle's
+    /// timeout ([`Error::Timeout`], with a warning in the log).
     pub(crate) async fn request(
         &self,
         msg: XfrmMessage,
@@ -310,7 +363,18 @@ impl Handle {
                 reply,
             })
             .map_err(|_| Error::ConnectionClosed)?;
-        match rx.await {
+        let reply = match tokio::time::timeout(self.timeout, rx).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(
+                    "XFRM netlink: no reply to {} within {:?}; giving up on it",
+                    op.name(),
+                    self.timeout
+                );
+                return Err(Error::Timeout(self.timeout));
+            }
+        };
+        match reply {
             Err(_) => Err(Error::ConnectionClosed),
             Ok(Ok(v)) => Ok(v),
             Ok(Err(Failure::Kernel { errno, ext_ack })) => Err(translate(errno, op, ext_ack)),

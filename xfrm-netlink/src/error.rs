@@ -65,6 +65,11 @@ pub enum Error {
     /// A reply of an unexpected type.
     #[error("unexpected reply from the kernel: {0}")]
     UnexpectedReply(String),
+    /// The kernel's reply did not come within the handle's timeout (lost
+    /// on a socket overrun, or the kernel is stuck); the request may or
+    /// may not have taken effect.
+    #[error("no reply from the kernel within {0:?} (lost on a socket overrun?)")]
+    Timeout(std::time::Duration),
 }
 
 impl Error {
@@ -180,6 +185,25 @@ pub(crate) enum Op {
     DeletePolicy(String),
     GetPolicy(String),
     DumpPolicy,
+}
+
+impl Op {
+    /// The request's name, for the log.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::AddSa { update: false, .. } => "NEWSA",
+            Op::AddSa { update: true, .. } => "UPDSA",
+            Op::DeleteSa(_) => "DELSA",
+            Op::GetSa(_) => "GETSA",
+            Op::DumpSa => "GETSA dump",
+            Op::AllocSpi { .. } => "ALLOCSPI",
+            Op::AddPolicy { update: false, .. } => "NEWPOLICY",
+            Op::AddPolicy { update: true, .. } => "UPDPOLICY",
+            Op::DeletePolicy(_) => "DELPOLICY",
+            Op::GetPolicy(_) => "GETPOLICY",
+            Op::DumpPolicy => "GETPOLICY dump",
+        }
+    }
 }
 
 fn ext_kernel_config(proto: Protocol, family: Family) -> &'static str {

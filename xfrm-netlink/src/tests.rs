@@ -799,3 +799,29 @@ fn new_connection_outside_a_runtime_is_an_error_not_a_panic() {
     let e = new_connection().unwrap_err();
     assert!(e.to_string().contains("tokio runtime"), "{e}");
 }
+
+#[tokio::test]
+async fn a_lost_reply_times_out_with_an_error() {
+    let (h, mut requests) = crate::conn::Handle::detached(TAG);
+    let h = h.with_timeout(std::time::Duration::from_millis(50));
+    let t0 = std::time::Instant::now();
+    let e = h
+        .sa()
+        .alloc_spi(
+            ip("192.0.2.2"),
+            ip("192.0.2.1"),
+            Protocol::Esp,
+            0x100,
+            0x200,
+            0,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout(_)), "{e}");
+    assert!(e.to_string().contains("no reply"), "{e}");
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(50));
+    // The request was sent; its caller is gone, so the connection can
+    // forget it.
+    let req = requests.try_recv().unwrap();
+    assert!(req.reply.is_closed());
+}

@@ -598,6 +598,10 @@ pub struct Kernel {
     /// overran the XFRM socket and the lost ones were waited for forever
     /// (issue 8's lab run stopped after about 170 tunnels).
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// SPI allocations and releases have a lane of their own: behind
+    /// hundreds of Child SA installs, the ALLOCSPI a new IKE_AUTH needs
+    /// waited for them (issue 8), so new tunnels started late.
+    spi_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// strongSwan's `charon.delete_rekeyed_delay` default.
@@ -606,6 +610,9 @@ pub const DEFAULT_REKEYED_DELAY: Duration = Duration::from_secs(5);
 /// Most kernel operations in flight at once (each is a few netlink
 /// requests; 32 keeps the replies well inside the socket's buffer).
 const MAX_IN_FLIGHT: usize = 32;
+/// Most SPI allocations and releases in flight at once (one request and a
+/// short reply each), beside [`MAX_IN_FLIGHT`].
+const MAX_SPI_IN_FLIGHT: usize = 16;
 
 fn not_found(e: &xfrm_netlink::Error) -> bool {
     e.kernel_kind() == Some(KernelErrorKind::NotFound)
@@ -620,6 +627,7 @@ impl Kernel {
             routes: None,
             rekeyed_delay: DEFAULT_REKEYED_DELAY,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            spi_in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_SPI_IN_FLIGHT)),
         }
     }
 
@@ -690,6 +698,10 @@ impl Kernel {
             });
         }
         let turn = reqid.map(|r| self.with(|s| s.order.take(r)));
+        let lane = match &op {
+            KernelOp::AllocSpi { .. } | KernelOp::ReleaseSpi { .. } => self.spi_in_flight.clone(),
+            _ => self.in_flight.clone(),
+        };
         let this = self.clone();
         async move {
             let done = match turn {
@@ -698,7 +710,7 @@ impl Kernel {
             };
             // After the turn: a permit holder never waits for a turn, so
             // the two cannot wait for each other.
-            let permit = this.in_flight.clone().acquire_owned().await.ok();
+            let permit = lane.acquire_owned().await.ok();
             let r = this.execute(op).await;
             drop(permit);
             drop(done);

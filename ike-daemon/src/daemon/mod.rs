@@ -13,7 +13,7 @@ pub mod socket;
 pub mod status;
 pub mod traps;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -813,8 +813,9 @@ impl Driver {
 
     fn start_actions(&mut self, config: &Config, only: Option<&[String]>) {
         let now = Instant::now();
+        let only: Option<HashSet<&String>> = only.map(|o| o.iter().collect());
         for (conn, kids) in runtime::start_children(config) {
-            if only.is_some_and(|o| !o.contains(&conn)) {
+            if only.as_ref().is_some_and(|o| !o.contains(&conn)) {
                 continue;
             }
             let refs: Vec<&str> = kids.iter().map(String::as_str).collect();
@@ -1054,6 +1055,7 @@ impl Driver {
         // A changed connection's traps are installed anew (selectors,
         // addresses or proposals may differ); if only its actions changed,
         // sync_traps adds or removes start_action traps, action traps stay.
+        let reinstall: HashSet<&String> = reinstall.iter().collect();
         let stale: Vec<(String, String)> = self
             .traps
             .keys()

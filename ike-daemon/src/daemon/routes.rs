@@ -30,6 +30,7 @@
 //!
 //! A route that cannot be installed is logged (warn) and the tunnel stays.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -358,10 +359,15 @@ pub enum BookOp {
 }
 
 /// Which child uses which route. The first user of a destination decides
-/// the installed route; it goes when the last user goes.
+/// the installed route; it goes when the last user goes. Hash maps both
+/// ways, so that each change is constant work in the number of routes
+/// (issue 8: nothing grows worse than linearly).
 #[derive(Debug, Default)]
 pub struct RouteBook {
-    entries: Vec<(u32, IpPrefix, Users)>,
+    /// (table, destination) -> its users, the installed route's first.
+    entries: HashMap<(u32, IpPrefix), Users>,
+    /// The destinations each child uses.
+    by_child: HashMap<ChildId, Vec<(u32, IpPrefix)>>,
 }
 
 /// The children using one destination; the first one's route is installed.
@@ -370,67 +376,184 @@ type Users = Vec<(ChildId, RouteSpec)>;
 impl RouteBook {
     /// `child` needs `spec`; the kernel change, if any.
     pub fn add(&mut self, child: ChildId, spec: RouteSpec) -> Option<BookOp> {
-        match self
-            .entries
-            .iter_mut()
-            .find(|(t, d, _)| *t == spec.table && *d == spec.dst)
-        {
-            Some((_, _, users)) => {
-                if !users.iter().any(|(c, _)| *c == child) {
+        let key = (spec.table, spec.dst);
+        let (op, added) = match self.entries.get_mut(&key) {
+            Some(users) => {
+                if users.iter().any(|(c, _)| *c == child) {
+                    (None, false)
+                } else {
                     users.push((child, spec));
+                    (None, true)
                 }
-                None
             }
             None => {
-                self.entries
-                    .push((spec.table, spec.dst, vec![(child, spec)]));
-                Some(BookOp::Add(spec))
+                self.entries.insert(key, vec![(child, spec)]);
+                (Some(BookOp::Add(spec)), true)
             }
+        };
+        if added {
+            self.by_child.entry(child).or_default().push(key);
         }
+        op
     }
 
     /// Forgets `child`'s use of `spec` without a kernel change (its add
     /// failed).
     pub fn forget(&mut self, child: ChildId, spec: &RouteSpec) {
-        for (_, _, users) in &mut self.entries {
+        let key = (spec.table, spec.dst);
+        if let Some(users) = self.entries.get_mut(&key) {
+            let before = users.len();
             users.retain(|(c, s)| !(*c == child && s == spec));
+            if users.len() != before
+                && let Some(keys) = self.by_child.get_mut(&child)
+            {
+                keys.retain(|k| *k != key);
+                if keys.is_empty() {
+                    self.by_child.remove(&child);
+                }
+            }
+            if users.is_empty() {
+                self.entries.remove(&key);
+            }
         }
-        self.entries.retain(|(_, _, u)| !u.is_empty());
     }
 
     /// `child` is gone; the kernel changes.
     pub fn remove_child(&mut self, child: ChildId) -> Vec<BookOp> {
         let mut ops = Vec::new();
-        for (_, _, users) in &mut self.entries {
+        for key in self.by_child.remove(&child).unwrap_or_default() {
+            let Some(users) = self.entries.get_mut(&key) else {
+                continue;
+            };
             let Some(pos) = users.iter().position(|(c, _)| *c == child) else {
                 continue;
             };
             let (_, gone) = users.remove(pos);
             match users.first() {
-                None => ops.push(BookOp::Delete(gone)),
+                None => {
+                    ops.push(BookOp::Delete(gone));
+                    self.entries.remove(&key);
+                }
                 Some((_, next)) if pos == 0 && *next != gone => ops.push(BookOp::Replace(*next)),
                 Some(_) => {}
             }
         }
-        self.entries.retain(|(_, _, u)| !u.is_empty());
         ops
     }
 
     /// Every installed route (shutdown); the book is empty after.
     pub fn drain(&mut self) -> Vec<RouteSpec> {
+        self.by_child.clear();
         std::mem::take(&mut self.entries)
-            .into_iter()
-            .filter_map(|(_, _, u)| u.first().map(|(_, s)| *s))
+            .into_values()
+            .filter_map(|u| u.first().map(|(_, s)| *s))
             .collect()
     }
 
     /// How many destinations of the family have a route.
     pub fn count(&self, v6: bool) -> usize {
         self.entries
-            .iter()
-            .filter(|(_, d, _)| d.addr().is_ipv6() == v6)
+            .keys()
+            .filter(|(_, d)| d.addr().is_ipv6() == v6)
             .count()
     }
+}
+
+/// Notifications of changes to links, addresses and routes (rtnetlink
+/// multicast groups), read without blocking before the cached dumps are
+/// used: a change the kernel made before a child's routes are planned is
+/// in the socket by then. iked's own routes (protocol [`RTPROT_IKED`]) do
+/// not count: the next-hop choice leaves them out.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    socket: rtnetlink::sys::Socket,
+    buf: Vec<u8>,
+}
+
+/// rtnetlink message types of the groups watched.
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const NLMSG_HDRLEN: usize = 16;
+const WATCH_BUF: usize = 32 * 1024;
+
+impl ChangeWatch {
+    /// Opens a route netlink socket in the current network namespace,
+    /// subscribed to link, address and route changes of both families.
+    pub fn open() -> std::io::Result<ChangeWatch> {
+        use nix::libc;
+        let mut socket = rtnetlink::sys::Socket::new(rtnetlink::sys::protocols::NETLINK_ROUTE)?;
+        socket.bind_auto()?;
+        for g in [
+            libc::RTNLGRP_LINK,
+            libc::RTNLGRP_IPV4_IFADDR,
+            libc::RTNLGRP_IPV4_ROUTE,
+            libc::RTNLGRP_IPV6_IFADDR,
+            libc::RTNLGRP_IPV6_ROUTE,
+        ] {
+            socket.add_membership(g)?;
+        }
+        socket.set_non_blocking(true)?;
+        Ok(ChangeWatch {
+            socket,
+            buf: Vec::with_capacity(WATCH_BUF),
+        })
+    }
+
+    /// Reads every pending notification: `Ok(true)` when one of them (or a
+    /// lost one: overrun) may change the cached dumps; `Err` when the
+    /// socket failed (stop caching).
+    pub fn drain(&mut self) -> std::io::Result<bool> {
+        let mut changed = false;
+        loop {
+            self.buf.clear();
+            self.buf.reserve(WATCH_BUF);
+            match self.socket.recv(&mut self.buf, nix::libc::MSG_DONTWAIT) {
+                Ok(_) => changed |= changes_cache(&self.buf),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(changed),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
+                    debug!("route change notifications overran; listing again");
+                    changed = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether a datagram of notifications holds one that may change the
+/// cached addresses, links or (other than iked's) routes. Anything not
+/// understood counts as a change.
+pub fn changes_cache(mut d: &[u8]) -> bool {
+    while !d.is_empty() {
+        let (Some(len), Some(ty)) = (d.get(0..4), d.get(4..6)) else {
+            return true;
+        };
+        let len = u32::from_ne_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let ty = u16::from_ne_bytes([ty[0], ty[1]]);
+        if len < NLMSG_HDRLEN || len > d.len() {
+            return true;
+        }
+        // rtmsg: family, dst_len, src_len, tos, table, protocol, ...
+        let ours = matches!(ty, RTM_NEWROUTE | RTM_DELROUTE)
+            && d.get(NLMSG_HDRLEN + 5) == Some(&RTPROT_IKED);
+        if !ours {
+            return true;
+        }
+        let next = len.saturating_add(3) & !3;
+        d = d.get(next..).unwrap_or(&[]);
+    }
+    false
+}
+
+/// Addresses, other routes and interface names as last listed; `None`:
+/// list again.
+#[derive(Debug, Default)]
+struct Cache {
+    addrs: Option<Vec<LocalAddr>>,
+    /// IPv4, IPv6; without iked's own routes.
+    routes: [Option<Vec<KernelRoute>>; 2],
+    names: Option<Vec<(u32, String)>>,
 }
 
 #[derive(Debug, Default)]
@@ -438,6 +561,12 @@ struct State {
     book: RouteBook,
     /// Whether iked added the rule of IPv4 / IPv6.
     rule_added: [bool; 2],
+    /// Change notifications; `None`: none (the dumps are made for each
+    /// child).
+    watch: Option<ChangeWatch>,
+    cache: Cache,
+    /// Dumps of addresses, routes or links made (tests, benchmarks).
+    listings: u64,
 }
 
 /// The routes part of the kernel bridge.
@@ -515,10 +644,26 @@ impl Routes {
     pub fn new(opts: RouteOptions) -> std::io::Result<Routes> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
+        let watch = if opts.install {
+            match ChangeWatch::open() {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    warn!(
+                        "no route change notifications ({e}): addresses and routes are listed for every Child SA"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Routes {
             handle,
             opts,
-            state: Arc::new(tokio::sync::Mutex::new(State::default())),
+            state: Arc::new(tokio::sync::Mutex::new(State {
+                watch,
+                ..State::default()
+            })),
         })
     }
 
@@ -615,6 +760,32 @@ impl Routes {
         Ok(())
     }
 
+    /// How many dumps of addresses, routes or links were made so far
+    /// (tests and benchmarks: with change notifications, a few for any
+    /// number of children).
+    pub async fn listings(&self) -> u64 {
+        self.state.lock().await.listings
+    }
+
+    /// Drops the cached dumps if a change was notified since (or there
+    /// are no notifications).
+    fn check_cache(&self, st: &mut State) {
+        let keep = match st.watch.as_mut().map(ChangeWatch::drain) {
+            Some(Ok(changed)) => !changed,
+            Some(Err(e)) => {
+                warn!(
+                    "route change notifications failed ({e}): addresses and routes are listed for every Child SA from now on"
+                );
+                st.watch = None;
+                false
+            }
+            None => false,
+        };
+        if !keep {
+            st.cache = Cache::default();
+        }
+    }
+
     async fn local_addrs(&self) -> Result<Vec<LocalAddr>, rtnetlink::Error> {
         let msgs: Vec<_> = self.handle.address().get().execute().try_collect().await?;
         let mut out = Vec::new();
@@ -654,7 +825,12 @@ impl Routes {
             .execute()
             .try_collect()
             .await?;
-        Ok(msgs.iter().map(kernel_route).collect())
+        // iked's own routes never decide a next hop (`choose_next_hop`).
+        Ok(msgs
+            .iter()
+            .map(kernel_route)
+            .filter(|r| r.protocol != RTPROT_IKED)
+            .collect())
     }
 
     async fn link_names(&self) -> Vec<(u32, String)> {
@@ -799,18 +975,45 @@ impl Routes {
         // lost ones left installs waiting forever (issue 8's lab run of
         // 1,000 tunnels stopped after about 250).
         let mut st = self.state.lock().await;
-        let addrs = match self.local_addrs().await {
-            Ok(a) => a,
-            Err(e) => {
-                warn!("{who}: no routes installed: cannot list local addresses: {e}");
-                return;
+        // Addresses, links and routes are listed once and then again only
+        // after a change (a dump of every route for each child made the
+        // set-up of N tunnels quadratic: issue 8).
+        self.check_cache(&mut st);
+        let addrs = match st.cache.addrs.clone() {
+            Some(a) => a,
+            None => {
+                st.listings += 1;
+                match self.local_addrs().await {
+                    Ok(a) => {
+                        st.cache.addrs = Some(a.clone());
+                        a
+                    }
+                    Err(e) => {
+                        warn!("{who}: no routes installed: cannot list local addresses: {e}");
+                        return;
+                    }
+                }
             }
         };
-        let routes = match self.kernel_routes(c.remote.ip().is_ipv6()).await {
-            Ok(r) => r,
-            Err(e) => {
-                warn!("{who}: no routes installed: cannot list routes: {e}");
-                return;
+        let v6 = c.remote.ip().is_ipv6();
+        let fam = usize::from(v6);
+        let cached = st.cache.routes.get(fam).cloned().flatten();
+        let routes = match cached {
+            Some(r) => r,
+            None => {
+                st.listings += 1;
+                match self.kernel_routes(v6).await {
+                    Ok(r) => {
+                        if let Some(slot) = st.cache.routes.get_mut(fam) {
+                            *slot = Some(r.clone());
+                        }
+                        r
+                    }
+                    Err(e) => {
+                        warn!("{who}: no routes installed: cannot list routes: {e}");
+                        return;
+                    }
+                }
             }
         };
         let (specs, skipped) = plan_routes(&self.opts, c, &addrs, &routes);
@@ -820,7 +1023,15 @@ impl Routes {
         if specs.is_empty() {
             return;
         }
-        let names = self.link_names().await;
+        let names = match st.cache.names.clone() {
+            Some(n) => n,
+            None => {
+                st.listings += 1;
+                let n = self.link_names().await;
+                st.cache.names = Some(n.clone());
+                n
+            }
+        };
         let mut added = Vec::new();
         for spec in specs {
             if st.book.add(c.id, spec).is_none() {

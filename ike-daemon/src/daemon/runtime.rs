@@ -2,7 +2,7 @@
 //! `config::Connection` → `sa::PeerCfg`, and a [`PskStore`] over
 //! `Config::find_psk`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -312,36 +312,39 @@ pub struct ReloadDiff {
 }
 
 /// The actions of a connection's children (they live in the
-/// configuration, not in the peer configuration the engine uses).
-fn actions(
-    config: &Config,
-    conn: &str,
-) -> Vec<(
+/// configuration, not in the peer configuration the engine uses), for
+/// every connection, by connection name.
+type Actions = Vec<(
     String,
     config::StartAction,
     config::CloseAction,
     config::DpdAction,
-)> {
+)>;
+
+fn actions(config: &Config) -> HashMap<&str, Actions> {
     config
         .connections()
         .iter()
-        .filter(|c| c.name == conn)
-        .flat_map(|c| {
-            c.children.iter().map(|ch| {
-                (
-                    ch.name.clone(),
-                    ch.start_action,
-                    ch.close_action,
-                    ch.dpd_action,
-                )
-            })
+        .map(|c| {
+            let a = c
+                .children
+                .iter()
+                .map(|ch| {
+                    (
+                        ch.name.clone(),
+                        ch.start_action,
+                        ch.close_action,
+                        ch.dpd_action,
+                    )
+                })
+                .collect();
+            (c.name.as_str(), a)
         })
         .collect()
 }
 
-/// Compares the old configuration (and its peer configurations) with the
-/// new one: a connection whose only change is a child's `start_action`,
-/// `close_action` or `dpd_action` is changed too.
+/// Old and new connections compared through hash maps: linear in the
+/// number of connections (issue 8: nothing grows worse than linearly).
 pub fn reload_diff(
     old_config: &Config,
     old_peers: &[PeerCfg],
@@ -349,27 +352,29 @@ pub fn reload_diff(
     peers: &[PeerCfg],
 ) -> ReloadDiff {
     let mut d = ReloadDiff::default();
+    let old: HashMap<&str, &PeerCfg> = old_peers.iter().map(|o| (o.name.as_str(), o)).collect();
+    let (old_actions, new_actions) = (actions(old_config), actions(config));
+    let none = Actions::new();
     for p in peers {
-        match old_peers.iter().find(|o| o.name == p.name) {
+        let before = old_actions.get(p.name.as_str()).unwrap_or(&none);
+        let after = new_actions.get(p.name.as_str()).unwrap_or(&none);
+        match old.get(p.name.as_str()) {
             None => d.added.push(p.name.clone()),
-            Some(o) if o == p && actions(old_config, &p.name) == actions(config, &p.name) => {
-                d.unchanged.push(p.name.clone())
-            }
+            Some(o) if *o == p && before == after => d.unchanged.push(p.name.clone()),
             Some(o) => {
                 d.changed.push(p.name.clone());
-                if o != p {
+                if *o != p {
                     d.reinstall.push(p.name.clone());
                 }
-                let before = actions(old_config, &p.name);
-                let kids: Vec<String> = actions(config, &p.name)
-                    .into_iter()
+                let kids: Vec<String> = after
+                    .iter()
                     .filter(|(name, start, ..)| {
                         *start == config::StartAction::Start
                             && !before
                                 .iter()
                                 .any(|(n, s, ..)| n == name && *s == config::StartAction::Start)
                     })
-                    .map(|(name, ..)| name)
+                    .map(|(name, ..)| name.clone())
                     .collect();
                 if !kids.is_empty() {
                     d.now_started.push((p.name.clone(), kids));
@@ -377,9 +382,10 @@ pub fn reload_diff(
             }
         }
     }
+    let new: HashSet<&str> = peers.iter().map(|p| p.name.as_str()).collect();
     d.removed = old_peers
         .iter()
-        .filter(|o| !peers.iter().any(|p| p.name == o.name))
+        .filter(|o| !new.contains(o.name.as_str()))
         .map(|o| o.name.clone())
         .collect();
     d

@@ -31,6 +31,14 @@ pub const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// Largest datagram we read (IKE messages are far smaller; fragments too).
 const MAX_DATAGRAM: usize = 65535;
 
+/// Receive buffer of each IKE socket (the kernel doubles it for its
+/// bookkeeping). The default (`net.core.rmem_default`, 208 KiB) holds a
+/// hundred or two datagrams: 1,000 IKE_SA_INIT requests arriving at once
+/// (issue 8's tunnel benchmark) lost 1,900 of them at the responder, each
+/// loss costing the initiator a retransmission 4 s or more later. Memory
+/// is only used while datagrams wait.
+pub const RECV_BUFFER: usize = 4 << 20;
+
 /// An IKE message from a datagram received on the NAT-T port: the bytes
 /// after the non-ESP marker, or `None` if there is no marker (ESP that
 /// reached us, or a keepalive / runt), which must be dropped.
@@ -90,6 +98,17 @@ fn errno(e: nix::errno::Errno, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
+/// Sets [`RECV_BUFFER`]: with CAP_NET_ADMIN beyond `net.core.rmem_max`
+/// (`SO_RCVBUFFORCE`), otherwise up to it.
+fn set_recv_buffer(fd: &OwnedFd, port: u16) {
+    if socket::setsockopt(fd, sockopt::RcvBufForce, &RECV_BUFFER).is_ok() {
+        return;
+    }
+    if let Err(e) = socket::setsockopt(fd, sockopt::RcvBuf, &RECV_BUFFER) {
+        tracing::debug!("UDP port {port}: receive buffer left at its default: {e}");
+    }
+}
+
 impl IkeSocket {
     /// Binds `[::]:port` (IPv6 only) or `0.0.0.0:port` with packet info,
     /// the bypass policy and, for `natt`, ESP-in-UDP.
@@ -121,6 +140,7 @@ impl IkeSocket {
             socket::bind(fd.as_raw_fd(), &addr)
                 .map_err(|e| errno(e, &format!("bind 0.0.0.0:{port}")))?;
         }
+        set_recv_buffer(&fd, port);
         let fam = if v6 {
             xfrm_netlink::Family::V6
         } else {
@@ -296,5 +316,26 @@ mod tests {
         assert_eq!(strip_marker(&[0, 0, 0]), None);
         // A marker with nothing behind it is no IKE message.
         assert_eq!(strip_marker(&[0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn ike_sockets_get_a_large_receive_buffer() {
+        let fd = socket::socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let before = socket::getsockopt(&fd, sockopt::RcvBuf).unwrap();
+        set_recv_buffer(&fd, 0);
+        let after = socket::getsockopt(&fd, sockopt::RcvBuf).unwrap();
+        // The kernel reports twice what was set; without CAP_NET_ADMIN it
+        // is capped by net.core.rmem_max (tests run as root).
+        if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0 {
+            assert!(after >= RECV_BUFFER, "{before} -> {after}");
+        } else {
+            assert!(after >= before, "{before} -> {after}");
+        }
     }
 }

@@ -281,16 +281,24 @@ impl Driver {
             .iter()
             .map(|(k, (_, w))| (k.clone(), *w))
             .collect();
+        // Hash lookups: linear in the number of connections.
+        let peers: std::collections::HashMap<&str, &PeerCfg> =
+            self.peers.iter().map(|p| (p.name.as_str(), p)).collect();
+        let wanted_set: std::collections::HashSet<&(String, String)> = want.iter().collect();
+        let mut gone = Vec::new();
         for ((conn, child), why) in have {
-            let configured = self
-                .peers
-                .iter()
-                .find(|p| p.name == conn)
+            let configured = peers
+                .get(conn.as_str())
                 .is_some_and(|p| p.child(&child).is_some());
-            let wanted = want.contains(&(conn.clone(), child.clone()));
+            let wanted = wanted_set.contains(&(conn.clone(), child.clone()));
             if !configured || (why == TrapReason::StartAction && !wanted) {
-                self.remove_trap(&conn, &child).await;
+                gone.push((conn, child));
             }
+        }
+        drop(wanted_set);
+        drop(peers);
+        for (conn, child) in gone {
+            self.remove_trap(&conn, &child).await;
         }
         for (conn, child) in want {
             // An action's trap that the configuration now asks for is the

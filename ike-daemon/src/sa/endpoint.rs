@@ -517,6 +517,13 @@ impl Endpoint {
         self.sas.get(&id).map(IkeSa::info)
     }
 
+    /// Tests: the peer configurations each responder IKE SA still holds as
+    /// candidates.
+    #[cfg(test)]
+    pub(crate) fn candidates_held(&self) -> Vec<usize> {
+        self.sas.values().map(|s| s.candidates.len()).collect()
+    }
+
     /// Tests: the rekey collisions decided.
     #[cfg(test)]
     pub(crate) fn collisions(&self) -> &[(Vec<u8>, Vec<u8>, bool)] {

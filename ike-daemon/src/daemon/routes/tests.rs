@@ -422,3 +422,37 @@ fn options_default_to_strongswans() {
     assert_eq!(o.kernel_table(), 220);
     assert!(!RouteOptions { table: 254, ..o }.uses_rule());
 }
+
+fn notification(ty: u16, protocol: u8) -> Vec<u8> {
+    // nlmsghdr (16) + rtmsg (12).
+    let mut m = Vec::new();
+    m.extend_from_slice(&28u32.to_ne_bytes());
+    m.extend_from_slice(&ty.to_ne_bytes());
+    m.extend_from_slice(&[0; 10]);
+    m.extend_from_slice(&[2, 24, 0, 0, 220, protocol, 0, 1, 0, 0, 0, 0]);
+    m
+}
+
+#[test]
+fn only_changes_other_than_iked_routes_drop_the_cache() {
+    use super::changes_cache;
+    assert!(!changes_cache(&[]));
+    assert!(!changes_cache(&notification(24, RTPROT_IKED)));
+    assert!(!changes_cache(&notification(25, RTPROT_IKED)));
+    let mut two = notification(24, RTPROT_IKED);
+    two.extend(notification(25, RTPROT_IKED));
+    assert!(!changes_cache(&two));
+    // Someone else's route, an address, a link: a change.
+    assert!(changes_cache(&notification(24, 4)));
+    let mut mixed = notification(24, RTPROT_IKED);
+    mixed.extend(notification(20, 0));
+    assert!(changes_cache(&mixed));
+    assert!(changes_cache(&notification(16, 0)));
+    // Truncated or garbage: counted as a change, no panic.
+    let n = notification(24, RTPROT_IKED);
+    assert!(changes_cache(&n[..20]));
+    assert!(changes_cache(&[0xff; 3]));
+    let mut bad = n.clone();
+    bad[0..4].copy_from_slice(&4u32.to_ne_bytes());
+    assert!(changes_cache(&bad));
+}

@@ -855,6 +855,8 @@ fn responder_picks_the_peer_config_by_identity() {
     p.assert_kernels_match();
     let info = p.b().ep.ike_sas().next().unwrap();
     assert_eq!(info.peer.as_deref(), Some("bob"));
+    // Only the chosen configuration is kept by the established SA.
+    assert_eq!(p.b().ep.candidates_held(), vec![1]);
     assert_eq!(
         info.remote_id,
         Some(crate::wire::Identification::rfc822("bob@example.org"))
