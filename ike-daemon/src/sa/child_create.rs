@@ -666,6 +666,23 @@ impl IkeSa {
                 return;
             }
         };
+        // A fresh Child SA with the configuration and selectors of one that
+        // is installed (of an IKE SA being reauthenticated, ours or the
+        // peer's) goes in under that one's policies and takes over their
+        // reqid, so the policies never flap.
+        let key = (
+            self.peer.name.clone(),
+            c.cfg.name.clone(),
+            c.local_ts.clone(),
+            c.remote_ts.clone(),
+        );
+        let takeover = if c.rekey.is_none() {
+            ctx.reqids.shared(&key)
+        } else {
+            None
+        };
+        let reqid = takeover.unwrap_or(c.reqid);
+        ctx.reqids.hold(reqid, key, c.id);
         let (encr_in, integ_in, encr_out, integ_out) = if self.initiator_of(c) {
             (k.encr_r, k.integ_r, k.encr_i, k.integ_i)
         } else {
@@ -691,14 +708,25 @@ impl IkeSa {
             esn: suite.esn,
             replay_window: c.cfg.replay_window,
             initiator: c.initiator,
-            reqid: c.reqid,
+            reqid,
             limits: c.cfg.lifetimes.kernel_limits(),
             encap: self.nat.encap,
         };
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
         let mut pending_out = None;
-        let op = if !rekey {
+        let op = if takeover.is_some() {
+            debug!(
+                "{}: CHILD_SA {}{child} takes over reqid {reqid} and its policies",
+                self.name(),
+                install.name
+            );
+            KernelOp::InstallRekeyed {
+                req,
+                child: install,
+                outbound: true,
+            }
+        } else if !rekey {
             KernelOp::InstallChild {
                 req,
                 child: install,
@@ -719,6 +747,7 @@ impl IkeSa {
         };
         ctx.kernel_ops.push_back(op);
         if let Some(c) = self.child_mut(child) {
+            c.reqid = reqid;
             c.state = ChildState::Installing;
             c.out_pending = pending_out;
             c.outbound = !rekey || (initiator && !lost);
@@ -821,6 +850,8 @@ impl IkeSa {
         by_peer: bool,
         reason: ChildFailReason,
     ) {
+        let policies = !ctx.reqids.held_by_other(c.reqid, c.id);
+        ctx.reqids.release(c.reqid, c.id);
         match c.state {
             ChildState::Installed
             | ChildState::Deleting
@@ -830,7 +861,7 @@ impl IkeSa {
                 let req = ctx.kernel_req(self.id, KernelPurpose::Remove);
                 ctx.kernel_ops.push_back(KernelOp::RemoveChild {
                     req,
-                    child: self.remove_of(&c),
+                    child: self.remove_of(&c, policies),
                 });
             }
             ChildState::Creating => {
@@ -895,7 +926,9 @@ impl IkeSa {
         }
     }
 
-    pub(crate) fn remove_of(&self, c: &Child) -> ChildRemove {
+    /// The kernel removal of `c`; its reqid's `policies` too if no other
+    /// Child SA holds them.
+    pub(crate) fn remove_of(&self, c: &Child, policies: bool) -> ChildRemove {
         ChildRemove {
             id: c.id,
             ike_sa: self.id,
@@ -908,11 +941,7 @@ impl IkeSa {
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
             reqid: c.reqid,
-            // The policies stay while another child with kernel state
-            // (its rekeyed successor) uses the same reqid.
-            policies: !self.children.iter().any(|o| {
-                o.id != c.id && o.reqid == c.reqid && !matches!(o.state, ChildState::Creating)
-            }),
+            policies,
             outbound: c.outbound,
         }
     }

@@ -46,6 +46,10 @@ pub(crate) struct Ctx {
     next_ike: u64,
     /// New IKE SAs made by rekeying, for the endpoint to take in.
     pub(crate) new_sas: Vec<IkeSa>,
+    /// Which Child SAs hold each kernel reqid.
+    pub(crate) reqids: super::reqids::Reqids,
+    /// IKE SAs whose reauthentication is due, for the endpoint to start.
+    pub(crate) reauths: Vec<IkeSaId>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -145,6 +149,8 @@ pub struct Endpoint {
     by_peer: HashMap<String, BTreeSet<IkeSaId>>,
     peer_of: HashMap<IkeSaId, String>,
     timers: Timers,
+    /// Reauthentications under way: the new IKE SA to the old one.
+    reauths: HashMap<IkeSaId, IkeSaId>,
 }
 
 impl Endpoint {
@@ -175,6 +181,8 @@ impl Endpoint {
                 trap_reqids: HashMap::new(),
                 next_ike: 0,
                 new_sas: Vec::new(),
+                reqids: Default::default(),
+                reauths: Vec::new(),
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -184,6 +192,7 @@ impl Endpoint {
             by_peer: HashMap::new(),
             peer_of: HashMap::new(),
             timers: Timers::default(),
+            reauths: HashMap::new(),
         }
     }
 
@@ -272,6 +281,7 @@ impl Endpoint {
             sa.handle_message(&mut self.ctx, now, local, remote, msg, bytes);
         }
         self.after(id);
+        self.reauth_progress(now);
     }
 
     /// Timers due at `now`: retransmissions, give-ups, half-open timeouts.
@@ -282,6 +292,8 @@ impl Endpoint {
             }
             self.after(id);
         }
+        self.start_reauths(now);
+        self.reauth_progress(now);
     }
 
     /// The result of a [`KernelOp`] (matched by its `req`).
@@ -295,6 +307,7 @@ impl Endpoint {
             None => orphan(&mut self.ctx, purpose, result.outcome),
         }
         self.after(id);
+        self.reauth_progress(now);
     }
 
     /// The kernel reqid for trap policies of `peer`'s child `child`
@@ -519,6 +532,55 @@ impl Endpoint {
         self.sas.is_empty()
     }
 
+    /// Starts the reauthentications that came due (`reauth`).
+    fn start_reauths(&mut self, now: Instant) {
+        for old in std::mem::take(&mut self.ctx.reauths) {
+            let id = self.ctx.peek_ike_id();
+            let started = match self.sas.get(&old) {
+                Some(sa) => sa.start_reauth(&mut self.ctx, now, id),
+                None => continue,
+            };
+            match started {
+                Ok(new) => {
+                    self.ctx.take_ike_id();
+                    self.reauths.insert(id, old);
+                    self.insert(now, new);
+                }
+                Err(e) => {
+                    warn!("cannot start the reauthentication of IKE SA {old}: {e}");
+                    if let Some(sa) = self.sas.get_mut(&old) {
+                        sa.reauth_done(&mut self.ctx, now, id, false);
+                    }
+                    self.after(old);
+                }
+            }
+        }
+    }
+
+    /// Finishes the reauthentications whose new IKE SA is up (the old
+    /// one is deleted) or failed (the old one stays and retries).
+    fn reauth_progress(&mut self, now: Instant) {
+        if self.reauths.is_empty() {
+            return;
+        }
+        let done: Vec<(IkeSaId, IkeSaId, bool)> = self
+            .reauths
+            .iter()
+            .filter_map(|(&new, &old)| match self.sas.get(&new) {
+                None => Some((new, old, false)),
+                Some(sa) if sa.reauth_complete() => Some((new, old, true)),
+                Some(_) => (!self.sas.contains_key(&old)).then_some((new, old, true)),
+            })
+            .collect();
+        for (new, old, ok) in done {
+            self.reauths.remove(&new);
+            if let Some(sa) = self.sas.get_mut(&old) {
+                sa.reauth_done(&mut self.ctx, now, new, ok);
+            }
+            self.after(old);
+        }
+    }
+
     /// Takes in an IKE SA made by a rekey.
     fn insert_rekeyed(&mut self, mut sa: IkeSa) {
         let id = sa.id();
@@ -578,6 +640,13 @@ impl Endpoint {
     fn after(&mut self, id: IkeSaId) {
         for sa in std::mem::take(&mut self.ctx.new_sas) {
             let new = sa.id();
+            // A rekey of an IKE SA being reauthenticated: the new one is
+            // what the reauthentication replaces.
+            for old in self.reauths.values_mut() {
+                if *old == id {
+                    *old = new;
+                }
+            }
             // Kernel requests of the children it took over answer to it.
             for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
                 if *owner == id && purpose.child().is_some_and(|c| sa.has_child(c)) {

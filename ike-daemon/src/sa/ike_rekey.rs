@@ -321,6 +321,8 @@ impl IkeSa {
             retire_at: None,
             rekey_at: None,
             expire_at: None,
+            reauth_at: None,
+            reauthing: false,
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,
@@ -352,6 +354,8 @@ impl IkeSa {
             .filter(|t| !matches!(t, Task::RekeyIke { .. } | Task::DeleteIke))
             .collect();
         new.start_ike_lifetimes(ctx, now);
+        self.inherit_reauth(&mut new);
+        new.reauthing = self.reauthing;
         info!(
             "IKE SA {} rekeyed to {}, SPIs {:016x}_i {:016x}_r",
             self.name(),
@@ -367,6 +371,8 @@ impl IkeSa {
         self.rekeyed = true;
         self.rekey_at = None;
         self.expire_at = None;
+        self.reauth_at = None;
+        self.reauthing = false;
         self.phase = Phase::Rekeyed;
         if delete_old {
             self.queue.push_front(Task::DeleteIke);

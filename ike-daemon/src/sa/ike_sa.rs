@@ -286,6 +286,10 @@ pub(crate) struct IkeSa {
     /// When we rekey the IKE SA, and when it is deleted unless rekeyed.
     pub(crate) rekey_at: Option<Instant>,
     pub(crate) expire_at: Option<Instant>,
+    /// When we reauthenticate the IKE SA (a new one replaces it, `reauth`).
+    pub(crate) reauth_at: Option<Instant>,
+    /// Its reauthentication is under way: no rekey of it meanwhile.
+    pub(crate) reauthing: bool,
     /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
     pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
     /// Responder of the peer's IKE rekey while ours is in flight: the new
@@ -468,6 +472,7 @@ impl IkeSa {
             self.rekey_at,
             self.expire_at,
             self.dpd.at,
+            self.reauth_at,
             self.nat.keepalive_at,
         ]
         .into_iter()
@@ -956,6 +961,7 @@ impl IkeSa {
         self.rekey_at = None;
         self.expire_at = None;
         self.dpd.at = None;
+        self.reauth_at = None;
         if let Some((mut other, _)) = self.peer_rekey.take() {
             other.teardown(ctx, by_peer);
         }

@@ -81,6 +81,8 @@ mod ike_sa;
 mod informational;
 mod lifetimes;
 mod natt;
+mod reauth;
+mod reqids;
 mod timers;
 mod ts;
 mod types;

@@ -613,6 +613,7 @@ fn ike_rekey_time_rekeys_the_ike_sa_and_keeps_the_children() {
             rekey_time: secs(4 * 3600),
             over_time: secs(1440),
             rand_time: secs(1440),
+            reauth_time: secs(0),
         };
     }
     let mut p = Pair::new(s);
@@ -801,6 +802,7 @@ fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
                 rekey_time: secs(1800),
                 over_time: secs(180),
                 rand_time: secs(rand * 3),
+                reauth_time: secs(0),
             };
         }
         let mut p = Pair::new(s);
