@@ -1,0 +1,303 @@
+//! Reauthentication (`reauth_time`), make-before-break: a new IKE SA with
+//! new Child SAs under the same policies, then the old IKE SA goes; the
+//! kernels never lose the policies nor the SAs that carry traffic.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::time::Duration;
+
+use super::harness::*;
+use crate::sa::*;
+use crate::wire::Header;
+use crate::wire::codes::ExchangeType;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Side 0 reauthenticates every `reauth` seconds (jitter up to `rand`);
+/// side 1 never does, and neither side rekeys the IKE SA.
+fn reauth_setup(mut s: Setup, reauth: u64, rand: u64, over: u64) -> Setup {
+    s.peers[0][0].lifetimes = IkeLifetimes {
+        rekey_time: secs(0),
+        reauth_time: secs(reauth),
+        over_time: secs(over),
+        rand_time: secs(rand),
+    };
+    for side in &mut s.peers {
+        for c in &mut side[0].children {
+            // No Child SA rekeys: what changes is the reauthentication's.
+            c.lifetimes = ChildLifetimes {
+                rekey_time: secs(0),
+                life_time: secs(0),
+                rand_time: secs(0),
+                ..ChildLifetimes::default()
+            };
+        }
+    }
+    s
+}
+
+fn ike_ids(p: &Pair, i: usize) -> Vec<IkeSaId> {
+    p.peers[i].ep.ike_sas().map(|s| s.id).collect()
+}
+
+/// Asserts side `i`'s kernel never removed policies and, from the first
+/// outbound SA on, always had an inbound and an outbound SA.
+fn assert_traffic_throughout(p: &Pair, i: usize) {
+    let k = &p.peers[i].kernel;
+    let (mut ins, mut outs) = (0i64, 0i64);
+    let mut up = false;
+    for (_, l) in &k.log {
+        match l {
+            KLog::AddIn { .. } => ins += 1,
+            KLog::AddOut { .. } => {
+                outs += 1;
+                up = true;
+            }
+            KLog::DelIn { .. } => ins -= 1,
+            KLog::DelOut { .. } => outs -= 1,
+            KLog::DelPolicies { reqid } => panic!("side {i}: policies of {reqid} removed"),
+            KLog::AddPolicies { .. } => {}
+        }
+        if up {
+            assert!(ins >= 1 && outs >= 1, "side {i}: no SA after {l:?}");
+        }
+    }
+    assert!(up, "side {i}: never up");
+}
+
+fn count_init(p: &Pair, i: usize) -> usize {
+    p.peers[i]
+        .sent
+        .iter()
+        .filter(|(_, t)| {
+            Header::peek(&t.payload).is_ok_and(|(h, _)| {
+                h.exchange == ExchangeType::IKE_SA_INIT && !h.is_response() && h.spi_r == 0
+            })
+        })
+        .count()
+}
+
+#[test]
+fn reauth_replaces_the_ike_sa_and_children_under_the_same_policies() {
+    let mut p = Pair::new(reauth_setup(Setup::default(), 3600, 0, 360));
+    let first = p.connect(0, "site-b");
+    let peer_first = ike_ids(&p, 1);
+    let installs = [p.a().kernel.installs, p.b().kernel.installs];
+    let reqid = [p.a().kernel.policies.clone(), p.b().kernel.policies.clone()];
+    p.run_for(secs(3600 + 120));
+    // A new IKE SA on both sides, the old one gone.
+    let now_a = ike_ids(&p, 0);
+    let now_b = ike_ids(&p, 1);
+    assert_eq!(now_a.len(), 1, "{now_a:?}");
+    assert_eq!(now_b.len(), 1, "{now_b:?}");
+    assert_ne!(now_a[0], first);
+    assert_ne!(now_b, peer_first);
+    assert_eq!(count_init(&p, 0), 2);
+    for i in 0..2 {
+        assert_eq!(
+            p.peers[i].ep.ike_sas().next().unwrap().state,
+            IkeState::Established
+        );
+        assert_eq!(p.peers[i].kernel.installs, installs[i] + 1, "side {i}");
+        // The same policies (reqid) throughout, never removed.
+        assert_eq!(p.peers[i].kernel.policies, reqid[i], "side {i}");
+        assert_traffic_throughout(&p, i);
+        assert!(
+            !p.peers[i]
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::IkeFailed { .. } | Event::ChildFailed { .. })),
+            "side {i}"
+        );
+    }
+    p.assert_one_pair_per_child();
+    p.assert_kernels_match();
+    // The side that reauthenticated deleted the old IKE SA; the peer saw
+    // that as a delete by the peer.
+    assert!(
+        p.a()
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::IkeDeleted { id, by_peer: false, .. } if *id == first))
+    );
+    assert!(
+        p.b().events().iter().any(
+            |e| matches!(e, Event::IkeDeleted { id, by_peer: true, .. } if *id == peer_first[0])
+        )
+    );
+    // And again an hour later: the reauthenticated SA has the timer too.
+    p.run_for(secs(3600));
+    assert_eq!(count_init(&p, 0), 3);
+    assert_eq!(ike_ids(&p, 0).len(), 1);
+    assert_eq!(ike_ids(&p, 1).len(), 1);
+    for i in 0..2 {
+        assert_traffic_throughout(&p, i);
+    }
+    p.assert_one_pair_per_child();
+    // Terminating removes everything, policies included.
+    let now = p.now;
+    let id = ike_ids(&p, 0)[0];
+    p.a().ep.terminate_ike(now, id).unwrap();
+    p.run_for(secs(30));
+    p.assert_kernels_empty();
+}
+
+#[test]
+fn reauth_brings_every_child_along() {
+    let mut p = Pair::new(reauth_setup(super::two_children(false), 1800, 180, 180));
+    let ike = p.connect(0, "site-b");
+    let now = p.now;
+    p.a().ep.initiate_child(now, ike, "web").unwrap();
+    p.run_for(secs(60));
+    assert_eq!(p.a().kernel.installed.len(), 2);
+    let policies = [p.a().kernel.policies.clone(), p.b().kernel.policies.clone()];
+    assert_eq!(policies[0].len(), 2);
+    p.run_for(secs(1800 + 120));
+    assert_eq!(count_init(&p, 0), 2);
+    for i in 0..2 {
+        assert_eq!(ike_ids(&p, i).len(), 1, "side {i}");
+        assert_eq!(p.peers[i].kernel.policies, policies[i], "side {i}");
+        assert_eq!(p.peers[i].kernel.installed.len(), 2, "side {i}");
+        assert!(
+            !p.peers[i]
+                .kernel
+                .log
+                .iter()
+                .any(|(_, l)| matches!(l, KLog::DelPolicies { .. })),
+            "side {i}"
+        );
+    }
+    assert_ne!(ike_ids(&p, 0)[0], ike);
+    p.assert_one_pair_per_child();
+    p.assert_kernels_match();
+}
+
+#[test]
+fn failed_reauth_keeps_the_old_sa_and_retries() {
+    let mut p = Pair::new(reauth_setup(Setup::default(), 3600, 0, 900));
+    let first = p.connect(0, "site-b");
+    let installs = [p.a().kernel.installs, p.b().kernel.installs];
+    // The peer stops answering new IKE SAs (a DoS, its limits): side 0's
+    // IKE_SA_INIT requests are lost.
+    let block = std::rc::Rc::new(std::cell::Cell::new(true));
+    let b = block.clone();
+    p.policy = Box::new(move |from, _, payload| {
+        let init = Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_SA_INIT && !h.is_response());
+        if from == 0 && init && b.get() {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    // The attempt gives up after its retransmissions (4 s x 1.8^n, 5
+    // times: 165 s); the next starts 30 s after that.
+    // (`connect` ran the first minute.)
+    p.run_for(secs(3600 + 180 - 60));
+    assert_eq!(ike_ids(&p, 0), [first], "the old SA stays");
+    assert_eq!(ike_ids(&p, 1).len(), 1);
+    assert_eq!(
+        count_init(&p, 0),
+        2 + 5,
+        "one attempt, retransmitted 5 times"
+    );
+    assert!(
+        p.a()
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::IkeFailed { .. }))
+    );
+    for i in 0..2 {
+        assert_eq!(
+            p.peers[i].kernel.installs, installs[i],
+            "side {i}: untouched"
+        );
+    }
+    p.assert_one_pair_per_child();
+    // The peer answers again: the next attempt (30 s later) succeeds.
+    block.set(false);
+    p.run_for(secs(120));
+    let now_a = ike_ids(&p, 0);
+    assert_eq!(now_a.len(), 1);
+    assert_ne!(now_a[0], first);
+    assert_eq!(ike_ids(&p, 1).len(), 1);
+    for i in 0..2 {
+        assert_traffic_throughout(&p, i);
+    }
+    p.assert_one_pair_per_child();
+}
+
+#[test]
+fn reauth_that_never_succeeds_ends_at_over_time() {
+    let mut p = Pair::new(reauth_setup(Setup::default(), 3600, 0, 600));
+    let first = p.connect(0, "site-b");
+    p.policy = Box::new(move |from, _, payload| {
+        let init = Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_SA_INIT && !h.is_response());
+        if from == 0 && init {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.run_for(secs(3600 + 590 - 60));
+    assert!(ike_ids(&p, 0).contains(&first));
+    p.run_for(secs(20));
+    // Deleted at reauth_time + over_time, with its children, on both sides.
+    assert!(ike_ids(&p, 0).iter().all(|id| *id != first));
+    assert!(p.a().kernel.policies.is_empty());
+    assert!(p.b().kernel.policies.is_empty());
+}
+
+#[test]
+fn hours_of_reauths_rekeys_and_child_rekeys_over_a_lossy_network() {
+    let mut s = reauth_setup(super::two_children(true), 3000, 300, 600);
+    for (i, side) in s.peers.iter_mut().enumerate() {
+        side[0].lifetimes.rekey_time = secs(1700 + 100 * i as u64);
+        side[0].lifetimes.rand_time = secs(200);
+        for c in &mut side[0].children {
+            c.lifetimes = ChildLifetimes {
+                rekey_time: secs(900),
+                life_time: secs(1200),
+                rand_time: secs(200),
+                ..ChildLifetimes::default()
+            };
+        }
+    }
+    let mut p = Pair::new(s);
+    let ike = p.connect(0, "site-b");
+    let now = p.now;
+    p.a().ep.initiate_child(now, ike, "web").unwrap();
+    p.run_for(secs(60));
+    let policies = [p.a().kernel.policies.clone(), p.b().kernel.policies.clone()];
+    let mut n = 0usize;
+    p.policy = Box::new(move |_, _, _| {
+        n += 1;
+        if n.is_multiple_of(7) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.run_for(secs(6 * 3600));
+    p.policy = Box::new(|_, _, _| Fate::Deliver);
+    p.run_for(secs(300));
+    assert!(count_init(&p, 0) >= 5, "{}", count_init(&p, 0));
+    for i in 0..2 {
+        assert_eq!(ike_ids(&p, i).len(), 1, "side {i}");
+        assert_eq!(p.peers[i].kernel.installed.len(), 2, "side {i}");
+        assert_eq!(p.peers[i].kernel.policies, policies[i], "side {i}");
+        assert!(
+            !p.peers[i]
+                .kernel
+                .log
+                .iter()
+                .any(|(_, l)| matches!(l, KLog::DelPolicies { .. })),
+            "side {i}"
+        );
+    }
+    p.assert_one_pair_per_child();
+    p.assert_kernels_match();
+}
