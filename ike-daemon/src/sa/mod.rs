@@ -25,7 +25,9 @@
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
 //! the make-before-break order of kernel operations), `ike_rekey` (a new
-//! IKE SA from the old SK_d that takes over the Child SAs), `lifetimes`
+//! IKE SA from the old SK_d that takes over the Child SAs), `reauth`
+//! (make-before-break reauthentication: a new IKE SA from scratch whose
+//! Child SAs take over the old ones' reqids, `reqids`), `lifetimes`
 //! (rekey and expiry timers, the kernel's soft and hard expires),
 //! `dpd` (dead peer detection after `dpd_delay` of silence), `informational`
 //! (deletes, liveness checks,
@@ -55,8 +57,6 @@
 //! retransmissions of it be dropped until then.
 //!
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
-//! - Reauthentication (`reauth_time`): IKE SAs are rekeyed, never
-//!   reauthenticated.
 //! - `rand_bytes` / `rand_packets`: the kernel's byte and packet limits
 //!   have no jitter. A rekey keeps the configuration (and proposals) the
 //!   Child SA was made with; a reload applies to new SAs only.
