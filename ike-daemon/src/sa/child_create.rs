@@ -721,10 +721,17 @@ impl IkeSa {
                 self.name(),
                 install.name
             );
+            // The responder (of the reauthentication's exchange) sends on
+            // the new SA only once the old Child SA goes (`drop_child`):
+            // until its answer arrives, the initiator cannot receive on it.
+            if !initiator {
+                ctx.pending_out
+                    .insert(reqid, (self.id, child, install.clone()));
+            }
             KernelOp::InstallRekeyed {
                 req,
                 child: install,
-                outbound: true,
+                outbound: initiator,
             }
         } else if !rekey {
             KernelOp::InstallChild {
@@ -750,7 +757,7 @@ impl IkeSa {
             c.reqid = reqid;
             c.state = ChildState::Installing;
             c.out_pending = pending_out;
-            c.outbound = !rekey || (initiator && !lost);
+            c.outbound = (!rekey && (takeover.is_none() || initiator)) || (initiator && !lost);
             if lost {
                 c.redundant = true;
             }
@@ -852,6 +859,29 @@ impl IkeSa {
     ) {
         let policies = !ctx.reqids.held_by_other(c.reqid, c.id);
         ctx.reqids.release(c.reqid, c.id);
+        match ctx.pending_out.get(&c.reqid) {
+            // It was waiting to send: it never will.
+            Some((_, waiting, _)) if *waiting == c.id => {
+                ctx.pending_out.remove(&c.reqid);
+            }
+            // A Child SA of a reauthentication took over this one's
+            // reqid: it sends from now on, before this one's SAs go.
+            Some(_) if c.outbound => {
+                if let Some((ike, waiting, install)) = ctx.pending_out.remove(&c.reqid) {
+                    debug!(
+                        "CHILD_SA {}{waiting} sends from now on, {}{} goes",
+                        install.name, c.cfg.name, c.id
+                    );
+                    let req = ctx.kernel_req(ike, KernelPurpose::InstallOut { child: waiting });
+                    ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
+                        req,
+                        child: install,
+                    });
+                    ctx.outbound_now.push((ike, waiting));
+                }
+            }
+            _ => {}
+        }
         match c.state {
             ChildState::Installed
             | ChildState::Deleting

@@ -50,6 +50,13 @@ pub(crate) struct Ctx {
     pub(crate) reqids: super::reqids::Reqids,
     /// IKE SAs whose reauthentication is due, for the endpoint to start.
     pub(crate) reauths: Vec<IkeSaId>,
+    /// Child SAs that took over a reqid as responder of a
+    /// reauthentication, by reqid: their outbound SA goes in when the
+    /// Child SA they replace goes (`reauth`).
+    pub(crate) pending_out: HashMap<u32, (IkeSaId, ChildId, super::ChildInstall)>,
+    /// Such Child SAs whose outbound SA was just asked for (the endpoint
+    /// marks them: they belong to another IKE SA than the one that asked).
+    pub(crate) outbound_now: Vec<(IkeSaId, ChildId)>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -183,6 +190,8 @@ impl Endpoint {
                 new_sas: Vec::new(),
                 reqids: Default::default(),
                 reauths: Vec::new(),
+                pending_out: HashMap::new(),
+                outbound_now: Vec::new(),
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -654,6 +663,15 @@ impl Endpoint {
                 }
             }
             self.insert_rekeyed(sa);
+        }
+        for (ike, child) in std::mem::take(&mut self.ctx.outbound_now) {
+            if let Some(c) = self
+                .sas
+                .get_mut(&ike)
+                .and_then(|sa| sa.children.iter_mut().find(|c| c.id == child))
+            {
+                c.outbound = true;
+            }
         }
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);

@@ -67,6 +67,12 @@ fn assert_traffic_throughout(p: &Pair, i: usize) {
     assert!(up, "side {i}: never up");
 }
 
+fn child_of(p: &Pair, i: usize) -> ChildId {
+    let k = &p.peers[i].kernel;
+    assert_eq!(k.installed.len(), 1, "side {i}");
+    *k.installed.keys().next().unwrap()
+}
+
 fn count_init(p: &Pair, i: usize) -> usize {
     p.peers[i]
         .sent
@@ -85,6 +91,7 @@ fn reauth_replaces_the_ike_sa_and_children_under_the_same_policies() {
     let first = p.connect(0, "site-b");
     let peer_first = ike_ids(&p, 1);
     let installs = [p.a().kernel.installs, p.b().kernel.installs];
+    let old = [child_of(&p, 0), child_of(&p, 1)];
     let reqid = [p.a().kernel.policies.clone(), p.b().kernel.policies.clone()];
     p.run_for(secs(3600 + 120));
     // A new IKE SA on both sides, the old one gone.
@@ -114,6 +121,25 @@ fn reauth_replaces_the_ike_sa_and_children_under_the_same_policies() {
     }
     p.assert_one_pair_per_child();
     p.assert_kernels_match();
+    // Make-before-break in order: the initiator's new inbound SA, then
+    // its new outbound SA; the responder's new outbound SA only after the
+    // initiator can receive on it, and before its old one goes.
+    let new = [child_of(&p, 0), child_of(&p, 1)];
+    let (ka, kb) = (&p.peers[0].kernel, &p.peers[1].kernel);
+    let a_in = ka.pos(|l| matches!(l, KLog::AddIn { child, .. } if *child == new[0]));
+    let b_out = kb.pos(|l| matches!(l, KLog::AddOut { child, .. } if *child == new[1]));
+    let b_old_out = kb.pos(|l| matches!(l, KLog::DelOut { child, .. } if *child == old[1]));
+    let a_old_out = ka.pos(|l| matches!(l, KLog::DelOut { child, .. } if *child == old[0]));
+    let a_out = ka.pos(|l| matches!(l, KLog::AddOut { child, .. } if *child == new[0]));
+    let b_in = kb.pos(|l| matches!(l, KLog::AddIn { child, .. } if *child == new[1]));
+    assert!(
+        b_in < a_out && a_out < a_old_out,
+        "{b_in} {a_out} {a_old_out}"
+    );
+    assert!(
+        a_in < b_out && b_out < b_old_out,
+        "{a_in} {b_out} {b_old_out}"
+    );
     // The side that reauthenticated deleted the old IKE SA; the peer saw
     // that as a delete by the peer.
     assert!(
