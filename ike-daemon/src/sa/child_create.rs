@@ -8,7 +8,7 @@ use tracing::{debug, info};
 
 use super::config::{ChildCfg, Mode};
 use super::endpoint::Ctx;
-use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, notify};
+use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, later, notify};
 use super::ts::{narrow, resolve, within};
 use super::types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
@@ -63,6 +63,9 @@ pub(crate) struct Child {
     pub(crate) rekey_at: Option<Instant>,
     /// When it is deleted unless rekeyed.
     pub(crate) expires_at: Option<Instant>,
+    /// Responder of a reauthentication: when it sends on its outbound SA
+    /// even if the Child SA it took over is still there (`reauth`).
+    pub(crate) handover_at: Option<Instant>,
 }
 
 impl Child {
@@ -262,6 +265,7 @@ impl IkeSa {
             outbound: false,
             rekey_at: None,
             expires_at: None,
+            handover_at: None,
         });
         id
     }
@@ -715,6 +719,7 @@ impl IkeSa {
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
         let mut pending_out = None;
+        let mut handover_at = None;
         let op = if takeover.is_some() {
             debug!(
                 "{}: CHILD_SA {}{child} takes over reqid {reqid} and its policies",
@@ -727,6 +732,7 @@ impl IkeSa {
             if !initiator {
                 ctx.pending_out
                     .insert(reqid, (self.id, child, install.clone()));
+                handover_at = Some(later(now, super::reauth::HANDOVER));
             }
             KernelOp::InstallRekeyed {
                 req,
@@ -755,6 +761,7 @@ impl IkeSa {
         ctx.kernel_ops.push_back(op);
         if let Some(c) = self.child_mut(child) {
             c.reqid = reqid;
+            c.handover_at = handover_at;
             c.state = ChildState::Installing;
             c.out_pending = pending_out;
             c.outbound = (!rekey && (takeover.is_none() || initiator)) || (initiator && !lost);

@@ -346,6 +346,12 @@ impl IkeSa {
         // Deleted (by command) while being rekeyed: the new one goes too.
         let terminated = delete_old && self.queue.iter().any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
+        // Children waiting to send after a reauthentication move along.
+        for (ike, ..) in ctx.pending_out.values_mut() {
+            if *ike == self.id {
+                *ike = new.id();
+            }
+        }
         // The new SA sends the keepalives from now on.
         self.nat.keepalive_at = None;
         new.pending_children = std::mem::take(&mut self.pending_children);

@@ -463,7 +463,7 @@ impl IkeSa {
         let children = self
             .children
             .iter()
-            .flat_map(|c| [c.rekey_at, c.expires_at])
+            .flat_map(|c| [c.rekey_at, c.expires_at, c.handover_at])
             .flatten();
         [
             r,

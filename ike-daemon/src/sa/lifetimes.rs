@@ -102,6 +102,7 @@ impl IkeSa {
                 self.rekey_at = Some(later(now, LATER));
             }
         }
+        self.handovers_due(ctx, now);
         let expired: Vec<ChildId> = self
             .children
             .iter()

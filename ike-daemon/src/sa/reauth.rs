@@ -13,7 +13,10 @@
 //! The peer being reauthenticated sees just a new IKE SA from the same
 //! identity: it keeps the old one (no uniqueness check, no INITIAL_CONTACT
 //! from us) until we delete it, and its new Child SAs take over the old
-//! ones' reqids the same way.
+//! ones' reqids the same way. Being the responder, it installs their
+//! outbound SAs only when the old Child SAs go (`drop_child`), since we
+//! cannot receive on them before its answer arrives, or after
+//! [`HANDOVER`] if they stay.
 //!
 //! ```text
 //!  old IKE SA  ══ Established ═══════════════ reauth_time ═══╗ ... ═╗ delete ─> gone
@@ -31,11 +34,19 @@ use tracing::info;
 
 use super::config::ChildCfg;
 use super::endpoint::Ctx;
-use super::ike_sa::{IkeSa, Phase, later};
-use super::types::{ChildState, CommandError, IkeSaId};
+use super::ike_sa::{IkeSa, KernelPurpose, Phase, later};
+use super::types::{ChildState, CommandError, IkeSaId, KernelOp};
 
 /// When a failed reauthentication is tried again.
 pub(crate) const RETRY: Duration = Duration::from_secs(30);
+
+/// Responder: how long a Child SA that took over a reqid waits for the
+/// one it replaces to go before it sends anyway. The initiator installs
+/// its inbound SA when our IKE_AUTH (or CREATE_CHILD_SA) answer arrives,
+/// well within this; a peer that restarted (and so never deletes the old
+/// IKE SA, which we do not notice without INITIAL_CONTACT or DPD) must
+/// not be cut off for longer.
+pub(crate) const HANDOVER: Duration = Duration::from_secs(2);
 
 impl IkeSa {
     /// Starts the IKE SA that reauthenticates this one, with its id `id`.
@@ -75,6 +86,35 @@ impl IkeSa {
             self.local.ip(),
             remote,
         )
+    }
+
+    /// Responder: Child SAs that waited [`HANDOVER`] for the one they
+    /// took over to go send now.
+    pub(crate) fn handovers_due(&mut self, ctx: &mut Ctx, now: Instant) {
+        let ike = self.id;
+        for c in &mut self.children {
+            if c.handover_at.is_none_or(|t| t > now) {
+                continue;
+            }
+            c.handover_at = None;
+            if !matches!(ctx.pending_out.get(&c.reqid), Some((i, w, _)) if *i == ike && *w == c.id)
+            {
+                continue;
+            }
+            let Some((_, _, install)) = ctx.pending_out.remove(&c.reqid) else {
+                continue;
+            };
+            info!(
+                "CHILD_SA {}{} of IKE SA {}{ike} sends now: the Child SA it took over is still there",
+                c.cfg.name, c.id, self.peer.name
+            );
+            c.outbound = true;
+            let req = ctx.kernel_req(ike, KernelPurpose::InstallOut { child: c.id });
+            ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
+                req,
+                child: install,
+            });
+        }
     }
 
     /// Whether this new IKE SA of a reauthentication is ready to replace

@@ -327,3 +327,45 @@ fn hours_of_reauths_rekeys_and_child_rekeys_over_a_lossy_network() {
     p.assert_one_pair_per_child();
     p.assert_kernels_match();
 }
+
+#[test]
+fn responder_sends_on_the_new_child_after_a_while_if_the_old_one_stays() {
+    // The reauthenticating side's delete of the old IKE SA never arrives
+    // (as with a peer that restarted and never deletes it): the responder
+    // waits HANDOVER (2 s) for the old Child SA to go, then sends on the
+    // new one anyway.
+    let mut p = Pair::new(reauth_setup(Setup::default(), 3600, 0, 600));
+    p.connect(0, "site-b");
+    let old = child_of(&p, 1);
+    p.policy = Box::new(|from, _, payload| {
+        let delete = Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::INFORMATIONAL && !h.is_response());
+        if from == 0 && delete {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    // Reauthentication at 3600 s (`connect` ran the first minute).
+    p.run_for(secs(3600 - 60 + 1));
+    let k = &p.peers[1].kernel;
+    assert_eq!(ike_ids(&p, 1).len(), 2);
+    let new = *k.installed.keys().max().unwrap();
+    assert_ne!(new, old);
+    let sending = |p: &Pair, c: ChildId| p.peers[1].kernel.sa_out.values().any(|(x, _)| *x == c);
+    assert!(sending(&p, old) && !sending(&p, new), "holds back");
+    p.run_for(secs(2));
+    assert!(sending(&p, new), "sends after 2 s");
+    assert!(sending(&p, old), "the old one is still there");
+    // Side 0 gives up its delete and removes the old IKE SA locally.
+    p.run_for(secs(300));
+    assert_eq!(ike_ids(&p, 0).len(), 1);
+    assert!(p.peers[0].kernel.installed.len() == 1);
+    let k = &p.peers[1].kernel;
+    assert_eq!(k.policies.len(), 1);
+    assert!(
+        !k.log
+            .iter()
+            .any(|(_, l)| matches!(l, KLog::DelPolicies { .. }))
+    );
+}
