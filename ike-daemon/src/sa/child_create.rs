@@ -655,6 +655,22 @@ impl IkeSa {
         let Some(suite) = c.suite else {
             return;
         };
+        // Reauthentication: its inbound SA went in before IKE_AUTH with
+        // the transform and selectors in use (`reauth`).
+        let early = self.preinstalled_matches(child, &suite, &c.local_ts, &c.remote_ts);
+        if early == Some(false) {
+            self.child_rejected(
+                ctx,
+                now,
+                child,
+                ChildFailReason::Internal(
+                    "the answer changed the transform or selectors of the reauthenticated \
+                     Child SA"
+                        .into(),
+                ),
+            );
+            return;
+        }
         let derived = ChildKeys::derive(
             keys.prf.as_ref(),
             keys.sk_d.as_bytes(),
@@ -720,7 +736,17 @@ impl IkeSa {
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
         let mut pending_out = None;
         let mut handover_at = None;
-        let op = if takeover.is_some() {
+        let op = if early == Some(true) {
+            debug!(
+                "{}: CHILD_SA {}{child} adds its outbound SA (inbound in since IKE_AUTH)",
+                self.name(),
+                install.name
+            );
+            KernelOp::InstallOutbound {
+                req,
+                child: install,
+            }
+        } else if takeover.is_some() {
             debug!(
                 "{}: CHILD_SA {}{child} takes over reqid {reqid} and its policies",
                 self.name(),

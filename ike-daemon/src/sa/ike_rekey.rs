@@ -323,6 +323,7 @@ impl IkeSa {
             expire_at: None,
             reauth_at: None,
             reauthing: false,
+            reauth_pre: None,
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,

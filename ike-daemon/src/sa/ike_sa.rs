@@ -43,6 +43,9 @@ pub(crate) enum KernelPurpose {
     Install { child: ChildId },
     /// Installing the outbound SA of a rekeyed Child SA (responder).
     InstallOut { child: ChildId },
+    /// Installing the inbound SA of a reauthentication's first Child SA
+    /// before IKE_AUTH.
+    PreInstall { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
     /// Reading the inbound traffic counters for dead peer detection.
@@ -55,9 +58,10 @@ impl KernelPurpose {
     /// The Child SA it is about.
     pub(crate) fn child(&self) -> Option<ChildId> {
         match self {
-            Self::AllocSpi { child, .. } | Self::Install { child } | Self::InstallOut { child } => {
-                Some(*child)
-            }
+            Self::AllocSpi { child, .. }
+            | Self::Install { child }
+            | Self::InstallOut { child }
+            | Self::PreInstall { child } => Some(*child),
             Self::Remove | Self::Traffic | Self::Update => None,
         }
     }
@@ -290,6 +294,9 @@ pub(crate) struct IkeSa {
     pub(crate) reauth_at: Option<Instant>,
     /// Its reauthentication is under way: no rekey of it meanwhile.
     pub(crate) reauthing: bool,
+    /// Initiator of a reauthentication: the first Child SA's inbound SA
+    /// goes in before IKE_AUTH (`reauth`).
+    pub(crate) reauth_pre: Option<super::reauth::PreInstall>,
     /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
     pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
     /// Responder of the peer's IKE rekey while ours is in flight: the new
@@ -1033,6 +1040,9 @@ impl IkeSa {
             },
             KernelPurpose::InstallOut { child } => {
                 self.outbound_installed(ctx, now, child, outcome.map(|_| ()))
+            }
+            KernelPurpose::PreInstall { child } => {
+                self.preinstalled(ctx, now, child, outcome.map(|_| ()))
             }
             KernelPurpose::Traffic => self.dpd_traffic(ctx, now, outcome),
             KernelPurpose::Remove => {

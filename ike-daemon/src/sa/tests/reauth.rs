@@ -369,3 +369,61 @@ fn responder_sends_on_the_new_child_after_a_while_if_the_old_one_stays() {
             .any(|(_, l)| matches!(l, KLog::DelPolicies { .. }))
     );
 }
+
+/// The reauthenticating side's new inbound SA is in its kernel before its
+/// IKE_AUTH leaves (a responder such as charon sends on the new Child SA
+/// as soon as it answers), under the old Child SA's reqid; when IKE_AUTH
+/// never gets an answer, it goes again with the failed IKE SA and the old
+/// Child SA carries on; the next attempt succeeds.
+#[test]
+fn reauth_installs_the_inbound_sa_before_ike_auth_and_removes_it_if_auth_fails() {
+    let mut p = Pair::new(reauth_setup(Setup::default(), 3600, 0, 900));
+    let first = p.connect(0, "site-b");
+    let old = child_of(&p, 0);
+    let reqid = p.a().kernel.sa_in.values().next().unwrap().1;
+    // The responder's IKE_AUTH answers are lost.
+    let block = std::rc::Rc::new(std::cell::Cell::new(true));
+    let b = block.clone();
+    p.policy = Box::new(move |from, _, payload| {
+        let auth = Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH && h.is_response());
+        if from == 1 && auth && b.get() {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    // Reauthentication at 3600 s; `connect` ran the first minute.
+    p.run_for(secs(3600 - 60 + 2));
+    let sent_auth = p.peers[0].sent.iter().any(|(_, t)| {
+        Header::peek(&t.payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH && !h.is_response())
+    });
+    assert!(sent_auth, "IKE_AUTH went out");
+    let k = &p.peers[0].kernel;
+    let ins: Vec<_> = k.sa_in.values().collect();
+    assert_eq!(ins.len(), 2, "old and new inbound SA: {ins:?}");
+    assert!(ins.iter().all(|(_, r)| *r == reqid), "{ins:?}");
+    assert!(ins.iter().any(|(c, _)| *c != old), "{ins:?}");
+    assert_eq!(k.sa_out.len(), 1, "only the old Child SA sends");
+    // IKE_AUTH gives up after its retransmissions (165 s): the new
+    // inbound SA goes, the old IKE SA stays (the next try is 30 s later).
+    p.run_for(secs(175));
+    assert_eq!(ike_ids(&p, 0), [first], "the old SA stays");
+    let k = &p.peers[0].kernel;
+    assert_eq!(k.sa_in.len(), 1, "{:?}", k.sa_in);
+    assert_eq!(k.installed.keys().copied().collect::<Vec<_>>(), [old]);
+    assert_eq!(k.sa_out.len(), 1);
+    assert!(k.larval.is_empty(), "{:?}", k.larval);
+    // (The responder took its IKE SA for established: it stays there
+    // until the old one's deletion or DPD, as with any lost answer.)
+    block.set(false);
+    p.run_for(secs(120));
+    let now_a = ike_ids(&p, 0);
+    assert_eq!(now_a.len(), 1);
+    assert_ne!(now_a[0], first);
+    assert_traffic_throughout(&p, 0);
+    let k = &p.peers[0].kernel;
+    assert_eq!((k.sa_in.len(), k.sa_out.len()), (1, 1));
+    assert_eq!(k.policies.iter().copied().collect::<Vec<_>>(), [reqid]);
+}
