@@ -20,12 +20,13 @@
 //! 5. iked (gw-a) <-> charon (gw-b), both rekeying on their own timers, PFS.
 //! 6. iked <-> charon, a packet limit without jitter on both sides (both
 //!    kernels expire at once) and equal IKE timers: simultaneous rekeys.
-//! 7. iked <-> iked, reauthentication (`reauth_time` 3 s on gw-a):
+//! 7. iked <-> iked, reauthentication (`reauth_time` 2 s on gw-a):
 //!    make-before-break, the same reqid and policies throughout.
-//! 8. iked <-> charon, reauthentication by iked (charon's responder sends
-//!    on its new Child SA before iked can receive on it: a few datagrams
-//!    per reauthentication may be lost, bounded) and by charon
-//!    (`make_before_break = yes`; iked as responder loses none).
+//! 8. iked <-> charon, reauthentication by iked (charon as responder
+//!    sends on its new Child SA as soon as it answers IKE_AUTH: iked's
+//!    inbound SA went in before IKE_AUTH) and by charon
+//!    (`make_before_break = yes`; iked as responder holds its outbound SA
+//!    back until the old Child SA goes). Neither may lose a datagram.
 //!
 //! Every case counts the stream's datagrams (sent from host-a, echoed by
 //! host-b, so both directions cross every SA) and fails on one lost; it
@@ -744,10 +745,18 @@ const RATE: Duration = Duration::from_millis(10);
 
 /// 2: iked <-> iked on timers.
 fn iked_timers() {
-    let ike = ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"];
-    let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
-    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, ESP, &ike, &child));
-    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, ESP, &ike, &child));
+    // gw-a rekeys its Child SA every second and its IKE SA every 3-4 s,
+    // gw-b later (1-2 s, 5-6 s): gw-a starts most, gw-b some.
+    let (ike_a, child_a) = (
+        ["rekey_time: 4s", "rand_time: 1s", "over_time: 4s"],
+        ["rekey_time: 1s", "life_time: 5s", "rand_time: 0s"],
+    );
+    let (ike_b, child_b) = (
+        ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"],
+        ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"],
+    );
+    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, ESP, &ike_a, &child_a));
+    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, ESP, &ike_b, &child_b));
     a.up();
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start("timers");
@@ -816,9 +825,9 @@ fn iked_simultaneous() {
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
     let violations = run_until(
-        "6 Child SA rekeys and 2 IKE SA rekeys",
+        "4 Child SA rekeys and 1 IKE SA rekey",
         Duration::from_secs(40),
-        || a.child_rekeys() >= 6 && a.ike_rekeys() >= 2,
+        || a.child_rekeys() >= 4 && a.ike_rekeys() >= 1,
     );
     let r = stream.stop();
     let deleted = mon.stop();
@@ -843,7 +852,7 @@ fn iked_simultaneous() {
 /// 4: byte limits.
 fn iked_bytes() {
     // 1000-byte datagrams every 10 ms: about 100 kB/s through each SA.
-    let child = ["rekey_time: 0", "rekey_bytes: 200k", "life_bytes: 400k"];
+    let child = ["rekey_time: 0", "rekey_bytes: 100k", "life_bytes: 200k"];
     let mut a = Iked::start("gw-a", "bytes", &iked_yaml(true, ESP, &[], &child));
     let mut b = Iked::start("gw-b", "bytes", &iked_yaml(false, ESP, &[], &child));
     a.up();
@@ -961,12 +970,12 @@ fn iked_esp_delayed(rekeyed_delay: &str, rekeys: usize) -> StreamResult {
 }
 
 fn iked_esp_delayed_cases() {
-    let without = iked_esp_delayed("0", 4);
+    let without = iked_esp_delayed("0", 3);
     assert!(
         !without.lost.is_empty(),
         "inbound SAs removed at once, yet no packet lost: the case cannot show loss ({without})"
     );
-    let with = iked_esp_delayed("1", 8);
+    let with = iked_esp_delayed("1", 6);
     assert_no_loss("iked <-> iked, ESP 30 ms behind IKE", &with, &[], &[]);
 }
 
@@ -1130,8 +1139,8 @@ fn charon_simultaneous() {
             ],
         ),
         (RATE, 64),
-        "8 Child SA rekeys and 2 IKE SA rekeys",
-        |a| a.child_rekeys() >= 8 && a.ike_rekeys() >= 2,
+        "6 Child SA rekeys and 1 IKE SA rekey",
+        |a| a.child_rekeys() >= 6 && a.ike_rekeys() >= 1,
     );
     let n: Vec<usize> = summary.split(' ').map(|x| x.parse().unwrap()).collect();
     assert!(
@@ -1147,7 +1156,7 @@ fn charon_simultaneous() {
 fn iked_reauth() {
     let ike = [
         "rekey_time: 0",
-        "reauth_time: 3s",
+        "reauth_time: 2s",
         "rand_time: 0s",
         "over_time: 10s",
     ];
@@ -1159,8 +1168,8 @@ fn iked_reauth() {
     let mon = Monitor::start("reauth");
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
-    let violations = run_until("3 reauthentications", Duration::from_secs(30), || {
-        a.count(&["reauthenticated as"]) >= 3
+    let violations = run_until("2 reauthentications", Duration::from_secs(30), || {
+        a.count(&["reauthenticated as"]) >= 2
     });
     let r = stream.stop();
     let deleted = mon.stop();
@@ -1176,7 +1185,7 @@ fn iked_reauth() {
     assert_ne!(ike1, ike0, "a new IKE SA");
     assert_ne!(c1.id, c0.id, "a new Child SA");
     assert_eq!(c1.reqid, c0.reqid, "under the same policies");
-    assert!(b.count(&["deleted by the peer"]) >= 3);
+    assert!(b.count(&["deleted by the peer"]) >= 2);
     a.stop();
     b.stop();
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
@@ -1193,7 +1202,7 @@ fn charon_reauth(by_iked: bool) {
     let iked_ike: &[&str] = if by_iked {
         &[
             "rekey_time: 0",
-            "reauth_time: 3s",
+            "reauth_time: 2s",
             "rand_time: 0s",
             "over_time: 10s",
         ]
@@ -1248,28 +1257,21 @@ fn charon_reauth(by_iked: bool) {
         reauths(&a),
         t0.elapsed().as_secs_f64()
     );
+    // charon, the responder of the new IKE SA when iked reauthenticates,
+    // sends on its new Child SA as soon as it answers IKE_AUTH: iked's
+    // inbound SA went in before IKE_AUTH (the transform in use, keys from
+    // IKE_SA_INIT). iked as that responder holds its outbound SA back
+    // until the old Child SA goes.
+    assert_no_loss(
+        &format!("iked <-> charon, {tag}"),
+        &r,
+        &violations,
+        &deleted,
+    );
     if by_iked {
-        // charon, the responder of the new IKE SA, sends on its new Child
-        // SA as soon as it answers IKE_AUTH, before iked has the answer and
-        // its inbound SA (it holds back only a rekey's outbound SA): the
-        // datagrams echoed in that window (a round trip plus iked's
-        // install, ~20-30 ms here) are lost. iked as that responder holds
-        // its outbound SA back until the old Child SA goes (the other
-        // reauthentication cases show zero loss).
-        let n = reauths(&a);
-        eprintln!("{tag}: stream {r} over {n} reauthentications");
         assert!(
-            r.sent > 0 && r.lost.len() <= 4 * n,
-            "{tag}: more lost than charon's window explains: {r}"
-        );
-        assert!(violations.is_empty(), "{tag}: {violations:?}");
-        assert!(deleted.is_empty(), "{tag}: {deleted:?}");
-    } else {
-        assert_no_loss(
-            &format!("iked <-> charon, {tag}"),
-            &r,
-            &violations,
-            &deleted,
+            a.count(&["installs its inbound SA", "before IKE_AUTH"]) >= 2,
+            "no inbound SA installed before IKE_AUTH"
         );
     }
     pair_check(&a, None);
