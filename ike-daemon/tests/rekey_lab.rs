@@ -745,18 +745,10 @@ const RATE: Duration = Duration::from_millis(10);
 
 /// 2: iked <-> iked on timers.
 fn iked_timers() {
-    // gw-a rekeys its Child SA every second and its IKE SA every 3-4 s,
-    // gw-b later (1-2 s, 5-6 s): gw-a starts most, gw-b some.
-    let (ike_a, child_a) = (
-        ["rekey_time: 4s", "rand_time: 1s", "over_time: 4s"],
-        ["rekey_time: 1s", "life_time: 5s", "rand_time: 0s"],
-    );
-    let (ike_b, child_b) = (
-        ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"],
-        ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"],
-    );
-    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, ESP, &ike_a, &child_a));
-    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, ESP, &ike_b, &child_b));
+    let ike = ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"];
+    let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
+    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, ESP, &ike, &child));
+    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, ESP, &ike, &child));
     a.up();
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start("timers");
