@@ -2,7 +2,7 @@
 //! 1.3.1, 2.9, 2.17), both roles: proposal and traffic selector choice,
 //! key derivation, and the asynchronous kernel steps (SPI, install).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{debug, info};
 
@@ -25,10 +25,6 @@ use crate::wire::{self, Message, Notify, Payload, TrafficSelector};
 
 /// Nonce length we send (strongSwan: 32).
 pub(crate) const NONCE_LEN: usize = 32;
-
-/// How long the winner of a rekey collision waits for the peer to delete
-/// its redundant Child SA before deleting it itself.
-pub(crate) const REDUNDANT_GRACE: Duration = Duration::from_secs(5);
 
 /// One Child SA of an IKE SA.
 #[derive(Debug)]
@@ -637,22 +633,6 @@ impl IkeSa {
         // The initiator of a rekey that lost a collision installs only
         // the inbound SA: the peer deletes it, it never carries traffic.
         let lost = self.rekey_collision(ctx, child);
-        if !lost {
-            // The peer deletes its redundant Child SA (2.8.1). charon can
-            // drop our answer to its rekey (when it arrives while charon
-            // processes our request with the same message ID) and then
-            // never learns of the collision: delete it ourselves if the
-            // peer has not after a while.
-            let by = later(now, REDUNDANT_GRACE);
-            for y in self
-                .children
-                .iter_mut()
-                .filter(|y| y.redundant && !y.initiator)
-            {
-                y.rekey_at = None;
-                y.expires_at = Some(y.expires_at.map_or(by, |t| t.min(by)));
-            }
-        }
         // Our rekey is answered: from now on a rekey of the old child by
         // the peer is refused (TEMPORARY_FAILURE), not a collision, even
         // while the kernel still installs ours.
