@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::ike_sa::{IkeSa, KernelPurpose};
@@ -577,12 +577,29 @@ impl Endpoint {
             .iter()
             .filter_map(|(&new, &old)| match self.sas.get(&new) {
                 None => Some((new, old, false)),
-                Some(sa) if sa.reauth_complete() => Some((new, old, true)),
-                Some(_) => (!self.sas.contains_key(&old)).then_some((new, old, true)),
+                Some(sa) => match sa.reauth_outcome() {
+                    Some(Ok(())) => Some((new, old, true)),
+                    Some(Err(missing)) => {
+                        info!(
+                            "reauthentication of IKE SA {}{old}: CHILD_SA {} did not come up with {}, deleting that one",
+                            sa.peer.name,
+                            missing.join(", "),
+                            sa.name()
+                        );
+                        Some((new, old, false))
+                    }
+                    None => (!self.sas.contains_key(&old)).then_some((new, old, true)),
+                },
             })
             .collect();
         for (new, old, ok) in done {
             self.reauths.remove(&new);
+            if !ok && let Some(sa) = self.sas.get_mut(&new) {
+                // It has some of the Child SAs: they go, the old IKE SA's
+                // (whose policies they share) carry on.
+                sa.terminate(&mut self.ctx, now);
+                self.after(new);
+            }
             if let Some(sa) = self.sas.get_mut(&old) {
                 sa.reauth_done(&mut self.ctx, now, new, ok);
             }

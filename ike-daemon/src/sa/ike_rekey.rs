@@ -324,6 +324,7 @@ impl IkeSa {
             reauth_at: None,
             reauthing: false,
             reauth_pre: None,
+            reauth_wants: Vec::new(),
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,

@@ -297,6 +297,10 @@ pub(crate) struct IkeSa {
     /// Initiator of a reauthentication: the first Child SA's inbound SA
     /// goes in before IKE_AUTH (`reauth`).
     pub(crate) reauth_pre: Option<super::reauth::PreInstall>,
+    /// Initiator of a reauthentication: the names of the Child SAs it
+    /// brings along, each of which must come up before the old IKE SA
+    /// goes (`reauth`).
+    pub(crate) reauth_wants: Vec<String>,
     /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
     pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
     /// Responder of the peer's IKE rekey while ours is in flight: the new

@@ -7,8 +7,10 @@
 //! installed policies and the kernel sends on it (the newest SA of the
 //! reqid). Once every new Child SA is up, the old IKE SA is deleted: the
 //! peer deletes its Child SAs, and locally their SAs go but not the
-//! policies. If the new IKE SA fails, the old one stays (until its
-//! `over_time` deadline) and tries again later.
+//! policies. If the new IKE SA fails, or one of the Child SAs it brings
+//! along does not come up (deleting the old IKE SA would lose it), the new
+//! IKE SA goes and the old one stays (until its `over_time` deadline) and
+//! tries again later.
 //!
 //! The first Child SA goes in IKE_AUTH. Its keys (KEYMAT from the new
 //! SK_d and Ni | Nr) are known once IKE_SA_INIT is done, but the transform
@@ -135,6 +137,7 @@ impl IkeSa {
             // IKE_AUTH carries a Child SA: the connection's first.
             cfgs.extend(self.peer.children.first().cloned());
         }
+        let wants: Vec<String> = cfgs.iter().map(|c| c.name.clone()).collect();
         let remote = SocketAddr::new(self.remote.ip(), self.peer.remote_port);
         info!(
             "reauthenticating IKE SA {} as {}{id} ({} Child SAs)",
@@ -180,6 +183,7 @@ impl IkeSa {
             p.child = new.children.first()?.id;
             Some(p)
         });
+        new.reauth_wants = wants;
         Ok(new)
     }
 
@@ -365,15 +369,48 @@ impl IkeSa {
         }
     }
 
-    /// Whether this new IKE SA of a reauthentication is ready to replace
-    /// the old one: established, with no Child SA still on its way.
-    pub(crate) fn reauth_complete(&self) -> bool {
-        self.phase == Phase::Established
-            && self.pending_children.is_empty()
-            && self
+    /// Whether this new IKE SA of a reauthentication can replace the old
+    /// one: `None` while it or a Child SA is still on its way, `Some(Ok)`
+    /// once established with every Child SA it brings along in the
+    /// kernel, `Some(Err(names))` with those that did not come up (the
+    /// peer refused them, the kernel failed): deleting the old IKE SA
+    /// would lose them, so the reauthentication counts as failed.
+    pub(crate) fn reauth_outcome(&self) -> Option<Result<(), Vec<String>>> {
+        if self.phase != Phase::Established
+            || !self.pending_children.is_empty()
+            || self
                 .children
                 .iter()
-                .all(|c| !matches!(c.state, ChildState::Creating | ChildState::Installing))
+                .any(|c| matches!(c.state, ChildState::Creating | ChildState::Installing))
+        {
+            return None;
+        }
+        let mut up: Vec<&str> = self
+            .children
+            .iter()
+            .filter(|c| {
+                !c.redundant
+                    && matches!(
+                        c.state,
+                        ChildState::Installed | ChildState::Rekeying | ChildState::Rekeyed
+                    )
+            })
+            .map(|c| c.cfg.name.as_str())
+            .collect();
+        let mut missing = Vec::new();
+        for name in &self.reauth_wants {
+            match up.iter().position(|n| n == name) {
+                Some(i) => {
+                    up.swap_remove(i);
+                }
+                None => missing.push(name.clone()),
+            }
+        }
+        Some(if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing)
+        })
     }
 
     /// The reauthentication of this SA by `new` is done (`ok`) or failed.

@@ -427,3 +427,79 @@ fn reauth_installs_the_inbound_sa_before_ike_auth_and_removes_it_if_auth_fails()
     assert_eq!((k.sa_in.len(), k.sa_out.len()), (1, 1));
     assert_eq!(k.policies.iter().copied().collect::<Vec<_>>(), [reqid]);
 }
+
+/// A Child SA the peer refuses in the reauthentication (its configuration
+/// now wants another transform for it): deleting the old IKE SA would lose that
+/// Child SA, so the new IKE SA goes with the Child SAs that did come up
+/// and the old one stays with all of its own, under the same policies,
+/// and tries again; once the peer takes the Child SA again, the next
+/// attempt replaces the old IKE SA with every Child SA.
+#[test]
+fn reauth_with_a_child_the_peer_refuses_keeps_the_old_sa() {
+    let s = reauth_setup(super::two_children(false), 1800, 0, 900);
+    let full = s.peers[1].clone();
+    let mut reduced = full.clone();
+    for c in &mut reduced[0].children {
+        if c.name == "web" {
+            c.proposals = esp("aes256gcm16");
+        }
+    }
+    let mut p = Pair::new(s);
+    let first = p.connect(0, "site-b");
+    let now = p.now;
+    p.a().ep.initiate_child(now, first, "web").unwrap();
+    p.run_for(secs(60));
+    let children = |p: &Pair, i: usize| {
+        p.peers[i]
+            .kernel
+            .installed
+            .keys()
+            .copied()
+            .collect::<Vec<_>>()
+    };
+    let old = [children(&p, 0), children(&p, 1)];
+    assert_eq!(old[0].len(), 2);
+    let policies = [p.a().kernel.policies.clone(), p.b().kernel.policies.clone()];
+    let now = p.now;
+    p.b().ep.set_config(now, reduced);
+    // Reauthentication at 1800 s (`connect` and `web` ran two minutes).
+    p.run_for(secs(1800 - 120 + 20));
+    assert_eq!(count_init(&p, 0), 2, "one attempt");
+    assert_eq!(ike_ids(&p, 0), [first], "the old IKE SA stays");
+    assert_eq!(ike_ids(&p, 1).len(), 1, "the new one is gone");
+    for i in 0..2 {
+        assert_eq!(children(&p, i), old[i], "side {i}: the old Child SAs");
+        assert_eq!(p.peers[i].kernel.policies, policies[i], "side {i}");
+        assert_traffic_throughout(&p, i);
+    }
+    p.assert_one_pair_per_child();
+    p.assert_kernels_match();
+    // The peer takes `web` again: the next attempt (30 s) succeeds.
+    let now = p.now;
+    p.b().ep.set_config(now, full);
+    p.run_for(secs(60));
+    assert_eq!(count_init(&p, 0), 3);
+    let now_a = ike_ids(&p, 0);
+    assert_eq!(now_a.len(), 1);
+    assert_ne!(now_a[0], first);
+    assert_eq!(ike_ids(&p, 1).len(), 1);
+    for i in 0..2 {
+        assert_eq!(p.peers[i].kernel.installed.len(), 2, "side {i}");
+        assert!(
+            children(&p, i).iter().all(|c| !old[i].contains(c)),
+            "side {i}"
+        );
+        assert_eq!(p.peers[i].kernel.policies, policies[i], "side {i}");
+        assert_traffic_throughout(&p, i);
+        assert!(
+            !p.peers[i]
+                .kernel
+                .log
+                .iter()
+                .any(|(_, l)| matches!(l, KLog::DelPolicies { .. })),
+            "side {i}"
+        );
+    }
+    p.assert_one_pair_per_child();
+    p.assert_kernels_match();
+}
