@@ -36,6 +36,8 @@ const RETIRE_AFTER: Duration = Duration::from_secs(60);
 /// Retry of a refused rekey (strongSwan: 15 s minus up to 10 s).
 const RETRY_BASE: Duration = Duration::from_secs(15);
 const RETRY_JITTER: Duration = Duration::from_secs(10);
+/// The shortest wait before a retry that must come before the SA ends.
+const RETRY_MIN: Duration = Duration::from_secs(1);
 
 fn ike_spi(p: &Proposal) -> Option<u64> {
     <[u8; 8]>::try_from(p.spi.as_slice())
@@ -45,6 +47,16 @@ fn ike_spi(p: &Proposal) -> Option<u64> {
 }
 
 impl IkeSa {
+    /// `wait` for a retry of the IKE rekey, but one after the SA's end
+    /// (an `over_time` shorter than the retry interval) would never come:
+    /// then half the time left, at least [`RETRY_MIN`].
+    pub(crate) fn retry_before_end(&self, now: Instant, wait: Duration) -> Duration {
+        match self.expire_at {
+            Some(end) => wait.min((end.saturating_duration_since(now) / 2).max(RETRY_MIN)),
+            None => wait,
+        }
+    }
+
     /// Starts a rekey of the IKE SA (the `rekey` command, the timer).
     pub(crate) fn rekey_ike(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), CommandError> {
         match self.phase {
@@ -235,10 +247,8 @@ impl IkeSa {
                 } else if notify == Some(NotifyType::TEMPORARY_FAILURE)
                     || notify == Some(NotifyType::NO_ADDITIONAL_SAS)
                 {
-                    self.rekey_at = Some(later(
-                        now,
-                        RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER)),
-                    ));
+                    let wait = RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER));
+                    self.rekey_at = Some(later(now, self.retry_before_end(now, wait)));
                 }
                 return;
             }

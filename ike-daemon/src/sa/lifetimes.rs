@@ -99,7 +99,7 @@ impl IkeSa {
                 // A new IKE SA is on its way: no rekey of this one.
                 self.rekey_at = Some(later(now, LATER));
             } else if self.rekey_ike(ctx, now).is_err() && self.phase != Phase::Deleting {
-                self.rekey_at = Some(later(now, LATER));
+                self.rekey_at = Some(later(now, self.retry_before_end(now, LATER)));
             }
         }
         self.handovers_due(ctx, now);
