@@ -16,7 +16,8 @@
 //! 3. iked <-> iked, both with the same timers and no jitter, PFS:
 //!    simultaneous rekeys (collisions) of Child and IKE SAs.
 //! 4. iked <-> iked, byte limits: the kernel's soft EXPIRE starts the
-//!    rekeys; then a hard limit without a soft one removes the child cleanly.
+//!    rekeys; then a hard limit without a soft one, in bytes and then in
+//!    packets, removes the child cleanly.
 //! 5. iked (gw-a) <-> charon (gw-b), both rekeying on their own timers, PFS.
 //! 6. iked <-> charon, a packet limit without jitter on both sides (both
 //!    kernels expire at once) and equal IKE timers: simultaneous rekeys.
@@ -926,30 +927,43 @@ fn iked_bytes() {
     b.stop();
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
 
-    // A hard limit alone: the kernel removes the SA, iked deletes the child
-    // (policies and route go with it), the IKE SA stays.
-    // Between the kernel's removal of the expired outbound SA and iked's
-    // removal of the policies, the stream's packets meet a policy without
-    // an SA: the kernel answers with an ACQUIRE and a larval SA of its own
-    // (iked listens for ACQUIREs, as charon does), which it keeps for
-    // net.core.xfrm_acq_expires (30 s). Shorten that here so "clean"
-    // below means iked left nothing, not that the kernel's own larval SA
-    // had time to go.
+    // The kernel's own larval SA (see `hard_expire`) goes after 2 s.
     for ns in ["gw-a", "gw-b"] {
         sh(&format!(
             "ip netns exec {ns} sysctl -qw net.core.xfrm_acq_expires=2"
         ));
     }
-    let child = ["rekey_time: 0", "life_bytes: 100k"];
-    let mut a = Iked::start("gw-a", "hard", &iked_yaml(true, ESP, &[], &child));
-    let mut b = Iked::start("gw-b", "hard", &iked_yaml(false, ESP, &[], &child));
+    hard_expire("hard", "life_bytes: 100k", 100);
+    hard_expire("hard-packets", "life_packets: 50", 50);
+}
+
+/// A hard limit alone (`limit`, reached after `datagrams` of the
+/// stream's): the kernel removes the SA, iked deletes the child (policies
+/// and route go with it), the IKE SA stays, and the stream gets just the
+/// datagrams before the limit through.
+///
+/// Between the kernel's removal of the expired outbound SA and iked's
+/// removal of the policies, the stream's packets meet a policy without
+/// an SA: the kernel answers with an ACQUIRE and a larval SA of its own
+/// (iked listens for ACQUIREs, as charon does), which it keeps for
+/// net.core.xfrm_acq_expires (30 s; the caller shortens it to 2 s), so
+/// "clean" below means iked left nothing, not that the kernel's own
+/// larval SA had time to go.
+fn hard_expire(tag: &str, limit: &str, datagrams: u32) {
+    let child = ["rekey_time: 0", limit];
+    let mut a = Iked::start("gw-a", tag, &iked_yaml(true, ESP, &[], &child));
+    let mut b = Iked::start("gw-b", tag, &iked_yaml(false, ESP, &[], &child));
     a.up();
     let stream = Stream::start(Duration::from_millis(10), 1000);
     wait_until(Duration::from_secs(20), "the child's hard expire", || {
         a.count(&["CHILD SA lan", "deleted"]) > 0 || b.count(&["CHILD SA lan", "deleted"]) > 0
     });
     let r = stream.stop();
-    eprintln!("iked <-> iked, life_bytes: stream {r}");
+    eprintln!("iked <-> iked, {limit}: stream {r}");
+    assert!(
+        a.count(&["kernel hard expire"]) + b.count(&["kernel hard expire"]) > 0,
+        "{limit}: no hard expire in the logs"
+    );
     wait_until(Duration::from_secs(10), "both kernels clean", || {
         kernel_is_clean("gw-a") && kernel_is_clean("gw-b")
     });
@@ -960,7 +974,11 @@ fn iked_bytes() {
             "{ns}: the IKE SA without the child: {sas:?}"
         );
     }
-    assert!(r.received > 0 && r.received < r.sent, "{r}");
+    // Every datagram up to the limit, none after it.
+    assert!(
+        r.received + 2 >= datagrams && r.received <= datagrams && r.received < r.sent,
+        "{limit}: {r}"
+    );
     a.stop();
     b.stop();
 }
@@ -1024,7 +1042,7 @@ fn iked_esp_delayed_cases() {
         !without.lost.is_empty(),
         "inbound SAs removed at once, yet no packet lost: the case cannot show loss ({without})"
     );
-    let with = iked_esp_delayed("1", 6);
+    let with = iked_esp_delayed("1", 4);
     assert_no_loss("iked <-> iked, ESP 30 ms behind IKE", &with, &[], &[]);
 }
 
