@@ -580,13 +580,25 @@ impl Endpoint {
                 Some(sa) => match sa.reauth_outcome() {
                     Some(Ok(())) => Some((new, old, true)),
                     Some(Err(missing)) => {
+                        // Another attempt could not end before the old
+                        // IKE SA's `over_time` deadline: the new one with
+                        // the Child SAs that came up beats none at all.
+                        let last = self
+                            .sas
+                            .get(&old)
+                            .is_none_or(|o| o.reauth_retry_too_late(now));
                         info!(
-                            "reauthentication of IKE SA {}{old}: CHILD_SA {} did not come up with {}, deleting that one",
+                            "reauthentication of IKE SA {}{old}: CHILD_SA {} did not come up with {}, {}",
                             sa.peer.name,
                             missing.join(", "),
-                            sa.name()
+                            sa.name(),
+                            if last {
+                                "no time left for another attempt: the old IKE SA goes without them"
+                            } else {
+                                "deleting that one"
+                            }
                         );
-                        Some((new, old, false))
+                        Some((new, old, last))
                     }
                     None => (!self.sas.contains_key(&old)).then_some((new, old, true)),
                 },

@@ -10,7 +10,9 @@
 //! policies. If the new IKE SA fails, or one of the Child SAs it brings
 //! along does not come up (deleting the old IKE SA would lose it), the new
 //! IKE SA goes and the old one stays (until its `over_time` deadline) and
-//! tries again later.
+//! tries again later; when no later attempt could end before that
+//! deadline, a new IKE SA that lacks some Child SAs replaces the old one
+//! all the same (better than losing every Child SA at the deadline).
 //!
 //! The first Child SA goes in IKE_AUTH. Its keys (KEYMAT from the new
 //! SK_d and Ni | Nr) are known once IKE_SA_INIT is done, but the transform
@@ -411,6 +413,12 @@ impl IkeSa {
         } else {
             Err(missing)
         })
+    }
+
+    /// Whether a reauthentication tried again after [`RETRY`] would come
+    /// after this SA's `over_time` deadline.
+    pub(crate) fn reauth_retry_too_late(&self, now: Instant) -> bool {
+        self.expire_at.is_some_and(|t| t <= later(now, RETRY))
     }
 
     /// The reauthentication of this SA by `new` is done (`ok`) or failed.

@@ -503,3 +503,50 @@ fn reauth_with_a_child_the_peer_refuses_keeps_the_old_sa() {
     p.assert_one_pair_per_child();
     p.assert_kernels_match();
 }
+
+/// The peer refuses a Child SA in every attempt: the old IKE SA stays
+/// while another attempt can still end before its `over_time` deadline;
+/// the last one that cannot replaces it with the Child SAs that came up
+/// rather than losing them all at the deadline.
+#[test]
+fn reauth_with_a_child_refused_to_the_end_keeps_the_others() {
+    let s = reauth_setup(super::two_children(false), 1800, 0, 60);
+    let mut refusing = s.peers[1].clone();
+    for c in &mut refusing[0].children {
+        if c.name == "web" {
+            c.proposals = esp("aes256gcm16");
+        }
+    }
+    let mut p = Pair::new(s);
+    let first = p.connect(0, "site-b");
+    let now = p.now;
+    p.a().ep.initiate_child(now, first, "web").unwrap();
+    p.run_for(secs(60));
+    let policies = [p.a().kernel.policies.clone(), p.b().kernel.policies.clone()];
+    let now = p.now;
+    p.b().ep.set_config(now, refusing);
+    // First attempt at 1800 s: refused, the old IKE SA stays.
+    p.run_for(secs(1800 - 120 + 10));
+    assert_eq!(count_init(&p, 0), 2);
+    assert_eq!(ike_ids(&p, 0), [first]);
+    assert_eq!(p.a().kernel.installed.len(), 2);
+    // The second, 30 s later, is the last before 1860 s: `net` moves to
+    // the new IKE SA, `web` is gone.
+    p.run_for(secs(40));
+    assert_eq!(count_init(&p, 0), 3);
+    for i in 0..2 {
+        let ids = ike_ids(&p, i);
+        assert_eq!(ids.len(), 1, "side {i}");
+        assert_ne!(ids[0], first);
+        let k = &p.peers[i].kernel;
+        let names: Vec<&str> = k.installed.values().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["net"], "side {i}");
+        assert_eq!(k.policies.len(), 1, "side {i}");
+        assert!(
+            policies[i].is_superset(&k.policies),
+            "side {i}: net's reqid"
+        );
+    }
+    p.assert_one_pair_per_child();
+    p.assert_kernels_match();
+}
