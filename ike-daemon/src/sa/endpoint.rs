@@ -57,6 +57,11 @@ pub(crate) struct Ctx {
     /// Such Child SAs whose outbound SA was just asked for (the endpoint
     /// marks them: they belong to another IKE SA than the one that asked).
     pub(crate) outbound_now: Vec<(IkeSaId, ChildId)>,
+    /// Answers held back until the outbound SAs of these Child SAs are
+    /// in: the answer to a peer's delete of a reauthenticated IKE SA,
+    /// whose Child SAs' successors send from then on (the peer removes
+    /// the old inbound SAs when it has the answer).
+    pub(crate) held: Vec<(super::Transmit, Vec<(IkeSaId, ChildId)>)>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -192,6 +197,7 @@ impl Endpoint {
                 reauths: Vec::new(),
                 pending_out: HashMap::new(),
                 outbound_now: Vec::new(),
+                held: Vec::new(),
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -311,12 +317,37 @@ impl Endpoint {
             debug!("kernel result for unknown request {:?}", result.req);
             return;
         };
+        let out = match purpose {
+            KernelPurpose::InstallOut { child } => Some((id, child)),
+            _ => None,
+        };
         match self.sas.get_mut(&id) {
             Some(sa) => sa.handle_kernel(&mut self.ctx, now, purpose, result.outcome),
             None => orphan(&mut self.ctx, purpose, result.outcome),
         }
+        if let Some(done) = out {
+            self.release_held(done);
+        }
         self.after(id);
         self.reauth_progress(now);
+    }
+
+    /// The outbound SA of `done` is in (or failed): answers held for it
+    /// go out once nothing else holds them.
+    fn release_held(&mut self, done: (IkeSaId, ChildId)) {
+        if self.ctx.held.is_empty() {
+            return;
+        }
+        for (_, waiting) in &mut self.ctx.held {
+            waiting.retain(|w| *w != done);
+        }
+        let (ready, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ctx.held)
+            .into_iter()
+            .partition(|(_, waiting)| waiting.is_empty());
+        self.ctx.held = held;
+        for (t, _) in ready {
+            self.ctx.transmits.push_back(t);
+        }
     }
 
     /// The kernel reqid for trap policies of `peer`'s child `child`

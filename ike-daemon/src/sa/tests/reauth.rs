@@ -550,3 +550,49 @@ fn reauth_with_a_child_refused_to_the_end_keeps_the_others() {
     p.assert_one_pair_per_child();
     p.assert_kernels_match();
 }
+
+/// The responder of a reauthentication answers the delete of the old IKE
+/// SA only once the new Child SAs' outbound SAs are in: the peer (charon)
+/// removes the old inbound SAs as soon as it has the answer, and what we
+/// sent on the old outbound SA until then would be lost.
+#[test]
+fn responder_answers_the_old_sas_delete_once_it_sends_on_the_new_child() {
+    let mut p = Pair::new(reauth_setup(Setup::default(), 3600, 0, 600));
+    p.connect(0, "site-b");
+    // The delete of the old IKE SA takes 1 s (HANDOVER is 2 s).
+    p.policy = Box::new(|from, _, payload| {
+        let info = Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::INFORMATIONAL && !h.is_response());
+        if from == 0 && info {
+            Fate::Delay(secs(1))
+        } else {
+            Fate::Deliver
+        }
+    });
+    // Reauthentication at 3600 s (`connect` ran the first minute).
+    p.run_for(Duration::from_millis((3600 - 60) * 1000 + 500));
+    assert_eq!(ike_ids(&p, 1).len(), 2);
+    let answers = |p: &Pair| p.peers[1].count_sent(ExchangeType::INFORMATIONAL, true);
+    let before = answers(&p);
+    let outs = p.peers[1].kernel.sa_out.len();
+    assert_eq!(outs, 1, "the new Child SA does not send yet");
+    p.hold_kernel[1] = true;
+    p.run_for(secs(1));
+    assert_eq!(ike_ids(&p, 1).len(), 1, "the old IKE SA is deleted");
+    assert!(
+        !p.held[1].is_empty(),
+        "its new outbound SA is being installed"
+    );
+    assert_eq!(
+        answers(&p),
+        before,
+        "no answer before the outbound SA is in"
+    );
+    p.hold_kernel[1] = false;
+    p.release_kernel(1);
+    assert_eq!(answers(&p), before + 1, "the answer once it is in");
+    p.run_for(secs(5));
+    assert_eq!(ike_ids(&p, 0).len(), 1);
+    p.assert_one_pair_per_child();
+    assert_traffic_throughout(&p, 1);
+}
