@@ -16,10 +16,18 @@
 //! 3. iked <-> iked, both with the same timers and no jitter, PFS:
 //!    simultaneous rekeys (collisions) of Child and IKE SAs.
 //! 4. iked <-> iked, byte limits: the kernel's soft EXPIRE starts the
-//!    rekeys; then a hard limit without a soft one removes the child cleanly.
+//!    rekeys; then a hard limit without a soft one, in bytes and then in
+//!    packets, removes the child cleanly.
 //! 5. iked (gw-a) <-> charon (gw-b), both rekeying on their own timers, PFS.
 //! 6. iked <-> charon, a packet limit without jitter on both sides (both
 //!    kernels expire at once) and equal IKE timers: simultaneous rekeys.
+//! 7. iked <-> iked, reauthentication (`reauth_time` 2 s on gw-a):
+//!    make-before-break, the same reqid and policies throughout.
+//! 8. iked <-> charon, reauthentication by iked (charon as responder
+//!    sends on its new Child SA as soon as it answers IKE_AUTH: iked's
+//!    inbound SA went in before IKE_AUTH) and by charon
+//!    (`make_before_break = yes`; iked as responder holds its outbound SA
+//!    back until the old Child SA goes). Neither may lose a datagram.
 //!
 //! Every case counts the stream's datagrams (sent from host-a, echoed by
 //! host-b, so both directions cross every SA) and fails on one lost; it
@@ -125,9 +133,11 @@ fn charon_conf(esp: &str, ike: &[&str], child: &[&str]) -> String {
         remote_addrs = 192.0.2.1
         proposals = aes256gcm16-prfsha256-x25519
         mobike = no
-        reauth_time = 0
 ",
     );
+    if !ike.iter().any(|l| l.starts_with("reauth_time")) {
+        s.push_str("        reauth_time = 0\n");
+    }
     for l in ike {
         writeln!(s, "        {l}").unwrap();
     }
@@ -409,6 +419,8 @@ struct Stream {
     stop_echo: Arc<AtomicBool>,
     client: JoinHandle<StreamResult>,
     echo: JoinHandle<()>,
+    /// The drop counters when it started ([`drop_counters`]).
+    before: std::collections::BTreeMap<String, u64>,
 }
 
 struct StreamResult {
@@ -417,6 +429,43 @@ struct StreamResult {
     /// Lost datagrams: (sequence number, wall-clock time it was sent).
     lost: Vec<(u32, SystemTime)>,
     duplicates: u32,
+    /// Datagrams host-a's socket refused to send (counted as lost too).
+    send_errors: u32,
+    /// The drop counters that moved while the stream ran: where a lost
+    /// datagram went (an XFRM error in a gateway, a full socket buffer).
+    counters: Vec<String>,
+}
+
+/// The kernels' drop counters that say where a datagram went: the XFRM
+/// errors of both gateways (/proc/net/xfrm_stat: no SA for an SPI, a
+/// policy without SA, ...) and the UDP errors of both hosts.
+fn drop_counters() -> std::collections::BTreeMap<String, u64> {
+    let mut m = std::collections::BTreeMap::new();
+    for ns in ["gw-a", "gw-b"] {
+        let text = sh(&format!("ip netns exec {ns} cat /proc/net/xfrm_stat"));
+        for l in text.lines() {
+            let mut it = l.split_whitespace();
+            if let (Some(k), Some(v)) = (it.next(), it.next().and_then(|v| v.parse().ok())) {
+                m.insert(format!("{ns} {k}"), v);
+            }
+        }
+    }
+    for ns in ["host-a", "host-b"] {
+        let text = sh(&format!("ip netns exec {ns} cat /proc/net/snmp"));
+        let udp: Vec<&str> = text.lines().filter(|l| l.starts_with("Udp:")).collect();
+        if let [names, values] = udp[..] {
+            for (k, v) in names
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .skip(1)
+            {
+                if k.contains("Errors") || k == "NoPorts" {
+                    m.insert(format!("{ns} Udp{k}"), v.parse().unwrap_or(0));
+                }
+            }
+        }
+    }
+    m
 }
 
 impl std::fmt::Display for StreamResult {
@@ -431,7 +480,11 @@ impl std::fmt::Display for StreamResult {
         if self.duplicates > 0 {
             write!(f, ", {} duplicates", self.duplicates)?;
         }
+        if self.send_errors > 0 {
+            write!(f, ", {} not sent (socket error)", self.send_errors)?;
+        }
         if !self.lost.is_empty() {
+            write!(f, "; counters that moved: [{}]", self.counters.join(", "))?;
             let shown: Vec<String> = self
                 .lost
                 .iter()
@@ -463,6 +516,7 @@ impl Stream {
     /// Starts the echo in host-b and the sender in host-a: one datagram of
     /// `size` bytes every `interval`.
     fn start(interval: Duration, size: usize) -> Stream {
+        let before = drop_counters();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_echo = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -489,6 +543,7 @@ impl Stream {
             let mut sent_at: Vec<SystemTime> = Vec::new();
             let mut got: BTreeSet<u32> = BTreeSet::new();
             let mut duplicates = 0;
+            let mut send_errors = 0;
             let mut buf = vec![0u8; 65536];
             let mut payload = vec![0x5au8; size.max(4)];
             let start = Instant::now();
@@ -509,7 +564,9 @@ impl Stream {
                     payload[..4].copy_from_slice(&seq.to_be_bytes());
                     sent_at.push(SystemTime::now());
                     // A send error (no route yet, ENOBUFS) is a lost datagram.
-                    let _ = sock.send(&payload);
+                    if sock.send(&payload).is_err() {
+                        send_errors += 1;
+                    }
                     next += interval;
                     continue;
                 }
@@ -539,6 +596,8 @@ impl Stream {
                 received: u32::try_from(got.len()).unwrap(),
                 lost,
                 duplicates,
+                send_errors,
+                counters: Vec::new(),
             }
         });
         Stream {
@@ -546,14 +605,22 @@ impl Stream {
             stop_echo,
             client,
             echo,
+            before,
         }
     }
 
     fn stop(self) -> StreamResult {
         self.stop.store(true, Ordering::Relaxed);
-        let r = self.client.join().unwrap();
+        let mut r = self.client.join().unwrap();
         self.stop_echo.store(true, Ordering::Relaxed);
         self.echo.join().unwrap();
+        r.counters = drop_counters()
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let d = v.saturating_sub(self.before.get(&k).copied().unwrap_or(0));
+                (d > 0).then(|| format!("{k} +{d}"))
+            })
+            .collect();
         r
     }
 }
@@ -808,9 +875,9 @@ fn iked_simultaneous() {
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
     let violations = run_until(
-        "6 Child SA rekeys and 2 IKE SA rekeys",
+        "4 Child SA rekeys and 1 IKE SA rekey",
         Duration::from_secs(40),
-        || a.child_rekeys() >= 6 && a.ike_rekeys() >= 2,
+        || a.child_rekeys() >= 4 && a.ike_rekeys() >= 1,
     );
     let r = stream.stop();
     let deleted = mon.stop();
@@ -835,7 +902,14 @@ fn iked_simultaneous() {
 /// 4: byte limits.
 fn iked_bytes() {
     // 1000-byte datagrams every 10 ms: about 100 kB/s through each SA.
-    let child = ["rekey_time: 0", "rekey_bytes: 200k", "life_bytes: 400k"];
+    // No jitter (rand_bytes defaults to life_bytes - rekey_bytes, as in
+    // strongSwan): the soft limit is exactly 100k.
+    let child = [
+        "rekey_time: 0",
+        "rekey_bytes: 100k",
+        "life_bytes: 200k",
+        "rand_bytes: 0",
+    ];
     let mut a = Iked::start("gw-a", "bytes", &iked_yaml(true, ESP, &[], &child));
     let mut b = Iked::start("gw-b", "bytes", &iked_yaml(false, ESP, &[], &child));
     a.up();
@@ -860,30 +934,43 @@ fn iked_bytes() {
     b.stop();
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
 
-    // A hard limit alone: the kernel removes the SA, iked deletes the child
-    // (policies and route go with it), the IKE SA stays.
-    // Between the kernel's removal of the expired outbound SA and iked's
-    // removal of the policies, the stream's packets meet a policy without
-    // an SA: the kernel answers with an ACQUIRE and a larval SA of its own
-    // (iked listens for ACQUIREs, as charon does), which it keeps for
-    // net.core.xfrm_acq_expires (30 s). Shorten that here so "clean"
-    // below means iked left nothing, not that the kernel's own larval SA
-    // had time to go.
+    // The kernel's own larval SA (see `hard_expire`) goes after 2 s.
     for ns in ["gw-a", "gw-b"] {
         sh(&format!(
             "ip netns exec {ns} sysctl -qw net.core.xfrm_acq_expires=2"
         ));
     }
-    let child = ["rekey_time: 0", "life_bytes: 100k"];
-    let mut a = Iked::start("gw-a", "hard", &iked_yaml(true, ESP, &[], &child));
-    let mut b = Iked::start("gw-b", "hard", &iked_yaml(false, ESP, &[], &child));
+    hard_expire("hard", "life_bytes: 100k", 100);
+    hard_expire("hard-packets", "life_packets: 50", 50);
+}
+
+/// A hard limit alone (`limit`, reached after `datagrams` of the
+/// stream's): the kernel removes the SA, iked deletes the child (policies
+/// and route go with it), the IKE SA stays, and the stream gets just the
+/// datagrams before the limit through.
+///
+/// Between the kernel's removal of the expired outbound SA and iked's
+/// removal of the policies, the stream's packets meet a policy without
+/// an SA: the kernel answers with an ACQUIRE and a larval SA of its own
+/// (iked listens for ACQUIREs, as charon does), which it keeps for
+/// net.core.xfrm_acq_expires (30 s; the caller shortens it to 2 s), so
+/// "clean" below means iked left nothing, not that the kernel's own
+/// larval SA had time to go.
+fn hard_expire(tag: &str, limit: &str, datagrams: u32) {
+    let child = ["rekey_time: 0", limit];
+    let mut a = Iked::start("gw-a", tag, &iked_yaml(true, ESP, &[], &child));
+    let mut b = Iked::start("gw-b", tag, &iked_yaml(false, ESP, &[], &child));
     a.up();
     let stream = Stream::start(Duration::from_millis(10), 1000);
     wait_until(Duration::from_secs(20), "the child's hard expire", || {
         a.count(&["CHILD SA lan", "deleted"]) > 0 || b.count(&["CHILD SA lan", "deleted"]) > 0
     });
     let r = stream.stop();
-    eprintln!("iked <-> iked, life_bytes: stream {r}");
+    eprintln!("iked <-> iked, {limit}: stream {r}");
+    assert!(
+        a.count(&["kernel hard expire"]) + b.count(&["kernel hard expire"]) > 0,
+        "{limit}: no hard expire in the logs"
+    );
     wait_until(Duration::from_secs(10), "both kernels clean", || {
         kernel_is_clean("gw-a") && kernel_is_clean("gw-b")
     });
@@ -894,7 +981,11 @@ fn iked_bytes() {
             "{ns}: the IKE SA without the child: {sas:?}"
         );
     }
-    assert!(r.received > 0 && r.received < r.sent, "{r}");
+    // Every datagram up to the limit, none after it.
+    assert!(
+        r.received + 2 >= datagrams && r.received <= datagrams && r.received < r.sent,
+        "{limit}: {r}"
+    );
     a.stop();
     b.stop();
 }
@@ -934,10 +1025,23 @@ fn iked_esp_delayed(rekeyed_delay: &str, rekeys: usize) -> StreamResult {
     a.up();
     delay_esp(30);
     let stream = Stream::start(RATE, 64);
+    // The control (no delay) goes on, up to three times as many rekeys,
+    // until an ESP packet met no SA: on a loaded machine the stream can
+    // be too thin around a few rekeys to lose one.
+    let base = drop_counters();
+    let lost_one = || {
+        let now = drop_counters();
+        ["gw-a XfrmInNoStates", "gw-b XfrmInNoStates"]
+            .iter()
+            .any(|k| now.get(*k) > base.get(*k))
+    };
     let violations = run_until(
         &format!("{rekeys} Child SA rekeys"),
-        Duration::from_secs(30),
-        || a.child_rekeys() >= rekeys,
+        Duration::from_secs(40),
+        || {
+            let n = a.child_rekeys();
+            n >= rekeys && (rekeyed_delay != "0" || n >= 3 * rekeys || lost_one())
+        },
     );
     let r = stream.stop();
     undelay_esp();
@@ -953,12 +1057,12 @@ fn iked_esp_delayed(rekeyed_delay: &str, rekeys: usize) -> StreamResult {
 }
 
 fn iked_esp_delayed_cases() {
-    let without = iked_esp_delayed("0", 4);
+    let without = iked_esp_delayed("0", 3);
     assert!(
         !without.lost.is_empty(),
         "inbound SAs removed at once, yet no packet lost: the case cannot show loss ({without})"
     );
-    let with = iked_esp_delayed("1", 8);
+    let with = iked_esp_delayed("1", 4);
     assert_no_loss("iked <-> iked, ESP 30 ms behind IKE", &with, &[], &[]);
 }
 
@@ -1051,7 +1155,20 @@ fn charon_case(
         c1.packets_in.is_some() && c1.packets_out.is_some(),
         "{c1:?}"
     );
-    let list = swanctl("--list-sas");
+    // One IKE SA and one Child SA in charon too, once its exchanges are
+    // done: charon 5.9.8 can take our answer to its rekey for a request of
+    // ours with the same message ID ("ignoring request with ID n, already
+    // processing") and then stays REKEYING until it retransmits (4 s).
+    let end = Instant::now() + Duration::from_secs(10);
+    let list = loop {
+        let list = swanctl("--list-sas");
+        let one =
+            list.matches("INSTALLED").count() == 1 && list.matches("ESTABLISHED").count() == 1;
+        if one || Instant::now() >= end {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
     assert_eq!(list.matches("INSTALLED").count(), 1, "{list}");
     assert_eq!(list.matches("ESTABLISHED").count(), 1, "{list}");
     let summary = format!("{by_iked} {by_charon} {ike_by_iked} {ike_by_charon} {collisions}");
@@ -1071,6 +1188,14 @@ fn stop_charon_case(tag: &str, mut a: Iked) {
     });
 }
 
+/// charon's `over_time` in these cases is 16 s, not 4 s as iked's: charon
+/// tries a refused IKE rekey again 5-15 s later whatever time is left, so
+/// with 4 s one refusal ends the IKE SA (iked refuses, as charon does,
+/// while a Child SA rekey of its own is unanswered, and charon 5.9.8 can
+/// leave one unanswered for a retransmission, 4 s, when both sent a
+/// request with the same message ID). With hours-long lifetimes
+/// `over_time` is minutes.
+///
 /// 5: iked <-> charon on timers, both rekeying: iked's Child SA timer and
 /// charon's (the kernel's soft expire, second-granular, so it fires up to
 /// a second early) are about equal, so either starts the rekey; charon's
@@ -1085,7 +1210,7 @@ fn charon_timers() {
             &["rekey_time: 2s", "life_time: 6s", "rand_time: 1s"],
         ),
         (
-            &["rekey_time = 6s", "rand_time = 2s", "over_time = 4s"],
+            &["rekey_time = 6s", "rand_time = 2s", "over_time = 16s"],
             &["rekey_time = 3s", "life_time = 6s", "rand_time = 1s"],
         ),
         (RATE, 64),
@@ -1110,10 +1235,15 @@ fn charon_simultaneous() {
         ESP,
         (
             &["rekey_time: 5s", "rand_time: 0s", "over_time: 4s"],
-            &["rekey_time: 0", "rekey_packets: 100", "life_packets: 1000"],
+            &[
+                "rekey_time: 0",
+                "rekey_packets: 100",
+                "life_packets: 1000",
+                "rand_packets: 0",
+            ],
         ),
         (
-            &["rekey_time = 5s", "rand_time = 0s", "over_time = 4s"],
+            &["rekey_time = 5s", "rand_time = 0s", "over_time = 16s"],
             &[
                 "rekey_time = 0",
                 "rekey_packets = 100",
@@ -1122,8 +1252,8 @@ fn charon_simultaneous() {
             ],
         ),
         (RATE, 64),
-        "8 Child SA rekeys and 2 IKE SA rekeys",
-        |a| a.child_rekeys() >= 8 && a.ike_rekeys() >= 2,
+        "6 Child SA rekeys and 1 IKE SA rekey",
+        |a| a.child_rekeys() >= 6 && a.ike_rekeys() >= 1,
     );
     let n: Vec<usize> = summary.split(' ').map(|x| x.parse().unwrap()).collect();
     assert!(
@@ -1131,6 +1261,137 @@ fn charon_simultaneous() {
         "no collision happened: the case tests nothing ({summary})"
     );
     stop_charon_case("charon-simul", a);
+}
+
+/// 7: iked <-> iked, gw-a reauthenticates every 3 s (make-before-break:
+/// a new IKE SA and Child SA under the same policies, then the old IKE SA
+/// goes); no rekeys.
+fn iked_reauth() {
+    let ike = [
+        "rekey_time: 0",
+        "reauth_time: 2s",
+        "rand_time: 0s",
+        "over_time: 10s",
+    ];
+    let child = ["rekey_time: 0"];
+    let mut a = Iked::start("gw-a", "reauth", &iked_yaml(true, ESP, &ike, &child));
+    let mut b = Iked::start("gw-b", "reauth", &iked_yaml(false, ESP, &[], &child));
+    a.up();
+    let (ike0, c0) = first_child(&a.status());
+    let mon = Monitor::start("reauth");
+    let stream = Stream::start(RATE, 64);
+    let t0 = Instant::now();
+    let violations = run_until("2 reauthentications", Duration::from_secs(30), || {
+        a.count(&["reauthenticated as"]) >= 2
+    });
+    let r = stream.stop();
+    let deleted = mon.stop();
+    eprintln!(
+        "iked <-> iked, reauthentication: {} in {:.1} s (gw-b saw {} old IKE SAs deleted)",
+        a.count(&["reauthenticated as"]),
+        t0.elapsed().as_secs_f64(),
+        b.count(&["deleted by the peer"])
+    );
+    assert_no_loss("iked <-> iked, reauth", &r, &violations, &deleted);
+    pair_check(&a, Some(&b));
+    let (ike1, c1) = first_child(&a.status());
+    assert_ne!(ike1, ike0, "a new IKE SA");
+    assert_ne!(c1.id, c0.id, "a new Child SA");
+    assert_eq!(c1.reqid, c0.reqid, "under the same policies");
+    assert!(b.count(&["deleted by the peer"]) >= 2);
+    a.stop();
+    b.stop();
+    assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
+}
+
+/// 8: iked <-> charon, reauthentication both ways: iked reauthenticates
+/// charon, then charon (`make_before_break = yes`) reauthenticates iked.
+fn charon_reauth(by_iked: bool) {
+    let tag = if by_iked {
+        "charon-reauth-by-iked"
+    } else {
+        "charon-reauth-by-charon"
+    };
+    let iked_ike: &[&str] = if by_iked {
+        &[
+            "rekey_time: 0",
+            "reauth_time: 2s",
+            "rand_time: 0s",
+            "over_time: 10s",
+        ]
+    } else {
+        &["rekey_time: 0"]
+    };
+    let charon_ike: &[&str] = if by_iked {
+        &["rekey_time = 0"]
+    } else {
+        &[
+            "rekey_time = 0",
+            "reauth_time = 3s",
+            "rand_time = 0s",
+            "over_time = 10s",
+        ]
+    };
+    let conf = guest_out().join(format!("{tag}-swanctl.conf"));
+    std::fs::write(&conf, charon_conf(ESP, charon_ike, &["rekey_time = 0"])).unwrap();
+    lab_sh(&format!(
+        "lab_charon_start gw-b gw-b '{}' 'default=1 ike=1 cfg=1 knl=1 chd=1' \
+         'delete_rekeyed_delay = 1\n    make_before_break = yes'",
+        conf.display()
+    ));
+    let a = Iked::start(
+        "gw-a",
+        tag,
+        &iked_yaml(true, ESP, iked_ike, &["rekey_time: 0"]),
+    );
+    a.up();
+    let (_, c0) = first_child(&a.status());
+    let mon = Monitor::start(tag);
+    let st = Stream::start(RATE, 64);
+    let t0 = Instant::now();
+    let reauths = |a: &Iked| {
+        if by_iked {
+            a.count(&["reauthenticated as"])
+        } else {
+            a.count(&["deleted by the peer"])
+        }
+    };
+    let violations = run_until_max(
+        "2 reauthentications",
+        Duration::from_secs(30),
+        [8, 10],
+        || reauths(&a) >= 2,
+    );
+    let r = st.stop();
+    let deleted = mon.stop();
+    eprintln!(
+        "iked <-> charon, reauthentication by {}: {} in {:.1} s",
+        if by_iked { "iked" } else { "charon" },
+        reauths(&a),
+        t0.elapsed().as_secs_f64()
+    );
+    // charon, the responder of the new IKE SA when iked reauthenticates,
+    // sends on its new Child SA as soon as it answers IKE_AUTH: iked's
+    // inbound SA went in before IKE_AUTH (the transform in use, keys from
+    // IKE_SA_INIT). iked as that responder holds its outbound SA back
+    // until the old Child SA goes.
+    assert_no_loss(
+        &format!("iked <-> charon, {tag}"),
+        &r,
+        &violations,
+        &deleted,
+    );
+    if by_iked {
+        assert!(
+            a.count(&["installs its inbound SA", "before IKE_AUTH"]) >= 2,
+            "no inbound SA installed before IKE_AUTH"
+        );
+    }
+    pair_check(&a, None);
+    let (_, c1) = first_child(&a.status());
+    assert_ne!(c1.id, c0.id, "a new Child SA");
+    assert_eq!(c1.reqid, c0.reqid, "under the same policies");
+    stop_charon_case(tag, a);
 }
 
 #[test]
@@ -1160,5 +1421,11 @@ fn rekeys_without_loss() {
         lap("iked <-> charon, timers");
         charon_simultaneous();
         lap("iked <-> charon, simultaneous");
+        iked_reauth();
+        lap("iked <-> iked, reauthentication");
+        charon_reauth(true);
+        lap("iked <-> charon, reauthentication by iked");
+        charon_reauth(false);
+        lap("iked <-> charon, reauthentication by charon");
     });
 }

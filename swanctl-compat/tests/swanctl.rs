@@ -98,12 +98,9 @@ fn strongswan_net2net_psk_needs_keys_iked_does_not_have_yet() {
         load_err(f),
         [
             later(24, &format!("{child}.updown"), "updown"),
-            // Lines 25-27 (rekey_time, rekey_bytes, rekey_packets) are
-            // supported; line 32, mobike = no, is accepted: iked has no MOBIKE.
-            format!(
-                "{f}:33: connections.gw-gw.reauth_time: reauth_time = 10800: reauthentication \
-                 is not supported yet (only reauth_time = 0 is accepted, which is what iked does)"
-            ),
+            // Lines 25-27 (rekey_time, rekey_bytes, rekey_packets) and 33
+            // (reauth_time) are supported; line 32, mobike = no, is
+            // accepted: iked has no MOBIKE.
         ]
     );
 }
@@ -125,10 +122,7 @@ fn values_that_turn_missing_features_off_are_accepted() {
     let plain = swanctl_compat::parse_str(&conf("", ""), "s.conf").unwrap();
     assert_eq!(settings(&c), settings(&plain));
     // Anything else is still an error naming file, line and key.
-    let on = conf(
-        "  mobike = yes\n  fragmentation = accept\n  reauth_time = 1d\n",
-        "",
-    );
+    let on = conf("  mobike = yes\n  fragmentation = accept\n", "");
     let got: Vec<String> = parse_err(&on)
         .iter()
         .map(|l| l.split(" is not supported yet").next().unwrap().to_owned())
@@ -138,7 +132,6 @@ fn values_that_turn_missing_features_off_are_accepted() {
         [
             "s.conf:6: connections.c.mobike: mobike = yes: MOBIKE",
             "s.conf:7: connections.c.fragmentation: fragmentation = accept: IKE fragmentation",
-            "s.conf:8: connections.c.reauth_time: reauth_time = 1d: reauthentication",
         ]
     );
 }

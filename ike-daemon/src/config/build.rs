@@ -114,7 +114,6 @@ const CONNECTION_LATER: &[&str] = &[
     "ppk_required",
     "keyingtries",
     "unique",
-    "reauth_time",
     "pools",
     "vips",
     "if_id_in",
@@ -302,29 +301,40 @@ fn count_value(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) ->
     }
 }
 
-/// `rekey_time`, `over_time`, `rand_time` of a connection.
+/// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of a connection.
 fn ike_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> IkeLifetimes {
     let rekey_at = f.take("rekey_time");
     let rekey_loc = rekey_at.map(|(n, _)| n.loc());
     let rekey = time_value(rekey_at, &path.join("rekey_time"), errors);
+    let reauth_at = f.take("reauth_time");
+    let reauth_loc = reauth_at.map(|(n, _)| n.loc());
+    let reauth = time_value(reauth_at, &path.join("reauth_time"), errors);
     let over = time_value(f.take("over_time"), &path.join("over_time"), errors);
     let rand_at = f.take("rand_time");
     let rand_loc = rand_at.map(|(n, _)| n.loc());
     let rand = time_value(rand_at, &path.join("rand_time"), errors);
+    let d = IkeLifetimes::default();
     let l = IkeLifetimes::with(
-        rekey.unwrap_or(IkeLifetimes::default().rekey_time),
+        rekey.unwrap_or(d.rekey_time),
+        reauth.unwrap_or(d.reauth_time),
         over,
         rand,
     );
-    if !l.rekey_time.is_zero()
-        && l.rand_time >= l.rekey_time
-        && let Some(loc) = rand_loc.or(rekey_loc)
-    {
-        errors.add(
-            loc,
-            &path.join("rand_time"),
-            "rand_time must be smaller than rekey_time",
-        );
+    for (key, t, loc) in [
+        ("rekey_time", l.rekey_time, rekey_loc),
+        ("reauth_time", l.reauth_time, reauth_loc),
+    ] {
+        if !t.is_zero()
+            && l.rand_time >= t
+            && let Some(loc) = rand_loc.or(loc)
+        {
+            errors.add(
+                loc,
+                &path.join("rand_time"),
+                format!("rand_time must be smaller than {key}"),
+            );
+            break;
+        }
     }
     l
 }

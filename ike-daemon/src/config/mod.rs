@@ -116,7 +116,7 @@ pub struct Connection {
     /// `encap`, default `no`: force UDP encapsulation of ESP (NAT
     /// traversal) even when no NAT is detected.
     pub encap: bool,
-    /// `rekey_time`, `over_time`, `rand_time` of the IKE SA.
+    /// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of the IKE SA.
     pub lifetimes: IkeLifetimes,
     /// `dpd_delay`: a liveness check after this long without traffic from
     /// the peer (IKE or ESP); zero (the default): none.
@@ -128,32 +128,43 @@ pub struct Connection {
     pub line: u64,
 }
 
-/// When the IKE SA is rekeyed (swanctl's connection keys, with
-/// strongSwan's defaults: `rekey_time` 4h, `over_time` 10% of it,
-/// `rand_time` = `over_time`; `rekey_time = 0` turns rekeying off).
+/// When the IKE SA is rekeyed and reauthenticated (swanctl's connection
+/// keys, with strongSwan's defaults: `rekey_time` 4h, `reauth_time` 0
+/// (off), `over_time` 10% of the larger of the two, `rand_time` =
+/// `over_time`; 0 turns rekeying or reauthentication off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IkeLifetimes {
     /// `rekey_time`.
     pub rekey_time: Duration,
-    /// `over_time`: how long after `rekey_time` the IKE SA is deleted if
-    /// the rekey did not happen.
+    /// `reauth_time`: make-before-break reauthentication (a new IKE SA
+    /// replaces this one).
+    pub reauth_time: Duration,
+    /// `over_time`: how long after the earlier of `rekey_time` and
+    /// `reauth_time` the IKE SA is deleted if neither happened.
     pub over_time: Duration,
-    /// `rand_time`: up to this much earlier than `rekey_time`.
+    /// `rand_time`: up to this much earlier than `rekey_time` and
+    /// `reauth_time`.
     pub rand_time: Duration,
 }
 
 impl Default for IkeLifetimes {
     fn default() -> Self {
-        Self::with(Duration::from_secs(4 * 3600), None, None)
+        Self::with(Duration::from_secs(4 * 3600), Duration::ZERO, None, None)
     }
 }
 
 impl IkeLifetimes {
     /// strongSwan's derived defaults for what is not given.
-    pub fn with(rekey: Duration, over: Option<Duration>, rand: Option<Duration>) -> Self {
-        let over = over.unwrap_or(rekey / 10);
+    pub fn with(
+        rekey: Duration,
+        reauth: Duration,
+        over: Option<Duration>,
+        rand: Option<Duration>,
+    ) -> Self {
+        let over = over.unwrap_or(rekey.max(reauth) / 10);
         Self {
             rekey_time: rekey,
+            reauth_time: reauth,
             over_time: over,
             rand_time: rand.unwrap_or(over),
         }

@@ -13,8 +13,6 @@ pub(super) enum Off {
     False,
     /// `fragmentation = no`.
     No,
-    /// A zero duration (`0`, `0s`, `0m`, `0h`, `0d`): never.
-    ZeroTime,
 }
 
 impl Off {
@@ -22,12 +20,6 @@ impl Off {
         match self {
             Off::False => matches!(v, "no" | "false" | "disabled" | "0"),
             Off::No => v == "no",
-            Off::ZeroTime => {
-                let digits = v.trim_end_matches(['s', 'm', 'h', 'd']);
-                v.len() <= digits.len() + 1
-                    && !digits.is_empty()
-                    && digits.bytes().all(|b| b == b'0')
-            }
         }
     }
 
@@ -35,17 +27,14 @@ impl Off {
         match self {
             Off::False => "no",
             Off::No => "no",
-            Off::ZeroTime => "0",
         }
     }
 }
 
-/// Connection keys: MOBIKE, IKE fragmentation and reauthentication (iked
-/// has none of them).
+/// Connection keys: MOBIKE and IKE fragmentation (iked has neither).
 pub(super) const CONNECTION: &[(&str, Off, &str)] = &[
     ("mobike", Off::False, "MOBIKE"),
     ("fragmentation", Off::No, "IKE fragmentation"),
-    ("reauth_time", Off::ZeroTime, "reauthentication"),
 ];
 
 /// Takes each of `keys` from `f`: its "off" value is accepted, any other is
@@ -88,12 +77,6 @@ mod tests {
         assert!(Off::No.is_off("no"));
         for v in ["yes", "accept", "force", "false"] {
             assert!(!Off::No.is_off(v), "{v}");
-        }
-        for v in ["0", "0s", "0m", "0h", "0d", "00"] {
-            assert!(Off::ZeroTime.is_off(v), "{v}");
-        }
-        for v in ["", "s", "1h", "10", "0ss", "4h", "0x"] {
-            assert!(!Off::ZeroTime.is_off(v), "{v}");
         }
     }
 }

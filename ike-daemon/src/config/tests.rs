@@ -826,7 +826,7 @@ fn from_tree_names_each_nodes_file() {
                 s(0, 9, "children"),
                 map(0, 9, vec![(s(1, 2, "lan"), child)]),
             ),
-            (s(0, 10, "reauth_time"), s(0, 10, "1h")),
+            (s(0, 10, "mobike"), s(0, 10, "yes")),
         ],
     );
     let root = map(
@@ -842,7 +842,7 @@ fn from_tree_names_each_nodes_file() {
     assert_eq!(
         got,
         [
-            "main.conf:10: connections.c.reauth_time: reauth_time = 1h: reauthentication is not supported yet (only reauth_time = 0 is accepted, which is what iked does)",
+            "main.conf:10: connections.c.mobike: mobike = yes: MOBIKE is not supported yet (only mobike = no is accepted, which is what iked does)",
             "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel or transport)",
         ]
     );
@@ -889,6 +889,7 @@ fn lifetimes_default_as_strongswan() {
     assert_eq!(cn.lifetimes.rekey_time, h(4));
     assert_eq!(cn.lifetimes.over_time, Duration::from_secs(1440));
     assert_eq!(cn.lifetimes.rand_time, Duration::from_secs(1440));
+    assert_eq!(cn.lifetimes.reauth_time, Duration::ZERO);
     let l = cn.children[0].lifetimes;
     assert_eq!(l.rekey_time, h(1));
     assert_eq!(l.life_time, Duration::from_secs(3960));
@@ -963,6 +964,31 @@ fn rand_bytes_and_packets_default_to_the_difference_of_the_limits_as_strongswan(
     assert!(
         e.contains("s.conf:8: connections.c.children.c.rand_packets: rand_packets must be smaller than rekey_packets"),
         "{e}"
+    );
+}
+
+#[test]
+fn reauth_time_is_read_and_over_time_follows_the_larger_time() {
+    use std::time::Duration;
+    // strongSwan: over_time defaults to 10% of the larger of rekey_time
+    // and reauth_time, rand_time to over_time.
+    let c = ok(&conn("rekey_time: 0\nreauth_time: 3h", ""));
+    let l = c.connections()[0].lifetimes;
+    assert_eq!(l.rekey_time, Duration::ZERO);
+    assert_eq!(l.reauth_time, Duration::from_secs(10_800));
+    assert_eq!(l.over_time, Duration::from_secs(1080));
+    assert_eq!(l.rand_time, Duration::from_secs(1080));
+    let c = ok(&conn("reauth_time: 8h", ""));
+    let l = c.connections()[0].lifetimes;
+    assert_eq!(l.rekey_time, Duration::from_secs(4 * 3600));
+    assert_eq!(l.over_time, Duration::from_secs(2880));
+    assert_issues(
+        &conn("rekey_time: 0\nreauth_time: 1m\nrand_time: 2m", ""),
+        &[(
+            7,
+            "connections.c.rand_time",
+            "rand_time must be smaller than reauth_time",
+        )],
     );
 }
 

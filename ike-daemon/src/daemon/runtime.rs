@@ -151,6 +151,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         encap: c.encap,
         lifetimes: IkeLifetimes {
             rekey_time: c.lifetimes.rekey_time,
+            reauth_time: c.lifetimes.reauth_time,
             over_time: c.lifetimes.over_time,
             rand_time: c.lifetimes.rand_time,
         },

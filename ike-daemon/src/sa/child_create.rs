@@ -8,7 +8,7 @@ use tracing::{debug, info};
 
 use super::config::{ChildCfg, Mode};
 use super::endpoint::Ctx;
-use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, notify};
+use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, later, notify};
 use super::ts::{narrow, resolve, within};
 use super::types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
@@ -66,6 +66,9 @@ pub(crate) struct Child {
     /// The peer's new SA that lost a rekey collision to ours: when we
     /// delete it ourselves if the peer has not (child_rekey.rs).
     pub(crate) orphan_at: Option<Instant>,
+    /// Responder of a reauthentication: when it sends on its outbound SA
+    /// even if the Child SA it took over is still there (`reauth`).
+    pub(crate) handover_at: Option<Instant>,
 }
 
 impl Child {
@@ -267,6 +270,7 @@ impl IkeSa {
             rekey_at: None,
             expires_at: None,
             orphan_at: None,
+            handover_at: None,
         });
         id
     }
@@ -686,6 +690,22 @@ impl IkeSa {
         let Some(suite) = c.suite else {
             return;
         };
+        // Reauthentication: its inbound SA went in before IKE_AUTH with
+        // the transform and selectors in use (`reauth`).
+        let early = self.preinstalled_matches(child, &suite, &c.local_ts, &c.remote_ts);
+        if early == Some(false) {
+            self.child_rejected(
+                ctx,
+                now,
+                child,
+                ChildFailReason::Internal(
+                    "the answer changed the transform or selectors of the reauthenticated \
+                     Child SA"
+                        .into(),
+                ),
+            );
+            return;
+        }
         let derived = ChildKeys::derive(
             keys.prf.as_ref(),
             keys.sk_d.as_bytes(),
@@ -701,6 +721,23 @@ impl IkeSa {
                 return;
             }
         };
+        // A fresh Child SA with the configuration and selectors of one that
+        // is installed (of an IKE SA being reauthenticated, ours or the
+        // peer's) goes in under that one's policies and takes over their
+        // reqid, so the policies never flap.
+        let key = (
+            self.peer.name.clone(),
+            c.cfg.name.clone(),
+            c.local_ts.clone(),
+            c.remote_ts.clone(),
+        );
+        let takeover = if c.rekey.is_none() {
+            ctx.reqids.shared(&key)
+        } else {
+            None
+        };
+        let reqid = takeover.unwrap_or(c.reqid);
+        ctx.reqids.hold(reqid, key, c.id);
         let (encr_in, integ_in, encr_out, integ_out) = if self.initiator_of(c) {
             (k.encr_r, k.integ_r, k.encr_i, k.integ_i)
         } else {
@@ -726,7 +763,7 @@ impl IkeSa {
             esn: suite.esn,
             replay_window: c.cfg.replay_window,
             initiator: c.initiator,
-            reqid: c.reqid,
+            reqid,
             limits: c
                 .cfg
                 .lifetimes
@@ -736,7 +773,37 @@ impl IkeSa {
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
         let mut pending_out = None;
-        let op = if !rekey {
+        let mut handover_at = None;
+        let op = if early == Some(true) {
+            debug!(
+                "{}: CHILD_SA {}{child} adds its outbound SA (inbound in since IKE_AUTH)",
+                self.name(),
+                install.name
+            );
+            KernelOp::InstallOutbound {
+                req,
+                child: install,
+            }
+        } else if takeover.is_some() {
+            debug!(
+                "{}: CHILD_SA {}{child} takes over reqid {reqid} and its policies",
+                self.name(),
+                install.name
+            );
+            // The responder (of the reauthentication's exchange) sends on
+            // the new SA only once the old Child SA goes (`drop_child`):
+            // until its answer arrives, the initiator cannot receive on it.
+            if !initiator {
+                ctx.pending_out
+                    .insert(reqid, (self.id, child, install.clone()));
+                handover_at = Some(later(now, super::reauth::HANDOVER));
+            }
+            KernelOp::InstallRekeyed {
+                req,
+                child: install,
+                outbound: initiator,
+            }
+        } else if !rekey {
             KernelOp::InstallChild {
                 req,
                 child: install,
@@ -757,9 +824,11 @@ impl IkeSa {
         };
         ctx.kernel_ops.push_back(op);
         if let Some(c) = self.child_mut(child) {
+            c.reqid = reqid;
+            c.handover_at = handover_at;
             c.state = ChildState::Installing;
             c.out_pending = pending_out;
-            c.outbound = !rekey || (initiator && !lost);
+            c.outbound = (!rekey && (takeover.is_none() || initiator)) || (initiator && !lost);
             if lost {
                 c.redundant = true;
             }
@@ -858,6 +927,31 @@ impl IkeSa {
         by_peer: bool,
         reason: ChildFailReason,
     ) {
+        let policies = !ctx.reqids.held_by_other(c.reqid, c.id);
+        ctx.reqids.release(c.reqid, c.id);
+        match ctx.pending_out.get(&c.reqid) {
+            // It was waiting to send: it never will.
+            Some((_, waiting, _)) if *waiting == c.id => {
+                ctx.pending_out.remove(&c.reqid);
+            }
+            // A Child SA of a reauthentication took over this one's
+            // reqid: it sends from now on, before this one's SAs go.
+            Some(_) if c.outbound => {
+                if let Some((ike, waiting, install)) = ctx.pending_out.remove(&c.reqid) {
+                    debug!(
+                        "CHILD_SA {}{waiting} sends from now on, {}{} goes",
+                        install.name, c.cfg.name, c.id
+                    );
+                    let req = ctx.kernel_req(ike, KernelPurpose::InstallOut { child: waiting });
+                    ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
+                        req,
+                        child: install,
+                    });
+                    ctx.outbound_now.push((ike, waiting));
+                }
+            }
+            _ => {}
+        }
         match c.state {
             ChildState::Installed
             | ChildState::Deleting
@@ -867,7 +961,7 @@ impl IkeSa {
                 let req = ctx.kernel_req(self.id, KernelPurpose::Remove);
                 ctx.kernel_ops.push_back(KernelOp::RemoveChild {
                     req,
-                    child: self.remove_of(&c),
+                    child: self.remove_of(&c, policies),
                 });
             }
             ChildState::Creating => {
@@ -932,7 +1026,9 @@ impl IkeSa {
         }
     }
 
-    pub(crate) fn remove_of(&self, c: &Child) -> ChildRemove {
+    /// The kernel removal of `c`; its reqid's `policies` too if no other
+    /// Child SA holds them.
+    pub(crate) fn remove_of(&self, c: &Child, policies: bool) -> ChildRemove {
         ChildRemove {
             id: c.id,
             ike_sa: self.id,
@@ -945,11 +1041,7 @@ impl IkeSa {
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
             reqid: c.reqid,
-            // The policies stay while another child with kernel state
-            // (its rekeyed successor) uses the same reqid.
-            policies: !self.children.iter().any(|o| {
-                o.id != c.id && o.reqid == c.reqid && !matches!(o.state, ChildState::Creating)
-            }),
+            policies,
             outbound: c.outbound,
         }
     }

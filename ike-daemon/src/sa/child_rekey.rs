@@ -408,6 +408,27 @@ impl IkeSa {
     ) {
         let name = self.name();
         let id = self.id;
+        if let Some(c) = self.child_mut(child)
+            && c.rekey.is_none()
+        {
+            // A reauthentication's Child SA that took over a reqid.
+            match outcome {
+                Ok(()) => debug!("{name}: CHILD_SA {}{child} sends now", c.cfg.name),
+                Err(e) => {
+                    info!(
+                        "CHILD_SA {}{child}: installing the outbound SA failed: {e}; deleting it (IKE SA {name})",
+                        c.cfg.name
+                    );
+                    c.outbound = false;
+                    if c.state == ChildState::Installed {
+                        c.state = ChildState::Deleting;
+                        self.queue.push_back(Task::DeleteChild(child));
+                        self.next_task(ctx, now);
+                    }
+                }
+            }
+            return;
+        }
         if let Some((mid, inner, left)) = self.deferred.take() {
             let left = left.saturating_sub(1);
             if left == 0 {

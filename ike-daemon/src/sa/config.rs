@@ -134,8 +134,8 @@ impl ChildLifetimes {
     }
 }
 
-/// When an IKE SA is rekeyed and when it is deleted (`rekey_time`,
-/// `over_time`, `rand_time` of a connection). Zero means off.
+/// When an IKE SA is rekeyed, reauthenticated and deleted (`rekey_time`,
+/// `reauth_time`, `over_time`, `rand_time` of a connection). Zero means off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IkeLifetimes {
     /// Rekey this long after establishment, minus a random part of `rand_time`.
@@ -143,8 +143,13 @@ pub struct IkeLifetimes {
     /// How long after `rekey_time` the SA is deleted if the rekey did not
     /// complete (strongSwan: 10% of `rekey_time`).
     pub over_time: Duration,
-    /// Upper bound of the random time subtracted from `rekey_time`.
+    /// Upper bound of the random time subtracted from `rekey_time` and
+    /// `reauth_time`.
     pub rand_time: Duration,
+    /// Reauthenticate this long after establishment (a new IKE SA with
+    /// IKE_SA_INIT and IKE_AUTH replaces this one, make-before-break),
+    /// minus a random part of `rand_time`.
+    pub reauth_time: Duration,
 }
 
 /// A peer configuration (`connections.<name>`).

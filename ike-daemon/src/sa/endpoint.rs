@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::ike_sa::{IkeSa, KernelPurpose};
@@ -46,6 +46,22 @@ pub(crate) struct Ctx {
     next_ike: u64,
     /// New IKE SAs made by rekeying, for the endpoint to take in.
     pub(crate) new_sas: Vec<IkeSa>,
+    /// Which Child SAs hold each kernel reqid.
+    pub(crate) reqids: super::reqids::Reqids,
+    /// IKE SAs whose reauthentication is due, for the endpoint to start.
+    pub(crate) reauths: Vec<IkeSaId>,
+    /// Child SAs that took over a reqid as responder of a
+    /// reauthentication, by reqid: their outbound SA goes in when the
+    /// Child SA they replace goes (`reauth`).
+    pub(crate) pending_out: HashMap<u32, (IkeSaId, ChildId, super::ChildInstall)>,
+    /// Such Child SAs whose outbound SA was just asked for (the endpoint
+    /// marks them: they belong to another IKE SA than the one that asked).
+    pub(crate) outbound_now: Vec<(IkeSaId, ChildId)>,
+    /// Answers held back until the outbound SAs of these Child SAs are
+    /// in: the answer to a peer's delete of a reauthenticated IKE SA,
+    /// whose Child SAs' successors send from then on (the peer removes
+    /// the old inbound SAs when it has the answer).
+    pub(crate) held: Vec<(super::Transmit, Vec<(IkeSaId, ChildId)>)>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -159,6 +175,8 @@ pub struct Endpoint {
     by_peer: HashMap<String, BTreeSet<IkeSaId>>,
     peer_of: HashMap<IkeSaId, String>,
     timers: Timers,
+    /// Reauthentications under way: the new IKE SA to the old one.
+    reauths: HashMap<IkeSaId, IkeSaId>,
 }
 
 impl Endpoint {
@@ -189,6 +207,11 @@ impl Endpoint {
                 trap_reqids: HashMap::new(),
                 next_ike: 0,
                 new_sas: Vec::new(),
+                reqids: Default::default(),
+                reauths: Vec::new(),
+                pending_out: HashMap::new(),
+                outbound_now: Vec::new(),
+                held: Vec::new(),
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -198,6 +221,7 @@ impl Endpoint {
             by_peer: HashMap::new(),
             peer_of: HashMap::new(),
             timers: Timers::default(),
+            reauths: HashMap::new(),
         }
     }
 
@@ -286,6 +310,7 @@ impl Endpoint {
             sa.handle_message(&mut self.ctx, now, local, remote, msg, bytes);
         }
         self.after(id);
+        self.reauth_progress(now);
     }
 
     /// Timers due at `now`: retransmissions, give-ups, half-open timeouts.
@@ -296,6 +321,8 @@ impl Endpoint {
             }
             self.after(id);
         }
+        self.start_reauths(now);
+        self.reauth_progress(now);
     }
 
     /// The result of a [`KernelOp`] (matched by its `req`).
@@ -304,11 +331,37 @@ impl Endpoint {
             debug!("kernel result for unknown request {:?}", result.req);
             return;
         };
+        let out = match purpose {
+            KernelPurpose::InstallOut { child } => Some((id, child)),
+            _ => None,
+        };
         match self.sas.get_mut(&id) {
             Some(sa) => sa.handle_kernel(&mut self.ctx, now, purpose, result.outcome),
             None => orphan(&mut self.ctx, purpose, result.outcome),
         }
+        if let Some(done) = out {
+            self.release_held(done);
+        }
         self.after(id);
+        self.reauth_progress(now);
+    }
+
+    /// The outbound SA of `done` is in (or failed): answers held for it
+    /// go out once nothing else holds them.
+    fn release_held(&mut self, done: (IkeSaId, ChildId)) {
+        if self.ctx.held.is_empty() {
+            return;
+        }
+        for (_, waiting) in &mut self.ctx.held {
+            waiting.retain(|w| *w != done);
+        }
+        let (ready, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ctx.held)
+            .into_iter()
+            .partition(|(_, waiting)| waiting.is_empty());
+        self.ctx.held = held;
+        for (t, _) in ready {
+            self.ctx.transmits.push_back(t);
+        }
     }
 
     /// The kernel reqid for trap policies of `peer`'s child `child`
@@ -540,6 +593,84 @@ impl Endpoint {
         self.sas.is_empty()
     }
 
+    /// Starts the reauthentications that came due (`reauth`).
+    fn start_reauths(&mut self, now: Instant) {
+        for old in std::mem::take(&mut self.ctx.reauths) {
+            let id = self.ctx.peek_ike_id();
+            let started = match self.sas.get(&old) {
+                Some(sa) => sa.start_reauth(&mut self.ctx, now, id),
+                None => continue,
+            };
+            match started {
+                Ok(new) => {
+                    self.ctx.take_ike_id();
+                    self.reauths.insert(id, old);
+                    self.insert(now, new);
+                }
+                Err(e) => {
+                    warn!("cannot start the reauthentication of IKE SA {old}: {e}");
+                    if let Some(sa) = self.sas.get_mut(&old) {
+                        sa.reauth_done(&mut self.ctx, now, id, false);
+                    }
+                    self.after(old);
+                }
+            }
+        }
+    }
+
+    /// Finishes the reauthentications whose new IKE SA is up (the old
+    /// one is deleted) or failed (the old one stays and retries).
+    fn reauth_progress(&mut self, now: Instant) {
+        if self.reauths.is_empty() {
+            return;
+        }
+        let done: Vec<(IkeSaId, IkeSaId, bool)> = self
+            .reauths
+            .iter()
+            .filter_map(|(&new, &old)| match self.sas.get(&new) {
+                None => Some((new, old, false)),
+                Some(sa) => match sa.reauth_outcome() {
+                    Some(Ok(())) => Some((new, old, true)),
+                    Some(Err(missing)) => {
+                        // Another attempt could not end before the old
+                        // IKE SA's `over_time` deadline: the new one with
+                        // the Child SAs that came up beats none at all.
+                        let last = self
+                            .sas
+                            .get(&old)
+                            .is_none_or(|o| o.reauth_retry_too_late(now));
+                        info!(
+                            "reauthentication of IKE SA {}{old}: CHILD_SA {} did not come up with {}, {}",
+                            sa.peer.name,
+                            missing.join(", "),
+                            sa.name(),
+                            if last {
+                                "no time left for another attempt: the old IKE SA goes without them"
+                            } else {
+                                "deleting that one"
+                            }
+                        );
+                        Some((new, old, last))
+                    }
+                    None => (!self.sas.contains_key(&old)).then_some((new, old, true)),
+                },
+            })
+            .collect();
+        for (new, old, ok) in done {
+            self.reauths.remove(&new);
+            if !ok && let Some(sa) = self.sas.get_mut(&new) {
+                // It has some of the Child SAs: they go, the old IKE SA's
+                // (whose policies they share) carry on.
+                sa.terminate(&mut self.ctx, now);
+                self.after(new);
+            }
+            if let Some(sa) = self.sas.get_mut(&old) {
+                sa.reauth_done(&mut self.ctx, now, new, ok);
+            }
+            self.after(old);
+        }
+    }
+
     /// Takes in an IKE SA made by a rekey.
     fn insert_rekeyed(&mut self, mut sa: IkeSa) {
         let id = sa.id();
@@ -599,6 +730,13 @@ impl Endpoint {
     fn after(&mut self, id: IkeSaId) {
         for sa in std::mem::take(&mut self.ctx.new_sas) {
             let new = sa.id();
+            // A rekey of an IKE SA being reauthenticated: the new one is
+            // what the reauthentication replaces.
+            for old in self.reauths.values_mut() {
+                if *old == id {
+                    *old = new;
+                }
+            }
             // Kernel requests of the children it took over answer to it.
             for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
                 if *owner == id && purpose.child().is_some_and(|c| sa.has_child(c)) {
@@ -606,6 +744,15 @@ impl Endpoint {
                 }
             }
             self.insert_rekeyed(sa);
+        }
+        for (ike, child) in std::mem::take(&mut self.ctx.outbound_now) {
+            if let Some(c) = self
+                .sas
+                .get_mut(&ike)
+                .and_then(|sa| sa.children.iter_mut().find(|c| c.id == child))
+            {
+                c.outbound = true;
+            }
         }
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);

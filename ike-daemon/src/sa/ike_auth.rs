@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::child_create::{ChildRequest, offer, sa_payload, ts_payloads};
+use super::child_create::{ChildRequest, sa_payload, ts_payloads};
 use super::endpoint::Ctx;
 use super::ike_sa::{IdDisplay, IkeSa, Phase, Task, error_notify, notify};
 use super::ts::resolve;
@@ -77,13 +77,20 @@ impl IkeSa {
 
     /// Initiator: IKE_SA_INIT is done and the first child has its SPI.
     pub(crate) fn send_auth_request(&mut self, ctx: &mut Ctx, now: Instant) {
+        if self.keys.is_none() {
+            return;
+        }
+        if self.children.is_empty() && !self.childless() {
+            return;
+        }
+        // Reauthentication: the first Child SA's inbound SA goes in first.
+        if self.reauth_preinstall(ctx) {
+            return;
+        }
         let Some(keys) = self.keys.as_ref() else {
             return;
         };
         let child = self.children.first();
-        if child.is_none() && !self.childless() {
-            return;
-        }
         let local_id = self.peer.local_id.clone();
         let remote_hint = self
             .peer
@@ -128,7 +135,7 @@ impl IkeSa {
                     Vec::new(),
                 )));
             }
-            inner.push(Payload::Sa(offer(&cfg, child.spi_in, false)));
+            inner.push(Payload::Sa(self.auth_offer(child)));
             inner.push(Payload::TsI(local_ts.clone()));
             inner.push(Payload::TsR(remote_ts.clone()));
             if let Some(c) = self.children.first_mut() {
@@ -220,7 +227,7 @@ impl IkeSa {
         let Some(child) = self.children.first() else {
             return;
         };
-        let (id, offered) = (child.id, offer(&child.cfg, child.spi_in, false));
+        let (id, offered) = (child.id, self.auth_offer(child));
         let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
         self.initiator_child_answer(ctx, now, msg, id, &offered, &ni, &nr, None, true);
     }

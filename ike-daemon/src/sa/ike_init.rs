@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::child_create::NONCE_LEN;
-use super::config::{AddrSpec, PeerCfg};
+use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
     IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
@@ -132,6 +132,21 @@ impl IkeSa {
                 _ => None,
             })
             .unwrap_or_else(|| unspecified(remote_ip));
+        let remote = SocketAddr::new(remote_ip, peer.remote_port);
+        Self::start(ctx, now, id, peer, cfgs, local_ip, remote)
+    }
+
+    /// Starts an IKE SA from `local_ip` to `remote` that brings up `cfgs`
+    /// (the first with IKE_AUTH).
+    pub(crate) fn start(
+        ctx: &mut Ctx,
+        now: Instant,
+        id: IkeSaId,
+        peer: Arc<PeerCfg>,
+        cfgs: VecDeque<ChildCfg>,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+    ) -> Result<Self, CommandError> {
         let internal = |e: String| CommandError::Internal(e);
         let spi_i = random_spi(ctx).map_err(internal)?;
         let nonce_i = ctx
@@ -154,7 +169,7 @@ impl IkeSa {
             phase: Phase::InitSent,
             candidates: Vec::new(),
             local: SocketAddr::new(local_ip, peer.local_port),
-            remote: SocketAddr::new(remote_ip, peer.remote_port),
+            remote,
             spi_i,
             spi_r: 0,
             established_at: None,
@@ -185,6 +200,10 @@ impl IkeSa {
             retire_at: None,
             rekey_at: None,
             expire_at: None,
+            reauth_at: None,
+            reauthing: false,
+            reauth_pre: None,
+            reauth_wants: Vec::new(),
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,
@@ -746,6 +765,10 @@ pub(crate) fn respond(
         retire_at: None,
         rekey_at: None,
         expire_at: None,
+        reauth_at: None,
+        reauthing: false,
+        reauth_pre: None,
+        reauth_wants: Vec::new(),
         rekey_ke: (0, None),
         peer_rekey: None,
         deferred: None,

@@ -36,6 +36,8 @@ const RETIRE_AFTER: Duration = Duration::from_secs(60);
 /// Retry of a refused rekey (strongSwan: 15 s minus up to 10 s).
 const RETRY_BASE: Duration = Duration::from_secs(15);
 const RETRY_JITTER: Duration = Duration::from_secs(10);
+/// The shortest wait before a retry that must come before the SA ends.
+const RETRY_MIN: Duration = Duration::from_secs(1);
 
 fn ike_spi(p: &Proposal) -> Option<u64> {
     <[u8; 8]>::try_from(p.spi.as_slice())
@@ -45,6 +47,16 @@ fn ike_spi(p: &Proposal) -> Option<u64> {
 }
 
 impl IkeSa {
+    /// `wait` for a retry of the IKE rekey, but one after the SA's end
+    /// (an `over_time` shorter than the retry interval) would never come:
+    /// then half the time left, at least [`RETRY_MIN`].
+    pub(crate) fn retry_before_end(&self, now: Instant, wait: Duration) -> Duration {
+        match self.expire_at {
+            Some(end) => wait.min((end.saturating_duration_since(now) / 2).max(RETRY_MIN)),
+            None => wait,
+        }
+    }
+
     /// Starts a rekey of the IKE SA (the `rekey` command, the timer).
     pub(crate) fn rekey_ike(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), CommandError> {
         match self.phase {
@@ -235,10 +247,8 @@ impl IkeSa {
                 } else if notify == Some(NotifyType::TEMPORARY_FAILURE)
                     || notify == Some(NotifyType::NO_ADDITIONAL_SAS)
                 {
-                    self.rekey_at = Some(later(
-                        now,
-                        RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER)),
-                    ));
+                    let wait = RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER));
+                    self.rekey_at = Some(later(now, self.retry_before_end(now, wait)));
                 }
                 return;
             }
@@ -321,6 +331,10 @@ impl IkeSa {
             retire_at: None,
             rekey_at: None,
             expire_at: None,
+            reauth_at: None,
+            reauthing: false,
+            reauth_pre: None,
+            reauth_wants: Vec::new(),
             rekey_ke: (0, None),
             peer_rekey: None,
             deferred: None,
@@ -344,6 +358,12 @@ impl IkeSa {
         // Deleted (by command) while being rekeyed: the new one goes too.
         let terminated = delete_old && self.queue.iter().any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
+        // Children waiting to send after a reauthentication move along.
+        for (ike, ..) in ctx.pending_out.values_mut() {
+            if *ike == self.id {
+                *ike = new.id();
+            }
+        }
         // The new SA sends the keepalives from now on.
         self.nat.keepalive_at = None;
         new.pending_children = std::mem::take(&mut self.pending_children);
@@ -352,6 +372,8 @@ impl IkeSa {
             .filter(|t| !matches!(t, Task::RekeyIke { .. } | Task::DeleteIke))
             .collect();
         new.start_ike_lifetimes(ctx, now);
+        self.inherit_reauth(&mut new);
+        new.reauthing = self.reauthing;
         info!(
             "IKE SA {} rekeyed to {}, SPIs {:016x}_i {:016x}_r",
             self.name(),
@@ -367,6 +389,8 @@ impl IkeSa {
         self.rekeyed = true;
         self.rekey_at = None;
         self.expire_at = None;
+        self.reauth_at = None;
+        self.reauthing = false;
         self.phase = Phase::Rekeyed;
         if delete_old {
             self.queue.push_front(Task::DeleteIke);

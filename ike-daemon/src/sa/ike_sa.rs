@@ -43,6 +43,9 @@ pub(crate) enum KernelPurpose {
     Install { child: ChildId },
     /// Installing the outbound SA of a rekeyed Child SA (responder).
     InstallOut { child: ChildId },
+    /// Installing the inbound SA of a reauthentication's first Child SA
+    /// before IKE_AUTH.
+    PreInstall { child: ChildId },
     /// Removing one (the result is only logged).
     Remove,
     /// Reading the inbound traffic counters for dead peer detection.
@@ -55,9 +58,10 @@ impl KernelPurpose {
     /// The Child SA it is about.
     pub(crate) fn child(&self) -> Option<ChildId> {
         match self {
-            Self::AllocSpi { child, .. } | Self::Install { child } | Self::InstallOut { child } => {
-                Some(*child)
-            }
+            Self::AllocSpi { child, .. }
+            | Self::Install { child }
+            | Self::InstallOut { child }
+            | Self::PreInstall { child } => Some(*child),
             Self::Remove | Self::Traffic | Self::Update => None,
         }
     }
@@ -286,6 +290,17 @@ pub(crate) struct IkeSa {
     /// When we rekey the IKE SA, and when it is deleted unless rekeyed.
     pub(crate) rekey_at: Option<Instant>,
     pub(crate) expire_at: Option<Instant>,
+    /// When we reauthenticate the IKE SA (a new one replaces it, `reauth`).
+    pub(crate) reauth_at: Option<Instant>,
+    /// Its reauthentication is under way: no rekey of it meanwhile.
+    pub(crate) reauthing: bool,
+    /// Initiator of a reauthentication: the first Child SA's inbound SA
+    /// goes in before IKE_AUTH (`reauth`).
+    pub(crate) reauth_pre: Option<super::reauth::PreInstall>,
+    /// Initiator of a reauthentication: the names of the Child SAs it
+    /// brings along, each of which must come up before the old IKE SA
+    /// goes (`reauth`).
+    pub(crate) reauth_wants: Vec<String>,
     /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
     pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
     /// Responder of the peer's IKE rekey while ours is in flight: the new
@@ -459,7 +474,7 @@ impl IkeSa {
         let children = self
             .children
             .iter()
-            .flat_map(|c| [c.rekey_at, c.expires_at, c.orphan_at])
+            .flat_map(|c| [c.rekey_at, c.expires_at, c.orphan_at, c.handover_at])
             .flatten();
         [
             r,
@@ -468,6 +483,7 @@ impl IkeSa {
             self.rekey_at,
             self.expire_at,
             self.dpd.at,
+            self.reauth_at,
             self.nat.keepalive_at,
         ]
         .into_iter()
@@ -956,6 +972,7 @@ impl IkeSa {
         self.rekey_at = None;
         self.expire_at = None;
         self.dpd.at = None;
+        self.reauth_at = None;
         if let Some((mut other, _)) = self.peer_rekey.take() {
             other.teardown(ctx, by_peer);
         }
@@ -1027,6 +1044,9 @@ impl IkeSa {
             },
             KernelPurpose::InstallOut { child } => {
                 self.outbound_installed(ctx, now, child, outcome.map(|_| ()))
+            }
+            KernelPurpose::PreInstall { child } => {
+                self.preinstalled(ctx, now, child, outcome.map(|_| ()))
             }
             KernelPurpose::Traffic => self.dpd_traffic(ctx, now, outcome),
             KernelPurpose::Remove => {

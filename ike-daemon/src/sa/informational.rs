@@ -136,8 +136,24 @@ impl IkeSa {
                 self.outstanding = None;
                 self.adopt(ctx, now, *theirs, false);
             }
+            let at = ctx.transmits.len();
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
+            let before = ctx.outbound_now.len();
             self.deleted(ctx, true);
+            // Child SAs of a reauthentication that waited for these to
+            // go send from now on: the peer removes the old inbound SAs
+            // when it has the answer, so it waits for their outbound SAs.
+            let handed: Vec<_> = ctx.outbound_now.get(before..).unwrap_or_default().to_vec();
+            if !handed.is_empty()
+                && let Some(t) = ctx.transmits.remove(at)
+            {
+                debug!(
+                    "{}: answer to the delete held until {} outbound SAs are in",
+                    self.name(),
+                    handed.len()
+                );
+                ctx.held.push((t, handed));
+            }
             return;
         }
         let mut answer: Vec<(ProtocolId, u32)> = Vec::new();

@@ -4,7 +4,9 @@
 //!
 //! A Child SA is rekeyed `rekey_time - random(0..rand_time)` after it was
 //! installed and deleted at `life_time` if that did not happen; an IKE SA
-//! is rekeyed likewise and deleted `over_time` after `rekey_time`. The
+//! is rekeyed likewise, reauthenticated at `reauth_time` (jittered the
+//! same way; `reauth`), and deleted `over_time` after the earlier of the
+//! two. The
 //! random part comes from the crypto provider (deterministic in tests).
 //! Zero turns a timer off. Both peers run their timers; if both rekey at
 //! once, the collision rules of `child_rekey` / `ike_rekey` apply.
@@ -30,15 +32,34 @@ impl IkeSa {
     /// The IKE SA is (newly) established: set its rekey and expiry times.
     pub(crate) fn start_ike_lifetimes(&mut self, ctx: &Ctx, now: Instant) {
         let l = self.peer.lifetimes;
-        if l.rekey_time.is_zero() {
-            self.rekey_at = None;
-            self.expire_at = None;
+        let at = |t: Duration| {
+            (!t.is_zero()).then(|| later(now, t.saturating_sub(ctx.jitter(l.rand_time.min(t)))))
+        };
+        self.rekey_at = at(l.rekey_time);
+        self.reauth_at = at(l.reauth_time);
+        // As strongSwan: the SA goes `over_time` after the earlier of
+        // rekey and reauthentication if neither replaced it.
+        let first = [l.rekey_time, l.reauth_time]
+            .into_iter()
+            .filter(|t| !t.is_zero())
+            .min();
+        self.expire_at = first
+            .filter(|_| !l.over_time.is_zero())
+            .map(|t| later(now, t.saturating_add(l.over_time)));
+    }
+
+    /// A rekey made `new` from this SA: the reauthentication time stays
+    /// (strongSwan's too survives rekeying), and with it the deadline.
+    pub(crate) fn inherit_reauth(&self, new: &mut IkeSa) {
+        let Some(reauth) = self.reauth_at else {
             return;
+        };
+        new.reauth_at = Some(reauth);
+        let over = self.peer.lifetimes.over_time;
+        if !over.is_zero() {
+            let by_reauth = later(reauth, over);
+            new.expire_at = Some(new.expire_at.map_or(by_reauth, |t| t.min(by_reauth)));
         }
-        let jitter = ctx.jitter(l.rand_time.min(l.rekey_time));
-        self.rekey_at = Some(later(now, l.rekey_time.saturating_sub(jitter)));
-        self.expire_at =
-            (!l.over_time.is_zero()).then(|| later(now, l.rekey_time.saturating_add(l.over_time)));
     }
 
     /// `child` is installed: set its rekey and expiry times.
@@ -65,12 +86,26 @@ impl IkeSa {
             self.terminate(ctx, now);
             return;
         }
-        if self.rekey_at.is_some_and(|t| t <= now) {
-            self.rekey_at = None;
-            if self.rekey_ike(ctx, now).is_err() && self.phase != Phase::Deleting {
-                self.rekey_at = Some(later(now, LATER));
+        if self.reauth_at.is_some_and(|t| t <= now) {
+            self.reauth_at = None;
+            if self.phase == Phase::Established && !self.reauthing {
+                // The endpoint starts the new IKE SA (`reauth`).
+                self.reauthing = true;
+                ctx.reauths.push(self.id);
+            } else if !self.reauthing && self.phase != Phase::Deleting {
+                self.reauth_at = Some(later(now, LATER));
             }
         }
+        if self.rekey_at.is_some_and(|t| t <= now) {
+            self.rekey_at = None;
+            if self.reauthing {
+                // A new IKE SA is on its way: no rekey of this one.
+                self.rekey_at = Some(later(now, LATER));
+            } else if self.rekey_ike(ctx, now).is_err() && self.phase != Phase::Deleting {
+                self.rekey_at = Some(later(now, self.retry_before_end(now, LATER)));
+            }
+        }
+        self.handovers_due(ctx, now);
         let expired: Vec<ChildId> = self
             .children
             .iter()

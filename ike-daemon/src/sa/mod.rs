@@ -25,7 +25,9 @@
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
 //! the make-before-break order of kernel operations), `ike_rekey` (a new
-//! IKE SA from the old SK_d that takes over the Child SAs), `lifetimes`
+//! IKE SA from the old SK_d that takes over the Child SAs), `reauth`
+//! (make-before-break reauthentication: a new IKE SA from scratch whose
+//! Child SAs take over the old ones' reqids, `reqids`), `lifetimes`
 //! (rekey and expiry timers, the kernel's soft and hard expires),
 //! `dpd` (dead peer detection after `dpd_delay` of silence), `informational`
 //! (deletes, liveness checks,
@@ -55,8 +57,6 @@
 //! retransmissions of it be dropped until then.
 //!
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
-//! - Reauthentication (`reauth_time`): IKE SAs are rekeyed, never
-//!   reauthenticated.
 //! - A rekey keeps the configuration (and proposals) the Child SA was
 //!   made with; a reload applies to new SAs only.
 //! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
@@ -80,6 +80,8 @@ mod ike_sa;
 mod informational;
 mod lifetimes;
 mod natt;
+mod reauth;
+mod reqids;
 mod timers;
 mod ts;
 mod types;

@@ -8,7 +8,7 @@ use super::error::{EmitError, ErrorKind};
 use super::reader::{Len16, Reader, fit};
 
 /// One traffic selector.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TrafficSelector {
     /// TS_IPV4_ADDR_RANGE.
     Ipv4(AddressRange<Ipv4Addr>),
@@ -26,7 +26,7 @@ pub enum TrafficSelector {
 }
 
 /// An address range with an IP protocol and a port range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AddressRange<A> {
     /// IP protocol (6 TCP, 17 UDP...), 0 for any.
     pub ip_protocol: u8,

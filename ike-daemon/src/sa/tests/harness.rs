@@ -186,6 +186,9 @@ impl FakeKernel {
                 );
                 assert!(self.policies.contains(&child.reqid));
                 self.add_out(&child);
+                // Now with its outbound SPI (a reauthentication's Child
+                // SA whose inbound SA went in before IKE_AUTH had none).
+                self.installed.insert(child.id, child);
                 Self::ok(req)
             }
             KernelOp::RemoveChild { req, child } => {

@@ -6,6 +6,7 @@ mod dpd;
 mod fuzz;
 mod harness;
 mod natt;
+mod reauth;
 mod rekey;
 mod traps;
 

@@ -889,6 +889,7 @@ fn ike_rekey_time_rekeys_the_ike_sa_and_keeps_the_children() {
             rekey_time: secs(4 * 3600),
             over_time: secs(1440),
             rand_time: secs(1440),
+            reauth_time: secs(0),
         };
     }
     let mut p = Pair::new(s);
@@ -1182,6 +1183,7 @@ fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
                 rekey_time: secs(1800),
                 over_time: secs(180),
                 rand_time: secs(rand * 3),
+                reauth_time: secs(0),
             };
         }
         let mut p = Pair::new(s);
@@ -1409,4 +1411,48 @@ fn terminating_a_child_or_ike_sa_while_it_is_rekeyed_removes_the_new_one_too() {
             "IKE, side {side}"
         );
     }
+}
+
+/// An IKE rekey refused with TEMPORARY_FAILURE shortly before the SA's
+/// end (`over_time` shorter than the usual 5-15 s retry, as in the lab's
+/// few-second lifetimes): the retry comes before the end, and the SA is
+/// rekeyed instead of deleted.
+#[test]
+fn refused_ike_rekey_is_retried_before_the_sa_ends() {
+    let mut s = pfs_setup();
+    s.peers[0][0].lifetimes = IkeLifetimes {
+        rekey_time: secs(120),
+        reauth_time: secs(0),
+        over_time: secs(2),
+        rand_time: secs(0),
+    };
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    // The SA ends at 122 s; `connect` ran the first minute.
+    p.run_for(Duration::from_millis(57_500));
+    let (old, _) = only_child(&p, 1);
+    let now = p.now;
+    let (a, b) = (ike_id(&p, 0), ike_id(&p, 1));
+    p.peers[0].ep.rekey_ike(now, a).unwrap();
+    p.peers[1].ep.rekey_child(now, b, old).unwrap();
+    p.run_for(secs(1));
+    assert!(ike_rekeyed(&p.peers[0].events()).is_empty(), "refused");
+    p.run_for(secs(30));
+    for i in 0..2 {
+        assert_eq!(ike_rekeyed(&p.peers[i].events()).len(), 1, "side {i}");
+        assert!(
+            !p.peers[i]
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::IkeFailed { .. } | Event::ChildDeleted { .. })),
+            "side {i}: {:?}",
+            p.peers[i].events()
+        );
+        assert_eq!(p.peers[i].ep.ike_sas().count(), 1, "side {i}");
+        assert_eq!(
+            p.peers[i].ep.ike_sas().next().unwrap().state,
+            IkeState::Established
+        );
+    }
+    p.assert_one_pair_per_child();
 }

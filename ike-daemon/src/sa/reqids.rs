@@ -1,0 +1,95 @@
+//! Which Child SAs, across all IKE SAs, hold each kernel reqid (and so its
+//! policies). A rekeyed Child SA inherits its predecessor's reqid within
+//! one IKE SA; a reauthentication makes a new IKE SA whose Child SAs take
+//! over the reqid of the old IKE SA's ones with the same configuration and
+//! traffic selectors, as strongSwan's reqid allocation by selectors does.
+//! The policies of a reqid go with its last holder, so deleting the old
+//! IKE SA after a reauthentication leaves them in place.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::types::ChildId;
+use crate::wire::TrafficSelector;
+
+/// What makes two Child SAs the same tunnel: peer and child configuration
+/// names and the negotiated selectors.
+pub(crate) type ReqidKey = (String, String, Vec<TrafficSelector>, Vec<TrafficSelector>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Reqids {
+    holders: HashMap<u32, (ReqidKey, BTreeSet<ChildId>)>,
+    by_key: HashMap<ReqidKey, u32>,
+}
+
+impl Reqids {
+    /// The reqid held by a Child SA with this key, if any.
+    pub(crate) fn shared(&self, key: &ReqidKey) -> Option<u32> {
+        self.by_key
+            .get(key)
+            .copied()
+            .filter(|r| self.holders.get(r).is_some_and(|(_, h)| !h.is_empty()))
+    }
+
+    /// `child` has (or is getting) kernel state under `reqid`.
+    pub(crate) fn hold(&mut self, reqid: u32, key: ReqidKey, child: ChildId) {
+        let entry = self
+            .holders
+            .entry(reqid)
+            .or_insert_with(|| (key.clone(), BTreeSet::new()));
+        entry.1.insert(child);
+        self.by_key.entry(entry.0.clone()).or_insert(reqid);
+    }
+
+    /// Whether another Child SA than `child` holds `reqid`.
+    pub(crate) fn held_by_other(&self, reqid: u32, child: ChildId) -> bool {
+        self.holders
+            .get(&reqid)
+            .is_some_and(|(_, h)| h.iter().any(|c| *c != child))
+    }
+
+    /// `child` is gone. The reqid is forgotten with its last holder.
+    pub(crate) fn release(&mut self, reqid: u32, child: ChildId) {
+        let Some((key, h)) = self.holders.get_mut(&reqid) else {
+            return;
+        };
+        h.remove(&child);
+        if h.is_empty() {
+            if self.by_key.get(key) == Some(&reqid) {
+                let key = key.clone();
+                self.by_key.remove(&key);
+            }
+            self.holders.remove(&reqid);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: &str) -> ReqidKey {
+        ("p".into(), n.into(), Vec::new(), Vec::new())
+    }
+
+    #[test]
+    fn shared_until_the_last_holder_goes() {
+        let mut r = Reqids::default();
+        assert_eq!(r.shared(&key("a")), None);
+        r.hold(7, key("a"), ChildId(1));
+        assert_eq!(r.shared(&key("a")), Some(7));
+        assert_eq!(r.shared(&key("b")), None);
+        r.hold(7, key("a"), ChildId(2));
+        assert!(r.held_by_other(7, ChildId(1)));
+        r.release(7, ChildId(1));
+        assert!(!r.held_by_other(7, ChildId(2)));
+        assert_eq!(r.shared(&key("a")), Some(7));
+        r.release(7, ChildId(2));
+        assert_eq!(r.shared(&key("a")), None);
+        assert!(r.is_empty());
+    }
+}
