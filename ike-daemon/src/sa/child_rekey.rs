@@ -73,10 +73,30 @@ impl IkeSa {
         if self.phase != Phase::Established {
             return Err(CommandError::WrongState(self.state()));
         }
+        // A Child SA the peer's rekey made, whose old SA the peer has not
+        // deleted yet: the peer may not have our answer (charon 5.9.8 drops
+        // an answer carrying the message ID of a request of ours it is
+        // processing). Rekeyed now, the peer would answer
+        // CHILD_SA_NOT_FOUND, and once its retransmission got our cached
+        // answer it would send on an SA we no longer have. Later, then.
+        let taken_over = self
+            .children
+            .iter()
+            .find(|c| c.id == child)
+            .and_then(|c| c.rekey.filter(|_| !c.initiator))
+            .is_none_or(|prev| !self.children.iter().any(|o| o.id == prev));
         let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
             return Err(CommandError::NoSuchSa);
         };
         match c.state {
+            ChildState::Installed if !c.redundant && !taken_over => {
+                debug!(
+                    "CHILD_SA {}{child} is rekeyed once the peer has deleted the SA it replaced",
+                    c.cfg.name
+                );
+                c.rekey_at = Some(later(now, Duration::from_secs(1)));
+                return Ok(());
+            }
             ChildState::Installed if !c.redundant => {}
             // Already being rekeyed or replaced: nothing to do.
             ChildState::Rekeying | ChildState::Rekeyed => return Ok(()),
@@ -312,6 +332,15 @@ impl IkeSa {
                 o.state = ChildState::Rekeyed;
             } else {
                 o.state = ChildState::Installed;
+                // strongSwan's 5-15 s, but before the Child SA's hard end:
+                // with a short life_time the retry would come too late.
+                let retry = match o.expires_at {
+                    Some(end) => retry.min(later(
+                        now,
+                        (end.saturating_duration_since(now) / 2).max(Duration::from_secs(1)),
+                    )),
+                    None => retry,
+                };
                 o.rekey_at = Some(retry);
                 debug!("{}: retrying the rekey of {old} later", o.cfg.name);
             }

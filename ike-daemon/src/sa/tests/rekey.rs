@@ -1456,3 +1456,98 @@ fn refused_ike_rekey_is_retried_before_the_sa_ends() {
     }
     p.assert_one_pair_per_child();
 }
+
+#[test]
+fn a_child_made_by_the_peers_rekey_is_not_rekeyed_before_the_peer_has_our_answer() {
+    // charon 5.9.8 in the kernel lab: it dropped our answer to its rekey
+    // (its message-ID collision), then answered our rekey of the new Child
+    // SA with CHILD_SA_NOT_FOUND; we deleted the new Child SA and made
+    // another, then charon's retransmitted request got our cached answer,
+    // and charon sent on the SA we had deleted until the next rekey. A
+    // Child SA made by the peer's rekey is rekeyed only once the peer has
+    // taken it over (its old SA is gone).
+    let mut p = Pair::default_pair();
+    p.connect(0, "site-b");
+    let (old, _) = only_child(&p, 0);
+    let mut dropped = false;
+    p.policy = Box::new(move |from, _, bytes| {
+        if from == 1 && !dropped && is_create_child_response(bytes) {
+            dropped = true;
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    let ike_a = ike_id(&p, 0);
+    p.a().ep.rekey_child(now, ike_a, old).unwrap();
+    p.run_for(Duration::from_millis(500));
+    // Side 1 has the new Child SA (its answer was lost); it wants to
+    // rekey it at once.
+    let ike_b = ike_id(&p, 1);
+    let new_b = p
+        .b()
+        .ep
+        .ike_sa(ike_b)
+        .unwrap()
+        .children
+        .iter()
+        .map(|c| c.id)
+        .max()
+        .unwrap();
+    let now = p.now;
+    p.b().ep.rekey_child(now, ike_b, new_b).unwrap();
+    for _ in 0..120 {
+        p.run_for(Duration::from_millis(500));
+        if let Err(e) = traffic_flows(&p) {
+            panic!("at {:?}: {e}", p.now - p.start);
+        }
+    }
+    p.assert_one_pair_per_child();
+    assert!(
+        !p.b().events().iter().any(|e| matches!(
+            e,
+            Event::ChildFailed { .. } | Event::ChildDeleted { by_peer: false, .. }
+        ) && !matches!(e, Event::ChildDeleted { child, .. } if *child == old)),
+        "{:?}",
+        p.b().events()
+    );
+}
+
+#[test]
+fn refused_child_rekey_is_retried_before_the_child_ends() {
+    // A Child SA 6 s before its end (life_time) whose rekey the peer
+    // refuses (TEMPORARY_FAILURE: it is rekeying the IKE SA):
+    // strongSwan's 5-15 s retry would come after the end, and the Child
+    // SA would go.
+    let mut s = pfs_setup();
+    s.peers[0][0].children[0].lifetimes = ChildLifetimes {
+        life_time: secs(100),
+        ..ChildLifetimes::default()
+    };
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    let installed = times(&p, 0, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    let until = installed + secs(94) - (p.now - p.start);
+    p.run_for(until);
+    let (old, _) = only_child(&p, 0);
+    let now = p.now;
+    let (a, b) = (ike_id(&p, 0), ike_id(&p, 1));
+    p.b().ep.rekey_ike(now, b).unwrap();
+    p.a().ep.rekey_child(now, a, old).unwrap();
+    p.run_for(secs(1));
+    assert!(rekeyed(&p.a().events()).is_empty(), "refused first");
+    p.run_for(secs(4));
+    for i in 0..2 {
+        assert_eq!(rekeyed(&p.peers[i].events()).len(), 1, "side {i}");
+        assert!(
+            !p.peers[i]
+                .events()
+                .iter()
+                .any(|e| matches!(e, Event::ChildDeleted { child, .. } if *child != old)),
+            "side {i}: {:?}",
+            p.peers[i].events()
+        );
+    }
+    p.assert_one_pair_per_child();
+}
