@@ -166,7 +166,7 @@ fn traps_dpd_and_actions() {
         ));
     }
     in_uml("traps_dpd_and_actions", || {
-        lab_sh("lab_make_gateways");
+        lab_sh("lab_make_gateways; lab_warm_crypto");
         let trap = "        start_action: trap\n";
         let mut a = Iked::new("gw-a", "gw-a.yaml", "iked-gw-a.log", &gw_a("", trap));
         let mut b = Iked::new(

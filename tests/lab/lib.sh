@@ -80,6 +80,20 @@ lab_destroy_gateways() {
     for ns in host-a host-b gw-a gw-b; do ip netns del "$ns" 2>/dev/null || true; done
 }
 
+# lab_warm_crypto: instantiates the kernel's AES-GCM ESP transform once
+# (an SA in a throwaway namespace). The first SA with an algorithm makes the
+# kernel look the template names up, each failed lookup a modprobe process:
+# 3-4 s in UML on a loaded machine, inside the daemon's netlink request, so
+# a test with short retransmissions saw its first IKE_AUTH answer too late.
+# Only AES-GCM: xfrm-netlink's esp_lab needs hmac and chacha20 cold.
+lab_warm_crypto() {
+    ip netns add lab-warm || return 1
+    ip -n lab-warm xfrm state add src 198.51.100.1 dst 198.51.100.2 proto esp \
+        spi 0x100 mode tunnel aead 'rfc4106(gcm(aes))' "0x$(printf '%072d' 0)" 128 \
+        || lab_fail "warming AES-GCM up"
+    ip netns del lab-warm
+}
+
 # lab_ping_through SRC_NS DST_ADDR [COUNT] : one-line tunnel check.
 lab_ping_through() {
     local n=${3:-3} out
