@@ -443,18 +443,7 @@ impl IkeSa {
             // A reauthentication's Child SA that took over a reqid.
             match outcome {
                 Ok(()) => debug!("{name}: CHILD_SA {}{child} sends now", c.cfg.name),
-                Err(e) => {
-                    info!(
-                        "CHILD_SA {}{child}: installing the outbound SA failed: {e}; deleting it (IKE SA {name})",
-                        c.cfg.name
-                    );
-                    c.outbound = false;
-                    if c.state == ChildState::Installed {
-                        c.state = ChildState::Deleting;
-                        self.queue.push_back(Task::DeleteChild(child));
-                        self.next_task(ctx, now);
-                    }
-                }
+                Err(e) => self.outbound_failed(ctx, now, child, &e),
             }
             return;
         }
@@ -483,18 +472,25 @@ impl IkeSa {
                     name: c.cfg.name.clone(),
                 });
             }
-            Err(e) => {
-                info!(
-                    "CHILD_SA {}{child}: installing the outbound SA failed: {e}; deleting it (IKE SA {name})",
-                    c.cfg.name
-                );
-                c.outbound = false;
-                if c.state == ChildState::Installed {
-                    c.state = ChildState::Deleting;
-                    self.queue.push_back(Task::DeleteChild(child));
-                    self.next_task(ctx, now);
-                }
-            }
+            Err(e) => self.outbound_failed(ctx, now, child, &e),
+        }
+    }
+
+    /// The outbound SA of `child` could not go in: the Child SA is deleted.
+    fn outbound_failed(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId, e: &str) {
+        let name = self.name();
+        let Some(c) = self.child_mut(child) else {
+            return;
+        };
+        info!(
+            "CHILD_SA {}{child}: installing the outbound SA failed: {e}; deleting it (IKE SA {name})",
+            c.cfg.name
+        );
+        c.outbound = false;
+        if c.state == ChildState::Installed {
+            c.state = ChildState::Deleting;
+            self.queue.push_back(Task::DeleteChild(child));
+            self.next_task(ctx, now);
         }
     }
 }
