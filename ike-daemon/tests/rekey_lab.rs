@@ -43,18 +43,18 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ike::control::{self, IkeSaStatus, Response};
+use ike::control::{self, IkeSaStatus};
 use iked_lab::net::enter_netns;
 use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, wait_until};
 
-const IKED: &str = env!("CARGO_BIN_EXE_iked");
-const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
+mod common;
+use common::Iked;
 const PSK: &str = "rekey lab psk, not a secret 0123456789";
 
 // ---------------------------------------------------------------------------
@@ -179,123 +179,37 @@ secrets {{
     s
 }
 
-/// One iked in a namespace.
-struct Iked {
-    ns: &'static str,
-    sock: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
+/// iked in `ns` keeping the inbound SAs of rekeyed Child SAs for 1 s.
+fn start_iked(ns: &'static str, tag: &str, conf_text: &str) -> Iked {
+    iked_with(ns, tag, conf_text, "1")
 }
 
-impl Iked {
-    /// iked keeping the inbound SAs of rekeyed Child SAs for 1 s.
-    fn start(ns: &'static str, tag: &str, conf_text: &str) -> Iked {
-        Self::start_with(ns, tag, conf_text, "1")
-    }
-
-    fn start_with(ns: &'static str, tag: &str, conf_text: &str, rekeyed_delay: &str) -> Iked {
-        let dir = guest_out();
-        let conf = dir.join(format!("{tag}-{ns}.yaml"));
-        std::fs::write(&conf, conf_text).unwrap();
-        sh(&format!("chmod 600 '{}'", conf.display()));
-        let log = dir.join(format!("{tag}-iked-{ns}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let sock = PathBuf::from(format!("/run/iked-{ns}/iked.sock"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, IKED, "--config"])
-            .arg(&conf)
-            .arg("--control")
-            .arg(&sock)
-            .args([
-                "--log-level",
-                "debug",
-                "--delete-rekeyed-delay",
-                rekeyed_delay,
-            ])
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let s = sock.clone();
-        wait_until(Duration::from_secs(20), "iked's control socket", || {
-            std::os::unix::net::UnixStream::connect(&s).is_ok()
-        });
-        Iked {
-            ns,
-            sock,
-            log,
-            child: Some(child),
-        }
-    }
-
-    fn ikectl(&self, args: &[&str]) -> Output {
-        Command::new(IKECTL)
-            .arg("--control")
-            .arg(&self.sock)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn status(&self) -> Vec<IkeSaStatus> {
-        let out = self.ikectl(&["status", "--json"]);
-        assert!(out.status.success(), "status: {out:?}");
-        match control::decode_response(&String::from_utf8_lossy(&out.stdout)).unwrap() {
-            Response::Status { ike_sas, .. } => ike_sas,
-            other => panic!("status answered {other:?}"),
-        }
-    }
-
-    fn up(&self) {
-        let out = self.ikectl(&["up", "site", "--timeout", "30"]);
-        assert!(
-            out.status.success(),
-            "ikectl up failed: {}{}\n--- {} log ---\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.ns,
-            self.log_text()
-        );
-    }
-
-    /// SIGTERM; iked removes what it installed and exits 0.
-    fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        // `ip netns exec` execs iked: the child's pid is iked's.
-        sh(&format!("kill -TERM {}", child.id()));
-        let code = child.wait().unwrap().code();
-        assert_eq!(code, Some(0), "iked in {} exited with {code:?}", self.ns);
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Lines of the log containing every one of `parts`.
-    fn count(&self, parts: &[&str]) -> usize {
-        self.log_text()
-            .lines()
-            .filter(|l| parts.iter().all(|p| l.contains(p)))
-            .count()
-    }
-
-    fn child_rekeys(&self) -> usize {
-        // The daemon's line (`CHILD SA lan{n} of IKE SA ... rekeyed to lan{m}`).
-        self.count(&["CHILD SA lan", "rekeyed to"])
-    }
-
-    fn ike_rekeys(&self) -> usize {
-        // The protocol engine's line, once per rekey in either role.
-        self.count(&["IKE SA ", "rekeyed to", "SPIs"])
-    }
+fn iked_with(ns: &'static str, tag: &str, conf_text: &str, rekeyed_delay: &str) -> Iked {
+    Iked::spawn(
+        ns,
+        &format!("{tag}-{ns}.yaml"),
+        &format!("{tag}-iked-{ns}.log"),
+        conf_text,
+        &["--delete-rekeyed-delay", rekeyed_delay],
+    )
 }
 
-impl Drop for Iked {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// Lines of `i`'s log containing every one of `parts`.
+fn count(i: &Iked, parts: &[&str]) -> usize {
+    i.log_text()
+        .lines()
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .count()
+}
+
+fn child_rekeys(i: &Iked) -> usize {
+    // The daemon's line (`CHILD SA lan{n} of IKE SA ... rekeyed to lan{m}`).
+    count(i, &["CHILD SA lan", "rekeyed to"])
+}
+
+fn ike_rekeys(i: &Iked) -> usize {
+    // The protocol engine's line, once per rekey in either role.
+    count(i, &["IKE SA ", "rekeyed to", "SPIs"])
 }
 
 fn charon_log() -> String {
@@ -805,9 +719,9 @@ const RATE: Duration = Duration::from_millis(10);
 fn iked_timers() {
     let ike = ["rekey_time: 6s", "rand_time: 1s", "over_time: 4s"];
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
-    let mut a = Iked::start("gw-a", "timers", &iked_yaml(true, ESP, &ike, &child));
-    let mut b = Iked::start("gw-b", "timers", &iked_yaml(false, ESP, &ike, &child));
-    a.up();
+    let mut a = start_iked("gw-a", "timers", &iked_yaml(true, ESP, &ike, &child));
+    let mut b = start_iked("gw-b", "timers", &iked_yaml(false, ESP, &ike, &child));
+    a.up("site");
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start("timers");
     let stream = Stream::start(RATE, 64);
@@ -822,18 +736,18 @@ fn iked_timers() {
             for c in a.status().iter().flat_map(|s| s.children.iter()) {
                 counted = counted.max(c.packets_in.unwrap_or(0).min(c.packets_out.unwrap_or(0)));
             }
-            a.child_rekeys() >= 20 && a.ike_rekeys() >= 5
+            child_rekeys(&a) >= 20 && ike_rekeys(&a) >= 5
         },
     );
     let r = stream.stop();
     let deleted = mon.stop();
     eprintln!(
         "iked <-> iked, timers: {} Child SA and {} IKE SA rekeys in {:.1} s (gw-b: {} and {})",
-        a.child_rekeys(),
-        a.ike_rekeys(),
+        child_rekeys(&a),
+        ike_rekeys(&a),
         t0.elapsed().as_secs_f64(),
-        b.child_rekeys(),
-        b.ike_rekeys()
+        child_rekeys(&b),
+        ike_rekeys(&b)
     );
     assert_no_loss("iked <-> iked, timers", &r, &violations, &deleted);
     assert!(counted > 0, "no packet counted by a Child SA's kernel SAs");
@@ -868,24 +782,24 @@ fn iked_timers() {
 fn iked_simultaneous() {
     let ike = ["rekey_time: 5s", "rand_time: 0s", "over_time: 4s"];
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 0s"];
-    let mut a = Iked::start("gw-a", "simul", &iked_yaml(true, ESP_PFS, &ike, &child));
-    let mut b = Iked::start("gw-b", "simul", &iked_yaml(false, ESP_PFS, &ike, &child));
-    a.up();
+    let mut a = start_iked("gw-a", "simul", &iked_yaml(true, ESP_PFS, &ike, &child));
+    let mut b = start_iked("gw-b", "simul", &iked_yaml(false, ESP_PFS, &ike, &child));
+    a.up("site");
     let mon = Monitor::start("simul");
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
     let violations = run_until(
         "4 Child SA rekeys and 1 IKE SA rekey",
         Duration::from_secs(40),
-        || a.child_rekeys() >= 4 && a.ike_rekeys() >= 1,
+        || child_rekeys(&a) >= 4 && ike_rekeys(&a) >= 1,
     );
     let r = stream.stop();
     let deleted = mon.stop();
-    let collisions = a.count(&["rekey collision"]) + b.count(&["rekey collision"]);
+    let collisions = count(&a, &["rekey collision"]) + count(&b, &["rekey collision"]);
     eprintln!(
         "iked <-> iked, simultaneous: {} Child SA and {} IKE SA rekeys, {collisions} collisions seen, in {:.1} s",
-        a.child_rekeys(),
-        a.ike_rekeys(),
+        child_rekeys(&a),
+        ike_rekeys(&a),
         t0.elapsed().as_secs_f64()
     );
     assert_no_loss("iked <-> iked, simultaneous", &r, &violations, &deleted);
@@ -910,22 +824,22 @@ fn iked_bytes() {
         "life_bytes: 200k",
         "rand_bytes: 0",
     ];
-    let mut a = Iked::start("gw-a", "bytes", &iked_yaml(true, ESP, &[], &child));
-    let mut b = Iked::start("gw-b", "bytes", &iked_yaml(false, ESP, &[], &child));
-    a.up();
+    let mut a = start_iked("gw-a", "bytes", &iked_yaml(true, ESP, &[], &child));
+    let mut b = start_iked("gw-b", "bytes", &iked_yaml(false, ESP, &[], &child));
+    a.up("site");
     let mon = Monitor::start("bytes");
     let stream = Stream::start(Duration::from_millis(10), 1000);
     let violations = run_until(
         "3 Child SA rekeys on soft expires",
         Duration::from_secs(30),
-        || a.child_rekeys() >= 3,
+        || child_rekeys(&a) >= 3,
     );
     let r = stream.stop();
     let deleted = mon.stop();
-    let soft = a.count(&["soft"]) + b.count(&["soft"]);
+    let soft = count(&a, &["soft"]) + count(&b, &["soft"]);
     eprintln!(
         "iked <-> iked, rekey_bytes: {} Child SA rekeys",
-        a.child_rekeys()
+        child_rekeys(&a)
     );
     assert_no_loss("iked <-> iked, rekey_bytes", &r, &violations, &deleted);
     assert!(soft > 0, "no soft expire in the logs");
@@ -958,17 +872,17 @@ fn iked_bytes() {
 /// larval SA had time to go.
 fn hard_expire(tag: &str, limit: &str, datagrams: u32) {
     let child = ["rekey_time: 0", limit];
-    let mut a = Iked::start("gw-a", tag, &iked_yaml(true, ESP, &[], &child));
-    let mut b = Iked::start("gw-b", tag, &iked_yaml(false, ESP, &[], &child));
-    a.up();
+    let mut a = start_iked("gw-a", tag, &iked_yaml(true, ESP, &[], &child));
+    let mut b = start_iked("gw-b", tag, &iked_yaml(false, ESP, &[], &child));
+    a.up("site");
     let stream = Stream::start(Duration::from_millis(10), 1000);
     wait_until(Duration::from_secs(20), "the child's hard expire", || {
-        a.count(&["CHILD SA lan", "deleted"]) > 0 || b.count(&["CHILD SA lan", "deleted"]) > 0
+        count(&a, &["CHILD SA lan", "deleted"]) > 0 || count(&b, &["CHILD SA lan", "deleted"]) > 0
     });
     let r = stream.stop();
     eprintln!("iked <-> iked, {limit}: stream {r}");
     assert!(
-        a.count(&["kernel hard expire"]) + b.count(&["kernel hard expire"]) > 0,
+        count(&a, &["kernel hard expire"]) + count(&b, &["kernel hard expire"]) > 0,
         "{limit}: no hard expire in the logs"
     );
     wait_until(Duration::from_secs(10), "both kernels clean", || {
@@ -1020,9 +934,9 @@ fn iked_esp_delayed(rekeyed_delay: &str, rekeys: usize) -> StreamResult {
     let tag = format!("delayed-{rekeyed_delay}");
     let child = ["rekey_time: 2s", "life_time: 5s", "rand_time: 1s"];
     let yaml = |a| iked_yaml(a, ESP, &[], &child);
-    let mut a = Iked::start_with("gw-a", &tag, &yaml(true), rekeyed_delay);
-    let mut b = Iked::start_with("gw-b", &tag, &yaml(false), rekeyed_delay);
-    a.up();
+    let mut a = iked_with("gw-a", &tag, &yaml(true), rekeyed_delay);
+    let mut b = iked_with("gw-b", &tag, &yaml(false), rekeyed_delay);
+    a.up("site");
     delay_esp(30);
     let stream = Stream::start(RATE, 64);
     // The control (no delay) goes on, up to three times as many rekeys,
@@ -1039,7 +953,7 @@ fn iked_esp_delayed(rekeyed_delay: &str, rekeys: usize) -> StreamResult {
         &format!("{rekeys} Child SA rekeys"),
         Duration::from_secs(40),
         || {
-            let n = a.child_rekeys();
+            let n = child_rekeys(&a);
             n >= rekeys && (rekeyed_delay != "0" || n >= 3 * rekeys || lost_one())
         },
     );
@@ -1047,7 +961,7 @@ fn iked_esp_delayed(rekeyed_delay: &str, rekeys: usize) -> StreamResult {
     undelay_esp();
     eprintln!(
         "iked <-> iked, ESP 30 ms behind IKE, --delete-rekeyed-delay {rekeyed_delay}: {} Child SA rekeys, stream {r}",
-        a.child_rekeys()
+        child_rekeys(&a)
     );
     assert!(violations.is_empty(), "{violations:?}");
     a.stop();
@@ -1088,8 +1002,8 @@ fn charon_case(
         "lab_charon_start gw-b gw-b '{}' 'default=1 ike=1 cfg=1 knl=1 chd=1' 'delete_rekeyed_delay = 1'",
         conf.display()
     ));
-    let a = Iked::start("gw-a", tag, &iked_yaml(true, esp, iked.0, iked.1));
-    a.up();
+    let a = start_iked("gw-a", tag, &iked_yaml(true, esp, iked.0, iked.1));
+    a.up("site");
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start(tag);
     let st = Stream::start(stream.0, stream.1);
@@ -1114,7 +1028,7 @@ fn charon_case(
         .lines()
         .filter(|l| l.contains("parsed CREATE_CHILD_SA request") && l.ends_with("[ SA No KE ]"))
         .count();
-    let collisions = a.count(&["rekey collision"]);
+    let collisions = count(&a, &["rekey collision"]);
     if esp.contains('-') {
         // PFS: every Child SA rekey carries a KE payload, both ways.
         let with_ke = |dir: &str| {
@@ -1135,8 +1049,8 @@ fn charon_case(
         "iked <-> charon, {tag}: {} Child SA and {} IKE SA rekeys in {:.1} s; Child SA rekeys \
          started by iked {by_iked}, by charon {by_charon}; IKE SA rekeys started by iked \
          {ike_by_iked}, by charon {ike_by_charon}; {collisions} collisions seen by iked",
-        a.child_rekeys(),
-        a.ike_rekeys(),
+        child_rekeys(&a),
+        ike_rekeys(&a),
         t0.elapsed().as_secs_f64()
     );
     assert_no_loss(
@@ -1149,7 +1063,7 @@ fn charon_case(
     assert_ne!(a_in, format!("0x{}", c0.spi_in));
     let sas = a.status();
     let (ike1, c1) = first_child(&sas);
-    assert!(ike1 != ike0 || a.ike_rekeys() == 0);
+    assert!(ike1 != ike0 || ike_rekeys(&a) == 0);
     // The stream went through iked's SAs.
     assert!(
         c1.packets_in.is_some() && c1.packets_out.is_some(),
@@ -1215,7 +1129,7 @@ fn charon_timers() {
         ),
         (RATE, 64),
         "20 Child SA rekeys and 5 IKE SA rekeys",
-        |a| a.child_rekeys() >= 20 && a.ike_rekeys() >= 5,
+        |a| child_rekeys(a) >= 20 && ike_rekeys(a) >= 5,
     );
     let n: Vec<usize> = summary.split(' ').map(|x| x.parse().unwrap()).collect();
     assert!(
@@ -1253,7 +1167,7 @@ fn charon_simultaneous() {
         ),
         (RATE, 64),
         "6 Child SA rekeys and 1 IKE SA rekey",
-        |a| a.child_rekeys() >= 6 && a.ike_rekeys() >= 1,
+        |a| child_rekeys(a) >= 6 && ike_rekeys(a) >= 1,
     );
     let n: Vec<usize> = summary.split(' ').map(|x| x.parse().unwrap()).collect();
     assert!(
@@ -1274,23 +1188,23 @@ fn iked_reauth() {
         "over_time: 10s",
     ];
     let child = ["rekey_time: 0"];
-    let mut a = Iked::start("gw-a", "reauth", &iked_yaml(true, ESP, &ike, &child));
-    let mut b = Iked::start("gw-b", "reauth", &iked_yaml(false, ESP, &[], &child));
-    a.up();
+    let mut a = start_iked("gw-a", "reauth", &iked_yaml(true, ESP, &ike, &child));
+    let mut b = start_iked("gw-b", "reauth", &iked_yaml(false, ESP, &[], &child));
+    a.up("site");
     let (ike0, c0) = first_child(&a.status());
     let mon = Monitor::start("reauth");
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
     let violations = run_until("2 reauthentications", Duration::from_secs(30), || {
-        a.count(&["reauthenticated as"]) >= 2
+        count(&a, &["reauthenticated as"]) >= 2
     });
     let r = stream.stop();
     let deleted = mon.stop();
     eprintln!(
         "iked <-> iked, reauthentication: {} in {:.1} s (gw-b saw {} old IKE SAs deleted)",
-        a.count(&["reauthenticated as"]),
+        count(&a, &["reauthenticated as"]),
         t0.elapsed().as_secs_f64(),
-        b.count(&["deleted by the peer"])
+        count(&b, &["deleted by the peer"])
     );
     assert_no_loss("iked <-> iked, reauth", &r, &violations, &deleted);
     pair_check(&a, Some(&b));
@@ -1298,7 +1212,7 @@ fn iked_reauth() {
     assert_ne!(ike1, ike0, "a new IKE SA");
     assert_ne!(c1.id, c0.id, "a new Child SA");
     assert_eq!(c1.reqid, c0.reqid, "under the same policies");
-    assert!(b.count(&["deleted by the peer"]) >= 2);
+    assert!(count(&b, &["deleted by the peer"]) >= 2);
     a.stop();
     b.stop();
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
@@ -1339,21 +1253,21 @@ fn charon_reauth(by_iked: bool) {
          'delete_rekeyed_delay = 1\n    make_before_break = yes'",
         conf.display()
     ));
-    let a = Iked::start(
+    let a = start_iked(
         "gw-a",
         tag,
         &iked_yaml(true, ESP, iked_ike, &["rekey_time: 0"]),
     );
-    a.up();
+    a.up("site");
     let (_, c0) = first_child(&a.status());
     let mon = Monitor::start(tag);
     let st = Stream::start(RATE, 64);
     let t0 = Instant::now();
     let reauths = |a: &Iked| {
         if by_iked {
-            a.count(&["reauthenticated as"])
+            count(a, &["reauthenticated as"])
         } else {
-            a.count(&["deleted by the peer"])
+            count(a, &["deleted by the peer"])
         }
     };
     let violations = run_until_max(
@@ -1383,7 +1297,7 @@ fn charon_reauth(by_iked: bool) {
     );
     if by_iked {
         assert!(
-            a.count(&["installs its inbound SA", "before IKE_AUTH"]) >= 2,
+            count(&a, &["installs its inbound SA", "before IKE_AUTH"]) >= 2,
             "no inbound SA installed before IKE_AUTH"
         );
     }
