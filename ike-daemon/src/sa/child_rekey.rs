@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::endpoint::Ctx;
+use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, Event, KernelOp};
 use crate::wire::Notify;
@@ -302,7 +303,7 @@ impl IkeSa {
             .children
             .iter()
             .any(|c| c.rekey == Some(old) && !c.initiator && !c.redundant);
-        let retry = later(now, RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER)));
+        let wait = RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER));
         let Some(pos) = self.children.iter().position(|c| c.id == old) else {
             return;
         };
@@ -334,14 +335,7 @@ impl IkeSa {
                 o.state = ChildState::Installed;
                 // strongSwan's 5-15 s, but before the Child SA's hard end:
                 // with a short life_time the retry would come too late.
-                let retry = match o.expires_at {
-                    Some(end) => retry.min(later(
-                        now,
-                        (end.saturating_duration_since(now) / 2).max(Duration::from_secs(1)),
-                    )),
-                    None => retry,
-                };
-                o.rekey_at = Some(retry);
+                o.rekey_at = Some(later(now, wait_before_end(now, wait, o.expires_at)));
                 debug!("{}: retrying the rekey of {old} later", o.cfg.name);
             }
         }

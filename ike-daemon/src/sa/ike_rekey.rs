@@ -46,15 +46,20 @@ fn ike_spi(p: &Proposal) -> Option<u64> {
         .filter(|&s| s != 0)
 }
 
+/// `wait` for a retry of a refused rekey, but one after the SA's `end` (a
+/// lifetime shorter than the retry interval) would never come: then half
+/// the time left, at least [`RETRY_MIN`]. For IKE and Child SAs alike.
+pub(crate) fn wait_before_end(now: Instant, wait: Duration, end: Option<Instant>) -> Duration {
+    match end {
+        Some(end) => wait.min((end.saturating_duration_since(now) / 2).max(RETRY_MIN)),
+        None => wait,
+    }
+}
+
 impl IkeSa {
-    /// `wait` for a retry of the IKE rekey, but one after the SA's end
-    /// (an `over_time` shorter than the retry interval) would never come:
-    /// then half the time left, at least [`RETRY_MIN`].
+    /// [`wait_before_end`] of this IKE SA (its `over_time` deadline).
     pub(crate) fn retry_before_end(&self, now: Instant, wait: Duration) -> Duration {
-        match self.expire_at {
-            Some(end) => wait.min((end.saturating_duration_since(now) / 2).max(RETRY_MIN)),
-            None => wait,
-        }
+        wait_before_end(now, wait, self.expire_at)
     }
 
     /// Starts a rekey of the IKE SA (the `rekey` command, the timer).
