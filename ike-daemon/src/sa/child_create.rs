@@ -63,6 +63,10 @@ pub(crate) struct Child {
     pub(crate) rekey_at: Option<Instant>,
     /// When it is deleted unless rekeyed.
     pub(crate) expires_at: Option<Instant>,
+    /// When the kernel's hard byte or packet limit will likely remove it,
+    /// estimated at its soft expire (`lifetimes::volume_end`): a refused
+    /// rekey is retried before it.
+    pub(crate) volume_end: Option<Instant>,
     /// The peer's new SA that lost a rekey collision to ours: when we
     /// delete it ourselves if the peer has not (child_rekey.rs).
     pub(crate) orphan_at: Option<Instant>,
@@ -72,6 +76,15 @@ pub(crate) struct Child {
 }
 
 impl Child {
+    /// When it ends unless rekeyed: its life_time, or the likely hard
+    /// byte or packet expire in the kernel, whichever comes first.
+    pub(crate) fn end(&self) -> Option<Instant> {
+        match (self.expires_at, self.volume_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub(crate) fn info(&self) -> ChildSaInfo {
         ChildSaInfo {
             name: self.cfg.name.clone(),
@@ -269,6 +282,7 @@ impl IkeSa {
             outbound: false,
             rekey_at: None,
             expires_at: None,
+            volume_end: None,
             orphan_at: None,
             handover_at: None,
         });

@@ -335,7 +335,7 @@ impl IkeSa {
                 o.state = ChildState::Installed;
                 // strongSwan's 5-15 s, but before the Child SA's hard end:
                 // with a short life_time the retry would come too late.
-                o.rekey_at = Some(later(now, wait_before_end(now, wait, o.expires_at)));
+                o.rekey_at = Some(later(now, wait_before_end(now, wait, o.end())));
                 debug!("{}: retrying the rekey of {old} later", o.cfg.name);
             }
         }

@@ -20,13 +20,41 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::child_rekey::ORPHAN_GRACE;
+use super::config::ChildLifetimes;
 use super::endpoint::Ctx;
+use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, Phase, Task, later};
 use super::types::{ChildId, ChildState, CommandError};
 use crate::wire::codes::ProtocolId;
 
 /// When a rekey that could not start now is tried again.
 const LATER: Duration = Duration::from_secs(10);
+
+/// When the kernel's hard byte or packet limit will likely remove a Child
+/// SA installed at `installed` whose soft limit expired `now`, if the
+/// traffic goes on at the same rate: the time to the soft limit, scaled by
+/// (hard - soft) / soft, the earlier of bytes and packets. The configured
+/// soft limit is used; the kernel's is lower by up to `rand_*`, so the rate
+/// and the estimate err on the early side. None without a hard limit above
+/// the soft one.
+pub(crate) fn volume_end(l: &ChildLifetimes, installed: Instant, now: Instant) -> Option<Instant> {
+    let elapsed = now.saturating_duration_since(installed).as_nanos();
+    let left = |soft: u64, hard: u64| -> Option<Instant> {
+        if soft == 0 || hard <= soft {
+            return None;
+        }
+        let nanos = elapsed.checked_mul(u128::from(hard - soft))? / u128::from(soft);
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+        now.checked_add(Duration::from_nanos(nanos))
+    };
+    match (
+        left(l.rekey_bytes, l.life_bytes),
+        left(l.rekey_packets, l.life_packets),
+    ) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 impl IkeSa {
     /// The IKE SA is (newly) established: set its rekey and expiry times.
@@ -263,14 +291,55 @@ impl IkeSa {
             self.delete_child_now(ctx, now, child);
         } else {
             debug!("{}: kernel soft expire of CHILD_SA {child}", self.name());
+            if let Some(c) = self.child_mut(child)
+                && c.volume_end.is_none()
+            {
+                c.volume_end = c
+                    .installed_at
+                    .and_then(|at| volume_end(&c.cfg.lifetimes, at, now));
+            }
             if let Err(e) = self.rekey_child(ctx, now, child) {
                 debug!("{}: no rekey of {child} now: {e}", self.name());
                 if let Some(c) = self.child_mut(child)
                     && c.state == ChildState::Installed
                 {
-                    c.rekey_at = Some(later(now, LATER));
+                    c.rekey_at = Some(later(now, wait_before_end(now, LATER, c.end())));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_end_scales_the_time_to_the_soft_limit() {
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_secs(2);
+        let l = |rb, lb, rp, lp| ChildLifetimes {
+            rekey_bytes: rb,
+            life_bytes: lb,
+            rekey_packets: rp,
+            life_packets: lp,
+            ..ChildLifetimes::default()
+        };
+        // Packets: 100 in 2 s, 900 more take 18 s.
+        assert_eq!(
+            volume_end(&l(0, 0, 100, 1000), t0, now),
+            Some(now + Duration::from_secs(18))
+        );
+        // Both: the earlier (bytes: 1 s more).
+        assert_eq!(
+            volume_end(&l(1000, 1500, 100, 1000), t0, now),
+            Some(now + Duration::from_secs(1))
+        );
+        // No hard limit, or none above the soft one: no estimate.
+        assert_eq!(volume_end(&l(1000, 0, 100, 0), t0, now), None);
+        assert_eq!(volume_end(&l(1000, 1000, 0, 0), t0, now), None);
+        // Huge ratios saturate instead of overflowing.
+        let end = volume_end(&l(1, u64::MAX, 0, 0), t0, now);
+        assert!(end.is_none_or(|e| e > now));
     }
 }

@@ -1551,3 +1551,46 @@ fn refused_child_rekey_is_retried_before_the_child_ends() {
     }
     p.assert_one_pair_per_child();
 }
+
+#[test]
+fn refused_rekey_on_a_packet_limit_is_retried_before_the_hard_limit() {
+    // rekey_packets 100, life_packets 110: at the rate the traffic reached
+    // the soft limit, the kernel removes the SA a tenth of that time later.
+    // The peer refuses the rekey (TEMPORARY_FAILURE: it is rekeying the
+    // IKE SA); strongSwan's 5-15 s retry would come too late, so the
+    // retry must fit in the time the traffic leaves (half of it).
+    let mut s = pfs_setup();
+    s.peers[0][0].children[0].lifetimes = ChildLifetimes {
+        rekey_packets: 100,
+        life_packets: 110,
+        ..ChildLifetimes::default()
+    };
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    let installed = times(&p, 0, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    // Soft expire now, `since` after install: with life_packets 110 the
+    // hard one would come since / 10 later.
+    let since = p.now - p.start - installed;
+    assert!(since >= secs(50), "{since:?}");
+    let (old, c) = only_child(&p, 0);
+    let now = p.now;
+    let b = ike_id(&p, 1);
+    p.b().ep.rekey_ike(now, b).unwrap();
+    p.a().ep.handle_kernel_event(
+        now,
+        KernelEvent::Expire {
+            protocol: c.protocol,
+            spi: c.spi_in,
+            dst: c.local.ip(),
+            hard: false,
+        },
+    );
+    p.run_for(secs(1));
+    assert!(rekeyed(&p.a().events()).is_empty(), "refused first");
+    p.run_for(secs(3));
+    for i in 0..2 {
+        assert_eq!(rekeyed(&p.peers[i].events()).len(), 1, "side {i}");
+    }
+    assert_eq!(rekeyed(&p.a().events())[0].0, old);
+    p.assert_one_pair_per_child();
+}
