@@ -379,7 +379,8 @@ fn ipv6_transport_mode_on_other_ports() {
              ip -n gw-b addr add 2001:db8::2/64 dev wan nodad
              lab_wait_for 10 'IPv6 on wan' lab_ns gw-a ping -6 -c1 -W1 2001:db8::2",
         );
-        let conf = |l: &str, r: &str, lid: &str, rid: &str| {
+        // `timers`: the rekey timers of the second part, IKE and Child SA.
+        let conf_with = |l: &str, r: &str, lid: &str, rid: &str, timers: [&str; 2]| {
             format!(
                 "connections:
   host:
@@ -388,18 +389,21 @@ fn ipv6_transport_mode_on_other_ports() {
     remote_port: 1500
     proposals: [aes128gcm16-prfsha256-ecp256]
     local:  {{ auth: psk, id: {lid} }}
-    remote: {{ auth: psk, id: {rid} }}
+    remote: {{ auth: psk, id: {rid} }}{}
     children:
       h2h:
         mode: transport
-        esp_proposals: [chacha20poly1305]
+        esp_proposals: [chacha20poly1305]{}
 secrets:
   ike:
     - {{ ids: [{lid}, {rid}], secret: 0s{psk} }}
 ",
+                timers[0],
+                timers[1],
                 psk = "c2VjcmV0IGtleSBvZiBhdCBsZWFzdCBzaXh0ZWVuIG9jdGV0cw=="
             )
         };
+        let conf = |l: &str, r: &str, lid: &str, rid: &str| conf_with(l, r, lid, rid, ["", ""]);
         let mut a = Iked::new(
             "gw-a",
             "gw-a.yaml",
@@ -452,6 +456,61 @@ secrets:
         assert!(
             pol.contains("mode transport") && !pol.contains("dir fwd"),
             "{pol}"
+        );
+        let out = a.ikectl(&["down", "host"]);
+        assert!(out.status.success(), "{out:?}");
+        assert_clean("gw-a");
+        assert_clean("gw-b");
+
+        // Rekeys over IPv6 in transport mode, both IKE and Child SA, on
+        // short timers (both sides, with jitter) under a steady ping: none
+        // lost, and one IKE SA at the end.
+        let timers = [
+            "\n    rekey_time: 3s\n    rand_time: 1s\n    over_time: 4s",
+            "\n        rekey_time: 2s\n        life_time: 5s\n        rand_time: 1s",
+        ];
+        for (gw, l, r, lid, rid) in [
+            (
+                &a,
+                "2001:db8::1",
+                "2001:db8::2",
+                "a@example.net",
+                "b@example.net",
+            ),
+            (
+                &b,
+                "2001:db8::2",
+                "2001:db8::1",
+                "b@example.net",
+                "a@example.net",
+            ),
+        ] {
+            std::fs::write(&gw.conf, conf_with(l, r, lid, rid, timers)).unwrap();
+            gw.ikectl_ok(&["reload"]);
+        }
+        a.ikectl_ok(&["up", "host", "--child", "h2h", "--timeout", "30"]);
+        let ping = sh("ip netns exec gw-a ping -6 -c 350 -i 0.02 -W 1 2001:db8::2");
+        let rekeys = |i: &Iked, what: &[&str]| {
+            i.log_text()
+                .lines()
+                .filter(|l| what.iter().all(|w| l.contains(w)))
+                .count()
+        };
+        let (children, ikes) = (
+            rekeys(&a, &["CHILD SA h2h", "rekeyed to"]),
+            rekeys(&a, &["IKE SA ", "rekeyed to", "SPIs"]),
+        );
+        eprintln!("IPv6 transport: {children} Child SA and {ikes} IKE SA rekeys under the ping");
+        assert!(ping.contains(" 0% packet loss"), "{ping}");
+        assert!(
+            children >= 2 && ikes >= 1,
+            "{children} Child SA and {ikes} IKE SA rekeys"
+        );
+        let sas = a.status();
+        assert_eq!(
+            sas.iter().filter(|s| s.state == "ESTABLISHED").count(),
+            1,
+            "{sas:?}"
         );
         let out = a.ikectl(&["down", "host"]);
         assert!(out.status.success(), "{out:?}");
