@@ -70,6 +70,24 @@ struct Args {
     /// (charon.retransmit_tries).
     #[arg(long, value_name = "N", default_value_t = 5)]
     retransmit_tries: u32,
+    /// Half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet) from
+    /// which a new IKE_SA_INIT is answered with a COOKIE first (strongSwan's
+    /// charon.cookie_threshold); 0: always a COOKIE, `off`: never.
+    #[arg(long, value_name = "N|off", default_value = "30", value_parser = threshold)]
+    cookie_threshold: Threshold,
+}
+
+/// A count, or `off` (None).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Threshold(Option<usize>);
+
+fn threshold(s: &str) -> Result<Threshold, String> {
+    if s == "off" {
+        return Ok(Threshold(None));
+    }
+    s.parse::<usize>()
+        .map(|n| Threshold(Some(n)))
+        .map_err(|_| format!("'{s}': expected a count or off"))
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
@@ -157,6 +175,7 @@ fn main() -> ExitCode {
             retransmit_timeout: std::time::Duration::from_secs_f64(args.retransmit_timeout),
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
+            cookie_threshold: args.cookie_threshold.0,
             ..ike::sa::EndpointConfig::default()
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
@@ -212,6 +231,18 @@ mod tests {
             (4.0, 1.8, 5),
             "strongSwan's defaults"
         );
+        assert_eq!(
+            a.cookie_threshold,
+            Threshold(Some(30)),
+            "strongSwan's default"
+        );
+        let t = |v: &str| {
+            Args::try_parse_from(["iked", "--cookie-threshold", v]).map(|a| a.cookie_threshold)
+        };
+        assert_eq!(t("0").unwrap(), Threshold(Some(0)));
+        assert_eq!(t("off").unwrap(), Threshold(None));
+        let e = t("many").unwrap_err();
+        assert!(e.to_string().contains("expected a count or off"), "{e}");
         let a = Args::try_parse_from([
             "iked",
             "--retransmit-timeout",
