@@ -703,19 +703,29 @@ fn assert_no_loss(case: &str, r: &StreamResult, violations: &[String], deleted: 
     );
 }
 
-fn first_child(sas: &[IkeSaStatus]) -> (String, control::ChildSaStatus) {
-    let sa = sas
-        .iter()
-        .find(|s| s.state == "ESTABLISHED")
-        .unwrap_or_else(|| panic!("no ESTABLISHED IKE SA in {sas:?}"));
-    // While a rekey runs, the child being replaced (REKEYED, no rekey
-    // time of its own) is listed beside its successor: take the live one.
-    let child = sa
-        .children
-        .iter()
-        .find(|c| c.state == "INSTALLED")
-        .unwrap_or_else(|| panic!("no INSTALLED child in {sa:?}"));
-    (sa.spi_i.clone(), child.clone())
+fn first_child(a: &Iked) -> (Vec<IkeSaStatus>, String, control::ChildSaStatus) {
+    // The timers keep rekeying: while a rekey runs, the IKE SA is
+    // REKEYING or the child being replaced is REKEYING/REKEYED beside its
+    // successor. Poll (up to 5 s) for an ESTABLISHED IKE SA with an
+    // INSTALLED child, the live one.
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let sas = a.status();
+        let found = sas
+            .iter()
+            .find(|s| s.state == "ESTABLISHED")
+            .and_then(|sa| {
+                let c = sa.children.iter().find(|c| c.state == "INSTALLED")?;
+                Some((sa.spi_i.clone(), c.clone()))
+            });
+        match found {
+            Some((spi, c)) => return (sas, spi, c),
+            None if Instant::now() >= end => {
+                panic!("no ESTABLISHED IKE SA with an INSTALLED child in {sas:?}")
+            }
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -731,7 +741,7 @@ fn iked_timers() {
     let mut a = start_iked("gw-a", "timers", &iked_yaml(true, ESP, &ike, &child));
     let mut b = start_iked("gw-b", "timers", &iked_yaml(false, ESP, &ike, &child));
     a.up("site");
-    let (ike0, c0) = first_child(&a.status());
+    let (_, ike0, c0) = first_child(&a);
     let mon = Monitor::start("timers");
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
@@ -762,8 +772,7 @@ fn iked_timers() {
     assert!(counted > 0, "no packet counted by a Child SA's kernel SAs");
     let (a_in, _) = pair_check(&a, Some(&b));
     assert_ne!(a_in, format!("0x{}", c0.spi_in), "a new inbound SPI");
-    let sas = a.status();
-    let (ike1, c1) = first_child(&sas);
+    let (sas, ike1, c1) = first_child(&a);
     assert_ne!(ike1, ike0, "a new IKE SA");
     assert_ne!(c1.id, c0.id);
     assert_eq!(c1.reqid, c0.reqid, "the reqid stays across rekeys");
@@ -776,11 +785,16 @@ fn iked_timers() {
         c1.rekey_secs.is_some() && c1.expire_secs.is_some(),
         "child timers: {c1:?}"
     );
-    let text = String::from_utf8_lossy(&a.ikectl(&["status"]).stdout).to_string();
-    assert!(
-        text.matches("rekeying in").count() >= 2 && text.matches("expires in").count() >= 2,
-        "{text}"
-    );
+    // The text form too (polled: a rekey in flight shows no rekey time).
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = String::from_utf8_lossy(&a.ikectl(&["status"]).stdout).to_string();
+        if text.matches("rekeying in").count() >= 2 && text.matches("expires in").count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < end, "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(route_220("gw-a", "10.2.0.0/24") && route_220("gw-b", "10.1.0.0/24"));
     a.stop();
     b.stop();
@@ -1013,7 +1027,7 @@ fn charon_case(
     ));
     let a = start_iked("gw-a", tag, &iked_yaml(true, esp, iked.0, iked.1));
     a.up("site");
-    let (ike0, c0) = first_child(&a.status());
+    let (_, ike0, c0) = first_child(&a);
     let mon = Monitor::start(tag);
     let st = Stream::start(stream.0, stream.1);
     let t0 = Instant::now();
@@ -1070,8 +1084,7 @@ fn charon_case(
     );
     let (a_in, _) = pair_check(&a, None);
     assert_ne!(a_in, format!("0x{}", c0.spi_in));
-    let sas = a.status();
-    let (ike1, c1) = first_child(&sas);
+    let (_, ike1, c1) = first_child(&a);
     assert!(ike1 != ike0 || ike_rekeys(&a) == 0);
     // The stream went through iked's SAs.
     assert!(
@@ -1200,7 +1213,7 @@ fn iked_reauth() {
     let mut a = start_iked("gw-a", "reauth", &iked_yaml(true, ESP, &ike, &child));
     let mut b = start_iked("gw-b", "reauth", &iked_yaml(false, ESP, &[], &child));
     a.up("site");
-    let (ike0, c0) = first_child(&a.status());
+    let (_, ike0, c0) = first_child(&a);
     let mon = Monitor::start("reauth");
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
@@ -1217,7 +1230,7 @@ fn iked_reauth() {
     );
     assert_no_loss("iked <-> iked, reauth", &r, &violations, &deleted);
     pair_check(&a, Some(&b));
-    let (ike1, c1) = first_child(&a.status());
+    let (_, ike1, c1) = first_child(&a);
     assert_ne!(ike1, ike0, "a new IKE SA");
     assert_ne!(c1.id, c0.id, "a new Child SA");
     assert_eq!(c1.reqid, c0.reqid, "under the same policies");
@@ -1268,7 +1281,7 @@ fn charon_reauth(by_iked: bool) {
         &iked_yaml(true, ESP, iked_ike, &["rekey_time: 0"]),
     );
     a.up("site");
-    let (_, c0) = first_child(&a.status());
+    let (_, _, c0) = first_child(&a);
     let mon = Monitor::start(tag);
     let st = Stream::start(RATE, 64);
     let t0 = Instant::now();
@@ -1311,7 +1324,7 @@ fn charon_reauth(by_iked: bool) {
         );
     }
     pair_check(&a, None);
-    let (_, c1) = first_child(&a.status());
+    let (_, _, c1) = first_child(&a);
     assert_ne!(c1.id, c0.id, "a new Child SA");
     assert_eq!(c1.reqid, c0.reqid, "under the same policies");
     stop_charon_case(tag, a);
