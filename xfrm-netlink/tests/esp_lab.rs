@@ -712,7 +712,7 @@ async fn install_blocks(ha: &Handle, hb: &Handle) {
 
 /// How long a ping that must fail waits for its reply: 4 times the
 /// slowest round trip through the SAs seen in UML (20-50 ms; the two
-/// pings through them, 0.1 s apart, take 0.13-0.18 s with ping's start).
+/// pings through them, then 0.1 s apart, took 0.13-0.18 s with ping's start).
 /// In tunnel mode (`-I` the LAN address) the block policy fails ping's
 /// sendto with EPERM, which ping counts as sent and then waits this long
 /// for the reply (transport mode fails at once, in ping's connect probe),
