@@ -269,11 +269,13 @@ fn traps_dpd_and_actions() {
         wait_until(Duration::from_secs(5), "gw-a's SAs gone", || {
             states("gw-a").trim().is_empty()
         });
-        // The next packet brings it up again. The pings that trigger the
-        // acquire run in the background (here and below): waiting for them
-        // to end (1.3 s, the first reply is lost) only delayed the wait
-        // for the tunnel.
-        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1 & true");
+        // The next packet brings it up again. The pings that trigger an
+        // acquire (here and below) must be over before the test goes on:
+        // run in the background, one sent after the `down` of 4b, started
+        // a tunnel that gw-b's stop killed in IKE_AUTH, and the trap to
+        // charon saw no ACQUIRE within 20 s (the failed acquire's larval
+        // state in the kernel, xfrm_acq_expires 30 s, is the likely cause).
+        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
         wait_tunnel(&a, "the trapped tunnel, again");
         common::ping_through("host-a", "10.2.0.2", 3);
         let sas = a.status();
@@ -291,7 +293,7 @@ fn traps_dpd_and_actions() {
         a.ikectl_ok(&["reload"]);
         let index = out_policy_index("gw-a");
         let reqid = a.status_and_traps().1[0].reqid;
-        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1 & true");
+        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
         wait_tunnel(&a, "the trapped tunnel with rekeys");
         let count = |log: String| {
             log.lines()
@@ -450,7 +452,7 @@ fn traps_dpd_and_actions() {
         assert_eq!(policies("gw-a"), 3, "{}", sh("ip -n gw-a xfrm policy"));
         // The peer is back; the next packet brings the tunnel up.
         b.start(FAST);
-        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1 & true");
+        sh("ip netns exec host-a ping -c 2 -i 0.3 -W 1 10.2.0.2 >/dev/null 2>&1; true");
         wait_tunnel(&a, "the tunnel through the dpd_action trap");
         common::ping_through("host-a", "10.2.0.2", 2);
 
