@@ -150,10 +150,10 @@ fn up_ping_status_down_and_shutdown() {
             table_220("gw-b").contains("10.1.0.0/24")
         });
         assert_routes("gw-b", "10.1.0.0/24", "192.0.2.1", "10.2.0.1");
-        lab_sh("lab_ping_through host-a $HOST_B 5");
+        common::ping_through("host-a", "10.2.0.2", 5);
         // The gateway's own traffic: the route's src puts it inside the
         // policy, so it goes through the tunnel too.
-        sh("ip netns exec gw-a ping -c 2 -i 0.2 -W 2 10.2.0.2");
+        sh("ip netns exec gw-a ping -c 2 -i 0.05 -W 2 10.2.0.2");
 
         for (gw, peer_spi_side) in [(&a, "gw-a"), (&b, "gw-b")] {
             let sas = gw.status();
@@ -219,7 +219,7 @@ fn up_ping_status_down_and_shutdown() {
             ca.spi_in,
             "the tunnel survived the reload"
         );
-        lab_sh("lab_ping_through host-a $HOST_B 2");
+        common::ping_through("host-a", "10.2.0.2", 2);
 
         // down: nothing left in either kernel, routes and rule included.
         let out = a.ikectl(&["down", "site"]);
@@ -431,7 +431,7 @@ secrets:
         b.start(&ports);
         let out = a.ikectl(&["up", "host", "--child", "h2h", "--timeout", "30"]);
         assert!(out.status.success(), "{out:?}\n{}", a.log_text());
-        sh("ip netns exec gw-a ping -6 -c 3 -i 0.2 -W 2 2001:db8::2");
+        sh("ip netns exec gw-a ping -6 -c 3 -i 0.05 -W 2 2001:db8::2");
         let sas = a.status();
         assert_eq!(sas.len(), 1);
         assert_eq!(sas[0].local_addr, "[2001:db8::1]:1500");

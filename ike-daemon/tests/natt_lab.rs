@@ -9,17 +9,18 @@
 //!
 //! The NAT maps UDP sources to ports 20000-20999 (so a mapping is always
 //! another port than 500/4500), drops raw ESP (so only ESP in UDP can get
-//! through), and forgets idle UDP mappings after 5 s. Each case, against
+//! through), and forgets idle UDP mappings after 3 s. Each case, against
 //! iked and against charon and in both roles: the tunnel comes up through
 //! the NAT, ESP flows as UDP on 4500 (the kernel SAs' encapsulation and
 //! counters), keepalives keep an idle mapping (traffic from gw-b's side
-//! gets through after 8 s of silence), and after the NAT's mapping is
+//! gets through after 4 s of silence), and after the NAT's mapping is
 //! flushed and moved to ports 30000-30999 the tunnel recovers by itself.
 //! Then the responder behind a port forward (DNAT of 500 and 4500), both
 //! gateways behind NAT (gw-b behind a second NAT with that port forward),
 //! and `encap = yes` without any NAT.
 //!
-//! One UML boot for all cases.
+//! One UML boot for all cases; the namespaces are made once and only the
+//! links between gw-a and gw-b change ([`wire`]).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,44 +33,121 @@ mod common;
 use common::Iked;
 
 /// Seconds between keepalives (iked `--keep-alive`, charon `keep_alive`).
-const KEEP_ALIVE: u64 = 2;
-/// The NAT's UDP timeout, and how long the tests stay idle.
-const UDP_TIMEOUT: u64 = 5;
-const IDLE: u64 = 8;
+const KEEP_ALIVE: u64 = 1;
+/// The NAT's UDP timeout (3 keepalive intervals: a keepalive may come
+/// 2 s late before the mapping goes), and how long the tests stay idle:
+/// 1 s past the timeout, so that a mapping without keepalives is gone
+/// (conntrack expires an entry at its timeout, and `conntrack -L` does not
+/// list an expired one; with iked's `--keep-alive 0` the first case fails
+/// with "mapping expired"). Each of the three idle cases sleeps IDLE: it
+/// was 8 s (2 s keepalives, 5 s timeout).
+const UDP_TIMEOUT: u64 = 3;
+const IDLE: u64 = 4;
 
-/// The topology with the NAT; `forward`: also DNAT of UDP 500/4500 on the
-/// NAT's public address to gw-a (a responder behind a port forward).
-fn topology(forward: bool) {
-    let fwd = if forward {
-        "for p in 500 4500; do
-             lab_ns nat iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.16.0.2:$p
-         done"
-    } else {
-        ""
-    };
-    lab_sh(&format!(
-        "for ns in host-a host-b gw-a gw-b nat; do ip netns del $ns 2>/dev/null || true; done
-         modprobe -d \"$LAB_MODDIR\" iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_tcpudp nf_conntrack_netlink
-         for ns in gw-a gw-b host-a host-b nat; do
-             ip netns add $ns
-             ip -n $ns link set lo up
-         done
-         lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
-         lab_veth nat wan 192.0.2.1/24 gw-b wan 192.0.2.2/24
-         lab_veth gw-a lan 10.1.0.1/24 host-a eth0 10.1.0.2/24
-         lab_veth gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.2/24
-         ip -n host-a route add default via 10.1.0.1
-         ip -n host-b route add default via 10.2.0.1
-         ip -n gw-a route add default via 172.16.0.1
-         for ns in gw-a gw-b nat; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
-         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-20999
-         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
-         lab_ns nat iptables-legacy -A FORWARD -p esp -j DROP
-         {fwd}
-         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout={UDP_TIMEOUT}
-         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
-         lab_wait_for 10 'gw-a reaches gw-b through the NAT' lab_ns gw-a ping -c1 -W1 192.0.2.2"
+/// How gw-a and gw-b are joined (see [`wire`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wiring {
+    /// gw-a behind `nat`, gw-b on its public side (the picture above).
+    Nat,
+    /// gw-b behind a second NAT, `nat-b`, too.
+    BothNat,
+    /// gw-a's wan straight to gw-b's, no NAT.
+    Straight,
+}
+
+/// The wiring the namespaces have now; `None`: they are not made yet.
+static WIRED: std::sync::Mutex<Option<Wiring>> = std::sync::Mutex::new(None);
+
+/// The namespaces of every case (made once: host-a, host-b, gw-a, gw-b
+/// with their LANs, `nat` and `nat-b` with no links yet), gw-a and gw-b
+/// joined as `how` says, and the NAT with fresh rules and an empty
+/// connection tracking table; `forward`: also DNAT of UDP 500/4500 on
+/// `nat`'s public address to gw-a (a responder behind a port forward).
+///
+/// Only the wan links change between cases, and only when the wiring
+/// does; a case leaves nothing else behind (each ends with both gateways'
+/// kernels clean and its daemons stopped). Deleting all namespaces and
+/// making them again, as each case did, cost 1.3-5.4 s a case: the kernel
+/// tears a namespace down in the background, and the next link or
+/// address change waits for that.
+fn wire(how: Wiring, forward: bool) {
+    let mut wired = WIRED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut script = String::new();
+    if wired.is_none() {
+        // Everything from scratch.
+        script.push_str(&format!(
+            "for ns in host-a host-b gw-a gw-b nat nat-b; do ip netns del $ns 2>/dev/null || true; done
+             modprobe -d \"$LAB_MODDIR\" -a iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_tcpudp nf_conntrack_netlink
+             for ns in gw-a gw-b host-a host-b nat nat-b; do
+                 ip netns add $ns
+                 ip -n $ns link set lo up
+             done
+             lab_veth gw-a lan 10.1.0.1/24 host-a eth0 10.1.0.2/24
+             lab_veth gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.2/24
+             ip -n host-a route add default via 10.1.0.1
+             ip -n host-b route add default via 10.2.0.1
+             for ns in gw-a gw-b nat nat-b; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
+             for n in nat nat-b; do lab_ns $n iptables-legacy -A FORWARD -p esp -j DROP; done
+             lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout={UDP_TIMEOUT}
+             lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
+"
+        ));
+    }
+    if *wired != Some(how) {
+        // Deleting one end of a veth deletes the other.
+        script.push_str(
+            "for ns in gw-a gw-b nat; do ip -n $ns link del wan 2>/dev/null || true; done\n",
+        );
+        script.push_str(match how {
+            Wiring::Nat => {
+                "lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
+                 lab_veth nat wan 192.0.2.1/24 gw-b wan 192.0.2.2/24
+                 ip -n gw-a route add default via 172.16.0.1\n"
+            }
+            Wiring::BothNat => {
+                "lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
+                 lab_veth nat wan 192.0.2.1/24 nat-b wan 192.0.2.2/24
+                 lab_veth nat-b priv 172.17.0.1/24 gw-b wan 172.17.0.2/24
+                 ip -n gw-a route add default via 172.16.0.1
+                 ip -n gw-b route add default via 172.17.0.1
+                 lab_ns nat-b iptables-legacy -t nat -F
+                 for p in 500 4500; do
+                     lab_ns nat-b iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.17.0.2:$p
+                 done
+                 lab_ns nat-b iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE\n"
+            }
+            Wiring::Straight => "lab_veth gw-a wan 192.0.2.1/24 gw-b wan 192.0.2.2/24\n",
+        });
+    }
+    if how != Wiring::Straight {
+        script.push_str(
+            "lab_ns nat iptables-legacy -t nat -F
+             lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-20999
+             lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE\n",
+        );
+        if forward {
+            script.push_str(
+                "for p in 500 4500; do
+                     lab_ns nat iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.16.0.2:$p
+                 done\n",
+            );
+        }
+    }
+    script.push_str(&format!(
+        "lab_wait_for 10 'gw-a reaches 192.0.2.2 ({how:?})' lab_ns gw-a ping -c1 -W1 192.0.2.2
+         lab_ns nat conntrack -F 2>/dev/null
+         lab_ns nat-b conntrack -F 2>/dev/null\n"
     ));
+    // Unknown until the script went through (a failure fails the test).
+    *wired = None;
+    lab_sh(&format!("set -e\n{script}"));
+    *wired = Some(how);
+}
+
+/// The topology with the NAT ([`Wiring::Nat`]); `forward`: with the port
+/// forward to gw-a.
+fn topology(forward: bool) {
+    wire(Wiring::Nat, forward);
 }
 
 /// Flushes the NAT's connection tracking and moves its UDP mappings to
@@ -278,7 +356,7 @@ fn assert_encapsulated(want_nat_port: Option<u16>) -> u16 {
 }
 
 fn ping(from: &str, to: &str) {
-    lab_sh(&format!("lab_ping_through {from} {to} 3"));
+    common::ping_through(from, to, 3);
 }
 
 /// Waits until a ping gets through (the tunnel recovered), then a normal
@@ -481,33 +559,7 @@ fn iked_to_iked_behind_port_forward() {
 /// ```
 fn iked_to_iked_both_behind_nat() {
     let t = Instant::now();
-    lab_sh(&format!(
-        "for ns in host-a host-b gw-a gw-b nat nat-b; do ip netns del $ns 2>/dev/null || true; done
-         for ns in gw-a gw-b host-a host-b nat nat-b; do
-             ip netns add $ns
-             ip -n $ns link set lo up
-         done
-         lab_veth gw-a wan 172.16.0.2/24 nat priv 172.16.0.1/24
-         lab_veth nat wan 192.0.2.1/24 nat-b wan 192.0.2.2/24
-         lab_veth nat-b priv 172.17.0.1/24 gw-b wan 172.17.0.2/24
-         lab_veth gw-a lan 10.1.0.1/24 host-a eth0 10.1.0.2/24
-         lab_veth gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.2/24
-         ip -n host-a route add default via 10.1.0.1
-         ip -n host-b route add default via 10.2.0.1
-         ip -n gw-a route add default via 172.16.0.1
-         ip -n gw-b route add default via 172.17.0.1
-         for ns in gw-a gw-b nat nat-b; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
-         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -p udp -j MASQUERADE --to-ports 20000-20999
-         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
-         for n in nat nat-b; do lab_ns $n iptables-legacy -A FORWARD -p esp -j DROP; done
-         for p in 500 4500; do
-             lab_ns nat-b iptables-legacy -t nat -A PREROUTING -i wan -p udp --dport $p -j DNAT --to-destination 172.17.0.2:$p
-         done
-         lab_ns nat-b iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
-         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout={UDP_TIMEOUT}
-         lab_ns nat sysctl -qw net.netfilter.nf_conntrack_udp_timeout_stream={UDP_TIMEOUT}
-         lab_wait_for 10 'gw-a reaches nat-b' lab_ns gw-a ping -c1 -W1 192.0.2.2"
-    ));
+    wire(Wiring::BothNat, false);
     let mut a = iked(Side::A, "bn", &conf(Side::A, "172.16.0.2", "192.0.2.2", ""));
     let mut b = iked(Side::B, "bn", &conf(Side::B, "172.17.0.2", "%any", ""));
     a.up("site");
@@ -552,17 +604,13 @@ fn iked_to_iked_both_behind_nat() {
     });
     a.stop();
     b.stop();
-    sh("ip netns del nat-b");
     report("both behind NAT, iked to iked", t);
 }
 
 /// `encap = yes` without NAT (no NAT rules in the path: straight link).
 fn forced_encap_without_nat() {
     let t = Instant::now();
-    lab_sh(
-        "for ns in host-a host-b gw-a gw-b nat; do ip netns del $ns 2>/dev/null || true; done
-         lab_make_gateways",
-    );
+    wire(Wiring::Straight, false);
     let mut a = iked(
         Side::A,
         "fe",

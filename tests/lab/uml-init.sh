@@ -16,10 +16,14 @@ echo "$up" > "$LAB_OUT/booted"
 
 {
     echo "$LAB_MODPROBE" > /proc/sys/kernel/modprobe
+    # One modprobe for all (each process start is tens of ms in UML); if
+    # one fails, each again on its own, so that the log names it.
     # shellcheck disable=SC2086
-    for m in $LAB_MODULES; do
-        modprobe -d "$LAB_MODDIR" "$m" || echo "uml-init: modprobe $m failed"
-    done
+    if ! modprobe -d "$LAB_MODDIR" -a $LAB_MODULES; then
+        for m in $LAB_MODULES; do
+            modprobe -d "$LAB_MODDIR" "$m" || echo "uml-init: modprobe $m failed"
+        done
+    fi
     ip link set lo up
 } > "$LAB_OUT/init.log" 2>&1
 

@@ -53,7 +53,7 @@ impl Netns {
         enter_netns(&self.name);
     }
 
-    /// Pings `dst` from this namespace: `count` echo requests 0.1 s apart,
+    /// Pings `dst` from this namespace: `count` echo requests 50 ms apart,
     /// waiting up to `wait` seconds for each reply, optionally from the
     /// source address `from`. `Ok` if every request was answered, `Err`
     /// with ping's output otherwise.
@@ -70,7 +70,7 @@ impl Netns {
             "-c",
             &count.to_string(),
             "-i",
-            "0.1",
+            "0.05",
             "-W",
             &wait.to_string(),
         ]);
