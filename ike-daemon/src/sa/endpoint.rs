@@ -163,7 +163,9 @@ impl Ctx {
 #[derive(Debug)]
 pub struct Endpoint {
     ctx: Ctx,
-    sas: HashMap<IkeSaId, IkeSa>,
+    /// Boxed: an `IkeSa` is about 1.4 KB, and a map of them inline keeps
+    /// its spare buckets (up to half of them) at that size (issue 8).
+    sas: HashMap<IkeSaId, Box<IkeSa>>,
     /// Our IKE SPI (SPIi as initiator, SPIr as responder) to the SA.
     by_spi: HashMap<u64, IkeSaId>,
     /// Responder SAs by the peer's address and SPIi, for retransmitted
@@ -544,7 +546,7 @@ impl Endpoint {
         let mut ids: Vec<&IkeSaId> = self.sas.keys().collect();
         ids.sort();
         ids.into_iter()
-            .filter_map(|id| self.sas.get(id).map(IkeSa::info))
+            .filter_map(|id| self.sas.get(id).map(|sa| sa.info()))
     }
 
     /// Snapshots of the IKE SAs made with the peer configuration `peer`,
@@ -557,7 +559,7 @@ impl Endpoint {
             .into_iter()
             .flatten()
             .filter_map(|id| self.sas.get(id))
-            .map(IkeSa::info)
+            .map(|sa| sa.info())
     }
 
     /// The peer configuration named `name`.
@@ -567,7 +569,7 @@ impl Endpoint {
 
     /// A snapshot of one IKE SA.
     pub fn ike_sa(&self, id: IkeSaId) -> Option<IkeSaInfo> {
-        self.sas.get(&id).map(IkeSa::info)
+        self.sas.get(&id).map(|sa| sa.info())
     }
 
     /// Tests: the peer configurations each responder IKE SA still holds as
@@ -687,7 +689,7 @@ impl Endpoint {
             return;
         }
         self.by_spi.insert(sa.our_spi(), id);
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.after(id);
     }
 
@@ -710,7 +712,7 @@ impl Endpoint {
         if let Some(k) = sa.init_key() {
             self.by_init.insert(k, id);
         }
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         let _ = now;
         self.after(id);
     }
