@@ -50,7 +50,8 @@ pub(crate) struct Child {
     pub(crate) rekey: Option<ChildId>,
     /// Responder of a rekey: the outbound SA to install once the old
     /// Child SA is deleted.
-    pub(crate) out_pending: Option<ChildInstall>,
+    /// (Boxed: a `ChildInstall` is 352 bytes, kept only for a while.)
+    pub(crate) out_pending: Option<Box<ChildInstall>>,
     /// The lowest nonce of the exchange that created it (RFC 7296 2.8.1).
     pub(crate) nonce_min: Vec<u8>,
     /// It lost a rekey collision: deleted by its initiator, never used.
@@ -259,6 +260,9 @@ impl IkeSa {
             local: self.local,
             remote: self.remote,
         });
+        // One more slot only: a Child is about 800 bytes, and a Vec's first
+        // push would make room for four (issue 8).
+        self.children.reserve_exact(1);
         self.children.push(Child {
             id,
             mode: cfg.mode,
@@ -829,7 +833,7 @@ impl IkeSa {
                 outbound: !lost,
             }
         } else {
-            pending_out = (!redundant).then(|| install.clone());
+            pending_out = (!redundant).then(|| Box::new(install.clone()));
             KernelOp::InstallRekeyed {
                 req,
                 child: install,
