@@ -579,6 +579,25 @@ impl Endpoint {
         self.sas.values().map(|s| s.candidates.len()).collect()
     }
 
+    /// Tests: the bytes of IKE_SA_INIT material (messages, nonces,
+    /// proposals, cookie, key exchange) each IKE SA still holds.
+    #[cfg(test)]
+    pub(crate) fn init_state_held(&self) -> Vec<usize> {
+        self.sas
+            .values()
+            .map(|s| {
+                let i = &s.init;
+                i.request.len()
+                    + i.response.len()
+                    + i.nonce_i.len()
+                    + i.nonce_r.len()
+                    + i.proposals.len()
+                    + i.cookie.as_ref().map_or(0, Vec::len)
+                    + usize::from(i.ke.is_some())
+            })
+            .collect()
+    }
+
     /// Tests: the rekey collisions decided.
     #[cfg(test)]
     pub(crate) fn collisions(&self) -> &[(Vec<u8>, Vec<u8>, bool)] {

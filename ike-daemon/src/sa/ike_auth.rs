@@ -224,11 +224,14 @@ impl IkeSa {
         }
         self.remote_id = Some(idr.clone());
         self.established(ctx, now);
+        // The nonces go to the first Child SA's keys below; the rest of
+        // the IKE_SA_INIT material is not needed any more.
+        let init = std::mem::take(&mut self.init);
         let Some(child) = self.children.first() else {
             return;
         };
         let (id, offered) = (child.id, self.auth_offer(child));
-        let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
+        let (ni, nr) = (init.nonce_i, init.nonce_r);
         self.initiator_child_answer(ctx, now, msg, id, &offered, &ni, &nr, None, true);
     }
 
@@ -351,6 +354,11 @@ impl IkeSa {
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
         self.established(ctx, now);
+        // Only the nonces (for the Child SA's keys below) are needed after
+        // this: a retransmitted IKE_SA_INIT request no longer reaches an
+        // established SA (`Endpoint::after` unindexes it), so neither the
+        // messages nor anything else of IKE_SA_INIT is kept (issue 8).
+        let init = std::mem::take(&mut self.init);
         let mut prefix = vec![
             Payload::IdR(local_id),
             Payload::Auth(Authentication {
@@ -372,7 +380,7 @@ impl IkeSa {
         };
         match self.select_child(ctx, &req) {
             Ok(choice) => {
-                let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
+                let (ni, nr) = (init.nonce_i, init.nonce_r);
                 let transport = req.transport;
                 self.start_responder_child(
                     ctx,

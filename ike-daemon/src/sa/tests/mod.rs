@@ -417,6 +417,36 @@ fn duplicated_requests_are_answered_from_the_cache() {
 }
 
 #[test]
+fn established_sas_keep_nothing_of_ike_sa_init() {
+    // AUTH needs the IKE_SA_INIT messages and nonces, the first Child SA's
+    // keys the nonces; after IKE_AUTH none of it is kept (issue 8: about
+    // 1 KB per IKE SA).
+    let mut p = Pair::default_pair();
+    p.connect(0, "site-b");
+    p.assert_kernels_match();
+    assert_eq!(p.a().ep.init_state_held(), vec![0]);
+    assert_eq!(p.b().ep.init_state_held(), vec![0]);
+    // Half-open, the responder still has it (retransmitted requests are
+    // answered from it).
+    let mut p = Pair::default_pair();
+    p.policy = Box::new(|from, _, payload| {
+        let auth = crate::wire::Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH);
+        if from == 0 && auth {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    let held = p.b().ep.init_state_held();
+    assert_eq!(held.len(), 1);
+    assert!(held[0] > 0, "{held:?}");
+}
+
+#[test]
 fn delete_from_the_initiator_clears_both_kernels() {
     let mut p = Pair::default_pair();
     let id = p.connect(0, "site-b");
