@@ -333,6 +333,7 @@ impl Endpoint {
             debug!("kernel result for unknown request {:?}", result.req);
             return;
         };
+        trim_map(&mut self.ctx.kernel_reqs);
         let out = match purpose {
             KernelPurpose::InstallOut { child } => Some((id, child)),
             _ => None,
@@ -523,17 +524,17 @@ impl Endpoint {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.ctx.transmits.pop_front()
+        pop_trimmed(&mut self.ctx.transmits)
     }
 
     /// The next kernel operation to carry out.
     pub fn poll_kernel_op(&mut self) -> Option<KernelOp> {
-        self.ctx.kernel_ops.pop_front()
+        pop_trimmed(&mut self.ctx.kernel_ops)
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.ctx.events.pop_front()
+        pop_trimmed(&mut self.ctx.events)
     }
 
     /// When to call [`Endpoint::handle_timeout`] next.
@@ -797,6 +798,9 @@ impl Endpoint {
                 if let Some(k) = sa.init_key() {
                     self.by_init.remove(&k);
                 }
+                trim_map(&mut self.sas);
+                trim_map(&mut self.by_spi);
+                trim_map(&mut self.by_init);
             }
             self.timers.set(id, None);
             self.unindex_peer(id);
@@ -804,10 +808,35 @@ impl Endpoint {
         }
         if !sa.half_open()
             && let Some(k) = sa.init_key()
+            && self.by_init.remove(&k).is_some()
         {
-            self.by_init.remove(&k);
+            trim_map(&mut self.by_init);
         }
         self.timers.set(id, sa.deadline());
+    }
+}
+
+/// Spare room a queue or map keeps when it shrinks (entries).
+const KEEP: usize = 64;
+
+/// `pop_front`, giving back the room of a burst once the queue is empty:
+/// 1,000 tunnels started at once leave each output queue with room for
+/// 1,000 entries of up to 368 bytes, over a kilobyte per IKE SA that
+/// the heap kept for good (issue 8).
+fn pop_trimmed<T>(q: &mut VecDeque<T>) -> Option<T> {
+    let x = q.pop_front();
+    if q.is_empty() && q.capacity() > KEEP {
+        q.shrink_to(KEEP);
+    }
+    x
+}
+
+/// Gives back a map's room once it holds under a quarter of it (the
+/// indexes of half-open SAs and of kernel requests after a burst, of
+/// SAs after many went).
+fn trim_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > KEEP && m.len().saturating_mul(4) < m.capacity() {
+        m.shrink_to(m.len().saturating_mul(2).max(KEEP));
     }
 }
 
@@ -836,5 +865,32 @@ fn orphan(ctx: &mut Ctx, purpose: KernelPurpose, outcome: Result<KernelOk, Strin
             local,
             spi,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_and_maps_give_back_the_room_of_a_burst() {
+        let mut q: VecDeque<u64> = (0..1000).collect();
+        while pop_trimmed(&mut q).is_some() {
+            assert!(q.is_empty() || q.capacity() >= 1000 - 64);
+        }
+        assert!(q.capacity() <= KEEP, "{}", q.capacity());
+        let mut m: HashMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
+        let full = m.capacity();
+        for i in 0..1000 {
+            m.remove(&i);
+            trim_map(&mut m);
+            // Shrunk only below a quarter, never below what is in it.
+            assert!(m.capacity() >= m.len());
+            if m.len() * 4 >= full {
+                // (capacity() counts out the tombstones of removed entries)
+                assert!(m.capacity() > full / 2, "{} at {}", m.capacity(), m.len());
+            }
+        }
+        assert!(m.capacity() <= 2 * KEEP, "{}", m.capacity());
     }
 }
