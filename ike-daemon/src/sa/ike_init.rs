@@ -215,6 +215,11 @@ impl IkeSa {
         if !local_ip.is_unspecified()
             && let Some(first) = sa.pending_children.pop_front()
         {
+            // Usually the only one: give back the queue's room (four
+            // 200-byte entries; issue 8).
+            if sa.pending_children.is_empty() {
+                sa.pending_children.shrink_to_fit();
+            }
             sa.new_child(ctx, first, true);
         }
         info!(
@@ -391,6 +396,9 @@ impl IkeSa {
         if self.children.is_empty()
             && let Some(first) = self.pending_children.pop_front()
         {
+            if self.pending_children.is_empty() {
+                self.pending_children.shrink_to_fit();
+            }
             self.new_child(ctx, first, true);
         }
         if self.childless() {

@@ -850,11 +850,19 @@ impl IkeSa {
             && self.phase == Phase::Established
             && let Some(cfg) = self.pending_children.pop_front()
         {
+            if self.pending_children.is_empty() {
+                self.pending_children.shrink_to_fit();
+            }
             self.start_child(ctx, cfg);
         }
         let Some(task) = self.queue.pop_front() else {
             return;
         };
+        // An idle SA keeps no room for tasks (four 80-byte entries after
+        // its first; issue 8).
+        if self.queue.is_empty() {
+            self.queue.shrink_to_fit();
+        }
         match task {
             Task::CreateChild { child, .. } => {
                 if !self.child_ready(child) {
