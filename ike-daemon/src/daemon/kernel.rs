@@ -32,7 +32,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -449,14 +449,9 @@ pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
     sa
 }
 
-/// Policies whose templates' tunnel endpoints move from `old` (local,
-/// remote) to `new`.
-pub fn moved_policies(
-    policies: &[PolicyConfig],
-    old: (IpAddr, IpAddr),
-    new: (IpAddr, IpAddr),
-) -> Vec<PolicyConfig> {
-    let moved = |a: IpAddr| {
+/// An address as a move from `old` (local, remote) to `new` changes it.
+fn moved_addr(old: (IpAddr, IpAddr), new: (IpAddr, IpAddr)) -> impl Fn(IpAddr) -> IpAddr {
+    move |a| {
         if a == old.0 {
             new.0
         } else if a == old.1 {
@@ -464,7 +459,17 @@ pub fn moved_policies(
         } else {
             a
         }
-    };
+    }
+}
+
+/// Policies whose templates' tunnel endpoints move from `old` (local,
+/// remote) to `new`.
+pub fn moved_policies(
+    policies: &[PolicyConfig],
+    old: (IpAddr, IpAddr),
+    new: (IpAddr, IpAddr),
+) -> Vec<PolicyConfig> {
+    let moved = moved_addr(old, new);
     let mut out = policies.to_vec();
     for p in &mut out {
         for t in &mut p.templates {
@@ -478,16 +483,109 @@ pub fn moved_policies(
 
 /// What is in the kernel for one Child SA (its SAs) or one reqid (its
 /// policies).
+///
+/// For a move to new addresses (a NAT mapping changed) the SAs and
+/// policies as installed are needed again. Rather than their kernel
+/// configurations (two `SaConfig`s and three `PolicyConfig`s, about 2.5 KB
+/// per Child SA with a `Vec`'s spare room; issue 8), what they were made
+/// from is kept, and `plan_install` / `plan_policies` make them again.
 #[derive(Debug, Clone, Default)]
 struct Installed {
     ike: Option<IkeSaId>,
     sas: Vec<SaId>,
     policies: Vec<PolicyId>,
-    /// The SAs as installed (`true`: inbound), for a move to new
-    /// addresses (a NAT mapping changed).
-    sa_configs: Vec<(bool, SaConfig)>,
-    /// The policies as installed, for the same.
-    policy_configs: Vec<PolicyConfig>,
+    /// A Child SA's: what its SAs were made from.
+    source: Option<Arc<SaSource>>,
+    /// A reqid's: what its policies were planned from.
+    policy_source: Option<Arc<PolicySource>>,
+}
+
+/// What a Child SA's kernel SAs were made from.
+#[derive(Debug, Clone)]
+struct SaSource {
+    /// The install (keys included).
+    install: ChildInstall,
+    /// The addresses of its inbound and of its outbound SA, if in (each
+    /// as installed or last moved).
+    sa_in: Option<SaAddrs>,
+    sa_out: Option<SaAddrs>,
+}
+
+/// The outer addresses and encapsulation an SA was installed (or last
+/// moved) with: with its Child SA's install, all there is to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SaAddrs {
+    local: SocketAddr,
+    remote: SocketAddr,
+    encap: bool,
+}
+
+impl SaAddrs {
+    fn of(c: &ChildInstall) -> Self {
+        Self {
+            local: c.local,
+            remote: c.remote,
+            encap: c.encap,
+        }
+    }
+}
+
+impl Installed {
+    /// The SAs as installed (`true`: inbound; inbound first).
+    fn sa_configs(&self) -> Result<Vec<(bool, SaConfig)>, String> {
+        let Some(src) = &self.source else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (inbound, addrs) in [(true, src.sa_in), (false, src.sa_out)] {
+            let Some(a) = addrs else {
+                continue;
+            };
+            let mut c = src.install.clone();
+            (c.local, c.remote, c.encap) = (a.local, a.remote, a.encap);
+            let plan = plan_install(&c)?;
+            out.push((inbound, if inbound { plan.sa_in } else { plan.sa_out }));
+        }
+        Ok(out)
+    }
+}
+
+/// What a reqid's policies were planned from (`plan_policies`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PolicySource {
+    mode: Mode,
+    proto: Protocol,
+    local: IpAddr,
+    remote: IpAddr,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+    reqid: u32,
+}
+
+impl PolicySource {
+    fn of(c: &ChildInstall) -> Result<Self, String> {
+        Ok(Self {
+            mode: c.mode,
+            proto: protocol(c.protocol)?,
+            local: c.local.ip(),
+            remote: c.remote.ip(),
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            reqid: c.reqid,
+        })
+    }
+
+    fn policies(&self) -> Result<Vec<PolicyConfig>, String> {
+        plan_policies(
+            self.mode,
+            self.proto,
+            self.local,
+            self.remote,
+            &self.local_ts,
+            &self.remote_ts,
+            self.reqid,
+        )
+    }
 }
 
 impl State {
@@ -847,6 +945,11 @@ impl Kernel {
             Ok(()) => {
                 let larval = plan.sa_in.id();
                 let pols = std::mem::take(&mut done.policies);
+                done.source = Some(Arc::new(SaSource {
+                    install: c.clone(),
+                    sa_in: Some(SaAddrs::of(c)),
+                    sa_out: outbound.then(|| SaAddrs::of(c)),
+                }));
                 self.with(|s| {
                     s.larval.remove(&larval);
                     s.children.insert(c.id, done);
@@ -856,7 +959,7 @@ impl Kernel {
                             Installed {
                                 ike: Some(c.ike_sa),
                                 policies: pols,
-                                policy_configs: plan.policies.clone(),
+                                policy_source: PolicySource::of(c).ok().map(Arc::new),
                                 ..Installed::default()
                             },
                         );
@@ -897,7 +1000,14 @@ impl Kernel {
                 ..Installed::default()
             });
             r.sas.push(id);
-            r.sa_configs.push((false, plan.sa_out));
+            let src = r.source.get_or_insert_with(|| {
+                Arc::new(SaSource {
+                    install: c.clone(),
+                    sa_in: None,
+                    sa_out: None,
+                })
+            });
+            Arc::make_mut(src).sa_out = Some(SaAddrs::of(c));
         });
         Ok(())
     }
@@ -913,10 +1023,14 @@ impl Kernel {
                 s.policies.get(&u.reqid).cloned(),
             )
         });
-        let Some(mut child) = child.filter(|c| !c.sa_configs.is_empty()) else {
+        let Some(mut child) = child else {
             return Err(format!("Child SA {} is not installed", u.id));
         };
-        if child.sa_configs.iter().any(|(_, c)| {
+        let sa_configs = child.sa_configs()?;
+        if sa_configs.is_empty() {
+            return Err(format!("Child SA {} is not installed", u.id));
+        }
+        if sa_configs.iter().any(|(_, c)| {
             c.src.is_ipv4() != u.remote.is_ipv4() || u.local.is_ipv4() != u.remote.is_ipv4()
         }) {
             return Err(format!(
@@ -924,7 +1038,7 @@ impl Kernel {
                 u.id, u.local, u.remote
             ));
         }
-        let old = child.sa_configs.first().map(|(inbound, c)| {
+        let old = sa_configs.first().map(|(inbound, c)| {
             if *inbound {
                 (c.dst, c.src)
             } else {
@@ -933,7 +1047,7 @@ impl Kernel {
         });
         let sa = self.handle.sa();
         let mut moved = Vec::new();
-        for (inbound, old_sa) in &child.sa_configs {
+        for (inbound, old_sa) in &sa_configs {
             let new = moved_sa(old_sa, *inbound, u);
             if old_sa.src == new.src && old_sa.dst == new.dst {
                 sa.update(new.clone())
@@ -954,11 +1068,29 @@ impl Kernel {
             moved.push((*inbound, new));
         }
         child.sas = moved.iter().map(|(_, c)| c.id()).collect();
-        child.sa_configs = moved;
+        let addrs = SaAddrs {
+            local: u.local,
+            remote: u.remote,
+            encap: u.encap,
+        };
+        if let Some(src) = child.source.as_mut() {
+            let src = Arc::make_mut(src);
+            for (inbound, _) in &moved {
+                if *inbound {
+                    src.sa_in = Some(addrs);
+                } else {
+                    src.sa_out = Some(addrs);
+                }
+            }
+        }
         self.with(|s| s.children.insert(u.id, child));
-        if let (Some(mut pols), Some(old)) = (pols, old) {
-            let new = moved_policies(&pols.policy_configs, old, (u.local.ip(), u.remote.ip()));
-            if new != pols.policy_configs {
+        if let (Some(mut pols), Some(old)) = (pols, old)
+            && let Some(source) = pols.policy_source.clone()
+        {
+            let installed = source.policies()?;
+            let to = (u.local.ip(), u.remote.ip());
+            let new = moved_policies(&installed, old, to);
+            if new != installed {
                 for p in &new {
                     self.handle
                         .policy()
@@ -972,7 +1104,12 @@ impl Kernel {
                             )
                         })?;
                 }
-                pols.policy_configs = new;
+                let moved = moved_addr(old, to);
+                pols.policy_source = Some(Arc::new(PolicySource {
+                    local: moved(source.local),
+                    remote: moved(source.remote),
+                    ..PolicySource::clone(&source)
+                }));
                 self.with(|s| s.policies.insert(u.reqid, pols));
             }
         }
@@ -1004,14 +1141,12 @@ impl Kernel {
             Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
         }
         done.sas.push(plan.sa_in.id());
-        done.sa_configs.push((true, plan.sa_in.clone()));
         if outbound {
             sa.add(plan.sa_out.clone())
                 .execute()
                 .await
                 .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
             done.sas.push(plan.sa_out.id());
-            done.sa_configs.push((false, plan.sa_out.clone()));
         }
         let trapped: HashSet<PolicyId> =
             self.with(|s| s.traps.values().flatten().map(PolicyConfig::id).collect());
@@ -1191,9 +1326,6 @@ impl Kernel {
             Some(p) => p,
             None if c.policies => Installed {
                 ike: Some(c.ike_sa),
-                sas: Vec::new(),
-                sa_configs: Vec::new(),
-                policy_configs: Vec::new(),
                 policies: plan_policies(
                     c.mode,
                     proto,
@@ -1207,6 +1339,7 @@ impl Kernel {
                 .iter()
                 .map(PolicyConfig::id)
                 .collect(),
+                ..Installed::default()
             },
             None => Installed::default(),
         };

@@ -606,3 +606,83 @@ fn expires_of_kept_inbound_sas_are_recognised_and_a_hard_one_ends_the_keeping() 
     assert!(st.lingering.is_empty());
     assert!(!st.kept_expire(Protocol::Esp, 0xc000_0001, dst, true));
 }
+
+#[test]
+fn a_moved_child_is_planned_again_from_what_it_was_installed_from() {
+    // The bridge keeps the install and the SAs' addresses, not the
+    // kernel configurations; made again, they must be what `moved_sa` and
+    // `moved_policies` made of the configurations as installed.
+    let mut c = install(
+        Mode::Tunnel,
+        "198.51.100.1:4500",
+        "203.0.113.1:30001",
+        vec![v4("10.2.0.0", "10.2.0.255")],
+        vec![v4("10.1.0.0", "10.1.0.255")],
+    );
+    c.encap = true;
+    let plan = plan_install(&c).unwrap();
+    let src = SaSource {
+        install: c.clone(),
+        sa_in: Some(SaAddrs::of(&c)),
+        sa_out: Some(SaAddrs::of(&c)),
+    };
+    let rec = Installed {
+        source: Some(Arc::new(src.clone())),
+        ..Installed::default()
+    };
+    let dbg = |v: &[(bool, SaConfig)]| format!("{v:?}");
+    let as_installed = vec![(true, plan.sa_in.clone()), (false, plan.sa_out.clone())];
+    assert_eq!(dbg(&rec.sa_configs().unwrap()), dbg(&as_installed));
+    let u = ChildUpdate {
+        id: c.id,
+        ike_sa: c.ike_sa,
+        reqid: c.reqid,
+        local: c.local,
+        remote: "203.0.113.9:40000".parse().unwrap(),
+        encap: true,
+    };
+    let to = SaAddrs {
+        local: u.local,
+        remote: u.remote,
+        encap: u.encap,
+    };
+    let moved = Installed {
+        source: Some(Arc::new(SaSource {
+            sa_in: Some(to),
+            sa_out: Some(to),
+            ..src.clone()
+        })),
+        ..Installed::default()
+    };
+    assert_eq!(
+        dbg(&moved.sa_configs().unwrap()),
+        dbg(&[
+            (true, moved_sa(&plan.sa_in, true, &u)),
+            (false, moved_sa(&plan.sa_out, false, &u))
+        ])
+    );
+    // Only the outbound SA in (a rekey responder's before the delete).
+    let out_only = Installed {
+        source: Some(Arc::new(SaSource { sa_in: None, ..src })),
+        ..Installed::default()
+    };
+    assert_eq!(
+        dbg(&out_only.sa_configs().unwrap()),
+        dbg(&[(false, plan.sa_out.clone())])
+    );
+    // Policies: planned again from their source, and moved.
+    let src = PolicySource::of(&c).unwrap();
+    assert_eq!(src.policies().unwrap(), plan.policies);
+    let (old, to) = ((c.local.ip(), c.remote.ip()), (u.local.ip(), u.remote.ip()));
+    let m = moved_addr(old, to);
+    let moved_src = PolicySource {
+        local: m(src.local),
+        remote: m(src.remote),
+        ..src.clone()
+    };
+    assert_eq!(
+        moved_src.policies().unwrap(),
+        moved_policies(&plan.policies, old, to)
+    );
+    assert_ne!(moved_src.policies().unwrap(), plan.policies);
+}
