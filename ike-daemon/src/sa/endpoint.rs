@@ -182,14 +182,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint with these settings, peer configurations, shared keys
-    /// and crypto provider.
+    /// An endpoint with these settings, peer configurations (owned or
+    /// shared `Arc`s), shared keys and crypto provider.
     pub fn new(
         cfg: EndpointConfig,
-        peers: Vec<PeerCfg>,
+        peers: impl IntoIterator<Item = impl Into<Arc<PeerCfg>>>,
         psk: Arc<dyn PskStore>,
         provider: Arc<dyn CryptoProvider>,
     ) -> Self {
+        let peers: Vec<Arc<PeerCfg>> = peers.into_iter().map(Into::into).collect();
         let cookie_secret = provider.random_vec(32).unwrap_or_else(|_| vec![0x5a; 32]);
         Self {
             ctx: Ctx {
@@ -197,7 +198,7 @@ impl Endpoint {
                 provider,
                 psk: PskHandle(psk),
                 peer_index: index(&peers),
-                peers: peers.into_iter().map(Arc::new).collect(),
+                peers,
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
                 events: VecDeque::new(),
@@ -229,9 +230,15 @@ impl Endpoint {
 
     /// Replaces the peer configurations (a reload). Existing IKE SAs keep
     /// the configuration they were established with; new ones use these.
-    pub fn set_config(&mut self, _now: Instant, peers: Vec<PeerCfg>) {
+    /// (`Arc`s: the daemon shares them, rather than keeping a copy.)
+    pub fn set_config(
+        &mut self,
+        _now: Instant,
+        peers: impl IntoIterator<Item = impl Into<Arc<PeerCfg>>>,
+    ) {
+        let peers: Vec<Arc<PeerCfg>> = peers.into_iter().map(Into::into).collect();
         self.ctx.peer_index = index(&peers);
-        self.ctx.peers = peers.into_iter().map(Arc::new).collect();
+        self.ctx.peers = peers;
     }
 
     /// Replaces the shared keys (a reload of `secrets`).
@@ -842,7 +849,7 @@ fn trim_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
 
 /// Peer configurations by name; the first of a duplicated name wins, as
 /// a scan would find it.
-fn index(peers: &[PeerCfg]) -> HashMap<String, usize> {
+fn index(peers: &[Arc<PeerCfg>]) -> HashMap<String, usize> {
     let mut m = HashMap::with_capacity(peers.len());
     for (i, p) in peers.iter().enumerate() {
         m.entry(p.name.clone()).or_insert(i);

@@ -955,8 +955,8 @@ fn reload_keeps_established_sas() {
     let mut p = Pair::default_pair();
     let id = p.connect(0, "site-b");
     let now = p.now;
-    p.b().ep.set_config(now, Vec::new());
-    p.a().ep.set_config(now, Vec::new());
+    p.b().ep.set_config(now, Vec::<PeerCfg>::new());
+    p.a().ep.set_config(now, Vec::<PeerCfg>::new());
     p.run_for(secs(5));
     p.assert_kernels_match();
     p.a().ep.send_liveness_check(now, id).unwrap();
