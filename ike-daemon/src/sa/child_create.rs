@@ -1215,7 +1215,7 @@ impl IkeSa {
             c.suite = suite;
             c.nonce_min = nonce_i.as_slice().min(nonce_r.as_slice()).to_vec();
         }
-        self.pending = Some(PendingChild {
+        self.pending = Some(Box::new(PendingChild {
             mid,
             exchange,
             prefix,
@@ -1226,7 +1226,7 @@ impl IkeSa {
             pfs,
             ke_out,
             transport,
-        });
+        }));
         if suite.is_none() {
             self.child_failed(
                 ctx,

@@ -277,7 +277,9 @@ pub(crate) struct IkeSa {
     pub(crate) last_request: Option<Vec<u8>>,
     pub(crate) cached_response: Option<Vec<u8>>,
     /// A request of the peer's waiting for the kernel before we answer.
-    pub(crate) pending: Option<PendingChild>,
+    /// (Boxed, as the other state an SA has only for a while: an `IkeSa`
+    /// is per tunnel, issue 8.)
+    pub(crate) pending: Option<Box<PendingChild>>,
     pub(crate) half_open_until: Option<Instant>,
     pub(crate) dead: bool,
     /// NAT traversal: encapsulation, keepalives.
@@ -296,7 +298,7 @@ pub(crate) struct IkeSa {
     pub(crate) reauthing: bool,
     /// Initiator of a reauthentication: the first Child SA's inbound SA
     /// goes in before IKE_AUTH (`reauth`).
-    pub(crate) reauth_pre: Option<super::reauth::PreInstall>,
+    pub(crate) reauth_pre: Option<Box<super::reauth::PreInstall>>,
     /// Initiator of a reauthentication: the names of the Child SAs it
     /// brings along, each of which must come up before the old IKE SA
     /// goes (`reauth`).

@@ -183,7 +183,7 @@ impl IkeSa {
         )?;
         new.reauth_pre = pre.and_then(|mut p| {
             p.child = new.children.first()?.id;
-            Some(p)
+            Some(Box::new(p))
         });
         new.reauth_wants = wants;
         Ok(new)
