@@ -85,7 +85,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         ike_proposals: proposal::parse(ProtocolId::IKE, "aes256gcm16-prfsha256-x25519").unwrap(),
         local_id: Identification::fqdn(&format!("{me}.example")),
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
-        children: vec![ChildCfg {
+        children: vec![Arc::new(ChildCfg {
             name: "net".into(),
             local_ts: vec![mine],
             remote_ts: vec![theirs],
@@ -93,7 +93,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             mode: Mode::Tunnel,
             replay_window: 32,
             lifetimes: ChildLifetimes::default(),
-        }],
+        })],
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,

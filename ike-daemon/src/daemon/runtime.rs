@@ -147,7 +147,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         ike_proposals: c.proposals.clone(),
         local_id,
         remote_id,
-        children: c.children.iter().map(child).collect(),
+        children: c.children.iter().map(|ch| Arc::new(child(ch))).collect(),
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: IkeLifetimes {

@@ -481,7 +481,7 @@ mod tests {
             ike_proposals: Vec::new(),
             local_id: crate::wire::Identification::fqdn("a"),
             remote_id: None,
-            children: vec![child],
+            children: vec![child.into()],
             lifetimes: Default::default(),
             dpd_delay: Default::default(),
             encap: false,

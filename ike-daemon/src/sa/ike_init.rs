@@ -143,7 +143,7 @@ impl IkeSa {
         now: Instant,
         id: IkeSaId,
         peer: Arc<PeerCfg>,
-        cfgs: VecDeque<ChildCfg>,
+        cfgs: VecDeque<Arc<ChildCfg>>,
         local_ip: IpAddr,
         remote: SocketAddr,
     ) -> Result<Self, CommandError> {

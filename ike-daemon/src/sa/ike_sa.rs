@@ -266,7 +266,7 @@ pub(crate) struct IkeSa {
     pub(crate) nat_remote: bool,
     pub(crate) children: Vec<Child>,
     /// Children to create with CREATE_CHILD_SA once established.
-    pub(crate) pending_children: VecDeque<ChildCfg>,
+    pub(crate) pending_children: VecDeque<Arc<ChildCfg>>,
     /// Message ID of our next request.
     pub(crate) next_mid: u32,
     pub(crate) outstanding: Option<Outstanding>,
@@ -968,7 +968,7 @@ impl IkeSa {
             ctx.events.push_back(Event::ChildFailed {
                 ike: self.id,
                 child: None,
-                name: cfg.name,
+                name: cfg.name.clone(),
                 reason: ChildFailReason::IkeSaGone,
             });
         }
