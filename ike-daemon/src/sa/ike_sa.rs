@@ -273,8 +273,10 @@ pub(crate) struct IkeSa {
     pub(crate) queue: VecDeque<Task>,
     /// Message ID of the peer's next request.
     pub(crate) peer_mid: u32,
-    /// The peer's last request as received, and our response to it.
-    pub(crate) last_request: Option<Vec<u8>>,
+    /// The peer's last request as received (its SHA-256: the request
+    /// itself is not needed, only whether a retransmission is the same;
+    /// issue 8), and our response to it.
+    pub(crate) last_request: Option<[u8; 32]>,
     pub(crate) cached_response: Option<Vec<u8>>,
     /// A request of the peer's waiting for the kernel before we answer.
     /// (Boxed, as the other state an SA has only for a while: an `IkeSa`
@@ -698,7 +700,9 @@ impl IkeSa {
             self.next_task(ctx, now);
         } else {
             let mid = h.message_id;
-            if mid == self.peer_mid.wrapping_sub(1) && self.last_request.as_deref() == Some(bytes) {
+            if mid == self.peer_mid.wrapping_sub(1)
+                && self.last_request == Some(crate::crypto::fingerprint(bytes))
+            {
                 if let Some(r) = self.cached_response.clone() {
                     debug!(
                         "{}: retransmitted {} request {mid}, resending response",
@@ -730,7 +734,7 @@ impl IkeSa {
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
-            self.last_request = Some(bytes.to_vec());
+            self.last_request = Some(crate::crypto::fingerprint(bytes));
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
