@@ -272,13 +272,13 @@ impl IkeSa {
         .map_err(|e| e.to_string())?;
         self.init.request = bytes.clone();
         self.transmit(ctx, bytes.clone());
-        self.outstanding = Some(Outstanding {
+        self.outstanding = Some(Box::new(Outstanding {
             mid: 0,
             task: Task::IkeInit,
             bytes,
             retransmits: 0,
             next: later(now, backoff(ctx, 0)),
-        });
+        }));
         Ok(())
     }
 

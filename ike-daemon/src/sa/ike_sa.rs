@@ -269,7 +269,8 @@ pub(crate) struct IkeSa {
     pub(crate) pending_children: VecDeque<Arc<ChildCfg>>,
     /// Message ID of our next request.
     pub(crate) next_mid: u32,
-    pub(crate) outstanding: Option<Outstanding>,
+    /// (Boxed: 128 bytes an idle SA need not carry.)
+    pub(crate) outstanding: Option<Box<Outstanding>>,
     pub(crate) queue: VecDeque<Task>,
     /// Message ID of the peer's next request.
     pub(crate) peer_mid: u32,
@@ -554,13 +555,13 @@ impl IkeSa {
                 self.next_mid = mid.wrapping_add(1);
                 debug!("{}: sending {exchange} request {mid}", self.name());
                 self.transmit(ctx, bytes.clone());
-                self.outstanding = Some(Outstanding {
+                self.outstanding = Some(Box::new(Outstanding {
                     mid,
                     task,
                     bytes,
                     retransmits: 0,
                     next: later(now, backoff(ctx, 0)),
-                });
+                }));
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
         }
