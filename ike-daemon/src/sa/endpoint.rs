@@ -588,7 +588,8 @@ impl Endpoint {
     }
 
     /// Tests: the bytes of IKE_SA_INIT material (messages, nonces,
-    /// proposals, cookie, key exchange) each IKE SA still holds.
+    /// proposals, cookie, key exchange) each IKE SA still holds, plus one
+    /// if any is kept at all.
     #[cfg(test)]
     pub(crate) fn init_state_held(&self) -> Vec<usize> {
         self.sas
@@ -601,7 +602,8 @@ impl Endpoint {
                     + i.nonce_r.len()
                     + i.proposals.len()
                     + i.cookie.as_ref().map_or(0, Vec::len)
-                    + usize::from(i.ke.is_some())
+                    + usize::from(s.init_ke.is_some())
+                    + usize::from(s.init.is_kept())
             })
             .collect()
     }

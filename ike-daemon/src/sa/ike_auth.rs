@@ -226,7 +226,7 @@ impl IkeSa {
         self.established(ctx, now);
         // The nonces go to the first Child SA's keys below; the rest of
         // the IKE_SA_INIT material is not needed any more.
-        let init = std::mem::take(&mut self.init);
+        let init = self.init.take();
         let Some(child) = self.children.first() else {
             return;
         };
@@ -358,7 +358,7 @@ impl IkeSa {
         // this: a retransmitted IKE_SA_INIT request no longer reaches an
         // established SA (`Endpoint::after` unindexes it), so neither the
         // messages nor anything else of IKE_SA_INIT is kept (issue 8).
-        let init = std::mem::take(&mut self.init);
+        let init = self.init.take();
         let mut prefix = vec![
             Payload::IdR(local_id),
             Payload::Auth(Authentication {

@@ -12,7 +12,7 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
+    IkeSa, InitBox, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
@@ -173,12 +173,12 @@ impl IkeSa {
             spi_i,
             spi_r: 0,
             established_at: None,
-            init: InitState {
+            init: InitBox::new(InitState {
                 nonce_i,
-                ke: Some(ke),
                 proposals: peer.ike_proposals.clone(),
                 ..InitState::default()
-            },
+            }),
+            init_ke: Some(ke),
             keys: None,
             local_id: Some(peer.local_id.clone()),
             remote_id: None,
@@ -234,7 +234,7 @@ impl IkeSa {
 
     /// Initiator: (re)sends IKE_SA_INIT with the current proposals, KE and cookie.
     fn send_init(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
-        let ke = self.init.ke.as_ref().ok_or("no key exchange")?;
+        let ke = self.init_ke.as_ref().ok_or("no key exchange")?;
         let mut payloads = Vec::new();
         if let Some(c) = &self.init.cookie {
             payloads.push(Payload::Notify(Notify::cookie(c.clone())));
@@ -330,10 +330,10 @@ impl IkeSa {
                     info!(
                         "{}: peer didn't accept key exchange {:?}, it requested {g}; retrying",
                         self.name(),
-                        self.init.ke.as_ref().map(|k| k.method())
+                        self.init_ke.as_ref().map(|k| k.method())
                     );
                     self.init.proposals = p;
-                    self.init.ke = Some(ke);
+                    self.init_ke = Some(ke);
                     if let Err(e) = self.send_init(ctx, now) {
                         self.fail(ctx, IkeFailReason::Internal(e));
                     }
@@ -434,7 +434,7 @@ impl IkeSa {
             .proposal;
         let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
         let ke_payload = super::child_create::ke_payload(msg).ok_or("no KE payload")?;
-        let ke = self.init.ke.take().ok_or("no key exchange")?;
+        let ke = self.init_ke.take().ok_or("no key exchange")?;
         if ke_payload.group != ke.method() || suite.ke != ke.method() {
             return Err(format!(
                 "responder answered key exchange {} to our {}",
@@ -742,13 +742,14 @@ pub(crate) fn respond(
         spi_i,
         spi_r,
         established_at: None,
-        init: InitState {
+        init: InitBox::new(InitState {
             nonce_i: ni.to_vec(),
             nonce_r,
             request: bytes.to_vec(),
             response,
             ..InitState::default()
-        },
+        }),
+        init_ke: None,
         keys: Some(keys),
         local_id: None,
         remote_id: None,

@@ -93,8 +93,6 @@ pub(crate) enum Phase {
 pub(crate) struct InitState {
     pub(crate) nonce_i: Vec<u8>,
     pub(crate) nonce_r: Vec<u8>,
-    /// Initiator: our key exchange until the response completes it.
-    pub(crate) ke: Option<Box<dyn KeyExchange>>,
     /// Initiator: the IKE proposals we offer (reordered by INVALID_KE).
     pub(crate) proposals: Vec<Proposal>,
     /// Initiator: the responder's cookie to echo.
@@ -103,6 +101,54 @@ pub(crate) struct InitState {
     /// The IKE_SA_INIT request and response as sent/received (AUTH signs them).
     pub(crate) request: Vec<u8>,
     pub(crate) response: Vec<u8>,
+}
+
+/// An [`InitState`] on the heap while IKE_SA_INIT and IKE_AUTH need it,
+/// and nothing once IKE_AUTH is done (`take`): an established SA would
+/// carry 168 bytes of empty vectors (issue 8). A dropped one reads as
+/// empty; a write makes a new one.
+#[derive(Debug, Default)]
+pub(crate) struct InitBox(Option<Box<InitState>>);
+
+static NO_INIT: InitState = InitState {
+    nonce_i: Vec::new(),
+    nonce_r: Vec::new(),
+    proposals: Vec::new(),
+    cookie: None,
+    ke_retries: 0,
+    request: Vec::new(),
+    response: Vec::new(),
+};
+
+impl InitBox {
+    pub(crate) fn new(init: InitState) -> Self {
+        Self(Some(Box::new(init)))
+    }
+
+    /// Tests: whether it is on the heap.
+    #[cfg(test)]
+    pub(crate) fn is_kept(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Hands it over and keeps nothing.
+    pub(crate) fn take(&mut self) -> InitState {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for InitBox {
+    type Target = InitState;
+
+    fn deref(&self) -> &InitState {
+        self.0.as_deref().unwrap_or(&NO_INIT)
+    }
+}
+
+impl std::ops::DerefMut for InitBox {
+    fn deref_mut(&mut self) -> &mut InitState {
+        self.0.get_or_insert_with(Box::default)
+    }
 }
 
 /// The keys of an established IKE_SA_INIT.
@@ -258,7 +304,10 @@ pub(crate) struct IkeSa {
     pub(crate) spi_i: u64,
     pub(crate) spi_r: u64,
     pub(crate) established_at: Option<Instant>,
-    pub(crate) init: InitState,
+    pub(crate) init: InitBox,
+    /// Initiator: our IKE_SA_INIT key exchange until the response
+    /// completes it.
+    pub(crate) init_ke: Option<Box<dyn KeyExchange>>,
     pub(crate) keys: Option<Keys>,
     pub(crate) local_id: Option<Identification>,
     pub(crate) remote_id: Option<Identification>,
