@@ -478,6 +478,32 @@ fn operations_on_one_reqid_run_in_scheduling_order_whatever_the_polling_order() 
 }
 
 #[test]
+fn an_idle_reqid_keeps_no_turn() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut turns = Turns::default();
+        let first = turns.take(1);
+        let second = turns.take(1);
+        // The second is not done: its turn stays for the next one.
+        let done = first.wait().await;
+        drop(done);
+        turns.settle(1);
+        assert_eq!(turns.held(), 1);
+        let done = second.wait().await;
+        drop(done);
+        turns.settle(1);
+        assert_eq!(turns.held(), 0);
+        // A new operation then has no one to wait for.
+        let third = turns.take(1);
+        drop(third.wait().await);
+        turns.settle(1);
+        assert_eq!(turns.held(), 0);
+    });
+}
+
+#[test]
 fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
     let mut c = install(
         Mode::Tunnel,
