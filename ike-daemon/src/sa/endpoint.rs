@@ -588,8 +588,8 @@ impl Endpoint {
     }
 
     /// Tests: the bytes of IKE_SA_INIT material (messages, nonces,
-    /// proposals, cookie, key exchange) each IKE SA still holds, plus one
-    /// if any is kept at all.
+    /// proposals, cookie, key exchange, SK_pi and SK_pr) each IKE SA still
+    /// holds, plus one if any of the first is kept at all.
     #[cfg(test)]
     pub(crate) fn init_state_held(&self) -> Vec<usize> {
         self.sas
@@ -604,6 +604,9 @@ impl Endpoint {
                     + i.cookie.as_ref().map_or(0, Vec::len)
                     + usize::from(s.init_ke.is_some())
                     + usize::from(s.init.is_kept())
+                    + s.keys
+                        .as_ref()
+                        .map_or(0, |k| k.sk_pi.as_bytes().len() + k.sk_pr.as_bytes().len())
             })
             .collect()
     }

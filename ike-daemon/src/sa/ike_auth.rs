@@ -236,6 +236,12 @@ impl IkeSa {
     }
 
     fn established(&mut self, ctx: &mut Ctx, now: Instant) {
+        // SK_pi and SK_pr only make and check the AUTH payloads, which are
+        // done (a rekeyed IKE SA's keys come from SK_d).
+        if let Some(k) = self.keys.as_mut() {
+            k.sk_pi = Secret::new(Vec::new());
+            k.sk_pr = Secret::new(Vec::new());
+        }
         self.phase = Phase::Established;
         self.half_open_until = None;
         self.established_at = Some(now);
