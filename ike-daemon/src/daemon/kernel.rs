@@ -44,6 +44,7 @@ use xfrm_netlink::{
 };
 
 use super::routes::Routes;
+use crate::crypto::Secret;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
     ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelLimits, KernelOk,
@@ -391,36 +392,94 @@ pub fn plan_policies(
     Ok(out)
 }
 
+/// What a Child SA's two SAs are made from: its install without what only
+/// the policies, the routes and the engine need (name, selectors, ids).
+#[derive(Debug, Clone)]
+struct SaKeys {
+    protocol: ProtocolId,
+    mode: Mode,
+    spi_in: u32,
+    spi_out: u32,
+    suite: ChildSuite,
+    encr_in: Secret,
+    integ_in: Secret,
+    encr_out: Secret,
+    integ_out: Secret,
+    esn: bool,
+    replay_window: u32,
+    reqid: u32,
+    limits: KernelLimits,
+}
+
+impl SaKeys {
+    fn of(c: &ChildInstall) -> Self {
+        Self {
+            protocol: c.protocol,
+            mode: c.mode,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            suite: c.suite,
+            encr_in: c.encr_in.clone(),
+            integ_in: c.integ_in.clone(),
+            encr_out: c.encr_out.clone(),
+            integ_out: c.integ_out.clone(),
+            esn: c.esn,
+            replay_window: c.replay_window,
+            reqid: c.reqid,
+            limits: c.limits,
+        }
+    }
+
+    /// The inbound and the outbound SA between `local` and `remote` (with
+    /// ESP in UDP between their ports if `encap`).
+    fn plan(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        encap: bool,
+    ) -> Result<(SaConfig, SaConfig), String> {
+        let c = self;
+        let reqid = c.reqid;
+        let proto = protocol(c.protocol)?;
+        let (lport, rport) = (local.port(), remote.port());
+        let (local, remote) = (local.ip(), remote.ip());
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(format!(
+                "outer addresses of different families: {local} and {remote}"
+            ));
+        }
+        let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
+        let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
+        let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
+        // ESN needs a replay window (the kernel keeps its bitmap).
+        let window = if c.esn { window.max(32) } else { window };
+        let sa = |src, dst, spi, t, ports: (u16, u16)| {
+            let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+                .reqid(reqid)
+                .replay_window(window)
+                .esn(c.esn)
+                .lifetimes(lifetimes(&c.limits));
+            if encap {
+                sa = sa.encap(UdpEncap::new(ports.0, ports.1));
+            }
+            sa
+        };
+        Ok((
+            sa(remote, local, c.spi_in, t_in, (rport, lport)),
+            sa(local, remote, c.spi_out, t_out, (lport, rport)),
+        ))
+    }
+}
+
 /// Everything [`ChildInstall`] puts into the kernel, with its reqid.
 pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
+    let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
     let (local, remote) = (c.local.ip(), c.remote.ip());
-    if local.is_ipv4() != remote.is_ipv4() {
-        return Err(format!(
-            "outer addresses of different families: {local} and {remote}"
-        ));
-    }
-    let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
-    let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
-    let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
-    // ESN needs a replay window (the kernel keeps its bitmap).
-    let window = if c.esn { window.max(32) } else { window };
-    let sa = |src, dst, spi, t, ports: (u16, u16)| {
-        let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
-            .reqid(reqid)
-            .replay_window(window)
-            .esn(c.esn)
-            .lifetimes(lifetimes(&c.limits));
-        if c.encap {
-            sa = sa.encap(UdpEncap::new(ports.0, ports.1));
-        }
-        sa
-    };
-    let (lport, rport) = (c.local.port(), c.remote.port());
     Ok(InstallPlan {
-        sa_in: sa(remote, local, c.spi_in, t_in, (rport, lport)),
-        sa_out: sa(local, remote, c.spi_out, t_out, (lport, rport)),
+        sa_in,
+        sa_out,
         policies: plan_policies(
             c.mode,
             proto,
@@ -503,8 +562,8 @@ struct Installed {
 /// What a Child SA's kernel SAs were made from.
 #[derive(Debug, Clone)]
 struct SaSource {
-    /// The install (keys included).
-    install: ChildInstall,
+    /// Its install's keys, SPIs and settings.
+    keys: SaKeys,
     /// The addresses of its inbound and of its outbound SA, if in (each
     /// as installed or last moved).
     sa_in: Option<SaAddrs>,
@@ -541,10 +600,8 @@ impl Installed {
             let Some(a) = addrs else {
                 continue;
             };
-            let mut c = src.install.clone();
-            (c.local, c.remote, c.encap) = (a.local, a.remote, a.encap);
-            let plan = plan_install(&c)?;
-            out.push((inbound, if inbound { plan.sa_in } else { plan.sa_out }));
+            let (sa_in, sa_out) = src.keys.plan(a.local, a.remote, a.encap)?;
+            out.push((inbound, if inbound { sa_in } else { sa_out }));
         }
         Ok(out)
     }
@@ -973,7 +1030,7 @@ impl Kernel {
                 let larval = plan.sa_in.id();
                 let pols = std::mem::take(&mut done.policies);
                 done.source = Some(Arc::new(SaSource {
-                    install: c.clone(),
+                    keys: SaKeys::of(c),
                     sa_in: Some(SaAddrs::of(c)),
                     sa_out: outbound.then(|| SaAddrs::of(c)),
                 }));
@@ -1029,7 +1086,7 @@ impl Kernel {
             r.sas.push(id);
             let src = r.source.get_or_insert_with(|| {
                 Arc::new(SaSource {
-                    install: c.clone(),
+                    keys: SaKeys::of(c),
                     sa_in: None,
                     sa_out: None,
                 })

@@ -648,7 +648,7 @@ fn a_moved_child_is_planned_again_from_what_it_was_installed_from() {
     c.encap = true;
     let plan = plan_install(&c).unwrap();
     let src = SaSource {
-        install: c.clone(),
+        keys: SaKeys::of(&c),
         sa_in: Some(SaAddrs::of(&c)),
         sa_out: Some(SaAddrs::of(&c)),
     };
