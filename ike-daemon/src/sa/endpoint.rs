@@ -20,6 +20,9 @@ use crate::crypto::CryptoProvider;
 use crate::wire::codes::ExchangeType;
 use crate::wire::{Header, Message};
 
+/// Peer configurations an IKE_SA_INIT's addresses match (shared).
+pub(crate) type Candidates = Arc<[Arc<PeerCfg>]>;
+
 /// What the IKE SAs share: settings, configuration, crypto, output queues.
 #[derive(Debug)]
 pub(crate) struct Ctx {
@@ -62,6 +65,11 @@ pub(crate) struct Ctx {
     /// whose Child SAs' successors send from then on (the peer removes
     /// the old inbound SAs when it has the answer).
     pub(crate) held: Vec<(super::Transmit, Vec<(IkeSaId, ChildId)>)>,
+    /// The peer configurations matching the last IKE_SA_INIT's addresses
+    /// (`ike_init::candidates`), shared by the half-open SAs from the same
+    /// addresses: with N connections between two gateways each held its
+    /// own list of N until IKE_AUTH (8 KB each at 1,000; issue 8).
+    pub(crate) last_candidates: Option<((IpAddr, IpAddr), Candidates)>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -216,6 +224,7 @@ impl Endpoint {
                 pending_out: HashMap::new(),
                 outbound_now: Vec::new(),
                 held: Vec::new(),
+                last_candidates: None,
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -240,6 +249,7 @@ impl Endpoint {
         let peers: Vec<Arc<PeerCfg>> = peers.into_iter().map(Into::into).collect();
         self.ctx.peer_index = index(&peers);
         self.ctx.peers = peers;
+        self.ctx.last_candidates = None;
     }
 
     /// Replaces the shared keys (a reload of `secrets`).
@@ -611,6 +621,14 @@ impl Endpoint {
                         .map_or(0, |k| k.sk_pi.as_bytes().len() + k.sk_pr.as_bytes().len())
             })
             .collect()
+    }
+
+    /// Tests: whether every IKE SA holds the same candidates list.
+    #[cfg(test)]
+    pub(crate) fn candidates_shared(&self) -> bool {
+        let mut lists = self.sas.values().map(|s| &s.candidates);
+        let first = lists.next();
+        lists.all(|l| first.is_some_and(|f| Arc::ptr_eq(f, l)))
     }
 
     /// Tests: the rekey collisions decided.

@@ -321,7 +321,7 @@ impl IkeSa {
         // matching the addresses, each responder IKE SA held N references
         // (8 KB per IKE SA at 1,000 connections, issue 8). The chosen one
         // stays, so that "a peer configuration was found" still holds.
-        self.candidates = vec![self.peer.clone()];
+        self.candidates = vec![self.peer.clone()].into();
         let local_id = self.peer.local_id.clone();
         let Some(psk) = self.psk(ctx, &local_id, idi) else {
             self.refuse_auth(ctx, mid);

@@ -167,7 +167,7 @@ impl IkeSa {
             id,
             initiator: true,
             phase: Phase::InitSent,
-            candidates: Vec::new(),
+            candidates: Vec::new().into(),
             local: SocketAddr::new(local_ip, peer.local_port),
             remote,
             spi_i,
@@ -527,8 +527,21 @@ fn cookie_for(ctx: &Ctx, ni: &[u8], remote: IpAddr, spi_i: u64) -> Option<Vec<u8
     )
 }
 
-/// Peer configurations whose addresses match, the most specific first.
-fn candidates(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg>> {
+/// Peer configurations whose addresses match, the most specific first;
+/// the list of the last addresses asked for is shared.
+fn candidates(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr) -> Arc<[Arc<PeerCfg>]> {
+    let key = (local.ip(), remote.ip());
+    if let Some((k, list)) = &ctx.last_candidates
+        && *k == key
+    {
+        return list.clone();
+    }
+    let list: Arc<[Arc<PeerCfg>]> = matching(ctx, local, remote).into();
+    ctx.last_candidates = Some((key, list.clone()));
+    list
+}
+
+fn matching(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg>> {
     let score = |specs: &[AddrSpec], ip: IpAddr| -> Option<u8> {
         if specs.contains(&AddrSpec::Addr(ip)) {
             Some(2)
@@ -620,7 +633,7 @@ pub(crate) fn respond(
     };
     let mut chosen = None;
     let mut first_err = None;
-    for p in &peers {
+    for p in peers.iter() {
         match proposal::select(&p.ike_proposals, offered, opts) {
             Ok(s) => {
                 chosen = Some((p.clone(), s.proposal));

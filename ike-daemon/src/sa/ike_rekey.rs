@@ -309,7 +309,7 @@ impl IkeSa {
             initiator,
             phase: Phase::Established,
             peer: self.peer.clone(),
-            candidates: Vec::new(),
+            candidates: Vec::new().into(),
             local: self.local,
             remote: self.remote,
             spi_i,

@@ -298,7 +298,7 @@ pub(crate) struct IkeSa {
     /// until IKE_AUTH picks one by identity).
     pub(crate) peer: Arc<PeerCfg>,
     /// Responder: every peer configuration matching the addresses.
-    pub(crate) candidates: Vec<Arc<PeerCfg>>,
+    pub(crate) candidates: Arc<[Arc<PeerCfg>]>,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
     pub(crate) spi_i: u64,

@@ -450,6 +450,30 @@ fn established_sas_keep_nothing_of_ike_sa_init() {
 }
 
 #[test]
+fn half_open_sas_from_the_same_addresses_share_their_candidates() {
+    // 1,000 connections between two gateways: each half-open SA held its
+    // own list of all 1,000 until IKE_AUTH (issue 8).
+    let mut p = Pair::default_pair();
+    p.policy = Box::new(|from, _, payload| {
+        let auth = crate::wire::Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH);
+        if from == 0 && auth {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    for _ in 0..3 {
+        p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    }
+    p.drive();
+    assert_eq!(p.b().ep.len(), 3);
+    assert_eq!(p.b().ep.candidates_held(), vec![1, 1, 1]);
+    assert!(p.b().ep.candidates_shared());
+}
+
+#[test]
 fn delete_from_the_initiator_clears_both_kernels() {
     let mut p = Pair::default_pair();
     let id = p.connect(0, "site-b");
