@@ -62,7 +62,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         ike_proposals: ike,
         local_id: Identification::fqdn(&format!("{me}.example")),
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
-        children: vec![ChildCfg {
+        children: vec![Arc::new(ChildCfg {
             name: "net".into(),
             local_ts: vec![mine],
             remote_ts: vec![theirs],
@@ -70,7 +70,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
             mode: Mode::Tunnel,
             replay_window: 32,
             lifetimes: ChildLifetimes::default(),
-        }],
+        })],
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,

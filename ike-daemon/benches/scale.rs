@@ -16,7 +16,12 @@
 //!
 //! `cargo bench -p ike-daemon --bench scale`; without `--bench` (as
 //! `cargo test --all-targets` runs it) it does N = 100 once, as a smoke
-//! test.
+//! test, and prints both sides' heap per SA (`SCALE_N=1000` for another
+//! N). For a heap profile of what the SAs hold, `SCALE_LEAK=1` ends the
+//! run without dropping the endpoints, so that heaptrack's "leaked"
+//! figures are the endpoints' state:
+//! `SCALE_N=1000 SCALE_LEAK=1 heaptrack target/release/deps/scale-<hash>`,
+//! then `heaptrack_print --flamegraph-cost-type leaked -F stacks.txt`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -80,7 +85,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         ike_proposals: proposal::parse(ProtocolId::IKE, "aes256gcm16-prfsha256-x25519").unwrap(),
         local_id: Identification::fqdn(&format!("{me}.example")),
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
-        children: vec![ChildCfg {
+        children: vec![Arc::new(ChildCfg {
             name: "net".into(),
             local_ts: vec![mine],
             remote_ts: vec![theirs],
@@ -88,7 +93,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             mode: Mode::Tunnel,
             replay_window: 32,
             lifetimes: ChildLifetimes::default(),
-        }],
+        })],
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
@@ -239,6 +244,11 @@ fn run(n: usize, lookups: u32) -> Run {
 
     // Heap of each side: what dropping it frees.
     let [a, b] = ep;
+    if std::env::var_os("SCALE_LEAK").is_some() {
+        std::mem::forget(a);
+        std::mem::forget(b);
+        std::process::exit(0);
+    }
     let before = live();
     drop(b);
     let heap_b = before - live();
@@ -259,10 +269,14 @@ fn run(n: usize, lookups: u32) -> Run {
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     if !bench {
-        let r = run(100, 1000);
+        let n = std::env::var("SCALE_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let r = run(n, 1000);
         println!(
-            "scale bench: smoke run ok, {} SAs, {:.0} bytes per SA",
-            r.n, r.heap_per_sa[0]
+            "scale bench: smoke run ok, {} SAs, {:.0} / {:.0} bytes per SA",
+            r.n, r.heap_per_sa[0], r.heap_per_sa[1]
         );
         return;
     }

@@ -29,6 +29,15 @@ pub use provider::{
     Algorithms, CryptoProvider, DefaultProvider, DeterministicProvider, RandomSource,
 };
 pub use secret::Secret;
+
+/// A SHA-256 fingerprint of `bytes`: to recognise a message seen before
+/// without keeping it.
+pub fn fingerprint(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
 /// What went wrong in a cryptographic operation. Messages are for logs:
 /// they never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -23,9 +23,15 @@ pub(crate) const IV_LEN: usize = 8;
 pub(crate) const ICV_LEN: usize = 16;
 
 /// One direction of AEAD SK protection.
+///
+/// It keeps the key, not ring's key schedule: an AES-GCM `LessSafeKey` is
+/// about 550 bytes, two per IKE SA, against 16-32 for the key (issue 8:
+/// memory per tunnel). The schedule is made again for each message (well
+/// under a microsecond, next to the message's own cost).
 pub(crate) struct AeadSk {
     name: &'static str,
-    key: aead::LessSafeKey,
+    alg: &'static aead::Algorithm,
+    key: Zeroizing<Box<[u8]>>,
     salt: [u8; AEAD_SALT_LEN],
     /// The next IV to use; `None` once all 2^64 have been used.
     next_iv: Option<u64>,
@@ -46,13 +52,26 @@ impl AeadSk {
         };
         let (key, salt) = key_material.split_at_checked(key_len).ok_or_else(bad_len)?;
         let salt: [u8; AEAD_SALT_LEN] = salt.try_into().map_err(|_| bad_len())?;
-        let key = aead::UnboundKey::new(alg, key).map_err(|_| bad_len())?;
+        // The key's length (checked by the split) is all ring checks; no
+        // schedule is made here, so a handshake makes as many as it did
+        // with kept ones: one per message each side seals or opens.
         Ok(Self {
             name,
-            key: aead::LessSafeKey::new(key),
+            alg,
+            key: Zeroizing::new(key.into()),
             salt,
             next_iv: Some(0),
         })
+    }
+
+    fn key(&self) -> Result<aead::LessSafeKey, CryptoError> {
+        aead::UnboundKey::new(self.alg, &self.key)
+            .map(aead::LessSafeKey::new)
+            .map_err(|_| CryptoError::KeyLength {
+                algorithm: self.name.to_string(),
+                got: self.key.len(),
+                want: self.alg.key_len(),
+            })
     }
 
     fn nonce(&self, iv: &[u8; IV_LEN]) -> aead::Nonce {
@@ -87,6 +106,7 @@ impl SkCipher for AeadSk {
     }
 
     fn seal(&mut self, out: &mut Vec<u8>, plaintext: &[u8]) -> Result<(), CryptoError> {
+        let key = self.key()?;
         let counter = self.next_iv.ok_or(CryptoError::IvExhausted)?;
         self.next_iv = counter.checked_add(1);
         let iv = counter.to_be_bytes();
@@ -99,10 +119,7 @@ impl SkCipher for AeadSk {
         out.push(0); // Pad Length: no padding
         let (head, body) = out.split_at_mut(start);
         let aad = head.get(..auth_len).unwrap_or_default();
-        match self
-            .key
-            .seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body)
-        {
+        match key.seal_in_place_separate_tag(nonce, aead::Aad::from(aad), body) {
             Ok(tag) => {
                 out.extend_from_slice(tag.as_ref());
                 Ok(())
@@ -127,9 +144,9 @@ impl SkCipher for AeadSk {
                 "shorter than IV + Pad Length + ICV",
             ));
         }
+        let key = self.key()?;
         let mut buf = Zeroizing::new(rest.to_vec());
-        let plain_len = self
-            .key
+        let plain_len = key
             .open_in_place(self.nonce(iv), aead::Aad::from(authenticated), &mut buf)
             .map_err(|_| CryptoError::IntegrityCheckFailed)?
             .len();

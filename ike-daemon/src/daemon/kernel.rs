@@ -32,7 +32,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +44,7 @@ use xfrm_netlink::{
 };
 
 use super::routes::Routes;
+use crate::crypto::Secret;
 use crate::crypto::suite::ChildSuite;
 use crate::sa::{
     ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelLimits, KernelOk,
@@ -391,36 +392,94 @@ pub fn plan_policies(
     Ok(out)
 }
 
+/// What a Child SA's two SAs are made from: its install without what only
+/// the policies, the routes and the engine need (name, selectors, ids).
+#[derive(Debug, Clone)]
+struct SaKeys {
+    protocol: ProtocolId,
+    mode: Mode,
+    spi_in: u32,
+    spi_out: u32,
+    suite: ChildSuite,
+    encr_in: Secret,
+    integ_in: Secret,
+    encr_out: Secret,
+    integ_out: Secret,
+    esn: bool,
+    replay_window: u32,
+    reqid: u32,
+    limits: KernelLimits,
+}
+
+impl SaKeys {
+    fn of(c: &ChildInstall) -> Self {
+        Self {
+            protocol: c.protocol,
+            mode: c.mode,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            suite: c.suite,
+            encr_in: c.encr_in.clone(),
+            integ_in: c.integ_in.clone(),
+            encr_out: c.encr_out.clone(),
+            integ_out: c.integ_out.clone(),
+            esn: c.esn,
+            replay_window: c.replay_window,
+            reqid: c.reqid,
+            limits: c.limits,
+        }
+    }
+
+    /// The inbound and the outbound SA between `local` and `remote` (with
+    /// ESP in UDP between their ports if `encap`).
+    fn plan(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        encap: bool,
+    ) -> Result<(SaConfig, SaConfig), String> {
+        let c = self;
+        let reqid = c.reqid;
+        let proto = protocol(c.protocol)?;
+        let (lport, rport) = (local.port(), remote.port());
+        let (local, remote) = (local.ip(), remote.ip());
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(format!(
+                "outer addresses of different families: {local} and {remote}"
+            ));
+        }
+        let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
+        let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
+        let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
+        // ESN needs a replay window (the kernel keeps its bitmap).
+        let window = if c.esn { window.max(32) } else { window };
+        let sa = |src, dst, spi, t, ports: (u16, u16)| {
+            let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+                .reqid(reqid)
+                .replay_window(window)
+                .esn(c.esn)
+                .lifetimes(lifetimes(&c.limits));
+            if encap {
+                sa = sa.encap(UdpEncap::new(ports.0, ports.1));
+            }
+            sa
+        };
+        Ok((
+            sa(remote, local, c.spi_in, t_in, (rport, lport)),
+            sa(local, remote, c.spi_out, t_out, (lport, rport)),
+        ))
+    }
+}
+
 /// Everything [`ChildInstall`] puts into the kernel, with its reqid.
 pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
+    let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
     let (local, remote) = (c.local.ip(), c.remote.ip());
-    if local.is_ipv4() != remote.is_ipv4() {
-        return Err(format!(
-            "outer addresses of different families: {local} and {remote}"
-        ));
-    }
-    let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
-    let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
-    let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
-    // ESN needs a replay window (the kernel keeps its bitmap).
-    let window = if c.esn { window.max(32) } else { window };
-    let sa = |src, dst, spi, t, ports: (u16, u16)| {
-        let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
-            .reqid(reqid)
-            .replay_window(window)
-            .esn(c.esn)
-            .lifetimes(lifetimes(&c.limits));
-        if c.encap {
-            sa = sa.encap(UdpEncap::new(ports.0, ports.1));
-        }
-        sa
-    };
-    let (lport, rport) = (c.local.port(), c.remote.port());
     Ok(InstallPlan {
-        sa_in: sa(remote, local, c.spi_in, t_in, (rport, lport)),
-        sa_out: sa(local, remote, c.spi_out, t_out, (lport, rport)),
+        sa_in,
+        sa_out,
         policies: plan_policies(
             c.mode,
             proto,
@@ -449,14 +508,9 @@ pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
     sa
 }
 
-/// Policies whose templates' tunnel endpoints move from `old` (local,
-/// remote) to `new`.
-pub fn moved_policies(
-    policies: &[PolicyConfig],
-    old: (IpAddr, IpAddr),
-    new: (IpAddr, IpAddr),
-) -> Vec<PolicyConfig> {
-    let moved = |a: IpAddr| {
+/// An address as a move from `old` (local, remote) to `new` changes it.
+fn moved_addr(old: (IpAddr, IpAddr), new: (IpAddr, IpAddr)) -> impl Fn(IpAddr) -> IpAddr {
+    move |a| {
         if a == old.0 {
             new.0
         } else if a == old.1 {
@@ -464,7 +518,17 @@ pub fn moved_policies(
         } else {
             a
         }
-    };
+    }
+}
+
+/// Policies whose templates' tunnel endpoints move from `old` (local,
+/// remote) to `new`.
+pub fn moved_policies(
+    policies: &[PolicyConfig],
+    old: (IpAddr, IpAddr),
+    new: (IpAddr, IpAddr),
+) -> Vec<PolicyConfig> {
+    let moved = moved_addr(old, new);
     let mut out = policies.to_vec();
     for p in &mut out {
         for t in &mut p.templates {
@@ -478,16 +542,107 @@ pub fn moved_policies(
 
 /// What is in the kernel for one Child SA (its SAs) or one reqid (its
 /// policies).
+///
+/// For a move to new addresses (a NAT mapping changed) the SAs and
+/// policies as installed are needed again. Rather than their kernel
+/// configurations (two `SaConfig`s and three `PolicyConfig`s, about 2.5 KB
+/// per Child SA with a `Vec`'s spare room; issue 8), what they were made
+/// from is kept, and `plan_install` / `plan_policies` make them again.
 #[derive(Debug, Clone, Default)]
 struct Installed {
     ike: Option<IkeSaId>,
     sas: Vec<SaId>,
     policies: Vec<PolicyId>,
-    /// The SAs as installed (`true`: inbound), for a move to new
-    /// addresses (a NAT mapping changed).
-    sa_configs: Vec<(bool, SaConfig)>,
-    /// The policies as installed, for the same.
-    policy_configs: Vec<PolicyConfig>,
+    /// A Child SA's: what its SAs were made from.
+    source: Option<Arc<SaSource>>,
+    /// A reqid's: what its policies were planned from.
+    policy_source: Option<Arc<PolicySource>>,
+}
+
+/// What a Child SA's kernel SAs were made from.
+#[derive(Debug, Clone)]
+struct SaSource {
+    /// Its install's keys, SPIs and settings.
+    keys: SaKeys,
+    /// The addresses of its inbound and of its outbound SA, if in (each
+    /// as installed or last moved).
+    sa_in: Option<SaAddrs>,
+    sa_out: Option<SaAddrs>,
+}
+
+/// The outer addresses and encapsulation an SA was installed (or last
+/// moved) with: with its Child SA's install, all there is to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SaAddrs {
+    local: SocketAddr,
+    remote: SocketAddr,
+    encap: bool,
+}
+
+impl SaAddrs {
+    fn of(c: &ChildInstall) -> Self {
+        Self {
+            local: c.local,
+            remote: c.remote,
+            encap: c.encap,
+        }
+    }
+}
+
+impl Installed {
+    /// The SAs as installed (`true`: inbound; inbound first).
+    fn sa_configs(&self) -> Result<Vec<(bool, SaConfig)>, String> {
+        let Some(src) = &self.source else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (inbound, addrs) in [(true, src.sa_in), (false, src.sa_out)] {
+            let Some(a) = addrs else {
+                continue;
+            };
+            let (sa_in, sa_out) = src.keys.plan(a.local, a.remote, a.encap)?;
+            out.push((inbound, if inbound { sa_in } else { sa_out }));
+        }
+        Ok(out)
+    }
+}
+
+/// What a reqid's policies were planned from (`plan_policies`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PolicySource {
+    mode: Mode,
+    proto: Protocol,
+    local: IpAddr,
+    remote: IpAddr,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+    reqid: u32,
+}
+
+impl PolicySource {
+    fn of(c: &ChildInstall) -> Result<Self, String> {
+        Ok(Self {
+            mode: c.mode,
+            proto: protocol(c.protocol)?,
+            local: c.local.ip(),
+            remote: c.remote.ip(),
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            reqid: c.reqid,
+        })
+    }
+
+    fn policies(&self) -> Result<Vec<PolicyConfig>, String> {
+        plan_policies(
+            self.mode,
+            self.proto,
+            self.local,
+            self.remote,
+            &self.local_ts,
+            &self.remote_ts,
+            self.reqid,
+        )
+    }
 }
 
 impl State {
@@ -568,6 +723,26 @@ impl Turns {
     /// Forgets `key` (no operation on it will come any more).
     pub fn forget(&mut self, key: u32) {
         self.0.remove(&key);
+    }
+
+    /// Forgets `key` if its last operation is done: an idle reqid keeps
+    /// no channel (about 130 bytes per Child SA; issue 8). The next
+    /// operation then waits for nothing, as it would for a done one.
+    pub fn settle(&mut self, key: u32) {
+        if let Some(rx) = self.0.get_mut(&key)
+            && !matches!(
+                rx.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            )
+        {
+            self.0.remove(&key);
+        }
+    }
+
+    /// The number of keys with an operation (tests).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -711,9 +886,16 @@ impl Kernel {
             // After the turn: a permit holder never waits for a turn, so
             // the two cannot wait for each other.
             let permit = lane.acquire_owned().await.ok();
-            let r = this.execute(op).await;
+            // Boxed: the operation's state (about 3.7 KB, netlink requests
+            // and route work) is made when it runs, not while it waits for
+            // its turn and a slot; 1,000 tunnels set up at once had that
+            // much per waiting operation (issue 8: memory per tunnel).
+            let r = Box::pin(this.execute(op)).await;
             drop(permit);
             drop(done);
+            if let Some(k) = reqid {
+                this.with(|s| s.order.settle(k));
+            }
             r
         }
     }
@@ -847,6 +1029,11 @@ impl Kernel {
             Ok(()) => {
                 let larval = plan.sa_in.id();
                 let pols = std::mem::take(&mut done.policies);
+                done.source = Some(Arc::new(SaSource {
+                    keys: SaKeys::of(c),
+                    sa_in: Some(SaAddrs::of(c)),
+                    sa_out: outbound.then(|| SaAddrs::of(c)),
+                }));
                 self.with(|s| {
                     s.larval.remove(&larval);
                     s.children.insert(c.id, done);
@@ -856,7 +1043,7 @@ impl Kernel {
                             Installed {
                                 ike: Some(c.ike_sa),
                                 policies: pols,
-                                policy_configs: plan.policies.clone(),
+                                policy_source: PolicySource::of(c).ok().map(Arc::new),
                                 ..Installed::default()
                             },
                         );
@@ -897,7 +1084,14 @@ impl Kernel {
                 ..Installed::default()
             });
             r.sas.push(id);
-            r.sa_configs.push((false, plan.sa_out));
+            let src = r.source.get_or_insert_with(|| {
+                Arc::new(SaSource {
+                    keys: SaKeys::of(c),
+                    sa_in: None,
+                    sa_out: None,
+                })
+            });
+            Arc::make_mut(src).sa_out = Some(SaAddrs::of(c));
         });
         Ok(())
     }
@@ -913,10 +1107,14 @@ impl Kernel {
                 s.policies.get(&u.reqid).cloned(),
             )
         });
-        let Some(mut child) = child.filter(|c| !c.sa_configs.is_empty()) else {
+        let Some(mut child) = child else {
             return Err(format!("Child SA {} is not installed", u.id));
         };
-        if child.sa_configs.iter().any(|(_, c)| {
+        let sa_configs = child.sa_configs()?;
+        if sa_configs.is_empty() {
+            return Err(format!("Child SA {} is not installed", u.id));
+        }
+        if sa_configs.iter().any(|(_, c)| {
             c.src.is_ipv4() != u.remote.is_ipv4() || u.local.is_ipv4() != u.remote.is_ipv4()
         }) {
             return Err(format!(
@@ -924,7 +1122,7 @@ impl Kernel {
                 u.id, u.local, u.remote
             ));
         }
-        let old = child.sa_configs.first().map(|(inbound, c)| {
+        let old = sa_configs.first().map(|(inbound, c)| {
             if *inbound {
                 (c.dst, c.src)
             } else {
@@ -933,7 +1131,7 @@ impl Kernel {
         });
         let sa = self.handle.sa();
         let mut moved = Vec::new();
-        for (inbound, old_sa) in &child.sa_configs {
+        for (inbound, old_sa) in &sa_configs {
             let new = moved_sa(old_sa, *inbound, u);
             if old_sa.src == new.src && old_sa.dst == new.dst {
                 sa.update(new.clone())
@@ -954,11 +1152,29 @@ impl Kernel {
             moved.push((*inbound, new));
         }
         child.sas = moved.iter().map(|(_, c)| c.id()).collect();
-        child.sa_configs = moved;
+        let addrs = SaAddrs {
+            local: u.local,
+            remote: u.remote,
+            encap: u.encap,
+        };
+        if let Some(src) = child.source.as_mut() {
+            let src = Arc::make_mut(src);
+            for (inbound, _) in &moved {
+                if *inbound {
+                    src.sa_in = Some(addrs);
+                } else {
+                    src.sa_out = Some(addrs);
+                }
+            }
+        }
         self.with(|s| s.children.insert(u.id, child));
-        if let (Some(mut pols), Some(old)) = (pols, old) {
-            let new = moved_policies(&pols.policy_configs, old, (u.local.ip(), u.remote.ip()));
-            if new != pols.policy_configs {
+        if let (Some(mut pols), Some(old)) = (pols, old)
+            && let Some(source) = pols.policy_source.clone()
+        {
+            let installed = source.policies()?;
+            let to = (u.local.ip(), u.remote.ip());
+            let new = moved_policies(&installed, old, to);
+            if new != installed {
                 for p in &new {
                     self.handle
                         .policy()
@@ -972,7 +1188,12 @@ impl Kernel {
                             )
                         })?;
                 }
-                pols.policy_configs = new;
+                let moved = moved_addr(old, to);
+                pols.policy_source = Some(Arc::new(PolicySource {
+                    local: moved(source.local),
+                    remote: moved(source.remote),
+                    ..PolicySource::clone(&source)
+                }));
                 self.with(|s| s.policies.insert(u.reqid, pols));
             }
         }
@@ -1004,14 +1225,12 @@ impl Kernel {
             Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
         }
         done.sas.push(plan.sa_in.id());
-        done.sa_configs.push((true, plan.sa_in.clone()));
         if outbound {
             sa.add(plan.sa_out.clone())
                 .execute()
                 .await
                 .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
             done.sas.push(plan.sa_out.id());
-            done.sa_configs.push((false, plan.sa_out.clone()));
         }
         let trapped: HashSet<PolicyId> =
             self.with(|s| s.traps.values().flatten().map(PolicyConfig::id).collect());
@@ -1191,9 +1410,6 @@ impl Kernel {
             Some(p) => p,
             None if c.policies => Installed {
                 ike: Some(c.ike_sa),
-                sas: Vec::new(),
-                sa_configs: Vec::new(),
-                policy_configs: Vec::new(),
                 policies: plan_policies(
                     c.mode,
                     proto,
@@ -1207,6 +1423,7 @@ impl Kernel {
                 .iter()
                 .map(PolicyConfig::id)
                 .collect(),
+                ..Installed::default()
             },
             None => Installed::default(),
         };

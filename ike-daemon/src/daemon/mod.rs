@@ -162,7 +162,8 @@ struct Driver {
     ports: Ports,
     config_path: PathBuf,
     config_format: Option<ConfigFormat>,
-    peers: Vec<PeerCfg>,
+    /// The peer configurations, shared with the endpoint (one copy).
+    peers: Vec<Arc<PeerCfg>>,
     kernel_tx: mpsc::UnboundedSender<Option<KernelResult>>,
     in_flight: usize,
     ups: Vec<UpWaiter>,
@@ -234,7 +235,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let control_task = tokio::spawn(control::serve(listener, control_tx));
 
     let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
-    let peers = runtime::peers(&config, &resolved, opts.ports);
+    let peers: Vec<Arc<PeerCfg>> = runtime::peers(&config, &resolved, opts.ports)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let config = Arc::new(config);
     let ep = Endpoint::new(
         EndpointConfig {
@@ -1037,7 +1041,10 @@ impl Driver {
             }
         };
         let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
-        let peers = runtime::peers(&config, &resolved, self.ports);
+        let peers: Vec<Arc<PeerCfg>> = runtime::peers(&config, &resolved, self.ports)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         let runtime::ReloadDiff {
             added,
             removed,

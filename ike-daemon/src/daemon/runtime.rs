@@ -2,6 +2,7 @@
 //! `config::Connection` → `sa::PeerCfg`, and a [`PskStore`] over
 //! `Config::find_psk`.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -146,7 +147,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         ike_proposals: c.proposals.clone(),
         local_id,
         remote_id,
-        children: c.children.iter().map(child).collect(),
+        children: c.children.iter().map(|ch| Arc::new(child(ch))).collect(),
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: IkeLifetimes {
@@ -348,15 +349,17 @@ fn actions(config: &Config) -> HashMap<&str, Actions> {
 /// number of connections (issue 8: nothing grows worse than linearly).
 pub fn reload_diff(
     old_config: &Config,
-    old_peers: &[PeerCfg],
+    old_peers: &[impl Borrow<PeerCfg>],
     config: &Config,
-    peers: &[PeerCfg],
+    peers: &[impl Borrow<PeerCfg>],
 ) -> ReloadDiff {
     let mut d = ReloadDiff::default();
-    let old: HashMap<&str, &PeerCfg> = old_peers.iter().map(|o| (o.name.as_str(), o)).collect();
+    let old_peers = old_peers.iter().map(Borrow::borrow);
+    let old: HashMap<&str, &PeerCfg> = old_peers.clone().map(|o| (o.name.as_str(), o)).collect();
+    let peers = peers.iter().map(Borrow::borrow);
     let (old_actions, new_actions) = (actions(old_config), actions(config));
     let none = Actions::new();
-    for p in peers {
+    for p in peers.clone() {
         let before = old_actions.get(p.name.as_str()).unwrap_or(&none);
         let after = new_actions.get(p.name.as_str()).unwrap_or(&none);
         match old.get(p.name.as_str()) {
@@ -383,9 +386,8 @@ pub fn reload_diff(
             }
         }
     }
-    let new: HashSet<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+    let new: HashSet<&str> = peers.map(|p| p.name.as_str()).collect();
     d.removed = old_peers
-        .iter()
         .filter(|o| !new.contains(o.name.as_str()))
         .map(|o| o.name.clone())
         .collect();

@@ -283,7 +283,7 @@ impl Driver {
             .collect();
         // Hash lookups: linear in the number of connections.
         let peers: std::collections::HashMap<&str, &PeerCfg> =
-            self.peers.iter().map(|p| (p.name.as_str(), p)).collect();
+            self.peers.iter().map(|p| (p.name.as_str(), &**p)).collect();
         let wanted_set: std::collections::HashSet<&(String, String)> = want.iter().collect();
         let mut gone = Vec::new();
         for ((conn, child), why) in have {
@@ -481,7 +481,7 @@ mod tests {
             ike_proposals: Vec::new(),
             local_id: crate::wire::Identification::fqdn("a"),
             remote_id: None,
-            children: vec![child],
+            children: vec![child.into()],
             lifetimes: Default::default(),
             dpd_delay: Default::default(),
             encap: false,

@@ -2,6 +2,7 @@
 //! 1.3.1, 2.9, 2.17), both roles: proposal and traffic selector choice,
 //! key derivation, and the asynchronous kernel steps (SPI, install).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{debug, info};
@@ -30,7 +31,7 @@ pub(crate) const NONCE_LEN: usize = 32;
 #[derive(Debug)]
 pub(crate) struct Child {
     pub(crate) id: ChildId,
-    pub(crate) cfg: ChildCfg,
+    pub(crate) cfg: Arc<ChildCfg>,
     pub(crate) state: ChildState,
     pub(crate) initiator: bool,
     pub(crate) protocol: ProtocolId,
@@ -50,7 +51,8 @@ pub(crate) struct Child {
     pub(crate) rekey: Option<ChildId>,
     /// Responder of a rekey: the outbound SA to install once the old
     /// Child SA is deleted.
-    pub(crate) out_pending: Option<ChildInstall>,
+    /// (Boxed: a `ChildInstall` is 352 bytes, kept only for a while.)
+    pub(crate) out_pending: Option<Box<ChildInstall>>,
     /// The lowest nonce of the exchange that created it (RFC 7296 2.8.1).
     pub(crate) nonce_min: Vec<u8>,
     /// It lost a rekey collision: deleted by its initiator, never used.
@@ -134,7 +136,7 @@ pub(crate) struct ChildRequest<'a> {
 
 /// The responder's choice.
 pub(crate) struct ChildChoice {
-    pub(crate) cfg: ChildCfg,
+    pub(crate) cfg: Arc<ChildCfg>,
     /// The Child SA it rekeys, and its reqid.
     pub(crate) rekey: Option<(ChildId, u32)>,
     pub(crate) selected: Proposal,
@@ -229,7 +231,12 @@ pub(crate) fn ke_payload(msg: &Message) -> Option<&wire::KeyExchange> {
 
 impl IkeSa {
     /// A new Child SA of ours: allocate its SPI.
-    pub(crate) fn new_child(&mut self, ctx: &mut Ctx, cfg: ChildCfg, initiator: bool) -> ChildId {
+    pub(crate) fn new_child(
+        &mut self,
+        ctx: &mut Ctx,
+        cfg: Arc<ChildCfg>,
+        initiator: bool,
+    ) -> ChildId {
         let reqid = ctx.reqid_for(&self.peer.name, &cfg.name);
         self.new_child_with(ctx, cfg, initiator, reqid, None)
     }
@@ -238,7 +245,7 @@ impl IkeSa {
     pub(crate) fn new_child_with(
         &mut self,
         ctx: &mut Ctx,
-        cfg: ChildCfg,
+        cfg: Arc<ChildCfg>,
         initiator: bool,
         reqid: u32,
         rekey: Option<ChildId>,
@@ -259,6 +266,9 @@ impl IkeSa {
             local: self.local,
             remote: self.remote,
         });
+        // One more slot only: a Child is about 800 bytes, and a Vec's first
+        // push would make room for four (issue 8).
+        self.children.reserve_exact(1);
         self.children.push(Child {
             id,
             mode: cfg.mode,
@@ -290,7 +300,7 @@ impl IkeSa {
     }
 
     /// Queues a CREATE_CHILD_SA for `cfg`.
-    pub(crate) fn start_child(&mut self, ctx: &mut Ctx, cfg: ChildCfg) {
+    pub(crate) fn start_child(&mut self, ctx: &mut Ctx, cfg: Arc<ChildCfg>) {
         let child = self.new_child(ctx, cfg, true);
         self.queue.push_back(Task::CreateChild {
             child,
@@ -467,7 +477,7 @@ impl IkeSa {
         {
             debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
             c.ke_retries = c.ke_retries.saturating_add(1);
-            c.cfg.proposals = promoted;
+            Arc::make_mut(&mut c.cfg).proposals = promoted;
             self.queue.push_front(Task::CreateChild {
                 child,
                 nonce: Vec::new(),
@@ -829,7 +839,7 @@ impl IkeSa {
                 outbound: !lost,
             }
         } else {
-            pending_out = (!redundant).then(|| install.clone());
+            pending_out = (!redundant).then(|| Box::new(install.clone()));
             KernelOp::InstallRekeyed {
                 req,
                 child: install,
@@ -1021,7 +1031,7 @@ impl IkeSa {
             ctx.events.push_back(Event::ChildDeleted {
                 ike: self.id,
                 child: c.id,
-                name: c.cfg.name,
+                name: c.cfg.name.clone(),
                 by_peer,
             });
         } else {
@@ -1034,7 +1044,7 @@ impl IkeSa {
             ctx.events.push_back(Event::ChildFailed {
                 ike: self.id,
                 child: Some(c.id),
-                name: c.cfg.name,
+                name: c.cfg.name.clone(),
                 reason,
             });
         }
@@ -1069,7 +1079,13 @@ impl IkeSa {
         ctx: &Ctx,
         req: &ChildRequest<'_>,
     ) -> Result<ChildChoice, ChildRefusal> {
-        let mut best: Option<(u8, &ChildCfg, Vec<TrafficSelector>, Vec<TrafficSelector>)> = None;
+        type Best<'a> = (
+            u8,
+            &'a Arc<ChildCfg>,
+            Vec<TrafficSelector>,
+            Vec<TrafficSelector>,
+        );
+        let mut best: Option<Best<'_>> = None;
         for cfg in &self.peer.children {
             let local = resolve(&cfg.local_ts, self.local.ip());
             let remote = resolve(&cfg.remote_ts, self.remote.ip());
@@ -1133,7 +1149,7 @@ impl IkeSa {
     /// to `tsr` / `tsi`.
     fn choose_proposal(
         ctx: &Ctx,
-        cfg: &ChildCfg,
+        cfg: &Arc<ChildCfg>,
         req: &ChildRequest<'_>,
         tsr: Vec<TrafficSelector>,
         tsi: Vec<TrafficSelector>,
@@ -1211,7 +1227,7 @@ impl IkeSa {
             c.suite = suite;
             c.nonce_min = nonce_i.as_slice().min(nonce_r.as_slice()).to_vec();
         }
-        self.pending = Some(PendingChild {
+        self.pending = Some(Box::new(PendingChild {
             mid,
             exchange,
             prefix,
@@ -1222,7 +1238,7 @@ impl IkeSa {
             pfs,
             ke_out,
             transport,
-        });
+        }));
         if suite.is_none() {
             self.child_failed(
                 ctx,

@@ -393,7 +393,7 @@ impl IkeSa {
         let req = ctx.kernel_req(id, KernelPurpose::InstallOut { child });
         ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
             req,
-            child: install,
+            child: *install,
         });
         true
     }

@@ -4,6 +4,7 @@
 
 use core::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crypto::Secret;
@@ -174,8 +175,9 @@ pub struct PeerCfg {
     /// The identity the peer must prove; `None` accepts any. As initiator,
     /// a configured one is sent as IDr.
     pub remote_id: Option<Identification>,
-    /// The Child SAs.
-    pub children: Vec<ChildCfg>,
+    /// The Child SAs (shared with the Child SAs made from them: each kept
+    /// a copy, about 470 bytes per tunnel and side; issue 8).
+    pub children: Vec<Arc<ChildCfg>>,
     /// Force UDP encapsulation (swanctl's `encap`): we send a
     /// NAT_DETECTION_SOURCE_IP that matches no address, so both sides
     /// believe we are behind NAT, move IKE to the NAT-T port and install
@@ -192,7 +194,7 @@ pub struct PeerCfg {
 
 impl PeerCfg {
     /// The child named `name`.
-    pub fn child(&self, name: &str) -> Option<&ChildCfg> {
+    pub fn child(&self, name: &str) -> Option<&Arc<ChildCfg>> {
         self.children.iter().find(|c| c.name == name)
     }
 }

@@ -20,6 +20,9 @@ use crate::crypto::CryptoProvider;
 use crate::wire::codes::ExchangeType;
 use crate::wire::{Header, Message};
 
+/// Peer configurations an IKE_SA_INIT's addresses match (shared).
+pub(crate) type Candidates = Arc<[Arc<PeerCfg>]>;
+
 /// What the IKE SAs share: settings, configuration, crypto, output queues.
 #[derive(Debug)]
 pub(crate) struct Ctx {
@@ -62,6 +65,11 @@ pub(crate) struct Ctx {
     /// whose Child SAs' successors send from then on (the peer removes
     /// the old inbound SAs when it has the answer).
     pub(crate) held: Vec<(super::Transmit, Vec<(IkeSaId, ChildId)>)>,
+    /// The peer configurations matching the last IKE_SA_INIT's addresses
+    /// (`ike_init::candidates`), shared by the half-open SAs from the same
+    /// addresses: with N connections between two gateways each held its
+    /// own list of N until IKE_AUTH (8 KB each at 1,000; issue 8).
+    pub(crate) last_candidates: Option<((IpAddr, IpAddr), Candidates)>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -163,7 +171,9 @@ impl Ctx {
 #[derive(Debug)]
 pub struct Endpoint {
     ctx: Ctx,
-    sas: HashMap<IkeSaId, IkeSa>,
+    /// Boxed: an `IkeSa` is about 1.4 KB, and a map of them inline keeps
+    /// its spare buckets (up to half of them) at that size (issue 8).
+    sas: HashMap<IkeSaId, Box<IkeSa>>,
     /// Our IKE SPI (SPIi as initiator, SPIr as responder) to the SA.
     by_spi: HashMap<u64, IkeSaId>,
     /// Responder SAs by the peer's address and SPIi, for retransmitted
@@ -172,22 +182,24 @@ pub struct Endpoint {
     /// The SAs of each peer configuration name, and each SA's entry
     /// there (kept in `after`: a responder's SA changes its configuration
     /// at IKE_AUTH).
-    by_peer: HashMap<String, BTreeSet<IkeSaId>>,
-    peer_of: HashMap<IkeSaId, String>,
+    /// (The name is one `Arc<str>` shared by both maps.)
+    by_peer: HashMap<Arc<str>, PeerSas>,
+    peer_of: HashMap<IkeSaId, Arc<str>>,
     timers: Timers,
     /// Reauthentications under way: the new IKE SA to the old one.
     reauths: HashMap<IkeSaId, IkeSaId>,
 }
 
 impl Endpoint {
-    /// An endpoint with these settings, peer configurations, shared keys
-    /// and crypto provider.
+    /// An endpoint with these settings, peer configurations (owned or
+    /// shared `Arc`s), shared keys and crypto provider.
     pub fn new(
         cfg: EndpointConfig,
-        peers: Vec<PeerCfg>,
+        peers: impl IntoIterator<Item = impl Into<Arc<PeerCfg>>>,
         psk: Arc<dyn PskStore>,
         provider: Arc<dyn CryptoProvider>,
     ) -> Self {
+        let peers: Vec<Arc<PeerCfg>> = peers.into_iter().map(Into::into).collect();
         let cookie_secret = provider.random_vec(32).unwrap_or_else(|_| vec![0x5a; 32]);
         Self {
             ctx: Ctx {
@@ -195,7 +207,7 @@ impl Endpoint {
                 provider,
                 psk: PskHandle(psk),
                 peer_index: index(&peers),
-                peers: peers.into_iter().map(Arc::new).collect(),
+                peers,
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
                 events: VecDeque::new(),
@@ -212,6 +224,7 @@ impl Endpoint {
                 pending_out: HashMap::new(),
                 outbound_now: Vec::new(),
                 held: Vec::new(),
+                last_candidates: None,
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -227,9 +240,16 @@ impl Endpoint {
 
     /// Replaces the peer configurations (a reload). Existing IKE SAs keep
     /// the configuration they were established with; new ones use these.
-    pub fn set_config(&mut self, _now: Instant, peers: Vec<PeerCfg>) {
+    /// (`Arc`s: the daemon shares them, rather than keeping a copy.)
+    pub fn set_config(
+        &mut self,
+        _now: Instant,
+        peers: impl IntoIterator<Item = impl Into<Arc<PeerCfg>>>,
+    ) {
+        let peers: Vec<Arc<PeerCfg>> = peers.into_iter().map(Into::into).collect();
         self.ctx.peer_index = index(&peers);
-        self.ctx.peers = peers.into_iter().map(Arc::new).collect();
+        self.ctx.peers = peers;
+        self.ctx.last_candidates = None;
     }
 
     /// Replaces the shared keys (a reload of `secrets`).
@@ -331,6 +351,7 @@ impl Endpoint {
             debug!("kernel result for unknown request {:?}", result.req);
             return;
         };
+        trim_map(&mut self.ctx.kernel_reqs);
         let out = match purpose {
             KernelPurpose::InstallOut { child } => Some((id, child)),
             _ => None,
@@ -521,17 +542,17 @@ impl Endpoint {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.ctx.transmits.pop_front()
+        pop_trimmed(&mut self.ctx.transmits)
     }
 
     /// The next kernel operation to carry out.
     pub fn poll_kernel_op(&mut self) -> Option<KernelOp> {
-        self.ctx.kernel_ops.pop_front()
+        pop_trimmed(&mut self.ctx.kernel_ops)
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.ctx.events.pop_front()
+        pop_trimmed(&mut self.ctx.events)
     }
 
     /// When to call [`Endpoint::handle_timeout`] next.
@@ -544,7 +565,7 @@ impl Endpoint {
         let mut ids: Vec<&IkeSaId> = self.sas.keys().collect();
         ids.sort();
         ids.into_iter()
-            .filter_map(|id| self.sas.get(id).map(IkeSa::info))
+            .filter_map(|id| self.sas.get(id).map(|sa| sa.info()))
     }
 
     /// Snapshots of the IKE SAs made with the peer configuration `peer`,
@@ -554,10 +575,11 @@ impl Endpoint {
     pub fn ike_sas_of<'a>(&'a self, peer: &'a str) -> impl Iterator<Item = IkeSaInfo> + 'a {
         self.by_peer
             .get(peer)
+            .map(PeerSas::ids)
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
-            .filter_map(|id| self.sas.get(id))
-            .map(IkeSa::info)
+            .filter_map(|id| self.sas.get(&id))
+            .map(|sa| sa.info())
     }
 
     /// The peer configuration named `name`.
@@ -567,7 +589,7 @@ impl Endpoint {
 
     /// A snapshot of one IKE SA.
     pub fn ike_sa(&self, id: IkeSaId) -> Option<IkeSaInfo> {
-        self.sas.get(&id).map(IkeSa::info)
+        self.sas.get(&id).map(|sa| sa.info())
     }
 
     /// Tests: the peer configurations each responder IKE SA still holds as
@@ -575,6 +597,38 @@ impl Endpoint {
     #[cfg(test)]
     pub(crate) fn candidates_held(&self) -> Vec<usize> {
         self.sas.values().map(|s| s.candidates.len()).collect()
+    }
+
+    /// Tests: the bytes of IKE_SA_INIT material (messages, nonces,
+    /// proposals, cookie, key exchange, SK_pi and SK_pr) each IKE SA still
+    /// holds, plus one if any of the first is kept at all.
+    #[cfg(test)]
+    pub(crate) fn init_state_held(&self) -> Vec<usize> {
+        self.sas
+            .values()
+            .map(|s| {
+                let i = &s.init;
+                i.request.len()
+                    + i.response.len()
+                    + i.nonce_i.len()
+                    + i.nonce_r.len()
+                    + i.proposals.len()
+                    + i.cookie.as_ref().map_or(0, Vec::len)
+                    + usize::from(s.init_ke.is_some())
+                    + usize::from(s.init.is_kept())
+                    + s.keys
+                        .as_ref()
+                        .map_or(0, |k| k.sk_pi.as_bytes().len() + k.sk_pr.as_bytes().len())
+            })
+            .collect()
+    }
+
+    /// Tests: whether every IKE SA holds the same candidates list.
+    #[cfg(test)]
+    pub(crate) fn candidates_shared(&self) -> bool {
+        let mut lists = self.sas.values().map(|s| &s.candidates);
+        let first = lists.next();
+        lists.all(|l| first.is_some_and(|f| Arc::ptr_eq(f, l)))
     }
 
     /// Tests: the rekey collisions decided.
@@ -687,7 +741,7 @@ impl Endpoint {
             return;
         }
         self.by_spi.insert(sa.our_spi(), id);
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.after(id);
     }
 
@@ -710,7 +764,7 @@ impl Endpoint {
         if let Some(k) = sa.init_key() {
             self.by_init.insert(k, id);
         }
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         let _ = now;
         self.after(id);
     }
@@ -719,11 +773,9 @@ impl Endpoint {
     fn unindex_peer(&mut self, id: IkeSaId) {
         if let Some(name) = self.peer_of.remove(&id)
             && let Some(set) = self.by_peer.get_mut(&name)
+            && set.remove(id)
         {
-            set.remove(&id);
-            if set.is_empty() {
-                self.by_peer.remove(&name);
-            }
+            self.by_peer.remove(&name);
         }
     }
 
@@ -759,11 +811,23 @@ impl Endpoint {
             self.unindex_peer(id);
             return;
         };
-        if self.peer_of.get(&id) != Some(&sa.peer.name) {
+        if self.peer_of.get(&id).map(|n| &**n) != Some(sa.peer.name.as_str()) {
             let name = sa.peer.name.clone();
             self.unindex_peer(id);
-            self.by_peer.entry(name.clone()).or_default().insert(id);
-            self.peer_of.insert(id, name);
+            match self.by_peer.get_key_value(name.as_str()) {
+                Some((key, _)) => {
+                    let key = key.clone();
+                    if let Some(set) = self.by_peer.get_mut(&key) {
+                        set.insert(id);
+                    }
+                    self.peer_of.insert(id, key);
+                }
+                None => {
+                    let key: Arc<str> = Arc::from(name);
+                    self.by_peer.insert(key.clone(), PeerSas::One(id));
+                    self.peer_of.insert(id, key);
+                }
+            }
         }
         let Some(sa) = self.sas.get(&id) else {
             return;
@@ -776,6 +840,9 @@ impl Endpoint {
                 if let Some(k) = sa.init_key() {
                     self.by_init.remove(&k);
                 }
+                trim_map(&mut self.sas);
+                trim_map(&mut self.by_spi);
+                trim_map(&mut self.by_init);
             }
             self.timers.set(id, None);
             self.unindex_peer(id);
@@ -783,16 +850,87 @@ impl Endpoint {
         }
         if !sa.half_open()
             && let Some(k) = sa.init_key()
+            && self.by_init.remove(&k).is_some()
         {
-            self.by_init.remove(&k);
+            trim_map(&mut self.by_init);
         }
         self.timers.set(id, sa.deadline());
     }
 }
 
+/// The IKE SAs of one peer configuration. Usually one (a site-to-site
+/// connection; 1,000 tunnels are 1,000 connections in the tunnel
+/// benchmark), so without a tree node for it (about 100 bytes; issue 8).
+#[derive(Debug)]
+enum PeerSas {
+    One(IkeSaId),
+    Many(BTreeSet<IkeSaId>),
+}
+
+impl PeerSas {
+    fn insert(&mut self, id: IkeSaId) {
+        match self {
+            Self::One(x) if *x == id => {}
+            Self::One(x) => *self = Self::Many(BTreeSet::from([*x, id])),
+            Self::Many(s) => {
+                s.insert(id);
+            }
+        }
+    }
+
+    /// Removes `id`; whether none is left.
+    fn remove(&mut self, id: IkeSaId) -> bool {
+        match self {
+            Self::One(x) => *x == id,
+            Self::Many(s) => {
+                s.remove(&id);
+                let left = s.len();
+                if left == 1
+                    && let Some(&x) = s.first()
+                {
+                    *self = Self::One(x);
+                }
+                left == 0
+            }
+        }
+    }
+
+    /// In id order.
+    fn ids(&self) -> Vec<IkeSaId> {
+        match self {
+            Self::One(x) => vec![*x],
+            Self::Many(s) => s.iter().copied().collect(),
+        }
+    }
+}
+
+/// Spare room a queue or map keeps when it shrinks (entries).
+const KEEP: usize = 64;
+
+/// `pop_front`, giving back the room of a burst once the queue is empty:
+/// 1,000 tunnels started at once leave each output queue with room for
+/// 1,000 entries of up to 368 bytes, over a kilobyte per IKE SA that
+/// the heap kept for good (issue 8).
+fn pop_trimmed<T>(q: &mut VecDeque<T>) -> Option<T> {
+    let x = q.pop_front();
+    if q.is_empty() && q.capacity() > KEEP {
+        q.shrink_to(KEEP);
+    }
+    x
+}
+
+/// Gives back a map's room once it holds under a quarter of it (the
+/// indexes of half-open SAs and of kernel requests after a burst, of
+/// SAs after many went).
+fn trim_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > KEEP && m.len().saturating_mul(4) < m.capacity() {
+        m.shrink_to(m.len().saturating_mul(2).max(KEEP));
+    }
+}
+
 /// Peer configurations by name; the first of a duplicated name wins, as
 /// a scan would find it.
-fn index(peers: &[PeerCfg]) -> HashMap<String, usize> {
+fn index(peers: &[Arc<PeerCfg>]) -> HashMap<String, usize> {
     let mut m = HashMap::with_capacity(peers.len());
     for (i, p) in peers.iter().enumerate() {
         m.entry(p.name.clone()).or_insert(i);
@@ -815,5 +953,48 @@ fn orphan(ctx: &mut Ctx, purpose: KernelPurpose, outcome: Result<KernelOk, Strin
             local,
             spi,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sas_of_a_peer_in_id_order_one_without_a_tree() {
+        let mut p = PeerSas::One(IkeSaId(5));
+        p.insert(IkeSaId(5));
+        assert!(matches!(p, PeerSas::One(IkeSaId(5))));
+        p.insert(IkeSaId(2));
+        p.insert(IkeSaId(9));
+        assert_eq!(p.ids(), [IkeSaId(2), IkeSaId(5), IkeSaId(9)]);
+        assert!(!p.remove(IkeSaId(5)));
+        assert!(!p.remove(IkeSaId(7)));
+        assert!(!p.remove(IkeSaId(2)));
+        assert!(matches!(p, PeerSas::One(IkeSaId(9))));
+        assert!(!p.remove(IkeSaId(3)));
+        assert!(p.remove(IkeSaId(9)));
+    }
+
+    #[test]
+    fn queues_and_maps_give_back_the_room_of_a_burst() {
+        let mut q: VecDeque<u64> = (0..1000).collect();
+        while pop_trimmed(&mut q).is_some() {
+            assert!(q.is_empty() || q.capacity() >= 1000 - 64);
+        }
+        assert!(q.capacity() <= KEEP, "{}", q.capacity());
+        let mut m: HashMap<u64, u64> = (0..1000).map(|i| (i, i)).collect();
+        let full = m.capacity();
+        for i in 0..1000 {
+            m.remove(&i);
+            trim_map(&mut m);
+            // Shrunk only below a quarter, never below what is in it.
+            assert!(m.capacity() >= m.len());
+            if m.len() * 4 >= full {
+                // (capacity() counts out the tombstones of removed entries)
+                assert!(m.capacity() > full / 2, "{} at {}", m.capacity(), m.len());
+            }
+        }
+        assert!(m.capacity() <= 2 * KEEP, "{}", m.capacity());
     }
 }

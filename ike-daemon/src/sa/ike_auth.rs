@@ -224,15 +224,24 @@ impl IkeSa {
         }
         self.remote_id = Some(idr.clone());
         self.established(ctx, now);
+        // The nonces go to the first Child SA's keys below; the rest of
+        // the IKE_SA_INIT material is not needed any more.
+        let init = self.init.take();
         let Some(child) = self.children.first() else {
             return;
         };
         let (id, offered) = (child.id, self.auth_offer(child));
-        let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
+        let (ni, nr) = (init.nonce_i, init.nonce_r);
         self.initiator_child_answer(ctx, now, msg, id, &offered, &ni, &nr, None, true);
     }
 
     fn established(&mut self, ctx: &mut Ctx, now: Instant) {
+        // SK_pi and SK_pr only make and check the AUTH payloads, which are
+        // done (a rekeyed IKE SA's keys come from SK_d).
+        if let Some(k) = self.keys.as_mut() {
+            k.sk_pi = Secret::new(Vec::new());
+            k.sk_pr = Secret::new(Vec::new());
+        }
         self.phase = Phase::Established;
         self.half_open_until = None;
         self.established_at = Some(now);
@@ -312,7 +321,7 @@ impl IkeSa {
         // matching the addresses, each responder IKE SA held N references
         // (8 KB per IKE SA at 1,000 connections, issue 8). The chosen one
         // stays, so that "a peer configuration was found" still holds.
-        self.candidates = vec![self.peer.clone()];
+        self.candidates = vec![self.peer.clone()].into();
         let local_id = self.peer.local_id.clone();
         let Some(psk) = self.psk(ctx, &local_id, idi) else {
             self.refuse_auth(ctx, mid);
@@ -351,6 +360,11 @@ impl IkeSa {
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
         self.established(ctx, now);
+        // Only the nonces (for the Child SA's keys below) are needed after
+        // this: a retransmitted IKE_SA_INIT request no longer reaches an
+        // established SA (`Endpoint::after` unindexes it), so neither the
+        // messages nor anything else of IKE_SA_INIT is kept (issue 8).
+        let init = self.init.take();
         let mut prefix = vec![
             Payload::IdR(local_id),
             Payload::Auth(Authentication {
@@ -372,7 +386,7 @@ impl IkeSa {
         };
         match self.select_child(ctx, &req) {
             Ok(choice) => {
-                let (ni, nr) = (self.init.nonce_i.clone(), self.init.nonce_r.clone());
+                let (ni, nr) = (init.nonce_i, init.nonce_r);
                 let transport = req.transport;
                 self.start_responder_child(
                     ctx,

@@ -12,7 +12,7 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
+    IkeSa, InitBox, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
@@ -143,7 +143,7 @@ impl IkeSa {
         now: Instant,
         id: IkeSaId,
         peer: Arc<PeerCfg>,
-        cfgs: VecDeque<ChildCfg>,
+        cfgs: VecDeque<Arc<ChildCfg>>,
         local_ip: IpAddr,
         remote: SocketAddr,
     ) -> Result<Self, CommandError> {
@@ -167,18 +167,18 @@ impl IkeSa {
             id,
             initiator: true,
             phase: Phase::InitSent,
-            candidates: Vec::new(),
+            candidates: Vec::new().into(),
             local: SocketAddr::new(local_ip, peer.local_port),
             remote,
             spi_i,
             spi_r: 0,
             established_at: None,
-            init: InitState {
+            init: InitBox::new(InitState {
                 nonce_i,
-                ke: Some(ke),
                 proposals: peer.ike_proposals.clone(),
                 ..InitState::default()
-            },
+            }),
+            init_ke: Some(ke),
             keys: None,
             local_id: Some(peer.local_id.clone()),
             remote_id: None,
@@ -215,6 +215,11 @@ impl IkeSa {
         if !local_ip.is_unspecified()
             && let Some(first) = sa.pending_children.pop_front()
         {
+            // Usually the only one: give back the queue's room (four
+            // 200-byte entries; issue 8).
+            if sa.pending_children.is_empty() {
+                sa.pending_children.shrink_to_fit();
+            }
             sa.new_child(ctx, first, true);
         }
         info!(
@@ -229,7 +234,7 @@ impl IkeSa {
 
     /// Initiator: (re)sends IKE_SA_INIT with the current proposals, KE and cookie.
     fn send_init(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
-        let ke = self.init.ke.as_ref().ok_or("no key exchange")?;
+        let ke = self.init_ke.as_ref().ok_or("no key exchange")?;
         let mut payloads = Vec::new();
         if let Some(c) = &self.init.cookie {
             payloads.push(Payload::Notify(Notify::cookie(c.clone())));
@@ -267,13 +272,13 @@ impl IkeSa {
         .map_err(|e| e.to_string())?;
         self.init.request = bytes.clone();
         self.transmit(ctx, bytes.clone());
-        self.outstanding = Some(Outstanding {
+        self.outstanding = Some(Box::new(Outstanding {
             mid: 0,
             task: Task::IkeInit,
             bytes,
             retransmits: 0,
             next: later(now, backoff(ctx, 0)),
-        });
+        }));
         Ok(())
     }
 
@@ -325,10 +330,10 @@ impl IkeSa {
                     info!(
                         "{}: peer didn't accept key exchange {:?}, it requested {g}; retrying",
                         self.name(),
-                        self.init.ke.as_ref().map(|k| k.method())
+                        self.init_ke.as_ref().map(|k| k.method())
                     );
                     self.init.proposals = p;
-                    self.init.ke = Some(ke);
+                    self.init_ke = Some(ke);
                     if let Err(e) = self.send_init(ctx, now) {
                         self.fail(ctx, IkeFailReason::Internal(e));
                     }
@@ -391,6 +396,9 @@ impl IkeSa {
         if self.children.is_empty()
             && let Some(first) = self.pending_children.pop_front()
         {
+            if self.pending_children.is_empty() {
+                self.pending_children.shrink_to_fit();
+            }
             self.new_child(ctx, first, true);
         }
         if self.childless() {
@@ -426,7 +434,7 @@ impl IkeSa {
             .proposal;
         let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
         let ke_payload = super::child_create::ke_payload(msg).ok_or("no KE payload")?;
-        let ke = self.init.ke.take().ok_or("no key exchange")?;
+        let ke = self.init_ke.take().ok_or("no key exchange")?;
         if ke_payload.group != ke.method() || suite.ke != ke.method() {
             return Err(format!(
                 "responder answered key exchange {} to our {}",
@@ -519,8 +527,21 @@ fn cookie_for(ctx: &Ctx, ni: &[u8], remote: IpAddr, spi_i: u64) -> Option<Vec<u8
     )
 }
 
-/// Peer configurations whose addresses match, the most specific first.
-fn candidates(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg>> {
+/// Peer configurations whose addresses match, the most specific first;
+/// the list of the last addresses asked for is shared.
+fn candidates(ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr) -> Arc<[Arc<PeerCfg>]> {
+    let key = (local.ip(), remote.ip());
+    if let Some((k, list)) = &ctx.last_candidates
+        && *k == key
+    {
+        return list.clone();
+    }
+    let list: Arc<[Arc<PeerCfg>]> = matching(ctx, local, remote).into();
+    ctx.last_candidates = Some((key, list.clone()));
+    list
+}
+
+fn matching(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg>> {
     let score = |specs: &[AddrSpec], ip: IpAddr| -> Option<u8> {
         if specs.contains(&AddrSpec::Addr(ip)) {
             Some(2)
@@ -612,7 +633,7 @@ pub(crate) fn respond(
     };
     let mut chosen = None;
     let mut first_err = None;
-    for p in &peers {
+    for p in peers.iter() {
         match proposal::select(&p.ike_proposals, offered, opts) {
             Ok(s) => {
                 chosen = Some((p.clone(), s.proposal));
@@ -734,13 +755,14 @@ pub(crate) fn respond(
         spi_i,
         spi_r,
         established_at: None,
-        init: InitState {
+        init: InitBox::new(InitState {
             nonce_i: ni.to_vec(),
             nonce_r,
             request: bytes.to_vec(),
             response,
             ..InitState::default()
-        },
+        }),
+        init_ke: None,
         keys: Some(keys),
         local_id: None,
         remote_id: None,

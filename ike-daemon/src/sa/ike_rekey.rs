@@ -23,7 +23,7 @@ use tracing::{debug, info};
 use super::child_create::{NONCE_LEN, ke_payload, nonce_payload, sa_payload};
 use super::endpoint::Ctx;
 use super::ike_init::random_spi;
-use super::ike_sa::{IkeSa, InitState, Keys, Phase, Task, error_notify, later, notify};
+use super::ike_sa::{IkeSa, InitBox, Keys, Phase, Task, error_notify, later, notify};
 use super::types::{CommandError, Event};
 use crate::crypto::ke::KeyExchange;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
@@ -309,13 +309,14 @@ impl IkeSa {
             initiator,
             phase: Phase::Established,
             peer: self.peer.clone(),
-            candidates: Vec::new(),
+            candidates: Vec::new().into(),
             local: self.local,
             remote: self.remote,
             spi_i,
             spi_r,
             established_at: Some(now),
-            init: InitState::default(),
+            init: InitBox::default(),
+            init_ke: None,
             keys: Some(keys),
             local_id: self.local_id.clone(),
             remote_id: self.remote_id.clone(),

@@ -93,8 +93,6 @@ pub(crate) enum Phase {
 pub(crate) struct InitState {
     pub(crate) nonce_i: Vec<u8>,
     pub(crate) nonce_r: Vec<u8>,
-    /// Initiator: our key exchange until the response completes it.
-    pub(crate) ke: Option<Box<dyn KeyExchange>>,
     /// Initiator: the IKE proposals we offer (reordered by INVALID_KE).
     pub(crate) proposals: Vec<Proposal>,
     /// Initiator: the responder's cookie to echo.
@@ -103,6 +101,54 @@ pub(crate) struct InitState {
     /// The IKE_SA_INIT request and response as sent/received (AUTH signs them).
     pub(crate) request: Vec<u8>,
     pub(crate) response: Vec<u8>,
+}
+
+/// An [`InitState`] on the heap while IKE_SA_INIT and IKE_AUTH need it,
+/// and nothing once IKE_AUTH is done (`take`): an established SA would
+/// carry 168 bytes of empty vectors (issue 8). A dropped one reads as
+/// empty; a write makes a new one.
+#[derive(Debug, Default)]
+pub(crate) struct InitBox(Option<Box<InitState>>);
+
+static NO_INIT: InitState = InitState {
+    nonce_i: Vec::new(),
+    nonce_r: Vec::new(),
+    proposals: Vec::new(),
+    cookie: None,
+    ke_retries: 0,
+    request: Vec::new(),
+    response: Vec::new(),
+};
+
+impl InitBox {
+    pub(crate) fn new(init: InitState) -> Self {
+        Self(Some(Box::new(init)))
+    }
+
+    /// Tests: whether it is on the heap.
+    #[cfg(test)]
+    pub(crate) fn is_kept(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Hands it over and keeps nothing.
+    pub(crate) fn take(&mut self) -> InitState {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for InitBox {
+    type Target = InitState;
+
+    fn deref(&self) -> &InitState {
+        self.0.as_deref().unwrap_or(&NO_INIT)
+    }
+}
+
+impl std::ops::DerefMut for InitBox {
+    fn deref_mut(&mut self) -> &mut InitState {
+        self.0.get_or_insert_with(Box::default)
+    }
 }
 
 /// The keys of an established IKE_SA_INIT.
@@ -252,13 +298,16 @@ pub(crate) struct IkeSa {
     /// until IKE_AUTH picks one by identity).
     pub(crate) peer: Arc<PeerCfg>,
     /// Responder: every peer configuration matching the addresses.
-    pub(crate) candidates: Vec<Arc<PeerCfg>>,
+    pub(crate) candidates: Arc<[Arc<PeerCfg>]>,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
     pub(crate) spi_i: u64,
     pub(crate) spi_r: u64,
     pub(crate) established_at: Option<Instant>,
-    pub(crate) init: InitState,
+    pub(crate) init: InitBox,
+    /// Initiator: our IKE_SA_INIT key exchange until the response
+    /// completes it.
+    pub(crate) init_ke: Option<Box<dyn KeyExchange>>,
     pub(crate) keys: Option<Keys>,
     pub(crate) local_id: Option<Identification>,
     pub(crate) remote_id: Option<Identification>,
@@ -266,18 +315,23 @@ pub(crate) struct IkeSa {
     pub(crate) nat_remote: bool,
     pub(crate) children: Vec<Child>,
     /// Children to create with CREATE_CHILD_SA once established.
-    pub(crate) pending_children: VecDeque<ChildCfg>,
+    pub(crate) pending_children: VecDeque<Arc<ChildCfg>>,
     /// Message ID of our next request.
     pub(crate) next_mid: u32,
-    pub(crate) outstanding: Option<Outstanding>,
+    /// (Boxed: 128 bytes an idle SA need not carry.)
+    pub(crate) outstanding: Option<Box<Outstanding>>,
     pub(crate) queue: VecDeque<Task>,
     /// Message ID of the peer's next request.
     pub(crate) peer_mid: u32,
-    /// The peer's last request as received, and our response to it.
-    pub(crate) last_request: Option<Vec<u8>>,
+    /// The peer's last request as received (its SHA-256: the request
+    /// itself is not needed, only whether a retransmission is the same;
+    /// issue 8), and our response to it.
+    pub(crate) last_request: Option<[u8; 32]>,
     pub(crate) cached_response: Option<Vec<u8>>,
     /// A request of the peer's waiting for the kernel before we answer.
-    pub(crate) pending: Option<PendingChild>,
+    /// (Boxed, as the other state an SA has only for a while: an `IkeSa`
+    /// is per tunnel, issue 8.)
+    pub(crate) pending: Option<Box<PendingChild>>,
     pub(crate) half_open_until: Option<Instant>,
     pub(crate) dead: bool,
     /// NAT traversal: encapsulation, keepalives.
@@ -296,7 +350,7 @@ pub(crate) struct IkeSa {
     pub(crate) reauthing: bool,
     /// Initiator of a reauthentication: the first Child SA's inbound SA
     /// goes in before IKE_AUTH (`reauth`).
-    pub(crate) reauth_pre: Option<super::reauth::PreInstall>,
+    pub(crate) reauth_pre: Option<Box<super::reauth::PreInstall>>,
     /// Initiator of a reauthentication: the names of the Child SAs it
     /// brings along, each of which must come up before the old IKE SA
     /// goes (`reauth`).
@@ -550,13 +604,13 @@ impl IkeSa {
                 self.next_mid = mid.wrapping_add(1);
                 debug!("{}: sending {exchange} request {mid}", self.name());
                 self.transmit(ctx, bytes.clone());
-                self.outstanding = Some(Outstanding {
+                self.outstanding = Some(Box::new(Outstanding {
                     mid,
                     task,
                     bytes,
                     retransmits: 0,
                     next: later(now, backoff(ctx, 0)),
-                });
+                }));
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
         }
@@ -696,7 +750,9 @@ impl IkeSa {
             self.next_task(ctx, now);
         } else {
             let mid = h.message_id;
-            if mid == self.peer_mid.wrapping_sub(1) && self.last_request.as_deref() == Some(bytes) {
+            if mid == self.peer_mid.wrapping_sub(1)
+                && self.last_request == Some(crate::crypto::fingerprint(bytes))
+            {
                 if let Some(r) = self.cached_response.clone() {
                     debug!(
                         "{}: retransmitted {} request {mid}, resending response",
@@ -728,7 +784,7 @@ impl IkeSa {
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
-            self.last_request = Some(bytes.to_vec());
+            self.last_request = Some(crate::crypto::fingerprint(bytes));
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
@@ -850,11 +906,19 @@ impl IkeSa {
             && self.phase == Phase::Established
             && let Some(cfg) = self.pending_children.pop_front()
         {
+            if self.pending_children.is_empty() {
+                self.pending_children.shrink_to_fit();
+            }
             self.start_child(ctx, cfg);
         }
         let Some(task) = self.queue.pop_front() else {
             return;
         };
+        // An idle SA keeps no room for tasks (four 80-byte entries after
+        // its first; issue 8).
+        if self.queue.is_empty() {
+            self.queue.shrink_to_fit();
+        }
         match task {
             Task::CreateChild { child, .. } => {
                 if !self.child_ready(child) {
@@ -958,7 +1022,7 @@ impl IkeSa {
             ctx.events.push_back(Event::ChildFailed {
                 ike: self.id,
                 child: None,
-                name: cfg.name,
+                name: cfg.name.clone(),
                 reason: ChildFailReason::IkeSaGone,
             });
         }

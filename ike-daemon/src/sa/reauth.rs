@@ -57,6 +57,7 @@ use crate::crypto::suite::ChildSuite;
 use crate::wire::TrafficSelector;
 use crate::wire::codes::{EsnId, TransformType};
 use crate::wire::sa::{Proposal, Transform};
+use std::sync::Arc;
 
 /// When a failed reauthentication is tried again.
 pub(crate) const RETRY: Duration = Duration::from_secs(30);
@@ -125,7 +126,7 @@ impl IkeSa {
         now: Instant,
         id: IkeSaId,
     ) -> Result<IkeSa, CommandError> {
-        let mut cfgs: VecDeque<ChildCfg> = self
+        let mut cfgs: VecDeque<Arc<ChildCfg>> = self
             .children
             .iter()
             .filter(|c| {
@@ -183,7 +184,7 @@ impl IkeSa {
         )?;
         new.reauth_pre = pre.and_then(|mut p| {
             p.child = new.children.first()?.id;
-            Some(p)
+            Some(Box::new(p))
         });
         new.reauth_wants = wants;
         Ok(new)

@@ -82,6 +82,8 @@ pub fn narrow(ours: &[TrafficSelector], offered: &[TrafficSelector]) -> Vec<Traf
             }
         }
     }
+    // A Child SA keeps it: no room for four when there is one (issue 8).
+    out.shrink_to_fit();
     out
 }
 

@@ -478,6 +478,32 @@ fn operations_on_one_reqid_run_in_scheduling_order_whatever_the_polling_order() 
 }
 
 #[test]
+fn an_idle_reqid_keeps_no_turn() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut turns = Turns::default();
+        let first = turns.take(1);
+        let second = turns.take(1);
+        // The second is not done: its turn stays for the next one.
+        let done = first.wait().await;
+        drop(done);
+        turns.settle(1);
+        assert_eq!(turns.held(), 1);
+        let done = second.wait().await;
+        drop(done);
+        turns.settle(1);
+        assert_eq!(turns.held(), 0);
+        // A new operation then has no one to wait for.
+        let third = turns.take(1);
+        drop(third.wait().await);
+        turns.settle(1);
+        assert_eq!(turns.held(), 0);
+    });
+}
+
+#[test]
 fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
     let mut c = install(
         Mode::Tunnel,
@@ -605,4 +631,116 @@ fn expires_of_kept_inbound_sas_are_recognised_and_a_hard_one_ends_the_keeping() 
     assert!(st.kept_expire(Protocol::Esp, 0xc000_0001, dst, true));
     assert!(st.lingering.is_empty());
     assert!(!st.kept_expire(Protocol::Esp, 0xc000_0001, dst, true));
+}
+
+#[test]
+fn a_moved_child_is_planned_again_from_what_it_was_installed_from() {
+    // The bridge keeps the install and the SAs' addresses, not the
+    // kernel configurations; made again, they must be what `moved_sa` and
+    // `moved_policies` made of the configurations as installed.
+    let mut c = install(
+        Mode::Tunnel,
+        "198.51.100.1:4500",
+        "203.0.113.1:30001",
+        vec![v4("10.2.0.0", "10.2.0.255")],
+        vec![v4("10.1.0.0", "10.1.0.255")],
+    );
+    c.encap = true;
+    let plan = plan_install(&c).unwrap();
+    let src = SaSource {
+        keys: SaKeys::of(&c),
+        sa_in: Some(SaAddrs::of(&c)),
+        sa_out: Some(SaAddrs::of(&c)),
+    };
+    let rec = Installed {
+        source: Some(Arc::new(src.clone())),
+        ..Installed::default()
+    };
+    let dbg = |v: &[(bool, SaConfig)]| format!("{v:?}");
+    let as_installed = vec![(true, plan.sa_in.clone()), (false, plan.sa_out.clone())];
+    assert_eq!(dbg(&rec.sa_configs().unwrap()), dbg(&as_installed));
+    let u = ChildUpdate {
+        id: c.id,
+        ike_sa: c.ike_sa,
+        reqid: c.reqid,
+        local: c.local,
+        remote: "203.0.113.9:40000".parse().unwrap(),
+        encap: true,
+    };
+    let to = SaAddrs {
+        local: u.local,
+        remote: u.remote,
+        encap: u.encap,
+    };
+    let moved = Installed {
+        source: Some(Arc::new(SaSource {
+            sa_in: Some(to),
+            sa_out: Some(to),
+            ..src.clone()
+        })),
+        ..Installed::default()
+    };
+    assert_eq!(
+        dbg(&moved.sa_configs().unwrap()),
+        dbg(&[
+            (true, moved_sa(&plan.sa_in, true, &u)),
+            (false, moved_sa(&plan.sa_out, false, &u))
+        ])
+    );
+    // Only the outbound SA in (a rekey responder's before the delete).
+    let out_only = Installed {
+        source: Some(Arc::new(SaSource { sa_in: None, ..src })),
+        ..Installed::default()
+    };
+    assert_eq!(
+        dbg(&out_only.sa_configs().unwrap()),
+        dbg(&[(false, plan.sa_out.clone())])
+    );
+    // Policies: planned again from their source, and moved.
+    let src = PolicySource::of(&c).unwrap();
+    assert_eq!(src.policies().unwrap(), plan.policies);
+    let (old, to) = ((c.local.ip(), c.remote.ip()), (u.local.ip(), u.remote.ip()));
+    let m = moved_addr(old, to);
+    let moved_src = PolicySource {
+        local: m(src.local),
+        remote: m(src.remote),
+        ..src.clone()
+    };
+    assert_eq!(
+        moved_src.policies().unwrap(),
+        moved_policies(&plan.policies, old, to)
+    );
+    assert_ne!(moved_src.policies().unwrap(), plan.policies);
+}
+#[test]
+fn a_waiting_operation_is_small() {
+    // 1,000 tunnels set up at once have about 2,000 operations waiting for
+    // their turn and one of the 32 slots; the operation's own state (3.7 KB
+    // of netlink and route work) is made only when it runs.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (_conn, handle) = xfrm_netlink::new_connection().unwrap();
+        let k = Kernel::new(handle);
+        let c = install(
+            Mode::Tunnel,
+            "198.51.100.1:4500",
+            "203.0.113.1:30001",
+            vec![v4("10.2.0.0", "10.2.0.255")],
+            vec![v4("10.1.0.0", "10.1.0.255")],
+        );
+        let op = || KernelOp::InstallChild {
+            req: crate::sa::KernelReq(1),
+            child: c.clone(),
+        };
+        let waiting = std::mem::size_of_val(&k.schedule(op()));
+        let running = std::mem::size_of_val(&k.execute(op()));
+        assert!(waiting < 1024, "{waiting} bytes");
+        assert!(
+            running > 2 * waiting,
+            "{running} bytes running, {waiting} waiting"
+        );
+    });
 }

@@ -423,8 +423,8 @@ pub fn esp(s: &str) -> Vec<crate::wire::sa::Proposal> {
     proposal::parse(ProtocolId::ESP, s).unwrap()
 }
 
-pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> ChildCfg {
-    ChildCfg {
+pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> Arc<ChildCfg> {
+    Arc::new(ChildCfg {
         name: name.into(),
         local_ts: local,
         remote_ts: remote,
@@ -432,7 +432,7 @@ pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> ChildCfg {
         mode: Mode::Tunnel,
         replay_window: 32,
         lifetimes: ChildLifetimes::default(),
-    }
+    })
 }
 
 pub const LEFT: &str = "192.0.2.1";

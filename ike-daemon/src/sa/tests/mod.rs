@@ -10,6 +10,7 @@ mod reauth;
 mod rekey;
 mod traps;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use harness::*;
@@ -198,8 +199,9 @@ fn responder_narrows_traffic_selectors() {
     let mut s = Setup::default();
     // The responder allows only 10.1.5.0/24 of the initiator's /16 and
     // 10.2.0.0/24 of its own.
-    s.peers[1][0].children[0].remote_ts = vec![subnet("10.1.5.0", "10.1.5.255")];
-    s.peers[1][0].children[0].local_ts = vec![subnet("10.2.0.0", "10.2.0.255")];
+    Arc::make_mut(&mut s.peers[1][0].children[0]).remote_ts =
+        vec![subnet("10.1.5.0", "10.1.5.255")];
+    Arc::make_mut(&mut s.peers[1][0].children[0]).local_ts = vec![subnet("10.2.0.0", "10.2.0.255")];
     let mut p = Pair::new(s);
     p.connect(0, "site-b");
     p.assert_kernels_match();
@@ -215,7 +217,8 @@ fn responder_narrows_traffic_selectors() {
 #[test]
 fn disjoint_selectors_are_ts_unacceptable_and_the_ike_sa_stays() {
     let mut s = Setup::default();
-    s.peers[1][0].children[0].remote_ts = vec![subnet("172.16.0.0", "172.16.255.255")];
+    Arc::make_mut(&mut s.peers[1][0].children[0]).remote_ts =
+        vec![subnet("172.16.0.0", "172.16.255.255")];
     let mut p = Pair::new(s);
     let id = p.connect(0, "site-b");
     assert_eq!(
@@ -236,7 +239,7 @@ fn disjoint_selectors_are_ts_unacceptable_and_the_ike_sa_stays() {
 fn transport_mode_with_dynamic_selectors() {
     let mut s = Setup::default();
     for side in &mut s.peers {
-        let c = &mut side[0].children[0];
+        let c = Arc::make_mut(&mut side[0].children[0]);
         c.mode = Mode::Transport;
         c.local_ts = vec![TsCfg::Dynamic];
         c.remote_ts = vec![TsCfg::Dynamic];
@@ -257,7 +260,7 @@ fn transport_mode_with_dynamic_selectors() {
 #[test]
 fn transport_requested_but_responder_wants_tunnel_fails_the_child() {
     let mut s = Setup::default();
-    s.peers[0][0].children[0].mode = Mode::Transport;
+    Arc::make_mut(&mut s.peers[0][0].children[0]).mode = Mode::Transport;
     let mut p = Pair::new(s);
     p.connect(0, "site-b");
     assert_eq!(
@@ -282,7 +285,7 @@ fn transport_requested_but_responder_wants_tunnel_fails_the_child() {
 fn ah_child_sa() {
     let mut s = Setup::default();
     for side in &mut s.peers {
-        side[0].children[0].proposals =
+        Arc::make_mut(&mut side[0].children[0]).proposals =
             crate::crypto::proposal::parse(ProtocolId::AH, "sha256").unwrap();
     }
     let mut p = Pair::new(s);
@@ -414,6 +417,60 @@ fn duplicated_requests_are_answered_from_the_cache() {
     assert_eq!(p.b().kernel.installs, 1);
     assert_eq!(p.b().ep.len(), 1);
     assert_eq!(p.a().events().len(), 2, "{:?}", p.a().events());
+}
+
+#[test]
+fn established_sas_keep_nothing_of_ike_sa_init() {
+    // AUTH needs the IKE_SA_INIT messages and nonces, the first Child SA's
+    // keys the nonces; after IKE_AUTH none of it is kept (issue 8: about
+    // 1 KB per IKE SA).
+    let mut p = Pair::default_pair();
+    p.connect(0, "site-b");
+    p.assert_kernels_match();
+    assert_eq!(p.a().ep.init_state_held(), vec![0]);
+    assert_eq!(p.b().ep.init_state_held(), vec![0]);
+    // Half-open, the responder still has it (retransmitted requests are
+    // answered from it).
+    let mut p = Pair::default_pair();
+    p.policy = Box::new(|from, _, payload| {
+        let auth = crate::wire::Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH);
+        if from == 0 && auth {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    let held = p.b().ep.init_state_held();
+    assert_eq!(held.len(), 1);
+    assert!(held[0] > 0, "{held:?}");
+}
+
+#[test]
+fn half_open_sas_from_the_same_addresses_share_their_candidates() {
+    // 1,000 connections between two gateways: each half-open SA held its
+    // own list of all 1,000 until IKE_AUTH (issue 8).
+    let mut p = Pair::default_pair();
+    p.policy = Box::new(|from, _, payload| {
+        let auth = crate::wire::Header::peek(payload)
+            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH);
+        if from == 0 && auth {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let now = p.now;
+    for _ in 0..3 {
+        p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    }
+    p.drive();
+    assert_eq!(p.b().ep.len(), 3);
+    assert_eq!(p.b().ep.candidates_held(), vec![1, 1, 1]);
+    assert!(p.b().ep.candidates_shared());
 }
 
 #[test]
@@ -661,7 +718,7 @@ fn two_children(pfs: bool) -> Setup {
             vec![subnet(&format!("{them}80.0"), &format!("{them}80.255"))],
         );
         if pfs {
-            c.proposals = esp("aes256gcm16-x25519");
+            Arc::make_mut(&mut c).proposals = esp("aes256gcm16-x25519");
         }
         side[0].children.push(c);
     }
@@ -713,8 +770,8 @@ fn create_child_sa_with_pfs_from_either_side() {
 #[test]
 fn create_child_sa_invalid_ke_is_retried_with_the_wanted_group() {
     let mut s = two_children(true);
-    s.peers[0][0].children[1].proposals = esp("aes256gcm16-ecp256-x25519");
-    s.peers[1][0].children[1].proposals = esp("aes256gcm16-x25519-ecp256");
+    Arc::make_mut(&mut s.peers[0][0].children[1]).proposals = esp("aes256gcm16-ecp256-x25519");
+    Arc::make_mut(&mut s.peers[1][0].children[1]).proposals = esp("aes256gcm16-x25519-ecp256");
     let mut p = Pair::new(s);
     let id = p.connect(0, "site-b");
     let now = p.now;
@@ -736,7 +793,7 @@ fn create_child_sa_invalid_ke_is_retried_with_the_wanted_group() {
 #[test]
 fn create_child_sa_refusals_are_reported() {
     let mut s = two_children(false);
-    s.peers[1][0].children[1].proposals = esp("aes256-sha256");
+    Arc::make_mut(&mut s.peers[1][0].children[1]).proposals = esp("aes256-sha256");
     let mut p = Pair::new(s);
     let id = p.connect(0, "site-b");
     let now = p.now;
@@ -845,7 +902,7 @@ fn responder_picks_the_peer_config_by_identity() {
     s.psk[1] = std::sync::Arc::new(keys.clone());
     s.psk[0] = std::sync::Arc::new(keys);
     s.peers[0][0].local_id = crate::wire::Identification::rfc822("bob@example.org");
-    s.peers[0][0].children[0].local_ts = vec![subnet("10.1.0.2", "10.1.0.2")];
+    Arc::make_mut(&mut s.peers[0][0].children[0]).local_ts = vec![subnet("10.1.0.2", "10.1.0.2")];
     let mut p = Pair::new(s);
     p.connect(0, "site-b");
     let b = p.b().events();
@@ -925,8 +982,8 @@ fn reload_keeps_established_sas() {
     let mut p = Pair::default_pair();
     let id = p.connect(0, "site-b");
     let now = p.now;
-    p.b().ep.set_config(now, Vec::new());
-    p.a().ep.set_config(now, Vec::new());
+    p.b().ep.set_config(now, Vec::<PeerCfg>::new());
+    p.a().ep.set_config(now, Vec::<PeerCfg>::new());
     p.run_for(secs(5));
     p.assert_kernels_match();
     p.a().ep.send_liveness_check(now, id).unwrap();

@@ -4,6 +4,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::harness::*;
@@ -26,6 +27,7 @@ fn reauth_setup(mut s: Setup, reauth: u64, rand: u64, over: u64) -> Setup {
     };
     for side in &mut s.peers {
         for c in &mut side[0].children {
+            let c = Arc::make_mut(c);
             // No Child SA rekeys: what changes is the reauthentication's.
             c.lifetimes = ChildLifetimes {
                 rekey_time: secs(0),
@@ -284,6 +286,7 @@ fn hours_of_reauths_rekeys_and_child_rekeys_over_a_lossy_network() {
         side[0].lifetimes.rekey_time = secs(1700 + 100 * i as u64);
         side[0].lifetimes.rand_time = secs(200);
         for c in &mut side[0].children {
+            let c = Arc::make_mut(c);
             c.lifetimes = ChildLifetimes {
                 rekey_time: secs(900),
                 life_time: secs(1200),
@@ -440,6 +443,7 @@ fn reauth_with_a_child_the_peer_refuses_keeps_the_old_sa() {
     let full = s.peers[1].clone();
     let mut reduced = full.clone();
     for c in &mut reduced[0].children {
+        let c = Arc::make_mut(c);
         if c.name == "web" {
             c.proposals = esp("aes256gcm16");
         }
@@ -513,6 +517,7 @@ fn reauth_with_a_child_refused_to_the_end_keeps_the_others() {
     let s = reauth_setup(super::two_children(false), 1800, 0, 60);
     let mut refusing = s.peers[1].clone();
     for c in &mut refusing[0].children {
+        let c = Arc::make_mut(c);
         if c.name == "web" {
             c.proposals = esp("aes256gcm16");
         }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::harness::*;
@@ -39,7 +40,7 @@ fn rekeyed(events: &[Event]) -> Vec<(ChildId, ChildId)> {
 fn pfs_setup() -> Setup {
     let mut s = Setup::default();
     for side in &mut s.peers {
-        side[0].children[0].proposals = esp("aes128gcm16-x25519");
+        Arc::make_mut(&mut side[0].children[0]).proposals = esp("aes128gcm16-x25519");
     }
     s
 }
@@ -788,7 +789,7 @@ fn simultaneous_ike_rekeys_keep_one_ike_sa_by_the_nonce_rule() {
 fn with_child_lifetimes(l: ChildLifetimes) -> Setup {
     let mut s = pfs_setup();
     for side in &mut s.peers {
-        side[0].children[0].lifetimes = l;
+        Arc::make_mut(&mut side[0].children[0]).lifetimes = l;
     }
     s
 }
@@ -857,7 +858,7 @@ fn rekey_time_zero_never_rekeys_and_arms_no_timer() {
 fn child_life_time_without_rekey_deletes_the_child() {
     // Only side 1 has a lifetime, and no rekey_time: it deletes at 30 min.
     let mut s = pfs_setup();
-    s.peers[1][0].children[0].lifetimes = ChildLifetimes {
+    Arc::make_mut(&mut s.peers[1][0].children[0]).lifetimes = ChildLifetimes {
         life_time: secs(1800),
         ..ChildLifetimes::default()
     };
@@ -1162,7 +1163,7 @@ fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
             format!("r{seed}").into_bytes(),
         ];
         for (i, side) in s.peers.iter_mut().enumerate() {
-            let mut second = side[0].children[0].clone();
+            let mut second = ChildCfg::clone(&side[0].children[0]);
             second.name = "two".into();
             let nets = [
                 subnet("10.1.9.0", "10.1.9.255"),
@@ -1170,8 +1171,9 @@ fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
             ];
             second.local_ts = vec![nets[i].clone()];
             second.remote_ts = vec![nets[1 - i].clone()];
-            side[0].children.push(second);
+            side[0].children.push(Arc::new(second));
             for c in &mut side[0].children {
+                let c = Arc::make_mut(c);
                 c.lifetimes = ChildLifetimes {
                     rekey_time: secs(600),
                     life_time: secs(660),
@@ -1521,7 +1523,7 @@ fn refused_child_rekey_is_retried_before_the_child_ends() {
     // strongSwan's 5-15 s retry would come after the end, and the Child
     // SA would go.
     let mut s = pfs_setup();
-    s.peers[0][0].children[0].lifetimes = ChildLifetimes {
+    Arc::make_mut(&mut s.peers[0][0].children[0]).lifetimes = ChildLifetimes {
         life_time: secs(100),
         ..ChildLifetimes::default()
     };
@@ -1560,7 +1562,7 @@ fn refused_rekey_on_a_packet_limit_is_retried_before_the_hard_limit() {
     // IKE SA); strongSwan's 5-15 s retry would come too late, so the
     // retry must fit in the time the traffic leaves (half of it).
     let mut s = pfs_setup();
-    s.peers[0][0].children[0].lifetimes = ChildLifetimes {
+    Arc::make_mut(&mut s.peers[0][0].children[0]).lifetimes = ChildLifetimes {
         rekey_packets: 100,
         life_packets: 110,
         ..ChildLifetimes::default()
