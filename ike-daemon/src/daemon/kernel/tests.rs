@@ -521,8 +521,8 @@ fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
     assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 4501)));
 }
 
-#[test]
-fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
+/// A tunnel-mode install to a peer behind a NAT (UDP encapsulation).
+fn behind_nat_install() -> ChildInstall {
     let mut c = install(
         Mode::Tunnel,
         "198.51.100.1:4500",
@@ -531,6 +531,12 @@ fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
         vec![v4("10.1.0.0", "10.1.0.255")],
     );
     c.encap = true;
+    c
+}
+
+#[test]
+fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
+    let c = behind_nat_install();
     let plan = plan_install(&c).unwrap();
     let me: IpAddr = "198.51.100.1".parse().unwrap();
     let old_peer: IpAddr = "203.0.113.1".parse().unwrap();
@@ -638,14 +644,7 @@ fn a_moved_child_is_planned_again_from_what_it_was_installed_from() {
     // The bridge keeps the install and the SAs' addresses, not the
     // kernel configurations; made again, they must be what `moved_sa` and
     // `moved_policies` made of the configurations as installed.
-    let mut c = install(
-        Mode::Tunnel,
-        "198.51.100.1:4500",
-        "203.0.113.1:30001",
-        vec![v4("10.2.0.0", "10.2.0.255")],
-        vec![v4("10.1.0.0", "10.1.0.255")],
-    );
-    c.encap = true;
+    let c = behind_nat_install();
     let plan = plan_install(&c).unwrap();
     let src = SaSource {
         keys: SaKeys::of(&c),

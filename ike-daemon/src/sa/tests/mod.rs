@@ -431,16 +431,7 @@ fn established_sas_keep_nothing_of_ike_sa_init() {
     assert_eq!(p.b().ep.init_state_held(), vec![0]);
     // Half-open, the responder still has it (retransmitted requests are
     // answered from it).
-    let mut p = Pair::default_pair();
-    p.policy = Box::new(|from, _, payload| {
-        let auth = crate::wire::Header::peek(payload)
-            .is_ok_and(|(h, _)| h.exchange == ExchangeType::IKE_AUTH);
-        if from == 0 && auth {
-            Fate::Drop
-        } else {
-            Fate::Deliver
-        }
-    });
+    let mut p = pair_without_ike_auth_requests();
     let now = p.now;
     p.a().ep.initiate(now, "site-b", &[]).unwrap();
     p.drive();
@@ -449,10 +440,9 @@ fn established_sas_keep_nothing_of_ike_sa_init() {
     assert!(held[0] > 0, "{held:?}");
 }
 
-#[test]
-fn half_open_sas_from_the_same_addresses_share_their_candidates() {
-    // 1,000 connections between two gateways: each half-open SA held its
-    // own list of all 1,000 until IKE_AUTH (issue 8).
+/// A pair whose initiator's IKE_AUTH requests are lost: its SAs stay
+/// half-open.
+fn pair_without_ike_auth_requests() -> Pair {
     let mut p = Pair::default_pair();
     p.policy = Box::new(|from, _, payload| {
         let auth = crate::wire::Header::peek(payload)
@@ -463,6 +453,14 @@ fn half_open_sas_from_the_same_addresses_share_their_candidates() {
             Fate::Deliver
         }
     });
+    p
+}
+
+#[test]
+fn half_open_sas_from_the_same_addresses_share_their_candidates() {
+    // 1,000 connections between two gateways: each half-open SA held its
+    // own list of all 1,000 until IKE_AUTH (issue 8).
+    let mut p = pair_without_ike_auth_requests();
     let now = p.now;
     for _ in 0..3 {
         p.a().ep.initiate(now, "site-b", &[]).unwrap();
