@@ -794,6 +794,17 @@ fn with_child_lifetimes(l: ChildLifetimes) -> Setup {
     s
 }
 
+/// A PFS pair connected from side 0, side `side`'s Child SA with
+/// lifetimes `l`; and when side `seen`'s Child SA was installed.
+fn connected_with(side: usize, l: ChildLifetimes, seen: usize) -> (Pair, Duration) {
+    let mut s = pfs_setup();
+    Arc::make_mut(&mut s.peers[side][0].children[0]).lifetimes = l;
+    let mut p = Pair::new(s);
+    p.connect(0, "site-b");
+    let installed = times(&p, seen, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    (p, installed)
+}
+
 fn times(p: &Pair, i: usize, f: impl Fn(&Event) -> bool) -> Vec<Duration> {
     p.peers[i]
         .events
@@ -857,14 +868,14 @@ fn rekey_time_zero_never_rekeys_and_arms_no_timer() {
 #[test]
 fn child_life_time_without_rekey_deletes_the_child() {
     // Only side 1 has a lifetime, and no rekey_time: it deletes at 30 min.
-    let mut s = pfs_setup();
-    Arc::make_mut(&mut s.peers[1][0].children[0]).lifetimes = ChildLifetimes {
-        life_time: secs(1800),
-        ..ChildLifetimes::default()
-    };
-    let mut p = Pair::new(s);
-    p.connect(0, "site-b");
-    let installed = times(&p, 1, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    let (mut p, installed) = connected_with(
+        1,
+        ChildLifetimes {
+            life_time: secs(1800),
+            ..ChildLifetimes::default()
+        },
+        1,
+    );
     p.run_for(secs(3600));
     for i in 0..2 {
         let t = times(&p, i, |e| matches!(e, Event::ChildDeleted { .. }));
@@ -1522,14 +1533,14 @@ fn refused_child_rekey_is_retried_before_the_child_ends() {
     // refuses (TEMPORARY_FAILURE: it is rekeying the IKE SA):
     // strongSwan's 5-15 s retry would come after the end, and the Child
     // SA would go.
-    let mut s = pfs_setup();
-    Arc::make_mut(&mut s.peers[0][0].children[0]).lifetimes = ChildLifetimes {
-        life_time: secs(100),
-        ..ChildLifetimes::default()
-    };
-    let mut p = Pair::new(s);
-    p.connect(0, "site-b");
-    let installed = times(&p, 0, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    let (mut p, installed) = connected_with(
+        0,
+        ChildLifetimes {
+            life_time: secs(100),
+            ..ChildLifetimes::default()
+        },
+        0,
+    );
     let until = installed + secs(94) - (p.now - p.start);
     p.run_for(until);
     let (old, _) = only_child(&p, 0);
@@ -1561,15 +1572,15 @@ fn refused_rekey_on_a_packet_limit_is_retried_before_the_hard_limit() {
     // The peer refuses the rekey (TEMPORARY_FAILURE: it is rekeying the
     // IKE SA); strongSwan's 5-15 s retry would come too late, so the
     // retry must fit in the time the traffic leaves (half of it).
-    let mut s = pfs_setup();
-    Arc::make_mut(&mut s.peers[0][0].children[0]).lifetimes = ChildLifetimes {
-        rekey_packets: 100,
-        life_packets: 110,
-        ..ChildLifetimes::default()
-    };
-    let mut p = Pair::new(s);
-    p.connect(0, "site-b");
-    let installed = times(&p, 0, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    let (mut p, installed) = connected_with(
+        0,
+        ChildLifetimes {
+            rekey_packets: 100,
+            life_packets: 110,
+            ..ChildLifetimes::default()
+        },
+        0,
+    );
     // Soft expire now, `since` after install: with life_packets 110 the
     // hard one would come since / 10 later.
     let since = p.now - p.start - installed;
