@@ -70,6 +70,14 @@ pub struct FakeKernel {
 }
 
 impl FakeKernel {
+    /// Whether any policies were ever removed (a make-before-break
+    /// replacement keeps them).
+    pub fn policies_removed(&self) -> bool {
+        self.log
+            .iter()
+            .any(|(_, l)| matches!(l, KLog::DelPolicies { .. }))
+    }
+
     fn new(base: u32) -> Self {
         Self {
             next_spi: base,

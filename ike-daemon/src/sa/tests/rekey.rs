@@ -120,13 +120,7 @@ fn rekey_once(p: &mut Pair, i: usize) {
     assert!(add_out(a, new_i) < del_in(b, old_j));
     // and the policies never moved.
     for k in [a, b] {
-        assert!(
-            !k.log
-                .iter()
-                .any(|(_, l)| matches!(l, KLog::DelPolicies { .. })),
-            "{:?}",
-            k.log
-        );
+        assert!(!k.policies_removed(), "{:?}", k.log);
     }
 }
 
