@@ -81,10 +81,7 @@ impl Child {
     /// When it ends unless rekeyed: its life_time, or the likely hard
     /// byte or packet expire in the kernel, whichever comes first.
     pub(crate) fn end(&self) -> Option<Instant> {
-        match (self.expires_at, self.volume_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.expires_at.into_iter().chain(self.volume_end).min()
     }
 
     pub(crate) fn info(&self) -> ChildSaInfo {

@@ -47,13 +47,10 @@ pub(crate) fn volume_end(l: &ChildLifetimes, installed: Instant, now: Instant) -
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
         now.checked_add(Duration::from_nanos(nanos))
     };
-    match (
-        left(l.rekey_bytes, l.life_bytes),
-        left(l.rekey_packets, l.life_packets),
-    ) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    left(l.rekey_bytes, l.life_bytes)
+        .into_iter()
+        .chain(left(l.rekey_packets, l.life_packets))
+        .min()
 }
 
 impl IkeSa {
