@@ -490,15 +490,9 @@ secrets:
         }
         a.ikectl_ok(&["up", "host", "--child", "h2h", "--timeout", "30"]);
         let ping = sh("ip netns exec gw-a ping -6 -c 350 -i 0.02 -W 1 2001:db8::2");
-        let rekeys = |i: &Iked, what: &[&str]| {
-            i.log_text()
-                .lines()
-                .filter(|l| what.iter().all(|w| l.contains(w)))
-                .count()
-        };
         let (children, ikes) = (
-            rekeys(&a, &["CHILD SA h2h", "rekeyed to"]),
-            rekeys(&a, &["IKE SA ", "rekeyed to", "SPIs"]),
+            a.log_lines_with(&["CHILD SA h2h", "rekeyed to"]),
+            a.log_lines_with(&["IKE SA ", "rekeyed to", "SPIs"]),
         );
         eprintln!("IPv6 transport: {children} Child SA and {ikes} IKE SA rekeys under the ping");
         assert!(ping.contains(" 0% packet loss"), "{ping}");

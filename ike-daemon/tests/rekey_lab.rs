@@ -195,21 +195,14 @@ fn iked_with(ns: &'static str, tag: &str, conf_text: &str, rekeyed_delay: &str) 
 }
 
 /// Lines of `i`'s log containing every one of `parts`.
-fn count(i: &Iked, parts: &[&str]) -> usize {
-    i.log_text()
-        .lines()
-        .filter(|l| parts.iter().all(|p| l.contains(p)))
-        .count()
-}
-
 fn child_rekeys(i: &Iked) -> usize {
     // The daemon's line (`CHILD SA lan{n} of IKE SA ... rekeyed to lan{m}`).
-    count(i, &["CHILD SA lan", "rekeyed to"])
+    i.log_lines_with(&["CHILD SA lan", "rekeyed to"])
 }
 
 fn ike_rekeys(i: &Iked) -> usize {
     // The protocol engine's line, once per rekey in either role.
-    count(i, &["IKE SA ", "rekeyed to", "SPIs"])
+    i.log_lines_with(&["IKE SA ", "rekeyed to", "SPIs"])
 }
 
 fn charon_log() -> String {
@@ -818,7 +811,8 @@ fn iked_simultaneous() {
     );
     let r = stream.stop();
     let deleted = mon.stop();
-    let collisions = count(&a, &["rekey collision"]) + count(&b, &["rekey collision"]);
+    let collisions =
+        a.log_lines_with(&["rekey collision"]) + b.log_lines_with(&["rekey collision"]);
     eprintln!(
         "iked <-> iked, simultaneous: {} Child SA and {} IKE SA rekeys, {collisions} collisions seen, in {:.1} s",
         child_rekeys(&a),
@@ -859,7 +853,7 @@ fn iked_bytes() {
     );
     let r = stream.stop();
     let deleted = mon.stop();
-    let soft = count(&a, &["soft"]) + count(&b, &["soft"]);
+    let soft = a.log_lines_with(&["soft"]) + b.log_lines_with(&["soft"]);
     eprintln!(
         "iked <-> iked, rekey_bytes: {} Child SA rekeys",
         child_rekeys(&a)
@@ -900,12 +894,13 @@ fn hard_expire(tag: &str, limit: &str, datagrams: u32) {
     a.up("site");
     let stream = Stream::start(Duration::from_millis(10), 1000);
     wait_until(Duration::from_secs(20), "the child's hard expire", || {
-        count(&a, &["CHILD SA lan", "deleted"]) > 0 || count(&b, &["CHILD SA lan", "deleted"]) > 0
+        a.log_lines_with(&["CHILD SA lan", "deleted"]) > 0
+            || b.log_lines_with(&["CHILD SA lan", "deleted"]) > 0
     });
     let r = stream.stop();
     eprintln!("iked <-> iked, {limit}: stream {r}");
     assert!(
-        count(&a, &["kernel hard expire"]) + count(&b, &["kernel hard expire"]) > 0,
+        a.log_lines_with(&["kernel hard expire"]) + b.log_lines_with(&["kernel hard expire"]) > 0,
         "{limit}: no hard expire in the logs"
     );
     wait_until(Duration::from_secs(10), "both kernels clean", || {
@@ -1051,7 +1046,7 @@ fn charon_case(
         .lines()
         .filter(|l| l.contains("parsed CREATE_CHILD_SA request") && l.ends_with("[ SA No KE ]"))
         .count();
-    let collisions = count(&a, &["rekey collision"]);
+    let collisions = a.log_lines_with(&["rekey collision"]);
     if esp.contains('-') {
         // PFS: every Child SA rekey carries a KE payload, both ways.
         let with_ke = |dir: &str| {
@@ -1218,15 +1213,15 @@ fn iked_reauth() {
     let stream = Stream::start(RATE, 64);
     let t0 = Instant::now();
     let violations = run_until("2 reauthentications", Duration::from_secs(30), || {
-        count(&a, &["reauthenticated as"]) >= 2
+        a.log_lines_with(&["reauthenticated as"]) >= 2
     });
     let r = stream.stop();
     let deleted = mon.stop();
     eprintln!(
         "iked <-> iked, reauthentication: {} in {:.1} s (gw-b saw {} old IKE SAs deleted)",
-        count(&a, &["reauthenticated as"]),
+        a.log_lines_with(&["reauthenticated as"]),
         t0.elapsed().as_secs_f64(),
-        count(&b, &["deleted by the peer"])
+        b.log_lines_with(&["deleted by the peer"])
     );
     assert_no_loss("iked <-> iked, reauth", &r, &violations, &deleted);
     pair_check(&a, Some(&b));
@@ -1234,7 +1229,7 @@ fn iked_reauth() {
     assert_ne!(ike1, ike0, "a new IKE SA");
     assert_ne!(c1.id, c0.id, "a new Child SA");
     assert_eq!(c1.reqid, c0.reqid, "under the same policies");
-    assert!(count(&b, &["deleted by the peer"]) >= 2);
+    assert!(b.log_lines_with(&["deleted by the peer"]) >= 2);
     a.stop();
     b.stop();
     assert!(kernel_is_clean("gw-a") && kernel_is_clean("gw-b"));
@@ -1287,9 +1282,9 @@ fn charon_reauth(by_iked: bool) {
     let t0 = Instant::now();
     let reauths = |a: &Iked| {
         if by_iked {
-            count(a, &["reauthenticated as"])
+            a.log_lines_with(&["reauthenticated as"])
         } else {
-            count(a, &["deleted by the peer"])
+            a.log_lines_with(&["deleted by the peer"])
         }
     };
     let violations = run_until_max(
@@ -1319,7 +1314,7 @@ fn charon_reauth(by_iked: bool) {
     );
     if by_iked {
         assert!(
-            count(&a, &["installs its inbound SA", "before IKE_AUTH"]) >= 2,
+            a.log_lines_with(&["installs its inbound SA", "before IKE_AUTH"]) >= 2,
             "no inbound SA installed before IKE_AUTH"
         );
     }

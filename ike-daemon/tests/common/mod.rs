@@ -162,6 +162,14 @@ impl Iked {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// How many lines of its log contain every one of `parts`.
+    pub fn log_lines_with(&self, parts: &[&str]) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
 }
 
 impl Drop for Iked {
