@@ -32,6 +32,14 @@ pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options.strict_booleans = true;
     options.with_snippet = false;
+    // serde-saphyr's default budget (250,000 nodes, 1,000,000 events) is
+    // reached near 10,000 connections: scale the node and event caps
+    // with the text (a node or event takes at least a byte or so of it;
+    // aliases keep their own caps, so expansions stay bounded).
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(text.len().saturating_mul(2));
+    options.budget = Some(budget);
     let raw: Result<Spanned<Raw>, serde_saphyr::Error> =
         serde_saphyr::from_str_with_options(text, options);
     match raw {
@@ -434,6 +442,31 @@ mod tests {
             "{:?}",
             errors
         );
+    }
+
+    #[test]
+    fn a_large_file_is_not_refused_for_its_size() {
+        // 300,000 scalars: past serde-saphyr's default 250,000 nodes, as
+        // a file with over 10,000 connections is.
+        let mut t = String::from("a:\n");
+        for _ in 0..300_000 {
+            t.push_str("- 0\n");
+        }
+        let n = parse(&t).unwrap();
+        match &get(&n, "a").kind {
+            Kind::Seq(v) => assert_eq!(v.len(), 300_000),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn aliases_stay_bounded_in_a_large_file() {
+        // The caps on aliases stay what they were however large the file.
+        let mut t = String::from("x: &x [1, 2]\na:\n");
+        for _ in 0..60_000 {
+            t.push_str("- *x\n");
+        }
+        assert!(parse(&t).is_err());
     }
 
     #[test]
