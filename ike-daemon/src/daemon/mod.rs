@@ -115,17 +115,18 @@ pub fn load_config(path: &Path) -> Result<Config, String> {
 /// [`load_config`] in the given format (`None`: by the extension).
 pub fn load_config_as(path: &Path, format: Option<ConfigFormat>) -> Result<Config, String> {
     let format = format.unwrap_or_else(|| ConfigFormat::from_path(path));
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     if let Ok(meta) = std::fs::metadata(path)
         && let Some(w) = permission_warning(path, &meta)
     {
         warn!("{w}");
     }
-    let name = path.display().to_string();
     match format {
-        ConfigFormat::Yaml => Config::from_yaml_str(&text, &name).map_err(|e| e.to_string()),
-        // Reads the file again with the ones it includes.
+        ConfigFormat::Yaml => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            Config::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())
+        }
+        // Reads the file with the ones it includes.
         ConfigFormat::Swanctl => swanctl::load(path).map_err(|e| e.to_string()),
     }
 }

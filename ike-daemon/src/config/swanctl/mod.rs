@@ -140,38 +140,39 @@ fn load_both(path: &Path) -> Result<(Config, Tree), Error> {
             }],
         })
     })?;
-    run(&text, &name, &Disk)
+    let parsed = parse::parse(&text, &name, &Disk);
+    drop(text);
+    finish(parsed)
 }
 
 fn run(text: &str, name: &str, files: &dyn Files) -> Result<(Config, Tree), Error> {
-    let parsed = parse::parse(text, name, files);
+    finish(parse::parse(text, name, files))
+}
+
+fn finish(parsed: parse::Parsed) -> Result<(Config, Tree), Error> {
     if !parsed.problems.is_empty() {
         // The settings are incomplete: report only why.
         return Err(issues(parsed.problems, Vec::new(), &parsed.files, &[]));
     }
+    // Each stage's tree is dropped as soon as the next one is made: with
+    // thousands of connections, the text and three trees at once were
+    // the daemon's peak memory (docs/performance.md, "Memory").
+    let parse::Parsed { root, files, .. } = parsed;
     let mut problems = Vec::new();
-    let (resolved, templates) = resolve::resolve(&parsed.root, &mut problems);
+    let (resolved, templates) = resolve::resolve(&root, &mut problems);
+    drop(root);
     let converted = convert::convert(&resolved, &templates, &mut problems);
-    match Config::from_tree(&converted.root, &parsed.files) {
+    drop(resolved);
+    match Config::from_tree(&converted.root, &files) {
         Ok(config) if problems.is_empty() => Ok((
             config,
             Tree {
                 root: converted.root,
-                files: parsed.files,
+                files,
             },
         )),
-        Ok(_) => Err(issues(
-            problems,
-            Vec::new(),
-            &parsed.files,
-            &converted.rewrites,
-        )),
-        Err(e) => Err(issues(
-            problems,
-            e.issues,
-            &parsed.files,
-            &converted.rewrites,
-        )),
+        Ok(_) => Err(issues(problems, Vec::new(), &files, &converted.rewrites)),
+        Err(e) => Err(issues(problems, e.issues, &files, &converted.rewrites)),
     }
 }
 
