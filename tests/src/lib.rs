@@ -166,9 +166,8 @@ pub fn lab_sh(cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The bash script [`lab_sh`] runs: lib.sh sourced as it is (a scenario's
-/// own sourcing is not under `-e` either), then `cmd` with errexit and
-/// pipefail on.
+/// The bash script [`lab_sh`] runs: lib.sh sourced first (a failed source
+/// ends the script), then `cmd` with errexit and pipefail on.
 fn lab_script(cmd: &str) -> String {
     let lib = repo_root().join("tests/lab/lib.sh");
     format!(". '{}' || exit\nset -eo pipefail\n{cmd}", lib.display())
