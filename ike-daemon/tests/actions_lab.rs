@@ -220,7 +220,7 @@ fn traps_dpd_and_actions() {
         sh("for i in 1 2 3 4 5 6 7 8; do \
               ip netns exec host-a ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & \
             done; \
-            ip netns exec host-a sh -c 'echo x > /dev/udp/10.2.0.2/5000' 2>/dev/null & \
+            ip netns exec host-a bash -c 'echo x > /dev/udp/10.2.0.2/5000' 2>/dev/null & \
             ip netns exec gw-a ping -c 3 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1 & \
             wait; true");
         wait_tunnel(&a, "the trapped tunnel");

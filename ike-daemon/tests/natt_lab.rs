@@ -138,9 +138,10 @@ fn wire(how: Wiring, forward: bool) {
          lab_ns nat conntrack -F 2>/dev/null
          lab_ns nat-b conntrack -F 2>/dev/null\n"
     ));
-    // Unknown until the script went through (a failure fails the test).
+    // Unknown until the script went through (lab_sh: any failing command
+    // fails the test).
     *wired = None;
-    lab_sh(&format!("set -e\n{script}"));
+    lab_sh(&script);
     *wired = Some(how);
 }
 

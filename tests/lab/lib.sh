@@ -12,7 +12,11 @@
 # routes, table 220) is up.
 #
 # Every function returns non-zero on failure with a message on stderr; a
-# scenario usually runs with `set -euo pipefail`.
+# scenario usually runs with `set -euo pipefail` (the Rust tests' lab_sh
+# runs its snippets with `set -eo pipefail`), so the functions must work
+# under errexit and pipefail: a command whose failure is expected is
+# tested (`|| ...`, `if`), and no pipeline ends in a `grep -q` that may
+# close the pipe on its writer (SIGPIPE fails the pipeline under pipefail).
 
 LAB_OUT=${LAB_OUT:-$PWD}
 LAB_STATE=${LAB_STATE:-/run/lab}        # guest tmpfs: sockets, pid files
@@ -86,11 +90,16 @@ lab_destroy_gateways() {
 # 3-4 s in UML on a loaded machine, inside the daemon's netlink request, so
 # a test with short retransmissions saw its first IKE_AUTH answer too late.
 # Only AES-GCM: xfrm-netlink's esp_lab needs hmac and chacha20 cold.
+# A failed SA add fails the function (it returned the namespace delete's
+# status before, so a lab_sh snippet never saw it).
 lab_warm_crypto() {
     ip netns add lab-warm || return 1
-    ip -n lab-warm xfrm state add src 198.51.100.1 dst 198.51.100.2 proto esp \
-        spi 0x100 mode tunnel aead 'rfc4106(gcm(aes))' "0x$(printf '%072d' 0)" 128 \
-        || lab_fail "warming AES-GCM up"
+    if ! ip -n lab-warm xfrm state add src 198.51.100.1 dst 198.51.100.2 proto esp \
+        spi 0x100 mode tunnel aead 'rfc4106(gcm(aes))' "0x$(printf '%072d' 0)" 128; then
+        ip netns del lab-warm
+        lab_fail "warming AES-GCM up"
+        return 1
+    fi
     ip netns del lab-warm
 }
 
@@ -186,14 +195,16 @@ lab_charon_stop() {
 
 # lab_child_installed NAME CHILD : true once swanctl lists CHILD as INSTALLED.
 lab_child_installed() {
-    lab_swanctl "$1" --list-sas 2>/dev/null | grep -qE "^ *$2: #[0-9]+, reqid [0-9]+, INSTALLED"
+    local sas
+    sas=$(lab_swanctl "$1" --list-sas 2>/dev/null) || return 1
+    grep -qE "^ *$2: #[0-9]+, reqid [0-9]+, INSTALLED" <<<"$sas"
 }
 
 # lab_no_ike_sa NAME [IKE] : true when NAME has no established IKE SA (named IKE).
 lab_no_ike_sa() {
     local sas
     sas=$(lab_swanctl "$1" --list-sas ${2:+--ike "$2"} 2>/dev/null) || return 0
-    ! echo "$sas" | grep -q ESTABLISHED
+    ! grep -q ESTABLISHED <<<"$sas"
 }
 
 # lab_initiate NAME CHILD [TIMEOUT] : initiate CHILD and wait until installed.
@@ -234,8 +245,9 @@ lab_capture_stop() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && { lab_fail "tcpdump $1 (pid $pid) did not stop"; return 1; }
     log=$file.tcpdump.log
-    cap=$(sed -n 's/^\([0-9]*\) packets\{0,1\} captured.*/\1/p' "$log")
-    rcv=$(sed -n 's/^\([0-9]*\) packets\{0,1\} received by filter.*/\1/p' "$log")
+    # A missing log is the failure below, with its message, not errexit's.
+    cap=$(sed -n 's/^\([0-9]*\) packets\{0,1\} captured.*/\1/p' "$log") || cap=
+    rcv=$(sed -n 's/^\([0-9]*\) packets\{0,1\} received by filter.*/\1/p' "$log") || rcv=
     if [ -z "$cap" ] || [ "$cap" != "$rcv" ]; then
         lab_fail "tcpdump $1 wrote ${cap:-?} packets of ${rcv:-?} matched (see $log)"
         return 1
@@ -248,7 +260,9 @@ lab_collect() {
     {
         echo "### ip xfrm state ($1)";  lab_ns "$1" ip -s xfrm state
         echo "### ip xfrm policy ($1)"; lab_ns "$1" ip xfrm policy
-        echo "### ip route table all ($1)"; lab_ns "$1" ip route show table all | grep -v '^local\|^broadcast\|ff00::/8\|fe80::/64'
+        # grep -v fails when it filters every line out: not a failure here.
+        echo "### ip route table all ($1)"; lab_ns "$1" ip route show table all |
+            { grep -v '^local\|^broadcast\|ff00::/8\|fe80::/64' || true; }
     } > "$2" 2>&1
 }
 

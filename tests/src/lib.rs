@@ -143,9 +143,13 @@ pub fn sh_ok(cmd: &str) -> bool {
 /// Runs `cmd` in bash with tests/lab/lib.sh sourced (its topology helpers
 /// and variables: `lab_make_gateways`, `lab_ns`, `$GW_A_WAN`, ...) and
 /// returns its stdout; panics with its output if it fails.
+///
+/// `cmd` runs under `set -eo pipefail`: any command of a multi-command
+/// snippet that fails (a set-up step, a check in the middle, any stage of a
+/// pipeline) fails the test, not only the last one. A command whose failure
+/// is expected says so: `cmd || true`.
 pub fn lab_sh(cmd: &str) -> String {
-    let lib = repo_root().join("tests/lab/lib.sh");
-    let script = format!(". '{}'\n{cmd}", lib.display());
+    let script = lab_script(cmd);
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)
@@ -160,6 +164,13 @@ pub fn lab_sh(cmd: &str) -> String {
         );
     }
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The bash script [`lab_sh`] runs: lib.sh sourced first (a failed source
+/// ends the script), then `cmd` with errexit and pipefail on.
+fn lab_script(cmd: &str) -> String {
+    let lib = repo_root().join("tests/lab/lib.sh");
+    format!(". '{}' || exit\nset -eo pipefail\n{cmd}", lib.display())
 }
 
 /// Polls `cond` every 100 ms until it holds; panics with `what` after
@@ -185,6 +196,48 @@ mod tests {
             assert!(!uname.trim().is_empty());
             assert!(super::sh("cat /proc/modules").contains("esp4"));
         });
+    }
+
+    /// lab_sh fails when any command of a snippet fails, not only the last
+    /// (bash -c without errexit, as lab_sh ran it before, passes those).
+    #[test]
+    fn lab_sh_fails_on_any_failing_command() {
+        let fails = |cmd: &str| std::panic::catch_unwind(|| super::lab_sh(cmd)).is_err();
+        // The old script, lib.sh sourced then the snippet: only the last
+        // status counted.
+        let lib = super::repo_root().join("tests/lab/lib.sh");
+        let old = |cmd: &str| {
+            std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!(". '{}'\n{cmd}", lib.display()))
+                .output()
+                .expect("run bash")
+                .status
+                .success()
+        };
+        for cmd in [
+            "false; true",
+            "false\ntrue",
+            "false | true",
+            "lab_fail 'a step in the middle' 2>/dev/null; echo after",
+            "x=$(false); echo \"$x\"",
+        ] {
+            assert!(old(cmd), "the old form passed `{cmd}`");
+            assert!(fails(cmd), "lab_sh must fail on `{cmd}`");
+        }
+        // What must still pass: failures a snippet expects, and conditions.
+        assert_eq!(super::lab_sh("false || true; echo ok"), "ok\n");
+        assert_eq!(super::lab_sh("if false; then :; fi; echo ok"), "ok\n");
+        assert_eq!(super::lab_sh("! false; echo ok"), "ok\n");
+        // lib.sh's variables and functions are there.
+        assert_eq!(super::lab_sh("echo $GW_A_WAN"), "192.0.2.1\n");
+        assert_eq!(
+            super::lab_sh("lab_wait_for 1 'true' true 2>/dev/null; echo ok"),
+            "ok\n"
+        );
+        assert!(fails(
+            "lab_wait_for 0 'never' false 2>/dev/null; echo after"
+        ));
     }
 
     #[test]
