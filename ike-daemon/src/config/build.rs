@@ -39,8 +39,9 @@ pub(super) fn build(text: &str, file: &str) -> Result<Config, ConfigError> {
 /// [`FileId`](super::tree::FileId)`(i)` in messages.
 pub(super) fn build_tree<S: AsRef<str>>(root: &Node, files: &[S]) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
-    let config = config(root, &mut errors);
+    let mut config = config(root, &mut errors);
     if errors.0.is_empty() {
+        config.compact();
         return Ok(config);
     }
     let mut problems = errors.0;

@@ -455,6 +455,32 @@ impl Config {
         build::build_tree(root, files)
     }
 
+    /// Gives back the room the lists grew while they were built: a list
+    /// of one item was made with room for four, which the daemon kept
+    /// for every connection (about 1.4 KB of a connection's 2.5 KB).
+    /// Secrets are not moved (their old buffers would not be wiped).
+    fn compact(&mut self) {
+        fn proposals(v: &mut Vec<Proposal>) {
+            v.shrink_to_fit();
+            for p in v {
+                p.transforms.shrink_to_fit();
+            }
+        }
+        self.connections.shrink_to_fit();
+        for c in &mut self.connections {
+            c.local_addrs.shrink_to_fit();
+            c.remote_addrs.shrink_to_fit();
+            proposals(&mut c.proposals);
+            c.children.shrink_to_fit();
+            for ch in &mut c.children {
+                ch.local_ts.shrink_to_fit();
+                ch.remote_ts.shrink_to_fit();
+                proposals(&mut ch.esp_proposals);
+                proposals(&mut ch.ah_proposals);
+            }
+        }
+    }
+
     /// The connections in file order.
     pub fn connections(&self) -> &[Connection] {
         &self.connections
