@@ -6,7 +6,8 @@
 //! The policies of a reqid go with its last holder, so deleting the old
 //! IKE SA after a reauthentication leaves them in place.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::types::ChildId;
 use crate::wire::TrafficSelector;
@@ -15,10 +16,13 @@ use crate::wire::TrafficSelector;
 /// names and the negotiated selectors.
 pub(crate) type ReqidKey = (String, String, Vec<TrafficSelector>, Vec<TrafficSelector>);
 
+/// One key per reqid, shared by both maps, and its holders in a list (one
+/// or two Child SAs: a tree set and a second copy of the key were about
+/// 400 B per Child SA).
 #[derive(Debug, Default)]
 pub(crate) struct Reqids {
-    holders: HashMap<u32, (ReqidKey, BTreeSet<ChildId>)>,
-    by_key: HashMap<ReqidKey, u32>,
+    holders: HashMap<u32, (Arc<ReqidKey>, Vec<ChildId>)>,
+    by_key: HashMap<Arc<ReqidKey>, u32>,
 }
 
 impl Reqids {
@@ -35,8 +39,10 @@ impl Reqids {
         let entry = self
             .holders
             .entry(reqid)
-            .or_insert_with(|| (key.clone(), BTreeSet::new()));
-        entry.1.insert(child);
+            .or_insert_with(|| (Arc::new(key), Vec::with_capacity(1)));
+        if !entry.1.contains(&child) {
+            entry.1.push(child);
+        }
         self.by_key.entry(entry.0.clone()).or_insert(reqid);
     }
 
@@ -52,11 +58,11 @@ impl Reqids {
         let Some((key, h)) = self.holders.get_mut(&reqid) else {
             return;
         };
-        h.remove(&child);
+        h.retain(|c| *c != child);
         if h.is_empty() {
-            if self.by_key.get(key) == Some(&reqid) {
+            if self.by_key.get(&**key) == Some(&reqid) {
                 let key = key.clone();
-                self.by_key.remove(&key);
+                self.by_key.remove(&*key);
             }
             self.holders.remove(&reqid);
         }
