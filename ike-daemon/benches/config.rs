@@ -14,8 +14,12 @@
 //!   (`ike::daemon::runtime::peers`).
 //!
 //! `cargo bench -p ike-daemon --bench config` (N = 1,000 and 10,000);
-//! without `--bench` (as `cargo test --all-targets` runs it) N = 100 once,
-//! as a smoke test that also checks the loads agree.
+//! without `--bench` (as `cargo test --all-targets` runs it) N = 100 once
+//! (`CONFIG_N` for another N), as a smoke test that also checks the loads
+//! agree. `CONFIG_LEAK=1` ends the run after the first load without
+//! freeing the configuration and the peer configurations, so that
+//! heaptrack's "leaked" bytes are what they hold:
+//! `CONFIG_N=1000 CONFIG_LEAK=1 heaptrack target/release/deps/config-<hash>`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -97,6 +101,12 @@ fn load(path: &Path, format: ConfigFormat) -> Load {
     let kept = LIVE.load(Ordering::Relaxed) - before;
     let p = peers(&config, &Resolved::new(), Ports::default());
     let peers = LIVE.load(Ordering::Relaxed) - before - kept;
+    if std::env::var_os("CONFIG_LEAK").is_some() {
+        // For a heap profile of what a loaded configuration holds
+        // (heaptrack's "leaked" bytes), as the scale bench's SCALE_LEAK.
+        std::mem::forget((config, p));
+        std::process::exit(0);
+    }
     drop(p);
     Load {
         config,
@@ -148,7 +158,11 @@ fn per(bytes: isize, n: usize) -> f64 {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let ns: &[usize] = if bench { &[1000, 10000] } else { &[100] };
+    let one = [std::env::var("CONFIG_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)];
+    let ns: &[usize] = if bench { &[1000, 10000] } else { &one };
     println!(
         "{:>6} {:>8} {:>14} {:>14} {:>14}",
         "N", "format", "peak/conn", "kept/conn", "peers/conn"

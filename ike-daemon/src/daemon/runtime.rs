@@ -110,6 +110,8 @@ fn addr_specs(list: &[Address], resolved: &Resolved, conn: &str, key: &str) -> V
         // special either. An empty list would match nothing; keep it so.
         warn!("connection {conn}: {key}: no usable address");
     }
+    // Kept for the daemon's life: without the room of the pushes.
+    out.shrink_to_fit();
     out
 }
 
@@ -235,6 +237,14 @@ pub fn identification(id: &Identity) -> Identification {
 /// The configured identity a received ID payload stands for, for
 /// [`Config::find_psk`]. DNs are looked up among the configured ones by
 /// their DER; one configured nowhere matches only `%any` secrets.
+/// The ID types [`identity`] takes from the payload alone.
+fn read_from_payload(t: IdType) -> bool {
+    matches!(
+        t,
+        IdType::IPV4_ADDR | IdType::IPV6_ADDR | IdType::FQDN | IdType::RFC822_ADDR | IdType::KEY_ID
+    )
+}
+
 fn identity(id: &Identification, known: &[Identity]) -> Identity {
     let text = || String::from_utf8_lossy(&id.data).into_owned();
     match id.id_type {
@@ -285,6 +295,12 @@ impl ConfigPsk {
             known.extend(c.local.id.iter().cloned());
             known.push(c.remote.id.clone());
         }
+        // Only identities of the types `identity` looks up by their wire
+        // form (DNs and the like); the others are read from the payload.
+        // With one FQDN pair per connection this list was 120 B of every
+        // connection, never read.
+        known.retain(|k| !read_from_payload(identification(k).id_type));
+        known.shrink_to_fit();
         ConfigPsk { config, known }
     }
 }
@@ -646,6 +662,13 @@ secrets:
         assert_eq!(k.as_bytes(), b"anykey");
         // A DN peer matches its secret by DER.
         let dn = Identity::parse("C=CH, O=Ex, CN=peer").unwrap();
+        // The FQDNs are not kept for lookups by wire form; the DN is.
+        assert!(store.known.contains(&dn));
+        assert!(
+            store.known.iter().all(|k| !matches!(k, Identity::Fqdn(_))),
+            "{:?}",
+            store.known
+        );
         let k = store.psk(&fqdn("me"), &identification(&dn)).unwrap();
         assert_eq!(k.as_bytes(), b"dnkey");
         // Garbage never panics.
