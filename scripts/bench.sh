@@ -5,7 +5,7 @@
 # loudly (non-zero exit, "bench: FAILURE") if something did not come up.
 #
 #   sudo scripts/bench.sh            all of them
-#   sudo scripts/bench.sh engine     one of: handshake | engine | tunnels | scale
+#   sudo scripts/bench.sh engine     one of: handshake | engine | tunnels | scale | config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,11 +79,11 @@ bench_tunnels() {
   python3 - "$out/results" <<'PY'
 import sys
 rows = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sys.argv[1])]
-print(f"{'pair':<14} {'N':>5} {'all':>4} {'seconds':>8} {'peak RSS KB init/resp':>22} {'CPU s init/resp':>16} {'resp KB/tunnel':>15}")
+print(f"{'pair':<14} {'N':>5} {'all':>4} {'seconds':>8} {'peak RSS KB init/resp':>22} {'CPU s init/resp':>16} {'resp RSS growth KB/tunnel':>26}")
 for r in rows:
     print(f"{r['pair']:<14} {r['n']:>5} {r['all']:>4} {r['seconds']:>8} "
           f"{r['init_hwm_kb'] + '/' + r['resp_hwm_kb']:>22} {r['init_cpu_s'] + '/' + r['resp_cpu_s']:>16} "
-          f"{r['resp_kb_per_tunnel']:>15}")
+          f"{r['resp_kb_per_tunnel']:>26}")
 by = {(r["pair"], r["n"]): r for r in rows}
 for n in sorted({r["n"] for r in rows}, key=int):
     i, c = by.get(("iked-iked", n)), by.get(("charon-charon", n))
@@ -91,8 +91,30 @@ for n in sorted({r["n"] for r in rows}, key=int):
         cpu = lambda r: float(r['init_cpu_s']) + float(r['resp_cpu_s'])
         print(f"N={n}: charon-charon / iked-iked time {float(c['seconds']) / float(i['seconds']):.2f}x, "
               f"CPU {cpu(c) / cpu(i):.2f}x, "
-              f"responder KB per tunnel {float(c['resp_kb_per_tunnel']) / float(i['resp_kb_per_tunnel']):.2f}x, "
               f"responder peak RSS {float(c['resp_hwm_kb']) / float(i['resp_hwm_kb']):.2f}x")
+# Memory per tunnel: what the responder grows per tunnel added from the
+# smallest N to the largest, each a fresh daemon with N connections (its
+# own figure above, from its start to the run's end, is distorted by what
+# loading the configuration leaves free in the heap: docs/performance.md).
+ns = sorted({r["n"] for r in rows}, key=int)
+if len(ns) > 1:
+    lo, hi = ns[0], ns[-1]
+    d = int(hi) - int(lo)
+    per = {}
+    for pair in ("iked-iked", "charon-charon"):
+        a, b = by.get((pair, lo)), by.get((pair, hi))
+        if a and b:
+            rss = (int(b["resp_hwm_kb"]) - int(a["resp_hwm_kb"])) / d
+            heap = None
+            if "b_heap" in a and "b_heap" in b:
+                heap = (int(b["b_heap"].split("/")[0]) - int(a["b_heap"].split("/")[0])) / d
+            per[pair] = (rss, heap)
+            print(f"{pair}: responder per tunnel added from N={lo} to N={hi}: peak RSS {rss:.1f} KB"
+                  + (f", heap in use {heap:.1f} KB" if heap is not None else ""))
+    if len(per) == 2:
+        (ir, ih), (cr, ch) = per["iked-iked"], per["charon-charon"]
+        print(f"iked / charon per tunnel: peak RSS {ir / cr:.2f}x"
+              + (f", heap in use {ih / ch:.2f}x" if ih is not None and ch else ""))
 for r in rows:
     extra = {k: v for k, v in r.items() if k in ('guest_cpu', 'udp_drops_a/b', 'a_heap', 'b_heap', 'polls')}
     print(f"{r['pair']:<14} {r['n']:>5} " + " ".join(f"{k}={v}" for k, v in extra.items()))
@@ -106,8 +128,12 @@ case $what in
   tunnels) bench_tunnels ;;
   scale) step "scale inside one endpoint (cargo bench)"; machine
     cargo bench -p ike-daemon --bench scale || fail "cargo bench scale" ;;
+  config) step "memory of loading N connections (cargo bench)"; machine
+    cargo bench -p ike-daemon --bench config || fail "cargo bench config" ;;
   all) bench_handshake; bench_engine; bench_tunnels
     step "scale inside one endpoint (cargo bench)"
-    cargo bench -p ike-daemon --bench scale || fail "cargo bench scale" ;;
-  *) fail "unknown benchmark $what (handshake | engine | tunnels | scale | all)" ;;
+    cargo bench -p ike-daemon --bench scale || fail "cargo bench scale"
+    step "memory of loading N connections (cargo bench)"
+    cargo bench -p ike-daemon --bench config || fail "cargo bench config" ;;
+  *) fail "unknown benchmark $what (handshake | engine | tunnels | scale | config | all)" ;;
 esac
