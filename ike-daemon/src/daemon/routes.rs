@@ -1017,8 +1017,12 @@ impl Routes {
             }
         };
         let (specs, skipped) = plan_routes(&self.opts, c, &addrs, &routes);
+        // strongSwan installs no route then and says nothing; one line
+        // per Child SA at info was noise with many (a selector without a
+        // local address is the usual case for a remote-access client's
+        // pool or for host selectors).
         for s in &skipped {
-            info!("{who}: no route to {s}");
+            debug!("{who}: no route to {s}");
         }
         if specs.is_empty() {
             return;
