@@ -12,6 +12,8 @@
 use core::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::HashMap;
+
 use serde_saphyr::Spanned;
 
 use super::tree::FileId;
@@ -162,13 +164,22 @@ fn convert(text: &str, raw: Spanned<Raw>) -> Node {
                 _ => Kind::Scalar(fallback),
             }
         }
-        Raw::Seq(items) => Kind::Seq(items.into_iter().map(|x| convert(text, x)).collect()),
-        Raw::Map(entries) => Kind::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (convert(text, k), convert(text, v)))
-                .collect(),
-        ),
+        // Fresh vectors: collecting in place would keep the room of the
+        // larger `Spanned<Raw>` items (twice a 1,000-connection tree).
+        Raw::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            out.extend(items.into_iter().map(|x| convert(text, x)));
+            Kind::Seq(out)
+        }
+        Raw::Map(entries) => {
+            let mut out = Vec::with_capacity(entries.len());
+            out.extend(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (convert(text, k), convert(text, v))),
+            );
+            Kind::Map(out)
+        }
     };
     Node {
         file: FileId::default(),
@@ -316,6 +327,9 @@ pub(crate) fn map_entries<'n>(
         }
     };
     let mut out: Vec<(&'n str, &'n Node, &'n Node)> = Vec::with_capacity(entries.len());
+    // The first line of each name, for duplicates: a map, not a scan of
+    // `out` (quadratic with thousands of connections).
+    let mut first: HashMap<&'n str, u64> = HashMap::with_capacity(entries.len());
     for (k, v) in entries {
         let Kind::Scalar(name) = &k.kind else {
             errors.add(
@@ -325,14 +339,15 @@ pub(crate) fn map_entries<'n>(
             );
             continue;
         };
-        if let Some((_, first, _)) = out.iter().find(|(n, _, _)| *n == name.as_str()) {
+        if let Some(line) = first.get(name.as_str()) {
             errors.add(
                 k.loc(),
                 &path.join(name),
-                format!("duplicate {noun} \"{name}\" (first at line {})", first.line),
+                format!("duplicate {noun} \"{name}\" (first at line {line})"),
             );
             continue;
         }
+        first.insert(name.as_str(), k.line);
         out.push((name.as_str(), k, v));
     }
     Some(out)
