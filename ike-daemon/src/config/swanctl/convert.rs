@@ -51,7 +51,7 @@ pub(crate) fn convert(
         problems,
     };
     let mut entries = Vec::new();
-    for e in &root.entries {
+    for e in root.entries() {
         match e {
             Entry::Kv(kv) => c.push_kv(&mut entries, kv),
             Entry::Section(s) => {
@@ -86,7 +86,7 @@ fn map(loc: Loc, entries: Vec<(Node, Node)>) -> Node {
 /// A section as a mapping, as written.
 fn generic(s: &Section) -> Node {
     let mut entries = Vec::new();
-    for e in &s.entries {
+    for e in s.entries() {
         match e {
             Entry::Kv(kv) => {
                 if let Some(v) = &kv.value {
@@ -113,7 +113,7 @@ impl Converter<'_> {
 
     fn connections(&mut self, s: &Section) -> Node {
         let mut entries = Vec::new();
-        for e in &s.entries {
+        for e in s.entries() {
             match e {
                 Entry::Kv(kv) => self.push_kv(&mut entries, kv),
                 Entry::Section(conn) => {
@@ -128,7 +128,7 @@ impl Converter<'_> {
         let path = format!("connections.{}", s.name);
         let mut entries = Vec::new();
         let mut rounds: [Option<&Section>; 2] = [None, None];
-        for e in &s.entries {
+        for e in s.entries() {
             match e {
                 Entry::Kv(kv) => self.push_kv(&mut entries, kv),
                 Entry::Section(sub) => {
@@ -170,7 +170,7 @@ impl Converter<'_> {
         let mut entries = Vec::new();
         let mut ike: Vec<Node> = Vec::new();
         let mut ike_at: Option<usize> = None;
-        for e in &s.entries {
+        for e in s.entries() {
             let sec = match e {
                 Entry::Kv(kv) => {
                     self.push_kv(&mut entries, kv);
@@ -222,7 +222,7 @@ impl Converter<'_> {
         let mut ids = Vec::new();
         let mut ids_at: Option<(usize, Loc)> = None;
         let mut entries = Vec::new();
-        for e in &s.entries {
+        for e in s.entries() {
             match e {
                 Entry::Kv(kv) if kv.key.starts_with("id") => {
                     let Some(v) = &kv.value else { continue };

@@ -23,6 +23,7 @@
 //! Deliberately stricter than strongSwan: an include without wildcards
 //! whose file can't be read is an error (strongSwan skips it silently).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::tree::{FileId, Loc};
@@ -39,9 +40,19 @@ pub(crate) struct Section {
     pub loc: Loc,
     /// `name : a, b.c { }`, in order.
     pub refs: Vec<Ref>,
-    /// Settings and subsections in order of first definition.
-    pub entries: Vec<Entry>,
+    /// Settings and subsections in order of first definition. Added to
+    /// only through [`Section::add_kv`], [`Section::add_section`] and
+    /// [`Section::push`], which keep `sections` in step.
+    entries: Vec<Entry>,
+    /// Where each subsection is in `entries`, by name, once there are more
+    /// than [`INDEX_FROM`]: finding the one to extend was a scan, quadratic
+    /// in a file of thousands of connections. Small sections (most of
+    /// them) are scanned, without the map's memory.
+    index: Option<Box<HashMap<String, usize>>>,
 }
+
+/// Subsections from which a section keeps an index of them.
+const INDEX_FROM: usize = 8;
 
 /// A section reference.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +83,63 @@ impl Section {
             loc,
             refs: Vec::new(),
             entries: Vec::new(),
+            index: None,
+        }
+    }
+
+    /// Settings and subsections in order of first definition.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entries, taken.
+    pub fn into_entries(self) -> Vec<Entry> {
+        self.entries
+    }
+
+    /// Appends an entry as it is: no merge with one of the same name
+    /// (the resolver's output, built from entries already merged).
+    pub fn push(&mut self, entry: Entry) {
+        if let Entry::Section(s) = &entry {
+            if let Some(index) = &mut self.index {
+                index.entry(s.name.clone()).or_insert(self.entries.len());
+            } else if self
+                .entries
+                .iter()
+                .filter(|e| matches!(e, Entry::Section(_)))
+                .count()
+                >= INDEX_FROM
+            {
+                let mut index = HashMap::new();
+                for (i, e) in self.entries.iter().enumerate() {
+                    if let Entry::Section(s) = e {
+                        index.entry(s.name.clone()).or_insert(i);
+                    }
+                }
+                index.entry(s.name.clone()).or_insert(self.entries.len());
+                self.index = Some(Box::new(index));
+            }
+        }
+        self.entries.push(entry);
+    }
+
+    /// Where the subsection `name` is in `entries`.
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self
+                .entries
+                .iter()
+                .position(|e| matches!(e, Entry::Section(s) if s.name == name)),
+        }
+    }
+
+    /// The subsection `name`, to change.
+    pub fn section_mut(&mut self, name: &str) -> Option<&mut Section> {
+        let i = self.position(name)?;
+        match self.entries.get_mut(i) {
+            Some(Entry::Section(s)) => Some(s),
+            _ => None,
         }
     }
 
@@ -90,29 +158,25 @@ impl Section {
 
     /// Adds a subsection; one of the same name is extended.
     pub fn add_section(&mut self, section: Section) {
-        for e in &mut self.entries {
-            if let Entry::Section(old) = e
-                && old.name == section.name
-            {
-                old.refs.extend(section.refs);
-                for entry in section.entries {
-                    match entry {
-                        Entry::Kv(kv) => old.add_kv(kv),
-                        Entry::Section(s) => old.add_section(s),
-                    }
+        if let Some(old) = self.section_mut(&section.name) {
+            old.refs.extend(section.refs);
+            for entry in section.entries {
+                match entry {
+                    Entry::Kv(kv) => old.add_kv(kv),
+                    Entry::Section(s) => old.add_section(s),
                 }
-                return;
             }
+            return;
         }
-        self.entries.push(Entry::Section(section));
+        self.push(Entry::Section(section));
     }
 
     /// The subsection `name`.
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.entries.iter().find_map(|e| match e {
-            Entry::Section(s) if s.name == name => Some(s),
+        match self.entries.get(self.position(name)?) {
+            Some(Entry::Section(s)) => Some(s),
             _ => None,
-        })
+        }
     }
 }
 
@@ -690,7 +754,7 @@ mod tests {
     use super::*;
 
     fn kv<'a>(s: &'a Section, key: &str) -> &'a Kv {
-        s.entries
+        s.entries()
             .iter()
             .find_map(|e| match e {
                 Entry::Kv(k) if k.key == key => Some(k),
@@ -738,15 +802,37 @@ mod tests {
     }
 
     #[test]
+    fn sections_merge_among_many() {
+        // Past INDEX_FROM subsections the section finds them by its index:
+        // a repeated one still merges, wherever it was first.
+        let mut text = String::new();
+        for k in 0..40 {
+            text.push_str(&format!("c{k} {{ a = {k} }}\n"));
+        }
+        text.push_str("c3 { b = x }\nc39 { a = y }\nc40 { }\n");
+        let r = ok(&text);
+        assert_eq!(r.entries().len(), 41);
+        let c3 = r.section("c3").unwrap();
+        assert_eq!(kv(c3, "a").value.as_deref(), Some("3"));
+        assert_eq!(kv(c3, "b").value.as_deref(), Some("x"));
+        assert_eq!(
+            kv(r.section("c39").unwrap(), "a").value.as_deref(),
+            Some("y")
+        );
+        assert!(r.section("c40").is_some());
+        assert!(r.section("c41").is_none());
+    }
+
+    #[test]
     fn sections_merge_and_values_replace() {
         let r = ok("s {\n a = 1\n b = 2\n}\ns\n{\n a = 3 }\nt { }\n");
         let s = r.section("s").unwrap();
-        assert_eq!(s.entries.len(), 2);
+        assert_eq!(s.entries().len(), 2);
         assert_eq!(kv(s, "a").value.as_deref(), Some("3"));
         assert_eq!(kv(s, "a").key_loc.line, 7);
         assert_eq!(kv(s, "b").value.as_deref(), Some("2"));
         assert!(r.section("t").is_some());
-        assert_eq!(r.entries.len(), 2);
+        assert_eq!(r.entries().len(), 2);
     }
 
     #[test]

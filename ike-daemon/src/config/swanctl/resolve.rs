@@ -76,12 +76,12 @@ impl Resolver<'_, '_> {
             return out;
         }
         self.stack.push(abs.to_owned());
-        for e in &sec.entries {
+        for e in sec.entries() {
             match e {
-                Entry::Kv(kv) => out.entries.push(Entry::Kv(kv.clone())),
+                Entry::Kv(kv) => out.push(Entry::Kv(kv.clone())),
                 Entry::Section(s) => {
                     let sub = self.effective(s, &join(abs, &s.name));
-                    out.entries.push(Entry::Section(sub));
+                    out.push(Entry::Section(sub));
                 }
             }
         }
@@ -119,27 +119,21 @@ impl Resolver<'_, '_> {
 
 /// Adds what `out` does not have yet from `from`, after its own entries.
 fn inherit(out: &mut Section, from: Section) {
-    for e in from.entries {
+    for e in from.into_entries() {
         match e {
             Entry::Kv(kv) => {
                 let have = out
-                    .entries
+                    .entries()
                     .iter()
                     .any(|x| matches!(x, Entry::Kv(k) if k.key == kv.key));
                 if !have {
-                    out.entries.push(Entry::Kv(kv));
+                    out.push(Entry::Kv(kv));
                 }
             }
-            Entry::Section(s) => {
-                let mine = out.entries.iter_mut().find_map(|x| match x {
-                    Entry::Section(m) if m.name == s.name => Some(m),
-                    _ => None,
-                });
-                match mine {
-                    Some(m) => inherit(m, s),
-                    None => out.entries.push(Entry::Section(s)),
-                }
-            }
+            Entry::Section(s) => match out.section_mut(&s.name) {
+                Some(m) => inherit(m, s),
+                None => out.push(Entry::Section(s)),
+            },
         }
     }
 }
@@ -158,7 +152,7 @@ mod tests {
     }
 
     fn kvs(s: &Section) -> Vec<(String, Option<String>)> {
-        s.entries
+        s.entries()
             .iter()
             .filter_map(|e| match e {
                 Entry::Kv(Kv { key, value, .. }) => Some((key.clone(), value.clone())),
