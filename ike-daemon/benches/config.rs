@@ -11,7 +11,9 @@
 //!   before it (the text, the parse trees and the result at once);
 //! - kept: the heap the loaded `Config` holds;
 //! - peers: the heap of the peer configurations the daemon builds from it
-//!   (`ike::daemon::runtime::peers`).
+//!   (`ike::daemon::runtime::peers`);
+//! - load: the load's time per connection (one run; it should not grow
+//!   with N).
 //!
 //! `cargo bench -p ike-daemon --bench config` (N = 1,000 and 10,000);
 //! without `--bench` (as `cargo test --all-targets` runs it) N = 100 once
@@ -88,6 +90,7 @@ fn swanctl_conf(n: usize) -> String {
 
 struct Load {
     config: Config,
+    time: std::time::Duration,
     peak: isize,
     kept: isize,
     peers: isize,
@@ -96,7 +99,9 @@ struct Load {
 fn load(path: &Path, format: ConfigFormat) -> Load {
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
+    let t = std::time::Instant::now();
     let config = load_config_as(path, Some(format)).unwrap();
+    let time = t.elapsed();
     let peak = PEAK.load(Ordering::Relaxed) - before;
     let kept = LIVE.load(Ordering::Relaxed) - before;
     let p = peers(&config, &Resolved::new(), Ports::default());
@@ -110,6 +115,7 @@ fn load(path: &Path, format: ConfigFormat) -> Load {
     drop(p);
     Load {
         config,
+        time,
         peak,
         kept,
         peers,
@@ -164,16 +170,17 @@ fn main() {
         .unwrap_or(100)];
     let ns: &[usize] = if bench { &[1000, 10000] } else { &one };
     println!(
-        "{:>6} {:>8} {:>14} {:>14} {:>14}",
-        "N", "format", "peak/conn", "kept/conn", "peers/conn"
+        "{:>6} {:>8} {:>14} {:>14} {:>14} {:>12}",
+        "N", "format", "peak/conn", "kept/conn", "peers/conn", "load/conn"
     );
     for &n in ns {
         for (name, l) in ["swanctl", "yaml"].iter().zip(run(n)) {
             println!(
-                "{n:>6} {name:>8} {:>12.0} B {:>12.0} B {:>12.0} B",
+                "{n:>6} {name:>8} {:>12.0} B {:>12.0} B {:>12.0} B {:>9.2} µs",
                 per(l.peak, n),
                 per(l.kept, n),
-                per(l.peers, n)
+                per(l.peers, n),
+                l.time.as_secs_f64() * 1e6 / n as f64
             );
         }
     }
