@@ -39,6 +39,30 @@ impl UdpEncap {
     }
 }
 
+/// An SA's sequence numbers and anti-replay bitmap (`XFRMA_REPLAY_VAL`,
+/// or `XFRMA_REPLAY_ESN_VAL` for an SA with extended sequence numbers or
+/// a window over 32 packets). Read from a live SA ([`SaInfo::replay_state`])
+/// and given to one that takes its place ([`SaConfig::replay_state`]), so
+/// that the new SA sends on from the last sequence number sent (the peer
+/// drops anything at or below the top of its window as a replay) and still
+/// knows what it received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ReplayState {
+    /// Highest sequence number received (low 32 bits).
+    pub seq: u32,
+    /// High 32 bits of it (ESN only).
+    pub seq_hi: u32,
+    /// Last sequence number sent (low 32 bits).
+    pub oseq: u32,
+    /// High 32 bits of it (ESN only).
+    pub oseq_hi: u32,
+    /// Which packets of the window were received, in the kernel's layout:
+    /// one word for the legacy form (bit `n`: packet `seq - n`), the
+    /// window's words for the ESN form (a ring indexed by sequence number
+    /// modulo the window, so only meaningful for the same window size).
+    pub bitmap: Vec<u32>,
+}
+
 /// Everything needed to install an SA.
 #[derive(Debug, Clone)]
 pub struct SaConfig {
@@ -63,6 +87,8 @@ pub struct SaConfig {
     pub replay_window: u32,
     /// Extended sequence numbers (RFC 4303).
     pub esn: bool,
+    /// Initial sequence numbers and bitmap (`None`: all zero, a new SA).
+    pub replay_state: Option<ReplayState>,
     /// Soft and hard lifetimes.
     pub lifetimes: Lifetimes,
     /// UDP encapsulation (NAT traversal).
@@ -95,6 +121,7 @@ impl SaConfig {
             selector: None,
             replay_window: 0,
             esn: false,
+            replay_state: None,
             lifetimes: Lifetimes::default(),
             encap: None,
             mark: None,
@@ -123,6 +150,16 @@ impl SaConfig {
     /// Enables extended sequence numbers.
     pub fn esn(mut self, esn: bool) -> Self {
         self.esn = esn;
+        self
+    }
+
+    /// Starts the SA from a replay state, usually one read from the SA it
+    /// replaces ([`SaInfo::replay_state`]). The form sent follows the
+    /// window as without it; a bitmap whose length does not fit that form
+    /// (another window size) is sent as all zero, keeping the sequence
+    /// numbers.
+    pub fn replay_state(mut self, state: ReplayState) -> Self {
+        self.replay_state = Some(state);
         self
     }
 
@@ -246,14 +283,25 @@ impl SaConfig {
             info.flags |= nx::XFRM_STATE_ALIGN4;
         }
         let mut nlas = self.transforms.to_attrs();
+        let state = self.replay_state.clone().unwrap_or_default();
         if self.esn || self.replay_window > 32 {
             // The bitmap form; the kernel wants the legacy window at 0 then.
             let bmp_len = self.replay_window.div_ceil(32);
+            // <= 128 words (checked above).
+            let words = usize::try_from(bmp_len).unwrap_or(0);
+            let bmp = if state.bitmap.len() == words {
+                state.bitmap
+            } else {
+                vec![0; words]
+            };
             nlas.push(XfrmAttrs::ReplayStateEsn(nx::ReplayEsn {
                 bmp_len,
+                oseq: state.oseq,
+                seq: state.seq,
+                oseq_hi: state.oseq_hi,
+                seq_hi: state.seq_hi,
                 replay_window: self.replay_window,
-                bmp: vec![0; bmp_len as usize],
-                ..Default::default()
+                bmp,
             }));
             if self.esn {
                 info.flags |= nx::XFRM_STATE_ESN;
@@ -261,6 +309,17 @@ impl SaConfig {
         } else {
             // <= 32 here, so it fits.
             info.replay_window = u8::try_from(self.replay_window).unwrap_or(32);
+            if self.replay_state.is_some() {
+                let bitmap = match state.bitmap.as_slice() {
+                    [one] => *one,
+                    _ => 0,
+                };
+                nlas.push(XfrmAttrs::ReplayState(nx::Replay {
+                    oseq: state.oseq,
+                    seq: state.seq,
+                    bitmap,
+                }));
+            }
         }
         if let Some(e) = self.encap {
             nlas.push(XfrmAttrs::EncapsulationTemplate(nx::EncapTmpl {
@@ -372,6 +431,9 @@ pub struct SaInfo {
     pub replay_window: u32,
     /// Extended sequence numbers.
     pub esn: bool,
+    /// Sequence numbers and anti-replay bitmap (`None` if the kernel
+    /// reported neither replay attribute: a larval SA).
+    pub replay_state: Option<ReplayState>,
     /// Configured lifetimes.
     pub lifetimes: Lifetimes,
     /// Bytes and packets so far (current lifetime).
@@ -420,6 +482,7 @@ impl SaInfo {
             owned: info.selector.user == owner_tag,
             replay_window: u32::from(info.replay_window),
             esn: info.flags & nx::XFRM_STATE_ESN != 0,
+            replay_state: None,
             lifetimes: Lifetimes::from_kernel(&info.lifetime_cfg),
             usage: Usage::from_kernel(&info.lifetime_cur),
             stats: SaStats {
@@ -464,7 +527,28 @@ impl SaInfo {
                         icv_bits: 0,
                     });
                 }
-                XfrmAttrs::ReplayStateEsn(r) => out.replay_window = r.replay_window,
+                XfrmAttrs::ReplayStateEsn(r) => {
+                    out.replay_window = r.replay_window;
+                    let words = usize::try_from(r.bmp_len).unwrap_or(usize::MAX);
+                    out.replay_state = Some(ReplayState {
+                        seq: r.seq,
+                        seq_hi: r.seq_hi,
+                        oseq: r.oseq,
+                        oseq_hi: r.oseq_hi,
+                        bitmap: r.bmp.iter().take(words).copied().collect(),
+                    });
+                }
+                // The kernel sends one of the two (the ESN form for an SA
+                // that has it).
+                XfrmAttrs::ReplayState(r) if out.replay_state.is_none() => {
+                    out.replay_state = Some(ReplayState {
+                        seq: r.seq,
+                        seq_hi: 0,
+                        oseq: r.oseq,
+                        oseq_hi: 0,
+                        bitmap: vec![r.bitmap],
+                    });
+                }
                 XfrmAttrs::EncapsulationTemplate(e) => {
                     let oa = addr_from_kernel(&e.encap_oa, family);
                     out.encap = Some(UdpEncap {

@@ -825,3 +825,177 @@ async fn a_lost_reply_times_out_with_an_error() {
     let req = requests.try_recv().unwrap();
     assert!(req.reply.is_closed());
 }
+
+fn replay_attrs(msg: &XfrmMessage) -> (Option<nx::Replay>, Option<nx::ReplayEsn>) {
+    let (_, nlas) = sa_parts(msg);
+    let mut legacy = None;
+    let mut esn = None;
+    for a in nlas {
+        match a {
+            XfrmAttrs::ReplayState(r) => legacy = Some(*r),
+            XfrmAttrs::ReplayStateEsn(r) => esn = Some(r.clone()),
+            _ => {}
+        }
+    }
+    (legacy, esn)
+}
+
+fn replay_sa(window: u32, esn: bool) -> SaConfig {
+    SaConfig::new(
+        ip("192.0.2.1"),
+        ip("198.51.100.1"),
+        Protocol::Esp,
+        0xc000_0001,
+        Mode::Tunnel,
+        gcm(AeadAlg::AesGcm16_256, 36),
+    )
+    .replay_window(window)
+    .esn(esn)
+}
+
+#[test]
+fn a_replay_state_goes_in_the_legacy_attribute_for_a_small_window() {
+    // Without one: no attribute, the kernel starts at zero.
+    let msg = replay_sa(32, false).to_message(TAG, false).unwrap();
+    assert_eq!(replay_attrs(&msg), (None, None));
+    let state = ReplayState {
+        seq: 214,
+        oseq: 300,
+        bitmap: vec![0xffff_fffe],
+        ..ReplayState::default()
+    };
+    let msg = replay_sa(32, false)
+        .replay_state(state.clone())
+        .to_message(TAG, false)
+        .unwrap();
+    let (info, _) = sa_parts(&msg);
+    assert_eq!(info.replay_window, 32);
+    assert_eq!(
+        replay_attrs(&msg),
+        (
+            Some(nx::Replay {
+                oseq: 300,
+                seq: 214,
+                bitmap: 0xffff_fffe
+            }),
+            None
+        )
+    );
+    // A bitmap of another form is not a legacy one: sequence numbers only.
+    let msg = replay_sa(32, false)
+        .replay_state(ReplayState {
+            bitmap: vec![1, 2],
+            ..state
+        })
+        .to_message(TAG, false)
+        .unwrap();
+    let (legacy, _) = replay_attrs(&msg);
+    assert_eq!(
+        legacy,
+        Some(nx::Replay {
+            oseq: 300,
+            seq: 214,
+            bitmap: 0
+        })
+    );
+}
+
+#[test]
+fn a_replay_state_goes_in_the_esn_attribute_with_esn_or_a_large_window() {
+    let state = ReplayState {
+        seq: 7,
+        seq_hi: 1,
+        oseq: 9,
+        oseq_hi: 2,
+        bitmap: vec![0x11, 0x22],
+    };
+    for (window, esn) in [(64, true), (64, false)] {
+        let msg = replay_sa(window, esn)
+            .replay_state(state.clone())
+            .to_message(TAG, false)
+            .unwrap();
+        let (info, _) = sa_parts(&msg);
+        assert_eq!(info.replay_window, 0);
+        assert_eq!(
+            replay_attrs(&msg),
+            (
+                None,
+                Some(nx::ReplayEsn {
+                    bmp_len: 2,
+                    oseq: 9,
+                    seq: 7,
+                    oseq_hi: 2,
+                    seq_hi: 1,
+                    replay_window: 64,
+                    bmp: vec![0x11, 0x22],
+                })
+            ),
+            "window {window}, esn {esn}"
+        );
+    }
+    // Another window size: the ring does not fit, zeros with the numbers.
+    let msg = replay_sa(128, true)
+        .replay_state(state)
+        .to_message(TAG, false)
+        .unwrap();
+    let (_, e) = replay_attrs(&msg);
+    let e = e.unwrap();
+    assert_eq!((e.bmp_len, e.seq, e.oseq, e.seq_hi), (4, 7, 9, 1));
+    assert_eq!(e.bmp, vec![0; 4]);
+}
+
+#[test]
+fn the_replay_state_is_read_back_in_either_form() {
+    for (window, esn, bitmap) in [(32, false, vec![0xf0]), (64, true, vec![3, 4])] {
+        let state = ReplayState {
+            seq: 100,
+            seq_hi: u32::from(esn),
+            oseq: 200,
+            oseq_hi: 0,
+            bitmap,
+        };
+        let XfrmMessage::AddSa(mut m) = replay_sa(window, esn)
+            .replay_state(state.clone())
+            .to_message(TAG, false)
+            .unwrap()
+        else {
+            panic!()
+        };
+        let info = SaInfo::from_kernel(&m.user_sa_info, &mut m.nlas, TAG).unwrap();
+        assert_eq!(info.replay_state, Some(state), "window {window}");
+        assert_eq!(info.replay_window, window);
+    }
+    // Neither attribute (a larval SA): none.
+    let XfrmMessage::AddSa(mut m) = replay_sa(32, false).to_message(TAG, false).unwrap() else {
+        panic!()
+    };
+    let info = SaInfo::from_kernel(&m.user_sa_info, &mut m.nlas, TAG).unwrap();
+    assert_eq!(info.replay_state, None);
+}
+
+#[test]
+fn a_replay_state_survives_the_wire() {
+    // Encoded, parsed back as the kernel's reply would be: the ESN bitmap
+    // words come back in order.
+    let state = ReplayState {
+        seq: 0x1234,
+        seq_hi: 0,
+        oseq: 0x5678,
+        oseq_hi: 0,
+        bitmap: vec![0xdead_beef, 0x0bad_f00d],
+    };
+    let msg = replay_sa(64, true)
+        .replay_state(state.clone())
+        .to_message(TAG, false)
+        .unwrap();
+    let bytes = codec::encode(msg, 0, 5);
+    let mut decoded = codec::decode_datagram(&bytes);
+    let Some(Decoded::Xfrm { msg, .. }) = decoded.pop() else {
+        panic!("{decoded:?}")
+    };
+    let XfrmMessage::AddSa(mut m) = *msg else {
+        panic!()
+    };
+    let info = SaInfo::from_kernel(&m.user_sa_info, &mut m.nlas, TAG).unwrap();
+    assert_eq!(info.replay_state, Some(state));
+}

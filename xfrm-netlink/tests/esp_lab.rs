@@ -11,7 +11,8 @@
 //! - [`sa_api_errors_and_events`]: a missing crypto module, a bad key length,
 //!   a duplicate SA and a transport SA with a selector of the other family
 //!   give their operator-facing messages; add/get/delete of each algorithm,
-//!   all SA options, update, ALLOCSPI + update, flush_owned; ACQUIRE with its
+//!   all SA options, update, the replay state read back and given to an SA
+//!   added elsewhere, ALLOCSPI + update, flush_owned; ACQUIRE with its
 //!   selector, soft byte/packet and hard byte/packet EXPIREs, NAT MAPPING.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -212,6 +213,73 @@ fn sa_with_all_options_then_update_and_duplicate() {
         let dump = h.sa().dump().await.unwrap();
         assert_eq!(dump.len(), 1);
         assert!(dump[0].owned);
+    });
+}
+
+/// An SA's sequence numbers and bitmap, legacy and ESN form: what is set at
+/// add is what get reports, and an SA added elsewhere (another
+/// destination, as when a NAT moves) with the state read back starts from
+/// it.
+fn replay_state_round_trip() {
+    in_netns(|_ns, h| async move {
+        let gcm = || Transforms::Aead {
+            alg: AeadAlg::AesGcm16_256,
+            key: key(36, 3),
+        };
+        for (window, esn, bitmap) in [
+            (32, false, vec![0x8000_00ff]),
+            (128, true, vec![0xffff_ffff, 0x0f, 0, 0x8000_0000]),
+            (64, false, vec![0x1234_5678, 0x9abc_def0]),
+        ] {
+            let sa = |dst: &str| {
+                SaConfig::new(
+                    ip("192.0.2.1"),
+                    ip(dst),
+                    Protocol::Esp,
+                    0xc000_0100 + window,
+                    Mode::Tunnel,
+                    gcm(),
+                )
+                .reqid(5)
+                .replay_window(window)
+                .esn(esn)
+                .encap(UdpEncap::new(4500, 4500))
+            };
+            let what = format!("window {window}, esn {esn}");
+            // A new SA: all zero.
+            let fresh = sa("198.51.100.1");
+            h.sa().add(fresh.clone()).execute().await.unwrap();
+            let got = h.sa().get(fresh.id()).await.unwrap().replay_state;
+            assert_eq!(
+                got,
+                Some(ReplayState {
+                    bitmap: vec![0; bitmap.len()],
+                    ..ReplayState::default()
+                }),
+                "{what}"
+            );
+            h.sa().delete(fresh.id()).await.unwrap();
+
+            let state = ReplayState {
+                seq: 5000,
+                seq_hi: u32::from(esn),
+                oseq: 7000,
+                oseq_hi: u32::from(esn) * 2,
+                bitmap: bitmap.clone(),
+            };
+            let first = sa("198.51.100.1").replay_state(state.clone());
+            h.sa().add(first.clone()).execute().await.unwrap();
+            let got = h.sa().get(first.id()).await.unwrap().replay_state.unwrap();
+            assert_eq!(got, state, "{what}");
+            let moved = sa("198.51.100.9").replay_state(got);
+            h.sa().delete(first.id()).await.unwrap();
+            h.sa().add(moved.clone()).execute().await.unwrap();
+            let again = h.sa().get(moved.id()).await.unwrap();
+            assert_eq!(again.replay_state, Some(state), "{what}");
+            assert_eq!(again.replay_window, window);
+            assert_eq!(again.esn, esn);
+            h.sa().delete(moved.id()).await.unwrap();
+        }
     });
 }
 
@@ -1246,7 +1314,7 @@ fn soft_and_hard_expire_by_traffic() {
 #[test]
 fn sa_api_errors_and_events() {
     iked_lab::in_uml("sa_api_errors_and_events", || {
-        let parts: [(&str, fn()); 10] = [
+        let parts: [(&str, fn()); 11] = [
             // First: needs crypto modules nothing has loaded yet.
             ("missing crypto module", missing_crypto_module),
             ("bad arguments", bad_arguments_are_refused_with_their_reason),
@@ -1258,6 +1326,7 @@ fn sa_api_errors_and_events() {
                 "all SA options, update, duplicate",
                 sa_with_all_options_then_update_and_duplicate,
             ),
+            ("replay state round trip", replay_state_round_trip),
             (
                 "ALLOCSPI then update",
                 alloc_spi_then_update_fills_in_the_larval_sa,
