@@ -15,6 +15,8 @@
 //! counters), keepalives keep an idle mapping (traffic from gw-b's side
 //! gets through after 4 s of silence), and after the NAT's mapping is
 //! flushed and moved to ports 30000-30999 the tunnel recovers by itself.
+//! Between two iked also a move of the NAT to another public address after
+//! more than a replay window of packets (see [`address_move`]).
 //! Then the responder behind a port forward (DNAT of 500 and 4500), both
 //! gateways behind NAT (gw-b behind a second NAT with that port forward),
 //! and `encap = yes` without any NAT.
@@ -280,6 +282,11 @@ struct KernelSa {
     dst: String,
     encap: Option<(u16, u16)>,
     packets: u64,
+    /// Anti-replay context: the highest sequence number received, the
+    /// last one sent (low 32 bits), and the window's bitmap (legacy form).
+    seq: u32,
+    oseq: u32,
+    bitmap: u32,
 }
 
 fn kernel_sas(ns: &str) -> Vec<KernelSa> {
@@ -297,6 +304,9 @@ fn kernel_sas(ns: &str) -> Vec<KernelSa> {
                 dst,
                 encap: None,
                 packets: 0,
+                seq: 0,
+                oseq: 0,
+                bitmap: 0,
             });
         } else if let Some(rest) = t.strip_prefix("encap type espinudp ") {
             let w: Vec<&str> = rest.split_whitespace().collect();
@@ -309,6 +319,21 @@ fn kernel_sas(ns: &str) -> Vec<KernelSa> {
             if let (Some(sa), Some(s), Some(d)) = (out.last_mut(), port("sport"), port("dport")) {
                 sa.encap = Some((s, d));
             }
+        } else if t.contains("oseq 0x")
+            && let Some(sa) = out.last_mut()
+        {
+            // "anti-replay context: seq 0x0, oseq 0x5, bitmap 0x00000000"
+            // or, with ESN, "seq-hi 0x0, seq 0x0, oseq-hi 0x0, oseq 0x5".
+            let w: Vec<&str> = t.split([' ', ',']).filter(|x| !x.is_empty()).collect();
+            let hex = |k: &str| {
+                w.iter()
+                    .position(|x| *x == k)
+                    .and_then(|i| w.get(i + 1))
+                    .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+            };
+            sa.seq = hex("seq").unwrap_or_default();
+            sa.oseq = hex("oseq").unwrap_or_default();
+            sa.bitmap = hex("bitmap").unwrap_or_default();
         } else if t == "lifetime current:"
             && let (Some(sa), Some(next)) = (out.last_mut(), lines.next())
         {
@@ -373,6 +398,90 @@ fn recovers(what: &str) -> Duration {
     took
 }
 
+/// How many packets gw-b sends before [`address_move`]: well past the
+/// replay window (32), and past what [`recovers`] sends in its 20 s.
+const BURST: u32 = 200;
+
+/// The NAT's public address changes (SNAT to a second address,
+/// 192.0.2.3, on its outside link) after gw-b sent [`BURST`] packets:
+/// gw-b (`b`) follows the kernel's MAPPING event with a new SA in place of
+/// each old one (an SA's addresses are its identity), and the tunnel
+/// recovers only if the new outbound SA goes on from the old one's
+/// sequence number: gw-a's inbound SA, which has not moved, drops
+/// everything at or below its top as a replay.
+fn address_move(b: &Iked) {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "host-b",
+            "ping",
+            "-q",
+            "-c",
+            &BURST.to_string(),
+        ])
+        .args(["-i", "0.01", "-W", "2", "10.1.0.2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "burst: {out:?}");
+    let out_sa = |ns: &str, src: &str| {
+        kernel_sas(ns)
+            .into_iter()
+            .find(|s| s.src == src)
+            .unwrap_or_else(|| panic!("{ns}: no SA from {src}: {:?}", kernel_sas(ns)))
+    };
+    let before = out_sa("gw-b", "192.0.2.2");
+    assert!(before.oseq >= BURST, "gw-b sent {BURST}: {before:?}");
+    lab_sh(
+        "ip -n nat addr add 192.0.2.3/24 dev wan
+         lab_ns nat iptables-legacy -t nat -R POSTROUTING 1 -o wan -p udp -j SNAT --to-source 192.0.2.3:30000-30999
+         lab_ns nat iptables-legacy -t nat -R POSTROUTING 2 -o wan -j SNAT --to-source 192.0.2.3
+         lab_ns nat conntrack -F 2>/dev/null",
+    );
+    let t = Instant::now();
+    let through = (0..20).any(|_| sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2"));
+    assert!(
+        through,
+        "no ping through the tunnel 20 s after the NAT's public address changed \
+         (gw-b's outbound SA before: {before:?})\ngw-a:\n{}\ngw-b:\n{}\n{}",
+        sh("ip -n gw-a -s xfrm state"),
+        sh("ip -n gw-b -s xfrm state"),
+        b.log_text()
+    );
+    let took = t.elapsed();
+    ping("host-a", "10.2.0.2");
+    ping("host-b", "10.1.0.2");
+    let after = out_sa("gw-b", "192.0.2.2");
+    eprintln!(
+        "natt lab: iked/iked followed the NAT to a new address in {:.1} s \
+         (gw-b's outbound sequence number {} before, {} after)",
+        took.as_secs_f64(),
+        before.oseq,
+        after.oseq
+    );
+    assert!(
+        b.established().remote_addr.starts_with("192.0.2.3:3"),
+        "{:?}",
+        b.established()
+    );
+    assert_eq!(after.dst, "192.0.2.3", "{after:?}");
+    assert!(
+        after.oseq > before.oseq,
+        "gw-b's outbound sequence numbers went on: {before:?} then {after:?}"
+    );
+    // The inbound SA has received every packet of the last 32: with its
+    // window started again it would know only the few since the move.
+    let inb = kernel_sas("gw-b")
+        .into_iter()
+        .find(|s| s.dst == "192.0.2.2")
+        .expect("gw-b in SA");
+    assert_eq!(inb.src, "192.0.2.3", "{inb:?}");
+    assert_eq!(
+        inb.bitmap, 0xffff_ffff,
+        "gw-b's inbound replay window was kept: {inb:?}"
+    );
+}
+
 /// The NAT keeps gw-a's UDP 4500 mapping while the tunnel is idle (the
 /// keepalives), and traffic from gw-b's side reaches host-a then.
 fn idle_mapping_survives() {
@@ -426,11 +535,13 @@ fn iked_to_iked() {
         "{}",
         b.log_text()
     );
+    address_move(&b);
     let out = a.ikectl(&["down", "site"]);
     assert!(out.status.success(), "{out:?}");
     wait_until(Duration::from_secs(10), "both kernels clean", || {
         kernel_sas("gw-a").is_empty() && kernel_sas("gw-b").is_empty()
     });
+    sh("ip -n nat addr del 192.0.2.3/24 dev wan");
     a.stop();
     b.stop();
     report("iked behind NAT initiates to iked", t);

@@ -1098,8 +1098,9 @@ impl Kernel {
 
     /// Moves an installed child to new addresses: `UPDSA` where an SA keeps
     /// its addresses (only the encapsulation ports change), a new SA in
-    /// place of the old one where they change, and then the tunnel
-    /// endpoints of its reqid's policies.
+    /// place of the old one where they change (with the old one's
+    /// sequence numbers and replay bitmap), and then the tunnel endpoints
+    /// of its reqid's policies.
     async fn update(&self, u: &ChildUpdate) -> Result<(), String> {
         let (child, pols) = self.with(|s| {
             (
@@ -1139,12 +1140,33 @@ impl Kernel {
                     .await
                     .map_err(|e| format!("updating SA {:08x}: {e}", new.spi))?;
             } else {
+                // The new SA goes on from the old one's sequence numbers:
+                // started again at 0, the outbound one would be dropped
+                // by the peer as replays until it passed the old count,
+                // and the inbound one would take replays again.
+                let state = match sa.get(old_sa.id()).await {
+                    Ok(info) => info.replay_state,
+                    Err(e) if not_found(&e) => {
+                        debug!(
+                            "SA {:08x} is gone: its replacement starts at sequence number 0",
+                            old_sa.spi
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        return Err(format!("reading SA {:08x} to replace it: {e}", old_sa.spi));
+                    }
+                };
                 match sa.delete(old_sa.id()).await {
                     Ok(()) => {}
                     Err(e) if not_found(&e) => {}
                     Err(e) => return Err(format!("replacing SA {:08x}: {e}", old_sa.spi)),
                 }
-                sa.add(new.clone())
+                let replacement = match state {
+                    Some(st) => new.clone().replay_state(st),
+                    None => new.clone(),
+                };
+                sa.add(replacement)
                     .execute()
                     .await
                     .map_err(|e| format!("replacing SA {:08x}: {e}", new.spi))?;
