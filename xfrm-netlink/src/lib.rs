@@ -123,7 +123,10 @@ mod types;
 
 pub use alg::{AeadAlg, AlgInfo, AlgNames, CipherAlg, IntegrityAlg, Key, Transforms};
 pub use bypass::{bypass_socket, espinudp_socket};
-pub use conn::{Connection, DEFAULT_OWNER_TAG, Handle, new_connection, new_connection_with_owner};
+pub use conn::{
+    Connection, DEFAULT_OWNER_TAG, DEFAULT_REQUEST_TIMEOUT, Handle, new_connection,
+    new_connection_with_owner,
+};
 pub use error::{Error, KernelError, KernelErrorKind, errno_name};
 pub use event::{
     Acquire, EventGroups, EventStream, Expire, Mapping, PolicyExpire, XfrmEvent, subscribe,
