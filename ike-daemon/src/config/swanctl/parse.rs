@@ -42,7 +42,7 @@ pub(crate) struct Section {
     pub refs: Vec<Ref>,
     /// Settings and subsections in order of first definition. Added to
     /// only through [`Section::add_kv`], [`Section::add_section`] and
-    /// [`Section::push`], which keep `sections` in step.
+    /// [`Section::push`], which keep `index` in step.
     entries: Vec<Entry>,
     /// Where each subsection is in `entries`, by name, once there are more
     /// than [`INDEX_FROM`]: finding the one to extend was a scan, quadratic
