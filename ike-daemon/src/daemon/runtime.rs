@@ -287,19 +287,20 @@ pub struct ConfigPsk {
 impl ConfigPsk {
     /// Keys of `config`.
     pub fn new(config: Arc<Config>) -> Self {
-        let mut known: Vec<Identity> = Vec::new();
-        for s in config.ike_secrets() {
-            known.extend(s.ids.iter().cloned());
-        }
-        for c in config.connections() {
-            known.extend(c.local.id.iter().cloned());
-            known.push(c.remote.id.clone());
-        }
         // Only identities of the types `identity` looks up by their wire
         // form (DNs and the like); the others are read from the payload.
         // With one FQDN pair per connection this list was 120 B of every
         // connection, never read.
-        known.retain(|k| !read_from_payload(identification(k).id_type));
+        let secrets = config.ike_secrets().iter().flat_map(|s| &s.ids);
+        let conns = config
+            .connections()
+            .iter()
+            .flat_map(|c| c.local.id.iter().chain([&c.remote.id]));
+        let mut known: Vec<Identity> = secrets
+            .chain(conns)
+            .filter(|k| !read_from_payload(identification(k).id_type))
+            .cloned()
+            .collect();
         known.shrink_to_fit();
         ConfigPsk { config, known }
     }
