@@ -385,13 +385,23 @@ fn ping(from: &str, to: &str) {
     common::ping_through(from, to, 3);
 }
 
-/// Waits until a ping gets through (the tunnel recovered), then a normal
-/// check both ways.
-fn recovers(what: &str) -> Duration {
+/// Waits up to 20 s until a ping gets through (the tunnel recovered),
+/// then a normal check both ways. If it does not: both gateways' SAs and
+/// the logs of `ikeds`.
+fn recovers(what: &str, ikeds: &[&Iked]) -> Duration {
     let t = Instant::now();
-    wait_until(Duration::from_secs(20), what, || {
-        sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2")
-    });
+    while !sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2") {
+        if t.elapsed() >= Duration::from_secs(20) {
+            let logs: Vec<String> = ikeds.iter().map(|i| i.log_text()).collect();
+            panic!(
+                "no ping through the tunnel after 20 s: {what}\ngw-a:\n{}\ngw-b:\n{}\n{}",
+                sh("ip -n gw-a -s xfrm state"),
+                sh("ip -n gw-b -s xfrm state"),
+                logs.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let took = t.elapsed();
     ping("host-a", "10.2.0.2");
     ping("host-b", "10.1.0.2");
@@ -410,20 +420,9 @@ const BURST: u32 = 200;
 /// sequence number: gw-a's inbound SA, which has not moved, drops
 /// everything at or below its top as a replay.
 fn address_move(b: &Iked) {
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            "host-b",
-            "ping",
-            "-q",
-            "-c",
-            &BURST.to_string(),
-        ])
-        .args(["-i", "0.01", "-W", "2", "10.1.0.2"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "burst: {out:?}");
+    sh(&format!(
+        "ip netns exec host-b ping -q -c {BURST} -i 0.01 -W 2 10.1.0.2"
+    ));
     let out_sa = |ns: &str, src: &str| {
         kernel_sas(ns)
             .into_iter()
@@ -438,19 +437,13 @@ fn address_move(b: &Iked) {
          lab_ns nat iptables-legacy -t nat -R POSTROUTING 2 -o wan -j SNAT --to-source 192.0.2.3
          lab_ns nat conntrack -F 2>/dev/null",
     );
-    let t = Instant::now();
-    let through = (0..20).any(|_| sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2"));
-    assert!(
-        through,
-        "no ping through the tunnel 20 s after the NAT's public address changed \
-         (gw-b's outbound SA before: {before:?})\ngw-a:\n{}\ngw-b:\n{}\n{}",
-        sh("ip -n gw-a -s xfrm state"),
-        sh("ip -n gw-b -s xfrm state"),
-        b.log_text()
+    let took = recovers(
+        &format!(
+            "the tunnel after the NAT's public address changed \
+             (gw-b's outbound SA before: {before:?})"
+        ),
+        &[b],
     );
-    let took = t.elapsed();
-    ping("host-a", "10.2.0.2");
-    ping("host-b", "10.1.0.2");
     let after = out_sa("gw-b", "192.0.2.2");
     eprintln!(
         "natt lab: iked/iked followed the NAT to a new address in {:.1} s \
@@ -523,7 +516,10 @@ fn iked_to_iked() {
     assert!(!sb.nat_local && sb.nat_remote && sb.encap, "{sb:?}");
     idle_mapping_survives();
     remap();
-    let took = recovers("the tunnel after the NAT's mapping changed (iked/iked)");
+    let took = recovers(
+        "the tunnel after the NAT's mapping changed (iked/iked)",
+        &[&a, &b],
+    );
     eprintln!(
         "natt lab: iked/iked recovered in {:.1} s",
         took.as_secs_f64()
@@ -567,7 +563,10 @@ fn iked_to_charon() {
     );
     idle_mapping_survives();
     remap();
-    let took = recovers("the tunnel after the NAT's mapping changed (iked/charon)");
+    let took = recovers(
+        "the tunnel after the NAT's mapping changed (iked/charon)",
+        &[&a],
+    );
     eprintln!(
         "natt lab: iked/charon recovered in {:.1} s",
         took.as_secs_f64()
@@ -597,7 +596,10 @@ fn charon_to_iked() {
     assert_eq!(sb.remote_addr, format!("192.0.2.1:{port}"));
     idle_mapping_survives();
     remap();
-    let took = recovers("the tunnel after the NAT's mapping changed (charon/iked)");
+    let took = recovers(
+        "the tunnel after the NAT's mapping changed (charon/iked)",
+        &[&b],
+    );
     eprintln!(
         "natt lab: charon/iked recovered in {:.1} s",
         took.as_secs_f64()
@@ -706,7 +708,10 @@ fn iked_to_iked_both_behind_nat() {
         );
     }
     remap();
-    recovers("the tunnel after gw-a's NAT mapping changed (both behind NAT)");
+    recovers(
+        "the tunnel after gw-a's NAT mapping changed (both behind NAT)",
+        &[&a, &b],
+    );
     let nb = b.established();
     assert!(nb.remote_addr.starts_with("192.0.2.1:3"), "{nb:?}");
     let out = a.ikectl(&["down", "site"]);
