@@ -1,5 +1,5 @@
 //! Reads strongSwan's swanctl.conf into iked's configuration
-//! ([`ike::config::Config`]), so a gateway's existing
+//! ([`crate::config::Config`]), so a gateway's existing
 //! `/etc/swanctl/swanctl.conf` can be used as it is.
 //!
 //! The file is parsed as strongSwan's settings parser reads it (sections,
@@ -83,7 +83,7 @@ impl Error {
 }
 
 /// A swanctl.conf as iked's located configuration tree, valid: what
-/// [`to_yaml`] prints. `files` names the tree's [`ike::config::tree::FileId`]s.
+/// [`to_yaml`] prints. `files` names the tree's [`crate::config::tree::FileId`]s.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tree {
     /// The root mapping, shaped like iked's YAML.
