@@ -10,16 +10,13 @@
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
 //!
 //! Nothing above opens a socket, reads a clock or spawns a task: the daemon
-//! (module `daemon`, feature `daemon`, the default) feeds datagrams and time
-//! in and carries the outputs out. Without the feature the library has no
-//! tokio, no netlink and no I/O.
+//! (crate `ike-daemon`) feeds datagrams and time in and carries the outputs
+//! out. The library has no tokio, no netlink and no I/O in its dependencies.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod control;
 pub mod crypto;
-#[cfg(feature = "daemon")]
-pub mod daemon;
 pub mod sa;
 pub mod wire;
