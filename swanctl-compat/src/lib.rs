@@ -1,6 +1,8 @@
 //! Reads strongSwan's swanctl.conf into iked's configuration
 //! ([`ike::config::Config`]), so a gateway's existing
-//! `/etc/swanctl/swanctl.conf` can be used as it is.
+//! `/etc/swanctl/swanctl.conf` can be used as it is, and prints it as iked
+//! YAML (`ikectl convert`). The files are read here (the `ike` library
+//! reads none); `iked` and `ikectl` use this crate.
 //!
 //! The file is parsed as strongSwan's settings parser reads it (sections,
 //! `key = value`, quoting, comments, `include` with shell patterns,
@@ -35,16 +37,16 @@
 //!             secret = "a long random string" }
 //! }
 //! "#;
-//! let config = ike::config::swanctl::parse_str(text, "swanctl.conf").unwrap();
+//! let config = swanctl_compat::parse_str(text, "swanctl.conf").unwrap();
 //! assert_eq!(config.connections()[0].children[0].local_ts.len(), 2);
 //! assert_eq!(config.ike_secrets()[0].ids.len(), 2);
 //!
 //! // The same configuration as iked YAML, which reads back the same.
-//! let yaml = ike::config::swanctl::to_yaml(&ike::config::swanctl::parse_tree_str(text, "swanctl.conf").unwrap());
+//! let yaml = swanctl_compat::to_yaml(&swanctl_compat::parse_tree_str(text, "swanctl.conf").unwrap());
 //! let again = ike::config::Config::from_yaml_str(&yaml, "iked.yaml").unwrap();
 //! assert_eq!(again.connections()[0].children[0].local_ts, config.connections()[0].children[0].local_ts);
 //!
-//! let err = ike::config::swanctl::parse_str("connections {\n c {\n  pools = p1\n }\n}\n", "s.conf")
+//! let err = swanctl_compat::parse_str("connections {\n c {\n  pools = p1\n }\n}\n", "s.conf")
 //!     .unwrap_err();
 //! assert!(err.to_string().contains(
 //!     "s.conf:3: connections.c.pools: the swanctl key \"pools\" is not supported yet"
@@ -58,8 +60,8 @@ mod yaml_out;
 
 use std::path::Path;
 
-use super::tree::Node;
-use super::{Config, ConfigError, ConfigIssue};
+use ike::config::tree::Node;
+use ike::config::{Config, ConfigError, ConfigIssue};
 
 use parse::{Disk, Files, NoFiles, Problem};
 
