@@ -15,6 +15,7 @@ use super::ike_sa::{
     IkeSa, InitBox, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
+use super::timers::{IkeTimer, IkeTimers};
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
 use crate::crypto::auth::nat_detection_hash;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
@@ -193,14 +194,9 @@ impl IkeSa {
             last_request: None,
             cached_response: None,
             pending: None,
-            half_open_until: None,
             dead: false,
             nat: NatT::default(),
             rekeyed: false,
-            retire_at: None,
-            rekey_at: None,
-            expire_at: None,
-            reauth_at: None,
             reauthing: false,
             reauth_pre: None,
             reauth_wants: Vec::new(),
@@ -208,6 +204,7 @@ impl IkeSa {
             peer_rekey: None,
             deferred: None,
             dpd: Default::default(),
+            timers: IkeTimers::default(),
             peer,
         };
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -777,17 +774,12 @@ pub(crate) fn respond(
         last_request: None,
         cached_response: None,
         pending: None,
-        half_open_until: Some(later(now, ctx.cfg.half_open_timeout)),
         dead: false,
         nat: NatT {
             init_remote: Some(remote),
             ..NatT::default()
         },
         rekeyed: false,
-        retire_at: None,
-        rekey_at: None,
-        expire_at: None,
-        reauth_at: None,
         reauthing: false,
         reauth_pre: None,
         reauth_wants: Vec::new(),
@@ -795,8 +787,11 @@ pub(crate) fn respond(
         peer_rekey: None,
         deferred: None,
         dpd: Default::default(),
+        timers: IkeTimers::default(),
         peer,
     };
+    sa.timers
+        .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
     sa.natt_after_init(ctx, now, false);
     Some(sa)
 }
