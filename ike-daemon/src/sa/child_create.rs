@@ -15,6 +15,7 @@ use super::types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
     Event, KernelOp,
 };
+use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::ke::KeyExchange;
 use crate::crypto::keymat::ChildKeys;
@@ -109,8 +110,6 @@ impl Child {
 /// the kernel: SPI allocation, then install.
 #[derive(Debug)]
 pub(crate) struct PendingChild {
-    pub(crate) mid: u32,
-    pub(crate) exchange: ExchangeType,
     /// Payloads that go first in the answer (IDr and AUTH of IKE_AUTH).
     pub(crate) prefix: Vec<Payload>,
     pub(crate) child: ChildId,
@@ -299,7 +298,7 @@ impl IkeSa {
     /// Queues a CREATE_CHILD_SA for `cfg`.
     pub(crate) fn start_child(&mut self, ctx: &mut Ctx, cfg: Arc<ChildCfg>) {
         let child = self.new_child(ctx, cfg, true);
-        self.queue.push_back(Task::CreateChild {
+        self.window.queue.push_back(Task::CreateChild {
             child,
             nonce: Vec::new(),
             ke: None,
@@ -346,7 +345,7 @@ impl IkeSa {
 
     /// An inbound SPI arrived for `child`.
     pub(crate) fn spi_ready(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
-        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+        if self.window.held_child() == Some(child) {
             self.responder_install(ctx, now);
         } else if self.initiator && self.phase == Phase::AwaitSpi {
             self.send_auth_request(ctx, now);
@@ -475,7 +474,7 @@ impl IkeSa {
             debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
             c.ke_retries = c.ke_retries.saturating_add(1);
             Arc::make_mut(&mut c.cfg).proposals = promoted;
-            self.queue.push_front(Task::CreateChild {
+            self.window.queue.push_front(Task::CreateChild {
                 child,
                 nonce: Vec::new(),
                 ke: None,
@@ -634,7 +633,7 @@ impl IkeSa {
         reason: ChildFailReason,
     ) {
         if let Some(c) = self.children.iter().find(|c| c.id == child) {
-            self.queue.push_back(Task::DeleteRejected {
+            self.window.queue.push_back(Task::DeleteRejected {
                 protocol: c.protocol,
                 spi: c.spi_in,
             });
@@ -897,7 +896,7 @@ impl IkeSa {
         if timers {
             self.start_child_lifetimes(ctx, now, child);
         }
-        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+        if self.window.held_child() == Some(child) {
             self.responder_answer(ctx, None);
         }
         if let Some(old) = rekey {
@@ -920,14 +919,15 @@ impl IkeSa {
             return;
         };
         let c = self.children.remove(pos);
-        self.queue
+        self.window
+            .queue
             .retain(|t| !matches!(t, Task::CreateChild { child: x, .. } if *x == child));
         let rekey = c.rekey.filter(|_| c.initiator);
         self.drop_child(ctx, c, false, reason.clone());
         if let Some(old) = rekey {
             self.rekey_failed(ctx, now, old, &reason);
         }
-        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+        if self.window.held_child() == Some(child) {
             self.responder_answer(ctx, Some(NotifyType::NO_PROPOSAL_CHOSEN));
         }
         if self.initiator && self.phase == Phase::AwaitSpi {
@@ -1224,18 +1224,20 @@ impl IkeSa {
             c.suite = suite;
             c.nonce_min = nonce_i.as_slice().min(nonce_r.as_slice()).to_vec();
         }
-        self.pending = Some(Box::new(PendingChild {
+        self.window.hold(Held {
             mid,
             exchange,
-            prefix,
-            child,
-            selected: choice.selected,
-            nonce_i,
-            nonce_r,
-            pfs,
-            ke_out,
-            transport,
-        }));
+            waits: Waits::Child(PendingChild {
+                prefix,
+                child,
+                selected: choice.selected,
+                nonce_i,
+                nonce_r,
+                pfs,
+                ke_out,
+                transport,
+            }),
+        });
         if suite.is_none() {
             self.child_failed(
                 ctx,
@@ -1248,7 +1250,7 @@ impl IkeSa {
 
     /// Responder: the SPI is there; derive keys and install.
     pub(crate) fn responder_install(&mut self, ctx: &mut Ctx, now: Instant) {
-        let Some(p) = self.pending.as_ref() else {
+        let Some(Waits::Child(p)) = self.window.held().map(|h| &h.waits) else {
             return;
         };
         let (child, ni, nr, pfs) = (p.child, p.nonce_i.clone(), p.nonce_r.clone(), p.pfs.clone());
@@ -1262,7 +1264,12 @@ impl IkeSa {
     /// Responder: sends the answer of the pending request: the child's
     /// SA and selectors, or `refusal`.
     pub(crate) fn responder_answer(&mut self, ctx: &mut Ctx, refusal: Option<NotifyType>) {
-        let Some(p) = self.pending.take() else {
+        let Some(Held {
+            mid,
+            exchange,
+            waits: Waits::Child(p),
+        }) = self.window.take_held()
+        else {
             return;
         };
         let mut inner = p.prefix;
@@ -1281,7 +1288,7 @@ impl IkeSa {
                 let mut sel = p.selected;
                 sel.spi = c.spi_in.to_be_bytes().to_vec();
                 inner.push(Payload::Sa(vec![sel]));
-                if p.exchange == ExchangeType::CREATE_CHILD_SA {
+                if exchange == ExchangeType::CREATE_CHILD_SA {
                     inner.push(Payload::Nonce(p.nonce_r));
                     if let Some(k) = p.ke_out {
                         inner.push(Payload::Ke(k));
@@ -1291,7 +1298,7 @@ impl IkeSa {
                 inner.push(Payload::TsR(c.local_ts.clone()));
             }
         }
-        self.send_response(ctx, p.exchange, p.mid, inner);
+        self.send_response(ctx, exchange, mid, inner);
     }
 
     /// Responder: a CREATE_CHILD_SA request.
