@@ -34,11 +34,11 @@ instr_per_op() { # BIN MODE GROUP N
 bench_handshake() {
   step "handshake CPU cost against the key-exchange floor (cargo bench)"
   machine
-  cargo bench -p ike-daemon --bench handshake || fail "cargo bench handshake"
+  cargo bench -p ike --bench handshake || fail "cargo bench handshake"
   step "handshake instructions (callgrind; not disturbed by load)"
   lab_ensure_packages valgrind
   local bin
-  bin=$(cargo bench -p ike-daemon --bench handshake --no-run --message-format=json 2>/dev/null |
+  bin=$(cargo bench -p ike --bench handshake --no-run --message-format=json 2>/dev/null |
     sed -n 's/.*"executable":"\([^"]*handshake[^"]*\)".*/\1/p' | tail -1)
   [ -x "$bin" ] || fail "no handshake bench binary"
   printf '%-10s %14s %14s %7s\n' group handshake "kex floor" ratio
@@ -127,12 +127,12 @@ case $what in
   engine) bench_engine ;;
   tunnels) bench_tunnels ;;
   scale) step "scale inside one endpoint (cargo bench)"; machine
-    cargo bench -p ike-daemon --bench scale || fail "cargo bench scale" ;;
+    cargo bench -p ike --bench scale || fail "cargo bench scale" ;;
   config) step "memory of loading N connections (cargo bench)"; machine
     cargo bench -p ike-daemon --bench config || fail "cargo bench config" ;;
   all) bench_handshake; bench_engine; bench_tunnels
     step "scale inside one endpoint (cargo bench)"
-    cargo bench -p ike-daemon --bench scale || fail "cargo bench scale"
+    cargo bench -p ike --bench scale || fail "cargo bench scale"
     step "memory of loading N connections (cargo bench)"
     cargo bench -p ike-daemon --bench config || fail "cargo bench config" ;;
   *) fail "unknown benchmark $what (handshake | engine | tunnels | scale | config | all)" ;;

@@ -4,14 +4,14 @@
 //! per tunnel with one child, PSK, one secret (docs/performance.md,
 //! section 3). For swanctl.conf and for the same configuration as iked
 //! YAML (`ikectl convert`), the daemon's own loader
-//! (`ike::daemon::load_config_as`) reads the file; a counting allocator
+//! (`ike_daemon::daemon::load_config_as`) reads the file; a counting allocator
 //! gives, per connection:
 //!
 //! - peak: the most heap in use during the load, above what was in use
 //!   before it (the text, the parse trees and the result at once);
 //! - kept: the heap the loaded `Config` holds;
 //! - peers: the heap of the peer configurations the daemon builds from it
-//!   (`ike::daemon::runtime::peers`);
+//!   (`ike_daemon::daemon::runtime::peers`);
 //! - load: the load's time per connection (one run; it should not grow
 //!   with N).
 //!
@@ -31,8 +31,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use ike::config::{Config, ConfigFormat, swanctl};
-use ike::daemon::load_config_as;
-use ike::daemon::runtime::{Ports, Resolved, peers};
+use ike_daemon::daemon::load_config_as;
+use ike_daemon::daemon::runtime::{Ports, Resolved, peers};
 
 struct Counting;
 

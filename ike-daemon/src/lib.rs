@@ -1,25 +1,7 @@
-//! `ike`: IKEv2 (RFC 7296) as a library with no I/O and no clock.
-//!
-//! Layers, bottom up (see docs/architecture.md):
-//! - [`wire`]: IKEv2 messages and payloads, checked parsing and emitting.
-//! - [`config`]: the YAML configuration (swanctl.conf names), typed and validated.
-//! - [`crypto`]: key exchange, PRFs, key derivation, SK payload protection,
-//!   AUTH, proposals; behind the [`crypto::CryptoProvider`] trait.
-//!
-//! - [`sa`]: the IKE SA state machines behind the sans-IO [`sa::Endpoint`].
-//! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
-//!
-//! Nothing above opens a socket, reads a clock or spawns a task: the daemon
-//! (module `daemon`, feature `daemon`, the default) feeds datagrams and time
-//! in and carries the outputs out. Without the feature the library has no
-//! tokio, no netlink and no I/O.
+//! `iked`'s driver of the sans-IO `ike` library (docs/architecture.md):
+//! the tokio event loop, the IKE sockets, the XFRM netlink bridge, routes,
+//! traps and the control socket. The binaries `iked` and `ikectl` live here.
 
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod control;
-pub mod crypto;
-#[cfg(feature = "daemon")]
 pub mod daemon;
-pub mod sa;
-pub mod wire;

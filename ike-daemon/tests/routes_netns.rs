@@ -1,7 +1,7 @@
 //! iked's routes against the real kernel (needs root, no ESP, so no UML):
 //! a gateway namespace with `wan` 192.0.2.1/24 and `lan` 10.1.0.1/24 (a
 //! veth pair inside it), the routes of tunnel-mode children put in and
-//! taken out through `ike::daemon::routes::Routes`, read back with `ip`.
+//! taken out through `ike_daemon::daemon::routes::Routes`, read back with `ip`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 
 use ike::crypto::Secret;
 use ike::crypto::suite::ChildSuite;
-use ike::daemon::routes::{RouteOptions, Routes};
 use ike::sa::{ChildId, ChildInstall, IkeSaId, KernelLimits, Mode};
 use ike::wire::codes::{EncrId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
+use ike_daemon::daemon::routes::{RouteOptions, Routes};
 use iked_lab::net::Netns;
 
 fn net4(a: &str, b: &str) -> TrafficSelector {

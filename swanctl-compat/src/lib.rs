@@ -2,7 +2,7 @@
 //!
 //! The reader lives in the `ike` library as [`ike::config::swanctl`], so
 //! the daemon's binaries (`iked --config swanctl.conf`, `ikectl convert`)
-//! can use it (this crate depends on ike-daemon, so they cannot depend on
+//! can use it (this crate depends on the library, which cannot depend on
 //! it; docs/decisions.md). This crate re-exports it under its old name.
 //!
 //! ```

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ike::config::ConfigFormat;
-use ike::daemon::{self, Options, runtime::Ports};
+use ike_daemon::daemon::{self, Options, runtime::Ports};
 
 /// IKEv2 daemon for Linux.
 #[derive(Debug, Parser)]

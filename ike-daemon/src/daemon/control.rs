@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::ControlCmd;
-use crate::control::{self, ErrorKind, MAX_REQUEST_LINE, Response};
+use ike::control::{self, ErrorKind, MAX_REQUEST_LINE, Response};
 
 /// Binds the control socket. A stale socket file (no daemon answering) is
 /// replaced; a live one is an error (another iked runs).
@@ -104,7 +104,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::control::{Request, decode_response, encode_line};
+    use ike::control::{Request, decode_response, encode_line};
 
     async fn roundtrip(stream: &mut UnixStream, line: &[u8]) -> Response {
         stream.write_all(line).await.unwrap();

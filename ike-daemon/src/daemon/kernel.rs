@@ -44,14 +44,14 @@ use xfrm_netlink::{
 };
 
 use super::routes::Routes;
-use crate::crypto::Secret;
-use crate::crypto::suite::ChildSuite;
-use crate::sa::{
+use ike::crypto::Secret;
+use ike::crypto::suite::ChildSuite;
+use ike::sa::{
     ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelLimits, KernelOk,
     KernelOp, KernelResult, Mode,
 };
-use crate::wire::TrafficSelector;
-use crate::wire::codes::{EncrId, IntegId, ProtocolId};
+use ike::wire::TrafficSelector;
+use ike::wire::codes::{EncrId, IntegId, ProtocolId};
 
 /// SPI range for ALLOCSPI (strongSwan's default `0xc0000000-0xcfffffff`).
 const SPI_MIN: u32 = 0xc000_0000;

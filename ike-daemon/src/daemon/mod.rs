@@ -24,10 +24,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, ConfigFormat, swanctl};
-use crate::control::{ErrorKind, Request, Response};
-use crate::crypto::DefaultProvider;
-use crate::sa::{
+use ike::config::{Config, ConfigFormat, swanctl};
+use ike::control::{ErrorKind, Request, Response};
+use ike::crypto::DefaultProvider;
+use ike::sa::{
     CommandError, Endpoint, EndpointConfig, Event, IkeSaId, IkeState, KernelOp, KernelResult,
     PeerCfg,
 };
@@ -511,7 +511,7 @@ impl Driver {
         self.check_downs();
     }
 
-    async fn transmit(&mut self, t: crate::sa::Transmit) {
+    async fn transmit(&mut self, t: ike::sa::Transmit) {
         let v6 = t.remote.is_ipv6();
         let port = t.local.port();
         let sock = self
@@ -607,7 +607,7 @@ impl Driver {
                 self.acquiring.retain(|_, i| i != id);
                 let gone = self.gone.remove(id).unwrap_or_default();
                 if let Some(conn) = peer
-                    && matches!(reason, crate::sa::IkeFailReason::PeerNotResponding)
+                    && matches!(reason, ike::sa::IkeFailReason::PeerNotResponding)
                     && !gone.is_empty()
                 {
                     info!("IKE SA {conn}{id}: peer is dead (no answer to our requests)");
@@ -698,7 +698,7 @@ impl Driver {
                 let kind = status::child_fail_kind(reason);
                 // A child that fails because its IKE SA failed: the IKE
                 // SA's own event follows and says why.
-                let ike_gone = matches!(reason, crate::sa::ChildFailReason::IkeSaGone);
+                let ike_gone = matches!(reason, ike::sa::ChildFailReason::IkeSaGone);
                 self.ups_retain(|u| {
                     (!ike_gone && u.ike == *ike && u.want.contains(name))
                         .then(|| Response::error(kind, format!("CHILD SA {name} failed: {reason}")))
@@ -919,7 +919,7 @@ impl Driver {
             }
             Request::Status {} => {
                 let snap: Vec<_> = self.ep.ike_sas().collect();
-                let mut trap_list: Vec<crate::control::TrapStatus> = self
+                let mut trap_list: Vec<ike::control::TrapStatus> = self
                     .traps
                     .iter()
                     .filter_map(|((conn, child), (reqid, why))| {
@@ -936,7 +936,7 @@ impl Driver {
                     for sa in &snap {
                         let mut st = status::ike_status(sa, now);
                         for (cs, ci) in st.children.iter_mut().zip(&sa.children) {
-                            use crate::sa::ChildState as C;
+                            use ike::sa::ChildState as C;
                             if !matches!(ci.state, C::Installed | C::Rekeying | C::Rekeyed) {
                                 continue;
                             }
@@ -1000,7 +1000,7 @@ impl Driver {
             s.peer.as_deref() == Some(connection.as_str())
                 && matches!(s.state, IkeState::Established | IkeState::Rekeying)
                 && want.iter().all(|w| {
-                    use crate::sa::ChildState as C;
+                    use ike::sa::ChildState as C;
                     s.children.iter().any(|c| {
                         &c.name == w && matches!(c.state, C::Installed | C::Rekeying | C::Rekeyed)
                     })

@@ -48,8 +48,8 @@ use tracing::{debug, info, warn};
 use xfrm_netlink::IpPrefix;
 
 use super::kernel::{range_to_prefixes, ts_parts};
-use crate::sa::{ChildId, ChildInstall, Mode};
-use crate::wire::TrafficSelector;
+use ike::sa::{ChildId, ChildInstall, Mode};
+use ike::wire::TrafficSelector;
 
 /// The `rtm_protocol` of iked's routes and rules (`ip route show proto
 /// 157`). Not in iproute2's rt_protos, nor used by the routing daemons

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use crate::config::{self, Address, Config, Connection, Identity, TsAddresses};
-use crate::crypto::Secret;
-use crate::sa::{AddrSpec, ChildCfg, ChildLifetimes, IkeLifetimes, Mode, PeerCfg, PskStore, TsCfg};
-use crate::wire::AddressRange;
-use crate::wire::codes::IdType;
-use crate::wire::{Identification, TrafficSelector};
+use ike::config::{self, Address, Config, Connection, Identity, TsAddresses};
+use ike::crypto::Secret;
+use ike::sa::{AddrSpec, ChildCfg, ChildLifetimes, IkeLifetimes, Mode, PeerCfg, PskStore, TsCfg};
+use ike::wire::AddressRange;
+use ike::wire::codes::IdType;
+use ike::wire::{Identification, TrafficSelector};
 
 /// Addresses of the DNS names in `remote_addrs`/`local_addrs`, resolved by
 /// the daemon before conversion (the conversion itself does no I/O).

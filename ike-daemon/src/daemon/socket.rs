@@ -61,7 +61,7 @@ pub fn add_marker(message: &[u8]) -> Vec<u8> {
 /// on the NAT-T port an IKE message gets the marker, a NAT keepalive (the
 /// single octet 0xFF, RFC 3948 2.3) does not.
 ///
-/// [`Transmit`]: crate::sa::Transmit
+/// [`Transmit`]: ike::sa::Transmit
 pub fn datagram(natt: bool, payload: Vec<u8>) -> Vec<u8> {
     if natt && payload != [0xff] {
         add_marker(&payload)

@@ -3,12 +3,12 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::config::Identity;
-use crate::control::{ChildSaStatus, IkeSaStatus};
-use crate::crypto::suite::{ChildSuite, IkeSuite};
-use crate::sa::{ChildFailReason, ChildSaInfo, IkeFailReason, IkeSaInfo};
-use crate::wire::codes::{IdType, KeId, ProtocolId};
-use crate::wire::{Identification, TrafficSelector};
+use ike::config::Identity;
+use ike::control::{ChildSaStatus, IkeSaStatus};
+use ike::crypto::suite::{ChildSuite, IkeSuite};
+use ike::sa::{ChildFailReason, ChildSaInfo, IkeFailReason, IkeSaInfo};
+use ike::wire::codes::{IdType, KeId, ProtocolId};
+use ike::wire::{Identification, TrafficSelector};
 
 use super::kernel::range_to_prefixes;
 
@@ -183,8 +183,8 @@ pub fn ike_status(sa: &IkeSaInfo, now: Instant) -> IkeSaStatus {
 }
 
 /// The control-protocol error kind of an IKE SA failure.
-pub fn ike_fail_kind(r: &IkeFailReason) -> crate::control::ErrorKind {
-    use crate::control::ErrorKind as K;
+pub fn ike_fail_kind(r: &IkeFailReason) -> ike::control::ErrorKind {
+    use ike::control::ErrorKind as K;
     match r {
         IkeFailReason::AuthenticationFailed { .. } => K::AuthenticationFailed,
         IkeFailReason::NoProposalChosen { .. } => K::NoProposalChosen,
@@ -194,8 +194,8 @@ pub fn ike_fail_kind(r: &IkeFailReason) -> crate::control::ErrorKind {
 }
 
 /// The control-protocol error kind of a Child SA failure.
-pub fn child_fail_kind(r: &ChildFailReason) -> crate::control::ErrorKind {
-    use crate::control::ErrorKind as K;
+pub fn child_fail_kind(r: &ChildFailReason) -> ike::control::ErrorKind {
+    use ike::control::ErrorKind as K;
     match r {
         ChildFailReason::NoProposalChosen { .. } => K::NoProposalChosen,
         ChildFailReason::TsUnacceptable { .. } => K::TsUnacceptable,
@@ -208,7 +208,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::wire::AddressRange;
+    use ike::wire::AddressRange;
 
     #[test]
     fn selectors_print_like_strongswan() {

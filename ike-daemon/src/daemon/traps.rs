@@ -7,7 +7,7 @@
 //!
 //! A trap is the child's in/out/fwd policies with their template and no
 //! SA, under a reqid the endpoint reserves for the child
-//! ([`Endpoint::trap_reqid`](crate::sa::Endpoint::trap_reqid)): outbound
+//! ([`Endpoint::trap_reqid`](ike::sa::Endpoint::trap_reqid)): outbound
 //! traffic that matches makes the kernel send an ACQUIRE, which initiates
 //! the child (once: further ACQUIREs while it comes up are ignored). Its
 //! Child SAs use the same reqid, so their SAs go in under the trap's
@@ -26,10 +26,10 @@ use super::Driver;
 use super::kernel::AcquireEvent;
 
 use super::kernel::{plan_policies, protocol};
-use crate::config::{CloseAction, DpdAction};
-use crate::control::TrapStatus;
-use crate::sa::{AddrSpec, ChildCfg, IkeSaId, IkeState, PeerCfg, TsCfg};
-use crate::wire::{AddressRange, TrafficSelector};
+use ike::config::{CloseAction, DpdAction};
+use ike::control::TrapStatus;
+use ike::sa::{AddrSpec, ChildCfg, IkeSaId, IkeState, PeerCfg, TsCfg};
+use ike::wire::{AddressRange, TrafficSelector};
 
 /// Why a child is trapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -100,7 +100,7 @@ pub fn plan_trap(
     reqid: u32,
 ) -> Result<Vec<PolicyConfig>, String> {
     let (local, remote, lts, rts) = trap_selectors(peer, child)?;
-    let proto = protocol(crate::sa::child_protocol(child))?;
+    let proto = protocol(ike::sa::child_protocol(child))?;
     plan_policies(child.mode, proto, local, remote, &lts, &rts, reqid)
 }
 
@@ -112,12 +112,12 @@ pub fn trap_route_child(
     peer: &PeerCfg,
     child: &ChildCfg,
     reqid: u32,
-) -> Option<crate::sa::ChildInstall> {
+) -> Option<ike::sa::ChildInstall> {
     let (local, remote, lts, rts) = trap_selectors(peer, child).ok()?;
-    let protocol = crate::sa::child_protocol(child);
-    Some(crate::sa::ChildInstall {
+    let protocol = ike::sa::child_protocol(child);
+    Some(ike::sa::ChildInstall {
         id: trap_route_id(reqid),
-        ike_sa: crate::sa::IkeSaId(0),
+        ike_sa: ike::sa::IkeSaId(0),
         name: format!("trap of {}/{}", peer.name, child.name),
         mode: child.mode,
         protocol,
@@ -125,17 +125,17 @@ pub fn trap_route_child(
         remote: std::net::SocketAddr::new(remote, peer.remote_port),
         spi_in: 0,
         spi_out: 0,
-        suite: crate::crypto::suite::ChildSuite {
+        suite: ike::crypto::suite::ChildSuite {
             protocol,
             encr: None,
             integ: None,
             ke: None,
             esn: false,
         },
-        encr_in: crate::crypto::Secret::new(Vec::new()),
-        integ_in: crate::crypto::Secret::new(Vec::new()),
-        encr_out: crate::crypto::Secret::new(Vec::new()),
-        integ_out: crate::crypto::Secret::new(Vec::new()),
+        encr_in: ike::crypto::Secret::new(Vec::new()),
+        integ_in: ike::crypto::Secret::new(Vec::new()),
+        encr_out: ike::crypto::Secret::new(Vec::new()),
+        integ_out: ike::crypto::Secret::new(Vec::new()),
         local_ts: lts,
         remote_ts: rts,
         esn: false,
@@ -149,8 +149,8 @@ pub fn trap_route_child(
 
 /// The route book's id of a trap's routes: from the top of the id space,
 /// which Child SA ids (counted from 1) never reach.
-pub fn trap_route_id(reqid: u32) -> crate::sa::ChildId {
-    crate::sa::ChildId(u64::MAX - u64::from(reqid))
+pub fn trap_route_id(reqid: u32) -> ike::sa::ChildId {
+    ike::sa::ChildId(u64::MAX - u64::from(reqid))
 }
 
 /// The status entry of a trap.
@@ -164,7 +164,7 @@ pub fn trap_status(peer: &PeerCfg, child: &ChildCfg, reqid: u32, why: TrapReason
         child: child.name.clone(),
         reqid,
         mode: child.mode.to_string(),
-        protocol: crate::sa::child_protocol(child).to_string(),
+        protocol: ike::sa::child_protocol(child).to_string(),
         local_ts: lts.iter().map(super::status::ts_text).collect(),
         remote_ts: rts.iter().map(super::status::ts_text).collect(),
         reason: why.key().to_owned(),
@@ -272,7 +272,7 @@ impl Driver {
             .flat_map(|c| {
                 c.children
                     .iter()
-                    .filter(|ch| ch.start_action == crate::config::StartAction::Trap)
+                    .filter(|ch| ch.start_action == ike::config::StartAction::Trap)
                     .map(|ch| (c.name.clone(), ch.name.clone()))
             })
             .collect();
@@ -337,7 +337,7 @@ impl Driver {
             );
             return;
         }
-        use crate::sa::ChildState as C;
+        use ike::sa::ChildState as C;
         let up = self.ep.ike_sas().any(|s| {
             s.peer.as_deref() == Some(conn.as_str())
                 && s.children.iter().any(|c| {
@@ -468,7 +468,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::sa::Mode;
+    use ike::sa::Mode;
     use xfrm_netlink::Direction;
 
     fn peer(local: Vec<AddrSpec>, remote: Vec<AddrSpec>, child: ChildCfg) -> PeerCfg {
@@ -479,7 +479,7 @@ mod tests {
             local_port: 500,
             remote_port: 500,
             ike_proposals: Vec::new(),
-            local_id: crate::wire::Identification::fqdn("a"),
+            local_id: ike::wire::Identification::fqdn("a"),
             remote_id: None,
             children: vec![child.into()],
             lifetimes: Default::default(),
@@ -493,8 +493,8 @@ mod tests {
             name: "lan".into(),
             local_ts: vec![local],
             remote_ts: vec![remote],
-            proposals: crate::crypto::proposal::parse_list(
-                crate::wire::codes::ProtocolId::ESP,
+            proposals: ike::crypto::proposal::parse_list(
+                ike::wire::codes::ProtocolId::ESP,
                 &["aes128gcm16"],
             )
             .unwrap(),

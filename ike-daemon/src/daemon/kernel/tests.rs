@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::crypto::Secret;
-use crate::wire::AddressRange;
+use ike::crypto::Secret;
+use ike::wire::AddressRange;
 
 fn v4(a: &str, b: &str) -> TrafficSelector {
     TrafficSelector::Ipv4(AddressRange::any(a.parse().unwrap(), b.parse().unwrap()))
@@ -421,7 +421,7 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
     );
     let p = plan_install(&c).unwrap();
     assert_eq!(p.sa_in.lifetimes, xfrm_netlink::Lifetimes::default());
-    c.limits = crate::sa::KernelLimits {
+    c.limits = ike::sa::KernelLimits {
         soft_bytes: Some(1000),
         hard_bytes: Some(1100),
         soft_packets: None,
@@ -731,7 +731,7 @@ fn a_waiting_operation_is_small() {
             vec![v4("10.1.0.0", "10.1.0.255")],
         );
         let op = || KernelOp::InstallChild {
-            req: crate::sa::KernelReq(1),
+            req: ike::sa::KernelReq(1),
             child: c.clone(),
         };
         let waiting = std::mem::size_of_val(&k.schedule(op()));

@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::crypto::Secret;
-use crate::crypto::suite::ChildSuite;
-use crate::sa::{IkeSaId, KernelLimits};
-use crate::wire::AddressRange;
-use crate::wire::codes::{EncrId, ProtocolId};
+use ike::crypto::Secret;
+use ike::crypto::suite::ChildSuite;
+use ike::sa::{IkeSaId, KernelLimits};
+use ike::wire::AddressRange;
+use ike::wire::codes::{EncrId, ProtocolId};
 
 fn v4(a: &str, b: &str) -> TrafficSelector {
     TrafficSelector::Ipv4(AddressRange::any(a.parse().unwrap(), b.parse().unwrap()))

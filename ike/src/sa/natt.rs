@@ -25,6 +25,7 @@ use tracing::{debug, info};
 
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, later};
+use super::timers::IkeTimer;
 use super::types::{ChildState, ChildUpdate, KernelOp};
 
 /// The IKE port; a peer configured on it moves to [`IKE_NATT_PORT`].
@@ -37,8 +38,6 @@ const IKE_NATT_PORT: u16 = 4500;
 pub(crate) struct NatT {
     /// IKE on the NAT-T port and the Child SAs with ESP in UDP.
     pub(crate) encap: bool,
-    /// When the next keepalive is due (we are behind NAT).
-    pub(crate) keepalive_at: Option<Instant>,
     /// Responder: where the IKE_SA_INIT request came from (the key of
     /// retransmitted requests, which stays when the peer moves).
     pub(crate) init_remote: Option<SocketAddr>,
@@ -63,7 +62,8 @@ impl IkeSa {
             return;
         }
         if self.nat_local && !ctx.cfg.keep_alive.is_zero() {
-            self.nat.keepalive_at = Some(later(now, ctx.cfg.keep_alive));
+            self.timers
+                .arm(IkeTimer::Keepalive, later(now, ctx.cfg.keep_alive));
         }
         if self.initiator {
             let from = (self.local, self.remote);
@@ -94,13 +94,11 @@ impl IkeSa {
 
     /// A keepalive if one is due, and the next one.
     pub(crate) fn natt_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
-        let Some(at) = self.nat.keepalive_at else {
-            return;
-        };
-        if at > now {
+        if !self.timers.is_due(IkeTimer::Keepalive, now) {
             return;
         }
-        self.nat.keepalive_at = Some(later(now, ctx.cfg.keep_alive));
+        self.timers
+            .arm(IkeTimer::Keepalive, later(now, ctx.cfg.keep_alive));
         debug!("{}: NAT keepalive to {}", self.name(), self.remote);
         self.transmit(ctx, vec![0xff]);
     }

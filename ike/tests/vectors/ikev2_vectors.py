@@ -2,7 +2,7 @@
 """Known answers for ike::crypto, computed independently of the Rust code
 with nothing but Python's standard library (hmac, hashlib, pow).
 
-    python3 ike-daemon/tests/vectors/ikev2_vectors.py > ike-daemon/tests/vectors/ikev2_vectors.txt
+    python3 ike/tests/vectors/ikev2_vectors.py > ike/tests/vectors/ikev2_vectors.txt
 
 Each output line is `name hex`. The inputs are fixed, arbitrary values; the
 formulas are those of RFC 7296 (2.13 prf+, 2.14 SKEYSEED and SK_*, 2.15

@@ -14,7 +14,7 @@
 //!   order, to one SA over and over (the same work, always in the CPU
 //!   cache), and with an unknown SPI.
 //!
-//! `cargo bench -p ike-daemon --bench scale`; without `--bench` (as
+//! `cargo bench -p ike --bench scale`; without `--bench` (as
 //! `cargo test --all-targets` runs it) it does N = 100 once, as a smoke
 //! test, and prints both sides' heap per SA (`SCALE_N=1000` for another
 //! N). For a heap profile of what the SAs hold, `SCALE_LEAK=1` ends the

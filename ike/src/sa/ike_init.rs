@@ -15,6 +15,7 @@ use super::ike_sa::{
     IkeSa, InitBox, InitState, Keys, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
+use super::timers::{IkeTimer, IkeTimers};
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
 use super::window::Window;
 use crate::crypto::auth::nat_detection_hash;
@@ -188,20 +189,16 @@ impl IkeSa {
             children: Vec::new(),
             pending_children: cfgs,
             window: Window::new(0),
-            half_open_until: None,
             dead: false,
             nat: NatT::default(),
             rekeyed: false,
-            retire_at: None,
-            rekey_at: None,
-            expire_at: None,
-            reauth_at: None,
             reauthing: false,
             reauth_pre: None,
             reauth_wants: Vec::new(),
             rekey_ke: (0, None),
             peer_rekey: None,
             dpd: Default::default(),
+            timers: IkeTimers::default(),
             peer,
         };
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -759,25 +756,23 @@ pub(crate) fn respond(
         children: Vec::new(),
         pending_children: VecDeque::new(),
         window: Window::new(1),
-        half_open_until: Some(later(now, ctx.cfg.half_open_timeout)),
         dead: false,
         nat: NatT {
             init_remote: Some(remote),
             ..NatT::default()
         },
         rekeyed: false,
-        retire_at: None,
-        rekey_at: None,
-        expire_at: None,
-        reauth_at: None,
         reauthing: false,
         reauth_pre: None,
         reauth_wants: Vec::new(),
         rekey_ke: (0, None),
         peer_rekey: None,
         dpd: Default::default(),
+        timers: IkeTimers::default(),
         peer,
     };
+    sa.timers
+        .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
     sa.natt_after_init(ctx, now, false);
     Some(sa)
 }

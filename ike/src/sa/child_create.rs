@@ -10,6 +10,7 @@ use tracing::{debug, info};
 use super::config::{ChildCfg, Mode};
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, later, notify};
+use super::timers::{ChildTimer, ChildTimers};
 use super::ts::{narrow, resolve, within};
 use super::types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
@@ -62,27 +63,23 @@ pub(crate) struct Child {
     pub(crate) replaced: bool,
     /// Its outbound SA is (being) installed.
     pub(crate) outbound: bool,
-    /// When we rekey it.
-    pub(crate) rekey_at: Option<Instant>,
-    /// When it is deleted unless rekeyed.
-    pub(crate) expires_at: Option<Instant>,
     /// When the kernel's hard byte or packet limit will likely remove it,
     /// estimated at its soft expire (`lifetimes::volume_end`): a refused
     /// rekey is retried before it.
+    /// (An estimate that shortens `end`, not a timer: nothing fires at it.)
     pub(crate) volume_end: Option<Instant>,
-    /// The peer's new SA that lost a rekey collision to ours: when we
-    /// delete it ourselves if the peer has not (child_rekey.rs).
-    pub(crate) orphan_at: Option<Instant>,
-    /// Responder of a reauthentication: when it sends on its outbound SA
-    /// even if the Child SA it took over is still there (`reauth`).
-    pub(crate) handover_at: Option<Instant>,
+    pub(crate) timers: ChildTimers,
 }
 
 impl Child {
     /// When it ends unless rekeyed: its life_time, or the likely hard
     /// byte or packet expire in the kernel, whichever comes first.
     pub(crate) fn end(&self) -> Option<Instant> {
-        self.expires_at.into_iter().chain(self.volume_end).min()
+        self.timers
+            .get(ChildTimer::Expire)
+            .into_iter()
+            .chain(self.volume_end)
+            .min()
     }
 
     pub(crate) fn info(&self) -> ChildSaInfo {
@@ -98,8 +95,8 @@ impl Child {
             remote_ts: self.remote_ts.clone(),
             suite: self.suite,
             installed_at: self.installed_at,
-            rekey_at: self.rekey_at,
-            expires_at: self.expires_at,
+            rekey_at: self.timers.get(ChildTimer::Rekey),
+            expires_at: self.timers.get(ChildTimer::Expire),
             reqid: self.reqid,
             outbound: self.outbound,
         }
@@ -286,11 +283,8 @@ impl IkeSa {
             redundant: false,
             replaced: false,
             outbound: false,
-            rekey_at: None,
-            expires_at: None,
             volume_end: None,
-            orphan_at: None,
-            handover_at: None,
+            timers: ChildTimers::default(),
         });
         id
     }
@@ -845,7 +839,7 @@ impl IkeSa {
         ctx.kernel_ops.push_back(op);
         if let Some(c) = self.child_mut(child) {
             c.reqid = reqid;
-            c.handover_at = handover_at;
+            c.timers.set(ChildTimer::Handover, handover_at);
             c.state = ChildState::Installing;
             c.out_pending = pending_out;
             c.outbound = (!rekey && (takeover.is_none() || initiator)) || (initiator && !lost);

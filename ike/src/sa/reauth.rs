@@ -51,6 +51,7 @@ use tracing::{debug, info};
 use super::config::ChildCfg;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, later};
+use super::timers::{ChildTimer, IkeTimer};
 use super::types::{ChildId, ChildInstall, ChildState, CommandError, IkeSaId, KernelOp};
 use crate::crypto::keymat::ChildKeys;
 use crate::crypto::suite::ChildSuite;
@@ -348,10 +349,9 @@ impl IkeSa {
     pub(crate) fn handovers_due(&mut self, ctx: &mut Ctx, now: Instant) {
         let ike = self.id;
         for c in &mut self.children {
-            if c.handover_at.is_none_or(|t| t > now) {
+            if !c.timers.fire(ChildTimer::Handover, now) {
                 continue;
             }
-            c.handover_at = None;
             if !matches!(ctx.pending_out.get(&c.reqid), Some((i, w, _)) if *i == ike && *w == c.id)
             {
                 continue;
@@ -419,7 +419,9 @@ impl IkeSa {
     /// Whether a reauthentication tried again after [`RETRY`] would come
     /// after this SA's `over_time` deadline.
     pub(crate) fn reauth_retry_too_late(&self, now: Instant) -> bool {
-        self.expire_at.is_some_and(|t| t <= later(now, RETRY))
+        self.timers
+            .get(IkeTimer::Expire)
+            .is_some_and(|t| t <= later(now, RETRY))
     }
 
     /// The reauthentication of this SA by `new` is done (`ok`) or failed.
@@ -432,7 +434,7 @@ impl IkeSa {
                 RETRY.as_secs()
             );
             if self.phase != Phase::Deleting {
-                self.reauth_at = Some(later(now, RETRY));
+                self.timers.arm(IkeTimer::Reauth, later(now, RETRY));
             }
             return;
         }
@@ -443,8 +445,8 @@ impl IkeSa {
         );
         for c in &mut self.children {
             c.replaced = true;
-            c.rekey_at = None;
-            c.expires_at = None;
+            c.timers.stop(ChildTimer::Rekey);
+            c.timers.stop(ChildTimer::Expire);
         }
         self.terminate(ctx, now);
     }

@@ -10,6 +10,7 @@ use tracing::info;
 use super::child_create::{ChildRequest, sa_payload, ts_payloads};
 use super::endpoint::Ctx;
 use super::ike_sa::{IdDisplay, IkeSa, Phase, Task, error_notify, notify};
+use super::timers::IkeTimer;
 use super::ts::resolve;
 use super::types::{Event, IkeFailReason};
 use crate::crypto::Secret;
@@ -243,10 +244,10 @@ impl IkeSa {
             k.sk_pr = Secret::new(Vec::new());
         }
         self.phase = Phase::Established;
-        self.half_open_until = None;
+        self.timers.stop(IkeTimer::HalfOpen);
         self.established_at = Some(now);
         self.start_ike_lifetimes(ctx, now);
-        self.dpd = super::ike_sa::Dpd::armed(self.peer.dpd_delay, now);
+        self.dpd_start(now);
         let (lid, rid) = (self.local_id.clone(), self.remote_id.clone());
         info!(
             "IKE SA {} established between {}[{}]...{}[{}] with {}",

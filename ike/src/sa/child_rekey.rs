@@ -45,6 +45,7 @@ use tracing::{debug, info};
 use super::endpoint::Ctx;
 use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
+use super::timers::ChildTimer;
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, Event, KernelOp};
 use super::window::{Held, Waits};
 use crate::wire::Notify;
@@ -96,7 +97,8 @@ impl IkeSa {
                     "CHILD_SA {}{child} is rekeyed once the peer has deleted the SA it replaced",
                     c.cfg.name
                 );
-                c.rekey_at = Some(later(now, Duration::from_secs(1)));
+                c.timers
+                    .arm(ChildTimer::Rekey, later(now, Duration::from_secs(1)));
                 return Ok(());
             }
             ChildState::Installed if !c.redundant => {}
@@ -105,7 +107,7 @@ impl IkeSa {
             _ => return Err(CommandError::NoSuchSa),
         }
         c.state = ChildState::Rekeying;
-        c.rekey_at = None;
+        c.timers.stop(ChildTimer::Rekey);
         let (cfg, reqid) = (c.cfg.clone(), c.reqid);
         let what = format!(
             "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o",
@@ -202,7 +204,9 @@ impl IkeSa {
             theirs.out_pending = None;
             // It never carries traffic: if the peer does not delete it,
             // we do (a delete crossing the peer's is answered as 1.4.1).
-            theirs.orphan_at = Some(later(now, ORPHAN_GRACE));
+            theirs
+                .timers
+                .arm(ChildTimer::Orphan, later(now, ORPHAN_GRACE));
         }
         let theirs = theirs.id;
         info!(
@@ -336,7 +340,8 @@ impl IkeSa {
                 o.state = ChildState::Installed;
                 // strongSwan's 5-15 s, but before the Child SA's hard end:
                 // with a short life_time the retry would come too late.
-                o.rekey_at = Some(later(now, wait_before_end(now, wait, o.end())));
+                let at = later(now, wait_before_end(now, wait, o.end()));
+                o.timers.arm(ChildTimer::Rekey, at);
                 debug!("{}: retrying the rekey of {old} later", o.cfg.name);
             }
         }

@@ -1222,3 +1222,14 @@ fn sas_by_peer_name_follow_the_responders_choice_and_removal() {
     assert!(ids(&mut p, 0, "site-b").is_empty());
     assert!(ids(&mut p, 1, "site-a").is_empty());
 }
+
+/// Per-tunnel memory: the engine's per-SA structs must not grow (an
+/// `IkeSa` is per tunnel; docs/performance.md). Run with `--nocapture` to
+/// see the sizes.
+#[test]
+fn per_sa_structs_do_not_grow() {
+    let ike = std::mem::size_of::<crate::sa::ike_sa::IkeSa>();
+    let child = std::mem::size_of::<crate::sa::child_create::Child>();
+    println!("size_of IkeSa {ike}, Child {child}");
+    assert!(ike <= 872 && child <= 248, "IkeSa {ike}, Child {child}");
+}

@@ -24,6 +24,7 @@ use super::child_create::{NONCE_LEN, ke_payload, nonce_payload, sa_payload};
 use super::endpoint::Ctx;
 use super::ike_init::random_spi;
 use super::ike_sa::{IkeSa, InitBox, Keys, Phase, Task, error_notify, later, notify};
+use super::timers::{IkeTimer, IkeTimers};
 use super::types::{CommandError, Event};
 use super::window::Window;
 use crate::crypto::ke::KeyExchange;
@@ -60,7 +61,7 @@ pub(crate) fn wait_before_end(now: Instant, wait: Duration, end: Option<Instant>
 impl IkeSa {
     /// [`wait_before_end`] of this IKE SA (its `over_time` deadline).
     pub(crate) fn retry_before_end(&self, now: Instant, wait: Duration) -> Duration {
-        wait_before_end(now, wait, self.expire_at)
+        wait_before_end(now, wait, self.timers.get(IkeTimer::Expire))
     }
 
     /// Starts a rekey of the IKE SA (the `rekey` command, the timer).
@@ -78,7 +79,7 @@ impl IkeSa {
         {
             return Ok(());
         }
-        self.rekey_at = None;
+        self.timers.stop(IkeTimer::Rekey);
         self.window.queue.push_back(Task::RekeyIke {
             spi: 0,
             nonce: Vec::new(),
@@ -254,7 +255,8 @@ impl IkeSa {
                     || notify == Some(NotifyType::NO_ADDITIONAL_SAS)
                 {
                     let wait = RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER));
-                    self.rekey_at = Some(later(now, self.retry_before_end(now, wait)));
+                    let at = later(now, self.retry_before_end(now, wait));
+                    self.timers.arm(IkeTimer::Rekey, at);
                 }
                 return;
             }
@@ -287,7 +289,7 @@ impl IkeSa {
                     // answers, then it goes.
                     loser.rekeyed = true;
                     loser.phase = Phase::Rekeyed;
-                    loser.retire_at = Some(later(now, RETIRE_AFTER));
+                    loser.timers.arm(IkeTimer::Retire, later(now, RETIRE_AFTER));
                 }
                 ctx.new_sas.push(loser);
                 self.adopt(ctx, now, winner, we_made_winner);
@@ -305,7 +307,7 @@ impl IkeSa {
         spi_r: u64,
         keys: Keys,
     ) -> IkeSa {
-        IkeSa {
+        let mut sa = IkeSa {
             id: ctx.take_ike_id(),
             initiator,
             phase: Phase::Established,
@@ -326,13 +328,8 @@ impl IkeSa {
             children: Vec::new(),
             pending_children: VecDeque::new(),
             window: Window::new(0),
-            half_open_until: None,
             dead: false,
             rekeyed: false,
-            retire_at: None,
-            rekey_at: None,
-            expire_at: None,
-            reauth_at: None,
             reauthing: false,
             reauth_pre: None,
             reauth_wants: Vec::new(),
@@ -341,14 +338,21 @@ impl IkeSa {
             // The Child SAs move over with their counters.
             dpd: super::ike_sa::Dpd {
                 bytes: self.dpd.bytes,
-                ..super::ike_sa::Dpd::armed(self.peer.dpd_delay, now)
+                querying: false,
             },
             nat: super::natt::NatT {
                 encap: self.nat.encap,
-                keepalive_at: self.nat.keepalive_at,
                 init_remote: None,
             },
-        }
+            timers: IkeTimers::default(),
+        };
+        sa.timers.set(
+            IkeTimer::Dpd,
+            super::dpd::first_check(self.peer.dpd_delay, now),
+        );
+        sa.timers
+            .set(IkeTimer::Keepalive, self.timers.get(IkeTimer::Keepalive));
+        sa
     }
 
     /// `new` replaces this IKE SA: it takes the Child SAs and our queued
@@ -370,7 +374,7 @@ impl IkeSa {
             }
         }
         // The new SA sends the keepalives from now on.
-        self.nat.keepalive_at = None;
+        self.timers.stop(IkeTimer::Keepalive);
         new.pending_children = std::mem::take(&mut self.pending_children);
         new.window.queue = std::mem::take(&mut self.window.queue)
             .into_iter()
@@ -392,16 +396,16 @@ impl IkeSa {
             peer: self.peer.name.clone(),
         });
         self.rekeyed = true;
-        self.rekey_at = None;
-        self.expire_at = None;
-        self.reauth_at = None;
+        self.timers.stop(IkeTimer::Rekey);
+        self.timers.stop(IkeTimer::Expire);
+        self.timers.stop(IkeTimer::Reauth);
         self.reauthing = false;
         self.phase = Phase::Rekeyed;
         if delete_old {
             self.window.queue.push_front(Task::DeleteIke);
             self.next_task(ctx, now);
         } else {
-            self.retire_at = Some(later(now, RETIRE_AFTER));
+            self.timers.arm(IkeTimer::Retire, later(now, RETIRE_AFTER));
         }
         if terminated {
             new.pending_children.clear();

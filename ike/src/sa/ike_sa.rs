@@ -14,6 +14,7 @@ use tracing::{debug, info};
 use super::child_create::Child;
 use super::config::{ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
+use super::timers::{IkeTimer, IkeTimers};
 use super::types::{
     ChildFailReason, ChildId, CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState,
     KernelOk, KernelOp,
@@ -282,20 +283,11 @@ pub(crate) struct IkeSa {
     /// Message IDs, our requests in flight and queued, the peer's
     /// requests' answers (cached, or held back).
     pub(crate) window: Window,
-    pub(crate) half_open_until: Option<Instant>,
     pub(crate) dead: bool,
     /// NAT traversal: encapsulation, keepalives.
     pub(crate) nat: super::natt::NatT,
     /// Replaced by a rekey: it goes without an event.
     pub(crate) rekeyed: bool,
-    /// A rekey responder's old SA goes at this time if the peer did not
-    /// delete it.
-    pub(crate) retire_at: Option<Instant>,
-    /// When we rekey the IKE SA, and when it is deleted unless rekeyed.
-    pub(crate) rekey_at: Option<Instant>,
-    pub(crate) expire_at: Option<Instant>,
-    /// When we reauthenticate the IKE SA (a new one replaces it, `reauth`).
-    pub(crate) reauth_at: Option<Instant>,
     /// Its reauthentication is under way: no rekey of it meanwhile.
     pub(crate) reauthing: bool,
     /// Initiator of a reauthentication: the first Child SA's inbound SA
@@ -310,15 +302,15 @@ pub(crate) struct IkeSa {
     /// Responder of the peer's IKE rekey while ours is in flight: the new
     /// IKE SA it made and its lowest nonce, until ours is answered (2.8.2).
     pub(crate) peer_rekey: Option<(Box<IkeSa>, Vec<u8>)>,
-    /// Dead peer detection: when to look for traffic from the peer next.
+    /// Dead peer detection: the traffic seen (its timer is `IkeTimer::Dpd`).
     pub(crate) dpd: Dpd,
+    /// Every deadline of the SA but the retransmission of our request.
+    pub(crate) timers: IkeTimers,
 }
 
 /// Dead peer detection state (`PeerCfg::dpd_delay`).
 #[derive(Debug, Default)]
 pub(crate) struct Dpd {
-    /// When to check next; `None`: off, or a traffic query is in flight.
-    pub(crate) at: Option<Instant>,
     /// The inbound byte counters at the last check.
     pub(crate) bytes: Option<u64>,
     /// A traffic query is in flight.
@@ -471,25 +463,12 @@ impl IkeSa {
     /// The next time something is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         let r = self.window.deadline();
-        let children = self
-            .children
-            .iter()
-            .flat_map(|c| [c.rekey_at, c.expires_at, c.orphan_at, c.handover_at])
-            .flatten();
-        [
-            r,
-            self.half_open_until,
-            self.retire_at,
-            self.rekey_at,
-            self.expire_at,
-            self.dpd.at,
-            self.reauth_at,
-            self.nat.keepalive_at,
-        ]
-        .into_iter()
-        .flatten()
-        .chain(children)
-        .min()
+        let children = self.children.iter().filter_map(|c| c.timers.next());
+        [r, self.timers.next()]
+            .into_iter()
+            .flatten()
+            .chain(children)
+            .min()
     }
 
     /// `name[id]` for logs.
@@ -783,11 +762,11 @@ impl IkeSa {
     /// Retransmissions, give-up, half-open timeout, lifetimes.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
         self.natt_timeout(ctx, now);
-        if self.half_open_until.is_some_and(|t| t <= now) {
+        if self.timers.is_due(IkeTimer::HalfOpen, now) {
             self.fail(ctx, IkeFailReason::HalfOpenTimeout);
             return;
         }
-        if self.retire_at.is_some_and(|t| t <= now) {
+        if self.timers.is_due(IkeTimer::Retire, now) {
             debug!(
                 "{}: rekeyed IKE SA not deleted by the peer, removing it",
                 self.name()
@@ -959,13 +938,7 @@ impl IkeSa {
             });
         }
         self.window.clear();
-        self.half_open_until = None;
-        self.nat.keepalive_at = None;
-        self.retire_at = None;
-        self.rekey_at = None;
-        self.expire_at = None;
-        self.dpd.at = None;
-        self.reauth_at = None;
+        self.timers.clear();
         if let Some((mut other, _)) = self.peer_rekey.take() {
             other.teardown(ctx, by_peer);
         }
@@ -1126,8 +1099,8 @@ impl IkeSa {
             remote_id: self.remote_id.clone(),
             suite: self.keys.as_ref().map(|k| k.suite),
             established_at: self.established_at,
-            rekey_at: self.rekey_at,
-            expires_at: self.expire_at,
+            rekey_at: self.timers.get(IkeTimer::Rekey),
+            expires_at: self.timers.get(IkeTimer::Expire),
             nat_local: self.nat_local,
             nat_remote: self.nat_remote,
             encap: self.nat.encap,

@@ -21,36 +21,40 @@ use tracing::debug;
 
 use super::endpoint::Ctx;
 use super::ike_sa::{Dpd, IkeSa, KernelPurpose, Phase, Task, later};
+use super::timers::IkeTimer;
 use super::types::{ChildState, KernelOk, KernelOp};
 
-impl Dpd {
-    /// Checks `delay` from `now` (none if `delay` is zero). The counters
-    /// start at zero: the SAs of a new IKE SA are new.
-    pub(crate) fn armed(delay: Duration, now: Instant) -> Self {
-        Dpd {
-            at: (!delay.is_zero()).then(|| later(now, delay)),
-            bytes: Some(0),
-            querying: false,
-        }
-    }
+/// When the first check is due: `delay` from `now` (none if zero).
+pub(crate) fn first_check(delay: Duration, now: Instant) -> Option<Instant> {
+    (!delay.is_zero()).then(|| later(now, delay))
 }
 
 impl IkeSa {
+    /// The SA is established: checks start, with counters at zero (the
+    /// SAs of a new IKE SA are new).
+    pub(crate) fn dpd_start(&mut self, now: Instant) {
+        self.dpd = Dpd {
+            bytes: Some(0),
+            querying: false,
+        };
+        let at = first_check(self.peer.dpd_delay, now);
+        self.timers.set(IkeTimer::Dpd, at);
+    }
+
     /// Something authentic came from the peer: it is alive.
     pub(crate) fn dpd_seen(&mut self, now: Instant) {
         let delay = self.peer.dpd_delay;
         if !delay.is_zero() && !self.dpd.querying {
-            self.dpd.at = Some(later(now, delay));
+            self.timers.arm(IkeTimer::Dpd, later(now, delay));
         }
     }
 
     /// The check is due: look at the traffic, or ask the peer.
     pub(crate) fn dpd_due(&mut self, ctx: &mut Ctx, now: Instant) {
         let delay = self.peer.dpd_delay;
-        if self.dpd.at.is_none_or(|t| t > now) {
+        if !self.timers.fire(IkeTimer::Dpd, now) {
             return;
         }
-        self.dpd.at = None;
         if delay.is_zero() {
             return;
         }
@@ -60,7 +64,7 @@ impl IkeSa {
             || self.window.outstanding().is_some()
             || !self.window.queue.is_empty()
         {
-            self.dpd.at = Some(later(now, delay));
+            self.timers.arm(IkeTimer::Dpd, later(now, delay));
             return;
         }
         let sas: Vec<_> = self

@@ -24,6 +24,7 @@ use super::config::ChildLifetimes;
 use super::endpoint::Ctx;
 use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, Phase, Task, later};
+use super::timers::{ChildTimer, IkeTimer};
 use super::types::{ChildId, ChildState, CommandError};
 use crate::wire::codes::ProtocolId;
 
@@ -60,30 +61,35 @@ impl IkeSa {
         let at = |t: Duration| {
             (!t.is_zero()).then(|| later(now, t.saturating_sub(ctx.jitter(l.rand_time.min(t)))))
         };
-        self.rekey_at = at(l.rekey_time);
-        self.reauth_at = at(l.reauth_time);
+        self.timers.set(IkeTimer::Rekey, at(l.rekey_time));
+        self.timers.set(IkeTimer::Reauth, at(l.reauth_time));
         // As strongSwan: the SA goes `over_time` after the earlier of
         // rekey and reauthentication if neither replaced it.
         let first = [l.rekey_time, l.reauth_time]
             .into_iter()
             .filter(|t| !t.is_zero())
             .min();
-        self.expire_at = first
+        let expire = first
             .filter(|_| !l.over_time.is_zero())
             .map(|t| later(now, t.saturating_add(l.over_time)));
+        self.timers.set(IkeTimer::Expire, expire);
     }
 
     /// A rekey made `new` from this SA: the reauthentication time stays
     /// (strongSwan's too survives rekeying), and with it the deadline.
     pub(crate) fn inherit_reauth(&self, new: &mut IkeSa) {
-        let Some(reauth) = self.reauth_at else {
+        let Some(reauth) = self.timers.get(IkeTimer::Reauth) else {
             return;
         };
-        new.reauth_at = Some(reauth);
+        new.timers.arm(IkeTimer::Reauth, reauth);
         let over = self.peer.lifetimes.over_time;
         if !over.is_zero() {
             let by_reauth = later(reauth, over);
-            new.expire_at = Some(new.expire_at.map_or(by_reauth, |t| t.min(by_reauth)));
+            let expire = new
+                .timers
+                .get(IkeTimer::Expire)
+                .map_or(by_reauth, |t| t.min(by_reauth));
+            new.timers.arm(IkeTimer::Expire, expire);
         }
     }
 
@@ -93,17 +99,18 @@ impl IkeSa {
             return;
         };
         let l = c.cfg.lifetimes;
-        c.rekey_at = (!l.rekey_time.is_zero()).then(|| {
+        let rekey = (!l.rekey_time.is_zero()).then(|| {
             let jitter = ctx.jitter(l.rand_time.min(l.rekey_time));
             later(now, l.rekey_time.saturating_sub(jitter))
         });
-        c.expires_at = (!l.life_time.is_zero()).then(|| later(now, l.life_time));
+        c.timers.set(ChildTimer::Rekey, rekey);
+        let expire = (!l.life_time.is_zero()).then(|| later(now, l.life_time));
+        c.timers.set(ChildTimer::Expire, expire);
     }
 
     /// Timers of the SA and its children that are due.
     pub(crate) fn lifetimes_due(&mut self, ctx: &mut Ctx, now: Instant) {
-        if self.expire_at.is_some_and(|t| t <= now) {
-            self.expire_at = None;
+        if self.timers.fire(IkeTimer::Expire, now) {
             info!(
                 "IKE SA {} reached its lifetime without a rekey, deleting it",
                 self.name()
@@ -111,36 +118,35 @@ impl IkeSa {
             self.terminate(ctx, now);
             return;
         }
-        if self.reauth_at.is_some_and(|t| t <= now) {
-            self.reauth_at = None;
+        if self.timers.fire(IkeTimer::Reauth, now) {
             if self.phase == Phase::Established && !self.reauthing {
                 // The endpoint starts the new IKE SA (`reauth`).
                 self.reauthing = true;
                 ctx.reauths.push(self.id);
             } else if !self.reauthing && self.phase != Phase::Deleting {
-                self.reauth_at = Some(later(now, LATER));
+                self.timers.arm(IkeTimer::Reauth, later(now, LATER));
             }
         }
-        if self.rekey_at.is_some_and(|t| t <= now) {
-            self.rekey_at = None;
+        if self.timers.fire(IkeTimer::Rekey, now) {
             if self.reauthing {
                 // A new IKE SA is on its way: no rekey of this one.
-                self.rekey_at = Some(later(now, LATER));
+                self.timers.arm(IkeTimer::Rekey, later(now, LATER));
             } else if self.rekey_ike(ctx, now).is_err() && self.phase != Phase::Deleting {
-                self.rekey_at = Some(later(now, self.retry_before_end(now, LATER)));
+                let at = later(now, self.retry_before_end(now, LATER));
+                self.timers.arm(IkeTimer::Rekey, at);
             }
         }
         self.handovers_due(ctx, now);
         let expired: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|c| c.expires_at.is_some_and(|t| t <= now))
+            .filter(|c| c.timers.is_due(ChildTimer::Expire, now))
             .map(|c| c.id)
             .collect();
         for id in expired {
             if let Some(c) = self.child_mut(id) {
-                c.expires_at = None;
-                c.rekey_at = None;
+                c.timers.stop(ChildTimer::Expire);
+                c.timers.stop(ChildTimer::Rekey);
                 info!(
                     "CHILD_SA {}{id} reached its lifetime without a rekey, deleting it",
                     c.cfg.name
@@ -151,7 +157,7 @@ impl IkeSa {
         let orphans: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|c| c.orphan_at.is_some_and(|t| t <= now))
+            .filter(|c| c.timers.is_due(ChildTimer::Orphan, now))
             .map(|c| c.id)
             .collect();
         for id in orphans {
@@ -159,7 +165,7 @@ impl IkeSa {
             let Some(c) = self.child_mut(id) else {
                 continue;
             };
-            c.orphan_at = None;
+            c.timers.stop(ChildTimer::Orphan);
             match c.state {
                 ChildState::Installed => {
                     info!(
@@ -170,7 +176,7 @@ impl IkeSa {
                 }
                 // Not in the kernel yet: look again later.
                 ChildState::Creating | ChildState::Installing => {
-                    c.orphan_at = Some(later(now, ORPHAN_GRACE));
+                    c.timers.arm(ChildTimer::Orphan, later(now, ORPHAN_GRACE));
                 }
                 _ => {}
             }
@@ -178,18 +184,18 @@ impl IkeSa {
         let due: Vec<ChildId> = self
             .children
             .iter()
-            .filter(|c| c.rekey_at.is_some_and(|t| t <= now))
+            .filter(|c| c.timers.is_due(ChildTimer::Rekey, now))
             .map(|c| c.id)
             .collect();
         for id in due {
             if let Some(c) = self.child_mut(id) {
-                c.rekey_at = None;
+                c.timers.stop(ChildTimer::Rekey);
             }
             match self.rekey_child(ctx, now, id) {
                 Err(CommandError::WrongState(_)) if self.phase != Phase::Deleting => {
                     // The IKE SA is busy (being rekeyed): a bit later.
                     if let Some(c) = self.child_mut(id) {
-                        c.rekey_at = Some(later(now, LATER));
+                        c.timers.arm(ChildTimer::Rekey, later(now, LATER));
                     }
                 }
                 _ => {}
@@ -301,7 +307,8 @@ impl IkeSa {
                 if let Some(c) = self.child_mut(child)
                     && c.state == ChildState::Installed
                 {
-                    c.rekey_at = Some(later(now, wait_before_end(now, LATER, c.end())));
+                    let at = later(now, wait_before_end(now, LATER, c.end()));
+                    c.timers.arm(ChildTimer::Rekey, at);
                 }
             }
         }

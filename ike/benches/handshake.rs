@@ -4,7 +4,7 @@
 //! key-exchange operations alone (initiator keygen, responder keygen +
 //! shared secret, initiator shared secret).
 //!
-//! `cargo bench -p ike-daemon --bench handshake` prints, per group, the
+//! `cargo bench -p ike --bench handshake` prints, per group, the
 //! median time of one handshake and of one floor, and their ratio; both
 //! are measured interleaved in the same run so machine load hits both.
 //!

@@ -1,0 +1,22 @@
+//! `ike`: IKEv2 (RFC 7296) as a library with no I/O and no clock.
+//!
+//! Layers, bottom up (see docs/architecture.md):
+//! - [`wire`]: IKEv2 messages and payloads, checked parsing and emitting.
+//! - [`config`]: the YAML configuration (swanctl.conf names), typed and validated.
+//! - [`crypto`]: key exchange, PRFs, key derivation, SK payload protection,
+//!   AUTH, proposals; behind the [`crypto::CryptoProvider`] trait.
+//!
+//! - [`sa`]: the IKE SA state machines behind the sans-IO [`sa::Endpoint`].
+//! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
+//!
+//! Nothing above opens a socket, reads a clock or spawns a task: the daemon
+//! (crate `ike-daemon`) feeds datagrams and time in and carries the outputs
+//! out. The library has no tokio, no netlink and no I/O in its dependencies.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod control;
+pub mod crypto;
+pub mod sa;
+pub mod wire;
