@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use ike::config::{Config, ConfigFormat, swanctl};
+use ike::config::{Config, ConfigFormat};
 use ike_daemon::daemon::load_config_as;
 use ike_daemon::daemon::runtime::{Ports, Resolved, peers};
 
@@ -129,8 +129,8 @@ fn run(n: usize) -> [Load; 2] {
     let yaml = dir.join("iked.yaml");
     let text = swanctl_conf(n);
     std::fs::write(&conf, &text).unwrap();
-    let tree = swanctl::parse_tree_str(&text, "swanctl.conf").unwrap();
-    std::fs::write(&yaml, swanctl::to_yaml(&tree)).unwrap();
+    let tree = swanctl_compat::parse_tree_str(&text, "swanctl.conf").unwrap();
+    std::fs::write(&yaml, swanctl_compat::to_yaml(&tree)).unwrap();
     drop((text, tree));
     let s = load(&conf, ConfigFormat::Swanctl);
     let y = load(&yaml, ConfigFormat::Yaml);

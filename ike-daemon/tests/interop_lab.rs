@@ -1254,7 +1254,7 @@ fn each_case_is_valid_iked_configuration() {
     let cases = cases();
     for iked in [true, false] {
         let text = swanctl_conf(&cases, iked);
-        let c = ike::config::swanctl::parse_str(&text, "interop.conf")
+        let c = swanctl_compat::parse_str(&text, "interop.conf")
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(c.connections().len(), cases.len());
     }
@@ -1272,7 +1272,7 @@ fn each_case_is_valid_iked_configuration() {
     let yaml = String::from_utf8(out.stdout).unwrap();
     let from_yaml = ike::config::Config::from_yaml_str(&yaml, "converted.yaml")
         .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let from_conf = ike::config::swanctl::load(&conf).unwrap();
+    let from_conf = swanctl_compat::load(&conf).unwrap();
     let strip = |c: &ike::config::Config| {
         c.connections()
             .iter()

@@ -283,7 +283,7 @@ fn schema_errors_in_included_files_name_them() {
         parse_err(text),
         [
             "s.conf:2: connections.include: include \"bad.d/*.conf\": include needs file \
-          access: load the file with ike::config::swanctl::load"
+          access: load the file with swanctl_compat::load"
         ]
     );
     assert!(main.exists(), "tests/data/include/ok-main.conf");
@@ -492,4 +492,73 @@ proptest! {
             }
         }
     }
+}
+
+// The swanctl.conf halves of the configuration schema's tests in ike's
+// config/tests.rs: the same keys read from swanctl.conf.
+
+#[test]
+fn encap_takes_strongswans_booleans_in_swanctl_conf() {
+    let c = swanctl_compat::parse_str(
+        "connections {\n c {\n  encap = yes\n  remote_port = 4501\n  local { auth = psk }\n  remote { auth = psk }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap();
+    assert!(c.connections()[0].encap);
+    assert_eq!(c.connections()[0].remote_port, 4501);
+}
+
+#[test]
+fn rand_bytes_and_packets_are_read_from_swanctl_conf() {
+    let c = swanctl_compat::parse_str(
+        "connections {\n c {\n  local { auth = psk }\n  remote { auth = psk }\n  \
+         children {\n   c {\n    rekey_packets = 100\n    life_packets = 1000\n    \
+         rand_packets = 10\n    rekey_bytes = 2k\n   }\n  }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = c.connections()[0].children[0].lifetimes;
+    assert_eq!(
+        (d.rekey_packets, d.life_packets, d.rand_packets),
+        (100, 1000, 10)
+    );
+    assert_eq!(
+        (d.rekey_bytes, d.life_bytes, d.rand_bytes),
+        (2048, 2252, 204)
+    );
+    let e = swanctl_compat::parse_str(
+        "connections {\n c {\n  local { auth = psk }\n  remote { auth = psk }\n  \
+         children {\n   c {\n    rekey_packets = 100\n    rand_packets = 100\n   }\n  }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("s.conf:8: connections.c.children.c.rand_packets: rand_packets must be smaller than rekey_packets"),
+        "{e}"
+    );
+}
+
+#[test]
+fn liveness_and_action_keys_in_swanctl_conf() {
+    use std::time::Duration;
+    let c = swanctl_compat::parse_str(
+        "connections {\n c {\n  remote_addrs = 192.0.2.2\n  dpd_delay = 10s\n  \
+         dpd_timeout = 60\n  local { auth = psk }\n  remote { auth = psk }\n  children {\n   \
+         lan {\n    start_action = trap\n    close_action = trap\n    dpd_action = restart\n   \
+         }\n  }\n }\n}\n",
+        "s.conf",
+    )
+    .unwrap();
+    let (cn, ch) = (&c.connections()[0], &c.connections()[0].children[0]);
+    assert_eq!(cn.dpd_delay, Duration::from_secs(10));
+    assert_eq!(cn.dpd_timeout, Duration::from_secs(60));
+    assert_eq!(
+        (ch.start_action, ch.close_action, ch.dpd_action),
+        (
+            ike::config::StartAction::Trap,
+            ike::config::CloseAction::Trap,
+            ike::config::DpdAction::Restart
+        )
+    );
 }

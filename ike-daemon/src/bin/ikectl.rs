@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let (req, json) = match &args.cmd {
         Cmd::Convert { file } => {
-            return match ike::config::swanctl::convert_file(file) {
+            return match swanctl_compat::convert_file(file) {
                 Ok(yaml) => {
                     print!("{yaml}");
                     ExitCode::SUCCESS

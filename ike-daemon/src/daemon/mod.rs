@@ -24,7 +24,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use ike::config::{Config, ConfigFormat, swanctl};
+use ike::config::{Config, ConfigFormat};
 use ike::control::{ErrorKind, Request, Response};
 use ike::crypto::DefaultProvider;
 use ike::sa::{
@@ -127,7 +127,7 @@ pub fn load_config_as(path: &Path, format: Option<ConfigFormat>) -> Result<Confi
             Config::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())
         }
         // Reads the file with the ones it includes.
-        ConfigFormat::Swanctl => swanctl::load(path).map_err(|e| e.to_string()),
+        ConfigFormat::Swanctl => swanctl_compat::load(path).map_err(|e| e.to_string()),
     }
 }
 

@@ -29,7 +29,6 @@
 mod build;
 mod identity;
 mod off;
-pub mod swanctl;
 #[cfg(test)]
 mod tests;
 pub mod tree;
@@ -50,12 +49,12 @@ pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
-/// ([`swanctl`]).
+/// (read by the `swanctl-compat` crate).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigFormat {
     /// iked's YAML (docs/configuration.md).
     Yaml,
-    /// strongSwan's swanctl.conf, read by [`swanctl`].
+    /// strongSwan's swanctl.conf, read by the `swanctl-compat` crate.
     Swanctl,
 }
 

@@ -20,7 +20,7 @@
 //! maps them back to the swanctl names (`secrets.ike[0].ids[1]` →
 //! `secrets.ike-moon.id-2`, `connections.c.local` → `connections.c.local-psk`).
 
-use crate::config::tree::{Kind, Loc, Node};
+use ike::config::tree::{Kind, Loc, Node};
 
 use super::parse::{Entry, Kv, Problem, Section};
 

@@ -8,7 +8,7 @@
 
 use core::fmt::Write as _;
 
-use crate::config::tree::{Kind, Node};
+use ike::config::tree::{Kind, Node};
 
 /// The tree as YAML text.
 pub(crate) fn to_yaml(root: &Node) -> String {
@@ -126,7 +126,7 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tree::FileId;
+    use ike::config::tree::FileId;
 
     fn s(t: &str) -> Node {
         Node::new(FileId(0), 1, Kind::Scalar(t.into()))

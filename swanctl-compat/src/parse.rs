@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::tree::{FileId, Loc};
+use ike::config::tree::{FileId, Loc};
 
 /// Sections deeper than this are refused (recursion bound).
 const MAX_DEPTH: usize = 64;
@@ -206,11 +206,11 @@ pub(crate) struct NoFiles;
 impl Files for NoFiles {
     fn read(&self, _: &Path) -> std::io::Result<String> {
         Err(std::io::Error::other(
-            "include needs file access: load the file with ike::config::swanctl::load",
+            "include needs file access: load the file with swanctl_compat::load",
         ))
     }
     fn glob(&self, _: &str) -> Result<Vec<PathBuf>, String> {
-        Err("include needs file access: load the file with ike::config::swanctl::load".into())
+        Err("include needs file access: load the file with swanctl_compat::load".into())
     }
 }
 
@@ -857,7 +857,7 @@ mod tests {
         let e = err("s {\n  include foo.conf\n}\n");
         assert_eq!(e.loc.line, 2);
         assert_eq!(e.path, "s.include");
-        assert!(e.message.contains("ike::config::swanctl::load"), "{e:?}");
+        assert!(e.message.contains("swanctl_compat::load"), "{e:?}");
     }
 
     #[test]
