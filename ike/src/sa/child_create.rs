@@ -16,6 +16,7 @@ use super::types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
     Event, KernelOp,
 };
+use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::ke::KeyExchange;
 use crate::crypto::keymat::ChildKeys;
@@ -106,8 +107,6 @@ impl Child {
 /// the kernel: SPI allocation, then install.
 #[derive(Debug)]
 pub(crate) struct PendingChild {
-    pub(crate) mid: u32,
-    pub(crate) exchange: ExchangeType,
     /// Payloads that go first in the answer (IDr and AUTH of IKE_AUTH).
     pub(crate) prefix: Vec<Payload>,
     pub(crate) child: ChildId,
@@ -293,7 +292,7 @@ impl IkeSa {
     /// Queues a CREATE_CHILD_SA for `cfg`.
     pub(crate) fn start_child(&mut self, ctx: &mut Ctx, cfg: Arc<ChildCfg>) {
         let child = self.new_child(ctx, cfg, true);
-        self.queue.push_back(Task::CreateChild {
+        self.window.queue.push_back(Task::CreateChild {
             child,
             nonce: Vec::new(),
             ke: None,
@@ -340,7 +339,7 @@ impl IkeSa {
 
     /// An inbound SPI arrived for `child`.
     pub(crate) fn spi_ready(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
-        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+        if self.window.held_child() == Some(child) {
             self.responder_install(ctx, now);
         } else if self.initiator && self.phase == Phase::AwaitSpi {
             self.send_auth_request(ctx, now);
@@ -469,7 +468,7 @@ impl IkeSa {
             debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
             c.ke_retries = c.ke_retries.saturating_add(1);
             Arc::make_mut(&mut c.cfg).proposals = promoted;
-            self.queue.push_front(Task::CreateChild {
+            self.window.queue.push_front(Task::CreateChild {
                 child,
                 nonce: Vec::new(),
                 ke: None,
@@ -628,7 +627,7 @@ impl IkeSa {
         reason: ChildFailReason,
     ) {
         if let Some(c) = self.children.iter().find(|c| c.id == child) {
-            self.queue.push_back(Task::DeleteRejected {
+            self.window.queue.push_back(Task::DeleteRejected {
                 protocol: c.protocol,
                 spi: c.spi_in,
             });
@@ -891,7 +890,7 @@ impl IkeSa {
         if timers {
             self.start_child_lifetimes(ctx, now, child);
         }
-        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+        if self.window.held_child() == Some(child) {
             self.responder_answer(ctx, None);
         }
         if let Some(old) = rekey {
@@ -914,14 +913,15 @@ impl IkeSa {
             return;
         };
         let c = self.children.remove(pos);
-        self.queue
+        self.window
+            .queue
             .retain(|t| !matches!(t, Task::CreateChild { child: x, .. } if *x == child));
         let rekey = c.rekey.filter(|_| c.initiator);
         self.drop_child(ctx, c, false, reason.clone());
         if let Some(old) = rekey {
             self.rekey_failed(ctx, now, old, &reason);
         }
-        if self.pending.as_ref().is_some_and(|p| p.child == child) {
+        if self.window.held_child() == Some(child) {
             self.responder_answer(ctx, Some(NotifyType::NO_PROPOSAL_CHOSEN));
         }
         if self.initiator && self.phase == Phase::AwaitSpi {
@@ -1218,18 +1218,20 @@ impl IkeSa {
             c.suite = suite;
             c.nonce_min = nonce_i.as_slice().min(nonce_r.as_slice()).to_vec();
         }
-        self.pending = Some(Box::new(PendingChild {
+        self.window.hold(Held {
             mid,
             exchange,
-            prefix,
-            child,
-            selected: choice.selected,
-            nonce_i,
-            nonce_r,
-            pfs,
-            ke_out,
-            transport,
-        }));
+            waits: Waits::Child(PendingChild {
+                prefix,
+                child,
+                selected: choice.selected,
+                nonce_i,
+                nonce_r,
+                pfs,
+                ke_out,
+                transport,
+            }),
+        });
         if suite.is_none() {
             self.child_failed(
                 ctx,
@@ -1242,7 +1244,7 @@ impl IkeSa {
 
     /// Responder: the SPI is there; derive keys and install.
     pub(crate) fn responder_install(&mut self, ctx: &mut Ctx, now: Instant) {
-        let Some(p) = self.pending.as_ref() else {
+        let Some(Waits::Child(p)) = self.window.held().map(|h| &h.waits) else {
             return;
         };
         let (child, ni, nr, pfs) = (p.child, p.nonce_i.clone(), p.nonce_r.clone(), p.pfs.clone());
@@ -1256,7 +1258,12 @@ impl IkeSa {
     /// Responder: sends the answer of the pending request: the child's
     /// SA and selectors, or `refusal`.
     pub(crate) fn responder_answer(&mut self, ctx: &mut Ctx, refusal: Option<NotifyType>) {
-        let Some(p) = self.pending.take() else {
+        let Some(Held {
+            mid,
+            exchange,
+            waits: Waits::Child(p),
+        }) = self.window.take_held()
+        else {
             return;
         };
         let mut inner = p.prefix;
@@ -1275,7 +1282,7 @@ impl IkeSa {
                 let mut sel = p.selected;
                 sel.spi = c.spi_in.to_be_bytes().to_vec();
                 inner.push(Payload::Sa(vec![sel]));
-                if p.exchange == ExchangeType::CREATE_CHILD_SA {
+                if exchange == ExchangeType::CREATE_CHILD_SA {
                     inner.push(Payload::Nonce(p.nonce_r));
                     if let Some(k) = p.ke_out {
                         inner.push(Payload::Ke(k));
@@ -1285,7 +1292,7 @@ impl IkeSa {
                 inner.push(Payload::TsR(c.local_ts.clone()));
             }
         }
-        self.send_response(ctx, p.exchange, p.mid, inner);
+        self.send_response(ctx, exchange, mid, inner);
     }
 
     /// Responder: a CREATE_CHILD_SA request.

@@ -47,8 +47,9 @@ use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
 use super::timers::ChildTimer;
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, Event, KernelOp};
+use super::window::{Held, Waits};
 use crate::wire::Notify;
-use crate::wire::codes::{ExchangeType, NotifyType};
+use crate::wire::codes::NotifyType;
 
 /// How long the peer has to delete its redundant SA after we won a rekey
 /// collision before we delete it ourselves. The peer deletes it as soon
@@ -114,7 +115,7 @@ impl IkeSa {
         );
         debug!("rekeying {what} (IKE SA {})", self.name());
         let new = self.new_child_with(ctx, cfg, true, reqid, Some(child));
-        self.queue.push_back(Task::CreateChild {
+        self.window.queue.push_back(Task::CreateChild {
             child: new,
             nonce: Vec::new(),
             ke: None,
@@ -236,7 +237,7 @@ impl IkeSa {
                     c.cfg.name
                 );
                 c.state = ChildState::Deleting;
-                self.queue.push_back(Task::DeleteChild(new));
+                self.window.queue.push_back(Task::DeleteChild(new));
             }
             return;
         }
@@ -252,7 +253,7 @@ impl IkeSa {
                 if let Some(c) = self.child_mut(new) {
                     c.state = ChildState::Deleting;
                 }
-                self.queue.push_back(Task::DeleteChild(new));
+                self.window.queue.push_back(Task::DeleteChild(new));
                 return;
             }
             let Some(o) = self.child_mut(old) else {
@@ -271,7 +272,7 @@ impl IkeSa {
                 name: cname,
             });
             if delete {
-                self.queue.push_back(Task::DeleteChild(old));
+                self.window.queue.push_back(Task::DeleteChild(old));
             }
         } else {
             match self.child_mut(old) {
@@ -446,13 +447,17 @@ impl IkeSa {
             }
             return;
         }
-        if let Some((mid, inner, left)) = self.deferred.take() {
-            let left = left.saturating_sub(1);
-            if left == 0 {
-                self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
-            } else {
-                self.deferred = Some((mid, inner, left));
-            }
+        if self
+            .window
+            .held_mut()
+            .is_some_and(|h| h.outbound_in(id, child))
+            && let Some(Held {
+                mid,
+                exchange,
+                waits: Waits::Outbound { inner, .. },
+            }) = self.window.take_held()
+        {
+            self.send_response(ctx, exchange, mid, inner);
         }
         let Some(c) = self.child_mut(child) else {
             return;
@@ -488,7 +493,7 @@ impl IkeSa {
         c.outbound = false;
         if c.state == ChildState::Installed {
             c.state = ChildState::Deleting;
-            self.queue.push_back(Task::DeleteChild(child));
+            self.window.queue.push_back(Task::DeleteChild(child));
             self.next_task(ctx, now);
         }
     }

@@ -60,7 +60,9 @@ impl IkeSa {
         }
         // A request in flight finds a dead peer by itself (its
         // retransmissions run out); while rekeying or deleting the same.
-        if self.phase != Phase::Established || self.outstanding.is_some() || !self.queue.is_empty()
+        if self.phase != Phase::Established
+            || self.window.outstanding().is_some()
+            || !self.window.queue.is_empty()
         {
             self.timers.arm(IkeTimer::Dpd, later(now, delay));
             return;
@@ -119,8 +121,13 @@ impl IkeSa {
 
     fn send_liveness(&mut self, ctx: &mut Ctx, now: Instant) {
         debug!("{}: nothing from the peer, liveness check", self.name());
-        if !self.queue.iter().any(|t| matches!(t, Task::Liveness)) {
-            self.queue.push_back(Task::Liveness);
+        if !self
+            .window
+            .queue
+            .iter()
+            .any(|t| matches!(t, Task::Liveness))
+        {
+            self.window.queue.push_back(Task::Liveness);
         }
         self.next_task(ctx, now);
     }

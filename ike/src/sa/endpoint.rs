@@ -15,6 +15,7 @@ use super::types::{
     CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp, KernelReq,
     KernelResult, Transmit,
 };
+use super::window::Waits;
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
 use crate::wire::codes::ExchangeType;
@@ -64,7 +65,7 @@ pub(crate) struct Ctx {
     /// in: the answer to a peer's delete of a reauthenticated IKE SA,
     /// whose Child SAs' successors send from then on (the peer removes
     /// the old inbound SAs when it has the answer).
-    pub(crate) held: Vec<(super::Transmit, Vec<(IkeSaId, ChildId)>)>,
+    pub(crate) held: Vec<super::window::Held>,
     /// The peer configurations matching the last IKE_SA_INIT's addresses
     /// (`ike_init::candidates`), shared by the half-open SAs from the same
     /// addresses: with N connections between two gateways each held its
@@ -373,15 +374,12 @@ impl Endpoint {
         if self.ctx.held.is_empty() {
             return;
         }
-        for (_, waiting) in &mut self.ctx.held {
-            waiting.retain(|w| *w != done);
-        }
-        let (ready, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ctx.held)
-            .into_iter()
-            .partition(|(_, waiting)| waiting.is_empty());
-        self.ctx.held = held;
-        for (t, _) in ready {
-            self.ctx.transmits.push_back(t);
+        for mut h in std::mem::take(&mut self.ctx.held) {
+            if !h.outbound_in(done.0, done.1) {
+                self.ctx.held.push(h);
+            } else if let Waits::Handover { transmit, .. } = h.waits {
+                self.ctx.transmits.push_back(transmit);
+            }
         }
     }
 

@@ -12,11 +12,12 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, InitBox, InitState, Keys, Outstanding, Phase, Task, backoff, error_notify, later, notify,
+    IkeSa, InitBox, InitState, Keys, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
 use super::timers::{IkeTimer, IkeTimers};
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
+use super::window::Window;
 use crate::crypto::auth::nat_detection_hash;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
 use crate::wire::codes::{ExchangeType, KeId, NotifyType, PrfId, TransformType};
@@ -187,13 +188,7 @@ impl IkeSa {
             nat_remote: false,
             children: Vec::new(),
             pending_children: cfgs,
-            next_mid: 0,
-            outstanding: None,
-            queue: VecDeque::new(),
-            peer_mid: 0,
-            last_request: None,
-            cached_response: None,
-            pending: None,
+            window: Window::new(0),
             dead: false,
             nat: NatT::default(),
             rekeyed: false,
@@ -202,7 +197,6 @@ impl IkeSa {
             reauth_wants: Vec::new(),
             rekey_ke: (0, None),
             peer_rekey: None,
-            deferred: None,
             dpd: Default::default(),
             timers: IkeTimers::default(),
             peer,
@@ -269,13 +263,8 @@ impl IkeSa {
         .map_err(|e| e.to_string())?;
         self.init.request = bytes.clone();
         self.transmit(ctx, bytes.clone());
-        self.outstanding = Some(Box::new(Outstanding {
-            mid: 0,
-            task: Task::IkeInit,
-            bytes,
-            retransmits: 0,
-            next: later(now, backoff(ctx, 0)),
-        }));
+        self.window
+            .request_sent(0, Task::IkeInit, bytes, later(now, backoff(ctx, 0)));
         Ok(())
     }
 
@@ -373,8 +362,7 @@ impl IkeSa {
             return;
         }
         self.init.response = bytes.to_vec();
-        self.outstanding = None;
-        self.next_mid = 1;
+        self.window.init_answered();
         self.natt_after_init(ctx, now, from_any);
         debug!(
             "{}: IKE_SA_INIT done{}{}",
@@ -767,13 +755,7 @@ pub(crate) fn respond(
         nat_remote,
         children: Vec::new(),
         pending_children: VecDeque::new(),
-        next_mid: 0,
-        outstanding: None,
-        queue: VecDeque::new(),
-        peer_mid: 1,
-        last_request: None,
-        cached_response: None,
-        pending: None,
+        window: Window::new(1),
         dead: false,
         nat: NatT {
             init_remote: Some(remote),
@@ -785,7 +767,6 @@ pub(crate) fn respond(
         reauth_wants: Vec::new(),
         rekey_ke: (0, None),
         peer_rekey: None,
-        deferred: None,
         dpd: Default::default(),
         timers: IkeTimers::default(),
         peer,

@@ -26,6 +26,7 @@ use super::ike_init::random_spi;
 use super::ike_sa::{IkeSa, InitBox, Keys, Phase, Task, error_notify, later, notify};
 use super::timers::{IkeTimer, IkeTimers};
 use super::types::{CommandError, Event};
+use super::window::Window;
 use crate::crypto::ke::KeyExchange;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
 use crate::wire::codes::{ExchangeType, KeId, NotifyType, ProtocolId};
@@ -71,6 +72,7 @@ impl IkeSa {
             _ => return Err(CommandError::WrongState(self.state())),
         }
         if self
+            .window
             .queue
             .iter()
             .any(|t| matches!(t, Task::RekeyIke { .. } | Task::DeleteIke))
@@ -78,7 +80,7 @@ impl IkeSa {
             return Ok(());
         }
         self.timers.stop(IkeTimer::Rekey);
-        self.queue.push_back(Task::RekeyIke {
+        self.window.queue.push_back(Task::RekeyIke {
             spi: 0,
             nonce: Vec::new(),
             ke: None,
@@ -91,8 +93,7 @@ impl IkeSa {
     /// Sends our CREATE_CHILD_SA for a new IKE SA, once nothing else of
     /// ours is in flight and no Child SA is half made.
     pub(crate) fn send_rekey_ike(&mut self, ctx: &mut Ctx, now: Instant) {
-        let busy = self.pending.is_some()
-            || self.deferred.is_some()
+        let busy = self.window.held().is_some()
             || self.children.iter().any(|c| {
                 matches!(
                     c.state,
@@ -101,7 +102,7 @@ impl IkeSa {
             });
         if busy {
             // Again when the child is done (it calls next_task).
-            self.queue.push_back(Task::RekeyIke {
+            self.window.queue.push_back(Task::RekeyIke {
                 spi: 0,
                 nonce: Vec::new(),
                 ke: None,
@@ -194,7 +195,7 @@ impl IkeSa {
         {
             debug!("{name}: peer wants key exchange {g} for the new IKE SA, retrying");
             self.rekey_ke = (self.rekey_ke.0.saturating_add(1), Some(g));
-            self.queue.push_front(Task::RekeyIke {
+            self.window.queue.push_front(Task::RekeyIke {
                 spi: 0,
                 nonce: Vec::new(),
                 ke: None,
@@ -281,7 +282,7 @@ impl IkeSa {
                     // Ours is redundant: delete it on itself.
                     loser.rekeyed = true;
                     loser.phase = Phase::Rekeyed;
-                    loser.queue.push_back(Task::DeleteIke);
+                    loser.window.queue.push_back(Task::DeleteIke);
                     loser.next_task(ctx, now);
                 } else {
                     // The peer deletes its redundant one; until then it
@@ -326,13 +327,7 @@ impl IkeSa {
             nat_remote: self.nat_remote,
             children: Vec::new(),
             pending_children: VecDeque::new(),
-            next_mid: 0,
-            outstanding: None,
-            queue: VecDeque::new(),
-            peer_mid: 0,
-            last_request: None,
-            cached_response: None,
-            pending: None,
+            window: Window::new(0),
             dead: false,
             rekeyed: false,
             reauthing: false,
@@ -340,7 +335,6 @@ impl IkeSa {
             reauth_wants: Vec::new(),
             rekey_ke: (0, None),
             peer_rekey: None,
-            deferred: None,
             // The Child SAs move over with their counters.
             dpd: super::ike_sa::Dpd {
                 bytes: self.dpd.bytes,
@@ -366,7 +360,12 @@ impl IkeSa {
     /// for the peer's delete.
     pub(crate) fn adopt(&mut self, ctx: &mut Ctx, now: Instant, mut new: IkeSa, delete_old: bool) {
         // Deleted (by command) while being rekeyed: the new one goes too.
-        let terminated = delete_old && self.queue.iter().any(|t| matches!(t, Task::DeleteIke));
+        let terminated = delete_old
+            && self
+                .window
+                .queue
+                .iter()
+                .any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
         // Children waiting to send after a reauthentication move along.
         for (ike, ..) in ctx.pending_out.values_mut() {
@@ -377,7 +376,7 @@ impl IkeSa {
         // The new SA sends the keepalives from now on.
         self.timers.stop(IkeTimer::Keepalive);
         new.pending_children = std::mem::take(&mut self.pending_children);
-        new.queue = std::mem::take(&mut self.queue)
+        new.window.queue = std::mem::take(&mut self.window.queue)
             .into_iter()
             .filter(|t| !matches!(t, Task::RekeyIke { .. } | Task::DeleteIke))
             .collect();
@@ -403,14 +402,14 @@ impl IkeSa {
         self.reauthing = false;
         self.phase = Phase::Rekeyed;
         if delete_old {
-            self.queue.push_front(Task::DeleteIke);
+            self.window.queue.push_front(Task::DeleteIke);
             self.next_task(ctx, now);
         } else {
             self.timers.arm(IkeTimer::Retire, later(now, RETIRE_AFTER));
         }
         if terminated {
             new.pending_children.clear();
-            new.queue.push_front(Task::DeleteIke);
+            new.window.queue.push_front(Task::DeleteIke);
         }
         new.next_task(ctx, now);
         ctx.new_sas.push(new);
@@ -428,12 +427,11 @@ impl IkeSa {
                 vec![Payload::Notify(n)],
             );
         };
-        let ours_in_flight = matches!(
-            self.outstanding.as_ref().map(|o| &o.task),
-            Some(Task::RekeyIke { .. })
-        );
+        let ours_in_flight = matches!(self.window.in_flight(), Some(Task::RekeyIke { .. }));
         let busy = match self.phase {
-            Phase::Established => self.outstanding.is_some() || self.pending.is_some(),
+            Phase::Established => {
+                self.window.outstanding().is_some() || self.window.held().is_some()
+            }
             Phase::Rekeying => !ours_in_flight || self.peer_rekey.is_some(),
             _ => true,
         };

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
-use super::child_create::{Child, PendingChild};
+use super::child_create::Child;
 use super::config::{ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::timers::{IkeTimer, IkeTimers};
@@ -249,45 +249,8 @@ impl Keys {
     }
 }
 
-/// An exchange we initiate.
-#[derive(Debug)]
-pub(crate) enum Task {
-    IkeInit,
-    IkeAuth,
-    /// CREATE_CHILD_SA for this child; `nonce`/`ke` filled when sent.
-    CreateChild {
-        child: ChildId,
-        nonce: Vec<u8>,
-        ke: Option<Box<dyn KeyExchange>>,
-        offered: Vec<Proposal>,
-    },
-    /// CREATE_CHILD_SA for a new IKE SA with our SPI `spi`.
-    RekeyIke {
-        spi: u64,
-        nonce: Vec<u8>,
-        ke: Option<Box<dyn KeyExchange>>,
-        offered: Vec<Proposal>,
-    },
-    DeleteIke,
-    DeleteChild(ChildId),
-    /// Deletes the peer's half of a Child SA we refused (its answer did not
-    /// suit us): D with our inbound SPI, which the peer knows.
-    DeleteRejected {
-        protocol: ProtocolId,
-        spi: u32,
-    },
-    Liveness,
-}
-
-/// Our request in flight (window size 1).
-#[derive(Debug)]
-pub(crate) struct Outstanding {
-    pub(crate) mid: u32,
-    pub(crate) task: Task,
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) retransmits: u32,
-    pub(crate) next: Instant,
-}
+pub(crate) use super::window::Task;
+use super::window::{Due, Incoming, Window};
 
 /// One IKE SA.
 #[derive(Debug)]
@@ -317,22 +280,9 @@ pub(crate) struct IkeSa {
     pub(crate) children: Vec<Child>,
     /// Children to create with CREATE_CHILD_SA once established.
     pub(crate) pending_children: VecDeque<Arc<ChildCfg>>,
-    /// Message ID of our next request.
-    pub(crate) next_mid: u32,
-    /// (Boxed: 128 bytes an idle SA need not carry.)
-    pub(crate) outstanding: Option<Box<Outstanding>>,
-    pub(crate) queue: VecDeque<Task>,
-    /// Message ID of the peer's next request.
-    pub(crate) peer_mid: u32,
-    /// The peer's last request as received (its SHA-256: the request
-    /// itself is not needed, only whether a retransmission is the same;
-    /// issue 8), and our response to it.
-    pub(crate) last_request: Option<[u8; 32]>,
-    pub(crate) cached_response: Option<Vec<u8>>,
-    /// A request of the peer's waiting for the kernel before we answer.
-    /// (Boxed, as the other state an SA has only for a while: an `IkeSa`
-    /// is per tunnel, issue 8.)
-    pub(crate) pending: Option<Box<PendingChild>>,
+    /// Message IDs, our requests in flight and queued, the peer's
+    /// requests' answers (cached, or held back).
+    pub(crate) window: Window,
     pub(crate) dead: bool,
     /// NAT traversal: encapsulation, keepalives.
     pub(crate) nat: super::natt::NatT,
@@ -352,10 +302,6 @@ pub(crate) struct IkeSa {
     /// Responder of the peer's IKE rekey while ours is in flight: the new
     /// IKE SA it made and its lowest nonce, until ours is answered (2.8.2).
     pub(crate) peer_rekey: Option<(Box<IkeSa>, Vec<u8>)>,
-    /// The answer to the peer's delete of rekeyed Child SAs, held until
-    /// the successors' outbound SAs are in the kernel: (message ID,
-    /// payloads, installs still running).
-    pub(crate) deferred: Option<(u32, Vec<Payload>, usize)>,
     /// Dead peer detection: the traffic seen (its timer is `IkeTimer::Dpd`).
     pub(crate) dpd: Dpd,
     /// Every deadline of the SA but the retransmission of our request.
@@ -516,7 +462,7 @@ impl IkeSa {
 
     /// The next time something is due.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        let r = self.outstanding.as_ref().map(|o| o.next);
+        let r = self.window.deadline();
         let children = self.children.iter().filter_map(|c| c.timers.next());
         [r, self.timers.next()]
             .into_iter()
@@ -576,32 +522,25 @@ impl IkeSa {
         inner: Vec<Payload>,
         task: Task,
     ) {
-        let mid = self.next_mid;
+        let mid = self.window.next_mid();
         let header = self.header(exchange, false, mid);
         match self.seal(header, inner) {
             Ok(bytes) => {
-                self.next_mid = mid.wrapping_add(1);
                 debug!("{}: sending {exchange} request {mid}", self.name());
                 self.transmit(ctx, bytes.clone());
-                self.outstanding = Some(Box::new(Outstanding {
-                    mid,
-                    task,
-                    bytes,
-                    retransmits: 0,
-                    next: later(now, backoff(ctx, 0)),
-                }));
+                self.window
+                    .request_sent(mid, task, bytes, later(now, backoff(ctx, 0)));
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
         }
     }
 
-    /// Sends a protected request without waiting for its answer (a last
-    /// word before we go: AUTHENTICATION_FAILED, a delete of a half-made SA).
+    /// Sends a protected INFORMATIONAL request without waiting for its
+    /// answer ([`Window::oneshot`]: a last word before we go).
     pub(crate) fn send_oneshot(&mut self, ctx: &mut Ctx, inner: Vec<Payload>) {
-        let mid = self.next_mid;
-        let header = self.header(ExchangeType::INFORMATIONAL, false, mid);
+        let header = self.header(ExchangeType::INFORMATIONAL, false, self.window.next_mid());
         if let Ok(bytes) = self.seal(header, inner) {
-            self.next_mid = mid.wrapping_add(1);
+            self.window.oneshot();
             self.transmit(ctx, bytes);
         }
     }
@@ -619,8 +558,7 @@ impl IkeSa {
             Ok(bytes) => {
                 debug!("{}: sending {exchange} response {mid}", self.name());
                 self.transmit(ctx, bytes.clone());
-                self.cached_response = Some(bytes);
-                self.peer_mid = mid.wrapping_add(1);
+                self.window.answered(mid, bytes);
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
         }
@@ -672,24 +610,21 @@ impl IkeSa {
             return;
         }
         if h.is_response() {
-            match &self.outstanding {
-                Some(o) if o.mid == h.message_id => {}
-                _ => {
-                    debug!(
-                        "{}: dropping unexpected {} response {}",
-                        self.name(),
-                        h.exchange,
-                        h.message_id
-                    );
-                    return;
-                }
+            if !self.window.expects_response(h.message_id) {
+                debug!(
+                    "{}: dropping unexpected {} response {}",
+                    self.name(),
+                    h.exchange,
+                    h.message_id
+                );
+                return;
             }
             if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
-            let Some(out) = self.outstanding.take() else {
+            let Some(out) = self.window.take_outstanding() else {
                 return;
             };
             if let Err(e) = rules::check(&msg) {
@@ -729,41 +664,41 @@ impl IkeSa {
             self.next_task(ctx, now);
         } else {
             let mid = h.message_id;
-            if mid == self.peer_mid.wrapping_sub(1)
-                && self.last_request == Some(crate::crypto::fingerprint(bytes))
-            {
-                if let Some(r) = self.cached_response.clone() {
-                    debug!(
-                        "{}: retransmitted {} request {mid}, resending response",
-                        self.name(),
-                        h.exchange
-                    );
-                    self.transmit(ctx, r);
+            match self.window.incoming(mid, bytes) {
+                Incoming::Next => {}
+                Incoming::Retransmit => {
+                    if let Some(r) = self.window.cached_response().map(<[u8]>::to_vec) {
+                        debug!(
+                            "{}: retransmitted {} request {mid}, resending response",
+                            self.name(),
+                            h.exchange
+                        );
+                        self.transmit(ctx, r);
+                    }
+                    return;
                 }
-                return;
-            }
-            if mid != self.peer_mid {
-                debug!(
-                    "{}: dropping {} request {mid}, expected {}",
-                    self.name(),
-                    h.exchange,
-                    self.peer_mid
-                );
-                return;
-            }
-            if self.pending.is_some() || self.deferred.is_some() {
-                debug!(
-                    "{}: request {mid} still being processed, dropping it",
-                    self.name()
-                );
-                return;
+                Incoming::Unexpected(expected) => {
+                    debug!(
+                        "{}: dropping {} request {mid}, expected {expected}",
+                        self.name(),
+                        h.exchange,
+                    );
+                    return;
+                }
+                Incoming::Busy => {
+                    debug!(
+                        "{}: request {mid} still being processed, dropping it",
+                        self.name()
+                    );
+                    return;
+                }
             }
             if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
-            self.last_request = Some(crate::crypto::fingerprint(bytes));
+            self.window.accept(bytes);
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
@@ -844,35 +779,32 @@ impl IkeSa {
             return;
         }
         self.dpd_due(ctx, now);
-        let Some(out) = self.outstanding.as_mut() else {
-            return;
+        let task = match self
+            .window
+            .timeout(now, ctx.cfg.retransmit_tries, |n| backoff(ctx, n))
+        {
+            Due::Nothing => return,
+            Due::Resend { n, mid, bytes } => {
+                debug!("{}: retransmit {n} of request {mid}", self.name());
+                self.transmit(ctx, bytes);
+                return;
+            }
+            Due::GiveUp(task) => task,
         };
-        if out.next > now {
-            return;
-        }
-        if out.retransmits < ctx.cfg.retransmit_tries {
-            out.retransmits = out.retransmits.saturating_add(1);
-            out.next = later(now, backoff(ctx, out.retransmits));
-            let (n, mid, bytes) = (out.retransmits, out.mid, out.bytes.clone());
-            debug!("{}: retransmit {n} of request {mid}", self.name());
-            self.transmit(ctx, bytes);
-            return;
-        }
-        let task = self.outstanding.take().map(|o| o.task);
         info!(
             "{}: giving up after {} retransmissions",
             self.name(),
             ctx.cfg.retransmit_tries
         );
         match task {
-            Some(Task::DeleteIke) => self.delete_ike_response(ctx),
+            Task::DeleteIke => self.delete_ike_response(ctx),
             _ => self.fail(ctx, IkeFailReason::PeerNotResponding),
         }
     }
 
     /// Sends the next queued request if none is in flight.
     pub(crate) fn next_task(&mut self, ctx: &mut Ctx, now: Instant) {
-        if self.dead || self.outstanding.is_some() {
+        if self.dead || self.window.outstanding().is_some() {
             return;
         }
         if !matches!(
@@ -881,7 +813,7 @@ impl IkeSa {
         ) {
             return;
         }
-        if self.queue.is_empty()
+        if self.window.queue.is_empty()
             && self.phase == Phase::Established
             && let Some(cfg) = self.pending_children.pop_front()
         {
@@ -890,19 +822,19 @@ impl IkeSa {
             }
             self.start_child(ctx, cfg);
         }
-        let Some(task) = self.queue.pop_front() else {
+        let Some(task) = self.window.queue.pop_front() else {
             return;
         };
         // An idle SA keeps no room for tasks (four 80-byte entries after
         // its first; issue 8).
-        if self.queue.is_empty() {
-            self.queue.shrink_to_fit();
+        if self.window.queue.is_empty() {
+            self.window.queue.shrink_to_fit();
         }
         match task {
             Task::CreateChild { child, .. } => {
                 if !self.child_ready(child) {
                     // Wait for the SPI; handle_kernel calls us again.
-                    self.queue.push_front(task);
+                    self.window.queue.push_front(task);
                     return;
                 }
                 self.send_create_child(ctx, now, child);
@@ -1005,10 +937,7 @@ impl IkeSa {
                 reason: ChildFailReason::IkeSaGone,
             });
         }
-        self.outstanding = None;
-        self.queue.clear();
-        self.pending = None;
-        self.deferred = None;
+        self.window.clear();
         self.timers.clear();
         if let Some((mut other, _)) = self.peer_rekey.take() {
             other.teardown(ctx, by_peer);
@@ -1074,7 +1003,9 @@ impl IkeSa {
                         }
                     }
                     if let Some((protocol, spi)) = peer_half {
-                        self.queue.push_back(Task::DeleteRejected { protocol, spi });
+                        self.window
+                            .queue
+                            .push_back(Task::DeleteRejected { protocol, spi });
                     }
                     self.child_failed(ctx, now, child, ChildFailReason::Kernel(e))
                 }
@@ -1106,9 +1037,14 @@ impl IkeSa {
     pub(crate) fn terminate(&mut self, ctx: &mut Ctx, now: Instant) {
         match self.phase {
             Phase::Established | Phase::Rekeying => {
-                if !self.queue.iter().any(|t| matches!(t, Task::DeleteIke)) {
+                if !self
+                    .window
+                    .queue
+                    .iter()
+                    .any(|t| matches!(t, Task::DeleteIke))
+                {
                     // Before queued work, which may wait for the kernel.
-                    self.queue.push_front(Task::DeleteIke);
+                    self.window.queue.push_front(Task::DeleteIke);
                 }
                 // A delete goes before anything else we still wanted to do.
                 self.pending_children.clear();
@@ -1133,7 +1069,7 @@ impl IkeSa {
         if self.phase != Phase::Established {
             return Err(CommandError::WrongState(self.state()));
         }
-        self.queue.push_back(Task::Liveness);
+        self.window.queue.push_back(Task::Liveness);
         self.next_task(ctx, now);
         Ok(())
     }

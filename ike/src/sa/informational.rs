@@ -9,6 +9,7 @@ use tracing::{debug, info};
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, Phase, Task, notify};
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, IkeFailReason};
+use super::window::{Held, Waits};
 use crate::wire::codes::{ExchangeType, NotifyType, ProtocolId};
 use crate::wire::{Delete, Message, Payload};
 
@@ -37,7 +38,7 @@ impl IkeSa {
             })
             .ok_or(CommandError::NoSuchSa)?;
         c.state = ChildState::Deleting;
-        self.queue.push_back(Task::DeleteChild(child));
+        self.window.queue.push_back(Task::DeleteChild(child));
         // A successor from the peer's rekey, not yet carrying traffic,
         // goes too.
         let successors: Vec<ChildId> = self
@@ -56,7 +57,7 @@ impl IkeSa {
                 c.state = ChildState::Deleting;
                 c.out_pending = None;
             }
-            self.queue.push_back(Task::DeleteChild(s));
+            self.window.queue.push_back(Task::DeleteChild(s));
         }
         self.next_task(ctx, now);
         Ok(())
@@ -133,7 +134,7 @@ impl IkeSa {
                     "{}: peer deletes the IKE SA while both rekeyed it: its rekey wins",
                     self.name()
                 );
-                self.outstanding = None;
+                self.window.take_outstanding();
                 self.adopt(ctx, now, *theirs, false);
             }
             let at = ctx.transmits.len();
@@ -152,7 +153,14 @@ impl IkeSa {
                     self.name(),
                     handed.len()
                 );
-                ctx.held.push((t, handed));
+                ctx.held.push(Held {
+                    mid,
+                    exchange: ExchangeType::INFORMATIONAL,
+                    waits: Waits::Handover {
+                        transmit: t,
+                        children: handed,
+                    },
+                });
             }
             return;
         }
@@ -208,7 +216,8 @@ impl IkeSa {
                     answer.push((c.protocol, c.spi_in));
                 }
                 // A delete of ours still queued is moot.
-                self.queue
+                self.window
+                    .queue
                     .retain(|t| !matches!(t, Task::DeleteChild(x) if *x == c.id));
                 // The peer dropped a rekey of its own before it took over
                 // (it refused our answer): the old child is ours again.
@@ -235,7 +244,14 @@ impl IkeSa {
         if installs > 0 {
             // Answer once the new outbound SAs are in: the peer removes
             // the old inbound SAs when it has the answer.
-            self.deferred = Some((mid, inner, installs));
+            self.window.hold(Held {
+                mid,
+                exchange: ExchangeType::INFORMATIONAL,
+                waits: Waits::Outbound {
+                    inner,
+                    left: installs,
+                },
+            });
             return;
         }
         self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);

@@ -248,11 +248,12 @@ impl IkeSa {
         }
         c.state = ChildState::Deleting;
         if !self
+            .window
             .queue
             .iter()
             .any(|t| matches!(t, Task::DeleteChild(x) if *x == id))
         {
-            self.queue.push_back(Task::DeleteChild(id));
+            self.window.queue.push_back(Task::DeleteChild(id));
         }
         self.next_task(ctx, now);
     }

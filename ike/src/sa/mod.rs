@@ -85,6 +85,7 @@ mod reqids;
 mod timers;
 mod ts;
 mod types;
+mod window;
 
 #[cfg(test)]
 mod tests;
