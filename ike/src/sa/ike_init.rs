@@ -12,7 +12,7 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, InitBox, InitState, Keys, Phase, Task, backoff, error_notify, later, notify,
+    IkeSa, InitBox, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
 use super::timers::{IkeTimer, IkeTimers};
@@ -434,14 +434,16 @@ impl IkeSa {
         let spi_r = msg.header.spi_r;
         let keys = Keys::derive(
             ctx.provider.as_ref(),
-            selected,
-            suite,
             &shared,
-            &self.init.nonce_i,
-            &nonce_r,
-            self.spi_i,
-            spi_r,
-            true,
+            KeyInput {
+                proposal: selected,
+                suite,
+                ni: &self.init.nonce_i,
+                nr: &nonce_r,
+                spi_i: self.spi_i,
+                spi_r,
+                initiator: true,
+            },
         )?;
         if self.local.ip().is_unspecified() {
             self.local = local;
@@ -675,14 +677,16 @@ pub(crate) fn respond(
     };
     let keys = match Keys::derive(
         ctx.provider.as_ref(),
-        selected.clone(),
-        suite,
         &shared,
-        ni,
-        &nonce_r,
-        spi_i,
-        spi_r,
-        false,
+        KeyInput {
+            proposal: selected.clone(),
+            suite,
+            ni,
+            nr: &nonce_r,
+            spi_i,
+            spi_r,
+            initiator: false,
+        },
     ) {
         Ok(k) => k,
         Err(e) => return internal(ctx, e),

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::child_create::{NONCE_LEN, ke_payload, nonce_payload, sa_payload};
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_init::random_spi;
-use super::ike_sa::{IkeSa, InitBox, Keys, Phase, Task, error_notify, later, notify};
+use super::ike_sa::{IkeSa, InitBox, KeyInput, Keys, Phase, Task, error_notify, later, notify};
 use super::timers::{IkeTimer, IkeTimers};
 use super::types::{CommandError, Event};
 use super::window::Window;
@@ -228,14 +229,16 @@ impl IkeSa {
                 .ok_or((None, "no keys".to_string()))?
                 .rekeyed(
                     ctx.provider.as_ref(),
-                    selected,
-                    suite,
                     &shared,
-                    &nonce_i,
-                    &nonce_r,
-                    spi_i,
-                    spi_r,
-                    true,
+                    KeyInput {
+                        proposal: selected,
+                        suite,
+                        ni: &nonce_i,
+                        nr: &nonce_r,
+                        spi_i,
+                        spi_r,
+                        initiator: true,
+                    },
                 )
                 .map_err(|e| (None, e))?;
             Ok((
@@ -291,7 +294,10 @@ impl IkeSa {
                     loser.phase = Phase::Rekeyed;
                     loser.timers.arm(IkeTimer::Retire, later(now, RETIRE_AFTER));
                 }
-                ctx.new_sas.push(loser);
+                ctx.effects.push(Effect::NewSa {
+                    from: self.id,
+                    sa: Box::new(loser),
+                });
                 self.adopt(ctx, now, winner, we_made_winner);
             }
         }
@@ -412,7 +418,10 @@ impl IkeSa {
             new.window.queue.push_front(Task::DeleteIke);
         }
         new.next_task(ctx, now);
-        ctx.new_sas.push(new);
+        ctx.effects.push(Effect::NewSa {
+            from: self.id,
+            sa: Box::new(new),
+        });
     }
 
     /// Responder: a CREATE_CHILD_SA that rekeys the IKE SA.
@@ -499,14 +508,16 @@ impl IkeSa {
                 .map_err(|e| e.to_string())?;
             let keys = self.keys.as_ref().ok_or("no keys")?.rekeyed(
                 ctx.provider.as_ref(),
-                selected.clone(),
-                suite,
                 &shared,
-                ni,
-                &nonce_r,
-                spi_i,
-                spi_r,
-                false,
+                KeyInput {
+                    proposal: selected.clone(),
+                    suite,
+                    ni,
+                    nr: &nonce_r,
+                    spi_i,
+                    spi_r,
+                    initiator: false,
+                },
             )?;
             Ok::<_, String>((spi_i, spi_r, nonce_r, public, keys))
         })();

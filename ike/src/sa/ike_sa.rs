@@ -164,65 +164,65 @@ pub(crate) struct Keys {
     pub(crate) ciphers: SkCiphers,
 }
 
+/// What an IKE SA's keys are derived from besides the key exchange's
+/// shared secret: the exchange that made it.
+#[derive(Debug)]
+pub(crate) struct KeyInput<'a> {
+    /// The proposal chosen, and its algorithms.
+    pub(crate) proposal: Proposal,
+    pub(crate) suite: IkeSuite,
+    pub(crate) ni: &'a [u8],
+    pub(crate) nr: &'a [u8],
+    pub(crate) spi_i: u64,
+    pub(crate) spi_r: u64,
+    /// Whether we are the new SA's initiator (which SK_e/SK_a we send with).
+    pub(crate) initiator: bool,
+}
+
 impl Keys {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn derive(
         provider: &dyn CryptoProvider,
-        proposal: Proposal,
-        suite: IkeSuite,
         shared: &Secret,
-        ni: &[u8],
-        nr: &[u8],
-        spi_i: u64,
-        spi_r: u64,
-        initiator: bool,
+        input: KeyInput<'_>,
     ) -> Result<Self, String> {
-        let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
-        let seed = crate::crypto::keymat::skeyseed(prf.as_ref(), ni, nr, shared.as_bytes());
-        Self::from_seed(
-            provider, proposal, suite, &seed, ni, nr, spi_i, spi_r, initiator,
-        )
+        let prf = provider.prf(input.suite.prf).map_err(|e| e.to_string())?;
+        let seed =
+            crate::crypto::keymat::skeyseed(prf.as_ref(), input.ni, input.nr, shared.as_bytes());
+        Self::from_seed(provider, &seed, input)
     }
 
     /// The keys of a new IKE SA made by rekeying the one of `self` (RFC
     /// 7296 2.18): SKEYSEED from the old SK_d and PRF.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn rekeyed(
         &self,
         provider: &dyn CryptoProvider,
-        proposal: Proposal,
-        suite: IkeSuite,
         shared: &Secret,
-        ni: &[u8],
-        nr: &[u8],
-        spi_i: u64,
-        spi_r: u64,
-        initiator: bool,
+        input: KeyInput<'_>,
     ) -> Result<Self, String> {
         let seed = crate::crypto::keymat::rekey_skeyseed(
             self.prf.as_ref(),
             self.sk_d.as_bytes(),
             shared.as_bytes(),
-            ni,
-            nr,
+            input.ni,
+            input.nr,
         );
-        Self::from_seed(
-            provider, proposal, suite, &seed, ni, nr, spi_i, spi_r, initiator,
-        )
+        Self::from_seed(provider, &seed, input)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn from_seed(
         provider: &dyn CryptoProvider,
-        proposal: Proposal,
-        suite: IkeSuite,
         seed: &Secret,
-        ni: &[u8],
-        nr: &[u8],
-        spi_i: u64,
-        spi_r: u64,
-        initiator: bool,
+        input: KeyInput<'_>,
     ) -> Result<Self, String> {
+        let KeyInput {
+            proposal,
+            suite,
+            ni,
+            nr,
+            spi_i,
+            spi_r,
+            initiator,
+        } = input;
         let prf = provider.prf(suite.prf).map_err(|e| e.to_string())?;
         let k = IkeKeys::derive(
             prf.as_ref(),

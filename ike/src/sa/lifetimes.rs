@@ -21,6 +21,7 @@ use tracing::{debug, info};
 
 use super::child_rekey::ORPHAN_GRACE;
 use super::config::ChildLifetimes;
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, Phase, Task, later};
@@ -122,7 +123,7 @@ impl IkeSa {
             if self.phase == Phase::Established && !self.reauthing {
                 // The endpoint starts the new IKE SA (`reauth`).
                 self.reauthing = true;
-                ctx.reauths.push(self.id);
+                ctx.effects.push(Effect::Reauth(self.id));
             } else if !self.reauthing && self.phase != Phase::Deleting {
                 self.timers.arm(IkeTimer::Reauth, later(now, LATER));
             }
