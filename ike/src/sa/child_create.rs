@@ -321,7 +321,7 @@ impl IkeSa {
                 self.next_task(ctx, now);
                 Ok(())
             }
-            Phase::Deleting => Err(CommandError::WrongState(self.state())),
+            Phase::Deleting { .. } => Err(CommandError::WrongState(self.state())),
             _ => {
                 self.pending_children.push_back(cfg);
                 Ok(())
