@@ -11,7 +11,7 @@
 //!   before it (the text, the parse trees and the result at once);
 //! - kept: the heap the loaded `Config` holds;
 //! - peers: the heap of the peer configurations the daemon builds from it
-//!   (`ike_daemon::daemon::runtime::peers`);
+//!   (`ike::from_config::peers`);
 //! - load: the load's time per connection (one run; it should not grow
 //!   with N).
 //!
@@ -31,8 +31,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use ike::config::{Config, ConfigFormat};
+use ike::from_config::{Ports, Resolved, peers};
 use ike_daemon::daemon::load_config_as;
-use ike_daemon::daemon::runtime::{Ports, Resolved, peers};
 
 struct Counting;
 

@@ -7,6 +7,8 @@
 //!   AUTH, proposals; behind the [`crypto::CryptoProvider`] trait.
 //!
 //! - [`sa`]: the IKE SA state machines behind the sans-IO [`sa::Endpoint`].
+//! - [`from_config`]: the configuration as the engine's peer configurations
+//!   and pre-shared keys.
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
 //!
 //! Nothing above opens a socket, reads a clock or spawns a task: the daemon
@@ -18,5 +20,6 @@
 pub mod config;
 pub mod control;
 pub mod crypto;
+pub mod from_config;
 pub mod sa;
 pub mod wire;

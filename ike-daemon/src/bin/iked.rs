@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ike::config::ConfigFormat;
-use ike_daemon::daemon::{self, Options, runtime::Ports};
+use ike::from_config::Ports;
+use ike_daemon::daemon::{self, Options};
 
 /// IKEv2 daemon for Linux.
 #[derive(Debug, Parser)]

@@ -7,8 +7,8 @@
 
 pub mod control;
 pub mod kernel;
+pub mod resolve;
 pub mod routes;
-pub mod runtime;
 pub mod socket;
 pub mod status;
 pub mod traps;
@@ -27,13 +27,13 @@ use tracing::{debug, error, info, warn};
 use ike::config::{Config, ConfigFormat};
 use ike::control::{ErrorKind, Request, Response};
 use ike::crypto::DefaultProvider;
+use ike::from_config::{self, ConfigPsk, Ports};
 use ike::sa::{
     CommandError, Endpoint, EndpointConfig, Event, IkeSaId, IkeState, KernelOp, KernelResult,
     PeerCfg,
 };
 
 use kernel::{AcquireEvent, Kernel};
-use runtime::{ConfigPsk, Ports};
 use socket::{IkeSocket, Received};
 use traps::{Ending, TrapReason};
 
@@ -235,8 +235,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     })?;
     let control_task = tokio::spawn(control::serve(listener, control_tx));
 
-    let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
-    let peers: Vec<Arc<PeerCfg>> = runtime::peers(&config, &resolved, opts.ports)
+    let resolved = resolve::resolve(&from_config::names_to_resolve(&config)).await;
+    let peers: Vec<Arc<PeerCfg>> = from_config::peers(&config, &resolved, opts.ports)
         .into_iter()
         .map(Arc::new)
         .collect();
@@ -819,7 +819,7 @@ impl Driver {
     fn start_actions(&mut self, config: &Config, only: Option<&[String]>) {
         let now = Instant::now();
         let only: Option<HashSet<&String>> = only.map(|o| o.iter().collect());
-        for (conn, kids) in runtime::start_children(config) {
+        for (conn, kids) in from_config::start_children(config) {
             if only.as_ref().is_some_and(|o| !o.contains(&conn)) {
                 continue;
             }
@@ -1041,19 +1041,19 @@ impl Driver {
                 return Response::error(ErrorKind::ConfigError, e);
             }
         };
-        let resolved = runtime::resolve(&runtime::names_to_resolve(&config)).await;
-        let peers: Vec<Arc<PeerCfg>> = runtime::peers(&config, &resolved, self.ports)
+        let resolved = resolve::resolve(&from_config::names_to_resolve(&config)).await;
+        let peers: Vec<Arc<PeerCfg>> = from_config::peers(&config, &resolved, self.ports)
             .into_iter()
             .map(Arc::new)
             .collect();
-        let runtime::ReloadDiff {
+        let from_config::ReloadDiff {
             added,
             removed,
             changed,
             unchanged,
             now_started,
             reinstall,
-        } = runtime::reload_diff(&self.config, &self.peers, &config, &peers);
+        } = from_config::reload_diff(&self.config, &self.peers, &config, &peers);
         let config = Arc::new(config);
         self.ep.set_config(now, peers.clone());
         self.ep

@@ -445,8 +445,8 @@ impl Config {
         build::build(text, file_name)
     }
 
-    /// Validates a located tree from another front end (swanctl.conf, see
-    /// [`swanctl`]) with the same schema and messages as
+    /// Validates a located tree from another front end (swanctl.conf, read
+    /// by the `swanctl-compat` crate) with the same schema and messages as
     /// the YAML. `files[i]` is the name of [`tree::FileId`]`(i)` in
     /// messages. Every problem found is in the error, sorted by file
     /// (`FileId` order), then line.

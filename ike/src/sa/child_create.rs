@@ -8,6 +8,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::config::{ChildCfg, Mode};
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, later, notify};
 use super::timers::{ChildTimer, ChildTimers};
@@ -962,7 +963,7 @@ impl IkeSa {
                         req,
                         child: install,
                     });
-                    ctx.outbound_now.push((ike, waiting));
+                    ctx.effects.push(Effect::OutboundNow(ike, waiting));
                 }
             }
             _ => {}

@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::config::{EndpointConfig, PeerCfg, PskStore};
+use super::effect::Effect;
 use super::ike_sa::{IkeSa, KernelPurpose};
 use super::timers::Timers;
 use super::types::{
     CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp, KernelReq,
     KernelResult, Transmit,
 };
-use super::window::Waits;
+use super::window::{Held, Waits};
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
 use crate::wire::codes::ExchangeType;
@@ -48,24 +49,15 @@ pub(crate) struct Ctx {
     /// it, so that their SAs go in under the trap's policies.
     pub(crate) trap_reqids: HashMap<(String, String), u32>,
     next_ike: u64,
-    /// New IKE SAs made by rekeying, for the endpoint to take in.
-    pub(crate) new_sas: Vec<IkeSa>,
     /// Which Child SAs hold each kernel reqid.
     pub(crate) reqids: super::reqids::Reqids,
-    /// IKE SAs whose reauthentication is due, for the endpoint to start.
-    pub(crate) reauths: Vec<IkeSaId>,
     /// Child SAs that took over a reqid as responder of a
     /// reauthentication, by reqid: their outbound SA goes in when the
     /// Child SA they replace goes (`reauth`).
     pub(crate) pending_out: HashMap<u32, (IkeSaId, ChildId, super::ChildInstall)>,
-    /// Such Child SAs whose outbound SA was just asked for (the endpoint
-    /// marks them: they belong to another IKE SA than the one that asked).
-    pub(crate) outbound_now: Vec<(IkeSaId, ChildId)>,
-    /// Answers held back until the outbound SAs of these Child SAs are
-    /// in: the answer to a peer's delete of a reauthenticated IKE SA,
-    /// whose Child SAs' successors send from then on (the peer removes
-    /// the old inbound SAs when it has the answer).
-    pub(crate) held: Vec<super::window::Held>,
+    /// What the SA handling an input tells the endpoint
+    /// (`Endpoint::apply_effects` applies them when it returns).
+    pub(crate) effects: Vec<Effect>,
     /// The peer configurations matching the last IKE_SA_INIT's addresses
     /// (`ike_init::candidates`), shared by the half-open SAs from the same
     /// addresses: with N connections between two gateways each held its
@@ -189,6 +181,12 @@ pub struct Endpoint {
     timers: Timers,
     /// Reauthentications under way: the new IKE SA to the old one.
     reauths: HashMap<IkeSaId, IkeSaId>,
+    /// IKE SAs whose reauthentication is due, started at the end of
+    /// `handle_timeout`.
+    reauths_due: Vec<IkeSaId>,
+    /// Answers that outlive their IKE SA, held until the outbound SAs they
+    /// wait for are in ([`Waits::Handover`]).
+    held: Vec<Held>,
 }
 
 impl Endpoint {
@@ -219,12 +217,9 @@ impl Endpoint {
                 next_reqid: 0,
                 trap_reqids: HashMap::new(),
                 next_ike: 0,
-                new_sas: Vec::new(),
                 reqids: Default::default(),
-                reauths: Vec::new(),
                 pending_out: HashMap::new(),
-                outbound_now: Vec::new(),
-                held: Vec::new(),
+                effects: Vec::new(),
                 last_candidates: None,
                 #[cfg(test)]
                 collisions: Vec::new(),
@@ -236,6 +231,8 @@ impl Endpoint {
             peer_of: HashMap::new(),
             timers: Timers::default(),
             reauths: HashMap::new(),
+            reauths_due: Vec::new(),
+            held: Vec::new(),
         }
     }
 
@@ -361,8 +358,8 @@ impl Endpoint {
             Some(sa) => sa.handle_kernel(&mut self.ctx, now, purpose, result.outcome),
             None => orphan(&mut self.ctx, purpose, result.outcome),
         }
-        if let Some(done) = out {
-            self.release_held(done);
+        if let Some((ike, child)) = out {
+            self.ctx.effects.push(Effect::OutboundIn(ike, child));
         }
         self.after(id);
         self.reauth_progress(now);
@@ -370,13 +367,13 @@ impl Endpoint {
 
     /// The outbound SA of `done` is in (or failed): answers held for it
     /// go out once nothing else holds them.
-    fn release_held(&mut self, done: (IkeSaId, ChildId)) {
-        if self.ctx.held.is_empty() {
+    fn release_held(&mut self, ike: IkeSaId, child: ChildId) {
+        if self.held.is_empty() {
             return;
         }
-        for mut h in std::mem::take(&mut self.ctx.held) {
-            if !h.outbound_in(done.0, done.1) {
-                self.ctx.held.push(h);
+        for mut h in std::mem::take(&mut self.held) {
+            if !h.outbound_in(ike, child) {
+                self.held.push(h);
             } else if let Waits::Handover { transmit, .. } = h.waits {
                 self.ctx.transmits.push_back(transmit);
             }
@@ -647,7 +644,7 @@ impl Endpoint {
 
     /// Starts the reauthentications that came due (`reauth`).
     fn start_reauths(&mut self, now: Instant) {
-        for old in std::mem::take(&mut self.ctx.reauths) {
+        for old in std::mem::take(&mut self.reauths_due) {
             let id = self.ctx.peek_ike_id();
             let started = match self.sas.get(&old) {
                 Some(sa) => sa.start_reauth(&mut self.ctx, now, id),
@@ -724,7 +721,7 @@ impl Endpoint {
     }
 
     /// Takes in an IKE SA made by a rekey.
-    fn insert_rekeyed(&mut self, mut sa: IkeSa) {
+    fn insert_rekeyed(&mut self, mut sa: Box<IkeSa>) {
         let id = sa.id();
         if self.by_spi.contains_key(&sa.our_spi()) {
             warn!(
@@ -739,7 +736,7 @@ impl Endpoint {
             return;
         }
         self.by_spi.insert(sa.our_spi(), id);
-        self.sas.insert(id, Box::new(sa));
+        self.sas.insert(id, sa);
         self.after(id);
     }
 
@@ -777,33 +774,59 @@ impl Endpoint {
         }
     }
 
+    /// Applies what the IKE SAs told the endpoint ([`Effect`]): the one
+    /// place where an SA's input reaches the endpoint's tables and other
+    /// SAs. New IKE SAs first: the other effects may name them.
+    fn apply_effects(&mut self) {
+        if self.ctx.effects.is_empty() {
+            return;
+        }
+        let effects = std::mem::take(&mut self.ctx.effects);
+        let mut rest = Vec::new();
+        for e in effects {
+            match e {
+                Effect::NewSa { from, sa } => {
+                    let new = sa.id();
+                    // A rekey of an IKE SA being reauthenticated: the new
+                    // one is what the reauthentication replaces.
+                    for old in self.reauths.values_mut() {
+                        if *old == from {
+                            *old = new;
+                        }
+                    }
+                    // Kernel requests of the children it took over answer
+                    // to it.
+                    for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
+                        if *owner == from && purpose.child().is_some_and(|c| sa.has_child(c)) {
+                            *owner = new;
+                        }
+                    }
+                    self.insert_rekeyed(sa);
+                }
+                e => rest.push(e),
+            }
+        }
+        for e in rest {
+            match e {
+                Effect::NewSa { .. } => {}
+                Effect::Reauth(id) => self.reauths_due.push(id),
+                Effect::OutboundNow(ike, child) => {
+                    if let Some(c) = self
+                        .sas
+                        .get_mut(&ike)
+                        .and_then(|sa| sa.children.iter_mut().find(|c| c.id == child))
+                    {
+                        c.outbound = true;
+                    }
+                }
+                Effect::OutboundIn(ike, child) => self.release_held(ike, child),
+                Effect::Hold(h) => self.held.push(h),
+            }
+        }
+    }
+
     fn after(&mut self, id: IkeSaId) {
-        for sa in std::mem::take(&mut self.ctx.new_sas) {
-            let new = sa.id();
-            // A rekey of an IKE SA being reauthenticated: the new one is
-            // what the reauthentication replaces.
-            for old in self.reauths.values_mut() {
-                if *old == id {
-                    *old = new;
-                }
-            }
-            // Kernel requests of the children it took over answer to it.
-            for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
-                if *owner == id && purpose.child().is_some_and(|c| sa.has_child(c)) {
-                    *owner = new;
-                }
-            }
-            self.insert_rekeyed(sa);
-        }
-        for (ike, child) in std::mem::take(&mut self.ctx.outbound_now) {
-            if let Some(c) = self
-                .sas
-                .get_mut(&ike)
-                .and_then(|sa| sa.children.iter_mut().find(|c| c.id == child))
-            {
-                c.outbound = true;
-            }
-        }
+        self.apply_effects();
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);
             self.unindex_peer(id);

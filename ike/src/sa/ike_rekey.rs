@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::child_create::{NONCE_LEN, ke_payload, nonce_payload, sa_payload};
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_init::random_spi;
 use super::ike_sa::{
@@ -296,7 +297,10 @@ impl IkeSa {
                     loser.phase = Phase::Rekeyed;
                     loser.timers.arm(IkeTimer::Retire, later(now, RETIRE_AFTER));
                 }
-                ctx.new_sas.push(loser);
+                ctx.effects.push(Effect::NewSa {
+                    from: self.id,
+                    sa: Box::new(loser),
+                });
                 self.adopt(ctx, now, winner, we_made_winner);
             }
         }
@@ -399,7 +403,10 @@ impl IkeSa {
             new.window.queue.push_front(Task::DeleteIke);
         }
         new.next_task(ctx, now);
-        ctx.new_sas.push(new);
+        ctx.effects.push(Effect::NewSa {
+            from: self.id,
+            sa: Box::new(new),
+        });
     }
 
     /// Responder: a CREATE_CHILD_SA that rekeys the IKE SA.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, Phase, Task, notify};
 use super::types::{ChildFailReason, ChildId, ChildState, CommandError, IkeFailReason};
@@ -139,12 +140,21 @@ impl IkeSa {
             }
             let at = ctx.transmits.len();
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
-            let before = ctx.outbound_now.len();
+            let before = ctx.effects.len();
             self.deleted(ctx, true);
             // Child SAs of a reauthentication that waited for these to
             // go send from now on: the peer removes the old inbound SAs
             // when it has the answer, so it waits for their outbound SAs.
-            let handed: Vec<_> = ctx.outbound_now.get(before..).unwrap_or_default().to_vec();
+            let handed: Vec<_> = ctx
+                .effects
+                .get(before..)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::OutboundNow(ike, child) => Some((*ike, *child)),
+                    _ => None,
+                })
+                .collect();
             if !handed.is_empty()
                 && let Some(t) = ctx.transmits.remove(at)
             {
@@ -153,14 +163,14 @@ impl IkeSa {
                     self.name(),
                     handed.len()
                 );
-                ctx.held.push(Held {
+                ctx.effects.push(Effect::Hold(Held {
                     mid,
                     exchange: ExchangeType::INFORMATIONAL,
                     waits: Waits::Handover {
                         transmit: t,
                         children: handed,
                     },
-                });
+                }));
             }
             return;
         }

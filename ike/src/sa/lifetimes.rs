@@ -21,6 +21,7 @@ use tracing::{debug, info};
 
 use super::child_rekey::ORPHAN_GRACE;
 use super::config::ChildLifetimes;
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, Phase, Task, later};
@@ -122,7 +123,7 @@ impl IkeSa {
             if self.phase == Phase::Established && !self.reauth.replacing {
                 // The endpoint starts the new IKE SA (`reauth`).
                 self.reauth.replacing = true;
-                ctx.reauths.push(self.id);
+                ctx.effects.push(Effect::Reauth(self.id));
             } else if !self.reauth.replacing && !self.deleting() {
                 self.timers.arm(IkeTimer::Reauth, later(now, LATER));
             }

@@ -72,6 +72,7 @@ mod child_create;
 mod child_rekey;
 mod config;
 mod dpd;
+mod effect;
 mod endpoint;
 mod ike_auth;
 mod ike_init;

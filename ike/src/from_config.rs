@@ -1,6 +1,7 @@
 //! The configuration file as the endpoint's runtime configuration:
-//! `config::Connection` → `sa::PeerCfg`, and a [`PskStore`] over
-//! `Config::find_psk`.
+//! `config::Connection` → `sa::PeerCfg`, a [`PskStore`] over
+//! `Config::find_psk`, and what a reload changes. Names in the addresses
+//! come resolved ([`Resolved`]): the daemon asks the resolver.
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
@@ -9,12 +10,12 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use ike::config::{self, Address, Config, Connection, Identity, TsAddresses};
-use ike::crypto::Secret;
-use ike::sa::{AddrSpec, ChildCfg, ChildLifetimes, IkeLifetimes, Mode, PeerCfg, PskStore, TsCfg};
-use ike::wire::AddressRange;
-use ike::wire::codes::IdType;
-use ike::wire::{Identification, TrafficSelector};
+use crate::config::{self, Address, Config, Connection, Identity, TsAddresses};
+use crate::crypto::Secret;
+use crate::sa::{AddrSpec, ChildCfg, ChildLifetimes, IkeLifetimes, Mode, PeerCfg, PskStore, TsCfg};
+use crate::wire::AddressRange;
+use crate::wire::codes::IdType;
+use crate::wire::{Identification, TrafficSelector};
 
 /// Addresses of the DNS names in `remote_addrs`/`local_addrs`, resolved by
 /// the daemon before conversion (the conversion itself does no I/O).
@@ -33,27 +34,6 @@ pub fn names_to_resolve(config: &Config) -> Vec<String> {
         }
     }
     names
-}
-
-/// Resolves names with tokio's resolver; a name that does not resolve is
-/// logged and left out (the connection then has fewer addresses).
-pub async fn resolve(names: &[String]) -> Resolved {
-    let mut out = Resolved::new();
-    for n in names {
-        match tokio::net::lookup_host((n.as_str(), 0)).await {
-            Ok(addrs) => {
-                let mut v: Vec<IpAddr> = Vec::new();
-                for a in addrs {
-                    if !v.contains(&a.ip()) {
-                        v.push(a.ip());
-                    }
-                }
-                out.insert(n.clone(), v);
-            }
-            Err(e) => warn!("cannot resolve {n}: {e}"),
-        }
-    }
-    out
 }
 
 /// Ports the daemon listens on.
