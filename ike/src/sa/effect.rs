@@ -7,7 +7,8 @@
 //!
 //! Outputs to the daemon (datagrams, kernel operations, events) are not
 //! effects: they go straight to the `Ctx` queues the `poll_*` methods
-//! drain.
+//! drain; outside operations the SA waits for are registered in
+//! [`Outside`](super::outside::Outside).
 
 use super::ike_sa::IkeSa;
 use super::types::{ChildId, IkeSaId};

@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::effect::Effect;
 use super::ike_sa::{IkeSa, KernelPurpose};
+use super::outside::{Outcome, Outside, Then, Waiting};
 use super::timers::Timers;
 use super::types::{
     CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp, KernelReq,
@@ -38,11 +39,11 @@ pub(crate) struct Ctx {
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) kernel_ops: VecDeque<KernelOp>,
     pub(crate) events: VecDeque<Event>,
-    /// Outstanding kernel requests: who asked, and why.
-    pub(crate) kernel_reqs: HashMap<KernelReq, (IkeSaId, KernelPurpose)>,
+    /// Outside operations under way (the kernel's): who asked, and what
+    /// it continues with.
+    pub(crate) outside: Outside,
     /// Key for stateless cookies (RFC 7296 2.6).
     pub(crate) cookie_secret: Vec<u8>,
-    next_req: u64,
     next_child: u64,
     next_reqid: u32,
     /// Reqids of trapped children by (peer, child): their Child SAs use
@@ -81,10 +82,7 @@ impl core::fmt::Debug for PskHandle {
 
 impl Ctx {
     pub(crate) fn kernel_req(&mut self, sa: IkeSaId, purpose: KernelPurpose) -> KernelReq {
-        self.next_req = self.next_req.wrapping_add(1);
-        let req = KernelReq(self.next_req);
-        self.kernel_reqs.insert(req, (sa, purpose));
-        req
+        self.outside.kernel(sa, purpose)
     }
 
     /// The id the next IKE SA gets; [`Ctx::take_ike_id`] commits it.
@@ -210,9 +208,8 @@ impl Endpoint {
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
                 events: VecDeque::new(),
-                kernel_reqs: HashMap::new(),
+                outside: Outside::default(),
                 cookie_secret,
-                next_req: 0,
                 next_child: 0,
                 next_reqid: 0,
                 trap_reqids: HashMap::new(),
@@ -345,18 +342,23 @@ impl Endpoint {
 
     /// The result of a [`KernelOp`] (matched by its `req`).
     pub fn handle_kernel_result(&mut self, now: Instant, result: KernelResult) {
-        let Some((id, purpose)) = self.ctx.kernel_reqs.remove(&result.req) else {
-            debug!("kernel result for unknown request {:?}", result.req);
+        self.resume(now, result.req.0, Outcome::Kernel(result.outcome));
+    }
+
+    /// The answer of an outside operation (request `req`): its owner
+    /// continues (`outside`).
+    fn resume(&mut self, now: Instant, req: u64, outcome: Outcome) {
+        let Some(Waiting { owner: id, then }) = self.ctx.outside.answered(req) else {
+            debug!("result for unknown request {req}");
             return;
         };
-        trim_map(&mut self.ctx.kernel_reqs);
-        let out = match purpose {
-            KernelPurpose::InstallOut { child } => Some((id, child)),
+        let out = match &then {
+            Then::Kernel(KernelPurpose::InstallOut { child }) => Some((id, *child)),
             _ => None,
         };
         match self.sas.get_mut(&id) {
-            Some(sa) => sa.handle_kernel(&mut self.ctx, now, purpose, result.outcome),
-            None => orphan(&mut self.ctx, purpose, result.outcome),
+            Some(sa) => sa.resume(&mut self.ctx, now, then, outcome),
+            None => orphan(&mut self.ctx, then, outcome),
         }
         if let Some((ike, child)) = out {
             self.ctx.effects.push(Effect::OutboundIn(ike, child));
@@ -794,13 +796,8 @@ impl Endpoint {
                             *old = new;
                         }
                     }
-                    // Kernel requests of the children it took over answer
-                    // to it.
-                    for (owner, purpose) in self.ctx.kernel_reqs.values_mut() {
-                        if *owner == from && purpose.child().is_some_and(|c| sa.has_child(c)) {
-                            *owner = new;
-                        }
-                    }
+                    // Requests about the children it took over answer to it.
+                    self.ctx.outside.hand_over(from, new, |c| sa.has_child(c));
                     self.insert_rekeyed(sa);
                 }
                 e => rest.push(e),
@@ -943,7 +940,7 @@ fn pop_trimmed<T>(q: &mut VecDeque<T>) -> Option<T> {
 /// Gives back a map's room once it holds under a quarter of it (the
 /// indexes of half-open SAs and of kernel requests after a burst, of
 /// SAs after many went).
-fn trim_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+pub(crate) fn trim_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
     if m.capacity() > KEEP && m.len().saturating_mul(4) < m.capacity() {
         m.shrink_to(m.len().saturating_mul(2).max(KEEP));
     }
@@ -959,15 +956,15 @@ fn index(peers: &[Arc<PeerCfg>]) -> HashMap<String, usize> {
     m
 }
 
-/// A kernel result for an IKE SA that is gone: free an SPI it allocated.
+/// A result for an IKE SA that is gone: free an SPI it allocated.
 /// (Children being installed were removed when the SA went.)
-fn orphan(ctx: &mut Ctx, purpose: KernelPurpose, outcome: Result<KernelOk, String>) {
+fn orphan(ctx: &mut Ctx, then: Then, outcome: Outcome) {
     if let (
-        KernelPurpose::AllocSpi {
+        Then::Kernel(KernelPurpose::AllocSpi {
             protocol, local, ..
-        },
-        Ok(KernelOk::SpiAllocated(spi)),
-    ) = (purpose, outcome)
+        }),
+        Outcome::Kernel(Ok(KernelOk::SpiAllocated(spi))),
+    ) = (then, outcome)
     {
         ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
             protocol,

@@ -24,49 +24,15 @@ use crate::crypto::keymat::{IkeKeys, SkCiphers};
 use crate::crypto::prf::Prf;
 use crate::crypto::suite::IkeSuite;
 use crate::crypto::{CryptoProvider, Secret};
-use crate::wire::codes::{ExchangeType, IdType, NotifyType, ProtocolId};
+use crate::wire::codes::{ExchangeType, IdType, NotifyType};
 use crate::wire::sa::Proposal;
 use crate::wire::{
     Encrypted, Flags, Header, IdValue, Identification, Message, Notify, Payload, TrafficSelector,
     rules,
 };
 
-/// Why a kernel request was made.
-#[derive(Clone, Debug)]
-pub(crate) enum KernelPurpose {
-    /// The inbound SPI of a Child SA.
-    AllocSpi {
-        child: ChildId,
-        protocol: ProtocolId,
-        local: SocketAddr,
-    },
-    /// Installing a Child SA.
-    Install { child: ChildId },
-    /// Installing the outbound SA of a rekeyed Child SA (responder).
-    InstallOut { child: ChildId },
-    /// Installing the inbound SA of a reauthentication's first Child SA
-    /// before IKE_AUTH.
-    PreInstall { child: ChildId },
-    /// Removing one (the result is only logged).
-    Remove,
-    /// Reading the inbound traffic counters for dead peer detection.
-    Traffic,
-    /// Moving one to new addresses (the result is only logged).
-    Update,
-}
-
-impl KernelPurpose {
-    /// The Child SA it is about.
-    pub(crate) fn child(&self) -> Option<ChildId> {
-        match self {
-            Self::AllocSpi { child, .. }
-            | Self::Install { child }
-            | Self::InstallOut { child }
-            | Self::PreInstall { child } => Some(*child),
-            Self::Remove | Self::Traffic | Self::Update => None,
-        }
-    }
-}
+pub(crate) use super::outside::KernelPurpose;
+use super::outside::{Outcome, Then};
 
 /// Where an IKE SA is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1037,8 +1003,17 @@ impl IkeSa {
         self.dead = true;
     }
 
+    /// The answer to one of our outside requests: continue with `then`.
+    pub(crate) fn resume(&mut self, ctx: &mut Ctx, now: Instant, then: Then, outcome: Outcome) {
+        match (then, outcome) {
+            (Then::Kernel(purpose), Outcome::Kernel(outcome)) => {
+                self.handle_kernel(ctx, now, purpose, outcome)
+            }
+        }
+    }
+
     /// A kernel result for one of our requests.
-    pub(crate) fn handle_kernel(
+    fn handle_kernel(
         &mut self,
         ctx: &mut Ctx,
         now: Instant,

@@ -81,6 +81,7 @@ mod ike_sa;
 mod informational;
 mod lifetimes;
 mod natt;
+mod outside;
 mod reauth;
 mod reqids;
 mod timers;
