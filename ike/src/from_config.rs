@@ -12,7 +12,7 @@ use tracing::warn;
 
 use crate::config::{self, Address, Config, Connection, Identity, TsAddresses};
 use crate::crypto::Secret;
-use crate::sa::{AddrSpec, ChildCfg, ChildLifetimes, IkeLifetimes, Mode, PeerCfg, PskStore, TsCfg};
+use crate::sa::{AddrSpec, ChildCfg, PeerCfg, PskStore, TsCfg};
 use crate::wire::AddressRange;
 use crate::wire::codes::IdType;
 use crate::wire::{Identification, TrafficSelector};
@@ -132,12 +132,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         children: c.children.iter().map(|ch| Arc::new(child(ch))).collect(),
         dpd_delay: c.dpd_delay,
         encap: c.encap,
-        lifetimes: IkeLifetimes {
-            rekey_time: c.lifetimes.rekey_time,
-            reauth_time: c.lifetimes.reauth_time,
-            over_time: c.lifetimes.over_time,
-            rand_time: c.lifetimes.rand_time,
-        },
+        lifetimes: c.lifetimes,
     }
 }
 
@@ -147,22 +142,9 @@ fn child(ch: &config::Child) -> ChildCfg {
         local_ts: ch.local_ts.iter().map(ts_cfg).collect(),
         remote_ts: ch.remote_ts.iter().map(ts_cfg).collect(),
         proposals: ch.proposals().to_vec(),
-        mode: match ch.mode {
-            config::Mode::Transport => Mode::Transport,
-            _ => Mode::Tunnel,
-        },
+        mode: ch.mode,
         replay_window: 32,
-        lifetimes: ChildLifetimes {
-            rekey_time: ch.lifetimes.rekey_time,
-            life_time: ch.lifetimes.life_time,
-            rand_time: ch.lifetimes.rand_time,
-            rekey_bytes: ch.lifetimes.rekey_bytes,
-            life_bytes: ch.lifetimes.life_bytes,
-            rekey_packets: ch.lifetimes.rekey_packets,
-            life_packets: ch.lifetimes.life_packets,
-            rand_bytes: ch.lifetimes.rand_bytes,
-            rand_packets: ch.lifetimes.rand_packets,
-        },
+        lifetimes: ch.lifetimes,
     }
 }
 
@@ -414,6 +396,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::sa::Mode;
 
     const YAML: &str = "
 connections:

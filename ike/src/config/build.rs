@@ -314,7 +314,7 @@ fn ike_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> IkeLif
     let rand_at = f.take("rand_time");
     let rand_loc = rand_at.map(|(n, _)| n.loc());
     let rand = time_value(rand_at, &path.join("rand_time"), errors);
-    let d = IkeLifetimes::default();
+    let d = IkeLifetimes::strongswan();
     let l = IkeLifetimes::with(
         rekey.unwrap_or(d.rekey_time),
         reauth.unwrap_or(d.reauth_time),
@@ -342,7 +342,7 @@ fn ike_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> IkeLif
 
 /// The lifetime keys of a child, with strongSwan's defaults.
 fn child_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> ChildLifetimes {
-    let d = ChildLifetimes::default();
+    let d = ChildLifetimes::strongswan();
     let mut take_time = |f: &mut Fields<'_>, k: &'static str| {
         let v = f.take(k);
         (

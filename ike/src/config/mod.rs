@@ -127,32 +127,35 @@ pub struct Connection {
     pub line: u64,
 }
 
-/// When the IKE SA is rekeyed and reauthenticated (swanctl's connection
-/// keys, with strongSwan's defaults: `rekey_time` 4h, `reauth_time` 0
-/// (off), `over_time` 10% of the larger of the two, `rand_time` =
-/// `over_time`; 0 turns rekeying or reauthentication off).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When an IKE SA is rekeyed, reauthenticated and deleted (swanctl's
+/// connection keys `rekey_time`, `reauth_time`, `over_time`, `rand_time`).
+/// Zero turns rekeying or reauthentication off; [`Default`] is all off (what
+/// the engine's tests start from), [`IkeLifetimes::strongswan`] the
+/// configuration's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IkeLifetimes {
-    /// `rekey_time`.
+    /// `rekey_time`: rekey this long after establishment, minus a random
+    /// part of `rand_time`.
     pub rekey_time: Duration,
-    /// `reauth_time`: make-before-break reauthentication (a new IKE SA
-    /// replaces this one).
+    /// `reauth_time`: reauthenticate this long after establishment (a new
+    /// IKE SA with IKE_SA_INIT and IKE_AUTH replaces this one,
+    /// make-before-break), minus a random part of `rand_time`.
     pub reauth_time: Duration,
     /// `over_time`: how long after the earlier of `rekey_time` and
-    /// `reauth_time` the IKE SA is deleted if neither happened.
+    /// `reauth_time` the IKE SA is deleted if neither completed.
     pub over_time: Duration,
-    /// `rand_time`: up to this much earlier than `rekey_time` and
-    /// `reauth_time`.
+    /// `rand_time`: upper bound of the random time subtracted from
+    /// `rekey_time` and `reauth_time`.
     pub rand_time: Duration,
 }
 
-impl Default for IkeLifetimes {
-    fn default() -> Self {
+impl IkeLifetimes {
+    /// strongSwan's defaults: `rekey_time` 4h, `reauth_time` 0 (off),
+    /// `over_time` 10% of the larger of the two, `rand_time` = `over_time`.
+    pub fn strongswan() -> Self {
         Self::with(Duration::from_secs(4 * 3600), Duration::ZERO, None, None)
     }
-}
 
-impl IkeLifetimes {
     /// strongSwan's derived defaults for what is not given.
     pub fn with(
         rekey: Duration,
@@ -170,46 +173,47 @@ impl IkeLifetimes {
     }
 }
 
-/// When a Child SA is rekeyed and expires (swanctl's child keys, with
-/// strongSwan's defaults: `rekey_time` 1h, `life_time` 110% of it,
-/// `rand_time` = `life_time - rekey_time`; byte and packet limits off,
-/// `life_*` 110% of `rekey_*`). 0 turns a limit off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When a Child SA is rekeyed and expires (swanctl's child keys). Zero
+/// turns a limit off; [`Default`] is all off (what the engine's tests start
+/// from), [`ChildLifetimes::strongswan`] the configuration's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChildLifetimes {
-    /// `rekey_time`.
+    /// `rekey_time`: rekey this long after install, minus a random part of
+    /// `rand_time`.
     pub rekey_time: Duration,
-    /// `life_time`: the Child SA is deleted then if not rekeyed.
+    /// `life_time`: delete it this long after install if it was not
+    /// rekeyed.
     pub life_time: Duration,
-    /// `rand_time`: up to this much earlier than `rekey_time`.
+    /// `rand_time`: upper bound of the random time subtracted from
+    /// `rekey_time`.
     pub rand_time: Duration,
-    /// `rekey_bytes`: the kernel's soft byte limit (rekey).
+    /// `rekey_bytes`: the kernel's soft byte limit (soft expire: rekey).
     pub rekey_bytes: u64,
-    /// `life_bytes`: the kernel's hard byte limit.
+    /// `life_bytes`: the kernel's hard byte limit (it deletes the SA).
     pub life_bytes: u64,
     /// `rekey_packets`: the kernel's soft packet limit.
     pub rekey_packets: u64,
     /// `life_packets`: the kernel's hard packet limit.
     pub life_packets: u64,
-    /// `rand_bytes`: up to this much less than `rekey_bytes` (default
-    /// `life_bytes - rekey_bytes`).
+    /// `rand_bytes`: upper bound of the random count subtracted from
+    /// `rekey_bytes` (configuration default `life_bytes - rekey_bytes`).
     pub rand_bytes: u64,
-    /// `rand_packets`: up to this much less than `rekey_packets` (default
-    /// `life_packets - rekey_packets`).
+    /// `rand_packets`: upper bound of the random count subtracted from
+    /// `rekey_packets` (configuration default `life_packets -
+    /// rekey_packets`).
     pub rand_packets: u64,
 }
 
-impl Default for ChildLifetimes {
-    fn default() -> Self {
+impl ChildLifetimes {
+    /// strongSwan's defaults: `rekey_time` 1h, `life_time` 110% of it,
+    /// `rand_time` = `life_time - rekey_time`; byte and packet limits off
+    /// (a configured `rekey_*` gets `life_*` 110% of it).
+    pub fn strongswan() -> Self {
         Self {
             rekey_time: Duration::from_secs(3600),
             life_time: Duration::from_secs(3960),
             rand_time: Duration::from_secs(360),
-            rekey_bytes: 0,
-            life_bytes: 0,
-            rekey_packets: 0,
-            life_packets: 0,
-            rand_bytes: 0,
-            rand_packets: 0,
+            ..Self::default()
         }
     }
 }
@@ -260,22 +264,22 @@ pub struct RemoteAuth {
     pub id: Identity,
 }
 
-/// `children.<name>.mode`.
+/// IPsec mode of a Child SA (`children.<name>.mode`). Displays as logs and
+/// `ikectl status` show it: `TUNNEL`, `TRANSPORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
 pub enum Mode {
-    /// `tunnel` (default).
+    /// `tunnel` (the default).
     #[default]
     Tunnel,
-    /// `transport`.
+    /// `transport`: negotiated with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1).
     Transport,
 }
 
 impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Mode::Tunnel => "tunnel",
-            Mode::Transport => "transport",
+            Self::Tunnel => "TUNNEL",
+            Self::Transport => "TRANSPORT",
         })
     }
 }

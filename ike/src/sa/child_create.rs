@@ -322,7 +322,7 @@ impl IkeSa {
                 self.next_task(ctx, now);
                 Ok(())
             }
-            Phase::Deleting => Err(CommandError::WrongState(self.state())),
+            Phase::Deleting { .. } => Err(CommandError::WrongState(self.state())),
             _ => {
                 self.pending_children.push_back(cfg);
                 Ok(())

@@ -301,7 +301,7 @@ impl IkeSa {
         old: ChildId,
         reason: &ChildFailReason,
     ) {
-        if self.dead {
+        if self.is_dead() {
             return;
         }
         let successor = self

@@ -2,11 +2,11 @@
 //! view of a peer (strongSwan's `connections.<name>`) and its children. The
 //! daemon converts its YAML configuration into these.
 
-use core::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::config::{ChildLifetimes, IkeLifetimes, Mode};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
 use crate::wire::sa::Proposal;
@@ -29,25 +29,6 @@ impl AddrSpec {
             Self::Any => true,
             Self::Addr(a) => *a == addr,
         }
-    }
-}
-
-/// IPsec mode of a Child SA.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Tunnel mode (the default).
-    #[default]
-    Tunnel,
-    /// Transport mode: negotiated with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1).
-    Transport,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Tunnel => "TUNNEL",
-            Self::Transport => "TRANSPORT",
-        })
     }
 }
 
@@ -82,32 +63,8 @@ pub struct ChildCfg {
     pub lifetimes: ChildLifetimes,
 }
 
-/// When a Child SA is rekeyed and when it expires (swanctl.conf's
-/// `rekey_time`, `life_time`, `rand_time`, and the byte and packet limits).
-/// Zero means "off"; [`Default`] is all off (the configuration layer fills
-/// in strongSwan's defaults).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChildLifetimes {
-    /// Rekey this long after install, minus a random part of `rand_time`.
-    pub rekey_time: Duration,
-    /// Delete it this long after install if it was not rekeyed.
-    pub life_time: Duration,
-    /// Upper bound of the random time subtracted from `rekey_time`.
-    pub rand_time: Duration,
-    /// Soft byte limit (kernel soft expire: rekey); 0: none.
-    pub rekey_bytes: u64,
-    /// Hard byte limit (the kernel deletes the SA); 0: none.
-    pub life_bytes: u64,
-    /// Soft packet limit; 0: none.
-    pub rekey_packets: u64,
-    /// Hard packet limit; 0: none.
-    pub life_packets: u64,
-    /// Upper bound of the random count subtracted from `rekey_bytes`.
-    pub rand_bytes: u64,
-    /// Upper bound of the random count subtracted from `rekey_packets`.
-    pub rand_packets: u64,
-}
-
+// The kernel's view of the configured limits, next to the engine types it
+// returns.
 impl ChildLifetimes {
     /// The byte and packet limits for the kernel, without jitter.
     pub fn kernel_limits(&self) -> super::KernelLimits {
@@ -133,24 +90,6 @@ impl ChildLifetimes {
             hard_packets: some(self.life_packets),
         }
     }
-}
-
-/// When an IKE SA is rekeyed, reauthenticated and deleted (`rekey_time`,
-/// `reauth_time`, `over_time`, `rand_time` of a connection). Zero means off.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IkeLifetimes {
-    /// Rekey this long after establishment, minus a random part of `rand_time`.
-    pub rekey_time: Duration,
-    /// How long after `rekey_time` the SA is deleted if the rekey did not
-    /// complete (strongSwan: 10% of `rekey_time`).
-    pub over_time: Duration,
-    /// Upper bound of the random time subtracted from `rekey_time` and
-    /// `reauth_time`.
-    pub rand_time: Duration,
-    /// Reauthenticate this long after establishment (a new IKE SA with
-    /// IKE_SA_INIT and IKE_AUTH replaces this one, make-before-break),
-    /// minus a random part of `rand_time`.
-    pub reauth_time: Duration,
 }
 
 /// A peer configuration (`connections.<name>`).

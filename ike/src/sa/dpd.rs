@@ -97,7 +97,7 @@ impl IkeSa {
         outcome: Result<KernelOk, String>,
     ) {
         self.dpd.querying = false;
-        if self.dead || self.phase != Phase::Established {
+        if self.is_dead() || self.phase != Phase::Established {
             self.dpd_seen(now);
             return;
         }

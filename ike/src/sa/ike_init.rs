@@ -12,12 +12,12 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, InitBox, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify, later, notify,
+    IkeSa, IkeSaParams, InitBox, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify,
+    later, notify,
 };
 use super::natt::{NatT, fake_source};
-use super::timers::{IkeTimer, IkeTimers};
+use super::timers::IkeTimer;
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
-use super::window::Window;
 use crate::crypto::auth::nat_detection_hash;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
 use crate::wire::codes::{ExchangeType, KeId, NotifyType, PrfId, TransformType};
@@ -165,42 +165,26 @@ impl IkeSa {
             .provider
             .start_key_exchange(group)
             .map_err(|e| internal(e.to_string()))?;
-        let mut sa = IkeSa {
+        let init = InitBox::new(InitState {
+            nonce_i,
+            proposals: peer.ike_proposals.clone(),
+            ..InitState::default()
+        });
+        let local_id = peer.local_id.clone();
+        let mut sa = IkeSa::new(IkeSaParams {
             id,
             initiator: true,
             phase: Phase::InitSent,
-            candidates: Vec::new().into(),
             local: SocketAddr::new(local_ip, peer.local_port),
             remote,
             spi_i,
             spi_r: 0,
-            established_at: None,
-            init: InitBox::new(InitState {
-                nonce_i,
-                proposals: peer.ike_proposals.clone(),
-                ..InitState::default()
-            }),
-            init_ke: Some(ke),
-            keys: None,
-            local_id: Some(peer.local_id.clone()),
-            remote_id: None,
-            nat_local: false,
-            nat_remote: false,
-            children: Vec::new(),
-            pending_children: cfgs,
-            window: Window::new(0),
-            dead: false,
-            nat: NatT::default(),
-            rekeyed: false,
-            reauthing: false,
-            reauth_pre: None,
-            reauth_wants: Vec::new(),
-            rekey_ke: (0, None),
-            peer_rekey: None,
-            dpd: Default::default(),
-            timers: IkeTimers::default(),
             peer,
-        };
+        });
+        sa.init = init;
+        sa.init_ke = Some(ke);
+        sa.local_id = Some(local_id);
+        sa.pending_children = cfgs;
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
         // a %any local address it waits until the response tells us ours.
         if !local_ip.is_unspecified()
@@ -367,12 +351,12 @@ impl IkeSa {
         debug!(
             "{}: IKE_SA_INIT done{}{}",
             self.name(),
-            if self.nat_local {
+            if self.nat.local {
                 ", we are behind NAT"
             } else {
                 ""
             },
-            if self.nat_remote {
+            if self.nat.remote {
                 ", peer is behind NAT"
             } else {
                 ""
@@ -451,7 +435,7 @@ impl IkeSa {
         self.spi_r = spi_r;
         self.init.nonce_r = nonce_r;
         self.keys = Some(keys);
-        (self.nat_local, self.nat_remote) =
+        (self.nat.local, self.nat.remote) =
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
         Ok(())
     }
@@ -734,46 +718,30 @@ pub(crate) fn respond(
         peer.name,
         remote.ip()
     );
-    let mut sa = IkeSa {
+    let mut sa = IkeSa::new(IkeSaParams {
         id,
         initiator: false,
         phase: Phase::HalfOpen,
-        candidates: peers,
+        peer,
         local,
         remote,
         spi_i,
         spi_r,
-        established_at: None,
-        init: InitBox::new(InitState {
-            nonce_i: ni.to_vec(),
-            nonce_r,
-            request: bytes.to_vec(),
-            response,
-            ..InitState::default()
-        }),
-        init_ke: None,
-        keys: Some(keys),
-        local_id: None,
-        remote_id: None,
-        nat_local,
-        nat_remote,
-        children: Vec::new(),
-        pending_children: VecDeque::new(),
-        window: Window::new(1),
-        dead: false,
-        nat: NatT {
-            init_remote: Some(remote),
-            ..NatT::default()
-        },
-        rekeyed: false,
-        reauthing: false,
-        reauth_pre: None,
-        reauth_wants: Vec::new(),
-        rekey_ke: (0, None),
-        peer_rekey: None,
-        dpd: Default::default(),
-        timers: IkeTimers::default(),
-        peer,
+    });
+    sa.candidates = peers;
+    sa.init = InitBox::new(InitState {
+        nonce_i: ni.to_vec(),
+        nonce_r,
+        request: bytes.to_vec(),
+        response,
+        ..InitState::default()
+    });
+    sa.keys = Some(keys);
+    sa.nat = NatT {
+        local: nat_local,
+        remote: nat_remote,
+        encap: false,
+        init_remote: Some(remote),
     };
     sa.timers
         .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));

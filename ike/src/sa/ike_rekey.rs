@@ -15,7 +15,6 @@
 //! While our rekey is in flight, other CREATE_CHILD_SA requests are
 //! answered TEMPORARY_FAILURE (2.25.2).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
@@ -24,10 +23,11 @@ use super::child_create::{NONCE_LEN, ke_payload, nonce_payload, sa_payload};
 use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_init::random_spi;
-use super::ike_sa::{IkeSa, InitBox, KeyInput, Keys, Phase, Task, error_notify, later, notify};
-use super::timers::{IkeTimer, IkeTimers};
+use super::ike_sa::{
+    IkeSa, IkeSaParams, KeyInput, Keys, PeerRekey, Phase, Task, error_notify, later, notify,
+};
+use super::timers::IkeTimer;
 use super::types::{CommandError, Event};
-use super::window::Window;
 use crate::crypto::ke::KeyExchange;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
 use crate::wire::codes::{ExchangeType, KeId, NotifyType, ProtocolId};
@@ -114,7 +114,7 @@ impl IkeSa {
         let Some(keys) = self.keys.as_ref() else {
             return;
         };
-        let group = self.rekey_ke.1.unwrap_or(keys.suite.ke);
+        let group = self.rekey.group.unwrap_or(keys.suite.ke);
         let proposals = proposal::promote_ke(&self.peer.ike_proposals, group)
             .unwrap_or_else(|| self.peer.ike_proposals.clone());
         let first_ke = proposals.first().and_then(|p| {
@@ -192,10 +192,11 @@ impl IkeSa {
         let name = self.name();
         if let Some(g) =
             notify(msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
-            && self.rekey_ke.0 < ctx.cfg.max_invalid_ke_retries
+            && self.rekey.ke_retries < ctx.cfg.max_invalid_ke_retries
         {
             debug!("{name}: peer wants key exchange {g} for the new IKE SA, retrying");
-            self.rekey_ke = (self.rekey_ke.0.saturating_add(1), Some(g));
+            self.rekey.ke_retries = self.rekey.ke_retries.saturating_add(1);
+            self.rekey.group = Some(g);
             self.window.queue.push_front(Task::RekeyIke {
                 spi: 0,
                 nonce: Vec::new(),
@@ -204,7 +205,7 @@ impl IkeSa {
             });
             return;
         }
-        self.rekey_ke = (0, None);
+        (self.rekey.ke_retries, self.rekey.group) = (0, None);
         let result = (|| {
             if let Some(t) = error_notify(msg) {
                 return Err((Some(t), format!("peer sent {t}")));
@@ -251,9 +252,9 @@ impl IkeSa {
             Ok(r) => r,
             Err((notify, e)) => {
                 info!("{name}: rekeying the IKE SA failed: {e}");
-                if let Some((theirs, _)) = self.peer_rekey.take() {
+                if let Some(theirs) = self.rekey.crossing.take() {
                     // The peer's rekey stands alone: it takes over.
-                    self.adopt(ctx, now, *theirs, false);
+                    self.adopt(ctx, now, theirs.sa, false);
                 } else if notify == Some(NotifyType::TEMPORARY_FAILURE)
                     || notify == Some(NotifyType::NO_ADDITIONAL_SAS)
                 {
@@ -265,9 +266,13 @@ impl IkeSa {
             }
         };
         let ours = self.new_sa(ctx, now, true, spi_i, spi_r, keys);
-        match self.peer_rekey.take() {
+        match self.rekey.crossing.take() {
             None => self.adopt(ctx, now, ours, true),
-            Some((theirs, theirs_min)) => {
+            Some(theirs) => {
+                let PeerRekey {
+                    sa: theirs,
+                    nonce_min: theirs_min,
+                } = *theirs;
                 // Both rekeyed (2.8.2): the lowest nonce made the redundant SA.
                 let lost = ours_min < theirs_min;
                 info!(
@@ -277,20 +282,18 @@ impl IkeSa {
                 #[cfg(test)]
                 ctx.collisions.push((ours_min, theirs_min, lost));
                 let (winner, mut loser, we_made_winner) = if lost {
-                    (*theirs, ours, false)
+                    (theirs, ours, false)
                 } else {
-                    (ours, *theirs, true)
+                    (ours, theirs, true)
                 };
                 if lost {
                     // Ours is redundant: delete it on itself.
-                    loser.rekeyed = true;
                     loser.phase = Phase::Rekeyed;
                     loser.window.queue.push_back(Task::DeleteIke);
                     loser.next_task(ctx, now);
                 } else {
                     // The peer deletes its redundant one; until then it
                     // answers, then it goes.
-                    loser.rekeyed = true;
                     loser.phase = Phase::Rekeyed;
                     loser.timers.arm(IkeTimer::Retire, later(now, RETIRE_AFTER));
                 }
@@ -313,44 +316,27 @@ impl IkeSa {
         spi_r: u64,
         keys: Keys,
     ) -> IkeSa {
-        let mut sa = IkeSa {
+        let mut sa = IkeSa::new(IkeSaParams {
             id: ctx.take_ike_id(),
             initiator,
             phase: Phase::Established,
             peer: self.peer.clone(),
-            candidates: Vec::new().into(),
             local: self.local,
             remote: self.remote,
             spi_i,
             spi_r,
-            established_at: Some(now),
-            init: InitBox::default(),
-            init_ke: None,
-            keys: Some(keys),
-            local_id: self.local_id.clone(),
-            remote_id: self.remote_id.clone(),
-            nat_local: self.nat_local,
-            nat_remote: self.nat_remote,
-            children: Vec::new(),
-            pending_children: VecDeque::new(),
-            window: Window::new(0),
-            dead: false,
-            rekeyed: false,
-            reauthing: false,
-            reauth_pre: None,
-            reauth_wants: Vec::new(),
-            rekey_ke: (0, None),
-            peer_rekey: None,
-            // The Child SAs move over with their counters.
-            dpd: super::ike_sa::Dpd {
-                bytes: self.dpd.bytes,
-                querying: false,
-            },
-            nat: super::natt::NatT {
-                encap: self.nat.encap,
-                init_remote: None,
-            },
-            timers: IkeTimers::default(),
+        });
+        sa.established_at = Some(now);
+        sa.keys = Some(keys);
+        sa.local_id = self.local_id.clone();
+        sa.remote_id = self.remote_id.clone();
+        // The Child SAs move over with their counters.
+        sa.dpd.bytes = self.dpd.bytes;
+        sa.nat = super::natt::NatT {
+            local: self.nat.local,
+            remote: self.nat.remote,
+            encap: self.nat.encap,
+            init_remote: None,
         };
         sa.timers.set(
             IkeTimer::Dpd,
@@ -388,7 +374,7 @@ impl IkeSa {
             .collect();
         new.start_ike_lifetimes(ctx, now);
         self.inherit_reauth(&mut new);
-        new.reauthing = self.reauthing;
+        new.reauth.replacing = self.reauth.replacing;
         info!(
             "IKE SA {} rekeyed to {}, SPIs {:016x}_i {:016x}_r",
             self.name(),
@@ -401,11 +387,10 @@ impl IkeSa {
             new: new.id(),
             peer: self.peer.name.clone(),
         });
-        self.rekeyed = true;
         self.timers.stop(IkeTimer::Rekey);
         self.timers.stop(IkeTimer::Expire);
         self.timers.stop(IkeTimer::Reauth);
-        self.reauthing = false;
+        self.reauth.replacing = false;
         self.phase = Phase::Rekeyed;
         if delete_old {
             self.window.queue.push_front(Task::DeleteIke);
@@ -441,7 +426,7 @@ impl IkeSa {
             Phase::Established => {
                 self.window.outstanding().is_some() || self.window.held().is_some()
             }
-            Phase::Rekeying => !ours_in_flight || self.peer_rekey.is_some(),
+            Phase::Rekeying => !ours_in_flight || self.rekey.crossing.is_some(),
             _ => true,
         };
         if busy {
@@ -551,7 +536,10 @@ impl IkeSa {
         if ours_in_flight {
             // A collision: decided when our own rekey is answered.
             let min = ni.min(nonce_r.as_slice()).to_vec();
-            self.peer_rekey = Some((Box::new(theirs), min));
+            self.rekey.crossing = Some(Box::new(PeerRekey {
+                sa: theirs,
+                nonce_min: min,
+            }));
         } else {
             self.adopt(ctx, now, theirs, false);
         }

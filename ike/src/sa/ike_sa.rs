@@ -51,8 +51,9 @@ pub(crate) enum Phase {
     Rekeying,
     /// Replaced by a new IKE SA: answers retransmissions and the delete.
     Rekeyed,
-    /// Our delete of the IKE SA is in flight.
-    Deleting,
+    /// Our delete of the IKE SA is in flight; `rekeyed`: of one a rekey
+    /// replaced (it goes without an event).
+    Deleting { rekeyed: bool },
 }
 
 /// IKE_SA_INIT material kept for IKE_AUTH.
@@ -218,12 +219,16 @@ impl Keys {
 pub(crate) use super::window::Task;
 use super::window::{Due, Incoming, Window};
 
-/// One IKE SA.
+/// One IKE SA, its fields grouped by concern: who and where, its phase
+/// and deadlines, the keys and what made them, its Child SAs, the exchange
+/// window, and the state of each procedure that runs on it (rekey,
+/// reauthentication, dead peer detection, NAT traversal).
 #[derive(Debug)]
 pub(crate) struct IkeSa {
     pub(crate) id: IkeSaId,
     pub(crate) initiator: bool,
-    pub(crate) phase: Phase,
+    pub(crate) spi_i: u64,
+    pub(crate) spi_r: u64,
     /// The peer configuration (for a responder: the best address match
     /// until IKE_AUTH picks one by identity).
     pub(crate) peer: Arc<PeerCfg>,
@@ -231,9 +236,15 @@ pub(crate) struct IkeSa {
     pub(crate) candidates: Arc<[Arc<PeerCfg>]>,
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
-    pub(crate) spi_i: u64,
-    pub(crate) spi_r: u64,
+
+    pub(crate) phase: Phase,
     pub(crate) established_at: Option<Instant>,
+    /// Every deadline of the SA but the retransmission of our request.
+    pub(crate) timers: IkeTimers,
+    /// Torn down: the endpoint drops it.
+    dead: bool,
+
+    /// IKE_SA_INIT's material while IKE_SA_INIT and IKE_AUTH need it.
     pub(crate) init: InitBox,
     /// Initiator: our IKE_SA_INIT key exchange until the response
     /// completes it.
@@ -241,37 +252,71 @@ pub(crate) struct IkeSa {
     pub(crate) keys: Option<Keys>,
     pub(crate) local_id: Option<Identification>,
     pub(crate) remote_id: Option<Identification>,
-    pub(crate) nat_local: bool,
-    pub(crate) nat_remote: bool,
+
     pub(crate) children: Vec<Child>,
     /// Children to create with CREATE_CHILD_SA once established.
     pub(crate) pending_children: VecDeque<Arc<ChildCfg>>,
     /// Message IDs, our requests in flight and queued, the peer's
     /// requests' answers (cached, or held back).
     pub(crate) window: Window,
-    pub(crate) dead: bool,
-    /// NAT traversal: encapsulation, keepalives.
-    pub(crate) nat: super::natt::NatT,
-    /// Replaced by a rekey: it goes without an event.
-    pub(crate) rekeyed: bool,
-    /// Its reauthentication is under way: no rekey of it meanwhile.
-    pub(crate) reauthing: bool,
-    /// Initiator of a reauthentication: the first Child SA's inbound SA
-    /// goes in before IKE_AUTH (`reauth`).
-    pub(crate) reauth_pre: Option<Box<super::reauth::PreInstall>>,
-    /// Initiator of a reauthentication: the names of the Child SAs it
-    /// brings along, each of which must come up before the old IKE SA
-    /// goes (`reauth`).
-    pub(crate) reauth_wants: Vec<String>,
-    /// INVALID_KE_PAYLOAD retries of our IKE rekey, and the group asked for.
-    pub(crate) rekey_ke: (u32, Option<crate::wire::codes::KeId>),
-    /// Responder of the peer's IKE rekey while ours is in flight: the new
-    /// IKE SA it made and its lowest nonce, until ours is answered (2.8.2).
-    pub(crate) peer_rekey: Option<(Box<IkeSa>, Vec<u8>)>,
+
+    /// Rekeying the IKE SA (`ike_rekey`).
+    pub(crate) rekey: IkeRekey,
+    /// Reauthentication (`reauth`).
+    pub(crate) reauth: Reauth,
     /// Dead peer detection: the traffic seen (its timer is `IkeTimer::Dpd`).
     pub(crate) dpd: Dpd,
-    /// Every deadline of the SA but the retransmission of our request.
-    pub(crate) timers: IkeTimers,
+    /// NAT traversal: detection, encapsulation (keepalives: `IkeTimer::Keepalive`).
+    pub(crate) nat: super::natt::NatT,
+}
+
+/// What a new IKE SA starts from; everything else starts empty.
+#[derive(Debug)]
+pub(crate) struct IkeSaParams {
+    pub(crate) id: IkeSaId,
+    pub(crate) initiator: bool,
+    pub(crate) phase: Phase,
+    pub(crate) peer: Arc<PeerCfg>,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) spi_i: u64,
+    pub(crate) spi_r: u64,
+}
+
+/// An IKE SA's rekeying state (`ike_rekey`).
+#[derive(Debug, Default)]
+pub(crate) struct IkeRekey {
+    /// INVALID_KE_PAYLOAD retries of our rekey.
+    pub(crate) ke_retries: u32,
+    /// The key exchange method the peer asked for in its INVALID_KE_PAYLOAD.
+    pub(crate) group: Option<crate::wire::codes::KeId>,
+    /// Responder of the peer's rekey while ours is in flight (2.8.2).
+    /// (Boxed: an IKE SA inside an IKE SA, only during a collision.)
+    pub(crate) crossing: Option<Box<PeerRekey>>,
+}
+
+/// The new IKE SA of the peer's rekey that crossed ours, until ours is
+/// answered and the lowest nonce tells which one is redundant (2.8.2).
+#[derive(Debug)]
+pub(crate) struct PeerRekey {
+    pub(crate) sa: IkeSa,
+    /// The lowest nonce of the peer's exchange.
+    pub(crate) nonce_min: Vec<u8>,
+}
+
+/// An IKE SA's part in a reauthentication (`reauth`): as the old SA being
+/// replaced, and as the new SA that replaces one.
+#[derive(Debug, Default)]
+pub(crate) struct Reauth {
+    /// Old SA: a new IKE SA replacing it is on its way (no rekey of this
+    /// one meanwhile).
+    pub(crate) replacing: bool,
+    /// New SA, initiator: the first Child SA's inbound SA goes in before
+    /// IKE_AUTH.
+    pub(crate) pre: Option<Box<super::reauth::PreInstall>>,
+    /// New SA, initiator: the names of the Child SAs it brings along, each
+    /// of which must come up before the old IKE SA goes.
+    pub(crate) wants: Vec<String>,
 }
 
 /// Dead peer detection state (`PeerCfg::dpd_delay`).
@@ -394,6 +439,39 @@ pub(crate) fn backoff(ctx: &Ctx, n: u32) -> Duration {
 }
 
 impl IkeSa {
+    /// The one constructor: an SA in `p.phase` with nothing else yet.
+    pub(crate) fn new(p: IkeSaParams) -> Self {
+        // A responder's IKE_SA_INIT (message 0) is answered before the SA
+        // exists: the peer's next request is 1.
+        let peer_mid = u32::from(p.phase == Phase::HalfOpen);
+        IkeSa {
+            id: p.id,
+            initiator: p.initiator,
+            spi_i: p.spi_i,
+            spi_r: p.spi_r,
+            peer: p.peer,
+            candidates: Vec::new().into(),
+            local: p.local,
+            remote: p.remote,
+            phase: p.phase,
+            established_at: None,
+            timers: IkeTimers::default(),
+            dead: false,
+            init: InitBox::default(),
+            init_ke: None,
+            keys: None,
+            local_id: None,
+            remote_id: None,
+            children: Vec::new(),
+            pending_children: VecDeque::new(),
+            window: Window::new(peer_mid),
+            rekey: IkeRekey::default(),
+            reauth: Reauth::default(),
+            dpd: Dpd::default(),
+            nat: super::natt::NatT::default(),
+        }
+    }
+
     pub(crate) fn id(&self) -> IkeSaId {
         self.id
     }
@@ -424,6 +502,19 @@ impl IkeSa {
 
     pub(crate) fn is_dead(&self) -> bool {
         self.dead
+    }
+
+    /// Replaced by a rekey (waiting for, or sending, its delete).
+    pub(crate) fn was_rekeyed(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Rekeyed | Phase::Deleting { rekeyed: true }
+        )
+    }
+
+    /// Our delete of it is in flight.
+    pub(crate) fn deleting(&self) -> bool {
+        matches!(self.phase, Phase::Deleting { .. })
     }
 
     /// The next time something is due.
@@ -691,7 +782,7 @@ impl IkeSa {
                 (ExchangeType::INFORMATIONAL, _) => self.informational_request(ctx, now, &msg),
                 (
                     ExchangeType::CREATE_CHILD_SA,
-                    Phase::Established | Phase::Deleting | Phase::Rekeying | Phase::Rekeyed,
+                    Phase::Established | Phase::Deleting { .. } | Phase::Rekeying | Phase::Rekeyed,
                 ) => self.create_child_request(ctx, now, &msg),
                 (x, p) => {
                     debug!(
@@ -775,7 +866,7 @@ impl IkeSa {
         }
         if !matches!(
             self.phase,
-            Phase::Established | Phase::Deleting | Phase::Rekeyed
+            Phase::Established | Phase::Deleting { .. } | Phase::Rekeyed
         ) {
             return;
         }
@@ -807,8 +898,9 @@ impl IkeSa {
             }
             Task::RekeyIke { .. } => self.send_rekey_ike(ctx, now),
             Task::DeleteIke => {
-                self.phase = Phase::Deleting;
-                if self.rekeyed {
+                let rekeyed = self.was_rekeyed();
+                self.phase = Phase::Deleting { rekeyed };
+                if rekeyed {
                     debug!("deleting rekeyed IKE SA {}", self.name());
                 } else {
                     info!("deleting IKE SA {}", self.name());
@@ -867,7 +959,7 @@ impl IkeSa {
         if self.dead {
             return;
         }
-        if self.rekeyed {
+        if self.was_rekeyed() {
             debug!("rekeyed IKE SA {} removed", self.name());
             self.teardown(ctx, by_peer);
             return;
@@ -905,8 +997,8 @@ impl IkeSa {
         }
         self.window.clear();
         self.timers.clear();
-        if let Some((mut other, _)) = self.peer_rekey.take() {
-            other.teardown(ctx, by_peer);
+        if let Some(mut other) = self.rekey.crossing.take() {
+            other.sa.teardown(ctx, by_peer);
         }
         self.dead = true;
     }
@@ -1025,7 +1117,7 @@ impl IkeSa {
                 self.pending_children.clear();
                 self.next_task(ctx, now);
             }
-            Phase::Deleting | Phase::Rekeyed => {}
+            Phase::Deleting { .. } | Phase::Rekeyed => {}
             _ => {
                 if self.keys.is_some() {
                     self.send_oneshot(ctx, vec![Payload::Delete(crate::wire::Delete::ike())]);
@@ -1054,7 +1146,7 @@ impl IkeSa {
             Phase::Established => IkeState::Established,
             Phase::Rekeying => IkeState::Rekeying,
             Phase::Rekeyed => IkeState::Rekeyed,
-            Phase::Deleting => IkeState::Deleting,
+            Phase::Deleting { .. } => IkeState::Deleting,
             _ => IkeState::Connecting,
         }
     }
@@ -1076,8 +1168,8 @@ impl IkeSa {
             established_at: self.established_at,
             rekey_at: self.timers.get(IkeTimer::Rekey),
             expires_at: self.timers.get(IkeTimer::Expire),
-            nat_local: self.nat_local,
-            nat_remote: self.nat_remote,
+            nat_local: self.nat.local,
+            nat_remote: self.nat.remote,
             encap: self.nat.encap,
             children: self.children.iter().map(Child::info).collect(),
         }

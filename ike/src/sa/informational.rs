@@ -127,7 +127,7 @@ impl IkeSa {
             })
             .collect();
         if deletes.iter().any(|d| d.protocol == ProtocolId::IKE) {
-            if let Some((theirs, _)) = self.peer_rekey.take() {
+            if let Some(theirs) = self.rekey.crossing.take() {
                 // Both rekeyed and the peer, deleting this SA, won before
                 // our answer came: its new SA takes over (2.25.2), ours
                 // is forgotten (the peer drops its copy).
@@ -136,7 +136,7 @@ impl IkeSa {
                     self.name()
                 );
                 self.window.take_outstanding();
-                self.adopt(ctx, now, *theirs, false);
+                self.adopt(ctx, now, theirs.sa, false);
             }
             let at = ctx.transmits.len();
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());

@@ -5,12 +5,12 @@
 //! kernel's MAPPING event for an inbound ESP SA).
 //!
 //! ```text
-//! IKE_SA_INIT: NAT_DETECTION_* hashes -> nat_local / nat_remote
-//!   encap = nat_local || nat_remote || peer.encap || initiator sent from %any
+//! IKE_SA_INIT: NAT_DETECTION_* hashes -> nat.local / nat.remote
+//!   encap = nat.local || nat.remote || peer.encap || initiator sent from %any
 //!   initiator: local port -> natt_port, remote port 500 -> 4500, from IKE_AUTH on
 //!   responder: takes the addresses of the (authenticated) IKE_AUTH request
-//!   nat_local: a keepalive (0xFF) every keep_alive
-//! established, nat_remote: an authenticated message from a new address,
+//!   nat.local: a keepalive (0xFF) every keep_alive
+//! established, nat.remote: an authenticated message from a new address,
 //!   or the kernel's MAPPING event -> remote = new, UpdateChild per child
 //! ```
 //!
@@ -36,6 +36,10 @@ const IKE_NATT_PORT: u16 = 4500;
 /// An IKE SA's NAT traversal state.
 #[derive(Debug, Default)]
 pub(crate) struct NatT {
+    /// NAT detected in front of us (we send keepalives).
+    pub(crate) local: bool,
+    /// NAT detected in front of the peer (we follow its address).
+    pub(crate) remote: bool,
     /// IKE on the NAT-T port and the Child SAs with ESP in UDP.
     pub(crate) encap: bool,
     /// Responder: where the IKE_SA_INIT request came from (the key of
@@ -51,17 +55,17 @@ pub(crate) fn fake_source() -> SocketAddr {
 }
 
 impl IkeSa {
-    /// Both roles, once IKE_SA_INIT is done and `nat_local`/`nat_remote`
+    /// Both roles, once IKE_SA_INIT is done and `nat.local`/`nat.remote`
     /// are known: whether to encapsulate, and the keepalive timer. The
     /// initiator also moves to the NAT-T ports (`sent_from_any`: its
     /// NAT_DETECTION_SOURCE_IP was over the unspecified address, so the
     /// responder sees NAT in front of it and encapsulates).
     pub(crate) fn natt_after_init(&mut self, ctx: &Ctx, now: Instant, sent_from_any: bool) {
-        self.nat.encap = self.nat_local || self.nat_remote || self.peer.encap || sent_from_any;
+        self.nat.encap = self.nat.local || self.nat.remote || self.peer.encap || sent_from_any;
         if !self.nat.encap {
             return;
         }
-        if self.nat_local && !ctx.cfg.keep_alive.is_zero() {
+        if self.nat.local && !ctx.cfg.keep_alive.is_zero() {
             self.timers
                 .arm(IkeTimer::Keepalive, later(now, ctx.cfg.keep_alive));
         }
@@ -84,7 +88,7 @@ impl IkeSa {
     }
 
     fn nat_text(&self) -> &'static str {
-        match (self.nat_local, self.nat_remote) {
+        match (self.nat.local, self.nat.remote) {
             (true, true) => "on both sides",
             (true, false) => "in front of us",
             (false, true) => "in front of the peer",
@@ -128,7 +132,7 @@ impl IkeSa {
                 self.local = local;
                 self.remote = remote;
             }
-            Phase::Established | Phase::Rekeying | Phase::Deleting if self.nat_remote => {
+            Phase::Established | Phase::Rekeying | Phase::Deleting { .. } if self.nat.remote => {
                 // Once on the NAT-T port we stay there (RFC 7296 2.23): a
                 // message to our IKE port moves only the peer.
                 let local = if self.nat.encap {
@@ -153,7 +157,7 @@ impl IkeSa {
             return;
         }
         if !self.nat.encap
-            || !self.nat_remote
+            || !self.nat.remote
             || !matches!(self.phase, Phase::Established | Phase::Rekeying)
         {
             debug!(

@@ -183,11 +183,11 @@ impl IkeSa {
             self.local.ip(),
             remote,
         )?;
-        new.reauth_pre = pre.and_then(|mut p| {
+        new.reauth.pre = pre.and_then(|mut p| {
             p.child = new.children.first()?.id;
             Some(Box::new(p))
         });
-        new.reauth_wants = wants;
+        new.reauth.wants = wants;
         Ok(new)
     }
 
@@ -195,7 +195,7 @@ impl IkeSa {
     /// Child SA's SPI allocated: installs its inbound SA ([`PreInstall`]).
     /// Whether IKE_AUTH waits for the kernel.
     pub(crate) fn reauth_preinstall(&mut self, ctx: &mut Ctx) -> bool {
-        let Some(pre) = self.reauth_pre.as_ref() else {
+        let Some(pre) = self.reauth.pre.as_ref() else {
             return false;
         };
         match pre.state {
@@ -207,7 +207,7 @@ impl IkeSa {
             self.keys.as_ref(),
             self.children.iter().find(|c| c.id == pre.child),
         ) else {
-            self.reauth_pre = None;
+            self.reauth.pre = None;
             return false;
         };
         if c.spi_in == 0 {
@@ -222,7 +222,7 @@ impl IkeSa {
             &pre.suite,
         );
         let Ok(k) = derived else {
-            self.reauth_pre = None;
+            self.reauth.pre = None;
             return false;
         };
         let install = ChildInstall {
@@ -275,7 +275,7 @@ impl IkeSa {
             c.state = ChildState::Installing;
             c.reqid = reqid;
         }
-        if let Some(p) = self.reauth_pre.as_mut() {
+        if let Some(p) = self.reauth.pre.as_mut() {
             p.state = PreState::Installing;
         }
         true
@@ -293,7 +293,7 @@ impl IkeSa {
     ) {
         match outcome {
             Ok(()) => {
-                if let Some(p) = self.reauth_pre.as_mut().filter(|p| p.child == child) {
+                if let Some(p) = self.reauth.pre.as_mut().filter(|p| p.child == child) {
                     p.state = PreState::Installed;
                 }
             }
@@ -303,7 +303,7 @@ impl IkeSa {
                     self.name()
                 );
                 // The daemon rolled its partial install back.
-                self.reauth_pre = None;
+                self.reauth.pre = None;
                 if let Some(c) = self.child_mut(child) {
                     c.state = ChildState::Creating;
                     let reqid = c.reqid;
@@ -329,7 +329,8 @@ impl IkeSa {
         remote_ts: &[TrafficSelector],
     ) -> Option<bool> {
         let p = self
-            .reauth_pre
+            .reauth
+            .pre
             .as_ref()
             .filter(|p| p.child == child && p.state == PreState::Installed)?;
         Some(p.suite == *suite && p.local_ts == local_ts && p.remote_ts == remote_ts)
@@ -338,7 +339,7 @@ impl IkeSa {
     /// The IKE_AUTH offer for `child` with inbound SPI `spi`: just the
     /// transform in use if its inbound SA went in early.
     pub(crate) fn auth_offer(&self, child: &super::child_create::Child) -> Vec<Proposal> {
-        match self.reauth_pre.as_ref().filter(|p| p.child == child.id) {
+        match self.reauth.pre.as_ref().filter(|p| p.child == child.id) {
             Some(p) => pinned_offer(&p.suite, child.spi_in),
             None => super::child_create::offer(&child.cfg, child.spi_in, false),
         }
@@ -401,7 +402,7 @@ impl IkeSa {
             .map(|c| c.cfg.name.as_str())
             .collect();
         let mut missing = Vec::new();
-        for name in &self.reauth_wants {
+        for name in &self.reauth.wants {
             match up.iter().position(|n| n == name) {
                 Some(i) => {
                     up.swap_remove(i);
@@ -426,14 +427,14 @@ impl IkeSa {
 
     /// The reauthentication of this SA by `new` is done (`ok`) or failed.
     pub(crate) fn reauth_done(&mut self, ctx: &mut Ctx, now: Instant, new: IkeSaId, ok: bool) {
-        self.reauthing = false;
+        self.reauth.replacing = false;
         if !ok {
             info!(
                 "reauthentication of IKE SA {} failed, keeping it; trying again in {} s",
                 self.name(),
                 RETRY.as_secs()
             );
-            if self.phase != Phase::Deleting {
+            if !self.deleting() {
                 self.timers.arm(IkeTimer::Reauth, later(now, RETRY));
             }
             return;
