@@ -302,6 +302,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
 
     loop {
+        // The engine reads no clock: UTC comes from here, anchored anew
+        // every turn so that a step of the system clock shows at once.
+        d.ep.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         d.drain().await;
         if let Some(deadline) = d.shutdown
             && ((d.ep.is_empty() && d.in_flight == 0) || Instant::now() >= deadline)

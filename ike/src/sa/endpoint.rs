@@ -4,10 +4,11 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{debug, info, warn};
 
+use super::clock::WallClock;
 use super::config::{EndpointConfig, PeerCfg, PskStore};
 use super::effect::Effect;
 use super::ike_sa::{IkeSa, KernelPurpose};
@@ -56,6 +57,8 @@ pub(crate) struct Ctx {
     /// reauthentication, by reqid: their outbound SA goes in when the
     /// Child SA they replace goes (`reauth`).
     pub(crate) pending_out: HashMap<u32, (IkeSaId, ChildId, super::ChildInstall)>,
+    /// UTC time, derived from the driver's last anchor (`clock`).
+    pub(crate) wall: WallClock,
     /// What the SA handling an input tells the endpoint
     /// (`Endpoint::apply_effects` applies them when it returns).
     pub(crate) effects: Vec<Effect>,
@@ -217,6 +220,7 @@ impl Endpoint {
                 reqids: Default::default(),
                 pending_out: HashMap::new(),
                 effects: Vec::new(),
+                wall: WallClock::default(),
                 last_candidates: None,
                 #[cfg(test)]
                 collisions: Vec::new(),
@@ -245,6 +249,20 @@ impl Endpoint {
         self.ctx.peer_index = index(&peers);
         self.ctx.peers = peers;
         self.ctx.last_candidates = None;
+    }
+
+    /// The wall clock: at monotonic `now` the UTC time is `utc`. The
+    /// driver calls it at start and on every turn of its loop; the engine
+    /// derives UTC for any later `now` from the last call (the library
+    /// reads no clock).
+    pub fn set_wall_clock(&mut self, now: Instant, utc: SystemTime) {
+        self.ctx.wall.set(now, utc);
+    }
+
+    /// Tests: the UTC time the engine derives for `now`.
+    #[cfg(test)]
+    pub(crate) fn utc(&self, now: Instant) -> Option<SystemTime> {
+        self.ctx.wall.utc(now)
     }
 
     /// Replaces the shared keys (a reload of `secrets`).

@@ -70,6 +70,7 @@
 
 mod child_create;
 mod child_rekey;
+mod clock;
 mod config;
 mod dpd;
 mod effect;

@@ -1233,3 +1233,21 @@ fn per_sa_structs_do_not_grow() {
     println!("size_of IkeSa {ike}, Child {child}");
     assert!(ike <= 816 && child <= 248, "IkeSa {ike}, Child {child}");
 }
+
+/// Wall-clock time is an input: the engine derives UTC for any `now` from
+/// the driver's last anchor, and follows a step of the system clock.
+#[test]
+fn utc_comes_from_the_drivers_wall_clock() {
+    let mut p = Pair::default_pair();
+    let now = p.now;
+    assert_eq!(p.a().ep.utc(now), None);
+    let utc = std::time::SystemTime::UNIX_EPOCH + secs(1_800_000_000);
+    p.a().ep.set_wall_clock(now, utc);
+    p.run_for(secs(30));
+    let later = p.now;
+    assert_eq!(p.a().ep.utc(later), Some(utc + (later - now)));
+    // The system clock is set back a day.
+    let back = utc - secs(86_400);
+    p.a().ep.set_wall_clock(later, back);
+    assert_eq!(p.a().ep.utc(later + secs(1)), Some(back + secs(1)));
+}
