@@ -10,6 +10,8 @@
 //! - [`from_config`]: the configuration as the engine's peer configurations
 //!   and pre-shared keys.
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
+//! - [`display`]: identities and traffic selectors as text (strongSwan's
+//!   notation), for logs, status and routes.
 //!
 //! Nothing above opens a socket, reads a clock or spawns a task: the daemon
 //! (crate `ike-daemon`) feeds datagrams and time in and carries the outputs
@@ -20,6 +22,7 @@
 pub mod config;
 pub mod control;
 pub mod crypto;
+pub mod display;
 pub mod from_config;
 pub mod sa;
 pub mod wire;

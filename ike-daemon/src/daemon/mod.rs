@@ -570,12 +570,12 @@ impl Driver {
                         sa.local_addr,
                         sa.local_id
                             .as_ref()
-                            .map(status::id_text)
+                            .map(|i| ike::display::IdDisplay(i).to_string())
                             .unwrap_or_default(),
                         sa.remote_addr,
                         sa.remote_id
                             .as_ref()
-                            .map(status::id_text)
+                            .map(|i| ike::display::IdDisplay(i).to_string())
                             .unwrap_or_default(),
                         sa.suite
                             .as_ref()

@@ -314,7 +314,7 @@ pub fn plan_routes(
         let Some(src) = choose_source(&lts, addrs) else {
             skipped.push(format!(
                 "{dst}: no local address in the local selector {}",
-                ts_text(&lts)
+                ike::display::ts_text(&lts)
             ));
             continue;
         };
@@ -331,19 +331,6 @@ pub fn plan_routes(
         });
     }
     (specs, skipped)
-}
-
-fn ts_text(ts: &TrafficSelector) -> String {
-    match ts_parts(ts) {
-        Some((s, e, ..)) => {
-            let p = range_to_prefixes(s, e);
-            match p.as_slice() {
-                [one] => one.to_string(),
-                _ => format!("{s}-{e}"),
-            }
-        }
-        None => "?".into(),
-    }
 }
 
 /// A kernel change the book asks for.

@@ -55,8 +55,8 @@ pub fn trap_status(peer: &PeerCfg, child: &ChildCfg, reqid: u32, why: TrapReason
         reqid,
         mode: child.mode.to_string(),
         protocol: ike::sa::child_protocol(child).to_string(),
-        local_ts: lts.iter().map(super::status::ts_text).collect(),
-        remote_ts: rts.iter().map(super::status::ts_text).collect(),
+        local_ts: lts.iter().map(ike::display::ts_text).collect(),
+        remote_ts: rts.iter().map(ike::display::ts_text).collect(),
         reason: why.key().to_owned(),
     }
 }
@@ -205,7 +205,7 @@ mod tests {
         let (l, r, _, rts) = trap_selectors(&p, &c).unwrap();
         assert!(l.is_unspecified());
         assert_eq!(r.to_string(), "192.0.2.2");
-        assert_eq!(super::super::status::ts_text(&rts[0]), "192.0.2.2/32");
+        assert_eq!(ike::display::ts_text(&rts[0]), "192.0.2.2/32");
         // Dynamic local with no local address cannot be trapped.
         let c = child(TsCfg::Dynamic, TsCfg::Dynamic);
         let p = peer(vec![AddrSpec::Any], vec![ip("192.0.2.2")], c.clone());

@@ -279,7 +279,9 @@ fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selecto
         let (dp, w2) = port_match(d.3, d.4);
         if w1 || w2 {
             warn!(
-                "port range of {src:?} / {dst:?} is not a kernel port mask; the policy covers all ports"
+                "port range of {} / {} is not a kernel port mask; the policy covers all ports",
+                ike::display::ts_text(src),
+                ike::display::ts_text(dst)
             );
         }
         (sp, dp)

@@ -152,15 +152,7 @@ impl fmt::Display for Identity {
             Identity::Ipv6(a) => write!(f, "{a}"),
             Identity::Fqdn(s) | Identity::Rfc822(s) => f.write_str(s),
             Identity::Dn(dn) => write!(f, "{dn}"),
-            Identity::KeyId(k) => {
-                let printable = k.iter().all(|&b| (0x20..0x7f).contains(&b));
-                if printable && k.len() != 20 {
-                    f.write_str(&String::from_utf8_lossy(k))
-                } else {
-                    let hex: Vec<String> = k.iter().map(|b| format!("{b:02x}")).collect();
-                    f.write_str(&hex.join(":"))
-                }
-            }
+            Identity::KeyId(k) => crate::display::write_key_id(f, k),
         }
     }
 }
@@ -284,6 +276,15 @@ struct Attr {
     names: &'static [&'static str],
     oid: &'static [u8],
     ia5: bool,
+}
+
+/// The name a DN attribute prints as, by its OID body.
+pub(crate) fn dn_attr_name(oid: &[u8]) -> Option<&'static str> {
+    ATTRS
+        .iter()
+        .find(|a| a.oid == oid)
+        .and_then(|a| a.names.first())
+        .copied()
 }
 
 /// strongSwan's `x501rdns` table, the commonly used part.

@@ -45,6 +45,7 @@ use zeroize::Zeroizing;
 use crate::wire::codes::ProtocolId;
 use crate::wire::sa::Proposal;
 
+pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
 

@@ -116,39 +116,12 @@ impl fmt::Display for TrafficSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.addresses {
             TsAddresses::Dynamic => f.write_str("dynamic")?,
-            TsAddresses::Range { start, end } => match prefix_of(start, end) {
-                Some(p) => write!(f, "{start}/{p}")?,
-                None => write!(f, "{start}..{end}")?,
-            },
-        }
-        if self.protocol != 0 || self.ports != PortRange::ANY {
-            write!(f, "[{}", self.protocol)?;
-            if self.ports == PortRange::OPAQUE {
-                f.write_str("/OPAQUE")?;
-            } else if self.ports.start == self.ports.end {
-                write!(f, "/{}", self.ports.start)?;
-            } else if self.ports != PortRange::ANY {
-                write!(f, "/{}-{}", self.ports.start, self.ports.end)?;
+            TsAddresses::Range { start, end } => {
+                write!(f, "{}", crate::display::RangeDisplay(start, end))?
             }
-            f.write_str("]")?;
         }
-        Ok(())
+        crate::display::write_proto_ports(f, self.protocol, self.ports.start, self.ports.end)
     }
-}
-
-/// The prefix length if `start..=end` is exactly one CIDR block.
-fn prefix_of(start: IpAddr, end: IpAddr) -> Option<u32> {
-    let (s, e, bits) = match (start, end) {
-        (IpAddr::V4(s), IpAddr::V4(e)) => (u128::from(u32::from(s)), u128::from(u32::from(e)), 32),
-        (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(s), u128::from(e), 128),
-        _ => return None,
-    };
-    let host = s ^ e;
-    // host must be 0...01...1 with s having zeros there.
-    if host & host.wrapping_add(1) != 0 || s & host != 0 {
-        return None;
-    }
-    Some(bits - (128 - host.leading_zeros()))
 }
 
 const PROTOCOLS: &[(&str, u8)] = &[
@@ -375,7 +348,7 @@ impl fmt::Display for Address {
             Address::Any(Some(Family::V4)) => f.write_str("%any4"),
             Address::Any(Some(Family::V6)) => f.write_str("%any6"),
             Address::Ip(a) => write!(f, "{a}"),
-            Address::Range { start, end } => match prefix_of(*start, *end) {
+            Address::Range { start, end } => match crate::display::prefix_len(*start, *end) {
                 Some(p) => write!(f, "{start}/{p}"),
                 None => write!(f, "{start}-{end}"),
             },

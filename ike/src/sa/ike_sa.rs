@@ -4,7 +4,6 @@
 //! for both of its roles.
 
 use std::collections::VecDeque;
-use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,12 +23,9 @@ use crate::crypto::keymat::{IkeKeys, SkCiphers};
 use crate::crypto::prf::Prf;
 use crate::crypto::suite::IkeSuite;
 use crate::crypto::{CryptoProvider, Secret};
-use crate::wire::codes::{ExchangeType, IdType, NotifyType};
+use crate::wire::codes::{ExchangeType, NotifyType};
 use crate::wire::sa::Proposal;
-use crate::wire::{
-    Encrypted, Flags, Header, IdValue, Identification, Message, Notify, Payload, TrafficSelector,
-    rules,
-};
+use crate::wire::{Encrypted, Flags, Header, Identification, Message, Notify, Payload, rules};
 
 pub(crate) use super::outside::KernelPurpose;
 use super::outside::{Outcome, Then};
@@ -328,97 +324,7 @@ pub(crate) struct Dpd {
     pub(crate) querying: bool,
 }
 
-/// Shows an identity as strongSwan does (`192.0.2.1`, `vpn.example.com`,
-/// `alice@example.com`, DNs as hex).
-pub(crate) struct IdDisplay<'a>(pub(crate) &'a Identification);
-
-impl fmt::Display for IdDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.value() {
-            Some(IdValue::Ipv4(a)) => write!(f, "{a}"),
-            Some(IdValue::Ipv6(a)) => write!(f, "{a}"),
-            Some(IdValue::Fqdn(s)) | Some(IdValue::Rfc822(s)) => f.write_str(s),
-            _ => {
-                let t = self.0.id_type;
-                let mut hex = String::new();
-                for b in &self.0.data {
-                    let _ = write!(hex, "{b:02x}");
-                }
-                if t == IdType::DER_ASN1_DN {
-                    write!(f, "dn:{hex}")
-                } else {
-                    write!(f, "{t}:{hex}")
-                }
-            }
-        }
-    }
-}
-
-/// Shows traffic selectors as strongSwan does (`10.0.0.0/24`, ranges as
-/// `a..b`, protocol and ports in brackets).
-pub(crate) struct TsDisplay<'a>(pub(crate) &'a [TrafficSelector]);
-
-impl fmt::Display for TsDisplay<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, ts) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            let (range, proto, p0, p1) = match ts {
-                TrafficSelector::Ipv4(r) => (
-                    prefix(
-                        u128::from(u32::from(r.start)),
-                        u128::from(u32::from(r.end)),
-                        32,
-                    )
-                    .map(|l| format!("{}/{l}", r.start))
-                    .unwrap_or_else(|| format!("{}..{}", r.start, r.end)),
-                    r.ip_protocol,
-                    r.start_port,
-                    r.end_port,
-                ),
-                TrafficSelector::Ipv6(r) => (
-                    prefix(u128::from(r.start), u128::from(r.end), 128)
-                        .map(|l| format!("{}/{l}", r.start))
-                        .unwrap_or_else(|| format!("{}..{}", r.start, r.end)),
-                    r.ip_protocol,
-                    r.start_port,
-                    r.end_port,
-                ),
-                TrafficSelector::Unknown { ts_type, .. } => {
-                    write!(f, "{ts_type:?}")?;
-                    continue;
-                }
-            };
-            f.write_str(&range)?;
-            if proto != 0 || p0 != 0 || p1 != u16::MAX {
-                if p0 == p1 {
-                    write!(f, "[{proto}/{p0}]")?;
-                } else {
-                    write!(f, "[{proto}/{p0}-{p1}]")?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The prefix length if `start..=end` is one CIDR block of a `bits`-bit space.
-fn prefix(start: u128, end: u128, bits: u32) -> Option<u32> {
-    let span = end.checked_sub(start)?;
-    let size = span.checked_add(1);
-    let host_bits = match size {
-        Some(s) if s.is_power_of_two() => s.trailing_zeros(),
-        None if bits == 128 => 128,
-        _ => return None,
-    };
-    let mask = if host_bits >= 128 {
-        u128::MAX
-    } else {
-        (1u128 << host_bits).wrapping_sub(1)
-    };
-    (start & mask == 0).then(|| bits.saturating_sub(host_bits))
-}
+pub(crate) use crate::display::{IdDisplay, TsDisplay};
 
 /// `now + d`, saturating far in the future instead of overflowing.
 pub(crate) fn later(now: Instant, d: Duration) -> Instant {
@@ -1190,33 +1096,4 @@ pub(crate) fn error_notify(msg: &Message) -> Option<NotifyType> {
         Payload::Notify(n) if n.notify_type.is_error() => Some(n.notify_type),
         _ => None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ts_display_uses_prefixes_when_it_can() {
-        let ts = [
-            crate::sa::ts::host("192.0.2.1".parse().unwrap()),
-            TrafficSelector::Ipv4(crate::wire::AddressRange::any(
-                "10.0.0.0".parse().unwrap(),
-                "10.0.0.255".parse().unwrap(),
-            )),
-            TrafficSelector::Ipv4(crate::wire::AddressRange::any(
-                "10.0.0.1".parse().unwrap(),
-                "10.0.0.5".parse().unwrap(),
-            )),
-        ];
-        assert_eq!(
-            TsDisplay(&ts).to_string(),
-            "192.0.2.1/32 10.0.0.0/24 10.0.0.1..10.0.0.5"
-        );
-        let all6 = [TrafficSelector::Ipv6(crate::wire::AddressRange::any(
-            "::".parse().unwrap(),
-            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
-        ))];
-        assert_eq!(TsDisplay(&all6).to_string(), "::/0");
-    }
 }
