@@ -1153,6 +1153,9 @@ fn child_rekey_crossing_an_ike_rekey_is_refused_and_both_retried() {
 /// once), two children, and a network that loses, duplicates and delays
 /// some datagrams: in the end one IKE SA and one pair of SAs per child.
 #[test]
+// A longer soak run takes its seed count from IKED_SOAK_SEEDS (ike/clippy.toml
+// forbids environment reads outside tests).
+#[allow(clippy::disallowed_methods)]
 fn hours_of_rekeys_from_both_sides_over_a_bad_network_converge() {
     let seeds: u64 = std::env::var("IKED_SOAK_SEEDS")
         .ok()
