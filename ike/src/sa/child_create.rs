@@ -58,10 +58,8 @@ pub(crate) struct Child {
     pub(crate) out_pending: Option<Box<ChildInstall>>,
     /// The lowest nonce of the exchange that created it (RFC 7296 2.8.1).
     pub(crate) nonce_min: Vec<u8>,
-    /// It lost a rekey collision: deleted by its initiator, never used.
-    pub(crate) redundant: bool,
-    /// A successor carries its traffic; its removal is no event.
-    pub(crate) replaced: bool,
+    /// Whether its traffic is its own (see [`ChildFate`]).
+    pub(crate) fate: ChildFate,
     /// Its outbound SA is (being) installed.
     pub(crate) outbound: bool,
     /// When the kernel's hard byte or packet limit will likely remove it,
@@ -72,7 +70,38 @@ pub(crate) struct Child {
     pub(crate) timers: ChildTimers,
 }
 
+/// Whether a Child SA carries its own traffic. The other two are ends:
+/// neither turns back into `Own`, and a redundant one (a new SA) is never
+/// replaced (only an old SA with a successor is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChildFate {
+    /// Its own: its removal is an event.
+    Own,
+    /// It lost a rekey collision: deleted by its initiator, never used;
+    /// its removal is no event.
+    Redundant,
+    /// A successor carries its traffic; its removal is no event.
+    Replaced,
+}
+
 impl Child {
+    /// It lost a rekey collision.
+    pub(crate) fn redundant(&self) -> bool {
+        self.fate == ChildFate::Redundant
+    }
+
+    /// A successor carries its traffic.
+    pub(crate) fn replaced(&self) -> bool {
+        self.fate == ChildFate::Replaced
+    }
+
+    /// A successor carries its traffic now (a redundant one stays that).
+    pub(crate) fn mark_replaced(&mut self) {
+        if self.fate == ChildFate::Own {
+            self.fate = ChildFate::Replaced;
+        }
+    }
+
     /// When it ends unless rekeyed: its life_time, or the likely hard
     /// byte or packet expire in the kernel, whichever comes first.
     pub(crate) fn end(&self) -> Option<Instant> {
@@ -371,8 +400,7 @@ impl IkeSa {
             rekey,
             out_pending: None,
             nonce_min: Vec::new(),
-            redundant: false,
-            replaced: false,
+            fate: ChildFate::Own,
             outbound: false,
             volume_end: None,
             timers: ChildTimers::default(),
@@ -707,7 +735,7 @@ impl IkeSa {
         if let Some(c) = self
             .children
             .iter()
-            .find(|c| c.id == child && c.initiator && !c.redundant)
+            .find(|c| c.id == child && c.initiator && !c.redundant())
             && let Some(old) = c.rekey
             && !self.children.iter().any(|o| o.id == old)
             && !self
@@ -831,7 +859,7 @@ impl IkeSa {
                 .kernel_limits_with(|max| ctx.jitter_count(max)),
             encap: self.nat.encap,
         };
-        let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant);
+        let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant());
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
         let mut pending_out = None;
         let mut handover_at = None;
@@ -891,7 +919,7 @@ impl IkeSa {
             c.out_pending = pending_out;
             c.outbound = (!rekey && (takeover.is_none() || initiator)) || (initiator && !lost);
             if lost {
-                c.redundant = true;
+                c.fate = ChildFate::Redundant;
             }
         }
     }
@@ -911,7 +939,7 @@ impl IkeSa {
         };
         c.state = ChildState::Installed;
         c.installed_at = Some(now);
-        let timers = !c.redundant;
+        let timers = !c.redundant();
         let line = format!(
             "CHILD_SA {}{} established with SPIs {:08x}_i {:08x}_o and TS {} === {} ({} {}, IKE SA {name})",
             c.cfg.name,
@@ -1036,14 +1064,14 @@ impl IkeSa {
                 }
             }
         }
-        if c.redundant || c.replaced {
+        if c.redundant() || c.replaced() {
             debug!(
                 "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o removed ({}, IKE SA {})",
                 c.cfg.name,
                 c.id,
                 c.spi_in,
                 c.spi_out,
-                if c.redundant {
+                if c.redundant() {
                     "redundant after a rekey collision"
                 } else {
                     "replaced by its rekeyed successor"

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
-use super::child_create::CreateChild;
+use super::child_create::{ChildFate, CreateChild};
 use super::endpoint::Ctx;
 use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
@@ -93,7 +93,7 @@ impl IkeSa {
             return Err(CommandError::NoSuchSa);
         };
         match c.state {
-            ChildState::Installed if !c.redundant && !taken_over => {
+            ChildState::Installed if !c.redundant() && !taken_over => {
                 debug!(
                     "CHILD_SA {}{child} is rekeyed once the peer has deleted the SA it replaced",
                     c.cfg.name
@@ -102,7 +102,7 @@ impl IkeSa {
                     .arm(ChildTimer::Rekey, later(now, Duration::from_secs(1)));
                 return Ok(());
             }
-            ChildState::Installed if !c.redundant => {}
+            ChildState::Installed if !c.redundant() => {}
             // Already being rekeyed or replaced: nothing to do.
             ChildState::Rekeying | ChildState::Rekeyed => return Ok(()),
             _ => return Err(CommandError::NoSuchSa),
@@ -149,7 +149,7 @@ impl IkeSa {
         let c = self
             .children
             .iter()
-            .find(|c| c.protocol == protocol && c.spi_out == spi && !c.redundant);
+            .find(|c| c.protocol == protocol && c.spi_out == spi && !c.redundant());
         match c.map(|c| (c.id, c.state)) {
             // Rekeying: a collision; answer as usual (2.25.1).
             Some((id, ChildState::Installed | ChildState::Rekeying)) => Ok(id),
@@ -186,7 +186,7 @@ impl IkeSa {
             y.id != child
                 && y.rekey == Some(old)
                 && !y.initiator
-                && !y.redundant
+                && !y.redundant()
                 && !matches!(y.state, ChildState::Deleting)
         }) else {
             return false;
@@ -198,7 +198,7 @@ impl IkeSa {
         #[cfg(not(test))]
         let _ = ctx;
         if !lost {
-            theirs.redundant = true;
+            theirs.fate = ChildFate::Redundant;
             theirs.out_pending = None;
             // It never carries traffic: if the peer does not delete it,
             // we do (a delete crossing the peer's is answered as 1.4.1).
@@ -227,7 +227,7 @@ impl IkeSa {
         let Some(c) = self.child_mut(new) else {
             return;
         };
-        if c.redundant {
+        if c.redundant() {
             if c.initiator {
                 // Ours lost: delete it (the peer never sends on it).
                 info!(
@@ -245,7 +245,7 @@ impl IkeSa {
                 // The old one went meanwhile: this is a child like any other.
                 return;
             };
-            if o.state == ChildState::Deleting && !o.replaced {
+            if o.state == ChildState::Deleting && !o.replaced() {
                 // Deleted (by command) while we rekeyed it: the new one
                 // goes too.
                 if let Some(c) = self.child_mut(new) {
@@ -257,7 +257,7 @@ impl IkeSa {
             let Some(o) = self.child_mut(old) else {
                 return;
             };
-            o.replaced = true;
+            o.mark_replaced();
             let delete = o.state != ChildState::Deleting;
             if delete {
                 o.state = ChildState::Rekeyed;
@@ -305,7 +305,7 @@ impl IkeSa {
         let successor = self
             .children
             .iter()
-            .any(|c| c.rekey == Some(old) && !c.initiator && !c.redundant);
+            .any(|c| c.rekey == Some(old) && !c.initiator && !c.redundant());
         let wait = RETRY_BASE.saturating_sub(ctx.jitter(RETRY_JITTER));
         let Some(pos) = self.children.iter().position(|c| c.id == old) else {
             return;
@@ -331,7 +331,7 @@ impl IkeSa {
         let Some(o) = self.children.get_mut(pos) else {
             return;
         };
-        if matches!(o.state, ChildState::Rekeying | ChildState::Rekeyed) && !o.replaced {
+        if matches!(o.state, ChildState::Rekeying | ChildState::Rekeyed) && !o.replaced() {
             if successor {
                 o.state = ChildState::Rekeyed;
             } else {
@@ -372,10 +372,10 @@ impl IkeSa {
         let other = self
             .children
             .iter()
-            .any(|c| c.rekey == Some(old) && !c.redundant);
+            .any(|c| c.rekey == Some(old) && !c.redundant());
         if let Some(o) = self.child_mut(old)
             && o.state == ChildState::Rekeyed
-            && !o.replaced
+            && !o.replaced()
             && !other
         {
             debug!("{}: rekey of {old} abandoned by the peer", o.cfg.name);
@@ -411,7 +411,7 @@ impl IkeSa {
             .filter(|c| {
                 c.rekey == Some(old)
                     && !c.initiator
-                    && !c.redundant
+                    && !c.redundant()
                     && c.state != ChildState::Deleting
             })
             .map(|c| c.id)

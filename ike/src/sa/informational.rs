@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
+use super::child_create::ChildFate;
 use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, Phase, Task, notify};
@@ -31,7 +32,7 @@ impl IkeSa {
             .iter_mut()
             .find(|c| {
                 c.id == child
-                    && !c.redundant
+                    && !c.redundant()
                     && matches!(
                         c.state,
                         ChildState::Installed | ChildState::Rekeying | ChildState::Rekeyed
@@ -48,7 +49,7 @@ impl IkeSa {
             .filter(|s| {
                 s.rekey == Some(child)
                     && !s.initiator
-                    && !s.redundant
+                    && !s.redundant()
                     && s.state == ChildState::Installed
             })
             .map(|s| s.id)
@@ -73,7 +74,7 @@ impl IkeSa {
         };
         // From now on a delete of it from the peer crosses ours (1.4.1).
         c.state = ChildState::Deleting;
-        let level_info = !(c.replaced || c.redundant);
+        let level_info = !(c.replaced() || c.redundant());
         let line = format!(
             "deleting CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o (IKE SA {})",
             c.cfg.name, c.id, c.spi_in, c.spi_out, name
@@ -98,7 +99,7 @@ impl IkeSa {
         if self.hand_over(ctx, child) > 0
             && let Some(c) = self.child_mut(child)
         {
-            c.replaced = true;
+            c.mark_replaced();
         }
         if let Some(pos) = self.children.iter().position(|c| c.id == child) {
             let c = self.children.remove(pos);
@@ -214,11 +215,13 @@ impl IkeSa {
                     continue;
                 };
                 let mut c = self.children.remove(pos);
-                c.replaced |= replaced;
+                if replaced {
+                    c.mark_replaced();
+                }
                 // The peer's own rekey that it drops (it lost a collision,
                 // or refused our answer) never carried traffic: no event.
                 if c.rekey.is_some() && !c.initiator && !c.outbound {
-                    c.redundant = true;
+                    c.fate = ChildFate::Redundant;
                 }
                 // A delete of ours crossing this one: no Delete payload in
                 // the answer (1.4.1); ours is answered the same way.

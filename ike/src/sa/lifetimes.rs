@@ -214,7 +214,7 @@ impl IkeSa {
         let successor = self.children.iter().any(|s| {
             s.rekey == Some(id)
                 && !s.initiator
-                && !s.redundant
+                && !s.redundant()
                 && s.state == ChildState::Installed
                 && s.out_pending.is_some()
         });
@@ -222,12 +222,14 @@ impl IkeSa {
             && self
                 .children
                 .iter()
-                .any(|c| c.id == id && c.state == ChildState::Rekeyed && !c.replaced)
+                .any(|c| c.id == id && c.state == ChildState::Rekeyed && !c.replaced())
         {
             let handed = self.hand_over(ctx, id);
             if let Some(pos) = self.children.iter().position(|c| c.id == id) {
                 let mut c = self.children.remove(pos);
-                c.replaced = handed > 0;
+                if handed > 0 {
+                    c.mark_replaced();
+                }
                 debug!(
                     "{}: CHILD_SA {}{id} expired after the peer rekeyed it: its successor takes over, no Delete",
                     self.name(),

@@ -131,7 +131,7 @@ impl IkeSa {
             .children
             .iter()
             .filter(|c| {
-                c.state == ChildState::Installed && !c.redundant && !c.replaced
+                c.state == ChildState::Installed && !c.redundant() && !c.replaced()
                     || c.state == ChildState::Rekeying
             })
             .map(|c| c.cfg.clone())
@@ -156,7 +156,7 @@ impl IkeSa {
                     && c.suite.is_some()
                     && c.mode == c.cfg.mode
                     && c.outbound
-                    && (c.state == ChildState::Installed && !c.redundant && !c.replaced
+                    && (c.state == ChildState::Installed && !c.redundant() && !c.replaced()
                         || c.state == ChildState::Rekeying)
             })
         });
@@ -393,7 +393,7 @@ impl IkeSa {
             .children
             .iter()
             .filter(|c| {
-                !c.redundant
+                !c.redundant()
                     && matches!(
                         c.state,
                         ChildState::Installed | ChildState::Rekeying | ChildState::Rekeyed
@@ -445,7 +445,7 @@ impl IkeSa {
             self.peer.name
         );
         for c in &mut self.children {
-            c.replaced = true;
+            c.mark_replaced();
             c.timers.stop(ChildTimer::Rekey);
             c.timers.stop(ChildTimer::Expire);
         }
