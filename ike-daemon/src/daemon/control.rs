@@ -12,8 +12,16 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-use super::ControlCmd;
-use ike::control::{self, ErrorKind, MAX_REQUEST_LINE, Response};
+use ike::control::{self, ErrorKind, MAX_REQUEST_LINE, Request, Response};
+
+/// A control request with the way back to its client.
+#[derive(Debug)]
+pub struct ControlCmd {
+    /// The request.
+    pub request: Request,
+    /// Where the response goes.
+    pub reply: oneshot::Sender<Response>,
+}
 
 /// Binds the control socket. A stale socket file (no daemon answering) is
 /// replaced; a live one is an error (another iked runs).

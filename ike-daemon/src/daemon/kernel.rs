@@ -2,18 +2,11 @@
 //! xfrm-netlink, and a record of everything installed so that a child's
 //! removal, a failed install and the daemon's shutdown remove exactly it.
 //!
-//! Mapping of one [`ChildInstall`] (see [`plan_install`]):
-//! - inbound SA: `remote → local`, SPI `spi_in`, keys `*_in`, replay
-//!   window and ESN; filled into the larval SA of ALLOCSPI (`UPDSA`);
-//! - outbound SA: `local → remote`, SPI `spi_out`, keys `*_out`;
-//! - for each pair of one local and one remote selector of the same
-//!   family (each address range split into prefixes): policy `out`
-//!   (local → remote), `in` (remote → local) and, in tunnel mode, `fwd`
-//!   (remote → local), each with one template of the child's protocol and
-//!   mode, the tunnel endpoints in tunnel mode, and the child's reqid;
-//! - everything carries xfrm-netlink's owner tag (the handle adds it);
-//! - in tunnel mode, routes toward the remote selectors (`super::routes`),
-//!   after the SAs and policies are in; a route failure is only logged.
+//! What goes into the kernel is planned in `super::xfrm_plan` (pure);
+//! here it is carried out: in order per reqid, with a bounded number of
+//! operations in flight, and recorded. In tunnel mode, routes toward the
+//! remote selectors (`super::routes`) go in after the SAs and policies; a
+//! route failure is only logged.
 //!
 //! The reqid comes from the endpoint: a rekeyed Child SA keeps the reqid of
 //! the one it replaces, so its SAs ([`KernelOp::InstallRekeyed`],
@@ -32,49 +25,29 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tracing::{debug, info, warn};
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, EventGroups, Handle, IntegrityAlg, IpPrefix, KernelErrorKind,
-    Key, Lifetimes, Limits, PolicyConfig, PolicyId, PortMatch, Protocol, SaConfig, SaId, Selector,
-    Template, Transforms, UdpEncap, Usage, XfrmEvent,
+    EventGroups, Handle, KernelErrorKind, PolicyConfig, PolicyId, Protocol, SaId, Usage, XfrmEvent,
 };
 
 use super::routes::Routes;
-use ike::crypto::Secret;
-use ike::crypto::suite::ChildSuite;
-use ike::sa::{
-    ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelLimits, KernelOk,
-    KernelOp, KernelResult, Mode,
+use super::xfrm_plan::{
+    InstallPlan, PolicyPlan, PolicySource, SaAddrs, SaKeys, SaSource, moved_addr, moved_policies,
+    moved_sa, plan_install, plan_policies, protocol, split_removal, trap_route_id,
 };
-use ike::wire::TrafficSelector;
-use ike::wire::codes::{EncrId, IntegId, ProtocolId};
+use ike::sa::{
+    ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelOk, KernelOp,
+    KernelResult,
+};
+use ike::wire::codes::ProtocolId;
 
 /// SPI range for ALLOCSPI (strongSwan's default `0xc0000000-0xcfffffff`).
 const SPI_MIN: u32 = 0xc000_0000;
 const SPI_MAX: u32 = 0xcfff_ffff;
-/// Priority base of IPsec policies: more specific selectors get lower
-/// (stronger) values.
-const PRIORITY_BASE: u32 = 200_000;
-
-/// The kernel lifetimes of a Child SA's byte and packet limits.
-pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
-    Lifetimes {
-        soft: Limits {
-            bytes: l.soft_bytes,
-            packets: l.soft_packets,
-            ..Limits::default()
-        },
-        hard: Limits {
-            bytes: l.hard_bytes,
-            packets: l.hard_packets,
-            ..Limits::default()
-        },
-    }
-}
 
 /// An ACQUIRE of one of our trap policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,461 +56,6 @@ pub struct AcquireEvent {
     pub reqid: u32,
     /// The packet that triggered it, for the log.
     pub flow: String,
-}
-
-/// What one Child SA puts into the kernel.
-#[derive(Debug, Clone)]
-pub struct InstallPlan {
-    /// The inbound SA.
-    pub sa_in: SaConfig,
-    /// The outbound SA.
-    pub sa_out: SaConfig,
-    /// The policies, out / in / fwd for each selector pair.
-    pub policies: Vec<PolicyConfig>,
-}
-
-pub(crate) fn protocol(p: ProtocolId) -> Result<Protocol, String> {
-    match p {
-        ProtocolId::ESP => Ok(Protocol::Esp),
-        ProtocolId::AH => Ok(Protocol::Ah),
-        other => Err(format!("cannot install a Child SA of protocol {other}")),
-    }
-}
-
-fn xmode(m: Mode) -> xfrm_netlink::Mode {
-    match m {
-        Mode::Tunnel => xfrm_netlink::Mode::Tunnel,
-        Mode::Transport => xfrm_netlink::Mode::Transport,
-    }
-}
-
-fn integrity(i: IntegId) -> Result<IntegrityAlg, String> {
-    match i {
-        IntegId::HMAC_SHA1_96 => Ok(IntegrityAlg::HmacSha1_96),
-        IntegId::HMAC_SHA2_256_128 => Ok(IntegrityAlg::HmacSha256_128),
-        IntegId::HMAC_SHA2_384_192 => Ok(IntegrityAlg::HmacSha384_192),
-        IntegId::HMAC_SHA2_512_256 => Ok(IntegrityAlg::HmacSha512_256),
-        other => Err(format!(
-            "integrity algorithm {other} is not supported by iked's kernel bridge"
-        )),
-    }
-}
-
-/// The kernel transforms of a suite with one direction's keys.
-pub fn transforms(
-    suite: &ChildSuite,
-    encr_key: &[u8],
-    integ_key: &[u8],
-) -> Result<Transforms, String> {
-    match (suite.encr, suite.integ) {
-        (Some((EncrId::AES_GCM_16, bits)), _) => {
-            let alg = match bits {
-                Some(128) => AeadAlg::AesGcm16_128,
-                Some(256) => AeadAlg::AesGcm16_256,
-                b => return Err(format!("AES-GCM-16 with a {b:?}-bit key is not supported")),
-            };
-            Ok(Transforms::Aead {
-                alg,
-                key: Key::from_slice(encr_key),
-            })
-        }
-        (Some((EncrId::CHACHA20_POLY1305, _)), _) => Ok(Transforms::Aead {
-            alg: AeadAlg::ChaCha20Poly1305,
-            key: Key::from_slice(encr_key),
-        }),
-        (Some((EncrId::AES_CBC, bits)), Some(i)) => {
-            let cipher = match bits {
-                Some(128) => CipherAlg::AesCbc128,
-                Some(192) => CipherAlg::AesCbc192,
-                Some(256) => CipherAlg::AesCbc256,
-                b => return Err(format!("AES-CBC with a {b:?}-bit key is not supported")),
-            };
-            Ok(Transforms::CipherIntegrity {
-                cipher,
-                cipher_key: Key::from_slice(encr_key),
-                integrity: integrity(i)?,
-                integrity_key: Key::from_slice(integ_key),
-            })
-        }
-        (None, Some(i)) if suite.protocol == ProtocolId::AH => Ok(Transforms::IntegrityOnly {
-            integrity: integrity(i)?,
-            integrity_key: Key::from_slice(integ_key),
-        }),
-        (encr, integ) => Err(format!(
-            "no kernel mapping for encryption {encr:?} with integrity {integ:?}"
-        )),
-    }
-}
-
-/// The smallest list of prefixes covering exactly `start..=end`.
-pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
-    let (bits, s, e, v4) = match (start, end) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (
-            32u32,
-            u128::from(u32::from(a)),
-            u128::from(u32::from(b)),
-            true,
-        ),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (128u32, u128::from(a), u128::from(b), false),
-        _ => return Vec::new(),
-    };
-    let mut out = Vec::new();
-    if s > e {
-        return out;
-    }
-    let mut cur = s;
-    loop {
-        // The largest block aligned at `cur` that ends at or before `e`.
-        let mut k = if cur == 0 {
-            bits
-        } else {
-            cur.trailing_zeros().min(bits)
-        };
-        while k > 0 {
-            let fits = if k >= 128 {
-                e == u128::MAX
-            } else {
-                cur + ((1u128 << k) - 1) <= e
-            };
-            if fits {
-                break;
-            }
-            k -= 1;
-        }
-        let addr = if v4 {
-            IpAddr::V4(u32::try_from(cur).unwrap_or(0).into())
-        } else {
-            IpAddr::V6(cur.into())
-        };
-        if let Ok(p) = IpPrefix::new(addr, u8::try_from(bits - k).unwrap_or(0)) {
-            out.push(p);
-        }
-        if k >= 128 {
-            break;
-        }
-        let last = cur + ((1u128 << k) - 1);
-        if last >= e {
-            break;
-        }
-        cur = last + 1;
-    }
-    out
-}
-
-/// A port range as a kernel port match: exact, any, or an aligned block
-/// (`port/mask`). Other ranges cannot be expressed; they widen to any
-/// port (as strongSwan does), reported by the `bool`.
-fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
-    if start == end {
-        return (PortMatch::exact(start), false);
-    }
-    if (start == 0 && end == u16::MAX) || (start == u16::MAX && end == 0) {
-        return (PortMatch::ANY, false);
-    }
-    if start < end {
-        let size = u32::from(end) - u32::from(start) + 1;
-        if size.is_power_of_two() && u32::from(start) % size == 0 {
-            let mask = u16::try_from(!(size - 1) & 0xffff).unwrap_or(0);
-            return (PortMatch { port: start, mask }, false);
-        }
-    }
-    (PortMatch::ANY, true)
-}
-
-/// One selector's parts: (start, end, protocol, start port, end port).
-pub(super) fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
-    match ts {
-        TrafficSelector::Ipv4(r) => Some((
-            r.start.into(),
-            r.end.into(),
-            r.ip_protocol,
-            r.start_port,
-            r.end_port,
-        )),
-        TrafficSelector::Ipv6(r) => Some((
-            r.start.into(),
-            r.end.into(),
-            r.ip_protocol,
-            r.start_port,
-            r.end_port,
-        )),
-        TrafficSelector::Unknown { .. } => None,
-    }
-}
-
-const ICMP: u8 = 1;
-const ICMPV6: u8 = 58;
-
-/// The selectors of traffic from `src` to `dst` (each range split into
-/// prefixes). ICMP type/code ranges (RFC 4301: type in the high octet)
-/// go to the kernel's source port (type) and destination port (code).
-fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selector>, String> {
-    let (Some(s), Some(d)) = (ts_parts(src), ts_parts(dst)) else {
-        return Ok(Vec::new());
-    };
-    if s.0.is_ipv4() != d.0.is_ipv4() {
-        return Ok(Vec::new());
-    }
-    let proto = match (s.2, d.2) {
-        (0, p) | (p, 0) => p,
-        (a, b) if a == b => a,
-        _ => return Ok(Vec::new()),
-    };
-    let (sport, dport) = if proto == ICMP || proto == ICMPV6 {
-        // The type/code range of whichever side restricts it.
-        let (a, b) = if (s.3, s.4) == (0, u16::MAX) {
-            (d.3, d.4)
-        } else {
-            (s.3, s.4)
-        };
-        let (t0, t1, c0, c1) = (a >> 8, b >> 8, a & 0xff, b & 0xff);
-        let t = if t0 == t1 {
-            PortMatch::exact(t0)
-        } else {
-            PortMatch::ANY
-        };
-        let c = if t0 == t1 && c0 == c1 {
-            PortMatch::exact(c0)
-        } else {
-            PortMatch::ANY
-        };
-        (t, c)
-    } else {
-        let (sp, w1) = port_match(s.3, s.4);
-        let (dp, w2) = port_match(d.3, d.4);
-        if w1 || w2 {
-            warn!(
-                "port range of {src:?} / {dst:?} is not a kernel port mask; the policy covers all ports"
-            );
-        }
-        (sp, dp)
-    };
-    let mut out = Vec::new();
-    for sp in range_to_prefixes(s.0, s.1) {
-        for dp in range_to_prefixes(d.0, d.1) {
-            let mut sel = Selector::new(sp, dp).map_err(|e| e.to_string())?;
-            if proto != 0 {
-                sel = sel.with_proto(proto);
-            }
-            sel.src_port = sport;
-            sel.dst_port = dport;
-            out.push(sel);
-        }
-    }
-    Ok(out)
-}
-
-fn priority(sel: &Selector) -> u32 {
-    let mut p = PRIORITY_BASE
-        .saturating_sub(512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len())));
-    if sel.proto.is_some() {
-        p = p.saturating_sub(64);
-    }
-    if sel.src_port.mask != 0 {
-        p = p.saturating_sub(16);
-    }
-    if sel.dst_port.mask != 0 {
-        p = p.saturating_sub(16);
-    }
-    p
-}
-
-/// The policies of a Child SA between `local` and `remote` (its outer
-/// addresses).
-#[allow(clippy::too_many_arguments)]
-pub fn plan_policies(
-    mode: Mode,
-    proto: Protocol,
-    local: IpAddr,
-    remote: IpAddr,
-    local_ts: &[TrafficSelector],
-    remote_ts: &[TrafficSelector],
-    reqid: u32,
-) -> Result<Vec<PolicyConfig>, String> {
-    let mut out = Vec::new();
-    let tmpl = |src: IpAddr, dst: IpAddr| match mode {
-        Mode::Tunnel => Template::tunnel(proto, reqid, src, dst),
-        Mode::Transport => Template::transport(proto, reqid),
-    };
-    for l in local_ts {
-        for r in remote_ts {
-            for sel in selectors(l, r)? {
-                out.push(
-                    PolicyConfig::new(sel, Direction::Out)
-                        .priority(priority(&sel))
-                        .template(tmpl(local, remote)),
-                );
-            }
-            for sel in selectors(r, l)? {
-                out.push(
-                    PolicyConfig::new(sel, Direction::In)
-                        .priority(priority(&sel))
-                        .template(tmpl(remote, local)),
-                );
-                if mode == Mode::Tunnel {
-                    out.push(
-                        PolicyConfig::new(sel, Direction::Fwd)
-                            .priority(priority(&sel))
-                            .template(tmpl(remote, local)),
-                    );
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        return Err(
-            "the traffic selectors give no kernel policy (no pair of the same family)".into(),
-        );
-    }
-    Ok(out)
-}
-
-/// What a Child SA's two SAs are made from: its install without what only
-/// the policies, the routes and the engine need (name, selectors, ids).
-#[derive(Debug, Clone)]
-struct SaKeys {
-    protocol: ProtocolId,
-    mode: Mode,
-    spi_in: u32,
-    spi_out: u32,
-    suite: ChildSuite,
-    encr_in: Secret,
-    integ_in: Secret,
-    encr_out: Secret,
-    integ_out: Secret,
-    esn: bool,
-    replay_window: u32,
-    reqid: u32,
-    limits: KernelLimits,
-}
-
-impl SaKeys {
-    fn of(c: &ChildInstall) -> Self {
-        Self {
-            protocol: c.protocol,
-            mode: c.mode,
-            spi_in: c.spi_in,
-            spi_out: c.spi_out,
-            suite: c.suite,
-            encr_in: c.encr_in.clone(),
-            integ_in: c.integ_in.clone(),
-            encr_out: c.encr_out.clone(),
-            integ_out: c.integ_out.clone(),
-            esn: c.esn,
-            replay_window: c.replay_window,
-            reqid: c.reqid,
-            limits: c.limits,
-        }
-    }
-
-    /// The inbound and the outbound SA between `local` and `remote` (with
-    /// ESP in UDP between their ports if `encap`).
-    fn plan(
-        &self,
-        local: SocketAddr,
-        remote: SocketAddr,
-        encap: bool,
-    ) -> Result<(SaConfig, SaConfig), String> {
-        let c = self;
-        let reqid = c.reqid;
-        let proto = protocol(c.protocol)?;
-        let (lport, rport) = (local.port(), remote.port());
-        let (local, remote) = (local.ip(), remote.ip());
-        if local.is_ipv4() != remote.is_ipv4() {
-            return Err(format!(
-                "outer addresses of different families: {local} and {remote}"
-            ));
-        }
-        let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
-        let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
-        let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
-        // ESN needs a replay window (the kernel keeps its bitmap).
-        let window = if c.esn { window.max(32) } else { window };
-        let sa = |src, dst, spi, t, ports: (u16, u16)| {
-            let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
-                .reqid(reqid)
-                .replay_window(window)
-                .esn(c.esn)
-                .lifetimes(lifetimes(&c.limits));
-            if encap {
-                sa = sa.encap(UdpEncap::new(ports.0, ports.1));
-            }
-            sa
-        };
-        Ok((
-            sa(remote, local, c.spi_in, t_in, (rport, lport)),
-            sa(local, remote, c.spi_out, t_out, (lport, rport)),
-        ))
-    }
-}
-
-/// Everything [`ChildInstall`] puts into the kernel, with its reqid.
-pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
-    let reqid = c.reqid;
-    let proto = protocol(c.protocol)?;
-    let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
-    let (local, remote) = (c.local.ip(), c.remote.ip());
-    Ok(InstallPlan {
-        sa_in,
-        sa_out,
-        policies: plan_policies(
-            c.mode,
-            proto,
-            local,
-            remote,
-            &c.local_ts,
-            &c.remote_ts,
-            reqid,
-        )?,
-    })
-}
-
-/// An installed SA (inbound or not) moved to the addresses and
-/// encapsulation ports of `u` (a NAT mapping changed).
-pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
-    let (local, remote) = (u.local, u.remote);
-    let mut sa = sa.clone();
-    let (src, dst) = if inbound {
-        (remote, local)
-    } else {
-        (local, remote)
-    };
-    sa.src = src.ip();
-    sa.dst = dst.ip();
-    sa.encap = u.encap.then(|| UdpEncap::new(src.port(), dst.port()));
-    sa
-}
-
-/// An address as a move from `old` (local, remote) to `new` changes it.
-fn moved_addr(old: (IpAddr, IpAddr), new: (IpAddr, IpAddr)) -> impl Fn(IpAddr) -> IpAddr {
-    move |a| {
-        if a == old.0 {
-            new.0
-        } else if a == old.1 {
-            new.1
-        } else {
-            a
-        }
-    }
-}
-
-/// Policies whose templates' tunnel endpoints move from `old` (local,
-/// remote) to `new`.
-pub fn moved_policies(
-    policies: &[PolicyConfig],
-    old: (IpAddr, IpAddr),
-    new: (IpAddr, IpAddr),
-) -> Vec<PolicyConfig> {
-    let moved = moved_addr(old, new);
-    let mut out = policies.to_vec();
-    for p in &mut out {
-        for t in &mut p.templates {
-            if let Some((s, d)) = t.tunnel {
-                t.tunnel = Some((moved(s), moved(d)));
-            }
-        }
-    }
-    out
 }
 
 /// What is in the kernel for one Child SA (its SAs) or one reqid (its
@@ -557,92 +75,6 @@ struct Installed {
     source: Option<Arc<SaSource>>,
     /// A reqid's: what its policies were planned from.
     policy_source: Option<Arc<PolicySource>>,
-}
-
-/// What a Child SA's kernel SAs were made from.
-#[derive(Debug, Clone)]
-struct SaSource {
-    /// Its install's keys, SPIs and settings.
-    keys: SaKeys,
-    /// The addresses of its inbound and of its outbound SA, if in (each
-    /// as installed or last moved).
-    sa_in: Option<SaAddrs>,
-    sa_out: Option<SaAddrs>,
-}
-
-/// The outer addresses and encapsulation an SA was installed (or last
-/// moved) with: with its Child SA's install, all there is to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SaAddrs {
-    local: SocketAddr,
-    remote: SocketAddr,
-    encap: bool,
-}
-
-impl SaAddrs {
-    fn of(c: &ChildInstall) -> Self {
-        Self {
-            local: c.local,
-            remote: c.remote,
-            encap: c.encap,
-        }
-    }
-}
-
-impl Installed {
-    /// The SAs as installed (`true`: inbound; inbound first).
-    fn sa_configs(&self) -> Result<Vec<(bool, SaConfig)>, String> {
-        let Some(src) = &self.source else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for (inbound, addrs) in [(true, src.sa_in), (false, src.sa_out)] {
-            let Some(a) = addrs else {
-                continue;
-            };
-            let (sa_in, sa_out) = src.keys.plan(a.local, a.remote, a.encap)?;
-            out.push((inbound, if inbound { sa_in } else { sa_out }));
-        }
-        Ok(out)
-    }
-}
-
-/// What a reqid's policies were planned from (`plan_policies`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PolicySource {
-    mode: Mode,
-    proto: Protocol,
-    local: IpAddr,
-    remote: IpAddr,
-    local_ts: Vec<TrafficSelector>,
-    remote_ts: Vec<TrafficSelector>,
-    reqid: u32,
-}
-
-impl PolicySource {
-    fn of(c: &ChildInstall) -> Result<Self, String> {
-        Ok(Self {
-            mode: c.mode,
-            proto: protocol(c.protocol)?,
-            local: c.local.ip(),
-            remote: c.remote.ip(),
-            local_ts: c.local_ts.clone(),
-            remote_ts: c.remote_ts.clone(),
-            reqid: c.reqid,
-        })
-    }
-
-    fn policies(&self) -> Result<Vec<PolicyConfig>, String> {
-        plan_policies(
-            self.mode,
-            self.proto,
-            self.local,
-            self.remote,
-            &self.local_ts,
-            &self.remote_ts,
-            self.reqid,
-        )
-    }
 }
 
 impl State {
@@ -685,17 +117,6 @@ struct State {
     /// no Child SA of theirs holds the same policies; a Child SA's install
     /// updates them in place (same reqid), its removal restores them.
     traps: HashMap<u32, Vec<PolicyConfig>>,
-}
-
-/// The SAs of a removed Child SA to delete now, and those to keep for a
-/// while: when the Child SA was replaced by a rekey (`keep_inbound`), its
-/// inbound SAs (destination `local`) stay, to decrypt the packets the peer
-/// sent on them before it switched to the new SAs and that arrive after
-/// the rekey's Delete (ESP queued behind IKE, several paths). Its
-/// outbound SAs go at once: traffic has switched to the new ones.
-pub fn split_removal(sas: &[SaId], local: IpAddr, keep_inbound: bool) -> (Vec<SaId>, Vec<SaId>) {
-    sas.iter()
-        .partition(|sa| !(keep_inbound && sa.dst == local))
 }
 
 /// Keeps operations on one key in the order they were scheduled, however
@@ -1111,7 +532,10 @@ impl Kernel {
         let Some(mut child) = child else {
             return Err(format!("Child SA {} is not installed", u.id));
         };
-        let sa_configs = child.sa_configs()?;
+        let sa_configs = match &child.source {
+            Some(src) => src.sa_configs()?,
+            None => Vec::new(),
+        };
         if sa_configs.is_empty() {
             return Err(format!("Child SA {} is not installed", u.id));
         }
@@ -1317,7 +741,7 @@ impl Kernel {
             return;
         };
         if let Some(r) = &self.routes {
-            r.child_removed(super::traps::trap_route_id(reqid)).await;
+            r.child_removed(trap_route_id(reqid)).await;
         }
         let gone: Vec<PolicyId> = old
             .iter()
@@ -1432,15 +856,15 @@ impl Kernel {
             Some(p) => p,
             None if c.policies => Installed {
                 ike: Some(c.ike_sa),
-                policies: plan_policies(
-                    c.mode,
+                policies: plan_policies(&PolicyPlan {
+                    mode: c.mode,
                     proto,
                     local,
                     remote,
-                    &c.local_ts,
-                    &c.remote_ts,
-                    c.reqid,
-                )
+                    local_ts: &c.local_ts,
+                    remote_ts: &c.remote_ts,
+                    reqid: c.reqid,
+                })
                 .unwrap_or_default()
                 .iter()
                 .map(PolicyConfig::id)

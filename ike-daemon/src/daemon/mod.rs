@@ -12,6 +12,7 @@ pub mod routes;
 pub mod socket;
 pub mod status;
 pub mod traps;
+pub mod xfrm_plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
@@ -33,9 +34,11 @@ use ike::sa::{
     PeerCfg,
 };
 
+pub use control::ControlCmd;
 use kernel::{AcquireEvent, Kernel};
 use socket::{IkeSocket, Received};
-use traps::{Ending, TrapReason};
+use traps::{Action, Ending, TrapReason, action};
+use xfrm_plan::{plan_trap, trap_route_child};
 
 /// How long shutdown waits for the peers to answer our deletes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -129,15 +132,6 @@ pub fn load_config_as(path: &Path, format: Option<ConfigFormat>) -> Result<Confi
         // Reads the file with the ones it includes.
         ConfigFormat::Swanctl => swanctl_compat::load(path).map_err(|e| e.to_string()),
     }
-}
-
-/// A control request with the way back to its client.
-#[derive(Debug)]
-pub struct ControlCmd {
-    /// The request.
-    pub request: Request,
-    /// Where the response goes.
-    pub reply: oneshot::Sender<Response>,
 }
 
 struct UpWaiter {
@@ -1164,6 +1158,257 @@ impl Driver {
 /// Logs an error of the daemon (for the binary).
 pub fn log_fatal(e: &DaemonError) {
     error!("{e}");
+}
+
+/// The driver's side: traps in the kernel, ACQUIREs, actions.
+impl Driver {
+    /// Installs the trap of `conn`'s child `child` unless it is there.
+    async fn install_trap(&mut self, conn: &str, child: &str, why: TrapReason) {
+        let key = (conn.to_owned(), child.to_owned());
+        if self.traps.contains_key(&key) {
+            return;
+        }
+        let Some(peer) = self.peers.iter().find(|p| p.name == conn) else {
+            return;
+        };
+        let Some(ccfg) = peer.child(child) else {
+            return;
+        };
+        let reqid = self.ep.trap_reqid(conn, child);
+        let plan = plan_trap(peer, ccfg, reqid);
+        let route = trap_route_child(peer, ccfg, reqid);
+        match plan {
+            Ok(pols) => match self.kernel.install_trap(reqid, pols, route.as_ref()).await {
+                Ok(()) => {
+                    info!(
+                        "trap policies of {conn}/{child} installed (reqid {reqid}, {})",
+                        why.key()
+                    );
+                    self.traps.insert(key, (reqid, why));
+                }
+                Err(e) => {
+                    warn!("cannot install the trap policies of {conn}/{child}: {e}");
+                    self.ep.forget_trap(conn, child);
+                }
+            },
+            Err(e) => {
+                warn!("cannot trap {conn}/{child} ({}): {e}", why.key());
+                self.ep.forget_trap(conn, child);
+            }
+        }
+    }
+
+    /// Removes the trap of `conn`'s child `child`, if any.
+    async fn remove_trap(&mut self, conn: &str, child: &str) {
+        if let Some((reqid, _)) = self.traps.remove(&(conn.to_owned(), child.to_owned())) {
+            self.kernel.remove_trap(reqid).await;
+            self.ep.forget_trap(conn, child);
+            self.acquiring.remove(&reqid);
+            info!("trap policies of {conn}/{child} removed");
+        }
+    }
+
+    /// Makes the installed traps what the configuration asks for
+    /// (`start_action: trap`): at start and after a reload. Traps of
+    /// removed or changed children go (a changed one is installed anew);
+    /// those of actions stay while their child is configured unchanged.
+    async fn sync_traps(&mut self) {
+        let want: Vec<(String, String)> = self
+            .config
+            .connections()
+            .iter()
+            .flat_map(|c| {
+                c.children
+                    .iter()
+                    .filter(|ch| ch.start_action == ike::config::StartAction::Trap)
+                    .map(|ch| (c.name.clone(), ch.name.clone()))
+            })
+            .collect();
+        let have: Vec<((String, String), TrapReason)> = self
+            .traps
+            .iter()
+            .map(|(k, (_, w))| (k.clone(), *w))
+            .collect();
+        // Hash lookups: linear in the number of connections.
+        let peers: std::collections::HashMap<&str, &PeerCfg> =
+            self.peers.iter().map(|p| (p.name.as_str(), &**p)).collect();
+        let wanted_set: std::collections::HashSet<&(String, String)> = want.iter().collect();
+        let mut gone = Vec::new();
+        for ((conn, child), why) in have {
+            let configured = peers
+                .get(conn.as_str())
+                .is_some_and(|p| p.child(&child).is_some());
+            let wanted = wanted_set.contains(&(conn.clone(), child.clone()));
+            if !configured || (why == TrapReason::StartAction && !wanted) {
+                gone.push((conn, child));
+            }
+        }
+        drop(wanted_set);
+        drop(peers);
+        for (conn, child) in gone {
+            self.remove_trap(&conn, &child).await;
+        }
+        for (conn, child) in want {
+            // An action's trap that the configuration now asks for is the
+            // configuration's (it goes when the file drops it).
+            if let Some((_, why)) = self.traps.get_mut(&(conn.clone(), child.clone())) {
+                *why = TrapReason::StartAction;
+            }
+            self.install_trap(&conn, &child, TrapReason::StartAction)
+                .await;
+        }
+    }
+
+    /// An ACQUIRE: traffic hit the trap of a child; bring it up, once.
+    fn acquire(&mut self, a: AcquireEvent) {
+        let Some((conn, child)) = self
+            .traps
+            .iter()
+            .find(|(_, (r, _))| *r == a.reqid)
+            .map(|(k, _)| k.clone())
+        else {
+            debug!(
+                "acquire for reqid {} ({}): no trap of ours",
+                a.reqid, a.flow
+            );
+            return;
+        };
+        if self.shutdown.is_some() {
+            return;
+        }
+        if let Some(id) = self.acquiring.get(&a.reqid)
+            && self.ep.ike_sa(*id).is_some()
+        {
+            debug!(
+                "acquire for {conn}/{child} ({}): already being established by IKE SA {id}",
+                a.flow
+            );
+            return;
+        }
+        use ike::sa::ChildState as C;
+        let up = self.ep.ike_sas().any(|s| {
+            s.peer.as_deref() == Some(conn.as_str())
+                && s.children.iter().any(|c| {
+                    c.name == child
+                        && matches!(
+                            c.state,
+                            C::Creating | C::Installing | C::Installed | C::Rekeying
+                        )
+                })
+        });
+        if up {
+            debug!("acquire for {conn}/{child} ({}): already up", a.flow);
+            return;
+        }
+        let now = Instant::now();
+        let est = self
+            .ep
+            .ike_sas()
+            .find(|s| s.peer.as_deref() == Some(conn.as_str()) && s.state == IkeState::Established)
+            .map(|s| s.id);
+        let r = match est {
+            Some(id) => self.ep.initiate_child(now, id, &child).map(|()| id),
+            None => self.ep.initiate(now, &conn, &[child.as_str()]),
+        };
+        match r {
+            Ok(id) => {
+                info!(
+                    "acquire for {conn}/{child} ({}): initiating{}",
+                    a.flow,
+                    if est.is_some() {
+                        format!(" on IKE SA {id}")
+                    } else {
+                        format!(" IKE SA {id}")
+                    }
+                );
+                self.acquiring.insert(a.reqid, id);
+            }
+            Err(e) => warn!("acquire for {conn}/{child}: {e}"),
+        }
+    }
+
+    /// The ACQUIRE of `name`'s trap (if that is what `ike` was doing) is
+    /// answered: installed, failed or gone.
+    fn acquired(&mut self, ike: IkeSaId, name: &str) {
+        let conn = self.ep.ike_sa(ike).and_then(|s| s.peer);
+        if let Some((r, _)) = conn.and_then(|c| self.traps.get(&(c, name.to_owned()))) {
+            let r = *r;
+            if self.acquiring.get(&r) == Some(&ike) {
+                self.acquiring.remove(&r);
+            }
+        }
+    }
+
+    /// Runs the actions of the children of `conn` that ended so.
+    fn run_actions(
+        &mut self,
+        conn: &str,
+        ike: Option<IkeSaId>,
+        children: &[String],
+        ending: Ending,
+    ) {
+        if self.shutdown.is_some() || ending == Ending::Ours {
+            return;
+        }
+        let Some(c) = self.config.connection(conn) else {
+            return;
+        };
+        let mut start = Vec::new();
+        for name in children {
+            let Some(ch) = c.children.iter().find(|ch| &ch.name == name) else {
+                continue;
+            };
+            match action(ending, ch.close_action, ch.dpd_action) {
+                Action::None => {}
+                Action::Trap => {
+                    let why = if ending == Ending::PeerDead {
+                        TrapReason::DpdAction
+                    } else {
+                        TrapReason::CloseAction
+                    };
+                    info!("{}: trapping {conn}/{name}", why.key());
+                    self.trap_todo.push((conn.to_owned(), name.clone(), why));
+                }
+                Action::Start => {
+                    if !start.contains(name) {
+                        start.push(name.clone());
+                    }
+                }
+            }
+        }
+        if start.is_empty() {
+            return;
+        }
+        let key = if ending == Ending::PeerDead {
+            "dpd_action restart"
+        } else {
+            "close_action start"
+        };
+        let now = Instant::now();
+        // A Child SA the peer deleted on a living IKE SA comes back on it.
+        if let Some(id) = ike
+            && self
+                .ep
+                .ike_sa(id)
+                .is_some_and(|s| s.state == IkeState::Established)
+        {
+            for name in &start {
+                match self.ep.initiate_child(now, id, name) {
+                    Ok(()) => info!("{key}: initiating {conn}/{name} on IKE SA {id}"),
+                    Err(e) => warn!("{key} of {conn}/{name}: {e}"),
+                }
+            }
+            return;
+        }
+        let refs: Vec<&str> = start.iter().map(String::as_str).collect();
+        match self.ep.initiate(now, conn, &refs) {
+            Ok(id) => info!(
+                "{key}: initiating {conn} ({}) as IKE SA {id}",
+                start.join(", ")
+            ),
+            Err(e) => warn!("{key} of {conn}: {e}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use tracing::{debug, info, warn};
 use xfrm_netlink::IpPrefix;
 
-use super::kernel::{range_to_prefixes, ts_parts};
+use super::xfrm_plan::{range_to_prefixes, ts_parts};
 use ike::sa::{ChildId, ChildInstall, Mode};
 use ike::wire::TrafficSelector;
 

@@ -10,7 +10,7 @@ use ike::sa::{ChildFailReason, ChildSaInfo, IkeFailReason, IkeSaInfo};
 use ike::wire::codes::{IdType, KeId, ProtocolId};
 use ike::wire::{Identification, TrafficSelector};
 
-use super::kernel::range_to_prefixes;
+use super::xfrm_plan::range_to_prefixes;
 
 /// An identity as strongSwan prints it.
 pub fn id_text(id: &Identification) -> String {

@@ -1,0 +1,753 @@
+//! What a Child SA (or a trap) puts into the kernel's XFRM: pure planning,
+//! no I/O and no async runtime, so it is unit-tested as plain functions
+//! (tests below). The kernel bridge (`super::kernel`) carries the plans
+//! out and records what it installed.
+//!
+//! Mapping of one [`ChildInstall`] (see [`plan_install`]):
+//! - inbound SA: `remote → local`, SPI `spi_in`, keys `*_in`, replay
+//!   window and ESN; filled into the larval SA of ALLOCSPI (`UPDSA`);
+//! - outbound SA: `local → remote`, SPI `spi_out`, keys `*_out`;
+//! - for each pair of one local and one remote selector of the same
+//!   family (each address range split into prefixes): policy `out`
+//!   (local → remote), `in` (remote → local) and, in tunnel mode, `fwd`
+//!   (remote → local), each with one template of the child's protocol and
+//!   mode, the tunnel endpoints in tunnel mode, and the child's reqid
+//!   ([`PolicyPlan`]);
+//! - everything carries xfrm-netlink's owner tag (the handle adds it).
+//!
+//! A move to new addresses (a NAT mapping changed) is planned from what
+//! the SAs and policies were made from ([`SaSource`], [`PolicySource`]):
+//! [`moved_sa`], [`moved_policies`]. The removal of a rekeyed Child SA
+//! keeps its inbound SAs for a while ([`split_removal`]).
+//!
+//! A trap (`start_action: trap`) is a Child SA's policies without SAs
+//! ([`plan_trap`]), with its routes ([`trap_route_child`]).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use tracing::warn;
+use xfrm_netlink::{
+    AeadAlg, CipherAlg, Direction, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits, PolicyConfig,
+    PortMatch, Protocol, SaConfig, SaId, Selector, Template, Transforms, UdpEncap,
+};
+
+use ike::crypto::Secret;
+use ike::crypto::suite::ChildSuite;
+use ike::sa::{AddrSpec, ChildCfg, ChildInstall, ChildUpdate, KernelLimits, Mode, PeerCfg, TsCfg};
+use ike::wire::codes::{EncrId, IntegId, ProtocolId};
+use ike::wire::{AddressRange, TrafficSelector};
+
+/// Priority base of IPsec policies: more specific selectors get lower
+/// (stronger) values.
+const PRIORITY_BASE: u32 = 200_000;
+
+/// The kernel lifetimes of a Child SA's byte and packet limits.
+pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
+    Lifetimes {
+        soft: Limits {
+            bytes: l.soft_bytes,
+            packets: l.soft_packets,
+            ..Limits::default()
+        },
+        hard: Limits {
+            bytes: l.hard_bytes,
+            packets: l.hard_packets,
+            ..Limits::default()
+        },
+    }
+}
+
+/// What one Child SA puts into the kernel.
+#[derive(Debug, Clone)]
+pub struct InstallPlan {
+    /// The inbound SA.
+    pub sa_in: SaConfig,
+    /// The outbound SA.
+    pub sa_out: SaConfig,
+    /// The policies, out / in / fwd for each selector pair.
+    pub policies: Vec<PolicyConfig>,
+}
+
+pub fn protocol(p: ProtocolId) -> Result<Protocol, String> {
+    match p {
+        ProtocolId::ESP => Ok(Protocol::Esp),
+        ProtocolId::AH => Ok(Protocol::Ah),
+        other => Err(format!("cannot install a Child SA of protocol {other}")),
+    }
+}
+
+fn xmode(m: Mode) -> xfrm_netlink::Mode {
+    match m {
+        Mode::Tunnel => xfrm_netlink::Mode::Tunnel,
+        Mode::Transport => xfrm_netlink::Mode::Transport,
+    }
+}
+
+fn integrity(i: IntegId) -> Result<IntegrityAlg, String> {
+    match i {
+        IntegId::HMAC_SHA1_96 => Ok(IntegrityAlg::HmacSha1_96),
+        IntegId::HMAC_SHA2_256_128 => Ok(IntegrityAlg::HmacSha256_128),
+        IntegId::HMAC_SHA2_384_192 => Ok(IntegrityAlg::HmacSha384_192),
+        IntegId::HMAC_SHA2_512_256 => Ok(IntegrityAlg::HmacSha512_256),
+        other => Err(format!(
+            "integrity algorithm {other} is not supported by iked's kernel bridge"
+        )),
+    }
+}
+
+/// The kernel transforms of a suite with one direction's keys.
+pub fn transforms(
+    suite: &ChildSuite,
+    encr_key: &[u8],
+    integ_key: &[u8],
+) -> Result<Transforms, String> {
+    match (suite.encr, suite.integ) {
+        (Some((EncrId::AES_GCM_16, bits)), _) => {
+            let alg = match bits {
+                Some(128) => AeadAlg::AesGcm16_128,
+                Some(256) => AeadAlg::AesGcm16_256,
+                b => return Err(format!("AES-GCM-16 with a {b:?}-bit key is not supported")),
+            };
+            Ok(Transforms::Aead {
+                alg,
+                key: Key::from_slice(encr_key),
+            })
+        }
+        (Some((EncrId::CHACHA20_POLY1305, _)), _) => Ok(Transforms::Aead {
+            alg: AeadAlg::ChaCha20Poly1305,
+            key: Key::from_slice(encr_key),
+        }),
+        (Some((EncrId::AES_CBC, bits)), Some(i)) => {
+            let cipher = match bits {
+                Some(128) => CipherAlg::AesCbc128,
+                Some(192) => CipherAlg::AesCbc192,
+                Some(256) => CipherAlg::AesCbc256,
+                b => return Err(format!("AES-CBC with a {b:?}-bit key is not supported")),
+            };
+            Ok(Transforms::CipherIntegrity {
+                cipher,
+                cipher_key: Key::from_slice(encr_key),
+                integrity: integrity(i)?,
+                integrity_key: Key::from_slice(integ_key),
+            })
+        }
+        (None, Some(i)) if suite.protocol == ProtocolId::AH => Ok(Transforms::IntegrityOnly {
+            integrity: integrity(i)?,
+            integrity_key: Key::from_slice(integ_key),
+        }),
+        (encr, integ) => Err(format!(
+            "no kernel mapping for encryption {encr:?} with integrity {integ:?}"
+        )),
+    }
+}
+
+/// The smallest list of prefixes covering exactly `start..=end`.
+pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
+    let (bits, s, e, v4) = match (start, end) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (
+            32u32,
+            u128::from(u32::from(a)),
+            u128::from(u32::from(b)),
+            true,
+        ),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (128u32, u128::from(a), u128::from(b), false),
+        _ => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    if s > e {
+        return out;
+    }
+    let mut cur = s;
+    loop {
+        // The largest block aligned at `cur` that ends at or before `e`.
+        let mut k = if cur == 0 {
+            bits
+        } else {
+            cur.trailing_zeros().min(bits)
+        };
+        while k > 0 {
+            let fits = if k >= 128 {
+                e == u128::MAX
+            } else {
+                cur + ((1u128 << k) - 1) <= e
+            };
+            if fits {
+                break;
+            }
+            k -= 1;
+        }
+        let addr = if v4 {
+            IpAddr::V4(u32::try_from(cur).unwrap_or(0).into())
+        } else {
+            IpAddr::V6(cur.into())
+        };
+        if let Ok(p) = IpPrefix::new(addr, u8::try_from(bits - k).unwrap_or(0)) {
+            out.push(p);
+        }
+        if k >= 128 {
+            break;
+        }
+        let last = cur + ((1u128 << k) - 1);
+        if last >= e {
+            break;
+        }
+        cur = last + 1;
+    }
+    out
+}
+
+/// A port range as a kernel port match: exact, any, or an aligned block
+/// (`port/mask`). Other ranges cannot be expressed; they widen to any
+/// port (as strongSwan does), reported by the `bool`.
+fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
+    if start == end {
+        return (PortMatch::exact(start), false);
+    }
+    if (start == 0 && end == u16::MAX) || (start == u16::MAX && end == 0) {
+        return (PortMatch::ANY, false);
+    }
+    if start < end {
+        let size = u32::from(end) - u32::from(start) + 1;
+        if size.is_power_of_two() && u32::from(start) % size == 0 {
+            let mask = u16::try_from(!(size - 1) & 0xffff).unwrap_or(0);
+            return (PortMatch { port: start, mask }, false);
+        }
+    }
+    (PortMatch::ANY, true)
+}
+
+/// One selector's parts: (start, end, protocol, start port, end port).
+pub fn ts_parts(ts: &TrafficSelector) -> Option<(IpAddr, IpAddr, u8, u16, u16)> {
+    match ts {
+        TrafficSelector::Ipv4(r) => Some((
+            r.start.into(),
+            r.end.into(),
+            r.ip_protocol,
+            r.start_port,
+            r.end_port,
+        )),
+        TrafficSelector::Ipv6(r) => Some((
+            r.start.into(),
+            r.end.into(),
+            r.ip_protocol,
+            r.start_port,
+            r.end_port,
+        )),
+        TrafficSelector::Unknown { .. } => None,
+    }
+}
+
+const ICMP: u8 = 1;
+const ICMPV6: u8 = 58;
+
+/// The selectors of traffic from `src` to `dst` (each range split into
+/// prefixes). ICMP type/code ranges (RFC 4301: type in the high octet)
+/// go to the kernel's source port (type) and destination port (code).
+fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selector>, String> {
+    let (Some(s), Some(d)) = (ts_parts(src), ts_parts(dst)) else {
+        return Ok(Vec::new());
+    };
+    if s.0.is_ipv4() != d.0.is_ipv4() {
+        return Ok(Vec::new());
+    }
+    let proto = match (s.2, d.2) {
+        (0, p) | (p, 0) => p,
+        (a, b) if a == b => a,
+        _ => return Ok(Vec::new()),
+    };
+    let (sport, dport) = if proto == ICMP || proto == ICMPV6 {
+        // The type/code range of whichever side restricts it.
+        let (a, b) = if (s.3, s.4) == (0, u16::MAX) {
+            (d.3, d.4)
+        } else {
+            (s.3, s.4)
+        };
+        let (t0, t1, c0, c1) = (a >> 8, b >> 8, a & 0xff, b & 0xff);
+        let t = if t0 == t1 {
+            PortMatch::exact(t0)
+        } else {
+            PortMatch::ANY
+        };
+        let c = if t0 == t1 && c0 == c1 {
+            PortMatch::exact(c0)
+        } else {
+            PortMatch::ANY
+        };
+        (t, c)
+    } else {
+        let (sp, w1) = port_match(s.3, s.4);
+        let (dp, w2) = port_match(d.3, d.4);
+        if w1 || w2 {
+            warn!(
+                "port range of {src:?} / {dst:?} is not a kernel port mask; the policy covers all ports"
+            );
+        }
+        (sp, dp)
+    };
+    let mut out = Vec::new();
+    for sp in range_to_prefixes(s.0, s.1) {
+        for dp in range_to_prefixes(d.0, d.1) {
+            let mut sel = Selector::new(sp, dp).map_err(|e| e.to_string())?;
+            if proto != 0 {
+                sel = sel.with_proto(proto);
+            }
+            sel.src_port = sport;
+            sel.dst_port = dport;
+            out.push(sel);
+        }
+    }
+    Ok(out)
+}
+
+fn priority(sel: &Selector) -> u32 {
+    let mut p = PRIORITY_BASE
+        .saturating_sub(512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len())));
+    if sel.proto.is_some() {
+        p = p.saturating_sub(64);
+    }
+    if sel.src_port.mask != 0 {
+        p = p.saturating_sub(16);
+    }
+    if sel.dst_port.mask != 0 {
+        p = p.saturating_sub(16);
+    }
+    p
+}
+
+/// What the policies of a Child SA or a trap are planned from.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyPlan<'a> {
+    /// Tunnel or transport: the templates' mode, and whether there are
+    /// `fwd` policies.
+    pub mode: Mode,
+    /// The templates' protocol.
+    pub proto: Protocol,
+    /// The outer addresses: the tunnel endpoints of tunnel-mode templates.
+    pub local: IpAddr,
+    /// See `local`.
+    pub remote: IpAddr,
+    /// The selectors, one policy set per pair of the same family.
+    pub local_ts: &'a [TrafficSelector],
+    /// See `local_ts`.
+    pub remote_ts: &'a [TrafficSelector],
+    /// The templates' reqid (shared by a Child SA and its rekeyed ones).
+    pub reqid: u32,
+}
+
+/// The policies of a Child SA (or trap) between `p.local` and `p.remote`.
+pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
+    let PolicyPlan {
+        mode,
+        proto,
+        local,
+        remote,
+        local_ts,
+        remote_ts,
+        reqid,
+    } = *p;
+    let mut out = Vec::new();
+    let tmpl = |src: IpAddr, dst: IpAddr| match mode {
+        Mode::Tunnel => Template::tunnel(proto, reqid, src, dst),
+        Mode::Transport => Template::transport(proto, reqid),
+    };
+    for l in local_ts {
+        for r in remote_ts {
+            for sel in selectors(l, r)? {
+                out.push(
+                    PolicyConfig::new(sel, Direction::Out)
+                        .priority(priority(&sel))
+                        .template(tmpl(local, remote)),
+                );
+            }
+            for sel in selectors(r, l)? {
+                out.push(
+                    PolicyConfig::new(sel, Direction::In)
+                        .priority(priority(&sel))
+                        .template(tmpl(remote, local)),
+                );
+                if mode == Mode::Tunnel {
+                    out.push(
+                        PolicyConfig::new(sel, Direction::Fwd)
+                            .priority(priority(&sel))
+                            .template(tmpl(remote, local)),
+                    );
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(
+            "the traffic selectors give no kernel policy (no pair of the same family)".into(),
+        );
+    }
+    Ok(out)
+}
+
+/// What a Child SA's two SAs are made from: its install without what only
+/// the policies, the routes and the engine need (name, selectors, ids).
+#[derive(Debug, Clone)]
+pub struct SaKeys {
+    protocol: ProtocolId,
+    mode: Mode,
+    spi_in: u32,
+    spi_out: u32,
+    suite: ChildSuite,
+    encr_in: Secret,
+    integ_in: Secret,
+    encr_out: Secret,
+    integ_out: Secret,
+    esn: bool,
+    replay_window: u32,
+    reqid: u32,
+    limits: KernelLimits,
+}
+
+impl SaKeys {
+    /// The parts of `c` its SAs are made from.
+    pub fn of(c: &ChildInstall) -> Self {
+        Self {
+            protocol: c.protocol,
+            mode: c.mode,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            suite: c.suite,
+            encr_in: c.encr_in.clone(),
+            integ_in: c.integ_in.clone(),
+            encr_out: c.encr_out.clone(),
+            integ_out: c.integ_out.clone(),
+            esn: c.esn,
+            replay_window: c.replay_window,
+            reqid: c.reqid,
+            limits: c.limits,
+        }
+    }
+
+    /// The inbound and the outbound SA between `local` and `remote` (with
+    /// ESP in UDP between their ports if `encap`).
+    pub fn plan(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        encap: bool,
+    ) -> Result<(SaConfig, SaConfig), String> {
+        let c = self;
+        let reqid = c.reqid;
+        let proto = protocol(c.protocol)?;
+        let (lport, rport) = (local.port(), remote.port());
+        let (local, remote) = (local.ip(), remote.ip());
+        if local.is_ipv4() != remote.is_ipv4() {
+            return Err(format!(
+                "outer addresses of different families: {local} and {remote}"
+            ));
+        }
+        let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
+        let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
+        let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
+        // ESN needs a replay window (the kernel keeps its bitmap).
+        let window = if c.esn { window.max(32) } else { window };
+        let sa = |src, dst, spi, t, ports: (u16, u16)| {
+            let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+                .reqid(reqid)
+                .replay_window(window)
+                .esn(c.esn)
+                .lifetimes(lifetimes(&c.limits));
+            if encap {
+                sa = sa.encap(UdpEncap::new(ports.0, ports.1));
+            }
+            sa
+        };
+        Ok((
+            sa(remote, local, c.spi_in, t_in, (rport, lport)),
+            sa(local, remote, c.spi_out, t_out, (lport, rport)),
+        ))
+    }
+}
+
+/// Everything [`ChildInstall`] puts into the kernel, with its reqid.
+pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
+    let reqid = c.reqid;
+    let proto = protocol(c.protocol)?;
+    let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
+    let (local, remote) = (c.local.ip(), c.remote.ip());
+    Ok(InstallPlan {
+        sa_in,
+        sa_out,
+        policies: plan_policies(&PolicyPlan {
+            mode: c.mode,
+            proto,
+            local,
+            remote,
+            local_ts: &c.local_ts,
+            remote_ts: &c.remote_ts,
+            reqid,
+        })?,
+    })
+}
+
+/// An installed SA (inbound or not) moved to the addresses and
+/// encapsulation ports of `u` (a NAT mapping changed).
+pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
+    let (local, remote) = (u.local, u.remote);
+    let mut sa = sa.clone();
+    let (src, dst) = if inbound {
+        (remote, local)
+    } else {
+        (local, remote)
+    };
+    sa.src = src.ip();
+    sa.dst = dst.ip();
+    sa.encap = u.encap.then(|| UdpEncap::new(src.port(), dst.port()));
+    sa
+}
+
+/// An address as a move from `old` (local, remote) to `new` changes it.
+pub fn moved_addr(old: (IpAddr, IpAddr), new: (IpAddr, IpAddr)) -> impl Fn(IpAddr) -> IpAddr {
+    move |a| {
+        if a == old.0 {
+            new.0
+        } else if a == old.1 {
+            new.1
+        } else {
+            a
+        }
+    }
+}
+
+/// Policies whose templates' tunnel endpoints move from `old` (local,
+/// remote) to `new`.
+pub fn moved_policies(
+    policies: &[PolicyConfig],
+    old: (IpAddr, IpAddr),
+    new: (IpAddr, IpAddr),
+) -> Vec<PolicyConfig> {
+    let moved = moved_addr(old, new);
+    let mut out = policies.to_vec();
+    for p in &mut out {
+        for t in &mut p.templates {
+            if let Some((s, d)) = t.tunnel {
+                t.tunnel = Some((moved(s), moved(d)));
+            }
+        }
+    }
+    out
+}
+
+/// What a Child SA's kernel SAs were made from.
+#[derive(Debug, Clone)]
+pub struct SaSource {
+    /// Its install's keys, SPIs and settings.
+    pub keys: SaKeys,
+    /// The addresses of its inbound and of its outbound SA, if in (each
+    /// as installed or last moved).
+    pub sa_in: Option<SaAddrs>,
+    /// See `sa_in`.
+    pub sa_out: Option<SaAddrs>,
+}
+
+/// The outer addresses and encapsulation an SA was installed (or last
+/// moved) with: with its Child SA's install, all there is to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaAddrs {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// ESP in UDP between the two ports.
+    pub encap: bool,
+}
+
+impl SaAddrs {
+    /// The addresses `c` is installed with.
+    pub fn of(c: &ChildInstall) -> Self {
+        Self {
+            local: c.local,
+            remote: c.remote,
+            encap: c.encap,
+        }
+    }
+}
+
+impl SaSource {
+    /// The SAs as installed (`true`: inbound; inbound first).
+    pub fn sa_configs(&self) -> Result<Vec<(bool, SaConfig)>, String> {
+        let src = self;
+        let mut out = Vec::new();
+        for (inbound, addrs) in [(true, src.sa_in), (false, src.sa_out)] {
+            let Some(a) = addrs else {
+                continue;
+            };
+            let (sa_in, sa_out) = src.keys.plan(a.local, a.remote, a.encap)?;
+            out.push((inbound, if inbound { sa_in } else { sa_out }));
+        }
+        Ok(out)
+    }
+}
+
+/// What a reqid's policies were planned from: an owned [`PolicyPlan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySource {
+    /// As [`PolicyPlan::mode`].
+    pub mode: Mode,
+    /// As [`PolicyPlan::proto`].
+    pub proto: Protocol,
+    /// As [`PolicyPlan::local`] (as installed or last moved).
+    pub local: IpAddr,
+    /// As [`PolicyPlan::remote`] (as installed or last moved).
+    pub remote: IpAddr,
+    /// As [`PolicyPlan::local_ts`].
+    pub local_ts: Vec<TrafficSelector>,
+    /// As [`PolicyPlan::remote_ts`].
+    pub remote_ts: Vec<TrafficSelector>,
+    /// As [`PolicyPlan::reqid`].
+    pub reqid: u32,
+}
+
+impl PolicySource {
+    /// What the policies of `c` are planned from.
+    pub fn of(c: &ChildInstall) -> Result<Self, String> {
+        Ok(Self {
+            mode: c.mode,
+            proto: protocol(c.protocol)?,
+            local: c.local.ip(),
+            remote: c.remote.ip(),
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            reqid: c.reqid,
+        })
+    }
+
+    /// The policies as planned (and installed).
+    pub fn policies(&self) -> Result<Vec<PolicyConfig>, String> {
+        plan_policies(&PolicyPlan {
+            mode: self.mode,
+            proto: self.proto,
+            local: self.local,
+            remote: self.remote,
+            local_ts: &self.local_ts,
+            remote_ts: &self.remote_ts,
+            reqid: self.reqid,
+        })
+    }
+}
+
+/// The SAs of a removed Child SA to delete now, and those to keep for a
+/// while: when the Child SA was replaced by a rekey (`keep_inbound`), its
+/// inbound SAs (destination `local`) stay, to decrypt the packets the peer
+/// sent on them before it switched to the new SAs and that arrive after
+/// the rekey's Delete (ESP queued behind IKE, several paths). Its
+/// outbound SAs go at once: traffic has switched to the new ones.
+pub fn split_removal(sas: &[SaId], local: IpAddr, keep_inbound: bool) -> (Vec<SaId>, Vec<SaId>) {
+    sas.iter()
+        .partition(|sa| !(keep_inbound && sa.dst == local))
+}
+
+/// The tunnel endpoints and selectors of a trap: the first concrete local
+/// and remote address (a wildcard local one lets the kernel pick the
+/// source by route), `dynamic` as that address.
+pub fn trap_selectors(
+    peer: &PeerCfg,
+    child: &ChildCfg,
+) -> Result<(IpAddr, IpAddr, Vec<TrafficSelector>, Vec<TrafficSelector>), String> {
+    let first = |v: &[AddrSpec]| {
+        v.iter().find_map(|a| match a {
+            AddrSpec::Addr(ip) => Some(*ip),
+            AddrSpec::Any => None,
+        })
+    };
+    let remote = first(&peer.remote_addrs)
+        .ok_or("a trap needs a remote address in remote_addrs (not only %any)")?;
+    let local = match first(&peer.local_addrs) {
+        Some(l) if l.is_ipv4() == remote.is_ipv4() => l,
+        _ if remote.is_ipv4() => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        _ => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let host = |ip: IpAddr| match ip {
+        IpAddr::V4(a) => TrafficSelector::Ipv4(AddressRange::any(a, a)),
+        IpAddr::V6(a) => TrafficSelector::Ipv6(AddressRange::any(a, a)),
+    };
+    let resolve = |list: &[TsCfg], addr: IpAddr, side: &str| -> Result<Vec<_>, String> {
+        list.iter()
+            .map(|t| match t {
+                TsCfg::Selector(s) => Ok(s.clone()),
+                TsCfg::Dynamic if !addr.is_unspecified() => Ok(host(addr)),
+                TsCfg::Dynamic => Err(format!(
+                    "a trap with dynamic {side}_ts needs a {side} address in {side}_addrs"
+                )),
+            })
+            .collect()
+    };
+    let lts = resolve(&child.local_ts, local, "local")?;
+    let rts = resolve(&child.remote_ts, remote, "remote")?;
+    Ok((local, remote, lts, rts))
+}
+
+/// The trap policies of `child` of `peer` under `reqid`.
+pub fn plan_trap(
+    peer: &PeerCfg,
+    child: &ChildCfg,
+    reqid: u32,
+) -> Result<Vec<PolicyConfig>, String> {
+    let (local, remote, lts, rts) = trap_selectors(peer, child)?;
+    let proto = protocol(ike::sa::child_protocol(child))?;
+    plan_policies(&PolicyPlan {
+        mode: child.mode,
+        proto,
+        local,
+        remote,
+        local_ts: &lts,
+        remote_ts: &rts,
+        reqid,
+    })
+}
+
+/// The routes of a trap are those of a Child SA with its selectors and
+/// tunnel endpoints (so that forwarded traffic reaches the trap's policy
+/// before the tunnel is up, as strongSwan routes trap policies): a
+/// stand-in Child SA without keys, with an id no Child SA has.
+pub fn trap_route_child(
+    peer: &PeerCfg,
+    child: &ChildCfg,
+    reqid: u32,
+) -> Option<ike::sa::ChildInstall> {
+    let (local, remote, lts, rts) = trap_selectors(peer, child).ok()?;
+    let protocol = ike::sa::child_protocol(child);
+    Some(ike::sa::ChildInstall {
+        id: trap_route_id(reqid),
+        ike_sa: ike::sa::IkeSaId(0),
+        name: format!("trap of {}/{}", peer.name, child.name),
+        mode: child.mode,
+        protocol,
+        local: std::net::SocketAddr::new(local, peer.local_port),
+        remote: std::net::SocketAddr::new(remote, peer.remote_port),
+        spi_in: 0,
+        spi_out: 0,
+        suite: ike::crypto::suite::ChildSuite {
+            protocol,
+            encr: None,
+            integ: None,
+            ke: None,
+            esn: false,
+        },
+        encr_in: ike::crypto::Secret::new(Vec::new()),
+        integ_in: ike::crypto::Secret::new(Vec::new()),
+        encr_out: ike::crypto::Secret::new(Vec::new()),
+        integ_out: ike::crypto::Secret::new(Vec::new()),
+        local_ts: lts,
+        remote_ts: rts,
+        esn: false,
+        replay_window: 0,
+        initiator: true,
+        reqid,
+        limits: Default::default(),
+        encap: false,
+    })
+}
+
+/// The route book's id of a trap's routes: from the top of the id space,
+/// which Child SA ids (counted from 1) never reach.
+pub fn trap_route_id(reqid: u32) -> ike::sa::ChildId {
+    ike::sa::ChildId(u64::MAX - u64::from(reqid))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
