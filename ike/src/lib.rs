@@ -20,6 +20,8 @@
 pub mod config;
 pub mod control;
 pub mod crypto;
+mod error;
 pub mod from_config;
 pub mod sa;
+mod sk;
 pub mod wire;
