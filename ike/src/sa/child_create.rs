@@ -133,6 +133,82 @@ impl Child {
     }
 }
 
+/// Our CREATE_CHILD_SA for a new Child SA or the rekey of one: the task
+/// from the request to its answer.
+#[derive(Debug)]
+pub(crate) struct CreateChild {
+    pub(crate) child: ChildId,
+    /// Filled when sent: our nonce, key exchange and proposals.
+    pub(crate) nonce: Vec<u8>,
+    pub(crate) ke: Option<Box<dyn KeyExchange>>,
+    pub(crate) offered: Vec<Proposal>,
+}
+
+impl CreateChild {
+    /// The task for `child`, its SPI allocated or on its way.
+    pub(crate) fn new(child: ChildId) -> Self {
+        Self {
+            child,
+            nonce: Vec::new(),
+            ke: None,
+            offered: Vec::new(),
+        }
+    }
+
+    /// The answer to our CREATE_CHILD_SA.
+    pub(crate) fn response(self, sa: &mut IkeSa, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        let Self {
+            child,
+            nonce: nonce_i,
+            ke,
+            offered,
+        } = self;
+        let name = sa.name();
+        if let Some(g) =
+            notify(msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
+            && let Some(c) = sa.child_mut(child)
+            && c.ke_retries < ctx.cfg.max_invalid_ke_retries
+            && let Some(promoted) = proposal::promote_ke(&c.cfg.proposals, g)
+        {
+            debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
+            c.ke_retries = c.ke_retries.saturating_add(1);
+            Arc::make_mut(&mut c.cfg).proposals = promoted;
+            sa.window
+                .queue
+                .push_front(Task::CreateChild(CreateChild::new(child)));
+            return;
+        }
+        let Some(nonce_r) = nonce_payload(msg).map(<[u8]>::to_vec) else {
+            let reason = match error_notify(msg) {
+                Some(t) => peer_child_error(t, &offered),
+                None => ChildFailReason::Internal("CREATE_CHILD_SA response without nonce".into()),
+            };
+            sa.child_failed(ctx, now, child, reason);
+            return;
+        };
+        let exchanged = Exchanged {
+            offered: &offered,
+            nonce_i: &nonce_i,
+            nonce_r: &nonce_r,
+            ke,
+            skip_ke: false,
+        };
+        sa.initiator_child_answer(ctx, now, msg, child, exchanged);
+    }
+}
+
+/// What the initiator of an exchange that made a Child SA sent and got,
+/// for the answer's check and the keys.
+pub(crate) struct Exchanged<'a> {
+    pub(crate) offered: &'a [Proposal],
+    pub(crate) nonce_i: &'a [u8],
+    pub(crate) nonce_r: &'a [u8],
+    /// Our key exchange (PFS), if any.
+    pub(crate) ke: Option<Box<dyn KeyExchange>>,
+    /// IKE_AUTH: its Child SA has no key exchange of its own.
+    pub(crate) skip_ke: bool,
+}
+
 /// A peer's request (IKE_AUTH or CREATE_CHILD_SA) whose answer waits for
 /// the kernel: SPI allocation, then install.
 #[derive(Debug)]
@@ -146,6 +222,20 @@ pub(crate) struct PendingChild {
     pub(crate) pfs: Option<Secret>,
     pub(crate) ke_out: Option<wire::KeyExchange>,
     pub(crate) transport: bool,
+}
+
+/// The responder's side of an exchange that makes a Child SA, for its
+/// keys and its answer.
+pub(crate) struct ChildAnswer {
+    /// Payloads that go first in the answer (IDr and AUTH of IKE_AUTH).
+    pub(crate) prefix: Vec<Payload>,
+    /// The initiator asked for transport mode.
+    pub(crate) transport: bool,
+    pub(crate) nonce_i: Vec<u8>,
+    pub(crate) nonce_r: Vec<u8>,
+    /// The PFS shared secret, and our key exchange payload.
+    pub(crate) pfs: Option<Secret>,
+    pub(crate) ke_out: Option<wire::KeyExchange>,
 }
 
 /// What a request asks for, as the responder's child selection takes it.
@@ -321,12 +411,9 @@ impl IkeSa {
     /// Queues a CREATE_CHILD_SA for `cfg`.
     pub(crate) fn start_child(&mut self, ctx: &mut Ctx, cfg: Arc<ChildCfg>) {
         let child = self.new_child(ctx, cfg, true);
-        self.window.queue.push_back(Task::CreateChild {
-            child,
-            nonce: Vec::new(),
-            ke: None,
-            offered: Vec::new(),
-        });
+        self.window
+            .queue
+            .push_back(Task::CreateChild(CreateChild::new(child)));
     }
 
     /// The `initiate_child` command.
@@ -466,72 +553,31 @@ impl IkeSa {
             now,
             ExchangeType::CREATE_CHILD_SA,
             inner,
-            Task::CreateChild {
+            Task::CreateChild(CreateChild {
                 child,
                 nonce,
                 ke,
                 offered,
-            },
-        );
-    }
-
-    /// The answer to our CREATE_CHILD_SA.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn create_child_response(
-        &mut self,
-        ctx: &mut Ctx,
-        now: Instant,
-        msg: &Message,
-        child: ChildId,
-        nonce_i: Vec<u8>,
-        ke: Option<Box<dyn KeyExchange>>,
-        offered: Vec<Proposal>,
-    ) {
-        let name = self.name();
-        if let Some(g) =
-            notify(msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
-            && let Some(c) = self.child_mut(child)
-            && c.ke_retries < ctx.cfg.max_invalid_ke_retries
-            && let Some(promoted) = proposal::promote_ke(&c.cfg.proposals, g)
-        {
-            debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
-            c.ke_retries = c.ke_retries.saturating_add(1);
-            Arc::make_mut(&mut c.cfg).proposals = promoted;
-            self.window.queue.push_front(Task::CreateChild {
-                child,
-                nonce: Vec::new(),
-                ke: None,
-                offered: Vec::new(),
-            });
-            return;
-        }
-        let Some(nonce_r) = nonce_payload(msg).map(<[u8]>::to_vec) else {
-            let reason = match error_notify(msg) {
-                Some(t) => peer_child_error(t, &offered),
-                None => ChildFailReason::Internal("CREATE_CHILD_SA response without nonce".into()),
-            };
-            self.child_failed(ctx, now, child, reason);
-            return;
-        };
-        self.initiator_child_answer(
-            ctx, now, msg, child, &offered, &nonce_i, &nonce_r, ke, false,
+            }),
         );
     }
 
     /// Our Child SA as the peer answered it (IKE_AUTH or CREATE_CHILD_SA).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn initiator_child_answer(
         &mut self,
         ctx: &mut Ctx,
         now: Instant,
         msg: &Message,
         child: ChildId,
-        offered: &[Proposal],
-        nonce_i: &[u8],
-        nonce_r: &[u8],
-        ke: Option<Box<dyn KeyExchange>>,
-        skip_ke: bool,
+        exchanged: Exchanged<'_>,
     ) {
+        let Exchanged {
+            offered,
+            nonce_i,
+            nonce_r,
+            ke,
+            skip_ke,
+        } = exchanged;
         if let Some(t) = error_notify(msg) {
             self.child_failed(ctx, now, child, peer_child_error(t, offered));
             return;
@@ -942,9 +988,9 @@ impl IkeSa {
             return;
         };
         let c = self.children.remove(pos);
-        self.window
-            .queue
-            .retain(|t| !matches!(t, Task::CreateChild { child: x, .. } if *x == child));
+        self.window.queue.retain(
+            |t| !matches!(t, Task::CreateChild(CreateChild { child: x, .. }) if *x == child),
+        );
         let rekey = c.rekey.filter(|_| c.initiator);
         self.drop_child(ctx, c, false, reason.clone());
         if let Some(old) = rekey {
@@ -1214,22 +1260,25 @@ impl IkeSa {
         });
     }
 
-    /// Responder: the Child SA is chosen; allocate its SPI, answer later.
-    #[allow(clippy::too_many_arguments)]
+    /// Responder: the Child SA is chosen; allocate its SPI, answer the
+    /// request `mid` later.
     pub(crate) fn start_responder_child(
         &mut self,
         ctx: &mut Ctx,
         now: Instant,
         mid: u32,
         exchange: ExchangeType,
-        prefix: Vec<Payload>,
         choice: ChildChoice,
-        transport: bool,
-        nonce_i: Vec<u8>,
-        nonce_r: Vec<u8>,
-        pfs: Option<Secret>,
-        ke_out: Option<wire::KeyExchange>,
+        answer: ChildAnswer,
     ) {
+        let ChildAnswer {
+            prefix,
+            transport,
+            nonce_i,
+            nonce_r,
+            pfs,
+            ke_out,
+        } = answer;
         let transport = transport && choice.cfg.mode == Mode::Transport;
         let child = match choice.rekey {
             Some((old, reqid)) => self.new_child_with(ctx, choice.cfg, false, reqid, Some(old)),
@@ -1441,20 +1490,15 @@ impl IkeSa {
                 return;
             }
         };
-        let transport = req.transport;
-        self.start_responder_child(
-            ctx,
-            now,
-            mid,
-            ExchangeType::CREATE_CHILD_SA,
-            Vec::new(),
-            choice,
-            transport,
-            ni.to_vec(),
+        let answer = ChildAnswer {
+            prefix: Vec::new(),
+            transport: req.transport,
+            nonce_i: ni.to_vec(),
             nonce_r,
             pfs,
             ke_out,
-        );
+        };
+        self.start_responder_child(ctx, now, mid, ExchangeType::CREATE_CHILD_SA, choice, answer);
     }
 }
 

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
-use super::child_create::ChildFate;
+use super::child_create::{ChildFate, CreateChild};
 use super::endpoint::Ctx;
 use super::ike_rekey::wait_before_end;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, later};
@@ -116,12 +116,9 @@ impl IkeSa {
         );
         debug!("rekeying {what} (IKE SA {})", self.name());
         let new = self.new_child_with(ctx, cfg, true, reqid, Some(child));
-        self.window.queue.push_back(Task::CreateChild {
-            child: new,
-            nonce: Vec::new(),
-            ke: None,
-            offered: Vec::new(),
-        });
+        self.window
+            .queue
+            .push_back(Task::CreateChild(CreateChild::new(new)));
         self.next_task(ctx, now);
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::child_create::{ChildRequest, sa_payload, ts_payloads};
+use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
 use super::endpoint::Ctx;
 use super::ike_sa::{IdDisplay, IkeSa, Phase, Task, error_notify, notify};
 use super::timers::IkeTimer;
@@ -233,7 +233,14 @@ impl IkeSa {
         };
         let (id, offered) = (child.id, self.auth_offer(child));
         let (ni, nr) = (init.nonce_i, init.nonce_r);
-        self.initiator_child_answer(ctx, now, msg, id, &offered, &ni, &nr, None, true);
+        let exchanged = Exchanged {
+            offered: &offered,
+            nonce_i: &ni,
+            nonce_r: &nr,
+            ke: None,
+            skip_ke: true,
+        };
+        self.initiator_child_answer(ctx, now, msg, id, exchanged);
     }
 
     fn established(&mut self, ctx: &mut Ctx, now: Instant) {
@@ -387,21 +394,15 @@ impl IkeSa {
         };
         match self.select_child(ctx, &req) {
             Ok(choice) => {
-                let (ni, nr) = (init.nonce_i, init.nonce_r);
-                let transport = req.transport;
-                self.start_responder_child(
-                    ctx,
-                    now,
-                    mid,
-                    ExchangeType::IKE_AUTH,
+                let answer = ChildAnswer {
                     prefix,
-                    choice,
-                    transport,
-                    ni,
-                    nr,
-                    None,
-                    None,
-                );
+                    transport: req.transport,
+                    nonce_i: init.nonce_i,
+                    nonce_r: init.nonce_r,
+                    pfs: None,
+                    ke_out: None,
+                };
+                self.start_responder_child(ctx, now, mid, ExchangeType::IKE_AUTH, choice, answer);
             }
             Err(r) => {
                 prefix.push(Payload::Notify(Notify::new(r.notify, Vec::new())));

@@ -59,6 +59,18 @@ pub(crate) fn wait_before_end(now: Instant, wait: Duration, end: Option<Instant>
     }
 }
 
+/// Our CREATE_CHILD_SA that rekeys the IKE SA: the task from the request
+/// to its answer.
+#[derive(Debug, Default)]
+pub(crate) struct RekeyIke {
+    /// Filled when sent: the new IKE SA's SPI (ours), our nonce, key
+    /// exchange and proposals.
+    pub(crate) spi: u64,
+    pub(crate) nonce: Vec<u8>,
+    pub(crate) ke: Option<Box<dyn KeyExchange>>,
+    pub(crate) offered: Vec<Proposal>,
+}
+
 impl IkeSa {
     /// [`wait_before_end`] of this IKE SA (its `over_time` deadline).
     pub(crate) fn retry_before_end(&self, now: Instant, wait: Duration) -> Duration {
@@ -76,17 +88,14 @@ impl IkeSa {
             .window
             .queue
             .iter()
-            .any(|t| matches!(t, Task::RekeyIke { .. } | Task::DeleteIke))
+            .any(|t| matches!(t, Task::RekeyIke(_) | Task::DeleteIke))
         {
             return Ok(());
         }
         self.timers.stop(IkeTimer::Rekey);
-        self.window.queue.push_back(Task::RekeyIke {
-            spi: 0,
-            nonce: Vec::new(),
-            ke: None,
-            offered: Vec::new(),
-        });
+        self.window
+            .queue
+            .push_back(Task::RekeyIke(RekeyIke::default()));
         self.next_task(ctx, now);
         Ok(())
     }
@@ -103,12 +112,9 @@ impl IkeSa {
             });
         if busy {
             // Again when the child is done (it calls next_task).
-            self.window.queue.push_back(Task::RekeyIke {
-                spi: 0,
-                nonce: Vec::new(),
-                ke: None,
-                offered: Vec::new(),
-            });
+            self.window
+                .queue
+                .push_back(Task::RekeyIke(RekeyIke::default()));
             return;
         }
         let Some(keys) = self.keys.as_ref() else {
@@ -165,27 +171,29 @@ impl IkeSa {
             now,
             ExchangeType::CREATE_CHILD_SA,
             inner,
-            Task::RekeyIke {
+            Task::RekeyIke(RekeyIke {
                 spi,
                 nonce,
                 ke: Some(ke),
                 offered,
-            },
+            }),
         );
     }
 
     /// The answer to our IKE rekey.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn rekey_ike_response(
         &mut self,
         ctx: &mut Ctx,
         now: Instant,
         msg: &Message,
-        spi_i: u64,
-        nonce_i: Vec<u8>,
-        ke: Option<Box<dyn KeyExchange>>,
-        offered: Vec<Proposal>,
+        task: RekeyIke,
     ) {
+        let RekeyIke {
+            spi: spi_i,
+            nonce: nonce_i,
+            ke,
+            offered,
+        } = task;
         if self.phase == Phase::Rekeying {
             self.phase = Phase::Established;
         }
@@ -197,12 +205,9 @@ impl IkeSa {
             debug!("{name}: peer wants key exchange {g} for the new IKE SA, retrying");
             self.rekey.ke_retries = self.rekey.ke_retries.saturating_add(1);
             self.rekey.group = Some(g);
-            self.window.queue.push_front(Task::RekeyIke {
-                spi: 0,
-                nonce: Vec::new(),
-                ke: None,
-                offered: Vec::new(),
-            });
+            self.window
+                .queue
+                .push_front(Task::RekeyIke(RekeyIke::default()));
             return;
         }
         (self.rekey.ke_retries, self.rekey.group) = (0, None);
@@ -370,7 +375,7 @@ impl IkeSa {
         new.pending_children = std::mem::take(&mut self.pending_children);
         new.window.queue = std::mem::take(&mut self.window.queue)
             .into_iter()
-            .filter(|t| !matches!(t, Task::RekeyIke { .. } | Task::DeleteIke))
+            .filter(|t| !matches!(t, Task::RekeyIke(_) | Task::DeleteIke))
             .collect();
         new.start_ike_lifetimes(ctx, now);
         self.inherit_reauth(&mut new);
@@ -421,7 +426,7 @@ impl IkeSa {
                 vec![Payload::Notify(n)],
             );
         };
-        let ours_in_flight = matches!(self.window.in_flight(), Some(Task::RekeyIke { .. }));
+        let ours_in_flight = matches!(self.window.in_flight(), Some(Task::RekeyIke(_)));
         let busy = match self.phase {
             Phase::Established => {
                 self.window.outstanding().is_some() || self.window.held().is_some()

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
-use super::child_create::Child;
+use super::child_create::{Child, CreateChild};
 use super::config::{ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::timers::{IkeTimer, IkeTimers};
@@ -698,18 +698,8 @@ impl IkeSa {
             match out.task {
                 Task::IkeInit => {}
                 Task::IkeAuth => self.auth_response(ctx, now, &msg),
-                Task::CreateChild {
-                    child,
-                    nonce,
-                    ke,
-                    offered,
-                } => self.create_child_response(ctx, now, &msg, child, nonce, ke, offered),
-                Task::RekeyIke {
-                    spi,
-                    nonce,
-                    ke,
-                    offered,
-                } => self.rekey_ike_response(ctx, now, &msg, spi, nonce, ke, offered),
+                Task::CreateChild(t) => t.response(self, ctx, now, &msg),
+                Task::RekeyIke(t) => self.rekey_ike_response(ctx, now, &msg, t),
                 Task::DeleteIke => self.delete_ike_response(ctx),
                 Task::DeleteChild(c) => self.delete_child_response(ctx, c, &msg),
                 Task::DeleteRejected { .. } => {}
@@ -888,7 +878,7 @@ impl IkeSa {
             self.window.queue.shrink_to_fit();
         }
         match task {
-            Task::CreateChild { child, .. } => {
+            Task::CreateChild(CreateChild { child, .. }) => {
                 if !self.child_ready(child) {
                     // Wait for the SPI; handle_kernel calls us again.
                     self.window.queue.push_front(task);
@@ -896,7 +886,7 @@ impl IkeSa {
                 }
                 self.send_create_child(ctx, now, child);
             }
-            Task::RekeyIke { .. } => self.send_rekey_ike(ctx, now),
+            Task::RekeyIke(_) => self.send_rekey_ike(ctx, now),
             Task::DeleteIke => {
                 let rekeyed = self.was_rekeyed();
                 self.phase = Phase::Deleting { rekeyed };

@@ -24,32 +24,19 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::child_create::PendingChild;
+use super::child_create::{CreateChild, PendingChild};
+use super::ike_rekey::RekeyIke;
 use super::types::{ChildId, IkeSaId, Transmit};
-use crate::crypto::ke::KeyExchange;
 use crate::wire::Payload;
 use crate::wire::codes::{ExchangeType, ProtocolId};
-use crate::wire::sa::Proposal;
 
 /// An exchange we initiate.
 #[derive(Debug)]
 pub(crate) enum Task {
     IkeInit,
     IkeAuth,
-    /// CREATE_CHILD_SA for this child; `nonce`/`ke` filled when sent.
-    CreateChild {
-        child: ChildId,
-        nonce: Vec<u8>,
-        ke: Option<Box<dyn KeyExchange>>,
-        offered: Vec<Proposal>,
-    },
-    /// CREATE_CHILD_SA for a new IKE SA with our SPI `spi`.
-    RekeyIke {
-        spi: u64,
-        nonce: Vec<u8>,
-        ke: Option<Box<dyn KeyExchange>>,
-        offered: Vec<Proposal>,
-    },
+    CreateChild(CreateChild),
+    RekeyIke(RekeyIke),
     DeleteIke,
     DeleteChild(ChildId),
     /// Deletes the peer's half of a Child SA we refused (its answer did not
