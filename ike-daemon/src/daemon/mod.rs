@@ -14,7 +14,7 @@ pub mod status;
 pub mod traps;
 pub mod xfrm_plan;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -143,6 +143,40 @@ struct UpWaiter {
     reply: oneshot::Sender<Response>,
 }
 
+/// Items held until the kernel operations scheduled before them are done.
+#[derive(Debug)]
+struct AfterOps<T> {
+    /// Each item with the number of the first operation it does not
+    /// wait for.
+    held: Vec<(u64, T)>,
+}
+
+impl<T> Default for AfterOps<T> {
+    fn default() -> Self {
+        Self { held: Vec::new() }
+    }
+}
+
+impl<T> AfterOps<T> {
+    /// Holds `item` until every operation numbered below `before` is done.
+    fn hold(&mut self, before: u64, item: T) {
+        self.held.push((before, item));
+    }
+
+    /// The items free to go when `oldest` is the lowest number still in
+    /// flight (`None`: nothing is), in the order they were held.
+    fn release(&mut self, oldest: Option<u64>) -> Vec<T> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
+        let (ready, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(before, _)| oldest.is_none_or(|o| o >= *before));
+        self.held = held;
+        ready.into_iter().map(|(_, item)| item).collect()
+    }
+}
+
 struct DownWaiter {
     connection: String,
     ids: Vec<IkeSaId>,
@@ -159,9 +193,18 @@ struct Driver {
     config_format: Option<ConfigFormat>,
     /// The peer configurations, shared with the endpoint (one copy).
     peers: Vec<Arc<PeerCfg>>,
-    kernel_tx: mpsc::UnboundedSender<Option<KernelResult>>,
-    in_flight: usize,
+    kernel_tx: mpsc::UnboundedSender<(u64, Option<KernelResult>)>,
+    /// Kernel operations running, by the number they were scheduled with
+    /// (`next_op` is the next one's).
+    in_flight: BTreeSet<u64>,
+    next_op: u64,
     ups: Vec<UpWaiter>,
+    /// Failed `up`s and their answers, each held until every kernel
+    /// operation scheduled before the failure (number below the first
+    /// field) is done: a failure queues the release of what the attempt
+    /// put in the kernel, and `ikectl up` returns only once it is gone
+    /// (a failed `up` leaves no kernel state behind it).
+    failed_ups: AfterOps<(oneshot::Sender<Response>, Response)>,
     downs: Vec<DownWaiter>,
     shutdown: Option<Instant>,
     /// The configuration (the children's actions).
@@ -269,7 +312,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         config_format: opts.config_format,
         peers,
         kernel_tx,
-        in_flight: 0,
+        in_flight: BTreeSet::new(),
+        next_op: 0,
+        failed_ups: AfterOps::default(),
         ups: Vec::new(),
         downs: Vec::new(),
         shutdown: None,
@@ -301,7 +346,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         d.ep.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         d.drain().await;
         if let Some(deadline) = d.shutdown
-            && ((d.ep.is_empty() && d.in_flight == 0) || Instant::now() >= deadline)
+            && ((d.ep.is_empty() && d.in_flight.is_empty()) || Instant::now() >= deadline)
         {
             break;
         }
@@ -314,8 +359,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         };
         tokio::select! {
             Some((r, natt)) = dgram_rx.recv() => d.datagram(r, natt),
-            Some(k) = kernel_rx.recv() => {
-                d.in_flight = d.in_flight.saturating_sub(1);
+            Some((n, k)) = kernel_rx.recv() => {
+                d.in_flight.remove(&n);
                 if let Some(r) = k {
                     d.ep.handle_kernel_result(Instant::now(), r);
                 }
@@ -340,11 +385,16 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     // Let kernel operations still running finish, so that nothing they
     // install escapes the final cleanup.
     let settle = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while d.in_flight > 0 {
+    while !d.in_flight.is_empty() {
         match tokio::time::timeout_at(settle, kernel_rx.recv()).await {
-            Ok(Some(_)) => d.in_flight = d.in_flight.saturating_sub(1),
+            Ok(Some((n, _))) => {
+                d.in_flight.remove(&n);
+            }
             Ok(None) | Err(_) => break,
         }
+    }
+    for (reply, r) in d.failed_ups.release(None) {
+        let _ = reply.send(r);
     }
     if !d.ep.is_empty() {
         warn!(
@@ -506,6 +556,7 @@ impl Driver {
             self.install_trap(&conn, &child, why).await;
         }
         self.check_downs();
+        self.answer_failed_ups();
     }
 
     async fn transmit(&mut self, t: ike::sa::Transmit) {
@@ -542,13 +593,15 @@ impl Driver {
     }
 
     fn kernel_op(&mut self, op: KernelOp) {
-        self.in_flight += 1;
+        let n = self.next_op;
+        self.next_op = n.wrapping_add(1);
+        self.in_flight.insert(n);
         // Scheduled here, in the endpoint's order; run as a task.
         let fut = self.kernel.schedule(op);
         let tx = self.kernel_tx.clone();
         tokio::spawn(async move {
             let r = fut.await;
-            let _ = tx.send(r);
+            let _ = tx.send((n, r));
         });
     }
 
@@ -748,11 +801,16 @@ impl Driver {
         }
     }
 
-    /// Answers (and drops) the `up` waiters for which `f` gives a response.
+    /// Answers (and drops) the `up` waiters for which `f` gives a response;
+    /// an error waits for the kernel operations already scheduled
+    /// (`failed_ups`).
     fn ups_retain(&mut self, mut f: impl FnMut(&mut UpWaiter) -> Option<Response>) {
         let mut kept = Vec::new();
         for mut u in std::mem::take(&mut self.ups) {
             match f(&mut u) {
+                Some(r @ Response::Error { .. }) => {
+                    self.failed_ups.hold(self.next_op, (u.reply, r));
+                }
                 Some(r) => {
                     let _ = u.reply.send(r);
                 }
@@ -760,6 +818,14 @@ impl Driver {
             }
         }
         self.ups = kept;
+    }
+
+    /// Sends the answers of failed `up`s whose kernel clean-up is done:
+    /// every operation numbered below theirs has finished.
+    fn answer_failed_ups(&mut self) {
+        for (reply, r) in self.failed_ups.release(self.in_flight.first().copied()) {
+            let _ = reply.send(r);
+        }
     }
 
     fn check_downs(&mut self) {
@@ -772,7 +838,7 @@ impl Driver {
                 .ids
                 .iter()
                 .all(|id| self.ep.ike_sa(*id).is_none() && !self.kernel.has_children_of(*id))
-                && self.in_flight == 0;
+                && self.in_flight.is_empty();
             if gone {
                 info!("connection {} is down", w.connection);
                 let _ = w.reply.send(Response::Down {
@@ -1352,6 +1418,21 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn a_held_answer_waits_for_the_operations_scheduled_before_it() {
+        let mut h = AfterOps::default();
+        // Operations 3 and 4 run; a failure at 5 waits for both.
+        h.hold(5, "failed up");
+        assert!(h.release(Some(3)).is_empty());
+        assert!(h.release(Some(4)).is_empty());
+        // One scheduled after it does not hold it up.
+        h.hold(7, "later");
+        assert_eq!(h.release(Some(5)), vec!["failed up"]);
+        assert_eq!(h.release(Some(6)), Vec::<&str>::new());
+        assert_eq!(h.release(None), vec!["later"]);
+        assert!(h.release(None).is_empty());
+    }
 
     #[test]
     fn a_secrets_file_readable_by_others_is_warned_about() {
