@@ -31,7 +31,8 @@ pub(crate) enum Effect {
     /// The outbound SA of this Child SA is in (or failed): answers held
     /// for it may go.
     OutboundIn(IkeSaId, ChildId),
-    /// An answer that outlives its IKE SA ([`Waits::Handover`]
-    /// (super::window::Waits::Handover)): the endpoint holds it.
+    /// An answer that outlives its IKE SA
+    /// ([`Waits::Handover`](super::window::Waits::Handover)): the endpoint
+    /// holds it.
     Hold(Held),
 }

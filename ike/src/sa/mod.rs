@@ -54,7 +54,11 @@
 //! a retransmitted one (same ID, same octets) is answered from the response
 //! cache, and one whose answer waits for the kernel (the responder
 //! allocates the Child SA's SPI and installs it before answering) makes
-//! retransmissions of it be dropped until then.
+//! retransmissions of it be dropped until then. All of it is the IKE SA's
+//! `window`. What an SA's input changes beyond the SA goes to the endpoint
+//! as an `effect`; operations outside the engine (the kernel's) wait in
+//! the `outside` table; wall-clock time comes in through
+//! [`Endpoint::set_wall_clock`] (`clock`).
 //!
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
 //! - A rekey keeps the configuration (and proposals) the Child SA was
