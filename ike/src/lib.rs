@@ -23,6 +23,8 @@ pub mod config;
 pub mod control;
 pub mod crypto;
 pub mod display;
+mod error;
 pub mod from_config;
 pub mod sa;
+mod sk;
 pub mod wire;

@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::codes::{NotifyType, PayloadType};
 use super::notify::Notify;
-use crate::crypto::CryptoError;
+use crate::error::CryptoError;
 
 /// What was wrong with an untrusted message. Wrapped in [`ParseError`],
 /// which says where.

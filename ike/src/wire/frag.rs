@@ -11,8 +11,8 @@ use super::header::Header;
 use super::message::Message;
 use super::notify::Notify;
 use super::payload::{Encrypted, Payload, parse_chain};
-use crate::crypto::CryptoError;
-use crate::crypto::sk::SkCipher;
+use crate::error::CryptoError;
+use crate::sk::SkCipher;
 
 /// Bounds on one message being reassembled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::error::{DecryptError, EmitError, ErrorKind, ParseError};
 use super::header::{HEADER_LEN, Header, set_length};
 use super::payload::{Encrypted, Payload, emit_chain, first_type, parse_chain};
 use super::reader::fit;
-use crate::crypto::sk::SkCipher;
+use crate::sk::SkCipher;
 
 /// An IKE message: the header and the payloads in order. A protected message
 /// ends with [`Payload::Sk`], sealed as received or open once decrypted.
@@ -278,7 +278,7 @@ mod tests {
     use super::super::testutil::{FakeCipher, inner_payload, plain_message, protected_message};
     use super::super::*;
     use super::*;
-    use crate::crypto::CryptoError;
+    use crate::error::CryptoError;
 
     /// An IKE_SA_INIT request, octet by octet (RFC 7296 1.2: HDR, SAi1, KEi,
     /// Ni, N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)).

@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 use super::codes::*;
 use super::sa::{Proposal, Transform, TransformAttribute};
 use super::*;
-use crate::crypto::CryptoError;
-use crate::crypto::sk::SkCipher;
+use crate::error::CryptoError;
+use crate::sk::SkCipher;
 
 /// A keyed XOR "cipher" with a 4-octet counter IV, 4-octet blocks with
 /// RFC 7296 padding, and an 8-octet keyed FNV-1a checksum over

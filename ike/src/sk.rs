@@ -16,7 +16,7 @@
 
 use zeroize::Zeroizing;
 
-use super::CryptoError;
+use crate::error::CryptoError;
 
 /// The keys of one direction of an IKE SA (SK_ei + SK_ai, or SK_er + SK_ar),
 /// bound to the negotiated encryption and integrity algorithms.
