@@ -880,11 +880,18 @@ impl IkeSa {
                 install.name
             );
             // The responder (of the reauthentication's exchange) sends on
-            // the new SA only once the old Child SA goes (`drop_child`):
-            // until its answer arrives, the initiator cannot receive on it.
+            // the new SA only once the old Child SA goes (the endpoint's
+            // handover, `Effect::ChildGone`) or at its handover deadline
+            // (`reauth::handovers_due`, from its copy): until its answer
+            // arrives, the initiator cannot receive on it.
             if !initiator {
-                ctx.pending_out
-                    .insert(reqid, (self.id, child, install.clone()));
+                ctx.effects.push(Effect::AwaitHandover {
+                    reqid,
+                    ike: self.id,
+                    child,
+                    install: Box::new(install.clone()),
+                });
+                pending_out = Some(Box::new(install.clone()));
                 handover_at = Some(later(now, super::reauth::HANDOVER));
             }
             KernelOp::InstallRekeyed {
@@ -1019,30 +1026,7 @@ impl IkeSa {
     ) {
         let policies = !ctx.reqids.held_by_other(c.reqid, c.id);
         ctx.reqids.release(c.reqid, c.id);
-        match ctx.pending_out.get(&c.reqid) {
-            // It was waiting to send: it never will.
-            Some((_, waiting, _)) if *waiting == c.id => {
-                ctx.pending_out.remove(&c.reqid);
-            }
-            // A Child SA of a reauthentication took over this one's
-            // reqid: it sends from now on, before this one's SAs go.
-            Some(_) if c.outbound => {
-                if let Some((ike, waiting, install)) = ctx.pending_out.remove(&c.reqid) {
-                    debug!(
-                        "CHILD_SA {}{waiting} sends from now on, {}{} goes",
-                        install.name, c.cfg.name, c.id
-                    );
-                    let req = ctx.kernel_req(ike, KernelPurpose::InstallOut { child: waiting });
-                    ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
-                        req,
-                        child: install,
-                    });
-                    ctx.effects.push(Effect::OutboundNow(ike, waiting));
-                }
-            }
-            _ => {}
-        }
-        match c.state {
+        let removal = match c.state {
             ChildState::Installed
             | ChildState::Deleting
             | ChildState::Installing
@@ -1053,6 +1037,7 @@ impl IkeSa {
                     req,
                     child: self.remove_of(&c, policies),
                 });
+                Some(req)
             }
             ChildState::Creating => {
                 if c.spi_in != 0 {
@@ -1062,8 +1047,20 @@ impl IkeSa {
                         spi: c.spi_in,
                     });
                 }
+                None
             }
-        }
+        };
+        // A Child SA of a reauthentication that took over this one's
+        // reqid and waits for it to go sends from now on: the endpoint
+        // puts its outbound SA in before `removal` (a sending Child SA is
+        // never `Creating`, so it has one).
+        ctx.effects.push(Effect::ChildGone {
+            reqid: c.reqid,
+            child: c.id,
+            outbound: c.outbound,
+            removal,
+            cfg: c.cfg.clone(),
+        });
         if c.redundant() || c.replaced() {
             debug!(
                 "CHILD_SA {}{} with SPIs {:08x}_i {:08x}_o removed ({}, IKE SA {})",

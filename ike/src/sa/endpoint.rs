@@ -15,8 +15,8 @@ use super::ike_sa::{IkeSa, KernelPurpose};
 use super::outside::{Outcome, Outside, Then, Waiting};
 use super::timers::Timers;
 use super::types::{
-    CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp, KernelReq,
-    KernelResult, Transmit,
+    ChildInstall, CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp,
+    KernelReq, KernelResult, Transmit,
 };
 use super::window::{Held, Waits};
 use super::{ChildId, ike_init};
@@ -53,10 +53,6 @@ pub(crate) struct Ctx {
     next_ike: u64,
     /// Which Child SAs hold each kernel reqid.
     pub(crate) reqids: super::reqids::Reqids,
-    /// Child SAs that took over a reqid as responder of a
-    /// reauthentication, by reqid: their outbound SA goes in when the
-    /// Child SA they replace goes (`reauth`).
-    pub(crate) pending_out: HashMap<u32, (IkeSaId, ChildId, super::ChildInstall)>,
     /// UTC time, derived from the driver's last anchor (`clock`).
     pub(crate) wall: WallClock,
     /// What the SA handling an input tells the endpoint
@@ -188,6 +184,20 @@ pub struct Endpoint {
     /// Answers that outlive their IKE SA, held until the outbound SAs they
     /// wait for are in ([`Waits::Handover`]).
     held: Vec<Held>,
+    /// Child SAs that took over a reqid as responder of a
+    /// reauthentication, by reqid (the latest): their outbound SA goes in
+    /// when a sending Child SA of that reqid goes, or at their handover
+    /// deadline (`reauth`). Kept by [`Effect`]s only.
+    handovers: HashMap<u32, Handover>,
+}
+
+/// A Child SA waiting to send ([`Endpoint::handovers`]).
+#[derive(Debug)]
+struct Handover {
+    ike: IkeSaId,
+    child: ChildId,
+    /// Its outbound SA. (Boxed: 352 bytes.)
+    install: Box<ChildInstall>,
 }
 
 impl Endpoint {
@@ -218,7 +228,6 @@ impl Endpoint {
                 trap_reqids: HashMap::new(),
                 next_ike: 0,
                 reqids: Default::default(),
-                pending_out: HashMap::new(),
                 effects: Vec::new(),
                 wall: WallClock::default(),
                 last_candidates: None,
@@ -234,6 +243,7 @@ impl Endpoint {
             reauths: HashMap::new(),
             reauths_due: Vec::new(),
             held: Vec::new(),
+            handovers: HashMap::new(),
         }
     }
 
@@ -756,7 +766,8 @@ impl Endpoint {
         }
         self.by_spi.insert(sa.our_spi(), id);
         self.sas.insert(id, sa);
-        self.after(id);
+        // (Within `apply_effects`, which applies what is left.)
+        self.settle(id);
     }
 
     fn insert(&mut self, now: Instant, mut sa: IkeSa) {
@@ -783,7 +794,7 @@ impl Endpoint {
         self.after(id);
     }
 
-    /// Index and timer upkeep after `id` handled something.
+    /// Takes `id` out of the index of its peer configuration.
     fn unindex_peer(&mut self, id: IkeSaId) {
         if let Some(name) = self.peer_of.remove(&id)
             && let Some(set) = self.by_peer.get_mut(&name)
@@ -795,52 +806,197 @@ impl Endpoint {
 
     /// Applies what the IKE SAs told the endpoint ([`Effect`]): the one
     /// place where an SA's input reaches the endpoint's tables and other
-    /// SAs. New IKE SAs first: the other effects may name them.
+    /// SAs. New IKE SAs first: the other effects may name them; then the
+    /// rest in the order they were pushed. Effects pushed meanwhile (an
+    /// IKE SA that comes in with an SPI in use fails at once) are applied
+    /// after those, before this returns.
+    ///
+    /// Positions the effects name in the output queues are valid here:
+    /// every call into an SA is followed by this before its input
+    /// returns, nothing is taken from the queues meanwhile, and what was
+    /// recorded in one batch precedes anything it takes out or puts in.
     fn apply_effects(&mut self) {
-        if self.ctx.effects.is_empty() {
-            return;
-        }
-        let effects = std::mem::take(&mut self.ctx.effects);
-        let mut rest = Vec::new();
-        for e in effects {
-            match e {
-                Effect::NewSa { from, sa } => {
-                    let new = sa.id();
-                    // A rekey of an IKE SA being reauthenticated: the new
-                    // one is what the reauthentication replaces.
-                    for old in self.reauths.values_mut() {
-                        if *old == from {
-                            *old = new;
+        // Held answers taken out of the transmit queue in this call.
+        let mut taken = 0usize;
+        while !self.ctx.effects.is_empty() {
+            let effects = std::mem::take(&mut self.ctx.effects);
+            let mut rest = Vec::new();
+            for (i, e) in effects.into_iter().enumerate() {
+                match e {
+                    Effect::NewSa { from, sa } => {
+                        let new = sa.id();
+                        // A rekey of an IKE SA being reauthenticated: the
+                        // new one is what the reauthentication replaces.
+                        for old in self.reauths.values_mut() {
+                            if *old == from {
+                                *old = new;
+                            }
+                        }
+                        // Requests about the children it took over answer
+                        // to it.
+                        self.ctx.outside.hand_over(from, new, |c| sa.has_child(c));
+                        self.insert_rekeyed(sa);
+                    }
+                    e => rest.push((i, e)),
+                }
+            }
+            // Child SAs that sent from now on, by the index of their
+            // `ChildGone`.
+            let mut handed: Vec<(usize, IkeSaId, ChildId)> = Vec::new();
+            for (i, e) in rest {
+                match e {
+                    Effect::NewSa { .. } => {}
+                    Effect::Adopted { from, to } => {
+                        for h in self.handovers.values_mut() {
+                            if h.ike == from {
+                                h.ike = to;
+                            }
                         }
                     }
-                    // Requests about the children it took over answer to it.
-                    self.ctx.outside.hand_over(from, new, |c| sa.has_child(c));
-                    self.insert_rekeyed(sa);
-                }
-                e => rest.push(e),
-            }
-        }
-        for e in rest {
-            match e {
-                Effect::NewSa { .. } => {}
-                Effect::Reauth(id) => self.reauths_due.push(id),
-                Effect::OutboundNow(ike, child) => {
-                    if let Some(c) = self
-                        .sas
-                        .get_mut(&ike)
-                        .and_then(|sa| sa.children.iter_mut().find(|c| c.id == child))
-                    {
-                        c.outbound = true;
+                    Effect::Reauth(id) => self.reauths_due.push(id),
+                    Effect::OutboundIn(ike, child) => self.release_held(ike, child),
+                    Effect::AwaitHandover {
+                        reqid,
+                        ike,
+                        child,
+                        install,
+                    } => {
+                        let h = Handover {
+                            ike,
+                            child,
+                            install,
+                        };
+                        // The one it replaces never sends by a handover.
+                        if let Some(old) = self.handovers.insert(reqid, h)
+                            && let Some(c) = self.child_mut(old.ike, old.child)
+                        {
+                            c.out_pending = None;
+                        }
+                    }
+                    Effect::HandedOver { reqid, child } => {
+                        if self.handovers.get(&reqid).is_some_and(|h| h.child == child) {
+                            self.handovers.remove(&reqid);
+                            trim_map(&mut self.handovers);
+                        }
+                    }
+                    Effect::ChildGone {
+                        reqid,
+                        child,
+                        outbound,
+                        removal,
+                        cfg,
+                    } => {
+                        if let Some((ike, waiting)) =
+                            self.child_gone(reqid, child, outbound, removal, &cfg.name)
+                        {
+                            handed.push((i, ike, waiting));
+                        }
+                    }
+                    Effect::AnswerDelete {
+                        ike,
+                        mid,
+                        at,
+                        since,
+                    } => {
+                        let children: Vec<(IkeSaId, ChildId)> = handed
+                            .iter()
+                            .filter(|(j, ..)| (since..i).contains(j))
+                            .map(|&(_, ike, child)| (ike, child))
+                            .collect();
+                        if children.is_empty() {
+                            continue;
+                        }
+                        let Some(t) = at
+                            .checked_sub(taken)
+                            .and_then(|at| self.ctx.transmits.remove(at))
+                        else {
+                            continue;
+                        };
+                        taken = taken.saturating_add(1);
+                        debug!(
+                            "{}: answer to the delete held until {} outbound SAs are in",
+                            self.sas.get(&ike).map(|sa| sa.name()).unwrap_or_default(),
+                            children.len()
+                        );
+                        self.held.push(Held {
+                            mid,
+                            exchange: ExchangeType::INFORMATIONAL,
+                            waits: Waits::Handover {
+                                transmit: t,
+                                children,
+                            },
+                        });
                     }
                 }
-                Effect::OutboundIn(ike, child) => self.release_held(ike, child),
-                Effect::Hold(h) => self.held.push(h),
             }
         }
     }
 
+    /// Child SA `child` with `reqid` went (`Effect::ChildGone`): the entry
+    /// of the reqid goes if it was the one waiting; if it sent, the one
+    /// waiting sends from now on, its outbound SA going in just before
+    /// `removal`. The Child SA that sends now, if any.
+    fn child_gone(
+        &mut self,
+        reqid: u32,
+        child: ChildId,
+        outbound: bool,
+        removal: Option<KernelReq>,
+        name: &str,
+    ) -> Option<(IkeSaId, ChildId)> {
+        let waiting = self.handovers.get(&reqid)?.child;
+        if waiting != child && !outbound {
+            return None;
+        }
+        let h = self.handovers.remove(&reqid)?;
+        trim_map(&mut self.handovers);
+        // It was waiting to send: it never will.
+        if waiting == child {
+            return None;
+        }
+        // A Child SA of a reauthentication took over this one's reqid: it
+        // sends from now on, before this one's SAs go.
+        debug!(
+            "CHILD_SA {}{waiting} sends from now on, {name}{child} goes",
+            h.install.name
+        );
+        let req = self
+            .ctx
+            .kernel_req(h.ike, KernelPurpose::InstallOut { child: h.child });
+        let op = KernelOp::InstallOutbound {
+            req,
+            child: *h.install,
+        };
+        let ops = &mut self.ctx.kernel_ops;
+        match removal.and_then(|r| ops.iter().rposition(|o| o.req() == Some(r))) {
+            Some(at) => ops.insert(at, op),
+            None => ops.push_back(op),
+        }
+        if let Some(c) = self.child_mut(h.ike, h.child) {
+            c.outbound = true;
+            c.out_pending = None;
+        }
+        Some((h.ike, h.child))
+    }
+
+    /// Child SA `child` of IKE SA `ike`, if both are there.
+    fn child_mut(
+        &mut self,
+        ike: IkeSaId,
+        child: ChildId,
+    ) -> Option<&mut super::child_create::Child> {
+        self.sas
+            .get_mut(&ike)
+            .and_then(|sa| sa.children.iter_mut().find(|c| c.id == child))
+    }
+
     fn after(&mut self, id: IkeSaId) {
         self.apply_effects();
+        self.settle(id);
+    }
+
+    /// Index and timer upkeep of `id`, its effects applied.
+    fn settle(&mut self, id: IkeSaId) {
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);
             self.unindex_peer(id);

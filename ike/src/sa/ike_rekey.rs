@@ -365,11 +365,10 @@ impl IkeSa {
                 .any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
         // Children waiting to send after a reauthentication move along.
-        for (ike, ..) in ctx.pending_out.values_mut() {
-            if *ike == self.id {
-                *ike = new.id();
-            }
-        }
+        ctx.effects.push(Effect::Adopted {
+            from: self.id,
+            to: new.id(),
+        });
         // The new SA sends the keepalives from now on.
         self.timers.stop(IkeTimer::Keepalive);
         new.pending_children = std::mem::take(&mut self.pending_children);

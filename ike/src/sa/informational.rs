@@ -141,38 +141,18 @@ impl IkeSa {
             }
             let at = ctx.transmits.len();
             self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, Vec::new());
-            let before = ctx.effects.len();
+            let since = ctx.effects.len();
             self.deleted(ctx, true);
             // Child SAs of a reauthentication that waited for these to
             // go send from now on: the peer removes the old inbound SAs
-            // when it has the answer, so it waits for their outbound SAs.
-            let handed: Vec<_> = ctx
-                .effects
-                .get(before..)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::OutboundNow(ike, child) => Some((*ike, *child)),
-                    _ => None,
-                })
-                .collect();
-            if !handed.is_empty()
-                && let Some(t) = ctx.transmits.remove(at)
-            {
-                debug!(
-                    "{}: answer to the delete held until {} outbound SAs are in",
-                    self.name(),
-                    handed.len()
-                );
-                ctx.effects.push(Effect::Hold(Held {
-                    mid,
-                    exchange: ExchangeType::INFORMATIONAL,
-                    waits: Waits::Handover {
-                        transmit: t,
-                        children: handed,
-                    },
-                }));
-            }
+            // when it has the answer, so the endpoint holds it until
+            // their outbound SAs are in.
+            ctx.effects.push(Effect::AnswerDelete {
+                ike: self.id,
+                mid,
+                at,
+                since,
+            });
             return;
         }
         let mut answer: Vec<(ProtocolId, u32)> = Vec::new();

@@ -30,7 +30,8 @@
 //! identity: it keeps the old one (no uniqueness check, no INITIAL_CONTACT
 //! from us) until we delete it, and its new Child SAs take over the old
 //! ones' reqids the same way. Being the responder, it installs their
-//! outbound SAs only when the old Child SAs go (`drop_child`), since we
+//! outbound SAs only when the old Child SAs go (the endpoint's handover
+//! table, `Effect::AwaitHandover` / `Effect::ChildGone`), since we
 //! cannot receive on them before its answer arrives, or after
 //! [`HANDOVER`] if they stay.
 //!
@@ -49,6 +50,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 use super::config::ChildCfg;
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, later};
 use super::timers::{ChildTimer, IkeTimer};
@@ -346,18 +348,19 @@ impl IkeSa {
     }
 
     /// Responder: Child SAs that waited [`HANDOVER`] for the one they
-    /// took over to go send now.
+    /// took over to go send now. A waiting Child SA holds a copy of its
+    /// outbound SA (`out_pending`) exactly while the endpoint's entry for
+    /// it stands (`Effect::AwaitHandover`); the endpoint drops the copy
+    /// when it drops the entry, and within one call nothing drops or
+    /// installs a Child SA before this runs (`lifetimes_due`), so the
+    /// copy alone says whether it still waits.
     pub(crate) fn handovers_due(&mut self, ctx: &mut Ctx, now: Instant) {
         let ike = self.id;
         for c in &mut self.children {
             if !c.timers.fire(ChildTimer::Handover, now) {
                 continue;
             }
-            if !matches!(ctx.pending_out.get(&c.reqid), Some((i, w, _)) if *i == ike && *w == c.id)
-            {
-                continue;
-            }
-            let Some((_, _, install)) = ctx.pending_out.remove(&c.reqid) else {
+            let Some(install) = c.out_pending.take() else {
                 continue;
             };
             info!(
@@ -368,7 +371,11 @@ impl IkeSa {
             let req = ctx.kernel_req(ike, KernelPurpose::InstallOut { child: c.id });
             ctx.kernel_ops.push_back(KernelOp::InstallOutbound {
                 req,
-                child: install,
+                child: *install,
+            });
+            ctx.effects.push(Effect::HandedOver {
+                reqid: c.reqid,
+                child: c.id,
             });
         }
     }
