@@ -11,6 +11,10 @@
 //!   as text if printable, else hex octets separated by `:`. What cannot be
 //!   decoded (a DN that is not valid DER, an address of the wrong length, an
 //!   unknown type) is `TYPE:hex`.
+//!
+//! A peer's identity is untrusted bytes: read with checked arithmetic and
+//! no indexing, as in `wire`.
+#![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
@@ -104,7 +108,9 @@ impl fmt::Display for RangeDisplay {
 /// one family).
 pub fn prefix_len(start: IpAddr, end: IpAddr) -> Option<u32> {
     let (s, e, bits) = match (start, end) {
-        (IpAddr::V4(s), IpAddr::V4(e)) => (u128::from(u32::from(s)), u128::from(u32::from(e)), 32),
+        (IpAddr::V4(s), IpAddr::V4(e)) => {
+            (u128::from(u32::from(s)), u128::from(u32::from(e)), 32u32)
+        }
         (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(s), u128::from(e), 128),
         _ => return None,
     };
@@ -116,7 +122,8 @@ pub fn prefix_len(start: IpAddr, end: IpAddr) -> Option<u32> {
     if host & host.wrapping_add(1) != 0 || s & host != 0 {
         return None;
     }
-    Some(bits - (128 - host.leading_zeros()))
+    // Host bits: 128 - leading zeros, at most `bits` for ranges of one family.
+    bits.checked_sub(128u32.checked_sub(host.leading_zeros())?)
 }
 
 /// `[proto]`, `[proto/port]`, `[proto/start-end]` or `[proto/OPAQUE]`;
@@ -198,8 +205,8 @@ fn oid_text(oid: &[u8]) -> Option<String> {
     let (&first, rest) = arcs.split_first()?;
     let (a, b) = match first {
         0..40 => (0, first),
-        40..80 => (1, first - 40),
-        _ => (2, first - 80),
+        40..80 => (1, first.saturating_sub(40)),
+        _ => (2, first.saturating_sub(80)),
     };
     let mut out = format!("{a}.{b}");
     for arc in rest {

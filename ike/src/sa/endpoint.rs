@@ -307,16 +307,15 @@ impl Endpoint {
                 Some(id) => *id,
                 None => {
                     let id = self.ctx.peek_ike_id();
-                    if let Some(sa) = ike_init::respond(
-                        &mut self.ctx,
-                        now,
-                        id,
+                    let request = ike_init::Received {
                         local,
                         remote,
-                        &msg,
+                        msg: &msg,
                         bytes,
-                        self.by_init.len(),
-                    ) {
+                    };
+                    let half_open = self.by_init.len();
+                    if let Some(sa) = ike_init::respond(&mut self.ctx, now, id, request, half_open)
+                    {
                         self.ctx.take_ike_id();
                         self.insert(now, sa);
                     }

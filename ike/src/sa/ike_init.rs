@@ -551,19 +551,30 @@ fn matching(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg
     found.into_iter().map(|(_, p)| p).collect()
 }
 
+/// A message as it arrived: on `local` from `remote`, parsed and as
+/// octets.
+pub(crate) struct Received<'a> {
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) msg: &'a Message,
+    pub(crate) bytes: &'a [u8],
+}
+
 /// Responder: a new IKE_SA_INIT request. Answers errors statelessly
 /// (returning `None`); otherwise returns the half-open SA, answer sent.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn respond(
     ctx: &mut Ctx,
     now: Instant,
     id: IkeSaId,
-    local: SocketAddr,
-    remote: SocketAddr,
-    msg: &Message,
-    bytes: &[u8],
+    request: Received<'_>,
     half_open: usize,
 ) -> Option<IkeSa> {
+    let Received {
+        local,
+        remote,
+        msg,
+        bytes,
+    } = request;
     let spi_i = msg.header.spi_i;
     let refuse = |ctx: &mut Ctx, n: Notify| stateless(ctx, local, remote, spi_i, n);
     if let Err(e) = rules::check(msg) {
