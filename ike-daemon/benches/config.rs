@@ -1,5 +1,5 @@
-//! Memory of loading a configuration with many connections (issue 8: the
-//! tunnel benchmark's N = 1,000 connections made loading the daemon's peak
+//! Memory of loading a configuration with many connections (docs/performance.md,
+//! section 5: the tunnel benchmark's N = 1,000 connections made loading the daemon's peak
 //! memory). The configuration is the tunnel benchmark's: one connection
 //! per tunnel with one child, PSK, one secret (docs/performance.md,
 //! section 3). For swanctl.conf and for the same configuration as iked

@@ -41,8 +41,8 @@ const KEEP_ALIVE: u64 = 1;
 /// 1 s past the timeout, so that a mapping without keepalives is gone
 /// (conntrack expires an entry at its timeout, and `conntrack -L` does not
 /// list an expired one; with iked's `--keep-alive 0` the first case fails
-/// with "mapping expired"). Each of the three idle cases sleeps IDLE: it
-/// was 8 s (2 s keepalives, 5 s timeout).
+/// with "mapping expired"). Each of the three idle cases sleeps IDLE, so
+/// the short timeout keeps the test short.
 const UDP_TIMEOUT: u64 = 3;
 const IDLE: u64 = 4;
 

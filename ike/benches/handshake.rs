@@ -1,4 +1,4 @@
-//! Handshake CPU cost (issue 8, benchmark 3): both sides of IKE_SA_INIT +
+//! Handshake CPU cost (docs/performance.md, benchmark 3): both sides of IKE_SA_INIT +
 //! IKE_AUTH (PSK, one Child SA, aes256gcm16-prfsha256-<group>) in one
 //! process with the real `DefaultProvider`, against the floor: the
 //! key-exchange operations alone (initiator keygen, responder keygen +

@@ -1,4 +1,4 @@
-//! Scale inside one iked (issue 8, benchmark 4), in process: N IKE SAs
+//! Scale inside one iked (docs/performance.md, benchmark 4), in process: N IKE SAs
 //! with one Child SA each between two `Endpoint`s (the real
 //! `DefaultProvider`; the kernel answered at once by the bench, since
 //! 10,000 Child SAs need ESP and this machine's kernel has none), for

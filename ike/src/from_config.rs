@@ -325,7 +325,8 @@ fn actions(config: &Config) -> HashMap<&str, Actions> {
 }
 
 /// Old and new connections compared through hash maps: linear in the
-/// number of connections (issue 8: nothing grows worse than linearly).
+/// number of connections (nothing grows worse than linearly:
+/// docs/performance.md).
 pub fn reload_diff(
     old_config: &Config,
     old_peers: &[impl Borrow<PeerCfg>],

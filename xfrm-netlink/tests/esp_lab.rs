@@ -784,8 +784,8 @@ async fn install_blocks(ha: &Handle, hb: &Handle) {
 /// In tunnel mode (`-I` the LAN address) the block policy fails ping's
 /// sendto with EPERM, which ping counts as sent and then waits this long
 /// for the reply (transport mode fails at once, in ping's connect probe),
-/// so every tunnel case waits this long twice: at
-/// 0.5 s that was 30 s of the 60 cases' 50 s.
+/// so every tunnel case waits this long twice: it is most of the
+/// matrix's time, so it is kept as short as the round trips allow.
 const NEGATIVE_WAIT: f32 = 0.2;
 
 /// One case of the matrix; `Ok` carries the report line's details.

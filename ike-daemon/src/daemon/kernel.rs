@@ -64,7 +64,7 @@ pub struct AcquireEvent {
 /// For a move to new addresses (a NAT mapping changed) the SAs and
 /// policies as installed are needed again. Rather than their kernel
 /// configurations (two `SaConfig`s and three `PolicyConfig`s, about 2.5 KB
-/// per Child SA with a `Vec`'s spare room; issue 8), what they were made
+/// per Child SA with a `Vec`'s spare room), what they were made
 /// from is kept, and `plan_install` / `plan_policies` make them again.
 #[derive(Debug, Clone, Default)]
 struct Installed {
@@ -147,7 +147,7 @@ impl Turns {
     }
 
     /// Forgets `key` if its last operation is done: an idle reqid keeps
-    /// no channel (about 130 bytes per Child SA; issue 8). The next
+    /// no channel (about 130 bytes per Child SA). The next
     /// operation then waits for nothing, as it would for a done one.
     pub fn settle(&mut self, key: u32) {
         if let Some(rx) = self.0.get_mut(&key)
@@ -192,11 +192,11 @@ pub struct Kernel {
     /// Operations talking to the kernel at once. Unbounded, 1,000 Child
     /// SAs set up together sent 1,000 ALLOCSPIs at once: their replies
     /// overran the XFRM socket and the lost ones were waited for forever
-    /// (issue 8's lab run stopped after about 170 tunnels).
+    /// (a lab run of 1,000 stopped after about 170 tunnels).
     in_flight: Arc<tokio::sync::Semaphore>,
     /// SPI allocations and releases have a lane of their own: behind
     /// hundreds of Child SA installs, the ALLOCSPI a new IKE_AUTH needs
-    /// waited for them (issue 8), so new tunnels started late.
+    /// waited for them, so new tunnels started late.
     spi_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
@@ -310,7 +310,7 @@ impl Kernel {
             // Boxed: the operation's state (about 3.7 KB, netlink requests
             // and route work) is made when it runs, not while it waits for
             // its turn and a slot; 1,000 tunnels set up at once had that
-            // much per waiting operation (issue 8: memory per tunnel).
+            // much per waiting operation (memory per tunnel).
             let r = Box::pin(this.execute(op)).await;
             drop(permit);
             drop(done);

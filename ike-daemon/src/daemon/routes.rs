@@ -348,7 +348,7 @@ pub enum BookOp {
 /// Which child uses which route. The first user of a destination decides
 /// the installed route; it goes when the last user goes. Hash maps both
 /// ways, so that each change is constant work in the number of routes
-/// (issue 8: nothing grows worse than linearly).
+/// (nothing grows worse than linearly: docs/performance.md).
 #[derive(Debug, Default)]
 pub struct RouteBook {
     /// (table, destination) -> its users, the installed route's first.
@@ -959,12 +959,12 @@ impl Routes {
         // One child at a time, dumps included: concurrent dumps on the one
         // rtnetlink socket fail with EBUSY, and with hundreds of children
         // installed at once their replies overflowed the socket and the
-        // lost ones left installs waiting forever (issue 8's lab run of
-        // 1,000 tunnels stopped after about 250).
+        // lost ones left installs waiting forever (a lab run of 1,000
+        // tunnels stopped after about 250).
         let mut st = self.state.lock().await;
         // Addresses, links and routes are listed once and then again only
         // after a change (a dump of every route for each child made the
-        // set-up of N tunnels quadratic: issue 8).
+        // set-up of N tunnels quadratic).
         self.check_cache(&mut st);
         let addrs = match st.cache.addrs.clone() {
             Some(a) => a,

@@ -34,7 +34,7 @@ const MAX_DATAGRAM: usize = 65535;
 /// Receive buffer of each IKE socket (the kernel doubles it for its
 /// bookkeeping). The default (`net.core.rmem_default`, 208 KiB) holds a
 /// hundred or two datagrams: 1,000 IKE_SA_INIT requests arriving at once
-/// (issue 8's tunnel benchmark) lost 1,900 of them at the responder, each
+/// (the tunnel benchmark, docs/performance.md) lost 1,900 of them at the responder, each
 /// loss costing the initiator a retransmission 4 s or more later. Memory
 /// is only used while datagrams wait.
 pub const RECV_BUFFER: usize = 4 << 20;

@@ -25,8 +25,8 @@ pub(crate) const ICV_LEN: usize = 16;
 /// One direction of AEAD SK protection.
 ///
 /// It keeps the key, not ring's key schedule: an AES-GCM `LessSafeKey` is
-/// about 550 bytes, two per IKE SA, against 16-32 for the key (issue 8:
-/// memory per tunnel). The schedule is made again for each message (well
+/// about 550 bytes, two per IKE SA, against 16-32 for the key (memory per
+/// tunnel: docs/performance.md). The schedule is made again for each message (well
 /// under a microsecond, next to the message's own cost).
 pub(crate) struct AeadSk {
     name: &'static str,

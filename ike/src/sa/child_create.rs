@@ -380,7 +380,7 @@ impl IkeSa {
             remote: self.remote,
         });
         // One more slot only: a Child is about 800 bytes, and a Vec's first
-        // push would make room for four (issue 8).
+        // push would make room for four.
         self.children.reserve_exact(1);
         self.children.push(Child {
             id,

@@ -115,7 +115,7 @@ pub struct PeerCfg {
     /// a configured one is sent as IDr.
     pub remote_id: Option<Identification>,
     /// The Child SAs (shared with the Child SAs made from them: each kept
-    /// a copy, about 470 bytes per tunnel and side; issue 8).
+    /// a copy, about 470 bytes per tunnel and side).
     pub children: Vec<Arc<ChildCfg>>,
     /// Force UDP encapsulation (swanctl's `encap`): we send a
     /// NAT_DETECTION_SOURCE_IP that matches no address, so both sides

@@ -65,7 +65,7 @@ pub(crate) struct Ctx {
     /// The peer configurations matching the last IKE_SA_INIT's addresses
     /// (`ike_init::candidates`), shared by the half-open SAs from the same
     /// addresses: with N connections between two gateways each held its
-    /// own list of N until IKE_AUTH (8 KB each at 1,000; issue 8).
+    /// own list of N until IKE_AUTH (8 KB each at 1,000).
     pub(crate) last_candidates: Option<((IpAddr, IpAddr), Candidates)>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
@@ -166,7 +166,7 @@ impl Ctx {
 pub struct Endpoint {
     ctx: Ctx,
     /// Boxed: an `IkeSa` is about 1.4 KB, and a map of them inline keeps
-    /// its spare buckets (up to half of them) at that size (issue 8).
+    /// its spare buckets (up to half of them) at that size.
     sas: HashMap<IkeSaId, Box<IkeSa>>,
     /// Our IKE SPI (SPIi as initiator, SPIr as responder) to the SA.
     by_spi: HashMap<u64, IkeSaId>,
@@ -897,7 +897,7 @@ impl Endpoint {
 
 /// The IKE SAs of one peer configuration. Usually one (a site-to-site
 /// connection; 1,000 tunnels are 1,000 connections in the tunnel
-/// benchmark), so without a tree node for it (about 100 bytes; issue 8).
+/// benchmark), so without a tree node for it (about 100 bytes).
 #[derive(Debug)]
 enum PeerSas {
     One(IkeSaId),
@@ -947,7 +947,7 @@ const KEEP: usize = 64;
 /// `pop_front`, giving back the room of a burst once the queue is empty:
 /// 1,000 tunnels started at once leave each output queue with room for
 /// 1,000 entries of up to 368 bytes, over a kilobyte per IKE SA that
-/// the heap kept for good (issue 8).
+/// the heap kept for good.
 fn pop_trimmed<T>(q: &mut VecDeque<T>) -> Option<T> {
     let x = q.pop_front();
     if q.is_empty() && q.capacity() > KEEP {

@@ -82,7 +82,7 @@ pub fn narrow(ours: &[TrafficSelector], offered: &[TrafficSelector]) -> Vec<Traf
             }
         }
     }
-    // A Child SA keeps it: no room for four when there is one (issue 8).
+    // A Child SA keeps it: no room for four when there is one.
     out.shrink_to_fit();
     out
 }

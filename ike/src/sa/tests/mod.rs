@@ -422,8 +422,8 @@ fn duplicated_requests_are_answered_from_the_cache() {
 #[test]
 fn established_sas_keep_nothing_of_ike_sa_init() {
     // AUTH needs the IKE_SA_INIT messages and nonces, the first Child SA's
-    // keys the nonces; after IKE_AUTH none of it is kept (issue 8: about
-    // 1 KB per IKE SA).
+    // keys the nonces; after IKE_AUTH none of it is kept (about 1 KB per
+    // IKE SA).
     let mut p = Pair::default_pair();
     p.connect(0, "site-b");
     p.assert_kernels_match();
@@ -459,7 +459,7 @@ fn pair_without_ike_auth_requests() -> Pair {
 #[test]
 fn half_open_sas_from_the_same_addresses_share_their_candidates() {
     // 1,000 connections between two gateways: each half-open SA held its
-    // own list of all 1,000 until IKE_AUTH (issue 8).
+    // own list of all 1,000 until IKE_AUTH.
     let mut p = pair_without_ike_auth_requests();
     let now = p.now;
     for _ in 0..3 {
