@@ -340,7 +340,7 @@ impl IkeSa {
         self.peer = cfg;
         // The other candidates are not needed any more: with N connections
         // matching the addresses, each responder IKE SA held N references
-        // (8 KB per IKE SA at 1,000 connections, issue 8). The chosen one
+        // (8 KB per IKE SA at 1,000 connections). The chosen one
         // stays, so that "a peer configuration was found" still holds.
         self.candidates = vec![self.peer.clone()].into();
         let local_id = self.peer.local_id.clone();
@@ -386,7 +386,7 @@ impl IkeSa {
         // Only the nonces (for the Child SA's keys below) are needed after
         // this: a retransmitted IKE_SA_INIT request no longer reaches an
         // established SA (`Endpoint::after` unindexes it), so neither the
-        // messages nor anything else of IKE_SA_INIT is kept (issue 8).
+        // messages nor anything else of IKE_SA_INIT is kept.
         let Some(init) = self.established(ctx, now) else {
             return;
         };

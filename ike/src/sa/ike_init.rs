@@ -192,7 +192,7 @@ impl IkeSa {
             && let Some(first) = sa.pending_children.pop_front()
         {
             // Usually the only one: give back the queue's room (four
-            // 200-byte entries; issue 8).
+            // 200-byte entries).
             if sa.pending_children.is_empty() {
                 sa.pending_children.shrink_to_fit();
             }

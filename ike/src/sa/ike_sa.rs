@@ -801,7 +801,7 @@ impl IkeSa {
             return;
         };
         // An idle SA keeps no room for tasks (four 80-byte entries after
-        // its first; issue 8).
+        // its first).
         if self.window.queue.is_empty() {
             self.window.queue.shrink_to_fit();
         }
