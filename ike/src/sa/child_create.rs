@@ -457,7 +457,7 @@ impl IkeSa {
     pub(crate) fn spi_ready(&mut self, ctx: &mut Ctx, now: Instant, child: ChildId) {
         if self.window.held_child() == Some(child) {
             self.responder_install(ctx, now);
-        } else if self.initiator && self.phase == Phase::AwaitSpi {
+        } else if self.initiator && matches!(self.phase, Phase::AwaitSpi(_)) {
             self.send_auth_request(ctx, now);
         } else {
             self.next_task(ctx, now);
@@ -1006,7 +1006,7 @@ impl IkeSa {
         if self.window.held_child() == Some(child) {
             self.responder_answer(ctx, Some(NotifyType::NO_PROPOSAL_CHOSEN));
         }
-        if self.initiator && self.phase == Phase::AwaitSpi {
+        if self.initiator && matches!(self.phase, Phase::AwaitSpi(_)) {
             self.fail(
                 ctx,
                 super::IkeFailReason::Internal("no SPI for the first Child SA".into()),

@@ -74,7 +74,7 @@ impl IkeSa {
         now: Instant,
         child: ChildId,
     ) -> Result<(), CommandError> {
-        if self.phase != Phase::Established {
+        if !matches!(self.phase, Phase::Established) {
             return Err(CommandError::WrongState(self.state()));
         }
         // A Child SA the peer's rekey made, whose old SA the peer has not
@@ -139,7 +139,7 @@ impl IkeSa {
             return Err(not_found);
         };
         let spi = u32::from_be_bytes(b);
-        if self.phase != Phase::Established {
+        if !matches!(self.phase, Phase::Established) {
             info!(
                 "{}: peer rekeys CHILD_SA {spi:08x} while the IKE SA is going, sending TEMPORARY_FAILURE",
                 self.name()

@@ -60,7 +60,7 @@ impl IkeSa {
         }
         // A request in flight finds a dead peer by itself (its
         // retransmissions run out); while rekeying or deleting the same.
-        if self.phase != Phase::Established
+        if !matches!(self.phase, Phase::Established)
             || self.window.outstanding().is_some()
             || !self.window.queue.is_empty()
         {
@@ -97,7 +97,7 @@ impl IkeSa {
         outcome: Result<KernelOk, String>,
     ) {
         self.dpd.querying = false;
-        if self.is_dead() || self.phase != Phase::Established {
+        if self.is_dead() || !matches!(self.phase, Phase::Established) {
             self.dpd_seen(now);
             return;
         }

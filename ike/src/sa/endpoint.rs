@@ -631,18 +631,20 @@ impl Endpoint {
         self.sas
             .values()
             .map(|s| {
-                let i = &s.init;
-                i.request.len()
-                    + i.response.len()
-                    + i.nonce_i.len()
-                    + i.nonce_r.len()
-                    + i.proposals.len()
-                    + i.cookie.as_ref().map_or(0, Vec::len)
-                    + usize::from(s.init_ke.is_some())
-                    + usize::from(s.init.is_kept())
-                    + s.keys
-                        .as_ref()
-                        .map_or(0, |k| k.sk_pi.as_bytes().len() + k.sk_pr.as_bytes().len())
+                s.phase.handshake().map_or(0, |h| {
+                    let i = &h.init;
+                    i.request.len()
+                        + i.response.len()
+                        + i.nonce_i.len()
+                        + i.nonce_r.len()
+                        + i.proposals.len()
+                        + i.cookie.as_ref().map_or(0, Vec::len)
+                        + usize::from(h.ke.is_some())
+                        + 1
+                }) + s
+                    .keys
+                    .as_ref()
+                    .map_or(0, |k| k.sk_pi.as_bytes().len() + k.sk_pr.as_bytes().len())
             })
             .collect()
     }

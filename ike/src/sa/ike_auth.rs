@@ -9,7 +9,7 @@ use tracing::info;
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
 use super::endpoint::Ctx;
-use super::ike_sa::{IdDisplay, IkeSa, Phase, Task, error_notify, notify};
+use super::ike_sa::{IdDisplay, IkeSa, InitState, Phase, Task, error_notify, notify};
 use super::timers::IkeTimer;
 use super::ts::resolve;
 use super::types::{Event, IkeFailReason};
@@ -109,10 +109,13 @@ impl IkeSa {
             );
             return;
         };
+        let Some(h) = self.phase.handshake() else {
+            return self.no_handshake(ctx);
+        };
         let signed = signed_octets(
             keys.prf.as_ref(),
-            &self.init.request,
-            &self.init.nonce_r,
+            &h.init.request,
+            &h.init.nonce_r,
             keys.sk_pi.as_bytes(),
             &local_id.to_body(),
         );
@@ -144,7 +147,7 @@ impl IkeSa {
                 c.remote_ts = remote_ts;
             }
         }
-        self.phase = Phase::AuthSent;
+        self.phase.advance(Phase::AuthSent);
         self.send_request(ctx, now, ExchangeType::IKE_AUTH, inner, Task::IkeAuth);
     }
 
@@ -204,10 +207,13 @@ impl IkeSa {
         let Some(keys) = self.keys.as_ref() else {
             return;
         };
+        let Some(h) = self.phase.handshake() else {
+            return self.no_handshake(ctx);
+        };
         let signed = signed_octets(
             keys.prf.as_ref(),
-            &self.init.response,
-            &self.init.nonce_i,
+            &h.init.response,
+            &h.init.nonce_i,
             keys.sk_pr.as_bytes(),
             &idr.to_body(),
         );
@@ -224,10 +230,11 @@ impl IkeSa {
             return;
         }
         self.remote_id = Some(idr.clone());
-        self.established(ctx, now);
         // The nonces go to the first Child SA's keys below; the rest of
         // the IKE_SA_INIT material is not needed any more.
-        let init = self.init.take();
+        let Some(init) = self.established(ctx, now) else {
+            return;
+        };
         let Some(child) = self.children.first() else {
             return;
         };
@@ -243,14 +250,19 @@ impl IkeSa {
         self.initiator_child_answer(ctx, now, msg, id, exchanged);
     }
 
-    fn established(&mut self, ctx: &mut Ctx, now: Instant) {
+    /// Leaves the handshake, handing back its state (none outside it:
+    /// then the SA fails instead).
+    fn established(&mut self, ctx: &mut Ctx, now: Instant) -> Option<InitState> {
+        let Some(h) = self.phase.replace(Phase::Established) else {
+            self.no_handshake(ctx);
+            return None;
+        };
         // SK_pi and SK_pr only make and check the AUTH payloads, which are
         // done (a rekeyed IKE SA's keys come from SK_d).
         if let Some(k) = self.keys.as_mut() {
             k.sk_pi = Secret::new(Vec::new());
             k.sk_pr = Secret::new(Vec::new());
         }
-        self.phase = Phase::Established;
         self.timers.stop(IkeTimer::HalfOpen);
         self.established_at = Some(now);
         self.start_ike_lifetimes(ctx, now);
@@ -276,6 +288,7 @@ impl IkeSa {
             id: self.id,
             peer: self.peer.name.clone(),
         });
+        Some(h.init)
     }
 
     /// Responder: answers AUTHENTICATION_FAILED and fails.
@@ -327,7 +340,7 @@ impl IkeSa {
         self.peer = cfg;
         // The other candidates are not needed any more: with N connections
         // matching the addresses, each responder IKE SA held N references
-        // (8 KB per IKE SA at 1,000 connections, issue 8). The chosen one
+        // (8 KB per IKE SA at 1,000 connections). The chosen one
         // stays, so that "a peer configuration was found" still holds.
         self.candidates = vec![self.peer.clone()].into();
         let local_id = self.peer.local_id.clone();
@@ -338,10 +351,13 @@ impl IkeSa {
         let Some(keys) = self.keys.as_ref() else {
             return;
         };
+        let Some(h) = self.phase.handshake() else {
+            return self.no_handshake(ctx);
+        };
         let signed = signed_octets(
             keys.prf.as_ref(),
-            &self.init.request,
-            &self.init.nonce_r,
+            &h.init.request,
+            &h.init.nonce_r,
             keys.sk_pi.as_bytes(),
             &idi.to_body(),
         );
@@ -359,20 +375,21 @@ impl IkeSa {
         }
         let ours = signed_octets(
             keys.prf.as_ref(),
-            &self.init.response,
-            &self.init.nonce_i,
+            &h.init.response,
+            &h.init.nonce_i,
             keys.sk_pr.as_bytes(),
             &local_id.to_body(),
         );
         let our_auth = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &ours);
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
-        self.established(ctx, now);
         // Only the nonces (for the Child SA's keys below) are needed after
         // this: a retransmitted IKE_SA_INIT request no longer reaches an
         // established SA (`Endpoint::after` unindexes it), so neither the
-        // messages nor anything else of IKE_SA_INIT is kept (issue 8).
-        let init = self.init.take();
+        // messages nor anything else of IKE_SA_INIT is kept.
+        let Some(init) = self.established(ctx, now) else {
+            return;
+        };
         let mut prefix = vec![
             Payload::IdR(local_id),
             Payload::Auth(Authentication {

@@ -12,7 +12,7 @@ use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    IkeSa, IkeSaParams, InitBox, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify,
+    Handshake, IkeSa, IkeSaParams, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify,
     later, notify,
 };
 use super::natt::{NatT, fake_source};
@@ -165,24 +165,25 @@ impl IkeSa {
             .provider
             .start_key_exchange(group)
             .map_err(|e| internal(e.to_string()))?;
-        let init = InitBox::new(InitState {
-            nonce_i,
-            proposals: peer.ike_proposals.clone(),
-            ..InitState::default()
+        let handshake = Box::new(Handshake {
+            init: InitState {
+                nonce_i,
+                proposals: peer.ike_proposals.clone(),
+                ..InitState::default()
+            },
+            ke: Some(ke),
         });
         let local_id = peer.local_id.clone();
         let mut sa = IkeSa::new(IkeSaParams {
             id,
             initiator: true,
-            phase: Phase::InitSent,
+            phase: Phase::InitSent(handshake),
             local: SocketAddr::new(local_ip, peer.local_port),
             remote,
             spi_i,
             spi_r: 0,
             peer,
         });
-        sa.init = init;
-        sa.init_ke = Some(ke);
         sa.local_id = Some(local_id);
         sa.pending_children = cfgs;
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
@@ -191,7 +192,7 @@ impl IkeSa {
             && let Some(first) = sa.pending_children.pop_front()
         {
             // Usually the only one: give back the queue's room (four
-            // 200-byte entries; issue 8).
+            // 200-byte entries).
             if sa.pending_children.is_empty() {
                 sa.pending_children.shrink_to_fit();
             }
@@ -209,17 +210,18 @@ impl IkeSa {
 
     /// Initiator: (re)sends IKE_SA_INIT with the current proposals, KE and cookie.
     fn send_init(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
-        let ke = self.init_ke.as_ref().ok_or("no key exchange")?;
+        let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
+        let ke = h.ke.as_ref().ok_or("no key exchange")?;
         let mut payloads = Vec::new();
-        if let Some(c) = &self.init.cookie {
+        if let Some(c) = &h.init.cookie {
             payloads.push(Payload::Notify(Notify::cookie(c.clone())));
         }
-        payloads.push(Payload::Sa(self.init.proposals.clone()));
+        payloads.push(Payload::Sa(h.init.proposals.clone()));
         payloads.push(Payload::Ke(wire::KeyExchange {
             group: ke.method(),
             data: ke.public_value().to_vec(),
         }));
-        payloads.push(Payload::Nonce(self.init.nonce_i.clone()));
+        payloads.push(Payload::Nonce(h.init.nonce_i.clone()));
         if self.childless() {
             payloads.push(Payload::Notify(Notify::new(
                 NotifyType::CHILDLESS_IKEV2_SUPPORTED,
@@ -245,7 +247,9 @@ impl IkeSa {
         }
         .emit()
         .map_err(|e| e.to_string())?;
-        self.init.request = bytes.clone();
+        if let Some(h) = self.phase.handshake_mut() {
+            h.init.request = bytes.clone();
+        }
         self.transmit(ctx, bytes.clone());
         self.window
             .request_sent(0, Task::IkeInit, bytes, later(now, backoff(ctx, 0)));
@@ -261,7 +265,7 @@ impl IkeSa {
         msg: Message,
         bytes: &[u8],
     ) {
-        if self.phase != Phase::InitSent || msg.header.message_id != 0 {
+        if !matches!(self.phase, Phase::InitSent(_)) || msg.header.message_id != 0 {
             debug!("{}: dropping unexpected IKE_SA_INIT response", self.name());
             return;
         }
@@ -273,15 +277,18 @@ impl IkeSa {
             return;
         }
         if let Some(cookie) = notify(&msg, NotifyType::COOKIE).and_then(Notify::cookie_data) {
-            if self.init.cookie.as_deref() == Some(cookie) {
+            let Some(h) = self.phase.handshake_mut() else {
+                return self.no_handshake(ctx);
+            };
+            if h.init.cookie.as_deref() == Some(cookie) {
                 debug!("{}: same COOKIE again, ignoring", self.name());
                 return;
             }
+            h.init.cookie = Some(cookie.to_vec());
             debug!(
                 "{}: responder asks for a COOKIE, retrying with it",
                 self.name()
             );
-            self.init.cookie = Some(cookie.to_vec());
             if let Err(e) = self.send_init(ctx, now) {
                 self.fail(ctx, IkeFailReason::Internal(e));
             }
@@ -290,20 +297,22 @@ impl IkeSa {
         if let Some(g) =
             notify(&msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
         {
-            self.init.ke_retries = self.init.ke_retries.saturating_add(1);
-            let promoted = proposal::promote_ke(&self.init.proposals, g);
+            let Some(h) = self.phase.handshake_mut() else {
+                return self.no_handshake(ctx);
+            };
+            h.init.ke_retries = h.init.ke_retries.saturating_add(1);
+            let promoted = proposal::promote_ke(&h.init.proposals, g);
             let ke = promoted
                 .as_ref()
                 .and_then(|_| ctx.provider.start_key_exchange(g).ok());
             match (promoted, ke) {
-                (Some(p), Some(ke)) if self.init.ke_retries <= ctx.cfg.max_invalid_ke_retries => {
+                (Some(p), Some(ke)) if h.init.ke_retries <= ctx.cfg.max_invalid_ke_retries => {
+                    h.init.proposals = p;
+                    let old = h.ke.replace(ke).map(|k| k.method());
                     info!(
-                        "{}: peer didn't accept key exchange {:?}, it requested {g}; retrying",
+                        "{}: peer didn't accept key exchange {old:?}, it requested {g}; retrying",
                         self.name(),
-                        self.init_ke.as_ref().map(|k| k.method())
                     );
-                    self.init.proposals = p;
-                    self.init_ke = Some(ke);
                     if let Err(e) = self.send_init(ctx, now) {
                         self.fail(ctx, IkeFailReason::Internal(e));
                     }
@@ -316,7 +325,11 @@ impl IkeSa {
             let reason = match t {
                 NotifyType::NO_PROPOSAL_CHOSEN => IkeFailReason::NoProposalChosen {
                     by_peer: true,
-                    detail: proposal::display_list(&self.init.proposals).to_string(),
+                    detail: self
+                        .phase
+                        .handshake()
+                        .map(|h| proposal::display_list(&h.init.proposals).to_string())
+                        .unwrap_or_default(),
                 },
                 NotifyType::INVALID_SYNTAX => IkeFailReason::InvalidSyntax {
                     by_peer: true,
@@ -345,7 +358,9 @@ impl IkeSa {
             self.fail(ctx, IkeFailReason::InvalidResponse(e));
             return;
         }
-        self.init.response = bytes.to_vec();
+        if let Some(h) = self.phase.handshake_mut() {
+            h.init.response = bytes.to_vec();
+        }
         self.window.init_answered();
         self.natt_after_init(ctx, now, from_any);
         debug!(
@@ -384,11 +399,11 @@ impl IkeSa {
                 );
                 return;
             }
-            self.phase = Phase::AwaitSpi;
+            self.phase.advance(Phase::AwaitSpi);
             self.send_auth_request(ctx, now);
             return;
         }
-        self.phase = Phase::AwaitSpi;
+        self.phase.advance(Phase::AwaitSpi);
         if self.children.first().is_some_and(|c| c.spi_in != 0) {
             self.send_auth_request(ctx, now);
         }
@@ -398,12 +413,13 @@ impl IkeSa {
     /// and derives the keys.
     fn complete_init(&mut self, ctx: &Ctx, msg: &Message, local: SocketAddr) -> Result<(), String> {
         let sa = super::child_create::sa_payload(msg).ok_or("no SA payload")?;
-        let selected = proposal::check_response(&self.init.proposals, sa, false)
+        let h = self.phase.handshake_mut().ok_or("no IKE_SA_INIT state")?;
+        let selected = proposal::check_response(&h.init.proposals, sa, false)
             .map_err(|e| e.to_string())?
             .proposal;
         let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
         let ke_payload = super::child_create::ke_payload(msg).ok_or("no KE payload")?;
-        let ke = self.init_ke.take().ok_or("no key exchange")?;
+        let ke = h.ke.take().ok_or("no key exchange")?;
         if ke_payload.group != ke.method() || suite.ke != ke.method() {
             return Err(format!(
                 "responder answered key exchange {} to our {}",
@@ -422,7 +438,7 @@ impl IkeSa {
             KeyInput {
                 proposal: selected,
                 suite,
-                ni: &self.init.nonce_i,
+                ni: &h.init.nonce_i,
                 nr: &nonce_r,
                 spi_i: self.spi_i,
                 spi_r,
@@ -433,7 +449,7 @@ impl IkeSa {
             self.local = local;
         }
         self.spi_r = spi_r;
-        self.init.nonce_r = nonce_r;
+        h.init.nonce_r = nonce_r;
         self.keys = Some(keys);
         (self.nat.local, self.nat.remote) =
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
@@ -732,7 +748,16 @@ pub(crate) fn respond(
     let mut sa = IkeSa::new(IkeSaParams {
         id,
         initiator: false,
-        phase: Phase::HalfOpen,
+        phase: Phase::HalfOpen(Box::new(Handshake {
+            init: InitState {
+                nonce_i: ni.to_vec(),
+                nonce_r,
+                request: bytes.to_vec(),
+                response,
+                ..InitState::default()
+            },
+            ke: None,
+        })),
         peer,
         local,
         remote,
@@ -740,13 +765,6 @@ pub(crate) fn respond(
         spi_r,
     });
     sa.candidates = peers;
-    sa.init = InitBox::new(InitState {
-        nonce_i: ni.to_vec(),
-        nonce_r,
-        request: bytes.to_vec(),
-        response,
-        ..InitState::default()
-    });
     sa.keys = Some(keys);
     sa.nat = NatT {
         local: nat_local,

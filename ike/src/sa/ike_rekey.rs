@@ -194,7 +194,7 @@ impl IkeSa {
             ke,
             offered,
         } = task;
-        if self.phase == Phase::Rekeying {
+        if matches!(self.phase, Phase::Rekeying) {
             self.phase = Phase::Established;
         }
         let name = self.name();

@@ -30,17 +30,17 @@ use crate::wire::{Encrypted, Flags, Header, Identification, Message, Notify, Pay
 pub(crate) use super::outside::KernelPurpose;
 use super::outside::{Outcome, Then};
 
-/// Where an IKE SA is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where an IKE SA is in its life. The handshake's phases carry what
+/// IKE_SA_INIT leaves for IKE_AUTH; the others cannot hold it.
 pub(crate) enum Phase {
     /// Initiator: IKE_SA_INIT request sent.
-    InitSent,
+    InitSent(Box<Handshake>),
     /// Initiator: IKE_SA_INIT done, waiting for the first child's SPI.
-    AwaitSpi,
+    AwaitSpi(Box<Handshake>),
     /// Initiator: IKE_AUTH request sent.
-    AuthSent,
+    AuthSent(Box<Handshake>),
     /// Responder: IKE_SA_INIT answered, IKE_AUTH not yet complete.
-    HalfOpen,
+    HalfOpen(Box<Handshake>),
     /// IKE_AUTH done.
     Established,
     /// Our CREATE_CHILD_SA rekeying the IKE SA is in flight.
@@ -50,6 +50,80 @@ pub(crate) enum Phase {
     /// Our delete of the IKE SA is in flight; `rekeyed`: of one a rekey
     /// replaced (it goes without an event).
     Deleting { rekeyed: bool },
+}
+
+/// The phase's name only: the handshake's nonces and messages stay out
+/// of logs.
+impl std::fmt::Debug for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::InitSent(_) => f.write_str("InitSent"),
+            Phase::AwaitSpi(_) => f.write_str("AwaitSpi"),
+            Phase::AuthSent(_) => f.write_str("AuthSent"),
+            Phase::HalfOpen(_) => f.write_str("HalfOpen"),
+            Phase::Established => f.write_str("Established"),
+            Phase::Rekeying => f.write_str("Rekeying"),
+            Phase::Rekeyed => f.write_str("Rekeyed"),
+            Phase::Deleting { rekeyed } => f
+                .debug_struct("Deleting")
+                .field("rekeyed", rekeyed)
+                .finish(),
+        }
+    }
+}
+
+impl Phase {
+    /// The handshake's state, in the handshake's phases.
+    pub(crate) fn handshake(&self) -> Option<&Handshake> {
+        match self {
+            Phase::InitSent(h) | Phase::AwaitSpi(h) | Phase::AuthSent(h) | Phase::HalfOpen(h) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    /// The handshake's state, in the handshake's phases.
+    pub(crate) fn handshake_mut(&mut self) -> Option<&mut Handshake> {
+        match self {
+            Phase::InitSent(h) | Phase::AwaitSpi(h) | Phase::AuthSent(h) | Phase::HalfOpen(h) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    /// Goes to `next`, handing back the handshake's state if this phase
+    /// held it.
+    pub(crate) fn replace(&mut self, next: Phase) -> Option<Box<Handshake>> {
+        match std::mem::replace(self, next) {
+            Phase::InitSent(h) | Phase::AwaitSpi(h) | Phase::AuthSent(h) | Phase::HalfOpen(h) => {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    /// The next step of the handshake (`to` is one of its phases), which
+    /// keeps its state; outside the handshake it stays where it is.
+    pub(crate) fn advance(&mut self, to: fn(Box<Handshake>) -> Phase) {
+        *self = match std::mem::replace(self, Phase::Established) {
+            Phase::InitSent(h) | Phase::AwaitSpi(h) | Phase::AuthSent(h) | Phase::HalfOpen(h) => {
+                to(h)
+            }
+            other => other,
+        };
+    }
+}
+
+/// What IKE_SA_INIT leaves for IKE_AUTH, on the heap while the handshake
+/// runs and gone with it: an established SA keeps none of it.
+#[derive(Debug, Default)]
+pub(crate) struct Handshake {
+    pub(crate) init: InitState,
+    /// Initiator: our IKE_SA_INIT key exchange until the response
+    /// completes it.
+    pub(crate) ke: Option<Box<dyn KeyExchange>>,
 }
 
 /// IKE_SA_INIT material kept for IKE_AUTH.
@@ -65,54 +139,6 @@ pub(crate) struct InitState {
     /// The IKE_SA_INIT request and response as sent/received (AUTH signs them).
     pub(crate) request: Vec<u8>,
     pub(crate) response: Vec<u8>,
-}
-
-/// An [`InitState`] on the heap while IKE_SA_INIT and IKE_AUTH need it,
-/// and nothing once IKE_AUTH is done (`take`): an established SA would
-/// carry 168 bytes of empty vectors (issue 8). A dropped one reads as
-/// empty; a write makes a new one.
-#[derive(Debug, Default)]
-pub(crate) struct InitBox(Option<Box<InitState>>);
-
-static NO_INIT: InitState = InitState {
-    nonce_i: Vec::new(),
-    nonce_r: Vec::new(),
-    proposals: Vec::new(),
-    cookie: None,
-    ke_retries: 0,
-    request: Vec::new(),
-    response: Vec::new(),
-};
-
-impl InitBox {
-    pub(crate) fn new(init: InitState) -> Self {
-        Self(Some(Box::new(init)))
-    }
-
-    /// Tests: whether it is on the heap.
-    #[cfg(test)]
-    pub(crate) fn is_kept(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// Hands it over and keeps nothing.
-    pub(crate) fn take(&mut self) -> InitState {
-        self.0.take().map(|b| *b).unwrap_or_default()
-    }
-}
-
-impl std::ops::Deref for InitBox {
-    type Target = InitState;
-
-    fn deref(&self) -> &InitState {
-        self.0.as_deref().unwrap_or(&NO_INIT)
-    }
-}
-
-impl std::ops::DerefMut for InitBox {
-    fn deref_mut(&mut self) -> &mut InitState {
-        self.0.get_or_insert_with(Box::default)
-    }
 }
 
 /// The keys of an established IKE_SA_INIT.
@@ -240,11 +266,6 @@ pub(crate) struct IkeSa {
     /// Torn down: the endpoint drops it.
     dead: bool,
 
-    /// IKE_SA_INIT's material while IKE_SA_INIT and IKE_AUTH need it.
-    pub(crate) init: InitBox,
-    /// Initiator: our IKE_SA_INIT key exchange until the response
-    /// completes it.
-    pub(crate) init_ke: Option<Box<dyn KeyExchange>>,
     pub(crate) keys: Option<Keys>,
     pub(crate) local_id: Option<Identification>,
     pub(crate) remote_id: Option<Identification>,
@@ -349,7 +370,7 @@ impl IkeSa {
     pub(crate) fn new(p: IkeSaParams) -> Self {
         // A responder's IKE_SA_INIT (message 0) is answered before the SA
         // exists: the peer's next request is 1.
-        let peer_mid = u32::from(p.phase == Phase::HalfOpen);
+        let peer_mid = u32::from(matches!(p.phase, Phase::HalfOpen(_)));
         IkeSa {
             id: p.id,
             initiator: p.initiator,
@@ -363,8 +384,6 @@ impl IkeSa {
             established_at: None,
             timers: IkeTimers::default(),
             dead: false,
-            init: InitBox::default(),
-            init_ke: None,
             keys: None,
             local_id: None,
             remote_id: None,
@@ -399,7 +418,7 @@ impl IkeSa {
     /// Whether IKE_SA_INIT requests should still find it (responder, not
     /// yet authenticated).
     pub(crate) fn half_open(&self) -> bool {
-        !self.initiator && self.phase == Phase::HalfOpen
+        !self.initiator && matches!(self.phase, Phase::HalfOpen(_))
     }
 
     pub(crate) fn has_child(&self, child: ChildId) -> bool {
@@ -553,12 +572,15 @@ impl IkeSa {
         if h.exchange == ExchangeType::IKE_SA_INIT {
             if h.is_response() {
                 self.init_response(ctx, now, local, msg, bytes);
-            } else if self.init.request == bytes && !self.init.response.is_empty() {
+            } else if let Some(h) = self.phase.handshake()
+                && h.init.request == bytes
+                && !h.init.response.is_empty()
+            {
                 debug!(
                     "{}: retransmitted IKE_SA_INIT request, resending response",
                     self.name()
                 );
-                let r = self.init.response.clone();
+                let r = h.init.response.clone();
                 self.transmit(ctx, r);
             } else {
                 debug!(
@@ -662,7 +684,7 @@ impl IkeSa {
                     .response()
                     .unwrap_or_else(|| Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
                 self.send_response(ctx, h.exchange, mid, vec![Payload::Notify(n)]);
-                if self.phase != Phase::Established {
+                if !matches!(self.phase, Phase::Established) {
                     self.fail(
                         ctx,
                         IkeFailReason::InvalidSyntax {
@@ -673,8 +695,8 @@ impl IkeSa {
                 }
                 return;
             }
-            match (h.exchange, self.phase) {
-                (ExchangeType::IKE_AUTH, Phase::HalfOpen) => self.auth_request(ctx, now, &msg),
+            match (h.exchange, &self.phase) {
+                (ExchangeType::IKE_AUTH, Phase::HalfOpen(_)) => self.auth_request(ctx, now, &msg),
                 (ExchangeType::INFORMATIONAL, _) => self.informational_request(ctx, now, &msg),
                 (
                     ExchangeType::CREATE_CHILD_SA,
@@ -767,7 +789,7 @@ impl IkeSa {
             return;
         }
         if self.window.queue.is_empty()
-            && self.phase == Phase::Established
+            && matches!(self.phase, Phase::Established)
             && let Some(cfg) = self.pending_children.pop_front()
         {
             if self.pending_children.is_empty() {
@@ -779,7 +801,7 @@ impl IkeSa {
             return;
         };
         // An idle SA keeps no room for tasks (four 80-byte entries after
-        // its first; issue 8).
+        // its first).
         if self.window.queue.is_empty() {
             self.window.queue.shrink_to_fit();
         }
@@ -826,6 +848,15 @@ impl IkeSa {
             ),
             Task::IkeInit | Task::IkeAuth => {}
         }
+    }
+
+    /// The handshake's state is needed outside the handshake: an internal
+    /// error.
+    pub(crate) fn no_handshake(&mut self, ctx: &mut Ctx) {
+        self.fail(
+            ctx,
+            IkeFailReason::Internal(format!("{:?} holds no IKE_SA_INIT state", self.phase)),
+        );
     }
 
     /// The SA failed: report, remove what it installed, and go.
@@ -1029,7 +1060,7 @@ impl IkeSa {
         ctx: &mut Ctx,
         now: Instant,
     ) -> Result<(), CommandError> {
-        if self.phase != Phase::Established {
+        if !matches!(self.phase, Phase::Established) {
             return Err(CommandError::WrongState(self.state()));
         }
         self.window.queue.push_back(Task::Liveness);
@@ -1050,8 +1081,10 @@ impl IkeSa {
     pub(crate) fn info(&self) -> IkeSaInfo {
         IkeSaInfo {
             id: self.id,
-            peer: (self.initiator || self.phase != Phase::HalfOpen || !self.candidates.is_empty())
-                .then(|| self.peer.name.clone()),
+            peer: (self.initiator
+                || !matches!(self.phase, Phase::HalfOpen(_))
+                || !self.candidates.is_empty())
+            .then(|| self.peer.name.clone()),
             state: self.state(),
             initiator: self.initiator,
             spi_i: self.spi_i,

@@ -23,7 +23,7 @@ impl IkeSa {
         now: Instant,
         child: ChildId,
     ) -> Result<(), CommandError> {
-        if self.phase != Phase::Established {
+        if !matches!(self.phase, Phase::Established) {
             return Err(CommandError::WrongState(self.state()));
         }
         // Also while being rekeyed: the successor goes with it.

@@ -120,7 +120,7 @@ impl IkeSa {
             return;
         }
         if self.timers.fire(IkeTimer::Reauth, now) {
-            if self.phase == Phase::Established && !self.reauth.replacing {
+            if matches!(self.phase, Phase::Established) && !self.reauth.replacing {
                 // The endpoint starts the new IKE SA (`reauth`).
                 self.reauth.replacing = true;
                 ctx.effects.push(Effect::Reauth(self.id));

@@ -122,7 +122,7 @@ impl IkeSa {
             return;
         }
         match self.phase {
-            Phase::HalfOpen => {
+            Phase::HalfOpen(_) => {
                 debug!(
                     "{}: IKE_AUTH from {remote} to {local} (IKE_SA_INIT: {} to {})",
                     self.name(),

@@ -205,8 +205,9 @@ impl IkeSa {
             PreState::Installed => return false,
             PreState::Planned => {}
         }
-        let (Some(keys), Some(c)) = (
+        let (Some(keys), Some(h), Some(c)) = (
             self.keys.as_ref(),
+            self.phase.handshake(),
             self.children.iter().find(|c| c.id == pre.child),
         ) else {
             self.reauth.pre = None;
@@ -219,8 +220,8 @@ impl IkeSa {
             keys.prf.as_ref(),
             keys.sk_d.as_bytes(),
             None,
-            &self.init.nonce_i,
-            &self.init.nonce_r,
+            &h.init.nonce_i,
+            &h.init.nonce_r,
             &pre.suite,
         );
         let Ok(k) = derived else {
@@ -313,7 +314,7 @@ impl IkeSa {
                 }
             }
         }
-        if self.phase == Phase::AwaitSpi {
+        if matches!(self.phase, Phase::AwaitSpi(_)) {
             self.send_auth_request(ctx, now);
         }
     }
@@ -387,7 +388,7 @@ impl IkeSa {
     /// peer refused them, the kernel failed): deleting the old IKE SA
     /// would lose them, so the reauthentication counts as failed.
     pub(crate) fn reauth_outcome(&self) -> Option<Result<(), Vec<String>>> {
-        if self.phase != Phase::Established
+        if !matches!(self.phase, Phase::Established)
             || !self.pending_children.is_empty()
             || self
                 .children
