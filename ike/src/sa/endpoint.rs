@@ -785,6 +785,7 @@ impl Endpoint {
                 &mut self.ctx,
                 crate::sa::IkeFailReason::Internal("IKE SPI collision".into()),
             );
+            self.apply_effects();
             return;
         }
         self.by_spi.insert(sa.our_spi(), id);
@@ -813,10 +814,11 @@ impl Endpoint {
     /// IKE SA that comes in with an SPI in use fails at once) are applied
     /// after those, before this returns.
     ///
-    /// Positions the effects name in the output queues are valid here:
-    /// every call into an SA is followed by this before its input
-    /// returns, nothing is taken from the queues meanwhile, and what was
-    /// recorded in one batch precedes anything it takes out or puts in.
+    /// Positions the effects name in the output queues hold here: each
+    /// call into an SA is followed by this before its input returns,
+    /// nothing is taken from the queues meanwhile, and every effect
+    /// applied in one call of this was pushed before the call took
+    /// anything out of a queue or put anything into the middle of one.
     fn apply_effects(&mut self) {
         // Held answers taken out of the transmit queue in this call.
         let mut taken = 0usize;
