@@ -470,6 +470,20 @@ impl Endpoint {
         Ok(id)
     }
 
+    /// Runs an operator's command on IKE SA `id`, then the upkeep every
+    /// call into an SA is followed by (`after`: its effects, indexes and
+    /// deadline).
+    fn command<R>(
+        &mut self,
+        id: IkeSaId,
+        f: impl FnOnce(&mut IkeSa, &mut Ctx) -> Result<R, CommandError>,
+    ) -> Result<R, CommandError> {
+        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
+        let r = f(sa, &mut self.ctx);
+        self.after(id);
+        r
+    }
+
     /// Creates another Child SA on an established IKE SA (CREATE_CHILD_SA).
     pub fn initiate_child(
         &mut self,
@@ -477,19 +491,16 @@ impl Endpoint {
         id: IkeSaId,
         child: &str,
     ) -> Result<(), CommandError> {
-        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
-        let r = sa.initiate_child(&mut self.ctx, now, child);
-        self.after(id);
-        r
+        self.command(id, |sa, ctx| sa.initiate_child(ctx, now, child))
     }
 
     /// Deletes an IKE SA and its children (INFORMATIONAL with D(IKE)); one
     /// still being established is abandoned at once.
     pub fn terminate_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
-        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
-        sa.terminate(&mut self.ctx, now);
-        self.after(id);
-        Ok(())
+        self.command(id, |sa, ctx| {
+            sa.terminate(ctx, now);
+            Ok(())
+        })
     }
 
     /// Deletes one Child SA (INFORMATIONAL with D(ESP/AH)).
@@ -499,10 +510,7 @@ impl Endpoint {
         id: IkeSaId,
         child: ChildId,
     ) -> Result<(), CommandError> {
-        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
-        let r = sa.terminate_child(&mut self.ctx, now, child);
-        self.after(id);
-        r
+        self.command(id, |sa, ctx| sa.terminate_child(ctx, now, child))
     }
 
     /// An event of the kernel about an SA (XFRM_MSG_EXPIRE): a soft
@@ -539,29 +547,20 @@ impl Endpoint {
         id: IkeSaId,
         child: ChildId,
     ) -> Result<(), CommandError> {
-        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
-        let r = sa.rekey_child(&mut self.ctx, now, child);
-        self.after(id);
-        r
+        self.command(id, |sa, ctx| sa.rekey_child(ctx, now, child))
     }
 
     /// Rekeys an IKE SA (CREATE_CHILD_SA with an IKE proposal); the new
     /// one is reported as [`Event::IkeRekeyed`] and has the Child SAs.
     pub fn rekey_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
-        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
-        let r = sa.rekey_ike(&mut self.ctx, now);
-        self.after(id);
-        r
+        self.command(id, |sa, ctx| sa.rekey_ike(ctx, now))
     }
 
     /// Sends a liveness check (an empty INFORMATIONAL request); the answer
     /// comes as [`Event::PeerAlive`], no answer as `IkeFailed` with
     /// `PeerNotResponding`.
     pub fn send_liveness_check(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
-        let sa = self.sas.get_mut(&id).ok_or(CommandError::NoSuchSa)?;
-        let r = sa.liveness_check(&mut self.ctx, now);
-        self.after(id);
-        r
+        self.command(id, |sa, ctx| sa.liveness_check(ctx, now))
     }
 
     /// The next datagram to send.
