@@ -42,6 +42,9 @@ use xfrm_plan::{plan_trap, trap_route_child};
 
 /// How long shutdown waits for the peers to answer our deletes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How old the engine's UTC anchor may get before an input renews it.
+const WALL_CLOCK_ANCHOR: Duration = Duration::from_secs(1);
 /// `down`'s default wait.
 const DOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -198,6 +201,8 @@ struct Driver {
     /// (`next_op` is the next one's).
     in_flight: BTreeSet<u64>,
     next_op: u64,
+    /// When the engine's UTC anchor was last set (`now`).
+    wall_at: Option<Instant>,
     ups: Vec<UpWaiter>,
     /// Failed `up`s and their answers, each held until every kernel
     /// operation scheduled before the failure (number below the first
@@ -314,6 +319,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         kernel_tx,
         in_flight: BTreeSet::new(),
         next_op: 0,
+        wall_at: None,
         failed_ups: AfterOps::default(),
         ups: Vec::new(),
         downs: Vec::new(),
@@ -340,10 +346,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
 
+    // The engine reads no clock: UTC comes from here (`Daemon::now`).
+    d.now();
     loop {
-        // The engine reads no clock: UTC comes from here, anchored anew
-        // every turn so that a step of the system clock shows at once.
-        d.ep.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         d.drain().await;
         if let Some(deadline) = d.shutdown
             && ((d.ep.is_empty() && d.in_flight.is_empty()) || Instant::now() >= deadline)
@@ -362,7 +367,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             Some((n, k)) = kernel_rx.recv() => {
                 d.in_flight.remove(&n);
                 if let Some(r) = k {
-                    d.ep.handle_kernel_result(Instant::now(), r);
+                    let now = d.now();
+                    d.ep.handle_kernel_result(now, r);
                 }
             }
             Some(m) = mapping_rx.recv() => {
@@ -370,9 +376,13 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                     "kernel: ESP of SA {:08x} arrives from {} instead of {}",
                     m.spi, m.new, m.old
                 );
-                d.ep.handle_mapping(Instant::now(), m.dst, m.spi, m.new);
+                let now = d.now();
+                d.ep.handle_mapping(now, m.dst, m.spi, m.new);
             }
-            Some(e) = expire_rx.recv() => d.ep.handle_kernel_event(Instant::now(), e),
+            Some(e) = expire_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_kernel_event(now, e);
+            }
             Some(a) = acquire_rx.recv() => d.acquire(a),
             Some(c) = control_rx.recv() => d.control(c).await,
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
@@ -484,7 +494,7 @@ impl Driver {
     }
 
     fn timeout(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
@@ -528,8 +538,8 @@ impl Driver {
         } else {
             &r.bytes[..]
         };
-        self.ep
-            .handle_datagram(Instant::now(), r.local, r.remote, bytes);
+        let now = self.now();
+        self.ep.handle_datagram(now, r.local, r.remote, bytes);
     }
 
     /// Drains the endpoint's outputs: datagrams, kernel operations, events.
@@ -590,6 +600,25 @@ impl Driver {
         if let Err(e) = sock.send(src, t.remote, &payload).await {
             warn!("sending to {} from {}: {e}", t.remote, t.local);
         }
+    }
+
+    /// The monotonic time for an input, with the engine's UTC anchor
+    /// renewed first if it is `WALL_CLOCK_ANCHOR` old: the engine derives
+    /// UTC for any `now` from the anchor, so a step of the system clock
+    /// shows within that time. Not on every input: a clock read is a
+    /// system call (in the UML lab a trap), and an anchor per loop turn
+    /// nearly doubled the responder's clock reads when setting up 1,000
+    /// tunnels (docs/performance.md, section 6).
+    fn now(&mut self) -> Instant {
+        let now = Instant::now();
+        if self
+            .wall_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= WALL_CLOCK_ANCHOR)
+        {
+            self.ep.set_wall_clock(now, std::time::SystemTime::now());
+            self.wall_at = Some(now);
+        }
+        now
     }
 
     fn kernel_op(&mut self, op: KernelOp) {

@@ -6,10 +6,10 @@
 //! monotonic instant and the UTC time at that instant. The library never
 //! reads a clock itself.
 //!
-//! The driver gives a new anchor at start and on every turn of its loop
-//! (two clock reads), so a step of the system clock (NTP, an operator)
-//! shows in UTC times from the next turn on, in either direction, while
-//! timers (all monotonic) are not moved by it.
+//! The driver gives a new anchor at start and with an input once the last
+//! is a second old, so a step of the system clock (NTP, an operator)
+//! shows in UTC times within a second, in either direction, while timers
+//! (all monotonic) are not moved by it.
 
 use std::time::{Instant, SystemTime};
 

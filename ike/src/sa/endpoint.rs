@@ -262,7 +262,8 @@ impl Endpoint {
     }
 
     /// The wall clock: at monotonic `now` the UTC time is `utc`. The
-    /// driver calls it at start and on every turn of its loop; the engine
+    /// driver calls it at start and then at least once a second while
+    /// inputs come; the engine
     /// derives UTC for any later `now` from the last call (the library
     /// reads no clock).
     pub fn set_wall_clock(&mut self, now: Instant, utc: SystemTime) {
