@@ -9,7 +9,9 @@ use tracing::info;
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
 use super::endpoint::Ctx;
-use super::ike_sa::{IdDisplay, IkeSa, InitState, Phase, Task, error_notify, notify};
+use super::ike_sa::{
+    Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, notify,
+};
 use super::timers::IkeTimer;
 use super::ts::resolve;
 use super::types::{Event, IkeFailReason};
@@ -63,6 +65,42 @@ fn ids(
 }
 
 impl IkeSa {
+    /// Whether the peer's AUTH proves `psk` for its identity `id` (RFC
+    /// 7296 2.15): it signs its own IKE_SA_INIT message, our nonce and its
+    /// SK_p. A failure is logged.
+    fn peer_psk_auth_ok(
+        &self,
+        keys: &Keys,
+        h: &Handshake,
+        psk: &Secret,
+        id: &Identification,
+        auth: &Authentication,
+    ) -> bool {
+        let (message, nonce, sk_p) = if self.initiator {
+            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
+        } else {
+            (&h.init.request, &h.init.nonce_r, &keys.sk_pi)
+        };
+        let signed = signed_octets(
+            keys.prf.as_ref(),
+            message,
+            nonce,
+            sk_p.as_bytes(),
+            &id.to_body(),
+        );
+        let ok = auth.method == AuthMethod::SHARED_KEY_MIC
+            && verify_psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed, &auth.data);
+        if !ok {
+            info!(
+                "{}: authentication of '{}' with {} failed",
+                self.name(),
+                IdDisplay(id),
+                auth.method
+            );
+        }
+        ok
+    }
+
     fn psk(&self, ctx: &Ctx, local: &Identification, remote: &Identification) -> Option<Secret> {
         let k = ctx.psk.0.psk(local, remote);
         if k.is_none() {
@@ -210,22 +248,7 @@ impl IkeSa {
         let Some(h) = self.phase.handshake() else {
             return self.no_handshake(ctx);
         };
-        let signed = signed_octets(
-            keys.prf.as_ref(),
-            &h.init.response,
-            &h.init.nonce_i,
-            keys.sk_pr.as_bytes(),
-            &idr.to_body(),
-        );
-        if auth.method != AuthMethod::SHARED_KEY_MIC
-            || !verify_psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed, &auth.data)
-        {
-            info!(
-                "{}: authentication of '{}' with {} failed",
-                self.name(),
-                IdDisplay(idr),
-                auth.method
-            );
+        if !self.peer_psk_auth_ok(keys, h, &psk, idr, auth) {
             self.reject_responder(ctx);
             return;
         }
@@ -354,22 +377,7 @@ impl IkeSa {
         let Some(h) = self.phase.handshake() else {
             return self.no_handshake(ctx);
         };
-        let signed = signed_octets(
-            keys.prf.as_ref(),
-            &h.init.request,
-            &h.init.nonce_r,
-            keys.sk_pi.as_bytes(),
-            &idi.to_body(),
-        );
-        if auth.method != AuthMethod::SHARED_KEY_MIC
-            || !verify_psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed, &auth.data)
-        {
-            info!(
-                "{}: authentication of '{}' with {} failed",
-                self.name(),
-                IdDisplay(idi),
-                auth.method
-            );
+        if !self.peer_psk_auth_ok(keys, h, &psk, idi, auth) {
             self.refuse_auth(ctx, mid);
             return;
         }
