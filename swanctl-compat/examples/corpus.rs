@@ -60,11 +60,8 @@ fn main() -> ExitCode {
         match swanctl_compat::load(f) {
             Ok(_) => ok += 1,
             Err(e) => {
-                let mut reasons: Vec<String> = e
-                    .issues()
-                    .iter()
-                    .map(|i| reason(&i.message))
-                    .collect();
+                let mut reasons: Vec<String> =
+                    e.issues().iter().map(|i| reason(&i.message)).collect();
                 reasons.sort();
                 reasons.dedup();
                 if verbose {

@@ -321,7 +321,11 @@ fn with_folders(s: &Section, keys: &[(&str, &str)]) -> Node {
 fn auth_round(s: &Section) -> Node {
     with_folders(
         s,
-        &[("certs", "x509"), ("cacerts", "x509ca"), ("pubkeys", "pubkey")],
+        &[
+            ("certs", "x509"),
+            ("cacerts", "x509ca"),
+            ("pubkeys", "pubkey"),
+        ],
     )
 }
 

@@ -260,10 +260,19 @@ fn strongswan_quickstart_uses_certificates() {
             "connections.net-net.local.certs"
         )
     );
-    assert_eq!(conn.local.id, None, "the certificate's subject, when loaded");
+    assert_eq!(
+        conn.local.id, None,
+        "the certificate's subject, when loaded"
+    );
     assert_eq!(conn.remote.auth, AuthMethod::Pubkey(vec![]));
-    assert_eq!(conn.remote.id, id("C=CH, O=strongSwan, CN=sun.strongswan.org"));
-    assert_eq!((conn.send_cert, conn.send_certreq), (SendCert::IfAsked, true));
+    assert_eq!(
+        conn.remote.id,
+        id("C=CH, O=strongSwan, CN=sun.strongswan.org")
+    );
+    assert_eq!(
+        (conn.send_cert, conn.send_certreq),
+        (SendCert::IfAsked, true)
+    );
     assert_round_trip(data("quickstart-net-net-moon.conf"));
 }
 
@@ -305,7 +314,10 @@ secrets {
     let c = swanctl_compat::parse_str(text, "s.conf").unwrap_or_else(|e| panic!("{e}"));
     let conn = &c.connections()[0];
     let paths = |v: &[ike::config::CredFile]| v.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
-    assert_eq!(paths(&conn.local.certs), ["x509/gw.pem", "/etc/ssl/chain.pem"]);
+    assert_eq!(
+        paths(&conn.local.certs),
+        ["x509/gw.pem", "/etc/ssl/chain.pem"]
+    );
     assert_eq!(paths(&conn.remote.cacerts), ["x509ca/ca.pem"]);
     assert_eq!(paths(&conn.remote.pubkeys), ["pubkey/peer.pub"]);
     assert_eq!(paths(&conn.remote.certs), ["x509/peer.pem"]);
@@ -341,7 +353,10 @@ secrets {
     let tree = swanctl_compat::parse_tree_str(text, "s.conf").unwrap();
     let yaml = swanctl_compat::to_yaml(&tree);
     let again = Config::from_yaml_str(&yaml, "c.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    assert_eq!(paths(&again.connections()[0].local.certs), paths(&conn.local.certs));
+    assert_eq!(
+        paths(&again.connections()[0].local.certs),
+        paths(&conn.local.certs)
+    );
     assert_eq!(again.key_secrets().len(), 5);
     assert_eq!(again.authorities()[0].cacert.path, "x509ca/caCert.pem");
 }

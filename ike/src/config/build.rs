@@ -97,7 +97,12 @@ fn config(root: &Node, errors: &mut Errors) -> Config {
             if let Some((list, _)) = s.take("ike") {
                 config.ike_secrets = ike_secrets(list, &s.path.join("ike"), errors);
             }
-            for kind in [KeyKind::Private, KeyKind::Rsa, KeyKind::Ecdsa, KeyKind::Pkcs8] {
+            for kind in [
+                KeyKind::Private,
+                KeyKind::Rsa,
+                KeyKind::Ecdsa,
+                KeyKind::Pkcs8,
+            ] {
                 if let Some((list, _)) = s.take(kind.name()) {
                     let p = s.path.join(kind.name());
                     config
@@ -148,7 +153,11 @@ fn cred_files(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> 
         return Vec::new();
     };
     if items.is_empty() {
-        errors.add(key_line, path, "empty: name at least one file, or omit the key");
+        errors.add(
+            key_line,
+            path,
+            "empty: name at least one file, or omit the key",
+        );
     }
     let mut out = Vec::new();
     for (item, line, p) in items {
@@ -225,7 +234,11 @@ fn authority(
             None
         }
         (None, None) => {
-            errors.add(line, &path.join("cacert"), "missing: the authority's CA certificate");
+            errors.add(
+                line,
+                &path.join("cacert"),
+                "missing: the authority's CA certificate",
+            );
             None
         }
     };
@@ -997,7 +1010,9 @@ fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMeth
         errors.add(
             node.loc(),
             path,
-            format!("auth \"{s}\" is not supported yet (iked supports psk and pubkey/rsa/ecdsa/ed25519)"),
+            format!(
+                "auth \"{s}\" is not supported yet (iked supports psk and pubkey/rsa/ecdsa/ed25519)"
+            ),
         );
         None
     };

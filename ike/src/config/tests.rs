@@ -488,7 +488,10 @@ fn auth_values_as_swanctl_writes_them() {
     );
     assert_eq!(
         auth("rsa-2048-sha256-ecdsa"),
-        AuthMethod::Pubkey(vec![sc(Rsa, Some(Sha256), Some(2048)), sc(Ecdsa, None, None)])
+        AuthMethod::Pubkey(vec![
+            sc(Rsa, Some(Sha256), Some(2048)),
+            sc(Ecdsa, None, None)
+        ])
     );
     assert_eq!(
         auth("ed25519"),
@@ -576,7 +579,10 @@ fn certificate_keys_are_read() {
     assert_eq!(gw.remote.id, id("C=CH, O=Example, CN=*"));
     assert_eq!(paths(&gw.remote.cacerts), ["x509ca/ca.pem"]);
     // A comma-separated string has no item paths.
-    assert_eq!(gw.remote.cacerts[0].at.path, "connections.gw.remote.cacerts");
+    assert_eq!(
+        gw.remote.cacerts[0].at.path,
+        "connections.gw.remote.cacerts"
+    );
     assert_eq!(paths(&gw.remote.pubkeys), ["pubkey/peer.pem"]);
     assert_eq!(paths(&gw.remote.certs), ["x509/peer.pem"]);
     assert_eq!(gw.remote.revocation, Revocation::Strict);
@@ -591,7 +597,10 @@ fn certificate_keys_are_read() {
     );
     let a = c.authorities();
     assert_eq!(a.len(), 2);
-    assert_eq!((a[0].name.as_str(), a[0].cacert.path.as_str()), ("ca", "x509ca/ca.pem"));
+    assert_eq!(
+        (a[0].name.as_str(), a[0].cacert.path.as_str()),
+        ("ca", "x509ca/ca.pem")
+    );
     assert_eq!(
         a[0].crl_uris,
         ["http://crl.example.net/ca.crl", "file:///var/crl/ca.crl"]
@@ -611,7 +620,10 @@ fn certificate_keys_are_read() {
         ]
     );
     assert_eq!(*k[0].secret, b"pass!".to_vec());
-    assert!(!format!("{:?}", k[0]).contains("pass"), "no passphrase in Debug");
+    assert!(
+        !format!("{:?}", k[0]).contains("pass"),
+        "no passphrase in Debug"
+    );
     assert_eq!(c.cred_files().count(), 12);
     // Without auth, swanctl's pubkey.
     let c = ok("connections:\n  c:\n    local: { certs: [a.pem] }\n    remote: {}\n");
@@ -654,22 +666,38 @@ secrets:
                 "connections.c.send_certreq",
                 "bad value \"maybe\" (expected yes or no)",
             ),
-            (5, "connections.c.local.certs", "empty: name at least one file"),
+            (
+                5,
+                "connections.c.local.certs",
+                "empty: name at least one file",
+            ),
             (
                 5,
                 "connections.c.local.certs",
                 "missing: auth pubkey needs our certificate",
             ),
             (6, "connections.c.remote.cacerts[0]", "empty"),
-            (8, "authorities.a.cacert", "missing: the authority's CA certificate"),
-            (9, "authorities.a.crl_uris[0]", "unsupported CRL URI \"ldap://x\""),
+            (
+                8,
+                "authorities.a.cacert",
+                "missing: the authority's CA certificate",
+            ),
+            (
+                9,
+                "authorities.a.crl_uris[0]",
+                "unsupported CRL URI \"ldap://x\"",
+            ),
             (
                 10,
                 "authorities.a.ocsp_uris",
                 "the swanctl key \"ocsp_uris\" is not supported yet",
             ),
             (13, "authorities.b", "both cacert and file"),
-            (16, "secrets.private[0].secret", "missing: the key file's passphrase"),
+            (
+                16,
+                "secrets.private[0].secret",
+                "missing: the key file's passphrase",
+            ),
             (17, "secrets.private[1].file", "missing: the key file"),
             (17, "secrets.private[1].extra", "unknown key \"extra\""),
             (18, "secrets.rsa", "expected a list of { file, secret }"),
@@ -713,13 +741,21 @@ secrets:
         "{}",
         w[0]
     );
-    assert!(w[1].starts_with("connection by-address: remote.id peer-3"), "{}", w[1]);
+    assert!(
+        w[1].starts_with("connection by-address: remote.id peer-3"),
+        "{}",
+        w[1]
+    );
     assert!(w[1].contains("(for 192.0.2.1)"), "{}", w[1]);
     // A %any secret is reported as such; no secret at all: nothing to warn about.
     let w = ok("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk, id: p }\nsecrets:\n  ike:\n    - { secret: x }\n").psk_warnings();
     assert_eq!(w.len(), 1);
     assert!(w[0].contains("(for any identity)"), "{}", w[0]);
-    assert!(ok("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk, id: p }\n").psk_warnings().is_empty());
+    assert!(
+        ok("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk, id: p }\n")
+            .psk_warnings()
+            .is_empty()
+    );
 }
 
 #[test]
