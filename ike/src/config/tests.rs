@@ -379,7 +379,7 @@ connections:
     local: { auth: pubkey, id: 'C=CH, XX=1' }
     remote: { auth: eap-tls, certs: [a.pem] }
   b:
-    local: { id: a@b }
+    local: { id: '%any' }
     remote: { auth: pks }
   c:
     remote: { auth: psk }
