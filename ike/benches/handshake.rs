@@ -77,6 +77,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
+        fragmentation: Default::default(),
     }
 }
 

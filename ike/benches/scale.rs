@@ -100,6 +100,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
+        fragmentation: Default::default(),
     }
 }
 

@@ -133,6 +133,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: c.lifetimes,
+        fragmentation: Default::default(),
     }
 }
 

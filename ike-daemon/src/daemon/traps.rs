@@ -126,6 +126,7 @@ mod tests {
             lifetimes: Default::default(),
             dpd_delay: Default::default(),
             encap: false,
+            fragmentation: Default::default(),
         }
     }
 

@@ -462,6 +462,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: Duration::ZERO,
+        fragmentation: Fragmentation::Yes,
     }
 }
 
