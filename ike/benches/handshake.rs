@@ -77,6 +77,10 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
+        local_auth: Default::default(),
+        remote_auth: Default::default(),
+        send_cert: Default::default(),
+        send_certreq: true,
         fragmentation: Default::default(),
     }
 }

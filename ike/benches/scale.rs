@@ -100,6 +100,10 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
+        local_auth: Default::default(),
+        remote_auth: Default::default(),
+        send_cert: Default::default(),
+        send_certreq: true,
         fragmentation: Default::default(),
     }
 }

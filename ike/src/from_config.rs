@@ -133,6 +133,10 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: c.lifetimes,
+        local_auth: Default::default(),
+        remote_auth: Default::default(),
+        send_cert: Default::default(),
+        send_certreq: true,
         fragmentation: Default::default(),
     }
 }

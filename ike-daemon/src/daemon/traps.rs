@@ -125,6 +125,10 @@ mod tests {
             children: vec![child.into()],
             lifetimes: Default::default(),
             dpd_delay: Default::default(),
+            local_auth: Default::default(),
+            remote_auth: Default::default(),
+            send_cert: Default::default(),
+            send_certreq: true,
             encap: false,
             fragmentation: Default::default(),
         }

@@ -129,8 +129,52 @@ pub struct PeerCfg {
     /// INFORMATIONAL); when its retransmissions run out the peer is dead.
     /// Zero: no checks.
     pub dpd_delay: Duration,
+    /// How we authenticate (swanctl's `local.auth`, `local.certs`). With
+    /// a certificate and `local_id` of ID type 0 (`%any`: no `local.id`
+    /// configured), our identity is the certificate's subject DN.
+    pub local_auth: LocalAuthCfg,
+    /// How the peer must authenticate (`remote.auth`, `remote.cacerts`,
+    /// `remote.pubkeys`, `remote.revocation`). A responder never accepts a
+    /// peer's AUTH of the other class (a signature for a PSK connection,
+    /// or the reverse).
+    pub remote_auth: RemoteAuthCfg,
+    /// When we send our certificates (swanctl's `send_cert`, default
+    /// [`SendCert::IfAsked`]).
+    pub send_cert: SendCert,
+    /// Whether we send CERTREQ payloads for our trusted CAs
+    /// (`send_certreq`, default yes; only with certificate authentication
+    /// of the peer).
+    pub send_certreq: bool,
     /// IKE fragmentation (RFC 7383, swanctl's `fragmentation`).
     pub fragmentation: Fragmentation,
+}
+
+/// How we authenticate ourselves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum LocalAuthCfg {
+    /// With a pre-shared key from the [`PskStore`].
+    #[default]
+    Psk,
+}
+
+/// How the peer must authenticate.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RemoteAuthCfg {
+    /// With a pre-shared key from the [`PskStore`].
+    #[default]
+    Psk,
+}
+
+/// When we send our certificate and its chain (swanctl's `send_cert`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SendCert {
+    /// In every IKE_AUTH message that authenticates us.
+    Always,
+    /// Only if the peer sent a CERTREQ (strongSwan's default).
+    #[default]
+    IfAsked,
+    /// Never (the peer has our certificate or public key).
+    Never,
 }
 
 /// IKE fragmentation (RFC 7383) of a connection, with strongSwan's

@@ -462,6 +462,10 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         encap: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: Duration::ZERO,
+        local_auth: Default::default(),
+        remote_auth: Default::default(),
+        send_cert: Default::default(),
+        send_certreq: true,
         fragmentation: Fragmentation::Yes,
     }
 }
