@@ -1,9 +1,10 @@
 //! `cargo run -p swanctl-compat --example corpus -- DIR`: loads every
 //! `swanctl.conf` under DIR (an unpacked copy of strongSwan's test
 //! scenarios, `scripts/corpus.sh`), skipping IKEv1 ones, and prints how
-//! many load and what blocks the rest: for each problem message (file
-//! names, lines and quoted values replaced by placeholders), how many
-//! configurations it blocks.
+//! many load and what blocks the rest: for each problem message (the
+//! algorithm lists of proposals merged into one), how many configurations
+//! it blocks. Only the configuration is read: the corpus has no
+//! credential files.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -54,6 +54,7 @@
 //! ```
 
 mod convert;
+pub mod creds;
 mod parse;
 mod resolve;
 mod yaml_out;
