@@ -21,8 +21,7 @@ use crate::config::{
 use crate::crypto::Secret;
 use crate::pki::{Certificate, Crl, KeyType, PrivateKey, PublicKey, TrustStore};
 use crate::sa::{
-    AddrSpec, ChildCfg, LocalAuthCfg, LocalCred, PeerCfg, PskStore, RemoteAuthCfg, SendCert,
-    TsCfg,
+    AddrSpec, ChildCfg, LocalAuthCfg, LocalCred, PeerCfg, PskStore, RemoteAuthCfg, SendCert, TsCfg,
 };
 use crate::wire::AddressRange;
 use crate::wire::codes::IdType;
@@ -282,8 +281,7 @@ fn local_cred(
         )));
         return None;
     }
-    let key = match PrivateKey::from_pem_or_der(&kf.bytes, kf.passphrase.as_ref().map(|p| &p[..]))
-    {
+    let key = match PrivateKey::from_pem_or_der(&kf.bytes, kf.passphrase.as_ref().map(|p| &p[..])) {
         Ok(k) => k,
         Err(e) => {
             issues.push(place.issue(format!("{}: {e}", kf.path)));
@@ -940,7 +938,13 @@ secrets:
             "t",
         )
         .unwrap();
-        let p = peers(&c, &Resolved::new(), Ports::default(), &Credentials::default()).unwrap();
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports::default(),
+            &Credentials::default(),
+        )
+        .unwrap();
         assert_eq!(
             p[0].local_id,
             Identification {
@@ -955,10 +959,16 @@ secrets:
     #[test]
     fn unresolved_names_are_left_out_and_ports_follow_the_daemon() {
         let c = cfg();
-        let p = peers(&c, &Resolved::new(), Ports {
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports {
                 ike: 5500,
                 natt: 5501,
-            }, &Credentials::default()).unwrap();
+            },
+            &Credentials::default(),
+        )
+        .unwrap();
         assert_eq!(p[0].remote_addrs.len(), 2);
         assert_eq!(p[0].local_port, 5500, "default 500 means the daemon's port");
         assert_eq!(p[1].local_port, 4501, "an explicit port stays");

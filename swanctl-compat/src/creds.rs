@@ -82,7 +82,7 @@ struct Loader<'a> {
     keys_read: HashSet<PathBuf>,
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
     fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
         if p.is_absolute() {
@@ -214,8 +214,9 @@ impl Loader<'_> {
     }
 
     /// The passphrase the secrets give for `file`, and which secret.
-    fn passphrase(&self, file: &Path) -> Option<(&CredFile, KeyKind, Zeroizing<Vec<u8>>)> {
-        self.config
+    fn passphrase(&self, file: &Path) -> Option<(&'a CredFile, KeyKind, Zeroizing<Vec<u8>>)> {
+        let config: &'a Config = self.config;
+        config
             .key_secrets()
             .iter()
             .find(|s| self.resolve(&s.file.path) == file)

@@ -213,7 +213,11 @@ fn every_credential_problem_is_reported_with_its_file() {
     let p = pki();
     let dir = temp_dir("errors");
     layout(&dir, &p);
-    write(&dir, "x509ca/junk.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    write(
+        &dir,
+        "x509ca/junk.pem",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
     write(&dir, "x509crl/bad.crl", "not a crl");
     write(&dir, "private/bad.key", "not a key");
     write(&dir, "x509ca/.hidden", "ignored");
@@ -225,7 +229,7 @@ fn every_credential_problem_is_reported_with_its_file() {
     has("DIR/x509crl/bad.crl:0: (x509crl/): ");
     has("DIR/private/bad.key:0: (private/): not a usable private key");
     // A named file that is missing: at the key that names it.
-    has("DIR/swanctl.conf:21: connections.raw.remote.pubkeys: DIR/pubkey/peer.pub: cannot read");
+    has("DIR/swanctl.conf:23: connections.raw.remote.pubkeys: DIR/pubkey/peer.pub: cannot read");
     assert_eq!(e.len(), 4, "{e:#?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -261,7 +265,10 @@ fn a_certificate_needs_its_private_key() {
     let e = from_config::peers(&config, &Resolved::new(), Ports::default(), &creds.unwrap())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("has a ECDSA P-256 key, which local.auth does not allow"), "{e}");
+    assert!(
+        e.contains("has a ECDSA P-256 key, which local.auth does not allow"),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -275,20 +282,23 @@ fn an_encrypted_key_needs_its_passphrase() {
     let info = pkcs8::PrivateKeyInfo::from_der(&p.gw_key_der).unwrap();
     // PBKDF2 with few iterations: the test's speed, not the key's safety.
     let params =
-        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(1000, &[7; 16], &[9; 16])
-            .unwrap();
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(1000, &[7; 16], &[9; 16]).unwrap();
     let enc = info.encrypt_with_params(params, b"open sesame").unwrap();
     write(&dir, "private/gw.der", enc.as_bytes());
     let (_, creds) = load(&dir, "swanctl.conf");
     let e = creds.unwrap_err();
     assert!(
-        e[0].starts_with("DIR/private/gw.der:0: (private/): the key is encrypted: give its \
-             passphrase in secrets.private"),
+        e[0].starts_with(
+            "DIR/private/gw.der:0: (private/): the key is encrypted: give its \
+             passphrase in secrets.private"
+        ),
         "{e:#?}"
     );
     // With a wrong passphrase: reported at the secret.
     let with = |secret: &str| {
-        format!("{SWANCTL}secrets {{\n  private-gw {{\n    file = gw.der\n    secret = {secret}\n  }}\n}}\n")
+        format!(
+            "{SWANCTL}secrets {{\n  private-gw {{\n    file = gw.der\n    secret = {secret}\n  }}\n}}\n"
+        )
     };
     write(&dir, "swanctl.conf", with("wrong"));
     let (_, creds) = load(&dir, "swanctl.conf");
@@ -301,5 +311,39 @@ fn an_encrypted_key_needs_its_passphrase() {
     let (config, creds) = load(&dir, "swanctl.conf");
     let creds = creds.unwrap_or_else(|e| panic!("{e:#?}"));
     check_peers(&config, &creds, &p);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn certificates_that_expire_within_the_window_are_listed() {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name = dn("Short CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.not_after = rcgen::date_time_ymd(2100, 1, 1);
+    let pem = ca.self_signed(&key).unwrap().pem();
+    let dir = temp_dir("expiry");
+    write(&dir, "x509ca/ca.pem", pem);
+    write(&dir, "iked.yaml", "connections: {}\n");
+    let (config, creds) = load(&dir, "iked.yaml");
+    let creds = creds.unwrap_or_else(|e| panic!("{e:#?}"));
+    let store = from_config::trust_store(&config, &creds);
+    let end = store.anchors()[0].not_after();
+    let day = 86_400;
+    let soon = from_config::expiring(&[], &store, end - 10 * day, 30 * day);
+    assert_eq!(
+        soon,
+        [(
+            "CA certificate",
+            "C=CH, O=Example, CN=Short CA".to_string(),
+            end
+        )]
+    );
+    assert!(from_config::expiring(&[], &store, end - 31 * day, 30 * day).is_empty());
+    // Expired ones too.
+    assert_eq!(
+        from_config::expiring(&[], &store, end + day, 30 * day).len(),
+        1
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

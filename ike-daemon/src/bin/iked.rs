@@ -148,9 +148,8 @@ fn main() -> ExitCode {
 
     if let Some(path) = args.check_config {
         // The configuration, then its credentials as the daemon reads them.
-        let checked = daemon::load_config_as(&path, args.format).and_then(|c| {
-            daemon::creds::check(&c, &path).map(|warnings| (c, warnings))
-        });
+        let checked = daemon::load_config_as(&path, args.format)
+            .and_then(|c| daemon::creds::check(&c, &path).map(|warnings| (c, warnings)));
         return match checked {
             Ok((c, warnings)) => {
                 for w in &warnings {

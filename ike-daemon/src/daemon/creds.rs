@@ -21,6 +21,7 @@ pub const EXPIRY_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 pub const EXPIRY_CHECK_EVERY: Duration = Duration::from_secs(86_400);
 
 /// Everything the engine gets from a configuration.
+#[derive(Debug)]
 pub struct Loaded {
     /// The peer configurations.
     pub peers: Vec<Arc<PeerCfg>>,
@@ -137,6 +138,31 @@ mod tests {
         assert_eq!(date(1_767_225_600), "2026-01-01 00:00:00 UTC");
         assert_eq!(date(1_767_225_600 - 1), "2025-12-31 23:59:59 UTC");
         assert_eq!(date(-86_400), "1969-12-31 00:00:00 UTC");
+    }
+
+    #[test]
+    fn check_config_reads_the_credentials_and_gives_the_warnings() {
+        #![allow(clippy::unwrap_used)]
+        let dir = std::env::temp_dir().join(format!("iked-check-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("x509ca")).unwrap();
+        let path = dir.join("iked.yaml");
+        let yaml = "connections:\n  b:\n    local: { auth: psk, id: gw-a }\n    remote: { auth: psk, id: peer-b }\nsecrets:\n  ike:\n    - { ids: [gw-a], secret: s }\n";
+        std::fs::write(&path, yaml).unwrap();
+        let config = Config::from_yaml_str(yaml, "iked.yaml").unwrap();
+        let w = check(&config, &path).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("anyone holding that secret can claim peer-b"),
+            "{w:?}"
+        );
+        // A malformed file in a folder fails the check, naming it.
+        std::fs::write(dir.join("x509ca/bad.pem"), "junk").unwrap();
+        let e = check(&config, &path).unwrap_err();
+        assert!(
+            e.contains("x509ca/bad.pem:0: (x509ca/): not a certificate"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

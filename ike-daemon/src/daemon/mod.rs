@@ -288,11 +288,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let creds::Loaded { peers, store } =
         creds::build(&config, &credentials, &resolved, opts.ports).map_err(DaemonError::Config)?;
     drop(credentials);
-    for w in creds::expiry_warnings(
-        &from_config::own_certs(&peers),
-        &store,
-        creds::unix_now(),
-    ) {
+    for w in creds::expiry_warnings(&from_config::own_certs(&peers), &store, creds::unix_now()) {
         warn!("{w}");
     }
     let config = Arc::new(config);

@@ -728,7 +728,15 @@ impl Config {
 
     /// Attaches file names to the places recorded while building.
     fn name_places(&mut self, name: &dyn Fn(&str) -> String) {
-        let fix = |f: &mut CredFile| f.at.file = name(&f.at.file);
+        self.map_places(&|p: &mut Place| p.file = name(&p.file));
+    }
+
+    /// Changes every place the configuration recorded (of its credential
+    /// files): for a front end whose key paths differ from the YAML's
+    /// (swanctl-compat names `secrets.private-gw.file` for
+    /// `secrets.private[0].file`).
+    pub fn map_places(&mut self, f: &dyn Fn(&mut Place)) {
+        let fix = |c: &mut CredFile| f(&mut c.at);
         for c in &mut self.connections {
             c.local
                 .certs
