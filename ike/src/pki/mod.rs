@@ -19,9 +19,12 @@ pub mod key;
 pub mod sig;
 pub mod store;
 
-pub use key::{KeyType, PrivateKey, PublicKey};
+#[cfg(test)]
+mod tests;
+
+pub use key::{KeyType, PemBlock, PrivateKey, PublicKey, looks_like_pem, pem_blocks};
 pub use sig::{
-    HashAlg, SigScheme, decode_signature_auth, encode_signature_auth,
+    HashAlg, SigScheme, classic_method, decode_signature_auth, encode_signature_auth,
     scheme_from_algorithm_identifier, sign_classic, verify_classic,
 };
 
