@@ -99,8 +99,8 @@ mod tests;
 
 pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, IkeLifetimes, LocalAuthCfg, Mode, PeerCfg,
-    PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, Fragmentation, IkeLifetimes, LocalAuthCfg,
+    MIN_FRAGMENT_SIZE, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use ts::narrow;
