@@ -160,10 +160,11 @@ pub fn peers(
     creds: &Credentials,
 ) -> Result<Vec<PeerCfg>, ConfigError> {
     let mut issues = Vec::new();
+    let mut cache = CredCache::default();
     let peers = config
         .connections()
         .iter()
-        .map(|c| peer(c, resolved, ports, creds, &mut issues))
+        .map(|c| peer(c, resolved, ports, creds, &mut cache, &mut issues))
         .collect();
     if issues.is_empty() {
         Ok(peers)
@@ -171,6 +172,13 @@ pub fn peers(
         Err(ConfigError { issues })
     }
 }
+
+/// The credentials made so far, so that connections with the same
+/// certificates, key and padding share one [`LocalCred`] (a private key is
+/// parsed, and an encrypted one decrypted, once per credential, not once
+/// per connection).
+#[derive(Default)]
+struct CredCache(HashMap<(usize, Vec<Vec<u8>>, bool), Arc<LocalCred>>);
 
 fn certs_of<'c>(
     f: &CredFile,
@@ -213,8 +221,9 @@ fn key_allowed(auth: &AuthMethod, key_type: KeyType) -> bool {
 fn local_cred(
     c: &Connection,
     creds: &Credentials,
+    cache: &mut CredCache,
     issues: &mut Vec<ConfigIssue>,
-) -> Option<LocalCred> {
+) -> Option<Arc<LocalCred>> {
     let before = issues.len();
     let mut certs: Vec<Arc<Certificate>> = Vec::new();
     for f in &c.local.certs {
@@ -261,10 +270,11 @@ fn local_cred(
         }
     }
     let end = certs.first()?.clone();
-    let Some(kf) = creds
+    let Some((key_index, kf)) = creds
         .keys
         .iter()
-        .find(|k| k.public.spki_der() == end.public_key().spki_der())
+        .enumerate()
+        .find(|(_, k)| k.public.spki_der() == end.public_key().spki_der())
     else {
         issues.push(place.issue(format!(
             "no private key for the certificate '{}' (looked in private/, rsa/, ecdsa/, pkcs8/ \
@@ -281,6 +291,16 @@ fn local_cred(
         )));
         return None;
     }
+    let rsa_pss = matches!(&c.local.auth, AuthMethod::Pubkey(v)
+        if !v.is_empty() && v.iter().all(|k| k.key == SigKey::RsaPss));
+    let id = (
+        key_index,
+        certs.iter().map(|c| c.der().to_vec()).collect::<Vec<_>>(),
+        rsa_pss,
+    );
+    if let Some(cred) = cache.0.get(&id) {
+        return Some(cred.clone());
+    }
     let key = match PrivateKey::from_pem_or_der(&kf.bytes, kf.passphrase.as_ref().map(|p| &p[..])) {
         Ok(k) => k,
         Err(e) => {
@@ -288,10 +308,10 @@ fn local_cred(
             return None;
         }
     };
-    let rsa_pss = matches!(&c.local.auth, AuthMethod::Pubkey(v)
-        if !v.is_empty() && v.iter().all(|k| k.key == SigKey::RsaPss));
     let mut cred = LocalCred::new(key, certs);
     cred.rsa_pss = rsa_pss;
+    let cred = Arc::new(cred);
+    cache.0.insert(id, cred.clone());
     Some(cred)
 }
 
@@ -340,9 +360,10 @@ pub fn check_credentials(
 ) -> Result<Vec<Arc<Certificate>>, ConfigError> {
     let mut issues = Vec::new();
     let mut own = Vec::new();
+    let mut cache = CredCache::default();
     for c in config.connections() {
         if c.local.auth != AuthMethod::Psk
-            && let Some(cred) = local_cred(c, creds, &mut issues)
+            && let Some(cred) = local_cred(c, creds, &mut cache, &mut issues)
         {
             own.extend(cred.certs.first().cloned());
         }
@@ -427,14 +448,15 @@ fn peer(
     resolved: &Resolved,
     ports: Ports,
     creds: &Credentials,
+    cache: &mut CredCache,
     issues: &mut Vec<ConfigIssue>,
 ) -> PeerCfg {
     let local_addrs = addr_specs(&c.local_addrs, resolved, &c.name, "local_addrs");
     let remote_addrs = addr_specs(&c.remote_addrs, resolved, &c.name, "remote_addrs");
     let local_auth = match c.local.auth {
         AuthMethod::Psk => LocalAuthCfg::Psk,
-        _ => match local_cred(c, creds, issues) {
-            Some(cred) => LocalAuthCfg::Pubkey(Arc::new(cred)),
+        _ => match local_cred(c, creds, cache, issues) {
+            Some(cred) => LocalAuthCfg::Pubkey(cred),
             None => LocalAuthCfg::Psk,
         },
     };

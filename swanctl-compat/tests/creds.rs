@@ -160,6 +160,11 @@ fn check_peers(config: &Config, creds: &Credentials, p: &Pki) {
     };
     assert_eq!(cred.certs[0].der(), gw_cert[0].der());
     assert_eq!(raw.local_id.id_type, IdType::FQDN);
+    // The same certificate and key: one credential, its key parsed once.
+    let LocalAuthCfg::Pubkey(first) = &gw.local_auth else {
+        panic!()
+    };
+    assert!(std::sync::Arc::ptr_eq(first, cred));
     let RemoteAuthCfg::Pubkey { pubkeys, .. } = &raw.remote_auth else {
         panic!()
     };
