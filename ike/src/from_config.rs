@@ -242,6 +242,29 @@ fn local_cred(
             line: c.line,
             path: format!("connections.{}.local", c.name),
         });
+    if certs.is_empty()
+        && let Some(f) = c.local.pubkeys.first()
+    {
+        // A raw public key: its private key signs, no certificate is sent.
+        let Some(public) = creds.pubkey_files.get(&f.path) else {
+            issues.push(f.at.issue(format!("{}: not loaded", f.path)));
+            return None;
+        };
+        let Some((index, kf)) = creds
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(_, k)| k.public.spki_der() == public.spki_der())
+        else {
+            issues.push(f.at.issue(format!(
+                "{}: no private key for this public key (looked in private/, rsa/, ecdsa/, \
+                 pkcs8/ and the secrets' files)",
+                f.path
+            )));
+            return None;
+        };
+        return key_cred(c, kf, index, Vec::new(), &f.at, cache, issues);
+    }
     if certs.is_empty() {
         // No certs: the certificate in x509/ that names local.id and whose
         // key we have, as charon finds it.
@@ -283,10 +306,27 @@ fn local_cred(
         )));
         return None;
     };
+    key_cred(c, kf, key_index, certs, &place, cache, issues)
+}
+
+/// The credential of the key `kf` (`creds.keys[key_index]`) and `certs`,
+/// shared with the connections that have the same.
+fn key_cred(
+    c: &Connection,
+    kf: &KeyFile,
+    key_index: usize,
+    certs: Vec<Arc<Certificate>>,
+    place: &config::Place,
+    cache: &mut CredCache,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Arc<LocalCred>> {
     if !key_allowed(&c.local.auth, kf.public.key_type()) {
+        let what = match certs.first() {
+            Some(end) => format!("the certificate '{}'", end.subject_text()),
+            None => "the public key".to_owned(),
+        };
         issues.push(place.issue(format!(
-            "the certificate '{}' has a {} key, which local.auth does not allow",
-            end.subject_text(),
+            "{what} has a {} key, which local.auth does not allow",
             kf.public.key_type()
         )));
         return None;

@@ -274,6 +274,7 @@ impl<'a> Loader<'a> {
             certs.extend(&c.local.certs);
             certs.extend(&c.remote.certs);
             certs.extend(&c.remote.cacerts);
+            pubkeys.extend(&c.local.pubkeys);
             pubkeys.extend(&c.remote.pubkeys);
         }
         certs.extend(config.authorities().iter().map(|a| &a.cacert));

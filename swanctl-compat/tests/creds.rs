@@ -23,6 +23,7 @@ struct Pki {
     gw_pem: String,
     gw_key_pem: String,
     gw_key_der: Vec<u8>,
+    gw_pub_pem: String,
     peer_key_pub_pem: String,
 }
 
@@ -51,6 +52,7 @@ fn pki() -> Pki {
         gw_pem: gw_cert.pem(),
         gw_key_pem: gw_key.serialize_pem(),
         gw_key_der: gw_key.serialize_der(),
+        gw_pub_pem: gw_key.public_key_pem(),
         peer_key_pub_pem: peer_key.public_key_pem(),
     }
 }
@@ -101,6 +103,16 @@ connections {
       pubkeys = peer.pub
     }
   }
+  rawkey {
+    local {
+      auth = ecdsa
+      pubkeys = gw.pub
+    }
+    remote {
+      auth = pubkey
+      pubkeys = peer.pub
+    }
+  }
 }
 ";
 
@@ -110,6 +122,7 @@ fn layout(dir: &Path, p: &Pki) {
     write(dir, "x509ca/ca.pem", &p.ca_pem);
     write(dir, "private/gw.der", &p.gw_key_der);
     write(dir, "pubkey/peer.pub", &p.peer_key_pub_pem);
+    write(dir, "pubkey/gw.pub", &p.gw_pub_pem);
 }
 
 fn load(dir: &Path, file: &str) -> (Config, Result<Credentials, Vec<String>>) {
@@ -169,6 +182,15 @@ fn check_peers(config: &Config, creds: &Credentials, p: &Pki) {
         panic!()
     };
     assert_eq!(pubkeys.len(), 1);
+    // A raw public key of ours: its private key signs, no certificate.
+    let LocalAuthCfg::Pubkey(rawkey) = &peers[2].local_auth else {
+        panic!("{:?}", peers[2].local_auth)
+    };
+    assert!(rawkey.certs.is_empty());
+    assert_eq!(
+        rawkey.key.public_key().spki_der(),
+        gw_cert[0].public_key().spki_der()
+    );
     // The CA of x509ca/ is a trust anchor.
     let store = from_config::trust_store(config, creds);
     assert_eq!(store.anchors().len(), 1);

@@ -446,6 +446,9 @@ pub struct LocalAuth {
     /// `certs`: our certificate (the first file's first certificate) and
     /// what else they hold (intermediates we send).
     pub certs: Vec<CredFile>,
+    /// `pubkeys`: without `certs`, our raw public key (the first file's),
+    /// signed for with its private key; the peer has it configured.
+    pub pubkeys: Vec<CredFile>,
 }
 
 /// `connections.<name>.remote`.
@@ -717,6 +720,7 @@ impl Config {
             c.local
                 .certs
                 .iter()
+                .chain(&c.local.pubkeys)
                 .chain(&c.remote.certs)
                 .chain(&c.remote.cacerts)
                 .chain(&c.remote.pubkeys)
@@ -741,6 +745,7 @@ impl Config {
             c.local
                 .certs
                 .iter_mut()
+                .chain(&mut c.local.pubkeys)
                 .chain(&mut c.remote.certs)
                 .chain(&mut c.remote.cacerts)
                 .chain(&mut c.remote.pubkeys)
