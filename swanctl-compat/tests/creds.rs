@@ -257,7 +257,9 @@ fn every_credential_problem_is_reported_with_its_file() {
     has("DIR/private/bad.key:0: (private/): not a usable private key");
     // A named file that is missing: at the key that names it.
     has("DIR/swanctl.conf:23: connections.raw.remote.pubkeys: DIR/pubkey/peer.pub: cannot read");
-    assert_eq!(e.len(), 4, "{e:#?}");
+    // ... at each key that names it.
+    has("DIR/swanctl.conf:33: connections.rawkey.remote.pubkeys: DIR/pubkey/peer.pub: cannot read");
+    assert_eq!(e.len(), 5, "{e:#?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -331,7 +333,7 @@ fn an_encrypted_key_needs_its_passphrase() {
     let (_, creds) = load(&dir, "swanctl.conf");
     let e = creds.unwrap_err();
     assert!(
-        e[0].starts_with("DIR/swanctl.conf:29: secrets.private-gw.file: DIR/private/gw.der: not a usable private key"),
+        e[0].starts_with("DIR/swanctl.conf:39: secrets.private-gw.file: DIR/private/gw.der: not a usable private key"),
         "{e:#?}"
     );
     write(&dir, "swanctl.conf", with("\"open sesame\""));
