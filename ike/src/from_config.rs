@@ -178,7 +178,11 @@ pub fn peers(
 /// parsed, and an encrypted one decrypted, once per credential, not once
 /// per connection).
 #[derive(Default)]
-struct CredCache(HashMap<(usize, Vec<Vec<u8>>, bool), Arc<LocalCred>>);
+struct CredCache(HashMap<CredId, Arc<LocalCred>>);
+
+/// A credential's identity: the key's index in [`Credentials::keys`], the
+/// certificates' DER, RSA-PSS.
+type CredId = (usize, Vec<Vec<u8>>, bool);
 
 fn certs_of<'c>(
     f: &CredFile,
