@@ -236,7 +236,9 @@ fn get(inner: &Inner, uri: &str) -> Result<Vec<u8>, String> {
 /// The bytes are a CRL (the first, if several): its nextUpdate.
 fn check(bytes: &[u8]) -> Result<Option<i64>, String> {
     let crls = Crl::parse_pem_or_der(bytes).map_err(|e| format!("not a CRL: {e}"))?;
-    let first = crls.first().ok_or_else(|| "no CRL in the answer".to_owned())?;
+    let first = crls
+        .first()
+        .ok_or_else(|| "no CRL in the answer".to_owned())?;
     Ok(first.next_update())
 }
 
@@ -336,7 +338,10 @@ mod tests {
             format!("http://{}/b.crl", garbage.addr),
         ];
         let e = rt().block_on(f.fetch(&uris)).unwrap_err();
-        assert!(e.contains("ldap://ldap.example/cn=crl: only http://"), "{e}");
+        assert!(
+            e.contains("ldap://ldap.example/cn=crl: only http://"),
+            "{e}"
+        );
         assert!(e.contains("a.crl: http status: 404"), "{e}");
         assert!(e.contains("b.crl: not a CRL"), "{e}");
         // A failed URI is not tried again for a while.
@@ -386,7 +391,11 @@ mod tests {
             let mut tasks = Vec::new();
             for i in 0..6 {
                 let f = f.clone();
-                let u = if i % 2 == 0 { uri.clone() } else { uri2.clone() };
+                let u = if i % 2 == 0 {
+                    uri.clone()
+                } else {
+                    uri2.clone()
+                };
                 tasks.push(tokio::spawn(async move { f.fetch(&[u]).await }));
             }
             for t in tasks {
@@ -397,7 +406,11 @@ mod tests {
         // the slot), one after the other: two delays at least.
         assert_eq!(s.hits.load(Ordering::SeqCst), 1);
         assert_eq!(other.hits.load(Ordering::SeqCst), 1);
-        assert!(t.elapsed() >= Duration::from_millis(600), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(600),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
@@ -472,14 +485,19 @@ mod tests {
             let alg = tlv(
                 0x30,
                 &[
-                    &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b][..],
+                    &[
+                        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+                    ][..],
                     &[0x05, 0x00],
                 ]
                 .concat(),
             );
             let cn = tlv(
                 0x31,
-                &tlv(0x30, &[&[0x06, 0x03, 0x55, 0x04, 0x03][..], &tlv(0x0c, b"t")].concat()),
+                &tlv(
+                    0x30,
+                    &[&[0x06, 0x03, 0x55, 0x04, 0x03][..], &tlv(0x0c, b"t")].concat(),
+                ),
             );
             let issuer = tlv(0x30, &cn);
             let revoked = tlv(
