@@ -3,10 +3,12 @@
 //! the peer configuration by identity, and the first Child SA.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::info;
 
+use super::config::{PeerCfg, RemoteAuthCfg};
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
 use super::endpoint::Ctx;
 use super::ike_sa::{
@@ -19,6 +21,7 @@ use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
 use crate::crypto::proposal::{self, SelectOptions};
 use crate::wire::codes::{AuthMethod, ExchangeType, IdType, NotifyType};
+use crate::wire::sa::Proposal;
 use crate::wire::{Authentication, Identification, Message, Notify, Payload};
 
 /// Whether `got` is the configured identity `want` (FQDN and RFC822
@@ -40,6 +43,96 @@ fn addr_id(ip: IpAddr) -> Identification {
         IpAddr::V4(a) => Identification::ipv4(a),
         IpAddr::V6(a) => Identification::ipv6(a),
     }
+}
+
+/// How well a configured identity (`None`: `%any`) matches one received,
+/// strongSwan's ranks: exact before a wildcard (a DN with `*` RDNs)
+/// before `%any`; `None`: no match.
+pub(crate) fn id_rank(want: Option<&Identification>, got: &Identification) -> Option<u8> {
+    match want {
+        None => Some(1),
+        Some(w) if w.id_type == IdType(0) => Some(1),
+        Some(w) if id_matches(w, got) => Some(3),
+        Some(_) => None,
+    }
+}
+
+/// The class of authentication an AUTH method belongs to: a connection
+/// accepts only its own (a PSK connection never a signature, a
+/// certificate connection never a PSK MAC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuthClass {
+    Psk,
+    Pubkey,
+}
+
+impl AuthClass {
+    /// The class of a received AUTH method; `None`: one we do not do.
+    pub(crate) fn of(method: AuthMethod) -> Option<Self> {
+        match method {
+            AuthMethod::SHARED_KEY_MIC => Some(Self::Psk),
+            AuthMethod::RSA_SIG
+            | AuthMethod::ECDSA_SHA256_P256
+            | AuthMethod::ECDSA_SHA384_P384
+            | AuthMethod::ECDSA_SHA512_P521
+            | AuthMethod::DIGITAL_SIGNATURE => Some(Self::Pubkey),
+            _ => None,
+        }
+    }
+
+    /// The class a connection wants of its peer.
+    pub(crate) fn wanted(p: &PeerCfg) -> Self {
+        match p.remote_auth {
+            RemoteAuthCfg::Psk => Self::Psk,
+        }
+    }
+}
+
+/// Responder: the connection for a peer that sent `idi` (and `idr`, the
+/// identity it wants of us) and authenticates with `method`, among the
+/// `candidates` that match the addresses (best address match first), as
+/// strongSwan chooses: the best identity match over both identities
+/// (exact before wildcard before `%any`), of those the ones whose
+/// authentication class is the peer's, then the best address match; the
+/// connection must allow the IKE proposal already chosen.
+pub(crate) fn choose_peer(
+    candidates: &[Arc<PeerCfg>],
+    idi: &Identification,
+    idr: Option<&Identification>,
+    method: AuthMethod,
+    negotiated: &Proposal,
+) -> Option<Arc<PeerCfg>> {
+    let class = AuthClass::of(method)?;
+    let mut best: Option<(u8, &Arc<PeerCfg>)> = None;
+    for p in candidates {
+        let Some(remote) = id_rank(p.remote_id.as_ref(), idi) else {
+            continue;
+        };
+        let local = match idr {
+            None => 1,
+            Some(r) => match id_rank(Some(&p.local_id), r) {
+                Some(n) => n,
+                None => continue,
+            },
+        };
+        if AuthClass::wanted(p) != class
+            || proposal::select(
+                &p.ike_proposals,
+                std::slice::from_ref(negotiated),
+                SelectOptions::default(),
+            )
+            .is_err()
+        {
+            continue;
+        }
+        let rank = remote.saturating_add(local);
+        // The candidates come best address match first: on a tie the
+        // earlier one stays.
+        if best.is_none_or(|(b, _)| rank > b) {
+            best = Some((rank, p));
+        }
+    }
+    best.map(|(_, p)| p.clone())
 }
 
 fn ids(
@@ -339,23 +432,14 @@ impl IkeSa {
         let Some(negotiated) = self.keys.as_ref().map(|k| k.proposal.clone()) else {
             return;
         };
-        let fits = |p: &super::PeerCfg| {
-            p.remote_id.as_ref().is_none_or(|r| id_matches(r, idi))
-                && idr.is_none_or(|r| id_matches(&p.local_id, r))
-                && proposal::select(
-                    &p.ike_proposals,
-                    std::slice::from_ref(&negotiated),
-                    SelectOptions::default(),
-                )
-                .is_ok()
-        };
-        let Some(cfg) = self.candidates.iter().find(|p| fits(p)).cloned() else {
+        let Some(cfg) = choose_peer(&self.candidates, idi, idr, auth.method, &negotiated) else {
             info!(
-                "{}: no peer config found for '{}'...'{}'",
+                "{}: no peer config found for '{}'...'{}' with {} authentication",
                 self.name(),
                 IdDisplay(idi),
                 idr.map(|i| IdDisplay(i).to_string())
-                    .unwrap_or_else(|| "%any".into())
+                    .unwrap_or_else(|| "%any".into()),
+                auth.method
             );
             self.refuse_auth(ctx, mid);
             return;
