@@ -7,6 +7,8 @@
 //!   AUTH, proposals; behind the [`crypto::CryptoProvider`] trait.
 //!
 //! - [`sa`]: the IKE SA state machines behind the sans-IO [`sa::Endpoint`].
+//! - [`pki`]: keys, signatures (RFC 7427), X.509 certificates, chains,
+//!   CRLs and the trust store.
 //! - [`from_config`]: the configuration as the engine's peer configurations
 //!   and pre-shared keys.
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
@@ -25,6 +27,7 @@ pub mod crypto;
 pub mod display;
 mod error;
 pub mod from_config;
+pub mod pki;
 pub mod sa;
 mod sk;
 pub mod wire;

@@ -1,0 +1,1 @@
+//! Certificate chain building and validation to trust anchors (filled by the `x509` work).

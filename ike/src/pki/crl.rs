@@ -1,0 +1,1 @@
+//! Certificate revocation lists (filled by the `x509` work).
