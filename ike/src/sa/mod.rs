@@ -87,6 +87,7 @@ mod informational;
 mod lifetimes;
 mod natt;
 mod outside;
+mod pubkey;
 mod reauth;
 mod reqids;
 mod timers;
@@ -100,12 +101,12 @@ mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
     AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, IkeLifetimes, LocalAuthCfg, Mode, PeerCfg,
-    PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    LocalCred, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
-    CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits,
+    CommandError, CrlFetch, CrlFetched, CrlReq, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits,
     KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };
