@@ -81,6 +81,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         remote_auth: Default::default(),
         send_cert: Default::default(),
         send_certreq: true,
+        fragmentation: Default::default(),
     }
 }
 

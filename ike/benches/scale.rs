@@ -104,6 +104,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         remote_auth: Default::default(),
         send_cert: Default::default(),
         send_certreq: true,
+        fragmentation: Default::default(),
     }
 }
 

@@ -76,6 +76,11 @@ struct Args {
     /// charon.cookie_threshold); 0: always a COOKIE, `off`: never.
     #[arg(long, value_name = "N|off", default_value = "30", value_parser = threshold)]
     cookie_threshold: Threshold,
+    /// Largest IP datagram of an IKE fragment (RFC 7383), IP and UDP
+    /// headers included (strongSwan's charon.fragment_size); 0: 576 for
+    /// IPv4, 1280 for IPv6.
+    #[arg(long, value_name = "BYTES", default_value_t = 1280, value_parser = fragment_size)]
+    fragment_size: usize,
 }
 
 /// A count, or `off` (None).
@@ -104,6 +109,16 @@ fn base(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (1.0..=10.0).contains(&v) => Ok(v),
         _ => Err(format!("'{s}': expected a factor from 1 to 10")),
+    }
+}
+
+fn fragment_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v == 0 || (ike::sa::MIN_FRAGMENT_SIZE..=65_535).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "'{s}': expected 0 or octets from {} to 65535",
+            ike::sa::MIN_FRAGMENT_SIZE
+        )),
     }
 }
 
@@ -177,6 +192,7 @@ fn main() -> ExitCode {
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
             cookie_threshold: args.cookie_threshold.0,
+            fragment_size: args.fragment_size,
             ..ike::sa::EndpointConfig::default()
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
@@ -260,5 +276,20 @@ mod tests {
         );
         assert!(Args::try_parse_from(["iked", "--retransmit-timeout", "0"]).is_err());
         assert!(Args::try_parse_from(["iked", "--retransmit-base", "0.5"]).is_err());
+    }
+
+    #[test]
+    fn fragment_size_is_strongswans_with_its_zero() {
+        let f =
+            |v: &str| Args::try_parse_from(["iked", "--fragment-size", v]).map(|a| a.fragment_size);
+        assert_eq!(Args::try_parse_from(["iked"]).unwrap().fragment_size, 1280);
+        assert_eq!(f("0").unwrap(), 0);
+        assert_eq!(f("576").unwrap(), 576);
+        let e = f("100").unwrap_err();
+        assert!(
+            e.to_string().contains("expected 0 or octets from 256"),
+            "{e}"
+        );
+        assert!(f("65536").is_err());
     }
 }

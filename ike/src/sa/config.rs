@@ -148,6 +148,8 @@ pub struct PeerCfg {
     /// (`send_certreq`, default yes; only with certificate authentication
     /// of the peer).
     pub send_certreq: bool,
+    /// IKE fragmentation (RFC 7383, swanctl's `fragmentation`).
+    pub fragmentation: Fragmentation,
 }
 
 /// How we authenticate ourselves.
@@ -194,7 +196,11 @@ impl std::fmt::Debug for LocalCred {
             .field("rsa_pss", &self.rsa_pss)
             .field(
                 "certs",
-                &self.certs.iter().map(|c| c.subject_text()).collect::<Vec<_>>(),
+                &self
+                    .certs
+                    .iter()
+                    .map(|c| c.subject_text())
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -278,6 +284,33 @@ pub enum SendCert {
     Never,
 }
 
+/// IKE fragmentation (RFC 7383) of a connection, with strongSwan's
+/// meaning of swanctl's `fragmentation`. Fragments the peer sends are
+/// reassembled whatever this says, as strongSwan does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Fragmentation {
+    /// `yes` (the default): announce support in IKE_SA_INIT and send
+    /// encrypted messages larger than the fragment size in fragments if
+    /// the peer announced support too.
+    #[default]
+    Yes,
+    /// `accept`: announce support, never send fragments.
+    Accept,
+    /// `force`: as `yes`, and fragment even if the peer did not announce
+    /// support (strongSwan's IKEv2 meaning; IKE_SA_INIT is never
+    /// fragmented).
+    Force,
+    /// `no`: do not announce support, never send fragments.
+    No,
+}
+
+impl Fragmentation {
+    /// Whether we announce IKEV2_FRAGMENTATION_SUPPORTED.
+    pub fn announce(self) -> bool {
+        !matches!(self, Self::No)
+    }
+}
+
 impl PeerCfg {
     /// The child named `name`.
     pub fn child(&self, name: &str) -> Option<&Arc<ChildCfg>> {
@@ -325,6 +358,11 @@ impl PskStore for PskTable {
     }
 }
 
+/// The smallest [`EndpointConfig::fragment_size`] other than 0; a
+/// configured 1 to 255 is raised to it. (So an empty INFORMATIONAL
+/// message is never fragmented.)
+pub const MIN_FRAGMENT_SIZE: usize = 256;
+
 /// Endpoint-wide protocol settings (strongSwan's `charon.*` options).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EndpointConfig {
@@ -352,6 +390,11 @@ pub struct EndpointConfig {
     /// Interval of NAT keepalives (RFC 3948 2.3) from the side behind NAT
     /// (strongSwan's `charon.keep_alive`, 20 s); zero: none.
     pub keep_alive: Duration,
+    /// Largest IP datagram an IKE fragment is sent in (strongSwan's
+    /// `charon.fragment_size`, 1280); 0: 576 for IPv4, 1280 for IPv6.
+    /// The IP and UDP headers and the non-ESP marker are subtracted from
+    /// it for the IKE message.
+    pub fragment_size: usize,
 }
 
 impl Default for EndpointConfig {
@@ -367,6 +410,7 @@ impl Default for EndpointConfig {
             limits: ParseLimits::default(),
             natt_port: 4500,
             keep_alive: Duration::from_secs(20),
+            fragment_size: 1280,
         }
     }
 }

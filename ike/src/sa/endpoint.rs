@@ -15,8 +15,8 @@ use super::ike_sa::{IkeSa, KernelPurpose};
 use super::outside::{Outcome, Outside, Then, Waiting};
 use super::timers::Timers;
 use super::types::{
-    ChildInstall, CommandError, CrlFetch, CrlFetched, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp,
-    KernelReq, KernelResult, Transmit,
+    ChildInstall, CommandError, CrlFetch, CrlFetched, Event, IkeSaId, IkeSaInfo, KernelEvent,
+    KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };
 use super::window::{Held, Waits};
 use super::{ChildId, ike_init};

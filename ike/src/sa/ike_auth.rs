@@ -11,26 +11,26 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::config::{LocalAuthCfg, PeerCfg, RemoteAuthCfg};
-use super::pubkey;
-use super::types::CrlFetch;
-use super::window::{Held, Waits};
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
+use super::config::{LocalAuthCfg, PeerCfg, RemoteAuthCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
     Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, later, notify,
 };
+use super::pubkey;
 use super::timers::IkeTimer;
 use super::ts::resolve;
+use super::types::CrlFetch;
 use super::types::{Event, IkeFailReason};
+use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
 use crate::crypto::proposal::{self, SelectOptions};
-use crate::wire::codes::{AuthMethod, ExchangeType, IdType, NotifyType};
 use crate::pki::PublicKey;
 use crate::pki::chain::{ValidateParams, Validation, validate};
 use crate::pki::crl::Crl;
 use crate::pki::dn::dn_matches;
+use crate::wire::codes::{AuthMethod, ExchangeType, IdType, NotifyType};
 use crate::wire::sa::Proposal;
 use crate::wire::{Authentication, Identification, Message, Notify, Payload};
 
@@ -332,7 +332,10 @@ impl IkeSa {
                 #[cfg(test)]
                 if let Some(scheme) = ctx.knobs.sign_scheme {
                     let auth = pubkey::sign_with(cred, scheme, &signed)?;
-                    return Ok((pubkey::cert_payloads(cred, self.peer.send_cert, asked), auth));
+                    return Ok((
+                        pubkey::cert_payloads(cred, self.peer.send_cert, asked),
+                        auth,
+                    ));
                 }
                 let auth = pubkey::sign_auth(cred, h.peer_hashes.as_deref(), &signed)?;
                 let certs = pubkey::cert_payloads(cred, self.peer.send_cert, asked);
@@ -353,10 +356,7 @@ impl IkeSa {
         let hashes: Vec<[u8; 20]> = if cacerts.is_empty() {
             ctx.trust.ca_key_hashes()
         } else {
-            cacerts
-                .iter()
-                .map(|c| c.public_key().spki_sha1())
-                .collect()
+            cacerts.iter().map(|c| c.public_key().spki_sha1()).collect()
         };
         pubkey::certreq_payload(&hashes)
     }
@@ -490,11 +490,7 @@ impl IkeSa {
     /// with when they come; an initiator (no half-open timer yet) gets
     /// one, so a fetch that never answers still ends.
     fn await_crls(&mut self, ctx: &mut Ctx, now: Instant, uris: Vec<String>, msg: &Message) {
-        info!(
-            "{}: fetching CRLs from {}",
-            self.name(),
-            uris.join(", ")
-        );
+        info!("{}: fetching CRLs from {}", self.name(), uris.join(", "));
         let req = ctx.outside.crl(self.id);
         ctx.crl_fetches.push_back(CrlFetch { req, uris });
         if let Some(h) = self.phase.handshake_mut() {
@@ -534,10 +530,7 @@ impl IkeSa {
             self.timers.stop(IkeTimer::HalfOpen);
             self.auth_response(ctx, now, &msg);
         } else {
-            if matches!(
-                self.window.held().map(|h| &h.waits),
-                Some(Waits::Crl)
-            ) {
+            if matches!(self.window.held().map(|h| &h.waits), Some(Waits::Crl)) {
                 self.window.take_held();
             }
             self.auth_request(ctx, now, &msg);

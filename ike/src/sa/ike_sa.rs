@@ -752,12 +752,7 @@ impl IkeSa {
         if self.timers.is_due(IkeTimer::HalfOpen, now) {
             // An initiator waiting for CRLs has the responder's answer:
             // it cannot authenticate the responder, and says so.
-            if self.initiator
-                && self
-                    .phase
-                    .handshake()
-                    .is_some_and(|h| h.crl_wait.is_some())
-            {
+            if self.initiator && self.phase.handshake().is_some_and(|h| h.crl_wait.is_some()) {
                 self.send_oneshot(
                     ctx,
                     vec![Payload::Notify(Notify::new(
@@ -965,10 +960,7 @@ impl IkeSa {
                 self.handle_kernel(ctx, now, purpose, outcome)
             }
             (Then::Crl, Outcome::Crl(result)) => self.crl_fetched(ctx, now, result),
-            (then, outcome) => debug!(
-                "{}: {outcome:?} does not answer {then:?}",
-                self.name()
-            ),
+            (then, outcome) => debug!("{}: {outcome:?} does not answer {then:?}", self.name()),
         }
     }
 

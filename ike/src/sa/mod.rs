@@ -100,13 +100,14 @@ mod tests;
 
 pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, IkeLifetimes, LocalAuthCfg, Mode, PeerCfg,
-    LocalCred, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, Fragmentation, IkeLifetimes, LocalAuthCfg,
+    LocalCred, MIN_FRAGMENT_SIZE, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert,
+    TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
-    CommandError, CrlFetch, CrlFetched, CrlReq, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits,
-    KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
+    CommandError, CrlFetch, CrlFetched, CrlReq, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState,
+    KernelEvent, KernelLimits, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };

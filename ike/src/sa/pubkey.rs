@@ -173,7 +173,9 @@ fn hash_order(key: KeyType) -> [HashAlg; 3] {
 /// hash in common.
 pub(crate) fn choose_scheme(key: KeyType, peer: &[HashAlg], pss: bool) -> Option<SigScheme> {
     if key == KeyType::Ed25519 {
-        return peer.contains(&HashAlg::Identity).then_some(SigScheme::Ed25519);
+        return peer
+            .contains(&HashAlg::Identity)
+            .then_some(SigScheme::Ed25519);
     }
     let h = hash_order(key).into_iter().find(|h| peer.contains(h))?;
     Some(match key {

@@ -141,11 +141,41 @@ fn failed(events: &[Event]) -> Vec<IkeFailReason> {
 #[test]
 fn certificates_of_each_key_type_with_rfc7427_both_roles() {
     let cases = [
-        (Alg::P256, Alg::P256, Alg::P256, false, SigScheme::Ecdsa(HashAlg::Sha256)),
-        (Alg::P384, Alg::P384, Alg::P256, false, SigScheme::Ecdsa(HashAlg::Sha384)),
-        (Alg::Rsa(0), Alg::Rsa(1), Alg::P256, false, SigScheme::RsaPkcs1(HashAlg::Sha256)),
-        (Alg::Rsa(0), Alg::Rsa(1), Alg::P384, true, SigScheme::RsaPss(HashAlg::Sha256)),
-        (Alg::P256, Alg::Ed25519, Alg::Rsa(0), false, SigScheme::Ed25519),
+        (
+            Alg::P256,
+            Alg::P256,
+            Alg::P256,
+            false,
+            SigScheme::Ecdsa(HashAlg::Sha256),
+        ),
+        (
+            Alg::P384,
+            Alg::P384,
+            Alg::P256,
+            false,
+            SigScheme::Ecdsa(HashAlg::Sha384),
+        ),
+        (
+            Alg::Rsa(0),
+            Alg::Rsa(1),
+            Alg::P256,
+            false,
+            SigScheme::RsaPkcs1(HashAlg::Sha256),
+        ),
+        (
+            Alg::Rsa(0),
+            Alg::Rsa(1),
+            Alg::P384,
+            true,
+            SigScheme::RsaPss(HashAlg::Sha256),
+        ),
+        (
+            Alg::P256,
+            Alg::Ed25519,
+            Alg::Rsa(0),
+            false,
+            SigScheme::Ed25519,
+        ),
     ];
     for (root, a, b, pss, left_scheme) in cases {
         let mut c = cert_setup(root, a, b);
@@ -154,7 +184,12 @@ fn certificates_of_each_key_type_with_rfc7427_both_roles() {
         }
         let mut p = Pair::new(c.s);
         p.connect(0, "site-b");
-        assert!(established(&mut p), "{a:?}: {:?} {:?}", p.a().events(), p.b().events());
+        assert!(
+            established(&mut p),
+            "{a:?}: {:?} {:?}",
+            p.a().events(),
+            p.b().events()
+        );
         p.assert_kernels_match();
         // Right verified left's RFC 7427 signature, which came with one
         // certificate (right asked with a CERTREQ).
@@ -210,8 +245,10 @@ fn a_chain_through_an_intermediate_only_the_sender_holds() {
     let (ka, ca, _) = sub.issue("gw-a", A_ID, Alg::P256, |_| {});
     let (kb, cb, _) = root.issue("gw-b", B_ID, Alg::P256, |_| {});
     let mut s = Setup::default();
-    s.peers[0][0].local_auth =
-        LocalAuthCfg::Pubkey(cred(&ka, vec![ca.clone(), sub.cert.clone(), root.cert.clone()]));
+    s.peers[0][0].local_auth = LocalAuthCfg::Pubkey(cred(
+        &ka,
+        vec![ca.clone(), sub.cert.clone(), root.cert.clone()],
+    ));
     s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb.clone()]));
     s.peers[0][0].remote_auth = pubkey_remote();
     s.peers[1][0].remote_auth = pubkey_remote();
@@ -231,16 +268,12 @@ fn a_certreq_for_the_intermediate_spares_sending_it() {
     let (ka, ca, _) = sub.issue("gw-a", A_ID, Alg::P256, |_| {});
     let (kb, cb, _) = root.issue("gw-b", B_ID, Alg::P256, |_| {});
     let mut s = Setup::default();
-    s.peers[0][0].local_auth =
-        LocalAuthCfg::Pubkey(cred(&ka, vec![ca.clone(), sub.cert.clone()]));
+    s.peers[0][0].local_auth = LocalAuthCfg::Pubkey(cred(&ka, vec![ca.clone(), sub.cert.clone()]));
     s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb.clone()]));
     s.peers[0][0].remote_auth = pubkey_remote();
     s.peers[1][0].remote_auth = pubkey_remote();
     // Right holds the intermediate: its CERTREQ names it.
-    s.trust = [
-        store(&[&root.cert]),
-        store(&[&root.cert, &sub.cert]),
-    ];
+    s.trust = [store(&[&root.cert]), store(&[&root.cert, &sub.cert])];
     let mut p = Pair::new(s);
     p.connect(0, "site-b");
     assert!(established(&mut p));
@@ -432,9 +465,19 @@ fn a_revoked_certificate_is_refused_after_the_crl_fetch() {
     let now = p.now;
     p.a().ep.initiate(now, "site-b", &[]).unwrap();
     p.run_for(std::time::Duration::from_secs(10));
-    assert_eq!(p.held_crl[1].len(), 1, "{:?} {:?}", p.a().events(), p.b().events());
+    assert_eq!(
+        p.held_crl[1].len(),
+        1,
+        "{:?} {:?}",
+        p.a().events(),
+        p.b().events()
+    );
     assert!(p.b().events().is_empty());
-    assert!(p.a().count_sent(crate::wire::codes::ExchangeType::IKE_AUTH, false) > 1);
+    assert!(
+        p.a()
+            .count_sent(crate::wire::codes::ExchangeType::IKE_AUTH, false)
+            > 1
+    );
     p.release_crl(1);
     p.run_for(std::time::Duration::from_secs(1));
     assert!(established(&mut p));
@@ -448,10 +491,7 @@ fn a_revoked_certificate_is_refused_after_the_crl_fetch() {
     assert_eq!(failed(&p.b().events()), [IkeFailReason::HalfOpenTimeout]);
     // Left gives up when its retransmissions run out.
     p.run_for(std::time::Duration::from_secs(200));
-    assert_eq!(
-        failed(&p.a().events()),
-        [IkeFailReason::PeerNotResponding]
-    );
+    assert_eq!(failed(&p.a().events()), [IkeFailReason::PeerNotResponding]);
     p.assert_kernels_empty();
     p.release_crl(1);
     assert_eq!(p.b().ep.len(), 0);

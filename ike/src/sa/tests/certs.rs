@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
-    DistinguishedName, DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams,
-    SanType, SerialNumber, date_time_ymd,
+    DistinguishedName, DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber, date_time_ymd,
 };
 
+use crate::pki::PrivateKey;
 use crate::pki::cert::Certificate;
 use crate::pki::store::TrustStore;
-use crate::pki::PrivateKey;
 use crate::sa::LocalCred;
 use crate::wire::Identification;
 

@@ -477,6 +477,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         remote_auth: Default::default(),
         send_cert: Default::default(),
         send_certreq: true,
+        fragmentation: Fragmentation::Yes,
     }
 }
 
