@@ -528,3 +528,68 @@ fn the_initiator_waits_for_crls_too_and_times_out_cleanly() {
     assert_eq!(failed(&p.a().events()), [IkeFailReason::HalfOpenTimeout]);
     p.assert_kernels_empty();
 }
+
+/// A DN of UTF8String attributes (OID octets of 2.5.4.x, value), DER.
+fn dn_der(attrs: &[(u8, &str)]) -> Vec<u8> {
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag, u8::try_from(body.len()).unwrap()];
+        v.extend_from_slice(body);
+        v
+    }
+    let mut rdns = Vec::new();
+    for (oid, value) in attrs {
+        let atv = [tlv(0x06, &[0x55, 0x04, *oid]), tlv(0x0c, value.as_bytes())].concat();
+        rdns.extend(tlv(0x31, &tlv(0x30, &atv)));
+    }
+    tlv(0x30, &rdns)
+}
+
+#[test]
+fn our_id_defaults_to_the_subject_and_a_dn_wildcard_beats_any() {
+    let mut c = cert_setup(Alg::P256, Alg::P256, Alg::P256);
+    // No local id: left is its certificate's subject DN.
+    c.s.peers[0][0].local_id = Identification {
+        id_type: crate::wire::codes::IdType(0),
+        data: Vec::new(),
+    };
+    let pattern = Identification::der_dn(dn_der(&[(10, "iked tests"), (3, "*")]));
+    let subject = Identification::der_dn(dn_der(&[(10, "iked tests"), (3, "gw-a")]));
+    let any = PeerCfg {
+        name: "any".into(),
+        remote_id: None,
+        ..c.s.peers[1][0].clone()
+    };
+    let wild = PeerCfg {
+        name: "wild".into(),
+        remote_id: Some(pattern.clone()),
+        ..c.s.peers[1][0].clone()
+    };
+    let other = PeerCfg {
+        name: "other".into(),
+        remote_id: Some(Identification::der_dn(dn_der(&[(3, "gw-z")]))),
+        ..c.s.peers[1][0].clone()
+    };
+    c.s.peers[1] = vec![any, other, wild];
+    let mut p = Pair::new(c.s);
+    let id = p.connect(0, "site-b");
+    let b = p.b().events();
+    assert!(
+        matches!(&b[0], Event::IkeEstablished { peer, .. } if peer == "wild"),
+        "{b:?}"
+    );
+    assert_eq!(p.a().ep.ike_sa(id).unwrap().local_id, Some(subject.clone()));
+    assert_eq!(p.b().ep.ike_sas().next().unwrap().remote_id, Some(subject));
+    // A pattern left's certificate does not fit refuses it.
+    let mut c = cert_setup(Alg::P256, Alg::P256, Alg::P256);
+    c.s.peers[0][0].local_id = Identification {
+        id_type: crate::wire::codes::IdType(0),
+        data: Vec::new(),
+    };
+    c.s.peers[1][0].remote_id = Some(Identification::der_dn(dn_der(&[
+        (10, "other org"),
+        (3, "*"),
+    ])));
+    let mut p = Pair::new(c.s);
+    p.connect(0, "site-b");
+    refused(&mut p, true);
+}
