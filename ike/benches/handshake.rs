@@ -146,16 +146,16 @@ impl Pki {
 
     /// The signature work of one handshake with these certificates.
     fn floor(&self) {
-        let msg = [0x5au8; 600];
         for k in &self.keys {
-            let sig = k.sign(self.scheme, &msg).unwrap();
-            k.public_key().verify(self.scheme, &msg, &sig).unwrap();
+            let sig = k.sign(self.scheme, &FLOOR_MSG).unwrap();
+            k.public_key()
+                .verify(self.scheme, &FLOOR_MSG, &sig)
+                .unwrap();
         }
-        let sig = self.ca.sign(self.scheme, &msg).unwrap();
         for _ in 0..2 {
             self.ca
                 .public_key()
-                .verify(self.scheme, &msg, &sig)
+                .verify(self.scheme, &FLOOR_MSG, &self.ca_sig)
                 .unwrap();
         }
     }
