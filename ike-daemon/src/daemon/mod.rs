@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod creds;
+pub mod crl;
 pub mod kernel;
 pub mod resolve;
 pub mod routes;
