@@ -63,6 +63,8 @@ pub(crate) struct Ctx {
     /// addresses: with N connections between two gateways each held its
     /// own list of N until IKE_AUTH (8 KB each at 1,000).
     pub(crate) last_candidates: Option<((IpAddr, IpAddr), Candidates)>,
+    /// Octets held in partial fragmented messages of all IKE SAs.
+    pub(crate) frag_budget: Arc<super::frag::Budget>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -231,6 +233,7 @@ impl Endpoint {
                 effects: Vec::new(),
                 wall: WallClock::default(),
                 last_candidates: None,
+                frag_budget: Default::default(),
                 #[cfg(test)]
                 collisions: Vec::new(),
             },
@@ -655,6 +658,16 @@ impl Endpoint {
         let mut lists = self.sas.values().map(|s| &s.candidates);
         let first = lists.next();
         lists.all(|l| first.is_some_and(|f| Arc::ptr_eq(f, l)))
+    }
+
+    /// Tests: octets of the reassembly budget held, and fragments held,
+    /// by all IKE SAs.
+    #[cfg(test)]
+    pub(crate) fn reassembly_held(&self) -> (usize, usize) {
+        (
+            self.ctx.frag_budget.used(),
+            self.sas.values().map(|s| s.frag.held()).sum(),
+        )
     }
 
     /// Tests: the rekey collisions decided.
