@@ -19,11 +19,16 @@ pub mod key;
 pub mod sig;
 pub mod store;
 
+pub use cert::{CertError, Certificate};
+pub use chain::{Revocation, ValidateParams, Validation, validate};
+pub use crl::Crl;
+pub use dn::dn_matches;
 pub use key::{KeyType, PrivateKey, PublicKey};
 pub use sig::{
     HashAlg, SigScheme, decode_signature_auth, encode_signature_auth,
     scheme_from_algorithm_identifier, sign_classic, verify_classic,
 };
+pub use store::TrustStore;
 
 /// What went wrong with a key or a signature. Messages are for logs: they
 /// never contain key material.
