@@ -279,6 +279,13 @@ impl Endpoint {
         self.ctx.wall.utc(now)
     }
 
+    /// Sets the fragment size ([`EndpointConfig::fragment_size`]) for the
+    /// messages sent from now on (a reload); fragments already kept for
+    /// retransmission go unchanged.
+    pub fn set_fragment_size(&mut self, size: usize) {
+        self.ctx.cfg.fragment_size = size;
+    }
+
     /// Replaces the shared keys (a reload of `secrets`).
     pub fn set_psk_store(&mut self, psk: Arc<dyn PskStore>) {
         self.ctx.psk = PskHandle(psk);
