@@ -6,9 +6,17 @@
 //!   each becomes `local` / `remote` and any further one is an error.
 //! - `secrets { ike<suffix> { id<suffix> = ...  secret = ... } }` becomes
 //!   `secrets.ike: [{ ids: [...], secret }]`: every key starting with `id`
-//!   is an owner identity (swanctl `load_creds.c`). Other secret types
-//!   (`eap`, `xauth`, `ntlm`, `ppk`, `private`, `rsa`, `ecdsa`, `pkcs8`,
-//!   `pkcs12`, `token`) are "not supported yet".
+//!   is an owner identity (swanctl `load_creds.c`).
+//!   `private<suffix> { file, secret }` (and `rsa`, `ecdsa`, `pkcs8`)
+//!   becomes `secrets.private: [{ file, secret }]`. Other secret types
+//!   (`eap`, `xauth`, `ntlm`, `ppk`, `pkcs12`, `token`) are "not supported
+//!   yet".
+//! - Credential file names are relative to swanctl's folders beside the
+//!   loaded file: `certs = gw.pem` becomes `x509/gw.pem` (`cacerts` and
+//!   an authority's `cacert`: `x509ca/`, `pubkeys`: `pubkey/`, a private
+//!   key secret's `file`: `private/`, `rsa/`, `ecdsa/`, `pkcs8/`), which is
+//!   what the YAML means by a path relative to the configuration file.
+//!   Absolute paths stay.
 //! - Top-level sections that are only referenced (templates) are not
 //!   configuration and are left out; every other unknown section or key
 //!   reaches the schema, which reports it.
@@ -59,6 +67,7 @@ pub(crate) fn convert(
                 match s.name.as_str() {
                     "connections" => entries.push((key, c.connections(s))),
                     "secrets" => entries.push((key, c.secrets(s))),
+                    "authorities" => entries.push((key, authorities(s))),
                     name if templates.iter().any(|t| t == name)
                         && !SWANCTL_SECTIONS.contains(&name) => {}
                     _ => entries.push((key, generic(s))),
@@ -159,7 +168,7 @@ impl Converter<'_> {
                         self.rewrites
                             .push((format!("{path}.{word}"), format!("{path}.{}", sub.name)));
                     }
-                    entries.push((scalar(sub.loc, word), generic(sub)));
+                    entries.push((scalar(sub.loc, word), auth_round(sub)));
                 }
             }
         }
@@ -168,8 +177,8 @@ impl Converter<'_> {
 
     fn secrets(&mut self, s: &Section) -> Node {
         let mut entries = Vec::new();
-        let mut ike: Vec<Node> = Vec::new();
-        let mut ike_at: Option<usize> = None;
+        // Each list type's items and the index of its entry.
+        let mut lists: Vec<(&'static str, usize, Vec<Node>)> = Vec::new();
         for e in s.entries() {
             let sec = match e {
                 Entry::Kv(kv) => {
@@ -179,25 +188,8 @@ impl Converter<'_> {
                 Entry::Section(sec) => sec,
             };
             let path = format!("secrets.{}", sec.name);
-            match SECRET_TYPES.iter().find(|t| sec.name.starts_with(**t)) {
-                Some(&"ike") => {
-                    if ike_at.is_none() {
-                        ike_at = Some(entries.len());
-                        // Placeholder, replaced by the list below.
-                        entries.push((
-                            scalar(sec.loc, "ike"),
-                            Node::new(sec.loc.file, 0, Kind::Null),
-                        ));
-                    }
-                    let index = ike.len();
-                    ike.push(self.ike_secret(sec, index, &path));
-                }
-                Some(t) => self.problems.push(Problem {
-                    loc: sec.loc,
-                    path,
-                    message: format!("secrets of type \"{t}\" are not supported yet"),
-                }),
-                None => self.problems.push(Problem {
+            let Some(&t) = SECRET_TYPES.iter().find(|t| sec.name.starts_with(**t)) else {
+                self.problems.push(Problem {
                     loc: sec.loc,
                     path,
                     message: format!(
@@ -205,12 +197,46 @@ impl Converter<'_> {
                          ({})",
                         SECRET_TYPES.join(", ")
                     ),
-                }),
+                });
+                continue;
+            };
+            if !matches!(t, "ike" | "private" | "rsa" | "ecdsa" | "pkcs8") {
+                self.problems.push(Problem {
+                    loc: sec.loc,
+                    path,
+                    message: format!("secrets of type \"{t}\" are not supported yet"),
+                });
+                continue;
+            }
+            let list = match lists.iter().position(|(n, ..)| *n == t) {
+                Some(i) => i,
+                None => {
+                    // Placeholder, replaced by the list below.
+                    entries.push((scalar(sec.loc, t), Node::new(sec.loc.file, 0, Kind::Null)));
+                    lists.push((t, entries.len() - 1, Vec::new()));
+                    lists.len() - 1
+                }
+            };
+            let Some((_, _, items)) = lists.get_mut(list) else {
+                continue;
+            };
+            let index = items.len();
+            let node = if t == "ike" {
+                self.ike_secret(sec, index, &path)
+            } else {
+                self.rewrites
+                    .push((format!("secrets.{t}[{index}]"), path.clone()));
+                key_secret(sec, t)
+            };
+            if let Some((_, _, items)) = lists.get_mut(list) {
+                items.push(node);
             }
         }
-        if let Some(slot) = ike_at.and_then(|i| entries.get_mut(i)) {
-            let loc = slot.0.loc();
-            slot.1 = Node::new(loc.file, loc.line, Kind::Seq(ike));
+        for (_, at, items) in lists {
+            if let Some(slot) = entries.get_mut(at) {
+                let loc = slot.0.loc();
+                slot.1 = Node::new(loc.file, loc.line, Kind::Seq(items));
+            }
         }
         map(s.loc, entries)
     }
@@ -250,6 +276,82 @@ impl Converter<'_> {
         }
         map(s.loc, entries)
     }
+}
+
+/// `value` (a comma-separated list of file names) with each relative name
+/// under `folder`.
+fn in_folder(value: &str, folder: &str) -> String {
+    value
+        .split(',')
+        .map(str::trim)
+        .map(|name| {
+            if name.is_empty() || name.starts_with('/') {
+                name.to_owned()
+            } else {
+                format!("{folder}/{name}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A section as a mapping, the values of `keys` as file names under their
+/// folders.
+fn with_folders(s: &Section, keys: &[(&str, &str)]) -> Node {
+    let mut entries = Vec::new();
+    for e in s.entries() {
+        match e {
+            Entry::Kv(kv) => {
+                if let Some(v) = &kv.value {
+                    let v = match keys.iter().find(|(k, _)| *k == kv.key) {
+                        Some((_, folder)) => in_folder(v, folder),
+                        None => v.clone(),
+                    };
+                    entries.push((scalar(kv.key_loc, &kv.key), scalar(kv.value_loc, &v)));
+                }
+            }
+            Entry::Section(sub) => entries.push((scalar(sub.loc, &sub.name), generic(sub))),
+        }
+    }
+    map(s.loc, entries)
+}
+
+/// A `local`/`remote` round: `certs` in `x509/`, `cacerts` in `x509ca/`,
+/// `pubkeys` in `pubkey/`.
+fn auth_round(s: &Section) -> Node {
+    with_folders(
+        s,
+        &[
+            ("certs", "x509"),
+            ("cacerts", "x509ca"),
+            ("pubkeys", "pubkey"),
+        ],
+    )
+}
+
+/// `authorities`: each one's `cacert` in `x509ca/` (`file` is a path).
+fn authorities(s: &Section) -> Node {
+    let mut entries = Vec::new();
+    for e in s.entries() {
+        match e {
+            Entry::Kv(kv) => {
+                if let Some(v) = &kv.value {
+                    entries.push((scalar(kv.key_loc, &kv.key), scalar(kv.value_loc, v)));
+                }
+            }
+            Entry::Section(sub) => entries.push((
+                scalar(sub.loc, &sub.name),
+                with_folders(sub, &[("cacert", "x509ca")]),
+            )),
+        }
+    }
+    map(s.loc, entries)
+}
+
+/// A `private<suffix>` (`rsa`, `ecdsa`, `pkcs8`) secret: its `file` in the
+/// type's folder.
+fn key_secret(s: &Section, folder: &str) -> Node {
+    with_folders(s, &[("file", folder)])
 }
 
 /// `path` with the first matching rewrite applied.

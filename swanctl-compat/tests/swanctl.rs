@@ -60,6 +60,16 @@ fn settings(c: &Config) -> Settings {
     let mut connections = c.connections().to_vec();
     for conn in &mut connections {
         conn.line = 0;
+        for f in conn
+            .local
+            .certs
+            .iter_mut()
+            .chain(&mut conn.remote.certs)
+            .chain(&mut conn.remote.cacerts)
+            .chain(&mut conn.remote.pubkeys)
+        {
+            f.at = ike::config::Place::default();
+        }
         for child in &mut conn.children {
             child.line = 0;
         }
@@ -232,19 +242,123 @@ fn strongswan_rw_psk_fqdn_carol() {
 
 #[test]
 fn strongswan_quickstart_uses_certificates() {
-    let f = "quickstart-net-net-moon.conf";
-    let not_yet = "is not supported yet (iked supports psk only for now)";
+    use ike::config::{AuthMethod, SendCert};
+    let c = load("quickstart-net-net-moon.conf");
+    let conn = &c.connections()[0];
+    assert_eq!(conn.local.auth, AuthMethod::Pubkey(vec![]));
+    // certs = moonCert.pem is swanctl's x509/moonCert.pem beside the file.
+    assert_eq!(conn.local.certs[0].path, "x509/moonCert.pem");
     assert_eq!(
-        load_err(f),
+        (
+            conn.local.certs[0].at.file.as_str(),
+            conn.local.certs[0].at.line,
+            conn.local.certs[0].at.path.as_str()
+        ),
+        (
+            data_str("quickstart-net-net-moon.conf").as_str(),
+            9,
+            "connections.net-net.local.certs"
+        )
+    );
+    assert_eq!(
+        conn.local.id, None,
+        "the certificate's subject, when loaded"
+    );
+    assert_eq!(conn.remote.auth, AuthMethod::Pubkey(vec![]));
+    assert_eq!(
+        conn.remote.id,
+        id("C=CH, O=strongSwan, CN=sun.strongswan.org")
+    );
+    assert_eq!(
+        (conn.send_cert, conn.send_certreq),
+        (SendCert::IfAsked, true)
+    );
+    assert_round_trip(data("quickstart-net-net-moon.conf"));
+}
+
+#[test]
+fn credential_names_are_in_swanctls_folders() {
+    use ike::config::{KeyKind, Revocation};
+    let text = "\
+connections {
+  c {
+    local { auth = rsa/pss-sha256
+            certs = gw.pem, /etc/ssl/chain.pem }
+    remote { auth = ecdsa
+             cacerts = ca.pem
+             pubkeys = peer.pub
+             certs = peer.pem
+             revocation = ifuri }
+    send_cert = always
+    send_certreq = no
+  }
+}
+authorities {
+  strongswan { cacert = caCert.pem
+               crl_uris = http://crl.example/ca.crl }
+  other { file = /etc/ssl/other.pem }
+}
+secrets {
+  private-gw { file = gwKey.pem
+               secret = \"pass word\" }
+  rsa-old { file = /abs/old.pem
+            secret = 0x00 }
+  ecdsa-e { file = e.pem
+            secret = x }
+  pkcs8-p { file = p.pem
+            secret = y }
+  private-2 { file = two.pem
+              secret = z }
+}
+";
+    let c = swanctl_compat::parse_str(text, "s.conf").unwrap_or_else(|e| panic!("{e}"));
+    let conn = &c.connections()[0];
+    let paths = |v: &[ike::config::CredFile]| v.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        paths(&conn.local.certs),
+        ["x509/gw.pem", "/etc/ssl/chain.pem"]
+    );
+    assert_eq!(paths(&conn.remote.cacerts), ["x509ca/ca.pem"]);
+    assert_eq!(paths(&conn.remote.pubkeys), ["pubkey/peer.pub"]);
+    assert_eq!(paths(&conn.remote.certs), ["x509/peer.pem"]);
+    assert_eq!(conn.remote.revocation, Revocation::IfUri);
+    let a = c.authorities();
+    assert_eq!(a[0].cacert.path, "x509ca/caCert.pem");
+    assert_eq!(a[0].crl_uris, ["http://crl.example/ca.crl"]);
+    assert_eq!(a[1].cacert.path, "/etc/ssl/other.pem");
+    let k: Vec<(KeyKind, &str, &[u8])> = c
+        .key_secrets()
+        .iter()
+        .map(|k| (k.kind, k.file.path.as_str(), k.secret.as_slice()))
+        .collect();
+    assert_eq!(
+        k,
         [
-            format!("{f}:9: connections.net-net.local.auth: auth \"pubkey\" {not_yet}"),
-            format!(
-                "{f}:10: connections.net-net.local.certs: the swanctl key \"certs\" is not supported yet"
-            ),
-            format!("{f}:13: connections.net-net.remote.auth: auth \"pubkey\" {not_yet}"),
-            // Line 20, start_action = trap, is supported.
+            (KeyKind::Private, "private/gwKey.pem", &b"pass word"[..]),
+            (KeyKind::Private, "private/two.pem", b"z"),
+            (KeyKind::Rsa, "/abs/old.pem", &[0][..]),
+            (KeyKind::Ecdsa, "ecdsa/e.pem", b"x"),
+            (KeyKind::Pkcs8, "pkcs8/p.pem", b"y"),
         ]
     );
+    // Problems in a private key secret are named by its swanctl section.
+    assert_eq!(
+        parse_err("secrets {\n private-a { file = a.pem }\n rsa-b { secret = x }\n}\n"),
+        [
+            "s.conf:2: secrets.private-a.secret: missing: the key file's passphrase",
+            "s.conf:3: secrets.rsa-b.file: missing: the key file",
+        ]
+    );
+    // The YAML it converts to means the same files (relative to the file).
+    let tree = swanctl_compat::parse_tree_str(text, "s.conf").unwrap();
+    let yaml = swanctl_compat::to_yaml(&tree);
+    let again = Config::from_yaml_str(&yaml, "c.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(
+        paths(&again.connections()[0].local.certs),
+        paths(&conn.local.certs)
+    );
+    assert_eq!(again.key_secrets().len(), 5);
+    assert_eq!(again.authorities()[0].cacert.path, "x509ca/caCert.pem");
 }
 
 #[test]
@@ -358,7 +472,7 @@ pools { p { addrs = 10.3.0.0/24 } }
             "s.conf:6: connections.c.remote-b: a second remote authentication round (after \
              \"remote-a\" at line 5) is not supported yet: iked does one round per side",
             "s.conf:11: secrets.eap-carol: secrets of type \"eap\" are not supported yet",
-            "s.conf:12: secrets.private-moon: secrets of type \"private\" are not supported yet",
+            "s.conf:12: secrets.private-moon.secret: missing: the key file's passphrase",
             "s.conf:13: secrets.mystery: unknown secret type: a secret's section name starts \
              with its type (eap, xauth, ntlm, ike, ppk, private, rsa, ecdsa, bliss, pkcs8, \
              pkcs12, token)",
@@ -385,13 +499,13 @@ pools { p { addrs = 10.3.0.0/24 } }
 
 #[test]
 fn defaults_are_swanctls() {
-    // No auth: swanctl's default pubkey, which iked says it does not
-    // support yet; the round named local-psk is reported by its name.
+    // No auth: swanctl's default pubkey, which needs a certificate or an
+    // id to find one by; the round named local-psk is reported by its name.
     assert_eq!(
-        parse_err("connections {\n c {\n  local-psk { id = a }\n  remote { auth = psk }\n }\n}\n"),
+        parse_err("connections {\n c {\n  local-psk { }\n  remote { auth = psk }\n }\n}\n"),
         [
-            "s.conf:3: connections.c.local-psk.auth: missing: swanctl's default is pubkey, \
-             which iked does not support yet (set auth: psk)"
+            "s.conf:3: connections.c.local-psk.certs: missing: without auth (swanctl's default \
+             pubkey), our certificate: certs: [file], or an id to find it by (or auth: psk)"
         ]
     );
     let c = swanctl_compat::parse_str(
@@ -435,7 +549,7 @@ unreferenced { x = 1 }
     assert_eq!(
         parse_err(text),
         [
-            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: connections, secrets)"
+            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, secrets)"
         ]
     );
     let text = text.replace("unreferenced { x = 1 }\n", "");

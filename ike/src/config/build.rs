@@ -10,9 +10,10 @@ use zeroize::Zeroizing;
 use super::tree::{Kind, Loc, Node};
 use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
-    Address, AuthMethod, Child, ChildLifetimes, CloseAction, Config, ConfigError, ConfigIssue,
-    Connection, DpdAction, Identity, IkeLifetimes, IkeSecret, LocalAuth, Mode, RemoteAuth,
-    StartAction, TrafficSelector,
+    Address, AuthMethod, Authority, Child, ChildLifetimes, CloseAction, Config, ConfigError,
+    ConfigIssue, Connection, CredFile, DpdAction, Identity, IkeLifetimes, IkeSecret, KeyKind,
+    KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, SigConstraint, SigHash,
+    SigKey, StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
 use crate::wire::codes::{ProtocolId, TransformType};
@@ -42,6 +43,14 @@ pub(super) fn build_tree<S: AsRef<str>>(root: &Node, files: &[S]) -> Result<Conf
     let mut config = config(root, &mut errors);
     if errors.0.is_empty() {
         config.compact();
+        // Places were recorded with the file's index (`place`).
+        config.name_places(&|index| {
+            index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| files.get(i))
+                .map_or_else(|| "(unknown file)".to_owned(), |f| f.as_ref().to_owned())
+        });
         return Ok(config);
     }
     let mut problems = errors.0;
@@ -88,18 +97,232 @@ fn config(root: &Node, errors: &mut Errors) -> Config {
             if let Some((list, _)) = s.take("ike") {
                 config.ike_secrets = ike_secrets(list, &s.path.join("ike"), errors);
             }
+            for kind in [
+                KeyKind::Private,
+                KeyKind::Rsa,
+                KeyKind::Ecdsa,
+                KeyKind::Pkcs8,
+            ] {
+                if let Some((list, _)) = s.take(kind.name()) {
+                    let p = s.path.join(kind.name());
+                    config
+                        .key_secrets
+                        .extend(key_secrets(kind, list, &p, errors));
+                }
+            }
             s.finish(errors, |k| match k {
-                "eap" | "xauth" | "ntlm" | "private" | "rsa" | "ecdsa" | "pkcs8" | "pkcs12"
-                | "token" | "ppk" => not_yet(&format!("secrets of type \"{k}\"")),
+                "eap" | "xauth" | "ntlm" | "pkcs12" | "token" | "ppk" => {
+                    not_yet(&format!("secrets of type \"{k}\""))
+                }
                 _ => None,
             });
         }
     }
+    if let Some((node, _)) = f.take("authorities") {
+        let path = Path::default().join("authorities");
+        if let Some(entries) = map_entries(node, &path, "authority name", errors) {
+            for (name, key, value) in entries {
+                if let Some(a) = authority(name, key.loc(), value, &path.join(name), errors) {
+                    config.authorities.push(a);
+                }
+            }
+        }
+    }
     f.finish(errors, |k| match k {
-        "pools" | "authorities" => not_yet(&format!("the swanctl section \"{k}\"")),
+        "pools" => not_yet(&format!("the swanctl section \"{k}\"")),
         _ => None,
     });
     config
+}
+
+/// Where a value is, with the file as its index (named in `build_tree`).
+fn place(loc: Loc, path: &Path) -> Place {
+    Place {
+        file: loc.file.0.to_string(),
+        line: loc.line,
+        path: path.to_string(),
+    }
+}
+
+/// A list of credential file names (`certs`, `cacerts`, `pubkeys`).
+fn cred_files(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Vec<CredFile> {
+    let Some((node, key_line)) = value else {
+        return Vec::new();
+    };
+    let Some(items) = string_list(node, path, true, errors) else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errors.add(
+            key_line,
+            path,
+            "empty: name at least one file, or omit the key",
+        );
+    }
+    let mut out = Vec::new();
+    for (item, line, p) in items {
+        if item.is_empty() {
+            errors.add(line, &p, "empty file name");
+        } else {
+            out.push(CredFile {
+                path: item,
+                at: place(line, &p),
+            });
+        }
+    }
+    out
+}
+
+/// One credential file name (`cacert`, `file`).
+fn cred_file(node: &Node, path: &Path, errors: &mut Errors) -> Option<CredFile> {
+    let s = scalar(node, path, errors)?;
+    if s.is_empty() {
+        errors.add(node.loc(), path, "empty file name");
+        return None;
+    }
+    Some(CredFile {
+        path: s.to_owned(),
+        at: place(node.loc(), path),
+    })
+}
+
+/// `authorities.<name>`.
+fn authority(
+    name: &str,
+    line: Loc,
+    node: &Node,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Authority> {
+    let before = errors.0.len();
+    let mut f = Fields::new(node, path.clone(), errors)?;
+    let cacert = f
+        .take("cacert")
+        .and_then(|(n, _)| cred_file(n, &path.join("cacert"), errors));
+    let file = f
+        .take("file")
+        .and_then(|(n, _)| cred_file(n, &path.join("file"), errors));
+    let mut crl_uris = Vec::new();
+    if let Some((n, _)) = f.take("crl_uris") {
+        let p = path.join("crl_uris");
+        for (uri, line, ip) in string_list(n, &p, true, errors).unwrap_or_default() {
+            if uri.starts_with("http://") || uri.starts_with("file://") || uri.starts_with('/') {
+                crl_uris.push(uri);
+            } else {
+                errors.add(
+                    line,
+                    &ip,
+                    format!("unsupported CRL URI \"{uri}\" (http://, file:// or an absolute path)"),
+                );
+            }
+        }
+    }
+    f.finish(errors, |k| match k {
+        "ocsp_uris" | "cert_uri_base" | "handle" | "slot" | "module" => {
+            not_yet(&format!("the swanctl key \"{k}\""))
+        }
+        _ => None,
+    });
+    let cacert = match (cacert, file) {
+        (Some(c), None) | (None, Some(c)) => Some(c),
+        (Some(_), Some(f)) => {
+            errors.add(
+                line_of(&f.at, line),
+                path,
+                "both cacert and file: give the CA certificate once",
+            );
+            None
+        }
+        (None, None) => {
+            errors.add(
+                line,
+                &path.join("cacert"),
+                "missing: the authority's CA certificate",
+            );
+            None
+        }
+    };
+    if errors.0.len() != before {
+        return None;
+    }
+    Some(Authority {
+        name: name.to_owned(),
+        cacert: cacert?,
+        crl_uris,
+    })
+}
+
+/// The location of a place recorded by [`place`], falling back to `or`.
+fn line_of(p: &Place, or: Loc) -> Loc {
+    match p.file.parse::<u32>() {
+        Ok(file) => Loc {
+            file: super::tree::FileId(file),
+            line: p.line,
+        },
+        Err(_) => or,
+    }
+}
+
+/// `secrets.private` (`rsa`, `ecdsa`, `pkcs8`): `[{ file, secret }]`.
+fn key_secrets(kind: KeyKind, node: &Node, path: &Path, errors: &mut Errors) -> Vec<KeySecret> {
+    let items = match &node.kind {
+        Kind::Seq(items) => items,
+        Kind::Null => return Vec::new(),
+        other => {
+            errors.add(
+                node.loc(),
+                path,
+                format!(
+                    "expected a list of {{ file, secret }}, found {}",
+                    other.describe()
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = path.index(i);
+        let before = errors.0.len();
+        let Some(mut f) = Fields::new(item, p.clone(), errors) else {
+            continue;
+        };
+        let file = match f.take("file") {
+            Some((n, _)) => cred_file(n, &p.join("file"), errors),
+            None => {
+                errors.add(item.loc(), &p.join("file"), "missing: the key file");
+                None
+            }
+        };
+        let secret = match f.take("secret") {
+            None => {
+                errors.add(
+                    item.loc(),
+                    &p.join("secret"),
+                    "missing: the key file's passphrase",
+                );
+                None
+            }
+            Some((n, _)) => {
+                let sp = p.join("secret");
+                scalar(n, &sp, errors).and_then(|s| match decode_secret(s) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        errors.add(n.loc(), &sp, e);
+                        None
+                    }
+                })
+            }
+        };
+        f.finish(errors, |_| None);
+        if errors.0.len() != before {
+            continue;
+        }
+        if let (Some(file), Some(secret)) = (file, secret) {
+            out.push(KeySecret { kind, file, secret });
+        }
+    }
+    out
 }
 
 /// swanctl keys of a connection that iked does not read yet.
@@ -109,8 +332,6 @@ const CONNECTION_LATER: &[&str] = &[
     "mobike",
     "fragmentation",
     "childless",
-    "send_certreq",
-    "send_cert",
     "ppk_id",
     "ppk_required",
     "keyingtries",
@@ -159,6 +380,22 @@ fn connection(
         time_value(f.take("dpd_delay"), &path.join("dpd_delay"), errors).unwrap_or_default();
     let dpd_timeout =
         time_value(f.take("dpd_timeout"), &path.join("dpd_timeout"), errors).unwrap_or_default();
+    let send_cert = choice(
+        &mut f,
+        "send_cert",
+        path,
+        &[
+            ("always", SendCert::Always),
+            ("ifasked", SendCert::IfAsked),
+            ("never", SendCert::Never),
+        ],
+        errors,
+    );
+    // swanctl's default is yes.
+    let send_certreq = match f.take("send_certreq") {
+        None => true,
+        some => boolean(some, &path.join("send_certreq"), errors),
+    };
     let mut children = Vec::new();
     if let Some((node, _)) = f.take("children") {
         let cpath = path.join("children");
@@ -226,11 +463,18 @@ fn connection(
         local: LocalAuth {
             auth: local.auth,
             id: local.id.filter(|id| *id != Identity::Any),
+            certs: local.certs,
         },
         remote: RemoteAuth {
             auth: remote.auth,
             id: remote.id.unwrap_or(Identity::Any),
+            certs: remote.certs,
+            cacerts: remote.cacerts,
+            pubkeys: remote.pubkeys,
+            revocation: remote.revocation,
         },
+        send_cert,
+        send_certreq,
         children: children.into_iter().map(|c| c.child).collect(),
         encap,
         lifetimes,
@@ -613,14 +857,14 @@ fn round(
 ) -> Option<Round> {
     let path = path.join(side);
     match value {
-        Some((node, line)) => auth_round(node, line, &path, errors),
+        Some((node, line)) => auth_round(node, line, side == "local", &path, errors),
         None => {
             errors.add(
                 conn_line,
                 &path,
                 format!(
-                    "missing: iked needs the {side} authentication round ({side}: {{ auth: psk }}; \
-                     swanctl's default auth pubkey is not supported yet)"
+                    "missing: iked needs the {side} authentication round ({side}: {{ auth: psk }} \
+                     or {side}: {{ auth: pubkey, ... }})"
                 ),
             );
             None
@@ -631,37 +875,37 @@ fn round(
 struct Round {
     auth: AuthMethod,
     id: Option<Identity>,
+    certs: Vec<CredFile>,
+    cacerts: Vec<CredFile>,
+    pubkeys: Vec<CredFile>,
+    revocation: Revocation,
 }
 
 /// swanctl keys of local/remote that iked does not read yet.
 const ROUND_LATER: &[&str] = &[
     "round",
-    "certs",
-    "pubkeys",
     "eap_id",
     "aaa_id",
     "xauth_id",
     "groups",
     "cert_policy",
-    "cacerts",
     "ca_id",
-    "revocation",
     "ppk_id",
 ];
 
-fn auth_round(node: &Node, line: Loc, path: &Path, errors: &mut Errors) -> Option<Round> {
+fn auth_round(
+    node: &Node,
+    line: Loc,
+    local: bool,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Round> {
     let before = errors.0.len();
     let mut f = Fields::new(node, path.clone(), errors)?;
-    let auth = match f.take("auth") {
-        None => {
-            errors.add(
-                line,
-                &path.join("auth"),
-                "missing: swanctl's default is pubkey, which iked does not support yet \
-                 (set auth: psk)",
-            );
-            None
-        }
+    // swanctl's default is pubkey.
+    let auth_at = f.take("auth");
+    let auth = match auth_at {
+        None => Some(AuthMethod::Pubkey(Vec::new())),
         Some((n, _)) => auth_method(n, &path.join("auth"), errors),
     };
     let id = f.take("id").and_then(|(n, _)| {
@@ -675,54 +919,201 @@ fn auth_round(node: &Node, line: Loc, path: &Path, errors: &mut Errors) -> Optio
             }
         }
     });
+    let certs_at = f.take("certs");
+    let certs = cred_files(certs_at, &path.join("certs"), errors);
+    let (mut cacerts, mut pubkeys, mut revocation) = (Vec::new(), Vec::new(), Revocation::Relaxed);
+    let mut remote_keys = Vec::new();
+    if !local {
+        let cacerts_at = f.take("cacerts");
+        cacerts = cred_files(cacerts_at, &path.join("cacerts"), errors);
+        let pubkeys_at = f.take("pubkeys");
+        pubkeys = cred_files(pubkeys_at, &path.join("pubkeys"), errors);
+        revocation = choice(
+            &mut f,
+            "revocation",
+            path,
+            &[
+                ("strict", Revocation::Strict),
+                ("ifuri", Revocation::IfUri),
+                ("relaxed", Revocation::Relaxed),
+            ],
+            errors,
+        );
+        remote_keys.extend(cacerts_at.map(|(_, l)| ("cacerts", l)));
+        remote_keys.extend(pubkeys_at.map(|(_, l)| ("pubkeys", l)));
+    }
+    remote_keys.extend(certs_at.map(|(_, l)| ("certs", l)));
     f.finish(errors, |k| {
         if ROUND_LATER.contains(&k) || k.starts_with("cert") {
             not_yet(&format!("the swanctl key \"{k}\""))
+        } else if local && matches!(k, "cacerts" | "revocation") {
+            Some(format!(
+                "\"{k}\" belongs in remote: it says how the peer's certificate is checked"
+            ))
+        } else if local && k == "pubkeys" {
+            not_yet("a raw public key for our own authentication (local.pubkeys)")
         } else {
             None
         }
     });
+    // Certificate keys with auth psk would be silently unused.
+    if let Some(AuthMethod::Psk) = &auth {
+        for (key, at) in remote_keys {
+            errors.add(
+                at,
+                &path.join(key),
+                format!("{key} needs auth pubkey (or rsa, ecdsa, ...), not psk"),
+            );
+        }
+    }
+    // Without certs, the certificate is found by local.id among the
+    // loaded ones (as charon does), so one of the two is needed.
+    if let Some(AuthMethod::Pubkey(_)) = &auth
+        && local
+        && certs.is_empty()
+        && id.as_ref().is_none_or(|i| *i == Identity::Any)
+    {
+        errors.add(
+            auth_at.map_or(line, |(n, _)| n.loc()),
+            &path.join("certs"),
+            if auth_at.is_none() {
+                "missing: without auth (swanctl's default pubkey), our certificate: \
+                 certs: [file], or an id to find it by (or auth: psk)"
+            } else {
+                "missing: auth pubkey needs our certificate: certs: [file], or an id to find \
+                 it by"
+            },
+        );
+    }
     if errors.0.len() != before {
         return None;
     }
-    Some(Round { auth: auth?, id })
+    Some(Round {
+        auth: auth?,
+        id,
+        certs,
+        cacerts,
+        pubkeys,
+        revocation,
+    })
 }
 
+/// `auth`: `psk`, or swanctl's public key constraints: dash-separated
+/// tokens, each a key type (`pubkey`, `rsa`, `rsa/pss`, `ecdsa`,
+/// `ed25519`), a key size after a key type (`rsa-2048`), or a hash for the
+/// key type before it (`sha1`, `sha256`, `sha384`, `sha512`, `identity`);
+/// strongSwan's `ike:` prefix on a token is accepted (iked checks only the
+/// IKE signature against these).
 fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMethod> {
     let s = scalar(node, path, errors)?;
-    match s {
-        "psk" => Some(AuthMethod::Psk),
-        "pubkey" | "rsa" | "ecdsa" | "bliss" | "xauth" | "never" | "ed25519" | "ed448" => {
-            errors.add(
-                node.loc(),
-                path,
-                format!("auth \"{s}\" is not supported yet (iked supports psk only for now)"),
-            );
-            None
-        }
-        _ if s.starts_with("eap")
-            || s.starts_with("xauth")
-            || s.starts_with("rsa/")
-            || s.starts_with("ecdsa-")
-            || s.starts_with("rsa-")
-            || s.starts_with("pubkey-") =>
-        {
-            errors.add(
-                node.loc(),
-                path,
-                format!("auth \"{s}\" is not supported yet (iked supports psk only for now)"),
-            );
-            None
-        }
-        _ => {
-            errors.add(
-                node.loc(),
-                path,
-                format!("unknown auth method \"{s}\" (expected psk)"),
-            );
-            None
-        }
+    let unsupported = |errors: &mut Errors| {
+        errors.add(
+            node.loc(),
+            path,
+            format!(
+                "auth \"{s}\" is not supported yet (iked supports psk and pubkey/rsa/ecdsa/ed25519)"
+            ),
+        );
+        None
+    };
+    if s == "psk" {
+        return Some(AuthMethod::Psk);
     }
+    if s.starts_with("eap") || s.starts_with("xauth") || s == "never" {
+        return unsupported(errors);
+    }
+    let mut out: Vec<SigConstraint> = Vec::new();
+    let mut current: Option<SigKey> = None;
+    // Whether the current key type got a hash (else it allows any).
+    let mut hashed = false;
+    let mut bits: Option<u32> = None;
+    let flush = |out: &mut Vec<SigConstraint>, key: Option<SigKey>, hashed: bool, bits| {
+        if let (Some(key), false) = (key, hashed) {
+            out.push(SigConstraint {
+                key,
+                hash: None,
+                min_bits: bits,
+            });
+        }
+    };
+    for token in s.split('-') {
+        let t = token.strip_prefix("ike:").unwrap_or(token);
+        let key = match t {
+            "pubkey" => Some(SigKey::Any),
+            "rsa" => Some(SigKey::Rsa),
+            "rsa/pss" => Some(SigKey::RsaPss),
+            "ecdsa" => Some(SigKey::Ecdsa),
+            "ed25519" => Some(SigKey::Ed25519),
+            "ed448" | "bliss" => return unsupported(errors),
+            _ => None,
+        };
+        if let Some(k) = key {
+            flush(&mut out, current, hashed, bits);
+            current = Some(k);
+            hashed = false;
+            bits = None;
+            continue;
+        }
+        let Some(key) = current else {
+            errors.add(
+                node.loc(),
+                path,
+                format!(
+                    "unknown auth method \"{s}\" (expected psk, or pubkey, rsa, rsa/pss, ecdsa, \
+                     ed25519 with optional -sha256 style suffixes)"
+                ),
+            );
+            return None;
+        };
+        if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+            bits = t.parse().ok();
+            continue;
+        }
+        let hash = match t {
+            "sha1" => SigHash::Sha1,
+            "sha256" => SigHash::Sha256,
+            "sha384" => SigHash::Sha384,
+            "sha512" => SigHash::Sha512,
+            "identity" => SigHash::Identity,
+            "md5" | "sha224" => {
+                errors.add(
+                    node.loc(),
+                    path,
+                    format!("auth \"{s}\": the hash {t} is not supported (sha1, sha256, sha384, sha512, identity)"),
+                );
+                return None;
+            }
+            _ => {
+                errors.add(
+                    node.loc(),
+                    path,
+                    format!(
+                        "auth \"{s}\": unknown token \"{t}\" (a key type, a key size, or sha1, \
+                         sha256, sha384, sha512, identity)"
+                    ),
+                );
+                return None;
+            }
+        };
+        hashed = true;
+        out.push(SigConstraint {
+            key,
+            hash: Some(hash),
+            min_bits: bits,
+        });
+    }
+    flush(&mut out, current, hashed, bits);
+    // Plain `pubkey`: no constraint at all.
+    if out
+        == [SigConstraint {
+            key: SigKey::Any,
+            hash: None,
+            min_bits: None,
+        }]
+    {
+        out.clear();
+    }
+    Some(AuthMethod::Pubkey(out))
 }
 
 /// A child and where its start_action was set (for cross-key messages).

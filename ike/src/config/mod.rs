@@ -87,6 +87,71 @@ impl FromStr for ConfigFormat {
 pub struct Config {
     connections: Vec<Connection>,
     ike_secrets: Vec<IkeSecret>,
+    key_secrets: Vec<KeySecret>,
+    authorities: Vec<Authority>,
+}
+
+/// `authorities.<name>`: a CA with where its CRLs are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Authority {
+    /// The section name.
+    pub name: String,
+    /// `cacert` (or swanctl's `file`): the CA certificate.
+    pub cacert: CredFile,
+    /// `crl_uris`: where its CRLs are fetched from when a certificate it
+    /// issued names none.
+    pub crl_uris: Vec<String>,
+}
+
+/// Which secrets section a private key's passphrase comes from; each means
+/// its own folder in swanctl (`private/`, `rsa/`, `ecdsa/`, `pkcs8/`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// `private`: any key type.
+    Private,
+    /// `rsa`.
+    Rsa,
+    /// `ecdsa`.
+    Ecdsa,
+    /// `pkcs8`.
+    Pkcs8,
+}
+
+impl KeyKind {
+    /// The secrets section name and swanctl folder: `private`, `rsa`,
+    /// `ecdsa`, `pkcs8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Private => "private",
+            KeyKind::Rsa => "rsa",
+            KeyKind::Ecdsa => "ecdsa",
+            KeyKind::Pkcs8 => "pkcs8",
+        }
+    }
+}
+
+/// `secrets.private[i]` (and `rsa`, `ecdsa`, `pkcs8`): the passphrase of
+/// an encrypted private key file.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeySecret {
+    /// The section it is in.
+    pub kind: KeyKind,
+    /// `file`: the key file.
+    pub file: CredFile,
+    /// `secret`: the passphrase (`0x`/`0s` decoded as for PSKs).
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for KeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySecret")
+            .field("kind", &self.kind)
+            .field("file", &self.file)
+            .field("secret", &format_args!("<{} octets>", self.secret.len()))
+            .finish()
+    }
 }
 
 /// `connections.<name>`: one IKE connection.
@@ -124,6 +189,11 @@ pub struct Connection {
     /// `dpd_timeout`: read for compatibility; IKEv1 only in strongSwan,
     /// IKEv2 declares the peer dead when the retransmissions run out.
     pub dpd_timeout: Duration,
+    /// `send_cert`, default `ifasked`.
+    pub send_cert: SendCert,
+    /// `send_certreq`, default yes: send CERTREQs for our trusted CAs
+    /// when the peer authenticates with a signature.
+    pub send_certreq: bool,
     /// The line of the connection's name in the file.
     pub line: u64,
 }
@@ -237,12 +307,131 @@ impl Connection {
     }
 }
 
-/// How a side authenticates. Only pre-shared keys for now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How a side authenticates (`auth`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthMethod {
     /// `psk`: a shared key from `secrets.ike`.
     Psk,
+    /// `pubkey`, `rsa`, `rsa/pss`, `ecdsa`, `ed25519`, optionally with
+    /// hash suffixes (`rsa-sha384`, `ecdsa-sha256-sha384`,
+    /// `pubkey-sha256`): a signature with a certificate's or a raw public
+    /// key. The list is what the suffixes allow, in order; empty for
+    /// plain `pubkey` (any key, any hash).
+    Pubkey(Vec<SigConstraint>),
+}
+
+impl AuthMethod {
+    /// Whether this is a signature method (not `psk`).
+    pub fn is_pubkey(&self) -> bool {
+        matches!(self, AuthMethod::Pubkey(_))
+    }
+}
+
+/// A key type in an `auth` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigKey {
+    /// `pubkey`: any key type.
+    Any,
+    /// `rsa`: RSA with PKCS#1 v1.5 padding.
+    Rsa,
+    /// `rsa/pss`: RSA with PSS padding.
+    RsaPss,
+    /// `ecdsa`: ECDSA (P-256, P-384, P-521).
+    Ecdsa,
+    /// `ed25519`.
+    Ed25519,
+}
+
+/// A hash in an `auth` value (`-sha256`, ...); `identity` is Ed25519's
+/// (RFC 8420).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SigHash {
+    /// `sha1`.
+    Sha1,
+    /// `sha256`.
+    Sha256,
+    /// `sha384`.
+    Sha384,
+    /// `sha512`.
+    Sha512,
+    /// `identity` (no pre-hash: Ed25519).
+    Identity,
+}
+
+/// One signature scheme an `auth` value allows: a key type, and a hash if
+/// one was given (none: any hash for that key type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SigConstraint {
+    /// The key type.
+    pub key: SigKey,
+    /// The hash, if the value names one for this key type.
+    pub hash: Option<SigHash>,
+    /// A minimum key size in bits (`rsa-2048`, `ecdsa-384`), if given.
+    pub min_bits: Option<u32>,
+}
+
+/// A credential file named in the configuration, with where it is named
+/// (for messages about it). The path is as the configuration means it:
+/// absolute, or relative to the configuration file's directory (swanctl.conf
+/// names relative to its folders, `certs = gw.pem`, arrive as
+/// `x509/gw.pem`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CredFile {
+    /// The path.
+    pub path: String,
+    /// Where the configuration names it.
+    pub at: Place,
+}
+
+/// A place in the configuration: file, line and key path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Place {
+    /// The configuration file (an included one if there).
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// The key path, `connections.gw.local.certs[0]`.
+    pub path: String,
+}
+
+impl Place {
+    /// A problem at this place.
+    pub fn issue(&self, message: impl Into<String>) -> ConfigIssue {
+        ConfigIssue {
+            file: self.file.clone(),
+            line: self.line,
+            path: self.path.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `remote.revocation`: how certificate revocation is checked (strongSwan's
+/// meaning).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Revocation {
+    /// `strict`: every certificate of the chain must be known not to be
+    /// revoked (a CRL must be at hand).
+    Strict,
+    /// `ifuri`: like strict, but only for certificates that name a CRL
+    /// distribution point.
+    IfUri,
+    /// `relaxed` (default): refused only if a CRL at hand says revoked.
+    #[default]
+    Relaxed,
+}
+
+/// `send_cert`: when we send our certificate and its chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SendCert {
+    /// `always`.
+    Always,
+    /// `ifasked` (default): if the peer sent a CERTREQ.
+    #[default]
+    IfAsked,
+    /// `never`.
+    Never,
 }
 
 /// `connections.<name>.local`.
@@ -251,8 +440,12 @@ pub enum AuthMethod {
 pub struct LocalAuth {
     /// `auth`.
     pub auth: AuthMethod,
-    /// `id`; `None` (also for `%any`): the local IP address.
+    /// `id`; `None` (also for `%any`): the certificate's subject DN with
+    /// `certs`, else the local IP address.
     pub id: Option<Identity>,
+    /// `certs`: our certificate (the first file's first certificate) and
+    /// what else they hold (intermediates we send).
+    pub certs: Vec<CredFile>,
 }
 
 /// `connections.<name>.remote`.
@@ -263,6 +456,14 @@ pub struct RemoteAuth {
     pub auth: AuthMethod,
     /// `id`, default `%any`: the identities accepted from the peer.
     pub id: Identity,
+    /// `certs`: the peer must authenticate with one of these certificates.
+    pub certs: Vec<CredFile>,
+    /// `cacerts`: the peer's chain must end at one of these CAs.
+    pub cacerts: Vec<CredFile>,
+    /// `pubkeys`: raw public keys the peer may authenticate with.
+    pub pubkeys: Vec<CredFile>,
+    /// `revocation`.
+    pub revocation: Revocation,
 }
 
 /// IPsec mode of a Child SA (`children.<name>.mode`). Displays as logs and
@@ -500,6 +701,99 @@ impl Config {
         &self.ike_secrets
     }
 
+    /// The passphrases of private key files, in file order.
+    pub fn key_secrets(&self) -> &[KeySecret] {
+        &self.key_secrets
+    }
+
+    /// The `authorities` sections in file order.
+    pub fn authorities(&self) -> &[Authority] {
+        &self.authorities
+    }
+
+    /// Every credential file the configuration names, with where.
+    pub fn cred_files(&self) -> impl Iterator<Item = &CredFile> {
+        let conns = self.connections.iter().flat_map(|c| {
+            c.local
+                .certs
+                .iter()
+                .chain(&c.remote.certs)
+                .chain(&c.remote.cacerts)
+                .chain(&c.remote.pubkeys)
+        });
+        conns
+            .chain(self.authorities.iter().map(|a| &a.cacert))
+            .chain(self.key_secrets.iter().map(|k| &k.file))
+    }
+
+    /// Attaches file names to the places recorded while building.
+    fn name_places(&mut self, name: &dyn Fn(&str) -> String) {
+        let fix = |f: &mut CredFile| f.at.file = name(&f.at.file);
+        for c in &mut self.connections {
+            c.local
+                .certs
+                .iter_mut()
+                .chain(&mut c.remote.certs)
+                .chain(&mut c.remote.cacerts)
+                .chain(&mut c.remote.pubkeys)
+                .for_each(fix);
+        }
+        self.authorities.iter_mut().for_each(|a| fix(&mut a.cacert));
+        self.key_secrets.iter_mut().for_each(|k| fix(&mut k.file));
+    }
+
+    /// Connections whose specific remote identity (not `%any`) is
+    /// authenticated with a PSK that no secret names it for: the secret
+    /// [`Config::find_psk`] would use names only our identity (or none),
+    /// so anyone holding it can claim that identity. One message per
+    /// connection, for `--check-config` and the start-up log.
+    pub fn psk_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.connections {
+            if c.remote.auth != AuthMethod::Psk || c.remote.id == Identity::Any {
+                continue;
+            }
+            let remote = &c.remote.id;
+            let named = self
+                .ike_secrets
+                .iter()
+                .any(|s| s.ids.iter().any(|o| remote.matches(o) == IdMatch::Perfect));
+            if named {
+                continue;
+            }
+            // Without local.id, the local address is the identity (when
+            // the connection has one).
+            let local = c.local.id.clone().unwrap_or_else(|| {
+                c.local_addrs
+                    .iter()
+                    .find_map(|a| match a {
+                        Address::Ip(ip) => Some(Identity::from(*ip)),
+                        _ => None,
+                    })
+                    .unwrap_or(Identity::Any)
+            });
+            let Some(s) = self.find_psk_secret(&local, remote) else {
+                continue;
+            };
+            let owners = if s.ids.is_empty() {
+                "any identity".to_owned()
+            } else {
+                s.ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push(format!(
+                "connection {}: remote.id {remote} is authenticated with the secret at line {} \
+                 (for {owners}), which does not name it: anyone holding that secret can claim \
+                 {remote}; list {remote} in the secret's ids",
+                c.name, s.line
+            ));
+        }
+        out
+    }
+
     /// The pre-shared key for an IKE SA between `local` and `remote`, chosen
     /// as strongSwan's credential manager does: a secret is a candidate if
     /// one of its ids matches `local` or `remote` (a secret without ids
@@ -508,6 +802,12 @@ impl Config {
     /// tie. So a secret listing both ids beats one listing one of them,
     /// which beats one for any peer.
     pub fn find_psk(&self, local: &Identity, remote: &Identity) -> Option<&[u8]> {
+        self.find_psk_secret(local, remote)
+            .map(|s| s.secret.as_slice())
+    }
+
+    /// The secret [`Config::find_psk`] chooses.
+    fn find_psk_secret(&self, local: &Identity, remote: &Identity) -> Option<&IkeSecret> {
         let mut best: Option<(u32, &IkeSecret)> = None;
         for s in &self.ike_secrets {
             let me = s.owner_match(local);
@@ -520,7 +820,7 @@ impl Config {
                 best = Some((score, s));
             }
         }
-        best.map(|(_, s)| s.secret.as_slice())
+        best.map(|(_, s)| s)
     }
 }
 

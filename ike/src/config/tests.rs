@@ -379,46 +379,382 @@ connections:
     local: { auth: pubkey, id: 'C=CH, XX=1' }
     remote: { auth: eap-tls, certs: [a.pem] }
   b:
-    local: { id: a@b }
+    local: { id: '%any' }
     remote: { auth: pks }
   c:
     remote: { auth: psk }
+  d:
+    local: { auth: psk, certs: [x.pem], cacerts: [ca.pem] }
+    remote: { auth: psk, pubkeys: [k.pem], revocation: maybe, ca_id: x }
 ";
     assert_issues(
         text,
         &[
+            (3, "connections.a.local.id", "unknown DN attribute \"XX\""),
             (
                 3,
-                "connections.a.local.auth",
-                "auth \"pubkey\" is not supported yet",
+                "connections.a.local.certs",
+                "missing: auth pubkey needs our certificate: certs: [file]",
             ),
-            (3, "connections.a.local.id", "unknown DN attribute \"XX\""),
             (
                 4,
                 "connections.a.remote.auth",
                 "auth \"eap-tls\" is not supported yet",
             ),
             (
-                4,
-                "connections.a.remote.certs",
-                "the swanctl key \"certs\" is not supported yet",
-            ),
-            (
                 6,
-                "connections.b.local.auth",
-                "missing: swanctl's default is pubkey",
+                "connections.b.local.certs",
+                "missing: without auth (swanctl's default pubkey), our certificate",
             ),
             (
                 7,
                 "connections.b.remote.auth",
-                "unknown auth method \"pks\" (expected psk)",
+                "unknown auth method \"pks\" (expected psk, or pubkey, rsa",
             ),
             (
                 8,
                 "connections.c.local",
                 "missing: iked needs the local authentication round",
             ),
+            (
+                11,
+                "connections.d.local.cacerts",
+                "\"cacerts\" belongs in remote",
+            ),
+            (
+                11,
+                "connections.d.local.certs",
+                "certs needs auth pubkey (or rsa, ecdsa, ...), not psk",
+            ),
+            (
+                12,
+                "connections.d.remote.revocation",
+                "unknown revocation \"maybe\" (expected strict, ifuri, relaxed)",
+            ),
+            (
+                12,
+                "connections.d.remote.ca_id",
+                "the swanctl key \"ca_id\" is not supported yet",
+            ),
+            (
+                12,
+                "connections.d.remote.pubkeys",
+                "pubkeys needs auth pubkey (or rsa, ecdsa, ...), not psk",
+            ),
         ],
+    );
+}
+
+fn auth(s: &str) -> AuthMethod {
+    let c = ok(&format!(
+        "connections:\n  c:\n    local: {{ auth: psk }}\n    remote: {{ auth: '{s}' }}\n"
+    ));
+    c.connections()[0].remote.auth.clone()
+}
+
+fn sc(key: SigKey, hash: Option<SigHash>, min_bits: Option<u32>) -> SigConstraint {
+    SigConstraint {
+        key,
+        hash,
+        min_bits,
+    }
+}
+
+#[test]
+fn auth_values_as_swanctl_writes_them() {
+    use SigHash::*;
+    use SigKey::*;
+    assert_eq!(auth("psk"), AuthMethod::Psk);
+    assert_eq!(auth("pubkey"), AuthMethod::Pubkey(vec![]));
+    assert_eq!(
+        auth("pubkey-sha256"),
+        AuthMethod::Pubkey(vec![sc(Any, Some(Sha256), None)])
+    );
+    assert_eq!(auth("rsa"), AuthMethod::Pubkey(vec![sc(Rsa, None, None)]));
+    assert_eq!(
+        auth("rsa-sha384"),
+        AuthMethod::Pubkey(vec![sc(Rsa, Some(Sha384), None)])
+    );
+    assert_eq!(
+        auth("rsa/pss-sha256"),
+        AuthMethod::Pubkey(vec![sc(RsaPss, Some(Sha256), None)])
+    );
+    assert_eq!(
+        auth("ecdsa-sha256-sha384"),
+        AuthMethod::Pubkey(vec![
+            sc(Ecdsa, Some(Sha256), None),
+            sc(Ecdsa, Some(Sha384), None)
+        ])
+    );
+    assert_eq!(
+        auth("rsa-2048-sha256-ecdsa"),
+        AuthMethod::Pubkey(vec![
+            sc(Rsa, Some(Sha256), Some(2048)),
+            sc(Ecdsa, None, None)
+        ])
+    );
+    assert_eq!(
+        auth("ed25519"),
+        AuthMethod::Pubkey(vec![sc(Ed25519, None, None)])
+    );
+    assert_eq!(
+        auth("ike:rsa/pss-sha512"),
+        AuthMethod::Pubkey(vec![sc(RsaPss, Some(Sha512), None)])
+    );
+    for (bad, want) in [
+        ("rsa-md5", "the hash md5 is not supported"),
+        ("rsa-sha3", "unknown token \"sha3\""),
+        ("sha256", "unknown auth method \"sha256\""),
+        ("ed448", "auth \"ed448\" is not supported yet"),
+        ("eap-mschapv2", "auth \"eap-mschapv2\" is not supported yet"),
+        ("xauth", "auth \"xauth\" is not supported yet"),
+    ] {
+        let e = err(&format!(
+            "connections:\n  c:\n    local: {{ auth: psk }}\n    remote: {{ auth: '{bad}' }}\n"
+        ));
+        assert_eq!(e.issues.len(), 1, "{bad}: {e}");
+        assert!(e.issues[0].message.contains(want), "{bad}: {e}");
+        assert_eq!(e.issues[0].path, "connections.c.remote.auth");
+    }
+}
+
+const CERTS: &str = "\
+connections:
+  gw:
+    send_cert: always
+    send_certreq: no
+    local:
+      auth: ecdsa-sha384
+      certs: [x509/gw.pem, /etc/other/chain.pem]
+    remote:
+      id: 'C=CH, O=Example, CN=*'
+      cacerts: x509ca/ca.pem
+      pubkeys: [pubkey/peer.pem]
+      certs: [x509/peer.pem]
+      revocation: strict
+  rw:
+    local: { auth: pubkey, certs: x509/gw.pem, id: gw.example.net }
+    remote: { auth: rsa/pss }
+authorities:
+  ca:
+    cacert: x509ca/ca.pem
+    crl_uris: [http://crl.example.net/ca.crl, file:///var/crl/ca.crl]
+  other:
+    file: /etc/ssl/other-ca.pem
+secrets:
+  private:
+    - { file: private/gw.pem, secret: 0x7061737321 }
+  rsa:
+    - { file: rsa/old.pem, secret: pass }
+  ecdsa:
+    - { file: ecdsa/e.pem, secret: pass }
+  pkcs8:
+    - { file: pkcs8/p.pem, secret: pass }
+";
+
+#[test]
+fn certificate_keys_are_read() {
+    let c = ok(CERTS);
+    let gw = &c.connections()[0];
+    assert_eq!(gw.send_cert, SendCert::Always);
+    assert!(!gw.send_certreq);
+    assert_eq!(
+        gw.local.auth,
+        AuthMethod::Pubkey(vec![sc(SigKey::Ecdsa, Some(SigHash::Sha384), None)])
+    );
+    assert_eq!(gw.local.id, None, "the certificate's subject later");
+    let paths = |v: &[CredFile]| v.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        paths(&gw.local.certs),
+        ["x509/gw.pem", "/etc/other/chain.pem"]
+    );
+    assert_eq!(
+        gw.local.certs[1].at,
+        Place {
+            file: FILE.into(),
+            line: 7,
+            path: "connections.gw.local.certs[1]".into()
+        }
+    );
+    assert_eq!(gw.remote.id, id("C=CH, O=Example, CN=*"));
+    assert_eq!(paths(&gw.remote.cacerts), ["x509ca/ca.pem"]);
+    // A comma-separated string has no item paths.
+    assert_eq!(
+        gw.remote.cacerts[0].at.path,
+        "connections.gw.remote.cacerts"
+    );
+    assert_eq!(paths(&gw.remote.pubkeys), ["pubkey/peer.pem"]);
+    assert_eq!(paths(&gw.remote.certs), ["x509/peer.pem"]);
+    assert_eq!(gw.remote.revocation, Revocation::Strict);
+    let rw = &c.connections()[1];
+    assert_eq!(rw.send_cert, SendCert::IfAsked, "swanctl's default");
+    assert!(rw.send_certreq, "swanctl's default");
+    assert_eq!(rw.local.id, Some(id("gw.example.net")));
+    assert_eq!(rw.remote.revocation, Revocation::Relaxed);
+    assert_eq!(
+        rw.remote.auth,
+        AuthMethod::Pubkey(vec![sc(SigKey::RsaPss, None, None)])
+    );
+    let a = c.authorities();
+    assert_eq!(a.len(), 2);
+    assert_eq!(
+        (a[0].name.as_str(), a[0].cacert.path.as_str()),
+        ("ca", "x509ca/ca.pem")
+    );
+    assert_eq!(
+        a[0].crl_uris,
+        ["http://crl.example.net/ca.crl", "file:///var/crl/ca.crl"]
+    );
+    assert_eq!(a[1].cacert.path, "/etc/ssl/other-ca.pem");
+    assert_eq!(a[1].cacert.at.path, "authorities.other.file");
+    let k = c.key_secrets();
+    assert_eq!(
+        k.iter()
+            .map(|k| (k.kind, k.file.path.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (KeyKind::Private, "private/gw.pem"),
+            (KeyKind::Rsa, "rsa/old.pem"),
+            (KeyKind::Ecdsa, "ecdsa/e.pem"),
+            (KeyKind::Pkcs8, "pkcs8/p.pem"),
+        ]
+    );
+    assert_eq!(*k[0].secret, b"pass!".to_vec());
+    assert!(
+        !format!("{:?}", k[0]).contains("pass"),
+        "no passphrase in Debug"
+    );
+    assert_eq!(c.cred_files().count(), 12);
+    // Without auth, swanctl's pubkey.
+    let c = ok("connections:\n  c:\n    local: { certs: [a.pem] }\n    remote: {}\n");
+    assert_eq!(c.connections()[0].local.auth, AuthMethod::Pubkey(vec![]));
+    assert_eq!(c.connections()[0].remote.auth, AuthMethod::Pubkey(vec![]));
+}
+
+#[test]
+fn certificate_key_errors_all_at_once() {
+    let text = "\
+connections:
+  c:
+    send_cert: sometimes
+    send_certreq: maybe
+    local: { auth: pubkey, certs: [] }
+    remote: { auth: pubkey, cacerts: [''] }
+authorities:
+  a:
+    crl_uris: [ldap://x]
+    ocsp_uris: [http://ocsp]
+  b:
+    cacert: a.pem
+    file: /b.pem
+secrets:
+  private:
+    - { file: k.pem }
+    - { secret: x, extra: 1 }
+  rsa: { file: k.pem }
+";
+    assert_issues(
+        text,
+        &[
+            (
+                3,
+                "connections.c.send_cert",
+                "unknown send_cert \"sometimes\" (expected always, ifasked, never)",
+            ),
+            (
+                4,
+                "connections.c.send_certreq",
+                "bad value \"maybe\" (expected yes or no)",
+            ),
+            (
+                5,
+                "connections.c.local.certs",
+                "empty: name at least one file",
+            ),
+            (
+                5,
+                "connections.c.local.certs",
+                "missing: auth pubkey needs our certificate",
+            ),
+            (6, "connections.c.remote.cacerts[0]", "empty"),
+            (
+                8,
+                "authorities.a.cacert",
+                "missing: the authority's CA certificate",
+            ),
+            (
+                9,
+                "authorities.a.crl_uris[0]",
+                "unsupported CRL URI \"ldap://x\"",
+            ),
+            (
+                10,
+                "authorities.a.ocsp_uris",
+                "the swanctl key \"ocsp_uris\" is not supported yet",
+            ),
+            (13, "authorities.b", "both cacert and file"),
+            (
+                16,
+                "secrets.private[0].secret",
+                "missing: the key file's passphrase",
+            ),
+            (17, "secrets.private[1].file", "missing: the key file"),
+            (17, "secrets.private[1].extra", "unknown key \"extra\""),
+            (18, "secrets.rsa", "expected a list of { file, secret }"),
+        ],
+    );
+}
+
+#[test]
+fn psk_warnings_name_connections_whose_peer_id_no_secret_names() {
+    let text = "\
+connections:
+  named:
+    local: { auth: psk, id: gw-a }
+    remote: { auth: psk, id: peer-1 }
+  only-ours:
+    local: { auth: psk, id: gw-a }
+    remote: { auth: psk, id: peer-2 }
+  by-address:
+    local_addrs: [192.0.2.1]
+    local: { auth: psk }
+    remote: { auth: psk, id: peer-3 }
+  any-peer:
+    local: { auth: psk, id: gw-a }
+    remote: { auth: psk }
+  certs:
+    local: { auth: psk, id: gw-a }
+    remote: { auth: pubkey, id: peer-4 }
+secrets:
+  ike:
+    - { ids: [gw-a, peer-1], secret: one }
+    - { ids: [gw-a], secret: ours }
+    - { ids: [192.0.2.1], secret: addr }
+";
+    let w = ok(text).psk_warnings();
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert!(
+        w[0].starts_with(
+            "connection only-ours: remote.id peer-2 is authenticated with the secret at line 20 \
+             (for gw-a, peer-1), which does not name it: anyone holding that secret can claim peer-2"
+        ),
+        "{}",
+        w[0]
+    );
+    assert!(
+        w[1].starts_with("connection by-address: remote.id peer-3"),
+        "{}",
+        w[1]
+    );
+    assert!(w[1].contains("(for 192.0.2.1)"), "{}", w[1]);
+    // A %any secret is reported as such; no secret at all: nothing to warn about.
+    let w = ok("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk, id: p }\nsecrets:\n  ike:\n    - { secret: x }\n").psk_warnings();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("(for any identity)"), "{}", w[0]);
+    assert!(
+        ok("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: psk, id: p }\n")
+            .psk_warnings()
+            .is_empty()
     );
 }
 
@@ -584,7 +920,7 @@ fn shape_errors() {
             (
                 2,
                 "extra",
-                "unknown key \"extra\" (expected one of: connections, secrets)",
+                "unknown key \"extra\" (expected one of: authorities, connections, secrets)",
             ),
         ],
     );
