@@ -19,13 +19,16 @@ pub mod key;
 pub mod sig;
 pub mod store;
 
+#[cfg(test)]
+mod tests;
+
 pub use cert::{CertError, Certificate};
 pub use chain::{Revocation, ValidateParams, Validation, validate};
 pub use crl::Crl;
 pub use dn::dn_matches;
-pub use key::{KeyType, PrivateKey, PublicKey};
+pub use key::{KeyType, PemBlock, PrivateKey, PublicKey, looks_like_pem, pem_blocks};
 pub use sig::{
-    HashAlg, SigScheme, decode_signature_auth, encode_signature_auth,
+    HashAlg, SigScheme, classic_method, decode_signature_auth, encode_signature_auth,
     scheme_from_algorithm_identifier, sign_classic, verify_classic,
 };
 pub use store::TrustStore;
