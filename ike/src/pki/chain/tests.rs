@@ -917,3 +917,28 @@ fn damaged_certificates_never_panic() {
         let _ = Crl::from_der(&crl.der()[..i]);
     }
 }
+
+#[test]
+fn rsa_links_with_each_hash() {
+    // sig's OpenSSL-made key (a key, no expiry); rcgen signs with ring.
+    let pem = include_str!("../testdata/rsa2048.p8.pem");
+    for alg in [
+        &rcgen::PKCS_RSA_SHA256,
+        &rcgen::PKCS_RSA_SHA384,
+        &rcgen::PKCS_RSA_SHA512,
+    ] {
+        let key = KeyPair::from_pem_and_sign_algo(pem, alg).unwrap();
+        let cp = ca_params("rsa-root", None);
+        let der = cp.self_signed(&key).unwrap().der().to_vec();
+        let cert = Arc::new(Certificate::from_der(&der).unwrap());
+        assert!(cert.self_signed());
+        let root = Ca {
+            params: cp,
+            key,
+            cert,
+        };
+        let leaf = root.leaf(&base("gw-rsa", 3));
+        let v = validate(&store_of(&[&root]), &leaf, &[], &params()).unwrap();
+        assert_eq!(subjects(&v).len(), 2);
+    }
+}
