@@ -366,24 +366,10 @@ fn chain_loop_ends_cleanly() {
     let a = root("loop-a");
     let b = root("loop-b");
     let a_by_b = Arc::new(
-        Certificate::from_der(
-            &a.params
-                .signed_by(&a.key, &b.issuer())
-                .unwrap()
-                .der()
-                .to_vec(),
-        )
-        .unwrap(),
+        Certificate::from_der(a.params.signed_by(&a.key, &b.issuer()).unwrap().der()).unwrap(),
     );
     let b_by_a = Arc::new(
-        Certificate::from_der(
-            &b.params
-                .signed_by(&b.key, &a.issuer())
-                .unwrap()
-                .der()
-                .to_vec(),
-        )
-        .unwrap(),
+        Certificate::from_der(b.params.signed_by(&b.key, &a.issuer()).unwrap().der()).unwrap(),
     );
     let leaf = a.leaf(&base("gw-b", 3));
     let store = store_of(&[&root("elsewhere")]);
@@ -893,7 +879,7 @@ fn certificates_from_pem_files() {
     assert_eq!(certs[0], p.leaf);
     assert_eq!(certs[1].der(), p.im.cert.der());
     let der = Certificate::parse_pem_or_der(p.leaf.der()).unwrap();
-    assert_eq!(der, [p.leaf.clone()]);
+    assert_eq!(der, std::slice::from_ref(&p.leaf));
 }
 
 #[test]
