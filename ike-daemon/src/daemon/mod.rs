@@ -6,6 +6,7 @@
 //! their results back to the loop.
 
 pub mod control;
+pub mod crl;
 pub mod kernel;
 pub mod resolve;
 pub mod routes;

@@ -29,7 +29,7 @@ pub use dn::dn_matches;
 pub use key::{KeyType, PemBlock, PrivateKey, PublicKey, looks_like_pem, pem_blocks};
 pub use sig::{
     HashAlg, SigScheme, classic_method, decode_signature_auth, encode_signature_auth,
-    scheme_from_algorithm_identifier, sign_classic, verify_classic,
+    scheme_from_algorithm_identifier, schemes_for_key, sign_classic, verify_classic,
 };
 pub use store::TrustStore;
 

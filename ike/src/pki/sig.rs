@@ -141,6 +141,39 @@ impl SigScheme {
     }
 }
 
+/// The RFC 7427 schemes for a key of `key_type` and `bits`, in strongSwan's
+/// order of preference (libstrongswan `signature_schemes_for_key`): for
+/// RSA, RSASSA-PSS with SHA-256 (keys up to 3072 bits), SHA-384 (up to
+/// 7680), SHA-512, then PKCS#1 v1.5 with the same hashes by the same rule;
+/// for ECDSA, SHA-256 (P-256 only), SHA-384 (up to P-384), SHA-512; for
+/// Ed25519, Ed25519. Whether PSS is used at all is the caller's choice
+/// (strongSwan signs with PKCS#1 v1.5 unless `rsa/pss` is configured).
+pub fn schemes_for_key(key_type: KeyType, bits: u32) -> Vec<SigScheme> {
+    let by_size = [
+        (3072, HashAlg::Sha256),
+        (7680, HashAlg::Sha384),
+        (u32::MAX, HashAlg::Sha512),
+    ];
+    match key_type {
+        KeyType::Rsa => {
+            let hashes = by_size.iter().filter(|(max, _)| bits <= *max);
+            let pss = hashes.clone().map(|&(_, h)| SigScheme::RsaPss(h));
+            let pkcs1 = hashes.map(|&(_, h)| SigScheme::RsaPkcs1(h));
+            pss.chain(pkcs1).collect()
+        }
+        KeyType::EcP256 | KeyType::EcP384 | KeyType::EcP521 => [
+            (256, HashAlg::Sha256),
+            (384, HashAlg::Sha384),
+            (u32::MAX, HashAlg::Sha512),
+        ]
+        .iter()
+        .filter(|(max, _)| bits <= *max)
+        .map(|&(_, h)| SigScheme::Ecdsa(h))
+        .collect(),
+        KeyType::Ed25519 => vec![SigScheme::Ed25519],
+    }
+}
+
 // Object identifier contents (the octets after tag and length).
 /// sha1WithRSAEncryption 1.2.840.113549.1.1.5
 const OID_SHA1_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05];

@@ -2,7 +2,7 @@
 //! (testdata/gen.sh), RFC 7427 Appendix A, and malformed input.
 
 use super::key::{PemBlock, looks_like_pem, pem_blocks};
-use super::sig::{classic_method, ecdsa_der_to_fixed, ecdsa_fixed_to_der};
+use super::sig::{classic_method, ecdsa_der_to_fixed, ecdsa_fixed_to_der, schemes_for_key};
 use super::*;
 use crate::wire::codes::AuthMethod;
 
@@ -744,4 +744,90 @@ mod props {
             prop_assert_eq!(ecdsa_der_to_fixed(&der, 32).unwrap(), fixed);
         }
     }
+}
+
+#[test]
+fn rfc8032_ed25519_known_answer() {
+    // RFC 8032 7.1 TEST 1 (empty message), as a PKCS#8 v1 key.
+    let seed = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    let public = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let sig = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555\
+               fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    let pkcs8 = hex::decode(format!("302e020100300506032b657004220420{seed}")).unwrap();
+    let k = PrivateKey::from_pem_or_der(&pkcs8, None).unwrap();
+    assert_eq!(
+        hex::encode(k.public_key().spki_der()),
+        format!("302a300506032b6570032100{public}")
+    );
+    assert_eq!(hex::encode(k.sign(SigScheme::Ed25519, b"").unwrap()), sig);
+    let sig = hex::decode(sig).unwrap();
+    k.public_key()
+        .verify(SigScheme::Ed25519, b"", &sig)
+        .unwrap();
+    assert!(
+        k.public_key()
+            .verify(SigScheme::Ed25519, b"x", &sig)
+            .is_err()
+    );
+    // PKCS#8 v2 with the matching public key, and with a wrong one.
+    let v2 = |pk: &str| {
+        hex::decode(format!("3051020101300506032b657004220420{seed}8121 00{pk}").replace(' ', ""))
+            .unwrap()
+    };
+    assert_eq!(
+        PrivateKey::from_pem_or_der(&v2(public), None)
+            .unwrap()
+            .public_key(),
+        k.public_key()
+    );
+    let mut wrong = public.to_string();
+    wrong.replace_range(0..2, "d6");
+    assert!(PrivateKey::from_pem_or_der(&v2(&wrong), None).is_err());
+}
+
+#[test]
+fn schemes_as_strongswan_prefers_them() {
+    use HashAlg::*;
+    use SigScheme::*;
+    assert_eq!(
+        schemes_for_key(KeyType::Rsa, 3072),
+        [
+            RsaPss(Sha256),
+            RsaPss(Sha384),
+            RsaPss(Sha512),
+            RsaPkcs1(Sha256),
+            RsaPkcs1(Sha384),
+            RsaPkcs1(Sha512)
+        ]
+    );
+    assert_eq!(
+        schemes_for_key(KeyType::Rsa, 4096),
+        [
+            RsaPss(Sha384),
+            RsaPss(Sha512),
+            RsaPkcs1(Sha384),
+            RsaPkcs1(Sha512)
+        ]
+    );
+    assert_eq!(
+        schemes_for_key(KeyType::EcP256, 256),
+        [Ecdsa(Sha256), Ecdsa(Sha384), Ecdsa(Sha512)]
+    );
+    assert_eq!(
+        schemes_for_key(KeyType::EcP384, 384),
+        [Ecdsa(Sha384), Ecdsa(Sha512)]
+    );
+    assert_eq!(schemes_for_key(KeyType::EcP521, 521), [Ecdsa(Sha512)]);
+    assert_eq!(schemes_for_key(KeyType::Ed25519, 256), [Ed25519]);
+    for s in schemes_for_key(KeyType::Rsa, 2048) {
+        assert!(s.fits(KeyType::Rsa) && !s.fits(KeyType::EcP256));
+    }
+}
+
+#[test]
+fn keys_are_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PrivateKey>();
+    send_sync::<PublicKey>();
+    send_sync::<PkiError>();
 }
