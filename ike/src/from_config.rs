@@ -553,7 +553,7 @@ fn peer(
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: c.lifetimes,
-        fragmentation: Default::default(),
+        fragmentation: c.fragmentation,
     }
 }
 
