@@ -691,8 +691,10 @@ impl PrivateKey {
     /// `ENCRYPTED PRIVATE KEY`; other blocks such as `EC PARAMETERS` are
     /// skipped) or DER (PKCS#1, SEC1, PKCS#8, encrypted PKCS#8).
     /// `passphrase` decrypts an encrypted PKCS#8 key (PBES2: PBKDF2 or
-    /// scrypt with AES-CBC, what OpenSSL writes). Legacy OpenSSL encryption
-    /// (`Proc-Type: 4,ENCRYPTED` headers) is refused with a hint.
+    /// scrypt with AES-CBC, what OpenSSL writes) or a PEM key encrypted the
+    /// legacy OpenSSL way (`Proc-Type: 4,ENCRYPTED`, `DEK-Info:` AES-128/
+    /// 192/256-CBC or DES-EDE3-CBC, as `openssl genrsa -aes256` and
+    /// strongSwan's test keys).
     pub fn from_pem_or_der(bytes: &[u8], passphrase: Option<&[u8]>) -> Result<Self, PkiError> {
         if looks_like_pem(bytes) {
             let blocks = pem_blocks(bytes)?;
@@ -708,11 +710,13 @@ impl PrivateKey {
                     .iter()
                     .any(|(k, v)| k.eq_ignore_ascii_case("Proc-Type") && v.contains("ENCRYPTED"))
                 {
-                    return Err(PkiError::Unsupported(
-                        "legacy OpenSSL-encrypted PEM key (Proc-Type: 4,ENCRYPTED); \
-                         convert it to encrypted PKCS#8 with `openssl pkcs8 -topk8`"
-                            .into(),
-                    ));
+                    let der = decrypt_legacy_pem(b, passphrase)?;
+                    // Garbage from a wrong passphrase that left valid
+                    // padding does not parse.
+                    return Self::from_der_kind(kind, &der, None).map_err(|e| match e {
+                        PkiError::Malformed { .. } => PkiError::BadPassphrase,
+                        other => other,
+                    });
                 }
                 return Self::from_der_kind(kind, &b.der, passphrase);
             }
@@ -1090,6 +1094,91 @@ impl PrivateKey {
             }
         })
     }
+}
+
+/// Decrypts a PEM block encrypted the legacy OpenSSL way (RFC 1421 headers):
+/// the key is OpenSSL's EVP_BytesToKey with MD5, one iteration, the first
+/// 8 octets of the IV as salt; the cipher is CBC with PKCS#7 padding.
+fn decrypt_legacy_pem(
+    block: &PemBlock,
+    passphrase: Option<&[u8]>,
+) -> Result<Zeroizing<Vec<u8>>, PkiError> {
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+    let dek = block
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("DEK-Info"))
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| malformed("encrypted PEM key", "no DEK-Info header"))?;
+    let (cipher, iv_hex) = dek
+        .split_once(',')
+        .ok_or_else(|| malformed("encrypted PEM key", "DEK-Info without an IV"))?;
+    let iv = hex::decode(iv_hex.trim())
+        .map_err(|_| malformed("encrypted PEM key", "DEK-Info IV is not hex"))?;
+    let cipher = cipher.trim().to_ascii_uppercase();
+    let (key_len, iv_len) = match cipher.as_str() {
+        "AES-128-CBC" => (16, 16),
+        "AES-192-CBC" => (24, 16),
+        "AES-256-CBC" => (32, 16),
+        "DES-EDE3-CBC" => (24, 8),
+        other => {
+            return Err(PkiError::Unsupported(format!(
+                "PEM key encryption {other} (AES-128/192/256-CBC and DES-EDE3-CBC are)"
+            )));
+        }
+    };
+    let salt = iv
+        .get(..8)
+        .filter(|_| iv.len() == iv_len)
+        .ok_or_else(|| malformed("encrypted PEM key", "IV of the wrong length"))?;
+    let pass = passphrase.ok_or(PkiError::PassphraseRequired)?;
+    let key = evp_bytes_to_key_md5(pass, salt, key_len);
+    let mut buf = Zeroizing::new(block.der.clone());
+    let bad_len = |_| malformed("encrypted PEM key", "bad key or IV length");
+    let plain_len = match key_len {
+        16 if iv_len == 16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(&key, &iv)
+            .map_err(bad_len)?
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map(|p| p.len()),
+        24 if iv_len == 16 => cbc::Decryptor::<aes::Aes192>::new_from_slices(&key, &iv)
+            .map_err(bad_len)?
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map(|p| p.len()),
+        32 => cbc::Decryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+            .map_err(bad_len)?
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map(|p| p.len()),
+        _ => cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+            .map_err(bad_len)?
+            .decrypt_padded_mut::<Pkcs7>(&mut buf)
+            .map(|p| p.len()),
+    }
+    .map_err(|_| PkiError::BadPassphrase)?;
+    buf.truncate(plain_len);
+    Ok(buf)
+}
+
+/// OpenSSL's EVP_BytesToKey(MD5, salt, passphrase, count 1): D_1 =
+/// MD5(passphrase | salt), D_i = MD5(D_(i-1) | passphrase | salt), their
+/// concatenation cut to `len` octets.
+fn evp_bytes_to_key_md5(pass: &[u8], salt: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
+    use md5::Digest;
+    let mut out = Zeroizing::new(Vec::with_capacity(len + 16));
+    let mut prev: Option<md5::digest::Output<md5::Md5>> = None;
+    while out.len() < len {
+        let mut h = md5::Md5::new();
+        if let Some(p) = &prev {
+            h.update(p);
+        }
+        h.update(pass);
+        h.update(salt);
+        let d = h.finalize();
+        out.extend_from_slice(&d);
+        prev = Some(d);
+    }
+    out.truncate(len);
+    out
 }
 
 #[derive(Clone, Copy)]

@@ -23,6 +23,8 @@ fn file(name: &str) -> &'static [u8] {
         "rsa2048.legacy-enc.pem" => include_bytes!("testdata/rsa2048.legacy-enc.pem"),
         "rsa2048e3.pem" => include_bytes!("testdata/rsa2048e3.pem"),
         "rsa3072.pem" => include_bytes!("testdata/rsa3072.pem"),
+        "rsa3072.legacy-des3.pem" => include_bytes!("testdata/rsa3072.legacy-des3.pem"),
+        "p256.legacy-aes128.pem" => include_bytes!("testdata/p256.legacy-aes128.pem"),
         "rsa4608.pem" => include_bytes!("testdata/rsa4608.pem"),
         "p256.pem" => include_bytes!("testdata/p256.pem"),
         "p256.sec1.der" => include_bytes!("testdata/p256.sec1.der"),
@@ -341,11 +343,37 @@ fn passphrases_and_refusals() {
     // A passphrase given for an unencrypted key is not needed, not an error.
     PrivateKey::from_pem_or_der(file("p256.pem"), Some(b"unused")).unwrap();
 
-    let legacy = PrivateKey::from_pem_or_der(file("rsa2048.legacy-enc.pem"), Some(PASS));
-    assert!(
-        matches!(&legacy, Err(PkiError::Unsupported(m)) if m.contains("pkcs8 -topk8")),
-        "{legacy:?}"
-    );
+    // Legacy OpenSSL PEM encryption (Proc-Type/DEK-Info headers).
+    for (enc, plain) in [
+        ("rsa2048.legacy-enc.pem", "rsa2048.p8.pem"),
+        ("rsa3072.legacy-des3.pem", "rsa3072.pem"),
+        ("p256.legacy-aes128.pem", "p256.pem"),
+    ] {
+        assert_eq!(private(enc).public_key(), private(plain).public_key());
+        assert_eq!(
+            PrivateKey::from_pem_or_der(file(enc), None).unwrap_err(),
+            PkiError::PassphraseRequired,
+            "{enc}"
+        );
+        for wrong in [&b"wrong"[..], b"", b"iked-test-pas"] {
+            assert_eq!(
+                PrivateKey::from_pem_or_der(file(enc), Some(wrong)).unwrap_err(),
+                PkiError::BadPassphrase,
+                "{enc}"
+            );
+        }
+    }
+    let text = std::str::from_utf8(file("p256.legacy-aes128.pem")).unwrap();
+    let blowfish = text.replace("AES-128-CBC", "BF-CBC");
+    assert!(matches!(
+        PrivateKey::from_pem_or_der(blowfish.as_bytes(), Some(PASS)),
+        Err(PkiError::Unsupported(m)) if m.contains("BF-CBC")
+    ));
+    let short_iv = text.replace("DEK-Info: AES-128-CBC,DD", "DEK-Info: AES-128-CBC,");
+    assert!(matches!(
+        PrivateKey::from_pem_or_der(short_iv.as_bytes(), Some(PASS)),
+        Err(PkiError::Malformed { .. })
+    ));
     assert!(matches!(
         PrivateKey::from_pem_or_der(file("ed448.p8.pem"), None),
         Err(PkiError::Unsupported(_))

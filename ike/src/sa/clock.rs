@@ -1,7 +1,6 @@
 //! Wall-clock (UTC) time as an input. The engine runs on the monotonic
-//! `now` every input carries; where it needs the date (certificate
-//! validity, the first user, comes with certificate authentication) it
-//! derives it from the last anchor the driver gave
+//! `now` every input carries; where it needs the date (the validity of
+//! certificates and CRLs in IKE_AUTH) it derives it from the last anchor the driver gave
 //! ([`Endpoint::set_wall_clock`](super::Endpoint::set_wall_clock)): a
 //! monotonic instant and the UTC time at that instant. The library never
 //! reads a clock itself.
@@ -27,8 +26,6 @@ impl WallClock {
 
     /// The UTC time at monotonic `now` (`None` without an anchor, or out
     /// of `SystemTime`'s range).
-    // Unused outside tests until certificate validity checks use it.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn utc(&self, now: Instant) -> Option<SystemTime> {
         let (at, utc) = self.anchor?;
         if now >= at {

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub use crate::config::{ChildLifetimes, IkeLifetimes, Mode};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
+use crate::pki::cert::Certificate;
+use crate::pki::chain::Revocation;
+use crate::pki::{PrivateKey, PublicKey};
 use crate::wire::sa::Proposal;
 use crate::wire::{Identification, ParseLimits, TrafficSelector};
 
@@ -155,15 +158,119 @@ pub enum LocalAuthCfg {
     /// With a pre-shared key from the [`PskStore`].
     #[default]
     Psk,
+    /// With a signature by our private key (RFC 7427 digital signature
+    /// if the peer announced SIGNATURE_HASH_ALGORITHMS, else the classic
+    /// RSA or ECDSA method of the key), and our certificates if any.
+    Pubkey(Arc<LocalCred>),
 }
 
+/// Our private key and the certificates that go with it.
+pub struct LocalCred {
+    /// The private key AUTH is signed with.
+    pub key: PrivateKey,
+    /// Our end-entity certificate first, then the chain to send with it
+    /// (intermediates, no trust anchor); empty: a raw public key the peer
+    /// has configured.
+    pub certs: Vec<Arc<Certificate>>,
+    /// An RSA key signs with RSASSA-PSS rather than PKCS#1 v1.5 (swanctl's
+    /// `auth = rsa/pss`; only with RFC 7427, which the peer must announce).
+    pub rsa_pss: bool,
+}
+
+impl LocalCred {
+    /// A credential of `key` and `certs` (end entity first), RSA keys
+    /// signing with PKCS#1 v1.5.
+    pub fn new(key: PrivateKey, certs: Vec<Arc<Certificate>>) -> Self {
+        Self {
+            key,
+            certs,
+            rsa_pss: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for LocalCred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCred")
+            .field("key", &self.key.key_type())
+            .field("rsa_pss", &self.rsa_pss)
+            .field(
+                "certs",
+                &self
+                    .certs
+                    .iter()
+                    .map(|c| c.subject_text())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The same credential (loaded once, shared).
+impl PartialEq for LocalCred {
+    fn eq(&self, other: &Self) -> bool {
+        self.key.public_key().spki_der() == other.key.public_key().spki_der()
+            && self.rsa_pss == other.rsa_pss
+            && self.certs.len() == other.certs.len()
+            && self
+                .certs
+                .iter()
+                .zip(&other.certs)
+                .all(|(a, b)| a.der() == b.der())
+    }
+}
+
+impl Eq for LocalCred {}
+
 /// How the peer must authenticate.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub enum RemoteAuthCfg {
     /// With a pre-shared key from the [`PskStore`].
     #[default]
     Psk,
+    /// With a signature: by the key of a certificate that validates
+    /// against the endpoint's trust store (`Endpoint::set_trust_store`)
+    /// and names the peer's identity, or by one of `pubkeys`.
+    Pubkey {
+        /// `remote.cacerts`: if not empty, one of them must be on the
+        /// peer's certificate path.
+        cacerts: Vec<Arc<Certificate>>,
+        /// `remote.pubkeys`: raw public keys the peer may sign with
+        /// (then no certificate is needed).
+        pubkeys: Vec<PublicKey>,
+        /// `remote.revocation` (strongSwan's meaning).
+        revocation: Revocation,
+    },
 }
+
+impl PartialEq for RemoteAuthCfg {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Psk, Self::Psk) => true,
+            (
+                Self::Pubkey {
+                    cacerts: a,
+                    pubkeys: b,
+                    revocation: c,
+                },
+                Self::Pubkey {
+                    cacerts: x,
+                    pubkeys: y,
+                    revocation: z,
+                },
+            ) => {
+                a.len() == x.len()
+                    && a.iter().zip(x).all(|(a, x)| a.der() == x.der())
+                    && b.len() == y.len()
+                    && b.iter().zip(y).all(|(b, y)| b.spki_der() == y.spki_der())
+                    && c == z
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for RemoteAuthCfg {}
 
 /// When we send our certificate and its chain (swanctl's `send_cert`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

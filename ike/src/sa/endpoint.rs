@@ -15,12 +15,13 @@ use super::ike_sa::{IkeSa, KernelPurpose};
 use super::outside::{Outcome, Outside, Then, Waiting};
 use super::timers::Timers;
 use super::types::{
-    ChildInstall, CommandError, Event, IkeSaId, IkeSaInfo, KernelEvent, KernelOk, KernelOp,
-    KernelReq, KernelResult, Transmit,
+    ChildInstall, CommandError, CrlFetch, CrlFetched, Event, IkeSaId, IkeSaInfo, KernelEvent,
+    KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };
 use super::window::{Held, Waits};
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
+use crate::pki::store::TrustStore;
 use crate::wire::codes::ExchangeType;
 use crate::wire::{Header, Message};
 
@@ -39,7 +40,12 @@ pub(crate) struct Ctx {
     peer_index: HashMap<String, usize>,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) kernel_ops: VecDeque<KernelOp>,
+    /// CRL fetches asked for (`poll_crl_fetch`).
+    pub(crate) crl_fetches: VecDeque<CrlFetch>,
     pub(crate) events: VecDeque<Event>,
+    /// Trusted CAs and CRLs for certificate validation (fetched CRLs are
+    /// added here: copied on write if the daemon still shares it).
+    pub(crate) trust: Arc<TrustStore>,
     /// Outside operations under way (the kernel's): who asked, and what
     /// it continues with.
     pub(crate) outside: Outside,
@@ -67,6 +73,9 @@ pub(crate) struct Ctx {
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
     pub(crate) collisions: Vec<(Vec<u8>, Vec<u8>, bool)>,
+    /// Tests: what to do differently in authentication, and what was seen.
+    #[cfg(test)]
+    pub(crate) knobs: super::pubkey::TestKnobs,
 }
 
 /// The PSK store, with a `Debug` that shows nothing of it.
@@ -220,7 +229,9 @@ impl Endpoint {
                 peers,
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
+                crl_fetches: VecDeque::new(),
                 events: VecDeque::new(),
+                trust: Arc::new(TrustStore::default()),
                 outside: Outside::default(),
                 cookie_secret,
                 next_child: 0,
@@ -233,6 +244,8 @@ impl Endpoint {
                 last_candidates: None,
                 #[cfg(test)]
                 collisions: Vec::new(),
+                #[cfg(test)]
+                knobs: Default::default(),
             },
             sas: HashMap::new(),
             by_spi: HashMap::new(),
@@ -274,6 +287,25 @@ impl Endpoint {
     #[cfg(test)]
     pub(crate) fn utc(&self, now: Instant) -> Option<SystemTime> {
         self.ctx.wall.utc(now)
+    }
+
+    /// Replaces the trust store (CA certificates, intermediates, CRLs) the
+    /// peers' certificates are validated against: at start and on a
+    /// reload. IKE SAs validating later use the new one; CRLs fetched
+    /// for IKE SAs are added to it.
+    pub fn set_trust_store(&mut self, store: Arc<TrustStore>) {
+        self.ctx.trust = store;
+    }
+
+    /// The trust store, with the CRLs fetched so far.
+    pub fn trust_store(&self) -> &Arc<TrustStore> {
+        &self.ctx.trust
+    }
+
+    /// The answer to a [`CrlFetch`] (matched by its `req`): the IKE SA
+    /// that asked validates again.
+    pub fn handle_crl_fetched(&mut self, now: Instant, fetched: CrlFetched) {
+        self.resume(now, fetched.req.0, Outcome::Crl(fetched.result));
     }
 
     /// Replaces the shared keys (a reload of `secrets`).
@@ -574,6 +606,12 @@ impl Endpoint {
         pop_trimmed(&mut self.ctx.kernel_ops)
     }
 
+    /// The next CRL fetch to carry out (answer with
+    /// [`Endpoint::handle_crl_fetched`]).
+    pub fn poll_crl_fetch(&mut self) -> Option<CrlFetch> {
+        pop_trimmed(&mut self.ctx.crl_fetches)
+    }
+
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
         pop_trimmed(&mut self.ctx.events)
@@ -655,6 +693,12 @@ impl Endpoint {
         let mut lists = self.sas.values().map(|s| &s.candidates);
         let first = lists.next();
         lists.all(|l| first.is_some_and(|f| Arc::ptr_eq(f, l)))
+    }
+
+    /// Tests: authentication knobs and what was seen.
+    #[cfg(test)]
+    pub(crate) fn knobs(&mut self) -> &mut super::pubkey::TestKnobs {
+        &mut self.ctx.knobs
     }
 
     /// Tests: the rekey collisions decided.
@@ -1133,9 +1177,14 @@ fn index(peers: &[Arc<PeerCfg>]) -> HashMap<String, usize> {
     m
 }
 
-/// A result for an IKE SA that is gone: free an SPI it allocated.
-/// (Children being installed were removed when the SA went.)
+/// A result for an IKE SA that is gone: free an SPI it allocated; keep
+/// the CRLs fetched. (Children being installed were removed when the SA
+/// went.)
 fn orphan(ctx: &mut Ctx, then: Then, outcome: Outcome) {
+    if let Outcome::Crl(result) = outcome {
+        super::ike_auth::add_crls(ctx, result);
+        return;
+    }
     if let (
         Then::Kernel(KernelPurpose::AllocSpi {
             protocol, local, ..

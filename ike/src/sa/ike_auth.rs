@@ -1,24 +1,37 @@
-//! IKE_AUTH with pre-shared keys (RFC 7296 1.2, 2.15), both roles: the
-//! identities, AUTH computed and verified (in constant time), the choice of
-//! the peer configuration by identity, and the first Child SA.
+//! IKE_AUTH (RFC 7296 1.2, 2.15), both roles: the identities, AUTH with a
+//! pre-shared key (verified in constant time) or a signature (`pubkey`:
+//! RFC 7427 or the classic methods, CERT and CERTREQ, the peer's
+//! certificate validated against the trust store, waiting for CRLs the
+//! daemon fetches), the responder's choice of the peer configuration by
+//! identity and authentication class, and the first Child SA.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::info;
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
+use super::config::{LocalAuthCfg, PeerCfg, RemoteAuthCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
-    Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, notify,
+    Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, later, notify,
 };
+use super::pubkey;
 use super::timers::IkeTimer;
 use super::ts::resolve;
+use super::types::CrlFetch;
 use super::types::{Event, IkeFailReason};
+use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
 use crate::crypto::proposal::{self, SelectOptions};
+use crate::pki::PublicKey;
+use crate::pki::chain::{ValidateParams, Validation, validate};
+use crate::pki::crl::Crl;
+use crate::pki::dn::dn_matches;
 use crate::wire::codes::{AuthMethod, ExchangeType, IdType, NotifyType};
+use crate::wire::sa::Proposal;
 use crate::wire::{Authentication, Identification, Message, Notify, Payload};
 
 /// Whether `got` is the configured identity `want` (FQDN and RFC822
@@ -40,6 +53,126 @@ fn addr_id(ip: IpAddr) -> Identification {
         IpAddr::V4(a) => Identification::ipv4(a),
         IpAddr::V6(a) => Identification::ipv6(a),
     }
+}
+
+/// How well a configured identity (`None`: `%any`) matches one received,
+/// strongSwan's ranks: exact before a wildcard (a DN with `*` RDNs)
+/// before `%any`; `None`: no match.
+pub(crate) fn id_rank(want: Option<&Identification>, got: &Identification) -> Option<u8> {
+    match want {
+        None => Some(1),
+        Some(w) if w.id_type == IdType(0) => Some(1),
+        Some(w) if id_matches(w, got) => Some(3),
+        Some(w)
+            if w.id_type == IdType::DER_ASN1_DN
+                && got.id_type == IdType::DER_ASN1_DN
+                && dn_matches(w, got) =>
+        {
+            Some(2)
+        }
+        Some(_) => None,
+    }
+}
+
+/// Whether `id` is a pattern rather than an identity (a DN with a `*`
+/// RDN value): such a `remote_id` is not sent as IDr.
+fn wildcard(id: &Identification) -> bool {
+    id.id_type == IdType::DER_ASN1_DN
+        && id
+            .data
+            .windows(3)
+            .any(|w| matches!(w, [0x0c | 0x13 | 0x14 | 0x16, 1, b'*']))
+}
+
+/// Our identity with `p`: `local_id`, or with a certificate and no
+/// configured identity (ID type 0, `%any`) the certificate's subject DN.
+pub(crate) fn local_identity(p: &PeerCfg) -> Identification {
+    if p.local_id.id_type == IdType(0)
+        && let LocalAuthCfg::Pubkey(cred) = &p.local_auth
+        && let Some(c) = cred.certs.first()
+    {
+        return c.subject().clone();
+    }
+    p.local_id.clone()
+}
+
+/// The class of authentication an AUTH method belongs to: a connection
+/// accepts only its own (a PSK connection never a signature, a
+/// certificate connection never a PSK MAC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuthClass {
+    Psk,
+    Pubkey,
+}
+
+impl AuthClass {
+    /// The class of a received AUTH method; `None`: one we do not do.
+    pub(crate) fn of(method: AuthMethod) -> Option<Self> {
+        match method {
+            AuthMethod::SHARED_KEY_MIC => Some(Self::Psk),
+            AuthMethod::RSA_SIG
+            | AuthMethod::ECDSA_SHA256_P256
+            | AuthMethod::ECDSA_SHA384_P384
+            | AuthMethod::ECDSA_SHA512_P521
+            | AuthMethod::DIGITAL_SIGNATURE => Some(Self::Pubkey),
+            _ => None,
+        }
+    }
+
+    /// The class a connection wants of its peer.
+    pub(crate) fn wanted(p: &PeerCfg) -> Self {
+        match p.remote_auth {
+            RemoteAuthCfg::Psk => Self::Psk,
+            RemoteAuthCfg::Pubkey { .. } => Self::Pubkey,
+        }
+    }
+}
+
+/// Responder: the connection for a peer that sent `idi` (and `idr`, the
+/// identity it wants of us) and authenticates with `method`, among the
+/// `candidates` that match the addresses (best address match first), as
+/// strongSwan chooses: the best identity match over both identities
+/// (exact before wildcard before `%any`), of those the ones whose
+/// authentication class is the peer's, then the best address match; the
+/// connection must allow the IKE proposal already chosen.
+pub(crate) fn choose_peer(
+    candidates: &[Arc<PeerCfg>],
+    idi: &Identification,
+    idr: Option<&Identification>,
+    method: AuthMethod,
+    negotiated: &Proposal,
+) -> Option<Arc<PeerCfg>> {
+    let class = AuthClass::of(method)?;
+    let mut best: Option<(u8, &Arc<PeerCfg>)> = None;
+    for p in candidates {
+        let Some(remote) = id_rank(p.remote_id.as_ref(), idi) else {
+            continue;
+        };
+        let local = match idr {
+            None => 1,
+            Some(r) => match id_rank(Some(&local_identity(p)), r) {
+                Some(n) => n,
+                None => continue,
+            },
+        };
+        if AuthClass::wanted(p) != class
+            || proposal::select(
+                &p.ike_proposals,
+                std::slice::from_ref(negotiated),
+                SelectOptions::default(),
+            )
+            .is_err()
+        {
+            continue;
+        }
+        let rank = remote.saturating_add(local);
+        // The candidates come best address match first: on a tie the
+        // earlier one stays.
+        if best.is_none_or(|(b, _)| rank > b) {
+            best = Some((rank, p));
+        }
+    }
+    best.map(|(_, p)| p.clone())
 }
 
 fn ids(
@@ -64,10 +197,73 @@ fn ids(
     (idi, idr, auth)
 }
 
+/// What the peer's signature is checked with.
+enum PeerKeys {
+    /// One of these keys must have made it.
+    Keys(Vec<PublicKey>),
+    /// The certificate's revocation status needs the CRLs at these URIs.
+    NeedCrls(Vec<String>),
+}
+
+/// Adds fetched CRLs (DER or PEM) to the endpoint's trust store, so that
+/// later validations find them; what does not parse is logged.
+pub(crate) fn add_crls(ctx: &mut Ctx, result: Result<Vec<Vec<u8>>, String>) {
+    let blobs = match result {
+        Ok(b) => b,
+        Err(e) => {
+            info!("fetching CRLs failed: {e}");
+            return;
+        }
+    };
+    for b in blobs {
+        match Crl::parse_pem_or_der(&b) {
+            Ok(crls) => {
+                let store = Arc::make_mut(&mut ctx.trust);
+                for c in crls {
+                    store.add_crl(Arc::new(c));
+                }
+            }
+            Err(e) => info!("fetched CRL refused: {e}"),
+        }
+    }
+}
+
 impl IkeSa {
+    /// The octets the peer's AUTH signs (RFC 7296 2.15): its own
+    /// IKE_SA_INIT message, our nonce, and its SK_p over its ID `id`.
+    fn peer_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
+        let (message, nonce, sk_p) = if self.initiator {
+            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
+        } else {
+            (&h.init.request, &h.init.nonce_r, &keys.sk_pi)
+        };
+        signed_octets(
+            keys.prf.as_ref(),
+            message,
+            nonce,
+            sk_p.as_bytes(),
+            &id.to_body(),
+        )
+    }
+
+    /// The octets our AUTH signs, with our ID `id`.
+    fn our_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
+        let (message, nonce, sk_p) = if self.initiator {
+            (&h.init.request, &h.init.nonce_r, &keys.sk_pi)
+        } else {
+            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
+        };
+        signed_octets(
+            keys.prf.as_ref(),
+            message,
+            nonce,
+            sk_p.as_bytes(),
+            &id.to_body(),
+        )
+    }
+
     /// Whether the peer's AUTH proves `psk` for its identity `id` (RFC
-    /// 7296 2.15): it signs its own IKE_SA_INIT message, our nonce and its
-    /// SK_p. A failure is logged.
+    /// 7296 2.15). A failure is logged.
     fn peer_psk_auth_ok(
         &self,
         keys: &Keys,
@@ -76,18 +272,7 @@ impl IkeSa {
         id: &Identification,
         auth: &Authentication,
     ) -> bool {
-        let (message, nonce, sk_p) = if self.initiator {
-            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
-        } else {
-            (&h.init.request, &h.init.nonce_r, &keys.sk_pi)
-        };
-        let signed = signed_octets(
-            keys.prf.as_ref(),
-            message,
-            nonce,
-            sk_p.as_bytes(),
-            &id.to_body(),
-        );
+        let signed = self.peer_octets(keys, h, id);
         let ok = auth.method == AuthMethod::SHARED_KEY_MIC
             && verify_psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed, &auth.data);
         if !ok {
@@ -114,6 +299,244 @@ impl IkeSa {
         k
     }
 
+    /// Our AUTH payload as `local` (with the peer's identity `remote` for
+    /// the shared key), and the CERT payloads that go before it
+    /// (`asked`: the CA key hashes of the peer's CERTREQ, if it sent one).
+    fn our_auth(
+        &self,
+        ctx: &Ctx,
+        local: &Identification,
+        remote: &Identification,
+        asked: Option<&[[u8; 20]]>,
+    ) -> Result<(Vec<Payload>, Authentication), String> {
+        let keys = self.keys.as_ref().ok_or("no keys")?;
+        let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
+        let signed = self.our_octets(keys, h, local);
+        match &self.peer.local_auth {
+            LocalAuthCfg::Psk => {
+                let psk = self.psk(ctx, local, remote).ok_or_else(|| {
+                    format!(
+                        "no shared key found for '{}' - '{}'",
+                        IdDisplay(local),
+                        IdDisplay(remote)
+                    )
+                })?;
+                let data = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed);
+                let auth = Authentication {
+                    method: AuthMethod::SHARED_KEY_MIC,
+                    data,
+                };
+                Ok((Vec::new(), auth))
+            }
+            LocalAuthCfg::Pubkey(cred) => {
+                #[cfg(test)]
+                if let Some(scheme) = ctx.knobs.sign_scheme {
+                    let auth = pubkey::sign_with(cred, scheme, &signed)?;
+                    return Ok((
+                        pubkey::cert_payloads(cred, self.peer.send_cert, asked),
+                        auth,
+                    ));
+                }
+                let auth = pubkey::sign_auth(cred, h.peer_hashes.as_deref(), &signed)?;
+                let certs = pubkey::cert_payloads(cred, self.peer.send_cert, asked);
+                Ok((certs, auth))
+            }
+        }
+    }
+
+    /// Our CERTREQ for a peer that authenticates with a certificate (and
+    /// `send_certreq`): the connection's `cacerts`, or every CA we trust.
+    fn our_certreq(&self, ctx: &Ctx) -> Option<Payload> {
+        let RemoteAuthCfg::Pubkey { cacerts, .. } = &self.peer.remote_auth else {
+            return None;
+        };
+        if !self.peer.send_certreq {
+            return None;
+        }
+        let hashes: Vec<[u8; 20]> = if cacerts.is_empty() {
+            ctx.trust.ca_key_hashes()
+        } else {
+            cacerts.iter().map(|c| c.public_key().spki_sha1()).collect()
+        };
+        pubkey::certreq_payload(&hashes)
+    }
+
+    /// The keys the peer with identity `id` may have signed `msg`'s AUTH
+    /// with: its certificate's, if that names `id` and validates against
+    /// the trust store now (with the connection's `cacerts` and
+    /// `revocation`), or the connection's raw `pubkeys`.
+    fn peer_keys(
+        &self,
+        ctx: &Ctx,
+        now: Instant,
+        id: &Identification,
+        msg: &Message,
+    ) -> Result<PeerKeys, String> {
+        let RemoteAuthCfg::Pubkey {
+            cacerts,
+            pubkeys,
+            revocation,
+        } = &self.peer.remote_auth
+        else {
+            return Err("the connection does not authenticate its peer by signature".into());
+        };
+        if !pubkeys.is_empty() {
+            return Ok(PeerKeys::Keys(pubkeys.clone()));
+        }
+        let certs = pubkey::peer_certs(msg)?;
+        let Some((end, rest)) = certs.split_first() else {
+            return Err(format!("'{}' sent no certificate", IdDisplay(id)));
+        };
+        if !end.matches_id(id) {
+            return Err(format!(
+                "certificate '{}' does not confirm identity '{}'",
+                end.subject_text(),
+                IdDisplay(id)
+            ));
+        }
+        let now_unix = ctx
+            .wall
+            .utc(now)
+            .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .ok_or("no UTC time to check certificates against")?;
+        let fetched = self.phase.handshake().is_some_and(|h| h.crls_fetched);
+        let params = ValidateParams {
+            crls_fetched: fetched,
+            ..ValidateParams::new(now_unix, cacerts, *revocation)
+        };
+        match validate(&ctx.trust, end, rest, &params).map_err(|e| e.to_string())? {
+            Validation::Trusted { chain } => {
+                tracing::debug!(
+                    "{}: certificate '{}' trusted via {}",
+                    self.name(),
+                    end.subject_text(),
+                    chain
+                        .iter()
+                        .skip(1)
+                        .map(|c| format!("'{}'", c.subject_text()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Ok(PeerKeys::Keys(vec![end.public_key().clone()]))
+            }
+            Validation::NeedCrls { uris } if !fetched => Ok(PeerKeys::NeedCrls(uris)),
+            Validation::NeedCrls { .. } => Err(format!(
+                "revocation status of certificate '{}' unknown",
+                end.subject_text()
+            )),
+        }
+    }
+
+    /// Checks the peer's signature AUTH for its identity `id`: `Ok(true)`
+    /// if it verifies, `Ok(false)` if the certificate waits for CRLs
+    /// (fetch asked, `msg` kept, continued by `crl_fetched`), or why not.
+    fn peer_sig_ok(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        id: &Identification,
+        auth: &Authentication,
+        msg: &Message,
+    ) -> Result<bool, String> {
+        if AuthClass::of(auth.method) != Some(AuthClass::Pubkey) {
+            return Err(format!(
+                "'{}' authenticated with {}, a signature is required",
+                IdDisplay(id),
+                auth.method
+            ));
+        }
+        let keys = match self.peer_keys(ctx, now, id, msg)? {
+            PeerKeys::Keys(k) => k,
+            PeerKeys::NeedCrls(uris) => {
+                self.await_crls(ctx, now, uris, msg);
+                return Ok(false);
+            }
+        };
+        let k = self.keys.as_ref().ok_or("no keys")?;
+        let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
+        let signed = self.peer_octets(k, h, id);
+        let mut why = String::from("no key");
+        for key in &keys {
+            match pubkey::verify_auth(key, auth, &signed) {
+                Ok(()) => {
+                    #[cfg(test)]
+                    ctx.knobs.seen.push((
+                        auth.method,
+                        crate::pki::decode_signature_auth(&auth.data)
+                            .ok()
+                            .map(|(s, _)| s),
+                        pubkey::peer_certs(msg).map_or(0, |c| c.len()),
+                    ));
+                    info!(
+                        "{}: authentication of '{}' with {} successful",
+                        self.name(),
+                        IdDisplay(id),
+                        auth.method
+                    );
+                    return Ok(true);
+                }
+                Err(e) => why = e,
+            }
+        }
+        Err(format!(
+            "authentication of '{}' with {} failed: {why}",
+            IdDisplay(id),
+            auth.method
+        ))
+    }
+
+    /// Asks the daemon for the CRLs at `uris` and keeps `msg` to go on
+    /// with when they come; an initiator (no half-open timer yet) gets
+    /// one, so a fetch that never answers still ends.
+    fn await_crls(&mut self, ctx: &mut Ctx, now: Instant, uris: Vec<String>, msg: &Message) {
+        info!("{}: fetching CRLs from {}", self.name(), uris.join(", "));
+        let req = ctx.outside.crl(self.id);
+        ctx.crl_fetches.push_back(CrlFetch { req, uris });
+        if let Some(h) = self.phase.handshake_mut() {
+            h.crl_wait = Some(Box::new(msg.clone()));
+        }
+        if self.initiator {
+            self.timers
+                .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
+        } else {
+            // The peer's retransmissions are dropped meanwhile.
+            self.window.hold(Held {
+                mid: msg.header.message_id,
+                exchange: ExchangeType::IKE_AUTH,
+                waits: Waits::Crl,
+            });
+        }
+    }
+
+    /// The CRLs asked for by `await_crls` came (or did not): into the
+    /// trust store, and IKE_AUTH goes on where it waited, validating
+    /// again (what is still missing now counts as unavailable).
+    pub(crate) fn crl_fetched(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        result: Result<Vec<Vec<u8>>, String>,
+    ) {
+        add_crls(ctx, result);
+        let Some(h) = self.phase.handshake_mut() else {
+            return;
+        };
+        let Some(msg) = h.crl_wait.take() else {
+            return;
+        };
+        h.crls_fetched = true;
+        if self.initiator {
+            self.timers.stop(IkeTimer::HalfOpen);
+            self.auth_response(ctx, now, &msg);
+        } else {
+            if matches!(self.window.held().map(|h| &h.waits), Some(Waits::Crl)) {
+                self.window.take_held();
+            }
+            self.auth_request(ctx, now, &msg);
+        }
+    }
+
     /// Initiator: IKE_SA_INIT is done and the first child has its SPI.
     pub(crate) fn send_auth_request(&mut self, ctx: &mut Ctx, now: Instant) {
         if self.keys.is_none() {
@@ -126,46 +549,31 @@ impl IkeSa {
         if self.reauth_preinstall(ctx) {
             return;
         }
-        let Some(keys) = self.keys.as_ref() else {
-            return;
-        };
         let child = self.children.first();
-        let local_id = self.peer.local_id.clone();
+        let local_id = local_identity(&self.peer);
         let remote_hint = self
             .peer
             .remote_id
             .clone()
             .unwrap_or_else(|| addr_id(self.remote.ip()));
-        let Some(psk) = self.psk(ctx, &local_id, &remote_hint) else {
-            self.fail(
-                ctx,
-                IkeFailReason::Internal(format!(
-                    "no shared key found for '{}' - '{}'",
-                    IdDisplay(&local_id),
-                    IdDisplay(&remote_hint)
-                )),
-            );
-            return;
+        let asked = self.phase.handshake().and_then(|h| h.certreq.clone());
+        let (certs, auth) = match self.our_auth(ctx, &local_id, &remote_hint, asked.as_deref()) {
+            Ok(x) => x,
+            Err(e) => {
+                self.fail(ctx, IkeFailReason::Internal(e));
+                return;
+            }
         };
-        let Some(h) = self.phase.handshake() else {
-            return self.no_handshake(ctx);
-        };
-        let signed = signed_octets(
-            keys.prf.as_ref(),
-            &h.init.request,
-            &h.init.nonce_r,
-            keys.sk_pi.as_bytes(),
-            &local_id.to_body(),
-        );
-        let auth = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &signed);
-        let mut inner = vec![Payload::IdI(local_id)];
-        if let Some(r) = &self.peer.remote_id {
+        let mut inner = vec![Payload::IdI(local_id.clone())];
+        inner.extend(certs);
+        inner.extend(self.our_certreq(ctx));
+        if let Some(r) = &self.peer.remote_id
+            && !wildcard(r)
+        {
             inner.push(Payload::IdR(r.clone()));
         }
-        inner.push(Payload::Auth(Authentication {
-            method: AuthMethod::SHARED_KEY_MIC,
-            data: auth,
-        }));
+        inner.push(Payload::Auth(auth));
+        self.local_id = Some(local_id);
         // Childless (RFC 6023): no SA, no TS.
         if let Some(child) = child {
             let cfg = child.cfg.clone();
@@ -226,7 +634,7 @@ impl IkeSa {
             return;
         };
         if let Some(want) = &self.peer.remote_id
-            && !id_matches(want, idr)
+            && id_rank(Some(want), idr).is_none()
         {
             info!(
                 "{}: responder identified as '{}', we expect '{}'",
@@ -237,20 +645,33 @@ impl IkeSa {
             self.reject_responder(ctx);
             return;
         }
-        let local_id = self.peer.local_id.clone();
-        let Some(psk) = self.psk(ctx, &local_id, idr) else {
-            self.reject_responder(ctx);
-            return;
-        };
-        let Some(keys) = self.keys.as_ref() else {
-            return;
-        };
-        let Some(h) = self.phase.handshake() else {
-            return self.no_handshake(ctx);
-        };
-        if !self.peer_psk_auth_ok(keys, h, &psk, idr, auth) {
-            self.reject_responder(ctx);
-            return;
+        match &self.peer.remote_auth {
+            RemoteAuthCfg::Psk => {
+                let local_id = local_identity(&self.peer);
+                let Some(psk) = self.psk(ctx, &local_id, idr) else {
+                    self.reject_responder(ctx);
+                    return;
+                };
+                let Some(keys) = self.keys.as_ref() else {
+                    return;
+                };
+                let Some(h) = self.phase.handshake() else {
+                    return self.no_handshake(ctx);
+                };
+                if !self.peer_psk_auth_ok(keys, h, &psk, idr, auth) {
+                    self.reject_responder(ctx);
+                    return;
+                }
+            }
+            RemoteAuthCfg::Pubkey { .. } => match self.peer_sig_ok(ctx, now, idr, auth, msg) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    info!("{}: {e}", self.name());
+                    self.reject_responder(ctx);
+                    return;
+                }
+            },
         }
         self.remote_id = Some(idr.clone());
         // The nonces go to the first Child SA's keys below; the rest of
@@ -339,23 +760,14 @@ impl IkeSa {
         let Some(negotiated) = self.keys.as_ref().map(|k| k.proposal.clone()) else {
             return;
         };
-        let fits = |p: &super::PeerCfg| {
-            p.remote_id.as_ref().is_none_or(|r| id_matches(r, idi))
-                && idr.is_none_or(|r| id_matches(&p.local_id, r))
-                && proposal::select(
-                    &p.ike_proposals,
-                    std::slice::from_ref(&negotiated),
-                    SelectOptions::default(),
-                )
-                .is_ok()
-        };
-        let Some(cfg) = self.candidates.iter().find(|p| fits(p)).cloned() else {
+        let Some(cfg) = choose_peer(&self.candidates, idi, idr, auth.method, &negotiated) else {
             info!(
-                "{}: no peer config found for '{}'...'{}'",
+                "{}: no peer config found for '{}'...'{}' with {} authentication",
                 self.name(),
                 IdDisplay(idi),
                 idr.map(|i| IdDisplay(i).to_string())
-                    .unwrap_or_else(|| "%any".into())
+                    .unwrap_or_else(|| "%any".into()),
+                auth.method
             );
             self.refuse_auth(ctx, mid);
             return;
@@ -366,29 +778,43 @@ impl IkeSa {
         // (8 KB per IKE SA at 1,000 connections). The chosen one
         // stays, so that "a peer configuration was found" still holds.
         self.candidates = vec![self.peer.clone()].into();
-        let local_id = self.peer.local_id.clone();
-        let Some(psk) = self.psk(ctx, &local_id, idi) else {
-            self.refuse_auth(ctx, mid);
-            return;
-        };
-        let Some(keys) = self.keys.as_ref() else {
-            return;
-        };
-        let Some(h) = self.phase.handshake() else {
-            return self.no_handshake(ctx);
-        };
-        if !self.peer_psk_auth_ok(keys, h, &psk, idi, auth) {
-            self.refuse_auth(ctx, mid);
-            return;
+        let local_id = local_identity(&self.peer);
+        match &self.peer.remote_auth {
+            RemoteAuthCfg::Psk => {
+                let Some(psk) = self.psk(ctx, &local_id, idi) else {
+                    self.refuse_auth(ctx, mid);
+                    return;
+                };
+                let Some(keys) = self.keys.as_ref() else {
+                    return;
+                };
+                let Some(h) = self.phase.handshake() else {
+                    return self.no_handshake(ctx);
+                };
+                if !self.peer_psk_auth_ok(keys, h, &psk, idi, auth) {
+                    self.refuse_auth(ctx, mid);
+                    return;
+                }
+            }
+            RemoteAuthCfg::Pubkey { .. } => match self.peer_sig_ok(ctx, now, idi, auth, msg) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    info!("{}: {e}", self.name());
+                    self.refuse_auth(ctx, mid);
+                    return;
+                }
+            },
         }
-        let ours = signed_octets(
-            keys.prf.as_ref(),
-            &h.init.response,
-            &h.init.nonce_i,
-            keys.sk_pr.as_bytes(),
-            &local_id.to_body(),
-        );
-        let our_auth = psk_auth(keys.prf.as_ref(), psk.as_bytes(), &ours);
+        let asked = pubkey::certreqs(msg);
+        let (certs, our_auth) = match self.our_auth(ctx, &local_id, idi, asked.as_deref()) {
+            Ok(x) => x,
+            Err(e) => {
+                info!("{}: {e}", self.name());
+                self.refuse_auth(ctx, mid);
+                return;
+            }
+        };
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
         // Only the nonces (for the Child SA's keys below) are needed after
@@ -398,13 +824,9 @@ impl IkeSa {
         let Some(init) = self.established(ctx, now) else {
             return;
         };
-        let mut prefix = vec![
-            Payload::IdR(local_id),
-            Payload::Auth(Authentication {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: our_auth,
-            }),
-        ];
+        let mut prefix = vec![Payload::IdR(local_id)];
+        prefix.extend(certs);
+        prefix.push(Payload::Auth(our_auth));
         let (Some(sa), (Some(tsi), Some(tsr))) = (sa_payload(msg), ts_payloads(msg)) else {
             // No Child SA asked for (childless, RFC 6023).
             self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);

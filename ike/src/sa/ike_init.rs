@@ -172,8 +172,9 @@ impl IkeSa {
                 ..InitState::default()
             },
             ke: Some(ke),
+            ..Handshake::default()
         });
-        let local_id = peer.local_id.clone();
+        let local_id = super::ike_auth::local_identity(&peer);
         let mut sa = IkeSa::new(IkeSaParams {
             id,
             initiator: true,
@@ -228,6 +229,7 @@ impl IkeSa {
                 Vec::new(),
             )));
         }
+        payloads.extend(super::pubkey::announce(ctx));
         let source = if self.peer.encap {
             fake_source()
         } else {
@@ -360,6 +362,8 @@ impl IkeSa {
         }
         if let Some(h) = self.phase.handshake_mut() {
             h.init.response = bytes.to_vec();
+            h.peer_hashes = super::pubkey::peer_hashes(&msg);
+            h.certreq = super::pubkey::certreqs(&msg);
         }
         self.window.init_answered();
         self.natt_after_init(ctx, now, from_any);
@@ -551,6 +555,37 @@ fn matching(ctx: &Ctx, local: SocketAddr, remote: SocketAddr) -> Vec<Arc<PeerCfg
     found.into_iter().map(|(_, p)| p).collect()
 }
 
+/// The responder's CERTREQ in IKE_SA_INIT (as strongSwan sends it, before
+/// the connection is known): the CAs we trust, if a connection the
+/// addresses match authenticates its peer by certificate and sends
+/// CERTREQs (with its pinned `cacerts`, when the store has none).
+fn certreq(ctx: &Ctx, peers: &[Arc<PeerCfg>]) -> Option<Payload> {
+    let mut hashes = Vec::new();
+    let mut any = false;
+    for p in peers {
+        if let super::RemoteAuthCfg::Pubkey { cacerts, .. } = &p.remote_auth
+            && p.send_certreq
+        {
+            any = true;
+            for c in cacerts {
+                let h = c.public_key().spki_sha1();
+                if !hashes.contains(&h) {
+                    hashes.push(h);
+                }
+            }
+        }
+    }
+    if !any {
+        return None;
+    }
+    for h in ctx.trust.ca_key_hashes() {
+        if !hashes.contains(&h) {
+            hashes.push(h);
+        }
+    }
+    super::pubkey::certreq_payload(&hashes)
+}
+
 /// A message as it arrived: on `local` from `remote`, parsed and as
 /// octets.
 pub(crate) struct Received<'a> {
@@ -703,6 +738,28 @@ pub(crate) fn respond(
         Err(e) => return internal(ctx, e),
     };
     let (nat_local, nat_remote) = nat_detected(msg, spi_i, 0, local, remote);
+    let mut payloads = vec![
+        Payload::Sa(vec![selected]),
+        Payload::Ke(wire::KeyExchange {
+            group: kei.group,
+            data: ker,
+        }),
+        Payload::Nonce(nonce_r.clone()),
+    ];
+    payloads.extend(certreq(ctx, &peers));
+    payloads.extend([
+        // We accept IKE_AUTH without a Child SA (RFC 6023).
+        Payload::Notify(Notify::new(
+            NotifyType::CHILDLESS_IKEV2_SUPPORTED,
+            Vec::new(),
+        )),
+        Payload::Notify(Notify::nat_detection(
+            false,
+            nat_hash(spi_i, spi_r, if peer.encap { fake_source() } else { local }),
+        )),
+        Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
+    ]);
+    payloads.extend(super::pubkey::announce(ctx));
     let response = Message {
         header: Header {
             spi_i,
@@ -712,24 +769,7 @@ pub(crate) fn respond(
             flags: Flags::RESPONSE,
             message_id: 0,
         },
-        payloads: vec![
-            Payload::Sa(vec![selected]),
-            Payload::Ke(wire::KeyExchange {
-                group: kei.group,
-                data: ker,
-            }),
-            Payload::Nonce(nonce_r.clone()),
-            // We accept IKE_AUTH without a Child SA (RFC 6023).
-            Payload::Notify(Notify::new(
-                NotifyType::CHILDLESS_IKEV2_SUPPORTED,
-                Vec::new(),
-            )),
-            Payload::Notify(Notify::nat_detection(
-                false,
-                nat_hash(spi_i, spi_r, if peer.encap { fake_source() } else { local }),
-            )),
-            Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
-        ],
+        payloads,
     };
     let response = match response.emit() {
         Ok(r) => r,
@@ -756,7 +796,8 @@ pub(crate) fn respond(
                 response,
                 ..InitState::default()
             },
-            ke: None,
+            peer_hashes: super::pubkey::peer_hashes(msg),
+            ..Handshake::default()
         })),
         peer,
         local,

@@ -124,6 +124,18 @@ pub(crate) struct Handshake {
     /// Initiator: our IKE_SA_INIT key exchange until the response
     /// completes it.
     pub(crate) ke: Option<Box<dyn KeyExchange>>,
+    /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427); `None`: it sent
+    /// none, and signs and is answered with the classic methods.
+    pub(crate) peer_hashes: Option<Vec<crate::pki::HashAlg>>,
+    /// Initiator: the CA key hashes of the responder's CERTREQ in
+    /// IKE_SA_INIT (`None`: it sent none).
+    pub(crate) certreq: Option<Vec<[u8; 20]>>,
+    /// The peer's IKE_AUTH message (decrypted) whose certificate waits
+    /// for CRLs (`ike_auth::await_crls`).
+    pub(crate) crl_wait: Option<Box<Message>>,
+    /// CRLs were fetched for this handshake: what is still missing
+    /// counts as unavailable.
+    pub(crate) crls_fetched: bool,
 }
 
 /// IKE_SA_INIT material kept for IKE_AUTH.
@@ -738,6 +750,17 @@ impl IkeSa {
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
         self.natt_timeout(ctx, now);
         if self.timers.is_due(IkeTimer::HalfOpen, now) {
+            // An initiator waiting for CRLs has the responder's answer:
+            // it cannot authenticate the responder, and says so.
+            if self.initiator && self.phase.handshake().is_some_and(|h| h.crl_wait.is_some()) {
+                self.send_oneshot(
+                    ctx,
+                    vec![Payload::Notify(Notify::new(
+                        NotifyType::AUTHENTICATION_FAILED,
+                        Vec::new(),
+                    ))],
+                );
+            }
             self.fail(ctx, IkeFailReason::HalfOpenTimeout);
             return;
         }
@@ -936,6 +959,8 @@ impl IkeSa {
             (Then::Kernel(purpose), Outcome::Kernel(outcome)) => {
                 self.handle_kernel(ctx, now, purpose, outcome)
             }
+            (Then::Crl, Outcome::Crl(result)) => self.crl_fetched(ctx, now, result),
+            (then, outcome) => debug!("{}: {outcome:?} does not answer {then:?}", self.name()),
         }
     }
 

@@ -7,6 +7,7 @@
 //!  handle_datagram(now, local, remote, bytes)     poll_transmit()  -> Transmit
 //!  handle_timeout(now)                  Endpoint  poll_kernel_op() -> KernelOp
 //!  handle_kernel_result(now, result)    ───────►  poll_event()     -> Event
+//!  handle_crl_fetched(now, fetched)               poll_crl_fetch() -> CrlFetch
 //!  initiate / terminate_* / set_config            poll_timeout()   -> Instant
 //! ```
 //!
@@ -21,7 +22,9 @@
 //! both roles, adding an `impl IkeSa` block: `ike_init` (IKE_SA_INIT,
 //! COOKIE, INVALID_KE_PAYLOAD, NAT detection), `natt` (the move to the
 //! NAT-T port, ESP in UDP, keepalives, NAT mapping changes), `ike_auth` (PSK AUTH, the
-//! choice of peer configuration by identity), `child_create` (the Child SA
+//! choice of peer configuration by identity and authentication class; with
+//! `pubkey`, signatures, CERT/CERTREQ and the peer's certificate validated,
+//! waiting for CRL fetches), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
 //! the make-before-break order of kernel operations), `ike_rekey` (a new
@@ -65,8 +68,9 @@
 //!   made with; a reload applies to new SAs only.
 //! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
 //! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
-//! - Certificates, EAP, multiple authentication rounds, configuration
-//!   payloads (virtual IPs), INITIAL_CONTACT.
+//! - EAP, multiple authentication rounds, configuration payloads (virtual
+//!   IPs), INITIAL_CONTACT; OCSP; hash-and-URL CERT encodings (skipped);
+//!   `auth` constraints on the peer's signature scheme (any is accepted).
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
 //!   then over the unspecified address (the peer sees "NAT", and so the
@@ -87,6 +91,7 @@ mod informational;
 mod lifetimes;
 mod natt;
 mod outside;
+mod pubkey;
 mod reauth;
 mod reqids;
 mod timers;
@@ -100,12 +105,13 @@ mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
     AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, Fragmentation, IkeLifetimes, LocalAuthCfg,
-    MIN_FRAGMENT_SIZE, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    LocalCred, MIN_FRAGMENT_SIZE, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert,
+    TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
-    CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState, KernelEvent, KernelLimits,
-    KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
+    CommandError, CrlFetch, CrlFetched, CrlReq, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState,
+    KernelEvent, KernelLimits, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };

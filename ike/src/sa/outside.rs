@@ -15,15 +15,18 @@
 //!
 //! The kernel is the first kind of outside operation
 //! ([`KernelOp`](super::KernelOp) out, [`KernelResult`](super::KernelResult)
-//! in, [`Then::Kernel`]). Another kind (CPU work on a worker pool for a key
-//! exchange or a signature, a CRL fetch, a RADIUS request) is a new
-//! variant of [`Then`] and of [`Outcome`], with its own output queue and
-//! input method that share this table and its ids.
+//! in, [`Then::Kernel`]). The second is a CRL fetch
+//! ([`CrlFetch`](super::CrlFetch) out through `Endpoint::poll_crl_fetch`,
+//! [`CrlFetched`](super::CrlFetched) in through
+//! `Endpoint::handle_crl_fetched`, [`Then::Crl`]). Another kind (CPU work
+//! on a worker pool for a key exchange or a signature, a RADIUS request)
+//! is a new variant of [`Then`] and of [`Outcome`], with its own output
+//! queue and input method that share this table and its ids.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::types::{ChildId, IkeSaId, KernelOk, KernelReq};
+use super::types::{ChildId, CrlReq, IkeSaId, KernelOk, KernelReq};
 use crate::wire::codes::ProtocolId;
 
 /// Why a kernel request was made.
@@ -68,6 +71,9 @@ impl KernelPurpose {
 pub(crate) enum Then {
     /// A kernel operation.
     Kernel(KernelPurpose),
+    /// A CRL fetch: the IKE SA validates the peer's certificate again
+    /// with what came (`ike_auth`).
+    Crl,
 }
 
 impl Then {
@@ -76,6 +82,7 @@ impl Then {
     pub(crate) fn child(&self) -> Option<ChildId> {
         match self {
             Self::Kernel(p) => p.child(),
+            Self::Crl => None,
         }
     }
 }
@@ -85,6 +92,8 @@ impl Then {
 pub(crate) enum Outcome {
     /// Of a kernel operation.
     Kernel(Result<KernelOk, String>),
+    /// Of a CRL fetch: the CRLs as fetched (DER or PEM), or why none.
+    Crl(Result<Vec<Vec<u8>>, String>),
 }
 
 /// A request waiting for its answer.
@@ -113,6 +122,11 @@ impl Outside {
     /// A kernel request of `owner` for `purpose`.
     pub(crate) fn kernel(&mut self, owner: IkeSaId, purpose: KernelPurpose) -> KernelReq {
         KernelReq(self.ask(owner, Then::Kernel(purpose)))
+    }
+
+    /// A CRL fetch of `owner`.
+    pub(crate) fn crl(&mut self, owner: IkeSaId) -> CrlReq {
+        CrlReq(self.ask(owner, Then::Crl))
     }
 
     /// The answer to request `id` came: what waited for it, if anything.

@@ -296,6 +296,38 @@ pub struct KernelResult {
     pub outcome: Result<KernelOk, String>,
 }
 
+/// Names one CRL fetch so that its result can be matched to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CrlReq(pub u64);
+
+/// Fetch the CRLs at these URIs (`Endpoint::poll_crl_fetch`): an IKE SA
+/// validating a certificate whose chain verified to a trust anchor needs
+/// them to know whether a certificate is revoked. The daemon fetches
+/// (from its cache while the CRL is current), with a timeout, and answers
+/// with [`CrlFetched`] through `Endpoint::handle_crl_fetched`; the IKE
+/// SA waits meanwhile (at most its half-open timeout). An answer for an
+/// IKE SA that is gone still adds the CRLs to the trust store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlFetch {
+    /// Matches the answer.
+    pub req: CrlReq,
+    /// The CRL distribution points (HTTP URIs as the certificates name
+    /// them, without duplicates); any CRL found is worth having.
+    pub uris: Vec<String>,
+}
+
+/// The answer to a [`CrlFetch`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlFetched {
+    /// The request's `req`.
+    pub req: CrlReq,
+    /// The CRLs fetched (each as the server sent it: DER or PEM), from
+    /// as many of the URIs as answered; an error (to log) if none did. A
+    /// failure or a CRL that does not help leaves the certificate's
+    /// status unknown: the connection's `revocation` decides.
+    pub result: Result<Vec<Vec<u8>>, String>,
+}
+
 /// Something the kernel reports about an SA it holds (XFRM_MSG_EXPIRE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelEvent {

@@ -85,6 +85,10 @@ pub(crate) enum Waits {
         transmit: Transmit,
         children: Vec<(IkeSaId, ChildId)>,
     },
+    /// The CRLs the peer's certificate needs (IKE_AUTH, responder): the
+    /// request waits in the handshake (`ike_auth::await_crls`), and is
+    /// taken up again when the fetch answers.
+    Crl,
 }
 
 impl Held {
@@ -92,7 +96,7 @@ impl Held {
     /// answer can go now.
     pub(crate) fn outbound_in(&mut self, ike: IkeSaId, child: ChildId) -> bool {
         match &mut self.waits {
-            Waits::Child(_) => false,
+            Waits::Child(_) | Waits::Crl => false,
             Waits::Outbound { left, .. } => {
                 *left = left.saturating_sub(1);
                 *left == 0

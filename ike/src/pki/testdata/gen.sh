@@ -25,6 +25,8 @@ openssl rsa -in rsa2048.p8.pem -RSAPublicKey_out -out rsa2048.pkcs1pub.pem 2>/de
 openssl rsa -in rsa2048.p8.pem -RSAPublicKey_out -outform DER -out rsa2048.pkcs1pub.der 2>/dev/null
 openssl pkcs8 -topk8 -in rsa2048.p8.pem -v2 aes-256-cbc -v2prf hmacWithSHA256 -passout pass:$pass -out rsa2048.enc.pem
 openssl rsa -in rsa2048.p8.pem -traditional -aes256 -passout pass:$pass -out rsa2048.legacy-enc.pem 2>/dev/null
+openssl ec -in p256.pem -aes128 -passout pass:$pass -out p256.legacy-aes128.pem 2>/dev/null
+openssl rsa -in rsa3072.pem -traditional -des3 -passout pass:$pass -out rsa3072.legacy-des3.pem 2>/dev/null
 openssl ec -in p256.pem -outform DER -out p256.sec1.der 2>/dev/null
 openssl ec -in p256.pem -pubout -out p256.pub.pem 2>/dev/null
 openssl ec -in p256.pem -pubout -conv_form compressed -outform DER -out p256.pub.compressed.der 2>/dev/null

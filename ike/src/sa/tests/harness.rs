@@ -409,7 +409,18 @@ pub struct Pair {
     pub kernel_latency: [Option<Box<dyn FnMut() -> Duration>>; 2],
     /// Operations in the slow kernels: (done at, side, operation).
     kernel_flight: std::collections::VecDeque<(Instant, usize, KernelOp)>,
+    /// The CRLs each side's daemon can fetch, by URI.
+    pub crl_server: [BTreeMap<String, Vec<u8>>; 2],
+    /// Hold CRL fetches instead of answering them (per side).
+    pub hold_crl: [bool; 2],
+    pub held_crl: [Vec<CrlFetch>; 2],
+    /// Every CRL fetch asked for, per side.
+    pub crl_fetches: [Vec<CrlFetch>; 2],
 }
+
+/// The UTC time of the simulated clock's start (2026-12-01 00:00:00):
+/// test certificates are valid around it, whatever the real date.
+pub const UTC0: u64 = 1_796_083_200;
 
 pub fn v4(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -502,6 +513,8 @@ pub struct Setup {
     pub addrs: [SocketAddr; 2],
     /// Seeds of the deterministic crypto providers.
     pub seeds: [Vec<u8>; 2],
+    /// Each side's trusted CAs and CRLs.
+    pub trust: [Arc<crate::pki::store::TrustStore>; 2],
 }
 
 impl Default for Setup {
@@ -515,6 +528,7 @@ impl Default for Setup {
                 SocketAddr::new(v4(RIGHT), 500),
             ],
             seeds: [b"left".to_vec(), b"right".to_vec()],
+            trust: Default::default(),
         }
     }
 }
@@ -536,11 +550,17 @@ impl Pair {
             received: Vec::new(),
         };
         let now = Instant::now();
+        let mut peers = [
+            mk(c0, p0, k0, &s.seeds[0], s.addrs[0], 0xc000_0000),
+            mk(c1, p1, k1, &s.seeds[1], s.addrs[1], 0xd000_0000),
+        ];
+        let utc = std::time::UNIX_EPOCH + Duration::from_secs(UTC0);
+        for (p, t) in peers.iter_mut().zip(s.trust) {
+            p.ep.set_wall_clock(now, utc);
+            p.ep.set_trust_store(t);
+        }
         Self {
-            peers: [
-                mk(c0, p0, k0, &s.seeds[0], s.addrs[0], 0xc000_0000),
-                mk(c1, p1, k1, &s.seeds[1], s.addrs[1], 0xd000_0000),
-            ],
+            peers,
             now,
             start: now,
             flight: Vec::new(),
@@ -551,7 +571,39 @@ impl Pair {
             nat: None,
             kernel_latency: [None, None],
             kernel_flight: std::collections::VecDeque::new(),
+            crl_server: Default::default(),
+            hold_crl: [false, false],
+            held_crl: Default::default(),
+            crl_fetches: Default::default(),
         }
+    }
+
+    /// What side `i`'s daemon answers to a CRL fetch: the CRLs its
+    /// server has at the URIs, or an error if none.
+    pub fn crl_answer(&self, i: usize, f: &CrlFetch) -> CrlFetched {
+        let found: Vec<Vec<u8>> = f
+            .uris
+            .iter()
+            .filter_map(|u| self.crl_server[i].get(u).cloned())
+            .collect();
+        CrlFetched {
+            req: f.req,
+            result: if found.is_empty() {
+                Err(format!("no CRL at {}", f.uris.join(", ")))
+            } else {
+                Ok(found)
+            },
+        }
+    }
+
+    /// Answers side `i`'s held CRL fetches.
+    pub fn release_crl(&mut self, i: usize) {
+        for f in std::mem::take(&mut self.held_crl[i]) {
+            let a = self.crl_answer(i, &f);
+            let now = self.now;
+            self.peers[i].ep.handle_crl_fetched(now, a);
+        }
+        self.drive();
     }
 
     pub fn default_pair() -> Self {
@@ -653,6 +705,16 @@ impl Pair {
                     if let Some(r) = self.peers[i].kernel.handle(op) {
                         self.peers[i].ep.handle_kernel_result(now, r);
                     }
+                }
+                while let Some(f) = self.peers[i].ep.poll_crl_fetch() {
+                    busy = true;
+                    self.crl_fetches[i].push(f.clone());
+                    if self.hold_crl[i] {
+                        self.held_crl[i].push(f);
+                        continue;
+                    }
+                    let a = self.crl_answer(i, &f);
+                    self.peers[i].ep.handle_crl_fetched(now, a);
                 }
                 while let Some(e) = self.peers[i].ep.poll_event() {
                     busy = true;

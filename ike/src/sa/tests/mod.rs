@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auth;
+mod certs;
 mod dpd;
 mod fuzz;
 mod harness;
@@ -1240,7 +1242,11 @@ fn per_sa_structs_do_not_grow() {
 fn utc_comes_from_the_drivers_wall_clock() {
     let mut p = Pair::default_pair();
     let now = p.now;
-    assert_eq!(p.a().ep.utc(now), None);
+    // The harness anchors the simulated clock at UTC0.
+    assert_eq!(
+        p.a().ep.utc(now),
+        Some(std::time::SystemTime::UNIX_EPOCH + secs(UTC0))
+    );
     let utc = std::time::SystemTime::UNIX_EPOCH + secs(1_800_000_000);
     p.a().ep.set_wall_clock(now, utc);
     p.run_for(secs(30));
