@@ -328,11 +328,11 @@ mod tests {
         rt().block_on(async {
             assert_eq!(
                 f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
-                [crl.clone()]
+                vec![crl.clone()]
             );
             assert_eq!(
                 f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
-                [crl.clone()]
+                vec![crl.clone()]
             );
         });
         assert_eq!(s.hits.load(Ordering::SeqCst), 1);
@@ -347,11 +347,11 @@ mod tests {
         rt().block_on(async {
             assert_eq!(
                 f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
-                [crl.clone()]
+                vec![crl.clone()]
             );
             assert_eq!(
                 f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
-                [crl.clone()]
+                vec![crl.clone()]
             );
         });
         assert_eq!(s.hits.load(Ordering::SeqCst), 2);
@@ -383,7 +383,10 @@ mod tests {
         // With one that works: its CRL alone, the errors only logged.
         let mut with_good = uris.to_vec();
         with_good.push(format!("http://{}/c.crl", good.addr));
-        assert_eq!(rt().block_on(f.fetch(&with_good)).unwrap(), [crl.clone()]);
+        assert_eq!(
+            rt().block_on(f.fetch(&with_good)).unwrap(),
+            vec![crl.clone()]
+        );
         // Two that work: both CRLs, in the order of the URIs.
         let other = der_crl(Some(7200));
         let good2 = serve(200, other.clone(), Duration::ZERO);
@@ -440,7 +443,7 @@ mod tests {
                 tasks.push(tokio::spawn(async move { f.fetch(&[u]).await }));
             }
             for t in tasks {
-                assert_eq!(t.await.unwrap().unwrap(), [crl.clone()]);
+                assert_eq!(t.await.unwrap().unwrap(), vec![crl.clone()]);
             }
         });
         // One fetch per URI (the others found it cached after waiting for
