@@ -137,7 +137,7 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         remote_auth: Default::default(),
         send_cert: Default::default(),
         send_certreq: true,
-        fragmentation: Default::default(),
+        fragmentation: c.fragmentation,
     }
 }
 

@@ -124,15 +124,12 @@ fn values_that_turn_missing_features_off_are_accepted() {
              }}\n }}\n}}\n"
         )
     };
-    let off = conf(
-        "  mobike = no\n  fragmentation = no\n  reauth_time = 0s\n",
-        "",
-    );
+    let off = conf("  mobike = no\n  reauth_time = 0s\n", "");
     let c = swanctl_compat::parse_str(&off, "s.conf").unwrap_or_else(|e| panic!("{e}\n{off}"));
     let plain = swanctl_compat::parse_str(&conf("", ""), "s.conf").unwrap();
     assert_eq!(settings(&c), settings(&plain));
     // Anything else is still an error naming file, line and key.
-    let on = conf("  mobike = yes\n  fragmentation = accept\n", "");
+    let on = conf("  mobike = yes\n  fragmentation = sometimes\n", "");
     let got: Vec<String> = parse_err(&on)
         .iter()
         .map(|l| l.split(" is not supported yet").next().unwrap().to_owned())
@@ -141,9 +138,20 @@ fn values_that_turn_missing_features_off_are_accepted() {
         got,
         [
             "s.conf:6: connections.c.mobike: mobike = yes: MOBIKE",
-            "s.conf:7: connections.c.fragmentation: fragmentation = accept: IKE fragmentation",
+            "s.conf:7: connections.c.fragmentation: unknown fragmentation \"sometimes\" (expected yes, accept, force or no)",
         ]
     );
+    // fragmentation is read (RFC 7383), with strongSwan's values.
+    for (v, want) in [
+        ("yes", ike::sa::Fragmentation::Yes),
+        ("accept", ike::sa::Fragmentation::Accept),
+        ("force", ike::sa::Fragmentation::Force),
+        ("no", ike::sa::Fragmentation::No),
+    ] {
+        let c = swanctl_compat::parse_str(&conf(&format!("  fragmentation = {v}\n"), ""), "s.conf")
+            .unwrap();
+        assert_eq!(c.connections()[0].fragmentation, want, "{v}");
+    }
 }
 
 /// strongSwan's swanctl/rw-psk-ipv4 scenario, host and gateway: as
@@ -549,7 +557,7 @@ unreferenced { x = 1 }
     assert_eq!(
         parse_err(text),
         [
-            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, secrets)"
+            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, secrets, settings)"
         ]
     );
     let text = text.replace("unreferenced { x = 1 }\n", "");

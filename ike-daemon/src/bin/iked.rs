@@ -78,9 +78,10 @@ struct Args {
     cookie_threshold: Threshold,
     /// Largest IP datagram of an IKE fragment (RFC 7383), IP and UDP
     /// headers included (strongSwan's charon.fragment_size); 0: 576 for
-    /// IPv4, 1280 for IPv6.
-    #[arg(long, value_name = "BYTES", default_value_t = 1280, value_parser = fragment_size)]
-    fragment_size: usize,
+    /// IPv4, 1280 for IPv6. Default: the configuration's
+    /// settings.fragment_size, else 1280.
+    #[arg(long, value_name = "BYTES", value_parser = fragment_size)]
+    fragment_size: Option<usize>,
 }
 
 /// A count, or `off` (None).
@@ -192,11 +193,11 @@ fn main() -> ExitCode {
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
             cookie_threshold: args.cookie_threshold.0,
-            fragment_size: args.fragment_size,
             ..ike::sa::EndpointConfig::default()
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
         delete_rekeyed_delay: std::time::Duration::from_secs(args.delete_rekeyed_delay),
+        fragment_size: args.fragment_size,
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -282,9 +283,9 @@ mod tests {
     fn fragment_size_is_strongswans_with_its_zero() {
         let f =
             |v: &str| Args::try_parse_from(["iked", "--fragment-size", v]).map(|a| a.fragment_size);
-        assert_eq!(Args::try_parse_from(["iked"]).unwrap().fragment_size, 1280);
-        assert_eq!(f("0").unwrap(), 0);
-        assert_eq!(f("576").unwrap(), 576);
+        assert_eq!(Args::try_parse_from(["iked"]).unwrap().fragment_size, None);
+        assert_eq!(f("0").unwrap(), Some(0));
+        assert_eq!(f("576").unwrap(), Some(576));
         let e = f("100").unwrap_err();
         assert!(
             e.to_string().contains("expected 0 or octets from 256"),

@@ -71,6 +71,9 @@ pub struct Options {
     /// the kernel (`--delete-rekeyed-delay`, strongSwan's
     /// `charon.delete_rekeyed_delay`).
     pub delete_rekeyed_delay: Duration,
+    /// The largest IP datagram of an IKE fragment (`--fragment-size`);
+    /// `None`: the configuration's `settings.fragment_size`, else 1280.
+    pub fragment_size: Option<usize>,
 }
 
 /// Why the daemon could not start or run.
@@ -90,6 +93,13 @@ pub enum DaemonError {
     /// The kernel's XFRM interface failed.
     #[error("kernel XFRM interface: {0}")]
     Kernel(#[from] xfrm_netlink::Error),
+}
+
+/// The fragment size: the command line's, else the configuration's, else
+/// strongSwan's default.
+fn fragment_size(flag: Option<usize>, config: &Config) -> usize {
+    flag.or(config.settings().fragment_size)
+        .unwrap_or(EndpointConfig::default().fragment_size)
 }
 
 /// A warning if the file can be read by others than root (it holds the
@@ -195,6 +205,8 @@ struct Driver {
     ports: Ports,
     config_path: PathBuf,
     config_format: Option<ConfigFormat>,
+    /// `--fragment-size`, which overrides the configuration's.
+    fragment_size: Option<usize>,
     /// The peer configurations, shared with the endpoint (one copy).
     peers: Vec<Arc<PeerCfg>>,
     kernel_tx: mpsc::UnboundedSender<(u64, Option<KernelResult>)>,
@@ -288,6 +300,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         EndpointConfig {
             natt_port: opts.ports.natt,
             keep_alive: opts.keep_alive,
+            fragment_size: fragment_size(opts.fragment_size, &config),
             ..opts.endpoint
         },
         peers.clone(),
@@ -316,6 +329,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         ports: opts.ports,
         config_path: opts.config_path.clone(),
         config_format: opts.config_format,
+        fragment_size: opts.fragment_size,
         peers,
         kernel_tx,
         in_flight: BTreeSet::new(),
@@ -1149,6 +1163,8 @@ impl Driver {
         } = from_config::reload_diff(&self.config, &self.peers, &config, &peers);
         let config = Arc::new(config);
         self.ep.set_config(now, peers.clone());
+        self.ep
+            .set_fragment_size(fragment_size(self.fragment_size, &config));
         self.ep
             .set_psk_store(Arc::new(ConfigPsk::new(config.clone())));
         self.peers = peers;

@@ -12,10 +12,11 @@ use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
     Address, AuthMethod, Authority, Child, ChildLifetimes, CloseAction, Config, ConfigError,
     ConfigIssue, Connection, CredFile, DpdAction, Identity, IkeLifetimes, IkeSecret, KeyKind,
-    KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, SigConstraint, SigHash,
-    SigKey, StartAction, TrafficSelector,
+    KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, Settings, SigConstraint,
+    SigHash, SigKey, StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
+use crate::sa::{Fragmentation, MIN_FRAGMENT_SIZE};
 use crate::wire::codes::{ProtocolId, TransformType};
 use crate::wire::sa::Proposal;
 
@@ -90,6 +91,9 @@ fn config(root: &Node, errors: &mut Errors) -> Config {
                 }
             }
         }
+    }
+    if let Some((node, _)) = f.take("settings") {
+        config.settings = settings(node, errors);
     }
     if let Some((node, _)) = f.take("secrets") {
         let path = Path::default().join("secrets");
@@ -325,12 +329,62 @@ fn key_secrets(kind: KeyKind, node: &Node, path: &Path, errors: &mut Errors) -> 
     out
 }
 
+/// `settings`: the endpoint-wide settings.
+fn settings(node: &Node, errors: &mut Errors) -> Settings {
+    let mut out = Settings::default();
+    let Some(mut f) = Fields::new(node, Path::default().join("settings"), errors) else {
+        return out;
+    };
+    if let Some((n, _)) = f.take("fragment_size") {
+        let p = f.path.join("fragment_size");
+        if let Some(s) = scalar(n, &p, errors) {
+            match s.parse::<usize>() {
+                Ok(v) if v == 0 || (MIN_FRAGMENT_SIZE..=65_535).contains(&v) => {
+                    out.fragment_size = Some(v);
+                }
+                _ => errors.add(
+                    n.loc(),
+                    &p,
+                    format!(
+                        "bad value \"{s}\" (expected 0 or octets from {MIN_FRAGMENT_SIZE} to 65535)"
+                    ),
+                ),
+            }
+        }
+    }
+    f.finish(errors, |_| None);
+    out
+}
+
+/// `fragmentation`: strongSwan's `yes` (absent), `accept`, `force`, `no`.
+fn fragmentation(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Fragmentation {
+    let Some((node, _)) = value else {
+        return Fragmentation::Yes;
+    };
+    let Some(s) = scalar(node, path, errors) else {
+        return Fragmentation::Yes;
+    };
+    match s {
+        "yes" => Fragmentation::Yes,
+        "accept" => Fragmentation::Accept,
+        "force" => Fragmentation::Force,
+        "no" => Fragmentation::No,
+        _ => {
+            errors.add(
+                node.loc(),
+                path,
+                format!("unknown fragmentation \"{s}\" (expected yes, accept, force or no)"),
+            );
+            Fragmentation::Yes
+        }
+    }
+}
+
 /// swanctl keys of a connection that iked does not read yet.
 const CONNECTION_LATER: &[&str] = &[
     "pull",
     "dscp",
     "mobike",
-    "fragmentation",
     "childless",
     "ppk_id",
     "ppk_required",
@@ -396,6 +450,7 @@ fn connection(
         None => true,
         some => boolean(some, &path.join("send_certreq"), errors),
     };
+    let fragmentation = fragmentation(f.take("fragmentation"), &path.join("fragmentation"), errors);
     let mut children = Vec::new();
     if let Some((node, _)) = f.take("children") {
         let cpath = path.join("children");
@@ -475,6 +530,7 @@ fn connection(
         },
         send_cert,
         send_certreq,
+        fragmentation,
         children: children.into_iter().map(|c| c.child).collect(),
         encap,
         lifetimes,

@@ -85,10 +85,23 @@ impl FromStr for ConfigFormat {
 /// A whole configuration file, validated.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
+    settings: Settings,
     connections: Vec<Connection>,
     ike_secrets: Vec<IkeSecret>,
     key_secrets: Vec<KeySecret>,
     authorities: Vec<Authority>,
+}
+
+/// `settings`: iked's endpoint-wide settings, strongSwan's `charon.*`
+/// options of strongswan.conf (iked's own section; swanctl.conf has none).
+/// The daemon's command line overrides them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// `fragment_size`: the largest IP datagram of an IKE fragment
+    /// (`charon.fragment_size`; 0: 576 for IPv4, 1280 for IPv6); `None`:
+    /// not set (1280).
+    pub fragment_size: Option<usize>,
 }
 
 /// `authorities.<name>`: a CA with where its CRLs are.
@@ -194,6 +207,9 @@ pub struct Connection {
     /// `send_certreq`, default yes: send CERTREQs for our trusted CAs
     /// when the peer authenticates with a signature.
     pub send_certreq: bool,
+    /// `fragmentation`: `yes` (default), `accept`, `force` or `no`
+    /// (RFC 7383, strongSwan's meaning).
+    pub fragmentation: crate::sa::Fragmentation,
     /// The line of the connection's name in the file.
     pub line: u64,
 }
@@ -684,6 +700,11 @@ impl Config {
                 proposals(&mut ch.ah_proposals);
             }
         }
+    }
+
+    /// The endpoint-wide `settings`.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The connections in file order.

@@ -11,31 +11,24 @@ pub(super) enum Off {
     /// A boolean false as strongSwan's settings read it: `no`, `false`,
     /// `disabled`, `0`.
     False,
-    /// `fragmentation = no`.
-    No,
 }
 
 impl Off {
     fn is_off(self, v: &str) -> bool {
         match self {
             Off::False => matches!(v, "no" | "false" | "disabled" | "0"),
-            Off::No => v == "no",
         }
     }
 
     fn expected(self) -> &'static str {
         match self {
             Off::False => "no",
-            Off::No => "no",
         }
     }
 }
 
-/// Connection keys: MOBIKE and IKE fragmentation (iked has neither).
-pub(super) const CONNECTION: &[(&str, Off, &str)] = &[
-    ("mobike", Off::False, "MOBIKE"),
-    ("fragmentation", Off::No, "IKE fragmentation"),
-];
+/// Connection keys: MOBIKE (iked has none).
+pub(super) const CONNECTION: &[(&str, Off, &str)] = &[("mobike", Off::False, "MOBIKE")];
 
 /// Takes each of `keys` from `f`: its "off" value is accepted, any other is
 /// an error.
@@ -73,10 +66,6 @@ mod tests {
         }
         for v in ["yes", "true", "1", ""] {
             assert!(!Off::False.is_off(v), "{v}");
-        }
-        assert!(Off::No.is_off("no"));
-        for v in ["yes", "accept", "force", "false"] {
-            assert!(!Off::No.is_off(v), "{v}");
         }
     }
 }

@@ -920,7 +920,7 @@ fn shape_errors() {
             (
                 2,
                 "extra",
-                "unknown key \"extra\" (expected one of: authorities, connections, secrets)",
+                "unknown key \"extra\" (expected one of: authorities, connections, secrets, settings)",
             ),
         ],
     );
@@ -1206,6 +1206,65 @@ fn encap_takes_strongswans_booleans() {
     assert!(
         e.contains("t.yaml:3: connections.c.encap: bad value \"sometimes\" (expected yes or no)"),
         "{e}"
+    );
+}
+
+#[test]
+fn fragmentation_takes_strongswans_values() {
+    use crate::sa::Fragmentation;
+    let c = |v: &str| {
+        format!("connections:\n  c:\n{v}    local: {{ auth: psk }}\n    remote: {{ auth: psk }}\n")
+    };
+    assert_eq!(
+        ok(&c("")).connections()[0].fragmentation,
+        Fragmentation::Yes
+    );
+    for (v, want) in [
+        ("yes", Fragmentation::Yes),
+        ("accept", Fragmentation::Accept),
+        ("force", Fragmentation::Force),
+        ("no", Fragmentation::No),
+    ] {
+        let got = ok(&c(&format!("    fragmentation: {v}\n")));
+        assert_eq!(got.connections()[0].fragmentation, want, "{v}");
+    }
+    assert_issues(
+        &c("    fragmentation: maybe\n"),
+        &[(
+            3,
+            "connections.c.fragmentation",
+            "unknown fragmentation \"maybe\" (expected yes, accept, force or no)",
+        )],
+    );
+}
+
+#[test]
+fn settings_hold_the_fragment_size() {
+    let c = |s: &str| {
+        format!("{s}connections:\n  c:\n    local: {{ auth: psk }}\n    remote: {{ auth: psk }}\n")
+    };
+    assert_eq!(ok(&c("")).settings().fragment_size, None);
+    for v in [0, 256, 576, 1280, 65_535] {
+        let got = ok(&c(&format!("settings:\n  fragment_size: {v}\n")));
+        assert_eq!(got.settings().fragment_size, Some(v));
+    }
+    for v in ["100", "65536", "-1", "big"] {
+        assert_issues(
+            &c(&format!("settings:\n  fragment_size: {v}\n")),
+            &[(
+                2,
+                "settings.fragment_size",
+                &format!("bad value \"{v}\" (expected 0 or octets from 256 to 65535)"),
+            )],
+        );
+    }
+    assert_issues(
+        &c("settings:\n  fragment_sise: 1\n"),
+        &[(
+            2,
+            "settings.fragment_sise",
+            "unknown key \"fragment_sise\" (expected one of: fragment_size)",
+        )],
     );
 }
 

@@ -580,3 +580,6 @@ fn check_revocation(
     }
     Ok(uris)
 }
+
+#[cfg(test)]
+mod tests;

@@ -290,6 +290,23 @@ mod tests {
     }
 
     #[test]
+    fn random_octets_never_panic() {
+        use proptest::prelude::*;
+        let good = dn("C=CH, O=Example, CN=gw");
+        proptest!(|(data in proptest::collection::vec(any::<u8>(), 0..96), flip in 0usize..64)| {
+            let _ = attrs(&data);
+            let _ = dn_der_match(&data, &good);
+            let _ = dn_der_match(&good, &data);
+            let _ = dn_prefix_matches(&data, &good);
+            let mut damaged = good.clone();
+            if let Some(b) = damaged.get_mut(flip) {
+                *b ^= data.first().copied().unwrap_or(0x80) | 1;
+            }
+            let _ = dn_der_equals(&damaged, &good);
+        });
+    }
+
+    #[test]
     fn name_constraint_prefix() {
         let base = dn("C=CH, O=Example");
         assert!(dn_prefix_matches(&base, &dn("C=CH, O=Example, CN=gw")));

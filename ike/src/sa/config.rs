@@ -395,6 +395,8 @@ pub struct EndpointConfig {
     /// The IP and UDP headers and the non-ESP marker are subtracted from
     /// it for the IKE message.
     pub fragment_size: usize,
+    /// Bounds on reassembling the peer's fragmented messages.
+    pub reassembly: super::ReassemblyLimits,
 }
 
 impl Default for EndpointConfig {
@@ -411,6 +413,7 @@ impl Default for EndpointConfig {
             natt_port: 4500,
             keep_alive: Duration::from_secs(20),
             fragment_size: 1280,
+            reassembly: super::ReassemblyLimits::default(),
         }
     }
 }

@@ -69,6 +69,8 @@ pub(crate) struct Ctx {
     /// addresses: with N connections between two gateways each held its
     /// own list of N until IKE_AUTH (8 KB each at 1,000).
     pub(crate) last_candidates: Option<((IpAddr, IpAddr), Candidates)>,
+    /// Octets held in partial fragmented messages of all IKE SAs.
+    pub(crate) frag_budget: Arc<super::frag::Budget>,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -242,6 +244,7 @@ impl Endpoint {
                 effects: Vec::new(),
                 wall: WallClock::default(),
                 last_candidates: None,
+                frag_budget: Default::default(),
                 #[cfg(test)]
                 collisions: Vec::new(),
                 #[cfg(test)]
@@ -287,6 +290,13 @@ impl Endpoint {
     #[cfg(test)]
     pub(crate) fn utc(&self, now: Instant) -> Option<SystemTime> {
         self.ctx.wall.utc(now)
+    }
+
+    /// Sets the fragment size ([`EndpointConfig::fragment_size`]) for the
+    /// messages sent from now on (a reload); fragments already kept for
+    /// retransmission go unchanged.
+    pub fn set_fragment_size(&mut self, size: usize) {
+        self.ctx.cfg.fragment_size = size;
     }
 
     /// Replaces the trust store (CA certificates, intermediates, CRLs) the
@@ -693,6 +703,16 @@ impl Endpoint {
         let mut lists = self.sas.values().map(|s| &s.candidates);
         let first = lists.next();
         lists.all(|l| first.is_some_and(|f| Arc::ptr_eq(f, l)))
+    }
+
+    /// Tests: octets of the reassembly budget held, and fragments held,
+    /// by all IKE SAs.
+    #[cfg(test)]
+    pub(crate) fn reassembly_held(&self) -> (usize, usize) {
+        (
+            self.ctx.frag_budget.used(),
+            self.sas.values().map(|s| s.frag.held()).sum(),
+        )
     }
 
     /// Tests: authentication knobs and what was seen.

@@ -11,6 +11,7 @@ use tracing::{debug, info};
 use super::child_create::NONCE_LEN;
 use super::config::{AddrSpec, ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
+use super::frag::Packets;
 use super::ike_sa::{
     Handshake, IkeSa, IkeSaParams, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify,
     later, notify,
@@ -229,6 +230,9 @@ impl IkeSa {
                 Vec::new(),
             )));
         }
+        if self.peer.fragmentation.announce() {
+            payloads.push(Payload::Notify(fragmentation_supported()));
+        }
         payloads.extend(super::pubkey::announce(ctx));
         let source = if self.peer.encap {
             fake_source()
@@ -253,8 +257,12 @@ impl IkeSa {
             h.init.request = bytes.clone();
         }
         self.transmit(ctx, bytes.clone());
-        self.window
-            .request_sent(0, Task::IkeInit, bytes, later(now, backoff(ctx, 0)));
+        self.window.request_sent(
+            0,
+            Task::IkeInit,
+            Packets::One(bytes),
+            later(now, backoff(ctx, 0)),
+        );
         Ok(())
     }
 
@@ -365,6 +373,8 @@ impl IkeSa {
             h.peer_hashes = super::pubkey::peer_hashes(&msg);
             h.certreq = super::pubkey::certreqs(&msg);
         }
+        self.fragmentation = self.peer.fragmentation.announce()
+            && notify(&msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.window.init_answered();
         self.natt_after_init(ctx, now, from_any);
         debug!(
@@ -459,6 +469,11 @@ impl IkeSa {
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
         Ok(())
     }
+}
+
+/// N(IKEV2_FRAGMENTATION_SUPPORTED) (RFC 7383 2.3).
+fn fragmentation_supported() -> Notify {
+    Notify::new(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, Vec::new())
 }
 
 /// An unprotected IKE_SA_INIT response with one notify, keeping no state.
@@ -738,6 +753,9 @@ pub(crate) fn respond(
         Err(e) => return internal(ctx, e),
     };
     let (nat_local, nat_remote) = nat_detected(msg, spi_i, 0, local, remote);
+    // RFC 7383 2.3: announced in the answer only to an initiator that did.
+    let fragmentation = peer.fragmentation.announce()
+        && notify(msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     let mut payloads = vec![
         Payload::Sa(vec![selected]),
         Payload::Ke(wire::KeyExchange {
@@ -760,6 +778,9 @@ pub(crate) fn respond(
         Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
     ]);
     payloads.extend(super::pubkey::announce(ctx));
+    if fragmentation {
+        payloads.push(Payload::Notify(fragmentation_supported()));
+    }
     let response = Message {
         header: Header {
             spi_i,
@@ -807,6 +828,7 @@ pub(crate) fn respond(
     });
     sa.candidates = peers;
     sa.keys = Some(keys);
+    sa.fragmentation = fragmentation;
     sa.nat = NatT {
         local: nat_local,
         remote: nat_remote,

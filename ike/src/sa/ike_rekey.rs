@@ -337,6 +337,7 @@ impl IkeSa {
         sa.remote_id = self.remote_id.clone();
         // The Child SAs move over with their counters.
         sa.dpd.bytes = self.dpd.bytes;
+        sa.fragmentation = self.fragmentation;
         sa.nat = super::natt::NatT {
             local: self.nat.local,
             remote: self.nat.remote,

@@ -13,6 +13,7 @@ use tracing::{debug, info};
 use super::child_create::{Child, CreateChild};
 use super::config::{ChildCfg, PeerCfg};
 use super::endpoint::Ctx;
+use super::frag::Packets;
 use super::timers::{IkeTimer, IkeTimers};
 use super::types::{
     ChildFailReason, ChildId, CommandError, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState,
@@ -297,6 +298,11 @@ pub(crate) struct IkeSa {
     pub(crate) dpd: Dpd,
     /// NAT traversal: detection, encapsulation (keepalives: `IkeTimer::Keepalive`).
     pub(crate) nat: super::natt::NatT,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383; the
+    /// IKE SA a rekey makes inherits it).
+    pub(crate) fragmentation: bool,
+    /// The peer's fragmented messages being reassembled (`frag`).
+    pub(crate) frag: super::frag::Frag,
 }
 
 /// What a new IKE SA starts from; everything else starts empty.
@@ -406,6 +412,8 @@ impl IkeSa {
             reauth: Reauth::default(),
             dpd: Dpd::default(),
             nat: super::natt::NatT::default(),
+            fragmentation: false,
+            frag: super::frag::Frag::default(),
         }
     }
 
@@ -458,7 +466,7 @@ impl IkeSa {
     pub(crate) fn deadline(&self) -> Option<Instant> {
         let r = self.window.deadline();
         let children = self.children.iter().filter_map(|c| c.timers.next());
-        [r, self.timers.next()]
+        [r, self.timers.next(), self.frag.deadline()]
             .into_iter()
             .flatten()
             .chain(children)
@@ -488,15 +496,30 @@ impl IkeSa {
         }
     }
 
-    /// Emits a protected message with `inner` in its SK payload.
-    pub(crate) fn seal(&mut self, header: Header, inner: Vec<Payload>) -> Result<Vec<u8>, String> {
+    /// Emits a protected message with `inner` in its SK payload: one
+    /// datagram, or its fragments if it is larger than we may send in one
+    /// (`frag`).
+    pub(crate) fn seal(
+        &mut self,
+        ctx: &Ctx,
+        header: Header,
+        inner: Vec<Payload>,
+    ) -> Result<Packets, String> {
+        let max = self.fragment_len(ctx);
         let keys = self.keys.as_mut().ok_or("no keys yet")?;
-        Message {
+        let msg = Message {
             header,
             payloads: vec![Payload::Sk(Encrypted::Open(inner))],
+        };
+        let cipher = keys.ciphers.outbound.as_mut();
+        let whole = msg.emit_sealed(cipher).map_err(|e| e.to_string())?;
+        match max {
+            Some(max) if whole.len() > max => msg
+                .emit_fragments(cipher, max)
+                .map(|f| Packets::Fragments(f.into()))
+                .map_err(|e| e.to_string()),
+            _ => Ok(Packets::One(whole)),
         }
-        .emit_sealed(keys.ciphers.outbound.as_mut())
-        .map_err(|e| e.to_string())
     }
 
     pub(crate) fn transmit(&self, ctx: &mut Ctx, payload: Vec<u8>) {
@@ -505,6 +528,13 @@ impl IkeSa {
             remote: self.remote,
             payload,
         });
+    }
+
+    /// Sends every datagram of a message, in order.
+    pub(crate) fn transmit_all(&self, ctx: &mut Ctx, packets: &Packets) {
+        for p in packets.iter() {
+            self.transmit(ctx, p.clone());
+        }
     }
 
     /// Sends a protected request and keeps it for retransmission.
@@ -518,10 +548,14 @@ impl IkeSa {
     ) {
         let mid = self.window.next_mid();
         let header = self.header(exchange, false, mid);
-        match self.seal(header, inner) {
+        match self.seal(ctx, header, inner) {
             Ok(bytes) => {
-                debug!("{}: sending {exchange} request {mid}", self.name());
-                self.transmit(ctx, bytes.clone());
+                debug!(
+                    "{}: sending {exchange} request {mid}{}",
+                    self.name(),
+                    in_fragments(&bytes)
+                );
+                self.transmit_all(ctx, &bytes);
                 self.window
                     .request_sent(mid, task, bytes, later(now, backoff(ctx, 0)));
             }
@@ -533,9 +567,9 @@ impl IkeSa {
     /// answer ([`Window::oneshot`]: a last word before we go).
     pub(crate) fn send_oneshot(&mut self, ctx: &mut Ctx, inner: Vec<Payload>) {
         let header = self.header(ExchangeType::INFORMATIONAL, false, self.window.next_mid());
-        if let Ok(bytes) = self.seal(header, inner) {
+        if let Ok(bytes) = self.seal(ctx, header, inner) {
             self.window.oneshot();
-            self.transmit(ctx, bytes);
+            self.transmit_all(ctx, &bytes);
         }
     }
 
@@ -548,10 +582,14 @@ impl IkeSa {
         inner: Vec<Payload>,
     ) {
         let header = self.header(exchange, true, mid);
-        match self.seal(header, inner) {
+        match self.seal(ctx, header, inner) {
             Ok(bytes) => {
-                debug!("{}: sending {exchange} response {mid}", self.name());
-                self.transmit(ctx, bytes.clone());
+                debug!(
+                    "{}: sending {exchange} response {mid}{}",
+                    self.name(),
+                    in_fragments(&bytes)
+                );
+                self.transmit_all(ctx, &bytes);
                 self.window.answered(mid, bytes);
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
@@ -606,6 +644,7 @@ impl IkeSa {
             debug!("{}: dropping {} with unknown SPIr", self.name(), h.exchange);
             return;
         }
+        let fragment = matches!(msg.payloads.last(), Some(Payload::Skf(_)));
         if h.is_response() {
             if !self.window.expects_response(h.message_id) {
                 debug!(
@@ -616,7 +655,12 @@ impl IkeSa {
                 );
                 return;
             }
-            if !self.decrypt(&mut msg, bytes, ctx) {
+            if fragment {
+                match self.defragment(ctx, now, true, &msg, bytes) {
+                    Some((whole, _)) => msg = whole,
+                    None => return,
+                }
+            } else if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
             }
             self.dpd_seen(now);
@@ -654,13 +698,13 @@ impl IkeSa {
             match self.window.incoming(mid, bytes) {
                 Incoming::Next => {}
                 Incoming::Retransmit => {
-                    if let Some(r) = self.window.cached_response().map(<[u8]>::to_vec) {
+                    if let Some(r) = self.window.cached_response() {
                         debug!(
                             "{}: retransmitted {} request {mid}, resending response",
                             self.name(),
                             h.exchange
                         );
-                        self.transmit(ctx, r);
+                        self.transmit_all(ctx, r);
                     }
                     return;
                 }
@@ -680,12 +724,19 @@ impl IkeSa {
                     return;
                 }
             }
-            if !self.decrypt(&mut msg, bytes, ctx) {
+            if fragment {
+                let Some((whole, first)) = self.defragment(ctx, now, false, &msg, bytes) else {
+                    return;
+                };
+                msg = whole;
+                self.window.accept_fingerprint(first);
+            } else if !self.decrypt(&mut msg, bytes, ctx) {
                 return;
+            } else {
+                self.window.accept(bytes);
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
-            self.window.accept(bytes);
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
@@ -749,6 +800,8 @@ impl IkeSa {
     /// Retransmissions, give-up, half-open timeout, lifetimes.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
         self.natt_timeout(ctx, now);
+        let name = self.name();
+        self.frag.expire(now, &name);
         if self.timers.is_due(IkeTimer::HalfOpen, now) {
             // An initiator waiting for CRLs has the responder's answer:
             // it cannot authenticate the responder, and says so.
@@ -784,7 +837,7 @@ impl IkeSa {
             Due::Nothing => return,
             Due::Resend { n, mid, bytes } => {
                 debug!("{}: retransmit {n} of request {mid}", self.name());
-                self.transmit(ctx, bytes);
+                self.transmit_all(ctx, &bytes);
                 return;
             }
             Due::GiveUp(task) => task,
@@ -946,6 +999,7 @@ impl IkeSa {
             });
         }
         self.window.clear();
+        self.frag.clear();
         self.timers.clear();
         if let Some(mut other) = self.rekey.crossing.take() {
             other.sa.teardown(ctx, by_peer);
@@ -1127,6 +1181,14 @@ impl IkeSa {
             encap: self.nat.encap,
             children: self.children.iter().map(Child::info).collect(),
         }
+    }
+}
+
+/// For a log line: how many fragments a message went in, if any.
+fn in_fragments(p: &Packets) -> String {
+    match p {
+        Packets::One(_) => String::new(),
+        Packets::Fragments(f) => format!(" in {} fragments", f.len()),
     }
 }
 

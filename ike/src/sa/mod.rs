@@ -34,7 +34,8 @@
 //! (rekey and expiry timers, the kernel's soft and hard expires),
 //! `dpd` (dead peer detection after `dpd_delay` of silence), `informational`
 //! (deletes, liveness checks,
-//! AUTHENTICATION_FAILED after IKE_AUTH). Every decrypted message passes
+//! AUTHENTICATION_FAILED after IKE_AUTH), `frag` (RFC 7383 fragments:
+//! sending in fragments, reassembly with limits). Every decrypted message passes
 //! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
 //!
 //! One IKE SA's life (`ike_sa::Phase`):
@@ -67,7 +68,8 @@
 //! - A rekey keeps the configuration (and proposals) the Child SA was
 //!   made with; a reload applies to new SAs only.
 //! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
-//! - IKE fragmentation (RFC 7383): not offered; SKF messages are dropped.
+//! - Path MTU discovery with fragments (RFC 7383 2.5.2): the fragment
+//!   size is configured.
 //! - EAP, multiple authentication rounds, configuration payloads (virtual
 //!   IPs), INITIAL_CONTACT; OCSP; hash-and-URL CERT encodings (skipped);
 //!   `auth` constraints on the peer's signature scheme (any is accepted).
@@ -83,6 +85,7 @@ mod config;
 mod dpd;
 mod effect;
 mod endpoint;
+mod frag;
 mod ike_auth;
 mod ike_init;
 mod ike_rekey;
@@ -109,6 +112,7 @@ pub use config::{
     TsCfg,
 };
 pub use endpoint::Endpoint;
+pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,

@@ -3,12 +3,14 @@
 //! each way.
 //!
 //! - Ours: the message ID of our next request, the one request in flight
-//!   (its octets for retransmission, how often and when next, and the
+//!   (its octets for retransmission, every fragment if it went in
+//!   fragments, how often and when next, and the
 //!   [`Task`] that handles its answer), and the queue of tasks waiting
 //!   for it to be answered.
 //! - The peer's: the message ID we expect next, the fingerprint of its
-//!   last request and our cached answer to it (a retransmission, same ID
-//!   and same octets, gets the cached answer again), and the one answer
+//!   last request (of its fragment 1 if it came in fragments) and our
+//!   cached answer to it, all its fragments if any (a retransmission, same
+//!   ID and same octets, gets the cached answer again), and the one answer
 //!   we hold back ([`Held`]): a request of the peer's whose answer waits
 //!   for outside operations. While an answer is held, further requests
 //!   are dropped (the peer retransmits them).
@@ -25,6 +27,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::child_create::{CreateChild, PendingChild};
+use super::frag::Packets;
 use super::ike_rekey::RekeyIke;
 use super::types::{ChildId, IkeSaId, Transmit};
 use crate::wire::Payload;
@@ -53,7 +56,7 @@ pub(crate) enum Task {
 pub(crate) struct Outstanding {
     pub(crate) mid: u32,
     pub(crate) task: Task,
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: Packets,
     pub(crate) retransmits: u32,
     pub(crate) next: Instant,
 }
@@ -129,7 +132,7 @@ pub(crate) enum Due {
     /// Nothing (none in flight, or not yet).
     Nothing,
     /// Send these octets again: retransmission `n` of request `mid`.
-    Resend { n: u32, mid: u32, bytes: Vec<u8> },
+    Resend { n: u32, mid: u32, bytes: Packets },
     /// The retransmissions ran out: the task of the request.
     GiveUp(Task),
 }
@@ -149,7 +152,7 @@ pub(crate) struct Window {
     /// needed, only whether a retransmission is the same.
     last_request: Option<[u8; 32]>,
     /// Our answer to it.
-    cached_response: Option<Vec<u8>>,
+    cached_response: Option<Packets>,
     /// (Boxed, as the other state an SA has only for a while.)
     held: Option<Box<Held>>,
 }
@@ -176,7 +179,7 @@ impl Window {
 
     /// Our request `mid` went out: it is in flight until answered,
     /// retransmitted at `next`.
-    pub(crate) fn request_sent(&mut self, mid: u32, task: Task, bytes: Vec<u8>, next: Instant) {
+    pub(crate) fn request_sent(&mut self, mid: u32, task: Task, bytes: Packets, next: Instant) {
         self.next_mid = mid.wrapping_add(1);
         self.outstanding = Some(Box::new(Outstanding {
             mid,
@@ -278,16 +281,22 @@ impl Window {
     /// The peer's request is authentic: its retransmissions are
     /// recognised from now on.
     pub(crate) fn accept(&mut self, bytes: &[u8]) {
-        self.last_request = Some(crate::crypto::fingerprint(bytes));
+        self.accept_fingerprint(crate::crypto::fingerprint(bytes));
+    }
+
+    /// As [`Window::accept`], with the request's (or for a fragmented
+    /// one, its fragment 1's) fingerprint.
+    pub(crate) fn accept_fingerprint(&mut self, fingerprint: [u8; 32]) {
+        self.last_request = Some(fingerprint);
     }
 
     /// Our answer to the peer's last request.
-    pub(crate) fn cached_response(&self) -> Option<&[u8]> {
-        self.cached_response.as_deref()
+    pub(crate) fn cached_response(&self) -> Option<&Packets> {
+        self.cached_response.as_ref()
     }
 
     /// We answered the peer's request `mid` with `bytes`.
-    pub(crate) fn answered(&mut self, mid: u32, bytes: Vec<u8>) {
+    pub(crate) fn answered(&mut self, mid: u32, bytes: Packets) {
         self.cached_response = Some(bytes);
         self.peer_mid = mid.wrapping_add(1);
     }
@@ -339,7 +348,7 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Window::new(0);
         assert_eq!(w.next_mid(), 0);
-        w.request_sent(0, Task::Liveness, vec![1, 2], t0);
+        w.request_sent(0, Task::Liveness, Packets::One(vec![1, 2]), t0);
         assert_eq!(w.next_mid(), 1);
         assert!(w.expects_response(0) && !w.expects_response(1));
         let step = |n: u32| Duration::from_secs(u64::from(n));
@@ -365,9 +374,9 @@ mod tests {
         assert_eq!(w.incoming(0, b"x"), Incoming::Unexpected(1));
         assert_eq!(w.incoming(1, b"a"), Incoming::Next);
         w.accept(b"a");
-        w.answered(1, vec![7]);
+        w.answered(1, Packets::One(vec![7]));
         assert_eq!(w.incoming(1, b"a"), Incoming::Retransmit);
-        assert_eq!(w.cached_response(), Some(&[7u8][..]));
+        assert_eq!(w.cached_response(), Some(&Packets::One(vec![7])));
         // Same ID, other octets: not ours to answer again.
         assert_eq!(w.incoming(1, b"b"), Incoming::Unexpected(2));
         w.hold(Held {

@@ -123,6 +123,11 @@ impl Reassembler {
         self.state.as_ref().map_or(0, |s| s.fragments.len())
     }
 
+    /// Octets of decrypted contents held, all fragments together.
+    pub fn bytes(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.bytes)
+    }
+
     /// Whether no fragment is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
