@@ -928,3 +928,70 @@ fn rsa_links_with_each_hash() {
         assert_eq!(subjects(&v).len(), 2);
     }
 }
+
+/// certificatePolicies with one policy OID 1.3.6.1.4.1.99999.`last`.
+fn policy(last: u8) -> CustomExtension {
+    let oid = [0x2b, 6, 1, 4, 1, 0x86, 0x8d, 0x1f, last];
+    let mut content = vec![0x30, 13, 0x30, 11, 0x06, 9];
+    content.extend_from_slice(&oid);
+    CustomExtension::from_oid_content(&[2, 5, 29, 32], content)
+}
+
+#[test]
+fn require_explicit_policy() {
+    // policyConstraints { requireExplicitPolicy [0] 0 }, critical.
+    let mut rp = ca_params("explicit-root", None);
+    let mut pc = CustomExtension::from_oid_content(&[2, 5, 29, 36], vec![0x30, 3, 0x80, 1, 0]);
+    pc.set_criticality(true);
+    rp.custom_extensions = vec![pc];
+    let root = root_with(rp, &rcgen::PKCS_ECDSA_P256_SHA256);
+    assert_eq!(root.cert.policies().require_explicit, Some(0));
+    let mut ip = ca_params("policy-im", None);
+    ip.custom_extensions = vec![policy(1)];
+    let im = root.sub_ca(ip, &rcgen::PKCS_ECDSA_P256_SHA256);
+    let store = store_of(&[&root]);
+    let peer = [(*im.cert).clone()];
+    let mut lp = base("gw-b", 3);
+    lp.custom_extensions = vec![policy(1)];
+    assert!(validate(&store, &im.leaf(&lp), &peer, &params()).is_ok());
+    lp.custom_extensions = vec![policy(2)];
+    let e = err_text(validate(&store, &im.leaf(&lp), &peer, &params()));
+    assert_eq!(
+        e,
+        "certificate 'C=CH, O=Example, CN=gw-b' violates a constraint: policy \
+         1.3.6.1.4.1.99999.2 missing in issuing certificate 'C=CH, O=Example, CN=policy-im'"
+    );
+}
+
+#[test]
+fn revocation_is_checked_for_every_link() {
+    let root = root("root");
+    let mut ip = ca_params("crl-im", None);
+    ip.serial_number = Some(SerialNumber::from(77u64));
+    let im = root.sub_ca(ip, &rcgen::PKCS_ECDSA_P256_SHA256);
+    let leaf = im.leaf(&base("gw-b", 3));
+    let peer = [(*im.cert).clone()];
+    let check = |store: &TrustStore, policy| {
+        validate(store, &leaf, &peer, &ValidateParams::new(NOW, &[], policy))
+    };
+    // The intermediate's CRL alone: strict still needs the root's word on
+    // the intermediate.
+    let mut store = store_of(&[&root]);
+    store.add_crl(im.crl(&[], NOW - DAY, NOW + DAY));
+    assert_eq!(
+        err_text(check(&store, Revocation::Strict)),
+        "certificate status of 'C=CH, O=Example, CN=crl-im' is not available (no CRL and no \
+         CRL URI)"
+    );
+    store.add_crl(root.crl(&[], NOW - DAY, NOW + DAY));
+    assert_eq!(store.crls().len(), 2);
+    assert!(check(&store, Revocation::Strict).is_ok());
+    // The root revoking the intermediate fails the leaf under any policy.
+    let mut store = store_of(&[&root]);
+    store.add_crl(root.crl(&[(77, NOW - DAY)], NOW - DAY, NOW + DAY));
+    let e = err_text(check(&store, Revocation::Relaxed));
+    assert!(
+        e.starts_with("certificate 'C=CH, O=Example, CN=crl-im' was revoked on"),
+        "{e}"
+    );
+}
