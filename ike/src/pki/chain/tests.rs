@@ -995,3 +995,121 @@ fn revocation_is_checked_for_every_link() {
         "{e}"
     );
 }
+
+/// DER TLV with a definite length of any size.
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let len = body.len();
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let octets: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | octets.len() as u8);
+        out.extend(octets);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// Re-signs a certificate with `key` under `scheme` (sig's signer): the
+/// TBS gets the scheme's AlgorithmIdentifier, and so does the outside.
+fn resign(der: &[u8], key: &crate::pki::PrivateKey, scheme: crate::pki::SigScheme) -> Vec<u8> {
+    resign_spki(der, None, key, scheme)
+}
+
+/// As [`resign`], putting `spki` in as the subject's key if given.
+fn resign_spki(
+    der: &[u8],
+    spki: Option<&[u8]>,
+    key: &crate::pki::PrivateKey,
+    scheme: crate::pki::SigScheme,
+) -> Vec<u8> {
+    use crate::pki::dn::der_next;
+    let (outer, _) = der_next(der).unwrap();
+    let (tbs, _) = der_next(outer.body).unwrap();
+    let mut parts = Vec::new();
+    let mut rest = tbs.body;
+    while !rest.is_empty() {
+        let (e, r) = der_next(rest).unwrap();
+        parts.push(e.whole.to_vec());
+        rest = r;
+    }
+    let alg = scheme.algorithm_identifier().unwrap();
+    let at = if parts[0][0] == 0xa0 { 2 } else { 1 };
+    parts[at] = alg.clone();
+    if let Some(spki) = spki {
+        // serial, signature, issuer, validity, subject, subjectPublicKeyInfo
+        parts[at + 4] = spki.to_vec();
+    }
+    let tbs = tlv(0x30, &parts.concat());
+    let mut bits = vec![0];
+    bits.extend(key.sign(scheme, &tbs).unwrap());
+    tlv(0x30, &[tbs, alg, tlv(0x03, &bits)].concat())
+}
+
+#[test]
+fn rsa_pss_and_p521_links() {
+    use crate::pki::{HashAlg, PrivateKey, SigScheme};
+    let rsa_pem = include_str!("../testdata/rsa2048.p8.pem");
+    let rsa = PrivateKey::from_pem_or_der(rsa_pem.as_bytes(), None).unwrap();
+    let p521 = PrivateKey::from_pem_or_der(
+        include_bytes!("../testdata/p521.enc.pem"),
+        Some(b"iked-test-pass"),
+    )
+    .unwrap();
+    // Root: RSA, self-signed with RSA-PSS SHA-384.
+    let root_key = KeyPair::from_pem_and_sign_algo(rsa_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let rp = ca_params("pss-root", None);
+    let der = rp.self_signed(&root_key).unwrap().der().to_vec();
+    let root_der = resign(&der, &rsa, SigScheme::RsaPss(HashAlg::Sha384));
+    let root_cert = Arc::new(Certificate::from_der(&root_der).unwrap());
+    assert_eq!(
+        root_cert.signature_scheme(),
+        Some(SigScheme::RsaPss(HashAlg::Sha384))
+    );
+    assert!(root_cert.self_signed());
+    let root = Ca {
+        params: rp,
+        key: root_key,
+        cert: root_cert,
+    };
+    // Intermediate: a P-521 key (in place of a stand-in's), signed by the
+    // root with RSA-PSS SHA-256.
+    let stand_in = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let ip = ca_params("p521-im", None);
+    let der = ip
+        .signed_by(&stand_in, &root.issuer())
+        .unwrap()
+        .der()
+        .to_vec();
+    let im_der = resign_spki(
+        &der,
+        Some(p521.public_key().spki_der()),
+        &rsa,
+        SigScheme::RsaPss(HashAlg::Sha256),
+    );
+    let im = Certificate::from_der(&im_der).unwrap();
+    assert_eq!(im.public_key().key_type(), crate::pki::KeyType::EcP521);
+    // Leaf: ECDSA P-256, signed by the P-521 key with SHA-512.
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut lp = base("gw-p521", 3);
+    lp.use_authority_key_identifier_extension = false;
+    let der = lp
+        .signed_by(&leaf_key, &Issuer::from_params(&ip, &stand_in))
+        .unwrap()
+        .der()
+        .to_vec();
+    let leaf_der = resign(&der, &p521, SigScheme::Ecdsa(HashAlg::Sha512));
+    let leaf = Certificate::from_der(&leaf_der).unwrap();
+    let store = store_of(&[&root]);
+    let v = validate(&store, &leaf, std::slice::from_ref(&im), &params()).unwrap();
+    assert_eq!(subjects(&v).len(), 3);
+    // The same leaf signed by the wrong key does not verify.
+    let forged =
+        Certificate::from_der(&resign(&der, &rsa, SigScheme::RsaPss(HashAlg::Sha256))).unwrap();
+    assert!(validate(&store, &forged, &[im], &params()).is_err());
+}
