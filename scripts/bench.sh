@@ -67,11 +67,23 @@ bench_tunnels() {
   cargo build --release -p ike-daemon --bins || fail "cargo build iked"
   local out=$PWD/target/lab-out/bench-tunnels
   rm -rf "$out"
+  # BENCH_AUTH: psk (default) and/or ecdsa, rsa (certificates, made here
+  # for the largest N; see the scenario).
+  local auth nmax
+  nmax=$(printf '%s\n' ${BENCH_N:-100 1000} | sort -n | tail -1)
+  for auth in ${BENCH_AUTH:-psk}; do
+    case $auth in
+    psk) ;;
+    ecdsa | rsa) tests/lab/bench-pki.sh "$out/pki/$auth" "$nmax" "$auth" || fail "bench-pki.sh $auth" ;;
+    *) fail "BENCH_AUTH: psk, ecdsa or rsa, not $auth" ;;
+    esac
+  done
   # BENCH_PAIRS, BENCH_ROUTES, BENCH_MALLOC, BENCH_STRACE: see the scenario.
   IKED=$PWD/target/release/iked BENCH_N="${BENCH_N:-100 1000}" BENCH_CAP="${BENCH_CAP:-150}" \
     BENCH_PAIRS="${BENCH_PAIRS:-iked-iked charon-charon iked-charon}" BENCH_ROUTES="${BENCH_ROUTES:-yes}" \
     BENCH_MALLOC="${BENCH_MALLOC:-yes}" BENCH_STRACE="${BENCH_STRACE:-no}" \
-    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP BENCH_PAIRS BENCH_ROUTES BENCH_MALLOC BENCH_STRACE" \
+    BENCH_AUTH="${BENCH_AUTH:-psk}" BENCH_PKI="$out/pki" \
+    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP BENCH_PAIRS BENCH_ROUTES BENCH_MALLOC BENCH_STRACE BENCH_AUTH BENCH_PKI" \
     UML_TIMEOUT="${UML_TIMEOUT:-1800}" LAB_QUIET=1 \
     tests/lab/uml-run.sh tests/lab/scenarios/bench-tunnels.sh "$out" ||
     fail "the tunnel benchmark failed (see $out/scenario.log)"
@@ -79,19 +91,26 @@ bench_tunnels() {
   python3 - "$out/results" <<'PY'
 import sys
 rows = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sys.argv[1])]
-print(f"{'pair':<14} {'N':>5} {'all':>4} {'seconds':>8} {'peak RSS KB init/resp':>22} {'CPU s init/resp':>16} {'resp RSS growth KB/tunnel':>26}")
 for r in rows:
-    print(f"{r['pair']:<14} {r['n']:>5} {r['all']:>4} {r['seconds']:>8} "
+    r.setdefault("auth", "psk")
+    # One table per authentication: its pair name carries it.
+    if r["auth"] != "psk":
+        r["pair"] = f"{r['pair']}/{r['auth']}"
+print(f"{'pair':<20} {'N':>5} {'all':>4} {'seconds':>8} {'peak RSS KB init/resp':>22} {'CPU s init/resp':>16} {'resp RSS growth KB/tunnel':>26}")
+for r in rows:
+    print(f"{r['pair']:<20} {r['n']:>5} {r['all']:>4} {r['seconds']:>8} "
           f"{r['init_hwm_kb'] + '/' + r['resp_hwm_kb']:>22} {r['init_cpu_s'] + '/' + r['resp_cpu_s']:>16} "
           f"{r['resp_kb_per_tunnel']:>26}")
 by = {(r["pair"], r["n"]): r for r in rows}
-for n in sorted({r["n"] for r in rows}, key=int):
-    i, c = by.get(("iked-iked", n)), by.get(("charon-charon", n))
-    if i and c:
-        cpu = lambda r: float(r['init_cpu_s']) + float(r['resp_cpu_s'])
-        print(f"N={n}: charon-charon / iked-iked time {float(c['seconds']) / float(i['seconds']):.2f}x, "
-              f"CPU {cpu(c) / cpu(i):.2f}x, "
-              f"responder peak RSS {float(c['resp_hwm_kb']) / float(i['resp_hwm_kb']):.2f}x")
+for auth in sorted({r["auth"] for r in rows}):
+    sfx = "" if auth == "psk" else f"/{auth}"
+    for n in sorted({r["n"] for r in rows}, key=int):
+        i, c = by.get(("iked-iked" + sfx, n)), by.get(("charon-charon" + sfx, n))
+        if i and c:
+            cpu = lambda r: float(r['init_cpu_s']) + float(r['resp_cpu_s'])
+            print(f"{auth} N={n}: charon-charon / iked-iked time {float(c['seconds']) / float(i['seconds']):.2f}x, "
+                  f"CPU {cpu(c) / cpu(i):.2f}x, "
+                  f"responder peak RSS {float(c['resp_hwm_kb']) / float(i['resp_hwm_kb']):.2f}x")
 # Memory per tunnel: what the responder grows per tunnel added from the
 # smallest N to the largest, each a fresh daemon with N connections (its
 # own figure above, from its start to the run's end, is distorted by what

@@ -1,8 +1,11 @@
 //! CRLs fetched from a certificate's distribution points: the daemon's
-//! side of the engine's `FetchCrl` outside operation. The engine asks only
-//! once a chain's signatures verified to a trust anchor; the answer is the
-//! CRL's bytes, which the engine checks (issuer, signature, currency).
+//! side of the engine's CRL fetch, an outside operation (`CrlFetch` out,
+//! `CrlFetched` in). The engine asks only once a chain's signatures
+//! verified to a trust anchor; the answer is the CRLs' bytes, which the
+//! engine checks (issuer, signature, currency).
 //!
+//! - All of a request's URIs at once; the answer has the CRL of each that
+//!   gave one.
 //! - HTTP only (`http://`; CRLs are signed, so TLS adds nothing), with ureq
 //!   on tokio's blocking pool (docs/decisions.md): one fetch of `timeout`
 //!   at most, whole (name resolution, connection, headers, body), and
@@ -108,15 +111,32 @@ impl CrlFetcher {
         }
     }
 
-    /// The CRL of the first of `uris` that gives one (cached or fetched),
-    /// as its bytes (PEM or DER, as served); otherwise every URI's error.
-    pub async fn fetch(&self, uris: &[String]) -> Result<Vec<u8>, String> {
+    /// The CRLs of `uris` (each cached or fetched, all at once), as their
+    /// bytes (PEM or DER, as served), from every URI that gave one; if
+    /// none did, every URI's error. The engine's `CrlFetched` result.
+    pub async fn fetch(&self, uris: &[String]) -> Result<Vec<Vec<u8>>, String> {
+        let tasks: Vec<_> = uris
+            .iter()
+            .map(|uri| {
+                let me = self.clone();
+                let uri = uri.clone();
+                tokio::spawn(async move {
+                    let r = me.fetch_one(&uri).await;
+                    (uri, r)
+                })
+            })
+            .collect();
+        let mut crls = Vec::new();
         let mut errors = Vec::new();
-        for uri in uris {
-            match self.fetch_one(uri).await {
-                Ok(bytes) => return Ok(bytes.as_ref().clone()),
-                Err(e) => errors.push(format!("{uri}: {e}")),
+        for t in tasks {
+            match t.await {
+                Ok((_, Ok(bytes))) => crls.push(bytes.as_ref().clone()),
+                Ok((uri, Err(e))) => errors.push(format!("{uri}: {e}")),
+                Err(e) => errors.push(format!("fetch task failed: {e}")),
             }
+        }
+        if !crls.is_empty() {
+            return Ok(crls);
         }
         if errors.is_empty() {
             return Err("no CRL distribution point".to_owned());
@@ -306,8 +326,14 @@ mod tests {
         let f = CrlFetcher::new(CrlFetchLimits::default());
         let uri = format!("http://{}/int.crl", s.addr);
         rt().block_on(async {
-            assert_eq!(f.fetch(std::slice::from_ref(&uri)).await.unwrap(), crl);
-            assert_eq!(f.fetch(std::slice::from_ref(&uri)).await.unwrap(), crl);
+            assert_eq!(
+                f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
+                vec![crl.clone()]
+            );
+            assert_eq!(
+                f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
+                vec![crl.clone()]
+            );
         });
         assert_eq!(s.hits.load(Ordering::SeqCst), 1);
     }
@@ -319,14 +345,20 @@ mod tests {
         let f = CrlFetcher::new(CrlFetchLimits::default());
         let uri = format!("http://{}/old.crl", s.addr);
         rt().block_on(async {
-            assert_eq!(f.fetch(std::slice::from_ref(&uri)).await.unwrap(), crl);
-            assert_eq!(f.fetch(std::slice::from_ref(&uri)).await.unwrap(), crl);
+            assert_eq!(
+                f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
+                vec![crl.clone()]
+            );
+            assert_eq!(
+                f.fetch(std::slice::from_ref(&uri)).await.unwrap(),
+                vec![crl.clone()]
+            );
         });
         assert_eq!(s.hits.load(Ordering::SeqCst), 2);
     }
 
     #[test]
-    fn errors_name_each_uri_and_the_next_uri_is_tried() {
+    fn errors_name_each_uri_and_every_uri_that_answers_counts() {
         let crl = der_crl(Some(3600));
         let missing = serve(404, Vec::new(), Duration::ZERO);
         let garbage = serve(200, b"not a crl".to_vec(), Duration::ZERO);
@@ -348,9 +380,21 @@ mod tests {
         let e = rt().block_on(f.fetch(&uris[1..2])).unwrap_err();
         assert!(e.contains("not retried yet"), "{e}");
         assert_eq!(missing.hits.load(Ordering::SeqCst), 1);
+        // With one that works: its CRL alone, the errors only logged.
         let mut with_good = uris.to_vec();
         with_good.push(format!("http://{}/c.crl", good.addr));
-        assert_eq!(rt().block_on(f.fetch(&with_good)).unwrap(), crl);
+        assert_eq!(
+            rt().block_on(f.fetch(&with_good)).unwrap(),
+            vec![crl.clone()]
+        );
+        // Two that work: both CRLs, in the order of the URIs.
+        let other = der_crl(Some(7200));
+        let good2 = serve(200, other.clone(), Duration::ZERO);
+        let two = [
+            format!("http://{}/d.crl", good2.addr),
+            format!("http://{}/c.crl", good.addr),
+        ];
+        assert_eq!(rt().block_on(f.fetch(&two)).unwrap(), [other, crl]);
         assert!(rt().block_on(f.fetch(&[])).is_err());
     }
 
@@ -399,7 +443,7 @@ mod tests {
                 tasks.push(tokio::spawn(async move { f.fetch(&[u]).await }));
             }
             for t in tasks {
-                assert_eq!(t.await.unwrap().unwrap(), crl);
+                assert_eq!(t.await.unwrap().unwrap(), vec![crl.clone()]);
             }
         });
         // One fetch per URI (the others found it cached after waiting for

@@ -2,8 +2,8 @@
 //! (docs/architecture.md). Datagrams from the IKE sockets, kernel results,
 //! control requests and signals come in; after each input the endpoint's
 //! transmits, kernel operations and events are drained; one sleep waits
-//! for its next timeout. Kernel operations run as spawned tasks that send
-//! their results back to the loop.
+//! for its next timeout. Kernel operations and CRL fetches run as spawned
+//! tasks that send their results back to the loop.
 
 pub mod control;
 pub mod crl;
@@ -31,8 +31,8 @@ use ike::control::{ErrorKind, Request, Response};
 use ike::crypto::DefaultProvider;
 use ike::from_config::{self, ConfigPsk, Ports};
 use ike::sa::{
-    CommandError, Endpoint, EndpointConfig, Event, IkeSaId, IkeState, KernelOp, KernelResult,
-    PeerCfg,
+    CommandError, CrlFetch, CrlFetched, Endpoint, EndpointConfig, Event, IkeSaId, IkeState,
+    KernelOp, KernelResult, PeerCfg,
 };
 
 pub use control::ControlCmd;
@@ -210,6 +210,9 @@ struct Driver {
     /// The peer configurations, shared with the endpoint (one copy).
     peers: Vec<Arc<PeerCfg>>,
     kernel_tx: mpsc::UnboundedSender<(u64, Option<KernelResult>)>,
+    /// The engine's CRL fetches (daemon::crl), answered through `crl_tx`.
+    crl: crl::CrlFetcher,
+    crl_tx: mpsc::UnboundedSender<CrlFetched>,
     /// Kernel operations running, by the number they were scheduled with
     /// (`next_op` is the next one's).
     in_flight: BTreeSet<u64>,
@@ -308,6 +311,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         Arc::new(DefaultProvider::new()),
     );
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
+    let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
     // ACQUIREs of trap policies start on-demand tunnels.
     let (acquire_tx, mut acquire_rx) = mpsc::unbounded_channel::<AcquireEvent>();
     if let Err(e) = kernel.forward_acquires(acquire_tx) {
@@ -332,6 +336,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         fragment_size: opts.fragment_size,
         peers,
         kernel_tx,
+        crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
+        crl_tx,
         in_flight: BTreeSet::new(),
         next_op: 0,
         wall_at: None,
@@ -393,6 +399,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                 );
                 let now = d.now();
                 d.ep.handle_mapping(now, m.dst, m.spi, m.new);
+            }
+            Some(f) = crl_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_crl_fetched(now, f);
             }
             Some(e) = expire_rx.recv() => {
                 let now = d.now();
@@ -569,6 +579,10 @@ impl Driver {
                 any = true;
                 self.kernel_op(op);
             }
+            while let Some(f) = self.ep.poll_crl_fetch() {
+                any = true;
+                self.crl_fetch(f);
+            }
             while let Some(ev) = self.ep.poll_event() {
                 any = true;
                 self.event(ev);
@@ -646,6 +660,18 @@ impl Driver {
         tokio::spawn(async move {
             let r = fut.await;
             let _ = tx.send((n, r));
+        });
+    }
+
+    /// A CRL fetch the engine waits for, run as a task; its answer comes
+    /// back to the loop (`crl_rx`).
+    fn crl_fetch(&self, f: CrlFetch) {
+        debug!("fetching CRLs from {}", f.uris.join(", "));
+        let fetcher = self.crl.clone();
+        let tx = self.crl_tx.clone();
+        tokio::spawn(async move {
+            let result = fetcher.fetch(&f.uris).await;
+            let _ = tx.send(CrlFetched { req: f.req, result });
         });
     }
 

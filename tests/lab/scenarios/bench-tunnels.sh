@@ -12,6 +12,15 @@
 # not all 2N SAs were there within BENCH_CAP seconds). Fails loudly when a
 # daemon does not start or no SA at all comes up.
 #
+# BENCH_AUTH: the authentications to run, each with every pair and N:
+# psk (default), ecdsa (ECDSA P-256 certificates), rsa (RSA-3072
+# certificates). With certificates, each connection k has its own
+# certificate (subject CN=a<k>.example / b<k>.example, the same names as
+# subjectAltName and as IDs) from the folder BENCH_PKI/<auth> that
+# scripts/bench.sh makes on the host (tests/lab/bench-pki.sh): one key per
+# side, one CA; both daemons send their certificate and verify the peer's
+# against the CA.
+#
 # Needs IKED (path of iked) in the environment.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR/.. source=lib.sh
@@ -37,6 +46,8 @@ HEAPTRACK=${BENCH_HEAPTRACK:-no}
 # BENCH_IKED_LOG: iked's --log-level (default: its own).
 IKED_LOG=${BENCH_IKED_LOG:-}
 IKE=aes256gcm16-prfsha256-x25519 ESP=aes256gcm16
+AUTHS=${BENCH_AUTH:-psk}
+AUTH=psk
 
 # conf SIDE N FILE: gw-a's (initiator) or gw-b's swanctl.conf.
 conf() {
@@ -54,8 +65,13 @@ conf() {
             x=$((k / 256)) y=$((k % 256))
             printf '    t%d {\n        local_addrs = %s\n        remote_addrs = %s\n' "$k" "$me" "$peer"
             printf '        proposals = %s\n' "$IKE"
-            printf '        local {\n            auth = psk\n            id = %s%d.example\n        }\n' "$lid" "$k"
-            printf '        remote {\n            auth = psk\n            id = %s%d.example\n        }\n' "$rid" "$k"
+            if [ "$AUTH" = psk ]; then
+                printf '        local {\n            auth = psk\n            id = %s%d.example\n        }\n' "$lid" "$k"
+                printf '        remote {\n            auth = psk\n            id = %s%d.example\n        }\n' "$rid" "$k"
+            else
+                printf '        local {\n            auth = pubkey\n            certs = %s%d.pem\n            id = %s%d.example\n        }\n' "$lid" "$k" "$lid" "$k"
+                printf '        remote {\n            auth = pubkey\n            id = %s%d.example\n        }\n' "$rid" "$k"
+            fi
             printf '        children {\n            c%d {\n' "$k"
             printf '                local_ts = %s.%d.%d/32\n                remote_ts = %s.%d.%d/32\n' "$lnet" "$x" "$y" "$rnet" "$x" "$y"
             printf '                esp_proposals = %s\n                mode = tunnel\n' "$ESP"
@@ -107,12 +123,31 @@ mkfifo /run/bench-tunnels-pause /run/bench-tunnels-mon 2> /dev/null || true
 exec 9<> /run/bench-tunnels-pause
 pause() { read -r -t "$1" -u 9 _ || true; }
 
-# prepare DAEMON SIDE N: its swanctl.conf (before the clock starts).
+# creds SIDE DIR: the credential folders of SIDE's certificates in DIR.
+creds() {
+    local pki=$BENCH_PKI/$AUTH
+    mkdir -p "$2/x509ca" "$2/private"
+    cp "$pki/ca.pem" "$2/x509ca/"
+    cp "$pki/$1.key" "$2/private/"
+    cp -r "$pki/$1" "$2/x509"
+}
+
+# prepare DAEMON SIDE N: its swanctl.conf and credentials (before the
+# clock starts). charon reads its credentials beside the copy of the
+# swanctl.conf that lab_charon_start makes.
 prepare() {
     local dir=$LAB_OUT/run/$1-$2
     rm -rf "$dir"
     mkdir -p "$dir"
     conf "$2" "$3" "$dir/swanctl.conf"
+    if [ "$AUTH" != psk ]; then
+        if [ "$1" = iked ]; then
+            creds "$2" "$dir"
+        else
+            rm -rf "$(lab_charon_dir "bench-$2")"
+            creds "$2" "$(lab_charon_dir "bench-$2")"
+        fi
+    fi
 }
 
 # start DAEMON SIDE: starts it on gw-SIDE; sets PID.
@@ -173,6 +208,7 @@ ip xfrm state add src 198.51.100.1 dst 198.51.100.2 proto esp spi 0x00000001 mod
 # over hostfs is slow and is not the daemons' work.
 cat "$IKED" "$CHARON_BIN" /usr/lib/ipsec/*.so* /usr/lib/ipsec/plugins/*.so "$(command -v swanctl)" \
     > /dev/null 2>&1 || true
+for AUTH in $AUTHS; do
 for n in $NS_LIST; do
     for pair in $PAIRS; do
         di=${pair%-*} dr=${pair#*-}
@@ -239,7 +275,7 @@ for n in $NS_LIST; do
         # the cap is a result (reported with what was reached).
         [ "$got" -gt 0 ] || lab_fail "$pair N=$n: no SA in gw-a's kernel after $CAP s"
         secs=$(awk -v a="$t1_cs" -v b="$t0_cs" 'BEGIN { printf "%.2f", (a - b) / 100 }')
-        line="RESULT pair=$pair n=$n routes=$ROUTES all=$all kernel_sas=$got seconds=$secs"
+        line="RESULT pair=$pair auth=$AUTH n=$n routes=$ROUTES all=$all kernel_sas=$got seconds=$secs"
         line+=" init_hwm_kb=$(hwm_kb "$ipid") resp_hwm_kb=$(hwm_kb "$rpid")"
         line+=" init_cpu_s=$(cpu_s "$ipid") resp_cpu_s=$(cpu_s "$rpid")"
         line+=" resp_kb_per_tunnel=$(awk -v a="$(rss_kb "$rpid")" -v b="$rss0" -v n="$n" 'BEGIN { printf "%.1f", (a - b) / n }')"
@@ -290,5 +326,6 @@ for n in $NS_LIST; do
             done
         fi
     done
+done
 done
 lab_destroy_gateways
