@@ -12,6 +12,7 @@
 
 use super::config::{LocalCred, SendCert};
 use crate::pki::cert::Certificate;
+use crate::pki::sig::schemes_for_key;
 use crate::pki::{
     HashAlg, KeyType, PublicKey, SigScheme, decode_signature_auth, encode_signature_auth,
     sign_classic, verify_classic,
@@ -157,32 +158,33 @@ pub(crate) fn peer_certs(msg: &Message) -> Result<Vec<Certificate>, String> {
     Ok(out)
 }
 
-/// The hashes to try with a key, ours by preference: the curve's own
-/// first for ECDSA.
-fn hash_order(key: KeyType) -> [HashAlg; 3] {
-    match key {
-        KeyType::EcP384 => [HashAlg::Sha384, HashAlg::Sha256, HashAlg::Sha512],
-        KeyType::EcP521 => [HashAlg::Sha512, HashAlg::Sha384, HashAlg::Sha256],
-        _ => [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512],
-    }
+/// The RFC 7427 scheme we sign with, given the peer's hash algorithms:
+/// the first of strongSwan's schemes for the key
+/// (`pki::sig::schemes_for_key`: by key size, the curve's hash first)
+/// whose hash the peer accepts, RSA with PKCS#1 v1.5, or with RSASSA-PSS
+/// if `pss`. `None`: no hash in common.
+pub(crate) fn choose_scheme(
+    key: KeyType,
+    bits: u32,
+    peer: &[HashAlg],
+    pss: bool,
+) -> Option<SigScheme> {
+    schemes_for_key(key, bits)
+        .into_iter()
+        .filter(|s| match s {
+            SigScheme::RsaPss(_) => pss,
+            SigScheme::RsaPkcs1(_) => !pss,
+            _ => true,
+        })
+        .find(|s| peer.contains(&scheme_hash(*s)))
 }
 
-/// The RFC 7427 scheme we sign with, given the peer's hash algorithms:
-/// Ed25519 if it accepts Identity; RSA PKCS#1 v1.5 (RSA-PSS with
-/// `pss`) or ECDSA with the first of our hashes it accepts. `None`: no
-/// hash in common.
-pub(crate) fn choose_scheme(key: KeyType, peer: &[HashAlg], pss: bool) -> Option<SigScheme> {
-    if key == KeyType::Ed25519 {
-        return peer
-            .contains(&HashAlg::Identity)
-            .then_some(SigScheme::Ed25519);
+/// The hash a scheme signs with (Identity for Ed25519).
+fn scheme_hash(s: SigScheme) -> HashAlg {
+    match s {
+        SigScheme::RsaPkcs1(h) | SigScheme::RsaPss(h) | SigScheme::Ecdsa(h) => h,
+        SigScheme::Ed25519 => HashAlg::Identity,
     }
-    let h = hash_order(key).into_iter().find(|h| peer.contains(h))?;
-    Some(match key {
-        KeyType::Rsa if pss => SigScheme::RsaPss(h),
-        KeyType::Rsa => SigScheme::RsaPkcs1(h),
-        _ => SigScheme::Ecdsa(h),
-    })
 }
 
 /// Our AUTH payload: `signed` (the octets of RFC 7296 2.15) signed with
@@ -195,7 +197,8 @@ pub(crate) fn sign_auth(
     signed: &[u8],
 ) -> Result<Authentication, String> {
     let key = &cred.key;
-    let scheme = peer.and_then(|h| choose_scheme(key.key_type(), h, cred.rsa_pss));
+    let bits = key.public_key().bits();
+    let scheme = peer.and_then(|h| choose_scheme(key.key_type(), bits, h, cred.rsa_pss));
     match scheme {
         None if cred.rsa_pss && key.key_type() == KeyType::Rsa => Err(
             "RSA-PSS needs RFC 7427 signature authentication, which the peer did not offer with \
@@ -244,10 +247,7 @@ pub(crate) fn verify_auth(
 ) -> Result<(), String> {
     if auth.method == AuthMethod::DIGITAL_SIGNATURE {
         let (scheme, sig) = decode_signature_auth(&auth.data).map_err(|e| e.to_string())?;
-        let hash = match scheme {
-            SigScheme::RsaPkcs1(h) | SigScheme::RsaPss(h) | SigScheme::Ecdsa(h) => h,
-            SigScheme::Ed25519 => HashAlg::Identity,
-        };
+        let hash = scheme_hash(scheme);
         if !OUR_HASHES.contains(&hash) {
             return Err(format!(
                 "signature scheme {scheme} uses {hash}, which we did not offer"
@@ -268,27 +268,28 @@ mod tests {
     #[test]
     fn the_scheme_follows_the_key_and_the_peers_hashes() {
         let all = OUR_HASHES;
+        let ec = |k, bits, peer: &[HashAlg]| choose_scheme(k, bits, peer, false);
         assert_eq!(
-            choose_scheme(KeyType::EcP384, &all, false),
+            ec(KeyType::EcP384, 384, &all),
             Some(SigScheme::Ecdsa(HashAlg::Sha384))
         );
         assert_eq!(
-            choose_scheme(KeyType::EcP256, &[HashAlg::Sha512], false),
+            ec(KeyType::EcP256, 256, &[HashAlg::Sha512]),
             Some(SigScheme::Ecdsa(HashAlg::Sha512))
         );
+        // As strongSwan: no hash weaker than the curve.
+        assert_eq!(ec(KeyType::EcP384, 384, &[HashAlg::Sha256]), None);
         assert_eq!(
-            choose_scheme(KeyType::Rsa, &all, true),
+            choose_scheme(KeyType::Rsa, 3072, &all, true),
             Some(SigScheme::RsaPss(HashAlg::Sha256))
         );
         assert_eq!(
-            choose_scheme(KeyType::Ed25519, &all, false),
-            Some(SigScheme::Ed25519)
+            choose_scheme(KeyType::Rsa, 4096, &all, false),
+            Some(SigScheme::RsaPkcs1(HashAlg::Sha384))
         );
-        assert_eq!(
-            choose_scheme(KeyType::Ed25519, &[HashAlg::Sha256], false),
-            None
-        );
-        assert_eq!(choose_scheme(KeyType::Rsa, &[HashAlg::Sha1], false), None);
+        assert_eq!(ec(KeyType::Ed25519, 256, &all), Some(SigScheme::Ed25519));
+        assert_eq!(ec(KeyType::Ed25519, 256, &[HashAlg::Sha256]), None);
+        assert_eq!(ec(KeyType::Rsa, 2048, &[HashAlg::Sha1]), None);
     }
 
     #[test]

@@ -593,3 +593,48 @@ fn our_id_defaults_to_the_subject_and_a_dn_wildcard_beats_any() {
     p.connect(0, "site-b");
     refused(&mut p, true);
 }
+
+#[test]
+fn certificates_through_a_lossy_network() {
+    // The first IKE_AUTH request and the first IKE_AUTH response are
+    // lost, and a CRL fetch is on the way: retransmissions bring it up,
+    // with one fetch and one verification each way.
+    let uri = "http://crl.example/root.crl";
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let (ka, ca, _) = root.issue("gw-a", A_ID, Alg::P256, crl_uri(uri));
+    let (kb, cb, _) = root.issue("gw-b", B_ID, Alg::P384, |_| {});
+    let mut s = Setup::default();
+    s.peers[0][0].local_auth = LocalAuthCfg::Pubkey(cred(&ka, vec![ca]));
+    s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb]));
+    s.peers[0][0].remote_auth = pubkey_remote();
+    s.peers[1][0].remote_auth = RemoteAuthCfg::Pubkey {
+        cacerts: Vec::new(),
+        pubkeys: Vec::new(),
+        revocation: Revocation::Strict,
+    };
+    s.trust = [store(&[&root.cert]), store(&[&root.cert])];
+    let mut p = Pair::new(s);
+    p.crl_server[1].insert(uri.into(), root.crl(&[]));
+    let mut lost = [false, false];
+    p.policy = Box::new(move |side, _, bytes| {
+        let auth = crate::wire::Header::peek(bytes)
+            .is_ok_and(|(h, _)| h.exchange == crate::wire::codes::ExchangeType::IKE_AUTH);
+        if auth && !lost[side] {
+            lost[side] = true;
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.connect(0, "site-b");
+    assert!(
+        established(&mut p),
+        "{:?} {:?}",
+        p.a().events(),
+        p.b().events()
+    );
+    p.assert_kernels_match();
+    assert_eq!(p.crl_fetches[1].len(), 1);
+    assert_eq!(p.b().ep.knobs().seen.len(), 1);
+    assert_eq!(p.a().ep.knobs().seen.len(), 1);
+}
