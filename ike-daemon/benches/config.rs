@@ -31,7 +31,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use ike::config::{Config, ConfigFormat};
-use ike::from_config::{Ports, Resolved, peers};
+use ike::from_config::{Credentials, Ports, Resolved, peers};
 use ike_daemon::daemon::load_config_as;
 
 struct Counting;
@@ -104,7 +104,13 @@ fn load(path: &Path, format: ConfigFormat) -> Load {
     let time = t.elapsed();
     let peak = PEAK.load(Ordering::Relaxed) - before;
     let kept = LIVE.load(Ordering::Relaxed) - before;
-    let p = peers(&config, &Resolved::new(), Ports::default());
+    let p = peers(
+        &config,
+        &Resolved::new(),
+        Ports::default(),
+        &Credentials::default(),
+    )
+    .unwrap();
     let peers = LIVE.load(Ordering::Relaxed) - before - kept;
     if std::env::var_os("CONFIG_LEAK").is_some() {
         // For a heap profile of what a loaded configuration holds

@@ -1,7 +1,9 @@
 //! The configuration file as the endpoint's runtime configuration:
 //! `config::Connection` → `sa::PeerCfg`, a [`PskStore`] over
-//! `Config::find_psk`, and what a reload changes. Names in the addresses
-//! come resolved ([`Resolved`]): the daemon asks the resolver.
+//! `Config::find_psk`, the trust store, and what a reload changes. Names in
+//! the addresses come resolved ([`Resolved`]): the daemon asks the
+//! resolver; credential files come read and parsed ([`Credentials`]): the
+//! daemon reads them (swanctl-compat's `creds`).
 
 use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
@@ -10,9 +12,17 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use crate::config::{self, Address, Config, Connection, Identity, TsAddresses};
+use zeroize::Zeroizing;
+
+use crate::config::{
+    self, Address, AuthMethod, Config, ConfigError, ConfigIssue, Connection, CredFile, Identity,
+    SigKey, TsAddresses,
+};
 use crate::crypto::Secret;
-use crate::sa::{AddrSpec, ChildCfg, PeerCfg, PskStore, TsCfg};
+use crate::pki::{Certificate, Crl, KeyType, PrivateKey, PublicKey, TrustStore};
+use crate::sa::{
+    AddrSpec, ChildCfg, LocalAuthCfg, LocalCred, PeerCfg, PskStore, RemoteAuthCfg, SendCert, TsCfg,
+};
 use crate::wire::AddressRange;
 use crate::wire::codes::IdType;
 use crate::wire::{Identification, TrafficSelector};
@@ -54,14 +64,396 @@ impl Default for Ports {
     }
 }
 
+/// A private key file as read: its public key (to match it with a
+/// certificate) and what it takes to parse it again for each connection
+/// that signs with it.
+#[derive(Clone)]
+pub struct KeyFile {
+    /// The file, for messages.
+    pub path: String,
+    /// The key's public half.
+    pub public: PublicKey,
+    /// The file's bytes.
+    pub bytes: Zeroizing<Vec<u8>>,
+    /// Its passphrase, if it is encrypted.
+    pub passphrase: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl core::fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("path", &self.path)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The credential files the configuration uses, read and parsed by the
+/// daemon (swanctl's folders beside the file and every file it names).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// The certificates of each file named by `certs`, `cacerts` or an
+    /// authority, by the path as the configuration writes it.
+    pub cert_files: HashMap<String, Vec<Arc<Certificate>>>,
+    /// The raw public key of each file named by `pubkeys`.
+    pub pubkey_files: HashMap<String, PublicKey>,
+    /// The certificates in `x509/` (ours to find by identity, and
+    /// intermediates).
+    pub x509: Vec<Arc<Certificate>>,
+    /// The CA certificates in `x509ca/`.
+    pub cas: Vec<Arc<Certificate>>,
+    /// The CRLs in `x509crl/`.
+    pub crls: Vec<Arc<Crl>>,
+    /// The private keys (`private/`, `rsa/`, `ecdsa/`, `pkcs8/` and named
+    /// ones).
+    pub keys: Vec<KeyFile>,
+}
+
+/// The trust store: the CA certificates of `x509ca/`, of the authorities
+/// and of every `cacerts` (self-signed ones anchors, others
+/// intermediates), the certificates of `x509/` that are CAs as
+/// intermediates, and the CRLs. A certificate the store refuses is
+/// logged and left out.
+pub fn trust_store(config: &Config, creds: &Credentials) -> TrustStore {
+    let mut store = TrustStore::default();
+    let named = config
+        .authorities()
+        .iter()
+        .map(|a| &a.cacert)
+        .chain(config.connections().iter().flat_map(|c| &c.remote.cacerts))
+        .filter_map(|f| creds.cert_files.get(&f.path))
+        .flatten();
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    for ca in creds.cas.iter().chain(named) {
+        if !seen.insert(ca.der()) {
+            continue;
+        }
+        let added = if ca.self_signed() {
+            store.add_ca(ca.clone())
+        } else {
+            store.add_intermediate(ca.clone())
+        };
+        if let Err(e) = added {
+            warn!("CA certificate '{}' left out: {e}", ca.subject_text());
+        }
+    }
+    for c in creds.x509.iter().filter(|c| c.is_ca() && !c.self_signed()) {
+        if seen.insert(c.der()) {
+            let _ = store.add_intermediate(c.clone());
+        }
+    }
+    for crl in &creds.crls {
+        store.add_crl(crl.clone());
+    }
+    store
+}
+
 /// The peer configurations of every connection. `local_port: 500` (the
-/// default) means the daemon's IKE port.
-pub fn peers(config: &Config, resolved: &Resolved, ports: Ports) -> Vec<PeerCfg> {
-    config
+/// default) means the daemon's IKE port. Certificate authentication takes
+/// its certificates and keys from `creds`; what is missing there (a file
+/// not read, a certificate without its private key) is an error at the
+/// key that names it, all of them at once.
+pub fn peers(
+    config: &Config,
+    resolved: &Resolved,
+    ports: Ports,
+    creds: &Credentials,
+) -> Result<Vec<PeerCfg>, ConfigError> {
+    let mut issues = Vec::new();
+    let mut cache = CredCache::default();
+    let peers = config
         .connections()
         .iter()
-        .map(|c| peer(c, resolved, ports))
+        .map(|c| peer(c, resolved, ports, creds, &mut cache, &mut issues))
+        .collect();
+    if issues.is_empty() {
+        Ok(peers)
+    } else {
+        Err(ConfigError { issues })
+    }
+}
+
+/// The credentials made so far, so that connections with the same
+/// certificates, key and padding share one [`LocalCred`] (a private key is
+/// parsed, and an encrypted one decrypted, once per credential, not once
+/// per connection).
+#[derive(Default)]
+struct CredCache(HashMap<CredId, Arc<LocalCred>>);
+
+/// A credential's identity: the key's index in [`Credentials::keys`], the
+/// certificates' DER, RSA-PSS.
+type CredId = (usize, Vec<Vec<u8>>, bool);
+
+fn certs_of<'c>(
+    f: &CredFile,
+    creds: &'c Credentials,
+    issues: &mut Vec<ConfigIssue>,
+) -> &'c [Arc<Certificate>] {
+    match creds.cert_files.get(&f.path) {
+        Some(v) if !v.is_empty() => v,
+        Some(_) => {
+            issues.push(f.at.issue(format!("{}: no certificate in the file", f.path)));
+            &[]
+        }
+        None => {
+            issues.push(f.at.issue(format!("{}: not loaded", f.path)));
+            &[]
+        }
+    }
+}
+
+/// Whether a key of `key_type` may sign for `auth`'s constraints.
+fn key_allowed(auth: &AuthMethod, key_type: KeyType) -> bool {
+    let AuthMethod::Pubkey(constraints) = auth else {
+        return false;
+    };
+    constraints.is_empty()
+        || constraints.iter().any(|c| match c.key {
+            SigKey::Any => true,
+            SigKey::Rsa | SigKey::RsaPss => key_type == KeyType::Rsa,
+            SigKey::Ecdsa => matches!(
+                key_type,
+                KeyType::EcP256 | KeyType::EcP384 | KeyType::EcP521
+            ),
+            SigKey::Ed25519 => key_type == KeyType::Ed25519,
+        })
+}
+
+/// Our credential: the certificate (named, or found by `local.id` in
+/// `x509/`), the rest of its files as the chain to send, and the private
+/// key of its public key.
+fn local_cred(
+    c: &Connection,
+    creds: &Credentials,
+    cache: &mut CredCache,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Arc<LocalCred>> {
+    let before = issues.len();
+    let mut certs: Vec<Arc<Certificate>> = Vec::new();
+    for f in &c.local.certs {
+        certs.extend(certs_of(f, creds, issues).iter().cloned());
+    }
+    if issues.len() != before {
+        return None;
+    }
+    let place = c
+        .local
+        .certs
+        .first()
+        .map(|f| f.at.clone())
+        .unwrap_or_else(|| config::Place {
+            file: String::new(),
+            line: c.line,
+            path: format!("connections.{}.local", c.name),
+        });
+    if certs.is_empty()
+        && let Some(f) = c.local.pubkeys.first()
+    {
+        // A raw public key: its private key signs, no certificate is sent.
+        let Some(public) = creds.pubkey_files.get(&f.path) else {
+            issues.push(f.at.issue(format!("{}: not loaded", f.path)));
+            return None;
+        };
+        let Some((index, kf)) = creds
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(_, k)| k.public.spki_der() == public.spki_der())
+        else {
+            issues.push(f.at.issue(format!(
+                "{}: no private key for this public key (looked in private/, rsa/, ecdsa/, \
+                 pkcs8/ and the secrets' files)",
+                f.path
+            )));
+            return None;
+        };
+        return key_cred(c, kf, index, Vec::new(), &f.at, cache, issues);
+    }
+    if certs.is_empty() {
+        // No certs: the certificate in x509/ that names local.id and whose
+        // key we have, as charon finds it.
+        let id = c.local.id.as_ref().map(identification);
+        let found = id.as_ref().and_then(|id| {
+            creds.x509.iter().find(|cert| {
+                cert.matches_id(id)
+                    && creds
+                        .keys
+                        .iter()
+                        .any(|k| k.public.spki_der() == cert.public_key().spki_der())
+            })
+        });
+        match found {
+            Some(cert) => certs.push(cert.clone()),
+            None => {
+                issues.push(place.issue(format!(
+                    "no certificate in x509/ names {} and has its private key loaded",
+                    c.local
+                        .id
+                        .as_ref()
+                        .map_or_else(|| "%any".to_owned(), ToString::to_string)
+                )));
+                return None;
+            }
+        }
+    }
+    let end = certs.first()?.clone();
+    let Some((key_index, kf)) = creds
+        .keys
+        .iter()
+        .enumerate()
+        .find(|(_, k)| k.public.spki_der() == end.public_key().spki_der())
+    else {
+        issues.push(place.issue(format!(
+            "no private key for the certificate '{}' (looked in private/, rsa/, ecdsa/, pkcs8/ \
+             and the secrets' files)",
+            end.subject_text()
+        )));
+        return None;
+    };
+    key_cred(c, kf, key_index, certs, &place, cache, issues)
+}
+
+/// The credential of the key `kf` (`creds.keys[key_index]`) and `certs`,
+/// shared with the connections that have the same.
+fn key_cred(
+    c: &Connection,
+    kf: &KeyFile,
+    key_index: usize,
+    certs: Vec<Arc<Certificate>>,
+    place: &config::Place,
+    cache: &mut CredCache,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<Arc<LocalCred>> {
+    if !key_allowed(&c.local.auth, kf.public.key_type()) {
+        let what = match certs.first() {
+            Some(end) => format!("the certificate '{}'", end.subject_text()),
+            None => "the public key".to_owned(),
+        };
+        issues.push(place.issue(format!(
+            "{what} has a {} key, which local.auth does not allow",
+            kf.public.key_type()
+        )));
+        return None;
+    }
+    let rsa_pss = matches!(&c.local.auth, AuthMethod::Pubkey(v)
+        if !v.is_empty() && v.iter().all(|k| k.key == SigKey::RsaPss));
+    let id = (
+        key_index,
+        certs.iter().map(|c| c.der().to_vec()).collect::<Vec<_>>(),
+        rsa_pss,
+    );
+    if let Some(cred) = cache.0.get(&id) {
+        return Some(cred.clone());
+    }
+    let key = match PrivateKey::from_pem_or_der(&kf.bytes, kf.passphrase.as_ref().map(|p| &p[..])) {
+        Ok(k) => k,
+        Err(e) => {
+            issues.push(place.issue(format!("{}: {e}", kf.path)));
+            return None;
+        }
+    };
+    let mut cred = LocalCred::new(key, certs);
+    cred.rsa_pss = rsa_pss;
+    let cred = Arc::new(cred);
+    cache.0.insert(id, cred.clone());
+    Some(cred)
+}
+
+fn remote_auth(
+    c: &Connection,
+    creds: &Credentials,
+    issues: &mut Vec<ConfigIssue>,
+) -> RemoteAuthCfg {
+    if c.remote.auth == AuthMethod::Psk {
+        return RemoteAuthCfg::Psk;
+    }
+    let mut cacerts = Vec::new();
+    for f in &c.remote.cacerts {
+        cacerts.extend(certs_of(f, creds, issues).iter().cloned());
+    }
+    let mut pubkeys = Vec::new();
+    for f in &c.remote.pubkeys {
+        match creds.pubkey_files.get(&f.path) {
+            Some(k) => pubkeys.push(k.clone()),
+            None => issues.push(f.at.issue(format!("{}: not loaded", f.path))),
+        }
+    }
+    // A pinned peer certificate: the peer signs with its key.
+    for f in &c.remote.certs {
+        if let Some(cert) = certs_of(f, creds, issues).first() {
+            pubkeys.push(cert.public_key().clone());
+        }
+    }
+    RemoteAuthCfg::Pubkey {
+        cacerts,
+        pubkeys,
+        revocation: match c.remote.revocation {
+            config::Revocation::Strict => crate::pki::Revocation::Strict,
+            config::Revocation::IfUri => crate::pki::Revocation::IfUri,
+            config::Revocation::Relaxed => crate::pki::Revocation::Relaxed,
+        },
+    }
+}
+
+/// Checks every connection's credentials as [`peers`] uses them,
+/// without its addresses (for `--check-config`); gives our end-entity
+/// certificates.
+pub fn check_credentials(
+    config: &Config,
+    creds: &Credentials,
+) -> Result<Vec<Arc<Certificate>>, ConfigError> {
+    let mut issues = Vec::new();
+    let mut own = Vec::new();
+    let mut cache = CredCache::default();
+    for c in config.connections() {
+        if c.local.auth != AuthMethod::Psk
+            && let Some(cred) = local_cred(c, creds, &mut cache, &mut issues)
+        {
+            own.extend(cred.certs.first().cloned());
+        }
+        let _ = remote_auth(c, creds, &mut issues);
+    }
+    if issues.is_empty() {
+        Ok(own)
+    } else {
+        Err(ConfigError { issues })
+    }
+}
+
+/// Our end-entity certificates in `peers`.
+pub fn own_certs(peers: &[impl Borrow<PeerCfg>]) -> Vec<Arc<Certificate>> {
+    peers
+        .iter()
+        .filter_map(|p| match &p.borrow().local_auth {
+            LocalAuthCfg::Pubkey(cred) => cred.certs.first().cloned(),
+            _ => None,
+        })
         .collect()
+}
+
+/// Of `own` certificates and the trust store's CAs, those that expire
+/// within `window` seconds of `now` (or have): (what, subject, notAfter),
+/// each once, for the daemon's warnings at load and once a day.
+pub fn expiring(
+    own: &[Arc<Certificate>],
+    store: &TrustStore,
+    now: i64,
+    window: i64,
+) -> Vec<(&'static str, String, i64)> {
+    let limit = now.saturating_add(window);
+    let mut out: Vec<(&'static str, String, i64)> = Vec::new();
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    let cas = store.anchors().iter().chain(store.intermediates());
+    let all = own
+        .iter()
+        .map(|c| ("certificate", c))
+        .chain(cas.map(|c| ("CA certificate", c)));
+    for (what, c) in all {
+        if c.not_after() <= limit && seen.insert(c.der()) {
+            out.push((what, c.subject_text(), c.not_after()));
+        }
+    }
+    out
 }
 
 fn addr_specs(list: &[Address], resolved: &Resolved, conn: &str, key: &str) -> Vec<AddrSpec> {
@@ -95,15 +487,35 @@ fn addr_specs(list: &[Address], resolved: &Resolved, conn: &str, key: &str) -> V
     out
 }
 
-fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
+fn peer(
+    c: &Connection,
+    resolved: &Resolved,
+    ports: Ports,
+    creds: &Credentials,
+    cache: &mut CredCache,
+    issues: &mut Vec<ConfigIssue>,
+) -> PeerCfg {
     let local_addrs = addr_specs(&c.local_addrs, resolved, &c.name, "local_addrs");
     let remote_addrs = addr_specs(&c.remote_addrs, resolved, &c.name, "remote_addrs");
-    // The local identity: `local.id`, or the first concrete local address
-    // (strongSwan's default with PSK). With only %any we do not know the
-    // address yet; the engine uses the wildcard ID type then.
-    let local_id = match &c.local.id {
-        Some(id) => identification(id),
-        None => match local_addrs.iter().find_map(|a| match a {
+    let local_auth = match c.local.auth {
+        AuthMethod::Psk => LocalAuthCfg::Psk,
+        _ => match local_cred(c, creds, cache, issues) {
+            Some(cred) => LocalAuthCfg::Pubkey(cred),
+            None => LocalAuthCfg::Psk,
+        },
+    };
+    let cert_subject = match &local_auth {
+        LocalAuthCfg::Pubkey(cred) => cred.certs.first().map(|c| c.subject().clone()),
+        _ => None,
+    };
+    // The local identity: `local.id`, or our certificate's subject DN, or
+    // the first concrete local address (strongSwan's default with PSK).
+    // With only %any we do not know the address yet; the engine uses the
+    // wildcard ID type then.
+    let local_id = match (&c.local.id, cert_subject) {
+        (Some(id), _) => identification(id),
+        (None, Some(subject)) => subject,
+        (None, None) => match local_addrs.iter().find_map(|a| match a {
             AddrSpec::Addr(ip) => Some(*ip),
             AddrSpec::Any => None,
         }) {
@@ -129,14 +541,18 @@ fn peer(c: &Connection, resolved: &Resolved, ports: Ports) -> PeerCfg {
         ike_proposals: c.proposals.clone(),
         local_id,
         remote_id,
+        remote_auth: remote_auth(c, creds, issues),
+        local_auth,
+        send_cert: match c.send_cert {
+            config::SendCert::Always => SendCert::Always,
+            config::SendCert::IfAsked => SendCert::IfAsked,
+            config::SendCert::Never => SendCert::Never,
+        },
+        send_certreq: c.send_certreq,
         children: c.children.iter().map(|ch| Arc::new(child(ch))).collect(),
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: c.lifetimes,
-        local_auth: Default::default(),
-        remote_auth: Default::default(),
-        send_cert: Default::default(),
-        send_certreq: true,
         fragmentation: c.fragmentation,
     }
 }
@@ -447,12 +863,12 @@ secrets:
     fn a_reload_that_changes_only_actions_changes_the_connection() {
         let old = cfg();
         let resolved = Resolved::new();
-        let old_peers = peers(&old, &resolved, Ports::default());
+        let old_peers = peers(&old, &resolved, Ports::default(), &Credentials::default()).unwrap();
         let with = |from: &str, to: &str| {
             let y = YAML.replacen(from, to, 1);
             assert_ne!(y, YAML, "{to}");
             let c = Config::from_yaml_str(&y, "t.yaml").unwrap();
-            let p = peers(&c, &resolved, Ports::default());
+            let p = peers(&c, &resolved, Ports::default(), &Credentials::default()).unwrap();
             reload_diff(&old, &old_peers, &c, &p)
         };
         let same = reload_diff(&old, &old_peers, &old, &old_peers);
@@ -499,7 +915,7 @@ secrets:
             "t.yaml",
         )
         .unwrap();
-        let p2 = peers(&old2, &resolved, Ports::default());
+        let p2 = peers(&old2, &resolved, Ports::default(), &Credentials::default()).unwrap();
         let d = reload_diff(&old2, &p2, &old, &old_peers);
         assert_eq!(d.changed, ["site-b"]);
         assert_eq!(
@@ -523,7 +939,7 @@ secrets:
             vec!["198.51.100.7".parse().unwrap()],
         );
         assert_eq!(names_to_resolve(&c), vec!["gw-b.example.net".to_string()]);
-        let p = peers(&c, &resolved, Ports::default());
+        let p = peers(&c, &resolved, Ports::default(), &Credentials::default()).unwrap();
         assert_eq!(p.len(), 2);
         let s = &p[0];
         assert_eq!(s.name, "site-b");
@@ -588,7 +1004,13 @@ secrets:
             "t",
         )
         .unwrap();
-        let p = peers(&c, &Resolved::new(), Ports::default());
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports::default(),
+            &Credentials::default(),
+        )
+        .unwrap();
         assert_eq!(
             p[0].local_id,
             Identification {
@@ -610,7 +1032,9 @@ secrets:
                 ike: 5500,
                 natt: 5501,
             },
-        );
+            &Credentials::default(),
+        )
+        .unwrap();
         assert_eq!(p[0].remote_addrs.len(), 2);
         assert_eq!(p[0].local_port, 5500, "default 500 means the daemon's port");
         assert_eq!(p[1].local_port, 4501, "an explicit port stays");

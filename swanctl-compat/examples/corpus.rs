@@ -1,9 +1,10 @@
 //! `cargo run -p swanctl-compat --example corpus -- DIR`: loads every
 //! `swanctl.conf` under DIR (an unpacked copy of strongSwan's test
 //! scenarios, `scripts/corpus.sh`), skipping IKEv1 ones, and prints how
-//! many load and what blocks the rest: for each problem message (file
-//! names, lines and quoted values replaced by placeholders), how many
-//! configurations it blocks.
+//! many load and what blocks the rest: for each problem message (the
+//! algorithm lists of proposals merged into one), how many configurations
+//! it blocks. Only the configuration is read: the corpus has no
+//! credential files.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,35 @@ fn reason(msg: &str) -> String {
     msg.to_owned()
 }
 
+/// Whether a reason is about certificates (keys this work reads, or
+/// certificate features still missing).
+fn certificate_reason(r: &str) -> bool {
+    [
+        "auth \"pubkey",
+        "auth \"rsa",
+        "auth \"ecdsa",
+        "auth \"ed25519",
+        "\"certs\"",
+        "\"cacerts\"",
+        "\"pubkeys\"",
+        "\"revocation\"",
+        "\"send_cert",
+        "\"authorities\"",
+        "\"ocsp_uris\"",
+        "\"cert_uri_base\"",
+        "\"cert_policy\"",
+        "\"ca_id\"",
+        "type \"private\"",
+        "type \"rsa\"",
+        "type \"ecdsa\"",
+        "type \"pkcs8\"",
+        "pubkey",
+        "our certificate",
+    ]
+    .iter()
+    .any(|k| r.contains(k))
+}
+
 fn main() -> ExitCode {
     let Some(dir) = std::env::args_os().nth(1) else {
         eprintln!("usage: corpus DIR");
@@ -55,6 +85,7 @@ fn main() -> ExitCode {
     find(Path::new(&dir), &mut files);
     let (mut total, mut ok) = (0usize, 0usize);
     let mut blocks: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut certs_only, mut with_certs, mut updown_only) = (0usize, 0usize, 0usize);
     for f in files.iter().filter(|f| !ikev1(f)) {
         total += 1;
         match swanctl_compat::load(f) {
@@ -64,6 +95,15 @@ fn main() -> ExitCode {
                     e.issues().iter().map(|i| reason(&i.message)).collect();
                 reasons.sort();
                 reasons.dedup();
+                if reasons.iter().all(|r| certificate_reason(r)) {
+                    certs_only += 1;
+                }
+                if reasons.iter().any(|r| certificate_reason(r)) {
+                    with_certs += 1;
+                }
+                if reasons.iter().all(|r| r.contains("\"updown\"")) {
+                    updown_only += 1;
+                }
                 if verbose {
                     println!("{}: {}", f.display(), reasons.join(" | "));
                 }
@@ -74,6 +114,10 @@ fn main() -> ExitCode {
         }
     }
     println!("{ok} of {total} IKEv2 configurations load");
+    println!(
+        "{with_certs} are refused for a certificate key among others, {certs_only} for \
+         certificate keys alone; {updown_only} for updown alone"
+    );
     let mut sorted: Vec<(String, usize)> = blocks.into_iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (r, n) in sorted.iter().take(40) {

@@ -54,6 +54,7 @@
 //! ```
 
 mod convert;
+pub mod creds;
 mod parse;
 mod resolve;
 mod yaml_out;
@@ -166,8 +167,12 @@ fn finish(parsed: parse::Parsed) -> Result<(Config, Tree), Error> {
     let converted = convert::convert(&resolved, &templates, &mut problems);
     drop(resolved);
     match Config::from_tree(&converted.root, &files) {
-        Ok(config) if problems.is_empty() => Ok((
-            config,
+        Ok(mut config) if problems.is_empty() => Ok((
+            {
+                // Credential problems found later name swanctl's keys.
+                config.map_places(&|p| p.path = convert::rewrite(&p.path, &converted.rewrites));
+                config
+            },
             Tree {
                 root: converted.root,
                 files,

@@ -148,8 +148,14 @@ fn main() -> ExitCode {
         .init();
 
     if let Some(path) = args.check_config {
-        return match daemon::load_config_as(&path, args.format) {
-            Ok(c) => {
+        // The configuration, then its credentials as the daemon reads them.
+        let checked = daemon::load_config_as(&path, args.format)
+            .and_then(|c| daemon::creds::check(&c, &path).map(|warnings| (c, warnings)));
+        return match checked {
+            Ok((c, warnings)) => {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!(
                     "{}: OK ({} connections, {} IKE secrets)",
                     path.display(),

@@ -6,6 +6,7 @@
 //! tasks that send their results back to the loop.
 
 pub mod control;
+pub mod creds;
 pub mod crl;
 pub mod kernel;
 pub mod resolve;
@@ -230,6 +231,8 @@ struct Driver {
     shutdown: Option<Instant>,
     /// The configuration (the children's actions).
     config: Arc<Config>,
+    /// The trust store the endpoint has (for the daily expiry check).
+    store: Arc<ike::pki::TrustStore>,
     /// Installed traps by (connection, child): reqid and why.
     traps: HashMap<(String, String), (u32, TrapReason)>,
     /// Traps the ACQUIRE of which is being answered: reqid -> IKE SA.
@@ -245,6 +248,10 @@ struct Driver {
 pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let config =
         load_config_as(&opts.config_path, opts.config_format).map_err(DaemonError::Config)?;
+    let credentials = creds::read(&config, &opts.config_path).map_err(DaemonError::Config)?;
+    for w in config.psk_warnings() {
+        warn!("{w}");
+    }
     let (conn, handle) = xfrm_netlink::new_connection()?;
     tokio::spawn(conn);
     let mut kernel = Kernel::new(handle).with_rekeyed_delay(opts.delete_rekeyed_delay);
@@ -294,12 +301,14 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let control_task = tokio::spawn(control::serve(listener, control_tx));
 
     let resolved = resolve::resolve(&from_config::names_to_resolve(&config)).await;
-    let peers: Vec<Arc<PeerCfg>> = from_config::peers(&config, &resolved, opts.ports)
-        .into_iter()
-        .map(Arc::new)
-        .collect();
+    let creds::Loaded { peers, store } =
+        creds::build(&config, &credentials, &resolved, opts.ports).map_err(DaemonError::Config)?;
+    drop(credentials);
+    for w in creds::expiry_warnings(&from_config::own_certs(&peers), &store, creds::unix_now()) {
+        warn!("{w}");
+    }
     let config = Arc::new(config);
-    let ep = Endpoint::new(
+    let mut ep = Endpoint::new(
         EndpointConfig {
             natt_port: opts.ports.natt,
             keep_alive: opts.keep_alive,
@@ -310,6 +319,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         Arc::new(ConfigPsk::new(config.clone())),
         Arc::new(DefaultProvider::new()),
     );
+    ep.set_trust_store(store.clone());
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
     // ACQUIREs of trap policies start on-demand tunnels.
@@ -346,6 +356,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         downs: Vec::new(),
         shutdown: None,
         config: config.clone(),
+        store,
         traps: HashMap::new(),
         acquiring: HashMap::new(),
         gone: HashMap::new(),
@@ -367,6 +378,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
 
+    // Certificates that expire soon are warned about at load and daily.
+    let mut expiry_check = tokio::time::interval_at(
+        tokio::time::Instant::now() + creds::EXPIRY_CHECK_EVERY,
+        creds::EXPIRY_CHECK_EVERY,
+    );
     // The engine reads no clock: UTC comes from here (`Daemon::now`).
     d.now();
     loop {
@@ -413,6 +429,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
             _ = sigint.recv() => d.begin_shutdown("SIGINT"),
             () = sleep => d.timeout(),
+            _ = expiry_check.tick() => d.warn_expiring(),
         }
     }
     control_task.abort();
@@ -1166,6 +1183,20 @@ impl Driver {
         }
     }
 
+    /// Warns about our certificates and CAs that expire within 30 days
+    /// (daily, and after a reload).
+    fn warn_expiring(&mut self) {
+        let peers = self.peers.clone();
+        self.warn_expiring_of(&peers);
+    }
+
+    fn warn_expiring_of(&self, peers: &[Arc<PeerCfg>]) {
+        let own = from_config::own_certs(peers);
+        for w in creds::expiry_warnings(&own, &self.store, creds::unix_now()) {
+            warn!("{w}");
+        }
+    }
+
     async fn reload(&mut self, now: Instant) -> Response {
         let config = match load_config_as(&self.config_path, self.config_format) {
             Ok(c) => c,
@@ -1174,11 +1205,27 @@ impl Driver {
                 return Response::error(ErrorKind::ConfigError, e);
             }
         };
+        // The credential folders are read again: renewed certificates,
+        // keys, CAs and CRLs apply to new IKE SAs; established ones stay.
+        let credentials = match creds::read(&config, &self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("reload failed, configuration unchanged:\n{e}");
+                return Response::error(ErrorKind::ConfigError, e);
+            }
+        };
         let resolved = resolve::resolve(&from_config::names_to_resolve(&config)).await;
-        let peers: Vec<Arc<PeerCfg>> = from_config::peers(&config, &resolved, self.ports)
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let (peers, store) = match creds::build(&config, &credentials, &resolved, self.ports) {
+            Ok(creds::Loaded { peers, store }) => (peers, store),
+            Err(e) => {
+                warn!("reload failed, configuration unchanged:\n{e}");
+                return Response::error(ErrorKind::ConfigError, e);
+            }
+        };
+        drop(credentials);
+        for w in config.psk_warnings() {
+            warn!("{w}");
+        }
         let from_config::ReloadDiff {
             added,
             removed,
@@ -1193,6 +1240,9 @@ impl Driver {
             .set_fragment_size(fragment_size(self.fragment_size, &config));
         self.ep
             .set_psk_store(Arc::new(ConfigPsk::new(config.clone())));
+        self.ep.set_trust_store(store.clone());
+        self.store = store;
+        self.warn_expiring_of(&peers);
         self.peers = peers;
         self.config = config.clone();
         // A changed connection's traps are installed anew (selectors,

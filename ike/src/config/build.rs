@@ -519,6 +519,7 @@ fn connection(
             auth: local.auth,
             id: local.id.filter(|id| *id != Identity::Any),
             certs: local.certs,
+            pubkeys: local.pubkeys,
         },
         remote: RemoteAuth {
             auth: remote.auth,
@@ -977,13 +978,14 @@ fn auth_round(
     });
     let certs_at = f.take("certs");
     let certs = cred_files(certs_at, &path.join("certs"), errors);
-    let (mut cacerts, mut pubkeys, mut revocation) = (Vec::new(), Vec::new(), Revocation::Relaxed);
+    let pubkeys_at = f.take("pubkeys");
+    let pubkeys = cred_files(pubkeys_at, &path.join("pubkeys"), errors);
+    let (mut cacerts, mut revocation) = (Vec::new(), Revocation::Relaxed);
     let mut remote_keys = Vec::new();
+    remote_keys.extend(pubkeys_at.map(|(_, l)| ("pubkeys", l)));
     if !local {
         let cacerts_at = f.take("cacerts");
         cacerts = cred_files(cacerts_at, &path.join("cacerts"), errors);
-        let pubkeys_at = f.take("pubkeys");
-        pubkeys = cred_files(pubkeys_at, &path.join("pubkeys"), errors);
         revocation = choice(
             &mut f,
             "revocation",
@@ -996,7 +998,6 @@ fn auth_round(
             errors,
         );
         remote_keys.extend(cacerts_at.map(|(_, l)| ("cacerts", l)));
-        remote_keys.extend(pubkeys_at.map(|(_, l)| ("pubkeys", l)));
     }
     remote_keys.extend(certs_at.map(|(_, l)| ("certs", l)));
     f.finish(errors, |k| {
@@ -1006,8 +1007,6 @@ fn auth_round(
             Some(format!(
                 "\"{k}\" belongs in remote: it says how the peer's certificate is checked"
             ))
-        } else if local && k == "pubkeys" {
-            not_yet("a raw public key for our own authentication (local.pubkeys)")
         } else {
             None
         }
@@ -1022,11 +1021,12 @@ fn auth_round(
             );
         }
     }
-    // Without certs, the certificate is found by local.id among the
-    // loaded ones (as charon does), so one of the two is needed.
+    // Without certs (or a raw public key), the certificate is found by
+    // local.id among the loaded ones (as charon does), so one is needed.
     if let Some(AuthMethod::Pubkey(_)) = &auth
         && local
         && certs.is_empty()
+        && pubkeys.is_empty()
         && id.as_ref().is_none_or(|i| *i == Identity::Any)
     {
         errors.add(

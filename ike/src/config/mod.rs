@@ -462,6 +462,9 @@ pub struct LocalAuth {
     /// `certs`: our certificate (the first file's first certificate) and
     /// what else they hold (intermediates we send).
     pub certs: Vec<CredFile>,
+    /// `pubkeys`: without `certs`, our raw public key (the first file's),
+    /// signed for with its private key; the peer has it configured.
+    pub pubkeys: Vec<CredFile>,
 }
 
 /// `connections.<name>.remote`.
@@ -738,6 +741,7 @@ impl Config {
             c.local
                 .certs
                 .iter()
+                .chain(&c.local.pubkeys)
                 .chain(&c.remote.certs)
                 .chain(&c.remote.cacerts)
                 .chain(&c.remote.pubkeys)
@@ -749,11 +753,20 @@ impl Config {
 
     /// Attaches file names to the places recorded while building.
     fn name_places(&mut self, name: &dyn Fn(&str) -> String) {
-        let fix = |f: &mut CredFile| f.at.file = name(&f.at.file);
+        self.map_places(&|p: &mut Place| p.file = name(&p.file));
+    }
+
+    /// Changes every place the configuration recorded (of its credential
+    /// files): for a front end whose key paths differ from the YAML's
+    /// (swanctl-compat names `secrets.private-gw.file` for
+    /// `secrets.private[0].file`).
+    pub fn map_places(&mut self, f: &dyn Fn(&mut Place)) {
+        let fix = |c: &mut CredFile| f(&mut c.at);
         for c in &mut self.connections {
             c.local
                 .certs
                 .iter_mut()
+                .chain(&mut c.local.pubkeys)
                 .chain(&mut c.remote.certs)
                 .chain(&mut c.remote.cacerts)
                 .chain(&mut c.remote.pubkeys)

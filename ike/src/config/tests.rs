@@ -625,6 +625,14 @@ fn certificate_keys_are_read() {
         "no passphrase in Debug"
     );
     assert_eq!(c.cred_files().count(), 12);
+    // Our raw public key instead of a certificate.
+    let c = ok(
+        "connections:\n  c:\n    local: { auth: ed25519, pubkeys: pubkey/me.pub }\n    remote: { pubkeys: pubkey/peer.pub }\n",
+    );
+    let conn = &c.connections()[0];
+    assert_eq!(paths(&conn.local.pubkeys), ["pubkey/me.pub"]);
+    assert!(conn.local.certs.is_empty());
+    assert_eq!(paths(&conn.remote.pubkeys), ["pubkey/peer.pub"]);
     // Without auth, swanctl's pubkey.
     let c = ok("connections:\n  c:\n    local: { certs: [a.pem] }\n    remote: {}\n");
     assert_eq!(c.connections()[0].local.auth, AuthMethod::Pubkey(vec![]));

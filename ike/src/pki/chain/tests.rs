@@ -928,3 +928,188 @@ fn rsa_links_with_each_hash() {
         assert_eq!(subjects(&v).len(), 2);
     }
 }
+
+/// certificatePolicies with one policy OID 1.3.6.1.4.1.99999.`last`.
+fn policy(last: u8) -> CustomExtension {
+    let oid = [0x2b, 6, 1, 4, 1, 0x86, 0x8d, 0x1f, last];
+    let mut content = vec![0x30, 13, 0x30, 11, 0x06, 9];
+    content.extend_from_slice(&oid);
+    CustomExtension::from_oid_content(&[2, 5, 29, 32], content)
+}
+
+#[test]
+fn require_explicit_policy() {
+    // policyConstraints { requireExplicitPolicy [0] 0 }, critical.
+    let mut rp = ca_params("explicit-root", None);
+    let mut pc = CustomExtension::from_oid_content(&[2, 5, 29, 36], vec![0x30, 3, 0x80, 1, 0]);
+    pc.set_criticality(true);
+    rp.custom_extensions = vec![pc];
+    let root = root_with(rp, &rcgen::PKCS_ECDSA_P256_SHA256);
+    assert_eq!(root.cert.policies().require_explicit, Some(0));
+    let mut ip = ca_params("policy-im", None);
+    ip.custom_extensions = vec![policy(1)];
+    let im = root.sub_ca(ip, &rcgen::PKCS_ECDSA_P256_SHA256);
+    let store = store_of(&[&root]);
+    let peer = [(*im.cert).clone()];
+    let mut lp = base("gw-b", 3);
+    lp.custom_extensions = vec![policy(1)];
+    assert!(validate(&store, &im.leaf(&lp), &peer, &params()).is_ok());
+    lp.custom_extensions = vec![policy(2)];
+    let e = err_text(validate(&store, &im.leaf(&lp), &peer, &params()));
+    assert_eq!(
+        e,
+        "certificate 'C=CH, O=Example, CN=gw-b' violates a constraint: policy \
+         1.3.6.1.4.1.99999.2 missing in issuing certificate 'C=CH, O=Example, CN=policy-im'"
+    );
+}
+
+#[test]
+fn revocation_is_checked_for_every_link() {
+    let root = root("root");
+    let mut ip = ca_params("crl-im", None);
+    ip.serial_number = Some(SerialNumber::from(77u64));
+    let im = root.sub_ca(ip, &rcgen::PKCS_ECDSA_P256_SHA256);
+    let leaf = im.leaf(&base("gw-b", 3));
+    let peer = [(*im.cert).clone()];
+    let check = |store: &TrustStore, policy| {
+        validate(store, &leaf, &peer, &ValidateParams::new(NOW, &[], policy))
+    };
+    // The intermediate's CRL alone: strict still needs the root's word on
+    // the intermediate.
+    let mut store = store_of(&[&root]);
+    store.add_crl(im.crl(&[], NOW - DAY, NOW + DAY));
+    assert_eq!(
+        err_text(check(&store, Revocation::Strict)),
+        "certificate status of 'C=CH, O=Example, CN=crl-im' is not available (no CRL and no \
+         CRL URI)"
+    );
+    store.add_crl(root.crl(&[], NOW - DAY, NOW + DAY));
+    assert_eq!(store.crls().len(), 2);
+    assert!(check(&store, Revocation::Strict).is_ok());
+    // The root revoking the intermediate fails the leaf under any policy.
+    let mut store = store_of(&[&root]);
+    store.add_crl(root.crl(&[(77, NOW - DAY)], NOW - DAY, NOW + DAY));
+    let e = err_text(check(&store, Revocation::Relaxed));
+    assert!(
+        e.starts_with("certificate 'C=CH, O=Example, CN=crl-im' was revoked on"),
+        "{e}"
+    );
+}
+
+/// DER TLV with a definite length of any size.
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let len = body.len();
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let octets: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | octets.len() as u8);
+        out.extend(octets);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// Re-signs a certificate with `key` under `scheme` (sig's signer): the
+/// TBS gets the scheme's AlgorithmIdentifier, and so does the outside.
+fn resign(der: &[u8], key: &crate::pki::PrivateKey, scheme: crate::pki::SigScheme) -> Vec<u8> {
+    resign_spki(der, None, key, scheme)
+}
+
+/// As [`resign`], putting `spki` in as the subject's key if given.
+fn resign_spki(
+    der: &[u8],
+    spki: Option<&[u8]>,
+    key: &crate::pki::PrivateKey,
+    scheme: crate::pki::SigScheme,
+) -> Vec<u8> {
+    use crate::pki::dn::der_next;
+    let (outer, _) = der_next(der).unwrap();
+    let (tbs, _) = der_next(outer.body).unwrap();
+    let mut parts = Vec::new();
+    let mut rest = tbs.body;
+    while !rest.is_empty() {
+        let (e, r) = der_next(rest).unwrap();
+        parts.push(e.whole.to_vec());
+        rest = r;
+    }
+    let alg = scheme.algorithm_identifier().unwrap();
+    let at = if parts[0][0] == 0xa0 { 2 } else { 1 };
+    parts[at] = alg.clone();
+    if let Some(spki) = spki {
+        // serial, signature, issuer, validity, subject, subjectPublicKeyInfo
+        parts[at + 4] = spki.to_vec();
+    }
+    let tbs = tlv(0x30, &parts.concat());
+    let mut bits = vec![0];
+    bits.extend(key.sign(scheme, &tbs).unwrap());
+    tlv(0x30, &[tbs, alg, tlv(0x03, &bits)].concat())
+}
+
+#[test]
+fn rsa_pss_and_p521_links() {
+    use crate::pki::{HashAlg, PrivateKey, SigScheme};
+    let rsa_pem = include_str!("../testdata/rsa2048.p8.pem");
+    let rsa = PrivateKey::from_pem_or_der(rsa_pem.as_bytes(), None).unwrap();
+    let p521 = PrivateKey::from_pem_or_der(
+        include_bytes!("../testdata/p521.enc.pem"),
+        Some(b"iked-test-pass"),
+    )
+    .unwrap();
+    // Root: RSA, self-signed with RSA-PSS SHA-384.
+    let root_key = KeyPair::from_pem_and_sign_algo(rsa_pem, &rcgen::PKCS_RSA_SHA256).unwrap();
+    let rp = ca_params("pss-root", None);
+    let der = rp.self_signed(&root_key).unwrap().der().to_vec();
+    let root_der = resign(&der, &rsa, SigScheme::RsaPss(HashAlg::Sha384));
+    let root_cert = Arc::new(Certificate::from_der(&root_der).unwrap());
+    assert_eq!(
+        root_cert.signature_scheme(),
+        Some(SigScheme::RsaPss(HashAlg::Sha384))
+    );
+    assert!(root_cert.self_signed());
+    let root = Ca {
+        params: rp,
+        key: root_key,
+        cert: root_cert,
+    };
+    // Intermediate: a P-521 key (in place of a stand-in's), signed by the
+    // root with RSA-PSS SHA-256.
+    let stand_in = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let ip = ca_params("p521-im", None);
+    let der = ip
+        .signed_by(&stand_in, &root.issuer())
+        .unwrap()
+        .der()
+        .to_vec();
+    let im_der = resign_spki(
+        &der,
+        Some(p521.public_key().spki_der()),
+        &rsa,
+        SigScheme::RsaPss(HashAlg::Sha256),
+    );
+    let im = Certificate::from_der(&im_der).unwrap();
+    assert_eq!(im.public_key().key_type(), crate::pki::KeyType::EcP521);
+    // Leaf: ECDSA P-256, signed by the P-521 key with SHA-512.
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut lp = base("gw-p521", 3);
+    lp.use_authority_key_identifier_extension = false;
+    let der = lp
+        .signed_by(&leaf_key, &Issuer::from_params(&ip, &stand_in))
+        .unwrap()
+        .der()
+        .to_vec();
+    let leaf_der = resign(&der, &p521, SigScheme::Ecdsa(HashAlg::Sha512));
+    let leaf = Certificate::from_der(&leaf_der).unwrap();
+    let store = store_of(&[&root]);
+    let v = validate(&store, &leaf, std::slice::from_ref(&im), &params()).unwrap();
+    assert_eq!(subjects(&v).len(), 3);
+    // The same leaf signed by the wrong key does not verify.
+    let forged =
+        Certificate::from_der(&resign(&der, &rsa, SigScheme::RsaPss(HashAlg::Sha256))).unwrap();
+    assert!(validate(&store, &forged, &[im], &params()).is_err());
+}
