@@ -209,15 +209,13 @@ fn authority(
     let mut crl_uris = Vec::new();
     if let Some((n, _)) = f.take("crl_uris") {
         let p = path.join("crl_uris");
+        // Read, not used yet (docs/configuration.md): any scheme, as
+        // strongSwan takes them (ldap:// too).
         for (uri, line, ip) in string_list(n, &p, true, errors).unwrap_or_default() {
-            if uri.starts_with("http://") || uri.starts_with("file://") || uri.starts_with('/') {
-                crl_uris.push(uri);
+            if uri.is_empty() {
+                errors.add(line, &ip, "empty CRL URI");
             } else {
-                errors.add(
-                    line,
-                    &ip,
-                    format!("unsupported CRL URI \"{uri}\" (http://, file:// or an absolute path)"),
-                );
+                crl_uris.push(uri);
             }
         }
     }

@@ -8,10 +8,11 @@
 //!   and what ring does not sign (4097 to 8192 bits, e < 65537). Signing
 //!   with a key below 2048 bits is refused; no key outside 1024 to 8192
 //!   bits is used at all.
-//! - ECDSA: ring for P-256 with SHA-256 and P-384 with SHA-384 (and ring's
-//!   verifiers of P-256/SHA-384 are not used: one rule, below); RustCrypto
+//! - ECDSA: ring for P-256 with SHA-256 and P-384 with SHA-384; RustCrypto
 //!   (`p256`, `p384`, `p521`) for P-521 and every other pairing of curve and
-//!   hash, signing and verifying the hash (prehash) as RFC 7427 negotiates.
+//!   hash, signing and verifying the hash (prehash) as RFC 7427 negotiates
+//!   (ring's own P-256/SHA-384 and P-384/SHA-256 verifiers are not used, so
+//!   that every pairing that is not the curve's own takes one path).
 //! - Ed25519: ring.
 
 use std::fmt;
