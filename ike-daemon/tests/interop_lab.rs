@@ -983,8 +983,10 @@ fn matrix(cases: &[Case], results: &[(String, String)]) -> String {
          has anything left. A case that must fail has to fail with the listed \
          reason on iked's side and leave nothing in either kernel. Algorithms are \
          printed as both daemons print them.\n\n\
-         Not covered here (iked does not do them yet): MOBIKE, IKE fragmentation, \
-         certificates and EAP. Rekeying and reauthentication against charon are \
+         Not covered here (iked does not do them yet): MOBIKE and EAP. Certificates \
+         and IKE fragmentation against charon are tested by \
+         ike-daemon/tests/cert_lab.rs (docs/interop-certificates.md). \
+         Rekeying and reauthentication against charon are \
          tested by ike-daemon/tests/rekey_lab.rs; NAT traversal against charon \
          (both roles, through a NAT, its mapping changing) by \
          ike-daemon/tests/natt_lab.rs; a trap tunnel to charon and DPD clearing a \

@@ -46,6 +46,9 @@ pub(crate) struct Ctx {
     /// Trusted CAs and CRLs for certificate validation (fetched CRLs are
     /// added here: copied on write if the daemon still shares it).
     pub(crate) trust: Arc<TrustStore>,
+    /// The CERTREQ hashes of `trust`'s CAs (made once per store, not per
+    /// IKE_SA_INIT).
+    pub(crate) ca_hashes: Arc<[[u8; 20]]>,
     /// Outside operations under way (the kernel's): who asked, and what
     /// it continues with.
     pub(crate) outside: Outside,
@@ -234,6 +237,7 @@ impl Endpoint {
                 crl_fetches: VecDeque::new(),
                 events: VecDeque::new(),
                 trust: Arc::new(TrustStore::default()),
+                ca_hashes: Arc::new([]),
                 outside: Outside::default(),
                 cookie_secret,
                 next_child: 0,
@@ -304,6 +308,7 @@ impl Endpoint {
     /// reload. IKE SAs validating later use the new one; CRLs fetched
     /// for IKE SAs are added to it.
     pub fn set_trust_store(&mut self, store: Arc<TrustStore>) {
+        self.ctx.ca_hashes = store.ca_key_hashes().into();
         self.ctx.trust = store;
     }
 

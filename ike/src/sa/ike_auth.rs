@@ -354,7 +354,7 @@ impl IkeSa {
             return None;
         }
         let hashes: Vec<[u8; 20]> = if cacerts.is_empty() {
-            ctx.trust.ca_key_hashes()
+            ctx.ca_hashes.to_vec()
         } else {
             cacerts.iter().map(|c| c.public_key().spki_sha1()).collect()
         };

@@ -593,7 +593,7 @@ fn certreq(ctx: &Ctx, peers: &[Arc<PeerCfg>]) -> Option<Payload> {
     if !any {
         return None;
     }
-    for h in ctx.trust.ca_key_hashes() {
+    for &h in ctx.ca_hashes.iter() {
         if !hashes.contains(&h) {
             hashes.push(h);
         }
