@@ -800,8 +800,10 @@ impl IkeSa {
     /// Retransmissions, give-up, half-open timeout, lifetimes.
     pub(crate) fn handle_timeout(&mut self, ctx: &mut Ctx, now: Instant) {
         self.natt_timeout(ctx, now);
-        let name = self.name();
-        self.frag.expire(now, &name);
+        if self.frag.deadline().is_some_and(|d| d <= now) {
+            let name = self.name();
+            self.frag.expire(now, &name);
+        }
         if self.timers.is_due(IkeTimer::HalfOpen, now) {
             // An initiator waiting for CRLs has the responder's answer:
             // it cannot authenticate the responder, and says so.

@@ -406,3 +406,136 @@ proptest::proptest! {
         }
     }
 }
+
+/// Behind a NAT, IKE_AUTH goes to port 4500 with the non-ESP marker: the
+/// fragments leave room for it.
+#[test]
+fn over_nat_t_the_fragments_leave_room_for_the_marker() {
+    let mut s = setup(40, PATH, Fragmentation::Yes, Fragmentation::Yes);
+    s.peers[1][0].remote_addrs = vec![AddrSpec::Any];
+    let mut p = Pair::new(s);
+    p.nat = Some(Nat::new("203.0.113.7"));
+    // The marker is 4 more octets on the wire.
+    p.policy = Box::new(|_, _, b| {
+        if b.len() + 4 + 28 > PATH {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.connect(0, "site-b");
+    assert!(established(&p, 0) && established(&p, 1));
+    let auth = sent(&p, 0, ExchangeType::IKE_AUTH, false);
+    assert!(auth.len() >= 3);
+    assert!(p.a().sent.iter().any(|(_, t)| t.remote.port() == 4500));
+    // Full fragments use the room to the octet: 576 - 20 - 8 - 4.
+    assert!(
+        auth[..auth.len() - 1]
+            .iter()
+            .all(|m| m.len() > PATH - 32 - 16 && m.len() <= PATH - 32)
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    /// Forged fragments (any numbers, any contents) of the IKE_AUTH the
+    /// responder waits for change nothing: none is kept, and the real
+    /// IKE_AUTH still completes.
+    #[test]
+    fn forged_fragments_change_nothing(
+        forged in proptest::collection::vec(
+            (1u16..6, 1u16..6, proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)),
+            1..12,
+        ),
+    ) {
+        let mut p = Pair::new(setup(60, PATH, Fragmentation::Yes, Fragmentation::Yes));
+        // A's IKE_AUTH comes late.
+        p.policy = Box::new(|i, _, b| match Header::peek(b) {
+            Ok((h, _)) if i == 0 && h.exchange == ExchangeType::IKE_AUTH => {
+                Fate::Delay(Duration::from_secs(1))
+            }
+            _ => Fate::Deliver,
+        });
+        let now = p.now;
+        p.a().ep.initiate(now, "site-b", &[]).unwrap();
+        p.run_for(Duration::from_millis(100));
+        let sa = p.b().ep.ike_sas().next().unwrap();
+        let (a, b) = (p.peers[0].addr, p.peers[1].addr);
+        for (number, total, body) in forged {
+            let m = Message {
+                header: Header {
+                    spi_i: sa.spi_i,
+                    spi_r: sa.spi_r,
+                    exchange: ExchangeType::IKE_AUTH,
+                    flags: crate::wire::Flags::INITIATOR,
+                    message_id: 1,
+                    ..Header::default()
+                },
+                payloads: vec![Payload::Skf(crate::wire::EncryptedFragment {
+                    number: number.min(total),
+                    total,
+                    first_payload: PayloadType::IDI,
+                    body,
+                })],
+            };
+            let bytes = m.emit().unwrap();
+            let now = p.now;
+            p.b().ep.handle_datagram(now, b, a, &bytes);
+            proptest::prop_assert_eq!(p.b().ep.reassembly_held(), (0, 0));
+        }
+        p.run_for(secs(30));
+        proptest::prop_assert!(established(&p, 0) && established(&p, 1));
+        nothing_held(&mut p);
+    }
+}
+
+/// IKE_AUTH with RSA certificates and an intermediate CA sent both ways
+/// (the issue's case: chains make IKE_AUTH larger than a path's MTU)
+/// across the path that drops IP fragments.
+#[test]
+fn certificate_chains_cross_a_path_that_drops_ip_fragments() {
+    use super::certs::{Alg, Ca, cred, store};
+    let mut root = Ca::root("Test Root", Alg::Rsa(0));
+    let mut sub = root.intermediate("Test Sub", Alg::Rsa(1));
+    let (ka, ca, _) = sub.issue("gw-a", "192.0.2.1.example", Alg::Rsa(0), |_| {});
+    let (kb, cb, _) = sub.issue("gw-b", "198.51.100.1.example", Alg::Rsa(1), |_| {});
+    let mut s = setup(1, PATH, Fragmentation::Yes, Fragmentation::Yes);
+    for (i, (k, c)) in [(0, (&ka, &ca)), (1, (&kb, &cb))] {
+        let cfg = &mut s.peers[i][0];
+        cfg.local_auth = LocalAuthCfg::Pubkey(cred(k, vec![c.clone(), sub.cert.clone()]));
+        cfg.remote_auth = RemoteAuthCfg::Pubkey {
+            cacerts: Vec::new(),
+            pubkeys: Vec::new(),
+            revocation: crate::pki::Revocation::Relaxed,
+        };
+        cfg.send_cert = SendCert::Always;
+    }
+    s.trust = [store(&[&root.cert]), store(&[&root.cert])];
+    let mut p = Pair::new(s);
+    p.policy = Box::new(|_, _, b| {
+        if too_big(b) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    p.connect(0, "site-b");
+    assert!(
+        established(&p, 0) && established(&p, 1),
+        "{:?}",
+        p.a().events()
+    );
+    p.assert_kernels_match();
+    for (i, response) in [(0, false), (1, true)] {
+        let msgs = sent(&p, i, ExchangeType::IKE_AUTH, response);
+        let octets: usize = msgs.iter().map(Vec::len).sum();
+        assert!(
+            msgs.len() >= 4 && octets > 2000,
+            "side {i}: {} fragments, {octets} octets",
+            msgs.len()
+        );
+        assert!(msgs.iter().all(|m| !too_big(m)));
+    }
+    nothing_held(&mut p);
+}
