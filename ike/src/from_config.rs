@@ -112,7 +112,8 @@ pub struct Credentials {
 /// The trust store: the CA certificates of `x509ca/`, of the authorities
 /// and of every `cacerts` (self-signed ones anchors, others
 /// intermediates), the certificates of `x509/` that are CAs as
-/// intermediates, and the CRLs. A certificate the store refuses is
+/// intermediates, the CRLs, and each authority's `crl_uris` for the
+/// certificates its CA issues. A certificate the store refuses is
 /// logged and left out.
 pub fn trust_store(config: &Config, creds: &Credentials) -> TrustStore {
     let mut store = TrustStore::default();
@@ -144,6 +145,11 @@ pub fn trust_store(config: &Config, creds: &Credentials) -> TrustStore {
     }
     for crl in &creds.crls {
         store.add_crl(crl.clone());
+    }
+    for a in config.authorities() {
+        for ca in creds.cert_files.get(&a.cacert.path).into_iter().flatten() {
+            store.add_ca_crl_uris(ca, &a.crl_uris);
+        }
     }
     store
 }

@@ -236,6 +236,50 @@ fn a_yaml_beside_the_same_folders_means_the_same_files() {
 }
 
 #[test]
+fn an_authoritys_crl_uris_are_asked_for_what_its_ca_issues() {
+    use ike::pki::{Certificate, Revocation, ValidateParams, Validation};
+    let p = pki();
+    let dir = temp_dir("authority");
+    layout(&dir, &p);
+    let conf = format!(
+        "{SWANCTL}authorities {{\n  root {{\n    cacert = ca.pem\n    \
+         crl_uris = http://crl.example/root.crl, ldap://ldap.example/cn=root\n  }}\n}}\n"
+    );
+    write(&dir, "swanctl.conf", &conf);
+    let yaml = swanctl_compat::convert_file(dir.join("swanctl.conf")).unwrap();
+    write(&dir, "iked.yaml", &yaml);
+    let gw = Certificate::parse_pem_or_der(p.gw_pem.as_bytes()).unwrap();
+    assert!(gw[0].crl_uris().is_empty());
+    let now = gw[0].not_before().saturating_add(1);
+    for file in ["swanctl.conf", "iked.yaml"] {
+        let (config, creds) = load(&dir, file);
+        let creds = creds.unwrap_or_else(|e| panic!("{file}: {e:#?}"));
+        let store = from_config::trust_store(&config, &creds);
+        let ca = &store.anchors()[0];
+        assert_eq!(
+            store.ca_crl_uris(ca),
+            ["http://crl.example/root.crl", "ldap://ldap.example/cn=root"],
+            "{file}"
+        );
+        let params = ValidateParams::new(now, &[], Revocation::IfUri);
+        match ike::pki::validate(&store, &gw[0], &[], &params).unwrap() {
+            Validation::NeedCrls { uris } => assert_eq!(
+                uris,
+                ["http://crl.example/root.crl", "ldap://ldap.example/cn=root"],
+                "{file}"
+            ),
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+    // Without the authority, the same CA (from x509ca/) has no URIs.
+    layout(&dir, &p);
+    let (config, creds) = load(&dir, "swanctl.conf");
+    let store = from_config::trust_store(&config, &creds.unwrap());
+    assert!(store.ca_crl_uris(&store.anchors()[0]).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn every_credential_problem_is_reported_with_its_file() {
     let p = pki();
     let dir = temp_dir("errors");

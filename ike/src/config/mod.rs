@@ -112,8 +112,8 @@ pub struct Authority {
     pub name: String,
     /// `cacert` (or swanctl's `file`): the CA certificate.
     pub cacert: CredFile,
-    /// `crl_uris`: where its CRLs are fetched from when a certificate it
-    /// issued names none.
+    /// `crl_uris`: CRL distribution points for every certificate the CA
+    /// issues, asked for before the certificate's own.
     pub crl_uris: Vec<String>,
 }
 

@@ -650,7 +650,7 @@ connections:
     remote: { auth: pubkey, cacerts: [''] }
 authorities:
   a:
-    crl_uris: [ldap://x]   # any scheme: read, not used yet
+    crl_uris: [ldap://x]   # any scheme is read
     ocsp_uris: [http://ocsp]
   b:
     cacert: a.pem

@@ -22,7 +22,9 @@
 //! the certificates below it (DNS, e-mail, IP, DN; other forms fail);
 //! policyConstraints and inhibitAnyPolicy as strongSwan checks them; the
 //! pinned CAs (one of them must be on the path); then revocation by CRL
-//! for every link, per [`Revocation`]. extendedKeyUsage is parsed but, as
+//! for every link, per [`Revocation`]. A link's CRL distribution points
+//! are the ones the store has for its issuer (an authority's `crl_uris`),
+//! then the certificate's own. extendedKeyUsage is parsed but, as
 //! in strongSwan, not required for IKE.
 
 use std::sync::Arc;
@@ -45,8 +47,9 @@ pub enum Revocation {
     /// The status of every certificate must be known good (a current CRL
     /// of its issuer that does not list it).
     Strict,
-    /// Fails if a certificate has CRL distribution points and its status
-    /// cannot be determined (no CRL could be had, or only a stale one).
+    /// Fails if a certificate has CRL distribution points (its own or its
+    /// issuer's in the store) and its status cannot be determined (no CRL
+    /// could be had, or only a stale one).
     IfUri,
     /// Fails only for a revoked certificate.
     #[default]
@@ -545,7 +548,8 @@ fn check_revocation(
             continue;
         };
         let status = crl_status(store, subject, issuer, p.now_unix);
-        let has_uris = !subject.crl_uris().is_empty();
+        let link_uris = store.ca_crl_uris(issuer).iter().chain(subject.crl_uris());
+        let has_uris = link_uris.clone().next().is_some();
         let unknown = |reason: &str| CertError::RevocationUnknown {
             subject: subject.subject_text(),
             reason: reason.to_owned(),
@@ -559,7 +563,7 @@ fn check_revocation(
                 });
             }
             CrlStatus::Stale | CrlStatus::Missing if has_uris && !p.crls_fetched => {
-                for u in subject.crl_uris() {
+                for u in link_uris {
                     if !uris.contains(u) {
                         uris.push(u.clone());
                     }

@@ -1,6 +1,7 @@
 //! The trust store: trust anchors (self-signed CA certificates), CA
 //! certificates that are not self-signed (intermediates from the CA folder
-//! or `authorities`), and CRLs. Built by the daemon from files and
+//! or `authorities`), CRLs, and the CRL distribution points the operator
+//! gives for a CA's certificates (`authorities.<name>.crl_uris`). Built by the daemon from files and
 //! fetched CRLs, shared read-only with the engine (`Arc<TrustStore>`).
 
 use std::sync::Arc;
@@ -14,6 +15,23 @@ pub struct TrustStore {
     anchors: Vec<Arc<Certificate>>,
     intermediates: Vec<Arc<Certificate>>,
     crls: Vec<Arc<Crl>>,
+    ca_crl_uris: Vec<CaCrlUris>,
+}
+
+/// The operator's CRL distribution points for the certificates of one CA,
+/// known by its subject and key.
+#[derive(Clone, Debug)]
+struct CaCrlUris {
+    subject: Vec<u8>,
+    spki: Vec<u8>,
+    uris: Vec<String>,
+}
+
+impl CaCrlUris {
+    fn is(&self, ca: &Certificate) -> bool {
+        self.spki == ca.public_key().spki_der()
+            && super::dn::dn_der_equals(&self.subject, &ca.subject().data)
+    }
 }
 
 impl TrustStore {
@@ -69,6 +87,45 @@ impl TrustStore {
         } else {
             self.crls.push(crl);
         }
+    }
+
+    /// Adds CRL distribution points for the certificates `ca` issues
+    /// (`authorities.<name>.crl_uris`): validation asks for them for such a
+    /// certificate, before its own distribution points (strongSwan's CDPs
+    /// of a credential set). `ca` is known by its subject and key, so a
+    /// copy the peer sends counts too. Given twice for one CA, the lists
+    /// are merged without duplicates.
+    pub fn add_ca_crl_uris(&mut self, ca: &Certificate, uris: &[String]) {
+        if uris.is_empty() {
+            return;
+        }
+        let pos = match self.ca_crl_uris.iter().position(|e| e.is(ca)) {
+            Some(pos) => pos,
+            None => {
+                self.ca_crl_uris.push(CaCrlUris {
+                    subject: ca.subject().data.clone(),
+                    spki: ca.public_key().spki_der().to_vec(),
+                    uris: Vec::new(),
+                });
+                self.ca_crl_uris.len().saturating_sub(1)
+            }
+        };
+        if let Some(e) = self.ca_crl_uris.get_mut(pos) {
+            for u in uris {
+                if !e.uris.contains(u) {
+                    e.uris.push(u.clone());
+                }
+            }
+        }
+    }
+
+    /// The operator's CRL distribution points for the certificates
+    /// `issuer` issues (empty if none were given).
+    pub fn ca_crl_uris(&self, issuer: &Certificate) -> &[String] {
+        self.ca_crl_uris
+            .iter()
+            .find(|e| e.is(issuer))
+            .map_or(&[], |e| e.uris.as_slice())
     }
 
     /// The trust anchors (self-signed CA certificates).

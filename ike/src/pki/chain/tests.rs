@@ -828,6 +828,101 @@ fn revocation_policies_with_crl_uris() {
 }
 
 #[test]
+fn an_authoritys_crl_uris_count_for_what_its_ca_issues() {
+    let root = root("root");
+    let leaf = root.leaf(&base("gw-b", 3));
+    assert!(leaf.crl_uris().is_empty());
+    let ldap = "ldap://ldap.example/cn=root?certificateRevocationList".to_owned();
+    let http = "http://crl.example/authority.crl".to_owned();
+    let mut store = store_of(&[&root]);
+    store.add_ca_crl_uris(&root.cert, &[ldap.clone(), http.clone()]);
+    // Given again (a second authority with the same CA): merged.
+    store.add_ca_crl_uris(&root.cert, &[http.clone()]);
+    store.add_ca_crl_uris(&root.cert, &[]);
+    assert_eq!(store.ca_crl_uris(&root.cert), [ldap.clone(), http.clone()]);
+    // A certificate without distribution points of its own: the
+    // authority's are asked for, under every policy.
+    for policy in [Revocation::Strict, Revocation::IfUri, Revocation::Relaxed] {
+        match validate_with(&store, &leaf, policy, false).unwrap() {
+            Validation::NeedCrls { uris } => assert_eq!(uris, [ldap.clone(), http.clone()]),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Nothing could be fetched: ifuri fails as for a certificate with
+    // URIs (without the authority's, it passes: see
+    // revocation_policies_without_crl_uris), strict fails, relaxed passes.
+    let unavailable = "certificate status of 'C=CH, O=Example, CN=gw-b' is not available (no CRL could be fetched)";
+    assert_eq!(
+        err_text(validate_with(&store, &leaf, Revocation::IfUri, true)),
+        unavailable
+    );
+    assert_eq!(
+        err_text(validate_with(&store, &leaf, Revocation::Strict, true)),
+        unavailable
+    );
+    assert!(validate_with(&store, &leaf, Revocation::Relaxed, true).is_ok());
+    // The fetched CRL settles it.
+    let mut fetched = store.clone();
+    fetched.add_crl(root.crl(&[], NOW - DAY, NOW + DAY));
+    assert!(matches!(
+        validate_with(&fetched, &leaf, Revocation::IfUri, true).unwrap(),
+        Validation::Trusted { .. }
+    ));
+    // A certificate with its own distribution point: the authority's
+    // first, then its own, once each.
+    let own = root.leaf(&with_uri("gw-c", 4));
+    match validate_with(&store, &own, Revocation::IfUri, false).unwrap() {
+        Validation::NeedCrls { uris } => {
+            assert_eq!(
+                uris,
+                [
+                    ldap.clone(),
+                    http.clone(),
+                    "http://crl.example/root.crl".into()
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another CA with the same name but another key is not the
+    // authority's: its certificates get none of its URIs.
+    let other = self::root("root");
+    let mut store2 = store_of(&[&other]);
+    store2.add_ca_crl_uris(&root.cert, &[http.clone()]);
+    assert!(store2.ca_crl_uris(&other.cert).is_empty());
+    let stranger = other.leaf(&base("gw-d", 5));
+    assert!(matches!(
+        validate_with(&store2, &stranger, Revocation::IfUri, false).unwrap(),
+        Validation::Trusted { .. }
+    ));
+}
+
+#[test]
+fn an_authoritys_crl_uris_apply_to_its_link_only() {
+    // The root's authority URIs are asked for the intermediate (which the
+    // root issued), not for the leaf (which the intermediate issued).
+    let root = root("root");
+    let mut ip = ca_params("auth-im", None);
+    ip.serial_number = Some(SerialNumber::from(78u64));
+    let im = root.sub_ca(ip, &rcgen::PKCS_ECDSA_P256_SHA256);
+    let leaf = im.leaf(&base("gw-b", 3));
+    let peer = [(*im.cert).clone()];
+    let mut store = store_of(&[&root]);
+    store.add_ca_crl_uris(&root.cert, &["http://crl.example/root-auth.crl".to_owned()]);
+    let p = ValidateParams::new(NOW, &[], Revocation::IfUri);
+    match validate(&store, &leaf, &peer, &p).unwrap() {
+        Validation::NeedCrls { uris } => assert_eq!(uris, ["http://crl.example/root-auth.crl"]),
+        other => panic!("{other:?}"),
+    }
+    // The root's CRL fetched: the leaf's link has no URI, ifuri passes.
+    store.add_crl(root.crl(&[], NOW - DAY, NOW + DAY));
+    assert!(matches!(
+        validate(&store, &leaf, &peer, &p).unwrap(),
+        Validation::Trusted { .. }
+    ));
+}
+
+#[test]
 fn crl_fields_and_pem() {
     let root = root("root");
     let crl = root.crl(&[(0x1234, NOW - 3 * DAY)], NOW - DAY, NOW + 7 * DAY);
