@@ -837,7 +837,7 @@ fn an_authoritys_crl_uris_count_for_what_its_ca_issues() {
     let mut store = store_of(&[&root]);
     store.add_ca_crl_uris(&root.cert, &[ldap.clone(), http.clone()]);
     // Given again (a second authority with the same CA): merged.
-    store.add_ca_crl_uris(&root.cert, &[http.clone()]);
+    store.add_ca_crl_uris(&root.cert, std::slice::from_ref(&http));
     store.add_ca_crl_uris(&root.cert, &[]);
     assert_eq!(store.ca_crl_uris(&root.cert), [ldap.clone(), http.clone()]);
     // A certificate without distribution points of its own: the
@@ -888,7 +888,7 @@ fn an_authoritys_crl_uris_count_for_what_its_ca_issues() {
     // authority's: its certificates get none of its URIs.
     let other = self::root("root");
     let mut store2 = store_of(&[&other]);
-    store2.add_ca_crl_uris(&root.cert, &[http.clone()]);
+    store2.add_ca_crl_uris(&root.cert, std::slice::from_ref(&http));
     assert!(store2.ca_crl_uris(&other.cert).is_empty());
     let stranger = other.leaf(&base("gw-d", 5));
     assert!(matches!(
