@@ -387,11 +387,7 @@ fn remote_auth(
     RemoteAuthCfg::Pubkey {
         cacerts,
         pubkeys,
-        revocation: match c.remote.revocation {
-            config::Revocation::Strict => crate::pki::Revocation::Strict,
-            config::Revocation::IfUri => crate::pki::Revocation::IfUri,
-            config::Revocation::Relaxed => crate::pki::Revocation::Relaxed,
-        },
+        revocation: c.remote.revocation,
         constraints: match &c.remote.auth {
             AuthMethod::Pubkey(constraints) => constraints.clone(),
             AuthMethod::Psk => Vec::new(),

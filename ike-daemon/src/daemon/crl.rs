@@ -501,27 +501,10 @@ mod tests {
         }
 
         fn utc(t: i64) -> Vec<u8> {
-            // YYMMDDHHMMSSZ from Unix seconds (civil from days).
-            let days = t.div_euclid(86_400);
-            let secs = t.rem_euclid(86_400);
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let d = doy - (153 * mp + 2) / 5 + 1;
-            let m = if mp < 10 { mp + 3 } else { mp - 9 };
-            let y = yoe + era * 400 + i64::from(m <= 2);
-            let s = format!(
-                "{:02}{:02}{:02}{:02}{:02}{:02}Z",
-                y % 100,
-                m,
-                d,
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60
-            );
+            // UTCTime YYMMDDHHMMSSZ from "YYYY-MM-DD HH:MM:SS UTC".
+            let text = ike::pki::time_text(t);
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            let s = format!("{}Z", &digits[2..14]);
             tlv(0x17, s.as_bytes())
         }
 

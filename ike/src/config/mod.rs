@@ -423,20 +423,9 @@ impl Place {
     }
 }
 
-/// `remote.revocation`: how certificate revocation is checked (strongSwan's
-/// meaning).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Revocation {
-    /// `strict`: every certificate of the chain must be known not to be
-    /// revoked (a CRL must be at hand).
-    Strict,
-    /// `ifuri`: like strict, but only for certificates that name a CRL
-    /// distribution point.
-    IfUri,
-    /// `relaxed` (default): refused only if a CRL at hand says revoked.
-    #[default]
-    Relaxed,
-}
+/// `remote.revocation`: how certificate revocation is checked, strongSwan's
+/// `strict | ifuri | relaxed` (the certificate checks' own type).
+pub use crate::pki::Revocation;
 
 /// `send_cert`: when we send our certificate and its chain.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

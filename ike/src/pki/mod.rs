@@ -22,7 +22,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
-pub use cert::{CertError, Certificate};
+pub use cert::{CertError, Certificate, date_text, time_text};
 pub use chain::{Revocation, ValidateParams, Validation, validate};
 pub use crl::Crl;
 pub use dn::dn_matches;
