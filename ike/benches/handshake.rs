@@ -268,6 +268,7 @@ impl Pair {
                 cacerts: Vec::new(),
                 pubkeys: Vec::new(),
                 revocation: Revocation::Relaxed,
+                constraints: Vec::new(),
             };
         }
         p.trust = pki.trust.clone();

@@ -394,6 +394,10 @@ fn remote_auth(
         cacerts,
         pubkeys,
         revocation: c.remote.revocation,
+        constraints: match &c.remote.auth {
+            AuthMethod::Pubkey(constraints) => constraints.clone(),
+            AuthMethod::Psk => Vec::new(),
+        },
     }
 }
 
@@ -1043,6 +1047,52 @@ secrets:
         // %any only: the wildcard identity until the address is known.
         assert_eq!(p[1].local_addrs, vec![AddrSpec::Any]);
         assert_eq!(p[1].local_id.data, Vec::<u8>::new());
+    }
+
+    #[test]
+    fn remote_auth_constraints_reach_the_engine() {
+        use config::{SigConstraint, SigHash, SigKey};
+        let with = |auth: &str| {
+            let y = format!(
+                "connections:\n  x:\n    local: {{ auth: psk }}\n    remote: {{ auth: '{auth}' }}\n"
+            );
+            let c = Config::from_yaml_str(&y, "t").unwrap();
+            let p = peers(
+                &c,
+                &Resolved::new(),
+                Ports::default(),
+                &Credentials::default(),
+            )
+            .unwrap();
+            match &p[0].remote_auth {
+                RemoteAuthCfg::Pubkey { constraints, .. } => constraints.clone(),
+                RemoteAuthCfg::Psk => panic!("{auth}: psk"),
+            }
+        };
+        assert_eq!(
+            with("rsa-3072-sha384-ecdsa-sha256"),
+            [
+                SigConstraint {
+                    key: SigKey::Rsa,
+                    hash: Some(SigHash::Sha384),
+                    min_bits: Some(3072),
+                },
+                SigConstraint {
+                    key: SigKey::Ecdsa,
+                    hash: Some(SigHash::Sha256),
+                    min_bits: None,
+                },
+            ]
+        );
+        assert_eq!(
+            with("rsa/pss"),
+            [SigConstraint {
+                key: SigKey::RsaPss,
+                hash: None,
+                min_bits: None,
+            }]
+        );
+        assert_eq!(with("pubkey"), []);
     }
 
     #[test]

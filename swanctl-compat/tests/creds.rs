@@ -158,6 +158,7 @@ fn check_peers(config: &Config, creds: &Credentials, p: &Pki) {
         cacerts,
         pubkeys,
         revocation,
+        constraints,
     } = &gw.remote_auth
     else {
         panic!("{:?}", gw.remote_auth)
@@ -165,6 +166,8 @@ fn check_peers(config: &Config, creds: &Credentials, p: &Pki) {
     assert_eq!(cacerts.len(), 1);
     assert!(pubkeys.is_empty());
     assert_eq!(*revocation, ike::pki::Revocation::IfUri);
+    // remote.auth = pubkey: any key, any scheme.
+    assert!(constraints.is_empty());
     assert_eq!(gw.send_cert, ike::sa::SendCert::Always);
     // Without certs: the certificate in x509/ that names local.id.
     let raw = &peers[1];

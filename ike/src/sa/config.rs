@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::SigConstraint;
 pub use crate::config::{ChildLifetimes, IkeLifetimes, Mode};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
@@ -240,6 +241,10 @@ pub enum RemoteAuthCfg {
         pubkeys: Vec<PublicKey>,
         /// `remote.revocation` (strongSwan's meaning).
         revocation: Revocation,
+        /// `remote.auth`'s signature constraints: the peer's key and the
+        /// scheme of its AUTH signature must satisfy one of them (empty:
+        /// any key, any scheme).
+        constraints: Vec<SigConstraint>,
     },
 }
 
@@ -252,11 +257,13 @@ impl PartialEq for RemoteAuthCfg {
                     cacerts: a,
                     pubkeys: b,
                     revocation: c,
+                    constraints: d,
                 },
                 Self::Pubkey {
                     cacerts: x,
                     pubkeys: y,
                     revocation: z,
+                    constraints: w,
                 },
             ) => {
                 a.len() == x.len()
@@ -264,6 +271,7 @@ impl PartialEq for RemoteAuthCfg {
                     && b.len() == y.len()
                     && b.iter().zip(y).all(|(b, y)| b.spki_der() == y.spki_der())
                     && c == z
+                    && d == w
             }
             _ => false,
         }

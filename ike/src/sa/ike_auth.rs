@@ -376,6 +376,7 @@ impl IkeSa {
             cacerts,
             pubkeys,
             revocation,
+            ..
         } = &self.peer.remote_auth
         else {
             return Err("the connection does not authenticate its peer by signature".into());
@@ -460,6 +461,10 @@ impl IkeSa {
         for key in &keys {
             match pubkey::verify_auth(key, auth, &signed) {
                 Ok(()) => {
+                    if let RemoteAuthCfg::Pubkey { constraints, .. } = &self.peer.remote_auth {
+                        pubkey::check_constraints(constraints, key, auth)
+                            .map_err(|e| format!("'{}' {e}", IdDisplay(id)))?;
+                    }
                     #[cfg(test)]
                     ctx.knobs.seen.push((
                         auth.method,

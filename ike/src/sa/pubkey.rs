@@ -11,6 +11,7 @@
 //! arithmetic and the encodings, and never panics on what the peer sent.
 
 use super::config::{LocalCred, SendCert};
+use crate::config::{SigConstraint, SigHash, SigKey};
 use crate::pki::cert::Certificate;
 use crate::pki::sig::schemes_for_key;
 use crate::pki::{
@@ -259,6 +260,99 @@ pub(crate) fn verify_auth(
         verify_classic(key, auth.method, signed, &auth.data)
             .map_err(|e| format!("{} signature: {e}", auth.method))
     }
+}
+
+/// The scheme of the peer's AUTH: RFC 7427's, or the one a classic
+/// method implies (RSA 1: PKCS#1 v1.5 with SHA-1; ECDSA 9/10/11).
+pub(crate) fn auth_scheme(auth: &Authentication) -> Option<SigScheme> {
+    match auth.method {
+        AuthMethod::DIGITAL_SIGNATURE => decode_signature_auth(&auth.data).ok().map(|(s, _)| s),
+        AuthMethod::RSA_SIG => Some(SigScheme::RsaPkcs1(HashAlg::Sha1)),
+        AuthMethod::ECDSA_SHA256_P256 => Some(SigScheme::Ecdsa(HashAlg::Sha256)),
+        AuthMethod::ECDSA_SHA384_P384 => Some(SigScheme::Ecdsa(HashAlg::Sha384)),
+        AuthMethod::ECDSA_SHA512_P521 => Some(SigScheme::Ecdsa(HashAlg::Sha512)),
+        _ => None,
+    }
+}
+
+/// Whether `key` signing with `scheme` satisfies `c` (strongSwan's
+/// meaning: `rsa` is PKCS#1 v1.5, `rsa/pss` is PSS, `pubkey` any type; a
+/// minimum size is in bits of the key).
+fn satisfies(c: &SigConstraint, key: &PublicKey, scheme: SigScheme) -> bool {
+    let kind = match c.key {
+        SigKey::Any => true,
+        SigKey::Rsa => matches!(scheme, SigScheme::RsaPkcs1(_)),
+        SigKey::RsaPss => matches!(scheme, SigScheme::RsaPss(_)),
+        SigKey::Ecdsa => matches!(scheme, SigScheme::Ecdsa(_)),
+        SigKey::Ed25519 => scheme == SigScheme::Ed25519,
+    };
+    let hash = c.hash.is_none_or(|h| {
+        scheme_hash(scheme)
+            == match h {
+                SigHash::Sha1 => HashAlg::Sha1,
+                SigHash::Sha256 => HashAlg::Sha256,
+                SigHash::Sha384 => HashAlg::Sha384,
+                SigHash::Sha512 => HashAlg::Sha512,
+                SigHash::Identity => HashAlg::Identity,
+            }
+    });
+    kind && hash && c.min_bits.is_none_or(|b| key.bits() >= b)
+}
+
+/// A constraint as swanctl writes it (`rsa-3072-sha384`).
+fn constraint_text(c: &SigConstraint) -> String {
+    let mut s = String::from(match c.key {
+        SigKey::Any => "pubkey",
+        SigKey::Rsa => "rsa",
+        SigKey::RsaPss => "rsa/pss",
+        SigKey::Ecdsa => "ecdsa",
+        SigKey::Ed25519 => "ed25519",
+    });
+    if let Some(b) = c.min_bits {
+        s.push_str(&format!("-{b}"));
+    }
+    if let Some(h) = c.hash {
+        s.push_str(match h {
+            SigHash::Sha1 => "-sha1",
+            SigHash::Sha256 => "-sha256",
+            SigHash::Sha384 => "-sha384",
+            SigHash::Sha512 => "-sha512",
+            SigHash::Identity => "-identity",
+        });
+    }
+    s
+}
+
+/// Whether the peer's AUTH, signed by `key`, satisfies one of
+/// `remote.auth`'s `constraints` (none: anything does); else why not,
+/// as "signed with ..., the connection requires ...".
+pub(crate) fn check_constraints(
+    constraints: &[SigConstraint],
+    key: &PublicKey,
+    auth: &Authentication,
+) -> Result<(), String> {
+    if constraints.is_empty() {
+        return Ok(());
+    }
+    let Some(scheme) = auth_scheme(auth) else {
+        return Err(format!(
+            "signed with {}, which no constraint allows",
+            auth.method
+        ));
+    };
+    if constraints.iter().any(|c| satisfies(c, key, scheme)) {
+        return Ok(());
+    }
+    Err(format!(
+        "signed with {scheme} by a {}-bit {} key, the connection requires {}",
+        key.bits(),
+        key.key_type(),
+        constraints
+            .iter()
+            .map(constraint_text)
+            .collect::<Vec<_>>()
+            .join(" or ")
+    ))
 }
 
 #[cfg(test)]

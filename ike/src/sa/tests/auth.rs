@@ -86,6 +86,7 @@ fn pubkey_remote() -> RemoteAuthCfg {
         cacerts: Vec::new(),
         pubkeys: Vec::new(),
         revocation: Revocation::Relaxed,
+        constraints: Vec::new(),
     }
 }
 
@@ -311,6 +312,7 @@ fn send_cert_always_ifasked_never() {
         cacerts: Vec::new(),
         pubkeys: vec![key],
         revocation: Revocation::Relaxed,
+        constraints: Vec::new(),
     };
     let mut p = Pair::new(c.s);
     p.connect(0, "site-b");
@@ -422,6 +424,7 @@ fn a_revoked_certificate_is_refused_after_the_crl_fetch() {
             cacerts: Vec::new(),
             pubkeys: Vec::new(),
             revocation,
+            constraints: Vec::new(),
         };
         s.trust = [store(&[&root.cert]), store(&[&root.cert])];
         s
@@ -512,6 +515,7 @@ fn the_initiator_waits_for_crls_too_and_times_out_cleanly() {
             cacerts: vec![root.cert.clone()],
             pubkeys: Vec::new(),
             revocation: Revocation::Strict,
+            constraints: Vec::new(),
         };
         s.peers[1][0].remote_auth = pubkey_remote();
         s.trust = [store(&[&root.cert]), store(&[&root.cert])];
@@ -611,6 +615,7 @@ fn certificates_through_a_lossy_network() {
         cacerts: Vec::new(),
         pubkeys: Vec::new(),
         revocation: Revocation::Strict,
+        constraints: Vec::new(),
     };
     s.trust = [store(&[&root.cert]), store(&[&root.cert])];
     let mut p = Pair::new(s);
@@ -637,4 +642,162 @@ fn certificates_through_a_lossy_network() {
     assert_eq!(p.crl_fetches[1].len(), 1);
     assert_eq!(p.b().ep.knobs().seen.len(), 1);
     assert_eq!(p.a().ep.knobs().seen.len(), 1);
+}
+
+fn sc(
+    key: crate::config::SigKey,
+    hash: Option<crate::config::SigHash>,
+    min_bits: Option<u32>,
+) -> crate::config::SigConstraint {
+    crate::config::SigConstraint {
+        key,
+        hash,
+        min_bits,
+    }
+}
+
+/// A pair with certificates of `a` (left, with RSA-PSS if `pss`) and
+/// `b`, in which side `side` requires `constraints` of its peer.
+fn constrained(
+    a: Alg,
+    b: Alg,
+    pss: bool,
+    side: usize,
+    constraints: Vec<crate::config::SigConstraint>,
+) -> Pair {
+    let mut c = cert_setup(Alg::P256, a, b);
+    if let LocalAuthCfg::Pubkey(cred) = &mut c.s.peers[0][0].local_auth {
+        Arc::get_mut(cred).unwrap().rsa_pss = pss;
+    }
+    if let RemoteAuthCfg::Pubkey { constraints: c, .. } = &mut c.s.peers[side][0].remote_auth {
+        *c = constraints;
+    }
+    let mut p = Pair::new(c.s);
+    p.connect(0, "site-b");
+    p
+}
+
+#[test]
+fn remote_auth_constraints_allow_what_they_name() {
+    use crate::config::SigHash::*;
+    use crate::config::SigKey::*;
+    // Left signs RSA 2048 PKCS#1 v1.5 with SHA-256 (RSA-PSS with
+    // SHA-256 if `pss`), a P-256 key ECDSA with SHA-256, Ed25519 itself.
+    let cases = [
+        (Alg::Rsa(0), false, vec![sc(Rsa, Some(Sha256), None)]),
+        (Alg::Rsa(0), false, vec![sc(Rsa, None, Some(2048))]),
+        (Alg::Rsa(0), true, vec![sc(RsaPss, Some(Sha256), None)]),
+        (Alg::Rsa(0), false, vec![sc(Any, Some(Sha256), None)]),
+        (
+            Alg::P256,
+            false,
+            vec![sc(Rsa, Some(Sha384), None), sc(Ecdsa, Some(Sha256), None)],
+        ),
+        (Alg::Ed25519, false, vec![sc(Ed25519, None, None)]),
+        (Alg::Ed25519, false, vec![]),
+    ];
+    for (a, pss, cons) in cases {
+        let mut p = constrained(a, Alg::P256, pss, 1, cons.clone());
+        assert!(
+            established(&mut p),
+            "{a:?} {cons:?}: {:?} {:?}",
+            p.a().events(),
+            p.b().events()
+        );
+    }
+    // The initiator checks the responder's AUTH the same way.
+    let mut p = constrained(
+        Alg::P256,
+        Alg::P384,
+        false,
+        0,
+        vec![sc(Ecdsa, Some(Sha384), None)],
+    );
+    assert!(established(&mut p));
+}
+
+#[test]
+fn remote_auth_constraints_refuse_other_hash_key_type_padding_size() {
+    use crate::config::SigHash::*;
+    use crate::config::SigKey::*;
+    let cases = [
+        // Wrong hash: SHA-256 where SHA-384 is required.
+        (Alg::Rsa(0), false, vec![sc(Rsa, Some(Sha384), None)]),
+        (Alg::P256, false, vec![sc(Ecdsa, Some(Sha384), Some(256))]),
+        (Alg::Rsa(0), false, vec![sc(Any, Some(Sha512), None)]),
+        // Wrong key type.
+        (Alg::P256, false, vec![sc(Rsa, Some(Sha256), None)]),
+        (Alg::Ed25519, false, vec![sc(Any, Some(Sha256), None)]),
+        (Alg::Rsa(0), false, vec![sc(Ed25519, None, None)]),
+        // PKCS#1 v1.5 where PSS is required, and the other way round.
+        (Alg::Rsa(0), false, vec![sc(RsaPss, None, None)]),
+        (Alg::Rsa(0), true, vec![sc(Rsa, None, None)]),
+        // A 2048-bit RSA key where 3072 bits are the minimum.
+        (Alg::Rsa(0), false, vec![sc(Rsa, None, Some(3072))]),
+        (Alg::Rsa(0), false, vec![sc(Rsa, Some(Sha256), Some(3072))]),
+    ];
+    for (a, pss, cons) in cases {
+        let mut p = constrained(a, Alg::P256, pss, 1, cons.clone());
+        assert!(!established(&mut p), "{a:?} {cons:?}");
+        refused(&mut p, true);
+    }
+    // The initiator refuses a responder that signs with SHA-256.
+    let mut p = constrained(
+        Alg::P256,
+        Alg::P256,
+        false,
+        0,
+        vec![sc(Ecdsa, Some(Sha384), None)],
+    );
+    refused(&mut p, false);
+}
+
+#[test]
+fn remote_auth_constraint_refusal_says_why() {
+    use crate::config::SigHash::*;
+    use crate::config::SigKey::*;
+    let key = Key::new(Alg::P256);
+    let cred = cred(&key, Vec::new());
+    let scheme = SigScheme::Ecdsa(HashAlg::Sha256);
+    let auth = crate::sa::pubkey::sign_with(&cred, scheme, b"signed").unwrap();
+    let public = cred.key.public_key();
+    let why = crate::sa::pubkey::check_constraints(
+        &[
+            sc(Rsa, Some(Sha384), None),
+            sc(RsaPss, Some(Sha512), Some(3072)),
+        ],
+        public,
+        &auth,
+    )
+    .unwrap_err();
+    assert_eq!(
+        why,
+        format!(
+            "signed with {scheme} by a 256-bit {} key, the connection requires rsa-sha384 or \
+             rsa/pss-3072-sha512",
+            public.key_type()
+        )
+    );
+    assert!(crate::sa::pubkey::check_constraints(&[], public, &auth).is_ok());
+    assert!(
+        crate::sa::pubkey::check_constraints(&[sc(Ecdsa, Some(Sha256), None)], public, &auth)
+            .is_ok()
+    );
+    // A classic ECDSA method implies its hash.
+    let classic = crate::wire::Authentication {
+        method: AuthMethod::ECDSA_SHA256_P256,
+        data: vec![0; 64],
+    };
+    assert_eq!(
+        crate::sa::pubkey::auth_scheme(&classic),
+        Some(SigScheme::Ecdsa(HashAlg::Sha256))
+    );
+    let rsa = crate::wire::Authentication {
+        method: AuthMethod::RSA_SIG,
+        data: vec![0; 256],
+    };
+    assert_eq!(
+        crate::sa::pubkey::auth_scheme(&rsa),
+        Some(SigScheme::RsaPkcs1(HashAlg::Sha1))
+    );
 }

@@ -508,6 +508,7 @@ fn certificate_chains_cross_a_path_that_drops_ip_fragments() {
             cacerts: Vec::new(),
             pubkeys: Vec::new(),
             revocation: crate::pki::Revocation::Relaxed,
+            constraints: Vec::new(),
         };
         cfg.send_cert = SendCert::Always;
     }
