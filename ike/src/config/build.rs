@@ -265,22 +265,35 @@ fn line_of(p: &Place, or: Loc) -> Loc {
     }
 }
 
-/// `secrets.private` (`rsa`, `ecdsa`, `pkcs8`): `[{ file, secret }]`.
-fn key_secrets(kind: KeyKind, node: &Node, path: &Path, errors: &mut Errors) -> Vec<KeySecret> {
-    let items = match &node.kind {
-        Kind::Seq(items) => items,
-        Kind::Null => return Vec::new(),
+/// The entries of a secrets list (`[{ fields }]`); `None` (an error
+/// recorded) when it is not a list, no entries when it is empty.
+fn secret_items<'a>(
+    node: &'a Node,
+    path: &Path,
+    errors: &mut Errors,
+    fields: &str,
+) -> Option<&'a [Node]> {
+    match &node.kind {
+        Kind::Seq(items) => Some(items),
+        Kind::Null => Some(&[]),
         other => {
             errors.add(
                 node.loc(),
                 path,
                 format!(
-                    "expected a list of {{ file, secret }}, found {}",
+                    "expected a list of {{ {fields} }}, found {}",
                     other.describe()
                 ),
             );
-            return Vec::new();
+            None
         }
+    }
+}
+
+/// `secrets.private` (`rsa`, `ecdsa`, `pkcs8`): `[{ file, secret }]`.
+fn key_secrets(kind: KeyKind, node: &Node, path: &Path, errors: &mut Errors) -> Vec<KeySecret> {
+    let Some(items) = secret_items(node, path, errors, "file, secret") else {
+        return Vec::new();
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -1397,20 +1410,8 @@ fn selectors(
 }
 
 fn ike_secrets(node: &Node, path: &Path, errors: &mut Errors) -> Vec<IkeSecret> {
-    let items = match &node.kind {
-        Kind::Seq(items) => items,
-        Kind::Null => return Vec::new(),
-        other => {
-            errors.add(
-                node.loc(),
-                path,
-                format!(
-                    "expected a list of {{ ids, secret }}, found {}",
-                    other.describe()
-                ),
-            );
-            return Vec::new();
-        }
+    let Some(items) = secret_items(node, path, errors, "ids, secret") else {
+        return Vec::new();
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {

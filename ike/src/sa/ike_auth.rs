@@ -229,13 +229,19 @@ pub(crate) fn add_crls(ctx: &mut Ctx, result: Result<Vec<Vec<u8>>, String>) {
 }
 
 impl IkeSa {
-    /// The octets the peer's AUTH signs (RFC 7296 2.15): its own
-    /// IKE_SA_INIT message, our nonce, and its SK_p over its ID `id`.
-    fn peer_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
-        let (message, nonce, sk_p) = if self.initiator {
-            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
-        } else {
+    /// The octets an AUTH signs (RFC 7296 2.15): the signer's own
+    /// IKE_SA_INIT message, the other side's nonce, and the signer's SK_p
+    /// over the signer's ID `id`.
+    fn auth_octets(
+        keys: &Keys,
+        h: &Handshake,
+        id: &Identification,
+        signer_is_initiator: bool,
+    ) -> Vec<u8> {
+        let (message, nonce, sk_p) = if signer_is_initiator {
             (&h.init.request, &h.init.nonce_r, &keys.sk_pi)
+        } else {
+            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
         };
         signed_octets(
             keys.prf.as_ref(),
@@ -246,20 +252,14 @@ impl IkeSa {
         )
     }
 
+    /// The octets the peer's AUTH signs, with its ID `id`.
+    fn peer_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
+        Self::auth_octets(keys, h, id, !self.initiator)
+    }
+
     /// The octets our AUTH signs, with our ID `id`.
     fn our_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
-        let (message, nonce, sk_p) = if self.initiator {
-            (&h.init.request, &h.init.nonce_r, &keys.sk_pi)
-        } else {
-            (&h.init.response, &h.init.nonce_i, &keys.sk_pr)
-        };
-        signed_octets(
-            keys.prf.as_ref(),
-            message,
-            nonce,
-            sk_p.as_bytes(),
-            &id.to_body(),
-        )
+        Self::auth_octets(keys, h, id, self.initiator)
     }
 
     /// Whether the peer's AUTH proves `psk` for its identity `id` (RFC
