@@ -127,19 +127,29 @@ pub fn prefix_len(start: IpAddr, end: IpAddr) -> Option<u32> {
 }
 
 /// `[proto]`, `[proto/port]`, `[proto/start-end]` or `[proto/OPAQUE]`;
-/// nothing for any protocol and any port.
+/// nothing for any protocol and any port. ICMP and ICMPv6 "ports" are
+/// written as strongSwan writes them: `type` or `type(code)`.
 pub fn write_proto_ports(f: &mut dyn fmt::Write, proto: u8, start: u16, end: u16) -> fmt::Result {
     let any_port = (start, end) == (0, u16::MAX);
     if proto == 0 && any_port {
         return Ok(());
     }
+    let port = |f: &mut dyn fmt::Write, p: u16| match (proto, p >> 8, p & 0xff) {
+        (1 | 58, t, 0) => write!(f, "{t}"),
+        (1 | 58, t, c) => write!(f, "{t}({c})"),
+        _ => write!(f, "{p}"),
+    };
     write!(f, "[{proto}")?;
     if (start, end) == (u16::MAX, 0) {
         f.write_str("/OPAQUE")?;
     } else if start == end {
-        write!(f, "/{start}")?;
+        f.write_str("/")?;
+        port(f, start)?;
     } else if !any_port {
-        write!(f, "/{start}-{end}")?;
+        f.write_str("/")?;
+        port(f, start)?;
+        f.write_str("-")?;
+        port(f, end)?;
     }
     f.write_str("]")
 }

@@ -1132,4 +1132,20 @@ secrets:
             vec![("site-b".to_string(), vec!["lan".to_string()])]
         );
     }
+
+    #[test]
+    fn icmp_and_service_selectors_reach_the_ts_payload_as_rfc_7296() {
+        let names = config::NetNames::default().with_services("ssh 22/tcp\n", "services");
+        // (protocol, start port, end port) of the selector sent; the TS
+        // payload carries them verbatim (wire::ts tests the octets).
+        let wire = |s: &str| match ts_cfg(&config::TrafficSelector::parse_with(s, &names).unwrap())
+        {
+            TsCfg::Selector(TrafficSelector::Ipv4(r)) => (r.ip_protocol, r.start_port, r.end_port),
+            other => panic!("{s}: {other:?}"),
+        };
+        // Type in the high octet of the port fields, code in the low one.
+        assert_eq!(wire("10.1.0.0/24[icmp/769]"), (1, 0x0301, 0x0301));
+        assert_eq!(wire("10.1.0.0/24[icmp/8]"), (1, 0x0800, 0x0800));
+        assert_eq!(wire("10.1.0.0/24[tcp/ssh]"), (6, 22, 22));
+    }
 }

@@ -55,6 +55,7 @@
 
 mod convert;
 pub mod creds;
+pub mod netdb;
 mod parse;
 mod resolve;
 mod yaml_out;
@@ -62,7 +63,7 @@ mod yaml_out;
 use std::path::Path;
 
 use ike::config::tree::Node;
-use ike::config::{Config, ConfigError, ConfigIssue};
+use ike::config::{Config, ConfigError, ConfigIssue, NetNames};
 
 use parse::{Disk, Files, NoFiles, Problem};
 
@@ -95,25 +96,37 @@ pub struct Tree {
     pub files: Vec<String>,
 }
 
-/// Reads the swanctl.conf at `path` and the files it includes.
+/// Reads the swanctl.conf at `path` and the files it includes; traffic
+/// selectors may use the host's service and protocol names
+/// ([`netdb::system`]).
 pub fn load(path: impl AsRef<Path>) -> Result<Config, Error> {
-    load_both(path.as_ref()).map(|(c, _)| c)
+    load_with(path, &netdb::system())
+}
+
+/// Like [`load`], with the service and protocol names of `names`.
+pub fn load_with(path: impl AsRef<Path>, names: &NetNames) -> Result<Config, Error> {
+    load_both(path.as_ref(), names).map(|(c, _)| c)
 }
 
 /// Parses swanctl.conf text; `file_name` is used in messages. No file is
 /// read: an `include` is an error (use [`load`]).
 pub fn parse_str(text: &str, file_name: &str) -> Result<Config, Error> {
-    run(text, file_name, &NoFiles).map(|(c, _)| c)
+    parse_str_with(text, file_name, &NetNames::default())
+}
+
+/// Like [`parse_str`], with the service and protocol names of `names`.
+pub fn parse_str_with(text: &str, file_name: &str, names: &NetNames) -> Result<Config, Error> {
+    run(text, file_name, &NoFiles, names).map(|(c, _)| c)
 }
 
 /// Like [`load`], but returns the validated tree (for [`to_yaml`]).
 pub fn load_tree(path: impl AsRef<Path>) -> Result<Tree, Error> {
-    load_both(path.as_ref()).map(|(_, t)| t)
+    load_both(path.as_ref(), &netdb::system()).map(|(_, t)| t)
 }
 
 /// Like [`parse_str`], but returns the validated tree (for [`to_yaml`]).
 pub fn parse_tree_str(text: &str, file_name: &str) -> Result<Tree, Error> {
-    run(text, file_name, &NoFiles).map(|(_, t)| t)
+    run(text, file_name, &NoFiles, &NetNames::default()).map(|(_, t)| t)
 }
 
 /// The configuration as iked YAML: what `ikectl convert FILE` prints.
@@ -131,7 +144,7 @@ pub fn convert_file(path: impl AsRef<Path>) -> Result<String, Error> {
     load_tree(path).map(|t| to_yaml(&t))
 }
 
-fn load_both(path: &Path) -> Result<(Config, Tree), Error> {
+fn load_both(path: &Path, names: &NetNames) -> Result<(Config, Tree), Error> {
     let name = path.to_string_lossy().into_owned();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error(ConfigError {
@@ -145,14 +158,19 @@ fn load_both(path: &Path) -> Result<(Config, Tree), Error> {
     })?;
     let parsed = parse::parse(&text, &name, &Disk);
     drop(text);
-    finish(parsed)
+    finish(parsed, names)
 }
 
-fn run(text: &str, name: &str, files: &dyn Files) -> Result<(Config, Tree), Error> {
-    finish(parse::parse(text, name, files))
+fn run(
+    text: &str,
+    name: &str,
+    files: &dyn Files,
+    names: &NetNames,
+) -> Result<(Config, Tree), Error> {
+    finish(parse::parse(text, name, files), names)
 }
 
-fn finish(parsed: parse::Parsed) -> Result<(Config, Tree), Error> {
+fn finish(parsed: parse::Parsed, names: &NetNames) -> Result<(Config, Tree), Error> {
     if !parsed.problems.is_empty() {
         // The settings are incomplete: report only why.
         return Err(issues(parsed.problems, Vec::new(), &parsed.files, &[]));
@@ -166,7 +184,7 @@ fn finish(parsed: parse::Parsed) -> Result<(Config, Tree), Error> {
     drop(root);
     let converted = convert::convert(&resolved, &templates, &mut problems);
     drop(resolved);
-    match Config::from_tree(&converted.root, &files) {
+    match Config::from_tree_with(&converted.root, &files, names) {
         Ok(mut config) if problems.is_empty() => Ok((
             {
                 // Credential problems found later name swanctl's keys.

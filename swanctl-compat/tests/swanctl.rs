@@ -684,3 +684,51 @@ fn liveness_and_action_keys_in_swanctl_conf() {
         )
     );
 }
+
+#[test]
+fn selectors_read_service_and_protocol_names_from_the_hosts_files() {
+    let dir = std::env::temp_dir().join(format!("iked-netdb-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::write(dir.join("services"), "ssh\t22/tcp\ndomain\t53/udp\n").unwrap();
+    std::fs::write(dir.join("protocols"), "vrrp\t112\tVRRP\n").unwrap();
+    let conf = "connections {\n c {\n  local { auth = psk }\n  remote { auth = psk }\n  children {\n   x {\n    local_ts = 10.1.0.0/24[tcp/ssh], 10.1.0.0/24[VRRP]\n    remote_ts = 10.2.0.0/24[udp/domain], 10.2.0.0/24[icmp/2048]\n   }\n  }\n }\n}\ninclude conf.d/*.conf\n";
+    std::fs::write(dir.join("swanctl.conf"), conf).unwrap();
+    std::fs::write(
+        dir.join("conf.d/b.conf"),
+        "connections {\n d {\n  local { auth = psk }\n  remote { auth = psk }\n  children {\n   y {\n    local_ts = 10.1.0.0/24[tcp/nosuch]\n   }\n  }\n }\n}\n",
+    )
+    .unwrap();
+    let names = swanctl_compat::netdb::from_files(&dir.join("services"), &dir.join("protocols"));
+    let e = swanctl_compat::load_with(dir.join("swanctl.conf"), &names).unwrap_err();
+    let lines: Vec<String> = e.issues().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "{}:7: connections.d.children.y.local_ts: bad traffic selector \
+             \"10.1.0.0/24[tcp/nosuch]\": bad port \"nosuch\" (a number 0-65535, a range a-b, \
+             a service in {}, any or opaque)",
+            dir.join("conf.d/b.conf").display(),
+            dir.join("services").display()
+        )]
+    );
+    std::fs::remove_file(dir.join("conf.d/b.conf")).unwrap();
+    let c = swanctl_compat::load_with(dir.join("swanctl.conf"), &names)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let x = &c.connections()[0].children[0];
+    let got: Vec<(u8, u16, u16)> = x
+        .local_ts
+        .iter()
+        .chain(&x.remote_ts)
+        .map(|t| (t.protocol, t.ports.start, t.ports.end))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (6, 22, 22),
+            (112, 0, 65535),
+            (17, 53, 53),
+            (1, 0x0800, 0x0800)
+        ]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -142,7 +142,12 @@ pub fn load_config_as(path: &Path, format: Option<ConfigFormat>) -> Result<Confi
         ConfigFormat::Yaml => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-            Config::from_yaml_str(&text, &path.display().to_string()).map_err(|e| e.to_string())
+            Config::from_yaml_str_with(
+                &text,
+                &path.display().to_string(),
+                &swanctl_compat::netdb::system(),
+            )
+            .map_err(|e| e.to_string())
         }
         // Reads the file with the ones it includes.
         ConfigFormat::Swanctl => swanctl_compat::load(path).map_err(|e| e.to_string()),

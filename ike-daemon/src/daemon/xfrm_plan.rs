@@ -268,7 +268,9 @@ fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selecto
         } else {
             PortMatch::ANY
         };
-        let c = if t0 == t1 && c0 == c1 {
+        // Code 0 is any code, as charon installs it: strongSwan writes
+        // `[icmp/3]` for type 3 code 0 and means every code of type 3.
+        let c = if t0 == t1 && c0 == c1 && c0 != 0 {
             PortMatch::exact(c0)
         } else {
             PortMatch::ANY

@@ -12,15 +12,15 @@ use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
     Address, AuthMethod, Authority, Child, ChildLifetimes, CloseAction, Config, ConfigError,
     ConfigIssue, Connection, CredFile, DpdAction, Identity, IkeLifetimes, IkeSecret, KeyKind,
-    KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, Settings, SigConstraint,
-    SigHash, SigKey, StartAction, TrafficSelector,
+    KeySecret, LocalAuth, Mode, NetNames, Place, RemoteAuth, Revocation, SendCert, Settings,
+    SigConstraint, SigHash, SigKey, StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
 use crate::sa::{Fragmentation, MIN_FRAGMENT_SIZE};
 use crate::wire::codes::{ProtocolId, TransformType};
 use crate::wire::sa::Proposal;
 
-pub(super) fn build(text: &str, file: &str) -> Result<Config, ConfigError> {
+pub(super) fn build(text: &str, file: &str, names: &NetNames) -> Result<Config, ConfigError> {
     let root = match yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
@@ -34,14 +34,18 @@ pub(super) fn build(text: &str, file: &str) -> Result<Config, ConfigError> {
             });
         }
     };
-    build_tree(&root, &[file])
+    build_tree(&root, &[file], names)
 }
 
 /// Walks a located tree (from YAML or another front end); `files[i]` names
 /// [`FileId`](super::tree::FileId)`(i)` in messages.
-pub(super) fn build_tree<S: AsRef<str>>(root: &Node, files: &[S]) -> Result<Config, ConfigError> {
+pub(super) fn build_tree<S: AsRef<str>>(
+    root: &Node,
+    files: &[S],
+    names: &NetNames,
+) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
-    let mut config = config(root, &mut errors);
+    let mut config = config(root, names, &mut errors);
     if errors.0.is_empty() {
         config.compact();
         // Places were recorded with the file's index (`place`).
@@ -76,7 +80,7 @@ fn not_yet(what: &str) -> Option<String> {
     Some(format!("{what} is not supported yet"))
 }
 
-fn config(root: &Node, errors: &mut Errors) -> Config {
+fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
     let mut config = Config::default();
     let Some(mut f) = Fields::new(root, Path::default(), errors) else {
         return config;
@@ -86,7 +90,7 @@ fn config(root: &Node, errors: &mut Errors) -> Config {
         if let Some(entries) = map_entries(node, &path, "connection name", errors) {
             for (name, key, value) in entries {
                 let p = path.join(name);
-                if let Some(c) = connection(name, key.loc(), value, &p, errors) {
+                if let Some(c) = connection(name, key.loc(), value, &p, names, errors) {
                     config.connections.push(c);
                 }
             }
@@ -417,6 +421,7 @@ fn connection(
     line: Loc,
     node: &Node,
     path: &Path,
+    names: &NetNames,
     errors: &mut Errors,
 ) -> Option<Connection> {
     let before = errors.0.len();
@@ -467,7 +472,7 @@ fn connection(
         let cpath = path.join("children");
         if let Some(entries) = map_entries(node, &cpath, "child name", errors) {
             for (cname, key, value) in entries {
-                if let Some(c) = child(cname, key.loc(), value, &cpath.join(cname), errors) {
+                if let Some(c) = child(cname, key.loc(), value, &cpath.join(cname), names, errors) {
                     children.push(c);
                 }
             }
@@ -1218,11 +1223,18 @@ const CHILD_LATER: &[&str] = &[
     "copy_dscp",
 ];
 
-fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
+fn child(
+    name: &str,
+    line: Loc,
+    node: &Node,
+    path: &Path,
+    names: &NetNames,
+    errors: &mut Errors,
+) -> Option<ChildAt> {
     let before = errors.0.len();
     let mut f = Fields::new(node, path.clone(), errors)?;
-    let local_ts = selectors(f.take("local_ts"), &path.join("local_ts"), errors);
-    let remote_ts = selectors(f.take("remote_ts"), &path.join("remote_ts"), errors);
+    let local_ts = selectors(f.take("local_ts"), &path.join("local_ts"), names, errors);
+    let remote_ts = selectors(f.take("remote_ts"), &path.join("remote_ts"), names, errors);
     let esp_proposals = proposals(
         f.take("esp_proposals"),
         ProtocolId::ESP,
@@ -1383,6 +1395,7 @@ fn choice<T: Copy + Default>(
 fn selectors(
     value: Option<(&Node, Loc)>,
     path: &Path,
+    names: &NetNames,
     errors: &mut Errors,
 ) -> Vec<TrafficSelector> {
     let Some((node, key_line)) = value else {
@@ -1401,7 +1414,7 @@ fn selectors(
     }
     let mut out = Vec::new();
     for (item, line, p) in items {
-        match TrafficSelector::parse(&item) {
+        match TrafficSelector::parse_with(&item, names) {
             Ok(t) => out.push(t),
             Err(e) => errors.add(line, &p, format!("bad traffic selector {e}")),
         }

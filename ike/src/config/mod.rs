@@ -47,7 +47,7 @@ use crate::wire::sa::Proposal;
 
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
-pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
+pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
 /// (read by the `swanctl-compat` crate).
@@ -655,8 +655,20 @@ impl IkeSecret {
 impl Config {
     /// Parses and validates a configuration. `file_name` is only used in
     /// messages. Every problem found is in the error, not just the first.
+    /// Service names in traffic selectors are not resolved (use
+    /// [`Config::from_yaml_str_with`]).
     pub fn from_yaml_str(text: &str, file_name: &str) -> Result<Config, ConfigError> {
-        build::build(text, file_name)
+        build::build(text, file_name, &NetNames::default())
+    }
+
+    /// Like [`Config::from_yaml_str`], with the host's service and
+    /// protocol names for traffic selectors (`[tcp/ssh]`).
+    pub fn from_yaml_str_with(
+        text: &str,
+        file_name: &str,
+        names: &NetNames,
+    ) -> Result<Config, ConfigError> {
+        build::build(text, file_name, names)
     }
 
     /// Validates a located tree from another front end (swanctl.conf, read
@@ -665,7 +677,17 @@ impl Config {
     /// messages. Every problem found is in the error, sorted by file
     /// (`FileId` order), then line.
     pub fn from_tree<S: AsRef<str>>(root: &tree::Node, files: &[S]) -> Result<Config, ConfigError> {
-        build::build_tree(root, files)
+        build::build_tree(root, files, &NetNames::default())
+    }
+
+    /// Like [`Config::from_tree`], with the host's service and protocol
+    /// names for traffic selectors.
+    pub fn from_tree_with<S: AsRef<str>>(
+        root: &tree::Node,
+        files: &[S],
+        names: &NetNames,
+    ) -> Result<Config, ConfigError> {
+        build::build_tree(root, files, names)
     }
 
     /// Gives back the room the lists grew while they were built: a list

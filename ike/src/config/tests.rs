@@ -1453,3 +1453,48 @@ fn liveness_and_action_keys() {
         ],
     );
 }
+
+#[test]
+fn selectors_use_the_hosts_service_names_and_name_the_unknown_one() {
+    let names = NetNames::default().with_services("ssh 22/tcp\ndomain 53/udp\n", "/etc/services");
+    let text = "\
+connections:
+  a:
+    local: { auth: psk }
+    remote: { auth: psk }
+    children:
+      x:
+        local_ts: ['10.1.0.0/24[tcp/ssh]', '10.1.0.0/24[icmp/8]']
+        remote_ts: ['10.2.0.0/24[udp/domain]']
+";
+    let c = Config::from_yaml_str_with(text, FILE, &names).unwrap_or_else(|e| panic!("{e}"));
+    let x = &c.connections()[0].children[0];
+    assert_eq!(
+        (x.local_ts[0].protocol, x.local_ts[0].ports),
+        (6, PortRange { start: 22, end: 22 })
+    );
+    assert_eq!(
+        (x.local_ts[1].protocol, x.local_ts[1].ports),
+        (
+            1,
+            PortRange {
+                start: 0x0800,
+                end: 0x0800
+            }
+        )
+    );
+    assert_eq!(x.remote_ts[0].ports, PortRange { start: 53, end: 53 });
+    // An unknown name: file, line and the selector.
+    let bad = text.replace("udp/domain", "udp/nosuch");
+    let e = Config::from_yaml_str_with(&bad, FILE, &names).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{FILE}:8: connections.a.children.x.remote_ts[0]: bad traffic selector \
+             \"10.2.0.0/24[udp/nosuch]\": bad port \"nosuch\" (a number 0-65535, a range a-b, \
+             a service in /etc/services, any or opaque)"
+        )
+    );
+    // Without the table (Config::from_yaml_str) a name is refused.
+    assert!(Config::from_yaml_str(text, FILE).is_err());
+}

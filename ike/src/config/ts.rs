@@ -75,11 +75,20 @@ impl TrafficSelector {
         }
     }
 
-    /// Parses swanctl's syntax: `CIDR`, `a-b`, a single address or
-    /// `dynamic`, optionally followed by `[proto]`, `[proto/port]` or
-    /// `[proto/from-to]`; proto is a name (tcp, udp, icmp, ...), a number
-    /// or `%any`; port is a number, `%any` or `opaque`.
+    /// Parses swanctl's syntax with the built-in protocol names and no
+    /// service names ([`TrafficSelector::parse_with`]).
     pub fn parse(s: &str) -> Result<TrafficSelector, String> {
+        Self::parse_with(s, &NetNames::default())
+    }
+
+    /// Parses swanctl's syntax as strongSwan's `parse_ts` does: `CIDR`,
+    /// `a-b`, a single address or `dynamic`, optionally followed by
+    /// `[proto]`, `[proto/port]` or `[proto/from-to]`. proto is a name
+    /// from `names` (then a built-in one: tcp, udp, icmp, ...), a number
+    /// (C syntax: `0x11` is 17) or `any`; port is a service name from
+    /// `names`, a number, `any` or `opaque`. For ICMP and ICMPv6 a port
+    /// below 256 is a message type (code 0) and the rest type << 8 | code.
+    pub fn parse_with(s: &str, names: &NetNames) -> Result<TrafficSelector, String> {
         let s = s.trim();
         let (addr, selector) = match s.find('[') {
             Some(i) => {
@@ -100,7 +109,7 @@ impl TrafficSelector {
         };
         let (protocol, ports) = match selector {
             None => (0, PortRange::ANY),
-            Some(sel) => parse_proto_port(sel).map_err(|e| format!("\"{s}\": {e}"))?,
+            Some(sel) => parse_proto_port(sel, names).map_err(|e| format!("\"{s}\": {e}"))?,
         };
         Ok(TrafficSelector {
             addresses,
@@ -108,6 +117,122 @@ impl TrafficSelector {
             ports,
         })
     }
+}
+
+/// The host's service and protocol names, as strongSwan looks them up
+/// with getservbyname(3) and getprotobyname(3) in a traffic selector:
+/// `/etc/services` and `/etc/protocols`. The library reads no files: the
+/// daemon (and `swanctl-compat`) read them and pass their text here.
+/// Without a protocols file, the built-in names (tcp, udp, icmp,
+/// ipv6-icmp, ...) still work.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetNames {
+    /// Each name and alias with its port, in file order (the first wins,
+    /// as getservbyname(name, NULL) returns the first entry of any
+    /// protocol).
+    services: Vec<(String, u16)>,
+    /// Each protocol name and alias with its number, in file order.
+    protocols: Vec<(String, u8)>,
+    /// Where the services came from, for messages.
+    services_source: String,
+}
+
+impl NetNames {
+    /// Adds the services of `text` in `/etc/services` syntax (`name
+    /// port/proto aliases... # comment`), read from `source` (named in
+    /// messages). Lines that are not entries are skipped, as the C
+    /// library skips them.
+    pub fn with_services(mut self, text: &str, source: &str) -> NetNames {
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(port)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Some(port) = port
+                .split_once('/')
+                .and_then(|(n, _)| n.parse::<u16>().ok())
+            else {
+                continue;
+            };
+            for n in core::iter::once(name).chain(words) {
+                self.services.push((n.to_owned(), port));
+            }
+        }
+        self.services_source = source.to_owned();
+        self
+    }
+
+    /// Adds the protocols of `text` in `/etc/protocols` syntax (`name
+    /// number aliases... # comment`).
+    pub fn with_protocols(mut self, text: &str) -> NetNames {
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(number)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(number) = number.parse::<u8>() else {
+                continue;
+            };
+            for n in core::iter::once(name).chain(words) {
+                self.protocols.push((n.to_owned(), number));
+            }
+        }
+        self
+    }
+
+    /// The port of service `name` (a name or an alias, case-sensitive
+    /// as getservbyname's).
+    pub fn service(&self, name: &str) -> Option<u16> {
+        self.services
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+    }
+
+    /// The number of protocol `name`: from the protocols file
+    /// (case-sensitive), else a built-in name (any case).
+    pub fn protocol(&self, name: &str) -> Option<u8> {
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+            .or_else(|| {
+                PROTOCOLS
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, p)| *p)
+            })
+    }
+}
+
+/// C's `strtol(s, &end, 0)`: optional sign, `0x` hex, leading-`0` octal
+/// or decimal. The value (0 without digits, saturated on overflow) and
+/// the rest after the digits (all of `s` without digits).
+fn strtol(s: &str) -> (i64, &str) {
+    let t = s.trim_start();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (radix, digits) = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) if h.starts_with(|c: char| c.is_ascii_hexdigit()) => (16, h),
+        _ if t.starts_with('0') => (8, t),
+        _ => (10, t),
+    };
+    let n = digits
+        .find(|c: char| !c.is_digit(radix))
+        .unwrap_or(digits.len());
+    let (number, rest) = digits.split_at(n);
+    if number.is_empty() {
+        return (0, s);
+    }
+    let v = number.chars().fold(0i64, |v, c| {
+        let d = i64::from(c.to_digit(radix).unwrap_or(0));
+        v.saturating_mul(i64::from(radix)).saturating_add(d)
+    });
+    (if neg { -v } else { v }, rest)
 }
 
 impl fmt::Display for TrafficSelector {
@@ -138,22 +263,23 @@ const PROTOCOLS: &[(&str, u8)] = &[
     ("udplite", 136),
 ];
 
-fn parse_proto_port(sel: &str) -> Result<(u8, PortRange), String> {
+fn parse_proto_port(sel: &str, names: &NetNames) -> Result<(u8, PortRange), String> {
     let (proto, port) = match sel.split_once('/') {
-        Some((p, q)) => (p.trim(), Some(q.trim())),
-        None => (sel.trim(), None),
+        Some((p, q)) => (p.trim(), q.trim()),
+        None => (sel.trim(), ""),
     };
-    let protocol = if proto.is_empty() || proto == "%any" {
+    let protocol = if proto.is_empty() || proto == "any" || proto == "%any" {
         0
-    } else if let Some((_, n)) = PROTOCOLS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(proto))
-    {
-        *n
+    } else if let Some(n) = names.protocol(proto) {
+        n
     } else {
-        proto.parse::<u8>().map_err(|_| {
+        match strtol(proto) {
+            (n, "") => u8::try_from(n).ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
             format!(
-                "unknown protocol \"{proto}\" (a number 0-255, %any, or one of: {})",
+                "unknown protocol \"{proto}\" (a number 0-255, any, a name in /etc/protocols or one of: {})",
                 PROTOCOLS
                     .iter()
                     .map(|(n, _)| *n)
@@ -164,42 +290,49 @@ fn parse_proto_port(sel: &str) -> Result<(u8, PortRange), String> {
     };
     let icmp = protocol == 1 || protocol == 58;
     let ports = match port {
-        None | Some("") | Some("%any") => PortRange::ANY,
-        Some("opaque") => PortRange::OPAQUE,
-        Some(p) => {
-            let num = |x: &str| {
-                x.trim().parse::<u16>().map_err(|_| {
-                    format!("bad port \"{x}\" (a number 0-65535, a range a-b, %any or opaque; service names are not resolved)")
-                })
+        "" | "any" | "%any" => PortRange::ANY,
+        "opaque" => PortRange::OPAQUE,
+        p => {
+            let (a, b) = match names.service(p) {
+                Some(n) => (n, n),
+                None => port_numbers(p).ok_or_else(|| {
+                    let source = match names.services_source.as_str() {
+                        "" => String::new(),
+                        s => format!(", a service in {s}"),
+                    };
+                    format!(
+                        "bad port \"{p}\" (a number 0-65535, a range a-b{source}, any or opaque)"
+                    )
+                })?,
             };
-            let (a, b) = match p.split_once('-') {
-                Some((a, b)) => (num(a)?, num(b)?),
-                None => {
-                    let n = num(p)?;
-                    (n, n)
-                }
-            };
+            // strongSwan's traffic_selector create(): an ICMP "port"
+            // below 256 is a type, with code 0.
+            let icmp_shift = |x: u16| if icmp && x < 256 { x << 8 } else { x };
+            let (a, b) = (icmp_shift(a), icmp_shift(b));
             if a > b {
-                return Err(format!("port range {a}-{b} is reversed"));
+                return Err(format!("port range \"{p}\" is reversed"));
             }
-            if icmp {
-                // A single ICMP type means any code of it.
-                if a > 255 || b > 255 {
-                    return Err(format!("ICMP type {p} is more than 255"));
-                }
-                PortRange {
-                    start: a << 8,
-                    end: (b << 8) | 0xff,
-                }
-            } else {
-                PortRange { start: a, end: b }
-            }
+            PortRange { start: a, end: b }
         }
     };
     if protocol == 0 && ports != PortRange::ANY {
         return Err("a port needs a protocol".into());
     }
     Ok((protocol, ports))
+}
+
+/// `from` or `from-to`, numbers in C syntax, as strongSwan's `parse_ts`.
+fn port_numbers(p: &str) -> Option<(u16, u16)> {
+    let (a, rest) = strtol(p);
+    let a = u16::try_from(a).ok()?;
+    let (b, rest) = match rest.strip_prefix('-') {
+        Some(r) => {
+            let (b, rest) = strtol(r);
+            (u16::try_from(b).ok()?, rest)
+        }
+        None => (a, rest),
+    };
+    rest.is_empty().then_some((a, b))
 }
 
 /// A CIDR block, an `a-b` range or a single address, as start and end.
@@ -453,18 +586,102 @@ mod tests {
         );
         let t = ts("10.0.0.0/8[47]");
         assert_eq!(t.protocol, 47);
-        let t = ts("10.0.0.0/8[icmp/8]");
-        assert_eq!(
-            t.ports,
-            PortRange {
-                start: 0x0800,
-                end: 0x08ff
-            }
-        );
         let t = ts("10.0.0.0/8[udp/opaque]");
         assert_eq!(t.ports, PortRange::OPAQUE);
         let t = ts("10.0.0.0/8[%any]");
         assert_eq!((t.protocol, t.ports), (0, PortRange::ANY));
+    }
+
+    const SERVICES: &str = "# comment\n\
+        ssh\t\t22/tcp\t\t\t# SSH\n\
+        domain\t\t53/tcp\n\
+        domain\t\t53/udp\n\
+        http\t\t80/tcp\t\twww\n\
+        bootps\t\t67/udp\n\
+        broken\t\tx/tcp\n\
+        lonely\n";
+    const PROTOCOLS_FILE: &str =
+        "ip\t0\tIP\ntcp\t6\tTCP\t# tcp\nipv6-icmp\t58\tIPv6-ICMP\nvrrp\t112\tVRRP\n";
+
+    fn names() -> NetNames {
+        NetNames::default()
+            .with_services(SERVICES, "/etc/services")
+            .with_protocols(PROTOCOLS_FILE)
+    }
+
+    fn with(s: &str) -> Result<(u8, u16, u16), String> {
+        TrafficSelector::parse_with(s, &names()).map(|t| (t.protocol, t.ports.start, t.ports.end))
+    }
+
+    #[test]
+    fn service_names_as_getservbyname() {
+        assert_eq!(with("10.0.0.0/8[tcp/ssh]"), Ok((6, 22, 22)));
+        assert_eq!(with("dynamic[udp/domain]"), Ok((17, 53, 53)));
+        // An alias; and any protocol's entry, as getservbyname(name, NULL).
+        assert_eq!(with("10.0.0.0/8[tcp/www]"), Ok((6, 80, 80)));
+        assert_eq!(with("10.0.0.0/8[tcp/bootps]"), Ok((6, 67, 67)));
+        // Case-sensitive, as the C library's lookup.
+        let e = with("10.0.0.0/8[tcp/SSH]").unwrap_err();
+        assert!(
+            e.contains("bad port \"SSH\"") && e.contains("a service in /etc/services"),
+            "{e}"
+        );
+        // Malformed lines are skipped.
+        assert!(with("10.0.0.0/8[tcp/broken]").is_err());
+        assert!(with("10.0.0.0/8[tcp/lonely]").is_err());
+        // Without a services table a name is not a port.
+        let e = TrafficSelector::parse("10.0.0.0/8[tcp/ssh]").unwrap_err();
+        assert!(e.contains("bad port \"ssh\""), "{e}");
+        assert!(!e.contains("services"), "{e}");
+    }
+
+    #[test]
+    fn protocol_names_and_numbers_as_strongswan() {
+        assert_eq!(with("10.0.0.0/8[vrrp]"), Ok((112, 0, 65535)));
+        assert_eq!(with("10.0.0.0/8[VRRP]"), Ok((112, 0, 65535)));
+        assert_eq!(with("10.0.0.0/8[IPv6-ICMP]"), Ok((58, 0, 65535)));
+        // The built-in names stay when the file lacks them.
+        assert_eq!(with("10.0.0.0/8[udp/53]"), Ok((17, 53, 53)));
+        assert!(TrafficSelector::parse("10.0.0.0/8[vrrp]").is_err());
+        // strtol(3) numbers: hex and octal.
+        assert_eq!(with("10.0.0.0/8[0x11/0x35]"), Ok((17, 53, 53)));
+        assert_eq!(with("10.0.0.0/8[6/010]"), Ok((6, 8, 8)));
+        assert_eq!(with("10.0.0.0/8[any]"), Ok((0, 0, 65535)));
+        assert_eq!(with("10.0.0.0/8[tcp/any]"), Ok((6, 0, 65535)));
+        assert_eq!(with("10.0.0.0/8[tcp/1024-0xffff]"), Ok((6, 1024, 65535)));
+    }
+
+    #[test]
+    fn icmp_type_and_code_as_strongswan() {
+        // Below 256: the type, code 0; else type << 8 | code.
+        assert_eq!(with("10.0.0.0/8[icmp/8]"), Ok((1, 0x0800, 0x0800)));
+        assert_eq!(with("10.0.0.0/8[icmp/2048]"), Ok((1, 0x0800, 0x0800)));
+        assert_eq!(with("10.0.0.0/8[icmp/769]"), Ok((1, 0x0301, 0x0301)));
+        assert_eq!(with("10.0.0.0/8[icmp/3-4]"), Ok((1, 0x0300, 0x0400)));
+        assert_eq!(with("10.0.0.0/8[icmp/768-1023]"), Ok((1, 0x0300, 0x03ff)));
+        assert_eq!(
+            with("2001:db8::/32[ipv6-icmp/128]"),
+            Ok((58, 0x8000, 0x8000))
+        );
+        assert_eq!(with("2001:db8::/32[58/34560]"), Ok((58, 0x8700, 0x8700)));
+        assert_eq!(with("10.0.0.0/8[icmp]"), Ok((1, 0, 65535)));
+        assert_eq!(with("10.0.0.0/8[icmp/opaque]"), Ok((1, 65535, 0)));
+        // Not for other protocols.
+        assert_eq!(with("10.0.0.0/8[udp/8]"), Ok((17, 8, 8)));
+        assert!(with("10.0.0.0/8[icmp/255-256]").is_err());
+    }
+
+    #[test]
+    fn strtol_is_c_s() {
+        assert_eq!(strtol("12x"), (12, "x"));
+        assert_eq!(strtol("0x1f-"), (31, "-"));
+        assert_eq!(strtol("017"), (15, ""));
+        assert_eq!(strtol("09"), (0, "9"));
+        assert_eq!(strtol("0x"), (0, "x"));
+        assert_eq!(strtol("-3"), (-3, ""));
+        assert_eq!(strtol("x"), (0, "x"));
+        assert_eq!(strtol(""), (0, ""));
+        assert_eq!(strtol("99999999999999999999999"), (i64::MAX, ""));
     }
 
     #[test]
@@ -480,7 +697,12 @@ mod tests {
             "10.0.0.0/8[tcp/2000-1000]",
             "10.0.0.0/8[tcp/70000]",
             "10.0.0.0/8[%any/80]",
-            "10.0.0.0/8[icmp/300]",
+            "10.0.0.0/8[icmp/3-1]",
+            "10.0.0.0/8[tcp/80-]",
+            "10.0.0.0/8[tcp/-80]",
+            "10.0.0.0/8[tcp/80x]",
+            "10.0.0.0/8[256]",
+            "10.0.0.0/8[0x]",
             "gw.example",
             "",
             "::/129",
@@ -496,6 +718,19 @@ mod tests {
         assert_eq!(ts("10.1.0.0/24[tcp/80]").to_string(), "10.1.0.0/24[6/80]");
         assert_eq!(ts("10.1.0.9").to_string(), "10.1.0.9/32");
         assert_eq!(ts("::/0").to_string(), "::/0");
+        assert_eq!(ts("10.1.0.0/24[icmp/8]").to_string(), "10.1.0.0/24[1/8]");
+        assert_eq!(
+            ts("10.1.0.0/24[icmp/769]").to_string(),
+            "10.1.0.0/24[1/3(1)]"
+        );
+        assert_eq!(
+            ts("::/0[ipv6-icmp/128-129]").to_string(),
+            "::/0[58/128-129]"
+        );
+        assert_eq!(
+            ts("10.1.0.0/24[udp/769]").to_string(),
+            "10.1.0.0/24[17/769]"
+        );
     }
 
     #[test]

@@ -295,6 +295,58 @@ fn icmp_type_and_code_go_to_the_ports() {
 }
 
 #[test]
+fn icmp_selectors_as_charon_installs_them() {
+    let icmp = |proto: u8, start: u16, end: u16| {
+        let mut r = AddressRange::any("10.2.0.0".parse().unwrap(), "10.2.0.255".parse().unwrap());
+        r.ip_protocol = proto;
+        r.start_port = start;
+        r.end_port = end;
+        TrafficSelector::Ipv4(r)
+    };
+    let ports = |src: &TrafficSelector, dst: &TrafficSelector| {
+        let sel = selectors(src, dst).unwrap();
+        (sel[0].proto, sel[0].src_port, sel[0].dst_port)
+    };
+    let local = v4("10.1.0.0", "10.1.0.255");
+    let exact = PortMatch::exact;
+    // [icmp/8] and [icmp/2048]: type 8, any code (code 0 is any code).
+    assert_eq!(
+        ports(&local, &icmp(1, 0x0800, 0x0800)),
+        (Some(1), exact(8), PortMatch::ANY)
+    );
+    // [icmp/769]: type 3 code 1; from either side.
+    assert_eq!(
+        ports(&icmp(1, 0x0301, 0x0301), &local),
+        (Some(1), exact(3), exact(1))
+    );
+    // [ipv6-icmp/128]: echo request, IPv6.
+    let v6 = |start: u16, end: u16, proto: u8| {
+        let mut r = AddressRange::any(
+            "2001:db8::".parse().unwrap(),
+            "2001:db8::ff".parse().unwrap(),
+        );
+        r.ip_protocol = proto;
+        r.start_port = start;
+        r.end_port = end;
+        TrafficSelector::Ipv6(r)
+    };
+    assert_eq!(
+        ports(&v6(0, 65535, 0), &v6(0x8000, 0x8000, 58)),
+        (Some(58), exact(128), PortMatch::ANY)
+    );
+    // A range of types is every type.
+    assert_eq!(
+        ports(&local, &icmp(1, 0x0300, 0x0400)),
+        (Some(1), PortMatch::ANY, PortMatch::ANY)
+    );
+    // Type 0 (echo reply) stays exact (charon's mask would make it any).
+    assert_eq!(
+        ports(&local, &icmp(1, 0, 0)),
+        (Some(1), exact(0), PortMatch::ANY)
+    );
+}
+
+#[test]
 fn algorithms_map_to_kernel_transforms() {
     let suite = |encr, integ, p| ChildSuite {
         protocol: p,
