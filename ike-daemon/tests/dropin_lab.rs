@@ -54,6 +54,9 @@ impl Lab {
     }
 }
 
+/// A lane: its name and its cases.
+type Lane = (&'static str, fn(&Lab));
+
 #[test]
 fn dropin() {
     if !is_guest() {
@@ -71,7 +74,7 @@ fn guest() {
     lab_sh("lab_make_gateways\nlab_warm_crypto");
     eprintln!("dropin: topology in {:.1} s", t0.elapsed().as_secs_f64());
     let lab = Lab;
-    let lanes: &[(&str, fn(&Lab))] = &[("updown", updown::run)];
+    let lanes: &[Lane] = &[("updown", updown::run)];
     let mut failed = Vec::new();
     for (name, run) in lanes {
         let t = Instant::now();
