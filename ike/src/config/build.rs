@@ -1196,7 +1196,6 @@ const CHILD_LATER: &[&str] = &[
     "hostaccess",
     "policies",
     "policies_fwd_out",
-    "ipcomp",
     "inactivity",
     "reqid",
     "priority",
@@ -1210,12 +1209,6 @@ const CHILD_LATER: &[&str] = &[
     "if_id_out",
     "label",
     "label_mode",
-    "tfc_padding",
-    "replay_window",
-    "hw_offload",
-    "copy_df",
-    "copy_ecn",
-    "copy_dscp",
 ];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
@@ -1322,6 +1315,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
@@ -1344,6 +1338,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            sa_opts,
             line: line.line,
         },
         start_action_line,
