@@ -29,8 +29,8 @@
 mod build;
 mod identity;
 mod off;
-mod saopt;
 mod policy;
+mod saopt;
 #[cfg(test)]
 mod tests;
 pub mod tree;
@@ -49,8 +49,8 @@ use crate::wire::sa::Proposal;
 
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
-pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
+pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
