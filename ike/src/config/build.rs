@@ -1237,16 +1237,9 @@ const CHILD_LATER: &[&str] = &[
     "sha256_96",
     "updown",
     "hostaccess",
-    "ipcomp",
     "inactivity",
     "label",
     "label_mode",
-    "tfc_padding",
-    "replay_window",
-    "hw_offload",
-    "copy_df",
-    "copy_ecn",
-    "copy_dscp",
 ];
 
 fn child(
@@ -1360,6 +1353,7 @@ fn child(
         ],
         errors,
     );
+    let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
     if policy != super::ChildPolicy::default() {
         errors.add(
@@ -1403,6 +1397,7 @@ fn child(
             lifetimes,
             close_action,
             dpd_action,
+            sa_opts,
             policy,
             line: line.line,
         },
