@@ -1046,14 +1046,18 @@ fn interop_with_strongswan() {
         eprintln!("interop lab: {:.1} s", started.elapsed().as_secs_f64());
         let found = std::fs::read_to_string(results_file()).unwrap_or_default();
         let doc = repo_root().join(DOC);
+        // The conformance section at the end is scripts/conformance.sh's.
+        let (_, conformance) =
+            split_conformance(&std::fs::read_to_string(&doc).unwrap_or_default());
         if std::env::var_os("IKED_WRITE_INTEROP_DOC").is_some_and(|v| v == "1") && !found.is_empty()
         {
-            std::fs::write(&doc, &found).unwrap();
+            std::fs::write(&doc, format!("{found}{conformance}")).unwrap();
         }
         if let Err(e) = run {
             std::panic::resume_unwind(e);
         }
         let committed = std::fs::read_to_string(&doc).unwrap_or_default();
+        let (committed, _) = split_conformance(&committed);
         assert!(
             committed == found,
             "{DOC} differs from this run's results; regenerate it with \
@@ -1062,6 +1066,15 @@ fn interop_with_strongswan() {
         return;
     }
     in_uml("interop_with_strongswan", || guest(&cases));
+}
+
+/// The lab's part of the document and the conformance section that
+/// follows it after a blank line (empty if there is none).
+fn split_conformance(doc: &str) -> (&str, &str) {
+    match doc.find("\n\n<!-- conformance:") {
+        Some(i) => doc.split_at(i + 1),
+        None => (doc, ""),
+    }
 }
 
 fn guest(cases: &[Case]) {

@@ -58,6 +58,7 @@ pub mod creds;
 pub mod netdb;
 mod parse;
 mod resolve;
+pub mod strongswan_conf;
 mod yaml_out;
 
 use std::path::Path;

@@ -3,13 +3,15 @@
 //! all kernel state it installed. See docs/control-protocol.md for `ikectl`.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use ike::config::ConfigFormat;
 use ike::from_config::Ports;
 use ike_daemon::daemon::{self, Options};
+use swanctl_compat::strongswan_conf::{self, Setting, StrongswanConf};
 
 /// IKEv2 daemon for Linux.
 #[derive(Debug, Parser)]
@@ -29,6 +31,13 @@ struct Args {
     /// errors, and exit 0 (valid) or 1.
     #[arg(long, value_name = "PATH")]
     check_config: Option<PathBuf>,
+    /// strongSwan's strongswan.conf: each setting below that is not given
+    /// on the command line is read from its section `charon-systemd`, else
+    /// `charon` (docs/configuration.md). Default: $STRONGSWAN_CONF, else
+    /// /etc/strongswan.conf, if it exists and the configuration is a
+    /// swanctl.conf; `none`: not read.
+    #[arg(long, value_name = "PATH|none")]
+    strongswan_conf: Option<PathBuf>,
     /// Log filter, RUST_LOG syntax. The default shows one line per event
     /// (IKE SA up, failed and why; Child SA installed, deleted) and
     /// warnings; `info` adds the protocol engine's own lines, `debug` all.
@@ -98,29 +107,225 @@ fn threshold(s: &str) -> Result<Threshold, String> {
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err(format!(
-            "'{s}': expected seconds, more than 0 and at most 3600"
-        )),
+    s.parse::<f64>()
+        .ok()
+        .and_then(|v| positive_secs_ok(v).ok())
+        .ok_or_else(|| format!("'{s}': {SECS_RANGE}"))
+}
+
+const SECS_RANGE: &str = "expected seconds, more than 0 and at most 3600";
+
+fn positive_secs_ok(v: f64) -> Result<f64, &'static str> {
+    if v.is_finite() && v > 0.0 && v <= 3600.0 {
+        Ok(v)
+    } else {
+        Err(SECS_RANGE)
     }
 }
 
 fn base(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && (1.0..=10.0).contains(&v) => Ok(v),
-        _ => Err(format!("'{s}': expected a factor from 1 to 10")),
+    s.parse::<f64>()
+        .ok()
+        .and_then(|v| base_ok(v).ok())
+        .ok_or_else(|| format!("'{s}': {BASE_RANGE}"))
+}
+
+const BASE_RANGE: &str = "expected a factor from 1 to 10";
+
+fn base_ok(v: f64) -> Result<f64, &'static str> {
+    if v.is_finite() && (1.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(BASE_RANGE)
     }
 }
 
 fn fragment_size(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(v) if v == 0 || (ike::sa::MIN_FRAGMENT_SIZE..=65_535).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "'{s}': expected 0 or octets from {} to 65535",
-            ike::sa::MIN_FRAGMENT_SIZE
-        )),
+    s.parse::<usize>()
+        .ok()
+        .and_then(|v| fragment_size_ok(v).ok())
+        .ok_or_else(|| format!("'{s}': {}", fragment_size_range()))
+}
+
+fn fragment_size_range() -> String {
+    format!(
+        "expected 0 or octets from {} to 65535",
+        ike::sa::MIN_FRAGMENT_SIZE
+    )
+}
+
+fn fragment_size_ok(v: usize) -> Result<usize, String> {
+    if v == 0 || (ike::sa::MIN_FRAGMENT_SIZE..=65_535).contains(&v) {
+        Ok(v)
+    } else {
+        Err(fragment_size_range())
     }
+}
+
+/// The strongswan.conf to read for a configuration at `config`: the one
+/// given (`None` for `none`), else `$STRONGSWAN_CONF` (as charon) or
+/// /etc/strongswan.conf when the configuration is a swanctl.conf and the
+/// file exists. YAML users give their settings as flags.
+fn strongswan_conf_path(
+    given: Option<&Path>,
+    config: &Path,
+    format: Option<ConfigFormat>,
+    env: Option<PathBuf>,
+) -> Option<PathBuf> {
+    match given {
+        Some(p) if p == Path::new("none") => None,
+        Some(p) => Some(p.to_owned()),
+        None => {
+            let format = format.unwrap_or_else(|| ConfigFormat::from_path(config));
+            if format != ConfigFormat::Swanctl {
+                return None;
+            }
+            let p = env.unwrap_or_else(|| PathBuf::from("/etc/strongswan.conf"));
+            p.is_file().then_some(p)
+        }
+    }
+}
+
+/// Takes the settings of `conf` into `args` for each flag not given on
+/// the command line (`given`). Returns the names of the settings taken,
+/// or every bad value (`file:line: charon.key: ...`).
+fn apply_strongswan_conf(
+    args: &mut Args,
+    conf: &StrongswanConf,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<Vec<String>, Vec<String>> {
+    let mut taken = Vec::new();
+    let mut errors = Vec::new();
+    // The value of a setting iked reads, checked by `check`.
+    fn take<T, U>(
+        read: Result<Option<(T, Setting)>, String>,
+        check: impl Fn(T) -> Result<U, String>,
+        taken: &mut Vec<String>,
+        errors: &mut Vec<String>,
+    ) -> Option<U> {
+        match read {
+            Ok(None) => None,
+            Ok(Some((v, s))) => match check(v) {
+                Ok(u) => {
+                    taken.push(s.name);
+                    Some(u)
+                }
+                Err(e) => {
+                    errors.push(s.error(e));
+                    None
+                }
+            },
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }
+    }
+    fn int<U: TryFrom<u64>>(what: &'static str) -> impl Fn(u64) -> Result<U, String> {
+        move |v| U::try_from(v).map_err(|_| format!("{v} is out of range ({what})"))
+    }
+    let (t, e) = (&mut taken, &mut errors);
+    if !given("port") {
+        if let Some(v) = take(conf.int("port"), int("a UDP port"), t, e) {
+            args.port = v;
+        }
+    }
+    if !given("natt_port") {
+        if let Some(v) = take(conf.int("port_nat_t"), int("a UDP port"), t, e) {
+            args.natt_port = v;
+        }
+    }
+    if !given("keep_alive") {
+        if let Some(v) = take(conf.time("keep_alive"), Ok, t, e) {
+            args.keep_alive = v;
+        }
+    }
+    if !given("install_routes") {
+        if let Some(v) = take(conf.bool("install_routes"), Ok, t, e) {
+            args.install_routes = v;
+        }
+    }
+    if !given("routing_table") {
+        if let Some(v) = take(conf.int("routing_table"), int("a table number"), t, e) {
+            args.routing_table = v;
+        }
+    }
+    if !given("routing_table_prio") {
+        let prio = take(conf.int("routing_table_prio"), int("a rule priority"), t, e);
+        if let Some(v) = prio {
+            args.routing_table_prio = v;
+        }
+    }
+    if !given("delete_rekeyed_delay") {
+        if let Some(v) = take(conf.int("delete_rekeyed_delay"), Ok, t, e) {
+            args.delete_rekeyed_delay = v;
+        }
+    }
+    if !given("retransmit_timeout") {
+        let check = |v| positive_secs_ok(v).map_err(str::to_owned);
+        if let Some(v) = take(conf.double("retransmit_timeout"), check, t, e) {
+            args.retransmit_timeout = v;
+        }
+    }
+    if !given("retransmit_base") {
+        let check = |v| base_ok(v).map_err(str::to_owned);
+        if let Some(v) = take(conf.double("retransmit_base"), check, t, e) {
+            args.retransmit_base = v;
+        }
+    }
+    if !given("retransmit_tries") {
+        let tries = take(conf.int("retransmit_tries"), int("a count"), t, e);
+        if let Some(v) = tries {
+            args.retransmit_tries = v;
+        }
+    }
+    if !given("cookie_threshold") {
+        // charon sends no cookies at all with dos_protection = no.
+        let dos = take(conf.bool("dos_protection"), Ok, t, e);
+        let n = take(conf.int("cookie_threshold"), int("a count"), t, e);
+        if dos == Some(false) {
+            args.cookie_threshold = Threshold(None);
+        } else if let Some(n) = n {
+            args.cookie_threshold = Threshold(Some(n));
+        }
+    }
+    if !given("fragment_size") {
+        let check = |v: u64| {
+            usize::try_from(v)
+                .map_err(|_| fragment_size_range())
+                .and_then(fragment_size_ok)
+        };
+        if let Some(v) = take(conf.int("fragment_size"), check, t, e) {
+            args.fragment_size = Some(v);
+        }
+    }
+    if errors.is_empty() {
+        Ok(taken)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The arguments with the strongswan.conf settings for the configuration
+/// at `config` taken in; the errors, one per line, if it can't be read
+/// or has bad values.
+fn with_strongswan_conf(
+    mut args: Args,
+    matches: &ArgMatches,
+    config: &Path,
+) -> Result<(Args, Option<(PathBuf, Vec<String>)>), String> {
+    let Some(path) = strongswan_conf_path(
+        args.strongswan_conf.as_deref(),
+        config,
+        args.format,
+        std::env::var_os("STRONGSWAN_CONF").map(PathBuf::from),
+    ) else {
+        return Ok((args, None));
+    };
+    let conf = strongswan_conf::load(&path).map_err(|e| e.to_string())?;
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let taken = apply_strongswan_conf(&mut args, &conf, &given).map_err(|e| e.join("\n"))?;
+    Ok((args, Some((path, taken))))
 }
 
 fn yes_no(s: &str) -> Result<bool, String> {
@@ -132,7 +337,11 @@ fn yes_no(s: &str) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
     let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
         Ok(f) => f,
         Err(e) => {
@@ -147,10 +356,24 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    if let Some(path) = args.check_config {
-        // The configuration, then its credentials as the daemon reads them.
-        let checked = daemon::load_config_as(&path, args.format)
+    if let Some(path) = args.check_config.clone() {
+        // strongswan.conf, the configuration, then its credentials as the
+        // daemon reads them; every problem of each.
+        let format = args.format;
+        let settings = with_strongswan_conf(args, &matches, &path);
+        let checked = daemon::load_config_as(&path, format)
             .and_then(|c| daemon::creds::check(&c, &path).map(|warnings| (c, warnings)));
+        let settings_ok = match &settings {
+            Ok((_, Some((sconf, taken)))) => {
+                println!("{}: OK ({} settings read)", sconf.display(), taken.len());
+                true
+            }
+            Ok((_, None)) => true,
+            Err(e) => {
+                eprintln!("{e}");
+                false
+            }
+        };
         return match checked {
             Ok((c, warnings)) => {
                 for w in &warnings {
@@ -162,7 +385,11 @@ fn main() -> ExitCode {
                     c.connections().len(),
                     c.ike_secrets().len()
                 );
-                ExitCode::SUCCESS
+                if settings_ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(e) => {
                 eprintln!("{e}");
@@ -170,6 +397,28 @@ fn main() -> ExitCode {
             }
         };
     }
+
+    let config = args.config.clone();
+    let args = match with_strongswan_conf(args, &matches, &config) {
+        Ok((args, read)) => {
+            if let Some((path, taken)) = read {
+                tracing::info!(
+                    "settings from {}: {}",
+                    path.display(),
+                    if taken.is_empty() {
+                        "none iked reads".to_owned()
+                    } else {
+                        taken.join(", ")
+                    }
+                );
+            }
+            args
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -298,5 +547,134 @@ mod tests {
             "{e}"
         );
         assert!(f("65536").is_err());
+    }
+
+    /// `argv` with strongswan.conf `text` taken in as `main` does.
+    fn with_conf(argv: &[&str], text: &str) -> Result<(Args, Vec<String>), Vec<String>> {
+        let matches = Args::command().try_get_matches_from(argv).unwrap();
+        let mut args = Args::from_arg_matches(&matches).unwrap();
+        let conf = strongswan_conf::parse_str(text, "/etc/strongswan.conf").unwrap();
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        apply_strongswan_conf(&mut args, &conf, &given).map(|taken| (args, taken))
+    }
+
+    #[test]
+    fn strongswan_conf_settings_apply_unless_a_flag_is_given() {
+        let text = "charon {\n  port = 600\n  port_nat_t = 4501\n  keep_alive = 1m\n  \
+                    install_routes = no\n  routing_table = 0\n  routing_table_prio = 100\n  \
+                    delete_rekeyed_delay = 9\n  retransmit_timeout = 0.5\n  retransmit_base = 1.2\n  \
+                    retransmit_tries = 2\n  cookie_threshold = 7\n  fragment_size = 1400\n  \
+                    unknown_setting = whatever\n  plugins {\n    port = 1\n  }\n}\n\
+                    charon-systemd {\n  retransmit_tries = 3\n}\n";
+        let (a, taken) = with_conf(&["iked"], text).unwrap();
+        assert_eq!((a.port, a.natt_port, a.keep_alive), (600, 4501, 60));
+        assert_eq!(
+            (a.install_routes, a.routing_table, a.routing_table_prio),
+            (false, 0, 100)
+        );
+        assert_eq!(a.delete_rekeyed_delay, 9);
+        assert_eq!(
+            (a.retransmit_timeout, a.retransmit_base, a.retransmit_tries),
+            (0.5, 1.2, 3),
+            "charon-systemd's retransmit_tries wins over charon's"
+        );
+        assert_eq!(a.cookie_threshold, Threshold(Some(7)));
+        assert_eq!(a.fragment_size, Some(1400));
+        assert!(taken.contains(&"charon-systemd.retransmit_tries".to_owned()));
+        assert_eq!(taken.len(), 12, "{taken:?}");
+        // A flag on the command line wins, even one at its default value.
+        let (a, _) = with_conf(
+            &[
+                "iked",
+                "--port",
+                "500",
+                "--retransmit-tries",
+                "5",
+                "--install-routes",
+                "yes",
+            ],
+            text,
+        )
+        .unwrap();
+        assert_eq!(
+            (a.port, a.retransmit_tries, a.install_routes, a.natt_port),
+            (500, 5, true, 4501)
+        );
+        // Nothing set: the flags' defaults (strongSwan's).
+        let (a, taken) = with_conf(&["iked"], "charon {\n}\n").unwrap();
+        assert!(taken.is_empty());
+        assert_eq!((a.port, a.retransmit_tries, a.keep_alive), (500, 5, 20));
+    }
+
+    #[test]
+    fn dos_protection_no_means_no_cookies_as_in_charon() {
+        let (a, _) = with_conf(
+            &["iked"],
+            "charon {\n dos_protection = no\n cookie_threshold = 3\n}\n",
+        )
+        .unwrap();
+        assert_eq!(a.cookie_threshold, Threshold(None));
+        let (a, _) = with_conf(
+            &["iked", "--cookie-threshold", "4"],
+            "charon {\n dos_protection = no\n}\n",
+        )
+        .unwrap();
+        assert_eq!(a.cookie_threshold, Threshold(Some(4)));
+    }
+
+    #[test]
+    fn bad_strongswan_conf_values_are_all_located() {
+        let e = with_conf(
+            &["iked"],
+            "charon {\n port = 70000\n retransmit_timeout = 0\n retransmit_base = x\n \
+             fragment_size = 100\n install_routes = maybe\n}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            [
+                "/etc/strongswan.conf:2: charon.port: 70000 is out of range (a UDP port)",
+                "/etc/strongswan.conf:6: charon.install_routes: \"maybe\" is not yes or no",
+                "/etc/strongswan.conf:3: charon.retransmit_timeout: expected seconds, more than 0 and at most 3600",
+                "/etc/strongswan.conf:4: charon.retransmit_base: \"x\" is not a number",
+                "/etc/strongswan.conf:5: charon.fragment_size: expected 0 or octets from 256 to 65535",
+            ]
+        );
+        // A bad value of a flag given on the command line is not read.
+        assert!(with_conf(&["iked", "--port", "500"], "charon {\n port = x\n}\n").is_ok());
+    }
+
+    #[test]
+    fn strongswan_conf_is_read_by_default_only_for_a_swanctl_conf() {
+        let dir = std::env::temp_dir().join(format!("iked-sconf-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sconf = dir.join("strongswan.conf");
+        std::fs::write(&sconf, "charon {\n}\n").unwrap();
+        let swanctl = Path::new("/etc/swanctl/swanctl.conf");
+        let yaml = Path::new("/etc/iked/iked.yaml");
+        let env = Some(sconf.clone());
+        assert_eq!(
+            strongswan_conf_path(None, swanctl, None, env.clone()),
+            Some(sconf.clone())
+        );
+        assert_eq!(strongswan_conf_path(None, yaml, None, env.clone()), None);
+        assert_eq!(
+            strongswan_conf_path(None, yaml, Some(ConfigFormat::Swanctl), env.clone()),
+            Some(sconf.clone())
+        );
+        assert_eq!(
+            strongswan_conf_path(None, swanctl, None, Some(dir.join("missing.conf"))),
+            None
+        );
+        assert_eq!(
+            strongswan_conf_path(Some(Path::new("none")), swanctl, None, env.clone()),
+            None
+        );
+        assert_eq!(
+            strongswan_conf_path(Some(&dir.join("x.conf")), yaml, None, None),
+            Some(dir.join("x.conf")),
+            "given: read even for YAML (and an error if missing)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
