@@ -1047,8 +1047,8 @@ fn interop_with_strongswan() {
         let found = std::fs::read_to_string(results_file()).unwrap_or_default();
         let doc = repo_root().join(DOC);
         // The conformance section at the end is scripts/conformance.sh's.
-        let (_, conformance) =
-            split_conformance(&std::fs::read_to_string(&doc).unwrap_or_default());
+        let before = std::fs::read_to_string(&doc).unwrap_or_default();
+        let (_, conformance) = split_conformance(&before);
         if std::env::var_os("IKED_WRITE_INTEROP_DOC").is_some_and(|v| v == "1") && !found.is_empty()
         {
             std::fs::write(&doc, format!("{found}{conformance}")).unwrap();

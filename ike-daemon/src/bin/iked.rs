@@ -225,59 +225,57 @@ fn apply_strongswan_conf(
         move |v| U::try_from(v).map_err(|_| format!("{v} is out of range ({what})"))
     }
     let (t, e) = (&mut taken, &mut errors);
-    if !given("port") {
-        if let Some(v) = take(conf.int("port"), int("a UDP port"), t, e) {
-            args.port = v;
-        }
+    if !given("port")
+        && let Some(v) = take(conf.int("port"), int("a UDP port"), t, e)
+    {
+        args.port = v;
     }
-    if !given("natt_port") {
-        if let Some(v) = take(conf.int("port_nat_t"), int("a UDP port"), t, e) {
-            args.natt_port = v;
-        }
+    if !given("natt_port")
+        && let Some(v) = take(conf.int("port_nat_t"), int("a UDP port"), t, e)
+    {
+        args.natt_port = v;
     }
-    if !given("keep_alive") {
-        if let Some(v) = take(conf.time("keep_alive"), Ok, t, e) {
-            args.keep_alive = v;
-        }
+    if !given("keep_alive")
+        && let Some(v) = take(conf.time("keep_alive"), Ok, t, e)
+    {
+        args.keep_alive = v;
     }
-    if !given("install_routes") {
-        if let Some(v) = take(conf.bool("install_routes"), Ok, t, e) {
-            args.install_routes = v;
-        }
+    if !given("install_routes")
+        && let Some(v) = take(conf.bool("install_routes"), Ok, t, e)
+    {
+        args.install_routes = v;
     }
-    if !given("routing_table") {
-        if let Some(v) = take(conf.int("routing_table"), int("a table number"), t, e) {
-            args.routing_table = v;
-        }
+    if !given("routing_table")
+        && let Some(v) = take(conf.int("routing_table"), int("a table number"), t, e)
+    {
+        args.routing_table = v;
     }
-    if !given("routing_table_prio") {
-        let prio = take(conf.int("routing_table_prio"), int("a rule priority"), t, e);
-        if let Some(v) = prio {
-            args.routing_table_prio = v;
-        }
+    if !given("routing_table_prio")
+        && let Some(v) = take(conf.int("routing_table_prio"), int("a rule priority"), t, e)
+    {
+        args.routing_table_prio = v;
     }
-    if !given("delete_rekeyed_delay") {
-        if let Some(v) = take(conf.int("delete_rekeyed_delay"), Ok, t, e) {
-            args.delete_rekeyed_delay = v;
-        }
+    if !given("delete_rekeyed_delay")
+        && let Some(v) = take(conf.int("delete_rekeyed_delay"), Ok, t, e)
+    {
+        args.delete_rekeyed_delay = v;
     }
-    if !given("retransmit_timeout") {
-        let check = |v| positive_secs_ok(v).map_err(str::to_owned);
-        if let Some(v) = take(conf.double("retransmit_timeout"), check, t, e) {
-            args.retransmit_timeout = v;
-        }
+    let secs = |v| positive_secs_ok(v).map_err(str::to_owned);
+    if !given("retransmit_timeout")
+        && let Some(v) = take(conf.double("retransmit_timeout"), secs, t, e)
+    {
+        args.retransmit_timeout = v;
     }
-    if !given("retransmit_base") {
-        let check = |v| base_ok(v).map_err(str::to_owned);
-        if let Some(v) = take(conf.double("retransmit_base"), check, t, e) {
-            args.retransmit_base = v;
-        }
+    let factor = |v| base_ok(v).map_err(str::to_owned);
+    if !given("retransmit_base")
+        && let Some(v) = take(conf.double("retransmit_base"), factor, t, e)
+    {
+        args.retransmit_base = v;
     }
-    if !given("retransmit_tries") {
-        let tries = take(conf.int("retransmit_tries"), int("a count"), t, e);
-        if let Some(v) = tries {
-            args.retransmit_tries = v;
-        }
+    if !given("retransmit_tries")
+        && let Some(v) = take(conf.int("retransmit_tries"), int("a count"), t, e)
+    {
+        args.retransmit_tries = v;
     }
     if !given("cookie_threshold") {
         // charon sends no cookies at all with dos_protection = no.
@@ -289,15 +287,15 @@ fn apply_strongswan_conf(
             args.cookie_threshold = Threshold(Some(n));
         }
     }
-    if !given("fragment_size") {
-        let check = |v: u64| {
-            usize::try_from(v)
-                .map_err(|_| fragment_size_range())
-                .and_then(fragment_size_ok)
-        };
-        if let Some(v) = take(conf.int("fragment_size"), check, t, e) {
-            args.fragment_size = Some(v);
-        }
+    let octets = |v: u64| {
+        usize::try_from(v)
+            .map_err(|_| fragment_size_range())
+            .and_then(fragment_size_ok)
+    };
+    if !given("fragment_size")
+        && let Some(v) = take(conf.int("fragment_size"), octets, t, e)
+    {
+        args.fragment_size = Some(v);
     }
     if errors.is_empty() {
         Ok(taken)
@@ -306,6 +304,9 @@ fn apply_strongswan_conf(
     }
 }
 
+/// The strongswan.conf read and the names of the settings taken from it.
+type SettingsRead = (PathBuf, Vec<String>);
+
 /// The arguments with the strongswan.conf settings for the configuration
 /// at `config` taken in; the errors, one per line, if it can't be read
 /// or has bad values.
@@ -313,7 +314,7 @@ fn with_strongswan_conf(
     mut args: Args,
     matches: &ArgMatches,
     config: &Path,
-) -> Result<(Args, Option<(PathBuf, Vec<String>)>), String> {
+) -> Result<(Args, Option<SettingsRead>), String> {
     let Some(path) = strongswan_conf_path(
         args.strongswan_conf.as_deref(),
         config,

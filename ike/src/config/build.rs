@@ -407,10 +407,8 @@ const CONNECTION_LATER: &[&str] = &[
     "unique",
     "pools",
     "vips",
-    "mediation",
-    "mediated_by",
-    "mediation_peer",
     "aggressive",
+    "ocsp",
     "close_action",
 ];
 
@@ -505,6 +503,8 @@ fn connection(
     f.finish(errors, |k| {
         if CONNECTION_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
+        } else if let Some(m) = super::not_planned::not_planned(k) {
+            Some(m)
         } else if k.starts_with("local") || k.starts_with("remote") {
             Some(format!(
                 "unknown key \"{k}\" (additional authentication rounds like local2/remote2 \
@@ -998,7 +998,6 @@ const ROUND_LATER: &[&str] = &[
     "eap_id",
     "aaa_id",
     "xauth_id",
-    "groups",
     "cert_policy",
     "ca_id",
     "ppk_id",
@@ -1057,6 +1056,8 @@ fn auth_round(
     f.finish(errors, |k| {
         if ROUND_LATER.contains(&k) || k.starts_with("cert") {
             not_yet(&format!("the swanctl key \"{k}\""))
+        } else if let Some(m) = super::not_planned::not_planned(k) {
+            Some(m)
         } else if local && matches!(k, "cacerts" | "revocation") {
             Some(format!(
                 "\"{k}\" belongs in remote: it says how the peer's certificate is checked"
@@ -1233,14 +1234,7 @@ struct ChildAt {
 }
 
 /// swanctl keys of a child that iked does not read yet.
-const CHILD_LATER: &[&str] = &[
-    "sha256_96",
-    "updown",
-    "hostaccess",
-    "inactivity",
-    "label",
-    "label_mode",
-];
+const CHILD_LATER: &[&str] = &["sha256_96", "updown", "hostaccess", "inactivity", "icmp"];
 
 fn child(
     name: &str,
@@ -1379,7 +1373,7 @@ fn child(
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
         } else {
-            None
+            super::not_planned::not_planned(k)
         }
     });
     if errors.0.len() != before {

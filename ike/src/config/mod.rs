@@ -28,6 +28,7 @@
 
 mod build;
 mod identity;
+mod not_planned;
 mod off;
 mod policy;
 mod saopt;

@@ -1498,3 +1498,44 @@ connections:
     // Without the table (Config::from_yaml_str) a name is refused.
     assert!(Config::from_yaml_str(text, FILE).is_err());
 }
+
+#[test]
+fn not_planned_keys_say_so_with_their_place() {
+    let text = "\
+connections:
+  a:
+    mediation: yes
+    local: { auth: psk }
+    remote: { auth: psk, groups: admins }
+    children:
+      x:
+        label: 'system_u:object_r:ipsec_spd_t:s0'
+        icmp: yes
+";
+    let lines: Vec<String> = err(text).issues.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{FILE}:3: connections.a.mediation: the swanctl key \"mediation\" is not planned yet: IKEv2 mediation"
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{FILE}:5: connections.a.remote.groups: the swanctl key \"groups\" is not planned yet: "
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{FILE}:8: connections.a.children.x.label: the swanctl key \"label\" is not planned yet: SELinux"
+        )),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[3],
+        format!(
+            "{FILE}:9: connections.a.children.x.icmp: the swanctl key \"icmp\" is not supported yet"
+        )
+    );
+}
