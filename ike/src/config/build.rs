@@ -792,7 +792,7 @@ fn addrs(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Vec<A
 
 /// A yes/no value as strongSwan's settings read it (`yes`, `true`,
 /// `enabled`, `1` / `no`, `false`, `disabled`, `0`); absent: no.
-fn boolean(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> bool {
+pub(super) fn boolean(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> bool {
     let Some((node, _)) = value else {
         return false;
     };
@@ -1192,8 +1192,6 @@ struct ChildAt {
 /// swanctl keys of a child that iked does not read yet.
 const CHILD_LATER: &[&str] = &[
     "sha256_96",
-    "updown",
-    "hostaccess",
     "policies",
     "policies_fwd_out",
     "ipcomp",
@@ -1322,6 +1320,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let updown = super::updown::updown(&mut f, path, errors);
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
@@ -1344,6 +1343,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            updown,
             line: line.line,
         },
         start_action_line,

@@ -33,6 +33,7 @@ mod off;
 mod tests;
 pub mod tree;
 mod ts;
+mod updown;
 mod yaml;
 
 use core::fmt;
@@ -48,6 +49,7 @@ use crate::wire::sa::Proposal;
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
+pub use updown::Updown;
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
 /// (read by the `swanctl-compat` crate).
@@ -591,6 +593,9 @@ pub struct Child {
     pub close_action: CloseAction,
     /// `dpd_action`: what to do when the peer is found dead.
     pub dpd_action: DpdAction,
+    /// `updown` and `hostaccess`: the command run as the Child SA comes
+    /// and goes (`None`: none).
+    pub updown: Option<Updown>,
     /// The line of the child's name in the file.
     pub line: u64,
 }
