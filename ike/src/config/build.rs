@@ -1228,12 +1228,7 @@ struct ChildAt {
 }
 
 /// swanctl keys of a child that iked does not read yet.
-const CHILD_LATER: &[&str] = &[
-    "sha256_96",
-    "inactivity",
-    "label",
-    "label_mode",
-];
+const CHILD_LATER: &[&str] = &["sha256_96", "inactivity", "label", "label_mode"];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
     let before = errors.0.len();
