@@ -196,7 +196,7 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         name: "forwarding ICMP errors outside the selectors (child icmp = yes)",
-        shown_by: &["unknown key \"icmp\""],
+        shown_by: &["\"icmp\""],
         plan: Plan::Open,
     },
     Feature {

@@ -1234,7 +1234,7 @@ struct ChildAt {
 }
 
 /// swanctl keys of a child that iked does not read yet.
-const CHILD_LATER: &[&str] = &["sha256_96", "updown", "hostaccess", "inactivity", "icmp"];
+const CHILD_LATER: &[&str] = &["sha256_96", "inactivity", "icmp"];
 
 fn child(
     name: &str,
@@ -1347,6 +1347,7 @@ fn child(
         ],
         errors,
     );
+    let updown = super::updown::updown(&mut f, path, errors);
     let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
     if policy != super::ChildPolicy::default() {
@@ -1391,6 +1392,7 @@ fn child(
             lifetimes,
             close_action,
             dpd_action,
+            updown,
             sa_opts,
             policy,
             line: line.line,
