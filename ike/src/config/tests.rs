@@ -795,7 +795,7 @@ fn child_errors_all_at_once() {
                 "connections.c.children.c.start_action",
                 "start_action \"trap|start\" is not supported yet",
             ),
-            (12, "connections.c.children.c.label", "not supported yet"),
+            (12, "connections.c.children.c.label", "not planned yet"),
             (
                 13,
                 "connections.c.children.c.bogus",
