@@ -284,6 +284,56 @@ pub fn run(lab: &Lab) {
         esp_in.text
     );
 
+    // charon rekeys the Child SA (iked answers CREATE_CHILD_SA): the new
+    // one has IPComp too, with new CPIs, and compresses.
+    let out_comp = |ns: &str, me: &str| {
+        parse_states(&iked_lab::sh(&format!("ip -n {ns} -s xfrm state")))
+            .into_iter()
+            .filter(|s| s.proto == "comp" && s.src == me)
+            .collect::<Vec<_>>()
+    };
+    let spi = |s: &State| {
+        s.text
+            .split_whitespace()
+            .skip_while(|w| *w != "spi")
+            .nth(1)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let before: Vec<String> = out_comp("gw-a", &addrs.0).iter().map(spi).collect();
+    b.swanctl_ok(&["--rekey", "--child", "comp"]);
+    iked_lab::wait_until(
+        std::time::Duration::from_secs(10),
+        "iked's new outbound IPComp SA",
+        || {
+            let now = out_comp("gw-a", &addrs.0);
+            now.len() == 1 && !before.contains(&spi(&now[0]))
+        },
+    );
+    ping_zeros(10);
+    let after = out_comp("gw-a", &addrs.0);
+    assert!(
+        after[0].packets >= 10,
+        "after the rekey: {after:#?}\n{}",
+        a.log_text()
+    );
+    let esp_out = parse_states(&iked_lab::sh("ip -n gw-a -s xfrm state"))
+        .into_iter()
+        .filter(|s| s.proto == "esp" && s.src == addrs.0)
+        .collect::<Vec<_>>();
+    assert_eq!(esp_out.len(), 1, "{esp_out:#?}");
+    assert!(
+        esp_out[0].bytes * 4 < after[0].bytes,
+        "{after:#?}\n{esp_out:#?}"
+    );
+    std::fs::write(
+        iked_lab::guest_out().join("saopt-xfrm.txt"),
+        iked_lab::sh(
+            "for n in gw-a gw-b; do echo \"== $n\"; ip -n $n -s xfrm state; ip -n $n xfrm policy; done",
+        ),
+    )
+    .unwrap();
+
     a.ikectl_ok(&["down", "saopt"]);
     a.stop();
     b.stop();
