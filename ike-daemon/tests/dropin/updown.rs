@@ -13,8 +13,10 @@
 //!    (exit 3 with output), hang (killed after `--updown-timeout 5`) or
 //!    dump: the connection comes up while the hanging script runs, iked
 //!    answers, the dumping child's script runs meanwhile, both failures
-//!    are logged with their status and output, and a SIGTERM runs the
-//!    remaining `down` before iked exits.
+//!    are logged with their status and output; the dumping child and its
+//!    IKE SA are rekeyed (3 s, 4 s) without a call, and a SIGTERM runs
+//!    the remaining `down` (the successor's, with the new IKE SA's
+//!    number) before iked exits.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -130,12 +132,25 @@ fn conf(a: bool, addrs: &(String, String), dump: &Path, bad: Option<&Path>) -> S
                 format!("10.2.{}.0/24", 9 + i),
             );
             let (l, r) = if a { (l, r) } else { (r, l) };
-            let ts = format!("local_ts = {l}\n                remote_ts = {r}\n");
+            let mut ts = format!("local_ts = {l}\n                remote_ts = {r}\n");
+            // gw-a rekeys `after` (and the IKE SA, below) while the
+            // hanging script runs: no call.
+            if a && name == "after" {
+                ts += "                rekey_time = 3s\n                life_time = 5s\n";
+            }
             // charon would wait for the hanging script (gw-b runs none).
             let cmd = if a { cmd } else { "/bin/true".to_owned() };
             kids += &child(name, &ts, &cmd);
         }
-        text += &connection("updown-bad", "bad-", a, addrs, &kids);
+        let mut bad = connection("updown-bad", "bad-", a, addrs, &kids);
+        if a {
+            bad = bad.replacen(
+                "proposals = aes128gcm16-prfsha256-x25519\n",
+                "proposals = aes128gcm16-prfsha256-x25519\n        rekey_time = 4s\n",
+                1,
+            );
+        }
+        text += &bad;
     }
     text + &format!(
         "secrets {{
@@ -418,17 +433,32 @@ pub fn run(lab: &Lab) {
         "the failing script's status and output\n{}",
         tail(&iked.log_text(), 40)
     );
+    // The rekeys of `after` and of its IKE SA called nothing.
+    wait_until(
+        Duration::from_secs(10),
+        "`after` and its IKE SA rekeyed",
+        || {
+            iked.log_lines_with(&["CHILD SA after{", "rekeyed to after{"]) >= 1
+                && iked.log_lines_with(&["IKE SA updown-bad[", "rekeyed to updown-bad["]) >= 1
+        },
+    );
     // SIGTERM: the downs run before iked exits (the hanging script's
     // down returns at once).
     iked.stop();
-    let verbs: Vec<String> = calls(&bad_dir)
-        .iter()
-        .map(|c| c["PLUTO_VERB"].clone())
-        .collect();
+    let after = calls(&bad_dir);
+    let verbs: Vec<&str> = after.iter().map(|c| c["PLUTO_VERB"].as_str()).collect();
     assert_eq!(
         verbs,
         ["up-client", "down-client"],
         "the `after` child's calls"
+    );
+    // The down is the successor's: same reqid, the new IKE SA's number.
+    let v = |i: usize, k: &str| after[i][k].clone();
+    assert_eq!(v(0, "PLUTO_REQID"), v(1, "PLUTO_REQID"));
+    assert_ne!(
+        v(0, "PLUTO_UNIQUEID"),
+        v(1, "PLUTO_UNIQUEID"),
+        "the IKE SA was rekeyed between up and down"
     );
     assert_eq!(
         iked.log_lines_with(&["fail", "down-client", "failed (exit status: 3)"]),
