@@ -81,8 +81,8 @@ pub struct Tunnel {
     /// The Child SA's marks (value, mask) and XFRM interface ids per
     /// direction, in and out; `None` where charon's would be 0 (unset),
     /// which charon does not pass.
-    pub marks: [Option<(u32, u32)>; 2],
-    pub if_ids: [Option<u32>; 2],
+    pub marks: Marks,
+    pub if_ids: IfIds,
 }
 
 impl Tunnel {
@@ -119,13 +119,15 @@ impl Tunnel {
     }
 }
 
+/// Marks (value, mask), in and out; `None`: unset (0).
+type Marks = [Option<(u32, u32)>; 2];
+/// XFRM interface ids, in and out; `None`: unset (0).
+type IfIds = [Option<u32>; 2];
+
 /// The marks and interface ids (in, out) of a child's configuration that
 /// are fixed and not 0 (a child's if_id over its connection's); `%unique`
 /// ones are allocated with the Child SA and are not known here.
-fn configured_ids(
-    child: &ChildPolicy,
-    conn: &ConnPolicy,
-) -> ([Option<(u32, u32)>; 2], [Option<u32>; 2]) {
+fn configured_ids(child: &ChildPolicy, conn: &ConnPolicy) -> (Marks, IfIds) {
     let mark = |m: Option<MarkCfg>| match m {
         Some(MarkCfg {
             value: IdValue::Fixed(v),
