@@ -33,6 +33,7 @@ mod off;
 mod tests;
 pub mod tree;
 mod ts;
+mod weak;
 mod yaml;
 
 use core::fmt;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ring::hmac;
 use ring::rand::SecureRandom;
 
-use super::ke::{FixedEcdh, FixedX25519, KeyExchange, RingEcdh, unsupported};
+use super::ke::{FixedEcdh, FixedX25519, KeyExchange, RingEcdh, p521_from, unsupported};
 use super::modp::{EXPONENT_LEN, modp_key_exchange};
 use super::prf::{HmacPrf, Prf};
 use super::sk::SkCipher;
@@ -80,9 +80,14 @@ pub const ALGORITHMS: Algorithms = Algorithms {
         KeId::CURVE25519,
         KeId::ECP_256,
         KeId::ECP_384,
+        KeId::ECP_521,
         KeId::MODP_2048,
         KeId::MODP_3072,
         KeId::MODP_4096,
+        KeId::MODP_6144,
+        KeId::MODP_8192,
+        KeId::MODP_1536,
+        KeId::MODP_1024,
     ],
 };
 
@@ -187,7 +192,14 @@ impl CryptoProvider for DefaultProvider {
             KeId::CURVE25519 | KeId::ECP_256 | KeId::ECP_384 => {
                 Ok(Box::new(RingEcdh::generate(ke, &self.rng.0)?))
             }
-            KeId::MODP_2048 | KeId::MODP_3072 | KeId::MODP_4096 => {
+            KeId::ECP_521 => p521_from(&|out: &mut [u8]| self.rng.fill(out)),
+            KeId::MODP_1024
+            | KeId::MODP_1536
+            | KeId::MODP_2048
+            | KeId::MODP_3072
+            | KeId::MODP_4096
+            | KeId::MODP_6144
+            | KeId::MODP_8192 => {
                 let mut x = zeroize::Zeroizing::new([0u8; EXPONENT_LEN]);
                 self.rng.fill(&mut *x)?;
                 modp_key_exchange(ke, &x)
@@ -341,7 +353,14 @@ impl CryptoProvider for DeterministicProvider {
             }
             KeId::ECP_256 => self.ec::<p256::NistP256>(32),
             KeId::ECP_384 => self.ec::<p384::NistP384>(48),
-            KeId::MODP_2048 | KeId::MODP_3072 | KeId::MODP_4096 => {
+            KeId::ECP_521 => p521_from(&|out: &mut [u8]| self.ke.fill(out)),
+            KeId::MODP_1024
+            | KeId::MODP_1536
+            | KeId::MODP_2048
+            | KeId::MODP_3072
+            | KeId::MODP_4096
+            | KeId::MODP_6144
+            | KeId::MODP_8192 => {
                 let mut x = zeroize::Zeroizing::new([0u8; EXPONENT_LEN]);
                 self.ke.fill(&mut *x)?;
                 modp_key_exchange(ke, &x)
@@ -432,7 +451,8 @@ mod tests {
         let t = DeterministicProvider::new(b"u");
         for p in [&d as &dyn CryptoProvider, &t] {
             for ke in [
-                KeId::MODP_1024,
+                KeId::MODP_768,
+                KeId::BRAINPOOL_P256R1,
                 KeId::CURVE448,
                 KeId::ML_KEM_768,
                 KeId::NONE,
@@ -543,7 +563,7 @@ mod tests {
         };
         assert!(ALGORITHMS.supports(&gcm));
         assert!(!ALGORITHMS.supports(&IkeSuite {
-            ke: KeId::MODP_1024,
+            ke: KeId::BRAINPOOL_P256R1,
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {
