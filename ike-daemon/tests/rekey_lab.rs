@@ -598,7 +598,7 @@ fn run_until_max(
 /// one). Both iked (`--delete-rekeyed-delay`) and charon
 /// (`delete_rekeyed_delay`) keep the inbound SAs of a rekeyed Child SA
 /// for 1 s here, for packets still on their way: those must be gone
-/// 2.5 s later (no duplicate survives). The timers keep rekeying (every
+/// 2.5 s later (no duplicate survives; charon may take 4 s more, below). The timers keep rekeying (every
 /// 1-2 s), so this waits for a moment between two rekeys: up to 8 s for a
 /// snapshot in which everything agrees.
 fn pair_check(a: &Iked, b: Option<&Iked>) -> (String, String) {
@@ -614,9 +614,19 @@ fn pair_check(a: &Iked, b: Option<&Iked>) -> (String, String) {
             Err(_) => std::thread::sleep(Duration::from_millis(150)),
         }
     };
-    // Polled: they go about 1 s after their rekey.
-    let end = Instant::now() + Duration::from_millis(2500);
+    // Polled: they go about 1 s after their rekey. charon (gw-b without
+    // `b`) can take 4 s more: 5.9.8 drops our answer to its Delete when it
+    // carries the message ID of a Delete of ours it is processing
+    // ("ignoring request with ID n, already processing") and removes its
+    // old inbound SA only once its retransmission (4 s) is answered.
+    let start = Instant::now();
     for (ns, old) in [("gw-a", &old.0), ("gw-b", &old.1)] {
+        let grace = if ns == "gw-b" && b.is_none() {
+            6500
+        } else {
+            2500
+        };
+        let end = start + Duration::from_millis(grace);
         loop {
             let now: Vec<String> = kernel_sas(ns).into_iter().map(|(s, _, _)| s).collect();
             let left: Vec<&String> = old.iter().filter(|s| now.contains(s)).collect();
@@ -625,7 +635,7 @@ fn pair_check(a: &Iked, b: Option<&Iked>) -> (String, String) {
             }
             assert!(
                 Instant::now() < end,
-                "{ns}: inbound SAs of rekeyed Child SAs {left:?} still there 2.5 s later: {now:?}"
+                "{ns}: inbound SAs of rekeyed Child SAs {left:?} still there {grace} ms later: {now:?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -1026,8 +1036,26 @@ fn charon_case(
     let mon = Monitor::start(tag);
     let st = Stream::start(stream.0, stream.1);
     let t0 = Instant::now();
-    let violations = run_until_max(what, Duration::from_secs(60), [8, 10], || done(&a));
+    // gw-b: charon's old pair can stay 4 s past its rekey when 5.9.8 drops
+    // our answer to its Delete (see ORPHAN_GRACE in ike/src/sa/child_rekey.rs);
+    // with a rekey a second in the simultaneous case that is up to 4 more.
+    let violations = run_until_max(what, Duration::from_secs(60), [8, 14], || done(&a));
     let r = st.stop();
+    if !r.lost.is_empty() {
+        // What the next investigation needs: which SAs each kernel had
+        // (with their counters and lifetimes) and iked's Child SA story.
+        let log = a.log_text();
+        let story: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CHILD_SA") || l.contains("collision") || l.contains("IKE SA"))
+            .collect();
+        eprintln!(
+            "{tag}: lost packets; gw-a:\n{}\ngw-b:\n{}\niked, last Child SA lines:\n{}",
+            sh("ip -s -n gw-a xfrm state"),
+            sh("ip -s -n gw-b xfrm state"),
+            story[story.len().saturating_sub(60)..].join("\n")
+        );
+    }
     let deleted = mon.stop();
     let log = charon_log();
     let by_charon = log
@@ -1160,6 +1188,15 @@ fn charon_timers() {
 /// sides. The stream's datagrams cross gw-a's outbound and gw-b's inbound
 /// SA (and back), so both kernels reach the limit within a round trip and
 /// both peers start the rekey at once. IKE SAs on equal timers.
+///
+/// Known to fail rarely (once in CI, never in 16 local runs): 14 packets
+/// lost at the end after an outbound SA of gw-a reached its hard packet
+/// limit. The likely story, unproven: charon won a collision, dropped
+/// our answer to its rekey (5.9.8's same-message-ID bug) and its IKE SA
+/// rekey ended the retransmission, so nobody deletes the old SA and iked,
+/// the loser, waits for that as RFC 7296 2.8.1 and strongSwan's own
+/// child_rekey.c do. The failure now prints both kernels' SAs and iked's
+/// Child SA log lines to confirm or refute it.
 fn charon_simultaneous() {
     let (a, summary) = charon_case(
         "charon-simul",
