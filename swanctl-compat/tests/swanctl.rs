@@ -415,7 +415,7 @@ fn schema_errors_in_included_files_name_them() {
             "include/bad.d/c.conf:4: connections.c.pools: the swanctl key \"pools\" \
              is not supported yet",
             "include/bad.d/c.conf:6: connections.c.children.lan.mode: unknown mode \"tunel\" \
-             (expected tunnel or transport)",
+             (expected tunnel, transport, pass or drop)",
         ]
     );
 }

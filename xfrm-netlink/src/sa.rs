@@ -97,6 +97,9 @@ pub struct SaConfig {
     pub mark: Option<Mark>,
     /// XFRM interface id.
     pub if_id: Option<u32>,
+    /// The mark the SA sets on the packets it processes
+    /// (`XFRMA_SET_MARK` and `XFRMA_SET_MARK_MASK`).
+    pub set_mark: Option<Mark>,
 }
 
 impl SaConfig {
@@ -126,6 +129,7 @@ impl SaConfig {
             encap: None,
             mark: None,
             if_id: None,
+            set_mark: None,
         }
     }
 
@@ -184,6 +188,12 @@ impl SaConfig {
     /// Sets the XFRM interface id.
     pub fn if_id(mut self, if_id: u32) -> Self {
         self.if_id = Some(if_id);
+        self
+    }
+
+    /// Sets the mark the SA puts on the packets it processes.
+    pub fn set_mark(mut self, mark: Mark) -> Self {
+        self.set_mark = Some(mark);
         self
     }
 
@@ -337,6 +347,10 @@ impl SaConfig {
         }
         if let Some(id) = self.if_id {
             nlas.push(XfrmAttrs::IfId(id));
+        }
+        if let Some(m) = self.set_mark {
+            nlas.push(XfrmAttrs::MarkVal(m.value));
+            nlas.push(XfrmAttrs::MarkMask(m.mask));
         }
         let msg = ModifyMessage {
             user_sa_info: info,

@@ -66,7 +66,11 @@ fn aead_sa_attributes() {
         value: 5,
         mask: 0xf,
     })
-    .if_id(9);
+    .if_id(9)
+    .set_mark(Mark {
+        value: 0x20,
+        mask: 0xff,
+    });
     let msg = cfg.to_message(TAG, false).unwrap();
     assert!(matches!(msg, XfrmMessage::AddSa(_)));
     let (info, nlas) = sa_parts(&msg);
@@ -134,10 +138,30 @@ fn aead_sa_attributes() {
                 assert_eq!(*i, 9);
                 seen |= 16;
             }
+            XfrmAttrs::MarkVal(v) => {
+                assert_eq!(*v, 0x20);
+                seen |= 32;
+            }
+            XfrmAttrs::MarkMask(m) => {
+                assert_eq!(*m, 0xff);
+                seen |= 64;
+            }
             other => panic!("unexpected attribute {other:?}"),
         }
     }
-    assert_eq!(seen, 31);
+    assert_eq!(seen, 127);
+    // On the wire: XFRMA_SET_MARK (29) and XFRMA_SET_MARK_MASK (30), each
+    // a 4-octet header and a native-endian u32.
+    let bytes = codec::encode(msg, 0, 1);
+    let attr = |ty: u16, v: u32| {
+        let mut a = 8u16.to_ne_bytes().to_vec();
+        a.extend(ty.to_ne_bytes());
+        a.extend(v.to_ne_bytes());
+        a
+    };
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(has(&attr(29, 0x20)), "XFRMA_SET_MARK");
+    assert!(has(&attr(30, 0xff)), "XFRMA_SET_MARK_MASK");
 }
 
 #[test]

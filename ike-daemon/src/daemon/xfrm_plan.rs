@@ -77,10 +77,11 @@ pub fn protocol(p: ProtocolId) -> Result<Protocol, String> {
     }
 }
 
-fn xmode(m: Mode) -> xfrm_netlink::Mode {
+fn xmode(m: Mode) -> Result<xfrm_netlink::Mode, String> {
     match m {
-        Mode::Tunnel => xfrm_netlink::Mode::Tunnel,
-        Mode::Transport => xfrm_netlink::Mode::Transport,
+        Mode::Tunnel => Ok(xfrm_netlink::Mode::Tunnel),
+        Mode::Transport => Ok(xfrm_netlink::Mode::Transport),
+        Mode::Pass | Mode::Drop => Err(format!("a {m} shunt has no SAs or templates")),
     }
 }
 
@@ -383,9 +384,10 @@ pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
         reqid,
     } = *p;
     let mut out = Vec::new();
+    xmode(mode)?;
     let tmpl = |src: IpAddr, dst: IpAddr| match mode {
         Mode::Tunnel => Template::tunnel(proto, reqid, src, dst),
-        Mode::Transport => Template::transport(proto, reqid),
+        _ => Template::transport(proto, reqid),
     };
     for l in local_ts {
         for r in remote_ts {
@@ -482,8 +484,9 @@ impl SaKeys {
         let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
         // ESN needs a replay window (the kernel keeps its bitmap).
         let window = if c.esn { window.max(32) } else { window };
+        let mode = xmode(c.mode)?;
         let sa = |src, dst, spi, t, ports: (u16, u16)| {
-            let mut sa = SaConfig::new(src, dst, proto, spi, xmode(c.mode), t)
+            let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
                 .replay_window(window)
                 .esn(c.esn)

@@ -11,9 +11,9 @@ use super::tree::{Kind, Loc, Node};
 use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
     Address, AuthMethod, Authority, Child, ChildLifetimes, CloseAction, Config, ConfigError,
-    ConfigIssue, Connection, CredFile, DpdAction, Identity, IkeLifetimes, IkeSecret, KeyKind,
-    KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, Settings, SigConstraint,
-    SigHash, SigKey, StartAction, TrafficSelector,
+    ConfigIssue, ConnPolicy, Connection, CredFile, DpdAction, Identity, IkeLifetimes, IkeSecret,
+    KeyKind, KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, Settings,
+    SigConstraint, SigHash, SigKey, StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
 use crate::sa::{Fragmentation, MIN_FRAGMENT_SIZE};
@@ -403,8 +403,6 @@ const CONNECTION_LATER: &[&str] = &[
     "unique",
     "pools",
     "vips",
-    "if_id_in",
-    "if_id_out",
     "mediation",
     "mediated_by",
     "mediation_peer",
@@ -438,8 +436,7 @@ fn connection(
         &path.join("proposals"),
         errors,
     );
-    let local = round(f.take("local"), "local", line, path, errors);
-    let remote = round(f.take("remote"), "remote", line, path, errors);
+    let (local_node, remote_node) = (f.take("local"), f.take("remote"));
     let lifetimes = ike_lifetimes(&mut f, path, errors);
     let dpd_delay =
         time_value(f.take("dpd_delay"), &path.join("dpd_delay"), errors).unwrap_or_default();
@@ -462,6 +459,7 @@ fn connection(
         some => boolean(some, &path.join("send_certreq"), errors),
     };
     let fragmentation = fragmentation(f.take("fragmentation"), &path.join("fragmentation"), errors);
+    let policy = super::policy::conn_policy(&mut f, path, errors);
     let mut children = Vec::new();
     if let Some((node, _)) = f.take("children") {
         let cpath = path.join("children");
@@ -472,6 +470,31 @@ fn connection(
                 }
             }
         }
+    }
+    // A connection of shunts only (`mode = pass | drop`) never negotiates:
+    // charon needs no authentication rounds for it.
+    let shunts_only = local_node.is_none()
+        && remote_node.is_none()
+        && !children.is_empty()
+        && children.iter().all(|c| c.child.mode.is_shunt());
+    let (local, remote) = if shunts_only {
+        (Some(Round::unused()), Some(Round::unused()))
+    } else {
+        (
+            round(local_node, "local", line, path, errors),
+            round(remote_node, "remote", line, path, errors),
+        )
+    };
+    let policy = ConnPolicy {
+        shunts_only,
+        ..policy
+    };
+    if policy.if_id_in.is_some() || policy.if_id_out.is_some() {
+        errors.add(
+            line,
+            path,
+            "if_id_in/if_id_out are read but not installed yet: not supported yet",
+        );
     }
     super::off::take(&mut f, super::off::CONNECTION, errors);
     f.finish(errors, |k| {
@@ -543,6 +566,7 @@ fn connection(
         send_cert,
         send_certreq,
         fragmentation,
+        policy,
         children: children.into_iter().map(|c| c.child).collect(),
         encap,
         lifetimes,
@@ -792,7 +816,7 @@ fn addrs(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Vec<A
 
 /// A yes/no value as strongSwan's settings read it (`yes`, `true`,
 /// `enabled`, `1` / `no`, `false`, `disabled`, `0`); absent: no.
-fn boolean(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> bool {
+pub(super) fn boolean(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> bool {
     let Some((node, _)) = value else {
         return false;
     };
@@ -947,6 +971,20 @@ struct Round {
     cacerts: Vec<CredFile>,
     pubkeys: Vec<CredFile>,
     revocation: Revocation,
+}
+
+impl Round {
+    /// The round of a connection that never authenticates (shunts only).
+    fn unused() -> Self {
+        Round {
+            auth: AuthMethod::Pubkey(Vec::new()),
+            id: None,
+            certs: Vec::new(),
+            cacerts: Vec::new(),
+            pubkeys: Vec::new(),
+            revocation: Revocation::default(),
+        }
+    }
 }
 
 /// swanctl keys of local/remote that iked does not read yet.
@@ -1194,20 +1232,8 @@ const CHILD_LATER: &[&str] = &[
     "sha256_96",
     "updown",
     "hostaccess",
-    "policies",
-    "policies_fwd_out",
     "ipcomp",
     "inactivity",
-    "reqid",
-    "priority",
-    "interface",
-    "mark_in",
-    "mark_in_sa",
-    "mark_out",
-    "set_mark_in",
-    "set_mark_out",
-    "if_id_in",
-    "if_id_out",
     "label",
     "label_mode",
     "tfc_padding",
@@ -1245,7 +1271,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             match scalar(n, &p, errors) {
                 Some("tunnel") => Mode::Tunnel,
                 Some("transport") => Mode::Transport,
-                Some(s @ ("pass" | "drop" | "beet")) => {
+                Some(s @ ("pass" | "drop" | "beet" | "transport_proxy" | "iptfs")) => {
                     errors.add(n.loc(), &p, format!("mode \"{s}\" is not supported yet"));
                     Mode::Tunnel
                 }
@@ -1253,7 +1279,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
                     errors.add(
                         n.loc(),
                         &p,
-                        format!("unknown mode \"{s}\" (expected tunnel or transport)"),
+                        format!("unknown mode \"{s}\" (expected tunnel, transport, pass or drop)"),
                     );
                     Mode::Tunnel
                 }
@@ -1322,6 +1348,27 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let policy = super::policy::child_policy(&mut f, path, errors);
+    if policy != super::ChildPolicy::default() {
+        errors.add(
+            line,
+            path,
+            "mark_in/out, mark_in_sa, set_mark_in/out, if_id_in/out, priority, reqid, \
+             policies, policies_fwd_out and interface are read but not installed yet: \
+             not supported yet",
+        );
+    }
+    // A cross-key check: only between keys that are themselves valid.
+    if mode.is_shunt() && start_action != StartAction::Trap && errors.0.len() == before {
+        errors.add(
+            start_action_line,
+            &path.join("mode"),
+            format!(
+                "a {} shunt is installed with start_action = trap (as charon does); set it",
+                mode.to_string().to_lowercase()
+            ),
+        );
+    }
     f.finish(errors, |k| {
         if CHILD_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
@@ -1344,6 +1391,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            policy,
             line: line.line,
         },
         start_action_line,

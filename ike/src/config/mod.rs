@@ -29,6 +29,7 @@
 mod build;
 mod identity;
 mod off;
+mod policy;
 #[cfg(test)]
 mod tests;
 pub mod tree;
@@ -48,6 +49,7 @@ use crate::wire::sa::Proposal;
 
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
+pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
@@ -211,6 +213,8 @@ pub struct Connection {
     /// `fragmentation`: `yes` (default), `accept`, `force` or `no`
     /// (RFC 7383, strongSwan's meaning).
     pub fragmentation: crate::sa::Fragmentation,
+    /// `if_id_in`, `if_id_out`: the children's default interface ids.
+    pub policy: ConnPolicy,
     /// The line of the connection's name in the file.
     pub line: u64,
 }
@@ -484,6 +488,19 @@ pub enum Mode {
     Tunnel,
     /// `transport`: negotiated with N(USE_TRANSPORT_MODE) (RFC 7296 1.3.1).
     Transport,
+    /// `pass`: a shunt, no IKE: policies that let the child's traffic
+    /// pass in the clear, installed at load (`start_action = trap`).
+    Pass,
+    /// `drop`: a shunt, no IKE: policies that drop the child's traffic.
+    Drop,
+}
+
+impl Mode {
+    /// Whether this is a shunt (`pass` or `drop`): kernel policies only,
+    /// never negotiated.
+    pub fn is_shunt(self) -> bool {
+        matches!(self, Self::Pass | Self::Drop)
+    }
 }
 
 impl fmt::Display for Mode {
@@ -491,6 +508,8 @@ impl fmt::Display for Mode {
         f.write_str(match self {
             Self::Tunnel => "TUNNEL",
             Self::Transport => "TRANSPORT",
+            Self::Pass => "PASS",
+            Self::Drop => "DROP",
         })
     }
 }
@@ -592,6 +611,8 @@ pub struct Child {
     pub close_action: CloseAction,
     /// `dpd_action`: what to do when the peer is found dead.
     pub dpd_action: DpdAction,
+    /// Marks, interface ids, priority, reqid and which policies.
+    pub policy: ChildPolicy,
     /// The line of the child's name in the file.
     pub line: u64,
 }

@@ -277,7 +277,7 @@ fn the_briefs_example_error() {
     assert_eq!(
         e.to_string(),
         "/etc/iked/iked.yaml:13: connections.site-b.children.lan.mode: unknown mode \"tunel\" \
-         (expected tunnel or transport)"
+         (expected tunnel, transport, pass or drop)"
     );
 }
 
@@ -311,7 +311,7 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, local,",
+                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, local,",
             ),
             (12, "connections.c.dpd_delay", "bad time \"soon\""),
         ],
@@ -1185,7 +1185,7 @@ fn from_tree_names_each_nodes_file() {
         got,
         [
             "main.conf:10: connections.c.mobike: mobike = yes: MOBIKE is not supported yet (only mobike = no is accepted, which is what iked does)",
-            "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel or transport)",
+            "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel, transport, pass or drop)",
         ]
     );
     // An index with no name is still reported.
