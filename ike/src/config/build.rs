@@ -1232,16 +1232,9 @@ const CHILD_LATER: &[&str] = &[
     "sha256_96",
     "updown",
     "hostaccess",
-    "ipcomp",
     "inactivity",
     "label",
     "label_mode",
-    "tfc_padding",
-    "replay_window",
-    "hw_offload",
-    "copy_df",
-    "copy_ecn",
-    "copy_dscp",
 ];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
@@ -1348,6 +1341,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
     if policy != super::ChildPolicy::default() {
         errors.add(
@@ -1391,6 +1385,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            sa_opts,
             policy,
             line: line.line,
         },
