@@ -3,6 +3,7 @@
 //! so at load time, as strongSwan leaves them out of its defaults.
 
 use super::Config;
+use crate::crypto::proposal::default_proposals;
 use crate::crypto::proposal::keywords::strongswan_name;
 use crate::wire::codes::{EncrId, IntegId, KeId, PrfId, TransformType};
 use crate::wire::sa::{Proposal, Transform};
@@ -31,10 +32,23 @@ fn weakness(t: &Transform) -> Option<&'static str> {
 }
 
 /// The weak transforms of a proposal list, each once, as
-/// `MODP_1024 (a MODP group below 2048 bits)`.
+/// `MODP_1024 (a MODP group below 2048 bits)`. The proposals `default`
+/// makes are left out: strongSwan's IKE default has 3DES, and warning
+/// about a configuration that does not name it would only be noise.
 fn weak_names(proposals: &[Proposal]) -> Vec<String> {
+    let defaults: Vec<Vec<Transform>> = proposals
+        .first()
+        .map(|p| default_proposals(p.protocol))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.transforms)
+        .collect();
     let mut out: Vec<String> = Vec::new();
-    for t in proposals.iter().flat_map(|p| &p.transforms) {
+    for t in proposals
+        .iter()
+        .filter(|p| !defaults.contains(&p.transforms))
+        .flat_map(|p| &p.transforms)
+    {
         if let Some(why) = weakness(t) {
             let name = strongswan_name(t.transform_type, t.id)
                 .map(str::to_owned)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ring::{aead, hmac};
 
 use super::CryptoError;
+use super::mac::Mac;
 use super::provider::RandomSource;
 use super::sk::SkCipher;
 use super::sk_aead::AeadSk;
@@ -18,6 +19,18 @@ use crate::wire::codes::{EncrId, IntegId};
 /// AES-GCM (RFC 5282 section 7.1) and ChaCha20-Poly1305 (RFC 7634 section 2).
 pub const AEAD_SALT_LEN: usize = 4;
 
+/// The classic (non-AEAD) SK ciphers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Classic {
+    /// AES-CBC (RFC 3602): 16-octet IV and block.
+    AesCbc,
+    /// 3DES-CBC (RFC 2451): 8-octet IV and block.
+    TripleDesCbc,
+    /// AES-CTR (RFC 5930, RFC 3686): SK_e is the key and a 4-octet nonce;
+    /// 8-octet IV; no block alignment.
+    AesCtr,
+}
+
 /// A resolved SK encryption transform.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum IkeEncr {
@@ -28,8 +41,13 @@ pub(crate) enum IkeEncr {
         key_len: usize,
         name: &'static str,
     },
-    /// AES-CBC with a 128, 192 or 256-bit key.
-    Cbc { key_len: usize, name: &'static str },
+    /// A classic cipher used with an integrity algorithm.
+    Cbc {
+        kind: Classic,
+        /// Length of SK_e (for AES-CTR with the nonce).
+        key_len: usize,
+        name: &'static str,
+    },
 }
 
 impl IkeEncr {
@@ -45,20 +63,31 @@ impl IkeEncr {
 /// A resolved SK integrity transform.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IkeInteg {
-    pub(crate) alg: hmac::Algorithm,
+    pub(crate) mac: Mac,
     pub(crate) icv_len: usize,
+    /// Length of SK_a: the hash output for HMAC (RFC 7296 2.14, RFC 4868
+    /// 2.1.1), 16 for AES-XCBC and AES-CMAC (RFC 3566, RFC 4494).
+    pub(crate) key_len: usize,
     pub(crate) name: &'static str,
 }
 
 impl IkeInteg {
-    /// Length of SK_a: the hash output (RFC 7296 2.14, RFC 4868 2.1.1).
+    /// Length of SK_a.
     pub(crate) fn sk_a_len(&self) -> usize {
-        self.alg.digest_algorithm().output_len()
+        self.key_len
     }
 }
 
 fn unsupported(what: String) -> CryptoError {
     CryptoError::Unsupported(what)
+}
+
+fn classic(kind: Classic, key_len: usize, name: &'static str) -> IkeEncr {
+    IkeEncr::Cbc {
+        kind,
+        key_len,
+        name,
+    }
 }
 
 /// Resolves the encryption transform of `suite`, or `Unsupported`.
@@ -81,18 +110,13 @@ pub(crate) fn ike_encr(suite: &IkeSuite) -> Result<IkeEncr, CryptoError> {
             key_len: 32,
             name: "CHACHA20_POLY1305",
         }),
-        (EncrId::AES_CBC, Some(128)) => Ok(IkeEncr::Cbc {
-            key_len: 16,
-            name: "AES_CBC_128",
-        }),
-        (EncrId::AES_CBC, Some(192)) => Ok(IkeEncr::Cbc {
-            key_len: 24,
-            name: "AES_CBC_192",
-        }),
-        (EncrId::AES_CBC, Some(256)) => Ok(IkeEncr::Cbc {
-            key_len: 32,
-            name: "AES_CBC_256",
-        }),
+        (EncrId::AES_CBC, Some(128)) => Ok(classic(Classic::AesCbc, 16, "AES_CBC_128")),
+        (EncrId::AES_CBC, Some(192)) => Ok(classic(Classic::AesCbc, 24, "AES_CBC_192")),
+        (EncrId::AES_CBC, Some(256)) => Ok(classic(Classic::AesCbc, 32, "AES_CBC_256")),
+        (EncrId::AES_CTR, Some(128)) => Ok(classic(Classic::AesCtr, 16 + 4, "AES_CTR_128")),
+        (EncrId::AES_CTR, Some(192)) => Ok(classic(Classic::AesCtr, 24 + 4, "AES_CTR_192")),
+        (EncrId::AES_CTR, Some(256)) => Ok(classic(Classic::AesCtr, 32 + 4, "AES_CTR_256")),
+        (EncrId::TRIPLE_DES, None) => Ok(classic(Classic::TripleDesCbc, 24, "3DES_CBC")),
         (encr, Some(bits)) => Err(unsupported(format!(
             "encryption {encr} with {bits}-bit key"
         ))),
@@ -113,14 +137,27 @@ pub(crate) fn ike_integ(suite: &IkeSuite, encr: &IkeEncr) -> Result<Option<IkeIn
             Err(unsupported(format!("{name} without integrity algorithm")))
         }
         (IkeEncr::Cbc { .. }, Some(i)) => {
-            let (alg, icv_len, name) = match i {
-                IntegId::HMAC_SHA1_96 => (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, 12, "HMAC_SHA1_96"),
-                IntegId::HMAC_SHA2_256_128 => (hmac::HMAC_SHA256, 16, "HMAC_SHA2_256_128"),
-                IntegId::HMAC_SHA2_384_192 => (hmac::HMAC_SHA384, 24, "HMAC_SHA2_384_192"),
-                IntegId::HMAC_SHA2_512_256 => (hmac::HMAC_SHA512, 32, "HMAC_SHA2_512_256"),
+            let hmac = |alg: hmac::Algorithm| (Mac::Hmac(alg), alg.digest_algorithm().output_len());
+            let ((mac, key_len), icv_len, name) = match i {
+                IntegId::HMAC_MD5_96 => ((Mac::HmacMd5, 16), 12, "HMAC_MD5_96"),
+                IntegId::HMAC_SHA1_96 => (
+                    hmac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
+                    12,
+                    "HMAC_SHA1_96",
+                ),
+                IntegId::HMAC_SHA2_256_128 => (hmac(hmac::HMAC_SHA256), 16, "HMAC_SHA2_256_128"),
+                IntegId::HMAC_SHA2_384_192 => (hmac(hmac::HMAC_SHA384), 24, "HMAC_SHA2_384_192"),
+                IntegId::HMAC_SHA2_512_256 => (hmac(hmac::HMAC_SHA512), 32, "HMAC_SHA2_512_256"),
+                IntegId::AES_XCBC_96 => ((Mac::AesXcbc, 16), 12, "AES_XCBC_96"),
+                IntegId::AES_CMAC_96 => ((Mac::AesCmac, 16), 12, "AES_CMAC_96"),
                 other => return Err(unsupported(format!("integrity {other}"))),
             };
-            Ok(Some(IkeInteg { alg, icv_len, name }))
+            Ok(Some(IkeInteg {
+                mac,
+                icv_len,
+                key_len,
+                name,
+            }))
         }
     }
 }
@@ -171,9 +208,11 @@ pub(crate) fn new_sk_cipher(
             check_key("integrity (none for AEAD)", integ_key, 0)?;
             Ok(Box::new(AeadSk::new(alg, name, encr_key)?))
         }
-        (IkeEncr::Cbc { name, .. }, Some(integ)) => {
+        (IkeEncr::Cbc { kind, name, .. }, Some(integ)) => {
             check_key(integ.name, integ_key, integ.sk_a_len())?;
-            Ok(Box::new(CbcSk::new(name, encr_key, integ, integ_key, rng)?))
+            Ok(Box::new(CbcSk::new(
+                kind, name, encr_key, integ, integ_key, rng,
+            )?))
         }
         // ike_integ pairs AEAD with None and CBC with Some.
         (_, _) => Err(unsupported(format!("{suite:?}"))),
@@ -183,6 +222,7 @@ pub(crate) fn new_sk_cipher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::proposal::keywords;
     use crate::crypto::provider::{
         ALGORITHMS, CryptoProvider, DefaultProvider, DeterministicProvider,
     };
@@ -201,7 +241,7 @@ mod tests {
                 prf: PrfId::HMAC_SHA2_256,
                 ke: KeId::CURVE25519,
             };
-            if encr == EncrId::AES_CBC {
+            if !keywords::is_aead(encr.0) {
                 for &i in ALGORITHMS.integ {
                     out.push(IkeSuite {
                         integ: Some(i),
@@ -231,7 +271,8 @@ mod tests {
             &DefaultProvider::new(),
             &DeterministicProvider::new(b"seed"),
         ];
-        assert_eq!(suites().len(), 15);
+        // 3 AEADs, then 3 AES-CBC, 3 AES-CTR and 3DES with 7 MACs each.
+        assert_eq!(suites().len(), 3 + 7 * 7);
         for p in providers {
             for s in suites() {
                 let mut tx = cipher(p, &s);
@@ -243,8 +284,15 @@ mod tests {
                     let body = &out[AUTH.len()..];
                     assert_eq!(body.len(), tx.sealed_len(len), "{s:?} {len}");
                     assert!(body.len() > tx.iv_len() + tx.icv_len());
-                    if s.encr == EncrId::AES_CBC {
-                        assert_eq!((body.len() - tx.iv_len() - tx.icv_len()) % 16, 0);
+                    let block = match s.encr {
+                        EncrId::AES_CBC => 16,
+                        EncrId::TRIPLE_DES => 8,
+                        _ => 1,
+                    };
+                    assert_eq!((body.len() - tx.iv_len() - tx.icv_len()) % block, 0);
+                    if s.encr == EncrId::AES_CTR {
+                        // No padding: the payloads and the Pad Length octet.
+                        assert_eq!(body.len(), tx.iv_len() + len + 1 + tx.icv_len());
                     }
                     if len >= 8 {
                         assert_ne!(&body[tx.iv_len()..][..8], &plain[..8], "not encrypted");
@@ -261,13 +309,17 @@ mod tests {
         let p = DefaultProvider::new();
         for s in suites() {
             let c = cipher(&p, &s);
-            let want = match (s.encr, s.integ) {
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA1_96)) => (16, 12),
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA2_256_128)) => (16, 16),
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA2_384_192)) => (16, 24),
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA2_512_256)) => (16, 32),
-                _ => (8, 16),
+            let iv = match s.encr {
+                EncrId::AES_CBC => 16,
+                _ => 8,
             };
+            let icv = match s.integ {
+                Some(IntegId::HMAC_SHA2_256_128) | None => 16,
+                Some(IntegId::HMAC_SHA2_384_192) => 24,
+                Some(IntegId::HMAC_SHA2_512_256) => 32,
+                _ => 12,
+            };
+            let want = (iv, icv);
             assert_eq!((c.iv_len(), c.icv_len()), want, "{s:?}");
             assert!(!format!("{c:?}").contains("0001020304"));
         }
@@ -309,10 +361,15 @@ mod tests {
             }
             // The authenticated part is bound to the body.
             assert!(rx.open(&AUTH[1..], &out[AUTH.len()..]).is_err());
-            assert!(
-                rx.open(&out[..AUTH.len() + 1], &out[AUTH.len() + 1..])
-                    .is_err()
-            );
+            // Moving the split point keeps the MAC's input (authenticated |
+            // IV | ciphertext): only a block cipher's alignment sees it. In
+            // a message the IKE header's lengths fix the split.
+            if s.encr != EncrId::AES_CTR {
+                assert!(
+                    rx.open(&out[..AUTH.len() + 1], &out[AUTH.len() + 1..])
+                        .is_err()
+                );
+            }
             // A cipher with other keys refuses it.
             let other = p
                 .sk_cipher(
@@ -440,11 +497,11 @@ mod tests {
         for (s, name) in [
             (
                 IkeSuite {
-                    encr: EncrId::TRIPLE_DES,
+                    encr: EncrId::DES,
                     encr_key_bits: None,
                     ..base
                 },
-                "TRIPLE_DES",
+                "DES",
             ),
             (
                 IkeSuite {
@@ -466,24 +523,24 @@ mod tests {
             ),
             (
                 IkeSuite {
-                    encr: EncrId::AES_CTR,
+                    encr: EncrId::CAMELLIA_CBC,
                     ..base
                 },
-                "AES_CTR",
+                "CAMELLIA_CBC",
             ),
             (
                 IkeSuite {
-                    integ: Some(IntegId::AES_XCBC_96),
+                    integ: Some(IntegId::DES_MAC),
                     ..base
                 },
-                "AES_XCBC_96",
+                "DES_MAC",
             ),
             (
                 IkeSuite {
-                    integ: Some(IntegId::HMAC_MD5_96),
+                    integ: Some(IntegId::KPDK_MD5),
                     ..base
                 },
-                "HMAC_MD5_96",
+                "KPDK_MD5",
             ),
             (
                 IkeSuite {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod encr;
 pub mod ke;
 pub mod keymat;
+mod mac;
 pub mod modp;
 pub mod prf;
 pub mod proposal;

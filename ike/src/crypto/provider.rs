@@ -63,18 +63,28 @@ pub const ALGORITHMS: Algorithms = Algorithms {
         (EncrId::AES_CBC, Some(256)),
         (EncrId::AES_CBC, Some(192)),
         (EncrId::AES_CBC, Some(128)),
+        (EncrId::AES_CTR, Some(256)),
+        (EncrId::AES_CTR, Some(192)),
+        (EncrId::AES_CTR, Some(128)),
+        (EncrId::TRIPLE_DES, None),
     ],
     integ: &[
         IntegId::HMAC_SHA2_256_128,
         IntegId::HMAC_SHA2_384_192,
         IntegId::HMAC_SHA2_512_256,
+        IntegId::AES_XCBC_96,
+        IntegId::AES_CMAC_96,
         IntegId::HMAC_SHA1_96,
+        IntegId::HMAC_MD5_96,
     ],
     prf: &[
         PrfId::HMAC_SHA2_256,
         PrfId::HMAC_SHA2_384,
         PrfId::HMAC_SHA2_512,
+        PrfId::AES128_XCBC,
+        PrfId::AES128_CMAC,
         PrfId::HMAC_SHA1,
+        PrfId::HMAC_MD5,
     ],
     ke: &[
         KeId::CURVE25519,
@@ -463,8 +473,9 @@ mod tests {
                 ));
             }
             assert!(
-                matches!(p.prf(PrfId::AES128_CMAC), Err(CryptoError::Unsupported(m)) if m.contains("AES128_CMAC"))
+                matches!(p.prf(PrfId::HMAC_TIGER), Err(CryptoError::Unsupported(m)) if m.contains("TIGER"))
             );
+            assert_eq!(p.prf(PrfId::AES128_CMAC).unwrap().output_len(), 16);
             assert_eq!(p.prf(PrfId::HMAC_SHA2_384).unwrap().output_len(), 48);
         }
     }
@@ -567,7 +578,7 @@ mod tests {
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {
-            prf: PrfId::HMAC_MD5,
+            prf: PrfId::HMAC_TIGER,
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {

@@ -466,13 +466,17 @@ fn default_is_strongswans_restricted_to_iked() {
     let shown: Vec<String> = ike.iter().map(|p| display(p).to_string()).collect();
     let kes = "ECP_256/ECP_384/ECP_521/CURVE_25519/MODP_3072/MODP_4096/MODP_6144/\
                MODP_8192/MODP_2048";
-    let tail = format!("PRF_HMAC_SHA2_256/PRF_HMAC_SHA2_384/PRF_HMAC_SHA2_512/PRF_HMAC_SHA1/{kes}");
+    let tail = format!(
+        "PRF_HMAC_SHA2_256/PRF_HMAC_SHA2_384/PRF_HMAC_SHA2_512/PRF_AES128_XCBC/\
+         PRF_AES128_CMAC/PRF_HMAC_SHA1/{kes}"
+    );
     assert_eq!(
         shown,
         [
             format!(
-                "IKE:AES_CBC_128/AES_CBC_192/AES_CBC_256/HMAC_SHA2_256_128/HMAC_SHA2_384_192/\
-                 HMAC_SHA2_512_256/HMAC_SHA1_96/{tail}"
+                "IKE:AES_CBC_128/AES_CBC_192/AES_CBC_256/AES_CTR_128/AES_CTR_192/AES_CTR_256/\
+                 3DES_CBC/HMAC_SHA2_256_128/HMAC_SHA2_384_192/HMAC_SHA2_512_256/AES_XCBC_96/\
+                 AES_CMAC_96/HMAC_SHA1_96/{tail}"
             ),
             format!("IKE:AES_GCM_16_128/AES_GCM_16_256/CHACHA20_POLY1305/{tail}"),
         ]
