@@ -6,14 +6,16 @@
 //! host-a 10.1.0.1x -- gw-a (iked) 192.0.2.1x === 192.0.2.1xx gw-b (charon) -- 10.2.0.1x host-b
 //! ```
 //!
-//! Four connections ([`CONNS`]: their IKE proposals are the IKE SA
+//! Five connections ([`CONNS`]: their IKE proposals are the IKE SA
 //! algorithms, AES-CTR, 3DES, AES-XCBC, AES-CMAC, HMAC-MD5 and their PRFs,
 //! MODP-1024, ECP-521), one child per ESP algorithm ([`CASES`]), each
 //! child with its own pair of host addresses (`10.1.0.(10+i)/32` <->
 //! `10.2.0.(10+i)/32`) so that each ping goes through exactly one Child
-//! SA. iked brings every connection up at once (the first child of each in
-//! IKE_AUTH, the others in CREATE_CHILD_SA, where a KE method in the
-//! proposal is PFS: that exercises the new MODP and ECP groups too). Then,
+//! SA. iked brings the connections to charon up at once (the first child
+//! of each in IKE_AUTH, the others in CREATE_CHILD_SA, where a KE method
+//! in the proposal is PFS: that exercises the new MODP and ECP groups
+//! too); then charon stops and a second iked in gw-b takes the one
+//! connection charon cannot do (`sha256_96`, see [`CONNS`]). In each phase,
 //! for each child:
 //! - both kernels hold the SA pair iked reports (its SPIs), with the
 //!   expected XFRM algorithm name, key length and ICV or truncation length
@@ -35,6 +37,8 @@ use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, wait_until};
 const IKED: &str = env!("CARGO_BIN_EXE_iked");
 const IKECTL: &str = env!("CARGO_BIN_EXE_ikectl");
 const SOCK: &str = "/run/iked-alg/iked.sock";
+/// The second iked's, in gw-b (the `priv` connection).
+const SOCK_B: &str = "/run/iked-alg/iked-b.sock";
 const PINGS: u64 = 3;
 
 /// One child: its name, its ESP proposal (both sides), and the algorithms
@@ -116,9 +120,18 @@ const CASES: &[Case] = &[
     Case {
         name: "nullsha",
         conn: 2,
-        esp: "null-sha256_96",
+        esp: "null-sha256",
         algs: &[
             ("enc", "ecb(cipher_null)", 0, 0),
+            ("auth-trunc", "hmac(sha256)", 256, 128),
+        ],
+    },
+    Case {
+        name: "sha25696",
+        conn: 4,
+        esp: "aes128-sha256_96",
+        algs: &[
+            ("enc", "cbc(aes)", 128, 0),
             ("auth-trunc", "hmac(sha256)", 256, 96),
         ],
     },
@@ -142,15 +155,21 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// The connections: name and IKE proposal. Each has its own pair of wan
-/// addresses (192.0.2.(10+i) on gw-a, 192.0.2.(100+i) on gw-b), since
-/// charon picks an IKE config by address; the IKE proposals bring the IKE
-/// algorithms iked implements in userspace against charon too.
-const CONNS: &[(&str, &str)] = &[
-    ("alg", "aes256-sha256-x25519"),
-    ("xcbc", "aes128ctr-aesxcbc-modp2048"),
-    ("md5", "3des-md5-modp1024"),
-    ("cmac", "aes192ctr-aescmac-prfaescmac-ecp521"),
+/// The connections: name, IKE proposal and whether the peer is charon
+/// (else a second iked, started in gw-b once charon is stopped). Each has
+/// its own pair of wan addresses (192.0.2.(10+i) on gw-a, 192.0.2.(100+i)
+/// on gw-b), since charon picks an IKE config by address; the IKE
+/// proposals bring the IKE algorithms iked implements in userspace against
+/// charon too. `sha256_96` is in strongSwan's private-use range (1026),
+/// which charon only negotiates with a peer that sent strongSwan's vendor
+/// ID ("an algorithm from private space would match, but peer
+/// implementation is unknown, skipped"): iked against iked.
+const CONNS: &[(&str, &str, bool)] = &[
+    ("alg", "aes256-sha256-x25519", true),
+    ("xcbc", "aes128ctr-aesxcbc-modp2048", true),
+    ("md5", "3des-md5-modp1024", true),
+    ("cmac", "aes192ctr-aescmac-prfaescmac-ecp521", true),
+    ("priv", "aes128-sha256-x25519", false),
 ];
 
 fn wan(conn: usize, iked: bool) -> String {
@@ -166,12 +185,17 @@ fn host_b(i: usize) -> String {
     format!("10.2.0.{}", 10 + i)
 }
 
-/// One swanctl.conf form for both daemons (iked reads it directly).
-fn swanctl_conf(iked: bool) -> String {
+/// One swanctl.conf form for every daemon (iked reads it directly): gw-a's
+/// (`iked`) with every connection, gw-b's with those whose peer is charon
+/// (`charon`) or not.
+fn swanctl_conf(iked: bool, charon: bool) -> String {
     let (lid, rid) = if iked { ("a", "b") } else { ("b", "a") };
     let mut conns = String::new();
     let mut secrets = String::new();
-    for (n, (conn, ike)) in CONNS.iter().enumerate() {
+    for (n, (conn, ike, with_charon)) in CONNS.iter().enumerate() {
+        if !iked && *with_charon != charon {
+            continue;
+        }
         let mut children = String::new();
         for (i, c) in CASES.iter().enumerate().filter(|(_, c)| c.conn == n) {
             let (lts, rts) = if iked {
@@ -234,33 +258,35 @@ fn swanctl_conf(iked: bool) -> String {
 
 struct Iked {
     log: PathBuf,
+    sock: &'static str,
     child: Option<Child>,
 }
 
 impl Iked {
-    fn start(conf: &std::path::Path) -> Iked {
-        let log = guest_out().join("iked-gw-a.log");
+    fn start(ns: &str, conf: &std::path::Path, sock: &'static str) -> Iked {
+        let log = guest_out().join(format!("iked-{ns}.log"));
         let file = std::fs::File::create(&log).unwrap();
         sh("mkdir -p /run/iked-alg");
         let child = Command::new("ip")
-            .args(["netns", "exec", "gw-a", IKED, "--config"])
+            .args(["netns", "exec", ns, IKED, "--config"])
             .arg(conf)
-            .args(["--control", SOCK, "--log-level", "debug"])
+            .args(["--control", sock, "--log-level", "debug"])
             .stderr(file)
             .spawn()
             .unwrap();
         wait_until(Duration::from_secs(20), "iked's control socket", || {
-            std::os::unix::net::UnixStream::connect(SOCK).is_ok()
+            std::os::unix::net::UnixStream::connect(sock).is_ok()
         });
         Iked {
             log,
+            sock,
             child: Some(child),
         }
     }
 
     fn ikectl(&self, args: &[&str]) -> std::process::Output {
         Command::new(IKECTL)
-            .args(["--control", SOCK])
+            .args(["--control", self.sock])
             .args(args)
             .output()
             .unwrap()
@@ -305,6 +331,8 @@ impl Drop for Iked {
 struct KernelSa {
     algs: Vec<(String, String, usize, u32)>,
     packets: u64,
+    /// The text, for messages.
+    text: String,
 }
 
 fn parse_sa(text: &str) -> KernelSa {
@@ -319,7 +347,7 @@ fn parse_sa(text: &str) -> KernelSa {
                     [key, tail @ ..] if key.starts_with("0x") => ((key.len() - 2) * 4, tail),
                     tail => (0, tail),
                 };
-                let n = tail.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let n = tail.last().and_then(|n| n.parse().ok()).unwrap_or(0);
                 algs.push(((*ty).to_owned(), (*name).to_owned(), bits, n));
             }
             ["lifetime", "current:"] => current = true,
@@ -338,6 +366,7 @@ fn parse_sa(text: &str) -> KernelSa {
     KernelSa {
         algs,
         packets: packets.unwrap_or_else(|| panic!("no packet counter in:\n{text}")),
+        text: text.to_owned(),
     }
 }
 
@@ -385,12 +414,15 @@ fn guest() {
     let dir = guest_out();
     let a_conf = dir.join("gw-a-swanctl.conf");
     let b_conf = dir.join("gw-b-swanctl.conf");
-    std::fs::write(&a_conf, swanctl_conf(true)).unwrap();
-    std::fs::write(&b_conf, swanctl_conf(false)).unwrap();
+    let b_iked_conf = dir.join("gw-b-iked-swanctl.conf");
+    std::fs::write(&a_conf, swanctl_conf(true, true)).unwrap();
+    std::fs::write(&b_conf, swanctl_conf(false, true)).unwrap();
+    std::fs::write(&b_iked_conf, swanctl_conf(false, false)).unwrap();
     sh(&format!(
-        "chmod 600 '{}' '{}'",
+        "chmod 600 '{}' '{}' '{}'",
         a_conf.display(),
-        b_conf.display()
+        b_conf.display(),
+        b_iked_conf.display()
     ));
     lab_sh(&format!(
         "CHARON_PLUGINS='random nonce aes md5 sha1 sha2 hmac gcm ccm ctr xcbc cmac pem pkcs1 \
@@ -398,59 +430,83 @@ fn guest() {
          lab_charon_start gw-b gw-b '{}' 'default=1 ike=2 cfg=2 knl=2 chd=2' 'install_routes = no'",
         b_conf.display()
     ));
-    let mut iked = Iked::start(&a_conf);
+    let mut iked = Iked::start("gw-a", &a_conf, SOCK);
     eprintln!("alg lab: daemons up in {:.1} s", t0.elapsed().as_secs_f64());
+    let mut failed = Vec::new();
+    run_phase(&iked, true, &mut failed);
+    lab_sh("lab_charon_stop gw-b");
+    let mut iked_b = Iked::start("gw-b", &b_iked_conf, SOCK_B);
+    run_phase(&iked, false, &mut failed);
+    assert_eq!(iked.stop(), Some(0), "iked's exit status");
+    assert_eq!(iked_b.stop(), Some(0), "gw-b iked's exit status");
+    eprintln!("alg lab: {:.1} s in the guest", t0.elapsed().as_secs_f64());
+    assert!(
+        failed.is_empty(),
+        "{}\n--- iked log (tail) ---\n{}",
+        failed.join("\n"),
+        iked.log_tail()
+    );
+}
 
+/// Brings up the connections whose peer is charon (or not), pings through
+/// each of their children and checks both kernels' SAs of each.
+fn run_phase(iked: &Iked, charon: bool, failed: &mut Vec<String>) {
+    let conns: Vec<usize> = (0..CONNS.len()).filter(|&n| CONNS[n].2 == charon).collect();
+    let cases: Vec<(usize, &Case)> = CASES
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| conns.contains(&c.conn))
+        .collect();
     // All connections at once: each `ikectl up` waits for its children.
     let t = Instant::now();
-    let ups: Vec<_> = CONNS
+    let ups: Vec<_> = conns
         .iter()
-        .map(|(conn, _)| {
+        .map(|&n| {
             Command::new(IKECTL)
-                .args(["--control", SOCK, "up", conn, "--timeout", "60"])
+                .args(["--control", SOCK, "up", CONNS[n].0, "--timeout", "60"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for ((conn, ike), up) in CONNS.iter().zip(ups) {
+    for (&n, up) in conns.iter().zip(ups) {
         let out = up.wait_with_output().unwrap();
         assert!(
             out.status.success(),
-            "ikectl up {conn} ({ike}): {out:?}\n--- iked log ---\n{}",
+            "ikectl up {} ({}): {out:?}\n--- iked log ---\n{}",
+            CONNS[n].0,
+            CONNS[n].1,
             iked.log_tail()
         );
     }
     eprintln!(
-        "alg lab: {} connections, {} children up in {:.1} s",
-        CONNS.len(),
-        CASES.len(),
-        t.elapsed().as_secs_f64()
+        "alg lab: {} connections, {} children up in {:.1} s (peer {})",
+        conns.len(),
+        cases.len(),
+        t.elapsed().as_secs_f64(),
+        if charon { "charon" } else { "iked" }
     );
 
     // Every child's pings at once, each from its own address pair.
     let mut pings = String::new();
-    for i in 0..CASES.len() {
+    for &(i, _) in &cases {
         pings.push_str(&format!(
             "ip netns exec host-a ping -n -q -c {PINGS} -i 0.2 -W 2 -I {} {} > /dev/null & p{i}=$!\n",
             host_a(i),
             host_b(i)
         ));
     }
-    for i in 0..CASES.len() {
-        pings.push_str(&format!(
-            "wait $p{i} || echo \"{}: pings lost\"\n",
-            CASES[i].name
-        ));
+    for &(i, c) in &cases {
+        pings.push_str(&format!("wait $p{i} || echo \"{}: pings lost\"\n", c.name));
     }
     let t = Instant::now();
     let lost = sh(&pings);
     eprintln!("alg lab: pings in {:.1} s", t.elapsed().as_secs_f64());
+    failed.extend(lost.lines().map(str::to_owned));
 
     let children = iked.children();
-    let mut failed: Vec<String> = lost.lines().map(str::to_owned).collect();
-    for c in CASES {
+    for &(_, c) in &cases {
         let Some(st) = children.iter().find(|s| s.name == c.name) else {
             failed.push(format!("{}: no Child SA in iked's status", c.name));
             continue;
@@ -472,8 +528,8 @@ fn guest() {
             want.sort();
             if sa.algs != want {
                 failed.push(format!(
-                    "{} ({}): {ns} {dir} SA 0x{spi} has {:?}, expected {want:?}",
-                    c.name, c.esp, sa.algs
+                    "{} ({}): {ns} {dir} SA 0x{spi} has {:?}, expected {want:?}:\n{}",
+                    c.name, c.esp, sa.algs, sa.text
                 ));
             }
             if sa.packets < PINGS {
@@ -484,23 +540,15 @@ fn guest() {
             }
         }
         eprintln!(
-            "alg lab: {} ({}): {} in/out {:?}/{:?} packets",
+            "alg lab: {} ({}) over IKE {}: {} in/out {:?}/{:?} packets",
             c.name,
             c.esp,
+            CONNS[c.conn].1,
             st.algorithms.as_deref().unwrap_or("?"),
             st.packets_in,
             st.packets_out
         );
     }
-    assert_eq!(iked.stop(), Some(0), "iked's exit status");
-    lab_sh("lab_charon_stop gw-b");
-    eprintln!("alg lab: {:.1} s in the guest", t0.elapsed().as_secs_f64());
-    assert!(
-        failed.is_empty(),
-        "{}\n--- iked log (tail) ---\n{}",
-        failed.join("\n"),
-        iked.log_tail()
-    );
 }
 
 #[test]
