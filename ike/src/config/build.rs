@@ -1228,14 +1228,7 @@ struct ChildAt {
 }
 
 /// swanctl keys of a child that iked does not read yet.
-const CHILD_LATER: &[&str] = &[
-    "sha256_96",
-    "updown",
-    "hostaccess",
-    "inactivity",
-    "label",
-    "label_mode",
-];
+const CHILD_LATER: &[&str] = &["sha256_96", "inactivity", "label", "label_mode"];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
     let before = errors.0.len();
@@ -1341,6 +1334,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let updown = super::updown::updown(&mut f, path, errors);
     let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
     if policy != super::ChildPolicy::default() {
@@ -1385,6 +1379,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            updown,
             sa_opts,
             policy,
             line: line.line,

@@ -35,6 +35,7 @@ mod saopt;
 mod tests;
 pub mod tree;
 mod ts;
+mod updown;
 mod weak;
 mod yaml;
 
@@ -53,6 +54,7 @@ pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
+pub use updown::Updown;
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
 /// (read by the `swanctl-compat` crate).
@@ -617,6 +619,9 @@ pub struct Child {
     pub sa_opts: ChildSaOpts,
     /// Marks, interface ids, priority, reqid and which policies.
     pub policy: ChildPolicy,
+    /// `updown` and `hostaccess`: the command run as the Child SA comes
+    /// and goes (`None`: none).
+    pub updown: Option<Updown>,
     /// The line of the child's name in the file.
     pub line: u64,
 }

@@ -768,7 +768,7 @@ secrets:
 fn child_errors_all_at_once() {
     let text = conn(
         "remote_addrs: [198.51.100.0/24]",
-        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: pass\nstart_action: trap|start\nupdown: /bin/true\nbogus: 1",
+        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: pass\nstart_action: trap|start\nlabel: x\nbogus: 1",
     );
     assert_issues(
         &text,
@@ -798,7 +798,7 @@ fn child_errors_all_at_once() {
                 "connections.c.children.c.start_action",
                 "start_action \"trap|start\" is not supported yet",
             ),
-            (12, "connections.c.children.c.updown", "not supported yet"),
+            (12, "connections.c.children.c.label", "not supported yet"),
             (
                 13,
                 "connections.c.children.c.bogus",
