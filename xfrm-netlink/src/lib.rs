@@ -121,7 +121,9 @@ mod policy;
 mod sa;
 mod types;
 
-pub use alg::{AeadAlg, AesKey, AlgInfo, AlgNames, CipherAlg, Icv, IntegrityAlg, Key, Transforms};
+pub use alg::{
+    AeadAlg, AesKey, AlgInfo, AlgNames, CipherAlg, CompAlg, Icv, IntegrityAlg, Key, Transforms,
+};
 pub use bypass::{bypass_socket, espinudp_socket};
 pub use conn::{
     Connection, DEFAULT_OWNER_TAG, DEFAULT_REQUEST_TIMEOUT, Handle, new_connection,

@@ -9,6 +9,7 @@ mod dpd;
 mod frag;
 mod fuzz;
 mod harness;
+mod ipcomp;
 mod natt;
 mod reauth;
 mod rekey;
