@@ -12,6 +12,7 @@ use super::provider::RandomSource;
 use super::sk::SkCipher;
 use super::sk_aead::AeadSk;
 use super::sk_cbc::CbcSk;
+use super::sk_rc_aead::{Mode as RcMode, RcAeadSk};
 use super::suite::IkeSuite;
 use crate::wire::codes::{EncrId, IntegId};
 
@@ -41,6 +42,15 @@ pub(crate) enum IkeEncr {
         key_len: usize,
         name: &'static str,
     },
+    /// AES-CCM, or AES-GCM with a 12-octet ICV or a 192-bit key
+    /// (RustCrypto: ring has neither).
+    RcAead {
+        mode: RcMode,
+        /// AES key length, without the salt.
+        key_len: usize,
+        icv_len: usize,
+        name: &'static str,
+    },
     /// A classic cipher used with an integrity algorithm.
     Cbc {
         kind: Classic,
@@ -55,6 +65,7 @@ impl IkeEncr {
     pub(crate) fn sk_e_len(&self) -> usize {
         match self {
             Self::Aead { key_len, .. } => key_len.saturating_add(AEAD_SALT_LEN),
+            Self::RcAead { mode, key_len, .. } => key_len.saturating_add(mode.salt_len()),
             Self::Cbc { key_len, .. } => *key_len,
         }
     }
@@ -80,6 +91,15 @@ impl IkeInteg {
 
 fn unsupported(what: String) -> CryptoError {
     CryptoError::Unsupported(what)
+}
+
+fn rc(mode: RcMode, key_len: usize, icv_len: usize, name: &'static str) -> IkeEncr {
+    IkeEncr::RcAead {
+        mode,
+        key_len,
+        icv_len,
+        name,
+    }
 }
 
 fn classic(kind: Classic, key_len: usize, name: &'static str) -> IkeEncr {
@@ -110,6 +130,19 @@ pub(crate) fn ike_encr(suite: &IkeSuite) -> Result<IkeEncr, CryptoError> {
             key_len: 32,
             name: "CHACHA20_POLY1305",
         }),
+        (EncrId::AES_GCM_16, Some(192)) => Ok(rc(RcMode::Gcm, 24, 16, "AES_GCM_16_192")),
+        (EncrId::AES_GCM_12, Some(128)) => Ok(rc(RcMode::Gcm, 16, 12, "AES_GCM_12_128")),
+        (EncrId::AES_GCM_12, Some(192)) => Ok(rc(RcMode::Gcm, 24, 12, "AES_GCM_12_192")),
+        (EncrId::AES_GCM_12, Some(256)) => Ok(rc(RcMode::Gcm, 32, 12, "AES_GCM_12_256")),
+        (EncrId::AES_CCM_8, Some(128)) => Ok(rc(RcMode::Ccm, 16, 8, "AES_CCM_8_128")),
+        (EncrId::AES_CCM_8, Some(192)) => Ok(rc(RcMode::Ccm, 24, 8, "AES_CCM_8_192")),
+        (EncrId::AES_CCM_8, Some(256)) => Ok(rc(RcMode::Ccm, 32, 8, "AES_CCM_8_256")),
+        (EncrId::AES_CCM_12, Some(128)) => Ok(rc(RcMode::Ccm, 16, 12, "AES_CCM_12_128")),
+        (EncrId::AES_CCM_12, Some(192)) => Ok(rc(RcMode::Ccm, 24, 12, "AES_CCM_12_192")),
+        (EncrId::AES_CCM_12, Some(256)) => Ok(rc(RcMode::Ccm, 32, 12, "AES_CCM_12_256")),
+        (EncrId::AES_CCM_16, Some(128)) => Ok(rc(RcMode::Ccm, 16, 16, "AES_CCM_16_128")),
+        (EncrId::AES_CCM_16, Some(192)) => Ok(rc(RcMode::Ccm, 24, 16, "AES_CCM_16_192")),
+        (EncrId::AES_CCM_16, Some(256)) => Ok(rc(RcMode::Ccm, 32, 16, "AES_CCM_16_256")),
         (EncrId::AES_CBC, Some(128)) => Ok(classic(Classic::AesCbc, 16, "AES_CBC_128")),
         (EncrId::AES_CBC, Some(192)) => Ok(classic(Classic::AesCbc, 24, "AES_CBC_192")),
         (EncrId::AES_CBC, Some(256)) => Ok(classic(Classic::AesCbc, 32, "AES_CBC_256")),
@@ -129,10 +162,10 @@ pub(crate) fn ike_encr(suite: &IkeSuite) -> Result<IkeEncr, CryptoError> {
 pub(crate) fn ike_integ(suite: &IkeSuite, encr: &IkeEncr) -> Result<Option<IkeInteg>, CryptoError> {
     let integ = suite.integ.filter(|i| *i != IntegId::NONE);
     match (encr, integ) {
-        (IkeEncr::Aead { .. }, None) => Ok(None),
-        (IkeEncr::Aead { name, .. }, Some(i)) => Err(unsupported(format!(
-            "integrity {i} with combined-mode {name}"
-        ))),
+        (IkeEncr::Aead { .. } | IkeEncr::RcAead { .. }, None) => Ok(None),
+        (IkeEncr::Aead { name, .. } | IkeEncr::RcAead { name, .. }, Some(i)) => Err(unsupported(
+            format!("integrity {i} with combined-mode {name}"),
+        )),
         (IkeEncr::Cbc { name, .. }, None) => {
             Err(unsupported(format!("{name} without integrity algorithm")))
         }
@@ -198,7 +231,9 @@ pub(crate) fn new_sk_cipher(
     let integ = ike_integ(suite, &encr)?;
     check_key(
         match encr {
-            IkeEncr::Aead { name, .. } | IkeEncr::Cbc { name, .. } => name,
+            IkeEncr::Aead { name, .. }
+            | IkeEncr::RcAead { name, .. }
+            | IkeEncr::Cbc { name, .. } => name,
         },
         encr_key,
         encr.sk_e_len(),
@@ -207,6 +242,20 @@ pub(crate) fn new_sk_cipher(
         (IkeEncr::Aead { alg, name, .. }, None) => {
             check_key("integrity (none for AEAD)", integ_key, 0)?;
             Ok(Box::new(AeadSk::new(alg, name, encr_key)?))
+        }
+        (
+            IkeEncr::RcAead {
+                mode,
+                key_len,
+                icv_len,
+                name,
+            },
+            None,
+        ) => {
+            check_key("integrity (none for AEAD)", integ_key, 0)?;
+            Ok(Box::new(RcAeadSk::new(
+                mode, icv_len, key_len, name, encr_key,
+            )?))
         }
         (IkeEncr::Cbc { kind, name, .. }, Some(integ)) => {
             check_key(integ.name, integ_key, integ.sk_a_len())?;
@@ -271,8 +320,9 @@ mod tests {
             &DefaultProvider::new(),
             &DeterministicProvider::new(b"seed"),
         ];
-        // 3 AEADs, then 3 AES-CBC, 3 AES-CTR and 3DES with 7 MACs each.
-        assert_eq!(suites().len(), 3 + 7 * 7);
+        // 16 AEADs (ring's 3, AES-GCM-16-192, AES-GCM-12 and AES-CCM-8/12/16
+        // in three sizes), then 3 AES-CBC, 3 AES-CTR and 3DES with 7 MACs each.
+        assert_eq!(suites().len(), 16 + 7 * 7);
         for p in providers {
             for s in suites() {
                 let mut tx = cipher(p, &s);
@@ -313,10 +363,12 @@ mod tests {
                 EncrId::AES_CBC => 16,
                 _ => 8,
             };
-            let icv = match s.integ {
-                Some(IntegId::HMAC_SHA2_256_128) | None => 16,
-                Some(IntegId::HMAC_SHA2_384_192) => 24,
-                Some(IntegId::HMAC_SHA2_512_256) => 32,
+            let icv = match (s.encr, s.integ) {
+                (EncrId::AES_CCM_8, _) => 8,
+                (EncrId::AES_GCM_12 | EncrId::AES_CCM_12, _) => 12,
+                (_, Some(IntegId::HMAC_SHA2_256_128) | None) => 16,
+                (_, Some(IntegId::HMAC_SHA2_384_192)) => 24,
+                (_, Some(IntegId::HMAC_SHA2_512_256)) => 32,
                 _ => 12,
             };
             let want = (iv, icv);
@@ -505,21 +557,21 @@ mod tests {
             ),
             (
                 IkeSuite {
-                    encr: EncrId::AES_GCM_12,
+                    encr: EncrId::AES_GCM_8,
                     encr_key_bits: Some(128),
                     integ: None,
                     ..base
                 },
-                "AES_GCM_12",
+                "AES_GCM_8",
             ),
             (
                 IkeSuite {
                     encr: EncrId::AES_GCM_16,
-                    encr_key_bits: Some(192),
+                    encr_key_bits: Some(160),
                     integ: None,
                     ..base
                 },
-                "192",
+                "160",
             ),
             (
                 IkeSuite {

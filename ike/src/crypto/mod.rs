@@ -25,6 +25,7 @@ pub mod sk {
 }
 mod sk_aead;
 mod sk_cbc;
+mod sk_rc_aead;
 pub mod suite;
 #[cfg(test)]
 mod vectors;

@@ -60,6 +60,19 @@ pub const ALGORITHMS: Algorithms = Algorithms {
         (EncrId::AES_GCM_16, Some(256)),
         (EncrId::AES_GCM_16, Some(128)),
         (EncrId::CHACHA20_POLY1305, None),
+        (EncrId::AES_GCM_16, Some(192)),
+        (EncrId::AES_CCM_16, Some(256)),
+        (EncrId::AES_CCM_16, Some(192)),
+        (EncrId::AES_CCM_16, Some(128)),
+        (EncrId::AES_GCM_12, Some(256)),
+        (EncrId::AES_GCM_12, Some(192)),
+        (EncrId::AES_GCM_12, Some(128)),
+        (EncrId::AES_CCM_12, Some(256)),
+        (EncrId::AES_CCM_12, Some(192)),
+        (EncrId::AES_CCM_12, Some(128)),
+        (EncrId::AES_CCM_8, Some(256)),
+        (EncrId::AES_CCM_8, Some(192)),
+        (EncrId::AES_CCM_8, Some(128)),
         (EncrId::AES_CBC, Some(256)),
         (EncrId::AES_CBC, Some(192)),
         (EncrId::AES_CBC, Some(128)),
@@ -586,7 +599,7 @@ mod tests {
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {
-            encr_key_bits: Some(192),
+            encr: EncrId::AES_GCM_8,
             ..gcm
         }));
         let cbc = IkeSuite {

@@ -478,7 +478,12 @@ fn default_is_strongswans_restricted_to_iked() {
                  3DES_CBC/HMAC_SHA2_256_128/HMAC_SHA2_384_192/HMAC_SHA2_512_256/AES_XCBC_96/\
                  AES_CMAC_96/HMAC_SHA1_96/{tail}"
             ),
-            format!("IKE:AES_GCM_16_128/AES_GCM_16_256/CHACHA20_POLY1305/{tail}"),
+            format!(
+                "IKE:AES_GCM_16_128/AES_GCM_16_192/AES_GCM_16_256/AES_CCM_16_128/AES_CCM_16_192/\
+                 AES_CCM_16_256/CHACHA20_POLY1305/AES_GCM_12_128/AES_GCM_12_192/AES_GCM_12_256/\
+                 AES_CCM_12_128/AES_CCM_12_192/AES_CCM_12_256/AES_CCM_8_128/AES_CCM_8_192/\
+                 AES_CCM_8_256/{tail}"
+            ),
         ]
     );
     assert_eq!(ike.iter().map(|p| p.number).collect::<Vec<_>>(), [1, 2]);

@@ -48,6 +48,22 @@ fn ike_sas_with_each_new_algorithm_come_up_and_rekey() {
             KeId::MODP_1024,
         ),
         (
+            "aes256ccm8-prfaescmac-modp2048",
+            "aes128ccm12-modp3072",
+            EncrId::AES_CCM_8,
+            None,
+            PrfId::AES128_CMAC,
+            KeId::MODP_2048,
+        ),
+        (
+            "aes192gcm16-aes128gcm12-prfsha384-ecp384",
+            "aes192gcm12-ecp384",
+            EncrId::AES_GCM_16,
+            None,
+            PrfId::HMAC_SHA2_384,
+            KeId::ECP_384,
+        ),
+        (
             "aes192ctr-sha1-prfaesxcbc-modp1536",
             "null-sha256_96-modp6144",
             EncrId::AES_CTR,
