@@ -1527,3 +1527,22 @@ fn liveness_and_action_keys() {
         ],
     );
 }
+
+#[test]
+fn keyingtries_as_charon_reads_it() {
+    let tries = |extra: &str| ok(&conn(extra, "")).connections()[0].behaviour.keyingtries;
+    assert_eq!(tries(""), 1, "charon's default");
+    assert_eq!(tries("keyingtries: 0"), 0);
+    assert_eq!(tries("keyingtries: 5"), 5);
+    assert_eq!(tries("keyingtries: 0x10"), 16);
+    for bad in ["-1", "%forever", "4294967296", "two"] {
+        assert_issues(
+            &conn(&format!("keyingtries: \"{bad}\""), ""),
+            &[(
+                5,
+                "connections.c.keyingtries",
+                &format!("bad keyingtries \"{bad}\" (expected a number of tries, 0 for forever)"),
+            )],
+        );
+    }
+}

@@ -278,6 +278,9 @@ pub(crate) struct IkeSa {
     pub(crate) timers: IkeTimers,
     /// Torn down: the endpoint drops it.
     dead: bool,
+    /// Initiator: the tries before this one of bringing the SA up when
+    /// the peer did not answer (`keyingtries`).
+    pub(crate) keyingtry: u32,
 
     pub(crate) keys: Option<Keys>,
     pub(crate) local_id: Option<Identification>,
@@ -402,6 +405,7 @@ impl IkeSa {
             established_at: None,
             timers: IkeTimers::default(),
             dead: false,
+            keyingtry: 0,
             keys: None,
             local_id: None,
             remote_id: None,
@@ -851,6 +855,7 @@ impl IkeSa {
         );
         match task {
             Task::DeleteIke => self.delete_ike_response(ctx),
+            _ if self.try_again(ctx) => {}
             _ => self.fail(ctx, IkeFailReason::PeerNotResponding),
         }
     }

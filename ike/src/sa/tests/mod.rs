@@ -8,6 +8,7 @@ mod dpd;
 mod frag;
 mod fuzz;
 mod harness;
+mod keyingtries;
 mod natt;
 mod reauth;
 mod rekey;
