@@ -197,7 +197,7 @@ pub struct Endpoint {
     reauths_due: Vec<IkeSaId>,
     /// IKE SAs the peer did not answer that are tried again
     /// ([`Effect::Retry`]), started at the end of `handle_timeout`.
-    retries_due: Vec<(IkeSaId, Arc<PeerCfg>, VecDeque<Arc<ChildCfg>>, u32)>,
+    retries_due: Vec<Retry>,
     /// Answers that outlive their IKE SA, held until the outbound SAs they
     /// wait for are in ([`Waits::Handover`]).
     held: Vec<Held>,
@@ -207,6 +207,10 @@ pub struct Endpoint {
     /// deadline (`reauth`). Kept by [`Effect`]s only.
     handovers: HashMap<u32, Handover>,
 }
+
+/// The next try of an IKE SA ([`Effect::Retry`]): its id, configuration,
+/// children and the tries before it.
+type Retry = (IkeSaId, Arc<PeerCfg>, VecDeque<Arc<ChildCfg>>, u32);
 
 /// A Child SA waiting to send ([`Endpoint::handovers`]).
 #[derive(Debug)]
