@@ -311,7 +311,7 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, local,",
+                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, keyingtries, local,",
             ),
             (12, "connections.c.dpd_delay", "bad time \"soon\""),
         ],

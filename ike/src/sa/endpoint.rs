@@ -432,7 +432,9 @@ impl Endpoint {
             }
             match IkeSa::initiate_with(&mut self.ctx, now, id, peer, cfgs) {
                 Ok(mut sa) => {
-                    sa.keyingtry = keyingtry;
+                    if let Some(h) = sa.phase.handshake_mut() {
+                        h.keyingtry = keyingtry;
+                    }
                     self.insert(now, sa);
                 }
                 Err(e) => {

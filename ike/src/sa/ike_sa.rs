@@ -122,6 +122,9 @@ impl Phase {
 #[derive(Debug, Default)]
 pub(crate) struct Handshake {
     pub(crate) init: InitState,
+    /// Initiator: the tries before this one of bringing the SA up when
+    /// the peer did not answer (`keyingtries`).
+    pub(crate) keyingtry: u32,
     /// Initiator: our IKE_SA_INIT key exchange until the response
     /// completes it.
     pub(crate) ke: Option<Box<dyn KeyExchange>>,
@@ -278,9 +281,6 @@ pub(crate) struct IkeSa {
     pub(crate) timers: IkeTimers,
     /// Torn down: the endpoint drops it.
     dead: bool,
-    /// Initiator: the tries before this one of bringing the SA up when
-    /// the peer did not answer (`keyingtries`).
-    pub(crate) keyingtry: u32,
 
     pub(crate) keys: Option<Keys>,
     pub(crate) local_id: Option<Identification>,
@@ -405,7 +405,6 @@ impl IkeSa {
             established_at: None,
             timers: IkeTimers::default(),
             dead: false,
-            keyingtry: 0,
             keys: None,
             local_id: None,
             remote_id: None,

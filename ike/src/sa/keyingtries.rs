@@ -34,7 +34,11 @@ impl IkeSa {
             return false;
         }
         let tries = self.peer.behaviour.keyingtries;
-        let done = self.keyingtry.saturating_add(1);
+        let done = self
+            .phase
+            .handshake()
+            .map_or(0, |h| h.keyingtry)
+            .saturating_add(1);
         if tries != 0 && done >= tries {
             return false;
         }
