@@ -27,14 +27,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tracing::warn;
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits, PolicyConfig,
-    PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template, Transforms, UdpEncap,
+    AeadAlg, AesKey, CipherAlg, CompAlg, Direction, Family, Icv, IntegrityAlg, IpPrefix, Key,
+    Lifetimes, Limits, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector,
+    Template, Transforms, UdpEncap,
 };
 
 use ike::crypto::Secret;
+use ike::crypto::proposal::keywords::private::AUTH_HMAC_SHA2_256_96;
 use ike::crypto::suite::ChildSuite;
 use ike::sa::{
-    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, KernelLimits, Mode, PeerCfg, TsCfg,
+    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, IpcompCpis, KernelLimits, Mode,
+    PeerCfg, TsCfg,
 };
 use ike::wire::codes::{EncrId, IntegId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
@@ -66,6 +69,8 @@ pub struct InstallPlan {
     pub sa_in: SaConfig,
     /// The outbound SA.
     pub sa_out: SaConfig,
+    /// With IPComp, the inbound and the outbound IPComp SA.
+    pub comp: Option<(SaConfig, SaConfig)>,
     /// The policies, out / in / fwd for each selector pair.
     pub policies: Vec<PolicyConfig>,
 }
@@ -88,12 +93,60 @@ fn xmode(m: Mode) -> Result<xfrm_netlink::Mode, String> {
 
 fn integrity(i: IntegId) -> Result<IntegrityAlg, String> {
     match i {
+        IntegId::HMAC_MD5_96 => Ok(IntegrityAlg::HmacMd5_96),
+        IntegId::HMAC_MD5_128 => Ok(IntegrityAlg::HmacMd5_128),
         IntegId::HMAC_SHA1_96 => Ok(IntegrityAlg::HmacSha1_96),
+        IntegId::HMAC_SHA1_160 => Ok(IntegrityAlg::HmacSha1_160),
+        IntegId(AUTH_HMAC_SHA2_256_96) => Ok(IntegrityAlg::HmacSha256_96),
         IntegId::HMAC_SHA2_256_128 => Ok(IntegrityAlg::HmacSha256_128),
         IntegId::HMAC_SHA2_384_192 => Ok(IntegrityAlg::HmacSha384_192),
         IntegId::HMAC_SHA2_512_256 => Ok(IntegrityAlg::HmacSha512_256),
+        IntegId::AES_XCBC_96 => Ok(IntegrityAlg::AesXcbc96),
+        IntegId::AES_CMAC_96 => Ok(IntegrityAlg::AesCmac96),
         other => Err(format!(
             "integrity algorithm {other} is not supported by iked's kernel bridge"
+        )),
+    }
+}
+
+/// The ESP AEAD of an encryption transform, if it is one the kernel
+/// bridge knows.
+fn aead(encr: EncrId, bits: Option<u16>) -> Option<Result<AeadAlg, String>> {
+    let aes = |make: fn(AesKey) -> AeadAlg| {
+        Some(
+            bits.and_then(AesKey::from_bits)
+                .map(make)
+                .ok_or_else(|| format!("{encr} with a {bits:?}-bit key is not supported")),
+        )
+    };
+    match encr {
+        EncrId::AES_GCM_8 => aes(|k| AeadAlg::AesGcm(k, Icv::Icv8)),
+        EncrId::AES_GCM_12 => aes(|k| AeadAlg::AesGcm(k, Icv::Icv12)),
+        EncrId::AES_GCM_16 => aes(|k| AeadAlg::AesGcm(k, Icv::Icv16)),
+        EncrId::AES_CCM_8 => aes(|k| AeadAlg::AesCcm(k, Icv::Icv8)),
+        EncrId::AES_CCM_12 => aes(|k| AeadAlg::AesCcm(k, Icv::Icv12)),
+        EncrId::AES_CCM_16 => aes(|k| AeadAlg::AesCcm(k, Icv::Icv16)),
+        EncrId::NULL_AUTH_AES_GMAC => aes(AeadAlg::AesGmac),
+        EncrId::CHACHA20_POLY1305 => Some(Ok(AeadAlg::ChaCha20Poly1305)),
+        _ => None,
+    }
+}
+
+/// The ESP cipher (used with an integrity algorithm) of an encryption
+/// transform.
+fn cipher(encr: EncrId, bits: Option<u16>) -> Result<CipherAlg, String> {
+    let aes = |make: fn(AesKey) -> CipherAlg| {
+        bits.and_then(AesKey::from_bits)
+            .map(make)
+            .ok_or_else(|| format!("{encr} with a {bits:?}-bit key is not supported"))
+    };
+    match encr {
+        EncrId::AES_CBC => aes(CipherAlg::AesCbc),
+        EncrId::AES_CTR => aes(CipherAlg::AesCtr),
+        EncrId::TRIPLE_DES => Ok(CipherAlg::TripleDesCbc),
+        EncrId::NULL => Ok(CipherAlg::Null),
+        other => Err(format!(
+            "encryption algorithm {other} is not supported by iked's kernel bridge"
         )),
     }
 }
@@ -104,41 +157,27 @@ pub fn transforms(
     encr_key: &[u8],
     integ_key: &[u8],
 ) -> Result<Transforms, String> {
-    match (suite.encr, suite.integ) {
-        (Some((EncrId::AES_GCM_16, bits)), _) => {
-            let alg = match bits {
-                Some(128) => AeadAlg::AesGcm16_128,
-                Some(256) => AeadAlg::AesGcm16_256,
-                b => return Err(format!("AES-GCM-16 with a {b:?}-bit key is not supported")),
-            };
-            Ok(Transforms::Aead {
-                alg,
+    let integ = suite.integ.filter(|i| *i != IntegId::NONE);
+    match (suite.protocol, suite.encr, integ) {
+        (ProtocolId::ESP, Some((encr, bits)), integ) => match (aead(encr, bits), integ) {
+            (Some(alg), None) => Ok(Transforms::Aead {
+                alg: alg?,
                 key: Key::from_slice(encr_key),
-            })
-        }
-        (Some((EncrId::CHACHA20_POLY1305, _)), _) => Ok(Transforms::Aead {
-            alg: AeadAlg::ChaCha20Poly1305,
-            key: Key::from_slice(encr_key),
-        }),
-        (Some((EncrId::AES_CBC, bits)), Some(i)) => {
-            let cipher = match bits {
-                Some(128) => CipherAlg::AesCbc128,
-                Some(192) => CipherAlg::AesCbc192,
-                Some(256) => CipherAlg::AesCbc256,
-                b => return Err(format!("AES-CBC with a {b:?}-bit key is not supported")),
-            };
-            Ok(Transforms::CipherIntegrity {
-                cipher,
+            }),
+            (Some(_), Some(i)) => Err(format!("integrity {i} with the combined-mode {encr}")),
+            (None, Some(i)) => Ok(Transforms::CipherIntegrity {
+                cipher: cipher(encr, bits)?,
                 cipher_key: Key::from_slice(encr_key),
                 integrity: integrity(i)?,
                 integrity_key: Key::from_slice(integ_key),
-            })
-        }
-        (None, Some(i)) if suite.protocol == ProtocolId::AH => Ok(Transforms::IntegrityOnly {
+            }),
+            (None, None) => Err(format!("{encr} without an integrity algorithm")),
+        },
+        (ProtocolId::AH, None, Some(i)) => Ok(Transforms::IntegrityOnly {
             integrity: integrity(i)?,
             integrity_key: Key::from_slice(integ_key),
         }),
-        (encr, integ) => Err(format!(
+        (_, encr, integ) => Err(format!(
             "no kernel mapping for encryption {encr:?} with integrity {integ:?}"
         )),
     }
@@ -404,6 +443,7 @@ pub struct SaKeys {
     integ_out: Secret,
     esn: bool,
     sa_opts: ChildSaOpts,
+    ipcomp: Option<IpcompCpis>,
     reqid: u32,
     limits: KernelLimits,
 }
@@ -423,13 +463,18 @@ impl SaKeys {
             integ_out: c.integ_out.clone(),
             esn: c.esn,
             sa_opts: c.sa_opts,
+            ipcomp: c.ipcomp,
             reqid: c.reqid,
             limits: c.limits,
         }
     }
 
     /// The inbound and the outbound SA between `local` and `remote` (with
-    /// ESP in UDP between their ports if `encap`).
+    /// ESP in UDP between their ports if `encap`). With IPComp in tunnel
+    /// mode, they are in transport mode inside the IPComp SAs' tunnel
+    /// ([`SaKeys::plan_comp`]), with a selector of any traffic of the outer
+    /// family (charon installs them without one), since the inner packets
+    /// they carry are the tunnel's.
     pub fn plan(
         &self,
         local: SocketAddr,
@@ -451,8 +496,13 @@ impl SaKeys {
         let window = c.sa_opts.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
         // ESN needs a replay window (the kernel keeps its bitmap).
         let window = if c.esn { window.max(32) } else { window };
-        let mode = xmode(c.mode)?;
-        let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, c.mode);
+        let inner = c.ipcomp.is_some() && c.mode == Mode::Tunnel;
+        let (mode, opts_mode) = if inner {
+            (xfrm_netlink::Mode::Transport, Mode::Transport)
+        } else {
+            (xmode(c.mode)?, c.mode)
+        };
+        let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, opts_mode);
         let sa = |src, dst, spi, t, ports: (u16, u16), options| {
             let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
@@ -460,6 +510,9 @@ impl SaKeys {
                 .esn(c.esn)
                 .lifetimes(lifetimes(&c.limits))
                 .options(options);
+            if inner {
+                sa = sa.selector(Selector::any(Family::of(&src)));
+            }
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
@@ -469,6 +522,67 @@ impl SaKeys {
             sa(remote, local, c.spi_in, t_in, (rport, lport), opts_in),
             sa(local, remote, c.spi_out, t_out, (lport, rport), opts_out),
         ))
+    }
+
+    /// The inbound and the outbound IPComp SA if the Child SA has IPComp:
+    /// DEFLATE with the CPI as SPI, in the Child SA's mode (the tunnel
+    /// endpoints' SAs in tunnel mode), without replay window, lifetimes
+    /// or UDP encapsulation, as charon installs them. The copy flags go
+    /// here too, since in tunnel mode this SA makes the outer header
+    /// (charon leaves them at their "no" values on IPComp SAs).
+    pub fn plan_comp(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<(SaConfig, SaConfig)>, String> {
+        let Some(cpis) = self.ipcomp else {
+            return Ok(None);
+        };
+        let mode = xmode(self.mode)?;
+        let (opts_in, opts_out) = sa_options(&self.sa_opts, Protocol::Comp, self.mode);
+        let sa = |src, dst, cpi: u16, options| {
+            SaConfig::new(
+                src,
+                dst,
+                Protocol::Comp,
+                u32::from(cpi),
+                mode,
+                Transforms::Compression {
+                    alg: CompAlg::Deflate,
+                },
+            )
+            .reqid(self.reqid)
+            .options(options)
+        };
+        let (local, remote) = (local.ip(), remote.ip());
+        Ok(Some((
+            sa(remote, local, cpis.cpi_in, opts_in),
+            sa(local, remote, cpis.cpi_out, opts_out),
+        )))
+    }
+}
+
+/// The policies of a Child SA with IPComp as charon makes them: each
+/// template becomes two, the IPComp one first (the Child SA's mode and
+/// tunnel endpoints; optional in `in` and `fwd` policies, as the peer
+/// sends packets that do not shrink uncompressed, which the kernel's own
+/// IPIP tunnel SA takes), then the ESP (or AH) one in transport mode.
+pub fn ipcomp_templates(policies: &mut [PolicyConfig]) {
+    for p in policies {
+        let mut both = Vec::with_capacity(p.templates.len().saturating_mul(2));
+        for t in &p.templates {
+            both.push(Template {
+                protocol: Protocol::Comp,
+                optional: p.direction != Direction::Out,
+                ..*t
+            });
+            both.push(Template {
+                mode: xfrm_netlink::Mode::Transport,
+                tunnel: None,
+                ..*t
+            });
+        }
+        p.templates = both;
     }
 }
 
@@ -502,20 +616,26 @@ pub fn sa_options(o: &ChildSaOpts, proto: Protocol, mode: Mode) -> (SaOptions, S
 pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
-    let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
+    let keys = SaKeys::of(c);
+    let (sa_in, sa_out) = keys.plan(c.local, c.remote, c.encap)?;
     let (local, remote) = (c.local.ip(), c.remote.ip());
+    let mut policies = plan_policies(&PolicyPlan {
+        mode: c.mode,
+        proto,
+        local,
+        remote,
+        local_ts: &c.local_ts,
+        remote_ts: &c.remote_ts,
+        reqid,
+    })?;
+    if c.ipcomp.is_some() {
+        ipcomp_templates(&mut policies);
+    }
     Ok(InstallPlan {
         sa_in,
         sa_out,
-        policies: plan_policies(&PolicyPlan {
-            mode: c.mode,
-            proto,
-            local,
-            remote,
-            local_ts: &c.local_ts,
-            remote_ts: &c.remote_ts,
-            reqid,
-        })?,
+        comp: keys.plan_comp(c.local, c.remote)?,
+        policies,
     })
 }
 
@@ -531,7 +651,9 @@ pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
     };
     sa.src = src.ip();
     sa.dst = dst.ip();
-    sa.encap = u.encap.then(|| UdpEncap::new(src.port(), dst.port()));
+    // IPComp SAs are never encapsulated (their packets go on in ESP).
+    sa.encap =
+        (u.encap && sa.protocol == Protocol::Esp).then(|| UdpEncap::new(src.port(), dst.port()));
     sa
 }
 
@@ -612,6 +734,9 @@ impl SaSource {
                 continue;
             };
             let (sa_in, sa_out) = src.keys.plan(a.local, a.remote, a.encap)?;
+            if let Some((c_in, c_out)) = src.keys.plan_comp(a.local, a.remote)? {
+                out.push((inbound, if inbound { c_in } else { c_out }));
+            }
             out.push((inbound, if inbound { sa_in } else { sa_out }));
         }
         Ok(out)
@@ -635,6 +760,8 @@ pub struct PolicySource {
     pub remote_ts: Vec<TrafficSelector>,
     /// As [`PolicyPlan::reqid`].
     pub reqid: u32,
+    /// The Child SA has IPComp ([`ipcomp_templates`]).
+    pub ipcomp: bool,
 }
 
 impl PolicySource {
@@ -648,12 +775,13 @@ impl PolicySource {
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
             reqid: c.reqid,
+            ipcomp: c.ipcomp.is_some(),
         })
     }
 
     /// The policies as planned (and installed).
     pub fn policies(&self) -> Result<Vec<PolicyConfig>, String> {
-        plan_policies(&PolicyPlan {
+        let mut p = plan_policies(&PolicyPlan {
             mode: self.mode,
             proto: self.proto,
             local: self.local,
@@ -661,7 +789,11 @@ impl PolicySource {
             local_ts: &self.local_ts,
             remote_ts: &self.remote_ts,
             reqid: self.reqid,
-        })
+        })?;
+        if self.ipcomp {
+            ipcomp_templates(&mut p);
+        }
+        Ok(p)
     }
 }
 
@@ -771,6 +903,7 @@ pub fn trap_route_child(
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),
+        ipcomp: None,
         initiator: true,
         reqid,
         limits: Default::default(),

@@ -37,6 +37,7 @@ mod tests;
 pub mod tree;
 mod ts;
 mod updown;
+mod weak;
 mod yaml;
 
 use core::fmt;

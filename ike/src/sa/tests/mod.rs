@@ -2,12 +2,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod algs;
 mod auth;
 mod certs;
 mod dpd;
 mod frag;
 mod fuzz;
 mod harness;
+mod ipcomp;
 mod keyingtries;
 mod natt;
 mod reauth;
