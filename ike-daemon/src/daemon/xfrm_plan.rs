@@ -28,10 +28,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tracing::warn;
 use xfrm_netlink::{
     AeadAlg, AesKey, CipherAlg, CompAlg, Direction, Family, Icv, IntegrityAlg, IpPrefix, Key,
-    Lifetimes, Limits, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector,
-    Template, Transforms, UdpEncap,
+    Lifetimes, Limits, Offload, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions,
+    Selector, Template, Transforms, UdpEncap,
 };
 
+use ike::config::HwOffload;
 use ike::crypto::Secret;
 use ike::crypto::proposal::keywords::private::AUTH_HMAC_SHA2_256_96;
 use ike::crypto::suite::ChildSuite;
@@ -71,6 +72,8 @@ pub struct InstallPlan {
     pub sa_out: SaConfig,
     /// With IPComp, the inbound and the outbound IPComp SA.
     pub comp: Option<(SaConfig, SaConfig)>,
+    /// What the ESP/AH SAs' offload requests mean (`hw_offload`).
+    pub hw_offload: HwOffload,
     /// The policies, out / in / fwd for each selector pair.
     pub policies: Vec<PolicyConfig>,
 }
@@ -503,7 +506,7 @@ impl SaKeys {
             (xmode(c.mode)?, c.mode)
         };
         let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, opts_mode);
-        let sa = |src, dst, spi, t, ports: (u16, u16), options| {
+        let sa = |src, dst, spi, t, ports: (u16, u16), options, inbound| {
             let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
                 .replay_window(window)
@@ -513,15 +516,36 @@ impl SaKeys {
             if inner {
                 sa = sa.selector(Selector::any(Family::of(&src)));
             }
+            if c.sa_opts.hw_offload != HwOffload::No {
+                // The device the route to the peer leaves by (0: the
+                // kernel looks it up), as charon's local address's.
+                sa = sa.offload(Offload {
+                    ifindex: 0,
+                    inbound,
+                });
+            }
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
             sa
         };
         Ok((
-            sa(remote, local, c.spi_in, t_in, (rport, lport), opts_in),
-            sa(local, remote, c.spi_out, t_out, (lport, rport), opts_out),
+            sa(remote, local, c.spi_in, t_in, (rport, lport), opts_in, true),
+            sa(
+                local,
+                remote,
+                c.spi_out,
+                t_out,
+                (lport, rport),
+                opts_out,
+                false,
+            ),
         ))
+    }
+
+    /// The child's `hw_offload`.
+    pub fn hw_offload(&self) -> HwOffload {
+        self.sa_opts.hw_offload
     }
 
     /// The inbound and the outbound IPComp SA if the Child SA has IPComp:
@@ -635,6 +659,7 @@ pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
         sa_in,
         sa_out,
         comp: keys.plan_comp(c.local, c.remote)?,
+        hw_offload: c.sa_opts.hw_offload,
         policies,
     })
 }

@@ -201,3 +201,39 @@ fn ipcomp_in_transport_mode_keeps_the_host_selectors() {
         assert!(pol.templates.iter().all(|t| t.tunnel.is_none()));
     }
 }
+
+#[test]
+fn hw_offload_asks_for_the_routes_device_on_esp_only() {
+    use ike::config::HwOffload;
+    use xfrm_netlink::Offload;
+    let mut c = child(Mode::Tunnel);
+    let p = plan_install(&c).unwrap();
+    assert!(p.sa_in.offload.is_none() && p.sa_out.offload.is_none());
+    assert_eq!(p.hw_offload, HwOffload::No);
+    for hw in [HwOffload::Auto, HwOffload::Yes] {
+        c.sa_opts.hw_offload = hw;
+        c.ipcomp = Some(IpcompCpis {
+            cpi_in: 0x100,
+            cpi_out: 0x101,
+        });
+        let p = plan_install(&c).unwrap();
+        assert_eq!(p.hw_offload, hw);
+        assert_eq!(
+            p.sa_in.offload,
+            Some(Offload {
+                ifindex: 0,
+                inbound: true
+            })
+        );
+        assert_eq!(
+            p.sa_out.offload,
+            Some(Offload {
+                ifindex: 0,
+                inbound: false
+            })
+        );
+        // Never the IPComp SAs (as charon).
+        let (ci, co) = p.comp.unwrap();
+        assert!(ci.offload.is_none() && co.offload.is_none());
+    }
+}
