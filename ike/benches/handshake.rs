@@ -200,6 +200,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Default::default(),
+        behaviour: Default::default(),
     }
 }
 

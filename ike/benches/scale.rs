@@ -105,6 +105,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Default::default(),
+        behaviour: Default::default(),
     }
 }
 

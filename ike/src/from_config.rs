@@ -560,6 +560,7 @@ fn peer(
         encap: c.encap,
         lifetimes: c.lifetimes,
         fragmentation: c.fragmentation,
+        behaviour: c.behaviour,
     }
 }
 

@@ -131,6 +131,7 @@ mod tests {
             send_certreq: true,
             encap: false,
             fragmentation: Default::default(),
+            behaviour: Default::default(),
         }
     }
 

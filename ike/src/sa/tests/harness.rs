@@ -513,6 +513,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Fragmentation::Yes,
+        behaviour: Default::default(),
     }
 }
 
