@@ -2,7 +2,9 @@
 //! `start_action = start` against a charon that comes up only after
 //! several tries (short retransmissions, so the tries, not one long
 //! retransmission, bring it up; until then gw-b drops IKE), the tunnel
-//! then carrying pings through ESP.
+//! then carrying pings through ESP; then `rekey_time = 5s` alone on
+//! iked's child (charon's defaults make it life 5 s, rand 0) under a
+//! steady ping every 0.1 s: several rekeys, not one ping lost.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +14,9 @@ use crate::{ENGINE, Lab};
 
 const PSK: &str = "engine lab psk, not a secret 0123456789";
 
-/// gw-a's (iked's, `a`) or gw-b's (charon's) swanctl.conf.
-fn conf(a: bool, addrs: &(String, String)) -> String {
+/// gw-a's (iked's, `a`) or gw-b's (charon's) swanctl.conf; `child`:
+/// more lines of iked's child.
+fn conf(a: bool, addrs: &(String, String), child: &str) -> String {
     let (me, peer, lts, rts, extra, child_extra) = if a {
         (
             &addrs.0,
@@ -21,10 +24,17 @@ fn conf(a: bool, addrs: &(String, String)) -> String {
             "10.1.0.0/24",
             "10.2.0.0/24",
             "        keyingtries = 0\n",
-            "                start_action = start\n",
+            format!("                start_action = start\n{child}"),
         )
     } else {
-        (&addrs.1, &addrs.0, "10.2.0.0/24", "10.1.0.0/24", "", "")
+        (
+            &addrs.1,
+            &addrs.0,
+            "10.2.0.0/24",
+            "10.1.0.0/24",
+            "",
+            String::new(),
+        )
     };
     format!(
         "connections {{
@@ -98,7 +108,7 @@ pub fn run(lab: &Lab) {
         "gw-a",
         "engine-a.conf",
         "engine-a.log",
-        &conf(true, &addrs),
+        &conf(true, &addrs, ""),
         &["--retransmit-timeout", "0.5", "--retransmit-tries", "1"],
     );
     // Nobody answers on gw-b yet: at least two tries go unanswered.
@@ -108,7 +118,7 @@ pub fn run(lab: &Lab) {
     let b = Charon::start(
         "engine-b",
         "gw-b",
-        &conf(false, &addrs),
+        &conf(false, &addrs, ""),
         "default=1",
         "",
         "",
@@ -138,6 +148,35 @@ pub fn run(lab: &Lab) {
         "dropin/engine: keyingtries = 0: up after {tries} tries in {:.1} s",
         up.as_secs_f64()
     );
+    a.stop();
+    lab.clean();
+
+    // rekey_time = 5s alone: iked rekeys 4.5 s after each install.
+    let mut a = Iked::spawn(
+        "gw-a",
+        "engine-rekey-a.conf",
+        "engine-rekey-a.log",
+        &conf(true, &addrs, "                rekey_time = 5s\n"),
+        &[],
+    );
+    iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {
+        b.installed("net")
+    });
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "host-a", "ping", "-c", "130", "-i", "0.1"])
+        .args(["-W", "2", "10.2.0.2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rekeys = a.log_lines_with(&["CHILD SA net", "rekeyed to net"]);
+    assert!(rekeys >= 2, "{rekeys} rekeys:\n{}", a.log_text());
+    assert!(
+        text.contains("130 packets transmitted, 130 received"),
+        "pings lost over {rekeys} rekeys:\n{text}"
+    );
+    let esp = esp_packets("gw-a");
+    assert!(esp > 0, "no ESP packets on the current SAs");
+    eprintln!("dropin/engine: rekey_time = 5s: 130 of 130 pings over {rekeys} rekeys");
     a.stop();
     b.stop();
     lab.clean();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::SigConstraint;
-pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, IkeLifetimes, Mode};
+pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
 use crate::pki::cert::Certificate;
@@ -152,7 +152,7 @@ pub struct PeerCfg {
     pub send_certreq: bool,
     /// IKE fragmentation (RFC 7383, swanctl's `fragmentation`).
     pub fragmentation: Fragmentation,
-    /// `keyingtries`.
+    /// `keyingtries`, `childless`.
     pub behaviour: Behaviour,
 }
 
