@@ -117,6 +117,25 @@ struct State {
     /// no Child SA of theirs holds the same policies; a Child SA's install
     /// updates them in place (same reqid), its removal restores them.
     traps: HashMap<u32, Vec<PolicyConfig>>,
+    /// The marks of the installed SAs that have one (the kernel's key of
+    /// an SA includes it), by destination, SPI and protocol.
+    sa_marks: HashMap<(IpAddr, u32, Protocol), xfrm_netlink::Mark>,
+}
+
+impl State {
+    /// Records (or with `gone` forgets) the marks of `sas`.
+    fn note_marks(&mut self, sas: &[SaId], gone: bool) {
+        for id in sas {
+            if let Some(m) = id.mark {
+                let key = (id.dst, id.spi, id.protocol);
+                if gone {
+                    self.sa_marks.remove(&key);
+                } else {
+                    self.sa_marks.insert(key, m);
+                }
+            }
+        }
+    }
 }
 
 /// Keeps operations on one key in the order they were scheduled, however
@@ -209,6 +228,19 @@ const MAX_IN_FLIGHT: usize = 32;
 /// Most SPI allocations and releases in flight at once (one request and a
 /// short reply each), beside [`MAX_IN_FLIGHT`].
 const MAX_SPI_IN_FLIGHT: usize = 16;
+
+/// The index of the network interface a child's policies are bound to
+/// (`interface`); an interface that does not exist is an error (charon
+/// would install the policies unbound).
+pub fn ifindex(name: Option<&str>) -> Result<Option<i32>, String> {
+    let Some(n) = name else {
+        return Ok(None);
+    };
+    let i = nix::net::if_::if_nametoindex(n).map_err(|e| format!("interface {n}: {e}"))?;
+    i32::try_from(i)
+        .map(Some)
+        .map_err(|_| format!("interface {n}: index {i} out of range"))
+}
 
 fn not_found(e: &xfrm_netlink::Error) -> bool {
     e.kernel_kind() == Some(KernelErrorKind::NotFound)
@@ -437,7 +469,8 @@ impl Kernel {
         outbound: bool,
         policies: bool,
     ) -> Result<(), String> {
-        let mut plan = plan_install(c)?;
+        let index = ifindex(c.kernel.interface.as_deref())?;
+        let mut plan = plan_install(c, index)?;
         if !policies {
             plan.policies.clear();
         }
@@ -457,6 +490,7 @@ impl Kernel {
                 }));
                 self.with(|s| {
                     s.larval.remove(&larval);
+                    s.note_marks(&done.sas, false);
                     s.children.insert(c.id, done);
                     if policies {
                         s.policies.insert(
@@ -464,7 +498,7 @@ impl Kernel {
                             Installed {
                                 ike: Some(c.ike_sa),
                                 policies: pols,
-                                policy_source: PolicySource::of(c).ok().map(Arc::new),
+                                policy_source: PolicySource::of(c, index).ok().map(Arc::new),
                                 ..Installed::default()
                             },
                         );
@@ -491,7 +525,7 @@ impl Kernel {
 
     /// Adds the outbound SA of a Child SA whose inbound SA is in.
     async fn install_outbound(&self, c: &ChildInstall) -> Result<(), String> {
-        let plan = plan_install(c)?;
+        let plan = plan_install(c, None)?;
         self.handle
             .sa()
             .add(plan.sa_out.clone())
@@ -500,6 +534,7 @@ impl Kernel {
             .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
         let id = plan.sa_out.id();
         self.with(|s| {
+            s.note_marks(&[id], false);
             let r = s.children.entry(c.id).or_insert_with(|| Installed {
                 ike: Some(c.ike_sa),
                 ..Installed::default()
@@ -836,15 +871,19 @@ impl Kernel {
         // Not installed by this bridge (or already removed): remove what
         // the request names, in case.
         let sas = sas.unwrap_or_else(|| {
-            let id = |dst, spi| SaId {
+            let k = &c.kernel;
+            let id = |dst, spi, mark: Option<ike::sa::MarkPair>| SaId {
                 dst,
                 spi,
                 protocol: proto,
-                mark: None,
+                mark: mark.map(|m| xfrm_netlink::Mark {
+                    value: m.value,
+                    mask: m.mask,
+                }),
             };
-            let mut sas = vec![id(local, c.spi_in)];
+            let mut sas = vec![id(local, c.spi_in, k.mark_in.filter(|_| k.mark_in_sa))];
             if c.outbound {
-                sas.push(id(remote, c.spi_out));
+                sas.push(id(remote, c.spi_out, k.mark_out));
             }
             Installed {
                 ike: Some(c.ike_sa),
@@ -864,6 +903,9 @@ impl Kernel {
                     local_ts: &c.local_ts,
                     remote_ts: &c.remote_ts,
                     reqid: c.reqid,
+                    kernel: &c.kernel,
+                    ifindex: ifindex(c.kernel.interface.as_deref()).unwrap_or(None),
+                    routed: false,
                 })
                 .unwrap_or_default()
                 .iter()
@@ -932,7 +974,9 @@ impl Kernel {
             .await,
         );
         self.with(|s| {
-            s.children.remove(&c.id);
+            if let Some(i) = s.children.remove(&c.id) {
+                s.note_marks(&i.sas, true);
+            }
             if c.policies {
                 s.order.forget(c.reqid);
             }
@@ -1109,6 +1153,8 @@ impl Kernel {
     /// Bytes and packets of an SA, if it can be read.
     pub async fn usage(&self, dst: IpAddr, spi: u32, p: ProtocolId) -> Option<Usage> {
         let protocol = protocol(p).ok()?;
+        // The SA's mark is part of its key: as installed.
+        let mark = self.with(|s| s.sa_marks.get(&(dst, spi, protocol)).copied());
         match self
             .handle
             .sa()
@@ -1116,7 +1162,7 @@ impl Kernel {
                 dst,
                 spi,
                 protocol,
-                mark: None,
+                mark,
             })
             .await
         {

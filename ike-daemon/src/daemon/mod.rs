@@ -1297,7 +1297,8 @@ impl Driver {
             return;
         };
         let reqid = self.ep.trap_reqid(conn, child);
-        let plan = plan_trap(peer, ccfg, reqid);
+        let plan = kernel::ifindex(ccfg.policy.interface.as_deref())
+            .and_then(|index| plan_trap(peer, ccfg, reqid, index));
         let route = trap_route_child(peer, ccfg, reqid);
         match plan {
             Ok(pols) => match self.kernel.install_trap(reqid, pols, route.as_ref()).await {

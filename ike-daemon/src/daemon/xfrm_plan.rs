@@ -33,13 +33,32 @@ use xfrm_netlink::{
 
 use ike::crypto::Secret;
 use ike::crypto::suite::ChildSuite;
-use ike::sa::{AddrSpec, ChildCfg, ChildInstall, ChildUpdate, KernelLimits, Mode, PeerCfg, TsCfg};
+use ike::sa::{
+    AddrSpec, ChildCfg, ChildInstall, ChildUpdate, KernelLimits, KernelPolicy, MarkPair, Mode,
+    PeerCfg, TsCfg,
+};
 use ike::wire::codes::{EncrId, IntegId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
 
-/// Priority base of IPsec policies: more specific selectors get lower
-/// (stronger) values.
+/// charon's policy priority base (`PRIO_BASE`): pass shunts start at it,
+/// IPsec and trap policies at twice it, drop shunts at three times it,
+/// and more specific selectors get lower (stronger) values.
 const PRIORITY_BASE: u32 = 200_000;
+
+/// The class of a policy, for its automatic priority (charon's
+/// `policy_priority_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrioClass {
+    /// A pass shunt: before everything else.
+    Pass,
+    /// An installed Child SA's policy.
+    Ipsec,
+    /// A trap's policy: just after an installed Child SA's with the same
+    /// selectors.
+    Routed,
+    /// A drop shunt: after everything else.
+    Drop,
+}
 
 /// The kernel lifetimes of a Child SA's byte and packet limits.
 pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
@@ -302,18 +321,39 @@ fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selecto
     Ok(out)
 }
 
-fn priority(sel: &Selector) -> u32 {
-    let mut p = PRIORITY_BASE
-        .saturating_sub(512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len())));
-    if sel.proto.is_some() {
-        p = p.saturating_sub(64);
+/// A policy's priority as charon computes it (`get_priority` of its
+/// kernel-netlink plugin): the class's base, minus 512 per prefix bit of
+/// both addresses, 256 for a protocol, 4 per leading one bit of each port
+/// mask, 2 for a restriction to an interface, and 1 for all but trap
+/// policies. A configured `priority` (non-zero) replaces it.
+pub fn priority(sel: &Selector, class: PrioClass, manual: u32) -> u32 {
+    if manual != 0 {
+        return manual;
     }
-    if sel.src_port.mask != 0 {
-        p = p.saturating_sub(16);
+    let base = match class {
+        PrioClass::Pass => PRIORITY_BASE,
+        PrioClass::Ipsec | PrioClass::Routed => 2 * PRIORITY_BASE,
+        PrioClass::Drop => 3 * PRIORITY_BASE,
+    };
+    let bits = |m: u16| m.leading_ones();
+    base - 512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len()))
+        - if sel.proto.is_some() { 256 } else { 0 }
+        - 4 * (bits(sel.src_port.mask) + bits(sel.dst_port.mask))
+        - if sel.ifindex.is_some() { 2 } else { 0 }
+        - u32::from(class != PrioClass::Routed)
+}
+
+fn xmark(m: MarkPair) -> xfrm_netlink::Mark {
+    xfrm_netlink::Mark {
+        value: m.value,
+        mask: m.mask,
     }
-    if sel.dst_port.mask != 0 {
-        p = p.saturating_sub(16);
-    }
+}
+
+/// A policy with a direction's mark and interface id.
+fn marked(mut p: PolicyConfig, mark: Option<MarkPair>, if_id: u32) -> PolicyConfig {
+    p.mark = mark.map(xmark);
+    p.if_id = (if_id != 0).then_some(if_id);
     p
 }
 
@@ -335,9 +375,22 @@ pub struct PolicyPlan<'a> {
     pub remote_ts: &'a [TrafficSelector],
     /// The templates' reqid (shared by a Child SA and its rekeyed ones).
     pub reqid: u32,
+    /// Marks, interface ids, fixed priority, which policies.
+    pub kernel: &'a KernelPolicy,
+    /// The index of `kernel.interface` (resolved by the caller).
+    pub ifindex: Option<i32>,
+    /// A trap's policies (charon's routed priority) rather than an
+    /// installed Child SA's.
+    pub routed: bool,
 }
 
-/// The policies of a Child SA (or trap) between `p.local` and `p.remote`.
+/// The policies of a Child SA (or trap) between `p.local` and `p.remote`:
+/// none with `policies = no`; out (with `mark_out`, `if_id_out`, bound
+/// to `interface`), in and in tunnel mode fwd (with `mark_in`,
+/// `if_id_in`), and with `policies_fwd_out` in tunnel mode an outbound
+/// fwd policy like the out one, its template without reqid and at a trap's
+/// priority (charon's, so it lets forwarded traffic pass a drop policy
+/// without taking another tunnel's SA).
 pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
     let PolicyPlan {
         mode,
@@ -347,7 +400,19 @@ pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
         local_ts,
         remote_ts,
         reqid,
+        kernel: k,
+        ifindex,
+        routed,
     } = *p;
+    if !k.policies {
+        return Ok(Vec::new());
+    }
+    let class = if routed {
+        PrioClass::Routed
+    } else {
+        PrioClass::Ipsec
+    };
+    let prio = |sel: &Selector, class| priority(sel, class, k.priority);
     let mut out = Vec::new();
     xmode(mode)?;
     let tmpl = |src: IpAddr, dst: IpAddr| match mode {
@@ -356,25 +421,48 @@ pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
     };
     for l in local_ts {
         for r in remote_ts {
-            for sel in selectors(l, r)? {
-                out.push(
+            for mut sel in selectors(l, r)? {
+                sel.ifindex = ifindex;
+                out.push(marked(
                     PolicyConfig::new(sel, Direction::Out)
-                        .priority(priority(&sel))
+                        .priority(prio(&sel, class))
                         .template(tmpl(local, remote)),
-                );
+                    k.mark_out,
+                    k.if_id_out,
+                ));
+                if mode == Mode::Tunnel && k.fwd_out {
+                    let mut t = tmpl(local, remote);
+                    t.reqid = 0;
+                    let fwd_class = if class == PrioClass::Ipsec {
+                        PrioClass::Routed
+                    } else {
+                        class
+                    };
+                    out.push(marked(
+                        PolicyConfig::new(sel, Direction::Fwd)
+                            .priority(prio(&sel, fwd_class))
+                            .template(t),
+                        k.mark_out,
+                        k.if_id_out,
+                    ));
+                }
             }
             for sel in selectors(r, l)? {
-                out.push(
+                out.push(marked(
                     PolicyConfig::new(sel, Direction::In)
-                        .priority(priority(&sel))
+                        .priority(prio(&sel, class))
                         .template(tmpl(remote, local)),
-                );
+                    k.mark_in,
+                    k.if_id_in,
+                ));
                 if mode == Mode::Tunnel {
-                    out.push(
+                    out.push(marked(
                         PolicyConfig::new(sel, Direction::Fwd)
-                            .priority(priority(&sel))
+                            .priority(prio(&sel, class))
                             .template(tmpl(remote, local)),
-                    );
+                        k.mark_in,
+                        k.if_id_in,
+                    ));
                 }
             }
         }
@@ -404,6 +492,7 @@ pub struct SaKeys {
     replay_window: u32,
     reqid: u32,
     limits: KernelLimits,
+    kernel: KernelPolicy,
 }
 
 impl SaKeys {
@@ -423,6 +512,7 @@ impl SaKeys {
             replay_window: c.replay_window,
             reqid: c.reqid,
             limits: c.limits,
+            kernel: c.kernel.clone(),
         }
     }
 
@@ -450,7 +540,8 @@ impl SaKeys {
         // ESN needs a replay window (the kernel keeps its bitmap).
         let window = if c.esn { window.max(32) } else { window };
         let mode = xmode(c.mode)?;
-        let sa = |src, dst, spi, t, ports: (u16, u16)| {
+        let k = &c.kernel;
+        let sa = |src, dst, spi, t, ports: (u16, u16), inbound: bool| {
             let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
                 .replay_window(window)
@@ -459,17 +550,32 @@ impl SaKeys {
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
+            // As charon: the inbound SA carries mark_in only with
+            // mark_in_sa, the outbound one mark_out.
+            let (mark, if_id, set_mark) = if inbound {
+                (
+                    k.mark_in.filter(|_| k.mark_in_sa),
+                    k.if_id_in,
+                    k.set_mark_in,
+                )
+            } else {
+                (k.mark_out, k.if_id_out, k.set_mark_out)
+            };
+            sa.mark = mark.map(xmark);
+            sa.if_id = (if_id != 0).then_some(if_id);
+            sa.set_mark = set_mark.map(xmark);
             sa
         };
         Ok((
-            sa(remote, local, c.spi_in, t_in, (rport, lport)),
-            sa(local, remote, c.spi_out, t_out, (lport, rport)),
+            sa(remote, local, c.spi_in, t_in, (rport, lport), true),
+            sa(local, remote, c.spi_out, t_out, (lport, rport), false),
         ))
     }
 }
 
-/// Everything [`ChildInstall`] puts into the kernel, with its reqid.
-pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
+/// Everything [`ChildInstall`] puts into the kernel, with its reqid;
+/// `ifindex` is the index of its `interface`, if it names one.
+pub fn plan_install(c: &ChildInstall, ifindex: Option<i32>) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
     let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
@@ -485,6 +591,9 @@ pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
             local_ts: &c.local_ts,
             remote_ts: &c.remote_ts,
             reqid,
+            kernel: &c.kernel,
+            ifindex,
+            routed: false,
         })?,
     })
 }
@@ -605,11 +714,15 @@ pub struct PolicySource {
     pub remote_ts: Vec<TrafficSelector>,
     /// As [`PolicyPlan::reqid`].
     pub reqid: u32,
+    /// As [`PolicyPlan::kernel`].
+    pub kernel: KernelPolicy,
+    /// As [`PolicyPlan::ifindex`].
+    pub ifindex: Option<i32>,
 }
 
 impl PolicySource {
     /// What the policies of `c` are planned from.
-    pub fn of(c: &ChildInstall) -> Result<Self, String> {
+    pub fn of(c: &ChildInstall, ifindex: Option<i32>) -> Result<Self, String> {
         Ok(Self {
             mode: c.mode,
             proto: protocol(c.protocol)?,
@@ -618,6 +731,8 @@ impl PolicySource {
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
             reqid: c.reqid,
+            kernel: c.kernel.clone(),
+            ifindex,
         })
     }
 
@@ -631,6 +746,9 @@ impl PolicySource {
             local_ts: &self.local_ts,
             remote_ts: &self.remote_ts,
             reqid: self.reqid,
+            kernel: &self.kernel,
+            ifindex: self.ifindex,
+            routed: false,
         })
     }
 }
@@ -686,11 +804,13 @@ pub fn trap_selectors(
     Ok((local, remote, lts, rts))
 }
 
-/// The trap policies of `child` of `peer` under `reqid`.
+/// The trap policies of `child` of `peer` under `reqid` (`ifindex`: the
+/// index of the child's `interface`).
 pub fn plan_trap(
     peer: &PeerCfg,
     child: &ChildCfg,
     reqid: u32,
+    ifindex: Option<i32>,
 ) -> Result<Vec<PolicyConfig>, String> {
     let (local, remote, lts, rts) = trap_selectors(peer, child)?;
     let proto = protocol(ike::sa::child_protocol(child))?;
@@ -702,6 +822,9 @@ pub fn plan_trap(
         local_ts: &lts,
         remote_ts: &rts,
         reqid,
+        kernel: &child.kernel_policy(&peer.policy, reqid),
+        ifindex,
+        routed: true,
     })
 }
 
@@ -745,6 +868,7 @@ pub fn trap_route_child(
         reqid,
         limits: Default::default(),
         encap: false,
+        kernel: child.kernel_policy(&peer.policy, reqid),
     })
 }
 
@@ -754,5 +878,7 @@ pub fn trap_route_id(reqid: u32) -> ike::sa::ChildId {
     ike::sa::ChildId(u64::MAX - u64::from(reqid))
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -489,13 +489,6 @@ fn connection(
         shunts_only,
         ..policy
     };
-    if policy.if_id_in.is_some() || policy.if_id_out.is_some() {
-        errors.add(
-            line,
-            path,
-            "if_id_in/if_id_out are read but not installed yet: not supported yet",
-        );
-    }
     super::off::take(&mut f, super::off::CONNECTION, errors);
     f.finish(errors, |k| {
         if CONNECTION_LATER.contains(&k) {
@@ -1349,15 +1342,6 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         errors,
     );
     let policy = super::policy::child_policy(&mut f, path, errors);
-    if policy != super::ChildPolicy::default() {
-        errors.add(
-            line,
-            path,
-            "mark_in/out, mark_in_sa, set_mark_in/out, if_id_in/out, priority, reqid, \
-             policies, policies_fwd_out and interface are read but not installed yet: \
-             not supported yet",
-        );
-    }
     // A cross-key check: only between keys that are themselves valid.
     if mode.is_shunt() && start_action != StartAction::Trap && errors.0.len() == before {
         errors.add(

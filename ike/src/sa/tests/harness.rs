@@ -451,6 +451,7 @@ pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> Arc<ChildCfg>
         mode: Mode::Tunnel,
         replay_window: 32,
         lifetimes: ChildLifetimes::default(),
+        policy: Default::default(),
     })
 }
 
@@ -478,6 +479,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Fragmentation::Yes,
+        policy: Default::default(),
     }
 }
 

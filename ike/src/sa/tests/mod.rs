@@ -9,6 +9,7 @@ mod frag;
 mod fuzz;
 mod harness;
 mod natt;
+mod policy;
 mod reauth;
 mod rekey;
 mod traps;
