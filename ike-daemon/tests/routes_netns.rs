@@ -44,7 +44,7 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         local_ts: vec![lts],
         remote_ts: vec![rts],
         esn: false,
-        replay_window: 32,
+        sa_opts: Default::default(),
         initiator: true,
         reqid: u32::try_from(id).unwrap_or(1),
         limits: KernelLimits::default(),

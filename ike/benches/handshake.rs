@@ -189,7 +189,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
             remote_ts: vec![theirs],
             proposals: esp,
             mode: Mode::Tunnel,
-            replay_window: 32,
+            sa_opts: Default::default(),
             lifetimes: ChildLifetimes::default(),
             policy: Default::default(),
         })],

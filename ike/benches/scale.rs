@@ -94,7 +94,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             remote_ts: vec![theirs],
             proposals: proposal::parse(ProtocolId::ESP, "aes256gcm16").unwrap(),
             mode: Mode::Tunnel,
-            replay_window: 32,
+            sa_opts: Default::default(),
             lifetimes: ChildLifetimes::default(),
             policy: Default::default(),
         })],

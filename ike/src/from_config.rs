@@ -580,7 +580,7 @@ fn child(ch: &config::Child) -> ChildCfg {
         remote_ts: ch.remote_ts.iter().map(ts_cfg).collect(),
         proposals: ch.proposals().to_vec(),
         mode: ch.mode,
-        replay_window: 32,
+        sa_opts: ch.sa_opts,
         lifetimes: ch.lifetimes,
         policy: ch.policy.clone(),
     }
@@ -978,7 +978,7 @@ secrets:
         assert_eq!(s.ike_proposals, c.connections()[0].proposals);
         let lan = s.child("lan").unwrap();
         assert_eq!(lan.mode, Mode::Tunnel);
-        assert_eq!(lan.replay_window, 32);
+        assert_eq!(lan.sa_opts.replay_window, 32);
         assert_eq!(lan.proposals, c.connections()[0].children[0].esp_proposals);
         assert_eq!(
             lan.local_ts,

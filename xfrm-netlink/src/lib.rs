@@ -136,8 +136,8 @@ pub use policy::{
     PolicyAction, PolicyAddRequest, PolicyConfig, PolicyHandle, PolicyId, PolicyInfo, Template,
 };
 pub use sa::{
-    MAX_REPLAY_WINDOW, ReplayState, SaAddRequest, SaConfig, SaHandle, SaId, SaInfo, SaStats,
-    UdpEncap,
+    MAX_REPLAY_WINDOW, ReplayState, SaAddRequest, SaConfig, SaHandle, SaId, SaInfo, SaOptions,
+    SaStats, UdpEncap,
 };
 pub use types::{
     Direction, Family, IpPrefix, Lifetimes, Limits, Mark, Mode, PortMatch, Protocol, Selector,
@@ -199,5 +199,7 @@ impl Handle {
     }
 }
 
+#[cfg(test)]
+mod saopt_tests;
 #[cfg(test)]
 mod tests;

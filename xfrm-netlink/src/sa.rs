@@ -63,6 +63,30 @@ pub struct ReplayState {
     pub bitmap: Vec<u32>,
 }
 
+/// How an SA treats the outer IP header and pads, beyond its algorithms
+/// (the flags strongSwan sets from `copy_df`, `copy_ecn`, `copy_dscp` and
+/// `tfc_padding`). The default is the kernel's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SaOptions {
+    /// Do not copy ECN between the inner and the outer header
+    /// (`XFRM_STATE_NOECN`).
+    pub no_ecn: bool,
+    /// Copy the outer DSCP into the inner header when decapsulating
+    /// (`XFRM_STATE_DECAP_DSCP`; inbound SAs).
+    pub decap_dscp: bool,
+    /// Never set DF in the outer IPv4 header (`XFRM_STATE_NOPMTUDISC`;
+    /// outbound SAs).
+    pub no_pmtu_discovery: bool,
+    /// Leave the outer DSCP 0 rather than copying the inner one
+    /// (`XFRM_SA_XFLAG_DONT_ENCAP_DSCP` in `XFRMA_SA_EXTRA_FLAGS`;
+    /// outbound SAs).
+    pub dont_encap_dscp: bool,
+    /// Pad ESP packets to this many octets (TFC padding, `XFRMA_TFCPAD`;
+    /// the kernel pads at most to the path MTU, so `u32::MAX` means the
+    /// MTU); 0: none. ESP only.
+    pub tfc_padding: u32,
+}
+
 /// Everything needed to install an SA.
 #[derive(Debug, Clone)]
 pub struct SaConfig {
@@ -97,6 +121,8 @@ pub struct SaConfig {
     pub mark: Option<Mark>,
     /// XFRM interface id.
     pub if_id: Option<u32>,
+    /// Header flags and TFC padding.
+    pub options: SaOptions,
     /// The mark the SA sets on the packets it processes
     /// (`XFRMA_SET_MARK` and `XFRMA_SET_MARK_MASK`).
     pub set_mark: Option<Mark>,
@@ -129,8 +155,15 @@ impl SaConfig {
             encap: None,
             mark: None,
             if_id: None,
+            options: SaOptions::default(),
             set_mark: None,
         }
+    }
+
+    /// Sets the header flags and TFC padding.
+    pub fn options(mut self, options: SaOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// Sets the reqid.
@@ -252,6 +285,12 @@ impl SaConfig {
                 "ESN needs a replay window of at least 1 packet".to_owned(),
             ));
         }
+        if self.options.tfc_padding != 0 && self.protocol != Protocol::Esp {
+            // The kernel refuses XFRMA_TFCPAD on other SAs (EINVAL).
+            return Err(Error::InvalidArgument(
+                "TFC padding is for ESP only".to_owned(),
+            ));
+        }
         if self.encap.is_some() && self.protocol != Protocol::Esp {
             return Err(Error::InvalidArgument(
                 "UDP encapsulation is for ESP only".to_owned(),
@@ -292,7 +331,23 @@ impl SaConfig {
             // sets this flag too) then drops every packet.
             info.flags |= nx::XFRM_STATE_ALIGN4;
         }
+        let o = self.options;
+        for (on, flag) in [
+            (o.no_ecn, nx::XFRM_STATE_NOECN),
+            (o.decap_dscp, nx::XFRM_STATE_DECAP_DSCP),
+            (o.no_pmtu_discovery, nx::XFRM_STATE_NOPMTUDISC),
+        ] {
+            if on {
+                info.flags |= flag;
+            }
+        }
         let mut nlas = self.transforms.to_attrs();
+        if o.dont_encap_dscp {
+            nlas.push(XfrmAttrs::ExtraFlags(nx::XFRM_SA_XFLAG_DONT_ENCAP_DSCP));
+        }
+        if o.tfc_padding != 0 {
+            nlas.push(XfrmAttrs::TfcPadding(o.tfc_padding));
+        }
         let state = self.replay_state.clone().unwrap_or_default();
         if self.esn || self.replay_window > 32 {
             // The bitmap form; the kernel wants the legacy window at 0 then.
@@ -462,6 +517,8 @@ pub struct SaInfo {
     pub mark: Option<Mark>,
     /// XFRM interface id.
     pub if_id: Option<u32>,
+    /// Header flags and TFC padding.
+    pub options: SaOptions,
 }
 
 impl SaInfo {
@@ -508,6 +565,12 @@ impl SaInfo {
             encap: None,
             mark: None,
             if_id: None,
+            options: SaOptions {
+                no_ecn: info.flags & nx::XFRM_STATE_NOECN != 0,
+                decap_dscp: info.flags & nx::XFRM_STATE_DECAP_DSCP != 0,
+                no_pmtu_discovery: info.flags & nx::XFRM_STATE_NOPMTUDISC != 0,
+                ..SaOptions::default()
+            },
         };
         for a in nlas.iter() {
             match a {
@@ -578,6 +641,10 @@ impl SaInfo {
                     })
                 }
                 XfrmAttrs::IfId(id) => out.if_id = Some(*id),
+                XfrmAttrs::ExtraFlags(x) => {
+                    out.options.dont_encap_dscp = x & nx::XFRM_SA_XFLAG_DONT_ENCAP_DSCP != 0;
+                }
+                XfrmAttrs::TfcPadding(t) => out.options.tfc_padding = *t,
                 _ => {}
             }
         }

@@ -146,7 +146,7 @@ mod tests {
             )
             .unwrap(),
             mode: Mode::Tunnel,
-            replay_window: 32,
+            sa_opts: Default::default(),
             lifetimes: Default::default(),
             policy: Default::default(),
         }

@@ -28,14 +28,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tracing::warn;
 use xfrm_netlink::{
     AeadAlg, CipherAlg, Direction, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits, PolicyConfig,
-    PortMatch, Protocol, SaConfig, SaId, Selector, Template, Transforms, UdpEncap,
+    PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template, Transforms, UdpEncap,
 };
 
 use ike::crypto::Secret;
 use ike::crypto::suite::ChildSuite;
 use ike::sa::{
-    AddrSpec, ChildCfg, ChildInstall, ChildUpdate, KernelLimits, KernelPolicy, MarkPair, Mode,
-    PeerCfg, TsCfg,
+    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, KernelLimits, KernelPolicy,
+    MarkPair, Mode, PeerCfg, TsCfg,
 };
 use ike::wire::codes::{EncrId, IntegId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
@@ -489,7 +489,7 @@ pub struct SaKeys {
     encr_out: Secret,
     integ_out: Secret,
     esn: bool,
-    replay_window: u32,
+    sa_opts: ChildSaOpts,
     reqid: u32,
     limits: KernelLimits,
     kernel: KernelPolicy,
@@ -509,7 +509,7 @@ impl SaKeys {
             encr_out: c.encr_out.clone(),
             integ_out: c.integ_out.clone(),
             esn: c.esn,
-            replay_window: c.replay_window,
+            sa_opts: c.sa_opts,
             reqid: c.reqid,
             limits: c.limits,
             kernel: c.kernel.clone(),
@@ -536,17 +536,19 @@ impl SaKeys {
         }
         let t_in = transforms(&c.suite, c.encr_in.as_bytes(), c.integ_in.as_bytes())?;
         let t_out = transforms(&c.suite, c.encr_out.as_bytes(), c.integ_out.as_bytes())?;
-        let window = c.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
+        let window = c.sa_opts.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
         // ESN needs a replay window (the kernel keeps its bitmap).
         let window = if c.esn { window.max(32) } else { window };
         let mode = xmode(c.mode)?;
         let k = &c.kernel;
-        let sa = |src, dst, spi, t, ports: (u16, u16), inbound: bool| {
+        let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, c.mode);
+        let sa = |src, dst, spi, t, ports: (u16, u16), options, inbound: bool| {
             let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
                 .replay_window(window)
                 .esn(c.esn)
-                .lifetimes(lifetimes(&c.limits));
+                .lifetimes(lifetimes(&c.limits))
+                .options(options);
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
@@ -567,10 +569,36 @@ impl SaKeys {
             sa
         };
         Ok((
-            sa(remote, local, c.spi_in, t_in, (rport, lport), true),
-            sa(local, remote, c.spi_out, t_out, (lport, rport), false),
+            sa(remote, local, c.spi_in, t_in, (rport, lport), opts_in, true),
+            sa(local, remote, c.spi_out, t_out, (lport, rport), opts_out, false),
         ))
     }
+}
+
+/// The header flags and padding of a Child SA's inbound and outbound SA
+/// (strongSwan's kernel_netlink_ipsec.c, `add_sa`): ECN is copied unless
+/// `copy_ecn = no`; inbound, the outer DSCP is copied in with `copy_dscp`
+/// `yes` or `in`; outbound, DF is copied unless `copy_df = no`, the DSCP
+/// is copied out unless `copy_dscp` is `no` or `in`, and TFC padding
+/// applies to tunnel-mode ESP only (the kernel pads nothing else).
+pub fn sa_options(o: &ChildSaOpts, proto: Protocol, mode: Mode) -> (SaOptions, SaOptions) {
+    let inbound = SaOptions {
+        no_ecn: !o.copy_ecn,
+        decap_dscp: o.copy_dscp.decap(),
+        ..SaOptions::default()
+    };
+    let outbound = SaOptions {
+        no_ecn: !o.copy_ecn,
+        no_pmtu_discovery: !o.copy_df,
+        dont_encap_dscp: !o.copy_dscp.encap(),
+        tfc_padding: if proto == Protocol::Esp && mode == Mode::Tunnel {
+            o.tfc_padding
+        } else {
+            0
+        },
+        ..SaOptions::default()
+    };
+    (inbound, outbound)
 }
 
 /// Everything [`ChildInstall`] puts into the kernel, with its reqid;
@@ -863,7 +891,7 @@ pub fn trap_route_child(
         local_ts: lts,
         remote_ts: rts,
         esn: false,
-        replay_window: 0,
+        sa_opts: Default::default(),
         initiator: true,
         reqid,
         limits: Default::default(),
@@ -880,5 +908,7 @@ pub fn trap_route_id(reqid: u32) -> ike::sa::ChildId {
 
 #[cfg(test)]
 mod policy_tests;
+#[cfg(test)]
+mod saopt_tests;
 #[cfg(test)]
 pub(crate) mod tests;

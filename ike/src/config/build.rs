@@ -1225,16 +1225,9 @@ const CHILD_LATER: &[&str] = &[
     "sha256_96",
     "updown",
     "hostaccess",
-    "ipcomp",
     "inactivity",
     "label",
     "label_mode",
-    "tfc_padding",
-    "replay_window",
-    "hw_offload",
-    "copy_df",
-    "copy_ecn",
-    "copy_dscp",
 ];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
@@ -1341,6 +1334,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
     // A cross-key check: only between keys that are themselves valid.
     if mode.is_shunt() && start_action != StartAction::Trap && errors.0.len() == before {
@@ -1375,6 +1369,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            sa_opts,
             policy,
             line: line.line,
         },

@@ -30,6 +30,7 @@ mod build;
 mod identity;
 mod off;
 mod policy;
+mod saopt;
 #[cfg(test)]
 mod tests;
 pub mod tree;
@@ -49,6 +50,7 @@ use crate::wire::sa::Proposal;
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
+pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
@@ -610,6 +612,8 @@ pub struct Child {
     pub close_action: CloseAction,
     /// `dpd_action`: what to do when the peer is found dead.
     pub dpd_action: DpdAction,
+    /// `replay_window`, `copy_*`, `tfc_padding`, `hw_offload`, `ipcomp`.
+    pub sa_opts: ChildSaOpts,
     /// Marks, interface ids, priority, reqid and which policies.
     pub policy: ChildPolicy,
     /// The line of the child's name in the file.

@@ -850,7 +850,7 @@ impl IkeSa {
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
             esn: suite.esn,
-            replay_window: c.cfg.replay_window,
+            sa_opts: c.cfg.sa_opts,
             initiator: c.initiator,
             reqid,
             limits: c

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::config::{ChildLifetimes, IkeLifetimes, Mode};
 use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
+pub use crate::config::{ChildLifetimes, ChildSaOpts, IkeLifetimes, Mode};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
 use crate::pki::cert::Certificate;
@@ -61,8 +61,9 @@ pub struct ChildCfg {
     pub proposals: Vec<Proposal>,
     /// Tunnel or transport.
     pub mode: Mode,
-    /// Replay window size given to the kernel (strongSwan: 32).
-    pub replay_window: u32,
+    /// The options of its kernel SAs (replay window, copy flags, TFC
+    /// padding, IPComp).
+    pub sa_opts: ChildSaOpts,
     /// When to rekey and expire it.
     pub lifetimes: ChildLifetimes,
     /// Marks, interface ids, priority, fixed reqid, which policies.

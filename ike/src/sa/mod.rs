@@ -107,9 +107,9 @@ mod tests;
 
 pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, EndpointConfig, Fragmentation, IkeLifetimes, KernelPolicy,
-    LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore, PskTable,
-    RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, EndpointConfig, Fragmentation, IkeLifetimes,
+    KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,
+    PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};

@@ -246,7 +246,7 @@ impl IkeSa {
             local_ts: pre.local_ts.clone(),
             remote_ts: pre.remote_ts.clone(),
             esn: pre.suite.esn,
-            replay_window: c.cfg.replay_window,
+            sa_opts: c.cfg.sa_opts,
             initiator: true,
             reqid: pre.reqid,
             limits: c.cfg.lifetimes.kernel_limits(),

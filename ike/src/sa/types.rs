@@ -5,7 +5,7 @@ use core::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::config::Mode;
+use super::config::{ChildSaOpts, Mode};
 use crate::crypto::Secret;
 use crate::crypto::suite::{ChildSuite, IkeSuite};
 use crate::wire::codes::{KeId, NotifyType, ProtocolId};
@@ -91,8 +91,9 @@ pub struct ChildInstall {
     pub remote_ts: Vec<TrafficSelector>,
     /// Extended sequence numbers.
     pub esn: bool,
-    /// Replay window size.
-    pub replay_window: u32,
+    /// The child's options for its kernel SAs (replay window, copy
+    /// flags, TFC padding).
+    pub sa_opts: ChildSaOpts,
     /// Whether we initiated this Child SA.
     pub initiator: bool,
     /// The kernel reqid that ties the SAs to the policies. A rekeyed

@@ -81,7 +81,7 @@ fn child(mode: Mode, lts: Vec<TrafficSelector>, rts: Vec<TrafficSelector>) -> Ch
         local_ts: lts,
         remote_ts: rts,
         esn: false,
-        replay_window: 32,
+        sa_opts: Default::default(),
         initiator: true,
         reqid: 1,
         limits: KernelLimits::default(),

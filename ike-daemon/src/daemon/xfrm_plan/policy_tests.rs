@@ -207,7 +207,7 @@ fn unique_values_come_from_the_reqid_and_the_connection_gives_defaults() {
         remote_ts: vec![TsCfg::Dynamic],
         proposals: Vec::new(),
         mode: Mode::Tunnel,
-        replay_window: 32,
+        sa_opts: Default::default(),
         lifetimes: Default::default(),
         policy: p,
     };

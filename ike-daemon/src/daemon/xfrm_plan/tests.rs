@@ -55,7 +55,7 @@ pub(crate) fn install(
         local_ts: lts,
         remote_ts: rts,
         esn: false,
-        replay_window: 32,
+        sa_opts: Default::default(),
         initiator: true,
         reqid: 9,
         limits: Default::default(),
@@ -404,7 +404,7 @@ fn esn_gets_a_window_and_bad_installs_are_errors() {
         vec![v4("10.2.0.0", "10.2.0.255")],
     );
     c.esn = true;
-    c.replay_window = 0;
+    c.sa_opts.replay_window = 0;
     let p = plan_install(&c, None).unwrap();
     assert!(p.sa_in.esn && p.sa_in.replay_window >= 32);
     // Mixed outer families.

@@ -449,7 +449,7 @@ pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> Arc<ChildCfg>
         remote_ts: remote,
         proposals: esp("aes128gcm16"),
         mode: Mode::Tunnel,
-        replay_window: 32,
+        sa_opts: Default::default(),
         lifetimes: ChildLifetimes::default(),
         policy: Default::default(),
     })

@@ -62,7 +62,7 @@ fn tunnel_comes_up_and_kernels_match() {
     let inst = p.a().kernel.installed.values().next().unwrap().clone();
     assert_eq!(inst.protocol, ProtocolId::ESP);
     assert_eq!(inst.mode, Mode::Tunnel);
-    assert_eq!(inst.replay_window, 32);
+    assert_eq!(inst.sa_opts.replay_window, 32);
     assert_eq!(inst.encr_in.len(), 16 + 4, "AES-128-GCM key and salt");
     // Nothing due any more but nothing pending either: no timers.
     assert_eq!(p.a().ep.poll_timeout(), None);
