@@ -570,7 +570,15 @@ impl SaKeys {
         };
         Ok((
             sa(remote, local, c.spi_in, t_in, (rport, lport), opts_in, true),
-            sa(local, remote, c.spi_out, t_out, (lport, rport), opts_out, false),
+            sa(
+                local,
+                remote,
+                c.spi_out,
+                t_out,
+                (lport, rport),
+                opts_out,
+                false,
+            ),
         ))
     }
 }

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
 pub use crate::config::{ChildLifetimes, ChildSaOpts, IkeLifetimes, Mode};
+use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
 use crate::pki::cert::Certificate;
