@@ -117,6 +117,8 @@ struct State {
     /// no Child SA of theirs holds the same policies; a Child SA's install
     /// updates them in place (same reqid), its removal restores them.
     traps: HashMap<u32, Vec<PolicyConfig>>,
+    /// The policies of each `pass`/`drop` shunt, by (connection, child).
+    shunts: HashMap<(String, String), Vec<PolicyConfig>>,
     /// The marks of the installed SAs that have one (the kernel's key of
     /// an SA includes it), by destination, SPI and protocol.
     sa_marks: HashMap<(IpAddr, u32, Protocol), xfrm_netlink::Mark>,
@@ -770,6 +772,55 @@ impl Kernel {
         r
     }
 
+    /// Installs the policies of a `pass`/`drop` shunt named `key`
+    /// (connection, child), replacing its previous ones if it has any. On
+    /// an error nothing of it stays in the kernel.
+    pub async fn install_shunt(
+        &self,
+        key: (String, String),
+        policies: Vec<PolicyConfig>,
+    ) -> Result<(), String> {
+        self.remove_shunt(&key).await;
+        let mut done = Vec::new();
+        let mut error = None;
+        for p in &policies {
+            match self.handle.policy().add(p.clone()).execute().await {
+                Ok(()) => done.push(p.id()),
+                Err(e) => {
+                    error = Some(format!("shunt policy {}: {e}", p.id()));
+                    break;
+                }
+            }
+        }
+        if let Some(e) = error {
+            self.undo(&Installed {
+                policies: done,
+                ..Installed::default()
+            })
+            .await;
+            return Err(e);
+        }
+        self.with(|s| s.shunts.insert(key, policies));
+        Ok(())
+    }
+
+    /// Removes the policies of the shunt `key`, if installed.
+    pub async fn remove_shunt(&self, key: &(String, String)) {
+        let Some(old) = self.with(|s| s.shunts.remove(key)) else {
+            return;
+        };
+        self.undo(&Installed {
+            policies: old.iter().map(PolicyConfig::id).collect(),
+            ..Installed::default()
+        })
+        .await;
+    }
+
+    /// The installed shunts and their policies.
+    pub fn shunts(&self) -> HashMap<(String, String), Vec<PolicyConfig>> {
+        self.with(|s| s.shunts.clone())
+    }
+
     /// Removes the trap policies of `reqid` (those no Child SA holds).
     pub async fn remove_trap(&self, reqid: u32) {
         let Some(old) = self.with(|s| s.traps.remove(&reqid)) else {
@@ -1024,6 +1075,10 @@ impl Kernel {
         let (mut children, larval) = self.with(|s| {
             let mut all: Vec<Installed> = s.policies.drain().map(|(_, i)| i).collect();
             all.extend(s.traps.drain().map(|(_, t)| Installed {
+                policies: t.iter().map(PolicyConfig::id).collect(),
+                ..Installed::default()
+            }));
+            all.extend(s.shunts.drain().map(|(_, t)| Installed {
                 policies: t.iter().map(PolicyConfig::id).collect(),
                 ..Installed::default()
             }));

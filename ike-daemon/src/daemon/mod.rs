@@ -11,6 +11,7 @@ pub mod crl;
 pub mod kernel;
 pub mod resolve;
 pub mod routes;
+pub mod shunts;
 pub mod socket;
 pub mod status;
 pub mod traps;
@@ -368,6 +369,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         opts.config_path.display(),
         opts.control_path.display()
     );
+    d.sync_shunts().await;
     d.sync_traps().await;
     d.start_actions(&config, None);
 
@@ -1258,6 +1260,7 @@ impl Driver {
         for (conn, child) in stale {
             self.remove_trap(&conn, &child).await;
         }
+        self.sync_shunts().await;
         self.sync_traps().await;
         info!(
             "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
@@ -1343,7 +1346,9 @@ impl Driver {
             .flat_map(|c| {
                 c.children
                     .iter()
-                    .filter(|ch| ch.start_action == ike::config::StartAction::Trap)
+                    .filter(|ch| {
+                        ch.start_action == ike::config::StartAction::Trap && !ch.mode.is_shunt()
+                    })
                     .map(|ch| (c.name.clone(), ch.name.clone()))
             })
             .collect();

@@ -27,8 +27,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tracing::warn;
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits, PolicyConfig,
-    PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template, Transforms, UdpEncap,
+    AeadAlg, CipherAlg, Direction, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits, PolicyAction,
+    PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template, Transforms,
+    UdpEncap,
 };
 
 use ike::crypto::Secret;
@@ -464,6 +465,90 @@ pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
                         k.if_id_in,
                     ));
                 }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(
+            "the traffic selectors give no kernel policy (no pair of the same family)".into(),
+        );
+    }
+    Ok(out)
+}
+
+/// The policies of a `pass` or `drop` shunt, as charon's shunt manager
+/// installs them: for each pair of a local and a remote selector of one
+/// family whose protocols agree, out (and with `policies_fwd_out` an
+/// outbound fwd), in and fwd policies without templates, `pass` allowing
+/// and `drop` blocking the traffic, at charon's pass or fallback priority
+/// (or the configured `priority`), with the child's fixed marks and bound
+/// to its `interface` (`ifindex`) both ways. `dynamic` is any address of
+/// either family (charon's `%any` hosts). No interface ids (charon sets
+/// none on shunts).
+pub fn plan_shunt(
+    child: &ike::config::Child,
+    ifindex: Option<i32>,
+) -> Result<Vec<PolicyConfig>, String> {
+    let (action, class) = match child.mode {
+        Mode::Pass => (PolicyAction::Allow, PrioClass::Pass),
+        Mode::Drop => (PolicyAction::Block, PrioClass::Drop),
+        m => return Err(format!("a {m} child is not a shunt")),
+    };
+    let any = || {
+        [
+            TrafficSelector::Ipv4(AddressRange::any(
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::BROADCAST,
+            )),
+            TrafficSelector::Ipv6(AddressRange::any(
+                Ipv6Addr::UNSPECIFIED,
+                Ipv6Addr::from(u128::MAX),
+            )),
+        ]
+    };
+    let resolve = |list: &[ike::config::TrafficSelector]| -> Vec<TrafficSelector> {
+        list.iter()
+            .flat_map(|t| match ike::from_config::ts_cfg(t) {
+                TsCfg::Selector(s) => vec![s],
+                TsCfg::Dynamic => any().to_vec(),
+            })
+            .collect()
+    };
+    let fixed = |m: Option<ike::config::MarkCfg>| -> Result<Option<xfrm_netlink::Mark>, String> {
+        match m {
+            None => Ok(None),
+            Some(ike::config::MarkCfg {
+                value: ike::config::IdValue::Fixed(value),
+                mask,
+            }) => Ok(Some(xfrm_netlink::Mark { value, mask })),
+            Some(_) => Err(
+                "a shunt's marks are fixed values (%unique has no tunnel to be unique to)".into(),
+            ),
+        }
+    };
+    let p = &child.policy;
+    let (mark_in, mark_out) = (fixed(p.mark_in)?, fixed(p.mark_out)?);
+    let pol = |mut sel: Selector, dir, mark| {
+        sel.ifindex = ifindex;
+        let mut c = PolicyConfig::new(sel, dir)
+            .action(action)
+            .priority(priority(&sel, class, p.priority));
+        c.mark = mark;
+        c
+    };
+    let (lts, rts) = (resolve(&child.local_ts), resolve(&child.remote_ts));
+    let mut out = Vec::new();
+    for l in &lts {
+        for r in &rts {
+            for sel in selectors(l, r)? {
+                out.push(pol(sel, Direction::Out, mark_out));
+                if p.policies_fwd_out {
+                    out.push(pol(sel, Direction::Fwd, mark_out));
+                }
+            }
+            for sel in selectors(r, l)? {
+                out.push(pol(sel, Direction::In, mark_in));
+                out.push(pol(sel, Direction::Fwd, mark_in));
             }
         }
     }

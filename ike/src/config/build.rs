@@ -1257,7 +1257,9 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             match scalar(n, &p, errors) {
                 Some("tunnel") => Mode::Tunnel,
                 Some("transport") => Mode::Transport,
-                Some(s @ ("pass" | "drop" | "beet" | "transport_proxy" | "iptfs")) => {
+                Some("pass") => Mode::Pass,
+                Some("drop") => Mode::Drop,
+                Some(s @ ("beet" | "transport_proxy" | "iptfs")) => {
                     errors.add(n.loc(), &p, format!("mode \"{s}\" is not supported yet"));
                     Mode::Tunnel
                 }
@@ -1336,6 +1338,15 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
     );
     let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
+    let unique =
+        |m: Option<super::MarkCfg>| m.is_some_and(|m| !matches!(m.value, super::IdValue::Fixed(_)));
+    if mode.is_shunt() && (unique(policy.mark_in) || unique(policy.mark_out)) {
+        errors.add(
+            line,
+            path,
+            "a shunt's marks are fixed values: %unique has no tunnel to be unique to",
+        );
+    }
     // A cross-key check: only between keys that are themselves valid.
     if mode.is_shunt() && start_action != StartAction::Trap && errors.0.len() == before {
         errors.add(

@@ -248,3 +248,82 @@ fn unique_values_come_from_the_reqid_and_the_connection_gives_defaults() {
         KernelPolicy::default()
     );
 }
+
+fn shunt_child(yaml: &str) -> ike::config::Child {
+    let text =
+        format!("connections:\n  s:\n    children:\n      k:\n        start_action: trap\n{yaml}");
+    let c = ike::config::Config::from_yaml_str(&text, "t.yaml").unwrap();
+    c.connections()[0].children[0].clone()
+}
+
+#[test]
+fn pass_and_drop_shunts_are_template_less_policies_at_charons_priorities() {
+    let pass = shunt_child(
+        "        mode: pass\n        local_ts: [0.0.0.0/0]\n        remote_ts: ['192.0.2.2/32[icmp]']\n",
+    );
+    let p = plan_shunt(&pass, None).unwrap();
+    let got: Vec<_> = p
+        .iter()
+        .map(|p| (p.direction, p.action, p.templates.len(), p.priority))
+        .collect();
+    // 200000 - (0 + 32) * 512 - 256 (a protocol) - 1.
+    let prio = 200_000 - 32 * 512 - 256 - 1;
+    assert_eq!(
+        got,
+        [
+            (Direction::Out, PolicyAction::Allow, 0, prio),
+            (Direction::In, PolicyAction::Allow, 0, prio),
+            (Direction::Fwd, PolicyAction::Allow, 0, prio),
+        ]
+    );
+    assert_eq!(p[0].selector.proto, Some(1));
+    assert_eq!(p[0].selector.dst.prefix_len(), 32);
+    assert_eq!(p[1].selector.src, p[0].selector.dst);
+
+    // drop: block, 400000 weaker; dynamic is any address of both
+    // families; marks, interface and fwd_out as configured.
+    let drop = shunt_child(
+        "        mode: drop\n        mark_in: 3\n        mark_out: 4/0xf\n        \
+         policies_fwd_out: yes\n",
+    );
+    let p = plan_shunt(&drop, Some(5)).unwrap();
+    assert_eq!(p.len(), 8, "v4 and v6: out, fwd out, in, fwd in: {p:#?}");
+    assert!(p.iter().all(|p| p.action == PolicyAction::Block));
+    assert!(p.iter().all(|p| p.selector.ifindex == Some(5)));
+    assert!(p.iter().all(|p| p.priority == 600_000 - 2 - 1));
+    let v: Vec<_> = p
+        .iter()
+        .map(|p| {
+            (
+                p.direction,
+                p.selector.src.addr().is_ipv4(),
+                p.mark.map(|m| (m.value, m.mask)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        v,
+        [
+            (Direction::Out, true, Some((4, 0xf))),
+            (Direction::Fwd, true, Some((4, 0xf))),
+            (Direction::In, true, Some((3, u32::MAX))),
+            (Direction::Fwd, true, Some((3, u32::MAX))),
+            (Direction::Out, false, Some((4, 0xf))),
+            (Direction::Fwd, false, Some((4, 0xf))),
+            (Direction::In, false, Some((3, u32::MAX))),
+            (Direction::Fwd, false, Some((3, u32::MAX))),
+        ]
+    );
+    // A configured priority.
+    let fixed = shunt_child("        mode: pass\n        priority: 1\n");
+    assert!(
+        plan_shunt(&fixed, None)
+            .unwrap()
+            .iter()
+            .all(|p| p.priority == 1)
+    );
+    // An IPsec child is no shunt.
+    let mut t = fixed.clone();
+    t.mode = Mode::Tunnel;
+    assert!(plan_shunt(&t, None).is_err());
+}
