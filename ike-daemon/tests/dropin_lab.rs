@@ -21,6 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "dropin/policy.rs"]
+mod policy;
 #[path = "dropin/updown.rs"]
 mod updown;
 
@@ -34,6 +36,7 @@ pub struct Lab;
 
 /// The lanes' numbers (their wan pairs).
 pub const UPDOWN: u8 = 1;
+pub const POLICY: u8 = 2;
 
 impl Lab {
     /// Lane `n`'s wan addresses (gw-a's, gw-b's), added to both `wan`
@@ -74,7 +77,7 @@ fn guest() {
     lab_sh("lab_make_gateways\nlab_warm_crypto");
     eprintln!("dropin: topology in {:.1} s", t0.elapsed().as_secs_f64());
     let lab = Lab;
-    let lanes: &[Lane] = &[("updown", updown::run)];
+    let lanes: &[Lane] = &[("updown", updown::run), ("policy", policy::run)];
     let mut failed = Vec::new();
     for (name, run) in lanes {
         let t = Instant::now();

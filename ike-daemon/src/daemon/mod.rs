@@ -1334,6 +1334,28 @@ impl Driver {
         }
     }
 
+    /// Makes the installed shunts (`mode: pass | drop`) what the
+    /// configuration asks for: at start and after a reload.
+    async fn sync_shunts(&mut self) {
+        let want = shunts::wanted(&self.config);
+        let (remove, install) = shunts::changes(&self.kernel.shunts(), want);
+        for key in remove {
+            self.kernel.remove_shunt(&key).await;
+            info!("shunt {}/{} removed", key.0, key.1);
+        }
+        for ((conn, child), p) in install {
+            let n = p.len();
+            match self
+                .kernel
+                .install_shunt((conn.clone(), child.clone()), p)
+                .await
+            {
+                Ok(()) => info!("shunt {conn}/{child} installed ({n} policies)"),
+                Err(e) => warn!("cannot install the shunt {conn}/{child}: {e}"),
+            }
+        }
+    }
+
     /// Makes the installed traps what the configuration asks for
     /// (`start_action: trap`): at start and after a reload. Traps of
     /// removed or changed children go (a changed one is installed anew);
