@@ -200,8 +200,12 @@ fn shunt_policies() -> String {
     sh("ip -n gw-a xfrm policy")
 }
 
+/// ICMP from gw-a's main address to gw-b's (with -I, ping sends no UDP
+/// probe first).
+const ICMP_B: &str = "-I 192.0.2.1 192.0.2.2";
+
 fn shunts() {
-    assert!(ping("192.0.2.2", 1), "gw-b's main address answers at first");
+    assert!(ping(ICMP_B, 1), "gw-b's main address answers at first");
     let mut iked = Iked::spawn(
         "gw-a",
         "policy-shunts.conf",
@@ -212,7 +216,7 @@ fn shunts() {
     wait_until(Duration::from_secs(5), "the drop shunt", || {
         shunt_policies().matches("action block").count() == 3
     });
-    assert!(!ping("192.0.2.2", 2), "the drop shunt stops the ping");
+    assert!(!ping(ICMP_B, 2), "the drop shunt stops the ping");
     // A reload adds the pass shunt: ICMP passes, the drop one stays.
     iked.write_conf(&shunts_conf(true));
     iked.ikectl_ok(&["reload"]);
@@ -220,10 +224,12 @@ fn shunts() {
     assert_eq!(p.matches("action block").count(), 3, "{p}");
     assert_eq!(p.matches("proto icmp").count(), 3, "{p}");
     assert!(
-        ping("192.0.2.2", 2),
+        ping(ICMP_B, 2),
         "the pass shunt lets ICMP through:\n{p}\n{}",
         tail(&iked.log_text(), 20)
     );
+    // Not the rest: ping's UDP probe (without -I) is still dropped.
+    assert!(!ping("192.0.2.2", 1), "the drop shunt still drops UDP");
     // A crash leaves the shunts; the next iked removes them first.
     iked.signal("KILL");
     assert_eq!(shunt_policies().matches("action block").count(), 3);
@@ -243,12 +249,12 @@ fn shunts() {
         "{}",
         tail(&iked.log_text(), 20)
     );
-    assert!(!ping("192.0.2.2", 1));
+    assert!(!ping(ICMP_B, 1));
     // A stop removes them.
     iked.stop();
     let p = shunt_policies();
     assert!(!p.contains("action block"), "{p}");
-    assert!(ping("192.0.2.2", 1), "gw-b's main address answers again");
+    assert!(ping(ICMP_B, 1), "gw-b's main address answers again");
     assert_clean(&["gw-a"]);
 }
 
