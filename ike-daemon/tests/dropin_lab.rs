@@ -23,6 +23,8 @@
 mod common;
 #[path = "dropin/policy.rs"]
 mod policy;
+#[path = "dropin/saopt.rs"]
+mod saopt;
 #[path = "dropin/updown.rs"]
 mod updown;
 
@@ -37,6 +39,7 @@ pub struct Lab;
 /// The lanes' numbers (their wan pairs).
 pub const UPDOWN: u8 = 1;
 pub const POLICY: u8 = 2;
+pub const SAOPT: u8 = 3;
 
 impl Lab {
     /// Lane `n`'s wan addresses (gw-a's, gw-b's), added to both `wan`
@@ -77,7 +80,11 @@ fn guest() {
     lab_sh("lab_make_gateways\nlab_warm_crypto");
     eprintln!("dropin: topology in {:.1} s", t0.elapsed().as_secs_f64());
     let lab = Lab;
-    let lanes: &[Lane] = &[("updown", updown::run), ("policy", policy::run)];
+    let lanes: &[Lane] = &[
+        ("updown", updown::run),
+        ("policy", policy::run),
+        ("saopt", saopt::run),
+    ];
     let mut failed = Vec::new();
     for (name, run) in lanes {
         let t = Instant::now();

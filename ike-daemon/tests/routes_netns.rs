@@ -45,6 +45,7 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         remote_ts: vec![rts],
         esn: false,
         sa_opts: Default::default(),
+        ipcomp: None,
         initiator: true,
         reqid: u32::try_from(id).unwrap_or(1),
         limits: KernelLimits::default(),

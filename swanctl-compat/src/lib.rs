@@ -13,7 +13,7 @@
 //! one where it is there), the line and the key:
 //!
 //! ```text
-//! /etc/swanctl/conf.d/b.conf:12: connections.site-b.children.lan.updown: the swanctl key "updown" is not supported yet
+//! /etc/swanctl/conf.d/b.conf:12: connections.site-b.children.lan.label: the swanctl key "label" is not supported yet
 //! ```
 //!
 //! ```

@@ -187,6 +187,23 @@ impl IntegrityAlg {
     }
 }
 
+/// A compression algorithm of IPComp (RFC 3173).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompAlg {
+    /// DEFLATE (RFC 2394; IKEv2 IPComp transform 2), the kernel's
+    /// `deflate`.
+    Deflate,
+}
+
+impl CompAlg {
+    /// The kernel's name.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            CompAlg::Deflate => "deflate",
+        }
+    }
+}
+
 /// The transforms of an SA with their keys.
 #[derive(Debug, Clone)]
 pub enum Transforms {
@@ -214,6 +231,11 @@ pub enum Transforms {
         integrity: IntegrityAlg,
         /// Integrity key.
         integrity_key: Key,
+    },
+    /// Compression (IPComp), no key.
+    Compression {
+        /// Algorithm.
+        alg: CompAlg,
     },
 }
 
@@ -268,6 +290,7 @@ impl Transforms {
                 },
                 crate::Protocol::Ah,
             ) => check_len(integrity.kernel_name(), integrity.key_len(), integrity_key),
+            (Transforms::Compression { .. }, crate::Protocol::Comp) => Ok(()),
             (t, p) => Err(Error::InvalidArgument(format!(
                 "{} cannot be used with {p}",
                 t.describe()
@@ -301,6 +324,11 @@ impl Transforms {
                 integrity,
                 integrity_key,
             } => vec![auth_attr(*integrity, integrity_key)],
+            Transforms::Compression { alg } => vec![nx::XfrmAttrs::CompressionAlg(nx::Alg {
+                alg_name: name_bytes(alg.kernel_name()),
+                alg_key_len: 0,
+                alg_key: Vec::new(),
+            })],
         }
     }
 
@@ -335,6 +363,7 @@ impl Transforms {
                 key_bits(integrity_key),
                 integrity.trunc_bits()
             ),
+            Transforms::Compression { alg } => alg.kernel_name().to_owned(),
         }
     }
 
@@ -359,6 +388,10 @@ impl Transforms {
             Transforms::IntegrityOnly { integrity, .. } => (
                 integrity.kernel_name().to_owned(),
                 integrity.kernel_modules().to_owned(),
+            ),
+            Transforms::Compression { alg } => (
+                alg.kernel_name().to_owned(),
+                format!("{}, xfrm_ipcomp", alg.kernel_name()),
             ),
         }
     }
@@ -395,6 +428,8 @@ pub struct AlgNames {
     pub cipher: Option<AlgInfo>,
     /// Integrity algorithm, if any.
     pub integrity: Option<AlgInfo>,
+    /// Compression algorithm (IPComp), if any.
+    pub compression: Option<AlgInfo>,
 }
 
 /// Reads a NUL-terminated algorithm name.

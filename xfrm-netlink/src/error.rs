@@ -212,6 +212,8 @@ fn ext_kernel_config(proto: Protocol, family: Family) -> &'static str {
         (Protocol::Esp, Family::V6) => "CONFIG_INET6_ESP",
         (Protocol::Ah, Family::V4) => "CONFIG_INET_AH",
         (Protocol::Ah, Family::V6) => "CONFIG_INET6_AH",
+        (Protocol::Comp, Family::V4) => "CONFIG_INET_IPCOMP",
+        (Protocol::Comp, Family::V6) => "CONFIG_INET6_IPCOMP",
     }
 }
 

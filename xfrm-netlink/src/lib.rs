@@ -121,7 +121,7 @@ mod policy;
 mod sa;
 mod types;
 
-pub use alg::{AeadAlg, AlgInfo, AlgNames, CipherAlg, IntegrityAlg, Key, Transforms};
+pub use alg::{AeadAlg, AlgInfo, AlgNames, CipherAlg, CompAlg, IntegrityAlg, Key, Transforms};
 pub use bypass::{bypass_socket, espinudp_socket};
 pub use conn::{
     Connection, DEFAULT_OWNER_TAG, DEFAULT_REQUEST_TIMEOUT, Handle, new_connection,

@@ -597,6 +597,13 @@ impl SaInfo {
                         icv_bits: x.alg_trunc_len,
                     });
                 }
+                XfrmAttrs::CompressionAlg(x) => {
+                    out.algorithms.compression = Some(AlgInfo {
+                        name: name_from_kernel(&x.alg_name),
+                        key_bits: 0,
+                        icv_bits: 0,
+                    });
+                }
                 XfrmAttrs::AuthenticationAlg(x) if out.algorithms.integrity.is_none() => {
                     out.algorithms.integrity = Some(AlgInfo {
                         name: name_from_kernel(&x.alg_name),
@@ -753,7 +760,11 @@ impl SaHandle {
     pub async fn release_spi(&self, id: SaId) -> Result<(), Error> {
         let sa = self.get(id).await?;
         let a = &sa.algorithms;
-        if a.aead.is_some() || a.cipher.is_some() || a.integrity.is_some() {
+        if a.aead.is_some()
+            || a.cipher.is_some()
+            || a.integrity.is_some()
+            || a.compression.is_some()
+        {
             return Err(Error::NotOwned(format!(
                 "SA {} is not a larval SPI reservation",
                 id.desc()

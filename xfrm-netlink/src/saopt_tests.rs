@@ -122,3 +122,126 @@ fn tfc_padding_is_for_esp_only() {
     });
     assert!(attrs(&bytes(&sa)).contains(&(nx::XFRMA_TFCPAD, vec![0xff; 4])));
 }
+
+fn comp(spi: u32, mode: Mode) -> SaConfig {
+    SaConfig::new(
+        ip("198.51.100.1"),
+        ip("192.0.2.1"),
+        Protocol::Comp,
+        spi,
+        mode,
+        Transforms::Compression {
+            alg: CompAlg::Deflate,
+        },
+    )
+    .reqid(5)
+}
+
+#[test]
+fn an_ipcomp_sa_is_deflate_with_the_cpi_as_spi() {
+    let b = bytes(&comp(0x1234, Mode::Tunnel));
+    let p = &b[16..];
+    // id: daddr (16 octets at 56), spi (big endian), proto.
+    assert_eq!(&p[72..76], &[0, 0, 0x12, 0x34]);
+    assert_eq!(p[76], 108, "IPPROTO_COMP");
+    assert_eq!(p[214], nx::XFRM_MODE_TUNNEL);
+    assert_eq!(p[215], 0, "no replay window");
+    assert_eq!(b[FLAGS_AT], nx::XFRM_STATE_AF_UNSPEC);
+    let a = attrs(&b);
+    assert_eq!(a.len(), 1, "{a:?}");
+    let (ty, v) = &a[0];
+    assert_eq!(*ty, nx::XFRMA_ALG_COMP);
+    // struct xfrm_algo: name[64], key length in bits (0), no key.
+    assert_eq!(&v[..8], b"deflate\0");
+    assert!(v[8..64].iter().all(|&x| x == 0));
+    assert_eq!(&v[64..68], &0u32.to_ne_bytes());
+    assert_eq!(v.len(), 68);
+
+    // Read back: an IPComp SA with its algorithm (so never taken for a
+    // larval reservation).
+    let mut decoded = codec::decode_datagram(&b);
+    let Some(Decoded::Xfrm { msg, .. }) = decoded.pop() else {
+        panic!("{decoded:?}")
+    };
+    let XfrmMessage::AddSa(mut m) = *msg else {
+        panic!()
+    };
+    let info = SaInfo::from_kernel(&m.user_sa_info, &mut m.nlas, TAG).unwrap();
+    assert_eq!(info.protocol, Some(Protocol::Comp));
+    assert_eq!(info.spi, 0x1234);
+    assert_eq!(
+        info.algorithms.compression.as_ref().unwrap().name,
+        "deflate"
+    );
+    assert_eq!(info.id().unwrap().protocol, Protocol::Comp);
+}
+
+#[test]
+fn compression_and_ipcomp_go_together() {
+    let wrong = SaConfig::new(
+        ip("198.51.100.1"),
+        ip("192.0.2.1"),
+        Protocol::Esp,
+        0xc000_0003,
+        Mode::Tunnel,
+        Transforms::Compression {
+            alg: CompAlg::Deflate,
+        },
+    );
+    assert!(wrong.to_message(TAG, false).is_err());
+    let mut esp_keys = comp(0x100, Mode::Tunnel);
+    esp_keys.transforms = esp().transforms;
+    assert!(esp_keys.to_message(TAG, false).is_err());
+    // TFC padding is ESP's only.
+    let padded = comp(0x100, Mode::Tunnel).options(SaOptions {
+        tfc_padding: 100,
+        ..SaOptions::default()
+    });
+    assert!(padded.to_message(TAG, false).is_err());
+    // The CPI reservation: ALLOCSPI for protocol 108.
+    let XfrmMessage::AllocSpi(m) = crate::sa::alloc_spi_message(
+        ip("198.51.100.1"),
+        ip("192.0.2.1"),
+        Protocol::Comp,
+        0x100,
+        0xefff,
+        0,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(m.spi_info.info.id.proto, 108);
+    assert_eq!((m.spi_info.min, m.spi_info.max), (0x100, 0xefff));
+}
+
+#[test]
+fn ipcomp_then_esp_templates() {
+    let sel = Selector::new(
+        IpPrefix::new(ip("10.2.0.0"), 24).unwrap(),
+        IpPrefix::new(ip("10.1.0.0"), 24).unwrap(),
+    )
+    .unwrap();
+    let cfg = PolicyConfig::new(sel, Direction::In)
+        .template(Template {
+            optional: true,
+            ..Template::tunnel(Protocol::Comp, 9, ip("198.51.100.1"), ip("192.0.2.1"))
+        })
+        .template(Template::transport(Protocol::Esp, 9));
+    let XfrmMessage::AddPolicy(m) = cfg.to_message(TAG, false).unwrap() else {
+        panic!()
+    };
+    let nx::XfrmAttrs::Template(ts) = &m.nlas[0] else {
+        panic!()
+    };
+    assert_eq!(ts.len(), 2);
+    assert_eq!(
+        (ts[0].id.proto, ts[0].mode, ts[0].optional, ts[0].reqid),
+        (108, nx::XFRM_MODE_TUNNEL, 1, 9)
+    );
+    assert_eq!(ts[0].saddr, nx::Address::from_ip(&ip("198.51.100.1")));
+    assert_eq!(
+        (ts[1].id.proto, ts[1].mode, ts[1].optional),
+        (nx::IPPROTO_ESP, nx::XFRM_MODE_TRANSPORT, 0)
+    );
+    assert_eq!(ts[1].saddr, nx::Address::default());
+}

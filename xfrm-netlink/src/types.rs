@@ -133,6 +133,9 @@ pub enum Protocol {
     Esp,
     /// Authentication Header (IP protocol 51).
     Ah,
+    /// IP Payload Compression (IPComp, IP protocol 108, RFC 3173); its
+    /// SPI is the 16-bit CPI.
+    Comp,
 }
 
 impl Protocol {
@@ -140,6 +143,7 @@ impl Protocol {
         match self {
             Protocol::Esp => nx::IPPROTO_ESP,
             Protocol::Ah => nx::IPPROTO_AH,
+            Protocol::Comp => nx::IPPROTO_COMP,
         }
     }
 
@@ -147,6 +151,7 @@ impl Protocol {
         match n {
             nx::IPPROTO_ESP => Some(Protocol::Esp),
             nx::IPPROTO_AH => Some(Protocol::Ah),
+            nx::IPPROTO_COMP => Some(Protocol::Comp),
             _ => None,
         }
     }
@@ -157,6 +162,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Esp => "ESP",
             Protocol::Ah => "AH",
+            Protocol::Comp => "IPComp",
         })
     }
 }

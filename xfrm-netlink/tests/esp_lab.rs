@@ -86,6 +86,7 @@ fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
                         icv_bits: 0,
                     }),
                     integrity: Some(integ_info(integrity)),
+                    compression: None,
                 },
             ));
         }
@@ -300,6 +301,9 @@ fn alloc_spi_then_update_fills_in_the_larval_sa() {
                 Protocol::Ah => Transforms::IntegrityOnly {
                     integrity: IntegrityAlg::HmacSha256_128,
                     integrity_key: key(32, 6),
+                },
+                Protocol::Comp => Transforms::Compression {
+                    alg: CompAlg::Deflate,
                 },
             };
             let cfg = SaConfig::new(peer, me, proto, spi, Mode::Tunnel, transforms).reqid(3);

@@ -59,6 +59,10 @@ struct Args {
     /// charon.delete_rekeyed_delay); 0: removed at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     delete_rekeyed_delay: u64,
+    /// Seconds a child's updown command may run before it is killed
+    /// (charon waits for it without limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_secs)]
+    updown_timeout: f64,
     /// Seconds before the first retransmission of a request (strongSwan's
     /// charon.retransmit_timeout).
     #[arg(long, value_name = "SECS", default_value_t = 4.0, value_parser = positive_secs)]
@@ -204,6 +208,7 @@ fn main() -> ExitCode {
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
         delete_rekeyed_delay: std::time::Duration::from_secs(args.delete_rekeyed_delay),
         fragment_size: args.fragment_size,
+        updown_timeout: std::time::Duration::from_secs_f64(args.updown_timeout),
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,

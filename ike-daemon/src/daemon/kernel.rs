@@ -48,6 +48,10 @@ use ike::wire::codes::ProtocolId;
 /// SPI range for ALLOCSPI (strongSwan's default `0xc0000000-0xcfffffff`).
 const SPI_MIN: u32 = 0xc000_0000;
 const SPI_MAX: u32 = 0xcfff_ffff;
+/// CPI range for IPComp (charon's: below 0x100 are the well-known ones,
+/// RFC 3173 3.3; above 0xefff private use).
+const CPI_MIN: u32 = 0x100;
+const CPI_MAX: u32 = 0xefff;
 
 /// An ACQUIRE of one of our trap policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,6 +310,8 @@ impl Kernel {
             KernelOp::UpdateChild { child, .. } => Some(child.reqid),
             KernelOp::AllocSpi { .. }
             | KernelOp::ReleaseSpi { .. }
+            | KernelOp::AllocCpi { .. }
+            | KernelOp::ReleaseCpi { .. }
             | KernelOp::QueryTraffic { .. } => None,
         };
         // The IKE SA owning a child changes with an IKE rekey: keep the
@@ -329,7 +335,10 @@ impl Kernel {
         }
         let turn = reqid.map(|r| self.with(|s| s.order.take(r)));
         let lane = match &op {
-            KernelOp::AllocSpi { .. } | KernelOp::ReleaseSpi { .. } => self.spi_in_flight.clone(),
+            KernelOp::AllocSpi { .. }
+            | KernelOp::ReleaseSpi { .. }
+            | KernelOp::AllocCpi { .. }
+            | KernelOp::ReleaseCpi { .. } => self.spi_in_flight.clone(),
             _ => self.in_flight.clone(),
         };
         let this = self.clone();
@@ -369,6 +378,20 @@ impl Kernel {
                 req,
                 outcome: self.alloc_spi(p, local.ip(), remote.ip()).await,
             }),
+            KernelOp::AllocCpi { req, local, remote } => Some(KernelResult {
+                req,
+                outcome: self.alloc_cpi(local.ip(), remote.ip()).await,
+            }),
+            KernelOp::ReleaseCpi { local, cpi } => {
+                self.release(SaId {
+                    dst: local.ip(),
+                    spi: u32::from(cpi),
+                    protocol: Protocol::Comp,
+                    mark: None,
+                })
+                .await;
+                None
+            }
             KernelOp::InstallChild { req, child } => Some(KernelResult {
                 req,
                 outcome: self
@@ -454,6 +477,32 @@ impl Kernel {
         Ok(KernelOk::SpiAllocated(spi))
     }
 
+    /// Our CPI for IPComp: ALLOCSPI for IPComp in charon's range.
+    async fn alloc_cpi(&self, local: IpAddr, remote: IpAddr) -> Result<KernelOk, String> {
+        let spi = self
+            .handle
+            .sa()
+            .alloc_spi(remote, local, Protocol::Comp, CPI_MIN, CPI_MAX, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = SaId {
+            dst: local,
+            spi,
+            protocol: Protocol::Comp,
+            mark: None,
+        };
+        self.with(|s| s.larval.insert(id));
+        match u16::try_from(spi) {
+            Ok(cpi) => Ok(KernelOk::CpiAllocated(cpi)),
+            Err(_) => {
+                self.release(id).await;
+                Err(format!(
+                    "the kernel allocated CPI {spi:08x}, beyond 16 bits"
+                ))
+            }
+        }
+    }
+
     async fn release(&self, id: SaId) {
         self.with(|s| s.larval.remove(&id));
         match self.handle.sa().release_spi(id).await {
@@ -484,6 +533,7 @@ impl Kernel {
         match r {
             Ok(()) => {
                 let larval = plan.sa_in.id();
+                let larval_cpi = plan.comp.as_ref().map(|(c, _)| c.id());
                 let pols = std::mem::take(&mut done.policies);
                 done.source = Some(Arc::new(SaSource {
                     keys: SaKeys::of(c),
@@ -493,6 +543,9 @@ impl Kernel {
                 self.with(|s| {
                     s.larval.remove(&larval);
                     s.note_marks(&done.sas, false);
+                    if let Some(id) = larval_cpi {
+                        s.larval.remove(&id);
+                    }
                     s.children.insert(c.id, done);
                     if policies {
                         s.policies.insert(
@@ -528,6 +581,25 @@ impl Kernel {
     /// Adds the outbound SA of a Child SA whose inbound SA is in.
     async fn install_outbound(&self, c: &ChildInstall) -> Result<(), String> {
         let plan = plan_install(c, None)?;
+        if let Some((_, comp)) = &plan.comp {
+            self.handle
+                .sa()
+                .add(comp.clone())
+                .execute()
+                .await
+                .map_err(|e| format!("outbound IPComp SA {:04x}: {e}", comp.spi))?;
+            let id = comp.id();
+            self.with(|s| {
+                s.children
+                    .entry(c.id)
+                    .or_insert_with(|| Installed {
+                        ike: Some(c.ike_sa),
+                        ..Installed::default()
+                    })
+                    .sas
+                    .push(id)
+            });
+        }
         self.handle
             .sa()
             .add(plan.sa_out.clone())
@@ -697,18 +769,29 @@ impl Kernel {
         done: &mut Installed,
     ) -> Result<(), String> {
         let sa = self.handle.sa();
-        // The inbound SPI is a larval SA from ALLOCSPI: fill it in.
-        match sa.update(plan.sa_in.clone()).execute().await {
-            Ok(()) => {}
-            Err(e) if not_found(&e) => sa
-                .add(plan.sa_in.clone())
-                .execute()
-                .await
-                .map_err(|e| format!("inbound SA {:08x}: {e}", plan.sa_in.spi))?,
-            Err(e) => return Err(format!("inbound SA {:08x}: {e}", plan.sa_in.spi)),
+        // The inbound SPI (and CPI) is a larval SA from ALLOCSPI: fill it
+        // in. The IPComp SA first, as charon.
+        let inbound = plan.comp.iter().map(|(c, _)| c).chain([&plan.sa_in]);
+        for s in inbound {
+            match sa.update(s.clone()).execute().await {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => sa
+                    .add(s.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| format!("inbound {} SA {:08x}: {e}", s.protocol, s.spi))?,
+                Err(e) => return Err(format!("inbound {} SA {:08x}: {e}", s.protocol, s.spi)),
+            }
+            done.sas.push(s.id());
         }
-        done.sas.push(plan.sa_in.id());
         if outbound {
+            if let Some((_, comp)) = &plan.comp {
+                sa.add(comp.clone())
+                    .execute()
+                    .await
+                    .map_err(|e| format!("outbound IPComp SA {:04x}: {e}", comp.spi))?;
+                done.sas.push(comp.id());
+            }
             sa.add(plan.sa_out.clone())
                 .execute()
                 .await

@@ -15,6 +15,7 @@ pub mod shunts;
 pub mod socket;
 pub mod status;
 pub mod traps;
+pub mod updown;
 pub mod xfrm_plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -76,6 +77,8 @@ pub struct Options {
     /// The largest IP datagram of an IKE fragment (`--fragment-size`);
     /// `None`: the configuration's `settings.fragment_size`, else 1280.
     pub fragment_size: Option<usize>,
+    /// How long a child's `updown` command may run (`--updown-timeout`).
+    pub updown_timeout: Duration,
 }
 
 /// Why the daemon could not start or run.
@@ -242,6 +245,8 @@ struct Driver {
     gone: HashMap<IkeSaId, Vec<String>>,
     /// Traps to install after the current events (actions).
     trap_todo: Vec<(String, String, TrapReason)>,
+    /// The children's `updown` commands.
+    updown: updown::Updowns,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; then deletes every IKE SA and
@@ -362,6 +367,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         acquiring: HashMap::new(),
         gone: HashMap::new(),
         trap_todo: Vec::new(),
+        updown: updown::Updowns::new(opts.updown_timeout),
     };
     info!(
         "iked started: {} connections from {}, control socket {}",
@@ -458,6 +464,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         );
     }
     d.kernel.remove_all().await;
+    d.updown.finish().await;
     info!("iked stopped");
     Ok(())
 }
@@ -615,6 +622,7 @@ impl Driver {
         }
         self.check_downs();
         self.answer_failed_ups();
+        self.updown.release(self.in_flight.first().copied());
     }
 
     async fn transmit(&mut self, t: ike::sa::Transmit) {
@@ -781,10 +789,13 @@ impl Driver {
                 // An acquired tunnel is up: from now on the child's state
                 // tells whether an ACQUIRE needs a new one.
                 self.acquired(*ike, name);
-                let info = self
-                    .ep
-                    .ike_sa(*ike)
-                    .and_then(|sa| sa.children.into_iter().find(|c| c.id == *child));
+                let sa = self.ep.ike_sa(*ike);
+                if let Some(sa) = &sa
+                    && let Some(c) = sa.children.iter().find(|c| c.id == *child)
+                {
+                    self.updown.installed(&self.config, sa, c, self.next_op);
+                }
+                let info = sa.and_then(|sa| sa.children.into_iter().find(|c| c.id == *child));
                 match info {
                     Some(c) => {
                         let s = status::child_status(&c, now);
@@ -855,6 +866,7 @@ impl Driver {
                     self.ike_name(*ike),
                     if *by_peer { " by the peer" } else { "" }
                 );
+                self.updown.deleted(*child, self.next_op);
                 self.acquired(*ike, name);
                 match self.ep.ike_sa(*ike) {
                     // The IKE SA lives on: the peer deleted just this one.
@@ -882,9 +894,20 @@ impl Driver {
                     "CHILD SA {name}{old} of IKE SA {} rekeyed to {name}{new}",
                     self.ike_name(*ike)
                 );
+                if self.updown.has(*old) {
+                    let c = self
+                        .ep
+                        .ike_sa(*ike)
+                        .and_then(|sa| sa.children.into_iter().find(|c| c.id == *new));
+                    self.updown.rekeyed(*old, c.as_ref(), *new);
+                }
             }
             Event::IkeRekeyed { old, new, peer } => {
                 info!("IKE SA {peer}{old} rekeyed to {peer}{new}");
+                if !self.updown.is_empty() {
+                    let sa = self.ep.ike_sa(*new);
+                    self.updown.ike_rekeyed(*old, sa.as_ref(), *new);
+                }
             }
             Event::PeerAlive { id } => debug!("IKE SA {id}: peer alive"),
         }

@@ -581,7 +581,7 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
-fn kernel_route(m: &RouteMessage) -> KernelRoute {
+pub(super) fn kernel_route(m: &RouteMessage) -> KernelRoute {
     let v6 = m.header.address_family == AddressFamily::Inet6;
     let mut r = KernelRoute {
         table: u32::from(m.header.table),

@@ -27,16 +27,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tracing::warn;
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, Direction, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits, PolicyAction,
-    PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template, Transforms,
-    UdpEncap,
+    AeadAlg, CipherAlg, CompAlg, Direction, Family, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits,
+    PolicyAction, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template,
+    Transforms, UdpEncap,
 };
 
 use ike::crypto::Secret;
 use ike::crypto::suite::ChildSuite;
 use ike::sa::{
-    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, KernelLimits, KernelPolicy,
-    MarkPair, Mode, PeerCfg, TsCfg,
+    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, IpcompCpis, KernelLimits,
+    KernelPolicy, MarkPair, Mode, PeerCfg, TsCfg,
 };
 use ike::wire::codes::{EncrId, IntegId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
@@ -84,6 +84,8 @@ pub struct InstallPlan {
     pub sa_in: SaConfig,
     /// The outbound SA.
     pub sa_out: SaConfig,
+    /// With IPComp, the inbound and the outbound IPComp SA.
+    pub comp: Option<(SaConfig, SaConfig)>,
     /// The policies, out / in / fwd for each selector pair.
     pub policies: Vec<PolicyConfig>,
 }
@@ -575,6 +577,7 @@ pub struct SaKeys {
     integ_out: Secret,
     esn: bool,
     sa_opts: ChildSaOpts,
+    ipcomp: Option<IpcompCpis>,
     reqid: u32,
     limits: KernelLimits,
     kernel: KernelPolicy,
@@ -595,6 +598,7 @@ impl SaKeys {
             integ_out: c.integ_out.clone(),
             esn: c.esn,
             sa_opts: c.sa_opts,
+            ipcomp: c.ipcomp,
             reqid: c.reqid,
             limits: c.limits,
             kernel: c.kernel.clone(),
@@ -602,7 +606,11 @@ impl SaKeys {
     }
 
     /// The inbound and the outbound SA between `local` and `remote` (with
-    /// ESP in UDP between their ports if `encap`).
+    /// ESP in UDP between their ports if `encap`). With IPComp in tunnel
+    /// mode, they are in transport mode inside the IPComp SAs' tunnel
+    /// ([`SaKeys::plan_comp`]), with a selector of any traffic of the outer
+    /// family (charon installs them without one), since the inner packets
+    /// they carry are the tunnel's.
     pub fn plan(
         &self,
         local: SocketAddr,
@@ -624,9 +632,14 @@ impl SaKeys {
         let window = c.sa_opts.replay_window.min(xfrm_netlink::MAX_REPLAY_WINDOW);
         // ESN needs a replay window (the kernel keeps its bitmap).
         let window = if c.esn { window.max(32) } else { window };
-        let mode = xmode(c.mode)?;
+        let inner = c.ipcomp.is_some() && c.mode == Mode::Tunnel;
+        let (mode, opts_mode) = if inner {
+            (xfrm_netlink::Mode::Transport, Mode::Transport)
+        } else {
+            (xmode(c.mode)?, c.mode)
+        };
+        let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, opts_mode);
         let k = &c.kernel;
-        let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, c.mode);
         let sa = |src, dst, spi, t, ports: (u16, u16), options, inbound: bool| {
             let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
@@ -634,6 +647,9 @@ impl SaKeys {
                 .esn(c.esn)
                 .lifetimes(lifetimes(&c.limits))
                 .options(options);
+            if inner {
+                sa = sa.selector(Selector::any(Family::of(&src)));
+            }
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
@@ -665,6 +681,67 @@ impl SaKeys {
                 false,
             ),
         ))
+    }
+
+    /// The inbound and the outbound IPComp SA if the Child SA has IPComp:
+    /// DEFLATE with the CPI as SPI, in the Child SA's mode (the tunnel
+    /// endpoints' SAs in tunnel mode), without replay window, lifetimes
+    /// or UDP encapsulation, as charon installs them. The copy flags go
+    /// here too, since in tunnel mode this SA makes the outer header
+    /// (charon leaves them at their "no" values on IPComp SAs).
+    pub fn plan_comp(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<Option<(SaConfig, SaConfig)>, String> {
+        let Some(cpis) = self.ipcomp else {
+            return Ok(None);
+        };
+        let mode = xmode(self.mode)?;
+        let (opts_in, opts_out) = sa_options(&self.sa_opts, Protocol::Comp, self.mode);
+        let sa = |src, dst, cpi: u16, options| {
+            SaConfig::new(
+                src,
+                dst,
+                Protocol::Comp,
+                u32::from(cpi),
+                mode,
+                Transforms::Compression {
+                    alg: CompAlg::Deflate,
+                },
+            )
+            .reqid(self.reqid)
+            .options(options)
+        };
+        let (local, remote) = (local.ip(), remote.ip());
+        Ok(Some((
+            sa(remote, local, cpis.cpi_in, opts_in),
+            sa(local, remote, cpis.cpi_out, opts_out),
+        )))
+    }
+}
+
+/// The policies of a Child SA with IPComp as charon makes them: each
+/// template becomes two, the IPComp one first (the Child SA's mode and
+/// tunnel endpoints; optional in `in` and `fwd` policies, as the peer
+/// sends packets that do not shrink uncompressed, which the kernel's own
+/// IPIP tunnel SA takes), then the ESP (or AH) one in transport mode.
+pub fn ipcomp_templates(policies: &mut [PolicyConfig]) {
+    for p in policies {
+        let mut both = Vec::with_capacity(p.templates.len().saturating_mul(2));
+        for t in &p.templates {
+            both.push(Template {
+                protocol: Protocol::Comp,
+                optional: p.direction != Direction::Out,
+                ..*t
+            });
+            both.push(Template {
+                mode: xfrm_netlink::Mode::Transport,
+                tunnel: None,
+                ..*t
+            });
+        }
+        p.templates = both;
     }
 }
 
@@ -699,23 +776,29 @@ pub fn sa_options(o: &ChildSaOpts, proto: Protocol, mode: Mode) -> (SaOptions, S
 pub fn plan_install(c: &ChildInstall, ifindex: Option<i32>) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
-    let (sa_in, sa_out) = SaKeys::of(c).plan(c.local, c.remote, c.encap)?;
+    let keys = SaKeys::of(c);
+    let (sa_in, sa_out) = keys.plan(c.local, c.remote, c.encap)?;
     let (local, remote) = (c.local.ip(), c.remote.ip());
+    let mut policies = plan_policies(&PolicyPlan {
+        mode: c.mode,
+        proto,
+        local,
+        remote,
+        local_ts: &c.local_ts,
+        remote_ts: &c.remote_ts,
+        reqid,
+        kernel: &c.kernel,
+        ifindex,
+        routed: false,
+    })?;
+    if c.ipcomp.is_some() {
+        ipcomp_templates(&mut policies);
+    }
     Ok(InstallPlan {
         sa_in,
         sa_out,
-        policies: plan_policies(&PolicyPlan {
-            mode: c.mode,
-            proto,
-            local,
-            remote,
-            local_ts: &c.local_ts,
-            remote_ts: &c.remote_ts,
-            reqid,
-            kernel: &c.kernel,
-            ifindex,
-            routed: false,
-        })?,
+        comp: keys.plan_comp(c.local, c.remote)?,
+        policies,
     })
 }
 
@@ -731,7 +814,9 @@ pub fn moved_sa(sa: &SaConfig, inbound: bool, u: &ChildUpdate) -> SaConfig {
     };
     sa.src = src.ip();
     sa.dst = dst.ip();
-    sa.encap = u.encap.then(|| UdpEncap::new(src.port(), dst.port()));
+    // IPComp SAs are never encapsulated (their packets go on in ESP).
+    sa.encap =
+        (u.encap && sa.protocol == Protocol::Esp).then(|| UdpEncap::new(src.port(), dst.port()));
     sa
 }
 
@@ -812,6 +897,9 @@ impl SaSource {
                 continue;
             };
             let (sa_in, sa_out) = src.keys.plan(a.local, a.remote, a.encap)?;
+            if let Some((c_in, c_out)) = src.keys.plan_comp(a.local, a.remote)? {
+                out.push((inbound, if inbound { c_in } else { c_out }));
+            }
             out.push((inbound, if inbound { sa_in } else { sa_out }));
         }
         Ok(out)
@@ -839,6 +927,8 @@ pub struct PolicySource {
     pub kernel: KernelPolicy,
     /// As [`PolicyPlan::ifindex`].
     pub ifindex: Option<i32>,
+    /// The Child SA has IPComp ([`ipcomp_templates`]).
+    pub ipcomp: bool,
 }
 
 impl PolicySource {
@@ -854,12 +944,13 @@ impl PolicySource {
             reqid: c.reqid,
             kernel: c.kernel.clone(),
             ifindex,
+            ipcomp: c.ipcomp.is_some(),
         })
     }
 
     /// The policies as planned (and installed).
     pub fn policies(&self) -> Result<Vec<PolicyConfig>, String> {
-        plan_policies(&PolicyPlan {
+        let mut p = plan_policies(&PolicyPlan {
             mode: self.mode,
             proto: self.proto,
             local: self.local,
@@ -870,7 +961,11 @@ impl PolicySource {
             kernel: &self.kernel,
             ifindex: self.ifindex,
             routed: false,
-        })
+        })?;
+        if self.ipcomp {
+            ipcomp_templates(&mut p);
+        }
+        Ok(p)
     }
 }
 
@@ -985,6 +1080,7 @@ pub fn trap_route_child(
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),
+        ipcomp: None,
         initiator: true,
         reqid,
         limits: Default::default(),

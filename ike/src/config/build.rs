@@ -12,8 +12,8 @@ use super::yaml::{self, Errors, Fields, Path, map_entries, scalar, string_list};
 use super::{
     Address, AuthMethod, Authority, Child, ChildLifetimes, CloseAction, Config, ConfigError,
     ConfigIssue, ConnPolicy, Connection, CredFile, DpdAction, Identity, IkeLifetimes, IkeSecret,
-    KeyKind, KeySecret, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert, Settings,
-    SigConstraint, SigHash, SigKey, StartAction, TrafficSelector,
+    KeyKind, KeySecret, LimitKeys, LocalAuth, Mode, Place, RemoteAuth, Revocation, SendCert,
+    Settings, SigConstraint, SigHash, SigKey, StartAction, TrafficSelector,
 };
 use crate::crypto::proposal;
 use crate::sa::{Fragmentation, MIN_FRAGMENT_SIZE};
@@ -631,32 +631,22 @@ fn count_value(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) ->
     }
 }
 
-/// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of a connection.
+/// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of a connection,
+/// with charon's derived defaults ([`IkeLifetimes::with`]). A `rand_time`
+/// given not below a non-zero rekey or reauthentication time is refused
+/// (charon would subtract more than the time and wrap around).
 fn ike_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> IkeLifetimes {
-    let rekey_at = f.take("rekey_time");
-    let rekey_loc = rekey_at.map(|(n, _)| n.loc());
-    let rekey = time_value(rekey_at, &path.join("rekey_time"), errors);
-    let reauth_at = f.take("reauth_time");
-    let reauth_loc = reauth_at.map(|(n, _)| n.loc());
-    let reauth = time_value(reauth_at, &path.join("reauth_time"), errors);
+    let rekey = time_value(f.take("rekey_time"), &path.join("rekey_time"), errors);
+    let reauth = time_value(f.take("reauth_time"), &path.join("reauth_time"), errors);
     let over = time_value(f.take("over_time"), &path.join("over_time"), errors);
     let rand_at = f.take("rand_time");
     let rand_loc = rand_at.map(|(n, _)| n.loc());
     let rand = time_value(rand_at, &path.join("rand_time"), errors);
-    let d = IkeLifetimes::strongswan();
-    let l = IkeLifetimes::with(
-        rekey.unwrap_or(d.rekey_time),
-        reauth.unwrap_or(d.reauth_time),
-        over,
-        rand,
-    );
-    for (key, t, loc) in [
-        ("rekey_time", l.rekey_time, rekey_loc),
-        ("reauth_time", l.reauth_time, reauth_loc),
-    ] {
+    let l = IkeLifetimes::with(rekey, reauth, over, rand);
+    for (key, t) in [("rekey_time", l.rekey_time), ("reauth_time", l.reauth_time)] {
         if !t.is_zero()
             && l.rand_time >= t
-            && let Some(loc) = rand_loc.or(loc)
+            && let Some(loc) = rand_loc
         {
             errors.add(
                 loc,
@@ -669,100 +659,45 @@ fn ike_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> IkeLif
     l
 }
 
-/// The lifetime keys of a child, with strongSwan's defaults.
+/// The lifetime keys of a child, with charon's derived defaults
+/// ([`ChildLifetimes::with`]). A `life_*` given below a `rekey_*` given is
+/// refused (the SA would go before it is rekeyed); a `rand_*` at or above
+/// its `rekey_*` is taken, the engine subtracts at most the rekey value,
+/// as charon.
 fn child_lifetimes(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> ChildLifetimes {
-    let d = ChildLifetimes::strongswan();
-    let mut take_time = |f: &mut Fields<'_>, k: &'static str| {
-        let v = f.take(k);
-        (
-            v.map(|(n, _)| n.loc()),
-            time_value(v, &path.join(k), errors),
-        )
-    };
-    let (rekey_loc, rekey) = take_time(f, "rekey_time");
-    let (life_loc, life) = take_time(f, "life_time");
-    let (rand_loc, rand) = take_time(f, "rand_time");
-    let rekey_time = rekey.unwrap_or(d.rekey_time);
-    let life_time =
-        life.unwrap_or_else(|| Duration::from_secs(super::plus_ten_percent(rekey_time.as_secs())));
-    let rand_time = rand.unwrap_or_else(|| life_time.saturating_sub(rekey_time));
-    if !rekey_time.is_zero()
-        && !life_time.is_zero()
-        && life_time <= rekey_time
-        && let Some(loc) = life_loc.or(rekey_loc)
-    {
-        errors.add(
-            loc,
-            &path.join("life_time"),
-            format!(
-                "life_time ({}s) must be greater than rekey_time ({}s)",
-                life_time.as_secs(),
-                rekey_time.as_secs()
-            ),
-        );
-    }
-    if !rekey_time.is_zero()
-        && rand_time >= rekey_time
-        && let Some(loc) = rand_loc.or(rekey_loc)
-    {
-        errors.add(
-            loc,
-            &path.join("rand_time"),
-            "rand_time must be smaller than rekey_time",
-        );
-    }
-    let mut counts =
-        |f: &mut Fields<'_>, soft: &'static str, hard: &'static str, rand: &'static str| {
-            let s_at = f.take(soft);
-            let h_at = f.take(hard);
-            let r_at = f.take(rand);
-            let r_loc = r_at.map(|(n, _)| n.loc());
-            let h_loc = h_at.map(|(n, _)| n.loc());
-            let s = count_value(s_at, &path.join(soft), errors).unwrap_or(0);
-            let h = count_value(h_at, &path.join(hard), errors)
-                .unwrap_or_else(|| super::plus_ten_percent(s));
-            if s != 0
-                && h != 0
-                && h <= s
-                && let Some(loc) = h_loc
+    let mut keys =
+        |f: &mut Fields<'_>, [rekey_k, life_k, rand_k]: [&'static str; 3], time: bool| {
+            let mut value = |k: &'static str| {
+                let v = f.take(k);
+                let loc = v.map(|(n, _)| n.loc());
+                let value = if time {
+                    time_value(v, &path.join(k), errors).map(|d| d.as_secs())
+                } else {
+                    count_value(v, &path.join(k), errors)
+                };
+                (value, loc)
+            };
+            let (rekey, _) = value(rekey_k);
+            let (life, life_loc) = value(life_k);
+            let (rand, _) = value(rand_k);
+            if let (Some(r), Some(l), Some(loc)) = (rekey, life, life_loc)
+                && r != 0
+                && l != 0
+                && l < r
             {
+                let unit = if time { "s" } else { "" };
                 errors.add(
                     loc,
-                    &path.join(hard),
-                    format!("{hard} must be greater than {soft}"),
+                    &path.join(life_k),
+                    format!("{life_k} ({l}{unit}) must not be smaller than {rekey_k} ({r}{unit})"),
                 );
             }
-            // strongSwan: the default range is the difference of the limits;
-            // the engine never subtracts more than the soft limit.
-            let r =
-                count_value(r_at, &path.join(rand), errors).unwrap_or_else(|| h.saturating_sub(s));
-            if s != 0
-                && r >= s
-                && let Some(loc) = r_loc
-            {
-                errors.add(
-                    loc,
-                    &path.join(rand),
-                    format!("{rand} must be smaller than {soft}"),
-                );
-            }
-            (s, h, r)
+            LimitKeys { rekey, life, rand }
         };
-    let (rekey_bytes, life_bytes, rand_bytes) =
-        counts(f, "rekey_bytes", "life_bytes", "rand_bytes");
-    let (rekey_packets, life_packets, rand_packets) =
-        counts(f, "rekey_packets", "life_packets", "rand_packets");
-    ChildLifetimes {
-        rekey_time,
-        life_time,
-        rand_time,
-        rekey_bytes,
-        life_bytes,
-        rekey_packets,
-        life_packets,
-        rand_bytes,
-        rand_packets,
-    }
+    let time = keys(f, ["rekey_time", "life_time", "rand_time"], true);
+    let bytes = keys(f, ["rekey_bytes", "life_bytes", "rand_bytes"], false);
+    let packets = keys(f, ["rekey_packets", "life_packets", "rand_packets"], false);
+    ChildLifetimes::with(time, bytes, packets)
 }
 
 fn version(node: &Node, path: &Path, errors: &mut Errors) -> Option<u8> {
@@ -1221,14 +1156,7 @@ struct ChildAt {
 }
 
 /// swanctl keys of a child that iked does not read yet.
-const CHILD_LATER: &[&str] = &[
-    "sha256_96",
-    "updown",
-    "hostaccess",
-    "inactivity",
-    "label",
-    "label_mode",
-];
+const CHILD_LATER: &[&str] = &["sha256_96", "inactivity", "label", "label_mode"];
 
 fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -> Option<ChildAt> {
     let before = errors.0.len();
@@ -1336,6 +1264,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
         ],
         errors,
     );
+    let updown = super::updown::updown(&mut f, path, errors);
     let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
     let unique =
@@ -1380,6 +1309,7 @@ fn child(name: &str, line: Loc, node: &Node, path: &Path, errors: &mut Errors) -
             lifetimes,
             close_action,
             dpd_action,
+            updown,
             sa_opts,
             policy,
             line: line.line,

@@ -35,6 +35,7 @@ mod saopt;
 mod tests;
 pub mod tree;
 mod ts;
+mod updown;
 mod yaml;
 
 use core::fmt;
@@ -52,6 +53,7 @@ pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, PortRange, TrafficSelector, TsAddresses};
+pub use updown::Updown;
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
 /// (read by the `swanctl-compat` crate).
@@ -244,24 +246,41 @@ pub struct IkeLifetimes {
 
 impl IkeLifetimes {
     /// strongSwan's defaults: `rekey_time` 4h, `reauth_time` 0 (off),
-    /// `over_time` 10% of the larger of the two, `rand_time` = `over_time`.
+    /// `over_time` and `rand_time` 1440 s.
     pub fn strongswan() -> Self {
-        Self::with(Duration::from_secs(4 * 3600), Duration::ZERO, None, None)
+        Self::with(None, None, None, None)
     }
 
-    /// strongSwan's derived defaults for what is not given.
+    /// strongSwan's derived defaults (vici_config.c) for what is not
+    /// given, in whole seconds as charon counts: neither `rekey_time` nor
+    /// `reauth_time` given: rekey 4h and no reauthentication; one given: the
+    /// other is 0; `over_time`: 10% of the larger of the two; `rand_time`:
+    /// the smaller of `over_time` and half the smaller non-zero of the two.
     pub fn with(
-        rekey: Duration,
-        reauth: Duration,
+        rekey: Option<Duration>,
+        reauth: Option<Duration>,
         over: Option<Duration>,
         rand: Option<Duration>,
     ) -> Self {
-        let over = over.unwrap_or(rekey.max(reauth) / 10);
+        let (rekey, reauth) = match (rekey, reauth) {
+            (None, None) => (Duration::from_secs(4 * 3600), Duration::ZERO),
+            (a, b) => (a.unwrap_or_default(), b.unwrap_or_default()),
+        };
+        let (rk, ra) = (rekey.as_secs(), reauth.as_secs());
+        let over = over.unwrap_or(Duration::from_secs(rk.max(ra) / 10));
+        let rand = rand.unwrap_or_else(|| {
+            let base = if rk != 0 && ra != 0 {
+                rk.min(ra)
+            } else {
+                rk.max(ra)
+            };
+            Duration::from_secs(over.as_secs().min(base / 2))
+        });
         Self {
             rekey_time: rekey,
             reauth_time: reauth,
             over_time: over,
-            rand_time: rand.unwrap_or(over),
+            rand_time: rand,
         }
     }
 }
@@ -299,21 +318,73 @@ pub struct ChildLifetimes {
 
 impl ChildLifetimes {
     /// strongSwan's defaults: `rekey_time` 1h, `life_time` 110% of it,
-    /// `rand_time` = `life_time - rekey_time`; byte and packet limits off
-    /// (a configured `rekey_*` gets `life_*` 110% of it).
+    /// `rand_time` = `life_time - rekey_time`; byte and packet limits off.
     pub fn strongswan() -> Self {
+        Self::with(
+            LimitKeys::default(),
+            LimitKeys::default(),
+            LimitKeys::default(),
+        )
+    }
+
+    /// strongSwan's derived defaults (vici_config.c `check_lifetimes`) for
+    /// what is not given, for times (whole seconds), bytes and packets
+    /// alike: `rekey` = `life` / 1.1 if only `life` is given (1h for
+    /// times, 0 for counts if neither is); `life` = `rekey` × 1.1; `rand` =
+    /// `life - rekey` (0 if that is negative). charon computes the 1.1 in
+    /// double precision and truncates: `rekey_time = 5s` alone gives
+    /// `life_time` 5 s, `life_time = 11s` alone `rekey_time` 10 s (11 / 1.1 rounds to
+    /// 10), `life_bytes = 100` alone `rekey_bytes` 90.
+    pub fn with(time: LimitKeys, bytes: LimitKeys, packets: LimitKeys) -> Self {
+        let time = time.derive(3600);
+        let bytes = bytes.derive(0);
+        let packets = packets.derive(0);
         Self {
-            rekey_time: Duration::from_secs(3600),
-            life_time: Duration::from_secs(3960),
-            rand_time: Duration::from_secs(360),
-            ..Self::default()
+            rekey_time: Duration::from_secs(time.0),
+            life_time: Duration::from_secs(time.1),
+            rand_time: Duration::from_secs(time.2),
+            rekey_bytes: bytes.0,
+            life_bytes: bytes.1,
+            rand_bytes: bytes.2,
+            rekey_packets: packets.0,
+            life_packets: packets.1,
+            rand_packets: packets.2,
         }
     }
 }
 
-/// 110% of `v` (strongSwan's default `life_*` from `rekey_*`).
-pub(crate) fn plus_ten_percent(v: u64) -> u64 {
-    v.saturating_add(v / 10)
+/// The three keys of one kind of child limit as configured (`rekey_*`,
+/// `life_*`, `rand_*`; times in whole seconds), `None` where not given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitKeys {
+    /// `rekey_time`, `rekey_bytes` or `rekey_packets`.
+    pub rekey: Option<u64>,
+    /// `life_time`, `life_bytes` or `life_packets`.
+    pub life: Option<u64>,
+    /// `rand_time`, `rand_bytes` or `rand_packets`.
+    pub rand: Option<u64>,
+}
+
+impl LimitKeys {
+    /// (rekey, life, rand) with charon's defaults, `default_rekey` when
+    /// neither limit is given.
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "charon computes in double and converts back truncating; a float \
+                  conversion saturates in Rust, so no value panics"
+    )]
+    fn derive(self, default_rekey: u64) -> (u64, u64, u64) {
+        let rekey = match (self.rekey, self.life) {
+            (Some(r), _) => r,
+            (None, Some(l)) => (l as f64 / 1.1) as u64,
+            (None, None) => default_rekey,
+        };
+        let life = self.life.unwrap_or((rekey as f64 * 1.1) as u64);
+        let rand = self.rand.unwrap_or(life - life.min(rekey));
+        (rekey, life, rand)
+    }
 }
 
 impl Connection {
@@ -616,6 +687,9 @@ pub struct Child {
     pub sa_opts: ChildSaOpts,
     /// Marks, interface ids, priority, reqid and which policies.
     pub policy: ChildPolicy,
+    /// `updown` and `hostaccess`: the command run as the Child SA comes
+    /// and goes (`None`: none).
+    pub updown: Option<Updown>,
     /// The line of the child's name in the file.
     pub line: u64,
 }

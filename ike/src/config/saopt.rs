@@ -165,15 +165,7 @@ pub(super) fn child_sa_opts(f: &mut Fields<'_>, path: &Path, errors: &mut Errors
             ),
         }
     }
-    if let Some((n, _)) = f.take("ipcomp") {
-        // Until the engine negotiates it: refused rather than ignored.
-        let p = path.join("ipcomp");
-        if let Some(s) = scalar(n, &p, errors)
-            && !is_false(s)
-        {
-            errors.add(n.loc(), &p, format!("ipcomp = {s} is not supported yet"));
-        }
-    }
+    o.ipcomp = flag(f, "ipcomp", d.ipcomp, path, errors);
     if let Some((n, p)) = value(f, "per_cpu_sas", path, errors) {
         match text(n) {
             s if is_false(s) => {}
@@ -301,11 +293,11 @@ mod tests {
         let o = child(
             "        replay_window: 1024\n        copy_df: no\n        copy_ecn: false\n        \
              copy_dscp: yes\n        tfc_padding: mtu\n        hw_offload: no\n        \
-             ipcomp: no\n        per_cpu_sas: no\n",
+             ipcomp: yes\n        per_cpu_sas: no\n",
         )
         .unwrap();
         assert_eq!(o.replay_window, 1024);
-        assert!(!o.copy_df && !o.copy_ecn && !o.ipcomp);
+        assert!(!o.copy_df && !o.copy_ecn && o.ipcomp);
         assert_eq!(o.copy_dscp, CopyDscp::Yes);
         assert_eq!(o.tfc_padding, TFC_PAD_MTU);
         // strtoul base 0, as strongSwan: hex, octal, decimal.
@@ -367,6 +359,7 @@ mod tests {
                 "hw_offload = auto is not supported yet",
             ),
             ("        ipcomp: [yes]\n", "ipcomp: expected a string"),
+            ("        ipcomp: deflate\n", "ipcomp: bad value \"deflate\""),
         ] {
             let e = error(keys);
             assert!(e.contains(want), "{keys}: {e}");

@@ -46,7 +46,9 @@ pub(crate) struct Child {
     pub(crate) remote_ts: Vec<TrafficSelector>,
     pub(crate) suite: Option<ChildSuite>,
     pub(crate) installed_at: Option<Instant>,
-    pub(crate) ke_retries: u32,
+    /// INVALID_KE_PAYLOAD retries so far (saturating; one octet, as a
+    /// Child SA is per tunnel).
+    pub(crate) ke_retries: u8,
     /// Kernel reqid; a rekeyed child inherits it from the one it replaces.
     pub(crate) reqid: u32,
     /// The Child SA this one rekeys (kept after that one is gone, to tell
@@ -60,6 +62,8 @@ pub(crate) struct Child {
     pub(crate) nonce_min: Vec<u8>,
     /// Whether its traffic is its own (see [`ChildFate`]).
     pub(crate) fate: ChildFate,
+    /// Its IPComp CPIs, as far as negotiated.
+    pub(crate) ipcomp: Ipcomp,
     /// Its outbound SA is (being) installed.
     pub(crate) outbound: bool,
     /// When the kernel's hard byte or packet limit will likely remove it,
@@ -68,6 +72,90 @@ pub(crate) struct Child {
     /// (An estimate that shortens `end`, not a timer: nothing fires at it.)
     pub(crate) volume_end: Option<Instant>,
     pub(crate) timers: ChildTimers,
+}
+
+/// IPComp of a Child SA (RFC 7296 2.22, IPCOMP_SUPPORTED with DEFLATE,
+/// the one transform charon supports): it is used when both CPIs are
+/// there. (Four octets: a Child SA is per tunnel.)
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ipcomp {
+    /// Ours: 0 for none, [`Ipcomp::ALLOCATING`] while the kernel
+    /// allocates it (the request or answer waits).
+    cpi_in: u16,
+    /// The peer's (0: none).
+    pub(crate) cpi_out: u16,
+}
+
+impl Ipcomp {
+    /// Never a CPI of ours (they are at most 0xefff).
+    const ALLOCATING: u16 = u16::MAX;
+
+    /// Our CPI, if we have one.
+    pub(crate) fn ours(self) -> Option<u16> {
+        Some(self.cpi_in).filter(|&c| c != 0 && c != Self::ALLOCATING)
+    }
+
+    /// Our CPI's allocation is under way.
+    pub(crate) fn allocating(self) -> bool {
+        self.cpi_in == Self::ALLOCATING
+    }
+
+    /// Our CPI's allocation ended, with one or without.
+    pub(crate) fn allocated(&mut self, cpi: Option<u16>) {
+        self.cpi_in = cpi.filter(|&c| c != Self::ALLOCATING).unwrap_or(0);
+    }
+
+    /// Gives our CPI up (to be released).
+    pub(crate) fn take_ours(&mut self) -> Option<u16> {
+        let c = self.ours();
+        if c.is_some() {
+            self.cpi_in = 0;
+        }
+        c
+    }
+
+    /// Both CPIs, if IPComp is used.
+    pub(crate) fn cpis(self) -> Option<super::types::IpcompCpis> {
+        let cpi_in = self.ours()?;
+        (self.cpi_out != 0).then_some(super::types::IpcompCpis {
+            cpi_in,
+            cpi_out: self.cpi_out,
+        })
+    }
+}
+
+/// IPComp transform ID of DEFLATE (RFC 7296 3.10.1, IANA).
+const IPCOMP_DEFLATE: u8 = 2;
+
+/// IPCOMP_SUPPORTED with our CPI and DEFLATE (two octets of CPI, one of
+/// transform ID; protocol NONE and no SPI, as charon sends it).
+pub(crate) fn ipcomp_notify(cpi: u16) -> Payload {
+    let [a, b] = cpi.to_be_bytes();
+    Payload::Notify(Notify::new(
+        NotifyType::IPCOMP_SUPPORTED,
+        vec![a, b, IPCOMP_DEFLATE],
+    ))
+}
+
+/// The peer's CPI from its IPCOMP_SUPPORTED notify for DEFLATE, if any
+/// (one per transform may come; others are not supported and ignored, as
+/// charon does; a CPI of 0 is none).
+pub(crate) fn ipcomp_of(msg: &Message) -> Option<u16> {
+    msg.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.notify_type == NotifyType::IPCOMP_SUPPORTED => {
+            match n.data.as_slice() {
+                [a, b, IPCOMP_DEFLATE, ..] => {
+                    Some(u16::from_be_bytes([*a, *b])).filter(|&c| c != 0)
+                }
+                [_, _, t, ..] => {
+                    debug!("IPCOMP_SUPPORTED with transform {t} (not supported), ignored");
+                    None
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    })
 }
 
 /// Whether a Child SA carries its own traffic. The other two are ends:
@@ -167,7 +255,7 @@ impl CreateChild {
         if let Some(g) =
             notify(msg, NotifyType::INVALID_KE_PAYLOAD).and_then(Notify::invalid_ke_group)
             && let Some(c) = sa.child_mut(child)
-            && c.ke_retries < ctx.cfg.max_invalid_ke_retries
+            && u32::from(c.ke_retries) < ctx.cfg.max_invalid_ke_retries
             && let Some(promoted) = proposal::promote_ke(&c.cfg.proposals, g)
         {
             debug!("{name}: peer wants key exchange {g} for the Child SA, retrying");
@@ -236,6 +324,8 @@ pub(crate) struct ChildAnswer {
     /// The PFS shared secret, and our key exchange payload.
     pub(crate) pfs: Option<Secret>,
     pub(crate) ke_out: Option<wire::KeyExchange>,
+    /// The initiator's CPI if it offered IPComp with DEFLATE.
+    pub(crate) ipcomp: Option<u16>,
 }
 
 /// What a request asks for, as the responder's child selection takes it.
@@ -365,6 +455,9 @@ impl IkeSa {
     ) -> ChildId {
         let id = ctx.child_id();
         let protocol = cfg_protocol(&cfg);
+        // Our IPComp offer needs our CPI; a responder allocates one once
+        // it knows the peer offered IPComp (`start_responder_child`).
+        let ipcomp = initiator && cfg.sa_opts.ipcomp;
         let req = ctx.kernel_req(
             self.id,
             KernelPurpose::AllocSpi {
@@ -401,11 +494,51 @@ impl IkeSa {
             out_pending: None,
             nonce_min: Vec::new(),
             fate: ChildFate::Own,
+            ipcomp: Ipcomp::default(),
             outbound: false,
             volume_end: None,
             timers: ChildTimers::default(),
         });
+        if ipcomp {
+            self.alloc_cpi(ctx, id);
+        }
         id
+    }
+
+    /// Asks the kernel for our CPI of `child` (IPComp).
+    fn alloc_cpi(&mut self, ctx: &mut Ctx, child: ChildId) {
+        let req = ctx.kernel_req(
+            self.id,
+            KernelPurpose::AllocCpi {
+                child,
+                local: self.local,
+            },
+        );
+        ctx.kernel_ops.push_back(KernelOp::AllocCpi {
+            req,
+            local: self.local,
+            remote: self.remote,
+        });
+        if let Some(c) = self.child_mut(child) {
+            c.ipcomp.cpi_in = Ipcomp::ALLOCATING;
+        }
+    }
+
+    /// Frees the SPI and CPI `c` allocated (it was never installed).
+    pub(crate) fn release_ids(&self, ctx: &mut Ctx, c: &Child) {
+        if c.spi_in != 0 {
+            ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+                protocol: c.protocol,
+                local: self.local,
+                spi: c.spi_in,
+            });
+        }
+        if let Some(cpi) = c.ipcomp.ours() {
+            ctx.kernel_ops.push_back(KernelOp::ReleaseCpi {
+                local: self.local,
+                cpi,
+            });
+        }
     }
 
     /// Queues a CREATE_CHILD_SA for `cfg`.
@@ -446,7 +579,9 @@ impl IkeSa {
     }
 
     pub(crate) fn child_ready(&self, child: ChildId) -> bool {
-        self.children.iter().any(|c| c.id == child && c.spi_in != 0)
+        self.children
+            .iter()
+            .any(|c| c.id == child && c.spi_in != 0 && !c.ipcomp.allocating())
     }
 
     pub(crate) fn child_mut(&mut self, child: ChildId) -> Option<&mut Child> {
@@ -488,6 +623,7 @@ impl IkeSa {
             )
         });
         let offered = offer(&cfg, c.spi_in, true);
+        let cpi_in = c.ipcomp.ours();
         let nonce = match ctx.provider.random_vec(NONCE_LEN) {
             Ok(n) => n,
             Err(e) => {
@@ -515,6 +651,9 @@ impl IkeSa {
                 NotifyType::USE_TRANSPORT_MODE,
                 Vec::new(),
             )));
+        }
+        if let Some(cpi) = cpi_in {
+            inner.push(ipcomp_notify(cpi));
         }
         inner.push(Payload::Sa(offered.clone()));
         inner.push(Payload::Nonce(nonce.clone()));
@@ -630,6 +769,29 @@ impl IkeSa {
             self.child_rejected(ctx, now, child, ChildFailReason::ModeMismatch);
             return;
         }
+        // IPComp as charon decides it (child_create.c, process_r).
+        let cpi_out = match (c.ipcomp.ours().is_some(), ipcomp_of(msg)) {
+            (false, Some(_)) => {
+                self.child_rejected(
+                    ctx,
+                    now,
+                    child,
+                    ChildFailReason::Internal(
+                        "the answer has an IPCOMP_SUPPORTED notify we did not ask for".into(),
+                    ),
+                );
+                return;
+            }
+            (true, None) => {
+                info!(
+                    "{}: the peer did not accept IPComp for {}, IPComp is disabled",
+                    self.name(),
+                    c.cfg.name
+                );
+                0
+            }
+            (_, cpi) => cpi.unwrap_or(0),
+        };
         let suite = match proposal::child_suite(&selected) {
             Ok(s) => s,
             Err(e) => {
@@ -681,6 +843,7 @@ impl IkeSa {
         } else {
             Mode::Tunnel
         };
+        let local = self.local;
         let Some(c) = self.child_mut(child) else {
             return;
         };
@@ -689,6 +852,13 @@ impl IkeSa {
         c.remote_ts = tsr.to_vec();
         c.mode = mode;
         c.suite = Some(suite);
+        c.ipcomp.cpi_out = cpi_out;
+        if cpi_out == 0
+            && let Some(cpi) = c.ipcomp.take_ours()
+        {
+            ctx.kernel_ops
+                .push_back(KernelOp::ReleaseCpi { local, cpi });
+        }
         self.install(ctx, now, child, nonce_i, nonce_r, pfs.as_ref());
     }
 
@@ -851,6 +1021,7 @@ impl IkeSa {
             remote_ts: c.remote_ts.clone(),
             esn: suite.esn,
             sa_opts: c.cfg.sa_opts,
+            ipcomp: c.ipcomp.cpis(),
             initiator: c.initiator,
             reqid,
             limits: c
@@ -1041,13 +1212,7 @@ impl IkeSa {
                 Some(req)
             }
             ChildState::Creating => {
-                if c.spi_in != 0 {
-                    ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
-                        protocol: c.protocol,
-                        local: self.local,
-                        spi: c.spi_in,
-                    });
-                }
+                self.release_ids(ctx, &c);
                 None
             }
         };
@@ -1277,8 +1442,21 @@ impl IkeSa {
             nonce_r,
             pfs,
             ke_out,
+            ipcomp,
         } = answer;
         let transport = transport && choice.cfg.mode == Mode::Transport;
+        let ipcomp = match ipcomp {
+            Some(cpi) if choice.cfg.sa_opts.ipcomp => Some(cpi),
+            Some(_) => {
+                info!(
+                    "{}: IPCOMP_SUPPORTED received but IPComp is disabled for {}, ignoring",
+                    self.name(),
+                    choice.cfg.name
+                );
+                None
+            }
+            None => None,
+        };
         let child = match choice.rekey {
             Some((old, reqid)) => self.new_child_with(ctx, choice.cfg, false, reqid, Some(old)),
             None => self.new_child(ctx, choice.cfg, false),
@@ -1294,6 +1472,10 @@ impl IkeSa {
             };
             c.suite = suite;
             c.nonce_min = nonce_i.as_slice().min(nonce_r.as_slice()).to_vec();
+            c.ipcomp.cpi_out = ipcomp.unwrap_or(0);
+        }
+        if ipcomp.is_some() {
+            self.alloc_cpi(ctx, child);
         }
         self.window.hold(Held {
             mid,
@@ -1355,6 +1537,9 @@ impl IkeSa {
                         NotifyType::USE_TRANSPORT_MODE,
                         Vec::new(),
                     )));
+                }
+                if let Some(cpis) = c.ipcomp.cpis() {
+                    inner.push(ipcomp_notify(cpis.cpi_in));
                 }
                 let mut sel = p.selected;
                 sel.spi = c.spi_in.to_be_bytes().to_vec();
@@ -1496,6 +1681,7 @@ impl IkeSa {
             nonce_r,
             pfs,
             ke_out,
+            ipcomp: ipcomp_of(msg),
         };
         self.start_responder_child(ctx, now, mid, ExchangeType::CREATE_CHILD_SA, choice, answer);
     }

@@ -356,13 +356,7 @@ impl IkeSa {
             self.name(),
             c.cfg.name
         );
-        if c.spi_in != 0 {
-            ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
-                protocol: c.protocol,
-                local: self.local,
-                spi: c.spi_in,
-            });
-        }
+        self.release_ids(ctx, &c);
         self.next_task(ctx, now);
     }
 

@@ -1230,18 +1230,24 @@ fn orphan(ctx: &mut Ctx, then: Then, outcome: Outcome) {
         super::ike_auth::add_crls(ctx, result);
         return;
     }
-    if let (
-        Then::Kernel(KernelPurpose::AllocSpi {
-            protocol, local, ..
-        }),
-        Outcome::Kernel(Ok(KernelOk::SpiAllocated(spi))),
-    ) = (then, outcome)
-    {
-        ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+    match (then, outcome) {
+        (
+            Then::Kernel(KernelPurpose::AllocSpi {
+                protocol, local, ..
+            }),
+            Outcome::Kernel(Ok(KernelOk::SpiAllocated(spi))),
+        ) => ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
             protocol,
             local,
             spi,
-        });
+        }),
+        (
+            Then::Kernel(KernelPurpose::AllocCpi { local, .. }),
+            Outcome::Kernel(Ok(KernelOk::CpiAllocated(cpi))),
+        ) => ctx
+            .kernel_ops
+            .push_back(KernelOp::ReleaseCpi { local, cpi }),
+        _ => {}
     }
 }
 

@@ -590,6 +590,9 @@ impl IkeSa {
                     Vec::new(),
                 )));
             }
+            if let Some(cpi) = child.ipcomp.ours() {
+                inner.push(super::child_create::ipcomp_notify(cpi));
+            }
             inner.push(Payload::Sa(self.auth_offer(child)));
             inner.push(Payload::TsI(local_ts.clone()));
             inner.push(Payload::TsR(remote_ts.clone()));
@@ -853,6 +856,7 @@ impl IkeSa {
                     nonce_r: init.nonce_r,
                     pfs: None,
                     ke_out: None,
+                    ipcomp: super::child_create::ipcomp_of(msg),
                 };
                 self.start_responder_child(ctx, now, mid, ExchangeType::IKE_AUTH, choice, answer);
             }

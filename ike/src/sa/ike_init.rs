@@ -418,7 +418,11 @@ impl IkeSa {
             return;
         }
         self.phase.advance(Phase::AwaitSpi);
-        if self.children.first().is_some_and(|c| c.spi_in != 0) {
+        if self
+            .children
+            .first()
+            .is_some_and(|c| self.child_ready(c.id))
+        {
             self.send_auth_request(ctx, now);
         }
     }

@@ -1036,7 +1036,7 @@ impl IkeSa {
             } => {
                 let spi = match outcome {
                     Ok(KernelOk::SpiAllocated(spi)) => spi,
-                    Ok(KernelOk::Done | KernelOk::Traffic(_)) => {
+                    Ok(KernelOk::Done | KernelOk::Traffic(_) | KernelOk::CpiAllocated(_)) => {
                         self.child_failed(
                             ctx,
                             now,
@@ -1061,7 +1061,41 @@ impl IkeSa {
                 };
                 c.spi_in = spi;
                 debug!("{name}: allocated SPI {spi:08x} for {}", c.cfg.name);
-                self.spi_ready(ctx, now, child);
+                if !c.ipcomp.allocating() {
+                    self.spi_ready(ctx, now, child);
+                }
+            }
+            KernelPurpose::AllocCpi { child, local } => {
+                let cpi = match outcome {
+                    Ok(KernelOk::CpiAllocated(cpi)) if cpi != 0 => Some(cpi),
+                    Ok(other) => {
+                        info!("{}: no CPI in {other:?}, IPComp disabled", self.name());
+                        None
+                    }
+                    Err(e) => {
+                        // As charon: the Child SA goes on without IPComp.
+                        info!(
+                            "{}: unable to allocate a CPI from the kernel, IPComp disabled: {e}",
+                            self.name()
+                        );
+                        None
+                    }
+                };
+                let name = self.name();
+                let Some(c) = self.children.iter_mut().find(|c| c.id == child) else {
+                    if let Some(cpi) = cpi {
+                        ctx.kernel_ops
+                            .push_back(KernelOp::ReleaseCpi { local, cpi });
+                    }
+                    return;
+                };
+                c.ipcomp.allocated(cpi);
+                if let Some(cpi) = c.ipcomp.ours() {
+                    debug!("{name}: allocated CPI {cpi:04x} for {}", c.cfg.name);
+                }
+                if c.spi_in != 0 {
+                    self.spi_ready(ctx, now, child);
+                }
             }
             KernelPurpose::Install { child } => match outcome {
                 Ok(_) => self.child_installed(ctx, now, child),

@@ -55,6 +55,24 @@ pub(crate) fn volume_end(l: &ChildLifetimes, installed: Instant, now: Instant) -
         .min()
 }
 
+/// The latest a rekey may start before `life_time`: 10% of it, at most
+/// [`REKEY_MARGIN_MAX`]. charon starts it at the soft limit even when that
+/// equals the hard one (`rekey_time = 5s` alone gives both 5 s), and so
+/// loses the packets between the old SA's end and the new one's install.
+const REKEY_MARGIN_MAX: Duration = Duration::from_secs(10);
+
+/// When a Child SA whose jittered rekey time is `rekey` is rekeyed: then,
+/// or early enough before `life_time` for the exchange to finish (see
+/// [`REKEY_MARGIN_MAX`]); charon's defaults (`life_time` 10% above
+/// `rekey_time`) are not moved.
+pub(crate) fn rekey_start(l: &ChildLifetimes, rekey: Duration) -> Duration {
+    if l.life_time.is_zero() {
+        return rekey;
+    }
+    let margin = (l.life_time / 10).min(REKEY_MARGIN_MAX);
+    rekey.min(l.life_time.saturating_sub(margin))
+}
+
 impl IkeSa {
     /// The IKE SA is (newly) established: set its rekey and expiry times.
     pub(crate) fn start_ike_lifetimes(&mut self, ctx: &Ctx, now: Instant) {
@@ -102,7 +120,7 @@ impl IkeSa {
         let l = c.cfg.lifetimes;
         let rekey = (!l.rekey_time.is_zero()).then(|| {
             let jitter = ctx.jitter(l.rand_time.min(l.rekey_time));
-            later(now, l.rekey_time.saturating_sub(jitter))
+            later(now, rekey_start(&l, l.rekey_time.saturating_sub(jitter)))
         });
         c.timers.set(ChildTimer::Rekey, rekey);
         let expire = (!l.life_time.is_zero()).then(|| later(now, l.life_time));
@@ -324,6 +342,24 @@ impl IkeSa {
 #[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rekey_starts_before_the_end_of_life() {
+        let s = Duration::from_secs;
+        let l = |rekey, life| ChildLifetimes {
+            rekey_time: s(rekey),
+            life_time: s(life),
+            ..ChildLifetimes::default()
+        };
+        // charon's defaults are not moved.
+        assert_eq!(rekey_start(&l(3600, 3960), s(3500)), s(3500));
+        assert_eq!(rekey_start(&l(3600, 3960), s(3600)), s(3600));
+        // life = rekey: 10% before the end, at most 10 s.
+        assert_eq!(rekey_start(&l(5, 5), s(5)), Duration::from_millis(4500));
+        assert_eq!(rekey_start(&l(3600, 3600), s(3600)), s(3590));
+        // No life_time: the rekey time as it is.
+        assert_eq!(rekey_start(&l(5, 0), s(5)), s(5));
+    }
 
     #[test]
     fn volume_end_scales_the_time_to_the_soft_limit() {

@@ -117,5 +117,5 @@ pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,
     CommandError, CrlFetch, CrlFetched, CrlReq, Event, IkeFailReason, IkeSaId, IkeSaInfo, IkeState,
-    KernelEvent, KernelLimits, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
+    IpcompCpis, KernelEvent, KernelLimits, KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };

@@ -38,6 +38,8 @@ pub(crate) enum KernelPurpose {
         protocol: ProtocolId,
         local: SocketAddr,
     },
+    /// The IPComp CPI of a Child SA.
+    AllocCpi { child: ChildId, local: SocketAddr },
     /// Installing a Child SA.
     Install { child: ChildId },
     /// Installing the outbound SA of a rekeyed Child SA (responder).
@@ -58,6 +60,7 @@ impl KernelPurpose {
     pub(crate) fn child(&self) -> Option<ChildId> {
         match self {
             Self::AllocSpi { child, .. }
+            | Self::AllocCpi { child, .. }
             | Self::Install { child }
             | Self::InstallOut { child }
             | Self::PreInstall { child } => Some(*child),

@@ -213,6 +213,13 @@ impl IkeSa {
             self.reauth.pre = None;
             return false;
         };
+        if c.cfg.sa_opts.ipcomp {
+            // Its SAs depend on whether the answer accepts IPComp (ESP in
+            // transport mode inside an IPComp tunnel, or ESP in tunnel
+            // mode): they go in with the answer.
+            self.reauth.pre = None;
+            return false;
+        }
         if c.spi_in == 0 {
             return false;
         }
@@ -247,6 +254,7 @@ impl IkeSa {
             remote_ts: pre.remote_ts.clone(),
             esn: pre.suite.esn,
             sa_opts: c.cfg.sa_opts,
+            ipcomp: None,
             initiator: true,
             reqid: pre.reqid,
             limits: c.cfg.lifetimes.kernel_limits(),

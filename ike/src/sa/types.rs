@@ -94,6 +94,11 @@ pub struct ChildInstall {
     /// The child's options for its kernel SAs (replay window, copy
     /// flags, TFC padding).
     pub sa_opts: ChildSaOpts,
+    /// IPComp (RFC 3173) as negotiated with IPCOMP_SUPPORTED: both CPIs.
+    /// The kernel then gets an IPComp SA in tunnel mode per direction and
+    /// the ESP (or AH) SAs in transport mode inside it, as charon installs
+    /// them.
+    pub ipcomp: Option<IpcompCpis>,
     /// Whether we initiated this Child SA.
     pub initiator: bool,
     /// The kernel reqid that ties the SAs to the policies. A rekeyed
@@ -107,6 +112,15 @@ pub struct ChildInstall {
     pub encap: bool,
     /// Marks, interface ids, priority and which policies.
     pub kernel: super::KernelPolicy,
+}
+
+/// The Compression Parameter Indexes of a Child SA with IPComp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpcompCpis {
+    /// Ours: the inbound IPComp SA's (allocated by [`KernelOp::AllocCpi`]).
+    pub cpi_in: u16,
+    /// The peer's: the outbound IPComp SA's.
+    pub cpi_out: u16,
 }
 
 /// The IKE SA's addresses changed (a NAT mapping changed, RFC 7296 2.23):
@@ -253,6 +267,25 @@ pub enum KernelOp {
         /// The new addresses.
         child: ChildUpdate,
     },
+    /// Allocate our CPI for IPComp with destination `local`
+    /// (XFRM_MSG_ALLOCSPI for IPComp, CPIs 0x100-0xefff as charon); answer
+    /// [`KernelOk::CpiAllocated`].
+    AllocCpi {
+        /// Names the result.
+        req: KernelReq,
+        /// Our address (the inbound IPComp SA's destination).
+        local: SocketAddr,
+        /// The peer's address.
+        remote: SocketAddr,
+    },
+    /// Free a CPI allocated by `AllocCpi` that will not be installed (the
+    /// peer did not accept IPComp, or the Child SA failed). No result.
+    ReleaseCpi {
+        /// Our address.
+        local: SocketAddr,
+        /// The CPI.
+        cpi: u16,
+    },
     /// Free an SPI allocated by `AllocSpi` that will never be installed
     /// (delete the larval SA). No result is expected.
     ReleaseSpi {
@@ -270,13 +303,14 @@ impl KernelOp {
     pub fn req(&self) -> Option<KernelReq> {
         match self {
             Self::AllocSpi { req, .. }
+            | Self::AllocCpi { req, .. }
             | Self::InstallChild { req, .. }
             | Self::InstallRekeyed { req, .. }
             | Self::InstallOutbound { req, .. }
             | Self::RemoveChild { req, .. }
             | Self::QueryTraffic { req, .. }
             | Self::UpdateChild { req, .. } => Some(*req),
-            Self::ReleaseSpi { .. } => None,
+            Self::ReleaseSpi { .. } | Self::ReleaseCpi { .. } => None,
         }
     }
 }
@@ -286,6 +320,8 @@ impl KernelOp {
 pub enum KernelOk {
     /// The SPI `AllocSpi` got.
     SpiAllocated(u32),
+    /// The CPI `AllocCpi` got.
+    CpiAllocated(u16),
     /// `InstallChild` or `RemoveChild` done.
     Done,
     /// `QueryTraffic`: the summed inbound byte counters.

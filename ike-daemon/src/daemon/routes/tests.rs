@@ -82,6 +82,7 @@ fn child(mode: Mode, lts: Vec<TrafficSelector>, rts: Vec<TrafficSelector>) -> Ch
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),
+        ipcomp: None,
         initiator: true,
         reqid: 1,
         limits: KernelLimits::default(),

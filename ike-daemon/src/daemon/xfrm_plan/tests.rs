@@ -56,6 +56,7 @@ pub(crate) fn install(
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),
+        ipcomp: None,
         initiator: true,
         reqid: 9,
         limits: Default::default(),

@@ -37,6 +37,11 @@ pub enum KLog {
 #[derive(Debug, Default)]
 pub struct FakeKernel {
     next_spi: u32,
+    next_cpi: u16,
+    /// Allocated IPComp CPIs not yet installed or released.
+    pub cpis: BTreeSet<u16>,
+    /// Fail every CPI allocation.
+    pub fail_cpi: bool,
     /// Allocated SPIs not yet installed or released.
     pub larval: BTreeSet<u32>,
     /// Child SAs with at least one SA in the kernel.
@@ -81,6 +86,8 @@ impl FakeKernel {
     fn new(base: u32) -> Self {
         Self {
             next_spi: base,
+            // 0xc00 / 0xd00: one range per side, within charon's CPI range.
+            next_cpi: u16::try_from(base >> 20).unwrap_or(0x100),
             ..Self::default()
         }
     }
@@ -99,6 +106,13 @@ impl FakeKernel {
 
     fn add_in(&mut self, c: &ChildInstall) {
         assert!(self.larval.remove(&c.spi_in), "install of unallocated SPI");
+        if let Some(cpis) = c.ipcomp {
+            assert!(
+                self.cpis.remove(&cpis.cpi_in),
+                "install of unallocated CPI {:04x}",
+                cpis.cpi_in
+            );
+        }
         assert!(
             self.sa_in.insert(c.spi_in, (c.id, c.reqid)).is_none(),
             "inbound SA installed twice"
@@ -135,6 +149,27 @@ impl FakeKernel {
                     req,
                     outcome: Ok(KernelOk::SpiAllocated(self.next_spi)),
                 })
+            }
+            KernelOp::AllocCpi { req, .. } => {
+                if self.fail_cpi {
+                    return Some(KernelResult {
+                        req,
+                        outcome: Err("ENOENT: no IPComp in this kernel".into()),
+                    });
+                }
+                self.next_cpi += 1;
+                self.cpis.insert(self.next_cpi);
+                Some(KernelResult {
+                    req,
+                    outcome: Ok(KernelOk::CpiAllocated(self.next_cpi)),
+                })
+            }
+            KernelOp::ReleaseCpi { cpi, .. } => {
+                assert!(
+                    self.cpis.remove(&cpi),
+                    "release of unallocated CPI {cpi:04x}"
+                );
+                None
             }
             KernelOp::InstallChild { req, child } => {
                 self.installs += 1;
@@ -828,6 +863,11 @@ impl Pair {
             assert_eq!(x.local, y.remote);
             assert_eq!(x.remote, y.local);
             assert_ne!(x.initiator, y.initiator);
+            assert_eq!(
+                x.ipcomp.map(|c| (c.cpi_in, c.cpi_out)),
+                y.ipcomp.map(|c| (c.cpi_out, c.cpi_in)),
+                "IPComp CPIs"
+            );
         }
     }
 
@@ -841,6 +881,11 @@ impl Pair {
                 k.larval.is_empty(),
                 "side {i} has allocated SPIs: {:?}",
                 k.larval
+            );
+            assert!(
+                k.cpis.is_empty(),
+                "side {i} has allocated CPIs: {:?}",
+                k.cpis
             );
             for r in &k.policies {
                 let ins: Vec<_> = k.sa_in.iter().filter(|(_, (_, x))| x == r).collect();
@@ -880,6 +925,10 @@ impl Pair {
             assert!(
                 p.kernel.larval.is_empty(),
                 "side {i} still has allocated SPIs"
+            );
+            assert!(
+                p.kernel.cpis.is_empty(),
+                "side {i} still has allocated CPIs"
             );
             assert!(
                 p.kernel.sa_in.is_empty()

@@ -8,6 +8,7 @@ mod dpd;
 mod frag;
 mod fuzz;
 mod harness;
+mod ipcomp;
 mod natt;
 mod policy;
 mod reauth;

@@ -849,6 +849,45 @@ fn child_rekey_time_rekeys_within_the_random_window() {
 }
 
 #[test]
+fn rekey_time_equal_to_life_time_rekeys_before_the_end() {
+    // `rekey_time = 5s` alone: charon's defaults give life 5 s, rand 0.
+    // Both sides rekey at 4.5 s (life - 10%), so with 100 ms each way and
+    // a slow kernel every Child SA is replaced before it expires: no
+    // deletion, no gap.
+    let l = crate::config::ChildLifetimes::with(
+        crate::config::LimitKeys {
+            rekey: Some(5),
+            ..Default::default()
+        },
+        Default::default(),
+        Default::default(),
+    );
+    assert_eq!((l.life_time, l.rand_time), (secs(5), secs(0)));
+    let mut p = Pair::new(with_child_lifetimes(l));
+    p.policy = Box::new(|_, _, _| Fate::Delay(Duration::from_millis(100)));
+    for i in 0..2 {
+        p.kernel_latency[i] = Some(Box::new(|| Duration::from_millis(20)));
+    }
+    p.connect(0, "site-b");
+    let installed = times(&p, 0, |e| matches!(e, Event::ChildInstalled { .. }))[0];
+    let c = &p.a().ep.ike_sas().next().unwrap().children;
+    assert!(c.is_empty() || c[0].rekey_at.is_some());
+    p.run_for(secs(60));
+    let t = times(&p, 0, |e| matches!(e, Event::ChildRekeyed { .. }));
+    assert!(t.len() >= 12, "{} rekeys in a minute: {t:?}", t.len());
+    // Every rekey well before the predecessor's end (5 s after install).
+    let mut prev = installed;
+    for x in &t {
+        assert!(*x - prev < secs(5), "{prev:?} -> {x:?}");
+        prev = *x;
+    }
+    for i in 0..2 {
+        assert!(deleted_or_failed(&p.peers[i].events()).is_empty());
+    }
+    p.assert_one_pair_per_child();
+}
+
+#[test]
 fn rekey_time_zero_never_rekeys_and_arms_no_timer() {
     let mut p = Pair::new(with_child_lifetimes(ChildLifetimes::default()));
     p.connect(0, "site-b");
