@@ -19,8 +19,11 @@
 //!   `PLUTO_MY_PORT` (`port`, `from:to`, the ICMP type), `PLUTO_MY_PROTOCOL`,
 //!   the same five for `PEER` (its port: the ICMP code), `PLUTO_UDP_ENC`
 //!   (the peer's port, with ESP in UDP) and `PLUTO_HOST_ACCESS=1`
-//!   (`hostaccess`). Marks, interface IDs, IPComp and virtual IPs are not
-//!   passed: iked sets none of them yet (charon passes them only when set).
+//!   (`hostaccess`), and, when set (not 0), `PLUTO_MARK_IN`/`OUT`
+//!   (`value/0xmask`) and `PLUTO_IF_ID_IN`/`OUT`: the configuration's fixed
+//!   values (`%unique` ones are allocated with the Child SA; whoever
+//!   allocates them sets [`Tunnel::marks`] / [`Tunnel::if_ids`]). IPComp
+//!   and virtual IPs are not passed: iked has neither yet.
 //!
 //! Unlike charon, which runs the script in the thread that handles the IKE
 //! SA and waits for it, iked runs it as a task off the event loop: the
@@ -42,7 +45,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use ike::config::Config;
+use ike::config::{ChildPolicy, Config, ConnPolicy, IdValue, MarkCfg};
 use ike::display::IdDisplay;
 use ike::sa::{ChildId, ChildSaInfo, IkeSaId, IkeSaInfo};
 use ike::wire::TrafficSelector;
@@ -75,6 +78,11 @@ pub struct Tunnel {
     pub remote_ts: Vec<TrafficSelector>,
     /// ESP in UDP (NAT detected or forced).
     pub encap: bool,
+    /// The Child SA's marks (value, mask) and XFRM interface ids per
+    /// direction, in and out; `None` where charon's would be 0 (unset),
+    /// which charon does not pass.
+    pub marks: Marks,
+    pub if_ids: IfIds,
 }
 
 impl Tunnel {
@@ -82,21 +90,18 @@ impl Tunnel {
     /// command.
     pub fn of(config: &Config, sa: &IkeSaInfo, child: &ChildSaInfo) -> Option<Tunnel> {
         let conn = sa.peer.as_deref()?;
-        let u = config
-            .connections()
-            .iter()
-            .find(|c| c.name == conn)?
-            .children
-            .iter()
-            .find(|c| c.name == child.name)?
-            .updown
-            .as_ref()?;
+        let conn = config.connections().iter().find(|c| c.name == conn)?;
+        let cfg = conn.children.iter().find(|c| c.name == child.name)?;
+        let u = cfg.updown.as_ref()?;
         let id = |i: &Option<ike::wire::Identification>| {
             i.as_ref()
                 .map(|i| printable(&IdDisplay(i).to_string()))
                 .unwrap_or_else(|| "%any".to_owned())
         };
+        let (marks, if_ids) = configured_ids(&cfg.policy, &conn.policy);
         Some(Tunnel {
+            marks,
+            if_ids,
             name: child.name.clone(),
             command: u.command.clone(),
             hostaccess: u.hostaccess,
@@ -112,6 +117,35 @@ impl Tunnel {
             encap: sa.encap,
         })
     }
+}
+
+/// Marks (value, mask), in and out; `None`: unset (0).
+type Marks = [Option<(u32, u32)>; 2];
+/// XFRM interface ids, in and out; `None`: unset (0).
+type IfIds = [Option<u32>; 2];
+
+/// The marks and interface ids (in, out) of a child's configuration that
+/// are fixed and not 0 (a child's if_id over its connection's); `%unique`
+/// ones are allocated with the Child SA and are not known here.
+fn configured_ids(child: &ChildPolicy, conn: &ConnPolicy) -> (Marks, IfIds) {
+    let mark = |m: Option<MarkCfg>| match m {
+        Some(MarkCfg {
+            value: IdValue::Fixed(v),
+            mask,
+        }) if v != 0 => Some((v, mask)),
+        _ => None,
+    };
+    let if_id = |child: Option<IdValue>, conn: Option<IdValue>| match child.or(conn) {
+        Some(IdValue::Fixed(v)) if v != 0 => Some(v),
+        _ => None,
+    };
+    (
+        [mark(child.mark_in), mark(child.mark_out)],
+        [
+            if_id(child.if_id_in, conn.if_id_in),
+            if_id(child.if_id_out, conn.if_id_out),
+        ],
+    )
 }
 
 /// A peer's identity is its text: non-printable characters become `?`
@@ -306,6 +340,19 @@ fn call(t: &Tunnel, up: bool, my: &Ts, other: &Ts) -> Call {
     push("PLUTO_PEER_CLIENT", peer_client.clone());
     push("PLUTO_PEER_PORT", port_text(my, other, false));
     push("PLUTO_PEER_PROTOCOL", other.protocol.to_string());
+    for (dir, m) in ["IN", "OUT"].iter().zip(t.marks) {
+        if let Some((value, mask)) = m {
+            push(
+                &format!("PLUTO_MARK_{dir}"),
+                format!("{value}/0x{mask:08x}"),
+            );
+        }
+    }
+    for (dir, i) in ["IN", "OUT"].iter().zip(t.if_ids) {
+        if let Some(i) = i {
+            push(&format!("PLUTO_IF_ID_{dir}"), i.to_string());
+        }
+    }
     if t.encap {
         push("PLUTO_UDP_ENC", t.peer.port().to_string());
     }

@@ -46,6 +46,8 @@ fn tunnel(local: Vec<TrafficSelector>, remote: Vec<TrafficSelector>) -> Tunnel {
         local_ts: local,
         remote_ts: remote,
         encap: false,
+        marks: [None, None],
+        if_ids: [None, None],
     }
 }
 
@@ -267,6 +269,146 @@ fn esp_in_udp_and_ah() {
     let c = &calls(&t, true)[0];
     assert_eq!(var(c, "PLUTO_UDP_ENC"), "4500");
     assert_eq!(var(c, "PLUTO_PROTO"), "ah");
+}
+
+#[test]
+fn marks_and_interface_ids_as_charon_prints_them_when_set() {
+    let mut t = tunnel(
+        vec![v4("10.1.0.0", "10.1.0.255")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    let names = |t: &Tunnel| -> Vec<String> {
+        calls(t, true)[0]
+            .env
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k.contains("MARK") || k.contains("IF_ID"))
+            .collect()
+    };
+    assert!(names(&t).is_empty());
+    t.marks = [Some((42, 0xffff_ffff)), Some((0x100, 0xff00))];
+    t.if_ids = [None, Some(7)];
+    let c = &calls(&t, true)[0];
+    assert_eq!(var(c, "PLUTO_MARK_IN"), "42/0xffffffff");
+    assert_eq!(var(c, "PLUTO_MARK_OUT"), "256/0x0000ff00");
+    assert_eq!(var(c, "PLUTO_IF_ID_OUT"), "7");
+    assert_eq!(
+        names(&t),
+        ["PLUTO_MARK_IN", "PLUTO_MARK_OUT", "PLUTO_IF_ID_OUT"]
+    );
+}
+
+/// The configuration's fixed marks and interface ids (a child's if_id
+/// over its connection's) reach the snapshot; `%unique` and 0 do not.
+#[test]
+fn the_configured_fixed_values_are_passed() {
+    use ike::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg};
+    let mut child = ChildPolicy::default();
+    let mut conn = ConnPolicy::default();
+    assert_eq!(configured_ids(&child, &conn), ([None, None], [None, None]));
+    child.mark_in = Some(MarkCfg {
+        value: IdValue::Fixed(0x10),
+        mask: 0xf0,
+    });
+    child.mark_out = Some(MarkCfg {
+        value: IdValue::Unique,
+        mask: 0xffff_ffff,
+    });
+    conn.if_id_in = Some(IdValue::Fixed(5));
+    conn.if_id_out = Some(IdValue::Fixed(6));
+    child.if_id_out = Some(IdValue::Fixed(9));
+    assert_eq!(
+        configured_ids(&child, &conn),
+        ([Some((0x10, 0xf0)), None], [Some(5), Some(9)])
+    );
+    child.if_id_in = Some(IdValue::Fixed(0));
+    child.mark_in = Some(MarkCfg {
+        value: IdValue::Fixed(0),
+        mask: 0xffff_ffff,
+    });
+    assert_eq!(
+        configured_ids(&child, &conn),
+        ([None, None], [None, Some(9)])
+    );
+}
+
+/// A snapshot of an installed Child SA: its configuration's command and
+/// hostaccess, the IKE SA's addresses, identities and NAT state.
+#[test]
+fn the_snapshot_of_a_child_sa() {
+    let text = "connections:
+  c:
+    local: { auth: psk, id: a.example }
+    remote: { auth: psk, id: b.example }
+    children:
+      net:
+        updown: /usr/lib/ipsec/_updown iptables
+        hostaccess: yes
+      other: {}
+";
+    let config = Config::from_yaml_str(text, "t.yaml").unwrap();
+    let sa = IkeSaInfo {
+        id: IkeSaId(3),
+        peer: Some("c".into()),
+        state: ike::sa::IkeState::Established,
+        initiator: true,
+        spi_i: 1,
+        spi_r: 2,
+        local_addr: "192.0.2.11:4500".parse().unwrap(),
+        remote_addr: "192.0.2.111:4501".parse().unwrap(),
+        local_id: Some({
+            let (id_type, data) = "a.example"
+                .parse::<ike::config::Identity>()
+                .unwrap()
+                .to_wire();
+            ike::wire::Identification { id_type, data }
+        }),
+        remote_id: None,
+        suite: None,
+        established_at: None,
+        rekey_at: None,
+        expires_at: None,
+        nat_local: false,
+        nat_remote: true,
+        encap: true,
+        children: Vec::new(),
+    };
+    let mut child = ChildSaInfo {
+        name: "net".into(),
+        id: ChildId(4),
+        state: ike::sa::ChildState::Installed,
+        mode: ike::config::Mode::Tunnel,
+        protocol: ProtocolId::ESP,
+        spi_in: 1,
+        spi_out: 2,
+        local_ts: vec![v4("10.1.0.0", "10.1.0.255")],
+        remote_ts: vec![v4("10.2.0.0", "10.2.0.255")],
+        suite: None,
+        installed_at: None,
+        rekey_at: None,
+        expires_at: None,
+        reqid: 8,
+        outbound: true,
+    };
+    let t = Tunnel::of(&config, &sa, &child).unwrap();
+    assert_eq!(
+        (t.command.as_str(), t.hostaccess, t.reqid, t.ike, t.encap),
+        ("/usr/lib/ipsec/_updown iptables", true, 8, IkeSaId(3), true)
+    );
+    assert_eq!(
+        (t.my_id.as_str(), t.peer_id.as_str()),
+        ("a.example", "%any")
+    );
+    let c = &calls(&t, true)[0];
+    assert_eq!(var(c, "PLUTO_UDP_ENC"), "4501");
+    assert_eq!(var(c, "PLUTO_ME"), "192.0.2.11");
+    // A child without updown, or of another connection: none.
+    child.name = "other".into();
+    assert!(Tunnel::of(&config, &sa, &child).is_none());
+    let mut other = sa.clone();
+    other.peer = Some("nope".into());
+    child.name = "net".into();
+    assert!(Tunnel::of(&config, &other, &child).is_none());
 }
 
 #[test]
