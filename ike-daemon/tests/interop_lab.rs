@@ -990,7 +990,11 @@ fn matrix(cases: &[Case], results: &[(String, String)]) -> String {
          tested by ike-daemon/tests/rekey_lab.rs; NAT traversal against charon \
          (both roles, through a NAT, its mapping changing) by \
          ike-daemon/tests/natt_lab.rs; a trap tunnel to charon and DPD clearing a \
-         killed charon by ike-daemon/tests/actions_lab.rs.\n\n",
+         killed charon by ike-daemon/tests/actions_lab.rs; the other ESP \
+         algorithms (AES-CTR/CCM/GMAC, AES-GCM-8/12, 3DES, NULL, MD5, XCBC, CMAC, \
+         ...) and the IKE SA's AES-CTR, 3DES, AES-XCBC, AES-CMAC and HMAC-MD5 \
+         through the kernel and against charon by ike-daemon/tests/alg_lab.rs \
+         (docs/interop-algorithms.md).\n\n",
     );
     let good = results
         .iter()

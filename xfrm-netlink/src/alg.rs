@@ -57,14 +57,71 @@ impl fmt::Debug for Key {
     }
 }
 
-/// AEAD algorithms (ESP only). Keys carry the 4-octet salt appended, as
-/// RFC 4106 and RFC 7634 derive them from KEYMAT.
+/// The three AES key sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AesKey {
+    /// 128-bit key.
+    Aes128,
+    /// 192-bit key.
+    Aes192,
+    /// 256-bit key.
+    Aes256,
+}
+
+impl AesKey {
+    /// From a key length in bits (128, 192 or 256).
+    pub fn from_bits(bits: u16) -> Option<Self> {
+        match bits {
+            128 => Some(Self::Aes128),
+            192 => Some(Self::Aes192),
+            256 => Some(Self::Aes256),
+            _ => None,
+        }
+    }
+
+    /// Key length in octets.
+    pub fn octets(self) -> usize {
+        match self {
+            Self::Aes128 => 16,
+            Self::Aes192 => 24,
+            Self::Aes256 => 32,
+        }
+    }
+}
+
+/// The ICV lengths of AES-GCM (RFC 4106) and AES-CCM (RFC 4309) in ESP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Icv {
+    /// 8 octets.
+    Icv8,
+    /// 12 octets.
+    Icv12,
+    /// 16 octets.
+    Icv16,
+}
+
+impl Icv {
+    /// Length in bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            Self::Icv8 => 64,
+            Self::Icv12 => 96,
+            Self::Icv16 => 128,
+        }
+    }
+}
+
+/// AEAD algorithms (ESP only). Keys carry the salt appended, as RFC 4106,
+/// 4309, 4543 and 7634 derive them from KEYMAT: 4 octets, 3 for CCM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AeadAlg {
-    /// AES-GCM with a 16-octet ICV and a 128-bit key (key + salt: 20 octets).
-    AesGcm16_128,
-    /// AES-GCM with a 16-octet ICV and a 256-bit key (key + salt: 36 octets).
-    AesGcm16_256,
+    /// AES-GCM (RFC 4106).
+    AesGcm(AesKey, Icv),
+    /// AES-CCM (RFC 4309).
+    AesCcm(AesKey, Icv),
+    /// AES-GMAC (RFC 4543): authentication only, the payload in clear; its
+    /// ICV is always 16 octets.
+    AesGmac(AesKey),
     /// ChaCha20-Poly1305 (RFC 7634; key + salt: 36 octets).
     ChaCha20Poly1305,
 }
@@ -73,28 +130,35 @@ impl AeadAlg {
     /// The kernel's algorithm name.
     pub fn kernel_name(self) -> &'static str {
         match self {
-            AeadAlg::AesGcm16_128 | AeadAlg::AesGcm16_256 => "rfc4106(gcm(aes))",
+            AeadAlg::AesGcm(..) => "rfc4106(gcm(aes))",
+            AeadAlg::AesCcm(..) => "rfc4309(ccm(aes))",
+            AeadAlg::AesGmac(_) => "rfc4543(gcm(aes))",
             AeadAlg::ChaCha20Poly1305 => "rfc7539esp(chacha20,poly1305)",
         }
     }
 
-    /// Key length including the 4-octet salt, in octets.
+    /// Key length including the salt, in octets.
     pub fn key_len(self) -> usize {
         match self {
-            AeadAlg::AesGcm16_128 => 16 + 4,
-            AeadAlg::AesGcm16_256 | AeadAlg::ChaCha20Poly1305 => 32 + 4,
+            AeadAlg::AesGcm(k, _) | AeadAlg::AesGmac(k) => k.octets() + 4,
+            AeadAlg::AesCcm(k, _) => k.octets() + 3,
+            AeadAlg::ChaCha20Poly1305 => 32 + 4,
         }
     }
 
     /// ICV length in bits.
     pub fn icv_bits(self) -> u32 {
-        128
+        match self {
+            AeadAlg::AesGcm(_, icv) | AeadAlg::AesCcm(_, icv) => icv.bits(),
+            AeadAlg::AesGmac(_) | AeadAlg::ChaCha20Poly1305 => 128,
+        }
     }
 
     /// Kernel crypto modules the algorithm needs.
     pub fn kernel_modules(self) -> &'static str {
         match self {
-            AeadAlg::AesGcm16_128 | AeadAlg::AesGcm16_256 => "gcm, aes",
+            AeadAlg::AesGcm(..) | AeadAlg::AesGmac(_) => "gcm, aes",
+            AeadAlg::AesCcm(..) => "ccm, aes",
             AeadAlg::ChaCha20Poly1305 => "chacha20poly1305, chacha20, poly1305",
         }
     }
@@ -103,32 +167,45 @@ impl AeadAlg {
 /// Ciphers for ESP with a separate integrity algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CipherAlg {
-    /// AES-CBC with a 128-bit key.
-    AesCbc128,
-    /// AES-CBC with a 192-bit key.
-    AesCbc192,
-    /// AES-CBC with a 256-bit key.
-    AesCbc256,
+    /// AES-CBC (RFC 3602).
+    AesCbc(AesKey),
+    /// AES-CTR (RFC 3686): the key is followed by a 4-octet nonce.
+    AesCtr(AesKey),
+    /// 3DES-CBC (RFC 2451): a 192-bit key.
+    TripleDesCbc,
+    /// NULL encryption (RFC 2410): no key, the payload in clear.
+    Null,
 }
 
 impl CipherAlg {
     /// The kernel's algorithm name.
     pub fn kernel_name(self) -> &'static str {
-        "cbc(aes)"
+        match self {
+            CipherAlg::AesCbc(_) => "cbc(aes)",
+            CipherAlg::AesCtr(_) => "rfc3686(ctr(aes))",
+            CipherAlg::TripleDesCbc => "cbc(des3_ede)",
+            CipherAlg::Null => "ecb(cipher_null)",
+        }
     }
 
-    /// Key length in octets.
+    /// Key length in octets (AES-CTR's includes its nonce).
     pub fn key_len(self) -> usize {
         match self {
-            CipherAlg::AesCbc128 => 16,
-            CipherAlg::AesCbc192 => 24,
-            CipherAlg::AesCbc256 => 32,
+            CipherAlg::AesCbc(k) => k.octets(),
+            CipherAlg::AesCtr(k) => k.octets() + 4,
+            CipherAlg::TripleDesCbc => 24,
+            CipherAlg::Null => 0,
         }
     }
 
     /// Kernel crypto modules the cipher needs.
     pub fn kernel_modules(self) -> &'static str {
-        "cbc, aes"
+        match self {
+            CipherAlg::AesCbc(_) => "cbc, aes",
+            CipherAlg::AesCtr(_) => "ctr, aes",
+            CipherAlg::TripleDesCbc => "cbc, des3_ede (des)",
+            CipherAlg::Null => "crypto_null",
+        }
     }
 }
 
@@ -136,32 +213,52 @@ impl CipherAlg {
 /// `XFRMA_ALG_AUTH_TRUNC` with the RFC truncation length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IntegrityAlg {
+    /// HMAC-MD5-96 (RFC 2403): 128-bit key, 96-bit ICV.
+    HmacMd5_96,
+    /// HMAC-MD5-128 (RFC 4595, Fibre Channel): 128-bit key, 128-bit ICV.
+    HmacMd5_128,
     /// HMAC-SHA1-96 (RFC 2404): 160-bit key, 96-bit ICV.
     HmacSha1_96,
+    /// HMAC-SHA1-160 (RFC 4595): 160-bit key, 160-bit ICV.
+    HmacSha1_160,
+    /// HMAC-SHA2-256 truncated to 96 bits: the pre-RFC 4868 Linux default
+    /// (strongSwan's `sha256_96`): 256-bit key.
+    HmacSha256_96,
     /// HMAC-SHA2-256-128 (RFC 4868): 256-bit key, 128-bit ICV.
     HmacSha256_128,
     /// HMAC-SHA2-384-192 (RFC 4868): 384-bit key, 192-bit ICV.
     HmacSha384_192,
     /// HMAC-SHA2-512-256 (RFC 4868): 512-bit key, 256-bit ICV.
     HmacSha512_256,
+    /// AES-XCBC-MAC-96 (RFC 3566): 128-bit key, 96-bit ICV.
+    AesXcbc96,
+    /// AES-CMAC-96 (RFC 4494): 128-bit key, 96-bit ICV.
+    AesCmac96,
 }
 
 impl IntegrityAlg {
     /// The kernel's algorithm name.
     pub fn kernel_name(self) -> &'static str {
         match self {
-            IntegrityAlg::HmacSha1_96 => "hmac(sha1)",
-            IntegrityAlg::HmacSha256_128 => "hmac(sha256)",
+            IntegrityAlg::HmacMd5_96 | IntegrityAlg::HmacMd5_128 => "hmac(md5)",
+            IntegrityAlg::HmacSha1_96 | IntegrityAlg::HmacSha1_160 => "hmac(sha1)",
+            IntegrityAlg::HmacSha256_96 | IntegrityAlg::HmacSha256_128 => "hmac(sha256)",
             IntegrityAlg::HmacSha384_192 => "hmac(sha384)",
             IntegrityAlg::HmacSha512_256 => "hmac(sha512)",
+            IntegrityAlg::AesXcbc96 => "xcbc(aes)",
+            IntegrityAlg::AesCmac96 => "cmac(aes)",
         }
     }
 
     /// Key length in octets.
     pub fn key_len(self) -> usize {
         match self {
-            IntegrityAlg::HmacSha1_96 => 20,
-            IntegrityAlg::HmacSha256_128 => 32,
+            IntegrityAlg::HmacMd5_96
+            | IntegrityAlg::HmacMd5_128
+            | IntegrityAlg::AesXcbc96
+            | IntegrityAlg::AesCmac96 => 16,
+            IntegrityAlg::HmacSha1_96 | IntegrityAlg::HmacSha1_160 => 20,
+            IntegrityAlg::HmacSha256_96 | IntegrityAlg::HmacSha256_128 => 32,
             IntegrityAlg::HmacSha384_192 => 48,
             IntegrityAlg::HmacSha512_256 => 64,
         }
@@ -170,8 +267,13 @@ impl IntegrityAlg {
     /// Truncation (ICV) length in bits.
     pub fn trunc_bits(self) -> u32 {
         match self {
-            IntegrityAlg::HmacSha1_96 => 96,
-            IntegrityAlg::HmacSha256_128 => 128,
+            IntegrityAlg::HmacMd5_96
+            | IntegrityAlg::HmacSha1_96
+            | IntegrityAlg::HmacSha256_96
+            | IntegrityAlg::AesXcbc96
+            | IntegrityAlg::AesCmac96 => 96,
+            IntegrityAlg::HmacMd5_128 | IntegrityAlg::HmacSha256_128 => 128,
+            IntegrityAlg::HmacSha1_160 => 160,
             IntegrityAlg::HmacSha384_192 => 192,
             IntegrityAlg::HmacSha512_256 => 256,
         }
@@ -180,9 +282,12 @@ impl IntegrityAlg {
     /// Kernel crypto modules the algorithm needs.
     pub fn kernel_modules(self) -> &'static str {
         match self {
-            IntegrityAlg::HmacSha1_96 => "hmac, sha1",
-            IntegrityAlg::HmacSha256_128 => "hmac, sha256",
+            IntegrityAlg::HmacMd5_96 | IntegrityAlg::HmacMd5_128 => "hmac, md5",
+            IntegrityAlg::HmacSha1_96 | IntegrityAlg::HmacSha1_160 => "hmac, sha1",
+            IntegrityAlg::HmacSha256_96 | IntegrityAlg::HmacSha256_128 => "hmac, sha256",
             IntegrityAlg::HmacSha384_192 | IntegrityAlg::HmacSha512_256 => "hmac, sha512",
+            IntegrityAlg::AesXcbc96 => "xcbc, aes",
+            IntegrityAlg::AesCmac96 => "cmac, aes",
         }
     }
 }

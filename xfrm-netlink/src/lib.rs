@@ -11,7 +11,7 @@
 //! let spi = handle.sa().alloc_spi(peer, me, Protocol::Esp, 0xc000_0000, 0xcfff_ffff, 7).await?;
 //! let key = Key::new(vec![0u8; 36]); // from KEYMAT: 32 key octets + 4 salt
 //! let sa = SaConfig::new(peer, me, Protocol::Esp, spi, Mode::Tunnel,
-//!     Transforms::Aead { alg: AeadAlg::AesGcm16_256, key })
+//!     Transforms::Aead { alg: AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), key })
 //!     .reqid(7).replay_window(128).esn(true);
 //! handle.sa().update(sa).execute().await?; // fills in the larval SA
 //!
@@ -121,7 +121,9 @@ mod policy;
 mod sa;
 mod types;
 
-pub use alg::{AeadAlg, AlgInfo, AlgNames, CipherAlg, CompAlg, IntegrityAlg, Key, Transforms};
+pub use alg::{
+    AeadAlg, AesKey, AlgInfo, AlgNames, CipherAlg, CompAlg, Icv, IntegrityAlg, Key, Transforms,
+};
 pub use bypass::{bypass_socket, espinudp_socket};
 pub use conn::{
     Connection, DEFAULT_OWNER_TAG, DEFAULT_REQUEST_TIMEOUT, Handle, new_connection,

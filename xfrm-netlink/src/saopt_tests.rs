@@ -22,7 +22,7 @@ fn esp() -> SaConfig {
         0xc000_0001,
         Mode::Tunnel,
         Transforms::Aead {
-            alg: AeadAlg::AesGcm16_128,
+            alg: AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16),
             key: Key::new(vec![7; 20]),
         },
     )

@@ -42,7 +42,7 @@ fn aead_sa_attributes() {
         Protocol::Esp,
         0xc001_0203,
         Mode::Tunnel,
-        gcm(AeadAlg::AesGcm16_256, 36),
+        gcm(AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), 36),
     )
     .reqid(7)
     .esn(true)
@@ -172,7 +172,7 @@ fn wire_encoding_puts_spi_and_ports_in_network_order_and_scrubs_keys() {
         Protocol::Esp,
         0x0102_0304,
         Mode::Transport,
-        gcm(AeadAlg::AesGcm16_128, 20),
+        gcm(AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16), 20),
     )
     .encap(UdpEncap::new(4500, 0x1194));
     let msg = cfg.to_message(TAG, true).unwrap();
@@ -241,7 +241,7 @@ fn cipher_integrity_sa_uses_auth_trunc_with_rfc_lengths() {
             0x2000,
             Mode::Transport,
             Transforms::CipherIntegrity {
-                cipher: CipherAlg::AesCbc256,
+                cipher: CipherAlg::AesCbc(AesKey::Aes256),
                 cipher_key: Key::new(vec![1; 32]),
                 integrity: integ,
                 integrity_key: Key::new(vec![2; key_len]),
@@ -317,7 +317,7 @@ fn ah_sa_and_invalid_combinations() {
 
     // AH with an AEAD, ESP with integrity only: refused before sending.
     let mut bad = ah.clone();
-    bad.transforms = gcm(AeadAlg::AesGcm16_128, 20);
+    bad.transforms = gcm(AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16), 20);
     assert!(matches!(
         bad.to_message(TAG, false),
         Err(Error::InvalidArgument(_))
@@ -342,7 +342,7 @@ fn ah_sa_and_invalid_combinations() {
     // Wrong key length.
     let mut bad = ah.clone();
     bad.protocol = Protocol::Esp;
-    bad.transforms = gcm(AeadAlg::AesGcm16_256, 32);
+    bad.transforms = gcm(AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), 32);
     let e = bad.to_message(TAG, false).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -523,7 +523,7 @@ fn add_op(proto: Protocol, family: Family, transforms: &Transforms) -> Op {
 
 #[test]
 fn errno_translation() {
-    let t = gcm(AeadAlg::AesGcm16_256, 36);
+    let t = gcm(AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), 36);
     let e = translate(
         libc::EPROTONOSUPPORT,
         &add_op(Protocol::Esp, Family::V4, &t),
@@ -562,7 +562,7 @@ fn errno_translation() {
         assert_eq!(e.errno(), Some(errno));
     }
     let cbc = Transforms::CipherIntegrity {
-        cipher: CipherAlg::AesCbc128,
+        cipher: CipherAlg::AesCbc(AesKey::Aes128),
         cipher_key: Key::new(vec![0; 16]),
         integrity: IntegrityAlg::HmacSha512_256,
         integrity_key: Key::new(vec![0; 64]),
@@ -720,7 +720,7 @@ fn sa_info_from_kernel_reads_counters_and_scrubs() {
         Protocol::Esp,
         0xabc,
         Mode::Tunnel,
-        gcm(AeadAlg::AesGcm16_256, 36),
+        gcm(AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), 36),
     )
     .reqid(4)
     .esn(true)
@@ -795,7 +795,7 @@ fn events_from_messages() {
         Protocol::Esp,
         0x99,
         Mode::Transport,
-        gcm(AeadAlg::AesGcm16_128, 20),
+        gcm(AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16), 20),
     )
     .to_message(TAG, false)
     .unwrap() else {
@@ -871,7 +871,7 @@ fn replay_sa(window: u32, esn: bool) -> SaConfig {
         Protocol::Esp,
         0xc000_0001,
         Mode::Tunnel,
-        gcm(AeadAlg::AesGcm16_256, 36),
+        gcm(AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), 36),
     )
     .replay_window(window)
     .esn(esn)
@@ -1022,4 +1022,127 @@ fn a_replay_state_survives_the_wire() {
     };
     let info = SaInfo::from_kernel(&m.user_sa_info, &mut m.nlas, TAG).unwrap();
     assert_eq!(info.replay_state, Some(state));
+}
+
+/// Every algorithm's XFRM attribute: strongSwan's kernel names
+/// (kernel_netlink_ipsec.c), key lengths with salt or nonce, ICV and
+/// truncation lengths.
+#[test]
+fn every_algorithm_has_its_kernel_name_and_lengths() {
+    use AesKey::*;
+    let esp = |t: Transforms| {
+        let cfg = SaConfig::new(
+            ip("192.0.2.1"),
+            ip("198.51.100.1"),
+            Protocol::Esp,
+            0x4000,
+            Mode::Tunnel,
+            t,
+        );
+        let msg = cfg.to_message(TAG, false).unwrap();
+        sa_parts(&msg).1.to_vec()
+    };
+    for (alg, kname, key_len, icv) in [
+        (
+            AeadAlg::AesGcm(Aes128, Icv::Icv8),
+            "rfc4106(gcm(aes))",
+            20,
+            64,
+        ),
+        (
+            AeadAlg::AesGcm(Aes192, Icv::Icv12),
+            "rfc4106(gcm(aes))",
+            28,
+            96,
+        ),
+        (
+            AeadAlg::AesGcm(Aes256, Icv::Icv16),
+            "rfc4106(gcm(aes))",
+            36,
+            128,
+        ),
+        (
+            AeadAlg::AesCcm(Aes128, Icv::Icv8),
+            "rfc4309(ccm(aes))",
+            19,
+            64,
+        ),
+        (
+            AeadAlg::AesCcm(Aes192, Icv::Icv12),
+            "rfc4309(ccm(aes))",
+            27,
+            96,
+        ),
+        (
+            AeadAlg::AesCcm(Aes256, Icv::Icv16),
+            "rfc4309(ccm(aes))",
+            35,
+            128,
+        ),
+        (AeadAlg::AesGmac(Aes128), "rfc4543(gcm(aes))", 20, 128),
+        (AeadAlg::AesGmac(Aes256), "rfc4543(gcm(aes))", 36, 128),
+    ] {
+        assert_eq!(alg.key_len(), key_len);
+        let nlas = esp(gcm(alg, key_len));
+        match nlas.as_slice() {
+            [XfrmAttrs::EncryptionAlgAead(x)] => {
+                assert_eq!(name(&x.alg_name), kname);
+                assert_eq!(x.alg_key_len as usize, key_len * 8);
+                assert_eq!(x.alg_icv_len, icv);
+                assert_eq!(x.alg_key.len(), key_len);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A key without its salt is refused before anything is sent.
+        let short = SaConfig::new(
+            ip("192.0.2.1"),
+            ip("198.51.100.1"),
+            Protocol::Esp,
+            0x4000,
+            Mode::Tunnel,
+            gcm(alg, key_len - 1),
+        );
+        assert!(matches!(
+            short.to_message(TAG, false),
+            Err(Error::KeyLength { .. })
+        ));
+    }
+    for (cipher, kname, key_len) in [
+        (CipherAlg::AesCbc(Aes192), "cbc(aes)", 24),
+        (CipherAlg::AesCtr(Aes128), "rfc3686(ctr(aes))", 20),
+        (CipherAlg::AesCtr(Aes192), "rfc3686(ctr(aes))", 28),
+        (CipherAlg::AesCtr(Aes256), "rfc3686(ctr(aes))", 36),
+        (CipherAlg::TripleDesCbc, "cbc(des3_ede)", 24),
+        (CipherAlg::Null, "ecb(cipher_null)", 0),
+    ] {
+        for (integ, iname, ikey, trunc) in [
+            (IntegrityAlg::HmacMd5_96, "hmac(md5)", 16, 96),
+            (IntegrityAlg::HmacMd5_128, "hmac(md5)", 16, 128),
+            (IntegrityAlg::HmacSha1_160, "hmac(sha1)", 20, 160),
+            (IntegrityAlg::HmacSha256_96, "hmac(sha256)", 32, 96),
+            (IntegrityAlg::AesXcbc96, "xcbc(aes)", 16, 96),
+            (IntegrityAlg::AesCmac96, "cmac(aes)", 16, 96),
+        ] {
+            let nlas = esp(Transforms::CipherIntegrity {
+                cipher,
+                cipher_key: Key::new(vec![1; key_len]),
+                integrity: integ,
+                integrity_key: Key::new(vec![2; ikey]),
+            });
+            match nlas.as_slice() {
+                [
+                    XfrmAttrs::EncryptionAlg(c),
+                    XfrmAttrs::AuthenticationAlgTrunc(a),
+                ] => {
+                    assert_eq!(name(&c.alg_name), kname);
+                    assert_eq!(c.alg_key_len as usize, key_len * 8);
+                    assert_eq!(c.alg_key.len(), key_len);
+                    assert_eq!(name(&a.alg_name), iname);
+                    assert_eq!(a.alg_key_len as usize, ikey * 8);
+                    assert_eq!(a.alg_trunc_len, trunc);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }

@@ -43,8 +43,8 @@ fn integ_info(integrity: IntegrityAlg) -> AlgInfo {
 fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
     let mut v = Vec::new();
     for (alg, len) in [
-        (AeadAlg::AesGcm16_128, 20),
-        (AeadAlg::AesGcm16_256, 36),
+        (AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16), 20),
+        (AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16), 36),
         (AeadAlg::ChaCha20Poly1305, 36),
     ] {
         v.push((
@@ -69,7 +69,10 @@ fn all_transforms() -> Vec<(Protocol, Transforms, AlgNames)> {
         IntegrityAlg::HmacSha384_192,
         IntegrityAlg::HmacSha512_256,
     ] {
-        for cipher in [CipherAlg::AesCbc128, CipherAlg::AesCbc256] {
+        for cipher in [
+            CipherAlg::AesCbc(AesKey::Aes128),
+            CipherAlg::AesCbc(AesKey::Aes256),
+        ] {
             v.push((
                 Protocol::Esp,
                 Transforms::CipherIntegrity {
@@ -162,7 +165,7 @@ fn sa_with_all_options_then_update_and_duplicate() {
             0xc000_0001,
             Mode::Tunnel,
             Transforms::Aead {
-                alg: AeadAlg::AesGcm16_256,
+                alg: AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16),
                 key: key(36, 9),
             },
         )
@@ -224,7 +227,7 @@ fn sa_with_all_options_then_update_and_duplicate() {
 fn replay_state_round_trip() {
     in_netns(|_ns, h| async move {
         let gcm = || Transforms::Aead {
-            alg: AeadAlg::AesGcm16_256,
+            alg: AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16),
             key: key(36, 3),
         };
         for (window, esn, bitmap) in [
@@ -344,7 +347,7 @@ fn flush_owned_leaves_a_foreign_sa_alone() {
                 spi,
                 Mode::Tunnel,
                 Transforms::Aead {
-                    alg: AeadAlg::AesGcm16_128,
+                    alg: AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16),
                     key: key(20, 1),
                 },
             );
@@ -378,7 +381,7 @@ async fn install_side(
     out_lifetimes: Lifetimes,
 ) {
     let t = |seed| Transforms::Aead {
-        alg: AeadAlg::AesGcm16_256,
+        alg: AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16),
         key: key(36, seed),
     };
     // The same key per direction on both sides.
@@ -498,7 +501,7 @@ fn udp_encapsulated_sa_reports_a_nat_mapping_change() {
         .unwrap();
     rt.block_on(async {
         let t = || Transforms::Aead {
-            alg: AeadAlg::AesGcm16_128,
+            alg: AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16),
             key: key(20, 7),
         };
         // B expects A's ESP-in-UDP from port 4500 ...
@@ -587,13 +590,13 @@ const INTEGRITY: [IntegrityAlg; 4] = [
 
 fn matrix_algs() -> Vec<Alg> {
     let mut v = vec![
-        Alg::Aead(AeadAlg::AesGcm16_128),
-        Alg::Aead(AeadAlg::AesGcm16_256),
+        Alg::Aead(AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16)),
+        Alg::Aead(AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16)),
         Alg::Aead(AeadAlg::ChaCha20Poly1305),
     ];
     for i in INTEGRITY {
-        v.push(Alg::Cbc(CipherAlg::AesCbc128, i));
-        v.push(Alg::Cbc(CipherAlg::AesCbc256, i));
+        v.push(Alg::Cbc(CipherAlg::AesCbc(AesKey::Aes128), i));
+        v.push(Alg::Cbc(CipherAlg::AesCbc(AesKey::Aes256), i));
     }
     v.extend(INTEGRITY.map(Alg::Ah));
     v
@@ -1015,7 +1018,7 @@ fn missing_crypto_module() {
             0x2002,
             Mode::Transport,
             Transforms::CipherIntegrity {
-                cipher: CipherAlg::AesCbc256,
+                cipher: CipherAlg::AesCbc(AesKey::Aes256),
                 cipher_key: key(32, 2),
                 integrity: IntegrityAlg::HmacSha256_128,
                 integrity_key: key(32, 3),
@@ -1077,14 +1080,14 @@ fn bad_arguments_are_refused_with_their_reason() {
         for (t, want) in [
             (
                 Transforms::Aead {
-                    alg: AeadAlg::AesGcm16_256,
+                    alg: AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16),
                     key: key(32, 1),
                 },
                 "rfc4106(gcm(aes)): key must be 36 octets, got 32",
             ),
             (
                 Transforms::CipherIntegrity {
-                    cipher: CipherAlg::AesCbc128,
+                    cipher: CipherAlg::AesCbc(AesKey::Aes128),
                     cipher_key: key(15, 1),
                     integrity: IntegrityAlg::HmacSha1_96,
                     integrity_key: key(20, 2),
@@ -1093,7 +1096,7 @@ fn bad_arguments_are_refused_with_their_reason() {
             ),
             (
                 Transforms::CipherIntegrity {
-                    cipher: CipherAlg::AesCbc256,
+                    cipher: CipherAlg::AesCbc(AesKey::Aes256),
                     cipher_key: key(32, 1),
                     integrity: IntegrityAlg::HmacSha384_192,
                     integrity_key: key(47, 2),
@@ -1116,7 +1119,7 @@ fn bad_arguments_are_refused_with_their_reason() {
             0x3002,
             Mode::Transport,
             Transforms::Aead {
-                alg: AeadAlg::AesGcm16_128,
+                alg: AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16),
                 key: key(20, 1),
             },
         )

@@ -180,7 +180,7 @@ fn gcm_sa(spi: u32) -> SaConfig {
         spi,
         Mode::Tunnel,
         Transforms::Aead {
-            alg: AeadAlg::AesGcm16_256,
+            alg: AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16),
             key: Key::new(vec![0x11; 36]),
         },
     )
@@ -194,7 +194,7 @@ fn cbc_sa(src: &str, dst: &str, spi: u32) -> SaConfig {
         spi,
         Mode::Transport,
         Transforms::CipherIntegrity {
-            cipher: CipherAlg::AesCbc128,
+            cipher: CipherAlg::AesCbc(AesKey::Aes128),
             cipher_key: Key::new(vec![1; 16]),
             integrity: IntegrityAlg::HmacSha256_128,
             integrity_key: Key::new(vec![2; 32]),

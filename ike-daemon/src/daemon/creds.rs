@@ -40,12 +40,14 @@ pub fn config_dir(config_path: &Path) -> &Path {
 
 /// `--check-config`: the credentials of `config` (loaded from
 /// `config_path`) read and checked as the daemon would use them; the
-/// warnings (PSK identities, expiring certificates) to print.
+/// warnings (PSK identities, weak algorithms, expiring certificates) to
+/// print.
 pub fn check(config: &Config, config_path: &Path) -> Result<Vec<String>, String> {
     let creds = read(config, config_path)?;
     let own = from_config::check_credentials(config, &creds).map_err(|e| e.to_string())?;
     let store = from_config::trust_store(config, &creds);
     let mut warnings = config.psk_warnings();
+    warnings.extend(config.weak_algorithm_warnings());
     warnings.extend(expiry_warnings(&own, &store, unix_now()));
     Ok(warnings)
 }

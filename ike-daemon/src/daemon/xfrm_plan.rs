@@ -27,12 +27,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use tracing::warn;
 use xfrm_netlink::{
-    AeadAlg, CipherAlg, CompAlg, Direction, Family, IntegrityAlg, IpPrefix, Key, Lifetimes, Limits,
-    PolicyAction, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions, Selector, Template,
-    Transforms, UdpEncap,
+    AeadAlg, AesKey, CipherAlg, CompAlg, Direction, Family, Icv, IntegrityAlg, IpPrefix, Key,
+    Lifetimes, Limits, PolicyAction, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions,
+    Selector, Template, Transforms, UdpEncap,
 };
 
 use ike::crypto::Secret;
+use ike::crypto::proposal::keywords::private::AUTH_HMAC_SHA2_256_96;
 use ike::crypto::suite::ChildSuite;
 use ike::sa::{
     AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, IpcompCpis, KernelLimits,
@@ -108,12 +109,60 @@ fn xmode(m: Mode) -> Result<xfrm_netlink::Mode, String> {
 
 fn integrity(i: IntegId) -> Result<IntegrityAlg, String> {
     match i {
+        IntegId::HMAC_MD5_96 => Ok(IntegrityAlg::HmacMd5_96),
+        IntegId::HMAC_MD5_128 => Ok(IntegrityAlg::HmacMd5_128),
         IntegId::HMAC_SHA1_96 => Ok(IntegrityAlg::HmacSha1_96),
+        IntegId::HMAC_SHA1_160 => Ok(IntegrityAlg::HmacSha1_160),
+        IntegId(AUTH_HMAC_SHA2_256_96) => Ok(IntegrityAlg::HmacSha256_96),
         IntegId::HMAC_SHA2_256_128 => Ok(IntegrityAlg::HmacSha256_128),
         IntegId::HMAC_SHA2_384_192 => Ok(IntegrityAlg::HmacSha384_192),
         IntegId::HMAC_SHA2_512_256 => Ok(IntegrityAlg::HmacSha512_256),
+        IntegId::AES_XCBC_96 => Ok(IntegrityAlg::AesXcbc96),
+        IntegId::AES_CMAC_96 => Ok(IntegrityAlg::AesCmac96),
         other => Err(format!(
             "integrity algorithm {other} is not supported by iked's kernel bridge"
+        )),
+    }
+}
+
+/// The ESP AEAD of an encryption transform, if it is one the kernel
+/// bridge knows.
+fn aead(encr: EncrId, bits: Option<u16>) -> Option<Result<AeadAlg, String>> {
+    let aes = |make: fn(AesKey) -> AeadAlg| {
+        Some(
+            bits.and_then(AesKey::from_bits)
+                .map(make)
+                .ok_or_else(|| format!("{encr} with a {bits:?}-bit key is not supported")),
+        )
+    };
+    match encr {
+        EncrId::AES_GCM_8 => aes(|k| AeadAlg::AesGcm(k, Icv::Icv8)),
+        EncrId::AES_GCM_12 => aes(|k| AeadAlg::AesGcm(k, Icv::Icv12)),
+        EncrId::AES_GCM_16 => aes(|k| AeadAlg::AesGcm(k, Icv::Icv16)),
+        EncrId::AES_CCM_8 => aes(|k| AeadAlg::AesCcm(k, Icv::Icv8)),
+        EncrId::AES_CCM_12 => aes(|k| AeadAlg::AesCcm(k, Icv::Icv12)),
+        EncrId::AES_CCM_16 => aes(|k| AeadAlg::AesCcm(k, Icv::Icv16)),
+        EncrId::NULL_AUTH_AES_GMAC => aes(AeadAlg::AesGmac),
+        EncrId::CHACHA20_POLY1305 => Some(Ok(AeadAlg::ChaCha20Poly1305)),
+        _ => None,
+    }
+}
+
+/// The ESP cipher (used with an integrity algorithm) of an encryption
+/// transform.
+fn cipher(encr: EncrId, bits: Option<u16>) -> Result<CipherAlg, String> {
+    let aes = |make: fn(AesKey) -> CipherAlg| {
+        bits.and_then(AesKey::from_bits)
+            .map(make)
+            .ok_or_else(|| format!("{encr} with a {bits:?}-bit key is not supported"))
+    };
+    match encr {
+        EncrId::AES_CBC => aes(CipherAlg::AesCbc),
+        EncrId::AES_CTR => aes(CipherAlg::AesCtr),
+        EncrId::TRIPLE_DES => Ok(CipherAlg::TripleDesCbc),
+        EncrId::NULL => Ok(CipherAlg::Null),
+        other => Err(format!(
+            "encryption algorithm {other} is not supported by iked's kernel bridge"
         )),
     }
 }
@@ -124,41 +173,27 @@ pub fn transforms(
     encr_key: &[u8],
     integ_key: &[u8],
 ) -> Result<Transforms, String> {
-    match (suite.encr, suite.integ) {
-        (Some((EncrId::AES_GCM_16, bits)), _) => {
-            let alg = match bits {
-                Some(128) => AeadAlg::AesGcm16_128,
-                Some(256) => AeadAlg::AesGcm16_256,
-                b => return Err(format!("AES-GCM-16 with a {b:?}-bit key is not supported")),
-            };
-            Ok(Transforms::Aead {
-                alg,
+    let integ = suite.integ.filter(|i| *i != IntegId::NONE);
+    match (suite.protocol, suite.encr, integ) {
+        (ProtocolId::ESP, Some((encr, bits)), integ) => match (aead(encr, bits), integ) {
+            (Some(alg), None) => Ok(Transforms::Aead {
+                alg: alg?,
                 key: Key::from_slice(encr_key),
-            })
-        }
-        (Some((EncrId::CHACHA20_POLY1305, _)), _) => Ok(Transforms::Aead {
-            alg: AeadAlg::ChaCha20Poly1305,
-            key: Key::from_slice(encr_key),
-        }),
-        (Some((EncrId::AES_CBC, bits)), Some(i)) => {
-            let cipher = match bits {
-                Some(128) => CipherAlg::AesCbc128,
-                Some(192) => CipherAlg::AesCbc192,
-                Some(256) => CipherAlg::AesCbc256,
-                b => return Err(format!("AES-CBC with a {b:?}-bit key is not supported")),
-            };
-            Ok(Transforms::CipherIntegrity {
-                cipher,
+            }),
+            (Some(_), Some(i)) => Err(format!("integrity {i} with the combined-mode {encr}")),
+            (None, Some(i)) => Ok(Transforms::CipherIntegrity {
+                cipher: cipher(encr, bits)?,
                 cipher_key: Key::from_slice(encr_key),
                 integrity: integrity(i)?,
                 integrity_key: Key::from_slice(integ_key),
-            })
-        }
-        (None, Some(i)) if suite.protocol == ProtocolId::AH => Ok(Transforms::IntegrityOnly {
+            }),
+            (None, None) => Err(format!("{encr} without an integrity algorithm")),
+        },
+        (ProtocolId::AH, None, Some(i)) => Ok(Transforms::IntegrityOnly {
             integrity: integrity(i)?,
             integrity_key: Key::from_slice(integ_key),
         }),
-        (encr, integ) => Err(format!(
+        (_, encr, integ) => Err(format!(
             "no kernel mapping for encryption {encr:?} with integrity {integ:?}"
         )),
     }
@@ -699,8 +734,11 @@ impl SaKeys {
         };
         let mode = xmode(self.mode)?;
         let (opts_in, opts_out) = sa_options(&self.sa_opts, Protocol::Comp, self.mode);
-        let sa = |src, dst, cpi: u16, options| {
-            SaConfig::new(
+        let k = &self.kernel;
+        // As charon: the IPComp SA has its ESP SA's mark and interface id
+        // (no set mark: the ESP SA sets it).
+        let sa = |src, dst, cpi: u16, options, inbound: bool| {
+            let mut sa = SaConfig::new(
                 src,
                 dst,
                 Protocol::Comp,
@@ -711,12 +749,20 @@ impl SaKeys {
                 },
             )
             .reqid(self.reqid)
-            .options(options)
+            .options(options);
+            let (mark, if_id) = if inbound {
+                (k.mark_in.filter(|_| k.mark_in_sa), k.if_id_in)
+            } else {
+                (k.mark_out, k.if_id_out)
+            };
+            sa.mark = mark.map(xmark);
+            sa.if_id = (if_id != 0).then_some(if_id);
+            sa
         };
         let (local, remote) = (local.ip(), remote.ip());
         Ok(Some((
-            sa(remote, local, cpis.cpi_in, opts_in),
-            sa(local, remote, cpis.cpi_out, opts_out),
+            sa(remote, local, cpis.cpi_in, opts_in, true),
+            sa(local, remote, cpis.cpi_out, opts_out, false),
         )))
     }
 }

@@ -36,6 +36,7 @@ mod tests;
 pub mod tree;
 mod ts;
 mod updown;
+mod weak;
 mod yaml;
 
 use core::fmt;

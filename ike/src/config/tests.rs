@@ -331,7 +331,10 @@ fn version_values() {
 #[test]
 fn unsupported_algorithms_are_named() {
     assert_issues(
-        &conn("proposals: [aes192-sha256-modp2048, 3des-md5-modp1024]", ""),
+        &conn(
+            "proposals: [camellia128-sha256-modp2048, aes128-sha256-curve448]",
+            "",
+        ),
         &[
             (
                 5,
@@ -345,12 +348,12 @@ fn unsupported_algorithms_are_named() {
             ),
         ],
     );
-    let e = err(&conn("proposals: [aes192-sha256-modp2048]", ""));
-    assert!(e.to_string().contains("AES_CBC_192"), "{e}");
+    let e = err(&conn("proposals: [aes192-sha256-ecp256bp]", ""));
+    assert!(e.to_string().contains("ECP_256_BP"), "{e}");
     assert_issues(
         &conn(
             "",
-            "esp_proposals: [aes128-sha256, aes256gcm16-sha999]\nah_proposals: [md5]",
+            "esp_proposals: [aes128-sha256, aes256gcm16-sha999]\nah_proposals: [aes128gmac]",
         ),
         &[
             (

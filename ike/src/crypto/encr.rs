@@ -7,16 +7,30 @@ use std::sync::Arc;
 use ring::{aead, hmac};
 
 use super::CryptoError;
+use super::mac::Mac;
 use super::provider::RandomSource;
 use super::sk::SkCipher;
 use super::sk_aead::AeadSk;
 use super::sk_cbc::CbcSk;
+use super::sk_rc_aead::{Mode as RcMode, RcAeadSk};
 use super::suite::IkeSuite;
 use crate::wire::codes::{EncrId, IntegId};
 
 /// Octets of salt that follow the cipher key in the keying material of
 /// AES-GCM (RFC 5282 section 7.1) and ChaCha20-Poly1305 (RFC 7634 section 2).
 pub const AEAD_SALT_LEN: usize = 4;
+
+/// The classic (non-AEAD) SK ciphers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Classic {
+    /// AES-CBC (RFC 3602): 16-octet IV and block.
+    AesCbc,
+    /// 3DES-CBC (RFC 2451): 8-octet IV and block.
+    TripleDesCbc,
+    /// AES-CTR (RFC 5930, RFC 3686): SK_e is the key and a 4-octet nonce;
+    /// 8-octet IV; no block alignment.
+    AesCtr,
+}
 
 /// A resolved SK encryption transform.
 #[derive(Clone, Copy, Debug)]
@@ -28,8 +42,22 @@ pub(crate) enum IkeEncr {
         key_len: usize,
         name: &'static str,
     },
-    /// AES-CBC with a 128, 192 or 256-bit key.
-    Cbc { key_len: usize, name: &'static str },
+    /// AES-CCM, or AES-GCM with a 12-octet ICV or a 192-bit key
+    /// (RustCrypto: ring has neither).
+    RcAead {
+        mode: RcMode,
+        /// AES key length, without the salt.
+        key_len: usize,
+        icv_len: usize,
+        name: &'static str,
+    },
+    /// A classic cipher used with an integrity algorithm.
+    Cbc {
+        kind: Classic,
+        /// Length of SK_e (for AES-CTR with the nonce).
+        key_len: usize,
+        name: &'static str,
+    },
 }
 
 impl IkeEncr {
@@ -37,6 +65,7 @@ impl IkeEncr {
     pub(crate) fn sk_e_len(&self) -> usize {
         match self {
             Self::Aead { key_len, .. } => key_len.saturating_add(AEAD_SALT_LEN),
+            Self::RcAead { mode, key_len, .. } => key_len.saturating_add(mode.salt_len()),
             Self::Cbc { key_len, .. } => *key_len,
         }
     }
@@ -45,20 +74,40 @@ impl IkeEncr {
 /// A resolved SK integrity transform.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IkeInteg {
-    pub(crate) alg: hmac::Algorithm,
+    pub(crate) mac: Mac,
     pub(crate) icv_len: usize,
+    /// Length of SK_a: the hash output for HMAC (RFC 7296 2.14, RFC 4868
+    /// 2.1.1), 16 for AES-XCBC and AES-CMAC (RFC 3566, RFC 4494).
+    pub(crate) key_len: usize,
     pub(crate) name: &'static str,
 }
 
 impl IkeInteg {
-    /// Length of SK_a: the hash output (RFC 7296 2.14, RFC 4868 2.1.1).
+    /// Length of SK_a.
     pub(crate) fn sk_a_len(&self) -> usize {
-        self.alg.digest_algorithm().output_len()
+        self.key_len
     }
 }
 
 fn unsupported(what: String) -> CryptoError {
     CryptoError::Unsupported(what)
+}
+
+fn rc(mode: RcMode, key_len: usize, icv_len: usize, name: &'static str) -> IkeEncr {
+    IkeEncr::RcAead {
+        mode,
+        key_len,
+        icv_len,
+        name,
+    }
+}
+
+fn classic(kind: Classic, key_len: usize, name: &'static str) -> IkeEncr {
+    IkeEncr::Cbc {
+        kind,
+        key_len,
+        name,
+    }
 }
 
 /// Resolves the encryption transform of `suite`, or `Unsupported`.
@@ -81,18 +130,26 @@ pub(crate) fn ike_encr(suite: &IkeSuite) -> Result<IkeEncr, CryptoError> {
             key_len: 32,
             name: "CHACHA20_POLY1305",
         }),
-        (EncrId::AES_CBC, Some(128)) => Ok(IkeEncr::Cbc {
-            key_len: 16,
-            name: "AES_CBC_128",
-        }),
-        (EncrId::AES_CBC, Some(192)) => Ok(IkeEncr::Cbc {
-            key_len: 24,
-            name: "AES_CBC_192",
-        }),
-        (EncrId::AES_CBC, Some(256)) => Ok(IkeEncr::Cbc {
-            key_len: 32,
-            name: "AES_CBC_256",
-        }),
+        (EncrId::AES_GCM_16, Some(192)) => Ok(rc(RcMode::Gcm, 24, 16, "AES_GCM_16_192")),
+        (EncrId::AES_GCM_12, Some(128)) => Ok(rc(RcMode::Gcm, 16, 12, "AES_GCM_12_128")),
+        (EncrId::AES_GCM_12, Some(192)) => Ok(rc(RcMode::Gcm, 24, 12, "AES_GCM_12_192")),
+        (EncrId::AES_GCM_12, Some(256)) => Ok(rc(RcMode::Gcm, 32, 12, "AES_GCM_12_256")),
+        (EncrId::AES_CCM_8, Some(128)) => Ok(rc(RcMode::Ccm, 16, 8, "AES_CCM_8_128")),
+        (EncrId::AES_CCM_8, Some(192)) => Ok(rc(RcMode::Ccm, 24, 8, "AES_CCM_8_192")),
+        (EncrId::AES_CCM_8, Some(256)) => Ok(rc(RcMode::Ccm, 32, 8, "AES_CCM_8_256")),
+        (EncrId::AES_CCM_12, Some(128)) => Ok(rc(RcMode::Ccm, 16, 12, "AES_CCM_12_128")),
+        (EncrId::AES_CCM_12, Some(192)) => Ok(rc(RcMode::Ccm, 24, 12, "AES_CCM_12_192")),
+        (EncrId::AES_CCM_12, Some(256)) => Ok(rc(RcMode::Ccm, 32, 12, "AES_CCM_12_256")),
+        (EncrId::AES_CCM_16, Some(128)) => Ok(rc(RcMode::Ccm, 16, 16, "AES_CCM_16_128")),
+        (EncrId::AES_CCM_16, Some(192)) => Ok(rc(RcMode::Ccm, 24, 16, "AES_CCM_16_192")),
+        (EncrId::AES_CCM_16, Some(256)) => Ok(rc(RcMode::Ccm, 32, 16, "AES_CCM_16_256")),
+        (EncrId::AES_CBC, Some(128)) => Ok(classic(Classic::AesCbc, 16, "AES_CBC_128")),
+        (EncrId::AES_CBC, Some(192)) => Ok(classic(Classic::AesCbc, 24, "AES_CBC_192")),
+        (EncrId::AES_CBC, Some(256)) => Ok(classic(Classic::AesCbc, 32, "AES_CBC_256")),
+        (EncrId::AES_CTR, Some(128)) => Ok(classic(Classic::AesCtr, 16 + 4, "AES_CTR_128")),
+        (EncrId::AES_CTR, Some(192)) => Ok(classic(Classic::AesCtr, 24 + 4, "AES_CTR_192")),
+        (EncrId::AES_CTR, Some(256)) => Ok(classic(Classic::AesCtr, 32 + 4, "AES_CTR_256")),
+        (EncrId::TRIPLE_DES, None) => Ok(classic(Classic::TripleDesCbc, 24, "3DES_CBC")),
         (encr, Some(bits)) => Err(unsupported(format!(
             "encryption {encr} with {bits}-bit key"
         ))),
@@ -105,22 +162,35 @@ pub(crate) fn ike_encr(suite: &IkeSuite) -> Result<IkeEncr, CryptoError> {
 pub(crate) fn ike_integ(suite: &IkeSuite, encr: &IkeEncr) -> Result<Option<IkeInteg>, CryptoError> {
     let integ = suite.integ.filter(|i| *i != IntegId::NONE);
     match (encr, integ) {
-        (IkeEncr::Aead { .. }, None) => Ok(None),
-        (IkeEncr::Aead { name, .. }, Some(i)) => Err(unsupported(format!(
-            "integrity {i} with combined-mode {name}"
-        ))),
+        (IkeEncr::Aead { .. } | IkeEncr::RcAead { .. }, None) => Ok(None),
+        (IkeEncr::Aead { name, .. } | IkeEncr::RcAead { name, .. }, Some(i)) => Err(unsupported(
+            format!("integrity {i} with combined-mode {name}"),
+        )),
         (IkeEncr::Cbc { name, .. }, None) => {
             Err(unsupported(format!("{name} without integrity algorithm")))
         }
         (IkeEncr::Cbc { .. }, Some(i)) => {
-            let (alg, icv_len, name) = match i {
-                IntegId::HMAC_SHA1_96 => (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, 12, "HMAC_SHA1_96"),
-                IntegId::HMAC_SHA2_256_128 => (hmac::HMAC_SHA256, 16, "HMAC_SHA2_256_128"),
-                IntegId::HMAC_SHA2_384_192 => (hmac::HMAC_SHA384, 24, "HMAC_SHA2_384_192"),
-                IntegId::HMAC_SHA2_512_256 => (hmac::HMAC_SHA512, 32, "HMAC_SHA2_512_256"),
+            let hmac = |alg: hmac::Algorithm| (Mac::Hmac(alg), alg.digest_algorithm().output_len());
+            let ((mac, key_len), icv_len, name) = match i {
+                IntegId::HMAC_MD5_96 => ((Mac::HmacMd5, 16), 12, "HMAC_MD5_96"),
+                IntegId::HMAC_SHA1_96 => (
+                    hmac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
+                    12,
+                    "HMAC_SHA1_96",
+                ),
+                IntegId::HMAC_SHA2_256_128 => (hmac(hmac::HMAC_SHA256), 16, "HMAC_SHA2_256_128"),
+                IntegId::HMAC_SHA2_384_192 => (hmac(hmac::HMAC_SHA384), 24, "HMAC_SHA2_384_192"),
+                IntegId::HMAC_SHA2_512_256 => (hmac(hmac::HMAC_SHA512), 32, "HMAC_SHA2_512_256"),
+                IntegId::AES_XCBC_96 => ((Mac::AesXcbc, 16), 12, "AES_XCBC_96"),
+                IntegId::AES_CMAC_96 => ((Mac::AesCmac, 16), 12, "AES_CMAC_96"),
                 other => return Err(unsupported(format!("integrity {other}"))),
             };
-            Ok(Some(IkeInteg { alg, icv_len, name }))
+            Ok(Some(IkeInteg {
+                mac,
+                icv_len,
+                key_len,
+                name,
+            }))
         }
     }
 }
@@ -161,7 +231,9 @@ pub(crate) fn new_sk_cipher(
     let integ = ike_integ(suite, &encr)?;
     check_key(
         match encr {
-            IkeEncr::Aead { name, .. } | IkeEncr::Cbc { name, .. } => name,
+            IkeEncr::Aead { name, .. }
+            | IkeEncr::RcAead { name, .. }
+            | IkeEncr::Cbc { name, .. } => name,
         },
         encr_key,
         encr.sk_e_len(),
@@ -171,9 +243,25 @@ pub(crate) fn new_sk_cipher(
             check_key("integrity (none for AEAD)", integ_key, 0)?;
             Ok(Box::new(AeadSk::new(alg, name, encr_key)?))
         }
-        (IkeEncr::Cbc { name, .. }, Some(integ)) => {
+        (
+            IkeEncr::RcAead {
+                mode,
+                key_len,
+                icv_len,
+                name,
+            },
+            None,
+        ) => {
+            check_key("integrity (none for AEAD)", integ_key, 0)?;
+            Ok(Box::new(RcAeadSk::new(
+                mode, icv_len, key_len, name, encr_key,
+            )?))
+        }
+        (IkeEncr::Cbc { kind, name, .. }, Some(integ)) => {
             check_key(integ.name, integ_key, integ.sk_a_len())?;
-            Ok(Box::new(CbcSk::new(name, encr_key, integ, integ_key, rng)?))
+            Ok(Box::new(CbcSk::new(
+                kind, name, encr_key, integ, integ_key, rng,
+            )?))
         }
         // ike_integ pairs AEAD with None and CBC with Some.
         (_, _) => Err(unsupported(format!("{suite:?}"))),
@@ -183,6 +271,7 @@ pub(crate) fn new_sk_cipher(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::proposal::keywords;
     use crate::crypto::provider::{
         ALGORITHMS, CryptoProvider, DefaultProvider, DeterministicProvider,
     };
@@ -201,7 +290,7 @@ mod tests {
                 prf: PrfId::HMAC_SHA2_256,
                 ke: KeId::CURVE25519,
             };
-            if encr == EncrId::AES_CBC {
+            if !keywords::is_aead(encr.0) {
                 for &i in ALGORITHMS.integ {
                     out.push(IkeSuite {
                         integ: Some(i),
@@ -231,7 +320,9 @@ mod tests {
             &DefaultProvider::new(),
             &DeterministicProvider::new(b"seed"),
         ];
-        assert_eq!(suites().len(), 15);
+        // 16 AEADs (ring's 3, AES-GCM-16-192, AES-GCM-12 and AES-CCM-8/12/16
+        // in three sizes), then 3 AES-CBC, 3 AES-CTR and 3DES with 7 MACs each.
+        assert_eq!(suites().len(), 16 + 7 * 7);
         for p in providers {
             for s in suites() {
                 let mut tx = cipher(p, &s);
@@ -243,8 +334,15 @@ mod tests {
                     let body = &out[AUTH.len()..];
                     assert_eq!(body.len(), tx.sealed_len(len), "{s:?} {len}");
                     assert!(body.len() > tx.iv_len() + tx.icv_len());
-                    if s.encr == EncrId::AES_CBC {
-                        assert_eq!((body.len() - tx.iv_len() - tx.icv_len()) % 16, 0);
+                    let block = match s.encr {
+                        EncrId::AES_CBC => 16,
+                        EncrId::TRIPLE_DES => 8,
+                        _ => 1,
+                    };
+                    assert_eq!((body.len() - tx.iv_len() - tx.icv_len()) % block, 0);
+                    if s.encr == EncrId::AES_CTR {
+                        // No padding: the payloads and the Pad Length octet.
+                        assert_eq!(body.len(), tx.iv_len() + len + 1 + tx.icv_len());
                     }
                     if len >= 8 {
                         assert_ne!(&body[tx.iv_len()..][..8], &plain[..8], "not encrypted");
@@ -261,13 +359,19 @@ mod tests {
         let p = DefaultProvider::new();
         for s in suites() {
             let c = cipher(&p, &s);
-            let want = match (s.encr, s.integ) {
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA1_96)) => (16, 12),
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA2_256_128)) => (16, 16),
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA2_384_192)) => (16, 24),
-                (EncrId::AES_CBC, Some(IntegId::HMAC_SHA2_512_256)) => (16, 32),
-                _ => (8, 16),
+            let iv = match s.encr {
+                EncrId::AES_CBC => 16,
+                _ => 8,
             };
+            let icv = match (s.encr, s.integ) {
+                (EncrId::AES_CCM_8, _) => 8,
+                (EncrId::AES_GCM_12 | EncrId::AES_CCM_12, _) => 12,
+                (_, Some(IntegId::HMAC_SHA2_256_128) | None) => 16,
+                (_, Some(IntegId::HMAC_SHA2_384_192)) => 24,
+                (_, Some(IntegId::HMAC_SHA2_512_256)) => 32,
+                _ => 12,
+            };
+            let want = (iv, icv);
             assert_eq!((c.iv_len(), c.icv_len()), want, "{s:?}");
             assert!(!format!("{c:?}").contains("0001020304"));
         }
@@ -309,10 +413,15 @@ mod tests {
             }
             // The authenticated part is bound to the body.
             assert!(rx.open(&AUTH[1..], &out[AUTH.len()..]).is_err());
-            assert!(
-                rx.open(&out[..AUTH.len() + 1], &out[AUTH.len() + 1..])
-                    .is_err()
-            );
+            // Moving the split point keeps the MAC's input (authenticated |
+            // IV | ciphertext): only a block cipher's alignment sees it. In
+            // a message the IKE header's lengths fix the split.
+            if s.encr != EncrId::AES_CTR {
+                assert!(
+                    rx.open(&out[..AUTH.len() + 1], &out[AUTH.len() + 1..])
+                        .is_err()
+                );
+            }
             // A cipher with other keys refuses it.
             let other = p
                 .sk_cipher(
@@ -440,50 +549,50 @@ mod tests {
         for (s, name) in [
             (
                 IkeSuite {
-                    encr: EncrId::TRIPLE_DES,
+                    encr: EncrId::DES,
                     encr_key_bits: None,
                     ..base
                 },
-                "TRIPLE_DES",
+                "DES",
             ),
             (
                 IkeSuite {
-                    encr: EncrId::AES_GCM_12,
+                    encr: EncrId::AES_GCM_8,
                     encr_key_bits: Some(128),
                     integ: None,
                     ..base
                 },
-                "AES_GCM_12",
+                "AES_GCM_8",
             ),
             (
                 IkeSuite {
                     encr: EncrId::AES_GCM_16,
-                    encr_key_bits: Some(192),
+                    encr_key_bits: Some(160),
                     integ: None,
                     ..base
                 },
-                "192",
+                "160",
             ),
             (
                 IkeSuite {
-                    encr: EncrId::AES_CTR,
+                    encr: EncrId::CAMELLIA_CBC,
                     ..base
                 },
-                "AES_CTR",
+                "CAMELLIA_CBC",
             ),
             (
                 IkeSuite {
-                    integ: Some(IntegId::AES_XCBC_96),
+                    integ: Some(IntegId::DES_MAC),
                     ..base
                 },
-                "AES_XCBC_96",
+                "DES_MAC",
             ),
             (
                 IkeSuite {
-                    integ: Some(IntegId::HMAC_MD5_96),
+                    integ: Some(IntegId::KPDK_MD5),
                     ..base
                 },
-                "HMAC_MD5_96",
+                "KPDK_MD5",
             ),
             (
                 IkeSuite {

@@ -1,6 +1,6 @@
 //! Key exchange methods (RFC 7296 Transform Type 4): Curve25519 (RFC 8031),
-//! ECP-256 and ECP-384 (RFC 5903) and the MODP groups of RFC 3526
-//! (see [`super::modp`]).
+//! ECP-256, ECP-384 and ECP-521 (RFC 5903) and the MODP groups of RFC 2409
+//! and RFC 3526 (see [`super::modp`]).
 //!
 //! Encodings on the wire (the KE payload's Key Exchange Data):
 //! - Curve25519: the 32-octet u-coordinate (RFC 7748), shared secret 32 octets.
@@ -10,8 +10,9 @@
 //!
 //! Two implementations of the elliptic curves: ring's (the default provider;
 //! its private keys can only come from the OS), and RustCrypto's
-//! x25519-dalek/p256/p384 taking the private key as bytes (the deterministic
-//! provider, and the RFC known-answer tests).
+//! x25519-dalek/p256/p384/p521 taking the private key as bytes (the
+//! deterministic provider, and the RFC known-answer tests). P-521 is
+//! RustCrypto's in both providers: ring has no P-521 ECDH.
 
 use core::fmt;
 
@@ -44,9 +45,14 @@ pub fn public_value_len(ke: KeId) -> Option<usize> {
         KeId::CURVE25519 => Some(32),
         KeId::ECP_256 => Some(64),
         KeId::ECP_384 => Some(96),
+        KeId::ECP_521 => Some(132),
+        KeId::MODP_1024 => Some(128),
+        KeId::MODP_1536 => Some(192),
         KeId::MODP_2048 => Some(256),
         KeId::MODP_3072 => Some(384),
         KeId::MODP_4096 => Some(512),
+        KeId::MODP_6144 => Some(768),
+        KeId::MODP_8192 => Some(1024),
         _ => None,
     }
 }
@@ -216,6 +222,27 @@ impl EcCurve for p384::NistP384 {
     const KE: KeId = KeId::ECP_384;
 }
 
+impl EcCurve for p521::NistP521 {
+    const KE: KeId = KeId::ECP_521;
+}
+
+/// ECDH P-521 with a private key from `rng` (ring has no P-521): 66 octets
+/// with the 7 bits above 2^521 cleared, drawn again in the rare case
+/// (below 2^-260) that the scalar is 0 or not below the group order.
+pub(crate) fn p521_from(
+    fill: &dyn Fn(&mut [u8]) -> Result<(), CryptoError>,
+) -> Result<Box<dyn KeyExchange>, CryptoError> {
+    for _ in 0..16 {
+        let mut d = zeroize::Zeroizing::new([0u8; 66]);
+        fill(&mut d[..])?;
+        d[0] &= 0x01;
+        if let Some(k) = FixedEcdh::<p521::NistP521>::new(&d[..]) {
+            return Ok(Box::new(k));
+        }
+    }
+    Err(CryptoError::Random)
+}
+
 use p256::elliptic_curve::sec1::{FromEncodedPoint, ModulusSize, ToEncodedPoint};
 use p256::elliptic_curve::{AffinePoint, FieldBytesSize};
 
@@ -372,6 +399,73 @@ pub(crate) mod tests {
     #[test]
     fn rfc5903_8_2_ecp384() {
         rfc5903::<p384::NistP384>(P384);
+    }
+
+    /// RFC 5903 section 8.3.
+    const P521: [&str; 5] = [
+        "0113F82DA825735E3D97276683B2B74277BAD27335EA71664AF2430CC4F33459
+         B9669EE78B3FFB9B8683015D344DCBFEF6FB9AF4C6C470BE254516CD3C1A1FB4
+         7362",
+        "01EBB34DD75721ABF8ADC9DBED17889CBB9765D90A7C60F2CEF007BB0F2B26E1
+         4881FD4442E689D61CB2DD046EE30E3FFD20F9A45BBDF6413D583A2DBF59924F
+         D35C00F6B632D194C0388E22D8437E558C552AE195ADFD153F92D74908351B2F
+         8C4EDA94EDB0916D1B53C020B5EECAED1A5FC38A233E4830587BB2EE3489B3B4
+         2A5A86A4",
+        "00CEE3480D8645A17D249F2776D28BAE616952D1791FDB4B70F7C3378732AA1B
+         22928448BCD1DC2496D435B01048066EBE4F72903C361B1A9DC1193DC2C9D089
+         1B96",
+        "010EBFAFC6E85E08D24BFFFCC1A4511DB0E634BEEB1B6DEC8C5939AE44766201
+         AF6200430BA97C8AC6A0E9F08B33CE7E9FEEB5BA4EE5E0D81510C24295B8A08D
+         023500A4A6EC300DF9E257B0372B5E7ABFEF093436719A77887EBB0B18CF8099
+         B9F4212B6E30A1419C18E029D36863CC9D448F4DBA4D2A0E60711BE572915FBD
+         4FEF2695",
+        "00CDEA89621CFA46B132F9E4CFE2261CDE2D4368EB5656634C7CC98C7A00CDE5
+         4ED1866A0DD3E6126C9D2F845DAFF82CEB1DA08F5D87521BB0EBECA77911169C
+         20CC",
+    ];
+
+    #[test]
+    fn rfc5903_8_3_ecp521() {
+        rfc5903::<p521::NistP521>(P521);
+        assert_eq!(public_value_len(KeId::ECP_521), Some(h(P521[1]).len()));
+        // The OS-random variant agrees with the RFC's responder.
+        let rng = ring::rand::SystemRandom::new();
+        let fill = |out: &mut [u8]| {
+            ring::rand::SecureRandom::fill(&rng, out).map_err(|_| CryptoError::Random)
+        };
+        let ours = p521_from(&fill).unwrap();
+        let r = Box::new(FixedEcdh::<p521::NistP521>::new(&h(P521[2])).unwrap());
+        let our_pub = ours.public_value().to_vec();
+        assert_eq!(
+            ours.complete(&h(P521[3])).unwrap().as_bytes(),
+            r.complete(&our_pub).unwrap().as_bytes()
+        );
+        // A draw of all ones is masked to 2^521 - 1, above the order: drawn
+        // again, then refused (a broken source), never reduced.
+        assert!(matches!(
+            p521_from(&|out: &mut [u8]| {
+                out.fill(0xff);
+                Ok(())
+            }),
+            Err(CryptoError::Random)
+        ));
+        // Masked: 0x01 followed by zeros is a valid scalar.
+        assert!(
+            p521_from(&|out: &mut [u8]| {
+                out.fill(0);
+                out[0] = 0xfe;
+                out[65] = 1;
+                Ok(())
+            })
+            .is_ok()
+        );
+        // A point off the curve is refused.
+        let mut bad = h(P521[3]);
+        if let Some(last) = bad.last_mut() {
+            *last ^= 1;
+        }
+        let k = Box::new(FixedEcdh::<p521::NistP521>::new(&h(P521[0])).unwrap());
+        assert!(k.complete(&bad).is_err());
     }
 
     /// Every public value ring makes agrees with the RFC key of the other

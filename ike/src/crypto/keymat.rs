@@ -5,6 +5,7 @@ use core::fmt;
 
 use super::encr::AEAD_SALT_LEN;
 use super::prf::{Prf, prf_plus};
+use super::proposal::keywords::private::AUTH_HMAC_SHA2_256_96;
 use super::provider::CryptoProvider;
 use super::sk::SkCipher;
 use super::suite::{ChildSuite, IkeSuite};
@@ -16,6 +17,17 @@ use crate::wire::codes::{EncrId, IntegId, ProtocolId};
 /// by the key exchange. (AES-XCBC/CMAC PRFs, which take only 64 bits of each
 /// nonce here, are not implemented.)
 pub fn skeyseed(prf: &dyn Prf, ni: &[u8], nr: &[u8], shared: &[u8]) -> Secret {
+    // A fixed-key PRF (AES128-XCBC/CMAC) takes half its key from the start
+    // of each nonce (RFC 7296 2.14, strongSwan's keymat_v2.c).
+    let (ni, nr) = if prf.fixed_key() {
+        let half = prf.key_len() / 2;
+        (
+            ni.get(..half.min(ni.len())).unwrap_or(ni),
+            nr.get(..half.min(nr.len())).unwrap_or(nr),
+        )
+    } else {
+        (ni, nr)
+    };
     let mut key = zeroize::Zeroizing::new(Vec::with_capacity(ni.len().saturating_add(nr.len())));
     key.extend_from_slice(ni);
     key.extend_from_slice(nr);
@@ -187,6 +199,7 @@ impl ChildSuite {
         };
         match encr {
             EncrId::NULL => Ok(0),
+            EncrId::TRIPLE_DES if bits.is_none() => Ok(24),
             EncrId::AES_CBC => keyed(&[128, 192, 256], 0),
             EncrId::AES_CTR
             | EncrId::AES_GCM_8
@@ -208,10 +221,11 @@ impl ChildSuite {
     pub fn integ_key_len(&self) -> Result<usize, CryptoError> {
         match self.integ {
             None | Some(IntegId::NONE) => Ok(0),
-            Some(IntegId::HMAC_MD5_96) => Ok(16),
-            Some(IntegId::HMAC_SHA1_96) => Ok(20),
+            Some(IntegId::HMAC_MD5_96 | IntegId::HMAC_MD5_128) => Ok(16),
+            Some(IntegId::HMAC_SHA1_96 | IntegId::HMAC_SHA1_160) => Ok(20),
             Some(IntegId::AES_XCBC_96 | IntegId::AES_CMAC_96) => Ok(16),
             Some(IntegId::HMAC_SHA2_256_128) => Ok(32),
+            Some(IntegId(AUTH_HMAC_SHA2_256_96)) => Ok(32),
             Some(IntegId::HMAC_SHA2_384_192) => Ok(48),
             Some(IntegId::HMAC_SHA2_512_256) => Ok(64),
             Some(other) => Err(CryptoError::Unsupported(format!(
@@ -415,12 +429,12 @@ mod tests {
             matches!(s.encr_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("AES_GCM_8"))
         );
         s = suite_a();
-        s.encr_key_bits = Some(192);
-        assert!(matches!(s.encr_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("192")));
+        s.encr_key_bits = Some(160);
+        assert!(matches!(s.encr_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("160")));
         s = suite_b();
-        s.integ = Some(IntegId::AES_XCBC_96);
+        s.integ = Some(IntegId::DES_MAC);
         assert!(
-            matches!(s.integ_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("AES_XCBC_96"))
+            matches!(s.integ_key_len(), Err(CryptoError::Unsupported(m)) if m.contains("DES_MAC"))
         );
         s = suite_b();
         s.integ = None;
@@ -499,7 +513,17 @@ mod tests {
         assert_eq!(ccm.keymat_len().unwrap(), 70);
         let null = esp(Some((EncrId::NULL, None)), Some(IntegId::HMAC_SHA2_512_256));
         assert_eq!(null.keymat_len().unwrap(), 128);
+        let tdes = esp(Some((EncrId::TRIPLE_DES, None)), Some(IntegId::HMAC_MD5_96));
+        assert_eq!(tdes.keymat_len().unwrap(), 2 * (24 + 16));
+        let sha256_96 = esp(
+            Some((EncrId::AES_CTR, Some(192))),
+            Some(IntegId(AUTH_HMAC_SHA2_256_96)),
+        );
+        assert_eq!(sha256_96.keymat_len().unwrap(), 2 * (24 + 4 + 32));
+        let sha1_160 = esp(Some((EncrId::NULL, None)), Some(IntegId::HMAC_SHA1_160));
+        assert_eq!(sha1_160.keymat_len().unwrap(), 40);
         for bad in [
+            esp(Some((EncrId::TRIPLE_DES, Some(192))), None),
             esp(Some((EncrId::DES, None)), None),
             esp(Some((EncrId::AES_CBC, None)), None),
             esp(Some((EncrId::AES_CBC, Some(100))), None),

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod encr;
 pub mod ke;
 pub mod keymat;
+mod mac;
 pub mod modp;
 pub mod prf;
 pub mod proposal;
@@ -24,6 +25,7 @@ pub mod sk {
 }
 mod sk_aead;
 mod sk_cbc;
+mod sk_rc_aead;
 pub mod suite;
 #[cfg(test)]
 mod vectors;

@@ -5,6 +5,7 @@ use core::fmt;
 
 use ring::hmac;
 
+use super::mac::Mac;
 use super::{CryptoError, Secret};
 use crate::wire::codes::PrfId;
 
@@ -23,26 +24,39 @@ pub trait Prf: Send + Sync + fmt::Debug {
     /// `prf(key, data[0] | data[1] | ...)`: the data is given in parts so
     /// that secrets need not be copied into one buffer first.
     fn compute(&self, key: &[u8], data: &[&[u8]]) -> Secret;
+    /// Whether SKEYSEED takes its key as a fixed-length one (RFC 7296
+    /// 2.14: half of it from the start of Ni, half from Nr): AES128-XCBC and
+    /// AES128-CMAC, as strongSwan reads RFC 7296.
+    fn fixed_key(&self) -> bool {
+        false
+    }
 }
 
-/// HMAC-SHA1 (2), HMAC-SHA2-256 (5), HMAC-SHA2-384 (6), HMAC-SHA2-512 (7) on ring.
+/// The MAC-based PRFs: HMAC-MD5 (1), HMAC-SHA1 (2), AES128-XCBC (4, RFC
+/// 4434), HMAC-SHA2-256 (5), HMAC-SHA2-384 (6), HMAC-SHA2-512 (7) and
+/// AES128-CMAC (8, RFC 4615). The AES ones take a key of any length
+/// (padded or compressed to 128 bits, as those RFCs say) but are
+/// [`Prf::fixed_key`] for SKEYSEED.
 #[derive(Clone, Copy)]
 pub struct HmacPrf {
     id: PrfId,
-    alg: hmac::Algorithm,
+    mac: Mac,
 }
 
 impl HmacPrf {
-    /// The HMAC PRF with IANA ID `id`, or `Unsupported`.
+    /// The PRF with IANA ID `id`, or `Unsupported`.
     pub fn new(id: PrfId) -> Result<Self, CryptoError> {
-        let alg = match id {
-            PrfId::HMAC_SHA1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-            PrfId::HMAC_SHA2_256 => hmac::HMAC_SHA256,
-            PrfId::HMAC_SHA2_384 => hmac::HMAC_SHA384,
-            PrfId::HMAC_SHA2_512 => hmac::HMAC_SHA512,
+        let mac = match id {
+            PrfId::HMAC_MD5 => Mac::HmacMd5,
+            PrfId::HMAC_SHA1 => Mac::Hmac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
+            PrfId::AES128_XCBC => Mac::AesXcbc,
+            PrfId::HMAC_SHA2_256 => Mac::Hmac(hmac::HMAC_SHA256),
+            PrfId::HMAC_SHA2_384 => Mac::Hmac(hmac::HMAC_SHA384),
+            PrfId::HMAC_SHA2_512 => Mac::Hmac(hmac::HMAC_SHA512),
+            PrfId::AES128_CMAC => Mac::AesCmac,
             other => return Err(CryptoError::Unsupported(format!("PRF {other}"))),
         };
-        Ok(Self { id, alg })
+        Ok(Self { id, mac })
     }
 }
 
@@ -58,7 +72,7 @@ impl Prf for HmacPrf {
     }
 
     fn output_len(&self) -> usize {
-        self.alg.digest_algorithm().output_len()
+        self.mac.output_len()
     }
 
     fn key_len(&self) -> usize {
@@ -66,12 +80,14 @@ impl Prf for HmacPrf {
     }
 
     fn compute(&self, key: &[u8], data: &[&[u8]]) -> Secret {
-        let key = hmac::Key::new(self.alg, key);
-        let mut ctx = hmac::Context::with_key(&key);
-        for part in data {
-            ctx.update(part);
-        }
-        Secret::from_slice(ctx.sign().as_ref())
+        let key = self.mac.prf_key(key);
+        // prf_key gives the AES MACs their 16 octets: never None.
+        let out = self.mac.compute(&key, data).unwrap_or_default();
+        Secret::from_slice(&out)
+    }
+
+    fn fixed_key(&self) -> bool {
+        matches!(self.mac, Mac::AesXcbc | Mac::AesCmac)
     }
 }
 
@@ -244,11 +260,35 @@ mod tests {
             (PrfId::HMAC_SHA2_256, 32),
             (PrfId::HMAC_SHA2_384, 48),
             (PrfId::HMAC_SHA2_512, 64),
+            (PrfId::HMAC_MD5, 16),
+            (PrfId::AES128_XCBC, 16),
+            (PrfId::AES128_CMAC, 16),
         ] {
             let p = HmacPrf::new(id).unwrap();
             assert_eq!((p.output_len(), p.key_len()), (len, len));
+            assert_eq!(
+                p.fixed_key(),
+                matches!(id, PrfId::AES128_XCBC | PrfId::AES128_CMAC)
+            );
         }
-        for id in [PrfId::HMAC_MD5, PrfId::AES128_XCBC, PrfId::from(999)] {
+        // RFC 4434 section 5 through the PRF: an 18-octet key.
+        let xcbc = HmacPrf::new(PrfId::AES128_XCBC).unwrap();
+        let key = hex::decode("000102030405060708090a0b0c0d0e0fedcb").unwrap();
+        let msg: Vec<u8> = (0..20).collect();
+        assert_eq!(
+            hex::encode(xcbc.compute(&key, &[&msg[..5], &msg[5..]]).as_bytes()),
+            "8cd3c93ae598a9803006ffb67c40e9e4"
+        );
+        // RFC 2202 test case 2 through the PRF.
+        let md5 = HmacPrf::new(PrfId::HMAC_MD5).unwrap();
+        assert_eq!(
+            hex::encode(
+                md5.compute(b"Jefe", &[b"what do ya want for nothing?"])
+                    .as_bytes()
+            ),
+            "750c783e6ab0b503eaa86e310a5db738"
+        );
+        for id in [PrfId::HMAC_TIGER, PrfId::from(999)] {
             let err = HmacPrf::new(id).unwrap_err();
             assert!(matches!(&err, CryptoError::Unsupported(m) if m.contains(&id.to_string())));
         }

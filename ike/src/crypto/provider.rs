@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ring::hmac;
 use ring::rand::SecureRandom;
 
-use super::ke::{FixedEcdh, FixedX25519, KeyExchange, RingEcdh, unsupported};
+use super::ke::{FixedEcdh, FixedX25519, KeyExchange, RingEcdh, p521_from, unsupported};
 use super::modp::{EXPONENT_LEN, modp_key_exchange};
 use super::prf::{HmacPrf, Prf};
 use super::sk::SkCipher;
@@ -60,29 +60,57 @@ pub const ALGORITHMS: Algorithms = Algorithms {
         (EncrId::AES_GCM_16, Some(256)),
         (EncrId::AES_GCM_16, Some(128)),
         (EncrId::CHACHA20_POLY1305, None),
+        (EncrId::AES_GCM_16, Some(192)),
+        (EncrId::AES_CCM_16, Some(256)),
+        (EncrId::AES_CCM_16, Some(192)),
+        (EncrId::AES_CCM_16, Some(128)),
+        (EncrId::AES_GCM_12, Some(256)),
+        (EncrId::AES_GCM_12, Some(192)),
+        (EncrId::AES_GCM_12, Some(128)),
+        (EncrId::AES_CCM_12, Some(256)),
+        (EncrId::AES_CCM_12, Some(192)),
+        (EncrId::AES_CCM_12, Some(128)),
+        (EncrId::AES_CCM_8, Some(256)),
+        (EncrId::AES_CCM_8, Some(192)),
+        (EncrId::AES_CCM_8, Some(128)),
         (EncrId::AES_CBC, Some(256)),
         (EncrId::AES_CBC, Some(192)),
         (EncrId::AES_CBC, Some(128)),
+        (EncrId::AES_CTR, Some(256)),
+        (EncrId::AES_CTR, Some(192)),
+        (EncrId::AES_CTR, Some(128)),
+        (EncrId::TRIPLE_DES, None),
     ],
     integ: &[
         IntegId::HMAC_SHA2_256_128,
         IntegId::HMAC_SHA2_384_192,
         IntegId::HMAC_SHA2_512_256,
+        IntegId::AES_XCBC_96,
+        IntegId::AES_CMAC_96,
         IntegId::HMAC_SHA1_96,
+        IntegId::HMAC_MD5_96,
     ],
     prf: &[
         PrfId::HMAC_SHA2_256,
         PrfId::HMAC_SHA2_384,
         PrfId::HMAC_SHA2_512,
+        PrfId::AES128_XCBC,
+        PrfId::AES128_CMAC,
         PrfId::HMAC_SHA1,
+        PrfId::HMAC_MD5,
     ],
     ke: &[
         KeId::CURVE25519,
         KeId::ECP_256,
         KeId::ECP_384,
+        KeId::ECP_521,
         KeId::MODP_2048,
         KeId::MODP_3072,
         KeId::MODP_4096,
+        KeId::MODP_6144,
+        KeId::MODP_8192,
+        KeId::MODP_1536,
+        KeId::MODP_1024,
     ],
 };
 
@@ -187,7 +215,14 @@ impl CryptoProvider for DefaultProvider {
             KeId::CURVE25519 | KeId::ECP_256 | KeId::ECP_384 => {
                 Ok(Box::new(RingEcdh::generate(ke, &self.rng.0)?))
             }
-            KeId::MODP_2048 | KeId::MODP_3072 | KeId::MODP_4096 => {
+            KeId::ECP_521 => p521_from(&|out: &mut [u8]| self.rng.fill(out)),
+            KeId::MODP_1024
+            | KeId::MODP_1536
+            | KeId::MODP_2048
+            | KeId::MODP_3072
+            | KeId::MODP_4096
+            | KeId::MODP_6144
+            | KeId::MODP_8192 => {
                 let mut x = zeroize::Zeroizing::new([0u8; EXPONENT_LEN]);
                 self.rng.fill(&mut *x)?;
                 modp_key_exchange(ke, &x)
@@ -341,7 +376,14 @@ impl CryptoProvider for DeterministicProvider {
             }
             KeId::ECP_256 => self.ec::<p256::NistP256>(32),
             KeId::ECP_384 => self.ec::<p384::NistP384>(48),
-            KeId::MODP_2048 | KeId::MODP_3072 | KeId::MODP_4096 => {
+            KeId::ECP_521 => p521_from(&|out: &mut [u8]| self.ke.fill(out)),
+            KeId::MODP_1024
+            | KeId::MODP_1536
+            | KeId::MODP_2048
+            | KeId::MODP_3072
+            | KeId::MODP_4096
+            | KeId::MODP_6144
+            | KeId::MODP_8192 => {
                 let mut x = zeroize::Zeroizing::new([0u8; EXPONENT_LEN]);
                 self.ke.fill(&mut *x)?;
                 modp_key_exchange(ke, &x)
@@ -432,7 +474,8 @@ mod tests {
         let t = DeterministicProvider::new(b"u");
         for p in [&d as &dyn CryptoProvider, &t] {
             for ke in [
-                KeId::MODP_1024,
+                KeId::MODP_768,
+                KeId::BRAINPOOL_P256R1,
                 KeId::CURVE448,
                 KeId::ML_KEM_768,
                 KeId::NONE,
@@ -443,8 +486,9 @@ mod tests {
                 ));
             }
             assert!(
-                matches!(p.prf(PrfId::AES128_CMAC), Err(CryptoError::Unsupported(m)) if m.contains("AES128_CMAC"))
+                matches!(p.prf(PrfId::HMAC_TIGER), Err(CryptoError::Unsupported(m)) if m.contains("TIGER"))
             );
+            assert_eq!(p.prf(PrfId::AES128_CMAC).unwrap().output_len(), 16);
             assert_eq!(p.prf(PrfId::HMAC_SHA2_384).unwrap().output_len(), 48);
         }
     }
@@ -543,11 +587,11 @@ mod tests {
         };
         assert!(ALGORITHMS.supports(&gcm));
         assert!(!ALGORITHMS.supports(&IkeSuite {
-            ke: KeId::MODP_1024,
+            ke: KeId::BRAINPOOL_P256R1,
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {
-            prf: PrfId::HMAC_MD5,
+            prf: PrfId::HMAC_TIGER,
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {
@@ -555,7 +599,7 @@ mod tests {
             ..gcm
         }));
         assert!(!ALGORITHMS.supports(&IkeSuite {
-            encr_key_bits: Some(192),
+            encr: EncrId::AES_GCM_8,
             ..gcm
         }));
         let cbc = IkeSuite {

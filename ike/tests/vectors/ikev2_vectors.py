@@ -93,7 +93,7 @@ for name, ip, port in [("v4", "192.0.2.1", 500), ("v6", "2001:db8::1", 4500)]:
     emit(f"nat_{name}", hashlib.sha1(spi_i + spi_r + ipaddress.ip_address(ip).packed + port.to_bytes(2, "big")).digest())
 
 
-# MODP (RFC 3526): p = 2^n - 2^(n-64) - 1 + 2^64 * ([2^(n-130) pi] + offset),
+# MODP (RFC 2409, RFC 3526): p = 2^n - 2^(n-64) - 1 + 2^64 * ([2^(n-130) pi] + offset),
 # pi computed here with Machin's formula; generator 2. Exponents are fixed
 # 512-bit values with the top bit set (as the Rust code sets it).
 def pi_bits(bits):
@@ -117,7 +117,11 @@ x_r = int.from_bytes(bytes([0xc3]) + bytes(range(200, 255)) + bytes(8), "big")
 assert x_i >> 511 == 1 and x_r >> 511 == 1
 emit("modp_x_i", x_i.to_bytes(64, "big"))
 emit("modp_x_r", x_r.to_bytes(64, "big"))
-for n, off in [(2048, 124476), (3072, 1690314), (4096, 240904)]:
+for n, off in [
+    (2048, 124476), (3072, 1690314), (4096, 240904),
+    # RFC 2409 group 2, RFC 3526 groups 5, 17 and 18.
+    (1024, 129093), (1536, 741804), (6144, 929484), (8192, 4743158),
+]:
     p = 2**n - 2**(n - 64) - 1 + 2**64 * (pi_bits(n - 130) + off)
     ln = n // 8
     gi, gr = pow(2, x_i, p), pow(2, x_r, p)

@@ -327,3 +327,50 @@ fn pass_and_drop_shunts_are_template_less_policies_at_charons_priorities() {
     t.mode = Mode::Tunnel;
     assert!(plan_shunt(&t, None).is_err());
 }
+
+#[test]
+fn ipcomp_sas_carry_their_esp_sas_marks_and_interface_ids_but_set_no_mark() {
+    let mut c = tunnel(KernelPolicy {
+        mark_in: Some(mark(10, 0xff)),
+        mark_in_sa: true,
+        mark_out: Some(mark(20, 0xffff_ffff)),
+        set_mark_out: Some(mark(3, 0xf)),
+        if_id_in: 42,
+        if_id_out: 43,
+        ..KernelPolicy::default()
+    });
+    c.ipcomp = Some(ike::sa::IpcompCpis {
+        cpi_in: 0x0c01,
+        cpi_out: 0x0d01,
+    });
+    let p = plan_install(&c, None).unwrap();
+    let (ci, co) = p.comp.unwrap();
+    assert_eq!(
+        (ci.mark, ci.if_id, ci.set_mark),
+        (p.sa_in.mark, Some(42), None)
+    );
+    assert_eq!(
+        (co.mark, co.if_id, co.set_mark),
+        (p.sa_out.mark, Some(43), None)
+    );
+    assert_eq!(
+        ci.mark,
+        Some(Mark {
+            value: 10,
+            mask: 0xff
+        })
+    );
+    assert_eq!(
+        p.sa_out.set_mark,
+        Some(Mark {
+            value: 3,
+            mask: 0xf
+        })
+    );
+    // The policies keep their marks beside the IPComp templates.
+    assert!(
+        p.policies
+            .iter()
+            .all(|p| p.mark.is_some() && p.templates.len() == 2)
+    );
+}

@@ -126,7 +126,13 @@ fn tunnel_mode_installs_two_sas_and_out_in_fwd_policies() {
     }
     match (&p.sa_in.transforms, &p.sa_out.transforms) {
         (Transforms::Aead { alg: a, key: k }, Transforms::Aead { alg: b, key: l }) => {
-            assert_eq!((*a, *b), (AeadAlg::AesGcm16_256, AeadAlg::AesGcm16_256));
+            assert_eq!(
+                (*a, *b),
+                (
+                    AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16),
+                    AeadAlg::AesGcm(AesKey::Aes256, Icv::Icv16)
+                )
+            );
             assert_eq!(k.as_bytes(), &[1; 36][..]);
             assert_eq!(l.as_bytes(), &[2; 36][..]);
         }
@@ -324,7 +330,7 @@ fn algorithms_map_to_kernel_transforms() {
     assert!(matches!(
         t,
         Transforms::Aead {
-            alg: AeadAlg::AesGcm16_128,
+            alg: AeadAlg::AesGcm(AesKey::Aes128, Icv::Icv16),
             ..
         }
     ));
@@ -360,7 +366,10 @@ fn algorithms_map_to_kernel_transforms() {
                 integrity,
                 integrity_key,
             } => {
-                assert_eq!((cipher, integrity), (CipherAlg::AesCbc256, alg));
+                assert_eq!(
+                    (cipher, integrity),
+                    (CipherAlg::AesCbc(AesKey::Aes256), alg)
+                );
                 assert_eq!(
                     (cipher_key.as_bytes()[0], integrity_key.as_bytes()[0]),
                     (3, 4)
@@ -371,28 +380,106 @@ fn algorithms_map_to_kernel_transforms() {
         let t = transforms(&suite(None, Some(i), ProtocolId::AH), &[], &[5; 32]).unwrap();
         assert!(matches!(t, Transforms::IntegrityOnly { integrity, .. } if integrity == alg));
     }
+    // Every ESP AEAD: AES-GCM and AES-CCM with 8/12/16-octet ICVs and
+    // AES-GMAC, each key size.
+    for (bits, key) in [
+        (128, AesKey::Aes128),
+        (192, AesKey::Aes192),
+        (256, AesKey::Aes256),
+    ] {
+        for (encr, alg) in [
+            (EncrId::AES_GCM_8, AeadAlg::AesGcm(key, Icv::Icv8)),
+            (EncrId::AES_GCM_12, AeadAlg::AesGcm(key, Icv::Icv12)),
+            (EncrId::AES_GCM_16, AeadAlg::AesGcm(key, Icv::Icv16)),
+            (EncrId::AES_CCM_8, AeadAlg::AesCcm(key, Icv::Icv8)),
+            (EncrId::AES_CCM_12, AeadAlg::AesCcm(key, Icv::Icv12)),
+            (EncrId::AES_CCM_16, AeadAlg::AesCcm(key, Icv::Icv16)),
+            (EncrId::NULL_AUTH_AES_GMAC, AeadAlg::AesGmac(key)),
+        ] {
+            let s = suite(Some((encr, Some(bits))), None, esp);
+            let len = s.encr_key_len().unwrap();
+            assert_eq!(len, alg.key_len(), "{encr} {bits}");
+            let t = transforms(&s, &vec![7; len], &[]).unwrap();
+            assert!(
+                matches!(t, Transforms::Aead { alg: a, ref key } if a == alg && key.len() == len),
+                "{encr} {bits}: {t:?}"
+            );
+            // An AEAD with an integrity algorithm is refused.
+            let s = suite(Some((encr, Some(bits))), Some(IntegId::HMAC_SHA1_96), esp);
+            assert!(transforms(&s, &[], &[]).is_err());
+        }
+        for (encr, cipher) in [
+            (EncrId::AES_CBC, CipherAlg::AesCbc(key)),
+            (EncrId::AES_CTR, CipherAlg::AesCtr(key)),
+        ] {
+            let s = suite(Some((encr, Some(bits))), Some(IntegId::AES_XCBC_96), esp);
+            assert_eq!(s.encr_key_len().unwrap(), cipher.key_len());
+            let t = transforms(&s, &[1; 36], &[2; 16]).unwrap();
+            assert!(
+                matches!(t, Transforms::CipherIntegrity { cipher: c, integrity, .. }
+                    if c == cipher && integrity == IntegrityAlg::AesXcbc96),
+                "{t:?}"
+            );
+        }
+    }
+    for (encr, cipher) in [
+        (EncrId::TRIPLE_DES, CipherAlg::TripleDesCbc),
+        (EncrId::NULL, CipherAlg::Null),
+    ] {
+        let s = suite(Some((encr, None)), Some(IntegId::HMAC_MD5_96), esp);
+        assert_eq!(s.encr_key_len().unwrap(), cipher.key_len());
+        let t = transforms(&s, &[], &[]).unwrap();
+        assert!(matches!(t, Transforms::CipherIntegrity { cipher: c, .. } if c == cipher));
+    }
+    for (i, alg) in [
+        (IntegId::HMAC_MD5_96, IntegrityAlg::HmacMd5_96),
+        (IntegId::HMAC_MD5_128, IntegrityAlg::HmacMd5_128),
+        (IntegId::HMAC_SHA1_160, IntegrityAlg::HmacSha1_160),
+        (IntegId(AUTH_HMAC_SHA2_256_96), IntegrityAlg::HmacSha256_96),
+        (IntegId::AES_XCBC_96, IntegrityAlg::AesXcbc96),
+        (IntegId::AES_CMAC_96, IntegrityAlg::AesCmac96),
+    ] {
+        for p in [esp, ProtocolId::AH] {
+            let encr = (p == esp).then_some((EncrId::AES_CBC, Some(128)));
+            let s = suite(encr, Some(i), p);
+            assert_eq!(s.integ_key_len().unwrap(), alg.key_len(), "{i}");
+            let t = transforms(&s, &[0; 16], &[0; 16]).unwrap();
+            let got = match t {
+                Transforms::CipherIntegrity { integrity, .. }
+                | Transforms::IntegrityOnly { integrity, .. } => integrity,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(got, alg);
+        }
+    }
     // Unsupported: a clear error, no panic.
-    assert!(
-        transforms(
-            &suite(Some((EncrId::AES_GCM_16, Some(192))), None, esp),
-            &[],
-            &[]
-        )
-        .is_err()
-    );
+    for (encr, integ) in [
+        (Some((EncrId::AES_GCM_16, Some(160))), None),
+        (Some((EncrId::AES_CBC, Some(128))), None),
+        (
+            Some((EncrId::CAMELLIA_CBC, Some(128))),
+            Some(IntegId::HMAC_SHA1_96),
+        ),
+        (
+            Some((EncrId::AES_CBC, Some(128))),
+            Some(IntegId::AES_128_GMAC),
+        ),
+        (None, None),
+    ] {
+        assert!(transforms(&suite(encr, integ, esp), &[], &[]).is_err());
+    }
     assert!(
         transforms(
             &suite(
-                Some((EncrId::AES_CTR, Some(128))),
+                Some((EncrId::NULL, None)),
                 Some(IntegId::HMAC_SHA1_96),
-                esp
+                ProtocolId::AH
             ),
             &[],
             &[]
         )
         .is_err()
     );
-    assert!(transforms(&suite(None, None, esp), &[], &[]).is_err());
 }
 
 #[test]

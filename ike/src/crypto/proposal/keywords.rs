@@ -8,7 +8,7 @@
 //! (IDs >= 1024) keep strongSwan's numbers so that two strongSwan-compatible
 //! peers still agree on them.
 
-use crate::wire::codes::{EncrId, EsnId, IntegId, KeId, PrfId, TransformType};
+use crate::wire::codes::{EncrId, EsnId, IntegId, KeId, PrfId, ProtocolId, TransformType};
 
 /// One proposal keyword: `aes128` means ENCR AES_CBC with a 128-bit key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,40 +261,90 @@ pub fn lookup(token: &str) -> Option<Keyword> {
 /// One algorithm iked implements: transform type, ID and key length (0 = none).
 pub type Implemented = (TransformType, u16, u16);
 
-/// What iked implements. A later change will ask the crypto provider instead;
-/// until then this table is the single place that says it.
-pub const IMPLEMENTED: &[Implemented] = &[
+/// What iked's kernel bridge installs for ESP and AH (the daemon's
+/// `xfrm_plan::transforms` maps each to its Linux XFRM name): encryption
+/// for ESP, integrity for both. Key exchange methods (PFS) come from the
+/// crypto provider as for IKE.
+pub const KERNEL_IMPLEMENTED: &[Implemented] = &[
+    (E, EncrId::NULL.0, 0),
+    (E, TDES, 0),
     (E, CBC, 128),
+    (E, CBC, 192),
     (E, CBC, 256),
+    (E, CTR, 128),
+    (E, CTR, 192),
+    (E, CTR, 256),
+    (E, CCM8, 128),
+    (E, CCM8, 192),
+    (E, CCM8, 256),
+    (E, CCM12, 128),
+    (E, CCM12, 192),
+    (E, CCM12, 256),
+    (E, CCM16, 128),
+    (E, CCM16, 192),
+    (E, CCM16, 256),
+    (E, GCM8, 128),
+    (E, GCM8, 192),
+    (E, GCM8, 256),
+    (E, GCM12, 128),
+    (E, GCM12, 192),
+    (E, GCM12, 256),
     (E, GCM16, 128),
+    (E, GCM16, 192),
     (E, GCM16, 256),
+    (E, GMAC, 128),
+    (E, GMAC, 192),
+    (E, GMAC, 256),
     (E, EncrId::CHACHA20_POLY1305.0, 0),
+    (I, IntegId::HMAC_MD5_96.0, 0),
+    (I, IntegId::HMAC_MD5_128.0, 0),
     (I, IntegId::HMAC_SHA1_96.0, 0),
+    (I, IntegId::HMAC_SHA1_160.0, 0),
+    (I, AUTH_HMAC_SHA2_256_96, 0),
     (I, IntegId::HMAC_SHA2_256_128.0, 0),
     (I, IntegId::HMAC_SHA2_384_192.0, 0),
     (I, IntegId::HMAC_SHA2_512_256.0, 0),
-    (P, PrfId::HMAC_SHA1.0, 0),
-    (P, PrfId::HMAC_SHA2_256.0, 0),
-    (P, PrfId::HMAC_SHA2_384.0, 0),
-    (P, PrfId::HMAC_SHA2_512.0, 0),
-    // KE NONE is "no PFS" for Child SAs: nothing to implement.
-    (K, KeId::NONE.0, 0),
-    (K, KeId::MODP_2048.0, 0),
-    (K, KeId::MODP_3072.0, 0),
-    (K, KeId::MODP_4096.0, 0),
-    (K, KeId::ECP_256.0, 0),
-    (K, KeId::ECP_384.0, 0),
-    (K, KeId::CURVE25519.0, 0),
-    (S, EsnId::NO_ESN.0, 0),
-    (S, EsnId::ESN.0, 0),
+    (I, IntegId::AES_XCBC_96.0, 0),
+    (I, IntegId::AES_CMAC_96.0, 0),
 ];
 
-/// Whether iked implements this transform (type, ID and key length).
-pub fn is_implemented(transform_type: TransformType, id: u16, key_bits: Option<u16>) -> bool {
+/// Whether iked implements this transform (type, ID and key length) in a
+/// proposal of `protocol`: for IKE what the crypto provider implements
+/// ([`crate::crypto::provider::ALGORITHMS`]); for ESP and AH the kernel
+/// bridge's [`KERNEL_IMPLEMENTED`] (encryption only for ESP) with the
+/// provider's key exchange methods (and `none`, no PFS), and both ESNs.
+pub fn is_implemented(
+    protocol: ProtocolId,
+    transform_type: TransformType,
+    id: u16,
+    key_bits: Option<u16>,
+) -> bool {
+    let algs = &crate::crypto::provider::ALGORITHMS;
     let ks = key_bits.unwrap_or(0);
-    IMPLEMENTED
-        .iter()
-        .any(|&(t, i, k)| t == transform_type && i == id && k == ks)
+    let is_ke = transform_type == K
+        || (TransformType::ADDKE1.0..=TransformType::ADDKE7.0).contains(&transform_type.0);
+    match protocol {
+        _ if is_ke => {
+            (protocol != ProtocolId::IKE && id == KeId::NONE.0 && ks == 0)
+                || (ks == 0 && algs.ke.contains(&KeId(id)))
+        }
+        ProtocolId::IKE => match transform_type {
+            E => algs
+                .encr
+                .contains(&(EncrId(id), key_bits.filter(|&k| k != 0))),
+            I => ks == 0 && algs.integ.contains(&IntegId(id)),
+            P => ks == 0 && algs.prf.contains(&PrfId(id)),
+            _ => false,
+        },
+        ProtocolId::ESP | ProtocolId::AH => match transform_type {
+            S => ks == 0 && (id == EsnId::NO_ESN.0 || id == EsnId::ESN.0),
+            E if protocol == ProtocolId::AH => false,
+            _ => KERNEL_IMPLEMENTED
+                .iter()
+                .any(|&(t, i, k)| t == transform_type && i == id && k == ks),
+        },
+        _ => false,
+    }
 }
 
 /// Encryption algorithms that are combined-mode (AEAD): they carry their own

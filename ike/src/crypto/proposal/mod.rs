@@ -4,7 +4,7 @@
 //!   ... into wire [`Proposal`]s, with strongSwan's rules (see
 //!   docs/proposals.md and [`keywords::KEYWORDS`]).
 //! - [`unsupported`]: which transforms of a configured proposal iked cannot
-//!   use ([`keywords::IMPLEMENTED`]).
+//!   use ([`keywords::is_implemented`]).
 //! - [`select`]: the responder's choice (RFC 7296 2.7, 3.3.6), by default
 //!   preferring our configured order like strongSwan;
 //!   [`check_ke_payload`] for INVALID_KE_PAYLOAD; [`check_response`] for
@@ -169,14 +169,14 @@ fn number(mut proposals: Vec<Proposal>) -> Result<Vec<Proposal>, ProposalError> 
     Ok(proposals)
 }
 
-/// What `default` means in iked: strongSwan 5.9.8's defaults for
+/// What `default` means in iked: strongSwan 6.0's defaults for
 /// `protocol` with the algorithms iked does not implement removed, numbered
 /// 1, 2, ... Empty for protocols other than IKE, ESP and AH.
 pub fn default_proposals(protocol: ProtocolId) -> Vec<Proposal> {
     number(parse::defaults(protocol, true)).unwrap_or_default()
 }
 
-/// strongSwan 5.9.8's own defaults for `protocol` (all its crypto plugins
+/// strongSwan 6.0's own defaults for `protocol` (all its crypto plugins
 /// loaded), unrestricted; for comparison and documentation.
 pub fn strongswan_default_proposals(protocol: ProtocolId) -> Vec<Proposal> {
     number(parse::defaults(protocol, false)).unwrap_or_default()
@@ -189,7 +189,12 @@ pub fn unsupported(proposal: &Proposal) -> Vec<Transform> {
         .transforms
         .iter()
         .filter(|t| {
-            !keywords::is_implemented(t.transform_type, t.id, t.key_length.filter(|&k| k != 0))
+            !keywords::is_implemented(
+                proposal.protocol,
+                t.transform_type,
+                t.id,
+                t.key_length.filter(|&k| k != 0),
+            )
         })
         .cloned()
         .collect()

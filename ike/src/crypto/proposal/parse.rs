@@ -168,11 +168,12 @@ fn check(
     Ok(entries)
 }
 
-/// strongSwan 5.9.8's default proposals, assuming every crypto plugin that
-/// ships with strongSwan is loaded (strongSwan builds them from what its
-/// plugins provide, so a given installation may show fewer). Returned in
-/// the order vici/swanctl adds them: for IKE the classic proposal before the
-/// AEAD one, for ESP the AEAD proposal first; AH has only a classic one.
+/// strongSwan 6.0's default proposals (`proposal_create_default()` and
+/// `_aead()`), assuming every crypto plugin that ships with strongSwan is
+/// loaded (strongSwan builds them from what its plugins provide, so a given
+/// installation may show fewer). Returned in the order 6.0's vici adds them
+/// (`add_default_proposals()`): for IKE the classic proposal before the AEAD
+/// one, for ESP the AEAD proposal first; AH has only a classic one.
 pub(super) fn strongswan_defaults(protocol: ProtocolId) -> Vec<Vec<Entry>> {
     const E: TransformType = TransformType::ENCR;
     const I: TransformType = TransformType::INTEG;
@@ -210,6 +211,7 @@ pub(super) fn strongswan_defaults(protocol: ProtocolId) -> Vec<Vec<Entry>> {
         (I, IntegId::HMAC_SHA2_512_256.0, 0),
     ];
     let no_esn = (S, EsnId::NO_ESN.0, 0);
+    let ke_none = (K, KeId::NONE.0, 0);
     match protocol {
         ProtocolId::IKE => {
             let mut classic: Vec<Entry> = Vec::new();
@@ -253,9 +255,13 @@ pub(super) fn strongswan_defaults(protocol: ProtocolId) -> Vec<Vec<Entry>> {
             aead.extend(kes);
             vec![classic, aead]
         }
+        // strongSwan 6.0 makes every KE method optional in the ESP and AH
+        // defaults: the same list as IKE's, then `none` (5.9 had none).
         ProtocolId::ESP => {
             let mut aead: Vec<Entry> = sizes(EncrId::AES_GCM_16).to_vec();
             aead.push(no_esn);
+            aead.extend(kes);
+            aead.push(ke_none);
             let mut classic: Vec<Entry> = sizes(EncrId::AES_CBC).to_vec();
             classic.extend(integs);
             classic.extend([
@@ -263,6 +269,8 @@ pub(super) fn strongswan_defaults(protocol: ProtocolId) -> Vec<Vec<Entry>> {
                 (I, IntegId::AES_XCBC_96.0, 0),
                 no_esn,
             ]);
+            classic.extend(kes);
+            classic.push(ke_none);
             vec![aead, classic]
         }
         ProtocolId::AH => {
@@ -272,6 +280,8 @@ pub(super) fn strongswan_defaults(protocol: ProtocolId) -> Vec<Vec<Entry>> {
                 (I, IntegId::AES_XCBC_96.0, 0),
                 no_esn,
             ]);
+            classic.extend(kes);
+            classic.push(ke_none);
             vec![classic]
         }
         _ => Vec::new(),
@@ -286,7 +296,9 @@ pub(super) fn defaults(protocol: ProtocolId, restrict: bool) -> Vec<Proposal> {
         .map(|entries| {
             let kept = entries
                 .into_iter()
-                .filter(|&(t, id, ks)| !restrict || is_implemented(t, id, (ks != 0).then_some(ks)))
+                .filter(|&(t, id, ks)| {
+                    !restrict || is_implemented(protocol, t, id, (ks != 0).then_some(ks))
+                })
                 .collect();
             build(protocol, kept)
         })
