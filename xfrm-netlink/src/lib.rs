@@ -138,8 +138,8 @@ pub use policy::{
     PolicyAction, PolicyAddRequest, PolicyConfig, PolicyHandle, PolicyId, PolicyInfo, Template,
 };
 pub use sa::{
-    MAX_REPLAY_WINDOW, ReplayState, SaAddRequest, SaConfig, SaHandle, SaId, SaInfo, SaOptions,
-    SaStats, UdpEncap,
+    MAX_REPLAY_WINDOW, Offload, ReplayState, SaAddRequest, SaConfig, SaHandle, SaId, SaInfo,
+    SaOptions, SaStats, UdpEncap,
 };
 pub use types::{
     Direction, Family, IpPrefix, Lifetimes, Limits, Mark, Mode, PortMatch, Protocol, Selector,

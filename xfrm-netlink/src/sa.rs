@@ -87,6 +87,18 @@ pub struct SaOptions {
     pub tfc_padding: u32,
 }
 
+/// Hardware offload of an SA's crypto to a network device
+/// (`XFRMA_OFFLOAD_DEV`). A device that cannot offload is left out by the
+/// kernel without an error: read the SA back ([`SaInfo::offload`]) to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Offload {
+    /// The device; 0: the one the route between the SA's addresses
+    /// leaves by (the kernel looks it up).
+    pub ifindex: u32,
+    /// An inbound SA (`XFRM_OFFLOAD_INBOUND`).
+    pub inbound: bool,
+}
+
 /// Everything needed to install an SA.
 #[derive(Debug, Clone)]
 pub struct SaConfig {
@@ -123,6 +135,8 @@ pub struct SaConfig {
     pub if_id: Option<u32>,
     /// Header flags and TFC padding.
     pub options: SaOptions,
+    /// Hardware offload.
+    pub offload: Option<Offload>,
     /// The mark the SA sets on the packets it processes
     /// (`XFRMA_SET_MARK` and `XFRMA_SET_MARK_MASK`).
     pub set_mark: Option<Mark>,
@@ -156,8 +170,15 @@ impl SaConfig {
             mark: None,
             if_id: None,
             options: SaOptions::default(),
+            offload: None,
             set_mark: None,
         }
+    }
+
+    /// Asks for hardware offload.
+    pub fn offload(mut self, offload: Offload) -> Self {
+        self.offload = Some(offload);
+        self
     }
 
     /// Sets the header flags and TFC padding.
@@ -348,6 +369,19 @@ impl SaConfig {
         if o.tfc_padding != 0 {
             nlas.push(XfrmAttrs::TfcPadding(o.tfc_padding));
         }
+        if let Some(off) = self.offload {
+            let ifindex = i32::try_from(off.ifindex).map_err(|_| {
+                Error::InvalidArgument(format!("interface index {} is too large", off.ifindex))
+            })?;
+            nlas.push(XfrmAttrs::OffloadDevice(nx::UserOffloadDev {
+                ifindex,
+                flags: if off.inbound {
+                    nx::XFRM_OFFLOAD_INBOUND
+                } else {
+                    0
+                },
+            }));
+        }
         let state = self.replay_state.clone().unwrap_or_default();
         if self.esn || self.replay_window > 32 {
             // The bitmap form; the kernel wants the legacy window at 0 then.
@@ -519,6 +553,8 @@ pub struct SaInfo {
     pub if_id: Option<u32>,
     /// Header flags and TFC padding.
     pub options: SaOptions,
+    /// The device the kernel offloads it to, if it does.
+    pub offload: Option<Offload>,
 }
 
 impl SaInfo {
@@ -571,6 +607,7 @@ impl SaInfo {
                 no_pmtu_discovery: info.flags & nx::XFRM_STATE_NOPMTUDISC != 0,
                 ..SaOptions::default()
             },
+            offload: None,
         };
         for a in nlas.iter() {
             match a {
@@ -652,6 +689,12 @@ impl SaInfo {
                     out.options.dont_encap_dscp = x & nx::XFRM_SA_XFLAG_DONT_ENCAP_DSCP != 0;
                 }
                 XfrmAttrs::TfcPadding(t) => out.options.tfc_padding = *t,
+                XfrmAttrs::OffloadDevice(d) => {
+                    out.offload = Some(Offload {
+                        ifindex: u32::try_from(d.ifindex).unwrap_or(0),
+                        inbound: d.flags & nx::XFRM_OFFLOAD_INBOUND != 0,
+                    });
+                }
                 _ => {}
             }
         }

@@ -245,3 +245,42 @@ fn ipcomp_then_esp_templates() {
     );
     assert_eq!(ts[1].saddr, nx::Address::default());
 }
+
+#[test]
+fn offload_is_the_device_attribute_with_the_inbound_flag() {
+    for inbound in [false, true] {
+        let sa = esp().offload(Offload {
+            ifindex: 0,
+            inbound,
+        });
+        let a = attrs(&bytes(&sa));
+        // struct xfrm_user_offload: int ifindex, u8 flags (+3 padding).
+        let flags = if inbound { 2u8 } else { 0 };
+        assert!(
+            a.contains(&(nx::XFRMA_OFFLOAD_DEV, vec![0, 0, 0, 0, flags, 0, 0, 0])),
+            "{a:?}"
+        );
+        assert_eq!(nx::XFRMA_OFFLOAD_DEV, 28);
+        let b = bytes(&sa);
+        let mut decoded = codec::decode_datagram(&b);
+        let Some(Decoded::Xfrm { msg, .. }) = decoded.pop() else {
+            panic!("{decoded:?}")
+        };
+        let XfrmMessage::AddSa(mut m) = *msg else {
+            panic!()
+        };
+        let info = SaInfo::from_kernel(&m.user_sa_info, &mut m.nlas, TAG).unwrap();
+        assert_eq!(info.offload, sa.offload);
+    }
+    // No request, no attribute; an index beyond the kernel's int refused.
+    assert!(
+        !attrs(&bytes(&esp()))
+            .iter()
+            .any(|(t, _)| *t == nx::XFRMA_OFFLOAD_DEV)
+    );
+    let big = esp().offload(Offload {
+        ifindex: u32::MAX,
+        inbound: false,
+    });
+    assert!(big.to_message(TAG, false).is_err());
+}

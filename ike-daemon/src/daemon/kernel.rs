@@ -35,9 +35,13 @@ use xfrm_netlink::{
 };
 
 use super::routes::Routes;
+use ike::config::HwOffload;
+use xfrm_netlink::SaConfig;
+
 use super::xfrm_plan::{
     InstallPlan, PolicyPlan, PolicySource, SaAddrs, SaKeys, SaSource, moved_addr, moved_policies,
-    moved_sa, plan_install, plan_policies, protocol, split_removal, trap_route_id,
+    moved_sa, plan_install, plan_install_bound, plan_policies, protocol, split_removal,
+    trap_route_id,
 };
 use ike::sa::{
     ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelOk, KernelOp,
@@ -521,7 +525,7 @@ impl Kernel {
         policies: bool,
     ) -> Result<(), String> {
         let index = ifindex(c.kernel.interface.as_deref())?;
-        let mut plan = plan_install(c, index)?;
+        let mut plan = plan_install_bound(c, index)?;
         if !policies {
             plan.policies.clear();
         }
@@ -580,7 +584,7 @@ impl Kernel {
 
     /// Adds the outbound SA of a Child SA whose inbound SA is in.
     async fn install_outbound(&self, c: &ChildInstall) -> Result<(), String> {
-        let plan = plan_install(c, None)?;
+        let plan = plan_install(c)?;
         if let Some((_, comp)) = &plan.comp {
             self.handle
                 .sa()
@@ -600,12 +604,13 @@ impl Kernel {
                     .push(id)
             });
         }
-        self.handle
-            .sa()
-            .add(plan.sa_out.clone())
-            .execute()
+        self.send_sa(&plan.sa_out, false, plan.hw_offload)
             .await
             .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
+        if let Err(e) = self.offloaded(&plan.sa_out, plan.hw_offload).await {
+            let _ = self.handle.sa().delete(plan.sa_out.id()).await;
+            return Err(e);
+        }
         let id = plan.sa_out.id();
         self.with(|s| {
             s.note_marks(&[id], false);
@@ -645,6 +650,11 @@ impl Kernel {
             Some(src) => src.sa_configs()?,
             None => Vec::new(),
         };
+        let hw = child
+            .source
+            .as_ref()
+            .map(|s| s.keys.hw_offload())
+            .unwrap_or_default();
         if sa_configs.is_empty() {
             return Err(format!("Child SA {} is not installed", u.id));
         }
@@ -668,8 +678,7 @@ impl Kernel {
         for (inbound, old_sa) in &sa_configs {
             let new = moved_sa(old_sa, *inbound, u);
             if old_sa.src == new.src && old_sa.dst == new.dst {
-                sa.update(new.clone())
-                    .execute()
+                self.send_sa(&new, true, hw)
                     .await
                     .map_err(|e| format!("updating SA {:08x}: {e}", new.spi))?;
             } else {
@@ -699,8 +708,7 @@ impl Kernel {
                     Some(st) => new.clone().replay_state(st),
                     None => new.clone(),
                 };
-                sa.add(replacement)
-                    .execute()
+                self.send_sa(&replacement, false, hw)
                     .await
                     .map_err(|e| format!("replacing SA {:08x}: {e}", new.spi))?;
             }
@@ -772,17 +780,18 @@ impl Kernel {
         // The inbound SPI (and CPI) is a larval SA from ALLOCSPI: fill it
         // in. The IPComp SA first, as charon.
         let inbound = plan.comp.iter().map(|(c, _)| c).chain([&plan.sa_in]);
+        let hw = plan.hw_offload;
         for s in inbound {
-            match sa.update(s.clone()).execute().await {
+            match self.send_sa(s, true, hw).await {
                 Ok(()) => {}
-                Err(e) if not_found(&e) => sa
-                    .add(s.clone())
-                    .execute()
+                Err(e) if not_found(&e) => self
+                    .send_sa(s, false, hw)
                     .await
                     .map_err(|e| format!("inbound {} SA {:08x}: {e}", s.protocol, s.spi))?,
                 Err(e) => return Err(format!("inbound {} SA {:08x}: {e}", s.protocol, s.spi)),
             }
             done.sas.push(s.id());
+            self.offloaded(s, hw).await?;
         }
         if outbound {
             if let Some((_, comp)) = &plan.comp {
@@ -792,11 +801,11 @@ impl Kernel {
                     .map_err(|e| format!("outbound IPComp SA {:04x}: {e}", comp.spi))?;
                 done.sas.push(comp.id());
             }
-            sa.add(plan.sa_out.clone())
-                .execute()
+            self.send_sa(&plan.sa_out, false, hw)
                 .await
                 .map_err(|e| format!("outbound SA {:08x}: {e}", plan.sa_out.spi))?;
             done.sas.push(plan.sa_out.id());
+            self.offloaded(&plan.sa_out, hw).await?;
         }
         let trapped: HashSet<PolicyId> =
             self.with(|s| s.traps.values().flatten().map(PolicyConfig::id).collect());
@@ -819,6 +828,53 @@ impl Kernel {
             done.policies.push(id);
         }
         Ok(())
+    }
+
+    /// Adds an SA (fills one in with `update`). A request for hardware
+    /// offload that the kernel refuses is dropped with `hw_offload = auto`
+    /// (the SA goes in without it, as charon's `auto`).
+    async fn send_sa(
+        &self,
+        cfg: &SaConfig,
+        update: bool,
+        hw: HwOffload,
+    ) -> Result<(), xfrm_netlink::Error> {
+        let h = self.handle.sa();
+        let req = |c: SaConfig| if update { h.update(c) } else { h.add(c) };
+        match req(cfg.clone()).execute().await {
+            Err(e) if hw == HwOffload::Auto && cfg.offload.is_some() && !not_found(&e) => {
+                debug!(
+                    "{} SA {:08x}: the kernel refused hardware offload ({e}); without it",
+                    cfg.protocol, cfg.spi
+                );
+                let mut plain = cfg.clone();
+                plain.offload = None;
+                req(plain).execute().await
+            }
+            r => r,
+        }
+    }
+
+    /// With `hw_offload = yes`, that the kernel offloads the SA `cfg`
+    /// asked to: it leaves out a device that cannot offload without an
+    /// error, so the SA is read back.
+    async fn offloaded(&self, cfg: &SaConfig, hw: HwOffload) -> Result<(), String> {
+        if hw != HwOffload::Yes || cfg.offload.is_none() {
+            return Ok(());
+        }
+        let info =
+            self.handle.sa().get(cfg.id()).await.map_err(|e| {
+                format!("{} SA {:08x}: reading it back: {e}", cfg.protocol, cfg.spi)
+            })?;
+        match info.offload {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "hw_offload = yes: the kernel installed {} SA {:08x} ({} -> {}) without \
+                 hardware offload: the device the route between them leaves by cannot offload \
+                 it (no ESP offload, or none for this algorithm or mode)",
+                cfg.protocol, cfg.spi, cfg.src, cfg.dst
+            )),
+        }
     }
 
     /// Installs (or replaces) the trap policies of `reqid`: policies with

@@ -22,8 +22,9 @@
 //!   (`hostaccess`), and, when set (not 0), `PLUTO_MARK_IN`/`OUT`
 //!   (`value/0xmask`) and `PLUTO_IF_ID_IN`/`OUT`: the configuration's fixed
 //!   values (`%unique` ones are allocated with the Child SA; whoever
-//!   allocates them sets [`Tunnel::marks`] / [`Tunnel::if_ids`]). IPComp
-//!   and virtual IPs are not passed: iked has neither yet.
+//!   allocates them sets [`Tunnel::marks`] / [`Tunnel::if_ids`]), and
+//!   `PLUTO_IPCOMP=1` with IPComp. Virtual IPs are not passed: iked has
+//!   none yet.
 //!
 //! Unlike charon, which runs the script in the thread that handles the IKE
 //! SA and waits for it, iked runs it as a task off the event loop: the
@@ -83,6 +84,8 @@ pub struct Tunnel {
     /// which charon does not pass.
     pub marks: Marks,
     pub if_ids: IfIds,
+    /// IPComp was negotiated.
+    pub ipcomp: bool,
 }
 
 impl Tunnel {
@@ -102,6 +105,7 @@ impl Tunnel {
         Some(Tunnel {
             marks,
             if_ids,
+            ipcomp: child.ipcomp,
             name: child.name.clone(),
             command: u.command.clone(),
             hostaccess: u.hostaccess,
@@ -355,6 +359,9 @@ fn call(t: &Tunnel, up: bool, my: &Ts, other: &Ts) -> Call {
     }
     if t.encap {
         push("PLUTO_UDP_ENC", t.peer.port().to_string());
+    }
+    if t.ipcomp {
+        push("PLUTO_IPCOMP", "1".into());
     }
     if t.hostaccess {
         push("PLUTO_HOST_ACCESS", "1".into());

@@ -28,10 +28,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tracing::warn;
 use xfrm_netlink::{
     AeadAlg, AesKey, CipherAlg, CompAlg, Direction, Family, Icv, IntegrityAlg, IpPrefix, Key,
-    Lifetimes, Limits, PolicyAction, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions,
-    Selector, Template, Transforms, UdpEncap,
+    Lifetimes, Limits, Offload, PolicyAction, PolicyConfig, PortMatch, Protocol, SaConfig, SaId,
+    SaOptions, Selector, Template, Transforms, UdpEncap,
 };
 
+use ike::config::HwOffload;
 use ike::crypto::Secret;
 use ike::crypto::proposal::keywords::private::AUTH_HMAC_SHA2_256_96;
 use ike::crypto::suite::ChildSuite;
@@ -87,6 +88,8 @@ pub struct InstallPlan {
     pub sa_out: SaConfig,
     /// With IPComp, the inbound and the outbound IPComp SA.
     pub comp: Option<(SaConfig, SaConfig)>,
+    /// What the ESP/AH SAs' offload requests mean (`hw_offload`).
+    pub hw_offload: HwOffload,
     /// The policies, out / in / fwd for each selector pair.
     pub policies: Vec<PolicyConfig>,
 }
@@ -685,6 +688,14 @@ impl SaKeys {
             if inner {
                 sa = sa.selector(Selector::any(Family::of(&src)));
             }
+            if c.sa_opts.hw_offload != HwOffload::No {
+                // The device the route to the peer leaves by (0: the
+                // kernel looks it up), as charon's local address's.
+                sa = sa.offload(Offload {
+                    ifindex: 0,
+                    inbound,
+                });
+            }
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
@@ -716,6 +727,11 @@ impl SaKeys {
                 false,
             ),
         ))
+    }
+
+    /// The child's `hw_offload`.
+    pub fn hw_offload(&self) -> HwOffload {
+        self.sa_opts.hw_offload
     }
 
     /// The inbound and the outbound IPComp SA if the Child SA has IPComp:
@@ -817,9 +833,14 @@ pub fn sa_options(o: &ChildSaOpts, proto: Protocol, mode: Mode) -> (SaOptions, S
     (inbound, outbound)
 }
 
-/// Everything [`ChildInstall`] puts into the kernel, with its reqid;
-/// `ifindex` is the index of its `interface`, if it names one.
-pub fn plan_install(c: &ChildInstall, ifindex: Option<i32>) -> Result<InstallPlan, String> {
+/// Everything [`ChildInstall`] puts into the kernel, with its reqid (its
+/// `interface`, if any, left unbound: [`plan_install_bound`]).
+pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
+    plan_install_bound(c, None)
+}
+
+/// [`plan_install`] with `ifindex` the index of the child's `interface`.
+pub fn plan_install_bound(c: &ChildInstall, ifindex: Option<i32>) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
     let keys = SaKeys::of(c);
@@ -844,6 +865,7 @@ pub fn plan_install(c: &ChildInstall, ifindex: Option<i32>) -> Result<InstallPla
         sa_in,
         sa_out,
         comp: keys.plan_comp(c.local, c.remote)?,
+        hw_offload: c.sa_opts.hw_offload,
         policies,
     })
 }

@@ -25,10 +25,21 @@ fn conf(a: bool, addrs: &(String, String)) -> String {
             "10.1.0.0/24",
             "10.2.0.0/24",
             "                replay_window = 128\n                copy_ecn = no\n                \
-             copy_dscp = yes\n",
+             copy_dscp = yes\n                hw_offload = auto\n",
         )
     } else {
         (&addrs.1, &addrs.0, "10.2.0.0/24", "10.1.0.0/24", "")
+    };
+    // A child only iked wants offloaded (`yes`): the lab's veth devices
+    // cannot, so it must fail with the kernel's answer.
+    let (hw_l, hw_r, hw_extra) = if a {
+        (
+            "10.1.0.2/32[udp/9]",
+            "10.2.0.2/32[udp/9]",
+            "                hw_offload = yes\n",
+        )
+    } else {
+        ("10.2.0.2/32[udp/9]", "10.1.0.2/32[udp/9]", "")
     };
     format!(
         "connections {{
@@ -52,6 +63,11 @@ fn conf(a: bool, addrs: &(String, String)) -> String {
                 esp_proposals = aes128gcm16
                 ipcomp = yes
 {extra}            }}
+            hw {{
+                local_ts = {hw_l}
+                remote_ts = {hw_r}
+                esp_proposals = aes128gcm16
+{hw_extra}            }}
         }}
     }}
 }}
@@ -206,7 +222,7 @@ pub fn run(lab: &Lab) {
         &conf(true, &addrs),
         &[],
     );
-    a.up("saopt");
+    a.ikectl_ok(&["up", "saopt", "--child", "comp", "--timeout", "30"]);
     iked_lab::wait_until(std::time::Duration::from_secs(10), "comp on charon", || {
         b.installed("comp")
     });
@@ -282,6 +298,22 @@ pub fn run(lab: &Lab) {
         esp_in.text.contains("noecn") && esp_in.text.contains("decap-dscp"),
         "{}",
         esp_in.text
+    );
+
+    // hw_offload = yes on a device without ESP offload: the child fails,
+    // saying why, and leaves nothing (the comp child is untouched).
+    let hw = a.ikectl(&["up", "saopt", "--child", "hw", "--timeout", "20"]);
+    assert!(!hw.status.success(), "hw_offload = yes came up on veth");
+    iked_lab::wait_until(std::time::Duration::from_secs(5), "iked's reason", || {
+        a.log_lines_with(&[
+            "hw_offload = yes: the kernel installed ESP SA",
+            "without hardware offload",
+        ]) > 0
+    });
+    iked_lab::wait_until(
+        std::time::Duration::from_secs(5),
+        "the hw child gone",
+        || !iked_lab::sh("ip -n gw-a xfrm policy").contains("10.2.0.2/32"),
     );
 
     // charon rekeys the Child SA (iked answers CREATE_CHILD_SA): the new

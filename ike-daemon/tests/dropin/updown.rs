@@ -112,6 +112,10 @@ fn children(a: bool) -> Vec<(&'static str, String)> {
             ts("10.1.0.2/32[tcp/2000-2010]", "10.2.0.5-10.2.0.9[tcp/22]"),
         ),
         ("host", "mode = transport\n".to_owned()),
+        (
+            "comp",
+            ts("10.1.2.0/24", "10.2.2.0/24") + "                ipcomp = yes\n",
+        ),
     ]
 }
 
@@ -341,12 +345,19 @@ pub fn run(lab: &Lab) {
         "updown",
         "",
     );
-    for (child, _) in children(true) {
-        ca.initiate(child);
-    }
+    // The first child makes the IKE SA, the others join it at once
+    // (swanctl --initiate returns once the child is up, or fails).
+    let kids = children(true);
+    ca.initiate(kids[0].0);
+    std::thread::scope(|s| {
+        for (child, _) in &kids[1..] {
+            let ca = &ca;
+            s.spawn(move || ca.swanctl_ok(&["--initiate", "--child", child, "--timeout", "30"]));
+        }
+    });
     ca.swanctl_ok(&["--terminate", "--ike", "updown", "--timeout", "10"]);
-    // net: 2 pairs, svc: 1, host: 1; up and down.
-    let all = 8;
+    // net: 2 pairs, svc, host and comp: 1; up and down.
+    let all = 10;
     wait_until(Duration::from_secs(10), "charon's down calls", || {
         calls(&a_dump).len() >= all
     });

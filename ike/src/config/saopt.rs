@@ -89,12 +89,17 @@ impl CopyDscp {
 }
 
 /// `hw_offload`: whether the kernel is asked to offload the SAs' crypto
-/// to the network device.
+/// to the network device (`XFRMA_OFFLOAD_DEV`, the device the route to
+/// the peer leaves by).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum HwOffload {
     /// `no` (default).
     #[default]
     No,
+    /// `auto`: offloaded if the device can, else silently not.
+    Auto,
+    /// `yes` (or 6.0's `crypto`): crypto offload or the install fails.
+    Yes,
 }
 
 /// The keys of this module from a child's mapping.
@@ -153,10 +158,12 @@ pub(super) fn child_sa_opts(f: &mut Fields<'_>, path: &Path, errors: &mut Errors
     if let Some((n, p)) = value(f, "hw_offload", path, errors) {
         match text(n) {
             "no" => o.hw_offload = HwOffload::No,
-            s @ ("yes" | "crypto" | "packet" | "auto") => errors.add(
+            "auto" => o.hw_offload = HwOffload::Auto,
+            "yes" | "crypto" => o.hw_offload = HwOffload::Yes,
+            s @ "packet" => errors.add(
                 n.loc(),
                 &p,
-                format!("hw_offload = {s} is not supported yet (only no)"),
+                format!("hw_offload = {s} (packet offload) is not supported yet"),
             ),
             s => errors.add(
                 n.loc(),
@@ -319,6 +326,15 @@ mod tests {
             child("        tfc_padding: 1500\n").unwrap().tfc_padding,
             1500
         );
+        for (v, h) in [
+            ("auto", HwOffload::Auto),
+            ("yes", HwOffload::Yes),
+            ("crypto", HwOffload::Yes),
+            ("no", HwOffload::No),
+        ] {
+            let o = child(&format!("        hw_offload: {v}\n")).unwrap();
+            assert_eq!(o.hw_offload, h, "{v}");
+        }
         for (v, d) in [
             ("in", CopyDscp::In),
             ("out", CopyDscp::Out),
@@ -355,8 +371,8 @@ mod tests {
                 "unknown hw_offload \"always\"",
             ),
             (
-                "        hw_offload: auto\n",
-                "hw_offload = auto is not supported yet",
+                "        hw_offload: packet\n",
+                "hw_offload = packet (packet offload) is not supported yet",
             ),
             ("        ipcomp: [yes]\n", "ipcomp: expected a string"),
             ("        ipcomp: deflate\n", "ipcomp: bad value \"deflate\""),

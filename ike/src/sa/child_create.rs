@@ -217,6 +217,7 @@ impl Child {
             expires_at: self.timers.get(ChildTimer::Expire),
             reqid: self.reqid,
             outbound: self.outbound,
+            ipcomp: self.ipcomp.cpis().is_some(),
         }
     }
 }

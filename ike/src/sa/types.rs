@@ -716,6 +716,8 @@ pub struct ChildSaInfo {
     /// a rekey until the old Child SA goes, never for one that lost a
     /// rekey collision.
     pub outbound: bool,
+    /// IPComp was negotiated (both CPIs known).
+    pub ipcomp: bool,
 }
 
 /// A snapshot of one IKE SA.

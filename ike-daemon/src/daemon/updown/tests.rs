@@ -48,6 +48,7 @@ fn tunnel(local: Vec<TrafficSelector>, remote: Vec<TrafficSelector>) -> Tunnel {
         encap: false,
         marks: [None, None],
         if_ids: [None, None],
+        ipcomp: false,
     }
 }
 
@@ -269,6 +270,7 @@ fn esp_in_udp_and_ah() {
     let c = &calls(&t, true)[0];
     assert_eq!(var(c, "PLUTO_UDP_ENC"), "4500");
     assert_eq!(var(c, "PLUTO_PROTO"), "ah");
+    assert!(c.env.iter().all(|(k, _)| k != "PLUTO_IPCOMP"));
 }
 
 #[test]
@@ -389,6 +391,7 @@ fn the_snapshot_of_a_child_sa() {
         expires_at: None,
         reqid: 8,
         outbound: true,
+        ipcomp: true,
     };
     let t = Tunnel::of(&config, &sa, &child).unwrap();
     assert_eq!(
@@ -401,6 +404,7 @@ fn the_snapshot_of_a_child_sa() {
     );
     let c = &calls(&t, true)[0];
     assert_eq!(var(c, "PLUTO_UDP_ENC"), "4501");
+    assert_eq!(var(c, "PLUTO_IPCOMP"), "1");
     assert_eq!(var(c, "PLUTO_ME"), "192.0.2.11");
     // A child without updown, or of another connection: none.
     child.name = "other".into();

@@ -35,7 +35,7 @@ fn marks_and_interface_ids_go_where_charon_puts_them() {
         if_id_out: 43,
         ..KernelPolicy::default()
     };
-    let plan = plan_install(&tunnel(k.clone()), None).unwrap();
+    let plan = plan_install(&tunnel(k.clone())).unwrap();
     // The inbound SA carries no mark without mark_in_sa, but its if_id
     // and set mark.
     assert_eq!(plan.sa_in.mark, None);
@@ -71,7 +71,7 @@ fn marks_and_interface_ids_go_where_charon_puts_them() {
     );
     // With mark_in_sa the inbound SA matches mark_in too (its id, for
     // deleting it, as well).
-    let plan = plan_install(
+    let plan = plan_install_bound(
         &tunnel(KernelPolicy {
             mark_in_sa: true,
             ..k
@@ -91,7 +91,7 @@ fn marks_and_interface_ids_go_where_charon_puts_them() {
 
 #[test]
 fn no_marks_no_attributes() {
-    let plan = plan_install(&tunnel(KernelPolicy::default()), None).unwrap();
+    let plan = plan_install(&tunnel(KernelPolicy::default())).unwrap();
     for p in &plan.policies {
         assert_eq!((p.mark, p.if_id, p.selector.ifindex), (None, None, None));
     }
@@ -103,7 +103,7 @@ fn no_marks_no_attributes() {
 #[test]
 fn priorities_are_charons() {
     let c = tunnel(KernelPolicy::default());
-    let plan = plan_install(&c, None).unwrap();
+    let plan = plan_install(&c).unwrap();
     // 400000 - (24 + 24) * 512 - 1 (not a trap).
     assert_eq!(plan.policies[0].priority, 375_423);
     // A trap's is one more (weaker), a pass shunt's 200000 less, a drop
@@ -122,7 +122,7 @@ fn priorities_are_charons() {
     assert_eq!(priority(&on_eth0, PrioClass::Ipsec, 0), 375_421);
     // A configured priority replaces it.
     assert_eq!(priority(&sel, PrioClass::Ipsec, 4), 4);
-    let fixed = plan_install(
+    let fixed = plan_install_bound(
         &tunnel(KernelPolicy {
             priority: 1,
             ..KernelPolicy::default()
@@ -135,7 +135,7 @@ fn priorities_are_charons() {
 
 #[test]
 fn policies_no_installs_the_sas_only() {
-    let plan = plan_install(
+    let plan = plan_install_bound(
         &tunnel(KernelPolicy {
             policies: false,
             ..KernelPolicy::default()
@@ -149,7 +149,7 @@ fn policies_no_installs_the_sas_only() {
 
 #[test]
 fn fwd_out_and_interface() {
-    let plan = plan_install(
+    let plan = plan_install_bound(
         &tunnel(KernelPolicy {
             fwd_out: true,
             mark_out: Some(mark(5, 0xffff_ffff)),
@@ -195,7 +195,7 @@ fn fwd_out_and_interface() {
         ..KernelPolicy::default()
     });
     c.mode = Mode::Transport;
-    let plan = plan_install(&c, None).unwrap();
+    let plan = plan_install(&c).unwrap();
     assert!(plan.policies.iter().all(|p| p.direction != Direction::Fwd));
 }
 
@@ -343,7 +343,7 @@ fn ipcomp_sas_carry_their_esp_sas_marks_and_interface_ids_but_set_no_mark() {
         cpi_in: 0x0c01,
         cpi_out: 0x0d01,
     });
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     let (ci, co) = p.comp.unwrap();
     assert_eq!(
         (ci.mark, ci.if_id, ci.set_mark),

@@ -19,7 +19,7 @@ fn child(mode: Mode) -> ChildInstall {
 
 #[test]
 fn defaults_set_no_flag() {
-    let p = plan_install(&child(Mode::Tunnel), None).unwrap();
+    let p = plan_install(&child(Mode::Tunnel)).unwrap();
     assert_eq!(p.sa_in.options, SaOptions::default());
     assert_eq!(p.sa_out.options, SaOptions::default());
     assert_eq!(p.sa_in.replay_window, 32);
@@ -33,7 +33,7 @@ fn options_go_to_the_direction_strongswan_gives_them() {
     c.sa_opts.copy_dscp = CopyDscp::In;
     c.sa_opts.tfc_padding = 1200;
     c.sa_opts.replay_window = 1024;
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert_eq!(
         p.sa_in.options,
         SaOptions {
@@ -56,10 +56,10 @@ fn options_go_to_the_direction_strongswan_gives_them() {
 
     // yes: both ways; no: neither.
     c.sa_opts.copy_dscp = CopyDscp::Yes;
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert!(p.sa_in.options.decap_dscp && !p.sa_out.options.dont_encap_dscp);
     c.sa_opts.copy_dscp = CopyDscp::No;
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert!(!p.sa_in.options.decap_dscp && p.sa_out.options.dont_encap_dscp);
 }
 
@@ -77,7 +77,7 @@ fn tfc_padding_only_for_tunnel_mode_esp() {
     // And the message for the kernel is made (AH with padding would not be).
     let mut c = child(Mode::Transport);
     c.sa_opts.tfc_padding = 1000;
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert_eq!(p.sa_out.options.tfc_padding, 0);
 }
 
@@ -91,7 +91,7 @@ fn ipcomp_is_an_ipcomp_tunnel_around_transport_mode_esp_as_charon_installs_it() 
     c.sa_opts.copy_df = false;
     c.sa_opts.tfc_padding = 1000;
     let (me, peer): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     // ESP in transport mode, any traffic of the outer family, no TFC.
     for sa in [&p.sa_in, &p.sa_out] {
         assert_eq!(sa.protocol, Protocol::Esp);
@@ -174,7 +174,7 @@ fn ipcomp_is_an_ipcomp_tunnel_around_transport_mode_esp_as_charon_installs_it() 
     assert!(moved_sa(&p.sa_out, false, &u).encap.is_some());
 
     // Without IPComp: none of it.
-    let p = plan_install(&child(Mode::Tunnel), None).unwrap();
+    let p = plan_install(&child(Mode::Tunnel)).unwrap();
     assert!(p.comp.is_none());
     assert!(p.policies.iter().all(|x| x.templates.len() == 1));
 }
@@ -188,7 +188,7 @@ fn ipcomp_in_transport_mode_keeps_the_host_selectors() {
         cpi_in: 0x101,
         cpi_out: 0x102,
     });
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     let (ci, _) = p.comp.unwrap();
     assert_eq!(ci.mode, xfrm_netlink::Mode::Transport);
     assert_eq!(p.sa_in.mode, xfrm_netlink::Mode::Transport);
@@ -199,5 +199,41 @@ fn ipcomp_in_transport_mode_keeps_the_host_selectors() {
     for pol in &p.policies {
         assert_eq!(pol.templates.len(), 2);
         assert!(pol.templates.iter().all(|t| t.tunnel.is_none()));
+    }
+}
+
+#[test]
+fn hw_offload_asks_for_the_routes_device_on_esp_only() {
+    use ike::config::HwOffload;
+    use xfrm_netlink::Offload;
+    let mut c = child(Mode::Tunnel);
+    let p = plan_install(&c).unwrap();
+    assert!(p.sa_in.offload.is_none() && p.sa_out.offload.is_none());
+    assert_eq!(p.hw_offload, HwOffload::No);
+    for hw in [HwOffload::Auto, HwOffload::Yes] {
+        c.sa_opts.hw_offload = hw;
+        c.ipcomp = Some(IpcompCpis {
+            cpi_in: 0x100,
+            cpi_out: 0x101,
+        });
+        let p = plan_install(&c).unwrap();
+        assert_eq!(p.hw_offload, hw);
+        assert_eq!(
+            p.sa_in.offload,
+            Some(Offload {
+                ifindex: 0,
+                inbound: true
+            })
+        );
+        assert_eq!(
+            p.sa_out.offload,
+            Some(Offload {
+                ifindex: 0,
+                inbound: false
+            })
+        );
+        // Never the IPComp SAs (as charon).
+        let (ci, co) = p.comp.unwrap();
+        assert!(ci.offload.is_none() && co.offload.is_none());
     }
 }

@@ -106,7 +106,7 @@ fn tunnel_mode_installs_two_sas_and_out_in_fwd_policies() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v4("10.2.0.0", "10.2.0.255")],
     );
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     let (me, peer): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
     // Inbound: from the peer to us, our SPI, the inbound key.
     assert_eq!(
@@ -172,7 +172,7 @@ fn transport_mode_has_no_fwd_policy_and_transport_templates() {
     );
     let mut c = c;
     c.reqid = 4;
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert_eq!(p.sa_in.mode, xfrm_netlink::Mode::Transport);
     assert_eq!(p.policies.len(), 2);
     assert_eq!(p.policies[0].direction, Direction::Out);
@@ -200,7 +200,7 @@ fn every_selector_pair_of_one_family_gets_policies() {
             v6("2001:db8:2::", "2001:db8:2::ffff"),
         ],
     );
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     // 2 IPv4 × 1 IPv4 + 1 IPv6 × 1 IPv6 pairs, 3 policies each.
     assert_eq!(p.policies.len(), 9);
     let outs: Vec<(IpPrefix, IpPrefix)> = p
@@ -493,11 +493,11 @@ fn esn_gets_a_window_and_bad_installs_are_errors() {
     );
     c.esn = true;
     c.sa_opts.replay_window = 0;
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert!(p.sa_in.esn && p.sa_in.replay_window >= 32);
     // Mixed outer families.
     c.remote = "[2001:db8::2]:500".parse().unwrap();
-    assert!(plan_install(&c, None).is_err());
+    assert!(plan_install(&c).is_err());
     // Selectors with no pair of one family.
     let c = install(
         Mode::Tunnel,
@@ -506,7 +506,7 @@ fn esn_gets_a_window_and_bad_installs_are_errors() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v6("2001:db8::", "2001:db8::ffff")],
     );
-    assert!(plan_install(&c, None).is_err());
+    assert!(plan_install(&c).is_err());
 }
 
 #[test]
@@ -518,7 +518,7 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v4("10.2.0.0", "10.2.0.255")],
     );
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     assert_eq!(p.sa_in.lifetimes, xfrm_netlink::Lifetimes::default());
     c.limits = ike::sa::KernelLimits {
         soft_bytes: Some(1000),
@@ -526,7 +526,7 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         soft_packets: None,
         hard_packets: Some(50),
     };
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     for sa in [&p.sa_in, &p.sa_out] {
         assert_eq!(sa.lifetimes.soft.bytes, Some(1000));
         assert_eq!(sa.lifetimes.hard.bytes, Some(1100));
@@ -544,10 +544,10 @@ fn encapsulated_children_get_esp_in_udp_with_the_ike_ports() {
         vec![v4("10.1.0.0", "10.1.0.255")],
         vec![v4("10.2.0.0", "10.2.0.255")],
     );
-    assert!(plan_install(&c, None).unwrap().sa_in.encap.is_none());
+    assert!(plan_install(&c).unwrap().sa_in.encap.is_none());
     c.encap = true;
     c.remote = "198.51.100.1:4501".parse().unwrap();
-    let p = plan_install(&c, None).unwrap();
+    let p = plan_install(&c).unwrap();
     // Inbound: from the peer's port to ours; outbound the other way.
     assert_eq!(p.sa_in.encap, Some(UdpEncap::new(4501, 4500)));
     assert_eq!(p.sa_out.encap, Some(UdpEncap::new(4500, 4501)));
@@ -569,7 +569,7 @@ fn behind_nat_install() -> ChildInstall {
 #[test]
 fn a_moved_peer_gets_new_encap_ports_and_tunnel_endpoints() {
     let c = behind_nat_install();
-    let plan = plan_install(&c, None).unwrap();
+    let plan = plan_install(&c).unwrap();
     let me: IpAddr = "198.51.100.1".parse().unwrap();
     let old_peer: IpAddr = "203.0.113.1".parse().unwrap();
     // Only the port changed: same addresses, new ports, keys and SPIs kept.
@@ -647,7 +647,7 @@ fn a_moved_child_is_planned_again_from_what_it_was_installed_from() {
     // kernel configurations; made again, they must be what `moved_sa` and
     // `moved_policies` made of the configurations as installed.
     let c = behind_nat_install();
-    let plan = plan_install(&c, None).unwrap();
+    let plan = plan_install(&c).unwrap();
     let src = SaSource {
         keys: SaKeys::of(&c),
         sa_in: Some(SaAddrs::of(&c)),
