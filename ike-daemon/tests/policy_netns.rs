@@ -73,6 +73,7 @@ fn peer(config: &Config) -> (PeerCfg, ChildCfg) {
         encap: false,
         fragmentation: Default::default(),
         policy: c.policy,
+        behaviour: Default::default(),
     };
     assert!(matches!(child.local_ts[0], TsCfg::Selector(_)));
     (peer, child)

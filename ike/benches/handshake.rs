@@ -202,6 +202,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         send_certreq: true,
         fragmentation: Default::default(),
         policy: Default::default(),
+        behaviour: Default::default(),
     }
 }
 

@@ -107,6 +107,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         send_certreq: true,
         fragmentation: Default::default(),
         policy: Default::default(),
+        behaviour: Default::default(),
     }
 }
 

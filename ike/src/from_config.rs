@@ -570,6 +570,7 @@ fn peer(
         lifetimes: c.lifetimes,
         fragmentation: c.fragmentation,
         policy: c.policy,
+        behaviour: c.behaviour,
     }
 }
 

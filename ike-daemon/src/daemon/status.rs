@@ -3,10 +3,11 @@
 use std::time::Instant;
 
 use ike::control::{ChildSaStatus, IkeSaStatus};
+use ike::crypto::proposal::keywords::strongswan_name;
 use ike::crypto::suite::{ChildSuite, IkeSuite};
 use ike::display::{IdDisplay, ts_text};
 use ike::sa::{ChildFailReason, ChildSaInfo, IkeFailReason, IkeSaInfo};
-use ike::wire::codes::{KeId, ProtocolId};
+use ike::wire::codes::{IntegId, KeId, ProtocolId, TransformType};
 
 /// `AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519`.
 pub fn ike_suite_text(s: &IkeSuite) -> String {
@@ -15,7 +16,7 @@ pub fn ike_suite_text(s: &IkeSuite) -> String {
         out.push_str(&format!("-{b}"));
     }
     if let Some(i) = s.integ {
-        out.push_str(&format!("/{i}"));
+        out.push_str(&format!("/{}", integ_text(i)));
     }
     out.push_str(&format!("/PRF_{}/{}", s.prf, ke_text(s.ke)));
     out
@@ -36,6 +37,15 @@ pub fn ke_text(k: KeId) -> String {
     }
 }
 
+/// An integrity algorithm: the registry's name, or for strongSwan's
+/// private-use IDs strongSwan's (`HMAC_SHA2_256_96` for 1026).
+fn integ_text(i: IntegId) -> String {
+    match strongswan_name(TransformType::INTEG, i.0) {
+        Some(n) if i.0 >= 1024 => n.to_owned(),
+        _ => format!("{i}"),
+    }
+}
+
 /// `AES_GCM_16-256`, `AES_CBC-128/HMAC_SHA2_256_128/ESN`, `HMAC_SHA2_256_128`.
 pub fn child_suite_text(s: &ChildSuite) -> String {
     let mut parts = Vec::new();
@@ -46,7 +56,7 @@ pub fn child_suite_text(s: &ChildSuite) -> String {
         });
     }
     if let Some(i) = s.integ {
-        parts.push(format!("{i}"));
+        parts.push(integ_text(i));
     }
     if let Some(k) = s.ke {
         parts.push(ke_text(k));
@@ -143,6 +153,28 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use ike::wire::codes::EncrId;
+
+    #[test]
+    fn private_use_integrity_prints_like_strongswan() {
+        let s = ChildSuite {
+            protocol: ProtocolId::ESP,
+            encr: Some((EncrId::AES_CBC, Some(128))),
+            integ: Some(IntegId(1026)),
+            ke: Some(KeId::MODP_1024),
+            esn: false,
+        };
+        assert_eq!(
+            child_suite_text(&s),
+            "AES_CBC-128/HMAC_SHA2_256_96/MODP_1024"
+        );
+        let s = ChildSuite {
+            integ: Some(IntegId::AES_XCBC_96),
+            ke: None,
+            ..s
+        };
+        assert_eq!(child_suite_text(&s), "AES_CBC-128/AES_XCBC_96");
+    }
 
     #[test]
     fn key_exchanges_print_like_strongswan() {

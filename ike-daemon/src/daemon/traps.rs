@@ -132,6 +132,7 @@ mod tests {
             encap: false,
             fragmentation: Default::default(),
             policy: Default::default(),
+            behaviour: Default::default(),
         }
     }
 

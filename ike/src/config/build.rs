@@ -399,7 +399,6 @@ const CONNECTION_LATER: &[&str] = &[
     "childless",
     "ppk_id",
     "ppk_required",
-    "keyingtries",
     "unique",
     "pools",
     "vips",
@@ -438,6 +437,7 @@ fn connection(
     );
     let (local_node, remote_node) = (f.take("local"), f.take("remote"));
     let lifetimes = ike_lifetimes(&mut f, path, errors);
+    let behaviour = super::behaviour::connection(&mut f, path, errors);
     let dpd_delay =
         time_value(f.take("dpd_delay"), &path.join("dpd_delay"), errors).unwrap_or_default();
     let dpd_timeout =
@@ -563,6 +563,7 @@ fn connection(
         children: children.into_iter().map(|c| c.child).collect(),
         encap,
         lifetimes,
+        behaviour,
         dpd_delay,
         dpd_timeout,
         line: line.line,
@@ -571,7 +572,11 @@ fn connection(
 
 /// A time: seconds, or with an `s`, `m`, `h` or `d` suffix (swanctl.conf's
 /// time format).
-fn time_value(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Option<Duration> {
+pub(super) fn time_value(
+    value: Option<(&Node, Loc)>,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Duration> {
     let (node, _) = value?;
     let s = scalar(node, path, errors)?;
     let (digits, unit) = match s.char_indices().last() {

@@ -26,6 +26,7 @@
 //! assert_eq!(psk, Some(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef][..]));
 //! ```
 
+mod behaviour;
 mod build;
 mod identity;
 mod off;
@@ -49,6 +50,7 @@ use zeroize::Zeroizing;
 use crate::wire::codes::ProtocolId;
 use crate::wire::sa::Proposal;
 
+pub use behaviour::Behaviour;
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
@@ -203,6 +205,8 @@ pub struct Connection {
     pub encap: bool,
     /// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of the IKE SA.
     pub lifetimes: IkeLifetimes,
+    /// `keyingtries`.
+    pub behaviour: Behaviour,
     /// `dpd_delay`: a liveness check after this long without traffic from
     /// the peer (IKE or ESP); zero (the default): none.
     pub dpd_delay: Duration,

@@ -311,7 +311,7 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, local,",
+                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, keyingtries, local,",
             ),
             (12, "connections.c.dpd_delay", "bad time \"soon\""),
         ],
@@ -1529,4 +1529,23 @@ fn liveness_and_action_keys() {
             ),
         ],
     );
+}
+
+#[test]
+fn keyingtries_as_charon_reads_it() {
+    let tries = |extra: &str| ok(&conn(extra, "")).connections()[0].behaviour.keyingtries;
+    assert_eq!(tries(""), 1, "charon's default");
+    assert_eq!(tries("keyingtries: 0"), 0);
+    assert_eq!(tries("keyingtries: 5"), 5);
+    assert_eq!(tries("keyingtries: 0x10"), 16);
+    for bad in ["-1", "%forever", "4294967296", "two"] {
+        assert_issues(
+            &conn(&format!("keyingtries: \"{bad}\""), ""),
+            &[(
+                5,
+                "connections.c.keyingtries",
+                &format!("bad keyingtries \"{bad}\" (expected a number of tries, 0 for forever)"),
+            )],
+        );
+    }
 }

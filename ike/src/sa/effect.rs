@@ -14,9 +14,10 @@
 //! position), so outputs keep the order they would have had if the SA had
 //! added them itself.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::config::ChildCfg;
+use super::config::{ChildCfg, PeerCfg};
 use super::ike_sa::IkeSa;
 use super::types::{ChildId, ChildInstall, IkeSaId, KernelReq};
 
@@ -30,6 +31,16 @@ pub(crate) enum Effect {
     /// The Child SAs of `from` are `to`'s now (an IKE rekey): handovers
     /// waited for by Child SAs of `from` are `to`'s.
     Adopted { from: IkeSaId, to: IkeSaId },
+    /// The peer did not answer IKE SA `id` being established, which has
+    /// tries left (`keyingtries`): it is gone, and the endpoint starts it
+    /// again under the same id with `cfgs` (at the end of
+    /// `handle_timeout`), as try number `keyingtry` + 1.
+    Retry {
+        id: IkeSaId,
+        peer: Arc<PeerCfg>,
+        cfgs: VecDeque<Arc<ChildCfg>>,
+        keyingtry: u32,
+    },
     /// The reauthentication of this IKE SA is due: the endpoint starts the
     /// new IKE SA (at the end of `handle_timeout`).
     Reauth(IkeSaId),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{debug, info, warn};
 
 use super::clock::WallClock;
-use super::config::{EndpointConfig, PeerCfg, PskStore};
+use super::config::{ChildCfg, EndpointConfig, PeerCfg, PskStore};
 use super::effect::Effect;
 use super::ike_sa::{IkeSa, KernelPurpose};
 use super::outside::{Outcome, Outside, Then, Waiting};
@@ -212,6 +212,9 @@ pub struct Endpoint {
     /// IKE SAs whose reauthentication is due, started at the end of
     /// `handle_timeout`.
     reauths_due: Vec<IkeSaId>,
+    /// IKE SAs the peer did not answer that are tried again
+    /// ([`Effect::Retry`]), started at the end of `handle_timeout`.
+    retries_due: Vec<Retry>,
     /// Answers that outlive their IKE SA, held until the outbound SAs they
     /// wait for are in ([`Waits::Handover`]).
     held: Vec<Held>,
@@ -221,6 +224,10 @@ pub struct Endpoint {
     /// deadline (`reauth`). Kept by [`Effect`]s only.
     handovers: HashMap<u32, Handover>,
 }
+
+/// The next try of an IKE SA ([`Effect::Retry`]): its id, configuration,
+/// children and the tries before it.
+type Retry = (IkeSaId, Arc<PeerCfg>, VecDeque<Arc<ChildCfg>>, u32);
 
 /// A Child SA waiting to send ([`Endpoint::handovers`]).
 #[derive(Debug)]
@@ -279,6 +286,7 @@ impl Endpoint {
             timers: Timers::default(),
             reauths: HashMap::new(),
             reauths_due: Vec::new(),
+            retries_due: Vec::new(),
             held: Vec::new(),
             handovers: HashMap::new(),
         }
@@ -429,7 +437,33 @@ impl Endpoint {
             self.after(id);
         }
         self.start_reauths(now);
+        self.start_retries(now);
         self.reauth_progress(now);
+    }
+
+    /// The next try of each IKE SA in `retries_due`, under its old id.
+    fn start_retries(&mut self, now: Instant) {
+        for (id, peer, cfgs, keyingtry) in std::mem::take(&mut self.retries_due) {
+            if self.sas.contains_key(&id) {
+                continue;
+            }
+            match IkeSa::initiate_with(&mut self.ctx, now, id, peer, cfgs) {
+                Ok(mut sa) => {
+                    if let Some(h) = sa.phase.handshake_mut() {
+                        h.keyingtry = keyingtry;
+                    }
+                    self.insert(now, sa);
+                }
+                Err(e) => {
+                    warn!("IKE SA {id}: cannot try again: {e}");
+                    self.ctx.events.push_back(Event::IkeFailed {
+                        id,
+                        peer: None,
+                        reason: crate::sa::IkeFailReason::PeerNotResponding,
+                    });
+                }
+            }
+        }
     }
 
     /// The result of a [`KernelOp`] (matched by its `req`).
@@ -947,6 +981,12 @@ impl Endpoint {
                         }
                     }
                     Effect::Reauth(id) => self.reauths_due.push(id),
+                    Effect::Retry {
+                        id,
+                        peer,
+                        cfgs,
+                        keyingtry,
+                    } => self.retries_due.push((id, peer, cfgs, keyingtry)),
                     Effect::OutboundIn(ike, child) => self.release_held(ike, child),
                     Effect::AwaitHandover {
                         reqid,

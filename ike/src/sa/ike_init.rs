@@ -119,6 +119,19 @@ impl IkeSa {
             })?;
             cfgs.push_back(c.clone());
         }
+        Self::initiate_with(ctx, now, id, peer, cfgs)
+    }
+
+    /// Initiator: a new IKE SA to `peer` that brings up `cfgs` (the first
+    /// with IKE_AUTH), from its first local address of the remote
+    /// address's family to its first remote address.
+    pub(crate) fn initiate_with(
+        ctx: &mut Ctx,
+        now: Instant,
+        id: IkeSaId,
+        peer: Arc<PeerCfg>,
+        cfgs: VecDeque<Arc<ChildCfg>>,
+    ) -> Result<Self, CommandError> {
         let remote_ip = peer
             .remote_addrs
             .iter()

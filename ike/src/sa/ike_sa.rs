@@ -122,6 +122,9 @@ impl Phase {
 #[derive(Debug, Default)]
 pub(crate) struct Handshake {
     pub(crate) init: InitState,
+    /// Initiator: the tries before this one of bringing the SA up when
+    /// the peer did not answer (`keyingtries`).
+    pub(crate) keyingtry: u32,
     /// Initiator: our IKE_SA_INIT key exchange until the response
     /// completes it.
     pub(crate) ke: Option<Box<dyn KeyExchange>>,
@@ -851,6 +854,7 @@ impl IkeSa {
         );
         match task {
             Task::DeleteIke => self.delete_ike_response(ctx),
+            _ if self.try_again(ctx) => {}
             _ => self.fail(ctx, IkeFailReason::PeerNotResponding),
         }
     }

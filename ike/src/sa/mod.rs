@@ -91,6 +91,7 @@ mod ike_init;
 mod ike_rekey;
 mod ike_sa;
 mod informational;
+mod keyingtries;
 mod lifetimes;
 mod natt;
 mod outside;

@@ -515,6 +515,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         send_certreq: true,
         fragmentation: Fragmentation::Yes,
         policy: Default::default(),
+        behaviour: Default::default(),
     }
 }
 

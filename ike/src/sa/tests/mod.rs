@@ -10,6 +10,7 @@ mod frag;
 mod fuzz;
 mod harness;
 mod ipcomp;
+mod keyingtries;
 mod natt;
 mod policy;
 mod reauth;
