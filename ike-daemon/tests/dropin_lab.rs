@@ -21,6 +21,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "dropin/engine.rs"]
+mod engine;
 #[path = "dropin/policy.rs"]
 mod policy;
 #[path = "dropin/saopt.rs"]
@@ -40,6 +42,7 @@ pub struct Lab;
 pub const UPDOWN: u8 = 1;
 pub const POLICY: u8 = 2;
 pub const SAOPT: u8 = 3;
+pub const ENGINE: u8 = 4;
 
 impl Lab {
     /// Lane `n`'s wan addresses (gw-a's, gw-b's), added to both `wan`
@@ -84,6 +87,7 @@ fn guest() {
         ("updown", updown::run),
         ("policy", policy::run),
         ("saopt", saopt::run),
+        ("engine", engine::run),
     ];
     let mut failed = Vec::new();
     for (name, run) in lanes {

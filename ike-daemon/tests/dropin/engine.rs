@@ -1,0 +1,184 @@
+//! The engine's drop-in keys against charon: `keyingtries = 0` with
+//! `start_action = start` against a charon that comes up only after
+//! several tries (short retransmissions, so the tries, not one long
+//! retransmission, bring it up; until then gw-b drops IKE), the tunnel
+//! then carrying pings through ESP; then `rekey_time = 5s` alone on
+//! iked's child (charon's defaults make it life 5 s, rand 0) under a
+//! steady ping every 0.1 s: several rekeys, not one ping lost.
+
+use std::time::{Duration, Instant};
+
+use crate::common::charon::Charon;
+use crate::common::{Iked, assert_clean, ping_through};
+use crate::{ENGINE, Lab};
+
+const PSK: &str = "engine lab psk, not a secret 0123456789";
+
+/// gw-a's (iked's, `a`) or gw-b's (charon's) swanctl.conf; `child`:
+/// more lines of iked's child.
+fn conf(a: bool, addrs: &(String, String), child: &str) -> String {
+    let (me, peer, lts, rts, extra, child_extra) = if a {
+        (
+            &addrs.0,
+            &addrs.1,
+            "10.1.0.0/24",
+            "10.2.0.0/24",
+            "        keyingtries = 0\n",
+            format!("                start_action = start\n{child}"),
+        )
+    } else {
+        (
+            &addrs.1,
+            &addrs.0,
+            "10.2.0.0/24",
+            "10.1.0.0/24",
+            "",
+            String::new(),
+        )
+    };
+    format!(
+        "connections {{
+    engine {{
+        local_addrs = {me}
+        remote_addrs = {peer}
+        proposals = aes128gcm16-prfsha256-x25519
+        mobike = no
+{extra}        local {{
+            auth = psk
+            id = {me}
+        }}
+        remote {{
+            auth = psk
+            id = {peer}
+        }}
+        children {{
+            net {{
+                local_ts = {lts}
+                remote_ts = {rts}
+                esp_proposals = aes128gcm16
+{child_extra}            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-engine {{
+        secret = \"{PSK}\"
+    }}
+}}
+"
+    )
+}
+
+/// The packets the ESP SAs of namespace `ns` counted.
+fn esp_packets(ns: &str) -> u64 {
+    let text = iked_lab::sh(&format!("ip -n {ns} -s xfrm state"));
+    let mut esp = false;
+    let mut sum = 0;
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.first() == Some(&"proto") {
+            esp = w.get(1) == Some(&"esp");
+        }
+        if esp
+            && l.trim() == "lifetime current:"
+            && let Some(n) = lines.next()
+        {
+            // "  1234(bytes), 5(packets)"
+            sum += n
+                .split(',')
+                .nth(1)
+                .and_then(|x| x.trim().split('(').next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    sum
+}
+
+pub fn run(lab: &Lab) {
+    let addrs = lab.wan(ENGINE);
+    // gw-b is silent until charon has its configuration (a charon still
+    // loading it answers NO_PROPOSAL_CHOSEN, a refusal that ends the
+    // tries, as charon's own keyingtries).
+    let block = format!("INPUT -d {} -p udp -j DROP", addrs.1);
+    iked_lab::sh(&format!("ip netns exec gw-b iptables-legacy -I {block}"));
+    let t0 = Instant::now();
+    // One try: the request and one retransmission, 0.5 s + 0.9 s.
+    let mut a = Iked::spawn(
+        "gw-a",
+        "engine-a.conf",
+        "engine-a.log",
+        &conf(true, &addrs, ""),
+        &["--retransmit-timeout", "0.5", "--retransmit-tries", "1"],
+    );
+    // Nobody answers on gw-b yet: at least two tries go unanswered.
+    iked_lab::wait_until(Duration::from_secs(20), "two tries of iked", || {
+        a.log_lines_with(&["peer not responding, trying again (3/forever)"]) >= 1
+    });
+    let b = Charon::start(
+        "engine-b",
+        "gw-b",
+        &conf(false, &addrs, ""),
+        "default=1",
+        "",
+        "",
+    );
+    iked_lab::wait_until(Duration::from_secs(20), "charon's configuration", || {
+        b.swanctl_ok(&["--list-conns"]).contains("engine:")
+    });
+    iked_lab::sh(&format!("ip netns exec gw-b iptables-legacy -D {block}"));
+    iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {
+        b.installed("net")
+    });
+    let up = t0.elapsed();
+    let sas = a.status();
+    assert_eq!(sas.len(), 1, "{sas:?}");
+    let log = a.log_text();
+    let tries = log.matches("peer not responding, trying again").count();
+    assert!(tries >= 2, "{tries} tries:\n{log}");
+    assert!(!log.contains("failed: peer not responding"), "{log}");
+    let before = esp_packets("gw-a");
+    ping_through("host-a", "10.2.0.2", 10);
+    let after = esp_packets("gw-a");
+    assert!(
+        after >= before + 20,
+        "ESP packets on gw-a: {before} -> {after}"
+    );
+    eprintln!(
+        "dropin/engine: keyingtries = 0: up after {tries} tries in {:.1} s",
+        up.as_secs_f64()
+    );
+    a.stop();
+    lab.clean();
+
+    // rekey_time = 5s alone: iked rekeys 4.5 s after each install.
+    let mut a = Iked::spawn(
+        "gw-a",
+        "engine-rekey-a.conf",
+        "engine-rekey-a.log",
+        &conf(true, &addrs, "                rekey_time = 5s\n"),
+        &[],
+    );
+    iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {
+        b.installed("net")
+    });
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "host-a", "ping", "-c", "130", "-i", "0.1"])
+        .args(["-W", "2", "10.2.0.2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rekeys = a.log_lines_with(&["CHILD SA net", "rekeyed to net"]);
+    assert!(rekeys >= 2, "{rekeys} rekeys:\n{}", a.log_text());
+    assert!(
+        text.contains("130 packets transmitted, 130 received"),
+        "pings lost over {rekeys} rekeys:\n{text}"
+    );
+    let esp = esp_packets("gw-a");
+    assert!(esp > 0, "no ESP packets on the current SAs");
+    eprintln!("dropin/engine: rekey_time = 5s: 130 of 130 pings over {rekeys} rekeys");
+    a.stop();
+    b.stop();
+    lab.clean();
+    assert_clean(&["gw-a", "gw-b"]);
+}
