@@ -1,7 +1,25 @@
 //! How a connection behaves beyond its keys and selectors, with charon's
-//! meanings: `keyingtries`.
+//! meanings: `keyingtries`, `childless`.
 
 use super::yaml::{Errors, Fields, Path, scalar};
+
+/// `childless`: IKE SAs without a Child SA in IKE_AUTH (RFC 6023).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Childless {
+    /// `allow` (default): as initiator only for a connection without
+    /// children (`ikectl up` of the IKE SA alone); as responder accept
+    /// an IKE_AUTH without a Child SA.
+    #[default]
+    Allow,
+    /// `force`: as initiator always childless (the Child SAs follow with
+    /// CREATE_CHILD_SA), failing if the responder does not announce
+    /// CHILDLESS_IKEV2_SUPPORTED; as responder refuse an IKE_AUTH that
+    /// carries a Child SA.
+    Force,
+    /// `never`: always a Child SA in IKE_AUTH; as responder refuse an
+    /// IKE_AUTH without one, and do not announce support.
+    Never,
+}
 
 /// The connection keys of this module, with charon's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,15 +30,20 @@ pub struct Behaviour {
     /// schedule with a new SPI); 0: until it comes up or is stopped.
     /// Default 1.
     pub keyingtries: u32,
+    /// `childless`.
+    pub childless: Childless,
 }
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Self { keyingtries: 1 }
+        Self {
+            keyingtries: 1,
+            childless: Childless::Allow,
+        }
     }
 }
 
-/// `keyingtries` of a connection.
+/// `keyingtries`, `childless` of a connection.
 pub(super) fn connection(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> Behaviour {
     let mut b = Behaviour::default();
     if let Some((n, _)) = f.take("keyingtries") {
@@ -41,5 +64,48 @@ pub(super) fn connection(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -
             }
         }
     }
+    b.childless = pick(
+        f,
+        "childless",
+        path,
+        &[
+            ("allow", Childless::Allow),
+            ("force", Childless::Force),
+            ("never", Childless::Never),
+        ],
+        Some(("prefer", "childless \"prefer\" is not supported yet")),
+        errors,
+    )
+    .unwrap_or_default();
     b
+}
+
+/// A key whose value is one of `options`; `later`: a value charon knows
+/// that iked does not support yet, with its message.
+fn pick<T: Copy>(
+    f: &mut Fields<'_>,
+    key: &'static str,
+    path: &Path,
+    options: &[(&str, T)],
+    later: Option<(&str, &str)>,
+    errors: &mut Errors,
+) -> Option<T> {
+    let (n, _) = f.take(key)?;
+    let p = path.join(key);
+    let s = scalar(n, &p, errors)?;
+    if let Some((_, v)) = options.iter().find(|(name, _)| *name == s) {
+        return Some(*v);
+    }
+    match later {
+        Some((value, message)) if value == s => errors.add(n.loc(), &p, message),
+        _ => {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            errors.add(
+                n.loc(),
+                &p,
+                format!("unknown {key} \"{s}\" (expected {})", names.join(", ")),
+            );
+        }
+    }
+    None
 }

@@ -396,7 +396,6 @@ const CONNECTION_LATER: &[&str] = &[
     "pull",
     "dscp",
     "mobike",
-    "childless",
     "ppk_id",
     "ppk_required",
     "unique",

@@ -50,7 +50,7 @@ use zeroize::Zeroizing;
 use crate::wire::codes::ProtocolId;
 use crate::wire::sa::Proposal;
 
-pub use behaviour::Behaviour;
+pub use behaviour::{Behaviour, Childless};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
@@ -205,7 +205,7 @@ pub struct Connection {
     pub encap: bool,
     /// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of the IKE SA.
     pub lifetimes: IkeLifetimes,
-    /// `keyingtries`.
+    /// `keyingtries`, `childless`.
     pub behaviour: Behaviour,
     /// `dpd_delay`: a liveness check after this long without traffic from
     /// the peer (IKE or ESP); zero (the default): none.

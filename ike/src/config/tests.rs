@@ -311,7 +311,7 @@ fn connection_key_errors_are_located() {
             (
                 11,
                 "connections.c.foo",
-                "unknown key \"foo\" (expected one of: children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, keyingtries, local,",
+                "unknown key \"foo\" (expected one of: childless, children, dpd_delay, dpd_timeout, encap, fragmentation, if_id_in, if_id_out, keyingtries, local,",
             ),
             (12, "connections.c.dpd_delay", "bad time \"soon\""),
         ],
@@ -1548,4 +1548,30 @@ fn keyingtries_as_charon_reads_it() {
             )],
         );
     }
+}
+
+#[test]
+fn childless_as_charon_reads_it() {
+    use super::Childless;
+    let c = |extra: &str| ok(&conn(extra, "")).connections()[0].behaviour.childless;
+    assert_eq!(c(""), Childless::Allow, "charon's default");
+    assert_eq!(c("childless: allow"), Childless::Allow);
+    assert_eq!(c("childless: force"), Childless::Force);
+    assert_eq!(c("childless: never"), Childless::Never);
+    assert_issues(
+        &conn("childless: prefer", ""),
+        &[(
+            5,
+            "connections.c.childless",
+            "childless \"prefer\" is not supported yet",
+        )],
+    );
+    assert_issues(
+        &conn("childless: yes", ""),
+        &[(
+            5,
+            "connections.c.childless",
+            "unknown childless \"yes\" (expected allow, force, never)",
+        )],
+    );
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, IkeLifetimes, Mode};
+pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode};
 use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
@@ -278,9 +278,8 @@ pub struct PeerCfg {
     pub send_certreq: bool,
     /// IKE fragmentation (RFC 7383, swanctl's `fragmentation`).
     pub fragmentation: Fragmentation,
-    /// The children's default interface ids (`if_id_in`, `if_id_out`).
-    pub policy: ConnPolicy,
-    /// `keyingtries`.
+pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode};
+use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
     pub behaviour: Behaviour,
 }
 

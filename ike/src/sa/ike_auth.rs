@@ -12,7 +12,7 @@ use std::time::Instant;
 use tracing::info;
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
-use super::config::{LocalAuthCfg, PeerCfg, RemoteAuthCfg};
+use super::config::{Childless, LocalAuthCfg, PeerCfg, RemoteAuthCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{
     Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, later, notify,
@@ -624,6 +624,20 @@ impl IkeSa {
             self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: true });
             return;
         }
+        // INVALID_SYNTAX ends the IKE SA (RFC 7296 3.10.1), even next to
+        // IDr and AUTH (charon's refusal of a Child SA its `childless`
+        // policy does not allow).
+        if notify(msg, NotifyType::INVALID_SYNTAX).is_some() {
+            let detail = String::new();
+            self.fail(
+                ctx,
+                IkeFailReason::InvalidSyntax {
+                    by_peer: true,
+                    detail,
+                },
+            );
+            return;
+        }
         let (_, Some(idr), Some(auth)) = ids(msg) else {
             let reason = match error_notify(msg) {
                 Some(NotifyType::INVALID_SYNTAX) => IkeFailReason::InvalidSyntax {
@@ -835,6 +849,31 @@ impl IkeSa {
         let mut prefix = vec![Payload::IdR(local_id)];
         prefix.extend(certs);
         prefix.push(Payload::Auth(our_auth));
+        let asked = sa_payload(msg).is_some() || ts_payloads(msg) != (None, None);
+        let refused = match (self.peer.behaviour.childless, asked) {
+            (Childless::Never, false) => Some("the peer tried to initiate a childless IKE SA"),
+            (Childless::Force, true) => Some("the peer did not initiate a childless IKE SA"),
+            _ => None,
+        };
+        if let Some(why) = refused {
+            // As charon: INVALID_SYNTAX in the answer, and the SA goes.
+            info!("{}: {why} (childless policy), refusing it", self.name());
+            let refusal = Notify::new(NotifyType::INVALID_SYNTAX, Vec::new());
+            self.send_response(
+                ctx,
+                ExchangeType::IKE_AUTH,
+                mid,
+                vec![Payload::Notify(refusal)],
+            );
+            self.fail(
+                ctx,
+                IkeFailReason::InvalidSyntax {
+                    by_peer: false,
+                    detail: why.into(),
+                },
+            );
+            return;
+        }
         let (Some(sa), (Some(tsi), Some(tsr))) = (sa_payload(msg), ts_payloads(msg)) else {
             // No Child SA asked for (childless, RFC 6023).
             self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);

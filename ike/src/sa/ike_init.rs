@@ -9,7 +9,7 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::child_create::NONCE_LEN;
-use super::config::{AddrSpec, ChildCfg, PeerCfg};
+use super::config::{AddrSpec, ChildCfg, Childless, PeerCfg};
 use super::endpoint::Ctx;
 use super::frag::Packets;
 use super::ike_sa::{
@@ -91,9 +91,17 @@ fn nat_detected(
 
 impl IkeSa {
     /// Initiator of an IKE SA without a Child SA in IKE_AUTH (RFC 6023):
-    /// its connection has no children.
+    /// its connection has no children, or `childless = force` (its
+    /// children follow with CREATE_CHILD_SA).
     pub(crate) fn childless(&self) -> bool {
-        self.initiator && self.children.is_empty() && self.pending_children.is_empty()
+        self.initiator
+            && (self.forced_childless()
+                || self.children.is_empty() && self.pending_children.is_empty())
+    }
+
+    /// `childless = force`.
+    fn forced_childless(&self) -> bool {
+        self.peer.behaviour.childless == Childless::Force
     }
 
     /// Initiator: a new IKE SA to `peer`; sends IKE_SA_INIT.
@@ -204,6 +212,7 @@ impl IkeSa {
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
         // a %any local address it waits until the response tells us ours.
         if !local_ip.is_unspecified()
+            && !sa.forced_childless()
             && let Some(first) = sa.pending_children.pop_front()
         {
             // Usually the only one: give back the queue's room (four
@@ -405,6 +414,7 @@ impl IkeSa {
             }
         );
         if self.children.is_empty()
+            && !self.forced_childless()
             && let Some(first) = self.pending_children.pop_front()
         {
             if self.pending_children.is_empty() {
@@ -416,14 +426,14 @@ impl IkeSa {
             // RFC 6023 3: IKE_AUTH without a Child SA only to a responder
             // that said it supports it.
             if notify(&msg, NotifyType::CHILDLESS_IKEV2_SUPPORTED).is_none() {
-                self.fail(
-                    ctx,
-                    IkeFailReason::InvalidResponse(
-                        "the connection has no children and the peer does not support \
-                         childless IKE SAs (RFC 6023)"
-                            .into(),
-                    ),
-                );
+                let why = if self.forced_childless() {
+                    "childless = force and the peer does not support childless IKE SA \
+                     initiation (RFC 6023)"
+                } else {
+                    "the connection has no children and the peer does not support \
+                     childless IKE SAs (RFC 6023)"
+                };
+                self.fail(ctx, IkeFailReason::InvalidResponse(why.into()));
                 return;
             }
             self.phase.advance(Phase::AwaitSpi);
@@ -782,12 +792,18 @@ pub(crate) fn respond(
         Payload::Nonce(nonce_r.clone()),
     ];
     payloads.extend(certreq(ctx, &peers));
-    payloads.extend([
-        // We accept IKE_AUTH without a Child SA (RFC 6023).
-        Payload::Notify(Notify::new(
+    // We accept IKE_AUTH without a Child SA (RFC 6023) unless every
+    // connection it may be for says `childless = never`.
+    if peers
+        .iter()
+        .any(|p| p.behaviour.childless != Childless::Never)
+    {
+        payloads.push(Payload::Notify(Notify::new(
             NotifyType::CHILDLESS_IKEV2_SUPPORTED,
             Vec::new(),
-        )),
+        )));
+    }
+    payloads.extend([
         Payload::Notify(Notify::nat_detection(
             false,
             nat_hash(spi_i, spi_r, if peer.encap { fake_source() } else { local }),

@@ -5,6 +5,7 @@
 mod algs;
 mod auth;
 mod certs;
+mod childless;
 mod dpd;
 mod frag;
 mod fuzz;
