@@ -278,8 +278,9 @@ pub struct PeerCfg {
     pub send_certreq: bool,
     /// IKE fragmentation (RFC 7383, swanctl's `fragmentation`).
     pub fragmentation: Fragmentation,
-pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode};
-use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
+    /// The children's default interface ids (`if_id_in`, `if_id_out`).
+    pub policy: ConnPolicy,
+    /// `keyingtries`, `childless`.
     pub behaviour: Behaviour,
 }
 
