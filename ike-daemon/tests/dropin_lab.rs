@@ -23,6 +23,8 @@
 mod common;
 #[path = "dropin/engine.rs"]
 mod engine;
+#[path = "dropin/policy.rs"]
+mod policy;
 #[path = "dropin/saopt.rs"]
 mod saopt;
 #[path = "dropin/updown.rs"]
@@ -38,6 +40,7 @@ pub struct Lab;
 
 /// The lanes' numbers (their wan pairs).
 pub const UPDOWN: u8 = 1;
+pub const POLICY: u8 = 2;
 pub const SAOPT: u8 = 3;
 pub const ENGINE: u8 = 4;
 
@@ -82,6 +85,7 @@ fn guest() {
     let lab = Lab;
     let lanes: &[Lane] = &[
         ("updown", updown::run),
+        ("policy", policy::run),
         ("saopt", saopt::run),
         ("engine", engine::run),
     ];

@@ -50,6 +50,7 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         reqid: u32::try_from(id).unwrap_or(1),
         limits: KernelLimits::default(),
         encap: false,
+        kernel: Default::default(),
     }
 }
 

@@ -191,6 +191,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
             mode: Mode::Tunnel,
             sa_opts: Default::default(),
             lifetimes: ChildLifetimes::default(),
+            policy: Default::default(),
         })],
         encap: false,
         lifetimes: IkeLifetimes::default(),
@@ -200,6 +201,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Default::default(),
+        policy: Default::default(),
         behaviour: Default::default(),
     }
 }

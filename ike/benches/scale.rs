@@ -96,6 +96,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             mode: Mode::Tunnel,
             sa_opts: Default::default(),
             lifetimes: ChildLifetimes::default(),
+            policy: Default::default(),
         })],
         encap: false,
         lifetimes: IkeLifetimes::default(),
@@ -105,6 +106,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Default::default(),
+        policy: Default::default(),
         behaviour: Default::default(),
     }
 }

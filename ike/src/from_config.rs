@@ -170,6 +170,8 @@ pub fn peers(
     let peers = config
         .connections()
         .iter()
+        // A connection of shunts only is never negotiated.
+        .filter(|c| !c.policy.shunts_only)
         .map(|c| peer(c, resolved, ports, creds, &mut cache, &mut issues))
         .collect();
     if issues.is_empty() {
@@ -555,11 +557,19 @@ fn peer(
             config::SendCert::Never => SendCert::Never,
         },
         send_certreq: c.send_certreq,
-        children: c.children.iter().map(|ch| Arc::new(child(ch))).collect(),
+        // Shunts (`mode = pass | drop`) are kernel policies only: the
+        // daemon installs them, the engine never negotiates them.
+        children: c
+            .children
+            .iter()
+            .filter(|ch| !ch.mode.is_shunt())
+            .map(|ch| Arc::new(child(ch)))
+            .collect(),
         dpd_delay: c.dpd_delay,
         encap: c.encap,
         lifetimes: c.lifetimes,
         fragmentation: c.fragmentation,
+        policy: c.policy,
         behaviour: c.behaviour,
     }
 }
@@ -573,6 +583,7 @@ fn child(ch: &config::Child) -> ChildCfg {
         mode: ch.mode,
         sa_opts: ch.sa_opts,
         lifetimes: ch.lifetimes,
+        policy: ch.policy.clone(),
     }
 }
 

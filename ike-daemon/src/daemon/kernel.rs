@@ -40,7 +40,8 @@ use xfrm_netlink::SaConfig;
 
 use super::xfrm_plan::{
     InstallPlan, PolicyPlan, PolicySource, SaAddrs, SaKeys, SaSource, moved_addr, moved_policies,
-    moved_sa, plan_install, plan_policies, protocol, split_removal, trap_route_id,
+    moved_sa, plan_install, plan_install_bound, plan_policies, protocol, split_removal,
+    trap_route_id,
 };
 use ike::sa::{
     ChildId, ChildInstall, ChildRemove, ChildUpdate, IkeSaId, KernelEvent, KernelOk, KernelOp,
@@ -124,6 +125,27 @@ struct State {
     /// no Child SA of theirs holds the same policies; a Child SA's install
     /// updates them in place (same reqid), its removal restores them.
     traps: HashMap<u32, Vec<PolicyConfig>>,
+    /// The policies of each `pass`/`drop` shunt, by (connection, child).
+    shunts: HashMap<(String, String), Vec<PolicyConfig>>,
+    /// The marks of the installed SAs that have one (the kernel's key of
+    /// an SA includes it), by destination, SPI and protocol.
+    sa_marks: HashMap<(IpAddr, u32, Protocol), xfrm_netlink::Mark>,
+}
+
+impl State {
+    /// Records (or with `gone` forgets) the marks of `sas`.
+    fn note_marks(&mut self, sas: &[SaId], gone: bool) {
+        for id in sas {
+            if let Some(m) = id.mark {
+                let key = (id.dst, id.spi, id.protocol);
+                if gone {
+                    self.sa_marks.remove(&key);
+                } else {
+                    self.sa_marks.insert(key, m);
+                }
+            }
+        }
+    }
 }
 
 /// Keeps operations on one key in the order they were scheduled, however
@@ -216,6 +238,19 @@ const MAX_IN_FLIGHT: usize = 32;
 /// Most SPI allocations and releases in flight at once (one request and a
 /// short reply each), beside [`MAX_IN_FLIGHT`].
 const MAX_SPI_IN_FLIGHT: usize = 16;
+
+/// The index of the network interface a child's policies are bound to
+/// (`interface`); an interface that does not exist is an error (charon
+/// would install the policies unbound).
+pub fn ifindex(name: Option<&str>) -> Result<Option<i32>, String> {
+    let Some(n) = name else {
+        return Ok(None);
+    };
+    let i = nix::net::if_::if_nametoindex(n).map_err(|e| format!("interface {n}: {e}"))?;
+    i32::try_from(i)
+        .map(Some)
+        .map_err(|_| format!("interface {n}: index {i} out of range"))
+}
 
 fn not_found(e: &xfrm_netlink::Error) -> bool {
     e.kernel_kind() == Some(KernelErrorKind::NotFound)
@@ -489,7 +524,8 @@ impl Kernel {
         outbound: bool,
         policies: bool,
     ) -> Result<(), String> {
-        let mut plan = plan_install(c)?;
+        let index = ifindex(c.kernel.interface.as_deref())?;
+        let mut plan = plan_install_bound(c, index)?;
         if !policies {
             plan.policies.clear();
         }
@@ -510,6 +546,7 @@ impl Kernel {
                 }));
                 self.with(|s| {
                     s.larval.remove(&larval);
+                    s.note_marks(&done.sas, false);
                     if let Some(id) = larval_cpi {
                         s.larval.remove(&id);
                     }
@@ -520,7 +557,7 @@ impl Kernel {
                             Installed {
                                 ike: Some(c.ike_sa),
                                 policies: pols,
-                                policy_source: PolicySource::of(c).ok().map(Arc::new),
+                                policy_source: PolicySource::of(c, index).ok().map(Arc::new),
                                 ..Installed::default()
                             },
                         );
@@ -576,6 +613,7 @@ impl Kernel {
         }
         let id = plan.sa_out.id();
         self.with(|s| {
+            s.note_marks(&[id], false);
             let r = s.children.entry(c.id).or_insert_with(|| Installed {
                 ike: Some(c.ike_sa),
                 ..Installed::default()
@@ -873,6 +911,55 @@ impl Kernel {
         r
     }
 
+    /// Installs the policies of a `pass`/`drop` shunt named `key`
+    /// (connection, child), replacing its previous ones if it has any. On
+    /// an error nothing of it stays in the kernel.
+    pub async fn install_shunt(
+        &self,
+        key: (String, String),
+        policies: Vec<PolicyConfig>,
+    ) -> Result<(), String> {
+        self.remove_shunt(&key).await;
+        let mut done = Vec::new();
+        let mut error = None;
+        for p in &policies {
+            match self.handle.policy().add(p.clone()).execute().await {
+                Ok(()) => done.push(p.id()),
+                Err(e) => {
+                    error = Some(format!("shunt policy {}: {e}", p.id()));
+                    break;
+                }
+            }
+        }
+        if let Some(e) = error {
+            self.undo(&Installed {
+                policies: done,
+                ..Installed::default()
+            })
+            .await;
+            return Err(e);
+        }
+        self.with(|s| s.shunts.insert(key, policies));
+        Ok(())
+    }
+
+    /// Removes the policies of the shunt `key`, if installed.
+    pub async fn remove_shunt(&self, key: &(String, String)) {
+        let Some(old) = self.with(|s| s.shunts.remove(key)) else {
+            return;
+        };
+        self.undo(&Installed {
+            policies: old.iter().map(PolicyConfig::id).collect(),
+            ..Installed::default()
+        })
+        .await;
+    }
+
+    /// The installed shunts and their policies.
+    pub fn shunts(&self) -> HashMap<(String, String), Vec<PolicyConfig>> {
+        self.with(|s| s.shunts.clone())
+    }
+
     /// Removes the trap policies of `reqid` (those no Child SA holds).
     pub async fn remove_trap(&self, reqid: u32) {
         let Some(old) = self.with(|s| s.traps.remove(&reqid)) else {
@@ -974,15 +1061,19 @@ impl Kernel {
         // Not installed by this bridge (or already removed): remove what
         // the request names, in case.
         let sas = sas.unwrap_or_else(|| {
-            let id = |dst, spi| SaId {
+            let k = &c.kernel;
+            let id = |dst, spi, mark: Option<ike::sa::MarkPair>| SaId {
                 dst,
                 spi,
                 protocol: proto,
-                mark: None,
+                mark: mark.map(|m| xfrm_netlink::Mark {
+                    value: m.value,
+                    mask: m.mask,
+                }),
             };
-            let mut sas = vec![id(local, c.spi_in)];
+            let mut sas = vec![id(local, c.spi_in, k.mark_in.filter(|_| k.mark_in_sa))];
             if c.outbound {
-                sas.push(id(remote, c.spi_out));
+                sas.push(id(remote, c.spi_out, k.mark_out));
             }
             Installed {
                 ike: Some(c.ike_sa),
@@ -1002,6 +1093,9 @@ impl Kernel {
                     local_ts: &c.local_ts,
                     remote_ts: &c.remote_ts,
                     reqid: c.reqid,
+                    kernel: &c.kernel,
+                    ifindex: ifindex(c.kernel.interface.as_deref()).unwrap_or(None),
+                    routed: false,
                 })
                 .unwrap_or_default()
                 .iter()
@@ -1070,7 +1164,9 @@ impl Kernel {
             .await,
         );
         self.with(|s| {
-            s.children.remove(&c.id);
+            if let Some(i) = s.children.remove(&c.id) {
+                s.note_marks(&i.sas, true);
+            }
             if c.policies {
                 s.order.forget(c.reqid);
             }
@@ -1118,6 +1214,10 @@ impl Kernel {
         let (mut children, larval) = self.with(|s| {
             let mut all: Vec<Installed> = s.policies.drain().map(|(_, i)| i).collect();
             all.extend(s.traps.drain().map(|(_, t)| Installed {
+                policies: t.iter().map(PolicyConfig::id).collect(),
+                ..Installed::default()
+            }));
+            all.extend(s.shunts.drain().map(|(_, t)| Installed {
                 policies: t.iter().map(PolicyConfig::id).collect(),
                 ..Installed::default()
             }));
@@ -1247,6 +1347,8 @@ impl Kernel {
     /// Bytes and packets of an SA, if it can be read.
     pub async fn usage(&self, dst: IpAddr, spi: u32, p: ProtocolId) -> Option<Usage> {
         let protocol = protocol(p).ok()?;
+        // The SA's mark is part of its key: as installed.
+        let mark = self.with(|s| s.sa_marks.get(&(dst, spi, protocol)).copied());
         match self
             .handle
             .sa()
@@ -1254,7 +1356,7 @@ impl Kernel {
                 dst,
                 spi,
                 protocol,
-                mark: None,
+                mark,
             })
             .await
         {

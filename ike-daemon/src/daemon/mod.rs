@@ -11,6 +11,7 @@ pub mod crl;
 pub mod kernel;
 pub mod resolve;
 pub mod routes;
+pub mod shunts;
 pub mod socket;
 pub mod status;
 pub mod traps;
@@ -383,6 +384,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         opts.config_path.display(),
         opts.control_path.display()
     );
+    d.sync_shunts().await;
     d.sync_traps().await;
     d.start_actions(&config, None);
 
@@ -1294,6 +1296,7 @@ impl Driver {
         for (conn, child) in stale {
             self.remove_trap(&conn, &child).await;
         }
+        self.sync_shunts().await;
         self.sync_traps().await;
         info!(
             "configuration reloaded: {} added, {} removed, {} changed, {} unchanged",
@@ -1333,7 +1336,8 @@ impl Driver {
             return;
         };
         let reqid = self.ep.trap_reqid(conn, child);
-        let plan = plan_trap(peer, ccfg, reqid);
+        let plan = kernel::ifindex(ccfg.policy.interface.as_deref())
+            .and_then(|index| plan_trap(peer, ccfg, reqid, index));
         let route = trap_route_child(peer, ccfg, reqid);
         match plan {
             Ok(pols) => match self.kernel.install_trap(reqid, pols, route.as_ref()).await {
@@ -1366,6 +1370,28 @@ impl Driver {
         }
     }
 
+    /// Makes the installed shunts (`mode: pass | drop`) what the
+    /// configuration asks for: at start and after a reload.
+    async fn sync_shunts(&mut self) {
+        let want = shunts::wanted(&self.config);
+        let (remove, install) = shunts::changes(&self.kernel.shunts(), want);
+        for key in remove {
+            self.kernel.remove_shunt(&key).await;
+            info!("shunt {}/{} removed", key.0, key.1);
+        }
+        for ((conn, child), p) in install {
+            let n = p.len();
+            match self
+                .kernel
+                .install_shunt((conn.clone(), child.clone()), p)
+                .await
+            {
+                Ok(()) => info!("shunt {conn}/{child} installed ({n} policies)"),
+                Err(e) => warn!("cannot install the shunt {conn}/{child}: {e}"),
+            }
+        }
+    }
+
     /// Makes the installed traps what the configuration asks for
     /// (`start_action: trap`): at start and after a reload. Traps of
     /// removed or changed children go (a changed one is installed anew);
@@ -1378,7 +1404,9 @@ impl Driver {
             .flat_map(|c| {
                 c.children
                     .iter()
-                    .filter(|ch| ch.start_action == ike::config::StartAction::Trap)
+                    .filter(|ch| {
+                        ch.start_action == ike::config::StartAction::Trap && !ch.mode.is_shunt()
+                    })
                     .map(|ch| (c.name.clone(), ch.name.clone()))
             })
             .collect();

@@ -946,7 +946,14 @@ impl Routes {
     /// Installs the routes of a child that was just installed. Failures
     /// are logged; the child stays.
     pub async fn child_installed(&self, c: &ChildInstall) {
-        if !self.opts.install || c.mode != Mode::Tunnel {
+        // As charon: routes come with the policies (none with `policies =
+        // no`), and a child bound to an XFRM interface (`if_id_out`) is
+        // routed through that interface by whoever made it.
+        if !self.opts.install
+            || c.mode != Mode::Tunnel
+            || !c.kernel.policies
+            || c.kernel.if_id_out != 0
+        {
             return;
         }
         // Trap policies' routes come with a stand-in Child SA of IKE SA 0

@@ -131,6 +131,7 @@ mod tests {
             send_certreq: true,
             encap: false,
             fragmentation: Default::default(),
+            policy: Default::default(),
             behaviour: Default::default(),
         }
     }
@@ -148,6 +149,7 @@ mod tests {
             mode: Mode::Tunnel,
             sa_opts: Default::default(),
             lifetimes: Default::default(),
+            policy: Default::default(),
         }
     }
 
@@ -170,7 +172,7 @@ mod tests {
             vec![AddrSpec::Any, ip("192.0.2.2")],
             c.clone(),
         );
-        let pols = plan_trap(&p, &c, 7).unwrap();
+        let pols = plan_trap(&p, &c, 7, None).unwrap();
         let dirs: Vec<Direction> = pols.iter().map(|p| p.direction).collect();
         assert_eq!(dirs, [Direction::Out, Direction::In, Direction::Fwd]);
         for pol in &pols {
@@ -215,10 +217,18 @@ mod tests {
         // Dynamic local with no local address cannot be trapped.
         let c = child(TsCfg::Dynamic, TsCfg::Dynamic);
         let p = peer(vec![AddrSpec::Any], vec![ip("192.0.2.2")], c.clone());
-        assert!(plan_trap(&p, &c, 1).unwrap_err().contains("local_addrs"));
+        assert!(
+            plan_trap(&p, &c, 1, None)
+                .unwrap_err()
+                .contains("local_addrs")
+        );
         // No remote address: nothing to send the ACQUIRE's IKE_SA_INIT to.
         let p = peer(vec![ip("192.0.2.1")], vec![AddrSpec::Any], c.clone());
-        assert!(plan_trap(&p, &c, 1).unwrap_err().contains("remote_addrs"));
+        assert!(
+            plan_trap(&p, &c, 1, None)
+                .unwrap_err()
+                .contains("remote_addrs")
+        );
     }
 
     #[test]

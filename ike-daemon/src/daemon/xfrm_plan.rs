@@ -28,8 +28,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use tracing::warn;
 use xfrm_netlink::{
     AeadAlg, AesKey, CipherAlg, CompAlg, Direction, Family, Icv, IntegrityAlg, IpPrefix, Key,
-    Lifetimes, Limits, Offload, PolicyConfig, PortMatch, Protocol, SaConfig, SaId, SaOptions,
-    Selector, Template, Transforms, UdpEncap,
+    Lifetimes, Limits, Offload, PolicyAction, PolicyConfig, PortMatch, Protocol, SaConfig, SaId,
+    SaOptions, Selector, Template, Transforms, UdpEncap,
 };
 
 use ike::config::HwOffload;
@@ -37,15 +37,31 @@ use ike::crypto::Secret;
 use ike::crypto::proposal::keywords::private::AUTH_HMAC_SHA2_256_96;
 use ike::crypto::suite::ChildSuite;
 use ike::sa::{
-    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, IpcompCpis, KernelLimits, Mode,
-    PeerCfg, TsCfg,
+    AddrSpec, ChildCfg, ChildInstall, ChildSaOpts, ChildUpdate, IpcompCpis, KernelLimits,
+    KernelPolicy, MarkPair, Mode, PeerCfg, TsCfg,
 };
 use ike::wire::codes::{EncrId, IntegId, ProtocolId};
 use ike::wire::{AddressRange, TrafficSelector};
 
-/// Priority base of IPsec policies: more specific selectors get lower
-/// (stronger) values.
+/// charon's policy priority base (`PRIO_BASE`): pass shunts start at it,
+/// IPsec and trap policies at twice it, drop shunts at three times it,
+/// and more specific selectors get lower (stronger) values.
 const PRIORITY_BASE: u32 = 200_000;
+
+/// The class of a policy, for its automatic priority (charon's
+/// `policy_priority_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrioClass {
+    /// A pass shunt: before everything else.
+    Pass,
+    /// An installed Child SA's policy.
+    Ipsec,
+    /// A trap's policy: just after an installed Child SA's with the same
+    /// selectors.
+    Routed,
+    /// A drop shunt: after everything else.
+    Drop,
+}
 
 /// The kernel lifetimes of a Child SA's byte and packet limits.
 pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
@@ -348,18 +364,39 @@ fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selecto
     Ok(out)
 }
 
-fn priority(sel: &Selector) -> u32 {
-    let mut p = PRIORITY_BASE
-        .saturating_sub(512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len())));
-    if sel.proto.is_some() {
-        p = p.saturating_sub(64);
+/// A policy's priority as charon computes it (`get_priority` of its
+/// kernel-netlink plugin): the class's base, minus 512 per prefix bit of
+/// both addresses, 256 for a protocol, 4 per leading one bit of each port
+/// mask, 2 for a restriction to an interface, and 1 for all but trap
+/// policies. A configured `priority` (non-zero) replaces it.
+pub fn priority(sel: &Selector, class: PrioClass, manual: u32) -> u32 {
+    if manual != 0 {
+        return manual;
     }
-    if sel.src_port.mask != 0 {
-        p = p.saturating_sub(16);
+    let base = match class {
+        PrioClass::Pass => PRIORITY_BASE,
+        PrioClass::Ipsec | PrioClass::Routed => 2 * PRIORITY_BASE,
+        PrioClass::Drop => 3 * PRIORITY_BASE,
+    };
+    let bits = |m: u16| m.leading_ones();
+    base - 512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len()))
+        - if sel.proto.is_some() { 256 } else { 0 }
+        - 4 * (bits(sel.src_port.mask) + bits(sel.dst_port.mask))
+        - if sel.ifindex.is_some() { 2 } else { 0 }
+        - u32::from(class != PrioClass::Routed)
+}
+
+fn xmark(m: MarkPair) -> xfrm_netlink::Mark {
+    xfrm_netlink::Mark {
+        value: m.value,
+        mask: m.mask,
     }
-    if sel.dst_port.mask != 0 {
-        p = p.saturating_sub(16);
-    }
+}
+
+/// A policy with a direction's mark and interface id.
+fn marked(mut p: PolicyConfig, mark: Option<MarkPair>, if_id: u32) -> PolicyConfig {
+    p.mark = mark.map(xmark);
+    p.if_id = (if_id != 0).then_some(if_id);
     p
 }
 
@@ -381,9 +418,22 @@ pub struct PolicyPlan<'a> {
     pub remote_ts: &'a [TrafficSelector],
     /// The templates' reqid (shared by a Child SA and its rekeyed ones).
     pub reqid: u32,
+    /// Marks, interface ids, fixed priority, which policies.
+    pub kernel: &'a KernelPolicy,
+    /// The index of `kernel.interface` (resolved by the caller).
+    pub ifindex: Option<i32>,
+    /// A trap's policies (charon's routed priority) rather than an
+    /// installed Child SA's.
+    pub routed: bool,
 }
 
-/// The policies of a Child SA (or trap) between `p.local` and `p.remote`.
+/// The policies of a Child SA (or trap) between `p.local` and `p.remote`:
+/// none with `policies = no`; out (with `mark_out`, `if_id_out`, bound
+/// to `interface`), in and in tunnel mode fwd (with `mark_in`,
+/// `if_id_in`), and with `policies_fwd_out` in tunnel mode an outbound
+/// fwd policy like the out one, its template without reqid and at a trap's
+/// priority (charon's, so it lets forwarded traffic pass a drop policy
+/// without taking another tunnel's SA).
 pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
     let PolicyPlan {
         mode,
@@ -393,7 +443,19 @@ pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
         local_ts,
         remote_ts,
         reqid,
+        kernel: k,
+        ifindex,
+        routed,
     } = *p;
+    if !k.policies {
+        return Ok(Vec::new());
+    }
+    let class = if routed {
+        PrioClass::Routed
+    } else {
+        PrioClass::Ipsec
+    };
+    let prio = |sel: &Selector, class| priority(sel, class, k.priority);
     let mut out = Vec::new();
     xmode(mode)?;
     let tmpl = |src: IpAddr, dst: IpAddr| match mode {
@@ -402,26 +464,133 @@ pub fn plan_policies(p: &PolicyPlan<'_>) -> Result<Vec<PolicyConfig>, String> {
     };
     for l in local_ts {
         for r in remote_ts {
-            for sel in selectors(l, r)? {
-                out.push(
+            for mut sel in selectors(l, r)? {
+                sel.ifindex = ifindex;
+                out.push(marked(
                     PolicyConfig::new(sel, Direction::Out)
-                        .priority(priority(&sel))
+                        .priority(prio(&sel, class))
                         .template(tmpl(local, remote)),
-                );
+                    k.mark_out,
+                    k.if_id_out,
+                ));
+                if mode == Mode::Tunnel && k.fwd_out {
+                    let mut t = tmpl(local, remote);
+                    t.reqid = 0;
+                    let fwd_class = if class == PrioClass::Ipsec {
+                        PrioClass::Routed
+                    } else {
+                        class
+                    };
+                    out.push(marked(
+                        PolicyConfig::new(sel, Direction::Fwd)
+                            .priority(prio(&sel, fwd_class))
+                            .template(t),
+                        k.mark_out,
+                        k.if_id_out,
+                    ));
+                }
             }
             for sel in selectors(r, l)? {
-                out.push(
+                out.push(marked(
                     PolicyConfig::new(sel, Direction::In)
-                        .priority(priority(&sel))
+                        .priority(prio(&sel, class))
                         .template(tmpl(remote, local)),
-                );
+                    k.mark_in,
+                    k.if_id_in,
+                ));
                 if mode == Mode::Tunnel {
-                    out.push(
+                    out.push(marked(
                         PolicyConfig::new(sel, Direction::Fwd)
-                            .priority(priority(&sel))
+                            .priority(prio(&sel, class))
                             .template(tmpl(remote, local)),
-                    );
+                        k.mark_in,
+                        k.if_id_in,
+                    ));
                 }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(
+            "the traffic selectors give no kernel policy (no pair of the same family)".into(),
+        );
+    }
+    Ok(out)
+}
+
+/// The policies of a `pass` or `drop` shunt, as charon's shunt manager
+/// installs them: for each pair of a local and a remote selector of one
+/// family whose protocols agree, out (and with `policies_fwd_out` an
+/// outbound fwd), in and fwd policies without templates, `pass` allowing
+/// and `drop` blocking the traffic, at charon's pass or fallback priority
+/// (or the configured `priority`), with the child's fixed marks and bound
+/// to its `interface` (`ifindex`) both ways. `dynamic` is any address of
+/// either family (charon's `%any` hosts). No interface ids (charon sets
+/// none on shunts).
+pub fn plan_shunt(
+    child: &ike::config::Child,
+    ifindex: Option<i32>,
+) -> Result<Vec<PolicyConfig>, String> {
+    let (action, class) = match child.mode {
+        Mode::Pass => (PolicyAction::Allow, PrioClass::Pass),
+        Mode::Drop => (PolicyAction::Block, PrioClass::Drop),
+        m => return Err(format!("a {m} child is not a shunt")),
+    };
+    let any = || {
+        [
+            TrafficSelector::Ipv4(AddressRange::any(
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::BROADCAST,
+            )),
+            TrafficSelector::Ipv6(AddressRange::any(
+                Ipv6Addr::UNSPECIFIED,
+                Ipv6Addr::from(u128::MAX),
+            )),
+        ]
+    };
+    let resolve = |list: &[ike::config::TrafficSelector]| -> Vec<TrafficSelector> {
+        list.iter()
+            .flat_map(|t| match ike::from_config::ts_cfg(t) {
+                TsCfg::Selector(s) => vec![s],
+                TsCfg::Dynamic => any().to_vec(),
+            })
+            .collect()
+    };
+    let fixed = |m: Option<ike::config::MarkCfg>| -> Result<Option<xfrm_netlink::Mark>, String> {
+        match m {
+            None => Ok(None),
+            Some(ike::config::MarkCfg {
+                value: ike::config::IdValue::Fixed(value),
+                mask,
+            }) => Ok(Some(xfrm_netlink::Mark { value, mask })),
+            Some(_) => Err(
+                "a shunt's marks are fixed values (%unique has no tunnel to be unique to)".into(),
+            ),
+        }
+    };
+    let p = &child.policy;
+    let (mark_in, mark_out) = (fixed(p.mark_in)?, fixed(p.mark_out)?);
+    let pol = |mut sel: Selector, dir, mark| {
+        sel.ifindex = ifindex;
+        let mut c = PolicyConfig::new(sel, dir)
+            .action(action)
+            .priority(priority(&sel, class, p.priority));
+        c.mark = mark;
+        c
+    };
+    let (lts, rts) = (resolve(&child.local_ts), resolve(&child.remote_ts));
+    let mut out = Vec::new();
+    for l in &lts {
+        for r in &rts {
+            for sel in selectors(l, r)? {
+                out.push(pol(sel, Direction::Out, mark_out));
+                if p.policies_fwd_out {
+                    out.push(pol(sel, Direction::Fwd, mark_out));
+                }
+            }
+            for sel in selectors(r, l)? {
+                out.push(pol(sel, Direction::In, mark_in));
+                out.push(pol(sel, Direction::Fwd, mark_in));
             }
         }
     }
@@ -451,6 +620,7 @@ pub struct SaKeys {
     ipcomp: Option<IpcompCpis>,
     reqid: u32,
     limits: KernelLimits,
+    kernel: KernelPolicy,
 }
 
 impl SaKeys {
@@ -471,6 +641,7 @@ impl SaKeys {
             ipcomp: c.ipcomp,
             reqid: c.reqid,
             limits: c.limits,
+            kernel: c.kernel.clone(),
         }
     }
 
@@ -508,7 +679,8 @@ impl SaKeys {
             (xmode(c.mode)?, c.mode)
         };
         let (opts_in, opts_out) = sa_options(&c.sa_opts, proto, opts_mode);
-        let sa = |src, dst, spi, t, ports: (u16, u16), options, inbound| {
+        let k = &c.kernel;
+        let sa = |src, dst, spi, t, ports: (u16, u16), options, inbound: bool| {
             let mut sa = SaConfig::new(src, dst, proto, spi, mode, t)
                 .reqid(reqid)
                 .replay_window(window)
@@ -529,6 +701,20 @@ impl SaKeys {
             if encap {
                 sa = sa.encap(UdpEncap::new(ports.0, ports.1));
             }
+            // As charon: the inbound SA carries mark_in only with
+            // mark_in_sa, the outbound one mark_out.
+            let (mark, if_id, set_mark) = if inbound {
+                (
+                    k.mark_in.filter(|_| k.mark_in_sa),
+                    k.if_id_in,
+                    k.set_mark_in,
+                )
+            } else {
+                (k.mark_out, k.if_id_out, k.set_mark_out)
+            };
+            sa.mark = mark.map(xmark);
+            sa.if_id = (if_id != 0).then_some(if_id);
+            sa.set_mark = set_mark.map(xmark);
             sa
         };
         Ok((
@@ -566,8 +752,11 @@ impl SaKeys {
         };
         let mode = xmode(self.mode)?;
         let (opts_in, opts_out) = sa_options(&self.sa_opts, Protocol::Comp, self.mode);
-        let sa = |src, dst, cpi: u16, options| {
-            SaConfig::new(
+        let k = &self.kernel;
+        // As charon: the IPComp SA has its ESP SA's mark and interface id
+        // (no set mark: the ESP SA sets it).
+        let sa = |src, dst, cpi: u16, options, inbound: bool| {
+            let mut sa = SaConfig::new(
                 src,
                 dst,
                 Protocol::Comp,
@@ -578,12 +767,20 @@ impl SaKeys {
                 },
             )
             .reqid(self.reqid)
-            .options(options)
+            .options(options);
+            let (mark, if_id) = if inbound {
+                (k.mark_in.filter(|_| k.mark_in_sa), k.if_id_in)
+            } else {
+                (k.mark_out, k.if_id_out)
+            };
+            sa.mark = mark.map(xmark);
+            sa.if_id = (if_id != 0).then_some(if_id);
+            sa
         };
         let (local, remote) = (local.ip(), remote.ip());
         Ok(Some((
-            sa(remote, local, cpis.cpi_in, opts_in),
-            sa(local, remote, cpis.cpi_out, opts_out),
+            sa(remote, local, cpis.cpi_in, opts_in, true),
+            sa(local, remote, cpis.cpi_out, opts_out, false),
         )))
     }
 }
@@ -638,8 +835,14 @@ pub fn sa_options(o: &ChildSaOpts, proto: Protocol, mode: Mode) -> (SaOptions, S
     (inbound, outbound)
 }
 
-/// Everything [`ChildInstall`] puts into the kernel, with its reqid.
+/// Everything [`ChildInstall`] puts into the kernel, with its reqid (its
+/// `interface`, if any, left unbound: [`plan_install_bound`]).
 pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
+    plan_install_bound(c, None)
+}
+
+/// [`plan_install`] with `ifindex` the index of the child's `interface`.
+pub fn plan_install_bound(c: &ChildInstall, ifindex: Option<i32>) -> Result<InstallPlan, String> {
     let reqid = c.reqid;
     let proto = protocol(c.protocol)?;
     let keys = SaKeys::of(c);
@@ -653,6 +856,9 @@ pub fn plan_install(c: &ChildInstall) -> Result<InstallPlan, String> {
         local_ts: &c.local_ts,
         remote_ts: &c.remote_ts,
         reqid,
+        kernel: &c.kernel,
+        ifindex,
+        routed: false,
     })?;
     if c.ipcomp.is_some() {
         ipcomp_templates(&mut policies);
@@ -787,13 +993,17 @@ pub struct PolicySource {
     pub remote_ts: Vec<TrafficSelector>,
     /// As [`PolicyPlan::reqid`].
     pub reqid: u32,
+    /// As [`PolicyPlan::kernel`].
+    pub kernel: KernelPolicy,
+    /// As [`PolicyPlan::ifindex`].
+    pub ifindex: Option<i32>,
     /// The Child SA has IPComp ([`ipcomp_templates`]).
     pub ipcomp: bool,
 }
 
 impl PolicySource {
     /// What the policies of `c` are planned from.
-    pub fn of(c: &ChildInstall) -> Result<Self, String> {
+    pub fn of(c: &ChildInstall, ifindex: Option<i32>) -> Result<Self, String> {
         Ok(Self {
             mode: c.mode,
             proto: protocol(c.protocol)?,
@@ -802,6 +1012,8 @@ impl PolicySource {
             local_ts: c.local_ts.clone(),
             remote_ts: c.remote_ts.clone(),
             reqid: c.reqid,
+            kernel: c.kernel.clone(),
+            ifindex,
             ipcomp: c.ipcomp.is_some(),
         })
     }
@@ -816,6 +1028,9 @@ impl PolicySource {
             local_ts: &self.local_ts,
             remote_ts: &self.remote_ts,
             reqid: self.reqid,
+            kernel: &self.kernel,
+            ifindex: self.ifindex,
+            routed: false,
         })?;
         if self.ipcomp {
             ipcomp_templates(&mut p);
@@ -875,11 +1090,13 @@ pub fn trap_selectors(
     Ok((local, remote, lts, rts))
 }
 
-/// The trap policies of `child` of `peer` under `reqid`.
+/// The trap policies of `child` of `peer` under `reqid` (`ifindex`: the
+/// index of the child's `interface`).
 pub fn plan_trap(
     peer: &PeerCfg,
     child: &ChildCfg,
     reqid: u32,
+    ifindex: Option<i32>,
 ) -> Result<Vec<PolicyConfig>, String> {
     let (local, remote, lts, rts) = trap_selectors(peer, child)?;
     let proto = protocol(ike::sa::child_protocol(child))?;
@@ -891,6 +1108,9 @@ pub fn plan_trap(
         local_ts: &lts,
         remote_ts: &rts,
         reqid,
+        kernel: &child.kernel_policy(&peer.policy, reqid),
+        ifindex,
+        routed: true,
     })
 }
 
@@ -935,6 +1155,7 @@ pub fn trap_route_child(
         reqid,
         limits: Default::default(),
         encap: false,
+        kernel: child.kernel_policy(&peer.policy, reqid),
     })
 }
 
@@ -944,6 +1165,8 @@ pub fn trap_route_id(reqid: u32) -> ike::sa::ChildId {
     ike::sa::ChildId(u64::MAX - u64::from(reqid))
 }
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod saopt_tests;
 #[cfg(test)]

@@ -491,13 +491,6 @@ fn connection(
         shunts_only,
         ..policy
     };
-    if policy.if_id_in.is_some() || policy.if_id_out.is_some() {
-        errors.add(
-            line,
-            path,
-            "if_id_in/if_id_out are read but not installed yet: not supported yet",
-        );
-    }
     super::off::take(&mut f, super::off::CONNECTION, errors);
     f.finish(errors, |k| {
         if CONNECTION_LATER.contains(&k) {
@@ -1209,7 +1202,9 @@ fn child(
             match scalar(n, &p, errors) {
                 Some("tunnel") => Mode::Tunnel,
                 Some("transport") => Mode::Transport,
-                Some(s @ ("pass" | "drop" | "beet" | "transport_proxy" | "iptfs")) => {
+                Some("pass") => Mode::Pass,
+                Some("drop") => Mode::Drop,
+                Some(s @ ("beet" | "transport_proxy" | "iptfs")) => {
                     errors.add(n.loc(), &p, format!("mode \"{s}\" is not supported yet"));
                     Mode::Tunnel
                 }
@@ -1289,13 +1284,13 @@ fn child(
     let updown = super::updown::updown(&mut f, path, errors);
     let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
-    if policy != super::ChildPolicy::default() {
+    let unique =
+        |m: Option<super::MarkCfg>| m.is_some_and(|m| !matches!(m.value, super::IdValue::Fixed(_)));
+    if mode.is_shunt() && (unique(policy.mark_in) || unique(policy.mark_out)) {
         errors.add(
             line,
             path,
-            "mark_in/out, mark_in_sa, set_mark_in/out, if_id_in/out, priority, reqid, \
-             policies, policies_fwd_out and interface are read but not installed yet: \
-             not supported yet",
+            "a shunt's marks are fixed values: %unique has no tunnel to be unique to",
         );
     }
     // A cross-key check: only between keys that are themselves valid.

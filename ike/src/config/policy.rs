@@ -432,4 +432,55 @@ mod tests {
             assert!(e.iter().any(|i| i.starts_with(w)), "{w} not in {e:#?}");
         }
     }
+
+    #[test]
+    fn shunts_need_trap_fixed_marks_and_no_authentication() {
+        let shunt = |extra: &str| {
+            format!(
+                "connections:\n  s:\n    children:\n      p:\n        mode: pass\n        \
+                 local_ts: [0.0.0.0/0]\n        remote_ts: ['0.0.0.0/0[tcp/22]']\n{extra}"
+            )
+        };
+        let c = crate::config::Config::from_yaml_str(
+            &shunt("        start_action: trap\n        priority: 2\n"),
+            "t.yaml",
+        )
+        .unwrap();
+        let conn = &c.connections()[0];
+        assert!(conn.policy.shunts_only);
+        assert_eq!(conn.children[0].mode, crate::config::Mode::Pass);
+        assert_eq!(conn.children[0].policy.priority, 2);
+        let e = |text: &str| {
+            crate::config::Config::from_yaml_str(text, "t.yaml")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(e(&shunt("")).contains(
+            "t.yaml:4: connections.s.children.p.mode: a pass shunt is installed with \
+             start_action = trap (as charon does); set it"
+        ));
+        assert!(
+            e(&shunt(
+                "        start_action: trap\n        mark_out: '%unique'\n"
+            ))
+            .contains("t.yaml:4: connections.s.children.p: a shunt's marks are fixed"),
+        );
+        // Beside a child that is negotiated, the rounds are needed.
+        let mixed = shunt("        start_action: trap\n      t: {}\n");
+        assert!(
+            e(&mixed).contains("connections.s.local: missing"),
+            "{}",
+            e(&mixed)
+        );
+        // drop too.
+        let d = crate::config::Config::from_yaml_str(
+            &shunt("        start_action: trap\n").replace("mode: pass", "mode: drop"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            d.connections()[0].children[0].mode,
+            crate::config::Mode::Drop
+        );
+    }
 }

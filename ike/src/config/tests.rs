@@ -768,7 +768,7 @@ secrets:
 fn child_errors_all_at_once() {
     let text = conn(
         "remote_addrs: [198.51.100.0/24]",
-        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: pass\nstart_action: trap|start\nlabel: x\nbogus: 1",
+        "local_ts: [10.1.0.0/33, 'dynamic[tcp/http]']\nremote_ts: []\nmode: beet\nstart_action: trap|start\nlabel: x\nbogus: 1",
     );
     assert_issues(
         &text,
@@ -791,7 +791,7 @@ fn child_errors_all_at_once() {
             (
                 10,
                 "connections.c.children.c.mode",
-                "mode \"pass\" is not supported yet",
+                "mode \"beet\" is not supported yet",
             ),
             (
                 11,

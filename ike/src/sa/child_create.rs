@@ -1030,6 +1030,7 @@ impl IkeSa {
                 .lifetimes
                 .kernel_limits_with(|max| ctx.jitter_count(max)),
             encap: self.nat.encap,
+            kernel: c.cfg.kernel_policy(&self.peer.policy, reqid),
         };
         let (rekey, initiator, redundant) = (c.rekey.is_some(), c.initiator, c.redundant());
         let req = ctx.kernel_req(self.id, KernelPurpose::Install { child });
@@ -1296,6 +1297,7 @@ impl IkeSa {
             reqid: c.reqid,
             policies,
             outbound: c.outbound,
+            kernel: c.cfg.kernel_policy(&self.peer.policy, c.reqid),
         }
     }
 

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::SigConstraint;
 pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode};
+use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;
 use crate::pki::cert::Certificate;
@@ -66,6 +66,132 @@ pub struct ChildCfg {
     pub sa_opts: ChildSaOpts,
     /// When to rekey and expire it.
     pub lifetimes: ChildLifetimes,
+    /// Marks, interface ids, priority, fixed reqid, which policies.
+    pub policy: ChildPolicy,
+}
+
+impl ChildCfg {
+    /// What its Child SAs (and trap) under `reqid` are marked, bound and
+    /// prioritised with in the kernel: its policy keys, the connection's
+    /// interface ids where the child has none, `%unique` resolved from
+    /// the reqid (so a Child SA, its rekeyed successors, the Child SA that
+    /// takes over its reqid at a reauthentication and its trap all have
+    /// the same values, as their policies must).
+    pub fn kernel_policy(&self, conn: &ConnPolicy, reqid: u32) -> KernelPolicy {
+        let p = &self.policy;
+        let mark = |m: Option<MarkCfg>, dir: Dir| {
+            m.map(|m| MarkPair {
+                value: unique(m.value, reqid, dir),
+                mask: m.mask,
+            })
+        };
+        let mark_in = mark(p.mark_in, Dir::In);
+        let mark_out = mark(p.mark_out, Dir::Out);
+        let set_mark = |s: Option<SetMarkCfg>, same: Option<MarkPair>| {
+            s.map(|s| MarkPair {
+                value: s.value.unwrap_or(same.map_or(0, |m| m.value)),
+                mask: s.mask,
+            })
+        };
+        let if_id = |v: Option<IdValue>, c: Option<IdValue>, dir| {
+            v.or(c).map_or(0, |v| unique(v, reqid, dir))
+        };
+        KernelPolicy {
+            mark_in,
+            mark_in_sa: p.mark_in_sa,
+            mark_out,
+            set_mark_in: set_mark(p.set_mark_in, mark_in),
+            set_mark_out: set_mark(p.set_mark_out, mark_out),
+            if_id_in: if_id(p.if_id_in, conn.if_id_in, Dir::In),
+            if_id_out: if_id(p.if_id_out, conn.if_id_out, Dir::Out),
+            priority: p.priority,
+            policies: p.policies,
+            fwd_out: p.policies_fwd_out,
+            interface: p.interface.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    In,
+    Out,
+}
+
+/// A mark or interface id value with `%unique` resolved for `reqid`:
+/// `%unique` is the reqid, `%unique-dir` the reqid inbound and the reqid
+/// with the top bit set outbound (never charon's reserved 0xfffffffe and
+/// 0xffffffff, never 0).
+fn unique(v: IdValue, reqid: u32, dir: Dir) -> u32 {
+    let v = match (v, dir) {
+        (IdValue::Fixed(v), _) => return v,
+        (IdValue::Unique, _) | (IdValue::UniqueDir, Dir::In) => reqid & 0x7fff_ffff,
+        (IdValue::UniqueDir, Dir::Out) => reqid | 0x8000_0000,
+    };
+    match v {
+        0 | 0x8000_0000 => v | 1,
+        0xffff_fffe | 0xffff_ffff => 0xffff_fffd,
+        v => v,
+    }
+}
+
+/// A firewall mark: value and mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MarkPair {
+    /// The value.
+    pub value: u32,
+    /// The mask.
+    pub mask: u32,
+}
+
+/// A Child SA's marks, interface ids and policy settings as they go into
+/// the kernel (its child's [`ChildPolicy`] with `%unique` resolved:
+/// [`ChildCfg::kernel_policy`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KernelPolicy {
+    /// The mark of the inbound policies (in, fwd), and of the inbound SA
+    /// with `mark_in_sa`.
+    pub mark_in: Option<MarkPair>,
+    /// Put `mark_in` on the inbound SA too.
+    pub mark_in_sa: bool,
+    /// The mark of the outbound policies and SA.
+    pub mark_out: Option<MarkPair>,
+    /// The mark the inbound SA sets on decrypted packets.
+    pub set_mark_in: Option<MarkPair>,
+    /// The mark the outbound SA sets on its packets.
+    pub set_mark_out: Option<MarkPair>,
+    /// The XFRM interface id of the inbound SA and policies (0: none).
+    pub if_id_in: u32,
+    /// The XFRM interface id of the outbound SA and policies (0: none).
+    pub if_id_out: u32,
+    /// A fixed policy priority (0: computed from the selectors).
+    pub priority: u32,
+    /// Install policies (no: the SAs only).
+    pub policies: bool,
+    /// Also an outbound fwd policy (tunnel mode).
+    pub fwd_out: bool,
+    /// The network interface the outbound policies are bound to.
+    pub interface: Option<String>,
+}
+
+impl Default for KernelPolicy {
+    /// Nothing set: no marks, no interface ids, computed priorities,
+    /// policies installed.
+    fn default() -> Self {
+        Self {
+            mark_in: None,
+            mark_in_sa: false,
+            mark_out: None,
+            set_mark_in: None,
+            set_mark_out: None,
+            if_id_in: 0,
+            if_id_out: 0,
+            priority: 0,
+            policies: true,
+            fwd_out: false,
+            interface: None,
+        }
+    }
 }
 
 // The kernel's view of the configured limits, next to the engine types it
@@ -152,6 +278,8 @@ pub struct PeerCfg {
     pub send_certreq: bool,
     /// IKE fragmentation (RFC 7383, swanctl's `fragmentation`).
     pub fragmentation: Fragmentation,
+    /// The children's default interface ids (`if_id_in`, `if_id_out`).
+    pub policy: ConnPolicy,
     /// `keyingtries`, `childless`.
     pub behaviour: Behaviour,
 }

@@ -112,16 +112,33 @@ impl Ctx {
     /// The reqid of a new Child SA of `peer`'s child `child`: its trap's,
     /// or a new one.
     pub(crate) fn reqid_for(&mut self, peer: &str, child: &str) -> u32 {
+        if let Some(r) = self.fixed_reqid(peer, child) {
+            return r;
+        }
         match self.trap_reqids.get(&(peer.to_owned(), child.to_owned())) {
             Some(r) => *r,
             None => self.reqid(),
         }
     }
 
-    /// A new kernel reqid (never 0).
+    /// The configured `reqid` of `peer`'s child `child`, if fixed.
+    pub(crate) fn fixed_reqid(&self, peer: &str, child: &str) -> Option<u32> {
+        self.peer(peer)
+            .and_then(|p| p.child(child).map(|c| c.policy.reqid))
+            .filter(|r| *r != 0)
+    }
+
+    /// A new kernel reqid (never 0), none that a Child SA or trap holds
+    /// (a configured fixed one, or one allocated before the counter
+    /// wrapped).
     pub(crate) fn reqid(&mut self) -> u32 {
-        self.next_reqid = self.next_reqid.checked_add(1).unwrap_or(1);
-        self.next_reqid
+        loop {
+            self.next_reqid = self.next_reqid.checked_add(1).unwrap_or(1);
+            let r = self.next_reqid;
+            if !self.reqids.is_held(r) && !self.trap_reqids.values().any(|t| *t == r) {
+                return r;
+            }
+        }
     }
 
     /// A random duration in `[0, max)` from the provider (deterministic in
@@ -500,7 +517,10 @@ impl Endpoint {
         if let Some(r) = self.ctx.trap_reqids.get(&key) {
             return *r;
         }
-        let r = self.ctx.reqid();
+        let r = match self.ctx.fixed_reqid(peer, child) {
+            Some(r) => r,
+            None => self.ctx.reqid(),
+        };
         self.ctx.trap_reqids.insert(key, r);
         r
     }

@@ -109,8 +109,8 @@ mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use config::{
     AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, EndpointConfig, Fragmentation, IkeLifetimes,
-    LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg,
-    SendCert, TsCfg,
+    KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,
+    PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};

@@ -259,6 +259,7 @@ impl IkeSa {
             reqid: pre.reqid,
             limits: c.cfg.lifetimes.kernel_limits(),
             encap: self.nat.encap,
+            kernel: c.cfg.kernel_policy(&self.peer.policy, pre.reqid),
         };
         let key = (
             self.peer.name.clone(),

@@ -47,6 +47,11 @@ impl Reqids {
         self.by_key.entry(entry.0.clone()).or_insert(reqid);
     }
 
+    /// Whether any Child SA holds `reqid`.
+    pub(crate) fn is_held(&self, reqid: u32) -> bool {
+        self.holders.get(&reqid).is_some_and(|(_, h)| !h.is_empty())
+    }
+
     /// Whether another Child SA than `child` holds `reqid`.
     pub(crate) fn held_by_other(&self, reqid: u32, child: ChildId) -> bool {
         self.holders

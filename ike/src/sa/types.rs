@@ -110,6 +110,8 @@ pub struct ChildInstall {
     /// ESP in UDP (RFC 3948) between the ports of `local` and `remote`
     /// (NAT detected or `encap` forced).
     pub encap: bool,
+    /// Marks, interface ids, priority and which policies.
+    pub kernel: super::KernelPolicy,
 }
 
 /// The Compression Parameter Indexes of a Child SA with IPComp.
@@ -185,6 +187,8 @@ pub struct ChildRemove {
     /// Whether the outbound SA was installed (the responder of a rekey
     /// installs it only once the old Child SA is deleted).
     pub outbound: bool,
+    /// Marks, interface ids, priority and which policies, as installed.
+    pub kernel: super::KernelPolicy,
 }
 
 /// A request to the kernel. Each with a `req` must be answered with

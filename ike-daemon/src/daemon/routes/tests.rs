@@ -87,6 +87,7 @@ fn child(mode: Mode, lts: Vec<TrafficSelector>, rts: Vec<TrafficSelector>) -> Ch
         reqid: 1,
         limits: KernelLimits::default(),
         encap: false,
+        kernel: Default::default(),
     }
 }
 

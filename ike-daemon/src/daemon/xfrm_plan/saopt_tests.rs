@@ -138,7 +138,7 @@ fn ipcomp_is_an_ipcomp_tunnel_around_transport_mode_esp_as_charon_installs_it() 
     assert_eq!(p.policies.len(), 3);
     // What a move to new addresses plans again is the same.
     assert_eq!(
-        PolicySource::of(&c).unwrap().policies().unwrap(),
+        PolicySource::of(&c, None).unwrap().policies().unwrap(),
         p.policies
     );
     let src = SaSource {

@@ -61,6 +61,7 @@ pub(crate) fn install(
         reqid: 9,
         limits: Default::default(),
         encap: false,
+        kernel: Default::default(),
     }
 }
 
@@ -244,6 +245,9 @@ fn protocols_and_ports_reach_the_selectors() {
         local_ts: &[TrafficSelector::Ipv4(l)],
         remote_ts: &[TrafficSelector::Ipv4(r)],
         reqid: 1,
+        kernel: &KernelPolicy::default(),
+        ifindex: None,
+        routed: false,
     })
     .unwrap();
     let out = &pols[0];
@@ -262,6 +266,9 @@ fn protocols_and_ports_reach_the_selectors() {
         local_ts: &[v4("10.1.0.0", "10.1.255.255")],
         remote_ts: &[v4("10.2.0.0", "10.2.255.255")],
         reqid: 1,
+        kernel: &KernelPolicy::default(),
+        ifindex: None,
+        routed: false,
     })
     .unwrap();
     assert!(out.priority < wide[0].priority);
@@ -294,6 +301,9 @@ fn icmp_type_and_code_go_to_the_ports() {
         local_ts: &[v4("10.1.0.0", "10.1.0.255")],
         remote_ts: &[TrafficSelector::Ipv4(r)],
         reqid: 1,
+        kernel: &KernelPolicy::default(),
+        ifindex: None,
+        routed: false,
     })
     .unwrap();
     assert_eq!(pols[0].selector.proto, Some(1));
@@ -730,7 +740,7 @@ fn a_moved_child_is_planned_again_from_what_it_was_installed_from() {
         dbg(&[(false, plan.sa_out.clone())])
     );
     // Policies: planned again from their source, and moved.
-    let src = PolicySource::of(&c).unwrap();
+    let src = PolicySource::of(&c, None).unwrap();
     assert_eq!(src.policies().unwrap(), plan.policies);
     let (old, to) = ((c.local.ip(), c.remote.ip()), (u.local.ip(), u.remote.ip()));
     let m = moved_addr(old, to);

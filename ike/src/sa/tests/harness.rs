@@ -486,6 +486,7 @@ pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> Arc<ChildCfg>
         mode: Mode::Tunnel,
         sa_opts: Default::default(),
         lifetimes: ChildLifetimes::default(),
+        policy: Default::default(),
     })
 }
 
@@ -513,6 +514,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         send_cert: Default::default(),
         send_certreq: true,
         fragmentation: Fragmentation::Yes,
+        policy: Default::default(),
         behaviour: Default::default(),
     }
 }

@@ -13,6 +13,7 @@ mod harness;
 mod ipcomp;
 mod keyingtries;
 mod natt;
+mod policy;
 mod reauth;
 mod rekey;
 mod traps;
