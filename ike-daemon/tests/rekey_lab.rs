@@ -898,7 +898,9 @@ fn iked_bytes() {
 /// "clean" below means iked left nothing, not that the kernel's own
 /// larval SA had time to go.
 fn hard_expire(tag: &str, limit: &str, datagrams: u32) {
-    let child = ["rekey_time: 0", limit];
+    // A life limit alone would get a rekey limit of life / 1.1 (charon's
+    // derivation): the rekey limits are off explicitly.
+    let child = ["rekey_time: 0", "rekey_bytes: 0", "rekey_packets: 0", limit];
     let mut a = start_iked("gw-a", tag, &iked_yaml(true, ESP, &[], &child));
     let mut b = start_iked("gw-b", tag, &iked_yaml(false, ESP, &[], &child));
     a.up("site");
