@@ -96,6 +96,7 @@ mod keyingtries;
 mod lifetimes;
 mod natt;
 mod outside;
+mod pacing;
 mod pubkey;
 mod reauth;
 mod reqids;
@@ -110,9 +111,9 @@ mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use compute::{Compute, ComputeMode, ComputeReq, Computed};
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, EndpointConfig, Fragmentation, IkeLifetimes,
-    KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,
-    PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EndpointConfig,
+    Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE,
+    MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};

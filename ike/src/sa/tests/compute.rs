@@ -40,6 +40,7 @@ fn jobs_on_workers_send_what_inline_sends() {
 fn results_in_any_order_bring_every_sa_up() {
     let mut s = outside();
     s.cfg[1].cookie_threshold = None;
+    s.cfg[0].init_window = 0;
     let mut p = Pair::new(s);
     p.hold_compute = [true, true];
     let now = p.now;
