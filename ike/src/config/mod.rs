@@ -32,6 +32,7 @@ mod identity;
 mod not_planned;
 mod off;
 mod policy;
+mod inactivity;
 mod saopt;
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,7 @@ pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
+pub use inactivity::MAX_INACTIVITY;
 pub use updown::Updown;
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf
@@ -696,6 +698,9 @@ pub struct Child {
     /// `updown` and `hostaccess`: the command run as the Child SA comes
     /// and goes (`None`: none).
     pub updown: Option<Updown>,
+    /// `inactivity` (default 0: never): delete the Child SA when nothing
+    /// passed its policies for that long.
+    pub inactivity: Duration,
     /// The line of the child's name in the file.
     pub line: u64,
 }

@@ -133,3 +133,19 @@ fn a_waiting_operation_is_small() {
         );
     });
 }
+
+/// A policy's `use_time` (seconds since the epoch, 0: never) as the time
+/// since, for `inactivity`.
+#[test]
+fn policy_use_time_becomes_the_time_since() {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_100);
+    assert_eq!(idle_since(0, now), None, "never used");
+    assert_eq!(
+        idle_since(1_800_000_000, now),
+        Some(Duration::from_secs(100))
+    );
+    assert_eq!(idle_since(1_800_000_100, now), Some(Duration::ZERO));
+    // The clock was set back after the packet: just used.
+    assert_eq!(idle_since(1_800_000_200, now), Some(Duration::ZERO));
+    assert_eq!(idle_since(u64::MAX, now), None);
+}
