@@ -645,7 +645,8 @@ mod tests {
         let a = Args::try_parse_from(["iked", "--inactivity-close-ike", "yes"]).unwrap();
         assert!(a.inactivity_close_ike);
         assert!(Args::try_parse_from(["iked", "--inactivity-close-ike", "maybe"]).is_err());
-        let (a, taken) = with_conf(&["iked"], "charon {\n inactivity_close_ike = yes\n}\n").unwrap();
+        let (a, taken) =
+            with_conf(&["iked"], "charon {\n inactivity_close_ike = yes\n}\n").unwrap();
         assert!(a.inactivity_close_ike);
         assert_eq!(taken, ["charon.inactivity_close_ike"]);
         let (a, _) = with_conf(

@@ -29,10 +29,10 @@
 mod behaviour;
 mod build;
 mod identity;
+mod inactivity;
 mod not_planned;
 mod off;
 mod policy;
-mod inactivity;
 mod saopt;
 #[cfg(test)]
 mod tests;
@@ -55,10 +55,10 @@ use crate::wire::sa::Proposal;
 pub use behaviour::{Behaviour, Childless};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
+pub use inactivity::MAX_INACTIVITY;
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
-pub use inactivity::MAX_INACTIVITY;
 pub use updown::Updown;
 
 /// A configuration file's format: iked's YAML or strongSwan's swanctl.conf

@@ -1136,9 +1136,7 @@ impl IkeSa {
                 self.preinstalled(ctx, now, child, outcome.map(|_| ()))
             }
             KernelPurpose::Traffic => self.dpd_traffic(ctx, now, outcome),
-            KernelPurpose::LastUse { child } => {
-                self.inactivity_last_use(ctx, now, child, outcome)
-            }
+            KernelPurpose::LastUse { child } => self.inactivity_last_use(ctx, now, child, outcome),
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());

@@ -100,7 +100,10 @@ fn traffic_keeps_the_child_until_it_stops() {
         p.a().kernel.used_at.insert(r, last);
         p.run_for(secs(30));
     }
-    assert!(child_deleted(&p, 0, false).is_none(), "deleted despite traffic");
+    assert!(
+        child_deleted(&p, 0, false).is_none(),
+        "deleted despite traffic"
+    );
     let queries = p.a().kernel.last_use_queries.len();
     assert!((3..=10).contains(&queries), "{queries} queries in 10 min");
     // Silence: it goes inactivity after the last packet (the kernel
@@ -145,7 +148,10 @@ fn close_ike_with_another_child_deletes_only_the_idle_one() {
     // The check reads the idle child's policies only.
     let web = p.a().kernel.last_use_queries.clone();
     assert_eq!(web.len(), 1);
-    assert_ne!(Some(web[0]), p.a().kernel.installed.values().map(|c| c.reqid).next());
+    assert_ne!(
+        Some(web[0]),
+        p.a().kernel.installed.values().map(|c| c.reqid).next()
+    );
 }
 
 #[test]
@@ -185,14 +191,20 @@ fn the_check_follows_a_child_rekey_and_starts_over_at_its_install() {
             _ => None,
         })
         .expect("no rekey");
-    assert!(child_deleted(&p, 0, false).is_none(), "deleted before its successor's 60 s");
+    assert!(
+        child_deleted(&p, 0, false).is_none(),
+        "deleted before its successor's 60 s"
+    );
     assert_eq!(reqid(&p, 0), r, "a rekey keeps the reqid and policies");
     // The successor's install is later than the last use: 60 s from it,
     // as charon (which schedules a new check for the new Child SA).
     p.run_for(secs(60));
     let gone = child_deleted(&p, 0, false).expect("the successor was not checked");
     let after = gone - rekeyed_at;
-    assert!(after >= secs(59) && after <= secs(61), "deleted {after:?} after the rekey");
+    assert!(
+        after >= secs(59) && after <= secs(61),
+        "deleted {after:?} after the rekey"
+    );
     let deleted: Vec<ChildId> = p.peers[0]
         .events
         .iter()
@@ -227,7 +239,10 @@ fn traffic_after_a_child_rekey_counts() {
     p.run_for(t0 + secs(220) - p.now);
     let gone = child_deleted(&p, 0, false).expect("not deleted");
     let after = gone - (t0 + secs(130));
-    assert!(after >= secs(60) && after <= secs(61), "deleted {after:?} after the last packet");
+    assert!(
+        after >= secs(60) && after <= secs(61),
+        "deleted {after:?} after the last packet"
+    );
     let rekeys = p.peers[0]
         .events
         .iter()
@@ -254,6 +269,10 @@ fn the_check_follows_the_child_to_a_rekeyed_ike_sa() {
     assert_ne!(sas[0], first_sa, "the IKE SA was not rekeyed");
     p.run_for(secs(20));
     let gone = child_deleted(&p, 0, false).expect("lost with the IKE rekey");
-    assert!(gone >= t0 + secs(150) && gone <= t0 + secs(151), "{:?}", gone - t0);
+    assert!(
+        gone >= t0 + secs(150) && gone <= t0 + secs(151),
+        "{:?}",
+        gone - t0
+    );
     assert!(p.a().kernel.installed.is_empty());
 }
