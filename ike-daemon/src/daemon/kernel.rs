@@ -1397,13 +1397,15 @@ impl Kernel {
     }
 }
 
-/// The time since `use_time` (the kernel's seconds since the epoch; 0:
-/// never used) at `now`; zero if the clock is behind it.
+/// The time since `use_time` (the kernel's whole seconds since the epoch;
+/// 0: never used) at `now`, counted from the end of that second so that
+/// it is never more than the true time since (an `inactivity` never ends
+/// early); zero if the clock is behind it.
 pub fn idle_since(use_time: u64, now: std::time::SystemTime) -> Option<Duration> {
     if use_time == 0 {
         return None;
     }
-    let used = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(use_time))?;
+    let used = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(use_time.checked_add(1)?))?;
     Some(now.duration_since(used).unwrap_or(Duration::ZERO))
 }
 
