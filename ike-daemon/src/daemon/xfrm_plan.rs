@@ -257,24 +257,25 @@ pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
     out
 }
 
-/// A port range as a kernel port match: exact, any, or an aligned block
-/// (`port/mask`). Other ranges cannot be expressed; they widen to any
-/// port (as strongSwan does), reported by the `bool`.
+/// A port range as a kernel port match, as charon's `ts2ports` makes it:
+/// one port exactly, otherwise the smallest covering block (the bits
+/// `start` and `end` share, from the top). A range that is not one aligned
+/// block widens to that block (`1000-2000` to `0-2047`), reported by the
+/// `bool`; the full range and OPAQUE (`65535-0`) are any port.
 fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
     if start == end {
         return (PortMatch::exact(start), false);
     }
-    if (start == 0 && end == u16::MAX) || (start == u16::MAX && end == 0) {
-        return (PortMatch::ANY, false);
-    }
-    if start < end {
-        let size = u32::from(end) - u32::from(start) + 1;
-        if size.is_power_of_two() && u32::from(start) % size == 0 {
-            let mask = u16::try_from(!(size - 1) & 0xffff).unwrap_or(0);
-            return (PortMatch { port: start, mask }, false);
-        }
-    }
-    (PortMatch::ANY, true)
+    // Ones over the leading bits both ends share.
+    let mask = !(u16::MAX
+        .checked_shr((start ^ end).leading_zeros())
+        .unwrap_or(0));
+    let port = start & mask;
+    let covers = (u32::from(port), u32::from(port | !mask));
+    (
+        PortMatch { port, mask },
+        start <= end && covers != (u32::from(start), u32::from(end)),
+    )
 }
 
 /// One selector's parts: (start, end, protocol, start port, end port).
@@ -342,7 +343,7 @@ fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selecto
         let (dp, w2) = port_match(d.3, d.4);
         if w1 || w2 {
             warn!(
-                "port range of {} / {} is not a kernel port mask; the policy covers all ports",
+                "port range of {} / {} is not a kernel port mask; the policy covers the smallest block around it",
                 ike::display::ts_text(src),
                 ike::display::ts_text(dst)
             );
