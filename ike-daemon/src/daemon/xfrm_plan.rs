@@ -63,18 +63,22 @@ pub enum PrioClass {
     Drop,
 }
 
-/// The kernel lifetimes of a Child SA's byte and packet limits.
+/// The kernel lifetimes of a Child SA's SAs, as charon installs them: soft
+/// and hard limits of time since the SA was added, bytes and packets (no
+/// limits of time since first use).
 pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
     Lifetimes {
         soft: Limits {
             bytes: l.soft_bytes,
             packets: l.soft_packets,
-            ..Limits::default()
+            add_seconds: l.soft_secs,
+            use_seconds: None,
         },
         hard: Limits {
             bytes: l.hard_bytes,
             packets: l.hard_packets,
-            ..Limits::default()
+            add_seconds: l.hard_secs,
+            use_seconds: None,
         },
     }
 }

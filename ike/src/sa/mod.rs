@@ -93,6 +93,7 @@ mod ike_sa;
 mod informational;
 mod keyingtries;
 mod lifetimes;
+mod limits;
 mod natt;
 mod outside;
 mod pubkey;
@@ -114,6 +115,7 @@ pub use config::{
 };
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
+pub use limits::{PeerLimits, policy_count, prefix_count};
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,

@@ -643,6 +643,7 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         hard_bytes: Some(1100),
         soft_packets: None,
         hard_packets: Some(50),
+        ..Default::default()
     };
     let p = plan_install(&c).unwrap();
     for sa in [&p.sa_in, &p.sa_out] {
@@ -650,6 +651,94 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         assert_eq!(sa.lifetimes.hard.bytes, Some(1100));
         assert_eq!(sa.lifetimes.soft.packets, None);
         assert_eq!(sa.lifetimes.hard.packets, Some(50));
+        assert_eq!(sa.lifetimes.soft.add_seconds, None);
+    }
+}
+
+/// The kernel's safety net: both SAs get charon's soft and hard limits of
+/// time since they were added (`soft_add_expires_seconds` = rekey time,
+/// `hard_add_expires_seconds` = life time), none of time since first use;
+/// the policies get none.
+#[test]
+fn time_limits_become_add_expiries_of_both_sas() {
+    let mut c = install(
+        Mode::Tunnel,
+        "192.0.2.1:500",
+        "192.0.2.2:500",
+        vec![v4("10.1.0.0", "10.1.0.255")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    c.limits = ike::sa::ChildLifetimes::strongswan().kernel_limits();
+    let p = plan_install(&c).unwrap();
+    for sa in [&p.sa_in, &p.sa_out] {
+        assert_eq!(sa.lifetimes.soft.add_seconds, Some(3600));
+        assert_eq!(sa.lifetimes.hard.add_seconds, Some(3960));
+        assert_eq!(sa.lifetimes.soft.use_seconds, None);
+        assert_eq!(sa.lifetimes.hard.use_seconds, None);
+        assert_eq!(sa.lifetimes.soft.bytes, None);
+    }
+    assert!(
+        p.policies
+            .iter()
+            .all(|pol| pol.lifetimes == xfrm_netlink::Lifetimes::default())
+    );
+}
+
+/// The engine's count of a Child SA's kernel policies (its limit,
+/// `ike::sa::policy_count`) is what the plan installs, in tunnel mode.
+#[test]
+fn the_engines_policy_count_is_what_the_plan_installs() {
+    let tcp = {
+        let mut r = AddressRange::any("10.2.0.0".parse().unwrap(), "10.2.0.9".parse().unwrap());
+        r.ip_protocol = 6;
+        r.start_port = 1000;
+        r.end_port = 2000;
+        TrafficSelector::Ipv4(r)
+    };
+    let v6 = TrafficSelector::Ipv6(AddressRange::any(
+        "fd00::1".parse().unwrap(),
+        "fd00::ff".parse().unwrap(),
+    ));
+    let cases: Vec<(Vec<TrafficSelector>, Vec<TrafficSelector>)> = vec![
+        (
+            vec![v4("10.1.0.0", "10.1.0.255")],
+            vec![v4("10.2.0.0", "10.2.0.255")],
+        ),
+        (
+            vec![v4("10.1.0.1", "10.1.0.254")],
+            vec![v4("10.2.0.3", "10.2.7.200"), tcp],
+        ),
+        (
+            vec![v4("10.1.0.0", "10.1.0.0"), v6.clone()],
+            vec![v6.clone(), v4("0.0.0.1", "255.255.255.254")],
+        ),
+    ];
+    for (local, remote) in cases {
+        for fwd_out in [false, true] {
+            let kernel = KernelPolicy {
+                fwd_out,
+                ..KernelPolicy::default()
+            };
+            let planned = plan_policies(&PolicyPlan {
+                mode: Mode::Tunnel,
+                proto: Protocol::Esp,
+                local: "192.0.2.1".parse().unwrap(),
+                remote: "192.0.2.2".parse().unwrap(),
+                local_ts: &local,
+                remote_ts: &remote,
+                reqid: 1,
+                kernel: &kernel,
+                ifindex: None,
+                routed: false,
+            })
+            .unwrap();
+            let per_pair = 3 + u64::from(fwd_out);
+            assert_eq!(
+                planned.len() as u64,
+                ike::sa::policy_count(&local, &remote, per_pair),
+                "{local:?} {remote:?} fwd_out {fwd_out}"
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod fuzz;
 mod harness;
 mod ipcomp;
 mod keyingtries;
+mod limits;
 mod natt;
 mod policy;
 mod reauth;
