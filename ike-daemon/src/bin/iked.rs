@@ -582,7 +582,7 @@ mod tests {
                 peer_limits(&a).max_selectors,
                 peer_limits(&a).max_policies
             ),
-            (128, 64, 1024)
+            (128, 64, 16_384)
         );
         let a = Args::try_parse_from([
             "iked",

@@ -43,13 +43,15 @@ pub struct PeerLimits {
 
 impl Default for PeerLimits {
     /// 128 Child SAs per IKE SA, 64 selectors per side (one TS payload's
-    /// parse limit), 1024 policies per Child SA (one pair of subnets gives
-    /// 3; ten subnets on each side 300).
+    /// parse limit), 16384 policies per Child SA: 64 subnets on each side
+    /// with `policies_fwd_out` (64 × 64 × 4), what strongSwan installs for
+    /// the most a payload carries, so only address ranges that split into
+    /// many prefixes reach it (one pair of subnets gives 3).
     fn default() -> Self {
         Self {
             max_children: 128,
             max_selectors: 64,
-            max_policies: 1024,
+            max_policies: 16_384,
         }
     }
 }
