@@ -543,6 +543,9 @@ pub struct EndpointConfig {
     pub reassembly: super::ReassemblyLimits,
     /// What the peer of one IKE SA can make us hold (`sa::limits`).
     pub peer_limits: super::PeerLimits,
+    /// Where the key exchanges run: inline, or handed to the driver's
+    /// workers (`Endpoint::poll_compute`).
+    pub compute: super::ComputeMode,
 }
 
 impl Default for EndpointConfig {
@@ -561,6 +564,7 @@ impl Default for EndpointConfig {
             fragment_size: 1280,
             reassembly: super::ReassemblyLimits::default(),
             peer_limits: super::PeerLimits::default(),
+            compute: super::ComputeMode::Inline,
         }
     }
 }
