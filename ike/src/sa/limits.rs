@@ -151,7 +151,7 @@ fn per_pair(cfg: &ChildCfg) -> u64 {
     if !cfg.policy.policies {
         return 0;
     }
-    3 + u64::from(cfg.policy.policies_fwd_out)
+    3u64.saturating_add(u64::from(cfg.policy.policies_fwd_out))
 }
 
 impl PeerLimits {
