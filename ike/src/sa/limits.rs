@@ -269,6 +269,7 @@ mod tests {
             sa_opts: Default::default(),
             lifetimes: Default::default(),
             policy: Default::default(),
+            inactivity: Default::default(),
         });
         let l = PeerLimits {
             max_children: 1,
