@@ -79,6 +79,10 @@ pub struct Options {
     pub fragment_size: Option<usize>,
     /// How long a child's `updown` command may run (`--updown-timeout`).
     pub updown_timeout: Duration,
+    /// Limits on half-open IKE SAs from the command line and
+    /// strongswan.conf; those not set there come from the configuration's
+    /// `settings`, else the defaults (read at start).
+    pub dos: ike::config::DosSettings,
 }
 
 /// Why the daemon could not start or run.
@@ -328,7 +332,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             natt_port: opts.ports.natt,
             keep_alive: opts.keep_alive,
             fragment_size: fragment_size(opts.fragment_size, &config),
-            ..opts.endpoint
+            ..opts.dos.or(config.settings().dos).apply(opts.endpoint)
         },
         peers.clone(),
         Arc::new(ConfigPsk::new(config.clone())),

@@ -82,6 +82,7 @@ mod child_create;
 mod child_rekey;
 mod clock;
 mod config;
+mod dos;
 mod dpd;
 mod effect;
 mod endpoint;
@@ -112,6 +113,7 @@ pub use config::{
     KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,
     PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
+pub use dos::DosLimits;
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
 pub use ts::narrow;
