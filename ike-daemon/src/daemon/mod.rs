@@ -208,7 +208,7 @@ impl<T> AfterOps<T> {
 struct DownWaiter {
     connection: String,
     ids: Vec<IkeSaId>,
-    deadline: Instant,
+    deadline: Option<Instant>,
     reply: oneshot::Sender<Response>,
 }
 
@@ -529,6 +529,13 @@ fn bind_sockets(ports: Ports) -> Result<Vec<Arc<IkeSocket>>, DaemonError> {
     Ok(out)
 }
 
+/// When a control request's wait of `wait` from `now` ends; `None` (no
+/// deadline) when that lies beyond what the clock can represent: the
+/// timeout comes from the control socket and may be any `u64`.
+fn deadline_after(now: Instant, wait: Duration) -> Option<Instant> {
+    now.checked_add(wait)
+}
+
 fn command_error(e: &CommandError) -> Response {
     let kind = match e {
         CommandError::UnknownPeer(_) => ErrorKind::UnknownConnection,
@@ -551,7 +558,7 @@ impl Driver {
             fold(u.deadline);
         }
         for w in &self.downs {
-            fold(Some(w.deadline));
+            fold(w.deadline);
         }
         fold(self.shutdown);
         t
@@ -577,7 +584,7 @@ impl Driver {
         }
         let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.downs)
             .into_iter()
-            .partition(|w| w.deadline <= now);
+            .partition(|w| w.deadline.is_some_and(|d| d <= now));
         self.downs = kept;
         for w in expired {
             let _ = w.reply.send(Response::error(
@@ -1097,7 +1104,7 @@ impl Driver {
                 self.downs.push(DownWaiter {
                     connection,
                     ids,
-                    deadline: now + wait,
+                    deadline: deadline_after(now, wait),
                     reply: c.reply,
                 });
             }
@@ -1211,7 +1218,8 @@ impl Driver {
                     connection,
                     want,
                     done: Vec::new(),
-                    deadline: timeout_secs.map(|s| now + Duration::from_secs(s)),
+                    deadline: timeout_secs
+                        .and_then(|s| deadline_after(now, Duration::from_secs(s))),
                     reply,
                 });
             }
@@ -1600,6 +1608,9 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod control_tests;
 
 #[cfg(test)]
 mod tests {
