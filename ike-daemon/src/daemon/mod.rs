@@ -16,6 +16,7 @@ pub mod socket;
 pub mod status;
 pub mod traps;
 pub mod updown;
+pub mod workers;
 pub mod xfrm_plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -83,6 +84,9 @@ pub struct Options {
     /// strongswan.conf; those not set there come from the configuration's
     /// `settings`, else the defaults (read at start).
     pub dos: ike::config::DosSettings,
+    /// Worker threads for key exchanges (`--workers`); 0: none, the event
+    /// loop computes them.
+    pub workers: usize,
 }
 
 /// Why the daemon could not start or run.
@@ -227,6 +231,8 @@ struct Driver {
     /// The engine's CRL fetches (daemon::crl), answered through `crl_tx`.
     crl: crl::CrlFetcher,
     crl_tx: mpsc::UnboundedSender<CrlFetched>,
+    /// The worker threads of the engine's key exchanges (`None`: inline).
+    workers: Option<workers::Workers>,
     /// Kernel operations running, by the number they were scheduled with
     /// (`next_op` is the next one's).
     in_flight: BTreeSet<u64>,
@@ -332,6 +338,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             natt_port: opts.ports.natt,
             keep_alive: opts.keep_alive,
             fragment_size: fragment_size(opts.fragment_size, &config),
+            compute: if opts.workers > 0 {
+                ike::sa::ComputeMode::Outside
+            } else {
+                ike::sa::ComputeMode::Inline
+            },
             ..opts.dos.or(config.settings().dos).apply(opts.endpoint)
         },
         peers.clone(),
@@ -341,6 +352,16 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     ep.set_trust_store(store.clone());
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
+    let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
+    let pool = match opts.workers {
+        0 => None,
+        n => Some(
+            workers::Workers::start(n, computed_tx).map_err(|source| DaemonError::Io {
+                what: "worker threads".into(),
+                source,
+            })?,
+        ),
+    };
     // ACQUIREs of trap policies start on-demand tunnels.
     let (acquire_tx, mut acquire_rx) = mpsc::unbounded_channel::<AcquireEvent>();
     if let Err(e) = kernel.forward_acquires(acquire_tx) {
@@ -367,6 +388,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        workers: pool,
         in_flight: BTreeSet::new(),
         next_op: 0,
         wall_at: None,
@@ -383,10 +405,14 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         updown: updown::Updowns::new(opts.updown_timeout),
     };
     info!(
-        "iked started: {} connections from {}, control socket {}",
+        "iked started: {} connections from {}, control socket {}, {}",
         d.peers.len(),
         opts.config_path.display(),
-        opts.control_path.display()
+        opts.control_path.display(),
+        match &d.workers {
+            Some(w) => format!("{} worker threads", w.threads()),
+            None => "key exchanges on the event loop".into(),
+        }
     );
     d.sync_shunts().await;
     d.sync_traps().await;
@@ -440,6 +466,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             Some(f) = crl_rx.recv() => {
                 let now = d.now();
                 d.ep.handle_crl_fetched(now, f);
+            }
+            Some(c) = computed_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_computed(now, c);
             }
             Some(e) = expire_rx.recv() => {
                 let now = d.now();
@@ -628,6 +658,17 @@ impl Driver {
             while let Some(f) = self.ep.poll_crl_fetch() {
                 any = true;
                 self.crl_fetch(f);
+            }
+            while let Some(job) = self.ep.poll_compute() {
+                any = true;
+                let done = match &self.workers {
+                    Some(w) => w.submit(job),
+                    None => Some(job.run()),
+                };
+                if let Some(c) = done {
+                    let now = self.now();
+                    self.ep.handle_computed(now, c);
+                }
             }
             while let Some(ev) = self.ep.poll_event() {
                 any = true;

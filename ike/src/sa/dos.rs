@@ -15,9 +15,9 @@
 //! 2. A source address with `block_threshold` half-open SAs is ignored.
 //! 3. With `init_limit_half_open` half-open SAs in all, requests are
 //!    ignored.
-//! 4. The half-open SAs' octets (their IKE_SA_INIT request and response,
-//!    kept for AUTH, plus [`HALF_OPEN_COST`] each) stay within
-//!    `half_open_budget`.
+//! 4. The half-open SAs' octets (their IKE_SA_INIT request twice, for it
+//!    and the answer, both kept for AUTH, plus [`HALF_OPEN_COST`] each)
+//!    stay within `half_open_budget`.
 //!
 //! Cookies are `t | HMAC-SHA256(secret, t | IPi | SPIi | Ni)` with `t` the
 //! seconds of this guard's clock: valid for [`COOKIE_LIFETIME`], compared
@@ -74,7 +74,7 @@ pub struct DosLimits {
     /// Half-open SAs in all from which requests are ignored
     /// (`init_limit_half_open`; strongSwan's default: none).
     pub init_limit_half_open: Option<usize>,
-    /// Octets all half-open SAs may hold (messages plus
+    /// Octets all half-open SAs may hold (twice the request plus
     /// [`HALF_OPEN_COST`] each); 64 MiB.
     pub half_open_budget: usize,
 }
@@ -226,9 +226,11 @@ impl Guard {
         Admit::Go
     }
 
-    /// A responder SA became half-open, holding `octets` of messages.
-    pub(crate) fn opened(&mut self, id: IkeSaId, ip: IpAddr, octets: usize) {
-        let charge = HALF_OPEN_COST.saturating_add(octets);
+    /// A responder SA became half-open with a request of `len` octets:
+    /// charged for it and an answer as long (which may come later, from a
+    /// worker), as [`Guard::admit`] estimated.
+    pub(crate) fn opened(&mut self, id: IkeSaId, ip: IpAddr, len: usize) {
+        let charge = HALF_OPEN_COST.saturating_add(len.saturating_mul(2));
         if let Some((old_ip, old)) = self.held.insert(id, (ip, charge)) {
             self.octets = self.octets.saturating_sub(old);
             self.uncount(old_ip);

@@ -295,12 +295,12 @@ fn global_limit_and_budget_drop_new_requests() {
     let mut g = Guard::default();
     for n in 0..3u32 {
         assert_eq!(g.admit(None, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
-        g.opened(IkeSaId(n.into()), ip(n), 600);
+        g.opened(IkeSaId(n.into()), ip(n), 300);
     }
     assert_eq!(g.admit(None, &l, &p, t0, &req(ip(9), 1, None)), Admit::Drop);
     g.closed(IkeSaId(0));
     assert_eq!(g.admit(None, &l, &p, t0, &req(ip(9), 1, None)), Admit::Go);
-    // The budget: each SA costs HALF_OPEN_COST plus its messages.
+    // The budget: each SA costs HALF_OPEN_COST plus twice its request.
     let per = HALF_OPEN_COST + 600;
     let l = DosLimits {
         init_limit_half_open: None,
@@ -310,7 +310,7 @@ fn global_limit_and_budget_drop_new_requests() {
     let mut g = Guard::default();
     for n in 0..2u32 {
         assert_eq!(g.admit(None, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
-        g.opened(IkeSaId(n.into()), ip(n), 600);
+        g.opened(IkeSaId(n.into()), ip(n), 300);
     }
     assert_eq!(g.octets(), 2 * per);
     assert_eq!(g.admit(None, &l, &p, t0, &req(ip(5), 1, None)), Admit::Go);
@@ -320,7 +320,7 @@ fn global_limit_and_budget_drop_new_requests() {
     };
     assert_eq!(g.admit(None, &l, &p, t0, &big), Admit::Drop);
     // Counting the same SA twice charges it once.
-    g.opened(IkeSaId(1), ip(1), 600);
+    g.opened(IkeSaId(1), ip(1), 300);
     assert_eq!((g.half_open(), g.octets()), (2, 2 * per));
 }
 

@@ -199,12 +199,15 @@ fn the_budget_bounds_what_half_open_sas_hold() {
         c.dos.block_threshold = None;
         c.dos.cookie_threshold_ip = None;
     };
-    // What one half-open SA is charged (its answer is longer than the
-    // request).
+    // What one half-open SA is charged: its request, and as much for the
+    // answer.
     let mut p = gateway(open);
     feed(&mut p, spoofed(0), &request(&tpl, 1, None));
     let charge = p.b().ep.dos().octets();
-    assert!(charge > dos::HALF_OPEN_COST + 2 * request(&tpl, 1, None).len());
+    assert_eq!(
+        charge,
+        dos::HALF_OPEN_COST + 2 * request(&tpl, 1, None).len()
+    );
     // Room for three.
     let budget = 3 * charge;
     let mut p = gateway(|c| {
