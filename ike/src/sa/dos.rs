@@ -75,7 +75,7 @@ pub struct DosLimits {
     /// (`init_limit_half_open`; strongSwan's default: none).
     pub init_limit_half_open: Option<usize>,
     /// Octets all half-open SAs may hold (twice the request plus
-    /// [`HALF_OPEN_COST`] each); 64 MiB.
+    /// 2 KiB each for the SA itself); 64 MiB.
     pub half_open_budget: usize,
 }
 
