@@ -2,6 +2,11 @@
 //! (journald-friendly); SIGTERM or SIGINT delete every IKE SA and remove
 //! all kernel state it installed. See docs/control-protocol.md for `ikectl`.
 
+// No arithmetic that can overflow, divide by zero or panic (time included:
+// `Instant + Duration` panics on overflow): checked or saturating
+// operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

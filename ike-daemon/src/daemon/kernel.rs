@@ -1233,8 +1233,8 @@ impl Kernel {
         }
         let (mut sas, mut policies) = (0, 0);
         for inst in &mut children {
-            sas += inst.sas.len();
-            policies += inst.policies.len();
+            sas = inst.sas.len().saturating_add(sas);
+            policies = inst.policies.len().saturating_add(policies);
             self.undo(inst).await;
         }
         for id in larval {
