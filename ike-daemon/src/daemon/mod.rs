@@ -9,6 +9,7 @@ pub mod control;
 pub mod creds;
 pub mod crl;
 pub mod kernel;
+pub mod privs;
 pub mod resolve;
 pub mod routes;
 pub mod shunts;

@@ -30,6 +30,7 @@ mod behaviour;
 mod build;
 mod dos;
 mod identity;
+mod inactivity;
 mod not_planned;
 mod off;
 mod policy;
@@ -56,6 +57,7 @@ pub use behaviour::{Behaviour, Childless};
 pub use dos::{DosSettings, Limit};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
+pub use inactivity::MAX_INACTIVITY;
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
@@ -700,6 +702,9 @@ pub struct Child {
     /// `updown` and `hostaccess`: the command run as the Child SA comes
     /// and goes (`None`: none).
     pub updown: Option<Updown>,
+    /// `inactivity` (default 0: never): delete the Child SA when nothing
+    /// passed its policies for that long.
+    pub inactivity: Duration,
     /// The line of the child's name in the file.
     pub line: u64,
 }

@@ -97,6 +97,7 @@ mod ike_auth;
 mod ike_init;
 mod ike_rekey;
 mod ike_sa;
+mod inactivity;
 mod informational;
 mod keyingtries;
 mod lifetimes;
