@@ -96,6 +96,7 @@ mod inactivity;
 mod informational;
 mod keyingtries;
 mod lifetimes;
+mod limits;
 mod natt;
 mod outside;
 mod pubkey;
@@ -119,6 +120,7 @@ pub use config::{
 pub use dos::DosLimits;
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
+pub use limits::{PeerLimits, policy_count, prefix_count};
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,

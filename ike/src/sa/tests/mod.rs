@@ -15,6 +15,7 @@ mod harness;
 mod inactivity;
 mod ipcomp;
 mod keyingtries;
+mod limits;
 mod natt;
 mod policy;
 mod reauth;
