@@ -326,7 +326,7 @@ fn run(name: &'static str, gw: Gateway, a: &Charon) -> Run {
         Gateway::Iked(_) => std::fs::read_to_string(guest_out().join("dos-iked.log"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("rekeyed to"))
+            .filter(|l| l.contains("CHILD SA net{") && l.contains("rekeyed to"))
             .count(),
         // Each Child SA of `net` after the first.
         Gateway::Charon(c) => c
