@@ -5,7 +5,7 @@
 # loudly (non-zero exit, "bench: FAILURE") if something did not come up.
 #
 #   sudo scripts/bench.sh            all of them
-#   sudo scripts/bench.sh engine     one of: handshake | engine | tunnels | scale | config
+#   sudo scripts/bench.sh engine     one of: handshake | engine | workers | tunnels | scale | config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +60,20 @@ bench_engine() {
   python3 scripts/bench/engine.py both 1000 5000 10000 --charon-max 5000 --cap 120
 }
 
+bench_workers() {
+  step "handshakes per second: iked with its key exchanges on the event loop and on 1..all worker threads, and charon"
+  machine
+  lab_ensure_packages iproute2 iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins util-linux
+  python3 -c 'import vici' 2>/dev/null || python3 -m pip install -q vici==5.9.11 ||
+    fail "cannot install the python module vici (charon's VICI client)"
+  cargo build --release -p ike-daemon --bins || fail "cargo build iked"
+  # BENCH_N: IKE SAs per run; BENCH_GROUP: the key exchange; BENCH_WORKERS:
+  # iked's --workers per run (0: on the event loop).
+  # shellcheck disable=SC2086
+  python3 scripts/bench/engine.py both ${BENCH_N:-1000} --group "${BENCH_GROUP:-modp3072}" \
+    --workers "${BENCH_WORKERS:-0 1 $(nproc)}" --cap "${BENCH_CAP:-120}"
+}
+
 bench_tunnels() {
   step "tunnel set-up in the UML lab: N tunnels (IKE + Child SA), iked and charon"
   machine
@@ -78,12 +92,13 @@ bench_tunnels() {
     *) fail "BENCH_AUTH: psk, ecdsa or rsa, not $auth" ;;
     esac
   done
-  # BENCH_PAIRS, BENCH_ROUTES, BENCH_MALLOC, BENCH_STRACE: see the scenario.
+  # BENCH_PAIRS, BENCH_ROUTES, BENCH_MALLOC, BENCH_STRACE, BENCH_IKED_ARGS:
+  # see the scenario.
   IKED=$PWD/target/release/iked BENCH_N="${BENCH_N:-100 1000}" BENCH_CAP="${BENCH_CAP:-150}" \
     BENCH_PAIRS="${BENCH_PAIRS:-iked-iked charon-charon iked-charon}" BENCH_ROUTES="${BENCH_ROUTES:-yes}" \
     BENCH_MALLOC="${BENCH_MALLOC:-yes}" BENCH_STRACE="${BENCH_STRACE:-no}" \
-    BENCH_AUTH="${BENCH_AUTH:-psk}" BENCH_PKI="$out/pki" \
-    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP BENCH_PAIRS BENCH_ROUTES BENCH_MALLOC BENCH_STRACE BENCH_AUTH BENCH_PKI" \
+    BENCH_AUTH="${BENCH_AUTH:-psk}" BENCH_PKI="$out/pki" BENCH_IKED_ARGS="${BENCH_IKED_ARGS:-}" \
+    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP BENCH_PAIRS BENCH_ROUTES BENCH_MALLOC BENCH_STRACE BENCH_AUTH BENCH_PKI BENCH_IKED_ARGS" \
     UML_TIMEOUT="${UML_TIMEOUT:-1800}" LAB_QUIET=1 \
     tests/lab/uml-run.sh tests/lab/scenarios/bench-tunnels.sh "$out" ||
     fail "the tunnel benchmark failed (see $out/scenario.log)"
@@ -144,6 +159,7 @@ what=${1:-all}
 case $what in
   handshake) bench_handshake ;;
   engine) bench_engine ;;
+  workers) bench_workers ;;
   tunnels) bench_tunnels ;;
   scale) step "scale inside one endpoint (cargo bench)"; machine
     cargo bench -p ike --bench scale || fail "cargo bench scale" ;;
@@ -154,5 +170,5 @@ case $what in
     cargo bench -p ike --bench scale || fail "cargo bench scale"
     step "memory of loading N connections (cargo bench)"
     cargo bench -p ike-daemon --bench config || fail "cargo bench config" ;;
-  *) fail "unknown benchmark $what (handshake | engine | tunnels | scale | config | all)" ;;
+  *) fail "unknown benchmark $what (handshake | engine | workers | tunnels | scale | config | all)" ;;
 esac

@@ -13,6 +13,13 @@ both daemons before and after, and RSS delta / N.
 
   python3 scripts/bench/engine.py both 1000 5000 10000 --charon-max 5000 --cap 120
   python3 scripts/bench/engine.py iked 1000 5000 10000
+  python3 scripts/bench/engine.py both 1000 --group modp3072 --workers "0 1 2"
+
+`--group` sets the key exchange of the proposal (x25519 by default);
+`--workers` runs iked once per count given (its `--workers`: 0 computes
+the key exchanges on the event loop's thread, N on N worker threads), so
+handshakes per second with one core's worth and with every core compare
+in one run, against charon in the same run.
 
 Needs root. Fails (exit 1, "bench: FAILURE") when a daemon does not start
 or the set-up breaks; a run that does not finish within the cap is
@@ -80,10 +87,14 @@ def netns():
         fail("the namespaces cannot reach each other")
 
 
+GROUP = "x25519"
+IKED_ARGS = []
+
+
 def swanctl_conf(role, n):
     """The same swanctl.conf text for both daemons."""
     out = ["connections {"]
-    prop = "aes256gcm16-prfsha256-x25519"
+    prop = f"aes256gcm16-prfsha256-{GROUP}"
     if role == "i":
         for k in range(n):
             out.append(
@@ -157,7 +168,7 @@ def iked_rpc_many(sock_path, reqs):
     return answers
 
 
-def run_iked(n, cap):
+def run_iked(n, cap, workers=None):
     iked = os.path.join(ROOT, "target", "release", "iked")
     if not os.access(iked, os.X_OK):
         fail(f"{iked} not built (cargo build --release -p ike-daemon)")
@@ -174,7 +185,9 @@ def run_iked(n, cap):
         sock = os.path.join(d, "iked.sock")
         p = subprocess.Popen(
             ["ip", "netns", "exec", NS[i], iked, "--config", conf, "--control", sock,
-             "--install-routes", "no", "--log-level", "info", "--block-threshold", "off"],
+             "--install-routes", "no", "--log-level", "info", "--block-threshold", "off"]
+            + ([] if workers is None else ["--workers", str(workers)])
+            + IKED_ARGS,
             stdout=open(log, "w"), stderr=subprocess.STDOUT)
         PROCS.append(p)
         logs.append(log)
@@ -195,7 +208,8 @@ def run_iked(n, cap):
     if bad:
         fail(f"iked refused up: {bad[:3]}")
     # One line per IKE SA at level info: "IKE SA c7[8] established between ...".
-    res = measure("iked", n, cap, pids, logs[0], b"established between", t0, t_sent, rss0, cpu0)
+    name = "iked" if workers is None else f"iked/w{workers}"
+    res = measure(name, n, cap, pids, logs[0], b"established between", t0, t_sent, rss0, cpu0)
     # Cross-check the log count with the daemons' own view, and time
     # `ikectl status` (the CLI, as an operator runs it) on both sides.
     ikectl = os.path.join(ROOT, "target", "release", "ikectl")
@@ -339,11 +353,11 @@ def _unix(path):
     return s
 
 
-def run(daemon, n, cap):
+def run(daemon, n, cap, workers=None):
     shutil.rmtree(WORK, ignore_errors=True)
     netns()
     try:
-        res = run_iked(n, cap) if daemon == "iked" else run_charon(n, cap)
+        res = run_iked(n, cap, workers) if daemon == "iked" else run_charon(n, cap)
     finally:
         cleanup()
     print(json.dumps(res), flush=True)
@@ -357,28 +371,41 @@ def main():
     ap.add_argument("--cap", type=float, default=120.0, help="seconds to wait at most")
     ap.add_argument("--charon-max", type=int, default=5000,
                     help="with 'both': largest N given to charon")
+    ap.add_argument("--group", default="x25519",
+                    help="the proposal's key exchange (strongSwan's name: x25519, ecp256, modp3072, ...)")
+    ap.add_argument("--workers", default=None,
+                    help="iked's --workers, one run per count (e.g. \"0 1 2\"); default: iked's own")
+    ap.add_argument("--iked-args", default="", help="more flags for both iked (e.g. \"--init-window 0\")")
     a = ap.parse_args()
+    global GROUP, IKED_ARGS
+    GROUP = a.group
+    IKED_ARGS = a.iked_args.split()
+    counts = [None] if a.workers is None else [int(w) for w in a.workers.split()]
     if os.geteuid() != 0:
         fail("needs root (network namespaces)")
     rows = []
     for n in a.n:
+        runs = []
         if a.daemon in ("iked", "both"):
-            i = run("iked", n, a.cap)
-            if not i["all"]:
-                fail(f"iked established {i['established']} of {n} within {a.cap} s")
-        else:
-            i = None
+            for w in counts:
+                i = run("iked", n, a.cap, w)
+                if not i["all"]:
+                    fail(f"iked established {i['established']} of {n} within {a.cap} s")
+                runs.append(i)
         c = run("charon", n, a.cap) if (a.daemon == "charon" or (a.daemon == "both" and n <= a.charon_max)) else None
-        rows.append((n, i, c))
+        rows.append((n, runs, c))
     print()
-    print(f"{'N':>6} {'daemon':>7} {'established':>12} {'seconds':>8} {'KB/SA init':>10} {'KB/SA resp':>10} "
-          f"{'CPU s init':>10} {'CPU s resp':>10}")
-    for n, i, c in rows:
-        for r in (i, c):
+    print(f"group {GROUP}, machine {os.cpu_count()} cores")
+    print(f"{'N':>6} {'daemon':>9} {'established':>12} {'seconds':>8} {'per s':>7} {'KB/SA init':>10} "
+          f"{'KB/SA resp':>10} {'CPU s init':>10} {'CPU s resp':>10}")
+    for n, runs, c in rows:
+        for r in runs + [c]:
             if r:
-                print(f"{n:>6} {r['daemon']:>7} {r['established']:>12} {r['seconds']:>8} "
+                print(f"{n:>6} {r['daemon']:>9} {r['established']:>12} {r['seconds']:>8} "
+                      f"{r['established'] / r['seconds']:>7.0f} "
                       f"{r['kb_per_sa'][0]:>10} {r['kb_per_sa'][1]:>10} "
                       f"{r['cpu_seconds'][0]:>10} {r['cpu_seconds'][1]:>10}")
+        i = runs[-1] if runs else None
         if i and c and c["all"]:
             print(f"{n:>6}   ratio charon/iked: time {c['seconds'] / i['seconds']:.1f}x, "
                   f"memory/SA initiator {c['kb_per_sa'][0] / i['kb_per_sa'][0]:.1f}x, "

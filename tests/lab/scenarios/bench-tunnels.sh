@@ -45,6 +45,9 @@ MALLOC=${BENCH_MALLOC:-no}
 HEAPTRACK=${BENCH_HEAPTRACK:-no}
 # BENCH_IKED_LOG: iked's --log-level (default: its own).
 IKED_LOG=${BENCH_IKED_LOG:-}
+# BENCH_IKED_ARGS: more flags for both iked (e.g. "--init-window 0").
+read -r -a IKED_ARGS <<< "${BENCH_IKED_ARGS:-}"
+
 IKE=aes256gcm16-prfsha256-x25519 ESP=aes256gcm16
 AUTHS=${BENCH_AUTH:-psk}
 AUTH=psk
@@ -160,8 +163,7 @@ start() {
         [ "$HEAPTRACK" = yes ] && [ "$side" = b ] && wrap=(heaptrack -o "$dir/heaptrack")
         ip netns exec "gw-$side" "${wrap[@]}" "$IKED" --config "$dir/swanctl.conf" \
             --control "$dir/iked.sock" --install-routes "$ROUTES" ${IKED_LOG:+--log-level "$IKED_LOG"} \
-            --block-threshold off \
-            > "$dir/iked.log" 2>&1 &
+            --block-threshold off "${IKED_ARGS[@]}" > "$dir/iked.log" 2>&1 &
         PID=$!
         lab_wait_for 60 "iked on gw-$side" test -S "$dir/iked.sock"
         if [ "$STRACE" = yes ] || { [ "$HEAPTRACK" = yes ] && [ "$side" = b ]; }; then
