@@ -51,7 +51,7 @@ use zeroize::Zeroizing;
 use crate::wire::codes::ProtocolId;
 use crate::wire::sa::Proposal;
 
-pub use behaviour::{Behaviour, Childless};
+pub use behaviour::{Behaviour, Childless, Unique};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
