@@ -14,11 +14,11 @@ use super::effect::Effect;
 use super::ike_sa::{IkeSa, KernelPurpose};
 use super::outside::{Outcome, Outside, Then, Waiting};
 use super::timers::Timers;
-use super::unique::{Contact, Dups};
 use super::types::{
     ChildInstall, CommandError, CrlFetch, CrlFetched, Event, IkeSaId, IkeSaInfo, KernelEvent,
     KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };
+use super::unique::{Contact, Dups};
 use super::window::{Held, Waits};
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;

@@ -13,17 +13,17 @@ use tracing::info;
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
 use super::config::{Childless, LocalAuthCfg, PeerCfg, RemoteAuthCfg};
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{
     Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, later, notify,
 };
-use super::effect::Effect;
 use super::pubkey;
 use super::timers::IkeTimer;
-use super::unique;
 use super::ts::resolve;
 use super::types::CrlFetch;
 use super::types::{Event, IkeFailReason};
+use super::unique;
 use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};

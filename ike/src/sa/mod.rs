@@ -101,9 +101,9 @@ mod pubkey;
 mod reauth;
 mod reqids;
 mod timers;
-mod unique;
 mod ts;
 mod types;
+mod unique;
 mod window;
 
 #[cfg(test)]

@@ -339,18 +339,66 @@ mod tests {
         let go = |d| Decision::Go(Some((d, now)));
         for (unique, ic, others, from, want) in [
             // Never: nothing, even with INITIAL_CONTACT.
-            (Unique::Never, true, vec![(here, true)], there, Decision::Go(None)),
+            (
+                Unique::Never,
+                true,
+                vec![(here, true)],
+                there,
+                Decision::Go(None),
+            ),
             // INITIAL_CONTACT: destroy, whatever the policy and others.
             (Unique::No, true, vec![], there, go(Dups::Destroy)),
-            (Unique::Keep, true, vec![(there, true)], here, go(Dups::Destroy)),
-            (Unique::No, false, vec![(there, true)], here, Decision::Go(None)),
+            (
+                Unique::Keep,
+                true,
+                vec![(there, true)],
+                here,
+                go(Dups::Destroy),
+            ),
+            (
+                Unique::No,
+                false,
+                vec![(there, true)],
+                here,
+                Decision::Go(None),
+            ),
             // Keep: refuse only against a live one from another address.
-            (Unique::Keep, false, vec![(there, true)], here, Decision::Refuse),
-            (Unique::Keep, false, vec![(here, true)], here, Decision::Go(None)),
-            (Unique::Keep, false, vec![(there, false)], here, Decision::Go(None)),
+            (
+                Unique::Keep,
+                false,
+                vec![(there, true)],
+                here,
+                Decision::Refuse,
+            ),
+            (
+                Unique::Keep,
+                false,
+                vec![(here, true)],
+                here,
+                Decision::Go(None),
+            ),
+            (
+                Unique::Keep,
+                false,
+                vec![(there, false)],
+                here,
+                Decision::Go(None),
+            ),
             // Replace: any live one of the connection.
-            (Unique::Replace, false, vec![(here, true)], here, go(Dups::Replace)),
-            (Unique::Replace, false, vec![(there, false)], here, Decision::Go(None)),
+            (
+                Unique::Replace,
+                false,
+                vec![(here, true)],
+                here,
+                go(Dups::Replace),
+            ),
+            (
+                Unique::Replace,
+                false,
+                vec![(there, false)],
+                here,
+                Decision::Go(None),
+            ),
             (Unique::Replace, false, vec![], here, Decision::Go(None)),
         ] {
             let p = peer("gw", unique);

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use harness::*;
 
-use crate::sa::*;
 use crate::sa::config::Unique;
+use crate::sa::*;
 use crate::wire::codes::{ExchangeType, KeId, ProtocolId};
 
 fn secs(s: u64) -> Duration {

@@ -147,7 +147,13 @@ fn replace_deletes_the_old_one_at_once_from_another_address() {
     p.run_for(secs(5));
     // The old one is being deleted (a delete exchange, which the old
     // address never answers), then gone.
-    let state = |p: &Pair, id| p.peers[1].ep.ike_sas().find(|s| s.id == id).map(|s| s.state);
+    let state = |p: &Pair, id| {
+        p.peers[1]
+            .ep
+            .ike_sas()
+            .find(|s| s.id == id)
+            .map(|s| s.state)
+    };
     assert_eq!(state(&p, old), Some(IkeState::Deleting));
     assert_eq!(ike_ids(&p, 1).len(), 2);
     p.run_for(secs(300));
