@@ -121,11 +121,12 @@ pub fn run(lab: &Lab) {
         "{}",
         a.log_text()
     );
-    assert_eq!(
-        esp_sas("gw-a"),
-        2,
-        "{}",
-        iked_lab::sh("ip -n gw-a xfrm state")
+    // The stale Child SA's inbound SA lingers for --delete-rekeyed-delay
+    // (its outbound one goes at once), as after a rekey.
+    iked_lab::wait_until(
+        Duration::from_secs(15),
+        "one pair of ESP SAs on gw-a",
+        || esp_sas("gw-a") == 2,
     );
     assert!(a.established().children.len() == 1);
     traffic_through_esp();
@@ -172,11 +173,12 @@ pub fn run(lab: &Lab) {
     iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {
         b.installed("net")
     });
-    assert_eq!(
-        esp_sas("gw-b"),
-        2,
-        "{}",
-        iked_lab::sh("ip -n gw-b xfrm state")
+    // The stale Child SA's inbound SA lingers for --delete-rekeyed-delay
+    // (its outbound one goes at once), as after a rekey.
+    iked_lab::wait_until(
+        Duration::from_secs(15),
+        "one pair of ESP SAs on gw-b",
+        || esp_sas("gw-b") == 2,
     );
     traffic_through_esp();
     eprintln!("dropin/unique: iked restarted, its INITIAL_CONTACT cleared charon's stale IKE SA");
