@@ -3,10 +3,14 @@
 #
 #   scripts/test-all.sh          every test: formatting, lints, the sans-IO
 #                                dependencies of the library, the docs,
-#                                unit/property/vector tests and the kernel-lab
-#                                tests (what CI runs; needs root)
+#                                unit/property/vector tests, the kernel-lab
+#                                tests and ~30 s of fuzzing per fuzz target
+#                                (scripts/fuzz.sh: nightly, cargo-fuzz)
+#                                (what CI runs; needs root)
 #   scripts/test-all.sh --quick  the edit-test loop: the same without the
-#                                kernel lab
+#                                kernel lab and the fuzzing (the fuzz
+#                                targets' committed corpora still replay:
+#                                test `corpus` of fuzz/)
 #
 # Works on a fresh machine: it installs what it needs.
 set -euo pipefail
@@ -95,3 +99,6 @@ lab_ensure_packages iproute2 user-mode-linux kmod iputils-ping strongswan-charon
 step "cargo test (includes the UML kernel-lab tests: needs root)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+step "fuzz: each target of fuzz/ for 30 s (nightly, cargo-fuzz; docs/fuzzing.md)"
+scripts/fuzz.sh 30

@@ -114,10 +114,12 @@ fn main() -> ExitCode {
     };
     // The daemon answers within the request's own timeout; allow a margin.
     let wait = match &req {
-        Request::Up { timeout_secs, .. } => timeout_secs.map(|t| Duration::from_secs(t + 5)),
-        Request::Down { timeout_secs, .. } => {
-            Some(Duration::from_secs(timeout_secs.unwrap_or(30) + 5))
+        Request::Up { timeout_secs, .. } => {
+            timeout_secs.map(|t| Duration::from_secs(t.saturating_add(5)))
         }
+        Request::Down { timeout_secs, .. } => Some(Duration::from_secs(
+            timeout_secs.unwrap_or(30).saturating_add(5),
+        )),
         _ => Some(Duration::from_secs(30)),
     };
     let resp = match request(&args.control, &req, wait) {

@@ -95,6 +95,10 @@ struct Args {
     /// settings.fragment_size, else 1280.
     #[arg(long, value_name = "BYTES", value_parser = fragment_size)]
     fragment_size: Option<usize>,
+    /// Worker threads for the key exchanges of IKE_SA_INIT; 0: the event
+    /// loop computes them. Default: one per core.
+    #[arg(long, value_name = "N", default_value_t = daemon::workers::default_count())]
+    workers: usize,
 }
 
 /// A count, or `off` (None).
@@ -459,6 +463,7 @@ fn main() -> ExitCode {
         delete_rekeyed_delay: std::time::Duration::from_secs(args.delete_rekeyed_delay),
         fragment_size: args.fragment_size,
         updown_timeout: std::time::Duration::from_secs_f64(args.updown_timeout),
+        workers: args.workers,
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -515,6 +520,11 @@ mod tests {
             Threshold(Some(30)),
             "strongSwan's default"
         );
+        assert_eq!(a.workers, daemon::workers::default_count(), "one per core");
+        let w = |v: &str| Args::try_parse_from(["iked", "--workers", v]).map(|a| a.workers);
+        assert_eq!(w("0").unwrap(), 0);
+        assert_eq!(w("3").unwrap(), 3);
+        assert!(w("-1").is_err() && w("all").is_err());
         let t = |v: &str| {
             Args::try_parse_from(["iked", "--cookie-threshold", v]).map(|a| a.cookie_threshold)
         };

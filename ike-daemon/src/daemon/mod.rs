@@ -16,6 +16,7 @@ pub mod socket;
 pub mod status;
 pub mod traps;
 pub mod updown;
+pub mod workers;
 pub mod xfrm_plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -79,6 +80,9 @@ pub struct Options {
     pub fragment_size: Option<usize>,
     /// How long a child's `updown` command may run (`--updown-timeout`).
     pub updown_timeout: Duration,
+    /// Worker threads for key exchanges (`--workers`); 0: none, the event
+    /// loop computes them.
+    pub workers: usize,
 }
 
 /// Why the daemon could not start or run.
@@ -204,7 +208,7 @@ impl<T> AfterOps<T> {
 struct DownWaiter {
     connection: String,
     ids: Vec<IkeSaId>,
-    deadline: Instant,
+    deadline: Option<Instant>,
     reply: oneshot::Sender<Response>,
 }
 
@@ -223,6 +227,8 @@ struct Driver {
     /// The engine's CRL fetches (daemon::crl), answered through `crl_tx`.
     crl: crl::CrlFetcher,
     crl_tx: mpsc::UnboundedSender<CrlFetched>,
+    /// The worker threads of the engine's key exchanges (`None`: inline).
+    workers: Option<workers::Workers>,
     /// Kernel operations running, by the number they were scheduled with
     /// (`next_op` is the next one's).
     in_flight: BTreeSet<u64>,
@@ -328,6 +334,11 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             natt_port: opts.ports.natt,
             keep_alive: opts.keep_alive,
             fragment_size: fragment_size(opts.fragment_size, &config),
+            compute: if opts.workers > 0 {
+                ike::sa::ComputeMode::Outside
+            } else {
+                ike::sa::ComputeMode::Inline
+            },
             ..opts.endpoint
         },
         peers.clone(),
@@ -337,6 +348,16 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     ep.set_trust_store(store.clone());
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
+    let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
+    let pool = match opts.workers {
+        0 => None,
+        n => Some(
+            workers::Workers::start(n, computed_tx).map_err(|source| DaemonError::Io {
+                what: "worker threads".into(),
+                source,
+            })?,
+        ),
+    };
     // ACQUIREs of trap policies start on-demand tunnels.
     let (acquire_tx, mut acquire_rx) = mpsc::unbounded_channel::<AcquireEvent>();
     if let Err(e) = kernel.forward_acquires(acquire_tx) {
@@ -363,6 +384,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        workers: pool,
         in_flight: BTreeSet::new(),
         next_op: 0,
         wall_at: None,
@@ -379,10 +401,14 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         updown: updown::Updowns::new(opts.updown_timeout),
     };
     info!(
-        "iked started: {} connections from {}, control socket {}",
+        "iked started: {} connections from {}, control socket {}, {}",
         d.peers.len(),
         opts.config_path.display(),
-        opts.control_path.display()
+        opts.control_path.display(),
+        match &d.workers {
+            Some(w) => format!("{} worker threads", w.threads()),
+            None => "key exchanges on the event loop".into(),
+        }
     );
     d.sync_shunts().await;
     d.sync_traps().await;
@@ -436,6 +462,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             Some(f) = crl_rx.recv() => {
                 let now = d.now();
                 d.ep.handle_crl_fetched(now, f);
+            }
+            Some(c) = computed_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_computed(now, c);
             }
             Some(e) = expire_rx.recv() => {
                 let now = d.now();
@@ -525,6 +555,13 @@ fn bind_sockets(ports: Ports) -> Result<Vec<Arc<IkeSocket>>, DaemonError> {
     Ok(out)
 }
 
+/// When a control request's wait of `wait` from `now` ends; `None` (no
+/// deadline) when that lies beyond what the clock can represent: the
+/// timeout comes from the control socket and may be any `u64`.
+fn deadline_after(now: Instant, wait: Duration) -> Option<Instant> {
+    now.checked_add(wait)
+}
+
 fn command_error(e: &CommandError) -> Response {
     let kind = match e {
         CommandError::UnknownPeer(_) => ErrorKind::UnknownConnection,
@@ -547,7 +584,7 @@ impl Driver {
             fold(u.deadline);
         }
         for w in &self.downs {
-            fold(Some(w.deadline));
+            fold(w.deadline);
         }
         fold(self.shutdown);
         t
@@ -573,7 +610,7 @@ impl Driver {
         }
         let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.downs)
             .into_iter()
-            .partition(|w| w.deadline <= now);
+            .partition(|w| w.deadline.is_some_and(|d| d <= now));
         self.downs = kept;
         for w in expired {
             let _ = w.reply.send(Response::error(
@@ -617,6 +654,17 @@ impl Driver {
             while let Some(f) = self.ep.poll_crl_fetch() {
                 any = true;
                 self.crl_fetch(f);
+            }
+            while let Some(job) = self.ep.poll_compute() {
+                any = true;
+                let done = match &self.workers {
+                    Some(w) => w.submit(job),
+                    None => Some(job.run()),
+                };
+                if let Some(c) = done {
+                    let now = self.now();
+                    self.ep.handle_computed(now, c);
+                }
             }
             while let Some(ev) = self.ep.poll_event() {
                 any = true;
@@ -1093,7 +1141,7 @@ impl Driver {
                 self.downs.push(DownWaiter {
                     connection,
                     ids,
-                    deadline: now + wait,
+                    deadline: deadline_after(now, wait),
                     reply: c.reply,
                 });
             }
@@ -1207,7 +1255,8 @@ impl Driver {
                     connection,
                     want,
                     done: Vec::new(),
-                    deadline: timeout_secs.map(|s| now + Duration::from_secs(s)),
+                    deadline: timeout_secs
+                        .and_then(|s| deadline_after(now, Duration::from_secs(s))),
                     reply,
                 });
             }
@@ -1596,6 +1645,9 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod control_tests;
 
 #[cfg(test)]
 mod tests {

@@ -538,6 +538,9 @@ pub struct EndpointConfig {
     pub fragment_size: usize,
     /// Bounds on reassembling the peer's fragmented messages.
     pub reassembly: super::ReassemblyLimits,
+    /// Where the key exchanges run: inline, or handed to the driver's
+    /// workers (`Endpoint::poll_compute`).
+    pub compute: super::ComputeMode,
 }
 
 impl Default for EndpointConfig {
@@ -555,6 +558,7 @@ impl Default for EndpointConfig {
             keep_alive: Duration::from_secs(20),
             fragment_size: 1280,
             reassembly: super::ReassemblyLimits::default(),
+            compute: super::ComputeMode::Inline,
         }
     }
 }

@@ -43,6 +43,8 @@ pub(crate) struct Ctx {
     pub(crate) kernel_ops: VecDeque<KernelOp>,
     /// CRL fetches asked for (`poll_crl_fetch`).
     pub(crate) crl_fetches: VecDeque<CrlFetch>,
+    /// CPU work asked for (`poll_compute`), and, inline, its results.
+    pub(crate) jobs: super::compute::Jobs,
     pub(crate) events: VecDeque<Event>,
     /// Trusted CAs and CRLs for certificate validation (fetched CRLs are
     /// added here: copied on write if the daemon still shares it).
@@ -263,6 +265,7 @@ impl Endpoint {
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
                 crl_fetches: VecDeque::new(),
+                jobs: Default::default(),
                 events: VecDeque::new(),
                 trust: Arc::new(TrustStore::default()),
                 ca_hashes: Arc::new([]),
@@ -359,6 +362,13 @@ impl Endpoint {
         self.resume(now, fetched.req.0, Outcome::Crl(fetched.result));
     }
 
+    /// The result of a [`Compute`](super::Compute) job (matched by its
+    /// `req`): the IKE SA that asked continues.
+    pub fn handle_computed(&mut self, now: Instant, computed: super::Computed) {
+        let (req, outcome) = computed.outcome();
+        self.resume(now, req, outcome);
+    }
+
     /// Replaces the shared keys (a reload of `secrets`).
     pub fn set_psk_store(&mut self, psk: Arc<dyn PskStore>) {
         self.ctx.psk = PskHandle(psk);
@@ -413,6 +423,7 @@ impl Endpoint {
                         self.ctx.take_ike_id();
                         self.insert(now, sa);
                     }
+                    self.run_inline(now);
                     return;
                 }
             }
@@ -436,6 +447,7 @@ impl Endpoint {
             sa.handle_message(&mut self.ctx, now, local, remote, msg, bytes);
         }
         self.after(id);
+        self.run_inline(now);
         self.reauth_progress(now);
     }
 
@@ -501,6 +513,7 @@ impl Endpoint {
             self.ctx.effects.push(Effect::OutboundIn(ike, child));
         }
         self.after(id);
+        self.run_inline(now);
         self.reauth_progress(now);
     }
 
@@ -690,6 +703,12 @@ impl Endpoint {
     /// [`Endpoint::handle_crl_fetched`]).
     pub fn poll_crl_fetch(&mut self) -> Option<CrlFetch> {
         pop_trimmed(&mut self.ctx.crl_fetches)
+    }
+
+    /// The next CPU job to run ([`ComputeMode::Outside`](super::ComputeMode);
+    /// answer with [`Endpoint::handle_computed`]).
+    pub fn poll_compute(&mut self) -> Option<super::Compute> {
+        pop_trimmed(&mut self.ctx.jobs.queue)
     }
 
     /// The next event.
@@ -1171,6 +1190,16 @@ impl Endpoint {
     fn after(&mut self, id: IkeSaId) {
         self.apply_effects();
         self.settle(id);
+    }
+
+    /// Jobs computed inline ([`ComputeMode::Inline`](super::ComputeMode)):
+    /// their owners continue now, as they would when a driver's answer
+    /// came.
+    fn run_inline(&mut self, now: Instant) {
+        while let Some(done) = self.ctx.jobs.done.pop_front() {
+            let (req, outcome) = done.outcome();
+            self.resume(now, req, outcome);
+        }
     }
 
     /// Index and timer upkeep of `id`, its effects applied.

@@ -9,12 +9,13 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::child_create::NONCE_LEN;
+use super::compute::Done;
 use super::config::{AddrSpec, ChildCfg, Childless, PeerCfg};
 use super::endpoint::Ctx;
 use super::frag::Packets;
 use super::ike_sa::{
-    Handshake, IkeSa, IkeSaParams, InitState, KeyInput, Keys, Phase, Task, backoff, error_notify,
-    later, notify,
+    Handshake, IkeSa, IkeSaParams, InitState, InitWait, KeyInput, Keys, Phase, Task, backoff,
+    error_notify, later, notify,
 };
 use super::natt::{NatT, fake_source};
 use super::timers::IkeTimer;
@@ -301,6 +302,17 @@ impl IkeSa {
             debug!("{}: dropping unexpected IKE_SA_INIT response", self.name());
             return;
         }
+        if self
+            .phase
+            .handshake()
+            .is_some_and(|h| h.init_wait.is_some())
+        {
+            debug!(
+                "{}: dropping IKE_SA_INIT response, one is being completed",
+                self.name()
+            );
+            return;
+        }
         if let Err(e) = rules::check(&msg) {
             debug!(
                 "{}: dropping invalid IKE_SA_INIT response: {e}",
@@ -386,9 +398,24 @@ impl IkeSa {
             return;
         }
         let from_any = self.local.ip().is_unspecified();
-        if let Err(e) = self.complete_init(ctx, &msg, local) {
-            self.fail(ctx, IkeFailReason::InvalidResponse(e));
-            return;
+        match self.complete_init(ctx, &msg, local) {
+            Ok(true) => {}
+            Ok(false) => {
+                // Continued by `init_computed` once the key exchange is
+                // done.
+                if let Some(h) = self.phase.handshake_mut() {
+                    h.init_wait = Some(Box::new(InitWait {
+                        msg,
+                        bytes: bytes.to_vec(),
+                        local,
+                    }));
+                }
+                return;
+            }
+            Err(e) => {
+                self.fail(ctx, IkeFailReason::InvalidResponse(e));
+                return;
+            }
         }
         if let Some(h) = self.phase.handshake_mut() {
             h.init.response = bytes.to_vec();
@@ -450,9 +477,46 @@ impl IkeSa {
         }
     }
 
+    /// Initiator: the key exchange of the IKE_SA_INIT response kept in
+    /// `init_wait` is done (`compute`): take the response on with the
+    /// shared secret.
+    pub(crate) fn init_computed(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        result: Result<Done, String>,
+    ) {
+        let Some(h) = self.phase.handshake_mut() else {
+            return;
+        };
+        let Some(w) = h.init_wait.take() else {
+            debug!("{}: no IKE_SA_INIT response waits", self.name());
+            return;
+        };
+        match result {
+            Ok(Done::Shared(shared)) => {
+                h.shared = Some(shared);
+                let InitWait { msg, bytes, local } = *w;
+                self.init_response(ctx, now, local, msg, &bytes);
+            }
+            Ok(Done::Responded { .. }) => self.fail(
+                ctx,
+                IkeFailReason::Internal("a key exchange result for the responder".into()),
+            ),
+            Err(e) => self.fail(ctx, IkeFailReason::InvalidResponse(e)),
+        }
+    }
+
     /// Initiator: takes the responder's choice, completes the key exchange
-    /// and derives the keys.
-    fn complete_init(&mut self, ctx: &Ctx, msg: &Message, local: SocketAddr) -> Result<(), String> {
+    /// and derives the keys. `Ok(false)`: the key exchange was handed to
+    /// `compute` (the response is taken on again when it is done).
+    fn complete_init(
+        &mut self,
+        ctx: &mut Ctx,
+        msg: &Message,
+        local: SocketAddr,
+    ) -> Result<bool, String> {
+        let id = self.id;
         let sa = super::child_create::sa_payload(msg).ok_or("no SA payload")?;
         let h = self.phase.handshake_mut().ok_or("no IKE_SA_INIT state")?;
         let selected = proposal::check_response(&h.init.proposals, sa, false)
@@ -460,15 +524,21 @@ impl IkeSa {
             .proposal;
         let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
         let ke_payload = super::child_create::ke_payload(msg).ok_or("no KE payload")?;
-        let ke = h.ke.take().ok_or("no key exchange")?;
-        if ke_payload.group != ke.method() || suite.ke != ke.method() {
-            return Err(format!(
-                "responder answered key exchange {} to our {}",
-                ke_payload.group,
-                ke.method()
-            ));
-        }
-        let shared = ke.complete(&ke_payload.data).map_err(|e| e.to_string())?;
+        let shared = match h.shared.take() {
+            Some(s) => s,
+            None => {
+                let ke = h.ke.take().ok_or("no key exchange")?;
+                if ke_payload.group != ke.method() || suite.ke != ke.method() {
+                    return Err(format!(
+                        "responder answered key exchange {} to our {}",
+                        ke_payload.group,
+                        ke.method()
+                    ));
+                }
+                ctx.compute_complete(id, ke, ke_payload.data.clone());
+                return Ok(false);
+            }
+        };
         let nonce_r = super::child_create::nonce_payload(msg)
             .ok_or("no nonce")?
             .to_vec();
@@ -494,7 +564,7 @@ impl IkeSa {
         self.keys = Some(keys);
         (self.nat.local, self.nat.remote) =
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -751,94 +821,20 @@ pub(crate) fn respond(
         refuse(ctx, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
         None
     };
-    let suite = match proposal::ike_suite(&selected) {
-        Ok(s) => s,
-        Err(e) => return internal(ctx, e.to_string()),
-    };
-    let (ker, shared) = match ctx.provider.respond_key_exchange(kei.group, &kei.data) {
-        Ok(x) => x,
-        Err(e) => return internal(ctx, e.to_string()),
-    };
+    if let Err(e) = proposal::ike_suite(&selected) {
+        return internal(ctx, e.to_string());
+    }
     let (spi_r, nonce_r) = match (random_spi(ctx), ctx.provider.random_vec(NONCE_LEN)) {
         (Ok(s), Ok(n)) => (s, n),
         _ => return internal(ctx, "random source failed".into()),
-    };
-    let keys = match Keys::derive(
-        ctx.provider.as_ref(),
-        &shared,
-        KeyInput {
-            proposal: selected.clone(),
-            suite,
-            ni,
-            nr: &nonce_r,
-            spi_i,
-            spi_r,
-            initiator: false,
-        },
-    ) {
-        Ok(k) => k,
-        Err(e) => return internal(ctx, e),
     };
     let (nat_local, nat_remote) = nat_detected(msg, spi_i, 0, local, remote);
     // RFC 7383 2.3: announced in the answer only to an initiator that did.
     let fragmentation = peer.fragmentation.announce()
         && notify(msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
-    let mut payloads = vec![
-        Payload::Sa(vec![selected]),
-        Payload::Ke(wire::KeyExchange {
-            group: kei.group,
-            data: ker,
-        }),
-        Payload::Nonce(nonce_r.clone()),
-    ];
-    payloads.extend(certreq(ctx, &peers));
-    // We accept IKE_AUTH without a Child SA (RFC 6023) unless every
-    // connection it may be for says `childless = never`.
-    if peers
-        .iter()
-        .any(|p| p.behaviour.childless != Childless::Never)
-    {
-        payloads.push(Payload::Notify(Notify::new(
-            NotifyType::CHILDLESS_IKEV2_SUPPORTED,
-            Vec::new(),
-        )));
-    }
-    payloads.extend([
-        Payload::Notify(Notify::nat_detection(
-            false,
-            nat_hash(spi_i, spi_r, if peer.encap { fake_source() } else { local }),
-        )),
-        Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
-    ]);
-    payloads.extend(super::pubkey::announce(ctx));
-    if fragmentation {
-        payloads.push(Payload::Notify(fragmentation_supported()));
-    }
-    let response = Message {
-        header: Header {
-            spi_i,
-            spi_r,
-            minor_version: 0,
-            exchange: ExchangeType::IKE_SA_INIT,
-            flags: Flags::RESPONSE,
-            message_id: 0,
-        },
-        payloads,
-    };
-    let response = match response.emit() {
-        Ok(r) => r,
-        Err(e) => return internal(ctx, e.to_string()),
-    };
-    ctx.transmits.push_back(super::Transmit {
-        local,
-        remote,
-        payload: response.clone(),
-    });
-    debug!(
-        "IKE SA {}{id}: IKE_SA_INIT answered for {}",
-        peer.name,
-        remote.ip()
-    );
+    // The key exchange is CPU work (`compute`): the answer goes out when
+    // it is done (`answer_init`).
+    ctx.compute_respond(id, kei.group, kei.data.clone());
     let mut sa = IkeSa::new(IkeSaParams {
         id,
         initiator: false,
@@ -847,7 +843,8 @@ pub(crate) fn respond(
                 nonce_i: ni.to_vec(),
                 nonce_r,
                 request: bytes.to_vec(),
-                response,
+                // Until the answer: the proposal chosen.
+                proposals: vec![selected],
                 ..InitState::default()
             },
             peer_hashes: super::pubkey::peer_hashes(msg),
@@ -860,7 +857,6 @@ pub(crate) fn respond(
         spi_r,
     });
     sa.candidates = peers;
-    sa.keys = Some(keys);
     sa.fragmentation = fragmentation;
     sa.nat = NatT {
         local: nat_local,
@@ -872,4 +868,130 @@ pub(crate) fn respond(
         .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
     sa.natt_after_init(ctx, now, false);
     Some(sa)
+}
+
+impl IkeSa {
+    /// Responder: the key exchange of IKE_SA_INIT is done (`compute`):
+    /// derive the keys and answer, or refuse with INVALID_SYNTAX.
+    pub(crate) fn answer_init(&mut self, ctx: &mut Ctx, result: Result<Done, String>) {
+        if !matches!(&self.phase, Phase::HalfOpen(h) if h.init.response.is_empty()) {
+            debug!("{}: IKE_SA_INIT already answered", self.name());
+            return;
+        }
+        let (local, spi_i, id) = (self.local, self.spi_i, self.id);
+        let remote0 = self.nat.init_remote.unwrap_or(self.remote);
+        let answered = match result {
+            Ok(Done::Responded { public, shared }) => self.init_answer(ctx, public, &shared),
+            Ok(Done::Shared(_)) => Err("a key exchange result for the initiator".into()),
+            Err(e) => Err(e),
+        };
+        match answered {
+            Ok(response) => {
+                ctx.transmits.push_back(super::Transmit {
+                    local,
+                    remote: remote0,
+                    payload: response,
+                });
+                debug!(
+                    "IKE SA {}: IKE_SA_INIT answered for {}",
+                    self.name(),
+                    remote0.ip()
+                );
+            }
+            Err(e) => {
+                info!("IKE SA {}{id}: {e}, sending INVALID_SYNTAX", self.peer.name);
+                stateless(
+                    ctx,
+                    local,
+                    remote0,
+                    spi_i,
+                    Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()),
+                );
+                self.teardown(ctx, false);
+            }
+        }
+    }
+
+    /// Responder: the keys and the IKE_SA_INIT response (kept, and
+    /// returned to send).
+    fn init_answer(
+        &mut self,
+        ctx: &Ctx,
+        public: Vec<u8>,
+        shared: &crate::crypto::Secret,
+    ) -> Result<Vec<u8>, String> {
+        let (local, spi_i, spi_r) = (self.local, self.spi_i, self.spi_r);
+        let remote = self.nat.init_remote.unwrap_or(self.remote);
+        let encap = self.peer.encap;
+        let childless = self
+            .candidates
+            .iter()
+            .any(|p| p.behaviour.childless != Childless::Never);
+        let certreq = certreq(ctx, &self.candidates);
+        let fragmentation = self.fragmentation;
+        let Phase::HalfOpen(h) = &mut self.phase else {
+            return Err("no IKE_SA_INIT to answer".into());
+        };
+        let selected = std::mem::take(&mut h.init.proposals)
+            .pop()
+            .ok_or("no proposal chosen")?;
+        let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
+        let keys = Keys::derive(
+            ctx.provider.as_ref(),
+            shared,
+            KeyInput {
+                proposal: selected.clone(),
+                suite,
+                ni: &h.init.nonce_i,
+                nr: &h.init.nonce_r,
+                spi_i,
+                spi_r,
+                initiator: false,
+            },
+        )?;
+        let mut payloads = vec![
+            Payload::Sa(vec![selected]),
+            Payload::Ke(wire::KeyExchange {
+                group: suite.ke,
+                data: public,
+            }),
+            Payload::Nonce(h.init.nonce_r.clone()),
+        ];
+        payloads.extend(certreq);
+        // We accept IKE_AUTH without a Child SA (RFC 6023) unless every
+        // connection it may be for says `childless = never`.
+        if childless {
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::CHILDLESS_IKEV2_SUPPORTED,
+                Vec::new(),
+            )));
+        }
+        payloads.extend([
+            Payload::Notify(Notify::nat_detection(
+                false,
+                nat_hash(spi_i, spi_r, if encap { fake_source() } else { local }),
+            )),
+            Payload::Notify(Notify::nat_detection(true, nat_hash(spi_i, spi_r, remote))),
+        ]);
+        payloads.extend(super::pubkey::announce(ctx));
+        if fragmentation {
+            payloads.push(Payload::Notify(fragmentation_supported()));
+        }
+        let response = Message {
+            header: Header {
+                spi_i,
+                spi_r,
+                minor_version: 0,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: Flags::RESPONSE,
+                message_id: 0,
+            },
+            payloads,
+        }
+        .emit()
+        .map_err(|e| e.to_string())?;
+        h.init.response = response.clone();
+        self.keys = Some(keys);
+        Ok(response)
+    }
 }

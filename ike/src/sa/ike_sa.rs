@@ -140,6 +140,19 @@ pub(crate) struct Handshake {
     /// CRLs were fetched for this handshake: what is still missing
     /// counts as unavailable.
     pub(crate) crls_fetched: bool,
+    /// Initiator: the IKE_SA_INIT response whose key exchange is being
+    /// completed (`compute`), taken on again when it is done.
+    pub(crate) init_wait: Option<Box<InitWait>>,
+    /// Initiator: the shared secret computed for `init_wait`.
+    pub(crate) shared: Option<Secret>,
+}
+
+/// An IKE_SA_INIT response waiting for its key exchange (`compute`).
+#[derive(Debug)]
+pub(crate) struct InitWait {
+    pub(crate) msg: Message,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) local: SocketAddr,
 }
 
 /// IKE_SA_INIT material kept for IKE_AUTH.
@@ -1025,6 +1038,10 @@ impl IkeSa {
                 self.handle_kernel(ctx, now, purpose, outcome)
             }
             (Then::Crl, Outcome::Crl(result)) => self.crl_fetched(ctx, now, result),
+            (Then::Compute(step), Outcome::Compute(result)) => match step {
+                super::compute::Step::AnswerInit => self.answer_init(ctx, result),
+                super::compute::Step::CompleteInit => self.init_computed(ctx, now, result),
+            },
             (then, outcome) => debug!("{}: {outcome:?} does not answer {then:?}", self.name()),
         }
     }

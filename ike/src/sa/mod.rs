@@ -83,6 +83,7 @@
 mod child_create;
 mod child_rekey;
 mod clock;
+mod compute;
 mod config;
 mod dpd;
 mod effect;
@@ -110,6 +111,7 @@ mod window;
 mod tests;
 
 pub use child_create::cfg_protocol as child_protocol;
+pub use compute::{Compute, ComputeMode, ComputeReq, Computed};
 pub use config::{
     AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, EndpointConfig, Fragmentation, IkeLifetimes,
     KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,

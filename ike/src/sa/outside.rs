@@ -18,8 +18,10 @@
 //! in, [`Then::Kernel`]). The second is a CRL fetch
 //! ([`CrlFetch`](super::CrlFetch) out through `Endpoint::poll_crl_fetch`,
 //! [`CrlFetched`](super::CrlFetched) in through
-//! `Endpoint::handle_crl_fetched`, [`Then::Crl`]). Another kind (CPU work
-//! on a worker pool for a key exchange or a signature, a RADIUS request)
+//! `Endpoint::handle_crl_fetched`, [`Then::Crl`]). The third is CPU work
+//! ([`Compute`](super::Compute) out through `Endpoint::poll_compute`,
+//! [`Computed`](super::Computed) in through `Endpoint::handle_computed`,
+//! [`Then::Compute`]; `sa/compute.rs`). Another kind (a RADIUS request)
 //! is a new variant of [`Then`] and of [`Outcome`], with its own output
 //! queue and input method that share this table and its ids.
 
@@ -77,6 +79,8 @@ pub(crate) enum Then {
     /// A CRL fetch: the IKE SA validates the peer's certificate again
     /// with what came (`ike_auth`).
     Crl,
+    /// CPU work (`compute`): the IKE SA continues with the step.
+    Compute(super::compute::Step),
 }
 
 impl Then {
@@ -85,7 +89,7 @@ impl Then {
     pub(crate) fn child(&self) -> Option<ChildId> {
         match self {
             Self::Kernel(p) => p.child(),
-            Self::Crl => None,
+            Self::Crl | Self::Compute(_) => None,
         }
     }
 }
@@ -97,6 +101,8 @@ pub(crate) enum Outcome {
     Kernel(Result<KernelOk, String>),
     /// Of a CRL fetch: the CRLs as fetched (DER or PEM), or why none.
     Crl(Result<Vec<Vec<u8>>, String>),
+    /// Of CPU work: what it gave, or why nothing.
+    Compute(Result<super::compute::Done, String>),
 }
 
 /// A request waiting for its answer.
@@ -116,7 +122,7 @@ pub(crate) struct Outside {
 
 impl Outside {
     /// Registers a request of `owner`: its id.
-    fn ask(&mut self, owner: IkeSaId, then: Then) -> u64 {
+    pub(crate) fn ask(&mut self, owner: IkeSaId, then: Then) -> u64 {
         self.next = self.next.wrapping_add(1);
         self.waiting.insert(self.next, Waiting { owner, then });
         self.next

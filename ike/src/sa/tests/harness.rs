@@ -455,6 +455,12 @@ pub struct Pair {
     pub held_crl: [Vec<CrlFetch>; 2],
     /// Every CRL fetch asked for, per side.
     pub crl_fetches: [Vec<CrlFetch>; 2],
+    /// Hold CPU jobs ([`ComputeMode::Outside`]) instead of running them
+    /// at once (per side).
+    pub hold_compute: [bool; 2],
+    pub held_compute: [Vec<crate::sa::Compute>; 2],
+    /// CPU jobs each side handed out.
+    pub computes: [usize; 2],
 }
 
 /// The UTC time of the simulated clock's start (2026-12-01 00:00:00):
@@ -618,7 +624,21 @@ impl Pair {
             hold_crl: [false, false],
             held_crl: Default::default(),
             crl_fetches: Default::default(),
+            hold_compute: [false, false],
+            held_compute: Default::default(),
+            computes: [0, 0],
         }
+    }
+
+    /// Runs side `i`'s held CPU jobs, the last asked first, and answers
+    /// them.
+    pub fn release_compute(&mut self, i: usize) {
+        let now = self.now;
+        while let Some(job) = self.held_compute[i].pop() {
+            let done = job.run();
+            self.peers[i].ep.handle_computed(now, done);
+        }
+        self.drive();
     }
 
     /// What side `i`'s daemon answers to a CRL fetch: the CRLs its
@@ -761,6 +781,16 @@ impl Pair {
                     }
                     let a = self.crl_answer(i, &f);
                     self.peers[i].ep.handle_crl_fetched(now, a);
+                }
+                while let Some(job) = self.peers[i].ep.poll_compute() {
+                    busy = true;
+                    self.computes[i] += 1;
+                    if self.hold_compute[i] {
+                        self.held_compute[i].push(job);
+                        continue;
+                    }
+                    let done = job.run();
+                    self.peers[i].ep.handle_computed(now, done);
                 }
                 while let Some(e) = self.peers[i].ep.poll_event() {
                     busy = true;

@@ -6,6 +6,7 @@ mod algs;
 mod auth;
 mod certs;
 mod childless;
+mod compute;
 mod dpd;
 mod frag;
 mod fuzz;
