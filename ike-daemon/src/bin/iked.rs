@@ -2,6 +2,11 @@
 //! (journald-friendly); SIGTERM or SIGINT delete every IKE SA and remove
 //! all kernel state it installed. See docs/control-protocol.md for `ikectl`.
 
+// No arithmetic that can overflow, divide by zero or panic (time included:
+// `Instant + Duration` panics on overflow): checked or saturating
+// operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -428,6 +433,30 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+
+    // Least privilege (docs/security.md): before the runtime starts a
+    // thread, so that every thread and process after it has only these.
+    match daemon::privs::restrict() {
+        Ok(r) => {
+            let names = daemon::privs::names;
+            tracing::info!(
+                "capabilities: effective {}; updown commands get {}; no_new_privs",
+                names(&r.plan.effective),
+                names(&r.plan.ambient)
+            );
+            if !r.plan.missing.is_empty() {
+                let missing: Vec<String> = r.plan.missing.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    "started without {}: the kernel will refuse what needs them",
+                    missing.join(", ")
+                );
+            }
+            if !r.bounding {
+                tracing::info!("no CAP_SETPCAP: the bounding set stays as it was");
+            }
+        }
+        Err(e) => tracing::warn!("cannot reduce the capabilities: {e}"),
+    }
 
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
