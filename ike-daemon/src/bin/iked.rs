@@ -73,6 +73,10 @@ struct Args {
     /// charon.delete_rekeyed_delay); 0: removed at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     delete_rekeyed_delay: u64,
+    /// A Child SA closed for its `inactivity` takes its IKE SA along if
+    /// it was the only one (strongSwan's charon.inactivity_close_ike).
+    #[arg(long, value_name = "yes|no", default_value = "no", value_parser = yes_no, action = clap::ArgAction::Set)]
+    inactivity_close_ike: bool,
     /// Seconds a child's updown command may run before it is killed
     /// (charon waits for it without limit).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_secs)]
@@ -272,6 +276,11 @@ fn apply_strongswan_conf(
         && let Some(v) = take(conf.int("delete_rekeyed_delay"), Ok, t, e)
     {
         args.delete_rekeyed_delay = v;
+    }
+    if !given("inactivity_close_ike")
+        && let Some(v) = take(conf.bool("inactivity_close_ike"), Ok, t, e)
+    {
+        args.inactivity_close_ike = v;
     }
     let secs = |v| positive_secs_ok(v).map_err(str::to_owned);
     if !given("retransmit_timeout")
@@ -486,6 +495,7 @@ fn main() -> ExitCode {
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
             cookie_threshold: args.cookie_threshold.0,
+            inactivity_close_ike: args.inactivity_close_ike,
             ..ike::sa::EndpointConfig::default()
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
@@ -665,6 +675,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.cookie_threshold, Threshold(Some(4)));
+    }
+
+    #[test]
+    fn inactivity_close_ike_from_the_flag_or_strongswan_conf() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert!(!a.inactivity_close_ike, "charon's default: no");
+        let a = Args::try_parse_from(["iked", "--inactivity-close-ike", "yes"]).unwrap();
+        assert!(a.inactivity_close_ike);
+        assert!(Args::try_parse_from(["iked", "--inactivity-close-ike", "maybe"]).is_err());
+        let (a, taken) =
+            with_conf(&["iked"], "charon {\n inactivity_close_ike = yes\n}\n").unwrap();
+        assert!(a.inactivity_close_ike);
+        assert_eq!(taken, ["charon.inactivity_close_ike"]);
+        let (a, _) = with_conf(
+            &["iked", "--inactivity-close-ike", "no"],
+            "charon {\n inactivity_close_ike = yes\n}\n",
+        )
+        .unwrap();
+        assert!(!a.inactivity_close_ike, "the flag wins");
+        let e = with_conf(&["iked"], "charon {\n\n inactivity_close_ike = 2\n}\n").unwrap_err();
+        assert_eq!(
+            e,
+            ["/etc/strongswan.conf:3: charon.inactivity_close_ike: \"2\" is not yes or no"]
+        );
     }
 
     #[test]

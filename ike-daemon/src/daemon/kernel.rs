@@ -342,7 +342,8 @@ impl Kernel {
             | KernelOp::ReleaseSpi { .. }
             | KernelOp::AllocCpi { .. }
             | KernelOp::ReleaseCpi { .. }
-            | KernelOp::QueryTraffic { .. } => None,
+            | KernelOp::QueryTraffic { .. }
+            | KernelOp::QueryLastUse { .. } => None,
         };
         // The IKE SA owning a child changes with an IKE rekey: keep the
         // records current, so that `has_children_of` waits for this.
@@ -460,6 +461,10 @@ impl Kernel {
                     outcome: Ok(KernelOk::Traffic(sum)),
                 })
             }
+            KernelOp::QueryLastUse { req, reqid } => Some(KernelResult {
+                req,
+                outcome: self.last_use(reqid).await,
+            }),
             KernelOp::UpdateChild { req, child } => Some(KernelResult {
                 req,
                 outcome: self.update(&child).await.map(|()| KernelOk::Done),
@@ -1453,6 +1458,41 @@ impl Kernel {
             }
         }
     }
+
+    /// How long ago the policies of `reqid` were last used (the latest
+    /// `use_time` of its in, out and forward policies, as charon's
+    /// child_sa.c `update_usetime` reads them). A policy that cannot be
+    /// read is left out, as charon does; an error if none could be.
+    async fn last_use(&self, reqid: u32) -> Result<KernelOk, String> {
+        let ids = self
+            .with(|s| s.policies.get(&reqid).map(|i| i.policies.clone()))
+            .ok_or_else(|| format!("no policies of reqid {reqid}"))?;
+        let mut latest: Option<u64> = None;
+        let mut error = None;
+        for id in ids {
+            match self.handle.policy().get(id).await {
+                Ok(info) => latest = Some(latest.unwrap_or(0).max(info.usage.use_time)),
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        match (latest, error) {
+            (Some(t), _) => Ok(KernelOk::Idle(idle_since(t, std::time::SystemTime::now()))),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(format!("reqid {reqid} has no policies")),
+        }
+    }
+}
+
+/// The time since `use_time` (the kernel's whole seconds since the epoch;
+/// 0: never used) at `now`, counted from the end of that second so that
+/// it is never more than the true time since (an `inactivity` never ends
+/// early); zero if the clock is behind it.
+pub fn idle_since(use_time: u64, now: std::time::SystemTime) -> Option<Duration> {
+    if use_time == 0 {
+        return None;
+    }
+    let used = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(use_time.checked_add(1)?))?;
+    Some(now.duration_since(used).unwrap_or(Duration::ZERO))
 }
 
 pub mod resync;

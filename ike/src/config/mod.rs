@@ -29,6 +29,7 @@
 mod behaviour;
 mod build;
 mod identity;
+mod inactivity;
 mod not_planned;
 mod off;
 mod policy;
@@ -54,6 +55,7 @@ use crate::wire::sa::Proposal;
 pub use behaviour::{Behaviour, Childless, Unique};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
+pub use inactivity::MAX_INACTIVITY;
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
@@ -388,7 +390,7 @@ impl LimitKeys {
             (None, None) => default_rekey,
         };
         let life = self.life.unwrap_or((rekey as f64 * 1.1) as u64);
-        let rand = self.rand.unwrap_or(life - life.min(rekey));
+        let rand = self.rand.unwrap_or(life.saturating_sub(rekey));
         (rekey, life, rand)
     }
 }
@@ -696,6 +698,9 @@ pub struct Child {
     /// `updown` and `hostaccess`: the command run as the Child SA comes
     /// and goes (`None`: none).
     pub updown: Option<Updown>,
+    /// `inactivity` (default 0: never): delete the Child SA when nothing
+    /// passed its policies for that long.
+    pub inactivity: Duration,
     /// The line of the child's name in the file.
     pub line: u64,
 }
@@ -965,7 +970,7 @@ impl Config {
             if me == IdMatch::None && other == IdMatch::None {
                 continue;
             }
-            let score = me.score() + other.score();
+            let score = me.score().saturating_add(other.score());
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, s));
             }

@@ -381,6 +381,7 @@ impl IkeSa {
             .filter(|t| !matches!(t, Task::RekeyIke(_) | Task::DeleteIke))
             .collect();
         new.start_ike_lifetimes(ctx, now);
+        new.inactivity_adopt(&mut self.timers);
         self.inherit_reauth(&mut new);
         new.reauth.replacing = self.reauth.replacing;
         info!(

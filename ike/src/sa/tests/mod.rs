@@ -10,7 +10,12 @@ mod compute;
 mod dpd;
 mod frag;
 mod fuzz;
+<<<<<<< HEAD
 pub(super) mod harness;
+=======
+mod harness;
+mod inactivity;
+>>>>>>> main
 mod ipcomp;
 mod keyingtries;
 mod natt;
@@ -1247,7 +1252,7 @@ fn per_sa_structs_do_not_grow() {
     let ike = std::mem::size_of::<crate::sa::ike_sa::IkeSa>();
     let child = std::mem::size_of::<crate::sa::child_create::Child>();
     println!("size_of IkeSa {ike}, Child {child}");
-    assert!(ike <= 816 && child <= 248, "IkeSa {ike}, Child {child}");
+    assert!(ike <= 832 && child <= 248, "IkeSa {ike}, Child {child}");
 }
 
 /// Wall-clock time is an input: the engine derives UTC for any `now` from
