@@ -16,11 +16,7 @@
 //! others; the test fails at the end with every lane's failure.
 //!
 //! Budget (issue 16): about 40 s updown, 50 s policy, 30 s saopt, 60 s
-<<<<<<< HEAD
-//! engine, 30 s unique; each lane's time is printed.
-=======
-//! engine, 30 s inactivity; each lane's time is printed.
->>>>>>> main
+//! engine, 30 s unique, 30 s inactivity; each lane's time is printed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -51,11 +47,8 @@ pub const UPDOWN: u8 = 1;
 pub const POLICY: u8 = 2;
 pub const SAOPT: u8 = 3;
 pub const ENGINE: u8 = 4;
-<<<<<<< HEAD
-pub const UNIQUE: u8 = 6;
-=======
 pub const INACTIVITY: u8 = 5;
->>>>>>> main
+pub const UNIQUE: u8 = 6;
 
 impl Lab {
     /// Lane `n`'s wan addresses (gw-a's, gw-b's), added to both `wan`
@@ -101,11 +94,8 @@ fn guest() {
         ("policy", policy::run),
         ("saopt", saopt::run),
         ("engine", engine::run),
-<<<<<<< HEAD
         ("unique", unique::run),
-=======
         ("inactivity", inactivity::run),
->>>>>>> main
     ];
     let mut failed = Vec::new();
     for (name, run) in lanes {

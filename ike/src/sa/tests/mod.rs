@@ -10,12 +10,8 @@ mod compute;
 mod dpd;
 mod frag;
 mod fuzz;
-<<<<<<< HEAD
 pub(super) mod harness;
-=======
-mod harness;
 mod inactivity;
->>>>>>> main
 mod ipcomp;
 mod keyingtries;
 mod natt;
