@@ -1,8 +1,9 @@
 //! Two `Endpoint`s (gateways A and B, PSK, two children, the deterministic
-//! crypto provider) and a network, clock, kernel and operator run by the
-//! input: the datagrams between them delivered, dropped, repeated,
-//! reordered or altered, others injected, time advanced, kernel answers
-//! held back or failed, commands given. Everything the engine does with a
+//! crypto provider, key exchanges handed out as the daemon's workers get
+//! them) and a network, clock, kernel and operator run by the input: the
+//! datagrams between them delivered, dropped, repeated, reordered or
+//! altered, others injected, time advanced, kernel answers and key
+//! exchanges held back, kernel operations failed, commands given. Everything the engine does with a
 //! datagram it receives is reachable, including after decryption, since
 //! the honest side's messages carry valid ICVs.
 
@@ -14,7 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use ike::config::Config;
 use ike::crypto::{CryptoProvider, DeterministicProvider};
 use ike::from_config::{self, ConfigPsk, Credentials, Ports, Resolved};
-use ike::sa::{Endpoint, EndpointConfig, KernelOk, KernelOp, KernelResult, PeerCfg, Transmit};
+use ike::sa::{
+    Compute, ComputeMode, Endpoint, EndpointConfig, KernelOk, KernelOp, KernelResult, PeerCfg,
+    Transmit,
+};
 
 use crate::Input;
 
@@ -102,6 +106,8 @@ struct Side {
     out: VecDeque<Transmit>,
     /// Kernel results held back (`hold`).
     held: VecDeque<KernelResult>,
+    /// Key exchanges asked for and not run yet (`hold`).
+    jobs: VecDeque<Compute>,
     hold: bool,
     /// The next kernel operation fails.
     fail: bool,
@@ -115,12 +121,13 @@ impl Side {
         let s = setup(i);
         let seed: &[u8] = if i == 0 { b"fuzz-a" } else { b"fuzz-b" };
         let provider: Arc<dyn CryptoProvider> = Arc::new(DeterministicProvider::new(seed));
-        let mut ep = Endpoint::new(
-            EndpointConfig::default(),
-            s.peers.iter().cloned(),
-            s.psk.clone(),
-            provider,
-        );
+        // Key exchanges as the daemon runs them: handed out and answered
+        // later (here at once, or when `hold` ends).
+        let cfg = EndpointConfig {
+            compute: ComputeMode::Outside,
+            ..EndpointConfig::default()
+        };
+        let mut ep = Endpoint::new(cfg, s.peers.iter().cloned(), s.psk.clone(), provider);
         let utc = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_272_000);
         ep.set_wall_clock(now, utc);
         Side {
@@ -128,6 +135,7 @@ impl Side {
             addr: IpAddr::V4(if i == 0 { A } else { B }),
             out: VecDeque::new(),
             held: VecDeque::new(),
+            jobs: VecDeque::new(),
             hold: false,
             fail: false,
             next_spi: if i == 0 { 0xc000_0000 } else { 0xd000_0000 },
@@ -162,11 +170,21 @@ impl Side {
         })
     }
 
-    /// Drains the endpoint's outputs: kernel operations answered (or
-    /// held), transmits queued, events and CRL fetches dropped. Returns
-    /// whether there was anything.
+    /// Drains the endpoint's outputs: key exchanges run and kernel
+    /// operations answered (or both held), transmits queued, events and
+    /// CRL fetches dropped. Returns whether there was anything.
     fn pump(&mut self, now: Instant) -> bool {
         let mut any = false;
+        while let Some(job) = self.ep.poll_compute() {
+            any = true;
+            if self.hold {
+                if self.jobs.len() < MAX_QUEUE {
+                    self.jobs.push_back(job);
+                }
+            } else {
+                self.ep.handle_computed(now, job.run());
+            }
+        }
         while let Some(op) = self.ep.poll_kernel_op() {
             any = true;
             if let Some(r) = self.answer(&op) {
@@ -195,7 +213,12 @@ impl Side {
         any
     }
 
+    /// Runs the held key exchanges (the latest first: workers finish in
+    /// any order) and hands over the held kernel results.
     fn release_held(&mut self, now: Instant) {
+        while let Some(job) = self.jobs.pop_back() {
+            self.ep.handle_computed(now, job.run());
+        }
         while let Some(r) = self.held.pop_front() {
             self.ep.handle_kernel_result(now, r);
         }
@@ -300,7 +323,8 @@ fn base() -> Instant {
 /// datagram (length, bytes) into A or B from the other gateway or a
 /// stranger, on port 500 or 4500; 6 advance the clock (100 ms steps, or
 /// minutes); 7 an operator's command on A or B; 8 hold back or release
-/// the kernel's answers, or fail the next; 9 swap the two oldest
+/// the kernel's answers and the key exchanges, or fail the next kernel
+/// operation; 9 swap the two oldest
 /// datagrams of a side.
 pub fn endpoint(data: &[u8]) {
     let now = base();
