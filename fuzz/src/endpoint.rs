@@ -16,8 +16,8 @@ use ike::config::Config;
 use ike::crypto::{CryptoProvider, DeterministicProvider};
 use ike::from_config::{self, ConfigPsk, Credentials, Ports, Resolved};
 use ike::sa::{
-    Compute, ComputeMode, Endpoint, EndpointConfig, KernelOk, KernelOp, KernelResult, PeerCfg,
-    Transmit,
+    ChildState, Compute, ComputeMode, Endpoint, EndpointConfig, IkeState, KernelOk, KernelOp,
+    KernelResult, PeerCfg, Transmit,
 };
 
 use crate::Input;
@@ -295,6 +295,45 @@ impl Net {
         }
     }
 
+    /// Whether every IKE SA on both sides is established with all its
+    /// Child SAs installed; else what is not.
+    fn settled(&self) -> Result<(), String> {
+        for (name, s) in ["A", "B"].iter().zip(&self.sides) {
+            for sa in s.ep.ike_sas() {
+                if sa.state != IkeState::Established
+                    || sa.children.iter().any(|c| c.state != ChildState::Installed)
+                {
+                    return Err(format!(
+                        "{name} keeps a half-done IKE SA: {} {:?}",
+                        sa.state,
+                        sa.children
+                            .iter()
+                            .map(|c| (c.name.as_str(), c.state))
+                            .collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers everything in flight, both ways, until nothing moves.
+    fn flush(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            self.pump();
+            let mut moved = false;
+            for from in 0..2 {
+                if let Some(t) = self.sides[from].out.pop_front() {
+                    self.deliver(1 - from, &t, &t.payload);
+                    moved = true;
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
     fn advance(&mut self, d: Duration) {
         self.now = self.now.checked_add(d).unwrap_or(self.now);
         let now = self.now;
@@ -315,8 +354,9 @@ fn base() -> Instant {
 
 /// Runs the input as a program of one-octet operations (`op % 10`), each
 /// followed by its arguments, then lets the network deliver everything
-/// and the clock run for an hour, so that every timer fires. A starts an
-/// IKE SA toward B first.
+/// and the clock run for an hour, so that every timer fires; after that
+/// (and at most ten more minutes) every IKE SA left is established with
+/// its Child SAs installed. A starts an IKE SA toward B first.
 ///
 /// 0/1 deliver A's/B's oldest datagram; 2 drop one; 3 deliver one and
 /// keep it (a duplicate); 4 deliver one with an octet changed; 5 inject a
@@ -416,22 +456,27 @@ pub fn endpoint(data: &[u8]) {
         }
         net.pump();
     }
-    // The rest of the story: kernel answers released, everything sent
-    // delivered, an hour of timers.
-    for _ in 0..120 {
+    // The rest of the story: kernel answers and key exchanges released,
+    // everything sent delivered, an hour of timers (the children's rekeys
+    // come due), then up to ten more minutes until nothing is half-done.
+    // With every message delivered, nothing may stay half-done (waiting
+    // for an answer, a kernel result or a key exchange that will never
+    // come: state an attacker could pile up) longer than the
+    // retransmissions last (about three minutes).
+    for step in 0..140 {
         let now = net.now;
         for s in &mut net.sides {
             s.hold = false;
             s.release_held(now);
         }
-        net.pump();
-        for from in 0..2 {
-            while let Some(t) = net.sides[from].out.pop_front() {
-                net.deliver(1 - from, &t, &t.payload);
-                net.pump();
-            }
+        net.flush();
+        if step >= 120 && net.settled().is_ok() {
+            break;
         }
         net.advance(Duration::from_secs(30));
-        net.pump();
+    }
+    net.flush();
+    if let Err(e) = net.settled() {
+        panic!("{e}");
     }
 }
