@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use ike::control::{self, IkeSaStatus};
-use iked_lab::{in_uml, lab_sh, sh, sh_ok, wait_until};
+use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, sh_ok, wait_until};
 
 mod common;
 use common::{Iked, kernel_is_clean, policies, routes_are_clean, rule_220, states, table_220};
@@ -133,18 +133,100 @@ fn installed_child(sas: &[IkeSaStatus]) -> &control::ChildSaStatus {
     c
 }
 
+/// A capability set of a `/proc/PID/status` text (hex mask).
+fn cap_mask(status: &str, field: &str) -> u64 {
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"));
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
+/// Capability bits (linux/capability.h).
+const NET_BIND_SERVICE: u64 = 1 << 10;
+const NET_ADMIN: u64 = 1 << 12;
+const NET_RAW: u64 = 1 << 13;
+
+/// gw-a's child runs an `updown` script that adds an iptables rule and
+/// records its own capabilities (docs/security.md); returns the file it
+/// writes.
+fn caps_updown(a: &Iked) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let out = guest_out().join("updown-caps.txt");
+    let _ = std::fs::remove_file(&out);
+    let script = guest_out().join("updown-caps.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase $PLUTO_VERB in up*)\n  {{ grep -E '^(CapEff|CapPrm|NoNewPrivs):' /proc/self/status\n    \
+             iptables-legacy -w -A INPUT -s 10.2.0.99 -j DROP && echo iptables ok; }} > '{}.tmp' 2>&1\n  \
+             mv '{0}.tmp' '{0}';;\nesac\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = std::fs::read_to_string(&a.conf).unwrap();
+    a.write_conf(&conf.replace(
+        "esp_proposals: [aes256gcm16]",
+        &format!(
+            "esp_proposals: [aes256gcm16]\n        updown: {}",
+            script.display()
+        ),
+    ));
+    out
+}
+
 #[test]
 fn up_ping_status_down_and_shutdown() {
+    if !is_guest() {
+        sh(&format!(
+            "bash -c \". '{}'; lab_ensure_packages iptables\"",
+            repo_root().join("tests/lab/packages.sh").display()
+        ));
+    }
     in_uml("up_ping_status_down_and_shutdown", || {
         let (mut a, mut b) = gateways("shared secret 1", "shared secret 1");
+        let caps_out = caps_updown(&a);
+        // The host's firewall has loaded iptables' modules (an updown
+        // command cannot: no CAP_SYS_MODULE).
+        sh("ip netns exec gw-a iptables-legacy -w -L INPUT -n");
         a.start(&[]);
         b.start(&[]);
+        // Least privilege: the running iked has only what it needs.
+        let st = std::fs::read_to_string(format!("/proc/{}/status", a.pid())).unwrap();
+        assert_eq!(
+            cap_mask(&st, "CapEff"),
+            NET_ADMIN | NET_BIND_SERVICE,
+            "{st}"
+        );
+        assert_eq!(
+            cap_mask(&st, "CapPrm"),
+            NET_ADMIN | NET_BIND_SERVICE | NET_RAW,
+            "{st}"
+        );
+        assert_eq!(cap_mask(&st, "CapAmb"), NET_ADMIN | NET_RAW, "{st}");
+        assert_eq!(cap_mask(&st, "CapBnd"), NET_ADMIN | NET_RAW, "{st}");
+        assert!(st.contains("NoNewPrivs:\t1"), "{st}");
         // No tunnel, no route: host-a cannot reach host-b.
         assert!(!sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2"));
         assert!(routes_are_clean("gw-a") && routes_are_clean("gw-b"));
         // iked's routes carry the pings; that they went through the tunnel
         // shows in the ESP counters below.
         up(&a);
+        // The updown script ran iptables with the ambient capabilities
+        // only (no_new_privs, and even as root no more).
+        wait_until(Duration::from_secs(10), "the updown script", || {
+            caps_out.exists()
+        });
+        let got = std::fs::read_to_string(&caps_out).unwrap();
+        assert!(got.contains("iptables ok"), "{got}\n{}", a.log_text());
+        assert_eq!(cap_mask(&got, "CapEff"), NET_ADMIN | NET_RAW, "{got}");
+        assert_eq!(cap_mask(&got, "CapPrm"), NET_ADMIN | NET_RAW, "{got}");
+        assert!(got.contains("NoNewPrivs:\t1"), "{got}");
+        assert!(
+            sh("ip netns exec gw-a iptables-legacy -S INPUT").contains("-s 10.2.0.99/32 -j DROP")
+        );
         assert_routes("gw-a", "10.2.0.0/24", "192.0.2.2", "10.1.0.1");
         wait_until(Duration::from_secs(5), "gw-b's route", || {
             table_220("gw-b").contains("10.1.0.0/24")

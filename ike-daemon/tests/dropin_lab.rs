@@ -16,13 +16,15 @@
 //! others; the test fails at the end with every lane's failure.
 //!
 //! Budget (issue 16): about 40 s updown, 50 s policy, 30 s saopt, 60 s
-//! engine; each lane's time is printed.
+//! engine, 30 s inactivity; each lane's time is printed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 #[path = "dropin/engine.rs"]
 mod engine;
+#[path = "dropin/inactivity.rs"]
+mod inactivity;
 #[path = "dropin/policy.rs"]
 mod policy;
 #[path = "dropin/saopt.rs"]
@@ -43,6 +45,7 @@ pub const UPDOWN: u8 = 1;
 pub const POLICY: u8 = 2;
 pub const SAOPT: u8 = 3;
 pub const ENGINE: u8 = 4;
+pub const INACTIVITY: u8 = 5;
 
 impl Lab {
     /// Lane `n`'s wan addresses (gw-a's, gw-b's), added to both `wan`
@@ -88,6 +91,7 @@ fn guest() {
         ("policy", policy::run),
         ("saopt", saopt::run),
         ("engine", engine::run),
+        ("inactivity", inactivity::run),
     ];
     let mut failed = Vec::new();
     for (name, run) in lanes {

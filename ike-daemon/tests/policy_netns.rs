@@ -53,6 +53,7 @@ fn peer(config: &Config) -> (PeerCfg, ChildCfg) {
         sa_opts: Default::default(),
         lifetimes: Default::default(),
         policy: ch.policy.clone(),
+        inactivity: ch.inactivity,
     };
     let peer = PeerCfg {
         name: c.name.clone(),

@@ -192,6 +192,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
             sa_opts: Default::default(),
             lifetimes: ChildLifetimes::default(),
             policy: Default::default(),
+            inactivity: Default::default(),
         })],
         encap: false,
         lifetimes: IkeLifetimes::default(),

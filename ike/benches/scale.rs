@@ -97,6 +97,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             sa_opts: Default::default(),
             lifetimes: ChildLifetimes::default(),
             policy: Default::default(),
+            inactivity: Default::default(),
         })],
         encap: false,
         lifetimes: IkeLifetimes::default(),

@@ -584,6 +584,7 @@ fn child(ch: &config::Child) -> ChildCfg {
         sa_opts: ch.sa_opts,
         lifetimes: ch.lifetimes,
         policy: ch.policy.clone(),
+        inactivity: ch.inactivity,
     }
 }
 

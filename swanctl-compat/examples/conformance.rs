@@ -182,7 +182,7 @@ const FEATURES: &[Feature] = &[
             "\"childless\"",
             "rand_time must be smaller",
         ],
-        plan: Plan::ThisIssue("unique with INITIAL_CONTACT, inactivity"),
+        plan: Plan::ThisIssue("unique with INITIAL_CONTACT"),
     },
     Feature {
         name: "OCSP (RFC 6960) and OCSP in IKE (RFC 4806)",

@@ -140,8 +140,8 @@ impl AeadAlg {
     /// Key length including the salt, in octets.
     pub fn key_len(self) -> usize {
         match self {
-            AeadAlg::AesGcm(k, _) | AeadAlg::AesGmac(k) => k.octets() + 4,
-            AeadAlg::AesCcm(k, _) => k.octets() + 3,
+            AeadAlg::AesGcm(k, _) | AeadAlg::AesGmac(k) => k.octets().saturating_add(4),
+            AeadAlg::AesCcm(k, _) => k.octets().saturating_add(3),
             AeadAlg::ChaCha20Poly1305 => 32 + 4,
         }
     }
@@ -192,7 +192,7 @@ impl CipherAlg {
     pub fn key_len(self) -> usize {
         match self {
             CipherAlg::AesCbc(k) => k.octets(),
-            CipherAlg::AesCtr(k) => k.octets() + 4,
+            CipherAlg::AesCtr(k) => k.octets().saturating_add(4),
             CipherAlg::TripleDesCbc => 24,
             CipherAlg::Null => 0,
         }

@@ -164,7 +164,7 @@ fn parse_ext_ack(rest: &[u8]) -> Option<String> {
             let text = String::from_utf8_lossy(value.get(..end)?).into_owned();
             return (!text.is_empty()).then_some(text);
         }
-        let next = (len + 3) & !3;
+        let next = len.checked_add(3)? & !3;
         tlvs = tlvs.get(next..)?;
     }
     None

@@ -111,6 +111,11 @@
 //! (CONFIG_INET_ESP)"), the original errno, and the kernel's
 //! extended-ack text when it sends one.
 
+// No arithmetic that can overflow, divide by zero or panic (time included:
+// `Instant + Duration` panics on overflow): checked or saturating
+// operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 mod alg;
 mod bypass;
 mod codec;
@@ -173,26 +178,26 @@ impl Handle {
                 continue;
             }
             if !p.owned {
-                report.foreign_policies += 1;
+                report.foreign_policies = report.foreign_policies.saturating_add(1);
                 continue;
             }
             match self.policy().delete_by_index(&p).await {
-                Ok(()) => report.policies += 1,
+                Ok(()) => report.policies = report.policies.saturating_add(1),
                 Err(e) if e.kernel_kind() == Some(KernelErrorKind::NotFound) => {}
                 Err(e) => return Err(e),
             }
         }
         for sa in self.sa().dump().await? {
             let Some(id) = sa.id() else {
-                report.foreign_sas += usize::from(!sa.owned);
+                report.foreign_sas = report.foreign_sas.saturating_add(usize::from(!sa.owned));
                 continue;
             };
             if !sa.owned {
-                report.foreign_sas += 1;
+                report.foreign_sas = report.foreign_sas.saturating_add(1);
                 continue;
             }
             match self.sa().delete_unchecked(id).await {
-                Ok(()) => report.sas += 1,
+                Ok(()) => report.sas = report.sas.saturating_add(1),
                 Err(e) if e.kernel_kind() == Some(KernelErrorKind::NotFound) => {}
                 Err(e) => return Err(e),
             }

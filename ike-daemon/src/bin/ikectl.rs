@@ -2,6 +2,11 @@
 //! (docs/control-protocol.md). Exit status 0 on success, 1 on failure
 //! (with the reason on stderr), 2 on a usage error.
 
+// No arithmetic that can overflow, divide by zero or panic (time included:
+// `Instant + Duration` panics on overflow): checked or saturating
+// operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;

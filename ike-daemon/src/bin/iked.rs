@@ -2,6 +2,11 @@
 //! (journald-friendly); SIGTERM or SIGINT delete every IKE SA and remove
 //! all kernel state it installed. See docs/control-protocol.md for `ikectl`.
 
+// No arithmetic that can overflow, divide by zero or panic (time included:
+// `Instant + Duration` panics on overflow): checked or saturating
+// operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,6 +73,10 @@ struct Args {
     /// charon.delete_rekeyed_delay); 0: removed at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     delete_rekeyed_delay: u64,
+    /// A Child SA closed for its `inactivity` takes its IKE SA along if
+    /// it was the only one (strongSwan's charon.inactivity_close_ike).
+    #[arg(long, value_name = "yes|no", default_value = "no", value_parser = yes_no, action = clap::ArgAction::Set)]
+    inactivity_close_ike: bool,
     /// Seconds a child's updown command may run before it is killed
     /// (charon waits for it without limit).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_secs)]
@@ -268,6 +277,11 @@ fn apply_strongswan_conf(
     {
         args.delete_rekeyed_delay = v;
     }
+    if !given("inactivity_close_ike")
+        && let Some(v) = take(conf.bool("inactivity_close_ike"), Ok, t, e)
+    {
+        args.inactivity_close_ike = v;
+    }
     let secs = |v| positive_secs_ok(v).map_err(str::to_owned);
     if !given("retransmit_timeout")
         && let Some(v) = take(conf.double("retransmit_timeout"), secs, t, e)
@@ -429,6 +443,30 @@ fn main() -> ExitCode {
         }
     };
 
+    // Least privilege (docs/security.md): before the runtime starts a
+    // thread, so that every thread and process after it has only these.
+    match daemon::privs::restrict() {
+        Ok(r) => {
+            let names = daemon::privs::names;
+            tracing::info!(
+                "capabilities: effective {}; updown commands get {}; no_new_privs",
+                names(&r.plan.effective),
+                names(&r.plan.ambient)
+            );
+            if !r.plan.missing.is_empty() {
+                let missing: Vec<String> = r.plan.missing.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    "started without {}: the kernel will refuse what needs them",
+                    missing.join(", ")
+                );
+            }
+            if !r.bounding {
+                tracing::info!("no CAP_SETPCAP: the bounding set stays as it was");
+            }
+        }
+        Err(e) => tracing::warn!("cannot reduce the capabilities: {e}"),
+    }
+
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -457,6 +495,7 @@ fn main() -> ExitCode {
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
             cookie_threshold: args.cookie_threshold.0,
+            inactivity_close_ike: args.inactivity_close_ike,
             ..ike::sa::EndpointConfig::default()
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
@@ -636,6 +675,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.cookie_threshold, Threshold(Some(4)));
+    }
+
+    #[test]
+    fn inactivity_close_ike_from_the_flag_or_strongswan_conf() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert!(!a.inactivity_close_ike, "charon's default: no");
+        let a = Args::try_parse_from(["iked", "--inactivity-close-ike", "yes"]).unwrap();
+        assert!(a.inactivity_close_ike);
+        assert!(Args::try_parse_from(["iked", "--inactivity-close-ike", "maybe"]).is_err());
+        let (a, taken) =
+            with_conf(&["iked"], "charon {\n inactivity_close_ike = yes\n}\n").unwrap();
+        assert!(a.inactivity_close_ike);
+        assert_eq!(taken, ["charon.inactivity_close_ike"]);
+        let (a, _) = with_conf(
+            &["iked", "--inactivity-close-ike", "no"],
+            "charon {\n inactivity_close_ike = yes\n}\n",
+        )
+        .unwrap();
+        assert!(!a.inactivity_close_ike, "the flag wins");
+        let e = with_conf(&["iked"], "charon {\n\n inactivity_close_ike = 2\n}\n").unwrap_err();
+        assert_eq!(
+            e,
+            ["/etc/strongswan.conf:3: charon.inactivity_close_ike: \"2\" is not yes or no"]
+        );
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub fn expiry_warnings(own: &[Arc<Certificate>], store: &TrustStore, now: i64) -
             if not_after < now {
                 format!("{what} '{subject}' expired on {}", date(not_after))
             } else {
-                let days = (not_after - now) / 86_400;
+                let days = not_after.saturating_sub(now) / 86_400;
                 format!(
                     "{what} '{subject}' expires on {} (in {days} days): renew it and run \
                      ikectl reload",

@@ -210,7 +210,7 @@ impl CrlFetcher {
                     "fetched CRL from {uri} ({} bytes){}",
                     bytes.len(),
                     if until > now {
-                        format!(", cached for {} s", until - now)
+                        format!(", cached for {} s", until.saturating_sub(now))
                     } else {
                         ", past its nextUpdate: not cached".to_owned()
                     }

@@ -229,6 +229,32 @@ pub struct Kernel {
     spi_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
+/// How long a resync after an event overrun waits between its dump and
+/// its second look at the record ([`Kernel::lost_expires`]).
+const RESYNC_SETTLE: Duration = Duration::from_secs(1);
+
+/// The acquires an overrun of the event socket may have lost: the larval
+/// SAs the kernel holds while it waits for an SA of a reqid
+/// ([`resync::pending_acquires`]).
+async fn resync_acquires(handle: &Handle) -> Vec<AcquireEvent> {
+    match handle.sa().dump().await {
+        Ok(dump) => {
+            let seen: Vec<resync::Seen> = dump.iter().filter_map(resync::Seen::of).collect();
+            resync::pending_acquires(&seen)
+                .into_iter()
+                .map(|reqid| AcquireEvent {
+                    reqid,
+                    flow: "pending in the kernel after an event overrun".to_owned(),
+                })
+                .collect()
+        }
+        Err(e) => {
+            warn!("reading the SAs back after an overrun: {e}");
+            Vec::new()
+        }
+    }
+}
+
 /// strongSwan's `charon.delete_rekeyed_delay` default.
 pub const DEFAULT_REKEYED_DELAY: Duration = Duration::from_secs(5);
 
@@ -316,7 +342,8 @@ impl Kernel {
             | KernelOp::ReleaseSpi { .. }
             | KernelOp::AllocCpi { .. }
             | KernelOp::ReleaseCpi { .. }
-            | KernelOp::QueryTraffic { .. } => None,
+            | KernelOp::QueryTraffic { .. }
+            | KernelOp::QueryLastUse { .. } => None,
         };
         // The IKE SA owning a child changes with an IKE rekey: keep the
         // records current, so that `has_children_of` waits for this.
@@ -434,6 +461,10 @@ impl Kernel {
                     outcome: Ok(KernelOk::Traffic(sum)),
                 })
             }
+            KernelOp::QueryLastUse { req, reqid } => Some(KernelResult {
+                req,
+                outcome: self.last_use(reqid).await,
+            }),
             KernelOp::UpdateChild { req, child } => Some(KernelResult {
                 req,
                 outcome: self.update(&child).await.map(|()| KernelOk::Done),
@@ -1233,8 +1264,8 @@ impl Kernel {
         }
         let (mut sas, mut policies) = (0, 0);
         for inst in &mut children {
-            sas += inst.sas.len();
-            policies += inst.policies.len();
+            sas = inst.sas.len().saturating_add(sas);
+            policies = inst.policies.len().saturating_add(policies);
             self.undo(inst).await;
         }
         for id in larval {
@@ -1258,12 +1289,20 @@ impl Kernel {
             acquire: true,
             ..EventGroups::default()
         })?;
+        let handle = self.handle.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.next_event().await {
                 let a = match ev {
                     Ok(XfrmEvent::Acquire(a)) => a,
                     Ok(XfrmEvent::Overrun) => {
-                        warn!("kernel event buffer overrun: acquires may be lost");
+                        warn!(
+                            "kernel event buffer overrun: reading the SAs back for lost acquires"
+                        );
+                        for a in resync_acquires(&handle).await {
+                            if tx.send(a).is_err() {
+                                return;
+                            }
+                        }
                         continue;
                     }
                     Ok(_) => continue,
@@ -1302,7 +1341,12 @@ impl Kernel {
                 let ev = match ev {
                     Ok(XfrmEvent::Expire(e)) => e,
                     Ok(XfrmEvent::Overrun) => {
-                        warn!("kernel event buffer overrun: expire events may be lost");
+                        warn!("kernel event buffer overrun: reading the SAs back for lost expires");
+                        for k in this.lost_expires().await {
+                            if tx.send(k).is_err() {
+                                return;
+                            }
+                        }
                         continue;
                     }
                     Ok(_) => continue,
@@ -1344,6 +1388,53 @@ impl Kernel {
         Ok(())
     }
 
+    /// The expires an overrun of the event socket may have lost, made up
+    /// from a dump of the SAs ([`resync::lost_expires`]).
+    async fn lost_expires(&self) -> Vec<KernelEvent> {
+        let recorded = |s: &mut State| -> Vec<SaId> {
+            s.children
+                .values()
+                .flat_map(|i| i.sas.iter().copied())
+                .collect()
+        };
+        let before = self.with(recorded);
+        let dump = match self.handle.sa().dump().await {
+            Ok(d) => d,
+            Err(e) => {
+                warn!("reading the SAs back after an overrun: {e}");
+                return Vec::new();
+            }
+        };
+        // A removal running during the dump takes its SAs off the record
+        // only after they left the kernel: let it finish.
+        tokio::time::sleep(RESYNC_SETTLE).await;
+        let after = self.with(recorded);
+        let seen: Vec<resync::Seen> = dump
+            .iter()
+            .filter(|s| s.owned)
+            .filter_map(resync::Seen::of)
+            .collect();
+        let lost = resync::lost_expires(&before, &after, &seen);
+        if !lost.is_empty() {
+            info!("{} SA expires lost in the overrun, made up", lost.len());
+        }
+        lost.into_iter()
+            .filter_map(|l| {
+                let protocol = match l.protocol {
+                    Protocol::Esp => ProtocolId::ESP,
+                    Protocol::Ah => ProtocolId::AH,
+                    Protocol::Comp => return None,
+                };
+                Some(KernelEvent::Expire {
+                    protocol,
+                    spi: l.spi,
+                    dst: l.dst,
+                    hard: l.hard,
+                })
+            })
+            .collect()
+    }
+
     /// Bytes and packets of an SA, if it can be read.
     pub async fn usage(&self, dst: IpAddr, spi: u32, p: ProtocolId) -> Option<Usage> {
         let protocol = protocol(p).ok()?;
@@ -1367,7 +1458,44 @@ impl Kernel {
             }
         }
     }
+
+    /// How long ago the policies of `reqid` were last used (the latest
+    /// `use_time` of its in, out and forward policies, as charon's
+    /// child_sa.c `update_usetime` reads them). A policy that cannot be
+    /// read is left out, as charon does; an error if none could be.
+    async fn last_use(&self, reqid: u32) -> Result<KernelOk, String> {
+        let ids = self
+            .with(|s| s.policies.get(&reqid).map(|i| i.policies.clone()))
+            .ok_or_else(|| format!("no policies of reqid {reqid}"))?;
+        let mut latest: Option<u64> = None;
+        let mut error = None;
+        for id in ids {
+            match self.handle.policy().get(id).await {
+                Ok(info) => latest = Some(latest.unwrap_or(0).max(info.usage.use_time)),
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        match (latest, error) {
+            (Some(t), _) => Ok(KernelOk::Idle(idle_since(t, std::time::SystemTime::now()))),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(format!("reqid {reqid} has no policies")),
+        }
+    }
 }
+
+/// The time since `use_time` (the kernel's whole seconds since the epoch;
+/// 0: never used) at `now`, counted from the end of that second so that
+/// it is never more than the true time since (an `inactivity` never ends
+/// early); zero if the clock is behind it.
+pub fn idle_since(use_time: u64, now: std::time::SystemTime) -> Option<Duration> {
+    if use_time == 0 {
+        return None;
+    }
+    let used = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(use_time.checked_add(1)?))?;
+    Some(now.duration_since(used).unwrap_or(Duration::ZERO))
+}
+
+pub mod resync;
 
 #[cfg(test)]
 mod tests;

@@ -167,7 +167,7 @@ fn prefix_contains(net: IpAddr, len: u8, a: IpAddr) -> bool {
     if len == 0 {
         return true;
     }
-    let shift = bits - len;
+    let shift = bits.saturating_sub(len);
     let (n, x) = (as_u128(net), as_u128(a));
     n.checked_shr(shift).unwrap_or(0) == x.checked_shr(shift).unwrap_or(0)
 }
@@ -701,7 +701,7 @@ impl Routes {
     /// Removes the routes and rules a previous iked left (crashed,
     /// killed): those with protocol [`RTPROT_IKED`], in any table.
     pub async fn flush_leftovers(&self) -> Result<(), rtnetlink::Error> {
-        let (mut routes, mut rules) = (0, 0);
+        let (mut routes, mut rules) = (0usize, 0usize);
         for v6 in [false, true] {
             let dump = if v6 {
                 RouteMessageBuilder::<Ipv6Addr>::new().build()
@@ -718,7 +718,7 @@ impl Routes {
                 .await?;
             for m in found {
                 match self.handle.route().del(m).execute().await {
-                    Ok(()) => routes += 1,
+                    Ok(()) => routes = routes.saturating_add(1),
                     Err(e) => warn!("removing a route left by a previous iked: {e}"),
                 }
             }
@@ -736,7 +736,7 @@ impl Routes {
                 .await?;
             for m in found {
                 match self.handle.rule().del(m).execute().await {
-                    Ok(()) => rules += 1,
+                    Ok(()) => rules = rules.saturating_add(1),
                     Err(e) => warn!("removing a rule left by a previous iked: {e}"),
                 }
             }
@@ -976,7 +976,7 @@ impl Routes {
         let addrs = match st.cache.addrs.clone() {
             Some(a) => a,
             None => {
-                st.listings += 1;
+                st.listings = st.listings.saturating_add(1);
                 match self.local_addrs().await {
                     Ok(a) => {
                         st.cache.addrs = Some(a.clone());
@@ -995,7 +995,7 @@ impl Routes {
         let routes = match cached {
             Some(r) => r,
             None => {
-                st.listings += 1;
+                st.listings = st.listings.saturating_add(1);
                 match self.kernel_routes(v6).await {
                     Ok(r) => {
                         if let Some(slot) = st.cache.routes.get_mut(fam) {
@@ -1024,7 +1024,7 @@ impl Routes {
         let names = match st.cache.names.clone() {
             Some(n) => n,
             None => {
-                st.listings += 1;
+                st.listings = st.listings.saturating_add(1);
                 let n = self.link_names().await;
                 st.cache.names = Some(n.clone());
                 n
@@ -1043,7 +1043,7 @@ impl Routes {
             let r = match self.route_message(&spec, true) {
                 Ok(m) => self.handle.route().add(m).execute().await.map_err(|e| {
                     if let rtnetlink::Error::NetlinkError(m) = &e
-                        && m.code.map(|c| -c.get()) == Some(Errno::EEXIST as i32)
+                        && m.code.map(|c| c.get().saturating_neg()) == Some(Errno::EEXIST as i32)
                     {
                         format!(
                             "a route to {} exists in table {} (not iked's; left alone)",
@@ -1100,7 +1100,8 @@ impl Routes {
                 Ok(m) => match self.handle.route().del(m).execute().await {
                     Err(rtnetlink::Error::NetlinkError(m))
                         if m.code.is_some_and(|c| {
-                            [Errno::ESRCH as i32, Errno::ENOENT as i32].contains(&-c.get())
+                            [Errno::ESRCH as i32, Errno::ENOENT as i32]
+                                .contains(&c.get().saturating_neg())
                         }) =>
                     {
                         Ok(())

@@ -51,7 +51,7 @@ pub fn strip_marker(datagram: &[u8]) -> Option<&[u8]> {
 
 /// The datagram to send on the NAT-T port for an IKE message.
 pub fn add_marker(message: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(message.len() + 4);
+    let mut v = Vec::with_capacity(message.len().saturating_add(4));
     v.extend_from_slice(&NON_ESP_MARKER);
     v.extend_from_slice(message);
     v

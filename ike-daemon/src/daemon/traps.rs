@@ -150,6 +150,7 @@ mod tests {
             sa_opts: Default::default(),
             lifetimes: Default::default(),
             policy: Default::default(),
+            inactivity: Default::default(),
         }
     }
 

@@ -230,9 +230,13 @@ impl Ts {
         let common = u8::try_from((s ^ e).leading_zeros())
             .unwrap_or(128)
             .min(bits);
-        let mask = u128::MAX.checked_shl(128 - u32::from(common)).unwrap_or(0);
+        let mask = u128::MAX
+            .checked_shl(128u32.saturating_sub(u32::from(common)))
+            .unwrap_or(0);
         let net = s & mask;
-        let family_bits = u128::MAX << (128 - u32::from(bits));
+        let family_bits = u128::MAX
+            .checked_shl(128u32.saturating_sub(u32::from(bits)))
+            .unwrap_or(0);
         let exact = s == net && e == (net | (!mask & family_bits));
         let addr = if bits == 32 {
             IpAddr::V4(std::net::Ipv4Addr::from(

@@ -70,7 +70,7 @@ secrets {{
 }
 
 /// The packets the ESP SAs of namespace `ns` counted.
-fn esp_packets(ns: &str) -> u64 {
+pub fn esp_packets(ns: &str) -> u64 {
     let text = iked_lab::sh(&format!("ip -n {ns} -s xfrm state"));
     let mut esp = false;
     let mut sum = 0;

@@ -1166,7 +1166,7 @@ struct ChildAt {
 }
 
 /// swanctl keys of a child that iked does not read yet.
-const CHILD_LATER: &[&str] = &["sha256_96", "inactivity", "icmp"];
+const CHILD_LATER: &[&str] = &["sha256_96", "icmp"];
 
 fn child(
     name: &str,
@@ -1284,6 +1284,7 @@ fn child(
     let updown = super::updown::updown(&mut f, path, errors);
     let sa_opts = super::saopt::child_sa_opts(&mut f, path, errors);
     let policy = super::policy::child_policy(&mut f, path, errors);
+    let inactivity = super::inactivity::inactivity(&mut f, path, errors);
     let unique =
         |m: Option<super::MarkCfg>| m.is_some_and(|m| !matches!(m.value, super::IdValue::Fixed(_)));
     if mode.is_shunt() && (unique(policy.mark_in) || unique(policy.mark_out)) {
@@ -1329,6 +1330,7 @@ fn child(
             updown,
             sa_opts,
             policy,
+            inactivity,
             line: line.line,
         },
         start_action_line,

@@ -29,6 +29,7 @@
 mod behaviour;
 mod build;
 mod identity;
+mod inactivity;
 mod not_planned;
 mod off;
 mod policy;
@@ -54,6 +55,7 @@ use crate::wire::sa::Proposal;
 pub use behaviour::{Behaviour, Childless};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
+pub use inactivity::MAX_INACTIVITY;
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
@@ -696,6 +698,9 @@ pub struct Child {
     /// `updown` and `hostaccess`: the command run as the Child SA comes
     /// and goes (`None`: none).
     pub updown: Option<Updown>,
+    /// `inactivity` (default 0: never): delete the Child SA when nothing
+    /// passed its policies for that long.
+    pub inactivity: Duration,
     /// The line of the child's name in the file.
     pub line: u64,
 }

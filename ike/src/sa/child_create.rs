@@ -1144,6 +1144,7 @@ impl IkeSa {
         let rekey = c.rekey;
         if timers {
             self.start_child_lifetimes(ctx, now, child);
+            self.inactivity_start(now, child);
         }
         if self.window.held_child() == Some(child) {
             self.responder_answer(ctx, None);

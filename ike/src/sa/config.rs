@@ -68,6 +68,9 @@ pub struct ChildCfg {
     pub lifetimes: ChildLifetimes,
     /// Marks, interface ids, priority, fixed reqid, which policies.
     pub policy: ChildPolicy,
+    /// `inactivity`: a Child SA whose policies carried nothing for this
+    /// long (since its install) is deleted; zero: never.
+    pub inactivity: Duration,
 }
 
 impl ChildCfg {
@@ -529,6 +532,9 @@ pub struct EndpointConfig {
     /// Interval of NAT keepalives (RFC 3948 2.3) from the side behind NAT
     /// (strongSwan's `charon.keep_alive`, 20 s); zero: none.
     pub keep_alive: Duration,
+    /// A Child SA deleted for `inactivity` takes its IKE SA along if it
+    /// was the only one (strongSwan's `charon.inactivity_close_ike`, no).
+    pub inactivity_close_ike: bool,
     /// Largest IP datagram an IKE fragment is sent in (strongSwan's
     /// `charon.fragment_size`, 1280); 0: 576 for IPv4, 1280 for IPv6.
     /// The IP and UDP headers and the non-ESP marker are subtracted from
@@ -554,6 +560,7 @@ impl Default for EndpointConfig {
             limits: ParseLimits::default(),
             natt_port: 4500,
             keep_alive: Duration::from_secs(20),
+            inactivity_close_ike: false,
             fragment_size: 1280,
             reassembly: super::ReassemblyLimits::default(),
             compute: super::ComputeMode::Inline,

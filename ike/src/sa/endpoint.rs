@@ -157,7 +157,7 @@ impl Ctx {
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map(u64::from_be_bytes)
             .unwrap_or(0);
-        let ms = u128::from(r) % n;
+        let ms = u128::from(r).checked_rem(n).unwrap_or(0);
         Duration::from_millis(u64::try_from(ms).unwrap_or(0))
     }
 
@@ -172,7 +172,7 @@ impl Ctx {
             .ok()
             .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
             .map(u64::from_be_bytes)
-            .map_or(0, |r| r % max)
+            .map_or(0, |r| r.checked_rem(max).unwrap_or(0))
     }
 
     pub(crate) fn child_id(&mut self) -> ChildId {

@@ -91,7 +91,7 @@ pub(crate) fn max_message_len(
     } else {
         NON_ESP_MARKER
     };
-    size.saturating_sub(ip + UDP_HEADER + marker)
+    size.saturating_sub(ip.saturating_add(UDP_HEADER).saturating_add(marker))
 }
 
 /// One message as sent: a datagram, or its fragments in order.

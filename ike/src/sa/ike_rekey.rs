@@ -54,7 +54,10 @@ fn ike_spi(p: &Proposal) -> Option<u64> {
 /// the time left, at least [`RETRY_MIN`]. For IKE and Child SAs alike.
 pub(crate) fn wait_before_end(now: Instant, wait: Duration, end: Option<Instant>) -> Duration {
     match end {
-        Some(end) => wait.min((end.saturating_duration_since(now) / 2).max(RETRY_MIN)),
+        Some(end) => {
+            let half = end.saturating_duration_since(now).checked_div(2);
+            wait.min(half.unwrap_or_default().max(RETRY_MIN))
+        }
         None => wait,
     }
 }
@@ -378,6 +381,7 @@ impl IkeSa {
             .filter(|t| !matches!(t, Task::RekeyIke(_) | Task::DeleteIke))
             .collect();
         new.start_ike_lifetimes(ctx, now);
+        new.inactivity_adopt(&mut self.timers);
         self.inherit_reauth(&mut new);
         new.reauth.replacing = self.reauth.replacing;
         info!(

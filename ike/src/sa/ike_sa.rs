@@ -848,6 +848,7 @@ impl IkeSa {
             return;
         }
         self.dpd_due(ctx, now);
+        self.inactivity_due(ctx, now);
         let task = match self
             .window
             .timeout(now, ctx.cfg.retransmit_tries, |n| backoff(ctx, n))
@@ -1057,7 +1058,12 @@ impl IkeSa {
             } => {
                 let spi = match outcome {
                     Ok(KernelOk::SpiAllocated(spi)) => spi,
-                    Ok(KernelOk::Done | KernelOk::Traffic(_) | KernelOk::CpiAllocated(_)) => {
+                    Ok(
+                        KernelOk::Done
+                        | KernelOk::Traffic(_)
+                        | KernelOk::CpiAllocated(_)
+                        | KernelOk::Idle(_),
+                    ) => {
                         self.child_failed(
                             ctx,
                             now,
@@ -1147,6 +1153,7 @@ impl IkeSa {
                 self.preinstalled(ctx, now, child, outcome.map(|_| ()))
             }
             KernelPurpose::Traffic => self.dpd_traffic(ctx, now, outcome),
+            KernelPurpose::LastUse { child } => self.inactivity_last_use(ctx, now, child, outcome),
             KernelPurpose::Remove => {
                 if let Err(e) = outcome {
                     info!("{}: removing a Child SA failed: {e}", self.name());

@@ -45,7 +45,9 @@ pub(crate) fn volume_end(l: &ChildLifetimes, installed: Instant, now: Instant) -
         if soft == 0 || hard <= soft {
             return None;
         }
-        let nanos = elapsed.checked_mul(u128::from(hard - soft))? / u128::from(soft);
+        let nanos = elapsed
+            .checked_mul(u128::from(hard.saturating_sub(soft)))?
+            .checked_div(u128::from(soft))?;
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
         now.checked_add(Duration::from_nanos(nanos))
     };
@@ -69,7 +71,11 @@ pub(crate) fn rekey_start(l: &ChildLifetimes, rekey: Duration) -> Duration {
     if l.life_time.is_zero() {
         return rekey;
     }
-    let margin = (l.life_time / 10).min(REKEY_MARGIN_MAX);
+    let margin = l
+        .life_time
+        .checked_div(10)
+        .unwrap_or_default()
+        .min(REKEY_MARGIN_MAX);
     rekey.min(l.life_time.saturating_sub(margin))
 }
 

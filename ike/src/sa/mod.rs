@@ -78,6 +78,11 @@
 //!   then over the unspecified address (the peer sees "NAT", and so the
 //!   initiator encapsulates too: `natt`).
 
+// The engine keeps every timer: no arithmetic that can overflow, divide by
+// zero or panic (`Instant + Duration` panics on overflow; see `later`).
+// Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 mod child_create;
 mod child_rekey;
 mod clock;
@@ -91,6 +96,7 @@ mod ike_auth;
 mod ike_init;
 mod ike_rekey;
 mod ike_sa;
+mod inactivity;
 mod informational;
 mod keyingtries;
 mod lifetimes;

@@ -55,6 +55,8 @@ pub(crate) enum KernelPurpose {
     Traffic,
     /// Moving one to new addresses (the result is only logged).
     Update,
+    /// When a Child SA's policies were last used (`inactivity`).
+    LastUse { child: ChildId },
 }
 
 impl KernelPurpose {
@@ -65,7 +67,8 @@ impl KernelPurpose {
             | Self::AllocCpi { child, .. }
             | Self::Install { child }
             | Self::InstallOut { child }
-            | Self::PreInstall { child } => Some(*child),
+            | Self::PreInstall { child }
+            | Self::LastUse { child } => Some(*child),
             Self::Remove | Self::Traffic | Self::Update => None,
         }
     }

@@ -98,11 +98,15 @@ pub(crate) enum IkeTimer {
     Dpd,
     /// The next NAT keepalive (we are behind NAT; `natt`).
     Keepalive,
+    /// The earliest inactivity check of a child with `inactivity`; unset
+    /// while none is due or while their queries are in flight
+    /// (`inactivity`).
+    Inactivity,
 }
 
 impl IkeTimer {
     /// The number of kinds: the last one's slot plus one.
-    const COUNT: usize = Self::Keepalive as usize + 1;
+    const COUNT: usize = Self::Inactivity as usize + 1;
 }
 
 impl TimerKind for IkeTimer {
@@ -254,6 +258,7 @@ mod tests {
             IkeTimer::Reauth,
             IkeTimer::Dpd,
             IkeTimer::Keepalive,
+            IkeTimer::Inactivity,
         ];
         for (i, k) in all.into_iter().enumerate() {
             t.arm(k, t0 + s(10 + i as u64));
@@ -274,6 +279,6 @@ mod tests {
         assert_eq!(c.next(), Some(t0 + s(2)));
         c.stop(ChildTimer::Rekey);
         assert_eq!(c.next(), Some(t0 + s(3)));
-        assert_eq!(std::mem::size_of::<IkeTimers>(), 7 * 16);
+        assert_eq!(std::mem::size_of::<IkeTimers>(), 8 * 16);
     }
 }

@@ -258,6 +258,15 @@ pub enum KernelOp {
         /// The inbound SAs: (protocol, SPI, destination = our address).
         sas: Vec<(ProtocolId, u32, std::net::IpAddr)>,
     },
+    /// When the policies of `reqid` last carried a packet, in either
+    /// direction (their `use_time`; `inactivity`); answer
+    /// [`KernelOk::Idle`], or an error.
+    QueryLastUse {
+        /// Names the result.
+        req: KernelReq,
+        /// The Child SA's reqid: its policies (which a rekey keeps).
+        reqid: u32,
+    },
     /// Change the outer addresses and UDP encapsulation ports of an
     /// installed Child SA (its SAs and the templates of its policies);
     /// answer [`KernelOk::Done`] or an error (which is only logged).
@@ -309,6 +318,7 @@ impl KernelOp {
             | Self::InstallOutbound { req, .. }
             | Self::RemoveChild { req, .. }
             | Self::QueryTraffic { req, .. }
+            | Self::QueryLastUse { req, .. }
             | Self::UpdateChild { req, .. } => Some(*req),
             Self::ReleaseSpi { .. } | Self::ReleaseCpi { .. } => None,
         }
@@ -326,6 +336,9 @@ pub enum KernelOk {
     Done,
     /// `QueryTraffic`: the summed inbound byte counters.
     Traffic(u64),
+    /// `QueryLastUse`: how long ago the latest use of the policies was
+    /// (the kernel counts whole seconds); `None`: never used.
+    Idle(Option<std::time::Duration>),
 }
 
 /// The result of a [`KernelOp`].

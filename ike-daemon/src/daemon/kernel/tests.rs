@@ -133,3 +133,26 @@ fn a_waiting_operation_is_small() {
         );
     });
 }
+
+/// A policy's `use_time` (seconds since the epoch, 0: never) as the time
+/// since, for `inactivity`.
+#[test]
+fn policy_use_time_becomes_the_time_since() {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_100);
+    assert_eq!(idle_since(0, now), None, "never used");
+    // Used at some time in second 1_800_000_000: at most 100 s ago, at
+    // least 99.
+    assert_eq!(
+        idle_since(1_800_000_000, now),
+        Some(Duration::from_secs(99))
+    );
+    assert_eq!(
+        idle_since(1_800_000_000, now + Duration::from_millis(500)),
+        Some(Duration::from_millis(99_500))
+    );
+    assert_eq!(idle_since(1_800_000_099, now), Some(Duration::ZERO));
+    assert_eq!(idle_since(1_800_000_100, now), Some(Duration::ZERO));
+    // The clock was set back after the packet: just used.
+    assert_eq!(idle_since(1_800_000_200, now), Some(Duration::ZERO));
+    assert_eq!(idle_since(u64::MAX, now), None);
+}

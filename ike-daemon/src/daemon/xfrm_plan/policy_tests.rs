@@ -210,6 +210,7 @@ fn unique_values_come_from_the_reqid_and_the_connection_gives_defaults() {
         sa_opts: Default::default(),
         lifetimes: Default::default(),
         policy: p,
+        inactivity: Default::default(),
     };
     let parse = |yaml: &str| {
         let text = format!(

@@ -72,6 +72,15 @@ pub struct FakeKernel {
     pub traffic_queries: usize,
     /// Every UpdateChild (NAT mapping changes).
     pub updates: Vec<ChildUpdate>,
+    /// When the policies of a reqid last carried a packet (tests set it
+    /// to simulate traffic; `QueryLastUse` answers from it).
+    pub used_at: BTreeMap<u32, Instant>,
+    /// The simulated clock as the pair last drove this side.
+    pub clock: Option<Instant>,
+    /// `QueryLastUse`s answered, by reqid.
+    pub last_use_queries: Vec<u32>,
+    /// Fail every `QueryLastUse`.
+    pub fail_last_use: bool,
 }
 
 impl FakeKernel {
@@ -289,6 +298,23 @@ impl FakeKernel {
                     outcome: Ok(KernelOk::Traffic(self.traffic_in)),
                 })
             }
+            KernelOp::QueryLastUse { req, reqid } => {
+                assert!(
+                    self.policies.contains(&reqid),
+                    "last use of reqid {reqid} without policies"
+                );
+                self.last_use_queries.push(reqid);
+                let outcome = if self.fail_last_use {
+                    Err("EPERM: refused by test".into())
+                } else {
+                    // The kernel's use_time is in whole seconds.
+                    let idle = self.used_at.get(&reqid).zip(self.clock).map(|(u, now)| {
+                        Duration::from_secs(now.saturating_duration_since(*u).as_secs())
+                    });
+                    Ok(KernelOk::Idle(idle))
+                };
+                Some(KernelResult { req, outcome })
+            }
             KernelOp::UpdateChild { req, child } => {
                 let outcome = match self.installed.get_mut(&child.id) {
                     Some(c) => {
@@ -493,6 +519,7 @@ pub fn child(name: &str, local: Vec<TsCfg>, remote: Vec<TsCfg>) -> Arc<ChildCfg>
         sa_opts: Default::default(),
         lifetimes: ChildLifetimes::default(),
         policy: Default::default(),
+        inactivity: Default::default(),
     })
 }
 
@@ -680,6 +707,7 @@ impl Pair {
     pub fn release_kernel(&mut self, i: usize) {
         let ops = std::mem::take(&mut self.held[i]);
         for op in ops {
+            self.peers[i].kernel.clock = Some(self.now);
             if let Some(r) = self.peers[i].kernel.handle(op) {
                 let now = self.now;
                 self.peers[i].ep.handle_kernel_result(now, r);
@@ -760,6 +788,7 @@ impl Pair {
                         self.kernel_flight.push_back((at, i, op));
                         continue;
                     }
+                    self.peers[i].kernel.clock = Some(now);
                     if let Some(r) = self.peers[i].kernel.handle(op) {
                         self.peers[i].ep.handle_kernel_result(now, r);
                     }
@@ -798,6 +827,7 @@ impl Pair {
                 if let Some((_, i, op)) = self.kernel_flight.remove(pos) {
                     busy = true;
                     let now = self.now;
+                    self.peers[i].kernel.clock = Some(now);
                     if let Some(r) = self.peers[i].kernel.handle(op) {
                         self.peers[i].ep.handle_kernel_result(now, r);
                     }
