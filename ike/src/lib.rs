@@ -20,6 +20,10 @@
 //! out. The library has no tokio, no netlink and no I/O in its dependencies.
 
 #![forbid(unsafe_code)]
+// No arithmetic that can overflow, divide by zero or panic, on integers or
+// on time (`Instant + Duration` panics on overflow; the engine adds with
+// `sa::ike_sa::later`): checked or saturating operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 pub mod config;
 pub mod control;

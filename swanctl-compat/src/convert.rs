@@ -213,8 +213,8 @@ impl Converter<'_> {
                 None => {
                     // Placeholder, replaced by the list below.
                     entries.push((scalar(sec.loc, t), Node::new(sec.loc.file, 0, Kind::Null)));
-                    lists.push((t, entries.len() - 1, Vec::new()));
-                    lists.len() - 1
+                    lists.push((t, entries.len().saturating_sub(1), Vec::new()));
+                    lists.len().saturating_sub(1)
                 }
             };
             let Some((_, _, items)) = lists.get_mut(list) else {

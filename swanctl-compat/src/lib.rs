@@ -53,6 +53,10 @@
 //! ));
 //! ```
 
+// No arithmetic that can overflow, divide by zero or panic (the files it
+// reads are input): checked or saturating operations only. Tests may.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 mod convert;
 pub mod creds;
 pub mod netdb;

@@ -412,7 +412,7 @@ impl Parser<'_> {
                         }
                         lx.bump();
                     }
-                    if depth + 1 > MAX_DEPTH {
+                    if depth.saturating_add(1) > MAX_DEPTH {
                         self.problem(
                             loc,
                             dotted(path, &name),
@@ -422,7 +422,14 @@ impl Parser<'_> {
                     }
                     let mut subpath = path.to_vec();
                     subpath.push(name.clone());
-                    let r = self.body(lx, &mut sub, &subpath, Some(loc), depth + 1, include_depth);
+                    let r = self.body(
+                        lx,
+                        &mut sub,
+                        &subpath,
+                        Some(loc),
+                        depth.saturating_add(1),
+                        include_depth,
+                    );
                     section.add_section(sub);
                     r?;
                 }
@@ -461,7 +468,7 @@ impl Parser<'_> {
             self.problem(loc, key, "include without a file name");
             return Err(Abandon);
         }
-        if include_depth + 1 > MAX_INCLUDE_DEPTH {
+        if include_depth.saturating_add(1) > MAX_INCLUDE_DEPTH {
             self.problem(
                 loc,
                 key,
@@ -517,7 +524,14 @@ impl Parser<'_> {
             let mut sub = Lexer::new(&text, FileId(id));
             // A syntax error abandons the included file only; it is
             // reported, and the whole load fails.
-            let _ = self.body(&mut sub, section, path, None, depth, include_depth + 1);
+            let _ = self.body(
+                &mut sub,
+                section,
+                path,
+                None,
+                depth,
+                include_depth.saturating_add(1),
+            );
         }
         Ok(())
     }
@@ -560,9 +574,9 @@ impl Lexer {
 
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
-        self.pos += 1;
+        self.pos = self.pos.saturating_add(1);
         if c == '\n' {
-            self.line += 1;
+            self.line = self.line.saturating_add(1);
         }
         Some(c)
     }
@@ -604,7 +618,7 @@ impl Lexer {
     fn at_include(&mut self) -> bool {
         let mut n = 0;
         while matches!(self.peek_at(n), Some(' ' | '\t')) {
-            n += 1;
+            n = n.saturating_add(1);
         }
         if n == 0 || matches!(self.peek_at(n), None | Some('=')) {
             return false;

@@ -66,7 +66,7 @@ impl Resolver<'_, '_> {
         if self.budget == 0 {
             return out;
         }
-        self.budget -= 1;
+        self.budget = self.budget.saturating_sub(1);
         if self.budget == 0 {
             self.problems.push(Problem {
                 loc: sec.loc,

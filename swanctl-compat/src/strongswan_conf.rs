@@ -142,7 +142,7 @@ impl StrongswanConf {
         }
         s.refs
             .iter()
-            .find_map(|r| self.find(&r.target, key, depth + 1))
+            .find_map(|r| self.find(&r.target, key, depth.saturating_add(1)))
     }
 
     /// An integer setting, as charon's `get_int`: decimal, or hex after

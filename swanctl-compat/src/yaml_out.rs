@@ -65,8 +65,8 @@ fn map(out: &mut String, entries: &[(Node, Node)], level: usize, first_inline: b
         if is_block(&v.kind) {
             out.push('\n');
             match &v.kind {
-                Kind::Map(e) => map(out, e, level + 2, false),
-                Kind::Seq(items) => seq(out, items, level + 2),
+                Kind::Map(e) => map(out, e, level.saturating_add(2), false),
+                Kind::Seq(items) => seq(out, items, level.saturating_add(2)),
                 _ => {}
             }
         } else {
@@ -82,10 +82,10 @@ fn seq(out: &mut String, items: &[Node], level: usize) {
         indent(out, level);
         out.push_str("- ");
         match &item.kind {
-            Kind::Map(e) if !e.is_empty() => map(out, e, level + 2, true),
+            Kind::Map(e) if !e.is_empty() => map(out, e, level.saturating_add(2), true),
             Kind::Seq(v) if !v.is_empty() => {
                 out.push('\n');
-                seq(out, v, level + 2);
+                seq(out, v, level.saturating_add(2));
             }
             other => {
                 out.push_str(&inline(other));
@@ -104,7 +104,7 @@ fn quote(s: &str) -> String {
     if plain {
         return s.to_owned();
     }
-    let mut q = String::with_capacity(s.len() + 2);
+    let mut q = String::with_capacity(s.len().saturating_add(2));
     q.push('"');
     for c in s.chars() {
         match c {

@@ -390,7 +390,7 @@ impl LimitKeys {
             (None, None) => default_rekey,
         };
         let life = self.life.unwrap_or((rekey as f64 * 1.1) as u64);
-        let rand = self.rand.unwrap_or(life - life.min(rekey));
+        let rand = self.rand.unwrap_or(life.saturating_sub(rekey));
         (rekey, life, rand)
     }
 }
@@ -970,7 +970,7 @@ impl Config {
             if me == IdMatch::None && other == IdMatch::None {
                 continue;
             }
-            let score = me.score() + other.score();
+            let score = me.score().saturating_add(other.score());
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, s));
             }

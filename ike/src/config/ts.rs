@@ -232,7 +232,7 @@ fn strtol(s: &str) -> (i64, &str) {
         let d = i64::from(c.to_digit(radix).unwrap_or(0));
         v.saturating_mul(i64::from(radix)).saturating_add(d)
     });
-    (if neg { -v } else { v }, rest)
+    (if neg { v.saturating_neg() } else { v }, rest)
 }
 
 impl fmt::Display for TrafficSelector {
@@ -373,7 +373,9 @@ pub(crate) fn cidr(a: IpAddr, prefix: u32) -> (IpAddr, IpAddr) {
     match a {
         IpAddr::V4(v4) => {
             let x = u32::from(v4);
-            let mask = u32::MAX.checked_shl(32 - prefix.min(32)).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32u32.saturating_sub(prefix))
+                .unwrap_or(0);
             (
                 IpAddr::V4((x & mask).into()),
                 IpAddr::V4((x | !mask).into()),
@@ -381,7 +383,9 @@ pub(crate) fn cidr(a: IpAddr, prefix: u32) -> (IpAddr, IpAddr) {
         }
         IpAddr::V6(v6) => {
             let x = u128::from(v6);
-            let mask = u128::MAX.checked_shl(128 - prefix.min(128)).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128u32.saturating_sub(prefix))
+                .unwrap_or(0);
             (
                 IpAddr::V6((x & mask).into()),
                 IpAddr::V6((x | !mask).into()),

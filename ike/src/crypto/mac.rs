@@ -124,7 +124,12 @@ fn xcbc(key: &[u8; AES_BLOCK], msg: &[u8]) -> [u8; AES_BLOCK] {
     let k1 = Aes128::new((&*derive(1)).into());
     let (k2, k3) = (derive(2), derive(3));
     // The last block (whole or partial) is always kept back.
-    let last_start = msg.len().saturating_sub(1) / AES_BLOCK * AES_BLOCK;
+    let last_start = msg
+        .len()
+        .saturating_sub(1)
+        .checked_div(AES_BLOCK)
+        .unwrap_or(0)
+        .saturating_mul(AES_BLOCK);
     let (head, last) = msg.split_at_checked(last_start).unwrap_or((&[], msg));
     let mut e = [0u8; AES_BLOCK];
     for block in head.chunks(AES_BLOCK) {

@@ -258,7 +258,9 @@ pub(crate) fn cbc_decrypt(key: &[u8], iv: &[u8], buf: &mut [u8]) -> Result<(), C
 fn pad_len(plain_len: usize, block: usize) -> usize {
     match block {
         0 | 1 => 0,
-        b => (b - 1).saturating_sub(plain_len % b),
+        b => b
+            .saturating_sub(1)
+            .saturating_sub(plain_len.checked_rem(b).unwrap_or(0)),
     }
 }
 
@@ -335,7 +337,7 @@ impl SkCipher for CbcSk {
         if ct.is_empty() {
             return Err(CryptoError::MalformedCiphertext("no ciphertext block"));
         }
-        if ct.len() % self.kind.block() != 0 {
+        if ct.len().checked_rem(self.kind.block()) != Some(0) {
             return Err(CryptoError::MalformedCiphertext(
                 "ciphertext not a multiple of the block size",
             ));

@@ -373,7 +373,7 @@ fn bit_len(v: &[u8]) -> u32 {
     let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
     len.saturating_sub(1)
         .saturating_mul(8)
-        .saturating_add(8 - first.leading_zeros())
+        .saturating_add(8u32.saturating_sub(first.leading_zeros()))
 }
 
 /// RSA modulus and exponent checked as every user of them needs: n odd and
@@ -574,7 +574,7 @@ fn ecdsa_prehash(h: HashAlg, msg: &[u8], field_len: usize) -> Option<Vec<u8>> {
     if d.len() >= field_len {
         return Some(d);
     }
-    let mut padded = vec![0u8; field_len - d.len()];
+    let mut padded = vec![0u8; field_len.saturating_sub(d.len())];
     padded.extend_from_slice(&d);
     Some(padded)
 }
@@ -593,7 +593,7 @@ fn ec_verify_fixed(
         key: t,
     };
     let len = t.ec_field_len().ok_or(mismatch.clone())?;
-    if fixed.len() != 2 * len {
+    if Some(fixed.len()) != len.checked_mul(2) {
         return Err(PkiError::BadSignature);
     }
     let ring_alg: Option<&rs::EcdsaVerificationAlgorithm> = match (t, h) {
@@ -857,7 +857,7 @@ impl PrivateKey {
                 "private key of the wrong length",
             ));
         }
-        let mut scalar = Zeroizing::new(vec![0u8; len - k.private_key.len()]);
+        let mut scalar = Zeroizing::new(vec![0u8; len.saturating_sub(k.private_key.len())]);
         scalar.extend_from_slice(k.private_key);
         let bad = |_| malformed("EC private key", "private scalar out of range");
         let (rc, point) = match t {
@@ -1165,7 +1165,7 @@ fn decrypt_legacy_pem(
 /// concatenation cut to `len` octets.
 fn evp_bytes_to_key_md5(pass: &[u8], salt: &[u8], len: usize) -> Zeroizing<Vec<u8>> {
     use md5::Digest;
-    let mut out = Zeroizing::new(Vec::with_capacity(len + 16));
+    let mut out = Zeroizing::new(Vec::with_capacity(len.saturating_add(16)));
     let mut prev: Option<md5::digest::Output<md5::Md5>> = None;
     while out.len() < len {
         let mut h = md5::Md5::new();

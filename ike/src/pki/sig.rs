@@ -404,7 +404,7 @@ pub fn encode_signature_auth(
     let alg = scheme.algorithm_identifier()?;
     let len = u8::try_from(alg.len())
         .map_err(|_| PkiError::Unsupported(format!("AlgorithmIdentifier of {scheme}")))?;
-    let mut out = Vec::with_capacity(1 + alg.len() + sig.len());
+    let mut out = Vec::with_capacity(alg.len().saturating_add(sig.len()).saturating_add(1));
     out.push(len);
     out.extend_from_slice(&alg);
     out.extend_from_slice(sig);
@@ -499,7 +499,7 @@ pub(crate) fn ecdsa_der_to_fixed(der: &[u8], len: usize) -> Result<Vec<u8>, PkiE
     if t1 != 0x02 || t2 != 0x02 || !rest.is_empty() {
         return Err(bad());
     }
-    let mut out = Vec::with_capacity(2 * len);
+    let mut out = Vec::with_capacity(len.saturating_mul(2));
     for int in [r, s] {
         let v = match int {
             [] => return Err(bad()),
@@ -516,7 +516,7 @@ pub(crate) fn ecdsa_der_to_fixed(der: &[u8], len: usize) -> Result<Vec<u8>, PkiE
         if v.len() > len || v.iter().all(|&b| b == 0) {
             return Err(bad());
         }
-        out.resize(out.len() + (len - v.len()), 0);
+        out.resize(out.len().saturating_add(len.saturating_sub(v.len())), 0);
         out.extend_from_slice(v);
     }
     Ok(out)

@@ -245,12 +245,14 @@ pub fn lookup(token: &str) -> Option<Keyword> {
         let mut chars = rest.chars();
         if let (Some(d @ '1'..='7'), Some('_')) = (chars.next(), chars.next()) {
             let name = chars.as_str();
-            let n = d as u8 - b'0';
+            let n = (d as u8).saturating_sub(b'0');
             return KEYWORDS
                 .iter()
                 .find(|k| k.transform_type == K && k.name == name)
                 .map(|k| Keyword {
-                    transform_type: TransformType(TransformType::ADDKE1.0 + n - 1),
+                    transform_type: TransformType(
+                        TransformType::ADDKE1.0.saturating_add(n).saturating_sub(1),
+                    ),
                     ..*k
                 });
         }

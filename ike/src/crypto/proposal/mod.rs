@@ -211,7 +211,13 @@ pub fn to_keyword_string(proposal: &Proposal) -> Option<String> {
         let (prefix, ty) = if is_ke_type(t.transform_type) && t.transform_type != TransformType::KE
         {
             (
-                format!("ke{}_", t.transform_type.0 - TransformType::ADDKE1.0 + 1),
+                format!(
+                    "ke{}_",
+                    t.transform_type
+                        .0
+                        .saturating_sub(TransformType::ADDKE1.0)
+                        .saturating_add(1)
+                ),
                 TransformType::KE,
             )
         } else {
@@ -284,7 +290,14 @@ impl fmt::Display for ProposalDisplay<'_> {
                 f.write_str("/")?;
             }
             if is_ke_type(t.transform_type) && t.transform_type != TransformType::KE {
-                write!(f, "KE{}_", t.transform_type.0 - TransformType::ADDKE1.0 + 1)?;
+                write!(
+                    f,
+                    "KE{}_",
+                    t.transform_type
+                        .0
+                        .saturating_sub(TransformType::ADDKE1.0)
+                        .saturating_add(1)
+                )?;
             }
             match keywords::strongswan_name(t.transform_type, t.id) {
                 Some(n) => f.write_str(n)?,
