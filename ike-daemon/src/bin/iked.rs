@@ -104,10 +104,40 @@ struct Args {
     /// settings.fragment_size, else 1280.
     #[arg(long, value_name = "BYTES", value_parser = fragment_size)]
     fragment_size: Option<usize>,
+    /// Most Child SAs of one IKE SA when the peer asks for another one
+    /// (NO_ADDITIONAL_SAS beyond; a rekey beyond twice this); iked's own,
+    /// strongSwan has no such limit.
+    #[arg(long, value_name = "N", default_value_t = ike::sa::PeerLimits::default().max_children, value_parser = count::<usize>)]
+    max_children: usize,
+    /// Most traffic selectors on either side of one Child SA, after
+    /// narrowing (TS_UNACCEPTABLE beyond); iked's own.
+    #[arg(long, value_name = "N", default_value_t = ike::sa::PeerLimits::default().max_selectors, value_parser = count::<usize>)]
+    max_child_selectors: usize,
+    /// Most kernel policies the selectors of one Child SA may give
+    /// (TS_UNACCEPTABLE beyond); iked's own.
+    #[arg(long, value_name = "N", default_value_t = ike::sa::PeerLimits::default().max_policies, value_parser = count::<u64>)]
+    max_child_policies: u64,
     /// Worker threads for the key exchanges of IKE_SA_INIT; 0: the event
     /// loop computes them. Default: one per core.
     #[arg(long, value_name = "N", default_value_t = daemon::workers::default_count())]
     workers: usize,
+}
+
+/// A count of at least 1.
+fn count<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
+    s.parse::<T>()
+        .ok()
+        .filter(|v| *v >= T::from(1))
+        .ok_or_else(|| format!("'{s}': expected a count of at least 1"))
+}
+
+/// The limits for authenticated peers of the command line.
+fn peer_limits(a: &Args) -> ike::sa::PeerLimits {
+    ike::sa::PeerLimits {
+        max_children: a.max_children,
+        max_selectors: a.max_child_selectors,
+        max_policies: a.max_child_policies,
+    }
 }
 
 /// A count, or `off` (None).
@@ -477,6 +507,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let peer_limits = peer_limits(&args);
     let opts = Options {
         config_path: args.config,
         config_format: args.format,
@@ -495,6 +526,7 @@ fn main() -> ExitCode {
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
             cookie_threshold: args.cookie_threshold.0,
+            peer_limits,
             inactivity_close_ike: args.inactivity_close_ike,
             ..ike::sa::EndpointConfig::default()
         },
@@ -587,6 +619,51 @@ mod tests {
         );
         assert!(Args::try_parse_from(["iked", "--retransmit-timeout", "0"]).is_err());
         assert!(Args::try_parse_from(["iked", "--retransmit-base", "0.5"]).is_err());
+    }
+
+    #[test]
+    fn peer_limits_are_counts_with_safe_defaults() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert_eq!(peer_limits(&a), ike::sa::PeerLimits::default());
+        assert_eq!(
+            (
+                peer_limits(&a).max_children,
+                peer_limits(&a).max_selectors,
+                peer_limits(&a).max_policies
+            ),
+            (128, 64, 16_384)
+        );
+        let a = Args::try_parse_from([
+            "iked",
+            "--max-children",
+            "4",
+            "--max-child-selectors",
+            "2",
+            "--max-child-policies",
+            "12",
+        ])
+        .unwrap();
+        assert_eq!(
+            peer_limits(&a),
+            ike::sa::PeerLimits {
+                max_children: 4,
+                max_selectors: 2,
+                max_policies: 12
+            }
+        );
+        for flag in [
+            "--max-children",
+            "--max-child-selectors",
+            "--max-child-policies",
+        ] {
+            for bad in ["0", "many", "", "18446744073709551616"] {
+                let e = Args::try_parse_from(["iked", flag, bad]).unwrap_err();
+                assert!(
+                    e.to_string().contains("expected a count of at least 1"),
+                    "{flag} {bad}: {e}"
+                );
+            }
+        }
     }
 
     #[test]

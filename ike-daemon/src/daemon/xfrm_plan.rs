@@ -63,18 +63,22 @@ pub enum PrioClass {
     Drop,
 }
 
-/// The kernel lifetimes of a Child SA's byte and packet limits.
+/// The kernel lifetimes of a Child SA's SAs, as charon installs them: soft
+/// and hard limits of time since the SA was added, bytes and packets (no
+/// limits of time since first use).
 pub fn lifetimes(l: &KernelLimits) -> Lifetimes {
     Lifetimes {
         soft: Limits {
             bytes: l.soft_bytes,
             packets: l.soft_packets,
-            ..Limits::default()
+            add_seconds: l.soft_secs,
+            use_seconds: None,
         },
         hard: Limits {
             bytes: l.hard_bytes,
             packets: l.hard_packets,
-            ..Limits::default()
+            add_seconds: l.hard_secs,
+            use_seconds: None,
         },
     }
 }
@@ -257,24 +261,25 @@ pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
     out
 }
 
-/// A port range as a kernel port match: exact, any, or an aligned block
-/// (`port/mask`). Other ranges cannot be expressed; they widen to any
-/// port (as strongSwan does), reported by the `bool`.
+/// A port range as a kernel port match, as charon's `ts2ports` makes it:
+/// one port exactly, otherwise the smallest covering block (the bits
+/// `start` and `end` share, from the top). A range that is not one aligned
+/// block widens to that block (`1000-2000` to `0-2047`), reported by the
+/// `bool`; the full range and OPAQUE (`65535-0`) are any port.
 fn port_match(start: u16, end: u16) -> (PortMatch, bool) {
     if start == end {
         return (PortMatch::exact(start), false);
     }
-    if (start == 0 && end == u16::MAX) || (start == u16::MAX && end == 0) {
-        return (PortMatch::ANY, false);
-    }
-    if start < end {
-        let size = u32::from(end) - u32::from(start) + 1;
-        if size.is_power_of_two() && u32::from(start) % size == 0 {
-            let mask = u16::try_from(!(size - 1) & 0xffff).unwrap_or(0);
-            return (PortMatch { port: start, mask }, false);
-        }
-    }
-    (PortMatch::ANY, true)
+    // Ones over the leading bits both ends share.
+    let mask = !(u16::MAX
+        .checked_shr((start ^ end).leading_zeros())
+        .unwrap_or(0));
+    let port = start & mask;
+    let covers = (u32::from(port), u32::from(port | !mask));
+    (
+        PortMatch { port, mask },
+        start <= end && covers != (u32::from(start), u32::from(end)),
+    )
 }
 
 /// One selector's parts: (start, end, protocol, start port, end port).
@@ -342,7 +347,7 @@ fn selectors(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Vec<Selecto
         let (dp, w2) = port_match(d.3, d.4);
         if w1 || w2 {
             warn!(
-                "port range of {} / {} is not a kernel port mask; the policy covers all ports",
+                "port range of {} / {} is not a kernel port mask; the policy covers the smallest block around it",
                 ike::display::ts_text(src),
                 ike::display::ts_text(dst)
             );

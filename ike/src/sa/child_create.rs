@@ -765,6 +765,10 @@ impl IkeSa {
             );
             return;
         }
+        if let Err(reason) = ctx.cfg.peer_limits.check_selectors(&c.cfg, tsi, tsr) {
+            self.child_rejected(ctx, now, child, reason);
+            return;
+        }
         let transport_answer = notify(msg, NotifyType::USE_TRANSPORT_MODE).is_some();
         if c.cfg.mode == Mode::Transport && !transport_answer {
             self.child_rejected(ctx, now, child, ChildFailReason::ModeMismatch);
@@ -1386,6 +1390,13 @@ impl IkeSa {
         tsr: Vec<TrafficSelector>,
         tsi: Vec<TrafficSelector>,
     ) -> Result<ChildChoice, ChildRefusal> {
+        if let Err(reason) = ctx.cfg.peer_limits.check_selectors(cfg, &tsr, &tsi) {
+            return Err(ChildRefusal {
+                notify: NotifyType::TS_UNACCEPTABLE,
+                name: cfg.name.clone(),
+                reason,
+            });
+        }
         let opts = SelectOptions {
             preference: ctx.cfg.preference,
             skip_ke: req.skip_ke,
@@ -1596,6 +1607,28 @@ impl IkeSa {
                 }
             },
         };
+        if let Err(why) = self.child_room(&ctx.cfg.peer_limits, rekey.is_some()) {
+            let name = self
+                .children
+                .iter()
+                .find(|c| Some(c.id) == rekey)
+                .map(|c| c.cfg.name.clone())
+                .unwrap_or_default();
+            self.child_refused(
+                ctx,
+                ChildRefusal {
+                    notify: NotifyType::NO_ADDITIONAL_SAS,
+                    name,
+                    reason: ChildFailReason::OverLimit(why),
+                },
+            );
+            refuse(
+                self,
+                ctx,
+                Notify::new(NotifyType::NO_ADDITIONAL_SAS, Vec::new()),
+            );
+            return;
+        }
         let (Some(sa), Some(ni), (Some(tsi), Some(tsr))) =
             (sa_payload(msg), nonce_payload(msg), ts_payloads(msg))
         else {

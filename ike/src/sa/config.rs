@@ -217,7 +217,12 @@ impl ChildLifetimes {
             let j = jitter(rand.min(v)).min(v.saturating_sub(1));
             some(v.saturating_sub(j))
         };
+        let secs = |d: Duration| {
+            (!d.is_zero()).then(|| d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
+        };
         super::KernelLimits {
+            soft_secs: secs(self.rekey_time),
+            hard_secs: secs(self.life_time),
             soft_bytes: soft(self.rekey_bytes, self.rand_bytes),
             hard_bytes: some(self.life_bytes),
             soft_packets: soft(self.rekey_packets, self.rand_packets),
@@ -542,6 +547,8 @@ pub struct EndpointConfig {
     pub fragment_size: usize,
     /// Bounds on reassembling the peer's fragmented messages.
     pub reassembly: super::ReassemblyLimits,
+    /// What the peer of one IKE SA can make us hold (`sa::limits`).
+    pub peer_limits: super::PeerLimits,
     /// Where the key exchanges run: inline, or handed to the driver's
     /// workers (`Endpoint::poll_compute`).
     pub compute: super::ComputeMode,
@@ -563,6 +570,7 @@ impl Default for EndpointConfig {
             inactivity_close_ike: false,
             fragment_size: 1280,
             reassembly: super::ReassemblyLimits::default(),
+            peer_limits: super::PeerLimits::default(),
             compute: super::ComputeMode::Inline,
         }
     }
@@ -607,5 +615,33 @@ mod tests {
         };
         let k = off.kernel_limits_with(|_| panic!("no limit, no jitter"));
         assert_eq!((k.soft_bytes, k.soft_packets), (None, None));
+    }
+
+    #[test]
+    fn time_limits_are_the_rekey_and_life_times_in_whole_seconds_rounded_up() {
+        let l = |rekey: Duration, life: Duration| {
+            let k = ChildLifetimes {
+                rekey_time: rekey,
+                life_time: life,
+                rand_time: Duration::from_secs(1),
+                ..ChildLifetimes::default()
+            }
+            .kernel_limits_with(|_| 0);
+            (k.soft_secs, k.hard_secs)
+        };
+        let s = Duration::from_secs;
+        // charon's defaults; rekey_time = 5s alone (life 5 s).
+        assert_eq!(l(s(3600), s(3960)), (Some(3600), Some(3960)));
+        assert_eq!(l(s(5), s(5)), (Some(5), Some(5)));
+        // Never before our own timers: fractions round up.
+        assert_eq!(
+            l(Duration::from_millis(4500), Duration::from_millis(5001)),
+            (Some(5), Some(6))
+        );
+        // Zero is no limit.
+        assert_eq!(l(s(0), s(60)), (None, Some(60)));
+        assert_eq!(l(s(60), s(0)), (Some(60), None));
+        assert_eq!(l(s(0), s(0)), (None, None));
+        assert_eq!(l(Duration::MAX, Duration::MAX).1, Some(u64::MAX));
     }
 }

@@ -14,6 +14,16 @@
 //! rekey, its hard expire (the kernel removed the SA) deletes the Child SA
 //! (one the peer has rekeyed is replaced by its successor without a
 //! Delete, as charon does).
+//!
+//! Every SA also carries charon's time limits (soft: `rekey_time`, hard:
+//! `life_time`, whole seconds rounded up; `KernelLimits`), so the keys of
+//! a daemon that died expire by themselves. Our own timer starts the
+//! rekey at or before the soft time; the kernel's soft expire then finds
+//! the Child SA rekeying or gone and does nothing (`rekey_child`), and one
+//! that comes first (the timer was deferred, or the kernel's second ended
+//! early) starts the one rekey, which the timer then finds under way: a
+//! Child SA is never rekeyed twice. A soft expire at the soft time is not
+//! taken for a byte or packet limit (no `volume_end` from it).
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +87,15 @@ pub(crate) fn rekey_start(l: &ChildLifetimes, rekey: Duration) -> Duration {
         .unwrap_or_default()
         .min(REKEY_MARGIN_MAX);
     rekey.min(l.life_time.saturating_sub(margin))
+}
+
+/// Whether the kernel's soft time limit (`rekey_time`) of a Child SA
+/// installed at `installed` is due at `now`, within the kernel's one
+/// second resolution: a soft expire then is the time's, not a byte or
+/// packet limit's.
+fn soft_time_due(rekey_time: Duration, installed: Option<Instant>, now: Instant) -> bool {
+    !rekey_time.is_zero()
+        && installed.is_some_and(|at| later(at, rekey_time) <= later(now, Duration::from_secs(1)))
 }
 
 impl IkeSa {
@@ -324,6 +343,7 @@ impl IkeSa {
             debug!("{}: kernel soft expire of CHILD_SA {child}", self.name());
             if let Some(c) = self.child_mut(child)
                 && c.volume_end.is_none()
+                && !soft_time_due(c.cfg.lifetimes.rekey_time, c.installed_at, now)
             {
                 c.volume_end = c
                     .installed_at
@@ -365,6 +385,28 @@ mod tests {
         assert_eq!(rekey_start(&l(3600, 3600), s(3600)), s(3590));
         // No life_time: the rekey time as it is.
         assert_eq!(rekey_start(&l(5, 0), s(5)), s(5));
+    }
+
+    #[test]
+    fn a_soft_expire_at_the_rekey_time_is_the_times() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let at = |d: Duration| t0 + d;
+        // From a second before the rekey time on (the kernel counts whole
+        // seconds), a soft expire is the time limit's ...
+        assert!(soft_time_due(s(120), Some(t0), at(s(120))));
+        assert!(soft_time_due(s(120), Some(t0), at(s(119))));
+        assert!(soft_time_due(s(120), Some(t0), at(s(500))));
+        // ... before that a byte or packet limit's.
+        assert!(!soft_time_due(s(120), Some(t0), at(s(90))));
+        assert!(!soft_time_due(
+            s(120),
+            Some(t0),
+            at(Duration::from_millis(118_999))
+        ));
+        // No time limit, or not installed: never the time's.
+        assert!(!soft_time_due(Duration::ZERO, Some(t0), at(s(500))));
+        assert!(!soft_time_due(s(120), None, at(s(500))));
     }
 
     #[test]

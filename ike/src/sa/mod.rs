@@ -95,6 +95,7 @@ mod inactivity;
 mod informational;
 mod keyingtries;
 mod lifetimes;
+mod limits;
 mod natt;
 mod outside;
 mod pubkey;
@@ -117,6 +118,7 @@ pub use config::{
 };
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
+pub use limits::{PeerLimits, policy_count, prefix_count};
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,

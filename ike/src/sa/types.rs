@@ -141,10 +141,19 @@ pub struct ChildUpdate {
     pub encap: bool,
 }
 
-/// Byte and packet limits of a Child SA's kernel SAs (`rekey_bytes`,
-/// `life_bytes`, `rekey_packets`, `life_packets`); `None` is unlimited.
+/// Time, byte and packet limits of a Child SA's kernel SAs (`rekey_time`,
+/// `life_time`, `rekey_bytes`, `life_bytes`, `rekey_packets`,
+/// `life_packets`); `None` is unlimited.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelLimits {
+    /// Soft time limit, seconds after the SA was added (`rekey_time`,
+    /// rounded up, as charon's soft add expiry but without the jitter,
+    /// which iked's own rekey timer has): a soft expire, never before that
+    /// timer.
+    pub soft_secs: Option<u64>,
+    /// Hard time limit (`life_time`, rounded up): the kernel removes the
+    /// SA by itself, also when iked is gone.
+    pub hard_secs: Option<u64>,
     /// Soft byte limit: the kernel reports a soft expire (rekey).
     pub soft_bytes: Option<u64>,
     /// Hard byte limit: the kernel deletes the SA and reports it.
@@ -525,6 +534,8 @@ pub enum ChildFailReason {
     IkeSaGone,
     /// A local failure.
     Internal(String),
+    /// Over a limit for the peer (`EndpointConfig::peer_limits`): what.
+    OverLimit(String),
 }
 
 impl fmt::Display for ChildFailReason {
@@ -543,6 +554,7 @@ impl fmt::Display for ChildFailReason {
             Self::PeerError(n) => write!(f, "peer sent {n}"),
             Self::IkeSaGone => f.write_str("IKE SA gone"),
             Self::Internal(s) => write!(f, "internal error: {s}"),
+            Self::OverLimit(s) => write!(f, "over the limit: {s}"),
         }
     }
 }

@@ -283,8 +283,74 @@ fn protocols_and_ports_reach_the_selectors() {
             false
         )
     );
-    assert_eq!(port_match(1000, 2000), (PortMatch::ANY, true));
     assert_eq!(port_match(65535, 0), (PortMatch::ANY, false));
+    assert_eq!(port_match(0, 65535), (PortMatch::ANY, false));
+}
+
+/// Port ranges that are not one block get charon's smallest covering
+/// block (`ts2ports`), not any port.
+#[test]
+fn port_ranges_widen_to_the_smallest_covering_mask() {
+    let m = |port, mask| PortMatch { port, mask };
+    // 1000-2000 share the top five bits (zero): 0-2047.
+    assert_eq!(port_match(1000, 2000), (m(0, 0xf800), true));
+    // 8080-8090 share the top twelve bits: 8080-8095.
+    assert_eq!(port_match(8080, 8090), (m(8080, 0xfff0), true));
+    // 5000-5001: one aligned pair is exact.
+    assert_eq!(port_match(5000, 5001), (m(5000, 0xfffe), false));
+    // 5001-5002 straddle a boundary of two: 5000-5003.
+    assert_eq!(port_match(5001, 5002), (m(5000, 0xfffc), true));
+    // 1-65535 shares no bit: any port.
+    assert_eq!(port_match(1, 65535), (PortMatch::ANY, true));
+    assert_eq!(port_match(443, 443), (PortMatch::exact(443), false));
+    // Every result covers its range, and is the smallest block that does.
+    for (a, b) in [
+        (1000u16, 2000u16),
+        (1, 2),
+        (3, 4),
+        (32767, 32768),
+        (60000, 65535),
+    ] {
+        let (p, _) = port_match(a, b);
+        let last = p.port | !p.mask;
+        assert!(p.port <= a && b <= last, "{a}-{b}: {p:?}");
+        // One bit more of mask would leave out a or b.
+        let tighter = p.mask >> 1 | 0x8000;
+        assert_ne!(
+            a & tighter,
+            b & tighter,
+            "{a}-{b}: {p:?} is not the smallest"
+        );
+    }
+    // The planned policy carries the block, and its priority counts the
+    // mask's bits as charon's get_priority does.
+    let mut r = AddressRange::any("10.2.0.0".parse().unwrap(), "10.2.0.255".parse().unwrap());
+    r.ip_protocol = 6;
+    r.start_port = 8080;
+    r.end_port = 8090;
+    let pols = plan_policies(&PolicyPlan {
+        mode: Mode::Tunnel,
+        proto: Protocol::Esp,
+        local: "192.0.2.1".parse().unwrap(),
+        remote: "192.0.2.2".parse().unwrap(),
+        local_ts: &[v4("10.1.0.0", "10.1.0.255")],
+        remote_ts: &[TrafficSelector::Ipv4(r)],
+        reqid: 1,
+        kernel: &KernelPolicy::default(),
+        ifindex: None,
+        routed: false,
+    })
+    .unwrap();
+    let out = pols.iter().find(|p| p.direction == Direction::Out).unwrap();
+    assert_eq!(out.selector.dst_port, m(8080, 0xfff0));
+    assert_eq!(out.selector.src_port, PortMatch::ANY);
+    let inb = pols.iter().find(|p| p.direction == Direction::In).unwrap();
+    assert_eq!(inb.selector.src_port, m(8080, 0xfff0));
+    assert_eq!(
+        out.priority,
+        2 * 200_000 - 512 * 48 - 256 - 4 * 12 - 1,
+        "12 mask bits count as charon counts them"
+    );
 }
 
 #[test]
@@ -577,6 +643,7 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         hard_bytes: Some(1100),
         soft_packets: None,
         hard_packets: Some(50),
+        ..Default::default()
     };
     let p = plan_install(&c).unwrap();
     for sa in [&p.sa_in, &p.sa_out] {
@@ -584,6 +651,94 @@ fn byte_and_packet_limits_become_soft_and_hard_lifetimes_of_both_sas() {
         assert_eq!(sa.lifetimes.hard.bytes, Some(1100));
         assert_eq!(sa.lifetimes.soft.packets, None);
         assert_eq!(sa.lifetimes.hard.packets, Some(50));
+        assert_eq!(sa.lifetimes.soft.add_seconds, None);
+    }
+}
+
+/// The kernel's safety net: both SAs get charon's soft and hard limits of
+/// time since they were added (`soft_add_expires_seconds` = rekey time,
+/// `hard_add_expires_seconds` = life time), none of time since first use;
+/// the policies get none.
+#[test]
+fn time_limits_become_add_expiries_of_both_sas() {
+    let mut c = install(
+        Mode::Tunnel,
+        "192.0.2.1:500",
+        "192.0.2.2:500",
+        vec![v4("10.1.0.0", "10.1.0.255")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    c.limits = ike::sa::ChildLifetimes::strongswan().kernel_limits();
+    let p = plan_install(&c).unwrap();
+    for sa in [&p.sa_in, &p.sa_out] {
+        assert_eq!(sa.lifetimes.soft.add_seconds, Some(3600));
+        assert_eq!(sa.lifetimes.hard.add_seconds, Some(3960));
+        assert_eq!(sa.lifetimes.soft.use_seconds, None);
+        assert_eq!(sa.lifetimes.hard.use_seconds, None);
+        assert_eq!(sa.lifetimes.soft.bytes, None);
+    }
+    assert!(
+        p.policies
+            .iter()
+            .all(|pol| pol.lifetimes == xfrm_netlink::Lifetimes::default())
+    );
+}
+
+/// The engine's count of a Child SA's kernel policies (its limit,
+/// `ike::sa::policy_count`) is what the plan installs, in tunnel mode.
+#[test]
+fn the_engines_policy_count_is_what_the_plan_installs() {
+    let tcp = {
+        let mut r = AddressRange::any("10.2.0.0".parse().unwrap(), "10.2.0.9".parse().unwrap());
+        r.ip_protocol = 6;
+        r.start_port = 1000;
+        r.end_port = 2000;
+        TrafficSelector::Ipv4(r)
+    };
+    let v6 = TrafficSelector::Ipv6(AddressRange::any(
+        "fd00::1".parse().unwrap(),
+        "fd00::ff".parse().unwrap(),
+    ));
+    let cases: Vec<(Vec<TrafficSelector>, Vec<TrafficSelector>)> = vec![
+        (
+            vec![v4("10.1.0.0", "10.1.0.255")],
+            vec![v4("10.2.0.0", "10.2.0.255")],
+        ),
+        (
+            vec![v4("10.1.0.1", "10.1.0.254")],
+            vec![v4("10.2.0.3", "10.2.7.200"), tcp],
+        ),
+        (
+            vec![v4("10.1.0.0", "10.1.0.0"), v6.clone()],
+            vec![v6.clone(), v4("0.0.0.1", "255.255.255.254")],
+        ),
+    ];
+    for (local, remote) in cases {
+        for fwd_out in [false, true] {
+            let kernel = KernelPolicy {
+                fwd_out,
+                ..KernelPolicy::default()
+            };
+            let planned = plan_policies(&PolicyPlan {
+                mode: Mode::Tunnel,
+                proto: Protocol::Esp,
+                local: "192.0.2.1".parse().unwrap(),
+                remote: "192.0.2.2".parse().unwrap(),
+                local_ts: &local,
+                remote_ts: &remote,
+                reqid: 1,
+                kernel: &kernel,
+                ifindex: None,
+                routed: false,
+            })
+            .unwrap();
+            let per_pair = 3 + u64::from(fwd_out);
+            assert_eq!(
+                planned.len() as u64,
+                ike::sa::policy_count(&local, &remote, per_pair),
+                "{local:?} {remote:?} fwd_out {fwd_out}"
+            );
+        }
     }
 }
 

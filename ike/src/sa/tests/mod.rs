@@ -14,6 +14,7 @@ mod harness;
 mod inactivity;
 mod ipcomp;
 mod keyingtries;
+mod limits;
 mod natt;
 mod policy;
 mod reauth;
