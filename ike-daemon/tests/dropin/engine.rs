@@ -4,7 +4,8 @@
 //! retransmission, bring it up; until then gw-b drops IKE), the tunnel
 //! then carrying pings through ESP; then `rekey_time = 5s` alone on
 //! iked's child (charon's defaults make it life 5 s, rand 0) under a
-//! steady ping every 0.1 s: several rekeys, not one ping lost.
+//! steady ping every 0.1 s: several rekeys, not one ping lost, with the
+//! SAs carrying those times as the kernel's soft and hard limits.
 
 use std::time::{Duration, Instant};
 
@@ -176,6 +177,13 @@ pub fn run(lab: &Lab) {
     );
     let esp = esp_packets("gw-a");
     assert!(esp > 0, "no ESP packets on the current SAs");
+    // The kernel's safety net: iked's SAs carry charon's time limits
+    // (soft rekey_time, hard life_time), so they end without iked.
+    let states = iked_lab::sh("ip -n gw-a -s xfrm state");
+    assert!(
+        states.contains("expire add: soft 5(sec), hard 5(sec)"),
+        "no time limits on iked's SAs:\n{states}"
+    );
     eprintln!("dropin/engine: rekey_time = 5s: 130 of 130 pings over {rekeys} rekeys");
     a.stop();
     b.stop();
