@@ -132,6 +132,12 @@ fn run(n: usize, lookups: u32) -> Run {
     let mk = |c: PeerCfg| {
         let cfg = EndpointConfig {
             cookie_threshold: None,
+            // Thousands of initiations from one address at once.
+            dos: ike::sa::DosLimits {
+                cookie_threshold_ip: None,
+                block_threshold: None,
+                ..Default::default()
+            },
             ..EndpointConfig::default()
         };
         Endpoint::new(cfg, vec![c], psk.clone(), provider.clone())

@@ -174,7 +174,7 @@ def run_iked(n, cap):
         sock = os.path.join(d, "iked.sock")
         p = subprocess.Popen(
             ["ip", "netns", "exec", NS[i], iked, "--config", conf, "--control", sock,
-             "--install-routes", "no", "--log-level", "info"],
+             "--install-routes", "no", "--log-level", "info", "--block-threshold", "off"],
             stdout=open(log, "w"), stderr=subprocess.STDOUT)
         PROCS.append(p)
         logs.append(log)

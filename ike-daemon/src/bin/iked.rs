@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
-use ike::config::ConfigFormat;
+use ike::config::{ConfigFormat, DosSettings, Limit};
 use ike::from_config::Ports;
 use ike_daemon::daemon::{self, Options};
 use swanctl_compat::strongswan_conf::{self, Setting, StrongswanConf};
@@ -95,9 +95,24 @@ struct Args {
     retransmit_tries: u32,
     /// Half-open IKE SAs (IKE_SA_INIT answered, IKE_AUTH not yet) from
     /// which a new IKE_SA_INIT is answered with a COOKIE first (strongSwan's
-    /// charon.cookie_threshold); 0: always a COOKIE, `off`: never.
-    #[arg(long, value_name = "N|off", default_value = "30", value_parser = threshold)]
-    cookie_threshold: Threshold,
+    /// charon.cookie_threshold); 0: always a COOKIE, `off`: never. Default:
+    /// the configuration's settings.cookie_threshold, else 30.
+    #[arg(long, value_name = "N|off", value_parser = limit)]
+    cookie_threshold: Option<Limit>,
+    /// The same per source address (charon.cookie_threshold_ip). Default:
+    /// settings.cookie_threshold_ip, else 3.
+    #[arg(long, value_name = "N|off", value_parser = limit)]
+    cookie_threshold_ip: Option<Limit>,
+    /// Half-open IKE SAs of one source address from which its IKE_SA_INIT
+    /// requests are ignored (charon.block_threshold). Default:
+    /// settings.block_threshold, else 5.
+    #[arg(long, value_name = "N|off", value_parser = limit)]
+    block_threshold: Option<Limit>,
+    /// Half-open IKE SAs in all from which IKE_SA_INIT requests are
+    /// ignored (charon.init_limit_half_open). Default:
+    /// settings.init_limit_half_open, else off.
+    #[arg(long, value_name = "N|off", value_parser = limit)]
+    init_limit_half_open: Option<Limit>,
     /// Largest IP datagram of an IKE fragment (RFC 7383), IP and UDP
     /// headers included (strongSwan's charon.fragment_size); 0: 576 for
     /// IPv4, 1280 for IPv6. Default: the configuration's
@@ -123,6 +138,10 @@ struct Args {
     workers: usize,
 }
 
+fn limit(s: &str) -> Result<Limit, String> {
+    Limit::parse(s).ok_or_else(|| format!("'{s}': expected a count or off"))
+}
+
 /// A count of at least 1.
 fn count<T: std::str::FromStr + PartialOrd + From<u8>>(s: &str) -> Result<T, String> {
     s.parse::<T>()
@@ -138,19 +157,6 @@ fn peer_limits(a: &Args) -> ike::sa::PeerLimits {
         max_selectors: a.max_child_selectors,
         max_policies: a.max_child_policies,
     }
-}
-
-/// A count, or `off` (None).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Threshold(Option<usize>);
-
-fn threshold(s: &str) -> Result<Threshold, String> {
-    if s == "off" {
-        return Ok(Threshold(None));
-    }
-    s.parse::<usize>()
-        .map(|n| Threshold(Some(n)))
-        .map_err(|_| format!("'{s}': expected a count or off"))
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
@@ -329,14 +335,28 @@ fn apply_strongswan_conf(
     {
         args.retransmit_tries = v;
     }
-    if !given("cookie_threshold") {
-        // charon sends no cookies at all with dos_protection = no.
-        let dos = take(conf.bool("dos_protection"), Ok, t, e);
-        let n = take(conf.int("cookie_threshold"), int("a count"), t, e);
-        if dos == Some(false) {
-            args.cookie_threshold = Threshold(None);
+    // charon: 0 is no limit, and dos_protection = no turns off the
+    // cookies and the per-address limit (not init_limit_half_open).
+    let dos = take(conf.bool("dos_protection"), Ok, t, e);
+    let count = |v: u64| usize::try_from(v).map_err(|_| format!("{v} is out of range (a count)"));
+    for (key, value, protection) in [
+        ("cookie_threshold", &mut args.cookie_threshold, true),
+        ("cookie_threshold_ip", &mut args.cookie_threshold_ip, true),
+        ("block_threshold", &mut args.block_threshold, true),
+        (
+            "init_limit_half_open",
+            &mut args.init_limit_half_open,
+            false,
+        ),
+    ] {
+        if given(key) {
+            continue;
+        }
+        let n = take(conf.int(key), count, t, e);
+        if protection && dos == Some(false) {
+            *value = Some(Limit::Off);
         } else if let Some(n) = n {
-            args.cookie_threshold = Threshold(Some(n));
+            *value = Some(if n == 0 { Limit::Off } else { Limit::Count(n) });
         }
     }
     let octets = |v: u64| {
@@ -525,10 +545,15 @@ fn main() -> ExitCode {
             retransmit_timeout: std::time::Duration::from_secs_f64(args.retransmit_timeout),
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
-            cookie_threshold: args.cookie_threshold.0,
             peer_limits,
             inactivity_close_ike: args.inactivity_close_ike,
             ..ike::sa::EndpointConfig::default()
+        },
+        dos: DosSettings {
+            cookie_threshold: args.cookie_threshold,
+            cookie_threshold_ip: args.cookie_threshold_ip,
+            block_threshold: args.block_threshold,
+            init_limit_half_open: args.init_limit_half_open,
         },
         keep_alive: std::time::Duration::from_secs(args.keep_alive),
         delete_rekeyed_delay: std::time::Duration::from_secs(args.delete_rekeyed_delay),
@@ -587,22 +612,14 @@ mod tests {
             "strongSwan's defaults"
         );
         assert_eq!(
-            a.cookie_threshold,
-            Threshold(Some(30)),
-            "strongSwan's default"
+            a.cookie_threshold, None,
+            "settings, else strongSwan's default"
         );
         assert_eq!(a.workers, daemon::workers::default_count(), "one per core");
         let w = |v: &str| Args::try_parse_from(["iked", "--workers", v]).map(|a| a.workers);
         assert_eq!(w("0").unwrap(), 0);
         assert_eq!(w("3").unwrap(), 3);
         assert!(w("-1").is_err() && w("all").is_err());
-        let t = |v: &str| {
-            Args::try_parse_from(["iked", "--cookie-threshold", v]).map(|a| a.cookie_threshold)
-        };
-        assert_eq!(t("0").unwrap(), Threshold(Some(0)));
-        assert_eq!(t("off").unwrap(), Threshold(None));
-        let e = t("many").unwrap_err();
-        assert!(e.to_string().contains("expected a count or off"), "{e}");
         let a = Args::try_parse_from([
             "iked",
             "--retransmit-timeout",
@@ -710,7 +727,7 @@ mod tests {
             (0.5, 1.2, 3),
             "charon-systemd's retransmit_tries wins over charon's"
         );
-        assert_eq!(a.cookie_threshold, Threshold(Some(7)));
+        assert_eq!(a.cookie_threshold, Some(Limit::Count(7)));
         assert_eq!(a.fragment_size, Some(1400));
         assert!(taken.contains(&"charon-systemd.retransmit_tries".to_owned()));
         assert_eq!(taken.len(), 12, "{taken:?}");
@@ -742,16 +759,79 @@ mod tests {
     fn dos_protection_no_means_no_cookies_as_in_charon() {
         let (a, _) = with_conf(
             &["iked"],
-            "charon {\n dos_protection = no\n cookie_threshold = 3\n}\n",
+            "charon {\n dos_protection = no\n cookie_threshold = 3\n block_threshold = 9\n \
+             init_limit_half_open = 7\n}\n",
         )
         .unwrap();
-        assert_eq!(a.cookie_threshold, Threshold(None));
+        assert_eq!(a.cookie_threshold, Some(Limit::Off));
+        assert_eq!(a.cookie_threshold_ip, Some(Limit::Off));
+        assert_eq!(a.block_threshold, Some(Limit::Off));
+        assert_eq!(
+            a.init_limit_half_open,
+            Some(Limit::Count(7)),
+            "not a DoS protection knob"
+        );
         let (a, _) = with_conf(
             &["iked", "--cookie-threshold", "4"],
             "charon {\n dos_protection = no\n}\n",
         )
         .unwrap();
-        assert_eq!(a.cookie_threshold, Threshold(Some(4)));
+        assert_eq!(a.cookie_threshold, Some(Limit::Count(4)));
+    }
+
+    #[test]
+    fn half_open_limits_parse_as_flags_and_from_strongswan_conf() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert_eq!(
+            (
+                a.cookie_threshold_ip,
+                a.block_threshold,
+                a.init_limit_half_open
+            ),
+            (None, None, None),
+            "unset: the configuration's settings, else the defaults"
+        );
+        let a = Args::try_parse_from([
+            "iked",
+            "--cookie-threshold",
+            "0",
+            "--cookie-threshold-ip",
+            "off",
+            "--block-threshold",
+            "12",
+            "--init-limit-half-open",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!(a.cookie_threshold, Some(Limit::Count(0)));
+        assert_eq!(a.cookie_threshold_ip, Some(Limit::Off));
+        assert_eq!(a.block_threshold, Some(Limit::Count(12)));
+        assert_eq!(a.init_limit_half_open, Some(Limit::Count(1000)));
+        for flag in [
+            "--cookie-threshold",
+            "--cookie-threshold-ip",
+            "--block-threshold",
+            "--init-limit-half-open",
+        ] {
+            let e = Args::try_parse_from(["iked", flag, "many"]).unwrap_err();
+            assert!(e.to_string().contains("expected a count or off"), "{e}");
+            assert!(Args::try_parse_from(["iked", flag, "-1"]).is_err());
+        }
+        // strongswan.conf: charon's 0 is no limit; a flag wins.
+        let text = "charon {\n cookie_threshold = 0\n cookie_threshold_ip = 2\n \
+                    block_threshold = 0\n init_limit_half_open = 100\n}\n";
+        let (a, taken) = with_conf(&["iked", "--block-threshold", "8"], text).unwrap();
+        assert_eq!(a.cookie_threshold, Some(Limit::Off));
+        assert_eq!(a.cookie_threshold_ip, Some(Limit::Count(2)));
+        assert_eq!(a.block_threshold, Some(Limit::Count(8)));
+        assert_eq!(a.init_limit_half_open, Some(Limit::Count(100)));
+        assert_eq!(taken.len(), 3, "{taken:?}");
+        assert!(!taken.contains(&"charon.block_threshold".to_owned()));
+        let e = with_conf(&["iked"], "charon {\n\n block_threshold = lots\n}\n").unwrap_err();
+        assert_eq!(
+            e,
+            ["/etc/strongswan.conf:3: charon.block_threshold: \"lots\" is not a number"]
+        );
     }
 
     #[test]

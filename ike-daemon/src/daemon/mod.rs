@@ -84,6 +84,10 @@ pub struct Options {
     pub fragment_size: Option<usize>,
     /// How long a child's `updown` command may run (`--updown-timeout`).
     pub updown_timeout: Duration,
+    /// Limits on half-open IKE SAs from the command line and
+    /// strongswan.conf; those not set there come from the configuration's
+    /// `settings`, else the defaults (read at start).
+    pub dos: ike::config::DosSettings,
     /// Worker threads for key exchanges (`--workers`); 0: none, the event
     /// loop computes them.
     pub workers: usize,
@@ -343,7 +347,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             } else {
                 ike::sa::ComputeMode::Inline
             },
-            ..opts.endpoint
+            ..opts.dos.or(config.settings().dos).apply(opts.endpoint)
         },
         peers.clone(),
         Arc::new(ConfigPsk::new(config.clone())),

@@ -367,6 +367,7 @@ fn settings(node: &Node, errors: &mut Errors) -> Settings {
             }
         }
     }
+    out.dos = super::dos::settings(&mut f, errors);
     f.finish(errors, |_| None);
     out
 }

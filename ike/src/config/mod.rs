@@ -28,6 +28,7 @@
 
 mod behaviour;
 mod build;
+mod dos;
 mod identity;
 mod inactivity;
 mod not_planned;
@@ -53,6 +54,7 @@ use crate::wire::codes::ProtocolId;
 use crate::wire::sa::Proposal;
 
 pub use behaviour::{Behaviour, Childless};
+pub use dos::{DosSettings, Limit};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use inactivity::MAX_INACTIVITY;
@@ -114,6 +116,8 @@ pub struct Settings {
     /// (`charon.fragment_size`; 0: 576 for IPv4, 1280 for IPv6); `None`:
     /// not set (1280).
     pub fragment_size: Option<usize>,
+    /// The limits on half-open IKE SAs.
+    pub dos: DosSettings,
 }
 
 /// `authorities.<name>`: a CA with where its CRLs are.

@@ -1269,7 +1269,8 @@ fn settings_hold_the_fragment_size() {
         &[(
             2,
             "settings.fragment_sise",
-            "unknown key \"fragment_sise\" (expected one of: fragment_size)",
+            "unknown key \"fragment_sise\" (expected one of: block_threshold, cookie_threshold, \
+             cookie_threshold_ip, fragment_size, init_limit_half_open)",
         )],
     );
 }

@@ -525,6 +525,8 @@ pub struct EndpointConfig {
     /// Half-open SAs from which on IKE_SA_INIT requests must carry a
     /// cookie (`cookie_threshold`, strongSwan: 30); `None`: never.
     pub cookie_threshold: Option<usize>,
+    /// The other limits on half-open IKE SAs (`sa::dos`).
+    pub dos: super::DosLimits,
     /// Whose proposal order wins as responder.
     pub preference: Preference,
     /// Most INVALID_KE_PAYLOAD retries of one IKE_SA_INIT.
@@ -562,6 +564,7 @@ impl Default for EndpointConfig {
             retransmit_tries: 5,
             half_open_timeout: Duration::from_secs(30),
             cookie_threshold: Some(30),
+            dos: super::DosLimits::default(),
             preference: Preference::Configured,
             max_invalid_ke_retries: 5,
             limits: ParseLimits::default(),

@@ -54,8 +54,8 @@ pub(crate) struct Ctx {
     /// Outside operations under way (the kernel's): who asked, and what
     /// it continues with.
     pub(crate) outside: Outside,
-    /// Key for stateless cookies (RFC 7296 2.6).
-    pub(crate) cookie_secret: Vec<u8>,
+    /// Half-open counts, cookie secrets, per-packet log limit.
+    pub(crate) dos: super::dos::Guard,
     next_child: u64,
     next_reqid: u32,
     /// Reqids of trapped children by (peer, child): their Child SAs use
@@ -250,7 +250,6 @@ impl Endpoint {
         provider: Arc<dyn CryptoProvider>,
     ) -> Self {
         let peers: Vec<Arc<PeerCfg>> = peers.into_iter().map(Into::into).collect();
-        let cookie_secret = provider.random_vec(32).unwrap_or_else(|_| vec![0x5a; 32]);
         Self {
             ctx: Ctx {
                 cfg,
@@ -266,7 +265,7 @@ impl Endpoint {
                 trust: Arc::new(TrustStore::default()),
                 ca_hashes: Arc::new([]),
                 outside: Outside::default(),
-                cookie_secret,
+                dos: Default::default(),
                 next_child: 0,
                 next_reqid: 0,
                 trap_reqids: HashMap::new(),
@@ -387,7 +386,7 @@ impl Endpoint {
                     && !header.is_response()
                     && header.spi_r == 0
                 {
-                    ike_init::answer_parse_error(&mut self.ctx, local, remote, &header, &e);
+                    ike_init::answer_parse_error(&mut self.ctx, local, remote, &header, &e, now);
                 }
                 return;
             }
@@ -406,9 +405,7 @@ impl Endpoint {
                         msg: &msg,
                         bytes,
                     };
-                    let half_open = self.by_init.len();
-                    if let Some(sa) = ike_init::respond(&mut self.ctx, now, id, request, half_open)
-                    {
+                    if let Some(sa) = ike_init::respond(&mut self.ctx, now, id, request) {
                         self.ctx.take_ike_id();
                         self.insert(now, sa);
                     }
@@ -793,6 +790,12 @@ impl Endpoint {
         )
     }
 
+    /// Tests: the half-open counts and cookie state.
+    #[cfg(test)]
+    pub(crate) fn dos(&self) -> &super::dos::Guard {
+        &self.ctx.dos
+    }
+
     /// Tests: authentication knobs and what was seen.
     #[cfg(test)]
     pub(crate) fn knobs(&mut self) -> &mut super::pubkey::TestKnobs {
@@ -933,6 +936,8 @@ impl Endpoint {
         self.by_spi.insert(sa.our_spi(), id);
         if let Some(k) = sa.init_key() {
             self.by_init.insert(k, id);
+            let request = sa.phase.handshake().map_or(0, |h| h.init.request.len());
+            self.ctx.dos.opened(id, k.0.ip(), request);
         }
         self.sas.insert(id, Box::new(sa));
         let _ = now;
@@ -1193,6 +1198,7 @@ impl Endpoint {
                 if let Some(k) = sa.init_key() {
                     self.by_init.remove(&k);
                 }
+                self.ctx.dos.closed(id);
                 trim_map(&mut self.sas);
                 trim_map(&mut self.by_spi);
                 trim_map(&mut self.by_init);
@@ -1205,6 +1211,7 @@ impl Endpoint {
             && let Some(k) = sa.init_key()
             && self.by_init.remove(&k).is_some()
         {
+            self.ctx.dos.closed(id);
             trim_map(&mut self.by_init);
         }
         self.timers.set(id, sa.deadline());

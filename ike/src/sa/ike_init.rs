@@ -11,6 +11,7 @@ use tracing::{debug, info};
 use super::child_create::NONCE_LEN;
 use super::compute::Done;
 use super::config::{AddrSpec, ChildCfg, Childless, PeerCfg};
+use super::dos;
 use super::endpoint::Ctx;
 use super::frag::Packets;
 use super::ike_sa::{
@@ -22,7 +23,7 @@ use super::timers::IkeTimer;
 use super::types::{CommandError, Event, IkeFailReason, IkeSaId};
 use crate::crypto::auth::nat_detection_hash;
 use crate::crypto::proposal::{self, KeCheck, SelectOptions};
-use crate::wire::codes::{ExchangeType, KeId, NotifyType, PrfId, TransformType};
+use crate::wire::codes::{ExchangeType, KeId, NotifyType, TransformType};
 use crate::wire::sa::Proposal;
 use crate::wire::{self, Flags, Header, Message, Notify, ParseError, Payload, rules};
 
@@ -604,30 +605,18 @@ pub(crate) fn answer_parse_error(
     remote: SocketAddr,
     header: &Header,
     e: &ParseError,
+    now: Instant,
 ) {
     if let Some(n) = e.response() {
-        info!(
-            "IKE_SA_INIT request from {} unparsable ({e}), sending {}",
-            remote.ip(),
-            n.notify_type
-        );
+        if ctx.dos.log.allow(now) {
+            info!(
+                "IKE_SA_INIT request from {} unparsable ({e}), sending {}",
+                remote.ip(),
+                n.notify_type
+            );
+        }
         stateless(ctx, local, remote, header.spi_i, n);
     }
-}
-
-/// The stateless cookie for a request (RFC 7296 2.6):
-/// `prf(secret, Ni | IPi | SPIi)`.
-fn cookie_for(ctx: &Ctx, ni: &[u8], remote: IpAddr, spi_i: u64) -> Option<Vec<u8>> {
-    let prf = ctx.provider.prf(PrfId::HMAC_SHA2_256).ok()?;
-    let ip = match remote {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    };
-    Some(
-        prf.compute(&ctx.cookie_secret, &[ni, &ip, &spi_i.to_be_bytes()])
-            .as_bytes()
-            .to_vec(),
-    )
 }
 
 /// Peer configurations whose addresses match, the most specific first;
@@ -714,7 +703,6 @@ pub(crate) fn respond(
     now: Instant,
     id: IkeSaId,
     request: Received<'_>,
-    half_open: usize,
 ) -> Option<IkeSa> {
     let Received {
         local,
@@ -725,10 +713,12 @@ pub(crate) fn respond(
     let spi_i = msg.header.spi_i;
     let refuse = |ctx: &mut Ctx, n: Notify| stateless(ctx, local, remote, spi_i, n);
     if let Err(e) = rules::check(msg) {
-        info!(
-            "invalid IKE_SA_INIT request from {}: {e}, sending INVALID_SYNTAX",
-            remote.ip()
-        );
+        if ctx.dos.log.allow(now) {
+            info!(
+                "invalid IKE_SA_INIT request from {}: {e}, sending INVALID_SYNTAX",
+                remote.ip()
+            );
+        }
         refuse(ctx, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
         return None;
     }
@@ -740,38 +730,51 @@ pub(crate) fn respond(
         refuse(ctx, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
         return None;
     };
+    // Before any per-connection work: cookies, caps, budget.
+    let cookie = msg.payloads.first().and_then(|p| match p {
+        Payload::Notify(n) => n.cookie_data(),
+        _ => None,
+    });
+    let req = dos::InitRequest {
+        ip: remote.ip(),
+        spi_i,
+        ni,
+        cookie,
+        len: bytes.len(),
+    };
+    let cfg = ctx.cfg;
+    match ctx.dos.admit(
+        cfg.cookie_threshold,
+        &cfg.dos,
+        ctx.provider.as_ref(),
+        now,
+        &req,
+    ) {
+        dos::Admit::Go => {}
+        dos::Admit::Cookie(c) => {
+            debug!("sending COOKIE to {}", remote.ip());
+            refuse(ctx, Notify::cookie(c));
+            return None;
+        }
+        dos::Admit::Drop => return None,
+    }
     let peers = candidates(ctx, local, remote);
     let Some(first) = peers.first().cloned() else {
-        let detail = format!("no IKE config found for {}...{}", local.ip(), remote.ip());
-        info!("{detail}, sending NO_PROPOSAL_CHOSEN");
-        ctx.events.push_back(Event::IkeFailed {
-            id,
-            peer: None,
-            reason: IkeFailReason::NoProposalChosen {
-                by_peer: false,
-                detail,
-            },
-        });
+        if ctx.dos.log.allow(now) {
+            let detail = format!("no IKE config found for {}...{}", local.ip(), remote.ip());
+            info!("{detail}, sending NO_PROPOSAL_CHOSEN");
+            ctx.events.push_back(Event::IkeFailed {
+                id,
+                peer: None,
+                reason: IkeFailReason::NoProposalChosen {
+                    by_peer: false,
+                    detail,
+                },
+            });
+        }
         refuse(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
         return None;
     };
-    if let Some(threshold) = ctx.cfg.cookie_threshold
-        && half_open >= threshold
-    {
-        let want = cookie_for(ctx, ni, remote.ip(), spi_i)?;
-        let got = msg.payloads.first().and_then(|p| match p {
-            Payload::Notify(n) => n.cookie_data(),
-            _ => None,
-        });
-        if got != Some(want.as_slice()) {
-            debug!(
-                "{half_open} half-open IKE SAs, sending COOKIE to {}",
-                remote.ip()
-            );
-            refuse(ctx, Notify::cookie(want));
-            return None;
-        }
-    }
     let opts = SelectOptions {
         preference: ctx.cfg.preference,
         skip_ke: false,
@@ -790,29 +793,33 @@ pub(crate) fn respond(
         }
     }
     let Some((peer, selected)) = chosen else {
-        let detail = first_err.map(|e| e.to_string()).unwrap_or_default();
-        info!(
-            "IKE SA {}{id} {} => {}: {detail}, sending NO_PROPOSAL_CHOSEN",
-            first.name,
-            local.ip(),
-            remote.ip()
-        );
-        ctx.events.push_back(Event::IkeFailed {
-            id,
-            peer: Some(first.name.clone()),
-            reason: IkeFailReason::NoProposalChosen {
-                by_peer: false,
-                detail,
-            },
-        });
+        if ctx.dos.log.allow(now) {
+            let detail = first_err.map(|e| e.to_string()).unwrap_or_default();
+            info!(
+                "IKE SA {}{id} {} => {}: {detail}, sending NO_PROPOSAL_CHOSEN",
+                first.name,
+                local.ip(),
+                remote.ip()
+            );
+            ctx.events.push_back(Event::IkeFailed {
+                id,
+                peer: Some(first.name.clone()),
+                reason: IkeFailReason::NoProposalChosen {
+                    by_peer: false,
+                    detail,
+                },
+            });
+        }
         refuse(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
         return None;
     };
     if let KeCheck::InvalidKePayload(g) = proposal::check_ke_payload(&selected, Some(kei.group)) {
-        info!(
-            "IKE SA {}{id}: peer sent key exchange {}, requesting {g} with INVALID_KE_PAYLOAD",
-            peer.name, kei.group
-        );
+        if ctx.dos.log.allow(now) {
+            info!(
+                "IKE SA {}{id}: peer sent key exchange {}, requesting {g} with INVALID_KE_PAYLOAD",
+                peer.name, kei.group
+            );
+        }
         refuse(ctx, Notify::invalid_ke_payload(g));
         return None;
     }

@@ -83,6 +83,7 @@ mod child_rekey;
 mod clock;
 mod compute;
 mod config;
+mod dos;
 mod dpd;
 mod effect;
 mod endpoint;
@@ -116,6 +117,7 @@ pub use config::{
     KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,
     PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
+pub use dos::DosLimits;
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
 pub use limits::{PeerLimits, policy_count, prefix_count};

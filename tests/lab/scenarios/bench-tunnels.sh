@@ -160,6 +160,7 @@ start() {
         [ "$HEAPTRACK" = yes ] && [ "$side" = b ] && wrap=(heaptrack -o "$dir/heaptrack")
         ip netns exec "gw-$side" "${wrap[@]}" "$IKED" --config "$dir/swanctl.conf" \
             --control "$dir/iked.sock" --install-routes "$ROUTES" ${IKED_LOG:+--log-level "$IKED_LOG"} \
+            --block-threshold off \
             > "$dir/iked.log" 2>&1 &
         PID=$!
         lab_wait_for 60 "iked on gw-$side" test -S "$dir/iked.sock"
