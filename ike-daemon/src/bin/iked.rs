@@ -136,6 +136,11 @@ struct Args {
     /// loop computes them. Default: one per core.
     #[arg(long, value_name = "N", default_value_t = daemon::workers::default_count())]
     workers: usize,
+    /// Keep every capability iked was started with, without
+    /// no_new_privs (for updown commands that need more than CAP_NET_ADMIN
+    /// and CAP_NET_RAW; docs/security.md).
+    #[arg(long)]
+    keep_capabilities: bool,
 }
 
 fn limit(s: &str) -> Result<Limit, String> {
@@ -495,27 +500,7 @@ fn main() -> ExitCode {
 
     // Least privilege (docs/security.md): before the runtime starts a
     // thread, so that every thread and process after it has only these.
-    match daemon::privs::restrict() {
-        Ok(r) => {
-            let names = daemon::privs::names;
-            tracing::info!(
-                "capabilities: effective {}; updown commands get {}; no_new_privs",
-                names(&r.plan.effective),
-                names(&r.plan.ambient)
-            );
-            if !r.plan.missing.is_empty() {
-                let missing: Vec<String> = r.plan.missing.iter().map(ToString::to_string).collect();
-                tracing::warn!(
-                    "started without {}: the kernel will refuse what needs them",
-                    missing.join(", ")
-                );
-            }
-            if !r.bounding {
-                tracing::info!("no CAP_SETPCAP: the bounding set stays as it was");
-            }
-        }
-        Err(e) => tracing::warn!("cannot reduce the capabilities: {e}"),
-    }
+    daemon::privs::apply(args.keep_capabilities);
 
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -575,6 +560,17 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn keep_capabilities_is_a_switch_off_by_default() {
+        assert!(!Args::try_parse_from(["iked"]).unwrap().keep_capabilities);
+        assert!(
+            Args::try_parse_from(["iked", "--keep-capabilities"])
+                .unwrap()
+                .keep_capabilities
+        );
+        assert!(Args::try_parse_from(["iked", "--keep-capabilities", "yes"]).is_err());
+    }
 
     #[test]
     fn route_options_parse_with_strongswans_defaults() {

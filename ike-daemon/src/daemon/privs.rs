@@ -118,6 +118,42 @@ pub fn restrict() -> Result<Restricted, String> {
     Ok(Restricted { plan, bounding })
 }
 
+/// [`restrict`] with its log lines, unless `keep_all` (`iked
+/// --keep-capabilities`): then nothing changes. Problems are logged, not
+/// fatal: iked runs on with what it has.
+pub fn apply(keep_all: bool) -> Option<Restricted> {
+    if keep_all {
+        tracing::warn!(
+            "--keep-capabilities: iked and its updown commands keep every capability it was started with"
+        );
+        return None;
+    }
+    match restrict() {
+        Ok(r) => {
+            tracing::info!(
+                "capabilities: effective {}; updown commands get {}; no_new_privs",
+                names(&r.plan.effective),
+                names(&r.plan.ambient)
+            );
+            if !r.plan.missing.is_empty() {
+                let missing: Vec<String> = r.plan.missing.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    "started without {}: the kernel will refuse what needs them",
+                    missing.join(", ")
+                );
+            }
+            if !r.bounding {
+                tracing::info!("no CAP_SETPCAP: the bounding set stays as it was");
+            }
+            Some(r)
+        }
+        Err(e) => {
+            tracing::warn!("cannot reduce the capabilities: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -165,6 +201,30 @@ mod tests {
 
     fn mask(v: &[Capability]) -> u64 {
         v.iter().fold(0, |m, c| m | c.bitmask())
+    }
+
+    /// `--keep-capabilities`: the thread's sets and no_new_privs as they
+    /// were; without it, `restrict`'s.
+    #[test]
+    fn keeping_all_changes_nothing() {
+        std::thread::spawn(|| {
+            let sets = || {
+                let s = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+                s.lines()
+                    .filter(|l| l.starts_with("Cap") || l.starts_with("NoNewPrivs"))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            };
+            let before = sets();
+            assert_eq!(apply(true), None);
+            assert_eq!(sets(), before);
+            let permitted = caps::read(None, CapSet::Permitted).unwrap();
+            let r = apply(false).unwrap();
+            assert_eq!(r.plan, plan(&permitted));
+            assert_ne!(sets(), before, "restricted");
+        })
+        .join()
+        .unwrap();
     }
 
     /// On its own thread (capabilities are per thread): the thread's sets
