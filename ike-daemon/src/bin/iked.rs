@@ -136,6 +136,11 @@ struct Args {
     /// loop computes them. Default: one per core.
     #[arg(long, value_name = "N", default_value_t = daemon::workers::default_count())]
     workers: usize,
+    /// Most IKE SAs initiated toward one peer address that may be between
+    /// IKE_SA_INIT and the end of IKE_AUTH at once; more wait their turn.
+    /// 0: no limit. Default: charon's block_threshold.
+    #[arg(long, value_name = "N", default_value_t = ike::sa::DEFAULT_INIT_WINDOW)]
+    init_window: usize,
     /// Keep every capability iked was started with, without
     /// no_new_privs (for updown commands that need more than CAP_NET_ADMIN
     /// and CAP_NET_RAW; docs/security.md).
@@ -530,6 +535,7 @@ fn main() -> ExitCode {
             retransmit_timeout: std::time::Duration::from_secs_f64(args.retransmit_timeout),
             retransmit_base: args.retransmit_base,
             retransmit_tries: args.retransmit_tries,
+            init_window: args.init_window,
             peer_limits,
             inactivity_close_ike: args.inactivity_close_ike,
             ..ike::sa::EndpointConfig::default()
@@ -616,6 +622,11 @@ mod tests {
         assert_eq!(w("0").unwrap(), 0);
         assert_eq!(w("3").unwrap(), 3);
         assert!(w("-1").is_err() && w("all").is_err());
+        assert_eq!(a.init_window, 5, "charon's block_threshold");
+        let w = |v: &str| Args::try_parse_from(["iked", "--init-window", v]).map(|a| a.init_window);
+        assert_eq!(w("0").unwrap(), 0);
+        assert_eq!(w("64").unwrap(), 64);
+        assert!(w("-1").is_err() && w("off").is_err());
         let a = Args::try_parse_from([
             "iked",
             "--retransmit-timeout",

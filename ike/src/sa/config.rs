@@ -512,6 +512,11 @@ impl PskStore for PskTable {
 /// message is never fragmented.)
 pub const MIN_FRAGMENT_SIZE: usize = 256;
 
+/// [`EndpointConfig::init_window`]'s default: strongSwan's
+/// `charon.block_threshold`, the half-open IKE SAs a default charon
+/// accepts from one address (it drops IKE_SA_INIT beyond them).
+pub const DEFAULT_INIT_WINDOW: usize = 5;
+
 /// Endpoint-wide protocol settings (strongSwan's `charon.*` options).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EndpointConfig {
@@ -556,6 +561,10 @@ pub struct EndpointConfig {
     /// Where the key exchanges run: inline, or handed to the driver's
     /// workers (`Endpoint::poll_compute`).
     pub compute: super::ComputeMode,
+    /// Most IKE SAs we initiate toward one peer address that may be
+    /// between IKE_SA_INIT and the end of IKE_AUTH at once; more wait
+    /// their turn (`pacing`). 0: no limit.
+    pub init_window: usize,
 }
 
 impl Default for EndpointConfig {
@@ -577,6 +586,7 @@ impl Default for EndpointConfig {
             reassembly: super::ReassemblyLimits::default(),
             peer_limits: super::PeerLimits::default(),
             compute: super::ComputeMode::Inline,
+            init_window: DEFAULT_INIT_WINDOW,
         }
     }
 }

@@ -45,6 +45,8 @@ pub(crate) struct Ctx {
     pub(crate) crl_fetches: VecDeque<CrlFetch>,
     /// CPU work asked for (`poll_compute`), and, inline, its results.
     pub(crate) jobs: super::compute::Jobs,
+    /// The window of initiations per peer address (`pacing`).
+    pub(crate) pacing: super::pacing::Pacing,
     pub(crate) events: VecDeque<Event>,
     /// Trusted CAs and CRLs for certificate validation (fetched CRLs are
     /// added here: copied on write if the daemon still shares it).
@@ -224,6 +226,9 @@ pub struct Endpoint {
     /// Answers that outlive their IKE SA, held until the outbound SAs they
     /// wait for are in ([`Waits::Handover`]).
     held: Vec<Held>,
+    /// Peer addresses where an initiation ended, so that one waiting
+    /// there may go (`pace`).
+    paced_free: Vec<IpAddr>,
     /// Child SAs that took over a reqid as responder of a
     /// reauthentication, by reqid (the latest): their outbound SA goes in
     /// when a sending Child SA of that reqid goes, or at their handover
@@ -265,6 +270,7 @@ impl Endpoint {
                 kernel_ops: VecDeque::new(),
                 crl_fetches: VecDeque::new(),
                 jobs: Default::default(),
+                pacing: Default::default(),
                 events: VecDeque::new(),
                 trust: Arc::new(TrustStore::default()),
                 ca_hashes: Arc::new([]),
@@ -295,6 +301,7 @@ impl Endpoint {
             reauths_due: Vec::new(),
             retries_due: Vec::new(),
             held: Vec::new(),
+            paced_free: Vec::new(),
             handovers: HashMap::new(),
         }
     }
@@ -446,6 +453,7 @@ impl Endpoint {
         self.after(id);
         self.run_inline(now);
         self.reauth_progress(now);
+        self.pace(now);
     }
 
     /// Timers due at `now`: retransmissions, give-ups, half-open timeouts.
@@ -459,6 +467,7 @@ impl Endpoint {
         self.start_reauths(now);
         self.start_retries(now);
         self.reauth_progress(now);
+        self.pace(now);
     }
 
     /// The next try of each IKE SA in `retries_due`, under its old id.
@@ -512,6 +521,7 @@ impl Endpoint {
         self.after(id);
         self.run_inline(now);
         self.reauth_progress(now);
+        self.pace(now);
     }
 
     /// The outbound SA of `done` is in (or failed): answers held for it
@@ -620,10 +630,12 @@ impl Endpoint {
     /// Deletes an IKE SA and its children (INFORMATIONAL with D(IKE)); one
     /// still being established is abandoned at once.
     pub fn terminate_ike(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
-        self.command(id, |sa, ctx| {
+        let r = self.command(id, |sa, ctx| {
             sa.terminate(ctx, now);
             Ok(())
-        })
+        });
+        self.pace(now);
+        r
     }
 
     /// Deletes one Child SA (INFORMATIONAL with D(ESP/AH)).
@@ -941,6 +953,9 @@ impl Endpoint {
                 &mut self.ctx,
                 crate::sa::IkeFailReason::Internal("IKE SPI collision".into()),
             );
+            if let Some(at) = self.ctx.pacing.done(id) {
+                self.paced_free.push(at);
+            }
             self.apply_effects();
             return;
         }
@@ -1207,8 +1222,33 @@ impl Endpoint {
         }
     }
 
+    /// IKE SAs waiting for a slot toward an address where one came free
+    /// send their IKE_SA_INIT (`pacing`).
+    fn pace(&mut self, now: Instant) {
+        while let Some(at) = self.paced_free.pop() {
+            let window = self.ctx.cfg.init_window;
+            loop {
+                let sas = &self.sas;
+                let Some(id) = self.ctx.pacing.next(at, window, |id| {
+                    sas.get(&id).is_some_and(|sa| sa.waits_to_initiate())
+                }) else {
+                    break;
+                };
+                if let Some(sa) = self.sas.get_mut(&id) {
+                    sa.initiate_now(&mut self.ctx, now);
+                }
+                self.after(id);
+            }
+        }
+    }
+
     /// Index and timer upkeep of `id`, its effects applied.
     fn settle(&mut self, id: IkeSaId) {
+        if !self.sas.get(&id).is_some_and(|sa| sa.initiating())
+            && let Some(at) = self.ctx.pacing.done(id)
+        {
+            self.paced_free.push(at);
+        }
         let Some(sa) = self.sas.get(&id) else {
             self.timers.set(id, None);
             self.unindex_peer(id);

@@ -159,11 +159,12 @@ impl IkeSa {
             })
             .unwrap_or_else(|| unspecified(remote_ip));
         let remote = SocketAddr::new(remote_ip, peer.remote_port);
-        Self::start(ctx, now, id, peer, cfgs, local_ip, remote)
+        let to = Target { local_ip, remote };
+        Self::begin(ctx, now, id, peer, cfgs, to, true)
     }
 
     /// Starts an IKE SA from `local_ip` to `remote` that brings up `cfgs`
-    /// (the first with IKE_AUTH).
+    /// (the first with IKE_AUTH), at once.
     pub(crate) fn start(
         ctx: &mut Ctx,
         now: Instant,
@@ -173,6 +174,23 @@ impl IkeSa {
         local_ip: IpAddr,
         remote: SocketAddr,
     ) -> Result<Self, CommandError> {
+        let to = Target { local_ip, remote };
+        Self::begin(ctx, now, id, peer, cfgs, to, false)
+    }
+
+    /// Makes an IKE SA toward `to` that brings up `cfgs`; `paced`: its
+    /// IKE_SA_INIT waits for a slot in the window of initiations toward
+    /// the peer's address (`pacing`) if there is none now.
+    fn begin(
+        ctx: &mut Ctx,
+        now: Instant,
+        id: IkeSaId,
+        peer: Arc<PeerCfg>,
+        cfgs: VecDeque<Arc<ChildCfg>>,
+        to: Target,
+        paced: bool,
+    ) -> Result<Self, CommandError> {
+        let Target { local_ip, remote } = to;
         let internal = |e: String| CommandError::Internal(e);
         let spi_i = random_spi(ctx).map_err(internal)?;
         let nonce_i = ctx
@@ -211,27 +229,69 @@ impl IkeSa {
         });
         sa.local_id = Some(local_id);
         sa.pending_children = cfgs;
+        if paced && !ctx.pacing.admit(id, remote.ip(), ctx.cfg.init_window) {
+            debug!(
+                "IKE SA {}: waiting for one of the {} initiations to {} under way",
+                sa.name(),
+                ctx.cfg.init_window,
+                remote.ip()
+            );
+            return Ok(sa);
+        }
+        if let Err(e) = sa.go(ctx, now) {
+            ctx.pacing.done(id);
+            return Err(internal(e));
+        }
+        Ok(sa)
+    }
+
+    /// Initiator: sends the first IKE_SA_INIT (the first child's SPI is
+    /// asked for meanwhile).
+    fn go(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
         // The first child's inbound SPI, in parallel with IKE_SA_INIT; with
         // a %any local address it waits until the response tells us ours.
-        if !local_ip.is_unspecified()
-            && !sa.forced_childless()
-            && let Some(first) = sa.pending_children.pop_front()
+        if !self.local.ip().is_unspecified()
+            && !self.forced_childless()
+            && let Some(first) = self.pending_children.pop_front()
         {
             // Usually the only one: give back the queue's room (four
             // 200-byte entries).
-            if sa.pending_children.is_empty() {
-                sa.pending_children.shrink_to_fit();
+            if self.pending_children.is_empty() {
+                self.pending_children.shrink_to_fit();
             }
-            sa.new_child(ctx, first, true);
+            self.new_child(ctx, first, true);
         }
         info!(
             "initiating IKE SA {} {} => {}",
-            sa.name(),
-            sa.local.ip(),
-            sa.remote.ip()
+            self.name(),
+            self.local.ip(),
+            self.remote.ip()
         );
-        sa.send_init(ctx, now).map_err(internal)?;
-        Ok(sa)
+        self.send_init(ctx, now)
+    }
+
+    /// Initiator: whether it waits for a slot to send its first
+    /// IKE_SA_INIT (`pacing`).
+    pub(crate) fn waits_to_initiate(&self) -> bool {
+        matches!(&self.phase, Phase::InitSent(h) if h.init.request.is_empty()) && !self.is_dead()
+    }
+
+    /// Initiator: an initiation under way (IKE_SA_INIT sent, IKE_AUTH not
+    /// done), which holds a slot of the window toward its peer.
+    pub(crate) fn initiating(&self) -> bool {
+        self.initiator
+            && !self.is_dead()
+            && matches!(
+                self.phase,
+                Phase::InitSent(_) | Phase::AwaitSpi(_) | Phase::AuthSent(_)
+            )
+    }
+
+    /// Initiator: its slot came (`pacing`): sends its IKE_SA_INIT.
+    pub(crate) fn initiate_now(&mut self, ctx: &mut Ctx, now: Instant) {
+        if let Err(e) = self.go(ctx, now) {
+            self.fail(ctx, IkeFailReason::Internal(e));
+        }
     }
 
     /// Initiator: (re)sends IKE_SA_INIT with the current proposals, KE and cookie.
@@ -567,6 +627,12 @@ impl IkeSa {
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
         Ok(true)
     }
+}
+
+/// Where an initiator sends from and to.
+struct Target {
+    local_ip: IpAddr,
+    remote: SocketAddr,
 }
 
 /// N(IKEV2_FRAGMENTATION_SUPPORTED) (RFC 7383 2.3).

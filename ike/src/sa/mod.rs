@@ -101,6 +101,7 @@ mod lifetimes;
 mod limits;
 mod natt;
 mod outside;
+mod pacing;
 mod pubkey;
 mod reauth;
 mod reqids;
@@ -116,9 +117,9 @@ mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use compute::{Compute, ComputeMode, ComputeReq, Computed};
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, EndpointConfig, Fragmentation, IkeLifetimes,
-    KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore,
-    PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EndpointConfig,
+    Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE,
+    MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use dos::DosLimits;
 pub use endpoint::Endpoint;

@@ -17,6 +17,7 @@ mod ipcomp;
 mod keyingtries;
 mod limits;
 mod natt;
+mod pacing;
 mod policy;
 mod reauth;
 mod rekey;
@@ -1020,13 +1021,15 @@ fn reload_keeps_established_sas() {
 
 #[test]
 fn thousand_ike_sas_come_up() {
-    // 1,000 IKE SAs of one connection at once: none may send
-    // INITIAL_CONTACT (the responder would remove the others of the
-    // identity pair), as with 1,000 peers of their own identities; and
-    // from one address: the responder's per-address limit
-    // (`block_threshold`) would drop all but five.
+    // 1,000 IKE SAs of one connection at once (no initiator pacing), so
+    // that the responder asks for cookies: none may send INITIAL_CONTACT
+    // (the responder would remove the others of the identity pair), as
+    // with 1,000 peers of their own identities; and from one address,
+    // the responder's per-address limit (`block_threshold`) would drop
+    // all but five.
     let mut s = Setup::default();
     s.peers[0][0].behaviour.unique = Unique::Never;
+    s.cfg[0].init_window = 0;
     s.cfg[1].dos.block_threshold = None;
     let mut p = Pair::new(s);
     let now = p.now;
