@@ -6,8 +6,9 @@
 # Runs each target (default: all of fuzz/fuzz_targets/) for SECONDS
 # (default 30) in turn, starting from its committed corpus fuzz/corpus/T.
 # What the fuzzer adds goes to target/fuzz/corpus/T (kept between runs, not
-# committed); a crash, a timeout (10 s for one input) or a memory blow-up
-# (2 GB) stops the script with the input in target/fuzz/artifacts/T/ and a
+# committed); a crash, a timeout (60 s of wall-clock time for one input:
+# generous, since at nice 19 on a busy machine an input that takes 10 ms
+# can wait seconds for the CPU) or a memory blow-up (2 GB) stops the script with the input in target/fuzz/artifacts/T/ and a
 # non-zero status. Ends with one line per target: runs, seconds, corpus.
 #
 # Installs what it needs: the nightly toolchain and cargo-fuzz. For a long
@@ -50,7 +51,7 @@ for t in "${targets[@]}"; do
   log=target/fuzz/$t.log
   echo "=== fuzz $t for ${secs}s"
   if ! cargo +nightly fuzz run "${opts[@]}" "$t" "$work" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 \
     -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1; then
     tail -n 60 "$log" >&2
     echo "fuzz: $t FAILED: the input is in $artifacts/ (log: $log)" >&2

@@ -1,8 +1,9 @@
 //! Two `Endpoint`s (gateways A and B, PSK, two children, the deterministic
-//! crypto provider) and a network, clock, kernel and operator run by the
-//! input: the datagrams between them delivered, dropped, repeated,
-//! reordered or altered, others injected, time advanced, kernel answers
-//! held back or failed, commands given. Everything the engine does with a
+//! crypto provider, key exchanges handed out as the daemon's workers get
+//! them) and a network, clock, kernel and operator run by the input: the
+//! datagrams between them delivered, dropped, repeated, reordered or
+//! altered, others injected, time advanced, kernel answers and key
+//! exchanges held back, kernel operations failed, commands given. Everything the engine does with a
 //! datagram it receives is reachable, including after decryption, since
 //! the honest side's messages carry valid ICVs.
 
@@ -14,7 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use ike::config::Config;
 use ike::crypto::{CryptoProvider, DeterministicProvider};
 use ike::from_config::{self, ConfigPsk, Credentials, Ports, Resolved};
-use ike::sa::{Endpoint, EndpointConfig, KernelOk, KernelOp, KernelResult, PeerCfg, Transmit};
+use ike::sa::{
+    ChildState, Compute, ComputeMode, Endpoint, EndpointConfig, IkeState, KernelOk, KernelOp,
+    KernelResult, PeerCfg, Transmit,
+};
 
 use crate::Input;
 
@@ -42,6 +46,7 @@ fn yaml(me: Ipv4Addr, peer: Ipv4Addr, me_id: &str, peer_id: &str, mine: u8, thei
         remote_ts: [10.{theirs}.1.0/24]
         esp_proposals: [aes128gcm16-x25519]
         mode: transport
+        inactivity: 20m
   roadwarrior:
     local_addrs: [{me}]
     remote_addrs: ['%any']
@@ -102,6 +107,8 @@ struct Side {
     out: VecDeque<Transmit>,
     /// Kernel results held back (`hold`).
     held: VecDeque<KernelResult>,
+    /// Key exchanges asked for and not run yet (`hold`).
+    jobs: VecDeque<Compute>,
     hold: bool,
     /// The next kernel operation fails.
     fail: bool,
@@ -115,12 +122,13 @@ impl Side {
         let s = setup(i);
         let seed: &[u8] = if i == 0 { b"fuzz-a" } else { b"fuzz-b" };
         let provider: Arc<dyn CryptoProvider> = Arc::new(DeterministicProvider::new(seed));
-        let mut ep = Endpoint::new(
-            EndpointConfig::default(),
-            s.peers.iter().cloned(),
-            s.psk.clone(),
-            provider,
-        );
+        // Key exchanges as the daemon runs them: handed out and answered
+        // later (here at once, or when `hold` ends).
+        let cfg = EndpointConfig {
+            compute: ComputeMode::Outside,
+            ..EndpointConfig::default()
+        };
+        let mut ep = Endpoint::new(cfg, s.peers.iter().cloned(), s.psk.clone(), provider);
         let utc = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_272_000);
         ep.set_wall_clock(now, utc);
         Side {
@@ -128,6 +136,7 @@ impl Side {
             addr: IpAddr::V4(if i == 0 { A } else { B }),
             out: VecDeque::new(),
             held: VecDeque::new(),
+            jobs: VecDeque::new(),
             hold: false,
             fail: false,
             next_spi: if i == 0 { 0xc000_0000 } else { 0xd000_0000 },
@@ -154,6 +163,11 @@ impl Side {
                 KernelOk::CpiAllocated(self.next_cpi)
             }
             KernelOp::QueryTraffic { .. } => KernelOk::Traffic(self.traffic),
+            // Policies unused until the first traffic, then last used some
+            // time ago that the traffic counter picks.
+            KernelOp::QueryLastUse { .. } => {
+                KernelOk::Idle((self.traffic > 0).then(|| Duration::from_secs(self.traffic % 3000)))
+            }
             _ => KernelOk::Done,
         };
         Some(KernelResult {
@@ -162,11 +176,21 @@ impl Side {
         })
     }
 
-    /// Drains the endpoint's outputs: kernel operations answered (or
-    /// held), transmits queued, events and CRL fetches dropped. Returns
-    /// whether there was anything.
+    /// Drains the endpoint's outputs: key exchanges run and kernel
+    /// operations answered (or both held), transmits queued, events and
+    /// CRL fetches dropped. Returns whether there was anything.
     fn pump(&mut self, now: Instant) -> bool {
         let mut any = false;
+        while let Some(job) = self.ep.poll_compute() {
+            any = true;
+            if self.hold {
+                if self.jobs.len() < MAX_QUEUE {
+                    self.jobs.push_back(job);
+                }
+            } else {
+                self.ep.handle_computed(now, job.run());
+            }
+        }
         while let Some(op) = self.ep.poll_kernel_op() {
             any = true;
             if let Some(r) = self.answer(&op) {
@@ -195,7 +219,12 @@ impl Side {
         any
     }
 
+    /// Runs the held key exchanges (the latest first: workers finish in
+    /// any order) and hands over the held kernel results.
     fn release_held(&mut self, now: Instant) {
+        while let Some(job) = self.jobs.pop_back() {
+            self.ep.handle_computed(now, job.run());
+        }
         while let Some(r) = self.held.pop_front() {
             self.ep.handle_kernel_result(now, r);
         }
@@ -272,6 +301,45 @@ impl Net {
         }
     }
 
+    /// Whether every IKE SA on both sides is established with all its
+    /// Child SAs installed; else what is not.
+    fn settled(&self) -> Result<(), String> {
+        for (name, s) in ["A", "B"].iter().zip(&self.sides) {
+            for sa in s.ep.ike_sas() {
+                if sa.state != IkeState::Established
+                    || sa.children.iter().any(|c| c.state != ChildState::Installed)
+                {
+                    return Err(format!(
+                        "{name} keeps a half-done IKE SA: {} {:?}",
+                        sa.state,
+                        sa.children
+                            .iter()
+                            .map(|c| (c.name.as_str(), c.state))
+                            .collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers everything in flight, both ways, until nothing moves.
+    fn flush(&mut self) {
+        for _ in 0..MAX_ROUNDS {
+            self.pump();
+            let mut moved = false;
+            for from in 0..2 {
+                if let Some(t) = self.sides[from].out.pop_front() {
+                    self.deliver(1 - from, &t, &t.payload);
+                    moved = true;
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
     fn advance(&mut self, d: Duration) {
         self.now = self.now.checked_add(d).unwrap_or(self.now);
         let now = self.now;
@@ -292,15 +360,17 @@ fn base() -> Instant {
 
 /// Runs the input as a program of one-octet operations (`op % 10`), each
 /// followed by its arguments, then lets the network deliver everything
-/// and the clock run for an hour, so that every timer fires. A starts an
-/// IKE SA toward B first.
+/// and the clock run for an hour, so that every timer fires; after that
+/// (and at most ten more minutes) every IKE SA left is established with
+/// its Child SAs installed. A starts an IKE SA toward B first.
 ///
 /// 0/1 deliver A's/B's oldest datagram; 2 drop one; 3 deliver one and
 /// keep it (a duplicate); 4 deliver one with an octet changed; 5 inject a
 /// datagram (length, bytes) into A or B from the other gateway or a
 /// stranger, on port 500 or 4500; 6 advance the clock (100 ms steps, or
 /// minutes); 7 an operator's command on A or B; 8 hold back or release
-/// the kernel's answers, or fail the next; 9 swap the two oldest
+/// the kernel's answers and the key exchanges, or fail the next kernel
+/// operation; 9 swap the two oldest
 /// datagrams of a side.
 pub fn endpoint(data: &[u8]) {
     let now = base();
@@ -392,22 +462,27 @@ pub fn endpoint(data: &[u8]) {
         }
         net.pump();
     }
-    // The rest of the story: kernel answers released, everything sent
-    // delivered, an hour of timers.
-    for _ in 0..120 {
+    // The rest of the story: kernel answers and key exchanges released,
+    // everything sent delivered, an hour of timers (the children's rekeys
+    // come due), then up to ten more minutes until nothing is half-done.
+    // With every message delivered, nothing may stay half-done (waiting
+    // for an answer, a kernel result or a key exchange that will never
+    // come: state an attacker could pile up) longer than the
+    // retransmissions last (about three minutes).
+    for step in 0..140 {
         let now = net.now;
         for s in &mut net.sides {
             s.hold = false;
             s.release_held(now);
         }
-        net.pump();
-        for from in 0..2 {
-            while let Some(t) = net.sides[from].out.pop_front() {
-                net.deliver(1 - from, &t, &t.payload);
-                net.pump();
-            }
+        net.flush();
+        if step >= 120 && net.settled().is_ok() {
+            break;
         }
         net.advance(Duration::from_secs(30));
-        net.pump();
+    }
+    net.flush();
+    if let Err(e) = net.settled() {
+        panic!("{e}");
     }
 }

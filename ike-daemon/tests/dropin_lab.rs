@@ -16,7 +16,7 @@
 //! others; the test fails at the end with every lane's failure.
 //!
 //! Budget (issue 16): about 40 s updown, 50 s policy, 30 s saopt, 60 s
-//! engine, 30 s inactivity; each lane's time is printed.
+//! engine, 30 s unique, 30 s inactivity; each lane's time is printed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,6 +29,8 @@ mod inactivity;
 mod policy;
 #[path = "dropin/saopt.rs"]
 mod saopt;
+#[path = "dropin/unique.rs"]
+mod unique;
 #[path = "dropin/updown.rs"]
 mod updown;
 
@@ -46,6 +48,7 @@ pub const POLICY: u8 = 2;
 pub const SAOPT: u8 = 3;
 pub const ENGINE: u8 = 4;
 pub const INACTIVITY: u8 = 5;
+pub const UNIQUE: u8 = 6;
 
 impl Lab {
     /// Lane `n`'s wan addresses (gw-a's, gw-b's), added to both `wan`
@@ -91,6 +94,7 @@ fn guest() {
         ("policy", policy::run),
         ("saopt", saopt::run),
         ("engine", engine::run),
+        ("unique", unique::run),
         ("inactivity", inactivity::run),
     ];
     let mut failed = Vec::new();

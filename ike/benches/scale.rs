@@ -108,7 +108,14 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         send_certreq: true,
         fragmentation: Default::default(),
         policy: Default::default(),
-        behaviour: Default::default(),
+        // N IKE SAs of one connection, as N peers with their own
+        // identities would be: none sends INITIAL_CONTACT, which would
+        // make the responder remove the others of the identity pair.
+        behaviour: {
+            let mut b = ike::config::Behaviour::default();
+            b.unique = ike::config::Unique::Never;
+            b
+        },
     }
 }
 

@@ -182,7 +182,7 @@ const FEATURES: &[Feature] = &[
             "\"childless\"",
             "rand_time must be smaller",
         ],
-        plan: Plan::ThisIssue("unique with INITIAL_CONTACT"),
+        plan: Plan::ThisIssue("rand_time not below rekey_time is refused"),
     },
     Feature {
         name: "OCSP (RFC 6960) and OCSP in IKE (RFC 4806)",

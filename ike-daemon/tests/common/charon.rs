@@ -100,6 +100,19 @@ impl Charon {
         );
     }
 
+    /// SIGKILL, as a crash: charon deletes nothing and its SAs and
+    /// policies stay in the kernel.
+    pub fn kill(&self) {
+        lab_sh(&format!(
+            "state=$LAB_STATE/{n}\n\
+             pid=$(cat $state/run/charon.pid)\n\
+             kill -9 $pid\n\
+             for _ in $(seq 50); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done\n\
+             rm -f $state/run/vici $state/run/charon.pid",
+            n = self.name
+        ));
+    }
+
     pub fn stop(&self) {
         lab_sh(&format!("lab_charon_stop {}", self.name));
     }

@@ -1,5 +1,5 @@
 //! How a connection behaves beyond its keys and selectors, with charon's
-//! meanings: `keyingtries`, `childless`.
+//! meanings: `keyingtries`, `childless`, `unique`.
 
 use super::yaml::{Errors, Fields, Path, scalar};
 
@@ -21,6 +21,27 @@ pub enum Childless {
     Never,
 }
 
+/// `unique`: what an IKE SA that authenticates with the same pair of
+/// identities as established ones does to them (charon's
+/// `ike_sa_manager.c` `check_uniqueness`; the engine's `sa::unique`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Unique {
+    /// `no` (default): the old ones stay, unless the peer sends
+    /// INITIAL_CONTACT (it restarted): then they go.
+    #[default]
+    No,
+    /// `never`: the old ones stay even with INITIAL_CONTACT, and we never
+    /// send INITIAL_CONTACT.
+    Never,
+    /// `keep`: a new IKE SA from another address is refused while an
+    /// established one of the same connection stays.
+    Keep,
+    /// `replace`: the old ones of the same connection are deleted once
+    /// the new one is up (10 s later if from the same address: it may be
+    /// a reauthentication).
+    Replace,
+}
+
 /// The connection keys of this module, with charon's defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -32,6 +53,8 @@ pub struct Behaviour {
     pub keyingtries: u32,
     /// `childless`.
     pub childless: Childless,
+    /// `unique`.
+    pub unique: Unique,
 }
 
 impl Default for Behaviour {
@@ -39,11 +62,12 @@ impl Default for Behaviour {
         Self {
             keyingtries: 1,
             childless: Childless::Allow,
+            unique: Unique::No,
         }
     }
 }
 
-/// `keyingtries`, `childless` of a connection.
+/// `keyingtries`, `childless`, `unique` of a connection.
 pub(super) fn connection(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -> Behaviour {
     let mut b = Behaviour::default();
     if let Some((n, _)) = f.take("keyingtries") {
@@ -74,6 +98,20 @@ pub(super) fn connection(f: &mut Fields<'_>, path: &Path, errors: &mut Errors) -
             ("never", Childless::Never),
         ],
         Some(("prefer", "childless \"prefer\" is not supported yet")),
+        errors,
+    )
+    .unwrap_or_default();
+    b.unique = pick(
+        f,
+        "unique",
+        path,
+        &[
+            ("no", Unique::No),
+            ("never", Unique::Never),
+            ("keep", Unique::Keep),
+            ("replace", Unique::Replace),
+        ],
+        None,
         errors,
     )
     .unwrap_or_default();

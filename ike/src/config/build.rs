@@ -403,7 +403,6 @@ const CONNECTION_LATER: &[&str] = &[
     "mobike",
     "ppk_id",
     "ppk_required",
-    "unique",
     "pools",
     "vips",
     "aggressive",

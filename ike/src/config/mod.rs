@@ -53,7 +53,7 @@ use zeroize::Zeroizing;
 use crate::wire::codes::ProtocolId;
 use crate::wire::sa::Proposal;
 
-pub use behaviour::{Behaviour, Childless};
+pub use behaviour::{Behaviour, Childless, Unique};
 pub use dos::{DosSettings, Limit};
 pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};

@@ -1662,3 +1662,22 @@ fn childless_as_charon_reads_it() {
         )],
     );
 }
+
+#[test]
+fn unique_as_charon_reads_it() {
+    use super::Unique;
+    let u = |extra: &str| ok(&conn(extra, "")).connections()[0].behaviour.unique;
+    assert_eq!(u(""), Unique::No, "charon's default");
+    assert_eq!(u("unique: no"), Unique::No);
+    assert_eq!(u("unique: never"), Unique::Never);
+    assert_eq!(u("unique: keep"), Unique::Keep);
+    assert_eq!(u("unique: replace"), Unique::Replace);
+    assert_issues(
+        &conn("unique: yes", ""),
+        &[(
+            5,
+            "connections.c.unique",
+            "unknown unique \"yes\" (expected no, never, keep, replace)",
+        )],
+    );
+}

@@ -311,6 +311,9 @@ pub(crate) struct PendingChild {
     pub(crate) pfs: Option<Secret>,
     pub(crate) ke_out: Option<wire::KeyExchange>,
     pub(crate) transport: bool,
+    /// IKE_AUTH: what happens to the other IKE SAs of the identity pair
+    /// once the answer is sent (`unique`).
+    pub(crate) dups: Option<(super::unique::Dups, Instant)>,
 }
 
 /// The responder's side of an exchange that makes a Child SA, for its
@@ -1502,6 +1505,7 @@ impl IkeSa {
                 pfs,
                 ke_out,
                 transport,
+                dups: None,
             }),
         });
         if suite.is_none() {
@@ -1568,6 +1572,7 @@ impl IkeSa {
             }
         }
         self.send_response(ctx, exchange, mid, inner);
+        self.duplicates_go(ctx, p.dups);
     }
 
     /// Responder: a CREATE_CHILD_SA request.

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::config::{Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode};
+pub use crate::config::{
+    Behaviour, ChildLifetimes, ChildSaOpts, Childless, IkeLifetimes, Mode, Unique,
+};
 use crate::config::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg, SigConstraint};
 use crate::crypto::Secret;
 use crate::crypto::proposal::Preference;

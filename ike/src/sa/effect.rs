@@ -90,4 +90,12 @@ pub(crate) enum Effect {
         at: usize,
         since: usize,
     },
+    /// IKE SA `ike` answered its IKE_AUTH: the other IKE SAs of its
+    /// identity pair go as `dups` says (`unique`), with `now` the time of
+    /// the decision.
+    Duplicates {
+        ike: IkeSaId,
+        dups: super::unique::Dups,
+        now: std::time::Instant,
+    },
 }

@@ -18,6 +18,7 @@ use super::types::{
     ChildInstall, CommandError, CrlFetch, CrlFetched, Event, IkeSaId, IkeSaInfo, KernelEvent,
     KernelOk, KernelOp, KernelReq, KernelResult, Transmit,
 };
+use super::unique::{Contact, Dups};
 use super::window::{Held, Waits};
 use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
@@ -78,6 +79,9 @@ pub(crate) struct Ctx {
     pub(crate) last_candidates: Option<((IpAddr, IpAddr), Candidates)>,
     /// Octets held in partial fragmented messages of all IKE SAs.
     pub(crate) frag_budget: Arc<super::frag::Budget>,
+    /// The established IKE SAs by identity pair (`unique`): kept by
+    /// `Endpoint::settle`, read by IKE_AUTH.
+    pub(crate) contacts: super::unique::Contacts,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -281,6 +285,7 @@ impl Endpoint {
                 wall: WallClock::default(),
                 last_candidates: None,
                 frag_budget: Default::default(),
+                contacts: Default::default(),
                 #[cfg(test)]
                 collisions: Vec::new(),
                 #[cfg(test)]
@@ -322,6 +327,12 @@ impl Endpoint {
     /// reads no clock).
     pub fn set_wall_clock(&mut self, now: Instant, utc: SystemTime) {
         self.ctx.wall.set(now, utc);
+    }
+
+    /// Tests: how many IKE SAs the identity-pair index holds.
+    #[cfg(test)]
+    pub(crate) fn contacts(&self) -> usize {
+        self.ctx.contacts.len()
     }
 
     /// Tests: the UTC time the engine derives for `now`.
@@ -1064,6 +1075,7 @@ impl Endpoint {
                             handed.push((i, ike, waiting));
                         }
                     }
+                    Effect::Duplicates { ike, dups, now } => self.duplicates(ike, dups, now),
                     Effect::AnswerDelete {
                         ike,
                         mid,
@@ -1151,6 +1163,39 @@ impl Endpoint {
         Some((h.ike, h.child))
     }
 
+    /// IKE SA `ike` answered its IKE_AUTH (`Effect::Duplicates`): the
+    /// other IKE SAs of its identity pair go as `dups` says (`unique`).
+    fn duplicates(&mut self, ike: IkeSaId, dups: Dups, now: Instant) {
+        let Some(sa) = self.sas.get(&ike) else {
+            return;
+        };
+        let Some(pair) = sa.pair() else {
+            return;
+        };
+        let (peer, remote) = (sa.peer.name.clone(), sa.remote.ip());
+        let others: Vec<IkeSaId> = self
+            .ctx
+            .contacts
+            .of(&pair)
+            .iter()
+            .map(|c| c.ike)
+            .filter(|c| *c != ike)
+            .collect();
+        for id in others {
+            let Some(old) = self.sas.get_mut(&id) else {
+                continue;
+            };
+            // `replace`: only the live ones of the same connection.
+            if dups == Dups::Replace
+                && (old.peer.name != peer || !old.seen().is_some_and(|s| s.live))
+            {
+                continue;
+            }
+            old.duplicate_of(&mut self.ctx, ike, remote, dups, now);
+            self.settle(id);
+        }
+    }
+
     /// Child SA `child` of IKE SA `ike`, if both are there.
     fn child_mut(
         &mut self,
@@ -1232,6 +1277,9 @@ impl Endpoint {
         };
         if sa.is_dead() {
             if let Some(sa) = self.sas.remove(&id) {
+                if let Some(pair) = sa.pair() {
+                    self.ctx.contacts.remove(&pair, id);
+                }
                 if self.by_spi.get(&sa.our_spi()) == Some(&id) {
                     self.by_spi.remove(&sa.our_spi());
                 }
@@ -1255,6 +1303,34 @@ impl Endpoint {
             trim_map(&mut self.by_init);
         }
         self.timers.set(id, sa.deadline());
+        self.index_contact(id);
+    }
+
+    /// Brings `id`'s entry in the identity-pair index (`unique`) up to
+    /// date, building the key only when the entry changes.
+    fn index_contact(&mut self, id: IkeSaId) {
+        let Some(sa) = self.sas.get(&id) else {
+            return;
+        };
+        let want = sa.seen();
+        if want == self.ctx.contacts.seen(id) {
+            return;
+        }
+        let Some(pair) = sa.pair() else {
+            return;
+        };
+        match want {
+            Some(s) => self.ctx.contacts.set(
+                pair,
+                Contact {
+                    ike: id,
+                    peer: sa.peer.clone(),
+                    remote: s.remote,
+                    live: s.live,
+                },
+            ),
+            None => self.ctx.contacts.remove(&pair, id),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use tracing::info;
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
 use super::config::{Childless, LocalAuthCfg, PeerCfg, RemoteAuthCfg};
+use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{
     Handshake, IdDisplay, IkeSa, InitState, Keys, Phase, Task, error_notify, later, notify,
@@ -22,6 +23,7 @@ use super::timers::IkeTimer;
 use super::ts::resolve;
 use super::types::CrlFetch;
 use super::types::{Event, IkeFailReason};
+use super::unique;
 use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
@@ -576,6 +578,19 @@ impl IkeSa {
             && !wildcard(r)
         {
             inner.push(Payload::IdR(r.clone()));
+            // RFC 7296 2.4: no other IKE SA with the peer's identity, so
+            // its SAs with us (if it kept any) are stale.
+            let pair = unique::Pair {
+                local: local_id.clone(),
+                remote: r.clone(),
+                v6: self.remote.is_ipv6(),
+            };
+            if unique::send_initial_contact(&ctx.contacts, &self.peer, &pair) {
+                inner.push(Payload::Notify(Notify::new(
+                    NotifyType::INITIAL_CONTACT,
+                    Vec::new(),
+                )));
+            }
         }
         inner.push(Payload::Auth(auth));
         self.local_id = Some(local_id);
@@ -837,6 +852,25 @@ impl IkeSa {
                 return;
             }
         };
+        let pair = unique::Pair {
+            local: local_id.clone(),
+            remote: idi.clone(),
+            v6: self.remote.is_ipv6(),
+        };
+        let ic = notify(msg, NotifyType::INITIAL_CONTACT).is_some();
+        let dups = match unique::decide(&ctx.contacts, &self.peer, &pair, self.remote.ip(), ic, now)
+        {
+            unique::Decision::Go(d) => d,
+            unique::Decision::Refuse => {
+                info!(
+                    "{}: '{}' has an IKE SA from another address, refusing this one (unique = keep)",
+                    self.name(),
+                    IdDisplay(idi)
+                );
+                self.refuse_auth(ctx, mid);
+                return;
+            }
+        };
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
         // Only the nonces (for the Child SA's keys below) are needed after
@@ -877,6 +911,7 @@ impl IkeSa {
         let (Some(sa), (Some(tsi), Some(tsr))) = (sa_payload(msg), ts_payloads(msg)) else {
             // No Child SA asked for (childless, RFC 6023).
             self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);
+            self.duplicates_go(ctx, dups);
             return;
         };
         let req = ChildRequest {
@@ -898,12 +933,33 @@ impl IkeSa {
                     ipcomp: super::child_create::ipcomp_of(msg),
                 };
                 self.start_responder_child(ctx, now, mid, ExchangeType::IKE_AUTH, choice, answer);
+                // The others go once the answer is sent (with the Child
+                // SA, which takes over their reqids first: `unique`).
+                match self.window.held_mut().map(|h| &mut h.waits) {
+                    Some(Waits::Child(p)) => p.dups = dups,
+                    _ => self.duplicates_go(ctx, dups),
+                }
             }
             Err(r) => {
                 prefix.push(Payload::Notify(Notify::new(r.notify, Vec::new())));
                 self.child_refused(ctx, r);
                 self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);
+                self.duplicates_go(ctx, dups);
             }
+        }
+    }
+
+    /// Responder: our IKE_AUTH answer is sent; the other IKE SAs of the
+    /// identity pair go as `dups` says (the endpoint does it).
+    pub(crate) fn duplicates_go(&self, ctx: &mut Ctx, dups: Option<(unique::Dups, Instant)>) {
+        if let Some((dups, now)) = dups
+            && !self.is_dead()
+        {
+            ctx.effects.push(Effect::Duplicates {
+                ike: self.id,
+                dups,
+                now,
+            });
         }
     }
 }

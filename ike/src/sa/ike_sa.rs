@@ -362,6 +362,11 @@ pub(crate) struct Reauth {
     /// Old SA: a new IKE SA replacing it is on its way (no rekey of this
     /// one meanwhile).
     pub(crate) replacing: bool,
+    /// Old SA, responder: the peer made another IKE SA from its address
+    /// with the same identities and `unique = replace` deletes this one
+    /// at its `Expire` deadline (`unique`; maybe the peer
+    /// reauthenticates, and moves its traffic first).
+    pub(crate) superseded: bool,
     /// New SA, initiator: the first Child SA's inbound SA goes in before
     /// IKE_AUTH.
     pub(crate) pre: Option<Box<super::reauth::PreInstall>>,

@@ -155,10 +155,17 @@ impl IkeSa {
     /// Timers of the SA and its children that are due.
     pub(crate) fn lifetimes_due(&mut self, ctx: &mut Ctx, now: Instant) {
         if self.timers.fire(IkeTimer::Expire, now) {
-            info!(
-                "IKE SA {} reached its lifetime without a rekey, deleting it",
-                self.name()
-            );
+            if self.reauth.superseded {
+                info!(
+                    "IKE SA {} has a newer duplicate (unique = replace), deleting it",
+                    self.name()
+                );
+            } else {
+                info!(
+                    "IKE SA {} reached its lifetime without a rekey, deleting it",
+                    self.name()
+                );
+            }
             self.terminate(ctx, now);
             return;
         }

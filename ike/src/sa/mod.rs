@@ -34,7 +34,9 @@
 //! (rekey and expiry timers, the kernel's soft and hard expires),
 //! `dpd` (dead peer detection after `dpd_delay` of silence), `informational`
 //! (deletes, liveness checks,
-//! AUTHENTICATION_FAILED after IKE_AUTH), `frag` (RFC 7383 fragments:
+//! AUTHENTICATION_FAILED after IKE_AUTH), `unique` (INITIAL_CONTACT and
+//! swanctl's `unique`: what a new IKE SA of an identity pair does to the
+//! others, with the endpoint's index of them), `frag` (RFC 7383 fragments:
 //! sending in fragments, reassembly with limits). Every decrypted message passes
 //! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
 //!
@@ -71,7 +73,7 @@
 //! - Path MTU discovery with fragments (RFC 7383 2.5.2): the fragment
 //!   size is configured.
 //! - EAP, multiple authentication rounds, configuration payloads (virtual
-//!   IPs), INITIAL_CONTACT; OCSP; hash-and-URL CERT encodings (skipped);
+//!   IPs); OCSP; hash-and-URL CERT encodings (skipped);
 //!   `auth` constraints on the peer's signature scheme (any is accepted).
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
@@ -106,6 +108,7 @@ mod reqids;
 mod timers;
 mod ts;
 mod types;
+mod unique;
 mod window;
 
 #[cfg(test)]

@@ -27,8 +27,9 @@
 //! the responder's nonce and cannot go in early.
 //!
 //! The peer being reauthenticated sees just a new IKE SA from the same
-//! identity: it keeps the old one (no uniqueness check, no INITIAL_CONTACT
-//! from us) until we delete it, and its new Child SAs take over the old
+//! identity: it keeps the old one (with `unique = no`, and we send no
+//! INITIAL_CONTACT while the old one is there: `unique`) until we delete
+//! it, and its new Child SAs take over the old
 //! ones' reqids the same way. Being the responder, it installs their
 //! outbound SAs only when the old Child SAs go (the endpoint's handover
 //! table, `Effect::AwaitHandover` / `Effect::ChildGone`), since we

@@ -86,7 +86,7 @@ pub struct KeyExchange {
 /// IDi or IDr payload: an identity type and its data, kept raw so that AUTH
 /// can be computed over exactly the received octets. See the constructors
 /// and [`Identification::value`] for typed access.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Identification {
     /// The ID Type.
     pub id_type: IdType,

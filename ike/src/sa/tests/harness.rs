@@ -92,7 +92,7 @@ impl FakeKernel {
             .any(|(_, l)| matches!(l, KLog::DelPolicies { .. }))
     }
 
-    fn new(base: u32) -> Self {
+    pub fn new(base: u32) -> Self {
         Self {
             next_spi: base,
             // 0xc00 / 0xd00: one range per side, within charon's CPI range.
@@ -465,6 +465,10 @@ pub struct Pair {
     pub held: [Vec<KernelOp>; 2],
     /// A NAT in front of side 0.
     pub nat: Option<Nat>,
+    /// Addresses that no longer reach anyone: datagrams to them are lost
+    /// (side 0 moved behind `nat` while side 1 still talks to its old
+    /// address in an old IKE SA).
+    pub gone: Vec<IpAddr>,
     /// How long each side's kernel takes per operation (operations
     /// complete in order); `None`: at once.
     pub kernel_latency: [Option<Box<dyn FnMut() -> Duration>>; 2],
@@ -640,6 +644,7 @@ impl Pair {
             hold_kernel: [false, false],
             held: [Vec::new(), Vec::new()],
             nat: None,
+            gone: Vec::new(),
             kernel_latency: [None, None],
             kernel_flight: std::collections::VecDeque::new(),
             crl_server: Default::default(),
@@ -726,6 +731,9 @@ impl Pair {
                     busy = true;
                     let n = self.peers[i].sent.len();
                     self.peers[i].sent.push((now, t.clone()));
+                    if self.gone.contains(&t.remote.ip()) {
+                        continue;
+                    }
                     // As the receiver sees it: `local` the sender, `remote` itself.
                     let seen = match (&mut self.nat, i) {
                         (None, _) => {

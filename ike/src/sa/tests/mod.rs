@@ -11,7 +11,7 @@ mod dos;
 mod dpd;
 mod frag;
 mod fuzz;
-mod harness;
+pub(super) mod harness;
 mod inactivity;
 mod ipcomp;
 mod keyingtries;
@@ -22,12 +22,14 @@ mod policy;
 mod reauth;
 mod rekey;
 mod traps;
+mod unique;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use harness::*;
 
+use crate::sa::config::Unique;
 use crate::sa::*;
 use crate::wire::codes::{ExchangeType, KeId, ProtocolId};
 
@@ -1019,10 +1021,14 @@ fn reload_keeps_established_sas() {
 
 #[test]
 fn thousand_ike_sas_come_up() {
-    // 1,000 initiations at once (no initiator pacing) from one address,
-    // so that the responder asks for cookies; its per-address limit
-    // (`block_threshold`) would drop all but five.
+    // 1,000 IKE SAs of one connection at once (no initiator pacing), so
+    // that the responder asks for cookies: none may send INITIAL_CONTACT
+    // (the responder would remove the others of the identity pair), as
+    // with 1,000 peers of their own identities; and from one address,
+    // the responder's per-address limit (`block_threshold`) would drop
+    // all but five.
     let mut s = Setup::default();
+    s.peers[0][0].behaviour.unique = Unique::Never;
     s.cfg[0].init_window = 0;
     s.cfg[1].dos.block_threshold = None;
     let mut p = Pair::new(s);

@@ -6,6 +6,10 @@ use super::*;
 fn window(n: usize) -> Setup {
     let mut s = Setup::default();
     s.cfg[0].init_window = n;
+    // Many IKE SAs of one connection, as many peers of their own
+    // identities: none may send INITIAL_CONTACT (the responder would
+    // remove the others of the identity pair).
+    s.peers[0][0].behaviour.unique = crate::sa::config::Unique::Never;
     s.cfg[1].cookie_threshold = None;
     s.cfg[1].dos.cookie_threshold_ip = None;
     s.cfg[1].dos.block_threshold = None;
@@ -120,8 +124,10 @@ fn a_thousand_through_the_default_window_are_never_blocked() {
     // The responder's defaults (charon's): at most 5 half-open IKE SAs
     // per address, cookies from 3. Paced at 5, none is dropped: each
     // IKE_SA_INIT goes once, or twice with a cookie, never again after a
-    // retransmission timeout.
-    let mut p = Pair::default_pair();
+    // retransmission timeout. (No INITIAL_CONTACT: see `window`.)
+    let mut s = Setup::default();
+    s.peers[0][0].behaviour.unique = crate::sa::config::Unique::Never;
+    let mut p = Pair::new(s);
     let now = p.now;
     for _ in 0..1000 {
         p.a().ep.initiate(now, "site-b", &[]).unwrap();
