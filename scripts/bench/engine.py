@@ -13,13 +13,17 @@ both daemons before and after, and RSS delta / N.
 
   python3 scripts/bench/engine.py both 1000 5000 10000 --charon-max 5000 --cap 120
   python3 scripts/bench/engine.py iked 1000 5000 10000
-  python3 scripts/bench/engine.py both 1000 --group modp3072 --workers "0 1 2"
+  python3 scripts/bench/engine.py both 1000 --group modp3072 --workers "0 1 2" --cpus "0 all"
 
 `--group` sets the key exchange of the proposal (x25519 by default);
 `--workers` runs iked once per count given (its `--workers`: 0 computes
 the key exchanges on the event loop's thread, N on N worker threads), so
 handshakes per second with one core's worth and with every core compare
-in one run, against charon in the same run.
+in one run, against charon in the same run; `--cpus "0 all"` repeats the
+runs with both daemons on core 0 only (taskset), then on every core.
+Each run also reports each daemon's CPU by thread: for iked the event
+loop's one thread ("loop") against its worker threads ("workers"), the
+split that bounds what more cores can give.
 
 Needs root. Fails (exit 1, "bench: FAILURE") when a daemon does not start
 or the set-up breaks; a run that does not finish within the cap is
@@ -89,6 +93,10 @@ def netns():
 
 GROUP = "x25519"
 IKED_ARGS = []
+# Per-thread CPU of both daemons as the clock starts.
+THREADS0 = []
+# `taskset -c CPUS` before both daemons (empty: every core).
+PIN = []
 
 
 def swanctl_conf(role, n):
@@ -128,6 +136,28 @@ def cpu_s(pid):
         parts = f.read().rsplit(")", 1)[1].split()
     tck = os.sysconf("SC_CLK_TCK")
     return (int(parts[11]) + int(parts[12])) / tck
+
+
+def thread_cpu_s(pid):
+    """CPU seconds per thread name of a process (threads of one name
+    summed; the event loop is the main thread, named as the binary)."""
+    out = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        parts = raw.rsplit(")", 1)[1].split()
+        name = "workers" if name.startswith("iked-worker") else ("loop" if tid == str(pid) else name)
+        out[name] = out.get(name, 0.0) + (int(parts[11]) + int(parts[12])) / tck
+    return out
 
 
 def count_lines(path, needle):
@@ -184,7 +214,7 @@ def run_iked(n, cap, workers=None):
         log = os.path.join(d, "iked.log")
         sock = os.path.join(d, "iked.sock")
         p = subprocess.Popen(
-            ["ip", "netns", "exec", NS[i], iked, "--config", conf, "--control", sock,
+            ["ip", "netns", "exec", NS[i]] + PIN + [iked, "--config", conf, "--control", sock,
              "--install-routes", "no", "--log-level", "info", "--block-threshold", "off"]
             + ([] if workers is None else ["--workers", str(workers)])
             + IKED_ARGS,
@@ -200,6 +230,7 @@ def run_iked(n, cap, workers=None):
     # The real daemon is the child of `ip netns exec` (it execs: same pid).
     rss0 = [rss_kb(p.pid) for p in pids]
     cpu0 = [cpu_s(p.pid) for p in pids]
+    THREADS0[:] = [thread_cpu_s(p.pid) for p in pids]
     t0 = time.monotonic()
     answers = iked_rpc_many(socks[0], [{"command": "up", "connection": f"c{k}", "timeout_secs": 0}
                                         for k in range(n)])
@@ -208,7 +239,7 @@ def run_iked(n, cap, workers=None):
     if bad:
         fail(f"iked refused up: {bad[:3]}")
     # One line per IKE SA at level info: "IKE SA c7[8] established between ...".
-    name = "iked" if workers is None else f"iked/w{workers}"
+    name = ("iked" if workers is None else f"iked/w{workers}") + (f"@{PIN[-1]}" if PIN else "")
     res = measure(name, n, cap, pids, logs[0], b"established between", t0, t_sent, rss0, cpu0)
     # Cross-check the log count with the daemons' own view, and time
     # `ikectl status` (the CLI, as an operator runs it) on both sides.
@@ -241,12 +272,18 @@ def measure(name, n, cap, pids, log, needle, t0, t_sent, rss0, cpu0):
         fail(f"{name}: not one IKE SA established in {cap} s (see {log})")
     rss1 = [rss_kb(p.pid) for p in pids]
     cpu1 = [cpu_s(p.pid) for p in pids]
+    # Where each daemon's CPU went, by thread (iked: "loop" is the event
+    # loop's thread, "workers" its worker threads; started with the
+    # daemon, so the load of the configuration is in "loop").
+    threads = [{k: round(v - before.get(k, 0.0), 2) for k, v in thread_cpu_s(p.pid).items()}
+               for p, before in zip(pids, THREADS0)]
     res = {
         "daemon": name, "n": n, "established": done, "all": done >= n,
         "seconds": round(elapsed, 2), "initiate_seconds": round(t_sent, 2),
         "rss_kb_before": rss0, "rss_kb_after": rss1,
         "kb_per_sa": [round((b - a) / max(done, 1), 2) for a, b in zip(rss0, rss1)],
         "cpu_seconds": [round(b - a, 2) for a, b in zip(cpu0, cpu1)],
+        "thread_cpu_seconds": threads,
         "load": load(),
     }
     return res
@@ -318,7 +355,7 @@ def run_charon(n, cap):
         env = dict(os.environ, STRONGSWAN_CONF=os.path.join(d, "strongswan.conf"))
         # A private /run for each charon (its pid file is /run/charon.pid).
         p = subprocess.Popen(
-            ["ip", "netns", "exec", NS[i], "unshare", "-m", "--propagation", "private",
+            ["ip", "netns", "exec", NS[i]] + PIN + ["unshare", "-m", "--propagation", "private",
              "sh", "-c", f"mount -t tmpfs tmpfs /run && exec {charon}"],
             env=env, stdout=open(os.path.join(d, "stdout"), "w"), stderr=subprocess.STDOUT)
         PROCS.append(p)
@@ -339,12 +376,14 @@ def run_charon(n, cap):
     # pids[i] is the unshare/sh that exec'd charon: same pid.
     rss0 = [rss_kb(p.pid) for p in pids]
     cpu0 = [cpu_s(p.pid) for p in pids]
+    THREADS0[:] = [thread_cpu_s(p.pid) for p in pids]
     t0 = time.monotonic()
     for k in range(n):
         for _ in sess.initiate({"ike": f"c{k}", "timeout": "-1"}):
             pass
     t_sent = time.monotonic() - t0
-    return measure("charon", n, cap, pids, logs[0], b"established between", t0, t_sent, rss0, cpu0)
+    name = "charon" + (f"@{PIN[-1]}" if PIN else "")
+    return measure(name, n, cap, pids, logs[0], b"established between", t0, t_sent, rss0, cpu0)
 
 
 def _unix(path):
@@ -376,38 +415,52 @@ def main():
     ap.add_argument("--workers", default=None,
                     help="iked's --workers, one run per count (e.g. \"0 1 2\"); default: iked's own")
     ap.add_argument("--iked-args", default="", help="more flags for both iked (e.g. \"--init-window 0\")")
+    ap.add_argument("--cpus", default="all",
+                    help="the cores both daemons may use, one set of runs per list given "
+                         "(taskset -c; e.g. \"0 all\": both on one core, then on every core)")
     a = ap.parse_args()
     global GROUP, IKED_ARGS
     GROUP = a.group
     IKED_ARGS = a.iked_args.split()
     counts = [None] if a.workers is None else [int(w) for w in a.workers.split()]
+    pins = [[] if c == "all" else ["taskset", "-c", c] for c in a.cpus.split()]
     if os.geteuid() != 0:
         fail("needs root (network namespaces)")
     rows = []
     for n in a.n:
-        runs = []
-        if a.daemon in ("iked", "both"):
-            for w in counts:
-                i = run("iked", n, a.cap, w)
-                if not i["all"]:
-                    fail(f"iked established {i['established']} of {n} within {a.cap} s")
-                runs.append(i)
-        c = run("charon", n, a.cap) if (a.daemon == "charon" or (a.daemon == "both" and n <= a.charon_max)) else None
-        rows.append((n, runs, c))
+        for pin in pins:
+            PIN[:] = pin
+            runs = []
+            if a.daemon in ("iked", "both"):
+                for w in counts:
+                    i = run("iked", n, a.cap, w)
+                    if not i["all"]:
+                        fail(f"iked established {i['established']} of {n} within {a.cap} s")
+                    runs.append(i)
+            c = (run("charon", n, a.cap)
+                 if (a.daemon == "charon" or (a.daemon == "both" and n <= a.charon_max)) else None)
+            rows.append((n, runs, c))
     print()
-    print(f"group {GROUP}, machine {os.cpu_count()} cores")
-    print(f"{'N':>6} {'daemon':>9} {'established':>12} {'seconds':>8} {'per s':>7} {'KB/SA init':>10} "
+    print(f"group {GROUP}, machine {os.cpu_count()} cores; \"@C\": both daemons on cores C only (taskset)")
+    print(f"{'N':>6} {'daemon':>11} {'established':>12} {'seconds':>8} {'per s':>7} {'KB/SA init':>10} "
           f"{'KB/SA resp':>10} {'CPU s init':>10} {'CPU s resp':>10}")
     for n, runs, c in rows:
         for r in runs + [c]:
             if r:
-                print(f"{n:>6} {r['daemon']:>9} {r['established']:>12} {r['seconds']:>8} "
+                print(f"{n:>6} {r['daemon']:>11} {r['established']:>12} {r['seconds']:>8} "
                       f"{r['established'] / r['seconds']:>7.0f} "
                       f"{r['kb_per_sa'][0]:>10} {r['kb_per_sa'][1]:>10} "
                       f"{r['cpu_seconds'][0]:>10} {r['cpu_seconds'][1]:>10}")
+        for r in runs + [c]:
+            if r:
+                print(f"{n:>6} {r['daemon']:>11} CPU ms per SA initiator / responder "
+                      f"{1000 * r['cpu_seconds'][0] / r['established']:.2f} / "
+                      f"{1000 * r['cpu_seconds'][1] / r['established']:.2f}; by thread, s: "
+                      + "; ".join(side + " " + ", ".join(f"{k} {v}" for k, v in sorted(t.items()) if v)
+                                  for side, t in zip(("initiator", "responder"), r["thread_cpu_seconds"])))
         i = runs[-1] if runs else None
         if i and c and c["all"]:
-            print(f"{n:>6}   ratio charon/iked: time {c['seconds'] / i['seconds']:.1f}x, "
+            print(f"{n:>6}   ratio {c['daemon']} / {i['daemon']}: time {c['seconds'] / i['seconds']:.1f}x, "
                   f"memory/SA initiator {c['kb_per_sa'][0] / i['kb_per_sa'][0]:.1f}x, "
                   f"responder {c['kb_per_sa'][1] / i['kb_per_sa'][1]:.1f}x")
         elif i and c:

@@ -45,8 +45,11 @@ MALLOC=${BENCH_MALLOC:-no}
 HEAPTRACK=${BENCH_HEAPTRACK:-no}
 # BENCH_IKED_LOG: iked's --log-level (default: its own).
 IKED_LOG=${BENCH_IKED_LOG:-}
-# BENCH_IKED_ARGS: more flags for both iked (e.g. "--init-window 0").
-read -r -a IKED_ARGS <<< "${BENCH_IKED_ARGS:-}"
+# BENCH_IKED_ARGS: more flags for every iked (e.g. "--init-window 0").
+# A pair may add its own after a colon, commas between them
+# ("iked-charon:--init-window=0"): paced and unpaced in the same boot.
+read -r -a BASE_IKED_ARGS <<< "${BENCH_IKED_ARGS:-}"
+IKED_ARGS=()
 
 IKE=aes256gcm16-prfsha256-x25519 ESP=aes256gcm16
 AUTHS=${BENCH_AUTH:-psk}
@@ -214,7 +217,11 @@ cat "$IKED" "$CHARON_BIN" /usr/lib/ipsec/*.so* /usr/lib/ipsec/plugins/*.so "$(co
 for AUTH in $AUTHS; do
 for n in $NS_LIST; do
     for pair in $PAIRS; do
-        di=${pair%-*} dr=${pair#*-}
+        daemons=${pair%%:*} extra=
+        [ "$daemons" != "$pair" ] && extra=${pair#*:}
+        di=${daemons%-*} dr=${daemons#*-}
+        IKED_ARGS=("${BASE_IKED_ARGS[@]}")
+        [ -n "$extra" ] && IFS=, read -r -a more <<< "$extra" && IKED_ARGS+=("${more[@]}")
         prepare "$dr" b "$n"
         prepare "$di" a "$n"
         start "$dr" b; rpid=$PID rstrace=${STRACE_PID:-}
