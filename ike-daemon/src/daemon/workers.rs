@@ -68,13 +68,10 @@ impl Workers {
                 let mut st = shared.lock();
                 st.running = st.running.saturating_add(1);
             }
-            let spawned = thread::Builder::new()
+            // On an error, dropping `pool` ends the threads already started.
+            thread::Builder::new()
                 .name(format!("iked-worker-{i}"))
-                .spawn(move || work(&mine, &done));
-            if let Err(e) = spawned {
-                // Dropping `pool` ends the threads already started.
-                return Err(e);
-            }
+                .spawn(move || work(&mine, &done))?;
         }
         Ok(pool)
     }
