@@ -560,9 +560,9 @@ impl IkeSa {
                 let InitWait { msg, bytes, local } = *w;
                 self.init_response(ctx, now, local, msg, &bytes);
             }
-            Ok(Done::Responded { .. }) => self.fail(
+            Ok(Done::Responded { .. } | Done::Signed(_) | Done::Checked(_)) => self.fail(
                 ctx,
-                IkeFailReason::Internal("a key exchange result for the responder".into()),
+                IkeFailReason::Internal("not the initiator's key exchange result".into()),
             ),
             Err(e) => self.fail(ctx, IkeFailReason::InvalidResponse(e)),
         }
@@ -956,7 +956,9 @@ impl IkeSa {
         let remote0 = self.nat.init_remote.unwrap_or(self.remote);
         let answered = match result {
             Ok(Done::Responded { public, shared }) => self.init_answer(ctx, public, &shared),
-            Ok(Done::Shared(_)) => Err("a key exchange result for the initiator".into()),
+            Ok(Done::Shared(_) | Done::Signed(_) | Done::Checked(_)) => {
+                Err("not the responder's key exchange result".into())
+            }
             Err(e) => Err(e),
         };
         match answered {
