@@ -1,6 +1,8 @@
-//! CPU work as an outside operation: the key exchanges of IKE_SA_INIT run
-//! where the driver chooses (the daemon: a bounded pool of worker
-//! threads), while the engine goes on with other IKE SAs.
+//! CPU work as an outside operation: the key exchanges of IKE_SA_INIT and
+//! the public-key work of IKE_AUTH (our signature; the peer's certificate
+//! path and signature) run where the driver chooses (the daemon: a
+//! bounded pool of worker threads), while the engine goes on with other
+//! IKE SAs.
 //!
 //! An IKE SA asks with [`Ctx::compute`]: a request in the `Outside` table
 //! ([`Then::Compute`] with the [`Step`] to continue with) and a
@@ -20,11 +22,17 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
+use super::config::LocalCred;
 use super::endpoint::Ctx;
 use super::outside::{Outcome, Then};
 use super::types::IkeSaId;
+use crate::config::Revocation;
 use crate::crypto::ke::KeyExchange;
 use crate::crypto::{CryptoProvider, Secret};
+use crate::pki::{
+    Certificate, HashAlg, PublicKey, SigScheme, TrustStore, ValidateParams, Validation, validate,
+};
+use crate::wire::Authentication;
 use crate::wire::codes::KeId;
 
 /// Where the engine's CPU work ([`Compute`] jobs) runs.
@@ -49,6 +57,10 @@ pub struct Compute {
     pub req: ComputeReq,
     provider: Arc<dyn CryptoProvider>,
     op: Op,
+    /// A responder's key exchange for a request nothing proved the
+    /// source of (no valid COOKIE): runs after every other job
+    /// ([`super::JobQueue`]).
+    unproven: bool,
 }
 
 /// What a job computes.
@@ -61,6 +73,118 @@ enum Op {
         ke: Box<dyn KeyExchange>,
         peer: Vec<u8>,
     },
+    /// Our AUTH: `signed` signed with `cred`'s key.
+    Sign(Box<SignJob>),
+    /// The peer's AUTH: the key that may have made it, and the signature.
+    Verify(Box<VerifyJob>),
+}
+
+/// Our AUTH signature (`pubkey::sign_auth`).
+pub(crate) struct SignJob {
+    pub(crate) cred: Arc<LocalCred>,
+    /// The peer's SIGNATURE_HASH_ALGORITHMS (`None`: the classic methods).
+    pub(crate) hashes: Option<Vec<HashAlg>>,
+    /// This RFC 7427 scheme whatever the peer announced (tests only).
+    pub(crate) scheme: Option<SigScheme>,
+    /// The octets of RFC 7296 2.15.
+    pub(crate) signed: Vec<u8>,
+}
+
+/// The check of the peer's AUTH: the key it was made with (a raw key of
+/// the connection, or the certificate's once its path validates), then
+/// the signature.
+pub(crate) struct VerifyJob {
+    pub(crate) keys: PeerKeySource,
+    pub(crate) auth: Authentication,
+    /// The octets of RFC 7296 2.15.
+    pub(crate) signed: Vec<u8>,
+}
+
+/// Where the key that signed the peer's AUTH comes from.
+pub(crate) enum PeerKeySource {
+    /// The connection's raw public keys: one of them.
+    Raw(Vec<PublicKey>),
+    /// The peer's end-entity certificate, if its path validates
+    /// (`pki::chain::validate`) against the store as it was asked with.
+    Chain(Box<ChainJob>),
+}
+
+/// What `pki::chain::validate` needs, owned.
+pub(crate) struct ChainJob {
+    pub(crate) trust: Arc<TrustStore>,
+    pub(crate) end: Certificate,
+    pub(crate) rest: Vec<Certificate>,
+    pub(crate) cacerts: Vec<Arc<Certificate>>,
+    pub(crate) revocation: Revocation,
+    pub(crate) now_unix: i64,
+    pub(crate) crls_fetched: bool,
+}
+
+/// What checking the peer's AUTH found (an error: why its certificate
+/// is refused).
+#[derive(Debug)]
+pub(crate) enum Checked {
+    /// It is a signature by `key`; `trusted` says through which CAs its
+    /// certificate is (`None`: a raw key).
+    Key {
+        key: PublicKey,
+        trusted: Option<String>,
+    },
+    /// No key made it: why the last one failed.
+    BadSig(String),
+    /// The certificate's revocation status needs the CRLs at these URIs.
+    NeedCrls(Vec<String>),
+}
+
+impl VerifyJob {
+    fn run(self) -> Result<Checked, String> {
+        let (keys, trusted) = match self.keys {
+            PeerKeySource::Raw(keys) => (keys, None),
+            PeerKeySource::Chain(c) => {
+                let params = ValidateParams {
+                    crls_fetched: c.crls_fetched,
+                    ..ValidateParams::new(c.now_unix, &c.cacerts, c.revocation)
+                };
+                match validate(&c.trust, &c.end, &c.rest, &params).map_err(|e| e.to_string())? {
+                    Validation::Trusted { chain } => {
+                        let via = chain
+                            .iter()
+                            .skip(1)
+                            .map(|c| format!("'{}'", c.subject_text()))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let trusted =
+                            format!("certificate '{}' trusted via {via}", c.end.subject_text());
+                        (vec![c.end.public_key().clone()], Some(trusted))
+                    }
+                    Validation::NeedCrls { .. } if c.crls_fetched => {
+                        return Err(format!(
+                            "revocation status of certificate '{}' unknown",
+                            c.end.subject_text()
+                        ));
+                    }
+                    Validation::NeedCrls { uris } => return Ok(Checked::NeedCrls(uris)),
+                }
+            }
+        };
+        let mut why = String::from("no key");
+        for key in keys {
+            match super::pubkey::verify_auth(&key, &self.auth, &self.signed) {
+                Ok(()) => return Ok(Checked::Key { key, trusted }),
+                Err(e) => why = e,
+            }
+        }
+        Ok(Checked::BadSig(why))
+    }
+}
+
+impl SignJob {
+    fn run(self) -> Result<Authentication, String> {
+        match self.scheme {
+            Some(scheme) => super::pubkey::sign_with(&self.cred, scheme, &self.signed),
+            None => super::pubkey::sign_auth(&self.cred, self.hashes.as_deref(), &self.signed),
+        }
+    }
 }
 
 /// The job's kind only: no key material in logs.
@@ -69,6 +193,8 @@ impl fmt::Debug for Compute {
         let kind = match &self.op {
             Op::Respond { group, .. } => format!("Respond({group})"),
             Op::Complete { ke, .. } => format!("Complete({})", ke.method()),
+            Op::Sign(_) => "Sign".into(),
+            Op::Verify(_) => "Verify".into(),
         };
         f.debug_struct("Compute")
             .field("req", &self.req)
@@ -78,6 +204,11 @@ impl fmt::Debug for Compute {
 }
 
 impl Compute {
+    /// Whether the job is for a request nothing proved the source of.
+    pub fn unproven(&self) -> bool {
+        self.unproven
+    }
+
     /// Runs the job (CPU only: no I/O, no lock shared with the engine).
     pub fn run(self) -> Computed {
         let result = match self.op {
@@ -86,6 +217,18 @@ impl Compute {
                 .respond_key_exchange(group, &peer)
                 .map(|(public, shared)| Done::Responded { public, shared }),
             Op::Complete { ke, peer } => ke.complete(&peer).map(Done::Shared),
+            Op::Sign(job) => {
+                return Computed {
+                    req: self.req,
+                    result: job.run().map(Done::Signed),
+                };
+            }
+            Op::Verify(job) => {
+                return Computed {
+                    req: self.req,
+                    result: job.run().map(Done::Checked),
+                };
+            }
         }
         .map_err(|e| e.to_string());
         Computed {
@@ -110,6 +253,10 @@ pub(crate) enum Done {
     Responded { public: Vec<u8>, shared: Secret },
     /// Initiator: the shared secret.
     Shared(Secret),
+    /// Our AUTH payload.
+    Signed(Authentication),
+    /// The peer's AUTH checked.
+    Checked(Checked),
 }
 
 /// What an IKE SA continues with when its job is done.
@@ -119,6 +266,37 @@ pub(crate) enum Step {
     AnswerInit,
     /// Initiator: take the IKE_SA_INIT response on (`ike_init`).
     CompleteInit,
+    /// IKE_AUTH goes on with our signature (`ike_auth`).
+    Signed,
+    /// IKE_AUTH goes on with the peer's AUTH checked (`ike_auth`).
+    Checked,
+}
+
+/// Where the check of the peer's AUTH stands in a handshake
+/// (`ike_auth::peer_sig_ok`, which is run again when the job answers).
+#[derive(Debug, Default)]
+pub(crate) enum PeerCheck {
+    /// Not asked (or asked again after CRLs came).
+    #[default]
+    None,
+    /// A job runs.
+    Asked,
+    /// The job's answer, not yet taken on.
+    Done(Result<Checked, String>),
+    /// The peer's AUTH proved its identity.
+    Passed,
+}
+
+/// Where our AUTH signature stands in a handshake (`ike_auth::our_auth`,
+/// which is run again when the job answers).
+#[derive(Debug, Default)]
+pub(crate) enum OurSig {
+    #[default]
+    None,
+    /// A job runs.
+    Asked,
+    /// The job's answer, not yet sent.
+    Done(Result<Authentication, String>),
 }
 
 /// The jobs waiting for the driver, and, inline, the results waiting to
@@ -132,11 +310,17 @@ pub(crate) struct Jobs {
 impl Ctx {
     /// Asks for `op` for `owner`, which continues with `step`.
     fn compute(&mut self, owner: IkeSaId, step: Step, op: Op) -> ComputeReq {
+        self.compute_as(owner, step, op, false)
+    }
+
+    /// [`Ctx::compute`], `unproven` or not.
+    fn compute_as(&mut self, owner: IkeSaId, step: Step, op: Op, unproven: bool) -> ComputeReq {
         let req = ComputeReq(self.outside.ask(owner, Then::Compute(step)));
         let job = Compute {
             req,
             provider: self.provider.clone(),
             op,
+            unproven,
         };
         match self.cfg.compute {
             ComputeMode::Inline => self.jobs.done.push_back(job.run()),
@@ -146,9 +330,16 @@ impl Ctx {
     }
 
     /// Responder: our key exchange for the peer's `peer` value of
-    /// `group`.
-    pub(crate) fn compute_respond(&mut self, owner: IkeSaId, group: KeId, peer: Vec<u8>) {
-        self.compute(owner, Step::AnswerInit, Op::Respond { group, peer });
+    /// `group`; `proven`: the request returned a valid COOKIE.
+    pub(crate) fn compute_respond(
+        &mut self,
+        owner: IkeSaId,
+        group: KeId,
+        peer: Vec<u8>,
+        proven: bool,
+    ) {
+        let op = Op::Respond { group, peer };
+        self.compute_as(owner, Step::AnswerInit, op, !proven);
     }
 
     /// Initiator: the shared secret of `ke` with the peer's `peer` value.
@@ -159,6 +350,16 @@ impl Ctx {
         peer: Vec<u8>,
     ) {
         self.compute(owner, Step::CompleteInit, Op::Complete { ke, peer });
+    }
+
+    /// Our AUTH signature.
+    pub(crate) fn compute_sign(&mut self, owner: IkeSaId, job: SignJob) {
+        self.compute(owner, Step::Signed, Op::Sign(Box::new(job)));
+    }
+
+    /// The check of the peer's AUTH.
+    pub(crate) fn compute_verify(&mut self, owner: IkeSaId, job: VerifyJob) {
+        self.compute(owner, Step::Checked, Op::Verify(Box::new(job)));
     }
 }
 
@@ -189,6 +390,7 @@ mod tests {
                 group: KeId::CURVE25519,
                 peer: ours.public_value().to_vec(),
             },
+            unproven: true,
         };
         assert!(!format!("{job:?}").contains("peer"));
         let done = job.run();
@@ -206,6 +408,7 @@ mod tests {
                 ke: theirs,
                 peer: vec![1, 2, 3],
             },
+            unproven: false,
         }
         .run();
         assert!(bad.result.is_err());

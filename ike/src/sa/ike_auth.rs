@@ -2,16 +2,21 @@
 //! pre-shared key (verified in constant time) or a signature (`pubkey`:
 //! RFC 7427 or the classic methods, CERT and CERTREQ, the peer's
 //! certificate validated against the trust store, waiting for CRLs the
-//! daemon fetches), the responder's choice of the peer configuration by
+//! daemon fetches; the signatures and the certificate path are CPU work,
+//! `compute`, which the handshake waits for and then runs again), the
+//! responder's choice of the peer configuration by
 //! identity and authentication class, and the first Child SA.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::info;
+use tracing::{debug, info};
 
 use super::child_create::{ChildAnswer, ChildRequest, Exchanged, sa_payload, ts_payloads};
+use super::compute::{
+    ChainJob, Checked, Done, OurSig, PeerCheck, PeerKeySource, SignJob, Step, VerifyJob,
+};
 use super::config::{Childless, LocalAuthCfg, PeerCfg, RemoteAuthCfg};
 use super::effect::Effect;
 use super::endpoint::Ctx;
@@ -28,8 +33,6 @@ use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, signed_octets, verify_psk_auth};
 use crate::crypto::proposal::{self, SelectOptions};
-use crate::pki::PublicKey;
-use crate::pki::chain::{ValidateParams, Validation, validate};
 use crate::pki::crl::Crl;
 use crate::pki::dn::dn_matches;
 use crate::wire::codes::{AuthMethod, ExchangeType, IdType, NotifyType};
@@ -199,14 +202,6 @@ fn ids(
     (idi, idr, auth)
 }
 
-/// What the peer's signature is checked with.
-enum PeerKeys {
-    /// One of these keys must have made it.
-    Keys(Vec<PublicKey>),
-    /// The certificate's revocation status needs the CRLs at these URIs.
-    NeedCrls(Vec<String>),
-}
-
 /// Adds fetched CRLs (DER or PEM) to the endpoint's trust store, so that
 /// later validations find them; what does not parse is logged.
 pub(crate) fn add_crls(ctx: &mut Ctx, result: Result<Vec<Vec<u8>>, String>) {
@@ -303,14 +298,16 @@ impl IkeSa {
 
     /// Our AUTH payload as `local` (with the peer's identity `remote` for
     /// the shared key), and the CERT payloads that go before it
-    /// (`asked`: the CA key hashes of the peer's CERTREQ, if it sent one).
+    /// (`asked`: the CA key hashes of the peer's CERTREQ, if it sent one);
+    /// `None` while a signature is being made (`compute`: the caller runs
+    /// again when it is done).
     fn our_auth(
-        &self,
-        ctx: &Ctx,
+        &mut self,
+        ctx: &mut Ctx,
         local: &Identification,
         remote: &Identification,
         asked: Option<&[[u8; 20]]>,
-    ) -> Result<(Vec<Payload>, Authentication), String> {
+    ) -> Result<Option<(Vec<Payload>, Authentication)>, String> {
         let keys = self.keys.as_ref().ok_or("no keys")?;
         let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
         let signed = self.our_octets(keys, h, local);
@@ -328,20 +325,32 @@ impl IkeSa {
                     method: AuthMethod::SHARED_KEY_MIC,
                     data,
                 };
-                Ok((Vec::new(), auth))
+                Ok(Some((Vec::new(), auth)))
             }
             LocalAuthCfg::Pubkey(cred) => {
-                #[cfg(test)]
-                if let Some(scheme) = ctx.knobs.sign_scheme {
-                    let auth = pubkey::sign_with(cred, scheme, &signed)?;
-                    return Ok((
-                        pubkey::cert_payloads(cred, self.peer.send_cert, asked),
-                        auth,
-                    ));
-                }
-                let auth = pubkey::sign_auth(cred, h.peer_hashes.as_deref(), &signed)?;
                 let certs = pubkey::cert_payloads(cred, self.peer.send_cert, asked);
-                Ok((certs, auth))
+                let job = SignJob {
+                    cred: cred.clone(),
+                    hashes: h.peer_hashes.clone(),
+                    #[cfg(test)]
+                    scheme: ctx.knobs.sign_scheme,
+                    #[cfg(not(test))]
+                    scheme: None,
+                    signed,
+                };
+                let id = self.id;
+                let h = self.phase.handshake_mut().ok_or("no IKE_SA_INIT state")?;
+                match std::mem::replace(&mut h.our_sig, OurSig::Asked) {
+                    OurSig::Done(auth) => {
+                        h.our_sig = OurSig::None;
+                        Ok(Some((certs, auth?)))
+                    }
+                    OurSig::Asked => Ok(None),
+                    OurSig::None => {
+                        ctx.compute_sign(id, job);
+                        Ok(None)
+                    }
+                }
             }
         }
     }
@@ -363,17 +372,18 @@ impl IkeSa {
         pubkey::certreq_payload(&hashes)
     }
 
-    /// The keys the peer with identity `id` may have signed `msg`'s AUTH
-    /// with: its certificate's, if that names `id` and validates against
-    /// the trust store now (with the connection's `cacerts` and
-    /// `revocation`), or the connection's raw `pubkeys`.
-    fn peer_keys(
+    /// Where the key that signed the peer's AUTH (`id`'s, in `msg`) is
+    /// to come from: the connection's raw `pubkeys`, or the peer's
+    /// certificate if it names `id` (its path is validated against the
+    /// trust store by the job, with the connection's `cacerts` and
+    /// `revocation`).
+    fn peer_key_source(
         &self,
         ctx: &Ctx,
         now: Instant,
         id: &Identification,
         msg: &Message,
-    ) -> Result<PeerKeys, String> {
+    ) -> Result<PeerKeySource, String> {
         let RemoteAuthCfg::Pubkey {
             cacerts,
             pubkeys,
@@ -384,10 +394,10 @@ impl IkeSa {
             return Err("the connection does not authenticate its peer by signature".into());
         };
         if !pubkeys.is_empty() {
-            return Ok(PeerKeys::Keys(pubkeys.clone()));
+            return Ok(PeerKeySource::Raw(pubkeys.clone()));
         }
-        let certs = pubkey::peer_certs(msg)?;
-        let Some((end, rest)) = certs.split_first() else {
+        let mut certs = pubkey::peer_certs(msg)?.into_iter();
+        let Some(end) = certs.next() else {
             return Err(format!("'{}' sent no certificate", IdDisplay(id)));
         };
         if !end.matches_id(id) {
@@ -403,37 +413,21 @@ impl IkeSa {
             .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
             .and_then(|d| i64::try_from(d.as_secs()).ok())
             .ok_or("no UTC time to check certificates against")?;
-        let fetched = self.phase.handshake().is_some_and(|h| h.crls_fetched);
-        let params = ValidateParams {
-            crls_fetched: fetched,
-            ..ValidateParams::new(now_unix, cacerts, *revocation)
-        };
-        match validate(&ctx.trust, end, rest, &params).map_err(|e| e.to_string())? {
-            Validation::Trusted { chain } => {
-                tracing::debug!(
-                    "{}: certificate '{}' trusted via {}",
-                    self.name(),
-                    end.subject_text(),
-                    chain
-                        .iter()
-                        .skip(1)
-                        .map(|c| format!("'{}'", c.subject_text()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                Ok(PeerKeys::Keys(vec![end.public_key().clone()]))
-            }
-            Validation::NeedCrls { uris } if !fetched => Ok(PeerKeys::NeedCrls(uris)),
-            Validation::NeedCrls { .. } => Err(format!(
-                "revocation status of certificate '{}' unknown",
-                end.subject_text()
-            )),
-        }
+        Ok(PeerKeySource::Chain(Box::new(ChainJob {
+            trust: ctx.trust.clone(),
+            end,
+            rest: certs.collect(),
+            cacerts: cacerts.clone(),
+            revocation: *revocation,
+            now_unix,
+            crls_fetched: self.phase.handshake().is_some_and(|h| h.crls_fetched),
+        })))
     }
 
     /// Checks the peer's signature AUTH for its identity `id`: `Ok(true)`
-    /// if it verifies, `Ok(false)` if the certificate waits for CRLs
-    /// (fetch asked, `msg` kept, continued by `crl_fetched`), or why not.
+    /// if it verifies, `Ok(false)` while it is being checked (`compute`)
+    /// or the certificate waits for CRLs (`msg` kept in both cases, and
+    /// taken on again by `auth_computed` or `crl_fetched`), or why not.
     fn peer_sig_ok(
         &mut self,
         ctx: &mut Ctx,
@@ -449,48 +443,139 @@ impl IkeSa {
                 auth.method
             ));
         }
-        let keys = match self.peer_keys(ctx, now, id, msg)? {
-            PeerKeys::Keys(k) => k,
-            PeerKeys::NeedCrls(uris) => {
+        let h = self.phase.handshake_mut().ok_or("no IKE_SA_INIT state")?;
+        let checked = match std::mem::take(&mut h.peer_check) {
+            PeerCheck::Passed => {
+                h.peer_check = PeerCheck::Passed;
+                return Ok(true);
+            }
+            PeerCheck::Asked => {
+                h.peer_check = PeerCheck::Asked;
+                return Ok(false);
+            }
+            PeerCheck::None => {
+                let keys = self.peer_key_source(ctx, now, id, msg)?;
+                let k = self.keys.as_ref().ok_or("no keys")?;
+                let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
+                let signed = self.peer_octets(k, h, id);
+                ctx.compute_verify(
+                    self.id,
+                    VerifyJob {
+                        keys,
+                        auth: auth.clone(),
+                        signed,
+                    },
+                );
+                if let Some(h) = self.phase.handshake_mut() {
+                    h.peer_check = PeerCheck::Asked;
+                }
+                self.await_compute(ctx, now, msg);
+                return Ok(false);
+            }
+            PeerCheck::Done(c) => c?,
+        };
+        let key = match checked {
+            Checked::Key { key, trusted } => {
+                if let Some(t) = trusted {
+                    tracing::debug!("{}: {t}", self.name());
+                }
+                key
+            }
+            Checked::NeedCrls(uris) => {
                 self.await_crls(ctx, now, uris, msg);
                 return Ok(false);
             }
-        };
-        let k = self.keys.as_ref().ok_or("no keys")?;
-        let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
-        let signed = self.peer_octets(k, h, id);
-        let mut why = String::from("no key");
-        for key in &keys {
-            match pubkey::verify_auth(key, auth, &signed) {
-                Ok(()) => {
-                    if let RemoteAuthCfg::Pubkey { constraints, .. } = &self.peer.remote_auth {
-                        pubkey::check_constraints(constraints, key, auth)
-                            .map_err(|e| format!("'{}' {e}", IdDisplay(id)))?;
-                    }
-                    #[cfg(test)]
-                    ctx.knobs.seen.push((
-                        auth.method,
-                        crate::pki::decode_signature_auth(&auth.data)
-                            .ok()
-                            .map(|(s, _)| s),
-                        pubkey::peer_certs(msg).map_or(0, |c| c.len()),
-                    ));
-                    info!(
-                        "{}: authentication of '{}' with {} successful",
-                        self.name(),
-                        IdDisplay(id),
-                        auth.method
-                    );
-                    return Ok(true);
-                }
-                Err(e) => why = e,
+            Checked::BadSig(why) => {
+                return Err(format!(
+                    "authentication of '{}' with {} failed: {why}",
+                    IdDisplay(id),
+                    auth.method
+                ));
             }
+        };
+        if let RemoteAuthCfg::Pubkey { constraints, .. } = &self.peer.remote_auth {
+            pubkey::check_constraints(constraints, &key, auth)
+                .map_err(|e| format!("'{}' {e}", IdDisplay(id)))?;
         }
-        Err(format!(
-            "authentication of '{}' with {} failed: {why}",
+        #[cfg(test)]
+        ctx.knobs.seen.push((
+            auth.method,
+            crate::pki::decode_signature_auth(&auth.data)
+                .ok()
+                .map(|(s, _)| s),
+            pubkey::peer_certs(msg).map_or(0, |c| c.len()),
+        ));
+        info!(
+            "{}: authentication of '{}' with {} successful",
+            self.name(),
             IdDisplay(id),
             auth.method
-        ))
+        );
+        if let Some(h) = self.phase.handshake_mut() {
+            h.peer_check = PeerCheck::Passed;
+        }
+        Ok(true)
+    }
+
+    /// Keeps `msg` (the peer's IKE_AUTH message) to go on with when the
+    /// job asked for answers (`auth_computed`): the responder holds its
+    /// answer (the peer's retransmissions are dropped meanwhile), an
+    /// initiator gets a half-open timer, as for CRLs.
+    fn await_compute(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        if let Some(h) = self.phase.handshake_mut() {
+            h.auth_wait = Some(Box::new(msg.clone()));
+        }
+        if self.initiator {
+            self.timers
+                .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
+        } else if self.window.held().is_none() {
+            self.window.hold(Held {
+                mid: msg.header.message_id,
+                exchange: ExchangeType::IKE_AUTH,
+                waits: Waits::Compute,
+            });
+        }
+    }
+
+    /// A job of IKE_AUTH (`step`) answered: the handshake takes it on
+    /// where it waited (the initiator's request goes out with our
+    /// signature; the peer's message is taken on again).
+    pub(crate) fn auth_computed(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        step: Step,
+        result: Result<Done, String>,
+    ) {
+        let Some(h) = self.phase.handshake_mut() else {
+            return;
+        };
+        match (step, result) {
+            (Step::Signed, Ok(Done::Signed(a))) => h.our_sig = OurSig::Done(Ok(a)),
+            (Step::Checked, Ok(Done::Checked(c))) => h.peer_check = PeerCheck::Done(Ok(c)),
+            (Step::Signed, Err(e)) => h.our_sig = OurSig::Done(Err(e)),
+            (Step::Checked, Err(e)) => h.peer_check = PeerCheck::Done(Err(e)),
+            (step, result) => {
+                debug!("{}: {result:?} does not answer {step:?}", self.name());
+                return;
+            }
+        }
+        let Some(msg) = h.auth_wait.take() else {
+            // The initiator's signature: its request goes out now.
+            if self.initiator && step == Step::Signed {
+                self.send_auth_request(ctx, now);
+            }
+            return;
+        };
+        if self.initiator {
+            self.timers.stop(IkeTimer::HalfOpen);
+            self.auth_response(ctx, now, &msg);
+        } else {
+            if matches!(self.window.held().map(|h| &h.waits), Some(Waits::Compute)) {
+                self.window.take_held();
+            }
+            self.auth_request(ctx, now, &msg);
+        }
     }
 
     /// Asks the daemon for the CRLs at `uris` and keeps `msg` to go on
@@ -556,7 +641,6 @@ impl IkeSa {
         if self.reauth_preinstall(ctx) {
             return;
         }
-        let child = self.children.first();
         let local_id = local_identity(&self.peer);
         let remote_hint = self
             .peer
@@ -565,7 +649,8 @@ impl IkeSa {
             .unwrap_or_else(|| addr_id(self.remote.ip()));
         let asked = self.phase.handshake().and_then(|h| h.certreq.clone());
         let (certs, auth) = match self.our_auth(ctx, &local_id, &remote_hint, asked.as_deref()) {
-            Ok(x) => x,
+            Ok(Some(x)) => x,
+            Ok(None) => return,
             Err(e) => {
                 self.fail(ctx, IkeFailReason::Internal(e));
                 return;
@@ -594,6 +679,7 @@ impl IkeSa {
         }
         inner.push(Payload::Auth(auth));
         self.local_id = Some(local_id);
+        let child = self.children.first();
         // Childless (RFC 6023): no SA, no TS.
         if let Some(child) = child {
             let cfg = child.cfg.clone();
@@ -845,7 +931,11 @@ impl IkeSa {
         }
         let asked = pubkey::certreqs(msg);
         let (certs, our_auth) = match self.our_auth(ctx, &local_id, idi, asked.as_deref()) {
-            Ok(x) => x,
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                self.await_compute(ctx, now, msg);
+                return;
+            }
             Err(e) => {
                 info!("{}: {e}", self.name());
                 self.refuse_auth(ctx, mid);

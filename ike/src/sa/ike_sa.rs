@@ -145,6 +145,13 @@ pub(crate) struct Handshake {
     pub(crate) init_wait: Option<Box<InitWait>>,
     /// Initiator: the shared secret computed for `init_wait`.
     pub(crate) shared: Option<Secret>,
+    /// The check of the peer's AUTH (`compute`).
+    pub(crate) peer_check: super::compute::PeerCheck,
+    /// Our AUTH signature (`compute`).
+    pub(crate) our_sig: super::compute::OurSig,
+    /// The peer's IKE_AUTH message (decrypted) taken on again when
+    /// `peer_check` or `our_sig` answers (`ike_auth::await_compute`).
+    pub(crate) auth_wait: Option<Box<Message>>,
 }
 
 /// An IKE_SA_INIT response waiting for its key exchange (`compute`).
@@ -1042,6 +1049,9 @@ impl IkeSa {
             (Then::Compute(step), Outcome::Compute(result)) => match step {
                 super::compute::Step::AnswerInit => self.answer_init(ctx, result),
                 super::compute::Step::CompleteInit => self.init_computed(ctx, now, result),
+                step @ (super::compute::Step::Signed | super::compute::Step::Checked) => {
+                    self.auth_computed(ctx, now, step, result)
+                }
             },
             (then, outcome) => debug!("{}: {outcome:?} does not answer {then:?}", self.name()),
         }

@@ -92,6 +92,11 @@ pub(crate) enum Waits {
     /// request waits in the handshake (`ike_auth::await_crls`), and is
     /// taken up again when the fetch answers.
     Crl,
+    /// Public-key work (IKE_AUTH, responder: the peer's AUTH checked, or
+    /// ours signed): the request waits in the handshake
+    /// (`ike_auth::await_compute`), and is taken up again when the job
+    /// answers.
+    Compute,
 }
 
 impl Held {
@@ -99,7 +104,7 @@ impl Held {
     /// answer can go now.
     pub(crate) fn outbound_in(&mut self, ike: IkeSaId, child: ChildId) -> bool {
         match &mut self.waits {
-            Waits::Child(_) | Waits::Crl => false,
+            Waits::Child(_) | Waits::Crl | Waits::Compute => false,
             Waits::Outbound { left, .. } => {
                 *left = left.saturating_sub(1);
                 *left == 0

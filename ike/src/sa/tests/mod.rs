@@ -21,6 +21,7 @@ mod pacing;
 mod policy;
 mod reauth;
 mod rekey;
+mod sigwork;
 mod traps;
 mod unique;
 
