@@ -24,6 +24,10 @@ pub(crate) fn to_yaml(root: &Node) -> String {
     out
 }
 
+/// The longest key written in the implicit `key: value` form (YAML 1.2
+/// 7.4.2: at most 1024 characters, quotes included).
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn indent(out: &mut String, n: usize) {
     for _ in 0..n {
         out.push(' ');
@@ -60,7 +64,16 @@ fn map(out: &mut String, entries: &[(Node, Node)], level: usize, first_inline: b
             // Not produced from swanctl.conf; keep the output valid YAML.
             other => quote(other.describe()),
         };
-        out.push_str(&key);
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            // YAML allows an implicit key of at most 1024 characters; a
+            // longer one (swanctl.conf has no limit) needs the explicit form.
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            indent(out, level);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         if is_block(&v.kind) {
             out.push('\n');
@@ -178,6 +191,33 @@ mod tests {
         assert_eq!(
             to_yaml(&root),
             "a:\n  b: 1\n  e: {}\nl:\n  - x: 1\n    y:\n      - p\n  - q\nz: ~\n"
+        );
+    }
+
+    /// A name past YAML's 1024-character limit for implicit keys (found by
+    /// the `swanctl` fuzz target) is written as an explicit key, and the
+    /// YAML reads back to the same configuration.
+    #[test]
+    fn a_key_too_long_for_yaml_s_implicit_form_reads_back() {
+        let long = "c".repeat(1500);
+        let text = format!(
+            "connections {{ {long} {{ remote_addrs = 192.0.2.2\n\
+             local {{ auth = psk }} remote {{ auth = psk }}\n\
+             children {{ {long} {{ remote_ts = 10.2.0.0/24 }} }} }} }}\n\
+             secrets {{ ike {{ secret = x }} }}\n"
+        );
+        let tree = crate::parse_tree_str(&text, "swanctl.conf").unwrap();
+        let yaml = to_yaml(&tree.root);
+        assert!(yaml.contains(&format!("? {long}\n")), "{yaml}");
+        let config = ike::config::Config::from_yaml_str(&yaml, "converted.yaml")
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        let [conn] = config.connections() else {
+            panic!("one connection: {yaml}");
+        };
+        assert_eq!(conn.name, long);
+        assert_eq!(
+            conn.children.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            [&long]
         );
     }
 }

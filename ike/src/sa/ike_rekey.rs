@@ -114,10 +114,23 @@ impl IkeSa {
                 )
             });
         if busy {
-            // Again when the child is done (it calls next_task).
+            // Again when the child is done (it calls next_task). The tasks
+            // behind this one go first: one of them may be the very
+            // CREATE_CHILD_SA that makes us busy, and nothing else would
+            // send it. Terminates: each turn moves a RekeyIke behind a task
+            // of another kind, which next_task then sends or keeps at the
+            // head.
             self.window
                 .queue
                 .push_back(Task::RekeyIke(RekeyIke::default()));
+            if self
+                .window
+                .queue
+                .iter()
+                .any(|t| !matches!(t, Task::RekeyIke(_)))
+            {
+                self.next_task(ctx, now);
+            }
             return;
         }
         let Some(keys) = self.keys.as_ref() else {

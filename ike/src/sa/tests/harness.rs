@@ -143,7 +143,7 @@ impl FakeKernel {
         });
     }
 
-    fn handle(&mut self, op: KernelOp) -> Option<KernelResult> {
+    pub(super) fn handle(&mut self, op: KernelOp) -> Option<KernelResult> {
         match op {
             KernelOp::AllocSpi { req, .. } => {
                 if self.fail_alloc {

@@ -1643,3 +1643,46 @@ fn refused_rekey_on_a_packet_limit_is_retried_before_the_hard_limit() {
     assert_eq!(rekeyed(&p.a().events())[0].0, old);
     p.assert_one_pair_per_child();
 }
+
+/// A CREATE_CHILD_SA whose SPI arrives while another request is out, with
+/// an IKE rekey queued ahead of it: once the answer comes, the IKE rekey
+/// waits for the child (it never runs while one is being created), and the
+/// child's request must still go. Found by the `endpoint` fuzz target (B
+/// kept a Child SA in `Creating` on an established IKE SA for ever).
+#[test]
+fn an_ike_rekey_waiting_for_a_child_lets_that_child_s_request_go_first() {
+    let mut p = Pair::new(Setup::default());
+    let id = p.connect(0, "site-b");
+    let now = p.now;
+    // Out and unanswered while the rest happens: a liveness check.
+    p.a().ep.send_liveness_check(now, id).unwrap();
+    p.a().ep.rekey_ike(now, id).unwrap();
+    p.a().ep.initiate_child(now, id, "net").unwrap();
+    // The new child's SPI arrives before the answer.
+    while let Some(op) = p.a().ep.poll_kernel_op() {
+        p.peers[0].kernel.clock = Some(now);
+        if let Some(r) = p.peers[0].kernel.handle(op) {
+            p.peers[0].ep.handle_kernel_result(now, r);
+        }
+    }
+    p.run_for(secs(60));
+    for i in 0..2 {
+        assert_eq!(
+            ike_rekeyed(&p.peers[i].events()).len(),
+            1,
+            "side {i}: the IKE rekey ran"
+        );
+        let sas: Vec<_> = p.peers[i].ep.ike_sas().collect();
+        assert_eq!(sas.len(), 1, "side {i}");
+        assert_eq!(sas[0].state, IkeState::Established, "side {i}");
+        let installed = p.peers[i]
+            .events()
+            .iter()
+            .filter(|e| matches!(e, Event::ChildInstalled { .. }))
+            .count();
+        assert_eq!(installed, 2, "side {i}: both children installed");
+        let states: Vec<_> = sas[0].children.iter().map(|c| c.state).collect();
+        assert_eq!(states, [ChildState::Installed; 2], "side {i}");
+        assert!(p.peers[i].kernel.larval.is_empty(), "side {i}");
+    }
+}
