@@ -46,6 +46,11 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// iked's peak RSS must stay under this (its start is about 10 MB).
 const RSS_LIMIT_KB: u64 = 64 * 1024;
 
+/// iked's log level: which half-open SA's key exchange ran when, and
+/// which address got a COOKIE when (`docs/performance.md` section 8 reads
+/// the probe's path from it).
+const IKED_LOG: &str = "info,ike::sa::ike_init=debug";
+
 /// The gateway's swanctl.conf (iked and charon read the same).
 fn gateway_conf() -> String {
     format!(
@@ -383,7 +388,14 @@ fn guest() {
     eprintln!("dos lab: topology in {:.1} s", t0.elapsed().as_secs_f64());
     let gw_conf = guest_out().join("dos-gw-swanctl.conf");
     write_secret(&gw_conf, &gateway_conf());
-    let a = Charon::start("dos-a", "gw-a", &peer_conf(), "default=1", "", "");
+    let a = Charon::start(
+        "dos-a",
+        "gw-a",
+        &peer_conf(),
+        "default=1 ike=2 net=2",
+        "",
+        "",
+    );
 
     let log = std::fs::File::create(guest_out().join("dos-iked.log")).unwrap();
     let iked = Command::new("ip")
@@ -395,7 +407,7 @@ fn guest() {
             "--strongswan-conf",
             "none",
         ])
-        .args(["--log-level", "info"])
+        .args(["--log-level", IKED_LOG])
         .stderr(log)
         .spawn()
         .unwrap();

@@ -4,25 +4,48 @@
 //! thread, so handshakes use every core while the engine stays sans-IO.
 //!
 //! A fixed number of threads (`--workers`, by default one per core) take
-//! jobs from one queue and send each result back to the loop through a
-//! tokio channel; the loop hands it to `Endpoint::handle_computed`. The
-//! queue holds only what the engine asked for, which its half-open
-//! limits bound. When the pool is dropped the queue closes and each thread
-//! ends after its job.
+//! jobs from one queue, in `ike::sa::JobQueue`'s order (the key exchanges
+//! of IKE_SA_INIT requests that returned no COOKIE last), and send each
+//! result back to the loop through a tokio channel; the loop hands it to
+//! `Endpoint::handle_computed`. The queue holds only what the engine
+//! asked for, which its half-open limits bound. When the pool is dropped
+//! the queue closes and each thread ends after its job.
 
 use std::io;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 
-use ike::sa::{Compute, Computed};
+use ike::sa::{Compute, Computed, JobQueue};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::warn;
 
-/// The pool: the sending end of its queue.
+/// What the threads share: the jobs, whether the pool is closed, how
+/// many threads still run.
+#[derive(Debug, Default)]
+struct State {
+    jobs: JobQueue,
+    closed: bool,
+    running: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+}
+
+impl Shared {
+    /// The state; a thread that panicked holding the lock left it
+    /// consistent (every change is one call), so it is used anyway.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The pool: its queue, closed when dropped.
 #[derive(Debug)]
 pub struct Workers {
-    jobs: Sender<Compute>,
+    shared: Arc<Shared>,
     threads: usize,
 }
 
@@ -34,17 +57,24 @@ pub fn default_count() -> usize {
 impl Workers {
     /// Starts `n` threads (at least one) that answer through `done`.
     pub fn start(n: usize, done: UnboundedSender<Computed>) -> io::Result<Self> {
-        let (jobs, rx) = channel::<Compute>();
-        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Shared::default());
         let threads = n.max(1);
+        let pool = Self {
+            shared: shared.clone(),
+            threads,
+        };
         for i in 0..threads {
-            let rx = rx.clone();
-            let done = done.clone();
+            let (mine, done) = (shared.clone(), done.clone());
+            {
+                let mut st = shared.lock();
+                st.running = st.running.saturating_add(1);
+            }
+            // On an error, dropping `pool` ends the threads already started.
             thread::Builder::new()
                 .name(format!("iked-worker-{i}"))
-                .spawn(move || work(&rx, &done))?;
+                .spawn(move || work(&mine, &done))?;
         }
-        Ok(Self { jobs, threads })
+        Ok(pool)
     }
 
     /// How many threads run jobs.
@@ -55,29 +85,49 @@ impl Workers {
     /// Queues `job`; a job the pool can no longer take (every thread
     /// ended) is run here instead, so that its IKE SA still continues.
     pub fn submit(&self, job: Compute) -> Option<Computed> {
-        match self.jobs.send(job) {
-            Ok(()) => None,
-            Err(e) => {
-                warn!("worker threads gone; computing on the event loop");
-                Some(e.0.run())
-            }
+        let mut st = self.shared.lock();
+        if st.running == 0 {
+            drop(st);
+            warn!("worker threads gone; computing on the event loop");
+            return Some(job.run());
         }
+        st.jobs.push(job);
+        drop(st);
+        self.shared.ready.notify_one();
+        None
     }
 }
 
-/// A worker's life: the next job, until the queue closes or the loop is
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+/// A worker's life: the next job, until the pool closes or the loop is
 /// gone.
-fn work(rx: &Mutex<Receiver<Compute>>, done: &UnboundedSender<Computed>) {
+fn work(shared: &Shared, done: &UnboundedSender<Computed>) {
     loop {
-        // The lock is held only to take one job.
-        let job = match rx.lock() {
-            Ok(rx) => rx.recv(),
-            Err(_) => return,
+        let mut st = shared.lock();
+        let job = loop {
+            if st.closed {
+                break None;
+            }
+            if let Some(job) = st.jobs.pop() {
+                break Some(job);
+            }
+            st = shared.ready.wait(st).unwrap_or_else(|e| e.into_inner());
         };
-        let Ok(job) = job else {
+        let Some(job) = job else {
+            st.running = st.running.saturating_sub(1);
             return;
         };
+        // The lock is held only to take one job.
+        drop(st);
         if done.send(job.run()).is_err() {
+            let mut st = shared.lock();
+            st.running = st.running.saturating_sub(1);
             return;
         }
     }

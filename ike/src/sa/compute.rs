@@ -57,6 +57,10 @@ pub struct Compute {
     pub req: ComputeReq,
     provider: Arc<dyn CryptoProvider>,
     op: Op,
+    /// A responder's key exchange for a request nothing proved the
+    /// source of (no valid COOKIE): runs after every other job
+    /// ([`super::JobQueue`]).
+    unproven: bool,
 }
 
 /// What a job computes.
@@ -200,6 +204,11 @@ impl fmt::Debug for Compute {
 }
 
 impl Compute {
+    /// Whether the job is for a request nothing proved the source of.
+    pub fn unproven(&self) -> bool {
+        self.unproven
+    }
+
     /// Runs the job (CPU only: no I/O, no lock shared with the engine).
     pub fn run(self) -> Computed {
         let result = match self.op {
@@ -301,11 +310,17 @@ pub(crate) struct Jobs {
 impl Ctx {
     /// Asks for `op` for `owner`, which continues with `step`.
     fn compute(&mut self, owner: IkeSaId, step: Step, op: Op) -> ComputeReq {
+        self.compute_as(owner, step, op, false)
+    }
+
+    /// [`Ctx::compute`], `unproven` or not.
+    fn compute_as(&mut self, owner: IkeSaId, step: Step, op: Op, unproven: bool) -> ComputeReq {
         let req = ComputeReq(self.outside.ask(owner, Then::Compute(step)));
         let job = Compute {
             req,
             provider: self.provider.clone(),
             op,
+            unproven,
         };
         match self.cfg.compute {
             ComputeMode::Inline => self.jobs.done.push_back(job.run()),
@@ -315,9 +330,16 @@ impl Ctx {
     }
 
     /// Responder: our key exchange for the peer's `peer` value of
-    /// `group`.
-    pub(crate) fn compute_respond(&mut self, owner: IkeSaId, group: KeId, peer: Vec<u8>) {
-        self.compute(owner, Step::AnswerInit, Op::Respond { group, peer });
+    /// `group`; `proven`: the request returned a valid COOKIE.
+    pub(crate) fn compute_respond(
+        &mut self,
+        owner: IkeSaId,
+        group: KeId,
+        peer: Vec<u8>,
+        proven: bool,
+    ) {
+        let op = Op::Respond { group, peer };
+        self.compute_as(owner, Step::AnswerInit, op, !proven);
     }
 
     /// Initiator: the shared secret of `ke` with the peer's `peer` value.
@@ -368,6 +390,7 @@ mod tests {
                 group: KeId::CURVE25519,
                 peer: ours.public_value().to_vec(),
             },
+            unproven: true,
         };
         assert!(!format!("{job:?}").contains("peer"));
         let done = job.run();
@@ -385,6 +408,7 @@ mod tests {
                 ke: theirs,
                 peer: vec![1, 2, 3],
             },
+            unproven: false,
         }
         .run();
         assert!(bad.result.is_err());

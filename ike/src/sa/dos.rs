@@ -19,6 +19,12 @@
 //!    and the answer, both kept for AUTH, plus [`HALF_OPEN_COST`] each)
 //!    stay within `half_open_budget`.
 //!
+//! A request that returned a valid cookie is [`Admit::Proven`]: its key
+//! exchange runs before those of requests that did not
+//! ([`crate::sa::JobQueue`]), so a legitimate initiator does not wait
+//! behind the key exchanges of the half-open SAs a spoofed flood made
+//! before cookies were required.
+//!
 //! Cookies are `t | HMAC-SHA256(secret, t | IPi | SPIi | Ni)` with `t` the
 //! seconds of this guard's clock: valid for [`COOKIE_LIFETIME`], compared
 //! in constant time. The secret is drawn from the provider's random source
@@ -114,8 +120,13 @@ pub(crate) struct InitRequest<'a> {
 /// What to do with a new IKE_SA_INIT request.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admit {
-    /// Go on with it.
+    /// Go on with it; nothing proves its source address (no valid
+    /// COOKIE): its key exchange waits behind all other CPU work
+    /// ([`crate::sa::JobQueue`]).
     Go,
+    /// Go on with it: it returned a valid COOKIE, so its source address
+    /// is proven (it is not one of a spoofed flood's).
+    Proven,
     /// Answer with this COOKIE, keep nothing.
     Cookie(Vec<u8>),
     /// Ignore it (the reason was logged, rate-limited).
@@ -176,7 +187,10 @@ impl Guard {
         let from_ip = self.half_open_from(req.ip);
         let global = self.required(0, cookie_threshold, total, now);
         let local = self.required(bucket(req.ip), limits.cookie_threshold_ip, from_ip, now);
-        if (global || local) && !self.valid_cookie(provider, now, req) {
+        // Checked whenever one came back, required or not: a proven
+        // source's key exchange runs first.
+        let proven = req.cookie.is_some() && self.valid_cookie(provider, now, req);
+        if (global || local) && !proven {
             return match self.make_cookie(provider, now, req) {
                 Some(c) => Admit::Cookie(c),
                 None => {
@@ -223,7 +237,7 @@ impl Guard {
             }
             return Admit::Drop;
         }
-        Admit::Go
+        if proven { Admit::Proven } else { Admit::Go }
     }
 
     /// A responder SA became half-open with a request of `len` octets:

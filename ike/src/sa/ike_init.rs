@@ -809,21 +809,22 @@ pub(crate) fn respond(
         len: bytes.len(),
     };
     let cfg = ctx.cfg;
-    match ctx.dos.admit(
+    let proven = match ctx.dos.admit(
         cfg.cookie_threshold,
         &cfg.dos,
         ctx.provider.as_ref(),
         now,
         &req,
     ) {
-        dos::Admit::Go => {}
+        dos::Admit::Go => false,
+        dos::Admit::Proven => true,
         dos::Admit::Cookie(c) => {
             debug!("sending COOKIE to {}", remote.ip());
             refuse(ctx, Notify::cookie(c));
             return None;
         }
         dos::Admit::Drop => return None,
-    }
+    };
     let peers = candidates(ctx, local, remote);
     let Some(first) = peers.first().cloned() else {
         if ctx.dos.log.allow(now) {
@@ -907,7 +908,7 @@ pub(crate) fn respond(
         && notify(msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     // The key exchange is CPU work (`compute`): the answer goes out when
     // it is done (`answer_init`).
-    ctx.compute_respond(id, kei.group, kei.data.clone());
+    ctx.compute_respond(id, kei.group, kei.data.clone(), proven);
     let mut sa = IkeSa::new(IkeSaParams {
         id,
         initiator: false,

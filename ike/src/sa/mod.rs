@@ -96,6 +96,7 @@ mod ike_rekey;
 mod ike_sa;
 mod inactivity;
 mod informational;
+mod job_queue;
 mod keyingtries;
 mod lifetimes;
 mod limits;
@@ -124,6 +125,7 @@ pub use config::{
 pub use dos::DosLimits;
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
+pub use job_queue::JobQueue;
 pub use limits::{PeerLimits, policy_count, prefix_count};
 pub use ts::narrow;
 pub use types::{

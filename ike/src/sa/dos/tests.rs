@@ -98,7 +98,7 @@ fn a_cookie_is_accepted_once_echoed_and_only_for_its_request() {
     assert_eq!(c.len(), COOKIE_LEN);
     assert_eq!(
         g.admit(Some(0), &l, &p, t0, &req(ip(1), 7, Some(&c))),
-        Admit::Go
+        Admit::Proven
     );
     // Another address, SPI or nonce: a fresh cookie instead.
     assert!(matches!(
@@ -139,6 +139,17 @@ fn a_cookie_is_accepted_once_echoed_and_only_for_its_request() {
         Admit::Go
     );
     assert_eq!(g.admit(None, &l, &p, t0, &req(ip(1), 7, None)), Admit::Go);
+    // A cookie that came back is checked even when none is required: a
+    // valid one proves the source, a bad one is ignored.
+    let c = cookie_of(g.admit(Some(0), &l, &p, t0, &req(ip(1), 7, None)));
+    assert_eq!(
+        g.admit(None, &l, &p, t0, &req(ip(1), 7, Some(&c))),
+        Admit::Proven
+    );
+    assert_eq!(
+        g.admit(None, &l, &p, t0, &req(ip(2), 7, Some(&c))),
+        Admit::Go
+    );
 }
 
 #[test]
@@ -151,7 +162,7 @@ fn cookies_expire_and_survive_one_secret_switch() {
     let c = cookie_of(g.admit(Some(0), &l, &p, t0, &req(ip(1), 7, None)));
     assert_eq!(
         g.admit(Some(0), &l, &p, at(9), &req(ip(1), 7, Some(&c))),
-        Admit::Go
+        Admit::Proven
     );
     assert!(matches!(
         g.admit(Some(0), &l, &p, at(10), &req(ip(1), 7, Some(&c))),
@@ -165,12 +176,12 @@ fn cookies_expire_and_survive_one_secret_switch() {
     assert_eq!(g.previous.as_deref().copied(), Some(secret));
     assert_eq!(
         g.admit(Some(0), &l, &p, at(126), &req(ip(1), 9, Some(&before))),
-        Admit::Go,
+        Admit::Proven,
         "the previous secret still counts"
     );
     assert_eq!(
         g.admit(Some(0), &l, &p, at(126), &req(ip(1), 10, Some(&after))),
-        Admit::Go
+        Admit::Proven
     );
     // A cookie claiming to be from after the switch, made with the old
     // secret, does not pass.
@@ -242,13 +253,13 @@ fn thresholds_count_half_open_sas_and_cookies_calm_down_slowly() {
     let c = cookie_of(g.admit(Some(30), &l, &p, t0, &req(a, 2, None)));
     assert_eq!(
         g.admit(Some(30), &l, &p, t0, &req(a, 2, Some(&c))),
-        Admit::Go
+        Admit::Proven
     );
     g.opened(IkeSaId(2), a, 500);
     let c = cookie_of(g.admit(Some(30), &l, &p, t0, &req(a, 3, None)));
     assert_eq!(
         g.admit(Some(30), &l, &p, t0, &req(a, 3, Some(&c))),
-        Admit::Go
+        Admit::Proven
     );
     g.opened(IkeSaId(3), a, 500);
     let c = cookie_of(g.admit(Some(30), &l, &p, t0, &req(a, 4, None)));

@@ -232,3 +232,58 @@ fn the_budget_bounds_what_half_open_sas_hold() {
     assert_eq!(drain(&mut p).sas, 2);
     assert_eq!(p.b().ep.len(), 2);
 }
+
+#[test]
+fn a_request_that_returned_a_cookie_is_computed_before_the_spoofed_ones() {
+    let mut p = gateway(|c| c.compute = ComputeMode::Outside);
+    p.hold_compute = [false, true];
+    let tpl = template();
+    // The spoofed flood: 30 half-open SAs (their key exchanges wait for a
+    // worker), then only cookies.
+    for n in 0..1000 {
+        feed(
+            &mut p,
+            spoofed(n),
+            &request(&tpl, 0x1000 + u64::from(n), None),
+        );
+    }
+    let got = drain(&mut p);
+    assert_eq!((got.sas, got.cookies.len()), (0, 970));
+    while let Some(job) = p.b().ep.poll_compute() {
+        p.held_compute[1].push(job);
+    }
+    assert_eq!(p.held_compute[1].len(), 30);
+    assert!(p.held_compute[1].iter().all(Compute::unproven));
+    // A legitimate initiator: COOKIE, then its request with it; its key
+    // exchange waits too, asked for last.
+    let now = p.now;
+    let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.run_for(secs(1));
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 2);
+    assert_eq!(p.held_compute[1].len(), 31);
+    let mut queue = JobQueue::default();
+    for job in p.held_compute[1].drain(..) {
+        queue.push(job);
+    }
+    // A worker takes the proven one first: the initiator is up while
+    // every spoofed key exchange still waits.
+    let first = queue.pop().unwrap();
+    assert!(!first.unproven());
+    let now = p.now;
+    p.b().ep.handle_computed(now, first.run());
+    p.run_for(secs(1));
+    assert_eq!(p.a().ep.ike_sa(id).unwrap().state, IkeState::Established);
+    assert!(failed(&p.a().events()).is_empty());
+    // Then the others, in the order they were asked for.
+    assert_eq!(queue.len(), 30);
+    let mut last = None;
+    while let Some(job) = queue.pop() {
+        assert!(job.unproven());
+        assert!(last < Some(job.req), "first in, first out");
+        last = Some(job.req);
+        let now = p.now;
+        p.b().ep.handle_computed(now, job.run());
+    }
+    assert!(queue.is_empty());
+    assert_eq!(drain(&mut p).sas, 30, "answered, to the spoofed addresses");
+}
