@@ -1,6 +1,6 @@
 //! The worker threads of the engine's CPU work: the key exchanges of
-//! IKE_SA_INIT and the signatures of IKE_AUTH (`ike::sa::Compute`) run
-//! here, beside the event loop's one
+//! IKE_SA_INIT and of CREATE_CHILD_SA (responder) and the signatures of
+//! IKE_AUTH (`ike::sa::Compute`) run here, beside the event loop's one
 //! thread, so handshakes use every core while the engine stays sans-IO.
 //!
 //! A fixed number of threads (`--workers`, by default one per core) take

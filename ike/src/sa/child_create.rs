@@ -1577,6 +1577,19 @@ impl IkeSa {
 
     /// Responder: a CREATE_CHILD_SA request.
     pub(crate) fn create_child_request(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        self.create_child_request_ke(ctx, now, msg, None);
+    }
+
+    /// Responder: a CREATE_CHILD_SA request, and the result of its key
+    /// exchange if it was computed (`create_ke`; `None`: it is asked for
+    /// if needed).
+    pub(crate) fn create_child_request_ke(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        msg: &Message,
+        ke: Option<super::create_ke::KeDone>,
+    ) {
         let mid = msg.header.message_id;
         let refuse = |sa: &mut Self, ctx: &mut Ctx, n: Notify| {
             sa.send_response(
@@ -1587,7 +1600,7 @@ impl IkeSa {
             );
         };
         if sa_payload(msg).is_some_and(|s| s.iter().any(|p| p.protocol == ProtocolId::IKE)) {
-            self.ike_rekey_request(ctx, now, msg);
+            self.ike_rekey_request(ctx, now, msg, ke);
             return;
         }
         if matches!(self.phase, Phase::Rekeying | Phase::Rekeyed) {
@@ -1682,15 +1695,19 @@ impl IkeSa {
             }
             KeCheck::Ignore => (None, None),
             KeCheck::Accept => match kei {
-                Some(k) => match ctx.provider.respond_key_exchange(k.group, &k.data) {
-                    Ok((public, shared)) => (
+                Some(k) => match ke {
+                    None => {
+                        self.await_create_ke(ctx, msg, k);
+                        return;
+                    }
+                    Some(Ok((public, shared))) => (
                         Some(shared),
                         Some(wire::KeyExchange {
                             group: k.group,
                             data: public,
                         }),
                     ),
-                    Err(e) => {
+                    Some(Err(e)) => {
                         info!("{}: peer's KE value unusable: {e}", self.name());
                         refuse(
                             self,

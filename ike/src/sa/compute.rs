@@ -1,5 +1,6 @@
 //! CPU work as an outside operation: the key exchanges of IKE_SA_INIT and
-//! the public-key work of IKE_AUTH (our signature; the peer's certificate
+//! of the responder of CREATE_CHILD_SA (`create_ke`), and the public-key
+//! work of IKE_AUTH (our signature; the peer's certificate
 //! path and signature) run where the driver chooses (the daemon: a
 //! bounded pool of worker threads), while the engine goes on with other
 //! IKE SAs.
@@ -266,6 +267,8 @@ pub(crate) enum Step {
     AnswerInit,
     /// Initiator: take the IKE_SA_INIT response on (`ike_init`).
     CompleteInit,
+    /// Responder: answer CREATE_CHILD_SA (`create_ke`).
+    AnswerCreate,
     /// IKE_AUTH goes on with our signature (`ike_auth`).
     Signed,
     /// IKE_AUTH goes on with the peer's AUTH checked (`ike_auth`).
@@ -350,6 +353,12 @@ impl Ctx {
         peer: Vec<u8>,
     ) {
         self.compute(owner, Step::CompleteInit, Op::Complete { ke, peer });
+    }
+
+    /// Responder of CREATE_CHILD_SA: our key exchange for the peer's
+    /// `peer` value of `group`.
+    pub(crate) fn compute_create_ke(&mut self, owner: IkeSaId, group: KeId, peer: Vec<u8>) {
+        self.compute(owner, Step::AnswerCreate, Op::Respond { group, peer });
     }
 
     /// Our AUTH signature.

@@ -432,7 +432,13 @@ impl IkeSa {
     }
 
     /// Responder: a CREATE_CHILD_SA that rekeys the IKE SA.
-    pub(crate) fn ike_rekey_request(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+    pub(crate) fn ike_rekey_request(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        msg: &Message,
+        ke: Option<super::create_ke::KeDone>,
+    ) {
         let mid = msg.header.message_id;
         let name = self.name();
         let refuse = |sa: &mut Self, ctx: &mut Ctx, n: Notify| {
@@ -501,13 +507,16 @@ impl IkeSa {
             refuse(self, ctx, Notify::invalid_ke_payload(g));
             return;
         }
+        // The key exchange is CPU work (`create_ke`): the request is held
+        // and handled again with its result.
+        let Some(ke) = ke else {
+            self.await_create_ke(ctx, msg, kei);
+            return;
+        };
         let made = (|| {
             let spi_i = ike_spi(&selected).ok_or("no 8-octet SPI")?;
             let suite = proposal::ike_suite(&selected).map_err(|e| e.to_string())?;
-            let (public, shared) = ctx
-                .provider
-                .respond_key_exchange(kei.group, &kei.data)
-                .map_err(|e| e.to_string())?;
+            let (public, shared) = ke?;
             let spi_r = random_spi(ctx)?;
             let nonce_r = ctx
                 .provider

@@ -1049,6 +1049,7 @@ impl IkeSa {
             (Then::Compute(step), Outcome::Compute(result)) => match step {
                 super::compute::Step::AnswerInit => self.answer_init(ctx, result),
                 super::compute::Step::CompleteInit => self.init_computed(ctx, now, result),
+                super::compute::Step::AnswerCreate => self.create_ke_done(ctx, now, result),
                 step @ (super::compute::Step::Signed | super::compute::Step::Checked) => {
                     self.auth_computed(ctx, now, step, result)
                 }

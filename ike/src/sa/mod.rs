@@ -85,6 +85,7 @@ mod child_rekey;
 mod clock;
 mod compute;
 mod config;
+mod create_ke;
 mod dos;
 mod dpd;
 mod effect;

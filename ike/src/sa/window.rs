@@ -97,6 +97,10 @@ pub(crate) enum Waits {
     /// (`ike_auth::await_compute`), and is taken up again when the job
     /// answers.
     Compute,
+    /// The key exchange of the peer's CREATE_CHILD_SA request (a Child
+    /// SA with PFS, an IKE rekey): the request, taken up again with the
+    /// result (`create_ke`).
+    Ke(Box<crate::wire::Message>),
 }
 
 impl Held {
@@ -104,7 +108,7 @@ impl Held {
     /// answer can go now.
     pub(crate) fn outbound_in(&mut self, ike: IkeSaId, child: ChildId) -> bool {
         match &mut self.waits {
-            Waits::Child(_) | Waits::Crl | Waits::Compute => false,
+            Waits::Child(_) | Waits::Crl | Waits::Compute | Waits::Ke(_) => false,
             Waits::Outbound { left, .. } => {
                 *left = left.saturating_sub(1);
                 *left == 0
