@@ -20,9 +20,9 @@ fn jobs_on_workers_send_what_inline_sends() {
     p.connect(0, "site-b");
     p.assert_kernels_match();
     assert_eq!(p.a().kernel.installed.len(), 1);
-    // One job per side: the initiator's shared secret, the responder's
-    // key exchange.
-    assert_eq!(p.computes, [1, 1]);
+    // The initiator's key pair and shared secret, the responder's key
+    // exchange.
+    assert_eq!(p.computes, [2, 1]);
     assert_eq!(inline.computes, [0, 0]);
     // The deterministic provider: the same messages, byte for byte.
     for i in 0..2 {
@@ -54,6 +54,11 @@ fn results_in_any_order_bring_every_sa_up() {
         p.a().ep.initiate(now, "site-b", &[]).unwrap();
     }
     p.drive();
+    // The initiator's key pairs first: nothing goes out before them.
+    assert_eq!(p.held_compute[0].len(), 20);
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 0);
+    p.release_compute(0);
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 20);
     // The responder asked for 20 key exchanges and answered none yet.
     assert_eq!(p.held_compute[1].len(), 20);
     assert_eq!(p.b().count_sent(ExchangeType::IKE_SA_INIT, true), 0);
@@ -73,7 +78,7 @@ fn results_in_any_order_bring_every_sa_up() {
     assert_eq!(p.a().kernel.installed.len(), 20);
     p.assert_kernels_match();
     assert!(failed(&p.a().events()).is_empty() && failed(&p.b().events()).is_empty());
-    assert_eq!(p.computes, [20, 20]);
+    assert_eq!(p.computes, [40, 20]);
 }
 
 #[test]
@@ -97,7 +102,7 @@ fn retransmissions_while_computing_are_computed_once() {
         IkeState::Established
     );
     p.assert_kernels_match();
-    assert_eq!(p.computes, [1, 1]);
+    assert_eq!(p.computes, [2, 1]);
 }
 
 #[test]
@@ -128,6 +133,8 @@ fn a_bad_key_exchange_value_found_by_a_worker_is_refused() {
     let mut p = Pair::new(outside());
     let now = p.now;
     p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    let job = p.a().ep.poll_compute().unwrap();
+    p.a().ep.handle_computed(now, job.run());
     let t = std::iter::from_fn(|| p.a().ep.poll_transmit())
         .find(|t| t.payload.len() > 100)
         .unwrap();
