@@ -18,9 +18,6 @@ pub mod status;
 pub mod traps;
 pub mod updown;
 pub mod workers;
-// Its prefix and range arithmetic is bounded by the address and port
-// widths; not yet under the crate's arithmetic lint.
-#[allow(clippy::arithmetic_side_effects)]
 pub mod xfrm_plan;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

@@ -222,6 +222,13 @@ pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
     if s > e {
         return out;
     }
+    // The offset of a block's last address from its first: 2^k - 1 (all
+    // ones from k = 128 on).
+    let span = |k: u32| {
+        1u128
+            .checked_shl(k)
+            .map_or(u128::MAX, |n| n.saturating_sub(1))
+    };
     let mut cur = s;
     loop {
         // The largest block aligned at `cur` that ends at or before `e`.
@@ -231,32 +238,29 @@ pub fn range_to_prefixes(start: IpAddr, end: IpAddr) -> Vec<IpPrefix> {
             cur.trailing_zeros().min(bits)
         };
         while k > 0 {
-            let fits = if k >= 128 {
-                e == u128::MAX
-            } else {
-                cur + ((1u128 << k) - 1) <= e
-            };
-            if fits {
+            // `cur <= e` holds, so a block of one address always fits.
+            if cur.checked_add(span(k)).is_some_and(|last| last <= e) {
                 break;
             }
-            k -= 1;
+            k = k.saturating_sub(1);
         }
         let addr = if v4 {
             IpAddr::V4(u32::try_from(cur).unwrap_or(0).into())
         } else {
             IpAddr::V6(cur.into())
         };
-        if let Ok(p) = IpPrefix::new(addr, u8::try_from(bits - k).unwrap_or(0)) {
+        if let Ok(p) = IpPrefix::new(addr, u8::try_from(bits.saturating_sub(k)).unwrap_or(0)) {
             out.push(p);
         }
         if k >= 128 {
             break;
         }
-        let last = cur + ((1u128 << k) - 1);
-        if last >= e {
-            break;
+        // No overflow: the block fit, so `cur + span(k) <= e`.
+        let last = cur.saturating_add(span(k));
+        match last.checked_add(1) {
+            Some(next) if last < e => cur = next,
+            _ => break,
         }
-        cur = last + 1;
     }
     out
 }
@@ -384,11 +388,16 @@ pub fn priority(sel: &Selector, class: PrioClass, manual: u32) -> u32 {
         PrioClass::Drop => 3 * PRIORITY_BASE,
     };
     let bits = |m: u16| m.leading_ones();
-    base - 512 * (u32::from(sel.src.prefix_len()) + u32::from(sel.dst.prefix_len()))
-        - if sel.proto.is_some() { 256 } else { 0 }
-        - 4 * (bits(sel.src_port.mask) + bits(sel.dst_port.mask))
-        - if sel.ifindex.is_some() { 2 } else { 0 }
-        - u32::from(class != PrioClass::Routed)
+    // At most 512 * 256 + 256 + 4 * 32 + 2 + 1 below the smallest base:
+    // nothing saturates.
+    let prefix_bits =
+        u32::from(sel.src.prefix_len()).saturating_add(u32::from(sel.dst.prefix_len()));
+    let port_bits = bits(sel.src_port.mask).saturating_add(bits(sel.dst_port.mask));
+    base.saturating_sub(prefix_bits.saturating_mul(512))
+        .saturating_sub(if sel.proto.is_some() { 256 } else { 0 })
+        .saturating_sub(port_bits.saturating_mul(4))
+        .saturating_sub(if sel.ifindex.is_some() { 2 } else { 0 })
+        .saturating_sub(u32::from(class != PrioClass::Routed))
 }
 
 fn xmark(m: MarkPair) -> xfrm_netlink::Mark {
@@ -1167,7 +1176,7 @@ pub fn trap_route_child(
 /// The route book's id of a trap's routes: from the top of the id space,
 /// which Child SA ids (counted from 1) never reach.
 pub fn trap_route_id(reqid: u32) -> ike::sa::ChildId {
-    ike::sa::ChildId(u64::MAX - u64::from(reqid))
+    ike::sa::ChildId(u64::MAX.saturating_sub(u64::from(reqid)))
 }
 
 #[cfg(test)]

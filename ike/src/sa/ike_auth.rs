@@ -665,11 +665,7 @@ impl IkeSa {
             inner.push(Payload::IdR(r.clone()));
             // RFC 7296 2.4: no other IKE SA with the peer's identity, so
             // its SAs with us (if it kept any) are stale.
-            let pair = unique::Pair {
-                local: local_id.clone(),
-                remote: r.clone(),
-                v6: self.remote.is_ipv6(),
-            };
+            let pair = unique::Pair::new(local_id.clone(), r.clone(), self.remote.ip());
             if unique::send_initial_contact(&ctx.contacts, &self.peer, &pair) {
                 inner.push(Payload::Notify(Notify::new(
                     NotifyType::INITIAL_CONTACT,
@@ -942,11 +938,7 @@ impl IkeSa {
                 return;
             }
         };
-        let pair = unique::Pair {
-            local: local_id.clone(),
-            remote: idi.clone(),
-            v6: self.remote.is_ipv6(),
-        };
+        let pair = unique::Pair::new(local_id.clone(), idi.clone(), self.remote.ip());
         let ic = notify(msg, NotifyType::INITIAL_CONTACT).is_some();
         let dups = match unique::decide(&ctx.contacts, &self.peer, &pair, self.remote.ip(), ic, now)
         {

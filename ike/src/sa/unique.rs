@@ -56,6 +56,17 @@ pub(crate) struct Pair {
     pub(crate) v6: bool,
 }
 
+impl Pair {
+    /// The pair of an IKE SA with a peer at `remote`.
+    pub(crate) fn new(local: Identification, remote: Identification, peer: IpAddr) -> Self {
+        Pair {
+            local,
+            remote,
+            v6: peer.is_ipv6(),
+        }
+    }
+}
+
 /// An established IKE SA in the index.
 #[derive(Debug, Clone)]
 pub(crate) struct Contact {
@@ -189,11 +200,11 @@ pub(crate) fn decide(
 impl super::ike_sa::IkeSa {
     /// Its identity pair, once both identities are known.
     pub(crate) fn pair(&self) -> Option<Pair> {
-        Some(Pair {
-            local: self.local_id.clone()?,
-            remote: self.remote_id.clone()?,
-            v6: self.remote.is_ipv6(),
-        })
+        Some(Pair::new(
+            self.local_id.clone()?,
+            self.remote_id.clone()?,
+            self.remote.ip(),
+        ))
     }
 
     /// What the index should hold of it: nothing before IKE_AUTH is done
