@@ -108,8 +108,9 @@ struct Args {
     /// settings.block_threshold, else 5.
     #[arg(long, value_name = "N|off", value_parser = limit)]
     block_threshold: Option<Limit>,
-    /// Half-open IKE SAs in all from which IKE_SA_INIT requests are
-    /// ignored (charon.init_limit_half_open). Default:
+    /// Half-open IKE SAs in all from which no more are made: requests
+    /// get a COOKIE, one that returned it replaces the oldest half-open
+    /// SA without one (charon.init_limit_half_open). Default:
     /// settings.init_limit_half_open, else off.
     #[arg(long, value_name = "N|off", value_parser = limit)]
     init_limit_half_open: Option<Limit>,

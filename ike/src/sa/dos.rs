@@ -13,11 +13,15 @@
 //!    are not answered once with and once without one). A request without
 //!    a valid cookie gets one and leaves no state.
 //! 2. A source address with `block_threshold` half-open SAs is ignored.
-//! 3. With `init_limit_half_open` half-open SAs in all, requests are
-//!    ignored.
-//! 4. The half-open SAs' octets (their IKE_SA_INIT request twice, for it
-//!    and the answer, both kept for AUTH, plus [`HALF_OPEN_COST`] each)
-//!    stay within `half_open_budget`.
+//! 3. With `init_limit_half_open` half-open SAs in all, or
+//! 4. when the half-open SAs' octets (their IKE_SA_INIT request twice,
+//!    for it and the answer, both kept for AUTH, plus [`HALF_OPEN_COST`]
+//!    each) would exceed `half_open_budget`: a request that returned a
+//!    valid cookie takes the place of the oldest half-open SA whose
+//!    request did not ([`Guard::take_evicted`]), any other request gets
+//!    a cookie unless `cookie_threshold` is off (so a legitimate
+//!    initiator can prove its address while spoofed half-open SAs hold
+//!    every place); with no such SA to replace, the request is ignored.
 //!
 //! A request that returned a valid cookie is [`Admit::Proven`]: its key
 //! exchange runs before those of requests that did not
@@ -33,7 +37,7 @@
 //! the random source fails there is no secret and requests that need a
 //! cookie are dropped, never answered with a predictable one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -152,6 +156,15 @@ pub(crate) struct Guard {
     /// Each half-open SA's source and octets charged.
     held: HashMap<IkeSaId, (IpAddr, usize)>,
     octets: usize,
+    /// The half-open SAs whose request returned no valid cookie, oldest
+    /// (lowest id) first.
+    unproven: BTreeSet<IkeSaId>,
+    /// The last request admitted: its SA's id and whether it was proven
+    /// ([`Guard::admitted`], taken by [`Guard::opened`]).
+    last: Option<(IkeSaId, bool)>,
+    /// A half-open SA uncounted to make room for a proven request: the
+    /// endpoint removes it.
+    evicted: Option<IkeSaId>,
     /// Per-packet log lines and events.
     pub(crate) log: LogLimit,
 }
@@ -215,29 +228,61 @@ impl Guard {
             }
             return Admit::Drop;
         }
-        if let Some(l) = limits.init_limit_half_open
-            && total >= l
-        {
+        let at_cap = limits.init_limit_half_open.is_some_and(|l| total >= l);
+        // The answer is about as long as the request.
+        let want = HALF_OPEN_COST.saturating_add(req.len.saturating_mul(2));
+        let over = |octets: usize| octets.saturating_add(want) > limits.half_open_budget;
+        if at_cap || over(self.octets) {
+            if !proven {
+                // Cookies off (`cookie_threshold`): ignored, as charon does.
+                let cookie = cookie_threshold.and_then(|_| self.make_cookie(provider, now, req));
+                if let Some(c) = cookie {
+                    return Admit::Cookie(c);
+                }
+                if self.log.allow(now) {
+                    info!(
+                        "ignoring IKE_SA_INIT from {}: {} half-open IKE SAs holding {} of {} octets",
+                        req.ip, total, self.octets, limits.half_open_budget
+                    );
+                }
+                return Admit::Drop;
+            }
+            // One place frees room for it, if it is under the budget then.
+            let victim = self.unproven.first().copied().filter(|v| {
+                let freed = self.held.get(v).map_or(0, |h| h.1);
+                !over(self.octets.saturating_sub(freed))
+            });
+            let Some(victim) = victim else {
+                if self.log.allow(now) {
+                    info!(
+                        "ignoring IKE_SA_INIT from {}: {} half-open IKE SAs holding {} of {} octets, none without a cookie",
+                        req.ip, total, self.octets, limits.half_open_budget
+                    );
+                }
+                return Admit::Drop;
+            };
             if self.log.allow(now) {
                 info!(
-                    "ignoring IKE_SA_INIT from {}: half-open IKE SA limit of {l} reached",
+                    "half-open IKE SA limit reached: dropping the oldest one without a cookie for IKE_SA_INIT from {}, which returned one",
                     req.ip
                 );
             }
-            return Admit::Drop;
-        }
-        // The answer is about as long as the request.
-        let want = HALF_OPEN_COST.saturating_add(req.len.saturating_mul(2));
-        if self.octets.saturating_add(want) > limits.half_open_budget {
-            if self.log.allow(now) {
-                info!(
-                    "ignoring IKE_SA_INIT from {}: half-open IKE SAs hold {} of {} octets",
-                    req.ip, self.octets, limits.half_open_budget
-                );
-            }
-            return Admit::Drop;
+            self.closed(victim);
+            self.evicted = Some(victim);
         }
         if proven { Admit::Proven } else { Admit::Go }
+    }
+
+    /// The request [`Guard::admit`] let go on becomes SA `id` if it is
+    /// opened next; `proven`: it returned a valid cookie.
+    pub(crate) fn admitted(&mut self, id: IkeSaId, proven: bool) {
+        self.last = Some((id, proven));
+    }
+
+    /// The half-open SA [`Guard::admit`] uncounted to make room, which
+    /// the endpoint is to remove.
+    pub(crate) fn take_evicted(&mut self) -> Option<IkeSaId> {
+        self.evicted.take()
     }
 
     /// A responder SA became half-open with a request of `len` octets:
@@ -252,12 +297,16 @@ impl Guard {
         self.octets = self.octets.saturating_add(charge);
         let n = self.per_ip.entry(ip).or_insert(0);
         *n = n.saturating_add(1);
+        if self.last.take() != Some((id, true)) {
+            self.unproven.insert(id);
+        }
     }
 
     /// `id` is no longer half-open (established or gone); nothing if it
     /// was not counted.
     pub(crate) fn closed(&mut self, id: IkeSaId) {
         if let Some((ip, charge)) = self.held.remove(&id) {
+            self.unproven.remove(&id);
             self.octets = self.octets.saturating_sub(charge);
             self.uncount(ip);
             super::endpoint::trim_map(&mut self.held);

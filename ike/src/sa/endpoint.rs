@@ -427,6 +427,9 @@ impl Endpoint {
                         self.ctx.take_ike_id();
                         self.insert(now, sa);
                     }
+                    if let Some(old) = self.ctx.dos.take_evicted() {
+                        self.evict(old);
+                    }
                     self.run_inline(now);
                     return;
                 }
@@ -1210,6 +1213,15 @@ impl Endpoint {
     fn after(&mut self, id: IkeSaId) {
         self.apply_effects();
         self.settle(id);
+    }
+
+    /// Removes half-open SA `id` without a word to its peer: its place
+    /// went to a request that returned a cookie (`sa::dos`).
+    fn evict(&mut self, id: IkeSaId) {
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.teardown(&mut self.ctx, false);
+        }
+        self.after(id);
     }
 
     /// Jobs computed inline ([`ComputeMode::Inline`](super::ComputeMode)):

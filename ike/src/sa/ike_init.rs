@@ -835,6 +835,7 @@ pub(crate) fn respond(
         }
         dos::Admit::Drop => return None,
     };
+    ctx.dos.admitted(id, proven);
     let peers = candidates(ctx, local, remote);
     let Some(first) = peers.first().cloned() else {
         if ctx.dos.log.allow(now) {

@@ -294,7 +294,7 @@ fn thresholds_count_half_open_sas_and_cookies_calm_down_slowly() {
 }
 
 #[test]
-fn global_limit_and_budget_drop_new_requests() {
+fn global_limit_and_budget_open_no_more_half_open_sas() {
     let (p, _) = flaky();
     let t0 = Instant::now();
     let l = DosLimits {
@@ -303,14 +303,22 @@ fn global_limit_and_budget_drop_new_requests() {
         init_limit_half_open: Some(3),
         half_open_budget: usize::MAX,
     };
+    // A cookie threshold not reached: cookies only at the cap.
+    let ct = Some(100);
     let mut g = Guard::default();
     for n in 0..3u32 {
-        assert_eq!(g.admit(None, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
+        assert_eq!(g.admit(ct, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
         g.opened(IkeSaId(n.into()), ip(n), 300);
     }
-    assert_eq!(g.admit(None, &l, &p, t0, &req(ip(9), 1, None)), Admit::Drop);
+    // At the cap: a cookie, and no place without one.
+    let c = cookie_of(g.admit(ct, &l, &p, t0, &req(ip(9), 1, None)));
     g.closed(IkeSaId(0));
-    assert_eq!(g.admit(None, &l, &p, t0, &req(ip(9), 1, None)), Admit::Go);
+    assert_eq!(g.admit(ct, &l, &p, t0, &req(ip(9), 1, None)), Admit::Go);
+    assert_eq!(
+        g.admit(ct, &l, &p, t0, &req(ip(9), 1, Some(&c))),
+        Admit::Proven
+    );
+    assert_eq!(g.take_evicted(), None, "under the cap: nothing replaced");
     // The budget: each SA costs HALF_OPEN_COST plus twice its request.
     let per = HALF_OPEN_COST + 600;
     let l = DosLimits {
@@ -320,16 +328,16 @@ fn global_limit_and_budget_drop_new_requests() {
     };
     let mut g = Guard::default();
     for n in 0..2u32 {
-        assert_eq!(g.admit(None, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
+        assert_eq!(g.admit(ct, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
         g.opened(IkeSaId(n.into()), ip(n), 300);
     }
     assert_eq!(g.octets(), 2 * per);
-    assert_eq!(g.admit(None, &l, &p, t0, &req(ip(5), 1, None)), Admit::Go);
+    assert_eq!(g.admit(ct, &l, &p, t0, &req(ip(5), 1, None)), Admit::Go);
     let big = InitRequest {
         len: 301,
         ..req(ip(5), 1, None)
     };
-    assert_eq!(g.admit(None, &l, &p, t0, &big), Admit::Drop);
+    assert!(matches!(g.admit(ct, &l, &p, t0, &big), Admit::Cookie(_)));
     // Counting the same SA twice charges it once.
     g.opened(IkeSaId(1), ip(1), 300);
     assert_eq!((g.half_open(), g.octets()), (2, 2 * per));
@@ -371,4 +379,78 @@ fn buckets_spread_addresses_and_never_hit_the_global_slot() {
         seen.insert(b);
     }
     assert_eq!(seen.len(), BUCKETS);
+}
+
+#[test]
+fn at_the_cap_a_proven_request_replaces_the_oldest_unproven_half_open_sa() {
+    let (p, _) = flaky();
+    let t0 = Instant::now();
+    let l = DosLimits {
+        cookie_threshold_ip: None,
+        block_threshold: None,
+        init_limit_half_open: Some(3),
+        half_open_budget: usize::MAX,
+    };
+    let ct = Some(100);
+    let mut g = Guard::default();
+    // Two without a cookie (as a spoofed flood's), one with.
+    for n in 0..2u32 {
+        let id = IkeSaId(n.into());
+        assert_eq!(g.admit(ct, &l, &p, t0, &req(ip(n), 1, None)), Admit::Go);
+        g.admitted(id, false);
+        g.opened(id, ip(n), 300);
+    }
+    let c = cookie_of(g.admit(Some(0), &l, &p, t0, &req(ip(2), 1, None)));
+    assert_eq!(
+        g.admit(ct, &l, &p, t0, &req(ip(2), 1, Some(&c))),
+        Admit::Proven
+    );
+    g.admitted(IkeSaId(2), true);
+    g.opened(IkeSaId(2), ip(2), 300);
+    assert_eq!(g.take_evicted(), None);
+    // Full: without a cookie, a cookie; with it, the oldest unproven SA
+    // makes room.
+    let c = cookie_of(g.admit(ct, &l, &p, t0, &req(ip(7), 1, None)));
+    assert_eq!(g.half_open(), 3);
+    assert_eq!(
+        g.admit(ct, &l, &p, t0, &req(ip(7), 1, Some(&c))),
+        Admit::Proven
+    );
+    assert_eq!(g.take_evicted(), Some(IkeSaId(0)));
+    assert_eq!((g.half_open(), g.half_open_from(ip(0))), (2, 0));
+    // A request admitted but not opened (refused later) does not mark
+    // the next SA of that id proven.
+    g.admitted(IkeSaId(3), true);
+    g.admitted(IkeSaId(4), false);
+    g.opened(IkeSaId(3), ip(7), 300);
+    let c = cookie_of(g.admit(ct, &l, &p, t0, &req(ip(8), 1, None)));
+    assert_eq!(
+        g.admit(ct, &l, &p, t0, &req(ip(8), 1, Some(&c))),
+        Admit::Proven
+    );
+    assert_eq!(g.take_evicted(), Some(IkeSaId(1)));
+    g.admitted(IkeSaId(5), true);
+    g.opened(IkeSaId(5), ip(8), 300);
+    // SA 3 counted as unproven: it goes next; then only proven ones are
+    // left and a proven request is ignored.
+    let c = cookie_of(g.admit(ct, &l, &p, t0, &req(ip(9), 1, None)));
+    assert_eq!(
+        g.admit(ct, &l, &p, t0, &req(ip(9), 1, Some(&c))),
+        Admit::Proven
+    );
+    assert_eq!(g.take_evicted(), Some(IkeSaId(3)));
+    g.admitted(IkeSaId(6), true);
+    g.opened(IkeSaId(6), ip(9), 300);
+    let c = cookie_of(g.admit(ct, &l, &p, t0, &req(ip(10), 1, None)));
+    assert_eq!(
+        g.admit(ct, &l, &p, t0, &req(ip(10), 1, Some(&c))),
+        Admit::Drop
+    );
+    assert_eq!(g.take_evicted(), None);
+    assert_eq!(g.half_open(), 3);
+    // Cookies off: at the cap, requests are ignored.
+    assert_eq!(
+        g.admit(None, &l, &p, t0, &req(ip(11), 1, None)),
+        Admit::Drop
+    );
 }

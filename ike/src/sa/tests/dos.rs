@@ -287,3 +287,43 @@ fn a_request_that_returned_a_cookie_is_computed_before_the_spoofed_ones() {
     assert!(queue.is_empty());
     assert_eq!(drain(&mut p).sas, 30, "answered, to the spoofed addresses");
 }
+
+#[test]
+fn spoofed_half_open_sas_holding_every_place_make_room_for_a_proven_request() {
+    // The global cap below the cookie threshold: the flood's half-open
+    // SAs take every place before any cookie is asked for.
+    let mut p = gateway(|c| c.dos.init_limit_half_open = Some(20));
+    let tpl = template();
+    for n in 0..1000 {
+        feed(
+            &mut p,
+            spoofed(n),
+            &request(&tpl, 0x1000 + u64::from(n), None),
+        );
+    }
+    let got = drain(&mut p);
+    // Past the cap, cookies instead of silence.
+    assert_eq!((got.sas, got.cookies.len()), (20, 980), "{:?}", got.other);
+    assert_eq!(p.b().ep.dos().half_open(), 20);
+    while p.b().ep.poll_event().is_some() {}
+    // A legitimate initiator returns its cookie: the oldest spoofed SA
+    // goes, it comes up.
+    let now = p.now;
+    let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.run_for(secs(1));
+    assert_eq!(p.a().ep.ike_sa(id).unwrap().state, IkeState::Established);
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 2);
+    assert!(failed(&p.a().events()).is_empty());
+    assert_eq!(p.b().ep.len(), 20, "19 spoofed, 1 established");
+    assert_eq!(p.b().ep.dos().half_open(), 19);
+    let gone = drain(&mut p);
+    assert_eq!(gone.sas, 0, "nothing sent for the one removed");
+    // The rest time out as before; nothing is left counted.
+    p.now += secs(31);
+    let now = p.now;
+    p.b().ep.handle_timeout(now);
+    drain(&mut p);
+    assert_eq!(p.b().ep.len(), 1);
+    assert_eq!(p.b().ep.dos().half_open(), 0);
+    assert_eq!(p.b().ep.dos().octets(), 0);
+}
