@@ -1,4 +1,5 @@
-//! The key exchanges of IKE_SA_INIT as CPU jobs handed to the driver
+//! The key exchanges of IKE_SA_INIT (the initiator's key pair too) as CPU
+//! jobs handed to the driver
 //! (`ComputeMode::Outside`): the engine goes on meanwhile and continues
 //! on each result, in whatever order they come.
 
@@ -107,14 +108,27 @@ fn retransmissions_while_computing_are_computed_once() {
 
 #[test]
 fn a_result_for_an_sa_that_is_gone_is_dropped() {
+    // The initiator's SA goes while its key pair is made: nothing goes
+    // out.
     let mut p = Pair::new(outside());
     p.hold_compute = [true, true];
     let now = p.now;
     let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
     p.drive();
+    assert!(format!("{:?}", p.held_compute[0][0]).contains("Start"));
+    p.a().ep.terminate_ike(now, id).unwrap();
+    p.release_compute(0);
+    assert!(p.a().ep.is_empty());
+    assert!(p.a().sent.is_empty());
+    // Its shared secret: the responder's half-open SA times out.
+    let mut p = Pair::new(outside());
+    p.hold_compute = [true, true];
+    let now = p.now;
+    let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    p.release_compute(0);
     p.release_compute(1);
-    // The initiator's SA goes while its job runs; the responder's half-open
-    // SA times out.
+    assert!(format!("{:?}", p.held_compute[0][0]).contains("Complete"));
     let now = p.now;
     p.a().ep.terminate_ike(now, id).unwrap();
     assert!(p.a().ep.is_empty());
