@@ -46,9 +46,10 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// iked's peak RSS must stay under this (its start is about 10 MB).
 const RSS_LIMIT_KB: u64 = 64 * 1024;
 
-/// iked's log level: which half-open SA's key exchange ran when, and
-/// which address got a COOKIE when (`docs/performance.md` section 8 reads
-/// the probe's path from it).
+/// iked's log level: when each half-open SA's IKE_SA_INIT was answered
+/// (its key exchange done; `docs/performance.md` section 8 reads the
+/// probe's path from it and from gw-a's charon log). Not the COOKIEs
+/// sent (trace level): a line per flood packet would load the engine.
 const IKED_LOG: &str = "info,ike::sa::ike_init=debug";
 
 /// The gateway's swanctl.conf (iked and charon read the same).
