@@ -12,6 +12,8 @@
 //! - [`from_config`]: the configuration as the engine's peer configurations
 //!   and pre-shared keys.
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
+//! - [`eap`]: EAP methods' computations (EAP-MSCHAPv2), not yet used by
+//!   the engine.
 //! - [`display`]: identities and traffic selectors as text (strongSwan's
 //!   notation), for logs, status and routes.
 //!
@@ -29,6 +31,7 @@ pub mod config;
 pub mod control;
 pub mod crypto;
 pub mod display;
+pub mod eap;
 mod error;
 pub mod from_config;
 pub mod pki;
