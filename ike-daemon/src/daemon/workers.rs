@@ -1,5 +1,6 @@
 //! The worker threads of the engine's CPU work: the key exchanges of
-//! IKE_SA_INIT and of CREATE_CHILD_SA (responder) and the signatures of
+//! IKE_SA_INIT (both roles, key pairs too) and of CREATE_CHILD_SA
+//! (responder) and the signatures of
 //! IKE_AUTH (`ike::sa::Compute`) run here, beside the event loop's one
 //! thread, so handshakes use every core while the engine stays sans-IO.
 //!

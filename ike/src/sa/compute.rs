@@ -1,4 +1,5 @@
-//! CPU work as an outside operation: the key exchanges of IKE_SA_INIT and
+//! CPU work as an outside operation: the key exchanges of IKE_SA_INIT (the
+//! initiator's key generation too: `init_ke`) and
 //! of the responder of CREATE_CHILD_SA (`create_ke`), and the public-key
 //! work of IKE_AUTH (our signature; the peer's certificate
 //! path and signature) run where the driver chooses (the daemon: a
@@ -74,6 +75,8 @@ enum Op {
         ke: Box<dyn KeyExchange>,
         peer: Vec<u8>,
     },
+    /// Initiator: our key exchange of `group` (its key pair).
+    Start { group: KeId },
     /// Our AUTH: `signed` signed with `cred`'s key.
     Sign(Box<SignJob>),
     /// The peer's AUTH: the key that may have made it, and the signature.
@@ -194,6 +197,7 @@ impl fmt::Debug for Compute {
         let kind = match &self.op {
             Op::Respond { group, .. } => format!("Respond({group})"),
             Op::Complete { ke, .. } => format!("Complete({})", ke.method()),
+            Op::Start { group } => format!("Start({group})"),
             Op::Sign(_) => "Sign".into(),
             Op::Verify(_) => "Verify".into(),
         };
@@ -218,6 +222,7 @@ impl Compute {
                 .respond_key_exchange(group, &peer)
                 .map(|(public, shared)| Done::Responded { public, shared }),
             Op::Complete { ke, peer } => ke.complete(&peer).map(Done::Shared),
+            Op::Start { group } => self.provider.start_key_exchange(group).map(Done::Started),
             Op::Sign(job) => {
                 return Computed {
                     req: self.req,
@@ -254,6 +259,8 @@ pub(crate) enum Done {
     Responded { public: Vec<u8>, shared: Secret },
     /// Initiator: the shared secret.
     Shared(Secret),
+    /// Initiator: our key exchange, its public value made.
+    Started(Box<dyn KeyExchange>),
     /// Our AUTH payload.
     Signed(Authentication),
     /// The peer's AUTH checked.
@@ -267,6 +274,8 @@ pub(crate) enum Step {
     AnswerInit,
     /// Initiator: take the IKE_SA_INIT response on (`ike_init`).
     CompleteInit,
+    /// Initiator: send IKE_SA_INIT with our key exchange (`init_ke`).
+    StartInit,
     /// Responder: answer CREATE_CHILD_SA (`create_ke`).
     AnswerCreate,
     /// IKE_AUTH goes on with our signature (`ike_auth`).
@@ -359,6 +368,11 @@ impl Ctx {
     /// `peer` value of `group`.
     pub(crate) fn compute_create_ke(&mut self, owner: IkeSaId, group: KeId, peer: Vec<u8>) {
         self.compute(owner, Step::AnswerCreate, Op::Respond { group, peer });
+    }
+
+    /// Initiator: our key exchange of `group` for IKE_SA_INIT.
+    pub(crate) fn compute_start(&mut self, owner: IkeSaId, group: KeId) {
+        self.compute(owner, Step::StartInit, Op::Start { group });
     }
 
     /// Our AUTH signature.

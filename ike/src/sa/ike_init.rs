@@ -42,7 +42,7 @@ pub(crate) fn random_spi(ctx: &Ctx) -> Result<u64, String> {
     Err("random source gives zeros".into())
 }
 
-fn first_ke(proposals: &[Proposal]) -> Option<KeId> {
+pub(crate) fn first_ke(proposals: &[Proposal]) -> Option<KeId> {
     proposals.first().and_then(|p| {
         p.transforms
             .iter()
@@ -203,17 +203,22 @@ impl IkeSa {
                 peer.name
             ))
         })?;
-        let ke = ctx
-            .provider
-            .start_key_exchange(group)
-            .map_err(|e| internal(e.to_string()))?;
+        // Outside: a job makes it when IKE_SA_INIT is to go (`init_ke`).
+        let ke = match ctx.cfg.compute {
+            super::ComputeMode::Inline => Some(
+                ctx.provider
+                    .start_key_exchange(group)
+                    .map_err(|e| internal(e.to_string()))?,
+            ),
+            super::ComputeMode::Outside => None,
+        };
         let handshake = Box::new(Handshake {
             init: InitState {
                 nonce_i,
                 proposals: peer.ike_proposals.clone(),
                 ..InitState::default()
             },
-            ke: Some(ke),
+            ke,
             ..Handshake::default()
         });
         let local_id = super::ike_auth::local_identity(&peer);
@@ -295,7 +300,10 @@ impl IkeSa {
     }
 
     /// Initiator: (re)sends IKE_SA_INIT with the current proposals, KE and cookie.
-    fn send_init(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
+    pub(crate) fn send_init(&mut self, ctx: &mut Ctx, now: Instant) -> Result<(), String> {
+        if self.ask_init_ke(ctx)? {
+            return Ok(());
+        }
         let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
         let ke = h.ke.as_ref().ok_or("no key exchange")?;
         let mut payloads = Vec::new();
@@ -560,10 +568,12 @@ impl IkeSa {
                 let InitWait { msg, bytes, local } = *w;
                 self.init_response(ctx, now, local, msg, &bytes);
             }
-            Ok(Done::Responded { .. } | Done::Signed(_) | Done::Checked(_)) => self.fail(
-                ctx,
-                IkeFailReason::Internal("not the initiator's key exchange result".into()),
-            ),
+            Ok(Done::Responded { .. } | Done::Started(_) | Done::Signed(_) | Done::Checked(_)) => {
+                self.fail(
+                    ctx,
+                    IkeFailReason::Internal("not the initiator's key exchange result".into()),
+                )
+            }
             Err(e) => self.fail(ctx, IkeFailReason::InvalidResponse(e)),
         }
     }
@@ -957,7 +967,7 @@ impl IkeSa {
         let remote0 = self.nat.init_remote.unwrap_or(self.remote);
         let answered = match result {
             Ok(Done::Responded { public, shared }) => self.init_answer(ctx, public, &shared),
-            Ok(Done::Shared(_) | Done::Signed(_) | Done::Checked(_)) => {
+            Ok(Done::Shared(_) | Done::Started(_) | Done::Signed(_) | Done::Checked(_)) => {
                 Err("not the responder's key exchange result".into())
             }
             Err(e) => Err(e),

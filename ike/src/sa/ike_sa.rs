@@ -145,6 +145,8 @@ pub(crate) struct Handshake {
     pub(crate) init_wait: Option<Box<InitWait>>,
     /// Initiator: the shared secret computed for `init_wait`.
     pub(crate) shared: Option<Secret>,
+    /// Initiator: `ke` is being made by a job (`init_ke`).
+    pub(crate) ke_asked: bool,
     /// The check of the peer's AUTH (`compute`).
     pub(crate) peer_check: super::compute::PeerCheck,
     /// Our AUTH signature (`compute`).
@@ -1050,6 +1052,7 @@ impl IkeSa {
                 super::compute::Step::AnswerInit => self.answer_init(ctx, result),
                 super::compute::Step::CompleteInit => self.init_computed(ctx, now, result),
                 super::compute::Step::AnswerCreate => self.create_ke_done(ctx, now, result),
+                super::compute::Step::StartInit => self.init_ke_done(ctx, now, result),
                 step @ (super::compute::Step::Signed | super::compute::Step::Checked) => {
                     self.auth_computed(ctx, now, step, result)
                 }

@@ -97,6 +97,7 @@ mod ike_rekey;
 mod ike_sa;
 mod inactivity;
 mod informational;
+mod init_ke;
 mod job_queue;
 mod keyingtries;
 mod lifetimes;

@@ -1,4 +1,5 @@
-//! The key exchanges of IKE_SA_INIT as CPU jobs handed to the driver
+//! The key exchanges of IKE_SA_INIT (the initiator's key pair too) as CPU
+//! jobs handed to the driver
 //! (`ComputeMode::Outside`): the engine goes on meanwhile and continues
 //! on each result, in whatever order they come.
 
@@ -20,9 +21,9 @@ fn jobs_on_workers_send_what_inline_sends() {
     p.connect(0, "site-b");
     p.assert_kernels_match();
     assert_eq!(p.a().kernel.installed.len(), 1);
-    // One job per side: the initiator's shared secret, the responder's
-    // key exchange.
-    assert_eq!(p.computes, [1, 1]);
+    // The initiator's key pair and shared secret, the responder's key
+    // exchange.
+    assert_eq!(p.computes, [2, 1]);
     assert_eq!(inline.computes, [0, 0]);
     // The deterministic provider: the same messages, byte for byte.
     for i in 0..2 {
@@ -54,6 +55,11 @@ fn results_in_any_order_bring_every_sa_up() {
         p.a().ep.initiate(now, "site-b", &[]).unwrap();
     }
     p.drive();
+    // The initiator's key pairs first: nothing goes out before them.
+    assert_eq!(p.held_compute[0].len(), 20);
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 0);
+    p.release_compute(0);
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_SA_INIT, false), 20);
     // The responder asked for 20 key exchanges and answered none yet.
     assert_eq!(p.held_compute[1].len(), 20);
     assert_eq!(p.b().count_sent(ExchangeType::IKE_SA_INIT, true), 0);
@@ -73,7 +79,7 @@ fn results_in_any_order_bring_every_sa_up() {
     assert_eq!(p.a().kernel.installed.len(), 20);
     p.assert_kernels_match();
     assert!(failed(&p.a().events()).is_empty() && failed(&p.b().events()).is_empty());
-    assert_eq!(p.computes, [20, 20]);
+    assert_eq!(p.computes, [40, 20]);
 }
 
 #[test]
@@ -97,19 +103,32 @@ fn retransmissions_while_computing_are_computed_once() {
         IkeState::Established
     );
     p.assert_kernels_match();
-    assert_eq!(p.computes, [1, 1]);
+    assert_eq!(p.computes, [2, 1]);
 }
 
 #[test]
 fn a_result_for_an_sa_that_is_gone_is_dropped() {
+    // The initiator's SA goes while its key pair is made: nothing goes
+    // out.
     let mut p = Pair::new(outside());
     p.hold_compute = [true, true];
     let now = p.now;
     let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
     p.drive();
+    assert!(format!("{:?}", p.held_compute[0][0]).contains("Start"));
+    p.a().ep.terminate_ike(now, id).unwrap();
+    p.release_compute(0);
+    assert!(p.a().ep.is_empty());
+    assert!(p.a().sent.is_empty());
+    // Its shared secret: the responder's half-open SA times out.
+    let mut p = Pair::new(outside());
+    p.hold_compute = [true, true];
+    let now = p.now;
+    let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.drive();
+    p.release_compute(0);
     p.release_compute(1);
-    // The initiator's SA goes while its job runs; the responder's half-open
-    // SA times out.
+    assert!(format!("{:?}", p.held_compute[0][0]).contains("Complete"));
     let now = p.now;
     p.a().ep.terminate_ike(now, id).unwrap();
     assert!(p.a().ep.is_empty());
@@ -128,6 +147,8 @@ fn a_bad_key_exchange_value_found_by_a_worker_is_refused() {
     let mut p = Pair::new(outside());
     let now = p.now;
     p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    let job = p.a().ep.poll_compute().unwrap();
+    p.a().ep.handle_computed(now, job.run());
     let t = std::iter::from_fn(|| p.a().ep.poll_transmit())
         .find(|t| t.payload.len() > 100)
         .unwrap();

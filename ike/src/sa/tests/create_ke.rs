@@ -58,10 +58,10 @@ fn create_child_sa_key_exchanges_on_workers_send_what_inline_sends() {
             .any(|e| matches!(e, Event::IkeRekeyed { .. }))
     );
     p.assert_one_pair_per_child();
-    // Left: IKE_SA_INIT's shared secret, the responder's key exchange of
-    // right's child rekey; right: IKE_SA_INIT's, left's child rekey,
-    // left's IKE rekey.
-    assert_eq!(p.computes, [2, 3]);
+    // Left: IKE_SA_INIT's key pair and shared secret, the responder's key
+    // exchange of right's child rekey; right: IKE_SA_INIT's, left's child
+    // rekey, left's IKE rekey.
+    assert_eq!(p.computes, [3, 3]);
     for i in 0..2 {
         let a: Vec<_> = inline.peers[i]
             .sent

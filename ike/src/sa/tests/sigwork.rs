@@ -64,8 +64,9 @@ fn signatures_on_workers_send_what_inline_sends() {
     p.connect(0, "site-b");
     assert!(up(&mut p));
     p.assert_kernels_match();
-    // Per side: the key exchange, our signature, the peer's check.
-    assert_eq!(p.computes, [3, 3]);
+    // Per side: the key exchange (the initiator's key pair, then its
+    // shared secret), our signature, the peer's check.
+    assert_eq!(p.computes, [4, 3]);
     assert_eq!(inline.computes, [0, 0]);
     for i in 0..2 {
         let a: Vec<_> = inline.peers[i]
@@ -113,9 +114,10 @@ fn signature_results_in_any_order_bring_every_sa_up() {
         p.release_compute(i);
         p.drive();
     }
-    // Right's key exchanges, left's, left's signatures, right's checks,
+    // Left's key pairs, right's key exchanges, left's, left's signatures, right's checks,
     // then right's signatures (the check first), left's checks.
     let want: Vec<_> = [
+        (0, "Star"),
         (1, "Resp"),
         (0, "Comp"),
         (0, "Sign"),
@@ -141,7 +143,7 @@ fn signature_results_in_any_order_bring_every_sa_up() {
     assert_eq!(p.a().kernel.installed.len(), 5);
     p.assert_kernels_match();
     assert!(failed(&p.a().events()).is_empty() && failed(&p.b().events()).is_empty());
-    assert_eq!(p.computes, [15, 15]);
+    assert_eq!(p.computes, [20, 15]);
 }
 
 #[test]
@@ -172,7 +174,7 @@ fn the_responder_checks_once_while_the_initiator_retransmits() {
     p.run_for(secs(5));
     assert!(up(&mut p));
     p.assert_kernels_match();
-    assert_eq!(p.computes, [3, 3]);
+    assert_eq!(p.computes, [4, 3]);
     assert_eq!(p.b().count_sent(ExchangeType::IKE_AUTH, true), 1);
 }
 
@@ -185,8 +187,11 @@ fn a_signature_for_an_sa_that_is_gone_is_dropped() {
     let now = p.now;
     let id = p.a().ep.initiate(now, "site-b", &[]).unwrap();
     p.drive();
-    p.release_compute(0);
-    p.drive();
+    // The key pair, the shared secret.
+    for _ in 0..2 {
+        p.release_compute(0);
+        p.drive();
+    }
     assert_eq!(p.held_compute[0].len(), 1);
     assert!(format!("{:?}", p.held_compute[0][0]).contains("Sign"));
     let now = p.now;
@@ -239,7 +244,8 @@ fn a_bad_signature_found_by_a_worker_is_refused() {
         failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
-    // Left: key exchange and signature; right: key exchange and check.
-    assert_eq!(p.computes, [2, 2]);
+    // Left: key pair, shared secret and signature; right: key exchange
+    // and check.
+    assert_eq!(p.computes, [3, 2]);
     p.assert_kernels_empty();
 }
