@@ -26,6 +26,10 @@
 //! too: not met yet, docs/performance.md section 8), no ping lost, ESP
 //! on the tunnel, child rekeys, peak RSS (VmHWM) under [`RSS_LIMIT_KB`];
 //! charon's figures are printed beside.
+//!
+//! The gateway is the test's own (debug) build of iked, or the binary
+//! named by `DOS_LAB_IKED` (e.g. `target/release/iked`, what a gateway
+//! runs: the debug build's MODP arithmetic is many times slower).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -399,8 +403,15 @@ fn guest() {
     );
 
     let log = std::fs::File::create(guest_out().join("dos-iked.log")).unwrap();
+    // A test setting (not the daemon's), read where the lab starts iked.
+    #[allow(clippy::disallowed_methods)]
+    let bin = std::env::var("DOS_LAB_IKED").unwrap_or_else(|_| IKED.to_owned());
+    let bin = std::fs::canonicalize(&bin).unwrap_or_else(|e| panic!("{bin}: {e}"));
+    println!("gateway: {}", bin.display());
     let iked = Command::new("ip")
-        .args(["netns", "exec", "gw-b", IKED, "--config"])
+        .args(["netns", "exec", "gw-b"])
+        .arg(&bin)
+        .arg("--config")
         .arg(&gw_conf)
         .args([
             "--control",
