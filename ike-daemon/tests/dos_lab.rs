@@ -29,7 +29,8 @@
 //!
 //! The gateway is the test's own (debug) build of iked, or the binary
 //! named by `DOS_LAB_IKED` (e.g. `target/release/iked`, what a gateway
-//! runs: the debug build's MODP arithmetic is many times slower).
+//! runs: the debug build's MODP arithmetic is many times slower), handed
+//! to the guest with `LAB_PASS_ENV=DOS_LAB_IKED`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
