@@ -21,9 +21,9 @@
 //!
 //! In each phase, after [`SETTLE`], gw-a's charon initiates a new IKE SA
 //! of the road-warrior connection (`probe`) and the time to established is
-//! measured (swanctl waits for it). For iked: the probe within 3 s in the
-//! cookie phase and at all in the spoofed one (issue 17 wants 3 s there
-//! too: not met yet, docs/performance.md section 8), no ping lost, ESP
+//! measured (swanctl waits for it). For iked: the probe within 3 s in both
+//! phases (docs/performance.md section 8: on a loaded host the debug build
+//! missed it in the spoofed phase), no ping lost, ESP
 //! on the tunnel, child rekeys, peak RSS (VmHWM) under [`RSS_LIMIT_KB`];
 //! charon's figures are printed beside.
 //!
@@ -441,15 +441,13 @@ fn guest() {
     }
     eprintln!("dos lab: done in {:.1} s", t0.elapsed().as_secs_f64());
     let r = &r_iked;
-    assert!(
-        r.probes[0].is_some(),
-        "iked: probe under the spoofed flood failed"
-    );
-    assert!(
-        r.probes[1].is_some_and(|t| t <= 3.0),
-        "iked: probe under the cookie flood took {:?} s (at most 3)",
-        r.probes[1]
-    );
+    for (i, phase) in ["spoofed", "cookie"].iter().enumerate() {
+        let t = r.probes.get(i).copied().flatten();
+        assert!(
+            t.is_some_and(|t| t <= 3.0),
+            "iked: probe under the {phase} flood took {t:?} s (at most 3)"
+        );
+    }
     assert!(
         r.pings.1 > 0 && r.pings.0 == r.pings.1,
         "iked: pings lost: {:?}",
