@@ -21,11 +21,16 @@
 //!
 //! In each phase, after [`SETTLE`], gw-a's charon initiates a new IKE SA
 //! of the road-warrior connection (`probe`) and the time to established is
-//! measured (swanctl waits for it). For iked: the probe within 3 s in the
-//! cookie phase and at all in the spoofed one (issue 17 wants 3 s there
-//! too: not met yet, docs/performance.md section 8), no ping lost, ESP
+//! measured (swanctl waits for it). For iked: the probe within 3 s in both
+//! phases (docs/performance.md section 8: on a loaded host the debug build
+//! missed it in the spoofed phase), no ping lost, ESP
 //! on the tunnel, child rekeys, peak RSS (VmHWM) under [`RSS_LIMIT_KB`];
 //! charon's figures are printed beside.
+//!
+//! The gateway is the test's own (debug) build of iked, or the binary
+//! named by `DOS_LAB_IKED` (e.g. `target/release/iked`, what a gateway
+//! runs: the debug build's MODP arithmetic is many times slower), handed
+//! to the guest with `LAB_PASS_ENV=DOS_LAB_IKED`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -46,9 +51,10 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// iked's peak RSS must stay under this (its start is about 10 MB).
 const RSS_LIMIT_KB: u64 = 64 * 1024;
 
-/// iked's log level: which half-open SA's key exchange ran when, and
-/// which address got a COOKIE when (`docs/performance.md` section 8 reads
-/// the probe's path from it).
+/// iked's log level: when each half-open SA's IKE_SA_INIT was answered
+/// (its key exchange done; `docs/performance.md` section 8 reads the
+/// probe's path from it and from gw-a's charon log). Not the COOKIEs
+/// sent (trace level): a line per flood packet would load the engine.
 const IKED_LOG: &str = "info,ike::sa::ike_init=debug";
 
 /// The gateway's swanctl.conf (iked and charon read the same).
@@ -398,8 +404,15 @@ fn guest() {
     );
 
     let log = std::fs::File::create(guest_out().join("dos-iked.log")).unwrap();
+    // A test setting (not the daemon's), read where the lab starts iked.
+    #[allow(clippy::disallowed_methods)]
+    let bin = std::env::var("DOS_LAB_IKED").unwrap_or_else(|_| IKED.to_owned());
+    let bin = std::fs::canonicalize(&bin).unwrap_or_else(|e| panic!("{bin}: {e}"));
+    println!("gateway: {}", bin.display());
     let iked = Command::new("ip")
-        .args(["netns", "exec", "gw-b", IKED, "--config"])
+        .args(["netns", "exec", "gw-b"])
+        .arg(&bin)
+        .arg("--config")
         .arg(&gw_conf)
         .args([
             "--control",
@@ -428,15 +441,13 @@ fn guest() {
     }
     eprintln!("dos lab: done in {:.1} s", t0.elapsed().as_secs_f64());
     let r = &r_iked;
-    assert!(
-        r.probes[0].is_some(),
-        "iked: probe under the spoofed flood failed"
-    );
-    assert!(
-        r.probes[1].is_some_and(|t| t <= 3.0),
-        "iked: probe under the cookie flood took {:?} s (at most 3)",
-        r.probes[1]
-    );
+    for (i, phase) in ["spoofed", "cookie"].iter().enumerate() {
+        let t = r.probes.get(i).copied().flatten();
+        assert!(
+            t.is_some_and(|t| t <= 3.0),
+            "iked: probe under the {phase} flood took {t:?} s (at most 3)"
+        );
+    }
     assert!(
         r.pings.1 > 0 && r.pings.0 == r.pings.1,
         "iked: pings lost: {:?}",

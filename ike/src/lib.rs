@@ -12,6 +12,8 @@
 //! - [`from_config`]: the configuration as the engine's peer configurations
 //!   and pre-shared keys.
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
+//! - [`pool`]: virtual IP address pools with leases per identity, not yet
+//!   used by the engine.
 //! - [`eap`]: EAP methods' computations (EAP-MSCHAPv2), not yet used by
 //!   the engine.
 //! - [`display`]: identities and traffic selectors as text (strongSwan's
@@ -35,6 +37,7 @@ pub mod eap;
 mod error;
 pub mod from_config;
 pub mod pki;
+pub mod pool;
 pub mod sa;
 mod sk;
 pub mod wire;

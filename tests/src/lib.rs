@@ -92,7 +92,15 @@ pub fn in_uml(name: &str, body: impl FnOnce()) {
         .arg(&out)
         .env(BIN_ENV, &bin)
         .env(TEST_ENV, name)
-        .env("LAB_PASS_ENV", format!("{BIN_ENV} {TEST_ENV}"))
+        // Host variables the caller lists in LAB_PASS_ENV reach the test
+        // in the guest too (e.g. dos_lab's DOS_LAB_IKED).
+        .env(
+            "LAB_PASS_ENV",
+            format!(
+                "{BIN_ENV} {TEST_ENV} {}",
+                std::env::var("LAB_PASS_ENV").unwrap_or_default()
+            ),
+        )
         .env("LAB_QUIET", "1")
         .status()
         .unwrap_or_else(|e| panic!("cannot run tests/lab/uml-run.sh: {e}"));

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::{debug, info};
+use tracing::{debug, info, trace};
 
 use super::child_create::NONCE_LEN;
 use super::compute::Done;
@@ -829,7 +829,7 @@ pub(crate) fn respond(
         dos::Admit::Go => false,
         dos::Admit::Proven => true,
         dos::Admit::Cookie(c) => {
-            debug!("sending COOKIE to {}", remote.ip());
+            trace!("sending COOKIE to {}", remote.ip());
             refuse(ctx, Notify::cookie(c));
             return None;
         }
