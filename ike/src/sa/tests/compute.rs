@@ -26,15 +26,7 @@ fn jobs_on_workers_send_what_inline_sends() {
     assert_eq!(p.computes, [2, 1]);
     assert_eq!(inline.computes, [0, 0]);
     // The deterministic provider: the same messages, byte for byte.
-    for i in 0..2 {
-        let a: Vec<_> = inline.peers[i]
-            .sent
-            .iter()
-            .map(|(_, t)| &t.payload)
-            .collect();
-        let b: Vec<_> = p.peers[i].sent.iter().map(|(_, t)| &t.payload).collect();
-        assert_eq!(a, b, "side {i}");
-    }
+    p.assert_sent_what(&inline);
 }
 
 #[test]

@@ -62,15 +62,7 @@ fn create_child_sa_key_exchanges_on_workers_send_what_inline_sends() {
     // exchange of right's child rekey; right: IKE_SA_INIT's, left's child
     // rekey, left's IKE rekey.
     assert_eq!(p.computes, [3, 3]);
-    for i in 0..2 {
-        let a: Vec<_> = inline.peers[i]
-            .sent
-            .iter()
-            .map(|(_, t)| &t.payload)
-            .collect();
-        let b: Vec<_> = p.peers[i].sent.iter().map(|(_, t)| &t.payload).collect();
-        assert_eq!(a, b, "side {i}");
-    }
+    p.assert_sent_what(&inline);
 }
 
 #[test]

@@ -984,6 +984,21 @@ impl Pair {
         self.assert_kernels_match();
     }
 
+    /// Asserts each side sent, datagram for datagram, what the same side
+    /// of `other` sent (a run with the work computed elsewhere against one
+    /// computing inline: the deterministic provider makes them equal).
+    pub fn assert_sent_what(&self, other: &Pair) {
+        for i in 0..2 {
+            let ours: Vec<_> = self.peers[i].sent.iter().map(|(_, t)| &t.payload).collect();
+            let theirs: Vec<_> = other.peers[i]
+                .sent
+                .iter()
+                .map(|(_, t)| &t.payload)
+                .collect();
+            assert_eq!(ours, theirs, "side {i}");
+        }
+    }
+
     /// Asserts neither kernel holds anything (no SA, no larval SPI).
     pub fn assert_kernels_empty(&self) {
         for (i, p) in self.peers.iter().enumerate() {

@@ -68,15 +68,7 @@ fn signatures_on_workers_send_what_inline_sends() {
     // shared secret), our signature, the peer's check.
     assert_eq!(p.computes, [4, 3]);
     assert_eq!(inline.computes, [0, 0]);
-    for i in 0..2 {
-        let a: Vec<_> = inline.peers[i]
-            .sent
-            .iter()
-            .map(|(_, t)| &t.payload)
-            .collect();
-        let b: Vec<_> = p.peers[i].sent.iter().map(|(_, t)| &t.payload).collect();
-        assert_eq!(a, b, "side {i}");
-    }
+    p.assert_sent_what(&inline);
 }
 
 #[test]
