@@ -69,6 +69,62 @@ impl Lab {
     }
 }
 
+/// A lane's swanctl.conf for gw-a (`a`: iked's side, 10.1.0.0/24) or
+/// gw-b (charon's, 10.2.0.0/24): one connection `name` between the lane's
+/// addresses (also the identities), PSK `psk` (secret `ike-<name>`), one
+/// child `net`; `conn` and `child` are more lines of the connection and of
+/// the child.
+pub fn site_conf(
+    name: &str,
+    psk: &str,
+    a: bool,
+    addrs: &(String, String),
+    conn: &[&str],
+    child: &[&str],
+) -> String {
+    let (me, peer, lts, rts) = if a {
+        (&addrs.0, &addrs.1, "10.1.0.0/24", "10.2.0.0/24")
+    } else {
+        (&addrs.1, &addrs.0, "10.2.0.0/24", "10.1.0.0/24")
+    };
+    let lines = |indent: &str, ls: &[&str]| -> String {
+        ls.iter().map(|l| format!("{indent}{l}\n")).collect()
+    };
+    let conn = lines("        ", conn);
+    let child = lines("                ", child);
+    format!(
+        "connections {{
+    {name} {{
+        local_addrs = {me}
+        remote_addrs = {peer}
+        proposals = aes128gcm16-prfsha256-x25519
+        mobike = no
+{conn}        local {{
+            auth = psk
+            id = {me}
+        }}
+        remote {{
+            auth = psk
+            id = {peer}
+        }}
+        children {{
+            net {{
+                local_ts = {lts}
+                remote_ts = {rts}
+                esp_proposals = aes128gcm16
+{child}            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-{name} {{
+        secret = \"{psk}\"
+    }}
+}}
+"
+    )
+}
+
 /// A lane: its name and its cases.
 type Lane = (&'static str, fn(&Lab));
 

@@ -11,63 +11,23 @@ use std::time::{Duration, Instant};
 
 use crate::common::charon::Charon;
 use crate::common::{Iked, assert_clean, ping_through};
-use crate::{ENGINE, Lab};
+use crate::{ENGINE, Lab, site_conf};
 
 const PSK: &str = "engine lab psk, not a secret 0123456789";
 
-/// gw-a's (iked's, `a`) or gw-b's (charon's) swanctl.conf; `child`:
-/// more lines of iked's child.
-fn conf(a: bool, addrs: &(String, String), child: &str) -> String {
-    let (me, peer, lts, rts, extra, child_extra) = if a {
-        (
-            &addrs.0,
-            &addrs.1,
-            "10.1.0.0/24",
-            "10.2.0.0/24",
-            "        keyingtries = 0\n",
-            format!("                start_action = start\n{child}"),
-        )
+/// gw-a's (iked's, `a`: it starts the tunnel and keeps trying) or gw-b's
+/// (charon's) swanctl.conf; `child`: more lines of iked's child.
+fn conf(a: bool, addrs: &(String, String), child: &[&str]) -> String {
+    if a {
+        let child: Vec<&str> = ["start_action = start"]
+            .iter()
+            .chain(child)
+            .copied()
+            .collect();
+        site_conf("engine", PSK, a, addrs, &["keyingtries = 0"], &child)
     } else {
-        (
-            &addrs.1,
-            &addrs.0,
-            "10.2.0.0/24",
-            "10.1.0.0/24",
-            "",
-            String::new(),
-        )
-    };
-    format!(
-        "connections {{
-    engine {{
-        local_addrs = {me}
-        remote_addrs = {peer}
-        proposals = aes128gcm16-prfsha256-x25519
-        mobike = no
-{extra}        local {{
-            auth = psk
-            id = {me}
-        }}
-        remote {{
-            auth = psk
-            id = {peer}
-        }}
-        children {{
-            net {{
-                local_ts = {lts}
-                remote_ts = {rts}
-                esp_proposals = aes128gcm16
-{child_extra}            }}
-        }}
-    }}
-}}
-secrets {{
-    ike-engine {{
-        secret = \"{PSK}\"
-    }}
-}}
-"
-    )
+        site_conf("engine", PSK, a, addrs, &[], &[])
+    }
 }
 
 /// The packets the ESP SAs of namespace `ns` counted.
@@ -109,7 +69,7 @@ pub fn run(lab: &Lab) {
         "gw-a",
         "engine-a.conf",
         "engine-a.log",
-        &conf(true, &addrs, ""),
+        &conf(true, &addrs, &[]),
         &["--retransmit-timeout", "0.5", "--retransmit-tries", "1"],
     );
     // Nobody answers on gw-b yet: at least two tries go unanswered.
@@ -119,7 +79,7 @@ pub fn run(lab: &Lab) {
     let b = Charon::start(
         "engine-b",
         "gw-b",
-        &conf(false, &addrs, ""),
+        &conf(false, &addrs, &[]),
         "default=1",
         "",
         "",
@@ -157,7 +117,7 @@ pub fn run(lab: &Lab) {
         "gw-a",
         "engine-rekey-a.conf",
         "engine-rekey-a.log",
-        &conf(true, &addrs, "                rekey_time = 5s\n"),
+        &conf(true, &addrs, &["rekey_time = 5s"]),
         &[],
     );
     iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {

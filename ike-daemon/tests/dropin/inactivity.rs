@@ -10,63 +10,29 @@ use std::time::{Duration, Instant};
 use crate::common::charon::Charon;
 use crate::common::{Iked, assert_clean};
 use crate::engine::esp_packets;
-use crate::{INACTIVITY, Lab};
+use crate::{INACTIVITY, Lab, site_conf};
 
 const PSK: &str = "inactivity lab psk, not a secret 0123456789";
 
 /// Seconds of `inactivity` on iked's child.
 const SECS: u64 = 3;
 
-/// gw-a's (iked's, `a`) or gw-b's (charon's) swanctl.conf.
+/// gw-a's (iked's, `a`: it starts the tunnel, with `inactivity`) or gw-b's
+/// (charon's) swanctl.conf.
 fn conf(a: bool, addrs: &(String, String)) -> String {
-    let (me, peer, lts, rts, child) = if a {
-        (
-            &addrs.0,
-            &addrs.1,
-            "10.1.0.0/24",
-            "10.2.0.0/24",
-            format!("                start_action = start\n                inactivity = {SECS}s\n"),
+    if a {
+        let inactivity = format!("inactivity = {SECS}s");
+        site_conf(
+            "inact",
+            PSK,
+            a,
+            addrs,
+            &[],
+            &["start_action = start", &inactivity],
         )
     } else {
-        (
-            &addrs.1,
-            &addrs.0,
-            "10.2.0.0/24",
-            "10.1.0.0/24",
-            String::new(),
-        )
-    };
-    format!(
-        "connections {{
-    inact {{
-        local_addrs = {me}
-        remote_addrs = {peer}
-        proposals = aes128gcm16-prfsha256-x25519
-        mobike = no
-        local {{
-            auth = psk
-            id = {me}
-        }}
-        remote {{
-            auth = psk
-            id = {peer}
-        }}
-        children {{
-            net {{
-                local_ts = {lts}
-                remote_ts = {rts}
-                esp_proposals = aes128gcm16
-{child}            }}
-        }}
-    }}
-}}
-secrets {{
-    ike-inact {{
-        secret = \"{PSK}\"
-    }}
-}}
-"
-    )
+        site_conf("inact", PSK, a, addrs, &[], &[])
+    }
 }
 
 /// Whether iked has an established IKE SA with an installed Child SA

@@ -14,51 +14,14 @@ use std::time::Duration;
 use crate::common::charon::Charon;
 use crate::common::{Iked, assert_clean, ping_through};
 use crate::engine::esp_packets;
-use crate::{Lab, UNIQUE};
+use crate::{Lab, UNIQUE, site_conf};
 
 const PSK: &str = "unique lab psk, not a secret 0123456789";
 
 /// gw-a's (iked's, `a`) or gw-b's (charon's) swanctl.conf, with `conn` more
 /// lines of the connection and `child` of the child.
-fn conf(a: bool, addrs: &(String, String), conn: &str, child: &str) -> String {
-    let (me, peer, lts, rts) = if a {
-        (&addrs.0, &addrs.1, "10.1.0.0/24", "10.2.0.0/24")
-    } else {
-        (&addrs.1, &addrs.0, "10.2.0.0/24", "10.1.0.0/24")
-    };
-    format!(
-        "connections {{
-    unique {{
-        local_addrs = {me}
-        remote_addrs = {peer}
-        proposals = aes128gcm16-prfsha256-x25519
-        mobike = no
-        {conn}
-        local {{
-            auth = psk
-            id = {me}
-        }}
-        remote {{
-            auth = psk
-            id = {peer}
-        }}
-        children {{
-            net {{
-                local_ts = {lts}
-                remote_ts = {rts}
-                esp_proposals = aes128gcm16
-                {child}
-            }}
-        }}
-    }}
-}}
-secrets {{
-    ike-unique {{
-        secret = \"{PSK}\"
-    }}
-}}
-"
-    )
+fn conf(a: bool, addrs: &(String, String), conn: &[&str], child: &[&str]) -> String {
+    site_conf("unique", PSK, a, addrs, conn, child)
 }
 
 /// The ESP SAs in namespace `ns`.
@@ -94,10 +57,10 @@ pub fn run(lab: &Lab) {
         "gw-a",
         "unique-a.conf",
         "unique-a.log",
-        &conf(true, &addrs, "unique = replace", ""),
+        &conf(true, &addrs, &["unique = replace"], &[]),
         &[],
     );
-    let b_conf = conf(false, &addrs, "", "start_action = start");
+    let b_conf = conf(false, &addrs, &[], &["start_action = start"]);
     let b = Charon::start("unique-b", "gw-b", &b_conf, "default=1", "", "");
     iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {
         b.installed("net")
@@ -139,7 +102,7 @@ pub fn run(lab: &Lab) {
     let b = Charon::start(
         "unique-b",
         "gw-b",
-        &conf(false, &addrs, "", ""),
+        &conf(false, &addrs, &[], &[]),
         "default=1",
         "",
         "",
@@ -151,7 +114,7 @@ pub fn run(lab: &Lab) {
         "gw-a",
         "unique-a2.conf",
         "unique-a2.log",
-        &conf(true, &addrs, "", "start_action = start"),
+        &conf(true, &addrs, &[], &["start_action = start"]),
         &[],
     );
     iked_lab::wait_until(Duration::from_secs(20), "net on charon", || {
