@@ -57,117 +57,107 @@ const RSS_LIMIT_KB: u64 = 64 * 1024;
 /// sent (trace level): a line per flood packet would load the engine.
 const IKED_LOG: &str = "info,ike::sa::ike_init=debug";
 
-/// The gateway's swanctl.conf (iked and charon read the same).
-fn gateway_conf() -> String {
+/// One swanctl.conf connection with PSK: `ids` (ours, the peer's) are
+/// `<name>.dos.example`, `ts` (local, remote), one child with `child`
+/// more lines.
+fn conn(
+    name: &str,
+    addrs: (&str, &str),
+    proposals: &str,
+    ids: (&str, &str),
+    child_name: &str,
+    ts: (&str, &str),
+    child: &[&str],
+) -> String {
+    let ((me, peer), (my_id, peer_id), (lts, rts)) = (addrs, ids, ts);
+    let child: String = child
+        .iter()
+        .map(|l| format!("                {l}\n"))
+        .collect();
     format!(
-        "connections {{
-    site {{
-        local_addrs = 192.0.2.2
-        remote_addrs = 192.0.2.1
-        proposals = aes128gcm16-prfsha256-x25519
+        "    {name} {{
+        local_addrs = {me}
+        remote_addrs = {peer}
+        proposals = {proposals}
         mobike = no
         local {{
             auth = psk
-            id = gw-b.dos.example
+            id = {my_id}.dos.example
         }}
         remote {{
             auth = psk
-            id = gw-a.dos.example
+            id = {peer_id}.dos.example
         }}
         children {{
-            net {{
-                local_ts = 10.2.0.0/24
-                remote_ts = 10.1.0.0/24
+            {child_name} {{
+                local_ts = {lts}
+                remote_ts = {rts}
                 esp_proposals = aes128gcm16
-                rekey_time = 10s
-            }}
+{child}            }}
         }}
     }}
-    rw {{
-        local_addrs = 192.0.2.2
-        remote_addrs = %any
-        proposals = aes256-sha256-modp3072
-        mobike = no
-        local {{
-            auth = psk
-            id = gw-b.dos.example
-        }}
-        remote {{
-            auth = psk
-            id = probe.dos.example
-        }}
-        children {{
-            probe {{
-                local_ts = 10.8.0.0/24
-                remote_ts = 10.9.0.0/24
-                esp_proposals = aes128gcm16
-            }}
-        }}
-    }}
-}}
-secrets {{
-    ike-dos {{
-        secret = \"{PSK}\"
-    }}
-}}
 "
     )
 }
 
+/// Connections and the one PSK.
+fn conf(conns: [String; 2]) -> String {
+    let [a, b] = conns;
+    format!(
+        "connections {{\n{a}{b}}}\nsecrets {{\n    ike-dos {{\n        secret = \"{PSK}\"\n    }}\n}}\n"
+    )
+}
+
+const SITE: &str = "aes128gcm16-prfsha256-x25519";
+const RW: &str = "aes256-sha256-modp3072";
+
+/// The gateway's swanctl.conf (iked and charon read the same): the tunnel
+/// to gw-a (its child rekeyed every 10 s) and the road warriors.
+fn gateway_conf() -> String {
+    conf([
+        conn(
+            "site",
+            ("192.0.2.2", "192.0.2.1"),
+            SITE,
+            ("gw-b", "gw-a"),
+            "net",
+            ("10.2.0.0/24", "10.1.0.0/24"),
+            &["rekey_time = 10s"],
+        ),
+        conn(
+            "rw",
+            ("192.0.2.2", "%any"),
+            RW,
+            ("gw-b", "probe"),
+            "probe",
+            ("10.8.0.0/24", "10.9.0.0/24"),
+            &[],
+        ),
+    ])
+}
+
 /// gw-a's: the tunnel and the probe.
 fn peer_conf() -> String {
-    format!(
-        "connections {{
-    site {{
-        local_addrs = 192.0.2.1
-        remote_addrs = 192.0.2.2
-        proposals = aes128gcm16-prfsha256-x25519
-        mobike = no
-        local {{
-            auth = psk
-            id = gw-a.dos.example
-        }}
-        remote {{
-            auth = psk
-            id = gw-b.dos.example
-        }}
-        children {{
-            net {{
-                local_ts = 10.1.0.0/24
-                remote_ts = 10.2.0.0/24
-                esp_proposals = aes128gcm16
-            }}
-        }}
-    }}
-    probe {{
-        local_addrs = 192.0.2.1
-        remote_addrs = 192.0.2.2
-        proposals = aes256-sha256-modp3072
-        mobike = no
-        local {{
-            auth = psk
-            id = probe.dos.example
-        }}
-        remote {{
-            auth = psk
-            id = gw-b.dos.example
-        }}
-        children {{
-            probe {{
-                local_ts = 10.9.0.0/24
-                remote_ts = 10.8.0.0/24
-                esp_proposals = aes128gcm16
-            }}
-        }}
-    }}
-}}
-secrets {{
-    ike-dos {{
-        secret = \"{PSK}\"
-    }}
-}}
-"
-    )
+    conf([
+        conn(
+            "site",
+            ("192.0.2.1", "192.0.2.2"),
+            SITE,
+            ("gw-a", "gw-b"),
+            "net",
+            ("10.1.0.0/24", "10.2.0.0/24"),
+            &[],
+        ),
+        conn(
+            "probe",
+            ("192.0.2.1", "192.0.2.2"),
+            RW,
+            ("probe", "gw-b"),
+            "probe",
+            ("10.9.0.0/24", "10.8.0.0/24"),
+            &[],
+        ),
+    ])
 }
 
 /// The gateway of one run.
