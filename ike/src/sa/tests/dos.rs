@@ -77,17 +77,19 @@ fn feed(p: &mut Pair, from: SocketAddr, bytes: &[u8]) {
     p.b().ep.handle_datagram(now, local, from, bytes);
 }
 
+/// `count` IKE_SA_INIT requests from as many spoofed sources, their SPIs
+/// counted from `first_spi`.
+fn spoofed_flood(p: &mut Pair, tpl: &Message, count: u32, first_spi: u64) {
+    for n in 0..count {
+        feed(p, spoofed(n), &request(tpl, first_spi + u64::from(n), None));
+    }
+}
+
 #[test]
 fn spoofed_flood_gets_cookies_past_the_threshold_and_a_peer_still_comes_up() {
     let mut p = gateway(|_| {});
     let tpl = template();
-    for n in 0..1000 {
-        feed(
-            &mut p,
-            spoofed(n),
-            &request(&tpl, 0x1000 + u64::from(n), None),
-        );
-    }
+    spoofed_flood(&mut p, &tpl, 1000, 0x1000);
     let got = drain(&mut p);
     // strongSwan's cookie_threshold: 30 half-open, then only cookies.
     assert_eq!((got.sas, got.cookies.len()), (30, 970), "{:?}", got.other);
@@ -175,9 +177,7 @@ fn failures_of_many_requests_are_logged_and_reported_rate_limited() {
     s.cfg[1].cookie_threshold = None;
     let mut p = Pair::new(s);
     let tpl = template();
-    for n in 0..1000 {
-        feed(&mut p, spoofed(n), &request(&tpl, u64::from(n) + 1, None));
-    }
+    spoofed_flood(&mut p, &tpl, 1000, 1);
     let got = drain(&mut p);
     assert_eq!(got.other.len(), 1000, "every one is still answered");
     let mut events = 0;
@@ -214,9 +214,7 @@ fn the_budget_bounds_what_half_open_sas_hold() {
         open(c);
         c.dos.half_open_budget = budget;
     });
-    for n in 0..100 {
-        feed(&mut p, spoofed(n), &request(&tpl, u64::from(n) + 1, None));
-    }
+    spoofed_flood(&mut p, &tpl, 100, 1);
     let got = drain(&mut p);
     assert_eq!(got.sas, 3);
     assert_eq!(p.b().ep.len(), 3);
@@ -226,9 +224,7 @@ fn the_budget_bounds_what_half_open_sas_hold() {
         open(c);
         c.dos.init_limit_half_open = Some(2);
     });
-    for n in 0..100 {
-        feed(&mut p, spoofed(n), &request(&tpl, u64::from(n) + 1, None));
-    }
+    spoofed_flood(&mut p, &tpl, 100, 1);
     assert_eq!(drain(&mut p).sas, 2);
     assert_eq!(p.b().ep.len(), 2);
 }
@@ -240,13 +236,7 @@ fn a_request_that_returned_a_cookie_is_computed_before_the_spoofed_ones() {
     let tpl = template();
     // The spoofed flood: 30 half-open SAs (their key exchanges wait for a
     // worker), then only cookies.
-    for n in 0..1000 {
-        feed(
-            &mut p,
-            spoofed(n),
-            &request(&tpl, 0x1000 + u64::from(n), None),
-        );
-    }
+    spoofed_flood(&mut p, &tpl, 1000, 0x1000);
     let got = drain(&mut p);
     assert_eq!((got.sas, got.cookies.len()), (0, 970));
     while let Some(job) = p.b().ep.poll_compute() {
@@ -294,13 +284,7 @@ fn spoofed_half_open_sas_holding_every_place_make_room_for_a_proven_request() {
     // SAs take every place before any cookie is asked for.
     let mut p = gateway(|c| c.dos.init_limit_half_open = Some(20));
     let tpl = template();
-    for n in 0..1000 {
-        feed(
-            &mut p,
-            spoofed(n),
-            &request(&tpl, 0x1000 + u64::from(n), None),
-        );
-    }
+    spoofed_flood(&mut p, &tpl, 1000, 0x1000);
     let got = drain(&mut p);
     // Past the cap, cookies instead of silence.
     assert_eq!((got.sas, got.cookies.len()), (20, 980), "{:?}", got.other);
