@@ -40,7 +40,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::charon::Charon;
-use common::{IKED, write_secret};
+use common::{IKED, esp_packets, write_secret};
 use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh, wait_until};
 
 const PSK: &str = "dos lab psk, not a secret 0123456789";
@@ -202,31 +202,6 @@ impl Gateway {
             Gateway::Charon(c) => c.stop(),
         }
     }
-}
-
-/// The packets the ESP SAs of namespace `ns` counted.
-fn esp_packets(ns: &str) -> u64 {
-    let text = sh(&format!("ip -n {ns} -s xfrm state"));
-    let mut esp = false;
-    let mut sum = 0;
-    let mut lines = text.lines();
-    while let Some(l) = lines.next() {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        if w.first() == Some(&"proto") {
-            esp = w.get(1) == Some(&"esp");
-        }
-        if esp
-            && l.trim() == "lifetime current:"
-            && let Some(n) = lines.next()
-        {
-            sum += n
-                .split(',')
-                .nth(1)
-                .and_then(|x| x.trim().split('(').next()?.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    sum
 }
 
 /// What one run measured.

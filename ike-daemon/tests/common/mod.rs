@@ -292,3 +292,29 @@ pub fn assert_clean(nss: &[&str]) {
         || nss.iter().all(|ns| kernel_is_clean(ns)),
     );
 }
+
+/// The packets the ESP SAs of namespace `ns` counted.
+pub fn esp_packets(ns: &str) -> u64 {
+    let text = sh(&format!("ip -n {ns} -s xfrm state"));
+    let mut esp = false;
+    let mut sum = 0;
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.first() == Some(&"proto") {
+            esp = w.get(1) == Some(&"esp");
+        }
+        if esp
+            && l.trim() == "lifetime current:"
+            && let Some(n) = lines.next()
+        {
+            // "  1234(bytes), 5(packets)"
+            sum += n
+                .split(',')
+                .nth(1)
+                .and_then(|x| x.trim().split('(').next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    sum
+}

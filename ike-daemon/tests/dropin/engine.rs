@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::charon::Charon;
-use crate::common::{Iked, assert_clean, ping_through};
+use crate::common::{Iked, assert_clean, esp_packets, ping_through};
 use crate::{ENGINE, Lab, site_conf};
 
 const PSK: &str = "engine lab psk, not a secret 0123456789";
@@ -28,32 +28,6 @@ fn conf(a: bool, addrs: &(String, String), child: &[&str]) -> String {
     } else {
         site_conf("engine", PSK, a, addrs, &[], &[])
     }
-}
-
-/// The packets the ESP SAs of namespace `ns` counted.
-pub fn esp_packets(ns: &str) -> u64 {
-    let text = iked_lab::sh(&format!("ip -n {ns} -s xfrm state"));
-    let mut esp = false;
-    let mut sum = 0;
-    let mut lines = text.lines();
-    while let Some(l) = lines.next() {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        if w.first() == Some(&"proto") {
-            esp = w.get(1) == Some(&"esp");
-        }
-        if esp
-            && l.trim() == "lifetime current:"
-            && let Some(n) = lines.next()
-        {
-            // "  1234(bytes), 5(packets)"
-            sum += n
-                .split(',')
-                .nth(1)
-                .and_then(|x| x.trim().split('(').next()?.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    sum
 }
 
 pub fn run(lab: &Lab) {

@@ -8,8 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::charon::Charon;
-use crate::common::{Iked, assert_clean};
-use crate::engine::esp_packets;
+use crate::common::{Iked, assert_clean, esp_packets};
 use crate::{INACTIVITY, Lab, site_conf};
 
 const PSK: &str = "inactivity lab psk, not a secret 0123456789";

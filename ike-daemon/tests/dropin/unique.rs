@@ -12,8 +12,7 @@
 use std::time::Duration;
 
 use crate::common::charon::Charon;
-use crate::common::{Iked, assert_clean, ping_through};
-use crate::engine::esp_packets;
+use crate::common::{Iked, assert_clean, esp_packets, ping_through};
 use crate::{Lab, UNIQUE, site_conf};
 
 const PSK: &str = "unique lab psk, not a secret 0123456789";
