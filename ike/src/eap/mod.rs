@@ -278,7 +278,10 @@ mod tests {
         assert!(type_data(&bare).is_empty());
         assert_eq!(EapType(99).to_string(), "EAP_TYPE_99");
         for n in ["eap-mschapv2", "eap-tls", "eap-radius", "eap-dynamic"] {
-            assert_eq!(MethodName::parse(n).map(|m| m.to_string()).as_deref(), Some(n));
+            assert_eq!(
+                MethodName::parse(n).map(|m| m.to_string()).as_deref(),
+                Some(n)
+            );
         }
         assert_eq!(MethodName::parse("eap-md5"), None);
     }
