@@ -181,6 +181,13 @@ pub enum Step {
     Wait(Ask),
 }
 
+impl Step {
+    /// Whether this is a [`Step::Failure`].
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failure(_))
+    }
+}
+
 /// What a method asks of the world outside the engine (lane `radius`
 /// adds its RADIUS exchange here). The engine hands it to the driver
 /// and the answer comes back as an [`Answer`].
@@ -246,6 +253,12 @@ pub trait Method: Send + fmt::Debug {
     /// authentication, RFC 5998, is allowed only with such a method).
     fn mutual(&self) -> bool {
         false
+    }
+
+    /// The identity the method authenticated the peer as, if it names one
+    /// (EAP-MSCHAPv2: the user name of its Response), as sent.
+    fn peer_identity(&self) -> Option<Vec<u8>> {
+        None
     }
 }
 
