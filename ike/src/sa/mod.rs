@@ -88,6 +88,7 @@ mod config;
 mod create_ke;
 mod dos;
 mod dpd;
+mod eap_auth;
 mod effect;
 mod endpoint;
 mod frag;
@@ -120,11 +121,12 @@ mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use compute::{Compute, ComputeMode, ComputeReq, Computed};
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EndpointConfig,
-    Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE,
-    MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EapLocal, EapRemote,
+    EndpointConfig, Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred,
+    MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use dos::DosLimits;
+pub use eap_auth::{EapAsk, EapReq};
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
 pub use job_queue::JobQueue;
