@@ -218,7 +218,10 @@ secrets {{
         .iter()
         .map(|r| format!("{}@ra.example", r.user))
         .chain(["dave@ra.example".to_owned()])
-        .chain(["x@tiny.ra.example".to_owned(), "y@tiny.ra.example".to_owned()]);
+        .chain([
+            "x@tiny.ra.example".to_owned(),
+            "y@tiny.ra.example".to_owned(),
+        ]);
     for (i, id) in users.enumerate() {
         let user = id.split('@').next().unwrap_or_default();
         writeln!(
@@ -313,7 +316,11 @@ fn charon_start(name: &str, conf: &str, pki: &Path, gw: bool) -> Charon {
     let file = out.join(format!("{name}-swanctl.conf"));
     std::fs::write(&file, conf).unwrap();
     let (plugins, extra, bin) = if gw {
-        (GW_PLUGINS, String::new(), "/usr/lib/ipsec/charon".to_owned())
+        (
+            GW_PLUGINS,
+            String::new(),
+            "/usr/lib/ipsec/charon".to_owned(),
+        )
     } else {
         let resolv = resolv_file(name);
         let capture = dir.join("resolvconf");
@@ -584,20 +591,31 @@ fn scenario(gw: &Gateway, rws: &[Charon]) -> Result<Vec<String>, String> {
         wait_for(Duration::from_secs(5), || {
             !gw.established_of("dave@ra.example")
         }),
-        || format!("{label}: the gateway kept an IKE SA of dave\n{}", gw.log_tail()),
+        || {
+            format!(
+                "{label}: the gateway kept an IKE SA of dave\n{}",
+                gw.log_tail()
+            )
+        },
     )?;
     let (g, r) = (kernel_count("gw"), kernel_count(rw1.ns));
-    check(g == gw_before && r == rw_before && !c1.installed("wrong"), || {
-        format!(
-            "{label}: a refused user changed the kernels: gw {gw_before:?} -> {g:?}, {} {rw_before:?} -> {r:?}",
-            rw1.ns
-        )
-    })?;
+    check(
+        g == gw_before && r == rw_before && !c1.installed("wrong"),
+        || {
+            format!(
+                "{label}: a refused user changed the kernels: gw {gw_before:?} -> {g:?}, {} {rw_before:?} -> {r:?}",
+                rw1.ns
+            )
+        },
+    )?;
     let why = match gw {
         Gateway::Charon(_) => "EAP-MS-CHAPv2 verification failed",
     };
     check(gw.log_text().contains(why), || {
-        format!("{label}: no `{why}` in the gateway's log\n{}", gw.log_tail())
+        format!(
+            "{label}: no `{why}` in the gateway's log\n{}",
+            gw.log_tail()
+        )
     })?;
     report.push(format!(
         "{label}: dave's wrong password refused ({why}), nothing installed"
@@ -609,13 +627,21 @@ fn scenario(gw: &Gateway, rws: &[Charon]) -> Result<Vec<String>, String> {
     c2.swanctl_ok(&["--terminate", "--ike", "home", "--timeout", "10"]);
     check(
         wait_for(Duration::from_secs(10), || gw.lease(&ident(rw2)).is_none()),
-        || format!("{label}: {}'s lease still online after its IKE SA went", ident(rw2)),
+        || {
+            format!(
+                "{label}: {}'s lease still online after its IKE SA went",
+                ident(rw2)
+            )
+        },
     )?;
     let t = Instant::now();
     c2.initiate("home");
     let again = client_vip(c2, "home");
     check(first.is_some() && first == again, || {
-        format!("{label}: {} had {first:?}, after a reconnect {again:?}", rw2.ns)
+        format!(
+            "{label}: {} had {first:?}, after a reconnect {again:?}",
+            rw2.ns
+        )
     })?;
     report.push(format!(
         "{label}: {} reconnected in {:.2} s with the same address {}",
@@ -675,7 +701,9 @@ fn scenario(gw: &Gateway, rws: &[Charon]) -> Result<Vec<String>, String> {
         || {
             format!(
                 "{label}: SAs or policies left after every road warrior left:\n{}",
-                sh("for n in gw rw1 rw2 rw3; do echo \"-- $n\"; ip -n $n xfrm state; ip -n $n xfrm policy; done")
+                sh(
+                    "for n in gw rw1 rw2 rw3; do echo \"-- $n\"; ip -n $n xfrm state; ip -n $n xfrm policy; done"
+                )
             )
         },
     )?;
