@@ -122,7 +122,7 @@ fn eap_identity_is_asked_and_checked() {
     // The gateway's IKE SA is carol's from now on (uniqueness, leases),
     // not IDi's.
     let remote: Vec<_> = p.b().ep.ike_sas().filter_map(|s| s.remote_id).collect();
-    assert_eq!(remote, [carol.clone()]);
+    assert_eq!(remote, std::slice::from_ref(&carol));
     // Without eap_id, the user must be the one IDi names: carol behind
     // USER's IDi is refused.
     let mut p = eap_pair("secret", Some(carol.clone()), None);
