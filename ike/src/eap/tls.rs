@@ -59,14 +59,15 @@ use rustls::{
 };
 use zeroize::Zeroizing;
 
+use super::{EapType, Method, Step};
 use crate::pki::cert::Certificate;
 use crate::pki::chain::{self, Revocation, ValidateParams, Validation};
 use crate::pki::sig::{HashAlg, SigScheme};
 use crate::pki::store::TrustStore;
 use crate::pki::{KeyType, PublicKey};
 use crate::sa::LocalCred;
-use crate::wire::Identification;
 use crate::wire::codes::IdType;
+use crate::wire::{Eap, Identification};
 
 /// EAP's method type for EAP-TLS (RFC 5216).
 pub const EAP_TYPE_TLS: u8 = 13;
@@ -220,10 +221,10 @@ impl TlsSetup {
 
 /// What to do after a packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum Next {
     /// Send this EAP packet (the server's next request, the client's
     /// response).
-    Send(Vec<u8>),
+    Send(Eap),
     /// Server only: the peer is authenticated; send EAP-Success and take
     /// [`EapTls::msk`].
     Success,
@@ -260,6 +261,8 @@ pub struct EapTls {
     started: bool,
     /// An error ended the conversation.
     failed: bool,
+    /// The MSK, once the conversation is complete.
+    msk: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for EapTls {
@@ -277,8 +280,8 @@ impl fmt::Debug for EapTls {
 }
 
 impl EapTls {
-    /// The server's side, its first request to carry `identifier`.
-    pub fn server(setup: &TlsSetup, identifier: u8) -> Result<Self, EapTlsError> {
+    /// The server's side.
+    pub fn server(setup: &TlsSetup) -> Result<Self, EapTlsError> {
         let verifier = Arc::new(PkiVerifier::new(setup));
         let config = ServerConfig::builder_with_details(provider(), fixed_time(setup.now_unix))
             .with_protocol_versions(setup.versions.rustls())?
@@ -291,7 +294,7 @@ impl EapTls {
         config.send_tls13_tickets = 0;
         config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         let conn = ServerConnection::new(Arc::new(config))?;
-        Ok(Self::with(Role::Server, conn.into(), identifier, setup))
+        Ok(Self::with(Role::Server, conn.into(), setup))
     }
 
     /// The client's side.
@@ -310,14 +313,14 @@ impl EapTls {
         let name = ServerName::try_from("eap-tls.invalid")
             .map_err(|e| EapTlsError::Setup(e.to_string()))?;
         let conn = ClientConnection::new(Arc::new(config), name)?;
-        Ok(Self::with(Role::Client, conn.into(), 0, setup))
+        Ok(Self::with(Role::Client, conn.into(), setup))
     }
 
-    fn with(role: Role, conn: Connection, identifier: u8, setup: &TlsSetup) -> Self {
+    fn with(role: Role, conn: Connection, setup: &TlsSetup) -> Self {
         Self {
             role,
             conn,
-            identifier,
+            identifier: 0,
             fragment_size: setup
                 .fragment_size
                 .clamp(MIN_FRAGMENT_SIZE, MAX_FRAGMENT_SIZE),
@@ -330,6 +333,7 @@ impl EapTls {
             indication: false,
             started: false,
             failed: false,
+            msk: None,
         }
     }
 
@@ -339,29 +343,39 @@ impl EapTls {
         self.identifier
     }
 
-    /// The server's first request: EAP-TLS Start.
-    pub fn start(&mut self) -> Result<Vec<u8>, EapTlsError> {
+    /// The server's first request: EAP-TLS Start, numbered `identifier`
+    /// (the next requests count on from it).
+    pub fn start(&mut self, identifier: u8) -> Result<Eap, EapTlsError> {
         if self.role != Role::Server || self.started || self.failed {
             return Err(EapTlsError::Unexpected("start"));
         }
         self.started = true;
+        self.identifier = identifier;
         Ok(packet(CODE_REQUEST, self.identifier, FLAG_START, &[]))
     }
 
-    /// Processes the peer's EAP-TLS packet (the whole EAP packet, from its
-    /// code on): the server gets responses, the client requests.
-    pub fn process(&mut self, eap: &[u8]) -> Result<Step, EapTlsError> {
+    /// Processes the peer's EAP-TLS packet: the server gets responses,
+    /// the client requests.
+    pub fn process(&mut self, eap: &Eap) -> Result<Next, EapTlsError> {
         if self.failed {
             return Err(EapTlsError::Unexpected("the conversation has failed"));
         }
         let r = self.process_inner(eap);
-        if r.is_err() {
-            self.failed = true;
+        match &r {
+            Err(_) => self.failed = true,
+            Ok(_) if self.msk.is_none() && self.done() => match self.derive_msk() {
+                Ok(msk) => self.msk = Some(msk),
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            },
+            Ok(_) => {}
         }
         r
     }
 
-    fn process_inner(&mut self, eap: &[u8]) -> Result<Step, EapTlsError> {
+    fn process_inner(&mut self, eap: &Eap) -> Result<Next, EapTlsError> {
         self.processed = self.processed.saturating_add(1);
         if self.processed > self.max_message_count {
             return Err(EapTlsError::TooManyMessages(self.max_message_count));
@@ -407,7 +421,7 @@ impl EapTls {
         }
         self.reassemble(&p)?;
         if p.flags & FLAG_MORE != 0 {
-            return Ok(Step::Send(self.ack()));
+            return Ok(Next::Send(self.ack()));
         }
         let flight = std::mem::take(&mut self.inbuf);
         self.in_expected = None;
@@ -426,12 +440,12 @@ impl EapTls {
             return match self.role {
                 Role::Server => {
                     if self.done() {
-                        Ok(Step::Success)
+                        Ok(Next::Success)
                     } else {
                         Err(EapTlsError::Unexpected("a flight that asks for nothing"))
                     }
                 }
-                Role::Client => Ok(Step::Send(self.ack())),
+                Role::Client => Ok(Next::Send(self.ack())),
             };
         }
         self.next_fragment()
@@ -439,12 +453,12 @@ impl EapTls {
 
     /// An empty packet: the peer acknowledges our fragment, or (server)
     /// the client acknowledges the last flight.
-    fn on_ack(&mut self) -> Result<Step, EapTlsError> {
+    fn on_ack(&mut self) -> Result<Next, EapTlsError> {
         if self.out_sent < self.out.len() {
             return self.next_fragment();
         }
         if self.role == Role::Server && self.done() {
-            return Ok(Step::Success);
+            return Ok(Next::Success);
         }
         Err(EapTlsError::Unexpected(
             "acknowledgement with nothing to send",
@@ -555,7 +569,7 @@ impl EapTls {
     }
 
     /// The next fragment of our flight.
-    fn next_fragment(&mut self) -> Result<Step, EapTlsError> {
+    fn next_fragment(&mut self) -> Result<Next, EapTlsError> {
         let first = self.out_sent == 0;
         let rest = self
             .out
@@ -588,12 +602,12 @@ impl EapTls {
         }
         let code = self.our_code();
         let id = self.next_identifier();
-        Ok(Step::Send(packet(code, id, flags, &data)))
+        Ok(Next::Send(packet(code, id, flags, &data)))
     }
 
     /// An empty packet: acknowledges the peer's fragment, or (client)
     /// answers a flight that needs no TLS answer.
-    fn ack(&mut self) -> Vec<u8> {
+    fn ack(&mut self) -> Eap {
         let code = self.our_code();
         let id = self.next_identifier();
         packet(code, id, 0, &[])
@@ -636,8 +650,13 @@ impl EapTls {
         Certificate::from_der(der.as_ref()).ok()
     }
 
-    /// The MSK (RFC 5216 2.3, RFC 9190 2.3): 64 octets.
-    pub fn msk(&self) -> Result<Zeroizing<Vec<u8>>, EapTlsError> {
+    /// The MSK (RFC 5216 2.3, RFC 9190 2.3), 64 octets, once the
+    /// conversation is complete on our side.
+    pub fn msk(&self) -> Option<&[u8]> {
+        self.msk.as_ref().map(|m| m.as_slice())
+    }
+
+    fn derive_msk(&self) -> Result<Zeroizing<Vec<u8>>, EapTlsError> {
         if self.failed {
             return Err(EapTlsError::NoMsk("the conversation failed"));
         }
@@ -664,6 +683,42 @@ impl EapTls {
     }
 }
 
+/// The engine drives EAP-TLS as any method (`eap::Method`); a failure
+/// ends it with its reason as the one info line.
+impl Method for EapTls {
+    fn eap_type(&self) -> EapType {
+        EapType::TLS
+    }
+
+    fn initiate(&mut self, identifier: u8) -> Step {
+        match self.start(identifier) {
+            Ok(m) => Step::Send(m),
+            Err(e) => Step::Failure(format!("EAP-TLS: {e}")),
+        }
+    }
+
+    fn process(&mut self, msg: &Eap) -> Step {
+        match EapTls::process(self, msg) {
+            Ok(Next::Send(m)) => Step::Send(m),
+            Ok(Next::Success) => Step::Success,
+            Err(e) => Step::Failure(format!("EAP-TLS: {e}")),
+        }
+    }
+
+    fn makes_msk(&self) -> bool {
+        true
+    }
+
+    fn msk(&self) -> Option<&[u8]> {
+        EapTls::msk(self)
+    }
+
+    /// The server proves itself with its certificate in the handshake.
+    fn mutual(&self) -> bool {
+        true
+    }
+}
+
 /// An EAP-TLS packet's fields.
 struct Parsed<'a> {
     code: u8,
@@ -674,20 +729,17 @@ struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
-    fn parse(eap: &'a [u8]) -> Result<Self, EapTlsError> {
-        let header = eap
-            .get(..HEADER_LEN)
-            .ok_or(EapTlsError::Malformed("shorter than its header"))?;
-        let &[code, identifier, l0, l1, typ, flags] = header else {
-            return Err(EapTlsError::Malformed("shorter than its header"));
-        };
-        if usize::from(u16::from_be_bytes([l0, l1])) != eap.len() {
-            return Err(EapTlsError::Malformed("length field"));
-        }
+    fn parse(eap: &'a Eap) -> Result<Self, EapTlsError> {
+        let (&typ, rest) = eap
+            .data
+            .split_first()
+            .ok_or(EapTlsError::Malformed("no type"))?;
         if typ != EAP_TYPE_TLS {
             return Err(EapTlsError::Unexpected("not EAP-TLS"));
         }
-        let mut data = eap.get(HEADER_LEN..).unwrap_or_default();
+        let (&flags, mut data) = rest
+            .split_first()
+            .ok_or(EapTlsError::Malformed("no flags"))?;
         let mut total = None;
         if flags & FLAG_LENGTH != 0 {
             let (len, rest) = data
@@ -700,8 +752,8 @@ impl<'a> Parsed<'a> {
             data = rest;
         }
         Ok(Self {
-            code,
-            identifier,
+            code: eap.code,
+            identifier: eap.identifier,
             flags,
             total,
             data,
@@ -715,16 +767,15 @@ impl<'a> Parsed<'a> {
 }
 
 /// An EAP-TLS packet.
-fn packet(code: u8, identifier: u8, flags: u8, data: &[u8]) -> Vec<u8> {
-    // Fragments are bounded by `fragment_size`, at most 65535: the
-    // saturation cannot happen, it only keeps this free of a panic.
-    let len = u16::try_from(data.len().saturating_add(HEADER_LEN)).unwrap_or(u16::MAX);
-    let mut p = Vec::with_capacity(usize::from(len));
-    p.extend_from_slice(&[code, identifier]);
-    p.extend_from_slice(&len.to_be_bytes());
-    p.extend_from_slice(&[EAP_TYPE_TLS, flags]);
-    p.extend_from_slice(data);
-    p
+fn packet(code: u8, identifier: u8, flags: u8, tls: &[u8]) -> Eap {
+    let mut data = Vec::with_capacity(tls.len().saturating_add(2));
+    data.extend_from_slice(&[EAP_TYPE_TLS, flags]);
+    data.extend_from_slice(tls);
+    Eap {
+        code,
+        identifier,
+        data,
+    }
 }
 
 /// rustls' ring provider, made once.

@@ -1,10 +1,14 @@
 //! EAP-TLS between our own server and client in memory: TLS 1.2 and 1.3,
 //! fragmented and not, the MSK, failures, and malformed packets.
 
+// Tests index the packets they made and add small lengths.
+#![allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use proptest::prelude::*;
 
 use super::*;
 use crate::sa::tests::certs::{Alg, Ca, cred, fqdn, store};
+use crate::wire::Eap;
 
 /// The test PKI's certificates are valid around this time (2026-12-01).
 const NOW: i64 = 1_796_083_200;
@@ -23,6 +27,22 @@ fn pki(alg: Alg) -> Pki {
     Pki {
         server: TlsSetup::new(cred(&gk, vec![gc]), trust.clone(), NOW),
         client: TlsSetup::new(cred(&uk, vec![uc]), trust, NOW),
+    }
+}
+
+/// An EAP packet as the wire has it (code, identifier, length, type...).
+fn bytes(e: &Eap) -> Vec<u8> {
+    let len = u16::try_from(e.data.len() + 4).unwrap().to_be_bytes();
+    [&[e.code, e.identifier, len[0], len[1]][..], &e.data].concat()
+}
+
+/// The EAP message of `b` (code, identifier, a length not checked here:
+/// the codec does, then type and data).
+fn eap(b: &[u8]) -> Eap {
+    Eap {
+        code: b[0],
+        identifier: b[1],
+        data: b.get(4..).unwrap_or_default().to_vec(),
     }
 }
 
@@ -50,19 +70,19 @@ impl Run {
 /// Runs the conversation to the server's Success, or the first error
 /// (with the side that had it: `true` for the server).
 fn run(server: &TlsSetup, client: &TlsSetup) -> Result<Run, (bool, EapTlsError)> {
-    let mut s = EapTls::server(server, 7).unwrap();
+    let mut s = EapTls::server(server).unwrap();
     let mut c = EapTls::client(client).unwrap();
-    let mut packets = vec![s.start().unwrap()];
+    let mut packets = vec![bytes(&s.start(7).unwrap())];
     loop {
-        let req = packets.last().unwrap().clone();
+        let req = eap(packets.last().unwrap());
         let resp = match c.process(&req).map_err(|e| (false, e))? {
-            Step::Send(p) => p,
-            Step::Success => panic!("the client never succeeds by itself"),
+            Next::Send(p) => p,
+            Next::Success => panic!("the client never succeeds by itself"),
         };
-        packets.push(resp.clone());
+        packets.push(bytes(&resp));
         match s.process(&resp).map_err(|e| (true, e))? {
-            Step::Send(p) => packets.push(p),
-            Step::Success => {
+            Next::Send(p) => packets.push(bytes(&p)),
+            Next::Success => {
                 return Ok(Run {
                     packets,
                     server: s,
@@ -79,8 +99,8 @@ fn check_success(r: &Run, version: ProtocolVersion) {
     assert!(r.server.is_complete() && r.client.is_complete());
     let (ms, mc) = (r.server.msk().unwrap(), r.client.msk().unwrap());
     assert_eq!(ms.len(), 64);
-    assert_eq!(*ms, *mc, "both sides derive the same MSK");
-    assert_ne!(*ms, vec![0u8; 64]);
+    assert_eq!(ms, mc, "both sides derive the same MSK");
+    assert_ne!(ms, [0u8; 64]);
     // Each side saw the other's certificate.
     assert!(
         r.server
@@ -230,11 +250,11 @@ fn msk_is_rfc_9190s_export() {
         .conn
         .export_keying_material([0u8; 64], LABEL_TLS13, Some(ctx))
         .unwrap();
-    assert_eq!(msk.as_slice(), &km128[..64]);
-    assert_ne!(msk.as_slice(), &km64[..]);
+    assert_eq!(msk, &km128[..64]);
+    assert_ne!(msk, &km64[..]);
     // And a second conversation has another MSK.
     let r2 = run(&p.server, &p.client).unwrap();
-    assert_ne!(*r2.client.msk().unwrap(), *msk);
+    assert_ne!(r2.client.msk().unwrap(), msk);
 }
 
 #[test]
@@ -247,7 +267,7 @@ fn msk_tls12_label() {
         .conn
         .export_keying_material([0u8; 64], LABEL_TLS12, None)
         .unwrap();
-    assert_eq!(r.client.msk().unwrap().as_slice(), &km[..]);
+    assert_eq!(r.client.msk().unwrap(), &km[..]);
 }
 
 #[test]
@@ -255,15 +275,15 @@ fn no_msk_without_the_indication() {
     let mut p = pki(Alg::P256);
     p.server.fragment_size = 4000;
     p.client.fragment_size = 4000;
-    let mut s = EapTls::server(&p.server, 1).unwrap();
+    let mut s = EapTls::server(&p.server).unwrap();
     let mut c = EapTls::client(&p.client).unwrap();
-    let mut req = s.start().unwrap();
+    let mut req = s.start(1).unwrap();
     // Start -> ClientHello -> server flight -> client Finished.
     for _ in 0..2 {
-        let Step::Send(resp) = c.process(&req).unwrap() else {
+        let Next::Send(resp) = c.process(&req).unwrap() else {
             panic!()
         };
-        let Step::Send(r) = s.process(&resp).unwrap() else {
+        let Next::Send(r) = s.process(&resp).unwrap() else {
             panic!()
         };
         req = r;
@@ -271,10 +291,11 @@ fn no_msk_without_the_indication() {
     // `req` carries the indication: before it the client's handshake is
     // complete, but there is no MSK yet.
     assert!(!c.conn.is_handshaking());
-    assert!(matches!(c.msk(), Err(EapTlsError::NoMsk(_))));
+    assert!(c.msk().is_none());
+    assert!(matches!(c.derive_msk(), Err(EapTlsError::NoMsk(_))));
     assert!(!c.is_complete());
     c.process(&req).unwrap();
-    assert!(c.msk().is_ok());
+    assert!(c.msk().is_some());
 }
 
 #[test]
@@ -356,57 +377,102 @@ fn too_many_messages() {
 }
 
 #[test]
+fn driven_as_an_eap_method() {
+    let p = pki(Alg::P256);
+    let mut s: Box<dyn Method> = Box::new(EapTls::server(&p.server).unwrap());
+    let mut c: Box<dyn Method> = Box::new(EapTls::client(&p.client).unwrap());
+    assert_eq!(s.eap_type(), EapType::TLS);
+    assert!(s.makes_msk() && s.mutual() && c.mutual());
+    // A client never initiates.
+    assert!(matches!(c.initiate(1), Step::Failure(_)));
+    let Step::Send(mut req) = s.initiate(254) else {
+        panic!()
+    };
+    assert_eq!(req.identifier, 254);
+    loop {
+        let Step::Send(resp) = c.process(&req) else {
+            panic!()
+        };
+        match s.process(&resp) {
+            Step::Send(r) => req = r,
+            Step::Success => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    // The identifiers wrapped past 255 without harm.
+    assert!(req.identifier < 254);
+    assert_eq!(s.msk().unwrap(), c.msk().unwrap());
+    // A failure comes back as one reason.
+    let Step::Failure(why) = s.process(&req) else {
+        panic!()
+    };
+    assert!(why.starts_with("EAP-TLS: "), "{why}");
+}
+
+#[test]
 fn malformed_and_unexpected_packets() {
     let p = pki(Alg::P256);
     let fresh = || {
-        let mut s = EapTls::server(&p.server, 9).unwrap();
-        s.start().unwrap();
+        let mut s = EapTls::server(&p.server).unwrap();
+        s.start(9).unwrap();
         s
     };
     let cases: &[&[u8]] = &[
-        &[],
-        &[2, 9, 0, 6, 13],
-        &[2, 9, 0, 7, 13, 0],                              // length field says 7
-        &[2, 9, 0, 6, 4, 0],                               // MD5-Challenge
-        &[1, 9, 0, 6, 13, 0],                              // a request to the server
-        &[2, 8, 0, 6, 13, 0],                              // identifier of no request
-        &[2, 9, 0, 6, 13, FLAG_START],                     // Start from the client
-        &[2, 9, 0, 8, 13, FLAG_LENGTH, 0, 0],              // length field cut short
-        &[2, 9, 0, 11, 13, FLAG_LENGTH, 0, 0, 0, 0, 0xaa], // announces 0, carries 1
+        &[2, 9, 0, 4],                                           // no type
+        &[2, 9, 0, 5, 13],                                       // no flags
+        &[2, 9, 0, 6, 4, 0],                                     // MD5-Challenge
+        &[1, 9, 0, 6, 13, 0],                                    // a request to the server
+        &[2, 8, 0, 6, 13, 0],                                    // identifier of no request
+        &[2, 9, 0, 6, 13, FLAG_START],                           // Start from the client
+        &[2, 9, 0, 8, 13, FLAG_LENGTH, 0, 0],                    // length field cut short
+        &[2, 9, 0, 11, 13, FLAG_LENGTH, 0, 0, 0, 0, 0xaa],       // announces 0, carries 1
         &[2, 9, 0, 10, 13, FLAG_LENGTH, 0xff, 0xff, 0xff, 0xff], // 4 GiB
-        &[2, 9, 0, 6, 13, FLAG_MORE],                      // empty fragment
-        &[2, 9, 0, 6, 13, 0],                              // an ack with nothing pending
+        &[2, 9, 0, 6, 13, FLAG_MORE],                            // empty fragment
+        &[2, 9, 0, 6, 13, 0],                                    // an ack with nothing pending
     ];
     for case in cases {
         let mut s = fresh();
-        assert!(s.process(case).is_err(), "{case:?}");
+        assert!(s.process(&eap(case)).is_err(), "{case:?}");
         // Once failed, it stays failed.
-        assert!(s.process(&[2, 9, 0, 6, 13, 0]).is_err());
-        assert!(s.msk().is_err());
+        assert!(s.process(&eap(&[2, 9, 0, 6, 13, 0])).is_err());
+        assert!(s.msk().is_none());
     }
     // Fragments that send more than they announced.
     let mut s = fresh();
-    let Step::Send(ack) = s
-        .process(&[2, 9, 0, 12, 13, FLAG_LENGTH | FLAG_MORE, 0, 0, 0, 3, 1, 2])
+    let Next::Send(ack) = s
+        .process(&eap(&[
+            2,
+            9,
+            0,
+            12,
+            13,
+            FLAG_LENGTH | FLAG_MORE,
+            0,
+            0,
+            0,
+            3,
+            1,
+            2,
+        ]))
         .unwrap()
     else {
         panic!()
     };
     assert_eq!(
-        ack,
+        bytes(&ack),
         vec![1, 10, 0, 6, 13, 0],
         "the server acknowledges with the next identifier"
     );
     assert!(matches!(
-        s.process(&[2, 10, 0, 8, 13, 0, 3, 4]),
+        s.process(&eap(&[2, 10, 0, 8, 13, 0, 3, 4])),
         Err(EapTlsError::Malformed(_))
     ));
     // The client: a Start in the middle, a response.
     let mut c = EapTls::client(&p.client).unwrap();
-    c.process(&[1, 3, 0, 6, 13, FLAG_START]).unwrap();
-    assert!(c.process(&[1, 4, 0, 6, 13, FLAG_START]).is_err());
+    c.process(&eap(&[1, 3, 0, 6, 13, FLAG_START])).unwrap();
+    assert!(c.process(&eap(&[1, 4, 0, 6, 13, FLAG_START])).is_err());
     let mut c = EapTls::client(&p.client).unwrap();
-    assert!(c.process(&[2, 3, 0, 6, 13, FLAG_START]).is_err());
+    assert!(c.process(&eap(&[2, 3, 0, 6, 13, FLAG_START])).is_err());
 }
 
 proptest! {
@@ -415,19 +481,23 @@ proptest! {
     #[test]
     fn random_packets_never_panic(pkts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 1..6)) {
         let p = pki(Alg::P256);
-        let mut s = EapTls::server(&p.server, 0).unwrap();
-        s.start().unwrap();
+        let mut s = EapTls::server(&p.server).unwrap();
+        s.start(0).unwrap();
         let mut c = EapTls::client(&p.client).unwrap();
-        for mut pkt in pkts {
-            // Make most of them look like EAP-TLS so they get further in.
-            if pkt.len() >= HEADER_LEN {
-                let len = u16::try_from(pkt.len()).unwrap().to_be_bytes();
-                pkt[2] = len[0];
-                pkt[3] = len[1];
-                pkt[4] = EAP_TYPE_TLS;
+        for pkt in pkts {
+            // Most of them look like EAP-TLS, so they get further in.
+            let mut data = vec![EAP_TYPE_TLS];
+            data.extend_from_slice(pkt.get(2..).unwrap_or_default());
+            for code in [1, 2] {
+                let m = Eap { code, identifier: pkt.first().copied().unwrap_or(0), data: data.clone() };
+                let (rs, rc) = (s.process(&m), c.process(&m));
+                if rs.is_err() {
+                    prop_assert!(s.process(&m).is_err());
+                }
+                if rc.is_err() {
+                    prop_assert!(c.process(&m).is_err());
+                }
             }
-            let _ = s.process(&pkt);
-            let _ = c.process(&pkt);
         }
     }
 }
