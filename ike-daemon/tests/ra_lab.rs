@@ -13,7 +13,7 @@
 //! Each road warrior is its own charon in its own namespace; all of them
 //! reach the gateway at 192.0.2.1 (the NAT's clients through its
 //! 198.51.100.1 side). The gateway proves itself with a certificate
-//! (ECDSA P-256, made by openssl in the guest at each run), the users
+//! (ECDSA P-256, made by openssl on the host before each boot), the users
 //! with EAP-MSCHAPv2 (`eap_id = %any`: the gateway asks the identity).
 //! Pool `rw` (10.3.0.0/24, DNS 10.1.0.53 and 10.1.0.54) serves connection
 //! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, which users of
@@ -132,12 +132,12 @@ fn topology() {
     );
 }
 
-/// The PKI in `dir`: an ECDSA root, the gateway's certificate (CN and
+/// The PKI in `dir` (made afresh): an ECDSA root, the gateway's certificate (CN and
 /// dNSName gw.ra.example, the EKUs Windows wants: serverAuth and
 /// ipsecIKE-intermediate), PKCS#8 keys. Valid for two days.
 fn pki(dir: &Path) {
     lab_sh(&format!(
-        "mkdir -p '{d}' && cd '{d}'
+        "rm -rf '{d}' && mkdir -p '{d}' && cd '{d}'
          openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
          openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out gw.key
          openssl req -x509 -new -key ca.key -subj '/C=CH/O=iked lab/CN=ra root' -days 2 -out ca.pem \
@@ -720,22 +720,37 @@ fn road_warriors() {
             repo_root().join("tests/lab/packages.sh").display()
         ));
     }
+    // The PKI on the host (openssl's process starts are slow in UML).
+    pki(&pki_dir());
     in_uml("road_warriors", guest);
+}
+
+/// Where the host makes the PKI (the guest sees the host's files).
+fn pki_dir() -> std::path::PathBuf {
+    repo_root().join("target/ra-lab-pki")
 }
 
 fn guest() {
     let t0 = Instant::now();
     topology();
-    let pki_dir = guest_out().join("pki");
-    pki(&pki_dir);
+    let pki_dir = pki_dir();
+    eprintln!("ra: topology in {:.1} s", t0.elapsed().as_secs_f64());
+    // The three charons start side by side: each start (charon, then
+    // swanctl --load-all) is mostly process starts, 4-7 s in UML.
+    let rws: Vec<Charon> = std::thread::scope(|s| {
+        let started: Vec<_> = RWS
+            .iter()
+            .map(|rw| {
+                let pki_dir = &pki_dir;
+                s.spawn(move || charon_start(rw.ns, &client_conf(rw), pki_dir, false))
+            })
+            .collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
     eprintln!(
-        "ra: topology and PKI in {:.1} s",
+        "ra: road warriors started at {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    let rws: Vec<Charon> = RWS
-        .iter()
-        .map(|rw| charon_start(rw.ns, &client_conf(rw), &pki_dir, false))
-        .collect();
     let mut failed = Vec::new();
 
     // The baseline: charon as the gateway.
