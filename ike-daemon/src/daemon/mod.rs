@@ -10,6 +10,7 @@ pub mod creds;
 pub mod crl;
 pub mod kernel;
 pub mod privs;
+pub mod radius;
 pub mod resolve;
 pub mod routes;
 pub mod shunts;
