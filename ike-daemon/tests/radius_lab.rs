@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ike::eap::mschapv2;
+use ike::eap::{self, Method, Step, mschapv2};
 use ike::radius::packet::{Code, attr};
 use ike::radius::{self, AcctStatus, Request, Server, Session, Settings, Usage};
-use ike_daemon::daemon::radius::Radius;
+use ike_daemon::daemon::radius::{Accounting, Radius};
 use zeroize::Zeroizing;
 
 const SECRET: &str = "lab-radius-secret";
@@ -438,6 +438,85 @@ async fn freeradius_eap_mschapv2_msk_failover_and_accounting() {
         "Acct-Terminate-Cause = User-Request",
     ] {
         assert!(detail.contains(want), "no {want} in the detail file");
+    }
+
+    // The engine's EAP-RADIUS method (the gateway's side) between our
+    // EAP-MSCHAPv2 client method and FreeRADIUS: both end with the same
+    // MSK, the one AUTH is computed from.
+    let mut gw =
+        eap::radius::Radius::new(Settings::default(), session(3), USER.as_bytes().to_vec());
+    let mut rw = mschapv2::Client::new(USER.as_bytes(), PASSWORD, [0x33; 16]);
+    let mut step = gw.initiate(0);
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds < 10, "EAP-RADIUS did not end");
+        step = match step {
+            Step::Wait(eap::Ask::Radius(req)) => gw.resume(match r.request(req).await {
+                Ok(a) => eap::Answer::Radius(a),
+                Err(e) => eap::Answer::Failed(e.to_string()),
+            }),
+            Step::Send(to_peer) => match rw.process(&to_peer) {
+                Step::Send(resp) => gw.process(&resp),
+                other => panic!("client: {other:?}"),
+            },
+            Step::Success => break,
+            other => panic!("gateway: {other:?}"),
+        };
+    }
+    assert_eq!(gw.eap_type(), eap::EapType::MSCHAPV2);
+    // The client takes its MSK with the server's EAP-Success.
+    let success = ike::wire::Eap {
+        code: eap::code::SUCCESS,
+        identifier: 0,
+        data: Vec::new(),
+    };
+    let _ = rw.process(&success);
+    assert!(gw.makes_msk());
+    assert_eq!(gw.msk().map(<[u8]>::to_vec), rw.msk().map(<[u8]>::to_vec));
+    assert!(gw.msk().is_some());
+
+    // The daemon's accounting of an IKE SA: Start when it is up, Stop
+    // with the session time and the cause when it goes.
+    let mut acct = Accounting::new(r.clone(), Settings::default(), 1_765_000_001);
+    let up = Instant::now();
+    acct.start(
+        up,
+        9,
+        "rw-radius",
+        "127.0.0.1:4500".parse().unwrap(),
+        "127.0.0.3:4500".parse().unwrap(),
+        b"dave".to_vec(),
+        vec!["10.3.0.9".parse().unwrap()],
+    );
+    acct.moved(9, 10);
+    acct.stop(up + Duration::from_secs(5), 10, 1);
+    // The requests go out on their own tasks: wait for both records.
+    let t = Instant::now();
+    while fr
+        .detail()
+        .matches("Acct-Session-Id = \"1765000001-9\"")
+        .count()
+        < 2
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no Start and Stop for dave:\n{}",
+            fr.detail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detail = fr.detail();
+    let dave = &detail[detail.find("User-Name = \"dave\"").unwrap()..];
+    for want in [
+        "Acct-Status-Type = Stop",
+        "Framed-IP-Address = 10.3.0.9",
+        "Calling-Station-Id = \"127.0.0.3[4500]\"",
+        "NAS-Port = 9",
+        "Acct-Session-Time = 5",
+        "Acct-Terminate-Cause = User-Request",
+    ] {
+        assert!(dave.contains(want), "no {want} for dave:\n{dave}");
     }
     drop(fr);
 }

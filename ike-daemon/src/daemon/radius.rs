@@ -7,13 +7,16 @@
 //! client, its identifiers and its idea of which server is reachable.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use ike::crypto::CryptoProvider;
 use ike::crypto::DefaultProvider;
-use ike::radius::{Answer, Client, Failure, Port, Request, Server};
+use ike::radius::{
+    AcctStatus, Answer, Client, Failure, Port, Request, Server, Session, Settings, Usage,
+    accounting_request,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -162,4 +165,161 @@ async fn read(
             }
         }
     }
+}
+
+/// RADIUS accounting (RFC 2866) of IKE SAs, as charon's
+/// `eap_radius_accounting` with `accounting = yes`: Start when an IKE SA
+/// is established, Stop when it goes, with the peer's identity, the
+/// session time and the same Acct-Session-Id; an IKE rekey continues the
+/// session under the new IKE SA. Requests go out on their own tasks (a
+/// server that does not answer delays nothing); a failure is one info
+/// line.
+#[derive(Debug)]
+pub struct Accounting {
+    radius: Radius,
+    settings: Settings,
+    /// The daemon's start in seconds since the epoch (charon's session id
+    /// prefix, so ids differ across restarts).
+    prefix: u32,
+    sessions: HashMap<u64, Open>,
+}
+
+#[derive(Debug)]
+struct Open {
+    session: Session,
+    user: Vec<u8>,
+    vips: Vec<IpAddr>,
+    since: Instant,
+}
+
+impl Accounting {
+    pub fn new(radius: Radius, settings: Settings, prefix: u32) -> Self {
+        Self {
+            radius,
+            settings,
+            prefix,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// IKE SA `id` (connection `name`, between `local` and `remote`) was
+    /// established for `user` with virtual IPs `vips`: Accounting-Start.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        &mut self,
+        now: Instant,
+        id: u64,
+        name: &str,
+        local: SocketAddr,
+        remote: SocketAddr,
+        user: Vec<u8>,
+        vips: Vec<IpAddr>,
+    ) {
+        let session = Session {
+            name: name.to_owned(),
+            // NAS-Port is 32 bits: the low bits of the IKE SA's number.
+            unique: u32::try_from(id & 0xffff_ffff).unwrap_or(0),
+            prefix: self.prefix,
+            local,
+            remote,
+        };
+        let p = accounting_request(
+            &self.settings,
+            &session,
+            AcctStatus::Start,
+            &user,
+            &vips,
+            None,
+        );
+        self.send(p, session.session_id());
+        self.sessions.insert(
+            id,
+            Open {
+                session,
+                user,
+                vips,
+                since: now,
+            },
+        );
+    }
+
+    /// The session of IKE SA `old` goes on as `new` (an IKE rekey).
+    pub fn moved(&mut self, old: u64, new: u64) {
+        if let Some(o) = self.sessions.remove(&old) {
+            self.sessions.insert(new, o);
+        }
+    }
+
+    /// IKE SA `id` is gone: Accounting-Stop with `cause` (RFC 2866
+    /// 5.10), if a Start was sent for it.
+    pub fn stop(&mut self, now: Instant, id: u64, cause: u32) {
+        let Some(o) = self.sessions.remove(&id) else {
+            return;
+        };
+        let usage = Usage {
+            seconds: u32::try_from(now.saturating_duration_since(o.since).as_secs())
+                .unwrap_or(u32::MAX),
+            cause,
+            ..Usage::default()
+        };
+        let p = accounting_request(
+            &self.settings,
+            &o.session,
+            AcctStatus::Stop,
+            &o.user,
+            &o.vips,
+            Some(&usage),
+        );
+        self.send(p, o.session.session_id());
+    }
+
+    fn send(&self, packet: ike::radius::packet::Packet, sid: String) {
+        let r = self.radius.clone();
+        tokio::spawn(async move {
+            let code = if packet.get_u32(ike::radius::packet::attr::ACCT_STATUS_TYPE) == Some(1) {
+                "Start"
+            } else {
+                "Stop"
+            };
+            match r
+                .request(Request {
+                    packet,
+                    server: None,
+                })
+                .await
+            {
+                Ok(_) => debug!("RADIUS accounting {code} of session {sid} acknowledged"),
+                Err(e) => info!("RADIUS accounting {code} of session {sid} failed: {e}"),
+            }
+        });
+    }
+}
+
+/// The client of `settings`' servers (`None`: no server), and its
+/// accounting when `accounting = yes`. Called inside the runtime.
+pub fn start(settings: Option<&Settings>) -> (Option<Radius>, Option<Accounting>) {
+    let Some(s) = settings.filter(|s| !s.servers.is_empty()) else {
+        return (None, None);
+    };
+    let r = Radius::spawn(s.servers.clone());
+    (Some(r.clone()), accounting(s, r))
+}
+
+fn accounting(s: &Settings, radius: Radius) -> Option<Accounting> {
+    if !s.accounting {
+        return None;
+    }
+    // charon's session id prefix: the daemon's start in seconds.
+    let prefix = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs() & 0xffff_ffff).unwrap_or(0));
+    info!(
+        "RADIUS accounting to {}",
+        s.servers
+            .iter()
+            .map(|v| format!("'{}' ({})", v.name, v.acct))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Some(Accounting::new(radius, s.clone(), prefix))
 }

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 use super::packet::{AUTH_LEN, Code, Packet, attr};
 
 /// One RADIUS server, as strongswan.conf's `eap-radius` section gives it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Server {
     /// The section name (`servers.<name>`), or the address for the
     /// top-level `server`.
@@ -47,6 +47,18 @@ pub struct Server {
     pub preference: i32,
 }
 
+impl std::fmt::Debug for Server {
+    // The secret stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("name", &self.name)
+            .field("auth", &self.auth)
+            .field("acct", &self.acct)
+            .field("preference", &self.preference)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Which of a server's ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Port {
@@ -66,7 +78,6 @@ pub struct Transmit {
 }
 
 /// A verified answer.
-#[derive(Debug)]
 pub struct Answer {
     /// The server that answered (a later round of the same EAP
     /// conversation goes there again, with [`Request::server`]).
@@ -77,6 +88,17 @@ pub struct Answer {
     /// The Request Authenticator of the request it answers (what the
     /// MS-MPPE keys were encrypted with).
     pub request_auth: [u8; AUTH_LEN],
+}
+
+impl std::fmt::Debug for Answer {
+    // The MSK stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("server", &self.server)
+            .field("code", &self.packet.code)
+            .field("msk", &self.msk.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a request got no answer.
