@@ -16,8 +16,8 @@
 //! (ECDSA P-256, made by openssl on the host before each boot), the users
 //! with EAP-MSCHAPv2 (`eap_id = %any`: the gateway asks the identity).
 //! Pool `rw` (10.3.0.0/24, DNS 10.1.0.53 and 10.1.0.54) serves connection
-//! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, which users of
-//! `*@tiny.ra.example` pick.
+//! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, at the
+//! gateway's address 192.0.2.3 (`radius`: 192.0.2.4).
 //!
 //! The scenario, against each gateway ([`scenario`]):
 //! 1. the three road warriors connect at once: each gets an address from
@@ -32,8 +32,7 @@
 //! 4. rw2 disconnects and connects again: the same address;
 //! 5. pool `tiny` exhausted: x@tiny (rw1) gets its one address, y@tiny
 //!    (rw3) is answered INTERNAL_ADDRESS_FAILURE, nothing installed;
-//! 6. EAP-RADIUS: connection `radius` (users `*@radius.ra.example`)
-//!    forwards EAP to FreeRADIUS on srv (its own configuration directory
+//! 6. EAP-RADIUS: connection `radius` forwards EAP to FreeRADIUS on srv (its own configuration directory
 //!    in the output folder, EAP-MSCHAPv2); erin (rw2) gets an address of
 //!    pool rw and pings through ESP, and FreeRADIUS's detail file gets an
 //!    accounting Start and Stop with her address.
@@ -58,6 +57,11 @@ use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh};
 
 /// The gateway's address as every road warrior knows it.
 const GW: &str = "192.0.2.1";
+/// The gateway's addresses of connections `tiny` and `radius`: a
+/// connection is chosen by the address the client connects to (iked has
+/// no `*` wildcards in e-mail identities, charon's way to pick them).
+const GW_TINY: &str = "192.0.2.3";
+const GW_RADIUS: &str = "192.0.2.4";
 /// The protected LAN's host, the target of the pings.
 const SRV: &str = "10.1.0.2";
 const IKE: &str = "aes128gcm16-prfsha256-x25519";
@@ -125,6 +129,8 @@ fn topology() {
          for ns in gw srv rw1 nat rw2 rw3; do ip netns add $ns; ip -n $ns link set lo up; done
          lab_veth gw lan 10.1.0.1/24 srv eth0 10.1.0.2/24
          lab_veth gw wan1 192.0.2.1/24 rw1 eth0 192.0.2.11/24
+         ip -n gw addr add 192.0.2.3/24 dev wan1
+         ip -n gw addr add 192.0.2.4/24 dev wan1
          lab_veth gw wan2 198.51.100.1/24 nat wan 198.51.100.20/24
          lab_veth nat priv2 172.16.0.1/24 rw2 eth0 172.16.0.2/24
          lab_veth nat priv3 172.16.1.1/24 rw3 eth0 172.16.1.2/24
@@ -183,10 +189,10 @@ fn credentials(pki: &Path, conf_dir: &Path, gw: bool) {
 
 /// The gateway's swanctl.conf (charon's and iked's).
 fn gateway_conf() -> String {
-    let conn = |name: &str, pool: &str, auth: &str, remote_id: &str| {
+    let conn = |name: &str, addr: &str, pool: &str, auth: &str| {
         format!(
             "    {name} {{
-        local_addrs = {GW}
+        local_addrs = {addr}
         pools = {pool}
         proposals = {IKE}
         rekey_time = 0
@@ -198,7 +204,7 @@ fn gateway_conf() -> String {
         remote {{
             auth = {auth}
             eap_id = %any
-{remote_id}        }}
+        }}
         children {{
             net {{
                 local_ts = 10.1.0.0/24
@@ -211,21 +217,11 @@ fn gateway_conf() -> String {
         )
     };
     let mut s = String::from("connections {\n");
-    s.push_str(&conn("rw", "rw", "eap-mschapv2", ""));
-    s.push_str(&conn(
-        "tiny",
-        "tiny",
-        "eap-mschapv2",
-        "            id = *@tiny.ra.example\n",
-    ));
-    // The users of radius.ra.example are FreeRADIUS's: their EAP goes to
-    // it (the gateway has no password of theirs).
-    s.push_str(&conn(
-        "radius",
-        "rw",
-        "eap-radius",
-        "            id = *@radius.ra.example\n",
-    ));
+    s.push_str(&conn("rw", GW, "rw", "eap-mschapv2"));
+    s.push_str(&conn("tiny", GW_TINY, "tiny", "eap-mschapv2"));
+    // Its users are FreeRADIUS's: their EAP goes there (the gateway has
+    // no password of theirs).
+    s.push_str(&conn("radius", GW_RADIUS, "rw", "eap-radius"));
     s.push_str(&format!(
         "}}
 pools {{
@@ -267,9 +263,14 @@ secrets {{
 /// where it has them; each with one child of the same name.
 fn client_conf(rw: &Rw) -> String {
     let conn = |name: &str, id: &str| {
+        let gw = match name {
+            "tiny" => GW_TINY,
+            "radius" => GW_RADIUS,
+            _ => GW,
+        };
         format!(
             "    {name} {{
-        remote_addrs = {GW}
+        remote_addrs = {gw}
         vips = 0.0.0.0
         proposals = {IKE}
         rekey_time = 0
