@@ -7,6 +7,7 @@ mod auth;
 mod certs;
 mod childless;
 mod compute;
+mod cp;
 mod create_ke;
 mod dos;
 mod dpd;
