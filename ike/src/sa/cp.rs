@@ -209,9 +209,35 @@ impl Pools {
     }
 }
 
-/// An IKE SA's virtual IPs.
+/// An IKE SA's virtual IPs: boxed, and only there when it has any (an
+/// `IkeSa` is per tunnel, and most have none: 8 octets instead of 104).
 #[derive(Debug, Default)]
-pub(crate) struct Vips {
+pub(crate) struct Vips(Option<Box<VipState>>);
+
+static NO_VIPS: VipState = VipState {
+    ours: Vec::new(),
+    peer: Vec::new(),
+    dns: Vec::new(),
+    held: Vec::new(),
+    requested: false,
+};
+
+impl core::ops::Deref for Vips {
+    type Target = VipState;
+    fn deref(&self) -> &VipState {
+        self.0.as_deref().unwrap_or(&NO_VIPS)
+    }
+}
+
+impl Vips {
+    fn make(&mut self) -> &mut VipState {
+        self.0.get_or_insert_with(Default::default)
+    }
+}
+
+/// What [`Vips`] holds.
+#[derive(Debug, Default)]
+pub(crate) struct VipState {
     /// Ours, as the peer assigned them (client).
     pub(crate) ours: Vec<IpAddr>,
     /// The peer's, as we assigned them (gateway).
@@ -414,7 +440,7 @@ impl IkeSa {
         if vips.iter().any(IpAddr::is_ipv6) {
             attributes.push(ask(CfgAttributeType::INTERNAL_IP6_DNS));
         }
-        self.vips.requested = true;
+        self.vips.make().requested = true;
         Some(Payload::Cp(Configuration {
             cfg_type: CfgType::CFG_REQUEST,
             attributes,
@@ -460,8 +486,9 @@ impl IkeSa {
                     .join(", ")
             );
         }
-        self.vips.ours = ours;
-        self.vips.dns = dns;
+        let v = self.vips.make();
+        v.ours = ours;
+        v.dns = dns;
     }
 
     /// Responder: the answer to the peer's configuration request in its
@@ -525,8 +552,11 @@ impl IkeSa {
         let addrs: Vec<IpAddr> = held.iter().map(|h| h.addr).collect();
         let mut reply: Vec<CfgAttribute> = addrs.iter().map(|a| address_attribute(*a)).collect();
         reply.extend(ctx.pools.attributes(&pools, &addrs));
-        self.vips.peer = addrs;
-        self.vips.held = held;
+        if !addrs.is_empty() {
+            let v = self.vips.make();
+            v.peer = addrs;
+            v.held = held;
+        }
         CpAnswer {
             reply: if reply.is_empty() {
                 None
