@@ -7,13 +7,13 @@
 //!                         rw1 192.0.2.11 --wan1-- 192.0.2.1
 //!                                                      gw -- lan 10.1.0.1 -- 10.1.0.2 srv
 //! rw2 172.16.0.2 --+-- nat 198.51.100.20 --wan2-- 198.51.100.1
-//! rw3 172.16.1.2 --+   (MASQUERADE, raw ESP dropped)
+//! rw3 172.16.1.2 --+   (MASQUERADE, raw ESP dropped)    srv: FreeRADIUS 10.1.0.2:1812/1813
 //! ```
 //!
 //! Each road warrior is its own charon in its own namespace; all of them
 //! reach the gateway at 192.0.2.1 (the NAT's clients through its
 //! 198.51.100.1 side). The gateway proves itself with a certificate
-//! (ECDSA P-256, made by openssl in the guest at each run), the users
+//! (ECDSA P-256, made by openssl on the host before each boot), the users
 //! with EAP-MSCHAPv2 (`eap_id = %any`: the gateway asks the identity).
 //! Pool `rw` (10.3.0.0/24, DNS 10.1.0.53 and 10.1.0.54) serves connection
 //! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, which users of
@@ -31,9 +31,17 @@
 //!    fails, and neither kernel gets an SA or a policy;
 //! 4. rw2 disconnects and connects again: the same address;
 //! 5. pool `tiny` exhausted: x@tiny (rw1) gets its one address, y@tiny
-//!    (rw3) is answered INTERNAL_ADDRESS_FAILURE, nothing installed.
+//!    (rw3) is answered INTERNAL_ADDRESS_FAILURE, nothing installed;
+//! 6. EAP-RADIUS: connection `radius` (users `*@radius.ra.example`)
+//!    forwards EAP to FreeRADIUS on srv (its own configuration directory
+//!    in the output folder, EAP-MSCHAPv2); erin (rw2) gets an address of
+//!    pool rw and pings through ESP, and FreeRADIUS's detail file gets an
+//!    accounting Start and Stop with her address.
 //!
 //! Gateways: charon (the baseline: charon-to-charon in the same run).
+//! charon with `accounting = yes` sends accounting for every IKE SA, not
+//! only the RADIUS users' (even a Start and Stop without an address for
+//! y@tiny, refused by the exhausted pool).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -67,6 +75,8 @@ struct Rw {
     tiny: Option<&'static str>,
     /// It has connection `wrong` (user dave with a wrong password).
     wrong: bool,
+    /// It has connection `radius` (user erin, FreeRADIUS's).
+    radius: bool,
 }
 
 const RWS: [Rw; 3] = [
@@ -75,20 +85,28 @@ const RWS: [Rw; 3] = [
         user: "alice",
         tiny: Some("x"),
         wrong: true,
+        radius: false,
     },
     Rw {
         ns: "rw2",
         user: "bob",
         tiny: None,
         wrong: false,
+        radius: true,
     },
     Rw {
         ns: "rw3",
         user: "carol",
         tiny: Some("y"),
         wrong: false,
+        radius: false,
     },
 ];
+
+/// FreeRADIUS's user (on srv, 10.1.0.2:1812/1813).
+const RADIUS_USER: &str = "erin@radius.ra.example";
+/// The RADIUS secret between the gateway and FreeRADIUS.
+const RADIUS_SECRET: &str = "radius lab secret";
 
 /// The users' passwords as the gateway has them (dave's client has
 /// another one).
@@ -132,12 +150,12 @@ fn topology() {
     );
 }
 
-/// The PKI in `dir`: an ECDSA root, the gateway's certificate (CN and
+/// The PKI in `dir` (made afresh): an ECDSA root, the gateway's certificate (CN and
 /// dNSName gw.ra.example, the EKUs Windows wants: serverAuth and
 /// ipsecIKE-intermediate), PKCS#8 keys. Valid for two days.
 fn pki(dir: &Path) {
     lab_sh(&format!(
-        "mkdir -p '{d}' && cd '{d}'
+        "rm -rf '{d}' && mkdir -p '{d}' && cd '{d}'
          openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
          openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out gw.key
          openssl req -x509 -new -key ca.key -subj '/C=CH/O=iked lab/CN=ra root' -days 2 -out ca.pem \
@@ -165,7 +183,7 @@ fn credentials(pki: &Path, conf_dir: &Path, gw: bool) {
 
 /// The gateway's swanctl.conf (charon's and iked's).
 fn gateway_conf() -> String {
-    let conn = |name: &str, pool: &str, remote_id: &str| {
+    let conn = |name: &str, pool: &str, auth: &str, remote_id: &str| {
         format!(
             "    {name} {{
         local_addrs = {GW}
@@ -178,7 +196,7 @@ fn gateway_conf() -> String {
             id = gw.ra.example
         }}
         remote {{
-            auth = eap-mschapv2
+            auth = {auth}
             eap_id = %any
 {remote_id}        }}
         children {{
@@ -193,11 +211,20 @@ fn gateway_conf() -> String {
         )
     };
     let mut s = String::from("connections {\n");
-    s.push_str(&conn("rw", "rw", ""));
+    s.push_str(&conn("rw", "rw", "eap-mschapv2", ""));
     s.push_str(&conn(
         "tiny",
         "tiny",
+        "eap-mschapv2",
         "            id = *@tiny.ra.example\n",
+    ));
+    // The users of radius.ra.example are FreeRADIUS's: their EAP goes to
+    // it (the gateway has no password of theirs).
+    s.push_str(&conn(
+        "radius",
+        "rw",
+        "eap-radius",
+        "            id = *@radius.ra.example\n",
     ));
     s.push_str(&format!(
         "}}
@@ -277,6 +304,10 @@ fn client_conf(rw: &Rw) -> String {
         s.push_str(&conn("tiny", &id));
         secrets.push((id, password(t)));
     }
+    if rw.radius {
+        s.push_str(&conn("radius", RADIUS_USER));
+        secrets.push((RADIUS_USER.into(), password("erin")));
+    }
     s.push_str("}\nsecrets {\n");
     for (i, (id, secret)) in secrets.iter().enumerate() {
         writeln!(
@@ -292,7 +323,7 @@ fn client_conf(rw: &Rw) -> String {
 /// The road warriors' plugins (lib.sh's list and these).
 const RW_PLUGINS: &str = "eap-identity eap-mschapv2 resolve";
 /// The gateway's.
-const GW_PLUGINS: &str = "eap-identity eap-mschapv2";
+const GW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-radius";
 
 /// Where charon's resolve plugin of road warrior `ns` writes the DNS
 /// servers it got.
@@ -318,7 +349,9 @@ fn charon_start(name: &str, conf: &str, pki: &Path, gw: bool) -> Charon {
     let (plugins, extra, bin) = if gw {
         (
             GW_PLUGINS,
-            String::new(),
+            format!(
+                "plugins {{\n    eap-radius {{\n        accounting = yes\n        servers {{\n            fr {{\n                address = {SRV}\n                secret = {RADIUS_SECRET}\n                auth_port = 1812\n                acct_port = 1813\n            }}\n        }}\n    }}\n}}"
+            ),
             "/usr/lib/ipsec/charon".to_owned(),
         )
     } else {
@@ -359,6 +392,190 @@ fn charon_start(name: &str, conf: &str, pki: &Path, gw: bool) -> Charon {
     ));
     Charon {
         name: name.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// FreeRADIUS.
+
+/// FreeRADIUS in namespace srv on 10.1.0.2:1812 (auth) and 1813
+/// (accounting), in a directory of its own (never /etc/freeradius):
+/// EAP-MSCHAPv2 for [`RADIUS_USER`], accounting into a detail file.
+/// Stopped on drop.
+struct FreeRadius {
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl FreeRadius {
+    fn start() -> FreeRadius {
+        let dir = guest_out().join("freeradius");
+        for d in ["log", "run", "acct"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let d = dir.display();
+        // The smallest configuration for EAP-MSCHAPv2 (the eap module
+        // calls mschap through Auth-Type MS-CHAP, which gives the
+        // MS-MPPE keys) and accounting into a detail file.
+        let conf = format!(
+            r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {d}/log
+raddbdir = {d}
+radacctdir = {d}/acct
+name = freeradius
+confdir = {d}
+modconfdir = {d}
+run_dir = {d}/run
+db_dir = {d}
+libdir = /usr/lib/freeradius
+dictdir = /usr/share/freeradius
+pidfile = {d}/run/radiusd.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {{
+    destination = files
+    file = {d}/log/radius.log
+    auth = yes
+}}
+security {{
+    allow_core_dumps = no
+    max_attributes = 200
+    reject_delay = 0
+    status_server = no
+}}
+thread pool {{
+    start_servers = 1
+    max_servers = 2
+    min_spare_servers = 1
+    max_spare_servers = 2
+    max_requests_per_server = 0
+}}
+client gw {{
+    ipaddr = 10.1.0.1
+    secret = "{RADIUS_SECRET}"
+}}
+modules {{
+    files {{
+        filename = {d}/users
+    }}
+    mschap {{
+        use_mppe = yes
+    }}
+    eap {{
+        default_eap_type = mschapv2
+        timer_expire = 60
+        max_sessions = 64
+        mschapv2 {{
+        }}
+    }}
+    detail {{
+        filename = {d}/acct/detail
+        escape_filenames = no
+        permissions = 0600
+        header = "%t"
+    }}
+}}
+server default {{
+    listen {{
+        type = auth
+        ipaddr = {SRV}
+        port = 1812
+    }}
+    listen {{
+        type = acct
+        ipaddr = {SRV}
+        port = 1813
+    }}
+    authorize {{
+        files
+        eap {{
+            ok = return
+        }}
+    }}
+    authenticate {{
+        eap
+        Auth-Type MS-CHAP {{
+            mschap
+        }}
+    }}
+    preacct {{
+    }}
+    accounting {{
+        detail
+    }}
+    post-auth {{
+    }}
+}}
+"#
+        );
+        std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
+        std::fs::write(dir.join("dictionary"), "").unwrap();
+        std::fs::write(
+            dir.join("users"),
+            format!(
+                "\"{RADIUS_USER}\" Cleartext-Password := \"{}\"\n",
+                password("erin")
+            ),
+        )
+        .unwrap();
+        sh(&format!("chmod -R go-rwx '{d}'"));
+        let out = std::fs::File::create(dir.join("log/stdout")).unwrap();
+        let child = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "srv",
+                "freeradius",
+                "-f",
+                "-xx",
+                "-l",
+                "stdout",
+                "-d",
+            ])
+            .arg(&dir)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("freeradius");
+        let mut fr = FreeRadius { dir, child };
+        let t0 = Instant::now();
+        loop {
+            let log = fr.log();
+            if log.contains("Ready to process requests") {
+                return fr;
+            }
+            if let Ok(Some(st)) = fr.child.try_wait() {
+                panic!("FreeRADIUS exited ({st}):\n{log}");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "FreeRADIUS did not start:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log/stdout")).unwrap_or_default()
+    }
+
+    /// The accounting records (the detail file).
+    fn detail(&self) -> String {
+        std::fs::read_to_string(self.dir.join("acct/detail")).unwrap_or_default()
+    }
+}
+
+impl Drop for FreeRadius {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -485,7 +702,7 @@ fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The scenario of the module's header against `gw`; one line per step
 /// with what it measured.
-fn scenario(gw: &Gateway, rws: &[Charon]) -> Result<Vec<String>, String> {
+fn scenario(gw: &Gateway, rws: &[Charon], radius: &FreeRadius) -> Result<Vec<String>, String> {
     let mut report = Vec::new();
     let label = gw.label();
     let ident = |rw: &Rw| format!("{}@ra.example", rw.user);
@@ -686,9 +903,49 @@ fn scenario(gw: &Gateway, rws: &[Charon]) -> Result<Vec<String>, String> {
         "{label}: pool tiny exhausted: y@tiny answered INTERNAL_ADDRESS_FAILURE, nothing installed"
     ));
 
+    // 6. EAP-RADIUS: erin (rw2) is FreeRADIUS's user; her address from
+    // pool rw, her traffic through ESP, and FreeRADIUS's accounting
+    // records: Start with her address, Stop once she left.
+    let records = radius.detail().len();
+    let (rw2, c2) = (&RWS[1], &rws[1]);
+    c2.initiate("radius");
+    let vip = client_vip(c2, "radius").ok_or_else(|| format!("{label}: no vip for erin"))?;
+    let lease = gw.lease(RADIUS_USER);
+    check(lease.as_deref() == Some(vip.as_str()), || {
+        format!("{label}: erin has {vip}, the gateway leased {lease:?}")
+    })?;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", rw2.ns, "ping", "-c", "3", "-i", "0.05"])
+        .args(["-W", "2", "-I", &vip, SRV])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(text.contains("3 packets transmitted, 3 received"), || {
+        format!("{label}: ping from erin's {vip}:\n{text}")
+    })?;
+    c2.swanctl_ok(&["--terminate", "--ike", "radius", "--timeout", "10"]);
+    let framed = format!("Framed-IP-Address = {vip}");
+    let done = wait_for(Duration::from_secs(10), || {
+        let d = radius.detail();
+        let new = d.get(records..).unwrap_or_default();
+        new.contains("Acct-Status-Type = Start")
+            && new.contains("Acct-Status-Type = Stop")
+            && new.matches(&framed).count() >= 2
+            && new.contains(RADIUS_USER)
+    });
+    check(done, || {
+        format!(
+            "{label}: FreeRADIUS's accounting has no Start and Stop of {RADIUS_USER} with {framed}:\n{}",
+            radius.detail()
+        )
+    })?;
+    report.push(format!(
+        "{label}: EAP-RADIUS: {RADIUS_USER} through FreeRADIUS got {vip}, pinged through ESP, accounting Start and Stop with it"
+    ));
+
     // Down: everything the road warriors had goes.
     for c in rws {
-        for conn in ["home", "tiny"] {
+        for conn in ["home", "tiny", "radius"] {
             let _ = c.swanctl(&["--terminate", "--ike", conn, "--timeout", "10"]);
         }
     }
@@ -716,32 +973,48 @@ fn road_warriors() {
         sh(&format!(
             "bash -c \". '{}'; lab_ensure_packages strongswan-charon strongswan-swanctl \
              libstrongswan-standard-plugins libcharon-extra-plugins libcharon-extauth-plugins \
-             iptables conntrack openssl iproute2 iputils-ping\"",
+             freeradius iptables conntrack openssl iproute2 iputils-ping\"",
             repo_root().join("tests/lab/packages.sh").display()
         ));
     }
+    // The PKI on the host (openssl's process starts are slow in UML).
+    pki(&pki_dir());
     in_uml("road_warriors", guest);
+}
+
+/// Where the host makes the PKI (the guest sees the host's files).
+fn pki_dir() -> std::path::PathBuf {
+    repo_root().join("target/ra-lab-pki")
 }
 
 fn guest() {
     let t0 = Instant::now();
     topology();
-    let pki_dir = guest_out().join("pki");
-    pki(&pki_dir);
+    let pki_dir = pki_dir();
+    eprintln!("ra: topology in {:.1} s", t0.elapsed().as_secs_f64());
+    // The three charons start side by side: each start (charon, then
+    // swanctl --load-all) is mostly process starts, 4-7 s in UML.
+    let rws: Vec<Charon> = std::thread::scope(|s| {
+        let started: Vec<_> = RWS
+            .iter()
+            .map(|rw| {
+                let pki_dir = &pki_dir;
+                s.spawn(move || charon_start(rw.ns, &client_conf(rw), pki_dir, false))
+            })
+            .collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
     eprintln!(
-        "ra: topology and PKI in {:.1} s",
+        "ra: road warriors started at {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    let rws: Vec<Charon> = RWS
-        .iter()
-        .map(|rw| charon_start(rw.ns, &client_conf(rw), &pki_dir, false))
-        .collect();
+    let radius = FreeRadius::start();
     let mut failed = Vec::new();
 
     // The baseline: charon as the gateway.
     let t = Instant::now();
     let gw = Gateway::Charon(charon_start("gw", &gateway_conf(), &pki_dir, true));
-    match scenario(&gw, &rws) {
+    match scenario(&gw, &rws, &radius) {
         Ok(lines) => {
             for l in lines {
                 eprintln!("ra: {l}");

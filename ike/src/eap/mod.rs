@@ -31,12 +31,16 @@
 //!
 //! - [`mschapv2`]: MS-CHAPv2's responses and EAP-MSCHAPv2's MSK, with the
 //!   RFC 2759 and RFC 3079 known-answer vectors.
+//! - [`tls`]: EAP-TLS (RFC 5216, TLS 1.3 per RFC 9190) as server and
+//!   client on rustls, driven in memory: fragmentation, the protected
+//!   success indication, the MSK; certificates checked by [`crate::pki`].
 
 use std::fmt;
 
 use crate::wire::Eap;
 
 pub mod mschapv2;
+pub mod tls;
 
 /// EAP Codes (RFC 3748 4).
 pub mod code {
