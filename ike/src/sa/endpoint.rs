@@ -651,6 +651,29 @@ impl Endpoint {
         self.command(id, |sa, ctx| sa.terminate_child(ctx, now, child))
     }
 
+    /// The IKE SAs that can move (MOBIKE, RFC 4555): established, with
+    /// MOBIKE, initiated by us. The daemon asks the routing table which
+    /// source address each would use toward its peer now, and calls
+    /// [`roam`](Self::roam) for those where it changed.
+    pub fn mobile_sas(&self) -> Vec<(IkeSaId, SocketAddr, SocketAddr)> {
+        self.sas
+            .iter()
+            .filter(|(_, sa)| {
+                sa.mobike.enabled
+                    && sa.mobike.original_initiator
+                    && matches!(sa.phase, super::ike_sa::Phase::Established)
+            })
+            .map(|(id, sa)| (*id, sa.local, sa.remote))
+            .collect()
+    }
+
+    /// Our address for the IKE SA `id` is now `local` (the old one went,
+    /// or the route to the peer changed): with MOBIKE, the SA and its
+    /// Child SAs move there and the peer is told (UPDATE_SA_ADDRESSES).
+    pub fn roam(&mut self, now: Instant, id: IkeSaId, local: IpAddr) -> Result<(), CommandError> {
+        self.command(id, |sa, ctx| sa.roam(ctx, now, local))
+    }
+
     /// An event of the kernel about an SA (XFRM_MSG_EXPIRE): a soft
     /// expire of a Child SA's SA starts its rekey, a hard one (the kernel
     /// removed the SA) deletes the Child SA.

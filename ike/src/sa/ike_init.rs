@@ -51,7 +51,7 @@ pub(crate) fn first_ke(proposals: &[Proposal]) -> Option<KeId> {
     })
 }
 
-fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddr) -> [u8; 20] {
+pub(crate) fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddr) -> [u8; 20] {
     nat_detection_hash(
         &spi_i.to_be_bytes(),
         &spi_r.to_be_bytes(),
@@ -69,7 +69,7 @@ fn unspecified(like: IpAddr) -> IpAddr {
 
 /// `(nat_local, nat_remote)` from the NAT_DETECTION notifies of `msg`, sent
 /// by the peer with SPIs `spi_i`/`spi_r`. No notifies: no NAT known.
-fn nat_detected(
+pub(crate) fn nat_detected(
     msg: &Message,
     spi_i: u64,
     spi_r: u64,
@@ -635,6 +635,7 @@ impl IkeSa {
         self.keys = Some(keys);
         (self.nat.local, self.nat.remote) =
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
+        self.nat.peer_natd = notify(msg, NotifyType::NAT_DETECTION_SOURCE_IP).is_some();
         Ok(true)
     }
 }
@@ -948,6 +949,7 @@ pub(crate) fn respond(
         remote: nat_remote,
         encap: false,
         init_remote: Some(remote),
+        peer_natd: false,
     };
     sa.timers
         .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));

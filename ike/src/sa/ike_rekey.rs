@@ -359,6 +359,12 @@ impl IkeSa {
             remote: self.nat.remote,
             encap: self.nat.encap,
             init_remote: None,
+            peer_natd: false,
+        };
+        sa.mobike = super::mobike::Mobike {
+            enabled: self.mobike.enabled,
+            original_initiator: self.mobike.original_initiator,
+            reply: None,
         };
         sa.timers.set(
             IkeTimer::Dpd,

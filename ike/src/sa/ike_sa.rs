@@ -323,6 +323,7 @@ pub(crate) struct IkeSa {
     pub(crate) dpd: Dpd,
     /// NAT traversal: detection, encapsulation (keepalives: `IkeTimer::Keepalive`).
     pub(crate) nat: super::natt::NatT,
+    pub(crate) mobike: super::mobike::Mobike,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383; the
     /// IKE SA a rekey makes inherits it).
     pub(crate) fragmentation: bool,
@@ -442,6 +443,10 @@ impl IkeSa {
             reauth: Reauth::default(),
             dpd: Dpd::default(),
             nat: super::natt::NatT::default(),
+            mobike: super::mobike::Mobike {
+                original_initiator: p.initiator,
+                ..Default::default()
+            },
             fragmentation: false,
             frag: super::frag::Frag::default(),
         }
@@ -560,6 +565,19 @@ impl IkeSa {
         });
     }
 
+    /// Sends every datagram of an answer where the request came from
+    /// (with MOBIKE that need not be the IKE SA's path).
+    pub(crate) fn transmit_reply(&self, ctx: &mut Ctx, packets: &Packets) {
+        let (local, remote) = self.reply_path();
+        for p in packets.iter() {
+            ctx.transmits.push_back(super::Transmit {
+                local,
+                remote,
+                payload: p.clone(),
+            });
+        }
+    }
+
     /// Sends every datagram of a message, in order.
     pub(crate) fn transmit_all(&self, ctx: &mut Ctx, packets: &Packets) {
         for p in packets.iter() {
@@ -619,7 +637,7 @@ impl IkeSa {
                     self.name(),
                     in_fragments(&bytes)
                 );
-                self.transmit_all(ctx, &bytes);
+                self.transmit_reply(ctx, &bytes);
                 self.window.answered(mid, bytes);
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
@@ -721,6 +739,9 @@ impl IkeSa {
                     debug!("{}: liveness check answered", self.name());
                     ctx.events.push_back(Event::PeerAlive { id: self.id });
                 }
+                Task::UpdateAddresses { cookie2 } => {
+                    self.update_addresses_response(ctx, now, &msg, cookie2)
+                }
             }
             self.next_task(ctx, now);
         } else {
@@ -728,13 +749,16 @@ impl IkeSa {
             match self.window.incoming(mid, bytes) {
                 Incoming::Next => {}
                 Incoming::Retransmit => {
+                    // With MOBIKE the peer may retransmit from a new
+                    // address (probing a path): the answer goes there.
+                    self.mobike_request_path(local, remote);
                     if let Some(r) = self.window.cached_response() {
                         debug!(
                             "{}: retransmitted {} request {mid}, resending response",
                             self.name(),
                             h.exchange
                         );
-                        self.transmit_all(ctx, r);
+                        self.transmit_reply(ctx, r);
                     }
                     return;
                 }
@@ -767,6 +791,7 @@ impl IkeSa {
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
+            self.mobike_request_path(local, remote);
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
@@ -956,6 +981,7 @@ impl IkeSa {
                 Vec::new(),
                 Task::Liveness,
             ),
+            Task::UpdateAddresses { cookie2 } => self.send_update_addresses(ctx, now, cookie2),
             Task::IkeInit | Task::IkeAuth => {}
         }
     }
@@ -1262,6 +1288,7 @@ impl IkeSa {
             nat_local: self.nat.local,
             nat_remote: self.nat.remote,
             encap: self.nat.encap,
+            mobike: self.mobike.enabled,
             children: self.children.iter().map(Child::info).collect(),
         }
     }

@@ -102,6 +102,7 @@ mod job_queue;
 mod keyingtries;
 mod lifetimes;
 mod limits;
+mod mobike;
 mod natt;
 mod outside;
 mod pacing;

@@ -17,6 +17,7 @@ mod inactivity;
 mod ipcomp;
 mod keyingtries;
 mod limits;
+mod mobike;
 mod natt;
 mod pacing;
 mod policy;
