@@ -85,9 +85,7 @@ impl IkeSa {
     /// IKE_AUTH responder (the connection chosen): whether to answer
     /// MOBIKE_SUPPORTED.
     pub(crate) fn mobike_auth_answer(&mut self, msg: &Message) -> Option<Payload> {
-        if notify(msg, NotifyType::MOBIKE_SUPPORTED).is_none() {
-            return None;
-        }
+        notify(msg, NotifyType::MOBIKE_SUPPORTED)?;
         if !self.peer.mobike {
             debug!(
                 "{}: peer supports MOBIKE, but disabled in config",
