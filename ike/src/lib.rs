@@ -14,8 +14,8 @@
 //! - [`control`]: the `ikectl` ↔ `iked` protocol types (serde, no I/O).
 //! - [`pool`]: virtual IP address pools with leases per identity, not yet
 //!   used by the engine.
-//! - [`eap`]: EAP methods' computations (EAP-MSCHAPv2), not yet used by
-//!   the engine.
+//! - [`eap`]: the EAP method interface ([`eap::Method`]) and the methods
+//!   (EAP-MSCHAPv2's computations so far).
 //! - [`display`]: identities and traffic selectors as text (strongSwan's
 //!   notation), for logs, status and routes.
 //!

@@ -16,6 +16,11 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use std::fmt;
+
+use super::{EapType, Method, Step, code};
+use crate::wire::Eap;
+
 /// The authenticator's and the peer's challenges (RFC 2759 4, 5).
 pub const CHALLENGE_LEN: usize = 16;
 /// The NT-Response (RFC 2759 8.1).
@@ -217,6 +222,373 @@ pub fn msk(nt_hash: &[u8; 16], nt_response: &[u8; NT_RESPONSE_LEN]) -> Zeroizing
     out
 }
 
+// ---- EAP-MSCHAPv2 packets (draft-kamath-pppext-eap-mschapv2-02) ----
+//
+// The Type-Data of an EAP-MSCHAPv2 message: OpCode, MS-CHAPv2-ID, and
+// MS-Length (the length from OpCode on, the EAP Length less 5), then the
+// opcode's data. The peer's Success and Failure responses are the OpCode
+// alone (as strongSwan and Windows send them).
+
+/// MS-CHAPv2 OpCodes.
+const CHALLENGE: u8 = 1;
+const RESPONSE: u8 = 2;
+const SUCCESS: u8 = 3;
+const FAILURE: u8 = 4;
+/// Value-Size of a Response: Peer-Challenge, 8 reserved octets,
+/// NT-Response, Flags.
+const RESPONSE_VALUE_LEN: usize = 49;
+/// The name the authenticator sends in its Challenge.
+const SERVER_NAME: &[u8] = b"iked";
+
+/// An EAP-MSCHAPv2 request or response with `op`'s `body`.
+fn message(code: u8, identifier: u8, op: u8, ms_id: u8, body: &[u8]) -> Eap {
+    // OpCode, MS-CHAPv2-ID and MS-Length are 4 octets; a body longer than
+    // the field can say is cut (never: ours are short, and a peer name is
+    // at most 255 octets).
+    let ms_len = u16::try_from(body.len().saturating_add(4)).unwrap_or(u16::MAX);
+    let mut data = Vec::with_capacity(body.len().saturating_add(4));
+    data.push(op);
+    data.push(ms_id);
+    data.extend_from_slice(&ms_len.to_be_bytes());
+    data.extend_from_slice(body);
+    super::packet(code, identifier, EapType::MSCHAPV2, &data)
+}
+
+/// The OpCode, MS-CHAPv2-ID and the data after MS-Length of a received
+/// EAP-MSCHAPv2 message (a lone OpCode has no ID and no data).
+fn parse(msg: &Eap) -> Option<(u8, u8, &[u8])> {
+    match super::type_data(msg) {
+        [op] => Some((*op, 0, &[])),
+        [op, id, _, _, rest @ ..] => Some((*op, *id, rest)),
+        _ => None,
+    }
+}
+
+/// The user name RFC 2759 hashes: without a `DOMAIN\` prefix.
+fn user_name(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|b| *b == b'\\') {
+        Some(i) => name.get(i.saturating_add(1)..).unwrap_or_default(),
+        None => name,
+    }
+}
+
+fn array16(b: &[u8]) -> Option<[u8; CHALLENGE_LEN]> {
+    b.try_into().ok()
+}
+
+/// The NT hash of a user's EAP secret, looked up by the name the peer
+/// sent (the server's side: strongSwan looks up `eap` secrets by that
+/// name too).
+pub type SecretLookup = Box<dyn Fn(&[u8]) -> Option<crate::crypto::Secret> + Send>;
+
+/// Where the server is.
+#[derive(Debug, PartialEq, Eq)]
+enum ServerState {
+    /// Initiated: the peer's Response is due.
+    Challenged,
+    /// The Response verified, our Success-Request sent: the peer's
+    /// Success-Response is due.
+    Verified,
+    /// Done (succeeded or failed).
+    Done,
+}
+
+/// EAP-MSCHAPv2 as the server (authenticator). A wrong password ends it
+/// at once (EAP-Failure; strongSwan's retries would only let the peer
+/// guess again).
+pub struct Server {
+    challenge: [u8; CHALLENGE_LEN],
+    lookup: SecretLookup,
+    identifier: u8,
+    ms_id: u8,
+    state: ServerState,
+    msk: Option<Zeroizing<Vec<u8>>>,
+    /// The name the peer authenticated as.
+    name: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mschapv2::Server")
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server with a random `challenge`, finding the peer's password
+    /// with `lookup`.
+    pub fn new(challenge: [u8; CHALLENGE_LEN], lookup: SecretLookup) -> Self {
+        Self {
+            challenge,
+            lookup,
+            identifier: 0,
+            ms_id: 0,
+            state: ServerState::Challenged,
+            msk: None,
+            name: None,
+        }
+    }
+
+    /// The peer's Response: Success-Request if its NT-Response is right.
+    fn response(&mut self, data: &[u8]) -> Step {
+        let [size, value @ ..] = data else {
+            return Step::Failure("EAP-MSCHAPv2 response too short".into());
+        };
+        if usize::from(*size) != RESPONSE_VALUE_LEN || value.len() < RESPONSE_VALUE_LEN {
+            return Step::Failure("EAP-MSCHAPv2 response of the wrong size".into());
+        }
+        let (value, name) = value.split_at(RESPONSE_VALUE_LEN);
+        let (Some(peer_challenge), Some(nt)) = (
+            value.get(..16).and_then(array16),
+            value
+                .get(24..48)
+                .and_then(|r| <[u8; NT_RESPONSE_LEN]>::try_from(r).ok()),
+        ) else {
+            return Step::Failure("EAP-MSCHAPv2 response malformed".into());
+        };
+        let shown = String::from_utf8_lossy(name).into_owned();
+        let Some(password) = (self.lookup)(name) else {
+            return Step::Failure(format!("no EAP key found for '{shown}'"));
+        };
+        let Ok(text) = std::str::from_utf8(password.as_bytes()) else {
+            return Step::Failure(format!("the EAP key of '{shown}' is not UTF-8"));
+        };
+        let hash = nt_password_hash(text);
+        let user = user_name(name);
+        if !verify_nt_response(&self.challenge, &peer_challenge, user, &hash, &nt) {
+            self.state = ServerState::Done;
+            return Step::Failure(format!(
+                "EAP-MSCHAPv2 verification of '{shown}' failed (wrong password)"
+            ));
+        }
+        let auth = authenticator_response(&hash, &nt, &peer_challenge, &self.challenge, user);
+        let text = format!("{} M=Welcome", authenticator_response_text(&auth));
+        self.msk = Some(msk(&hash, &nt));
+        self.name = Some(name.to_vec());
+        self.state = ServerState::Verified;
+        self.identifier = self.identifier.wrapping_add(1);
+        Step::Send(message(
+            code::REQUEST,
+            self.identifier,
+            SUCCESS,
+            self.ms_id,
+            text.as_bytes(),
+        ))
+    }
+
+    /// The name the peer authenticated as (its user name, as sent).
+    pub fn peer_name(&self) -> Option<&[u8]> {
+        self.name.as_deref()
+    }
+}
+
+impl Method for Server {
+    fn eap_type(&self) -> EapType {
+        EapType::MSCHAPV2
+    }
+
+    fn initiate(&mut self, identifier: u8) -> Step {
+        self.identifier = identifier;
+        self.ms_id = identifier;
+        let mut body = Vec::with_capacity(17usize.saturating_add(SERVER_NAME.len()));
+        body.push(16);
+        body.extend_from_slice(&self.challenge);
+        body.extend_from_slice(SERVER_NAME);
+        Step::Send(message(
+            code::REQUEST,
+            identifier,
+            CHALLENGE,
+            self.ms_id,
+            &body,
+        ))
+    }
+
+    fn process(&mut self, msg: &Eap) -> Step {
+        if msg.code != code::RESPONSE || msg.identifier != self.identifier {
+            return Step::Failure("EAP-MSCHAPv2: unexpected message or identifier".into());
+        }
+        let Some((op, _, data)) = parse(msg) else {
+            return Step::Failure("EAP-MSCHAPv2 message too short".into());
+        };
+        match (&self.state, op) {
+            (ServerState::Challenged, RESPONSE) => self.response(data),
+            (ServerState::Verified, SUCCESS) => {
+                self.state = ServerState::Done;
+                Step::Success
+            }
+            (_, FAILURE) => {
+                self.state = ServerState::Done;
+                Step::Failure("the peer ended EAP-MSCHAPv2 with a failure".into())
+            }
+            (state, op) => Step::Failure(format!(
+                "EAP-MSCHAPv2: unexpected OpCode {op} in state {state:?}"
+            )),
+        }
+    }
+
+    fn makes_msk(&self) -> bool {
+        true
+    }
+
+    fn msk(&self) -> Option<&[u8]> {
+        match self.state {
+            ServerState::Done => self.msk.as_ref().map(|m| m.as_slice()),
+            _ => None,
+        }
+    }
+
+    fn peer_identity(&self) -> Option<Vec<u8>> {
+        self.name.clone()
+    }
+}
+
+/// Where the client is.
+#[derive(Debug, PartialEq, Eq)]
+enum ClientState {
+    /// The server's Challenge is due.
+    Start,
+    /// Our Response sent: Success- or Failure-Request due.
+    Responded,
+    /// The server proved the password: its EAP-Success is due.
+    Done,
+}
+
+/// EAP-MSCHAPv2 as the client (peer).
+pub struct Client {
+    /// The user name we send (the whole EAP identity, with any domain).
+    name: Vec<u8>,
+    nt_hash: NtHash,
+    peer_challenge: [u8; CHALLENGE_LEN],
+    state: ClientState,
+    /// What the server must answer, then the MSK once it did.
+    expect: Option<[u8; 20]>,
+    pending_msk: Option<Zeroizing<Vec<u8>>>,
+    msk: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("mschapv2::Client")
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client that authenticates as `name` with `password`, its Peer
+    /// Challenge `peer_challenge` (random).
+    pub fn new(name: &[u8], password: &str, peer_challenge: [u8; CHALLENGE_LEN]) -> Self {
+        Self {
+            name: name.to_vec(),
+            nt_hash: nt_password_hash(password),
+            peer_challenge,
+            state: ClientState::Start,
+            expect: None,
+            pending_msk: None,
+            msk: None,
+        }
+    }
+
+    fn challenge(&mut self, identifier: u8, ms_id: u8, data: &[u8]) -> Step {
+        let Some(challenge) = data.get(1..17).and_then(array16) else {
+            return Step::Failure("EAP-MSCHAPv2 challenge too short".into());
+        };
+        if data.first() != Some(&16) {
+            return Step::Failure("EAP-MSCHAPv2 challenge of the wrong size".into());
+        }
+        let user = user_name(&self.name);
+        let nt = nt_response(&challenge, &self.peer_challenge, user, &self.nt_hash);
+        self.expect = Some(authenticator_response(
+            &self.nt_hash,
+            &nt,
+            &self.peer_challenge,
+            &challenge,
+            user,
+        ));
+        self.pending_msk = Some(msk(&self.nt_hash, &nt));
+        let mut body = Vec::with_capacity(50usize.saturating_add(self.name.len()));
+        body.push(49);
+        body.extend_from_slice(&self.peer_challenge);
+        body.extend_from_slice(&[0; 8]);
+        body.extend_from_slice(&nt);
+        body.push(0);
+        body.extend_from_slice(&self.name);
+        self.state = ClientState::Responded;
+        Step::Send(message(code::RESPONSE, identifier, RESPONSE, ms_id, &body))
+    }
+
+    fn success(&mut self, identifier: u8, data: &[u8]) -> Step {
+        let text = String::from_utf8_lossy(data);
+        let got = text
+            .split(' ')
+            .find_map(|t| t.strip_prefix("S="))
+            .filter(|h| h.len() == 40)
+            .and_then(|h| hex::decode(h).ok());
+        let proved = match (&got, &self.expect) {
+            (Some(g), Some(e)) => bool::from(g.as_slice().ct_eq(e.as_slice())),
+            _ => false,
+        };
+        if !proved {
+            return Step::Failure("EAP-MSCHAPv2: the server did not prove the password".into());
+        }
+        self.msk = self.pending_msk.take();
+        self.state = ClientState::Done;
+        // The Success-Response is the OpCode alone.
+        Step::Send(super::packet(
+            code::RESPONSE,
+            identifier,
+            EapType::MSCHAPV2,
+            &[SUCCESS],
+        ))
+    }
+}
+
+impl Method for Client {
+    fn eap_type(&self) -> EapType {
+        EapType::MSCHAPV2
+    }
+
+    fn process(&mut self, msg: &Eap) -> Step {
+        let Some((op, ms_id, data)) = parse(msg) else {
+            return Step::Failure("EAP-MSCHAPv2 message too short".into());
+        };
+        match (&self.state, op) {
+            (ClientState::Start, CHALLENGE) => self.challenge(msg.identifier, ms_id, data),
+            (ClientState::Responded, SUCCESS) => self.success(msg.identifier, data),
+            (ClientState::Responded, FAILURE) => {
+                let text = String::from_utf8_lossy(data);
+                let error = text
+                    .split(' ')
+                    .find_map(|t| t.strip_prefix("E="))
+                    .unwrap_or("?")
+                    .to_owned();
+                Step::Failure(format!(
+                    "EAP-MSCHAPv2 failed with error {error} (691: wrong user name or password)"
+                ))
+            }
+            (state, op) => Step::Failure(format!(
+                "EAP-MSCHAPv2: unexpected OpCode {op} in state {state:?}"
+            )),
+        }
+    }
+
+    fn makes_msk(&self) -> bool {
+        true
+    }
+
+    fn msk(&self) -> Option<&[u8]> {
+        self.msk.as_ref().map(|m| m.as_slice())
+    }
+
+    fn mutual(&self) -> bool {
+        // MS-CHAPv2 proves the server knows the password too, but
+        // strongSwan counts it as not mutual (EAP-only is refused with
+        // it): so do we.
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +684,115 @@ mod tests {
             [0x80, 0, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(des_key(&[0, 0, 0, 0, 0, 0, 1]), [0, 0, 0, 0, 0, 0, 0, 2]);
+    }
+    /// Runs `server` against `client` to the end: what the server said
+    /// last, and the messages that went.
+    fn run(server: &mut Server, client: &mut Client) -> (Step, usize) {
+        let mut step = server.initiate(42);
+        let mut n = 0;
+        while let Step::Send(req) = step {
+            n += 1;
+            assert_eq!(req.code, code::REQUEST);
+            let resp = match client.process(&req) {
+                Step::Send(r) => r,
+                other => return (other, n),
+            };
+            assert_eq!(resp.identifier, req.identifier);
+            step = server.process(&resp);
+        }
+        (step, n)
+    }
+
+    fn lookup(password: &'static str) -> SecretLookup {
+        Box::new(move |name: &[u8]| {
+            (name == b"carol").then(|| crate::crypto::Secret::from_slice(password.as_bytes()))
+        })
+    }
+
+    #[test]
+    fn server_and_client_agree_on_the_msk() {
+        let mut server = Server::new(auth_challenge(), lookup("secret"));
+        let mut client = Client::new(b"carol", "secret", peer_challenge());
+        assert!(client.initiate(1).is_failure());
+        let (end, n) = run(&mut server, &mut client);
+        assert!(matches!(end, Step::Success), "{end:?}");
+        assert_eq!(n, 2);
+        let (a, b) = (server.msk().unwrap(), client.msk().unwrap());
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, b);
+        assert_eq!(server.peer_identity().as_deref(), Some(&b"carol"[..]));
+        // Known answer: the MSK is RFC 3079's keys for this password and
+        // the NT-Response its challenges give.
+        let nt = nt_response(
+            &auth_challenge(),
+            &peer_challenge(),
+            b"carol",
+            &nt_password_hash("secret"),
+        );
+        assert_eq!(a, msk(&nt_password_hash("secret"), &nt).as_slice());
+    }
+
+    #[test]
+    fn a_wrong_password_fails_at_the_server_with_no_msk() {
+        let mut server = Server::new(auth_challenge(), lookup("secret"));
+        let mut client = Client::new(b"carol", "guess", peer_challenge());
+        let (end, n) = run(&mut server, &mut client);
+        let Step::Failure(why) = end else {
+            panic!("{end:?}")
+        };
+        assert!(why.contains("wrong password"), "{why}");
+        assert_eq!(n, 1);
+        assert!(server.msk().is_none());
+        // An unknown user: no key, same end.
+        let mut server = Server::new(auth_challenge(), lookup("secret"));
+        let mut client = Client::new(b"dave", "secret", peer_challenge());
+        let (end, _) = run(&mut server, &mut client);
+        assert!(matches!(end, Step::Failure(w) if w.contains("no EAP key")));
+    }
+
+    #[test]
+    fn a_client_refuses_a_server_that_does_not_know_the_password() {
+        // The server accepts anything but proves the wrong password.
+        let mut server = Server::new(auth_challenge(), lookup("secret"));
+        let mut client = Client::new(b"carol", "secret", peer_challenge());
+        let Step::Send(challenge) = server.initiate(1) else {
+            panic!()
+        };
+        let Step::Send(resp) = client.process(&challenge) else {
+            panic!()
+        };
+        let Step::Send(mut success) = server.process(&resp) else {
+            panic!()
+        };
+        // Flip one hex digit of S=.
+        let at = success.data.iter().position(|b| *b == b'=').unwrap() + 1;
+        success.data[at] = if success.data[at] == b'0' { b'1' } else { b'0' };
+        assert!(client.process(&success).is_failure());
+        assert!(client.msk().is_none());
+        // Truncated and unexpected messages are failures, not panics.
+        for cut in 0..challenge.data.len() {
+            let mut c = Client::new(b"carol", "secret", peer_challenge());
+            let short = Eap {
+                data: challenge.data[..cut].to_vec(),
+                ..challenge.clone()
+            };
+            let _ = c.process(&short);
+        }
+        for cut in 0..resp.data.len() {
+            let mut s = Server::new(auth_challenge(), lookup("secret"));
+            let _ = s.initiate(1);
+            let short = Eap {
+                data: resp.data[..cut].to_vec(),
+                ..resp.clone()
+            };
+            assert!(s.process(&short).is_failure());
+        }
+    }
+
+    #[test]
+    fn the_domain_is_not_hashed_but_sent() {
+        assert_eq!(user_name(b"CORP\\carol"), b"carol");
+        assert_eq!(user_name(b"carol"), b"carol");
+        assert_eq!(user_name(b"x\\"), b"");
     }
 }
