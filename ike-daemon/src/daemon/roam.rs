@@ -1,9 +1,10 @@
 //! MOBIKE's client side in the daemon: noticing that our address changed.
 //! Address and route changes (rtnetlink multicast) make the driver ask,
-//! for each IKE SA that can move (`Endpoint::mobile_sas`), which source
-//! address the routing table picks toward its peer now; where that is no
-//! longer the SA's, `Endpoint::roam` moves it (UPDATE_SA_ADDRESSES).
-//! charon's kernel-netlink plugin does the same with its "roam" events.
+//! for each IKE SA that can move (`Endpoint::mobile_sas`), whether its
+//! address is still ours and reaches the peer; if not, `Endpoint::roam`
+//! moves it to the source address the routing table picks toward the
+//! peer now (UPDATE_SA_ADDRESSES). charon's kernel-netlink plugin does the
+//! same with its "roam" events (and keeps a path that still works).
 //!
 //! Changes come in bursts (an address goes, its routes go, another comes
 //! with its routes): [`changes`] waits [`SETTLE`] after the first of a
@@ -87,29 +88,37 @@ pub fn changes() -> mpsc::Receiver<()> {
     rx
 }
 
-/// The source address the routing table picks toward `remote` now
-/// (a connected UDP socket sends nothing; `None`: no route).
-pub fn source_toward(remote: SocketAddr) -> Option<IpAddr> {
-    let any: SocketAddr = if remote.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+/// The source address to use toward `remote` now: `current` while it is
+/// still one of ours and the peer is reachable from it (charon keeps the
+/// path then too: "keeping connection path"), else the one the routing
+/// table picks. A connected UDP socket sends nothing. `None`: no route.
+pub fn source_toward(current: IpAddr, remote: SocketAddr) -> Option<IpAddr> {
+    let from = |ip: IpAddr| -> Option<IpAddr> {
+        let s = UdpSocket::bind(SocketAddr::new(ip, 0)).ok()?;
+        s.connect(remote).ok()?;
+        let ip = s.local_addr().ok()?.ip();
+        (!ip.is_unspecified()).then_some(ip)
     };
-    let s = UdpSocket::bind(any).ok()?;
-    s.connect(remote).ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
+    if from(current).is_some() {
+        return Some(current);
+    }
+    let any = if remote.is_ipv4() {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    };
+    from(any)
 }
 
-/// The moves to make: each SA whose source address toward its peer is
-/// now another one (`source`), with that address. An SA without a route
-/// to its peer stays (the next change may bring one).
+/// The moves to make: each SA whose source address toward its peer
+/// (`source(current, remote)`) is now another one, with that address. An
+/// SA without a route to its peer stays (the next change may bring one).
 pub fn moves(
     sas: &[(IkeSaId, SocketAddr, SocketAddr)],
-    source: impl Fn(SocketAddr) -> Option<IpAddr>,
+    source: impl Fn(IpAddr, SocketAddr) -> Option<IpAddr>,
 ) -> Vec<(IkeSaId, IpAddr)> {
     sas.iter()
-        .filter_map(|&(id, local, remote)| match source(remote) {
+        .filter_map(|&(id, local, remote)| match source(local.ip(), remote) {
             Some(ip) if ip != local.ip() => Some((id, ip)),
             Some(_) => None,
             None => {
@@ -135,7 +144,7 @@ mod tests {
             sa(2, "192.0.2.1:4500", "203.0.113.1:4500"),
             sa(3, "192.0.2.1:4500", "198.51.100.9:4500"),
         ];
-        let got = moves(&sas, |r| match r.ip().to_string().as_str() {
+        let got = moves(&sas, |_, r| match r.ip().to_string().as_str() {
             "198.51.100.1" => Some("192.0.2.7".parse().unwrap()),
             "203.0.113.1" => Some("192.0.2.1".parse().unwrap()),
             _ => None,
@@ -144,10 +153,15 @@ mod tests {
     }
 
     #[test]
-    fn the_loopback_route_gives_a_loopback_source() {
-        assert_eq!(
-            source_toward("127.0.0.1:4500".parse().unwrap()),
-            Some("127.0.0.1".parse().unwrap())
-        );
+    fn an_address_of_ours_stays_one_that_is_gone_is_replaced() {
+        let lo = "127.0.0.1".parse().unwrap();
+        let peer = "127.0.0.1:4500".parse().unwrap();
+        assert_eq!(source_toward(lo, peer), Some(lo));
+        // Also ours (all of 127/8 is loopback), and kept though the
+        // routing table would pick 127.0.0.1.
+        let other = "127.0.0.2".parse().unwrap();
+        assert_eq!(source_toward(other, peer), Some(other));
+        // Not ours (TEST-NET-1): the routing table's choice.
+        assert_eq!(source_toward("192.0.2.1".parse().unwrap(), peer), Some(lo));
     }
 }
