@@ -248,7 +248,7 @@ fn case(rw: Daemon, gw: Daemon) -> u32 {
     wait_until(
         Duration::from_secs(10),
         &format!("{tag}: tunnel after the move"),
-        || sh_ok_ping(),
+        ping_once,
     );
     common::ping_through("host-a", "10.2.0.2", 10);
     let (a, b) = (sas("gw-a"), sas("gw-b"));
@@ -274,7 +274,8 @@ fn case(rw: Daemon, gw: Daemon) -> u32 {
     lost
 }
 
-fn sh_ok_ping() -> bool {
+/// One ping from host-a to host-b gets through.
+fn ping_once() -> bool {
     iked_lab::sh_ok("ip netns exec host-a ping -c1 -W1 10.2.0.2")
 }
 
