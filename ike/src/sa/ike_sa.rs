@@ -323,6 +323,8 @@ pub(crate) struct IkeSa {
     pub(crate) dpd: Dpd,
     /// NAT traversal: detection, encapsulation (keepalives: `IkeTimer::Keepalive`).
     pub(crate) nat: super::natt::NatT,
+    /// MOBIKE (RFC 4555): negotiated, whether we may move the SA, and
+    /// where the request being answered came from.
     pub(crate) mobike: super::mobike::Mobike,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383; the
     /// IKE SA a rekey makes inherits it).
