@@ -5,7 +5,7 @@
 # loudly (non-zero exit, "bench: FAILURE") if something did not come up.
 #
 #   sudo scripts/bench.sh            all of them
-#   sudo scripts/bench.sh engine     one of: handshake | engine | workers | tunnels | scale | config
+#   sudo scripts/bench.sh engine     one of: handshake | engine | workers | tunnels | ra | scale | config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -162,12 +162,32 @@ for r in rows:
 PY
 }
 
+bench_ra() {
+  step "road warriors: N EAP-MSCHAPv2 clients with virtual IPs connecting at once to one gateway, charon and iked"
+  machine
+  lab_ensure_packages user-mode-linux kmod iproute2 iputils-ping strongswan-charon strongswan-swanctl \
+    libstrongswan-standard-plugins libcharon-extra-plugins libcharon-extauth-plugins openssl bc
+  python3 -c 'import vici' 2>/dev/null || python3 -m pip install -q vici==5.9.11 ||
+    fail "cannot install the python module vici (charon's VICI client)"
+  cargo build --release -p ike-daemon --bins || fail "cargo build iked"
+  local out=$PWD/target/lab-out/bench-ra
+  rm -rf "$out"
+  # BENCH_GATEWAYS: charon and/or iked; BENCH_N: clients per run.
+  IKED=$PWD/target/release/iked BENCH_N="${BENCH_N:-50 200}" BENCH_CAP="${BENCH_CAP:-120}" \
+    BENCH_GATEWAYS="${BENCH_GATEWAYS:-charon}" BENCH_PYTHON="$(python3 -c 'import sys; print(sys.executable)')" \
+    LAB_PASS_ENV="IKED BENCH_N BENCH_CAP BENCH_GATEWAYS BENCH_PYTHON" UML_TIMEOUT="${UML_TIMEOUT:-900}" LAB_QUIET=1 \
+    tests/lab/uml-run.sh tests/lab/scenarios/bench-ra.sh "$out" ||
+    fail "the road-warrior benchmark failed (see $out/scenario.log)"
+  grep '^RESULT' "$out/scenario.log" || fail "no results in $out/scenario.log"
+}
+
 what=${1:-all}
 case $what in
   handshake) bench_handshake ;;
   engine) bench_engine ;;
   workers) bench_workers ;;
   tunnels) bench_tunnels ;;
+  ra) bench_ra ;;
   scale) step "scale inside one endpoint (cargo bench)"; machine
     cargo bench -p ike --bench scale || fail "cargo bench scale" ;;
   config) step "memory of loading N connections (cargo bench)"; machine
@@ -177,5 +197,5 @@ case $what in
     cargo bench -p ike --bench scale || fail "cargo bench scale"
     step "memory of loading N connections (cargo bench)"
     cargo bench -p ike-daemon --bench config || fail "cargo bench config" ;;
-  *) fail "unknown benchmark $what (handshake | engine | workers | tunnels | scale | config | all)" ;;
+  *) fail "unknown benchmark $what (handshake | engine | workers | tunnels | ra | scale | config | all)" ;;
 esac

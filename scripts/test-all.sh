@@ -93,8 +93,11 @@ fi
 step "test prerequisites (Debian packages for the kernel tests)"
 # The netns tests need iproute2 on the host; the UML lab's own packages are
 # installed by tests/lab/uml-run.sh when the lab tests boot it; strongSwan is
-# the peer of the interop lab test (ike-daemon/tests/interop_lab.rs).
-lab_ensure_packages iproute2 user-mode-linux kmod iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins
+# the peer of the interop lab test (ike-daemon/tests/interop_lab.rs); its EAP
+# plugins (eap-identity, eap-tls, eap-radius; eap-mschapv2) those of the
+# remote-access lab (ike-daemon/tests/ra_lab.rs).
+lab_ensure_packages iproute2 user-mode-linux kmod iputils-ping strongswan-charon strongswan-swanctl libstrongswan-standard-plugins \
+  libcharon-extra-plugins libcharon-extauth-plugins
 
 step "cargo test (includes the UML kernel-lab tests: needs root)"
 cargo test --workspace --all-targets

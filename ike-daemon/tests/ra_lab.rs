@@ -1,0 +1,1031 @@
+//! Remote access (issue 18) in the UML kernel lab, ONE boot: a gateway
+//! with a certificate and address pools, three strongSwan road warriors
+//! (charon 5.9.8, EAP-MSCHAPv2, `vips = 0.0.0.0`), two of them behind one
+//! NAT:
+//!
+//! ```text
+//!                         rw1 192.0.2.11 --wan1-- 192.0.2.1
+//!                                                      gw -- lan 10.1.0.1 -- 10.1.0.2 srv
+//! rw2 172.16.0.2 --+-- nat 198.51.100.20 --wan2-- 198.51.100.1
+//! rw3 172.16.1.2 --+   (MASQUERADE, raw ESP dropped)    srv: FreeRADIUS 10.1.0.2:1812/1813
+//! ```
+//!
+//! Each road warrior is its own charon in its own namespace; all of them
+//! reach the gateway at 192.0.2.1 (the NAT's clients through its
+//! 198.51.100.1 side). The gateway proves itself with a certificate
+//! (ECDSA P-256, made by openssl on the host before each boot), the users
+//! with EAP-MSCHAPv2 (`eap_id = %any`: the gateway asks the identity).
+//! Pool `rw` (10.3.0.0/24, DNS 10.1.0.53 and 10.1.0.54) serves connection
+//! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, which users of
+//! `*@tiny.ra.example` pick.
+//!
+//! The scenario, against each gateway ([`scenario`]):
+//! 1. the three road warriors connect at once: each gets an address from
+//!    the pool, all distinct (the client's and the gateway's view agree);
+//!    the DNS servers reached each client (charon's resolve plugin writes
+//!    them to a file of the lab's, never the machine's resolv.conf);
+//! 2. from each virtual IP a ping to srv goes through ESP (clear traffic
+//!    from the pools is dropped on the gateway; the gateway's ESP
+//!    counters rise by at least the pings);
+//! 3. a wrong password (user dave) is refused: the client's initiate
+//!    fails, and neither kernel gets an SA or a policy;
+//! 4. rw2 disconnects and connects again: the same address;
+//! 5. pool `tiny` exhausted: x@tiny (rw1) gets its one address, y@tiny
+//!    (rw3) is answered INTERNAL_ADDRESS_FAILURE, nothing installed;
+//! 6. EAP-RADIUS: connection `radius` (users `*@radius.ra.example`)
+//!    forwards EAP to FreeRADIUS on srv (its own configuration directory
+//!    in the output folder, EAP-MSCHAPv2); erin (rw2) gets an address of
+//!    pool rw and pings through ESP, and FreeRADIUS's detail file gets an
+//!    accounting Start and Stop with her address.
+//!
+//! Gateways: charon (the baseline: charon-to-charon in the same run).
+//! charon with `accounting = yes` sends accounting for every IKE SA, not
+//! only the RADIUS users' (even a Start and Stop without an address for
+//! y@tiny, refused by the exhausted pool).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::charon::{Charon, tail};
+use common::{esp_packets, policies, states};
+use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh};
+
+/// The gateway's address as every road warrior knows it.
+const GW: &str = "192.0.2.1";
+/// The protected LAN's host, the target of the pings.
+const SRV: &str = "10.1.0.2";
+const IKE: &str = "aes128gcm16-prfsha256-x25519";
+const ESP: &str = "aes128gcm16";
+/// The DNS servers of pool `rw`.
+const DNS: [&str; 2] = ["10.1.0.53", "10.1.0.54"];
+
+/// One road warrior: its namespace (also its charon instance's name), its
+/// user, and whether it has the extra connections (`wrong`, `tiny`).
+#[derive(Clone, Copy, Debug)]
+struct Rw {
+    ns: &'static str,
+    user: &'static str,
+    /// `tiny`'s user (x or y), if it has that connection.
+    tiny: Option<&'static str>,
+    /// It has connection `wrong` (user dave with a wrong password).
+    wrong: bool,
+    /// It has connection `radius` (user erin, FreeRADIUS's).
+    radius: bool,
+}
+
+const RWS: [Rw; 3] = [
+    Rw {
+        ns: "rw1",
+        user: "alice",
+        tiny: Some("x"),
+        wrong: true,
+        radius: false,
+    },
+    Rw {
+        ns: "rw2",
+        user: "bob",
+        tiny: None,
+        wrong: false,
+        radius: true,
+    },
+    Rw {
+        ns: "rw3",
+        user: "carol",
+        tiny: Some("y"),
+        wrong: false,
+        radius: false,
+    },
+];
+
+/// FreeRADIUS's user (on srv, 10.1.0.2:1812/1813).
+const RADIUS_USER: &str = "erin@radius.ra.example";
+/// The RADIUS secret between the gateway and FreeRADIUS.
+const RADIUS_SECRET: &str = "radius lab secret";
+
+/// The users' passwords as the gateway has them (dave's client has
+/// another one).
+fn password(user: &str) -> String {
+    format!("{user}'s password, not a secret")
+}
+
+// ---------------------------------------------------------------------------
+// The lab.
+
+/// The namespaces and links of the picture, the NAT, and the gateway's
+/// rule that drops clear traffic from the pools.
+fn topology() {
+    lab_sh(
+        "modprobe -d \"$LAB_MODDIR\" -a iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_tcpudp xt_policy nf_conntrack_netlink
+         for ns in gw srv rw1 nat rw2 rw3; do ip netns add $ns; ip -n $ns link set lo up; done
+         lab_veth gw lan 10.1.0.1/24 srv eth0 10.1.0.2/24
+         lab_veth gw wan1 192.0.2.1/24 rw1 eth0 192.0.2.11/24
+         lab_veth gw wan2 198.51.100.1/24 nat wan 198.51.100.20/24
+         lab_veth nat priv2 172.16.0.1/24 rw2 eth0 172.16.0.2/24
+         lab_veth nat priv3 172.16.1.1/24 rw3 eth0 172.16.1.2/24
+         ip -n srv route add default via 10.1.0.1
+         ip -n rw1 route add default via 192.0.2.1
+         ip -n nat route add default via 198.51.100.1
+         ip -n rw2 route add default via 172.16.0.1
+         ip -n rw3 route add default via 172.16.1.1
+         for ns in gw nat; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
+         # The virtual IPs' replies leave the gateway by a policy; the
+         # route only has to exist (the tunnel decides where ESP goes).
+         ip -n gw route add 10.3.0.0/16 via 192.0.2.11 dev wan1
+         ip -n gw route add 10.4.0.0/16 via 192.0.2.11 dev wan1
+         for p in 10.3.0.0/16 10.4.0.0/16; do
+             lab_ns gw iptables-legacy -A FORWARD -s $p -m policy --dir in --pol none -j DROP
+         done
+         lab_ns nat iptables-legacy -A FORWARD -p esp -j DROP
+         lab_ns nat iptables-legacy -t nat -A POSTROUTING -o wan -j MASQUERADE
+         lab_wait_for 10 'rw1 reaches the gateway' lab_ns rw1 ping -c1 -W1 192.0.2.1
+         lab_wait_for 10 'rw2 reaches the gateway through the NAT' lab_ns rw2 ping -c1 -W1 192.0.2.1
+         lab_wait_for 10 'rw3 reaches the gateway through the NAT' lab_ns rw3 ping -c1 -W1 192.0.2.1
+         lab_warm_crypto",
+    );
+}
+
+/// The PKI in `dir` (made afresh): an ECDSA root, the gateway's certificate (CN and
+/// dNSName gw.ra.example, the EKUs Windows wants: serverAuth and
+/// ipsecIKE-intermediate), PKCS#8 keys. Valid for two days.
+fn pki(dir: &Path) {
+    lab_sh(&format!(
+        "rm -rf '{d}' && mkdir -p '{d}' && cd '{d}'
+         openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key
+         openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out gw.key
+         openssl req -x509 -new -key ca.key -subj '/C=CH/O=iked lab/CN=ra root' -days 2 -out ca.pem \
+             -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign
+         openssl req -new -key gw.key -subj '/C=CH/O=iked lab/CN=gw.ra.example' -out gw.csr
+         printf 'subjectAltName=DNS:gw.ra.example\\nextendedKeyUsage=serverAuth,1.3.6.1.5.5.8.2.2\\n' > gw.ext
+         openssl x509 -req -in gw.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile gw.ext -out gw.pem 2>/dev/null",
+        d = dir.display()
+    ));
+}
+
+/// Copies the gateway's (`gw`) or a client's credentials into the
+/// swanctl folders of `conf_dir`.
+fn credentials(pki: &Path, conf_dir: &Path, gw: bool) {
+    for f in ["x509", "x509ca", "private"] {
+        std::fs::create_dir_all(conf_dir.join(f)).unwrap();
+    }
+    std::fs::copy(pki.join("ca.pem"), conf_dir.join("x509ca/ca.pem")).unwrap();
+    if gw {
+        std::fs::copy(pki.join("gw.pem"), conf_dir.join("x509/gw.pem")).unwrap();
+        std::fs::copy(pki.join("gw.key"), conf_dir.join("private/gw.key")).unwrap();
+    }
+}
+
+/// The gateway's swanctl.conf (charon's and iked's).
+fn gateway_conf() -> String {
+    let conn = |name: &str, pool: &str, auth: &str, remote_id: &str| {
+        format!(
+            "    {name} {{
+        local_addrs = {GW}
+        pools = {pool}
+        proposals = {IKE}
+        rekey_time = 0
+        local {{
+            auth = pubkey
+            certs = gw.pem
+            id = gw.ra.example
+        }}
+        remote {{
+            auth = {auth}
+            eap_id = %any
+{remote_id}        }}
+        children {{
+            net {{
+                local_ts = 10.1.0.0/24
+                esp_proposals = {ESP}
+                rekey_time = 0
+            }}
+        }}
+    }}
+"
+        )
+    };
+    let mut s = String::from("connections {\n");
+    s.push_str(&conn("rw", "rw", "eap-mschapv2", ""));
+    s.push_str(&conn(
+        "tiny",
+        "tiny",
+        "eap-mschapv2",
+        "            id = *@tiny.ra.example\n",
+    ));
+    // The users of radius.ra.example are FreeRADIUS's: their EAP goes to
+    // it (the gateway has no password of theirs).
+    s.push_str(&conn(
+        "radius",
+        "rw",
+        "eap-radius",
+        "            id = *@radius.ra.example\n",
+    ));
+    s.push_str(&format!(
+        "}}
+pools {{
+    rw {{
+        addrs = 10.3.0.0/24
+        dns = {}
+    }}
+    tiny {{
+        addrs = 10.4.0.1-10.4.0.1
+    }}
+}}
+secrets {{
+",
+        DNS.join(", ")
+    ));
+    let users = RWS
+        .iter()
+        .map(|r| format!("{}@ra.example", r.user))
+        .chain(["dave@ra.example".to_owned()])
+        .chain([
+            "x@tiny.ra.example".to_owned(),
+            "y@tiny.ra.example".to_owned(),
+        ]);
+    for (i, id) in users.enumerate() {
+        let user = id.split('@').next().unwrap_or_default();
+        writeln!(
+            s,
+            "    eap-{i} {{\n        id = {id}\n        secret = \"{}\"\n    }}",
+            password(user)
+        )
+        .unwrap();
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// A road warrior's swanctl.conf: connection `home` (its user), and
+/// `wrong` (dave, with a password the gateway does not have) and `tiny`
+/// where it has them; each with one child of the same name.
+fn client_conf(rw: &Rw) -> String {
+    let conn = |name: &str, id: &str| {
+        format!(
+            "    {name} {{
+        remote_addrs = {GW}
+        vips = 0.0.0.0
+        proposals = {IKE}
+        rekey_time = 0
+        local {{
+            auth = eap-mschapv2
+            id = {id}
+        }}
+        remote {{
+            auth = pubkey
+            id = gw.ra.example
+        }}
+        children {{
+            {name} {{
+                remote_ts = 10.1.0.0/24
+                esp_proposals = {ESP}
+                rekey_time = 0
+            }}
+        }}
+    }}
+"
+        )
+    };
+    let mut s = String::from("connections {\n");
+    let mut secrets = vec![(format!("{}@ra.example", rw.user), password(rw.user))];
+    s.push_str(&conn("home", &secrets[0].0));
+    if rw.wrong {
+        s.push_str(&conn("wrong", "dave@ra.example"));
+        secrets.push(("dave@ra.example".into(), "not dave's password".into()));
+    }
+    if let Some(t) = rw.tiny {
+        let id = format!("{t}@tiny.ra.example");
+        s.push_str(&conn("tiny", &id));
+        secrets.push((id, password(t)));
+    }
+    if rw.radius {
+        s.push_str(&conn("radius", RADIUS_USER));
+        secrets.push((RADIUS_USER.into(), password("erin")));
+    }
+    s.push_str("}\nsecrets {\n");
+    for (i, (id, secret)) in secrets.iter().enumerate() {
+        writeln!(
+            s,
+            "    eap-{i} {{\n        id = {id}\n        secret = \"{secret}\"\n    }}"
+        )
+        .unwrap();
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The road warriors' plugins (lib.sh's list and these).
+const RW_PLUGINS: &str = "eap-identity eap-mschapv2 resolve";
+/// The gateway's.
+const GW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-radius";
+
+/// Where charon's resolve plugin of road warrior `ns` writes the DNS
+/// servers it got.
+fn resolv_file(ns: &str) -> std::path::PathBuf {
+    guest_out().join(format!("charon-{ns}/resolv.conf"))
+}
+
+/// Starts charon `name` in namespace `name` with `conf`, the credentials
+/// of `pki` (`gw`: the gateway's), and its resolve plugin's output in
+/// [`resolv_file`] for a road warrior.
+///
+/// charon 5.9.8's resolve plugin calls /sbin/resolvconf whenever that
+/// exists, whatever its `file` says: charon runs through a wrapper that,
+/// in charon's private mount namespace (lib.sh's), puts a script that
+/// appends to the same file over it. So the machine's resolver is never
+/// touched, with or without resolvconf installed.
+fn charon_start(name: &str, conf: &str, pki: &Path, gw: bool) -> Charon {
+    let out = guest_out();
+    let dir = out.join(format!("charon-{name}"));
+    credentials(pki, &dir, gw);
+    let file = out.join(format!("{name}-swanctl.conf"));
+    std::fs::write(&file, conf).unwrap();
+    let (plugins, extra, bin) = if gw {
+        (
+            GW_PLUGINS,
+            format!(
+                "plugins {{\n    eap-radius {{\n        accounting = yes\n        servers {{\n            fr {{\n                address = {SRV}\n                secret = {RADIUS_SECRET}\n                auth_port = 1812\n                acct_port = 1813\n            }}\n        }}\n    }}\n}}"
+            ),
+            "/usr/lib/ipsec/charon".to_owned(),
+        )
+    } else {
+        let resolv = resolv_file(name);
+        let capture = dir.join("resolvconf");
+        let wrapper = dir.join("charon-wrapper");
+        std::fs::write(
+            &capture,
+            format!("#!/bin/sh\ncat >> '{}'\n", resolv.display()),
+        )
+        .unwrap();
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nif [ -e /sbin/resolvconf ]; then mount --bind '{}' /sbin/resolvconf || exit 1; fi\nexec /usr/lib/ipsec/charon\n",
+                capture.display()
+            ),
+        )
+        .unwrap();
+        sh(&format!(
+            "chmod 755 '{}' '{}'",
+            capture.display(),
+            wrapper.display()
+        ));
+        (
+            RW_PLUGINS,
+            format!(
+                "plugins {{\n    resolve {{\n        file = {}\n    }}\n}}",
+                resolv.display()
+            ),
+            wrapper.display().to_string(),
+        )
+    };
+    lab_sh(&format!(
+        "CHARON_PLUGINS=\"$CHARON_PLUGINS {plugins}\" CHARON_BIN='{bin}' \
+         lab_charon_start {name} {name} '{}' 'default=1 ike=2 cfg=2 knl=1 enc=0 lib=1' '{extra}'",
+        file.display()
+    ));
+    Charon {
+        name: name.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// FreeRADIUS.
+
+/// FreeRADIUS in namespace srv on 10.1.0.2:1812 (auth) and 1813
+/// (accounting), in a directory of its own (never /etc/freeradius):
+/// EAP-MSCHAPv2 for [`RADIUS_USER`], accounting into a detail file.
+/// Stopped on drop.
+struct FreeRadius {
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl FreeRadius {
+    fn start() -> FreeRadius {
+        let dir = guest_out().join("freeradius");
+        for d in ["log", "run", "acct"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let d = dir.display();
+        // The smallest configuration for EAP-MSCHAPv2 (the eap module
+        // calls mschap through Auth-Type MS-CHAP, which gives the
+        // MS-MPPE keys) and accounting into a detail file.
+        let conf = format!(
+            r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {d}/log
+raddbdir = {d}
+radacctdir = {d}/acct
+name = freeradius
+confdir = {d}
+modconfdir = {d}
+run_dir = {d}/run
+db_dir = {d}
+libdir = /usr/lib/freeradius
+dictdir = /usr/share/freeradius
+pidfile = {d}/run/radiusd.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 1024
+hostname_lookups = no
+log {{
+    destination = files
+    file = {d}/log/radius.log
+    auth = yes
+}}
+security {{
+    allow_core_dumps = no
+    max_attributes = 200
+    reject_delay = 0
+    status_server = no
+}}
+thread pool {{
+    start_servers = 1
+    max_servers = 2
+    min_spare_servers = 1
+    max_spare_servers = 2
+    max_requests_per_server = 0
+}}
+client gw {{
+    ipaddr = 10.1.0.1
+    secret = "{RADIUS_SECRET}"
+}}
+modules {{
+    files {{
+        filename = {d}/users
+    }}
+    mschap {{
+        use_mppe = yes
+    }}
+    eap {{
+        default_eap_type = mschapv2
+        timer_expire = 60
+        max_sessions = 64
+        mschapv2 {{
+        }}
+    }}
+    detail {{
+        filename = {d}/acct/detail
+        escape_filenames = no
+        permissions = 0600
+        header = "%t"
+    }}
+}}
+server default {{
+    listen {{
+        type = auth
+        ipaddr = {SRV}
+        port = 1812
+    }}
+    listen {{
+        type = acct
+        ipaddr = {SRV}
+        port = 1813
+    }}
+    authorize {{
+        files
+        eap {{
+            ok = return
+        }}
+    }}
+    authenticate {{
+        eap
+        Auth-Type MS-CHAP {{
+            mschap
+        }}
+    }}
+    preacct {{
+    }}
+    accounting {{
+        detail
+    }}
+    post-auth {{
+    }}
+}}
+"#
+        );
+        std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
+        std::fs::write(dir.join("dictionary"), "").unwrap();
+        std::fs::write(
+            dir.join("users"),
+            format!(
+                "\"{RADIUS_USER}\" Cleartext-Password := \"{}\"\n",
+                password("erin")
+            ),
+        )
+        .unwrap();
+        sh(&format!("chmod -R go-rwx '{d}'"));
+        let out = std::fs::File::create(dir.join("log/stdout")).unwrap();
+        let child = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "srv",
+                "freeradius",
+                "-f",
+                "-xx",
+                "-l",
+                "stdout",
+                "-d",
+            ])
+            .arg(&dir)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("freeradius");
+        let mut fr = FreeRadius { dir, child };
+        let t0 = Instant::now();
+        loop {
+            let log = fr.log();
+            if log.contains("Ready to process requests") {
+                return fr;
+            }
+            if let Ok(Some(st)) = fr.child.try_wait() {
+                panic!("FreeRADIUS exited ({st}):\n{log}");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "FreeRADIUS did not start:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log/stdout")).unwrap_or_default()
+    }
+
+    /// The accounting records (the detail file).
+    fn detail(&self) -> String {
+        std::fs::read_to_string(self.dir.join("acct/detail")).unwrap_or_default()
+    }
+}
+
+impl Drop for FreeRadius {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The gateway under test.
+
+/// The gateway: charon (the baseline).
+enum Gateway {
+    Charon(Charon),
+}
+
+impl Gateway {
+    fn label(&self) -> &'static str {
+        match self {
+            Gateway::Charon(_) => "charon",
+        }
+    }
+
+    /// The gateway's log, for failure messages.
+    fn log_tail(&self) -> String {
+        match self {
+            Gateway::Charon(c) => tail(&c.log_text(), 60),
+        }
+    }
+
+    fn log_text(&self) -> String {
+        match self {
+            Gateway::Charon(c) => c.log_text(),
+        }
+    }
+
+    /// The address leased to `identity` and online, if any.
+    fn lease(&self, identity: &str) -> Option<String> {
+        match self {
+            Gateway::Charon(c) => {
+                // "  10.3.0.1                       online   'alice@ra.example'"
+                let out = c.swanctl_ok(&["--list-pools", "--leases"]);
+                out.lines()
+                    .filter(|l| l.contains(&format!("'{identity}'")) && l.contains("online"))
+                    .find_map(|l| l.split_whitespace().next().map(str::to_owned))
+            }
+        }
+    }
+
+    /// Whether the gateway has an ESTABLISHED IKE SA of `identity` (a
+    /// refused one may wait half-open for a while: charon keeps it
+    /// CONNECTING until its half-open timeout).
+    fn established_of(&self, identity: &str) -> bool {
+        match self {
+            Gateway::Charon(c) => {
+                let out = String::from_utf8_lossy(&c.swanctl(&["--list-sas"]).stdout).into_owned();
+                // One block per IKE SA: "rw: #4, ESTABLISHED, IKEv2, ..."
+                // and its indented lines.
+                let mut blocks: Vec<String> = Vec::new();
+                for l in out.lines() {
+                    if !l.starts_with(' ') || blocks.is_empty() {
+                        blocks.push(String::new());
+                    }
+                    if let Some(b) = blocks.last_mut() {
+                        b.push_str(l);
+                        b.push('\n');
+                    }
+                }
+                blocks
+                    .iter()
+                    .any(|b| b.contains("ESTABLISHED") && b.contains(&format!("'{identity}'")))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The road warriors.
+
+/// The virtual IP of `conn` in `swanctl --list-sas` of `rw`, as
+/// "  local  'alice@ra.example' @ 192.0.2.11[4500] [10.3.0.1]".
+fn client_vip(rw: &Charon, conn: &str) -> Option<String> {
+    let out = rw.swanctl_ok(&["--list-sas", "--ike", conn]);
+    out.lines()
+        .find(|l| l.trim_start().starts_with("local "))
+        .and_then(|l| {
+            l.split_whitespace()
+                .rev()
+                .find(|w| w.starts_with('[') && w.ends_with(']') && w.contains('.'))
+                .map(|w| w.trim_matches(['[', ']']).to_owned())
+        })
+}
+
+/// `swanctl --initiate` of child `child` on `rw` in the background.
+fn initiate_async(rw: &Charon, child: &str) -> std::process::Child {
+    let state = std::env::var("LAB_STATE").unwrap_or_else(|_| "/run/lab".to_owned());
+    std::process::Command::new("swanctl")
+        .env("STRONGSWAN_CONF", rw.dir().join("strongswan.conf"))
+        .args(["--initiate", "--uri"])
+        .arg(format!("unix://{state}/{}/run/vici", rw.name))
+        .args(["--child", child, "--timeout", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Number of SAs and IPsec policies in namespace `ns`'s kernel.
+fn kernel_count(ns: &str) -> (usize, usize) {
+    (states(ns).matches("proto esp").count(), policies(ns))
+}
+
+fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(msg()) }
+}
+
+fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The scenario of the module's header against `gw`; one line per step
+/// with what it measured.
+fn scenario(gw: &Gateway, rws: &[Charon], radius: &FreeRadius) -> Result<Vec<String>, String> {
+    let mut report = Vec::new();
+    let label = gw.label();
+    let ident = |rw: &Rw| format!("{}@ra.example", rw.user);
+
+    // 1. All three at once.
+    let t = Instant::now();
+    let mut procs: Vec<_> = rws.iter().map(|c| initiate_async(c, "home")).collect();
+    for (c, p) in rws.iter().zip(procs.iter_mut()) {
+        let ok = p.wait().map(|s| s.success()).unwrap_or(false);
+        check(ok && c.installed("home"), || {
+            format!(
+                "{label}: {} did not connect\n--- {} ---\n{}\n--- gateway ---\n{}",
+                c.name,
+                c.name,
+                tail(&c.log_text(), 40),
+                gw.log_tail()
+            )
+        })?;
+    }
+    let connect = t.elapsed();
+    let mut vips = BTreeSet::new();
+    for (rw, c) in RWS.iter().zip(rws) {
+        let vip = client_vip(c, "home").ok_or_else(|| format!("{label}: no vip on {}", rw.ns))?;
+        let lease = gw.lease(&ident(rw));
+        check(lease.as_deref() == Some(vip.as_str()), || {
+            format!(
+                "{label}: {} has {vip}, the gateway leased {lease:?} to {}",
+                rw.ns,
+                ident(rw)
+            )
+        })?;
+        check(vip.starts_with("10.3.0."), || {
+            format!("{label}: {vip} is not from pool rw")
+        })?;
+        // The address is on the client's interface (charon installs it).
+        let addrs = sh(&format!("ip -n {} -4 -o addr show", rw.ns));
+        check(addrs.contains(&format!(" {vip}/")), || {
+            format!("{label}: {vip} not on {}:\n{addrs}", rw.ns)
+        })?;
+        vips.insert(vip);
+    }
+    check(vips.len() == RWS.len(), || {
+        format!("{label}: addresses not distinct: {vips:?}")
+    })?;
+    // The two behind the NAT: ESP in UDP from the NAT's one address, on
+    // two ports (the NAT drops raw ESP).
+    let st = states("gw");
+    let natted = st.matches("encap type espinudp").count();
+    check(
+        natted >= 4 && st.matches("198.51.100.20").count() >= 4,
+        || format!("{label}: not two NATed road warriors in the gateway's SAs:\n{st}"),
+    )?;
+    report.push(format!(
+        "{label}: 3 road warriors connected at once in {:.2} s, addresses {vips:?}",
+        connect.as_secs_f64()
+    ));
+    for rw in &RWS {
+        let got = std::fs::read_to_string(resolv_file(rw.ns)).unwrap_or_default();
+        for d in DNS {
+            check(got.contains(&format!("nameserver {d}")), || {
+                format!("{label}: DNS {d} did not reach {}:\n{got}", rw.ns)
+            })?;
+        }
+    }
+    report.push(format!("{label}: DNS {DNS:?} reached all three"));
+
+    // 2. Traffic from each virtual IP through ESP.
+    let before = esp_packets("gw");
+    for (rw, c) in RWS.iter().zip(rws) {
+        let vip = client_vip(c, "home").unwrap_or_default();
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", rw.ns, "ping", "-c", "5", "-i", "0.05"])
+            .args(["-W", "2", "-I", &vip, SRV])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        check(text.contains("5 packets transmitted, 5 received"), || {
+            format!(
+                "{label}: ping from {vip} ({}) to {SRV}:\n{text}\n{}",
+                rw.ns,
+                sh("ip -n gw -s xfrm state")
+            )
+        })?;
+    }
+    let after = esp_packets("gw");
+    check(after >= before + 30, || {
+        format!("{label}: the gateway's ESP counted {before} -> {after} for 3 x 5 pings")
+    })?;
+    report.push(format!(
+        "{label}: 5 pings from each virtual IP through ESP (gateway's ESP packets +{})",
+        after - before
+    ));
+
+    // 3. A wrong password.
+    let (rw1, c1) = (&RWS[0], &rws[0]);
+    let gw_before = kernel_count("gw");
+    let rw_before = kernel_count(rw1.ns);
+    let out = c1.swanctl(&["--initiate", "--child", "wrong", "--timeout", "20"]);
+    check(!out.status.success(), || {
+        format!("{label}: dave connected with a wrong password")
+    })?;
+    check(
+        wait_for(Duration::from_secs(5), || {
+            !gw.established_of("dave@ra.example")
+        }),
+        || {
+            format!(
+                "{label}: the gateway kept an IKE SA of dave\n{}",
+                gw.log_tail()
+            )
+        },
+    )?;
+    let (g, r) = (kernel_count("gw"), kernel_count(rw1.ns));
+    check(
+        g == gw_before && r == rw_before && !c1.installed("wrong"),
+        || {
+            format!(
+                "{label}: a refused user changed the kernels: gw {gw_before:?} -> {g:?}, {} {rw_before:?} -> {r:?}",
+                rw1.ns
+            )
+        },
+    )?;
+    let why = match gw {
+        Gateway::Charon(_) => "EAP-MS-CHAPv2 verification failed",
+    };
+    check(gw.log_text().contains(why), || {
+        format!(
+            "{label}: no `{why}` in the gateway's log\n{}",
+            gw.log_tail()
+        )
+    })?;
+    report.push(format!(
+        "{label}: dave's wrong password refused ({why}), nothing installed"
+    ));
+
+    // 4. The same address after a reconnect (rw2, behind the NAT).
+    let (rw2, c2) = (&RWS[1], &rws[1]);
+    let first = client_vip(c2, "home");
+    c2.swanctl_ok(&["--terminate", "--ike", "home", "--timeout", "10"]);
+    check(
+        wait_for(Duration::from_secs(10), || gw.lease(&ident(rw2)).is_none()),
+        || {
+            format!(
+                "{label}: {}'s lease still online after its IKE SA went",
+                ident(rw2)
+            )
+        },
+    )?;
+    let t = Instant::now();
+    c2.initiate("home");
+    let again = client_vip(c2, "home");
+    check(first.is_some() && first == again, || {
+        format!(
+            "{label}: {} had {first:?}, after a reconnect {again:?}",
+            rw2.ns
+        )
+    })?;
+    report.push(format!(
+        "{label}: {} reconnected in {:.2} s with the same address {}",
+        rw2.ns,
+        t.elapsed().as_secs_f64(),
+        again.unwrap_or_default()
+    ));
+
+    // 5. Pool tiny exhausted.
+    rws[0].initiate("tiny");
+    let x = client_vip(&rws[0], "tiny");
+    check(x.as_deref() == Some("10.4.0.1"), || {
+        format!("{label}: x@tiny got {x:?}, not 10.4.0.1")
+    })?;
+    let gw_before = kernel_count("gw");
+    let rw3_before = kernel_count("rw3");
+    let out = rws[2].swanctl(&["--initiate", "--child", "tiny", "--timeout", "20"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(!out.status.success() && !rws[2].installed("tiny"), || {
+        format!("{label}: y@tiny got a child from an exhausted pool:\n{said}")
+    })?;
+    check(
+        rws[2].log_text().contains("INTERNAL_ADDRESS_FAILURE"),
+        || {
+            format!(
+                "{label}: rw3 did not get INTERNAL_ADDRESS_FAILURE\n{}",
+                tail(&rws[2].log_text(), 30)
+            )
+        },
+    )?;
+    // Settle: the refused IKE SA goes on both sides.
+    wait_for(Duration::from_secs(5), || {
+        !gw.established_of("y@tiny.ra.example")
+    });
+    let (g, r) = (kernel_count("gw"), kernel_count("rw3"));
+    check(g == gw_before && r == rw3_before, || {
+        format!(
+            "{label}: the exhausted pool's refusal changed the kernels: gw {gw_before:?} -> {g:?}, rw3 {rw3_before:?} -> {r:?}"
+        )
+    })?;
+    report.push(format!(
+        "{label}: pool tiny exhausted: y@tiny answered INTERNAL_ADDRESS_FAILURE, nothing installed"
+    ));
+
+    // 6. EAP-RADIUS: erin (rw2) is FreeRADIUS's user; her address from
+    // pool rw, her traffic through ESP, and FreeRADIUS's accounting
+    // records: Start with her address, Stop once she left.
+    let records = radius.detail().len();
+    let (rw2, c2) = (&RWS[1], &rws[1]);
+    c2.initiate("radius");
+    let vip = client_vip(c2, "radius").ok_or_else(|| format!("{label}: no vip for erin"))?;
+    let lease = gw.lease(RADIUS_USER);
+    check(lease.as_deref() == Some(vip.as_str()), || {
+        format!("{label}: erin has {vip}, the gateway leased {lease:?}")
+    })?;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", rw2.ns, "ping", "-c", "3", "-i", "0.05"])
+        .args(["-W", "2", "-I", &vip, SRV])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(text.contains("3 packets transmitted, 3 received"), || {
+        format!("{label}: ping from erin's {vip}:\n{text}")
+    })?;
+    c2.swanctl_ok(&["--terminate", "--ike", "radius", "--timeout", "10"]);
+    let framed = format!("Framed-IP-Address = {vip}");
+    let done = wait_for(Duration::from_secs(10), || {
+        let d = radius.detail();
+        let new = d.get(records..).unwrap_or_default();
+        new.contains("Acct-Status-Type = Start")
+            && new.contains("Acct-Status-Type = Stop")
+            && new.matches(&framed).count() >= 2
+            && new.contains(RADIUS_USER)
+    });
+    check(done, || {
+        format!(
+            "{label}: FreeRADIUS's accounting has no Start and Stop of {RADIUS_USER} with {framed}:\n{}",
+            radius.detail()
+        )
+    })?;
+    report.push(format!(
+        "{label}: EAP-RADIUS: {RADIUS_USER} through FreeRADIUS got {vip}, pinged through ESP, accounting Start and Stop with it"
+    ));
+
+    // Down: everything the road warriors had goes.
+    for c in rws {
+        for conn in ["home", "tiny", "radius"] {
+            let _ = c.swanctl(&["--terminate", "--ike", conn, "--timeout", "10"]);
+        }
+    }
+    check(
+        wait_for(Duration::from_secs(10), || {
+            ["gw", "rw1", "rw2", "rw3"]
+                .iter()
+                .all(|ns| kernel_count(ns) == (0, 0))
+        }),
+        || {
+            format!(
+                "{label}: SAs or policies left after every road warrior left:\n{}",
+                sh(
+                    "for n in gw rw1 rw2 rw3; do echo \"-- $n\"; ip -n $n xfrm state; ip -n $n xfrm policy; done"
+                )
+            )
+        },
+    )?;
+    Ok(report)
+}
+
+#[test]
+fn road_warriors() {
+    if !is_guest() {
+        sh(&format!(
+            "bash -c \". '{}'; lab_ensure_packages strongswan-charon strongswan-swanctl \
+             libstrongswan-standard-plugins libcharon-extra-plugins libcharon-extauth-plugins \
+             freeradius iptables conntrack openssl iproute2 iputils-ping\"",
+            repo_root().join("tests/lab/packages.sh").display()
+        ));
+    }
+    // The PKI on the host (openssl's process starts are slow in UML).
+    pki(&pki_dir());
+    in_uml("road_warriors", guest);
+}
+
+/// Where the host makes the PKI (the guest sees the host's files).
+fn pki_dir() -> std::path::PathBuf {
+    repo_root().join("target/ra-lab-pki")
+}
+
+fn guest() {
+    let t0 = Instant::now();
+    topology();
+    let pki_dir = pki_dir();
+    eprintln!("ra: topology in {:.1} s", t0.elapsed().as_secs_f64());
+    // The three charons start side by side: each start (charon, then
+    // swanctl --load-all) is mostly process starts, 4-7 s in UML.
+    let rws: Vec<Charon> = std::thread::scope(|s| {
+        let started: Vec<_> = RWS
+            .iter()
+            .map(|rw| {
+                let pki_dir = &pki_dir;
+                s.spawn(move || charon_start(rw.ns, &client_conf(rw), pki_dir, false))
+            })
+            .collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    eprintln!(
+        "ra: road warriors started at {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let radius = FreeRadius::start();
+    let mut failed = Vec::new();
+
+    // The baseline: charon as the gateway.
+    let t = Instant::now();
+    let gw = Gateway::Charon(charon_start("gw", &gateway_conf(), &pki_dir, true));
+    match scenario(&gw, &rws, &radius) {
+        Ok(lines) => {
+            for l in lines {
+                eprintln!("ra: {l}");
+            }
+        }
+        Err(e) => failed.push(e),
+    }
+    drop(gw);
+    sh("for n in gw rw1 rw2 rw3; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
+    eprintln!("ra: charon gateway in {:.1} s", t.elapsed().as_secs_f64());
+
+    eprintln!("ra: all in {:.1} s", t0.elapsed().as_secs_f64());
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
