@@ -40,6 +40,11 @@ pub(crate) struct Ctx {
     /// name once per command: a scan made 10,000 of them quadratic).
     peer_index: HashMap<String, usize>,
     pub(crate) transmits: VecDeque<Transmit>,
+    /// MOBIKE: the IKE SA whose peer's last request came on another path
+    /// than the SA's, and that path (ours, theirs): its answers go there
+    /// (`sa::mobike`). Here rather than in each `IkeSa` (per tunnel, and
+    /// rarely set).
+    pub(crate) reply_to: Option<(IkeSaId, SocketAddr, SocketAddr)>,
     pub(crate) kernel_ops: VecDeque<KernelOp>,
     /// CRL fetches asked for (`poll_crl_fetch`).
     pub(crate) crl_fetches: VecDeque<CrlFetch>,
@@ -267,6 +272,7 @@ impl Endpoint {
                 peer_index: index(&peers),
                 peers,
                 transmits: VecDeque::new(),
+                reply_to: None,
                 kernel_ops: VecDeque::new(),
                 crl_fetches: VecDeque::new(),
                 jobs: Default::default(),
@@ -659,8 +665,7 @@ impl Endpoint {
         self.sas
             .iter()
             .filter(|(_, sa)| {
-                sa.mobike.enabled
-                    && sa.mobike.original_initiator
+                sa.mobike == super::mobike::Mobike::Ours
                     && matches!(sa.phase, super::ike_sa::Phase::Established)
             })
             .map(|(id, sa)| (*id, sa.local, sa.remote))

@@ -494,7 +494,8 @@ impl IkeSa {
         self.fragmentation = self.peer.fragmentation.announce()
             && notify(&msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.window.init_answered();
-        self.natt_after_init(ctx, now, from_any);
+        let peer_natd = notify(&msg, NotifyType::NAT_DETECTION_SOURCE_IP).is_some();
+        self.natt_after_init(ctx, now, from_any, peer_natd);
         debug!(
             "{}: IKE_SA_INIT done{}{}",
             self.name(),
@@ -635,7 +636,6 @@ impl IkeSa {
         self.keys = Some(keys);
         (self.nat.local, self.nat.remote) =
             nat_detected(msg, self.spi_i, spi_r, self.local, self.remote);
-        self.nat.peer_natd = notify(msg, NotifyType::NAT_DETECTION_SOURCE_IP).is_some();
         Ok(true)
     }
 }
@@ -949,11 +949,10 @@ pub(crate) fn respond(
         remote: nat_remote,
         encap: false,
         init_remote: Some(remote),
-        peer_natd: false,
     };
     sa.timers
         .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
-    sa.natt_after_init(ctx, now, false);
+    sa.natt_after_init(ctx, now, false, false);
     Some(sa)
 }
 

@@ -359,13 +359,8 @@ impl IkeSa {
             remote: self.nat.remote,
             encap: self.nat.encap,
             init_remote: None,
-            peer_natd: false,
         };
-        sa.mobike = super::mobike::Mobike {
-            enabled: self.mobike.enabled,
-            original_initiator: self.mobike.original_initiator,
-            reply: None,
-        };
+        sa.mobike = self.mobike;
         sa.timers.set(
             IkeTimer::Dpd,
             super::dpd::first_check(self.peer.dpd_delay, now),

@@ -323,8 +323,7 @@ pub(crate) struct IkeSa {
     pub(crate) dpd: Dpd,
     /// NAT traversal: detection, encapsulation (keepalives: `IkeTimer::Keepalive`).
     pub(crate) nat: super::natt::NatT,
-    /// MOBIKE (RFC 4555): negotiated, whether we may move the SA, and
-    /// where the request being answered came from.
+    /// MOBIKE (RFC 4555): negotiated, and whether we may move the SA.
     pub(crate) mobike: super::mobike::Mobike,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383; the
     /// IKE SA a rekey makes inherits it).
@@ -445,10 +444,7 @@ impl IkeSa {
             reauth: Reauth::default(),
             dpd: Dpd::default(),
             nat: super::natt::NatT::default(),
-            mobike: super::mobike::Mobike {
-                original_initiator: p.initiator,
-                ..Default::default()
-            },
+            mobike: super::mobike::Mobike::Off,
             fragmentation: false,
             frag: super::frag::Frag::default(),
         }
@@ -570,7 +566,7 @@ impl IkeSa {
     /// Sends every datagram of an answer where the request came from
     /// (with MOBIKE that need not be the IKE SA's path).
     pub(crate) fn transmit_reply(&self, ctx: &mut Ctx, packets: &Packets) {
-        let (local, remote) = self.reply_path();
+        let (local, remote) = self.reply_path(ctx);
         for p in packets.iter() {
             ctx.transmits.push_back(super::Transmit {
                 local,
@@ -753,7 +749,7 @@ impl IkeSa {
                 Incoming::Retransmit => {
                     // With MOBIKE the peer may retransmit from a new
                     // address (probing a path): the answer goes there.
-                    self.mobike_request_path(local, remote);
+                    self.mobike_request_path(ctx, local, remote);
                     if let Some(r) = self.window.cached_response() {
                         debug!(
                             "{}: retransmitted {} request {mid}, resending response",
@@ -793,7 +789,7 @@ impl IkeSa {
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
-            self.mobike_request_path(local, remote);
+            self.mobike_request_path(ctx, local, remote);
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
@@ -1290,7 +1286,7 @@ impl IkeSa {
             nat_local: self.nat.local,
             nat_remote: self.nat.remote,
             encap: self.nat.encap,
-            mobike: self.mobike.enabled,
+            mobike: self.mobike.enabled(),
             children: self.children.iter().map(Child::info).collect(),
         }
     }

@@ -13,7 +13,7 @@
 //! established, `enabled`:
 //!   no implicit updates any more (natt_authenticated): a message from
 //!     elsewhere moves nothing, but our answer goes back where the
-//!     request came from (`reply`, RFC 7296 2.11), so the peer can probe
+//!     request came from (`Ctx::reply_to`, RFC 7296 2.11), so the peer can probe
 //!     a path before it moves
 //!   original initiator, `Endpoint::roam(id, ip)`: local = ip,
 //!     INFORMATIONAL { UPDATE_SA_ADDRESSES, NAT_D_SRC, NAT_D_DST, COOKIE2 }
@@ -49,18 +49,34 @@ use crate::wire::{Message, Notify, Payload};
 /// 8 to 64).
 const COOKIE2_LEN: usize = 16;
 
-/// An IKE SA's MOBIKE state.
-#[derive(Debug, Default)]
-pub(crate) struct Mobike {
-    /// Both sides announced MOBIKE_SUPPORTED in IKE_AUTH.
-    pub(crate) enabled: bool,
-    /// We initiated the first IKE SA of this line (inherited by rekeyed
-    /// IKE SAs): only that side moves the SA (RFC 4555 3.1).
-    pub(crate) original_initiator: bool,
-    /// Where the peer's request being answered came from and went to
-    /// (ours, theirs), when that is not the IKE SA's path: its answer goes
-    /// there.
-    pub(crate) reply: Option<(SocketAddr, SocketAddr)>,
+/// An IKE SA's MOBIKE state, one octet (an `IkeSa` is per tunnel);
+/// where the request being answered came from is `Ctx::reply_to`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Mobike {
+    /// Not negotiated (not both sides sent MOBIKE_SUPPORTED).
+    #[default]
+    Off,
+    /// Negotiated, and we initiated the first IKE SA of this line (its
+    /// rekeyed IKE SAs inherit this): we may move it (RFC 4555 3.1).
+    Ours,
+    /// Negotiated, the peer initiated: only the peer moves it.
+    Theirs,
+}
+
+impl Mobike {
+    /// Negotiated in IKE_AUTH, whose initiator is the original one.
+    fn negotiated(initiator: bool) -> Self {
+        if initiator {
+            Mobike::Ours
+        } else {
+            Mobike::Theirs
+        }
+    }
+
+    /// Both sides announced it.
+    pub(crate) fn enabled(self) -> bool {
+        self != Mobike::Off
+    }
 }
 
 /// The MOBIKE_SUPPORTED notify.
@@ -78,7 +94,7 @@ impl IkeSa {
     pub(crate) fn mobike_auth_response(&mut self, msg: &Message) {
         if self.peer.mobike && notify(msg, NotifyType::MOBIKE_SUPPORTED).is_some() {
             debug!("{}: peer supports MOBIKE", self.name());
-            self.mobike.enabled = true;
+            self.mobike = Mobike::negotiated(self.initiator);
         }
     }
 
@@ -94,20 +110,27 @@ impl IkeSa {
             return None;
         }
         debug!("{}: peer supports MOBIKE", self.name());
-        self.mobike.enabled = true;
+        self.mobike = Mobike::negotiated(self.initiator);
         Some(supported())
     }
 
     /// A request of the peer's arrived on `local` from `remote`: with
     /// MOBIKE its answer goes back there, whatever the SA's addresses.
-    pub(crate) fn mobike_request_path(&mut self, local: SocketAddr, remote: SocketAddr) {
-        self.mobike.reply = (self.mobike.enabled && (local, remote) != (self.local, self.remote))
-            .then_some((local, remote));
+    pub(crate) fn mobike_request_path(&self, ctx: &mut Ctx, local: SocketAddr, remote: SocketAddr) {
+        let elsewhere = self.mobike.enabled() && (local, remote) != (self.local, self.remote);
+        if elsewhere {
+            ctx.reply_to = Some((self.id, local, remote));
+        } else if ctx.reply_to.is_some_and(|(id, ..)| id == self.id) {
+            ctx.reply_to = None;
+        }
     }
 
     /// Where an answer goes: the request's path (MOBIKE), or the SA's.
-    pub(crate) fn reply_path(&self) -> (SocketAddr, SocketAddr) {
-        self.mobike.reply.unwrap_or((self.local, self.remote))
+    pub(crate) fn reply_path(&self, ctx: &Ctx) -> (SocketAddr, SocketAddr) {
+        match ctx.reply_to {
+            Some((id, local, remote)) if id == self.id => (local, remote),
+            _ => (self.local, self.remote),
+        }
     }
 
     /// The `roam` command: our address is now `ip` (the daemon saw the old
@@ -122,7 +145,7 @@ impl IkeSa {
         if !matches!(self.phase, Phase::Established) {
             return Err(CommandError::WrongState(self.state()));
         }
-        if !self.mobike.enabled || !self.mobike.original_initiator {
+        if self.mobike != Mobike::Ours {
             return Err(CommandError::NoMobike);
         }
         if ip == self.local.ip() {
@@ -244,14 +267,14 @@ impl IkeSa {
         now: Instant,
         msg: &Message,
     ) -> Vec<Payload> {
-        if !self.mobike.enabled {
+        if !self.mobike.enabled() {
             return Vec::new();
         }
-        let (local, remote) = self.reply_path();
+        let (local, remote) = self.reply_path(ctx);
         let has_natd = notify(msg, NotifyType::NAT_DETECTION_SOURCE_IP).is_some();
         let mut answer = Vec::new();
         if notify(msg, NotifyType::UPDATE_SA_ADDRESSES).is_some() {
-            if self.mobike.original_initiator {
+            if self.mobike == Mobike::Ours {
                 // Only the original initiator moves the SA (RFC 4555 3.1).
                 debug!(
                     "{}: UPDATE_SA_ADDRESSES from the original responder, ignored",
@@ -269,7 +292,7 @@ impl IkeSa {
                 }
                 self.local = local;
                 self.remote = remote;
-                self.mobike.reply = None;
+                ctx.reply_to = None;
                 if has_natd {
                     self.mobike_nat(ctx, now, msg, local, remote);
                 }

@@ -44,9 +44,6 @@ pub(crate) struct NatT {
     /// Responder: where the IKE_SA_INIT request came from (the key of
     /// retransmitted requests, which stays when the peer moves).
     pub(crate) init_remote: Option<SocketAddr>,
-    /// Initiator: the responder sent NAT_DETECTION notifies in
-    /// IKE_SA_INIT (it does NAT-T, so it listens on the NAT-T port).
-    pub(crate) peer_natd: bool,
 }
 
 /// The address NAT_DETECTION_SOURCE_IP is computed over when `encap`
@@ -62,13 +59,21 @@ impl IkeSa {
     /// initiator also moves to the NAT-T ports (`sent_from_any`: its
     /// NAT_DETECTION_SOURCE_IP was over the unspecified address, so the
     /// responder sees NAT in front of it and encapsulates).
-    pub(crate) fn natt_after_init(&mut self, ctx: &Ctx, now: Instant, sent_from_any: bool) {
+    /// `peer_natd`: the responder sent NAT_DETECTION notifies (it does
+    /// NAT-T, so it listens on the NAT-T port).
+    pub(crate) fn natt_after_init(
+        &mut self,
+        ctx: &Ctx,
+        now: Instant,
+        sent_from_any: bool,
+        peer_natd: bool,
+    ) {
         self.nat.encap = self.nat.local || self.nat.remote || self.peer.encap || sent_from_any;
         // With MOBIKE configured the initiator moves to the NAT-T ports
         // even without NAT, if the peer does NAT detection: there is no
         // exchange to move in later, when a move puts us behind a NAT
         // (charon's ike_natd.c does the same).
-        let float = self.nat.encap || (self.initiator && self.peer.mobike && self.nat.peer_natd);
+        let float = self.nat.encap || (self.initiator && self.peer.mobike && peer_natd);
         if !float {
             return;
         }
@@ -128,7 +133,7 @@ impl IkeSa {
         if (local, remote) == (self.local, self.remote) {
             return;
         }
-        if self.mobike.enabled {
+        if self.mobike.enabled() {
             // With MOBIKE only UPDATE_SA_ADDRESSES moves the SA (RFC 4555
             // 3.8; charon: "only do implicit updates without MOBIKE").
             return;
