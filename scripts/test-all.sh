@@ -60,6 +60,11 @@ if cargo tree -p ike -e normal --prefix none | grep -E '^(tokio|netlink|rtnetlin
   echo "ike depends on the above (it must stay sans-IO)" >&2
   exit 1
 fi
+# rustls on ring only (docs/decisions.md): aws-lc-rs needs cmake and builds slowly.
+if cargo tree --workspace -e normal --prefix none | grep -E '^aws-lc'; then
+  echo "the workspace pulls in aws-lc (rustls must use its ring provider)" >&2
+  exit 1
+fi
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

@@ -117,7 +117,7 @@ mod unique;
 mod window;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use child_create::cfg_protocol as child_protocol;
 pub use compute::{Compute, ComputeMode, ComputeReq, Computed};

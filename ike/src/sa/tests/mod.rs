@@ -4,7 +4,7 @@
 
 mod algs;
 mod auth;
-mod certs;
+pub(crate) mod certs;
 mod childless;
 mod compute;
 mod create_ke;
