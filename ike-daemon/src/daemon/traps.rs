@@ -134,6 +134,7 @@ mod tests {
             fragmentation: Default::default(),
             policy: Default::default(),
             behaviour: Default::default(),
+            cp: Default::default(),
         }
     }
 

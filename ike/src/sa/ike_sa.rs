@@ -330,6 +330,8 @@ pub(crate) struct IkeSa {
     pub(crate) fragmentation: bool,
     /// The peer's fragmented messages being reassembled (`frag`).
     pub(crate) frag: super::frag::Frag,
+    /// Virtual IPs, ours or the peer's (`cp`).
+    pub(crate) vips: super::cp::Vips,
 }
 
 /// What a new IKE SA starts from; everything else starts empty.
@@ -447,6 +449,7 @@ impl IkeSa {
             mobike: super::mobike::Mobike::Off,
             fragmentation: false,
             frag: super::frag::Frag::default(),
+            vips: Default::default(),
         }
     }
 
@@ -1288,6 +1291,9 @@ impl IkeSa {
             encap: self.nat.encap,
             mobike: self.mobike.enabled(),
             children: self.children.iter().map(Child::info).collect(),
+            local_vips: self.vips.ours.clone(),
+            remote_vips: self.vips.peer.clone(),
+            dns: self.vips.dns.clone(),
         }
     }
 }

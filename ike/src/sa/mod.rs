@@ -86,6 +86,7 @@ mod child_rekey;
 mod clock;
 mod compute;
 mod config;
+mod cp;
 mod create_ke;
 mod dos;
 mod dpd;
@@ -126,6 +127,7 @@ pub use config::{
     Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE,
     MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
+pub use cp::{CpCfg, PoolInfo};
 pub use dos::DosLimits;
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
