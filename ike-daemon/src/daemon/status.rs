@@ -123,6 +123,7 @@ pub fn ike_status(sa: &IkeSaInfo, now: Instant) -> IkeSaStatus {
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
         encap: sa.encap,
+        mobike: sa.mobike,
         children: sa.children.iter().map(|c| child_status(c, now)).collect(),
     }
 }

@@ -210,6 +210,9 @@ pub struct IkeSaStatus {
     /// either side, or `encap`). Absent from older daemons: false.
     #[serde(default)]
     pub encap: bool,
+    /// MOBIKE (RFC 4555) negotiated. Absent from older daemons: false.
+    #[serde(default)]
+    pub mobike: bool,
     /// Its Child SAs.
     pub children: Vec<ChildSaStatus>,
 }

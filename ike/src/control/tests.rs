@@ -21,6 +21,7 @@ fn sample_status() -> Vec<IkeSaStatus> {
         nat_local: false,
         nat_remote: false,
         encap: false,
+        mobike: false,
         children: vec![ChildSaStatus {
             id: 1,
             name: "lan".into(),

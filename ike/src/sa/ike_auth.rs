@@ -697,6 +697,7 @@ impl IkeSa {
             }
         }
         inner.extend(auth.map(Payload::Auth));
+        inner.extend(self.mobike_auth_request());
         inner.extend(self.cp_request());
         self.local_id = Some(local_id);
         let child = self.children.first();
@@ -838,6 +839,7 @@ impl IkeSa {
     /// Initiator: the responder is authenticated; the IKE SA is
     /// established and the first Child SA taken from `msg`.
     pub(crate) fn auth_response_done(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        self.mobike_auth_response(msg);
         self.cp_reply(msg);
         // The nonces go to the first Child SA's keys below; the rest of
         // the IKE_SA_INIT material is not needed any more.
@@ -1046,6 +1048,9 @@ impl IkeSa {
         let Some(init) = self.established(ctx, now) else {
             return;
         };
+        // MOBIKE_SUPPORTED of ours in the answer that establishes the SA
+        // (after EAP, the last one; the peer's notify is in `msg`).
+        prefix.extend(self.mobike_auth_answer(msg));
         let asked = sa_payload(msg).is_some() || ts_payloads(msg) != (None, None);
         let refused = match (self.peer.behaviour.childless, asked) {
             (Childless::Never, false) => Some("the peer tried to initiate a childless IKE SA"),

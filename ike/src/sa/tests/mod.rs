@@ -19,6 +19,7 @@ mod inactivity;
 mod ipcomp;
 mod keyingtries;
 mod limits;
+mod mobike;
 mod natt;
 mod pacing;
 mod policy;
