@@ -42,6 +42,8 @@ async fn driver(yaml: &str) -> Driver {
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
         accounting: None,
+        radius: None,
+        eap_tx: mpsc::unbounded_channel().0,
         workers: None,
         in_flight: BTreeSet::new(),
         next_op: 0,

@@ -240,6 +240,10 @@ struct Driver {
     /// RADIUS accounting of IKE SAs (strongswan.conf's
     /// `eap-radius.accounting`), on `daemon::radius`'s client.
     accounting: Option<radius::Accounting>,
+    /// The RADIUS client (EAP-RADIUS's round trips), if servers are set.
+    radius: Option<radius::Radius>,
+    /// EAP methods' outside operations answered back to the loop.
+    eap_tx: mpsc::UnboundedSender<(ike::sa::EapReq, ike::eap::Answer)>,
     /// The worker threads of the engine's key exchanges (`None`: inline).
     workers: Option<workers::Workers>,
     /// Kernel operations running, by the number they were scheduled with
@@ -361,6 +365,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     ep.set_trust_store(store.clone());
     ep.set_eap_secrets(Arc::new(ConfigPsk::eap(config.clone())));
     ep.set_pools(config.pools());
+    // One Acct-Session-Id prefix for EAP-RADIUS and accounting.
+    let radius_prefix = radius::session_prefix();
+    ep.set_radius(opts.radius.clone(), radius_prefix);
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
     let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
@@ -389,9 +396,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             "cannot listen to the kernel's expire events (rekey_bytes/rekey_packets will not rekey): {e}"
         );
     }
-    // EAP-RADIUS's round trips will share this client once the engine
-    // asks for them (docs/remote-access.md); accounting uses it now.
-    let (_radius, accounting) = radius::start(opts.radius.as_ref());
+    // EAP-RADIUS's round trips and accounting share one client.
+    let (radius_client, accounting) = radius::start(opts.radius.as_ref(), radius_prefix);
+    let (eap_tx, mut eap_rx) = mpsc::unbounded_channel::<(ike::sa::EapReq, ike::eap::Answer)>();
     let mut d = Driver {
         ep,
         kernel,
@@ -405,6 +412,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
         accounting,
+        radius: radius_client,
+        eap_tx,
         workers: pool,
         in_flight: BTreeSet::new(),
         next_op: 0,
@@ -486,6 +495,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             Some(f) = crl_rx.recv() => {
                 let now = d.now();
                 d.ep.handle_crl_fetched(now, f);
+            }
+            Some((req, answer)) = eap_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_eap_answer(now, req, answer);
             }
             Some(c) = computed_rx.recv() => {
                 let now = d.now();
@@ -681,6 +694,10 @@ impl Driver {
                 any = true;
                 self.crl_fetch(f);
             }
+            while let Some(a) = self.ep.poll_eap_ask() {
+                any = true;
+                self.eap_ask(a);
+            }
             while let Some(job) = self.ep.poll_compute() {
                 any = true;
                 let done = match &self.workers {
@@ -782,6 +799,28 @@ impl Driver {
         tokio::spawn(async move {
             let result = fetcher.fetch(&f.uris).await;
             let _ = tx.send(CrlFetched { req: f.req, result });
+        });
+    }
+
+    /// Does what an EAP method asks (EAP-RADIUS: a RADIUS round trip on
+    /// the client's task) and sends the answer back to the loop.
+    fn eap_ask(&self, a: ike::sa::EapAsk) {
+        let tx = self.eap_tx.clone();
+        let client = self.radius.clone();
+        tokio::spawn(async move {
+            let answer = match (a.ask, client) {
+                (ike::eap::Ask::Radius(req), Some(r)) => match r.request(req).await {
+                    Ok(x) => ike::eap::Answer::Radius(x),
+                    Err(e) => ike::eap::Answer::Failed(e.to_string()),
+                },
+                (ike::eap::Ask::Radius(_), None) => ike::eap::Answer::Failed(
+                    "no RADIUS server configured (strongswan.conf's charon.plugins.eap-radius)"
+                        .into(),
+                ),
+                #[allow(unreachable_patterns)]
+                (other, _) => ike::eap::Answer::Failed(format!("cannot do {other:?}")),
+            };
+            let _ = tx.send((a.req, answer));
         });
     }
 

@@ -297,22 +297,26 @@ impl Accounting {
 
 /// The client of `settings`' servers (`None`: no server), and its
 /// accounting when `accounting = yes`. Called inside the runtime.
-pub fn start(settings: Option<&Settings>) -> (Option<Radius>, Option<Accounting>) {
+pub fn start(settings: Option<&Settings>, prefix: u32) -> (Option<Radius>, Option<Accounting>) {
     let Some(s) = settings.filter(|s| !s.servers.is_empty()) else {
         return (None, None);
     };
     let r = Radius::spawn(s.servers.clone());
-    (Some(r.clone()), accounting(s, r))
+    (Some(r.clone()), accounting(s, r, prefix))
 }
 
-fn accounting(s: &Settings, radius: Radius) -> Option<Accounting> {
+/// charon's Acct-Session-Id prefix: the daemon's start in seconds since
+/// the epoch (ids differ across restarts).
+pub fn session_prefix() -> u32 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs() & 0xffff_ffff).unwrap_or(0))
+}
+
+fn accounting(s: &Settings, radius: Radius, prefix: u32) -> Option<Accounting> {
     if !s.accounting {
         return None;
     }
-    // charon's session id prefix: the daemon's start in seconds.
-    let prefix = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| u32::try_from(d.as_secs() & 0xffff_ffff).unwrap_or(0));
     info!(
         "RADIUS accounting to {}",
         s.servers

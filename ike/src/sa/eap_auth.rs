@@ -232,6 +232,7 @@ impl IkeSa {
         ctx: &Ctx,
         cfg: &EapRemote,
         server: &Identification,
+        peer: &Identification,
     ) -> Result<Box<dyn Method>, String> {
         match cfg.method {
             // eap-dynamic: the one method we have.
@@ -255,7 +256,30 @@ impl IkeSa {
                 }
                 Ok(m)
             }
-            m @ (MethodName::Tls | MethodName::Radius) => Err(format!("{m} is not available yet")),
+            MethodName::Radius => {
+                let Some((settings, prefix)) = ctx.radius.as_ref() else {
+                    return Err(
+                        "eap-radius: no RADIUS server configured (strongswan.conf's charon.plugins.eap-radius)"
+                            .into(),
+                    );
+                };
+                let session = crate::radius::Session {
+                    name: self.peer.name.clone(),
+                    // NAS-Port is 32 bits: the low bits of the IKE SA's number.
+                    unique: u32::try_from(self.id.0 & 0xffff_ffff).unwrap_or(0),
+                    prefix: *prefix,
+                    local: self.local,
+                    remote: self.remote,
+                };
+                // charon's eap-radius sends the identity's encoding as
+                // User-Name and EAP-Identity.
+                Ok(Box::new(eap::radius::Radius::new(
+                    settings.clone(),
+                    session,
+                    peer.data.clone(),
+                )))
+            }
+            m @ MethodName::Tls => Err(format!("{m} is not available yet")),
         }
     }
 
@@ -296,7 +320,7 @@ impl IkeSa {
             ))
         } else {
             st.identity = Some(idi.clone());
-            match self.server_method(ctx, &cfg, &local_id) {
+            match self.server_method(ctx, &cfg, &local_id, idi) {
                 Ok(mut m) => {
                     debug!("{}: initiating {}", self.name(), m.eap_type());
                     let s = m.initiate(identifier);
@@ -467,10 +491,10 @@ impl IkeSa {
                 ));
             }
             debug!("{name}: received EAP identity '{}'", IdDisplay(&id));
-            st.identity = Some(id);
+            st.identity = Some(id.clone());
             st.stage = Stage::Method;
             let next = st.identifier.wrapping_add(1);
-            return match self.server_method(ctx, &cfg, &local_id) {
+            return match self.server_method(ctx, &cfg, &local_id, &id) {
                 Ok(mut m) => {
                     let s = m.initiate(next);
                     if let Some(st) = self.eap_state() {

@@ -51,6 +51,9 @@ pub(crate) struct Ctx {
     /// EAP secrets (swanctl's `eap-*`), apart from the IKE PSKs: an EAP
     /// password never keys a PSK AUTH.
     pub(crate) eap_secrets: PskHandle,
+    /// EAP-RADIUS's settings (without the servers, which the daemon's
+    /// client holds) and the Acct-Session-Id prefix (`set_radius`).
+    pub(crate) radius: Option<(crate::radius::Settings, u32)>,
     /// What EAP methods ask of the outside (`poll_eap_ask`).
     pub(crate) eap_asks: VecDeque<super::EapAsk>,
     /// CPU work asked for (`poll_compute`), and, inline, its results.
@@ -283,6 +286,7 @@ impl Endpoint {
                 kernel_ops: VecDeque::new(),
                 crl_fetches: VecDeque::new(),
                 eap_secrets: PskHandle(Arc::new(|_: &Identification, _: &Identification| None)),
+                radius: None,
                 eap_asks: VecDeque::new(),
                 jobs: Default::default(),
                 pacing: Default::default(),
@@ -412,6 +416,17 @@ impl Endpoint {
     /// server's and the user's identities (none at first).
     pub fn set_eap_secrets(&mut self, secrets: Arc<dyn PskStore>) {
         self.ctx.eap_secrets = PskHandle(secrets);
+    }
+
+    /// EAP-RADIUS's settings (strongswan.conf's `eap-radius`; `None`: no
+    /// RADIUS server, `remote.auth = eap-radius` fails) and the prefix of
+    /// its Acct-Session-Ids (the daemon's start, as charon's). The servers
+    /// and their secrets are dropped: the driver's RADIUS client has them.
+    pub fn set_radius(&mut self, settings: Option<crate::radius::Settings>, prefix: u32) {
+        self.ctx.radius = settings.map(|mut s| {
+            s.servers.clear();
+            (s, prefix)
+        });
     }
 
     /// The answer to an [`EapAsk`](super::EapAsk) (matched by its

@@ -271,3 +271,149 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     );
     q.assert_kernels_empty();
 }
+
+/// EAP-RADIUS (lane `radius`): the gateway relays the EAP conversation to
+/// a RADIUS server. The server here is the test's: the EAP-MSCHAPv2
+/// server method behind Access-Challenge / Access-Accept / Access-Reject,
+/// with the MSK in the Accept as MS-MPPE keys give it (the codec and the
+/// keys against a real FreeRADIUS: ike-daemon/tests/radius_lab.rs).
+mod radius {
+    use super::*;
+    use crate::eap::{self, Method, Step, mschapv2};
+    use crate::radius::packet::{Code, Packet, attr};
+    use crate::radius::{self as rad, Settings};
+
+    fn pair(password: &str) -> Pair {
+        let mut root = Ca::root("Test Root", Alg::P256);
+        let (kb, cb, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
+        let mut s = Setup::default();
+        s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
+            method: MethodName::Mschapv2,
+            eap_id: None,
+        });
+        s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
+            cacerts: Vec::new(),
+            pubkeys: Vec::new(),
+            revocation: Revocation::Relaxed,
+            constraints: Vec::new(),
+        };
+        s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb]));
+        s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
+            method: MethodName::Radius,
+            eap_id: None,
+        });
+        s.trust = [store(&[&root.cert]), store(&[])];
+        let mut p = Pair::new(s);
+        p.a().ep.set_eap_secrets(users(&[(USER, password)]));
+        p
+    }
+
+    /// Answers the gateway's Access-Requests as a RADIUS server whose
+    /// users' method is EAP-MSCHAPv2 with `USER`'s password "secret";
+    /// the number of requests answered.
+    fn serve(p: &mut Pair) -> usize {
+        let lookup: mschapv2::SecretLookup = Box::new(|name: &[u8]| {
+            (name == USER.as_bytes()).then(|| Secret::from_slice(b"secret"))
+        });
+        let mut server = mschapv2::Server::new([0x42; 16], lookup);
+        let mut answered = 0;
+        while let Some(ask) = p.eap_asks[1].pop() {
+            let eap::Ask::Radius(req) = ask.ask else {
+                panic!("{:?}", ask.ask);
+            };
+            assert_eq!(req.packet.get(attr::USER_NAME), Some(USER.as_bytes()));
+            // Later rounds carry the State and go to the same server.
+            assert_eq!(req.packet.get(attr::STATE).is_some(), answered > 0);
+            assert_eq!(req.server.is_some(), answered > 0);
+            let msg = eap::radius::eap_from_bytes(&req.packet.joined(attr::EAP_MESSAGE)).unwrap();
+            let step = if eap::type_of(&msg) == Some(eap::EapType::IDENTITY) {
+                assert_eq!(eap::type_data(&msg), USER.as_bytes());
+                server.initiate(msg.identifier.wrapping_add(1))
+            } else {
+                server.process(&msg)
+            };
+            let (code, eap_out, msk) = match step {
+                Step::Send(m) => (Code::ACCESS_CHALLENGE, m, None),
+                Step::Success => (
+                    Code::ACCESS_ACCEPT,
+                    crate::wire::Eap {
+                        code: eap::code::SUCCESS,
+                        identifier: msg.identifier,
+                        data: Vec::new(),
+                    },
+                    server.msk().map(|m| zeroize::Zeroizing::new(m.to_vec())),
+                ),
+                _ => (
+                    Code::ACCESS_REJECT,
+                    crate::wire::Eap {
+                        code: eap::code::FAILURE,
+                        identifier: msg.identifier,
+                        data: Vec::new(),
+                    },
+                    None,
+                ),
+            };
+            let mut packet = Packet::new(code);
+            packet.add(attr::EAP_MESSAGE, &eap::radius::eap_to_bytes(&eap_out));
+            packet.add(attr::STATE, b"conversation-1");
+            let answer = rad::Answer {
+                server: 0,
+                packet,
+                msk,
+                request_auth: [0; 16],
+            };
+            let now = p.now;
+            p.b()
+                .ep
+                .handle_eap_answer(now, ask.req, Answer::Radius(answer));
+            p.run_for(Duration::from_secs(1));
+            answered += 1;
+        }
+        answered
+    }
+
+    #[test]
+    fn eap_radius_gateway_relays_to_the_server_and_keys_auth_with_its_msk() {
+        let mut p = pair("secret");
+        p.b()
+            .ep
+            .set_radius(Some(Settings::default()), 1_765_000_000);
+        start(&mut p, 5);
+        // The peer's identity, the MS-CHAPv2 Response, its Success-Response.
+        assert_eq!(serve(&mut p), 3);
+        assert!(
+            established(&mut p),
+            "{:?} {:?}",
+            p.a().events(),
+            p.b().events()
+        );
+        p.assert_kernels_match();
+    }
+
+    #[test]
+    fn eap_radius_reject_or_no_server_is_authentication_failed() {
+        let mut p = pair("guess");
+        p.b().ep.set_radius(Some(Settings::default()), 1);
+        start(&mut p, 5);
+        assert_eq!(serve(&mut p), 2);
+        p.run_for(Duration::from_secs(10));
+        assert_eq!(
+            failures(&p.b().events()),
+            [IkeFailReason::AuthenticationFailed { by_peer: false }]
+        );
+        assert_eq!(
+            failures(&p.a().events()),
+            [IkeFailReason::AuthenticationFailed { by_peer: true }]
+        );
+        p.assert_kernels_empty();
+        // No RADIUS server configured: refused at once, nothing asked.
+        let mut p = pair("secret");
+        start(&mut p, 10);
+        assert!(p.eap_asks[1].is_empty());
+        assert_eq!(
+            failures(&p.b().events()),
+            [IkeFailReason::AuthenticationFailed { by_peer: false }]
+        );
+        p.assert_kernels_empty();
+    }
+}
