@@ -21,7 +21,8 @@ use crate::config::{
 use crate::crypto::Secret;
 use crate::pki::{Certificate, Crl, KeyType, PrivateKey, PublicKey, TrustStore};
 use crate::sa::{
-    AddrSpec, ChildCfg, LocalAuthCfg, LocalCred, PeerCfg, PskStore, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, EapLocal, EapRemote, LocalAuthCfg, LocalCred, PeerCfg, PskStore,
+    RemoteAuthCfg, SendCert, TsCfg,
 };
 use crate::wire::AddressRange;
 use crate::wire::codes::IdType;
@@ -372,8 +373,16 @@ fn remote_auth(
     creds: &Credentials,
     issues: &mut Vec<ConfigIssue>,
 ) -> RemoteAuthCfg {
-    if c.remote.auth == AuthMethod::Psk {
-        return RemoteAuthCfg::Psk;
+    match c.remote.auth {
+        AuthMethod::Psk => return RemoteAuthCfg::Psk,
+        AuthMethod::Eap(method) => {
+            // `%any` stays ID type 0: any EAP identity.
+            return RemoteAuthCfg::Eap(EapRemote {
+                method,
+                eap_id: c.remote.eap_id.as_ref().map(identification),
+            });
+        }
+        _ => {}
     }
     let mut cacerts = Vec::new();
     for f in &c.remote.cacerts {
@@ -398,7 +407,7 @@ fn remote_auth(
         revocation: c.remote.revocation,
         constraints: match &c.remote.auth {
             AuthMethod::Pubkey(constraints) => constraints.clone(),
-            AuthMethod::Psk => Vec::new(),
+            _ => Vec::new(),
         },
     }
 }
@@ -414,7 +423,7 @@ pub fn check_credentials(
     let mut own = Vec::new();
     let mut cache = CredCache::default();
     for c in config.connections() {
-        if c.local.auth != AuthMethod::Psk
+        if c.local.auth.is_pubkey()
             && let Some(cred) = local_cred(c, creds, &mut cache, &mut issues)
         {
             own.extend(cred.certs.first().cloned());
@@ -507,6 +516,10 @@ fn peer(
     let remote_addrs = addr_specs(&c.remote_addrs, resolved, &c.name, "remote_addrs");
     let local_auth = match c.local.auth {
         AuthMethod::Psk => LocalAuthCfg::Psk,
+        AuthMethod::Eap(method) => LocalAuthCfg::Eap(EapLocal {
+            method,
+            eap_id: c.local.eap_id.as_ref().map(identification),
+        }),
         _ => match local_cred(c, creds, cache, issues) {
             Some(cred) => LocalAuthCfg::Pubkey(cred),
             None => LocalAuthCfg::Psk,
@@ -679,11 +692,14 @@ fn unknown(id: &Identification) -> Identity {
 }
 
 /// Pre-shared keys from the configuration's `secrets.ike`, chosen as
-/// strongSwan does ([`Config::find_psk`]).
+/// strongSwan does ([`Config::find_psk`]); or, made with
+/// [`ConfigPsk::eap`], the EAP secrets of `secrets.eap`
+/// ([`Config::find_eap`]).
 #[derive(Debug)]
 pub struct ConfigPsk {
     config: Arc<Config>,
     known: Vec<Identity>,
+    eap: bool,
 }
 
 impl ConfigPsk {
@@ -704,7 +720,28 @@ impl ConfigPsk {
             .cloned()
             .collect();
         known.shrink_to_fit();
-        ConfigPsk { config, known }
+        ConfigPsk {
+            config,
+            known,
+            eap: false,
+        }
+    }
+
+    /// The EAP secrets of `config` (for `Endpoint::set_eap_secrets`).
+    pub fn eap(config: Arc<Config>) -> Self {
+        let mut known: Vec<Identity> = config
+            .eap_secrets()
+            .iter()
+            .flat_map(|s| &s.ids)
+            .filter(|k| !read_from_payload(identification(k).id_type))
+            .cloned()
+            .collect();
+        known.shrink_to_fit();
+        ConfigPsk {
+            config,
+            known,
+            eap: true,
+        }
     }
 }
 
@@ -712,6 +749,9 @@ impl PskStore for ConfigPsk {
     fn psk(&self, local: &Identification, remote: &Identification) -> Option<Secret> {
         let l = identity(local, &self.known);
         let r = identity(remote, &self.known);
+        if self.eap {
+            return self.config.find_eap(&l, &r).map(Secret::from_slice);
+        }
         self.config.find_psk(&l, &r).map(Secret::from_slice)
     }
 }
@@ -1063,6 +1103,70 @@ secrets:
     }
 
     #[test]
+    fn eap_connections_and_secrets_reach_the_engine() {
+        use crate::eap::MethodName;
+        use crate::sa::{EapLocal, EapRemote};
+        let y = "\
+connections:
+  gw:
+    local: { auth: psk }
+    remote: { auth: eap-mschapv2, eap_id: '%any' }
+  rw:
+    local: { auth: eap-mschapv2, id: carol@example.org, eap_id: carol }
+    remote: { auth: psk }
+secrets:
+  eap:
+    - { ids: [carol], secret: pw }
+";
+        let c = Arc::new(Config::from_yaml_str(y, "t").unwrap());
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports::default(),
+            &Credentials::default(),
+        )
+        .unwrap();
+        let any = Identification {
+            id_type: IdType(0),
+            data: Vec::new(),
+        };
+        assert_eq!(
+            p[0].remote_auth,
+            RemoteAuthCfg::Eap(EapRemote {
+                method: MethodName::Mschapv2,
+                eap_id: Some(any),
+            })
+        );
+        assert_eq!(
+            p[1].local_auth,
+            LocalAuthCfg::Eap(EapLocal {
+                method: MethodName::Mschapv2,
+                eap_id: Some(fqdn("carol")),
+            })
+        );
+        // The user's password is an EAP secret, never an IKE PSK.
+        let eap = ConfigPsk::eap(c.clone());
+        let pw = eap.psk(&fqdn("gw.example"), &fqdn("carol")).unwrap();
+        assert_eq!(pw.as_bytes(), b"pw");
+        assert!(eap.psk(&fqdn("gw.example"), &fqdn("dave")).is_none());
+        assert!(
+            ConfigPsk::new(c)
+                .psk(&fqdn("gw.example"), &fqdn("carol"))
+                .is_none()
+        );
+        // eap_id belongs to EAP.
+        let e = Config::from_yaml_str(
+            "connections:\n  x:\n    local: { auth: psk }\n    remote: { auth: psk, eap_id: x }\n",
+            "t",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("eap_id needs auth eap-mschapv2"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn remote_auth_constraints_reach_the_engine() {
         use config::{SigConstraint, SigHash, SigKey};
         let with = |auth: &str| {
@@ -1079,7 +1183,7 @@ secrets:
             .unwrap();
             match &p[0].remote_auth {
                 RemoteAuthCfg::Pubkey { constraints, .. } => constraints.clone(),
-                RemoteAuthCfg::Psk => panic!("{auth}: psk"),
+                other => panic!("{auth}: {other:?}"),
             }
         };
         assert_eq!(

@@ -6,10 +6,11 @@
 //!   each becomes `local` / `remote` and any further one is an error.
 //! - `secrets { ike<suffix> { id<suffix> = ...  secret = ... } }` becomes
 //!   `secrets.ike: [{ ids: [...], secret }]`: every key starting with `id`
-//!   is an owner identity (swanctl `load_creds.c`).
+//!   is an owner identity (swanctl `load_creds.c`); `eap<suffix>` the
+//!   same as `secrets.eap`.
 //!   `private<suffix> { file, secret }` (and `rsa`, `ecdsa`, `pkcs8`)
 //!   becomes `secrets.private: [{ file, secret }]`. Other secret types
-//!   (`eap`, `xauth`, `ntlm`, `ppk`, `pkcs12`, `token`) are "not supported
+//!   (`xauth`, `ntlm`, `ppk`, `pkcs12`, `token`) are "not supported
 //!   yet".
 //! - Credential file names are relative to swanctl's folders beside the
 //!   loaded file: `certs = gw.pem` becomes `x509/gw.pem` (`cacerts` and
@@ -200,7 +201,7 @@ impl Converter<'_> {
                 });
                 continue;
             };
-            if !matches!(t, "ike" | "private" | "rsa" | "ecdsa" | "pkcs8") {
+            if !matches!(t, "ike" | "eap" | "private" | "rsa" | "ecdsa" | "pkcs8") {
                 self.problems.push(Problem {
                     loc: sec.loc,
                     path,
@@ -221,8 +222,8 @@ impl Converter<'_> {
                 continue;
             };
             let index = items.len();
-            let node = if t == "ike" {
-                self.ike_secret(sec, index, &path)
+            let node = if matches!(t, "ike" | "eap") {
+                self.ike_secret(t, sec, index, &path)
             } else {
                 self.rewrites
                     .push((format!("secrets.{t}[{index}]"), path.clone()));
@@ -241,9 +242,10 @@ impl Converter<'_> {
         map(s.loc, entries)
     }
 
-    /// One `ike<suffix>` section as `{ ids: [...], secret, ... }`.
-    fn ike_secret(&mut self, s: &Section, index: usize, path: &str) -> Node {
-        let yaml_path = format!("secrets.ike[{index}]");
+    /// One `ike<suffix>` (or `eap<suffix>`, `t`) section as `{ ids:
+    /// [...], secret, ... }`.
+    fn ike_secret(&mut self, t: &str, s: &Section, index: usize, path: &str) -> Node {
+        let yaml_path = format!("secrets.{t}[{index}]");
         self.rewrites.push((yaml_path.clone(), path.to_owned()));
         let mut ids = Vec::new();
         let mut ids_at: Option<(usize, Loc)> = None;

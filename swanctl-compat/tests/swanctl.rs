@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use ike::config::{Config, Connection, Identity};
+use ike::config::{AuthMethod, Config, Connection, Identity};
 use proptest::prelude::*;
 
 fn data(name: &str) -> PathBuf {
@@ -453,7 +453,7 @@ connections {
   }
 }
 secrets {
-  eap-carol { id = carol  secret = x }
+  xauth-carol { id = carol  secret = x }
   private-moon { file = moonKey.pem }
   mystery { secret = y }
   ike-1 { secret = z
@@ -469,7 +469,7 @@ pools { p { addrs = 10.3.0.0/24 } }
              \"local\" at line 3) is not supported yet: iked does one round per side",
             "s.conf:6: connections.c.remote-b: a second remote authentication round (after \
              \"remote-a\" at line 5) is not supported yet: iked does one round per side",
-            "s.conf:11: secrets.eap-carol: secrets of type \"eap\" are not supported yet",
+            "s.conf:11: secrets.xauth-carol: secrets of type \"xauth\" are not supported yet",
             "s.conf:12: secrets.private-moon.secret: missing: the key file's passphrase",
             "s.conf:13: secrets.mystery: unknown secret type: a secret's section name starts \
              with its type (eap, xauth, ntlm, ike, ppk, private, rsa, ecdsa, bliss, pkcs8, \
@@ -723,4 +723,62 @@ fn selectors_read_service_and_protocol_names_from_the_hosts_files() {
         ]
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_eap_mschapv2_gateway_and_its_users() {
+    // As strongSwan's ikev2/rw-eap-mschapv2-id-rsa scenario's moon: a
+    // certificate for the gateway, EAP-MSCHAPv2 for the users, asked for
+    // their EAP identity.
+    let text = "\
+connections {
+  rw {
+    local {
+      auth = pubkey
+      certs = moonCert.pem
+      id = moon.strongswan.org
+    }
+    remote {
+      auth = eap-mschapv2
+      eap_id = %any
+    }
+    children {
+      net {
+        local_ts = 10.1.0.0/16
+      }
+    }
+  }
+}
+secrets {
+  eap-carol {
+    id = carol
+    secret = \"Ar3etTnp\"
+  }
+  eap-dave {
+    id = dave
+    secret = W7R0g3do
+  }
+}
+";
+    let c = swanctl_compat::parse_str(text, "s.conf").unwrap_or_else(|e| panic!("{e}"));
+    let rw = &c.connections()[0];
+    assert_eq!(
+        rw.remote.auth,
+        AuthMethod::Eap(ike::eap::MethodName::Mschapv2)
+    );
+    assert_eq!(rw.remote.eap_id, Some(Identity::Any));
+    let eap: Vec<_> = c
+        .eap_secrets()
+        .iter()
+        .map(|s| (s.ids.clone(), s.secret.to_vec()))
+        .collect();
+    assert_eq!(
+        eap,
+        [
+            (vec![id("carol")], b"Ar3etTnp".to_vec()),
+            (vec![id("dave")], b"W7R0g3do".to_vec()),
+        ]
+    );
+    // They are not IKE PSKs.
+    assert!(c.ike_secrets().is_empty());
 }

@@ -351,6 +351,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         Arc::new(DefaultProvider::new()),
     );
     ep.set_trust_store(store.clone());
+    ep.set_eap_secrets(Arc::new(ConfigPsk::eap(config.clone())));
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
     let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
@@ -1336,6 +1337,8 @@ impl Driver {
             .set_fragment_size(fragment_size(self.fragment_size, &config));
         self.ep
             .set_psk_store(Arc::new(ConfigPsk::new(config.clone())));
+        self.ep
+            .set_eap_secrets(Arc::new(ConfigPsk::eap(config.clone())));
         self.ep.set_trust_store(store.clone());
         self.store = store;
         self.warn_expiring_of(&peers);

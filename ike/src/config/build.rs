@@ -105,6 +105,10 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
             if let Some((list, _)) = s.take("ike") {
                 config.ike_secrets = ike_secrets(list, &s.path.join("ike"), errors);
             }
+            // EAP passwords: the same shape (ids, secret).
+            if let Some((list, _)) = s.take("eap") {
+                config.eap_secrets = ike_secrets(list, &s.path.join("eap"), errors);
+            }
             for kind in [
                 KeyKind::Private,
                 KeyKind::Rsa,
@@ -119,7 +123,7 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
                 }
             }
             s.finish(errors, |k| match k {
-                "eap" | "xauth" | "ntlm" | "pkcs12" | "token" | "ppk" => {
+                "xauth" | "ntlm" | "pkcs12" | "token" | "ppk" => {
                     not_yet(&format!("secrets of type \"{k}\""))
                 }
                 _ => None,
@@ -551,6 +555,7 @@ fn connection(
             id: local.id.filter(|id| *id != Identity::Any),
             certs: local.certs,
             pubkeys: local.pubkeys,
+            eap_id: local.eap_id,
         },
         remote: RemoteAuth {
             auth: remote.auth,
@@ -559,6 +564,7 @@ fn connection(
             cacerts: remote.cacerts,
             pubkeys: remote.pubkeys,
             revocation: remote.revocation,
+            eap_id: remote.eap_id,
         },
         send_cert,
         send_certreq,
@@ -908,6 +914,7 @@ struct Round {
     cacerts: Vec<CredFile>,
     pubkeys: Vec<CredFile>,
     revocation: Revocation,
+    eap_id: Option<Identity>,
 }
 
 impl Round {
@@ -920,6 +927,7 @@ impl Round {
             cacerts: Vec::new(),
             pubkeys: Vec::new(),
             revocation: Revocation::default(),
+            eap_id: None,
         }
     }
 }
@@ -927,7 +935,6 @@ impl Round {
 /// swanctl keys of local/remote that iked does not read yet.
 const ROUND_LATER: &[&str] = &[
     "round",
-    "eap_id",
     "aaa_id",
     "xauth_id",
     "cert_policy",
@@ -953,6 +960,25 @@ fn auth_round(
     let id = f.take("id").and_then(|(n, _)| {
         let p = path.join("id");
         let s = scalar(n, &p, errors)?;
+        match Identity::parse(s) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.add(n.loc(), &p, e.to_string());
+                None
+            }
+        }
+    });
+    let eap_id = f.take("eap_id").and_then(|(n, _)| {
+        let p = path.join("eap_id");
+        let s = scalar(n, &p, errors)?;
+        if !matches!(auth, Some(AuthMethod::Eap(_))) {
+            errors.add(
+                n.loc(),
+                &p,
+                "eap_id needs auth eap-mschapv2 (or another eap-*)",
+            );
+            return None;
+        }
         match Identity::parse(s) {
             Ok(id) => Some(id),
             Err(e) => {
@@ -1038,6 +1064,7 @@ fn auth_round(
         cacerts,
         pubkeys,
         revocation,
+        eap_id,
     })
 }
 
@@ -1054,13 +1081,18 @@ fn auth_method(node: &Node, path: &Path, errors: &mut Errors) -> Option<AuthMeth
             node.loc(),
             path,
             format!(
-                "auth \"{s}\" is not supported yet (iked supports psk and pubkey/rsa/ecdsa/ed25519)"
+                "auth \"{s}\" is not supported yet (iked supports psk, pubkey/rsa/ecdsa/ed25519 \
+                 and {})",
+                crate::eap::MethodName::available_names()
             ),
         );
         None
     };
     if s == "psk" {
         return Some(AuthMethod::Psk);
+    }
+    if let Some(m) = crate::eap::MethodName::parse(s).filter(|m| m.available()) {
+        return Some(AuthMethod::Eap(m));
     }
     if s.starts_with("eap") || s.starts_with("xauth") || s == "never" {
         return unsupported(errors);

@@ -102,6 +102,7 @@ pub struct Config {
     settings: Settings,
     connections: Vec<Connection>,
     ike_secrets: Vec<IkeSecret>,
+    eap_secrets: Vec<IkeSecret>,
     key_secrets: Vec<KeySecret>,
     authorities: Vec<Authority>,
 }
@@ -424,6 +425,9 @@ pub enum AuthMethod {
     /// key. The list is what the suffixes allow, in order; empty for
     /// plain `pubkey` (any key, any hash).
     Pubkey(Vec<SigConstraint>),
+    /// `eap-mschapv2`, `eap-dynamic`...: EAP (RFC 7296 2.16), as client
+    /// in `local`, as server in `remote`.
+    Eap(crate::eap::MethodName),
 }
 
 impl AuthMethod {
@@ -543,6 +547,9 @@ pub struct LocalAuth {
     /// `pubkeys`: without `certs`, our raw public key (the first file's),
     /// signed for with its private key; the peer has it configured.
     pub pubkeys: Vec<CredFile>,
+    /// `eap_id`: with `auth = eap-*`, the identity we give in EAP (and
+    /// our `secrets.eap` entry is for); `None`: `id`.
+    pub eap_id: Option<Identity>,
 }
 
 /// `connections.<name>.remote`.
@@ -561,6 +568,10 @@ pub struct RemoteAuth {
     pub pubkeys: Vec<CredFile>,
     /// `revocation`.
     pub revocation: Revocation,
+    /// `eap_id`: with `auth = eap-*`, ask the peer's EAP identity first
+    /// (EAP-Identity) and require this one (`%any`: any); `None`: no
+    /// EAP-Identity, the peer's IKE identity is its EAP identity.
+    pub eap_id: Option<Identity>,
 }
 
 /// IPsec mode of a Child SA (`children.<name>.mode`). Displays as logs and
@@ -850,6 +861,11 @@ impl Config {
         &self.ike_secrets
     }
 
+    /// The EAP secrets (`secrets.eap`: users' passwords) in file order.
+    pub fn eap_secrets(&self) -> &[IkeSecret] {
+        &self.eap_secrets
+    }
+
     /// The passphrases of private key files, in file order.
     pub fn key_secrets(&self) -> &[KeySecret] {
         &self.key_secrets
@@ -965,22 +981,38 @@ impl Config {
             .map(|s| s.secret.as_slice())
     }
 
+    /// The EAP secret (`secrets.eap`) between `local` and `remote` (a
+    /// server and its user), chosen as [`Config::find_psk`] chooses.
+    pub fn find_eap(&self, local: &Identity, remote: &Identity) -> Option<&[u8]> {
+        best_secret(&self.eap_secrets, local, remote).map(|s| s.secret.as_slice())
+    }
+
     /// The secret [`Config::find_psk`] chooses.
     fn find_psk_secret(&self, local: &Identity, remote: &Identity) -> Option<&IkeSecret> {
-        let mut best: Option<(u32, &IkeSecret)> = None;
-        for s in &self.ike_secrets {
-            let me = s.owner_match(local);
-            let other = s.owner_match(remote);
-            if me == IdMatch::None && other == IdMatch::None {
-                continue;
-            }
-            let score = me.score().saturating_add(other.score());
-            if best.is_none_or(|(b, _)| score > b) {
-                best = Some((score, s));
-            }
-        }
-        best.map(|(_, s)| s)
+        best_secret(&self.ike_secrets, local, remote)
     }
+}
+
+/// Of `secrets`, the one for `local` and `remote` ([`Config::find_psk`]'s
+/// choice).
+fn best_secret<'a>(
+    secrets: &'a [IkeSecret],
+    local: &Identity,
+    remote: &Identity,
+) -> Option<&'a IkeSecret> {
+    let mut best: Option<(u32, &IkeSecret)> = None;
+    for s in secrets {
+        let me = s.owner_match(local);
+        let other = s.owner_match(remote);
+        if me == IdMatch::None && other == IdMatch::None {
+            continue;
+        }
+        let score = me.score().saturating_add(other.score());
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, s));
+        }
+    }
+    best.map(|(_, s)| s)
 }
 
 impl FromStr for Identity {

@@ -509,7 +509,7 @@ fn auth_values_as_swanctl_writes_them() {
         ("rsa-sha3", "unknown token \"sha3\""),
         ("sha256", "unknown auth method \"sha256\""),
         ("ed448", "auth \"ed448\" is not supported yet"),
-        ("eap-mschapv2", "auth \"eap-mschapv2\" is not supported yet"),
+        ("eap-md5", "auth \"eap-md5\" is not supported yet"),
         ("xauth", "auth \"xauth\" is not supported yet"),
     ] {
         let e = err(&format!(
@@ -985,7 +985,7 @@ secrets:
       id: x
     - secret: ''
       ids: ['@#zz']
-  eap: []
+  xauth: []
 ",
         &[
             (
@@ -1000,8 +1000,8 @@ secrets:
             (8, "secrets.ike[3].ids[0]", "invalid identity \"@#zz\""),
             (
                 9,
-                "secrets.eap",
-                "secrets of type \"eap\" is not supported yet",
+                "secrets.xauth",
+                "secrets of type \"xauth\" is not supported yet",
             ),
         ],
     );

@@ -146,6 +146,21 @@ impl MethodName {
         }
     }
 
+    /// Whether iked has it yet (the configuration refuses the others).
+    pub fn available(self) -> bool {
+        matches!(self, Self::Mschapv2 | Self::Dynamic)
+    }
+
+    /// The `auth` values of the methods iked has, for messages.
+    pub fn available_names() -> String {
+        [Self::Mschapv2, Self::Tls, Self::Radius, Self::Dynamic]
+            .into_iter()
+            .filter(|m| m.available())
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Its EAP type (`None`: not one type).
     pub fn eap_type(self) -> Option<EapType> {
         match self {

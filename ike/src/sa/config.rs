@@ -304,6 +304,32 @@ pub enum LocalAuthCfg {
     /// if the peer announced SIGNATURE_HASH_ALGORITHMS, else the classic
     /// RSA or ECDSA method of the key), and our certificates if any.
     Pubkey(Arc<LocalCred>),
+    /// As an EAP client (`auth = eap-<name>`, initiator only): our first
+    /// IKE_AUTH request goes without AUTH, the responder runs EAP, and
+    /// AUTH follows from its MSK (`sa/eap_auth.rs`).
+    Eap(EapLocal),
+}
+
+/// Our side of EAP (swanctl's `local.auth = eap-*`, `local.eap_id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EapLocal {
+    /// The method.
+    pub method: crate::eap::MethodName,
+    /// The identity we give in EAP (EAP-Identity, the method's user
+    /// name) and our `eap` secret is for; `None`: our IKE identity.
+    pub eap_id: Option<Identification>,
+}
+
+/// How the peer authenticates with EAP (swanctl's `remote.auth = eap-*`,
+/// `remote.eap_id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EapRemote {
+    /// The method.
+    pub method: crate::eap::MethodName,
+    /// `eap_id`: if set, the server asks the peer's identity first
+    /// (EAP-Identity) and it must match this (ID type 0: `%any`, any);
+    /// `None`: no EAP-Identity, the method runs for IDi.
+    pub eap_id: Option<Identification>,
 }
 
 /// Our private key and the certificates that go with it.
@@ -387,6 +413,10 @@ pub enum RemoteAuthCfg {
         /// any key, any scheme).
         constraints: Vec<SigConstraint>,
     },
+    /// With EAP, we the server (responder only): its first IKE_AUTH
+    /// request has no AUTH, and AUTH from the method's MSK ends it
+    /// (`sa/eap_auth.rs`).
+    Eap(EapRemote),
 }
 
 impl PartialEq for RemoteAuthCfg {
@@ -414,6 +444,7 @@ impl PartialEq for RemoteAuthCfg {
                     && c == z
                     && d == w
             }
+            (Self::Eap(a), Self::Eap(b)) => a == b,
             _ => false,
         }
     }

@@ -24,7 +24,7 @@ use super::{ChildId, ike_init};
 use crate::crypto::CryptoProvider;
 use crate::pki::store::TrustStore;
 use crate::wire::codes::ExchangeType;
-use crate::wire::{Header, Message};
+use crate::wire::{Header, Identification, Message};
 
 /// Peer configurations an IKE_SA_INIT's addresses match (shared).
 pub(crate) type Candidates = Arc<[Arc<PeerCfg>]>;
@@ -43,6 +43,11 @@ pub(crate) struct Ctx {
     pub(crate) kernel_ops: VecDeque<KernelOp>,
     /// CRL fetches asked for (`poll_crl_fetch`).
     pub(crate) crl_fetches: VecDeque<CrlFetch>,
+    /// EAP secrets (swanctl's `eap-*`), apart from the IKE PSKs: an EAP
+    /// password never keys a PSK AUTH.
+    pub(crate) eap_secrets: PskHandle,
+    /// What EAP methods ask of the outside (`poll_eap_ask`).
+    pub(crate) eap_asks: VecDeque<super::EapAsk>,
     /// CPU work asked for (`poll_compute`), and, inline, its results.
     pub(crate) jobs: super::compute::Jobs,
     /// The window of initiations per peer address (`pacing`).
@@ -269,6 +274,8 @@ impl Endpoint {
                 transmits: VecDeque::new(),
                 kernel_ops: VecDeque::new(),
                 crl_fetches: VecDeque::new(),
+                eap_secrets: PskHandle(Arc::new(|_: &Identification, _: &Identification| None)),
+                eap_asks: VecDeque::new(),
                 jobs: Default::default(),
                 pacing: Default::default(),
                 events: VecDeque::new(),
@@ -378,6 +385,24 @@ impl Endpoint {
     /// Replaces the shared keys (a reload of `secrets`).
     pub fn set_psk_store(&mut self, psk: Arc<dyn PskStore>) {
         self.ctx.psk = PskHandle(psk);
+    }
+
+    /// Replaces the EAP secrets (swanctl's `eap-*` secrets: a user's
+    /// password by its identity), looked up as the PSKs are, by the
+    /// server's and the user's identities (none at first).
+    pub fn set_eap_secrets(&mut self, secrets: Arc<dyn PskStore>) {
+        self.ctx.eap_secrets = PskHandle(secrets);
+    }
+
+    /// The answer to an [`EapAsk`](super::EapAsk) (matched by its
+    /// `req`): the EAP method that asked goes on.
+    pub fn handle_eap_answer(
+        &mut self,
+        now: Instant,
+        req: super::EapReq,
+        answer: crate::eap::Answer,
+    ) {
+        self.resume(now, req.0, Outcome::Eap(answer));
     }
 
     /// A datagram received on `local` from `remote`: an IKE message without
@@ -721,6 +746,12 @@ impl Endpoint {
     /// answer with [`Endpoint::handle_computed`]).
     pub fn poll_compute(&mut self) -> Option<super::Compute> {
         pop_trimmed(&mut self.ctx.jobs.queue)
+    }
+
+    /// The next outside operation an EAP method asks for (answer with
+    /// [`Endpoint::handle_eap_answer`]).
+    pub fn poll_eap_ask(&mut self) -> Option<super::EapAsk> {
+        pop_trimmed(&mut self.ctx.eap_asks)
     }
 
     /// The next event.

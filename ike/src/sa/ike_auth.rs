@@ -108,6 +108,8 @@ pub(crate) fn local_identity(p: &PeerCfg) -> Identification {
 pub(crate) enum AuthClass {
     Psk,
     Pubkey,
+    /// No AUTH in the first IKE_AUTH request: the peer asks for EAP.
+    Eap,
 }
 
 impl AuthClass {
@@ -124,17 +126,27 @@ impl AuthClass {
         }
     }
 
+    /// The class of a first IKE_AUTH request with `auth` (`None`: none,
+    /// EAP); `None`: a method we do not do.
+    pub(crate) fn of_request(auth: Option<&Authentication>) -> Option<Self> {
+        match auth {
+            Some(a) => Self::of(a.method),
+            None => Some(Self::Eap),
+        }
+    }
+
     /// The class a connection wants of its peer.
     pub(crate) fn wanted(p: &PeerCfg) -> Self {
         match p.remote_auth {
             RemoteAuthCfg::Psk => Self::Psk,
             RemoteAuthCfg::Pubkey { .. } => Self::Pubkey,
+            RemoteAuthCfg::Eap(_) => Self::Eap,
         }
     }
 }
 
 /// Responder: the connection for a peer that sent `idi` (and `idr`, the
-/// identity it wants of us) and authenticates with `method`, among the
+/// identity it wants of us) and authenticates with `class`, among the
 /// `candidates` that match the addresses (best address match first), as
 /// strongSwan chooses: the best identity match over both identities
 /// (exact before wildcard before `%any`), of those the ones whose
@@ -144,10 +156,9 @@ pub(crate) fn choose_peer(
     candidates: &[Arc<PeerCfg>],
     idi: &Identification,
     idr: Option<&Identification>,
-    method: AuthMethod,
+    class: AuthClass,
     negotiated: &Proposal,
 ) -> Option<Arc<PeerCfg>> {
-    let class = AuthClass::of(method)?;
     let mut best: Option<(u8, &Arc<PeerCfg>)> = None;
     for p in candidates {
         let Some(remote) = id_rank(p.remote_id.as_ref(), idi) else {
@@ -250,12 +261,12 @@ impl IkeSa {
     }
 
     /// The octets the peer's AUTH signs, with its ID `id`.
-    fn peer_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
+    pub(crate) fn peer_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
         Self::auth_octets(keys, h, id, !self.initiator)
     }
 
     /// The octets our AUTH signs, with our ID `id`.
-    fn our_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
+    pub(crate) fn our_octets(&self, keys: &Keys, h: &Handshake, id: &Identification) -> Vec<u8> {
         Self::auth_octets(keys, h, id, self.initiator)
     }
 
@@ -352,6 +363,13 @@ impl IkeSa {
                     }
                 }
             }
+            LocalAuthCfg::Eap(_) if self.initiator => {
+                Err("an EAP client has no AUTH before EAP".into())
+            }
+            LocalAuthCfg::Eap(_) => Err(
+                "EAP authenticates the initiator only: a responder needs psk or pubkey (local.auth)"
+                    .into(),
+            ),
         }
     }
 
@@ -648,12 +666,18 @@ impl IkeSa {
             .clone()
             .unwrap_or_else(|| addr_id(self.remote.ip()));
         let asked = self.phase.handshake().and_then(|h| h.certreq.clone());
-        let (certs, auth) = match self.our_auth(ctx, &local_id, &remote_hint, asked.as_deref()) {
-            Ok(Some(x)) => x,
-            Ok(None) => return,
-            Err(e) => {
-                self.fail(ctx, IkeFailReason::Internal(e));
-                return;
+        let (certs, auth) = if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) {
+            // No AUTH: EAP follows (RFC 7296 2.16).
+            self.eap_client_start();
+            (Vec::new(), None)
+        } else {
+            match self.our_auth(ctx, &local_id, &remote_hint, asked.as_deref()) {
+                Ok(Some((c, a))) => (c, Some(a)),
+                Ok(None) => return,
+                Err(e) => {
+                    self.fail(ctx, IkeFailReason::Internal(e));
+                    return;
+                }
             }
         };
         let mut inner = vec![Payload::IdI(local_id.clone())];
@@ -673,7 +697,7 @@ impl IkeSa {
                 )));
             }
         }
-        inner.push(Payload::Auth(auth));
+        inner.extend(auth.map(Payload::Auth));
         self.local_id = Some(local_id);
         let child = self.children.first();
         // Childless (RFC 6023): no SA, no TS.
@@ -704,7 +728,7 @@ impl IkeSa {
 
     /// Initiator: we reject the responder's authentication; tell it
     /// (RFC 7296 2.21.2) and fail.
-    fn reject_responder(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn reject_responder(&mut self, ctx: &mut Ctx) {
         self.send_oneshot(
             ctx,
             vec![Payload::Notify(Notify::new(
@@ -717,6 +741,9 @@ impl IkeSa {
 
     /// Initiator: the IKE_AUTH response.
     pub(crate) fn auth_response(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        if self.eap_client_underway() {
+            return self.eap_response(ctx, now, msg);
+        }
         if notify(msg, NotifyType::AUTHENTICATION_FAILED).is_some() {
             self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: true });
             return;
@@ -791,8 +818,26 @@ impl IkeSa {
                     return;
                 }
             },
+            RemoteAuthCfg::Eap(_) => {
+                info!(
+                    "{}: EAP authenticates the initiator only (remote.auth)",
+                    self.name()
+                );
+                self.reject_responder(ctx);
+                return;
+            }
         }
         self.remote_id = Some(idr.clone());
+        if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) {
+            // The responder proved itself; its EAP request comes with it.
+            return self.eap_client_begin(ctx, now, msg);
+        }
+        self.auth_response_done(ctx, now, msg);
+    }
+
+    /// Initiator: the responder is authenticated; the IKE SA is
+    /// established and the first Child SA taken from `msg`.
+    pub(crate) fn auth_response_done(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
         // The nonces go to the first Child SA's keys below; the rest of
         // the IKE_SA_INIT material is not needed any more.
         let Some(init) = self.established(ctx, now) else {
@@ -855,7 +900,7 @@ impl IkeSa {
     }
 
     /// Responder: answers AUTHENTICATION_FAILED and fails.
-    fn refuse_auth(&mut self, ctx: &mut Ctx, mid: u32) {
+    pub(crate) fn refuse_auth(&mut self, ctx: &mut Ctx, mid: u32) {
         self.send_response(
             ctx,
             ExchangeType::IKE_AUTH,
@@ -870,23 +915,28 @@ impl IkeSa {
 
     /// Responder: the IKE_AUTH request.
     pub(crate) fn auth_request(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        if self.eap_underway() {
+            return self.eap_request(ctx, now, msg);
+        }
         let mid = msg.header.message_id;
-        let (Some(idi), idr, Some(auth)) = ids(msg) else {
-            info!("{}: IKE_AUTH request without IDi or AUTH", self.name());
+        let (Some(idi), idr, auth) = ids(msg) else {
+            info!("{}: IKE_AUTH request without IDi", self.name());
             self.refuse_auth(ctx, mid);
             return;
         };
         let Some(negotiated) = self.keys.as_ref().map(|k| k.proposal.clone()) else {
             return;
         };
-        let Some(cfg) = choose_peer(&self.candidates, idi, idr, auth.method, &negotiated) else {
+        let chosen = AuthClass::of_request(auth)
+            .and_then(|class| choose_peer(&self.candidates, idi, idr, class, &negotiated));
+        let Some(cfg) = chosen else {
             info!(
                 "{}: no peer config found for '{}'...'{}' with {} authentication",
                 self.name(),
                 IdDisplay(idi),
                 idr.map(|i| IdDisplay(i).to_string())
                     .unwrap_or_else(|| "%any".into()),
-                auth.method
+                auth.map_or_else(|| "EAP".to_string(), |a| a.method.to_string())
             );
             self.refuse_auth(ctx, mid);
             return;
@@ -898,8 +948,15 @@ impl IkeSa {
         // stays, so that "a peer configuration was found" still holds.
         self.candidates = vec![self.peer.clone()].into();
         let local_id = local_identity(&self.peer);
-        match &self.peer.remote_auth {
-            RemoteAuthCfg::Psk => {
+        match (&self.peer.remote_auth, auth) {
+            (RemoteAuthCfg::Eap(_), None) => {}
+            (RemoteAuthCfg::Psk | RemoteAuthCfg::Pubkey { .. }, None)
+            | (RemoteAuthCfg::Eap(_), Some(_)) => {
+                // choose_peer matched the class: not reached.
+                self.refuse_auth(ctx, mid);
+                return;
+            }
+            (RemoteAuthCfg::Psk, Some(auth)) => {
                 let Some(psk) = self.psk(ctx, &local_id, idi) else {
                     self.refuse_auth(ctx, mid);
                     return;
@@ -915,15 +972,17 @@ impl IkeSa {
                     return;
                 }
             }
-            RemoteAuthCfg::Pubkey { .. } => match self.peer_sig_ok(ctx, now, idi, auth, msg) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    info!("{}: {e}", self.name());
-                    self.refuse_auth(ctx, mid);
-                    return;
+            (RemoteAuthCfg::Pubkey { .. }, Some(auth)) => {
+                match self.peer_sig_ok(ctx, now, idi, auth, msg) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        info!("{}: {e}", self.name());
+                        self.refuse_auth(ctx, mid);
+                        return;
+                    }
                 }
-            },
+            }
         }
         let asked = pubkey::certreqs(msg);
         let (certs, our_auth) = match self.our_auth(ctx, &local_id, idi, asked.as_deref()) {
@@ -938,6 +997,30 @@ impl IkeSa {
                 return;
             }
         };
+        let mut prefix = vec![Payload::IdR(local_id.clone())];
+        prefix.extend(certs);
+        prefix.push(Payload::Auth(our_auth));
+        if matches!(self.peer.remote_auth, RemoteAuthCfg::Eap(_)) {
+            return self.eap_start(ctx, msg, idi, local_id, prefix);
+        }
+        self.auth_request_done(ctx, now, mid, msg, idi, local_id, prefix);
+    }
+
+    /// Responder: the peer is authenticated (`prefix`: our IDr, CERT and
+    /// AUTH, or after EAP our AUTH): the IKE SA is established and the
+    /// Child SA `msg` asks for (the first IKE_AUTH request) answered in
+    /// the answer to request `mid`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn auth_request_done(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        mid: u32,
+        msg: &Message,
+        idi: &Identification,
+        local_id: Identification,
+        mut prefix: Vec<Payload>,
+    ) {
         let pair = unique::Pair::new(local_id.clone(), idi.clone(), self.remote.ip());
         let ic = notify(msg, NotifyType::INITIAL_CONTACT).is_some();
         let dups = match unique::decide(&ctx.contacts, &self.peer, &pair, self.remote.ip(), ic, now)
@@ -953,7 +1036,7 @@ impl IkeSa {
                 return;
             }
         };
-        self.local_id = Some(local_id.clone());
+        self.local_id = Some(local_id);
         self.remote_id = Some(idi.clone());
         // Only the nonces (for the Child SA's keys below) are needed after
         // this: a retransmitted IKE_SA_INIT request no longer reaches an
@@ -962,9 +1045,6 @@ impl IkeSa {
         let Some(init) = self.established(ctx, now) else {
             return;
         };
-        let mut prefix = vec![Payload::IdR(local_id)];
-        prefix.extend(certs);
-        prefix.push(Payload::Auth(our_auth));
         let asked = sa_payload(msg).is_some() || ts_payloads(msg) != (None, None);
         let refused = match (self.peer.behaviour.childless, asked) {
             (Childless::Never, false) => Some("the peer tried to initiate a childless IKE SA"),

@@ -154,6 +154,8 @@ pub(crate) struct Handshake {
     /// The peer's IKE_AUTH message (decrypted) taken on again when
     /// `peer_check` or `our_sig` answers (`ike_auth::await_compute`).
     pub(crate) auth_wait: Option<Box<Message>>,
+    /// EAP in IKE_AUTH (`eap_auth`).
+    pub(crate) eap: Option<Box<super::eap_auth::EapState>>,
 }
 
 /// An IKE_SA_INIT response waiting for its key exchange (`compute`).
@@ -1048,6 +1050,7 @@ impl IkeSa {
                 self.handle_kernel(ctx, now, purpose, outcome)
             }
             (Then::Crl, Outcome::Crl(result)) => self.crl_fetched(ctx, now, result),
+            (Then::Eap, Outcome::Eap(answer)) => self.eap_resumed(ctx, answer),
             (Then::Compute(step), Outcome::Compute(result)) => match step {
                 super::compute::Step::AnswerInit => self.answer_init(ctx, result),
                 super::compute::Step::CompleteInit => self.init_computed(ctx, now, result),

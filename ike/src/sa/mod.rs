@@ -8,6 +8,7 @@
 //!  handle_timeout(now)                  Endpoint  poll_kernel_op() -> KernelOp
 //!  handle_kernel_result(now, result)    ───────►  poll_event()     -> Event
 //!  handle_crl_fetched(now, fetched)               poll_crl_fetch() -> CrlFetch
+//!  handle_eap_answer(now, req, answer)            poll_eap_ask()   -> EapAsk
 //!  initiate / terminate_* / set_config            poll_timeout()   -> Instant
 //! ```
 //!
@@ -24,7 +25,8 @@
 //! NAT-T port, ESP in UDP, keepalives, NAT mapping changes), `ike_auth` (PSK AUTH, the
 //! choice of peer configuration by identity and authentication class; with
 //! `pubkey`, signatures, CERT/CERTREQ and the peer's certificate validated,
-//! waiting for CRL fetches), `child_create` (the Child SA
+//! waiting for CRL fetches), `eap_auth` (EAP round trips in IKE_AUTH,
+//! RFC 7296 2.16, both roles, over `eap::Method`s), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
 //! the make-before-break order of kernel operations), `ike_rekey` (a new
@@ -72,8 +74,9 @@
 //! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
 //! - Path MTU discovery with fragments (RFC 7383 2.5.2): the fragment
 //!   size is configured.
-//! - EAP, multiple authentication rounds, configuration payloads (virtual
-//!   IPs); OCSP; hash-and-URL CERT encodings (skipped);
+//! - EAP-only authentication (RFC 5998), multiple authentication rounds,
+//!   configuration payloads (virtual IPs); OCSP; hash-and-URL CERT
+//!   encodings (skipped);
 //!   `auth` constraints on the peer's signature scheme (any is accepted).
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
@@ -88,6 +91,7 @@ mod config;
 mod create_ke;
 mod dos;
 mod dpd;
+mod eap_auth;
 mod effect;
 mod endpoint;
 mod frag;
@@ -120,11 +124,12 @@ pub(crate) mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use compute::{Compute, ComputeMode, ComputeReq, Computed};
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EndpointConfig,
-    Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred, MIN_FRAGMENT_SIZE,
-    MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EapLocal, EapRemote,
+    EndpointConfig, Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred,
+    MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
 pub use dos::DosLimits;
+pub use eap_auth::{EapAsk, EapReq};
 pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
 pub use job_queue::JobQueue;

@@ -21,9 +21,12 @@
 //! `Endpoint::handle_crl_fetched`, [`Then::Crl`]). The third is CPU work
 //! ([`Compute`](super::Compute) out through `Endpoint::poll_compute`,
 //! [`Computed`](super::Computed) in through `Endpoint::handle_computed`,
-//! [`Then::Compute`]; `sa/compute.rs`). Another kind (a RADIUS request)
-//! is a new variant of [`Then`] and of [`Outcome`], with its own output
-//! queue and input method that share this table and its ids.
+//! [`Then::Compute`]; `sa/compute.rs`). The fourth is what an EAP method
+//! asks (a RADIUS round trip: [`EapAsk`](super::EapAsk) out through
+//! `Endpoint::poll_eap_ask`, an [`eap::Answer`](crate::eap::Answer) in
+//! through `Endpoint::handle_eap_answer`, [`Then::Eap`]; `sa/eap_auth.rs`).
+//! Another kind is a new variant of [`Then`] and of [`Outcome`], with its
+//! own output queue and input method that share this table and its ids.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -84,6 +87,9 @@ pub(crate) enum Then {
     Crl,
     /// CPU work (`compute`): the IKE SA continues with the step.
     Compute(super::compute::Step),
+    /// An EAP method's outside operation (`eap_auth`): the method goes
+    /// on with the answer.
+    Eap,
 }
 
 impl Then {
@@ -92,7 +98,7 @@ impl Then {
     pub(crate) fn child(&self) -> Option<ChildId> {
         match self {
             Self::Kernel(p) => p.child(),
-            Self::Crl | Self::Compute(_) => None,
+            Self::Crl | Self::Compute(_) | Self::Eap => None,
         }
     }
 }
@@ -106,6 +112,8 @@ pub(crate) enum Outcome {
     Crl(Result<Vec<Vec<u8>>, String>),
     /// Of CPU work: what it gave, or why nothing.
     Compute(Result<super::compute::Done, String>),
+    /// Of an EAP method's operation.
+    Eap(crate::eap::Answer),
 }
 
 /// A request waiting for its answer.

@@ -44,6 +44,9 @@ pub(crate) struct TestKnobs {
     /// Each peer signature verified: its method, its RFC 7427 scheme,
     /// and how many certificates came with it.
     pub(crate) seen: Vec<(AuthMethod, Option<SigScheme>, usize)>,
+    /// The EAP server's method waits for an outside operation before
+    /// each response it takes (`eap_auth`).
+    pub(crate) eap_wait: bool,
 }
 
 /// Whether we announce SIGNATURE_HASH_ALGORITHMS (always, but for tests

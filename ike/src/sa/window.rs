@@ -101,6 +101,10 @@ pub(crate) enum Waits {
     /// SA with PFS, an IKE rekey): the request, taken up again with the
     /// result (`create_ke`).
     Ke(Box<crate::wire::Message>),
+    /// An EAP method's outside operation (IKE_AUTH, responder: a RADIUS
+    /// round trip): the answer is built when it answers
+    /// (`eap_auth::eap_resumed`).
+    Eap,
 }
 
 impl Held {
@@ -108,7 +112,7 @@ impl Held {
     /// answer can go now.
     pub(crate) fn outbound_in(&mut self, ike: IkeSaId, child: ChildId) -> bool {
         match &mut self.waits {
-            Waits::Child(_) | Waits::Crl | Waits::Compute | Waits::Ke(_) => false,
+            Waits::Child(_) | Waits::Crl | Waits::Compute | Waits::Ke(_) | Waits::Eap => false,
             Waits::Outbound { left, .. } => {
                 *left = left.saturating_sub(1);
                 *left == 0

@@ -487,6 +487,9 @@ pub struct Pair {
     pub held_compute: [Vec<crate::sa::Compute>; 2],
     /// CPU jobs each side handed out.
     pub computes: [usize; 2],
+    /// What each side's EAP methods asked of the outside, for the test
+    /// to answer.
+    pub eap_asks: [Vec<crate::sa::EapAsk>; 2],
 }
 
 /// The UTC time of the simulated clock's start (2026-12-01 00:00:00):
@@ -654,6 +657,7 @@ impl Pair {
             hold_compute: [false, false],
             held_compute: Default::default(),
             computes: [0, 0],
+            eap_asks: Default::default(),
         }
     }
 
@@ -810,6 +814,10 @@ impl Pair {
                     }
                     let a = self.crl_answer(i, &f);
                     self.peers[i].ep.handle_crl_fetched(now, a);
+                }
+                while let Some(ask) = self.peers[i].ep.poll_eap_ask() {
+                    busy = true;
+                    self.eap_asks[i].push(ask);
                 }
                 while let Some(job) = self.peers[i].ep.poll_compute() {
                     busy = true;

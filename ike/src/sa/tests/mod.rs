@@ -10,6 +10,7 @@ mod compute;
 mod create_ke;
 mod dos;
 mod dpd;
+mod eap;
 mod frag;
 mod fuzz;
 pub(super) mod harness;

@@ -1,0 +1,271 @@
+//! EAP in IKE_AUTH (RFC 7296 2.16) between two engines: a gateway that
+//! proves itself with a certificate and authenticates its client with
+//! EAP-MSCHAPv2, and the client.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::certs::*;
+use super::harness::*;
+use crate::crypto::Secret;
+use crate::eap::{Answer, MethodName};
+use crate::pki::chain::Revocation;
+use crate::sa::*;
+use crate::wire::Identification;
+use crate::wire::codes::{ExchangeType, IdType};
+
+const GW_ID: &str = "198.51.100.1.example";
+const USER: &str = "192.0.2.1.example";
+
+/// The users' EAP passwords, as `secrets.eap-*` gives them.
+fn users(entries: &[(&str, &str)]) -> Arc<dyn PskStore> {
+    Arc::new(PskTable {
+        entries: entries
+            .iter()
+            .map(|(id, pw)| {
+                (
+                    vec![Identification::fqdn(id)],
+                    Secret::from_slice(pw.as_bytes()),
+                )
+            })
+            .collect(),
+    })
+}
+
+/// Left is the client (EAP-MSCHAPv2 with `password`, EAP identity
+/// `client_eap_id`), right the gateway (a certificate; EAP-MSCHAPv2 with
+/// `gw_eap_id`, whose user is `USER` or `carol` with password `secret`).
+fn eap_pair(
+    password: &str,
+    client_eap_id: Option<Identification>,
+    gw_eap_id: Option<Identification>,
+) -> Pair {
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let (kb, cb, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
+    let mut s = Setup::default();
+    s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
+        method: MethodName::Mschapv2,
+        eap_id: client_eap_id,
+    });
+    s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
+        cacerts: Vec::new(),
+        pubkeys: Vec::new(),
+        revocation: Revocation::Relaxed,
+        constraints: Vec::new(),
+    };
+    s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb]));
+    s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
+        method: MethodName::Mschapv2,
+        eap_id: gw_eap_id,
+    });
+    s.trust = [store(&[&root.cert]), store(&[])];
+    let mut p = Pair::new(s);
+    p.a()
+        .ep
+        .set_eap_secrets(users(&[(USER, password), ("carol", password)]));
+    p.b()
+        .ep
+        .set_eap_secrets(users(&[(USER, "secret"), ("carol", "secret")]));
+    p
+}
+
+fn established(p: &mut Pair) -> bool {
+    let up = |events: Vec<Event>| {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::IkeEstablished { .. }))
+    };
+    up(p.a().events()) && up(p.b().events())
+}
+
+fn failures(events: &[Event]) -> Vec<IkeFailReason> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn eap_mschapv2_gateway_and_client() {
+    let mut p = eap_pair("secret", None, None);
+    p.connect(0, "site-b");
+    assert!(
+        established(&mut p),
+        "{:?} {:?}",
+        p.a().events(),
+        p.b().events()
+    );
+    p.assert_kernels_match();
+    // IDi without AUTH, the MS-CHAPv2 Response, its Success-Response,
+    // AUTH from the MSK.
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_AUTH, false), 4);
+    assert_eq!(p.b().count_sent(ExchangeType::IKE_AUTH, true), 4);
+}
+
+#[test]
+fn eap_identity_is_asked_and_checked() {
+    // eap_id = %any: the gateway asks, the client gives carol.
+    let any = Identification {
+        id_type: IdType(0),
+        data: Vec::new(),
+    };
+    let carol = Identification::fqdn("carol");
+    let mut p = eap_pair("secret", Some(carol.clone()), Some(any));
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.b().events());
+    p.assert_kernels_match();
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_AUTH, false), 5);
+    // The gateway's IKE SA is carol's from now on (uniqueness, leases),
+    // not IDi's.
+    let remote: Vec<_> = p.b().ep.ike_sas().filter_map(|s| s.remote_id).collect();
+    assert_eq!(remote, std::slice::from_ref(&carol));
+    // Without eap_id, the user must be the one IDi names: carol behind
+    // USER's IDi is refused.
+    let mut p = eap_pair("secret", Some(carol.clone()), None);
+    p.connect(0, "site-b");
+    assert_eq!(
+        failures(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+    // A gateway that wants dave refuses carol: EAP-Failure, nothing
+    // installed.
+    let mut p = eap_pair("secret", Some(carol), Some(Identification::fqdn("dave")));
+    p.connect(0, "site-b");
+    assert_eq!(
+        failures(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    assert_eq!(
+        failures(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+}
+
+#[test]
+fn a_wrong_password_is_refused_with_nothing_installed() {
+    let mut p = eap_pair("guess", None, None);
+    p.connect(0, "site-b");
+    assert_eq!(
+        failures(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    assert_eq!(
+        failures(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    assert!(!established(&mut p));
+    p.assert_kernels_empty();
+    // The client did not get to send an AUTH.
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_AUTH, false), 2);
+}
+
+#[test]
+fn eap_round_trips_survive_loss() {
+    // The first copy of each of the client's IKE_AUTH requests is lost,
+    // and the gateway's answer to the MS-CHAPv2 Response once:
+    // retransmissions bring every round trip through (the gateway
+    // resends its cached answer), each processed once.
+    let mut p = eap_pair("secret", None, None);
+    let mut lost: HashSet<(u32, bool)> = HashSet::new();
+    p.policy = Box::new(move |_, _, bytes| {
+        let Ok((h, _)) = crate::wire::Header::peek(bytes) else {
+            return Fate::Deliver;
+        };
+        let response = h.is_response();
+        let lose = h.exchange == ExchangeType::IKE_AUTH
+            && (!response || h.message_id == 2)
+            && lost.insert((h.message_id, response));
+        if lose { Fate::Drop } else { Fate::Deliver }
+    });
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.b().events());
+    p.assert_kernels_match();
+    assert_eq!(p.a().count_sent(ExchangeType::IKE_AUTH, false), 9);
+    assert_eq!(p.b().count_sent(ExchangeType::IKE_AUTH, true), 5);
+}
+
+/// Starts left's connection and runs the pair for `secs` seconds.
+fn start(p: &mut Pair, secs: u64) {
+    let now = p.now;
+    p.a().ep.initiate(now, "site-b", &[]).unwrap();
+    p.run_for(Duration::from_secs(secs));
+}
+
+#[test]
+fn a_method_waiting_for_the_outside_holds_the_answer() {
+    // The gateway's method asks the outside before each response it
+    // takes (as EAP-RADIUS will): the answer waits, the client's
+    // retransmission meanwhile is dropped, and the exchange goes on
+    // when the answer comes.
+    let mut p = eap_pair("secret", None, None);
+    p.b().ep.knobs().eap_wait = true;
+    start(&mut p, 5);
+    let mut answered = 0;
+    while let Some(ask) = p.eap_asks[1].pop() {
+        assert!(!established(&mut p));
+        let crate::eap::Ask::Echo(n) = ask.ask;
+        let now = p.now;
+        p.b().ep.handle_eap_answer(now, ask.req, Answer::Echo(n));
+        p.run_for(Duration::from_secs(1));
+        answered += 1;
+    }
+    assert_eq!(answered, 2);
+    assert!(established(&mut p), "{:?}", p.b().events());
+    p.assert_kernels_match();
+    // The retransmission during the first wait was not answered twice.
+    assert_eq!(p.b().count_sent(ExchangeType::IKE_AUTH, true), 4);
+    // An operation that fails ends EAP with EAP-Failure.
+    let mut p = eap_pair("secret", None, None);
+    p.b().ep.knobs().eap_wait = true;
+    start(&mut p, 1);
+    let ask = p.eap_asks[1].pop().unwrap();
+    let now = p.now;
+    let failed = Answer::Failed("no RADIUS server answered".into());
+    p.b().ep.handle_eap_answer(now, ask.req, failed);
+    p.run_for(Duration::from_secs(10));
+    assert_eq!(
+        failures(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    assert_eq!(
+        failures(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    p.assert_kernels_empty();
+}
+
+#[test]
+fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
+    // The gateway wants EAP; a client that sends AUTH (PSK) is refused.
+    let mut s = Setup::default();
+    s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
+        method: MethodName::Mschapv2,
+        eap_id: None,
+    });
+    let mut q = Pair::new(s);
+    q.connect(0, "site-b");
+    assert_eq!(
+        failures(&q.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    q.assert_kernels_empty();
+    // And an EAP client does not get a PSK connection.
+    let mut s = Setup::default();
+    s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
+        method: MethodName::Mschapv2,
+        eap_id: None,
+    });
+    let mut q = Pair::new(s);
+    q.connect(0, "site-b");
+    assert_eq!(
+        failures(&q.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: true }]
+    );
+    q.assert_kernels_empty();
+}
