@@ -16,6 +16,8 @@
 //!   used by the engine.
 //! - [`eap`]: the EAP method interface ([`eap::Method`]) and the methods
 //!   (EAP-MSCHAPv2's computations so far).
+//! - [`radius`]: the RADIUS client of EAP-RADIUS and accounting (codec,
+//!   MS-MPPE keys, retransmission and failover), sans-IO.
 //! - [`display`]: identities and traffic selectors as text (strongSwan's
 //!   notation), for logs, status and routes.
 //!
@@ -38,6 +40,7 @@ mod error;
 pub mod from_config;
 pub mod pki;
 pub mod pool;
+pub mod radius;
 pub mod sa;
 mod sk;
 pub mod wire;

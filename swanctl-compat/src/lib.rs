@@ -59,6 +59,7 @@
 
 mod convert;
 pub mod creds;
+pub mod eap_radius;
 pub mod netdb;
 mod parse;
 mod resolve;

@@ -110,8 +110,35 @@ impl StrongswanConf {
 
     /// The daemon setting `key` (`port`, `retransmit_tries`): from
     /// `charon-systemd`, else from `charon`, following section references.
+    /// A dotted `key` (`plugins.eap-radius.server`) is looked up in the
+    /// sections it names.
     pub fn get(&self, key: &str) -> Option<Setting> {
-        NAMESPACES.iter().find_map(|ns| self.find(ns, key, 0))
+        NAMESPACES.iter().find_map(|ns| match key.rsplit_once('.') {
+            Some((sections, key)) => self.find(&format!("{ns}.{sections}"), key, 0),
+            None => self.find(ns, key, 0),
+        })
+    }
+
+    /// The names of the subsections of the dotted `path` (`plugins.
+    /// eap-radius.servers`), of both namespaces, in order, once each.
+    pub fn subsections(&self, path: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for ns in NAMESPACES {
+            let Some(s) = format!("{ns}.{path}")
+                .split('.')
+                .try_fold(&self.root, |s, name| s.section(name))
+            else {
+                continue;
+            };
+            for e in s.entries() {
+                if let Entry::Section(sub) = e
+                    && !names.contains(&sub.name)
+                {
+                    names.push(sub.name.clone());
+                }
+            }
+        }
+        names
     }
 
     /// `key` in the section at dotted path `section` or the sections it

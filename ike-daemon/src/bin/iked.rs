@@ -43,6 +43,10 @@ struct Args {
     /// swanctl.conf; `none`: not read.
     #[arg(long, value_name = "PATH|none")]
     strongswan_conf: Option<PathBuf>,
+    /// strongswan.conf's `charon.plugins.eap-radius` (RADIUS servers for
+    /// EAP-RADIUS and accounting); not a flag.
+    #[arg(skip)]
+    radius: Option<ike::radius::Settings>,
     /// Log filter, RUST_LOG syntax. The default shows one line per event
     /// (IKE SA up, failed and why; Child SA installed, deleted) and
     /// warnings; `info` adds the protocol engine's own lines, `debug` all.
@@ -408,7 +412,11 @@ fn with_strongswan_conf(
     };
     let conf = strongswan_conf::load(&path).map_err(|e| e.to_string())?;
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-    let taken = apply_strongswan_conf(&mut args, &conf, &given).map_err(|e| e.join("\n"))?;
+    let mut taken = apply_strongswan_conf(&mut args, &conf, &given).map_err(|e| e.join("\n"))?;
+    args.radius = swanctl_compat::eap_radius::read(&conf)?;
+    if let Some(r) = &args.radius {
+        taken.push(format!("eap-radius ({} servers)", r.servers.len()));
+    }
     Ok((args, Some((path, taken))))
 }
 
@@ -552,6 +560,7 @@ fn main() -> ExitCode {
         fragment_size: args.fragment_size,
         updown_timeout: std::time::Duration::from_secs_f64(args.updown_timeout),
         workers: args.workers,
+        radius: args.radius,
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,

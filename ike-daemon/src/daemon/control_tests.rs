@@ -41,6 +41,7 @@ async fn driver(yaml: &str) -> Driver {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        accounting: None,
         workers: None,
         in_flight: BTreeSet::new(),
         next_op: 0,

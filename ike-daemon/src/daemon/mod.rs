@@ -10,6 +10,7 @@ pub mod creds;
 pub mod crl;
 pub mod kernel;
 pub mod privs;
+pub mod radius;
 pub mod resolve;
 pub mod routes;
 pub mod shunts;
@@ -57,6 +58,9 @@ const DOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The daemon's settings (command line).
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// RADIUS servers and settings (strongswan.conf's
+    /// `charon.plugins.eap-radius`), for EAP-RADIUS and accounting.
+    pub radius: Option<ike::radius::Settings>,
     /// The configuration file.
     pub config_path: PathBuf,
     /// Its format; `None`: by its extension ([`ConfigFormat::from_path`]).
@@ -232,6 +236,9 @@ struct Driver {
     /// The engine's CRL fetches (daemon::crl), answered through `crl_tx`.
     crl: crl::CrlFetcher,
     crl_tx: mpsc::UnboundedSender<CrlFetched>,
+    /// RADIUS accounting of IKE SAs (strongswan.conf's
+    /// `eap-radius.accounting`), on `daemon::radius`'s client.
+    accounting: Option<radius::Accounting>,
     /// The worker threads of the engine's key exchanges (`None`: inline).
     workers: Option<workers::Workers>,
     /// Kernel operations running, by the number they were scheduled with
@@ -378,6 +385,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             "cannot listen to the kernel's expire events (rekey_bytes/rekey_packets will not rekey): {e}"
         );
     }
+    // EAP-RADIUS's round trips will share this client once the engine
+    // asks for them (docs/remote-access.md); accounting uses it now.
+    let (_radius, accounting) = radius::start(opts.radius.as_ref());
     let mut d = Driver {
         ep,
         kernel,
@@ -390,6 +400,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        accounting,
         workers: pool,
         in_flight: BTreeSet::new(),
         next_op: 0,
@@ -801,6 +812,22 @@ impl Driver {
                     ),
                     None => debug!("IKE SA {peer}{id} established"),
                 }
+                if let (Some(a), Some(sa)) = (self.accounting.as_mut(), self.ep.ike_sa(*id)) {
+                    let user = sa
+                        .remote_id
+                        .as_ref()
+                        .map(|i| ike::display::IdDisplay(i).to_string())
+                        .unwrap_or_default();
+                    a.start(
+                        now,
+                        id.0,
+                        peer,
+                        sa.local_addr,
+                        sa.remote_addr,
+                        user.into_bytes(),
+                        Vec::new(),
+                    );
+                }
                 self.ups_retain(|u| {
                     if u.ike == *id && u.want.iter().all(|w| u.done.contains(w)) {
                         Some(Response::Up {
@@ -819,6 +846,15 @@ impl Driver {
                     peer.as_deref().unwrap_or("")
                 );
                 self.acquiring.retain(|_, i| i != id);
+                if let Some(a) = self.accounting.as_mut() {
+                    // RFC 2866 5.10: Lost Service (no answer), else NAS Error.
+                    let cause = if matches!(reason, ike::sa::IkeFailReason::PeerNotResponding) {
+                        3
+                    } else {
+                        9
+                    };
+                    a.stop(now, id.0, cause);
+                }
                 let gone = self.gone.remove(id).unwrap_or_default();
                 if let Some(conn) = peer
                     && matches!(reason, ike::sa::IkeFailReason::PeerNotResponding)
@@ -839,6 +875,10 @@ impl Driver {
                     if *by_peer { " by the peer" } else { "" }
                 );
                 self.acquiring.retain(|_, i| i != id);
+                if let Some(a) = self.accounting.as_mut() {
+                    // RFC 2866 5.10: User Request (the peer), Admin Reset (us).
+                    a.stop(now, id.0, if *by_peer { 1 } else { 6 });
+                }
                 let gone = self.gone.remove(id).unwrap_or_default();
                 if *by_peer {
                     self.run_actions(peer, None, &gone, Ending::DeletedByPeer);
@@ -971,6 +1011,9 @@ impl Driver {
             }
             Event::IkeRekeyed { old, new, peer } => {
                 info!("IKE SA {peer}{old} rekeyed to {peer}{new}");
+                if let Some(a) = self.accounting.as_mut() {
+                    a.moved(old.0, new.0);
+                }
                 if !self.updown.is_empty() {
                     let sa = self.ep.ike_sa(*new);
                     self.updown.ike_rekeyed(*old, sa.as_ref(), *new);

@@ -34,12 +34,15 @@
 //! - [`tls`]: EAP-TLS (RFC 5216, TLS 1.3 per RFC 9190) as server and
 //!   client on rustls, driven in memory: fragmentation, the protected
 //!   success indication, the MSK; certificates checked by [`crate::pki`].
+//! - [`radius`]: EAP-RADIUS, the server's side relayed to a RADIUS server
+//!   (its round trips are [`Ask::Radius`]).
 
 use std::fmt;
 
 use crate::wire::Eap;
 
 pub mod mschapv2;
+pub mod radius;
 pub mod tls;
 
 /// EAP Codes (RFC 3748 4).
@@ -213,6 +216,9 @@ impl Step {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Ask {
+    /// EAP-RADIUS ([`radius`]): this Access-Request, to the RADIUS
+    /// server (the daemon's client signs, sends and retransmits it).
+    Radius(crate::radius::Request),
     /// Tests: an operation that answers with the same number.
     #[cfg(test)]
     Echo(u32),
@@ -222,6 +228,8 @@ pub enum Ask {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Answer {
+    /// The RADIUS server's verified answer to [`Ask::Radius`].
+    Radius(crate::radius::Answer),
     /// Tests: the answer to [`Ask::Echo`].
     #[cfg(test)]
     Echo(u32),
