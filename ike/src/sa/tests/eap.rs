@@ -212,7 +212,9 @@ fn a_method_waiting_for_the_outside_holds_the_answer() {
     let mut answered = 0;
     while let Some(ask) = p.eap_asks[1].pop() {
         assert!(!established(&mut p));
-        let crate::eap::Ask::Echo(n) = ask.ask;
+        let crate::eap::Ask::Echo(n) = ask.ask else {
+            panic!("not the test's operation: {:?}", ask.ask)
+        };
         let now = p.now;
         p.b().ep.handle_eap_answer(now, ask.req, Answer::Echo(n));
         p.run_for(Duration::from_secs(1));
