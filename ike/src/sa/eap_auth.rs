@@ -508,7 +508,7 @@ impl IkeSa {
                     want.map(|w| IdDisplay(w).to_string()).unwrap_or_default()
                 ));
             }
-            info!("{name}: received EAP identity '{}'", IdDisplay(&id));
+            debug!("{name}: received EAP identity '{}'", IdDisplay(&id));
             st.identity = Some(id.clone());
             st.stage = Stage::Method;
             let next = st.identifier.wrapping_add(1);

@@ -213,7 +213,7 @@ fn a_method_waiting_for_the_outside_holds_the_answer() {
     while let Some(ask) = p.eap_asks[1].pop() {
         assert!(!established(&mut p));
         let crate::eap::Ask::Echo(n) = ask.ask else {
-            panic!("not the test's operation: {:?}", ask.ask)
+            panic!("{:?}", ask.ask)
         };
         let now = p.now;
         p.b().ep.handle_eap_answer(now, ask.req, Answer::Echo(n));
