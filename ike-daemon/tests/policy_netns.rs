@@ -75,6 +75,7 @@ fn peer(config: &Config) -> (PeerCfg, ChildCfg) {
         fragmentation: Default::default(),
         policy: c.policy,
         behaviour: Default::default(),
+        cp: Default::default(),
     };
     assert!(matches!(child.local_ts[0], TsCfg::Selector(_)));
     (peer, child)

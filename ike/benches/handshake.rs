@@ -204,6 +204,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         fragmentation: Default::default(),
         policy: Default::default(),
         behaviour: Default::default(),
+        cp: Default::default(),
     }
 }
 

@@ -116,6 +116,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             b.unique = ike::config::Unique::Never;
             b
         },
+        cp: Default::default(),
     }
 }
 

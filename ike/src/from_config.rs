@@ -596,6 +596,10 @@ fn peer(
         fragmentation: c.fragmentation,
         policy: c.policy,
         behaviour: c.behaviour,
+        cp: crate::sa::CpCfg {
+            pools: c.pools.clone(),
+            vips: c.vips.clone(),
+        },
     }
 }
 

@@ -1,7 +1,7 @@
 //! Virtual IP address pools: the addresses a gateway hands to road warriors
 //! in CFG_REPLY, leased per identity as charon's `mem_pool` leases them.
-//! A start on remote access (issue 18): the configuration payload and the
-//! `pools` section are still to come.
+//! The configuration payload that hands them out is `sa::cp`; the
+//! `pools` section `config::pools`.
 //!
 //! A lease belongs to an identity. While one of the identity's IKE SAs
 //! uses it, it is online; when the last one releases it, it goes offline
@@ -66,6 +66,17 @@ pub struct Pool {
     /// Every offline lease with its identity, oldest first (what a full
     /// pool reassigns).
     offline: VecDeque<(u32, Identification)>,
+}
+
+/// The steps of [`Pool::acquire`], in its order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquire {
+    /// The identity's own lease (online from the same peer, or offline).
+    Existing,
+    /// An address never handed out.
+    New,
+    /// The oldest offline lease of another identity.
+    Reassign,
 }
 
 /// The lease of one address, for listings.
@@ -247,13 +258,38 @@ impl Pool {
                 family_name(requested),
             ));
         }
-        let offset = self
-            .existing(id, requested, peer)
-            .or_else(|| self.fresh(id, peer))
-            .or_else(|| self.reassigned(id, peer))
-            .ok_or_else(|| PoolError::Exhausted(self.name.clone()))?;
-        self.addr_of(offset)
+        [Acquire::Existing, Acquire::New, Acquire::Reassign]
+            .into_iter()
+            .find_map(|op| self.acquire_as(op, id, requested, peer))
             .ok_or_else(|| PoolError::Exhausted(self.name.clone()))
+    }
+
+    /// One step of [`Pool::acquire`] only: a connection with several
+    /// pools asks all of them for the identity's own lease before any
+    /// for a fresh address, and all for a fresh one before reassigning
+    /// (charon's `MEM_POOL_EXISTING`, `_NEW`, `_REASSIGN` rounds). `None`
+    /// for the other family too.
+    pub fn acquire_as(
+        &mut self,
+        op: Acquire,
+        id: &Identification,
+        requested: IpAddr,
+        peer: Option<SocketAddr>,
+    ) -> Option<IpAddr> {
+        if requested.is_ipv4() != self.base.is_ipv4() {
+            return None;
+        }
+        let offset = match op {
+            Acquire::Existing => self.existing(id, requested, peer),
+            Acquire::New => self.fresh(id, peer),
+            Acquire::Reassign => self.reassigned(id, peer),
+        }?;
+        self.addr_of(offset)
+    }
+
+    /// Whether `addr` is one of the pool's addresses.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        self.offset_of(addr).is_some()
     }
 
     fn existing(

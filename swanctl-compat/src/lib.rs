@@ -46,10 +46,10 @@
 //! let again = ike::config::Config::from_yaml_str(&yaml, "iked.yaml").unwrap();
 //! assert_eq!(again.connections()[0].children[0].local_ts, config.connections()[0].children[0].local_ts);
 //!
-//! let err = swanctl_compat::parse_str("connections {\n c {\n  pools = p1\n }\n}\n", "s.conf")
+//! let err = swanctl_compat::parse_str("connections {\n c {\n  ppk_id = p1\n }\n}\n", "s.conf")
 //!     .unwrap_err();
 //! assert!(err.to_string().contains(
-//!     "s.conf:3: connections.c.pools: the swanctl key \"pools\" is not supported yet"
+//!     "s.conf:3: connections.c.ppk_id: the swanctl key \"ppk_id\" is not supported yet"
 //! ));
 //! ```
 

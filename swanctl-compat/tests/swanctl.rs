@@ -402,7 +402,7 @@ fn schema_errors_in_included_files_name_them() {
     assert_eq!(
         load_err("include/ok-main.conf"),
         [
-            "include/bad.d/c.conf:4: connections.c.pools: the swanctl key \"pools\" \
+            "include/bad.d/c.conf:4: connections.c.ppk_id: the swanctl key \"ppk_id\" \
              is not supported yet",
             "include/bad.d/c.conf:6: connections.c.children.lan.mode: unknown mode \"tunel\" \
              (expected tunnel, transport, pass or drop)",
@@ -483,7 +483,6 @@ pools { p { addrs = 10.3.0.0/24 } }
              serialNumber, S, T, D, N, G, I, dnQualifier, DC, UID, E, Email, emailAddress, UN, \
              unstructuredName)",
             "s.conf:16: secrets.ike-2.secret: missing: the entry has no secret",
-            "s.conf:18: pools: the swanctl section \"pools\" is not supported yet",
         ]
     );
     // Both keys starting with "id" are owners, as in swanctl.
@@ -547,7 +546,7 @@ unreferenced { x = 1 }
     assert_eq!(
         parse_err(text),
         [
-            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, secrets, settings)"
+            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, pools, secrets, settings)"
         ]
     );
     let text = text.replace("unreferenced { x = 1 }\n", "");

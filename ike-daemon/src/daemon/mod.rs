@@ -359,6 +359,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     );
     ep.set_trust_store(store.clone());
     ep.set_eap_secrets(Arc::new(ConfigPsk::eap(config.clone())));
+    ep.set_pools(config.pools());
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
     let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
@@ -1376,6 +1377,8 @@ impl Driver {
         } = from_config::reload_diff(&self.config, &self.peers, &config, &peers);
         let config = Arc::new(config);
         self.ep.set_config(now, peers.clone());
+        // Pools of the same name and addresses keep their leases.
+        self.ep.set_pools(config.pools());
         self.ep
             .set_fragment_size(fragment_size(self.fragment_size, &config));
         self.ep

@@ -133,6 +133,7 @@ mod tests {
             fragmentation: Default::default(),
             policy: Default::default(),
             behaviour: Default::default(),
+            cp: Default::default(),
         }
     }
 

@@ -85,12 +85,15 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
     let Some(mut f) = Fields::new(root, Path::default(), errors) else {
         return config;
     };
+    // Where each connection is, for the check of its pool names.
+    let mut conn_locs = Vec::new();
     if let Some((node, _)) = f.take("connections") {
         let path = Path::default().join("connections");
         if let Some(entries) = map_entries(node, &path, "connection name", errors) {
             for (name, key, value) in entries {
                 let p = path.join(name);
                 if let Some(c) = connection(name, key.loc(), value, &p, names, errors) {
+                    conn_locs.push(key.loc());
                     config.connections.push(c);
                 }
             }
@@ -140,10 +143,23 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
             }
         }
     }
-    f.finish(errors, |k| match k {
-        "pools" => not_yet(&format!("the swanctl section \"{k}\"")),
-        _ => None,
-    });
+    if let Some((node, _)) = f.take("pools") {
+        config.pools = super::pools::pools(node, &Path::default().join("pools"), errors);
+    }
+    f.finish(errors, |_| None);
+    for (c, loc) in config.connections.iter().zip(conn_locs) {
+        for name in c
+            .pools
+            .iter()
+            .filter(|n| !config.pools.iter().any(|p| p.name == **n))
+        {
+            let path = Path::default()
+                .join("connections")
+                .join(&c.name)
+                .join("pools");
+            errors.add(loc, &path, format!("no pool named \"{name}\" in pools"));
+        }
+    }
     config
 }
 
@@ -407,8 +423,6 @@ const CONNECTION_LATER: &[&str] = &[
     "mobike",
     "ppk_id",
     "ppk_required",
-    "pools",
-    "vips",
     "aggressive",
     "ocsp",
     "close_action",
@@ -466,6 +480,16 @@ fn connection(
     };
     let fragmentation = fragmentation(f.take("fragmentation"), &path.join("fragmentation"), errors);
     let policy = super::policy::conn_policy(&mut f, path, errors);
+    let pools = match f.take("pools") {
+        Some((node, _)) => string_list(node, &path.join("pools"), true, errors)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, ..)| name)
+            .filter(|name| !name.is_empty())
+            .collect(),
+        None => Vec::new(),
+    };
+    let vips = vips(f.take("vips"), &path.join("vips"), errors);
     let mut children = Vec::new();
     if let Some((node, _)) = f.take("children") {
         let cpath = path.join("children");
@@ -576,8 +600,25 @@ fn connection(
         behaviour,
         dpd_delay,
         dpd_timeout,
+        pools,
+        vips,
         line: line.line,
     })
+}
+
+/// `vips`: addresses an initiator asks for (`0.0.0.0` or `::` for any).
+fn vips(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) -> Vec<std::net::IpAddr> {
+    let Some((node, _)) = value else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (item, line, p) in string_list(node, path, true, errors).unwrap_or_default() {
+        match item.parse() {
+            Ok(a) => out.push(a),
+            Err(_) => errors.add(line, &p, format!("'{item}' is not an IP address")),
+        }
+    }
+    out
 }
 
 /// A time: seconds, or with an `s`, `m`, `h` or `d` suffix (swanctl.conf's

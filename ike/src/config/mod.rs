@@ -34,6 +34,7 @@ mod inactivity;
 mod not_planned;
 mod off;
 mod policy;
+mod pools;
 mod saopt;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,7 @@ pub(crate) use identity::dn_attr_name;
 pub use identity::{DistinguishedName, IdMatch, Identity, IdentityError};
 pub use inactivity::MAX_INACTIVITY;
 pub use policy::{ChildPolicy, ConnPolicy, IdValue, MarkCfg, SetMarkCfg};
+pub use pools::PoolCfg;
 pub use saopt::{ChildSaOpts, CopyDscp, HwOffload, MAX_REPLAY_WINDOW, TFC_PAD_MTU};
 pub use ts::{Address, Family, NetNames, PortRange, TrafficSelector, TsAddresses};
 pub use updown::Updown;
@@ -105,6 +107,7 @@ pub struct Config {
     eap_secrets: Vec<IkeSecret>,
     key_secrets: Vec<KeySecret>,
     authorities: Vec<Authority>,
+    pools: Vec<PoolCfg>,
 }
 
 /// `settings`: iked's endpoint-wide settings, strongSwan's `charon.*`
@@ -231,6 +234,12 @@ pub struct Connection {
     pub fragmentation: crate::sa::Fragmentation,
     /// `if_id_in`, `if_id_out`: the children's default interface ids.
     pub policy: ConnPolicy,
+    /// `pools`: the pools a responder assigns virtual IPs from, in
+    /// order (names of `pools` sections).
+    pub pools: Vec<String>,
+    /// `vips`: the virtual IPs an initiator asks for (`0.0.0.0`, `::`:
+    /// any of the family).
+    pub vips: Vec<IpAddr>,
     /// The line of the connection's name in the file.
     pub line: u64,
 }
@@ -874,6 +883,11 @@ impl Config {
     /// The `authorities` sections in file order.
     pub fn authorities(&self) -> &[Authority] {
         &self.authorities
+    }
+
+    /// The `pools` sections in file order.
+    pub fn pools(&self) -> &[PoolCfg] {
+        &self.pools
     }
 
     /// Every credential file the configuration names, with where.

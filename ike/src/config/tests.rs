@@ -917,18 +917,11 @@ fn shape_errors() {
     );
     assert_issues(
         "pools: {}\nextra: 1\n",
-        &[
-            (
-                1,
-                "pools",
-                "the swanctl section \"pools\" is not supported yet",
-            ),
-            (
-                2,
-                "extra",
-                "unknown key \"extra\" (expected one of: authorities, connections, secrets, settings)",
-            ),
-        ],
+        &[(
+            2,
+            "extra",
+            "unknown key \"extra\" (expected one of: authorities, connections, pools, secrets, settings)",
+        )],
     );
 }
 
@@ -1679,5 +1672,114 @@ fn unique_as_charon_reads_it() {
             "connections.c.unique",
             "unknown unique \"yes\" (expected no, never, keep, replace)",
         )],
+    );
+}
+
+#[test]
+fn pools_and_their_attributes_as_charons_vici_reads_them() {
+    let c = ok("
+connections:
+  rw:
+    pools: [v4, v6]
+    local: { auth: psk, id: gw.example }
+    remote: { auth: psk }
+    children:
+      rw: { local_ts: [10.2.0.0/16] }
+  client:
+    vips: '0.0.0.0, ::'
+    local: { auth: psk }
+    remote: { auth: psk }
+    children:
+      net: { remote_ts: [10.2.0.0/16] }
+pools:
+  v4:
+    addrs: 10.3.0.0/24
+    dns: [10.2.0.53, 10.2.0.54]
+    nbns: 10.2.0.55
+    split_include: 10.2.0.0/16
+    subnet: 10.4.0.0/16
+    '25': example.org
+    '28674': 10.9.0.1
+  v6:
+    addrs: fd00::1-fd00::ff
+    dns: fd00:2::53
+");
+    assert_eq!(c.connection("rw").unwrap().pools, ["v4", "v6"]);
+    assert_eq!(
+        c.connection("client").unwrap().vips,
+        [ip("0.0.0.0"), ip("::")]
+    );
+    let [v4, v6] = c.pools() else {
+        panic!("{:?}", c.pools())
+    };
+    assert_eq!(v4.addrs, "10.3.0.0/24");
+    assert_eq!(
+        v4.attributes,
+        [
+            (3, vec![10, 2, 0, 53]),
+            (3, vec![10, 2, 0, 54]),
+            (4, vec![10, 2, 0, 55]),
+            (28676, vec![10, 2, 0, 0, 255, 255, 0, 0]),
+            (13, vec![10, 4, 0, 0, 255, 255, 0, 0]),
+            (25, b"example.org".to_vec()),
+            (28674, vec![10, 9, 0, 1]),
+        ]
+    );
+    assert_eq!(v6.attributes[0].0, 10);
+    assert_eq!(v6.attributes[0].1.len(), 16);
+}
+
+#[test]
+fn bad_pools_are_located() {
+    assert_issues(
+        "
+connections:
+  rw:
+    pools: [missing]
+    local: { auth: psk }
+    remote: { auth: psk }
+pools:
+  a:
+    addrs: 10.3.0.9-10.3.0.1
+  b:
+    dns: 10.0.0.1
+  c:
+    addrs: 10.3.0.0/24
+    dns: dns.example
+    frobnicate: 1
+    '40000': x
+vips_are_not_here: 1
+",
+        &[
+            (
+                3,
+                "connections.rw.pools",
+                "no pool named \"missing\" in pools",
+            ),
+            (
+                9,
+                "pools.a.addrs",
+                "the address range 10.3.0.9 - 10.3.0.1 is invalid",
+            ),
+            (11, "pools.b", "missing addrs"),
+            (
+                14,
+                "pools.c.dns",
+                "'dns.example' is not an address or a subnet",
+            ),
+            (15, "pools.c.frobnicate", "unknown key \"frobnicate\""),
+            (16, "pools.c.40000", "unknown key \"40000\""),
+            (17, "vips_are_not_here", "unknown key"),
+        ],
+    );
+    assert_issues(
+        "
+connections:
+  c:
+    vips: [0.0.0.0, nowhere]
+    local: { auth: psk }
+    remote: { auth: psk }
+",
+        &[(4, "connections.c.vips[1]", "'nowhere' is not an IP address")],
     );
 }

@@ -12,7 +12,7 @@ use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, KernelPurpose, Phase, Task, TsDisplay, error_notify, later, notify};
 use super::timers::{ChildTimer, ChildTimers};
-use super::ts::{narrow, resolve, within};
+use super::ts::{narrow, within};
 use super::types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, CommandError,
     Event, KernelOp,
@@ -672,10 +672,7 @@ impl IkeSa {
         let spi_of_old = rekey_of.as_ref().map(|r| r.1);
         let (local, remote) = match rekey_of {
             Some((_, _, l, r)) if !l.is_empty() && !r.is_empty() => (l, r),
-            _ => (
-                resolve(&cfg.local_ts, self.local.ip()),
-                resolve(&cfg.remote_ts, self.remote.ip()),
-            ),
+            _ => (self.local_ts(&cfg.local_ts), self.remote_ts(&cfg.remote_ts)),
         };
         inner.push(Payload::TsI(local.clone()));
         inner.push(Payload::TsR(remote.clone()));
@@ -753,8 +750,8 @@ impl IkeSa {
         let Some(c) = self.children.iter().find(|c| c.id == child) else {
             return;
         };
-        let ours_local = resolve(&c.cfg.local_ts, self.local.ip());
-        let ours_remote = resolve(&c.cfg.remote_ts, self.remote.ip());
+        let ours_local = self.local_ts(&c.cfg.local_ts);
+        let ours_remote = self.remote_ts(&c.cfg.remote_ts);
         if tsi.is_empty()
             || tsr.is_empty()
             || !within(tsi, &ours_local)
@@ -1326,8 +1323,8 @@ impl IkeSa {
         );
         let mut best: Option<Best<'_>> = None;
         for cfg in &self.peer.children {
-            let local = resolve(&cfg.local_ts, self.local.ip());
-            let remote = resolve(&cfg.remote_ts, self.remote.ip());
+            let local = self.local_ts(&cfg.local_ts);
+            let remote = self.remote_ts(&cfg.remote_ts);
             let tsr = narrow(&local, req.tsr);
             let tsi = narrow(&remote, req.tsi);
             if tsr.is_empty() || tsi.is_empty() {
@@ -1368,8 +1365,8 @@ impl IkeSa {
             });
         };
         let cfg = &o.cfg;
-        let local = resolve(&cfg.local_ts, self.local.ip());
-        let remote = resolve(&cfg.remote_ts, self.remote.ip());
+        let local = self.local_ts(&cfg.local_ts);
+        let remote = self.remote_ts(&cfg.remote_ts);
         let tsr = narrow(&local, req.tsr);
         let tsi = narrow(&remote, req.tsi);
         if tsr.is_empty() || tsi.is_empty() {

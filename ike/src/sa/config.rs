@@ -292,6 +292,8 @@ pub struct PeerCfg {
     pub policy: ConnPolicy,
     /// `keyingtries`, `childless`.
     pub behaviour: Behaviour,
+    /// `pools` and `vips` (the configuration payload, `cp`).
+    pub cp: super::CpCfg,
 }
 
 /// How we authenticate ourselves.

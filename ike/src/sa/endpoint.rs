@@ -87,6 +87,8 @@ pub(crate) struct Ctx {
     /// The established IKE SAs by identity pair (`unique`): kept by
     /// `Endpoint::settle`, read by IKE_AUTH.
     pub(crate) contacts: super::unique::Contacts,
+    /// Virtual IP pools and their leases (`cp`).
+    pub(crate) pools: super::cp::Pools,
     /// Tests: each rekey collision decided, as (our lowest nonce, the
     /// peer's lowest nonce, we lost).
     #[cfg(test)]
@@ -293,6 +295,7 @@ impl Endpoint {
                 last_candidates: None,
                 frag_budget: Default::default(),
                 contacts: Default::default(),
+                pools: Default::default(),
                 #[cfg(test)]
                 collisions: Vec::new(),
                 #[cfg(test)]
@@ -325,6 +328,17 @@ impl Endpoint {
         self.ctx.peer_index = index(&peers);
         self.ctx.peers = peers;
         self.ctx.last_candidates = None;
+    }
+
+    /// Sets the virtual IP pools (at start and on a reload): a pool of
+    /// the same name and addresses keeps its leases (`cp::Pools::set`).
+    pub fn set_pools(&mut self, pools: &[crate::config::PoolCfg]) {
+        self.ctx.pools.set(pools);
+    }
+
+    /// The virtual IP pools with their leases, by name.
+    pub fn pools(&self) -> Vec<super::PoolInfo> {
+        self.ctx.pools.info()
     }
 
     /// The wall clock: at monotonic `now` the UTC time is `utc`. The
@@ -1320,6 +1334,10 @@ impl Endpoint {
         };
         if sa.is_dead() {
             if let Some(sa) = self.sas.remove(&id) {
+                // Its virtual IPs go offline, still the identity's.
+                for h in &sa.vips.held {
+                    self.ctx.pools.release(h);
+                }
                 if let Some(pair) = sa.pair() {
                     self.ctx.contacts.remove(&pair, id);
                 }

@@ -25,7 +25,6 @@ use super::ike_sa::{
 };
 use super::pubkey;
 use super::timers::IkeTimer;
-use super::ts::resolve;
 use super::types::CrlFetch;
 use super::types::{Event, IkeFailReason};
 use super::unique;
@@ -698,13 +697,14 @@ impl IkeSa {
             }
         }
         inner.extend(auth.map(Payload::Auth));
+        inner.extend(self.cp_request());
         self.local_id = Some(local_id);
         let child = self.children.first();
         // Childless (RFC 6023): no SA, no TS.
         if let Some(child) = child {
             let cfg = child.cfg.clone();
-            let local_ts = resolve(&cfg.local_ts, self.local.ip());
-            let remote_ts = resolve(&cfg.remote_ts, self.remote.ip());
+            let local_ts = self.proposed_local_ts(&cfg.local_ts);
+            let remote_ts = self.remote_ts(&cfg.remote_ts);
             if cfg.mode == super::Mode::Transport {
                 inner.push(Payload::Notify(Notify::new(
                     NotifyType::USE_TRANSPORT_MODE,
@@ -838,6 +838,7 @@ impl IkeSa {
     /// Initiator: the responder is authenticated; the IKE SA is
     /// established and the first Child SA taken from `msg`.
     pub(crate) fn auth_response_done(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        self.cp_reply(msg);
         // The nonces go to the first Child SA's keys below; the rest of
         // the IKE_SA_INIT material is not needed any more.
         let Some(init) = self.established(ctx, now) else {
@@ -1068,6 +1069,30 @@ impl IkeSa {
                     detail: why.into(),
                 },
             );
+            return;
+        }
+        let cp = self.cp_respond(ctx, msg, idi);
+        prefix.extend(cp.reply);
+        if let Some(n) = cp.refusal {
+            // As charon: the IKE SA stands, without a Child SA.
+            prefix.push(Payload::Notify(Notify::new(n, Vec::new())));
+            if asked {
+                self.child_refused(
+                    ctx,
+                    super::child_create::ChildRefusal {
+                        notify: n,
+                        name: self
+                            .peer
+                            .children
+                            .first()
+                            .map(|c| c.name.clone())
+                            .unwrap_or_default(),
+                        reason: super::types::ChildFailReason::VirtualIp(n),
+                    },
+                );
+            }
+            self.send_response(ctx, ExchangeType::IKE_AUTH, mid, prefix);
+            self.duplicates_go(ctx, dups);
             return;
         }
         let (Some(sa), (Some(tsi), Some(tsr))) = (sa_payload(msg), ts_payloads(msg)) else {

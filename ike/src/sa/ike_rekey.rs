@@ -381,6 +381,8 @@ impl IkeSa {
                 .iter()
                 .any(|t| matches!(t, Task::DeleteIke));
         new.children = std::mem::take(&mut self.children);
+        // The virtual IPs and their leases are the IKE SA's, not its keys'.
+        new.vips = std::mem::take(&mut self.vips);
         // Children waiting to send after a reauthentication move along.
         ctx.effects.push(Effect::Adopted {
             from: self.id,

@@ -330,6 +330,8 @@ pub(crate) struct IkeSa {
     pub(crate) fragmentation: bool,
     /// The peer's fragmented messages being reassembled (`frag`).
     pub(crate) frag: super::frag::Frag,
+    /// Virtual IPs, ours or the peer's (`cp`).
+    pub(crate) vips: super::cp::Vips,
 }
 
 /// What a new IKE SA starts from; everything else starts empty.
@@ -446,6 +448,7 @@ impl IkeSa {
             nat: super::natt::NatT::default(),
             fragmentation: false,
             frag: super::frag::Frag::default(),
+            vips: Default::default(),
         }
     }
 
@@ -1266,6 +1269,9 @@ impl IkeSa {
             nat_remote: self.nat.remote,
             encap: self.nat.encap,
             children: self.children.iter().map(Child::info).collect(),
+            local_vips: self.vips.ours.clone(),
+            remote_vips: self.vips.peer.clone(),
+            dns: self.vips.dns.clone(),
         }
     }
 }

@@ -88,6 +88,7 @@ mod child_rekey;
 mod clock;
 mod compute;
 mod config;
+mod cp;
 mod create_ke;
 mod dos;
 mod dpd;
@@ -128,6 +129,7 @@ pub use config::{
     EndpointConfig, Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred,
     MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
 };
+pub use cp::{CpCfg, PoolInfo};
 pub use dos::DosLimits;
 pub use eap_auth::{EapAsk, EapReq};
 pub use endpoint::Endpoint;

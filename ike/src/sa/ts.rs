@@ -2,7 +2,6 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::config::TsCfg;
 use crate::wire::{AddressRange, TrafficSelector};
 
 /// The selector for one host: every protocol and port of `addr`.
@@ -11,16 +10,6 @@ pub(crate) fn host(addr: IpAddr) -> TrafficSelector {
         IpAddr::V4(a) => TrafficSelector::Ipv4(AddressRange::any(a, a)),
         IpAddr::V6(a) => TrafficSelector::Ipv6(AddressRange::any(a, a)),
     }
-}
-
-/// Configured selectors with `dynamic` resolved to `ike_addr`.
-pub(crate) fn resolve(cfg: &[TsCfg], ike_addr: IpAddr) -> Vec<TrafficSelector> {
-    cfg.iter()
-        .map(|t| match t {
-            TsCfg::Dynamic => host(ike_addr),
-            TsCfg::Selector(s) => s.clone(),
-        })
-        .collect()
 }
 
 fn range<A: Ord + Copy>(a: &AddressRange<A>, b: &AddressRange<A>) -> Option<AddressRange<A>> {
@@ -98,6 +87,7 @@ pub(crate) fn within(inner: &[TrafficSelector], outer: &[TrafficSelector]) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sa::config::TsCfg;
 
     fn v4(a: &str, b: &str, proto: u8, p0: u16, p1: u16) -> TrafficSelector {
         TrafficSelector::Ipv4(AddressRange {
@@ -135,8 +125,16 @@ mod tests {
     }
 
     #[test]
-    fn dynamic_is_the_ike_address() {
-        let r = resolve(&[TsCfg::Dynamic], "192.0.2.1".parse().unwrap());
-        assert_eq!(r, [v4("192.0.2.1", "192.0.2.1", 0, 0, 65535)]);
+    fn dynamic_is_each_host() {
+        let hosts = ["192.0.2.1".parse().unwrap(), "10.3.0.1".parse().unwrap()];
+        let r = super::super::cp::resolve_hosts(&[TsCfg::Dynamic], &hosts);
+        assert_eq!(
+            r,
+            [
+                v4("192.0.2.1", "192.0.2.1", 0, 0, 65535),
+                v4("10.3.0.1", "10.3.0.1", 0, 0, 65535)
+            ]
+        );
+        assert!(super::super::cp::resolve_hosts(&[TsCfg::Dynamic], &[]).is_empty());
     }
 }

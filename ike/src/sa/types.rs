@@ -536,6 +536,9 @@ pub enum ChildFailReason {
     Internal(String),
     /// Over a limit for the peer (`EndpointConfig::peer_limits`): what.
     OverLimit(String),
+    /// We assigned the peer no virtual IP (`cp`): the notify we sent,
+    /// INTERNAL_ADDRESS_FAILURE or FAILED_CP_REQUIRED.
+    VirtualIp(NotifyType),
 }
 
 impl fmt::Display for ChildFailReason {
@@ -555,6 +558,7 @@ impl fmt::Display for ChildFailReason {
             Self::IkeSaGone => f.write_str("IKE SA gone"),
             Self::Internal(s) => write!(f, "internal error: {s}"),
             Self::OverLimit(s) => write!(f, "over the limit: {s}"),
+            Self::VirtualIp(n) => write!(f, "no virtual IP for the peer ({n})"),
         }
     }
 }
@@ -786,6 +790,12 @@ pub struct IkeSaInfo {
     pub encap: bool,
     /// The Child SAs.
     pub children: Vec<ChildSaInfo>,
+    /// Our virtual IPs, as the peer assigned them (`vips`).
+    pub local_vips: Vec<std::net::IpAddr>,
+    /// The peer's virtual IPs, as we assigned them from `pools`.
+    pub remote_vips: Vec<std::net::IpAddr>,
+    /// The DNS servers the peer sent with our virtual IPs.
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 /// Why a command was refused.

@@ -374,6 +374,9 @@ fn the_snapshot_of_a_child_sa() {
         nat_remote: true,
         encap: true,
         children: Vec::new(),
+        local_vips: Vec::new(),
+        remote_vips: Vec::new(),
+        dns: Vec::new(),
     };
     let mut child = ChildSaInfo {
         name: "net".into(),

@@ -556,6 +556,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         fragmentation: Fragmentation::Yes,
         policy: Default::default(),
         behaviour: Default::default(),
+        cp: Default::default(),
     }
 }
 
