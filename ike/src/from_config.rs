@@ -377,9 +377,15 @@ fn remote_auth(
         AuthMethod::Psk => return RemoteAuthCfg::Psk,
         AuthMethod::Eap(method) => {
             // `%any` stays ID type 0: any EAP identity.
+            let mut cacerts = Vec::new();
+            for f in &c.remote.cacerts {
+                cacerts.extend(certs_of(f, creds, issues).iter().cloned());
+            }
             return RemoteAuthCfg::Eap(EapRemote {
                 method,
                 eap_id: c.remote.eap_id.as_ref().map(identification),
+                cacerts,
+                revocation: c.remote.revocation,
             });
         }
         _ => {}
@@ -519,6 +525,12 @@ fn peer(
         AuthMethod::Eap(method) => LocalAuthCfg::Eap(EapLocal {
             method,
             eap_id: c.local.eap_id.as_ref().map(identification),
+            // EAP-TLS's client certificate.
+            cred: if method == crate::eap::MethodName::Tls {
+                local_cred(c, creds, cache, issues)
+            } else {
+                None
+            },
         }),
         _ => match local_cred(c, creds, cache, issues) {
             Some(cred) => LocalAuthCfg::Pubkey(cred),
@@ -1140,6 +1152,8 @@ secrets:
             RemoteAuthCfg::Eap(EapRemote {
                 method: MethodName::Mschapv2,
                 eap_id: Some(any),
+                cacerts: Vec::new(),
+                revocation: Default::default(),
             })
         );
         assert_eq!(
@@ -1147,6 +1161,7 @@ secrets:
             LocalAuthCfg::Eap(EapLocal {
                 method: MethodName::Mschapv2,
                 eap_id: Some(fqdn("carol")),
+                cred: None,
             })
         );
         // The user's password is an EAP secret, never an IKE PSK.

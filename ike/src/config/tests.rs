@@ -380,7 +380,7 @@ fn auth_round_errors() {
 connections:
   a:
     local: { auth: pubkey, id: 'C=CH, XX=1' }
-    remote: { auth: eap-tls, certs: [a.pem] }
+    remote: { auth: eap-md5, certs: [a.pem] }
   b:
     local: { id: '%any' }
     remote: { auth: pks }
@@ -402,7 +402,7 @@ connections:
             (
                 4,
                 "connections.a.remote.auth",
-                "auth \"eap-tls\" is not supported yet",
+                "auth \"eap-md5\" is not supported yet",
             ),
             (
                 6,

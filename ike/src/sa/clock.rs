@@ -24,6 +24,12 @@ impl WallClock {
         self.anchor = Some((now, utc));
     }
 
+    /// The UTC time of the latest anchor (at most a second old while
+    /// the driver runs), for code without a `now` at hand.
+    pub(crate) fn latest(&self) -> Option<SystemTime> {
+        self.anchor.map(|(_, utc)| utc)
+    }
+
     /// The UTC time at monotonic `now` (`None` without an anchor, or out
     /// of `SystemTime`'s range).
     pub(crate) fn utc(&self, now: Instant) -> Option<SystemTime> {

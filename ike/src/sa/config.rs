@@ -325,11 +325,13 @@ pub struct EapLocal {
     /// The identity we give in EAP (EAP-Identity, the method's user
     /// name) and our `eap` secret is for; `None`: our IKE identity.
     pub eap_id: Option<Identification>,
+    /// EAP-TLS: our certificate and key (`local.certs`).
+    pub cred: Option<Arc<LocalCred>>,
 }
 
 /// How the peer authenticates with EAP (swanctl's `remote.auth = eap-*`,
 /// `remote.eap_id`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct EapRemote {
     /// The method.
     pub method: crate::eap::MethodName,
@@ -337,7 +339,29 @@ pub struct EapRemote {
     /// (EAP-Identity) and it must match this (ID type 0: `%any`, any);
     /// `None`: no EAP-Identity, the method runs for IDi.
     pub eap_id: Option<Identification>,
+    /// EAP-TLS: `remote.cacerts` (one of them must be on the peer's
+    /// certificate path, as with `pubkey`).
+    pub cacerts: Vec<Arc<Certificate>>,
+    /// EAP-TLS: `remote.revocation`.
+    pub revocation: Revocation,
 }
+
+/// Certificates compare by their DER.
+impl PartialEq for EapRemote {
+    fn eq(&self, other: &Self) -> bool {
+        self.method == other.method
+            && self.eap_id == other.eap_id
+            && self.revocation == other.revocation
+            && self.cacerts.len() == other.cacerts.len()
+            && self
+                .cacerts
+                .iter()
+                .zip(&other.cacerts)
+                .all(|(a, b)| a.der() == b.der())
+    }
+}
+
+impl Eq for EapRemote {}
 
 /// Our private key and the certificates that go with it.
 pub struct LocalCred {

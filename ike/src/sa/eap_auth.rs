@@ -28,11 +28,12 @@
 //! authentication rounds (RFC 4739), a configuration chosen again by the
 //! EAP identity, `aaa_id`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{debug, info};
 
-use super::config::{EapLocal, EapRemote, LocalAuthCfg, RemoteAuthCfg};
+use super::config::{EapLocal, EapRemote, LocalAuthCfg, LocalCred, RemoteAuthCfg};
 use super::endpoint::Ctx;
 use super::ike_sa::{IdDisplay, IkeSa, Task};
 use super::types::IkeFailReason;
@@ -40,6 +41,8 @@ use super::window::{Held, Waits};
 use crate::crypto::Secret;
 use crate::crypto::auth::{psk_auth, verify_psk_auth};
 use crate::eap::{self, Answer, Ask, EapType, Method, MethodName, Step, code, mschapv2};
+use crate::pki::cert::Certificate;
+use crate::pki::chain::Revocation;
 use crate::wire::codes::{AuthMethod, ExchangeType};
 use crate::wire::{Authentication, Eap, Identification, Message, Payload};
 
@@ -156,6 +159,33 @@ fn auth_payload(msg: &Message) -> Option<&Authentication> {
     })
 }
 
+/// EAP-TLS's setup: our credential, the endpoint's trust store, the
+/// round's `cacerts` and `revocation`, the identity the peer's
+/// certificate must match (any for `%any`), and the UTC of the driver's
+/// last wall-clock anchor (at most a second old) for validity.
+fn tls_setup(
+    ctx: &Ctx,
+    cred: &Arc<LocalCred>,
+    cacerts: &[Arc<Certificate>],
+    revocation: Revocation,
+    peer: &Identification,
+) -> Result<eap::tls::TlsSetup, String> {
+    let utc = ctx
+        .wall
+        .latest()
+        .ok_or("no wall-clock time to check certificates")?;
+    let now_unix = utc
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .ok_or("wall-clock time before 1970")?;
+    let mut setup = eap::tls::TlsSetup::new(cred.clone(), ctx.trust.clone(), now_unix);
+    setup.pinned_cas = cacerts.to_vec();
+    setup.revocation = revocation;
+    setup.peer_id = (peer.id_type != crate::wire::codes::IdType(0)).then(|| peer.clone());
+    Ok(setup)
+}
+
 fn bare(code: u8, identifier: u8) -> Eap {
     Eap {
         code,
@@ -235,6 +265,17 @@ impl IkeSa {
         peer: &Identification,
     ) -> Result<Box<dyn Method>, String> {
         match cfg.method {
+            MethodName::Tls => {
+                // The gateway's TLS certificate is its IKE one.
+                let LocalAuthCfg::Pubkey(cred) = &self.peer.local_auth else {
+                    return Err(
+                        "eap-tls needs the gateway's certificate (local auth pubkey)".into(),
+                    );
+                };
+                let setup = tls_setup(ctx, cred, &cfg.cacerts, cfg.revocation, peer)?;
+                let m = eap::tls::EapTls::server(&setup).map_err(|e| e.to_string())?;
+                Ok(Box::new(m))
+            }
             // eap-dynamic: the one method we have.
             MethodName::Mschapv2 | MethodName::Dynamic => {
                 let mut challenge = [0u8; mschapv2::CHALLENGE_LEN];
@@ -279,7 +320,6 @@ impl IkeSa {
                     peer.data.clone(),
                 )))
             }
-            m @ MethodName::Tls => Err(format!("{m} is not available yet")),
         }
     }
 
@@ -679,7 +719,7 @@ impl IkeSa {
                     &ours,
                 ));
             }
-            let m = Self::client_method(ctx, &cfg, &me, &server)?;
+            let m = Self::client_method(ctx, &cfg, &me, &server, &self.peer.remote_auth)?;
             debug!("{name}: server requested {t} authentication");
             if let Some(st) = self.eap_state() {
                 st.method = Some(m);
@@ -703,8 +743,28 @@ impl IkeSa {
         cfg: &EapLocal,
         me: &Identification,
         server: &Identification,
+        remote: &RemoteAuthCfg,
     ) -> Result<Box<dyn Method>, String> {
         match cfg.method {
+            MethodName::Tls => {
+                let cred = cfg
+                    .cred
+                    .as_ref()
+                    .ok_or("eap-tls needs our certificate (local certs)")?;
+                // The server's certificate is checked as its IKE one
+                // would be (remote auth pubkey's cacerts, revocation).
+                let (cacerts, revocation) = match remote {
+                    RemoteAuthCfg::Pubkey {
+                        cacerts,
+                        revocation,
+                        ..
+                    } => (cacerts.as_slice(), *revocation),
+                    _ => (&[][..], Revocation::default()),
+                };
+                let setup = tls_setup(ctx, cred, cacerts, revocation, server)?;
+                let m = eap::tls::EapTls::client(&setup).map_err(|e| e.to_string())?;
+                Ok(Box::new(m))
+            }
             MethodName::Mschapv2 => {
                 let secret = ctx.eap_secrets.0.psk(me, server).ok_or_else(|| {
                     format!(

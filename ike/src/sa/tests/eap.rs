@@ -47,6 +47,7 @@ fn eap_pair(
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: client_eap_id,
+        cred: None,
     });
     s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
         cacerts: Vec::new(),
@@ -58,6 +59,8 @@ fn eap_pair(
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: gw_eap_id,
+        cacerts: Vec::new(),
+        revocation: Revocation::Relaxed,
     });
     s.trust = [store(&[&root.cert]), store(&[])];
     let mut p = Pair::new(s);
@@ -249,6 +252,8 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: None,
+        cacerts: Vec::new(),
+        revocation: Revocation::Relaxed,
     });
     let mut q = Pair::new(s);
     q.connect(0, "site-b");
@@ -262,6 +267,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        cred: None,
     });
     let mut q = Pair::new(s);
     q.connect(0, "site-b");
