@@ -91,6 +91,9 @@ pub(crate) struct EapState {
     prefix: Vec<Payload>,
     /// The EAP identity: received (server) or sent (client).
     identity: Option<Identification>,
+    /// Client: EAP-only authentication (RFC 5998): the responder sent no
+    /// AUTH, the method must authenticate it.
+    eap_only: bool,
 }
 
 /// No secrets, no messages in logs.
@@ -114,6 +117,7 @@ impl EapState {
             first: None,
             prefix: Vec::new(),
             identity: None,
+            eap_only: false,
         })
     }
 }
@@ -621,9 +625,16 @@ impl IkeSa {
 
     /// Initiator: the responder proved its identity in its first answer
     /// (`auth_response`); the EAP request in it starts EAP.
-    pub(crate) fn eap_client_begin(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+    pub(crate) fn eap_client_begin(
+        &mut self,
+        ctx: &mut Ctx,
+        now: Instant,
+        msg: &Message,
+        eap_only: bool,
+    ) {
         if let Some(st) = self.eap_state() {
             st.stage = Stage::Method;
+            st.eap_only = eap_only;
         }
         self.eap_response(ctx, now, msg);
     }
@@ -779,11 +790,16 @@ impl IkeSa {
                 ctx.provider
                     .fill_random(&mut challenge)
                     .map_err(|e| format!("no challenge: {e}"))?;
-                Ok(Box::new(mschapv2::Client::new(
+                let m: Box<dyn Method> = Box::new(mschapv2::Client::new(
                     &identity_octets(me),
                     password,
                     challenge,
-                )))
+                ));
+                #[cfg(test)]
+                if ctx.knobs.eap_mutual {
+                    return Ok(Box::new(tests::Mutual(m)));
+                }
+                Ok(m)
             }
             m => Err(format!("{m} is not available as a client yet")),
         }
@@ -802,6 +818,15 @@ impl IkeSa {
         if makes && msk.is_none() {
             // RFC 3748 4.2: a success before the method finished.
             info!("{name}: EAP_SUCCESS before the EAP method succeeded, failing");
+            return self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: false });
+        }
+        let mutual = st.method.as_ref().is_some_and(|m| m.mutual());
+        if st.eap_only && !(mutual && msk.is_some()) {
+            // RFC 5998: only a method that authenticates the server (and
+            // keys the AUTH that proves it) may stand in for its AUTH.
+            info!(
+                "{name}: EAP-only authentication with a method that does not authenticate the gateway, failing"
+            );
             return self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: false });
         }
         debug!(
@@ -897,6 +922,33 @@ pub(crate) mod tests {
 
         fn peer_identity(&self) -> Option<Vec<u8>> {
             self.inner.peer_identity()
+        }
+    }
+
+    /// A client method that claims to authenticate the server
+    /// (`TestKnobs::eap_mutual`), as EAP-TLS will, for EAP-only.
+    #[derive(Debug)]
+    pub(crate) struct Mutual(pub(crate) Box<dyn Method>);
+
+    impl Method for Mutual {
+        fn eap_type(&self) -> EapType {
+            self.0.eap_type()
+        }
+
+        fn process(&mut self, msg: &Eap) -> Step {
+            self.0.process(msg)
+        }
+
+        fn makes_msk(&self) -> bool {
+            self.0.makes_msk()
+        }
+
+        fn msk(&self) -> Option<&[u8]> {
+            self.0.msk()
+        }
+
+        fn mutual(&self) -> bool {
+            true
         }
     }
 

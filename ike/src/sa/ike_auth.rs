@@ -696,6 +696,14 @@ impl IkeSa {
                 )));
             }
         }
+        if auth.is_none() {
+            // As charon: we take EAP-only authentication (RFC 5998) where
+            // remote.auth asks for it.
+            inner.push(Payload::Notify(Notify::new(
+                NotifyType::EAP_ONLY_AUTHENTICATION,
+                Vec::new(),
+            )));
+        }
         inner.extend(auth.map(Payload::Auth));
         inner.extend(self.mobike_auth_request());
         inner.extend(self.cp_request());
@@ -763,7 +771,11 @@ impl IkeSa {
             );
             return;
         }
-        let (_, Some(idr), Some(auth)) = ids(msg) else {
+        let (_, idr, auth) = ids(msg);
+        // EAP-only (RFC 5998): no AUTH before EAP, the method
+        // authenticates the responder.
+        let eap_only = auth.is_none() && matches!(self.peer.remote_auth, RemoteAuthCfg::Eap(_));
+        let (Some(idr), true) = (idr, auth.is_some() || eap_only) else {
             let reason = match error_notify(msg) {
                 Some(NotifyType::INVALID_SYNTAX) => IkeFailReason::InvalidSyntax {
                     by_peer: true,
@@ -792,8 +804,8 @@ impl IkeSa {
             self.reject_responder(ctx);
             return;
         }
-        match &self.peer.remote_auth {
-            RemoteAuthCfg::Psk => {
+        match (&self.peer.remote_auth, auth) {
+            (RemoteAuthCfg::Psk, Some(auth)) => {
                 let local_id = local_identity(&self.peer);
                 let Some(psk) = self.psk(ctx, &local_id, idr) else {
                     self.reject_responder(ctx);
@@ -810,28 +822,39 @@ impl IkeSa {
                     return;
                 }
             }
-            RemoteAuthCfg::Pubkey { .. } => match self.peer_sig_ok(ctx, now, idr, auth, msg) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    info!("{}: {e}", self.name());
-                    self.reject_responder(ctx);
-                    return;
+            (RemoteAuthCfg::Pubkey { .. }, Some(auth)) => {
+                match self.peer_sig_ok(ctx, now, idr, auth, msg) {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        info!("{}: {e}", self.name());
+                        self.reject_responder(ctx);
+                        return;
+                    }
                 }
-            },
-            RemoteAuthCfg::Eap(_) => {
+            }
+            // EAP-only: checked when EAP succeeds (a mutual method).
+            (RemoteAuthCfg::Eap(_), None)
+                if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) => {}
+            (RemoteAuthCfg::Eap(_), _) => {
                 info!(
-                    "{}: EAP authenticates the initiator only (remote.auth)",
+                    "{}: the responder did not do EAP-only authentication (remote.auth = eap-*)",
                     self.name()
                 );
+                self.reject_responder(ctx);
+                return;
+            }
+            (RemoteAuthCfg::Psk | RemoteAuthCfg::Pubkey { .. }, None) => {
+                // Not reached: eap_only needs remote.auth eap-*.
                 self.reject_responder(ctx);
                 return;
             }
         }
         self.remote_id = Some(idr.clone());
         if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) {
-            // The responder proved itself; its EAP request comes with it.
-            return self.eap_client_begin(ctx, now, msg);
+            // The responder proved itself (or, EAP-only, will by the
+            // method); its EAP request comes with it.
+            return self.eap_client_begin(ctx, now, msg, eap_only);
         }
         self.auth_response_done(ctx, now, msg);
     }
@@ -986,6 +1009,21 @@ impl IkeSa {
                     }
                 }
             }
+        }
+        if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) {
+            // EAP-only (RFC 5998): no AUTH of ours before EAP; the peer
+            // must have offered it.
+            if notify(msg, NotifyType::EAP_ONLY_AUTHENTICATION).is_none()
+                || !matches!(self.peer.remote_auth, RemoteAuthCfg::Eap(_))
+            {
+                info!(
+                    "{}: EAP-only authentication configured (local.auth), but the peer does not support it",
+                    self.name()
+                );
+                return self.refuse_auth(ctx, mid);
+            }
+            let prefix = vec![Payload::IdR(local_id.clone())];
+            return self.eap_start(ctx, msg, idi, local_id, prefix);
         }
         let asked = pubkey::certreqs(msg);
         let (certs, our_auth) = match self.our_auth(ctx, &local_id, idi, asked.as_deref()) {

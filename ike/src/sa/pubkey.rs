@@ -47,6 +47,9 @@ pub(crate) struct TestKnobs {
     /// The EAP server's method waits for an outside operation before
     /// each response it takes (`eap_auth`).
     pub(crate) eap_wait: bool,
+    /// The EAP client's method claims to authenticate the server (for
+    /// EAP-only authentication, `eap_auth`).
+    pub(crate) eap_mutual: bool,
 }
 
 /// Whether we announce SIGNATURE_HASH_ALGORITHMS (always, but for tests

@@ -422,4 +422,71 @@ mod radius {
         );
         p.assert_kernels_empty();
     }
+#[test]
+fn eap_only_authentication_needs_a_mutual_method() {
+    // RFC 5998: a gateway with local.auth = eap-* sends no AUTH before
+    // EAP to a client that offers EAP-only (remote.auth = eap-*); the
+    // client accepts that only from a method that authenticates the
+    // gateway, whose MSK then keys the gateway's AUTH.
+    let eap_only = |mutual: bool| {
+        let mschapv2 = || EapLocal {
+            method: MethodName::Mschapv2,
+            eap_id: None,
+        };
+        let mut s = Setup::default();
+        s.peers[0][0].local_auth = LocalAuthCfg::Eap(mschapv2());
+        s.peers[0][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
+            method: MethodName::Mschapv2,
+            eap_id: None,
+        });
+        s.peers[1][0].local_auth = LocalAuthCfg::Eap(mschapv2());
+        s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
+            method: MethodName::Mschapv2,
+            eap_id: None,
+        });
+        let mut p = Pair::new(s);
+        p.a().ep.set_eap_secrets(users(&[(USER, "secret")]));
+        p.b().ep.set_eap_secrets(users(&[(USER, "secret")]));
+        p.a().ep.knobs().eap_mutual = mutual;
+        start(&mut p, 10);
+        p
+    };
+    let mut p = eap_only(true);
+    assert!(
+        established(&mut p),
+        "{:?} {:?}",
+        p.a().events(),
+        p.b().events()
+    );
+    p.assert_kernels_match();
+    // EAP-MSCHAPv2 does not authenticate the gateway: refused at
+    // EAP-Success, before the client's AUTH.
+    let mut p = eap_only(false);
+    assert_eq!(
+        failures(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    assert!(!established(&mut p));
+    p.assert_kernels_empty();
+    // A client that wants the gateway's AUTH (here remote.auth = psk)
+    // refuses a gateway's answer without it.
+    let mut s = Setup::default();
+    s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
+        method: MethodName::Mschapv2,
+        eap_id: None,
+    });
+    s.peers[1][0].local_auth = LocalAuthCfg::Eap(EapLocal {
+        method: MethodName::Mschapv2,
+        eap_id: None,
+    });
+    s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
+        method: MethodName::Mschapv2,
+        eap_id: None,
+    });
+    let mut p = Pair::new(s);
+    p.a().ep.set_eap_secrets(users(&[(USER, "secret")]));
+    p.b().ep.set_eap_secrets(users(&[(USER, "secret")]));
+    start(&mut p, 10);
+    assert!(!established(&mut p));
+    p.assert_kernels_empty();
 }
