@@ -151,7 +151,10 @@ impl MethodName {
 
     /// Whether iked has it yet (the configuration refuses the others).
     pub fn available(self) -> bool {
-        matches!(self, Self::Mschapv2 | Self::Radius | Self::Tls | Self::Dynamic)
+        matches!(
+            self,
+            Self::Mschapv2 | Self::Radius | Self::Tls | Self::Dynamic
+        )
     }
 
     /// The `auth` values of the methods iked has, for messages.

@@ -296,6 +296,7 @@ mod radius {
         s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
             method: MethodName::Mschapv2,
             eap_id: None,
+            cred: None,
         });
         s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
             cacerts: Vec::new(),
@@ -307,6 +308,8 @@ mod radius {
         s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Radius,
             eap_id: None,
+            cacerts: Vec::new(),
+            revocation: Revocation::Relaxed,
         });
         s.trust = [store(&[&root.cert]), store(&[])];
         let mut p = Pair::new(s);
@@ -422,6 +425,8 @@ mod radius {
         );
         p.assert_kernels_empty();
     }
+}
+
 #[test]
 fn eap_only_authentication_needs_a_mutual_method() {
     // RFC 5998: a gateway with local.auth = eap-* sends no AUTH before
@@ -432,17 +437,22 @@ fn eap_only_authentication_needs_a_mutual_method() {
         let mschapv2 = || EapLocal {
             method: MethodName::Mschapv2,
             eap_id: None,
+            cred: None,
         };
         let mut s = Setup::default();
         s.peers[0][0].local_auth = LocalAuthCfg::Eap(mschapv2());
         s.peers[0][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Mschapv2,
             eap_id: None,
+            cacerts: Vec::new(),
+            revocation: Revocation::Relaxed,
         });
         s.peers[1][0].local_auth = LocalAuthCfg::Eap(mschapv2());
         s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Mschapv2,
             eap_id: None,
+            cacerts: Vec::new(),
+            revocation: Revocation::Relaxed,
         });
         let mut p = Pair::new(s);
         p.a().ep.set_eap_secrets(users(&[(USER, "secret")]));
@@ -474,14 +484,18 @@ fn eap_only_authentication_needs_a_mutual_method() {
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        cred: None,
     });
     s.peers[1][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        cred: None,
     });
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: None,
+        cacerts: Vec::new(),
+        revocation: Revocation::Relaxed,
     });
     let mut p = Pair::new(s);
     p.a().ep.set_eap_secrets(users(&[(USER, "secret")]));
