@@ -72,6 +72,7 @@ fn peer(config: &Config) -> (PeerCfg, ChildCfg) {
         send_cert: Default::default(),
         send_certreq: true,
         encap: false,
+        mobike: false,
         fragmentation: Default::default(),
         policy: c.policy,
         behaviour: Default::default(),

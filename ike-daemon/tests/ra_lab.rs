@@ -16,8 +16,8 @@
 //! (ECDSA P-256, made by openssl on the host before each boot), the users
 //! with EAP-MSCHAPv2 (`eap_id = %any`: the gateway asks the identity).
 //! Pool `rw` (10.3.0.0/24, DNS 10.1.0.53 and 10.1.0.54) serves connection
-//! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, which users of
-//! `*@tiny.ra.example` pick.
+//! `rw`; pool `tiny` (one address, 10.4.0.1) serves `tiny`, at the
+//! gateway's address 192.0.2.3 (`radius`: 192.0.2.4).
 //!
 //! The scenario, against each gateway ([`scenario`]):
 //! 1. the three road warriors connect at once: each gets an address from
@@ -32,11 +32,13 @@
 //! 4. rw2 disconnects and connects again: the same address;
 //! 5. pool `tiny` exhausted: x@tiny (rw1) gets its one address, y@tiny
 //!    (rw3) is answered INTERNAL_ADDRESS_FAILURE, nothing installed;
-//! 6. EAP-RADIUS: connection `radius` (users `*@radius.ra.example`)
-//!    forwards EAP to FreeRADIUS on srv (its own configuration directory
+//! 6. EAP-RADIUS: connection `radius` forwards EAP to FreeRADIUS on srv (its own configuration directory
 //!    in the output folder, EAP-MSCHAPv2); erin (rw2) gets an address of
 //!    pool rw and pings through ESP, and FreeRADIUS's detail file gets an
-//!    accounting Start and Stop with her address.
+//!    accounting Start and Stop with her address;
+//! 7. EAP-TLS: connection `tls` (192.0.2.5): tina (rw1) proves herself
+//!    with her certificate (rfc822Name, clientAuth) inside EAP, gets an
+//!    address of pool rw and pings through ESP.
 //!
 //! Gateways: charon (the baseline: charon-to-charon in the same run).
 //! charon with `accounting = yes` sends accounting for every IKE SA, not
@@ -58,6 +60,14 @@ use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh};
 
 /// The gateway's address as every road warrior knows it.
 const GW: &str = "192.0.2.1";
+/// The gateway's addresses of connections `tiny` and `radius`: a
+/// connection is chosen by the address the client connects to (iked has
+/// no `*` wildcards in e-mail identities, charon's way to pick them).
+const GW_TINY: &str = "192.0.2.3";
+const GW_RADIUS: &str = "192.0.2.4";
+const GW_TLS: &str = "192.0.2.5";
+/// The EAP-TLS user (her certificate's rfc822Name).
+const TLS_USER: &str = "tina@tls.ra.example";
 /// The protected LAN's host, the target of the pings.
 const SRV: &str = "10.1.0.2";
 const IKE: &str = "aes128gcm16-prfsha256-x25519";
@@ -73,7 +83,8 @@ struct Rw {
     user: &'static str,
     /// `tiny`'s user (x or y), if it has that connection.
     tiny: Option<&'static str>,
-    /// It has connection `wrong` (user dave with a wrong password).
+    /// It has connections `wrong` (user dave with a wrong password) and
+    /// `tls` (tina, EAP-TLS).
     wrong: bool,
     /// It has connection `radius` (user erin, FreeRADIUS's).
     radius: bool,
@@ -125,6 +136,9 @@ fn topology() {
          for ns in gw srv rw1 nat rw2 rw3; do ip netns add $ns; ip -n $ns link set lo up; done
          lab_veth gw lan 10.1.0.1/24 srv eth0 10.1.0.2/24
          lab_veth gw wan1 192.0.2.1/24 rw1 eth0 192.0.2.11/24
+         ip -n gw addr add 192.0.2.3/24 dev wan1
+         ip -n gw addr add 192.0.2.4/24 dev wan1
+         ip -n gw addr add 192.0.2.5/24 dev wan1
          lab_veth gw wan2 198.51.100.1/24 nat wan 198.51.100.20/24
          lab_veth nat priv2 172.16.0.1/24 rw2 eth0 172.16.0.2/24
          lab_veth nat priv3 172.16.1.1/24 rw3 eth0 172.16.1.2/24
@@ -152,7 +166,8 @@ fn topology() {
 
 /// The PKI in `dir` (made afresh): an ECDSA root, the gateway's certificate (CN and
 /// dNSName gw.ra.example, the EKUs Windows wants: serverAuth and
-/// ipsecIKE-intermediate), PKCS#8 keys. Valid for two days.
+/// ipsecIKE-intermediate), the EAP-TLS user's (rfc822Name
+/// tina@tls.ra.example, clientAuth), PKCS#8 keys. Valid for two days.
 fn pki(dir: &Path) {
     lab_sh(&format!(
         "rm -rf '{d}' && mkdir -p '{d}' && cd '{d}'
@@ -163,30 +178,43 @@ fn pki(dir: &Path) {
          openssl req -new -key gw.key -subj '/C=CH/O=iked lab/CN=gw.ra.example' -out gw.csr
          printf 'subjectAltName=DNS:gw.ra.example\\nextendedKeyUsage=serverAuth,1.3.6.1.5.5.8.2.2\\n' > gw.ext
          openssl x509 -req -in gw.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-             -extfile gw.ext -out gw.pem 2>/dev/null",
+             -extfile gw.ext -out gw.pem 2>/dev/null
+         openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out tina.key
+         openssl req -new -key tina.key -subj '/C=CH/O=iked lab/CN=tina@tls.ra.example' -out tina.csr
+         printf 'subjectAltName=email:tina@tls.ra.example\nextendedKeyUsage=clientAuth\n' > tina.ext
+         openssl x509 -req -in tina.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile tina.ext -out tina.pem 2>/dev/null",
         d = dir.display()
     ));
 }
 
-/// Copies the gateway's (`gw`) or a client's credentials into the
-/// swanctl folders of `conf_dir`.
+/// Copies the gateway's (`gw`) or a client's credentials (tina's
+/// certificate: any road warrior may have the EAP-TLS connection) into
+/// the swanctl folders of `conf_dir`.
 fn credentials(pki: &Path, conf_dir: &Path, gw: bool) {
     for f in ["x509", "x509ca", "private"] {
         std::fs::create_dir_all(conf_dir.join(f)).unwrap();
     }
     std::fs::copy(pki.join("ca.pem"), conf_dir.join("x509ca/ca.pem")).unwrap();
-    if gw {
-        std::fs::copy(pki.join("gw.pem"), conf_dir.join("x509/gw.pem")).unwrap();
-        std::fs::copy(pki.join("gw.key"), conf_dir.join("private/gw.key")).unwrap();
-    }
+    let who = if gw { "gw" } else { "tina" };
+    std::fs::copy(
+        pki.join(format!("{who}.pem")),
+        conf_dir.join(format!("x509/{who}.pem")),
+    )
+    .unwrap();
+    std::fs::copy(
+        pki.join(format!("{who}.key")),
+        conf_dir.join(format!("private/{who}.key")),
+    )
+    .unwrap();
 }
 
 /// The gateway's swanctl.conf (charon's and iked's).
 fn gateway_conf() -> String {
-    let conn = |name: &str, pool: &str, auth: &str, remote_id: &str| {
+    let conn = |name: &str, addr: &str, pool: &str, auth: &str| {
         format!(
             "    {name} {{
-        local_addrs = {GW}
+        local_addrs = {addr}
         pools = {pool}
         proposals = {IKE}
         rekey_time = 0
@@ -198,7 +226,7 @@ fn gateway_conf() -> String {
         remote {{
             auth = {auth}
             eap_id = %any
-{remote_id}        }}
+        }}
         children {{
             net {{
                 local_ts = 10.1.0.0/24
@@ -211,21 +239,12 @@ fn gateway_conf() -> String {
         )
     };
     let mut s = String::from("connections {\n");
-    s.push_str(&conn("rw", "rw", "eap-mschapv2", ""));
-    s.push_str(&conn(
-        "tiny",
-        "tiny",
-        "eap-mschapv2",
-        "            id = *@tiny.ra.example\n",
-    ));
-    // The users of radius.ra.example are FreeRADIUS's: their EAP goes to
-    // it (the gateway has no password of theirs).
-    s.push_str(&conn(
-        "radius",
-        "rw",
-        "eap-radius",
-        "            id = *@radius.ra.example\n",
-    ));
+    s.push_str(&conn("rw", GW, "rw", "eap-mschapv2"));
+    s.push_str(&conn("tiny", GW_TINY, "tiny", "eap-mschapv2"));
+    // Its users are FreeRADIUS's: their EAP goes there (the gateway has
+    // no password of theirs).
+    s.push_str(&conn("radius", GW_RADIUS, "rw", "eap-radius"));
+    s.push_str(&conn("tls", GW_TLS, "rw", "eap-tls"));
     s.push_str(&format!(
         "}}
 pools {{
@@ -267,14 +286,25 @@ secrets {{
 /// where it has them; each with one child of the same name.
 fn client_conf(rw: &Rw) -> String {
     let conn = |name: &str, id: &str| {
+        let gw = match name {
+            "tiny" => GW_TINY,
+            "radius" => GW_RADIUS,
+            "tls" => GW_TLS,
+            _ => GW,
+        };
+        let auth = if name == "tls" {
+            "eap-tls\n            certs = tina.pem"
+        } else {
+            "eap-mschapv2"
+        };
         format!(
             "    {name} {{
-        remote_addrs = {GW}
+        remote_addrs = {gw}
         vips = 0.0.0.0
         proposals = {IKE}
         rekey_time = 0
         local {{
-            auth = eap-mschapv2
+            auth = {auth}
             id = {id}
         }}
         remote {{
@@ -308,6 +338,9 @@ fn client_conf(rw: &Rw) -> String {
         s.push_str(&conn("radius", RADIUS_USER));
         secrets.push((RADIUS_USER.into(), password("erin")));
     }
+    if rw.wrong {
+        s.push_str(&conn("tls", TLS_USER));
+    }
     s.push_str("}\nsecrets {\n");
     for (i, (id, secret)) in secrets.iter().enumerate() {
         writeln!(
@@ -321,9 +354,9 @@ fn client_conf(rw: &Rw) -> String {
 }
 
 /// The road warriors' plugins (lib.sh's list and these).
-const RW_PLUGINS: &str = "eap-identity eap-mschapv2 resolve";
+const RW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-tls resolve";
 /// The gateway's.
-const GW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-radius";
+const GW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-radius eap-tls";
 
 /// Where charon's resolve plugin of road warrior `ns` writes the DNS
 /// servers it got.
@@ -943,9 +976,31 @@ fn scenario(gw: &Gateway, rws: &[Charon], radius: &FreeRadius) -> Result<Vec<Str
         "{label}: EAP-RADIUS: {RADIUS_USER} through FreeRADIUS got {vip}, pinged through ESP, accounting Start and Stop with it"
     ));
 
+    // 7. EAP-TLS: tina (rw1) proves herself with her certificate inside
+    // EAP; an address of pool rw, traffic through ESP.
+    let c1 = &rws[0];
+    c1.initiate("tls");
+    let vip = client_vip(c1, "tls").ok_or_else(|| format!("{label}: no vip for tina"))?;
+    let lease = gw.lease(TLS_USER);
+    check(lease.as_deref() == Some(vip.as_str()), || {
+        format!("{label}: tina has {vip}, the gateway leased {lease:?}")
+    })?;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "rw1", "ping", "-c", "3", "-i", "0.05"])
+        .args(["-W", "2", "-I", &vip, SRV])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(text.contains("3 packets transmitted, 3 received"), || {
+        format!("{label}: ping from tina's {vip}:\n{text}")
+    })?;
+    report.push(format!(
+        "{label}: EAP-TLS: {TLS_USER} with her certificate got {vip}, pinged through ESP"
+    ));
+
     // Down: everything the road warriors had goes.
     for c in rws {
-        for conn in ["home", "tiny", "radius"] {
+        for conn in ["home", "tiny", "radius", "tls"] {
             let _ = c.swanctl(&["--terminate", "--ike", conn, "--timeout", "10"]);
         }
     }

@@ -195,6 +195,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
             inactivity: Default::default(),
         })],
         encap: false,
+        mobike: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
         local_auth: Default::default(),

@@ -100,6 +100,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             inactivity: Default::default(),
         })],
         encap: false,
+        mobike: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: std::time::Duration::ZERO,
         local_auth: Default::default(),

@@ -567,6 +567,7 @@ fn peer(
             .collect(),
         dpd_delay: c.dpd_delay,
         encap: c.encap,
+        mobike: c.mobike,
         lifetimes: c.lifetimes,
         fragmentation: c.fragmentation,
         policy: c.policy,

@@ -115,8 +115,7 @@ fn without_updown(mut c: Settings) -> Settings {
 #[test]
 fn strongswan_net2net_psk_loads_as_written() {
     let c = load("net2net-psk-moon.conf");
-    // Line 24: the updown command, kept whole (line 32, mobike = no, is
-    // accepted: iked has no MOBIKE).
+    // Line 24: the updown command, kept whole (line 32: mobike = no).
     assert_eq!(
         c.connections()[0].children[0].updown,
         Some(ike::config::Updown::new(UPDOWN))
@@ -125,7 +124,7 @@ fn strongswan_net2net_psk_loads_as_written() {
 }
 
 #[test]
-fn values_that_turn_missing_features_off_are_accepted() {
+fn mobike_and_bad_values() {
     let conf = |conn_extra: &str, child_extra: &str| {
         format!(
             "connections {{\n c {{\n  remote_addrs = 192.0.2.1\n  local {{ auth = psk }}\n  \
@@ -133,22 +132,24 @@ fn values_that_turn_missing_features_off_are_accepted() {
              }}\n }}\n}}\n"
         )
     };
-    // (`reauth_time = 0s` is not such a value: as in charon, giving it
-    // turns the default rekey_time off.)
-    let off = conf("  mobike = no\n", "");
-    let c = swanctl_compat::parse_str(&off, "s.conf").unwrap_or_else(|e| panic!("{e}\n{off}"));
-    let plain = swanctl_compat::parse_str(&conf("", ""), "s.conf").unwrap();
-    assert_eq!(settings(&c), settings(&plain));
-    // Anything else is still an error naming file, line and key.
-    let on = conf("  mobike = yes\n  fragmentation = sometimes\n", "");
-    let got: Vec<String> = parse_err(&on)
-        .iter()
-        .map(|l| l.split(" is not supported yet").next().unwrap().to_owned())
-        .collect();
+    // mobike is read, default yes as swanctl.
+    for (extra, want) in [
+        ("", true),
+        ("  mobike = yes\n", true),
+        ("  mobike = no\n", false),
+    ] {
+        let text = conf(extra, "");
+        let c =
+            swanctl_compat::parse_str(&text, "s.conf").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.connections()[0].mobike, want, "{extra}");
+    }
+    // A bad value is an error naming file, line and key.
+    let bad = conf("  mobike = maybe\n  fragmentation = sometimes\n", "");
+    let got: Vec<String> = parse_err(&bad).iter().map(ToString::to_string).collect();
     assert_eq!(
         got,
         [
-            "s.conf:6: connections.c.mobike: mobike = yes: MOBIKE",
+            "s.conf:6: connections.c.mobike: bad value \"maybe\" (expected yes or no)",
             "s.conf:7: connections.c.fragmentation: unknown fragmentation \"sometimes\" (expected yes, accept, force or no)",
         ]
     );

@@ -791,6 +791,11 @@ impl Kernel {
                 self.with(|s| s.policies.insert(u.reqid, pols));
             }
         }
+        if let (Some(r), Some(old)) = (&self.routes, old)
+            && old != (u.local.ip(), u.remote.ip())
+        {
+            r.child_moved(u.id, u.local.ip(), u.remote.ip()).await;
+        }
         debug!(
             "Child SA {} moved to {} <=> {}{}",
             u.id,

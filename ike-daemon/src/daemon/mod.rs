@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod privs;
 pub mod radius;
 pub mod resolve;
+pub mod roam;
 pub mod routes;
 pub mod shunts;
 pub mod socket;
@@ -373,6 +374,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     };
     // ACQUIREs of trap policies start on-demand tunnels.
     let (acquire_tx, mut acquire_rx) = mpsc::unbounded_channel::<AcquireEvent>();
+    // Our address changing under an IKE SA with MOBIKE (the client role).
+    let mut roam_rx = roam::changes();
     if let Err(e) = kernel.forward_acquires(acquire_tx) {
         warn!(
             "cannot listen to the kernel's acquire events (start_action trap will not work): {e}"
@@ -492,6 +495,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                 d.ep.handle_kernel_event(now, e);
             }
             Some(a) = acquire_rx.recv() => d.acquire(a),
+            Some(()) = roam_rx.recv() => d.roam(),
             Some(c) = control_rx.recv() => d.control(c).await,
             _ = sigterm.recv() => d.begin_shutdown("SIGTERM"),
             _ = sigint.recv() => d.begin_shutdown("SIGINT"),
@@ -1550,6 +1554,22 @@ impl Driver {
             }
             self.install_trap(&conn, &child, TrapReason::StartAction)
                 .await;
+        }
+    }
+
+    /// Addresses or routes changed: every IKE SA that can move whose
+    /// source address toward its peer is now another one moves there
+    /// (MOBIKE, `daemon::roam`).
+    fn roam(&mut self) {
+        let sas = self.ep.mobile_sas();
+        if sas.is_empty() {
+            return;
+        }
+        let now = self.now();
+        for (id, ip) in roam::moves(&sas, roam::source_toward) {
+            if let Err(e) = self.ep.roam(now, id, ip) {
+                debug!("IKE SA {id:?}: not moved to {ip}: {e}");
+            }
         }
     }
 

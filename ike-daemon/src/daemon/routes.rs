@@ -428,6 +428,32 @@ impl RouteBook {
         ops
     }
 
+    /// `child` now reaches its peer through `gateway` (for its routes of
+    /// that family) and `oif` (MOBIKE moved it): its specs change; the
+    /// routes it decides (it is their first user) go in again, replacing
+    /// what is there (the kernel flushed them if the old address was the
+    /// interface's last).
+    pub fn moved(&mut self, child: ChildId, gateway: IpAddr, oif: u32) -> Vec<BookOp> {
+        let mut ops = Vec::new();
+        for key in self.by_child.get(&child).cloned().unwrap_or_default() {
+            let Some(users) = self.entries.get_mut(&key) else {
+                continue;
+            };
+            for (pos, (c, spec)) in users.iter_mut().enumerate() {
+                if *c != child {
+                    continue;
+                }
+                let family = spec.dst.addr().is_ipv4() == gateway.is_ipv4();
+                spec.gateway = family.then_some(gateway);
+                spec.oif = oif;
+                if pos == 0 {
+                    ops.push(BookOp::Replace(*spec));
+                }
+            }
+        }
+        ops
+    }
+
     /// Every installed route (shutdown); the book is empty after.
     pub fn drain(&mut self) -> Vec<RouteSpec> {
         self.by_child.clear();
@@ -1245,6 +1271,43 @@ impl Routes {
         if !replace {
             self.release_rule(st, spec.dst.addr().is_ipv6()).await;
         }
+    }
+
+    /// The peer of `id` is now reached from `local` toward `remote`
+    /// (MOBIKE): its routes get the next hop and interface toward `remote`
+    /// as the routing table has them now, and go in again.
+    pub async fn child_moved(&self, id: ChildId, local: IpAddr, remote: IpAddr) {
+        if !self.opts.install {
+            return;
+        }
+        let mut st = self.state.lock().await;
+        if !st.book.by_child.contains_key(&id) {
+            return;
+        }
+        // An address change is what moved it: list again.
+        st.cache = Cache::default();
+        st.listings = st.listings.saturating_add(2);
+        let (addrs, routes) = match (
+            self.local_addrs().await,
+            self.kernel_routes(remote.is_ipv6()).await,
+        ) {
+            (Ok(a), Ok(r)) => (a, r),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!("CHILD SA {id}: routes not moved: cannot list addresses or routes: {e}");
+                return;
+            }
+        };
+        let own = self.opts.uses_rule().then_some(self.opts.kernel_table());
+        let (hop, oif) = choose_next_hop(remote, own, &routes);
+        let Some(oif) = oif.or_else(|| addrs.iter().find(|a| a.addr == local).map(|a| a.ifindex))
+        else {
+            warn!("CHILD SA {id}: routes not moved: no interface toward the peer {remote}");
+            return;
+        };
+        for op in st.book.moved(id, hop, oif) {
+            self.apply(&mut st, op).await;
+        }
+        debug!("CHILD SA {id}: routes moved to next hop {hop}");
     }
 
     /// Removes the routes of a child that is gone (those that no other

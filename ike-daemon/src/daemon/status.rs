@@ -126,6 +126,7 @@ pub fn ike_status(sa: &IkeSaInfo, now: Instant) -> IkeSaStatus {
         local_vips: sa.local_vips.iter().map(ToString::to_string).collect(),
         remote_vips: sa.remote_vips.iter().map(ToString::to_string).collect(),
         dns: sa.dns.iter().map(ToString::to_string).collect(),
+        mobike: sa.mobike,
         children: sa.children.iter().map(|c| child_status(c, now)).collect(),
     }
 }

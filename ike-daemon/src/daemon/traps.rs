@@ -130,6 +130,7 @@ mod tests {
             send_cert: Default::default(),
             send_certreq: true,
             encap: false,
+            mobike: false,
             fragmentation: Default::default(),
             policy: Default::default(),
             behaviour: Default::default(),

@@ -416,7 +416,6 @@ fn fragmentation(value: Option<(&Node, Loc)>, path: &Path, errors: &mut Errors) 
 const CONNECTION_LATER: &[&str] = &[
     "pull",
     "dscp",
-    "mobike",
     "ppk_id",
     "ppk_required",
     "aggressive",
@@ -444,6 +443,11 @@ fn connection(
     let local_port = port(f.take("local_port"), &path.join("local_port"), errors);
     let remote_port = port(f.take("remote_port"), &path.join("remote_port"), errors);
     let encap = boolean(f.take("encap"), &path.join("encap"), errors);
+    // swanctl's default is yes.
+    let mobike = match f.take("mobike") {
+        None => true,
+        some => boolean(some, &path.join("mobike"), errors),
+    };
     let proposals = proposals(
         f.take("proposals"),
         ProtocolId::IKE,
@@ -515,7 +519,6 @@ fn connection(
         shunts_only,
         ..policy
     };
-    super::off::take(&mut f, super::off::CONNECTION, errors);
     f.finish(errors, |k| {
         if CONNECTION_LATER.contains(&k) {
             not_yet(&format!("the swanctl key \"{k}\""))
@@ -590,6 +593,7 @@ fn connection(
         policy,
         children: children.into_iter().map(|c| c.child).collect(),
         encap,
+        mobike,
         lifetimes,
         behaviour,
         dpd_delay,

@@ -32,7 +32,6 @@ mod dos;
 mod identity;
 mod inactivity;
 mod not_planned;
-mod off;
 mod policy;
 mod pools;
 mod saopt;
@@ -213,6 +212,10 @@ pub struct Connection {
     /// `encap`, default `no`: force UDP encapsulation of ESP (NAT
     /// traversal) even when no NAT is detected.
     pub encap: bool,
+    /// `mobike`, default `yes` (as swanctl): MOBIKE (RFC 4555), which also
+    /// moves IKE to the NAT-T port after IKE_SA_INIT when the peer does
+    /// NAT detection, NAT or not.
+    pub mobike: bool,
     /// `rekey_time`, `reauth_time`, `over_time`, `rand_time` of the IKE SA.
     pub lifetimes: IkeLifetimes,
     /// `keyingtries`, `childless`.

@@ -1161,7 +1161,7 @@ fn from_tree_names_each_nodes_file() {
                 s(0, 9, "children"),
                 map(0, 9, vec![(s(1, 2, "lan"), child)]),
             ),
-            (s(0, 10, "mobike"), s(0, 10, "yes")),
+            (s(0, 10, "mobike"), s(0, 10, "maybe")),
         ],
     );
     let root = map(
@@ -1177,7 +1177,7 @@ fn from_tree_names_each_nodes_file() {
     assert_eq!(
         got,
         [
-            "main.conf:10: connections.c.mobike: mobike = yes: MOBIKE is not supported yet (only mobike = no is accepted, which is what iked does)",
+            "main.conf:10: connections.c.mobike: bad value \"maybe\" (expected yes or no)",
             "conf.d/lan.conf:4: connections.c.children.lan.mode: unknown mode \"tunel\" (expected tunnel, transport, pass or drop)",
         ]
     );

@@ -125,6 +125,9 @@ fn ike(out: &mut String, sa: &IkeSaStatus) {
     if sa.encap {
         let _ = writeln!(out, "  ESP in UDP (NAT traversal)");
     }
+    if sa.mobike {
+        let _ = writeln!(out, "  MOBIKE");
+    }
     if let Some(s) = sa.established_secs {
         let _ = writeln!(
             out,

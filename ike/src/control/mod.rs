@@ -256,6 +256,9 @@ pub struct IkeSaStatus {
     /// The DNS servers the peer sent with our virtual IPs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+    /// MOBIKE (RFC 4555) negotiated. Absent from older daemons: false.
+    #[serde(default)]
+    pub mobike: bool,
     /// Its Child SAs.
     pub children: Vec<ChildSaStatus>,
 }

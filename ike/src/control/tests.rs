@@ -24,6 +24,7 @@ fn sample_status() -> Vec<IkeSaStatus> {
         local_vips: Vec::new(),
         remote_vips: Vec::new(),
         dns: Vec::new(),
+        mobike: false,
         children: vec![ChildSaStatus {
             id: 1,
             name: "lan".into(),

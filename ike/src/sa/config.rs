@@ -263,6 +263,11 @@ pub struct PeerCfg {
     /// believe we are behind NAT, move IKE to the NAT-T port and install
     /// the Child SAs with ESP in UDP.
     pub encap: bool,
+    /// MOBIKE (RFC 4555, swanctl's `mobike`, default yes): announced in
+    /// IKE_AUTH; as initiator, IKE moves to the NAT-T port after
+    /// IKE_SA_INIT whenever the responder does NAT detection, so that a
+    /// later move behind a NAT needs no change of ports (`sa::mobike`).
+    pub mobike: bool,
     /// When the IKE SA is rekeyed.
     pub lifetimes: IkeLifetimes,
     /// Dead peer detection (`dpd_delay`): after this long without a

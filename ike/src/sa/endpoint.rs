@@ -40,6 +40,11 @@ pub(crate) struct Ctx {
     /// name once per command: a scan made 10,000 of them quadratic).
     peer_index: HashMap<String, usize>,
     pub(crate) transmits: VecDeque<Transmit>,
+    /// MOBIKE: the IKE SA whose peer's last request came on another path
+    /// than the SA's, and that path (ours, theirs): its answers go there
+    /// (`sa::mobike`). Here rather than in each `IkeSa` (per tunnel, and
+    /// rarely set).
+    pub(crate) reply_to: Option<(IkeSaId, SocketAddr, SocketAddr)>,
     pub(crate) kernel_ops: VecDeque<KernelOp>,
     /// CRL fetches asked for (`poll_crl_fetch`).
     pub(crate) crl_fetches: VecDeque<CrlFetch>,
@@ -269,6 +274,7 @@ impl Endpoint {
                 peer_index: index(&peers),
                 peers,
                 transmits: VecDeque::new(),
+                reply_to: None,
                 kernel_ops: VecDeque::new(),
                 crl_fetches: VecDeque::new(),
                 jobs: Default::default(),
@@ -663,6 +669,28 @@ impl Endpoint {
         child: ChildId,
     ) -> Result<(), CommandError> {
         self.command(id, |sa, ctx| sa.terminate_child(ctx, now, child))
+    }
+
+    /// The IKE SAs that can move (MOBIKE, RFC 4555): established, with
+    /// MOBIKE, initiated by us. The daemon asks the routing table which
+    /// source address each would use toward its peer now, and calls
+    /// [`roam`](Self::roam) for those where it changed.
+    pub fn mobile_sas(&self) -> Vec<(IkeSaId, SocketAddr, SocketAddr)> {
+        self.sas
+            .iter()
+            .filter(|(_, sa)| {
+                sa.mobike == super::mobike::Mobike::Ours
+                    && matches!(sa.phase, super::ike_sa::Phase::Established)
+            })
+            .map(|(id, sa)| (*id, sa.local, sa.remote))
+            .collect()
+    }
+
+    /// Our address for the IKE SA `id` is now `local` (the old one went,
+    /// or the route to the peer changed): with MOBIKE, the SA and its
+    /// Child SAs move there and the peer is told (UPDATE_SA_ADDRESSES).
+    pub fn roam(&mut self, now: Instant, id: IkeSaId, local: IpAddr) -> Result<(), CommandError> {
+        self.command(id, |sa, ctx| sa.roam(ctx, now, local))
     }
 
     /// An event of the kernel about an SA (XFRM_MSG_EXPIRE): a soft

@@ -673,6 +673,7 @@ impl IkeSa {
             }
         }
         inner.push(Payload::Auth(auth));
+        inner.extend(self.mobike_auth_request());
         inner.extend(self.cp_request());
         self.local_id = Some(local_id);
         let child = self.children.first();
@@ -793,6 +794,7 @@ impl IkeSa {
             },
         }
         self.remote_id = Some(idr.clone());
+        self.mobike_auth_response(msg);
         self.cp_reply(msg);
         // The nonces go to the first Child SA's keys below; the rest of
         // the IKE_SA_INIT material is not needed any more.
@@ -966,6 +968,7 @@ impl IkeSa {
         let mut prefix = vec![Payload::IdR(local_id)];
         prefix.extend(certs);
         prefix.push(Payload::Auth(our_auth));
+        prefix.extend(self.mobike_auth_answer(msg));
         let asked = sa_payload(msg).is_some() || ts_payloads(msg) != (None, None);
         let refused = match (self.peer.behaviour.childless, asked) {
             (Childless::Never, false) => Some("the peer tried to initiate a childless IKE SA"),

@@ -51,7 +51,7 @@ pub(crate) fn first_ke(proposals: &[Proposal]) -> Option<KeId> {
     })
 }
 
-fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddr) -> [u8; 20] {
+pub(crate) fn nat_hash(spi_i: u64, spi_r: u64, addr: SocketAddr) -> [u8; 20] {
     nat_detection_hash(
         &spi_i.to_be_bytes(),
         &spi_r.to_be_bytes(),
@@ -69,7 +69,7 @@ fn unspecified(like: IpAddr) -> IpAddr {
 
 /// `(nat_local, nat_remote)` from the NAT_DETECTION notifies of `msg`, sent
 /// by the peer with SPIs `spi_i`/`spi_r`. No notifies: no NAT known.
-fn nat_detected(
+pub(crate) fn nat_detected(
     msg: &Message,
     spi_i: u64,
     spi_r: u64,
@@ -494,7 +494,8 @@ impl IkeSa {
         self.fragmentation = self.peer.fragmentation.announce()
             && notify(&msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.window.init_answered();
-        self.natt_after_init(ctx, now, from_any);
+        let peer_natd = notify(&msg, NotifyType::NAT_DETECTION_SOURCE_IP).is_some();
+        self.natt_after_init(ctx, now, from_any, peer_natd);
         debug!(
             "{}: IKE_SA_INIT done{}{}",
             self.name(),
@@ -951,7 +952,7 @@ pub(crate) fn respond(
     };
     sa.timers
         .arm(IkeTimer::HalfOpen, later(now, ctx.cfg.half_open_timeout));
-    sa.natt_after_init(ctx, now, false);
+    sa.natt_after_init(ctx, now, false, false);
     Some(sa)
 }
 

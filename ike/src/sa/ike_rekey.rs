@@ -360,6 +360,7 @@ impl IkeSa {
             encap: self.nat.encap,
             init_remote: None,
         };
+        sa.mobike = self.mobike;
         sa.timers.set(
             IkeTimer::Dpd,
             super::dpd::first_check(self.peer.dpd_delay, now),

@@ -323,6 +323,8 @@ pub(crate) struct IkeSa {
     pub(crate) dpd: Dpd,
     /// NAT traversal: detection, encapsulation (keepalives: `IkeTimer::Keepalive`).
     pub(crate) nat: super::natt::NatT,
+    /// MOBIKE (RFC 4555): negotiated, and whether we may move the SA.
+    pub(crate) mobike: super::mobike::Mobike,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383; the
     /// IKE SA a rekey makes inherits it).
     pub(crate) fragmentation: bool,
@@ -444,6 +446,7 @@ impl IkeSa {
             reauth: Reauth::default(),
             dpd: Dpd::default(),
             nat: super::natt::NatT::default(),
+            mobike: super::mobike::Mobike::Off,
             fragmentation: false,
             frag: super::frag::Frag::default(),
             vips: Default::default(),
@@ -563,6 +566,19 @@ impl IkeSa {
         });
     }
 
+    /// Sends every datagram of an answer where the request came from
+    /// (with MOBIKE that need not be the IKE SA's path).
+    pub(crate) fn transmit_reply(&self, ctx: &mut Ctx, packets: &Packets) {
+        let (local, remote) = self.reply_path(ctx);
+        for p in packets.iter() {
+            ctx.transmits.push_back(super::Transmit {
+                local,
+                remote,
+                payload: p.clone(),
+            });
+        }
+    }
+
     /// Sends every datagram of a message, in order.
     pub(crate) fn transmit_all(&self, ctx: &mut Ctx, packets: &Packets) {
         for p in packets.iter() {
@@ -622,7 +638,7 @@ impl IkeSa {
                     self.name(),
                     in_fragments(&bytes)
                 );
-                self.transmit_all(ctx, &bytes);
+                self.transmit_reply(ctx, &bytes);
                 self.window.answered(mid, bytes);
             }
             Err(e) => self.fail(ctx, IkeFailReason::Internal(e)),
@@ -724,6 +740,9 @@ impl IkeSa {
                     debug!("{}: liveness check answered", self.name());
                     ctx.events.push_back(Event::PeerAlive { id: self.id });
                 }
+                Task::UpdateAddresses { cookie2 } => {
+                    self.update_addresses_response(ctx, now, &msg, cookie2)
+                }
             }
             self.next_task(ctx, now);
         } else {
@@ -731,13 +750,16 @@ impl IkeSa {
             match self.window.incoming(mid, bytes) {
                 Incoming::Next => {}
                 Incoming::Retransmit => {
+                    // With MOBIKE the peer may retransmit from a new
+                    // address (probing a path): the answer goes there.
+                    self.mobike_request_path(ctx, local, remote);
                     if let Some(r) = self.window.cached_response() {
                         debug!(
                             "{}: retransmitted {} request {mid}, resending response",
                             self.name(),
                             h.exchange
                         );
-                        self.transmit_all(ctx, r);
+                        self.transmit_reply(ctx, r);
                     }
                     return;
                 }
@@ -770,6 +792,7 @@ impl IkeSa {
             }
             self.dpd_seen(now);
             self.natt_authenticated(ctx, local, remote);
+            self.mobike_request_path(ctx, local, remote);
             if let Err(e) = rules::check(&msg) {
                 info!(
                     "{}: invalid {} request: {e}, sending INVALID_SYNTAX",
@@ -959,6 +982,7 @@ impl IkeSa {
                 Vec::new(),
                 Task::Liveness,
             ),
+            Task::UpdateAddresses { cookie2 } => self.send_update_addresses(ctx, now, cookie2),
             Task::IkeInit | Task::IkeAuth => {}
         }
     }
@@ -1265,6 +1289,7 @@ impl IkeSa {
             nat_local: self.nat.local,
             nat_remote: self.nat.remote,
             encap: self.nat.encap,
+            mobike: self.mobike.enabled(),
             children: self.children.iter().map(Child::info).collect(),
             local_vips: self.vips.ours.clone(),
             remote_vips: self.vips.peer.clone(),

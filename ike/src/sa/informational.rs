@@ -220,7 +220,7 @@ impl IkeSa {
                 self.drop_child(ctx, c, true, ChildFailReason::IkeSaGone);
             }
         }
-        let mut inner = Vec::new();
+        let mut inner = self.mobike_informational(ctx, now, msg);
         for proto in [ProtocolId::ESP, ProtocolId::AH] {
             let spis: Vec<u32> = answer
                 .iter()
@@ -248,6 +248,5 @@ impl IkeSa {
             return;
         }
         self.send_response(ctx, ExchangeType::INFORMATIONAL, mid, inner);
-        let _ = now;
     }
 }

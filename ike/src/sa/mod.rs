@@ -69,7 +69,8 @@
 //! Not implemented yet (each is refused or ignored cleanly, never a panic):
 //! - A rekey keeps the configuration (and proposals) the Child SA was
 //!   made with; a reload applies to new SAs only.
-//! - MOBIKE (RFC 4555); NAT-OA for transport mode behind NAT.
+//! - NAT-OA for transport mode behind NAT; MOBIKE's ADDITIONAL_*_ADDRESS
+//!   lists and path probing (`mobike`).
 //! - Path MTU discovery with fragments (RFC 7383 2.5.2): the fragment
 //!   size is configured.
 //! - EAP, multiple authentication rounds, configuration payloads (virtual
@@ -103,6 +104,7 @@ mod job_queue;
 mod keyingtries;
 mod lifetimes;
 mod limits;
+mod mobike;
 mod natt;
 mod outside;
 mod pacing;

@@ -24,9 +24,8 @@ use std::time::Instant;
 use tracing::{debug, info};
 
 use super::endpoint::Ctx;
-use super::ike_sa::{IkeSa, KernelPurpose, Phase, later};
+use super::ike_sa::{IkeSa, Phase, later};
 use super::timers::IkeTimer;
-use super::types::{ChildState, ChildUpdate, KernelOp};
 
 /// The IKE port; a peer configured on it moves to [`IKE_NATT_PORT`].
 const IKE_PORT: u16 = 500;
@@ -60,9 +59,22 @@ impl IkeSa {
     /// initiator also moves to the NAT-T ports (`sent_from_any`: its
     /// NAT_DETECTION_SOURCE_IP was over the unspecified address, so the
     /// responder sees NAT in front of it and encapsulates).
-    pub(crate) fn natt_after_init(&mut self, ctx: &Ctx, now: Instant, sent_from_any: bool) {
+    /// `peer_natd`: the responder sent NAT_DETECTION notifies (it does
+    /// NAT-T, so it listens on the NAT-T port).
+    pub(crate) fn natt_after_init(
+        &mut self,
+        ctx: &Ctx,
+        now: Instant,
+        sent_from_any: bool,
+        peer_natd: bool,
+    ) {
         self.nat.encap = self.nat.local || self.nat.remote || self.peer.encap || sent_from_any;
-        if !self.nat.encap {
+        // With MOBIKE configured the initiator moves to the NAT-T ports
+        // even without NAT, if the peer does NAT detection: there is no
+        // exchange to move in later, when a move puts us behind a NAT
+        // (charon's ike_natd.c does the same).
+        let float = self.nat.encap || (self.initiator && self.peer.mobike && peer_natd);
+        if !float {
             return;
         }
         if self.nat.local && !ctx.cfg.keep_alive.is_zero() {
@@ -119,6 +131,11 @@ impl IkeSa {
         remote: SocketAddr,
     ) {
         if (local, remote) == (self.local, self.remote) {
+            return;
+        }
+        if self.mobike.enabled() {
+            // With MOBIKE only UPDATE_SA_ADDRESSES moves the SA (RFC 4555
+            // 3.8; charon: "only do implicit updates without MOBIKE").
             return;
         }
         match self.phase {
@@ -181,25 +198,6 @@ impl IkeSa {
             self.local = l;
         }
         self.remote = remote;
-        let ids: Vec<_> = self
-            .children
-            .iter()
-            .filter(|c| c.state == ChildState::Installed)
-            .map(|c| (c.id, c.reqid))
-            .collect();
-        for (id, reqid) in ids {
-            let req = ctx.kernel_req(self.id, KernelPurpose::Update);
-            ctx.kernel_ops.push_back(KernelOp::UpdateChild {
-                req,
-                child: ChildUpdate {
-                    id,
-                    ike_sa: self.id,
-                    reqid,
-                    local: self.local,
-                    remote: self.remote,
-                    encap: self.nat.encap,
-                },
-            });
-        }
+        self.update_children(ctx);
     }
 }

@@ -793,6 +793,8 @@ pub struct IkeSaInfo {
     /// IKE on the NAT-T port and the Child SAs with ESP in UDP (NAT
     /// detected on either side, or `encap` forced).
     pub encap: bool,
+    /// MOBIKE negotiated (RFC 4555).
+    pub mobike: bool,
     /// The Child SAs.
     pub children: Vec<ChildSaInfo>,
     /// Our virtual IPs, as the peer assigned them (`vips`).
@@ -827,6 +829,10 @@ pub enum CommandError {
     /// The SA is not in a state that allows this.
     #[error("SA is {0}, cannot do that now")]
     WrongState(IkeState),
+    /// `roam` on an IKE SA without MOBIKE, or that we did not initiate
+    /// (only the original initiator moves an IKE SA, RFC 4555 3.1).
+    #[error("the IKE SA has no MOBIKE, or the peer initiated it")]
+    NoMobike,
     /// A local failure (randomness, key exchange).
     #[error("{0}")]
     Internal(String),

@@ -49,6 +49,10 @@ pub(crate) enum Task {
         spi: u32,
     },
     Liveness,
+    /// MOBIKE's UPDATE_SA_ADDRESSES with its COOKIE2 (`sa::mobike`).
+    UpdateAddresses {
+        cookie2: [u8; 16],
+    },
 }
 
 /// Our request in flight.

@@ -368,6 +368,38 @@ fn spec(dst: &str, src: &str) -> RouteSpec {
 }
 
 #[test]
+fn a_moved_child_puts_its_routes_in_again_with_the_new_next_hop() {
+    let mut b = RouteBook::default();
+    let (c1, c2) = (ChildId(1), ChildId(2));
+    let s = spec("10.2.0.0/24", "10.1.0.1");
+    let s2 = spec("10.3.0.0/24", "10.1.0.1");
+    b.add(c1, s);
+    b.add(c1, s2);
+    // c2 shares c1's first route but does not decide it.
+    b.add(c2, s);
+    let moved = |x: RouteSpec| RouteSpec {
+        gateway: Some(ip("203.0.113.1")),
+        oif: 7,
+        ..x
+    };
+    let mut ops = b.moved(c1, ip("203.0.113.1"), 7);
+    ops.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(ops, [BookOp::Replace(moved(s)), BookOp::Replace(moved(s2))]);
+    assert_eq!(
+        b.moved(c2, ip("203.0.113.1"), 7),
+        [],
+        "not its route to decide"
+    );
+    // An IPv6 next hop leaves IPv4 routes without a gateway.
+    let ops = b.moved(c1, ip("2001:db8::1"), 7);
+    assert!(
+        ops.iter()
+            .all(|o| matches!(o, BookOp::Replace(r) if r.gateway.is_none()))
+    );
+    assert_eq!(b.moved(ChildId(9), ip("203.0.113.1"), 7), []);
+}
+
+#[test]
 fn the_book_shares_a_route_between_children_and_removes_it_with_the_last() {
     let mut b = RouteBook::default();
     let (c1, c2, c3) = (ChildId(1), ChildId(2), ChildId(3));

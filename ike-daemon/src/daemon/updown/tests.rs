@@ -375,6 +375,7 @@ fn the_snapshot_of_a_child_sa() {
         nat_local: false,
         nat_remote: true,
         encap: true,
+        mobike: false,
         children: Vec::new(),
         local_vips: Vec::new(),
         remote_vips: Vec::new(),

@@ -544,6 +544,9 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         remote_id: Some(Identification::fqdn(&format!("{peer}.example"))),
         children: vec![child("net", vec![my_net], vec![peer_net])],
         encap: false,
+        // Off in the harness, so that IKE stays on port 500 where the
+        // tests expect it; sa::tests::mobike turns it on.
+        mobike: false,
         lifetimes: IkeLifetimes::default(),
         dpd_delay: Duration::ZERO,
         local_auth: Default::default(),

@@ -18,6 +18,7 @@ mod inactivity;
 mod ipcomp;
 mod keyingtries;
 mod limits;
+mod mobike;
 mod natt;
 mod pacing;
 mod policy;
