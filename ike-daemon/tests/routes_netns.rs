@@ -42,6 +42,7 @@ fn child(id: u64, mode: Mode, lts: TrafficSelector, rts: TrafficSelector) -> Chi
         encr_out: Secret::new(vec![2; 36]),
         integ_out: Secret::new(vec![]),
         local_ts: vec![lts],
+        vips: Vec::new(),
         remote_ts: vec![rts],
         esn: false,
         sa_opts: Default::default(),

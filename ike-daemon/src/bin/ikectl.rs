@@ -57,6 +57,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show the virtual IP pools and their leases.
+    Pools {
+        /// Print the JSON response (stable, documented).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a swanctl.conf (and the files it includes) as the equivalent
     /// iked YAML, or every problem in it. Needs no running iked.
     Convert {
@@ -116,6 +122,7 @@ fn main() -> ExitCode {
         ),
         Cmd::Reload => (Request::Reload {}, false),
         Cmd::Status { json } => (Request::Status {}, *json),
+        Cmd::Pools { json } => (Request::Pools {}, *json),
     };
     // The daemon answers within the request's own timeout; allow a margin.
     let wait = match &req {
@@ -198,6 +205,10 @@ fn main() -> ExitCode {
         Response::Status { ike_sas, traps } => {
             print!("{}", control::format_status(&ike_sas));
             print!("{}", control::format_traps(&traps));
+            ExitCode::SUCCESS
+        }
+        Response::Pools { pools } => {
+            print!("{}", control::format_pools(&pools));
             ExitCode::SUCCESS
         }
     }

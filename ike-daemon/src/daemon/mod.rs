@@ -301,9 +301,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     if let Err(e) = routes.flush_leftovers().await {
         warn!("cannot remove routes left by a previous iked: {e}");
     }
-    if opts.routes.install {
-        kernel = kernel.with_routes(routes);
-    }
+    // Also without route installation: the routes part puts a client's
+    // virtual IPs on an interface (and installs no route then).
+    kernel = kernel.with_routes(routes);
 
     let sockets = bind_sockets(opts.ports)?;
     let (dgram_tx, mut dgram_rx) = mpsc::channel::<(Received, bool)>(256);
@@ -1245,6 +1245,10 @@ impl Driver {
             Request::Reload {} => {
                 let r = self.reload(now).await;
                 let _ = c.reply.send(r);
+            }
+            Request::Pools {} => {
+                let pools = self.ep.pools().iter().map(status::pool_status).collect();
+                let _ = c.reply.send(Response::Pools { pools });
             }
             Request::Status {} => {
                 let snap: Vec<_> = self.ep.ike_sas().collect();

@@ -580,6 +580,17 @@ struct State {
     cache: Cache,
     /// Dumps of addresses, routes or links made (tests, benchmarks).
     listings: u64,
+    /// Our virtual IPs, by address: the interface, whether iked added it
+    /// (an address that was there before stays), and the Child SAs that
+    /// have it.
+    vips: HashMap<IpAddr, VipUse>,
+}
+
+#[derive(Debug)]
+struct VipUse {
+    ifindex: u32,
+    added: bool,
+    children: Vec<ChildId>,
 }
 
 /// The routes part of the kernel bridge.
@@ -972,6 +983,10 @@ impl Routes {
     /// Installs the routes of a child that was just installed. Failures
     /// are logged; the child stays.
     pub async fn child_installed(&self, c: &ChildInstall) {
+        if !c.vips.is_empty() {
+            let mut st = self.state.lock().await;
+            self.vips_up(&mut st, c).await;
+        }
         // As charon: routes come with the policies (none with `policies =
         // no`), and a child bound to an XFRM interface (`if_id_out`) is
         // routed through that interface by whoever made it.
@@ -1104,6 +1119,112 @@ impl Routes {
         }
     }
 
+    /// Puts the virtual IPs of `c` on the interface of its local IKE
+    /// address (as charon without `install_virtual_ip_on`), host-sized,
+    /// unless they are there; the address cache is dropped so that its
+    /// routes find them as their source.
+    async fn vips_up(&self, st: &mut State, c: &ChildInstall) {
+        for v in &c.vips {
+            if let Some(u) = st.vips.get_mut(v) {
+                if !u.children.contains(&c.id) {
+                    u.children.push(c.id);
+                }
+                continue;
+            }
+            st.listings = st.listings.saturating_add(1);
+            let addrs = match self.local_addrs().await {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!("virtual IP {v}: cannot list local addresses: {e}");
+                    continue;
+                }
+            };
+            if let Some(a) = addrs.iter().find(|a| a.addr == *v) {
+                debug!("virtual IP {v} is already on interface {}", a.ifindex);
+                st.vips.insert(
+                    *v,
+                    VipUse {
+                        ifindex: a.ifindex,
+                        added: false,
+                        children: vec![c.id],
+                    },
+                );
+                continue;
+            }
+            let Some(ifindex) = addrs
+                .iter()
+                .find(|a| a.addr == c.local.ip())
+                .map(|a| a.ifindex)
+            else {
+                warn!(
+                    "virtual IP {v}: no interface has our address {}, not installed",
+                    c.local.ip()
+                );
+                continue;
+            };
+            let prefix = if v.is_ipv4() { 32 } else { 128 };
+            match self
+                .handle
+                .address()
+                .add(ifindex, *v, prefix)
+                .execute()
+                .await
+            {
+                Ok(()) => {
+                    info!("installed virtual IP {v} on interface {ifindex}");
+                    st.vips.insert(
+                        *v,
+                        VipUse {
+                            ifindex,
+                            added: true,
+                            children: vec![c.id],
+                        },
+                    );
+                    st.cache.addrs = None;
+                }
+                Err(e) => warn!("installing virtual IP {v}: {e}"),
+            }
+        }
+    }
+
+    /// The Child SA `id` (`None`: every one) no longer has its virtual
+    /// IPs: those no other Child SA has go, if iked added them.
+    async fn vips_down(&self, st: &mut State, id: Option<ChildId>) {
+        let mut gone = Vec::new();
+        st.vips.retain(|addr, u| {
+            match id {
+                Some(id) => u.children.retain(|c| *c != id),
+                None => u.children.clear(),
+            }
+            if u.children.is_empty() {
+                gone.push((*addr, u.ifindex, u.added));
+                false
+            } else {
+                true
+            }
+        });
+        for (addr, ifindex, added) in gone {
+            if !added {
+                continue;
+            }
+            let msg = match addr {
+                IpAddr::V4(a) => rtnetlink::AddressMessageBuilder::<Ipv4Addr>::new()
+                    .index(ifindex)
+                    .address(a, 32)
+                    .build(),
+                IpAddr::V6(a) => rtnetlink::AddressMessageBuilder::<Ipv6Addr>::new()
+                    .index(ifindex)
+                    .address(a, 128)
+                    .build(),
+            };
+            match self.handle.address().del(msg).execute().await {
+                Ok(()) => info!("removed virtual IP {addr}"),
+                Err(e) => warn!("removing virtual IP {addr}: {e}"),
+            }
+            st.cache.addrs = None;
+        }
+    }
+
     async fn apply(&self, st: &mut State, op: BookOp) {
         let (spec, replace) = match op {
             BookOp::Add(s) | BookOp::Replace(s) => (s, true),
@@ -1193,6 +1314,7 @@ impl Routes {
     /// child needs).
     pub async fn child_removed(&self, id: ChildId) {
         let mut st = self.state.lock().await;
+        self.vips_down(&mut st, Some(id)).await;
         let ops = st.book.remove_child(id);
         let n = ops
             .iter()
@@ -1209,6 +1331,7 @@ impl Routes {
     /// Removes every route and rule iked added (shutdown).
     pub async fn remove_all(&self) {
         let mut st = self.state.lock().await;
+        self.vips_down(&mut st, None).await;
         let specs = st.book.drain();
         let n = specs.len();
         for s in specs {

@@ -123,8 +123,31 @@ pub fn ike_status(sa: &IkeSaInfo, now: Instant) -> IkeSaStatus {
         nat_local: sa.nat_local,
         nat_remote: sa.nat_remote,
         encap: sa.encap,
+        local_vips: sa.local_vips.iter().map(ToString::to_string).collect(),
+        remote_vips: sa.remote_vips.iter().map(ToString::to_string).collect(),
+        dns: sa.dns.iter().map(ToString::to_string).collect(),
         mobike: sa.mobike,
         children: sa.children.iter().map(|c| child_status(c, now)).collect(),
+    }
+}
+
+/// A pool with its leases for `ikectl pools`.
+pub fn pool_status(p: &ike::sa::PoolInfo) -> ike::control::PoolStatus {
+    ike::control::PoolStatus {
+        name: p.name.clone(),
+        base: p.base.to_string(),
+        size: p.size,
+        online: p.online,
+        offline: p.offline,
+        leases: p
+            .leases
+            .iter()
+            .map(|l| ike::control::LeaseStatus {
+                address: l.addr.to_string(),
+                identity: IdDisplay(&l.id).to_string(),
+                online: l.online,
+            })
+            .collect(),
     }
 }
 

@@ -86,6 +86,10 @@ pub struct Tunnel {
     pub if_ids: IfIds,
     /// IPComp was negotiated.
     pub ipcomp: bool,
+    /// Our virtual IPs and the peer's (`PLUTO_MY_SOURCEIP`,
+    /// `PLUTO_PEER_SOURCEIP`).
+    pub my_vips: Vec<IpAddr>,
+    pub peer_vips: Vec<IpAddr>,
 }
 
 impl Tunnel {
@@ -119,6 +123,8 @@ impl Tunnel {
             local_ts: child.local_ts.clone(),
             remote_ts: child.remote_ts.clone(),
             encap: sa.encap,
+            my_vips: sa.local_vips.clone(),
+            peer_vips: sa.remote_vips.clone(),
         })
     }
 }
@@ -369,6 +375,24 @@ fn call(t: &Tunnel, up: bool, my: &Ts, other: &Ts) -> Call {
     }
     if t.hostaccess {
         push("PLUTO_HOST_ACCESS", "1".into());
+    }
+    // As charon's updown plugin: the first virtual IP under the legacy
+    // name, then each per family, numbered from 1.
+    for (side, vips) in [("MY", &t.my_vips), ("PEER", &t.peer_vips)] {
+        if let Some(first) = vips.first() {
+            push(&format!("PLUTO_{side}_SOURCEIP"), first.to_string());
+        }
+        let (mut v4, mut v6) = (0u32, 0u32);
+        for v in vips.iter() {
+            let (fam, n) = if v.is_ipv4() {
+                v4 = v4.saturating_add(1);
+                (4, v4)
+            } else {
+                v6 = v6.saturating_add(1);
+                (6, v6)
+            };
+            push(&format!("PLUTO_{side}_SOURCEIP{fam}_{n}"), v.to_string());
+        }
     }
     Call {
         what: format!("{verb} {my_client} === {peer_client}"),

@@ -1161,6 +1161,7 @@ pub fn trap_route_child(
         encr_out: ike::crypto::Secret::new(Vec::new()),
         integ_out: ike::crypto::Secret::new(Vec::new()),
         local_ts: lts,
+        vips: Vec::new(),
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),

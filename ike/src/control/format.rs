@@ -53,6 +53,38 @@ pub fn format_traps(traps: &[TrapStatus]) -> String {
     out
 }
 
+/// The pools and their leases, modelled on `swanctl --list-pools
+/// --leases`:
+///
+/// ```text
+/// rw                   10.3.0.1                                 2 / 1 / 254
+///   10.3.0.1                                 online   'carol@example.org'
+///   10.3.0.2                                 offline  'dave@example.org'
+/// ```
+pub fn format_pools(pools: &[super::PoolStatus]) -> String {
+    let mut out = String::new();
+    if pools.is_empty() {
+        out.push_str("no pools\n");
+    }
+    for p in pools {
+        let _ = writeln!(
+            out,
+            "{:<20} {:<40} {} / {} / {}",
+            p.name, p.base, p.online, p.offline, p.size
+        );
+        for l in &p.leases {
+            let _ = writeln!(
+                out,
+                "  {:<40} {:<8} '{}'",
+                l.address,
+                if l.online { "online" } else { "offline" },
+                l.identity
+            );
+        }
+    }
+    out
+}
+
 fn ike(out: &mut String, sa: &IkeSaStatus) {
     let name = sa.connection.as_deref().unwrap_or("(unknown)");
     let (mi, mr) = if sa.initiator { ("*", "") } else { ("", "*") };
@@ -66,20 +98,27 @@ fn ike(out: &mut String, sa: &IkeSaStatus) {
             .map_or("%any".to_string(), |s| format!("'{s}'"))
     };
     let nat = |n: bool| if n { " [NAT]" } else { "" };
+    // Virtual IPs after the address, as swanctl --list-sas shows them.
+    let vips = |v: &[String]| -> String { v.iter().map(|a| format!(" [{a}]")).collect() };
     let _ = writeln!(
         out,
-        "  local  {} @ {}{}",
+        "  local  {} @ {}{}{}",
         id(&sa.local_id),
         sa.local_addr,
-        nat(sa.nat_local)
+        nat(sa.nat_local),
+        vips(&sa.local_vips)
     );
     let _ = writeln!(
         out,
-        "  remote {} @ {}{}",
+        "  remote {} @ {}{}{}",
         id(&sa.remote_id),
         sa.remote_addr,
-        nat(sa.nat_remote)
+        nat(sa.nat_remote),
+        vips(&sa.remote_vips)
     );
+    if !sa.dns.is_empty() {
+        let _ = writeln!(out, "  dns {}", sa.dns.join(" "));
+    }
     if let Some(a) = &sa.algorithms {
         let _ = writeln!(out, "  {a}");
     }

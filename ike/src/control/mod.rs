@@ -9,7 +9,7 @@ mod format;
 
 use serde::{Deserialize, Serialize};
 
-pub use format::{format_status, format_traps};
+pub use format::{format_pools, format_status, format_traps};
 
 /// Default path of the daemon's control socket.
 pub const DEFAULT_SOCKET: &str = "/run/iked/iked.sock";
@@ -47,6 +47,9 @@ pub enum Request {
     Reload {},
     /// Every IKE SA and Child SA.
     Status {},
+    /// The virtual IP pools with their leases (swanctl --list-pools
+    /// --leases).
+    Pools {},
 }
 
 /// What went wrong, for scripts; the message says it for people.
@@ -128,6 +131,11 @@ pub enum Response {
         #[serde(default)]
         traps: Vec<TrapStatus>,
     },
+    /// `pools`.
+    Pools {
+        /// The pools, by name.
+        pools: Vec<PoolStatus>,
+    },
     /// The request failed.
     Error {
         /// Category.
@@ -167,6 +175,34 @@ pub struct TrapStatus {
     pub remote_ts: Vec<String>,
     /// Why it is there: `start_action`, `close_action` or `dpd_action`.
     pub reason: String,
+}
+
+/// One virtual IP pool in a `pools` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolStatus {
+    /// Its name (`pools.<name>`).
+    pub name: String,
+    /// The first address it assigns.
+    pub base: String,
+    /// How many addresses it has.
+    pub size: u32,
+    /// Addresses in use.
+    pub online: usize,
+    /// Addresses kept for identities that are not connected.
+    pub offline: usize,
+    /// Every lease, by address.
+    pub leases: Vec<LeaseStatus>,
+}
+
+/// One lease of a pool.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseStatus {
+    /// The address.
+    pub address: String,
+    /// The identity it belongs to.
+    pub identity: String,
+    /// In use by an IKE SA (else kept for the identity's next one).
+    pub online: bool,
 }
 
 /// One IKE SA in a status answer.
@@ -210,6 +246,16 @@ pub struct IkeSaStatus {
     /// either side, or `encap`). Absent from older daemons: false.
     #[serde(default)]
     pub encap: bool,
+    /// Our virtual IPs (`vips`, as the peer assigned them). Absent from
+    /// older daemons: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_vips: Vec<String>,
+    /// The peer's virtual IPs (assigned from `pools`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_vips: Vec<String>,
+    /// The DNS servers the peer sent with our virtual IPs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
     /// MOBIKE (RFC 4555) negotiated. Absent from older daemons: false.
     #[serde(default)]
     pub mobike: bool,

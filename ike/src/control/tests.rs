@@ -21,6 +21,9 @@ fn sample_status() -> Vec<IkeSaStatus> {
         nat_local: false,
         nat_remote: false,
         encap: false,
+        local_vips: Vec::new(),
+        remote_vips: Vec::new(),
+        dns: Vec::new(),
         mobike: false,
         children: vec![ChildSaStatus {
             id: 1,
@@ -102,6 +105,9 @@ fn responses_round_trip() {
         Response::Status {
             ike_sas: sample_status(),
             traps: vec![sample_trap()],
+        },
+        Response::Pools {
+            pools: vec![sample_pool()],
         },
         Response::error(
             ErrorKind::AuthenticationFailed,
@@ -249,4 +255,55 @@ fn traps_are_listed_as_json_and_text() {
         "site-b/lan, reqid 1, TUNNEL, ESP, trapped (start_action)\n  local  10.1.0.0/24\n  remote 10.2.0.0/24 10.3.0.0/24\n"
     );
     assert_eq!(format_traps(&[]), "");
+}
+
+fn sample_pool() -> PoolStatus {
+    PoolStatus {
+        name: "rw".into(),
+        base: "10.3.0.1".into(),
+        size: 254,
+        online: 1,
+        offline: 1,
+        leases: vec![
+            LeaseStatus {
+                address: "10.3.0.1".into(),
+                identity: "carol@example.org".into(),
+                online: true,
+            },
+            LeaseStatus {
+                address: "10.3.0.2".into(),
+                identity: "dave@example.org".into(),
+                online: false,
+            },
+        ],
+    }
+}
+
+#[test]
+fn pools_and_virtual_ips_print_as_swanctl_lists_them() {
+    let text = format_pools(&[sample_pool()]);
+    assert_eq!(
+        text,
+        "rw                   10.3.0.1                                 1 / 1 / 254\n  \
+         10.3.0.1                                 online   'carol@example.org'\n  \
+         10.3.0.2                                 offline  'dave@example.org'\n"
+    );
+    assert_eq!(format_pools(&[]), "no pools\n");
+    let mut sa = sample_status();
+    sa[0].local_vips = vec!["10.3.0.1".into()];
+    sa[0].dns = vec!["10.2.0.53".into()];
+    let text = format_status(&sa);
+    assert!(
+        text.contains("  local  'gw-a.example.net' @ 192.0.2.1:500 [10.3.0.1]\n"),
+        "{text}"
+    );
+    assert!(text.contains("  dns 10.2.0.53\n"), "{text}");
+    // Absent from the JSON when there are none (older ikectl read it).
+    assert!(
+        !encode_line(&Response::Status {
+            ike_sas: sample_status(),
+            traps: vec![]
+        })
+        .contains("vips")
+    );
 }

@@ -1023,6 +1023,7 @@ impl IkeSa {
             encr_out,
             integ_out,
             local_ts: c.local_ts.clone(),
+            vips: self.vips.ours.clone(),
             remote_ts: c.remote_ts.clone(),
             esn: suite.esn,
             sa_opts: c.cfg.sa_opts,

@@ -252,6 +252,7 @@ impl IkeSa {
             encr_out: k.encr_i,
             integ_out: k.integ_i,
             local_ts: pre.local_ts.clone(),
+            vips: Vec::new(),
             remote_ts: pre.remote_ts.clone(),
             esn: pre.suite.esn,
             sa_opts: c.cfg.sa_opts,

@@ -87,6 +87,11 @@ pub struct ChildInstall {
     pub integ_out: Secret,
     /// Negotiated selectors of our side.
     pub local_ts: Vec<TrafficSelector>,
+    /// Our virtual IPs (`vips`, as the peer assigned them): the daemon
+    /// puts them on the interface of our IKE address before the Child
+    /// SA's routes (which take one as their source), and takes them off
+    /// with the last Child SA that has them.
+    pub vips: Vec<std::net::IpAddr>,
     /// Negotiated selectors of the peer's side.
     pub remote_ts: Vec<TrafficSelector>,
     /// Extended sequence numbers.

@@ -79,6 +79,7 @@ fn child(mode: Mode, lts: Vec<TrafficSelector>, rts: Vec<TrafficSelector>) -> Ch
         encr_out: Secret::new(vec![2; 36]),
         integ_out: Secret::new(vec![]),
         local_ts: lts,
+        vips: Vec::new(),
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),

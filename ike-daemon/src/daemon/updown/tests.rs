@@ -49,6 +49,8 @@ fn tunnel(local: Vec<TrafficSelector>, remote: Vec<TrafficSelector>) -> Tunnel {
         marks: [None, None],
         if_ids: [None, None],
         ipcomp: false,
+        my_vips: Vec::new(),
+        peer_vips: Vec::new(),
     }
 }
 
@@ -631,4 +633,24 @@ fn a_rekey_calls_nothing_and_the_successor_goes_down() {
         "up-client 1\ndown-client 9\n"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn virtual_ips_are_passed_as_charons_sourceip_variables() {
+    let mut t = tunnel(
+        vec![v4("10.3.0.1", "10.3.0.1")],
+        vec![v4("10.2.0.0", "10.2.0.255")],
+    );
+    t.my_vips = vec!["10.3.0.1".parse().unwrap(), "fd00::1".parse().unwrap()];
+    let c = &calls(&t, true)[0];
+    assert_eq!(var(c, "PLUTO_MY_SOURCEIP"), "10.3.0.1");
+    assert_eq!(var(c, "PLUTO_MY_SOURCEIP4_1"), "10.3.0.1");
+    assert_eq!(var(c, "PLUTO_MY_SOURCEIP6_1"), "fd00::1");
+    assert!(!env(c).iter().any(|e| e.starts_with("PLUTO_PEER_SOURCEIP")));
+    t.my_vips.clear();
+    t.peer_vips = vec!["10.3.0.7".parse().unwrap()];
+    let c = &calls(&t, true)[0];
+    assert_eq!(var(c, "PLUTO_PEER_SOURCEIP"), "10.3.0.7");
+    assert_eq!(var(c, "PLUTO_PEER_SOURCEIP4_1"), "10.3.0.7");
+    assert!(!env(c).iter().any(|e| e.starts_with("PLUTO_MY_SOURCEIP")));
 }

@@ -53,6 +53,7 @@ pub(crate) fn install(
         encr_out: Secret::new(vec![2; 36]),
         integ_out: Secret::new(vec![]),
         local_ts: lts,
+        vips: Vec::new(),
         remote_ts: rts,
         esn: false,
         sa_opts: Default::default(),

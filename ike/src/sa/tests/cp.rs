@@ -126,6 +126,21 @@ fn each_road_warrior_gets_its_own_address_and_the_pools_dns_server() {
     p.assert_kernels_match();
     assert_eq!(p.b().kernel.installed.len(), 3);
     assert_eq!(leases(&p), (3, 0));
+    // The client's daemon gets its virtual IP with each Child SA (to put
+    // it on an interface before the routes); the gateway's none.
+    let mut client_vips: Vec<Vec<IpAddr>> = p
+        .a()
+        .kernel
+        .installed
+        .values()
+        .map(|c| c.vips.clone())
+        .collect();
+    client_vips.sort();
+    assert_eq!(
+        client_vips,
+        vips.iter().map(|v| vec![*v]).collect::<Vec<_>>()
+    );
+    assert!(p.b().kernel.installed.values().all(|c| c.vips.is_empty()));
 }
 
 #[test]
