@@ -40,7 +40,9 @@
 //!    with her certificate (rfc822Name, clientAuth) inside EAP, gets an
 //!    address of pool rw and pings through ESP.
 //!
-//! Gateways: charon (the baseline: charon-to-charon in the same run).
+//! Gateways: charon (the baseline: charon-to-charon in the same run),
+//! then iked with the same swanctl.conf, credentials and RADIUS server
+//! (strongswan.conf's eap-radius section, given with --strongswan-conf).
 //! charon with `accounting = yes` sends accounting for every IKE SA, not
 //! only the RADIUS users' (even a Start and Stop without an address for
 //! y@tiny, refused by the exhausted pool).
@@ -55,7 +57,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::charon::{Charon, tail};
-use common::{esp_packets, policies, states};
+use common::{Iked, esp_packets, policies, states};
 use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh};
 
 /// The gateway's address as every road warrior knows it.
@@ -364,6 +366,14 @@ fn resolv_file(ns: &str) -> std::path::PathBuf {
     guest_out().join(format!("charon-{ns}/resolv.conf"))
 }
 
+/// strongswan.conf's `plugins` section with the lab's RADIUS server
+/// (FreeRADIUS in `srv`), for both gateways.
+fn radius_plugin_conf() -> String {
+    format!(
+        "plugins {{\n    eap-radius {{\n        accounting = yes\n        servers {{\n            fr {{\n                address = {SRV}\n                secret = {RADIUS_SECRET}\n                auth_port = 1812\n                acct_port = 1813\n            }}\n        }}\n    }}\n}}"
+    )
+}
+
 /// Starts charon `name` in namespace `name` with `conf`, the credentials
 /// of `pki` (`gw`: the gateway's), and its resolve plugin's output in
 /// [`resolv_file`] for a road warrior.
@@ -382,9 +392,7 @@ fn charon_start(name: &str, conf: &str, pki: &Path, gw: bool) -> Charon {
     let (plugins, extra, bin) = if gw {
         (
             GW_PLUGINS,
-            format!(
-                "plugins {{\n    eap-radius {{\n        accounting = yes\n        servers {{\n            fr {{\n                address = {SRV}\n                secret = {RADIUS_SECRET}\n                auth_port = 1812\n                acct_port = 1813\n            }}\n        }}\n    }}\n}}"
-            ),
+            radius_plugin_conf(),
             "/usr/lib/ipsec/charon".to_owned(),
         )
     } else {
@@ -615,15 +623,17 @@ impl Drop for FreeRadius {
 // ---------------------------------------------------------------------------
 // The gateway under test.
 
-/// The gateway: charon (the baseline).
+/// The gateway: charon (the baseline) or iked.
 enum Gateway {
     Charon(Charon),
+    Iked(Iked),
 }
 
 impl Gateway {
     fn label(&self) -> &'static str {
         match self {
             Gateway::Charon(_) => "charon",
+            Gateway::Iked(_) => "iked",
         }
     }
 
@@ -631,12 +641,14 @@ impl Gateway {
     fn log_tail(&self) -> String {
         match self {
             Gateway::Charon(c) => tail(&c.log_text(), 60),
+            Gateway::Iked(i) => tail(&i.log_text(), 60),
         }
     }
 
     fn log_text(&self) -> String {
         match self {
             Gateway::Charon(c) => c.log_text(),
+            Gateway::Iked(i) => i.log_text(),
         }
     }
 
@@ -650,6 +662,16 @@ impl Gateway {
                     .filter(|l| l.contains(&format!("'{identity}'")) && l.contains("online"))
                     .find_map(|l| l.split_whitespace().next().map(str::to_owned))
             }
+            // The address is the remote_ts of the identity's installed
+            // child (`remote_ts = dynamic`).
+            Gateway::Iked(i) => i
+                .status()
+                .iter()
+                .filter(|sa| sa.state == "ESTABLISHED" && sa.remote_id.as_deref() == Some(identity))
+                .flat_map(|sa| sa.children.iter())
+                .filter(|c| c.state == "INSTALLED")
+                .flat_map(|c| c.remote_ts.iter())
+                .find_map(|ts| ts.strip_suffix("/32").map(str::to_owned)),
         }
     }
 
@@ -676,6 +698,10 @@ impl Gateway {
                     .iter()
                     .any(|b| b.contains("ESTABLISHED") && b.contains(&format!("'{identity}'")))
             }
+            Gateway::Iked(i) => i
+                .status()
+                .iter()
+                .any(|sa| sa.state == "ESTABLISHED" && sa.remote_id.as_deref() == Some(identity)),
         }
     }
 }
@@ -860,6 +886,7 @@ fn scenario(gw: &Gateway, rws: &[Charon], radius: &FreeRadius) -> Result<Vec<Str
     )?;
     let why = match gw {
         Gateway::Charon(_) => "EAP-MS-CHAPv2 verification failed",
+        Gateway::Iked(_) => "failed (wrong password)",
     };
     check(gw.log_text().contains(why), || {
         format!(
@@ -1080,6 +1107,35 @@ fn guest() {
     drop(gw);
     sh("for n in gw rw1 rw2 rw3; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
     eprintln!("ra: charon gateway in {:.1} s", t.elapsed().as_secs_f64());
+
+    // iked as the gateway: the same swanctl.conf and credentials.
+    let t = Instant::now();
+    credentials(&pki_dir, &guest_out().join("iked-gw"), true);
+    let mut iked = Iked::new("gw", "iked-gw/swanctl.conf", "iked-gw.log", &gateway_conf());
+    // The RADIUS server as charon's gateway has it: strongswan.conf's
+    // eap-radius section, which iked reads as charon does.
+    let ss_conf = guest_out().join("iked-gw/strongswan.conf");
+    std::fs::write(
+        &ss_conf,
+        format!("charon {{\n{}\n}}\n", radius_plugin_conf()),
+    )
+    .unwrap();
+    let ss_conf = ss_conf.display().to_string();
+    iked.start(&["--strongswan-conf", &ss_conf]);
+    let gw = Gateway::Iked(iked);
+    match scenario(&gw, &rws, &radius) {
+        Ok(lines) => {
+            for l in lines {
+                eprintln!("ra: {l}");
+            }
+        }
+        Err(e) => failed.push(e),
+    }
+    if let Gateway::Iked(mut i) = gw {
+        i.stop();
+    }
+    sh("for n in gw rw1 rw2 rw3; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
+    eprintln!("ra: iked gateway in {:.1} s", t.elapsed().as_secs_f64());
 
     eprintln!("ra: all in {:.1} s", t0.elapsed().as_secs_f64());
     assert!(failed.is_empty(), "{}", failed.join("\n\n"));

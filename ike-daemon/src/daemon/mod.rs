@@ -869,7 +869,9 @@ impl Driver {
                         sa.local_addr,
                         sa.remote_addr,
                         user.into_bytes(),
-                        Vec::new(),
+                        // The virtual IPs it got from a pool: the event
+                        // comes after the whole IKE_AUTH answer, CP included.
+                        sa.remote_vips.clone(),
                     );
                 }
                 self.ups_retain(|u| {
