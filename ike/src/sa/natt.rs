@@ -72,8 +72,12 @@ impl IkeSa {
         // With MOBIKE configured the initiator moves to the NAT-T ports
         // even without NAT, if the peer does NAT detection: there is no
         // exchange to move in later, when a move puts us behind a NAT
-        // (charon's ike_natd.c does the same).
-        let float = self.nat.encap || (self.initiator && self.peer.mobike && peer_natd);
+        // (charon's ike_natd.c does the same). Only from the IKE port's
+        // peer, whose NAT-T port is known (4500): a peer on another port
+        // (`remote_port`) would get the non-ESP marker on its IKE port,
+        // where it is no IKE header, and drop every request.
+        let float = self.nat.encap
+            || (self.initiator && self.peer.mobike && peer_natd && self.remote.port() == IKE_PORT);
         if !float {
             return;
         }

@@ -254,3 +254,25 @@ fn with_mobike_a_message_from_elsewhere_is_answered_there_but_moves_nothing() {
     );
     assert!(p.peers[1].kernel.updates.is_empty());
 }
+
+#[test]
+fn a_peer_on_another_port_is_not_floated_without_nat() {
+    // Its NAT-T port is unknown: floating would send the non-ESP marker
+    // to its IKE port, which drops every request (daemon_lab's IPv6 test
+    // on port 1500 failed so).
+    let mut s = Setup::default();
+    s.peers[0][0].mobike = true;
+    s.peers[0][0].remote_port = 1500;
+    s.peers[1] = vec![PeerCfg {
+        remote_addrs: vec![AddrSpec::Any],
+        mobike: true,
+        ..right_cfg()
+    }];
+    let mut p = Pair::new(s);
+    let id = p.connect(0, "site-b");
+    let a = p.a().ep.ike_sa(id).unwrap();
+    assert_eq!(a.state, IkeState::Established);
+    assert_eq!(a.local_addr.port(), 500);
+    assert_eq!(a.remote_addr.port(), 1500);
+    assert!(p.a().sent.iter().all(|(_, t)| t.local.port() == 500));
+}
