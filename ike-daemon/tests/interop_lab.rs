@@ -983,8 +983,12 @@ fn matrix(cases: &[Case], results: &[(String, String)]) -> String {
          has anything left. A case that must fail has to fail with the listed \
          reason on iked's side and leave nothing in either kernel. Algorithms are \
          printed as both daemons print them.\n\n\
-         Not covered here: EAP (iked does not do it yet); MOBIKE against charon is \
-         tested by ike-daemon/tests/mobike_lab.rs. Certificates \
+         MOBIKE against charon is tested by ike-daemon/tests/mobike_lab.rs. \
+         EAP-MSCHAPv2 against charon, iked as the gateway and as the road \
+         warrior, is tested by ike-daemon/tests/eap_lab.rs (alice up with pings \
+         through ESP, a wrong password refused with nothing installed); remote \
+         access with pools, EAP-TLS and EAP-RADIUS against strongSwan road \
+         warriors by ike-daemon/tests/ra_lab.rs (docs/remote-access.md). Certificates \
          and IKE fragmentation against charon are tested by \
          ike-daemon/tests/cert_lab.rs (docs/interop-certificates.md). \
          Rekeying and reauthentication against charon are \
