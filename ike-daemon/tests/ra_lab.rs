@@ -57,6 +57,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::charon::{Charon, tail};
+use common::freeradius::{FreeRadius, Spec};
 use common::{Iked, esp_packets, policies, states};
 use iked_lab::{guest_out, in_uml, is_guest, lab_sh, repo_root, sh};
 
@@ -440,184 +441,19 @@ fn charon_start(name: &str, conf: &str, pki: &Path, gw: bool) -> Charon {
 // FreeRADIUS.
 
 /// FreeRADIUS in namespace srv on 10.1.0.2:1812 (auth) and 1813
-/// (accounting), in a directory of its own (never /etc/freeradius):
-/// EAP-MSCHAPv2 for [`RADIUS_USER`], accounting into a detail file.
-/// Stopped on drop.
-struct FreeRadius {
-    dir: std::path::PathBuf,
-    child: std::process::Child,
-}
-
-impl FreeRadius {
-    fn start() -> FreeRadius {
-        let dir = guest_out().join("freeradius");
-        for d in ["log", "run", "acct"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        let d = dir.display();
-        // The smallest configuration for EAP-MSCHAPv2 (the eap module
-        // calls mschap through Auth-Type MS-CHAP, which gives the
-        // MS-MPPE keys) and accounting into a detail file.
-        let conf = format!(
-            r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = {d}/log
-raddbdir = {d}
-radacctdir = {d}/acct
-name = freeradius
-confdir = {d}
-modconfdir = {d}
-run_dir = {d}/run
-db_dir = {d}
-libdir = /usr/lib/freeradius
-dictdir = /usr/share/freeradius
-pidfile = {d}/run/radiusd.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1024
-hostname_lookups = no
-log {{
-    destination = files
-    file = {d}/log/radius.log
-    auth = yes
-}}
-security {{
-    allow_core_dumps = no
-    max_attributes = 200
-    reject_delay = 0
-    status_server = no
-}}
-thread pool {{
-    start_servers = 1
-    max_servers = 2
-    min_spare_servers = 1
-    max_spare_servers = 2
-    max_requests_per_server = 0
-}}
-client gw {{
-    ipaddr = 10.1.0.1
-    secret = "{RADIUS_SECRET}"
-}}
-modules {{
-    files {{
-        filename = {d}/users
-    }}
-    mschap {{
-        use_mppe = yes
-    }}
-    eap {{
-        default_eap_type = mschapv2
-        timer_expire = 60
-        max_sessions = 64
-        mschapv2 {{
-        }}
-    }}
-    detail {{
-        filename = {d}/acct/detail
-        escape_filenames = no
-        permissions = 0600
-        header = "%t"
-    }}
-}}
-server default {{
-    listen {{
-        type = auth
-        ipaddr = {SRV}
-        port = 1812
-    }}
-    listen {{
-        type = acct
-        ipaddr = {SRV}
-        port = 1813
-    }}
-    authorize {{
-        files
-        eap {{
-            ok = return
-        }}
-    }}
-    authenticate {{
-        eap
-        Auth-Type MS-CHAP {{
-            mschap
-        }}
-    }}
-    preacct {{
-    }}
-    accounting {{
-        detail
-    }}
-    post-auth {{
-    }}
-}}
-"#
-        );
-        std::fs::write(dir.join("radiusd.conf"), conf).unwrap();
-        std::fs::write(dir.join("dictionary"), "").unwrap();
-        std::fs::write(
-            dir.join("users"),
-            format!(
-                "\"{RADIUS_USER}\" Cleartext-Password := \"{}\"\n",
-                password("erin")
-            ),
-        )
-        .unwrap();
-        sh(&format!("chmod -R go-rwx '{d}'"));
-        let out = std::fs::File::create(dir.join("log/stdout")).unwrap();
-        let child = std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                "srv",
-                "freeradius",
-                "-f",
-                "-xx",
-                "-l",
-                "stdout",
-                "-d",
-            ])
-            .arg(&dir)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .expect("freeradius");
-        let mut fr = FreeRadius { dir, child };
-        let t0 = Instant::now();
-        loop {
-            let log = fr.log();
-            if log.contains("Ready to process requests") {
-                return fr;
-            }
-            if let Ok(Some(st)) = fr.child.try_wait() {
-                panic!("FreeRADIUS exited ({st}):\n{log}");
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "FreeRADIUS did not start:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log/stdout")).unwrap_or_default()
-    }
-
-    /// The accounting records (the detail file).
-    fn detail(&self) -> String {
-        std::fs::read_to_string(self.dir.join("acct/detail")).unwrap_or_default()
-    }
-}
-
-impl Drop for FreeRadius {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// (accounting) for the gateway 10.1.0.1: EAP-MSCHAPv2 for
+/// [`RADIUS_USER`], accounting into a detail file.
+fn freeradius() -> FreeRadius {
+    let password = password("erin");
+    FreeRadius::start(Spec {
+        dir: guest_out().join("freeradius"),
+        netns: Some("srv"),
+        listen: SRV,
+        port: 1812,
+        client: "10.1.0.1",
+        secret: RADIUS_SECRET,
+        users: &[(RADIUS_USER, password.as_str())],
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -1090,7 +926,7 @@ fn guest() {
         "ra: road warriors started at {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    let radius = FreeRadius::start();
+    let radius = freeradius();
     let mut failed = Vec::new();
 
     // The baseline: charon as the gateway.

@@ -12,9 +12,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ike::eap::{self, Method, Step, mschapv2};
@@ -22,6 +24,8 @@ use ike::radius::packet::{Code, attr};
 use ike::radius::{self, AcctStatus, Request, Server, Session, Settings, Usage};
 use ike_daemon::daemon::radius::{Accounting, Radius};
 use zeroize::Zeroizing;
+
+use common::freeradius::{FreeRadius, Spec};
 
 const SECRET: &str = "lab-radius-secret";
 const USER: &str = "carol";
@@ -40,172 +44,19 @@ fn sh(cmd: &str) {
 }
 
 /// A FreeRADIUS in its own directory, on `port` (auth) and `port + 1`
-/// (accounting) of 127.0.0.1; stopped on drop.
-struct FreeRadius {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl FreeRadius {
-    fn start(port: u16) -> FreeRadius {
-        let dir = repo_root()
+/// (accounting) of 127.0.0.1, for the user [`USER`].
+fn freeradius(port: u16) -> FreeRadius {
+    FreeRadius::start(Spec {
+        dir: repo_root()
             .join("target/radius-lab")
-            .join(format!("freeradius-{port}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        for d in ["", "log", "run", "acct"] {
-            std::fs::create_dir_all(dir.join(d)).unwrap();
-        }
-        let d = dir.display();
-        let acct = port + 1;
-        // The smallest configuration that does EAP-MSCHAPv2 (the eap
-        // module calls the mschap module through Auth-Type MS-CHAP) and
-        // writes accounting to a detail file.
-        std::fs::write(
-            dir.join("radiusd.conf"),
-            format!(
-                r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = {d}/log
-raddbdir = {d}
-radacctdir = {d}/acct
-name = freeradius
-confdir = {d}
-modconfdir = {d}
-run_dir = {d}/run
-db_dir = {d}
-libdir = /usr/lib/freeradius
-dictdir = /usr/share/freeradius
-pidfile = {d}/run/radiusd.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 1024
-hostname_lookups = no
-log {{
-    destination = files
-    file = {d}/log/radius.log
-    auth = yes
-}}
-security {{
-    allow_core_dumps = no
-    max_attributes = 200
-    reject_delay = 0
-    status_server = no
-}}
-thread pool {{
-    start_servers = 1
-    max_servers = 2
-    min_spare_servers = 1
-    max_spare_servers = 2
-    max_requests_per_server = 0
-}}
-client lab {{
-    ipaddr = 127.0.0.1
-    secret = {SECRET}
-    require_message_authenticator = yes
-}}
-modules {{
-    files {{
-        filename = {d}/users
-    }}
-    mschap {{
-        use_mppe = yes
-    }}
-    eap {{
-        default_eap_type = mschapv2
-        timer_expire = 60
-        max_sessions = 64
-        mschapv2 {{
-        }}
-    }}
-    detail {{
-        filename = {d}/acct/detail
-        escape_filenames = no
-        permissions = 0600
-        header = "%t"
-    }}
-}}
-server default {{
-    listen {{
-        type = auth
-        ipaddr = 127.0.0.1
-        port = {port}
-    }}
-    listen {{
-        type = acct
-        ipaddr = 127.0.0.1
-        port = {acct}
-    }}
-    authorize {{
-        files
-        eap {{
-            ok = return
-        }}
-    }}
-    authenticate {{
-        eap
-        Auth-Type MS-CHAP {{
-            mschap
-        }}
-    }}
-    preacct {{
-    }}
-    accounting {{
-        detail
-    }}
-    post-auth {{
-    }}
-}}
-"#
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("dictionary"), "").unwrap();
-        std::fs::write(
-            dir.join("users"),
-            format!("{USER} Cleartext-Password := \"{PASSWORD}\"\n"),
-        )
-        .unwrap();
-        sh(&format!("chmod -R go-rwx '{d}'"));
-        let out = std::fs::File::create(dir.join("log/stdout")).unwrap();
-        let child = Command::new("freeradius")
-            .args(["-f", "-xx", "-l", "stdout", "-d"])
-            .arg(&dir)
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("freeradius");
-        let mut fr = FreeRadius { dir, child };
-        let t0 = Instant::now();
-        loop {
-            let log = std::fs::read_to_string(fr.dir.join("log/stdout")).unwrap_or_default();
-            if log.contains("Ready to process requests") {
-                return fr;
-            }
-            if let Ok(Some(st)) = fr.child.try_wait() {
-                panic!("FreeRADIUS exited ({st}):\n{log}");
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "FreeRADIUS did not start:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn detail(&self) -> String {
-        std::fs::read_to_string(self.dir.join("acct/detail")).unwrap_or_default()
-    }
-}
-
-impl Drop for FreeRadius {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .join(format!("freeradius-{port}")),
+        netns: None,
+        listen: "127.0.0.1",
+        port,
+        client: "127.0.0.1",
+        secret: SECRET,
+        users: &[(USER, PASSWORD)],
+    })
 }
 
 fn server(name: &str, port: u16) -> Server {
@@ -348,7 +199,7 @@ async fn freeradius_eap_mschapv2_msk_failover_and_accounting() {
         repo_root().join("tests/lab/packages.sh").display()
     ));
     let port = 20_000 + u16::try_from(std::process::id() % 20_000).unwrap() / 2 * 2;
-    let fr = FreeRadius::start(port);
+    let fr = freeradius(port);
 
     // A dead server first in the list (nothing listens on its port): the
     // first request fails over to FreeRADIUS after its two tries.
@@ -491,32 +342,33 @@ async fn freeradius_eap_mschapv2_msk_failover_and_accounting() {
     );
     acct.moved(9, 10);
     acct.stop(up + Duration::from_secs(5), 10, 1);
-    // The requests go out on their own tasks: wait for both records.
-    let t = Instant::now();
-    while fr
-        .detail()
-        .matches("Acct-Session-Id = \"1765000001-9\"")
-        .count()
-        < 2
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "no Start and Stop for dave:\n{}",
-            fr.detail()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let detail = fr.detail();
-    let dave = &detail[detail.find("User-Name = \"dave\"").unwrap()..];
-    for want in [
+    // The requests go out on their own tasks, and FreeRADIUS writes a
+    // record line by line: wait until both records are there and the
+    // Stop has all its attributes (a read in the middle of the Stop's
+    // lines missed the last ones under load).
+    let wants = [
         "Acct-Status-Type = Stop",
         "Framed-IP-Address = 10.3.0.9",
         "Calling-Station-Id = \"127.0.0.3[4500]\"",
         "NAS-Port = 9",
         "Acct-Session-Time = 5",
         "Acct-Terminate-Cause = User-Request",
-    ] {
-        assert!(dave.contains(want), "no {want} for dave:\n{dave}");
+    ];
+    let complete = |detail: &str| {
+        detail.matches("Acct-Session-Id = \"1765000001-9\"").count() >= 2
+            && detail.find("User-Name = \"dave\"").is_some_and(|i| {
+                let dave = &detail[i..];
+                wants.iter().all(|w| dave.contains(w))
+            })
+    };
+    let t = Instant::now();
+    while !complete(&fr.detail()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no complete Start and Stop for dave ({wants:?}):\n{}",
+            fr.detail()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(fr);
 }

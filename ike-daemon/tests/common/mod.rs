@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod charon;
+pub mod freeradius;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

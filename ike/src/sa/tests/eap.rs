@@ -41,6 +41,16 @@ fn eap_pair(
     client_eap_id: Option<Identification>,
     gw_eap_id: Option<Identification>,
 ) -> Pair {
+    gateway_pair(MethodName::Mschapv2, password, client_eap_id, gw_eap_id)
+}
+
+/// [`eap_pair`] with the gateway's `method` (`remote.auth`).
+fn gateway_pair(
+    method: MethodName,
+    password: &str,
+    client_eap_id: Option<Identification>,
+    gw_eap_id: Option<Identification>,
+) -> Pair {
     let mut root = Ca::root("Test Root", Alg::P256);
     let (kb, cb, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
     let mut s = Setup::default();
@@ -57,7 +67,7 @@ fn eap_pair(
     };
     s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb]));
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
-        method: MethodName::Mschapv2,
+        method,
         eap_id: gw_eap_id,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
@@ -73,7 +83,7 @@ fn eap_pair(
     p
 }
 
-fn established(p: &mut Pair) -> bool {
+pub(super) fn established(p: &mut Pair) -> bool {
     let up = |events: Vec<Event>| {
         events
             .iter()
@@ -82,7 +92,7 @@ fn established(p: &mut Pair) -> bool {
     up(p.a().events()) && up(p.b().events())
 }
 
-fn failures(events: &[Event]) -> Vec<IkeFailReason> {
+pub(super) fn failures(events: &[Event]) -> Vec<IkeFailReason> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -289,32 +299,10 @@ mod radius {
     use crate::radius::packet::{Code, Packet, attr};
     use crate::radius::{self as rad, Settings};
 
+    /// The gateway relays to a RADIUS server ([`serve`]); the client's
+    /// password is `password`.
     fn pair(password: &str) -> Pair {
-        let mut root = Ca::root("Test Root", Alg::P256);
-        let (kb, cb, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
-        let mut s = Setup::default();
-        s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
-            method: MethodName::Mschapv2,
-            eap_id: None,
-            cred: None,
-        });
-        s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
-            cacerts: Vec::new(),
-            pubkeys: Vec::new(),
-            revocation: Revocation::Relaxed,
-            constraints: Vec::new(),
-        };
-        s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&kb, vec![cb]));
-        s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
-            method: MethodName::Radius,
-            eap_id: None,
-            cacerts: Vec::new(),
-            revocation: Revocation::Relaxed,
-        });
-        s.trust = [store(&[&root.cert]), store(&[])];
-        let mut p = Pair::new(s);
-        p.a().ep.set_eap_secrets(users(&[(USER, password)]));
-        p
+        gateway_pair(MethodName::Radius, password, None, None)
     }
 
     /// Answers the gateway's Access-Requests as a RADIUS server whose

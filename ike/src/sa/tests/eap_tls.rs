@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::certs::*;
+use super::eap::{established, failures};
 use super::harness::*;
 use crate::eap::MethodName;
 use crate::pki::Certificate;
@@ -51,25 +52,6 @@ fn one_ca(user_san: &str) -> Pair {
     let (kg, cg, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
     let (ku, cu, _) = root.issue("user", user_san, Alg::P256, |_| {});
     pair(&root, (kg, cg), (ku, cu))
-}
-
-fn established(p: &mut Pair) -> bool {
-    let up = |events: Vec<Event>| {
-        events
-            .iter()
-            .any(|e| matches!(e, Event::IkeEstablished { .. }))
-    };
-    up(p.a().events()) && up(p.b().events())
-}
-
-fn failures(events: &[Event]) -> Vec<IkeFailReason> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::IkeFailed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
