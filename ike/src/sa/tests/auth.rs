@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::failed;
 use super::harness::*;
 use crate::sa::*;
 use crate::wire::Identification;
@@ -127,16 +128,6 @@ fn refused(p: &mut Pair, right_refused: bool) {
     assert_eq!(a, want(right_refused), "left: {:?}", p.a().events());
     assert_eq!(b, want(!right_refused), "right: {:?}", p.b().events());
     p.assert_kernels_empty();
-}
-
-fn failed(events: &[Event]) -> Vec<IkeFailReason> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::IkeFailed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::certs::*;
+use super::failed;
 use super::harness::*;
 use crate::crypto::Secret;
 use crate::eap::{Answer, MethodName};
@@ -92,16 +93,6 @@ pub(super) fn established(p: &mut Pair) -> bool {
     up(p.a().events()) && up(p.b().events())
 }
 
-pub(super) fn failures(events: &[Event]) -> Vec<IkeFailReason> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::IkeFailed { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn eap_mschapv2_gateway_and_client() {
     let mut p = eap_pair("secret", None, None);
@@ -141,7 +132,7 @@ fn eap_identity_is_asked_and_checked() {
     let mut p = eap_pair("secret", Some(carol.clone()), None);
     p.connect(0, "site-b");
     assert_eq!(
-        failures(&p.b().events()),
+        failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     p.assert_kernels_empty();
@@ -150,11 +141,11 @@ fn eap_identity_is_asked_and_checked() {
     let mut p = eap_pair("secret", Some(carol), Some(Identification::fqdn("dave")));
     p.connect(0, "site-b");
     assert_eq!(
-        failures(&p.a().events()),
+        failed(&p.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: true }]
     );
     assert_eq!(
-        failures(&p.b().events()),
+        failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     p.assert_kernels_empty();
@@ -165,11 +156,11 @@ fn a_wrong_password_is_refused_with_nothing_installed() {
     let mut p = eap_pair("guess", None, None);
     p.connect(0, "site-b");
     assert_eq!(
-        failures(&p.a().events()),
+        failed(&p.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: true }]
     );
     assert_eq!(
-        failures(&p.b().events()),
+        failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     assert!(!established(&mut p));
@@ -241,15 +232,15 @@ fn a_method_waiting_for_the_outside_holds_the_answer() {
     start(&mut p, 1);
     let ask = p.eap_asks[1].pop().unwrap();
     let now = p.now;
-    let failed = Answer::Failed("no RADIUS server answered".into());
-    p.b().ep.handle_eap_answer(now, ask.req, failed);
+    let no_answer = Answer::Failed("no RADIUS server answered".into());
+    p.b().ep.handle_eap_answer(now, ask.req, no_answer);
     p.run_for(Duration::from_secs(10));
     assert_eq!(
-        failures(&p.b().events()),
+        failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     assert_eq!(
-        failures(&p.a().events()),
+        failed(&p.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: true }]
     );
     p.assert_kernels_empty();
@@ -268,7 +259,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     let mut q = Pair::new(s);
     q.connect(0, "site-b");
     assert_eq!(
-        failures(&q.a().events()),
+        failed(&q.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: true }]
     );
     q.assert_kernels_empty();
@@ -282,7 +273,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     let mut q = Pair::new(s);
     q.connect(0, "site-b");
     assert_eq!(
-        failures(&q.a().events()),
+        failed(&q.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: true }]
     );
     q.assert_kernels_empty();
@@ -395,11 +386,11 @@ mod radius {
         assert_eq!(serve(&mut p), 2);
         p.run_for(Duration::from_secs(10));
         assert_eq!(
-            failures(&p.b().events()),
+            failed(&p.b().events()),
             [IkeFailReason::AuthenticationFailed { by_peer: false }]
         );
         assert_eq!(
-            failures(&p.a().events()),
+            failed(&p.a().events()),
             [IkeFailReason::AuthenticationFailed { by_peer: true }]
         );
         p.assert_kernels_empty();
@@ -408,7 +399,7 @@ mod radius {
         start(&mut p, 10);
         assert!(p.eap_asks[1].is_empty());
         assert_eq!(
-            failures(&p.b().events()),
+            failed(&p.b().events()),
             [IkeFailReason::AuthenticationFailed { by_peer: false }]
         );
         p.assert_kernels_empty();
@@ -461,7 +452,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
     // EAP-Success, before the client's AUTH.
     let mut p = eap_only(false);
     assert_eq!(
-        failures(&p.a().events()),
+        failed(&p.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     assert!(!established(&mut p));

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::certs::*;
-use super::eap::{established, failures};
+use super::eap::established;
+use super::failed;
 use super::harness::*;
 use crate::eap::MethodName;
 use crate::pki::Certificate;
@@ -119,11 +120,11 @@ fn untrusted_user_certificate_is_refused() {
     // The gateway ends EAP with EAP-Failure: AUTHENTICATION_FAILED on
     // both sides, nothing installed.
     assert_eq!(
-        failures(&p.b().events()),
+        failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     assert_eq!(
-        failures(&p.a().events()),
+        failed(&p.a().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: true }]
     );
     p.assert_kernels_empty();
@@ -135,7 +136,7 @@ fn user_certificate_must_name_the_identity() {
     let mut p = one_ca("mallory.example");
     p.connect(0, "site-b");
     assert_eq!(
-        failures(&p.b().events()),
+        failed(&p.b().events()),
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     p.assert_kernels_empty();
