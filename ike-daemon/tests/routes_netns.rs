@@ -67,12 +67,41 @@ fn remote() -> TrafficSelector {
 fn gateway(name: &str) -> Netns {
     let ns = Netns::new(name);
     ns.ip("link add wan type veth peer name lan");
+    // No IPv6 link-local addresses: their duplicate address detection
+    // ends a second or more later with address and route notifications,
+    // which drop the route cache in the middle of a test that counts
+    // listings (a CI run saw one).
+    ns.ip("link set wan addrgenmode none");
+    ns.ip("link set lan addrgenmode none");
     ns.ip("addr add 192.0.2.1/24 dev wan");
     ns.ip("addr add 10.1.0.1/24 dev lan");
     ns.ip("link set wan up");
     ns.ip("link set lan up");
+    settle(&ns);
     ns.enter();
     ns
+}
+
+/// Waits until the kernel has announced the carrier of both ends (its
+/// link watch does that up to a second after `up`), so that the
+/// notification comes before iked listens, not during a test.
+fn settle(ns: &Netns) {
+    for _ in 0..100 {
+        let links = ns.ip("-o link show");
+        let up = ["wan", "lan"].iter().all(|l| {
+            links
+                .lines()
+                .any(|x| x.contains(&format!(" {l}@")) && x.contains("state UP"))
+        });
+        if up {
+            // The kernel marks the link up just before it tells the
+            // address code (multicast routes): let that finish too.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the veth pair never came up: {}", ns.ip("-o link show"));
 }
 
 fn table(ns: &Netns, t: &str) -> String {
