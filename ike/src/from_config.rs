@@ -601,6 +601,7 @@ fn peer(
             pools: c.pools.clone(),
             vips: c.vips.clone(),
         },
+        redirect: None,
     }
 }
 
