@@ -29,6 +29,7 @@ async fn driver(yaml: &str) -> Driver {
     let (_conn, handle) = xfrm_netlink::new_connection().unwrap();
     let (kernel_tx, _) = mpsc::unbounded_channel();
     let (crl_tx, _) = mpsc::unbounded_channel();
+    let (resolve_tx, _) = mpsc::unbounded_channel();
     Driver {
         ep,
         kernel: Kernel::new(handle),
@@ -41,6 +42,7 @@ async fn driver(yaml: &str) -> Driver {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        resolve_tx,
         accounting: None,
         radius: None,
         eap_tx: mpsc::unbounded_channel().0,

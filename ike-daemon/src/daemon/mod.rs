@@ -237,6 +237,9 @@ struct Driver {
     /// The engine's CRL fetches (daemon::crl), answered through `crl_tx`.
     crl: crl::CrlFetcher,
     crl_tx: mpsc::UnboundedSender<CrlFetched>,
+    /// The gateways' names of redirects (`resolve::redirect_gateway`),
+    /// answered through `resolve_tx`.
+    resolve_tx: mpsc::UnboundedSender<(u64, Result<Vec<std::net::IpAddr>, String>)>,
     /// RADIUS accounting of IKE SAs (strongswan.conf's
     /// `eap-radius.accounting`), on `daemon::radius`'s client.
     accounting: Option<radius::Accounting>,
@@ -370,6 +373,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     ep.set_radius(opts.radius.clone(), radius_prefix);
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
+    let (resolve_tx, mut resolve_rx) = mpsc::unbounded_channel();
     let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
     let pool = match opts.workers {
         0 => None,
@@ -411,6 +415,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        resolve_tx,
         accounting,
         radius: radius_client,
         eap_tx,
@@ -495,6 +500,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             Some(f) = crl_rx.recv() => {
                 let now = d.now();
                 d.ep.handle_crl_fetched(now, f);
+            }
+            Some((req, addrs)) = resolve_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_resolved(now, req, addrs);
             }
             Some((req, answer)) = eap_rx.recv() => {
                 let now = d.now();
@@ -697,6 +706,14 @@ impl Driver {
             while let Some(a) = self.ep.poll_eap_ask() {
                 any = true;
                 self.eap_ask(a);
+            }
+            while let Some(r) = self.ep.poll_resolve() {
+                any = true;
+                let tx = self.resolve_tx.clone();
+                tokio::spawn(async move {
+                    let addrs = resolve::redirect_gateway(&r.name).await;
+                    let _ = tx.send((r.req, addrs));
+                });
             }
             while let Some(job) = self.ep.poll_compute() {
                 any = true;
