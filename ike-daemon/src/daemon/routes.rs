@@ -800,9 +800,9 @@ impl Routes {
             .get()
             .execute()
             .try_filter(|m| {
-                std::future::ready(m.attributes.iter().any(|a| {
-                    matches!(a, AddressAttribute::Protocol(p) if u8::from(*p) == RTPROT_IKED)
-                }))
+                std::future::ready(m.attributes.iter().any(
+                    |a| matches!(a, AddressAttribute::Protocol(p) if u8::from(*p) == RTPROT_IKED),
+                ))
             })
             .try_collect()
             .await?;
