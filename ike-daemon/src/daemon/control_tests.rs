@@ -44,6 +44,7 @@ async fn driver(yaml: &str) -> Driver {
         crl_tx,
         resolve_tx,
         accounting: None,
+        dns: None,
         radius: None,
         eap_tx: mpsc::unbounded_channel().0,
         workers: None,
