@@ -151,6 +151,29 @@ struct Args {
     /// and CAP_NET_RAW; docs/security.md).
     #[arg(long)]
     keep_capabilities: bool,
+    /// Where the DNS servers a road warrior gets with its virtual IPs go:
+    /// `file` (--dns-file), `resolvconf` (--resolvconf), `resolved`
+    /// (systemd-resolved, through resolvectl), `none`; `auto`: what is
+    /// configured, else systemd-resolved if it runs, else
+    /// /sbin/resolvconf if installed, else /etc/resolv.conf.
+    #[arg(
+        long,
+        value_name = "auto|file|resolvconf|resolved|none",
+        default_value = "auto"
+    )]
+    dns: daemon::dns::Choice,
+    /// The resolv.conf for `--dns file` (strongSwan's
+    /// charon.plugins.resolve.file). Default: /etc/resolv.conf.
+    #[arg(long, value_name = "PATH")]
+    dns_file: Option<PathBuf>,
+    /// resolvconf(8) for `--dns resolvconf` (charon.plugins.resolve.
+    /// resolvconf.path). Default: /sbin/resolvconf.
+    #[arg(long, value_name = "PATH")]
+    resolvconf: Option<PathBuf>,
+    /// The record name given to resolvconf (charon.plugins.resolve.
+    /// resolvconf.iface). Default: lo.iked.
+    #[arg(long, value_name = "NAME")]
+    resolvconf_iface: Option<String>,
 }
 
 fn limit(s: &str) -> Result<Limit, String> {
@@ -414,6 +437,27 @@ fn with_strongswan_conf(
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let mut taken = apply_strongswan_conf(&mut args, &conf, &given).map_err(|e| e.join("\n"))?;
     args.radius = swanctl_compat::eap_radius::read(&conf)?;
+    // charon's resolve plugin: a value there chooses the target as the
+    // flag would (`--dns auto`).
+    for (key, id) in [
+        ("plugins.resolve.file", "dns_file"),
+        ("plugins.resolve.resolvconf.path", "resolvconf"),
+        ("plugins.resolve.resolvconf.iface", "resolvconf_iface"),
+    ] {
+        if given(id) {
+            continue;
+        }
+        if let Some(setting) = conf.get(key)
+            && let Some(v) = setting.value
+        {
+            match id {
+                "dns_file" => args.dns_file = Some(PathBuf::from(v)),
+                "resolvconf" => args.resolvconf = Some(PathBuf::from(v)),
+                _ => args.resolvconf_iface = Some(v),
+            }
+            taken.push(setting.name);
+        }
+    }
     if let Some(r) = &args.radius {
         taken.push(format!("eap-radius ({} servers)", r.servers.len()));
     }
@@ -561,6 +605,12 @@ fn main() -> ExitCode {
         updown_timeout: std::time::Duration::from_secs_f64(args.updown_timeout),
         workers: args.workers,
         radius: args.radius,
+        dns: daemon::dns::DnsOptions {
+            choice: args.dns,
+            file: args.dns_file,
+            resolvconf: args.resolvconf,
+            resolvconf_iface: args.resolvconf_iface,
+        },
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
