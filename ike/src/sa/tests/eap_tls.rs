@@ -160,7 +160,7 @@ fn aaa_id_names_the_tls_server_the_client_checks() {
     // must name (an AAA backend's): the gateway's certificate names
     // GW_ID, so aaa.example fails and GW_ID passes.
     let mut root = Ca::root("Test Root", Alg::P256);
-    let mut issue = |root: &mut Ca| {
+    let issue = |root: &mut Ca| {
         let gw = root.issue("gw", GW_ID, Alg::P256, |_| {});
         let user = root.issue("user", USER, Alg::P256, |_| {});
         ((gw.0, gw.1), (user.0, user.1))
