@@ -407,6 +407,27 @@ fn apply_strongswan_conf(
     {
         args.fragment_size = Some(v);
     }
+    // charon's resolve plugin: a value there chooses the target as the
+    // flag would (`--dns auto`).
+    for (key, id) in [
+        ("plugins.resolve.file", "dns_file"),
+        ("plugins.resolve.resolvconf.path", "resolvconf"),
+        ("plugins.resolve.resolvconf.iface", "resolvconf_iface"),
+    ] {
+        if given(id) {
+            continue;
+        }
+        if let Some(setting) = conf.get(key)
+            && let Some(v) = setting.value
+        {
+            match id {
+                "dns_file" => args.dns_file = Some(PathBuf::from(v)),
+                "resolvconf" => args.resolvconf = Some(PathBuf::from(v)),
+                _ => args.resolvconf_iface = Some(v),
+            }
+            taken.push(setting.name);
+        }
+    }
     if errors.is_empty() {
         Ok(taken)
     } else {
@@ -437,27 +458,6 @@ fn with_strongswan_conf(
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let mut taken = apply_strongswan_conf(&mut args, &conf, &given).map_err(|e| e.join("\n"))?;
     args.radius = swanctl_compat::eap_radius::read(&conf)?;
-    // charon's resolve plugin: a value there chooses the target as the
-    // flag would (`--dns auto`).
-    for (key, id) in [
-        ("plugins.resolve.file", "dns_file"),
-        ("plugins.resolve.resolvconf.path", "resolvconf"),
-        ("plugins.resolve.resolvconf.iface", "resolvconf_iface"),
-    ] {
-        if given(id) {
-            continue;
-        }
-        if let Some(setting) = conf.get(key)
-            && let Some(v) = setting.value
-        {
-            match id {
-                "dns_file" => args.dns_file = Some(PathBuf::from(v)),
-                "resolvconf" => args.resolvconf = Some(PathBuf::from(v)),
-                _ => args.resolvconf_iface = Some(v),
-            }
-            taken.push(setting.name);
-        }
-    }
     if let Some(r) = &args.radius {
         taken.push(format!("eap-radius ({} servers)", r.servers.len()));
     }
@@ -820,6 +820,36 @@ mod tests {
         let (a, taken) = with_conf(&["iked"], "charon {\n}\n").unwrap();
         assert!(taken.is_empty());
         assert_eq!((a.port, a.retransmit_tries, a.keep_alive), (500, 5, 20));
+    }
+
+    #[test]
+    fn the_resolve_plugins_settings_give_the_dns_target() {
+        let text = "charon {\n plugins {\n  resolve {\n   file = /run/vpn/resolv.conf\n   \
+                    resolvconf {\n    iface = wan.vpn\n   }\n  }\n }\n}\n";
+        let (a, taken) = with_conf(&["iked"], text).unwrap();
+        assert_eq!(a.dns_file, Some(PathBuf::from("/run/vpn/resolv.conf")));
+        assert_eq!(a.resolvconf_iface.as_deref(), Some("wan.vpn"));
+        assert_eq!(a.resolvconf, None);
+        assert_eq!(
+            taken,
+            [
+                "charon.plugins.resolve.file",
+                "charon.plugins.resolve.resolvconf.iface"
+            ]
+        );
+        let (a, _) = with_conf(&["iked", "--dns-file", "/etc/resolv.conf"], text).unwrap();
+        assert_eq!(a.dns_file, Some(PathBuf::from("/etc/resolv.conf")));
+        let o = daemon::dns::DnsOptions {
+            choice: a.dns,
+            file: a.dns_file,
+            resolvconf: a.resolvconf,
+            resolvconf_iface: a.resolvconf_iface,
+        };
+        assert_eq!(
+            daemon::dns::choose(&o, &|_| true),
+            daemon::dns::Target::File("/etc/resolv.conf".into()),
+            "a configured file wins over what the system has"
+        );
     }
 
     #[test]
