@@ -78,6 +78,7 @@ fn peer(config: &Config) -> (PeerCfg, ChildCfg) {
         behaviour: Default::default(),
         cp: Default::default(),
         redirect: None,
+        rounds: Default::default(),
     };
     assert!(matches!(child.local_ts[0], TsCfg::Selector(_)));
     (peer, child)

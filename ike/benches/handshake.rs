@@ -207,6 +207,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         behaviour: Default::default(),
         cp: Default::default(),
         redirect: None,
+        rounds: Default::default(),
     }
 }
 

@@ -119,6 +119,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
         },
         cp: Default::default(),
         redirect: None,
+        rounds: Default::default(),
     }
 }
 

@@ -136,6 +136,7 @@ mod tests {
             behaviour: Default::default(),
             cp: Default::default(),
             redirect: None,
+            rounds: Default::default(),
         }
     }
 

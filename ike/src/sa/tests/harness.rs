@@ -561,6 +561,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         behaviour: Default::default(),
         cp: Default::default(),
         redirect: None,
+        rounds: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ mod policy;
 mod reauth;
 mod redirect;
 mod rekey;
+mod rounds;
 mod sigwork;
 mod traps;
 mod unique;
