@@ -851,6 +851,49 @@ impl Driver {
         });
     }
 
+    /// `ikectl redirect`: sends the clients of the established IKE SAs
+    /// that `target` names (a number, the peer's identity or address) to
+    /// `gateway`.
+    fn redirect(&mut self, now: Instant, target: &str, gateway: &str) -> Response {
+        let gw = match ike::sa::Gateway::parse(gateway) {
+            Ok(g) => g,
+            Err(e) => return Response::error(ErrorKind::BadRequest, e),
+        };
+        let number = target.parse::<u64>().ok();
+        let ids: Vec<IkeSaId> = self
+            .ep
+            .ike_sas()
+            .filter(|s| {
+                number == Some(s.id.0)
+                    || s.remote_id
+                        .as_ref()
+                        .is_some_and(|i| ike::display::IdDisplay(i).to_string() == target)
+                    || s.remote_addr.ip().to_string() == target
+            })
+            .map(|s| s.id)
+            .collect();
+        let mut done = Vec::new();
+        let mut why = Vec::new();
+        for id in ids {
+            match self.ep.redirect(now, id, gw.clone()) {
+                Ok(()) => done.push(id.0),
+                Err(e) => why.push(format!("IKE SA {id}: {e}")),
+            }
+        }
+        if done.is_empty() {
+            let message = if why.is_empty() {
+                format!("no IKE SA matches '{target}'")
+            } else {
+                why.join("; ")
+            };
+            return Response::error(ErrorKind::NoSuchSa, message);
+        }
+        Response::Redirected {
+            ike_sas: done,
+            gateway: gw.to_string(),
+        }
+    }
+
     /// `site-b[3]`: an IKE SA by its connection and id.
     fn ike_name(&self, id: IkeSaId) -> String {
         let peer = self.ep.ike_sa(id).and_then(|s| s.peer).unwrap_or_default();
@@ -1291,6 +1334,10 @@ impl Driver {
             Request::Pools {} => {
                 let pools = self.ep.pools().iter().map(status::pool_status).collect();
                 let _ = c.reply.send(Response::Pools { pools });
+            }
+            Request::Redirect { target, gateway } => {
+                let r = self.redirect(now, &target, &gateway);
+                let _ = c.reply.send(r);
             }
             Request::Status {} => {
                 let snap: Vec<_> = self.ep.ike_sas().collect();
