@@ -8,6 +8,7 @@
 //!                                                      gw -- lan 10.1.0.1 -- 10.1.0.2 srv
 //! rw2 172.16.0.2 --+-- nat 198.51.100.20 --wan2-- 198.51.100.1
 //! rw3 172.16.1.2 --+   (MASQUERADE, raw ESP dropped)    srv: FreeRADIUS 10.1.0.2:1812/1813
+//! rw4 203.0.113.4 --wan4-- 203.0.113.1 gw   (iked as road warrior)
 //! ```
 //!
 //! Each road warrior is its own charon in its own namespace; all of them
@@ -39,6 +40,16 @@
 //! 7. EAP-TLS: connection `tls` (192.0.2.5): tina (rw1) proves herself
 //!    with her certificate (rfc822Name, clientAuth) inside EAP, gets an
 //!    address of pool rw and pings through ESP.
+//!
+//! 8. (charon gateway only) iked as the road warrior, in rw4, in a mount
+//!    namespace of its own whose /etc/resolv.conf is a file of the lab's
+//!    ([`iked_road_warrior`]): fred with EAP-MSCHAPv2 and `vips = 0.0.0.0`
+//!    gets an address of the pool, on rw4's interface, the pool's DNS
+//!    servers in its resolv.conf, pings from it through ESP; after `ikectl
+//!    down` the address and the DNS lines are gone. Then tina with EAP-TLS
+//!    (her certificate) from the same iked, the same checks; iked killed
+//!    (SIGKILL) with her tunnel up leaves its address and DNS lines, which
+//!    the next start removes.
 //!
 //! Gateways: charon (the baseline: charon-to-charon in the same run),
 //! then iked with the same swanctl.conf, credentials and RADIUS server
@@ -77,6 +88,10 @@ const IKE: &str = "aes128gcm16-prfsha256-x25519";
 const ESP: &str = "aes128gcm16";
 /// The DNS servers of pool `rw`.
 const DNS: [&str; 2] = ["10.1.0.53", "10.1.0.54"];
+/// iked's road warrior's user (EAP-MSCHAPv2), in rw4.
+const IKED_RW_USER: &str = "fred@ra.example";
+/// What rw4's resolv.conf holds before iked: it must stay.
+const RW4_RESOLV: &str = "# rw4's own\nnameserver 203.0.113.53\n";
 
 /// One road warrior: its namespace (also its charon instance's name), its
 /// user, and whether it has the extra connections (`wrong`, `tiny`).
@@ -136,7 +151,7 @@ fn password(user: &str) -> String {
 fn topology() {
     lab_sh(
         "modprobe -d \"$LAB_MODDIR\" -a iptable_nat iptable_filter xt_MASQUERADE xt_nat xt_tcpudp xt_policy nf_conntrack_netlink
-         for ns in gw srv rw1 nat rw2 rw3; do ip netns add $ns; ip -n $ns link set lo up; done
+         for ns in gw srv rw1 nat rw2 rw3 rw4; do ip netns add $ns; ip -n $ns link set lo up; done
          lab_veth gw lan 10.1.0.1/24 srv eth0 10.1.0.2/24
          lab_veth gw wan1 192.0.2.1/24 rw1 eth0 192.0.2.11/24
          ip -n gw addr add 192.0.2.3/24 dev wan1
@@ -145,11 +160,13 @@ fn topology() {
          lab_veth gw wan2 198.51.100.1/24 nat wan 198.51.100.20/24
          lab_veth nat priv2 172.16.0.1/24 rw2 eth0 172.16.0.2/24
          lab_veth nat priv3 172.16.1.1/24 rw3 eth0 172.16.1.2/24
+         lab_veth gw wan4 203.0.113.1/24 rw4 eth0 203.0.113.4/24
          ip -n srv route add default via 10.1.0.1
          ip -n rw1 route add default via 192.0.2.1
          ip -n nat route add default via 198.51.100.1
          ip -n rw2 route add default via 172.16.0.1
          ip -n rw3 route add default via 172.16.1.1
+         ip -n rw4 route add default via 203.0.113.1
          for ns in gw nat; do lab_ns $ns sysctl -qw net.ipv4.ip_forward=1; done
          # The virtual IPs' replies leave the gateway by a policy; the
          # route only has to exist (the tunnel decides where ESP goes).
@@ -163,6 +180,7 @@ fn topology() {
          lab_wait_for 10 'rw1 reaches the gateway' lab_ns rw1 ping -c1 -W1 192.0.2.1
          lab_wait_for 10 'rw2 reaches the gateway through the NAT' lab_ns rw2 ping -c1 -W1 192.0.2.1
          lab_wait_for 10 'rw3 reaches the gateway through the NAT' lab_ns rw3 ping -c1 -W1 192.0.2.1
+         lab_wait_for 10 'rw4 reaches the gateway' lab_ns rw4 ping -c1 -W1 192.0.2.1
          lab_warm_crypto",
     );
 }
@@ -266,7 +284,7 @@ secrets {{
     let users = RWS
         .iter()
         .map(|r| format!("{}@ra.example", r.user))
-        .chain(["dave@ra.example".to_owned()])
+        .chain(["dave@ra.example".to_owned(), IKED_RW_USER.to_owned()])
         .chain([
             "x@tiny.ra.example".to_owned(),
             "y@tiny.ra.example".to_owned(),
@@ -885,6 +903,228 @@ fn scenario(gw: &Gateway, rws: &[Charon], radius: &FreeRadius) -> Result<Vec<Str
     Ok(report)
 }
 
+// ---------------------------------------------------------------------------
+// iked as the road warrior.
+
+/// iked's swanctl.conf in rw4: `home` (fred, EAP-MSCHAPv2) and `tls`
+/// (tina, EAP-TLS), both with `vips = 0.0.0.0`.
+fn iked_client_conf() -> String {
+    let conn = |name: &str, gw: &str, auth: &str, id: &str| {
+        format!(
+            "    {name} {{
+        remote_addrs = {gw}
+        vips = 0.0.0.0
+        proposals = {IKE}
+        rekey_time = 0
+        local {{
+            auth = {auth}
+            id = {id}
+        }}
+        remote {{
+            auth = pubkey
+            id = gw.ra.example
+        }}
+        children {{
+            {name} {{
+                remote_ts = 10.1.0.0/24
+                esp_proposals = {ESP}
+                rekey_time = 0
+            }}
+        }}
+    }}
+"
+        )
+    };
+    format!(
+        "connections {{\n{}{}}}\nsecrets {{\n    eap-fred {{\n        id = {IKED_RW_USER}\n        secret = \"{}\"\n    }}\n}}\n",
+        conn("home", GW, "eap-mschapv2", IKED_RW_USER),
+        conn(
+            "tls",
+            GW_TLS,
+            "eap-tls\n            certs = tina.pem",
+            TLS_USER
+        ),
+        password("fred")
+    )
+}
+
+/// rw4's resolv.conf as its iked sees it.
+fn rw4_resolv() -> std::path::PathBuf {
+    guest_out().join("iked-rw4/resolv.conf")
+}
+
+/// Starts (or starts again) iked in rw4, in a mount namespace of its own
+/// where [`rw4_resolv`] is /etc/resolv.conf: iked writes the resolver it
+/// would write on a real client, and the machine's stays untouched.
+fn iked_rw4_start(iked: &mut Iked) {
+    let wrap = format!(
+        "mount --bind '{}' /etc/resolv.conf || exit 1; exec \"$0\" \"$@\"",
+        rw4_resolv().display()
+    );
+    iked.start_wrapped(
+        &["unshare", "-m", "sh", "-c", &wrap],
+        &["--dns", "file", "--strongswan-conf", "none"],
+    );
+}
+
+/// The IPv4 addresses on rw4's interfaces.
+fn rw4_addrs() -> String {
+    sh("ip -n rw4 -4 -o addr show")
+}
+
+/// The virtual IP iked got for `conn` (`ikectl status`).
+fn iked_vip(iked: &Iked, conn: &str) -> Option<String> {
+    iked.status()
+        .into_iter()
+        .find(|sa| sa.connection.as_deref() == Some(conn) && sa.state == "ESTABLISHED")
+        .and_then(|sa| sa.local_vips.first().cloned())
+}
+
+/// An iked road warrior `conn` is up: its address of the pool (the
+/// gateway's lease for `identity`) is on rw4's interface, the pool's DNS
+/// servers are in its resolv.conf with the file's own line, and pings
+/// from it go through ESP. The address.
+fn iked_rw_up(gw: &Gateway, iked: &Iked, conn: &str, identity: &str) -> Result<String, String> {
+    let fail = |what: String| {
+        format!(
+            "iked road warrior {conn}: {what}\n--- rw4 ---\n{}\n--- gateway ---\n{}",
+            tail(&iked.log_text(), 40),
+            gw.log_tail()
+        )
+    };
+    let out = iked.ikectl(&["up", conn, "--timeout", "30"]);
+    check(out.status.success(), || {
+        fail(format!(
+            "up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })?;
+    let vip = iked_vip(iked, conn).ok_or_else(|| fail("no virtual IP in ikectl status".into()))?;
+    let lease = gw.lease(identity);
+    check(
+        lease.as_deref() == Some(vip.as_str()) && vip.starts_with("10.3.0."),
+        || {
+            fail(format!(
+                "has {vip}, the gateway leased {lease:?} to {identity}"
+            ))
+        },
+    )?;
+    let on_eth0 = format!("eth0    inet {vip}/32");
+    check(
+        wait_for(Duration::from_secs(5), || rw4_addrs().contains(&on_eth0)),
+        || fail(format!("{vip} not on rw4's eth0:\n{}", rw4_addrs())),
+    )?;
+    // iked writes the file off its event loop: a moment after `up`.
+    let want = format!(
+        "nameserver {}   # by iked\nnameserver {}   # by iked\n{RW4_RESOLV}",
+        DNS[0], DNS[1]
+    );
+    let resolv = || std::fs::read_to_string(rw4_resolv()).unwrap_or_default();
+    check(
+        wait_for(Duration::from_secs(5), || resolv() == want),
+        || fail(format!("resolv.conf is\n{}\nnot\n{want}", resolv())),
+    )?;
+    let before = esp_packets("rw4");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "rw4", "ping", "-c", "5", "-i", "0.05"])
+        .args(["-W", "2", "-I", &vip, SRV])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(text.contains("5 packets transmitted, 5 received"), || {
+        fail(format!("ping from {vip}:\n{text}"))
+    })?;
+    let after = esp_packets("rw4");
+    check(after >= before + 10, || {
+        fail(format!("rw4's ESP counted {before} -> {after} for 5 pings"))
+    })?;
+    Ok(vip)
+}
+
+/// Step 8 against the charon gateway `gw`.
+fn iked_road_warrior(gw: &Gateway, pki: &Path) -> Result<Vec<String>, String> {
+    let mut report = Vec::new();
+    credentials(pki, &guest_out().join("iked-rw4"), false);
+    std::fs::write(rw4_resolv(), RW4_RESOLV).unwrap();
+    let mut iked = Iked::new(
+        "rw4",
+        "iked-rw4/swanctl.conf",
+        "iked-rw4.log",
+        &iked_client_conf(),
+    );
+    iked_rw4_start(&mut iked);
+    let gone = |vip: &str| {
+        wait_for(Duration::from_secs(5), || {
+            !rw4_addrs().contains(&format!(" {vip}/"))
+                && std::fs::read_to_string(rw4_resolv()).unwrap_or_default() == RW4_RESOLV
+        })
+    };
+
+    // EAP-MSCHAPv2, then down.
+    let t = Instant::now();
+    let vip = iked_rw_up(gw, &iked, "home", IKED_RW_USER)?;
+    let took = t.elapsed();
+    iked.ikectl_ok(&["down", "home"]);
+    check(gone(&vip), || {
+        format!(
+            "iked road warrior: after down, rw4 has\n{}\nresolv.conf\n{}",
+            rw4_addrs(),
+            std::fs::read_to_string(rw4_resolv()).unwrap_or_default()
+        )
+    })?;
+    check(kernel_count("rw4") == (0, 0), || {
+        format!(
+            "iked road warrior: SAs or policies left after down:\n{}",
+            states("rw4")
+        )
+    })?;
+    report.push(format!(
+        "iked road warrior (EAP-MSCHAPv2): up in {:.2} s, {vip} on eth0, DNS {DNS:?} in its resolv.conf, pings through ESP; after down address and DNS gone",
+        took.as_secs_f64()
+    ));
+
+    // EAP-TLS; then iked killed with the tunnel up, and started again.
+    let vip = iked_rw_up(gw, &iked, "tls", TLS_USER)?;
+    iked.signal("KILL");
+    let left = rw4_addrs();
+    let resolv = std::fs::read_to_string(rw4_resolv()).unwrap_or_default();
+    check(
+        left.contains(&format!(" {vip}/")) && resolv.contains("# by iked"),
+        || {
+            format!(
+                "iked road warrior: a killed iked left no address or DNS to clean:\n{left}\n{resolv}"
+            )
+        },
+    )?;
+    iked_rw4_start(&mut iked);
+    check(gone(&vip), || {
+        format!(
+            "iked road warrior: a restarted iked left the killed one's address or DNS:\n{}\n{}\n{}",
+            rw4_addrs(),
+            std::fs::read_to_string(rw4_resolv()).unwrap_or_default(),
+            tail(&iked.log_text(), 30)
+        )
+    })?;
+    check(
+        iked.log_text()
+            .contains("removed 1 virtual IPs left by a previous iked")
+            && iked
+                .log_text()
+                .contains("removed DNS servers left by a previous iked"),
+        || {
+            format!(
+                "iked road warrior: no cleanup lines in the log\n{}",
+                tail(&iked.log_text(), 30)
+            )
+        },
+    )?;
+    iked.stop();
+    report.push(format!(
+        "iked road warrior (EAP-TLS): {vip}, DNS, pings through ESP; killed, its address and DNS removed by the next start"
+    ));
+    Ok(report)
+}
+
 #[test]
 fn road_warriors() {
     if !is_guest() {
@@ -940,8 +1180,18 @@ fn guest() {
         }
         Err(e) => failed.push(e),
     }
+    match iked_road_warrior(&gw, &pki_dir) {
+        Ok(lines) => {
+            for l in lines {
+                eprintln!("ra: {l}");
+            }
+        }
+        Err(e) => failed.push(e),
+    }
     drop(gw);
-    sh("for n in gw rw1 rw2 rw3; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
+    sh(
+        "for n in gw rw1 rw2 rw3 rw4; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done",
+    );
     eprintln!("ra: charon gateway in {:.1} s", t.elapsed().as_secs_f64());
 
     // iked as the gateway: the same swanctl.conf and credentials.
@@ -970,7 +1220,9 @@ fn guest() {
     if let Gateway::Iked(mut i) = gw {
         i.stop();
     }
-    sh("for n in gw rw1 rw2 rw3; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
+    sh(
+        "for n in gw rw1 rw2 rw3 rw4; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done",
+    );
     eprintln!("ra: iked gateway in {:.1} s", t.elapsed().as_secs_f64());
 
     eprintln!("ra: all in {:.1} s", t0.elapsed().as_secs_f64());

@@ -305,13 +305,24 @@ fn other_routes_and_rules_are_never_touched() {
 fn a_restart_removes_what_a_crashed_iked_left() {
     let ns = gateway("iked-rt-crash");
     run(async {
-        // A "crashed" iked: routes and rule in, never removed.
+        // A "crashed" iked: routes, rule and a road warrior's virtual IP
+        // in, never removed.
         let r = Routes::new(RouteOptions::default()).unwrap();
         r.child_installed(&child(1, Mode::Tunnel, lan(), remote()))
             .await;
         assert_eq!(table(&ns, "220").trim(), ROUTE);
+        let mut rw = child(2, Mode::Tunnel, lan(), net4("10.6.0.0", "10.6.0.255"));
+        rw.vips = vec!["10.3.0.7".parse().unwrap()];
+        r.child_installed(&rw).await;
         drop(r);
     });
+    // (iproute2 6.1 neither shows nor sets an address's protocol: that
+    // the restart tells the addresses apart shows the mark.)
+    let addrs = ns.ip("-o addr show dev wan");
+    assert!(addrs.contains("inet 10.3.0.7/32"), "{addrs}");
+    // Host addresses of others beside it, on both interfaces.
+    ns.ip("addr add 10.3.0.8/32 dev wan");
+    ns.ip("addr add 10.3.0.9/32 dev lan");
     ns.ip("route add 10.8.0.0/24 via 10.1.0.9 table 220");
     ns.ip("route add 10.9.0.0/24 via 10.1.0.9 proto static");
     ns.ip("rule add from 10.9.0.0/24 lookup 220 pref 300");
@@ -325,6 +336,11 @@ fn a_restart_removes_what_a_crashed_iked_left() {
     assert!(rl.contains("300:\tfrom 10.9.0.0/24 lookup 220"), "{rl}");
     assert!(!rl.contains("220:\tfrom all lookup 220"), "{rl}");
     assert!(ours(&ns).trim().is_empty());
+    let addrs = ns.ip("-o addr show");
+    assert!(!addrs.contains("10.3.0.7"), "{addrs}");
+    assert!(addrs.contains("inet 10.3.0.8/32"), "{addrs}");
+    assert!(addrs.contains("inet 10.3.0.9/32"), "{addrs}");
+    assert!(addrs.contains("inet 192.0.2.1/24"), "{addrs}");
 }
 
 #[test]

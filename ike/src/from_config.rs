@@ -213,8 +213,12 @@ fn certs_of<'c>(
 
 /// Whether a key of `key_type` may sign for `auth`'s constraints.
 fn key_allowed(auth: &AuthMethod, key_type: KeyType) -> bool {
-    let AuthMethod::Pubkey(constraints) = auth else {
-        return false;
+    let constraints = match auth {
+        AuthMethod::Pubkey(c) => c,
+        // EAP-TLS's client key signs in TLS, which picks a scheme for
+        // every key type there is (`eap::tls`).
+        AuthMethod::Eap(crate::eap::MethodName::Tls) => return true,
+        AuthMethod::Eap(_) | AuthMethod::Psk => return false,
     };
     constraints.is_empty()
         || constraints.iter().any(|c| match c.key {
@@ -1284,5 +1288,22 @@ secrets:
         assert_eq!(wire("10.1.0.0/24[icmp/769]"), (1, 0x0301, 0x0301));
         assert_eq!(wire("10.1.0.0/24[icmp/8]"), (1, 0x0800, 0x0800));
         assert_eq!(wire("10.1.0.0/24[tcp/ssh]"), (6, 22, 22));
+    }
+
+    #[test]
+    fn an_eap_tls_client_key_may_be_of_any_type() {
+        let tls = AuthMethod::Eap(crate::eap::MethodName::Tls);
+        for k in [
+            KeyType::Rsa,
+            KeyType::EcP256,
+            KeyType::EcP384,
+            KeyType::EcP521,
+            KeyType::Ed25519,
+        ] {
+            assert!(key_allowed(&tls, k), "{k}");
+        }
+        let mschap = AuthMethod::Eap(crate::eap::MethodName::Mschapv2);
+        assert!(!key_allowed(&mschap, KeyType::EcP256));
+        assert!(!key_allowed(&AuthMethod::Psk, KeyType::EcP256));
     }
 }

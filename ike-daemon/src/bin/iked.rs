@@ -151,6 +151,29 @@ struct Args {
     /// and CAP_NET_RAW; docs/security.md).
     #[arg(long)]
     keep_capabilities: bool,
+    /// Where the DNS servers a road warrior gets with its virtual IPs go:
+    /// `file` (--dns-file), `resolvconf` (--resolvconf), `resolved`
+    /// (systemd-resolved, through resolvectl), `none`; `auto`: what is
+    /// configured, else systemd-resolved if it runs, else
+    /// /sbin/resolvconf if installed, else /etc/resolv.conf.
+    #[arg(
+        long,
+        value_name = "auto|file|resolvconf|resolved|none",
+        default_value = "auto"
+    )]
+    dns: daemon::dns::Choice,
+    /// The resolv.conf for `--dns file` (strongSwan's
+    /// charon.plugins.resolve.file). Default: /etc/resolv.conf.
+    #[arg(long, value_name = "PATH")]
+    dns_file: Option<PathBuf>,
+    /// resolvconf(8) for `--dns resolvconf` (charon.plugins.resolve.
+    /// resolvconf.path). Default: /sbin/resolvconf.
+    #[arg(long, value_name = "PATH")]
+    resolvconf: Option<PathBuf>,
+    /// The record name given to resolvconf (charon.plugins.resolve.
+    /// resolvconf.iface). Default: lo.iked.
+    #[arg(long, value_name = "NAME")]
+    resolvconf_iface: Option<String>,
 }
 
 fn limit(s: &str) -> Result<Limit, String> {
@@ -384,6 +407,27 @@ fn apply_strongswan_conf(
     {
         args.fragment_size = Some(v);
     }
+    // charon's resolve plugin: a value there chooses the target as the
+    // flag would (`--dns auto`).
+    for (key, id) in [
+        ("plugins.resolve.file", "dns_file"),
+        ("plugins.resolve.resolvconf.path", "resolvconf"),
+        ("plugins.resolve.resolvconf.iface", "resolvconf_iface"),
+    ] {
+        if given(id) {
+            continue;
+        }
+        if let Some(setting) = conf.get(key)
+            && let Some(v) = setting.value
+        {
+            match id {
+                "dns_file" => args.dns_file = Some(PathBuf::from(v)),
+                "resolvconf" => args.resolvconf = Some(PathBuf::from(v)),
+                _ => args.resolvconf_iface = Some(v),
+            }
+            taken.push(setting.name);
+        }
+    }
     if errors.is_empty() {
         Ok(taken)
     } else {
@@ -561,6 +605,12 @@ fn main() -> ExitCode {
         updown_timeout: std::time::Duration::from_secs_f64(args.updown_timeout),
         workers: args.workers,
         radius: args.radius,
+        dns: daemon::dns::DnsOptions {
+            choice: args.dns,
+            file: args.dns_file,
+            resolvconf: args.resolvconf,
+            resolvconf_iface: args.resolvconf_iface,
+        },
     };
     match rt.block_on(daemon::run(opts)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -770,6 +820,36 @@ mod tests {
         let (a, taken) = with_conf(&["iked"], "charon {\n}\n").unwrap();
         assert!(taken.is_empty());
         assert_eq!((a.port, a.retransmit_tries, a.keep_alive), (500, 5, 20));
+    }
+
+    #[test]
+    fn the_resolve_plugins_settings_give_the_dns_target() {
+        let text = "charon {\n plugins {\n  resolve {\n   file = /run/vpn/resolv.conf\n   \
+                    resolvconf {\n    iface = wan.vpn\n   }\n  }\n }\n}\n";
+        let (a, taken) = with_conf(&["iked"], text).unwrap();
+        assert_eq!(a.dns_file, Some(PathBuf::from("/run/vpn/resolv.conf")));
+        assert_eq!(a.resolvconf_iface.as_deref(), Some("wan.vpn"));
+        assert_eq!(a.resolvconf, None);
+        assert_eq!(
+            taken,
+            [
+                "charon.plugins.resolve.file",
+                "charon.plugins.resolve.resolvconf.iface"
+            ]
+        );
+        let (a, _) = with_conf(&["iked", "--dns-file", "/etc/resolv.conf"], text).unwrap();
+        assert_eq!(a.dns_file, Some(PathBuf::from("/etc/resolv.conf")));
+        let o = daemon::dns::DnsOptions {
+            choice: a.dns,
+            file: a.dns_file,
+            resolvconf: a.resolvconf,
+            resolvconf_iface: a.resolvconf_iface,
+        };
+        assert_eq!(
+            daemon::dns::choose(&o, &|_| true),
+            daemon::dns::Target::File("/etc/resolv.conf".into()),
+            "a configured file wins over what the system has"
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ async fn driver(yaml: &str) -> Driver {
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
         accounting: None,
+        dns: None,
         radius: None,
         eap_tx: mpsc::unbounded_channel().0,
         workers: None,

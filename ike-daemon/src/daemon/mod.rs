@@ -8,6 +8,7 @@
 pub mod control;
 pub mod creds;
 pub mod crl;
+pub mod dns;
 pub mod kernel;
 pub mod privs;
 pub mod radius;
@@ -93,6 +94,8 @@ pub struct Options {
     /// Worker threads for key exchanges (`--workers`); 0: none, the event
     /// loop computes them.
     pub workers: usize,
+    /// Where a road warrior's DNS servers go (`--dns`, ...).
+    pub dns: dns::DnsOptions,
 }
 
 /// Why the daemon could not start or run.
@@ -240,6 +243,9 @@ struct Driver {
     /// RADIUS accounting of IKE SAs (strongswan.conf's
     /// `eap-radius.accounting`), on `daemon::radius`'s client.
     accounting: Option<radius::Accounting>,
+    /// The DNS servers our virtual IPs came with, in the system's
+    /// resolver (`None` only once shut down).
+    dns: Option<dns::Dns>,
     /// The RADIUS client (EAP-RADIUS's round trips), if servers are set.
     radius: Option<radius::Radius>,
     /// EAP methods' outside operations answered back to the loop.
@@ -408,6 +414,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
         accounting,
+        dns: Some(dns::Dns::start(dns::choose(&opts.dns, &|p| p.exists()))),
         radius: radius_client,
         eap_tx,
         workers: pool,
@@ -538,6 +545,9 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         );
     }
     d.kernel.remove_all().await;
+    if let Some(dns) = d.dns.take() {
+        dns.finish().await;
+    }
     d.updown.finish().await;
     info!("iked stopped");
     Ok(())
@@ -870,6 +880,10 @@ impl Driver {
                         sa.remote_vips.clone(),
                     );
                 }
+                if let (Some(dns), Some(sa)) = (self.dns.as_mut(), self.ep.ike_sa(*id)) {
+                    // As client: the CFG_REPLY is in by now.
+                    dns.up(id.0, sa.local_addr.ip(), &sa.dns);
+                }
                 self.ups_retain(|u| {
                     if u.ike == *id && u.want.iter().all(|w| u.done.contains(w)) {
                         Some(Response::Up {
@@ -897,6 +911,9 @@ impl Driver {
                     };
                     a.stop(now, id.0, cause);
                 }
+                if let Some(dns) = self.dns.as_mut() {
+                    dns.down(id.0);
+                }
                 let gone = self.gone.remove(id).unwrap_or_default();
                 if let Some(conn) = peer
                     && matches!(reason, ike::sa::IkeFailReason::PeerNotResponding)
@@ -920,6 +937,9 @@ impl Driver {
                 if let Some(a) = self.accounting.as_mut() {
                     // RFC 2866 5.10: User Request (the peer), Admin Reset (us).
                     a.stop(now, id.0, if *by_peer { 1 } else { 6 });
+                }
+                if let Some(dns) = self.dns.as_mut() {
+                    dns.down(id.0);
                 }
                 let gone = self.gone.remove(id).unwrap_or_default();
                 if *by_peer {
@@ -1055,6 +1075,9 @@ impl Driver {
                 info!("IKE SA {peer}{old} rekeyed to {peer}{new}");
                 if let Some(a) = self.accounting.as_mut() {
                     a.moved(old.0, new.0);
+                }
+                if let Some(dns) = self.dns.as_mut() {
+                    dns.moved(old.0, new.0);
                 }
                 if !self.updown.is_empty() {
                     let sa = self.ep.ike_sa(*new);

@@ -23,8 +23,10 @@
 //! the default route stays.
 //!
 //! Every route and rule iked adds carries the protocol number
-//! [`RTPROT_IKED`], so that a restarted iked removes what a crashed one
-//! left (`flush_leftovers`) and never touches routes of others. Routes are
+//! [`RTPROT_IKED`], and so does every virtual IP it puts on an interface
+//! (the address's `IFA_PROTO`, Linux 6.1 and later), so that a restarted
+//! iked removes what a crashed one left (`flush_leftovers`) and never
+//! touches routes or addresses of others. Routes are
 //! shared between children with the same destination (a rekeyed child and
 //! its successor): the kernel route goes with its last user.
 //!
@@ -37,7 +39,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use nix::errno::Errno;
 use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressProtocol};
 use rtnetlink::packet_route::link::LinkAttribute;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -781,7 +783,48 @@ impl Routes {
         if routes > 0 || rules > 0 {
             warn!("removed {routes} routes and {rules} rules left by a previous iked");
         }
+        let vips = self.flush_leftover_vips().await?;
+        if vips > 0 {
+            warn!("removed {vips} virtual IPs left by a previous iked");
+        }
         Ok(())
+    }
+
+    /// Removes the virtual IPs a previous iked left: the addresses whose
+    /// protocol is [`RTPROT_IKED`]. A kernel older than 6.1 keeps no
+    /// protocol: none are found there.
+    async fn flush_leftover_vips(&self) -> Result<usize, rtnetlink::Error> {
+        let found: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_filter(|m| {
+                std::future::ready(m.attributes.iter().any(
+                    |a| matches!(a, AddressAttribute::Protocol(p) if u8::from(*p) == RTPROT_IKED),
+                ))
+            })
+            .try_collect()
+            .await?;
+        let mut n = 0usize;
+        for m in found {
+            let what = m
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    AddressAttribute::Local(a) | AddressAttribute::Address(a) => Some(*a),
+                    _ => None,
+                })
+                .map_or_else(|| "?".to_owned(), |a| a.to_string());
+            match self.handle.address().del(m).execute().await {
+                Ok(()) => {
+                    debug!("removed virtual IP {what} left by a previous iked");
+                    n = n.saturating_add(1);
+                }
+                Err(e) => warn!("removing virtual IP {what} left by a previous iked: {e}"),
+            }
+        }
+        Ok(n)
     }
 
     /// How many dumps of addresses, routes or links were made so far
@@ -1163,13 +1206,15 @@ impl Routes {
                 continue;
             };
             let prefix = if v.is_ipv4() { 32 } else { 128 };
-            match self
-                .handle
-                .address()
-                .add(ifindex, *v, prefix)
-                .execute()
-                .await
-            {
+            let mut req = self.handle.address().add(ifindex, *v, prefix);
+            // Marked as iked's, as the routes are: `flush_leftovers` of the
+            // next start finds it if this iked dies with it in place.
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Protocol(AddressProtocol::from(
+                    RTPROT_IKED,
+                )));
+            match req.execute().await {
                 Ok(()) => {
                     info!("installed virtual IP {v} on interface {ifindex}");
                     st.vips.insert(

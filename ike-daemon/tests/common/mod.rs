@@ -59,6 +59,12 @@ impl Iked {
     /// Starts iked (debug log appended to the log) and waits for its
     /// control socket.
     pub fn start(&mut self, extra: &[&str]) {
+        self.start_wrapped(&[], extra);
+    }
+
+    /// `start`, iked run by `wrapper` (`unshare -m sh -c '...; exec "$0"
+    /// "$@"'`, say), which must exec it: the child's pid stays iked's.
+    pub fn start_wrapped(&mut self, wrapper: &[&str], extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -66,7 +72,9 @@ impl Iked {
             .unwrap();
         let _ = std::fs::remove_file(&self.sock);
         let child = Command::new("ip")
-            .args(["netns", "exec", self.ns, IKED, "--config"])
+            .args(["netns", "exec", self.ns])
+            .args(wrapper)
+            .args([IKED, "--config"])
             .arg(&self.conf)
             .arg("--control")
             .arg(&self.sock)
