@@ -24,9 +24,11 @@
 //! responder's answer (`Waits::Eap`): the peer's retransmissions are
 //! dropped until [`IkeSa::eap_resumed`] goes on with the answer.
 //!
-//! Not done yet: EAP-only authentication (RFC 5998), multiple
-//! authentication rounds (RFC 4739), a configuration chosen again by the
-//! EAP identity, `aaa_id`.
+//! EAP runs in the peer's (or our) first round, or in the second after a
+//! certificate or PSK round (`rounds`, RFC 4739): then its AUTHs are over
+//! the second round's IDi. `aaa_id` names the EAP server's identity in
+//! the method where an AAA backend runs it. Not done yet: a configuration
+//! chosen again by the EAP identity.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,6 +96,10 @@ pub(crate) struct EapState {
     /// Client: EAP-only authentication (RFC 5998): the responder sent no
     /// AUTH, the method must authenticate it.
     eap_only: bool,
+    /// Server, `eap-dynamic`: the method is settled (the peer answered
+    /// it, or its one Nak was taken): a Nak now fails, as charon's
+    /// `eap_dynamic`.
+    settled: bool,
 }
 
 /// No secrets, no messages in logs.
@@ -118,6 +124,7 @@ impl EapState {
             prefix: Vec::new(),
             identity: None,
             eap_only: false,
+            settled: false,
         })
     }
 }
@@ -205,6 +212,15 @@ impl IkeSa {
             .and_then(|h| h.eap.as_deref_mut())
     }
 
+    /// The EAP configuration of the peer's round underway (its first, or
+    /// its second: `rounds`); `None`: that round is not EAP.
+    fn eap_remote_cfg(&self) -> Option<EapRemote> {
+        match super::rounds::remote_auth_of(&self.peer, self.their_second()) {
+            RemoteAuthCfg::Eap(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// Responder: whether the handshake is in EAP (the peer's IKE_AUTH
     /// requests after the first go to [`IkeSa::eap_request`]).
     pub(crate) fn eap_underway(&self) -> bool {
@@ -280,7 +296,8 @@ impl IkeSa {
                 let m = eap::tls::EapTls::server(&setup).map_err(|e| e.to_string())?;
                 Ok(Box::new(m))
             }
-            // eap-dynamic: the one method we have.
+            // eap-dynamic starts with MSCHAPv2; a Nak may change it
+            // (`dynamic_method`).
             MethodName::Mschapv2 | MethodName::Dynamic => {
                 let mut challenge = [0u8; mschapv2::CHALLENGE_LEN];
                 ctx.provider
@@ -339,10 +356,9 @@ impl IkeSa {
         prefix: Vec<Payload>,
     ) {
         let mid = msg.header.message_id;
-        let RemoteAuthCfg::Eap(cfg) = &self.peer.remote_auth else {
+        let Some(cfg) = self.eap_remote_cfg() else {
             return self.refuse_auth(ctx, mid);
         };
-        let cfg = cfg.clone();
         let mut first_id = [0u8; 1];
         if ctx.provider.fill_random(&mut first_id).is_err() {
             return self.refuse_auth(ctx, mid);
@@ -351,7 +367,8 @@ impl IkeSa {
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
         let mut st = EapState::new(Stage::Method);
-        st.first = Some(Box::new(msg.clone()));
+        // With a second round, the first request of the first.
+        st.first = Some(self.first_request(msg));
         st.prefix = prefix;
         let step = if cfg.eap_id.is_some() {
             st.stage = Stage::Identity;
@@ -364,7 +381,8 @@ impl IkeSa {
             ))
         } else {
             st.identity = Some(idi.clone());
-            match self.server_method(ctx, &cfg, &local_id, idi) {
+            let server = cfg.aaa_id.as_ref().unwrap_or(&local_id);
+            match self.server_method(ctx, &cfg, server, idi) {
                 Ok(mut m) => {
                     debug!("{}: initiating {}", self.name(), m.eap_type());
                     let s = m.initiate(identifier);
@@ -431,11 +449,10 @@ impl IkeSa {
     /// configured `eap_id`, what EAP-Identity was checked against, else
     /// IDi); or why not.
     fn server_succeeded(&mut self) -> Result<(), String> {
-        let want = match &self.peer.remote_auth {
-            RemoteAuthCfg::Eap(c) => c.eap_id.clone(),
-            _ => None,
-        }
-        .or_else(|| self.remote_id.clone());
+        let want = self
+            .eap_remote_cfg()
+            .and_then(|c| c.eap_id)
+            .or_else(|| self.remote_id.clone());
         let name = self.name().to_string();
         let st = self.eap_state().ok_or("no EAP state")?;
         let m = st.method.as_ref().ok_or("no EAP method")?;
@@ -509,10 +526,10 @@ impl IkeSa {
         let Some(local_id) = self.local_id.clone() else {
             return Step::Failure("no local identity".into());
         };
-        let cfg = match &self.peer.remote_auth {
-            RemoteAuthCfg::Eap(c) => c.clone(),
-            _ => return Step::Failure("not an EAP connection".into()),
+        let Some(cfg) = self.eap_remote_cfg() else {
+            return Step::Failure("not an EAP connection".into());
         };
+        let local_id = cfg.aaa_id.clone().unwrap_or(local_id);
         let name = self.name().to_string();
         let Some(st) = self.eap_state() else {
             return Step::Failure("no EAP state".into());
@@ -553,8 +570,20 @@ impl IkeSa {
             return Step::Failure("no EAP method".into());
         };
         if got == Some(EapType::NAK) {
-            return Step::Failure(format!("the peer refused {} (EAP_NAK)", m.eap_type()));
+            let tried = m.eap_type();
+            if cfg.method != MethodName::Dynamic || st.settled {
+                return Step::Failure(format!("the peer refused {tried} (EAP_NAK)"));
+            }
+            st.settled = true;
+            let theirs: Vec<EapType> = eap::type_data(resp).iter().map(|t| EapType(*t)).collect();
+            let next = st.identifier.wrapping_add(1);
+            let peer = st.identity.clone().or_else(|| self.remote_id.clone());
+            let Some(peer) = peer else {
+                return Step::Failure("no peer identity".into());
+            };
+            return self.dynamic_method(ctx, &cfg, &local_id, &peer, tried, &theirs, next);
         }
+        st.settled = true;
         if got != Some(m.eap_type()) {
             return Step::Failure(format!(
                 "received an EAP response of {} in {}",
@@ -563,6 +592,56 @@ impl IkeSa {
             ));
         }
         m.process(resp)
+    }
+
+    /// Responder, `eap-dynamic`: the peer refused `tried` with a Nak
+    /// listing `theirs`: the first other method of ours (MSCHAPv2, then
+    /// TLS) it lists and we can run starts with request `identifier`, as
+    /// charon's `eap_dynamic` (our order: its `prefer_peer` is off by
+    /// default).
+    #[allow(clippy::too_many_arguments)]
+    fn dynamic_method(
+        &mut self,
+        ctx: &Ctx,
+        cfg: &EapRemote,
+        server: &Identification,
+        peer: &Identification,
+        tried: EapType,
+        theirs: &[EapType],
+        identifier: u8,
+    ) -> Step {
+        let name = self.name().to_string();
+        let list = theirs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        for method in [MethodName::Mschapv2, MethodName::Tls] {
+            let Some(t) = method.eap_type() else {
+                continue;
+            };
+            if t == tried || !theirs.contains(&t) {
+                continue;
+            }
+            let mut c = cfg.clone();
+            c.method = method;
+            match self.server_method(ctx, &c, server, peer) {
+                Ok(mut m) => {
+                    info!(
+                        "{name}: the peer refused {tried} (EAP_NAK, asks for {list}), {t} selected"
+                    );
+                    let step = m.initiate(identifier);
+                    if let Some(st) = self.eap_state() {
+                        st.method = Some(m);
+                    }
+                    return step;
+                }
+                Err(e) => debug!("{name}: {t} not available: {e}"),
+            }
+        }
+        Step::Failure(format!(
+            "the peer refused {tried} (EAP_NAK) and asks for none of our other methods ({list})"
+        ))
     }
 
     /// Responder: EAP succeeded, the peer's AUTH from the MSK has come.
@@ -689,7 +768,8 @@ impl IkeSa {
 
     /// Initiator: our response to the server's request `req`.
     fn client_process(&mut self, ctx: &Ctx, req: &Eap) -> Result<Eap, String> {
-        let LocalAuthCfg::Eap(cfg) = &self.peer.local_auth else {
+        let peer = self.peer.clone();
+        let LocalAuthCfg::Eap(cfg) = super::rounds::local_auth_of(&peer, self.our_second()) else {
             return Err("not an EAP connection".into());
         };
         let cfg = cfg.clone();
@@ -698,7 +778,12 @@ impl IkeSa {
             .clone()
             .or_else(|| self.local_id.clone())
             .ok_or("no local identity")?;
-        let server = self.remote_id.clone().ok_or("no server identity")?;
+        // aaa_id: the AAA backend behind the gateway runs the method.
+        let server = cfg
+            .aaa_id
+            .clone()
+            .or_else(|| self.remote_id.clone())
+            .ok_or("no server identity")?;
         let name = self.name().to_string();
         let t = eap::type_of(req).ok_or("EAP request without a type")?;
         if t == EapType::IDENTITY {

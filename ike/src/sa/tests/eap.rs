@@ -58,6 +58,7 @@ fn gateway_pair(
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: client_eap_id,
+        aaa_id: None,
         cred: None,
     });
     s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
@@ -70,6 +71,7 @@ fn gateway_pair(
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method,
         eap_id: gw_eap_id,
+        aaa_id: None,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
     });
@@ -253,6 +255,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
     });
@@ -268,6 +271,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cred: None,
     });
     let mut q = Pair::new(s);
@@ -416,6 +420,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
         let mschapv2 = || EapLocal {
             method: MethodName::Mschapv2,
             eap_id: None,
+            aaa_id: None,
             cred: None,
         };
         let mut s = Setup::default();
@@ -423,6 +428,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
         s.peers[0][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Mschapv2,
             eap_id: None,
+            aaa_id: None,
             cacerts: Vec::new(),
             revocation: Revocation::Relaxed,
         });
@@ -430,6 +436,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
         s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Mschapv2,
             eap_id: None,
+            aaa_id: None,
             cacerts: Vec::new(),
             revocation: Revocation::Relaxed,
         });
@@ -463,16 +470,19 @@ fn eap_only_authentication_needs_a_mutual_method() {
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cred: None,
     });
     s.peers[1][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cred: None,
     });
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
     });

@@ -23,10 +23,30 @@ const USER: &str = "192.0.2.1.example";
 /// certificate), right the gateway (`gw`'s, and `remote.auth = eap-tls`
 /// with `cacerts = root`). Both trust `root`.
 fn pair(root: &Ca, gw: (Key, Arc<Certificate>), user: (Key, Arc<Certificate>)) -> Pair {
+    pair_with(root, gw, user, None, MethodName::Tls)
+}
+
+/// [`one_ca`]'s pair with the gateway's `remote.auth = method`.
+fn gateway_method(method: MethodName) -> Pair {
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let (kg, cg, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
+    let (ku, cu, _) = root.issue("user", USER, Alg::P256, |_| {});
+    pair_with(&root, (kg, cg), (ku, cu), None, method)
+}
+
+/// [`pair`] with the client's `aaa_id` and the gateway's `method`.
+fn pair_with(
+    root: &Ca,
+    gw: (Key, Arc<Certificate>),
+    user: (Key, Arc<Certificate>),
+    aaa_id: Option<crate::wire::Identification>,
+    method: MethodName,
+) -> Pair {
     let mut s = Setup::default();
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Tls,
         eap_id: None,
+        aaa_id,
         cred: Some(cred(&user.0, vec![user.1])),
     });
     s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
@@ -37,8 +57,9 @@ fn pair(root: &Ca, gw: (Key, Arc<Certificate>), user: (Key, Arc<Certificate>)) -
     };
     s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&gw.0, vec![gw.1]));
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
-        method: MethodName::Tls,
+        method,
         eap_id: None,
+        aaa_id: None,
         cacerts: vec![root.cert.clone()],
         revocation: Revocation::Relaxed,
     });
@@ -134,6 +155,57 @@ fn untrusted_user_certificate_is_refused() {
 fn user_certificate_must_name_the_identity() {
     // A valid certificate of another user behind USER's IDi.
     let mut p = one_ca("mallory.example");
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+}
+
+#[test]
+fn aaa_id_names_the_tls_server_the_client_checks() {
+    // The client's aaa_id is the identity the EAP server's TLS certificate
+    // must name (an AAA backend's): the gateway's certificate names
+    // GW_ID, so aaa.example fails and GW_ID passes.
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let issue = |root: &mut Ca| {
+        let gw = root.issue("gw", GW_ID, Alg::P256, |_| {});
+        let user = root.issue("user", USER, Alg::P256, |_| {});
+        ((gw.0, gw.1), (user.0, user.1))
+    };
+    let (gw, user) = issue(&mut root);
+    let aaa = crate::wire::Identification::fqdn("aaa.example");
+    let mut p = pair_with(&root, gw, user, Some(aaa), MethodName::Tls);
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+    let (gw, user) = issue(&mut root);
+    let named = crate::wire::Identification::fqdn(GW_ID);
+    let mut p = pair_with(&root, gw, user, Some(named), MethodName::Tls);
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.a().events());
+    p.assert_kernels_match();
+}
+
+#[test]
+fn eap_dynamic_follows_the_clients_nak_to_eap_tls() {
+    // eap-dynamic starts with EAP-MSCHAPv2; the EAP-TLS client answers
+    // with a Nak asking for EAP-TLS, and the gateway switches to it.
+    let mut p = gateway_method(MethodName::Dynamic);
+    p.connect(0, "site-b");
+    assert!(
+        established(&mut p),
+        "{:?} {:?}",
+        p.a().events(),
+        p.b().events()
+    );
+    p.assert_kernels_match();
+    // A gateway that asks for EAP-MSCHAPv2 only takes no Nak.
+    let mut p = gateway_method(MethodName::Mschapv2);
     p.connect(0, "site-b");
     assert_eq!(
         failed(&p.b().events()),
