@@ -123,13 +123,12 @@ pub(crate) fn pinned_offer(suite: &ChildSuite, spi: u32) -> Vec<Proposal> {
 }
 
 impl IkeSa {
-    /// Starts the IKE SA that reauthenticates this one, with its id `id`.
-    pub(crate) fn start_reauth(
-        &self,
-        ctx: &mut Ctx,
-        now: Instant,
-        id: IkeSaId,
-    ) -> Result<IkeSa, CommandError> {
+    /// The configurations of the Child SAs a new IKE SA brings up in this
+    /// one's place (a reauthentication, a redirect): those installed or
+    /// rekeying (not the redundant or replaced ones) and those waiting;
+    /// never none, since IKE_AUTH carries a Child SA: then the
+    /// connection's first.
+    pub(crate) fn children_to_recreate(&self) -> VecDeque<Arc<ChildCfg>> {
         let mut cfgs: VecDeque<Arc<ChildCfg>> = self
             .children
             .iter()
@@ -141,9 +140,19 @@ impl IkeSa {
             .collect();
         cfgs.extend(self.pending_children.iter().cloned());
         if cfgs.is_empty() {
-            // IKE_AUTH carries a Child SA: the connection's first.
             cfgs.extend(self.peer.children.first().cloned());
         }
+        cfgs
+    }
+
+    /// Starts the IKE SA that reauthenticates this one, with its id `id`.
+    pub(crate) fn start_reauth(
+        &self,
+        ctx: &mut Ctx,
+        now: Instant,
+        id: IkeSaId,
+    ) -> Result<IkeSa, CommandError> {
+        let cfgs = self.children_to_recreate();
         let wants: Vec<String> = cfgs.iter().map(|c| c.name.clone()).collect();
         let remote = SocketAddr::new(self.remote.ip(), self.peer.remote_port);
         info!(

@@ -429,7 +429,7 @@ impl IkeSa {
         let at = r.at.clone();
         let established = matches!(self.phase, Phase::Established);
         let cfgs = if established {
-            self.redirect_children()
+            self.children_to_recreate()
         } else {
             self.children
                 .iter()
@@ -482,25 +482,6 @@ impl IkeSa {
         }
         self.pending_children.clear();
         self.teardown(ctx, false);
-    }
-
-    /// The configurations of the Child SAs an established IKE SA brings
-    /// to the new gateway (as a reauthentication's).
-    fn redirect_children(&self) -> VecDeque<Arc<ChildCfg>> {
-        let mut cfgs: VecDeque<Arc<ChildCfg>> = self
-            .children
-            .iter()
-            .filter(|c| {
-                c.state == ChildState::Installed && !c.redundant() && !c.replaced()
-                    || c.state == ChildState::Rekeying
-            })
-            .map(|c| c.cfg.clone())
-            .collect();
-        cfgs.extend(self.pending_children.iter().cloned());
-        if cfgs.is_empty() {
-            cfgs.extend(self.peer.children.first().cloned());
-        }
-        cfgs
     }
 
     /// Gateway: redirects the client of this established IKE SA to `gw`
