@@ -380,7 +380,7 @@ fn auth_round_errors() {
 connections:
   a:
     local: { auth: pubkey, id: 'C=CH, XX=1' }
-    remote: { auth: eap-md5, certs: [a.pem] }
+    remote: { auth: eap-sim, certs: [a.pem] }
   b:
     local: { id: '%any' }
     remote: { auth: pks }
@@ -402,7 +402,7 @@ connections:
             (
                 4,
                 "connections.a.remote.auth",
-                "auth \"eap-md5\" is not supported yet",
+                "auth \"eap-sim\" is not supported yet",
             ),
             (
                 6,
@@ -509,7 +509,7 @@ fn auth_values_as_swanctl_writes_them() {
         ("rsa-sha3", "unknown token \"sha3\""),
         ("sha256", "unknown auth method \"sha256\""),
         ("ed448", "auth \"ed448\" is not supported yet"),
-        ("eap-md5", "auth \"eap-md5\" is not supported yet"),
+        ("eap-sim", "auth \"eap-sim\" is not supported yet"),
         ("xauth", "auth \"xauth\" is not supported yet"),
     ] {
         let e = err(&format!(

@@ -301,6 +301,15 @@ impl IkeSa {
                 }
                 Ok(m)
             }
+            MethodName::Md5 => {
+                let mut challenge = [0u8; eap::md5::CHALLENGE_LEN];
+                ctx.provider
+                    .fill_random(&mut challenge)
+                    .map_err(|e| format!("no challenge: {e}"))?;
+                let (store, server, peer) = (ctx.eap_secrets.clone(), server.clone(), peer.clone());
+                let lookup: eap::md5::SecretLookup = Box::new(move || store.0.psk(&server, &peer));
+                Ok(Box::new(eap::md5::Server::new(challenge, lookup)))
+            }
             MethodName::Radius => {
                 let Some((settings, prefix)) = ctx.radius.as_ref() else {
                     return Err(
@@ -800,6 +809,16 @@ impl IkeSa {
                     return Ok(Box::new(tests::Mutual(m)));
                 }
                 Ok(m)
+            }
+            MethodName::Md5 => {
+                let secret = ctx.eap_secrets.0.psk(me, server).ok_or_else(|| {
+                    format!(
+                        "no EAP key found for '{}' - '{}'",
+                        IdDisplay(me),
+                        IdDisplay(server)
+                    )
+                })?;
+                Ok(Box::new(eap::md5::Client::new(secret)))
             }
             m => Err(format!("{m} is not available as a client yet")),
         }
