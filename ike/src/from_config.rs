@@ -21,8 +21,8 @@ use crate::config::{
 use crate::crypto::Secret;
 use crate::pki::{Certificate, Crl, KeyType, PrivateKey, PublicKey, TrustStore};
 use crate::sa::{
-    AddrSpec, ChildCfg, EapLocal, EapRemote, LocalAuthCfg, LocalCred, PeerCfg, PskStore,
-    RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, AuthRounds, ChildCfg, EapLocal, EapRemote, LocalAuthCfg, LocalCred, LocalRound,
+    PeerCfg, PskStore, RemoteAuthCfg, RemoteRound, SendCert, TsCfg,
 };
 use crate::wire::AddressRange;
 use crate::wire::codes::IdType;
@@ -237,30 +237,35 @@ fn key_allowed(auth: &AuthMethod, key_type: KeyType) -> bool {
 /// key of its public key.
 fn local_cred(
     c: &Connection,
+    local: &config::LocalAuth,
     creds: &Credentials,
     cache: &mut CredCache,
     issues: &mut Vec<ConfigIssue>,
 ) -> Option<Arc<LocalCred>> {
     let before = issues.len();
     let mut certs: Vec<Arc<Certificate>> = Vec::new();
-    for f in &c.local.certs {
+    for f in &local.certs {
         certs.extend(certs_of(f, creds, issues).iter().cloned());
     }
     if issues.len() != before {
         return None;
     }
-    let place = c
-        .local
+    let side = if std::ptr::eq(local, &c.local) {
+        "local"
+    } else {
+        "local2"
+    };
+    let place = local
         .certs
         .first()
         .map(|f| f.at.clone())
         .unwrap_or_else(|| config::Place {
             file: String::new(),
             line: c.line,
-            path: format!("connections.{}.local", c.name),
+            path: format!("connections.{}.{side}", c.name),
         });
     if certs.is_empty()
-        && let Some(f) = c.local.pubkeys.first()
+        && let Some(f) = local.pubkeys.first()
     {
         // A raw public key: its private key signs, no certificate is sent.
         let Some(public) = creds.pubkey_files.get(&f.path) else {
@@ -280,12 +285,12 @@ fn local_cred(
             )));
             return None;
         };
-        return key_cred(c, kf, index, Vec::new(), &f.at, cache, issues);
+        return key_cred(local, kf, index, Vec::new(), &f.at, cache, issues);
     }
     if certs.is_empty() {
         // No certs: the certificate in x509/ that names local.id and whose
         // key we have, as charon finds it.
-        let id = c.local.id.as_ref().map(identification);
+        let id = local.id.as_ref().map(identification);
         let found = id.as_ref().and_then(|id| {
             creds.x509.iter().find(|cert| {
                 cert.matches_id(id)
@@ -323,13 +328,13 @@ fn local_cred(
         )));
         return None;
     };
-    key_cred(c, kf, key_index, certs, &place, cache, issues)
+    key_cred(local, kf, key_index, certs, &place, cache, issues)
 }
 
 /// The credential of the key `kf` (`creds.keys[key_index]`) and `certs`,
 /// shared with the connections that have the same.
 fn key_cred(
-    c: &Connection,
+    local: &config::LocalAuth,
     kf: &KeyFile,
     key_index: usize,
     certs: Vec<Arc<Certificate>>,
@@ -337,7 +342,7 @@ fn key_cred(
     cache: &mut CredCache,
     issues: &mut Vec<ConfigIssue>,
 ) -> Option<Arc<LocalCred>> {
-    if !key_allowed(&c.local.auth, kf.public.key_type()) {
+    if !key_allowed(&local.auth, kf.public.key_type()) {
         let what = match certs.first() {
             Some(end) => format!("the certificate '{}'", end.subject_text()),
             None => "the public key".to_owned(),
@@ -348,7 +353,7 @@ fn key_cred(
         )));
         return None;
     }
-    let rsa_pss = matches!(&c.local.auth, AuthMethod::Pubkey(v)
+    let rsa_pss = matches!(&local.auth, AuthMethod::Pubkey(v)
         if !v.is_empty() && v.iter().all(|k| k.key == SigKey::RsaPss));
     let id = (
         key_index,
@@ -373,40 +378,41 @@ fn key_cred(
 }
 
 fn remote_auth(
-    c: &Connection,
+    remote: &config::RemoteAuth,
     creds: &Credentials,
     issues: &mut Vec<ConfigIssue>,
 ) -> RemoteAuthCfg {
-    match c.remote.auth {
+    match remote.auth {
         AuthMethod::Psk => return RemoteAuthCfg::Psk,
         AuthMethod::Eap(method) => {
             // `%any` stays ID type 0: any EAP identity.
             let mut cacerts = Vec::new();
-            for f in &c.remote.cacerts {
+            for f in &remote.cacerts {
                 cacerts.extend(certs_of(f, creds, issues).iter().cloned());
             }
             return RemoteAuthCfg::Eap(EapRemote {
                 method,
-                eap_id: c.remote.eap_id.as_ref().map(identification),
+                eap_id: remote.eap_id.as_ref().map(identification),
+                aaa_id: remote.aaa_id.as_ref().map(identification),
                 cacerts,
-                revocation: c.remote.revocation,
+                revocation: remote.revocation,
             });
         }
         _ => {}
     }
     let mut cacerts = Vec::new();
-    for f in &c.remote.cacerts {
+    for f in &remote.cacerts {
         cacerts.extend(certs_of(f, creds, issues).iter().cloned());
     }
     let mut pubkeys = Vec::new();
-    for f in &c.remote.pubkeys {
+    for f in &remote.pubkeys {
         match creds.pubkey_files.get(&f.path) {
             Some(k) => pubkeys.push(k.clone()),
             None => issues.push(f.at.issue(format!("{}: not loaded", f.path))),
         }
     }
     // A pinned peer certificate: the peer signs with its key.
-    for f in &c.remote.certs {
+    for f in &remote.certs {
         if let Some(cert) = certs_of(f, creds, issues).first() {
             pubkeys.push(cert.public_key().clone());
         }
@@ -414,8 +420,8 @@ fn remote_auth(
     RemoteAuthCfg::Pubkey {
         cacerts,
         pubkeys,
-        revocation: c.remote.revocation,
-        constraints: match &c.remote.auth {
+        revocation: remote.revocation,
+        constraints: match &remote.auth {
             AuthMethod::Pubkey(constraints) => constraints.clone(),
             _ => Vec::new(),
         },
@@ -433,12 +439,16 @@ pub fn check_credentials(
     let mut own = Vec::new();
     let mut cache = CredCache::default();
     for c in config.connections() {
-        if c.local.auth.is_pubkey()
-            && let Some(cred) = local_cred(c, creds, &mut cache, &mut issues)
-        {
-            own.extend(cred.certs.first().cloned());
+        for local in std::iter::once(&c.local).chain(&c.local2) {
+            if local.auth.is_pubkey()
+                && let Some(cred) = local_cred(c, local, creds, &mut cache, &mut issues)
+            {
+                own.extend(cred.certs.first().cloned());
+            }
         }
-        let _ = remote_auth(c, creds, &mut issues);
+        for remote in std::iter::once(&c.remote).chain(&c.remote2) {
+            let _ = remote_auth(remote, creds, &mut issues);
+        }
     }
     if issues.is_empty() {
         Ok(own)
@@ -524,23 +534,7 @@ fn peer(
 ) -> PeerCfg {
     let local_addrs = addr_specs(&c.local_addrs, resolved, &c.name, "local_addrs");
     let remote_addrs = addr_specs(&c.remote_addrs, resolved, &c.name, "remote_addrs");
-    let local_auth = match c.local.auth {
-        AuthMethod::Psk => LocalAuthCfg::Psk,
-        AuthMethod::Eap(method) => LocalAuthCfg::Eap(EapLocal {
-            method,
-            eap_id: c.local.eap_id.as_ref().map(identification),
-            // EAP-TLS's client certificate.
-            cred: if method == crate::eap::MethodName::Tls {
-                local_cred(c, creds, cache, issues)
-            } else {
-                None
-            },
-        }),
-        _ => match local_cred(c, creds, cache, issues) {
-            Some(cred) => LocalAuthCfg::Pubkey(cred),
-            None => LocalAuthCfg::Psk,
-        },
-    };
+    let local_auth = local_auth(c, &c.local, creds, cache, issues);
     let cert_subject = match &local_auth {
         LocalAuthCfg::Pubkey(cred) => cred.certs.first().map(|c| c.subject().clone()),
         _ => None,
@@ -578,7 +572,7 @@ fn peer(
         ike_proposals: c.proposals.clone(),
         local_id,
         remote_id,
-        remote_auth: remote_auth(c, creds, issues),
+        remote_auth: remote_auth(&c.remote, creds, issues),
         local_auth,
         send_cert: match c.send_cert {
             config::SendCert::Always => SendCert::Always,
@@ -604,6 +598,47 @@ fn peer(
         cp: crate::sa::CpCfg {
             pools: c.pools.clone(),
             vips: c.vips.clone(),
+        },
+        rounds: AuthRounds {
+            local: c.local2.as_ref().map(|l| LocalRound {
+                id: l.id.as_ref().map(identification),
+                auth: self::local_auth(c, l, creds, cache, issues),
+            }),
+            remote: c.remote2.as_ref().map(|r| RemoteRound {
+                id: match &r.id {
+                    Identity::Any => None,
+                    id => Some(identification(id)),
+                },
+                auth: remote_auth(r, creds, issues),
+            }),
+        },
+    }
+}
+
+/// How we authenticate in the round `local` (`c.local` or `c.local2`).
+fn local_auth(
+    c: &Connection,
+    local: &config::LocalAuth,
+    creds: &Credentials,
+    cache: &mut CredCache,
+    issues: &mut Vec<ConfigIssue>,
+) -> LocalAuthCfg {
+    match local.auth {
+        AuthMethod::Psk => LocalAuthCfg::Psk,
+        AuthMethod::Eap(method) => LocalAuthCfg::Eap(EapLocal {
+            method,
+            eap_id: local.eap_id.as_ref().map(identification),
+            aaa_id: local.aaa_id.as_ref().map(identification),
+            // EAP-TLS's client certificate.
+            cred: if method == crate::eap::MethodName::Tls {
+                local_cred(c, local, creds, cache, issues)
+            } else {
+                None
+            },
+        }),
+        _ => match local_cred(c, local, creds, cache, issues) {
+            Some(cred) => LocalAuthCfg::Pubkey(cred),
+            None => LocalAuthCfg::Psk,
         },
     }
 }
@@ -1156,6 +1191,7 @@ secrets:
             RemoteAuthCfg::Eap(EapRemote {
                 method: MethodName::Mschapv2,
                 eap_id: Some(any),
+                aaa_id: None,
                 cacerts: Vec::new(),
                 revocation: Default::default(),
             })
@@ -1165,6 +1201,7 @@ secrets:
             LocalAuthCfg::Eap(EapLocal {
                 method: MethodName::Mschapv2,
                 eap_id: Some(fqdn("carol")),
+                aaa_id: None,
                 cred: None,
             })
         );
@@ -1187,6 +1224,70 @@ secrets:
         assert!(
             e.to_string().contains("eap_id needs auth eap-mschapv2"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn second_rounds_reach_the_engine() {
+        use crate::eap::MethodName;
+        use crate::sa::{EapLocal, EapRemote};
+        let y = "\
+connections:
+  gw:
+    local: { auth: psk }
+    remote: { auth: psk }
+    remote2: { auth: eap-mschapv2, id: '%any', eap_id: '%any' }
+  rw:
+    local: { auth: psk }
+    local2: { auth: eap-tls, id: carol, aaa_id: aaa.example }
+    remote: { auth: psk }
+";
+        let c = Arc::new(Config::from_yaml_str(y, "t").unwrap());
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports::default(),
+            &Credentials::default(),
+        );
+        // eap-tls needs our certificate: local2 is read like local.
+        let e = p.unwrap_err().to_string();
+        assert!(e.contains("connections.rw.local2"), "{e}");
+        let y = y.replace("eap-tls", "eap-mschapv2");
+        let c = Arc::new(Config::from_yaml_str(&y, "t").unwrap());
+        let p = peers(
+            &c,
+            &Resolved::new(),
+            Ports::default(),
+            &Credentials::default(),
+        )
+        .unwrap();
+        let any = Identification {
+            id_type: IdType(0),
+            data: Vec::new(),
+        };
+        let r2 = p[0].rounds.remote.as_ref().unwrap();
+        assert_eq!(r2.id, None);
+        assert_eq!(
+            r2.auth,
+            RemoteAuthCfg::Eap(EapRemote {
+                method: MethodName::Mschapv2,
+                eap_id: Some(any),
+                aaa_id: None,
+                cacerts: Vec::new(),
+                revocation: Default::default(),
+            })
+        );
+        assert!(p[0].rounds.local.is_none());
+        let l2 = p[1].rounds.local.as_ref().unwrap();
+        assert_eq!(l2.id, Some(fqdn("carol")));
+        assert_eq!(
+            l2.auth,
+            LocalAuthCfg::Eap(EapLocal {
+                method: MethodName::Mschapv2,
+                eap_id: None,
+                aaa_id: Some(fqdn("aaa.example")),
+                cred: None,
+            })
         );
     }
 

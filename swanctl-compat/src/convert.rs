@@ -2,8 +2,9 @@
 //! `ike::config` validates. Where swanctl's shape differs:
 //!
 //! - `local<suffix>` / `remote<suffix>` sections are authentication rounds
-//!   (swanctl `load_conns.c`); iked supports one per side, so the first of
-//!   each becomes `local` / `remote` and any further one is an error.
+//!   (swanctl `load_conns.c`), in file order; iked supports two per side
+//!   (RFC 4739), so the first of each becomes `local` / `remote`, the
+//!   second `local2` / `remote2`, and a third is an error.
 //! - `secrets { ike<suffix> { id<suffix> = ...  secret = ... } }` becomes
 //!   `secrets.ike: [{ ids: [...], secret }]`: every key starting with `id`
 //!   is an owner identity (swanctl `load_creds.c`); `eap<suffix>` the
@@ -137,7 +138,9 @@ impl Converter<'_> {
     fn connection(&mut self, s: &Section) -> Node {
         let path = format!("connections.{}", s.name);
         let mut entries = Vec::new();
-        let mut rounds: [Option<&Section>; 2] = [None, None];
+        // The rounds of each side so far, in file order (swanctl's order
+        // without `round` keys, which iked does not read).
+        let mut rounds: [Vec<&Section>; 2] = [Vec::new(), Vec::new()];
         for e in s.entries() {
             match e {
                 Entry::Kv(kv) => self.push_kv(&mut entries, kv),
@@ -150,26 +153,34 @@ impl Converter<'_> {
                         continue;
                     };
                     let word = if side == 0 { "local" } else { "remote" };
-                    if let Some(first) = rounds.get(side).copied().flatten() {
-                        self.problems.push(Problem {
-                            loc: sub.loc,
-                            path: format!("{path}.{}", sub.name),
-                            message: format!(
-                                "a second {word} authentication round (after \"{}\" at line {}) \
-                                 is not supported yet: iked does one round per side",
-                                first.name, first.loc.line
-                            ),
-                        });
+                    let Some(done) = rounds.get_mut(side) else {
                         continue;
-                    }
-                    if let Some(slot) = rounds.get_mut(side) {
-                        *slot = Some(sub);
-                    }
-                    if sub.name != word {
+                    };
+                    let key = match done.len() {
+                        0 => word.to_owned(),
+                        1 => format!("{word}2"),
+                        _ => {
+                            self.problems.push(Problem {
+                                loc: sub.loc,
+                                path: format!("{path}.{}", sub.name),
+                                message: format!(
+                                    "a third {word} authentication round (after \"{}\") is not \
+                                     supported yet: iked does two rounds per side",
+                                    done.iter()
+                                        .map(|r| r.name.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join("\", \"")
+                                ),
+                            });
+                            continue;
+                        }
+                    };
+                    done.push(sub);
+                    if sub.name != key {
                         self.rewrites
-                            .push((format!("{path}.{word}"), format!("{path}.{}", sub.name)));
+                            .push((format!("{path}.{key}"), format!("{path}.{}", sub.name)));
                     }
-                    entries.push((scalar(sub.loc, word), auth_round(sub)));
+                    entries.push((scalar(sub.loc, &key), auth_round(sub)));
                 }
             }
         }

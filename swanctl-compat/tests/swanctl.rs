@@ -450,6 +450,7 @@ connections {
     local-2 { auth = xauth }
     remote-a { auth = psk }
     remote-b { auth = psk }
+    remote-c { auth = psk }
     children { lan { } }
   }
 }
@@ -466,24 +467,25 @@ pools { p { addrs = 10.3.0.0/24 } }
     assert_eq!(
         parse_err(text),
         [
-            "s.conf:4: connections.c.local-2: a second local authentication round (after \
-             \"local\" at line 3) is not supported yet: iked does one round per side",
-            "s.conf:6: connections.c.remote-b: a second remote authentication round (after \
-             \"remote-a\" at line 5) is not supported yet: iked does one round per side",
-            "s.conf:11: secrets.xauth-carol: secrets of type \"xauth\" are not supported yet",
-            "s.conf:12: secrets.private-moon.secret: missing: the key file's passphrase",
-            "s.conf:13: secrets.mystery: unknown secret type: a secret's section name starts \
+            "s.conf:4: connections.c.local-2.auth: auth \"xauth\" is not supported yet (iked \
+             supports psk, pubkey/rsa/ecdsa/ed25519 and eap-mschapv2, eap-tls, eap-radius, \
+             eap-dynamic)",
+            "s.conf:7: connections.c.remote-c: a third remote authentication round (after \
+             \"remote-a\", \"remote-b\") is not supported yet: iked does two rounds per side",
+            "s.conf:12: secrets.xauth-carol: secrets of type \"xauth\" are not supported yet",
+            "s.conf:13: secrets.private-moon.secret: missing: the key file's passphrase",
+            "s.conf:14: secrets.mystery: unknown secret type: a secret's section name starts \
              with its type (eap, xauth, ntlm, ike, ppk, private, rsa, ecdsa, bliss, pkcs8, \
              pkcs12, token)",
-            "s.conf:15: secrets.ike-1.id-x: invalid identity \"not=a DN\": unknown DN \
+            "s.conf:16: secrets.ike-1.id-x: invalid identity \"not=a DN\": unknown DN \
              attribute \"not\" (known: C, ST, L, O, OU, CN, SN, serialNumber, S, T, D, N, G, I, \
              dnQualifier, DC, UID, E, Email, emailAddress, UN, unstructuredName)",
             // A value runs to the end of the line: this is one id.
-            "s.conf:16: secrets.ike-2.idx: invalid identity \"a.example id = b.example secret \
+            "s.conf:17: secrets.ike-2.idx: invalid identity \"a.example id = b.example secret \
              = s\": unknown DN attribute \"a.example id\" (known: C, ST, L, O, OU, CN, SN, \
              serialNumber, S, T, D, N, G, I, dnQualifier, DC, UID, E, Email, emailAddress, UN, \
              unstructuredName)",
-            "s.conf:16: secrets.ike-2.secret: missing: the entry has no secret",
+            "s.conf:17: secrets.ike-2.secret: missing: the entry has no secret",
         ]
     );
     // Both keys starting with "id" are owners, as in swanctl.
@@ -781,4 +783,77 @@ secrets {
     );
     // They are not IKE PSKs.
     assert!(c.ike_secrets().is_empty());
+}
+
+#[test]
+fn a_certificate_round_then_eap() {
+    // As strongSwan's ikev2/mult-auth-rsa-eap-sim-id scenario: the
+    // gateway asks for the user's certificate, then EAP (remote-eap, the
+    // second remote section); carol's client does both (local-eap).
+    let gw = "\
+connections {
+  rw {
+    local {
+      auth = pubkey
+      certs = moonCert.pem
+      id = moon.strongswan.org
+    }
+    remote {
+      auth = pubkey
+      id = *@strongswan.org
+    }
+    remote-eap {
+      auth = eap-mschapv2
+      eap_id = %any
+    }
+    children { net { local_ts = 10.1.0.0/16
+    } }
+  }
+}
+";
+    let c = swanctl_compat::parse_str(gw, "s.conf").unwrap_or_else(|e| panic!("{e}"));
+    let rw = &c.connections()[0];
+    assert_eq!(rw.remote.auth, AuthMethod::Pubkey(Vec::new()));
+    let r2 = rw.remote2.as_ref().unwrap();
+    assert_eq!(r2.auth, AuthMethod::Eap(ike::eap::MethodName::Mschapv2));
+    assert_eq!(r2.eap_id, Some(Identity::Any));
+    assert!(rw.local2.is_none());
+    let carol = "\
+connections {
+  home {
+    remote_addrs = 192.168.0.1
+    local {
+      auth = pubkey
+      certs = carolCert.pem
+      id = carol@strongswan.org
+    }
+    local-eap {
+      auth = eap-mschapv2
+      id = carol
+      aaa_id = aaa.strongswan.org
+    }
+    remote {
+      auth = pubkey
+      id = moon.strongswan.org
+    }
+    children { home { remote_ts = 10.1.0.0/16
+    } }
+  }
+}
+";
+    let c = swanctl_compat::parse_str(carol, "s.conf").unwrap_or_else(|e| panic!("{e}"));
+    let home = &c.connections()[0];
+    let l2 = home.local2.as_ref().unwrap();
+    assert_eq!(l2.auth, AuthMethod::Eap(ike::eap::MethodName::Mschapv2));
+    assert_eq!(l2.id, Some(id("carol")));
+    assert_eq!(l2.aaa_id, Some(id("aaa.strongswan.org")));
+    // An error in the second round names its swanctl section.
+    let bad = carol.replace("aaa_id = aaa.strongswan.org", "eap_id = \"not=a DN\"");
+    let e = parse_err(&bad);
+    assert!(
+        e.iter().any(
+            |m| m.starts_with("s.conf:12: connections.home.local-eap.eap_id: invalid identity")
+        ),
+        "{e:?}"
+    );
 }

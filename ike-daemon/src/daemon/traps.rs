@@ -135,6 +135,7 @@ mod tests {
             policy: Default::default(),
             behaviour: Default::default(),
             cp: Default::default(),
+            rounds: Default::default(),
         }
     }
 

@@ -460,6 +460,7 @@ fn connection(
         errors,
     );
     let (local_node, remote_node) = (f.take("local"), f.take("remote"));
+    let (local2_node, remote2_node) = (f.take("local2"), f.take("remote2"));
     let lifetimes = ike_lifetimes(&mut f, path, errors);
     let behaviour = super::behaviour::connection(&mut f, path, errors);
     let dpd_delay =
@@ -519,6 +520,10 @@ fn connection(
             round(remote_node, "remote", line, path, errors),
         )
     };
+    let local2 = local2_node
+        .and_then(|(node, l)| second_round(node, l, "local", local.as_ref(), path, errors));
+    let remote2 = remote2_node
+        .and_then(|(node, l)| second_round(node, l, "remote", remote.as_ref(), path, errors));
     let policy = ConnPolicy {
         shunts_only,
         ..policy
@@ -530,8 +535,8 @@ fn connection(
             Some(m)
         } else if k.starts_with("local") || k.starts_with("remote") {
             Some(format!(
-                "unknown key \"{k}\" (additional authentication rounds like local2/remote2 \
-                 are not supported yet)"
+                "unknown key \"{k}\" (iked does two authentication rounds per side: local and \
+                 local2, remote and remote2)"
             ))
         } else {
             None
@@ -577,22 +582,10 @@ fn connection(
         local_port,
         remote_port,
         proposals,
-        local: LocalAuth {
-            auth: local.auth,
-            id: local.id.filter(|id| *id != Identity::Any),
-            certs: local.certs,
-            pubkeys: local.pubkeys,
-            eap_id: local.eap_id,
-        },
-        remote: RemoteAuth {
-            auth: remote.auth,
-            id: remote.id.unwrap_or(Identity::Any),
-            certs: remote.certs,
-            cacerts: remote.cacerts,
-            pubkeys: remote.pubkeys,
-            revocation: remote.revocation,
-            eap_id: remote.eap_id,
-        },
+        local: local.into_local(),
+        remote: remote.into_remote(),
+        local2: local2.map(Round::into_local),
+        remote2: remote2.map(Round::into_remote),
         send_cert,
         send_certreq,
         fragmentation,
@@ -960,9 +953,34 @@ struct Round {
     pubkeys: Vec<CredFile>,
     revocation: Revocation,
     eap_id: Option<Identity>,
+    aaa_id: Option<Identity>,
 }
 
 impl Round {
+    fn into_local(self) -> LocalAuth {
+        LocalAuth {
+            auth: self.auth,
+            id: self.id.filter(|id| *id != Identity::Any),
+            certs: self.certs,
+            pubkeys: self.pubkeys,
+            eap_id: self.eap_id,
+            aaa_id: self.aaa_id,
+        }
+    }
+
+    fn into_remote(self) -> RemoteAuth {
+        RemoteAuth {
+            auth: self.auth,
+            id: self.id.unwrap_or(Identity::Any),
+            certs: self.certs,
+            cacerts: self.cacerts,
+            pubkeys: self.pubkeys,
+            revocation: self.revocation,
+            eap_id: self.eap_id,
+            aaa_id: self.aaa_id,
+        }
+    }
+
     /// The round of a connection that never authenticates (shunts only).
     fn unused() -> Self {
         Round {
@@ -973,19 +991,13 @@ impl Round {
             pubkeys: Vec::new(),
             revocation: Revocation::default(),
             eap_id: None,
+            aaa_id: None,
         }
     }
 }
 
 /// swanctl keys of local/remote that iked does not read yet.
-const ROUND_LATER: &[&str] = &[
-    "round",
-    "aaa_id",
-    "xauth_id",
-    "cert_policy",
-    "ca_id",
-    "ppk_id",
-];
+const ROUND_LATER: &[&str] = &["round", "xauth_id", "cert_policy", "ca_id", "ppk_id"];
 
 fn auth_round(
     node: &Node,
@@ -1025,6 +1037,26 @@ fn auth_round(
             return None;
         }
         match Identity::parse(s) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                errors.add(n.loc(), &p, e.to_string());
+                None
+            }
+        }
+    });
+    let aaa_id = f.take("aaa_id").and_then(|(n, _)| {
+        let p = path.join("aaa_id");
+        let s = scalar(n, &p, errors)?;
+        if !matches!(auth, Some(AuthMethod::Eap(_))) {
+            errors.add(
+                n.loc(),
+                &p,
+                "aaa_id needs auth eap-* (the EAP server's identity)",
+            );
+            return None;
+        }
+        match Identity::parse(s) {
+            Ok(Identity::Any) => None,
             Ok(id) => Some(id),
             Err(e) => {
                 errors.add(n.loc(), &p, e.to_string());
@@ -1110,7 +1142,40 @@ fn auth_round(
         pubkeys,
         revocation,
         eap_id,
+        aaa_id,
     })
+}
+
+/// `local2` / `remote2` (`side` is `local` or `remote`): a second round,
+/// after `first` (`None`: the first did not build, its error is out).
+/// A second round after an EAP one is refused: iked runs EAP in the last
+/// round only.
+fn second_round(
+    node: &Node,
+    line: Loc,
+    side: &str,
+    first: Option<&Round>,
+    path: &Path,
+    errors: &mut Errors,
+) -> Option<Round> {
+    let key = format!("{side}2");
+    let round = auth_round(node, line, side == "local", &path.join(&key), errors)?;
+    if let Some(Round {
+        auth: AuthMethod::Eap(m),
+        ..
+    }) = first
+    {
+        errors.add(
+            line,
+            &path.join(&key),
+            format!(
+                "a second round after {side}.auth = {m} is not supported yet (iked runs EAP in \
+                 the last round: a certificate or psk round first, then EAP)"
+            ),
+        );
+        return None;
+    }
+    Some(round)
 }
 
 /// `auth`: `psk`, or swanctl's public key constraints: dash-separated

@@ -208,6 +208,12 @@ pub struct Connection {
     pub local: LocalAuth,
     /// `remote`: the peer's authentication round.
     pub remote: RemoteAuth,
+    /// `local2`: our second authentication round (RFC 4739; swanctl's
+    /// second `local<suffix>` section), done as initiator.
+    pub local2: Option<LocalAuth>,
+    /// `remote2`: the peer's second authentication round, asked for as
+    /// responder.
+    pub remote2: Option<RemoteAuth>,
     /// `children`, in file order.
     pub children: Vec<Child>,
     /// `encap`, default `no`: force UDP encapsulation of ESP (NAT
@@ -562,6 +568,10 @@ pub struct LocalAuth {
     /// `eap_id`: with `auth = eap-*`, the identity we give in EAP (and
     /// our `secrets.eap` entry is for); `None`: `id`.
     pub eap_id: Option<Identity>,
+    /// `aaa_id`: with `auth = eap-*`, the identity the EAP server proves
+    /// in the method (EAP-TLS: its certificate's), where an AAA backend
+    /// runs it; `None`: the peer's IKE identity.
+    pub aaa_id: Option<Identity>,
 }
 
 /// `connections.<name>.remote`.
@@ -584,6 +594,9 @@ pub struct RemoteAuth {
     /// (EAP-Identity) and require this one (`%any`: any); `None`: no
     /// EAP-Identity, the peer's IKE identity is its EAP identity.
     pub eap_id: Option<Identity>,
+    /// `aaa_id`: with `auth = eap-*`, the identity our side of the method
+    /// runs as; `None`: our IKE identity.
+    pub aaa_id: Option<Identity>,
 }
 
 /// IPsec mode of a Child SA (`children.<name>.mode`). Displays as logs and

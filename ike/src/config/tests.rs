@@ -375,6 +375,70 @@ fn unsupported_algorithms_are_named() {
 }
 
 #[test]
+fn second_authentication_rounds() {
+    let text = "\
+connections:
+  gw:
+    local: { auth: psk }
+    remote: { auth: pubkey }
+    remote2: { auth: eap-mschapv2, eap_id: '%any', aaa_id: radius.example }
+  rw:
+    local: { auth: psk }
+    local2: { auth: eap-mschapv2, eap_id: carol }
+    remote: { auth: psk }
+";
+    let c = Config::from_yaml_str(text, "t.yaml").unwrap();
+    let gw = &c.connections()[0];
+    assert!(gw.local2.is_none());
+    let r2 = gw.remote2.as_ref().unwrap();
+    assert_eq!(r2.auth, AuthMethod::Eap(crate::eap::MethodName::Mschapv2));
+    assert_eq!(r2.eap_id, Some(Identity::Any));
+    assert_eq!(r2.aaa_id, Some(Identity::parse("radius.example").unwrap()));
+    let rw = &c.connections()[1];
+    assert!(rw.remote2.is_none());
+    assert_eq!(
+        rw.local2.as_ref().unwrap().eap_id,
+        Some(Identity::parse("carol").unwrap())
+    );
+    let text = "\
+connections:
+  a:
+    local: { auth: psk }
+    remote: { auth: eap-mschapv2 }
+    remote2: { auth: pubkey }
+  b:
+    local: { auth: psk }
+    remote: { auth: psk, aaa_id: x }
+    local3: { auth: psk }
+  c:
+    local: { auth: psk }
+    remote: { auth: psk }
+    remote2: { auth: pks }
+";
+    assert_issues(
+        text,
+        &[
+            (
+                5,
+                "connections.a.remote2",
+                "a second round after remote.auth = eap-mschapv2 is not supported yet",
+            ),
+            (8, "connections.b.remote.aaa_id", "aaa_id needs auth eap-*"),
+            (
+                9,
+                "connections.b.local3",
+                "unknown key \"local3\" (iked does two authentication rounds per side",
+            ),
+            (
+                13,
+                "connections.c.remote2.auth",
+                "unknown auth method \"pks\"",
+            ),
+        ],
+    );
+}
+
+#[test]
 fn auth_round_errors() {
     let text = "\
 connections:

@@ -299,6 +299,42 @@ pub struct PeerCfg {
     pub behaviour: Behaviour,
     /// `pools` and `vips` (the configuration payload, `cp`).
     pub cp: super::CpCfg,
+    /// The second authentication rounds (RFC 4739, `local2`/`remote2`)
+    /// and `aaa_id` (`sa::rounds`).
+    pub rounds: AuthRounds,
+}
+
+/// A connection's second authentication rounds (RFC 4739: swanctl's
+/// `local-2` / `remote-2`, the YAML's `local2` / `remote2`), after the
+/// first ones in [`PeerCfg`]. iked does its own second round as initiator
+/// and asks the peer's as responder (the usual remote access: a
+/// certificate, then EAP); `sa::rounds`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthRounds {
+    /// Our second round (initiator).
+    pub local: Option<LocalRound>,
+    /// The peer's second round (responder).
+    pub remote: Option<RemoteRound>,
+}
+
+/// Our second round: the identity sent as its IDi and how we prove it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalRound {
+    /// `local2.id`; `None`: as charon, our certificate's subject with
+    /// `pubkey`, else our IKE address.
+    pub id: Option<Identification>,
+    /// `local2.auth` (and its `certs`, `eap_id`).
+    pub auth: LocalAuthCfg,
+}
+
+/// The peer's second round: the identities accepted as its IDi and how it
+/// proves them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteRound {
+    /// `remote2.id`; `None`: any.
+    pub id: Option<Identification>,
+    /// `remote2.auth` (and its `cacerts`, `eap_id`...).
+    pub auth: RemoteAuthCfg,
 }
 
 /// How we authenticate ourselves.
@@ -325,6 +361,11 @@ pub struct EapLocal {
     /// The identity we give in EAP (EAP-Identity, the method's user
     /// name) and our `eap` secret is for; `None`: our IKE identity.
     pub eap_id: Option<Identification>,
+    /// `aaa_id`: the identity the EAP server proves inside the method
+    /// (EAP-TLS: its certificate must name it) and our `eap` secret is
+    /// looked up with, where an AAA backend behind the gateway runs the
+    /// method; `None`: the gateway's IKE identity.
+    pub aaa_id: Option<Identification>,
     /// EAP-TLS: our certificate and key (`local.certs`).
     pub cred: Option<Arc<LocalCred>>,
 }
@@ -339,6 +380,10 @@ pub struct EapRemote {
     /// (EAP-Identity) and it must match this (ID type 0: `%any`, any);
     /// `None`: no EAP-Identity, the method runs for IDi.
     pub eap_id: Option<Identification>,
+    /// `aaa_id`: the identity the method runs as (the EAP-MSCHAPv2
+    /// secrets are looked up for it and the user); `None`: our IKE
+    /// identity.
+    pub aaa_id: Option<Identification>,
     /// EAP-TLS: `remote.cacerts` (one of them must be on the peer's
     /// certificate path, as with `pubkey`).
     pub cacerts: Vec<Arc<Certificate>>,
@@ -351,6 +396,7 @@ impl PartialEq for EapRemote {
     fn eq(&self, other: &Self) -> bool {
         self.method == other.method
             && self.eap_id == other.eap_id
+            && self.aaa_id == other.aaa_id
             && self.revocation == other.revocation
             && self.cacerts.len() == other.cacerts.len()
             && self

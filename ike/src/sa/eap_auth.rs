@@ -24,9 +24,11 @@
 //! responder's answer (`Waits::Eap`): the peer's retransmissions are
 //! dropped until [`IkeSa::eap_resumed`] goes on with the answer.
 //!
-//! Not done yet: EAP-only authentication (RFC 5998), multiple
-//! authentication rounds (RFC 4739), a configuration chosen again by the
-//! EAP identity, `aaa_id`.
+//! EAP runs in the peer's (or our) first round, or in the second after a
+//! certificate or PSK round (`rounds`, RFC 4739): then its AUTHs are over
+//! the second round's IDi. `aaa_id` names the EAP server's identity in
+//! the method where an AAA backend runs it. Not done yet: a configuration
+//! chosen again by the EAP identity.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -205,6 +207,15 @@ impl IkeSa {
             .and_then(|h| h.eap.as_deref_mut())
     }
 
+    /// The EAP configuration of the peer's round underway (its first, or
+    /// its second: `rounds`); `None`: that round is not EAP.
+    fn eap_remote_cfg(&self) -> Option<EapRemote> {
+        match super::rounds::remote_auth_of(&self.peer, self.their_second()) {
+            RemoteAuthCfg::Eap(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// Responder: whether the handshake is in EAP (the peer's IKE_AUTH
     /// requests after the first go to [`IkeSa::eap_request`]).
     pub(crate) fn eap_underway(&self) -> bool {
@@ -348,10 +359,9 @@ impl IkeSa {
         prefix: Vec<Payload>,
     ) {
         let mid = msg.header.message_id;
-        let RemoteAuthCfg::Eap(cfg) = &self.peer.remote_auth else {
+        let Some(cfg) = self.eap_remote_cfg() else {
             return self.refuse_auth(ctx, mid);
         };
-        let cfg = cfg.clone();
         let mut first_id = [0u8; 1];
         if ctx.provider.fill_random(&mut first_id).is_err() {
             return self.refuse_auth(ctx, mid);
@@ -360,7 +370,8 @@ impl IkeSa {
         self.local_id = Some(local_id.clone());
         self.remote_id = Some(idi.clone());
         let mut st = EapState::new(Stage::Method);
-        st.first = Some(Box::new(msg.clone()));
+        // With a second round, the first request of the first.
+        st.first = Some(self.first_request(msg));
         st.prefix = prefix;
         let step = if cfg.eap_id.is_some() {
             st.stage = Stage::Identity;
@@ -373,7 +384,8 @@ impl IkeSa {
             ))
         } else {
             st.identity = Some(idi.clone());
-            match self.server_method(ctx, &cfg, &local_id, idi) {
+            let server = cfg.aaa_id.as_ref().unwrap_or(&local_id);
+            match self.server_method(ctx, &cfg, server, idi) {
                 Ok(mut m) => {
                     debug!("{}: initiating {}", self.name(), m.eap_type());
                     let s = m.initiate(identifier);
@@ -440,11 +452,10 @@ impl IkeSa {
     /// configured `eap_id`, what EAP-Identity was checked against, else
     /// IDi); or why not.
     fn server_succeeded(&mut self) -> Result<(), String> {
-        let want = match &self.peer.remote_auth {
-            RemoteAuthCfg::Eap(c) => c.eap_id.clone(),
-            _ => None,
-        }
-        .or_else(|| self.remote_id.clone());
+        let want = self
+            .eap_remote_cfg()
+            .and_then(|c| c.eap_id)
+            .or_else(|| self.remote_id.clone());
         let name = self.name().to_string();
         let st = self.eap_state().ok_or("no EAP state")?;
         let m = st.method.as_ref().ok_or("no EAP method")?;
@@ -518,10 +529,10 @@ impl IkeSa {
         let Some(local_id) = self.local_id.clone() else {
             return Step::Failure("no local identity".into());
         };
-        let cfg = match &self.peer.remote_auth {
-            RemoteAuthCfg::Eap(c) => c.clone(),
-            _ => return Step::Failure("not an EAP connection".into()),
+        let Some(cfg) = self.eap_remote_cfg() else {
+            return Step::Failure("not an EAP connection".into());
         };
+        let local_id = cfg.aaa_id.clone().unwrap_or(local_id);
         let name = self.name().to_string();
         let Some(st) = self.eap_state() else {
             return Step::Failure("no EAP state".into());
@@ -698,7 +709,8 @@ impl IkeSa {
 
     /// Initiator: our response to the server's request `req`.
     fn client_process(&mut self, ctx: &Ctx, req: &Eap) -> Result<Eap, String> {
-        let LocalAuthCfg::Eap(cfg) = &self.peer.local_auth else {
+        let peer = self.peer.clone();
+        let LocalAuthCfg::Eap(cfg) = super::rounds::local_auth_of(&peer, self.our_second()) else {
             return Err("not an EAP connection".into());
         };
         let cfg = cfg.clone();
@@ -707,7 +719,12 @@ impl IkeSa {
             .clone()
             .or_else(|| self.local_id.clone())
             .ok_or("no local identity")?;
-        let server = self.remote_id.clone().ok_or("no server identity")?;
+        // aaa_id: the AAA backend behind the gateway runs the method.
+        let server = cfg
+            .aaa_id
+            .clone()
+            .or_else(|| self.remote_id.clone())
+            .ok_or("no server identity")?;
         let name = self.name().to_string();
         let t = eap::type_of(req).ok_or("EAP request without a type")?;
         if t == EapType::IDENTITY {

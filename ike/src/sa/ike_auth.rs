@@ -52,7 +52,7 @@ pub(crate) fn id_matches(want: &Identification, got: &Identification) -> bool {
 
 /// The identity of an address, used as the peer's ID for the key lookup
 /// when no remote identity is configured (ipsec.conf's default).
-fn addr_id(ip: IpAddr) -> Identification {
+pub(crate) fn addr_id(ip: IpAddr) -> Identification {
     match ip {
         IpAddr::V4(a) => Identification::ipv4(a),
         IpAddr::V6(a) => Identification::ipv6(a),
@@ -149,13 +149,15 @@ impl AuthClass {
 /// `candidates` that match the addresses (best address match first), as
 /// strongSwan chooses: the best identity match over both identities
 /// (exact before wildcard before `%any`), of those the ones whose
-/// authentication class is the peer's, then the best address match; the
-/// connection must allow the IKE proposal already chosen.
+/// authentication class is the peer's and that ask for a second round
+/// exactly if the peer announced one (`another`), then the best address
+/// match; the connection must allow the IKE proposal already chosen.
 pub(crate) fn choose_peer(
     candidates: &[Arc<PeerCfg>],
     idi: &Identification,
     idr: Option<&Identification>,
     class: AuthClass,
+    another: bool,
     negotiated: &Proposal,
 ) -> Option<Arc<PeerCfg>> {
     let mut best: Option<(u8, &Arc<PeerCfg>)> = None;
@@ -170,7 +172,10 @@ pub(crate) fn choose_peer(
                 None => continue,
             },
         };
+        // The peer does as many rounds as the connection asks (its
+        // ANOTHER_AUTH_FOLLOWS announces the second).
         if AuthClass::wanted(p) != class
+            || p.rounds.remote.is_some() != another
             || proposal::select(
                 &p.ike_proposals,
                 std::slice::from_ref(negotiated),
@@ -271,7 +276,7 @@ impl IkeSa {
 
     /// Whether the peer's AUTH proves `psk` for its identity `id` (RFC
     /// 7296 2.15). A failure is logged.
-    fn peer_psk_auth_ok(
+    pub(crate) fn peer_psk_auth_ok(
         &self,
         keys: &Keys,
         h: &Handshake,
@@ -293,7 +298,12 @@ impl IkeSa {
         ok
     }
 
-    fn psk(&self, ctx: &Ctx, local: &Identification, remote: &Identification) -> Option<Secret> {
+    pub(crate) fn psk(
+        &self,
+        ctx: &Ctx,
+        local: &Identification,
+        remote: &Identification,
+    ) -> Option<Secret> {
         let k = ctx.psk.0.psk(local, remote);
         if k.is_none() {
             info!(
@@ -311,7 +321,7 @@ impl IkeSa {
     /// (`asked`: the CA key hashes of the peer's CERTREQ, if it sent one);
     /// `None` while a signature is being made (`compute`: the caller runs
     /// again when it is done).
-    fn our_auth(
+    pub(crate) fn our_auth(
         &mut self,
         ctx: &mut Ctx,
         local: &Identification,
@@ -321,7 +331,8 @@ impl IkeSa {
         let keys = self.keys.as_ref().ok_or("no keys")?;
         let h = self.phase.handshake().ok_or("no IKE_SA_INIT state")?;
         let signed = self.our_octets(keys, h, local);
-        match &self.peer.local_auth {
+        let peer = self.peer.clone();
+        match super::rounds::local_auth_of(&peer, self.our_second()) {
             LocalAuthCfg::Psk => {
                 let psk = self.psk(ctx, local, remote).ok_or_else(|| {
                     format!(
@@ -406,7 +417,7 @@ impl IkeSa {
             pubkeys,
             revocation,
             ..
-        } = &self.peer.remote_auth
+        } = super::rounds::remote_auth_of(&self.peer, self.their_second())
         else {
             return Err("the connection does not authenticate its peer by signature".into());
         };
@@ -445,7 +456,7 @@ impl IkeSa {
     /// if it verifies, `Ok(false)` while it is being checked (`compute`)
     /// or the certificate waits for CRLs (`msg` kept in both cases, and
     /// taken on again by `auth_computed` or `crl_fetched`), or why not.
-    fn peer_sig_ok(
+    pub(crate) fn peer_sig_ok(
         &mut self,
         ctx: &mut Ctx,
         now: Instant,
@@ -510,7 +521,9 @@ impl IkeSa {
                 ));
             }
         };
-        if let RemoteAuthCfg::Pubkey { constraints, .. } = &self.peer.remote_auth {
+        if let RemoteAuthCfg::Pubkey { constraints, .. } =
+            super::rounds::remote_auth_of(&self.peer, self.their_second())
+        {
             pubkey::check_constraints(constraints, &key, auth)
                 .map_err(|e| format!("'{}' {e}", IdDisplay(id)))?;
         }
@@ -658,6 +671,13 @@ impl IkeSa {
         if self.reauth_preinstall(ctx) {
             return;
         }
+        if self.our_second() {
+            return self.send_second_request(ctx, now);
+        }
+        if let Err(e) = self.rounds_initiator_check() {
+            info!("{}: {e}", self.name());
+            return self.fail(ctx, IkeFailReason::Internal(e));
+        }
         let local_id = local_identity(&self.peer);
         let remote_hint = self
             .peer
@@ -705,6 +725,7 @@ impl IkeSa {
             )));
         }
         inner.extend(auth.map(Payload::Auth));
+        inner.extend(self.rounds_first_request());
         inner.extend(self.mobike_auth_request());
         inner.extend(self.cp_request());
         self.local_id = Some(local_id);
@@ -752,6 +773,9 @@ impl IkeSa {
     pub(crate) fn auth_response(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
         if self.eap_client_underway() {
             return self.eap_response(ctx, now, msg);
+        }
+        if self.our_second() {
+            return self.second_response(ctx, now, msg);
         }
         if notify(msg, NotifyType::AUTHENTICATION_FAILED).is_some() {
             self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: true });
@@ -851,6 +875,14 @@ impl IkeSa {
             }
         }
         self.remote_id = Some(idr.clone());
+        match self.rounds_after_first_answer(ctx, now, msg) {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                info!("{}: {e}", self.name());
+                return self.reject_responder(ctx);
+            }
+        }
         if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) {
             // The responder proved itself (or, EAP-only, will by the
             // method); its EAP request comes with it.
@@ -944,6 +976,9 @@ impl IkeSa {
         if self.eap_underway() {
             return self.eap_request(ctx, now, msg);
         }
+        if self.their_second() {
+            return self.second_request(ctx, now, msg);
+        }
         let mid = msg.header.message_id;
         let (Some(idi), idr, auth) = ids(msg) else {
             info!("{}: IKE_AUTH request without IDi", self.name());
@@ -953,16 +988,18 @@ impl IkeSa {
         let Some(negotiated) = self.keys.as_ref().map(|k| k.proposal.clone()) else {
             return;
         };
+        let another = notify(msg, NotifyType::ANOTHER_AUTH_FOLLOWS).is_some();
         let chosen = AuthClass::of_request(auth)
-            .and_then(|class| choose_peer(&self.candidates, idi, idr, class, &negotiated));
+            .and_then(|class| choose_peer(&self.candidates, idi, idr, class, another, &negotiated));
         let Some(cfg) = chosen else {
             info!(
-                "{}: no peer config found for '{}'...'{}' with {} authentication",
+                "{}: no peer config found for '{}'...'{}' with {} authentication{}",
                 self.name(),
                 IdDisplay(idi),
                 idr.map(|i| IdDisplay(i).to_string())
                     .unwrap_or_else(|| "%any".into()),
-                auth.map_or_else(|| "EAP".to_string(), |a| a.method.to_string())
+                auth.map_or_else(|| "EAP".to_string(), |a| a.method.to_string()),
+                if another { " and another round" } else { "" }
             );
             self.refuse_auth(ctx, mid);
             return;
@@ -974,6 +1011,14 @@ impl IkeSa {
         // stays, so that "a peer configuration was found" still holds.
         self.candidates = vec![self.peer.clone()].into();
         let local_id = local_identity(&self.peer);
+        if self.peer.rounds.local.is_some() {
+            info!(
+                "{}: local2: a second authentication round of our own as responder is not \
+                 supported yet",
+                self.name()
+            );
+            return self.refuse_auth(ctx, mid);
+        }
         match (&self.peer.remote_auth, auth) {
             (RemoteAuthCfg::Eap(_), None) => {}
             (RemoteAuthCfg::Psk | RemoteAuthCfg::Pubkey { .. }, None)
@@ -1013,7 +1058,8 @@ impl IkeSa {
         if matches!(self.peer.local_auth, LocalAuthCfg::Eap(_)) {
             // EAP-only (RFC 5998): no AUTH of ours before EAP; the peer
             // must have offered it.
-            if notify(msg, NotifyType::EAP_ONLY_AUTHENTICATION).is_none()
+            if another
+                || notify(msg, NotifyType::EAP_ONLY_AUTHENTICATION).is_none()
                 || !matches!(self.peer.remote_auth, RemoteAuthCfg::Eap(_))
             {
                 info!(
@@ -1041,6 +1087,9 @@ impl IkeSa {
         let mut prefix = vec![Payload::IdR(local_id.clone())];
         prefix.extend(certs);
         prefix.push(Payload::Auth(our_auth));
+        if another {
+            return self.await_second_round(ctx, msg, idi, local_id, prefix);
+        }
         if matches!(self.peer.remote_auth, RemoteAuthCfg::Eap(_)) {
             return self.eap_start(ctx, msg, idi, local_id, prefix);
         }

@@ -491,6 +491,7 @@ impl IkeSa {
             h.peer_hashes = super::pubkey::peer_hashes(&msg);
             h.certreq = super::pubkey::certreqs(&msg);
         }
+        self.rounds_init_response(&msg);
         self.fragmentation = self.peer.fragmentation.announce()
             && notify(&msg, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.window.init_answered();
@@ -1017,6 +1018,9 @@ impl IkeSa {
             .any(|p| p.behaviour.childless != Childless::Never);
         let certreq = certreq(ctx, &self.candidates);
         let fragmentation = self.fragmentation;
+        // RFC 4739: announced where a connection asks for a second round
+        // (an initiator that does not see it does one round only).
+        let multiple_auth = self.candidates.iter().any(|p| p.rounds.remote.is_some());
         let Phase::HalfOpen(h) = &mut self.phase else {
             return Err("no IKE_SA_INIT to answer".into());
         };
@@ -1064,6 +1068,12 @@ impl IkeSa {
         payloads.extend(super::pubkey::announce(ctx));
         if fragmentation {
             payloads.push(Payload::Notify(fragmentation_supported()));
+        }
+        if multiple_auth {
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::MULTIPLE_AUTH_SUPPORTED,
+                Vec::new(),
+            )));
         }
         let response = Message {
             header: Header {

@@ -156,6 +156,8 @@ pub(crate) struct Handshake {
     pub(crate) auth_wait: Option<Box<Message>>,
     /// EAP in IKE_AUTH (`eap_auth`).
     pub(crate) eap: Option<Box<super::eap_auth::EapState>>,
+    /// A second authentication round (`rounds`).
+    pub(crate) rounds: super::rounds::RoundState,
 }
 
 /// An IKE_SA_INIT response waiting for its key exchange (`compute`).

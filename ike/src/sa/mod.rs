@@ -26,7 +26,8 @@
 //! choice of peer configuration by identity and authentication class; with
 //! `pubkey`, signatures, CERT/CERTREQ and the peer's certificate validated,
 //! waiting for CRL fetches), `eap_auth` (EAP round trips in IKE_AUTH,
-//! RFC 7296 2.16, both roles, over `eap::Method`s), `child_create` (the Child SA
+//! RFC 7296 2.16, both roles, over `eap::Method`s), `rounds` (a second
+//! authentication round, RFC 4739), `child_create` (the Child SA
 //! of IKE_AUTH and CREATE_CHILD_SA, traffic selector narrowing, kernel
 //! steps), `child_rekey` (CREATE_CHILD_SA with N(REKEY_SA), collisions,
 //! the make-before-break order of kernel operations), `ike_rekey` (a new
@@ -75,10 +76,9 @@
 //!   lists and path probing (`mobike`).
 //! - Path MTU discovery with fragments (RFC 7383 2.5.2): the fragment
 //!   size is configured.
-//! - EAP-only authentication (RFC 5998), multiple authentication rounds,
-//!   configuration payloads (virtual IPs); OCSP; hash-and-URL CERT
-//!   encodings (skipped);
-//!   `auth` constraints on the peer's signature scheme (any is accepted).
+//! - A second authentication round of our own as responder, or of the
+//!   peer's as initiator (`rounds`); more than two rounds per side. OCSP;
+//!   hash-and-URL CERT encodings (skipped).
 //! - An initiator whose `local_addrs` are all `%any` learns its address
 //!   from the IKE_SA_INIT response; its NAT_DETECTION_SOURCE_IP hash is
 //!   then over the unspecified address (the peer sees "NAT", and so the
@@ -115,6 +115,7 @@ mod pacing;
 mod pubkey;
 mod reauth;
 mod reqids;
+mod rounds;
 mod timers;
 mod ts;
 mod types;
@@ -127,9 +128,10 @@ pub(crate) mod tests;
 pub use child_create::cfg_protocol as child_protocol;
 pub use compute::{Compute, ComputeMode, ComputeReq, Computed};
 pub use config::{
-    AddrSpec, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EapLocal, EapRemote,
-    EndpointConfig, Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred,
-    MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg, SendCert, TsCfg,
+    AddrSpec, AuthRounds, ChildCfg, ChildLifetimes, ChildSaOpts, DEFAULT_INIT_WINDOW, EapLocal,
+    EapRemote, EndpointConfig, Fragmentation, IkeLifetimes, KernelPolicy, LocalAuthCfg, LocalCred,
+    LocalRound, MIN_FRAGMENT_SIZE, MarkPair, Mode, PeerCfg, PskStore, PskTable, RemoteAuthCfg,
+    RemoteRound, SendCert, TsCfg,
 };
 pub use cp::{CpCfg, PoolInfo};
 pub use dos::DosLimits;

@@ -75,6 +75,7 @@ pub(super) fn methods_pair(
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: client,
         eap_id: client_eap_id,
+        aaa_id: None,
         cred: None,
     });
     s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
@@ -87,6 +88,7 @@ pub(super) fn methods_pair(
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method,
         eap_id: gw_eap_id,
+        aaa_id: None,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
     });
@@ -270,6 +272,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
     });
@@ -285,6 +288,7 @@ fn a_psk_peer_does_not_get_an_eap_connection_nor_the_reverse() {
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cred: None,
     });
     let mut q = Pair::new(s);
@@ -433,6 +437,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
         let mschapv2 = || EapLocal {
             method: MethodName::Mschapv2,
             eap_id: None,
+            aaa_id: None,
             cred: None,
         };
         let mut s = Setup::default();
@@ -440,6 +445,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
         s.peers[0][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Mschapv2,
             eap_id: None,
+            aaa_id: None,
             cacerts: Vec::new(),
             revocation: Revocation::Relaxed,
         });
@@ -447,6 +453,7 @@ fn eap_only_authentication_needs_a_mutual_method() {
         s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
             method: MethodName::Mschapv2,
             eap_id: None,
+            aaa_id: None,
             cacerts: Vec::new(),
             revocation: Revocation::Relaxed,
         });
@@ -480,16 +487,19 @@ fn eap_only_authentication_needs_a_mutual_method() {
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cred: None,
     });
     s.peers[1][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cred: None,
     });
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Mschapv2,
         eap_id: None,
+        aaa_id: None,
         cacerts: Vec::new(),
         revocation: Revocation::Relaxed,
     });

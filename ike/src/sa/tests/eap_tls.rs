@@ -23,10 +23,21 @@ const USER: &str = "192.0.2.1.example";
 /// certificate), right the gateway (`gw`'s, and `remote.auth = eap-tls`
 /// with `cacerts = root`). Both trust `root`.
 fn pair(root: &Ca, gw: (Key, Arc<Certificate>), user: (Key, Arc<Certificate>)) -> Pair {
+    pair_aaa(root, gw, user, None)
+}
+
+/// [`pair`] with the client's `aaa_id`.
+fn pair_aaa(
+    root: &Ca,
+    gw: (Key, Arc<Certificate>),
+    user: (Key, Arc<Certificate>),
+    aaa_id: Option<crate::wire::Identification>,
+) -> Pair {
     let mut s = Setup::default();
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
         method: MethodName::Tls,
         eap_id: None,
+        aaa_id,
         cred: Some(cred(&user.0, vec![user.1])),
     });
     s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
@@ -39,6 +50,7 @@ fn pair(root: &Ca, gw: (Key, Arc<Certificate>), user: (Key, Arc<Certificate>)) -
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
         method: MethodName::Tls,
         eap_id: None,
+        aaa_id: None,
         cacerts: vec![root.cert.clone()],
         revocation: Revocation::Relaxed,
     });
@@ -140,4 +152,32 @@ fn user_certificate_must_name_the_identity() {
         [IkeFailReason::AuthenticationFailed { by_peer: false }]
     );
     p.assert_kernels_empty();
+}
+
+#[test]
+fn aaa_id_names_the_tls_server_the_client_checks() {
+    // The client's aaa_id is the identity the EAP server's TLS certificate
+    // must name (an AAA backend's): the gateway's certificate names
+    // GW_ID, so aaa.example fails and GW_ID passes.
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let issue = |root: &mut Ca| {
+        let gw = root.issue("gw", GW_ID, Alg::P256, |_| {});
+        let user = root.issue("user", USER, Alg::P256, |_| {});
+        ((gw.0, gw.1), (user.0, user.1))
+    };
+    let (gw, user) = issue(&mut root);
+    let aaa = crate::wire::Identification::fqdn("aaa.example");
+    let mut p = pair_aaa(&root, gw, user, Some(aaa));
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.a().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+    let (gw, user) = issue(&mut root);
+    let named = crate::wire::Identification::fqdn(GW_ID);
+    let mut p = pair_aaa(&root, gw, user, Some(named));
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.a().events());
+    p.assert_kernels_match();
 }

@@ -27,6 +27,7 @@ mod pacing;
 mod policy;
 mod reauth;
 mod rekey;
+mod rounds;
 mod sigwork;
 mod traps;
 mod unique;
