@@ -4,7 +4,6 @@
 
 use super::eap::{established, methods_pair};
 use super::failed;
-use super::harness::*;
 use crate::eap::MethodName;
 use crate::sa::*;
 use crate::wire::codes::ExchangeType;
