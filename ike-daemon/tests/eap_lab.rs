@@ -16,6 +16,13 @@
 //!    gets an SA or a policy; alice comes up and a ping from rw to srv goes
 //!    through ESP (the gateway's ESP SAs count it).
 //! 2. charon gateway, iked road warrior: the same.
+//! 3. Two authentication rounds (RFC 4739), iked gateway, charon road
+//!    warrior: alice's laptop proves itself with its certificate
+//!    (`remote`), then alice with EAP-MSCHAPv2 (`remote-eap`, the second
+//!    round); dave's password fails the second round with nothing
+//!    installed; alice's ping goes through ESP.
+//! 4. Two rounds, charon gateway, iked road warrior (`local` then
+//!    `local-eap`): the same ping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -34,6 +41,8 @@ const IKE: &str = "aes128gcm16-prfsha256-x25519";
 const ESP: &str = "aes128gcm16";
 const ALICE: &str = "alice@ra.example";
 const DAVE: &str = "dave@ra.example";
+/// The identity of alice's laptop (its certificate), the first round's.
+const LAPTOP: &str = "laptop.ra.example";
 const PINGS: u32 = 5;
 
 fn password(user: &str) -> String {
@@ -64,22 +73,34 @@ fn pki(dir: &Path) {
          openssl req -new -key gw.key -subj '/C=CH/O=iked lab/CN=gw.ra.example' -out gw.csr
          printf 'subjectAltName=DNS:gw.ra.example\\n' > gw.ext
          openssl x509 -req -in gw.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-             -extfile gw.ext -out gw.pem 2>/dev/null",
+             -extfile gw.ext -out gw.pem 2>/dev/null
+         openssl genpkey -quiet -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out laptop.key
+         openssl req -new -key laptop.key -subj '/C=CH/O=iked lab/CN={LAPTOP}' -out laptop.csr
+         printf 'subjectAltName=DNS:{LAPTOP}\\n' > laptop.ext
+         openssl x509 -req -in laptop.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile laptop.ext -out laptop.pem 2>/dev/null",
         d = dir.display()
     ));
 }
 
 /// The swanctl folders of `conf_dir` with the CA, and the gateway's
-/// certificate and key (`gw`).
+/// certificate and key (`gw`) or the laptop's.
 fn credentials(pki: &Path, conf_dir: &Path, gw: bool) {
     for f in ["x509", "x509ca", "private"] {
         std::fs::create_dir_all(conf_dir.join(f)).unwrap();
     }
     std::fs::copy(pki.join("ca.pem"), conf_dir.join("x509ca/ca.pem")).unwrap();
-    if gw {
-        std::fs::copy(pki.join("gw.pem"), conf_dir.join("x509/gw.pem")).unwrap();
-        std::fs::copy(pki.join("gw.key"), conf_dir.join("private/gw.key")).unwrap();
-    }
+    let me = if gw { "gw" } else { "laptop" };
+    std::fs::copy(
+        pki.join(format!("{me}.pem")),
+        conf_dir.join(format!("x509/{me}.pem")),
+    )
+    .unwrap();
+    std::fs::copy(
+        pki.join(format!("{me}.key")),
+        conf_dir.join(format!("private/{me}.key")),
+    )
+    .unwrap();
 }
 
 /// The gateway's swanctl.conf (charon's and iked's): alice's and a
@@ -134,6 +155,104 @@ fn client_conf() -> String {
         local {{
             auth = eap-mschapv2
             id = {id}
+        }}
+        remote {{
+            auth = pubkey
+            id = gw.ra.example
+        }}
+        children {{
+            {name} {{
+                remote_ts = 10.1.0.0/24
+                esp_proposals = {ESP}
+            }}
+        }}
+    }}
+"
+        )
+    };
+    format!(
+        "connections {{
+{}{}}}
+secrets {{
+    eap-alice {{
+        id = {ALICE}
+        secret = \"{}\"
+    }}
+    eap-dave {{
+        id = {DAVE}
+        secret = \"not dave's password\"
+    }}
+}}
+",
+        conn("home", ALICE),
+        conn("wrong", DAVE),
+        password("alice")
+    )
+}
+
+/// The gateway's swanctl.conf for two rounds: the laptop's certificate,
+/// then the user's EAP-MSCHAPv2 (charon's `remote-eap` section, iked's
+/// `remote2`).
+fn gateway_rounds_conf() -> String {
+    format!(
+        "connections {{
+    two {{
+        local_addrs = {GW}
+        proposals = {IKE}
+        local {{
+            auth = pubkey
+            certs = gw.pem
+            id = gw.ra.example
+        }}
+        remote {{
+            auth = pubkey
+            id = {LAPTOP}
+        }}
+        remote-eap {{
+            auth = eap-mschapv2
+            eap_id = %any
+        }}
+        children {{
+            net {{
+                local_ts = 10.1.0.0/24
+                esp_proposals = {ESP}
+            }}
+        }}
+    }}
+}}
+secrets {{
+    eap-alice {{
+        id = {ALICE}
+        secret = \"{}\"
+    }}
+    eap-dave {{
+        id = {DAVE}
+        secret = \"{}\"
+    }}
+}}
+",
+        password("alice"),
+        password("dave")
+    )
+}
+
+/// The laptop's swanctl.conf for two rounds: `home` as alice, `wrong` as
+/// dave with a password the gateway does not have, each after the
+/// laptop's certificate.
+fn client_rounds_conf() -> String {
+    let conn = |name: &str, eap_id: &str| {
+        format!(
+            "    {name} {{
+        remote_addrs = {GW}
+        proposals = {IKE}
+        local {{
+            auth = pubkey
+            certs = laptop.pem
+            id = {LAPTOP}
+        }}
+        local-eap {{
+            auth = eap-mschapv2
+            eap_id = {eap_id}
         }}
         remote {{
             auth = pubkey
@@ -296,6 +415,63 @@ fn guest() {
     ping_through_esp("rw");
     eprintln!(
         "eap: charon gateway, iked client: alice up, {PINGS} pings through ESP, dave refused ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    drop(rw);
+    drop(gw);
+    sh("for n in gw rw; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
+
+    // 3. Two rounds: iked gateway, charon road warrior.
+    let t = Instant::now();
+    let gw = iked("gw", &gateway_rounds_conf(), &pki_dir, true);
+    let rw = charon("rw", &client_rounds_conf(), &pki_dir, false);
+    let out = rw.swanctl(&["--initiate", "--child", "wrong", "--timeout", "20"]);
+    assert!(
+        !out.status.success(),
+        "dave came up with a wrong password in round 2\n{}",
+        gw.log_text()
+    );
+    wait_until(Duration::from_secs(10), "iked's refusal of dave", || {
+        let log = gw.log_text();
+        log.contains(&format!("authentication of '{LAPTOP}' round 1 of 2 done"))
+            && log
+                .contains("EAP-MSCHAPv2 verification of 'dave@ra.example' failed (wrong password)")
+    });
+    kernels_empty("two rounds, iked gateway, dave refused");
+    rw.swanctl_ok(&["--initiate", "--child", "home", "--timeout", "20"]);
+    wait_until(Duration::from_secs(10), "alice's child on charon", || {
+        rw.installed("home")
+    });
+    assert!(
+        gw.log_text()
+            .contains("authentication of 'alice@ra.example' with EAP successful"),
+        "{}",
+        tail(&gw.log_text(), 40)
+    );
+    ping_through_esp("gw");
+    eprintln!(
+        "eap: two rounds, iked gateway, charon client: laptop certificate and alice up, \
+         {PINGS} pings through ESP, dave refused in round 2 ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    drop(rw);
+    drop(gw);
+    sh("for n in gw rw; do ip -n $n xfrm state flush; ip -n $n xfrm policy flush; done");
+
+    // 4. Two rounds: charon gateway, iked road warrior.
+    let t = Instant::now();
+    let gw = charon("gw", &gateway_rounds_conf(), &pki_dir, true);
+    let rw = iked("rw", &client_rounds_conf(), &pki_dir, false);
+    rw.up("home");
+    wait_until(Duration::from_secs(10), "alice's IKE SA on charon", || {
+        gw.installed("net")
+    });
+    let sas = String::from_utf8_lossy(&gw.swanctl(&["--list-sas"]).stdout).into_owned();
+    assert!(sas.contains(ALICE), "charon's SA is not alice's:\n{sas}");
+    ping_through_esp("rw");
+    eprintln!(
+        "eap: two rounds, charon gateway, iked client: laptop certificate and alice up, \
+         {PINGS} pings through ESP ({:.1} s)",
         t.elapsed().as_secs_f64()
     );
     drop(rw);

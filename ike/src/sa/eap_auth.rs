@@ -96,6 +96,10 @@ pub(crate) struct EapState {
     /// Client: EAP-only authentication (RFC 5998): the responder sent no
     /// AUTH, the method must authenticate it.
     eap_only: bool,
+    /// Server, `eap-dynamic`: the method is settled (the peer answered
+    /// it, or its one Nak was taken): a Nak now fails, as charon's
+    /// `eap_dynamic`.
+    settled: bool,
 }
 
 /// No secrets, no messages in logs.
@@ -120,6 +124,7 @@ impl EapState {
             prefix: Vec::new(),
             identity: None,
             eap_only: false,
+            settled: false,
         })
     }
 }
@@ -291,7 +296,8 @@ impl IkeSa {
                 let m = eap::tls::EapTls::server(&setup).map_err(|e| e.to_string())?;
                 Ok(Box::new(m))
             }
-            // eap-dynamic: the one method we have.
+            // eap-dynamic starts with MSCHAPv2; a Nak may change it
+            // (`dynamic_method`).
             MethodName::Mschapv2 | MethodName::Dynamic => {
                 let mut challenge = [0u8; mschapv2::CHALLENGE_LEN];
                 ctx.provider
@@ -573,8 +579,20 @@ impl IkeSa {
             return Step::Failure("no EAP method".into());
         };
         if got == Some(EapType::NAK) {
-            return Step::Failure(format!("the peer refused {} (EAP_NAK)", m.eap_type()));
+            let tried = m.eap_type();
+            if cfg.method != MethodName::Dynamic || st.settled {
+                return Step::Failure(format!("the peer refused {tried} (EAP_NAK)"));
+            }
+            st.settled = true;
+            let theirs: Vec<EapType> = eap::type_data(resp).iter().map(|t| EapType(*t)).collect();
+            let next = st.identifier.wrapping_add(1);
+            let peer = st.identity.clone().or_else(|| self.remote_id.clone());
+            let Some(peer) = peer else {
+                return Step::Failure("no peer identity".into());
+            };
+            return self.dynamic_method(ctx, &cfg, &local_id, &peer, tried, &theirs, next);
         }
+        st.settled = true;
         if got != Some(m.eap_type()) {
             return Step::Failure(format!(
                 "received an EAP response of {} in {}",
@@ -583,6 +601,56 @@ impl IkeSa {
             ));
         }
         m.process(resp)
+    }
+
+    /// Responder, `eap-dynamic`: the peer refused `tried` with a Nak
+    /// listing `theirs`: the first other method of ours (MSCHAPv2, then
+    /// TLS) it lists and we can run starts with request `identifier`, as
+    /// charon's `eap_dynamic` (our order: its `prefer_peer` is off by
+    /// default).
+    #[allow(clippy::too_many_arguments)]
+    fn dynamic_method(
+        &mut self,
+        ctx: &Ctx,
+        cfg: &EapRemote,
+        server: &Identification,
+        peer: &Identification,
+        tried: EapType,
+        theirs: &[EapType],
+        identifier: u8,
+    ) -> Step {
+        let name = self.name().to_string();
+        let list = theirs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        for method in [MethodName::Mschapv2, MethodName::Tls] {
+            let Some(t) = method.eap_type() else {
+                continue;
+            };
+            if t == tried || !theirs.contains(&t) {
+                continue;
+            }
+            let mut c = cfg.clone();
+            c.method = method;
+            match self.server_method(ctx, &c, server, peer) {
+                Ok(mut m) => {
+                    info!(
+                        "{name}: the peer refused {tried} (EAP_NAK, asks for {list}), {t} selected"
+                    );
+                    let step = m.initiate(identifier);
+                    if let Some(st) = self.eap_state() {
+                        st.method = Some(m);
+                    }
+                    return step;
+                }
+                Err(e) => debug!("{name}: {t} not available: {e}"),
+            }
+        }
+        Step::Failure(format!(
+            "the peer refused {tried} (EAP_NAK) and asks for none of our other methods ({list})"
+        ))
     }
 
     /// Responder: EAP succeeded, the peer's AUTH from the MSK has come.

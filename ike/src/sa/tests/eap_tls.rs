@@ -23,15 +23,24 @@ const USER: &str = "192.0.2.1.example";
 /// certificate), right the gateway (`gw`'s, and `remote.auth = eap-tls`
 /// with `cacerts = root`). Both trust `root`.
 fn pair(root: &Ca, gw: (Key, Arc<Certificate>), user: (Key, Arc<Certificate>)) -> Pair {
-    pair_aaa(root, gw, user, None)
+    pair_with(root, gw, user, None, MethodName::Tls)
 }
 
-/// [`pair`] with the client's `aaa_id`.
-fn pair_aaa(
+/// [`one_ca`]'s pair with the gateway's `remote.auth = method`.
+fn gateway_method(method: MethodName) -> Pair {
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let (kg, cg, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
+    let (ku, cu, _) = root.issue("user", USER, Alg::P256, |_| {});
+    pair_with(&root, (kg, cg), (ku, cu), None, method)
+}
+
+/// [`pair`] with the client's `aaa_id` and the gateway's `method`.
+fn pair_with(
     root: &Ca,
     gw: (Key, Arc<Certificate>),
     user: (Key, Arc<Certificate>),
     aaa_id: Option<crate::wire::Identification>,
+    method: MethodName,
 ) -> Pair {
     let mut s = Setup::default();
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
@@ -48,7 +57,7 @@ fn pair_aaa(
     };
     s.peers[1][0].local_auth = LocalAuthCfg::Pubkey(cred(&gw.0, vec![gw.1]));
     s.peers[1][0].remote_auth = RemoteAuthCfg::Eap(EapRemote {
-        method: MethodName::Tls,
+        method,
         eap_id: None,
         aaa_id: None,
         cacerts: vec![root.cert.clone()],
@@ -167,7 +176,7 @@ fn aaa_id_names_the_tls_server_the_client_checks() {
     };
     let (gw, user) = issue(&mut root);
     let aaa = crate::wire::Identification::fqdn("aaa.example");
-    let mut p = pair_aaa(&root, gw, user, Some(aaa));
+    let mut p = pair_with(&root, gw, user, Some(aaa), MethodName::Tls);
     p.connect(0, "site-b");
     assert_eq!(
         failed(&p.a().events()),
@@ -176,8 +185,31 @@ fn aaa_id_names_the_tls_server_the_client_checks() {
     p.assert_kernels_empty();
     let (gw, user) = issue(&mut root);
     let named = crate::wire::Identification::fqdn(GW_ID);
-    let mut p = pair_aaa(&root, gw, user, Some(named));
+    let mut p = pair_with(&root, gw, user, Some(named), MethodName::Tls);
     p.connect(0, "site-b");
     assert!(established(&mut p), "{:?}", p.a().events());
     p.assert_kernels_match();
+}
+
+#[test]
+fn eap_dynamic_follows_the_clients_nak_to_eap_tls() {
+    // eap-dynamic starts with EAP-MSCHAPv2; the EAP-TLS client answers
+    // with a Nak asking for EAP-TLS, and the gateway switches to it.
+    let mut p = gateway_method(MethodName::Dynamic);
+    p.connect(0, "site-b");
+    assert!(
+        established(&mut p),
+        "{:?} {:?}",
+        p.a().events(),
+        p.b().events()
+    );
+    p.assert_kernels_match();
+    // A gateway that asks for EAP-MSCHAPv2 only takes no Nak.
+    let mut p = gateway_method(MethodName::Mschapv2);
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
 }
