@@ -1847,3 +1847,17 @@ connections:
         &[(4, "connections.c.vips[1]", "'nowhere' is not an IP address")],
     );
 }
+
+#[test]
+fn generic_eap_is_a_clients_only() {
+    let c = ok("connections:\n  c:\n    local: { auth: eap }\n    remote: { auth: pubkey }\n");
+    assert_eq!(
+        c.connections[0].local.auth,
+        AuthMethod::Eap(crate::eap::MethodName::Any)
+    );
+    let e = err("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: eap }\n");
+    assert_eq!(e.issues.len(), 1, "{e}");
+    assert_eq!(e.issues[0].path, "connections.c.remote.auth");
+    assert_eq!(e.issues[0].line, 4);
+    assert!(e.issues[0].message.contains("a gateway names its method"), "{e}");
+}

@@ -139,6 +139,10 @@ pub enum MethodName {
     /// `eap-dynamic` (server): the method the peer asks for with a Nak,
     /// of those we have.
     Dynamic,
+    /// `eap` (client): whichever method the server asks for, of those we
+    /// have credentials for; a Nak with those for any other
+    /// (`sa/eap_client.rs`). A server needs a method: refused there.
+    Any,
 }
 
 impl MethodName {
@@ -151,6 +155,7 @@ impl MethodName {
             "eap-tls" => Some(Self::Tls),
             "eap-radius" => Some(Self::Radius),
             "eap-dynamic" => Some(Self::Dynamic),
+            "eap" => Some(Self::Any),
             _ => None,
         }
     }
@@ -159,7 +164,7 @@ impl MethodName {
     pub fn available(self) -> bool {
         matches!(
             self,
-            Self::Mschapv2 | Self::Md5 | Self::Radius | Self::Tls | Self::Dynamic
+            Self::Mschapv2 | Self::Md5 | Self::Radius | Self::Tls | Self::Dynamic | Self::Any
         )
     }
 
@@ -171,6 +176,7 @@ impl MethodName {
             Self::Tls,
             Self::Radius,
             Self::Dynamic,
+            Self::Any,
         ]
         .into_iter()
         .filter(|m| m.available())
@@ -185,7 +191,7 @@ impl MethodName {
             Self::Mschapv2 => Some(EapType::MSCHAPV2),
             Self::Md5 => Some(EapType::MD5),
             Self::Tls => Some(EapType::TLS),
-            Self::Radius | Self::Dynamic => None,
+            Self::Radius | Self::Dynamic | Self::Any => None,
         }
     }
 }
@@ -198,6 +204,7 @@ impl fmt::Display for MethodName {
             Self::Tls => "eap-tls",
             Self::Radius => "eap-radius",
             Self::Dynamic => "eap-dynamic",
+            Self::Any => "eap",
         })
     }
 }
@@ -340,6 +347,7 @@ mod tests {
             "eap-tls",
             "eap-radius",
             "eap-dynamic",
+            "eap",
         ] {
             assert_eq!(
                 MethodName::parse(n).map(|m| m.to_string()).as_deref(),
