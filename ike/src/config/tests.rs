@@ -1859,5 +1859,8 @@ fn generic_eap_is_a_clients_only() {
     assert_eq!(e.issues.len(), 1, "{e}");
     assert_eq!(e.issues[0].path, "connections.c.remote.auth");
     assert_eq!(e.issues[0].line, 4);
-    assert!(e.issues[0].message.contains("a gateway names its method"), "{e}");
+    assert!(
+        e.issues[0].message.contains("a gateway names its method"),
+        "{e}"
+    );
 }
