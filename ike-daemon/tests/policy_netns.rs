@@ -77,6 +77,7 @@ fn peer(config: &Config) -> (PeerCfg, ChildCfg) {
         policy: c.policy,
         behaviour: Default::default(),
         cp: Default::default(),
+        redirect: None,
         rounds: Default::default(),
     };
     assert!(matches!(child.local_ts[0], TsCfg::Selector(_)));

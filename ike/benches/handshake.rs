@@ -206,6 +206,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, group: &str, mine: TsCfg, theirs: TsCfg) -
         policy: Default::default(),
         behaviour: Default::default(),
         cp: Default::default(),
+        redirect: None,
         rounds: Default::default(),
     }
 }

@@ -118,6 +118,7 @@ fn peer_cfg(me: IpAddr, peer: IpAddr, mine: TsCfg, theirs: TsCfg) -> PeerCfg {
             b
         },
         cp: Default::default(),
+        redirect: None,
         rounds: Default::default(),
     }
 }

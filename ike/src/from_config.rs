@@ -599,6 +599,7 @@ fn peer(
             pools: c.pools.clone(),
             vips: c.vips.clone(),
         },
+        redirect: c.redirect.clone(),
         rounds: AuthRounds {
             local: c.local2.as_ref().map(|l| LocalRound {
                 id: l.id.as_ref().map(identification),

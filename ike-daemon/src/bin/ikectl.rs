@@ -63,6 +63,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Send the clients of established IKE SAs to another gateway
+    /// (RFC 5685, as swanctl --redirect).
+    Redirect {
+        /// An IKE SA's number, or the peer's identity or address.
+        target: String,
+        /// The gateway: an address or a DNS name.
+        gateway: String,
+    },
     /// Print a swanctl.conf (and the files it includes) as the equivalent
     /// iked YAML, or every problem in it. Needs no running iked.
     Convert {
@@ -123,6 +131,13 @@ fn main() -> ExitCode {
         Cmd::Reload => (Request::Reload {}, false),
         Cmd::Status { json } => (Request::Status {}, *json),
         Cmd::Pools { json } => (Request::Pools {}, *json),
+        Cmd::Redirect { target, gateway } => (
+            Request::Redirect {
+                target: target.clone(),
+                gateway: gateway.clone(),
+            },
+            false,
+        ),
     };
     // The daemon answers within the request's own timeout; allow a margin.
     let wait = match &req {
@@ -209,6 +224,11 @@ fn main() -> ExitCode {
         }
         Response::Pools { pools } => {
             print!("{}", control::format_pools(&pools));
+            ExitCode::SUCCESS
+        }
+        Response::Redirected { ike_sas, gateway } => {
+            let ids: Vec<String> = ike_sas.iter().map(|i| format!("#{i}")).collect();
+            println!("redirecting IKE SA {} to {gateway}", ids.join(", "));
             ExitCode::SUCCESS
         }
     }

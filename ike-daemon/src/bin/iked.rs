@@ -81,6 +81,10 @@ struct Args {
     /// it was the only one (strongSwan's charon.inactivity_close_ike).
     #[arg(long, value_name = "yes|no", default_value = "no", value_parser = yes_no, action = clap::ArgAction::Set)]
     inactivity_close_ike: bool,
+    /// Follow a gateway's REDIRECT (RFC 5685) and announce support for it
+    /// (strongSwan's charon.follow_redirects).
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no, action = clap::ArgAction::Set)]
+    follow_redirects: bool,
     /// Seconds a child's updown command may run before it is killed
     /// (charon waits for it without limit).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_secs)]
@@ -356,6 +360,11 @@ fn apply_strongswan_conf(
     {
         args.inactivity_close_ike = v;
     }
+    if !given("follow_redirects")
+        && let Some(v) = take(conf.bool("follow_redirects"), Ok, t, e)
+    {
+        args.follow_redirects = v;
+    }
     let secs = |v| positive_secs_ok(v).map_err(str::to_owned);
     if !given("retransmit_timeout")
         && let Some(v) = take(conf.double("retransmit_timeout"), secs, t, e)
@@ -591,6 +600,7 @@ fn main() -> ExitCode {
             init_window: args.init_window,
             peer_limits,
             inactivity_close_ike: args.inactivity_close_ike,
+            follow_redirects: args.follow_redirects,
             ..ike::sa::EndpointConfig::default()
         },
         dos: DosSettings {
@@ -929,6 +939,17 @@ mod tests {
             e,
             ["/etc/strongswan.conf:3: charon.block_threshold: \"lots\" is not a number"]
         );
+    }
+
+    #[test]
+    fn follow_redirects_from_the_flag_or_strongswan_conf() {
+        let a = Args::try_parse_from(["iked"]).unwrap();
+        assert!(a.follow_redirects, "charon's default: yes");
+        let a = Args::try_parse_from(["iked", "--follow-redirects", "no"]).unwrap();
+        assert!(!a.follow_redirects);
+        let (a, taken) = with_conf(&["iked"], "charon {\n follow_redirects = no\n}\n").unwrap();
+        assert!(!a.follow_redirects);
+        assert_eq!(taken, ["charon.follow_redirects"]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ async fn driver(yaml: &str) -> Driver {
     let (_conn, handle) = xfrm_netlink::new_connection().unwrap();
     let (kernel_tx, _) = mpsc::unbounded_channel();
     let (crl_tx, _) = mpsc::unbounded_channel();
+    let (resolve_tx, _) = mpsc::unbounded_channel();
     Driver {
         ep,
         kernel: Kernel::new(handle),
@@ -41,6 +42,7 @@ async fn driver(yaml: &str) -> Driver {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        resolve_tx,
         accounting: None,
         dns: None,
         radius: None,
@@ -158,4 +160,40 @@ fn a_deadline_beyond_the_clock_is_none() {
     );
     assert_eq!(deadline_after(now, Duration::from_secs(u64::MAX)), None);
     assert_eq!(deadline_after(now, Duration::MAX), None);
+}
+
+#[tokio::test]
+async fn a_redirect_names_what_it_did_not_find_and_refuses_a_bad_gateway() {
+    let mut d = driver(GATEWAY).await;
+    let redirect = |target: &str, gateway: &str| Request::Redirect {
+        target: target.into(),
+        gateway: gateway.into(),
+    };
+    let mut rx = send(&mut d, redirect("gw", "gw b")).await;
+    match rx.try_recv().unwrap() {
+        Response::Error { kind, message } => {
+            assert_eq!(kind, ErrorKind::BadRequest);
+            assert!(message.contains("bad gateway \"gw b\""), "{message}");
+        }
+        r => panic!("{r:?}"),
+    }
+    let mut rx = send(&mut d, redirect("alice@ra.example", "192.0.2.2")).await;
+    match rx.try_recv().unwrap() {
+        Response::Error { kind, message } => {
+            assert_eq!(kind, ErrorKind::NoSuchSa);
+            assert_eq!(message, "no IKE SA matches 'alice@ra.example'");
+        }
+        r => panic!("{r:?}"),
+    }
+    // An IKE SA being set up (by number) cannot be redirected.
+    let now = Instant::now();
+    let id = d.ep.initiate(now, "gw", &[]).unwrap();
+    let mut rx = send(&mut d, redirect(&id.0.to_string(), "gw-b.example")).await;
+    match rx.try_recv().unwrap() {
+        Response::Error { kind, message } => {
+            assert_eq!(kind, ErrorKind::NoSuchSa);
+            assert!(message.ends_with("cannot do that now"), "{message}");
+        }
+        r => panic!("{r:?}"),
+    }
 }

@@ -240,6 +240,9 @@ struct Driver {
     /// The engine's CRL fetches (daemon::crl), answered through `crl_tx`.
     crl: crl::CrlFetcher,
     crl_tx: mpsc::UnboundedSender<CrlFetched>,
+    /// The gateways' names of redirects (`resolve::redirect_gateway`),
+    /// answered through `resolve_tx`.
+    resolve_tx: mpsc::UnboundedSender<(u64, Result<Vec<std::net::IpAddr>, String>)>,
     /// RADIUS accounting of IKE SAs (strongswan.conf's
     /// `eap-radius.accounting`), on `daemon::radius`'s client.
     accounting: Option<radius::Accounting>,
@@ -376,6 +379,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     ep.set_radius(opts.radius.clone(), radius_prefix);
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
+    let (resolve_tx, mut resolve_rx) = mpsc::unbounded_channel();
     let (computed_tx, mut computed_rx) = mpsc::unbounded_channel::<ike::sa::Computed>();
     let pool = match opts.workers {
         0 => None,
@@ -417,6 +421,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         kernel_tx,
         crl: crl::CrlFetcher::new(crl::CrlFetchLimits::default()),
         crl_tx,
+        resolve_tx,
         accounting,
         dns: Some(dns::Dns::start(dns::choose(&opts.dns, &|p| p.exists()))),
         radius: radius_client,
@@ -502,6 +507,10 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
             Some(f) = crl_rx.recv() => {
                 let now = d.now();
                 d.ep.handle_crl_fetched(now, f);
+            }
+            Some((req, addrs)) = resolve_rx.recv() => {
+                let now = d.now();
+                d.ep.handle_resolved(now, req, addrs);
             }
             Some((req, answer)) = eap_rx.recv() => {
                 let now = d.now();
@@ -708,6 +717,14 @@ impl Driver {
                 any = true;
                 self.eap_ask(a);
             }
+            while let Some(r) = self.ep.poll_resolve() {
+                any = true;
+                let tx = self.resolve_tx.clone();
+                tokio::spawn(async move {
+                    let addrs = resolve::redirect_gateway(&r.name).await;
+                    let _ = tx.send((r.req, addrs));
+                });
+            }
             while let Some(job) = self.ep.poll_compute() {
                 any = true;
                 let done = match &self.workers {
@@ -832,6 +849,49 @@ impl Driver {
             };
             let _ = tx.send((a.req, answer));
         });
+    }
+
+    /// `ikectl redirect`: sends the clients of the established IKE SAs
+    /// that `target` names (a number, the peer's identity or address) to
+    /// `gateway`.
+    fn redirect(&mut self, now: Instant, target: &str, gateway: &str) -> Response {
+        let gw = match ike::sa::Gateway::parse(gateway) {
+            Ok(g) => g,
+            Err(e) => return Response::error(ErrorKind::BadRequest, e),
+        };
+        let number = target.parse::<u64>().ok();
+        let ids: Vec<IkeSaId> = self
+            .ep
+            .ike_sas()
+            .filter(|s| {
+                number == Some(s.id.0)
+                    || s.remote_id
+                        .as_ref()
+                        .is_some_and(|i| ike::display::IdDisplay(i).to_string() == target)
+                    || s.remote_addr.ip().to_string() == target
+            })
+            .map(|s| s.id)
+            .collect();
+        let mut done = Vec::new();
+        let mut why = Vec::new();
+        for id in ids {
+            match self.ep.redirect(now, id, gw.clone()) {
+                Ok(()) => done.push(id.0),
+                Err(e) => why.push(format!("IKE SA {id}: {e}")),
+            }
+        }
+        if done.is_empty() {
+            let message = if why.is_empty() {
+                format!("no IKE SA matches '{target}'")
+            } else {
+                why.join("; ")
+            };
+            return Response::error(ErrorKind::NoSuchSa, message);
+        }
+        Response::Redirected {
+            ike_sas: done,
+            gateway: gw.to_string(),
+        }
     }
 
     /// `site-b[3]`: an IKE SA by its connection and id.
@@ -1274,6 +1334,10 @@ impl Driver {
             Request::Pools {} => {
                 let pools = self.ep.pools().iter().map(status::pool_status).collect();
                 let _ = c.reply.send(Response::Pools { pools });
+            }
+            Request::Redirect { target, gateway } => {
+                let r = self.redirect(now, &target, &gateway);
+                let _ = c.reply.send(r);
             }
             Request::Status {} => {
                 let snap: Vec<_> = self.ep.ike_sas().collect();

@@ -1,6 +1,7 @@
 //! DNS names of `local_addrs`/`remote_addrs`, resolved before the
 //! configuration is converted for the engine ([`ike::from_config`], which
-//! does no I/O).
+//! does no I/O); and the gateway a redirect names (the engine's
+//! `poll_resolve`).
 
 use std::net::IpAddr;
 
@@ -27,4 +28,19 @@ pub async fn resolve(names: &[String]) -> Resolved {
         }
     }
     out
+}
+
+/// The addresses of `name`, the gateway of a redirect (RFC 5685) the
+/// engine follows: its first is used.
+pub async fn redirect_gateway(name: &str) -> Result<Vec<IpAddr>, String> {
+    let addrs = tokio::net::lookup_host((name, 0))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut v: Vec<IpAddr> = Vec::new();
+    for a in addrs {
+        if !v.contains(&a.ip()) {
+            v.push(a.ip());
+        }
+    }
+    Ok(v)
 }

@@ -135,6 +135,7 @@ mod tests {
             policy: Default::default(),
             behaviour: Default::default(),
             cp: Default::default(),
+            redirect: None,
             rounds: Default::default(),
         }
     }

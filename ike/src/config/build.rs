@@ -463,6 +463,7 @@ fn connection(
     let (local2_node, remote2_node) = (f.take("local2"), f.take("remote2"));
     let lifetimes = ike_lifetimes(&mut f, path, errors);
     let behaviour = super::behaviour::connection(&mut f, path, errors);
+    let redirect = super::redirect::connection(&mut f, path, errors);
     let dpd_delay =
         time_value(f.take("dpd_delay"), &path.join("dpd_delay"), errors).unwrap_or_default();
     let dpd_timeout =
@@ -599,6 +600,7 @@ fn connection(
         dpd_timeout,
         pools,
         vips,
+        redirect,
         line: line.line,
     })
 }

@@ -34,6 +34,7 @@ mod inactivity;
 mod not_planned;
 mod policy;
 mod pools;
+mod redirect;
 mod saopt;
 #[cfg(test)]
 mod tests;
@@ -249,6 +250,9 @@ pub struct Connection {
     /// `vips`: the virtual IPs an initiator asks for (`0.0.0.0`, `::`:
     /// any of the family).
     pub vips: Vec<IpAddr>,
+    /// `redirect` (iked's own key): where a gateway sends its clients
+    /// (RFC 5685).
+    pub redirect: Option<crate::sa::RedirectCfg>,
     /// The line of the connection's name in the file.
     pub line: u64,
 }

@@ -1852,7 +1852,7 @@ connections:
 fn generic_eap_is_a_clients_only() {
     let c = ok("connections:\n  c:\n    local: { auth: eap }\n    remote: { auth: pubkey }\n");
     assert_eq!(
-        c.connections[0].local.auth,
+        c.connections()[0].local.auth,
         AuthMethod::Eap(crate::eap::MethodName::Any)
     );
     let e = err("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: eap }\n");
@@ -1862,5 +1862,59 @@ fn generic_eap_is_a_clients_only() {
     assert!(
         e.issues[0].message.contains("a gateway names its method"),
         "{e}"
+    );
+}
+
+#[test]
+fn redirect_names_the_gateway_and_the_exchange() {
+    use crate::sa::{Gateway, RedirectCfg, RedirectWhen};
+    let r = |extra: &str| ok(&conn(extra, "")).connections()[0].redirect.clone();
+    assert_eq!(r(""), None);
+    assert_eq!(
+        r("redirect: { to: 192.0.2.2 }"),
+        Some(RedirectCfg {
+            to: Gateway::Addr(ip("192.0.2.2")),
+            when: RedirectWhen::Auth,
+        }),
+        "in IKE_AUTH by default"
+    );
+    assert_eq!(
+        r("redirect: { to: 'gw-b.example', when: ike_sa_init }"),
+        Some(RedirectCfg {
+            to: Gateway::Fqdn("gw-b.example".into()),
+            when: RedirectWhen::Init,
+        })
+    );
+    assert_eq!(
+        r("redirect: { to: '2001:db8::2', when: ike_auth }").map(|c| c.to),
+        Some(Gateway::Addr(ip("2001:db8::2")))
+    );
+    assert_issues(
+        &conn("redirect: { to: 'gw b', when: later, via: x }", ""),
+        &[
+            (
+                5,
+                "connections.c.redirect.to",
+                "bad gateway \"gw b\" (expected an IPv4 or IPv6 address or a DNS name)",
+            ),
+            (
+                5,
+                "connections.c.redirect.when",
+                "unknown when \"later\" (expected ike_sa_init, ike_auth)",
+            ),
+            (
+                5,
+                "connections.c.redirect.via",
+                "unknown key \"via\" (expected one of: to, when)",
+            ),
+        ],
+    );
+    assert_issues(
+        &conn("redirect: { when: ike_auth }", ""),
+        &[(
+            5,
+            "connections.c.redirect",
+            "redirect needs \"to\": the gateway (an address or a DNS name)",
+        )],
     );
 }

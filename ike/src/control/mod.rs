@@ -50,6 +50,15 @@ pub enum Request {
     /// The virtual IP pools with their leases (swanctl --list-pools
     /// --leases).
     Pools {},
+    /// As a gateway: send the clients of the matching established IKE SAs
+    /// to another gateway (RFC 5685; swanctl --redirect).
+    Redirect {
+        /// An IKE SA's number, or the peer's identity or address as
+        /// `status` shows them: every IKE SA that matches.
+        target: String,
+        /// The gateway: an IPv4 or IPv6 address or a DNS name.
+        gateway: String,
+    },
 }
 
 /// What went wrong, for scripts; the message says it for people.
@@ -85,6 +94,9 @@ pub enum ErrorKind {
     ConfigError,
     /// The daemon is shutting down.
     ShuttingDown,
+    /// `redirect`: no established IKE SA matches, or none of those that
+    /// do has a client that supports redirects.
+    NoSuchSa,
     /// Anything else.
     Internal,
 }
@@ -135,6 +147,13 @@ pub enum Response {
     Pools {
         /// The pools, by name.
         pools: Vec<PoolStatus>,
+    },
+    /// `redirect`: the IKE SAs whose clients were sent on.
+    Redirected {
+        /// The IKE SAs.
+        ike_sas: Vec<u64>,
+        /// Where to.
+        gateway: String,
     },
     /// The request failed.
     Error {

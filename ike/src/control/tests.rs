@@ -76,6 +76,13 @@ fn requests_round_trip_and_have_the_documented_form() {
         ),
         (Request::Reload {}, r#"{"command":"reload"}"#),
         (Request::Status {}, r#"{"command":"status"}"#),
+        (
+            Request::Redirect {
+                target: "alice@ra.example".into(),
+                gateway: "192.0.2.2".into(),
+            },
+            r#"{"command":"redirect","target":"alice@ra.example","gateway":"192.0.2.2"}"#,
+        ),
     ];
     for (req, json) in cases {
         let line = encode_line(&req);
@@ -108,6 +115,10 @@ fn responses_round_trip() {
         },
         Response::Pools {
             pools: vec![sample_pool()],
+        },
+        Response::Redirected {
+            ike_sas: vec![3],
+            gateway: "gw-b.example".into(),
         },
         Response::error(
             ErrorKind::AuthenticationFailed,

@@ -299,6 +299,8 @@ pub struct PeerCfg {
     pub behaviour: Behaviour,
     /// `pools` and `vips` (the configuration payload, `cp`).
     pub cp: super::CpCfg,
+    /// As a gateway: where to redirect clients (RFC 5685, `redirect`).
+    pub redirect: Option<super::RedirectCfg>,
     /// The second authentication rounds (RFC 4739, `local2`/`remote2`)
     /// and `aaa_id` (`sa::rounds`).
     pub rounds: AuthRounds,
@@ -673,6 +675,9 @@ pub struct EndpointConfig {
     /// between IKE_SA_INIT and the end of IKE_AUTH at once; more wait
     /// their turn (`pacing`). 0: no limit.
     pub init_window: usize,
+    /// Follow a gateway's REDIRECT (RFC 5685; strongSwan's
+    /// `charon.follow_redirects`, yes) and announce it in IKE_SA_INIT.
+    pub follow_redirects: bool,
 }
 
 impl Default for EndpointConfig {
@@ -695,6 +700,7 @@ impl Default for EndpointConfig {
             peer_limits: super::PeerLimits::default(),
             compute: super::ComputeMode::Inline,
             init_window: DEFAULT_INIT_WINDOW,
+            follow_redirects: true,
         }
     }
 }

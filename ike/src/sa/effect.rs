@@ -98,4 +98,8 @@ pub(crate) enum Effect {
         dups: super::unique::Dups,
         now: std::time::Instant,
     },
+    /// The client of IKE SA `old` follows a redirect (`redirect`): once
+    /// `old` is gone and the gateway's address known (the daemon resolves
+    /// a name), the endpoint starts the new IKE SA toward it.
+    Redirect(Box<super::redirect::Follow>),
 }

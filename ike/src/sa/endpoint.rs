@@ -13,6 +13,7 @@ use super::config::{ChildCfg, EndpointConfig, PeerCfg, PskStore};
 use super::effect::Effect;
 use super::ike_sa::{IkeSa, KernelPurpose};
 use super::outside::{Outcome, Outside, Then, Waiting};
+use super::redirect::Follow;
 use super::timers::Timers;
 use super::types::{
     ChildInstall, CommandError, CrlFetch, CrlFetched, Event, IkeSaId, IkeSaInfo, KernelEvent,
@@ -249,6 +250,13 @@ pub struct Endpoint {
     /// when a sending Child SA of that reqid goes, or at their handover
     /// deadline (`reauth`). Kept by [`Effect`]s only.
     handovers: HashMap<u32, Handover>,
+    /// Redirects to follow (`redirect`), started once the IKE SA they
+    /// replace is gone, and those waiting for the daemon to resolve the
+    /// gateway's name, by request id.
+    redirects: Vec<(Box<Follow>, IpAddr)>,
+    resolving: HashMap<u64, Box<Follow>>,
+    resolves: VecDeque<super::Resolve>,
+    next_resolve: u64,
 }
 
 /// The next try of an IKE SA ([`Effect::Retry`]): its id, configuration,
@@ -323,6 +331,10 @@ impl Endpoint {
             held: Vec::new(),
             paced_free: Vec::new(),
             handovers: HashMap::new(),
+            redirects: Vec::new(),
+            resolving: HashMap::new(),
+            resolves: VecDeque::new(),
+            next_resolve: 0,
         }
     }
 
@@ -709,6 +721,19 @@ impl Endpoint {
         child: ChildId,
     ) -> Result<(), CommandError> {
         self.command(id, |sa, ctx| sa.terminate_child(ctx, now, child))
+    }
+
+    /// As a gateway: sends the client of established IKE SA `id` to `to`
+    /// (RFC 5685, INFORMATIONAL with REDIRECT; `swanctl --redirect`).
+    /// The client deletes the IKE SA; if it does not, it goes after
+    /// `half_open_timeout`.
+    pub fn redirect(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        to: super::Gateway,
+    ) -> Result<(), CommandError> {
+        self.command(id, |sa, ctx| sa.redirect_peer(ctx, now, to))
     }
 
     /// The IKE SAs that can move (MOBIKE, RFC 4555): established, with
@@ -1167,6 +1192,7 @@ impl Endpoint {
                         }
                     }
                     Effect::Duplicates { ike, dups, now } => self.duplicates(ike, dups, now),
+                    Effect::Redirect(f) => self.redirect_to(f),
                     Effect::AnswerDelete {
                         ike,
                         mid,
@@ -1301,6 +1327,101 @@ impl Endpoint {
     fn after(&mut self, id: IkeSaId) {
         self.apply_effects();
         self.settle(id);
+        if !self.redirects.is_empty() {
+            self.start_redirects();
+        }
+    }
+
+    /// A redirect to follow: now if the gateway is an address, else once
+    /// the daemon resolved its name.
+    fn redirect_to(&mut self, f: Box<Follow>) {
+        match &f.to {
+            super::Gateway::Addr(ip) => {
+                let ip = *ip;
+                self.redirects.push((f, ip));
+            }
+            super::Gateway::Fqdn(name) => {
+                let req = self.next_resolve;
+                self.next_resolve = req.wrapping_add(1);
+                debug!(
+                    "resolving {name}, the gateway IKE SA {} is redirected to",
+                    f.old
+                );
+                self.resolves.push_back(super::Resolve {
+                    req,
+                    name: name.clone(),
+                });
+                self.resolving.insert(req, f);
+            }
+        }
+    }
+
+    /// Starts the new IKE SAs of redirects whose old IKE SA is gone.
+    fn start_redirects(&mut self) {
+        for (f, ip) in std::mem::take(&mut self.redirects) {
+            if f.keep_id && self.sas.contains_key(&f.old) {
+                self.redirects.push((f, ip));
+                continue;
+            }
+            let id = if f.keep_id {
+                f.old
+            } else {
+                self.ctx.take_ike_id()
+            };
+            let now = f.now;
+            let started = f.start(&mut self.ctx, now, id, ip);
+            match started {
+                Ok(sa) => self.insert(now, sa),
+                Err(e) => {
+                    warn!("IKE SA {id}: cannot follow the redirect: {e}");
+                    self.ctx.events.push_back(Event::IkeFailed {
+                        id,
+                        peer: None,
+                        reason: crate::sa::IkeFailReason::Redirect(e.to_string()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next name to resolve for a redirect (`redirect`): answer with
+    /// [`handle_resolved`](Self::handle_resolved).
+    pub fn poll_resolve(&mut self) -> Option<super::Resolve> {
+        self.resolves.pop_front()
+    }
+
+    /// The addresses of the name of resolve request `req` (the first is
+    /// used), or why there are none.
+    pub fn handle_resolved(&mut self, now: Instant, req: u64, addrs: Result<Vec<IpAddr>, String>) {
+        let Some(mut f) = self.resolving.remove(&req) else {
+            debug!("resolved name of unknown request {req}");
+            return;
+        };
+        trim_map(&mut self.resolving);
+        match addrs.and_then(|a| a.first().copied().ok_or_else(|| "no address".to_owned())) {
+            Ok(ip) => {
+                f.now = now;
+                self.redirects.push((f, ip));
+                self.start_redirects();
+            }
+            Err(e) => {
+                info!(
+                    "IKE SA {}{}: cannot resolve {}, the gateway it was redirected to: {e}",
+                    f.peer.name, f.old, f.to
+                );
+                if f.keep_id {
+                    self.ctx.events.push_back(Event::IkeFailed {
+                        id: f.old,
+                        peer: Some(f.peer.name.clone()),
+                        reason: crate::sa::IkeFailReason::Redirect(format!(
+                            "to {}: cannot resolve it: {e}",
+                            f.to
+                        )),
+                    });
+                }
+            }
+        }
+        self.pace(now);
     }
 
     /// Removes half-open SA `id` without a word to its peer: its place

@@ -894,6 +894,9 @@ impl IkeSa {
     /// Initiator: the responder is authenticated; the IKE SA is
     /// established and the first Child SA taken from `msg`.
     pub(crate) fn auth_response_done(&mut self, ctx: &mut Ctx, now: Instant, msg: &Message) {
+        if self.auth_redirect(ctx, now, msg) {
+            return;
+        }
         self.mobike_auth_response(msg);
         self.cp_reply(msg);
         // The nonces go to the first Child SA's keys below; the rest of
@@ -1138,6 +1141,10 @@ impl IkeSa {
         // MOBIKE_SUPPORTED of ours in the answer that establishes the SA
         // (after EAP, the last one; the peer's notify is in `msg`).
         prefix.extend(self.mobike_auth_answer(msg));
+        let mut prefix = match self.auth_redirect_answer(ctx, now, mid, prefix) {
+            Ok(()) => return,
+            Err(prefix) => prefix,
+        };
         let asked = sa_payload(msg).is_some() || ts_payloads(msg) != (None, None);
         let refused = match (self.peer.behaviour.childless, asked) {
             (Childless::Never, false) => Some("the peer tried to initiate a childless IKE SA"),

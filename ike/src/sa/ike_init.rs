@@ -160,7 +160,8 @@ impl IkeSa {
             .unwrap_or_else(|| unspecified(remote_ip));
         let remote = SocketAddr::new(remote_ip, peer.remote_port);
         let to = Target { local_ip, remote };
-        Self::begin(ctx, now, id, peer, cfgs, to, true)
+        let redirect = Self::redirect_initial(ctx);
+        Self::begin(ctx, now, id, peer, cfgs, to, true, redirect)
     }
 
     /// Starts an IKE SA from `local_ip` to `remote` that brings up `cfgs`
@@ -175,12 +176,32 @@ impl IkeSa {
         remote: SocketAddr,
     ) -> Result<Self, CommandError> {
         let to = Target { local_ip, remote };
-        Self::begin(ctx, now, id, peer, cfgs, to, false)
+        let redirect = Self::redirect_initial(ctx);
+        Self::begin(ctx, now, id, peer, cfgs, to, false, redirect)
+    }
+
+    /// Starts an IKE SA toward the gateway a redirect named, with the
+    /// redirect state `redirect` (REDIRECTED_FROM and the loop limit's
+    /// count) in its IKE_SA_INIT.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_redirected(
+        ctx: &mut Ctx,
+        now: Instant,
+        id: IkeSaId,
+        peer: Arc<PeerCfg>,
+        cfgs: VecDeque<Arc<ChildCfg>>,
+        local_ip: IpAddr,
+        remote: SocketAddr,
+        redirect: Box<super::redirect::Redirect>,
+    ) -> Result<Self, CommandError> {
+        let to = Target { local_ip, remote };
+        Self::begin(ctx, now, id, peer, cfgs, to, false, Some(redirect))
     }
 
     /// Makes an IKE SA toward `to` that brings up `cfgs`; `paced`: its
     /// IKE_SA_INIT waits for a slot in the window of initiations toward
     /// the peer's address (`pacing`) if there is none now.
+    #[allow(clippy::too_many_arguments)]
     fn begin(
         ctx: &mut Ctx,
         now: Instant,
@@ -189,6 +210,7 @@ impl IkeSa {
         cfgs: VecDeque<Arc<ChildCfg>>,
         to: Target,
         paced: bool,
+        redirect: Option<Box<super::redirect::Redirect>>,
     ) -> Result<Self, CommandError> {
         let Target { local_ip, remote } = to;
         let internal = |e: String| CommandError::Internal(e);
@@ -234,6 +256,7 @@ impl IkeSa {
         });
         sa.local_id = Some(local_id);
         sa.pending_children = cfgs;
+        sa.redirect = redirect;
         if paced && !ctx.pacing.admit(id, remote.ip(), ctx.cfg.init_window) {
             debug!(
                 "IKE SA {}: waiting for one of the {} initiations to {} under way",
@@ -326,6 +349,7 @@ impl IkeSa {
             payloads.push(Payload::Notify(fragmentation_supported()));
         }
         payloads.extend(super::pubkey::announce(ctx));
+        payloads.extend(self.redirect_announce());
         let source = if self.peer.encap {
             fake_source()
         } else {
@@ -387,6 +411,9 @@ impl IkeSa {
                 "{}: dropping invalid IKE_SA_INIT response: {e}",
                 self.name()
             );
+            return;
+        }
+        if self.init_redirect(ctx, now, &msg) {
             return;
         }
         if let Some(cookie) = notify(&msg, NotifyType::COOKIE).and_then(Notify::cookie_data) {
@@ -893,6 +920,17 @@ pub(crate) fn respond(
         refuse(ctx, Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()));
         return None;
     };
+    if let Some(gw) = super::redirect::init_redirect_to(&peer, msg) {
+        if ctx.dos.log.allow(now) {
+            info!(
+                "IKE SA {}{id}: redirecting the client {} to {gw} in IKE_SA_INIT",
+                peer.name,
+                remote.ip()
+            );
+        }
+        refuse(ctx, Notify::new(NotifyType::REDIRECT, gw.encode(ni)));
+        return None;
+    }
     if let KeCheck::InvalidKePayload(g) = proposal::check_ke_payload(&selected, Some(kei.group)) {
         if ctx.dos.log.allow(now) {
             info!(
@@ -945,6 +983,7 @@ pub(crate) fn respond(
     });
     sa.candidates = peers;
     sa.fragmentation = fragmentation;
+    sa.redirect_request_seen(msg);
     sa.nat = NatT {
         local: nat_local,
         remote: nat_remote,

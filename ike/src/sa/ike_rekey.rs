@@ -361,6 +361,7 @@ impl IkeSa {
             init_remote: None,
         };
         sa.mobike = self.mobike;
+        sa.redirect = self.redirect.clone();
         sa.timers.set(
             IkeTimer::Dpd,
             super::dpd::first_check(self.peer.dpd_delay, now),

@@ -336,6 +336,9 @@ pub(crate) struct IkeSa {
     pub(crate) frag: super::frag::Frag,
     /// Virtual IPs, ours or the peer's (`cp`).
     pub(crate) vips: super::cp::Vips,
+    /// Redirects (RFC 5685, `redirect`): followed as client, sent as
+    /// gateway. (Boxed: most SAs of a gateway never have one.)
+    pub(crate) redirect: Option<Box<super::redirect::Redirect>>,
 }
 
 /// What a new IKE SA starts from; everything else starts empty.
@@ -454,6 +457,7 @@ impl IkeSa {
             fragmentation: false,
             frag: super::frag::Frag::default(),
             vips: Default::default(),
+            redirect: None,
         }
     }
 
@@ -747,6 +751,7 @@ impl IkeSa {
                 Task::UpdateAddresses { cookie2 } => {
                     self.update_addresses_response(ctx, now, &msg, cookie2)
                 }
+                Task::Redirect(_) => self.redirect_sent(ctx, now),
             }
             self.next_task(ctx, now);
         } else {
@@ -987,6 +992,13 @@ impl IkeSa {
                 Task::Liveness,
             ),
             Task::UpdateAddresses { cookie2 } => self.send_update_addresses(ctx, now, cookie2),
+            Task::Redirect(gw) => self.send_request(
+                ctx,
+                now,
+                ExchangeType::INFORMATIONAL,
+                Self::redirect_payloads(&gw),
+                Task::Redirect(gw),
+            ),
             Task::IkeInit | Task::IkeAuth => {}
         }
     }

@@ -120,6 +120,9 @@ impl IkeSa {
             self.fail(ctx, IkeFailReason::AuthenticationFailed { by_peer: true });
             return;
         }
+        if self.informational_redirect(ctx, now, msg) {
+            return;
+        }
         let deletes: Vec<&Delete> = msg
             .iter()
             .filter_map(|p| match p {

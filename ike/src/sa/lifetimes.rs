@@ -160,6 +160,11 @@ impl IkeSa {
                     "IKE SA {} has a newer duplicate (unique = replace), deleting it",
                     self.name()
                 );
+            } else if self.redirect.as_ref().is_some_and(|r| r.sent) {
+                info!(
+                    "IKE SA {}: the client did not delete it after our redirect, deleting it",
+                    self.name()
+                );
             } else {
                 info!(
                     "IKE SA {} reached its lifetime without a rekey, deleting it",

@@ -40,7 +40,8 @@
 //! AUTHENTICATION_FAILED after IKE_AUTH), `unique` (INITIAL_CONTACT and
 //! swanctl's `unique`: what a new IKE SA of an identity pair does to the
 //! others, with the endpoint's index of them), `frag` (RFC 7383 fragments:
-//! sending in fragments, reassembly with limits). Every decrypted message passes
+//! sending in fragments, reassembly with limits), `redirect` (RFC 5685:
+//! following a gateway's REDIRECT, and redirecting clients). Every decrypted message passes
 //! [`wire::rules::check`](crate::wire::rules::check) before a task sees it.
 //!
 //! One IKE SA's life (`ike_sa::Phase`):
@@ -115,6 +116,7 @@ mod outside;
 mod pacing;
 mod pubkey;
 mod reauth;
+pub(crate) mod redirect;
 mod reqids;
 mod rounds;
 mod timers;
@@ -141,6 +143,7 @@ pub use endpoint::Endpoint;
 pub use frag::{FRAGMENT_OVERHEAD, ReassemblyLimits};
 pub use job_queue::JobQueue;
 pub use limits::{PeerLimits, policy_count, prefix_count};
+pub use redirect::{Gateway, LOOP_PERIOD, MAX_REDIRECTS, RedirectCfg, RedirectWhen, Resolve};
 pub use ts::narrow;
 pub use types::{
     ChildFailReason, ChildId, ChildInstall, ChildRemove, ChildSaInfo, ChildState, ChildUpdate,

@@ -464,6 +464,10 @@ pub enum IkeFailReason {
     PeerError(NotifyType),
     /// A local failure (crypto, configuration).
     Internal(String),
+    /// The peer redirected us (RFC 5685) and we did not follow: not
+    /// following redirects, too many of them, or the gateway's name did
+    /// not resolve.
+    Redirect(String),
 }
 
 impl fmt::Display for IkeFailReason {
@@ -508,6 +512,7 @@ impl fmt::Display for IkeFailReason {
             Self::HalfOpenTimeout => f.write_str("half-open timeout"),
             Self::PeerError(n) => write!(f, "peer sent {n}"),
             Self::Internal(s) => write!(f, "internal error: {s}"),
+            Self::Redirect(s) => write!(f, "redirect {s}"),
         }
     }
 }
@@ -833,6 +838,10 @@ pub enum CommandError {
     /// (only the original initiator moves an IKE SA, RFC 4555 3.1).
     #[error("the IKE SA has no MOBIKE, or the peer initiated it")]
     NoMobike,
+    /// `redirect` of an IKE SA whose client did not announce
+    /// REDIRECT_SUPPORTED (RFC 5685), or that we initiated.
+    #[error("the client of the IKE SA does not support redirects")]
+    NoRedirect,
     /// A local failure (randomness, key exchange).
     #[error("{0}")]
     Internal(String),

@@ -53,6 +53,8 @@ pub(crate) enum Task {
     UpdateAddresses {
         cookie2: [u8; 16],
     },
+    /// A gateway's REDIRECT of an established IKE SA (`sa::redirect`).
+    Redirect(Box<super::redirect::Gateway>),
 }
 
 /// Our request in flight.

@@ -560,6 +560,7 @@ pub fn site(name: &str, me: &str, peer: &str, my_net: TsCfg, peer_net: TsCfg) ->
         policy: Default::default(),
         behaviour: Default::default(),
         cp: Default::default(),
+        redirect: None,
         rounds: Default::default(),
     }
 }

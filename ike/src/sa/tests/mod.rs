@@ -26,6 +26,7 @@ mod natt;
 mod pacing;
 mod policy;
 mod reauth;
+mod redirect;
 mod rekey;
 mod rounds;
 mod sigwork;
@@ -1264,7 +1265,7 @@ fn per_sa_structs_do_not_grow() {
     let ike = std::mem::size_of::<crate::sa::ike_sa::IkeSa>();
     let child = std::mem::size_of::<crate::sa::child_create::Child>();
     println!("size_of IkeSa {ike}, Child {child}");
-    assert!(ike <= 840 && child <= 248, "IkeSa {ike}, Child {child}");
+    assert!(ike <= 848 && child <= 248, "IkeSa {ike}, Child {child}");
 }
 
 /// Wall-clock time is an input: the engine derives UTC for any `now` from
