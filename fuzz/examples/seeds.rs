@@ -1,4 +1,4 @@
-//! Writes the seeds of the `message`, `decrypt` and `endpoint` targets
+//! Writes the seeds of the `message`, `decrypt`, `endpoint` and `endpoint_ra` targets
 //! into fuzz/corpus/ from the strongSwan captures in tests/captures:
 //! `cargo run -p iked-fuzz --example seeds`. (The `cert` seeds come from
 //! fuzz/seeds/certs.sh; the `swanctl` and `yaml` seeds are copies of
@@ -196,7 +196,28 @@ fn main() {
     let mut inject = vec![5u8, 1, u8::try_from(first_init.len().div_ceil(4)).unwrap()];
     inject.extend_from_slice(&first_init);
     programs.push(("stranger-init", [up.clone(), inject].concat()));
+    for (name, p) in &programs {
+        write(&e, name, p);
+    }
+    // The remote-access pair runs the same programs (its connection and
+    // child names are the same), and the road warrior's moves.
+    let ra = corpus.join("endpoint_ra");
+    programs.push((
+        "up-roam-and-back",
+        [
+            up.clone(),
+            vec![7, 8, 1],
+            [0, 1].repeat(3),
+            vec![7, 8, 0],
+            [0, 1].repeat(3),
+        ]
+        .concat(),
+    ));
+    programs.push((
+        "roam-while-authenticating",
+        vec![0, 1, 0, 7, 8, 2, 1, 0, 1, 0, 1, 0, 1],
+    ));
     for (name, p) in programs {
-        write(&e, name, &p);
+        write(&ra, name, &p);
     }
 }

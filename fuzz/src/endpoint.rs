@@ -1,6 +1,8 @@
 //! Two `Endpoint`s (gateways A and B, PSK, two children, the deterministic
 //! crypto provider, key exchanges handed out as the daemon's workers get
-//! them) and a network, clock, kernel and operator run by the input: the
+//! them; or, in [`endpoint_ra`], a road warrior A with EAP-MSCHAPv2, a
+//! virtual IP and MOBIKE against a gateway B with an address pool) and a
+//! network, clock, kernel and operator run by the input: the
 //! datagrams between them delivered, dropped, repeated, reordered or
 //! altered, others injected, time advanced, kernel answers and key
 //! exchanges held back, kernel operations failed, commands given. Everything the engine does with a
@@ -24,6 +26,12 @@ use crate::Input;
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// The road warrior's addresses (MOBIKE), its first one included.
+const ROAM: [Ipv4Addr; 3] = [
+    A,
+    Ipv4Addr::new(198, 51, 100, 9),
+    Ipv4Addr::new(192, 0, 2, 77),
+];
 /// An address neither gateway is configured for.
 const STRANGER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
 
@@ -62,36 +70,117 @@ secrets:
     )
 }
 
-/// One gateway's configuration, read once.
+/// The road warrior A: EAP-MSCHAPv2 with an EAP identity, a virtual IP
+/// asked for, MOBIKE (the default); the same connection and child names
+/// as the site-to-site one, so that the operator's commands apply.
+fn ra_client_yaml() -> String {
+    format!(
+        "connections:
+  peer:
+    local_addrs: [{A}]
+    remote_addrs: [{B}]
+    proposals: [aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256]
+    vips: [0.0.0.0]
+    local: {{ auth: eap-mschapv2, id: rw.example.org, eap_id: carol }}
+    remote: {{ auth: psk, id: gw-b.example.org }}
+    children:
+      net:
+        remote_ts: [10.2.0.0/24]
+        esp_proposals: [aes256gcm16, aes128gcm16-x25519]
+      net2:
+        remote_ts: [10.2.1.0/24]
+        esp_proposals: [aes128gcm16-x25519]
+        inactivity: 20m
+secrets:
+  ike:
+    - {{ ids: [gw-b.example.org], secret: fuzz-psk-not-a-secret }}
+  eap:
+    - {{ ids: [carol], secret: carols-password }}
+"
+    )
+}
+
+/// The gateway B: its PSK, EAP-MSCHAPv2 with EAP-Identity for any user,
+/// a pool of two addresses (a reconnect with another identity or a second
+/// IKE SA can exhaust it: INTERNAL_ADDRESS_FAILURE is reachable).
+fn ra_gateway_yaml() -> String {
+    format!(
+        "connections:
+  peer:
+    local_addrs: [{B}]
+    remote_addrs: ['%any']
+    pools: [rw]
+    local: {{ auth: psk, id: gw-b.example.org }}
+    remote: {{ auth: eap-mschapv2, id: '%any', eap_id: '%any' }}
+    children:
+      net:
+        local_ts: [10.2.0.0/24]
+        remote_ts: [dynamic]
+        esp_proposals: [aes256gcm16, aes128gcm16-x25519]
+      net2:
+        local_ts: [10.2.1.0/24]
+        remote_ts: [dynamic]
+        esp_proposals: [aes128gcm16-x25519]
+pools:
+  rw:
+    addrs: 10.3.0.1-10.3.0.2
+    dns: [10.2.0.53]
+    split_include: [10.2.0.0/16]
+secrets:
+  ike:
+    - {{ secret: fuzz-psk-not-a-secret }}
+  eap:
+    - {{ ids: [carol], secret: carols-password }}
+    - {{ ids: [dave], secret: daves-password }}
+"
+    )
+}
+
+/// Which pair of endpoints a program runs on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    SiteToSite,
+    RemoteAccess,
+}
+
+/// One side's configuration, read once.
 struct Setup {
+    config: Arc<Config>,
     peers: Vec<Arc<PeerCfg>>,
     psk: Arc<ConfigPsk>,
 }
 
-fn setup(side: usize) -> &'static Setup {
-    static S: OnceLock<[Setup; 2]> = OnceLock::new();
-    let all = S.get_or_init(|| {
-        let make = |text: String| {
-            let config = Config::from_yaml_str(&text, "fuzz.yaml")
-                .unwrap_or_else(|e| panic!("the fixed configuration does not read: {e}"));
-            let peers = from_config::peers(
-                &config,
-                &Resolved::default(),
-                Ports::default(),
-                &Credentials::default(),
-            )
-            .unwrap_or_else(|e| panic!("the fixed configuration has no peers: {e}"));
-            Setup {
-                peers: peers.into_iter().map(Arc::new).collect(),
-                psk: Arc::new(ConfigPsk::new(Arc::new(config))),
-            }
-        };
-        [
-            make(yaml(A, B, "gw-a.example.org", "gw-b.example.org", 1, 2)),
-            make(yaml(B, A, "gw-b.example.org", "gw-a.example.org", 2, 1)),
-        ]
-    });
-    let [a, b] = all;
+fn setup(scenario: Scenario, side: usize) -> &'static Setup {
+    static S2S: OnceLock<[Setup; 2]> = OnceLock::new();
+    static RA: OnceLock<[Setup; 2]> = OnceLock::new();
+    let make = |text: String| {
+        let config = Config::from_yaml_str(&text, "fuzz.yaml")
+            .unwrap_or_else(|e| panic!("the fixed configuration does not read: {e}"));
+        let peers = from_config::peers(
+            &config,
+            &Resolved::default(),
+            Ports::default(),
+            &Credentials::default(),
+        )
+        .unwrap_or_else(|e| panic!("the fixed configuration has no peers: {e}"));
+        let config = Arc::new(config);
+        Setup {
+            peers: peers.into_iter().map(Arc::new).collect(),
+            psk: Arc::new(ConfigPsk::new(config.clone())),
+            config,
+        }
+    };
+    let [a, b] = match scenario {
+        Scenario::SiteToSite => S2S.get_or_init(|| {
+            [
+                make(yaml(A, B, "gw-a.example.org", "gw-b.example.org", 1, 2)),
+                make(yaml(B, A, "gw-b.example.org", "gw-a.example.org", 2, 1)),
+            ]
+        }),
+        Scenario::RemoteAccess => {
+            RA.get_or_init(|| [make(ra_client_yaml()), make(ra_gateway_yaml())])
+        }
+    };
     if side == 0 { a } else { b }
 }
 
@@ -102,7 +191,9 @@ const MAX_ROUNDS: usize = 256;
 
 struct Side {
     ep: Endpoint,
+    /// Where the others send to; A's changes when it roams.
     addr: IpAddr,
+    scenario: Scenario,
     /// Datagrams it sent that the network has not delivered yet.
     out: VecDeque<Transmit>,
     /// Kernel results held back (`hold`).
@@ -118,8 +209,8 @@ struct Side {
 }
 
 impl Side {
-    fn new(i: usize, now: Instant) -> Side {
-        let s = setup(i);
+    fn new(scenario: Scenario, i: usize, now: Instant) -> Side {
+        let s = setup(scenario, i);
         let seed: &[u8] = if i == 0 { b"fuzz-a" } else { b"fuzz-b" };
         let provider: Arc<dyn CryptoProvider> = Arc::new(DeterministicProvider::new(seed));
         // Key exchanges as the daemon runs them: handed out and answered
@@ -129,11 +220,14 @@ impl Side {
             ..EndpointConfig::default()
         };
         let mut ep = Endpoint::new(cfg, s.peers.iter().cloned(), s.psk.clone(), provider);
+        ep.set_eap_secrets(Arc::new(ConfigPsk::eap(s.config.clone())));
+        ep.set_pools(s.config.pools());
         let utc = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_272_000);
         ep.set_wall_clock(now, utc);
         Side {
             ep,
             addr: IpAddr::V4(if i == 0 { A } else { B }),
+            scenario,
             out: VecDeque::new(),
             held: VecDeque::new(),
             jobs: VecDeque::new(),
@@ -216,6 +310,11 @@ impl Side {
         while self.ep.poll_crl_fetch().is_some() {
             any = true;
         }
+        // EAP-MSCHAPv2 asks nothing outside; a method that did would wait
+        // forever here, which the final check would report.
+        while self.ep.poll_eap_ask().is_some() {
+            any = true;
+        }
         any
     }
 
@@ -245,7 +344,14 @@ impl Side {
                 .get(usize::from(which / 16) % s.children.len().max(1))
                 .map(|c| c.id)
         });
-        let _ = match what % 8 {
+        // The road warrior also moves (MOBIKE): to one of two other
+        // addresses or back.
+        let kinds = if self.scenario == Scenario::RemoteAccess {
+            9
+        } else {
+            8
+        };
+        let _ = match what % kinds {
             0 => self.ep.initiate(now, "peer", &[]).map(|_| ()),
             1 => self.ep.initiate(now, "peer", &["net2", "net"]).map(|_| ()),
             2 => match sa {
@@ -268,8 +374,19 @@ impl Side {
                 Some(s) => self.ep.terminate_ike(now, s.id),
                 None => Ok(()),
             },
-            _ => match sa {
+            7 => match sa {
                 Some(s) => self.ep.send_liveness_check(now, s.id),
+                None => Ok(()),
+            },
+            _ => match sa {
+                Some(s) => {
+                    let to = ROAM
+                        .get(usize::from(which) % ROAM.len())
+                        .copied()
+                        .unwrap_or(A);
+                    self.addr = IpAddr::V4(to);
+                    self.ep.roam(now, s.id, self.addr)
+                }
                 None => Ok(()),
             },
         };
@@ -373,9 +490,23 @@ fn base() -> Instant {
 /// operation; 9 swap the two oldest
 /// datagrams of a side.
 pub fn endpoint(data: &[u8]) {
+    run(Scenario::SiteToSite, data);
+}
+
+/// [`endpoint`]'s program between a road warrior A (EAP-MSCHAPv2 as
+/// `carol`, a virtual IP from the gateway's pool, MOBIKE) and the gateway
+/// B (PSK, EAP-Identity, a pool of two addresses with DNS and split
+/// attributes). Operator command 8 moves A to another address (`roam`).
+/// The same end state is required: every IKE SA established, its Child
+/// SAs installed.
+pub fn endpoint_ra(data: &[u8]) {
+    run(Scenario::RemoteAccess, data);
+}
+
+fn run(scenario: Scenario, data: &[u8]) -> Net {
     let now = base();
     let mut net = Net {
-        sides: [Side::new(0, now), Side::new(1, now)],
+        sides: [Side::new(scenario, 0, now), Side::new(scenario, 1, now)],
         now,
     };
     let _ = net.sides[0].ep.initiate(now, "peer", &[]);
@@ -484,5 +615,53 @@ pub fn endpoint(data: &[u8]) {
     net.flush();
     if let Err(e) = net.settled() {
         panic!("{e}");
+    }
+    net
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The harness's configurations work: without interference each pair
+    /// ends with the IKE SA and its first child up (a configuration that
+    /// failed authentication would leave nothing, which the end check
+    /// alone accepts).
+    fn up(scenario: Scenario) -> Net {
+        let net = run(scenario, &[0, 1].repeat(6));
+        for (name, s) in ["A", "B"].iter().zip(&net.sides) {
+            let sas: Vec<_> = s.ep.ike_sas().collect();
+            assert_eq!(sas.len(), 1, "{name}: {}", sas.len());
+            // net2 went with its inactivity timeout in the hour of timers.
+            let children: Vec<_> = sas[0].children.iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(children, ["net"], "{name}");
+        }
+        net
+    }
+
+    #[test]
+    fn the_site_to_site_pair_comes_up() {
+        up(Scenario::SiteToSite);
+    }
+
+    #[test]
+    fn the_road_warrior_gets_an_address_of_the_pool_and_can_roam() {
+        let mut net = up(Scenario::RemoteAccess);
+        let sa = net.sides[0]
+            .ep
+            .ike_sas()
+            .next()
+            .map(|s| (s.id, s.local_vips.clone()));
+        let Some((id, vips)) = sa else {
+            panic!("no IKE SA")
+        };
+        assert_eq!(vips, [IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1))]);
+        // A moves; B follows (UPDATE_SA_ADDRESSES).
+        let now = net.now;
+        net.sides[0].addr = IpAddr::V4(ROAM[1]);
+        net.sides[0].ep.roam(now, id, IpAddr::V4(ROAM[1])).unwrap();
+        net.flush();
+        let b = net.sides[1].ep.ike_sas().next().map(|s| s.remote_addr);
+        assert_eq!(b.map(|r| r.ip()), Some(IpAddr::V4(ROAM[1])));
     }
 }

@@ -10,6 +10,7 @@
 //! | [`message`] | one datagram | parse, re-emit, parse again gives the same message; payload rules, TS and DN text, CERT payloads parsed, SA payloads selected from |
 //! | [`decrypt`] | a mode, an exchange, inner payload octets | sealed with the keys of a captured strongSwan exchange, decrypted, payload rules; as RFC 7383 fragments through the reassembler; AES-CBC with the input's own padding; a raw datagram opened |
 //! | [`endpoint`] | a program of network, clock, kernel and operator events | two `Endpoint`s with the deterministic provider, datagrams between them delivered, dropped, repeated, altered, injected |
+//! | [`endpoint_ra`] | the same programs | a road warrior (EAP-MSCHAPv2, a virtual IP, MOBIKE moves) and a gateway with a pool |
 //! | [`swanctl`] | swanctl.conf text | read; what reads also converts to YAML that reads too |
 //! | [`yaml`] | iked YAML text | read; what reads also becomes peer configurations |
 //! | [`cert`] | DER or PEM | certificates, CRLs, public and private keys parsed; a chain of the certificates validated |
@@ -25,7 +26,7 @@ mod text;
 
 pub use cert::cert;
 pub use decrypt::decrypt;
-pub use endpoint::endpoint;
+pub use endpoint::{endpoint, endpoint_ra};
 pub use message::message;
 pub use text::{swanctl, yaml};
 
@@ -37,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("message", message),
     ("decrypt", decrypt),
     ("endpoint", endpoint),
+    ("endpoint_ra", endpoint_ra),
     ("swanctl", swanctl),
     ("yaml", yaml),
     ("cert", cert),

@@ -103,6 +103,7 @@ const FEATURES: &[Feature] = &[
         shown_by: &[
             "auth \"eap",
             "\"eap_id\"",
+            "eap_id needs auth",
             "\"aaa_id\"",
             "type \"eap\"",
             "type \"xauth\"",

@@ -46,8 +46,7 @@ pub fn check(config: &Config, config_path: &Path) -> Result<Vec<String>, String>
     let creds = read(config, config_path)?;
     let own = from_config::check_credentials(config, &creds).map_err(|e| e.to_string())?;
     let store = from_config::trust_store(config, &creds);
-    let mut warnings = config.psk_warnings();
-    warnings.extend(config.weak_algorithm_warnings());
+    let mut warnings = config.warnings();
     warnings.extend(expiry_warnings(&own, &store, unix_now()));
     Ok(warnings)
 }

@@ -292,11 +292,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let config =
         load_config_as(&opts.config_path, opts.config_format).map_err(DaemonError::Config)?;
     let credentials = creds::read(&config, &opts.config_path).map_err(DaemonError::Config)?;
-    for w in config
-        .psk_warnings()
-        .into_iter()
-        .chain(config.weak_algorithm_warnings())
-    {
+    for w in config.warnings() {
         warn!("{w}");
     }
     let (conn, handle) = xfrm_netlink::new_connection()?;
@@ -1496,11 +1492,7 @@ impl Driver {
             }
         };
         drop(credentials);
-        for w in config
-            .psk_warnings()
-            .into_iter()
-            .chain(config.weak_algorithm_warnings())
-        {
+        for w in config.warnings() {
             warn!("{w}");
         }
         let from_config::ReloadDiff {

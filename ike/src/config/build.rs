@@ -85,15 +85,12 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
     let Some(mut f) = Fields::new(root, Path::default(), errors) else {
         return config;
     };
-    // Where each connection is, for the check of its pool names.
-    let mut conn_locs = Vec::new();
     if let Some((node, _)) = f.take("connections") {
         let path = Path::default().join("connections");
         if let Some(entries) = map_entries(node, &path, "connection name", errors) {
             for (name, key, value) in entries {
                 let p = path.join(name);
                 if let Some(c) = connection(name, key.loc(), value, &p, names, errors) {
-                    conn_locs.push(key.loc());
                     config.connections.push(c);
                 }
             }
@@ -147,19 +144,9 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
         config.pools = super::pools::pools(node, &Path::default().join("pools"), errors);
     }
     f.finish(errors, |_| None);
-    for (c, loc) in config.connections.iter().zip(conn_locs) {
-        for name in c
-            .pools
-            .iter()
-            .filter(|n| !config.pools.iter().any(|p| p.name == **n))
-        {
-            let path = Path::default()
-                .join("connections")
-                .join(&c.name)
-                .join("pools");
-            errors.add(loc, &path, format!("no pool named \"{name}\" in pools"));
-        }
-    }
+    // A connection's pool that `pools` does not define is no error (charon
+    // takes such names from its other attribute providers: dhcp, attr-sql,
+    // eap-radius): `Config::pool_warnings` says so at start.
     config
 }
 

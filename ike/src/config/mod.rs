@@ -951,6 +951,47 @@ impl Config {
         self.key_secrets.iter_mut().for_each(|k| fix(&mut k.file));
     }
 
+    /// Everything [`Config::psk_warnings`], [`Config::weak_algorithm_warnings`]
+    /// and [`Config::pool_warnings`] say, for `--check-config`, the start-up
+    /// log and a reload.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = self.psk_warnings();
+        out.extend(self.weak_algorithm_warnings());
+        out.extend(self.pool_warnings());
+        out
+    }
+
+    /// Pool names of connections that `pools` does not define. charon
+    /// loads such a configuration and asks its other attribute providers
+    /// (the dhcp, attr-sql and eap-radius plugins) for them; iked has
+    /// none of those, so a client asking for an address from only such
+    /// pools is answered INTERNAL_ADDRESS_FAILURE. A warning, not an
+    /// error: the configuration loads as it does for charon.
+    pub fn pool_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.connections {
+            for name in c
+                .pools
+                .iter()
+                .filter(|n| !self.pools.iter().any(|p| p.name == **n))
+            {
+                let what = match name.as_str() {
+                    "dhcp" => " (charon's dhcp plugin)",
+                    "radius" => {
+                        " (charon's eap-radius plugin: addresses the RADIUS server assigns)"
+                    }
+                    _ => " (charon's attr-sql pools, or a typo)",
+                };
+                out.push(format!(
+                    "connection {}: pools names \"{name}\", which pools does not define{what}: \
+                     iked has no other source of addresses, so no client gets one from it",
+                    c.name
+                ));
+            }
+        }
+        out
+    }
+
     /// Connections whose specific remote identity (not `%any`) is
     /// authenticated with a PSK that no secret names it for: the secret
     /// [`Config::find_psk`] would use names only our identity (or none),

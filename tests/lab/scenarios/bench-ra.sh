@@ -128,7 +128,10 @@ pki "$LAB_OUT/pki"
 
 for gwd in $GATEWAYS; do
     for n in $NS_LIST; do
+        # A size given twice (BENCH_N="20 20") keeps both runs' logs.
         run=$gwd-$n
+        rep=2
+        while [ -e "$LAB_OUT/$run" ]; do run=$gwd-$n.$rep; rep=$((rep + 1)); done
         lab_log "run $run"
         dir=$LAB_OUT/$run
         mkdir -p "$dir/gw"

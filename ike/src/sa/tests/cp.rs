@@ -238,6 +238,37 @@ fn a_gateway_without_pools_refuses_a_request() {
 }
 
 #[test]
+fn pools_no_section_defines_are_passed_over() {
+    // `pools = dhcp, rw`: charon would ask its dhcp plugin first; iked has
+    // none and goes on to rw. With only `dhcp`: no address.
+    let mut s = Setup::default();
+    s.peers[0] = vec![warrior(0), warrior(1)];
+    let mut g = gateway();
+    g.cp.pools = vec!["dhcp".into(), "rw".into()];
+    let mut only = gateway();
+    only.name = "dhcp-only".into();
+    only.remote_id = Some(Identification::rfc822("user1@example.org"));
+    only.cp.pools = vec!["dhcp".into()];
+    s.peers[1] = vec![only, g];
+    let mut p = Pair::new(s);
+    p.b().ep.set_pools(&[pool("10.3.0.0/24")]);
+    p.connect(0, "c0");
+    assert_eq!(vip_of(&p, 0), v4("10.3.0.1"));
+    p.connect(0, "c1");
+    assert_eq!(
+        child_failed(&p.b().events()),
+        [ChildFailReason::VirtualIp(
+            NotifyType::INTERNAL_ADDRESS_FAILURE
+        )]
+    );
+    assert_eq!(
+        client_sa(&p, 1).map(|s| s.state),
+        Some(IkeState::Established)
+    );
+    p.assert_kernels_match();
+}
+
+#[test]
 fn many_road_warriors_behind_one_nat_get_distinct_addresses() {
     let mut p = setup(4, "10.3.0.0/24");
     p.nat = Some(Nat::new("203.0.113.5"));
