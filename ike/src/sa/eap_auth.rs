@@ -27,8 +27,9 @@
 //! EAP runs in the peer's (or our) first round, or in the second after a
 //! certificate or PSK round (`rounds`, RFC 4739): then its AUTHs are over
 //! the second round's IDi. `aaa_id` names the EAP server's identity in
-//! the method where an AAA backend runs it. Not done yet: a configuration
-//! chosen again by the EAP identity.
+//! the method where an AAA backend runs it. An EAP identity that is not
+//! the chosen connection's moves the IKE SA to a connection whose it is
+//! (`IkeSa::reselect_by_eap_identity`, as charon).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -553,15 +554,28 @@ impl IkeSa {
                 return Step::Failure("received an invalid EAP-Identity response".into());
             }
             let id = identity_of(eap::type_data(resp));
-            let want = cfg.eap_id.as_ref();
-            if super::ike_auth::id_rank(want, &id).is_none() {
-                return Step::Failure(format!(
-                    "EAP identity '{}' is not the configured '{}'",
-                    IdDisplay(&id),
-                    want.map(|w| IdDisplay(w).to_string()).unwrap_or_default()
-                ));
-            }
+            let want = cfg.eap_id.clone();
+            let cfg = if super::ike_auth::id_rank(want.as_ref(), &id).is_some() {
+                self.settle_candidates();
+                cfg
+            } else {
+                // As charon: another connection whose EAP identity it is.
+                match self.reselect_by_eap_identity(&id) {
+                    Some(c) => c,
+                    None => {
+                        return Step::Failure(format!(
+                            "EAP identity '{}' is not the configured '{}'",
+                            IdDisplay(&id),
+                            want.map(|w| IdDisplay(&w).to_string()).unwrap_or_default()
+                        ));
+                    }
+                }
+            };
+            let local_id = cfg.aaa_id.clone().unwrap_or(local_id);
             debug!("{name}: received EAP identity '{}'", IdDisplay(&id));
+            let Some(st) = self.eap_state() else {
+                return Step::Failure("no EAP state".into());
+            };
             st.identity = Some(id.clone());
             st.stage = Stage::Method;
             let next = st.identifier.wrapping_add(1);

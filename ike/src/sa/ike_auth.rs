@@ -1012,7 +1012,11 @@ impl IkeSa {
         // matching the addresses, each responder IKE SA held N references
         // (8 KB per IKE SA at 1,000 connections). The chosen one
         // stays, so that "a peer configuration was found" still holds.
-        self.candidates = vec![self.peer.clone()].into();
+        // A connection that asks an EAP identity keeps them until it
+        // comes (`rounds::reselect_by_eap_identity`).
+        if !super::rounds::asks_eap_identity(&self.peer) {
+            self.candidates = vec![self.peer.clone()].into();
+        }
         let local_id = local_identity(&self.peer);
         if self.peer.rounds.local.is_some() {
             info!(

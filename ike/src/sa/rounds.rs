@@ -30,6 +30,7 @@
 //! with a log line); a second round follows a certificate or PSK round,
 //! never an EAP one (the configuration refuses that).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::info;
@@ -56,6 +57,15 @@ pub(crate) struct RoundState {
     /// Responder: the peer's first IKE_AUTH request, answered (its Child
     /// SA, CP, notifies) after the last round.
     pub(crate) first: Option<Box<Message>>,
+    /// Responder: the IDi of the peer's first round, once it passed.
+    pub(crate) first_idi: Option<Identification>,
+}
+
+/// Whether `p` asks the peer's EAP identity (`eap_id`) in one of its
+/// rounds: then the connection may change when it comes.
+pub(crate) fn asks_eap_identity(p: &PeerCfg) -> bool {
+    let asks = |a: &RemoteAuthCfg| matches!(a, RemoteAuthCfg::Eap(e) if e.eap_id.is_some());
+    asks(&p.remote_auth) || p.rounds.remote.as_ref().is_some_and(|r| asks(&r.auth))
 }
 
 /// How we authenticate in our first or `second` round.
@@ -268,6 +278,7 @@ impl IkeSa {
         self.local_id = Some(local_id);
         self.remote_id = Some(idi.clone());
         if let Some(h) = self.phase.handshake_mut() {
+            h.rounds.first_idi = Some(idi.clone());
             h.rounds.theirs_second = true;
             h.rounds.first = Some(Box::new(msg.clone()));
             // The second round's AUTH is checked anew.
@@ -351,5 +362,69 @@ impl IkeSa {
         }
         let first = self.first_request(msg);
         self.auth_request_done(ctx, now, mid, &first, idi, local_id, Vec::new());
+    }
+
+    /// Responder: the EAP identity matched the connection: the other
+    /// candidates go (see `auth_request`).
+    pub(crate) fn settle_candidates(&mut self) {
+        if self.candidates.len() > 1 {
+            self.candidates = vec![self.peer.clone()].into();
+        }
+    }
+
+    /// Responder: the peer's EAP identity `id` is not the one the chosen
+    /// connection asks for: as charon (`find_alternative_eap_cfg`), the
+    /// first other candidate that would have been chosen the same way
+    /// (the same rounds and authentication before EAP, the same identity
+    /// and authentication of ours, the peer's IKE identity and the IKE
+    /// proposal accepted) and whose EAP round asks for `id` becomes the
+    /// connection; its EAP configuration, or `None`: no such one.
+    pub(crate) fn reselect_by_eap_identity(
+        &mut self,
+        id: &Identification,
+    ) -> Option<super::config::EapRemote> {
+        let second = self.their_second();
+        let current = self.peer.clone();
+        let idi = if second {
+            self.rounds().and_then(|r| r.first_idi.clone())
+        } else {
+            self.remote_id.clone()
+        }?;
+        let negotiated = self.keys.as_ref().map(|k| k.proposal.clone())?;
+        let ours = super::ike_auth::local_identity(&current);
+        let found = self.candidates.iter().find(|p| {
+            let eap = match remote_auth_of(p, second) {
+                RemoteAuthCfg::Eap(e) => e,
+                _ => return false,
+            };
+            !Arc::ptr_eq(p, &current)
+                && p.local_auth == current.local_auth
+                && super::ike_auth::local_identity(p) == ours
+                && p.rounds.remote.is_some() == current.rounds.remote.is_some()
+                && (!second || p.remote_auth == current.remote_auth)
+                && super::ike_auth::id_rank(p.remote_id.as_ref(), &idi).is_some()
+                && super::ike_auth::id_rank(eap.eap_id.as_ref(), id).is_some()
+                && crate::crypto::proposal::select(
+                    &p.ike_proposals,
+                    std::slice::from_ref(&negotiated),
+                    crate::crypto::proposal::SelectOptions::default(),
+                )
+                .is_ok()
+        })?;
+        let found = found.clone();
+        info!(
+            "{}: EAP identity '{}' is not the one of connection '{}', switching to '{}'",
+            self.name(),
+            IdDisplay(id),
+            current.name,
+            found.name
+        );
+        let RemoteAuthCfg::Eap(eap) = remote_auth_of(&found, second) else {
+            return None;
+        };
+        let eap = eap.clone();
+        self.peer = found;
+        self.settle_candidates();
+        Some(eap)
     }
 }

@@ -510,3 +510,72 @@ fn eap_only_authentication_needs_a_mutual_method() {
     assert!(!established(&mut p));
     p.assert_kernels_empty();
 }
+
+/// [`eap_pair`] whose gateway has two connections told apart by the EAP
+/// identity they ask for: `dave-only` (listed first) and `carol-only`,
+/// the same otherwise; the client gives `client_eap_id`.
+fn two_gateway_connections(client_eap_id: &str) -> Pair {
+    let mut root = Ca::root("Test Root", Alg::P256);
+    let (kb, cb, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
+    let mut s = Setup::default();
+    s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
+        method: MethodName::Mschapv2,
+        eap_id: Some(Identification::fqdn(client_eap_id)),
+        aaa_id: None,
+        cred: None,
+    });
+    s.peers[0][0].remote_auth = RemoteAuthCfg::Pubkey {
+        cacerts: Vec::new(),
+        pubkeys: Vec::new(),
+        revocation: Revocation::Relaxed,
+        constraints: Vec::new(),
+    };
+    let gw = |name: &str, user: &str| PeerCfg {
+        name: name.into(),
+        local_auth: LocalAuthCfg::Pubkey(cred(&kb, vec![cb.clone()])),
+        remote_auth: RemoteAuthCfg::Eap(EapRemote {
+            method: MethodName::Mschapv2,
+            eap_id: Some(Identification::fqdn(user)),
+            aaa_id: None,
+            cacerts: Vec::new(),
+            revocation: Revocation::Relaxed,
+        }),
+        ..right_cfg()
+    };
+    s.peers[1] = vec![gw("dave-only", "dave"), gw("carol-only", "carol")];
+    s.trust = [store(&[&root.cert]), store(&[])];
+    let mut p = Pair::new(s);
+    p.a()
+        .ep
+        .set_eap_secrets(users(&[(client_eap_id, "secret")]));
+    p.b()
+        .ep
+        .set_eap_secrets(users(&[("carol", "secret"), ("dave", "secret")]));
+    p
+}
+
+#[test]
+fn the_eap_identity_chooses_the_connection_again() {
+    // dave-only is chosen first (the same rank, listed first); carol's
+    // EAP identity moves the IKE SA to carol-only, as charon.
+    let mut p = two_gateway_connections("carol");
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.b().events());
+    p.assert_kernels_match();
+    let peers: Vec<_> = p.b().ep.ike_sas().filter_map(|s| s.peer).collect();
+    assert_eq!(peers, ["carol-only"]);
+    // dave stays on dave-only.
+    let mut p = two_gateway_connections("dave");
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.b().events());
+    let peers: Vec<_> = p.b().ep.ike_sas().filter_map(|s| s.peer).collect();
+    assert_eq!(peers, ["dave-only"]);
+    // eric has no connection: EAP-Failure, nothing installed.
+    let mut p = two_gateway_connections("eric");
+    p.connect(0, "site-b");
+    assert_eq!(
+        failed(&p.b().events()),
+        [IkeFailReason::AuthenticationFailed { by_peer: false }]
+    );
+    p.assert_kernels_empty();
+}

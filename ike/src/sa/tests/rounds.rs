@@ -53,6 +53,17 @@ fn pair(
     remote2: Option<RemoteRound>,
     password: &str,
 ) -> Pair {
+    pair_edited(root, second, remote2, password, |_| {})
+}
+
+/// [`pair`] with `edit` done to the setup before the pair is made.
+fn pair_edited(
+    root: &mut Ca,
+    second: Option<LocalRound>,
+    remote2: Option<RemoteRound>,
+    password: &str,
+    edit: impl FnOnce(&mut Setup),
+) -> Pair {
     let (kg, cg, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
     let (ku, cu, _) = root.issue("user", USER, Alg::P256, |_| {});
     let mut s = Setup::default();
@@ -63,6 +74,7 @@ fn pair(
     s.peers[1][0].remote_auth = pubkey();
     s.peers[1][0].rounds.remote = remote2;
     s.trust = [store(&[&root.cert]), store(&[&root.cert])];
+    edit(&mut s);
     let mut p = Pair::new(s);
     p.a().ep.set_eap_secrets(users(password));
     p.b().ep.set_eap_secrets(users("secret"));
@@ -246,4 +258,26 @@ fn an_untrusted_certificate_in_the_second_round_installs_nothing() {
     p.connect(0, "site-b");
     refused(&mut p, false);
     assert_eq!(p.a().count_sent(ExchangeType::IKE_AUTH, false), 2);
+}
+
+#[test]
+fn the_eap_identity_of_the_second_round_chooses_the_connection_again() {
+    // Two gateway connections, the same but for the EAP identity their
+    // second round asks for: dave's (first) and carol's. carol's EAP
+    // identity moves the IKE SA to hers after the certificate round.
+    let two = |s: &mut Setup| {
+        let mut dave = s.peers[1][0].clone();
+        dave.name = "dave-only".into();
+        dave.rounds.remote = mschapv2_gateway(Some(Identification::fqdn("dave")));
+        let mut carol = s.peers[1][0].clone();
+        carol.name = "carol-only".into();
+        carol.rounds.remote = mschapv2_gateway(Some(Identification::fqdn("carol")));
+        s.peers[1] = vec![dave, carol];
+    };
+    let mut p = pair_edited(&mut root(), mschapv2_client(None), None, "secret", two);
+    p.connect(0, "site-b");
+    assert!(established(&mut p), "{:?}", p.b().events());
+    p.assert_kernels_match();
+    let peers: Vec<_> = p.b().ep.ike_sas().filter_map(|s| s.peer).collect();
+    assert_eq!(peers, ["carol-only"]);
 }
