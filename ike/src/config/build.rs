@@ -1046,7 +1046,8 @@ fn auth_round(
     let aaa_id = f.take("aaa_id").and_then(|(n, _)| {
         let p = path.join("aaa_id");
         let s = scalar(n, &p, errors)?;
-        if !matches!(auth, Some(AuthMethod::Eap(_))) {
+        // An auth that did not parse has its own error.
+        if matches!(&auth, Some(a) if !matches!(a, AuthMethod::Eap(_))) {
             errors.add(
                 n.loc(),
                 &p,
