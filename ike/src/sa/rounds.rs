@@ -270,7 +270,8 @@ impl IkeSa {
             // choose_peer matched the rounds: not reached.
             return self.refuse_auth(ctx, mid);
         }
-        info!(
+        // The first round's success has its info line already.
+        tracing::debug!(
             "{}: authentication of '{}' round 1 of 2 done",
             self.name(),
             IdDisplay(idi)
