@@ -239,7 +239,7 @@ impl Follow {
             at: self.at,
             ..Redirect::default()
         };
-        info!(
+        debug!(
             "IKE SA {}{id}: following the redirect from {} to {} ({remote})",
             self.peer.name,
             self.from.ip(),
