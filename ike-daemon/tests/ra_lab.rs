@@ -40,8 +40,10 @@
 //! 7. EAP-TLS: connection `tls` (192.0.2.5): tina (rw1) proves herself
 //!    with her certificate (rfc822Name, clientAuth) inside EAP, gets an
 //!    address of pool rw and pings through ESP.
+//! 8. EAP-MD5: connection `md5` (192.0.2.6): mia (rw3, `auth = eap-md5`)
+//!    gets an address of pool rw and pings through ESP.
 //!
-//! 8. (charon gateway only) iked as the road warrior, in rw4, in a mount
+//! 9. (charon gateway only) iked as the road warrior, in rw4, in a mount
 //!    namespace of its own whose /etc/resolv.conf is a file of the lab's
 //!    ([`iked_road_warrior`]): fred with EAP-MSCHAPv2 and `vips = 0.0.0.0`
 //!    gets an address of the pool, on rw4's interface, the pool's DNS
@@ -49,7 +51,8 @@
 //!    down` the address and the DNS lines are gone. Then tina with EAP-TLS
 //!    (her certificate) from the same iked, the same checks; iked killed
 //!    (SIGKILL) with her tunnel up leaves its address and DNS lines, which
-//!    the next start removes.
+//!    the next start removes. Then fred with the generic `auth = eap`
+//!    against the gateway's EAP-MD5 (`md5`): the same checks.
 //!
 //! Gateways: charon (the baseline: charon-to-charon in the same run),
 //! then iked with the same swanctl.conf, credentials and RADIUS server
@@ -82,6 +85,9 @@ const GW_RADIUS: &str = "192.0.2.4";
 const GW_TLS: &str = "192.0.2.5";
 /// The EAP-TLS user (her certificate's rfc822Name).
 const TLS_USER: &str = "tina@tls.ra.example";
+/// The EAP-MD5 connection's gateway address, and its user (rw3).
+const GW_MD5: &str = "192.0.2.6";
+const MD5_USER: &str = "mia@ra.example";
 /// The protected LAN's host, the target of the pings.
 const SRV: &str = "10.1.0.2";
 const IKE: &str = "aes128gcm16-prfsha256-x25519";
@@ -157,6 +163,7 @@ fn topology() {
          ip -n gw addr add 192.0.2.3/24 dev wan1
          ip -n gw addr add 192.0.2.4/24 dev wan1
          ip -n gw addr add 192.0.2.5/24 dev wan1
+         ip -n gw addr add 192.0.2.6/24 dev wan1
          lab_veth gw wan2 198.51.100.1/24 nat wan 198.51.100.20/24
          lab_veth nat priv2 172.16.0.1/24 rw2 eth0 172.16.0.2/24
          lab_veth nat priv3 172.16.1.1/24 rw3 eth0 172.16.1.2/24
@@ -266,6 +273,7 @@ fn gateway_conf() -> String {
     // no password of theirs).
     s.push_str(&conn("radius", GW_RADIUS, "rw", "eap-radius"));
     s.push_str(&conn("tls", GW_TLS, "rw", "eap-tls"));
+    s.push_str(&conn("md5", GW_MD5, "rw", "eap-md5"));
     s.push_str(&format!(
         "}}
 pools {{
@@ -284,7 +292,11 @@ secrets {{
     let users = RWS
         .iter()
         .map(|r| format!("{}@ra.example", r.user))
-        .chain(["dave@ra.example".to_owned(), IKED_RW_USER.to_owned()])
+        .chain([
+            "dave@ra.example".to_owned(),
+            IKED_RW_USER.to_owned(),
+            MD5_USER.to_owned(),
+        ])
         .chain([
             "x@tiny.ra.example".to_owned(),
             "y@tiny.ra.example".to_owned(),
@@ -311,12 +323,13 @@ fn client_conf(rw: &Rw) -> String {
             "tiny" => GW_TINY,
             "radius" => GW_RADIUS,
             "tls" => GW_TLS,
+            "md5" => GW_MD5,
             _ => GW,
         };
-        let auth = if name == "tls" {
-            "eap-tls\n            certs = tina.pem"
-        } else {
-            "eap-mschapv2"
+        let auth = match name {
+            "tls" => "eap-tls\n            certs = tina.pem",
+            "md5" => "eap-md5",
+            _ => "eap-mschapv2",
         };
         format!(
             "    {name} {{
@@ -362,6 +375,10 @@ fn client_conf(rw: &Rw) -> String {
     if rw.wrong {
         s.push_str(&conn("tls", TLS_USER));
     }
+    if rw.ns == "rw3" {
+        s.push_str(&conn("md5", MD5_USER));
+        secrets.push((MD5_USER.into(), password("mia")));
+    }
     s.push_str("}\nsecrets {\n");
     for (i, (id, secret)) in secrets.iter().enumerate() {
         writeln!(
@@ -375,9 +392,9 @@ fn client_conf(rw: &Rw) -> String {
 }
 
 /// The road warriors' plugins (lib.sh's list and these).
-const RW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-tls resolve";
+const RW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-md5 eap-tls resolve";
 /// The gateway's.
-const GW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-radius eap-tls";
+const GW_PLUGINS: &str = "eap-identity eap-mschapv2 eap-md5 eap-radius eap-tls";
 
 /// Where charon's resolve plugin of road warrior `ns` writes the DNS
 /// servers it got.
@@ -879,9 +896,40 @@ fn scenario(gw: &Gateway, rws: &[Charon], radius: &FreeRadius) -> Result<Vec<Str
         "{label}: EAP-TLS: {TLS_USER} with her certificate got {vip}, pinged through ESP"
     ));
 
+    // 8. EAP-MD5: mia (rw3); an address of pool rw, traffic through ESP.
+    let c3 = &rws[2];
+    c3.initiate("md5");
+    let vip = client_vip(c3, "md5").ok_or_else(|| {
+        format!(
+            "{label}: no vip for mia (EAP-MD5)\n--- gateway ---\n{}",
+            gw.log_tail()
+        )
+    })?;
+    let lease = gw.lease(MD5_USER);
+    check(lease.as_deref() == Some(vip.as_str()), || {
+        format!("{label}: mia has {vip}, the gateway leased {lease:?}")
+    })?;
+    let before = esp_packets("rw3");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "rw3", "ping", "-c", "3", "-i", "0.05"])
+        .args(["-W", "2", "-I", &vip, SRV])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    check(text.contains("3 packets transmitted, 3 received"), || {
+        format!("{label}: ping from mia's {vip}:\n{text}")
+    })?;
+    let after = esp_packets("rw3");
+    check(after >= before + 6, || {
+        format!("{label}: rw3's ESP counted {before} -> {after} for 3 pings")
+    })?;
+    report.push(format!(
+        "{label}: EAP-MD5: {MD5_USER} got {vip}, pinged through ESP"
+    ));
+
     // Down: everything the road warriors had goes.
     for c in rws {
-        for conn in ["home", "tiny", "radius", "tls"] {
+        for conn in ["home", "tiny", "radius", "tls", "md5"] {
             let _ = c.swanctl(&["--terminate", "--ike", conn, "--timeout", "10"]);
         }
     }
@@ -936,7 +984,7 @@ fn iked_client_conf() -> String {
         )
     };
     format!(
-        "connections {{\n{}{}}}\nsecrets {{\n    eap-fred {{\n        id = {IKED_RW_USER}\n        secret = \"{}\"\n    }}\n}}\n",
+        "connections {{\n{}{}{}}}\nsecrets {{\n    eap-fred {{\n        id = {IKED_RW_USER}\n        secret = \"{}\"\n    }}\n}}\n",
         conn("home", GW, "eap-mschapv2", IKED_RW_USER),
         conn(
             "tls",
@@ -944,6 +992,8 @@ fn iked_client_conf() -> String {
             "eap-tls\n            certs = tina.pem",
             TLS_USER
         ),
+        // The generic `eap` against the gateway's EAP-MD5.
+        conn("md5", GW_MD5, "eap", IKED_RW_USER),
         password("fred")
     )
 }
@@ -1081,6 +1131,19 @@ fn iked_road_warrior(gw: &Gateway, pki: &Path) -> Result<Vec<String>, String> {
     report.push(format!(
         "iked road warrior (EAP-MSCHAPv2): up in {:.2} s, {vip} on eth0, DNS {DNS:?} in its resolv.conf, pings through ESP; after down address and DNS gone",
         took.as_secs_f64()
+    ));
+
+    // The generic `auth = eap` against the gateway's EAP-MD5, then down.
+    let vip = iked_rw_up(gw, &iked, "md5", IKED_RW_USER)?;
+    iked.ikectl_ok(&["down", "md5"]);
+    check(gone(&vip), || {
+        format!(
+            "iked road warrior (eap, EAP-MD5): after down, rw4 has\n{}",
+            rw4_addrs()
+        )
+    })?;
+    report.push(format!(
+        "iked road warrior (auth = eap, the gateway's EAP-MD5): {vip} on eth0, DNS, pings through ESP; after down gone"
     ));
 
     // EAP-TLS; then iked killed with the tunnel up, and started again.

@@ -217,7 +217,7 @@ fn key_allowed(auth: &AuthMethod, key_type: KeyType) -> bool {
         AuthMethod::Pubkey(c) => c,
         // EAP-TLS's client key signs in TLS, which picks a scheme for
         // every key type there is (`eap::tls`).
-        AuthMethod::Eap(crate::eap::MethodName::Tls) => return true,
+        AuthMethod::Eap(crate::eap::MethodName::Tls | crate::eap::MethodName::Any) => return true,
         AuthMethod::Eap(_) | AuthMethod::Psk => return false,
     };
     constraints.is_empty()
@@ -631,7 +631,10 @@ fn local_auth(
             eap_id: local.eap_id.as_ref().map(identification),
             aaa_id: local.aaa_id.as_ref().map(identification),
             // EAP-TLS's client certificate.
-            cred: if method == crate::eap::MethodName::Tls {
+            // The generic `eap` may do EAP-TLS if it has certificates.
+            cred: if method == crate::eap::MethodName::Tls
+                || (method == crate::eap::MethodName::Any && !local.certs.is_empty())
+            {
                 local_cred(c, local, creds, cache, issues)
             } else {
                 None

@@ -104,6 +104,7 @@ const FEATURES: &[Feature] = &[
             "auth \"eap",
             "\"eap_id\"",
             "eap_id needs auth",
+            "auth eap (any method)",
             "\"aaa_id\"",
             "type \"eap\"",
             "type \"xauth\"",

@@ -468,8 +468,8 @@ pools { p { addrs = 10.3.0.0/24 } }
         parse_err(text),
         [
             "s.conf:4: connections.c.local-2.auth: auth \"xauth\" is not supported yet (iked \
-             supports psk, pubkey/rsa/ecdsa/ed25519 and eap-mschapv2, eap-tls, eap-radius, \
-             eap-dynamic)",
+             supports psk, pubkey/rsa/ecdsa/ed25519 and eap-mschapv2, eap-md5, eap-tls, \
+             eap-radius, eap-dynamic, eap)",
             "s.conf:7: connections.c.remote-c: a third remote authentication round (after \
              \"remote-a\", \"remote-b\") is not supported yet: iked does two rounds per side",
             "s.conf:12: secrets.xauth-carol: secrets of type \"xauth\" are not supported yet",

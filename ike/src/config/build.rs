@@ -1003,6 +1003,16 @@ fn auth_round(
         None => Some(AuthMethod::Pubkey(Vec::new())),
         Some((n, _)) => auth_method(n, &path.join("auth"), errors),
     };
+    if let (false, Some(AuthMethod::Eap(crate::eap::MethodName::Any)), Some((n, _))) =
+        (local, &auth, auth_at)
+    {
+        errors.add(
+            n.loc(),
+            &path.join("auth"),
+            "auth eap (any method) is a client's, for local: a gateway names its method \
+             (eap-mschapv2, eap-md5, eap-tls, eap-radius, eap-dynamic)",
+        );
+    }
     let id = f.take("id").and_then(|(n, _)| {
         let p = path.join("id");
         let s = scalar(n, &p, errors)?;

@@ -444,7 +444,7 @@ fn auth_round_errors() {
 connections:
   a:
     local: { auth: pubkey, id: 'C=CH, XX=1' }
-    remote: { auth: eap-md5, certs: [a.pem] }
+    remote: { auth: eap-sim, certs: [a.pem] }
   b:
     local: { id: '%any' }
     remote: { auth: pks }
@@ -466,7 +466,7 @@ connections:
             (
                 4,
                 "connections.a.remote.auth",
-                "auth \"eap-md5\" is not supported yet",
+                "auth \"eap-sim\" is not supported yet",
             ),
             (
                 6,
@@ -573,7 +573,7 @@ fn auth_values_as_swanctl_writes_them() {
         ("rsa-sha3", "unknown token \"sha3\""),
         ("sha256", "unknown auth method \"sha256\""),
         ("ed448", "auth \"ed448\" is not supported yet"),
-        ("eap-md5", "auth \"eap-md5\" is not supported yet"),
+        ("eap-sim", "auth \"eap-sim\" is not supported yet"),
         ("xauth", "auth \"xauth\" is not supported yet"),
     ] {
         let e = err(&format!(
@@ -1867,6 +1867,23 @@ connections:
     remote: { auth: psk }
 ",
         &[(4, "connections.c.vips[1]", "'nowhere' is not an IP address")],
+    );
+}
+
+#[test]
+fn generic_eap_is_a_clients_only() {
+    let c = ok("connections:\n  c:\n    local: { auth: eap }\n    remote: { auth: pubkey }\n");
+    assert_eq!(
+        c.connections()[0].local.auth,
+        AuthMethod::Eap(crate::eap::MethodName::Any)
+    );
+    let e = err("connections:\n  c:\n    local: { auth: psk }\n    remote: { auth: eap }\n");
+    assert_eq!(e.issues.len(), 1, "{e}");
+    assert_eq!(e.issues[0].path, "connections.c.remote.auth");
+    assert_eq!(e.issues[0].line, 4);
+    assert!(
+        e.issues[0].message.contains("a gateway names its method"),
+        "{e}"
     );
 }
 

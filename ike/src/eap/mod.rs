@@ -31,6 +31,8 @@
 //!
 //! - [`mschapv2`]: MS-CHAPv2's responses and EAP-MSCHAPv2's MSK, with the
 //!   RFC 2759 and RFC 3079 known-answer vectors.
+//! - [`md5`]: EAP-MD5 (RFC 3748 5.4), a CHAP challenge: no MSK, the
+//!   client only.
 //! - [`tls`]: EAP-TLS (RFC 5216, TLS 1.3 per RFC 9190) as server and
 //!   client on rustls, driven in memory: fragmentation, the protected
 //!   success indication, the MSK; certificates checked by [`crate::pki`].
@@ -41,6 +43,7 @@ use std::fmt;
 
 use crate::wire::Eap;
 
+pub mod md5;
 pub mod mschapv2;
 pub mod radius;
 pub mod tls;
@@ -127,6 +130,8 @@ pub fn packet(code: u8, identifier: u8, t: EapType, type_data: &[u8]) -> Eap {
 pub enum MethodName {
     /// `eap-mschapv2`.
     Mschapv2,
+    /// `eap-md5`.
+    Md5,
     /// `eap-tls`.
     Tls,
     /// `eap-radius`: the server's side is a RADIUS server's.
@@ -134,6 +139,10 @@ pub enum MethodName {
     /// `eap-dynamic` (server): the method the peer asks for with a Nak,
     /// of those we have.
     Dynamic,
+    /// `eap` (client): whichever method the server asks for, of those we
+    /// have credentials for; a Nak with those for any other
+    /// (`sa/eap_client.rs`). A server needs a method: refused there.
+    Any,
 }
 
 impl MethodName {
@@ -142,9 +151,11 @@ impl MethodName {
     pub fn parse(auth: &str) -> Option<Self> {
         match auth {
             "eap-mschapv2" => Some(Self::Mschapv2),
+            "eap-md5" => Some(Self::Md5),
             "eap-tls" => Some(Self::Tls),
             "eap-radius" => Some(Self::Radius),
             "eap-dynamic" => Some(Self::Dynamic),
+            "eap" => Some(Self::Any),
             _ => None,
         }
     }
@@ -153,26 +164,34 @@ impl MethodName {
     pub fn available(self) -> bool {
         matches!(
             self,
-            Self::Mschapv2 | Self::Radius | Self::Tls | Self::Dynamic
+            Self::Mschapv2 | Self::Md5 | Self::Radius | Self::Tls | Self::Dynamic | Self::Any
         )
     }
 
     /// The `auth` values of the methods iked has, for messages.
     pub fn available_names() -> String {
-        [Self::Mschapv2, Self::Tls, Self::Radius, Self::Dynamic]
-            .into_iter()
-            .filter(|m| m.available())
-            .map(|m| m.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        [
+            Self::Mschapv2,
+            Self::Md5,
+            Self::Tls,
+            Self::Radius,
+            Self::Dynamic,
+            Self::Any,
+        ]
+        .into_iter()
+        .filter(|m| m.available())
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 
     /// Its EAP type (`None`: not one type).
     pub fn eap_type(self) -> Option<EapType> {
         match self {
             Self::Mschapv2 => Some(EapType::MSCHAPV2),
+            Self::Md5 => Some(EapType::MD5),
             Self::Tls => Some(EapType::TLS),
-            Self::Radius | Self::Dynamic => None,
+            Self::Radius | Self::Dynamic | Self::Any => None,
         }
     }
 }
@@ -181,9 +200,11 @@ impl fmt::Display for MethodName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Mschapv2 => "eap-mschapv2",
+            Self::Md5 => "eap-md5",
             Self::Tls => "eap-tls",
             Self::Radius => "eap-radius",
             Self::Dynamic => "eap-dynamic",
+            Self::Any => "eap",
         })
     }
 }
@@ -320,12 +341,19 @@ mod tests {
         assert_eq!(type_of(&bare), None);
         assert!(type_data(&bare).is_empty());
         assert_eq!(EapType(99).to_string(), "EAP_TYPE_99");
-        for n in ["eap-mschapv2", "eap-tls", "eap-radius", "eap-dynamic"] {
+        for n in [
+            "eap-mschapv2",
+            "eap-md5",
+            "eap-tls",
+            "eap-radius",
+            "eap-dynamic",
+            "eap",
+        ] {
             assert_eq!(
                 MethodName::parse(n).map(|m| m.to_string()).as_deref(),
                 Some(n)
             );
         }
-        assert_eq!(MethodName::parse("eap-md5"), None);
+        assert_eq!(MethodName::parse("eap-sim"), None);
     }
 }

@@ -319,6 +319,16 @@ impl IkeSa {
                 }
                 Ok(m)
             }
+            MethodName::Any => Err("auth = eap names no method for a gateway".into()),
+            MethodName::Md5 => {
+                let mut challenge = [0u8; eap::md5::CHALLENGE_LEN];
+                ctx.provider
+                    .fill_random(&mut challenge)
+                    .map_err(|e| format!("no challenge: {e}"))?;
+                let (store, server, peer) = (ctx.eap_secrets.clone(), server.clone(), peer.clone());
+                let lookup: eap::md5::SecretLookup = Box::new(move || store.0.psk(&server, &peer));
+                Ok(Box::new(eap::md5::Server::new(challenge, lookup)))
+            }
             MethodName::Radius => {
                 let Some((settings, prefix)) = ctx.radius.as_ref() else {
                     return Err(
@@ -610,7 +620,7 @@ impl IkeSa {
 
     /// Responder, `eap-dynamic`: the peer refused `tried` with a Nak
     /// listing `theirs`: the first other method of ours (MSCHAPv2, then
-    /// TLS) it lists and we can run starts with request `identifier`, as
+    /// TLS, then MD5, the weakest) it lists and we can run starts with request `identifier`, as
     /// charon's `eap_dynamic` (our order: its `prefer_peer` is off by
     /// default).
     #[allow(clippy::too_many_arguments)]
@@ -630,7 +640,7 @@ impl IkeSa {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        for method in [MethodName::Mschapv2, MethodName::Tls] {
+        for method in [MethodName::Mschapv2, MethodName::Tls, MethodName::Md5] {
             let Some(t) = method.eap_type() else {
                 continue;
             };
@@ -817,18 +827,31 @@ impl IkeSa {
         }
         let st_method = self.eap_state().map(|st| st.method.is_some());
         if st_method == Some(false) {
-            let want = cfg.method.eap_type();
-            if want != Some(t) {
-                // Ask for ours instead (a Legacy Nak, RFC 3748 5.3.1).
-                debug!("{name}: server requested {t}, sending EAP_NAK");
-                let ours = want.map_or(Vec::new(), |w| vec![w.0]);
-                return Ok(eap::packet(
-                    code::RESPONSE,
-                    req.identifier,
-                    EapType::NAK,
-                    &ours,
-                ));
-            }
+            let usable = super::eap_client::usable(ctx, &cfg, &me, &server);
+            let run = match super::eap_client::choose(cfg.method, t, &usable) {
+                super::eap_client::Choice::Run(m) => m,
+                super::eap_client::Choice::Nak(ours) => {
+                    let offered: Vec<String> = ours.iter().map(|t| t.to_string()).collect();
+                    info!(
+                        "{name}: server requested {t}, sending EAP_NAK (offering {})",
+                        if offered.is_empty() {
+                            "none".to_string()
+                        } else {
+                            offered.join(", ")
+                        }
+                    );
+                    return Ok(eap::packet(
+                        code::RESPONSE,
+                        req.identifier,
+                        EapType::NAK,
+                        &super::eap_client::nak_data(&ours),
+                    ));
+                }
+            };
+            let cfg = EapLocal {
+                method: run,
+                ..cfg.clone()
+            };
             let m = Self::client_method(ctx, &cfg, &me, &server, &self.peer.remote_auth)?;
             debug!("{name}: server requested {t} authentication");
             if let Some(st) = self.eap_state() {
@@ -899,6 +922,16 @@ impl IkeSa {
                     return Ok(Box::new(tests::Mutual(m)));
                 }
                 Ok(m)
+            }
+            MethodName::Md5 => {
+                let secret = ctx.eap_secrets.0.psk(me, server).ok_or_else(|| {
+                    format!(
+                        "no EAP key found for '{}' - '{}'",
+                        IdDisplay(me),
+                        IdDisplay(server)
+                    )
+                })?;
+                Ok(Box::new(eap::md5::Client::new(secret)))
             }
             m => Err(format!("{m} is not available as a client yet")),
         }

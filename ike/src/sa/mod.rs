@@ -95,6 +95,7 @@ mod create_ke;
 mod dos;
 mod dpd;
 mod eap_auth;
+mod eap_client;
 mod effect;
 mod endpoint;
 mod frag;

@@ -52,11 +52,28 @@ fn gateway_pair(
     client_eap_id: Option<Identification>,
     gw_eap_id: Option<Identification>,
 ) -> Pair {
+    methods_pair(
+        MethodName::Mschapv2,
+        method,
+        password,
+        client_eap_id,
+        gw_eap_id,
+    )
+}
+
+/// [`gateway_pair`] with the client's `client` method (`local.auth`) too.
+pub(super) fn methods_pair(
+    client: MethodName,
+    method: MethodName,
+    password: &str,
+    client_eap_id: Option<Identification>,
+    gw_eap_id: Option<Identification>,
+) -> Pair {
     let mut root = Ca::root("Test Root", Alg::P256);
     let (kb, cb, _) = root.issue("gw", GW_ID, Alg::P256, |_| {});
     let mut s = Setup::default();
     s.peers[0][0].local_auth = LocalAuthCfg::Eap(EapLocal {
-        method: MethodName::Mschapv2,
+        method: client,
         eap_id: client_eap_id,
         aaa_id: None,
         cred: None,

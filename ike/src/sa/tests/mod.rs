@@ -12,6 +12,7 @@ mod create_ke;
 mod dos;
 mod dpd;
 mod eap;
+mod eap_more;
 mod eap_tls;
 mod frag;
 mod fuzz;
