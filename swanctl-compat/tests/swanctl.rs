@@ -549,7 +549,7 @@ unreferenced { x = 1 }
     assert_eq!(
         parse_err(text),
         [
-            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, pools, secrets, settings)"
+            "s.conf:13: unreferenced: unknown key \"unreferenced\" (expected one of: authorities, connections, pools, radius, secrets, settings)"
         ]
     );
     let text = text.replace("unreferenced { x = 1 }\n", "");

@@ -372,7 +372,8 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     ep.set_pools(config.pools());
     // One Acct-Session-Id prefix for EAP-RADIUS and accounting.
     let radius_prefix = radius::session_prefix();
-    ep.set_radius(opts.radius.clone(), radius_prefix);
+    let radius_settings = radius::settings(opts.radius.as_ref(), &config);
+    ep.set_radius(radius_settings.clone(), radius_prefix);
     let (kernel_tx, mut kernel_rx) = mpsc::unbounded_channel();
     let (crl_tx, mut crl_rx) = mpsc::unbounded_channel::<CrlFetched>();
     let (resolve_tx, mut resolve_rx) = mpsc::unbounded_channel();
@@ -403,7 +404,7 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
         );
     }
     // EAP-RADIUS's round trips and accounting share one client.
-    let (radius_client, accounting) = radius::start(opts.radius.as_ref(), radius_prefix);
+    let (radius_client, accounting) = radius::start(radius_settings.as_ref(), radius_prefix);
     let (eap_tx, mut eap_rx) = mpsc::unbounded_channel::<(ike::sa::EapReq, ike::eap::Answer)>();
     let mut d = Driver {
         ep,
@@ -837,7 +838,7 @@ impl Driver {
                     Err(e) => ike::eap::Answer::Failed(e.to_string()),
                 },
                 (ike::eap::Ask::Radius(_), None) => ike::eap::Answer::Failed(
-                    "no RADIUS server configured (strongswan.conf's charon.plugins.eap-radius)"
+                    "no RADIUS server configured (the configuration's radius, or strongswan.conf's charon.plugins.eap-radius)"
                         .into(),
                 ),
                 #[allow(unreachable_patterns)]

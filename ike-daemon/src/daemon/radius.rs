@@ -295,6 +295,13 @@ impl Accounting {
     }
 }
 
+/// The RADIUS settings in force: strongswan.conf's `eap-radius` section
+/// (`from_conf`, read when it names a server) over the configuration
+/// file's `radius`, as strongswan.conf wins over `settings`.
+pub fn settings(from_conf: Option<&Settings>, config: &ike::config::Config) -> Option<Settings> {
+    from_conf.or(config.radius()).cloned()
+}
+
 /// The client of `settings`' servers (`None`: no server), and its
 /// accounting when `accounting = yes`. Called inside the runtime.
 pub fn start(settings: Option<&Settings>, prefix: u32) -> (Option<Radius>, Option<Accounting>) {
@@ -326,4 +333,29 @@ fn accounting(s: &Settings, radius: Radius, prefix: u32) -> Option<Accounting> {
             .join(", ")
     );
     Some(Accounting::new(radius, s.clone(), prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn strongswan_conf_wins_over_the_files_radius() {
+        let config = ike::config::Config::from_yaml_str(
+            "radius:\n  servers:\n    a:\n      address: 10.0.0.1\n      secret: s\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let from_file = settings(None, &config).unwrap();
+        assert_eq!(from_file.servers[0].name, "a");
+        let mut conf = Settings::default();
+        conf.servers = config.radius().unwrap().servers.clone();
+        conf.servers[0].name = "from strongswan.conf".into();
+        let both = settings(Some(&conf), &config).unwrap();
+        assert_eq!(both.servers[0].name, "from strongswan.conf");
+        let none = ike::config::Config::from_yaml_str("connections: {}\n", "t.yaml").unwrap();
+        assert!(settings(None, &none).is_none());
+    }
 }

@@ -143,6 +143,9 @@ fn config(root: &Node, names: &NetNames, errors: &mut Errors) -> Config {
     if let Some((node, _)) = f.take("pools") {
         config.pools = super::pools::pools(node, &Path::default().join("pools"), errors);
     }
+    if let Some((node, loc)) = f.take("radius") {
+        config.radius = super::radius::radius(node, loc, errors);
+    }
     f.finish(errors, |_| None);
     // A connection's pool that `pools` does not define is no error (charon
     // takes such names from its other attribute providers: dhcp, attr-sql,

@@ -34,6 +34,7 @@ mod inactivity;
 mod not_planned;
 mod policy;
 mod pools;
+mod radius;
 mod redirect;
 mod saopt;
 #[cfg(test)]
@@ -108,6 +109,9 @@ pub struct Config {
     key_secrets: Vec<KeySecret>,
     authorities: Vec<Authority>,
     pools: Vec<PoolCfg>,
+    /// `radius`: the RADIUS servers (YAML; strongswan.conf's
+    /// `eap-radius` section is read by the daemon and wins).
+    radius: Option<crate::radius::Settings>,
 }
 
 /// `settings`: iked's endpoint-wide settings, strongSwan's `charon.*`
@@ -908,6 +912,12 @@ impl Config {
     /// The `pools` sections in file order.
     pub fn pools(&self) -> &[PoolCfg] {
         &self.pools
+    }
+
+    /// `radius`: the RADIUS servers for EAP-RADIUS and accounting, if the
+    /// file names any.
+    pub fn radius(&self) -> Option<&crate::radius::Settings> {
+        self.radius.as_ref()
     }
 
     /// Every credential file the configuration names, with where.

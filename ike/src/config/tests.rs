@@ -984,7 +984,7 @@ fn shape_errors() {
         &[(
             2,
             "extra",
-            "unknown key \"extra\" (expected one of: authorities, connections, pools, secrets, settings)",
+            "unknown key \"extra\" (expected one of: authorities, connections, pools, radius, secrets, settings)",
         )],
     );
 }
@@ -1938,5 +1938,79 @@ fn redirect_names_the_gateway_and_the_exchange() {
             "connections.c.redirect",
             "redirect needs \"to\": the gateway (an address or a DNS name)",
         )],
+    );
+}
+
+#[test]
+fn radius_servers_with_their_defaults() {
+    let c = ok("radius:
+  accounting: yes
+  nas_identifier: gw
+  retransmit_tries: 2
+  port: 11812
+  servers:
+    primary:
+      address: 10.0.0.1
+      secret: s1
+      preference: 10
+    backup:
+      address: 2001:db8::1
+      secret: '0x73'
+      auth_port: 1645
+      acct_port: 1646
+      nas_identifier: gw2
+      retransmit_timeout: 0.5
+");
+    let r = c.radius().unwrap();
+    assert!(r.accounting && r.station_id_with_port && !r.eap_start);
+    let [p, b] = &r.servers[..] else {
+        panic!("{:?}", r.servers)
+    };
+    assert_eq!(p.name, "primary");
+    assert_eq!(p.auth, "10.0.0.1:11812".parse().unwrap());
+    assert_eq!(p.acct, "10.0.0.1:1813".parse().unwrap());
+    assert_eq!((p.preference, p.retransmit_tries), (10, 2));
+    assert_eq!(p.nas_identifier, "gw");
+    assert_eq!(&**p.secret, b"s1");
+    assert_eq!(b.auth, "[2001:db8::1]:1645".parse().unwrap());
+    assert_eq!(b.acct, "[2001:db8::1]:1646".parse().unwrap());
+    assert_eq!(b.nas_identifier, "gw2");
+    assert_eq!(b.retransmit_timeout, Duration::from_millis(500));
+    assert_eq!(b.retransmit_base, 1.4);
+    // As written, as strongswan.conf's: no 0x decoding.
+    assert_eq!(&**b.secret, b"0x73");
+    assert!(ok("connections: {}\n").radius().is_none());
+}
+
+#[test]
+fn bad_radius_settings_are_located() {
+    assert_issues(
+        "radius:
+  accounting: maybe
+  servers:
+    a:
+      secret: s
+    b:
+      address: radius.example
+      secret: s
+      auth_port: 70000
+    c:
+      address: 10.0.0.3
+      retransmit_base: 20
+      frobnicate: 1
+",
+        &[
+            (2, "radius.accounting", "bad value \"maybe\""),
+            (5, "radius.servers.a.address", "missing"),
+            (7, "radius.servers.b.address", "not an IP address"),
+            (9, "radius.servers.b.auth_port", "bad port \"70000\""),
+            (11, "radius.servers.c.secret", "missing"),
+            (12, "radius.servers.c.retransmit_base", "bad value \"20\""),
+            (13, "radius.servers.c.frobnicate", "unknown key"),
+        ],
+    );
+    assert_issues(
+        "radius:\n  accounting: yes\n",
+        &[(1, "radius", "no servers")],
     );
 }
