@@ -62,10 +62,10 @@ pub(super) fn radius(node: &Node, key: Loc, errors: &mut Errors) -> Option<Setti
     if let Some(v) = f.take("eap_start") {
         out.eap_start = boolean(Some(v), &path.join("eap_start"), errors);
     }
-    if let Some((n, _)) = f.take("id_prefix") {
-        if let Some(s) = scalar(n, &path.join("id_prefix"), errors) {
-            out.id_prefix = s.to_owned();
-        }
+    if let Some((n, _)) = f.take("id_prefix")
+        && let Some(s) = scalar(n, &path.join("id_prefix"), errors)
+    {
+        out.id_prefix = s.to_owned();
     }
     let base = Defaults {
         port: AUTH_PORT,
@@ -103,10 +103,10 @@ fn server_defaults(
     if let Some((n, _)) = f.take("port") {
         d.port = port(n, &path.join("port"), errors).unwrap_or(d.port);
     }
-    if let Some((n, _)) = f.take("nas_identifier") {
-        if let Some(s) = scalar(n, &path.join("nas_identifier"), errors) {
-            d.nas_identifier = s.to_owned();
-        }
+    if let Some((n, _)) = f.take("nas_identifier")
+        && let Some(s) = scalar(n, &path.join("nas_identifier"), errors)
+    {
+        d.nas_identifier = s.to_owned();
     }
     if let Some((n, _)) = f.take("retransmit_tries") {
         let p = path.join("retransmit_tries");
