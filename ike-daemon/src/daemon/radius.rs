@@ -350,8 +350,10 @@ mod tests {
         .unwrap();
         let from_file = settings(None, &config).unwrap();
         assert_eq!(from_file.servers[0].name, "a");
-        let mut conf = Settings::default();
-        conf.servers = config.radius().unwrap().servers.clone();
+        let mut conf = Settings {
+            servers: config.radius().unwrap().servers.clone(),
+            ..Settings::default()
+        };
         conf.servers[0].name = "from strongswan.conf".into();
         let both = settings(Some(&conf), &config).unwrap();
         assert_eq!(both.servers[0].name, "from strongswan.conf");
