@@ -870,6 +870,22 @@ impl IkeSa {
         }
     }
 
+    /// Our `eap` secret as client `me` toward `server` (the password of
+    /// EAP-MSCHAPv2 and EAP-MD5).
+    fn client_secret(
+        ctx: &Ctx,
+        me: &Identification,
+        server: &Identification,
+    ) -> Result<Secret, String> {
+        ctx.eap_secrets.0.psk(me, server).ok_or_else(|| {
+            format!(
+                "no EAP key found for '{}' - '{}'",
+                IdDisplay(me),
+                IdDisplay(server)
+            )
+        })
+    }
+
     /// The client's method of the connection, as `me` with `server`.
     fn client_method(
         ctx: &Ctx,
@@ -899,13 +915,7 @@ impl IkeSa {
                 Ok(Box::new(m))
             }
             MethodName::Mschapv2 => {
-                let secret = ctx.eap_secrets.0.psk(me, server).ok_or_else(|| {
-                    format!(
-                        "no EAP key found for '{}' - '{}'",
-                        IdDisplay(me),
-                        IdDisplay(server)
-                    )
-                })?;
+                let secret = Self::client_secret(ctx, me, server)?;
                 let password = std::str::from_utf8(secret.as_bytes())
                     .map_err(|_| "the EAP key is not UTF-8".to_string())?;
                 let mut challenge = [0u8; mschapv2::CHALLENGE_LEN];
@@ -924,13 +934,7 @@ impl IkeSa {
                 Ok(m)
             }
             MethodName::Md5 => {
-                let secret = ctx.eap_secrets.0.psk(me, server).ok_or_else(|| {
-                    format!(
-                        "no EAP key found for '{}' - '{}'",
-                        IdDisplay(me),
-                        IdDisplay(server)
-                    )
-                })?;
+                let secret = Self::client_secret(ctx, me, server)?;
                 Ok(Box::new(eap::md5::Client::new(secret)))
             }
             m => Err(format!("{m} is not available as a client yet")),

@@ -21,6 +21,24 @@ use super::ike_sa::{IkeSa, Phase};
 use super::types::{ChildState, KernelOp};
 
 impl IkeSa {
+    /// Forgets the Child SAs of an IKE SA that is given up before any was
+    /// installed (another keying try, a redirect to another gateway): their
+    /// reqids go back and the SPIs allocated for those being created are
+    /// released; nothing else of them is in the kernel.
+    pub(crate) fn drop_unestablished_children(&mut self, ctx: &mut Ctx) {
+        for c in std::mem::take(&mut self.children) {
+            ctx.reqids.release(c.reqid, c.id);
+            if c.state == ChildState::Creating && c.spi_in != 0 {
+                ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
+                    protocol: c.protocol,
+                    local: self.local,
+                    spi: c.spi_in,
+                });
+            }
+        }
+        self.pending_children.clear();
+    }
+
     /// Our IKE SA being established got no answer: whether it is tried
     /// again (then it is gone, quietly, and [`Effect::Retry`] brings the
     /// next try); otherwise the caller fails it.
@@ -77,17 +95,7 @@ impl IkeSa {
             done.saturating_add(1)
         );
         // Nothing of this try is in the kernel but allocated SPIs.
-        for c in std::mem::take(&mut self.children) {
-            ctx.reqids.release(c.reqid, c.id);
-            if c.state == ChildState::Creating && c.spi_in != 0 {
-                ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
-                    protocol: c.protocol,
-                    local: self.local,
-                    spi: c.spi_in,
-                });
-            }
-        }
-        self.pending_children.clear();
+        self.drop_unestablished_children(ctx);
         ctx.effects.push(Effect::Retry {
             id: self.id,
             peer,

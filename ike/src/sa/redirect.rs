@@ -51,7 +51,7 @@ use super::effect::Effect;
 use super::endpoint::Ctx;
 use super::ike_sa::{IkeSa, Phase, Task, later, notify};
 use super::timers::IkeTimer;
-use super::types::{ChildState, CommandError, IkeFailReason, IkeSaId, KernelOp};
+use super::types::{CommandError, IkeFailReason, IkeSaId};
 use crate::wire::codes::NotifyType;
 use crate::wire::{Message, Notify, Payload};
 
@@ -470,17 +470,7 @@ impl IkeSa {
         }
         // Nothing of it is in the kernel but allocated SPIs; the new IKE
         // SA under this id reports how it ends.
-        for c in std::mem::take(&mut self.children) {
-            ctx.reqids.release(c.reqid, c.id);
-            if c.state == ChildState::Creating && c.spi_in != 0 {
-                ctx.kernel_ops.push_back(KernelOp::ReleaseSpi {
-                    protocol: c.protocol,
-                    local: self.local,
-                    spi: c.spi_in,
-                });
-            }
-        }
-        self.pending_children.clear();
+        self.drop_unestablished_children(ctx);
         self.teardown(ctx, false);
     }
 
